@@ -1,0 +1,1 @@
+//! OTLP gRPC exporter: forwards raw request bytes to Tempo.

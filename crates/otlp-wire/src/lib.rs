@@ -1,0 +1,1 @@
+//! Zero-allocation OTLP trace wire-format walker and validator.

@@ -1,0 +1,190 @@
+//! Edges between components: how a batch moves from a receiver to the next consumers.
+//!
+//! Consumption is two-phase so that a fan-out either delivers a batch to every consumer or to
+//! none. `reserve` takes capacity (a queue slot, a memory budget) and may refuse; `commit`
+//! hands the batch over and cannot fail. A receiver reserves on its whole fan-out first: when
+//! any consumer refuses, the reservations already taken are dropped (released), the client is
+//! told to retry, and nothing has been counted or queued. That is what keeps the spanmetrics
+//! counts equal to what was forwarded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::TracesBatch;
+
+/// Why a consumer could not take a batch now. Always retryable from the client's side:
+/// receivers turn it into gRPC UNAVAILABLE with RetryInfo or HTTP 503 with Retry-After.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{component}: {reason}")]
+pub struct Refused {
+    /// Component id that refused, for logs and telemetry.
+    pub component: String,
+    pub reason: String,
+    /// How long the client should wait before retrying.
+    pub retry_after: Duration,
+}
+
+/// Capacity taken for one batch. Dropping it without committing releases the capacity.
+pub trait Reservation: Send {
+    /// Hands the batch over. Must not block: long work happens on the consumer's own tasks.
+    fn commit(self: Box<Self>, batch: TracesBatch);
+}
+
+/// Something that takes traces: an exporter, a connector or a processor.
+pub trait TracesConsumer: Send + Sync + 'static {
+    /// Takes capacity for `batch` without side effects visible to anyone else, or refuses.
+    /// Must not block.
+    fn reserve(&self, batch: &TracesBatch) -> Result<Box<dyn Reservation>, Refused>;
+
+    /// Convenience for callers with a single consumer: reserve then commit.
+    fn consume(&self, batch: TracesBatch) -> Result<(), Refused> {
+        let reservation = self.reserve(&batch)?;
+        reservation.commit(batch);
+        Ok(())
+    }
+}
+
+/// A reservation for consumers that never refuse: commit runs the closure.
+pub struct CommitFn<F: FnOnce(TracesBatch) + Send>(pub F);
+
+impl<F: FnOnce(TracesBatch) + Send> Reservation for CommitFn<F> {
+    fn commit(self: Box<Self>, batch: TracesBatch) {
+        (self.0)(batch)
+    }
+}
+
+/// Delivers each batch to every consumer of a pipeline, or to none.
+#[derive(Clone)]
+pub struct Fanout {
+    consumers: Arc<[Arc<dyn TracesConsumer>]>,
+}
+
+impl Fanout {
+    pub fn new(consumers: Vec<Arc<dyn TracesConsumer>>) -> Self {
+        Self {
+            consumers: consumers.into(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.consumers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.consumers.is_empty()
+    }
+}
+
+struct FanoutReservation {
+    parts: Vec<Box<dyn Reservation>>,
+}
+
+impl Reservation for FanoutReservation {
+    fn commit(self: Box<Self>, batch: TracesBatch) {
+        let mut parts = self.parts;
+        let last = parts.pop();
+        for part in parts {
+            // `Bytes` clones share the buffer: fan-out copies no span data.
+            part.commit(batch.clone());
+        }
+        if let Some(last) = last {
+            last.commit(batch);
+        }
+    }
+}
+
+impl TracesConsumer for Fanout {
+    fn reserve(&self, batch: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+        if self.consumers.len() == 1 {
+            return self.consumers[0].reserve(batch);
+        }
+        let mut parts = Vec::with_capacity(self.consumers.len());
+        for consumer in self.consumers.iter() {
+            // On refusal `parts` drops here, releasing what the earlier consumers reserved.
+            parts.push(consumer.reserve(batch)?);
+        }
+        Ok(Box::new(FanoutReservation { parts }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use parking_lot::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A consumer with a fixed number of slots, recording what it was given.
+    struct Slots {
+        free: Arc<AtomicUsize>,
+        got: Arc<Mutex<Vec<usize>>>,
+    }
+
+    struct SlotReservation {
+        free: Arc<AtomicUsize>,
+        got: Arc<Mutex<Vec<usize>>>,
+        committed: bool,
+    }
+
+    impl Reservation for SlotReservation {
+        fn commit(mut self: Box<Self>, batch: TracesBatch) {
+            self.committed = true;
+            self.got.lock().push(batch.span_count);
+        }
+    }
+
+    impl Drop for SlotReservation {
+        fn drop(&mut self) {
+            if !self.committed {
+                self.free.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    impl TracesConsumer for Slots {
+        fn reserve(&self, _: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+            let taken = self
+                .free
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            match taken {
+                Ok(_) => Ok(Box::new(SlotReservation {
+                    free: self.free.clone(),
+                    got: self.got.clone(),
+                    committed: false,
+                })),
+                Err(_) => Err(Refused {
+                    component: "slots".into(),
+                    reason: "full".into(),
+                    retry_after: Duration::from_secs(1),
+                }),
+            }
+        }
+    }
+
+    fn slots(n: usize) -> (Arc<Slots>, Arc<AtomicUsize>, Arc<Mutex<Vec<usize>>>) {
+        let free = Arc::new(AtomicUsize::new(n));
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::new(Slots {
+            free: free.clone(),
+            got: got.clone(),
+        });
+        (s, free, got)
+    }
+
+    #[test]
+    fn fanout_delivers_to_all_or_none() {
+        let (a, a_free, a_got) = slots(5);
+        let (b, b_free, b_got) = slots(1);
+        let fanout = Fanout::new(vec![a, b]);
+        let batch = TracesBatch::new(Bytes::from_static(b"x"), 3);
+
+        fanout.consume(batch.clone()).expect("first batch fits");
+        let err = fanout.consume(batch).expect_err("b is full");
+        assert_eq!(err.component, "slots");
+
+        assert_eq!(*a_got.lock(), vec![3], "a must not see the refused batch");
+        assert_eq!(*b_got.lock(), vec![3]);
+        assert_eq!(a_free.load(Ordering::SeqCst), 4, "a's reservation was released");
+        assert_eq!(b_free.load(Ordering::SeqCst), 0);
+    }
+}

@@ -1,0 +1,24 @@
+//! Pipeline core: the otelcol-compatible config model, component ids and factories, the
+//! consumer edges data travels over, the metrics pull interface, and the service that builds
+//! a graph of components, starts it in reverse order and shuts it down in order.
+//!
+//! This crate knows no concrete component: receivers, connectors and exporters live in their
+//! own crates and depend on this one, never on each other.
+
+pub mod batch;
+pub mod component;
+pub mod config;
+pub mod consumer;
+pub mod duration;
+pub mod metrics;
+pub mod telemetry;
+
+pub use batch::TracesBatch;
+pub use component::{
+    BuildContext, BuildError, ComponentId, ComponentKind, ConnectorFactory, ConnectorParts,
+    ExporterFactory, ExtensionFactory, Factories, ProcessorFactory, ReceiverFactory,
+    RunningComponent, ShutdownError, Signal,
+};
+pub use config::{ComponentConfig, ConfigError};
+pub use consumer::{Fanout, Refused, Reservation, TracesConsumer};
+pub use metrics::{Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource};

@@ -1,0 +1,78 @@
+//! The metrics edge: how a metrics exporter reads what a connector aggregated.
+//!
+//! Metrics are pulled, not pushed. The spanmetrics connector keeps cumulative state; an
+//! exporter (Prometheus at scrape time, remote write on its interval) asks every source of its
+//! pipeline to walk that state into a [`MetricsSink`]. Nothing is copied into an intermediate
+//! data model, so rendering 100k series costs one pass over them.
+//!
+//! Names and units are OpenTelemetry's (`traces.spanmetrics.duration`, unit `ms`; label keys
+//! such as `service.name`); translating them to Prometheus conventions (`_milliseconds`,
+//! `_total`, dots to underscores) is the exporter's job, as in otelcol.
+
+/// The shape of a metric family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    /// A cumulative, monotonic sum of integers.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// A cumulative explicit-bucket histogram.
+    Histogram,
+}
+
+/// Describes one metric family; every point that follows belongs to it until the next one.
+#[derive(Clone, Copy, Debug)]
+pub struct FamilyDesc<'a> {
+    /// OpenTelemetry metric name, e.g. `traces.spanmetrics.calls`.
+    pub name: &'a str,
+    pub description: &'a str,
+    /// UCUM unit: `1`, `ms`, `s`, `By`.
+    pub unit: &'a str,
+    pub kind: MetricKind,
+}
+
+/// A sampled span that illustrates a point: links a metric to a trace.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Exemplar {
+    /// The measured value, in the family's unit (a duration for histograms, 1 for counters).
+    pub value: f64,
+    pub time_unix_nano: u64,
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+}
+
+/// One cumulative histogram point.
+#[derive(Clone, Copy, Debug)]
+pub struct HistogramPoint<'a> {
+    /// Upper-inclusive bucket bounds, ascending, without +Inf.
+    pub bounds: &'a [f64],
+    /// Per-bucket (not cumulative) counts; `bounds.len() + 1` entries, the last one for +Inf.
+    pub bucket_counts: &'a [u64],
+    pub sum: f64,
+    pub count: u64,
+    pub start_time_unix_nano: u64,
+    /// At most one exemplar per bucket; exporters attach each to the bucket its value falls in.
+    pub exemplars: &'a [Exemplar],
+}
+
+/// Receives the points of a source, family by family. Labels are `(key, value)` pairs with
+/// OpenTelemetry keys; their order is the order the exporter writes them in.
+pub trait MetricsSink {
+    fn family(&mut self, desc: &FamilyDesc<'_>);
+    fn counter(
+        &mut self,
+        labels: &[(&str, &str)],
+        value: u64,
+        start_time_unix_nano: u64,
+        exemplar: Option<&Exemplar>,
+    );
+    fn gauge(&mut self, labels: &[(&str, &str)], value: f64);
+    fn histogram(&mut self, labels: &[(&str, &str)], point: &HistogramPoint<'_>);
+}
+
+/// Something that holds metrics an exporter can read.
+pub trait MetricsSource: Send + Sync + 'static {
+    /// Walks the current state into `sink`. Implementations must not hold a lock that stops
+    /// ingestion for the whole walk (lock one shard at a time, or copy first).
+    fn collect(&self, sink: &mut dyn MetricsSink);
+}

@@ -1,0 +1,1 @@
+//! spanmetrics connector: sharded RED aggregation over raw OTLP spans.
