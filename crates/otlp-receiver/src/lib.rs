@@ -1,1 +1,225 @@
 //! OTLP receiver: gRPC and HTTP servers producing raw TracesBatch values.
+//!
+//! `receivers: otlp: protocols: {grpc: …, http: …}` as in otelcol. Requests stay encoded:
+//! gRPC and OTLP/HTTP protobuf bodies are validated by the lean wire walker and forwarded as
+//! the bytes that arrived; OTLP/JSON bodies are converted to protobuf once. Backpressure from
+//! the pipeline becomes gRPC UNAVAILABLE with RetryInfo or HTTP 503 with Retry-After.
+
+mod config;
+mod grpc;
+mod http;
+mod ingest;
+mod rpc;
+mod server;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::{
+    BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ReceiverFactory,
+    RunningComponent, ShutdownError, Signal, TracesConsumer,
+};
+use tokio::net::TcpListener;
+
+pub use config::{
+    Config, ContentEncoding, GrpcConfig, HttpConfig, KeepaliveConfig, KeepaliveServerParameters,
+    Protocols, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_MAX_RECV_MSG_SIZE_MIB,
+    DEFAULT_MAX_REQUEST_BODY_SIZE, DEFAULT_TRACES_URL_PATH,
+};
+
+use crate::grpc::{GrpcConn, GrpcService, GrpcState};
+use crate::http::{HttpConn, HttpState};
+use crate::ingest::Ingest;
+use crate::server::ServerHandle;
+
+/// The `otlp` receiver factory.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OtlpReceiverFactory;
+
+impl OtlpReceiverFactory {
+    /// Starts a receiver from a config already parsed (and checked with [`Config::check`]):
+    /// what `build_traces` does after parsing, for tests and embedders that build a
+    /// [`Config`] in code.
+    pub async fn start(
+        &self,
+        id: &ComponentId,
+        config: &Config,
+        ctx: &BuildContext,
+        next: Arc<dyn TracesConsumer>,
+    ) -> Result<Box<dyn RunningComponent>, BuildError> {
+        Ok(Box::new(start(id, config, ctx, next).await?))
+    }
+}
+
+impl FactoryInfo for OtlpReceiverFactory {
+    fn type_name(&self) -> &'static str {
+        "otlp"
+    }
+
+    fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        Config::from_component(config).map(|_| ())
+    }
+}
+
+impl ReceiverFactory for OtlpReceiverFactory {
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Traces]
+    }
+
+    fn build_traces(
+        &self,
+        config: &ComponentConfig,
+        ctx: &BuildContext,
+        next: Arc<dyn TracesConsumer>,
+    ) -> BuildResult<Box<dyn RunningComponent>> {
+        let id = config.id().clone();
+        let parsed = Config::from_component(config);
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
+            let running = start(&id, &parsed, &ctx, next).await?;
+            Ok(Box::new(running) as Box<dyn RunningComponent>)
+        })
+    }
+}
+
+/// Binds every configured protocol before returning, so a port in use fails the build and
+/// `local_addrs` is right as soon as the component exists.
+async fn start(
+    id: &ComponentId,
+    config: &Config,
+    ctx: &BuildContext,
+    next: Arc<dyn TracesConsumer>,
+) -> Result<Running, BuildError> {
+    let ingest = Arc::new(Ingest::new(next));
+    let name = id.to_string();
+    let mut servers = Vec::new();
+
+    if let Some(g) = &config.protocols.grpc {
+        for (key, value) in [
+            ("read_buffer_size", g.read_buffer_size),
+            ("write_buffer_size", g.write_buffer_size),
+        ] {
+            if value.is_some() {
+                tracing::info!(
+                    receiver = %id,
+                    "protocols.grpc.{key} has no effect in Redline: hyper sizes its buffers itself"
+                );
+            }
+        }
+        let listener = bind(id, "grpc", &g.endpoint).await?;
+        let state = Arc::new(GrpcState {
+            ingest: ingest.clone(),
+            counters: ctx.telemetry.receiver(&name, "grpc"),
+            max_recv_msg_size: g.max_recv_msg_size(),
+        });
+        let conn = GrpcConn::new(g, GrpcService::new(state));
+        let handle = ServerHandle::spawn("grpc", listener, conn);
+        tracing::info!(receiver = %id, addr = %handle.addr, "OTLP/gRPC listening");
+        servers.push(("grpc", handle));
+    }
+
+    if let Some(h) = &config.protocols.http {
+        let listener = match bind(id, "http", &h.endpoint).await {
+            Ok(l) => l,
+            Err(e) => {
+                // Do not leave the gRPC server running behind a failed build.
+                shutdown_all(servers, Instant::now()).await;
+                return Err(e);
+            }
+        };
+        let state = Arc::new(HttpState::new(
+            h,
+            ingest.clone(),
+            ctx.telemetry.receiver(&name, "http"),
+        ));
+        let conn = HttpConn::new(h, http::router(state));
+        let handle = ServerHandle::spawn("http", listener, conn);
+        tracing::info!(receiver = %id, addr = %handle.addr, "OTLP/HTTP listening");
+        servers.push(("http", handle));
+    }
+
+    Ok(Running {
+        id: name,
+        servers,
+    })
+}
+
+/// Resolves `endpoint` the way Go's net.Listen does: an empty host is every interface, a
+/// name listens on one of its addresses (IPv4 first).
+async fn bind(id: &ComponentId, protocol: &str, endpoint: &str) -> Result<TcpListener, BuildError> {
+    let (host, port) = config::split_endpoint(endpoint)
+        .map_err(|e| BuildError::new(id, format!("protocols.{protocol}.endpoint: {e}")))?;
+    let host = if host.is_empty() { "0.0.0.0".to_owned() } else { host };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| {
+            BuildError::new(
+                id,
+                format!("protocols.{protocol}.endpoint: cannot resolve `{endpoint}`: {e}"),
+            )
+        })?
+        .collect();
+    let addr = addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| {
+            BuildError::new(
+                id,
+                format!("protocols.{protocol}.endpoint: `{endpoint}` resolves to no address"),
+            )
+        })?;
+    TcpListener::bind(addr).await.map_err(|e| {
+        BuildError::new(
+            id,
+            format!("protocols.{protocol}.endpoint: cannot listen on {addr}: {e}"),
+        )
+    })
+}
+
+/// Shuts every server down concurrently; true when all drained before the deadline.
+async fn shutdown_all(servers: Vec<(&'static str, ServerHandle)>, deadline: Instant) -> bool {
+    let results =
+        futures::future::join_all(servers.into_iter().map(|(_, s)| s.shutdown(deadline))).await;
+    results.into_iter().all(|drained| drained)
+}
+
+/// The running receiver: one accept loop per protocol.
+struct Running {
+    id: String,
+    servers: Vec<(&'static str, ServerHandle)>,
+}
+
+impl RunningComponent for Running {
+    fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
+        self.servers
+            .iter()
+            .map(|(name, handle)| (*name, handle.addr))
+            .collect()
+    }
+
+    fn shutdown(
+        self: Box<Self>,
+        deadline: Instant,
+    ) -> BoxFuture<'static, Result<(), ShutdownError>> {
+        let Running { id, servers } = *self;
+        Box::pin(async move {
+            if shutdown_all(servers, deadline).await {
+                Ok(())
+            } else {
+                Err(ShutdownError {
+                    component: id,
+                    reason: "connections with requests in flight were closed at the shutdown \
+                             deadline; their clients will retry"
+                        .to_owned(),
+                })
+            }
+        })
+    }
+}

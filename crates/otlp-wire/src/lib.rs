@@ -1,1 +1,40 @@
 //! Zero-allocation OTLP trace wire-format walker and validator.
+//!
+//! Reads an encoded `ExportTraceServiceRequest` in place (DESIGN.md §1): no
+//! decode into owned structs, no allocation per span. [`walk`] validates the
+//! request with exactly prost's acceptance rules and reports each resource,
+//! scope and span to a [`TraceVisitor`] as borrowed views; attributes are
+//! re-scanned lazily from the span's bytes only when asked for.
+//!
+//! ```
+//! use redline_otlp_wire::{walk, ResourceView, SpanView, TraceVisitor};
+//!
+//! struct Count<'a> { service: Option<&'a str>, spans: Vec<(&'a str, &'a str)> }
+//! impl<'a> TraceVisitor<'a> for Count<'a> {
+//!     fn resource(&mut self, r: &ResourceView<'a>) { self.service = r.service_name(); }
+//!     fn span(&mut self, s: &SpanView<'a>) {
+//!         if let Some(svc) = self.service { self.spans.push((svc, s.name())); }
+//!     }
+//! }
+//! let mut v = Count { service: None, spans: Vec::new() };
+//! let stats = walk(&[], &mut v).unwrap();
+//! assert_eq!(stats.spans, 0);
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod cursor;
+mod error;
+mod value;
+mod walk;
+
+pub use error::{WireError, WireErrorKind, WireType};
+pub use value::{AnyValueView, ArrayIter, ArrayView, AttributeIter, KeyValueView, KvListView};
+pub use walk::{
+    validate, walk, walk_single_pass, EventIter, EventView, LinkIter, LinkView, NoopVisitor,
+    ResourceView, ScopeView, SpanView, TraceVisitor, WalkStats,
+};
+
+/// prost 0.14's recursion limit (`prost::RECURSION_LIMIT`, not public there).
+pub const RECURSION_LIMIT: u32 = 100;

@@ -178,7 +178,10 @@ pub trait RunningComponent: Send + Sync {
 
     /// Stops the component. Receivers stop accepting; exporters send what they queued.
     /// Must return by `deadline`, dropping what it could not finish (and saying so).
-    fn shutdown(self: Box<Self>, deadline: Instant) -> BoxFuture<'static, Result<(), ShutdownError>>;
+    fn shutdown(
+        self: Box<Self>,
+        deadline: Instant,
+    ) -> BoxFuture<'static, Result<(), ShutdownError>>;
 }
 
 /// A running component with nothing to stop.
@@ -338,7 +341,10 @@ mod tests {
         assert_eq!(id.type_name(), "otlp");
         assert_eq!(id.name(), Some("tempo"));
         assert_eq!(id.to_string(), "otlp/tempo");
-        assert_eq!(ComponentId::parse("spanmetrics").expect("valid").name(), None);
+        assert_eq!(
+            ComponentId::parse("spanmetrics").expect("valid").name(),
+            None
+        );
         assert!(ComponentId::parse("/x").is_err());
         assert!(ComponentId::parse("otlp/").is_err());
         assert!(ComponentId::parse("ot lp").is_err());

@@ -184,7 +184,11 @@ mod tests {
 
         assert_eq!(*a_got.lock(), vec![3], "a must not see the refused batch");
         assert_eq!(*b_got.lock(), vec![3]);
-        assert_eq!(a_free.load(Ordering::SeqCst), 4, "a's reservation was released");
+        assert_eq!(
+            a_free.load(Ordering::SeqCst),
+            4,
+            "a's reservation was released"
+        );
         assert_eq!(b_free.load(Ordering::SeqCst), 0);
     }
 }

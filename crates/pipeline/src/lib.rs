@@ -11,6 +11,7 @@ pub mod config;
 pub mod consumer;
 pub mod duration;
 pub mod metrics;
+pub mod service;
 pub mod telemetry;
 
 pub use batch::TracesBatch;
@@ -22,3 +23,4 @@ pub use component::{
 pub use config::{ComponentConfig, ConfigError};
 pub use consumer::{Fanout, Refused, Reservation, TracesConsumer};
 pub use metrics::{Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource};
+pub use service::{Service, StartError, Warning};

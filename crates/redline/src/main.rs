@@ -1,1 +1,153 @@
-fn main() {}
+//! `redline`: runs an otelcol-compatible traces → RED metrics pipeline.
+
+mod cli;
+mod logging;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use redline_pipeline::config::{self, Config};
+use redline_pipeline::service::{self, Service};
+use redline_pipeline::telemetry::Telemetry;
+use redline_pipeline::{BuildContext, Factories};
+
+use cli::{Cli, Command};
+
+const DEFAULT_CONFIG: &str = include_str!("../../../configs/default.yaml");
+const DEFAULT_FORWARD_CONFIG: &str = include_str!("../../../configs/default-forward.yaml");
+/// Set to an OTLP gRPC `host:port` to make the embedded default forward traces there.
+const FORWARD_ENDPOINT_ENV: &str = "REDLINE_FORWARD_ENDPOINT";
+
+/// Every component type this binary supports.
+fn factories() -> Factories {
+    let mut f = Factories::default();
+    f.receiver(redline_otlp_receiver::OtlpReceiverFactory)
+        .processor(redline_processors::BatchProcessorFactory)
+        .connector(redline_spanmetrics::SpanMetricsFactory)
+        .exporter(redline_otlp_exporter::OtlpExporterFactory)
+        .exporter(redline_prometheus_exporter::PrometheusExporterFactory);
+    f
+}
+
+/// Loads the config named on the command line, or the embedded default.
+fn load(path: Option<&Path>) -> Result<Config, config::ConfigErrors> {
+    match path {
+        Some(path) => config::load_file(path),
+        None if std::env::var_os(FORWARD_ENDPOINT_ENV).is_some() => {
+            config::load_str("<embedded default-forward.yaml>", DEFAULT_FORWARD_CONFIG)
+        }
+        None => config::load_str("<embedded default.yaml>", DEFAULT_CONFIG),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Validate { config }) => validate(config.as_deref().or(cli.config.as_deref())),
+        Some(Command::Components) => {
+            print!("{}", cli::components_listing(&factories()));
+            ExitCode::SUCCESS
+        }
+        None => match run(&cli) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                // Logging may not be set up when the config is what failed.
+                eprintln!("redline: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn validate(path: Option<&Path>) -> ExitCode {
+    let name = path.map_or_else(
+        || "embedded default".to_owned(),
+        |p| p.display().to_string(),
+    );
+    let config = match load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "redline: {name}: invalid config ({} error(s))",
+                errors.0.len()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match service::validate(&config, &factories()) {
+        Ok(warnings) => {
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("{name}: config is valid");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "redline: {name}: invalid config ({} error(s))",
+                errors.0.len()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let config =
+        load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+    let factories = factories();
+    let warnings = service::validate(&config, &factories)
+        .map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+    logging::init(cli, &config.service.telemetry.logs)?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("redline")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(cli, config, factories))
+}
+
+async fn serve(cli: &Cli, config: Config, factories: Factories) -> anyhow::Result<()> {
+    let ctx = BuildContext::new(Telemetry::new());
+    let service = Service::start(&config, &factories, ctx)
+        .await
+        .with_context(|| format!("{}: could not start the pipeline", config.file))?;
+    for (component, name, addr) in service.local_addrs() {
+        tracing::info!(%component, endpoint = name, %addr, "listening");
+    }
+    tracing::info!(config = %config.file, version = env!("CARGO_PKG_VERSION"), "redline is running");
+
+    let signal = wait_for_signal().await?;
+    let timeout = Duration::from(cli.shutdown_timeout);
+    tracing::info!(%signal, timeout = ?timeout, "shutting down: no longer accepting data, draining");
+    let started = Instant::now();
+    let errors = service.shutdown(started + timeout).await;
+    for e in &errors {
+        tracing::error!(component = %e.component, reason = %e.reason, "unclean shutdown");
+    }
+    tracing::info!(took = ?started.elapsed(), "stopped");
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{} component(s) did not stop cleanly", errors.len())
+    }
+}
+
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}

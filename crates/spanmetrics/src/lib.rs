@@ -1,1 +1,36 @@
 //! spanmetrics connector: sharded RED aggregation over raw OTLP spans.
+//!
+//! [`SpanMetrics`] is the whole connector without any pipeline: feed it encoded
+//! `ExportTraceServiceRequest`s with [`SpanMetrics::aggregate`] and read it as a
+//! [`redline_pipeline::MetricsSource`]. [`SpanMetricsFactory`] wires it into a pipeline.
+//!
+//! Families (namespace `N`, default `traces.span.metrics`): `N.calls` (counter, unit `1`),
+//! `N.errors` (counter, unit `1`, Redline addition: spans with status ERROR, labels without
+//! `status.code`), `N.duration` (histogram, unit `ms` or `s`). Labels: `service.name`,
+//! `span.name`, `span.kind`, `status.code`, then the configured dimensions in order.
+//!
+//! Differences from the Go connector, on purpose (DESIGN.md §4):
+//! - Series are keyed by their labels only, so spans of one service from several resources
+//!   add into one series (Go keys by the whole resource).
+//! - `aggregation_cardinality_limit` is one limit over all series (Go: per resource and
+//!   metric). Beyond it, new label sets fold into one series whose only label is
+//!   `otel.metric.overflow="true"`, as in Go, where the overflow point carries no span
+//!   labels either (Go keeps the resource attributes, which Redline does not serve as
+//!   labels). The overflow series is not counted in the limit.
+//! - Exemplars are on by default; one (the most recent) per series.
+//! - `metrics_expiration` is checked with millisecond precision by a background sweep every
+//!   `metrics_flush_interval` and at every collect.
+
+mod aggregate;
+mod collect;
+pub mod config;
+mod factory;
+pub mod wire;
+
+pub use aggregate::SpanMetrics;
+pub use config::Config;
+pub use factory::SpanMetricsFactory;
+pub use wire::WireError;
+
+/// The only label of the overflow series.
+pub const OVERFLOW_LABEL: &str = "otel.metric.overflow";

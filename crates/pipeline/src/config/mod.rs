@@ -1,11 +1,23 @@
 //! otelcol-compatible configuration: YAML with positions, `${env:VAR}` expansion, typed
 //! component configs whose errors name the file, line and key path.
 
+mod de;
+mod env;
 mod error;
+mod load;
 mod node;
+#[cfg(test)]
+mod tests;
+mod unsupported;
+mod yaml;
 
 pub use error::ConfigError;
+pub use load::{
+    load_file, load_str, load_str_with_env, Config, ConfigErrors, LogsConfig, PipelineConfig,
+    ServiceConfig, TelemetryConfig,
+};
 pub use node::{Mark, Node, NodeValue};
+pub use unsupported::Unsupported;
 
 use std::sync::Arc;
 
@@ -21,16 +33,27 @@ pub struct ComponentConfig {
     kind: ComponentKind,
     node: Node,
     file: Arc<str>,
+    /// Where the component's id is written: errors about the section as a whole point here,
+    /// since an empty section's node has no useful position of its own.
+    mark: Mark,
 }
 
 impl ComponentConfig {
     pub fn new(kind: ComponentKind, id: ComponentId, node: Node, file: Arc<str>) -> Self {
+        let mark = node.mark;
         Self {
             id,
             kind,
             node,
             file,
+            mark,
         }
+    }
+
+    /// Sets the position of the component's id key (the loader does; tests need not).
+    pub fn with_mark(mut self, mark: Mark) -> Self {
+        self.mark = mark;
+        self
     }
 
     pub fn id(&self) -> &ComponentId {
@@ -45,26 +68,71 @@ impl ComponentConfig {
         &self.node
     }
 
+    pub fn file(&self) -> &Arc<str> {
+        &self.file
+    }
+
+    /// Position of the component's id in the file.
+    pub fn mark(&self) -> Mark {
+        self.mark
+    }
+
     /// Key path of this component in the file, e.g. `connectors.spanmetrics`.
     pub fn path(&self) -> String {
         format!("{}.{}", self.kind.section(), self.id)
     }
 
     /// Deserializes this component's section into `T`. An empty section (`spanmetrics:`)
-    /// deserializes like an empty map, so every field takes its default.
+    /// deserializes like an empty map, so every field takes its default. Errors name the
+    /// dotted path of the offending key and its position.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        let _ = &self.node;
-        Err(self.invalid("", "config parsing is not wired yet"))
+        de::from_node(&self.node, &self.file, &self.path(), self.mark)
     }
 
-    /// An error about the value at `key_path` (dotted, relative to this component; empty for
-    /// the component itself), located at that key's line when the key is present.
+    /// An error about the value at `key_path` (dotted, relative to this component, with `[i]`
+    /// for list items; empty for the component itself), located at that key's line when the
+    /// key is present, else at the nearest enclosing key that is.
     pub fn invalid(&self, key_path: &str, reason: impl std::fmt::Display) -> ConfigError {
         let full = if key_path.is_empty() {
             self.path()
+        } else if key_path.starts_with('[') {
+            format!("{}{}", self.path(), key_path)
         } else {
             format!("{}.{}", self.path(), key_path)
         };
-        ConfigError::new(Some(self.file.clone()), None, full, reason.to_string())
+        let mark = find_mark(&self.node, key_path).unwrap_or(self.mark);
+        ConfigError::new(
+            Some(self.file.clone()),
+            Some(mark),
+            full,
+            reason.to_string(),
+        )
+    }
+}
+
+/// Position of the deepest key of `path` present under `node`. Keys may themselves contain
+/// dots (`service.name` as an attribute key), so each map level tries every key that is a
+/// prefix of the rest of the path.
+fn find_mark(node: &Node, path: &str) -> Option<Mark> {
+    let path = path.strip_prefix('.').unwrap_or(path);
+    if path.is_empty() {
+        return None;
+    }
+    match &node.value {
+        NodeValue::Map(entries) => entries.iter().find_map(|(k, v)| {
+            let key = yaml::key_text(k);
+            let rest = path.strip_prefix(key)?;
+            if !(rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')) {
+                return None;
+            }
+            Some(find_mark(v, rest).unwrap_or(yaml::key_mark_for(k, v)))
+        }),
+        NodeValue::Seq(items) => {
+            let inner = path.strip_prefix('[')?;
+            let (index, rest) = inner.split_once(']')?;
+            let item = items.get(index.parse::<usize>().ok()?)?;
+            Some(find_mark(item, rest).unwrap_or(item.mark))
+        }
+        NodeValue::Null | NodeValue::Scalar { .. } => None,
     }
 }

@@ -16,7 +16,10 @@ pub struct Node {
 pub enum NodeValue {
     Null,
     /// A scalar after `${env:VAR}` expansion; `quoted` scalars are always strings.
-    Scalar { text: String, quoted: bool },
+    Scalar {
+        text: String,
+        quoted: bool,
+    },
     Seq(Vec<Node>),
     /// Keys are scalars; order is the file's.
     Map(Vec<(Node, Node)>),

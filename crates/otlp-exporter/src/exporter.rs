@@ -1,0 +1,521 @@
+//! The running exporter: a lazily connected tonic channel, the sending queue, and
+//! `num_consumers` sender tasks that coalesce, send, retry and count.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use redline_pipeline::{
+    BuildContext, BuildError, ComponentId, Refused, Reservation, RunningComponent, ShutdownError,
+    TracesBatch, TracesConsumer,
+};
+use tokio::task::JoinHandle;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::{Ascii, MetadataKey, MetadataValue};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::Status;
+
+use crate::codec::{RawTracesCodec, EXPORT_PATH};
+use crate::config::{parse_endpoint, Compression, Config, RetryConfig, Sizer, TlsConfig};
+use crate::queue::{Limits, Queue, Taken};
+use crate::retry::{classify, Backoff, Verdict};
+
+/// Where Linux distributions keep the system's trusted roots, tried in order when TLS is on
+/// and no CA is configured (what Go's crypto/x509 does for otelcol).
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// Errors building the exporter; each becomes a `BuildError` naming the component.
+#[derive(Debug, thiserror::Error)]
+pub enum ExporterError {
+    #[error("{key}: {reason}")]
+    Config { key: String, reason: String },
+    #[error("{key}: cannot read `{file}`: {source}")]
+    ReadFile {
+        key: &'static str,
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{key}: `{file}` holds no PEM certificate")]
+    NotPem { key: &'static str, file: String },
+    #[error(
+        "TLS is on (tls.insecure is not set) but no tls.ca_file was given and no system CA \
+         bundle was found (tried SSL_CERT_FILE, {tried}); set tls.ca_file, or tls.insecure: true \
+         for a plaintext connection"
+    )]
+    NoSystemRoots { tried: String },
+    #[error("endpoint: {0}")]
+    Endpoint(String),
+    #[error("tls: {0}")]
+    Tls(String),
+}
+
+/// What a started exporter is made of: the consumer pipelines deliver to, and the handle
+/// that shuts it down.
+pub type Started = (Arc<dyn TracesConsumer>, Box<dyn RunningComponent>);
+
+/// Builds and starts the exporter. Never connects: the channel connects on first use, so
+/// Redline starts while Tempo is still down. Must be called within a tokio runtime.
+pub fn start(id: &ComponentId, config: Config, ctx: &BuildContext) -> Result<Started, BuildError> {
+    let id_str = id.to_string();
+    let client = Client::new(&id_str, &config).map_err(|e| BuildError::new(id, e))?;
+    let counters = ctx.telemetry.exporter(&id_str);
+    let queue = Queue::new(id_str.clone(), limits(&config), counters);
+    let client = Arc::new(client);
+    let tasks = (0..config.sending_queue.num_consumers)
+        .map(|_| tokio::spawn(run_sender(queue.clone(), client.clone())))
+        .collect();
+    tracing::debug!(
+        exporter = %id_str,
+        endpoint = %config.endpoint,
+        tls = config.uses_tls(),
+        compression = ?config.compression,
+        "otlp exporter started"
+    );
+    Ok((
+        Arc::new(Exporter {
+            queue: queue.clone(),
+        }),
+        Box::new(Running {
+            id: id_str,
+            queue,
+            tasks,
+        }),
+    ))
+}
+
+fn limits(config: &Config) -> Limits {
+    let q = &config.sending_queue;
+    let capacity_bytes = match q.sizer {
+        Sizer::Bytes => q.queue_size,
+        Sizer::Requests | Sizer::Items => q.queue_size_bytes,
+    };
+    let (max_request_bytes, max_request_items, min_request, min_sizer, flush_timeout) =
+        match &q.batch {
+            None => (
+                crate::config::DEFAULT_MAX_REQUEST_BYTES,
+                u64::MAX,
+                0,
+                Sizer::Items,
+                Duration::ZERO,
+            ),
+            Some(b) => {
+                let sizer = b.sizer.unwrap_or(q.sizer);
+                let max = if b.max_size == 0 {
+                    None
+                } else {
+                    Some(b.max_size)
+                };
+                let (bytes, items) = match sizer {
+                    Sizer::Bytes => (
+                        max.unwrap_or(crate::config::DEFAULT_MAX_REQUEST_BYTES),
+                        u64::MAX,
+                    ),
+                    // Even with an item cap, never build a request Tempo would refuse.
+                    Sizer::Items | Sizer::Requests => (
+                        crate::config::DEFAULT_MAX_REQUEST_BYTES,
+                        max.unwrap_or(u64::MAX),
+                    ),
+                };
+                (bytes, items, b.min_size, sizer, b.flush_timeout)
+            }
+        };
+    let retry_after = if config.retry_on_failure.enabled {
+        config.retry_on_failure.initial_interval
+    } else {
+        Duration::from_secs(1)
+    };
+    Limits {
+        sizer: q.sizer,
+        capacity: q.queue_size,
+        capacity_bytes,
+        max_request_bytes,
+        max_request_items,
+        min_request,
+        min_sizer,
+        flush_timeout,
+        retry_after,
+    }
+}
+
+/// The consumer side handed to pipelines.
+struct Exporter {
+    queue: Arc<Queue>,
+}
+
+impl TracesConsumer for Exporter {
+    fn reserve(&self, batch: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+        self.queue.reserve(batch)
+    }
+}
+
+struct Running {
+    id: String,
+    queue: Arc<Queue>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningComponent for Running {
+    fn shutdown(
+        mut self: Box<Self>,
+        deadline: Instant,
+    ) -> BoxFuture<'static, Result<(), ShutdownError>> {
+        let mut tasks = std::mem::take(&mut self.tasks);
+        let queue = self.queue.clone();
+        let id = self.id.clone();
+        Box::pin(async move {
+            queue.begin_drain();
+            let deadline = tokio::time::Instant::from_std(deadline);
+            let all = futures::future::join_all(tasks.iter_mut());
+            let in_time = tokio::time::timeout_at(deadline, all).await.is_ok();
+            if !in_time {
+                for t in &tasks {
+                    t.abort();
+                }
+                // Aborted tasks stop at their next await point; wait for that so that
+                // nothing is counted after `close` below.
+                futures::future::join_all(tasks).await;
+            }
+            let (batches, spans) = queue.close();
+            if spans == 0 && batches == 0 {
+                return Ok(());
+            }
+            tracing::warn!(
+                exporter = %id,
+                batches,
+                spans,
+                "shutdown deadline reached; dropped spans that were not delivered"
+            );
+            Err(ShutdownError {
+                component: id,
+                reason: format!(
+                    "dropped {spans} spans ({batches} requests) not delivered by the shutdown deadline"
+                ),
+            })
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Dropped without shutdown (e.g. a failed start of the service): do not leave
+        // senders retrying forever in the background.
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn run_sender(queue: Arc<Queue>, client: Arc<Client>) {
+    while let Some(taken) = queue.next_request().await {
+        let (sent, failed) = client.deliver(&taken).await;
+        queue.complete(taken, sent, failed);
+    }
+}
+
+/// Joins the raw requests of `taken` into one: two encoded `ExportTraceServiceRequest`s
+/// concatenated are one request whose repeated `resource_spans` merge.
+fn request_body(taken: &Taken) -> Bytes {
+    match taken.entries.as_slice() {
+        [one] => one.batch.raw.clone(),
+        many => {
+            let len = many.iter().map(|e| e.batch.raw.len()).sum();
+            let mut buf = BytesMut::with_capacity(len);
+            for e in many {
+                buf.extend_from_slice(&e.batch.raw);
+            }
+            buf.freeze()
+        }
+    }
+}
+
+struct Client {
+    id: String,
+    grpc: tonic::client::Grpc<Channel>,
+    headers: Vec<(MetadataKey<Ascii>, MetadataValue<Ascii>)>,
+    timeout: Option<Duration>,
+    retry: RetryConfig,
+}
+
+impl Client {
+    fn new(id: &str, config: &Config) -> Result<Self, ExporterError> {
+        config.check().map_err(|e| ExporterError::Config {
+            key: e.key_path,
+            reason: e.reason,
+        })?;
+        let target = parse_endpoint(&config.endpoint).map_err(ExporterError::Endpoint)?;
+        let tls = config.uses_tls();
+        let scheme = if tls { "https" } else { "http" };
+
+        let user_agent = config
+            .user_agent
+            .clone()
+            .unwrap_or_else(|| format!("redline/{}", env!("CARGO_PKG_VERSION")));
+        let timeout = (!config.timeout.is_zero()).then_some(config.timeout);
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", target.authority))
+            .map_err(|e| ExporterError::Endpoint(e.to_string()))?
+            .user_agent(user_agent)
+            .map_err(|e| ExporterError::Config {
+                key: "user_agent".into(),
+                reason: e.to_string(),
+            })?
+            .tcp_nodelay(true)
+            // A black-holed Tempo must fail an attempt, not hang it past its timeout.
+            .connect_timeout(timeout.unwrap_or(Duration::from_secs(30)));
+        if let Some(k) = &config.keepalive {
+            endpoint = endpoint
+                .http2_keep_alive_interval(k.time)
+                .keep_alive_timeout(k.timeout)
+                .keep_alive_while_idle(k.permit_without_stream);
+        }
+        if let Some(authority) = &config.authority {
+            let origin = format!("{scheme}://{authority}")
+                .parse::<http::Uri>()
+                .map_err(|e| ExporterError::Config {
+                    key: "authority".into(),
+                    reason: e.to_string(),
+                })?;
+            endpoint = endpoint.origin(origin);
+        }
+        if tls {
+            endpoint = endpoint
+                .tls_config(tls_config(&config.tls)?)
+                .map_err(|e| ExporterError::Tls(e.to_string()))?;
+        }
+
+        let mut grpc = tonic::client::Grpc::new(endpoint.connect_lazy())
+            .accept_compressed(CompressionEncoding::Gzip);
+        if config.compression == Compression::Gzip {
+            grpc = grpc.send_compressed(CompressionEncoding::Gzip);
+        }
+
+        let mut headers = Vec::with_capacity(config.headers.len());
+        for (name, value) in &config.headers {
+            let invalid = |reason: &str| ExporterError::Config {
+                key: format!("headers.{name}"),
+                reason: reason.to_owned(),
+            };
+            let key = MetadataKey::<Ascii>::from_bytes(name.to_ascii_lowercase().as_bytes())
+                .map_err(|_| invalid("is not a valid header name"))?;
+            let mut value = MetadataValue::<Ascii>::try_from(value.0.as_str())
+                .map_err(|_| invalid("value must be visible ASCII"))?;
+            // Keeps the value out of HPACK's dynamic table and out of hyper's debug output.
+            value.set_sensitive(true);
+            headers.push((key, value));
+        }
+
+        Ok(Self {
+            id: id.to_owned(),
+            grpc,
+            headers,
+            timeout,
+            retry: config.retry_on_failure.clone(),
+        })
+    }
+
+    async fn attempt(&self, body: Bytes) -> Result<ExportTraceServiceResponse, Status> {
+        let mut grpc = self.grpc.clone();
+        let mut request = tonic::Request::new(body);
+        for (k, v) in &self.headers {
+            request.metadata_mut().insert(k.clone(), v.clone());
+        }
+        if let Some(t) = self.timeout {
+            // Tells the server our deadline (grpc-timeout), so it stops work we gave up on.
+            request.set_timeout(t);
+        }
+        let call = async move {
+            grpc.ready()
+                .await
+                .map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
+            grpc.unary(
+                request,
+                http::uri::PathAndQuery::from_static(EXPORT_PATH),
+                RawTracesCodec,
+            )
+            .await
+            .map(tonic::Response::into_inner)
+        };
+        match self.timeout {
+            // Our own timer too: a server that never answers must not hold a sender forever.
+            Some(t) => tokio::time::timeout(t, call).await.unwrap_or_else(|_| {
+                Err(Status::deadline_exceeded(format!(
+                    "no answer within the {t:?} timeout"
+                )))
+            }),
+            None => call.await,
+        }
+    }
+
+    /// Sends one request, retrying as configured. Returns (sent, failed) span counts.
+    async fn deliver(&self, taken: &Taken) -> (u64, u64) {
+        let spans = taken.spans;
+        let body = request_body(taken);
+        let started = Instant::now();
+        let mut backoff = Backoff::new(&self.retry);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let status = match self.attempt(body.clone()).await {
+                Ok(response) => return self.accepted(response, spans),
+                Err(status) => status,
+            };
+            let code = status.code();
+            let min_delay = match classify(code, status.details()) {
+                Verdict::Permanent => {
+                    tracing::error!(
+                        exporter = %self.id,
+                        spans,
+                        code = ?code,
+                        message = %status.message(),
+                        "export failed with a permanent error; dropping the data"
+                    );
+                    return (0, spans);
+                }
+                Verdict::Retry { .. } if !self.retry.enabled => {
+                    tracing::error!(
+                        exporter = %self.id,
+                        spans,
+                        code = ?code,
+                        message = %status.message(),
+                        "export failed and retry_on_failure is disabled; dropping the data"
+                    );
+                    return (0, spans);
+                }
+                Verdict::Retry { min_delay } => min_delay.unwrap_or_default(),
+            };
+            let delay = backoff.next_delay().max(min_delay);
+            let max_elapsed = self.retry.max_elapsed_time;
+            if !max_elapsed.is_zero() && started.elapsed() + delay > max_elapsed {
+                tracing::error!(
+                    exporter = %self.id,
+                    spans,
+                    code = ?code,
+                    message = %status.message(),
+                    attempts,
+                    "export failed and retries are exhausted (max_elapsed_time); dropping the data"
+                );
+                return (0, spans);
+            }
+            tracing::info!(
+                exporter = %self.id,
+                spans,
+                code = ?code,
+                message = %status.message(),
+                attempts,
+                retry_in = ?delay,
+                "export failed; will retry"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn accepted(&self, response: ExportTraceServiceResponse, spans: u64) -> (u64, u64) {
+        let Some(partial) = response.partial_success else {
+            return (spans, 0);
+        };
+        // Rejected spans would be rejected again: count them, never retry them (OTLP spec).
+        let rejected = u64::try_from(partial.rejected_spans)
+            .unwrap_or(0)
+            .min(spans);
+        if rejected > 0 {
+            tracing::warn!(
+                exporter = %self.id,
+                spans,
+                rejected,
+                message = %partial.error_message,
+                "server rejected part of the export"
+            );
+        } else if !partial.error_message.is_empty() {
+            tracing::info!(
+                exporter = %self.id,
+                spans,
+                message = %partial.error_message,
+                "server accepted the export with a warning"
+            );
+        }
+        (spans - rejected, rejected)
+    }
+}
+
+fn read(key: &'static str, file: &str) -> Result<Vec<u8>, ExporterError> {
+    std::fs::read(file).map_err(|source| ExporterError::ReadFile {
+        key,
+        file: file.to_owned(),
+        source,
+    })
+}
+
+fn pem_certs(key: &'static str, file: &str, pem: Vec<u8>) -> Result<Certificate, ExporterError> {
+    // rustls skips what it cannot parse, which would leave no roots and fail every
+    // handshake later with a vague error: refuse a file with no certificate now.
+    let text = String::from_utf8_lossy(&pem);
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(ExporterError::NotPem {
+            key,
+            file: file.to_owned(),
+        });
+    }
+    Ok(Certificate::from_pem(pem))
+}
+
+fn system_roots() -> Option<Vec<u8>> {
+    let from_env = std::env::var("SSL_CERT_FILE").ok();
+    from_env
+        .iter()
+        .map(String::as_str)
+        .chain(SYSTEM_CA_BUNDLES.iter().copied())
+        .find_map(|path| std::fs::read(path).ok())
+}
+
+fn tls_config(t: &TlsConfig) -> Result<ClientTlsConfig, ExporterError> {
+    let mut cfg = ClientTlsConfig::new();
+    let mut has_ca = false;
+    if let Some(file) = &t.ca_file {
+        cfg = cfg.ca_certificate(pem_certs("tls.ca_file", file, read("tls.ca_file", file)?)?);
+        has_ca = true;
+    }
+    if let Some(pem) = &t.ca_pem {
+        cfg = cfg.ca_certificate(pem_certs(
+            "tls.ca_pem",
+            "ca_pem",
+            pem.0.clone().into_bytes(),
+        )?);
+        has_ca = true;
+    }
+    if !has_ca || t.include_system_ca_certs_pool {
+        match system_roots() {
+            Some(bundle) => cfg = cfg.ca_certificate(Certificate::from_pem(bundle)),
+            None if !has_ca => {
+                return Err(ExporterError::NoSystemRoots {
+                    tried: SYSTEM_CA_BUNDLES.join(", "),
+                })
+            }
+            None => {}
+        }
+    }
+    let cert = match (&t.cert_file, &t.cert_pem) {
+        (Some(file), _) => Some(read("tls.cert_file", file)?),
+        (None, Some(pem)) => Some(pem.0.clone().into_bytes()),
+        (None, None) => None,
+    };
+    let key = match (&t.key_file, &t.key_pem) {
+        (Some(file), _) => Some(read("tls.key_file", file)?),
+        (None, Some(pem)) => Some(pem.0.clone().into_bytes()),
+        (None, None) => None,
+    };
+    if let (Some(cert), Some(key)) = (cert, key) {
+        cfg = cfg.identity(Identity::from_pem(cert, key));
+    }
+    if let Some(name) = &t.server_name_override {
+        cfg = cfg.domain_name(name.clone());
+    }
+    Ok(cfg)
+}

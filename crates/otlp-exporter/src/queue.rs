@@ -1,0 +1,457 @@
+//! The sending queue: bounded in the configured sizer's units AND in bytes, filled by
+//! receivers through `reserve`/`commit` (which never block) and emptied by sender tasks.
+//!
+//! Capacity is held from `reserve` until the send of a batch has finished (not merely until
+//! it is dequeued), so the bound covers everything the exporter holds in memory, in flight
+//! included — as otelcol's queue bounds "storage and processing".
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redline_pipeline::telemetry::ExporterCounters;
+use redline_pipeline::{Refused, Reservation, TracesBatch};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::config::Sizer;
+
+/// Sizes and bounds, resolved from the config.
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    pub sizer: Sizer,
+    /// In `sizer` units.
+    pub capacity: u64,
+    /// Bytes held, whatever the sizer.
+    pub capacity_bytes: u64,
+    /// Largest coalesced request, in bytes; a single larger batch is still sent alone.
+    pub max_request_bytes: u64,
+    /// Largest coalesced request, in spans.
+    pub max_request_items: u64,
+    /// Wait up to `flush_timeout` for this many units of `min_sizer` before sending.
+    pub min_request: u64,
+    pub min_sizer: Sizer,
+    pub flush_timeout: Duration,
+    /// Suggested client wait when refusing.
+    pub retry_after: Duration,
+}
+
+pub(crate) struct Entry {
+    pub batch: TracesBatch,
+    units: u64,
+    bytes: u64,
+}
+
+/// Batches a sender took off the queue to send as one request.
+#[derive(Default)]
+pub(crate) struct Taken {
+    pub entries: Vec<Entry>,
+    pub bytes: u64,
+    pub spans: u64,
+    /// The next queued batch did not fit under the request caps.
+    full: bool,
+}
+
+impl Taken {
+    fn size(&self, sizer: Sizer) -> u64 {
+        match sizer {
+            Sizer::Requests => self.entries.len() as u64,
+            Sizer::Items => self.spans,
+            Sizer::Bytes => self.bytes,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    entries: VecDeque<Entry>,
+    used_units: u64,
+    used_bytes: u64,
+    /// Set at shutdown: `reserve` refuses and senders stop once the queue is empty.
+    draining: bool,
+    /// Set once the senders are gone: a late commit is counted as dropped.
+    closed: bool,
+    in_flight_spans: u64,
+    in_flight_batches: u64,
+}
+
+pub(crate) struct Queue {
+    id: String,
+    limits: Limits,
+    state: Mutex<State>,
+    notify: Notify,
+    counters: Arc<ExporterCounters>,
+}
+
+fn units_of(sizer: Sizer, batch: &TracesBatch) -> u64 {
+    match sizer {
+        Sizer::Requests => 1,
+        Sizer::Items => batch.span_count as u64,
+        Sizer::Bytes => batch.byte_len() as u64,
+    }
+}
+
+impl Queue {
+    pub fn new(id: String, limits: Limits, counters: Arc<ExporterCounters>) -> Arc<Self> {
+        counters.queue_capacity.store(
+            i64::try_from(limits.capacity).unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
+        Arc::new(Self {
+            id,
+            limits,
+            state: Mutex::new(State::default()),
+            notify: Notify::new(),
+            counters,
+        })
+    }
+
+    fn refuse(&self, reason: String) -> Refused {
+        Refused {
+            component: self.id.clone(),
+            reason,
+            retry_after: self.limits.retry_after,
+        }
+    }
+
+    /// Takes capacity for `batch` or refuses at once; never waits.
+    pub fn reserve(self: &Arc<Self>, batch: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+        let units = units_of(self.limits.sizer, batch);
+        let bytes = batch.byte_len() as u64;
+        let l = &self.limits;
+        let refused = {
+            let mut st = self.state.lock();
+            if st.draining {
+                Some("exporter is shutting down".to_owned())
+            } else if units > l.capacity || bytes > l.capacity_bytes {
+                Some(format!(
+                    "request of {bytes} bytes and {} spans is larger than the whole sending queue",
+                    batch.span_count
+                ))
+            } else if st.used_units + units > l.capacity {
+                Some(format!(
+                    "sending queue is full ({} of {} {})",
+                    st.used_units,
+                    l.capacity,
+                    l.sizer.as_str()
+                ))
+            } else if st.used_bytes + bytes > l.capacity_bytes {
+                Some(format!(
+                    "sending queue is full ({} of {} bytes)",
+                    st.used_bytes, l.capacity_bytes
+                ))
+            } else {
+                st.used_units += units;
+                st.used_bytes += bytes;
+                None
+            }
+        };
+        match refused {
+            Some(reason) => {
+                // otelcol counts spans its queue could not take; the receiver counts the
+                // same spans as refused and the client retries them, so nothing is lost.
+                self.counters
+                    .enqueue_failed_spans
+                    .fetch_add(batch.span_count as u64, Ordering::Relaxed);
+                Err(self.refuse(reason))
+            }
+            None => Ok(Box::new(QueueReservation {
+                queue: self.clone(),
+                units,
+                bytes,
+                committed: false,
+            })),
+        }
+    }
+
+    fn release(st: &mut State, units: u64, bytes: u64) {
+        st.used_units = st.used_units.saturating_sub(units);
+        st.used_bytes = st.used_bytes.saturating_sub(bytes);
+    }
+
+    fn push(&self, entry: Entry) {
+        let spans = entry.batch.span_count as u64;
+        let late = {
+            let mut st = self.state.lock();
+            if st.closed {
+                Self::release(&mut st, entry.units, entry.bytes);
+                true
+            } else {
+                st.entries.push_back(entry);
+                false
+            }
+        };
+        if late {
+            // Committed after shutdown finished: nobody will send it any more.
+            self.counters
+                .send_failed_spans
+                .fetch_add(spans, Ordering::Relaxed);
+            tracing::warn!(
+                exporter = %self.id,
+                spans,
+                "batch committed after the exporter shut down; dropped"
+            );
+            return;
+        }
+        self.counters.queue_size.fetch_add(1, Ordering::Relaxed);
+        self.notify.notify_one();
+    }
+
+    fn fits(&self, taken: &Taken, next: &Entry) -> bool {
+        taken.entries.is_empty()
+            || (taken.bytes + next.bytes <= self.limits.max_request_bytes
+                && taken.spans + next.batch.span_count as u64 <= self.limits.max_request_items)
+    }
+
+    /// Moves queued batches into `taken` while they fit under the request caps.
+    fn fill(&self, st: &mut State, taken: &mut Taken) {
+        while let Some(front) = st.entries.front() {
+            if !self.fits(taken, front) {
+                taken.full = true;
+                break;
+            }
+            let Some(entry) = st.entries.pop_front() else {
+                break;
+            };
+            let spans = entry.batch.span_count as u64;
+            taken.bytes += entry.bytes;
+            taken.spans += spans;
+            st.in_flight_spans += spans;
+            st.in_flight_batches += 1;
+            taken.entries.push(entry);
+        }
+    }
+
+    /// The next request to send: waits for a batch, then takes every queued batch that fits.
+    /// `None` once the exporter is draining and nothing is left.
+    pub async fn next_request(&self) -> Option<Taken> {
+        let mut taken = Taken::default();
+        loop {
+            // Registered before looking at the queue, so a commit or shutdown between the
+            // look and the wait still wakes this sender.
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut st = self.state.lock();
+                self.fill(&mut st, &mut taken);
+                if !taken.entries.is_empty() {
+                    break;
+                }
+                if st.draining {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+
+        let min = self.limits.min_request;
+        if min > 0 && taken.size(self.limits.min_sizer) < min && !taken.full {
+            let deadline = Instant::now() + self.limits.flush_timeout;
+            loop {
+                let notified = self.notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                {
+                    let mut st = self.state.lock();
+                    self.fill(&mut st, &mut taken);
+                    // Draining: send now rather than wait for data that will not come.
+                    if taken.full || taken.size(self.limits.min_sizer) >= min || st.draining {
+                        break;
+                    }
+                }
+                tokio::select! {
+                    _ = &mut notified => {}
+                    _ = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+        }
+
+        // More is queued than this request could take: hand it to another sender now instead
+        // of letting it wait for this send to finish.
+        if !self.state.lock().entries.is_empty() {
+            self.notify.notify_one();
+        }
+        Some(taken)
+    }
+
+    /// Records the end of a request's delivery and frees its capacity. Counting and the
+    /// in-flight bookkeeping happen together, with no await in between, so an aborted sender
+    /// leaves its spans counted exactly once (by `close`).
+    pub fn complete(&self, taken: Taken, sent: u64, failed: u64) {
+        let batches = taken.entries.len() as u64;
+        {
+            let mut st = self.state.lock();
+            for e in &taken.entries {
+                Self::release(&mut st, e.units, e.bytes);
+            }
+            st.in_flight_spans = st.in_flight_spans.saturating_sub(taken.spans);
+            st.in_flight_batches = st.in_flight_batches.saturating_sub(batches);
+        }
+        self.counters.sent_spans.fetch_add(sent, Ordering::Relaxed);
+        self.counters
+            .send_failed_spans
+            .fetch_add(failed, Ordering::Relaxed);
+        self.counters
+            .queue_size
+            .fetch_sub(i64::try_from(batches).unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Stops taking batches; senders finish what is queued, then stop.
+    pub fn begin_drain(&self) {
+        self.state.lock().draining = true;
+        self.notify.notify_waiters();
+    }
+
+    /// After the senders are gone: everything still held is dropped and counted as failed.
+    /// Returns (batches, spans) dropped.
+    pub fn close(&self) -> (u64, u64) {
+        let (batches, spans) = {
+            let mut st = self.state.lock();
+            st.closed = true;
+            st.draining = true;
+            let queued_batches = st.entries.len() as u64;
+            let queued_spans: u64 = st.entries.iter().map(|e| e.batch.span_count as u64).sum();
+            st.entries.clear();
+            let batches = queued_batches + st.in_flight_batches;
+            let spans = queued_spans + st.in_flight_spans;
+            st.in_flight_batches = 0;
+            st.in_flight_spans = 0;
+            st.used_units = 0;
+            st.used_bytes = 0;
+            (batches, spans)
+        };
+        self.counters
+            .send_failed_spans
+            .fetch_add(spans, Ordering::Relaxed);
+        self.counters
+            .queue_size
+            .fetch_sub(i64::try_from(batches).unwrap_or(0), Ordering::Relaxed);
+        (batches, spans)
+    }
+}
+
+/// Capacity held for one batch between `reserve` and `commit`; released if dropped.
+struct QueueReservation {
+    queue: Arc<Queue>,
+    units: u64,
+    bytes: u64,
+    committed: bool,
+}
+
+impl Reservation for QueueReservation {
+    fn commit(mut self: Box<Self>, batch: TracesBatch) {
+        self.committed = true;
+        self.queue.push(Entry {
+            batch,
+            units: self.units,
+            bytes: self.bytes,
+        });
+    }
+}
+
+impl Drop for QueueReservation {
+    fn drop(&mut self) {
+        if !self.committed {
+            let mut st = self.queue.state.lock();
+            Queue::release(&mut st, self.units, self.bytes);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn limits(sizer: Sizer, capacity: u64, capacity_bytes: u64) -> Limits {
+        Limits {
+            sizer,
+            capacity,
+            capacity_bytes,
+            max_request_bytes: 1000,
+            max_request_items: u64::MAX,
+            min_request: 0,
+            min_sizer: Sizer::Items,
+            flush_timeout: Duration::from_millis(10),
+            retry_after: Duration::from_secs(1),
+        }
+    }
+
+    fn batch(bytes: usize, spans: usize) -> TracesBatch {
+        TracesBatch::new(Bytes::from(vec![0u8; bytes]), spans)
+    }
+
+    #[test]
+    fn bounds_in_units_and_bytes() {
+        let counters = Arc::new(ExporterCounters::default());
+        let q = Queue::new(
+            "otlp".into(),
+            limits(Sizer::Items, 10, 100),
+            counters.clone(),
+        );
+        let a = q.reserve(&batch(10, 6)).expect("fits");
+        let err = q.reserve(&batch(10, 6)).err().expect("12 spans > 10");
+        assert!(err.reason.contains("full"), "{}", err.reason);
+        assert_eq!(counters.enqueue_failed_spans.load(Ordering::Relaxed), 6);
+        let b = q.reserve(&batch(90, 4)).expect("fits exactly");
+        assert!(q.reserve(&batch(1, 0)).is_err(), "bytes are full");
+        drop(a);
+        drop(b);
+        assert!(q.reserve(&batch(100, 10)).is_ok(), "released");
+        assert!(q.reserve(&batch(101, 1)).is_err(), "larger than the queue");
+    }
+
+    #[tokio::test]
+    async fn coalesces_up_to_the_request_cap() {
+        let counters = Arc::new(ExporterCounters::default());
+        let q = Queue::new(
+            "otlp".into(),
+            limits(Sizer::Requests, 10, 10_000),
+            counters.clone(),
+        );
+        for _ in 0..5 {
+            q.reserve(&batch(300, 1))
+                .expect("fits")
+                .commit(batch(300, 1));
+        }
+        assert_eq!(counters.queue_size.load(Ordering::Relaxed), 5);
+        let first = q.next_request().await.expect("queued");
+        assert_eq!(first.entries.len(), 3, "3 × 300 bytes fit under 1000");
+        let second = q.next_request().await.expect("queued");
+        assert_eq!(second.entries.len(), 2);
+        q.complete(first, 3, 0);
+        q.complete(second, 1, 1);
+        assert_eq!(counters.queue_size.load(Ordering::Relaxed), 0);
+        assert_eq!(counters.sent_spans.load(Ordering::Relaxed), 4);
+        q.begin_drain();
+        assert!(q.next_request().await.is_none());
+        assert!(q.reserve(&batch(1, 1)).is_err(), "draining refuses");
+    }
+
+    #[tokio::test]
+    async fn close_counts_queued_and_in_flight_and_late_commits() {
+        let counters = Arc::new(ExporterCounters::default());
+        let q = Queue::new(
+            "otlp".into(),
+            limits(Sizer::Requests, 10, 10_000),
+            counters.clone(),
+        );
+        let late = q.reserve(&batch(10, 7)).expect("fits");
+        q.reserve(&batch(600, 2))
+            .expect("fits")
+            .commit(batch(600, 2));
+        q.reserve(&batch(600, 3))
+            .expect("fits")
+            .commit(batch(600, 3));
+        let in_flight = q.next_request().await.expect("queued");
+        assert_eq!(in_flight.spans, 2);
+        q.begin_drain();
+        assert_eq!(q.close(), (2, 5));
+        late.commit(batch(10, 7));
+        assert_eq!(counters.send_failed_spans.load(Ordering::Relaxed), 12);
+        assert_eq!(counters.queue_size.load(Ordering::Relaxed), 0);
+    }
+}

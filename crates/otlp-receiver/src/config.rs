@@ -1,0 +1,464 @@
+//! The `otlp` receiver's config section, with otelcol's keys and defaults.
+//!
+//! Every key of otelcol's `otlpreceiver.Config` (configgrpc.ServerConfig, confighttp.ServerConfig
+//! and the URL paths) is either implemented here or typed [`Unsupported`], so a file written
+//! for otelcol either works the same or fails with a message naming the key. Unknown keys fail
+//! (`deny_unknown_fields`), as otelcol's strict unmarshalling does.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use redline_pipeline::config::Unsupported;
+use redline_pipeline::{ComponentConfig, ConfigError};
+use serde::{Deserialize, Deserializer};
+
+/// otelcol's default gRPC endpoint. Since v0.104 otelcol binds `localhost` by default
+/// (the `component.UseLocalHostAsDefaultHost` gate went stable) rather than `0.0.0.0`, so a
+/// receiver with no `endpoint` is not reachable from other hosts or containers. Redline
+/// follows the current otelcol; containers set `endpoint: 0.0.0.0:4317` explicitly, as the
+/// reference config does.
+pub const DEFAULT_GRPC_ENDPOINT: &str = "localhost:4317";
+/// otelcol's default HTTP endpoint (same `localhost` rule as gRPC).
+pub const DEFAULT_HTTP_ENDPOINT: &str = "localhost:4318";
+/// grpc-go's default receive limit, which otelcol keeps when `max_recv_msg_size_mib` is 0.
+pub const DEFAULT_MAX_RECV_MSG_SIZE_MIB: u64 = 4;
+/// confighttp's `defaultMaxRequestBodySize`.
+pub const DEFAULT_MAX_REQUEST_BODY_SIZE: u64 = 20 * 1024 * 1024;
+/// confighttp's default `read_header_timeout`.
+pub const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_TRACES_URL_PATH: &str = "/v1/traces";
+
+/// The gRPC length prefix is a u32, so no message can be larger than this.
+const MAX_RECV_MSG_SIZE_MIB_LIMIT: u64 = 4095;
+
+/// `receivers.otlp`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub protocols: Protocols,
+}
+
+/// `protocols`: a protocol is enabled by its key being present, even with an empty value
+/// (`grpc:`), exactly as in otelcol.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocols {
+    #[serde(default, deserialize_with = "present")]
+    pub grpc: Option<GrpcConfig>,
+    #[serde(default, deserialize_with = "present")]
+    pub http: Option<HttpConfig>,
+}
+
+/// `protocols.grpc` (otelcol's configgrpc.ServerConfig).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcConfig {
+    pub endpoint: String,
+    /// Only `tcp`: Redline does not listen on unix sockets yet.
+    pub transport: String,
+    /// 0 means the default (4 MiB), as in otelcol.
+    pub max_recv_msg_size_mib: u64,
+    /// HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection; 0 keeps hyper's default.
+    pub max_concurrent_streams: u32,
+    /// Accepted for compatibility: a grpc-go socket buffer size. hyper sizes its buffers
+    /// itself, so the value has no effect (logged at startup).
+    pub read_buffer_size: Option<u64>,
+    /// Same as `read_buffer_size`.
+    pub write_buffer_size: Option<u64>,
+    #[serde(deserialize_with = "present")]
+    pub keepalive: Option<KeepaliveConfig>,
+    /// Only `false`: batches carry no client metadata yet.
+    pub include_metadata: bool,
+    pub tls: Option<Unsupported>,
+    pub auth: Option<Unsupported>,
+    pub middlewares: Option<Unsupported>,
+    /// confignet's dialer settings (client side only in practice).
+    pub dialer: Option<Unsupported>,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(),
+            transport: "tcp".to_owned(),
+            max_recv_msg_size_mib: 0,
+            max_concurrent_streams: 0,
+            read_buffer_size: None,
+            write_buffer_size: None,
+            keepalive: None,
+            include_metadata: false,
+            tls: None,
+            auth: None,
+            middlewares: None,
+            dialer: None,
+        }
+    }
+}
+
+impl GrpcConfig {
+    /// The receive limit in bytes, for both the compressed frame and the decompressed message.
+    pub fn max_recv_msg_size(&self) -> usize {
+        let mib = if self.max_recv_msg_size_mib == 0 {
+            DEFAULT_MAX_RECV_MSG_SIZE_MIB
+        } else {
+            self.max_recv_msg_size_mib.min(MAX_RECV_MSG_SIZE_MIB_LIMIT)
+        };
+        usize::try_from(mib * 1024 * 1024).unwrap_or(usize::MAX)
+    }
+}
+
+/// `protocols.grpc.keepalive`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeepaliveConfig {
+    #[serde(deserialize_with = "present")]
+    pub server_parameters: Option<KeepaliveServerParameters>,
+    /// hyper enforces no ping policy: accepting one would pretend to a protection we lack.
+    pub enforcement_policy: Option<Unsupported>,
+}
+
+/// `protocols.grpc.keepalive.server_parameters`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeepaliveServerParameters {
+    /// Interval of server-initiated HTTP/2 pings on an idle connection.
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
+    pub time: Option<Duration>,
+    /// How long to wait for a ping's ack before closing the connection.
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
+    pub timeout: Option<Duration>,
+    pub max_connection_idle: Option<Unsupported>,
+    pub max_connection_age: Option<Unsupported>,
+    pub max_connection_age_grace: Option<Unsupported>,
+}
+
+/// `protocols.http` (otelcol's confighttp.ServerConfig plus the URL paths).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    pub endpoint: String,
+    pub traces_url_path: String,
+    /// Bytes; 0 or negative means the default (20 MiB), as in confighttp. Applies to the body
+    /// as received and again to the decompressed body.
+    pub max_request_body_size: i64,
+    /// Content-Encodings accepted; `""` (or `identity`) is an uncompressed body. Default:
+    /// every encoding Redline implements (`""`, `gzip`, `zlib`, `deflate`).
+    pub compression_algorithms: Option<Vec<String>>,
+    /// Headers added to every response.
+    pub response_headers: BTreeMap<String, String>,
+    /// Time allowed to read request headers (HTTP/1). Default 1m, as in confighttp.
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
+    pub read_header_timeout: Option<Duration>,
+    /// Only `false`: batches carry no client metadata yet.
+    pub include_metadata: bool,
+    /// Only `false`: there is no TLS yet.
+    pub include_tls_metadata: bool,
+    pub tls: Option<Unsupported>,
+    pub cors: Option<Unsupported>,
+    pub auth: Option<Unsupported>,
+    pub middlewares: Option<Unsupported>,
+    pub read_timeout: Option<Unsupported>,
+    pub write_timeout: Option<Unsupported>,
+    pub idle_timeout: Option<Unsupported>,
+    /// Redline's otlp receiver carries traces only.
+    pub metrics_url_path: Option<Unsupported>,
+    pub logs_url_path: Option<Unsupported>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: DEFAULT_HTTP_ENDPOINT.to_owned(),
+            traces_url_path: DEFAULT_TRACES_URL_PATH.to_owned(),
+            max_request_body_size: 0,
+            compression_algorithms: None,
+            response_headers: BTreeMap::new(),
+            read_header_timeout: None,
+            include_metadata: false,
+            include_tls_metadata: false,
+            tls: None,
+            cors: None,
+            auth: None,
+            middlewares: None,
+            read_timeout: None,
+            write_timeout: None,
+            idle_timeout: None,
+            metrics_url_path: None,
+            logs_url_path: None,
+        }
+    }
+}
+
+/// A Content-Encoding the HTTP server can decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContentEncoding {
+    Identity,
+    Gzip,
+    /// `deflate` and `zlib` are both zlib streams (RFC 1950), as in otelcol.
+    Zlib,
+}
+
+impl ContentEncoding {
+    /// Parses a config name or a `Content-Encoding` value. `None` for encodings otelcol knows
+    /// but Redline does not decode (zstd, snappy, lz4) and for unknown names.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "" | "identity" | "none" => Some(Self::Identity),
+            "gzip" | "x-gzip" => Some(Self::Gzip),
+            "zlib" | "deflate" => Some(Self::Zlib),
+            _ => None,
+        }
+    }
+}
+
+impl HttpConfig {
+    pub fn max_request_body_size(&self) -> usize {
+        if self.max_request_body_size <= 0 {
+            DEFAULT_MAX_REQUEST_BODY_SIZE as usize
+        } else {
+            usize::try_from(self.max_request_body_size).unwrap_or(usize::MAX)
+        }
+    }
+
+    /// `traces_url_path` sanitized like otelcol's SanitizedURLPath: a relative path gets a
+    /// leading `/`.
+    pub fn traces_path(&self) -> String {
+        let p = self.traces_url_path.trim();
+        if p.starts_with('/') {
+            p.to_owned()
+        } else {
+            format!("/{p}")
+        }
+    }
+
+    pub fn read_header_timeout(&self) -> Duration {
+        self.read_header_timeout
+            .unwrap_or(DEFAULT_READ_HEADER_TIMEOUT)
+    }
+
+    /// The accepted encodings. Call after [`Config::check`], which rejects unknown names.
+    pub fn encodings(&self) -> Vec<ContentEncoding> {
+        match &self.compression_algorithms {
+            None => vec![
+                ContentEncoding::Identity,
+                ContentEncoding::Gzip,
+                ContentEncoding::Zlib,
+            ],
+            Some(names) => names
+                .iter()
+                .filter_map(|n| ContentEncoding::parse(n))
+                .collect(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses and checks a component section.
+    pub fn from_component(config: &ComponentConfig) -> Result<Self, ConfigError> {
+        let parsed: Config = config.parse()?;
+        parsed.check(config)?;
+        Ok(parsed)
+    }
+
+    /// The checks serde cannot express; errors name the key path.
+    pub fn check(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        let p = &self.protocols;
+        if p.grpc.is_none() && p.http.is_none() {
+            return Err(config.invalid(
+                "protocols",
+                "must specify at least one protocol when using the OTLP receiver \
+                 (`grpc` and/or `http`)",
+            ));
+        }
+        if let Some(g) = &p.grpc {
+            check_endpoint(&g.endpoint)
+                .map_err(|e| config.invalid("protocols.grpc.endpoint", e))?;
+            match g.transport.as_str() {
+                "tcp" => {}
+                "unix" | "tcp4" | "tcp6" => {
+                    return Err(config.invalid(
+                        "protocols.grpc.transport",
+                        format!(
+                            "`{}` is an otelcol setting Redline does not support yet (only `tcp`)",
+                            g.transport
+                        ),
+                    ))
+                }
+                other => {
+                    return Err(config.invalid(
+                        "protocols.grpc.transport",
+                        format!("unknown transport `{other}` (only `tcp` is supported)"),
+                    ))
+                }
+            }
+            if g.max_recv_msg_size_mib > MAX_RECV_MSG_SIZE_MIB_LIMIT {
+                return Err(config.invalid(
+                    "protocols.grpc.max_recv_msg_size_mib",
+                    format!(
+                        "{} MiB is larger than a gRPC message can be ({MAX_RECV_MSG_SIZE_MIB_LIMIT} MiB)",
+                        g.max_recv_msg_size_mib
+                    ),
+                ));
+            }
+            if g.include_metadata {
+                return Err(config.invalid(
+                    "protocols.grpc.include_metadata",
+                    "`true` is an otelcol setting Redline does not support yet",
+                ));
+            }
+            if let Some(sp) = g
+                .keepalive
+                .as_ref()
+                .and_then(|k| k.server_parameters.as_ref())
+            {
+                if sp.timeout == Some(Duration::ZERO) && sp.time.is_some() {
+                    return Err(config.invalid(
+                        "protocols.grpc.keepalive.server_parameters.timeout",
+                        "must be greater than 0 when `time` is set",
+                    ));
+                }
+            }
+        }
+        if let Some(h) = &p.http {
+            check_endpoint(&h.endpoint)
+                .map_err(|e| config.invalid("protocols.http.endpoint", e))?;
+            let path = h.traces_path();
+            if path.contains(['?', '#']) || path.chars().any(|c| c.is_whitespace()) {
+                return Err(config.invalid(
+                    "protocols.http.traces_url_path",
+                    format!("`{}` is not a URL path", h.traces_url_path),
+                ));
+            }
+            if let Some(names) = &h.compression_algorithms {
+                for name in names {
+                    if ContentEncoding::parse(name).is_none() {
+                        let known = ["zstd", "snappy", "lz4", "x-snappy-framed"];
+                        let reason = if known.contains(&name.as_str()) {
+                            format!("`{name}` is an otelcol setting Redline does not support yet")
+                        } else {
+                            format!(
+                                "unknown compression `{name}` (supported: \"\", gzip, zlib, deflate)"
+                            )
+                        };
+                        return Err(config.invalid("protocols.http.compression_algorithms", reason));
+                    }
+                }
+            }
+            for (name, value) in &h.response_headers {
+                if http::HeaderName::try_from(name.as_str()).is_err()
+                    || http::HeaderValue::try_from(value.as_str()).is_err()
+                {
+                    return Err(config.invalid(
+                        &format!("protocols.http.response_headers.{name}"),
+                        "is not a valid HTTP header",
+                    ));
+                }
+            }
+            if h.include_metadata {
+                return Err(config.invalid(
+                    "protocols.http.include_metadata",
+                    "`true` is an otelcol setting Redline does not support yet",
+                ));
+            }
+            if h.include_tls_metadata {
+                return Err(config.invalid(
+                    "protocols.http.include_tls_metadata",
+                    "must be false when not using TLS",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `host:port` with a numeric port, as Go's net.SplitHostPort accepts it (the host may be
+/// empty, meaning every interface, or a bracketed IPv6 literal).
+pub(crate) fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    split_endpoint(endpoint).map(|_| ())
+}
+
+pub(crate) fn split_endpoint(endpoint: &str) -> Result<(String, u16), String> {
+    let e = endpoint.trim();
+    let (host, port) = e
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{endpoint}` is not host:port (missing port)"))?;
+    let host = if let Some(inner) = host.strip_prefix('[') {
+        inner
+            .strip_suffix(']')
+            .ok_or_else(|| format!("`{endpoint}` has an unclosed `[`"))?
+    } else if host.contains(':') {
+        return Err(format!(
+            "`{endpoint}`: an IPv6 address must be written in brackets, e.g. [::1]:4317"
+        ));
+    } else {
+        host
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("`{endpoint}` has an invalid port `{port}`"))?;
+    Ok((host.to_owned(), port))
+}
+
+/// Deserializes a key that enables a section when present, even as `key:` with no value:
+/// a missing key stays `None` through `#[serde(default)]`.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_endpoints_like_go() {
+        assert_eq!(
+            split_endpoint("0.0.0.0:4317"),
+            Ok(("0.0.0.0".to_owned(), 4317))
+        );
+        assert_eq!(split_endpoint(":4317"), Ok((String::new(), 4317)));
+        assert_eq!(split_endpoint("[::1]:0"), Ok(("::1".to_owned(), 0)));
+        assert_eq!(
+            split_endpoint("localhost:4318"),
+            Ok(("localhost".to_owned(), 4318))
+        );
+        assert!(split_endpoint("localhost").is_err());
+        assert!(split_endpoint("::1:4317").is_err());
+        assert!(split_endpoint("host:99999").is_err());
+        assert!(split_endpoint("[::1:4317").is_err());
+    }
+
+    #[test]
+    fn defaults_follow_otelcol() {
+        let g = GrpcConfig::default();
+        assert_eq!(g.endpoint, "localhost:4317");
+        assert_eq!(g.max_recv_msg_size(), 4 * 1024 * 1024);
+        let h = HttpConfig::default();
+        assert_eq!(h.endpoint, "localhost:4318");
+        assert_eq!(h.traces_path(), "/v1/traces");
+        assert_eq!(h.max_request_body_size(), 20 * 1024 * 1024);
+        assert_eq!(h.encodings().len(), 3);
+    }
+
+    #[test]
+    fn sanitizes_traces_path() {
+        let h = HttpConfig {
+            traces_url_path: "custom/traces".into(),
+            ..HttpConfig::default()
+        };
+        assert_eq!(h.traces_path(), "/custom/traces");
+    }
+
+    #[test]
+    fn parses_content_encodings() {
+        assert_eq!(ContentEncoding::parse("GZIP"), Some(ContentEncoding::Gzip));
+        assert_eq!(ContentEncoding::parse(""), Some(ContentEncoding::Identity));
+        assert_eq!(ContentEncoding::parse("deflate"), Some(ContentEncoding::Zlib));
+        assert_eq!(ContentEncoding::parse("zstd"), None);
+        assert_eq!(ContentEncoding::parse("br"), None);
+    }
+}

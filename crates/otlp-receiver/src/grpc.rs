@@ -1,0 +1,240 @@
+//! OTLP/gRPC: `TraceService/Export` served without decoding the request.
+//!
+//! A custom codec hands the message to the handler as the `Bytes` it arrived in (after gzip
+//! decompression when the client compressed it), so the fast path never builds prost types:
+//! the walker validates the bytes and the same buffer goes down the pipeline.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use futures::future::BoxFuture;
+use http::{HeaderValue, Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::Watcher;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
+};
+use prost::Message;
+use redline_pipeline::telemetry::ReceiverCounters;
+use tokio::net::TcpStream;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::{Code, Status};
+
+use crate::config::GrpcConfig;
+use crate::ingest::{Ingest, IngestError, INVALID_IDS_MESSAGE};
+use crate::rpc;
+use crate::server::ServeConn;
+
+pub(crate) const SERVICE_NAME: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
+pub(crate) const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// Decodes a message into its raw bytes; encodes the prost response.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = ExportTraceServiceResponse;
+    type Decode = Bytes;
+    type Encoder = ResponseEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ResponseEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawDecoder
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct RawDecoder;
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        // DecodeBuf is backed by a BytesMut: this splits the frame off without copying.
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ResponseEncoder;
+
+impl Encoder for ResponseEncoder {
+    type Item = ExportTraceServiceResponse;
+    type Error = Status;
+
+    fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(dst)
+            .map_err(|e| Status::internal(format!("encoding the response: {e}")))
+    }
+}
+
+/// The state one receiver's gRPC server shares across connections.
+pub(crate) struct GrpcState {
+    pub ingest: Arc<Ingest>,
+    pub counters: Arc<ReceiverCounters>,
+    pub max_recv_msg_size: usize,
+}
+
+/// Routes by path: Export is served, every other method of every service is UNIMPLEMENTED,
+/// as a grpc-go server answers for services it does not register (logs, metrics).
+#[derive(Clone)]
+pub(crate) struct GrpcService {
+    state: Arc<GrpcState>,
+}
+
+impl GrpcService {
+    pub(crate) fn new(state: Arc<GrpcState>) -> Self {
+        Self { state }
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for GrpcService {
+    type Response = Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        if req.uri().path() != EXPORT_PATH {
+            let status = Status::unimplemented(format!(
+                "unknown method {} (this receiver serves {SERVICE_NAME}/Export)",
+                req.uri().path()
+            ));
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
+        let state = self.state.clone();
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(RawCodec)
+                .accept_compressed(CompressionEncoding::Gzip)
+                // Only used when the client's grpc-accept-encoding lists gzip.
+                .send_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(state.max_recv_msg_size);
+            let handler = ExportHandler {
+                state: state.clone(),
+            };
+            let mut resp = grpc.unary(handler, req).await;
+            size_limit_as_resource_exhausted(&mut resp);
+            Ok(resp)
+        })
+    }
+}
+
+/// tonic answers OUT_OF_RANGE for a message over the limit (RESOURCE_EXHAUSTED only when
+/// decompression overflows); grpc-go, hence otelcol, answers RESOURCE_EXHAUSTED in both
+/// cases, and OTLP clients treat that code without RetryInfo as not retryable. The handler
+/// never answers OUT_OF_RANGE itself, so any such status here is tonic's size check.
+fn size_limit_as_resource_exhausted<B>(resp: &mut Response<B>) {
+    let out_of_range = HeaderValue::from_static("11");
+    if resp.headers().get("grpc-status") == Some(&out_of_range) {
+        resp.headers_mut()
+            .insert("grpc-status", HeaderValue::from_static("8"));
+    }
+}
+
+#[derive(Clone)]
+struct ExportHandler {
+    state: Arc<GrpcState>,
+}
+
+impl tonic::server::UnaryService<Bytes> for ExportHandler {
+    type Response = ExportTraceServiceResponse;
+    type Future = futures::future::Ready<Result<tonic::Response<Self::Response>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        let raw = request.into_inner();
+        let result = match self.state.ingest.ingest(raw, &self.state.counters) {
+            Ok(accepted) => {
+                let partial_success = (accepted.rejected_spans > 0).then(|| {
+                    ExportTracePartialSuccess {
+                        rejected_spans: accepted.rejected_spans as i64,
+                        error_message: INVALID_IDS_MESSAGE.to_owned(),
+                    }
+                });
+                Ok(tonic::Response::new(ExportTraceServiceResponse {
+                    partial_success,
+                }))
+            }
+            Err(IngestError::Malformed(reason)) => {
+                tracing::debug!(%reason, "malformed gRPC export request");
+                Err(Status::invalid_argument(format!(
+                    "malformed ExportTraceServiceRequest: {reason}"
+                )))
+            }
+            Err(IngestError::Refused(refused)) => {
+                let message = format!("pipeline is full, retry later: {refused}");
+                let details =
+                    rpc::status_with_retry(rpc::CODE_UNAVAILABLE, &message, refused.retry_after);
+                Err(Status::with_details(Code::Unavailable, message, details))
+            }
+        };
+        futures::future::ready(result)
+    }
+}
+
+/// One HTTP/2 connection of the gRPC server.
+#[derive(Clone)]
+pub(crate) struct GrpcConn {
+    builder: hyper::server::conn::http2::Builder<TokioExecutor>,
+    service: GrpcService,
+}
+
+impl GrpcConn {
+    pub(crate) fn new(config: &GrpcConfig, service: GrpcService) -> Self {
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        // Keep-alive pings need a timer; hyper panics without one when they are enabled.
+        builder.timer(TokioTimer::new());
+        if config.max_concurrent_streams > 0 {
+            builder.max_concurrent_streams(config.max_concurrent_streams);
+        }
+        if let Some(sp) = config
+            .keepalive
+            .as_ref()
+            .and_then(|k| k.server_parameters.as_ref())
+        {
+            if let Some(time) = sp.time.filter(|t| !t.is_zero()) {
+                builder.keep_alive_interval(time);
+                // grpc-go's default ack timeout.
+                builder.keep_alive_timeout(sp.timeout.unwrap_or(std::time::Duration::from_secs(20)));
+            }
+        }
+        // Room for a whole max-size message in flight without window-update round trips.
+        let window = u32::try_from(config.max_recv_msg_size()).unwrap_or(u32::MAX).min(16 << 20);
+        builder.initial_stream_window_size(window.max(65_535));
+        builder.initial_connection_window_size(window.max(65_535).saturating_mul(2).min(i32::MAX as u32));
+        Self { builder, service }
+    }
+}
+
+impl ServeConn for GrpcConn {
+    fn serve(self, io: TcpStream, watcher: Watcher) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let conn = self
+                .builder
+                .serve_connection(TokioIo::new(io), self.service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(error = %e, "gRPC connection ended with an error");
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_only_out_of_range() {
+        let mut resp = Status::out_of_range("too large").into_http::<()>();
+        size_limit_as_resource_exhausted(&mut resp);
+        assert_eq!(resp.headers()["grpc-status"], "8");
+        let mut resp = Status::invalid_argument("bad").into_http::<()>();
+        size_limit_as_resource_exhausted(&mut resp);
+        assert_eq!(resp.headers()["grpc-status"], "3");
+    }
+}

@@ -1,0 +1,265 @@
+//! What both transports do with a request body once they have it: validate it with the
+//! wire walker, drop spans with invalid ids (the slow path), reserve on the pipeline, commit,
+//! and count.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use redline_pipeline::telemetry::ReceiverCounters;
+use redline_pipeline::{Refused, TracesBatch, TracesConsumer};
+
+use crate::wire;
+
+/// Why spans were dropped on the slow path, for `partial_success.error_message`.
+pub(crate) const INVALID_IDS_MESSAGE: &str = "spans with an invalid trace_id (must be 16 bytes, \
+     not all zero) or span_id (must be 8 bytes, not all zero) were rejected";
+
+/// A request that was handled: its valid spans (if any) are in the pipeline.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Accepted {
+    pub accepted_spans: usize,
+    /// Spans dropped for invalid ids; non-zero means a partial success.
+    pub rejected_spans: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IngestError {
+    /// Not a well-formed ExportTraceServiceRequest: nothing was counted or forwarded.
+    #[error("malformed ExportTraceServiceRequest: {0}")]
+    Malformed(String),
+    /// The pipeline is full: the client should retry after `retry_after`.
+    #[error("pipeline refused the request: {0}")]
+    Refused(Refused),
+}
+
+/// Shared by the gRPC and HTTP servers of one receiver.
+pub(crate) struct Ingest {
+    next: Arc<dyn TracesConsumer>,
+}
+
+impl Ingest {
+    pub(crate) fn new(next: Arc<dyn TracesConsumer>) -> Self {
+        Self { next }
+    }
+
+    /// Handles one encoded request, counting into `counters`.
+    pub(crate) fn ingest(
+        &self,
+        raw: Bytes,
+        counters: &ReceiverCounters,
+    ) -> Result<Accepted, IngestError> {
+        let stats = wire::validate(&raw).map_err(IngestError::Malformed)?;
+        let (raw, spans, rejected) = if stats.spans_with_invalid_ids > 0 {
+            // Slow path, only for requests that need it: the fast path never decodes.
+            let filtered = drop_invalid_spans(&raw).map_err(IngestError::Malformed)?;
+            (filtered.raw, filtered.kept, filtered.rejected)
+        } else {
+            (raw, stats.spans, 0)
+        };
+        if rejected > 0 {
+            counters
+                .refused_spans
+                .fetch_add(rejected as u64, Ordering::Relaxed);
+        }
+        if spans == 0 {
+            // An empty request is valid OTLP; there is nothing to forward or count.
+            return Ok(Accepted {
+                accepted_spans: 0,
+                rejected_spans: rejected,
+            });
+        }
+        let batch = TracesBatch::new(raw, spans);
+        match self.next.reserve(&batch) {
+            Ok(reservation) => {
+                reservation.commit(batch);
+                counters
+                    .accepted_spans
+                    .fetch_add(spans as u64, Ordering::Relaxed);
+                Ok(Accepted {
+                    accepted_spans: spans,
+                    rejected_spans: rejected,
+                })
+            }
+            Err(refused) => {
+                counters
+                    .refused_spans
+                    .fetch_add(spans as u64, Ordering::Relaxed);
+                tracing::debug!(%refused, spans, "pipeline refused a request");
+                Err(IngestError::Refused(refused))
+            }
+        }
+    }
+}
+
+/// Ids a span must have to be forwarded, per the OTLP data model: a 16-byte trace id and an
+/// 8-byte span id, neither all zero.
+pub(crate) fn valid_ids(trace_id: &[u8], span_id: &[u8]) -> bool {
+    trace_id.len() == 16
+        && span_id.len() == 8
+        && trace_id.iter().any(|&b| b != 0)
+        && span_id.iter().any(|&b| b != 0)
+}
+
+pub(crate) struct Filtered {
+    pub raw: Bytes,
+    pub kept: usize,
+    pub rejected: usize,
+}
+
+/// Decodes, drops spans with invalid ids (and the scopes and resources left empty), and
+/// re-encodes. Unknown fields do not survive the round trip: acceptable for requests that
+/// were already partly invalid.
+pub(crate) fn drop_invalid_spans(raw: &[u8]) -> Result<Filtered, String> {
+    let mut req = ExportTraceServiceRequest::decode(raw).map_err(|e| e.to_string())?;
+    let mut kept = 0;
+    let mut rejected = 0;
+    for rs in &mut req.resource_spans {
+        for ss in &mut rs.scope_spans {
+            let before = ss.spans.len();
+            ss.spans.retain(|s| valid_ids(&s.trace_id, &s.span_id));
+            kept += ss.spans.len();
+            rejected += before - ss.spans.len();
+        }
+        rs.scope_spans.retain(|ss| !ss.spans.is_empty());
+    }
+    req.resource_spans.retain(|rs| !rs.scope_spans.is_empty());
+    Ok(Filtered {
+        raw: Bytes::from(req.encode_to_vec()),
+        kept,
+        rejected,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use parking_lot::Mutex;
+    use redline_pipeline::consumer::CommitFn;
+    use redline_pipeline::Reservation;
+    use std::time::Duration;
+
+    fn span(trace_id: Vec<u8>, span_id: Vec<u8>) -> Span {
+        Span {
+            trace_id,
+            span_id,
+            name: "s".into(),
+            ..Default::default()
+        }
+    }
+
+    fn request(groups: Vec<Vec<Span>>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: groups
+                .into_iter()
+                .map(|spans| ResourceSpans {
+                    scope_spans: vec![ScopeSpans {
+                        spans,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                })
+                .collect(),
+        }
+    }
+
+    struct Refuser;
+    impl TracesConsumer for Refuser {
+        fn reserve(&self, _: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+            Err(Refused {
+                component: "unused".into(),
+                reason: String::new(),
+                retry_after: Duration::ZERO,
+            })
+        }
+    }
+
+    struct Collect(Arc<Mutex<Vec<TracesBatch>>>);
+    impl TracesConsumer for Collect {
+        fn reserve(&self, _: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+            let got = self.0.clone();
+            Ok(Box::new(CommitFn(move |b| got.lock().push(b))))
+        }
+    }
+
+    #[test]
+    fn valid_ids_rules() {
+        assert!(valid_ids(&[1; 16], &[1; 8]));
+        assert!(!valid_ids(&[0; 16], &[1; 8]));
+        assert!(!valid_ids(&[1; 16], &[0; 8]));
+        assert!(!valid_ids(&[1; 15], &[1; 8]));
+        assert!(!valid_ids(&[1; 16], &[]));
+    }
+
+    #[test]
+    fn drops_invalid_spans_and_empty_groups() {
+        let req = request(vec![
+            vec![span(vec![1; 16], vec![1; 8]), span(vec![0; 16], vec![1; 8])],
+            vec![span(vec![], vec![1; 8])],
+        ]);
+        let f = drop_invalid_spans(&req.encode_to_vec()).expect("decodes");
+        assert_eq!((f.kept, f.rejected), (1, 2));
+        let back = ExportTraceServiceRequest::decode(f.raw).expect("re-encoded");
+        assert_eq!(back.resource_spans.len(), 1);
+        assert_eq!(back.resource_spans[0].scope_spans[0].spans.len(), 1);
+    }
+
+    #[test]
+    fn fast_path_forwards_same_bytes_and_counts() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let ingest = Ingest::new(Arc::new(Collect(got.clone())));
+        let counters = ReceiverCounters::default();
+        let raw = Bytes::from(
+            request(vec![vec![
+                span(vec![1; 16], vec![1; 8]),
+                span(vec![2; 16], vec![2; 8]),
+            ]])
+            .encode_to_vec(),
+        );
+        let out = ingest.ingest(raw.clone(), &counters).expect("accepted");
+        assert_eq!(
+            out,
+            Accepted {
+                accepted_spans: 2,
+                rejected_spans: 0
+            }
+        );
+        let got = got.lock();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].raw, raw);
+        assert_eq!(got[0].span_count, 2);
+        assert_eq!(counters.accepted_spans.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn malformed_counts_nothing_and_refused_counts_refused() {
+        let counters = ReceiverCounters::default();
+        let ingest = Ingest::new(Arc::new(Refuser));
+        let err = ingest
+            .ingest(Bytes::from_static(&[0x0a, 0xff]), &counters)
+            .expect_err("truncated");
+        assert!(matches!(err, IngestError::Malformed(_)));
+        assert_eq!(counters.refused_spans.load(Ordering::Relaxed), 0);
+
+        let raw = Bytes::from(request(vec![vec![span(vec![1; 16], vec![1; 8])]]).encode_to_vec());
+        let err = ingest.ingest(raw, &counters).expect_err("refused");
+        assert!(matches!(err, IngestError::Refused(_)));
+        assert_eq!(counters.refused_spans.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.accepted_spans.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn empty_request_delivers_nothing() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let ingest = Ingest::new(Arc::new(Collect(got.clone())));
+        let counters = ReceiverCounters::default();
+        let out = ingest
+            .ingest(Bytes::new(), &counters)
+            .expect("empty is valid");
+        assert_eq!(out.accepted_spans, 0);
+        assert!(got.lock().is_empty());
+    }
+}

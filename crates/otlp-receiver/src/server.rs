@@ -1,0 +1,108 @@
+//! The accept loop both servers run on, and its shutdown.
+//!
+//! Owning the loop (rather than `tonic::transport::Server` or `axum::serve`) is what lets
+//! shutdown honour a deadline: stop accepting, ask every connection to finish gracefully
+//! (HTTP/2 GOAWAY, HTTP/1 close after the current response), and abort the connections still
+//! open at the deadline, so no request can reach the pipeline after `shutdown` returns.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+
+/// Serves one accepted connection until it ends.
+pub(crate) trait ServeConn: Clone + Send + 'static {
+    fn serve(self, io: TcpStream, watcher: Watcher) -> BoxFuture<'static, ()>;
+}
+
+/// A running accept loop; its task answers whether every connection finished by itself.
+pub(crate) struct ServerHandle {
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<Instant>,
+    task: JoinHandle<bool>,
+}
+
+impl ServerHandle {
+    /// Starts serving `listener` on the current tokio runtime.
+    pub(crate) fn spawn<C: ServeConn>(name: &'static str, listener: TcpListener, conn: C) -> Self {
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let (stop, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(accept_loop(name, listener, conn, stop_rx));
+        Self { addr, stop, task }
+    }
+
+    /// Stops accepting, drains until `deadline`, then aborts what is left. Returns whether
+    /// every connection finished by itself.
+    pub(crate) async fn shutdown(self, deadline: Instant) -> bool {
+        // An error means the loop already ended (it only ends on this signal or a panic).
+        let _ = self.stop.send(deadline);
+        // The loop itself returns right after its deadline; the extra second only guards
+        // against a wedged task so shutdown always returns.
+        let guard = tokio::time::Instant::from_std(deadline) + Duration::from_secs(1);
+        match tokio::time::timeout_at(guard, self.task).await {
+            Ok(Ok(drained)) => drained,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "receiver accept loop failed");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+async fn accept_loop<C: ServeConn>(
+    name: &'static str,
+    listener: TcpListener,
+    conn: C,
+    mut stop: oneshot::Receiver<Instant>,
+) -> bool {
+    let graceful = GracefulShutdown::new();
+    let mut tasks = JoinSet::new();
+    let deadline = loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((io, _peer)) => {
+                    // Small unary RPCs: waiting to coalesce writes only adds latency.
+                    let _ = io.set_nodelay(true);
+                    tasks.spawn(conn.clone().serve(io, graceful.watcher()));
+                }
+                Err(e) => {
+                    // Typically EMFILE: back off rather than spin; the listener stays usable.
+                    tracing::warn!(server = name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            // Reap finished connections so the set does not grow without bound.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            d = &mut stop => break d.ok(),
+        }
+    };
+    drop(listener);
+    let drained = match deadline {
+        Some(d) => {
+            let d = tokio::time::Instant::from_std(d);
+            tokio::time::timeout_at(d, graceful.shutdown()).await.is_ok()
+        }
+        // The handle was dropped without a shutdown: nobody waits for a drain.
+        None => false,
+    };
+    if !drained {
+        let open = tasks.len();
+        if open > 0 {
+            tracing::warn!(
+                server = name,
+                connections = open,
+                "shutdown deadline reached, closing connections with requests in flight"
+            );
+        }
+        tasks.abort_all();
+    }
+    while tasks.join_next().await.is_some() {}
+    drained
+}

@@ -1,0 +1,145 @@
+//! The `otlp` receiver's section parsed from YAML the way the pipeline loads it.
+
+use std::time::Duration;
+
+use redline_otlp_receiver::{Config, OtlpReceiverFactory};
+use redline_pipeline::component::FactoryInfo;
+use redline_pipeline::config::load_str;
+use redline_pipeline::ComponentConfig;
+
+fn section(receiver_yaml: &str) -> ComponentConfig {
+    let text = format!(
+        "receivers:\n  otlp:\n{receiver_yaml}\nexporters:\n  debug:\nservice:\n  pipelines:\n    \
+         traces:\n      receivers: [otlp]\n      exporters: [debug]\n"
+    );
+    let cfg = load_str("test.yaml", &text).expect("loads");
+    cfg.receivers
+        .into_iter()
+        .find(|r| r.id().type_name() == "otlp")
+        .expect("otlp section")
+}
+
+fn parse(receiver_yaml: &str) -> Result<Config, String> {
+    let s = section(receiver_yaml);
+    Config::from_component(&s).map_err(|e| e.to_string())
+}
+
+#[test]
+fn empty_protocol_keys_enable_them_with_otelcol_defaults() {
+    let c = parse("    protocols:\n      grpc:\n      http:").expect("valid");
+    let g = c.protocols.grpc.expect("grpc enabled");
+    assert_eq!(g.endpoint, "localhost:4317");
+    assert_eq!(g.max_recv_msg_size(), 4 << 20);
+    let h = c.protocols.http.expect("http enabled");
+    assert_eq!(h.endpoint, "localhost:4318");
+    assert_eq!(h.traces_path(), "/v1/traces");
+    assert_eq!(h.max_request_body_size(), 20 << 20);
+}
+
+#[test]
+fn reference_config_section_parses() {
+    let c = parse("    protocols:\n      grpc:\n        endpoint: 0.0.0.0:4317").expect("valid");
+    assert_eq!(c.protocols.grpc.expect("grpc").endpoint, "0.0.0.0:4317");
+    assert!(c.protocols.http.is_none(), "http stays off unless its key is present");
+}
+
+#[test]
+fn implemented_keys_parse() {
+    let c = parse(
+        "    protocols:
+      grpc:
+        endpoint: 127.0.0.1:0
+        transport: tcp
+        max_recv_msg_size_mib: 16
+        max_concurrent_streams: 100
+        read_buffer_size: 524288
+        keepalive:
+          server_parameters:
+            time: 30s
+            timeout: 5s
+      http:
+        endpoint: 127.0.0.1:0
+        traces_url_path: custom/traces
+        max_request_body_size: 1048576
+        compression_algorithms: [\"\", gzip]
+        response_headers:
+          x-a: b
+        read_header_timeout: 10s",
+    )
+    .expect("valid");
+    let g = c.protocols.grpc.expect("grpc");
+    assert_eq!(g.max_recv_msg_size(), 16 << 20);
+    assert_eq!(g.max_concurrent_streams, 100);
+    let sp = g
+        .keepalive
+        .and_then(|k| k.server_parameters)
+        .expect("server parameters");
+    assert_eq!(sp.time, Some(Duration::from_secs(30)));
+    assert_eq!(sp.timeout, Some(Duration::from_secs(5)));
+    let h = c.protocols.http.expect("http");
+    assert_eq!(h.traces_path(), "/custom/traces");
+    assert_eq!(h.max_request_body_size(), 1 << 20);
+    assert_eq!(h.encodings().len(), 2);
+    assert_eq!(h.read_header_timeout(), Duration::from_secs(10));
+}
+
+#[test]
+fn no_protocol_is_an_error() {
+    let err = parse("    protocols:").expect_err("no protocol");
+    assert!(err.contains("at least one protocol"), "{err}");
+    let err = parse("").expect_err("empty section");
+    assert!(err.contains("at least one protocol"), "{err}");
+}
+
+#[test]
+fn unknown_keys_name_their_path() {
+    let err = parse("    protocols:\n      grpc:\n        endpiont: 0.0.0.0:4317").expect_err("typo");
+    assert!(err.contains("receivers.otlp.protocols.grpc"), "{err}");
+    assert!(err.contains("endpiont"), "{err}");
+    let err = parse("    protocols:\n      thrift:").expect_err("unknown protocol");
+    assert!(err.contains("thrift"), "{err}");
+}
+
+#[test]
+fn unsupported_keys_say_so() {
+    for (yaml, key) in [
+        ("    protocols:\n      grpc:\n        tls:\n          cert_file: x", "tls"),
+        ("    protocols:\n      http:\n        cors:\n          allowed_origins: [\"*\"]", "cors"),
+        ("    protocols:\n      http:\n        auth:\n          authenticator: x", "auth"),
+        (
+            "    protocols:\n      grpc:\n        keepalive:\n          enforcement_policy:\n            min_time: 5s",
+            "enforcement_policy",
+        ),
+        ("    protocols:\n      http:\n        logs_url_path: /l", "logs_url_path"),
+    ] {
+        let err = parse(yaml).expect_err(key);
+        assert!(err.contains(key), "{err}");
+        assert!(err.contains("not support"), "{err}");
+    }
+    let err = parse("    protocols:\n      http:\n        compression_algorithms: [zstd]")
+        .expect_err("zstd");
+    assert!(err.contains("compression_algorithms") && err.contains("not support"), "{err}");
+    let err = parse("    protocols:\n      grpc:\n        include_metadata: true").expect_err("meta");
+    assert!(err.contains("include_metadata"), "{err}");
+    let err = parse("    protocols:\n      grpc:\n        transport: unix").expect_err("unix");
+    assert!(err.contains("transport"), "{err}");
+}
+
+#[test]
+fn bad_values_name_their_path() {
+    let err = parse("    protocols:\n      grpc:\n        endpoint: nope").expect_err("no port");
+    assert!(err.contains("protocols.grpc.endpoint"), "{err}");
+    let err = parse("    protocols:\n      http:\n        endpoint: \"host:http\"").expect_err("port");
+    assert!(err.contains("protocols.http.endpoint"), "{err}");
+    let err = parse("    protocols:\n      grpc:\n        max_recv_msg_size_mib: lots")
+        .expect_err("not a number");
+    assert!(err.contains("max_recv_msg_size_mib"), "{err}");
+}
+
+#[test]
+fn factory_validate_uses_the_same_rules() {
+    let f = OtlpReceiverFactory;
+    assert_eq!(f.type_name(), "otlp");
+    assert!(f.validate(&section("    protocols:\n      grpc:")).is_ok());
+    assert!(f.validate(&section("    protocols:\n      grpc:\n        bogus: 1")).is_err());
+}

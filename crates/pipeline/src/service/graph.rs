@@ -1,0 +1,326 @@
+//! Checks that a config describes a graph Redline can build: every type is known, every
+//! reference resolves, every connector joins two pipelines, every component supports the
+//! signal of the pipelines it is in.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::component::{ComponentId, ComponentKind, Factories, Signal};
+use crate::config::{ComponentConfig, Config, ConfigError, ConfigErrors, Mark, PipelineConfig};
+
+/// Something suspicious that does not stop Redline from running, e.g. an unused component.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warning(pub String);
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+struct Checker<'a> {
+    config: &'a Config,
+    factories: &'a Factories,
+    errors: Vec<ConfigError>,
+    warnings: Vec<Warning>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, mark: Option<Mark>, path: String, reason: String) {
+        self.errors.push(ConfigError::new(
+            Some(self.config.file.clone()),
+            mark,
+            path,
+            reason,
+        ));
+    }
+
+    fn check_types_and_configs(&mut self) {
+        let sections: [(ComponentKind, &[ComponentConfig]); 5] = [
+            (ComponentKind::Receiver, &self.config.receivers),
+            (ComponentKind::Processor, &self.config.processors),
+            (ComponentKind::Exporter, &self.config.exporters),
+            (ComponentKind::Connector, &self.config.connectors),
+            (ComponentKind::Extension, &self.config.extensions),
+        ];
+        for (kind, components) in sections {
+            for component in components {
+                let type_name = component.id().type_name();
+                match self.factories.info(kind, type_name) {
+                    Some(factory) => {
+                        if let Err(e) = factory.validate(component) {
+                            self.errors.push(e);
+                        }
+                    }
+                    None => {
+                        let known = self.factories.known(kind);
+                        let supported = if known.is_empty() {
+                            "none yet".to_owned()
+                        } else {
+                            known.join(", ")
+                        };
+                        let reason = format!(
+                            "unknown {} type `{type_name}` (Redline supports: {supported})",
+                            kind.singular()
+                        );
+                        self.error(Some(component.node().mark), component.path(), reason);
+                    }
+                }
+            }
+        }
+    }
+
+    fn defined(&self, kind: ComponentKind) -> BTreeSet<&ComponentId> {
+        let list = match kind {
+            ComponentKind::Receiver => &self.config.receivers,
+            ComponentKind::Processor => &self.config.processors,
+            ComponentKind::Exporter => &self.config.exporters,
+            ComponentKind::Connector => &self.config.connectors,
+            ComponentKind::Extension => &self.config.extensions,
+        };
+        list.iter().map(|c| c.id()).collect()
+    }
+
+    fn check_pipelines(&mut self) {
+        let receivers = self.defined(ComponentKind::Receiver);
+        let processors = self.defined(ComponentKind::Processor);
+        let exporters = self.defined(ComponentKind::Exporter);
+        let connectors = self.defined(ComponentKind::Connector);
+
+        // Per connector: the signals of the pipelines it exports from and receives into.
+        let mut connector_in: BTreeMap<ComponentId, BTreeSet<Signal>> = BTreeMap::new();
+        let mut connector_out: BTreeMap<ComponentId, BTreeSet<Signal>> = BTreeMap::new();
+        let mut errors = Vec::new();
+
+        for pipeline in &self.config.service.pipelines {
+            let base = format!("service.pipelines.{}", pipeline.id);
+            if pipeline.signal == Signal::Logs {
+                errors.push((
+                    Some(pipeline.mark),
+                    base.clone(),
+                    "logs pipelines are not supported by Redline yet (traces and metrics are)"
+                        .to_owned(),
+                ));
+                continue;
+            }
+            if pipeline.receivers.is_empty() {
+                errors.push((
+                    Some(pipeline.mark),
+                    format!("{base}.receivers"),
+                    "must list at least one receiver".to_owned(),
+                ));
+            }
+            if pipeline.exporters.is_empty() {
+                errors.push((
+                    Some(pipeline.mark),
+                    format!("{base}.exporters"),
+                    "must list at least one exporter".to_owned(),
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for (list, id, mark) in entries(pipeline) {
+                if !seen.insert((list, id)) {
+                    errors.push((
+                        Some(*mark),
+                        format!("{base}.{list}"),
+                        format!("`{id}` is listed twice"),
+                    ));
+                }
+                let path = format!("{base}.{list}");
+                let found = match list {
+                    "receivers" => {
+                        if connectors.contains(id) {
+                            connector_out
+                                .entry(id.clone())
+                                .or_default()
+                                .insert(pipeline.signal);
+                            true
+                        } else {
+                            receivers.contains(id)
+                        }
+                    }
+                    "processors" => processors.contains(id),
+                    _ => {
+                        if connectors.contains(id) {
+                            connector_in
+                                .entry(id.clone())
+                                .or_default()
+                                .insert(pipeline.signal);
+                            true
+                        } else {
+                            exporters.contains(id)
+                        }
+                    }
+                };
+                if !found {
+                    let section = match list {
+                        "receivers" => "`receivers` or `connectors`",
+                        "processors" => "`processors`",
+                        _ => "`exporters` or `connectors`",
+                    };
+                    errors.push((
+                        Some(*mark),
+                        path,
+                        format!("references `{id}`, which is not defined in {section}"),
+                    ));
+                    continue;
+                }
+                if let Some(reason) = self.signal_support(list, id, pipeline.signal, &connectors) {
+                    errors.push((Some(*mark), path, reason));
+                }
+            }
+        }
+
+        for id in &connectors {
+            let ins = connector_in.get(*id);
+            let outs = connector_out.get(*id);
+            let path = format!("connectors.{id}");
+            match (ins, outs) {
+                (Some(_), None) => errors.push((
+                    None,
+                    path,
+                    "is used as an exporter but not as a receiver of any pipeline: a connector joins two pipelines".to_owned(),
+                )),
+                (None, Some(_)) => errors.push((
+                    None,
+                    path,
+                    "is used as a receiver but not as an exporter of any pipeline: a connector joins two pipelines".to_owned(),
+                )),
+                (Some(ins), Some(outs)) => {
+                    let supported = self
+                        .factories
+                        .connectors
+                        .get(id.type_name())
+                        .map(|f| f.signals())
+                        .unwrap_or(&[]);
+                    for i in ins {
+                        for o in outs {
+                            if !supported.contains(&(*i, *o)) {
+                                errors.push((
+                                    None,
+                                    path.clone(),
+                                    format!("cannot connect a {i} pipeline to a {o} pipeline"),
+                                ));
+                            }
+                        }
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        for (mark, path, reason) in errors {
+            let mark = mark.or_else(|| self.mark_of(&path));
+            self.error(mark, path, reason);
+        }
+    }
+
+    /// Why a component cannot sit in a pipeline of `signal`, if it cannot.
+    fn signal_support(
+        &self,
+        list: &str,
+        id: &ComponentId,
+        signal: Signal,
+        connectors: &BTreeSet<&ComponentId>,
+    ) -> Option<String> {
+        let t = id.type_name();
+        let signals: &[Signal] = if connectors.contains(id) {
+            return None; // checked per pair once all pipelines are known
+        } else {
+            match list {
+                "receivers" => self.factories.receivers.get(t).map(|f| f.signals())?,
+                "processors" => self.factories.processors.get(t).map(|f| f.signals())?,
+                _ => self.factories.exporters.get(t).map(|f| f.signals())?,
+            }
+        };
+        (!signals.contains(&signal)).then(|| format!("`{id}` does not support {signal} pipelines"))
+    }
+
+    fn mark_of(&self, path: &str) -> Option<Mark> {
+        let id = path.strip_prefix("connectors.")?;
+        self.config
+            .connectors
+            .iter()
+            .find(|c| c.id().to_string() == id)
+            .map(|c| c.node().mark)
+    }
+
+    fn check_unused_and_extensions(&mut self) {
+        let mut used: BTreeSet<(ComponentKind, &ComponentId)> = BTreeSet::new();
+        for pipeline in &self.config.service.pipelines {
+            for (list, id, _) in entries(pipeline) {
+                let kind = match list {
+                    "receivers" => ComponentKind::Receiver,
+                    "processors" => ComponentKind::Processor,
+                    _ => ComponentKind::Exporter,
+                };
+                used.insert((kind, id));
+                used.insert((ComponentKind::Connector, id));
+            }
+        }
+        let extensions = self.defined(ComponentKind::Extension);
+        let mut errors = Vec::new();
+        for (id, mark) in &self.config.service.extensions {
+            if !extensions.contains(id) {
+                errors.push((
+                    *mark,
+                    format!("references `{id}`, which is not defined in `extensions`"),
+                ));
+            }
+            used.insert((ComponentKind::Extension, id));
+        }
+        for (mark, reason) in errors {
+            self.error(Some(mark), "service.extensions".to_owned(), reason);
+        }
+        let sections: [(ComponentKind, &[ComponentConfig]); 5] = [
+            (ComponentKind::Receiver, &self.config.receivers),
+            (ComponentKind::Processor, &self.config.processors),
+            (ComponentKind::Exporter, &self.config.exporters),
+            (ComponentKind::Connector, &self.config.connectors),
+            (ComponentKind::Extension, &self.config.extensions),
+        ];
+        for (kind, components) in sections {
+            for c in components {
+                if !used.contains(&(kind, c.id())) {
+                    self.warnings.push(Warning(format!(
+                        "{}:{}: {} is defined but not used in any pipeline; it will not run",
+                        self.config.file,
+                        c.node().mark.line,
+                        c.path()
+                    )));
+                }
+            }
+        }
+        for var in &self.config.unset_env_vars {
+            self.warnings.push(Warning(format!(
+                "{}: environment variable `{var}` is not set; it expanded to an empty string",
+                self.config.file
+            )));
+        }
+    }
+}
+
+/// Every entry of a pipeline as (list name, id, mark).
+fn entries(p: &PipelineConfig) -> impl Iterator<Item = (&'static str, &ComponentId, &Mark)> {
+    let r = p.receivers.iter().map(|(id, m)| ("receivers", id, m));
+    let pr = p.processors.iter().map(|(id, m)| ("processors", id, m));
+    let e = p.exporters.iter().map(|(id, m)| ("exporters", id, m));
+    r.chain(pr).chain(e)
+}
+
+/// Checks everything that can be checked without starting anything. Returns the warnings
+/// when the config is usable, or every error found.
+pub fn validate(config: &Config, factories: &Factories) -> Result<Vec<Warning>, ConfigErrors> {
+    let mut checker = Checker {
+        config,
+        factories,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    checker.check_types_and_configs();
+    checker.check_pipelines();
+    checker.check_unused_and_extensions();
+    if checker.errors.is_empty() {
+        Ok(checker.warnings)
+    } else {
+        Err(ConfigErrors(checker.errors))
+    }
+}

@@ -1,0 +1,273 @@
+//! Builds the component graph a config describes, runs it, and stops it in order.
+//!
+//! Start order is downstream first, so nothing is ever handed data before its consumer
+//! exists: connectors, then exporters, then each pipeline's processors, then receivers.
+//! Shutdown runs the other way: receivers stop accepting, processors and connectors finish,
+//! traces exporters drain their queues, and metrics exporters go last so a final scrape still
+//! sees everything that was accepted.
+
+mod graph;
+
+pub use graph::{validate, Warning};
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::component::{
+    BuildContext, BuildError, ComponentId, ComponentKind, RunningComponent, ShutdownError, Signal,
+};
+use crate::config::{ComponentConfig, Config};
+use crate::consumer::{Fanout, TracesConsumer};
+use crate::metrics::MetricsSource;
+use crate::Factories;
+
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid config:\n{0}")]
+    Config(#[from] crate::config::ConfigErrors),
+    #[error("failed to start {0}")]
+    Build(#[from] BuildError),
+}
+
+struct Started {
+    kind: ComponentKind,
+    /// Position in the shutdown order; lower stops first.
+    stop_rank: u8,
+    id: String,
+    running: Box<dyn RunningComponent>,
+}
+
+/// A running pipeline graph.
+pub struct Service {
+    /// In start order; shutdown walks it in reverse.
+    started: Vec<Started>,
+}
+
+fn find<'a>(
+    list: &'a [ComponentConfig],
+    id: &ComponentId,
+) -> Result<&'a ComponentConfig, BuildError> {
+    list.iter()
+        .find(|c| c.id() == id)
+        .ok_or_else(|| BuildError::new(id, "is not defined"))
+}
+
+impl Service {
+    /// Validates `config`, then builds and starts every component it uses.
+    pub async fn start(
+        config: &Config,
+        factories: &Factories,
+        ctx: BuildContext,
+    ) -> Result<Service, StartError> {
+        validate(config, factories)?;
+        let mut service = Service {
+            started: Vec::new(),
+        };
+        match service.build_all(config, factories, &ctx).await {
+            Ok(()) => Ok(service),
+            Err(e) => {
+                // Release the sockets and tasks of what did start before reporting.
+                service.shutdown(Instant::now()).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    fn push(&mut self, kind: ComponentKind, id: &ComponentId, running: Box<dyn RunningComponent>) {
+        let stop_rank = match kind {
+            ComponentKind::Receiver => 0,
+            ComponentKind::Processor => 1,
+            ComponentKind::Connector => 2,
+            ComponentKind::Exporter => 3,
+            ComponentKind::Extension => 5,
+        };
+        self.push_ranked(kind, stop_rank, id, running);
+    }
+
+    fn push_ranked(
+        &mut self,
+        kind: ComponentKind,
+        stop_rank: u8,
+        id: &ComponentId,
+        running: Box<dyn RunningComponent>,
+    ) {
+        self.started.push(Started {
+            kind,
+            stop_rank,
+            id: id.to_string(),
+            running,
+        });
+    }
+
+    async fn build_all(
+        &mut self,
+        config: &Config,
+        factories: &Factories,
+        ctx: &BuildContext,
+    ) -> Result<(), BuildError> {
+        let pipelines = &config.service.pipelines;
+        let is_connector = |id: &ComponentId| config.connectors.iter().any(|c| c.id() == id);
+
+        // Connectors: their traces side is an exporter of traces pipelines, their metrics
+        // side a source for the exporters of metrics pipelines.
+        let mut connector_traces: BTreeMap<ComponentId, Arc<dyn TracesConsumer>> = BTreeMap::new();
+        let mut connector_metrics: BTreeMap<ComponentId, Arc<dyn MetricsSource>> = BTreeMap::new();
+        for cfg in &config.connectors {
+            let used = pipelines
+                .iter()
+                .any(|p| p.exporters.iter().any(|(id, _)| id == cfg.id()));
+            if !used {
+                continue;
+            }
+            let factory = factories
+                .connectors
+                .get(cfg.id().type_name())
+                .ok_or_else(|| BuildError::new(cfg.id(), "unknown connector type"))?;
+            let parts = factory.build(cfg, ctx).await?;
+            connector_traces.insert(cfg.id().clone(), parts.traces);
+            connector_metrics.insert(cfg.id().clone(), parts.metrics);
+            self.push(ComponentKind::Connector, cfg.id(), parts.running);
+        }
+
+        // Traces exporters are shared by every traces pipeline that lists them.
+        let mut traces_exporters: BTreeMap<ComponentId, Arc<dyn TracesConsumer>> = BTreeMap::new();
+        for pipeline in pipelines.iter().filter(|p| p.signal == Signal::Traces) {
+            for (id, _) in &pipeline.exporters {
+                if is_connector(id) || traces_exporters.contains_key(id) {
+                    continue;
+                }
+                let cfg = find(&config.exporters, id)?;
+                let factory = factories
+                    .exporters
+                    .get(id.type_name())
+                    .ok_or_else(|| BuildError::new(id, "unknown exporter type"))?;
+                let (consumer, running) = factory.build_traces(cfg, ctx).await?;
+                traces_exporters.insert(id.clone(), consumer);
+                self.push(ComponentKind::Exporter, id, running);
+            }
+        }
+
+        // Metrics exporters read the sources of every metrics pipeline they are in.
+        let mut metrics_sources: BTreeMap<ComponentId, Vec<Arc<dyn MetricsSource>>> =
+            BTreeMap::new();
+        for pipeline in pipelines.iter().filter(|p| p.signal == Signal::Metrics) {
+            let sources: Vec<Arc<dyn MetricsSource>> = pipeline
+                .receivers
+                .iter()
+                .filter_map(|(id, _)| connector_metrics.get(id).cloned())
+                .collect();
+            for (id, _) in &pipeline.exporters {
+                metrics_sources
+                    .entry(id.clone())
+                    .or_default()
+                    .extend(sources.iter().cloned());
+            }
+        }
+        for (id, sources) in metrics_sources {
+            let cfg = find(&config.exporters, &id)?;
+            let factory = factories
+                .exporters
+                .get(id.type_name())
+                .ok_or_else(|| BuildError::new(&id, "unknown exporter type"))?;
+            let running = factory.build_metrics(cfg, ctx, sources).await?;
+            // After the traces exporters have drained, so a last scrape sees everything.
+            self.push_ranked(ComponentKind::Exporter, 4, &id, running);
+        }
+
+        // Each traces pipeline: its processors in order, in front of a fan-out to its
+        // exporters. Processors are built per pipeline, as in otelcol.
+        let mut heads: BTreeMap<ComponentId, Vec<Arc<dyn TracesConsumer>>> = BTreeMap::new();
+        for pipeline in pipelines.iter().filter(|p| p.signal == Signal::Traces) {
+            let mut consumers = Vec::new();
+            for (id, _) in &pipeline.exporters {
+                let consumer = connector_traces
+                    .get(id)
+                    .or_else(|| traces_exporters.get(id))
+                    .cloned()
+                    .ok_or_else(|| BuildError::new(id, "was not built"))?;
+                consumers.push(consumer);
+            }
+            let mut next: Arc<dyn TracesConsumer> = Arc::new(Fanout::new(consumers));
+            for (id, _) in pipeline.processors.iter().rev() {
+                let cfg = find(&config.processors, id)?;
+                let factory = factories
+                    .processors
+                    .get(id.type_name())
+                    .ok_or_else(|| BuildError::new(id, "unknown processor type"))?;
+                let (consumer, running) = factory.build_traces(cfg, ctx, next).await?;
+                next = consumer;
+                self.push(ComponentKind::Processor, id, running);
+            }
+            for (id, _) in &pipeline.receivers {
+                heads.entry(id.clone()).or_default().push(next.clone());
+            }
+        }
+
+        // Receivers last: from here on data flows.
+        for (id, pipeline_heads) in heads {
+            let cfg = find(&config.receivers, &id)?;
+            let factory = factories
+                .receivers
+                .get(id.type_name())
+                .ok_or_else(|| BuildError::new(&id, "unknown receiver type"))?;
+            let next: Arc<dyn TracesConsumer> = if pipeline_heads.len() == 1 {
+                pipeline_heads
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| BuildError::new(&id, "no pipeline"))?
+            } else {
+                Arc::new(Fanout::new(pipeline_heads))
+            };
+            let running = factory.build_traces(cfg, ctx, next).await?;
+            self.push(ComponentKind::Receiver, &id, running);
+        }
+        Ok(())
+    }
+
+    /// Addresses the components listen on: (component id, name, address).
+    pub fn local_addrs(&self) -> Vec<(String, &'static str, SocketAddr)> {
+        self.started
+            .iter()
+            .flat_map(|s| {
+                s.running
+                    .local_addrs()
+                    .into_iter()
+                    .map(|(name, addr)| (s.id.clone(), name, addr))
+            })
+            .collect()
+    }
+
+    /// Stops every component, receivers first, each within `deadline`. Returns what did not
+    /// stop cleanly; the service is gone either way.
+    pub async fn shutdown(self, deadline: Instant) -> Vec<ShutdownError> {
+        let mut started = self.started;
+        // Within a rank, later-started components stop first (processors of a pipeline
+        // were started back to front).
+        started.reverse();
+        started.sort_by_key(|s| s.stop_rank);
+        let mut errors = Vec::new();
+        for s in started {
+            tracing::debug!(component = %s.id, kind = s.kind.singular(), "stopping");
+            let stop = s.running.shutdown(deadline);
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            // A component that ignores its deadline must not hold the whole process: give it
+            // a short grace period past the deadline, then move on.
+            let grace = remaining + std::time::Duration::from_millis(500);
+            match tokio::time::timeout(grace, stop).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(e),
+                Err(_) => errors.push(ShutdownError {
+                    component: s.id.clone(),
+                    reason: "did not stop by the shutdown deadline".to_owned(),
+                }),
+            }
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests;

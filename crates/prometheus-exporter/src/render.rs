@@ -1,0 +1,700 @@
+//! Rendering metric sources into the Prometheus text format 0.0.4 or OpenMetrics 1.0.
+//!
+//! The renderer is the [`MetricsSink`] the sources write into: it streams straight into the
+//! output buffer with no intermediate data model. Per family it translates the names once;
+//! per series it renders the label block once into a scratch buffer and copies it into every
+//! line of the series (a histogram has 16 buckets + `+Inf` + `_sum` + `_count`), so a series
+//! costs a few memcpys and number conversions and no allocation.
+
+use std::fmt;
+use std::sync::Arc;
+
+use redline_pipeline::{
+    Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource,
+};
+
+use crate::names::{self, FamilyNames};
+use crate::numfmt::{push_go_float, push_om_float, push_u64, push_unix_seconds};
+
+/// An exposition format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4: no exemplars, counters typed under their `_total` name.
+    Text,
+    /// OpenMetrics 1.0 text: exemplars, `# UNIT`, counter families without `_total`, `# EOF`.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The `Content-Type` of a response in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => TEXT_CONTENT_TYPE,
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+        }
+    }
+}
+
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Prometheus may still ask for the pre-1.0 OpenMetrics version; the body is the same.
+pub const OPENMETRICS_001_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=0.0.1; charset=utf-8";
+
+/// A const label or namespace that has no valid Prometheus form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionsError {
+    #[error("namespace `{0}` has no valid Prometheus form (it needs a letter or digit)")]
+    Namespace(String),
+    #[error("label name `{0}` has no valid Prometheus form")]
+    LabelName(String),
+    #[error("label name `{0}` appears twice after translation (as `{1}`)")]
+    DuplicateLabel(String, String),
+}
+
+/// Settings of the translation, fixed for the exporter's lifetime.
+#[derive(Clone, Debug, Default)]
+pub struct RenderOptions {
+    namespace: String,
+    /// Const labels as `(prometheus key, value)`, for collision checks.
+    const_keys: Vec<String>,
+    /// `,key="escaped value"` for every const label, appended to every series.
+    const_fragment: Vec<u8>,
+    add_metric_suffixes: bool,
+}
+
+impl RenderOptions {
+    /// `namespace` prefixes every family (`<namespace>_`), `const_labels` are added to every
+    /// series (keys translated like OTel attribute keys), `add_metric_suffixes` appends unit
+    /// and `_total` suffixes as otelcol does by default.
+    pub fn new<'a>(
+        namespace: Option<&str>,
+        const_labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+        add_metric_suffixes: bool,
+    ) -> Result<Self, OptionsError> {
+        let namespace = match namespace {
+            Some(ns) if !ns.is_empty() => {
+                let cleaned = names::clean_up(ns);
+                if cleaned.is_empty() {
+                    return Err(OptionsError::Namespace(ns.to_owned()));
+                }
+                cleaned
+            }
+            _ => String::new(),
+        };
+        let mut const_keys: Vec<String> = Vec::new();
+        let mut const_fragment = Vec::new();
+        for (key, value) in const_labels {
+            let prom = names::label_name(key).ok_or_else(|| OptionsError::LabelName(key.into()))?;
+            if const_keys.contains(&prom) {
+                return Err(OptionsError::DuplicateLabel(key.into(), prom));
+            }
+            const_fragment.push(b',');
+            const_fragment.extend_from_slice(prom.as_bytes());
+            const_fragment.extend_from_slice(b"=\"");
+            push_label_value(&mut const_fragment, value);
+            const_fragment.push(b'"');
+            const_keys.push(prom);
+        }
+        Ok(Self {
+            namespace,
+            const_keys,
+            const_fragment,
+            add_metric_suffixes,
+        })
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+}
+
+/// Renders every source into `out` (appending). Families without points are left out, so
+/// every family written has its `# HELP` and `# TYPE` and at least one sample. A family name
+/// that appears again later (two sources exporting the same metric) is merged into the first
+/// one, as the Go client's registry does: the formats require a family's lines to be contiguous.
+pub fn render(
+    sources: &[Arc<dyn MetricsSource>],
+    format: Format,
+    options: &RenderOptions,
+    out: &mut Vec<u8>,
+) {
+    let mut r = Renderer::new(format, options, out);
+    for source in sources {
+        source.collect(&mut r);
+    }
+    r.finish();
+}
+
+/// One family already written to the output (or being written).
+struct Written {
+    sample_name: String,
+    kind: MetricKind,
+    /// Where its lines start in the output.
+    start: usize,
+    /// Lines of later families of the same name, spliced in after this one at the end.
+    extra: Vec<u8>,
+}
+
+/// State of the family currently receiving points.
+struct Current {
+    kind: MetricKind,
+    /// `# HELP …\n# TYPE …\n[# UNIT …\n]`, written before the first point.
+    header: Vec<u8>,
+    /// Index in `written` once the header is out (or when merging into an earlier family).
+    target: Option<usize>,
+    /// `name` / `name_total` for counters and gauges, `name_bucket` for histograms.
+    line_name: Vec<u8>,
+    sum_name: Vec<u8>,
+    count_name: Vec<u8>,
+    /// OpenMetrics allows exemplars on counters only when typed `counter` (name has `_total`).
+    exemplars: bool,
+    /// The family could not be rendered (no valid name, or a kind conflict): drop its points.
+    skip: bool,
+}
+
+struct Renderer<'a> {
+    format: Format,
+    opts: &'a RenderOptions,
+    out: &'a mut Vec<u8>,
+    /// Offset in `out` where this render started (the buffer may hold earlier content).
+    base: usize,
+    written: Vec<Written>,
+    current: Option<Current>,
+    /// Scratch: `{k="v",…` of the current series (no closing brace), empty when no labels.
+    labels: Vec<u8>,
+    /// Scratch: `(start, end)` of each label name inside `labels`, for duplicate checks.
+    key_spans: Vec<(usize, usize)>,
+    /// `le="…"} ` fragments of the last bounds seen, with their offsets; bounds rarely change
+    /// within a family, so each is formatted once per scrape instead of once per series.
+    le_bounds: Vec<f64>,
+    le_frags: Vec<u8>,
+    le_offsets: Vec<usize>,
+    /// Scratch: exemplar index per bucket.
+    bucket_exemplar: Vec<Option<usize>>,
+}
+
+impl<'a> Renderer<'a> {
+    fn new(format: Format, opts: &'a RenderOptions, out: &'a mut Vec<u8>) -> Self {
+        let base = out.len();
+        Self {
+            format,
+            opts,
+            out,
+            base,
+            written: Vec::new(),
+            current: None,
+            labels: Vec::with_capacity(256),
+            key_spans: Vec::with_capacity(16),
+            le_bounds: Vec::new(),
+            le_frags: Vec::new(),
+            le_offsets: Vec::new(),
+            bucket_exemplar: Vec::new(),
+        }
+    }
+
+    fn finish(self) {
+        let Renderer {
+            format,
+            out,
+            base,
+            written,
+            ..
+        } = self;
+        if written.iter().any(|w| !w.extra.is_empty()) {
+            // Rare (duplicate family names across sources): rebuild once with the merged
+            // families contiguous.
+            let mut merged = Vec::with_capacity(out.len() - base);
+            for (i, w) in written.iter().enumerate() {
+                let end = written.get(i + 1).map_or(out.len(), |n| n.start);
+                merged.extend_from_slice(&out[w.start..end]);
+                merged.extend_from_slice(&w.extra);
+            }
+            out.truncate(base);
+            out.extend_from_slice(&merged);
+        }
+        if format == Format::OpenMetrics {
+            out.extend_from_slice(b"# EOF\n");
+        }
+    }
+
+    /// Renders the label block of a series into `self.labels`.
+    fn render_labels(&mut self, labels: &[(&str, &str)]) {
+        self.labels.clear();
+        self.key_spans.clear();
+        for (key, value) in labels {
+            let mark = self.labels.len();
+            self.labels.push(if mark == 0 { b'{' } else { b',' });
+            let key_start = self.labels.len();
+            if !names::push_label_name(&mut self.labels, key) {
+                self.labels.truncate(mark);
+                continue;
+            }
+            let key_end = self.labels.len();
+            let new_key = &self.labels[key_start..key_end];
+            // Two keys that translate to the same name would make the whole scrape invalid;
+            // the first one wins. Series labels win over const labels.
+            let dup = self
+                .key_spans
+                .iter()
+                .any(|&(s, e)| self.labels[s..e] == *new_key);
+            if dup {
+                self.labels.truncate(mark);
+                continue;
+            }
+            self.key_spans.push((key_start, key_end));
+            self.labels.extend_from_slice(b"=\"");
+            push_label_value(&mut self.labels, value);
+            self.labels.push(b'"');
+        }
+        if self.opts.const_keys.is_empty() {
+            return;
+        }
+        let collides = self.key_spans.iter().any(|&(s, e)| {
+            let k = &self.labels[s..e];
+            self.opts.const_keys.iter().any(|c| c.as_bytes() == k)
+        });
+        if !collides {
+            if self.labels.is_empty() {
+                self.labels.push(b'{');
+                self.labels
+                    .extend_from_slice(self.opts.const_fragment.get(1..).unwrap_or_default());
+            } else {
+                self.labels.extend_from_slice(&self.opts.const_fragment);
+            }
+            return;
+        }
+        for (key, frag) in self.opts.const_keys.iter().zip(const_fragments(self.opts)) {
+            let taken = self
+                .key_spans
+                .iter()
+                .any(|&(s, e)| self.labels[s..e] == *key.as_bytes());
+            if taken {
+                continue;
+            }
+            if self.labels.is_empty() {
+                self.labels.push(b'{');
+                self.labels
+                    .extend_from_slice(frag.get(1..).unwrap_or_default());
+            } else {
+                self.labels.extend_from_slice(frag);
+            }
+        }
+    }
+
+    /// Makes `le_frags` hold the fragments for `bounds`.
+    fn prepare_le(&mut self, bounds: &[f64]) {
+        let same = self.le_bounds.len() == bounds.len()
+            && self
+                .le_bounds
+                .iter()
+                .zip(bounds)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+        if same && !self.le_offsets.is_empty() {
+            return;
+        }
+        self.le_bounds.clear();
+        self.le_bounds.extend_from_slice(bounds);
+        self.le_frags.clear();
+        self.le_offsets.clear();
+        self.le_offsets.push(0);
+        for &b in bounds.iter().chain(std::iter::once(&f64::INFINITY)) {
+            self.le_frags.extend_from_slice(b"le=\"");
+            match self.format {
+                Format::Text => push_go_float(&mut self.le_frags, b),
+                Format::OpenMetrics => push_om_float(&mut self.le_frags, b),
+            }
+            self.le_frags.extend_from_slice(b"\"} ");
+            self.le_offsets.push(self.le_frags.len());
+        }
+    }
+}
+
+/// Splits the precomputed const fragment back into one `,k="v"` piece per label (only on the
+/// rare collision path).
+fn const_fragments(opts: &RenderOptions) -> Vec<&[u8]> {
+    let mut pieces = Vec::with_capacity(opts.const_keys.len());
+    let frag = &opts.const_fragment[..];
+    let mut start = 0;
+    let mut in_value = false;
+    let mut escaped = false;
+    for (i, &b) in frag.iter().enumerate() {
+        if in_value {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_value = false;
+                pieces.push(&frag[start..=i]);
+                start = i + 1;
+            }
+        } else if b == b'"' {
+            in_value = true;
+        }
+    }
+    pieces
+}
+
+/// Appends a label value escaped for both formats: `\` → `\\`, `"` → `\"`, newline → `\n`.
+/// Other UTF-8 passes through.
+pub(crate) fn push_label_value(out: &mut Vec<u8>, value: &str) {
+    push_escaped(out, value.as_bytes(), true);
+}
+
+fn push_escaped(out: &mut Vec<u8>, bytes: &[u8], quote: bool) {
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'"' if quote => b"\\\"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// ` # {trace_id="…",span_id="…"} value [timestamp]`.
+fn push_exemplar(out: &mut Vec<u8>, e: &Exemplar) {
+    out.extend_from_slice(b" # {");
+    let mut hexbuf = [0u8; 32];
+    let mut first = true;
+    if e.trace_id != [0; 16] && hex::encode_to_slice(e.trace_id, &mut hexbuf).is_ok() {
+        out.extend_from_slice(b"trace_id=\"");
+        out.extend_from_slice(&hexbuf);
+        out.push(b'"');
+        first = false;
+    }
+    if e.span_id != [0; 8] && hex::encode_to_slice(e.span_id, &mut hexbuf[..16]).is_ok() {
+        if !first {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"span_id=\"");
+        out.extend_from_slice(&hexbuf[..16]);
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"} ");
+    push_om_float(out, e.value);
+    if e.time_unix_nano != 0 {
+        out.push(b' ');
+        push_unix_seconds(out, e.time_unix_nano);
+    }
+}
+
+/// Writes `name{labels} ` (or `name ` without labels).
+#[inline]
+fn push_series_start(out: &mut Vec<u8>, name: &[u8], labels: &[u8]) {
+    out.extend_from_slice(name);
+    if !labels.is_empty() {
+        out.extend_from_slice(labels);
+        out.push(b'}');
+    }
+    out.push(b' ');
+}
+
+impl MetricsSink for Renderer<'_> {
+    fn family(&mut self, desc: &FamilyDesc<'_>) {
+        let opts = self.opts;
+        let Some(FamilyNames { sample, unit }) = names::family_names(
+            desc.name,
+            desc.unit,
+            desc.kind,
+            &opts.namespace,
+            opts.add_metric_suffixes,
+        ) else {
+            tracing::warn!(
+                metric = desc.name,
+                "metric name has no valid Prometheus form; skipped"
+            );
+            self.current = Some(Current::skipped(desc.kind));
+            return;
+        };
+
+        // Same name already written: merge (same kind) or drop (conflicting kind).
+        let existing = self
+            .written
+            .iter()
+            .position(|w| w.sample_name.as_bytes() == sample_line_name(&sample, desc.kind));
+        if let Some(i) = existing {
+            if self.written[i].kind != desc.kind {
+                tracing::warn!(
+                    metric = %sample,
+                    "metric family exported twice with different types; the second is skipped"
+                );
+                self.current = Some(Current::skipped(desc.kind));
+                return;
+            }
+        }
+
+        let om = self.format == Format::OpenMetrics;
+        // OpenMetrics names a counter family without `_total`; a counter without it is typed
+        // `unknown` (as the Go client does), which may not carry exemplars.
+        let (family_name, type_word, exemplars) = match desc.kind {
+            MetricKind::Counter if om => match sample.strip_suffix("_total") {
+                Some(base) => (base, "counter", true),
+                None => (sample.as_str(), "unknown", false),
+            },
+            MetricKind::Counter => (sample.as_str(), "counter", false),
+            MetricKind::Gauge => (sample.as_str(), "gauge", false),
+            MetricKind::Histogram => (sample.as_str(), "histogram", om),
+        };
+        let mut header = Vec::with_capacity(64 + desc.description.len() + 2 * sample.len());
+        header.extend_from_slice(b"# HELP ");
+        header.extend_from_slice(family_name.as_bytes());
+        header.push(b' ');
+        // Text escapes `\` and newline in HELP; OpenMetrics escapes `"` as well.
+        push_escaped(&mut header, desc.description.as_bytes(), om);
+        header.extend_from_slice(b"\n# TYPE ");
+        header.extend_from_slice(family_name.as_bytes());
+        header.push(b' ');
+        header.extend_from_slice(type_word.as_bytes());
+        header.push(b'\n');
+        if om && !unit.is_empty() && family_name.ends_with(unit.as_str()) {
+            header.extend_from_slice(b"# UNIT ");
+            header.extend_from_slice(family_name.as_bytes());
+            header.push(b' ');
+            header.extend_from_slice(unit.as_bytes());
+            header.push(b'\n');
+        }
+        let suffixed = |s: &str| {
+            let mut v = Vec::with_capacity(sample.len() + s.len());
+            v.extend_from_slice(sample.as_bytes());
+            v.extend_from_slice(s.as_bytes());
+            v
+        };
+        let line_name = match desc.kind {
+            MetricKind::Histogram => suffixed("_bucket"),
+            _ => sample.as_bytes().to_vec(),
+        };
+        self.current = Some(Current {
+            kind: desc.kind,
+            header,
+            target: existing,
+            line_name,
+            sum_name: suffixed("_sum"),
+            count_name: suffixed("_count"),
+            exemplars,
+            skip: false,
+        });
+    }
+
+    fn counter(
+        &mut self,
+        labels: &[(&str, &str)],
+        value: u64,
+        _start_time_unix_nano: u64,
+        exemplar: Option<&Exemplar>,
+    ) {
+        if !self.accepts(MetricKind::Counter) {
+            return;
+        }
+        self.render_labels(labels);
+        let Renderer {
+            out,
+            written,
+            current,
+            labels,
+            ..
+        } = self;
+        let Some((cur, out)) = target_buf(out, written, current) else {
+            return;
+        };
+        push_series_start(out, &cur.line_name, labels);
+        push_u64(out, value);
+        if let (true, Some(e)) = (cur.exemplars, exemplar) {
+            push_exemplar(out, e);
+        }
+        out.push(b'\n');
+    }
+
+    fn gauge(&mut self, labels: &[(&str, &str)], value: f64) {
+        if !self.accepts(MetricKind::Gauge) {
+            return;
+        }
+        self.render_labels(labels);
+        let om = self.format == Format::OpenMetrics;
+        let Renderer {
+            out,
+            written,
+            current,
+            labels,
+            ..
+        } = self;
+        let Some((cur, out)) = target_buf(out, written, current) else {
+            return;
+        };
+        push_series_start(out, &cur.line_name, labels);
+        if om {
+            push_om_float(out, value);
+        } else {
+            push_go_float(out, value);
+        }
+        out.push(b'\n');
+    }
+
+    fn histogram(&mut self, labels: &[(&str, &str)], point: &HistogramPoint<'_>) {
+        if !self.accepts(MetricKind::Histogram) {
+            return;
+        }
+        self.render_labels(labels);
+        self.prepare_le(point.bounds);
+        let om = self.format == Format::OpenMetrics;
+        let n = point.bounds.len();
+        let Renderer {
+            out,
+            written,
+            current,
+            labels: label_block,
+            le_frags,
+            le_offsets,
+            bucket_exemplar,
+            ..
+        } = self;
+        let Some((cur, out)) = target_buf(out, written, current) else {
+            return;
+        };
+
+        // Each exemplar goes to the bucket its value falls in (bounds are upper-inclusive);
+        // a later exemplar for the same bucket replaces an earlier one, as in the Go client.
+        let with_exemplars = cur.exemplars && !point.exemplars.is_empty();
+        if with_exemplars {
+            bucket_exemplar.clear();
+            bucket_exemplar.resize(n + 1, None);
+            for (i, e) in point.exemplars.iter().enumerate() {
+                if e.value.is_nan() {
+                    continue;
+                }
+                let b = point.bounds.partition_point(|&bound| bound < e.value);
+                if let Some(slot) = bucket_exemplar.get_mut(b) {
+                    *slot = Some(i);
+                }
+            }
+        }
+
+        let mut cumulative: u64 = 0;
+        for i in 0..=n {
+            if i == n {
+                // The +Inf bucket is the point's count, as the Go client writes it.
+                cumulative = point.count;
+            } else {
+                cumulative =
+                    cumulative.saturating_add(point.bucket_counts.get(i).copied().unwrap_or(0));
+            }
+            out.extend_from_slice(&cur.line_name);
+            if label_block.is_empty() {
+                out.push(b'{');
+            } else {
+                out.extend_from_slice(label_block);
+                out.push(b',');
+            }
+            let frag = le_offsets
+                .get(i)
+                .zip(le_offsets.get(i + 1))
+                .and_then(|(&s, &e)| le_frags.get(s..e))
+                .unwrap_or(b"le=\"+Inf\"} ");
+            out.extend_from_slice(frag);
+            push_u64(out, cumulative);
+            if with_exemplars {
+                if let Some(e) = bucket_exemplar
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .and_then(|j| point.exemplars.get(j))
+                {
+                    push_exemplar(out, e);
+                }
+            }
+            out.push(b'\n');
+        }
+        push_series_start(out, &cur.sum_name, label_block);
+        if om {
+            push_om_float(out, point.sum);
+        } else {
+            push_go_float(out, point.sum);
+        }
+        out.push(b'\n');
+        push_series_start(out, &cur.count_name, label_block);
+        push_u64(out, point.count);
+        out.push(b'\n');
+    }
+}
+
+impl Renderer<'_> {
+    /// Whether a point of `kind` belongs to the current family (a source that sends a point
+    /// of another kind, or before any family, is ignored rather than corrupting the output).
+    fn accepts(&self, kind: MetricKind) -> bool {
+        matches!(&self.current, Some(c) if c.kind == kind && !c.skip)
+    }
+}
+
+/// The buffer the current family's lines go to, writing its header on first use: the output
+/// itself for the family being written, or the `extra` of an earlier family of the same name.
+fn target_buf<'b>(
+    out: &'b mut Vec<u8>,
+    written: &'b mut Vec<Written>,
+    current: &'b mut Option<Current>,
+) -> Option<(&'b Current, &'b mut Vec<u8>)> {
+    let cur = current.as_mut()?;
+    if cur.skip {
+        return None;
+    }
+    let idx = match cur.target {
+        Some(i) => i,
+        None => {
+            let i = written.len();
+            written.push(Written {
+                sample_name: String::from_utf8_lossy(&cur.line_name).into_owned(),
+                kind: cur.kind,
+                start: out.len(),
+                extra: Vec::new(),
+            });
+            out.extend_from_slice(&cur.header);
+            cur.target = Some(i);
+            i
+        }
+    };
+    let buf = if idx + 1 == written.len() {
+        out
+    } else {
+        &mut written.get_mut(idx)?.extra
+    };
+    Some((&*cur, buf))
+}
+
+impl Current {
+    fn skipped(kind: MetricKind) -> Self {
+        Self {
+            kind,
+            header: Vec::new(),
+            target: None,
+            line_name: Vec::new(),
+            sum_name: Vec::new(),
+            count_name: Vec::new(),
+            exemplars: false,
+            skip: true,
+        }
+    }
+}
+
+/// The name `Written::sample_name` holds for a family (its first line's name).
+fn sample_line_name(sample: &str, kind: MetricKind) -> Vec<u8> {
+    let mut v = sample.as_bytes().to_vec();
+    if kind == MetricKind::Histogram {
+        v.extend_from_slice(b"_bucket");
+    }
+    v
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Text => "text 0.0.4",
+            Format::OpenMetrics => "OpenMetrics 1.0.0",
+        })
+    }
+}

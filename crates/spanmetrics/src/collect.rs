@@ -1,0 +1,250 @@
+//! Walking the series into a `MetricsSink` at scrape time.
+//!
+//! Each family is one pass over the shards. A shard is locked only to copy its records and
+//! clone its string handles; rendering (the exporter's work) happens after the lock is
+//! released, so ingestion waits at most for one shard's memcpy.
+
+use std::sync::Arc;
+
+use redline_pipeline::{Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource};
+
+use crate::aggregate::{
+    group_cmp, ids, kind, status, Shard, SpanMetrics, KIND_NAMES, NONE_ID, STATUS_ERROR,
+    STATUS_NAMES, W_CREATED,
+};
+use crate::config::{SERVICE_NAME, SPAN_KIND, SPAN_NAME, STATUS_CODE};
+use crate::OVERFLOW_LABEL;
+
+const CALLS_HELP: &str = "Number of spans, per label set.";
+const ERRORS_HELP: &str =
+    "Number of spans with status ERROR, per label set without status.code (Redline addition).";
+const DURATION_HELP: &str = "Span durations (end time minus start time).";
+
+/// A copy of one shard, taken under its lock.
+#[derive(Default)]
+struct Snapshot {
+    strings: Vec<Option<Arc<str>>>,
+    rows: Vec<u64>,
+}
+
+impl Snapshot {
+    fn fill(&mut self, shard: &Shard, stride: usize) {
+        self.strings.clear();
+        self.strings
+            .extend(shard.strings.entries.iter().map(|e| e.as_ref().map(|(s, _)| s.clone())));
+        self.rows.clear();
+        self.rows.reserve(shard.table.len() * stride);
+        for slot in shard.table.iter() {
+            self.rows.extend_from_slice(shard.words(stride, *slot));
+        }
+    }
+
+    fn get(&self, id: u32) -> Option<&str> {
+        if id == NONE_ID {
+            return None;
+        }
+        self.strings.get(id as usize)?.as_deref()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Calls,
+    Errors,
+    Duration,
+}
+
+impl SpanMetrics {
+    fn labels<'s>(
+        &'s self,
+        snap: &'s Snapshot,
+        words: &[u64],
+        with_status: bool,
+        out: &mut Vec<(&'s str, &'s str)>,
+    ) {
+        out.clear();
+        let inc = self.settings.include;
+        let (service, name) = ids(words);
+        if inc[0] {
+            out.push((SERVICE_NAME, snap.get(service).unwrap_or("")));
+        }
+        if inc[1] {
+            out.push((SPAN_NAME, snap.get(name).unwrap_or("")));
+        }
+        if inc[2] {
+            let k = KIND_NAMES.get(kind(words) as usize).copied();
+            out.push((SPAN_KIND, k.unwrap_or(KIND_NAMES[0])));
+        }
+        if inc[3] && with_status {
+            let s = STATUS_NAMES.get(status(words) as usize).copied();
+            out.push((STATUS_CODE, s.unwrap_or(STATUS_NAMES[0])));
+        }
+        for (i, d) in self.settings.dimensions.iter().enumerate() {
+            if let Some(v) = snap.get(self.layout.dim_id(words, i)) {
+                out.push((d.name.as_str(), v));
+            }
+        }
+    }
+
+    fn exemplar(&self, words: &[u64], counter: bool) -> Option<Exemplar> {
+        let at = self.layout.exemplar?;
+        let ex = words.get(at..at + 5)?;
+        if ex[4] == 0 {
+            return None;
+        }
+        let mut trace_id = [0u8; 16];
+        trace_id[..8].copy_from_slice(&ex[0].to_le_bytes());
+        trace_id[8..].copy_from_slice(&ex[1].to_le_bytes());
+        Some(Exemplar {
+            // The pipeline's contract: 1 for counters, the measured duration for histograms.
+            value: if counter { 1.0 } else { f64::from_bits(ex[3]) },
+            time_unix_nano: ex[4],
+            trace_id,
+            span_id: ex[2].to_le_bytes(),
+        })
+    }
+
+    fn emit_row(&self, family: Family, words: &[u64], labels: &[(&str, &str)], sink: &mut dyn MetricsSink) {
+        let created = words.get(W_CREATED).copied().unwrap_or(0);
+        match family {
+            Family::Calls => {
+                let ex = self.exemplar(words, true);
+                sink.counter(labels, self.layout.calls(words), created, ex.as_ref());
+            }
+            Family::Duration => {
+                let Some(bounds) = self.settings.histogram.as_deref() else {
+                    return;
+                };
+                let l = &self.layout;
+                let counts = words.get(l.counts..l.counts + l.n_counts).unwrap_or(&[]);
+                let sum = l
+                    .sum
+                    .and_then(|s| words.get(s))
+                    .map_or(0.0, |w| f64::from_bits(*w));
+                let ex = self.exemplar(words, false);
+                let point = HistogramPoint {
+                    bounds,
+                    bucket_counts: counts,
+                    sum,
+                    count: l.calls(words),
+                    start_time_unix_nano: created,
+                    exemplars: ex.as_slice(),
+                };
+                sink.histogram(labels, &point);
+            }
+            Family::Errors => {}
+        }
+    }
+
+    fn emit_family(&self, family: Family, sink: &mut dyn MetricsSink, now_ms: u64) {
+        let stride = self.layout.stride;
+        let mut snap = Snapshot::default();
+        let mut order: Vec<usize> = Vec::new();
+        for shard in self.shards.iter() {
+            {
+                let mut guard = shard.0.lock();
+                if family == Family::Calls {
+                    // Expire at scrape time too, so an idle series is never served stale.
+                    if let Some(exp) = self.settings.expiration {
+                        self.expire_shard(&mut guard, now_ms, exp);
+                    }
+                }
+                snap.fill(&guard, stride);
+            }
+            if stride == 0 {
+                continue;
+            }
+            let mut labels: Vec<(&str, &str)> = Vec::with_capacity(4 + self.layout.n_dims);
+            let rows: Vec<&[u64]> = snap.rows.chunks_exact(stride).collect();
+            if family != Family::Errors {
+                for words in &rows {
+                    self.labels(&snap, words, true, &mut labels);
+                    self.emit_row(family, words, &labels, sink);
+                }
+                continue;
+            }
+            if let Some(e) = self.layout.errors {
+                // status.code is excluded: each series counted its own errors.
+                for words in &rows {
+                    self.labels(&snap, words, false, &mut labels);
+                    let created = words.get(W_CREATED).copied().unwrap_or(0);
+                    let n = words.get(e).copied().unwrap_or(0);
+                    sink.counter(&labels, n, created, None);
+                }
+                continue;
+            }
+            // One point per label group without status; 0 when the group has no ERROR series.
+            order.clear();
+            order.extend(0..rows.len());
+            order.sort_unstable_by(|a, b| group_cmp(&self.layout, rows[*a], rows[*b]));
+            let mut i = 0;
+            while i < order.len() {
+                let first = rows[order[i]];
+                let mut errors = 0u64;
+                let mut created = u64::MAX;
+                let mut ex = None;
+                let mut j = i;
+                while j < order.len() && group_cmp(&self.layout, first, rows[order[j]]).is_eq() {
+                    let words = rows[order[j]];
+                    created = created.min(words.get(W_CREATED).copied().unwrap_or(0));
+                    if status(words) == STATUS_ERROR {
+                        errors = errors.wrapping_add(self.layout.calls(words));
+                        ex = self.exemplar(words, true);
+                    }
+                    j += 1;
+                }
+                self.labels(&snap, first, false, &mut labels);
+                sink.counter(&labels, errors, created, ex.as_ref());
+                i = j;
+            }
+        }
+
+        let o = self.overflow.lock();
+        if o.active {
+            let labels = [(OVERFLOW_LABEL, "true")];
+            match family {
+                Family::Errors => {
+                    let created = o.words.get(W_CREATED).copied().unwrap_or(0);
+                    sink.counter(&labels, o.errors, created, None);
+                }
+                _ => self.emit_row(family, &o.words, &labels, sink),
+            }
+        }
+    }
+}
+
+impl MetricsSource for SpanMetrics {
+    fn collect(&self, sink: &mut dyn MetricsSink) {
+        let now_ms = self.now_ms();
+        if let Some(exp) = self.settings.expiration {
+            let mut o = self.overflow.lock();
+            let last = o.words.get(1).map_or(0, |w| *w >> 16);
+            if o.active && now_ms.saturating_sub(last) >= exp.as_millis() as u64 {
+                o.active = false;
+            }
+        }
+        sink.family(&FamilyDesc {
+            name: &self.names.calls,
+            description: CALLS_HELP,
+            unit: "1",
+            kind: MetricKind::Counter,
+        });
+        self.emit_family(Family::Calls, sink, now_ms);
+        sink.family(&FamilyDesc {
+            name: &self.names.errors,
+            description: ERRORS_HELP,
+            unit: "1",
+            kind: MetricKind::Counter,
+        });
+        self.emit_family(Family::Errors, sink, now_ms);
+        if self.settings.histogram.is_some() {
+            sink.family(&FamilyDesc {
+                name: &self.names.duration,
+                description: DURATION_HELP,
+                unit: self.settings.unit.as_str(),
+                kind: MetricKind::Histogram,
+            });
+            self.emit_family(Family::Duration, sink, now_ms);
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! The `spanmetrics` connector section, with otelcol's keys and defaults.
+//!
+//! Deviations from otelcol, each on purpose:
+//! - `exemplars.enabled` defaults to `true`: the reference dashboard links metrics to traces
+//!   with the reference config unchanged. Redline keeps the one most recent exemplar per
+//!   series (memory budget), so `max_per_data_point` above 1 behaves as 1; 0 turns them off.
+//! - `aggregation_temporality: AGGREGATION_TEMPORALITY_DELTA` is refused (the metrics are
+//!   pulled by Prometheus, which needs cumulative), and any other value than the two otelcol
+//!   spellings is an error rather than silently cumulative.
+//! - `resource_metrics_key_attributes` is accepted and has no effect: series are keyed by
+//!   their labels, not by the whole resource (DESIGN.md §4).
+//! - `dimensions_cache_size`, `resource_metrics_cache_size` and `metric_timestamp_cache_size`
+//!   tune caches Redline does not have; they are accepted and a warning is logged.
+
+use std::time::Duration;
+
+use redline_pipeline::config::Unsupported;
+use serde::{Deserialize, Deserializer};
+
+/// otelcol's default namespace (`connector.spanmetrics.legacyMetricNames` off).
+pub const DEFAULT_NAMESPACE: &str = "traces.span.metrics";
+
+/// otelcol's default buckets, in milliseconds.
+pub const DEFAULT_BUCKETS_MS: [f64; 16] = [
+    2.0, 4.0, 6.0, 8.0, 10.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1000.0, 1400.0, 2000.0, 5000.0,
+    10_000.0, 15_000.0,
+];
+
+pub const CUMULATIVE: &str = "AGGREGATION_TEMPORALITY_CUMULATIVE";
+pub const DELTA: &str = "AGGREGATION_TEMPORALITY_DELTA";
+
+/// Label keys of the default dimensions, in the order they are written.
+pub const SERVICE_NAME: &str = "service.name";
+pub const SPAN_NAME: &str = "span.name";
+pub const SPAN_KIND: &str = "span.kind";
+pub const STATUS_CODE: &str = "status.code";
+pub const DEFAULT_DIMENSIONS: [&str; 4] = [SERVICE_NAME, SPAN_NAME, SPAN_KIND, STATUS_CODE];
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub namespace: String,
+    pub dimensions: Vec<Dimension>,
+    pub exclude_dimensions: Vec<String>,
+    pub histogram: HistogramConfig,
+    pub aggregation_temporality: String,
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize")]
+    pub metrics_flush_interval: Duration,
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize")]
+    pub metrics_expiration: Duration,
+    /// 0 = unlimited, as in otelcol. Signed so a negative value gets a clear error.
+    pub aggregation_cardinality_limit: i64,
+    pub exemplars: ExemplarsConfig,
+    pub resource_metrics_key_attributes: Vec<String>,
+    pub dimensions_cache_size: Option<i64>,
+    pub resource_metrics_cache_size: Option<i64>,
+    pub metric_timestamp_cache_size: Option<i64>,
+    pub events: EventsConfig,
+    pub calls_dimensions: Option<Unsupported>,
+    pub include_instrumentation_scope: Option<Unsupported>,
+    pub add_resource_attributes: Option<Unsupported>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+            dimensions: Vec::new(),
+            exclude_dimensions: Vec::new(),
+            histogram: HistogramConfig::default(),
+            aggregation_temporality: CUMULATIVE.to_owned(),
+            // otelcol's default since v0.110; here it only paces the expiration sweep.
+            metrics_flush_interval: Duration::from_secs(60),
+            metrics_expiration: Duration::ZERO,
+            aggregation_cardinality_limit: 0,
+            exemplars: ExemplarsConfig::default(),
+            resource_metrics_key_attributes: Vec::new(),
+            dimensions_cache_size: None,
+            resource_metrics_cache_size: None,
+            metric_timestamp_cache_size: None,
+            events: EventsConfig::default(),
+            calls_dimensions: None,
+            include_instrumentation_scope: None,
+            add_resource_attributes: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dimension {
+    pub name: String,
+    #[serde(default)]
+    pub default: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistogramConfig {
+    pub disable: bool,
+    pub unit: String,
+    pub explicit: Option<ExplicitConfig>,
+    pub exponential: Option<Unsupported>,
+    pub dimensions: Option<Unsupported>,
+}
+
+impl Default for HistogramConfig {
+    fn default() -> Self {
+        Self {
+            disable: false,
+            unit: "ms".to_owned(),
+            explicit: None,
+            exponential: None,
+            dimensions: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExplicitConfig {
+    #[serde(deserialize_with = "deserialize_durations")]
+    pub buckets: Option<Vec<Duration>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExemplarsConfig {
+    pub enabled: bool,
+    pub max_per_data_point: Option<i64>,
+}
+
+impl Default for ExemplarsConfig {
+    fn default() -> Self {
+        // Redline deviation: on by default (see the module docs).
+        Self {
+            enabled: true,
+            max_per_data_point: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    pub enabled: bool,
+    pub dimensions: Vec<Dimension>,
+}
+
+fn deserialize_durations<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Duration>>, D::Error> {
+    let raw = Option::<Vec<String>>::deserialize(d)?;
+    raw.map(|v| {
+        v.iter()
+            .map(|s| redline_pipeline::duration::parse(s).map_err(serde::de::Error::custom))
+            .collect()
+    })
+    .transpose()
+}
+
+/// Unit of the duration histogram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    Milliseconds,
+    Seconds,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Milliseconds => "ms",
+            Unit::Seconds => "s",
+        }
+    }
+
+    pub fn nanos_per_unit(self) -> f64 {
+        match self {
+            Unit::Milliseconds => 1e6,
+            Unit::Seconds => 1e9,
+        }
+    }
+}
+
+/// A config problem: the key path (relative to the component) and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct Invalid {
+    pub path: String,
+    pub reason: String,
+}
+
+fn invalid(path: impl Into<String>, reason: impl Into<String>) -> Invalid {
+    Invalid {
+        path: path.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The config after validation, in the form the aggregator uses.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub namespace: String,
+    /// Which default dimensions are labels: service.name, span.name, span.kind, status.code.
+    pub include: [bool; 4],
+    pub dimensions: Vec<Dimension>,
+    pub histogram: Option<Vec<f64>>,
+    pub unit: Unit,
+    pub exemplars: bool,
+    pub cardinality_limit: usize,
+    pub expiration: Option<Duration>,
+    pub flush_interval: Duration,
+}
+
+impl Config {
+    /// Checks every value and resolves defaults; the error names the key path.
+    pub fn settings(&self) -> Result<Settings, Invalid> {
+        let unit = match self.histogram.unit.as_str() {
+            "ms" => Unit::Milliseconds,
+            "s" => Unit::Seconds,
+            other => {
+                return Err(invalid(
+                    "histogram.unit",
+                    format!("unknown unit `{other}`: use `ms` or `s`"),
+                ))
+            }
+        };
+        let buckets: Vec<f64> = match self.histogram.explicit.as_ref().and_then(|e| e.buckets.as_ref()) {
+            Some(b) => {
+                if b.is_empty() {
+                    return Err(invalid(
+                        "histogram.explicit.buckets",
+                        "must list at least one bucket bound",
+                    ));
+                }
+                b.iter()
+                    .map(|d| d.as_nanos() as f64 / unit.nanos_per_unit())
+                    .collect()
+            }
+            None => DEFAULT_BUCKETS_MS
+                .iter()
+                .map(|ms| ms * 1e6 / unit.nanos_per_unit())
+                .collect(),
+        };
+        for (i, pair) in buckets.windows(2).enumerate() {
+            if pair[1] <= pair[0] {
+                return Err(invalid(
+                    "histogram.explicit.buckets",
+                    format!(
+                        "bounds must be strictly ascending: entry {} is not greater than entry {}",
+                        i + 1,
+                        i
+                    ),
+                ));
+            }
+        }
+        if buckets.iter().any(|b| !b.is_finite()) {
+            return Err(invalid("histogram.explicit.buckets", "bounds must be finite"));
+        }
+
+        match self.aggregation_temporality.as_str() {
+            CUMULATIVE => {}
+            DELTA => {
+                return Err(invalid(
+                    "aggregation_temporality",
+                    "AGGREGATION_TEMPORALITY_DELTA is not supported: metrics are pulled by \
+                     Prometheus, which needs cumulative; use AGGREGATION_TEMPORALITY_CUMULATIVE",
+                ))
+            }
+            other => {
+                return Err(invalid(
+                    "aggregation_temporality",
+                    format!("unknown value `{other}`: use {CUMULATIVE}"),
+                ))
+            }
+        }
+
+        let mut include = [true; 4];
+        for (i, name) in self.exclude_dimensions.iter().enumerate() {
+            match DEFAULT_DIMENSIONS.iter().position(|d| d == name) {
+                Some(p) => include[p] = false,
+                None => {
+                    return Err(invalid(
+                        format!("exclude_dimensions[{i}]"),
+                        format!(
+                            "`{name}` is not a default dimension (one of {})",
+                            DEFAULT_DIMENSIONS.join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+
+        for (i, d) in self.dimensions.iter().enumerate() {
+            let path = format!("dimensions[{i}].name");
+            if d.name.is_empty() {
+                return Err(invalid(path, "must not be empty"));
+            }
+            if DEFAULT_DIMENSIONS.contains(&d.name.as_str()) {
+                return Err(invalid(
+                    path,
+                    format!("`{}` is a default dimension and cannot be added again", d.name),
+                ));
+            }
+            if self.dimensions[..i].iter().any(|p| p.name == d.name) {
+                return Err(invalid(path, format!("duplicate dimension `{}`", d.name)));
+            }
+            if d.name == crate::OVERFLOW_LABEL {
+                return Err(invalid(path, "is reserved for the overflow series"));
+            }
+        }
+
+        if self.events.enabled {
+            return Err(invalid(
+                "events.enabled",
+                "is an otelcol setting Redline does not support yet",
+            ));
+        }
+
+        let cardinality_limit = usize::try_from(self.aggregation_cardinality_limit).map_err(|_| {
+            invalid(
+                "aggregation_cardinality_limit",
+                "must be 0 (unlimited) or a positive number of series",
+            )
+        })?;
+
+        for (key, v) in [
+            ("dimensions_cache_size", self.dimensions_cache_size),
+            ("resource_metrics_cache_size", self.resource_metrics_cache_size),
+            ("metric_timestamp_cache_size", self.metric_timestamp_cache_size),
+        ] {
+            if matches!(v, Some(n) if n < 0) {
+                return Err(invalid(key, "must not be negative"));
+            }
+        }
+
+        let exemplars = match self.exemplars.max_per_data_point {
+            Some(n) if n < 0 => {
+                return Err(invalid("exemplars.max_per_data_point", "must not be negative"))
+            }
+            Some(0) => false,
+            _ => self.exemplars.enabled,
+        };
+
+        if self.metrics_flush_interval.is_zero() {
+            return Err(invalid("metrics_flush_interval", "must be greater than 0"));
+        }
+
+        Ok(Settings {
+            namespace: self.namespace.clone(),
+            include,
+            dimensions: self.dimensions.clone(),
+            histogram: (!self.histogram.disable).then_some(buckets),
+            unit,
+            exemplars,
+            cardinality_limit,
+            expiration: (!self.metrics_expiration.is_zero()).then_some(self.metrics_expiration),
+            flush_interval: self.metrics_flush_interval,
+        })
+    }
+
+    /// Settings that are accepted but do nothing in Redline, for a startup warning.
+    pub fn ignored_settings(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.dimensions_cache_size.is_some() {
+            out.push("dimensions_cache_size");
+        }
+        if self.resource_metrics_cache_size.is_some() {
+            out.push("resource_metrics_cache_size");
+        }
+        if self.metric_timestamp_cache_size.is_some() {
+            out.push("metric_timestamp_cache_size");
+        }
+        if !self.resource_metrics_key_attributes.is_empty() {
+            out.push("resource_metrics_key_attributes");
+        }
+        if matches!(self.exemplars.max_per_data_point, Some(n) if n > 1) {
+            out.push("exemplars.max_per_data_point (Redline keeps one exemplar per series)");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_otelcol_and_redline_decisions() {
+        let s = Config::default().settings().expect("defaults are valid");
+        assert_eq!(s.namespace, "traces.span.metrics");
+        assert_eq!(s.include, [true; 4]);
+        assert_eq!(s.unit, Unit::Milliseconds);
+        assert_eq!(s.histogram.as_deref(), Some(&DEFAULT_BUCKETS_MS[..]));
+        assert!(s.exemplars, "Redline enables exemplars by default");
+        assert_eq!(s.cardinality_limit, 0);
+        assert_eq!(s.expiration, None);
+        assert_eq!(s.flush_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn default_buckets_in_seconds() {
+        let mut c = Config::default();
+        c.histogram.unit = "s".into();
+        let s = c.settings().expect("valid");
+        assert_eq!(
+            s.histogram.expect("enabled"),
+            vec![
+                0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.4, 2.0, 5.0,
+                10.0, 15.0
+            ]
+        );
+    }
+
+    #[test]
+    fn explicit_buckets_convert_to_unit() {
+        let mut c = Config::default();
+        c.histogram.explicit = Some(ExplicitConfig {
+            buckets: Some(vec![
+                Duration::from_micros(100),
+                Duration::from_millis(1),
+                Duration::from_millis(250),
+            ]),
+        });
+        assert_eq!(c.settings().expect("valid").histogram.expect("on"), vec![0.1, 1.0, 250.0]);
+    }
+
+    fn err(c: &Config) -> Invalid {
+        c.settings().expect_err("must be refused")
+    }
+
+    #[test]
+    fn errors_name_their_paths() {
+        let mut c = Config::default();
+        c.histogram.unit = "us".into();
+        assert_eq!(err(&c).path, "histogram.unit");
+
+        let mut c = Config::default();
+        c.histogram.explicit = Some(ExplicitConfig {
+            buckets: Some(vec![Duration::from_millis(5), Duration::from_millis(5)]),
+        });
+        assert_eq!(err(&c).path, "histogram.explicit.buckets");
+
+        let mut c = Config::default();
+        c.histogram.explicit = Some(ExplicitConfig { buckets: Some(vec![]) });
+        assert_eq!(err(&c).path, "histogram.explicit.buckets");
+
+        let mut c = Config::default();
+        c.aggregation_temporality = DELTA.into();
+        assert_eq!(err(&c).path, "aggregation_temporality");
+
+        let mut c = Config::default();
+        c.dimensions = vec![
+            Dimension { name: "a".into(), default: None },
+            Dimension { name: "a".into(), default: None },
+        ];
+        assert_eq!(err(&c).path, "dimensions[1].name");
+
+        let mut c = Config::default();
+        c.dimensions = vec![Dimension { name: "span.kind".into(), default: None }];
+        assert_eq!(err(&c).path, "dimensions[0].name");
+
+        let mut c = Config::default();
+        c.dimensions = vec![Dimension { name: "".into(), default: None }];
+        assert_eq!(err(&c).path, "dimensions[0].name");
+
+        let mut c = Config::default();
+        c.exclude_dimensions = vec!["span.kind".into(), "nope".into()];
+        assert_eq!(err(&c).path, "exclude_dimensions[1]");
+
+        let mut c = Config::default();
+        c.events.enabled = true;
+        assert_eq!(err(&c).path, "events.enabled");
+
+        let mut c = Config::default();
+        c.aggregation_cardinality_limit = -1;
+        assert_eq!(err(&c).path, "aggregation_cardinality_limit");
+
+        let mut c = Config::default();
+        c.exemplars.max_per_data_point = Some(-2);
+        assert_eq!(err(&c).path, "exemplars.max_per_data_point");
+    }
+
+    #[test]
+    fn exclude_and_exemplar_switches() {
+        let mut c = Config::default();
+        c.exclude_dimensions = vec!["span.kind".into()];
+        c.exemplars.max_per_data_point = Some(0);
+        c.histogram.disable = true;
+        let s = c.settings().expect("valid");
+        assert_eq!(s.include, [true, true, false, true]);
+        assert!(!s.exemplars);
+        assert!(s.histogram.is_none());
+    }
+}

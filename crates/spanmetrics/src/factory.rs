@@ -1,0 +1,118 @@
+//! The `spanmetrics` connector factory: wires [`SpanMetrics`] into a pipeline.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::consumer::CommitFn;
+use redline_pipeline::{
+    BuildContext, BuildError, ComponentConfig, ConfigError, ConnectorFactory, ConnectorParts,
+    Refused, Reservation, RunningComponent, ShutdownError, Signal, TracesBatch, TracesConsumer,
+};
+
+use crate::config::Config;
+use crate::SpanMetrics;
+
+/// Registers as `spanmetrics` (alias `span_metrics`), traces → metrics.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SpanMetricsFactory;
+
+fn parse(config: &ComponentConfig) -> Result<(Config, crate::config::Settings), ConfigError> {
+    let parsed: Config = config.parse()?;
+    let settings = parsed
+        .settings()
+        .map_err(|e| config.invalid(&e.path, e.reason))?;
+    Ok((parsed, settings))
+}
+
+impl FactoryInfo for SpanMetricsFactory {
+    fn type_name(&self) -> &'static str {
+        "spanmetrics"
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["span_metrics"]
+    }
+
+    fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        parse(config).map(|_| ())
+    }
+}
+
+impl ConnectorFactory for SpanMetricsFactory {
+    fn signals(&self) -> &'static [(Signal, Signal)] {
+        &[(Signal::Traces, Signal::Metrics)]
+    }
+
+    fn build(&self, config: &ComponentConfig, _ctx: &BuildContext) -> BuildResult<ConnectorParts> {
+        let id = config.id().clone();
+        let parsed = parse(config);
+        Box::pin(async move {
+            let (parsed, settings) = parsed.map_err(|e| BuildError::new(&id, e))?;
+            for key in parsed.ignored_settings() {
+                tracing::warn!(component = %id, "`{key}` is accepted for otelcol compatibility and has no effect in Redline");
+            }
+            let expiration = settings.expiration;
+            let flush = settings.flush_interval;
+            let metrics = Arc::new(SpanMetrics::from_settings(settings));
+            // The sweep only matters with an expiration; collect() expires as well.
+            let sweeper = expiration.map(|_| {
+                let m = Arc::downgrade(&metrics);
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(flush);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tick.tick().await;
+                        let Some(m) = m.upgrade() else { break };
+                        let removed = m.expire_idle();
+                        if removed > 0 {
+                            tracing::debug!(removed, "spanmetrics: expired idle series");
+                        }
+                    }
+                })
+            });
+            Ok(ConnectorParts {
+                traces: Arc::new(Consumer {
+                    metrics: metrics.clone(),
+                    id: id.to_string(),
+                }),
+                metrics,
+                running: Box::new(Running { sweeper }),
+            })
+        })
+    }
+}
+
+/// The traces side: never refuses; commit aggregates on the caller's thread (a few µs per
+/// 100-span request, under per-shard locks only).
+struct Consumer {
+    metrics: Arc<SpanMetrics>,
+    id: String,
+}
+
+impl TracesConsumer for Consumer {
+    fn reserve(&self, _batch: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+        let metrics = self.metrics.clone();
+        let id = self.id.clone();
+        Ok(Box::new(CommitFn(move |batch: TracesBatch| {
+            // The receiver validated the request, so skip the checking pass.
+            if let Err(e) = metrics.aggregate_validated(&batch.raw) {
+                tracing::warn!(component = %id, error = %e, "spanmetrics: malformed request reached the connector");
+            }
+        })))
+    }
+}
+
+struct Running {
+    sweeper: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningComponent for Running {
+    fn shutdown(self: Box<Self>, _deadline: Instant) -> BoxFuture<'static, Result<(), ShutdownError>> {
+        if let Some(task) = &self.sweeper {
+            task.abort();
+        }
+        Box::pin(async { Ok(()) })
+    }
+}

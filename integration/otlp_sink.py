@@ -1,0 +1,141 @@
+"""An independent OTLP/gRPC trace sink (stands in for Tempo).
+
+Built on grpcio and the `opentelemetry-proto` package's generated TraceServiceServicer; shares
+no code with Redline. Records every Export request (deserialized ExportTraceServiceRequest),
+its metadata and the wire size. gzip-compressed requests are decompressed by grpcio.
+
+In-process:   sink = OtlpSink(); sink.start(); ... sink.spans(); sink.stop()
+Standalone:   python integration/otlp_sink.py --port 4317   (prints a line per request)
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from concurrent import futures
+
+import grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+
+class _Servicer(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self, sink: "OtlpSink"):
+        self._sink = sink
+
+    def Export(self, request, context):  # noqa: N802 - generated name
+        self._sink._record(request, context)
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+class Received:
+    __slots__ = ("request", "metadata", "peer", "at")
+
+    def __init__(self, request, metadata, peer, at):
+        self.request = request
+        self.metadata = metadata
+        self.peer = peer
+        self.at = at
+
+
+class OtlpSink:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, on_request=None):
+        self.host = host
+        self._want_port = port
+        self.port = None
+        self._lock = threading.Lock()
+        self._received: list[Received] = []
+        self._on_request = on_request
+        self._server = None
+
+    # -------------------------------------------------------------- lifecycle
+    def start(self) -> "OtlpSink":
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=8),
+            options=[
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Servicer(self), self._server)
+        self.port = self._server.add_insecure_port(f"{self.host}:{self._want_port}")
+        if not self.port:
+            raise RuntimeError(f"sink could not bind {self.host}:{self._want_port}")
+        self._server.start()
+        return self
+
+    def stop(self, grace: float = 1.0):
+        if self._server is not None:
+            self._server.stop(grace).wait(timeout=grace + 5)
+            self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    # -------------------------------------------------------------- recording
+    def _record(self, request, context):
+        rec = Received(request, tuple(context.invocation_metadata() or ()), context.peer(), time.time())
+        with self._lock:
+            self._received.append(rec)
+        if self._on_request:
+            self._on_request(rec)
+
+    def received(self) -> list:
+        with self._lock:
+            return list(self._received)
+
+    def requests(self) -> list:
+        return [r.request for r in self.received()]
+
+    def request_count(self) -> int:
+        with self._lock:
+            return len(self._received)
+
+    def spans(self) -> list:
+        """Every span received, as (resource_spans, scope_spans, span) triples, in arrival order."""
+        out = []
+        for req in self.requests():
+            for rs in req.resource_spans:
+                for ss in rs.scope_spans:
+                    for sp in ss.spans:
+                        out.append((rs, ss, sp))
+        return out
+
+    def span_count(self) -> int:
+        return len(self.spans())
+
+    def clear(self):
+        with self._lock:
+            self._received.clear()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=4317)
+    args = ap.parse_args()
+
+    def show(rec):
+        n = sum(len(ss.spans) for rs in rec.request.resource_spans for ss in rs.scope_spans)
+        print(f"sink: request from {rec.peer}: {len(rec.request.resource_spans)} resource_spans, {n} spans",
+              flush=True)
+
+    sink = OtlpSink(args.host, args.port, on_request=show).start()
+    print(f"sink: listening on {sink.endpoint}", flush=True)
+    try:
+        sink._server.wait_for_termination()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sink.stop()
+
+
+if __name__ == "__main__":
+    main()
