@@ -454,4 +454,34 @@ mod tests {
         assert_eq!(counters.send_failed_spans.load(Ordering::Relaxed), 12);
         assert_eq!(counters.queue_size.load(Ordering::Relaxed), 0);
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_for_min_size_up_to_flush_timeout() {
+        let counters = Arc::new(ExporterCounters::default());
+        let mut l = limits(Sizer::Requests, 10, 10_000);
+        l.min_request = 5;
+        l.flush_timeout = Duration::from_millis(100);
+        let q = Queue::new("otlp".into(), l, counters);
+
+        q.reserve(&batch(10, 2)).expect("fits").commit(batch(10, 2));
+        let t0 = Instant::now();
+        let taken = q.next_request().await.expect("queued");
+        assert_eq!(taken.spans, 2, "sent short after the flush timeout");
+        assert!(t0.elapsed() >= Duration::from_millis(100));
+        q.complete(taken, 2, 0);
+
+        q.reserve(&batch(10, 2)).expect("fits").commit(batch(10, 2));
+        let t1 = Instant::now();
+        let waiter = {
+            let q = q.clone();
+            tokio::spawn(async move { q.next_request().await.map(|t| t.spans) })
+        };
+        tokio::task::yield_now().await;
+        q.reserve(&batch(10, 3)).expect("fits").commit(batch(10, 3));
+        assert_eq!(waiter.await.expect("joined"), Some(5));
+        assert!(
+            t1.elapsed() < Duration::from_millis(100),
+            "min_size reached: no wait"
+        );
+    }
 }

@@ -59,7 +59,8 @@ pub struct GrpcConfig {
     pub transport: String,
     /// 0 means the default (4 MiB), as in otelcol.
     pub max_recv_msg_size_mib: u64,
-    /// HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection; 0 keeps hyper's default.
+    /// HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection; 0 keeps hyper's default (200;
+    /// grpc-go has no limit).
     pub max_concurrent_streams: u32,
     /// Accepted for compatibility: a grpc-go socket buffer size. hyper sizes its buffers
     /// itself, so the value has no effect (logged at startup).
@@ -457,7 +458,10 @@ mod tests {
     fn parses_content_encodings() {
         assert_eq!(ContentEncoding::parse("GZIP"), Some(ContentEncoding::Gzip));
         assert_eq!(ContentEncoding::parse(""), Some(ContentEncoding::Identity));
-        assert_eq!(ContentEncoding::parse("deflate"), Some(ContentEncoding::Zlib));
+        assert_eq!(
+            ContentEncoding::parse("deflate"),
+            Some(ContentEncoding::Zlib)
+        );
         assert_eq!(ContentEncoding::parse("zstd"), None);
         assert_eq!(ContentEncoding::parse("br"), None);
     }

@@ -150,12 +150,11 @@ impl tonic::server::UnaryService<Bytes> for ExportHandler {
         let raw = request.into_inner();
         let result = match self.state.ingest.ingest(raw, &self.state.counters) {
             Ok(accepted) => {
-                let partial_success = (accepted.rejected_spans > 0).then(|| {
-                    ExportTracePartialSuccess {
+                let partial_success =
+                    (accepted.rejected_spans > 0).then(|| ExportTracePartialSuccess {
                         rejected_spans: accepted.rejected_spans as i64,
                         error_message: INVALID_IDS_MESSAGE.to_owned(),
-                    }
-                });
+                    });
                 Ok(tonic::Response::new(ExportTraceServiceResponse {
                     partial_success,
                 }))
@@ -189,6 +188,8 @@ impl GrpcConn {
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         // Keep-alive pings need a timer; hyper panics without one when they are enabled.
         builder.timer(TokioTimer::new());
+        // Flow-control windows stay at hyper's defaults: larger ones would let every stream of
+        // every connection park more unread data in memory.
         if config.max_concurrent_streams > 0 {
             builder.max_concurrent_streams(config.max_concurrent_streams);
         }
@@ -200,13 +201,10 @@ impl GrpcConn {
             if let Some(time) = sp.time.filter(|t| !t.is_zero()) {
                 builder.keep_alive_interval(time);
                 // grpc-go's default ack timeout.
-                builder.keep_alive_timeout(sp.timeout.unwrap_or(std::time::Duration::from_secs(20)));
+                builder
+                    .keep_alive_timeout(sp.timeout.unwrap_or(std::time::Duration::from_secs(20)));
             }
         }
-        // Room for a whole max-size message in flight without window-update round trips.
-        let window = u32::try_from(config.max_recv_msg_size()).unwrap_or(u32::MAX).min(16 << 20);
-        builder.initial_stream_window_size(window.max(65_535));
-        builder.initial_connection_window_size(window.max(65_535).saturating_mul(2).min(i32::MAX as u32));
         Self { builder, service }
     }
 }

@@ -136,7 +136,10 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
             return too_large(kind, state.max_body);
         }
     }
-    let body = match Limited::new(req.into_body(), state.max_body).collect().await {
+    let body = match Limited::new(req.into_body(), state.max_body)
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return too_large(kind, state.max_body)
@@ -183,8 +186,10 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
         Err(IngestError::Refused(refused)) => {
             let message = format!("pipeline is full, retry later: {refused}");
             let mut resp = retry_response(kind, &message, refused.retry_after);
-            resp.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(refused.retry_after)));
+            resp.headers_mut().insert(
+                RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(refused.retry_after)),
+            );
             resp
         }
     }
@@ -264,7 +269,10 @@ fn retry_after_secs(d: Duration) -> u64 {
 fn plain(code: StatusCode, message: String) -> Response {
     (
         code,
-        [(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
         message,
     )
         .into_response()
@@ -427,9 +435,15 @@ mod tests {
     #[test]
     fn parses_content_types() {
         let mut h = HeaderMap::new();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
         assert_eq!(content_kind(&h), Some(Kind::Json));
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("Application/X-Protobuf"));
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("Application/X-Protobuf"),
+        );
         assert_eq!(content_kind(&h), Some(Kind::Protobuf));
         h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         assert_eq!(content_kind(&h), None);

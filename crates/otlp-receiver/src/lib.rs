@@ -143,10 +143,7 @@ async fn start(
         servers.push(("http", handle));
     }
 
-    Ok(Running {
-        id: name,
-        servers,
-    })
+    Ok(Running { id: name, servers })
 }
 
 /// Resolves `endpoint` the way Go's net.Listen does: an empty host is every interface, a
@@ -154,7 +151,11 @@ async fn start(
 async fn bind(id: &ComponentId, protocol: &str, endpoint: &str) -> Result<TcpListener, BuildError> {
     let (host, port) = config::split_endpoint(endpoint)
         .map_err(|e| BuildError::new(id, format!("protocols.{protocol}.endpoint: {e}")))?;
-    let host = if host.is_empty() { "0.0.0.0".to_owned() } else { host };
+    let host = if host.is_empty() {
+        "0.0.0.0".to_owned()
+    } else {
+        host
+    };
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
         .await
         .map_err(|e| {

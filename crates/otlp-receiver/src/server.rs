@@ -87,7 +87,9 @@ async fn accept_loop<C: ServeConn>(
     let drained = match deadline {
         Some(d) => {
             let d = tokio::time::Instant::from_std(d);
-            tokio::time::timeout_at(d, graceful.shutdown()).await.is_ok()
+            tokio::time::timeout_at(d, graceful.shutdown())
+                .await
+                .is_ok()
         }
         // The handle was dropped without a shutdown: nobody waits for a drain.
         None => false,

@@ -40,7 +40,10 @@ fn empty_protocol_keys_enable_them_with_otelcol_defaults() {
 fn reference_config_section_parses() {
     let c = parse("    protocols:\n      grpc:\n        endpoint: 0.0.0.0:4317").expect("valid");
     assert_eq!(c.protocols.grpc.expect("grpc").endpoint, "0.0.0.0:4317");
-    assert!(c.protocols.http.is_none(), "http stays off unless its key is present");
+    assert!(
+        c.protocols.http.is_none(),
+        "http stays off unless its key is present"
+    );
 }
 
 #[test]
@@ -93,7 +96,8 @@ fn no_protocol_is_an_error() {
 
 #[test]
 fn unknown_keys_name_their_path() {
-    let err = parse("    protocols:\n      grpc:\n        endpiont: 0.0.0.0:4317").expect_err("typo");
+    let err =
+        parse("    protocols:\n      grpc:\n        endpiont: 0.0.0.0:4317").expect_err("typo");
     assert!(err.contains("receivers.otlp.protocols.grpc"), "{err}");
     assert!(err.contains("endpiont"), "{err}");
     let err = parse("    protocols:\n      thrift:").expect_err("unknown protocol");
@@ -118,8 +122,12 @@ fn unsupported_keys_say_so() {
     }
     let err = parse("    protocols:\n      http:\n        compression_algorithms: [zstd]")
         .expect_err("zstd");
-    assert!(err.contains("compression_algorithms") && err.contains("not support"), "{err}");
-    let err = parse("    protocols:\n      grpc:\n        include_metadata: true").expect_err("meta");
+    assert!(
+        err.contains("compression_algorithms") && err.contains("not support"),
+        "{err}"
+    );
+    let err =
+        parse("    protocols:\n      grpc:\n        include_metadata: true").expect_err("meta");
     assert!(err.contains("include_metadata"), "{err}");
     let err = parse("    protocols:\n      grpc:\n        transport: unix").expect_err("unix");
     assert!(err.contains("transport"), "{err}");
@@ -129,7 +137,8 @@ fn unsupported_keys_say_so() {
 fn bad_values_name_their_path() {
     let err = parse("    protocols:\n      grpc:\n        endpoint: nope").expect_err("no port");
     assert!(err.contains("protocols.grpc.endpoint"), "{err}");
-    let err = parse("    protocols:\n      http:\n        endpoint: \"host:http\"").expect_err("port");
+    let err =
+        parse("    protocols:\n      http:\n        endpoint: \"host:http\"").expect_err("port");
     assert!(err.contains("protocols.http.endpoint"), "{err}");
     let err = parse("    protocols:\n      grpc:\n        max_recv_msg_size_mib: lots")
         .expect_err("not a number");
@@ -141,5 +150,7 @@ fn factory_validate_uses_the_same_rules() {
     let f = OtlpReceiverFactory;
     assert_eq!(f.type_name(), "otlp");
     assert!(f.validate(&section("    protocols:\n      grpc:")).is_ok());
-    assert!(f.validate(&section("    protocols:\n      grpc:\n        bogus: 1")).is_err());
+    assert!(f
+        .validate(&section("    protocols:\n      grpc:\n        bogus: 1"))
+        .is_err());
 }

@@ -23,8 +23,7 @@ use redline_otlp_receiver::{Config, GrpcConfig, HttpConfig, OtlpReceiverFactory,
 use redline_pipeline::consumer::CommitFn;
 use redline_pipeline::telemetry::{ReceiverCounters, Telemetry};
 use redline_pipeline::{
-    BuildContext, ComponentId, Refused, Reservation, RunningComponent, TracesBatch,
-    TracesConsumer,
+    BuildContext, ComponentId, Refused, Reservation, RunningComponent, TracesBatch, TracesConsumer,
 };
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
@@ -287,7 +286,12 @@ async fn grpc_export_forwards_identical_bytes() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].raw.as_ref(), req.encode_to_vec().as_slice());
     assert_eq!(got[0].span_count, 3);
-    assert_eq!(h.counters("grpc").accepted_spans.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(
+        h.counters("grpc")
+            .accepted_spans
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
     h.shutdown().await;
 }
 
@@ -319,8 +323,14 @@ async fn grpc_malformed_is_invalid_argument_and_server_keeps_serving() {
     assert!(err.message().contains("malformed"), "{}", err.message());
     assert!(h.batches().is_empty());
     let c = h.counters("grpc");
-    assert_eq!(c.accepted_spans.load(std::sync::atomic::Ordering::Relaxed), 0);
-    assert_eq!(c.refused_spans.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        c.accepted_spans.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    assert_eq!(
+        c.refused_spans.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
 
     // The next request on a fresh client still works.
     h.grpc_client()
@@ -469,8 +479,14 @@ async fn grpc_invalid_ids_are_a_partial_success() {
     let delivered = ExportTraceServiceRequest::decode(got[0].raw.clone()).expect("valid");
     assert_eq!(delivered, request(vec![span(1)]));
     let c = h.counters("grpc");
-    assert_eq!(c.accepted_spans.load(std::sync::atomic::Ordering::Relaxed), 1);
-    assert_eq!(c.refused_spans.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(
+        c.accepted_spans.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert_eq!(
+        c.refused_spans.load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
     h.shutdown().await;
 }
 
@@ -509,12 +525,7 @@ async fn send(req: http::Request<Full<Bytes>>) -> HttpAnswer {
     let resp = http_client().request(req).await.expect("answered");
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
     HttpAnswer {
         status,
         headers,
@@ -528,7 +539,13 @@ const PB: &str = "application/x-protobuf";
 async fn http_protobuf_export() {
     let h = Harness::both().await;
     let req = request(vec![span(1), span(2)]);
-    let a = post(&h.http_url("/v1/traces"), Some(PB), None, req.encode_to_vec()).await;
+    let a = post(
+        &h.http_url("/v1/traces"),
+        Some(PB),
+        None,
+        req.encode_to_vec(),
+    )
+    .await;
     assert_eq!(a.status, 200);
     assert_eq!(a.headers["content-type"], PB);
     let resp = ExportTraceServiceResponse::decode(a.body).expect("protobuf response");
@@ -596,10 +613,16 @@ async fn http_json_export_follows_otlp_json_encoding() {
     let s = &rs.scope_spans[0].spans[0];
     assert_eq!(
         s.trace_id,
-        [0x5B, 0x8E, 0xFF, 0xF7, 0x98, 0x03, 0x81, 0x03, 0xD2, 0x69, 0xB6, 0x33, 0x81, 0x3F, 0xC6, 0x0C]
+        [
+            0x5B, 0x8E, 0xFF, 0xF7, 0x98, 0x03, 0x81, 0x03, 0xD2, 0x69, 0xB6, 0x33, 0x81, 0x3F,
+            0xC6, 0x0C
+        ]
     );
     assert_eq!(s.span_id, [0xEE, 0xE1, 0x9B, 0x7E, 0xC3, 0xC1, 0xB1, 0x74]);
-    assert_eq!(s.parent_span_id, [0xEE, 0xE1, 0x9B, 0x7E, 0xC3, 0xC1, 0xB1, 0x73]);
+    assert_eq!(
+        s.parent_span_id,
+        [0xEE, 0xE1, 0x9B, 0x7E, 0xC3, 0xC1, 0xB1, 0x73]
+    );
     assert_eq!(s.start_time_unix_nano, 1_544_712_660_000_000_000);
     assert_eq!(s.end_time_unix_nano, 1_544_712_661_000_000_000);
     assert_eq!(s.kind, 2);
@@ -613,10 +636,19 @@ async fn http_json_export_follows_otlp_json_encoding() {
         s.attributes[2].value.as_ref().and_then(|v| v.value.clone()),
         Some(any_value::Value::IntValue(7))
     );
-    assert_eq!(rs.scope_spans[0].scope.as_ref().map(|sc| sc.name.as_str()), Some("my.library"));
+    assert_eq!(
+        rs.scope_spans[0].scope.as_ref().map(|sc| sc.name.as_str()),
+        Some("my.library")
+    );
 
     // The same request sent as protobuf yields the same bytes: JSON is converted exactly once.
-    let a = post(&h.http_url("/v1/traces"), Some(PB), None, req.encode_to_vec()).await;
+    let a = post(
+        &h.http_url("/v1/traces"),
+        Some(PB),
+        None,
+        req.encode_to_vec(),
+    )
+    .await;
     assert_eq!(a.status, 200);
     let got = h.batches();
     assert_eq!(got[1].raw, got[0].raw);
@@ -627,7 +659,13 @@ async fn http_json_export_follows_otlp_json_encoding() {
 async fn http_json_partial_success() {
     let h = Harness::both().await;
     let body = SPEC_JSON.replace("5B8EFFF798038103D269B633813FC60C", "");
-    let a = post(&h.http_url("/v1/traces"), Some("application/json"), None, body).await;
+    let a = post(
+        &h.http_url("/v1/traces"),
+        Some("application/json"),
+        None,
+        body,
+    )
+    .await;
     assert_eq!(a.status, 200);
     let v: serde_json::Value = serde_json::from_slice(&a.body).expect("json");
     assert_eq!(v["partialSuccess"]["rejectedSpans"], 1);
@@ -668,18 +706,38 @@ async fn http_malformed_bodies_are_400_with_status() {
     assert_eq!(a.headers["content-type"], "application/json");
     let v: serde_json::Value = serde_json::from_slice(&a.body).expect("json status");
     assert_eq!(v["code"], 3);
-    assert!(v["message"].as_str().is_some_and(|m| m.contains("OTLP/JSON")));
+    assert!(v["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("OTLP/JSON")));
 
-    let a = post(&h.http_url("/v1/traces"), Some("application/json"), None, "{not json").await;
+    let a = post(
+        &h.http_url("/v1/traces"),
+        Some("application/json"),
+        None,
+        "{not json",
+    )
+    .await;
     assert_eq!(a.status, 400);
 
-    let a = post(&h.http_url("/v1/traces"), Some(PB), None, vec![0x0a, 0x7f, 0x01]).await;
+    let a = post(
+        &h.http_url("/v1/traces"),
+        Some(PB),
+        None,
+        vec![0x0a, 0x7f, 0x01],
+    )
+    .await;
     assert_eq!(a.status, 400);
     let status = rpc::Status::decode(a.body).expect("protobuf status");
     assert_eq!(status.code, 3);
     assert!(status.message.contains("malformed"), "{}", status.message);
 
-    let a = post(&h.http_url("/v1/traces"), Some(PB), Some("gzip"), "not gzip").await;
+    let a = post(
+        &h.http_url("/v1/traces"),
+        Some(PB),
+        Some("gzip"),
+        "not gzip",
+    )
+    .await;
     assert_eq!(a.status, 400);
 
     assert!(h.batches().is_empty());
@@ -791,10 +849,22 @@ async fn http_response_headers_and_custom_path() {
     }
     let h = Harness::start(config, Recorder::default()).await;
     let body = request(vec![span(1)]).encode_to_vec();
-    let a = post(&h.http_url("/custom/%7Btraces%7D"), Some(PB), None, body.clone()).await;
+    let a = post(
+        &h.http_url("/custom/%7Btraces%7D"),
+        Some(PB),
+        None,
+        body.clone(),
+    )
+    .await;
     // The raw path is compared: a percent-encoded `{` is not the configured path.
     assert_eq!(a.status, 404);
-    let a = post(&h.http_url("/custom/{traces}"), Some(PB), None, body.clone()).await;
+    let a = post(
+        &h.http_url("/custom/{traces}"),
+        Some(PB),
+        None,
+        body.clone(),
+    )
+    .await;
     assert_eq!(a.status, 200);
     assert_eq!(a.headers["x-served-by"], "redline");
     let a = post(&h.http_url("/v1/traces"), Some(PB), None, body).await;
@@ -833,7 +903,9 @@ async fn shutdown_returns_by_the_deadline_with_a_stalled_request() {
     let mut h = Harness::both().await;
     let http = h.http.expect("http");
     // A request whose body never finishes arriving.
-    let mut stream = tokio::net::TcpStream::connect(http).await.expect("connects");
+    let mut stream = tokio::net::TcpStream::connect(http)
+        .await
+        .expect("connects");
     stream
         .write_all(
             b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\n\
@@ -882,4 +954,41 @@ async fn port_in_use_fails_the_build() {
         .err()
         .expect("port in use");
     assert!(err.to_string().contains("protocols.http.endpoint"), "{err}");
+}
+
+#[tokio::test]
+async fn shutdown_lets_an_in_flight_request_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut h = Harness::both().await;
+    let http = h.http.expect("http");
+    let body = request(vec![span(1)]).encode_to_vec();
+    let (first, rest) = body.split_at(5);
+    let mut stream = tokio::net::TcpStream::connect(http)
+        .await
+        .expect("connects");
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\n\
+         content-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("writes");
+    stream.write_all(first).await.expect("writes");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let running = h.running.take().expect("running");
+    let shutdown = tokio::spawn(running.shutdown(Instant::now() + Duration::from_secs(5)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // New connections are refused while the old request is still being read.
+    assert!(tokio::net::TcpStream::connect(http).await.is_err());
+
+    stream.write_all(rest).await.expect("writes the rest");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("reads");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    shutdown
+        .await
+        .expect("joins")
+        .expect("drained before the deadline");
+    assert_eq!(h.batches().len(), 1);
 }

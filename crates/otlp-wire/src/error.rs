@@ -77,9 +77,16 @@ pub enum WireErrorKind {
 }
 
 /// A malformed `ExportTraceServiceRequest`: what is wrong, where, and at which byte.
+///
+/// Boxed so `Result<_, WireError>` stays one pointer wide on the hot path;
+/// the box is only allocated when something is actually wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(transparent)]
+pub struct WireError(Box<Inner>);
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}{} (at byte {})", PathPrefix(.path), .kind, .offset)]
-pub struct WireError {
+struct Inner {
     #[source]
     kind: WireErrorKind,
     offset: usize,
@@ -87,43 +94,45 @@ pub struct WireError {
 }
 
 impl WireError {
+    #[cold]
     pub(crate) fn new(kind: WireErrorKind, offset: usize) -> Self {
-        WireError {
+        WireError(Box::new(Inner {
             kind,
             offset,
             path: String::new(),
-        }
+        }))
     }
 
     /// What is wrong.
     pub fn kind(&self) -> &WireErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// Byte offset in the request where the problem was detected.
     pub fn offset(&self) -> usize {
-        self.offset
+        self.0.offset
     }
 
     /// Location inside the message tree, innermost first, e.g.
     /// `field 5 (name) of span 3 of scope_spans 0 of resource_spans 1`.
     /// Empty when the problem is at the top level of the request.
     pub fn path(&self) -> &str {
-        &self.path
+        &self.0.path
     }
 
     /// Adds an enclosing location (called while the error propagates outwards).
+    #[cold]
     pub(crate) fn within(mut self, segment: fmt::Arguments<'_>) -> Self {
         use fmt::Write as _;
-        if self.path.is_empty() {
-            let _ = self.path.write_fmt(segment);
-        } else {
-            self.path.push_str(" of ");
-            let _ = self.path.write_fmt(segment);
+        let path = &mut self.0.path;
+        if !path.is_empty() {
+            path.push_str(" of ");
         }
+        let _ = path.write_fmt(segment);
         self
     }
 
+    #[cold]
     pub(crate) fn field(self, tag: u32, name: &str) -> Self {
         self.within(format_args!("field {tag} ({name})"))
     }

@@ -111,7 +111,7 @@ impl<'a> KvListView<'a> {
 
     /// First entry with this key, like pdata's `Map.Get`.
     pub fn get(&self, key: &str) -> Option<AnyValueView<'a>> {
-        self.iter().find(|kv| kv.key == key).map(|kv| kv.value)
+        self.iter().get(key)
     }
 }
 
@@ -167,6 +167,31 @@ impl<'a> AttributeIter<'a> {
             tail: PathIter::new(&[], &[]),
         }
     }
+}
+
+impl<'a> AttributeIter<'a> {
+    /// Value of the first remaining attribute with this key, like pdata's
+    /// `Map.Get`. Cheaper than `find`: values of other keys are not decoded.
+    pub fn get(mut self, key: &str) -> Option<AnyValueView<'a>> {
+        let matches = |kv: &&'a [u8]| raw_key(kv) == key.as_bytes();
+        let kv = match self.head.find(matches) {
+            Some(kv) => kv,
+            None => self.tail.find(matches)?,
+        };
+        Some(key_value(kv).value)
+    }
+}
+
+/// The raw bytes of a `KeyValue`'s key (last occurrence wins).
+fn raw_key(kv: &[u8]) -> &[u8] {
+    let mut cursor = Cursor::new(kv);
+    let mut key: &[u8] = &[];
+    while let Some((tag, v)) = cursor.next_lenient() {
+        if let (1, Value::Len(s)) = (tag, v) {
+            key = s.rest();
+        }
+    }
+    key
 }
 
 impl<'a> Iterator for AttributeIter<'a> {
@@ -498,8 +523,12 @@ fn write_json_string(s: &str, out: &mut String) {
             '<' | '>' | '&' | '\u{0}'..='\u{1f}' => {
                 let b = c as u32;
                 out.push_str("\\u00");
-                out.push(char::from(HEX.get((b >> 4) as usize).copied().unwrap_or(b'0')));
-                out.push(char::from(HEX.get((b & 0xf) as usize).copied().unwrap_or(b'0')));
+                out.push(char::from(
+                    HEX.get((b >> 4) as usize).copied().unwrap_or(b'0'),
+                ));
+                out.push(char::from(
+                    HEX.get((b & 0xf) as usize).copied().unwrap_or(b'0'),
+                ));
             }
             '\u{2028}' => out.push_str("\\u2028"),
             '\u{2029}' => out.push_str("\\u2029"),

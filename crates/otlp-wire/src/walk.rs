@@ -106,7 +106,7 @@ impl<'a> ResourceView<'a> {
 
     /// The first attribute with this key, like pdata's `Map.Get`.
     pub fn attribute(&self, key: &str) -> Option<crate::AnyValueView<'a>> {
-        self.attributes().find(|kv| kv.key == key).map(|kv| kv.value)
+        self.attributes().get(key)
     }
 
     /// The service name the way the Go spanmetrics connector reads it:
@@ -237,7 +237,7 @@ impl<'a> SpanView<'a> {
     }
     /// The first attribute with this key, like pdata's `Map.Get`.
     pub fn attribute(&self, key: &str) -> Option<crate::AnyValueView<'a>> {
-        self.attributes().find(|kv| kv.key == key).map(|kv| kv.value)
+        self.attributes().get(key)
     }
     /// `dropped_attributes_count`.
     pub fn dropped_attributes_count(&self) -> u32 {
@@ -602,7 +602,9 @@ fn resource(mut c: Cursor<'_>, r: u32, dropped: &mut u32) -> Result<(), WireErro
                 key_value(inner, r1).map_err(|e| e.within(format_args!("attribute {attr}")))?;
                 attr += 1;
             }
-            2 => *dropped = varint(v, at).map_err(|e| e.field(2, "dropped_attributes_count"))? as u32,
+            2 => {
+                *dropped = varint(v, at).map_err(|e| e.field(2, "dropped_attributes_count"))? as u32
+            }
             3 => {
                 let inner = len(v, at).map_err(|e| e.field(3, "entity_refs"))?;
                 let r1 = nest(r, at)?;

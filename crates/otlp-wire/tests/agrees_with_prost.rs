@@ -3,6 +3,9 @@
 //! Case counts are modest so `cargo test` stays fast; raise them with
 //! `PROPTEST_CASES=10000 cargo test -p redline-otlp-wire --release`.
 
+// Tests may panic on unexpected results; that is how they fail.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{expected, Recorder};
@@ -97,7 +100,11 @@ fn any_value() -> impl Strategy<Value = AnyValue> {
 
 fn attributes() -> impl Strategy<Value = Vec<KeyValue>> {
     vec(
-        (key(), proptest::option::of(any_value()), prop_oneof![Just(0), any::<i32>()]),
+        (
+            key(),
+            proptest::option::of(any_value()),
+            prop_oneof![Just(0), any::<i32>()],
+        ),
         0..4,
     )
     .prop_map(|v| {
@@ -125,7 +132,13 @@ fn enum_value() -> impl Strategy<Value = i32> {
 
 fn span_strategy() -> impl Strategy<Value = Span> {
     (
-        (id(16), id(8), prop_oneof![Just(vec![]), id(8)], text(), text()),
+        (
+            id(16),
+            id(8),
+            prop_oneof![Just(vec![]), id(8)],
+            text(),
+            text(),
+        ),
         (enum_value(), any::<u64>(), any::<u64>(), any::<u32>()),
         attributes(),
         vec(
@@ -150,11 +163,21 @@ fn span_strategy() -> impl Strategy<Value = Span> {
             ),
             0..2,
         ),
-        proptest::option::of((text(), enum_value()).prop_map(|(message, code)| Status { message, code })),
+        proptest::option::of(
+            (text(), enum_value()).prop_map(|(message, code)| Status { message, code }),
+        ),
         (any::<u32>(), any::<u32>(), any::<u32>()),
     )
         .prop_map(
-            |((trace_id, span_id, parent_span_id, trace_state, name), (kind, start, end, flags), attributes, events, links, status, dropped)| Span {
+            |(
+                (trace_id, span_id, parent_span_id, trace_state, name),
+                (kind, start, end, flags),
+                attributes,
+                events,
+                links,
+                status,
+                dropped,
+            )| Span {
                 trace_id,
                 span_id,
                 trace_state,
@@ -177,14 +200,14 @@ fn span_strategy() -> impl Strategy<Value = Span> {
 
 fn request() -> impl Strategy<Value = ExportTraceServiceRequest> {
     let scope = (
-        proptest::option::of((text(), text(), attributes()).prop_map(|(name, version, attributes)| {
-            InstrumentationScope {
+        proptest::option::of((text(), text(), attributes()).prop_map(
+            |(name, version, attributes)| InstrumentationScope {
                 name,
                 version,
                 attributes,
                 dropped_attributes_count: 2,
-            }
-        })),
+            },
+        )),
         vec(span_strategy(), 0..4),
         text(),
     )
@@ -375,10 +398,26 @@ fn emit(f: &Field, out: &mut Vec<u8>) {
 fn unknown_field(rng: &mut Rng) -> Field {
     let tag = 20 + rng.below(10) as u32;
     match rng.below(5) {
-        0 => Field { tag, wt: 0, data: vec![0x96, 0x01] },
-        1 => Field { tag, wt: 1, data: vec![1; 8] },
-        2 => Field { tag, wt: 5, data: vec![2; 4] },
-        3 => Field { tag, wt: 2, data: vec![0xff, 0xfe] }, // not UTF-8: fine, unknown
+        0 => Field {
+            tag,
+            wt: 0,
+            data: vec![0x96, 0x01],
+        },
+        1 => Field {
+            tag,
+            wt: 1,
+            data: vec![1; 8],
+        },
+        2 => Field {
+            tag,
+            wt: 5,
+            data: vec![2; 4],
+        },
+        3 => Field {
+            tag,
+            wt: 2,
+            data: vec![0xff, 0xfe],
+        }, // not UTF-8: fine, unknown
         _ => {
             // A group with a nested group and a scalar inside; the end-group
             // key is appended as raw bytes.
@@ -392,23 +431,46 @@ fn unknown_field(rng: &mut Rng) -> Field {
 }
 
 fn scramble(msg: Msg, bytes: &[u8], rng: &mut Rng) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in &scramble_fields(msg, bytes, rng) {
+        emit(f, &mut out);
+    }
+    out
+}
+
+fn scramble_fields(msg: Msg, bytes: &[u8], rng: &mut Rng) -> Vec<Field> {
     let mut fields = Vec::new();
     for f in parse(bytes) {
         match (f.wt, child(msg, f.tag)) {
             (2, Some((kind, singular))) => {
-                let inner = scramble(kind, &f.data, rng);
+                let inner_fields = scramble_fields(kind, &f.data, rng);
                 if singular && rng.below(3) == 0 {
                     // Split into two occurrences; protobuf merges them back.
-                    let inner_fields = parse(&inner);
                     let cut = rng.below(inner_fields.len() + 1);
                     let (mut a, mut b) = (Vec::new(), Vec::new());
                     for (i, g) in inner_fields.iter().enumerate() {
                         emit(g, if i < cut { &mut a } else { &mut b });
                     }
-                    fields.push(Field { tag: f.tag, wt: 2, data: a });
-                    fields.push(Field { tag: f.tag, wt: 2, data: b });
+                    fields.push(Field {
+                        tag: f.tag,
+                        wt: 2,
+                        data: a,
+                    });
+                    fields.push(Field {
+                        tag: f.tag,
+                        wt: 2,
+                        data: b,
+                    });
                 } else {
-                    fields.push(Field { tag: f.tag, wt: 2, data: inner });
+                    let mut data = Vec::new();
+                    for g in &inner_fields {
+                        emit(g, &mut data);
+                    }
+                    fields.push(Field {
+                        tag: f.tag,
+                        wt: 2,
+                        data,
+                    });
                 }
             }
             _ => fields.push(f),
@@ -422,11 +484,7 @@ fn scramble(msg: Msg, bytes: &[u8], rng: &mut Rng) -> Vec<u8> {
         let j = rng.below(i + 1);
         fields.swap(i, j);
     }
-    let mut out = Vec::new();
-    for f in &fields {
-        emit(f, &mut out);
-    }
-    out
+    fields
 }
 
 proptest! {

@@ -1,6 +1,9 @@
 //! Hand-built requests covering every accessor, field-order permutations,
 //! merge semantics, defaults, errors and `AsString` rendering.
 
+// Tests may panic on unexpected results; that is how they fail.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{expected, Recorder};
@@ -264,7 +267,10 @@ fn any_value_oneof_merge_like_prost() {
     // variant resets, a scalar after an array replaces it.
     let arr = |xs: &[i64]| {
         av(any_value::Value::ArrayValue(ArrayValue {
-            values: xs.iter().map(|x| av(any_value::Value::IntValue(*x))).collect(),
+            values: xs
+                .iter()
+                .map(|x| av(any_value::Value::IntValue(*x)))
+                .collect(),
         }))
     };
     let cases: Vec<Vec<AnyValue>> = vec![
@@ -324,9 +330,18 @@ fn as_string_scalars() {
         (AnyValueView::Double(-2.5e-10), "-2.5e-10"),
         (AnyValueView::Double(5e-324), "5e-324"),
         (AnyValueView::Double(f64::MAX), "1.7976931348623157e+308"),
-        (AnyValueView::Double(f64::NAN), "json: unsupported value: NaN"),
-        (AnyValueView::Double(f64::INFINITY), "json: unsupported value: +Inf"),
-        (AnyValueView::Double(f64::NEG_INFINITY), "json: unsupported value: -Inf"),
+        (
+            AnyValueView::Double(f64::NAN),
+            "json: unsupported value: NaN",
+        ),
+        (
+            AnyValueView::Double(f64::INFINITY),
+            "json: unsupported value: +Inf",
+        ),
+        (
+            AnyValueView::Double(f64::NEG_INFINITY),
+            "json: unsupported value: -Inf",
+        ),
         (AnyValueView::Bytes(b""), ""),
         (AnyValueView::Bytes(b"\x00\xffab"), "AP9hYg=="),
     ];
@@ -353,13 +368,19 @@ fn as_string_via_walk(value: AnyValue) -> String {
         }],
     };
     let rec = record(&req.encode_to_vec());
-    rec.resources[0].scopes[0].spans[0].attrs[0].as_string.clone()
+    rec.resources[0].scopes[0].spans[0].attrs[0]
+        .as_string
+        .clone()
 }
 
 #[test]
 fn as_string_arrays_and_maps_are_go_json() {
     use any_value::Value::*;
-    let array = |v: Vec<AnyValue>| av(ArrayValue(opentelemetry_proto::tonic::common::v1::ArrayValue { values: v }));
+    let array = |v: Vec<AnyValue>| {
+        av(ArrayValue(
+            opentelemetry_proto::tonic::common::v1::ArrayValue { values: v },
+        ))
+    };
     let map = |v: Vec<KeyValue>| av(KvlistValue(KeyValueList { values: v }));
     assert_eq!(as_string_via_walk(array(vec![])), "[]");
     assert_eq!(as_string_via_walk(map(vec![])), "{}");
@@ -381,7 +402,10 @@ fn as_string_arrays_and_maps_are_go_json() {
     assert_eq!(
         as_string_via_walk(map(vec![
             kv("z", s("1")),
-            kv("a", array(vec![map(vec![kv("y", av(IntValue(1))), kv("x", s(""))])])),
+            kv(
+                "a",
+                array(vec![map(vec![kv("y", av(IntValue(1))), kv("x", s(""))])])
+            ),
             kv("Z", s("upper")),
             kv("z", s("2")),
             KeyValue {
@@ -393,10 +417,16 @@ fn as_string_arrays_and_maps_are_go_json() {
         r#"{"Z":"upper","a":[{"x":"","y":1}],"m":null,"z":"2"}"#
     );
     // NaN anywhere inside makes Go's json.Marshal fail: AsString is "".
-    assert_eq!(as_string_via_walk(array(vec![s("x"), av(DoubleValue(f64::NAN))])), "");
+    assert_eq!(
+        as_string_via_walk(array(vec![s("x"), av(DoubleValue(f64::NAN))])),
+        ""
+    );
     // ... unless a later duplicate key hides it.
     assert_eq!(
-        as_string_via_walk(map(vec![kv("a", av(DoubleValue(f64::INFINITY))), kv("a", s("ok"))])),
+        as_string_via_walk(map(vec![
+            kv("a", av(DoubleValue(f64::INFINITY))),
+            kv("a", s("ok"))
+        ])),
         r#"{"a":"ok"}"#
     );
 }
@@ -417,11 +447,21 @@ fn service_name_follows_go_semantics() {
     };
     let name = |b: Vec<u8>| record(&b).resources[0].service_name.clone();
     assert_eq!(name(with_attrs(vec![])), None);
-    assert_eq!(name(with_attrs(vec![kv("service.name", s("a")), kv("service.name", s("b"))])).as_deref(), Some("a"));
+    assert_eq!(
+        name(with_attrs(vec![
+            kv("service.name", s("a")),
+            kv("service.name", s("b"))
+        ]))
+        .as_deref(),
+        Some("a")
+    );
     // Go: Get finds the first key; Str() of a non-string is "".
     assert_eq!(
-        name(with_attrs(vec![kv("service.name", av(any_value::Value::IntValue(1))), kv("service.name", s("b"))]))
-            .as_deref(),
+        name(with_attrs(vec![
+            kv("service.name", av(any_value::Value::IntValue(1))),
+            kv("service.name", s("b"))
+        ]))
+        .as_deref(),
         Some("")
     );
 }
@@ -450,7 +490,12 @@ fn errors_say_what_and_where() {
     );
     assert_eq!(err.offset(), pos);
     let msg = err.to_string();
-    assert!(msg.starts_with("field 5 (name) of span 0 of scope_spans 0 of resource_spans 1: invalid UTF-8"), "{msg}");
+    assert!(
+        msg.starts_with(
+            "field 5 (name) of span 0 of scope_spans 0 of resource_spans 1: invalid UTF-8"
+        ),
+        "{msg}"
+    );
 
     // walk() never calls the visitor for an invalid request...
     let mut rec = Recorder::default();
@@ -469,22 +514,42 @@ fn wire_level_errors() {
         (&[0x0a, 0x05, 0x00], WireErrorKind::Truncated),
         (&[0x0f], WireErrorKind::InvalidWireType(7)),
         (&[0x00], WireErrorKind::InvalidTag),
-        (&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02], WireErrorKind::VarintOverflow),
-        (&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00], WireErrorKind::VarintOverflow),
-        (&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01], WireErrorKind::InvalidKey(1 << 35)),
+        (
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02],
+            WireErrorKind::VarintOverflow,
+        ),
+        (
+            &[
+                0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+            ],
+            WireErrorKind::VarintOverflow,
+        ),
+        (
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+            WireErrorKind::InvalidKey(1 << 35),
+        ),
         (&[0x14], WireErrorKind::UnexpectedEndGroup),
-        (&[0x0b, 0x0c], WireErrorKind::UnexpectedWireType {
-            expected: redline_otlp_wire::WireType::Len,
-            actual: redline_otlp_wire::WireType::StartGroup,
-        }),
-        (&[0x08, 0x01], WireErrorKind::UnexpectedWireType {
-            expected: redline_otlp_wire::WireType::Len,
-            actual: redline_otlp_wire::WireType::Varint,
-        }),
+        (
+            &[0x0b, 0x0c],
+            WireErrorKind::UnexpectedWireType {
+                expected: redline_otlp_wire::WireType::Len,
+                actual: redline_otlp_wire::WireType::StartGroup,
+            },
+        ),
+        (
+            &[0x08, 0x01],
+            WireErrorKind::UnexpectedWireType {
+                expected: redline_otlp_wire::WireType::Len,
+                actual: redline_otlp_wire::WireType::Varint,
+            },
+        ),
         (&[0x13, 0x1c], WireErrorKind::UnexpectedEndGroup),
     ];
     for (bytes, kind) in cases {
-        assert!(ExportTraceServiceRequest::decode(*bytes).is_err(), "{bytes:?}");
+        assert!(
+            ExportTraceServiceRequest::decode(*bytes).is_err(),
+            "{bytes:?}"
+        );
         let err = validate(bytes).unwrap_err();
         assert_eq!(err.kind(), kind, "{bytes:?}: {err}");
     }
@@ -498,10 +563,15 @@ fn wire_level_errors() {
         &[0x13, 0x08, 0x01, 0x1b, 0x1c, 0x14],
         &[0x0a, 0x00],
         // A key in a non-minimal 10-byte encoding is still a valid key.
-        &[0x90, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x05],
+        &[
+            0x90, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x05,
+        ],
     ];
     for bytes in ok {
-        assert!(ExportTraceServiceRequest::decode(*bytes).is_ok(), "{bytes:?}");
+        assert!(
+            ExportTraceServiceRequest::decode(*bytes).is_ok(),
+            "{bytes:?}"
+        );
         assert!(validate(bytes).is_ok(), "{bytes:?}");
     }
 }
@@ -513,7 +583,10 @@ fn nested_array_request(levels: usize) -> Vec<u8> {
     let mut size = core.len();
     let mut headers: Vec<Vec<u8>> = Vec::with_capacity(levels * 2);
     for _ in 0..levels {
-        for tag_byte in [0x0a_u8 /* ArrayValue.values */, 0x2a /* AnyValue.array_value */] {
+        for tag_byte in [
+            0x0a_u8, /* ArrayValue.values */
+            0x2a,    /* AnyValue.array_value */
+        ] {
             let mut h = vec![tag_byte];
             prost::encoding::encode_varint(size as u64, &mut h);
             size += h.len();
@@ -565,13 +638,9 @@ fn very_deep_input_is_too_deep_not_a_stack_overflow() {
     assert_eq!(err.kind(), &WireErrorKind::TooDeep);
     assert!(ExportTraceServiceRequest::decode(req.as_slice()).is_err());
 
-    let mut groups = Vec::new();
-    for _ in 0..100_000 {
-        groups.push(0x13); // start group, field 2
-    }
-    for _ in 0..100_000 {
-        groups.push(0x14);
-    }
+    // Start-group markers for field 2, then as many end-group markers.
+    let mut groups = vec![0x13u8; 100_000];
+    groups.extend(std::iter::repeat_n(0x14u8, 100_000));
     let err = validate(&groups).unwrap_err();
     assert_eq!(err.kind(), &WireErrorKind::TooDeep);
     assert!(ExportTraceServiceRequest::decode(groups.as_slice()).is_err());
@@ -580,13 +649,8 @@ fn very_deep_input_is_too_deep_not_a_stack_overflow() {
 #[test]
 fn group_depth_limit_matches_prost() {
     for depth in 95..105 {
-        let mut b = Vec::new();
-        for _ in 0..depth {
-            b.push(0x13);
-        }
-        for _ in 0..depth {
-            b.push(0x14);
-        }
+        let mut b = vec![0x13u8; depth];
+        b.extend(std::iter::repeat_n(0x14u8, depth));
         assert_eq!(
             validate(&b).is_ok(),
             ExportTraceServiceRequest::decode(b.as_slice()).is_ok(),

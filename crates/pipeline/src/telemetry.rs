@@ -88,7 +88,7 @@ fn counter_family(sink: &mut dyn MetricsSink, name: &str, description: &str) {
     sink.family(&FamilyDesc {
         name,
         description,
-        unit: "1",
+        unit: "{spans}",
         kind: MetricKind::Counter,
     });
 }
@@ -175,7 +175,9 @@ impl MetricsSource for Telemetry {
             sink.family(&FamilyDesc {
                 name,
                 description: help,
-                unit: "1",
+                // An annotation, not `1`: otelcol's translation turns unit `1` on a gauge
+                // into a `_ratio` suffix, and these are counts of batches.
+                unit: "{batches}",
                 kind: MetricKind::Gauge,
             });
             for (id, c) in &exporters {

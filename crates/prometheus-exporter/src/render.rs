@@ -129,7 +129,8 @@ pub fn render(
 
 /// One family already written to the output (or being written).
 struct Written {
-    sample_name: String,
+    /// The translated family name (without `_bucket`/`_total` handling), the merge key.
+    name: String,
     kind: MetricKind,
     /// Where its lines start in the output.
     start: usize,
@@ -139,6 +140,8 @@ struct Written {
 
 /// State of the family currently receiving points.
 struct Current {
+    /// The translated name (`Written::name` once written).
+    name: String,
     kind: MetricKind,
     /// `# HELP …\n# TYPE …\n[# UNIT …\n]`, written before the first point.
     header: Vec<u8>,
@@ -416,10 +419,7 @@ impl MetricsSink for Renderer<'_> {
         };
 
         // Same name already written: merge (same kind) or drop (conflicting kind).
-        let existing = self
-            .written
-            .iter()
-            .position(|w| w.sample_name.as_bytes() == sample_line_name(&sample, desc.kind));
+        let existing = self.written.iter().position(|w| w.name == sample);
         if let Some(i) = existing {
             if self.written[i].kind != desc.kind {
                 tracing::warn!(
@@ -472,6 +472,7 @@ impl MetricsSink for Renderer<'_> {
             _ => sample.as_bytes().to_vec(),
         };
         self.current = Some(Current {
+            name: sample.clone(),
             kind: desc.kind,
             header,
             target: existing,
@@ -648,7 +649,7 @@ fn target_buf<'b>(
         None => {
             let i = written.len();
             written.push(Written {
-                sample_name: String::from_utf8_lossy(&cur.line_name).into_owned(),
+                name: cur.name.clone(),
                 kind: cur.kind,
                 start: out.len(),
                 extra: Vec::new(),
@@ -669,6 +670,7 @@ fn target_buf<'b>(
 impl Current {
     fn skipped(kind: MetricKind) -> Self {
         Self {
+            name: String::new(),
             kind,
             header: Vec::new(),
             target: None,
@@ -679,15 +681,6 @@ impl Current {
             skip: true,
         }
     }
-}
-
-/// The name `Written::sample_name` holds for a family (its first line's name).
-fn sample_line_name(sample: &str, kind: MetricKind) -> Vec<u8> {
-    let mut v = sample.as_bytes().to_vec();
-    if kind == MetricKind::Histogram {
-        v.extend_from_slice(b"_bucket");
-    }
-    v
 }
 
 impl fmt::Display for Format {

@@ -796,3 +796,87 @@ fn render_100k_histogram_series_timing() {
         );
     }
 }
+
+// ---- config through the pipeline's YAML loader ----
+
+fn exporter_section(body: &str) -> redline_pipeline::ComponentConfig {
+    let text = format!(
+        "exporters:\n  prometheus:\n{body}\nservice:\n  pipelines:\n    metrics:\n      receivers: [spanmetrics]\n      exporters: [prometheus]\n"
+    );
+    let loaded = redline_pipeline::config::load_str("redline.yaml", &text)
+        .unwrap_or_else(|e| panic!("loads: {e}"));
+    loaded.exporters.into_iter().next().expect("one exporter")
+}
+
+#[test]
+fn reference_config_section_parses() {
+    // The reference otelcol pipeline (shared/reference/otelcol-tempo.yaml), inlined so the
+    // crate's tests do not depend on files outside the repository.
+    let text = "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 0.0.0.0:4317\n\
+connectors:\n  spanmetrics:\n    namespace: traces.spanmetrics\n    dimensions:\n      - name: cdn.cache.hit\n\
+exporters:\n  otlp/tempo:\n    endpoint: systemd-tempo:4317\n    tls:\n      insecure: true\n  prometheus:\n    endpoint: 0.0.0.0:9464\n\
+service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [spanmetrics, otlp/tempo]\n    metrics:\n      receivers: [spanmetrics]\n      exporters: [prometheus]\n";
+    let loaded = redline_pipeline::config::load_str("otelcol-tempo.yaml", text)
+        .unwrap_or_else(|e| panic!("loads: {e}"));
+    let section = loaded
+        .exporters
+        .iter()
+        .find(|c| c.id().type_name() == "prometheus")
+        .expect("prometheus exporter");
+    assert!(PrometheusExporterFactory.validate(section).is_ok());
+    let c = Config::from_component(section).expect("valid");
+    assert_eq!(c.endpoint, "0.0.0.0:9464");
+    assert!(c.enable_open_metrics && c.add_metric_suffixes);
+}
+
+#[test]
+fn yaml_errors_name_the_key() {
+    let err = |body: &str| {
+        PrometheusExporterFactory
+            .validate(&exporter_section(body))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let ok = exporter_section(
+        "    endpoint: 127.0.0.1:0\n    namespace: redline\n    const_labels:\n      env: prod\n    metric_expiration: 5m\n    enable_open_metrics: false",
+    );
+    let c = Config::from_component(&ok).expect("valid");
+    assert_eq!(c.metric_expiration, Some(Duration::from_secs(300)));
+    assert_eq!(c.const_labels.get("env").map(String::as_str), Some("prod"));
+    assert!(!c.enable_open_metrics);
+
+    let e = err("    endpoint: 0.0.0.0:9464\n    endpoitn: x");
+    assert!(e.contains("endpoitn"), "{e}");
+    let e = err("    endpoint: 0.0.0.0:9464\n    tls:\n      insecure: true");
+    assert!(
+        e.contains("exporters.prometheus.tls") && e.contains("does not support yet"),
+        "{e}"
+    );
+    let e = err("    endpoint: nowhere");
+    assert!(e.contains("exporters.prometheus.endpoint"), "{e}");
+    let e = err("    endpoint: 0.0.0.0:9464\n    send_timestamps: true");
+    assert!(e.contains("exporters.prometheus.send_timestamps"), "{e}");
+    let e = err("    endpoint: 0.0.0.0:9464\n    const_labels:\n      \"\": x");
+    assert!(e.contains("const_labels"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn factory_builds_and_serves() {
+    let section = exporter_section("    endpoint: 127.0.0.1:0");
+    let ctx = redline_pipeline::BuildContext::new(redline_pipeline::telemetry::Telemetry::new());
+    assert_eq!(PrometheusExporterFactory.type_name(), "prometheus");
+    assert_eq!(PrometheusExporterFactory.signals(), &[Signal::Metrics]);
+    let running = PrometheusExporterFactory
+        .build_metrics(&section, &ctx, sources())
+        .await
+        .unwrap_or_else(|e| panic!("builds: {e}"));
+    let addr = running.local_addrs()[0].1;
+    let r = http_get(addr, "/metrics", &[("Accept", PROMETHEUS_ACCEPT)]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.ends_with(b"# EOF\n"));
+    running
+        .shutdown(Instant::now() + Duration::from_secs(5))
+        .await
+        .expect("clean shutdown");
+}

@@ -23,7 +23,9 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use parking_lot::Mutex;
 
 use crate::config::{Config, Invalid, Settings};
-use crate::wire::{self, KeyValueView, ResourceView, SpanView, TraceVisitor, WireError};
+use redline_otlp_wire::{
+    self as wire, KeyValueView, ResourceView, SpanView, TraceVisitor, WireError,
+};
 
 /// Marks an absent dimension (or an excluded default dimension) in a series' id words.
 pub(crate) const NONE_ID: u32 = u32::MAX;
@@ -147,10 +149,10 @@ impl Interner {
     fn intern(&mut self, hb: &DefaultHashBuilder, s: &str) -> u32 {
         let h = Self::hash(hb, s);
         let entries = &mut self.entries;
-        if let Some(id) = self
-            .index
-            .find(h, |id| matches!(entries.get(*id as usize), Some(Some((e, _))) if **e == *s))
-        {
+        if let Some(id) = self.index.find(
+            h,
+            |id| matches!(entries.get(*id as usize), Some(Some((e, _))) if **e == *s),
+        ) {
             if let Some(Some((_, refs))) = entries.get_mut(*id as usize) {
                 *refs = refs.saturating_add(1);
             }
@@ -169,10 +171,11 @@ impl Interner {
                 (entries.len() - 1) as u32
             }
         };
-        self.index.insert_unique(h, id, |id| match entries.get(*id as usize) {
-            Some(Some((e, _))) => hb.hash_one(&**e),
-            _ => 0,
-        });
+        self.index
+            .insert_unique(h, id, |id| match entries.get(*id as usize) {
+                Some(Some((e, _))) => hb.hash_one(&**e),
+                _ => 0,
+            });
         id
     }
 
@@ -465,8 +468,9 @@ impl SpanMetrics {
     /// malformed one is refused with nothing counted. Returns the number of spans counted
     /// (spans whose resource has no `service.name` are not).
     pub fn aggregate(&self, raw: &[u8]) -> Result<usize, WireError> {
-        wire::walk(raw, &mut Validate)?;
-        self.aggregate_validated(raw)
+        let mut v = Aggregator::new(self);
+        wire::walk(raw, &mut v)?;
+        Ok(v.counted)
     }
 
     /// Like [`aggregate`](Self::aggregate) for input already validated (the receiver
@@ -474,7 +478,7 @@ impl SpanMetrics {
     /// the fault are counted and the error returned.
     pub fn aggregate_validated(&self, raw: &[u8]) -> Result<usize, WireError> {
         let mut v = Aggregator::new(self);
-        wire::walk(raw, &mut v)?;
+        wire::walk_single_pass(raw, &mut v)?;
         Ok(v.counted)
     }
 
@@ -483,7 +487,8 @@ impl SpanMetrics {
     }
 
     pub(crate) fn now_unix_nano(&self, now_ms: u64) -> u64 {
-        self.base_unix_nano.saturating_add(now_ms.saturating_mul(1_000_000))
+        self.base_unix_nano
+            .saturating_add(now_ms.saturating_mul(1_000_000))
     }
 
     /// Moves this instance's clock forward (tests of expiration).
@@ -669,7 +674,9 @@ impl SpanMetrics {
             return true;
         }
         self.series
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < limit).then_some(n + 1))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < limit).then_some(n + 1)
+            })
             .is_ok()
     }
 
@@ -763,29 +770,17 @@ fn words_at(chunks: &[Box<[u64]>], stride: usize, slot: u32) -> &[u64] {
 
 /// Orders two stored series by their key without `status.code` (the errors family groups).
 pub(crate) fn group_cmp(layout: &Layout, a: &[u64], b: &[u64]) -> CmpOrdering {
-    let ka = (a.first(), a.get(W_META).map(|w| w & 0xff), a.get(layout.dims..layout.counts));
-    let kb = (b.first(), b.get(W_META).map(|w| w & 0xff), b.get(layout.dims..layout.counts));
+    let ka = (
+        a.first(),
+        a.get(W_META).map(|w| w & 0xff),
+        a.get(layout.dims..layout.counts),
+    );
+    let kb = (
+        b.first(),
+        b.get(W_META).map(|w| w & 0xff),
+        b.get(layout.dims..layout.counts),
+    );
     ka.cmp(&kb)
-}
-
-/// Checks everything the aggregation pass reads, so `aggregate` can refuse a request before
-/// counting any of it.
-struct Validate;
-
-impl<'a> TraceVisitor<'a> for Validate {
-    fn resource(&mut self, resource: &ResourceView<'a>) -> Result<(), WireError> {
-        for kv in resource.attributes() {
-            kv?.value.validate(0)?;
-        }
-        Ok(())
-    }
-
-    fn span(&mut self, span: &SpanView<'a>) -> Result<(), WireError> {
-        for kv in span.attributes() {
-            kv?.value.validate(0)?;
-        }
-        Ok(())
-    }
 }
 
 /// The visitor that turns spans into observations. Its buffers live for one request, so
@@ -793,24 +788,16 @@ impl<'a> TraceVisitor<'a> for Validate {
 struct Aggregator<'m, 'a> {
     m: &'m SpanMetrics,
     /// `None` while the current resource has no `service.name`: its spans are not counted.
-    service: Option<DimSrcService<'a>>,
-    service_owned: String,
+    service: Option<&'a str>,
     /// Dimension values found in the current resource's attributes (`resource_has`), kept
     /// as strings so they are converted once per resource, not per span.
     resource_dims: Vec<String>,
     resource_has: Vec<bool>,
     srcs: Vec<DimSrc<'a>>,
     scratch: Vec<String>,
-    name_owned: String,
     now_ms: u64,
     now_unix_nano: u64,
     counted: usize,
-}
-
-#[derive(Clone, Copy)]
-enum DimSrcService<'a> {
-    Borrowed(&'a str),
-    Owned,
 }
 
 impl<'m, 'a> Aggregator<'m, 'a> {
@@ -820,12 +807,10 @@ impl<'m, 'a> Aggregator<'m, 'a> {
         Self {
             m,
             service: None,
-            service_owned: String::new(),
             resource_dims: vec![String::new(); n],
             resource_has: vec![false; n],
             srcs: Vec::with_capacity(n),
             scratch: vec![String::new(); n],
-            name_owned: String::new(),
             now_ms,
             now_unix_nano: m.now_unix_nano(now_ms),
             counted: 0,
@@ -837,32 +822,19 @@ impl<'m, 'a> Aggregator<'m, 'a> {
             .settings
             .dimensions
             .iter()
-            .position(|d| d.name.as_bytes() == kv.key)
+            .position(|d| d.name == kv.key)
     }
 }
 
 impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
-    fn resource(&mut self, resource: &ResourceView<'a>) -> Result<(), WireError> {
-        self.service = None;
-        let mut found_service = false;
+    fn resource(&mut self, resource: &ResourceView<'a>) {
+        // pdata's first match wins; a non-string value reads as "" (Go's `Str()`).
+        self.service = resource.service_name();
         self.resource_has.fill(false);
+        if self.m.layout.n_dims == 0 {
+            return;
+        }
         for kv in resource.attributes() {
-            let kv = kv?;
-            if !found_service && kv.key == b"service.name" {
-                // pdata's first match wins; a non-string value reads as "" (Go's `Str()`).
-                found_service = true;
-                self.service = Some(match kv.value.scalar() {
-                    Ok(wire::Scalar::Str(b)) => match std::str::from_utf8(b) {
-                        Ok(s) => DimSrcService::Borrowed(s),
-                        Err(_) => {
-                            self.service_owned.clear();
-                            self.service_owned.push_str(&String::from_utf8_lossy(b));
-                            DimSrcService::Owned
-                        }
-                    },
-                    _ => DimSrcService::Borrowed(""),
-                });
-            }
             if let Some(i) = self.dim_index(&kv) {
                 if let (Some(has), Some(buf)) =
                     (self.resource_has.get_mut(i), self.resource_dims.get_mut(i))
@@ -875,12 +847,11 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
                 }
             }
         }
-        Ok(())
     }
 
-    fn span(&mut self, span: &SpanView<'a>) -> Result<(), WireError> {
+    fn span(&mut self, span: &SpanView<'a>) {
         let Some(service) = self.service else {
-            return Ok(());
+            return;
         };
         let n = self.m.layout.n_dims;
         self.srcs.clear();
@@ -888,9 +859,12 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
         if n > 0 {
             let mut set = 0usize;
             for kv in span.attributes() {
-                let kv = kv?;
-                let Some(i) = self.dim_index(&kv) else { continue };
-                let Some(src) = self.srcs.get_mut(i) else { continue };
+                let Some(i) = self.dim_index(&kv) else {
+                    continue;
+                };
+                let Some(src) = self.srcs.get_mut(i) else {
+                    continue;
+                };
                 if !matches!(src, DimSrc::Absent) {
                     continue; // the first occurrence of a key wins, as in pdata
                 }
@@ -921,24 +895,23 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
             }
         }
 
-        let name: &str = match std::str::from_utf8(span.name) {
-            Ok(s) => s,
-            Err(_) => {
-                self.name_owned.clear();
-                self.name_owned.push_str(&String::from_utf8_lossy(span.name));
-                &self.name_owned
-            }
-        };
-        let service: &str = match service {
-            DimSrcService::Borrowed(s) => s,
-            DimSrcService::Owned => &self.service_owned,
-        };
-        let kind = u8::try_from(span.kind).ok().filter(|k| *k <= 5).unwrap_or(0);
-        let status = u8::try_from(span.status_code).ok().filter(|s| *s <= 2).unwrap_or(0);
-        let nanos = span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano);
+        let name = span.name();
+        let kind = u8::try_from(span.kind())
+            .ok()
+            .filter(|k| *k <= 5)
+            .unwrap_or(0);
+        let status = u8::try_from(span.status_code())
+            .ok()
+            .filter(|s| *s <= 2)
+            .unwrap_or(0);
+        let nanos = span
+            .end_time_unix_nano()
+            .saturating_sub(span.start_time_unix_nano());
         let duration = nanos as f64 / self.m.settings.unit.nanos_per_unit();
-        let trace_id = (span.trace_id.len() == 16 && span.trace_id.iter().any(|b| *b != 0))
-            .then_some(span.trace_id);
+        let trace_id = span.trace_id();
+        // Like Go: no exemplar for spans without a (non-zero) trace id.
+        let trace_id =
+            (trace_id.len() == 16 && trace_id.iter().any(|b| *b != 0)).then_some(trace_id);
 
         let key = SpanKey {
             service: Some(service),
@@ -954,12 +927,11 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
             duration,
             is_error: status == STATUS_ERROR,
             trace_id,
-            span_id: span.span_id,
+            span_id: span.span_id(),
             now_ms: self.now_ms,
             now_unix_nano: self.now_unix_nano,
         };
         self.m.observe(&key, &obs);
         self.counted += 1;
-        Ok(())
     }
 }

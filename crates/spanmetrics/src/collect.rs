@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use redline_pipeline::{Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource};
+use redline_pipeline::{
+    Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource,
+};
 
 use crate::aggregate::{
     group_cmp, ids, kind, status, Shard, SpanMetrics, KIND_NAMES, NONE_ID, STATUS_ERROR,
@@ -30,8 +32,13 @@ struct Snapshot {
 impl Snapshot {
     fn fill(&mut self, shard: &Shard, stride: usize) {
         self.strings.clear();
-        self.strings
-            .extend(shard.strings.entries.iter().map(|e| e.as_ref().map(|(s, _)| s.clone())));
+        self.strings.extend(
+            shard
+                .strings
+                .entries
+                .iter()
+                .map(|e| e.as_ref().map(|(s, _)| s.clone())),
+        );
         self.rows.clear();
         self.rows.reserve(shard.table.len() * stride);
         for slot in shard.table.iter() {
@@ -104,7 +111,13 @@ impl SpanMetrics {
         })
     }
 
-    fn emit_row(&self, family: Family, words: &[u64], labels: &[(&str, &str)], sink: &mut dyn MetricsSink) {
+    fn emit_row(
+        &self,
+        family: Family,
+        words: &[u64],
+        labels: &[(&str, &str)],
+        sink: &mut dyn MetricsSink,
+    ) {
         let created = words.get(W_CREATED).copied().unwrap_or(0);
         match family {
             Family::Calls => {

@@ -147,7 +147,9 @@ pub struct EventsConfig {
     pub dimensions: Vec<Dimension>,
 }
 
-fn deserialize_durations<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Duration>>, D::Error> {
+fn deserialize_durations<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Duration>>, D::Error> {
     let raw = Option::<Vec<String>>::deserialize(d)?;
     raw.map(|v| {
         v.iter()
@@ -223,7 +225,12 @@ impl Config {
                 ))
             }
         };
-        let buckets: Vec<f64> = match self.histogram.explicit.as_ref().and_then(|e| e.buckets.as_ref()) {
+        let buckets: Vec<f64> = match self
+            .histogram
+            .explicit
+            .as_ref()
+            .and_then(|e| e.buckets.as_ref())
+        {
             Some(b) => {
                 if b.is_empty() {
                     return Err(invalid(
@@ -253,7 +260,10 @@ impl Config {
             }
         }
         if buckets.iter().any(|b| !b.is_finite()) {
-            return Err(invalid("histogram.explicit.buckets", "bounds must be finite"));
+            return Err(invalid(
+                "histogram.explicit.buckets",
+                "bounds must be finite",
+            ));
         }
 
         match self.aggregation_temporality.as_str() {
@@ -297,7 +307,10 @@ impl Config {
             if DEFAULT_DIMENSIONS.contains(&d.name.as_str()) {
                 return Err(invalid(
                     path,
-                    format!("`{}` is a default dimension and cannot be added again", d.name),
+                    format!(
+                        "`{}` is a default dimension and cannot be added again",
+                        d.name
+                    ),
                 ));
             }
             if self.dimensions[..i].iter().any(|p| p.name == d.name) {
@@ -315,17 +328,24 @@ impl Config {
             ));
         }
 
-        let cardinality_limit = usize::try_from(self.aggregation_cardinality_limit).map_err(|_| {
-            invalid(
-                "aggregation_cardinality_limit",
-                "must be 0 (unlimited) or a positive number of series",
-            )
-        })?;
+        let cardinality_limit =
+            usize::try_from(self.aggregation_cardinality_limit).map_err(|_| {
+                invalid(
+                    "aggregation_cardinality_limit",
+                    "must be 0 (unlimited) or a positive number of series",
+                )
+            })?;
 
         for (key, v) in [
             ("dimensions_cache_size", self.dimensions_cache_size),
-            ("resource_metrics_cache_size", self.resource_metrics_cache_size),
-            ("metric_timestamp_cache_size", self.metric_timestamp_cache_size),
+            (
+                "resource_metrics_cache_size",
+                self.resource_metrics_cache_size,
+            ),
+            (
+                "metric_timestamp_cache_size",
+                self.metric_timestamp_cache_size,
+            ),
         ] {
             if matches!(v, Some(n) if n < 0) {
                 return Err(invalid(key, "must not be negative"));
@@ -334,7 +354,10 @@ impl Config {
 
         let exemplars = match self.exemplars.max_per_data_point {
             Some(n) if n < 0 => {
-                return Err(invalid("exemplars.max_per_data_point", "must not be negative"))
+                return Err(invalid(
+                    "exemplars.max_per_data_point",
+                    "must not be negative",
+                ))
             }
             Some(0) => false,
             _ => self.exemplars.enabled,
@@ -380,6 +403,8 @@ impl Config {
 }
 
 #[cfg(test)]
+// Each test changes one field of the defaults; spelling that as an assignment reads best.
+#[allow(clippy::field_reassign_with_default)]
 mod tests {
     use super::*;
 
@@ -420,7 +445,10 @@ mod tests {
                 Duration::from_millis(250),
             ]),
         });
-        assert_eq!(c.settings().expect("valid").histogram.expect("on"), vec![0.1, 1.0, 250.0]);
+        assert_eq!(
+            c.settings().expect("valid").histogram.expect("on"),
+            vec![0.1, 1.0, 250.0]
+        );
     }
 
     fn err(c: &Config) -> Invalid {
@@ -440,7 +468,9 @@ mod tests {
         assert_eq!(err(&c).path, "histogram.explicit.buckets");
 
         let mut c = Config::default();
-        c.histogram.explicit = Some(ExplicitConfig { buckets: Some(vec![]) });
+        c.histogram.explicit = Some(ExplicitConfig {
+            buckets: Some(vec![]),
+        });
         assert_eq!(err(&c).path, "histogram.explicit.buckets");
 
         let mut c = Config::default();
@@ -449,17 +479,29 @@ mod tests {
 
         let mut c = Config::default();
         c.dimensions = vec![
-            Dimension { name: "a".into(), default: None },
-            Dimension { name: "a".into(), default: None },
+            Dimension {
+                name: "a".into(),
+                default: None,
+            },
+            Dimension {
+                name: "a".into(),
+                default: None,
+            },
         ];
         assert_eq!(err(&c).path, "dimensions[1].name");
 
         let mut c = Config::default();
-        c.dimensions = vec![Dimension { name: "span.kind".into(), default: None }];
+        c.dimensions = vec![Dimension {
+            name: "span.kind".into(),
+            default: None,
+        }];
         assert_eq!(err(&c).path, "dimensions[0].name");
 
         let mut c = Config::default();
-        c.dimensions = vec![Dimension { name: "".into(), default: None }];
+        c.dimensions = vec![Dimension {
+            name: "".into(),
+            default: None,
+        }];
         assert_eq!(err(&c).path, "dimensions[0].name");
 
         let mut c = Config::default();

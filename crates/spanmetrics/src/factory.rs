@@ -109,7 +109,10 @@ struct Running {
 }
 
 impl RunningComponent for Running {
-    fn shutdown(self: Box<Self>, _deadline: Instant) -> BoxFuture<'static, Result<(), ShutdownError>> {
+    fn shutdown(
+        self: Box<Self>,
+        _deadline: Instant,
+    ) -> BoxFuture<'static, Result<(), ShutdownError>> {
         if let Some(task) = &self.sweeper {
             task.abort();
         }

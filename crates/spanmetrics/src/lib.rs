@@ -25,12 +25,11 @@ mod aggregate;
 mod collect;
 pub mod config;
 mod factory;
-pub mod wire;
 
 pub use aggregate::SpanMetrics;
 pub use config::Config;
 pub use factory::SpanMetricsFactory;
-pub use wire::WireError;
+pub use redline_otlp_wire::WireError;
 
 /// The only label of the overflow series.
 pub const OVERFLOW_LABEL: &str = "otel.metric.overflow";

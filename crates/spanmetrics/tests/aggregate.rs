@@ -50,23 +50,47 @@ fn reference_request() -> Vec<u8> {
     negative.end_time_unix_nano = negative.start_time_unix_nano - 5 * MS;
     encode(vec![
         resource(
-            vec![kv("service.name", s("makiatto-web")), kv("host.name", s("a"))],
+            vec![
+                kv("service.name", s("makiatto-web")),
+                kv("host.name", s("a")),
+            ],
             vec![
                 span("http.server", SERVER, UNSET, 10 * MS, vec![]),
                 span("http.server", SERVER, OK, 3 * MS, vec![]),
                 span("http.server", SERVER, ERROR, 250 * MS, vec![]),
                 negative,
-                span("cdn.file.read", CLIENT, UNSET, MS, hit(Value::BoolValue(true))),
+                span(
+                    "cdn.file.read",
+                    CLIENT,
+                    UNSET,
+                    MS,
+                    hit(Value::BoolValue(true)),
+                ),
                 span("cdn.file.read", CLIENT, UNSET, MS, hit(s("true"))),
-                span("cdn.file.read", CLIENT, UNSET, 60 * MS, hit(Value::BoolValue(false))),
+                span(
+                    "cdn.file.read",
+                    CLIENT,
+                    UNSET,
+                    60 * MS,
+                    hit(Value::BoolValue(false)),
+                ),
                 span("cdn.file.read", CLIENT, UNSET, 7 * MS, vec![]),
-                span("wasm.invoke", INTERNAL, OK, 20_000 * MS, hit(Value::IntValue(1))),
+                span(
+                    "wasm.invoke",
+                    INTERNAL,
+                    OK,
+                    20_000 * MS,
+                    hit(Value::IntValue(1)),
+                ),
                 span("odd", 9, 7, MS, vec![]),
             ],
         ),
         // Same service, another host: adds into the same series.
         resource(
-            vec![kv("host.name", s("b")), kv("service.name", s("makiatto-web"))],
+            vec![
+                kv("host.name", s("b")),
+                kv("service.name", s("makiatto-web")),
+            ],
             vec![span("http.server", SERVER, UNSET, 10 * MS + 1, vec![])],
         ),
         // No service.name: not counted.
@@ -105,27 +129,107 @@ fn reference_scenario_exact_counts() {
         ]
     );
     let calls = sink.family("traces.spanmetrics.calls");
-    assert_eq!((calls.unit.as_str(), calls.kind), ("1", MetricKind::Counter));
+    assert_eq!(
+        (calls.unit.as_str(), calls.kind),
+        ("1", MetricKind::Counter)
+    );
     let errors = sink.family("traces.spanmetrics.errors");
-    assert_eq!((errors.unit.as_str(), errors.kind), ("1", MetricKind::Counter));
+    assert_eq!(
+        (errors.unit.as_str(), errors.kind),
+        ("1", MetricKind::Counter)
+    );
     let duration = sink.family("traces.spanmetrics.duration");
-    assert_eq!((duration.unit.as_str(), duration.kind), ("ms", MetricKind::Histogram));
+    assert_eq!(
+        (duration.unit.as_str(), duration.kind),
+        ("ms", MetricKind::Histogram)
+    );
     for f in &sink.families {
         assert!(!f.description.is_empty());
     }
 
-    let web = |status| l("makiatto-web", "http.server", "SPAN_KIND_SERVER", Some(status), None);
+    let web = |status| {
+        l(
+            "makiatto-web",
+            "http.server",
+            "SPAN_KIND_SERVER",
+            Some(status),
+            None,
+        )
+    };
     let expected_calls = [
         (web("STATUS_CODE_UNSET"), 2),
         (web("STATUS_CODE_OK"), 1),
         (web("STATUS_CODE_ERROR"), 2),
-        (l("makiatto-web", "cdn.file.read", "SPAN_KIND_CLIENT", Some("STATUS_CODE_UNSET"), Some("true")), 2),
-        (l("makiatto-web", "cdn.file.read", "SPAN_KIND_CLIENT", Some("STATUS_CODE_UNSET"), Some("false")), 1),
-        (l("makiatto-web", "cdn.file.read", "SPAN_KIND_CLIENT", Some("STATUS_CODE_UNSET"), None), 1),
-        (l("makiatto-web", "wasm.invoke", "SPAN_KIND_INTERNAL", Some("STATUS_CODE_OK"), Some("1")), 1),
-        (l("makiatto-web", "odd", "SPAN_KIND_UNSPECIFIED", Some("STATUS_CODE_UNSET"), None), 1),
-        (l("makiatto-edge", "cdn.file.read", "SPAN_KIND_CLIENT", Some("STATUS_CODE_UNSET"), Some("resource")), 1),
-        (l("makiatto-edge", "cdn.file.read", "SPAN_KIND_CLIENT", Some("STATUS_CODE_UNSET"), Some("false")), 1),
+        (
+            l(
+                "makiatto-web",
+                "cdn.file.read",
+                "SPAN_KIND_CLIENT",
+                Some("STATUS_CODE_UNSET"),
+                Some("true"),
+            ),
+            2,
+        ),
+        (
+            l(
+                "makiatto-web",
+                "cdn.file.read",
+                "SPAN_KIND_CLIENT",
+                Some("STATUS_CODE_UNSET"),
+                Some("false"),
+            ),
+            1,
+        ),
+        (
+            l(
+                "makiatto-web",
+                "cdn.file.read",
+                "SPAN_KIND_CLIENT",
+                Some("STATUS_CODE_UNSET"),
+                None,
+            ),
+            1,
+        ),
+        (
+            l(
+                "makiatto-web",
+                "wasm.invoke",
+                "SPAN_KIND_INTERNAL",
+                Some("STATUS_CODE_OK"),
+                Some("1"),
+            ),
+            1,
+        ),
+        (
+            l(
+                "makiatto-web",
+                "odd",
+                "SPAN_KIND_UNSPECIFIED",
+                Some("STATUS_CODE_UNSET"),
+                None,
+            ),
+            1,
+        ),
+        (
+            l(
+                "makiatto-edge",
+                "cdn.file.read",
+                "SPAN_KIND_CLIENT",
+                Some("STATUS_CODE_UNSET"),
+                Some("resource"),
+            ),
+            1,
+        ),
+        (
+            l(
+                "makiatto-edge",
+                "cdn.file.read",
+                "SPAN_KIND_CLIENT",
+                Some("STATUS_CODE_UNSET"),
+                Some("false"),
+            ),
+            1,
+        ),
     ];
     let mut want: Vec<Labels> = expected_calls.iter().map(|(l, _)| l.clone()).collect();
     want.sort();
@@ -152,26 +256,81 @@ fn reference_scenario_exact_counts() {
     assert_eq!(h.counts, b);
     assert_eq!(h.sum, 250.0);
     // 20s → +Inf bucket.
-    let h = duration.hist(&l("makiatto-web", "wasm.invoke", "SPAN_KIND_INTERNAL", Some("STATUS_CODE_OK"), Some("1")));
+    let h = duration.hist(&l(
+        "makiatto-web",
+        "wasm.invoke",
+        "SPAN_KIND_INTERNAL",
+        Some("STATUS_CODE_OK"),
+        Some("1"),
+    ));
     assert_eq!(h.counts[16], 1);
     assert_eq!(h.sum, 20_000.0);
 
     // Errors: one point per group without status, 0 for groups without ERROR.
     let g = |svc, name, kind, hit| l(svc, name, kind, None, hit);
     let mut want_groups = vec![
-        (g("makiatto-web", "http.server", "SPAN_KIND_SERVER", None), 2),
-        (g("makiatto-web", "cdn.file.read", "SPAN_KIND_CLIENT", Some("true")), 0),
-        (g("makiatto-web", "cdn.file.read", "SPAN_KIND_CLIENT", Some("false")), 0),
-        (g("makiatto-web", "cdn.file.read", "SPAN_KIND_CLIENT", None), 0),
-        (g("makiatto-web", "wasm.invoke", "SPAN_KIND_INTERNAL", Some("1")), 0),
+        (
+            g("makiatto-web", "http.server", "SPAN_KIND_SERVER", None),
+            2,
+        ),
+        (
+            g(
+                "makiatto-web",
+                "cdn.file.read",
+                "SPAN_KIND_CLIENT",
+                Some("true"),
+            ),
+            0,
+        ),
+        (
+            g(
+                "makiatto-web",
+                "cdn.file.read",
+                "SPAN_KIND_CLIENT",
+                Some("false"),
+            ),
+            0,
+        ),
+        (
+            g("makiatto-web", "cdn.file.read", "SPAN_KIND_CLIENT", None),
+            0,
+        ),
+        (
+            g(
+                "makiatto-web",
+                "wasm.invoke",
+                "SPAN_KIND_INTERNAL",
+                Some("1"),
+            ),
+            0,
+        ),
         (g("makiatto-web", "odd", "SPAN_KIND_UNSPECIFIED", None), 0),
-        (g("makiatto-edge", "cdn.file.read", "SPAN_KIND_CLIENT", Some("resource")), 0),
-        (g("makiatto-edge", "cdn.file.read", "SPAN_KIND_CLIENT", Some("false")), 0),
+        (
+            g(
+                "makiatto-edge",
+                "cdn.file.read",
+                "SPAN_KIND_CLIENT",
+                Some("resource"),
+            ),
+            0,
+        ),
+        (
+            g(
+                "makiatto-edge",
+                "cdn.file.read",
+                "SPAN_KIND_CLIENT",
+                Some("false"),
+            ),
+            0,
+        ),
     ];
     want_groups.sort();
     assert_eq!(
         errors.label_sets(),
-        want_groups.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>()
+        want_groups
+            .iter()
+            .map(|(l, _)| l.clone())
+            .collect::<Vec<_>>()
     );
     for (labels, n) in &want_groups {
         assert_eq!(errors.counter(labels), *n, "{labels:?}");
@@ -179,7 +338,11 @@ fn reference_scenario_exact_counts() {
 
     // Exemplars: the most recent span, value 1 on counters and the duration on histograms.
     match calls.get(&web("STATUS_CODE_ERROR")) {
-        Some(Point::Counter { exemplar: Some(e), start, .. }) => {
+        Some(Point::Counter {
+            exemplar: Some(e),
+            start,
+            ..
+        }) => {
             assert_eq!(e.trace_id, [0xab; 16]);
             assert_eq!(e.span_id, [0xcd; 8]);
             assert_eq!(e.value, 1.0);
@@ -189,7 +352,10 @@ fn reference_scenario_exact_counts() {
     }
     let h = duration.hist(&web("STATUS_CODE_ERROR"));
     assert_eq!(h.exemplars.len(), 1);
-    assert_eq!(h.exemplars[0].value, 0.0, "the negative-duration span came last");
+    assert_eq!(
+        h.exemplars[0].value, 0.0,
+        "the negative-duration span came last"
+    );
 
     // Label order: defaults first, then dimensions.
     let (order, _) = calls
@@ -198,12 +364,25 @@ fn reference_scenario_exact_counts() {
         .find(|(pl, _)| pl.len() == 5)
         .expect("a point with the dimension");
     let keys: Vec<&str> = order.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, ["service.name", "span.name", "span.kind", "status.code", "cdn.cache.hit"]);
+    assert_eq!(
+        keys,
+        [
+            "service.name",
+            "span.name",
+            "span.kind",
+            "status.code",
+            "cdn.cache.hit"
+        ]
+    );
 
     // Aggregating again doubles everything.
     m.aggregate(&reference_request()).expect("valid");
     let sink = collect(&m);
-    assert_eq!(sink.family("traces.spanmetrics.calls").counter(&web("STATUS_CODE_UNSET")), 4);
+    assert_eq!(
+        sink.family("traces.spanmetrics.calls")
+            .counter(&web("STATUS_CODE_UNSET")),
+        4
+    );
     assert_eq!(m.series_count(), 10);
 }
 
@@ -212,12 +391,19 @@ fn seconds_unit_and_default_namespace() {
     let mut c = Config::default();
     c.histogram.unit = "s".into();
     let m = SpanMetrics::new(&c).expect("valid");
-    m.aggregate(&encode(vec![service("svc", vec![span("x", SERVER, OK, 10 * MS, vec![])])]))
-        .expect("valid");
+    m.aggregate(&encode(vec![service(
+        "svc",
+        vec![span("x", SERVER, OK, 10 * MS, vec![])],
+    )]))
+    .expect("valid");
     let sink = collect(&m);
     assert_eq!(
         sink.names(),
-        vec!["traces.span.metrics.calls", "traces.span.metrics.errors", "traces.span.metrics.duration"]
+        vec![
+            "traces.span.metrics.calls",
+            "traces.span.metrics.errors",
+            "traces.span.metrics.duration"
+        ]
     );
     let d = sink.family("traces.span.metrics.duration");
     assert_eq!(d.unit, "s");
@@ -249,7 +435,11 @@ fn histogram_disabled_and_empty_namespace() {
     m.aggregate(&req).expect("valid");
     let sink = collect(&m);
     assert_eq!(sink.names(), vec!["calls", "errors"]);
-    let base = [("service.name", "svc"), ("span.name", "x"), ("span.kind", "SPAN_KIND_SERVER")];
+    let base = [
+        ("service.name", "svc"),
+        ("span.name", "x"),
+        ("span.kind", "SPAN_KIND_SERVER"),
+    ];
     let with = |st| {
         let mut v = base.to_vec();
         v.push(("status.code", st));
@@ -264,8 +454,14 @@ fn histogram_disabled_and_empty_namespace() {
 fn dimension_defaults_and_exclusions() {
     let c = Config {
         dimensions: vec![
-            Dimension { name: "region".into(), default: Some("unknown".into()) },
-            Dimension { name: "tier".into(), default: None },
+            Dimension {
+                name: "region".into(),
+                default: Some("unknown".into()),
+            },
+            Dimension {
+                name: "tier".into(),
+                default: None,
+            },
         ],
         exclude_dimensions: vec!["span.kind".into(), "status.code".into()],
         ..Config::default()
@@ -275,15 +471,36 @@ fn dimension_defaults_and_exclusions() {
         "svc",
         vec![
             span("a", SERVER, ERROR, MS, vec![]),
-            span("a", CLIENT, OK, MS, vec![kv("region", s("eu")), kv("tier", Value::DoubleValue(1.5))]),
-            span("a", INTERNAL, ERROR, MS, vec![kv("region", s("eu")), kv("tier", Value::DoubleValue(1.5))]),
+            span(
+                "a",
+                CLIENT,
+                OK,
+                MS,
+                vec![kv("region", s("eu")), kv("tier", Value::DoubleValue(1.5))],
+            ),
+            span(
+                "a",
+                INTERNAL,
+                ERROR,
+                MS,
+                vec![kv("region", s("eu")), kv("tier", Value::DoubleValue(1.5))],
+            ),
         ],
     )]);
     m.aggregate(&req).expect("valid");
     let sink = collect(&m);
     let calls = sink.family("traces.span.metrics.calls");
-    let a = labels(&[("service.name", "svc"), ("span.name", "a"), ("region", "unknown")]);
-    let b = labels(&[("service.name", "svc"), ("span.name", "a"), ("region", "eu"), ("tier", "1.5")]);
+    let a = labels(&[
+        ("service.name", "svc"),
+        ("span.name", "a"),
+        ("region", "unknown"),
+    ]);
+    let b = labels(&[
+        ("service.name", "svc"),
+        ("span.name", "a"),
+        ("region", "eu"),
+        ("tier", "1.5"),
+    ]);
     assert_eq!(calls.label_sets(), {
         let mut v = vec![a.clone(), b.clone()];
         v.sort();
@@ -309,10 +526,14 @@ fn cardinality_limit_folds_into_overflow() {
         .iter()
         .map(|n| span(n, SERVER, if *n == "e" { ERROR } else { OK }, MS, vec![]))
         .collect();
-    m.aggregate(&encode(vec![service("svc", spans)])).expect("valid");
-    // Existing series keep counting after the limit is reached.
-    m.aggregate(&encode(vec![service("svc", vec![span("a", SERVER, OK, MS, vec![])])]))
+    m.aggregate(&encode(vec![service("svc", spans)]))
         .expect("valid");
+    // Existing series keep counting after the limit is reached.
+    m.aggregate(&encode(vec![service(
+        "svc",
+        vec![span("a", SERVER, OK, MS, vec![])],
+    )]))
+    .expect("valid");
     assert_eq!(m.series_count(), 3);
     assert!(m.overflow_active());
 
@@ -330,8 +551,16 @@ fn cardinality_limit_folds_into_overflow() {
         })
         .sum();
     assert_eq!(total, 6, "nothing lost");
-    assert_eq!(sink.family("traces.span.metrics.errors").counter(&overflow), 1);
-    assert_eq!(sink.family("traces.span.metrics.duration").hist(&overflow).count, 2);
+    assert_eq!(
+        sink.family("traces.span.metrics.errors").counter(&overflow),
+        1
+    );
+    assert_eq!(
+        sink.family("traces.span.metrics.duration")
+            .hist(&overflow)
+            .count,
+        2
+    );
 }
 
 #[test]
@@ -362,13 +591,21 @@ fn idle_series_expire() {
     assert_eq!(m.expire_idle(), 1);
     assert_eq!(m.series_count(), 0);
     m.aggregate(&req("new")).expect("valid");
-    assert_eq!(collect(&m).family("traces.span.metrics.calls").counter(&new), 1);
+    assert_eq!(
+        collect(&m)
+            .family("traces.span.metrics.calls")
+            .counter(&new),
+        1
+    );
 }
 
 #[test]
 fn malformed_requests_change_nothing() {
     let m = SpanMetrics::new(&Config::default()).expect("valid");
-    let good = encode(vec![service("svc", vec![span("x", SERVER, OK, MS, vec![]); 3])]);
+    let good = encode(vec![service(
+        "svc",
+        vec![span("x", SERVER, OK, MS, vec![]); 3],
+    )]);
     for cut in [1, good.len() / 2, good.len() - 1] {
         let mut bad = good.clone();
         bad.truncate(cut);
@@ -379,5 +616,8 @@ fn malformed_requests_change_nothing() {
         assert!(m.aggregate(&tail).is_err());
     }
     assert_eq!(m.series_count(), 0);
-    assert!(collect(&m).family("traces.span.metrics.calls").points.is_empty());
+    assert!(collect(&m)
+        .family("traces.span.metrics.calls")
+        .points
+        .is_empty());
 }

@@ -50,7 +50,10 @@ static SERIAL: Mutex<()> = Mutex::new(());
 fn reference_config() -> Config {
     Config {
         namespace: "traces.spanmetrics".into(),
-        dimensions: vec![Dimension { name: "cdn.cache.hit".into(), default: None }],
+        dimensions: vec![Dimension {
+            name: "cdn.cache.hit".into(),
+            default: None,
+        }],
         ..Config::default()
     }
 }
@@ -64,7 +67,13 @@ fn allocations_per_request(m: &SpanMetrics, n_spans: usize) -> usize {
             } else {
                 kv("cdn.cache.hit", s("true"))
             };
-            span(&format!("op{}", i % 10), 2, (i % 3) as i32, 1_000_000 * i as u64, vec![hit])
+            span(
+                &format!("op{}", i % 10),
+                2,
+                (i % 3) as i32,
+                1_000_000 * i as u64,
+                vec![hit],
+            )
         })
         .collect();
     let req = encode(vec![service("svc", spans)]);
@@ -124,7 +133,10 @@ fn bytes_per_series(n: usize) -> (f64, f64) {
             }
         }
         if !batch.is_empty() {
-            reqs.push(encode(vec![service(&format!("service-{svc}"), std::mem::take(&mut batch))]));
+            reqs.push(encode(vec![service(
+                &format!("service-{svc}"),
+                std::mem::take(&mut batch),
+            )]));
         }
     }
     let base = LIVE.load(Ordering::Relaxed);

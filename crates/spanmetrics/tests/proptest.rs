@@ -50,8 +50,14 @@ const STATUSES: [&str; 3] = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE
 fn naive(reqs: &[Vec<ResourceSpans>]) -> BTreeMap<Labels, Tally> {
     let mut out: BTreeMap<Labels, Tally> = BTreeMap::new();
     for rs in reqs.iter().flatten() {
-        let rattrs = rs.resource.as_ref().map(|r| r.attributes.clone()).unwrap_or_default();
-        let Some(svc) = first(&rattrs, "service.name") else { continue };
+        let rattrs = rs
+            .resource
+            .as_ref()
+            .map(|r| r.attributes.clone())
+            .unwrap_or_default();
+        let Some(svc) = first(&rattrs, "service.name") else {
+            continue;
+        };
         let svc = match svc {
             Value::StringValue(s) => s.clone(),
             _ => String::new(),
@@ -60,7 +66,10 @@ fn naive(reqs: &[Vec<ResourceSpans>]) -> BTreeMap<Labels, Tally> {
             let mut l = Labels::new();
             l.insert("service.name".into(), svc.clone());
             l.insert("span.name".into(), sp.name.clone());
-            let kind = usize::try_from(sp.kind).ok().filter(|k| *k < 6).unwrap_or(0);
+            let kind = usize::try_from(sp.kind)
+                .ok()
+                .filter(|k| *k < 6)
+                .unwrap_or(0);
             l.insert("span.kind".into(), KINDS[kind].into());
             let st = sp.status.as_ref().map_or(0, |s| s.code);
             let st = usize::try_from(st).ok().filter(|k| *k < 3).unwrap_or(0);
@@ -85,7 +94,10 @@ fn naive(reqs: &[Vec<ResourceSpans>]) -> BTreeMap<Labels, Tally> {
             });
             t.calls += 1;
             t.sum += ms;
-            let i = DEFAULT_BUCKETS_MS.iter().position(|b| ms <= *b).unwrap_or(16);
+            let i = DEFAULT_BUCKETS_MS
+                .iter()
+                .position(|b| ms <= *b)
+                .unwrap_or(16);
             t.buckets[i] += 1;
         }
     }
@@ -147,8 +159,14 @@ fn gen_resource() -> impl Strategy<Value = ResourceSpans> {
 fn config() -> Config {
     Config {
         dimensions: vec![
-            Dimension { name: "hit".into(), default: None },
-            Dimension { name: "zone".into(), default: Some("none".into()) },
+            Dimension {
+                name: "hit".into(),
+                default: None,
+            },
+            Dimension {
+                name: "zone".into(),
+                default: Some("none".into()),
+            },
         ],
         ..Config::default()
     }
@@ -166,12 +184,24 @@ fn check(m: &SpanMetrics, want: &BTreeMap<Labels, Tally>) {
         let h = duration.hist(l);
         assert_eq!(h.counts, t.buckets, "{l:?}");
         assert_eq!(h.count, t.calls);
-        assert!((h.sum - t.sum).abs() <= 1e-9 * t.sum.max(1.0), "{} vs {}", h.sum, t.sum);
+        assert!(
+            (h.sum - t.sum).abs() <= 1e-9 * t.sum.max(1.0),
+            "{} vs {}",
+            h.sum,
+            t.sum
+        );
         let mut g = l.clone();
         let st = g.remove("status.code");
-        *want_errors.entry(g).or_default() += if st.as_deref() == Some("STATUS_CODE_ERROR") { t.calls } else { 0 };
+        *want_errors.entry(g).or_default() += if st.as_deref() == Some("STATUS_CODE_ERROR") {
+            t.calls
+        } else {
+            0
+        };
     }
-    assert_eq!(errors.label_sets(), want_errors.keys().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        errors.label_sets(),
+        want_errors.keys().cloned().collect::<Vec<_>>()
+    );
     for (l, n) in &want_errors {
         assert_eq!(errors.counter(l), *n, "{l:?}");
     }

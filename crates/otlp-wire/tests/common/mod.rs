@@ -5,7 +5,9 @@
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use redline_otlp_wire::{AnyValueView, KeyValueView, ResourceView, ScopeView, SpanView, TraceVisitor};
+use redline_otlp_wire::{
+    AnyValueView, KeyValueView, ResourceView, ScopeView, SpanView, TraceVisitor,
+};
 
 /// An owned attribute value; doubles by bit pattern so NaN compares equal.
 #[derive(Debug, Clone, PartialEq)]
@@ -327,22 +329,30 @@ pub fn expected(req: &ExportTraceServiceRequest) -> Vec<ResourceRec> {
                 r.attributes
                     .iter()
                     .find(|kv| kv.key == "service.name")
-                    .map(|kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                        Some(any_value::Value::StringValue(s)) => s.clone(),
-                        _ => String::new(),
-                    })
+                    .map(
+                        |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                            Some(any_value::Value::StringValue(s)) => s.clone(),
+                            _ => String::new(),
+                        },
+                    )
             });
             ResourceRec {
                 service_name,
                 attrs,
-                dropped: rs.resource.as_ref().map_or(0, |r| r.dropped_attributes_count),
+                dropped: rs
+                    .resource
+                    .as_ref()
+                    .map_or(0, |r| r.dropped_attributes_count),
                 schema_url: rs.schema_url.clone(),
                 scopes: rs
                     .scope_spans
                     .iter()
                     .map(|ss| ScopeRec {
                         name: ss.scope.as_ref().map_or(String::new(), |s| s.name.clone()),
-                        version: ss.scope.as_ref().map_or(String::new(), |s| s.version.clone()),
+                        version: ss
+                            .scope
+                            .as_ref()
+                            .map_or(String::new(), |s| s.version.clone()),
                         attrs: ss
                             .scope
                             .iter()

@@ -66,7 +66,10 @@ pub fn encode(rs: Vec<ResourceSpans>) -> Vec<u8> {
 }
 
 pub fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[derive(Clone, Debug)]
@@ -106,7 +109,11 @@ impl Family {
             .iter()
             .filter(|(pl, _)| pl.iter().cloned().collect::<Labels>() == *l)
             .collect();
-        assert!(found.len() <= 1, "duplicate label set {l:?} in {}", self.name);
+        assert!(
+            found.len() <= 1,
+            "duplicate label set {l:?} in {}",
+            self.name
+        );
         found.first().map(|(_, p)| p)
     }
 
@@ -155,7 +162,10 @@ impl Sink {
     fn push(&mut self, labels: &[(&str, &str)], p: Point) {
         let f = self.families.last_mut().expect("family before points");
         f.points.push((
-            labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             p,
         ));
     }
@@ -172,7 +182,13 @@ impl MetricsSink for Sink {
         });
     }
 
-    fn counter(&mut self, labels: &[(&str, &str)], value: u64, start: u64, exemplar: Option<&Exemplar>) {
+    fn counter(
+        &mut self,
+        labels: &[(&str, &str)],
+        value: u64,
+        start: u64,
+        exemplar: Option<&Exemplar>,
+    ) {
         self.push(
             labels,
             Point::Counter {

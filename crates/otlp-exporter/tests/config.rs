@@ -1,0 +1,243 @@
+//! The exporter's section parsed from real YAML through the pipeline's config loader.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use redline_otlp_exporter::config::{Compression, Sizer};
+use redline_otlp_exporter::{Config, OtlpExporterFactory};
+use redline_pipeline::component::FactoryInfo;
+use redline_pipeline::config::load_str_with_env;
+use redline_pipeline::{BuildContext, ComponentConfig, ConfigError, ExporterFactory};
+
+fn section(exporter_yaml: &str) -> ComponentConfig {
+    let text = format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n\
+         exporters:\n  otlp/tempo:\n{exporter_yaml}\n\
+         service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp/tempo]\n"
+    );
+    let env = |name: &str| (name == "TEMPO_TENANT").then(|| "tenant-42".to_owned());
+    let config = load_str_with_env("test.yaml", &text, &env).expect("file loads");
+    config
+        .exporters
+        .into_iter()
+        .find(|e| e.id().to_string() == "otlp/tempo")
+        .expect("exporter section")
+}
+
+fn parse(exporter_yaml: &str) -> Result<Config, ConfigError> {
+    let s = section(exporter_yaml);
+    OtlpExporterFactory.validate(&s)?;
+    s.parse::<Config>()
+}
+
+fn error(exporter_yaml: &str) -> ConfigError {
+    parse(exporter_yaml).expect_err("invalid config")
+}
+
+#[test]
+fn reference_config_parses_with_otelcol_defaults() {
+    let c =
+        parse("    endpoint: systemd-tempo:4317\n    tls:\n      insecure: true").expect("valid");
+    assert_eq!(c.endpoint, "systemd-tempo:4317");
+    assert!(!c.uses_tls());
+    assert_eq!(c.compression, Compression::Gzip);
+    assert_eq!(c.timeout, Duration::from_secs(5));
+    let r = &c.retry_on_failure;
+    assert!(r.enabled);
+    assert_eq!(r.initial_interval, Duration::from_secs(5));
+    assert_eq!(r.randomization_factor, 0.5);
+    assert_eq!(r.multiplier, 1.5);
+    assert_eq!(r.max_interval, Duration::from_secs(30));
+    assert_eq!(r.max_elapsed_time, Duration::from_secs(300));
+    let q = &c.sending_queue;
+    assert_eq!(q.num_consumers, 10);
+    assert_eq!(q.queue_size, 1000);
+    assert_eq!(q.sizer, Sizer::Requests);
+    assert!(q.batch.is_none());
+}
+
+#[test]
+fn full_config_parses() {
+    let c = parse(
+        "    endpoint: https://tempo.example:4317
+    compression: none
+    timeout: 2s
+    headers:
+      X-Scope-OrgID: ${env:TEMPO_TENANT}
+    keepalive:
+      time: 30s
+      timeout: 5s
+      permit_without_stream: true
+    balancer_name: pick_first
+    wait_for_ready: false
+    tls:
+      insecure_skip_verify: false
+      server_name_override: tempo.internal
+      min_version: \"1.2\"
+    retry_on_failure:
+      enabled: true
+      initial_interval: 100ms
+      max_interval: 1s
+      max_elapsed_time: 0
+      multiplier: 2
+    sending_queue:
+      enabled: true
+      num_consumers: 4
+      sizer: items
+      queue_size: 100000
+      block_on_overflow: false
+      batch:
+        flush_timeout: 50ms
+        min_size: 1000
+        max_size: 5000",
+    )
+    .expect("valid");
+    assert!(c.uses_tls(), "https:// turns TLS on");
+    assert_eq!(c.compression, Compression::None);
+    assert_eq!(c.timeout, Duration::from_secs(2));
+    assert_eq!(
+        c.headers.get("X-Scope-OrgID").map(|v| v.0.as_str()),
+        Some("tenant-42")
+    );
+    assert_eq!(c.retry_on_failure.max_elapsed_time, Duration::ZERO);
+    assert_eq!(c.retry_on_failure.multiplier, 2.0);
+    assert_eq!(c.sending_queue.sizer, Sizer::Items);
+    let b = c.sending_queue.batch.expect("batch");
+    assert_eq!((b.min_size, b.max_size), (1000, 5000));
+    assert_eq!(b.flush_timeout, Duration::from_millis(50));
+}
+
+#[test]
+fn headers_also_parse_as_a_name_value_list() {
+    let c = parse(
+        "    endpoint: tempo:4317
+    headers:
+      - name: X-Scope-OrgID
+        value: t1",
+    )
+    .expect("valid");
+    assert_eq!(
+        c.headers.get("X-Scope-OrgID").map(|v| v.0.as_str()),
+        Some("t1")
+    );
+}
+
+#[test]
+fn tls_is_on_by_default() {
+    assert!(parse("    endpoint: tempo:4317").expect("valid").uses_tls());
+}
+
+#[test]
+fn endpoint_is_required() {
+    let e = error("    compression: gzip");
+    assert!(e.to_string().contains("endpoint"), "{e}");
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let e = error("    endpoint: tempo:4317\n    retry_on_failure:\n      enabeld: true");
+    assert!(e.path.contains("retry_on_failure"), "{e}");
+    assert!(e.to_string().contains("enabeld"), "{e}");
+}
+
+#[test]
+fn bad_compression_names_the_path_and_allowed_values() {
+    let e = error("    endpoint: tempo:4317\n    compression: zstd");
+    assert_eq!(e.path, "exporters.otlp/tempo.compression", "{e}");
+    assert!(
+        e.reason.contains("gzip") && e.reason.contains("none"),
+        "{e}"
+    );
+    let e = error("    endpoint: tempo:4317\n    compression: brotli");
+    assert!(e.reason.contains("unknown compression"), "{e}");
+}
+
+#[test]
+fn semantic_errors_name_the_key() {
+    let e = error("    endpoint: tempo:4317\n    retry_on_failure:\n      multiplier: 0.5");
+    assert_eq!(
+        e.path, "exporters.otlp/tempo.retry_on_failure.multiplier",
+        "{e}"
+    );
+    let e = error("    endpoint: tempo\n");
+    assert_eq!(e.path, "exporters.otlp/tempo.endpoint", "{e}");
+    let e = error("    endpoint: tempo:4317\n    sending_queue:\n      num_consumers: 0");
+    assert_eq!(
+        e.path, "exporters.otlp/tempo.sending_queue.num_consumers",
+        "{e}"
+    );
+}
+
+#[test]
+fn unimplemented_otelcol_keys_are_refused_by_name() {
+    for (yaml, key) in [
+        (
+            "    sending_queue:\n      storage: file_storage",
+            "sending_queue.storage",
+        ),
+        (
+            "    sending_queue:\n      block_on_overflow: true",
+            "sending_queue.block_on_overflow",
+        ),
+        (
+            "    sending_queue:\n      enabled: false",
+            "sending_queue.enabled",
+        ),
+        (
+            "    tls:\n      insecure_skip_verify: true",
+            "tls.insecure_skip_verify",
+        ),
+        ("    auth:\n      authenticator: oauth2client", "auth"),
+        ("    write_buffer_size: 524288", "write_buffer_size"),
+        ("    wait_for_ready: true", "wait_for_ready"),
+    ] {
+        let e = error(&format!("    endpoint: tempo:4317\n{yaml}"));
+        assert_eq!(e.path, format!("exporters.otlp/tempo.{key}"), "{e}");
+        assert!(e.reason.contains("not support"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn factory_builds_from_yaml_and_forwards() {
+    let sink = common::Sink::start().await;
+    let s = section(&format!(
+        "    endpoint: http://{}\n    tls:\n      insecure: true\n    headers:\n      X-Scope-OrgID: ${{env:TEMPO_TENANT}}",
+        sink.addr
+    ));
+    let telemetry = redline_pipeline::telemetry::Telemetry::new();
+    let (consumer, running) = OtlpExporterFactory
+        .build_traces(&s, &BuildContext::new(telemetry.clone()))
+        .await
+        .expect("builds");
+    consumer
+        .consume(common::batch(&common::request("a", 3, 1)))
+        .expect("queued");
+    let counters = telemetry.exporter("otlp/tempo");
+    assert!(common::eventually(|| counters.sent_spans.load(Ordering::SeqCst) == 3).await);
+    assert_eq!(
+        sink.accepted()[0]
+            .headers
+            .get("x-scope-orgid")
+            .map(|v| v.as_bytes()),
+        Some(&b"tenant-42"[..])
+    );
+    running
+        .shutdown(Instant::now() + Duration::from_secs(5))
+        .await
+        .expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn factory_build_fails_on_an_invalid_section() {
+    let s = section("    endpoint: tempo:4317\n    compression: lz4");
+    let telemetry = redline_pipeline::telemetry::Telemetry::new();
+    let err = OtlpExporterFactory
+        .build_traces(&s, &BuildContext::new(telemetry))
+        .await
+        .err()
+        .expect("invalid");
+    assert_eq!(err.component, "otlp/tempo");
+    assert!(err.reason.contains("compression"), "{}", err.reason);
+}
