@@ -11,6 +11,7 @@ use futures::future::BoxFuture;
 
 use crate::config::{ComponentConfig, ConfigError};
 use crate::consumer::TracesConsumer;
+use crate::extension::{ExtensionCapabilities, Extensions};
 use crate::metrics::MetricsSource;
 use crate::telemetry::Telemetry;
 
@@ -160,11 +161,21 @@ pub struct ShutdownError {
 #[derive(Clone)]
 pub struct BuildContext {
     pub telemetry: Telemetry,
+    /// Extensions started before this component (all of them: extensions start first).
+    pub extensions: Extensions,
 }
 
 impl BuildContext {
     pub fn new(telemetry: Telemetry) -> Self {
-        Self { telemetry }
+        Self {
+            telemetry,
+            extensions: Extensions::default(),
+        }
+    }
+
+    pub fn with_extensions(mut self, extensions: Extensions) -> Self {
+        self.extensions = extensions;
+        self
     }
 }
 
@@ -271,11 +282,12 @@ pub trait ConnectorFactory: FactoryInfo {
 }
 
 pub trait ExtensionFactory: FactoryInfo {
+    /// Starts the extension; what it offers other components goes in the capabilities.
     fn build(
         &self,
         config: &ComponentConfig,
         ctx: &BuildContext,
-    ) -> BuildResult<Box<dyn RunningComponent>>;
+    ) -> BuildResult<(ExtensionCapabilities, Box<dyn RunningComponent>)>;
 }
 
 /// Every component type the binary knows, by kind and type name (aliases included).

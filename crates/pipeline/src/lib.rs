@@ -10,6 +10,7 @@ pub mod component;
 pub mod config;
 pub mod consumer;
 pub mod duration;
+pub mod extension;
 pub mod metrics;
 pub mod service;
 pub mod telemetry;

@@ -108,6 +108,20 @@ impl Service {
         factories: &Factories,
         ctx: &BuildContext,
     ) -> Result<(), BuildError> {
+        // Extensions first: components look up authenticators and storage while building.
+        let mut extensions = crate::extension::Extensions::default();
+        for (id, _) in &config.service.extensions {
+            let cfg = find(&config.extensions, id)?;
+            let factory = factories
+                .extensions
+                .get(id.type_name())
+                .ok_or_else(|| BuildError::new(id, "unknown extension type"))?;
+            let (capabilities, running) = factory.build(cfg, ctx).await?;
+            extensions.insert(id.clone(), capabilities);
+            self.push(ComponentKind::Extension, id, running);
+        }
+        let ctx = &ctx.clone().with_extensions(extensions);
+
         let pipelines = &config.service.pipelines;
         let is_connector = |id: &ComponentId| config.connectors.iter().any(|c| c.id() == id);
 

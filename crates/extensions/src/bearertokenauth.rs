@@ -1,0 +1,1 @@
+//! `bearertokenauth`: bearer-token authentication for receivers.

@@ -1,0 +1,1 @@
+//! `file_storage`: a directory per component for state that survives restarts.

@@ -1,0 +1,82 @@
+//! What extensions offer to other components, as interfaces the pipeline core owns.
+//!
+//! A receiver that authenticates, or an exporter that keeps its queue on disk, names an
+//! extension by id in its config (`auth: {authenticator: bearertokenauth}`,
+//! `sending_queue: {storage: file_storage}`), as in otelcol. The component crate looks the id
+//! up in [`Extensions`] and gets a trait object; it never depends on the extension's crate.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::component::ComponentId;
+
+/// Why a request was not authenticated. The message is for logs and the client: it must not
+/// contain the credential.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AuthError(pub String);
+
+/// Authenticates requests arriving at a server (otelcol's `extensionauth.Server`).
+pub trait ServerAuthenticator: Send + Sync + 'static {
+    /// Checks the request's headers (gRPC metadata are HTTP/2 headers).
+    fn authenticate(&self, headers: &http::HeaderMap) -> Result<(), AuthError>;
+}
+
+/// Gives components a place on disk for state that must survive a restart (otelcol's
+/// `storage` extensions, e.g. `file_storage`).
+pub trait Storage: Send + Sync + 'static {
+    /// A directory owned by one component (created if needed), stable across restarts for
+    /// the same `kind`, `component` and `name`.
+    fn directory(
+        &self,
+        kind: &str,
+        component: &ComponentId,
+        name: &str,
+    ) -> Result<PathBuf, std::io::Error>;
+    /// Whether writes should be fsync'd before they are acknowledged.
+    fn fsync(&self) -> bool {
+        false
+    }
+}
+
+/// What one built extension offers; a field is `Some` for each interface it implements.
+#[derive(Clone, Default)]
+pub struct ExtensionCapabilities {
+    pub authenticator: Option<Arc<dyn ServerAuthenticator>>,
+    pub storage: Option<Arc<dyn Storage>>,
+}
+
+/// The extensions that are running, by id.
+#[derive(Clone, Default)]
+pub struct Extensions {
+    by_id: BTreeMap<ComponentId, ExtensionCapabilities>,
+}
+
+impl Extensions {
+    pub fn insert(&mut self, id: ComponentId, capabilities: ExtensionCapabilities) {
+        self.by_id.insert(id, capabilities);
+    }
+
+    /// The authenticator named `id`, or why there is none.
+    pub fn authenticator(&self, id: &ComponentId) -> Result<Arc<dyn ServerAuthenticator>, String> {
+        let caps = self.get(id)?;
+        caps.authenticator
+            .clone()
+            .ok_or_else(|| format!("extension `{id}` is not an authenticator"))
+    }
+
+    /// The storage named `id`, or why there is none.
+    pub fn storage(&self, id: &ComponentId) -> Result<Arc<dyn Storage>, String> {
+        let caps = self.get(id)?;
+        caps.storage
+            .clone()
+            .ok_or_else(|| format!("extension `{id}` is not a storage extension"))
+    }
+
+    fn get(&self, id: &ComponentId) -> Result<&ExtensionCapabilities, String> {
+        self.by_id.get(id).ok_or_else(|| {
+            format!("extension `{id}` is not running: define it under `extensions` and list it in `service.extensions`")
+        })
+    }
+}
