@@ -180,6 +180,7 @@ fn every_span_field_the_pipeline_reads_is_where_the_walker_looks() {
                     value: Some(AnyValue {
                         value: Some(any_value::Value::BoolValue(true)),
                     }),
+                    ..Default::default()
                 }],
                 ..Default::default()
             },
@@ -214,6 +215,7 @@ fn resource_service_name_is_where_the_walker_looks() {
             value: Some(AnyValue {
                 value: Some(any_value::Value::StringValue("makiatto-edge".into())),
             }),
+            ..Default::default()
         }],
         ..Default::default()
     };
