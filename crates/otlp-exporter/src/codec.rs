@@ -1,43 +1,238 @@
-//! A client codec that sends an already-encoded `ExportTraceServiceRequest` as is: the forward
-//! path never decodes or re-encodes spans (DESIGN §1). Only the small response is decoded.
+//! The gRPC message Redline sends: queued `ExportTraceServiceRequest` bytes, concatenated (two
+//! encoded requests back to back are one request whose `resource_spans` merge) and framed as
+//! gRPC's length-prefixed message. The forward path never decodes or re-encodes spans
+//! (DESIGN §1); it compresses the bytes itself, at the configured gzip level, because tonic's
+//! client compresses only at a fixed level and would compress again on every retry.
 
-use bytes::{BufMut, Bytes};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use tonic::codec::{Codec, EncodeBuf, Encoder};
-use tonic::Status;
+use std::collections::VecDeque;
+use std::io::Write;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use flate2::write::GzEncoder;
+use http_body::{Frame, SizeHint};
 
 /// gRPC method the bytes are sent to.
 pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RawTracesCodec;
+/// The gRPC message prefix: a compressed flag, then the payload length (big-endian u32).
+const PREFIX_LEN: usize = 5;
 
-impl Codec for RawTracesCodec {
-    type Encode = Bytes;
-    type Decode = ExportTraceServiceResponse;
-    type Encoder = RawEncoder;
-    type Decoder = tonic_prost::ProstDecoder<ExportTraceServiceResponse>;
+/// Below this many bytes, concatenating batches costs less than sending each as its own
+/// HTTP/2 DATA chunk (each chunk is a frame header and a write-buffer entry).
+const CONCAT_BELOW: usize = 16 * 1024;
 
-    fn encoder(&mut self) -> Self::Encoder {
-        RawEncoder
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("the request is {len} bytes, more than a gRPC message can hold")]
+    TooLarge { len: usize },
+    #[error("gzip failed: {0}")]
+    Gzip(#[from] std::io::Error),
+    #[error("the compression task stopped: {0}")]
+    Task(String),
+}
+
+/// One framed gRPC message, kept for the retries of a request: compressing once per request,
+/// not once per attempt, is what makes retrying a slow Tempo cheap.
+#[derive(Clone, Debug)]
+pub struct Message {
+    /// Sent in order: the prefix first, then the payload.
+    chunks: Vec<Bytes>,
+    /// Whether the payload is gzip (the prefix's flag, and the `grpc-encoding` header).
+    pub compressed: bool,
+}
+
+impl Message {
+    /// Frames `parts` (each an encoded request) as one message, gzip-compressed at `gzip_level`
+    /// (1..=9) when given.
+    pub fn encode(parts: &[&Bytes], gzip_level: Option<u32>) -> Result<Self, EncodeError> {
+        match gzip_level {
+            Some(level) => Self::gzip(parts, level),
+            None => Self::plain(parts),
+        }
     }
 
-    fn decoder(&mut self) -> Self::Decoder {
-        tonic_prost::ProstDecoder::default()
+    fn plain(parts: &[&Bytes]) -> Result<Self, EncodeError> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let prefix = prefix(false, len)?;
+        let mut chunks = Vec::with_capacity(parts.len() + 1);
+        if len / parts.len().max(1) < CONCAT_BELOW {
+            let mut buf = BytesMut::with_capacity(PREFIX_LEN + len);
+            buf.put_slice(&prefix);
+            for p in parts {
+                buf.put_slice(p);
+            }
+            chunks.push(buf.freeze());
+        } else {
+            // Large batches go out as they are: h2 writes them from these buffers, uncopied.
+            chunks.push(Bytes::copy_from_slice(&prefix));
+            chunks.extend(parts.iter().map(|p| (*p).clone()));
+        }
+        Ok(Self {
+            chunks,
+            compressed: false,
+        })
+    }
+
+    fn gzip(parts: &[&Bytes], level: u32) -> Result<Self, EncodeError> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        // The prefix is patched in place once the compressed length is known, so the payload
+        // is written once, straight into the buffer that is sent. A quarter is about what
+        // OTLP spans compress to.
+        let mut out = Vec::with_capacity(PREFIX_LEN + len / 4 + 64);
+        out.extend_from_slice(&[0; PREFIX_LEN]);
+        let mut encoder = GzEncoder::new(out, flate2::Compression::new(level.min(9)));
+        for p in parts {
+            encoder.write_all(p)?;
+        }
+        let mut out = encoder.finish()?;
+        let prefix = prefix(true, out.len() - PREFIX_LEN)?;
+        out[..PREFIX_LEN].copy_from_slice(&prefix);
+        Ok(Self {
+            chunks: vec![Bytes::from(out)],
+            compressed: true,
+        })
+    }
+
+    /// A request body that sends this message (cheap: the chunks are shared, not copied).
+    pub fn body(&self) -> MessageBody {
+        MessageBody {
+            chunks: self.chunks.iter().cloned().collect(),
+        }
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RawEncoder;
+fn prefix(compressed: bool, len: usize) -> Result<[u8; PREFIX_LEN], EncodeError> {
+    let len32 = u32::try_from(len).map_err(|_| EncodeError::TooLarge { len })?;
+    let [a, b, c, d] = len32.to_be_bytes();
+    Ok([u8::from(compressed), a, b, c, d])
+}
 
-impl Encoder for RawEncoder {
-    type Item = Bytes;
-    type Error = Status;
+/// The HTTP/2 request body of one attempt: the message's chunks, in order, then the end of
+/// the stream.
+#[derive(Debug)]
+pub struct MessageBody {
+    chunks: VecDeque<Bytes>,
+}
 
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        // tonic frames (and compresses) whatever lands in `dst`; the bytes are already a
-        // valid message body, so copying them is the whole encoding.
-        dst.put(item);
-        Ok(())
+impl http_body::Body for MessageBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(self.chunks.pop_front().map(|c| Ok(Frame::data(c))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.chunks.iter().map(|c| c.len() as u64).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn wire(m: &Message) -> Vec<u8> {
+        let collected = m.body().collect().await.expect("infallible");
+        collected.to_bytes().to_vec()
+    }
+
+    fn split(wire: &[u8]) -> (u8, Vec<u8>) {
+        let len = u32::from_be_bytes([wire[1], wire[2], wire[3], wire[4]]) as usize;
+        assert_eq!(
+            wire.len(),
+            PREFIX_LEN + len,
+            "length prefix covers the rest"
+        );
+        (wire[0], wire[PREFIX_LEN..].to_vec())
+    }
+
+    fn gunzip(b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(b)
+            .read_to_end(&mut out)
+            .expect("valid gzip");
+        out
+    }
+
+    #[tokio::test]
+    async fn plain_messages_are_the_concatenated_bytes() {
+        let big = Bytes::from(vec![7u8; CONCAT_BELOW * 2]);
+        let small = [Bytes::from_static(b"abc"), Bytes::from_static(b"defg")];
+        for parts in [
+            vec![&small[0]],
+            vec![&small[0], &small[1]],
+            vec![&big],
+            vec![&big, &big],
+        ] {
+            let m = Message::encode(&parts, None).expect("encodes");
+            assert!(!m.compressed);
+            let (flag, payload) = split(&wire(&m).await);
+            assert_eq!(flag, 0);
+            assert_eq!(
+                payload,
+                parts.iter().flat_map(|p| p.to_vec()).collect::<Vec<_>>()
+            );
+            let on_wire: usize = m.chunks.iter().map(Bytes::len).sum();
+            assert_eq!(on_wire, PREFIX_LEN + payload.len());
+        }
+    }
+
+    #[tokio::test]
+    async fn large_plain_batches_are_sent_uncopied() {
+        let big = Bytes::from(vec![1u8; CONCAT_BELOW * 2]);
+        let m = Message::encode(&[&big], None).expect("encodes");
+        assert_eq!(m.chunks.len(), 2);
+        assert_eq!(
+            m.chunks[1].as_ptr(),
+            big.as_ptr(),
+            "the batch itself is sent"
+        );
+    }
+
+    #[tokio::test]
+    async fn gzip_messages_decompress_to_the_concatenated_bytes_at_every_level() {
+        let a = Bytes::from(
+            (0..50_000u32)
+                .flat_map(|i| (i % 251).to_le_bytes())
+                .collect::<Vec<_>>(),
+        );
+        let b = Bytes::from_static(b"second request");
+        let mut sizes = Vec::new();
+        for level in 1..=9 {
+            let m = Message::encode(&[&a, &b], Some(level)).expect("encodes");
+            assert!(m.compressed);
+            let (flag, payload) = split(&wire(&m).await);
+            assert_eq!(flag, 1);
+            let mut expected = a.to_vec();
+            expected.extend_from_slice(&b);
+            assert_eq!(gunzip(&payload), expected, "level {level}");
+            sizes.push(payload.len());
+        }
+        assert!(
+            sizes[8] <= sizes[0],
+            "level 9 is no larger than level 1: {sizes:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn empty_requests_frame_as_empty_messages() {
+        let m = Message::encode(&[], None).expect("encodes");
+        assert_eq!(wire(&m).await, vec![0, 0, 0, 0, 0]);
+        let m = Message::encode(&[], Some(6)).expect("encodes");
+        let (flag, payload) = split(&wire(&m).await);
+        assert_eq!((flag, gunzip(&payload)), (1, Vec::new()));
     }
 }

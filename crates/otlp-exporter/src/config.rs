@@ -36,6 +36,10 @@ pub struct Config {
     pub headers: BTreeMap<String, Opaque>,
     #[serde(default)]
     pub compression: Compression,
+    /// The gzip level (`compression_params.level`). A Redline extension for gRPC: otelcol takes
+    /// this key only in its HTTP client settings (`confighttp`), with the same levels.
+    #[serde(default)]
+    pub compression_params: Option<CompressionParams>,
     /// Per attempt; zero means no timeout (as in otelcol).
     #[serde(
         default = "default_timeout",
@@ -70,8 +74,6 @@ pub struct Config {
     pub auth: Option<Unsupported>,
     #[serde(default)]
     pub middlewares: Option<Unsupported>,
-    #[serde(default)]
-    pub compression_params: Option<Unsupported>,
     /// Deprecated otelcol batching section (moved to `sending_queue.batch`).
     #[serde(default)]
     pub batcher: Option<Unsupported>,
@@ -89,6 +91,7 @@ impl Config {
             tls: TlsConfig::default(),
             headers: BTreeMap::new(),
             compression: Compression::default(),
+            compression_params: None,
             timeout: default_timeout(),
             retry_on_failure: RetryConfig::default(),
             sending_queue: QueueConfig::default(),
@@ -101,7 +104,6 @@ impl Config {
             write_buffer_size: None,
             auth: None,
             middlewares: None,
-            compression_params: None,
             batcher: None,
         }
     }
@@ -245,6 +247,36 @@ impl<'de> Deserialize<'de> for Compression {
     }
 }
 
+/// `compression_params`, as in otelcol's `configcompression.CompressionParams`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompressionParams {
+    /// zlib's levels: 1 (fastest) to 9 (smallest); 0 or -1 mean the default.
+    pub level: i64,
+}
+
+/// zlib's `Z_DEFAULT_COMPRESSION`, which Go's gzip (and so otelcol's gRPC exporter) also uses.
+pub const DEFAULT_GZIP_LEVEL: u32 = 6;
+
+impl Config {
+    /// The gzip level requests are compressed with, or `None` when they are sent uncompressed.
+    /// Call after [`Config::check`]; an unchecked invalid level falls back to the default.
+    pub fn gzip_level(&self) -> Option<u32> {
+        match self.compression {
+            Compression::None => None,
+            Compression::Gzip => {
+                let level = self.compression_params.map_or(0, |p| p.level);
+                Some(
+                    u32::try_from(level)
+                        .ok()
+                        .filter(|l| (1..=9).contains(l))
+                        .unwrap_or(DEFAULT_GZIP_LEVEL),
+                )
+            }
+        }
+    }
+}
+
 /// otelcol's `configretry.BackOffConfig`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -314,8 +346,9 @@ pub struct QueueConfig {
     /// The pre-0.12x spelling of `block_on_overflow`.
     pub blocking: Option<OnlyBool<false>>,
     pub wait_for_result: Option<OnlyBool<false>>,
-    /// A disk-backed queue: coming later.
-    pub storage: Option<Unsupported>,
+    /// Id of a storage extension (`file_storage`): the queue is then kept on disk, so
+    /// batches accepted while Tempo is down survive a restart or crash of Redline.
+    pub storage: Option<String>,
     /// How queued requests are coalesced into one send. Absent: whatever is queued when a
     /// sender becomes free is sent together, up to [`DEFAULT_MAX_REQUEST_BYTES`], with no wait.
     pub batch: Option<BatchConfig>,
@@ -541,9 +574,33 @@ impl Config {
             }
         }
 
+        self.check_compression()?;
         self.check_tls()?;
         self.check_retry()?;
         self.check_queue()
+    }
+
+    fn check_compression(&self) -> Result<(), Invalid> {
+        let Some(level) = self.compression_params.map(|p| p.level) else {
+            return Ok(());
+        };
+        match self.compression {
+            // otelcol's rule: 0 (unset) is the only level a type without levels accepts.
+            Compression::None if level != 0 => Err(invalid(
+                "compression_params.level",
+                format!("`{level}` is a level, but `compression` is `none`: set `compression: gzip` or remove the level"),
+            )),
+            Compression::None => Ok(()),
+            Compression::Gzip if level == -2 => Err(invalid(
+                "compression_params.level",
+                "`-2` (Huffman-only) is not supported by Redline yet; use 1 (fastest) to 9 (smallest), or 0 / -1 for the default (6)",
+            )),
+            Compression::Gzip if !(-1..=9).contains(&level) => Err(invalid(
+                "compression_params.level",
+                format!("`{level}` is not a gzip level; use 1 (fastest) to 9 (smallest), or 0 / -1 for the default (6)"),
+            )),
+            Compression::Gzip => Ok(()),
+        }
     }
 
     fn check_tls(&self) -> Result<(), Invalid> {
@@ -655,6 +712,14 @@ impl Config {
         }
         if q.queue_size == 0 {
             return Err(invalid("sending_queue.queue_size", "must be positive"));
+        }
+        if let Some(storage) = &q.storage {
+            redline_pipeline::ComponentId::parse(storage).map_err(|reason| {
+                invalid(
+                    "sending_queue.storage",
+                    format!("must name a storage extension, e.g. `file_storage`: {reason}"),
+                )
+            })?;
         }
         if q.queue_size_bytes == 0 {
             return Err(invalid(

@@ -4,23 +4,28 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::future::BoxFuture;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use redline_pipeline::{
     BuildContext, BuildError, ComponentId, Refused, Reservation, RunningComponent, ShutdownError,
     TracesBatch, TracesConsumer,
 };
 use tokio::task::JoinHandle;
-use tonic::codec::CompressionEncoding;
-use tonic::metadata::{Ascii, MetadataKey, MetadataValue};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use tonic::Status;
 
-use crate::codec::{RawTracesCodec, EXPORT_PATH};
-use crate::config::{parse_endpoint, Compression, Config, RetryConfig, Sizer, TlsConfig};
+use crate::codec::{EncodeError, Message};
+use crate::config::{parse_endpoint, Config, RetryConfig, Sizer, TlsConfig};
+use crate::disk::DiskLog;
+use crate::grpc::TraceClient;
 use crate::queue::{Limits, Queue, Taken};
 use crate::retry::{classify, Backoff, Verdict};
+
+/// Requests smaller than this are compressed on the sender's own task: handing them to the
+/// blocking pool would cost more than compressing them.
+const COMPRESS_INLINE_BELOW: usize = 256 * 1024;
 
 /// Where Linux distributions keep the system's trusted roots, tried in order when TLS is on
 /// and no CA is configured (what Go's crypto/x509 does for otelcol).
@@ -68,7 +73,14 @@ pub fn start(id: &ComponentId, config: Config, ctx: &BuildContext) -> Result<Sta
     let id_str = id.to_string();
     let client = Client::new(&id_str, &config).map_err(|e| BuildError::new(id, e))?;
     let counters = ctx.telemetry.exporter(&id_str);
-    let queue = Queue::new(id_str.clone(), limits(&config), counters);
+    let limits = limits(&config);
+    let queue = match &config.sending_queue.storage {
+        None => Queue::new(id_str.clone(), limits, counters),
+        Some(storage) => {
+            let log = open_disk_queue(id, storage, &limits, ctx)?;
+            Queue::persistent(id_str.clone(), limits, counters, log)
+        }
+    };
     let client = Arc::new(client);
     let tasks = (0..config.sending_queue.num_consumers)
         .map(|_| tokio::spawn(run_sender(queue.clone(), client.clone())))
@@ -78,6 +90,7 @@ pub fn start(id: &ComponentId, config: Config, ctx: &BuildContext) -> Result<Sta
         endpoint = %config.endpoint,
         tls = config.uses_tls(),
         compression = ?config.compression,
+        gzip_level = ?config.gzip_level(),
         "otlp exporter started"
     );
     Ok((
@@ -90,6 +103,63 @@ pub fn start(id: &ComponentId, config: Config, ctx: &BuildContext) -> Result<Sta
             tasks,
         }),
     ))
+}
+
+/// Bytes after which the disk queue starts a new segment file: small enough that space is
+/// given back soon after Tempo recovers, large enough that files stay few.
+const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Upper bound on the bytes of recently committed batches kept in memory, so a healthy
+/// exporter sends them without reading them back from disk.
+const DISK_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Opens the exporter's queue directory on the storage extension named `storage`, and says
+/// what a previous run left there.
+fn open_disk_queue(
+    id: &ComponentId,
+    storage: &str,
+    limits: &Limits,
+    ctx: &BuildContext,
+) -> Result<DiskLog, BuildError> {
+    let fail = |reason: String| BuildError::new(id, format!("sending_queue.storage: {reason}"));
+    let ext = ComponentId::parse(storage).map_err(fail)?;
+    let storage = ctx.extensions.storage(&ext).map_err(fail)?;
+    let dir = storage
+        .directory("exporter", id, "traces")
+        .map_err(|e| fail(format!("extension `{ext}` gave no directory: {e}")))?;
+    let label = id.to_string();
+    let cache = DISK_CACHE_BYTES.min(limits.capacity_bytes);
+    let (log, found) = DiskLog::open(&dir, storage.fsync(), SEGMENT_BYTES, cache, &label)
+        .map_err(|e| fail(format!("cannot open the queue in `{}`: {e}", dir.display())))?;
+    let p = found.pending;
+    if p.batches > 0 {
+        tracing::info!(
+            exporter = %label,
+            directory = %dir.display(),
+            batches = p.batches,
+            spans = p.spans,
+            bytes = p.bytes,
+            skipped_already_sent = found.skipped_delivered,
+            "sending queue: loaded the batches a previous run left on disk; sending them first"
+        );
+        if !found.clean {
+            tracing::warn!(
+                exporter = %label,
+                batches = p.batches,
+                "sending queue: the previous run did not stop cleanly; batches it delivered \
+                 but had not yet marked as acknowledged are sent again (at-least-once), so \
+                 Tempo may receive a few twice"
+            );
+        } else if found.possibly_delivered > 0 {
+            tracing::warn!(
+                exporter = %label,
+                batches = found.possibly_delivered,
+                "sending queue: these batches were being sent when the previous run stopped; \
+                 they are sent again, and arrive twice if Tempo had taken them"
+            );
+        }
+    }
+    Ok(log)
 }
 
 fn limits(config: &Config) -> Limits {
@@ -177,6 +247,9 @@ impl RunningComponent for Running {
             let all = futures::future::join_all(tasks.iter_mut());
             let in_time = tokio::time::timeout_at(deadline, all).await.is_ok();
             if !in_time {
+                // Senders that finished within the deadline were already joined, and a
+                // JoinHandle must not be polled again after it returned its output.
+                tasks.retain(|t| !t.is_finished());
                 for t in &tasks {
                     t.abort();
                 }
@@ -184,7 +257,16 @@ impl RunningComponent for Running {
                 // nothing is counted after `close` below.
                 futures::future::join_all(tasks).await;
             }
-            let (batches, spans) = queue.close();
+            let closed = queue.close();
+            if closed.kept_batches > 0 {
+                tracing::info!(
+                    exporter = %id,
+                    batches = closed.kept_batches,
+                    spans = closed.kept_spans,
+                    "not delivered yet; kept on disk for the next start"
+                );
+            }
+            let (batches, spans) = (closed.dropped_batches, closed.dropped_spans);
             if spans == 0 && batches == 0 {
                 return Ok(());
             }
@@ -216,31 +298,18 @@ impl Drop for Running {
 
 async fn run_sender(queue: Arc<Queue>, client: Arc<Client>) {
     while let Some(taken) = queue.next_request().await {
-        let (sent, failed) = client.deliver(&taken).await;
-        queue.complete(taken, sent, failed);
-    }
-}
-
-/// Joins the raw requests of `taken` into one: two encoded `ExportTraceServiceRequest`s
-/// concatenated are one request whose repeated `resource_spans` merge.
-fn request_body(taken: &Taken) -> Bytes {
-    match taken.entries.as_slice() {
-        [one] => one.batch.raw.clone(),
-        many => {
-            let len = many.iter().map(|e| e.batch.raw.len()).sum();
-            let mut buf = BytesMut::with_capacity(len);
-            for e in many {
-                buf.extend_from_slice(&e.batch.raw);
-            }
-            buf.freeze()
+        match client.deliver(&taken, &queue).await {
+            Some((sent, failed)) => queue.complete(taken, sent, failed),
+            // A persistent queue is stopping: the batches wait on disk for the next start.
+            None => queue.requeue(taken),
         }
     }
 }
 
 struct Client {
     id: String,
-    grpc: tonic::client::Grpc<Channel>,
-    headers: Vec<(MetadataKey<Ascii>, MetadataValue<Ascii>)>,
+    grpc: TraceClient,
+    gzip_level: Option<u32>,
     timeout: Option<Duration>,
     retry: RetryConfig,
 }
@@ -291,58 +360,32 @@ impl Client {
                 .map_err(|e| ExporterError::Tls(e.to_string()))?;
         }
 
-        let mut grpc = tonic::client::Grpc::new(endpoint.connect_lazy())
-            .accept_compressed(CompressionEncoding::Gzip);
-        if config.compression == Compression::Gzip {
-            grpc = grpc.send_compressed(CompressionEncoding::Gzip);
-        }
-
-        let mut headers = Vec::with_capacity(config.headers.len());
+        let mut headers = HeaderMap::with_capacity(config.headers.len() + 4);
         for (name, value) in &config.headers {
             let invalid = |reason: &str| ExporterError::Config {
                 key: format!("headers.{name}"),
                 reason: reason.to_owned(),
             };
-            let key = MetadataKey::<Ascii>::from_bytes(name.to_ascii_lowercase().as_bytes())
+            let key = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
                 .map_err(|_| invalid("is not a valid header name"))?;
-            let mut value = MetadataValue::<Ascii>::try_from(value.0.as_str())
+            let mut value = HeaderValue::try_from(value.0.as_str())
                 .map_err(|_| invalid("value must be visible ASCII"))?;
             // Keeps the value out of HPACK's dynamic table and out of hyper's debug output.
             value.set_sensitive(true);
-            headers.push((key, value));
+            headers.insert(key, value);
         }
 
         Ok(Self {
             id: id.to_owned(),
-            grpc,
-            headers,
+            grpc: TraceClient::new(endpoint.connect_lazy(), headers, timeout),
+            gzip_level: config.gzip_level(),
             timeout,
             retry: config.retry_on_failure.clone(),
         })
     }
 
-    async fn attempt(&self, body: Bytes) -> Result<ExportTraceServiceResponse, Status> {
-        let mut grpc = self.grpc.clone();
-        let mut request = tonic::Request::new(body);
-        for (k, v) in &self.headers {
-            request.metadata_mut().insert(k.clone(), v.clone());
-        }
-        if let Some(t) = self.timeout {
-            // Tells the server our deadline (grpc-timeout), so it stops work we gave up on.
-            request.set_timeout(t);
-        }
-        let call = async move {
-            grpc.ready()
-                .await
-                .map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
-            grpc.unary(
-                request,
-                http::uri::PathAndQuery::from_static(EXPORT_PATH),
-                RawTracesCodec,
-            )
-            .await
-            .map(tonic::Response::into_inner)
-        };
+    async fn attempt(&self, message: &Message) -> Result<ExportTraceServiceResponse, Status> {
+        let call = self.grpc.export(message);
         match self.timeout {
             // Our own timer too: a server that never answers must not hold a sender forever.
             Some(t) => tokio::time::timeout(t, call).await.unwrap_or_else(|_| {
@@ -354,17 +397,45 @@ impl Client {
         }
     }
 
-    /// Sends one request, retrying as configured. Returns (sent, failed) span counts.
-    async fn deliver(&self, taken: &Taken) -> (u64, u64) {
+    /// Frames (and compresses) the batches of `taken` as one message, once for all attempts.
+    async fn encode(&self, taken: &Taken) -> Result<Message, EncodeError> {
+        let raw: Vec<Bytes> = taken.entries.iter().map(|e| e.batch.raw.clone()).collect();
+        let len: usize = raw.iter().map(Bytes::len).sum();
+        let level = self.gzip_level;
+        let encode = move || Message::encode(&raw.iter().collect::<Vec<_>>(), level);
+        if level.is_none() || len < COMPRESS_INLINE_BELOW {
+            return encode();
+        }
+        // Compressing megabytes takes milliseconds: off the runtime's workers, so receivers
+        // sharing them are not held up.
+        tokio::task::spawn_blocking(encode)
+            .await
+            .unwrap_or_else(|e| Err(EncodeError::Task(e.to_string())))
+    }
+
+    /// Sends one request, retrying as configured. Returns (sent, failed) span counts, or
+    /// `None` when a persistent queue began stopping while this request waited to be retried.
+    async fn deliver(&self, taken: &Taken, queue: &Queue) -> Option<(u64, u64)> {
         let spans = taken.spans;
-        let body = request_body(taken);
+        let message = match self.encode(taken).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(
+                    exporter = %self.id,
+                    spans,
+                    error = %e,
+                    "cannot encode the request; dropping the data"
+                );
+                return Some((0, spans));
+            }
+        };
         let started = Instant::now();
         let mut backoff = Backoff::new(&self.retry);
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let status = match self.attempt(body.clone()).await {
-                Ok(response) => return self.accepted(response, spans),
+            let status = match self.attempt(&message).await {
+                Ok(response) => return Some(self.accepted(response, spans)),
                 Err(status) => status,
             };
             let code = status.code();
@@ -377,7 +448,7 @@ impl Client {
                         message = %status.message(),
                         "export failed with a permanent error; dropping the data"
                     );
-                    return (0, spans);
+                    return Some((0, spans));
                 }
                 Verdict::Retry { .. } if !self.retry.enabled => {
                     tracing::error!(
@@ -387,7 +458,7 @@ impl Client {
                         message = %status.message(),
                         "export failed and retry_on_failure is disabled; dropping the data"
                     );
-                    return (0, spans);
+                    return Some((0, spans));
                 }
                 Verdict::Retry { min_delay } => min_delay.unwrap_or_default(),
             };
@@ -402,7 +473,7 @@ impl Client {
                     attempts,
                     "export failed and retries are exhausted (max_elapsed_time); dropping the data"
                 );
-                return (0, spans);
+                return Some((0, spans));
             }
             tracing::info!(
                 exporter = %self.id,
@@ -413,7 +484,16 @@ impl Client {
                 retry_in = ?delay,
                 "export failed; will retry"
             );
-            tokio::time::sleep(delay).await;
+            if queue.is_persistent() {
+                // Waiting out a dead Tempo during shutdown gains nothing when the batch is
+                // safe on disk: stop now and let the next start send it.
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = queue.draining() => return None,
+                }
+            } else {
+                tokio::time::sleep(delay).await;
+            }
         }
     }
 

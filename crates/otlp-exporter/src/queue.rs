@@ -2,8 +2,12 @@
 //! receivers through `reserve`/`commit` (which never block) and emptied by sender tasks.
 //!
 //! Capacity is held from `reserve` until the send of a batch has finished (not merely until
-//! it is dequeued), so the bound covers everything the exporter holds in memory, in flight
-//! included — as otelcol's queue bounds "storage and processing".
+//! it is dequeued), so the bound covers everything the exporter holds, in flight included —
+//! as otelcol's queue bounds "storage and processing".
+//!
+//! The batches live in memory, or, with `sending_queue.storage`, in a [`DiskLog`]: there a
+//! commit appends the batch to disk before it counts as queued, the batch is acknowledged on
+//! disk once delivered or given up on, and what is left at a stop is sent by the next start.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -17,6 +21,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::Sizer;
+use crate::disk::{DiskLog, Pop};
 
 /// Sizes and bounds, resolved from the config.
 #[derive(Clone, Debug)]
@@ -42,6 +47,8 @@ pub(crate) struct Entry {
     pub batch: TracesBatch,
     units: u64,
     bytes: u64,
+    /// The batch's sequence number in the disk log, when the queue is persistent.
+    seq: Option<u64>,
 }
 
 /// Batches a sender took off the queue to send as one request.
@@ -64,17 +71,53 @@ impl Taken {
     }
 }
 
-#[derive(Default)]
+/// Where queued batches wait.
+enum Store {
+    Memory(VecDeque<Entry>),
+    Disk(Box<DiskLog>),
+}
+
+impl Store {
+    /// (bytes, spans) of the next batch.
+    fn peek(&self) -> Option<(u64, u64)> {
+        match self {
+            Store::Memory(q) => q.front().map(|e| (e.bytes, e.batch.span_count as u64)),
+            Store::Disk(log) => log.peek(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Store::Memory(q) => q.is_empty(),
+            Store::Disk(log) => log.unread() == 0,
+        }
+    }
+}
+
 struct State {
-    entries: VecDeque<Entry>,
+    store: Store,
     used_units: u64,
     used_bytes: u64,
     /// Set at shutdown: `reserve` refuses and senders stop once the queue is empty.
     draining: bool,
-    /// Set once the senders are gone: a late commit is counted as dropped.
+    /// Set once the senders are gone: a late commit is counted as dropped (memory) or kept
+    /// for the next start (disk).
     closed: bool,
     in_flight_spans: u64,
     in_flight_batches: u64,
+    /// The last disk write failed: refuse until then, so clients retry instead of losing
+    /// data to a disk that is full or broken.
+    disk_error: Option<(Instant, String)>,
+}
+
+/// What `close` did with the batches still held.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Closed {
+    pub dropped_batches: u64,
+    pub dropped_spans: u64,
+    /// Left on disk for the next start.
+    pub kept_batches: u64,
+    pub kept_spans: u64,
 }
 
 pub(crate) struct Queue {
@@ -82,27 +125,91 @@ pub(crate) struct Queue {
     limits: Limits,
     state: Mutex<State>,
     notify: Notify,
+    drain_started: Notify,
+    /// Batches live in a [`DiskLog`].
+    persistent: bool,
     counters: Arc<ExporterCounters>,
 }
 
-fn units_of(sizer: Sizer, batch: &TracesBatch) -> u64 {
+fn units_for(sizer: Sizer, bytes: u64, spans: u64) -> u64 {
     match sizer {
         Sizer::Requests => 1,
-        Sizer::Items => batch.span_count as u64,
-        Sizer::Bytes => batch.byte_len() as u64,
+        Sizer::Items => spans,
+        Sizer::Bytes => bytes,
     }
+}
+
+fn units_of(sizer: Sizer, batch: &TracesBatch) -> u64 {
+    units_for(sizer, batch.byte_len() as u64, batch.span_count as u64)
+}
+
+enum Pushed {
+    Queued,
+    /// Memory queue after shutdown: nobody will send it.
+    Late,
+    /// Disk queue after shutdown: on disk for the next start.
+    KeptLate,
+    DiskFailed(String),
 }
 
 impl Queue {
     pub fn new(id: String, limits: Limits, counters: Arc<ExporterCounters>) -> Arc<Self> {
+        Self::with_store(id, limits, counters, Store::Memory(VecDeque::new()))
+    }
+
+    /// A queue on `log`, holding what the log recovered: those batches count against the
+    /// capacity and in the queue size, and are sent first.
+    pub fn persistent(
+        id: String,
+        limits: Limits,
+        counters: Arc<ExporterCounters>,
+        log: DiskLog,
+    ) -> Arc<Self> {
+        let pending = log.pending();
+        let units = match limits.sizer {
+            Sizer::Requests => pending.batches,
+            Sizer::Items => pending.spans,
+            Sizer::Bytes => pending.bytes,
+        };
+        counters.queue_size.fetch_add(
+            i64::try_from(pending.batches).unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
+        let q = Self::with_store(id, limits, counters, Store::Disk(Box::new(log)));
+        {
+            let mut st = q.state.lock();
+            st.used_units = units;
+            st.used_bytes = pending.bytes;
+        }
+        q
+    }
+
+    fn with_store(
+        id: String,
+        limits: Limits,
+        counters: Arc<ExporterCounters>,
+        store: Store,
+    ) -> Arc<Self> {
         counters.queue_capacity.store(
             i64::try_from(limits.capacity).unwrap_or(i64::MAX),
             Ordering::Relaxed,
         );
+        let persistent = matches!(store, Store::Disk(_));
         Arc::new(Self {
             id,
             limits,
-            state: Mutex::new(State::default()),
+            persistent,
+            drain_started: Notify::new(),
+            state: Mutex::new(State {
+                store,
+                used_units: 0,
+                used_bytes: 0,
+                draining: false,
+                closed: false,
+                in_flight_spans: 0,
+                in_flight_batches: 0,
+                disk_error: None,
+            }),
             notify: Notify::new(),
             counters,
         })
@@ -123,8 +230,15 @@ impl Queue {
         let l = &self.limits;
         let refused = {
             let mut st = self.state.lock();
+            let disk_error = st
+                .disk_error
+                .as_ref()
+                .filter(|(until, _)| Instant::now() < *until)
+                .map(|(_, e)| e.clone());
             if st.draining {
                 Some("exporter is shutting down".to_owned())
+            } else if let Some(e) = disk_error {
+                Some(format!("sending queue storage cannot be written: {e}"))
             } else if units > l.capacity || bytes > l.capacity_bytes {
                 Some(format!(
                     "request of {bytes} bytes and {} spans is larger than the whole sending queue",
@@ -173,46 +287,114 @@ impl Queue {
 
     fn push(&self, entry: Entry) {
         let spans = entry.batch.span_count as u64;
-        let late = {
+        let outcome = {
             let mut st = self.state.lock();
-            if st.closed {
-                Self::release(&mut st, entry.units, entry.bytes);
-                true
-            } else {
-                st.entries.push_back(entry);
-                false
+            let closed = st.closed;
+            match &mut st.store {
+                Store::Memory(_) if closed => {
+                    Self::release(&mut st, entry.units, entry.bytes);
+                    Pushed::Late
+                }
+                Store::Memory(q) => {
+                    q.push_back(entry);
+                    Pushed::Queued
+                }
+                Store::Disk(log) => match log.append(&entry.batch) {
+                    Ok(()) if closed => Pushed::KeptLate,
+                    Ok(()) => Pushed::Queued,
+                    Err(e) => {
+                        let reason = e.to_string();
+                        Self::release(&mut st, entry.units, entry.bytes);
+                        st.disk_error =
+                            Some((Instant::now() + self.limits.retry_after, reason.clone()));
+                        Pushed::DiskFailed(reason)
+                    }
+                },
             }
         };
-        if late {
-            // Committed after shutdown finished: nobody will send it any more.
-            self.counters
-                .send_failed_spans
-                .fetch_add(spans, Ordering::Relaxed);
-            tracing::warn!(
-                exporter = %self.id,
-                spans,
-                "batch committed after the exporter shut down; dropped"
-            );
-            return;
+        match outcome {
+            Pushed::Queued => {
+                self.counters.queue_size.fetch_add(1, Ordering::Relaxed);
+                self.notify.notify_one();
+            }
+            Pushed::KeptLate => {
+                self.counters.queue_size.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    exporter = %self.id,
+                    spans,
+                    "batch committed after the exporter shut down; kept on disk for the next start"
+                );
+            }
+            Pushed::Late => {
+                // Committed after shutdown finished: nobody will send it any more.
+                self.counters
+                    .send_failed_spans
+                    .fetch_add(spans, Ordering::Relaxed);
+                tracing::warn!(
+                    exporter = %self.id,
+                    spans,
+                    "batch committed after the exporter shut down; dropped"
+                );
+            }
+            Pushed::DiskFailed(error) => {
+                // The receiver already answered for this batch: it is lost. The queue refuses
+                // for a while so clients retry what comes next instead.
+                self.counters
+                    .send_failed_spans
+                    .fetch_add(spans, Ordering::Relaxed);
+                tracing::error!(
+                    exporter = %self.id,
+                    spans,
+                    error = %error,
+                    "cannot write the batch to the sending queue's storage; dropped it, refusing new data for retry_after"
+                );
+            }
         }
-        self.counters.queue_size.fetch_add(1, Ordering::Relaxed);
-        self.notify.notify_one();
     }
 
-    fn fits(&self, taken: &Taken, next: &Entry) -> bool {
+    fn fits(&self, taken: &Taken, bytes: u64, spans: u64) -> bool {
         taken.entries.is_empty()
-            || (taken.bytes + next.bytes <= self.limits.max_request_bytes
-                && taken.spans + next.batch.span_count as u64 <= self.limits.max_request_items)
+            || (taken.bytes + bytes <= self.limits.max_request_bytes
+                && taken.spans + spans <= self.limits.max_request_items)
     }
 
     /// Moves queued batches into `taken` while they fit under the request caps.
     fn fill(&self, st: &mut State, taken: &mut Taken) {
-        while let Some(front) = st.entries.front() {
-            if !self.fits(taken, front) {
+        while let Some((bytes, spans)) = st.store.peek() {
+            if !self.fits(taken, bytes, spans) {
                 taken.full = true;
                 break;
             }
-            let Some(entry) = st.entries.pop_front() else {
+            let entry = match &mut st.store {
+                Store::Memory(q) => q.pop_front(),
+                Store::Disk(log) => match log.pop() {
+                    Some(Pop::Batch { seq, batch }) => Some(Entry {
+                        units: units_of(self.limits.sizer, &batch),
+                        bytes: batch.byte_len() as u64,
+                        batch,
+                        seq: Some(seq),
+                    }),
+                    Some(Pop::Lost { seq, spans, reason }) => {
+                        if let Err(e) = log.ack(seq) {
+                            tracing::warn!(exporter = %self.id, error = %e, "sending queue: cannot record an acknowledgement");
+                        }
+                        Self::release(st, units_for(self.limits.sizer, bytes, spans), bytes);
+                        self.counters
+                            .send_failed_spans
+                            .fetch_add(spans, Ordering::Relaxed);
+                        self.counters.queue_size.fetch_sub(1, Ordering::Relaxed);
+                        tracing::error!(
+                            exporter = %self.id,
+                            spans,
+                            reason = %reason,
+                            "sending queue: a batch on disk cannot be read back; dropped"
+                        );
+                        continue;
+                    }
+                    None => None,
+                },
+            };
+            let Some(entry) = entry else {
                 break;
             };
             let spans = entry.batch.span_count as u64;
@@ -236,6 +418,10 @@ impl Queue {
             notified.as_mut().enable();
             {
                 let mut st = self.state.lock();
+                if st.draining && self.persistent {
+                    // What is on disk waits for the next start.
+                    return None;
+                }
                 self.fill(&mut st, &mut taken);
                 if !taken.entries.is_empty() {
                     break;
@@ -271,17 +457,19 @@ impl Queue {
 
         // More is queued than this request could take: hand it to another sender now instead
         // of letting it wait for this send to finish.
-        if !self.state.lock().entries.is_empty() {
+        if !self.state.lock().store.is_empty() {
             self.notify.notify_one();
         }
         Some(taken)
     }
 
-    /// Records the end of a request's delivery and frees its capacity. Counting and the
+    /// Records the end of a request's delivery (sent, or given up on) and frees its capacity;
+    /// on disk the batches are acknowledged, so they are never sent again. Counting and the
     /// in-flight bookkeeping happen together, with no await in between, so an aborted sender
     /// leaves its spans counted exactly once (by `close`).
     pub fn complete(&self, taken: Taken, sent: u64, failed: u64) {
         let batches = taken.entries.len() as u64;
+        let mut ack_error = None;
         {
             let mut st = self.state.lock();
             for e in &taken.entries {
@@ -289,6 +477,20 @@ impl Queue {
             }
             st.in_flight_spans = st.in_flight_spans.saturating_sub(taken.spans);
             st.in_flight_batches = st.in_flight_batches.saturating_sub(batches);
+            if let Store::Disk(log) = &mut st.store {
+                for seq in taken.entries.iter().filter_map(|e| e.seq) {
+                    if let Err(e) = log.ack(seq) {
+                        ack_error = Some(e);
+                    }
+                }
+            }
+        }
+        if let Some(e) = ack_error {
+            tracing::warn!(
+                exporter = %self.id,
+                error = %e,
+                "sending queue: cannot record an acknowledgement on disk; the batch may be sent again after a restart"
+            );
         }
         self.counters.sent_spans.fetch_add(sent, Ordering::Relaxed);
         self.counters
@@ -299,37 +501,94 @@ impl Queue {
             .fetch_sub(i64::try_from(batches).unwrap_or(0), Ordering::Relaxed);
     }
 
-    /// Stops taking batches; senders finish what is queued, then stop.
+    /// Gives back a request that was not delivered (its last attempt failed) to a persistent
+    /// queue that is stopping: it stays queued on disk, and is not reported at the next start
+    /// as possibly delivered.
+    pub fn requeue(&self, taken: Taken) {
+        let mut st = self.state.lock();
+        st.in_flight_spans = st.in_flight_spans.saturating_sub(taken.spans);
+        st.in_flight_batches = st
+            .in_flight_batches
+            .saturating_sub(taken.entries.len() as u64);
+        if let Store::Disk(log) = &mut st.store {
+            for seq in taken.entries.iter().filter_map(|e| e.seq) {
+                log.unpop(seq);
+            }
+        }
+    }
+
+    /// Stops taking batches. From memory, senders send what is queued, then stop; from disk
+    /// they take nothing more (it is kept for the next start) and stop once their request is
+    /// done or waits to be retried.
     pub fn begin_drain(&self) {
         self.state.lock().draining = true;
         self.notify.notify_waiters();
+        self.drain_started.notify_waiters();
     }
 
-    /// After the senders are gone: everything still held is dropped and counted as failed.
-    /// Returns (batches, spans) dropped.
-    pub fn close(&self) -> (u64, u64) {
-        let (batches, spans) = {
-            let mut st = self.state.lock();
-            st.closed = true;
-            st.draining = true;
-            let queued_batches = st.entries.len() as u64;
-            let queued_spans: u64 = st.entries.iter().map(|e| e.batch.span_count as u64).sum();
-            st.entries.clear();
-            let batches = queued_batches + st.in_flight_batches;
-            let spans = queued_spans + st.in_flight_spans;
-            st.in_flight_batches = 0;
-            st.in_flight_spans = 0;
-            st.used_units = 0;
-            st.used_bytes = 0;
-            (batches, spans)
+    pub fn is_persistent(&self) -> bool {
+        self.persistent
+    }
+
+    /// Resolves once `begin_drain` was called.
+    pub async fn draining(&self) {
+        loop {
+            let notified = self.drain_started.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.state.lock().draining {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// After the senders are gone. In memory, everything still held is dropped and counted as
+    /// failed; on disk it stays (in-flight batches unacknowledged) for the next start.
+    pub fn close(&self) -> Closed {
+        let mut st = self.state.lock();
+        st.closed = true;
+        st.draining = true;
+        let in_flight_batches = std::mem::take(&mut st.in_flight_batches);
+        let in_flight_spans = std::mem::take(&mut st.in_flight_spans);
+        st.used_units = 0;
+        st.used_bytes = 0;
+        let closed = match &mut st.store {
+            Store::Memory(q) => {
+                let queued_batches = q.len() as u64;
+                let queued_spans: u64 = q.iter().map(|e| e.batch.span_count as u64).sum();
+                q.clear();
+                Closed {
+                    dropped_batches: queued_batches + in_flight_batches,
+                    dropped_spans: queued_spans + in_flight_spans,
+                    ..Closed::default()
+                }
+            }
+            Store::Disk(log) => {
+                if let Err(e) = log.write_shutdown_record() {
+                    tracing::warn!(
+                        exporter = %self.id,
+                        error = %e,
+                        "sending queue: cannot write the shutdown record; the next start may send some batches twice"
+                    );
+                }
+                let pending = log.pending();
+                Closed {
+                    kept_batches: pending.batches,
+                    kept_spans: pending.spans,
+                    ..Closed::default()
+                }
+            }
         };
+        drop(st);
         self.counters
             .send_failed_spans
-            .fetch_add(spans, Ordering::Relaxed);
-        self.counters
-            .queue_size
-            .fetch_sub(i64::try_from(batches).unwrap_or(0), Ordering::Relaxed);
-        (batches, spans)
+            .fetch_add(closed.dropped_spans, Ordering::Relaxed);
+        self.counters.queue_size.fetch_sub(
+            i64::try_from(closed.dropped_batches).unwrap_or(0),
+            Ordering::Relaxed,
+        );
+        closed
     }
 }
 
@@ -348,6 +607,7 @@ impl Reservation for QueueReservation {
             batch,
             units: self.units,
             bytes: self.bytes,
+            seq: None,
         });
     }
 }
@@ -449,7 +709,14 @@ mod tests {
         let in_flight = q.next_request().await.expect("queued");
         assert_eq!(in_flight.spans, 2);
         q.begin_drain();
-        assert_eq!(q.close(), (2, 5));
+        assert_eq!(
+            q.close(),
+            Closed {
+                dropped_batches: 2,
+                dropped_spans: 5,
+                ..Closed::default()
+            }
+        );
         late.commit(batch(10, 7));
         assert_eq!(counters.send_failed_spans.load(Ordering::Relaxed), 12);
         assert_eq!(counters.queue_size.load(Ordering::Relaxed), 0);

@@ -155,6 +155,63 @@ fn bad_compression_names_the_path_and_allowed_values() {
 }
 
 #[test]
+fn gzip_level_defaults_to_otelcols_and_is_configurable() {
+    let level = |yaml: &str| {
+        parse(&format!("    endpoint: tempo:4317\n{yaml}"))
+            .expect("valid")
+            .gzip_level()
+    };
+    // otelcol's gRPC gzip is Go's gzip.DefaultCompression, zlib's level 6.
+    assert_eq!(level(""), Some(6));
+    assert_eq!(level("    compression: gzip"), Some(6));
+    assert_eq!(level("    compression_params:\n      level: 1"), Some(1));
+    assert_eq!(
+        level("    compression: gzip\n    compression_params:\n      level: 9"),
+        Some(9)
+    );
+    // 0 (unset) and -1 (Go's DefaultCompression) both mean the default, as in confighttp.
+    assert_eq!(level("    compression_params:\n      level: 0"), Some(6));
+    assert_eq!(level("    compression_params:\n      level: -1"), Some(6));
+    assert_eq!(level("    compression_params: {}"), Some(6));
+    assert_eq!(level("    compression: none"), None);
+    assert_eq!(
+        level("    compression: none\n    compression_params:\n      level: 0"),
+        None
+    );
+}
+
+#[test]
+fn invalid_gzip_levels_name_compression_params_level() {
+    for (yaml, says) in [
+        (
+            "    compression_params:\n      level: 10",
+            "not a gzip level",
+        ),
+        (
+            "    compression_params:\n      level: -3",
+            "not a gzip level",
+        ),
+        ("    compression_params:\n      level: -2", "Huffman"),
+        (
+            "    compression: none\n    compression_params:\n      level: 5",
+            "`compression` is `none`",
+        ),
+    ] {
+        let e = error(&format!("    endpoint: tempo:4317\n{yaml}"));
+        assert_eq!(
+            e.path, "exporters.otlp/tempo.compression_params.level",
+            "{e}"
+        );
+        assert!(e.reason.contains(says), "{e}");
+    }
+    let e = error("    endpoint: tempo:4317\n    compression_params:\n      level: fast");
+    assert!(e.path.contains("compression_params"), "{e}");
+    let e = error("    endpoint: tempo:4317\n    compression_params:\n      levle: 1");
+    assert!(e.path.contains("compression_params"), "{e}");
+    assert!(e.to_string().contains("levle"), "{e}");
+}
+
+#[test]
 fn semantic_errors_name_the_key() {
     let e = error("    endpoint: tempo:4317\n    retry_on_failure:\n      multiplier: 0.5");
     assert_eq!(
@@ -171,12 +228,21 @@ fn semantic_errors_name_the_key() {
 }
 
 #[test]
+fn sending_queue_storage_names_an_extension() {
+    let c =
+        parse("    endpoint: tempo:4317\n    sending_queue:\n      storage: file_storage/queue")
+            .expect("valid");
+    assert_eq!(
+        c.sending_queue.storage.as_deref(),
+        Some("file_storage/queue")
+    );
+    let e = error("    endpoint: tempo:4317\n    sending_queue:\n      storage: file_storage/");
+    assert_eq!(e.path, "exporters.otlp/tempo.sending_queue.storage", "{e}");
+}
+
+#[test]
 fn unimplemented_otelcol_keys_are_refused_by_name() {
     for (yaml, key) in [
-        (
-            "    sending_queue:\n      storage: file_storage",
-            "sending_queue.storage",
-        ),
         (
             "    sending_queue:\n      block_on_overflow: true",
             "sending_queue.block_on_overflow",

@@ -410,6 +410,29 @@ async fn shutdown_with_a_hung_tempo_returns_by_the_deadline() {
 }
 
 #[tokio::test]
+async fn shutdown_deadline_with_some_senders_idle_and_one_stuck() {
+    // Idle senders finish as soon as the drain starts while the stuck one holds the deadline:
+    // the finished ones must not be joined a second time.
+    let sink = Sink::start().await;
+    sink.plan(Behaviour::Hang);
+    let mut cfg = config(sink.addr);
+    cfg.timeout = Duration::from_secs(60);
+    cfg.sending_queue.num_consumers = 4;
+    let s = start(cfg);
+    s.consumer
+        .consume(batch(&request("a", 4, 1)))
+        .expect("queued");
+    assert!(eventually(|| sink.received().len() == 1).await);
+    let err = s
+        .running
+        .shutdown(Instant::now() + Duration::from_millis(300))
+        .await
+        .expect_err("the stuck batch is dropped");
+    assert!(err.reason.contains("4 spans"), "{}", err.reason);
+    assert_eq!(s.counters.send_failed_spans.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
 async fn missing_or_bad_ca_file_fails_the_build_naming_it() {
     let telemetry = redline_pipeline::telemetry::Telemetry::new();
     let ctx = redline_pipeline::BuildContext::new(telemetry);

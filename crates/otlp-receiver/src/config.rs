@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use redline_pipeline::config::Unsupported;
-use redline_pipeline::{ComponentConfig, ConfigError};
+use redline_pipeline::tls::ServerTlsConfig;
+use redline_pipeline::{ComponentConfig, ComponentId, ConfigError};
 use serde::{Deserialize, Deserializer};
 
 /// otelcol's default gRPC endpoint. Since v0.104 otelcol binds `localhost` by default
@@ -71,8 +72,11 @@ pub struct GrpcConfig {
     pub keepalive: Option<KeepaliveConfig>,
     /// Only `false`: batches carry no client metadata yet.
     pub include_metadata: bool,
-    pub tls: Option<Unsupported>,
-    pub auth: Option<Unsupported>,
+    /// Serve over TLS (otelcol's configtls server keys); `client_ca_file` makes it mutual.
+    #[serde(deserialize_with = "present")]
+    pub tls: Option<ServerTlsConfig>,
+    /// `authenticator: <extension id>`: every request must pass that extension's check.
+    pub auth: Option<AuthConfig>,
     pub middlewares: Option<Unsupported>,
     /// confignet's dialer settings (client side only in practice).
     pub dialer: Option<Unsupported>,
@@ -153,11 +157,12 @@ pub struct HttpConfig {
     pub read_header_timeout: Option<Duration>,
     /// Only `false`: batches carry no client metadata yet.
     pub include_metadata: bool,
-    /// Only `false`: there is no TLS yet.
+    /// Only `false`: batches carry no client metadata yet.
     pub include_tls_metadata: bool,
-    pub tls: Option<Unsupported>,
+    #[serde(deserialize_with = "present")]
+    pub tls: Option<ServerTlsConfig>,
     pub cors: Option<Unsupported>,
-    pub auth: Option<Unsupported>,
+    pub auth: Option<AuthConfig>,
     pub middlewares: Option<Unsupported>,
     pub read_timeout: Option<Unsupported>,
     pub write_timeout: Option<Unsupported>,
@@ -189,6 +194,46 @@ impl Default for HttpConfig {
             logs_url_path: None,
         }
     }
+}
+
+/// `auth` of a server (otelcol's configauth): the id of the authenticator extension.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub authenticator: String,
+    /// Query parameters as credential sources (HTTP): not supported yet.
+    #[serde(default)]
+    pub request_params: Option<Unsupported>,
+}
+
+impl AuthConfig {
+    /// The extension id, or why `authenticator` is not one.
+    pub fn id(&self) -> Result<ComponentId, String> {
+        if self.authenticator.trim().is_empty() {
+            return Err("is required: the id of an authenticator extension, e.g. \
+                        `bearertokenauth`"
+                .to_owned());
+        }
+        ComponentId::parse(&self.authenticator)
+    }
+}
+
+/// Checks the `tls` and `auth` keys of one protocol; `prefix` is `protocols.grpc`.
+fn check_security(
+    config: &ComponentConfig,
+    prefix: &str,
+    tls: Option<&ServerTlsConfig>,
+    auth: Option<&AuthConfig>,
+) -> Result<(), ConfigError> {
+    if let Some(tls) = tls {
+        tls.check()
+            .map_err(|e| config.invalid(&format!("{prefix}.tls.{}", e.key), e.reason))?;
+    }
+    if let Some(auth) = auth {
+        auth.id()
+            .map_err(|e| config.invalid(&format!("{prefix}.auth.authenticator"), e))?;
+    }
+    Ok(())
 }
 
 /// A Content-Encoding the HTTP server can decode.
@@ -308,6 +353,7 @@ impl Config {
                     "`true` is an otelcol setting Redline does not support yet",
                 ));
             }
+            check_security(config, "protocols.grpc", g.tls.as_ref(), g.auth.as_ref())?;
             if let Some(sp) = g
                 .keepalive
                 .as_ref()
@@ -365,9 +411,10 @@ impl Config {
             if h.include_tls_metadata {
                 return Err(config.invalid(
                     "protocols.http.include_tls_metadata",
-                    "must be false when not using TLS",
+                    "`true` is an otelcol setting Redline does not support yet",
                 ));
             }
+            check_security(config, "protocols.http", h.tls.as_ref(), h.auth.as_ref())?;
         }
         Ok(())
     }

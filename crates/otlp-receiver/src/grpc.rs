@@ -17,7 +17,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
+use redline_pipeline::extension::ServerAuthenticator;
 use redline_pipeline::telemetry::ReceiverCounters;
+use redline_pipeline::tls::TlsAcceptor;
 use tokio::net::TcpStream;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Status};
@@ -80,6 +82,8 @@ pub(crate) struct GrpcState {
     pub ingest: Arc<Ingest>,
     pub counters: Arc<ReceiverCounters>,
     pub max_recv_msg_size: usize,
+    /// `auth.authenticator`: checked before anything else, on every request.
+    pub auth: Option<Arc<dyn ServerAuthenticator>>,
 }
 
 /// Routes by path: Export is served, every other method of every service is UNIMPLEMENTED,
@@ -101,6 +105,15 @@ impl hyper::service::Service<Request<Incoming>> for GrpcService {
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
+        if let Some(auth) = &self.state.auth {
+            // As otelcol's auth interceptor: nothing is decoded or counted for a request
+            // that is not authenticated.
+            if let Err(e) = auth.authenticate(req.headers()) {
+                tracing::debug!(reason = %e, "gRPC request refused: not authenticated");
+                let status = Status::unauthenticated(e.0);
+                return Box::pin(async move { Ok(status.into_http()) });
+            }
+        }
         if req.uri().path() != EXPORT_PATH {
             let status = Status::unimplemented(format!(
                 "unknown method {} (this receiver serves {SERVICE_NAME}/Export)",
@@ -181,10 +194,11 @@ impl tonic::server::UnaryService<Bytes> for ExportHandler {
 pub(crate) struct GrpcConn {
     builder: hyper::server::conn::http2::Builder<TokioExecutor>,
     service: GrpcService,
+    tls: Option<TlsAcceptor>,
 }
 
 impl GrpcConn {
-    pub(crate) fn new(config: &GrpcConfig, service: GrpcService) -> Self {
+    pub(crate) fn new(config: &GrpcConfig, service: GrpcService, tls: Option<TlsAcceptor>) -> Self {
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         // Keep-alive pings need a timer; hyper panics without one when they are enabled.
         builder.timer(TokioTimer::new());
@@ -205,17 +219,41 @@ impl GrpcConn {
                     .keep_alive_timeout(sp.timeout.unwrap_or(std::time::Duration::from_secs(20)));
             }
         }
-        Self { builder, service }
+        Self {
+            builder,
+            service,
+            tls,
+        }
     }
 }
 
 impl ServeConn for GrpcConn {
     fn serve(self, io: TcpStream, watcher: Watcher) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let conn = self
-                .builder
-                .serve_connection(TokioIo::new(io), self.service);
-            if let Err(e) = watcher.watch(conn).await {
+            let result = match &self.tls {
+                None => {
+                    let conn = self
+                        .builder
+                        .serve_connection(TokioIo::new(io), self.service);
+                    watcher.watch(conn).await
+                }
+                Some(tls) => {
+                    // The handshake runs here, in the connection's task, so a slow client
+                    // holds up no one else.
+                    let io = match tls.accept(io).await {
+                        Ok(io) => io,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "gRPC TLS handshake failed");
+                            return;
+                        }
+                    };
+                    let conn = self
+                        .builder
+                        .serve_connection(TokioIo::new(io), self.service);
+                    watcher.watch(conn).await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "gRPC connection ended with an error");
             }
         })

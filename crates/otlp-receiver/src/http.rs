@@ -25,7 +25,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
+use redline_pipeline::extension::ServerAuthenticator;
 use redline_pipeline::telemetry::ReceiverCounters;
+use redline_pipeline::tls::TlsAcceptor;
 use tokio::net::TcpStream;
 
 use crate::config::{ContentEncoding, HttpConfig};
@@ -44,6 +46,8 @@ pub(crate) struct HttpState {
     pub max_body: usize,
     pub encodings: Vec<ContentEncoding>,
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
+    /// `auth.authenticator`: checked before anything else, on every request.
+    pub auth: Option<Arc<dyn ServerAuthenticator>>,
 }
 
 impl HttpState {
@@ -51,6 +55,7 @@ impl HttpState {
         config: &HttpConfig,
         ingest: Arc<Ingest>,
         counters: Arc<ReceiverCounters>,
+        auth: Option<Arc<dyn ServerAuthenticator>>,
     ) -> Self {
         let response_headers = config
             .response_headers
@@ -71,6 +76,7 @@ impl HttpState {
             max_body: config.max_request_body_size(),
             encodings: config.encodings(),
             response_headers,
+            auth,
         }
     }
 }
@@ -106,6 +112,18 @@ async fn handle(State(state): State<Arc<HttpState>>, req: Request) -> Response {
 }
 
 async fn handle_inner(state: &HttpState, req: Request) -> Response {
+    if let Some(auth) = &state.auth {
+        // First, as otelcol's auth interceptor wraps the whole handler: an unauthenticated
+        // client learns nothing about paths, and nothing is decoded or counted.
+        if let Err(e) = auth.authenticate(req.headers()) {
+            tracing::debug!(reason = %e, "HTTP request refused: not authenticated");
+            let message = format!("not authenticated: {e}");
+            return match content_kind(req.headers()) {
+                Some(kind) => status_response(kind, StatusCode::UNAUTHORIZED, &message),
+                None => plain(StatusCode::UNAUTHORIZED, message),
+            };
+        }
+    }
     if req.uri().path() != state.traces_path {
         return plain(StatusCode::NOT_FOUND, "404 page not found".to_owned());
     }
@@ -165,8 +183,8 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
     };
     let raw = match kind {
         Kind::Protobuf => body,
-        Kind::Json => match serde_json::from_slice::<ExportTraceServiceRequest>(&body) {
-            Ok(req) => Bytes::from(req.encode_to_vec()),
+        Kind::Json => match json_to_protobuf(&body) {
+            Ok(raw) => raw,
             Err(e) => {
                 return status_response(
                     kind,
@@ -193,6 +211,14 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
             resp
         }
     }
+}
+
+/// Converts an OTLP/JSON `ExportTraceServiceRequest` body to protobuf, as the HTTP server
+/// does with every JSON request. Public (hidden) for the fuzz target; never panics.
+#[doc(hidden)]
+pub fn json_to_protobuf(body: &[u8]) -> Result<Bytes, serde_json::Error> {
+    let req = serde_json::from_slice::<ExportTraceServiceRequest>(body)?;
+    Ok(Bytes::from(req.encode_to_vec()))
 }
 
 fn content_kind(headers: &HeaderMap) -> Option<Kind> {
@@ -291,6 +317,7 @@ fn rpc_code(code: StatusCode) -> i32 {
     match code {
         StatusCode::PAYLOAD_TOO_LARGE => rpc::CODE_RESOURCE_EXHAUSTED,
         StatusCode::SERVICE_UNAVAILABLE => rpc::CODE_UNAVAILABLE,
+        StatusCode::UNAUTHORIZED => rpc::CODE_UNAUTHENTICATED,
         _ => rpc::CODE_INVALID_ARGUMENT,
     }
 }
@@ -370,10 +397,11 @@ fn success(kind: Kind, rejected_spans: usize) -> Response {
 pub(crate) struct HttpConn {
     builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
     service: TowerToHyperService<Router>,
+    tls: Option<TlsAcceptor>,
 }
 
 impl HttpConn {
-    pub(crate) fn new(config: &HttpConfig, router: Router) -> Self {
+    pub(crate) fn new(config: &HttpConfig, router: Router, tls: Option<TlsAcceptor>) -> Self {
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         // Header read timeouts and keep-alive need a timer; hyper panics without one.
         builder
@@ -384,6 +412,7 @@ impl HttpConn {
         Self {
             builder,
             service: TowerToHyperService::new(router),
+            tls,
         }
     }
 }
@@ -391,10 +420,29 @@ impl HttpConn {
 impl ServeConn for HttpConn {
     fn serve(self, io: TcpStream, watcher: Watcher) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let conn = self
-                .builder
-                .serve_connection(TokioIo::new(io), self.service);
-            if let Err(e) = watcher.watch(conn).await {
+            let result = match &self.tls {
+                None => {
+                    let conn = self
+                        .builder
+                        .serve_connection(TokioIo::new(io), self.service);
+                    watcher.watch(conn).await
+                }
+                Some(tls) => {
+                    // In the connection's own task: a slow handshake holds up no one else.
+                    let io = match tls.accept(io).await {
+                        Ok(io) => io,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "HTTP TLS handshake failed");
+                            return;
+                        }
+                    };
+                    let conn = self
+                        .builder
+                        .serve_connection(TokioIo::new(io), self.service);
+                    watcher.watch(conn).await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "HTTP connection ended with an error");
             }
         })
@@ -422,6 +470,36 @@ mod tests {
         ));
         let ok = decompress(bomb, ContentEncoding::Gzip, 1 << 20).expect("fits exactly");
         assert_eq!(ok.len(), 1 << 20);
+    }
+
+    /// OTLP/JSON with an attribute nested `levels` arrays deep.
+    fn deep_json(levels: usize) -> String {
+        let value = format!(
+            r#"{}{{"intValue":"1"}}{}"#,
+            r#"{"arrayValue":{"values":["#.repeat(levels),
+            "]}}".repeat(levels)
+        );
+        format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"name":"d","attributes":[{{"key":"k","value":{value}}}]}}]}}]}}]}}"#
+        )
+    }
+
+    #[test]
+    fn json_nesting_is_bounded_on_a_worker_sized_stack() {
+        // Tokio's worker threads have 2 MiB stacks: the deepest JSON serde_json accepts (39
+        // array levels here) converts there, and anything deeper is refused, not a crash.
+        let run = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let ok = json_to_protobuf(deep_json(39).as_bytes());
+                let too_deep = json_to_protobuf(deep_json(40).as_bytes());
+                let far_too_deep = json_to_protobuf(deep_json(100_000).as_bytes());
+                (ok.is_ok(), too_deep.is_err(), far_too_deep.is_err())
+            })
+            .expect("spawn")
+            .join()
+            .expect("no stack overflow");
+        assert_eq!(run, (true, true, true));
     }
 
     #[test]

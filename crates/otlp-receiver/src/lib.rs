@@ -4,6 +4,11 @@
 //! gRPC and OTLP/HTTP protobuf bodies are validated by the lean wire walker and forwarded as
 //! the bytes that arrived; OTLP/JSON bodies are converted to protobuf once. Backpressure from
 //! the pipeline becomes gRPC UNAVAILABLE with RetryInfo or HTTP 503 with Retry-After.
+//!
+//! Each protocol takes otelcol's `tls` (server certificate, `client_ca_file` for mutual TLS,
+//! versions, suites, certificate reload) and `auth: {authenticator: <extension>}`. The TLS
+//! handshake runs in the connection's own task with a deadline; authentication runs before
+//! anything is decoded, so a refused request (gRPC UNAUTHENTICATED, HTTP 401) counts nowhere.
 
 mod config;
 mod grpc;
@@ -19,6 +24,8 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::extension::ServerAuthenticator;
+use redline_pipeline::tls::{ServerTlsConfig, TlsAcceptor};
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ReceiverFactory,
     RunningComponent, ShutdownError, Signal, TracesConsumer,
@@ -26,10 +33,13 @@ use redline_pipeline::{
 use tokio::net::TcpListener;
 
 pub use config::{
-    Config, ContentEncoding, GrpcConfig, HttpConfig, KeepaliveConfig, KeepaliveServerParameters,
-    Protocols, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT, DEFAULT_MAX_RECV_MSG_SIZE_MIB,
-    DEFAULT_MAX_REQUEST_BODY_SIZE, DEFAULT_TRACES_URL_PATH,
+    AuthConfig, Config, ContentEncoding, GrpcConfig, HttpConfig, KeepaliveConfig,
+    KeepaliveServerParameters, Protocols, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT,
+    DEFAULT_MAX_RECV_MSG_SIZE_MIB, DEFAULT_MAX_REQUEST_BODY_SIZE, DEFAULT_TRACES_URL_PATH,
 };
+
+#[doc(hidden)]
+pub use crate::http::json_to_protobuf;
 
 use crate::grpc::{GrpcConn, GrpcService, GrpcState};
 use crate::http::{HttpConn, HttpState};
@@ -62,6 +72,21 @@ impl FactoryInfo for OtlpReceiverFactory {
 
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
         Config::from_component(config).map(|_| ())
+    }
+
+    fn extension_refs(&self, config: &ComponentConfig) -> Vec<(String, ComponentId)> {
+        let Ok(parsed) = Config::from_component(config) else {
+            return Vec::new();
+        };
+        let grpc = parsed.protocols.grpc.as_ref().and_then(|g| g.auth.as_ref());
+        let http = parsed.protocols.http.as_ref().and_then(|h| h.auth.as_ref());
+        [("protocols.grpc", grpc), ("protocols.http", http)]
+            .into_iter()
+            .filter_map(|(prefix, auth)| {
+                let id = auth?.id().ok()?;
+                Some((format!("{prefix}.auth.authenticator"), id))
+            })
+            .collect()
     }
 }
 
@@ -111,19 +136,35 @@ async fn start(
                 );
             }
         }
+        let auth = authenticator(id, ctx, "grpc", g.auth.as_ref(), g.tls.is_some())?;
+        let tls = acceptor(id, "grpc", g.tls.as_ref(), redline_pipeline::tls::ALPN_H2)?;
         let listener = bind(id, "grpc", &g.endpoint).await?;
         let state = Arc::new(GrpcState {
             ingest: ingest.clone(),
             counters: ctx.telemetry.receiver(&name, "grpc"),
             max_recv_msg_size: g.max_recv_msg_size(),
+            auth,
         });
-        let conn = GrpcConn::new(g, GrpcService::new(state));
+        let secure = tls.is_some();
+        let conn = GrpcConn::new(g, GrpcService::new(state), tls);
         let handle = ServerHandle::spawn("grpc", listener, conn);
-        tracing::info!(receiver = %id, addr = %handle.addr, "OTLP/gRPC listening");
+        tracing::info!(receiver = %id, addr = %handle.addr, tls = secure, "OTLP/gRPC listening");
         servers.push(("grpc", handle));
     }
 
     if let Some(h) = &config.protocols.http {
+        let security =
+            authenticator(id, ctx, "http", h.auth.as_ref(), h.tls.is_some()).and_then(|auth| {
+                let tls = acceptor(id, "http", h.tls.as_ref(), redline_pipeline::tls::ALPN_HTTP)?;
+                Ok((auth, tls))
+            });
+        let (auth, tls) = match security {
+            Ok(s) => s,
+            Err(e) => {
+                shutdown_all(servers, Instant::now()).await;
+                return Err(e);
+            }
+        };
         let listener = match bind(id, "http", &h.endpoint).await {
             Ok(l) => l,
             Err(e) => {
@@ -136,14 +177,70 @@ async fn start(
             h,
             ingest.clone(),
             ctx.telemetry.receiver(&name, "http"),
+            auth,
         ));
-        let conn = HttpConn::new(h, http::router(state));
+        let secure = tls.is_some();
+        let conn = HttpConn::new(h, http::router(state), tls);
         let handle = ServerHandle::spawn("http", listener, conn);
-        tracing::info!(receiver = %id, addr = %handle.addr, "OTLP/HTTP listening");
+        tracing::info!(receiver = %id, addr = %handle.addr, tls = secure, "OTLP/HTTP listening");
         servers.push(("http", handle));
     }
 
     Ok(Running { id: name, servers })
+}
+
+/// The running authenticator extension `auth.authenticator` names. Extensions are built
+/// before receivers, so a missing one is a config mistake: the error names the key.
+fn authenticator(
+    id: &ComponentId,
+    ctx: &BuildContext,
+    protocol: &str,
+    auth: Option<&AuthConfig>,
+    secure: bool,
+) -> Result<Option<Arc<dyn ServerAuthenticator>>, BuildError> {
+    let Some(auth) = auth else {
+        return Ok(None);
+    };
+    if !secure {
+        tracing::warn!(
+            receiver = %id,
+            protocol,
+            "auth is set without tls: credentials cross the network in clear text"
+        );
+    }
+    let key = format!("receivers.{id}.protocols.{protocol}.auth.authenticator");
+    let ext = auth
+        .id()
+        .map_err(|e| BuildError::new(id, format!("{key}: {e}")))?;
+    let found = ctx
+        .extensions
+        .authenticator(&ext)
+        .map_err(|e| BuildError::new(id, format!("{key}: {e}")))?;
+    Ok(Some(found))
+}
+
+/// Loads the certificate and key of `tls`; errors name the key and the file.
+fn acceptor(
+    id: &ComponentId,
+    protocol: &str,
+    tls: Option<&ServerTlsConfig>,
+    alpn: &[&[u8]],
+) -> Result<Option<TlsAcceptor>, BuildError> {
+    let Some(tls) = tls else {
+        return Ok(None);
+    };
+    for warning in tls.warnings() {
+        tracing::warn!(receiver = %id, protocol, "{warning}");
+    }
+    tls.load(alpn).map(Some).map_err(|e| {
+        BuildError::new(
+            id,
+            format!(
+                "receivers.{id}.protocols.{protocol}.tls.{}: {}",
+                e.key, e.reason
+            ),
+        )
+    })
 }
 
 /// Resolves `endpoint` the way Go's net.Listen does: an empty host is every interface, a

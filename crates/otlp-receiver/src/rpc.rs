@@ -48,6 +48,7 @@ pub(crate) const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.Ret
 pub(crate) const CODE_INVALID_ARGUMENT: i32 = 3;
 pub(crate) const CODE_RESOURCE_EXHAUSTED: i32 = 8;
 pub(crate) const CODE_UNAVAILABLE: i32 = 14;
+pub(crate) const CODE_UNAUTHENTICATED: i32 = 16;
 
 /// An encoded google.rpc.Status carrying a RetryInfo detail, as OTLP asks for retryable
 /// refusals.

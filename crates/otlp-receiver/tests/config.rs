@@ -107,9 +107,15 @@ fn unknown_keys_name_their_path() {
 #[test]
 fn unsupported_keys_say_so() {
     for (yaml, key) in [
-        ("    protocols:\n      grpc:\n        tls:\n          cert_file: x", "tls"),
+        (
+            "    protocols:\n      grpc:\n        tls:\n          cert_file: c\n          key_file: k\n          tpm:\n            enabled: true",
+            "tpm",
+        ),
         ("    protocols:\n      http:\n        cors:\n          allowed_origins: [\"*\"]", "cors"),
-        ("    protocols:\n      http:\n        auth:\n          authenticator: x", "auth"),
+        (
+            "    protocols:\n      http:\n        auth:\n          authenticator: x\n          request_params: [token]",
+            "request_params",
+        ),
         (
             "    protocols:\n      grpc:\n        keepalive:\n          enforcement_policy:\n            min_time: 5s",
             "enforcement_policy",
@@ -153,4 +159,88 @@ fn factory_validate_uses_the_same_rules() {
     assert!(f
         .validate(&section("    protocols:\n      grpc:\n        bogus: 1"))
         .is_err());
+}
+
+#[test]
+fn tls_and_auth_parse_with_otelcol_keys() {
+    let c = parse(
+        "    protocols:
+      grpc:
+        tls:
+          cert_file: /certs/server.pem
+          key_file: /certs/server.key
+          client_ca_file: /certs/ca.pem
+          min_version: \"1.3\"
+          reload_interval: 1h
+        auth:
+          authenticator: bearertokenauth/in
+      http:
+        tls:
+          cert_pem: inline-cert
+          key_pem: inline-key
+        auth:
+          authenticator: basicauth",
+    )
+    .expect("valid");
+    let g = c.protocols.grpc.expect("grpc");
+    let tls = g.tls.expect("tls");
+    assert_eq!(tls.client_ca_file.as_deref(), Some("/certs/ca.pem"));
+    assert_eq!(tls.min_version.as_deref(), Some("1.3"));
+    assert_eq!(tls.reload_interval, Some(Duration::from_secs(3600)));
+    assert_eq!(
+        g.auth.expect("auth").id().expect("id").to_string(),
+        "bearertokenauth/in"
+    );
+    let h = c.protocols.http.expect("http");
+    assert_eq!(
+        h.tls.expect("tls").key_pem.expect("pem").expose(),
+        "inline-key"
+    );
+}
+
+#[test]
+fn bad_tls_and_auth_name_their_key() {
+    for (yaml, key) in [
+        (
+            "    protocols:\n      grpc:\n        tls:",
+            "protocols.grpc.tls.cert_file",
+        ),
+        (
+            "    protocols:\n      grpc:\n        tls:\n          cert_file: c",
+            "protocols.grpc.tls.key_file",
+        ),
+        (
+            "    protocols:\n      http:\n        tls:\n          cert_file: c\n          key_file: k\n          min_version: \"1.0\"",
+            "protocols.http.tls.min_version",
+        ),
+        (
+            "    protocols:\n      http:\n        tls:\n          cert_file: c\n          key_file: k\n          cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]",
+            "protocols.http.tls.cipher_suites",
+        ),
+        (
+            "    protocols:\n      grpc:\n        auth:\n          authenticator: \"bad id!\"",
+            "protocols.grpc.auth.authenticator",
+        ),
+        (
+            "    protocols:\n      grpc:\n        auth: {}",
+            "protocols.grpc.auth",
+        ),
+        (
+            "    protocols:\n      http:\n        include_tls_metadata: true",
+            "protocols.http.include_tls_metadata",
+        ),
+    ] {
+        let err = parse(yaml).expect_err(key);
+        assert!(err.contains(key), "{key}: {err}");
+    }
+}
+
+#[test]
+fn inline_key_pem_is_never_echoed() {
+    let err = parse(
+        "    protocols:\n      grpc:\n        tls:\n          cert_file: c\n          key_pem:\n            nested: PRIVATE-KEY-MATERIAL",
+    )
+    .expect_err("a map is not a key");
+    assert!(err.contains("protocols.grpc.tls.key_pem"), "{err}");
+    assert!(!err.contains("PRIVATE-KEY-MATERIAL"), "{err}");
 }

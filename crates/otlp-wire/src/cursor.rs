@@ -67,6 +67,13 @@ impl<'a> Cursor<'a> {
         self.pos
     }
 
+    /// Bytes `[from, to)` of the underlying buffer (absolute offsets, as [`Self::pos`]);
+    /// empty when out of range.
+    #[inline]
+    pub(crate) fn slice(&self, from: usize, to: usize) -> &'a [u8] {
+        self.buf.get(from..to).unwrap_or(&[])
+    }
+
     /// The unread part of the window.
     #[inline]
     pub(crate) fn rest(&self) -> &'a [u8] {
@@ -85,16 +92,29 @@ impl<'a> Cursor<'a> {
 
     /// LEB128 varint, at most 10 bytes, the 10th byte at most 1 (prost's
     /// overflow rule, taken from protobuf-go's `ConsumeVarint`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<u64, WireError> {
-        let start = self.pos;
-        // Fast path: one-byte varints are the vast majority (tags, small lengths).
-        if let Some(&b) = self.buf.get(self.pos) {
-            if b < 0x80 && self.pos < self.end {
+        // Fast paths: one- and two-byte varints are nearly all of them (tags, lengths of
+        // strings and small messages, enums).
+        let window = self.buf.get(self.pos..self.end).unwrap_or(&[]);
+        if let Some(&b0) = window.first() {
+            if b0 < 0x80 {
                 self.pos += 1;
-                return Ok(u64::from(b));
+                return Ok(u64::from(b0));
+            }
+            if let Some(&b1) = window.get(1) {
+                if b1 < 0x80 {
+                    self.pos += 2;
+                    return Ok(u64::from(b0 & 0x7f) | (u64::from(b1) << 7));
+                }
             }
         }
+        self.varint_slow()
+    }
+
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64, WireError> {
+        let start = self.pos;
         let mut value: u64 = 0;
         for i in 0..10u32 {
             if self.pos >= self.end {
@@ -115,6 +135,7 @@ impl<'a> Cursor<'a> {
         Err(self.err(WireErrorKind::VarintOverflow, start))
     }
 
+    #[inline(always)]
     fn take(&mut self, len: usize, at: usize) -> Result<Cursor<'a>, WireError> {
         if len > self.remaining() {
             return Err(self.err(WireErrorKind::Truncated, at));
@@ -128,14 +149,83 @@ impl<'a> Cursor<'a> {
         Ok(sub)
     }
 
+    #[inline(always)]
     fn fixed<const N: usize>(&mut self, at: usize) -> Result<[u8; N], WireError> {
-        let sub = self.take(N, at)?;
-        <[u8; N]>::try_from(sub.rest()).map_err(|_| self.err(WireErrorKind::Truncated, at))
+        let bytes = self
+            .buf
+            .get(self.pos..self.end)
+            .and_then(|w| w.first_chunk::<N>())
+            .copied()
+            .ok_or_else(|| self.err(WireErrorKind::Truncated, at))?;
+        self.pos += N;
+        Ok(bytes)
     }
 
     /// Reads a key and its value (except for groups, which stay unconsumed).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_field(&mut self) -> Result<(u32, Value<'a>), WireError> {
+        if let Some(field) = self.next_field_fast() {
+            return Ok(field);
+        }
+        self.next_field_general()
+    }
+
+    /// The common shapes, decided from the first bytes without any loop: a one-byte key
+    /// followed by a one-byte varint, a one-byte length, or a fixed64. `None` means "use the
+    /// general path", which also produces every error.
+    #[inline(always)]
+    fn next_field_fast(&mut self) -> Option<(u32, Value<'a>)> {
+        let window = self.buf.get(self.pos..self.end)?;
+        let [key, b1, ..] = *window else {
+            return None;
+        };
+        // One-byte key with a non-zero field number.
+        if !(8..0x80).contains(&key) {
+            return None;
+        }
+        let tag = u32::from(key >> 3);
+        match key & 7 {
+            0 if b1 < 0x80 => {
+                self.pos += 2;
+                Some((tag, Value::Varint(u64::from(b1))))
+            }
+            2 => {
+                // Lengths below 16 KiB: one or two bytes.
+                let (len, header) = if b1 < 0x80 {
+                    (usize::from(b1), 2)
+                } else {
+                    let b2 = *window.get(2)?;
+                    if b2 >= 0x80 {
+                        return None;
+                    }
+                    (usize::from(b1 & 0x7f) | (usize::from(b2) << 7), 3)
+                };
+                let start = self.pos + header;
+                let end = start + len;
+                if end > self.end {
+                    return None;
+                }
+                self.pos = end;
+                Some((
+                    tag,
+                    Value::Len(Cursor {
+                        buf: self.buf,
+                        pos: start,
+                        end,
+                    }),
+                ))
+            }
+            1 => {
+                let bytes = window.get(1..9)?.first_chunk::<8>()?;
+                self.pos += 9;
+                Some((tag, Value::Fixed64(u64::from_le_bytes(*bytes))))
+            }
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    fn next_field_general(&mut self) -> Result<(u32, Value<'a>), WireError> {
         let key_at = self.pos;
         let key = self.varint()?;
         if key > u64::from(u32::MAX) {
@@ -204,8 +294,16 @@ impl<'a> Cursor<'a> {
 
     /// Next field for the lenient re-scans done after validation: skips groups,
     /// returns `None` at the end or (never for validated input) on malformed bytes.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_lenient(&mut self) -> Option<(u32, Value<'a>)> {
+        if let Some(field) = self.next_field_fast() {
+            return Some(field);
+        }
+        self.next_lenient_general()
+    }
+
+    #[inline(never)]
+    fn next_lenient_general(&mut self) -> Option<(u32, Value<'a>)> {
         loop {
             if self.at_end() {
                 return None;

@@ -30,10 +30,13 @@ mod value;
 mod walk;
 
 pub use error::{WireError, WireErrorKind, WireType};
-pub use value::{AnyValueView, ArrayIter, ArrayView, AttributeIter, KeyValueView, KvListView};
+pub use value::{
+    AnyValueView, ArrayIter, ArrayView, AttributeIter, KeyValueView, KvListView, LazyAttribute,
+    LazyAttributes,
+};
 pub use walk::{
-    validate, walk, walk_single_pass, EventIter, EventView, LinkIter, LinkView, NoopVisitor,
-    ResourceView, ScopeView, SpanView, TraceVisitor, WalkStats,
+    validate, walk, walk_single_pass, walk_validated, EventIter, EventView, LinkIter, LinkView,
+    NoopVisitor, ResourceView, ScopeView, SpanView, TraceVisitor, WalkStats,
 };
 
 /// prost 0.14's recursion limit (`prost::RECURSION_LIMIT`, not public there).

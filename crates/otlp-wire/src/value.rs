@@ -178,12 +178,36 @@ impl<'a> AttributeIter<'a> {
             Some(kv) => kv,
             None => self.tail.find(matches)?,
         };
-        Some(key_value(kv).value)
+        Some(value_of(kv))
     }
 }
 
 /// The raw bytes of a `KeyValue`'s key (last occurrence wins).
+#[inline]
 fn raw_key(kv: &[u8]) -> &[u8] {
+    // Fast path for the layout every encoder writes: the key, then at most one `value`, and
+    // nothing else (so this key is the last one), both with one-byte lengths.
+    if let [0x0a, klen, rest @ ..] = kv {
+        let klen = usize::from(*klen);
+        if klen < 0x80 {
+            if let (Some(key), Some(after)) = (rest.get(..klen), rest.get(klen..)) {
+                match after {
+                    [] => return key,
+                    [0x12, vlen, value @ ..]
+                        if *vlen < 0x80 && value.len() == usize::from(*vlen) =>
+                    {
+                        return key;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    raw_key_slow(kv)
+}
+
+#[inline(never)]
+fn raw_key_slow(kv: &[u8]) -> &[u8] {
     let mut cursor = Cursor::new(kv);
     let mut key: &[u8] = &[];
     while let Some((tag, v)) = cursor.next_lenient() {
@@ -192,6 +216,61 @@ fn raw_key(kv: &[u8]) -> &[u8] {
         }
     }
     key
+}
+
+impl<'a> AttributeIter<'a> {
+    /// The same attributes with their values left undecoded: the cheap way to look for a few
+    /// keys among many (compare [`LazyAttribute::key_bytes`], decode only the matches).
+    pub fn lazy(self) -> LazyAttributes<'a> {
+        LazyAttributes { inner: self }
+    }
+}
+
+/// Iterator over attributes whose values are decoded on demand; see [`AttributeIter::lazy`].
+#[derive(Debug, Clone)]
+pub struct LazyAttributes<'a> {
+    inner: AttributeIter<'a>,
+}
+
+/// One attribute of a [`LazyAttributes`] iteration.
+#[derive(Debug, Clone, Copy)]
+pub struct LazyAttribute<'a> {
+    kv: &'a [u8],
+    key: &'a [u8],
+}
+
+impl<'a> LazyAttribute<'a> {
+    /// The key's bytes, not checked for UTF-8 (validated input always is): comparing them
+    /// with a `&str`'s bytes is the same as comparing the strings.
+    pub fn key_bytes(&self) -> &'a [u8] {
+        self.key
+    }
+
+    /// The key, or `""` if it is not UTF-8.
+    pub fn key(&self) -> &'a str {
+        std::str::from_utf8(self.key).unwrap_or("")
+    }
+
+    /// The decoded value; [`AnyValueView::Empty`] when absent.
+    pub fn value(&self) -> AnyValueView<'a> {
+        value_of(self.kv)
+    }
+}
+
+impl<'a> Iterator for LazyAttributes<'a> {
+    type Item = LazyAttribute<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let kv = match self.inner.head.next() {
+            Some(kv) => kv,
+            None => self.inner.tail.next()?,
+        };
+        Some(LazyAttribute {
+            kv,
+            key: raw_key(kv),
+        })
+    }
 }
 
 impl<'a> Iterator for AttributeIter<'a> {
@@ -230,7 +309,19 @@ impl<'a> PathIter<'a> {
 impl<'a> Iterator for PathIter<'a> {
     type Item = &'a [u8];
 
+    #[inline]
     fn next(&mut self) -> Option<&'a [u8]> {
+        // One level (span, event and link attributes): a plain scan of the message's fields.
+        if let [want] = *self.path {
+            let cursor = self.cursors.first_mut()?;
+            loop {
+                if let (tag, Value::Len(payload)) = cursor.next_lenient()? {
+                    if tag == want {
+                        return Some(payload.rest());
+                    }
+                }
+            }
+        }
         loop {
             let want = *self.path.get(self.active)?;
             let cursor = self.cursors.get_mut(self.active)?;
@@ -276,6 +367,20 @@ pub(crate) fn key_value(kv: &[u8]) -> KeyValueView<'_> {
         key,
         value: value.map(resolve_any).unwrap_or(AnyValueView::Empty),
     }
+}
+
+/// The value of one `KeyValue` message, as [`key_value`] finds it, without decoding the key.
+fn value_of(kv: &[u8]) -> AnyValueView<'_> {
+    let mut cursor = Cursor::new(kv);
+    while let Some((tag, v)) = cursor.next_lenient() {
+        if let (2, Value::Len(s)) = (tag, v) {
+            return resolve_any(Stream {
+                head: s.rest(),
+                tail: cursor.rest(),
+            });
+        }
+    }
+    AnyValueView::Empty
 }
 
 /// Applies protobuf oneof merge rules to the fields of a (possibly merged)

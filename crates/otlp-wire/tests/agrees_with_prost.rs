@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{expected, Recorder};
+use common::{expected, owned_from_view, Recorder};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     any_value, AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList,
@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Spa
 use proptest::collection::vec;
 use proptest::prelude::*;
 use prost::Message;
-use redline_otlp_wire::{validate, walk};
+use redline_otlp_wire::{validate, walk, walk_validated, AttributeIter, SpanView, TraceVisitor};
 
 fn cases(default: u32) -> ProptestConfig {
     let n = std::env::var("PROPTEST_CASES")
@@ -250,6 +250,14 @@ fn check_agrees(bytes: &[u8]) -> Result<(), TestCaseError> {
     let walked = walk(bytes, &mut rec);
     prop_assert_eq!(walked.is_ok(), decoded.is_ok(), "walk: {:?}", walked);
     if let (Ok(stats), Ok(decoded)) = (walked, decoded) {
+        // The trusted walk used after validation reports exactly the same.
+        let mut trusted = Recorder::default();
+        prop_assert_eq!(walk_validated(bytes, &mut trusted), Ok(stats));
+        prop_assert_eq!(&trusted.resources, &rec.resources);
+        prop_assert_eq!(&trusted.order, &rec.order);
+        let mut lazy = LazyAgrees(Ok(()));
+        walk_validated(bytes, &mut lazy).unwrap();
+        lazy.0?;
         prop_assert_eq!(rec.resources, expected(&decoded));
         let spans: usize = decoded
             .resource_spans
@@ -274,6 +282,35 @@ fn check_agrees(bytes: &[u8]) -> Result<(), TestCaseError> {
         prop_assert_eq!(stats.spans_with_invalid_ids, invalid);
     }
     Ok(())
+}
+
+/// Checks on every span that the lazy attribute iteration and `get` agree with the eager one.
+struct LazyAgrees(Result<(), TestCaseError>);
+
+fn lazy_agrees(attrs: AttributeIter<'_>) -> Result<(), TestCaseError> {
+    let eager: Vec<_> = attrs.clone().collect();
+    let lazy: Vec<_> = attrs.clone().lazy().collect();
+    prop_assert_eq!(eager.len(), lazy.len());
+    for (e, l) in eager.iter().zip(&lazy) {
+        prop_assert_eq!(e.key.as_bytes(), l.key_bytes());
+        prop_assert_eq!(e.key, l.key());
+        // Owned values compare doubles by bits, so NaN equals itself.
+        prop_assert_eq!(owned_from_view(&e.value), owned_from_view(&l.value()));
+        let first = eager
+            .iter()
+            .find(|x| x.key == e.key)
+            .map(|x| owned_from_view(&x.value));
+        prop_assert_eq!(attrs.clone().get(e.key).map(|v| owned_from_view(&v)), first);
+    }
+    Ok(())
+}
+
+impl<'a> TraceVisitor<'a> for LazyAgrees {
+    fn span(&mut self, s: &SpanView<'a>) {
+        if self.0.is_ok() {
+            self.0 = lazy_agrees(s.attributes());
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ use crate::config::{ComponentConfig, ConfigError};
 use crate::consumer::TracesConsumer;
 use crate::extension::{ExtensionCapabilities, Extensions};
 use crate::metrics::MetricsSource;
+use crate::status::PipelineStatus;
 use crate::telemetry::Telemetry;
 
 /// The five sections of an otelcol config a component can be declared in.
@@ -163,6 +164,8 @@ pub struct BuildContext {
     pub telemetry: Telemetry,
     /// Extensions started before this component (all of them: extensions start first).
     pub extensions: Extensions,
+    /// Whether the pipeline is up; components report fatal runtime failures here.
+    pub status: PipelineStatus,
 }
 
 impl BuildContext {
@@ -170,6 +173,7 @@ impl BuildContext {
         Self {
             telemetry,
             extensions: Extensions::default(),
+            status: PipelineStatus::default(),
         }
     }
 
@@ -217,6 +221,13 @@ pub trait FactoryInfo: Send + Sync {
     /// Checks a config without starting anything: every bad key or value is reported with
     /// its path by the returned error.
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError>;
+    /// Extensions this config refers to (`auth.authenticator`, `sending_queue.storage`), as
+    /// (key path relative to the component, extension id), so `redline validate` can check
+    /// they are defined and enabled in `service.extensions`. Only called on a valid config.
+    fn extension_refs(&self, config: &ComponentConfig) -> Vec<(String, ComponentId)> {
+        let _ = config;
+        Vec::new()
+    }
 }
 
 pub trait ReceiverFactory: FactoryInfo {

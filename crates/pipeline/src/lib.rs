@@ -12,8 +12,11 @@ pub mod consumer;
 pub mod duration;
 pub mod extension;
 pub mod metrics;
+pub mod prom_names;
 pub mod service;
+pub mod status;
 pub mod telemetry;
+pub mod tls;
 
 pub use batch::TracesBatch;
 pub use component::{

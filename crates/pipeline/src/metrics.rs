@@ -75,4 +75,11 @@ pub trait MetricsSource: Send + Sync + 'static {
     /// Walks the current state into `sink`. Implementations must not hold a lock that stops
     /// ingestion for the whole walk (lock one shard at a time, or copy first).
     fn collect(&self, sink: &mut dyn MetricsSink);
+
+    /// How often the source would push its state in otelcol (spanmetrics'
+    /// `metrics_flush_interval`). Push-based exporters (remote write) default their interval
+    /// to it, so an otelcol file keeps its cadence; `None` when the source has no opinion.
+    fn flush_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

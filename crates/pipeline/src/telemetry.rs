@@ -16,6 +16,10 @@ pub const EXPORTER_SEND_FAILED_SPANS: &str = "otelcol_exporter_send_failed_spans
 pub const EXPORTER_ENQUEUE_FAILED_SPANS: &str = "otelcol_exporter_enqueue_failed_spans";
 pub const EXPORTER_QUEUE_SIZE: &str = "otelcol_exporter_queue_size";
 pub const EXPORTER_QUEUE_CAPACITY: &str = "otelcol_exporter_queue_capacity";
+/// Series a spanmetrics connector holds (gauge, label `connector`).
+pub const SPANMETRICS_ACTIVE_SERIES: &str = "redline_spanmetrics_active_series";
+/// Spans folded into the overflow series by the cardinality limit (counter).
+pub const SPANMETRICS_OVERFLOW_SPANS: &str = "redline_spanmetrics_overflow_spans";
 
 /// Counters of one receiver on one transport (`grpc`, `http`).
 #[derive(Default, Debug)]
@@ -45,6 +49,8 @@ pub struct Telemetry {
 struct Registry {
     receivers: Mutex<BTreeMap<(String, &'static str), Arc<ReceiverCounters>>>,
     exporters: Mutex<BTreeMap<String, Arc<ExporterCounters>>>,
+    /// Components' own families (e.g. spanmetrics series counts), read at collect time.
+    sources: Mutex<Vec<Arc<dyn MetricsSource>>>,
     start_time_unix_nano: AtomicU64,
 }
 
@@ -65,6 +71,15 @@ impl Telemetry {
             .entry((receiver.to_owned(), transport))
             .or_default()
             .clone()
+    }
+
+    /// Adds a component's own metrics to what the telemetry endpoint serves.
+    pub fn register_source(&self, source: Arc<dyn MetricsSource>) {
+        self.inner.sources.lock().push(source);
+    }
+
+    pub fn start_time_unix_nano(&self) -> u64 {
+        self.inner.start_time_unix_nano.load(Ordering::Relaxed)
     }
 
     pub fn exporter(&self, exporter: &str) -> Arc<ExporterCounters> {
@@ -184,6 +199,11 @@ impl MetricsSource for Telemetry {
                 let labels = [("exporter", id.as_str())];
                 sink.gauge(&labels, field(c).load(Ordering::Relaxed) as f64);
             }
+        }
+
+        let sources: Vec<_> = self.inner.sources.lock().clone();
+        for source in sources {
+            source.collect(sink);
         }
     }
 }

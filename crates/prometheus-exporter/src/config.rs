@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use redline_pipeline::config::Unsupported;
-use redline_pipeline::{ComponentConfig, ConfigError};
-use serde::Deserialize;
+use redline_pipeline::tls::ServerTlsConfig;
+use redline_pipeline::{ComponentConfig, ComponentId, ConfigError};
+use serde::{Deserialize, Deserializer};
 
 use crate::render::{OptionsError, RenderOptions};
 
@@ -52,13 +53,17 @@ pub struct Config {
     #[serde(default)]
     pub translation_strategy: Option<String>,
 
+    /// Serve `/metrics` over TLS (confighttp's `tls`, otelcol's configtls server keys);
+    /// `client_ca_file` requires scrapers to present a certificate.
+    #[serde(default, deserialize_with = "present")]
+    pub tls: Option<ServerTlsConfig>,
+    /// `authenticator: <extension id>` (e.g. `basicauth/metrics`): every scrape must pass it.
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+
     // otelcol settings (HTTP server, queue, deprecated keys) not implemented yet.
     #[serde(default)]
-    pub tls: Option<Unsupported>,
-    #[serde(default)]
     pub cors: Option<Unsupported>,
-    #[serde(default)]
-    pub auth: Option<Unsupported>,
     #[serde(default)]
     pub include_metadata: Option<Unsupported>,
     #[serde(default)]
@@ -91,6 +96,36 @@ pub struct ResourceToTelemetry {
     /// Only `false`: spanmetrics series carry no resource attributes beyond its dimensions.
     #[serde(default)]
     pub enabled: bool,
+}
+
+/// `auth` (confighttp's server auth): the id of an authenticator extension.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub authenticator: String,
+    #[serde(default)]
+    pub request_params: Option<Unsupported>,
+}
+
+impl AuthConfig {
+    /// The extension id, or why `authenticator` is not one.
+    pub fn id(&self) -> Result<ComponentId, String> {
+        if self.authenticator.trim().is_empty() {
+            return Err(
+                "is required: the id of an authenticator extension, e.g. `basicauth`".to_owned(),
+            );
+        }
+        ComponentId::parse(&self.authenticator)
+    }
+}
+
+/// A key that turns a section on when present, even as `tls:` with no value.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
 }
 
 /// A config that parsed but is not usable, with the key it is about.
@@ -126,6 +161,13 @@ impl Config {
         }
         self.add_suffixes()?;
         self.render_options()?;
+        if let Some(tls) = &self.tls {
+            tls.check()
+                .map_err(|e| invalid(&format!("tls.{}", e.key), e.reason))?;
+        }
+        if let Some(auth) = &self.auth {
+            auth.id().map_err(|e| invalid("auth.authenticator", e))?;
+        }
         Ok(())
     }
 
@@ -251,7 +293,7 @@ mod tests {
     fn unknown_and_unsupported_keys_are_errors() {
         let e = parse(r#"{"endpoint": ":9464", "endpiont": "x"}"#).expect_err("unknown");
         assert!(e.contains("endpiont"), "{e}");
-        for key in ["tls", "without_units", "sending_queue", "cors"] {
+        for key in ["without_units", "sending_queue", "cors"] {
             let e = parse(&format!(r#"{{"endpoint": ":9464", "{key}": {{}}}}"#))
                 .expect_err("unsupported");
             assert!(e.contains("does not support yet"), "{key}: {e}");
@@ -315,5 +357,38 @@ mod tests {
         .expect("parses");
         assert_eq!(c.add_suffixes(), Ok(false));
         assert_eq!(c.bind_address().as_deref(), Ok("0.0.0.0:80"));
+    }
+
+    #[test]
+    fn tls_and_auth_are_checked() {
+        let key = |json: &str| {
+            parse(json)
+                .expect("parses")
+                .check()
+                .map_err(|e| e.key)
+                .err()
+        };
+        let c = parse(
+            r#"{"endpoint": ":9464", "tls": {"cert_file": "c.pem", "key_file": "k.pem",
+                "client_ca_file": "ca.pem"}, "auth": {"authenticator": "basicauth/metrics"}}"#,
+        )
+        .expect("parses");
+        assert!(c.check().is_ok());
+        assert_eq!(
+            c.auth.expect("auth").id().map(|i| i.to_string()).as_deref(),
+            Ok("basicauth/metrics")
+        );
+        assert_eq!(
+            key(r#"{"endpoint": ":9464", "tls": {"cert_file": "c.pem"}}"#).as_deref(),
+            Some("tls.key_file")
+        );
+        assert_eq!(
+            key(r#"{"endpoint": ":9464", "tls": null}"#).as_deref(),
+            Some("tls.cert_file")
+        );
+        assert_eq!(
+            key(r#"{"endpoint": ":9464", "auth": {"authenticator": ""}}"#).as_deref(),
+            Some("auth.authenticator")
+        );
     }
 }

@@ -24,12 +24,13 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::extension::ServerAuthenticator;
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ConfigError, ExporterFactory, MetricsSource,
     RunningComponent, Signal,
 };
 
-pub use config::{Config, Invalid, ResourceToTelemetry};
+pub use config::{AuthConfig, Config, Invalid, ResourceToTelemetry};
 pub use negotiate::{accepts_gzip, negotiate, Negotiated};
 pub use render::{
     render, Format, OptionsError, RenderOptions, OPENMETRICS_001_CONTENT_TYPE,
@@ -47,6 +48,18 @@ impl FactoryInfo for PrometheusExporterFactory {
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
         Config::from_component(config).map(|_| ())
     }
+
+    fn extension_refs(
+        &self,
+        config: &ComponentConfig,
+    ) -> Vec<(String, redline_pipeline::ComponentId)> {
+        Config::from_component(config)
+            .ok()
+            .and_then(|c| c.auth)
+            .and_then(|auth| auth.id().ok())
+            .map(|id| vec![("auth.authenticator".to_owned(), id)])
+            .unwrap_or_default()
+    }
 }
 
 impl ExporterFactory for PrometheusExporterFactory {
@@ -60,14 +73,33 @@ impl ExporterFactory for PrometheusExporterFactory {
         ctx: &BuildContext,
         sources: Vec<Arc<dyn MetricsSource>>,
     ) -> BuildResult<Box<dyn RunningComponent>> {
-        let _ = ctx;
         let id = config.id().clone();
         let parsed = Config::from_component(config);
+        let extensions = ctx.extensions.clone();
         Box::pin(async move {
             let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
-            start(&id.to_string(), &parsed, sources)
+            // Extensions are built before exporters: a missing one is a config mistake.
+            let auth = match &parsed.auth {
+                None => None,
+                Some(auth) => {
+                    let key = format!("exporters.{id}.auth.authenticator");
+                    let ext = auth
+                        .id()
+                        .map_err(|e| BuildError::new(&id, format!("{key}: {e}")))?;
+                    let found = extensions
+                        .authenticator(&ext)
+                        .map_err(|e| BuildError::new(&id, format!("{key}: {e}")))?;
+                    Some(found)
+                }
+            };
+            start_with_auth(&id.to_string(), &parsed, sources, auth)
                 .await
-                .map_err(|e| BuildError::new(&id, e))
+                .map_err(|e| match e {
+                    StartError::Tls(t) => {
+                        BuildError::new(&id, format!("exporters.{id}.tls.{}: {}", t.key, t.reason))
+                    }
+                    other => BuildError::new(&id, other),
+                })
         })
     }
 }
@@ -77,6 +109,8 @@ impl ExporterFactory for PrometheusExporterFactory {
 pub enum StartError {
     #[error("{}: {}", .0.key, .0.reason)]
     Config(#[from] Invalid),
+    #[error("tls.{}: {}", .0.key, .0.reason)]
+    Tls(#[from] redline_pipeline::tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -86,13 +120,45 @@ pub enum StartError {
 }
 
 /// Starts the exporter from an already-parsed config: binds the endpoint and serves
-/// `/metrics`. The returned component reports its address as `metrics`.
+/// `/metrics`. The returned component reports its address as `metrics`. A config with
+/// `auth` needs [`start_with_auth`].
 pub async fn start(
     component: &str,
     config: &Config,
     sources: Vec<Arc<dyn MetricsSource>>,
 ) -> Result<Box<dyn RunningComponent>, StartError> {
+    start_with_auth(component, config, sources, None).await
+}
+
+/// [`start`] with the authenticator that `auth.authenticator` names, already resolved.
+pub async fn start_with_auth(
+    component: &str,
+    config: &Config,
+    sources: Vec<Arc<dyn MetricsSource>>,
+    auth: Option<Arc<dyn ServerAuthenticator>>,
+) -> Result<Box<dyn RunningComponent>, StartError> {
     config.check()?;
+    if config.auth.is_some() && auth.is_none() {
+        return Err(StartError::Config(Invalid {
+            key: "auth.authenticator".to_owned(),
+            reason: "the authenticator extension was not given to the exporter".to_owned(),
+        }));
+    }
+    let tls = match &config.tls {
+        Some(tls) => {
+            for warning in tls.warnings() {
+                tracing::warn!(component, "{warning}");
+            }
+            Some(tls.load(redline_pipeline::tls::ALPN_HTTP)?)
+        }
+        None => None,
+    };
+    if auth.is_some() && tls.is_none() {
+        tracing::warn!(
+            component,
+            "auth is set without tls: credentials cross the network in clear text"
+        );
+    }
     if let Some(expiration) = config.metric_expiration {
         tracing::warn!(
             component,
@@ -106,9 +172,10 @@ pub async fn start(
         options: config.render_options()?,
         enable_open_metrics: config.enable_open_metrics,
         last_len: AtomicUsize::new(0),
+        auth,
     });
     let addr = config.bind_address()?;
-    let running = server::Running::start(component.to_owned(), &addr, scraper)
+    let running = server::Running::start(component.to_owned(), &addr, scraper, tls)
         .await
         .map_err(|source| StartError::Bind { addr, source })?;
     Ok(Box::new(running))

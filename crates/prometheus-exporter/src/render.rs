@@ -127,6 +127,50 @@ pub fn render(
     r.finish();
 }
 
+/// Why [`render_streaming`] could not produce the exposition.
+#[derive(Debug)]
+pub(crate) enum StreamError {
+    /// The chunk consumer failed (e.g. the compressor).
+    Io(std::io::Error),
+    /// A family reappeared after part of the output was already handed out, so its lines
+    /// cannot be made contiguous: the caller renders again with [`render`].
+    NeedsMerge,
+}
+
+/// Where [`render_streaming`] hands the output.
+pub(crate) type ChunkConsumer<'a> = dyn FnMut(&[u8]) -> std::io::Result<()> + 'a;
+
+/// Bytes handed to the consumer at a time: big enough that the consumer's per-call cost
+/// vanishes, small enough to stay in cache and never touch fresh pages.
+const STREAM_CHUNK: usize = 1 << 20;
+
+/// Like [`render`], but hands the output to `consume` in ~1 MB pieces instead of building it
+/// in one buffer, so a scrape of 100k series never holds (or page-faults) hundreds of
+/// megabytes. The concatenated pieces are exactly what [`render`] writes, except in the one
+/// case streaming cannot do: a family name that reappears later (two sources exporting the
+/// same metric) after output was handed out, which returns [`StreamError::NeedsMerge`].
+pub(crate) fn render_streaming(
+    sources: &[Arc<dyn MetricsSource>],
+    format: Format,
+    options: &RenderOptions,
+    consume: &mut ChunkConsumer<'_>,
+) -> Result<(), StreamError> {
+    let mut out = Vec::with_capacity(STREAM_CHUNK + STREAM_CHUNK / 4);
+    let mut r = Renderer::new(format, options, &mut out);
+    r.spill = Some(&mut *consume);
+    for source in sources {
+        source.collect(&mut r);
+        if let Some(e) = r.spill_error.take() {
+            return Err(StreamError::Io(e));
+        }
+    }
+    if r.spilled > 0 && r.written.iter().any(|w| !w.extra.is_empty()) {
+        return Err(StreamError::NeedsMerge);
+    }
+    r.finish();
+    consume(&out).map_err(StreamError::Io)
+}
+
 /// One family already written to the output (or being written).
 struct Written {
     /// The translated family name (without `_bucket`/`_total` handling), the merge key.
@@ -176,6 +220,12 @@ struct Renderer<'a> {
     le_offsets: Vec<usize>,
     /// Scratch: exemplar index per bucket.
     bucket_exemplar: Vec<Option<usize>>,
+    /// Streaming: where full chunks of `out` go ([`render_streaming`]).
+    spill: Option<&'a mut ChunkConsumer<'a>>,
+    /// Streaming: bytes already handed to `spill`.
+    spilled: usize,
+    /// Streaming: the first error of `spill`; later output is dropped.
+    spill_error: Option<std::io::Error>,
 }
 
 impl<'a> Renderer<'a> {
@@ -194,7 +244,30 @@ impl<'a> Renderer<'a> {
             le_frags: Vec::new(),
             le_offsets: Vec::new(),
             bucket_exemplar: Vec::new(),
+            spill: None,
+            spilled: 0,
+            spill_error: None,
         }
+    }
+
+    /// Streaming: hands the output over once a chunk is full. Only between series, and only
+    /// bytes of `out` (lines going to an earlier family's `extra` stay until the end).
+    #[inline]
+    fn maybe_spill(&mut self) {
+        if self.out.len() - self.base < STREAM_CHUNK {
+            return;
+        }
+        let Some(consume) = self.spill.as_mut() else {
+            return;
+        };
+        let chunk = self.out.get(self.base..).unwrap_or_default();
+        if self.spill_error.is_none() {
+            if let Err(e) = consume(chunk) {
+                self.spill_error = Some(e);
+            }
+        }
+        self.spilled += chunk.len();
+        self.out.truncate(self.base);
     }
 
     fn finish(self) {
@@ -511,6 +584,7 @@ impl MetricsSink for Renderer<'_> {
             push_exemplar(out, e);
         }
         out.push(b'\n');
+        self.maybe_spill();
     }
 
     fn gauge(&mut self, labels: &[(&str, &str)], value: f64) {
@@ -536,6 +610,7 @@ impl MetricsSink for Renderer<'_> {
             push_go_float(out, value);
         }
         out.push(b'\n');
+        self.maybe_spill();
     }
 
     fn histogram(&mut self, labels: &[(&str, &str)], point: &HistogramPoint<'_>) {
@@ -622,6 +697,7 @@ impl MetricsSink for Renderer<'_> {
         push_series_start(out, &cur.count_name, label_block);
         push_u64(out, point.count);
         out.push(b'\n');
+        self.maybe_spill();
     }
 }
 
@@ -689,5 +765,124 @@ impl fmt::Display for Format {
             Format::Text => "text 0.0.4",
             Format::OpenMetrics => "OpenMetrics 1.0.0",
         })
+    }
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+    use redline_pipeline::Exemplar;
+
+    /// `n` series in a counter family and in a histogram family (names given), large
+    /// enough for several chunks.
+    struct Big(usize, &'static str, &'static str);
+
+    impl MetricsSource for Big {
+        fn collect(&self, sink: &mut dyn MetricsSink) {
+            let ex = [Exemplar {
+                value: 3.0,
+                time_unix_nano: 1_700_000_000_000_000_000,
+                trace_id: [7; 16],
+                span_id: [9; 8],
+            }];
+            sink.family(&FamilyDesc {
+                name: self.1,
+                description: "Calls.",
+                unit: "1",
+                kind: MetricKind::Counter,
+            });
+            for i in 0..self.0 {
+                let name = format!("GET /items/{i}");
+                sink.counter(&[("span.name", &name)], i as u64, 1, ex.first());
+            }
+            sink.family(&FamilyDesc {
+                name: self.2,
+                description: "Durations.",
+                unit: "ms",
+                kind: MetricKind::Histogram,
+            });
+            for i in 0..self.0 {
+                let name = format!("GET /items/{i}");
+                sink.histogram(
+                    &[("span.name", &name), ("q", "a\"b\\c\nd")],
+                    &HistogramPoint {
+                        bounds: &[2.0, 4.0, 1400.0],
+                        bucket_counts: &[1, 2, 3, i as u64],
+                        sum: 12.5 + i as f64,
+                        count: 6 + i as u64,
+                        start_time_unix_nano: 1,
+                        exemplars: &ex,
+                    },
+                );
+            }
+        }
+    }
+
+    fn streamed(
+        sources: &[Arc<dyn MetricsSource>],
+        format: Format,
+        o: &RenderOptions,
+    ) -> (Result<(), StreamError>, Vec<u8>, usize) {
+        let mut out = Vec::new();
+        let mut calls = 0;
+        let r = render_streaming(sources, format, o, &mut |chunk| {
+            calls += 1;
+            out.extend_from_slice(chunk);
+            Ok(())
+        });
+        (r, out, calls)
+    }
+
+    #[test]
+    fn streaming_output_is_byte_identical() {
+        let o = RenderOptions::new(Some("ns"), [("env", "prod")], true).expect("valid");
+        for n in [0, 3, 20_000] {
+            let sources: Vec<Arc<dyn MetricsSource>> = vec![
+                Arc::new(Big(n, "calls", "duration")),
+                Arc::new(Big(n / 2, "other", "latency")),
+            ];
+            for format in [Format::Text, Format::OpenMetrics] {
+                let mut whole = Vec::new();
+                render(&sources, format, &o, &mut whole);
+                let (r, out, calls) = streamed(&sources, format, &o);
+                assert!(r.is_ok(), "{n} {format}: {r:?}");
+                assert!(out == whole, "{n} {format}: streamed output differs");
+                if n == 20_000 {
+                    assert!(calls > 3, "{calls} chunks for {} bytes", whole.len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_family_repeated_after_output_left_asks_for_a_full_render() {
+        let o = RenderOptions::new(None, [], true).expect("valid");
+        // Small: nothing is handed out before the end, so the merge works while streaming.
+        let small: Vec<Arc<dyn MetricsSource>> = vec![
+            Arc::new(Big(3, "calls", "duration")),
+            Arc::new(Big(2, "calls", "latency")),
+        ];
+        let mut whole = Vec::new();
+        render(&small, Format::Text, &o, &mut whole);
+        let (r, out, _) = streamed(&small, Format::Text, &o);
+        assert!(r.is_ok(), "{r:?}");
+        assert!(out == whole);
+        // Large: the first family was already handed out when its name comes back.
+        let large: Vec<Arc<dyn MetricsSource>> = vec![
+            Arc::new(Big(20_000, "calls", "duration")),
+            Arc::new(Big(2, "calls", "latency")),
+        ];
+        let (r, _, _) = streamed(&large, Format::Text, &o);
+        assert!(matches!(r, Err(StreamError::NeedsMerge)), "{r:?}");
+    }
+
+    #[test]
+    fn consumer_errors_are_returned() {
+        let o = RenderOptions::new(None, [], true).expect("valid");
+        let sources: Vec<Arc<dyn MetricsSource>> = vec![Arc::new(Big(20_000, "calls", "duration"))];
+        let r = render_streaming(&sources, Format::Text, &o, &mut |_| {
+            Err(std::io::Error::other("sink closed"))
+        });
+        assert!(matches!(r, Err(StreamError::Io(_))), "{r:?}");
     }
 }

@@ -848,9 +848,14 @@ fn yaml_errors_name_the_key() {
 
     let e = err("    endpoint: 0.0.0.0:9464\n    endpoitn: x");
     assert!(e.contains("endpoitn"), "{e}");
+    let e = err("    endpoint: 0.0.0.0:9464\n    cors:\n      allowed_origins: [x]");
+    assert!(
+        e.contains("exporters.prometheus.cors") && e.contains("does not support yet"),
+        "{e}"
+    );
     let e = err("    endpoint: 0.0.0.0:9464\n    tls:\n      insecure: true");
     assert!(
-        e.contains("exporters.prometheus.tls") && e.contains("does not support yet"),
+        e.contains("exporters.prometheus.tls.insecure") && e.contains("unknown field"),
         "{e}"
     );
     let e = err("    endpoint: nowhere");

@@ -1,1 +1,113 @@
-//! `prometheusremotewrite` exporter.
+//! `prometheusremotewrite` exporter: pushes the pipeline's metrics to a Prometheus
+//! remote-write 1.0 endpoint (Prometheus with `--web.enable-remote-write-receiver`, Mimir,
+//! Cortex, Thanos Receive, VictoriaMetrics, Grafana Cloud).
+//!
+//! Compatible with otelcol contrib's exporter: same config keys and defaults, same series
+//! names and labels as the `prometheus` exporter (the translation is shared, see
+//! `redline_pipeline::prom_names`), histograms as classic `_bucket{le}` / `_sum` / `_count`
+//! series, exemplars (`trace_id`, `span_id`) on counters and buckets, snappy-compressed
+//! `WriteRequest`s cut at `max_batch_size_bytes`.
+//!
+//! Redline's metrics are pulled, not pushed: every `push_interval` the exporter walks its
+//! sources, stamps every sample with that one collection time, and queues the push. When
+//! `push_interval` is not set it is the spanmetrics connector's `metrics_flush_interval`, the
+//! cadence at which otelcol's connector would push, so an otelcol file keeps its timing.
+//! 5xx, 429 (honouring `Retry-After`), timeouts and connection errors are retried with
+//! otelcol's backoff; other 4xx are dropped and counted. At shutdown one final push is made
+//! and the queue drained until the deadline, so the last values arrive.
+//!
+//! Deviations from otelcol, on purpose:
+//! - No `job`/`instance` labels from resource attributes and no `target_info`: a Redline
+//!   series is its label set, with no resource (DESIGN §4). For several replicas pushing to
+//!   one endpoint, set `external_labels: {instance: ${env:HOSTNAME}}`.
+//! - The queue holds pushes, bounded in count (`queue_size`) and compressed bytes
+//!   (`queue_size_bytes`); when full the oldest waiting push is dropped, since cumulative
+//!   values make the newest one worth more.
+//! - Two series with the same name and labels in one push (two sources exporting the same
+//!   metric) are sent once: Prometheus would refuse the whole request.
+
+mod client;
+pub mod config;
+mod encode;
+mod exporter;
+pub mod proto;
+mod settings;
+mod tls;
+mod wire;
+
+use std::sync::Arc;
+
+use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::{
+    BuildContext, BuildError, ComponentConfig, ConfigError, ExporterFactory, MetricsSource,
+    RunningComponent, Signal,
+};
+
+pub use config::Config;
+pub use encode::{encode, EncodeOptions, Encoded, Request};
+pub use exporter::{Running, Stats};
+pub use settings::{Invalid, Settings, DEFAULT_TIMEOUT};
+
+/// The `prometheusremotewrite` exporter factory (metrics only).
+pub struct RemoteWriteExporterFactory;
+
+fn parse(config: &ComponentConfig) -> Result<(Config, Settings), ConfigError> {
+    let parsed: Config = config.parse()?;
+    let settings = parsed
+        .settings()
+        .map_err(|e| config.invalid(&e.key, e.reason))?;
+    Ok((parsed, settings))
+}
+
+impl FactoryInfo for RemoteWriteExporterFactory {
+    fn type_name(&self) -> &'static str {
+        "prometheusremotewrite"
+    }
+
+    fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        parse(config).map(|_| ())
+    }
+}
+
+impl ExporterFactory for RemoteWriteExporterFactory {
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Metrics]
+    }
+
+    fn build_metrics(
+        &self,
+        config: &ComponentConfig,
+        ctx: &BuildContext,
+        sources: Vec<Arc<dyn MetricsSource>>,
+    ) -> BuildResult<Box<dyn RunningComponent>> {
+        let _ = ctx;
+        let id = config.id().clone();
+        let parsed = parse(config);
+        Box::pin(async move {
+            let (_, settings) = parsed.map_err(|e| BuildError::new(&id, e))?;
+            let running =
+                start(&id.to_string(), settings, sources).map_err(|e| BuildError::new(&id, e))?;
+            Ok(Box::new(running) as Box<dyn RunningComponent>)
+        })
+    }
+}
+
+/// Starts the exporter from checked settings (see [`Config::settings`]): builds the HTTP
+/// client (reading TLS files) and spawns the collector and sender tasks on the current Tokio
+/// runtime. The first push is made one interval after the start.
+pub fn start(
+    component: &str,
+    settings: Settings,
+    sources: Vec<Arc<dyn MetricsSource>>,
+) -> Result<Running, Invalid> {
+    let client = client::HttpClient::new(&settings)?;
+    Ok(Running::start(
+        component.to_owned(),
+        settings,
+        sources,
+        client,
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -54,6 +54,7 @@ pub enum Command {
 pub enum LogFormat {
     Text,
     Json,
+    Logfmt,
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -28,7 +28,12 @@ fn factories() -> Factories {
         .processor(redline_processors::BatchProcessorFactory)
         .connector(redline_spanmetrics::SpanMetricsFactory)
         .exporter(redline_otlp_exporter::OtlpExporterFactory)
-        .exporter(redline_prometheus_exporter::PrometheusExporterFactory);
+        .exporter(redline_prometheus_exporter::PrometheusExporterFactory)
+        .exporter(redline_prometheusremotewrite_exporter::RemoteWriteExporterFactory)
+        .extension(redline_extensions::HealthCheckFactory)
+        .extension(redline_extensions::FileStorageFactory)
+        .extension(redline_extensions::BearerTokenAuthFactory)
+        .extension(redline_extensions::BasicAuthFactory);
     f
 }
 
@@ -117,10 +122,23 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(cli: &Cli, config: Config, factories: Factories) -> anyhow::Result<()> {
-    let ctx = BuildContext::new(Telemetry::new());
+    let telemetry = Telemetry::new();
+    let ctx = BuildContext::new(telemetry.clone());
     let service = Service::start(&config, &factories, ctx)
         .await
         .with_context(|| format!("{}: could not start the pipeline", config.file))?;
+    let self_metrics = match &config.service.telemetry.metrics.endpoint {
+        Some(endpoint) => match start_self_telemetry(endpoint, &telemetry).await {
+            Ok(running) => Some(running),
+            Err(e) => {
+                service
+                    .shutdown(Instant::now() + Duration::from_secs(2))
+                    .await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     for (component, name, addr) in service.local_addrs() {
         tracing::info!(%component, endpoint = name, %addr, "listening");
     }
@@ -130,7 +148,15 @@ async fn serve(cli: &Cli, config: Config, factories: Factories) -> anyhow::Resul
     let timeout = Duration::from(cli.shutdown_timeout);
     tracing::info!(%signal, timeout = ?timeout, "shutting down: no longer accepting data, draining");
     let started = Instant::now();
-    let errors = service.shutdown(started + timeout).await;
+    let mut errors = service.shutdown(started + timeout).await;
+    if let Some(running) = self_metrics {
+        // Last, so the final counters can still be scraped while the pipeline drains.
+        // Even when draining used the whole deadline, give the server a moment to close.
+        let deadline = (started + timeout).max(Instant::now() + Duration::from_millis(500));
+        if let Err(e) = running.shutdown(deadline).await {
+            errors.push(e);
+        }
+    }
     for e in &errors {
         tracing::error!(component = %e.component, reason = %e.reason, "unclean shutdown");
     }
@@ -140,6 +166,26 @@ async fn serve(cli: &Cli, config: Config, factories: Factories) -> anyhow::Resul
     } else {
         anyhow::bail!("{} component(s) did not stop cleanly", errors.len())
     }
+}
+
+/// Serves Redline's own metrics (`otelcol_receiver_accepted_spans`, ...) in the Prometheus
+/// format on `endpoint`, as otelcol does on :8888.
+async fn start_self_telemetry(
+    endpoint: &str,
+    telemetry: &Telemetry,
+) -> anyhow::Result<Box<dyn redline_pipeline::RunningComponent>> {
+    let config: redline_prometheus_exporter::Config =
+        serde_json::from_value(serde_json::json!({ "endpoint": endpoint }))
+            .context("service.telemetry.metrics")?;
+    let source: std::sync::Arc<dyn redline_pipeline::MetricsSource> =
+        std::sync::Arc::new(telemetry.clone());
+    let running = redline_prometheus_exporter::start("telemetry", &config, vec![source])
+        .await
+        .with_context(|| format!("service.telemetry.metrics: serving on {endpoint}"))?;
+    for (name, addr) in running.local_addrs() {
+        tracing::info!(component = "service.telemetry.metrics", endpoint = name, %addr, "listening");
+    }
+    Ok(running)
 }
 
 async fn wait_for_signal() -> anyhow::Result<&'static str> {

@@ -282,6 +282,8 @@ pub struct SpanMetrics {
     pub(crate) hasher: DefaultHashBuilder,
     series: AtomicUsize,
     pub(crate) overflow: Mutex<Overflow>,
+    /// Spans ever folded into the overflow series (self-telemetry; never reset by expiry).
+    overflow_spans: AtomicU64,
     base: Instant,
     base_unix_nano: u64,
     /// Added to the monotonic clock: lets tests move time forward.
@@ -421,6 +423,7 @@ impl SpanMetrics {
             duration: metric_name(&settings.namespace, "duration"),
         };
         Self {
+            overflow_spans: AtomicU64::new(0),
             overflow: Mutex::new(Overflow {
                 words: vec![0; layout.stride],
                 active: false,
@@ -442,6 +445,11 @@ impl SpanMetrics {
     /// Number of label sets currently held (the overflow series not included).
     pub fn series_count(&self) -> usize {
         self.series.load(Ordering::Relaxed)
+    }
+
+    /// Spans folded into the overflow series since start (for self-telemetry).
+    pub fn overflow_spans(&self) -> u64 {
+        self.overflow_spans.load(Ordering::Relaxed)
     }
 
     /// Whether spans have been folded into the overflow series.
@@ -474,11 +482,13 @@ impl SpanMetrics {
     }
 
     /// Like [`aggregate`](Self::aggregate) for input already validated (the receiver
-    /// validates every batch): skips the checking pass. On malformed input the spans before
-    /// the fault are counted and the error returned.
+    /// validates every batch with `redline_otlp_wire::validate`): reads only what it needs
+    /// and does not check the request again (`redline_otlp_wire::walk_validated`). On
+    /// malformed input it never panics: the spans before a structural fault are counted and
+    /// the error returned, and faults in parts it does not read go unnoticed.
     pub fn aggregate_validated(&self, raw: &[u8]) -> Result<usize, WireError> {
         let mut v = Aggregator::new(self);
-        wire::walk_single_pass(raw, &mut v)?;
+        wire::walk_validated(raw, &mut v)?;
         Ok(v.counted)
     }
 
@@ -681,6 +691,7 @@ impl SpanMetrics {
     }
 
     fn observe_overflow(&self, obs: &Observation<'_>) {
+        self.overflow_spans.fetch_add(1, Ordering::Relaxed);
         let mut o = self.overflow.lock();
         if !o.active {
             o.active = true;
@@ -858,8 +869,17 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
         self.srcs.resize(n, DimSrc::Absent);
         if n > 0 {
             let mut set = 0usize;
-            for kv in span.attributes() {
-                let Some(i) = self.dim_index(&kv) else {
+            // Keys are compared as bytes and only the values of configured dimensions are
+            // decoded: a span has ~10 attributes and typically one or two dimensions.
+            for kv in span.attributes().lazy() {
+                let key = kv.key_bytes();
+                let Some(i) = self
+                    .m
+                    .settings
+                    .dimensions
+                    .iter()
+                    .position(|d| d.name.as_bytes() == key)
+                else {
                     continue;
                 };
                 let Some(src) = self.srcs.get_mut(i) else {
@@ -868,12 +888,13 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
                 if !matches!(src, DimSrc::Absent) {
                     continue; // the first occurrence of a key wins, as in pdata
                 }
-                *src = match kv.value.as_str() {
+                let value = kv.value();
+                *src = match value.as_str() {
                     Some(s) => DimSrc::Borrowed(s),
                     None => {
                         if let Some(buf) = self.scratch.get_mut(i) {
                             buf.clear();
-                            kv.value.write_as_string(buf);
+                            value.write_as_string(buf);
                         }
                         DimSrc::Scratch
                     }

@@ -227,6 +227,10 @@ impl SpanMetrics {
 }
 
 impl MetricsSource for SpanMetrics {
+    fn flush_interval(&self) -> Option<std::time::Duration> {
+        Some(self.settings.flush_interval)
+    }
+
     fn collect(&self, sink: &mut dyn MetricsSink) {
         let now_ms = self.now_ms();
         if let Some(exp) = self.settings.expiration {

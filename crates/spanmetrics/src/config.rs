@@ -11,6 +11,10 @@
 //!   their labels, not by the whole resource (DESIGN.md §4).
 //! - `dimensions_cache_size`, `resource_metrics_cache_size` and `metric_timestamp_cache_size`
 //!   tune caches Redline does not have; they are accepted and a warning is logged.
+//! - `aggregation_cardinality_limit` defaults to [`DEFAULT_CARDINALITY_LIMIT`] (otelcol: 0,
+//!   unlimited) and `metrics_expiration` to [`DEFAULT_METRICS_EXPIRATION`] (otelcol: 0, never):
+//!   memory stays bounded with an unchanged otelcol file (DESIGN.md §5). Setting either to 0
+//!   restores otelcol's behaviour.
 
 use std::time::Duration;
 
@@ -25,6 +29,18 @@ pub const DEFAULT_BUCKETS_MS: [f64; 16] = [
     2.0, 4.0, 6.0, 8.0, 10.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1000.0, 1400.0, 2000.0, 5000.0,
     10_000.0, 15_000.0,
 ];
+
+/// Redline's default for `aggregation_cardinality_limit` (otelcol: 0 = unlimited). It is the
+/// scale the connector is built and benchmarked for (DESIGN.md §7: ≤256 bytes per series, so
+/// ≤~25 MB of series state; a 100k-series scrape renders in ≤100 ms): a span-name or attribute
+/// explosion costs at most that, and folds into the `otel.metric.overflow` series beyond it.
+pub const DEFAULT_CARDINALITY_LIMIT: i64 = 100_000;
+
+/// Redline's default for `metrics_expiration` (otelcol: 0 = never), the same as Tempo's
+/// metrics-generator (`stale_duration`). Without expiry, label sets from a past burst would
+/// hold their place under the cardinality limit until a restart, and every later new label
+/// set would land in the overflow series.
+pub const DEFAULT_METRICS_EXPIRATION: Duration = Duration::from_secs(15 * 60);
 
 pub const CUMULATIVE: &str = "AGGREGATION_TEMPORALITY_CUMULATIVE";
 pub const DELTA: &str = "AGGREGATION_TEMPORALITY_DELTA";
@@ -48,7 +64,8 @@ pub struct Config {
     pub metrics_flush_interval: Duration,
     #[serde(deserialize_with = "redline_pipeline::duration::deserialize")]
     pub metrics_expiration: Duration,
-    /// 0 = unlimited, as in otelcol. Signed so a negative value gets a clear error.
+    /// 0 = unlimited, as in otelcol (whose default it is; Redline's is
+    /// [`DEFAULT_CARDINALITY_LIMIT`]). Signed so a negative value gets a clear error.
     pub aggregation_cardinality_limit: i64,
     pub exemplars: ExemplarsConfig,
     pub resource_metrics_key_attributes: Vec<String>,
@@ -71,8 +88,8 @@ impl Default for Config {
             aggregation_temporality: CUMULATIVE.to_owned(),
             // otelcol's default since v0.110; here it only paces the expiration sweep.
             metrics_flush_interval: Duration::from_secs(60),
-            metrics_expiration: Duration::ZERO,
-            aggregation_cardinality_limit: 0,
+            metrics_expiration: DEFAULT_METRICS_EXPIRATION,
+            aggregation_cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
             exemplars: ExemplarsConfig::default(),
             resource_metrics_key_attributes: Vec::new(),
             dimensions_cache_size: None,
@@ -416,8 +433,12 @@ mod tests {
         assert_eq!(s.unit, Unit::Milliseconds);
         assert_eq!(s.histogram.as_deref(), Some(&DEFAULT_BUCKETS_MS[..]));
         assert!(s.exemplars, "Redline enables exemplars by default");
-        assert_eq!(s.cardinality_limit, 0);
-        assert_eq!(s.expiration, None);
+        assert_eq!(s.cardinality_limit, 100_000, "Redline: limit on by default");
+        assert_eq!(
+            s.expiration,
+            Some(Duration::from_secs(900)),
+            "Redline: idle series expire by default"
+        );
         assert_eq!(s.flush_interval, Duration::from_secs(60));
     }
 
@@ -519,6 +540,16 @@ mod tests {
         let mut c = Config::default();
         c.exemplars.max_per_data_point = Some(-2);
         assert_eq!(err(&c).path, "exemplars.max_per_data_point");
+    }
+
+    #[test]
+    fn zero_restores_otelcol_unlimited_and_never() {
+        let mut c = Config::default();
+        c.aggregation_cardinality_limit = 0;
+        c.metrics_expiration = Duration::ZERO;
+        let s = c.settings().expect("valid");
+        assert_eq!(s.cardinality_limit, 0);
+        assert_eq!(s.expiration, None);
     }
 
     #[test]

@@ -11,6 +11,9 @@ use redline_pipeline::{
     Refused, Reservation, RunningComponent, ShutdownError, Signal, TracesBatch, TracesConsumer,
 };
 
+use redline_pipeline::telemetry;
+use redline_pipeline::{FamilyDesc, MetricKind, MetricsSink, MetricsSource};
+
 use crate::config::Config;
 use crate::SpanMetrics;
 
@@ -45,8 +48,9 @@ impl ConnectorFactory for SpanMetricsFactory {
         &[(Signal::Traces, Signal::Metrics)]
     }
 
-    fn build(&self, config: &ComponentConfig, _ctx: &BuildContext) -> BuildResult<ConnectorParts> {
+    fn build(&self, config: &ComponentConfig, ctx: &BuildContext) -> BuildResult<ConnectorParts> {
         let id = config.id().clone();
+        let telemetry = ctx.telemetry.clone();
         let parsed = parse(config);
         Box::pin(async move {
             let (parsed, settings) = parsed.map_err(|e| BuildError::new(&id, e))?;
@@ -56,6 +60,11 @@ impl ConnectorFactory for SpanMetricsFactory {
             let expiration = settings.expiration;
             let flush = settings.flush_interval;
             let metrics = Arc::new(SpanMetrics::from_settings(settings));
+            telemetry.register_source(Arc::new(Stats {
+                metrics: Arc::downgrade(&metrics),
+                connector: id.to_string(),
+                start_time_unix_nano: telemetry.start_time_unix_nano(),
+            }));
             // The sweep only matters with an expiration; collect() expires as well.
             let sweeper = expiration.map(|_| {
                 let m = Arc::downgrade(&metrics);
@@ -101,6 +110,38 @@ impl TracesConsumer for Consumer {
                 tracing::warn!(component = %id, error = %e, "spanmetrics: malformed request reached the connector");
             }
         })))
+    }
+}
+
+/// Series count and overflow for Redline's own telemetry endpoint. Holds the connector weakly
+/// so the telemetry registry never keeps a stopped connector's series alive.
+struct Stats {
+    metrics: std::sync::Weak<SpanMetrics>,
+    connector: String,
+    start_time_unix_nano: u64,
+}
+
+impl MetricsSource for Stats {
+    fn collect(&self, sink: &mut dyn MetricsSink) {
+        let Some(m) = self.metrics.upgrade() else {
+            return;
+        };
+        let labels = [("connector", self.connector.as_str())];
+        sink.family(&FamilyDesc {
+            name: telemetry::SPANMETRICS_ACTIVE_SERIES,
+            description:
+                "Label sets the spanmetrics connector holds (the overflow series not included).",
+            unit: "{series}",
+            kind: MetricKind::Gauge,
+        });
+        sink.gauge(&labels, m.series_count() as f64);
+        sink.family(&FamilyDesc {
+            name: telemetry::SPANMETRICS_OVERFLOW_SPANS,
+            description: "Spans folded into the otel_metric_overflow series by aggregation_cardinality_limit.",
+            unit: "{spans}",
+            kind: MetricKind::Counter,
+        });
+        sink.counter(&labels, m.overflow_spans(), self.start_time_unix_nano, None);
     }
 }
 

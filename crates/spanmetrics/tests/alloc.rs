@@ -54,6 +54,8 @@ fn reference_config() -> Config {
             name: "cdn.cache.hit".into(),
             default: None,
         }],
+        // Unlimited: the 1M-series measurement needs more than the default limit.
+        aggregation_cardinality_limit: 0,
         ..Config::default()
     }
 }

@@ -61,6 +61,24 @@ fn full_config_parses() {
 }
 
 #[test]
+fn redline_defaults_bound_series_and_zero_restores_otelcol() {
+    let parsed: Config = section("    namespace: x").parse().expect("parses");
+    let s = parsed.settings().expect("valid");
+    assert_eq!(s.cardinality_limit, 100_000);
+    assert_eq!(s.expiration, Some(std::time::Duration::from_secs(15 * 60)));
+
+    let c = section("    aggregation_cardinality_limit: 0\n    metrics_expiration: 0");
+    SpanMetricsFactory.validate(&c).expect("valid");
+    let s = c
+        .parse::<Config>()
+        .expect("parses")
+        .settings()
+        .expect("valid");
+    assert_eq!(s.cardinality_limit, 0, "0 is otelcol's unlimited");
+    assert_eq!(s.expiration, None, "0 is otelcol's never");
+}
+
+#[test]
 fn errors_name_the_key_path() {
     let cases = [
         (

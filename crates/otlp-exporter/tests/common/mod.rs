@@ -222,25 +222,34 @@ pub struct Sink {
 impl Sink {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        Self::serve(listener)
+        Self::serve(listener, false)
+    }
+
+    /// A sink that gzip-compresses its responses (as grpc-go servers such as Tempo do when
+    /// the request was compressed).
+    pub async fn start_compressing_responses() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::serve(listener, true)
     }
 
     pub async fn start_at(addr: SocketAddr) -> Self {
         let listener = TcpListener::bind(addr)
             .await
             .expect("bind the reserved port");
-        Self::serve(listener)
+        Self::serve(listener, false)
     }
 
-    fn serve(listener: TcpListener) -> Self {
+    fn serve(listener: TcpListener, compress_responses: bool) -> Self {
         let addr = listener.local_addr().expect("local addr");
         let state = Arc::new(State::default());
-        let svc = Capture {
-            inner: TraceServiceServer::new(Svc {
-                state: state.clone(),
-            })
-            .accept_compressed(CompressionEncoding::Gzip),
-        };
+        let mut server = TraceServiceServer::new(Svc {
+            state: state.clone(),
+        })
+        .accept_compressed(CompressionEncoding::Gzip);
+        if compress_responses {
+            server = server.send_compressed(CompressionEncoding::Gzip);
+        }
+        let svc = Capture { inner: server };
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(svc)

@@ -47,6 +47,16 @@ pub struct PipelineConfig {
 #[derive(Clone, Debug, Default)]
 pub struct TelemetryConfig {
     pub logs: LogsConfig,
+    pub metrics: MetricsTelemetryConfig,
+}
+
+/// Where Redline serves its own metrics (`otelcol_receiver_accepted_spans`, ...).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsTelemetryConfig {
+    /// `none`, `basic`, `normal` or `detailed`; `None` when the section is absent.
+    pub level: Option<String>,
+    /// `host:port` of the Prometheus pull endpoint, from `address` or a `readers` entry.
+    pub endpoint: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -404,8 +414,13 @@ impl Loader {
                         telemetry.logs = logs;
                     }
                 }
+                "metrics" => {
+                    if let Some(metrics) = self.metrics_telemetry(k, v, &key_path) {
+                        telemetry.metrics = metrics;
+                    }
+                }
                 // Known otelcol settings: refused by name rather than silently ignored.
-                "metrics" | "traces" | "resource" => {
+                "traces" | "resource" => {
                     self.error(k.mark, key_path, super::unsupported::UNSUPPORTED_REASON)
                 }
                 _ => self.error(
@@ -416,6 +431,57 @@ impl Loader {
             }
         }
         telemetry
+    }
+
+    fn metrics_telemetry(
+        &mut self,
+        key: &Node,
+        node: &Node,
+        path: &str,
+    ) -> Option<MetricsTelemetryConfig> {
+        let raw = match de::from_node::<MetricsRaw>(node, &self.file, path, key.mark) {
+            Ok(raw) => raw,
+            Err(e) => {
+                self.errors.push(e);
+                return None;
+            }
+        };
+        let level = raw
+            .level
+            .unwrap_or_else(|| "normal".to_owned())
+            .to_ascii_lowercase();
+        if !["none", "basic", "normal", "detailed"].contains(&level.as_str()) {
+            self.error(
+                find_value_mark(node, "level").unwrap_or(key.mark),
+                join_key(path, "level"),
+                format!("`{level}` is not one of none, basic, normal, detailed"),
+            );
+            return None;
+        }
+        let mut endpoints: Vec<String> = raw.address.into_iter().collect();
+        for reader in raw.readers.unwrap_or_default() {
+            let p = reader.pull.exporter.prometheus;
+            let host = p.host.unwrap_or_else(|| "localhost".to_owned());
+            endpoints.push(format!("{host}:{}", p.port.unwrap_or(8888)));
+        }
+        if endpoints.len() > 1 {
+            self.error(
+                key.mark,
+                path.to_owned(),
+                "Redline serves its own metrics on one endpoint: give either `address` or one `readers` entry",
+            );
+            return None;
+        }
+        // otelcol's default reader: a Prometheus pull endpoint on localhost:8888.
+        let endpoint = match (level.as_str(), endpoints.pop()) {
+            ("none", _) => None,
+            (_, Some(e)) => Some(e),
+            (_, None) => Some("localhost:8888".to_owned()),
+        };
+        Some(MetricsTelemetryConfig {
+            level: Some(level),
+            endpoint,
+        })
     }
 
     fn logs(&mut self, key: &Node, node: &Node, path: &str) -> Option<LogsConfig> {
@@ -457,6 +523,47 @@ fn find_value_mark(node: &Node, key: &str) -> Option<Mark> {
     };
     let (k, v) = entries.iter().find(|(k, _)| key_text(k) == key)?;
     Some(yaml::key_mark_for(k, v))
+}
+
+// The `Unsupported` fields exist only to refuse their keys; they are never read.
+#[allow(dead_code)]
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsRaw {
+    level: Option<String>,
+    address: Option<String>,
+    readers: Option<Vec<ReaderRaw>>,
+    views: Option<Unsupported>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReaderRaw {
+    pull: PullRaw,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PullRaw {
+    exporter: PullExporterRaw,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PullExporterRaw {
+    prometheus: PrometheusReaderRaw,
+}
+
+#[allow(dead_code)]
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrometheusReaderRaw {
+    host: Option<String>,
+    port: Option<u16>,
+    without_units: Option<Unsupported>,
+    without_type_suffix: Option<Unsupported>,
+    without_scope_info: Option<Unsupported>,
+    with_resource_constant_labels: Option<Unsupported>,
 }
 
 // The `Unsupported` fields exist only to refuse their keys; they are never read.

@@ -6,6 +6,7 @@ mod env;
 mod error;
 mod load;
 mod node;
+mod secret;
 #[cfg(test)]
 mod tests;
 mod unsupported;
@@ -13,10 +14,11 @@ mod yaml;
 
 pub use error::ConfigError;
 pub use load::{
-    load_file, load_str, load_str_with_env, Config, ConfigErrors, LogsConfig, PipelineConfig,
-    ServiceConfig, TelemetryConfig,
+    load_file, load_str, load_str_with_env, Config, ConfigErrors, LogsConfig,
+    MetricsTelemetryConfig, PipelineConfig, ServiceConfig, TelemetryConfig,
 };
 pub use node::{Mark, Node, NodeValue};
+pub use secret::Secret;
 pub use unsupported::Unsupported;
 
 use std::sync::Arc;

@@ -734,7 +734,7 @@ service:
   pipeline: {}
   telemetry:
     logs: {level: verbose, encoding: json}
-    metrics: {level: detailed}
+    metrics: {level: chatty}
     resource: {service.name: x}
   pipelines:
     traces:
@@ -753,7 +753,7 @@ service:
         ("test.yaml:8:3: service.pipeline: unknown key", 8),
         ("service.telemetry.logs.level: `verbose` is not one of", 10),
         (
-            "test.yaml:11:5: service.telemetry.metrics: is an otelcol setting",
+            "test.yaml:11:22: service.telemetry.metrics.level: `chatty` is not one of",
             11,
         ),
         (
@@ -772,6 +772,33 @@ service:
         assert_eq!(found.mark.map(|m| m.line), Some(line), "{found}");
     }
     assert_eq!(errors.len(), expect.len(), "{shown:#?}");
+}
+
+#[test]
+fn telemetry_metrics_endpoint_from_address_readers_or_default() {
+    let endpoint = |telemetry: &str| {
+        load_ok(&format!("{PIPELINES}  telemetry:\n{telemetry}"))
+            .service
+            .telemetry
+            .metrics
+            .endpoint
+    };
+    assert_eq!(
+        endpoint("    metrics:\n      address: 127.0.0.1:18888\n"),
+        Some("127.0.0.1:18888".to_owned())
+    );
+    assert_eq!(
+        endpoint(
+            "    metrics:\n      readers:\n        - pull:\n            exporter:\n              prometheus:\n                host: 0.0.0.0\n                port: 9999\n"
+        ),
+        Some("0.0.0.0:9999".to_owned())
+    );
+    assert_eq!(
+        endpoint("    metrics:\n      level: basic\n"),
+        Some("localhost:8888".to_owned())
+    );
+    assert_eq!(endpoint("    metrics:\n      level: none\n"), None);
+    assert_eq!(endpoint("    logs:\n      level: info\n"), None);
 }
 
 #[test]

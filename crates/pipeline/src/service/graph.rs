@@ -46,11 +46,12 @@ impl Checker<'_> {
             for component in components {
                 let type_name = component.id().type_name();
                 match self.factories.info(kind, type_name) {
-                    Some(factory) => {
-                        if let Err(e) = factory.validate(component) {
-                            self.errors.push(e);
+                    Some(factory) => match factory.validate(component) {
+                        Err(e) => self.errors.push(e),
+                        Ok(()) => {
+                            self.check_extension_refs(factory.extension_refs(component), component)
                         }
-                    }
+                    },
                     None => {
                         let known = self.factories.known(kind);
                         let supported = if known.is_empty() {
@@ -65,6 +66,26 @@ impl Checker<'_> {
                         self.error(Some(component.node().mark), component.path(), reason);
                     }
                 }
+            }
+        }
+    }
+
+    /// Every extension a component refers to must be enabled in `service.extensions`.
+    fn check_extension_refs(
+        &mut self,
+        refs: Vec<(String, ComponentId)>,
+        component: &ComponentConfig,
+    ) {
+        for (key, id) in refs {
+            let enabled = self.config.service.extensions.iter().any(|(e, _)| *e == id);
+            if !enabled {
+                let defined = self.config.extensions.iter().any(|e| *e.id() == id);
+                let reason = if defined {
+                    format!("refers to extension `{id}`, which is defined but not listed in `service.extensions`")
+                } else {
+                    format!("refers to extension `{id}`, which is not defined in `extensions`")
+                };
+                self.errors.push(component.invalid(&key, reason));
             }
         }
     }

@@ -21,16 +21,34 @@ use crate::component::{
 use crate::config::{ComponentConfig, Config};
 use crate::consumer::{Fanout, TracesConsumer};
 use crate::metrics::MetricsSource;
+use crate::status::{PipelineStatus, ServiceState};
 use crate::Factories;
 
 /// Why a service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("invalid config:\n{0}")]
-    Config(#[from] crate::config::ConfigErrors),
+    Config(crate::config::ConfigErrors),
+    /// Displays the component and reason itself (no `source`), so error chains printed
+    /// with `{:#}` do not repeat them.
     #[error("failed to start {0}")]
-    Build(#[from] BuildError),
+    Build(BuildError),
 }
+
+impl From<crate::config::ConfigErrors> for StartError {
+    fn from(e: crate::config::ConfigErrors) -> Self {
+        StartError::Config(e)
+    }
+}
+
+impl From<BuildError> for StartError {
+    fn from(e: BuildError) -> Self {
+        StartError::Build(e)
+    }
+}
+
+/// The least time any component is given to stop, even once the shutdown deadline passed.
+const MIN_STOP_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 struct Started {
     kind: ComponentKind,
@@ -44,6 +62,7 @@ struct Started {
 pub struct Service {
     /// In start order; shutdown walks it in reverse.
     started: Vec<Started>,
+    status: PipelineStatus,
 }
 
 fn find<'a>(
@@ -65,9 +84,14 @@ impl Service {
         validate(config, factories)?;
         let mut service = Service {
             started: Vec::new(),
+            status: ctx.status.clone(),
         };
+        service.status.set(ServiceState::Starting);
         match service.build_all(config, factories, &ctx).await {
-            Ok(()) => Ok(service),
+            Ok(()) => {
+                service.status.set(ServiceState::Ready);
+                Ok(service)
+            }
             Err(e) => {
                 // Release the sockets and tasks of what did start before reporting.
                 service.shutdown(Instant::now()).await;
@@ -257,6 +281,7 @@ impl Service {
     /// Stops every component, receivers first, each within `deadline`. Returns what did not
     /// stop cleanly; the service is gone either way.
     pub async fn shutdown(self, deadline: Instant) -> Vec<ShutdownError> {
+        self.status.set(ServiceState::Stopping);
         let mut started = self.started;
         // Within a rank, later-started components stop first (processors of a pipeline
         // were started back to front).
@@ -265,6 +290,9 @@ impl Service {
         let mut errors = Vec::new();
         for s in started {
             tracing::debug!(component = %s.id, kind = s.kind.singular(), "stopping");
+            // A stage that ran out the clock (an exporter retrying a dead Tempo) must not
+            // make every later component fail: each still gets a moment to close its sockets.
+            let deadline = deadline.max(Instant::now() + MIN_STOP_GRACE);
             let stop = s.running.shutdown(deadline);
             let remaining = deadline.saturating_duration_since(Instant::now());
             // A component that ignores its deadline must not hold the whole process: give it

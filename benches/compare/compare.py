@@ -1,0 +1,333 @@
+"""Redline vs rotel, side by side: same load, same sink, alternating, one machine state.
+
+Run through ./run, which installs the pinned rotel into benches/compare/.venv first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import importlib.util
+import json
+import os
+import resource
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import procs
+import results
+from procs import CompareError
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+RELEASE = REPO / "target" / "release"
+
+REDLINE_CONFIG = """\
+# otelcol-tempo.yaml with 127.0.0.1 ports and the sink as Tempo.
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+connectors:
+  spanmetrics:
+    namespace: traces.spanmetrics
+    dimensions:
+      - name: cdn.cache.hit
+exporters:
+  otlp/tempo:
+    endpoint: 127.0.0.1:{sink}
+    compression: {compression}
+    tls:
+      insecure: true
+  prometheus:
+    endpoint: 127.0.0.1:{prom}
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [spanmetrics, otlp/tempo]
+    metrics:
+      receivers: [spanmetrics]
+      exporters: [prometheus]
+"""
+
+
+def parse_count(s: str) -> int:
+    mult = {"k": 1_000, "m": 1_000_000}.get(s[-1:].lower(), 1)
+    return int(float(s[:-1] if mult > 1 else s) * mult)
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="benches/compare/run",
+        description="Compare Redline and rotel: CPU seconds per million spans and peak RSS "
+        "under the same loadgen load, forwarding to the same loadgen sink.",
+    )
+    ap.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
+    ap.add_argument("--spans", default="2M", help="spans per measurement (k/M suffix; 2M)")
+    ap.add_argument(
+        "--compression", default="none,gzip",
+        help="forwarding compressions to measure, comma-separated (default none,gzip)",
+    )
+    ap.add_argument("--connections", type=int, default=4, help="loadgen connections (4)")
+    ap.add_argument("--concurrency", type=int, default=8, help="loadgen in flight per conn (8)")
+    ap.add_argument(
+        "--verify", choices=["first", "all", "none"], default="first",
+        help="rounds in which Redline's metrics are checked exactly with --verify (first)",
+    )
+    ap.add_argument(
+        "--rotel-arg", action="append", default=[],
+        help="extra argument for `rotel-agent start` (repeatable), e.g. --disable-batching",
+    )
+    ap.add_argument("--run-timeout", type=float, default=300, help="bound on one loadgen run (s)")
+    ap.add_argument("--no-build", action="store_true", help="use target/release as it is")
+    ap.add_argument("--out", default=str(HERE / "RESULTS.md"), help="results file")
+    ap.add_argument("--rotel-version", required=True, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    a.span_count = parse_count(a.spans)
+    a.compressions = [c.strip() for c in a.compression.split(",") if c.strip()]
+    for c in a.compressions:
+        if c not in ("none", "gzip"):
+            ap.error(f"unknown compression {c!r}: use none and/or gzip")
+    if a.rounds < 1 or a.span_count < 1:
+        ap.error("--rounds and --spans must be positive")
+    return a
+
+
+def rotel_binary() -> Path:
+    spec = importlib.util.find_spec("rotel")
+    if spec is None or not spec.submodule_search_locations:
+        raise CompareError("the rotel package is not installed in this interpreter (use ./run)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "rotel-agent"
+    if not os.access(path, os.X_OK):
+        raise CompareError(f"{path} is not executable")
+    return path
+
+
+def build(args) -> None:
+    if args.no_build:
+        return
+    cmd = ["cargo", "build", "--release", "-p", "redline", "-p", "redline-loadgen"]
+    print(f"compare: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    subprocess.run(cmd, cwd=REPO, check=True, timeout=3600)
+
+
+class Bench:
+    def __init__(self, args, work: Path, rotel: Path, bin_dir: Path):
+        self.args = args
+        self.bin = bin_dir
+        self.work = work
+        self.rotel = rotel
+        self.sink_port = procs.free_port()
+        self.count_port = procs.free_port()
+        self.count_url = f"http://127.0.0.1:{self.count_port}/count"
+        self.sink = None
+
+    def start_sink(self) -> str:
+        log = self.work / "sink.log"
+        cmd = [self.bin / "loadgen", "sink", "--listen", f"127.0.0.1:{self.sink_port}",
+               "--count-listen", f"127.0.0.1:{self.count_port}", "--report-interval", "0s"]
+        self.sink = procs.start(cmd, log)
+        procs.wait_until("sink", lambda: procs.http_ok(self.count_url), self.sink, 20, log)
+        return " ".join(shlex.quote(str(c)) for c in cmd)
+
+    def start_collector(self, name: str, compression: str, tag: str):
+        grpc, other = procs.free_port(), procs.free_port()
+        log = self.work / f"{tag}.log"
+        if name == "rotel":
+            cmd = [self.rotel, "start",
+                   "--otlp-grpc-endpoint", f"127.0.0.1:{grpc}",
+                   "--otlp-http-endpoint", f"127.0.0.1:{other}",
+                   "--exporter", "otlp",
+                   "--otlp-exporter-endpoint", f"http://127.0.0.1:{self.sink_port}",
+                   "--otlp-exporter-protocol", "grpc",
+                   "--otlp-exporter-compression", compression,
+                   "--pid-file", self.work / "rotel.pid",
+                   "--log-file", self.work / "rotel-agent.log",
+                   *self.args.rotel_arg]
+            p = procs.start(cmd, log)
+            self._ready(p, name, lambda: procs.tcp_open(grpc), log)
+            return p, cmd, f"127.0.0.1:{grpc}", None
+        cfg = self.work / f"{tag}.yaml"
+        cfg.write_text(REDLINE_CONFIG.format(
+            grpc=grpc, sink=self.sink_port, prom=other, compression=compression))
+        cmd = [self.bin / "redline", "--config", cfg]
+        p = procs.start(cmd, log)
+        metrics = f"http://127.0.0.1:{other}/metrics"
+        self._ready(p, name, lambda: procs.tcp_open(grpc) and procs.http_ok(metrics), log)
+        return p, cmd, f"127.0.0.1:{grpc}", metrics
+
+    @staticmethod
+    def _ready(p, name: str, check, log: Path) -> None:
+        try:
+            procs.wait_until(name, check, p, 30, log)
+        except CompareError:
+            procs.stop(p)
+            raise
+
+    def measure(self, rnd: int, name: str, compression: str, verify: bool) -> dict:
+        tag = f"r{rnd}-{name}-{compression}"
+        row = {"round": rnd, "collector": name, "compression": compression, "verify": verify}
+        p, cmd, endpoint, metrics = self.start_collector(name, compression, tag)
+        try:
+            row["collector_cmd"] = " ".join(shlex.quote(str(c)) for c in cmd)
+            report_path = self.work / f"{tag}.json"
+            lg = [self.bin / "loadgen", "run", "-e", endpoint,
+                  "--spans", str(self.args.span_count),
+                  "--connections", str(self.args.connections),
+                  "--concurrency", str(self.args.concurrency),
+                  "--retries", "100", "--backoff", "10ms",
+                  "--pid", str(p.pid), "--json", report_path, "-q"]
+            if verify:
+                lg += ["--verify", "--metrics-url", metrics, "--dimension", "cdn.cache.hit",
+                       "--sink-count-url", self.count_url]
+            row["loadgen_cmd"] = " ".join(shlex.quote(str(c)) for c in lg)
+            self._run_loadgen(p, lg, report_path, tag, row)
+        finally:
+            rc = procs.stop(p)
+            row["exit_code"] = rc
+        return row
+
+    def _run_loadgen(self, p, lg, report_path: Path, tag: str, row: dict) -> None:
+        sink0 = procs.sink_spans(self.count_url)
+        cpu0 = procs.cpu_seconds(p.pid)
+        sink_cpu0 = procs.cpu_seconds(self.sink.pid)
+        busy0, wall0 = procs.machine_busy_seconds(), time.monotonic()
+        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        row["loadavg_1m"] = float(Path("/proc/loadavg").read_text().split()[0])
+
+        log = self.work / f"{tag}.loadgen.log"
+        lp = procs.start(lg, log)
+        try:
+            lp.wait(timeout=self.args.run_timeout)
+        except subprocess.TimeoutExpired:
+            procs.stop(lp)
+            raise CompareError(f"{tag}: loadgen did not finish in {self.args.run_timeout:.0f}s")
+        procs.stop(lp)
+        cpu_at_end = procs.cpu_seconds(p.pid)
+        busy1, wall1 = procs.machine_busy_seconds(), time.monotonic()
+        kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sink_cpu1 = procs.cpu_seconds(self.sink.pid)
+        row["loadgen_exit"] = lp.returncode
+        if not report_path.exists():
+            raise CompareError(f"{tag}: loadgen wrote no report\n{procs.log_tail(log)}")
+        rep = json.loads(report_path.read_text())
+        col = rep.get("collector") or {}
+        accepted = rep["accepted"]["spans"]
+
+        # The collectors acknowledge before forwarding; count the CPU until the sink has
+        # every accepted span, so the last batches' export work is in too.
+        drained_ok = True
+        try:
+            procs.wait_until(
+                f"{tag}: sink drain",
+                lambda: procs.sink_spans(self.count_url) - sink0 >= accepted, p, 60, None)
+        except CompareError as e:
+            drained_ok = False
+            row["error"] = str(e)
+        row["cpu_to_drain_s"] = procs.cpu_seconds(p.pid) - cpu0
+        row["peak_rss_bytes_drained"] = procs.peak_rss_bytes(p.pid)
+        row["sink_spans"] = procs.sink_spans(self.count_url) - sink0
+        # A fresh collector opens fresh connections to the sink, so these count only its sends.
+        wire = procs.tcp_bytes_received(self.sink_port)
+        row["wire_bytes_per_span"] = wire / row["sink_spans"] if wire and row["sink_spans"] else None
+        row["drained"] = drained_ok and row["sink_spans"] == accepted
+
+        loadgen_cpu = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
+        other = (busy1 - busy0) - (cpu_at_end - cpu0) - loadgen_cpu - (sink_cpu1 - sink_cpu0)
+        row["background_cores"] = max(other, 0.0) / max(wall1 - wall0, 1e-9)
+        row.update(
+            sent=rep["sent"]["spans"],
+            accepted=accepted,
+            refused=rep["refused"]["spans"],
+            retries=rep.get("retries", 0),
+            uncertain_requests=rep.get("uncertain_requests", 0),
+            elapsed_s=rep["elapsed_seconds"],
+            request_bytes_per_span=rep["bytes_per_request"] / max(rep["spans_per_request"], 1),
+            rate=rep["spans_per_second"],
+            p99_ms=rep["latency"]["p99_ms"],
+            # loadgen's own --pid figures cover the send phase only.
+            cpu_send_s=col.get("cpu_seconds", 0.0),
+            cpu_per_m_send=col.get("cpu_seconds_per_million_spans", 0.0),
+            loadgen_cpu_s=loadgen_cpu,
+        )
+        cpu = row["cpu_to_drain_s"]
+        row["cpu_per_m"] = cpu / accepted * 1e6 if accepted else 0.0
+        row["spans_per_cpu_s"] = accepted / cpu if cpu > 0 else 0.0
+        row["peak_rss_bytes"] = row["peak_rss_bytes_drained"]
+        v = rep.get("verify")
+        if v is not None:
+            row["verify_result"] = {
+                k: v.get(k) for k in ("ok", "expected_spans", "counted_spans", "expected_errors",
+                                      "counted_errors", "series_expected", "values_checked",
+                                      "mismatch_count")}
+            row["verify_result"]["sink_ok"] = (v.get("sink") or {}).get("ok")
+        if lp.returncode != 0:
+            row["error"] = f"loadgen exited {lp.returncode}: {procs.log_tail(log, 5)}"
+
+
+def main() -> int:
+    args = parse_args()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda s, _f: sys.exit(128 + s))
+    atexit.register(procs.stop_all)
+
+    build(args)
+    rotel = rotel_binary()
+    work = HERE / ".work"
+    work.mkdir(exist_ok=True)
+    for old in work.iterdir():
+        if old.is_file():
+            old.unlink()
+    # Others rebuild target/release while this runs: every round must run the same binaries.
+    bin_dir = work / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for b in ("redline", "loadgen"):
+        if not (RELEASE / b).exists():
+            raise CompareError(f"{RELEASE / b} is missing: run without --no-build")
+        shutil.copy2(RELEASE / b, bin_dir / b)
+
+    info = results.environment(REPO, bin_dir, rotel, args)
+    info["redline_built"] = time.strftime(
+        "%Y-%m-%d %H:%M:%S", time.localtime((bin_dir / "redline").stat().st_mtime))
+    bench = Bench(args, work, rotel, bin_dir)
+    info["sink_cmd"] = bench.start_sink()
+    rows = []
+    started = time.monotonic()
+    for rnd in range(1, args.rounds + 1):
+        for comp in args.compressions:
+            for name in ("rotel", "redline"):
+                verify = name == "redline" and (
+                    args.verify == "all" or (args.verify == "first" and rnd == 1))
+                print(f"compare: round {rnd}/{args.rounds} {name} compression={comp}"
+                      f"{' +verify' if verify else ''}", file=sys.stderr, flush=True)
+                try:
+                    row = bench.measure(rnd, name, comp, verify)
+                except CompareError as e:
+                    row = {"round": rnd, "collector": name, "compression": comp,
+                           "verify": verify, "error": str(e)}
+                rows.append(row)
+                print(results.row_line(row), file=sys.stderr, flush=True)
+    info["duration_s"] = time.monotonic() - started
+    procs.stop(bench.sink)
+
+    text = results.markdown(info, rows, args)
+    Path(args.out).write_text(text)
+    (work / "rows.json").write_text(json.dumps({"info": info, "rows": rows}, indent=2))
+    print(results.summary_table(rows, args))
+    print(f"compare: wrote {args.out} (raw: {work / 'rows.json'})", file=sys.stderr)
+    return 1 if any("error" in r or not r.get("drained", False) for r in rows) else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except CompareError as e:
+        print(f"compare: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,156 @@
+"""Process bookkeeping for the comparison: start, wait, stop by PID, and /proc readings.
+
+Every process the driver starts is registered here so that `stop_all` (run from atexit and
+from the SIGINT/SIGTERM handlers) can end exactly those, by PID, whatever failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+# The kernel reports /proc CPU times in USER_HZ ticks.
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+_started: list[subprocess.Popen] = []
+
+
+class CompareError(Exception):
+    pass
+
+
+def start(cmd: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    out = open(log, "wb")
+    # Own session: a Ctrl-C in the terminal reaches only the driver, which then stops the
+    # children in order instead of all of them racing.
+    p = subprocess.Popen(
+        [str(c) for c in cmd],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
+    )
+    out.close()
+    _started.append(p)
+    return p
+
+
+def stop(p: subprocess.Popen, timeout: float = 15.0) -> int | None:
+    """SIGTERM, bounded wait, then SIGKILL. Returns the exit code."""
+    if p.poll() is None:
+        try:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
+    if p in _started:
+        _started.remove(p)
+    return p.returncode
+
+
+def stop_all() -> None:
+    for p in reversed(list(_started)):
+        try:
+            stop(p, timeout=5)
+        except Exception:  # noqa: BLE001 - cleanup must reach every process
+            pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def log_tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def wait_until(what: str, check, proc: subprocess.Popen | None, timeout: float, log: Path | None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log_tail(log) if log else ""
+            raise CompareError(f"{what}: process exited with {proc.returncode}\n{tail}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    tail = log_tail(log) if log else ""
+    raise CompareError(f"{what}: not ready after {timeout:.0f}s\n{tail}")
+
+
+def tcp_open(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+
+
+def http_get(url: str, timeout: float = 2.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        if r.status != 200:
+            raise OSError(f"GET {url}: HTTP {r.status}")
+        return r.read()
+
+
+def http_ok(url: str) -> bool:
+    http_get(url)
+    return True
+
+
+def sink_spans(count_url: str) -> int:
+    return int(json.loads(http_get(count_url))["spans"])
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process; the comm field may hold spaces, so split after ')'."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds spent busy by the whole machine (all cores), from /proc/stat."""
+    first = Path("/proc/stat").read_text().splitlines()[0].split()
+    ticks = [int(x) for x in first[1:9]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK
+
+
+def tcp_bytes_received(port: int) -> int | None:
+    """Bytes received so far on the established connections to a local listening port.
+
+    Reads the kernel's per-socket counters (`ss -ti`), so it sees the bytes on the wire,
+    compressed or not, which the sink's own counters (after decompression) cannot show.
+    """
+    try:
+        out = subprocess.run(
+            ["ss", "-tinH", "state", "established", f"( sport = :{port} )"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    total, seen = 0, False
+    for word in out.split():
+        if word.startswith("bytes_received:"):
+            total += int(word.split(":", 1)[1])
+            seen = True
+    return total if seen else None

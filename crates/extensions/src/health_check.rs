@@ -1,0 +1,266 @@
+//! `health_check`: an HTTP endpoint that says whether the pipeline is serving, for
+//! Kubernetes probes and load balancers (otelcol's `health_check` extension, v1 keys).
+
+use std::net::SocketAddr;
+use std::time::{Instant, SystemTime};
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use futures::future::BoxFuture;
+use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::config::Unsupported;
+use redline_pipeline::extension::ExtensionCapabilities;
+use redline_pipeline::status::{PipelineStatus, ServiceState};
+use redline_pipeline::{
+    BuildContext, BuildError, ComponentConfig, ConfigError, ExtensionFactory, RunningComponent,
+    ShutdownError,
+};
+use serde::Deserialize;
+
+pub const DEFAULT_ENDPOINT: &str = "localhost:13133";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_endpoint")]
+    pub endpoint: String,
+    #[serde(default = "default_path")]
+    pub path: String,
+    #[serde(default)]
+    pub response_body: Option<ResponseBody>,
+    #[serde(default)]
+    pub check_collector_pipeline: Option<CheckPipeline>,
+    pub tls: Option<Unsupported>,
+    pub cors: Option<Unsupported>,
+    pub auth: Option<Unsupported>,
+}
+
+/// Fixed bodies instead of the JSON status document.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseBody {
+    pub healthy: Option<String>,
+    pub unhealthy: Option<String>,
+}
+
+/// otelcol's deprecated exporter-failure check: only `enabled: false` is accepted, since
+/// Redline's health already reflects whether every component is running.
+#[allow(dead_code)] // the fields exist to accept otelcol's keys
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckPipeline {
+    #[serde(default)]
+    pub enabled: bool,
+    pub interval: Option<String>,
+    pub exporter_failure_threshold: Option<u32>,
+}
+
+fn default_endpoint() -> String {
+    DEFAULT_ENDPOINT.to_owned()
+}
+
+fn default_path() -> String {
+    "/".to_owned()
+}
+
+impl Config {
+    fn check(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        if !self.path.starts_with('/') {
+            return Err(config.invalid("path", "must start with `/`"));
+        }
+        if self
+            .check_collector_pipeline
+            .as_ref()
+            .is_some_and(|c| c.enabled)
+        {
+            return Err(config.invalid(
+                "check_collector_pipeline.enabled",
+                "is an otelcol setting Redline does not support yet (health already reflects every component)",
+            ));
+        }
+        resolve_endpoint(&self.endpoint).map_err(|e| config.invalid("endpoint", e))?;
+        Ok(())
+    }
+}
+
+/// `host:port` to a socket address; `localhost` binds the loopback address.
+fn resolve_endpoint(endpoint: &str) -> Result<SocketAddr, String> {
+    let (host, port) = endpoint
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{endpoint}` is not host:port"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("`{port}` in `{endpoint}` is not a port number"))?;
+    let host = match host.trim_matches(['[', ']']) {
+        "" => "0.0.0.0",
+        "localhost" => "127.0.0.1",
+        h => h,
+    };
+    let ip = host
+        .parse()
+        .map_err(|_| format!("`{host}` in `{endpoint}` is not an IP address or localhost"))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+pub struct HealthCheckFactory;
+
+fn parse(config: &ComponentConfig) -> Result<Config, ConfigError> {
+    let parsed: Config = config.parse()?;
+    parsed.check(config)?;
+    Ok(parsed)
+}
+
+impl FactoryInfo for HealthCheckFactory {
+    fn type_name(&self) -> &'static str {
+        "health_check"
+    }
+
+    fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        parse(config).map(|_| ())
+    }
+}
+
+impl ExtensionFactory for HealthCheckFactory {
+    fn build(
+        &self,
+        config: &ComponentConfig,
+        ctx: &BuildContext,
+    ) -> BuildResult<(ExtensionCapabilities, Box<dyn RunningComponent>)> {
+        let id = config.id().clone();
+        let parsed = parse(config);
+        let status = ctx.status.clone();
+        Box::pin(async move {
+            let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
+            let addr = resolve_endpoint(&parsed.endpoint).map_err(|e| BuildError::new(&id, e))?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| BuildError::new(&id, format!("endpoint {addr}: {e}")))?;
+            let local = listener.local_addr().map_err(|e| BuildError::new(&id, e))?;
+            let state = Health {
+                status,
+                started: Instant::now(),
+                started_at: SystemTime::now(),
+                body: parsed.response_body,
+            };
+            let app = axum::Router::new()
+                .route(&parsed.path, axum::routing::get(check))
+                .with_state(std::sync::Arc::new(state));
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let server = tokio::spawn(async move {
+                let shutdown = async {
+                    let _ = stop_rx.await;
+                };
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::error!(error = %e, "health_check server failed");
+                }
+            });
+            tracing::info!(extension = %id, addr = %local, path = %parsed.path, "health check serving");
+            let running: Box<dyn RunningComponent> = Box::new(Running {
+                addr: local,
+                stop: Some(stop_tx),
+                server,
+            });
+            Ok((ExtensionCapabilities::default(), running))
+        })
+    }
+}
+
+struct Health {
+    status: PipelineStatus,
+    started: Instant,
+    started_at: SystemTime,
+    body: Option<ResponseBody>,
+}
+
+async fn check(
+    axum::extract::State(h): axum::extract::State<std::sync::Arc<Health>>,
+) -> impl IntoResponse {
+    let state = h.status.state();
+    let healthy = state == ServiceState::Ready;
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let fixed = h.body.as_ref().and_then(|b| {
+        if healthy {
+            b.healthy.clone()
+        } else {
+            b.unhealthy.clone()
+        }
+    });
+    if let Some(body) = fixed {
+        return (code, body).into_response();
+    }
+    let up_since = h
+        .started_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let doc = serde_json::json!({
+        "status": if healthy { "Server available" } else { "Server not available" },
+        "state": format!("{state:?}"),
+        "failure": h.status.failure(),
+        "upSince": up_since,
+        "uptime": format!("{:?}", h.started.elapsed()),
+    });
+    (
+        code,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        doc.to_string(),
+    )
+        .into_response()
+}
+
+struct Running {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl RunningComponent for Running {
+    fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
+        vec![("health", self.addr)]
+    }
+
+    fn shutdown(
+        mut self: Box<Self>,
+        deadline: Instant,
+    ) -> BoxFuture<'static, Result<(), ShutdownError>> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        Box::pin(async move {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if tokio::time::timeout(remaining, &mut self.server)
+                .await
+                .is_err()
+            {
+                self.server.abort();
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_resolve() {
+        assert_eq!(
+            resolve_endpoint("localhost:13133"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 13133)))
+        );
+        assert_eq!(
+            resolve_endpoint(":13133"),
+            Ok(SocketAddr::from(([0, 0, 0, 0], 13133)))
+        );
+        assert!(resolve_endpoint("13133").is_err());
+        assert!(resolve_endpoint("host:abc").is_err());
+    }
+}

@@ -1,0 +1,30 @@
+//! loadgen: the load-test harness for Redline and any OTLP endpoint (DESIGN.md §6).
+//!
+//! - [`model`] generates realistic, seeded traces; [`encode`] pre-encodes them into
+//!   [`encode::Template`]s whose ids and timestamps are patched in place per send.
+//! - [`engine`] sends them open loop (fixed rate, latency from the intended send time) or
+//!   closed loop (full speed) through [`send`] (OTLP/gRPC raw bytes, OTLP/HTTP protobuf).
+//! - [`tally`] and [`verify`] check a spanmetrics pipeline's Prometheus series exactly
+//!   ([`expo`] parses the exposition); [`sink`] counts what reaches the forward side.
+//!
+//! The binary's commands live in `cmd_run` and `cmd_sink` (anyhow); the rest are library
+//! modules with typed errors so that tests can drive them directly.
+
+pub mod cli;
+pub mod cmd_run;
+pub mod cmd_sink;
+pub mod codec;
+pub mod encode;
+pub mod engine;
+pub mod expo;
+pub mod httpget;
+pub mod ids;
+pub mod model;
+pub mod procstat;
+pub mod progress;
+pub mod report;
+pub mod rng;
+pub mod send;
+pub mod sink;
+pub mod tally;
+pub mod verify;

@@ -1,0 +1,339 @@
+//! Senders: OTLP/gRPC over one tonic channel (one HTTP/2 connection) each, and OTLP/HTTP
+//! protobuf over hyper HTTP/1.1 connections. Bodies are pre-encoded bytes; only gzip (when
+//! asked) costs CPU on the sending side.
+
+use std::future::Future;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::PathAndQuery;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::codec::{code_name, ClientCodec, EXPORT_PATH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("invalid endpoint {endpoint:?}: {reason}")]
+    Endpoint { endpoint: String, reason: String },
+    #[error("connecting to {endpoint}: {source}")]
+    Connect {
+        endpoint: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// How one request ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The collector took the request; `rejected_spans` from its `partial_success`.
+    Accepted { rejected_spans: u64 },
+    /// Refused with `status` (`UNAVAILABLE`, `HTTP 503`, ...). `uncertain` when the request
+    /// may have been processed anyway (a timeout or a connection lost mid-request).
+    Refused { status: String, uncertain: bool },
+}
+
+impl Outcome {
+    /// A definite refusal an OTLP client retries (never an uncertain one: resending a
+    /// request the collector may have counted would break exact verification).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Outcome::Accepted { .. } => false,
+            Outcome::Refused {
+                uncertain: true, ..
+            } => false,
+            Outcome::Refused { status, .. } => matches!(
+                status.as_str(),
+                "UNAVAILABLE"
+                    | "RESOURCE_EXHAUSTED"
+                    | "HTTP 429"
+                    | "HTTP 502"
+                    | "HTTP 503"
+                    | "HTTP 504"
+            ),
+        }
+    }
+}
+
+/// Sends one pre-encoded `ExportTraceServiceRequest`.
+pub trait Sender: Clone + Send + Sync + 'static {
+    fn send(&self, body: Bytes) -> impl Future<Output = Outcome> + Send;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Grpc,
+    Http,
+}
+
+/// Where and how to send.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub endpoint: String,
+    pub protocol: Protocol,
+    pub gzip: bool,
+    pub timeout: Duration,
+}
+
+/// `host:port` or a URL; `http://` is added when there is no scheme.
+pub fn normalize_endpoint(endpoint: &str) -> String {
+    if endpoint.contains("://") {
+        endpoint.to_owned()
+    } else {
+        format!("http://{endpoint}")
+    }
+}
+
+/// A sender of either protocol.
+#[derive(Clone)]
+pub enum Conn {
+    Grpc(GrpcSender),
+    Http(HttpSender),
+}
+
+impl Conn {
+    /// Opens one connection (gRPC) or prepares a connection pool (HTTP, connected lazily).
+    pub async fn connect(target: &Target) -> Result<Self, SendError> {
+        match target.protocol {
+            Protocol::Grpc => GrpcSender::connect(target).await.map(Conn::Grpc),
+            Protocol::Http => HttpSender::new(target).map(Conn::Http),
+        }
+    }
+}
+
+impl Sender for Conn {
+    async fn send(&self, body: Bytes) -> Outcome {
+        match self {
+            Conn::Grpc(g) => g.send(body).await,
+            Conn::Http(h) => h.send(body).await,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct GrpcSender {
+    client: tonic::client::Grpc<Channel>,
+}
+
+impl GrpcSender {
+    pub async fn connect(target: &Target) -> Result<Self, SendError> {
+        let url = normalize_endpoint(&target.endpoint);
+        let bad = |reason: String| SendError::Endpoint {
+            endpoint: target.endpoint.clone(),
+            reason,
+        };
+        let ep = Endpoint::from_shared(url.clone())
+            .map_err(|e| bad(e.to_string()))?
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(target.timeout)
+            // Requests are ~40 KB: windows above the 64 KB default let several streams of
+            // one connection be in flight without waiting for WINDOW_UPDATEs.
+            .initial_stream_window_size(1 << 20)
+            .initial_connection_window_size(8 << 20);
+        let channel = ep.connect().await.map_err(|e| SendError::Connect {
+            endpoint: url,
+            source: Box::new(e),
+        })?;
+        let mut client = tonic::client::Grpc::new(channel).max_decoding_message_size(4 << 20);
+        if target.gzip {
+            client = client.send_compressed(CompressionEncoding::Gzip);
+        }
+        Ok(Self { client })
+    }
+
+    pub async fn send(&self, body: Bytes) -> Outcome {
+        let mut client = self.client.clone();
+        if let Err(e) = client.ready().await {
+            tracing::debug!(error = %e, "gRPC channel not ready");
+            return Outcome::Refused {
+                status: "UNAVAILABLE".into(),
+                uncertain: false,
+            };
+        }
+        let path = PathAndQuery::from_static(EXPORT_PATH);
+        match client
+            .unary(tonic::Request::new(body), path, ClientCodec)
+            .await
+        {
+            Ok(resp) => Outcome::Accepted {
+                rejected_spans: rejected(resp.into_inner()),
+            },
+            Err(status) => {
+                let code = status.code();
+                // A status made from a transport error (reset, timeout) leaves open whether
+                // the server processed the request; one the server sent does not.
+                let uncertain = std::error::Error::source(&status).is_some()
+                    || matches!(
+                        code,
+                        tonic::Code::DeadlineExceeded
+                            | tonic::Code::Cancelled
+                            | tonic::Code::Unknown
+                    );
+                Outcome::Refused {
+                    status: code_name(code).into(),
+                    uncertain,
+                }
+            }
+        }
+    }
+}
+
+fn rejected(resp: ExportTraceServiceResponse) -> u64 {
+    resp.partial_success
+        .map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0))
+}
+
+/// OTLP/HTTP protobuf. HTTP/1.1 carries one request at a time per connection, so the pool
+/// grows to as many connections as there are requests in flight on this sender.
+#[derive(Clone)]
+pub struct HttpSender {
+    addr: String,
+    /// Origin-form target (`/v1/traces`), as HTTP/1.1 servers expect without a proxy.
+    path: String,
+    host: String,
+    gzip: bool,
+    timeout: Duration,
+    idle: Arc<Mutex<Vec<SendRequest<Full<Bytes>>>>>,
+}
+
+impl HttpSender {
+    pub fn new(target: &Target) -> Result<Self, SendError> {
+        let bad = |reason: String| SendError::Endpoint {
+            endpoint: target.endpoint.clone(),
+            reason,
+        };
+        let mut url = normalize_endpoint(&target.endpoint);
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(bad("only http:// is supported".into()));
+        }
+        if uri.path() == "/" || uri.path().is_empty() {
+            url = format!("{}/v1/traces", url.trim_end_matches('/'));
+        }
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?;
+        let auth = uri.authority().ok_or_else(|| bad("no host".into()))?;
+        let addr = format!("{}:{}", auth.host(), auth.port_u16().unwrap_or(80));
+        Ok(Self {
+            host: auth.to_string(),
+            addr,
+            path: uri
+                .path_and_query()
+                .map_or_else(|| "/v1/traces".to_owned(), |p| p.as_str().to_owned()),
+            gzip: target.gzip,
+            timeout: target.timeout,
+            idle: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(s) = idle.pop() {
+            if !s.is_closed() {
+                return Some(s);
+            }
+        }
+        None
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
+        let stream = tokio::net::TcpStream::connect(&self.addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = stream.set_nodelay(true);
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "OTLP/HTTP connection ended");
+            }
+        });
+        Ok(sender)
+    }
+
+    pub async fn send(&self, body: Bytes) -> Outcome {
+        let refused = |status: &str, uncertain| Outcome::Refused {
+            status: status.into(),
+            uncertain,
+        };
+        let body = if self.gzip {
+            match gzip(&body) {
+                Ok(b) => b,
+                Err(_) => return refused("GZIP_ERROR", false),
+            }
+        } else {
+            body
+        };
+        let mut sender = match self.take_idle() {
+            Some(s) => s,
+            None => match self.connect().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(error = %e, addr = %self.addr, "OTLP/HTTP connect failed");
+                    return refused("CONNECT_ERROR", false);
+                }
+            },
+        };
+        let mut req = http::Request::post(self.path.as_str())
+            .header(http::header::HOST, &self.host)
+            .header(http::header::CONTENT_TYPE, "application/x-protobuf");
+        if self.gzip {
+            req = req.header(http::header::CONTENT_ENCODING, "gzip");
+        }
+        let Ok(req) = req.body(Full::new(body)) else {
+            return refused("BAD_REQUEST", false);
+        };
+        let exchange = async {
+            let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+            let status = resp.status();
+            let body = Limited::new(resp.into_body(), 4 << 20)
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok::<_, String>((status, body))
+        };
+        let result = tokio::time::timeout(self.timeout, exchange).await;
+        match result {
+            Ok(Ok((status, body))) => {
+                if let Ok(mut idle) = self.idle.lock() {
+                    idle.push(sender);
+                }
+                if status == http::StatusCode::OK {
+                    Outcome::Accepted {
+                        rejected_spans: ExportTraceServiceResponse::decode(body)
+                            .map_or(0, rejected),
+                    }
+                } else {
+                    refused(&format!("HTTP {}", status.as_u16()), false)
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "OTLP/HTTP request failed");
+                refused("IO_ERROR", true)
+            }
+            Err(_) => refused("TIMEOUT", true),
+        }
+    }
+}
+
+fn gzip(b: &[u8]) -> std::io::Result<Bytes> {
+    let mut enc =
+        flate2::write::GzEncoder::new(Vec::with_capacity(b.len() / 4), flate2::Compression::fast());
+    enc.write_all(b)?;
+    Ok(Bytes::from(enc.finish()?))
+}

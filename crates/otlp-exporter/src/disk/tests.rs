@@ -1,0 +1,367 @@
+//! The log format against a real directory: write, read back, acknowledge, roll over,
+//! recover from torn and damaged files, and restart.
+
+use super::*;
+
+use rand::{Rng, SeedableRng};
+
+fn batch(tag: u8, len: usize, spans: usize) -> TracesBatch {
+    TracesBatch::new(Bytes::from(vec![tag; len]), spans)
+}
+
+fn open(dir: &Path, segment_bytes: u64, cache: u64) -> (DiskLog, Recovery) {
+    DiskLog::open(dir, false, segment_bytes, cache, "test").expect("opens")
+}
+
+/// Pops every unread record: (seq, bytes, spans).
+fn drain(log: &mut DiskLog) -> Vec<(u64, Bytes, usize)> {
+    let mut out = Vec::new();
+    while let Some(p) = log.pop() {
+        match p {
+            Pop::Batch { seq, batch } => out.push((seq, batch.raw, batch.span_count)),
+            Pop::Lost { reason, .. } => panic!("lost a record: {reason}"),
+        }
+    }
+    out
+}
+
+fn segment_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("lists")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("seg-"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn last_segment(dir: &Path) -> PathBuf {
+    let names = segment_files(dir);
+    dir.join(names.last().expect("a segment"))
+}
+
+#[test]
+fn records_read_back_identical_with_and_without_the_cache() {
+    for cache in [0, 1 << 20] {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (mut log, rec) = open(tmp.path(), 1 << 20, cache);
+        assert_eq!(rec.pending, Totals::default());
+        let sent: Vec<TracesBatch> = (0..5u8)
+            .map(|i| batch(i, 100 + i as usize, i as usize))
+            .collect();
+        for b in &sent {
+            log.append(b).expect("appends");
+        }
+        assert_eq!(
+            log.pending(),
+            Totals {
+                batches: 5,
+                spans: 10,
+                bytes: 510
+            }
+        );
+        assert_eq!(log.peek(), Some((100, 0)));
+        let got = drain(&mut log);
+        assert_eq!(got.len(), 5);
+        for ((seq, raw, spans), b) in got.iter().zip(&sent) {
+            assert_eq!(raw, &b.raw, "record {seq} (cache {cache})");
+            assert_eq!(*spans, b.span_count);
+        }
+        assert_eq!(log.in_flight(), 5);
+        for (seq, ..) in &got {
+            log.ack(*seq).expect("acks");
+        }
+        assert_eq!(log.pending(), Totals::default());
+    }
+}
+
+#[test]
+fn a_restart_resends_what_was_not_acknowledged() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    {
+        let (mut log, _) = open(tmp.path(), 1 << 20, 1 << 20);
+        for i in 0..5 {
+            log.append(&batch(i, 50, 1)).expect("appends");
+        }
+        let got = drain(&mut log);
+        log.ack(got[0].0).expect("acks");
+        // Dropped without a shutdown record: a crash.
+    }
+    let (mut log, rec) = open(tmp.path(), 1 << 20, 1 << 20);
+    assert!(!rec.clean);
+    assert_eq!(rec.pending.batches, 4);
+    let tags: Vec<u8> = drain(&mut log).iter().map(|(_, raw, _)| raw[0]).collect();
+    assert_eq!(
+        tags,
+        vec![1, 2, 3, 4],
+        "in order, the acknowledged one not again"
+    );
+}
+
+#[test]
+fn a_clean_stop_remembers_out_of_order_acks_and_in_flight_records() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    {
+        let (mut log, _) = open(tmp.path(), 1 << 20, 1 << 20);
+        for i in 0..4 {
+            log.append(&batch(i, 50, 2)).expect("appends");
+        }
+        let got = drain(&mut log);
+        // Record 0 is still being sent; 1 and 2 were delivered; 3 is in flight too.
+        log.ack(got[1].0).expect("acks");
+        log.ack(got[2].0).expect("acks");
+        log.write_shutdown_record().expect("writes");
+    }
+    let (mut log, rec) = open(tmp.path(), 1 << 20, 1 << 20);
+    assert!(rec.clean);
+    assert_eq!(rec.skipped_delivered, 2);
+    assert_eq!(rec.possibly_delivered, 2);
+    assert_eq!(rec.pending.batches, 2);
+    assert_eq!(rec.pending.spans, 4);
+    let got = drain(&mut log);
+    let tags: Vec<u8> = got.iter().map(|(_, raw, _)| raw[0]).collect();
+    assert_eq!(tags, vec![0, 3]);
+    for (seq, ..) in got {
+        log.ack(seq).expect("acks");
+    }
+    drop(log);
+    let (_, rec) = open(tmp.path(), 1 << 20, 1 << 20);
+    assert!(!rec.clean, "the shutdown record is used once");
+    assert_eq!(rec.pending.batches, 0);
+}
+
+#[test]
+fn segments_roll_over_and_are_deleted_once_acknowledged() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut log, _) = open(tmp.path(), 8 + 2 * (12 + 40), 0);
+    for i in 0..10 {
+        log.append(&batch(i, 40, 1)).expect("appends");
+    }
+    // The segment opened at start, then one per two records.
+    assert_eq!(segment_files(tmp.path()).len(), 5);
+    let got = drain(&mut log);
+    // Acknowledging out of order frees nothing until the first record is done.
+    for (seq, ..) in got.iter().skip(1) {
+        log.ack(*seq).expect("acks");
+    }
+    assert_eq!(segment_files(tmp.path()).len(), 5);
+    log.ack(got[0].0).expect("acks");
+    assert_eq!(
+        segment_files(tmp.path()).len(),
+        1,
+        "only the current segment is left"
+    );
+    drop(log);
+    let (mut log, rec) = open(tmp.path(), 1 << 20, 0);
+    assert_eq!(rec.pending.batches, 0);
+    assert!(drain(&mut log).is_empty());
+    assert_eq!(
+        segment_files(tmp.path()).len(),
+        1,
+        "the fully acknowledged one went too"
+    );
+}
+
+#[test]
+fn a_torn_tail_is_truncated_and_the_rest_kept() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    {
+        let (mut log, _) = open(tmp.path(), 1 << 20, 0);
+        for i in 0..3 {
+            log.append(&batch(i, 100, 1)).expect("appends");
+        }
+    }
+    let seg = last_segment(tmp.path());
+    let full = std::fs::metadata(&seg).expect("stat").len();
+    assert_eq!(full, 8 + 3 * 112);
+    // A crash mid-write of the third record.
+    OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .expect("opens")
+        .set_len(full - 30)
+        .expect("cuts");
+    let (mut log, rec) = open(tmp.path(), 1 << 20, 0);
+    assert_eq!(rec.pending.batches, 2);
+    assert_eq!(rec.truncated_bytes, 112 - 30);
+    assert_eq!(std::fs::metadata(&seg).expect("stat").len(), 8 + 2 * 112);
+    let tags: Vec<u8> = drain(&mut log).iter().map(|(_, raw, _)| raw[0]).collect();
+    assert_eq!(tags, vec![0, 1]);
+}
+
+#[test]
+fn a_damaged_record_is_never_loaded() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    {
+        let (mut log, _) = open(tmp.path(), 1 << 20, 0);
+        for i in 0..3 {
+            log.append(&batch(i, 100, 1)).expect("appends");
+        }
+    }
+    let seg = last_segment(tmp.path());
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&seg)
+        .expect("opens");
+    // One bit of the second record's data flipped.
+    f.write_all_at(&[1 ^ 0x40], 8 + 112 + 12 + 50)
+        .expect("writes");
+    drop(f);
+    let (mut log, rec) = open(tmp.path(), 1 << 20, 0);
+    assert_eq!(
+        rec.pending.batches, 1,
+        "the CRC stops the load at the damage"
+    );
+    assert_eq!(rec.truncated_bytes, 2 * 112);
+    let got = drain(&mut log);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, Bytes::from(vec![0u8; 100]));
+}
+
+#[test]
+fn a_file_that_is_not_a_segment_is_set_aside() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        tmp.path().join(segment_name(1)),
+        b"not a redline segment at all",
+    )
+    .expect("writes");
+    let (mut log, rec) = open(tmp.path(), 1 << 20, 0);
+    assert_eq!(rec.set_aside.len(), 1);
+    assert!(rec.set_aside[0].to_string_lossy().ends_with(".corrupt"));
+    assert_eq!(rec.pending.batches, 0);
+    log.append(&batch(7, 10, 1)).expect("still usable");
+    assert_eq!(drain(&mut log).len(), 1);
+}
+
+#[test]
+fn random_garbage_after_the_magic_loads_nothing_and_never_panics() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for round in 0..200 {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut bytes = SEGMENT_MAGIC.to_vec();
+        let n = rng.random_range(0..300);
+        bytes.extend((0..n).map(|_| rng.random::<u8>()));
+        std::fs::write(tmp.path().join(segment_name(1)), &bytes).expect("writes");
+        let (mut log, rec) = open(tmp.path(), 1 << 20, 0);
+        // A random record passes a CRC-32 with odds of 1 in 4 billion: none here.
+        assert_eq!(rec.pending.batches, 0, "round {round}");
+        assert!(drain(&mut log).is_empty());
+    }
+}
+
+#[test]
+fn a_torn_ack_slot_falls_back_to_the_other() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    {
+        let (mut log, _) = open(tmp.path(), 1 << 20, 0);
+        for i in 0..3 {
+            log.append(&batch(i, 10, 1)).expect("appends");
+        }
+        let got = drain(&mut log);
+        log.ack(got[0].0).expect("acks"); // generation 1, slot 1
+        log.ack(got[1].0).expect("acks"); // generation 2, slot 0
+    }
+    let ack = OpenOptions::new()
+        .write(true)
+        .open(tmp.path().join(ACK_FILE))
+        .expect("opens");
+    ack.write_all_at(&[0xff; 8], 8).expect("tears slot 0");
+    drop(ack);
+    let (mut log, rec) = open(tmp.path(), 1 << 20, 0);
+    assert_eq!(
+        rec.pending.batches, 2,
+        "back to the older position: one record again"
+    );
+    let tags: Vec<u8> = drain(&mut log).iter().map(|(_, raw, _)| raw[0]).collect();
+    assert_eq!(tags, vec![1, 2]);
+}
+
+#[test]
+fn a_record_damaged_after_it_was_written_is_reported_lost() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut log, _) = open(tmp.path(), 1 << 20, 0);
+    log.append(&batch(1, 100, 3)).expect("appends");
+    log.append(&batch(2, 100, 4)).expect("appends");
+    let seg = last_segment(tmp.path());
+    let f = OpenOptions::new().write(true).open(&seg).expect("opens");
+    f.write_all_at(&[0xee], 8 + 12 + 5).expect("writes");
+    drop(f);
+    match log.pop() {
+        Some(Pop::Lost { seq, spans, .. }) => {
+            assert_eq!(spans, 3);
+            log.ack(seq).expect("acks");
+        }
+        _ => panic!("the damaged record must not be handed out"),
+    }
+    let got = drain(&mut log);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1[0], 2);
+}
+
+#[test]
+fn a_damaged_shutdown_record_is_ignored() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    {
+        let (mut log, _) = open(tmp.path(), 1 << 20, 0);
+        log.append(&batch(1, 10, 1)).expect("appends");
+        log.write_shutdown_record().expect("writes");
+    }
+    let path = tmp.path().join(SHUTDOWN_FILE);
+    let mut bytes = std::fs::read(&path).expect("reads");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).expect("writes");
+    let (_, rec) = open(tmp.path(), 1 << 20, 0);
+    assert!(!rec.clean);
+    assert_eq!(rec.pending.batches, 1);
+    assert!(!path.exists());
+}
+
+#[test]
+fn records_put_back_are_sent_again_in_order_and_not_reported_in_flight() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    {
+        let (mut log, _) = open(tmp.path(), 1 << 20, 1 << 20);
+        for i in 0..4 {
+            log.append(&batch(i, 20, 1)).expect("appends");
+        }
+        let got = drain(&mut log);
+        log.unpop(got[2].0);
+        log.unpop(got[0].0);
+        assert_eq!(log.in_flight(), 2);
+        let again: Vec<u8> = drain(&mut log).iter().map(|(_, raw, _)| raw[0]).collect();
+        assert_eq!(again, vec![0, 2], "back in sequence order");
+        log.unpop(got[0].0);
+        log.unpop(got[2].0);
+        log.write_shutdown_record().expect("writes");
+    }
+    let (mut log, rec) = open(tmp.path(), 1 << 20, 0);
+    assert_eq!(
+        rec.possibly_delivered, 2,
+        "only records 1 and 3 were still in flight"
+    );
+    let tags: Vec<u8> = drain(&mut log).iter().map(|(_, raw, _)| raw[0]).collect();
+    assert_eq!(tags, vec![0, 1, 2, 3]);
+}
+
+#[test]
+fn fsync_mode_writes_the_same_log() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    {
+        let (mut log, _) = DiskLog::open(tmp.path(), true, 8 + 2 * 32, 0, "test").expect("opens");
+        for i in 0..5 {
+            log.append(&batch(i, 20, 1)).expect("appends");
+        }
+        let got = drain(&mut log);
+        log.ack(got[0].0).expect("acks");
+        log.unpop(got[1].0);
+        log.write_shutdown_record().expect("writes");
+    }
+    let (mut log, rec) = DiskLog::open(tmp.path(), true, 1 << 20, 0, "test").expect("opens");
+    assert!(rec.clean);
+    assert_eq!(rec.possibly_delivered, 3);
+    let tags: Vec<u8> = drain(&mut log).iter().map(|(_, raw, _)| raw[0]).collect();
+    assert_eq!(tags, vec![1, 2, 3, 4]);
+}

@@ -1,0 +1,242 @@
+//! The exporter over TLS to a real tonic server with a certificate from a CA made for the
+//! test (rcgen): `tls.ca_file`, mutual TLS with `cert_file`/`key_file`, and
+//! `server_name_override`, as Redline talks to a Tempo behind TLS.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{batch, eventually, request, span_count};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use parking_lot::Mutex;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair,
+};
+use redline_otlp_exporter::config::RetryConfig;
+use redline_otlp_exporter::Config;
+use redline_pipeline::telemetry::{ExporterCounters, Telemetry};
+use redline_pipeline::{BuildContext, ComponentId, RunningComponent, TracesConsumer};
+use tokio::net::TcpListener;
+use tonic::codec::CompressionEncoding;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use tonic::{Request, Response, Status};
+
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Pki {
+    fn new(name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let ca =
+            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
+        Self {
+            dir: tempfile::tempdir().expect("tmp"),
+            ca,
+        }
+    }
+
+    fn leaf(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> (String, String) {
+        let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
+        let mut params = CertificateParams::new(names).expect("params");
+        params.extended_key_usages = vec![usage];
+        let key = KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.ca).expect("signed");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn write(&self, name: &str, content: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).expect("write");
+        path.display().to_string()
+    }
+
+    fn ca_file(&self) -> String {
+        self.write("ca.pem", &self.ca.pem())
+    }
+}
+
+/// Counts the spans it accepts.
+#[derive(Clone, Default)]
+struct Tempo {
+    spans: Arc<Mutex<usize>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Tempo {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        *self.spans.lock() += span_count(request.get_ref());
+        Ok(Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// A TLS Tempo on 127.0.0.1 with a certificate for `names`; with `client_ca`, it requires
+/// client certificates from that CA.
+async fn tls_tempo(
+    pki: &Pki,
+    names: &[&str],
+    client_ca: Option<&Pki>,
+) -> (SocketAddr, Tempo, tokio::task::JoinHandle<()>) {
+    let (cert, key) = pki.leaf(names, ExtendedKeyUsagePurpose::ServerAuth);
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+    if let Some(ca) = client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(ca.ca.pem()));
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let tempo = Tempo::default();
+    // Redline sends gzip by default, as otelcol does.
+    let svc = TraceServiceServer::new(tempo.clone()).accept_compressed(CompressionEncoding::Gzip);
+    let task = tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .tls_config(tls)
+            .expect("server TLS")
+            .add_service(svc)
+            .serve_with_incoming(TcpIncoming::from(listener))
+            .await;
+    });
+    (addr, tempo, task)
+}
+
+/// TLS on (no `insecure`), fast retries that give up after a moment.
+fn tls_config(endpoint: String) -> Config {
+    let mut c = Config::new(endpoint);
+    c.retry_on_failure = RetryConfig {
+        initial_interval: Duration::from_millis(10),
+        max_interval: Duration::from_millis(50),
+        max_elapsed_time: Duration::from_millis(500),
+        ..RetryConfig::default()
+    };
+    c.sending_queue.num_consumers = 1;
+    c
+}
+
+struct Started {
+    consumer: Arc<dyn TracesConsumer>,
+    running: Box<dyn RunningComponent>,
+    counters: Arc<ExporterCounters>,
+}
+
+fn start(config: Config) -> Started {
+    let telemetry = Telemetry::new();
+    let ctx = BuildContext::new(telemetry.clone());
+    let id = ComponentId::new("otlp", Some("tempo"));
+    let (consumer, running) = redline_otlp_exporter::start(&id, config, &ctx).expect("starts");
+    Started {
+        consumer,
+        running,
+        counters: telemetry.exporter("otlp/tempo"),
+    }
+}
+
+/// Sends `n` spans and waits until they are delivered or given up; returns (sent, failed).
+async fn send(s: &Started, n: usize) -> (u64, u64) {
+    s.consumer
+        .consume(batch(&request("checkout", n, 1)))
+        .expect("queued");
+    let settled = eventually(|| {
+        s.counters.sent_spans.load(Ordering::SeqCst)
+            + s.counters.send_failed_spans.load(Ordering::SeqCst)
+            >= n as u64
+    })
+    .await;
+    assert!(settled, "the batch was neither delivered nor given up");
+    (
+        s.counters.sent_spans.load(Ordering::SeqCst),
+        s.counters.send_failed_spans.load(Ordering::SeqCst),
+    )
+}
+
+async fn stop(s: Started) {
+    let _ = s
+        .running
+        .shutdown(Instant::now() + Duration::from_secs(5))
+        .await;
+}
+
+#[tokio::test]
+async fn ca_file_trusts_the_tempo_certificate() {
+    let pki = Pki::new("tempo CA");
+    let (addr, tempo, task) = tls_tempo(&pki, &["localhost"], None).await;
+    let mut cfg = tls_config(format!("localhost:{}", addr.port()));
+    cfg.tls.ca_file = Some(pki.ca_file());
+    let s = start(cfg);
+    assert_eq!(send(&s, 6).await, (6, 0));
+    assert_eq!(*tempo.spans.lock(), 6);
+    stop(s).await;
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_server_from_another_ca_is_not_trusted() {
+    let pki = Pki::new("tempo CA");
+    let other = Pki::new("other CA");
+    let (addr, tempo, task) = tls_tempo(&pki, &["localhost"], None).await;
+    let mut cfg = tls_config(format!("localhost:{}", addr.port()));
+    cfg.tls.ca_file = Some(other.ca_file());
+    let s = start(cfg);
+    assert_eq!(send(&s, 3).await, (0, 3));
+    assert_eq!(*tempo.spans.lock(), 0);
+    stop(s).await;
+    task.abort();
+}
+
+#[tokio::test]
+async fn mutual_tls_with_a_client_certificate() {
+    let pki = Pki::new("tempo CA");
+    let (addr, tempo, task) = tls_tempo(&pki, &["localhost"], Some(&pki)).await;
+
+    let (cert, key) = pki.leaf(&["redline"], ExtendedKeyUsagePurpose::ClientAuth);
+    let mut cfg = tls_config(format!("localhost:{}", addr.port()));
+    cfg.tls.ca_file = Some(pki.ca_file());
+    cfg.tls.cert_file = Some(pki.write("client.pem", &cert));
+    cfg.tls.key_file = Some(pki.write("client.key", &key));
+    let s = start(cfg);
+    assert_eq!(send(&s, 4).await, (4, 0));
+    stop(s).await;
+
+    let mut cfg = tls_config(format!("localhost:{}", addr.port()));
+    cfg.tls.ca_file = Some(pki.ca_file());
+    let s = start(cfg);
+    assert_eq!(send(&s, 2).await, (0, 2), "no client certificate: refused");
+    stop(s).await;
+    assert_eq!(*tempo.spans.lock(), 4);
+    task.abort();
+}
+
+#[tokio::test]
+async fn server_name_override_checks_another_name() {
+    let pki = Pki::new("tempo CA");
+    let (addr, tempo, task) = tls_tempo(&pki, &["tempo.internal"], None).await;
+    let mut cfg = tls_config(format!("127.0.0.1:{}", addr.port()));
+    cfg.tls.ca_file = Some(pki.ca_file());
+    cfg.tls.server_name_override = Some("tempo.internal".into());
+    let s = start(cfg);
+    assert_eq!(send(&s, 5).await, (5, 0));
+    stop(s).await;
+
+    // Without the override the name (127.0.0.1) is not in the certificate.
+    let mut cfg = tls_config(format!("127.0.0.1:{}", addr.port()));
+    cfg.tls.ca_file = Some(pki.ca_file());
+    let s = start(cfg);
+    assert_eq!(send(&s, 1).await, (0, 1));
+    stop(s).await;
+    assert_eq!(*tempo.spans.lock(), 5);
+    task.abort();
+}

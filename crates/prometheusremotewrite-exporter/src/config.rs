@@ -1,0 +1,300 @@
+//! The `prometheusremotewrite` exporter's config: otelcol contrib's keys and defaults
+//! (exporter/prometheusremotewriteexporter: confighttp client settings at the top level or
+//! under `http`, exporterhelper `timeout`, `retry_on_failure`, `remote_write_queue`, the
+//! translation keys), plus Redline's `push_interval`. Keys otelcol has and Redline does not
+//! implement are refused by name.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use redline_pipeline::config::Unsupported;
+use redline_pipeline::duration;
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+use crate::tls::TlsConfig;
+
+/// otelcol's default `max_batch_size_bytes` (~2.86 MiB of uncompressed protobuf).
+pub const DEFAULT_MAX_BATCH_SIZE_BYTES: u64 = 3_000_000;
+/// Redline's byte bound on pushes waiting to be sent (compressed), on top of `queue_size`.
+pub const DEFAULT_QUEUE_SIZE_BYTES: u64 = 64 * 1024 * 1024;
+/// The push interval when neither `push_interval` nor a source's flush interval says.
+pub const DEFAULT_PUSH_INTERVAL: Duration = Duration::from_secs(60);
+
+fn default_true() -> bool {
+    true
+}
+
+/// The exporter's section, e.g. `exporters.prometheusremotewrite/mimir`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The remote-write URL, e.g. `http://prometheus:9090/api/v1/write`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Opaque>,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// `snappy` (the default) only: the protocol requires it.
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// Per HTTP request; zero means none. Default 5s.
+    #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    pub timeout: Option<Duration>,
+    /// otelcol's newer nested form of the HTTP client settings; takes the place of the
+    /// top-level `endpoint`, `headers`, `tls`, `compression`.
+    #[serde(default)]
+    pub http: Option<HttpClientConfig>,
+
+    /// Prefix of every metric name (`<namespace>_`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Labels added to every series that has no label of that name (the series' own wins).
+    /// A value left empty (`${env:UNSET}`) is refused when the config is checked.
+    #[serde(default)]
+    pub external_labels: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+    #[serde(default)]
+    pub remote_write_queue: QueueConfig,
+    /// Largest uncompressed request; larger pushes are split at series boundaries. 0: default.
+    #[serde(default)]
+    pub max_batch_size_bytes: Option<u64>,
+    /// How many requests of one push are in flight at once; default `num_consumers`.
+    #[serde(default)]
+    pub max_batch_request_parallelism: Option<u64>,
+    #[serde(default = "default_true")]
+    pub add_metric_suffixes: bool,
+    #[serde(default)]
+    pub translation_strategy: Option<String>,
+    /// Send type, help and unit of every family (`MetricMetadata`) with each push.
+    #[serde(default)]
+    pub send_metadata: bool,
+    /// `prometheus.WriteRequest` (remote write 1.0) only.
+    #[serde(default)]
+    pub protobuf_message: Option<String>,
+    #[serde(default)]
+    pub resource_to_telemetry_conversion: ResourceToTelemetry,
+    /// Accepted, no effect: Redline's series carry no resource, so there is no `target_info`.
+    #[serde(default)]
+    pub target_info: Option<Enabled>,
+    /// `true` only: Redline adds no instrumentation-scope labels.
+    #[serde(default)]
+    pub disable_scope_info: Option<OnlyBool<true>>,
+    /// Older otelcol spelling: `enabled: false` only.
+    #[serde(default)]
+    pub scope_info: Option<EnabledOnly<false>>,
+    #[serde(default)]
+    pub export_created_metric: Option<EnabledOnly<false>>,
+    #[serde(default)]
+    pub convert_explicit_histograms_to_nhcb: Option<OnlyBool<false>>,
+    /// Only meaningful with native histograms, which Redline does not send: no effect.
+    #[serde(default)]
+    pub keep_classic_histograms: Option<bool>,
+
+    /// Redline: how often to collect and push. Absent: the `metrics_flush_interval` of the
+    /// spanmetrics connector(s) feeding the pipeline (the cadence otelcol pushes at), else 60s.
+    #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    pub push_interval: Option<Duration>,
+
+    #[serde(default)]
+    pub wal: Option<Unsupported>,
+    #[serde(default)]
+    pub resource_constant_labels: Option<Unsupported>,
+    #[serde(default)]
+    pub include_metadata_keys: Option<Unsupported>,
+    #[serde(default)]
+    pub sending_queue: Option<Unsupported>,
+    // confighttp client settings Redline does not implement.
+    #[serde(default)]
+    pub proxy_url: Option<Unsupported>,
+    #[serde(default)]
+    pub auth: Option<Unsupported>,
+    #[serde(default)]
+    pub compression_params: Option<Unsupported>,
+    #[serde(default)]
+    pub read_buffer_size: Option<Unsupported>,
+    #[serde(default)]
+    pub write_buffer_size: Option<Unsupported>,
+    #[serde(default)]
+    pub max_idle_conns: Option<Unsupported>,
+    #[serde(default)]
+    pub max_idle_conns_per_host: Option<Unsupported>,
+    #[serde(default)]
+    pub max_conns_per_host: Option<Unsupported>,
+    #[serde(default)]
+    pub idle_conn_timeout: Option<Unsupported>,
+    #[serde(default)]
+    pub disable_keep_alives: Option<Unsupported>,
+    #[serde(default)]
+    pub http2_read_idle_timeout: Option<Unsupported>,
+    #[serde(default)]
+    pub http2_ping_timeout: Option<Unsupported>,
+    #[serde(default)]
+    pub cookies: Option<Unsupported>,
+    #[serde(default)]
+    pub middlewares: Option<Unsupported>,
+    #[serde(default)]
+    pub force_attempt_http2: Option<Unsupported>,
+}
+
+/// otelcol's `confighttp.ClientConfig` under `http:`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpClientConfig {
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Opaque>,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub compression: Option<String>,
+    #[serde(default, deserialize_with = "duration::deserialize_opt")]
+    pub timeout: Option<Duration>,
+    #[serde(default)]
+    pub proxy_url: Option<Unsupported>,
+    #[serde(default)]
+    pub auth: Option<Unsupported>,
+    #[serde(default)]
+    pub compression_params: Option<Unsupported>,
+    #[serde(default)]
+    pub read_buffer_size: Option<Unsupported>,
+    #[serde(default)]
+    pub write_buffer_size: Option<Unsupported>,
+    #[serde(default)]
+    pub max_idle_conns: Option<Unsupported>,
+    #[serde(default)]
+    pub max_idle_conns_per_host: Option<Unsupported>,
+    #[serde(default)]
+    pub max_conns_per_host: Option<Unsupported>,
+    #[serde(default)]
+    pub idle_conn_timeout: Option<Unsupported>,
+    #[serde(default)]
+    pub disable_keep_alives: Option<Unsupported>,
+    #[serde(default)]
+    pub http2_read_idle_timeout: Option<Unsupported>,
+    #[serde(default)]
+    pub http2_ping_timeout: Option<Unsupported>,
+    #[serde(default)]
+    pub cookies: Option<Unsupported>,
+    #[serde(default)]
+    pub middlewares: Option<Unsupported>,
+    #[serde(default)]
+    pub force_attempt_http2: Option<Unsupported>,
+}
+
+/// A config value that must not be logged (header values carry tenant ids and tokens).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Opaque(pub String);
+
+impl fmt::Debug for Opaque {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl<'de> Deserialize<'de> for Opaque {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Opaque)
+    }
+}
+
+/// A boolean otelcol accepts both ways of which Redline implements only `ALLOWED`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OnlyBool<const ALLOWED: bool>;
+
+impl<'de, const ALLOWED: bool> Deserialize<'de> for OnlyBool<ALLOWED> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = bool::deserialize(d)?;
+        if v == ALLOWED {
+            Ok(OnlyBool)
+        } else {
+            Err(de::Error::custom(format!(
+                "`{v}` is an otelcol setting Redline does not support yet (only `{ALLOWED}` is)"
+            )))
+        }
+    }
+}
+
+/// `{enabled: bool}`.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enabled {
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// `{enabled: ALLOWED}`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnabledOnly<const ALLOWED: bool> {
+    #[serde(default)]
+    pub enabled: Option<OnlyBool<ALLOWED>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceToTelemetry {
+    /// `false` only: spanmetrics series carry no resource attributes beyond its dimensions.
+    #[serde(default)]
+    pub enabled: Option<OnlyBool<false>>,
+    #[serde(default)]
+    pub exclude_service_attributes: Option<bool>,
+}
+
+/// otelcol's `configretry.BackOffConfig`, with this exporter's defaults.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    pub enabled: bool,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub initial_interval: Duration,
+    pub randomization_factor: f64,
+    pub multiplier: f64,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub max_interval: Duration,
+    /// Zero: retry until the push is superseded by shutdown.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub max_elapsed_time: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            initial_interval: Duration::from_millis(50),
+            randomization_factor: 0.5,
+            multiplier: 1.5,
+            max_interval: Duration::from_millis(200),
+            max_elapsed_time: Duration::from_secs(60),
+        }
+    }
+}
+
+/// otelcol's `remote_write_queue`, plus Redline's byte bound.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// False: each push is sent before the next collection starts (no queue).
+    pub enabled: bool,
+    /// Pushes waiting to be sent; when full the oldest waiting push is dropped.
+    pub queue_size: i64,
+    /// Requests of one push sent in parallel.
+    pub num_consumers: i64,
+    /// Redline: bound on the compressed bytes of waiting pushes.
+    pub queue_size_bytes: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            queue_size: 10_000,
+            num_consumers: 5,
+            queue_size_bytes: DEFAULT_QUEUE_SIZE_BYTES,
+        }
+    }
+}

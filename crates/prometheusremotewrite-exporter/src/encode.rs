@@ -1,0 +1,547 @@
+//! Turning the pipeline's metric sources into remote-write requests.
+//!
+//! The encoder is the [`MetricsSink`] the sources write into. Names and labels are translated
+//! exactly as the `prometheus` exporter translates them (`redline_pipeline::prom_names`), so a
+//! series has the same name and labels whether Prometheus scrapes it or receives it by remote
+//! write. Histograms become classic series (`_bucket{le}` cumulative, `_sum`, `_count`),
+//! counters keep their `_total`. Every sample of one push carries the same timestamp.
+//!
+//! Requests are cut at `max_request_bytes` of uncompressed protobuf, at series boundaries,
+//! and snappy-compressed (block format) as they fill, so a push holds its series compressed.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use prost::Message as _;
+use redline_pipeline::prom_names::{self, FamilyNames};
+use redline_pipeline::{
+    Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource,
+};
+
+use crate::proto::{MetricMetadata, MetricType};
+use crate::wire;
+
+/// Translation and batching settings, fixed for the exporter's lifetime.
+#[derive(Clone, Debug)]
+pub struct EncodeOptions {
+    /// Already cleaned up (`prom_names::clean_up`); empty for none.
+    pub namespace: String,
+    pub add_metric_suffixes: bool,
+    /// `(Prometheus label name, value)`, added to every series that has no label of that name.
+    pub external_labels: Vec<(String, String)>,
+    /// Send one `MetricMetadata` per family (type, help, unit).
+    pub send_metadata: bool,
+    /// Largest uncompressed `WriteRequest`; a single series larger than this goes alone.
+    pub max_request_bytes: usize,
+}
+
+/// One snappy-compressed `WriteRequest`.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub body: Bytes,
+    /// Time series in it.
+    pub timeseries: usize,
+}
+
+/// One push, ready to send.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    /// In order; metadata (if sent) is in the last ones.
+    pub requests: Vec<Request>,
+    /// Time series written (a histogram series is `buckets + 3` of them).
+    pub timeseries: usize,
+    /// Uncompressed protobuf bytes over all requests.
+    pub uncompressed_bytes: usize,
+    /// Series left out because an earlier one in the same push had the same name and labels
+    /// (two sources exporting one metric): Prometheus refuses a whole request holding a
+    /// duplicate sample.
+    pub duplicates: usize,
+    /// Families left out: no valid name, or a name already used with another type.
+    pub skipped_families: usize,
+}
+
+/// Walks every source into remote-write requests stamped `timestamp_ms`.
+pub fn encode(
+    sources: &[Arc<dyn MetricsSource>],
+    options: &EncodeOptions,
+    timestamp_ms: i64,
+) -> Encoded {
+    let mut enc = Encoder::new(options, timestamp_ms);
+    for source in sources {
+        source.collect(&mut enc);
+    }
+    enc.finish()
+}
+
+/// Where a label of the series being written comes from.
+#[derive(Clone, Copy)]
+enum Slot {
+    /// Index into `Encoder::entries`.
+    Entry(usize),
+    MetricName,
+    Le,
+}
+
+/// A translated label: byte ranges into `Encoder::text`.
+#[derive(Clone, Copy)]
+struct Entry {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+struct Family {
+    kind: MetricKind,
+    /// `name` for counters and gauges; `name_bucket`, `name_sum`, `name_count` for histograms.
+    sample: Vec<u8>,
+    bucket: Vec<u8>,
+    sum: Vec<u8>,
+    count: Vec<u8>,
+}
+
+struct Encoder<'a> {
+    opts: &'a EncodeOptions,
+    timestamp_ms: i64,
+    out: Encoded,
+    /// The uncompressed request being filled, and how many time series it holds.
+    batch: Vec<u8>,
+    batch_series: usize,
+    current: Option<Family>,
+    /// Every family name written in this push and its type, for conflicts and metadata.
+    kinds: HashMap<String, MetricKind>,
+    metadata: Vec<MetricMetadata>,
+    /// Hashes of (family, label set) already written in this push.
+    seen: HashSet<u64>,
+    /// Scratch for the series being written.
+    text: Vec<u8>,
+    entries: Vec<Entry>,
+    order: Vec<Slot>,
+    order_le: Vec<Slot>,
+    /// `le` values of the last bounds seen (formatted once per push, not per series).
+    le_bounds: Vec<f64>,
+    le_values: Vec<String>,
+    hex: [u8; 48],
+}
+
+const METRIC_NAME: &[u8] = b"__name__";
+const LE: &[u8] = b"le";
+
+impl<'a> Encoder<'a> {
+    fn new(opts: &'a EncodeOptions, timestamp_ms: i64) -> Self {
+        Self {
+            opts,
+            timestamp_ms,
+            out: Encoded::default(),
+            batch: Vec::with_capacity(opts.max_request_bytes.min(4 << 20)),
+            batch_series: 0,
+            current: None,
+            kinds: HashMap::new(),
+            metadata: Vec::new(),
+            seen: HashSet::new(),
+            text: Vec::with_capacity(256),
+            entries: Vec::with_capacity(16),
+            order: Vec::with_capacity(16),
+            order_le: Vec::with_capacity(16),
+            le_bounds: Vec::new(),
+            le_values: Vec::new(),
+            hex: [0; 48],
+        }
+    }
+
+    fn finish(mut self) -> Encoded {
+        let metadata = std::mem::take(&mut self.metadata);
+        for m in &metadata {
+            let len = m.encoded_len();
+            self.make_room(wire::header_len(3, len) + len);
+            wire::put_header(&mut self.batch, 3, len);
+            m.encode_raw(&mut self.batch);
+        }
+        self.flush();
+        self.out
+    }
+
+    /// Sends the current request off if `next` more bytes would take it past the limit.
+    fn make_room(&mut self, next: usize) {
+        if !self.batch.is_empty() && self.batch.len() + next > self.opts.max_request_bytes {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        flush(&mut self.batch, &mut self.batch_series, &mut self.out);
+    }
+
+    /// Translates a series' labels into `entries` (sorted by name), adds the external labels
+    /// and orders `__name__` (and `le` for histograms) among them. Returns false when this
+    /// push already holds a series of this family with the same labels.
+    fn begin_series(&mut self, labels: &[(&str, &str)], histogram: bool) -> bool {
+        self.text.clear();
+        self.entries.clear();
+        for (key, value) in labels {
+            // An empty value is no label in Prometheus.
+            if value.is_empty() {
+                continue;
+            }
+            let start = self.text.len();
+            if !prom_names::push_label_name(&mut self.text, key) {
+                continue;
+            }
+            let name = (start, self.text.len());
+            let n = &self.text[start..];
+            // The first of two keys translating to one name wins, as in the scrape exporter;
+            // `__name__` and `le` belong to the exporter.
+            let reserved = n == METRIC_NAME || (histogram && n == LE);
+            if reserved
+                || self
+                    .entries
+                    .iter()
+                    .any(|e| self.text[e.name.0..e.name.1] == *n)
+            {
+                self.text.truncate(start);
+                continue;
+            }
+            self.text.extend_from_slice(value.as_bytes());
+            self.entries.push(Entry {
+                name,
+                value: (name.1, self.text.len()),
+            });
+        }
+        for (key, value) in &self.opts.external_labels {
+            let taken = self
+                .entries
+                .iter()
+                .any(|e| self.text[e.name.0..e.name.1] == *key.as_bytes());
+            if taken || (histogram && key.as_bytes() == LE) {
+                continue;
+            }
+            let start = self.text.len();
+            self.text.extend_from_slice(key.as_bytes());
+            let mid = self.text.len();
+            self.text.extend_from_slice(value.as_bytes());
+            self.entries.push(Entry {
+                name: (start, mid),
+                value: (mid, self.text.len()),
+            });
+        }
+        let text = &self.text;
+        self.entries
+            .sort_unstable_by(|a, b| text[a.name.0..a.name.1].cmp(&text[b.name.0..b.name.1]));
+
+        let mut h = DefaultHasher::new();
+        if let Some(f) = &self.current {
+            f.sample.hash(&mut h);
+        }
+        for e in &self.entries {
+            text[e.name.0..e.name.1].hash(&mut h);
+            text[e.value.0..e.value.1].hash(&mut h);
+        }
+        if !self.seen.insert(h.finish()) {
+            self.out.duplicates += 1;
+            return false;
+        }
+
+        let name_at = self
+            .entries
+            .partition_point(|e| text[e.name.0..e.name.1] < *METRIC_NAME);
+        let le_at = self
+            .entries
+            .partition_point(|e| text[e.name.0..e.name.1] < *LE);
+        fill_order(&mut self.order, self.entries.len(), name_at, None);
+        if histogram {
+            fill_order(&mut self.order_le, self.entries.len(), name_at, Some(le_at));
+        }
+        true
+    }
+
+    /// Writes one time series of the current series' labels.
+    fn put_series(
+        &mut self,
+        which: Which,
+        le: Option<usize>,
+        value: f64,
+        exemplar: Option<&Exemplar>,
+    ) {
+        let Some(family) = &self.current else { return };
+        // An exemplar with neither id links nowhere.
+        let exemplar = exemplar.filter(|e| e.trace_id != [0; 16] || e.span_id != [0; 8]);
+        let metric_name: &[u8] = match which {
+            Which::Sample => &family.sample,
+            Which::Bucket => &family.bucket,
+            Which::Sum => &family.sum,
+            Which::Count => &family.count,
+        };
+        let le_value: &[u8] = le
+            .and_then(|i| self.le_values.get(i))
+            .map_or(b"+Inf", |s| s.as_bytes());
+        let order = if which == Which::Bucket {
+            &self.order_le
+        } else {
+            &self.order
+        };
+        let text = &self.text;
+        let entries = &self.entries;
+        let resolve = |slot: &Slot| -> (&[u8], &[u8]) {
+            match *slot {
+                Slot::Entry(i) => {
+                    let e = entries[i];
+                    (&text[e.name.0..e.name.1], &text[e.value.0..e.value.1])
+                }
+                Slot::MetricName => (METRIC_NAME, metric_name),
+                Slot::Le => (LE, le_value),
+            }
+        };
+
+        let ts = self.timestamp_ms;
+        let mut ex_labels: [(&[u8], &[u8]); 2] = [(b"", b""); 2];
+        let mut ex_n = 0;
+        let mut ex_ts = ts;
+        if let Some(e) = exemplar {
+            let (trace, span) = self.hex.split_at_mut(32);
+            if e.trace_id != [0; 16] {
+                hex_into(&e.trace_id, trace);
+                ex_labels[ex_n] = (b"trace_id", &trace[..]);
+                ex_n += 1;
+            }
+            if e.span_id != [0; 8] {
+                hex_into(&e.span_id, span);
+                ex_labels[ex_n] = (b"span_id", &span[..]);
+                ex_n += 1;
+            }
+            if e.time_unix_nano != 0 {
+                ex_ts = (e.time_unix_nano / 1_000_000) as i64;
+            }
+        }
+        let ex_labels = &ex_labels[..ex_n];
+
+        let mut payload: usize = order
+            .iter()
+            .map(|s| {
+                let (n, v) = resolve(s);
+                wire::label_field_len(1, n, v)
+            })
+            .sum();
+        payload += wire::sample_field_len(ts);
+        let ex_len = exemplar.map(|_| wire::exemplar_payload_len(ex_labels, ex_ts));
+        if let Some(l) = ex_len {
+            payload += wire::header_len(3, l) + l;
+        }
+        let total = wire::header_len(1, payload) + payload;
+        if !self.batch.is_empty() && self.batch.len() + total > self.opts.max_request_bytes {
+            flush(&mut self.batch, &mut self.batch_series, &mut self.out);
+        }
+        let out = &mut self.batch;
+        wire::put_header(out, 1, payload);
+        for s in order {
+            let (n, v) = resolve(s);
+            wire::put_label_field(out, 1, n, v);
+        }
+        wire::put_sample_field(out, value, ts);
+        if let (Some(e), Some(_)) = (exemplar, ex_len) {
+            wire::put_exemplar_field(out, ex_labels, e.value, ex_ts);
+        }
+        self.out.timeseries += 1;
+        self.batch_series += 1;
+    }
+
+    /// Makes `le_values` hold the `le` label values of `bounds` (Go's `FormatFloat(b, 'f', -1)`,
+    /// which is what otelcol writes).
+    fn prepare_le(&mut self, bounds: &[f64]) {
+        let same = self.le_bounds.len() == bounds.len()
+            && self
+                .le_bounds
+                .iter()
+                .zip(bounds)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+        if same && self.le_values.len() == bounds.len() {
+            return;
+        }
+        self.le_bounds.clear();
+        self.le_bounds.extend_from_slice(bounds);
+        self.le_values.clear();
+        self.le_values.extend(bounds.iter().map(|b| format_le(*b)));
+    }
+
+    fn accepts(&self, kind: MetricKind) -> bool {
+        matches!(&self.current, Some(f) if f.kind == kind)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Sample,
+    Bucket,
+    Sum,
+    Count,
+}
+
+/// Compresses the filled request into `out` and empties it.
+fn flush(batch: &mut Vec<u8>, series: &mut usize, out: &mut Encoded) {
+    if batch.is_empty() {
+        return;
+    }
+    out.uncompressed_bytes += batch.len();
+    match snap::raw::Encoder::new().compress_vec(batch) {
+        Ok(compressed) => out.requests.push(Request {
+            body: Bytes::from(compressed),
+            timeseries: *series,
+        }),
+        // Only inputs near 4 GiB fail; max_request_bytes is far below that.
+        Err(e) => {
+            tracing::error!(error = %e, bytes = batch.len(), timeseries = *series, "snappy compression failed; request dropped")
+        }
+    }
+    batch.clear();
+    *series = 0;
+}
+
+/// The label order of a series: its sorted entries with `__name__` (and `le`) slotted in.
+fn fill_order(order: &mut Vec<Slot>, n: usize, name_at: usize, le_at: Option<usize>) {
+    order.clear();
+    for i in 0..=n {
+        // `__name__` sorts before `le` (`_` < `l`), so at equal positions it goes first.
+        if i == name_at {
+            order.push(Slot::MetricName);
+        }
+        if le_at == Some(i) {
+            order.push(Slot::Le);
+        }
+        if i < n {
+            order.push(Slot::Entry(i));
+        }
+    }
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)` (shortest round-trip digits, no exponent), with
+/// Prometheus' spelling of infinities.
+pub(crate) fn format_le(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else if v == f64::INFINITY {
+        "+Inf".to_owned()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".to_owned()
+    } else {
+        // Rust's Display is the shortest round-trip representation without an exponent.
+        format!("{v}")
+    }
+}
+
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in bytes.iter().enumerate() {
+        if let Some(pair) = out.get_mut(2 * i..2 * i + 2) {
+            pair[0] = DIGITS[(b >> 4) as usize];
+            pair[1] = DIGITS[(b & 0xf) as usize];
+        }
+    }
+}
+
+impl MetricsSink for Encoder<'_> {
+    fn family(&mut self, desc: &FamilyDesc<'_>) {
+        self.current = None;
+        let Some(FamilyNames { sample, unit }) = prom_names::family_names(
+            desc.name,
+            desc.unit,
+            desc.kind,
+            &self.opts.namespace,
+            self.opts.add_metric_suffixes,
+        ) else {
+            tracing::warn!(
+                metric = desc.name,
+                "metric name has no valid Prometheus form; skipped"
+            );
+            self.out.skipped_families += 1;
+            return;
+        };
+        match self.kinds.get(&sample) {
+            Some(kind) if *kind != desc.kind => {
+                tracing::warn!(metric = %sample, "metric family exported twice with different types; the second is skipped");
+                self.out.skipped_families += 1;
+                return;
+            }
+            Some(_) => {}
+            None => {
+                self.kinds.insert(sample.clone(), desc.kind);
+                if self.opts.send_metadata {
+                    self.metadata.push(MetricMetadata {
+                        r#type: match desc.kind {
+                            MetricKind::Counter => MetricType::Counter,
+                            MetricKind::Gauge => MetricType::Gauge,
+                            MetricKind::Histogram => MetricType::Histogram,
+                        } as i32,
+                        metric_family_name: sample.clone(),
+                        help: desc.description.to_owned(),
+                        unit,
+                    });
+                }
+            }
+        }
+        let with = |suffix: &str| format!("{sample}{suffix}").into_bytes();
+        self.current = Some(Family {
+            kind: desc.kind,
+            bucket: with("_bucket"),
+            sum: with("_sum"),
+            count: with("_count"),
+            sample: sample.into_bytes(),
+        });
+    }
+
+    fn counter(
+        &mut self,
+        labels: &[(&str, &str)],
+        value: u64,
+        _start_time_unix_nano: u64,
+        exemplar: Option<&Exemplar>,
+    ) {
+        if !self.accepts(MetricKind::Counter) || !self.begin_series(labels, false) {
+            return;
+        }
+        self.put_series(Which::Sample, None, value as f64, exemplar);
+    }
+
+    fn gauge(&mut self, labels: &[(&str, &str)], value: f64) {
+        if !self.accepts(MetricKind::Gauge) || !self.begin_series(labels, false) {
+            return;
+        }
+        self.put_series(Which::Sample, None, value, None);
+    }
+
+    fn histogram(&mut self, labels: &[(&str, &str)], point: &HistogramPoint<'_>) {
+        if !self.accepts(MetricKind::Histogram) || !self.begin_series(labels, true) {
+            return;
+        }
+        self.prepare_le(point.bounds);
+        let n = point.bounds.len();
+        // Each exemplar goes to the bucket its value falls in (bounds are upper-inclusive); a
+        // later one for the same bucket replaces an earlier one, as in the scrape exporter.
+        let mut bucket_exemplar: Vec<Option<&Exemplar>> = Vec::new();
+        if !point.exemplars.is_empty() {
+            bucket_exemplar.resize(n + 1, None);
+            for e in point.exemplars {
+                if e.value.is_nan() {
+                    continue;
+                }
+                let b = point.bounds.partition_point(|&bound| bound < e.value);
+                if let Some(slot) = bucket_exemplar.get_mut(b) {
+                    *slot = Some(e);
+                }
+            }
+        }
+        let mut cumulative: u64 = 0;
+        for i in 0..=n {
+            cumulative = if i == n {
+                // The +Inf bucket is the point's count, as otelcol and the Go client write it.
+                point.count
+            } else {
+                cumulative.saturating_add(point.bucket_counts.get(i).copied().unwrap_or(0))
+            };
+            let ex = bucket_exemplar.get(i).copied().flatten();
+            let le = (i < n).then_some(i);
+            self.put_series(Which::Bucket, le, cumulative as f64, ex);
+        }
+        self.put_series(Which::Sum, None, point.sum, None);
+        self.put_series(Which::Count, None, point.count as f64, None);
+    }
+}

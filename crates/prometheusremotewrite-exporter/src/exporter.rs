@@ -1,0 +1,421 @@
+//! The running exporter: a collector task that walks the sources into a push every
+//! interval, a bounded queue of pushes, and a sender that delivers them in order with
+//! retries. At shutdown the collector makes one last push and the sender drains the queue
+//! until the deadline.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use futures::StreamExt as _;
+use rand::Rng as _;
+use redline_pipeline::{MetricsSource, RunningComponent, ShutdownError};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::client::{HttpClient, Outcome};
+use crate::config::DEFAULT_PUSH_INTERVAL;
+use crate::encode::{encode, Request};
+use crate::settings::Settings;
+
+/// What the exporter did, for tests and operators.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Collections turned into a push.
+    pub pushes: AtomicU64,
+    /// Requests the endpoint accepted (2xx).
+    pub requests_sent: AtomicU64,
+    /// Requests given up on: refused (4xx), retries exhausted, or cut off at shutdown.
+    pub requests_failed: AtomicU64,
+    /// Attempts that were retried.
+    pub retries: AtomicU64,
+    pub timeseries_sent: AtomicU64,
+    pub timeseries_failed: AtomicU64,
+    /// Pushes dropped unsent because the queue was full (the oldest go first).
+    pub pushes_dropped: AtomicU64,
+}
+
+/// One collection: its requests and the timestamp every sample carries.
+struct Push {
+    timestamp_ms: i64,
+    requests: Vec<Request>,
+    bytes: u64,
+}
+
+#[derive(Default)]
+struct Queue {
+    pushes: VecDeque<Push>,
+    bytes: u64,
+}
+
+pub(crate) struct Inner {
+    component: String,
+    settings: Settings,
+    sources: Arc<[Arc<dyn MetricsSource>]>,
+    client: HttpClient,
+    stats: Arc<Stats>,
+    queue: Mutex<Queue>,
+    wake: Notify,
+    /// Set when shutdown starts: retries and waits end by then.
+    deadline: Mutex<Option<Instant>>,
+    last_timestamp_ms: AtomicI64,
+    /// The collector has handed over its final push: the sender may stop once idle.
+    final_enqueued: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks leaves plain data behind: keep going with it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Inner {
+    fn deadline(&self) -> Option<Instant> {
+        *lock(&self.deadline)
+    }
+
+    /// Collection time in ms, strictly after the previous push's: Prometheus refuses a second
+    /// sample of a series at the same timestamp with another value.
+    fn next_timestamp(&self) -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let mut last = self.last_timestamp_ms.load(Ordering::Relaxed);
+        loop {
+            let ts = now.max(last + 1);
+            match self.last_timestamp_ms.compare_exchange(
+                last,
+                ts,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return ts,
+                Err(actual) => last = actual,
+            }
+        }
+    }
+
+    /// Walks every source into a push (on a blocking thread: 100k series take a while).
+    async fn collect(self: &Arc<Self>) -> Option<Push> {
+        let timestamp_ms = self.next_timestamp();
+        let me = self.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            encode(&me.sources, &me.settings.encode, timestamp_ms)
+        });
+        let encoded = match job.await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(component = %self.component, error = %e, "collecting metrics failed; push skipped");
+                return None;
+            }
+        };
+        if encoded.duplicates > 0 {
+            tracing::warn!(component = %self.component, duplicates = encoded.duplicates, "series exported twice with the same labels; the later ones were left out");
+        }
+        self.stats.pushes.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            component = %self.component,
+            timestamp_ms,
+            timeseries = encoded.timeseries,
+            requests = encoded.requests.len(),
+            uncompressed_bytes = encoded.uncompressed_bytes,
+            "collected a push"
+        );
+        let bytes = encoded.requests.iter().map(|r| r.body.len() as u64).sum();
+        Some(Push {
+            timestamp_ms,
+            requests: encoded.requests,
+            bytes,
+        })
+    }
+
+    fn enqueue(&self, push: Push) {
+        let cfg = &self.settings.queue;
+        let max_pushes = usize::try_from(cfg.queue_size).unwrap_or(usize::MAX).max(1);
+        let mut q = lock(&self.queue);
+        // Values are cumulative: the newest push supersedes the oldest, so drop from the front.
+        while !q.pushes.is_empty()
+            && (q.pushes.len() >= max_pushes || q.bytes + push.bytes > cfg.queue_size_bytes)
+        {
+            if let Some(old) = q.pushes.pop_front() {
+                q.bytes -= old.bytes;
+                let ts: usize = old.requests.iter().map(|r| r.timeseries).sum();
+                self.stats.pushes_dropped.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .timeseries_failed
+                    .fetch_add(ts as u64, Ordering::Relaxed);
+                tracing::warn!(component = %self.component, timestamp_ms = old.timestamp_ms, timeseries = ts, "remote-write queue full; dropped the oldest push");
+            }
+        }
+        q.bytes += push.bytes;
+        q.pushes.push_back(push);
+        drop(q);
+        self.wake.notify_one();
+    }
+
+    fn dequeue(&self) -> Option<Push> {
+        let mut q = lock(&self.queue);
+        let p = q.pushes.pop_front()?;
+        q.bytes -= p.bytes;
+        Some(p)
+    }
+
+    /// Sends every request of a push, `parallelism` at a time (they hold distinct series).
+    async fn send_push(&self, push: Push, stop: &watch::Receiver<bool>) {
+        let parallel = self.settings.parallelism.max(1);
+        futures::stream::iter(push.requests)
+            .map(|r| {
+                let stop = stop.clone();
+                async move { self.send_request(r, stop).await }
+            })
+            .buffer_unordered(parallel)
+            .for_each(|_| async {})
+            .await;
+    }
+
+    /// Sends one request, retrying per `retry_on_failure`. Returns whether it was delivered.
+    async fn send_request(&self, req: Request, mut stop: watch::Receiver<bool>) -> bool {
+        let retry = &self.settings.retry;
+        let started = Instant::now();
+        let mut interval = retry.initial_interval;
+        loop {
+            let timeout = match (self.settings.timeout, self.deadline()) {
+                (t, Some(d)) => Some(
+                    t.map_or(Duration::MAX, |t| t)
+                        .min(d.saturating_duration_since(Instant::now())),
+                ),
+                (t, None) => t,
+            };
+            let (reason, after) = match self.client.send(req.body.clone(), timeout).await {
+                Outcome::Sent => {
+                    self.stats.requests_sent.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .timeseries_sent
+                        .fetch_add(req.timeseries as u64, Ordering::Relaxed);
+                    return true;
+                }
+                Outcome::Permanent { status, body } => {
+                    tracing::warn!(component = %self.component, status = %status, response = %body, timeseries = req.timeseries, "remote-write endpoint refused the request; dropped");
+                    return self.failed(&req);
+                }
+                Outcome::Retry { reason, after } => (reason, after),
+            };
+            if !retry.enabled {
+                tracing::warn!(component = %self.component, reason = %reason, timeseries = req.timeseries, "remote write failed and retry_on_failure is off; dropped");
+                return self.failed(&req);
+            }
+            let spread = retry.randomization_factor * interval.as_secs_f64();
+            let jitter = if spread > 0.0 {
+                rand::rng().random_range(-spread..=spread)
+            } else {
+                0.0
+            };
+            let mut wait = Duration::from_secs_f64((interval.as_secs_f64() + jitter).max(0.0));
+            if let Some(after) = after {
+                wait = wait.max(after);
+            }
+            interval = interval.mul_f64(retry.multiplier).min(retry.max_interval);
+            let elapsed_limit = !retry.max_elapsed_time.is_zero()
+                && started.elapsed() + wait > retry.max_elapsed_time;
+            let past_deadline = self.deadline().is_some_and(|d| Instant::now() + wait >= d);
+            if elapsed_limit || past_deadline {
+                tracing::warn!(component = %self.component, reason = %reason, timeseries = req.timeseries,
+                    elapsed = ?started.elapsed(), shutting_down = past_deadline, "remote write failed; giving up on the request");
+                return self.failed(&req);
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(component = %self.component, reason = %reason, wait = ?wait, "remote write failed; retrying");
+            // Shutdown starting cuts a wait short (the deadline check above then decides);
+            // once it has started, waits run in full so a dead endpoint is not hammered.
+            if *stop.borrow() {
+                tokio::time::sleep(wait).await;
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.wait_for(|s| *s) => {}
+                }
+            }
+        }
+    }
+
+    fn failed(&self, req: &Request) -> bool {
+        self.stats.requests_failed.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .timeseries_failed
+            .fetch_add(req.timeseries as u64, Ordering::Relaxed);
+        false
+    }
+}
+
+/// The started exporter.
+pub struct Running {
+    inner: Arc<Inner>,
+    interval: Duration,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub(crate) fn start(
+        component: String,
+        settings: Settings,
+        sources: Vec<Arc<dyn MetricsSource>>,
+        client: HttpClient,
+    ) -> Self {
+        // otelcol pushes whenever the connector flushes: take the shortest flush interval of
+        // the sources unless `push_interval` says otherwise.
+        let interval = settings
+            .push_interval
+            .or_else(|| sources.iter().filter_map(|s| s.flush_interval()).min())
+            .unwrap_or(DEFAULT_PUSH_INTERVAL)
+            .max(Duration::from_millis(1));
+        let queued = settings.queue.enabled;
+        let inner = Arc::new(Inner {
+            component,
+            settings,
+            sources: sources.into(),
+            client,
+            stats: Arc::new(Stats::default()),
+            queue: Mutex::new(Queue::default()),
+            wake: Notify::new(),
+            deadline: Mutex::new(None),
+            last_timestamp_ms: AtomicI64::new(0),
+            final_enqueued: AtomicBool::new(false),
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = vec![tokio::spawn(collector(
+            inner.clone(),
+            interval,
+            stop_rx.clone(),
+        ))];
+        if queued {
+            tasks.push(tokio::spawn(sender(inner.clone(), stop_rx)));
+        }
+        tracing::info!(
+            component = %inner.component,
+            endpoint = %redacted(&inner.settings.url),
+            interval = ?interval,
+            queue = queued,
+            "pushing metrics by Prometheus remote write"
+        );
+        Self {
+            inner,
+            interval,
+            stop,
+            tasks,
+        }
+    }
+
+    /// Counters of what was sent and dropped.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.inner.stats.clone()
+    }
+
+    /// The interval pushes are made at.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+}
+
+/// The URL without its query (which may carry a token).
+fn redacted(url: &http::Uri) -> String {
+    format!(
+        "{}://{}{}",
+        url.scheme_str().unwrap_or(""),
+        url.authority().map_or("", |a| a.as_str()),
+        url.path()
+    )
+}
+
+async fn collector(inner: Arc<Inner>, interval: Duration, mut stop: watch::Receiver<bool>) {
+    let queued = inner.settings.queue.enabled;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    // Without a queue a slow send delays the next collection; ticks missed meanwhile are
+    // skipped rather than bunched up.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        if let Some(push) = inner.collect().await {
+            if queued {
+                inner.enqueue(push);
+            } else {
+                inner.send_push(push, &stop).await;
+            }
+        }
+    }
+    // The final push, so the last values (spans received just before the stop) arrive.
+    if let Some(push) = inner.collect().await {
+        if queued {
+            inner.enqueue(push);
+        } else {
+            inner.send_push(push, &stop).await;
+        }
+    }
+    inner.final_enqueued.store(true, Ordering::Release);
+    inner.wake.notify_one();
+}
+
+async fn sender(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Some(push) = inner.dequeue() {
+            inner.send_push(push, &stop).await;
+            continue;
+        }
+        if inner.final_enqueued.load(Ordering::Acquire) {
+            break;
+        }
+        // The collector wakes us for every push, the final one included.
+        let stopping = *stop.borrow();
+        tokio::select! {
+            _ = inner.wake.notified() => {}
+            _ = stop.wait_for(|s| *s), if !stopping => {}
+        }
+    }
+}
+
+impl RunningComponent for Running {
+    fn shutdown(
+        self: Box<Self>,
+        deadline: Instant,
+    ) -> BoxFuture<'static, Result<(), ShutdownError>> {
+        Box::pin(async move {
+            let Running {
+                inner, stop, tasks, ..
+            } = *self;
+            *lock(&inner.deadline) = Some(deadline);
+            let _ = stop.send(true);
+            let mut handles = tasks;
+            let joined = tokio::time::timeout_at(
+                tokio::time::Instant::from_std(deadline),
+                futures::future::join_all(handles.iter_mut()),
+            )
+            .await;
+            if joined.is_ok() {
+                let failed = inner.stats.requests_failed.load(Ordering::Relaxed);
+                tracing::info!(component = %inner.component,
+                    sent = inner.stats.requests_sent.load(Ordering::Relaxed), failed,
+                    "remote-write exporter stopped");
+                return Ok(());
+            }
+            for h in &handles {
+                h.abort();
+            }
+            let left: usize = lock(&inner.queue)
+                .pushes
+                .iter()
+                .map(|p| p.requests.len())
+                .sum();
+            Err(ShutdownError {
+                component: inner.component.clone(),
+                reason: format!(
+                    "pushes still unsent at the shutdown deadline were dropped ({left} queued request(s) and those in flight)"
+                ),
+            })
+        })
+    }
+}

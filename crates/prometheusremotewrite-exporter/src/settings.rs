@@ -1,0 +1,363 @@
+//! Checking a parsed [`Config`] and resolving it into what the exporter runs with.
+
+use std::time::Duration;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::Uri;
+use redline_pipeline::prom_names;
+
+use crate::config::{Config, Opaque, QueueConfig, RetryConfig, DEFAULT_MAX_BATCH_SIZE_BYTES};
+use crate::encode::EncodeOptions;
+use crate::tls::TlsConfig;
+
+/// A config that parsed but is not usable, with the key path (relative to the component).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct Invalid {
+    pub key: String,
+    pub reason: String,
+}
+
+pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Invalid {
+    Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// otelcol's default `timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Headers the remote-write protocol (or HTTP) sets; otelcol does not let users change them.
+const RESERVED_HEADERS: &[&str] = &[
+    "content-encoding",
+    "content-type",
+    "x-prometheus-remote-write-version",
+    "user-agent",
+    "content-length",
+    "host",
+    "connection",
+    "transfer-encoding",
+];
+
+/// Everything the running exporter needs, checked.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub url: Uri,
+    pub https: bool,
+    pub headers: HeaderMap,
+    /// The TLS section and its key path (`tls` or `http.tls`).
+    pub tls: Option<(TlsConfig, &'static str)>,
+    /// Per request; `None` for no timeout.
+    pub timeout: Option<Duration>,
+    pub retry: RetryConfig,
+    pub queue: QueueConfig,
+    /// Requests of one push in flight at once.
+    pub parallelism: usize,
+    /// `None`: take the sources' flush interval.
+    pub push_interval: Option<Duration>,
+    pub encode: EncodeOptions,
+}
+
+impl Config {
+    /// Checks every value serde cannot and resolves defaults; errors name the key.
+    pub fn settings(&self) -> Result<Settings, Invalid> {
+        let (endpoint, headers, tls, compression, timeout, prefix) = match &self.http {
+            Some(h) => {
+                let top_level = self.endpoint.is_some()
+                    || !self.headers.is_empty()
+                    || self.tls.is_some()
+                    || self.compression.is_some();
+                if top_level {
+                    return Err(invalid(
+                        "http",
+                        "give the HTTP client settings (endpoint, headers, tls, compression) \
+                         either at the top level or under `http`, not both",
+                    ));
+                }
+                let timeout = h.timeout.or(self.timeout);
+                (
+                    &h.endpoint,
+                    &h.headers,
+                    &h.tls,
+                    &h.compression,
+                    timeout,
+                    "http.",
+                )
+            }
+            None => (
+                &self.endpoint,
+                &self.headers,
+                &self.tls,
+                &self.compression,
+                self.timeout,
+                "",
+            ),
+        };
+        let key = |k: &str| format!("{prefix}{k}");
+
+        let endpoint = endpoint
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| {
+                invalid(
+                    key("endpoint"),
+                    "is required (e.g. http://prometheus:9090/api/v1/write)",
+                )
+            })?;
+        let (url, https) = parse_url(endpoint).map_err(|r| invalid(key("endpoint"), r))?;
+        let headers = check_headers(headers, prefix)?;
+        if let Some(t) = tls {
+            t.check(if prefix.is_empty() { "tls" } else { "http.tls" })?;
+        }
+        match compression.as_deref() {
+            None | Some("") | Some("snappy") => {}
+            Some(other) => {
+                return Err(invalid(
+                    key("compression"),
+                    format!("`{other}`: compression type must be snappy (the remote-write protocol requires it)"),
+                ))
+            }
+        }
+        match self.protobuf_message.as_deref() {
+            None | Some("") | Some("prometheus.WriteRequest") => {}
+            Some(m @ "io.prometheus.write.v2.Request") => {
+                return Err(invalid(
+                    "protobuf_message",
+                    format!("`{m}` (remote write 2.0) is an otelcol setting Redline does not support yet; use prometheus.WriteRequest"),
+                ))
+            }
+            Some(m) => {
+                return Err(invalid(
+                    "protobuf_message",
+                    format!("unknown message `{m}` (expected prometheus.WriteRequest)"),
+                ))
+            }
+        }
+
+        let namespace = match self.namespace.as_deref() {
+            Some(ns) if !ns.is_empty() => {
+                let cleaned = prom_names::clean_up(ns);
+                if cleaned.is_empty() {
+                    return Err(invalid(
+                        "namespace",
+                        format!("`{ns}` has no valid Prometheus form (it needs a letter or digit)"),
+                    ));
+                }
+                cleaned
+            }
+            _ => String::new(),
+        };
+        let external_labels = self.external()?;
+        let add_metric_suffixes = self.add_suffixes()?;
+
+        let max_request_bytes = match self.max_batch_size_bytes {
+            None | Some(0) => DEFAULT_MAX_BATCH_SIZE_BYTES,
+            Some(n) => n,
+        };
+        let q = &self.remote_write_queue;
+        if q.queue_size < 0 {
+            return Err(invalid(
+                "remote_write_queue.queue_size",
+                "can't be negative",
+            ));
+        }
+        if q.enabled && q.queue_size == 0 {
+            return Err(invalid(
+                "remote_write_queue.queue_size",
+                "a 0 size queue will drop all the data",
+            ));
+        }
+        if q.num_consumers < 0 {
+            return Err(invalid(
+                "remote_write_queue.num_consumers",
+                "can't be negative",
+            ));
+        }
+        if q.enabled && q.queue_size_bytes == 0 {
+            return Err(invalid(
+                "remote_write_queue.queue_size_bytes",
+                "must be positive",
+            ));
+        }
+        let parallelism = match self.max_batch_request_parallelism {
+            Some(0) => {
+                return Err(invalid(
+                    "max_batch_request_parallelism",
+                    "can't be set to below 1",
+                ))
+            }
+            Some(n) => n,
+            None => q.num_consumers.max(1) as u64,
+        };
+        check_retry(&self.retry_on_failure)?;
+        if self.push_interval == Some(Duration::ZERO) {
+            return Err(invalid("push_interval", "must be positive"));
+        }
+
+        Ok(Settings {
+            url,
+            https,
+            headers,
+            tls: tls
+                .clone()
+                .map(|t| (t, if prefix.is_empty() { "tls" } else { "http.tls" })),
+            timeout: match timeout {
+                None => Some(DEFAULT_TIMEOUT),
+                Some(d) if d.is_zero() => None,
+                Some(d) => Some(d),
+            },
+            retry: self.retry_on_failure.clone(),
+            queue: q.clone(),
+            parallelism: usize::try_from(parallelism).unwrap_or(usize::MAX).min(1024),
+            push_interval: self.push_interval,
+            encode: EncodeOptions {
+                namespace,
+                add_metric_suffixes,
+                external_labels,
+                send_metadata: self.send_metadata,
+                max_request_bytes: usize::try_from(max_request_bytes).unwrap_or(usize::MAX),
+            },
+        })
+    }
+
+    /// Whether suffixes are added, with `translation_strategy` taking precedence as in otelcol.
+    fn add_suffixes(&self) -> Result<bool, Invalid> {
+        match self.translation_strategy.as_deref() {
+            None | Some("") => Ok(self.add_metric_suffixes),
+            Some("UnderscoreEscapingWithSuffixes") => Ok(true),
+            Some("UnderscoreEscapingWithoutSuffixes") => Ok(false),
+            Some(s @ ("NoUTF8EscapingWithSuffixes" | "NoTranslation")) => Err(invalid(
+                "translation_strategy",
+                format!("`{s}` requires remote write 2.0 (UTF-8 names), which Redline does not support yet"),
+            )),
+            Some(s) => Err(invalid(
+                "translation_strategy",
+                format!(
+                    "unknown strategy `{s}` (expected UnderscoreEscapingWithSuffixes, \
+                     UnderscoreEscapingWithoutSuffixes, NoUTF8EscapingWithSuffixes or NoTranslation)"
+                ),
+            )),
+        }
+    }
+
+    /// External labels with their names translated like attribute keys, checked for clashes.
+    fn external(&self) -> Result<Vec<(String, String)>, Invalid> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for (k, v) in &self.external_labels {
+            let key = format!("external_labels.{k}");
+            let name = prom_names::label_name(k)
+                .ok_or_else(|| invalid(&key, "an external label needs a non-empty name"))?;
+            let v = v.as_deref().unwrap_or_default();
+            if v.is_empty() {
+                return Err(invalid(
+                    &key,
+                    "an external label needs a non-empty value (is the environment variable set?)",
+                ));
+            }
+            if name == "__name__" {
+                return Err(invalid(&key, "`__name__` is the metric name, not a label"));
+            }
+            if out.iter().any(|(n, _)| *n == name) {
+                return Err(invalid(
+                    &key,
+                    format!("appears twice after translation (as `{name}`)"),
+                ));
+            }
+            out.push((name, v.to_owned()));
+        }
+        Ok(out)
+    }
+}
+
+/// `http://host[:port]/path` or `https://…`.
+fn parse_url(endpoint: &str) -> Result<(Uri, bool), String> {
+    let url: Uri = endpoint
+        .parse()
+        .map_err(|e| format!("`{endpoint}` is not a URL: {e}"))?;
+    let https = match url.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        Some(other) => {
+            return Err(format!(
+                "`{endpoint}`: scheme `{other}` is not supported (use http:// or https://)"
+            ))
+        }
+        None => {
+            return Err(format!(
+                "`{endpoint}` needs a scheme: http://host:port/api/v1/write"
+            ))
+        }
+    };
+    match url.authority() {
+        Some(a) if !a.host().is_empty() => {
+            if a.as_str().contains('@') {
+                return Err(format!(
+                    "`{endpoint}`: credentials in the URL are not supported; use `headers` (Authorization)"
+                ));
+            }
+        }
+        _ => return Err(format!("`{endpoint}` has no host")),
+    }
+    Ok((url, https))
+}
+
+fn check_headers(
+    headers: &std::collections::BTreeMap<String, Opaque>,
+    prefix: &str,
+) -> Result<HeaderMap, Invalid> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let key = format!("{prefix}headers.{name}");
+        let parsed = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid(&key, "is not a valid header name"))?;
+        if RESERVED_HEADERS.contains(&parsed.as_str()) {
+            return Err(invalid(
+                &key,
+                "is set by the remote-write protocol and cannot be overridden",
+            ));
+        }
+        // The value is a secret: say what is wrong with it, never what it is.
+        let mut v = HeaderValue::from_str(&value.0).map_err(|_| {
+            invalid(
+                &key,
+                "value must be visible ASCII (no control characters or non-ASCII text)",
+            )
+        })?;
+        v.set_sensitive(true);
+        map.insert(parsed, v);
+    }
+    Ok(map)
+}
+
+fn check_retry(r: &RetryConfig) -> Result<(), Invalid> {
+    if !r.enabled {
+        return Ok(());
+    }
+    if !r.randomization_factor.is_finite() || !(0.0..=1.0).contains(&r.randomization_factor) {
+        return Err(invalid(
+            "retry_on_failure.randomization_factor",
+            "must be within [0, 1]",
+        ));
+    }
+    if !r.multiplier.is_finite() || r.multiplier < 1.0 {
+        return Err(invalid(
+            "retry_on_failure.multiplier",
+            "must be a number >= 1 (the backoff must not shrink)",
+        ));
+    }
+    if r.initial_interval.is_zero() {
+        return Err(invalid(
+            "retry_on_failure.initial_interval",
+            "must be positive",
+        ));
+    }
+    if r.max_interval < r.initial_interval {
+        return Err(invalid(
+            "retry_on_failure.max_interval",
+            "must not be less than initial_interval",
+        ));
+    }
+    Ok(())
+}

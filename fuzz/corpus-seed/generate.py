@@ -1,0 +1,216 @@
+"""Writes the committed fuzz seeds (fuzz/corpus-seed/<target>/). Re-run after changing it:
+
+    .venv/bin/python fuzz/corpus-seed/generate.py
+
+Seeds are small on purpose: libFuzzer mutates them, so they only need to reach every shape
+(all AnyValue kinds, nesting, events, links, merged fields, several resources), not volume.
+The config seeds are the repo's own configs plus sections with every spanmetrics key.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.resource.v1 import resource_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+
+
+def kv(key, **value):
+    return common_pb2.KeyValue(key=key, value=common_pb2.AnyValue(**value))
+
+
+def nested(depth: int) -> common_pb2.AnyValue:
+    v = common_pb2.AnyValue(int_value=depth)
+    for _ in range(depth):
+        v = common_pb2.AnyValue(array_value=common_pb2.ArrayValue(values=[v]))
+    return v
+
+
+def span(i: int, **kw) -> trace_pb2.Span:
+    base = dict(
+        trace_id=bytes([i + 1] * 16), span_id=bytes([i + 1] * 8), name=f"op{i}",
+        kind=trace_pb2.Span.SPAN_KIND_SERVER, start_time_unix_nano=1_700_000_000_000_000_000,
+        end_time_unix_nano=1_700_000_000_005_000_000 + i,
+    )
+    base.update(kw)
+    return trace_pb2.Span(**base)
+
+
+def requests() -> dict:
+    attrs = [
+        kv("a", string_value="x"), kv("b", bool_value=True), kv("http.method", string_value="GET"),
+        kv("i", int_value=-7), kv("d", double_value=0.5), kv("by", bytes_value=b"\x00\xff"),
+        kv("arr", array_value=common_pb2.ArrayValue(values=[common_pb2.AnyValue(string_value="e")])),
+        kv("map", kvlist_value=common_pb2.KeyValueList(values=[kv("k", int_value=1)])),
+        common_pb2.KeyValue(key="empty"),
+    ]
+    rich = span(
+        1, attributes=attrs, parent_span_id=b"\x01" * 8, trace_state="k=v",
+        status=trace_pb2.Status(code=trace_pb2.Status.STATUS_CODE_ERROR, message="boom"),
+        events=[trace_pb2.Span.Event(time_unix_nano=5, name="ev", attributes=[kv("e", string_value="1")])],
+        links=[trace_pb2.Span.Link(trace_id=b"\x02" * 16, span_id=b"\x02" * 8, attributes=[kv("l", int_value=2)])],
+        flags=0x101, dropped_attributes_count=3,
+    )
+    res = resource_pb2.Resource(attributes=[kv("service.name", string_value="svc"), kv("a", string_value="r")])
+    one = trace_service_pb2.ExportTraceServiceRequest(resource_spans=[trace_pb2.ResourceSpans(
+        resource=res,
+        scope_spans=[trace_pb2.ScopeSpans(scope=common_pb2.InstrumentationScope(name="s", version="1"),
+                                          spans=[rich, span(2), span(3, trace_id=b"", span_id=b"\x00" * 8)])],
+        schema_url="https://opentelemetry.io/schemas/1.21.0",
+    )])
+    multi = trace_service_pb2.ExportTraceServiceRequest(resource_spans=[
+        trace_pb2.ResourceSpans(resource=res, scope_spans=[trace_pb2.ScopeSpans(spans=[span(4)])]),
+        trace_pb2.ResourceSpans(scope_spans=[trace_pb2.ScopeSpans(spans=[span(5)])]),  # no service.name
+        trace_pb2.ResourceSpans(
+            resource=resource_pb2.Resource(attributes=[kv("service.name", int_value=3)]),
+            scope_spans=[trace_pb2.ScopeSpans(
+                spans=[span(6, attributes=[common_pb2.KeyValue(key="deep", value=nested(20))])])]),
+    ])
+    raw_one = one.SerializeToString()
+    # Two encoded requests concatenated are one request (repeated fields merge), and a repeated
+    # singular message (the resource) merges: both shapes the walker must read like prost.
+    merged_resource = (trace_pb2.ResourceSpans(resource=resource_pb2.Resource(attributes=[kv("x", string_value="1")]))
+                       .SerializeToString()
+                       + trace_pb2.ResourceSpans(resource=res, scope_spans=[trace_pb2.ScopeSpans(spans=[span(7)])])
+                       .SerializeToString())
+    merged = b"\x0a" + _varint(len(merged_resource)) + merged_resource
+    return {
+        "empty.bin": b"",
+        "one.bin": raw_one,
+        "multi.bin": multi.SerializeToString(),
+        "concat.bin": raw_one + multi.SerializeToString(),
+        "merged-resource.bin": merged,
+        "truncated.bin": raw_one[: len(raw_one) // 2],
+    }
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def json_bodies() -> dict:
+    span_json = {
+        "traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708",
+        "parentSpanId": "", "name": "GET /", "kind": 2,
+        "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": 1700000000005000000,
+        "attributes": [
+            {"key": "a", "value": {"stringValue": "x"}},
+            {"key": "i", "value": {"intValue": "42"}},
+            {"key": "d", "value": {"doubleValue": 1.5}},
+            {"key": "b", "value": {"boolValue": True}},
+            {"key": "by", "value": {"bytesValue": "AP8="}},
+            {"key": "arr", "value": {"arrayValue": {"values": [{"stringValue": "e"}, {"intValue": 1}]}}},
+            {"key": "m", "value": {"kvlistValue": {"values": [{"key": "k", "value": {"boolValue": False}}]}}},
+        ],
+        "events": [{"timeUnixNano": "1", "name": "ev", "attributes": []}],
+        "links": [{"traceId": "0102030405060708090a0b0c0d0e0f11", "spanId": "0102030405060709"}],
+        "status": {"code": 2, "message": "boom"},
+        "flags": 257,
+    }
+    full = {"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "svc"}}]},
+        "scopeSpans": [{"scope": {"name": "s", "version": "1"}, "spans": [span_json]}],
+        "schemaUrl": "https://opentelemetry.io/schemas/1.21.0",
+    }]}
+    deep: dict = {"intValue": "1"}
+    for _ in range(30):
+        deep = {"arrayValue": {"values": [deep]}}
+    deep_body = {"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708", "name": "d",
+        "attributes": [{"key": "deep", "value": deep}]}]}]}]}
+    return {
+        "empty-object.json": b"{}",
+        "full.json": json.dumps(full).encode(),
+        "deep.json": json.dumps(deep_body).encode(),
+        "snake-case.json": b'{"resource_spans":[{"scope_spans":[{"spans":[{"name":"x","kind":"SPAN_KIND_CLIENT"}]}]}]}',
+    }
+
+
+SPANMETRICS_ALL_KEYS = """\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: ${env:HOST}:${env:PORT:-4317}
+        max_recv_msg_size_mib: 4
+      http:
+        endpoint: 127.0.0.1:4318
+        traces_url_path: /v1/traces
+processors:
+  batch:
+    timeout: 200ms
+connectors:
+  spanmetrics:
+    namespace: traces.spanmetrics
+    dimensions:
+      - name: cdn.cache.hit
+      - name: http.method
+        default: GET
+    exclude_dimensions: [span.kind]
+    histogram:
+      unit: s
+      explicit:
+        buckets: [100us, 1ms, 1m30s]
+    aggregation_temporality: AGGREGATION_TEMPORALITY_CUMULATIVE
+    metrics_flush_interval: 15s
+    metrics_expiration: 5m
+    aggregation_cardinality_limit: 1000
+    exemplars:
+      enabled: true
+      max_per_data_point: 1
+    resource_metrics_key_attributes: [service.name]
+exporters:
+  otlp/tempo:
+    endpoint: ${env:NESTED}
+    tls:
+      insecure: true
+  prometheus:
+    endpoint: 127.0.0.1:9464
+    namespace: ns
+    const_labels:
+      env: prod
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [spanmetrics, otlp/tempo]
+    metrics:
+      receivers: [spanmetrics]
+      exporters: [prometheus]
+"""
+
+
+def configs() -> dict:
+    out = {"all-keys.yaml": SPANMETRICS_ALL_KEYS.encode(), "anchors.yaml":
+           b"x: &a {endpoint: 1}\nreceivers:\n  otlp: *a\n  otlp/2: {<<: *a}\n"}
+    for p in sorted((REPO / "configs").glob("*.yaml")):
+        out[p.name] = p.read_bytes()
+    return out
+
+
+def main():
+    for target, files in (("lean_decoder", requests()), ("otlp_json", json_bodies()), ("config_loader", configs())):
+        d = HERE / target
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        for name, data in files.items():
+            (d / name).write_bytes(data)
+        print(f"{target}: {len(files)} seeds, {sum(len(v) for v in files.values())} bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""spanmetrics -> prometheusremotewrite into a real Prometheus (2.42, remote-write receiver on).
+
+Spans are sent with the OpenTelemetry Python SDK (traceset.py) and checked against the test's
+own model (redmodel.py) through PromQL: every calls / errors / bucket / sum / count series
+exact. The first half arrives by a periodic push; the second half is sent right before
+SIGTERM and must arrive by the final push made at shutdown.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+import requests
+
+import helpers
+import promquery
+import traceset
+from redmodel import Expected
+
+INSTANCE = "redline-rw-test"
+
+CONFIG = """\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+connectors:
+  spanmetrics:
+    namespace: traces.spanmetrics
+    dimensions:
+      - name: cdn.cache.hit
+exporters:
+  prometheusremotewrite:
+    endpoint: http://127.0.0.1:{prom}/api/v1/write
+    push_interval: 1s
+    send_metadata: true
+    external_labels:
+      instance: ${{env:REDLINE_TEST_INSTANCE}}
+    retry_on_failure:
+      initial_interval: 50ms
+      max_interval: 200ms
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [spanmetrics]
+    metrics:
+      receivers: [spanmetrics]
+      exporters: [prometheusremotewrite]
+"""
+
+
+@pytest.fixture
+def setup(redline_bin, procs, tmp_path):
+    prom = promquery.start_prometheus(procs, tmp_path, remote_write=True)
+    grpc = helpers.free_port()
+    cfg = tmp_path / "redline.yaml"
+    cfg.write_text(CONFIG.format(grpc=grpc, prom=prom.base.rsplit(":", 1)[1]))
+    env = {"REDLINE_TEST_INSTANCE": INSTANCE}
+    res = helpers.run([redline_bin, "validate", "--config", cfg], env={**os.environ, **env})
+    assert res.returncode == 0, f"redline validate failed:\n{res.stdout}\n{res.stderr}"
+    redline = procs.start("redline", [redline_bin, "--config", cfg, "--log-format", "text"], env=env)
+    helpers.wait_until(lambda: helpers.port_accepts(grpc), 30, "redline to accept OTLP gRPC", alive=redline)
+    return prom, redline, grpc
+
+
+def test_periodic_and_final_pushes_are_exact(setup):
+    prom, redline, grpc = setup
+    first, second = traceset.PLAN[:2], traceset.PLAN[2:]
+
+    spans = traceset.send(f"127.0.0.1:{grpc}", plan=first)
+    promquery.wait_exact(prom, Expected(spans), f'instance="{INSTANCE}"', "the periodic push", alive=redline)
+
+    spans += traceset.send(f"127.0.0.1:{grpc}", plan=second)
+    # Spans are counted when the SDK's export returns; stop at once so the last values can
+    # only arrive by the final push (or a periodic one that happens to fall in between).
+    stop_ms = int(time.time() * 1000)
+    code = redline.stop(timeout=15)
+    assert not redline.killed and code == 0, f"redline did not stop cleanly ({code}):\n{redline.log_text()}"
+    exp = Expected(spans)
+    assert len(exp.counted) == len(spans) - 2 >= 30
+    promquery.wait_exact(prom, exp, f'instance="{INSTANCE}"', "the final push", timeout=15)
+
+    # The final push was made after SIGTERM: its samples carry a collection time after it.
+    latest = prom.query(f'max(timestamp(traces_spanmetrics_calls_total{{instance="{INSTANCE}"}}))')
+    assert latest and latest[0][1] * 1000 >= stop_ms, f"no sample stamped after the stop ({latest} < {stop_ms})"
+
+    # Prometheus accepted every request (a duplicate or out-of-order sample fails a whole one).
+    log = redline.log_text()
+    assert "refused the request" not in log and "giving up" not in log, log
+    assert "level=error" not in prom.proc.log_text(), prom.proc.log_text()
+
+    # Every series carries the external label, and nothing else was written.
+    every = prom.query('count by (instance) ({__name__=~"traces_spanmetrics_.*"})')
+    assert [m.get("instance") for m, _ in every] == [INSTANCE], every
+
+
+def test_exemplars_arrive_with_remote_write(setup):
+    prom, redline, grpc = setup
+    spans = traceset.send(f"127.0.0.1:{grpc}", plan=traceset.PLAN[:1])
+    sent_traces = {format(s.context.trace_id, "032x") for s in spans}
+    q = 'traces_spanmetrics_duration_milliseconds_bucket{span_name="http.server"}'
+
+    def exemplars():
+        r = requests.get(
+            f"{prom.base}/api/v1/query_exemplars",
+            params={"query": q, "start": time.time() - 3600, "end": time.time() + 3600},
+            timeout=5,
+        )
+        body = r.json()
+        assert body.get("status") == "success", body
+        return [e for s in body["data"] for e in s["exemplars"]]
+
+    got = helpers.wait_until(exemplars, 20, f"exemplars for {q}", alive=redline)
+    unknown = [e["labels"] for e in got if e["labels"].get("trace_id") not in sent_traces]
+    assert not unknown, f"exemplars with trace ids never sent: {unknown}"
