@@ -1,4 +1,4 @@
-//! Traces processors.
+//! Traces processors: `batch` below, `memory_limiter` in its module.
 //!
 //! `batch`: otelcol users put a batch processor in every pipeline because the Go collector
 //! encodes one export per batch. Redline already batches where it pays off, at the forwarder:
@@ -6,6 +6,9 @@
 //! requests concatenate into a valid request), so holding spans back in a processor would
 //! only add latency and a window where accepted data sits outside any queue. The processor is
 //! therefore accepted with its otelcol keys validated, and passes batches straight through.
+
+pub mod memory_limiter;
+pub use memory_limiter::MemoryLimiterFactory;
 
 use std::sync::Arc;
 use std::time::Duration;

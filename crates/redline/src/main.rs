@@ -26,6 +26,7 @@ fn factories() -> Factories {
     let mut f = Factories::default();
     f.receiver(redline_otlp_receiver::OtlpReceiverFactory)
         .processor(redline_processors::BatchProcessorFactory)
+        .processor(redline_processors::MemoryLimiterFactory)
         .connector(redline_spanmetrics::SpanMetricsFactory)
         .exporter(redline_otlp_exporter::OtlpExporterFactory)
         .exporter(redline_prometheus_exporter::PrometheusExporterFactory)

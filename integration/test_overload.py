@@ -1,0 +1,155 @@
+"""Overload (DESIGN.md section 5): a memory_limiter keeps Redline inside its memory budget
+when Tempo is slower than the intake, and the refusals it causes are retryable and lose nothing.
+
+Redline runs the traces pipeline with `memory_limiter` (budget = idle RSS + 24 MiB, spike
+8 MiB) in front of spanmetrics and an OTLP exporter whose queue is large but whose only sender
+goes to a `loadgen sink --delay` (a slow Tempo), in small requests: the queue, and so the RSS,
+grows under load until the limiter refuses. `loadgen run --verify` resends refused requests
+(UNAVAILABLE + RetryInfo) and checks every series and the sink's count exactly. 60k spans
+drain in ~25 s on a debug build (the sink takes 500 spans per 200 ms).
+
+Environment: REDLINE_BIN, LOADGEN_BIN (default target/debug/loadgen), as test_loadgen.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import requests
+
+import helpers
+from test_loadgen import loadgen_bin  # noqa: F401 - fixture
+
+MIB = 1024 * 1024
+SPIKE_MIB = 8
+HEADROOM_MIB = 24
+# The limiter samples RSS every 100 ms and refuses a batch that would cross the soft limit,
+# so what can be admitted beyond the soft limit is bounded by what grows between two samples:
+# one check interval of intake plus the allocator's slack. The spike allowance (8 MiB) is
+# meant to absorb exactly that; VmHWM may exceed the hard limit by that plus decode buffers
+# in flight (4 connections x 8 requests), hence a 16 MiB tolerance on a 24 MiB headroom.
+TOLERANCE_MIB = 16
+
+# RSS only falls when the allocator gives freed memory back. glibc keeps freed chunks in its
+# arenas, so an RSS-gated limiter that refused once would refuse forever; serving allocations
+# of 32 KiB and up (request bodies, queued batches) by mmap returns them on free.
+# Known limitation (README): without these settings the limiter can stay shut after a spike.
+MALLOC_ENV = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "32768", "MALLOC_TRIM_THRESHOLD_": "131072",
+              "MALLOC_ARENA_MAX": "2"}
+
+CONFIG = """\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+
+processors:
+  memory_limiter:
+    check_interval: 100ms
+    limit_mib: {limit}
+    spike_limit_mib: {spike}
+
+connectors:
+  spanmetrics:
+    namespace: traces.spanmetrics
+
+exporters:
+  otlp/tempo:
+    endpoint: 127.0.0.1:{sink}
+    tls:
+      insecure: true
+    timeout: 30s
+    sending_queue:
+      num_consumers: 1
+      queue_size: 100000
+      batch:
+        flush_timeout: 10ms
+        sizer: items
+        min_size: 0
+        max_size: 500
+  prometheus:
+    endpoint: 127.0.0.1:{prom}
+
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter]
+      exporters: [spanmetrics, otlp/tempo]
+    metrics:
+      receivers: [spanmetrics]
+      exporters: [prometheus]
+"""
+
+
+def status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1])
+    raise AssertionError(f"{key} not in /proc/{pid}/status")
+
+
+def test_memory_limiter_refuses_then_everything_arrives(redline_bin, loadgen_bin, procs, tmp_path):  # noqa: F811
+    grpc, prom, sink, count = (helpers.free_port() for _ in range(4))
+    count_url = f"http://127.0.0.1:{count}/count"
+    metrics_url = f"http://127.0.0.1:{prom}/metrics"
+    sink_proc = procs.start("loadgen-sink", [
+        loadgen_bin, "sink", "--listen", f"127.0.0.1:{sink}", "--count-listen", f"127.0.0.1:{count}",
+        "--check", "--report-interval", "0s", "--delay", "200ms",
+    ])
+    helpers.wait_until(lambda: requests.get(count_url, timeout=1).status_code == 200, 30,
+                       "loadgen sink to serve /count", alive=sink_proc)
+
+    # Idle RSS is measured on a first run with a huge budget, so the real budget is set
+    # relative to what this build on this machine actually uses.
+    def start(limit_mib: int, name: str) -> helpers.Proc:
+        cfg = tmp_path / f"{name}.yaml"
+        cfg.write_text(CONFIG.format(grpc=grpc, prom=prom, sink=sink, limit=limit_mib, spike=SPIKE_MIB))
+        p = procs.start(name, [redline_bin, "--config", cfg], env=MALLOC_ENV)
+        helpers.wait_until(lambda: requests.get(metrics_url, timeout=1).status_code == 200
+                           and helpers.port_accepts(grpc), 30, "redline to listen", alive=p)
+        return p
+
+    probe = start(100_000, "redline-probe")
+    idle_kb = status_kb(probe.pid, "VmRSS:")
+    probe.stop()
+    budget_mib = idle_kb // 1024 + HEADROOM_MIB
+    redline = start(budget_mib, "redline")
+
+    report = tmp_path / "overload.json"
+    spans = 60_000
+    r = helpers.run([
+        loadgen_bin, "run", "--verify", "--namespace", "traces.spanmetrics",
+        "--metrics-url", metrics_url, "--sink-count-url", count_url,
+        "--pid", redline.pid, "--json", report, "--quiet",
+        "--endpoint", f"127.0.0.1:{grpc}", "--spans", str(spans), "--seed", "11",
+        "--connections", "4", "--concurrency", "8",
+        "--retries", "50", "--backoff", "20ms", "--settle-timeout", "60s",
+    ], timeout=120)
+    out = f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}\n"
+    rep = json.loads(report.read_text()) if report.is_file() else None
+    assert rep is not None, out
+    out += json.dumps({k: rep.get(k) for k in ("sent", "accepted", "refused", "retries",
+                                                "refused_by_status", "collector")}, indent=1)
+
+    # The limiter did refuse, with a retryable status.
+    assert rep["retries"] > 0 or "UNAVAILABLE" in rep["refused_by_status"], out
+    assert "memory_limiter: over the soft limit" in redline.log_text(), out
+
+    # ...and nothing was lost or double counted.
+    assert r.returncode == 0, out
+    v = rep["verify"]
+    assert v["ok"], out + json.dumps(v, indent=1)[:4000]
+    assert rep["accepted"]["spans"] == spans and rep["rejected_spans"] == 0, out
+    assert v["counted_spans"] == v["expected_spans"] == spans, out
+    assert v["sink"]["ok"] and v["sink"]["received_spans"] == spans, out
+
+    # ...and memory stayed within the budget (plus the tolerance explained above).
+    peak = rep["collector"]["peak_rss_bytes"]
+    assert 0 < peak <= (budget_mib + TOLERANCE_MIB) * MIB, \
+        f"peak {peak / MIB:.1f} MiB, budget {budget_mib} MiB, idle {idle_kb / 1024:.1f} MiB\n" + out
+    assert redline.poll() is None, redline.log_text()
+    print(f"peak {peak / MIB:.1f} MiB, budget {budget_mib} MiB, idle {idle_kb / 1024:.1f} MiB, retries {rep['retries']}")
