@@ -16,9 +16,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import grpc
+import pytest
 import requests
+from google.rpc import error_details_pb2, status_pb2
 
 import helpers
+from redline_run import EXPORT, Redline, request, span
+from test_self_telemetry import telemetry, value
 from test_loadgen import loadgen_bin  # noqa: F401 - fixture
 
 MIB = 1024 * 1024
@@ -146,3 +151,82 @@ def test_memory_limiter_refuses_then_everything_arrives(redline_bin, loadgen_bin
         f"peak {peak / MIB:.1f} MiB, budget {budget_mib} MiB, idle {idle_kb / 1024:.1f} MiB\n" + out
     assert redline.poll() is None, redline.log_text()
     print(f"peak {peak / MIB:.1f} MiB, budget {budget_mib} MiB, idle {idle_kb / 1024:.1f} MiB, retries {rep['retries']}")
+
+
+SHUT_CONFIG = """\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+      http:
+        endpoint: 127.0.0.1:{http}
+processors:
+  memory_limiter:
+    check_interval: 250ms
+    limit_mib: 1
+connectors:
+  spanmetrics:
+    namespace: traces.spanmetrics
+exporters:
+  prometheus:
+    endpoint: 127.0.0.1:{prom}
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:{telemetry}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter]
+      exporters: [spanmetrics]
+    metrics:
+      receivers: [spanmetrics]
+      exporters: [prometheus]
+"""
+
+
+def retry_delay(status_bytes: bytes) -> float:
+    """The RetryInfo delay, in seconds, inside an encoded google.rpc.Status."""
+    st = status_pb2.Status.FromString(status_bytes)
+    for detail in st.details:
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            return info.retry_delay.seconds + info.retry_delay.nanos / 1e9
+    raise AssertionError(f"no RetryInfo in {st}")
+
+
+def test_a_shut_limiter_refuses_both_protocols_retryably_and_counts_it(redline_bin, procs, tmp_path):
+    # 1 MiB is below any process's RSS: the limiter refuses everything, deterministically.
+    telemetry_port = helpers.free_port()
+    rl = Redline(procs, redline_bin, tmp_path, SHUT_CONFIG, telemetry=telemetry_port).start()
+    telemetry_url = f"http://127.0.0.1:{telemetry_port}/metrics"
+
+    # gRPC: UNAVAILABLE with RetryInfo (the OTLP spec's retryable answer) = check_interval.
+    with grpc.insecure_channel(f"127.0.0.1:{rl.grpc}") as ch:
+        export = ch.unary_unary(EXPORT, request_serializer=lambda m: m.SerializeToString(),
+                                response_deserializer=lambda b: b)
+        with pytest.raises(grpc.RpcError) as refused:
+            export(request("svc", [span("grpc-op") for _ in range(3)]), timeout=10)
+    err = refused.value
+    assert err.code() == grpc.StatusCode.UNAVAILABLE, err
+    details = dict(err.trailing_metadata() or ()).get("grpc-status-details-bin")
+    assert details, f"no grpc-status-details-bin: {err.trailing_metadata()}"
+    assert retry_delay(details) == 0.25
+    assert "memory_limiter" in err.details(), err.details()
+
+    # HTTP: 503 with Retry-After (whole seconds, rounded up) and a google.rpc.Status body.
+    r = requests.post(rl.http_url, data=request("svc", [span("http-op") for _ in range(5)]).SerializeToString(),
+                      headers={"Content-Type": "application/x-protobuf"}, timeout=10)
+    assert r.status_code == 503, (r.status_code, r.text)
+    assert r.headers.get("Retry-After") == "1", r.headers
+    assert "memory_limiter" in status_pb2.Status.FromString(r.content).message
+
+    # Refused spans are counted as refused, per transport, and nothing reached spanmetrics.
+    s = telemetry(telemetry_url)
+    assert value(s, "otelcol_receiver_refused_spans_total", receiver="otlp", transport="grpc") == 3
+    assert value(s, "otelcol_receiver_refused_spans_total", receiver="otlp", transport="http") == 5
+    assert value(s, "otelcol_receiver_accepted_spans_total", receiver="otlp", transport="grpc") == 0
+    assert value(s, "otelcol_receiver_accepted_spans_total", receiver="otlp", transport="http") == 0
+    assert rl.samples("traces_spanmetrics_calls_total") == []
+    assert rl.alive(), rl.proc.log_text()
