@@ -50,15 +50,30 @@ pub(crate) fn status_kb(text: &str, key: &str) -> Option<u64> {
     line[key.len()..].split_whitespace().next()?.parse().ok()
 }
 
-/// Memory available to this process: the cgroup v2 limit when one is set, else MemTotal.
+/// Memory available to this process: the cgroup limit (v2, else v1) when one is set and below
+/// the host's memory, else MemTotal.
 pub fn total_memory_bytes() -> Option<u64> {
-    if let Ok(max) = std::fs::read_to_string("/sys/fs/cgroup/memory.max") {
-        if let Ok(bytes) = max.trim().parse::<u64>() {
-            return Some(bytes);
-        }
+    let host = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| status_kb(&info, "MemTotal:"))
+        .map(|kb| kb.saturating_mul(1024));
+    let cgroup = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .find_map(|path| std::fs::read_to_string(path).ok())
+    .and_then(|text| cgroup_limit(&text));
+    match (cgroup, host) {
+        (Some(limit), Some(host)) => Some(limit.min(host)),
+        (limit, host) => limit.or(host),
     }
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    status_kb(&info, "MemTotal:").map(|kb| kb.saturating_mul(1024))
+}
+
+/// A cgroup memory limit file's value; `max` (v2) means none. v1 writes a huge number
+/// instead, which the caller's `min` with the host's memory takes care of.
+fn cgroup_limit(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -75,6 +90,13 @@ mod tests {
             .resident_bytes()
             .expect("this process has a VmRSS");
         assert!(own > 0);
+    }
+
+    #[test]
+    fn reads_cgroup_limits() {
+        assert_eq!(cgroup_limit("536870912\n"), Some(512 << 20));
+        assert_eq!(cgroup_limit("max\n"), None);
+        assert!(total_memory_bytes().is_some_and(|b| b > 0));
     }
 
     /// The reason the limiter trims: freed memory stays resident until released.
