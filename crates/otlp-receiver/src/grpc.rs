@@ -11,7 +11,7 @@ use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::graceful::Watcher;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
@@ -19,15 +19,13 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 use redline_pipeline::extension::ServerAuthenticator;
 use redline_pipeline::telemetry::ReceiverCounters;
-use redline_pipeline::tls::TlsAcceptor;
-use tokio::net::TcpStream;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Status};
 
 use crate::config::GrpcConfig;
+use crate::conn::Protocol;
 use crate::ingest::{Ingest, IngestError, INVALID_IDS_MESSAGE};
 use crate::rpc;
-use crate::server::ServeConn;
 
 pub(crate) const SERVICE_NAME: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
 pub(crate) const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -189,16 +187,15 @@ impl tonic::server::UnaryService<Bytes> for ExportHandler {
     }
 }
 
-/// One HTTP/2 connection of the gRPC server.
+/// gRPC's side of a connection: HTTP/2 only, with the config's stream limit and keep-alive.
 #[derive(Clone)]
-pub(crate) struct GrpcConn {
+pub(crate) struct GrpcProtocol {
     builder: hyper::server::conn::http2::Builder<TokioExecutor>,
     service: GrpcService,
-    tls: Option<TlsAcceptor>,
 }
 
-impl GrpcConn {
-    pub(crate) fn new(config: &GrpcConfig, service: GrpcService, tls: Option<TlsAcceptor>) -> Self {
+impl GrpcProtocol {
+    pub(crate) fn new(config: &GrpcConfig, service: GrpcService) -> Self {
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         // Keep-alive pings need a timer; hyper panics without one when they are enabled.
         builder.timer(TokioTimer::new());
@@ -219,44 +216,20 @@ impl GrpcConn {
                     .keep_alive_timeout(sp.timeout.unwrap_or(std::time::Duration::from_secs(20)));
             }
         }
-        Self {
-            builder,
-            service,
-            tls,
-        }
+        Self { builder, service }
     }
 }
 
-impl ServeConn for GrpcConn {
-    fn serve(self, io: TcpStream, watcher: Watcher) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            let result = match &self.tls {
-                None => {
-                    let conn = self
-                        .builder
-                        .serve_connection(TokioIo::new(io), self.service);
-                    watcher.watch(conn).await
-                }
-                Some(tls) => {
-                    // The handshake runs here, in the connection's task, so a slow client
-                    // holds up no one else.
-                    let io = match tls.accept(io).await {
-                        Ok(io) => io,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "gRPC TLS handshake failed");
-                            return;
-                        }
-                    };
-                    let conn = self
-                        .builder
-                        .serve_connection(TokioIo::new(io), self.service);
-                    watcher.watch(conn).await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "gRPC connection ended with an error");
-            }
-        })
+impl Protocol for GrpcProtocol {
+    const NAME: &'static str = "gRPC";
+    type Error = hyper::Error;
+
+    async fn serve<I>(self, io: I, watcher: Watcher) -> Result<(), hyper::Error>
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let conn = self.builder.serve_connection(io, self.service);
+        watcher.watch(conn).await
     }
 }
 

@@ -11,6 +11,7 @@
 //! anything is decoded, so a refused request (gRPC UNAUTHENTICATED, HTTP 401) counts nowhere.
 
 mod config;
+mod conn;
 mod grpc;
 mod http;
 mod ingest;
@@ -41,8 +42,9 @@ pub use config::{
 #[doc(hidden)]
 pub use crate::http::json_to_protobuf;
 
-use crate::grpc::{GrpcConn, GrpcService, GrpcState};
-use crate::http::{HttpConn, HttpState};
+use crate::conn::Conn;
+use crate::grpc::{GrpcProtocol, GrpcService, GrpcState};
+use crate::http::{HttpProtocol, HttpState};
 use crate::ingest::Ingest;
 use crate::server::ServerHandle;
 
@@ -146,7 +148,7 @@ async fn start(
             auth,
         });
         let secure = tls.is_some();
-        let conn = GrpcConn::new(g, GrpcService::new(state), tls);
+        let conn = Conn::new(GrpcProtocol::new(g, GrpcService::new(state)), tls);
         let handle = ServerHandle::spawn("grpc", listener, conn);
         tracing::info!(receiver = %id, addr = %handle.addr, tls = secure, "OTLP/gRPC listening");
         servers.push(("grpc", handle));
@@ -180,7 +182,7 @@ async fn start(
             auth,
         ));
         let secure = tls.is_some();
-        let conn = HttpConn::new(h, http::router(state), tls);
+        let conn = Conn::new(HttpProtocol::new(h, http::router(state)), tls);
         let handle = ServerHandle::spawn("http", listener, conn);
         tracing::info!(receiver = %id, addr = %handle.addr, tls = secure, "OTLP/HTTP listening");
         servers.push(("http", handle));

@@ -8,16 +8,12 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::net::{TcpListener, TcpStream};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
-/// Serves one accepted connection until it ends.
-pub(crate) trait ServeConn: Clone + Send + 'static {
-    fn serve(self, io: TcpStream, watcher: Watcher) -> BoxFuture<'static, ()>;
-}
+use crate::conn::{Conn, Protocol};
 
 /// A running accept loop; its task answers whether every connection finished by itself.
 pub(crate) struct ServerHandle {
@@ -28,7 +24,11 @@ pub(crate) struct ServerHandle {
 
 impl ServerHandle {
     /// Starts serving `listener` on the current tokio runtime.
-    pub(crate) fn spawn<C: ServeConn>(name: &'static str, listener: TcpListener, conn: C) -> Self {
+    pub(crate) fn spawn<P: Protocol>(
+        name: &'static str,
+        listener: TcpListener,
+        conn: Conn<P>,
+    ) -> Self {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -56,10 +56,10 @@ impl ServerHandle {
     }
 }
 
-async fn accept_loop<C: ServeConn>(
+async fn accept_loop<P: Protocol>(
     name: &'static str,
     listener: TcpListener,
-    conn: C,
+    conn: Conn<P>,
     mut stop: oneshot::Receiver<Instant>,
 ) -> bool {
     let graceful = GracefulShutdown::new();

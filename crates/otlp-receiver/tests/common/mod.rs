@@ -1,0 +1,194 @@
+//! What the receiver's integration tests share: a receiver started on 127.0.0.1:0 with a
+//! recording consumer, the requests they send and the clients they send them with.
+
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+pub mod http_client;
+pub mod pki;
+pub mod requests;
+pub mod rpc;
+pub mod tls_client;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use parking_lot::Mutex;
+use redline_otlp_receiver::{Config, GrpcConfig, HttpConfig, OtlpReceiverFactory, Protocols};
+use redline_pipeline::consumer::CommitFn;
+use redline_pipeline::extension::Extensions;
+use redline_pipeline::telemetry::Telemetry;
+use redline_pipeline::{
+    BuildContext, ComponentId, Refused, Reservation, RunningComponent, TracesBatch, TracesConsumer,
+};
+use tonic::transport::Channel;
+
+/// The consumer behind the receiver: records every committed batch, or refuses everything
+/// when `refuse` is set.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub got: Arc<Mutex<Vec<TracesBatch>>>,
+    pub refuse: Option<Duration>,
+}
+
+impl Recorder {
+    /// Refuses every batch, asking the client to retry after `retry_after`.
+    pub fn refusing(retry_after: Duration) -> Self {
+        Self {
+            refuse: Some(retry_after),
+            ..Self::default()
+        }
+    }
+}
+
+impl TracesConsumer for Recorder {
+    fn reserve(&self, _: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+        if let Some(retry_after) = self.refuse {
+            return Err(Refused {
+                component: "exporter/test".into(),
+                reason: "queue full".into(),
+                retry_after,
+            });
+        }
+        let got = self.got.clone();
+        Ok(Box::new(CommitFn(move |b| got.lock().push(b))))
+    }
+}
+
+/// A started `otlp` receiver, its consumer and its counters.
+pub struct Receiver {
+    /// Taken by tests that shut down with their own deadline.
+    pub running: Option<Box<dyn RunningComponent>>,
+    pub recorder: Recorder,
+    pub telemetry: Telemetry,
+    pub grpc: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+}
+
+impl Receiver {
+    /// Both protocols on loopback, delivering to a recorder that takes everything.
+    pub async fn both() -> Self {
+        Self::start(loopback_config(), Recorder::default()).await
+    }
+
+    pub async fn start(config: Config, recorder: Recorder) -> Self {
+        Self::try_start(config, recorder, Extensions::default())
+            .await
+            .expect("receiver starts")
+    }
+
+    /// Starts `otlp` with `extensions` running, as the service would have started them
+    /// first; a build error comes back as its message.
+    pub async fn try_start(
+        config: Config,
+        recorder: Recorder,
+        extensions: Extensions,
+    ) -> Result<Self, String> {
+        let telemetry = Telemetry::new();
+        let ctx = BuildContext::new(telemetry.clone()).with_extensions(extensions);
+        let running = OtlpReceiverFactory
+            .start(
+                &ComponentId::new("otlp", None),
+                &config,
+                &ctx,
+                Arc::new(recorder.clone()),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let addrs = running.local_addrs();
+        let find = |n: &str| addrs.iter().find(|(k, _)| *k == n).map(|(_, a)| *a);
+        Ok(Self {
+            grpc: find("grpc"),
+            http: find("http"),
+            running: Some(running),
+            recorder,
+            telemetry,
+        })
+    }
+
+    pub fn batches(&self) -> Vec<TracesBatch> {
+        self.recorder.got.lock().clone()
+    }
+
+    /// Spans delivered to the consumer, over all batches.
+    pub fn spans(&self) -> usize {
+        self.recorder.got.lock().iter().map(|b| b.span_count).sum()
+    }
+
+    /// The receiver's `accepted_spans` counter for `transport` (`grpc`, `http`).
+    pub fn accepted(&self, transport: &'static str) -> u64 {
+        self.telemetry
+            .receiver("otlp", transport)
+            .accepted_spans
+            .load(Ordering::Relaxed)
+    }
+
+    /// The receiver's `refused_spans` counter for `transport` (`grpc`, `http`).
+    pub fn refused(&self, transport: &'static str) -> u64 {
+        self.telemetry
+            .receiver("otlp", transport)
+            .refused_spans
+            .load(Ordering::Relaxed)
+    }
+
+    pub async fn grpc_client(&self) -> TraceServiceClient<Channel> {
+        let addr = self.grpc.expect("grpc enabled");
+        TraceServiceClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connects")
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http.expect("http enabled"), path)
+    }
+
+    /// The default OTLP/HTTP traces URL.
+    pub fn traces_url(&self) -> String {
+        self.http_url("/v1/traces")
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown(Instant::now() + Duration::from_secs(5))
+                .await
+                .expect("clean shutdown");
+        }
+    }
+}
+
+/// gRPC and HTTP, both on 127.0.0.1 with a port the system picks.
+pub fn loopback_config() -> Config {
+    Config {
+        protocols: Protocols {
+            grpc: Some(GrpcConfig {
+                endpoint: "127.0.0.1:0".into(),
+                ..GrpcConfig::default()
+            }),
+            http: Some(HttpConfig {
+                endpoint: "127.0.0.1:0".into(),
+                ..HttpConfig::default()
+            }),
+        },
+    }
+}
+
+/// [`loopback_config`] with `change` made to its gRPC section.
+pub fn loopback_config_with_grpc(change: impl FnOnce(&mut GrpcConfig)) -> Config {
+    let mut config = loopback_config();
+    if let Some(grpc) = config.protocols.grpc.as_mut() {
+        change(grpc);
+    }
+    config
+}
+
+/// [`loopback_config`] with `change` made to its HTTP section.
+pub fn loopback_config_with_http(change: impl FnOnce(&mut HttpConfig)) -> Config {
+    let mut config = loopback_config();
+    if let Some(http) = config.protocols.http.as_mut() {
+        change(http);
+    }
+    config
+}
