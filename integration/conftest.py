@@ -2,7 +2,8 @@
 
 Environment:
   REDLINE_BIN          path to the binary (default target/debug/redline, relative to the repo)
-  REDLINE_ALLOW_SKIP=1 skip (instead of fail) the tests that need the binary when it is missing
+  LOADGEN_BIN          path to the load harness (default target/debug/loadgen, relative to the repo)
+  REDLINE_ALLOW_SKIP=1 skip (instead of fail) the tests that need a binary when it is missing
   REDLINE_SHARED       the shared/ folder with reference/ (default ../shared next to the repo)
 """
 
@@ -34,15 +35,23 @@ def _failed(node) -> bool:
     )
 
 
-@pytest.fixture(scope="session")
-def redline_bin() -> Path:
-    p = helpers.redline_bin_path()
+def _binary(p: Path, package: str, env_var: str) -> Path:
     if not (p.is_file() and os.access(p, os.X_OK)):
-        msg = f"redline binary not found at {p} (build it with `cargo build -p redline`, or set REDLINE_BIN)"
+        msg = f"{p.name} binary not found at {p} (build it with `cargo build -p {package}`, or set {env_var})"
         if os.environ.get("REDLINE_ALLOW_SKIP") == "1":
             pytest.skip(msg + "; skipped because REDLINE_ALLOW_SKIP=1")
         pytest.fail(msg, pytrace=False)
     return p
+
+
+@pytest.fixture(scope="session")
+def redline_bin() -> Path:
+    return _binary(helpers.redline_bin_path(), "redline", "REDLINE_BIN")
+
+
+@pytest.fixture(scope="session")
+def loadgen_bin() -> Path:
+    return _binary(helpers.loadgen_bin_path(), "redline-loadgen", "LOADGEN_BIN")
 
 
 @pytest.fixture(scope="session")
@@ -98,19 +107,19 @@ def module_procs(request, tmp_path_factory):
     yield from _procs_fixture(request, tmp_path_factory, "mprocs")
 
 
-@pytest.fixture
-def sink():
+def _sink_fixture():
     s = OtlpSink().start()
     try:
         yield s
     finally:
         s.stop()
+
+
+@pytest.fixture
+def sink():
+    yield from _sink_fixture()
 
 
 @pytest.fixture(scope="module")
 def module_sink():
-    s = OtlpSink().start()
-    try:
-        yield s
-    finally:
-        s.stop()
+    yield from _sink_fixture()

@@ -24,9 +24,17 @@ def shared_dir() -> Path:
     return Path(env).resolve() if env else (REPO.parent / "shared").resolve()
 
 
-def redline_bin_path() -> Path:
-    p = Path(os.environ.get("REDLINE_BIN", "target/debug/redline"))
+def _binary_path(env_var: str, default: str) -> Path:
+    p = Path(os.environ.get(env_var, default))
     return p if p.is_absolute() else (REPO / p)
+
+
+def redline_bin_path() -> Path:
+    return _binary_path("REDLINE_BIN", "target/debug/redline")
+
+
+def loadgen_bin_path() -> Path:
+    return _binary_path("LOADGEN_BIN", "target/debug/loadgen")
 
 
 # ---------------------------------------------------------------- ports

@@ -1,5 +1,6 @@
-"""A real Prometheus for the remote-write and scale-out tests: start it (scraping and/or with
-the remote-write receiver), query it, and compare spanmetrics series with the model.
+"""A real Prometheus for the tests that check Redline through one: start it (scraping, with
+the remote-write receiver, evaluating rules), query it, and compare spanmetrics series with
+the model.
 
 Families are read with `sum without (<dropped labels>) (<family>{<matchers>})`, so several
 instances of one label set (replicas) add up exactly as a dashboard would add them.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Optional
 
 import requests
 
@@ -34,16 +36,36 @@ def close(a: float, b: float) -> bool:
 
 class Prom:
     def __init__(self, port: int, proc=None):
+        self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.proc = proc
 
-    def query(self, q: str) -> list:
+    def data(self, q: str) -> dict:
+        """The `data` of an instant query, whatever its result type."""
         r = requests.get(f"{self.base}/api/v1/query", params={"query": q}, timeout=5)
         body = r.json()
         assert r.status_code == 200 and body.get("status") == "success", f"query {q!r} failed: {r.status_code} {body}"
-        data = body["data"]
+        return body["data"]
+
+    def query(self, q: str, allow_scalar: bool = False) -> list:
+        """[(labels, value)] of an instant vector (a scalar, if allowed, as one element)."""
+        data = self.data(q)
+        if allow_scalar and data["resultType"] == "scalar":
+            return [({}, helpers.parse_float(data["result"][1]))]
         assert data["resultType"] == "vector", data
         return [(s["metric"], helpers.parse_float(s["value"][1])) for s in data["result"]]
+
+    def scalar(self, q: str) -> Optional[float]:
+        """The value of a one-element instant vector, None when empty."""
+        result = self.query(q)
+        assert len(result) <= 1, f"{q!r} matched several series: {result}"
+        return result[0][1] if result else None
+
+    def raw(self, q: str) -> list:
+        """Raw samples [(t, v)] of a range selector with one series."""
+        data = self.data(q)
+        assert data["resultType"] == "matrix" and len(data["result"]) == 1, data
+        return [(float(t), helpers.parse_float(v)) for t, v in data["result"][0]["values"]]
 
     def snapshot(self, matchers: str = "", drop=("instance", "job")) -> dict:
         """family -> {label key (without `le`) [, le float]: value}, summed over `drop`."""
@@ -60,6 +82,22 @@ class Prom:
             snap[fam] = out
         return snap
 
+    def stored_snapshot(self) -> dict:
+        """Like snapshot(), but every spanmetrics series as stored (nothing summed: one target),
+        and series of any other family under "other"."""
+        by_suffix = {suffix: fam for fam, suffix in FAMILIES.items()}
+        snap = {fam: {} for fam in (*FAMILIES, "other")}
+        for metric, v in self.query('{__name__=~"%s.*"}' % PREFIX):
+            fam = by_suffix.get(metric["__name__"][len(PREFIX):], "other")
+            k = helpers.label_key(metric, ("job", "instance", "__name__", "le"))
+            if fam == "bucket":
+                snap[fam][(k, helpers.parse_float(metric["le"]))] = v
+            elif fam == "other":
+                snap[fam][(metric["__name__"], k)] = v
+            else:
+                snap[fam][k] = v
+        return snap
+
     def series(self, matchers: str) -> dict:
         """Every spanmetrics series matching: (name, labels without job/instance, le as float) -> value."""
         out = {}
@@ -69,11 +107,16 @@ class Prom:
         return out
 
 
-def start_prometheus(group, work: Path, scrape_targets=(), job="redline", remote_write=False) -> Prom:
+def start_prometheus(group, work: Path, scrape_targets=(), job="redline", remote_write=False,
+                     rules: Optional[str] = None) -> Prom:
     """A Prometheus on a free 127.0.0.1 port, scraping `scrape_targets` every second and,
-    with `remote_write`, accepting pushes on /api/v1/write (2.42: --web.enable-remote-write-receiver)."""
+    with `remote_write`, accepting pushes on /api/v1/write (2.42: --web.enable-remote-write-receiver).
+    `rules` (a rule file's text) are evaluated every second."""
     port = helpers.free_port()
     cfg = "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+    if rules is not None:
+        (work / "rules.yml").write_text(rules)
+        cfg += f"  evaluation_interval: 1s\nrule_files:\n  - {work / 'rules.yml'}\n"
     if scrape_targets:
         targets = ", ".join(f"'{t}'" for t in scrape_targets)
         cfg += f"scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [{targets}]\n"
@@ -105,6 +148,7 @@ def compare(snap: dict, exp: Expected) -> list:
         "bucket": {k: float(n) for k, n in exp.hist_bucket.items()},
         "sum": dict(exp.hist_sum),
         "count": {k: float(n) for k, n in exp.hist_count.items()},
+        "other": {},  # families the model does not know: none expected
     }
     problems = []
     for fam, w in want.items():

@@ -1,16 +1,19 @@
 """Starting a Redline on free ports with a config template, and reading what it serves.
 
-Shared by the reliability tests (test_hostile_input, test_cardinality, test_restart).
+Shared by the tests that run the binary with a config of their own (redline_config.py);
+the protobuf builders below make requests by hand, hostile ones included.
 """
 
 from __future__ import annotations
 
 import os
+import string
 import struct
 import time
 from pathlib import Path
 from typing import Optional
 
+import grpc
 import requests
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
@@ -24,49 +27,102 @@ TEXT_ACCEPT = {"Accept": "text/plain;version=0.0.4"}
 
 
 class Redline:
-    """One Redline process and its ports (grpc, http, prom) on 127.0.0.1."""
+    """One Redline process on 127.0.0.1, its config written from `template`.
+
+    Every placeholder of the template not given in `values` is a port, kept in .ports under
+    its name (grpc, http, prom = /metrics, telemetry, ...): the one in `ports` if chosen
+    beforehand, else a free one. start() waits until every listener it knows of answers
+    (OTLP gRPC and HTTP, /metrics, self-telemetry); after stop() it can start again on the
+    same ports and config. `args` follow `--config` on the command line, `env` is added to
+    the environment."""
 
     def __init__(self, procs, redline_bin: Path, workdir: Path, template: str, name: str = "redline",
-                 ports: Optional[dict] = None, **extra):
+                 args: tuple = ("--log-format", "json"), env: Optional[dict] = None,
+                 ports: Optional[dict] = None, **values):
         self.procs, self.bin, self.workdir, self.name = procs, redline_bin, workdir, name
-        self.ports = ports or {"grpc": helpers.free_port(), "http": helpers.free_port(), "prom": helpers.free_port()}
-        self.grpc, self.http, self.prom = self.ports["grpc"], self.ports["http"], self.ports["prom"]
+        self.args, self.env = list(args), env
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f}
+        self.ports = {f: (ports or {}).get(f) or helpers.free_port() for f in sorted(fields - set(values))}
+        self.grpc, self.http, self.prom = (self.ports.get(k) for k in ("grpc", "http", "prom"))
         self.cfg = workdir / f"{name}.yaml"
-        self.cfg.write_text(template.format(**self.ports, **extra))
-        self.metrics_url = f"http://127.0.0.1:{self.prom}/metrics"
-        self.http_url = f"http://127.0.0.1:{self.http}/v1/traces"
+        self.cfg.write_text(template.format(**self.ports, **values))
+        self.metrics_url = self._url("prom", "/metrics")
+        self.telemetry_url = self._url("telemetry", "/metrics")
+        self.http_url = self._url("http", "/v1/traces")
         self.proc = None
         self.starts = 0
 
+    def _url(self, port: str, path: str) -> Optional[str]:
+        return f"http://127.0.0.1:{self.ports[port]}{path}" if port in self.ports else None
+
+    def _ready(self) -> bool:
+        return (all(helpers.port_accepts(p) for p in (self.grpc, self.http) if p)
+                and all(requests.get(u, timeout=1).status_code == 200
+                        for u in (self.metrics_url, self.telemetry_url) if u))
+
     def start(self) -> "Redline":
         self.starts += 1
-        self.proc = self.procs.start(f"{self.name}-{self.starts}",
-                                     [self.bin, "--config", self.cfg, "--log-format", "json"])
-
-        def ready():
-            return (requests.get(self.metrics_url, timeout=1).status_code == 200
-                    and helpers.port_accepts(self.grpc) and helpers.port_accepts(self.http))
-
-        helpers.wait_until(ready, 30, f"{self.name} to listen on grpc, http and /metrics", alive=self.proc)
+        self.proc = self.procs.start(f"{self.name}-{self.starts}", [self.bin, "--config", self.cfg, *self.args],
+                                     env=self.env)
+        listeners = [k for k in ("grpc", "http", "prom", "telemetry") if k in self.ports]
+        helpers.wait_until(self._ready, 30, f"{self.name} to listen on {', '.join(listeners)}", alive=self.proc)
         return self
 
-    def stop(self) -> int:
-        code = self.proc.stop(timeout=15)
-        assert code == 0 and not self.proc.killed, f"{self.name} did not stop cleanly (exit {code})\n{self.proc.log_text()}"
+    def stop(self, timeout: float = 15) -> int:
+        code = self.proc.stop(timeout=timeout)
+        assert code == 0 and not self.proc.killed, \
+            f"{self.name} did not stop cleanly (exit {code})\n{self.proc.log_text()}"
         return code
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def grpc_channel(self) -> grpc.Channel:
+        return grpc.insecure_channel(f"127.0.0.1:{self.grpc}")
+
     def samples(self, name: Optional[str] = None) -> list:
-        text = requests.get(self.metrics_url, headers=TEXT_ACCEPT, timeout=30).text
-        return [s for s in helpers.parse_text_metrics(text) if name is None or s[0] == name]
+        r = requests.get(self.metrics_url, headers=TEXT_ACCEPT, timeout=30)
+        assert r.status_code == 200, f"/metrics answered {r.status_code}"
+        return [s for s in helpers.parse_text_metrics(r.text) if name is None or s[0] == name]
 
     def series(self, name: str) -> dict:
         return {helpers.label_key(lb): v for _, lb, v in self.samples(name)}
 
+    def self_telemetry(self) -> "SelfTelemetry":
+        r = requests.get(self.telemetry_url, timeout=5)
+        assert r.status_code == 200, f"self-telemetry answered {r.status_code}"
+        return SelfTelemetry({(n, frozenset(lb.items())): v for n, lb, v in helpers.parse_text_metrics(r.text)})
+
     def rss_kib(self) -> int:
         return rss_kib(self.proc.pid)
+
+
+class SelfTelemetry(dict):
+    """Redline's own metrics (service.telemetry.metrics): {(name, frozenset(labels)): value}."""
+
+    def value(self, name: str, **labels) -> float:
+        key = (name, frozenset(labels.items()))
+        assert key in self, f"no {name}{labels} in self-telemetry: {sorted(k for k in self if k[0] == name)}"
+        return self[key]
+
+
+def raw_export(channel: grpc.Channel):
+    """OTLP's trace Export on `channel`, sending requests already encoded (bytes in, bytes out)."""
+    return channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+
+
+def serve_module(rl: Redline, sink, what: str, stop_timeout: float = 15):
+    """The body of a module fixture: `rl` started, forwarding to `sink` (.sink), with a gRPC
+    .channel and a raw .export on it. When the module is done, `rl` must have survived `what`
+    and must stop cleanly."""
+    rl.start()
+    rl.sink = sink
+    rl.channel = rl.grpc_channel()
+    rl.export = raw_export(rl.channel)
+    yield rl
+    rl.channel.close()
+    assert rl.alive(), f"redline died during {what}:\n{rl.proc.log_text()}"
+    rl.stop(timeout=stop_timeout)
 
 
 def rss_kib(pid: int) -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 import shutil
 import threading
@@ -80,22 +79,11 @@ class Webhook:
         self.thread.join(timeout=5)
 
 
-def loadgen_bin() -> Path:
-    p = Path(os.environ.get("LOADGEN_BIN", "target/debug/loadgen"))
-    p = p if p.is_absolute() else REPO / p
-    if not (p.is_file() and os.access(p, os.X_OK)):
-        msg = f"loadgen binary not found at {p} (cargo build -p redline-loadgen, or set LOADGEN_BIN)"
-        if os.environ.get("REDLINE_ALLOW_SKIP") == "1":
-            pytest.skip(msg + "; skipped because REDLINE_ALLOW_SKIP=1")
-        pytest.fail(msg, pytrace=False)
-    return p
-
-
-def traffic(procs, grpc_port: int) -> helpers.Proc:
+def traffic(procs, loadgen_bin: Path, grpc_port: int) -> helpers.Proc:
     """Spans with ~20% errors on every span name, http.server included, for up to 90s (the
     test stops it as soon as the alert arrives)."""
     return procs.start("loadgen", [
-        loadgen_bin(), "run",
+        loadgen_bin, "run",
         "--endpoint", f"127.0.0.1:{grpc_port}",
         "--rate", "300", "--duration", "90s",
         "--services", "2", "--service-prefix", SERVICE_PREFIX,
@@ -112,19 +100,19 @@ def only_diff(orig: str, copy: str) -> list:
             if line[:1] in "+-" and not line.startswith(("+++", "---"))]
 
 
-def test_error_rate_alert_reaches_the_webhook(redline_bin, procs, sink, tmp_path):
+def test_error_rate_alert_reaches_the_webhook(redline_bin, loadgen_bin, procs, sink, tmp_path):
     am_bin = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     if am_bin is None:
         pytest.fail("Alertmanager not found (Debian package prometheus-alertmanager; scripts/setup installs it)",
                     pytrace=False)
     hook = Webhook()
     try:
-        run_alerting(redline_bin, am_bin, procs, sink, tmp_path, hook)
+        run_alerting(redline_bin, loadgen_bin, am_bin, procs, sink, tmp_path, hook)
     finally:
         hook.stop()
 
 
-def run_alerting(redline_bin, am_bin, procs, sink, tmp_path, hook):
+def run_alerting(redline_bin, loadgen_bin, am_bin, procs, sink, tmp_path, hook):
     # ---- rules: a copy with only `for:` shortened
     orig_rules = RULES.read_text()
     rules = re.sub(r"^(\s*for:) \d+m$", rf"\1 {FOR}", orig_rules, flags=re.M)
@@ -179,7 +167,7 @@ def run_alerting(redline_bin, am_bin, procs, sink, tmp_path, hook):
         helpers.wait_until(lambda: requests.get(url, timeout=1).status_code == 200, 30, f"{proc.name} ready",
                            alive=proc)
 
-    load = traffic(procs, ports["GRPC"])
+    load = traffic(procs, loadgen_bin, ports["GRPC"])
 
     def firing():
         return [a for a in hook.alerts()

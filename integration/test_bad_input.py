@@ -13,117 +13,39 @@ import time
 import grpc
 import pytest
 import requests
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from opentelemetry.proto.common.v1 import common_pb2
-from opentelemetry.proto.resource.v1 import resource_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 import helpers
+from redline_config import REFERENCE
+from redline_run import Redline, request, serve_module, span
 
-EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 CALLS = "traces_spanmetrics_calls_total"
-
-CONFIG = """\
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-      http:
-        endpoint: 127.0.0.1:{http}
-
-connectors:
-  spanmetrics:
-    namespace: traces.spanmetrics
-    dimensions:
-      - name: cdn.cache.hit
-
-exporters:
-  otlp/tempo:
-    endpoint: 127.0.0.1:{sink}
-    tls:
-      insecure: true
-  prometheus:
-    endpoint: 127.0.0.1:{prom}
-
-service:
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [spanmetrics, otlp/tempo]
-    metrics:
-      receivers: [spanmetrics]
-      exporters: [prometheus]
-"""
 
 
 # ------------------------------------------------------------------------ a running redline
 
 
-class Server:
-    pass
-
-
 @pytest.fixture(scope="module")
 def server(redline_bin, module_procs, module_sink, tmp_path_factory):
-    work = tmp_path_factory.mktemp("badinput")
-    s = Server()
-    s.grpc, s.http, s.prom = helpers.free_port(), helpers.free_port(), helpers.free_port()
-    s.sink = module_sink
-    cfg = work / "redline.yaml"
-    cfg.write_text(CONFIG.format(grpc=s.grpc, http=s.http, prom=s.prom, sink=module_sink.port))
-    s.proc = module_procs.start("redline", [redline_bin, "--config", cfg, "--log-format", "json"])
-    s.metrics_url = f"http://127.0.0.1:{s.prom}/metrics"
-    s.http_url = f"http://127.0.0.1:{s.http}/v1/traces"
-
-    def ready():
-        return (requests.get(s.metrics_url, timeout=1).status_code == 200
-                and helpers.port_accepts(s.grpc) and helpers.port_accepts(s.http))
-
-    helpers.wait_until(ready, 30, "redline to listen on grpc, http and /metrics", alive=s.proc)
-    s.channel = grpc.insecure_channel(f"127.0.0.1:{s.grpc}")
-    s.raw_export = s.channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
-    s.stub = trace_service_pb2_grpc.TraceServiceStub(s.channel)
-    yield s
-    s.channel.close()
-    assert s.proc.poll() is None, f"redline died during the bad-input tests:\n{s.proc.log_text()}"
-    code = s.proc.stop(timeout=10)
-    assert code == 0 and not s.proc.killed, f"redline did not stop cleanly on SIGTERM (exit {code})"
+    rl = Redline(module_procs, redline_bin, tmp_path_factory.mktemp("badinput"), REFERENCE, sink=module_sink.port)
+    yield from serve_module(rl, module_sink, "the bad-input tests", stop_timeout=10)
 
 
-def calls_series(s: Server) -> dict:
-    text = requests.get(s.metrics_url, headers={"Accept": "text/plain;version=0.0.4"}, timeout=5).text
-    return {helpers.label_key(lb): v for name, lb, v in helpers.parse_text_metrics(text) if name == CALLS}
-
-
-def make_request(service: str, name: str = "http.server", status=trace_pb2.Status.STATUS_CODE_UNSET, n: int = 1):
-    now = time.time_ns()
-    spans = []
-    for i in range(n):
-        spans.append(trace_pb2.Span(
-            trace_id=os.urandom(16), span_id=os.urandom(8), name=name,
-            kind=trace_pb2.Span.SPAN_KIND_SERVER,
-            start_time_unix_nano=now - 5_000_000 - i, end_time_unix_nano=now - i,
-            status=trace_pb2.Status(code=status),
-        ))
-    return trace_service_pb2.ExportTraceServiceRequest(resource_spans=[trace_pb2.ResourceSpans(
-        resource=resource_pb2.Resource(attributes=[common_pb2.KeyValue(
-            key="service.name", value=common_pb2.AnyValue(string_value=service))]),
-        scope_spans=[trace_pb2.ScopeSpans(scope=common_pb2.InstrumentationScope(name="bad-input-test"),
-                                          spans=spans)],
-    )])
+def make_request(service: str, n: int = 1):
+    return request(service, [span("http.server") for _ in range(n)])
 
 
 def key(service, status="STATUS_CODE_UNSET", name="http.server", kind="SPAN_KIND_SERVER"):
     return helpers.label_key({"service_name": service, "span_name": name, "span_kind": kind, "status_code": status})
 
 
-def wait_counted(s: Server, k: tuple, want: float, what: str):
-    helpers.wait_until(lambda: calls_series(s).get(k) == want, 10, f"{what}: {k} == {want}", alive=s.proc)
+def wait_counted(rl: Redline, k: tuple, want: float, what: str):
+    helpers.wait_until(lambda: rl.series(CALLS).get(k) == want, 10, f"{what}: {k} == {want}", alive=rl.proc)
 
 
-def sink_ids(s: Server) -> set:
-    return {(sp.trace_id, sp.span_id) for _, _, sp in s.sink.spans()}
+def sink_ids(rl: Redline) -> set:
+    return {(sp.trace_id, sp.span_id) for _, _, sp in rl.sink.spans()}
 
 
 # ------------------------------------------------------------------------ bad input over gRPC and HTTP
@@ -140,34 +62,34 @@ def sink_ids(s: Server) -> set:
     ids=["length-overrun", "nested-overrun", "bad-varint", "open-group"],
 )
 def test_malformed_protobuf_grpc(server, garbage):
-    before_calls, before_sink = calls_series(server), server.sink.request_count()
+    before_calls, before_sink = server.series(CALLS), server.sink.request_count()
     with pytest.raises(grpc.RpcError) as ei:
-        server.raw_export(garbage, timeout=5)
+        server.export(garbage, timeout=5)
     err = ei.value
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, f"got {err.code()}: {err.details()}"
     assert err.details(), "INVALID_ARGUMENT should carry the reason"
     time.sleep(1.0)
-    assert calls_series(server) == before_calls, "a malformed request changed the metrics"
+    assert server.series(CALLS) == before_calls, "a malformed request changed the metrics"
     assert server.sink.request_count() == before_sink, "a malformed request was forwarded"
 
 
 def test_malformed_json_http(server):
-    before_calls, before_sink = calls_series(server), server.sink.request_count()
+    before_calls, before_sink = server.series(CALLS), server.sink.request_count()
     for body in (b'{"resourceSpans": [', b"not json at all", b'{"resourceSpans": "nope"}'):
         r = requests.post(server.http_url, data=body, headers={"Content-Type": "application/json"}, timeout=5)
         assert r.status_code == 400, f"body {body!r}: HTTP {r.status_code} {r.text[:200]}"
     time.sleep(1.0)
-    assert calls_series(server) == before_calls
+    assert server.series(CALLS) == before_calls
     assert server.sink.request_count() == before_sink
 
 
 def test_malformed_protobuf_http(server):
-    before_calls, before_sink = calls_series(server), server.sink.request_count()
+    before_calls, before_sink = server.series(CALLS), server.sink.request_count()
     r = requests.post(server.http_url, data=b"\x0a\xff\xff\xff\xff\x0f",
                       headers={"Content-Type": "application/x-protobuf"}, timeout=5)
     assert r.status_code == 400, f"HTTP {r.status_code} {r.text[:200]}"
     time.sleep(1.0)
-    assert calls_series(server) == before_calls
+    assert server.series(CALLS) == before_calls
     assert server.sink.request_count() == before_sink
 
 
@@ -202,9 +124,9 @@ def test_valid_json_http_is_counted_and_forwarded(server):
 def test_still_serving_after_bad_input(server):
     # more garbage first, then a valid request over gRPC (gzip) and the SDK-style stub
     with pytest.raises(grpc.RpcError):
-        server.raw_export(b"\x0a\xff\xff\xff\xff\x0f", timeout=5)
+        server.export(b"\x0a\xff\xff\xff\xff\x0f", timeout=5)
     req = make_request("after-garbage", n=3)
-    server.stub.Export(req, timeout=5, compression=grpc.Compression.Gzip)
+    trace_service_pb2_grpc.TraceServiceStub(server.channel).Export(req, timeout=5, compression=grpc.Compression.Gzip)
     wait_counted(server, key("after-garbage"), 3.0, "valid spans after garbage counted")
     ids = {(sp.trace_id, sp.span_id) for sp in req.resource_spans[0].scope_spans[0].spans}
     helpers.wait_until(lambda: ids <= sink_ids(server), 10, "valid spans after garbage forwarded")
@@ -224,7 +146,7 @@ def _line_of(text: str, needle: str) -> int:
     raise AssertionError(f"{needle!r} not in config")
 
 
-BASE = CONFIG.format(grpc=14317, http=14318, sink=14319, prom=19464)
+BASE = REFERENCE.format(grpc=14317, http=14318, sink=14319, prom=19464)
 
 BAD_CONFIGS = {
     # name: (replace old, with new, strings stderr must name, line marker or None)

@@ -21,55 +21,19 @@ import pytest
 import requests
 
 import helpers
-from redline_run import EXPORT, Redline, nested_array_value, request, span, with_span_attribute
+from redline_config import pipeline
+from redline_run import Redline, nested_array_value, request, serve_module, span, with_span_attribute
 
 MIB = 1024 * 1024
 CALLS = "traces_spanmetrics_calls_total"
 
-CONFIG = """\
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-        max_recv_msg_size_mib: 1
-      http:
-        endpoint: 127.0.0.1:{http}
-        max_request_body_size: 1048576
-
-connectors:
-  spanmetrics:
-    namespace: traces.spanmetrics
-
-exporters:
-  otlp/tempo:
-    endpoint: 127.0.0.1:{sink}
-    tls:
-      insecure: true
-  prometheus:
-    endpoint: 127.0.0.1:{prom}
-
-service:
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [spanmetrics, otlp/tempo]
-    metrics:
-      receivers: [spanmetrics]
-      exporters: [prometheus]
-"""
+CONFIG = pipeline(grpc_settings="max_recv_msg_size_mib: 1", http_settings="max_request_body_size: 1048576")
 
 
 @pytest.fixture(scope="module")
 def rl(redline_bin, module_procs, module_sink, tmp_path_factory):
-    r = Redline(module_procs, redline_bin, tmp_path_factory.mktemp("hostile"), CONFIG, sink=module_sink.port).start()
-    r.sink = module_sink
-    r.channel = grpc.insecure_channel(f"127.0.0.1:{r.grpc}")
-    r.export = r.channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
-    yield r
-    r.channel.close()
-    assert r.alive(), f"redline died during the hostile-input tests:\n{r.proc.log_text()}"
-    r.stop()
+    r = Redline(module_procs, redline_bin, tmp_path_factory.mktemp("hostile"), CONFIG, sink=module_sink.port)
+    yield from serve_module(r, module_sink, "the hostile-input tests")
 
 
 def refused_grpc(r, payload: bytes, compression=None) -> grpc.RpcError:

@@ -16,63 +16,15 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
-import requests
 
 import helpers
+from loadgen_run import LoadgenSink, verified_run
+from redline_config import REFERENCE
+from redline_run import Redline
 
 CALLS = "traces_spanmetrics_calls_total"
-
-CONFIG = """\
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-      http:
-        endpoint: 127.0.0.1:{http}
-
-connectors:
-  spanmetrics:
-    namespace: traces.spanmetrics
-    dimensions:
-      - name: cdn.cache.hit
-
-exporters:
-  otlp/tempo:
-    endpoint: 127.0.0.1:{sink}
-    tls:
-      insecure: true
-  prometheus:
-    endpoint: 127.0.0.1:{prom}
-
-service:
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [spanmetrics, otlp/tempo]
-    metrics:
-      receivers: [spanmetrics]
-      exporters: [prometheus]
-"""
-
-
-def loadgen_bin_path() -> Path:
-    p = Path(os.environ.get("LOADGEN_BIN", "target/debug/loadgen"))
-    return p if p.is_absolute() else (helpers.REPO / p)
-
-
-@pytest.fixture(scope="module")
-def loadgen_bin() -> Path:
-    p = loadgen_bin_path()
-    if not (p.is_file() and os.access(p, os.X_OK)):
-        msg = f"loadgen binary not found at {p} (build it with `cargo build -p redline-loadgen`, or set LOADGEN_BIN)"
-        if os.environ.get("REDLINE_ALLOW_SKIP") == "1":
-            pytest.skip(msg + "; skipped because REDLINE_ALLOW_SKIP=1")
-        pytest.fail(msg, pytrace=False)
-    return p
 
 
 class Stack:
@@ -81,54 +33,25 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(redline_bin, loadgen_bin, module_procs, tmp_path_factory):
-    work = tmp_path_factory.mktemp("loadgen")
     s = Stack()
-    s.work = work
+    s.work = tmp_path_factory.mktemp("loadgen")
     s.loadgen = loadgen_bin
-    s.grpc, s.http, s.prom = helpers.free_port(), helpers.free_port(), helpers.free_port()
-    s.sink, s.count = helpers.free_port(), helpers.free_port()
-    s.count_url = f"http://127.0.0.1:{s.count}/count"
-    s.metrics_url = f"http://127.0.0.1:{s.prom}/metrics"
-    s.sink_proc = module_procs.start("loadgen-sink", [
-        loadgen_bin, "sink", "--listen", f"127.0.0.1:{s.sink}", "--count-listen", f"127.0.0.1:{s.count}",
-        "--check", "--report-interval", "0s",
-    ])
-    helpers.wait_until(lambda: requests.get(s.count_url, timeout=1).status_code == 200, 30,
-                       "loadgen sink to serve /count", alive=s.sink_proc)
-    cfg = work / "redline.yaml"
-    cfg.write_text(CONFIG.format(grpc=s.grpc, http=s.http, prom=s.prom, sink=s.sink))
-    s.redline = module_procs.start("redline", [redline_bin, "--config", cfg])
-
-    def ready():
-        return (requests.get(s.metrics_url, timeout=1).status_code == 200
-                and helpers.port_accepts(s.grpc) and helpers.port_accepts(s.http))
-
-    helpers.wait_until(ready, 30, "redline to listen on grpc, http and /metrics", alive=s.redline)
+    s.sink = LoadgenSink(module_procs, loadgen_bin, "--check")
+    s.redline = Redline(module_procs, redline_bin, s.work, REFERENCE, args=(), sink=s.sink.port).start()
     yield s
-    assert s.redline.poll() is None, f"redline died during the loadgen tests:\n{s.redline.log_text()}"
-    assert s.sink_proc.poll() is None, f"loadgen sink died:\n{s.sink_proc.log_text()}"
-
-
-def sink_counts(s: Stack) -> dict:
-    return requests.get(s.count_url, timeout=5).json()
+    assert s.redline.alive(), f"redline died during the loadgen tests:\n{s.redline.proc.log_text()}"
+    assert s.sink.proc.poll() is None, f"loadgen sink died:\n{s.sink.proc.log_text()}"
 
 
 def run_loadgen(s: Stack, name: str, args: list, timeout: float = 120):
     """Runs `loadgen run` against the stack with the verification flags of this config;
     returns (exit code, JSON report, output)."""
-    report = s.work / f"{name}.json"
-    base = [
-        s.loadgen, "run", "--verify", "--dimension", "cdn.cache.hit", "--namespace", "traces.spanmetrics",
-        "--metrics-url", s.metrics_url, "--sink-count-url", s.count_url,
-        "--pid", s.redline.pid, "--json", report, "--quiet",
+    return verified_run(s.loadgen, s.redline.metrics_url, s.sink, s.work / f"{name}.json", [
+        "--dimension", "cdn.cache.hit", "--pid", s.redline.proc.pid,
         # Redline answers UNAVAILABLE when its pipeline is full: resend like an OTLP exporter,
         # so that every span is eventually accepted (still checked exactly either way).
-        "--retries", "30", "--backoff", "5ms",
-    ]
-    r = helpers.run(base + args, timeout=timeout)
-    out = f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    data = json.loads(report.read_text()) if report.is_file() else None
-    return r.returncode, data, out
+        "--retries", "30", "--backoff", "5ms", *args,
+    ], timeout=timeout)
 
 
 def assert_exact(rep: dict, spans: int, out: str):
@@ -149,24 +72,22 @@ def assert_exact(rep: dict, spans: int, out: str):
 def test_full_speed_grpc_is_exact(stack):
     """20k spans at full speed over 4 gRPC connections (a few seconds on a debug build):
     every series of 1,000+ checked exactly, and every span reached the sink once."""
-    before = sink_counts(stack)["spans"]
+    before = stack.sink.counts()["spans"]
     code, rep, out = run_loadgen(stack, "grpc", [
-        "--endpoint", f"127.0.0.1:{stack.grpc}", "--spans", "20000", "--services", "14",
+        "--endpoint", f"127.0.0.1:{stack.redline.grpc}", "--spans", "20000", "--services", "14",
         "--service-prefix", "lg-", "--seed", "7",
     ])
     assert code == 0, out
     assert_exact(rep, 20_000, out)
     assert rep["verify"]["series_expected"] >= 1000, out
     assert rep["latency"]["measured_from"] == "send"
-    assert rep["collector"]["pid"] == stack.redline.pid and rep["collector"]["peak_rss_bytes"] > 0
+    assert rep["collector"]["pid"] == stack.redline.proc.pid and rep["collector"]["peak_rss_bytes"] > 0
     # The sink's own counter, read independently of loadgen.
-    assert sink_counts(stack)["spans"] - before == 20_000
+    assert stack.sink.counts()["spans"] - before == 20_000
 
     # Independently of loadgen's parser: the exposition has those series, with cdn_cache_hit
     # true, false and absent, and the sum of calls over loadgen's services is the span count.
-    text = requests.get(stack.metrics_url, headers={"Accept": "text/plain;version=0.0.4"}, timeout=5).text
-    calls = [(lb, v) for name, lb, v in helpers.parse_text_metrics(text)
-             if name == CALLS and lb["service_name"].startswith("lg-")]
+    calls = [(lb, v) for _, lb, v in stack.redline.samples(CALLS) if lb["service_name"].startswith("lg-")]
     assert len(calls) == rep["verify"]["series_expected"]
     assert sum(v for _, v in calls) == 20_000
     assert {lb.get("cdn_cache_hit") for lb, _ in calls} == {"true", "false", None}
@@ -177,7 +98,7 @@ def test_fixed_rate_http_gzip_on_a_running_instance(stack):
     """Open loop over OTLP/HTTP with gzip against the same, already counting Redline: the
     baseline scrape makes the check work on deltas."""
     code, rep, out = run_loadgen(stack, "http", [
-        "--protocol", "http", "--endpoint", f"http://127.0.0.1:{stack.http}", "--gzip",
+        "--protocol", "http", "--endpoint", f"http://127.0.0.1:{stack.redline.http}", "--gzip",
         "--rate", "4000", "--duration", "2s", "--spans-per-request", "50", "--service-prefix", "lg-",
         "--seed", "8",
     ])
@@ -193,7 +114,7 @@ def test_a_wrong_expectation_fails_with_a_report(stack):
     report = stack.work / "wrong.json"
     r = helpers.run([
         stack.loadgen, "run", "--verify", "--namespace", "traces.spanmetrics",
-        "--metrics-url", stack.metrics_url, "--endpoint", f"127.0.0.1:{stack.grpc}",
+        "--metrics-url", stack.redline.metrics_url, "--endpoint", f"127.0.0.1:{stack.redline.grpc}",
         "--spans", "2000", "--service-prefix", "lg-wrong-", "--settle-timeout", "2s",
         "--max-mismatches", "3", "--json", report,
     ], timeout=60)
@@ -210,7 +131,7 @@ def test_a_wrong_expectation_fails_with_a_report(stack):
 def test_long_ten_million_spans(stack):
     """10M spans at full speed, verified exactly (minutes; use release builds)."""
     code, rep, out = run_loadgen(stack, "long", [
-        "--endpoint", f"127.0.0.1:{stack.grpc}", "--spans", "10000000", "--service-prefix", "lg-long-",
+        "--endpoint", f"127.0.0.1:{stack.redline.grpc}", "--spans", "10000000", "--service-prefix", "lg-long-",
         "--connections", "4", "--concurrency", "8", "--settle-timeout", "60s",
     ], timeout=3600)
     print(out)

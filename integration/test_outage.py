@@ -21,7 +21,6 @@ import os
 import signal
 import time
 
-import requests
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -31,86 +30,39 @@ from opentelemetry.trace import SpanKind
 
 import helpers
 from otlp_sink import OtlpSink
+from redline_config import PROMETHEUS, otlp_tempo, pipeline
+from redline_run import Redline
 
 CALLS = "traces_spanmetrics_calls_total"
 SPANS_PER_REQUEST = 5
 
-CONFIG = """\
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-
-connectors:
-  spanmetrics:
-    namespace: traces.spanmetrics
-
-exporters:
-  otlp/tempo:
-    endpoint: 127.0.0.1:{sink}
-    tls:
-      insecure: true
-    timeout: 1s
-    retry_on_failure:
-      initial_interval: 100ms
-      max_interval: 300ms
-      max_elapsed_time: 0   # retry for as long as Tempo is down: the disk holds the data
-    sending_queue:
-      storage: file_storage
-  prometheus:
-    endpoint: 127.0.0.1:{prom}
-
-extensions:
-  file_storage:
-    directory: {queue_dir}
-
-service:
-  extensions: [file_storage]
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{telemetry}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [spanmetrics, otlp/tempo]
-    metrics:
-      receivers: [spanmetrics]
-      exporters: [prometheus]
-"""
+CONFIG = pipeline(
+    http=False,
+    exporters=[otlp_tempo("""
+        timeout: 1s
+        retry_on_failure:
+          initial_interval: 100ms
+          max_interval: 300ms
+          max_elapsed_time: 0   # retry for as long as Tempo is down: the disk holds the data
+        sending_queue:
+          storage: file_storage
+    """), PROMETHEUS],
+    extensions="""
+        file_storage:
+          directory: {queue_dir}
+    """,
+    telemetry=True,
+)
 
 
-class Redline:
-    def __init__(self, procs, redline_bin, cfg, ports, name):
-        self.ports = ports
-        self.proc = procs.start(name, [redline_bin, "--config", cfg, "--shutdown-timeout", "2s"])
-        helpers.wait_until(
-            lambda: helpers.port_accepts(ports["grpc"])
-            and requests.get(self.url("prom"), timeout=1).status_code == 200
-            and requests.get(self.url("telemetry"), timeout=1).status_code == 200,
-            30,
-            f"{name} to listen",
-            alive=self.proc,
-        )
+def calls(rl: Redline) -> float:
+    return sum(v for _, _, v in rl.samples(CALLS))
 
-    def url(self, which):
-        return f"http://127.0.0.1:{self.ports[which]}/metrics"
 
-    def samples(self, which):
-        r = requests.get(self.url(which), headers={"Accept": "text/plain;version=0.0.4"}, timeout=2)
-        assert r.status_code == 200, f"/metrics answered {r.status_code}"
-        return helpers.parse_text_metrics(r.text)
-
-    def calls(self) -> float:
-        return sum(v for name, _, v in self.samples("prom") if name == CALLS)
-
-    def own(self, metric: str) -> float:
-        """One of Redline's own metrics for the otlp/tempo exporter (or the receiver)."""
-        total = 0.0
-        for name, labels, v in self.samples("telemetry"):
-            if name in (metric, metric + "_total") and labels.get("exporter", "otlp/tempo") == "otlp/tempo":
-                total += v
-        return total
+def own(rl: Redline, metric: str) -> float:
+    """One of Redline's own metrics for the otlp/tempo exporter (or the receiver)."""
+    return sum(v for (name, labels), v in rl.self_telemetry().items()
+               if name in (metric, metric + "_total") and dict(labels).get("exporter", "otlp/tempo") == "otlp/tempo")
 
 
 class Client:
@@ -156,53 +108,51 @@ def test_spans_accepted_during_an_outage_and_a_restart_all_reach_tempo(redline_b
     sink_port = sink.port
     sinks = [sink]
     try:
-        ports = {k: helpers.free_port() for k in ("grpc", "prom", "telemetry")}
-        cfg = tmp_path / "redline.yaml"
-        cfg.write_text(CONFIG.format(sink=sink_port, queue_dir=queue_dir, **ports))
+        rl = Redline(procs, redline_bin, tmp_path, CONFIG, args=("--shutdown-timeout", "2s"),
+                     sink=sink_port, queue_dir=queue_dir)
         client = Client()
 
         # 1. Tempo up.
-        first = Redline(procs, redline_bin, cfg, ports, "redline-1")
-        client.send(ports["grpc"], 2, "before")
-        helpers.wait_until(lambda: sink.span_count() == 10, 15, "the first spans at the sink", alive=first.proc)
+        rl.start()
+        client.send(rl.grpc, 2, "before")
+        helpers.wait_until(lambda: sink.span_count() == 10, 15, "the first spans at the sink", alive=rl.proc)
 
         # 2. Tempo down: accepted, counted, queued; metrics served throughout.
         sink.stop()
-        client.send(ports["grpc"], 3, "outage")
-        helpers.wait_until(lambda: first.calls() == 25, 10, "spanmetrics to count 25 spans", alive=first.proc)
+        client.send(rl.grpc, 3, "outage")
+        helpers.wait_until(lambda: calls(rl) == 25, 10, "spanmetrics to count 25 spans", alive=rl.proc)
         for _ in range(4):
-            assert first.calls() == 25
-            assert first.own("otelcol_receiver_accepted_spans") == 25
-            assert first.own("otelcol_exporter_sent_spans") == 10
-            assert first.own("otelcol_exporter_queue_size") == 3, "one batch per SDK request"
-            assert first.own("otelcol_exporter_send_failed_spans") == 0
-            assert first.own("otelcol_exporter_enqueue_failed_spans") == 0
+            assert calls(rl) == 25
+            assert own(rl, "otelcol_receiver_accepted_spans") == 25
+            assert own(rl, "otelcol_exporter_sent_spans") == 10
+            assert own(rl, "otelcol_exporter_queue_size") == 3, "one batch per SDK request"
+            assert own(rl, "otelcol_exporter_send_failed_spans") == 0
+            assert own(rl, "otelcol_exporter_enqueue_failed_spans") == 0
             time.sleep(0.3)  # the exporter keeps retrying meanwhile
 
         # 3. Restart while Tempo is still down: nothing is lost, nothing is counted as failed.
-        code = first.proc.stop(timeout=15)
-        log = first.proc.log_text()
-        assert code == 0 and not first.proc.killed, f"redline-1 exit {code}\n{log}"
+        rl.stop()
+        log = rl.proc.log_text()
         assert "kept on disk for the next start" in log, log
         assert list(queue_dir.iterdir()), "the queue directory holds the batches"
 
-        second = Redline(procs, redline_bin, cfg, ports, "redline-2")
-        assert second.own("otelcol_exporter_queue_size") == 3, "the 3 batches are loaded back"
-        assert second.calls() == 0, "a new process counts from 0 (Prometheus sees a counter reset)"
-        assert second.own("otelcol_receiver_accepted_spans") == 0
-        second_log = second.proc.log_text()
-        client.send(ports["grpc"], 2, "after-restart")
-        helpers.wait_until(lambda: second.calls() == 10, 10, "the new spans counted", alive=second.proc)
-        assert second.own("otelcol_exporter_queue_size") == 5
+        rl.start()
+        assert own(rl, "otelcol_exporter_queue_size") == 3, "the 3 batches are loaded back"
+        assert calls(rl) == 0, "a new process counts from 0 (Prometheus sees a counter reset)"
+        assert own(rl, "otelcol_receiver_accepted_spans") == 0
+        second_log = rl.proc.log_text()
+        client.send(rl.grpc, 2, "after-restart")
+        helpers.wait_until(lambda: calls(rl) == 10, 10, "the new spans counted", alive=rl.proc)
+        assert own(rl, "otelcol_exporter_queue_size") == 5
 
         # 4. A crash (SIGKILL: no shutdown at all) while Tempo is still down: every batch that
         # was accepted is on disk already, and the next process loads it.
-        os.kill(second.proc.pid, signal.SIGKILL)
-        second.proc.popen.wait(timeout=10)
-        second.proc.stop()
-        third = Redline(procs, redline_bin, cfg, ports, "redline-3")
-        assert third.own("otelcol_exporter_queue_size") == 5, "3 + 2 batches survived the crash"
-        third_log = third.proc.log_text()
+        os.kill(rl.proc.pid, signal.SIGKILL)
+        rl.proc.popen.wait(timeout=10)
+        rl.proc.stop()
+        rl.start()
+        assert own(rl, "otelcol_exporter_queue_size") == 5, "3 + 2 batches survived the crash"
+        third_log = rl.proc.log_text()
         assert "did not stop cleanly" in third_log, third_log
 
         # 5. Tempo back on the same port: everything accepted arrives.
@@ -211,7 +161,7 @@ def test_spans_accepted_during_an_outage_and_a_restart_all_reach_tempo(redline_b
         total = len(client.sent)
         assert total == 35
         helpers.wait_until(
-            lambda: len(arrived(*sinks)) == total, 30, f"all {total} spans at the sink", alive=third.proc
+            lambda: len(arrived(*sinks)) == total, 30, f"all {total} spans at the sink", alive=rl.proc
         )
         seen = arrived(*sinks)
         missing = [s for s in client.sent if s not in seen]
@@ -223,16 +173,15 @@ def test_spans_accepted_during_an_outage_and_a_restart_all_reach_tempo(redline_b
         dups = {s: n for s, n in seen.items() if n > 1}
         assert not dups, f"{len(dups)} spans arrived more than once"
         helpers.wait_until(
-            lambda: third.own("otelcol_exporter_queue_size") == 0, 10, "the queue to empty", alive=third.proc
+            lambda: own(rl, "otelcol_exporter_queue_size") == 0, 10, "the queue to empty", alive=rl.proc
         )
-        assert third.own("otelcol_exporter_sent_spans") == 25, "15 + 10 spans from disk"
-        assert third.own("otelcol_exporter_send_failed_spans") == 0
-        assert third.calls() == 0, "spans loaded from disk were counted by the process that accepted them"
+        assert own(rl, "otelcol_exporter_sent_spans") == 25, "15 + 10 spans from disk"
+        assert own(rl, "otelcol_exporter_send_failed_spans") == 0
+        assert calls(rl) == 0, "spans loaded from disk were counted by the process that accepted them"
         assert "loaded the batches a previous run left on disk" in second_log, second_log
         # The SIGTERM stop interrupted only retry waits of failed attempts: nothing was in flight.
         assert "arrive twice" not in second_log, second_log
-        code = third.proc.stop(timeout=15)
-        assert code == 0 and not third.proc.killed, f"redline-3 exit {code}\n{third.proc.log_text()}"
+        rl.stop()
     finally:
         for s in sinks:
             s.stop()

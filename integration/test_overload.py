@@ -14,17 +14,15 @@ Environment: REDLINE_BIN, LOADGEN_BIN (default target/debug/loadgen), as test_lo
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import grpc
 import pytest
 import requests
 from google.rpc import error_details_pb2, status_pb2
 
-import helpers
-from redline_run import EXPORT, Redline, request, span
-from test_self_telemetry import telemetry, value
-from test_loadgen import loadgen_bin  # noqa: F401 - fixture
+from loadgen_run import LoadgenSink, verified_run
+from redline_config import PROMETHEUS, otlp_tempo, pipeline
+from redline_run import Redline, raw_export, request, span
 
 MIB = 1024 * 1024
 SPIKE_MIB = 8
@@ -34,98 +32,51 @@ HEADROOM_MIB = 24
 # admitted bytes cost beyond their own size (decoding, queueing, series) until the next
 # sample: peak RSS must stay under the budget itself.
 
-CONFIG = """\
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-
-processors:
-  memory_limiter:
-    check_interval: 100ms
-    limit_mib: {limit}
-    spike_limit_mib: {spike}
-
-connectors:
-  spanmetrics:
-    namespace: traces.spanmetrics
-
-exporters:
-  otlp/tempo:
-    endpoint: 127.0.0.1:{sink}
-    tls:
-      insecure: true
-    timeout: 30s
-    sending_queue:
-      num_consumers: 1
-      queue_size: 100000
-      batch:
-        flush_timeout: 10ms
-        sizer: items
-        min_size: 0
-        max_size: 500
-  prometheus:
-    endpoint: 127.0.0.1:{prom}
-
-service:
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [memory_limiter]
-      exporters: [spanmetrics, otlp/tempo]
-    metrics:
-      receivers: [spanmetrics]
-      exporters: [prometheus]
-"""
+CONFIG = pipeline(
+    http=False,
+    processors="""
+        memory_limiter:
+          check_interval: 100ms
+          limit_mib: {limit}
+          spike_limit_mib: {spike}
+    """,
+    exporters=[otlp_tempo("""
+        timeout: 30s
+        sending_queue:
+          num_consumers: 1
+          queue_size: 100000
+          batch:
+            flush_timeout: 10ms
+            sizer: items
+            min_size: 0
+            max_size: 500
+    """), PROMETHEUS],
+)
 
 
-def status_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key):
-            return int(line.split()[1])
-    raise AssertionError(f"{key} not in /proc/{pid}/status")
-
-
-def test_memory_limiter_refuses_then_everything_arrives(redline_bin, loadgen_bin, procs, tmp_path):  # noqa: F811
-    grpc, prom, sink, count = (helpers.free_port() for _ in range(4))
-    count_url = f"http://127.0.0.1:{count}/count"
-    metrics_url = f"http://127.0.0.1:{prom}/metrics"
-    sink_proc = procs.start("loadgen-sink", [
-        loadgen_bin, "sink", "--listen", f"127.0.0.1:{sink}", "--count-listen", f"127.0.0.1:{count}",
-        "--check", "--report-interval", "0s", "--delay", "200ms",
-    ])
-    helpers.wait_until(lambda: requests.get(count_url, timeout=1).status_code == 200, 30,
-                       "loadgen sink to serve /count", alive=sink_proc)
+def test_memory_limiter_refuses_then_everything_arrives(redline_bin, loadgen_bin, procs, tmp_path):
+    sink = LoadgenSink(procs, loadgen_bin, "--check", "--delay", "200ms")
 
     # Idle RSS is measured on a first run with a huge budget, so the real budget is set
     # relative to what this build on this machine actually uses.
-    def start(limit_mib: int, name: str) -> helpers.Proc:
-        cfg = tmp_path / f"{name}.yaml"
-        cfg.write_text(CONFIG.format(grpc=grpc, prom=prom, sink=sink, limit=limit_mib, spike=SPIKE_MIB))
-        p = procs.start(name, [redline_bin, "--config", cfg])
-        helpers.wait_until(lambda: requests.get(metrics_url, timeout=1).status_code == 200
-                           and helpers.port_accepts(grpc), 30, "redline to listen", alive=p)
-        return p
+    def start(limit_mib: int, name: str) -> Redline:
+        return Redline(procs, redline_bin, tmp_path, CONFIG, name=name, args=(),
+                       sink=sink.port, limit=limit_mib, spike=SPIKE_MIB).start()
 
     probe = start(100_000, "redline-probe")
-    idle_kb = status_kb(probe.pid, "VmRSS:")
+    idle_kb = probe.rss_kib()
     probe.stop()
     budget_mib = idle_kb // 1024 + HEADROOM_MIB
-    redline = start(budget_mib, "redline")
+    rl = start(budget_mib, "redline")
+    redline = rl.proc
 
-    report = tmp_path / "overload.json"
     spans = 60_000
-    r = helpers.run([
-        loadgen_bin, "run", "--verify", "--namespace", "traces.spanmetrics",
-        "--metrics-url", metrics_url, "--sink-count-url", count_url,
-        "--pid", redline.pid, "--json", report, "--quiet",
-        "--endpoint", f"127.0.0.1:{grpc}", "--spans", str(spans), "--seed", "11",
+    code, rep, out = verified_run(loadgen_bin, rl.metrics_url, sink, tmp_path / "overload.json", [
+        "--pid", redline.pid, "--endpoint", f"127.0.0.1:{rl.grpc}", "--spans", str(spans), "--seed", "11",
         "--connections", "4", "--concurrency", "8",
         "--retries", "50", "--backoff", "20ms", "--settle-timeout", "60s",
-    ], timeout=120)
-    out = f"exit {r.returncode}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}\n"
-    rep = json.loads(report.read_text()) if report.is_file() else None
+    ])
+    out += "\n"
     assert rep is not None, out
     out += json.dumps({k: rep.get(k) for k in ("sent", "accepted", "refused", "retries",
                                                 "refused_by_status", "collector")}, indent=1)
@@ -138,7 +89,7 @@ def test_memory_limiter_refuses_then_everything_arrives(redline_bin, loadgen_bin
     assert "memory_limiter: below the soft limit, accepting data again" in redline.log_text(), out
 
     # ...and nothing was lost or double counted.
-    assert r.returncode == 0, out
+    assert code == 0, out
     v = rep["verify"]
     assert v["ok"], out + json.dumps(v, indent=1)[:4000]
     assert rep["accepted"]["spans"] == spans and rep["rejected_spans"] == 0, out
@@ -153,37 +104,15 @@ def test_memory_limiter_refuses_then_everything_arrives(redline_bin, loadgen_bin
     print(f"peak {peak / MIB:.1f} MiB, budget {budget_mib} MiB, idle {idle_kb / 1024:.1f} MiB, retries {rep['retries']}")
 
 
-SHUT_CONFIG = """\
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-      http:
-        endpoint: 127.0.0.1:{http}
-processors:
-  memory_limiter:
-    check_interval: 250ms
-    limit_mib: 1
-connectors:
-  spanmetrics:
-    namespace: traces.spanmetrics
-exporters:
-  prometheus:
-    endpoint: 127.0.0.1:{prom}
-service:
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{telemetry}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      processors: [memory_limiter]
-      exporters: [spanmetrics]
-    metrics:
-      receivers: [spanmetrics]
-      exporters: [prometheus]
-"""
+SHUT_CONFIG = pipeline(
+    processors="""
+        memory_limiter:
+          check_interval: 250ms
+          limit_mib: 1
+    """,
+    exporters=[PROMETHEUS],
+    telemetry=True,
+)
 
 
 def retry_delay(status_bytes: bytes) -> float:
@@ -198,16 +127,12 @@ def retry_delay(status_bytes: bytes) -> float:
 
 def test_a_shut_limiter_refuses_both_protocols_retryably_and_counts_it(redline_bin, procs, tmp_path):
     # 1 MiB is below any process's RSS: the limiter refuses everything, deterministically.
-    telemetry_port = helpers.free_port()
-    rl = Redline(procs, redline_bin, tmp_path, SHUT_CONFIG, telemetry=telemetry_port).start()
-    telemetry_url = f"http://127.0.0.1:{telemetry_port}/metrics"
+    rl = Redline(procs, redline_bin, tmp_path, SHUT_CONFIG).start()
 
     # gRPC: UNAVAILABLE with RetryInfo (the OTLP spec's retryable answer) = check_interval.
-    with grpc.insecure_channel(f"127.0.0.1:{rl.grpc}") as ch:
-        export = ch.unary_unary(EXPORT, request_serializer=lambda m: m.SerializeToString(),
-                                response_deserializer=lambda b: b)
+    with rl.grpc_channel() as ch:
         with pytest.raises(grpc.RpcError) as refused:
-            export(request("svc", [span("grpc-op") for _ in range(3)]), timeout=10)
+            raw_export(ch)(request("svc", [span("grpc-op") for _ in range(3)]).SerializeToString(), timeout=10)
     err = refused.value
     assert err.code() == grpc.StatusCode.UNAVAILABLE, err
     details = dict(err.trailing_metadata() or ()).get("grpc-status-details-bin")
@@ -223,10 +148,10 @@ def test_a_shut_limiter_refuses_both_protocols_retryably_and_counts_it(redline_b
     assert "memory_limiter" in status_pb2.Status.FromString(r.content).message
 
     # Refused spans are counted as refused, per transport, and nothing reached spanmetrics.
-    s = telemetry(telemetry_url)
-    assert value(s, "otelcol_receiver_refused_spans_total", receiver="otlp", transport="grpc") == 3
-    assert value(s, "otelcol_receiver_refused_spans_total", receiver="otlp", transport="http") == 5
-    assert value(s, "otelcol_receiver_accepted_spans_total", receiver="otlp", transport="grpc") == 0
-    assert value(s, "otelcol_receiver_accepted_spans_total", receiver="otlp", transport="http") == 0
+    s = rl.self_telemetry()
+    assert s.value("otelcol_receiver_refused_spans_total", receiver="otlp", transport="grpc") == 3
+    assert s.value("otelcol_receiver_refused_spans_total", receiver="otlp", transport="http") == 5
+    assert s.value("otelcol_receiver_accepted_spans_total", receiver="otlp", transport="grpc") == 0
+    assert s.value("otelcol_receiver_accepted_spans_total", receiver="otlp", transport="http") == 0
     assert rl.samples("traces_spanmetrics_calls_total") == []
     assert rl.alive(), rl.proc.log_text()

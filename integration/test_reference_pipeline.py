@@ -14,7 +14,6 @@ Checked against the test's own model of the spans it sent (redmodel.py):
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import time
 from pathlib import Path
@@ -23,15 +22,15 @@ import pytest
 import requests
 
 import helpers
+import promquery
 import traceset
+from promquery import close
 from redmodel import Expected, histogram_quantile
 
 GRPC_PORT = 4317  # as written in the reference file
 METRICS_PORT = 9464  # as written in the reference file
 METRICS_URL = f"http://127.0.0.1:{METRICS_PORT}/metrics"
 PREFIX = "traces_spanmetrics_"
-DROP = ("job", "instance", "__name__")
-REL = 1e-9
 
 # Promtool lints the name the metric contract (and otelcol) mandates: milliseconds, not seconds.
 KNOWN_LINT = {'traces_spanmetrics_duration_milliseconds use base unit "seconds" instead of "milliseconds"'}
@@ -56,73 +55,6 @@ groups:
           / sum(rate(traces_spanmetrics_calls_total{span_name="cdn.file.read"}[5m])) < 0.8
         for: 15m
 """
-
-
-def close(a: float, b: float) -> bool:
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    return a == b or math.isclose(a, b, rel_tol=REL, abs_tol=1e-12)
-
-
-# ------------------------------------------------------------------------ Prometheus client
-
-
-class Prom:
-    def __init__(self, port: int):
-        self.base = f"http://127.0.0.1:{port}"
-
-    def query(self, q: str) -> list:
-        r = requests.get(f"{self.base}/api/v1/query", params={"query": q}, timeout=5)
-        body = r.json()
-        assert r.status_code == 200 and body.get("status") == "success", f"query {q!r} failed: {r.status_code} {body}"
-        data = body["data"]
-        if data["resultType"] == "scalar":
-            return [({}, float(data["result"][1]))]
-        assert data["resultType"] == "vector", data
-        return [(s["metric"], helpers.parse_float(s["value"][1])) for s in data["result"]]
-
-    def snapshot(self) -> dict:
-        """All traces_spanmetrics_* series Prometheus holds now, by family."""
-        snap = {"calls": {}, "errors": {}, "bucket": {}, "sum": {}, "count": {}, "other": {}}
-        for metric, v in self.query('{__name__=~"%s.*"}' % PREFIX):
-            name = metric["__name__"][len(PREFIX):]
-            k = helpers.label_key(metric, DROP + ("le",))
-            if name == "calls_total":
-                snap["calls"][k] = v
-            elif name == "errors_total":
-                snap["errors"][k] = v
-            elif name == "duration_milliseconds_bucket":
-                snap["bucket"][(k, helpers.parse_float(metric["le"]))] = v
-            elif name == "duration_milliseconds_sum":
-                snap["sum"][k] = v
-            elif name == "duration_milliseconds_count":
-                snap["count"][k] = v
-            else:
-                snap["other"][(metric["__name__"], k)] = v
-        return snap
-
-
-def compare(snap: dict, exp: Expected) -> list:
-    """Human-readable differences between what Prometheus holds and the model (empty = equal)."""
-    problems = []
-    want = {
-        "calls": {k: float(n) for k, n in exp.calls.items()},
-        "errors": {k: float(n) for k, n in exp.errors.items()},
-        "bucket": {k: float(n) for k, n in exp.hist_bucket.items()},
-        "sum": dict(exp.hist_sum),
-        "count": {k: float(n) for k, n in exp.hist_count.items()},
-        "other": {},
-    }
-    for fam, w in want.items():
-        got = snap[fam]
-        for k in sorted(set(w) | set(got), key=repr):
-            if k not in got:
-                problems.append(f"{fam}: missing series {k} (want {w[k]})")
-            elif k not in w:
-                problems.append(f"{fam}: unexpected series {k} = {got[k]}")
-            elif not close(got[k], w[k]):
-                problems.append(f"{fam}: {k} = {got[k]}, want {w[k]}")
-    return problems
 
 
 # ------------------------------------------------------------------------ the pipeline
@@ -167,41 +99,10 @@ def run(redline_bin, shared_dir, module_procs, module_sink, tmp_path_factory):
     helpers.wait_until(redline_ready, 30, "redline to serve :9464/metrics and accept on :4317", alive=r.redline)
 
     # ---- a real Prometheus scraping it every second, with exemplar storage and the alert rules
-    prom_port = helpers.free_port()
-    (work / "alerts.yml").write_text(ALERT_RULES)
-    (work / "prometheus.yml").write_text(
-        f"""\
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files:
-  - {work / 'alerts.yml'}
-scrape_configs:
-  - job_name: redline
-    static_configs:
-      - targets: ['127.0.0.1:{METRICS_PORT}']
-"""
-    )
-    r.prom_proc = module_procs.start(
-        "prometheus",
-        [
-            "prometheus",
-            f"--config.file={work / 'prometheus.yml'}",
-            f"--storage.tsdb.path={work / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}",
-            "--enable-feature=exemplar-storage",
-            "--log.level=warn",
-        ],
-    )
-    r.prom = Prom(prom_port)
-    helpers.wait_until(
-        lambda: requests.get(f"{r.prom.base}/-/ready", timeout=1).status_code == 200,
-        30, "prometheus /-/ready", alive=r.prom_proc,
-    )
+    r.prom = promquery.start_prometheus(module_procs, work, [f"127.0.0.1:{METRICS_PORT}"], rules=ALERT_RULES)
     helpers.wait_until(
         lambda: [v for _, v in r.prom.query('up{job="redline"}')] == [1.0],
-        20, "prometheus to scrape redline (up == 1)", alive=r.prom_proc,
+        20, "prometheus to scrape redline (up == 1)", alive=r.prom.proc,
     )
 
     # ---- the traffic
@@ -214,8 +115,8 @@ scrape_configs:
     state = {}
 
     def settled():
-        state["snap"] = r.prom.snapshot()
-        state["problems"] = compare(state["snap"], r.exp)
+        state["snap"] = r.prom.stored_snapshot()
+        state["problems"] = promquery.compare(state["snap"], r.exp)
         return not state["problems"]
 
     try:
@@ -265,7 +166,7 @@ def test_dashboard_queries(run, shared_dir):
     for panel, q in queries.items():
         instant = re.sub(r"rate\(([^\[\]]+)\[5m\]\)", r"\1", q)
         assert "rate(" not in instant and "[5m]" not in instant, instant
-        res = run.prom.query(instant)
+        res = run.prom.query(instant, allow_scalar=True)
         want = expected[panel]
         if want[0] == "by":
             got = {m.get(want[1]): v for m, v in res}
@@ -281,7 +182,7 @@ def test_dashboard_queries(run, shared_dir):
 
 
 def test_alert_rules_load_and_evaluate(run):
-    rules_file = run.work / "alerts.yml"
+    rules_file = run.work / "rules.yml"
     res = helpers.run(["promtool", "check", "rules", rules_file], timeout=30)
     assert res.returncode == 0, f"promtool check rules failed:\n{res.stdout}\n{res.stderr}"
 

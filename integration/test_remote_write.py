@@ -17,54 +17,39 @@ import requests
 import helpers
 import promquery
 import traceset
+from redline_config import pipeline
+from redline_run import Redline
 from redmodel import Expected
 
 INSTANCE = "redline-rw-test"
 
-CONFIG = """\
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-connectors:
-  spanmetrics:
-    namespace: traces.spanmetrics
-    dimensions:
-      - name: cdn.cache.hit
-exporters:
-  prometheusremotewrite:
-    endpoint: http://127.0.0.1:{prom}/api/v1/write
-    push_interval: 1s
-    send_metadata: true
-    external_labels:
-      instance: ${{env:REDLINE_TEST_INSTANCE}}
-    retry_on_failure:
-      initial_interval: 50ms
-      max_interval: 200ms
-service:
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [spanmetrics]
-    metrics:
-      receivers: [spanmetrics]
-      exporters: [prometheusremotewrite]
-"""
+CONFIG = pipeline(
+    http=False,
+    dimensions=["cdn.cache.hit"],
+    exporters=["""
+        prometheusremotewrite:
+          endpoint: http://127.0.0.1:{prometheus}/api/v1/write
+          push_interval: 1s
+          send_metadata: true
+          external_labels:
+            instance: ${{env:REDLINE_TEST_INSTANCE}}
+          retry_on_failure:
+            initial_interval: 50ms
+            max_interval: 200ms
+    """],
+)
 
 
 @pytest.fixture
 def setup(redline_bin, procs, tmp_path):
     prom = promquery.start_prometheus(procs, tmp_path, remote_write=True)
-    grpc = helpers.free_port()
-    cfg = tmp_path / "redline.yaml"
-    cfg.write_text(CONFIG.format(grpc=grpc, prom=prom.base.rsplit(":", 1)[1]))
     env = {"REDLINE_TEST_INSTANCE": INSTANCE}
-    res = helpers.run([redline_bin, "validate", "--config", cfg], env={**os.environ, **env})
+    rl = Redline(procs, redline_bin, tmp_path, CONFIG, args=("--log-format", "text"), env=env,
+                 prometheus=prom.port)
+    res = helpers.run([redline_bin, "validate", "--config", rl.cfg], env={**os.environ, **env})
     assert res.returncode == 0, f"redline validate failed:\n{res.stdout}\n{res.stderr}"
-    redline = procs.start("redline", [redline_bin, "--config", cfg, "--log-format", "text"], env=env)
-    helpers.wait_until(lambda: helpers.port_accepts(grpc), 30, "redline to accept OTLP gRPC", alive=redline)
-    return prom, redline, grpc
+    rl.start()
+    return prom, rl.proc, rl.grpc
 
 
 def test_periodic_and_final_pushes_are_exact(setup):

@@ -18,39 +18,12 @@ from __future__ import annotations
 
 import time
 
-import grpc
 import pytest
-import requests
 
 import helpers
-from redline_run import EXPORT, Redline, encode_request, encode_span
-
-CONFIG = """\
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-      http:
-        endpoint: 127.0.0.1:{http}
-
-connectors:
-  spanmetrics:
-    namespace: traces.spanmetrics
-
-exporters:
-  prometheus:
-    endpoint: 127.0.0.1:{prom}
-
-service:
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [spanmetrics]
-    metrics:
-      receivers: [spanmetrics]
-      exporters: [prometheus]
-"""
+import promquery
+from redline_config import PROMETHEUS, pipeline
+from redline_run import Redline, encode_request, encode_span, raw_export
 
 SEL = 'service_name="restart",span_name="op"'
 SERIES = {
@@ -62,36 +35,11 @@ SERIES = {
 }
 
 
-class Prom:
-    def __init__(self, port: int):
-        self.base = f"http://127.0.0.1:{port}"
-
-    def _get(self, q: str) -> dict:
-        r = requests.get(f"{self.base}/api/v1/query", params={"query": q}, timeout=5)
-        body = r.json()
-        assert r.status_code == 200 and body.get("status") == "success", f"{q!r}: {r.status_code} {body}"
-        return body["data"]
-
-    def scalar(self, q: str):
-        """The value of a one-element instant vector, None when empty."""
-        data = self._get(q)
-        assert data["resultType"] == "vector", data
-        assert len(data["result"]) <= 1, f"{q!r} matched several series: {data['result']}"
-        return float(data["result"][0]["value"][1]) if data["result"] else None
-
-    def raw(self, q: str) -> list:
-        """Raw samples [(t, v)] of a range selector with one series."""
-        data = self._get(q)
-        assert data["resultType"] == "matrix" and len(data["result"]) == 1, data
-        return [(float(t), float(v)) for t, v in data["result"][0]["values"]]
-
-
 def send(rl: Redline, unset: int, error: int):
     spans = [encode_span(time.time_ns() + i, "op") for i in range(unset)]
     spans += [encode_span(time.time_ns() + 1000 + i, "op", error=True) for i in range(error)]
-    with grpc.insecure_channel(f"127.0.0.1:{rl.grpc}") as ch:
-        ch.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)(
-            encode_request("restart", spans), timeout=10)
+    with rl.grpc_channel() as ch:
+        raw_export(ch)(encode_request("restart", spans), timeout=10)
 
 
 def counter_total(samples: list) -> float:
@@ -106,31 +54,14 @@ def counter_total(samples: list) -> float:
 
 @pytest.fixture
 def stack(redline_bin, procs, tmp_path):
-    rl = Redline(procs, redline_bin, tmp_path, CONFIG)
-    rl.start()
-    prom_port = helpers.free_port()
-    (tmp_path / "prometheus.yml").write_text(f"""\
-global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: redline
-    static_configs:
-      - targets: ['127.0.0.1:{rl.prom}']
-""")
-    prom_proc = procs.start("prometheus", [
-        "prometheus", f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn",
-    ])
-    prom = Prom(prom_port)
-    helpers.wait_until(lambda: requests.get(f"{prom.base}/-/ready", timeout=1).status_code == 200,
-                       30, "prometheus /-/ready", alive=prom_proc)
+    rl = Redline(procs, redline_bin, tmp_path, pipeline(exporters=[PROMETHEUS])).start()
+    prom = promquery.start_prometheus(procs, tmp_path, [f"127.0.0.1:{rl.prom}"])
     helpers.wait_until(lambda: prom.scalar('up{job="redline"}') == 1.0, 20, "prometheus to scrape redline",
-                       alive=prom_proc)
+                       alive=prom.proc)
     return rl, prom
 
 
-def settled(prom: Prom, which: int, scrapes: int = 3):
+def settled(prom: promquery.Prom, which: int, scrapes: int = 3):
     """Every series at its expected value for at least `scrapes` scrapes."""
     def ok():
         for sel, sent in SERIES.items():
@@ -176,7 +107,6 @@ def test_restart_is_a_reset_prometheus_sees(stack):
 
     # Nothing but the RED families (and Prometheus's own per-target series) were ingested:
     # in particular no `*_created` series.
-    data = prom._get('count by (__name__) ({job="redline"})')
-    names = {r["metric"]["__name__"] for r in data["result"]}
+    names = {m["__name__"] for m, _ in prom.query('count by (__name__) ({job="redline"})')}
     assert not any(n.endswith("_created") for n in names), names
     rl.stop()

@@ -10,46 +10,30 @@ A replica's series are also the same (names, labels, values) whether scraped or 
 from __future__ import annotations
 
 import pytest
-import requests
 
 import helpers
 import promquery
 import traceset
+from redline_config import PROMETHEUS, pipeline
+from redline_run import Redline
 from redmodel import Expected
 
 N = 3
 SCRAPE_JOB = "redline-scrape"
 RW_JOB = "redline-rw"
 
-CONFIG = """\
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-connectors:
-  spanmetrics:
-    namespace: traces.spanmetrics
-    dimensions:
-      - name: cdn.cache.hit
-    metrics_flush_interval: 1s
-exporters:
-  prometheus:
-    endpoint: 127.0.0.1:{metrics}
-  prometheusremotewrite:
-    endpoint: http://127.0.0.1:{prom}/api/v1/write
-    external_labels:
-      instance: redline-{i}
-      job: {rw_job}
-service:
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [spanmetrics]
-    metrics:
-      receivers: [spanmetrics]
-      exporters: [prometheus, prometheusremotewrite]
-"""
+CONFIG = pipeline(
+    http=False,
+    dimensions=["cdn.cache.hit"],
+    spanmetrics="metrics_flush_interval: 1s",
+    exporters=[PROMETHEUS, """
+        prometheusremotewrite:
+          endpoint: http://127.0.0.1:{prometheus}/api/v1/write
+          external_labels:
+            instance: redline-{i}
+            job: {rw_job}
+    """],
+)
 
 
 def split_round_robin(plan, n):
@@ -60,30 +44,20 @@ def split_round_robin(plan, n):
 @pytest.fixture(scope="module")
 def cluster(redline_bin, module_procs, tmp_path_factory):
     work = tmp_path_factory.mktemp("scale-out")
-    ports = [(helpers.free_port(), helpers.free_port()) for _ in range(N)]
-    targets = [f"127.0.0.1:{m}" for _, m in ports]
+    ports = [{"grpc": helpers.free_port(), "prom": helpers.free_port()} for _ in range(N)]
+    targets = [f"127.0.0.1:{p['prom']}" for p in ports]
     prom = promquery.start_prometheus(module_procs, work, targets, job=SCRAPE_JOB, remote_write=True)
-    prom_port = prom.base.rsplit(":", 1)[1]
-    replicas = []
-    for i, (grpc, metrics) in enumerate(ports, start=1):
-        cfg = work / f"redline-{i}.yaml"
-        cfg.write_text(CONFIG.format(grpc=grpc, metrics=metrics, prom=prom_port, i=i, rw_job=RW_JOB))
-        p = module_procs.start(f"redline-{i}", [redline_bin, "--config", cfg, "--log-format", "text"])
-        replicas.append((p, grpc, metrics))
-    for p, grpc, metrics in replicas:
-        helpers.wait_until(
-            lambda: helpers.port_accepts(grpc)
-            and requests.get(f"http://127.0.0.1:{metrics}/metrics", timeout=1).status_code == 200,
-            30, f"{p.name} to accept OTLP and serve /metrics", alive=p,
-        )
+    replicas = [Redline(module_procs, redline_bin, work, CONFIG, name=f"redline-{i}", args=("--log-format", "text"),
+                        ports=p, prometheus=prom.port, i=i, rw_job=RW_JOB).start()
+                for i, p in enumerate(ports, start=1)]
     helpers.wait_until(
         lambda: sorted(v for _, v in prom.query(f'up{{job="{SCRAPE_JOB}"}}')) == [1.0] * N,
         20, "prometheus to scrape every replica", alive=prom.proc,
     )
 
     spans = []
-    for (p, grpc, _), plan in zip(replicas, split_round_robin(traceset.PLAN, N)):
-        spans += traceset.send(f"127.0.0.1:{grpc}", plan=plan)
+    for rl, plan in zip(replicas, split_round_robin(traceset.PLAN, N)):
+        spans += traceset.send(f"127.0.0.1:{rl.grpc}", plan=plan)
     exp = Expected(spans)
     assert len(exp.counted) == len(spans) - 2 >= 30
     yield prom, replicas, exp, targets
@@ -131,7 +105,6 @@ def test_scraped_and_pushed_series_are_the_same(cluster):
 
 def test_replicas_stop_cleanly(cluster):
     prom, replicas, exp, _ = cluster
-    for p, _, _ in replicas:
-        code = p.stop(timeout=15)
-        assert not p.killed and code == 0, f"{p.name} did not stop cleanly ({code}):\n{p.log_text()}"
-        assert "panicked" not in p.log_text()
+    for rl in replicas:
+        rl.stop()
+        assert "panicked" not in rl.proc.log_text()
