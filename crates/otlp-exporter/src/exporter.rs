@@ -8,55 +8,34 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use redline_pipeline::client_tls::ClientTlsConfig;
+use redline_pipeline::endpoint::parse_grpc_endpoint;
+use redline_pipeline::retry::RetryConfig;
+use redline_pipeline::tls::TlsError;
 use redline_pipeline::{
     BuildContext, BuildError, ComponentId, Refused, Reservation, RunningComponent, ShutdownError,
     TracesBatch, TracesConsumer,
 };
 use tokio::task::JoinHandle;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Endpoint, Identity};
 use tonic::Status;
 
 use crate::codec::{EncodeError, Message};
-use crate::config::{parse_endpoint, Config, RetryConfig, Sizer, TlsConfig};
+use crate::config::{Config, Sizer};
 use crate::disk::DiskLog;
 use crate::grpc::TraceClient;
 use crate::queue::{Limits, Queue, Taken};
-use crate::retry::{classify, Backoff, Verdict};
+use crate::retry::{classify, Verdict};
 
 /// Requests smaller than this are compressed on the sender's own task: handing them to the
 /// blocking pool would cost more than compressing them.
 const COMPRESS_INLINE_BELOW: usize = 256 * 1024;
-
-/// Where Linux distributions keep the system's trusted roots, tried in order when TLS is on
-/// and no CA is configured (what Go's crypto/x509 does for otelcol).
-const SYSTEM_CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/pki/tls/cacert.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-];
 
 /// Errors building the exporter; each becomes a `BuildError` naming the component.
 #[derive(Debug, thiserror::Error)]
 pub enum ExporterError {
     #[error("{key}: {reason}")]
     Config { key: String, reason: String },
-    #[error("{key}: cannot read `{file}`: {source}")]
-    ReadFile {
-        key: &'static str,
-        file: String,
-        source: std::io::Error,
-    },
-    #[error("{key}: `{file}` holds no PEM certificate")]
-    NotPem { key: &'static str, file: String },
-    #[error(
-        "TLS is on (tls.insecure is not set) but no tls.ca_file was given and no system CA \
-         bundle was found (tried SSL_CERT_FILE, {tried}); set tls.ca_file, or tls.insecure: true \
-         for a plaintext connection"
-    )]
-    NoSystemRoots { tried: String },
     #[error("endpoint: {0}")]
     Endpoint(String),
     #[error("tls: {0}")]
@@ -320,7 +299,7 @@ impl Client {
             key: e.key_path,
             reason: e.reason,
         })?;
-        let target = parse_endpoint(&config.endpoint).map_err(ExporterError::Endpoint)?;
+        let target = parse_grpc_endpoint(&config.endpoint).map_err(ExporterError::Endpoint)?;
         let tls = config.uses_tls();
         let scheme = if tls { "https" } else { "http" };
 
@@ -356,7 +335,7 @@ impl Client {
         }
         if tls {
             endpoint = endpoint
-                .tls_config(tls_config(&config.tls)?)
+                .tls_config(tonic_tls(&config.tls)?)
                 .map_err(|e| ExporterError::Tls(e.to_string()))?;
         }
 
@@ -368,7 +347,7 @@ impl Client {
             };
             let key = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
                 .map_err(|_| invalid("is not a valid header name"))?;
-            let mut value = HeaderValue::try_from(value.0.as_str())
+            let mut value = HeaderValue::try_from(value.expose())
                 .map_err(|_| invalid("value must be visible ASCII"))?;
             // Keeps the value out of HPACK's dynamic table and out of hyper's debug output.
             value.set_sensitive(true);
@@ -430,7 +409,7 @@ impl Client {
             }
         };
         let started = Instant::now();
-        let mut backoff = Backoff::new(&self.retry);
+        let mut backoff = self.retry.backoff();
         let mut attempts = 0u32;
         loop {
             attempts += 1;
@@ -525,74 +504,29 @@ impl Client {
     }
 }
 
-fn read(key: &'static str, file: &str) -> Result<Vec<u8>, ExporterError> {
-    std::fs::read(file).map_err(|source| ExporterError::ReadFile {
-        key,
-        file: file.to_owned(),
-        source,
-    })
-}
-
-fn pem_certs(key: &'static str, file: &str, pem: Vec<u8>) -> Result<Certificate, ExporterError> {
-    // rustls skips what it cannot parse, which would leave no roots and fail every
-    // handshake later with a vague error: refuse a file with no certificate now.
-    let text = String::from_utf8_lossy(&pem);
-    if !text.contains("-----BEGIN CERTIFICATE-----") {
-        return Err(ExporterError::NotPem {
-            key,
-            file: file.to_owned(),
-        });
-    }
-    Ok(Certificate::from_pem(pem))
-}
-
-fn system_roots() -> Option<Vec<u8>> {
-    let from_env = std::env::var("SSL_CERT_FILE").ok();
-    from_env
-        .iter()
-        .map(String::as_str)
-        .chain(SYSTEM_CA_BUNDLES.iter().copied())
-        .find_map(|path| std::fs::read(path).ok())
-}
-
-fn tls_config(t: &TlsConfig) -> Result<ClientTlsConfig, ExporterError> {
-    let mut cfg = ClientTlsConfig::new();
-    let mut has_ca = false;
-    if let Some(file) = &t.ca_file {
-        cfg = cfg.ca_certificate(pem_certs("tls.ca_file", file, read("tls.ca_file", file)?)?);
-        has_ca = true;
-    }
-    if let Some(pem) = &t.ca_pem {
-        cfg = cfg.ca_certificate(pem_certs(
-            "tls.ca_pem",
-            "ca_pem",
-            pem.0.clone().into_bytes(),
-        )?);
-        has_ca = true;
-    }
-    if !has_ca || t.include_system_ca_certs_pool {
-        match system_roots() {
-            Some(bundle) => cfg = cfg.ca_certificate(Certificate::from_pem(bundle)),
-            None if !has_ca => {
-                return Err(ExporterError::NoSystemRoots {
-                    tried: SYSTEM_CA_BUNDLES.join(", "),
-                })
-            }
-            None => {}
-        }
-    }
-    let cert = match (&t.cert_file, &t.cert_pem) {
-        (Some(file), _) => Some(read("tls.cert_file", file)?),
-        (None, Some(pem)) => Some(pem.0.clone().into_bytes()),
-        (None, None) => None,
+/// The TLS settings as tonic takes them: the roots and client certificate read here, so a
+/// missing or bad file fails the build naming its key.
+fn tonic_tls(t: &ClientTlsConfig) -> Result<tonic::transport::ClientTlsConfig, ExporterError> {
+    let tls_error = |e: TlsError| ExporterError::Config {
+        key: format!("tls.{}", e.key),
+        reason: e.reason,
     };
-    let key = match (&t.key_file, &t.key_pem) {
-        (Some(file), _) => Some(read("tls.key_file", file)?),
-        (None, Some(pem)) => Some(pem.0.clone().into_bytes()),
-        (None, None) => None,
-    };
-    if let (Some(cert), Some(key)) = (cert, key) {
-        cfg = cfg.identity(Identity::from_pem(cert, key));
+    let roots = t.root_store().map_err(|e| {
+        // Without a CA of its own the only failure is finding no system roots, where a
+        // plaintext connection may be what was meant.
+        let hint = if t.has_ca() {
+            ""
+        } else {
+            "; set tls.ca_file, or tls.insecure: true for a plaintext connection"
+        };
+        tls_error(TlsError {
+            reason: e.reason + hint,
+            ..e
+        })
+    })?;
+    let mut cfg = tonic::transport::ClientTlsConfig::new().trust_anchors(roots.roots);
+    if let Some(identity) = t.client_identity().map_err(tls_error)? {
+        cfg = cfg.identity(Identity::from_pem(identity.cert_pem(), identity.key_pem()));
     }
     if let Some(name) = &t.server_name_override {
         cfg = cfg.domain_name(name.clone());

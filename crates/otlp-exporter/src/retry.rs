@@ -1,13 +1,11 @@
-//! When to retry a failed export and how long to wait, following the OTLP specification's
-//! table of retryable gRPC codes and otelcol's exponential backoff.
+//! When to retry a failed export, following the OTLP specification's table of retryable gRPC
+//! codes and the server's RetryInfo. How long to wait is the pipeline's backoff
+//! (`redline_pipeline::retry`).
 
 use std::time::Duration;
 
 use prost::Message;
-use rand::Rng;
 use tonic::Code;
-
-use crate::config::RetryConfig;
 
 /// What to do after a failed attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,43 +115,6 @@ pub fn encode_retry_info(code: Code, message: &str, delay: Duration) -> Vec<u8> 
     .encode_to_vec()
 }
 
-/// otelcol's exponential backoff: the interval starts at `initial_interval`, is multiplied by
-/// `multiplier` after each wait up to `max_interval`, and each wait is drawn uniformly from
-/// interval × [1 − randomization_factor, 1 + randomization_factor] so that many senders
-/// failing together do not retry in lockstep.
-#[derive(Clone, Debug)]
-pub struct Backoff {
-    current: Duration,
-    max: Duration,
-    multiplier: f64,
-    randomization: f64,
-}
-
-impl Backoff {
-    pub fn new(cfg: &RetryConfig) -> Self {
-        Self {
-            current: cfg.initial_interval,
-            max: cfg.max_interval,
-            multiplier: cfg.multiplier,
-            randomization: cfg.randomization_factor.clamp(0.0, 1.0),
-        }
-    }
-
-    /// The next wait.
-    pub fn next_delay(&mut self) -> Duration {
-        let base = self.current.as_secs_f64();
-        let delta = base * self.randomization;
-        let wait = if delta > 0.0 {
-            rand::rng().random_range((base - delta)..=(base + delta))
-        } else {
-            base
-        };
-        let next = (base * self.multiplier).min(self.max.as_secs_f64());
-        self.current = Duration::try_from_secs_f64(next).unwrap_or(self.max);
-        Duration::try_from_secs_f64(wait.max(0.0)).unwrap_or(self.max)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,25 +159,5 @@ mod tests {
             }
         );
         assert_eq!(retry_delay(b"\xff\xff garbage"), None);
-    }
-
-    #[test]
-    fn backoff_grows_within_bounds() {
-        let cfg = RetryConfig {
-            initial_interval: Duration::from_millis(100),
-            max_interval: Duration::from_millis(400),
-            multiplier: 2.0,
-            randomization_factor: 0.5,
-            ..RetryConfig::default()
-        };
-        let mut b = Backoff::new(&cfg);
-        let bounds = [(50, 150), (100, 300), (200, 600), (200, 600), (200, 600)];
-        for (lo, hi) in bounds {
-            let d = b.next_delay();
-            assert!(
-                d >= Duration::from_millis(lo) && d <= Duration::from_millis(hi),
-                "{d:?} not in [{lo}, {hi}] ms"
-            );
-        }
     }
 }

@@ -98,7 +98,7 @@ fn full_config_parses() {
     assert_eq!(c.compression, Compression::None);
     assert_eq!(c.timeout, Duration::from_secs(2));
     assert_eq!(
-        c.headers.get("X-Scope-OrgID").map(|v| v.0.as_str()),
+        c.headers.get("X-Scope-OrgID").map(|v| v.expose()),
         Some("tenant-42")
     );
     assert_eq!(c.retry_on_failure.max_elapsed_time, Duration::ZERO);
@@ -119,7 +119,7 @@ fn headers_also_parse_as_a_name_value_list() {
     )
     .expect("valid");
     assert_eq!(
-        c.headers.get("X-Scope-OrgID").map(|v| v.0.as_str()),
+        c.headers.get("X-Scope-OrgID").map(|v| v.expose()),
         Some("t1")
     );
 }

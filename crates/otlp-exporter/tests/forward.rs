@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use redline_otlp_exporter::config::{Compression, Opaque};
+use redline_otlp_exporter::config::Compression;
+use redline_pipeline::config::Secret;
 use tokio::sync::Semaphore;
 use tonic::Code;
 
@@ -73,7 +74,7 @@ async fn configured_headers_arrive() {
     let sink = Sink::start().await;
     let mut cfg = config(sink.addr);
     cfg.headers
-        .insert("X-Scope-OrgID".into(), Opaque("tenant-1".into()));
+        .insert("X-Scope-OrgID".into(), Secret::from("tenant-1"));
     let s = start(cfg);
     s.consumer
         .consume(batch(&request("a", 1, 3)))

@@ -6,15 +6,20 @@
 //! own crates and depend on this one, never on each other.
 
 pub mod batch;
+pub mod client_tls;
 pub mod component;
 pub mod config;
 pub mod consumer;
 pub mod duration;
+pub mod endpoint;
 pub mod extension;
 pub mod metrics;
+pub mod only_bool;
 pub mod prom_names;
+pub mod retry;
 pub mod service;
 pub mod status;
+mod system_ca;
 pub mod telemetry;
 pub mod tls;
 

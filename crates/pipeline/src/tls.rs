@@ -32,17 +32,6 @@ pub const ALPN_H2: &[&[u8]] = &[b"h2"];
 /// ALPN for an HTTP server that speaks both HTTP/2 and HTTP/1.1.
 pub const ALPN_HTTP: &[&[u8]] = &[b"h2", b"http/1.1"];
 
-/// Where Debian, Fedora, Alpine and others keep the system CA bundle, tried in order after
-/// `SSL_CERT_FILE` (for `include_system_ca_certs_pool`).
-const SYSTEM_CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/pki/tls/cacert.pem",
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-];
-
 /// The `tls` section of a server (otelcol's `configtls.ServerConfig`).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -315,13 +304,8 @@ impl ServerTlsConfig {
             ));
         }
         if self.include_system_ca_certs_pool {
-            let bundle = std::env::var("SSL_CERT_FILE")
-                .ok()
-                .into_iter()
-                .chain(SYSTEM_CA_BUNDLES.iter().map(|s| (*s).to_owned()))
-                .find_map(|path| std::fs::read(path).ok());
-            match bundle {
-                Some(pem) => {
+            match crate::system_ca::bundle() {
+                Some((_, pem)) => {
                     let certs = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok);
                     roots.add_parsable_certificates(certs);
                 }
@@ -329,8 +313,8 @@ impl ServerTlsConfig {
                     return Err(err(
                         "include_system_ca_certs_pool",
                         format!(
-                            "no system CA bundle found (tried SSL_CERT_FILE, {})",
-                            SYSTEM_CA_BUNDLES.join(", ")
+                            "no system CA bundle found (tried {})",
+                            crate::system_ca::places()
                         ),
                     ))
                 }

@@ -12,10 +12,11 @@ use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use redline_pipeline::client_tls::ClientTlsConfig;
+use redline_pipeline::tls::TlsError;
 use rustls::pki_types::ServerName;
 
 use crate::settings::{invalid, Invalid, Settings};
-use crate::tls::TlsConfig;
 
 pub(crate) const REMOTE_WRITE_VERSION: &str = "0.1.0";
 const USER_AGENT_VALUE: &str = concat!("Redline/", env!("CARGO_PKG_VERSION"));
@@ -48,11 +49,12 @@ impl HttpClient {
     pub fn new(settings: &Settings) -> Result<Self, Invalid> {
         let (tls, prefix) = match &settings.tls {
             Some((t, p)) => (t.clone(), *p),
-            None => (TlsConfig::default(), "tls"),
+            None => (ClientTlsConfig::default(), "tls"),
         };
+        let tls_error = |e: TlsError| invalid(format!("{prefix}.{}", e.key), e.reason);
         // Building roots reads CA files: only for endpoints that use them.
         let config = if settings.https {
-            tls.client_config(prefix)?
+            tls.rustls_config().map_err(tls_error)?
         } else {
             let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
             rustls::ClientConfig::builder_with_provider(provider)

@@ -5,15 +5,14 @@
 //! implement are refused by name.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
-use redline_pipeline::config::Unsupported;
+use redline_pipeline::client_tls::ClientTlsConfig;
+use redline_pipeline::config::{Secret, Unsupported};
 use redline_pipeline::duration;
-use serde::de::{self, Deserializer};
-use serde::Deserialize;
-
-use crate::tls::TlsConfig;
+use redline_pipeline::only_bool::OnlyBool;
+use redline_pipeline::retry::RetryConfig;
+use serde::{Deserialize, Deserializer};
 
 /// otelcol's default `max_batch_size_bytes` (~2.86 MiB of uncompressed protobuf).
 pub const DEFAULT_MAX_BATCH_SIZE_BYTES: u64 = 3_000_000;
@@ -26,197 +25,179 @@ fn default_true() -> bool {
     true
 }
 
-/// The exporter's section, e.g. `exporters.prometheusremotewrite/mimir`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// The remote-write URL, e.g. `http://prometheus:9090/api/v1/write`.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, Opaque>,
-    #[serde(default)]
-    pub tls: Option<TlsConfig>,
-    /// `snappy` (the default) only: the protocol requires it.
-    #[serde(default)]
-    pub compression: Option<String>,
-    /// Per HTTP request; zero means none. Default 5s.
-    #[serde(default, deserialize_with = "duration::deserialize_opt")]
-    pub timeout: Option<Duration>,
-    /// otelcol's newer nested form of the HTTP client settings; takes the place of the
-    /// top-level `endpoint`, `headers`, `tls`, `compression`.
-    #[serde(default)]
-    pub http: Option<HttpClientConfig>,
-
-    /// Prefix of every metric name (`<namespace>_`).
-    #[serde(default)]
-    pub namespace: Option<String>,
-    /// Labels added to every series that has no label of that name (the series' own wins).
-    /// A value left empty (`${env:UNSET}`) is refused when the config is checked.
-    #[serde(default)]
-    pub external_labels: BTreeMap<String, Option<String>>,
-    #[serde(default)]
-    pub retry_on_failure: RetryConfig,
-    #[serde(default)]
-    pub remote_write_queue: QueueConfig,
-    /// Largest uncompressed request; larger pushes are split at series boundaries. 0: default.
-    #[serde(default)]
-    pub max_batch_size_bytes: Option<u64>,
-    /// How many requests of one push are in flight at once; default `num_consumers`.
-    #[serde(default)]
-    pub max_batch_request_parallelism: Option<u64>,
-    #[serde(default = "default_true")]
-    pub add_metric_suffixes: bool,
-    #[serde(default)]
-    pub translation_strategy: Option<String>,
-    /// Send type, help and unit of every family (`MetricMetadata`) with each push.
-    #[serde(default)]
-    pub send_metadata: bool,
-    /// `prometheus.WriteRequest` (remote write 1.0) only.
-    #[serde(default)]
-    pub protobuf_message: Option<String>,
-    #[serde(default)]
-    pub resource_to_telemetry_conversion: ResourceToTelemetry,
-    /// Accepted, no effect: Redline's series carry no resource, so there is no `target_info`.
-    #[serde(default)]
-    pub target_info: Option<Enabled>,
-    /// `true` only: Redline adds no instrumentation-scope labels.
-    #[serde(default)]
-    pub disable_scope_info: Option<OnlyBool<true>>,
-    /// Older otelcol spelling: `enabled: false` only.
-    #[serde(default)]
-    pub scope_info: Option<EnabledOnly<false>>,
-    #[serde(default)]
-    pub export_created_metric: Option<EnabledOnly<false>>,
-    #[serde(default)]
-    pub convert_explicit_histograms_to_nhcb: Option<OnlyBool<false>>,
-    /// Only meaningful with native histograms, which Redline does not send: no effect.
-    #[serde(default)]
-    pub keep_classic_histograms: Option<bool>,
-
-    /// Redline: how often to collect and push. Absent: the `metrics_flush_interval` of the
-    /// spanmetrics connector(s) feeding the pipeline (the cadence otelcol pushes at), else 60s.
-    #[serde(default, deserialize_with = "duration::deserialize_opt")]
-    pub push_interval: Option<Duration>,
-
-    #[serde(default)]
-    pub wal: Option<Unsupported>,
-    #[serde(default)]
-    pub resource_constant_labels: Option<Unsupported>,
-    #[serde(default)]
-    pub include_metadata_keys: Option<Unsupported>,
-    #[serde(default)]
-    pub sending_queue: Option<Unsupported>,
-    // confighttp client settings Redline does not implement.
-    #[serde(default)]
-    pub proxy_url: Option<Unsupported>,
-    #[serde(default)]
-    pub auth: Option<Unsupported>,
-    #[serde(default)]
-    pub compression_params: Option<Unsupported>,
-    #[serde(default)]
-    pub read_buffer_size: Option<Unsupported>,
-    #[serde(default)]
-    pub write_buffer_size: Option<Unsupported>,
-    #[serde(default)]
-    pub max_idle_conns: Option<Unsupported>,
-    #[serde(default)]
-    pub max_idle_conns_per_host: Option<Unsupported>,
-    #[serde(default)]
-    pub max_conns_per_host: Option<Unsupported>,
-    #[serde(default)]
-    pub idle_conn_timeout: Option<Unsupported>,
-    #[serde(default)]
-    pub disable_keep_alives: Option<Unsupported>,
-    #[serde(default)]
-    pub http2_read_idle_timeout: Option<Unsupported>,
-    #[serde(default)]
-    pub http2_ping_timeout: Option<Unsupported>,
-    #[serde(default)]
-    pub cookies: Option<Unsupported>,
-    #[serde(default)]
-    pub middlewares: Option<Unsupported>,
-    #[serde(default)]
-    pub force_attempt_http2: Option<Unsupported>,
-}
-
-/// otelcol's `confighttp.ClientConfig` under `http:`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpClientConfig {
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    #[serde(default)]
-    pub headers: BTreeMap<String, Opaque>,
-    #[serde(default)]
-    pub tls: Option<TlsConfig>,
-    #[serde(default)]
-    pub compression: Option<String>,
-    #[serde(default, deserialize_with = "duration::deserialize_opt")]
-    pub timeout: Option<Duration>,
-    #[serde(default)]
-    pub proxy_url: Option<Unsupported>,
-    #[serde(default)]
-    pub auth: Option<Unsupported>,
-    #[serde(default)]
-    pub compression_params: Option<Unsupported>,
-    #[serde(default)]
-    pub read_buffer_size: Option<Unsupported>,
-    #[serde(default)]
-    pub write_buffer_size: Option<Unsupported>,
-    #[serde(default)]
-    pub max_idle_conns: Option<Unsupported>,
-    #[serde(default)]
-    pub max_idle_conns_per_host: Option<Unsupported>,
-    #[serde(default)]
-    pub max_conns_per_host: Option<Unsupported>,
-    #[serde(default)]
-    pub idle_conn_timeout: Option<Unsupported>,
-    #[serde(default)]
-    pub disable_keep_alives: Option<Unsupported>,
-    #[serde(default)]
-    pub http2_read_idle_timeout: Option<Unsupported>,
-    #[serde(default)]
-    pub http2_ping_timeout: Option<Unsupported>,
-    #[serde(default)]
-    pub cookies: Option<Unsupported>,
-    #[serde(default)]
-    pub middlewares: Option<Unsupported>,
-    #[serde(default)]
-    pub force_attempt_http2: Option<Unsupported>,
-}
-
-/// A config value that must not be logged (header values carry tenant ids and tokens).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Opaque(pub String);
-
-impl fmt::Debug for Opaque {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[REDACTED]")
-    }
-}
-
-impl<'de> Deserialize<'de> for Opaque {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Opaque)
-    }
-}
-
-/// A boolean otelcol accepts both ways of which Redline implements only `ALLOWED`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OnlyBool<const ALLOWED: bool>;
-
-impl<'de, const ALLOWED: bool> Deserialize<'de> for OnlyBool<ALLOWED> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = bool::deserialize(d)?;
-        if v == ALLOWED {
-            Ok(OnlyBool)
-        } else {
-            Err(de::Error::custom(format!(
-                "`{v}` is an otelcol setting Redline does not support yet (only `{ALLOWED}` is)"
-            )))
+/// Declares a config struct holding otelcol's `confighttp.ClientConfig` keys next to its own
+/// fields, and [`HttpClientKeys`] to read them. The exporter takes these keys at its top level
+/// or nested under `http`; serde cannot flatten a struct into one that refuses unknown keys,
+/// so this one list serves both places.
+macro_rules! with_http_client_keys {
+    ($(#[$attr:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $(#[$attr])*
+        pub struct $name {
+            /// The remote-write URL, e.g. `http://prometheus:9090/api/v1/write`.
+            #[serde(default)]
+            pub endpoint: Option<String>,
+            #[serde(default)]
+            pub headers: BTreeMap<String, Secret>,
+            #[serde(default)]
+            pub tls: Option<ClientTlsConfig>,
+            /// `snappy` (the default) only: the protocol requires it.
+            #[serde(default)]
+            pub compression: Option<String>,
+            /// Per HTTP request; zero means none. Default 5s.
+            #[serde(default, deserialize_with = "duration::deserialize_opt")]
+            pub timeout: Option<Duration>,
+            // confighttp client settings Redline does not implement.
+            #[serde(default)]
+            pub proxy_url: Option<Unsupported>,
+            #[serde(default)]
+            pub auth: Option<Unsupported>,
+            #[serde(default)]
+            pub compression_params: Option<Unsupported>,
+            #[serde(default)]
+            pub read_buffer_size: Option<Unsupported>,
+            #[serde(default)]
+            pub write_buffer_size: Option<Unsupported>,
+            #[serde(default)]
+            pub max_idle_conns: Option<Unsupported>,
+            #[serde(default)]
+            pub max_idle_conns_per_host: Option<Unsupported>,
+            #[serde(default)]
+            pub max_conns_per_host: Option<Unsupported>,
+            #[serde(default)]
+            pub idle_conn_timeout: Option<Unsupported>,
+            #[serde(default)]
+            pub disable_keep_alives: Option<Unsupported>,
+            #[serde(default)]
+            pub http2_read_idle_timeout: Option<Unsupported>,
+            #[serde(default)]
+            pub http2_ping_timeout: Option<Unsupported>,
+            #[serde(default)]
+            pub cookies: Option<Unsupported>,
+            #[serde(default)]
+            pub middlewares: Option<Unsupported>,
+            #[serde(default)]
+            pub force_attempt_http2: Option<Unsupported>,
+            $($own)*
         }
+
+        impl $name {
+            /// The HTTP client keys Redline implements, as written here.
+            pub fn http_client_keys(&self) -> HttpClientKeys<'_> {
+                HttpClientKeys {
+                    endpoint: self.endpoint.as_deref(),
+                    headers: &self.headers,
+                    tls: self.tls.as_ref(),
+                    compression: self.compression.as_deref(),
+                    timeout: self.timeout,
+                }
+            }
+        }
+    };
+}
+
+/// The HTTP client keys Redline implements, from the top level or from `http`.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpClientKeys<'a> {
+    pub endpoint: Option<&'a str>,
+    pub headers: &'a BTreeMap<String, Secret>,
+    pub tls: Option<&'a ClientTlsConfig>,
+    pub compression: Option<&'a str>,
+    pub timeout: Option<Duration>,
+}
+
+with_http_client_keys! {
+    /// The exporter's section, e.g. `exporters.prometheusremotewrite/mimir`.
+    #[derive(Clone, Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Config {
+        /// otelcol's newer nested form of the HTTP client settings; takes the place of the
+        /// top-level `endpoint`, `headers`, `tls`, `compression`.
+        #[serde(default)]
+        pub http: Option<HttpClientConfig>,
+
+        /// Prefix of every metric name (`<namespace>_`).
+        #[serde(default)]
+        pub namespace: Option<String>,
+        /// Labels added to every series that has no label of that name (the series' own wins).
+        /// A value left empty (`${env:UNSET}`) is refused when the config is checked.
+        #[serde(default)]
+        pub external_labels: BTreeMap<String, Option<String>>,
+        /// This exporter's defaults (otelcol contrib's), not otelcol's general ones: quick
+        /// retries, since every push is superseded by the next.
+        #[serde(default = "default_retry", deserialize_with = "deserialize_retry")]
+        pub retry_on_failure: RetryConfig,
+        #[serde(default)]
+        pub remote_write_queue: QueueConfig,
+        /// Largest uncompressed request; larger pushes are split at series boundaries. 0: default.
+        #[serde(default)]
+        pub max_batch_size_bytes: Option<u64>,
+        /// How many requests of one push are in flight at once; default `num_consumers`.
+        #[serde(default)]
+        pub max_batch_request_parallelism: Option<u64>,
+        #[serde(default = "default_true")]
+        pub add_metric_suffixes: bool,
+        #[serde(default)]
+        pub translation_strategy: Option<String>,
+        /// Send type, help and unit of every family (`MetricMetadata`) with each push.
+        #[serde(default)]
+        pub send_metadata: bool,
+        /// `prometheus.WriteRequest` (remote write 1.0) only.
+        #[serde(default)]
+        pub protobuf_message: Option<String>,
+        #[serde(default)]
+        pub resource_to_telemetry_conversion: ResourceToTelemetry,
+        /// Accepted, no effect: Redline's series carry no resource, so there is no `target_info`.
+        #[serde(default)]
+        pub target_info: Option<Enabled>,
+        /// `true` only: Redline adds no instrumentation-scope labels.
+        #[serde(default)]
+        pub disable_scope_info: Option<OnlyBool<true>>,
+        /// Older otelcol spelling: `enabled: false` only.
+        #[serde(default)]
+        pub scope_info: Option<EnabledOnly<false>>,
+        #[serde(default)]
+        pub export_created_metric: Option<EnabledOnly<false>>,
+        #[serde(default)]
+        pub convert_explicit_histograms_to_nhcb: Option<OnlyBool<false>>,
+        /// Only meaningful with native histograms, which Redline does not send: no effect.
+        #[serde(default)]
+        pub keep_classic_histograms: Option<bool>,
+
+        /// Redline: how often to collect and push. Absent: the `metrics_flush_interval` of the
+        /// spanmetrics connector(s) feeding the pipeline (the cadence otelcol pushes at), else 60s.
+        #[serde(default, deserialize_with = "duration::deserialize_opt")]
+        pub push_interval: Option<Duration>,
+
+        #[serde(default)]
+        pub wal: Option<Unsupported>,
+        #[serde(default)]
+        pub resource_constant_labels: Option<Unsupported>,
+        #[serde(default)]
+        pub include_metadata_keys: Option<Unsupported>,
+        #[serde(default)]
+        pub sending_queue: Option<Unsupported>,
     }
+}
+
+with_http_client_keys! {
+    /// otelcol's `confighttp.ClientConfig` under `http:`.
+    #[derive(Clone, Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct HttpClientConfig {}
+}
+
+/// otelcol contrib's `retry_on_failure` defaults for this exporter.
+fn default_retry() -> RetryConfig {
+    RetryConfig {
+        initial_interval: Duration::from_millis(50),
+        max_interval: Duration::from_millis(200),
+        max_elapsed_time: Duration::from_secs(60),
+        ..RetryConfig::default()
+    }
+}
+
+fn deserialize_retry<'de, D: Deserializer<'de>>(d: D) -> Result<RetryConfig, D::Error> {
+    RetryConfig::deserialize_over(default_retry(), d)
 }
 
 /// `{enabled: bool}`.
@@ -243,35 +224,6 @@ pub struct ResourceToTelemetry {
     pub enabled: Option<OnlyBool<false>>,
     #[serde(default)]
     pub exclude_service_attributes: Option<bool>,
-}
-
-/// otelcol's `configretry.BackOffConfig`, with this exporter's defaults.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetryConfig {
-    pub enabled: bool,
-    #[serde(deserialize_with = "duration::deserialize")]
-    pub initial_interval: Duration,
-    pub randomization_factor: f64,
-    pub multiplier: f64,
-    #[serde(deserialize_with = "duration::deserialize")]
-    pub max_interval: Duration,
-    /// Zero: retry until the push is superseded by shutdown.
-    #[serde(deserialize_with = "duration::deserialize")]
-    pub max_elapsed_time: Duration,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            initial_interval: Duration::from_millis(50),
-            randomization_factor: 0.5,
-            multiplier: 1.5,
-            max_interval: Duration::from_millis(200),
-            max_elapsed_time: Duration::from_secs(60),
-        }
-    }
 }
 
 /// otelcol's `remote_write_queue`, plus Redline's byte bound.

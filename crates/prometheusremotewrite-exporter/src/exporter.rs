@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::StreamExt as _;
-use rand::Rng as _;
 use redline_pipeline::{MetricsSource, RunningComponent, ShutdownError};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -179,7 +178,7 @@ impl Inner {
     async fn send_request(&self, req: Request, mut stop: watch::Receiver<bool>) -> bool {
         let retry = &self.settings.retry;
         let started = Instant::now();
-        let mut interval = retry.initial_interval;
+        let mut backoff = retry.backoff();
         loop {
             let timeout = match (self.settings.timeout, self.deadline()) {
                 (t, Some(d)) => Some(
@@ -206,17 +205,10 @@ impl Inner {
                 tracing::warn!(component = %self.component, reason = %reason, timeseries = req.timeseries, "remote write failed and retry_on_failure is off; dropped");
                 return self.failed(&req);
             }
-            let spread = retry.randomization_factor * interval.as_secs_f64();
-            let jitter = if spread > 0.0 {
-                rand::rng().random_range(-spread..=spread)
-            } else {
-                0.0
-            };
-            let mut wait = Duration::from_secs_f64((interval.as_secs_f64() + jitter).max(0.0));
+            let mut wait = backoff.next_delay();
             if let Some(after) = after {
                 wait = wait.max(after);
             }
-            interval = interval.mul_f64(retry.multiplier).min(retry.max_interval);
             let elapsed_limit = !retry.max_elapsed_time.is_zero()
                 && started.elapsed() + wait > retry.max_elapsed_time;
             let past_deadline = self.deadline().is_some_and(|d| Instant::now() + wait >= d);

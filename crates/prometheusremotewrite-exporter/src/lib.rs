@@ -32,7 +32,6 @@ mod encode;
 mod exporter;
 pub mod proto;
 mod settings;
-mod tls;
 mod wire;
 
 use std::sync::Arc;

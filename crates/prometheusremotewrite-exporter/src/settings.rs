@@ -1,14 +1,18 @@
 //! Checking a parsed [`Config`] and resolving it into what the exporter runs with.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::Uri;
+use redline_pipeline::client_tls::ClientTlsConfig;
+use redline_pipeline::config::Secret;
+use redline_pipeline::endpoint::parse_http_endpoint;
 use redline_pipeline::prom_names;
+use redline_pipeline::retry::RetryConfig;
 
-use crate::config::{Config, Opaque, QueueConfig, RetryConfig, DEFAULT_MAX_BATCH_SIZE_BYTES};
+use crate::config::{Config, QueueConfig, DEFAULT_MAX_BATCH_SIZE_BYTES};
 use crate::encode::EncodeOptions;
-use crate::tls::TlsConfig;
 
 /// A config that parsed but is not usable, with the key path (relative to the component).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,7 +51,7 @@ pub struct Settings {
     pub https: bool,
     pub headers: HeaderMap,
     /// The TLS section and its key path (`tls` or `http.tls`).
-    pub tls: Option<(TlsConfig, &'static str)>,
+    pub tls: Option<(ClientTlsConfig, &'static str)>,
     /// Per request; `None` for no timeout.
     pub timeout: Option<Duration>,
     pub retry: RetryConfig,
@@ -62,7 +66,7 @@ pub struct Settings {
 impl Config {
     /// Checks every value serde cannot and resolves defaults; errors name the key.
     pub fn settings(&self) -> Result<Settings, Invalid> {
-        let (endpoint, headers, tls, compression, timeout, prefix) = match &self.http {
+        let (client, prefix) = match &self.http {
             Some(h) => {
                 let top_level = self.endpoint.is_some()
                     || !self.headers.is_empty()
@@ -75,29 +79,17 @@ impl Config {
                          either at the top level or under `http`, not both",
                     ));
                 }
-                let timeout = h.timeout.or(self.timeout);
-                (
-                    &h.endpoint,
-                    &h.headers,
-                    &h.tls,
-                    &h.compression,
-                    timeout,
-                    "http.",
-                )
+                let mut client = h.http_client_keys();
+                client.timeout = client.timeout.or(self.timeout);
+                (client, "http.")
             }
-            None => (
-                &self.endpoint,
-                &self.headers,
-                &self.tls,
-                &self.compression,
-                self.timeout,
-                "",
-            ),
+            None => (self.http_client_keys(), ""),
         };
         let key = |k: &str| format!("{prefix}{k}");
+        let tls_key = if prefix.is_empty() { "tls" } else { "http.tls" };
 
-        let endpoint = endpoint
-            .as_deref()
+        let endpoint = client
+            .endpoint
             .map(str::trim)
             .filter(|e| !e.is_empty())
             .ok_or_else(|| {
@@ -106,12 +98,13 @@ impl Config {
                     "is required (e.g. http://prometheus:9090/api/v1/write)",
                 )
             })?;
-        let (url, https) = parse_url(endpoint).map_err(|r| invalid(key("endpoint"), r))?;
-        let headers = check_headers(headers, prefix)?;
-        if let Some(t) = tls {
-            t.check(if prefix.is_empty() { "tls" } else { "http.tls" })?;
+        let target = parse_http_endpoint(endpoint).map_err(|r| invalid(key("endpoint"), r))?;
+        let headers = check_headers(client.headers, prefix)?;
+        if let Some(t) = client.tls {
+            t.check()
+                .map_err(|e| invalid(format!("{tls_key}.{}", e.key), e.reason))?;
         }
-        match compression.as_deref() {
+        match client.compression {
             None | Some("") | Some("snappy") => {}
             Some(other) => {
                 return Err(invalid(
@@ -191,19 +184,19 @@ impl Config {
             Some(n) => n,
             None => q.num_consumers.max(1) as u64,
         };
-        check_retry(&self.retry_on_failure)?;
+        self.retry_on_failure
+            .check()
+            .map_err(|e| invalid(format!("retry_on_failure.{}", e.key), e.reason))?;
         if self.push_interval == Some(Duration::ZERO) {
             return Err(invalid("push_interval", "must be positive"));
         }
 
         Ok(Settings {
-            url,
-            https,
+            url: target.url,
+            https: target.https,
             headers,
-            tls: tls
-                .clone()
-                .map(|t| (t, if prefix.is_empty() { "tls" } else { "http.tls" })),
-            timeout: match timeout {
+            tls: client.tls.map(|t| (t.clone(), tls_key)),
+            timeout: match client.timeout {
                 None => Some(DEFAULT_TIMEOUT),
                 Some(d) if d.is_zero() => None,
                 Some(d) => Some(d),
@@ -271,42 +264,7 @@ impl Config {
     }
 }
 
-/// `http://host[:port]/path` or `https://…`.
-fn parse_url(endpoint: &str) -> Result<(Uri, bool), String> {
-    let url: Uri = endpoint
-        .parse()
-        .map_err(|e| format!("`{endpoint}` is not a URL: {e}"))?;
-    let https = match url.scheme_str() {
-        Some("http") => false,
-        Some("https") => true,
-        Some(other) => {
-            return Err(format!(
-                "`{endpoint}`: scheme `{other}` is not supported (use http:// or https://)"
-            ))
-        }
-        None => {
-            return Err(format!(
-                "`{endpoint}` needs a scheme: http://host:port/api/v1/write"
-            ))
-        }
-    };
-    match url.authority() {
-        Some(a) if !a.host().is_empty() => {
-            if a.as_str().contains('@') {
-                return Err(format!(
-                    "`{endpoint}`: credentials in the URL are not supported; use `headers` (Authorization)"
-                ));
-            }
-        }
-        _ => return Err(format!("`{endpoint}` has no host")),
-    }
-    Ok((url, https))
-}
-
-fn check_headers(
-    headers: &std::collections::BTreeMap<String, Opaque>,
-    prefix: &str,
-) -> Result<HeaderMap, Invalid> {
+fn check_headers(headers: &BTreeMap<String, Secret>, prefix: &str) -> Result<HeaderMap, Invalid> {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
         let key = format!("{prefix}headers.{name}");
@@ -319,7 +277,7 @@ fn check_headers(
             ));
         }
         // The value is a secret: say what is wrong with it, never what it is.
-        let mut v = HeaderValue::from_str(&value.0).map_err(|_| {
+        let mut v = HeaderValue::from_str(value.expose()).map_err(|_| {
             invalid(
                 &key,
                 "value must be visible ASCII (no control characters or non-ASCII text)",
@@ -329,35 +287,4 @@ fn check_headers(
         map.insert(parsed, v);
     }
     Ok(map)
-}
-
-fn check_retry(r: &RetryConfig) -> Result<(), Invalid> {
-    if !r.enabled {
-        return Ok(());
-    }
-    if !r.randomization_factor.is_finite() || !(0.0..=1.0).contains(&r.randomization_factor) {
-        return Err(invalid(
-            "retry_on_failure.randomization_factor",
-            "must be within [0, 1]",
-        ));
-    }
-    if !r.multiplier.is_finite() || r.multiplier < 1.0 {
-        return Err(invalid(
-            "retry_on_failure.multiplier",
-            "must be a number >= 1 (the backoff must not shrink)",
-        ));
-    }
-    if r.initial_interval.is_zero() {
-        return Err(invalid(
-            "retry_on_failure.initial_interval",
-            "must be positive",
-        ));
-    }
-    if r.max_interval < r.initial_interval {
-        return Err(invalid(
-            "retry_on_failure.max_interval",
-            "must not be less than initial_interval",
-        ));
-    }
-    Ok(())
 }

@@ -166,6 +166,7 @@ fn external_labels_take_env_vars_for_the_scale_out_pattern() {
 #[test]
 fn errors_name_the_key_path() {
     let ep = "    endpoint: http://prom:9090/api/v1/write\n";
+    let nested = "    http:\n      endpoint: http://prom:9090/api/v1/write\n";
     let cases: Vec<(String, &str, &str)> = vec![
         (
             "    namespace: x".into(),
@@ -257,6 +258,26 @@ fn errors_name_the_key_path() {
             format!("{ep}    retry_on_failure:\n      multiplier: 0.5"),
             "exporters.prometheusremotewrite.retry_on_failure.multiplier",
             ">= 1",
+        ),
+        (
+            format!("{ep}    retry_on_failure:\n      max_elapsed_time: 10ms"),
+            "exporters.prometheusremotewrite.retry_on_failure.max_elapsed_time",
+            "initial_interval",
+        ),
+        (
+            format!("{nested}      proxy_url: http://proxy:3128"),
+            "exporters.prometheusremotewrite.http.proxy_url",
+            "does not support yet",
+        ),
+        (
+            format!("{nested}      tls:\n        min_version: \"1.0\""),
+            "exporters.prometheusremotewrite.http.tls.min_version",
+            "not supported",
+        ),
+        (
+            format!("{nested}      compression: gzip"),
+            "exporters.prometheusremotewrite.http.compression",
+            "snappy",
         ),
     ];
     for (body, key, reason) in cases {

@@ -1,0 +1,87 @@
+//! `compression` and `compression_params`: gzip (otelcol's default for the OTLP exporter) at
+//! a chosen level, or none.
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+use super::{invalid, Config, Invalid};
+
+/// gRPC message compression.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    /// otelcol's default for the OTLP exporter.
+    #[default]
+    Gzip,
+    None,
+}
+
+impl<'de> Deserialize<'de> for Compression {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Option::<String>::deserialize(d)?.unwrap_or_default();
+        match s.as_str() {
+            "gzip" => Ok(Compression::Gzip),
+            "none" | "" => Ok(Compression::None),
+            "zstd" | "snappy" | "x-snappy-framed" | "zlib" | "deflate" | "lz4" => {
+                Err(de::Error::custom(format!(
+                    "compression `{s}` is not supported by Redline yet; use `gzip` or `none`"
+                )))
+            }
+            other => Err(de::Error::custom(format!(
+                "unknown compression `{other}`; use `gzip` or `none`"
+            ))),
+        }
+    }
+}
+
+/// `compression_params`, as in otelcol's `configcompression.CompressionParams`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompressionParams {
+    /// zlib's levels: 1 (fastest) to 9 (smallest); 0 or -1 mean the default.
+    pub level: i64,
+}
+
+/// zlib's `Z_DEFAULT_COMPRESSION`, which Go's gzip (and so otelcol's gRPC exporter) also uses.
+pub const DEFAULT_GZIP_LEVEL: u32 = 6;
+
+impl Config {
+    /// The gzip level requests are compressed with, or `None` when they are sent uncompressed.
+    /// Call after [`Config::check`]; an unchecked invalid level falls back to the default.
+    pub fn gzip_level(&self) -> Option<u32> {
+        match self.compression {
+            Compression::None => None,
+            Compression::Gzip => {
+                let level = self.compression_params.map_or(0, |p| p.level);
+                Some(
+                    u32::try_from(level)
+                        .ok()
+                        .filter(|l| (1..=9).contains(l))
+                        .unwrap_or(DEFAULT_GZIP_LEVEL),
+                )
+            }
+        }
+    }
+
+    pub(super) fn check_compression(&self) -> Result<(), Invalid> {
+        let Some(level) = self.compression_params.map(|p| p.level) else {
+            return Ok(());
+        };
+        match self.compression {
+            // otelcol's rule: 0 (unset) is the only level a type without levels accepts.
+            Compression::None if level != 0 => Err(invalid(
+                "compression_params.level",
+                format!("`{level}` is a level, but `compression` is `none`: set `compression: gzip` or remove the level"),
+            )),
+            Compression::None => Ok(()),
+            Compression::Gzip if level == -2 => Err(invalid(
+                "compression_params.level",
+                "`-2` (Huffman-only) is not supported by Redline yet; use 1 (fastest) to 9 (smallest), or 0 / -1 for the default (6)",
+            )),
+            Compression::Gzip if !(-1..=9).contains(&level) => Err(invalid(
+                "compression_params.level",
+                format!("`{level}` is not a gzip level; use 1 (fastest) to 9 (smallest), or 0 / -1 for the default (6)"),
+            )),
+            Compression::Gzip => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The `otlp` exporter's config: otelcol's otlpexporter keys (configgrpc client settings,
+//! exporterhelper timeout, `retry_on_failure` and `sending_queue`), with the same names and
+//! defaults, so a user's otelcol file parses unchanged. Keys otelcol knows and Redline does
+//! not implement yet are refused by name instead of being ignored.
+//!
+//! The settings every client shares (`tls`, `retry_on_failure`, the endpoint's form) are the
+//! pipeline core's; this module adds what is gRPC's or this exporter's own.
+
+mod compression;
+mod headers;
+mod queue;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use redline_pipeline::client_tls::ClientTlsConfig;
+use redline_pipeline::config::{Secret, Unsupported};
+use redline_pipeline::duration;
+use redline_pipeline::endpoint::parse_grpc_endpoint;
+use redline_pipeline::only_bool::OnlyBool;
+use serde::Deserialize;
+
+pub use compression::{Compression, CompressionParams, DEFAULT_GZIP_LEVEL};
+pub use queue::{
+    BatchConfig, QueueConfig, Sizer, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_QUEUE_SIZE_BYTES,
+};
+pub use redline_pipeline::retry::RetryConfig;
+
+/// The exporter's section, e.g. `exporters.otlp/tempo`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `host:port`, `http://host:port` or `https://host:port` (the latter turns TLS on).
+    pub endpoint: String,
+    #[serde(default)]
+    pub tls: ClientTlsConfig,
+    /// Sent as gRPC metadata with every request (e.g. `X-Scope-OrgID`). Values are secrets:
+    /// they never appear in logs or `Debug` output.
+    #[serde(default, deserialize_with = "headers::deserialize")]
+    pub headers: BTreeMap<String, Secret>,
+    #[serde(default)]
+    pub compression: Compression,
+    /// The gzip level (`compression_params.level`). A Redline extension for gRPC: otelcol takes
+    /// this key only in its HTTP client settings (`confighttp`), with the same levels.
+    #[serde(default)]
+    pub compression_params: Option<CompressionParams>,
+    /// Per attempt; zero means no timeout (as in otelcol).
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub timeout: Duration,
+    /// otelcol's defaults: the first retry after about 5s, none after 5 minutes.
+    #[serde(default)]
+    pub retry_on_failure: RetryConfig,
+    #[serde(default)]
+    pub sending_queue: QueueConfig,
+    /// HTTP/2 keepalive pings. Absent: none (tonic's default).
+    #[serde(default)]
+    pub keepalive: Option<KeepaliveConfig>,
+    /// `pick_first` (or empty) only: Redline holds one HTTP/2 connection to the endpoint.
+    #[serde(default)]
+    pub balancer_name: Option<String>,
+    /// Overrides the `:authority` of requests.
+    #[serde(default)]
+    pub authority: Option<String>,
+    /// Replaces Redline's own user agent.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// `false` only: a call fails fast while the connection is down, then is retried with
+    /// backoff, which is otelcol's default behaviour.
+    #[serde(default)]
+    pub wait_for_ready: Option<OnlyBool<false>>,
+    #[serde(default)]
+    pub read_buffer_size: Option<Unsupported>,
+    #[serde(default)]
+    pub write_buffer_size: Option<Unsupported>,
+    #[serde(default)]
+    pub auth: Option<Unsupported>,
+    #[serde(default)]
+    pub middlewares: Option<Unsupported>,
+    /// Deprecated otelcol batching section (moved to `sending_queue.batch`).
+    #[serde(default)]
+    pub batcher: Option<Unsupported>,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl Config {
+    /// A config with every default, as an otelcol file holding only `endpoint` would give.
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            tls: ClientTlsConfig::default(),
+            headers: BTreeMap::new(),
+            compression: Compression::default(),
+            compression_params: None,
+            timeout: default_timeout(),
+            retry_on_failure: RetryConfig::default(),
+            sending_queue: QueueConfig::default(),
+            keepalive: None,
+            balancer_name: None,
+            authority: None,
+            user_agent: None,
+            wait_for_ready: None,
+            read_buffer_size: None,
+            write_buffer_size: None,
+            auth: None,
+            middlewares: None,
+            batcher: None,
+        }
+    }
+}
+
+/// otelcol's `configgrpc.KeepaliveClientConfig`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeepaliveConfig {
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub time: Duration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub timeout: Duration,
+    pub permit_without_stream: bool,
+}
+
+impl Default for KeepaliveConfig {
+    fn default() -> Self {
+        Self {
+            time: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+            permit_without_stream: false,
+        }
+    }
+}
+
+/// Where a config problem is and why: the key path is relative to the component.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    pub key_path: String,
+    pub reason: String,
+}
+
+fn invalid(key_path: impl Into<String>, reason: impl Into<String>) -> Invalid {
+    Invalid {
+        key_path: key_path.into(),
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Whether the connection uses TLS, by otelcol's rule: on unless `tls.insecure` is set, and
+    /// always on for an `https://` endpoint or when a CA is configured.
+    pub fn uses_tls(&self) -> bool {
+        let https = parse_grpc_endpoint(&self.endpoint)
+            .map(|t| t.https)
+            .unwrap_or(false);
+        https || !self.tls.insecure || self.tls.has_ca()
+    }
+
+    /// Every semantic check serde cannot express; each problem names its key.
+    pub fn check(&self) -> Result<(), Invalid> {
+        parse_grpc_endpoint(&self.endpoint).map_err(|r| invalid("endpoint", r))?;
+        headers::check(&self.headers)?;
+
+        if let Some(b) = &self.balancer_name {
+            if !(b.is_empty() || b == "pick_first") {
+                return Err(invalid(
+                    "balancer_name",
+                    format!("`{b}` is not supported yet; Redline connects with `pick_first`"),
+                ));
+            }
+        }
+        if let Some(a) = &self.authority {
+            if a.is_empty() || http::uri::Authority::try_from(a.as_str()).is_err() {
+                return Err(invalid("authority", "must be a valid host[:port]"));
+            }
+        }
+        if let Some(ua) = &self.user_agent {
+            if http::HeaderValue::try_from(ua.as_str()).is_err() {
+                return Err(invalid("user_agent", "must be visible ASCII"));
+            }
+        }
+        if let Some(k) = &self.keepalive {
+            if k.time.is_zero() {
+                return Err(invalid("keepalive.time", "must be positive"));
+            }
+        }
+
+        self.check_compression()?;
+        self.tls
+            .check()
+            .map_err(|e| invalid(format!("tls.{}", e.key), e.reason))?;
+        self.retry_on_failure
+            .check()
+            .map_err(|e| invalid(format!("retry_on_failure.{}", e.key), e.reason))?;
+        self.sending_queue.check()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_is_on_by_default_like_otelcol() {
+        let mut c = Config::new("tempo:4317");
+        assert!(c.uses_tls());
+        c.tls.insecure = true;
+        assert!(!c.uses_tls());
+        c.endpoint = "https://tempo:4317".into();
+        assert!(c.uses_tls(), "https overrides insecure");
+        c.endpoint = "tempo:4317".into();
+        c.tls.ca_file = Some("/ca.pem".into());
+        assert!(c.uses_tls(), "a CA overrides insecure");
+    }
+
+    #[test]
+    fn checks_name_the_bad_key() {
+        let key = |f: &dyn Fn(&mut Config)| {
+            let mut c = Config::new("tempo:4317");
+            f(&mut c);
+            c.check().expect_err("invalid").key_path
+        };
+        assert_eq!(key(&|c| c.endpoint = "tempo".into()), "endpoint");
+        assert_eq!(
+            key(&|c| c.retry_on_failure.multiplier = 0.5),
+            "retry_on_failure.multiplier"
+        );
+        assert_eq!(
+            key(&|c| c.retry_on_failure.randomization_factor = 2.0),
+            "retry_on_failure.randomization_factor"
+        );
+        assert_eq!(
+            key(&|c| c.sending_queue.num_consumers = 0),
+            "sending_queue.num_consumers"
+        );
+        assert_eq!(
+            key(&|c| c.sending_queue.queue_size = 0),
+            "sending_queue.queue_size"
+        );
+        assert_eq!(
+            key(&|c| c.tls.cert_file = Some("c.pem".into())),
+            "tls.key_file"
+        );
+        assert_eq!(
+            key(&|c| c.balancer_name = Some("round_robin".into())),
+            "balancer_name"
+        );
+        assert_eq!(
+            key(&|c| {
+                c.headers.insert("bad header".into(), Secret::from("v"));
+            }),
+            "headers.bad header"
+        );
+        let err = Config {
+            headers: [("X-Scope-OrgID".to_owned(), Secret::from("sec\nret"))].into(),
+            ..Config::new("tempo:4317")
+        }
+        .check()
+        .expect_err("control character");
+        assert_eq!(err.key_path, "headers.X-Scope-OrgID");
+        assert!(!err.reason.contains("sec"), "the value must not be echoed");
+        assert!(Config::new("tempo:4317").check().is_ok());
+    }
+
+    #[test]
+    fn header_values_are_not_debug_printed() {
+        let mut c = Config::new("tempo:4317");
+        c.headers
+            .insert("authorization".into(), Secret::from("Bearer hunter2"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

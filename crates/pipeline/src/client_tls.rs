@@ -1,0 +1,259 @@
+//! TLS for clients: otelcol's `configtls.ClientConfig` keys, their checks, and the trust roots
+//! and client certificate they name. Every component that connects out (the exporters)
+//! embeds [`ClientTlsConfig`] as its `tls` key, so keys, defaults and error messages are the
+//! same everywhere, as [`crate::tls::ServerTlsConfig`] does for components that listen.
+//!
+//! Errors are [`TlsError`]s whose key is relative to the `tls` section: the component adds
+//! where the section is (`tls`, `http.tls`).
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::RootCertStore;
+use serde::Deserialize;
+
+use crate::config::{Secret, Unsupported};
+use crate::only_bool::OnlyBool;
+use crate::system_ca;
+use crate::tls::TlsError;
+
+/// The `tls` section of a client (otelcol's `configtls.ClientConfig`).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientTlsConfig {
+    /// gRPC's plaintext switch: TLS is off when true, unless a CA is given or the endpoint is
+    /// `https://` (otelcol's rule). For an HTTP client the endpoint's scheme decides instead.
+    pub insecure: bool,
+    pub insecure_skip_verify: Option<OnlyBool<false>>,
+    /// The name the server's certificate must carry, in place of the endpoint's host.
+    pub server_name_override: Option<String>,
+    /// The CAs that sign the server's certificate; absent, the system's.
+    pub ca_file: Option<String>,
+    pub ca_pem: Option<Secret>,
+    /// Also trust the system's roots when a CA is given.
+    pub include_system_ca_certs_pool: bool,
+    /// A client certificate (PEM, leaf first) and its key, for servers that require one.
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub cert_pem: Option<Secret>,
+    pub key_pem: Option<Secret>,
+    /// Only what rustls does anyway: TLS 1.2 (or empty) as minimum, 1.3 (or empty) as maximum.
+    pub min_version: Option<String>,
+    pub max_version: Option<String>,
+    pub cipher_suites: Option<Unsupported>,
+    pub curve_preferences: Option<Unsupported>,
+    pub reload_interval: Option<Unsupported>,
+    pub tpm_config: Option<Unsupported>,
+}
+
+fn err(key: &'static str, reason: impl Into<String>) -> TlsError {
+    TlsError {
+        key,
+        reason: reason.into(),
+    }
+}
+
+impl ClientTlsConfig {
+    /// A CA is configured (`ca_file` or `ca_pem`).
+    pub fn has_ca(&self) -> bool {
+        self.ca_file.is_some() || self.ca_pem.is_some()
+    }
+
+    /// Checks the settings without reading any file.
+    pub fn check(&self) -> Result<(), TlsError> {
+        let pairs = [
+            (
+                self.ca_file.is_some() && self.ca_pem.is_some(),
+                "ca_pem",
+                "ca_file or ca_pem",
+            ),
+            (
+                self.cert_file.is_some() && self.cert_pem.is_some(),
+                "cert_pem",
+                "cert_file or cert_pem",
+            ),
+            (
+                self.key_file.is_some() && self.key_pem.is_some(),
+                "key_pem",
+                "key_file or key_pem",
+            ),
+        ];
+        if let Some((_, key, what)) = pairs.into_iter().find(|(both, _, _)| *both) {
+            return Err(err(key, format!("give either {what}, not both")));
+        }
+        let has_cert = self.cert_file.is_some() || self.cert_pem.is_some();
+        let has_key = self.key_file.is_some() || self.key_pem.is_some();
+        if has_cert && !has_key {
+            return Err(err(
+                "key_file",
+                "is required when a client certificate is given",
+            ));
+        }
+        if has_key && !has_cert {
+            return Err(err("cert_file", "is required when a client key is given"));
+        }
+        if let Some(v) = self.min_version.as_deref() {
+            if !(v.is_empty() || v == "1.2") {
+                return Err(err(
+                    "min_version",
+                    format!("`{v}` is not supported yet; Redline uses TLS 1.2 as the minimum"),
+                ));
+            }
+        }
+        if let Some(v) = self.max_version.as_deref() {
+            if !(v.is_empty() || v == "1.3") {
+                return Err(err(
+                    "max_version",
+                    format!("`{v}` is not supported yet; Redline allows up to TLS 1.3"),
+                ));
+            }
+        }
+        match self.server_name_override.as_deref() {
+            Some("") => Err(err("server_name_override", "must not be empty")),
+            Some(name) if ServerName::try_from(name).is_err() => Err(err(
+                "server_name_override",
+                "must be a DNS name or IP address",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The roots the server's certificate must chain to: the CA given, and the system's when
+    /// none is given or `include_system_ca_certs_pool` asks for them too. Reads the files.
+    pub fn root_store(&self) -> Result<RootCertStore, TlsError> {
+        let mut roots = RootCertStore::empty();
+        if let Some(file) = &self.ca_file {
+            add_roots(&mut roots, "ca_file", file, &read("ca_file", file)?)?;
+        }
+        if let Some(pem) = &self.ca_pem {
+            add_roots(&mut roots, "ca_pem", "ca_pem", pem.expose().as_bytes())?;
+        }
+        if !self.has_ca() || self.include_system_ca_certs_pool {
+            match system_ca::bundle() {
+                Some((path, pem)) => {
+                    let certs = CertificateDer::pem_slice_iter(&pem).filter_map(Result::ok);
+                    let (added, _) = roots.add_parsable_certificates(certs);
+                    if added == 0 && !self.has_ca() {
+                        return Err(err(
+                            "ca_file",
+                            format!("no CA given and the system CA bundle `{path}` holds no usable certificate"),
+                        ));
+                    }
+                }
+                None if !self.has_ca() => {
+                    return Err(err(
+                        "ca_file",
+                        format!(
+                            "no CA given and no system CA bundle found (tried {})",
+                            system_ca::places()
+                        ),
+                    ))
+                }
+                None => {}
+            }
+        }
+        Ok(roots)
+    }
+
+    /// The client certificate and key, read and parsed, when they are configured.
+    pub fn client_identity(&self) -> Result<Option<ClientIdentity>, TlsError> {
+        let pem = |file: &Option<String>, inline: &Option<Secret>, key| match (file, inline) {
+            (Some(f), _) => read(key, f).map(Some),
+            (None, Some(p)) => Ok(Some(p.expose().as_bytes().to_vec())),
+            (None, None) => Ok(None),
+        };
+        let cert_pem = pem(&self.cert_file, &self.cert_pem, "cert_file")?;
+        let key_pem = pem(&self.key_file, &self.key_pem, "key_file")?;
+        let (Some(cert_pem), Some(key_pem)) = (cert_pem, key_pem) else {
+            return Ok(None);
+        };
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| err("cert_file", format!("not a PEM certificate: {e}")))?;
+        if chain.is_empty() {
+            return Err(err("cert_file", "holds no PEM certificate"));
+        }
+        // The parser's error can quote what it choked on, a piece of the key: name only the key.
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
+            err(
+                "key_file",
+                "holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
+            )
+        })?;
+        Ok(Some(ClientIdentity {
+            cert_pem,
+            key_pem,
+            chain,
+            key,
+        }))
+    }
+
+    /// The rustls config of an HTTPS client: [`Self::root_store`] and
+    /// [`Self::client_identity`], on the ring provider. Reads the files.
+    pub fn rustls_config(&self) -> Result<rustls::ClientConfig, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| err("min_version", e.to_string()))?
+            .with_root_certificates(self.root_store()?);
+        match self.client_identity()? {
+            Some(identity) => builder
+                .with_client_auth_cert(identity.chain, identity.key)
+                .map_err(|e| err("cert_file", e.to_string())),
+            None => Ok(builder.with_no_client_auth()),
+        }
+    }
+}
+
+/// A client certificate chain and its private key, as read (PEM, for TLS stacks that take
+/// text) and as parsed.
+pub struct ClientIdentity {
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl ClientIdentity {
+    pub fn cert_pem(&self) -> &[u8] {
+        &self.cert_pem
+    }
+
+    /// The private key: only for the TLS stack, never for messages.
+    pub fn key_pem(&self) -> &[u8] {
+        &self.key_pem
+    }
+}
+
+impl fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("certificates", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn read(key: &'static str, file: &str) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(file).map_err(|e| err(key, format!("cannot read `{file}`: {e}")))
+}
+
+/// Adds every certificate of a PEM bundle; a bundle with none is an error, since rustls would
+/// otherwise fail every handshake later with a vague message.
+fn add_roots(
+    roots: &mut RootCertStore,
+    key: &'static str,
+    what: &str,
+    pem: &[u8],
+) -> Result<(), TlsError> {
+    let certs = CertificateDer::pem_slice_iter(pem).filter_map(Result::ok);
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(err(key, format!("`{what}` holds no PEM certificate")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+//! Client TLS: checks that name their key, files read with errors that name key and file,
+//! and a mutual-TLS handshake against the server side of this crate.
+
+use std::sync::Arc;
+
+use rcgen::{CertificateParams, KeyPair};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::*;
+use crate::tls::{ServerTlsConfig, ALPN_HTTP};
+
+fn key_of(f: impl FnOnce(&mut ClientTlsConfig)) -> Option<&'static str> {
+    let mut c = ClientTlsConfig::default();
+    f(&mut c);
+    c.check().err().map(|e| e.key)
+}
+
+#[test]
+fn checks_name_the_key() {
+    assert_eq!(key_of(|_| {}), None);
+    assert_eq!(
+        key_of(|c| {
+            c.ca_file = Some("/ca.pem".into());
+            c.ca_pem = Some(Secret::from("x"));
+        }),
+        Some("ca_pem")
+    );
+    assert_eq!(
+        key_of(|c| {
+            c.cert_file = Some("/c.pem".into());
+            c.cert_pem = Some(Secret::from("x"));
+            c.key_file = Some("/k.pem".into());
+        }),
+        Some("cert_pem")
+    );
+    assert_eq!(
+        key_of(|c| {
+            c.cert_file = Some("/c.pem".into());
+            c.key_file = Some("/k.pem".into());
+            c.key_pem = Some(Secret::from("x"));
+        }),
+        Some("key_pem")
+    );
+    assert_eq!(
+        key_of(|c| c.cert_file = Some("/c.pem".into())),
+        Some("key_file")
+    );
+    assert_eq!(
+        key_of(|c| c.key_pem = Some(Secret::from("x"))),
+        Some("cert_file")
+    );
+    assert_eq!(
+        key_of(|c| c.min_version = Some("1.3".into())),
+        Some("min_version")
+    );
+    assert_eq!(
+        key_of(|c| c.max_version = Some("1.2".into())),
+        Some("max_version")
+    );
+    assert_eq!(
+        key_of(|c| c.server_name_override = Some(String::new())),
+        Some("server_name_override")
+    );
+    assert_eq!(
+        key_of(|c| c.server_name_override = Some("not a name!".into())),
+        Some("server_name_override")
+    );
+    assert_eq!(
+        key_of(|c| {
+            c.min_version = Some("1.2".into());
+            c.max_version = Some(String::new());
+            c.server_name_override = Some("tempo.internal".into());
+        }),
+        None
+    );
+}
+
+#[test]
+fn ca_files_are_named_when_missing_or_not_pem() {
+    let missing = ClientTlsConfig {
+        ca_file: Some("/nonexistent/redline-ca.pem".into()),
+        ..ClientTlsConfig::default()
+    };
+    let e = missing.root_store().expect_err("no such file");
+    assert_eq!(e.key, "ca_file");
+    assert!(e.reason.contains("/nonexistent/redline-ca.pem"), "{e}");
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let not_pem = dir.path().join("ca.txt");
+    std::fs::write(&not_pem, "hello").expect("write");
+    let c = ClientTlsConfig {
+        ca_file: Some(not_pem.display().to_string()),
+        ..ClientTlsConfig::default()
+    };
+    let e = c.root_store().expect_err("not a certificate");
+    assert_eq!(e.key, "ca_file");
+    assert!(e.reason.contains("holds no PEM certificate"), "{e}");
+
+    let c = ClientTlsConfig {
+        ca_pem: Some(Secret::from("hello")),
+        ..ClientTlsConfig::default()
+    };
+    assert_eq!(c.root_store().expect_err("not PEM").key, "ca_pem");
+}
+
+#[test]
+fn a_garbage_key_is_named_without_being_echoed() {
+    let (cert, _) = self_signed("redline");
+    let c = ClientTlsConfig {
+        cert_pem: Some(Secret::from(cert)),
+        key_pem: Some(Secret::from(
+            "-----BEGIN PRIVATE KEY-----\nSECRET-KEY-MATERIAL\n",
+        )),
+        ..ClientTlsConfig::default()
+    };
+    let e = c.client_identity().expect_err("bad key");
+    assert_eq!(e.key, "key_file");
+    assert!(!e.reason.contains("SECRET"), "{e}");
+
+    let c = ClientTlsConfig::default();
+    assert!(c.client_identity().expect("none configured").is_none());
+}
+
+/// A certificate for `name` and its key (PEM). Self-signed: a client or server that lists it
+/// as its CA trusts exactly this certificate.
+fn self_signed(name: &str) -> (String, String) {
+    let key = KeyPair::generate().expect("key");
+    let params = CertificateParams::new(vec![name.to_owned()]).expect("params");
+    let cert = params.self_signed(&key).expect("certificate");
+    (cert.pem(), key.serialize_pem())
+}
+
+/// Runs one handshake of `client` against a server that presents `server` (a certificate
+/// for `tempo.internal` and its key) and requires a client certificate signed by
+/// `client_ca`; returns whether bytes made it across.
+async fn handshake(
+    server: &(String, String),
+    client_ca: &str,
+    client: &ClientTlsConfig,
+) -> Result<(), String> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let write = |name: &str, content: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).expect("write");
+        Some(path.display().to_string())
+    };
+    let acceptor = ServerTlsConfig {
+        cert_file: write("server.pem", &server.0),
+        key_file: write("server.key", &server.1),
+        client_ca_file: write("client-ca.pem", client_ca),
+        ..ServerTlsConfig::default()
+    }
+    .load(ALPN_HTTP)
+    .expect("server TLS");
+
+    let config = client.rustls_config().map_err(|e| e.to_string())?;
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let (client_io, server_io) = tokio::io::duplex(16 * 1024);
+    let serve = async move {
+        let mut tls = acceptor.accept(server_io).await?;
+        let mut buf = [0u8; 5];
+        tls.read_exact(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    let connect = async move {
+        let name = ServerName::try_from("tempo.internal").expect("name");
+        let mut tls = connector.connect(name, client_io).await?;
+        tls.write_all(b"hello").await?;
+        tls.flush().await?;
+        Ok::<_, std::io::Error>(tls)
+    };
+    let (served, connected) = tokio::join!(serve, connect);
+    let _keep_open = connected.map_err(|e| format!("client: {e}"))?;
+    let got = served.map_err(|e| format!("server: {e}"))?;
+    assert_eq!(&got, b"hello");
+    Ok(())
+}
+
+#[tokio::test]
+async fn mutual_tls_with_the_server_side() {
+    let server = self_signed("tempo.internal");
+    let (cert, key) = self_signed("redline");
+    let with_cert = ClientTlsConfig {
+        ca_pem: Some(Secret::from(server.0.clone())),
+        cert_pem: Some(Secret::from(cert.clone())),
+        key_pem: Some(Secret::from(key)),
+        ..ClientTlsConfig::default()
+    };
+    handshake(&server, &cert, &with_cert)
+        .await
+        .expect("trusted both ways");
+
+    let without_cert = ClientTlsConfig {
+        ca_pem: Some(Secret::from(server.0.clone())),
+        ..ClientTlsConfig::default()
+    };
+    let e = handshake(&server, &cert, &without_cert)
+        .await
+        .expect_err("no client certificate");
+    assert!(e.starts_with("server:"), "the server refuses it: {e}");
+
+    let (other, _) = self_signed("tempo.internal");
+    let untrusting = ClientTlsConfig {
+        ca_pem: Some(Secret::from(other)),
+        ..with_cert
+    };
+    let e = handshake(&server, &cert, &untrusting)
+        .await
+        .expect_err("another certificate");
+    assert!(
+        e.starts_with("client:"),
+        "the client refuses the server: {e}"
+    );
+}
