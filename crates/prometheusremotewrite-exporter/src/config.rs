@@ -156,7 +156,7 @@ with_http_client_keys! {
         #[serde(default)]
         pub scope_info: Option<EnabledOnly<false>>,
         #[serde(default)]
-        pub export_created_metric: Option<EnabledOnly<false>>,
+        pub export_created_metric: Option<Enabled>,
         #[serde(default)]
         pub convert_explicit_histograms_to_nhcb: Option<OnlyBool<false>>,
         /// Only meaningful with native histograms, which Redline does not send: no effect.

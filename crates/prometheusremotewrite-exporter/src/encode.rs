@@ -36,6 +36,10 @@ pub struct EncodeOptions {
     pub send_metadata: bool,
     /// Largest uncompressed `WriteRequest`; a single series larger than this goes alone.
     pub max_request_bytes: usize,
+    /// `export_created_metric`: a `_created` series (the point's start time, in ms, as
+    /// otelcol writes it) beside every counter and histogram, so a restart is a reset the
+    /// receiving side can see even when the new count has already passed the old one.
+    pub export_created: bool,
 }
 
 /// One snappy-compressed `WriteRequest`.
@@ -99,6 +103,9 @@ struct Family {
     bucket: Vec<u8>,
     sum: Vec<u8>,
     count: Vec<u8>,
+    /// otelcol's `_created` name: the sample name plus `_created` (so `…_total_created` for a
+    /// counter with suffixes), the base name plus `_created` for a histogram.
+    created: Vec<u8>,
 }
 
 struct Encoder<'a> {
@@ -271,6 +278,7 @@ impl<'a> Encoder<'a> {
             Which::Bucket => &family.bucket,
             Which::Sum => &family.sum,
             Which::Count => &family.count,
+            Which::Created => &family.created,
         };
         let le_value: &[u8] = le
             .and_then(|i| self.le_values.get(i))
@@ -345,6 +353,14 @@ impl<'a> Encoder<'a> {
         self.batch_series += 1;
     }
 
+    /// The `_created` series of the current one, when asked for and its start time is known.
+    fn put_created(&mut self, start_time_unix_nano: u64) {
+        if self.opts.export_created && start_time_unix_nano != 0 {
+            let start_ms = start_time_unix_nano / 1_000_000;
+            self.put_series(Which::Created, None, start_ms as f64, None);
+        }
+    }
+
     /// Makes `le_values` hold the `le` label values of `bounds` (Go's `FormatFloat(b, 'f', -1)`,
     /// which is what otelcol writes).
     fn prepare_le(&mut self, bounds: &[f64]) {
@@ -374,6 +390,7 @@ enum Which {
     Bucket,
     Sum,
     Count,
+    Created,
 }
 
 /// Compresses the filled request into `out` and empties it.
@@ -484,6 +501,7 @@ impl MetricsSink for Encoder<'_> {
             bucket: with("_bucket"),
             sum: with("_sum"),
             count: with("_count"),
+            created: with("_created"),
             sample: sample.into_bytes(),
         });
     }
@@ -492,13 +510,14 @@ impl MetricsSink for Encoder<'_> {
         &mut self,
         labels: &[(&str, &str)],
         value: u64,
-        _start_time_unix_nano: u64,
+        start_time_unix_nano: u64,
         exemplar: Option<&Exemplar>,
     ) {
         if !self.accepts(MetricKind::Counter) || !self.begin_series(labels, false) {
             return;
         }
         self.put_series(Which::Sample, None, value as f64, exemplar);
+        self.put_created(start_time_unix_nano);
     }
 
     fn gauge(&mut self, labels: &[(&str, &str)], value: f64) {
@@ -543,5 +562,6 @@ impl MetricsSink for Encoder<'_> {
         }
         self.put_series(Which::Sum, None, point.sum, None);
         self.put_series(Which::Count, None, point.count as f64, None);
+        self.put_created(point.start_time_unix_nano);
     }
 }

@@ -211,6 +211,7 @@ impl Config {
                 external_labels,
                 send_metadata: self.send_metadata,
                 max_request_bytes: usize::try_from(max_request_bytes).unwrap_or(usize::MAX),
+                export_created: self.export_created_metric.is_some_and(|e| e.enabled),
             },
         })
     }

@@ -119,8 +119,17 @@ fn a_full_otelcol_section_parses() {
     assert_eq!(s.retry.max_elapsed_time, Duration::ZERO);
     assert_eq!(s.encode.max_request_bytes, 500_000);
     assert!(s.encode.send_metadata);
+    assert!(!s.encode.export_created);
     assert_eq!(s.push_interval, Some(Duration::from_secs(15)));
     assert!(s.tls.is_some());
+}
+
+#[test]
+fn export_created_metric_turns_created_series_on() {
+    let on = settings(
+        "    endpoint: http://prom:9090/api/v1/write\n    export_created_metric:\n      enabled: true",
+    );
+    assert!(on.encode.export_created);
 }
 
 #[test]
@@ -227,11 +236,6 @@ fn errors_name_the_key_path() {
         (
             format!("{ep}    tls:\n      insecure_skip_verify: true"),
             "exporters.prometheusremotewrite.tls.insecure_skip_verify",
-            "does not support yet",
-        ),
-        (
-            format!("{ep}    export_created_metric:\n      enabled: true"),
-            "exporters.prometheusremotewrite.export_created_metric.enabled",
             "does not support yet",
         ),
         (

@@ -21,6 +21,7 @@ fn options() -> EncodeOptions {
         ],
         send_metadata: false,
         max_request_bytes: 3_000_000,
+        export_created: false,
     }
 }
 
@@ -302,4 +303,76 @@ fn nothing_to_send_makes_no_request() {
     let enc = encode(&[Arc::new(Empty) as Arc<dyn MetricsSource>], &options(), TS);
     assert!(enc.requests.is_empty());
     assert_eq!(enc.timeseries, 0);
+}
+
+/// One counter and one histogram started at `START_NS`, and a counter with no start time.
+struct Started;
+
+const START_NS: u64 = 1_699_999_000_123_456_789;
+
+impl MetricsSource for Started {
+    fn collect(&self, sink: &mut dyn MetricsSink) {
+        sink.family(&FamilyDesc {
+            name: "calls",
+            description: "",
+            unit: "1",
+            kind: MetricKind::Counter,
+        });
+        sink.counter(&[("span.name", "a")], 5, START_NS, None);
+        sink.counter(&[("span.name", "unknown start")], 2, 0, None);
+        sink.family(&FamilyDesc {
+            name: "duration",
+            description: "",
+            unit: "ms",
+            kind: MetricKind::Histogram,
+        });
+        sink.histogram(
+            &[("span.name", "a")],
+            &HistogramPoint {
+                bounds: &[1.0],
+                bucket_counts: &[1, 1],
+                sum: 3.0,
+                count: 2,
+                start_time_unix_nano: START_NS,
+                exemplars: &[],
+            },
+        );
+    }
+}
+
+#[test]
+fn created_series_carry_the_start_time_in_ms_as_otelcol_writes_them() {
+    let source: Vec<Arc<dyn MetricsSource>> = vec![Arc::new(Started)];
+    let plain = EncodeOptions {
+        external_labels: Vec::new(),
+        ..options()
+    };
+    let without = encode(&source, &plain, TS);
+    let (got, _) = decoded(&without);
+    assert!(
+        got.keys().all(|k| !k.contains("_created")),
+        "off by default: {:#?}",
+        got.keys()
+    );
+
+    let with_created = EncodeOptions {
+        export_created: true,
+        ..plain
+    };
+    let enc = encode(&source, &with_created, TS);
+    assert_eq!(enc.timeseries, without.timeseries + 2);
+    let (got, _) = decoded(&enc);
+    let start_ms = (START_NS / 1_000_000) as f64;
+    for name in ["calls_total_created", "duration_milliseconds_created"] {
+        let k = key(&s(&[("__name__", name), ("span_name", "a")]));
+        let series = got
+            .get(&k)
+            .unwrap_or_else(|| panic!("missing {k}; got {:#?}", got.keys()));
+        assert_eq!(series.samples, vec![(start_ms, TS)], "{k}");
+    }
+    let unknown = key(&s(&[
+        ("__name__", "calls_total_created"),
+        ("span_name", "unknown start"),
+    ]));
+    assert!(!got.contains_key(&unknown), "no start time, no _created");
 }
