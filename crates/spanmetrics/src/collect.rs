@@ -10,11 +10,11 @@ use redline_pipeline::{
     Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource,
 };
 
-use crate::aggregate::{
-    group_cmp, ids, kind, status, Shard, SpanMetrics, KIND_NAMES, NONE_ID, STATUS_ERROR,
-    STATUS_NAMES, W_CREATED,
-};
+use crate::aggregate::SpanMetrics;
 use crate::config::{SERVICE_NAME, SPAN_KIND, SPAN_NAME, STATUS_CODE};
+use crate::series::{
+    group_cmp, ids, kind, status, Shard, KIND_NAMES, NONE_ID, STATUS_ERROR, STATUS_NAMES, W_CREATED,
+};
 use crate::OVERFLOW_LABEL;
 
 const CALLS_HELP: &str = "Number of spans, per label set.";
@@ -234,11 +234,7 @@ impl MetricsSource for SpanMetrics {
     fn collect(&self, sink: &mut dyn MetricsSink) {
         let now_ms = self.now_ms();
         if let Some(exp) = self.settings.expiration {
-            let mut o = self.overflow.lock();
-            let last = o.words.get(1).map_or(0, |w| *w >> 16);
-            if o.active && now_ms.saturating_sub(last) >= exp.as_millis() as u64 {
-                o.active = false;
-            }
+            self.expire_overflow(now_ms, exp);
         }
         sink.family(&FamilyDesc {
             name: &self.names.calls,

@@ -25,6 +25,7 @@ mod aggregate;
 mod collect;
 pub mod config;
 mod factory;
+mod series;
 
 pub use aggregate::SpanMetrics;
 pub use config::Config;

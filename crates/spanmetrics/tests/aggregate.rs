@@ -18,17 +18,6 @@ const UNSET: i32 = 0;
 const OK: i32 = 1;
 const ERROR: i32 = 2;
 
-fn reference_config() -> Config {
-    Config {
-        namespace: "traces.spanmetrics".into(),
-        dimensions: vec![Dimension {
-            name: "cdn.cache.hit".into(),
-            default: None,
-        }],
-        ..Config::default()
-    }
-}
-
 fn l(service: &str, name: &str, kind: &str, status: Option<&str>, hit: Option<&str>) -> Labels {
     let mut v = vec![
         ("service.name", service),

@@ -13,7 +13,6 @@ use std::sync::Mutex;
 
 use common::*;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use redline_spanmetrics::config::Dimension;
 use redline_spanmetrics::{Config, SpanMetrics};
 
 struct Counting;
@@ -47,16 +46,11 @@ static GLOBAL: Counting = Counting;
 /// The counters are process-wide: tests in this file run one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn reference_config() -> Config {
+fn unlimited_config() -> Config {
     Config {
-        namespace: "traces.spanmetrics".into(),
-        dimensions: vec![Dimension {
-            name: "cdn.cache.hit".into(),
-            default: None,
-        }],
         // Unlimited: the 1M-series measurement needs more than the default limit.
         aggregation_cardinality_limit: 0,
-        ..Config::default()
+        ..reference_config()
     }
 }
 
@@ -90,7 +84,7 @@ fn allocations_per_request(m: &SpanMetrics, n_spans: usize) -> usize {
 #[test]
 fn no_allocation_per_span_for_existing_series() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let m = SpanMetrics::new(&reference_config()).expect("valid");
+    let m = SpanMetrics::new(&unlimited_config()).expect("valid");
     let small = allocations_per_request(&m, 10);
     let large = allocations_per_request(&m, 1000);
     println!("allocations per request: {small} (10 spans), {large} (1000 spans)");
@@ -142,7 +136,7 @@ fn bytes_per_series(n: usize) -> (f64, f64) {
         }
     }
     let base = LIVE.load(Ordering::Relaxed);
-    let m = SpanMetrics::new(&reference_config()).expect("valid");
+    let m = SpanMetrics::new(&unlimited_config()).expect("valid");
     for r in &reqs {
         m.aggregate(r).expect("valid");
     }

@@ -9,8 +9,22 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 use redline_pipeline::{Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink};
+use redline_spanmetrics::config::Dimension;
+use redline_spanmetrics::Config;
 
 pub type Labels = BTreeMap<String, String>;
+
+/// The reference setup's connector section: its namespace and one dimension.
+pub fn reference_config() -> Config {
+    Config {
+        namespace: "traces.spanmetrics".into(),
+        dimensions: vec![Dimension {
+            name: "cdn.cache.hit".into(),
+            default: None,
+        }],
+        ..Config::default()
+    }
+}
 
 pub fn kv(key: &str, v: Value) -> KeyValue {
     KeyValue {

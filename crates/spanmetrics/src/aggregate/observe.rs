@@ -1,0 +1,197 @@
+//! Counting one span: into its series (found or created under the shard lock), or into the
+//! overflow series beyond the cardinality limit.
+
+use std::sync::atomic::Ordering;
+
+use super::key::{Key, SpanKey, StoredKey};
+use super::SpanMetrics;
+use crate::series::{
+    words_at, words_mut, Interner, Shard, CHUNK_SLOTS, NONE_ID, W_CREATED, W_IDS, W_META,
+};
+
+/// One span's measurement.
+pub(super) struct Observation<'a> {
+    pub(super) duration: f64,
+    pub(super) is_error: bool,
+    /// Present only when valid (16 bytes, not all zero): the exemplar to keep.
+    pub(super) trace_id: Option<&'a [u8; 16]>,
+    pub(super) span_id: &'a [u8],
+    pub(super) now_ms: u64,
+    pub(super) now_unix_nano: u64,
+}
+
+impl SpanMetrics {
+    fn record(&self, words: &mut [u64], obs: &Observation<'_>) {
+        let l = &self.layout;
+        if let Some(w) = words.get_mut(W_META) {
+            *w = (*w & 0xffff) | (obs.now_ms << 16);
+        }
+        let bucket = match &self.settings.histogram {
+            // Upper-inclusive bounds: the first bound >= the value.
+            Some(bounds) => bounds.partition_point(|b| *b < obs.duration),
+            None => 0,
+        };
+        if let Some(c) = words.get_mut(l.counts + bucket) {
+            *c = c.wrapping_add(1);
+        }
+        if let Some(w) = l.sum.and_then(|s| words.get_mut(s)) {
+            *w = (f64::from_bits(*w) + obs.duration).to_bits();
+        }
+        if obs.is_error {
+            if let Some(w) = l.errors.and_then(|s| words.get_mut(s)) {
+                *w = w.wrapping_add(1);
+            }
+        }
+        if let (Some(at), Some(trace)) = (l.exemplar, obs.trace_id) {
+            if let Some(ex) = words.get_mut(at..at + 5) {
+                let t = *trace;
+                let mut s = [0u8; 8];
+                if obs.span_id.len() == 8 {
+                    s.copy_from_slice(obs.span_id);
+                }
+                let mut lo = [0u8; 8];
+                let mut hi = [0u8; 8];
+                lo.copy_from_slice(&t[..8]);
+                hi.copy_from_slice(&t[8..]);
+                ex[0] = u64::from_le_bytes(lo);
+                ex[1] = u64::from_le_bytes(hi);
+                ex[2] = u64::from_le_bytes(s);
+                ex[3] = obs.duration.to_bits();
+                ex[4] = obs.now_unix_nano.max(1);
+            }
+        }
+    }
+
+    pub(super) fn observe(&self, key: &SpanKey<'_>, obs: &Observation<'_>) {
+        let (group, hash) = self.hash_key(key);
+        // Bits 32.. pick the shard; hashbrown uses the low bits and the top 7 of the full hash.
+        let idx = ((group >> 32) as usize) & self.shard_mask;
+        let Some(shard) = self.shards.get(idx) else {
+            return;
+        };
+        let mut guard = shard.0.lock();
+        let Shard {
+            table,
+            chunks,
+            free,
+            next_slot,
+            strings,
+        } = &mut *guard;
+        let stride = self.layout.stride;
+
+        let found = {
+            let chunks_ref: &[Box<[u64]>] = chunks;
+            let strings_ref: &Interner = strings;
+            table
+                .find(hash, |slot| {
+                    let stored = StoredKey {
+                        words: words_at(chunks_ref, stride, *slot),
+                        strings: strings_ref,
+                        layout: &self.layout,
+                    };
+                    self.key_eq(&stored, key)
+                })
+                .copied()
+        };
+        if let Some(slot) = found {
+            self.record(words_mut(chunks, stride, slot), obs);
+            return;
+        }
+
+        if !self.admit() {
+            drop(guard);
+            self.observe_overflow(obs);
+            return;
+        }
+
+        // A new series: intern its labels and take a slot.
+        let inc = self.settings.include;
+        let mut intern = |s: Option<&str>, on: bool| match s {
+            Some(s) if on => strings.intern(&self.hasher, s),
+            _ => NONE_ID,
+        };
+        let service = intern(key.service, inc[0]);
+        let name = intern(key.name, inc[1]);
+        let mut dim_ids = smallvec::SmallVec::<[u32; 8]>::new();
+        for i in 0..self.layout.n_dims {
+            dim_ids.push(intern(key.dim(i), true));
+        }
+        let slot = match free.pop() {
+            Some(s) => s,
+            None => {
+                let s = *next_slot;
+                *next_slot = next_slot.saturating_add(1);
+                if (s as usize) / CHUNK_SLOTS >= chunks.len() {
+                    chunks.push(vec![0u64; CHUNK_SLOTS * stride].into_boxed_slice());
+                }
+                s
+            }
+        };
+        let words = words_mut(chunks, stride, slot);
+        words.fill(0);
+        if let Some(w) = words.get_mut(W_IDS) {
+            *w = u64::from(service) | (u64::from(name) << 32);
+        }
+        let kind = if inc[2] { key.kind } else { 0 };
+        let status = if inc[3] { key.status } else { 0 };
+        if let Some(w) = words.get_mut(W_META) {
+            *w = u64::from(kind) | (u64::from(status) << 8);
+        }
+        if let Some(w) = words.get_mut(W_CREATED) {
+            *w = obs.now_unix_nano;
+        }
+        for (i, id) in dim_ids.iter().enumerate() {
+            self.layout.set_dim_id(words, i, *id);
+        }
+        self.record(words, obs);
+
+        let chunks_ref: &[Box<[u64]>] = chunks;
+        let strings_ref: &Interner = strings;
+        table.insert_unique(hash, slot, |slot| {
+            let stored = StoredKey {
+                words: words_at(chunks_ref, stride, *slot),
+                strings: strings_ref,
+                layout: &self.layout,
+            };
+            self.hash_key(&stored).1
+        });
+    }
+
+    /// Takes a place for a new series under the cardinality limit.
+    fn admit(&self) -> bool {
+        let limit = self.settings.cardinality_limit;
+        if limit == 0 {
+            self.series.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        self.series
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn observe_overflow(&self, obs: &Observation<'_>) {
+        self.overflow_spans.fetch_add(1, Ordering::Relaxed);
+        let mut o = self.overflow.lock();
+        if !o.active {
+            o.active = true;
+            o.errors = 0;
+            o.words.fill(0);
+            if let Some(w) = o.words.get_mut(W_CREATED) {
+                *w = obs.now_unix_nano;
+            }
+            tracing::warn!(
+                limit = self.settings.cardinality_limit,
+                "spanmetrics: aggregation_cardinality_limit reached; new label sets are folded \
+                 into the otel.metric.overflow=\"true\" series"
+            );
+        }
+        if obs.is_error {
+            o.errors = o.errors.wrapping_add(1);
+        }
+        let mut words = std::mem::take(&mut o.words);
+        self.record(&mut words, obs);
+        o.words = words;
+    }
+}

@@ -1,0 +1,181 @@
+//! The `spanmetrics` connector section, with otelcol's keys and defaults.
+//!
+//! Deviations from otelcol, each on purpose:
+//! - `exemplars.enabled` defaults to `true`: the reference dashboard links metrics to traces
+//!   with the reference config unchanged. Redline keeps the one most recent exemplar per
+//!   series (memory budget), so `max_per_data_point` above 1 behaves as 1; 0 turns them off.
+//! - `aggregation_temporality: AGGREGATION_TEMPORALITY_DELTA` is refused (the metrics are
+//!   pulled by Prometheus, which needs cumulative), and any other value than the two otelcol
+//!   spellings is an error rather than silently cumulative.
+//! - `resource_metrics_key_attributes` is accepted and has no effect: series are keyed by
+//!   their labels, not by the whole resource (DESIGN.md §4).
+//! - `dimensions_cache_size`, `resource_metrics_cache_size` and `metric_timestamp_cache_size`
+//!   tune caches Redline does not have; they are accepted and a warning is logged.
+//! - `aggregation_cardinality_limit` defaults to [`DEFAULT_CARDINALITY_LIMIT`] (otelcol: 0,
+//!   unlimited) and `metrics_expiration` to [`DEFAULT_METRICS_EXPIRATION`] (otelcol: 0, never):
+//!   memory stays bounded with an unchanged otelcol file (DESIGN.md §5). Setting either to 0
+//!   restores otelcol's behaviour.
+
+mod settings;
+
+use std::time::Duration;
+
+use redline_pipeline::config::Unsupported;
+use serde::{Deserialize, Deserializer};
+
+pub use settings::{Invalid, Settings, Unit};
+
+/// otelcol's default namespace (`connector.spanmetrics.legacyMetricNames` off).
+pub const DEFAULT_NAMESPACE: &str = "traces.span.metrics";
+
+/// otelcol's default buckets, in milliseconds.
+pub const DEFAULT_BUCKETS_MS: [f64; 16] = [
+    2.0, 4.0, 6.0, 8.0, 10.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1000.0, 1400.0, 2000.0, 5000.0,
+    10_000.0, 15_000.0,
+];
+
+/// Redline's default for `aggregation_cardinality_limit` (otelcol: 0 = unlimited). It is the
+/// scale the connector is built and benchmarked for (DESIGN.md §7: ≤256 bytes per series, so
+/// ≤~25 MB of series state; a 100k-series scrape renders in ≤100 ms): a span-name or attribute
+/// explosion costs at most that, and folds into the `otel.metric.overflow` series beyond it.
+pub const DEFAULT_CARDINALITY_LIMIT: i64 = 100_000;
+
+/// Redline's default for `metrics_expiration` (otelcol: 0 = never), the same as Tempo's
+/// metrics-generator (`stale_duration`). Without expiry, label sets from a past burst would
+/// hold their place under the cardinality limit until a restart, and every later new label
+/// set would land in the overflow series.
+pub const DEFAULT_METRICS_EXPIRATION: Duration = Duration::from_secs(15 * 60);
+
+pub const CUMULATIVE: &str = "AGGREGATION_TEMPORALITY_CUMULATIVE";
+pub const DELTA: &str = "AGGREGATION_TEMPORALITY_DELTA";
+
+/// Label keys of the default dimensions, in the order they are written.
+pub const SERVICE_NAME: &str = "service.name";
+pub const SPAN_NAME: &str = "span.name";
+pub const SPAN_KIND: &str = "span.kind";
+pub const STATUS_CODE: &str = "status.code";
+pub const DEFAULT_DIMENSIONS: [&str; 4] = [SERVICE_NAME, SPAN_NAME, SPAN_KIND, STATUS_CODE];
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub namespace: String,
+    pub dimensions: Vec<Dimension>,
+    pub exclude_dimensions: Vec<String>,
+    pub histogram: HistogramConfig,
+    pub aggregation_temporality: String,
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize")]
+    pub metrics_flush_interval: Duration,
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize")]
+    pub metrics_expiration: Duration,
+    /// 0 = unlimited, as in otelcol (whose default it is; Redline's is
+    /// [`DEFAULT_CARDINALITY_LIMIT`]). Signed so a negative value gets a clear error.
+    pub aggregation_cardinality_limit: i64,
+    pub exemplars: ExemplarsConfig,
+    pub resource_metrics_key_attributes: Vec<String>,
+    pub dimensions_cache_size: Option<i64>,
+    pub resource_metrics_cache_size: Option<i64>,
+    pub metric_timestamp_cache_size: Option<i64>,
+    pub events: EventsConfig,
+    pub calls_dimensions: Option<Unsupported>,
+    pub include_instrumentation_scope: Option<Unsupported>,
+    pub add_resource_attributes: Option<Unsupported>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+            dimensions: Vec::new(),
+            exclude_dimensions: Vec::new(),
+            histogram: HistogramConfig::default(),
+            aggregation_temporality: CUMULATIVE.to_owned(),
+            // otelcol's default since v0.110; here it only paces the expiration sweep.
+            metrics_flush_interval: Duration::from_secs(60),
+            metrics_expiration: DEFAULT_METRICS_EXPIRATION,
+            aggregation_cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
+            exemplars: ExemplarsConfig::default(),
+            resource_metrics_key_attributes: Vec::new(),
+            dimensions_cache_size: None,
+            resource_metrics_cache_size: None,
+            metric_timestamp_cache_size: None,
+            events: EventsConfig::default(),
+            calls_dimensions: None,
+            include_instrumentation_scope: None,
+            add_resource_attributes: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dimension {
+    pub name: String,
+    #[serde(default)]
+    pub default: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistogramConfig {
+    pub disable: bool,
+    pub unit: String,
+    pub explicit: Option<ExplicitConfig>,
+    pub exponential: Option<Unsupported>,
+    pub dimensions: Option<Unsupported>,
+}
+
+impl Default for HistogramConfig {
+    fn default() -> Self {
+        Self {
+            disable: false,
+            unit: "ms".to_owned(),
+            explicit: None,
+            exponential: None,
+            dimensions: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExplicitConfig {
+    #[serde(deserialize_with = "deserialize_durations")]
+    pub buckets: Option<Vec<Duration>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExemplarsConfig {
+    pub enabled: bool,
+    pub max_per_data_point: Option<i64>,
+}
+
+impl Default for ExemplarsConfig {
+    fn default() -> Self {
+        // Redline deviation: on by default (see the module docs).
+        Self {
+            enabled: true,
+            max_per_data_point: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    pub enabled: bool,
+    pub dimensions: Vec<Dimension>,
+}
+
+fn deserialize_durations<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Duration>>, D::Error> {
+    let raw = Option::<Vec<String>>::deserialize(d)?;
+    raw.map(|v| {
+        v.iter()
+            .map(|s| redline_pipeline::duration::parse(s).map_err(serde::de::Error::custom))
+            .collect()
+    })
+    .transpose()
+}
