@@ -326,13 +326,8 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Error for a known field that arrived with the wrong wire type.
-pub(crate) fn wrong_type(expected: WireType, value: &Value<'_>, at: usize) -> WireError {
-    WireError::new(
-        WireErrorKind::UnexpectedWireType {
-            expected,
-            actual: value.wire_type(),
-        },
-        at,
-    )
+/// Error for a known field that arrived with wire type `actual` instead of `expected`.
+#[cold]
+pub(crate) fn wrong_type(expected: WireType, actual: WireType, at: usize) -> WireError {
+    WireError::new(WireErrorKind::UnexpectedWireType { expected, actual }, at)
 }

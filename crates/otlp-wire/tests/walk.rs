@@ -169,6 +169,19 @@ fn ld(tag: u32, payload: &[u8], out: &mut Vec<u8>) {
     prost::encoding::encode_varint(payload.len() as u64, out);
     out.extend_from_slice(payload);
 }
+/// A message holding only field `tag` = `payload`.
+fn wrap(tag: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    ld(tag, payload, &mut out);
+    out
+}
+/// A request with one span whose only attribute is the encoded `KeyValue` `kv`.
+fn request_with_span_attribute(kv: &[u8]) -> Vec<u8> {
+    let span = wrap(9, kv);
+    let scope_spans = wrap(2, &span);
+    let resource_spans = wrap(2, &scope_spans);
+    wrap(1, &resource_spans)
+}
 
 #[test]
 fn resource_after_scope_spans_is_reported_first() {
@@ -180,8 +193,7 @@ fn resource_after_scope_spans_is_reported_first() {
         ld(2, &ss.encode_to_vec(), &mut body);
     }
     ld(1, &rs.resource.as_ref().unwrap().encode_to_vec(), &mut body);
-    let mut req = Vec::new();
-    ld(1, &body, &mut req);
+    let req = wrap(1, &body);
 
     let rec = record(&req);
     assert_eq!(rec.order, ["resource", "scope", "span", "span"]);
@@ -196,10 +208,7 @@ fn resource_after_scope_spans_is_reported_first() {
         ld(2, &sp.encode_to_vec(), &mut body);
     }
     ld(1, &ss.scope.as_ref().unwrap().encode_to_vec(), &mut body);
-    let mut rsb = Vec::new();
-    ld(2, &body, &mut rsb);
-    let mut req = Vec::new();
-    ld(1, &rsb, &mut req);
+    let req = wrap(1, &wrap(2, &body));
     let rec = record(&req);
     assert_eq!(rec.order, ["resource", "scope", "span", "span"]);
     assert_eq!(rec.resources[0].scopes[0].name, "lib");
@@ -239,14 +248,12 @@ fn repeated_singular_messages_merge_like_prost() {
     };
     let mut span_bytes = sp1.encode_to_vec();
     span_bytes.extend(sp2.encode_to_vec());
-    let mut ss = Vec::new();
-    ld(2, &span_bytes, &mut ss);
+    let ss = wrap(2, &span_bytes);
     let mut rs = Vec::new();
     ld(1, &r1.encode_to_vec(), &mut rs);
     ld(2, &ss, &mut rs);
     ld(1, &r2.encode_to_vec(), &mut rs);
-    let mut req = Vec::new();
-    ld(1, &rs, &mut req);
+    let req = wrap(1, &rs);
 
     let decoded = ExportTraceServiceRequest::decode(req.as_slice()).unwrap();
     let rec = record(&req);
@@ -295,14 +302,7 @@ fn any_value_oneof_merge_like_prost() {
         for v in &values {
             ld(2, &v.encode_to_vec(), &mut kvb);
         }
-        let mut span = Vec::new();
-        ld(9, &kvb, &mut span);
-        let mut ss = Vec::new();
-        ld(2, &span, &mut ss);
-        let mut rs = Vec::new();
-        ld(2, &ss, &mut rs);
-        let mut req = Vec::new();
-        ld(1, &rs, &mut req);
+        let req = request_with_span_attribute(&kvb);
         let decoded = ExportTraceServiceRequest::decode(req.as_slice()).unwrap();
         let rec = record(&req);
         assert_eq!(rec.resources, expected(&decoded), "case {values:?}");
@@ -595,17 +595,7 @@ fn nested_array_request(levels: usize) -> Vec<u8> {
     }
     let mut v: Vec<u8> = headers.into_iter().rev().flatten().collect();
     v.extend_from_slice(&core);
-    let mut kvb = Vec::new();
-    ld(2, &v, &mut kvb);
-    let mut span = Vec::new();
-    ld(9, &kvb, &mut span);
-    let mut ss = Vec::new();
-    ld(2, &span, &mut ss);
-    let mut rs = Vec::new();
-    ld(2, &ss, &mut rs);
-    let mut req = Vec::new();
-    ld(1, &rs, &mut req);
-    req
+    request_with_span_attribute(&wrap(2, &v))
 }
 
 #[test]

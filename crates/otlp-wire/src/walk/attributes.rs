@@ -1,0 +1,109 @@
+//! Validation of attribute trees: `KeyValue`, `AnyValue`, `ArrayValue`, `KeyValueList`.
+//!
+//! Attributes are the bulk of most requests, so the shape nearly every encoder writes is
+//! recognised from its bytes first; everything else goes through the general readers, which
+//! decide exactly as prost does.
+
+use super::fields::{Elements, Fields};
+use crate::cursor::Cursor;
+use crate::error::{WireError, WireType};
+
+/// Whether a `KeyValue` has the shape nearly every encoder writes and is valid: an ASCII
+/// key, then at most one `value` holding at most one scalar (ASCII string, bool, int,
+/// double), all with one-byte lengths. `false` only means "take the general path", which
+/// decides (and reports errors) exactly as prost does.
+#[inline(always)]
+fn key_value_is_simple(kv: &[u8], r: u32) -> bool {
+    let [0x0a, klen, rest @ ..] = kv else {
+        return false;
+    };
+    let Some((key, rest)) = rest.split_at_checked(usize::from(*klen)) else {
+        return false;
+    };
+    if *klen >= 0x80 || !key.is_ascii() {
+        return false;
+    }
+    match rest {
+        [] => true,
+        // The value is a nested message: it needs one level of recursion budget.
+        [0x12, vlen, value @ ..] if *vlen < 0x80 && value.len() == usize::from(*vlen) && r > 0 => {
+            any_value_is_simple(value)
+        }
+        _ => false,
+    }
+}
+
+#[inline(always)]
+fn any_value_is_simple(v: &[u8]) -> bool {
+    match v {
+        [] => true,
+        [0x0a, slen, s @ ..] => *slen < 0x80 && s.len() == usize::from(*slen) && s.is_ascii(),
+        [0x10, b] => *b < 0x80,
+        // int_value: the varint must end exactly at the end of the message.
+        [0x18, rest @ ..] => match rest.split_last() {
+            Some((last, init)) => *last < 0x80 && init.len() < 9 && init.iter().all(|b| *b >= 0x80),
+            None => false,
+        },
+        [0x21, double @ ..] => double.len() == 8,
+        _ => false,
+    }
+}
+
+/// `KeyValue`.
+pub(super) fn key_value(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
+    if key_value_is_simple(c.rest(), r) {
+        return Ok(());
+    }
+    let mut fields = Fields::new(c, r);
+    while let Some(f) = fields.next_field()? {
+        match f.tag {
+            1 => f.check_string("key")?,
+            2 => f.singular("value", any_value)?,
+            3 => f.check_type(WireType::Varint, "key_strindex")?,
+            _ => fields.skip_unknown(f)?,
+        }
+    }
+    Ok(())
+}
+
+fn any_value(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
+    let mut fields = Fields::new(c, r);
+    while let Some(f) = fields.next_field()? {
+        match f.tag {
+            1 => f.check_string("string_value")?,
+            2 => f.check_type(WireType::Varint, "bool_value")?,
+            3 => f.check_type(WireType::Varint, "int_value")?,
+            4 => f.check_type(WireType::Fixed64, "double_value")?,
+            5 => f.singular("array_value", array_value)?,
+            6 => f.singular("kvlist_value", kvlist_value)?,
+            7 => f.check_type(WireType::Len, "bytes_value")?,
+            8 => f.check_type(WireType::Varint, "string_value_strindex")?,
+            _ => fields.skip_unknown(f)?,
+        }
+    }
+    Ok(())
+}
+
+fn array_value(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
+    let mut values = Elements::new("values", "element");
+    let mut fields = Fields::new(c, r);
+    while let Some(f) = fields.next_field()? {
+        match f.tag {
+            1 => values.read::<true>(f, any_value)?,
+            _ => fields.skip_unknown(f)?,
+        }
+    }
+    Ok(())
+}
+
+fn kvlist_value(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
+    let mut values = Elements::new("values", "entry");
+    let mut fields = Fields::new(c, r);
+    while let Some(f) = fields.next_field()? {
+        match f.tag {
+            1 => values.read::<true>(f, key_value)?,
+            _ => fields.skip_unknown(f)?,
+        }
+    }
+    Ok(())
+}
