@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use redline_pipeline::config::Unsupported;
 use redline_pipeline::tls::ServerTlsConfig;
-use redline_pipeline::{ComponentConfig, ComponentId, ConfigError};
+use redline_pipeline::{ComponentConfig, ConfigError};
 use serde::{Deserialize, Deserializer};
 
 /// otelcol's default gRPC endpoint. Since v0.104 otelcol binds `localhost` by default
@@ -196,27 +196,8 @@ impl Default for HttpConfig {
     }
 }
 
-/// `auth` of a server (otelcol's configauth): the id of the authenticator extension.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    pub authenticator: String,
-    /// Query parameters as credential sources (HTTP): not supported yet.
-    #[serde(default)]
-    pub request_params: Option<Unsupported>,
-}
-
-impl AuthConfig {
-    /// The extension id, or why `authenticator` is not one.
-    pub fn id(&self) -> Result<ComponentId, String> {
-        if self.authenticator.trim().is_empty() {
-            return Err("is required: the id of an authenticator extension, e.g. \
-                        `bearertokenauth`"
-                .to_owned());
-        }
-        ComponentId::parse(&self.authenticator)
-    }
-}
+/// A server's `auth` section, as every Redline server spells it.
+pub use redline_pipeline::extension::ServerAuthConfig as AuthConfig;
 
 /// Checks the `tls` and `auth` keys of one protocol; `prefix` is `protocols.grpc`.
 fn check_security(

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use serde::Deserialize;
+
 use crate::component::ComponentId;
+use crate::config::Unsupported;
 
 /// Why a request was not authenticated. The message is for logs and the client: it must not
 /// contain the credential.
@@ -78,5 +81,28 @@ impl Extensions {
         self.by_id.get(id).ok_or_else(|| {
             format!("extension `{id}` is not running: define it under `extensions` and list it in `service.extensions`")
         })
+    }
+}
+
+/// A server's `auth` section (otelcol's configauth): which authenticator extension checks
+/// each request. Shared by every component that serves clients.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerAuthConfig {
+    pub authenticator: String,
+    /// Query parameters as credential sources (HTTP): not supported yet.
+    #[serde(default)]
+    pub request_params: Option<Unsupported>,
+}
+
+impl ServerAuthConfig {
+    /// The extension id, or why `authenticator` is not one.
+    pub fn id(&self) -> Result<ComponentId, String> {
+        if self.authenticator.trim().is_empty() {
+            return Err("is required: the id of an authenticator extension, e.g. \
+                        `bearertokenauth` or `basicauth`"
+                .to_owned());
+        }
+        ComponentId::parse(&self.authenticator)
     }
 }

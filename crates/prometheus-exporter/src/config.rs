@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redline_pipeline::config::Unsupported;
 use redline_pipeline::tls::ServerTlsConfig;
-use redline_pipeline::{ComponentConfig, ComponentId, ConfigError};
+use redline_pipeline::{ComponentConfig, ConfigError};
 use serde::{Deserialize, Deserializer};
 
 use crate::render::{OptionsError, RenderOptions};
@@ -98,26 +98,8 @@ pub struct ResourceToTelemetry {
     pub enabled: bool,
 }
 
-/// `auth` (confighttp's server auth): the id of an authenticator extension.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    pub authenticator: String,
-    #[serde(default)]
-    pub request_params: Option<Unsupported>,
-}
-
-impl AuthConfig {
-    /// The extension id, or why `authenticator` is not one.
-    pub fn id(&self) -> Result<ComponentId, String> {
-        if self.authenticator.trim().is_empty() {
-            return Err(
-                "is required: the id of an authenticator extension, e.g. `basicauth`".to_owned(),
-            );
-        }
-        ComponentId::parse(&self.authenticator)
-    }
-}
+/// A server's `auth` section, as every Redline server spells it.
+pub use redline_pipeline::extension::ServerAuthConfig as AuthConfig;
 
 /// A key that turns a section on when present, even as `tls:` with no value.
 fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
