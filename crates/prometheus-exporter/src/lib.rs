@@ -14,6 +14,9 @@
 //! - Exemplar timestamps are written exactly (`1700000000.123`), not through a float.
 
 mod config;
+mod escape;
+mod exemplar;
+mod labels;
 mod names;
 mod negotiate;
 mod numfmt;

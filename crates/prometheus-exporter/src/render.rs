@@ -13,8 +13,11 @@ use redline_pipeline::{
     Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource,
 };
 
+use crate::escape::{push_escaped, push_label_value};
+use crate::exemplar::push_exemplar;
+use crate::labels::LabelBlock;
 use crate::names::{self, FamilyNames};
-use crate::numfmt::{push_go_float, push_om_float, push_u64, push_unix_seconds};
+use crate::numfmt::{push_go_float, push_om_float, push_u64};
 
 /// An exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +110,16 @@ impl RenderOptions {
 
     pub fn namespace(&self) -> &str {
         &self.namespace
+    }
+
+    /// The translated const label names, in order.
+    pub(crate) fn const_keys(&self) -> &[String] {
+        &self.const_keys
+    }
+
+    /// `,key="escaped value"` for every const label.
+    pub(crate) fn const_fragment(&self) -> &[u8] {
+        &self.const_fragment
     }
 }
 
@@ -209,10 +222,8 @@ struct Renderer<'a> {
     base: usize,
     written: Vec<Written>,
     current: Option<Current>,
-    /// Scratch: `{k="v",…` of the current series (no closing brace), empty when no labels.
-    labels: Vec<u8>,
-    /// Scratch: `(start, end)` of each label name inside `labels`, for duplicate checks.
-    key_spans: Vec<(usize, usize)>,
+    /// The label block of the current series, and the key translations behind it.
+    labels: LabelBlock,
     /// `le="…"} ` fragments of the last bounds seen, with their offsets; bounds rarely change
     /// within a family, so each is formatted once per scrape instead of once per series.
     le_bounds: Vec<f64>,
@@ -220,6 +231,9 @@ struct Renderer<'a> {
     le_offsets: Vec<usize>,
     /// Scratch: exemplar index per bucket.
     bucket_exemplar: Vec<Option<usize>>,
+    /// Scratch: `name_bucket{labels,` of the current histogram series, the start of each of
+    /// its bucket lines.
+    bucket_head: Vec<u8>,
     /// Streaming: where full chunks of `out` go ([`render_streaming`]).
     spill: Option<&'a mut ChunkConsumer<'a>>,
     /// Streaming: bytes already handed to `spill`.
@@ -238,12 +252,12 @@ impl<'a> Renderer<'a> {
             base,
             written: Vec::new(),
             current: None,
-            labels: Vec::with_capacity(256),
-            key_spans: Vec::with_capacity(16),
+            labels: LabelBlock::new(),
             le_bounds: Vec::new(),
             le_frags: Vec::new(),
             le_offsets: Vec::new(),
             bucket_exemplar: Vec::new(),
+            bucket_head: Vec::with_capacity(256),
             spill: None,
             spilled: 0,
             spill_error: None,
@@ -295,70 +309,6 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    /// Renders the label block of a series into `self.labels`.
-    fn render_labels(&mut self, labels: &[(&str, &str)]) {
-        self.labels.clear();
-        self.key_spans.clear();
-        for (key, value) in labels {
-            let mark = self.labels.len();
-            self.labels.push(if mark == 0 { b'{' } else { b',' });
-            let key_start = self.labels.len();
-            if !names::push_label_name(&mut self.labels, key) {
-                self.labels.truncate(mark);
-                continue;
-            }
-            let key_end = self.labels.len();
-            let new_key = &self.labels[key_start..key_end];
-            // Two keys that translate to the same name would make the whole scrape invalid;
-            // the first one wins. Series labels win over const labels.
-            let dup = self
-                .key_spans
-                .iter()
-                .any(|&(s, e)| self.labels[s..e] == *new_key);
-            if dup {
-                self.labels.truncate(mark);
-                continue;
-            }
-            self.key_spans.push((key_start, key_end));
-            self.labels.extend_from_slice(b"=\"");
-            push_label_value(&mut self.labels, value);
-            self.labels.push(b'"');
-        }
-        if self.opts.const_keys.is_empty() {
-            return;
-        }
-        let collides = self.key_spans.iter().any(|&(s, e)| {
-            let k = &self.labels[s..e];
-            self.opts.const_keys.iter().any(|c| c.as_bytes() == k)
-        });
-        if !collides {
-            if self.labels.is_empty() {
-                self.labels.push(b'{');
-                self.labels
-                    .extend_from_slice(self.opts.const_fragment.get(1..).unwrap_or_default());
-            } else {
-                self.labels.extend_from_slice(&self.opts.const_fragment);
-            }
-            return;
-        }
-        for (key, frag) in self.opts.const_keys.iter().zip(const_fragments(self.opts)) {
-            let taken = self
-                .key_spans
-                .iter()
-                .any(|&(s, e)| self.labels[s..e] == *key.as_bytes());
-            if taken {
-                continue;
-            }
-            if self.labels.is_empty() {
-                self.labels.push(b'{');
-                self.labels
-                    .extend_from_slice(frag.get(1..).unwrap_or_default());
-            } else {
-                self.labels.extend_from_slice(frag);
-            }
-        }
-    }
-
     /// Makes `le_frags` hold the fragments for `bounds`.
     fn prepare_le(&mut self, bounds: &[f64]) {
         let same = self.le_bounds.len() == bounds.len()
@@ -384,81 +334,6 @@ impl<'a> Renderer<'a> {
             self.le_frags.extend_from_slice(b"\"} ");
             self.le_offsets.push(self.le_frags.len());
         }
-    }
-}
-
-/// Splits the precomputed const fragment back into one `,k="v"` piece per label (only on the
-/// rare collision path).
-fn const_fragments(opts: &RenderOptions) -> Vec<&[u8]> {
-    let mut pieces = Vec::with_capacity(opts.const_keys.len());
-    let frag = &opts.const_fragment[..];
-    let mut start = 0;
-    let mut in_value = false;
-    let mut escaped = false;
-    for (i, &b) in frag.iter().enumerate() {
-        if in_value {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_value = false;
-                pieces.push(&frag[start..=i]);
-                start = i + 1;
-            }
-        } else if b == b'"' {
-            in_value = true;
-        }
-    }
-    pieces
-}
-
-/// Appends a label value escaped for both formats: `\` → `\\`, `"` → `\"`, newline → `\n`.
-/// Other UTF-8 passes through.
-pub(crate) fn push_label_value(out: &mut Vec<u8>, value: &str) {
-    push_escaped(out, value.as_bytes(), true);
-}
-
-fn push_escaped(out: &mut Vec<u8>, bytes: &[u8], quote: bool) {
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'"' if quote => b"\\\"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-}
-
-/// ` # {trace_id="…",span_id="…"} value [timestamp]`.
-fn push_exemplar(out: &mut Vec<u8>, e: &Exemplar) {
-    out.extend_from_slice(b" # {");
-    let mut hexbuf = [0u8; 32];
-    let mut first = true;
-    if e.trace_id != [0; 16] && hex::encode_to_slice(e.trace_id, &mut hexbuf).is_ok() {
-        out.extend_from_slice(b"trace_id=\"");
-        out.extend_from_slice(&hexbuf);
-        out.push(b'"');
-        first = false;
-    }
-    if e.span_id != [0; 8] && hex::encode_to_slice(e.span_id, &mut hexbuf[..16]).is_ok() {
-        if !first {
-            out.push(b',');
-        }
-        out.extend_from_slice(b"span_id=\"");
-        out.extend_from_slice(&hexbuf[..16]);
-        out.push(b'"');
-    }
-    out.extend_from_slice(b"} ");
-    push_om_float(out, e.value);
-    if e.time_unix_nano != 0 {
-        out.push(b' ');
-        push_unix_seconds(out, e.time_unix_nano);
     }
 }
 
@@ -567,7 +442,7 @@ impl MetricsSink for Renderer<'_> {
         if !self.accepts(MetricKind::Counter) {
             return;
         }
-        self.render_labels(labels);
+        self.labels.render(labels, self.opts);
         let Renderer {
             out,
             written,
@@ -578,7 +453,7 @@ impl MetricsSink for Renderer<'_> {
         let Some((cur, out)) = target_buf(out, written, current) else {
             return;
         };
-        push_series_start(out, &cur.line_name, labels);
+        push_series_start(out, &cur.line_name, labels.as_bytes());
         push_u64(out, value);
         if let (true, Some(e)) = (cur.exemplars, exemplar) {
             push_exemplar(out, e);
@@ -591,7 +466,7 @@ impl MetricsSink for Renderer<'_> {
         if !self.accepts(MetricKind::Gauge) {
             return;
         }
-        self.render_labels(labels);
+        self.labels.render(labels, self.opts);
         let om = self.format == Format::OpenMetrics;
         let Renderer {
             out,
@@ -603,7 +478,7 @@ impl MetricsSink for Renderer<'_> {
         let Some((cur, out)) = target_buf(out, written, current) else {
             return;
         };
-        push_series_start(out, &cur.line_name, labels);
+        push_series_start(out, &cur.line_name, labels.as_bytes());
         if om {
             push_om_float(out, value);
         } else {
@@ -617,7 +492,7 @@ impl MetricsSink for Renderer<'_> {
         if !self.accepts(MetricKind::Histogram) {
             return;
         }
-        self.render_labels(labels);
+        self.labels.render(labels, self.opts);
         self.prepare_le(point.bounds);
         let om = self.format == Format::OpenMetrics;
         let n = point.bounds.len();
@@ -629,11 +504,13 @@ impl MetricsSink for Renderer<'_> {
             le_frags,
             le_offsets,
             bucket_exemplar,
+            bucket_head,
             ..
         } = self;
         let Some((cur, out)) = target_buf(out, written, current) else {
             return;
         };
+        let label_block = label_block.as_bytes();
 
         // Each exemplar goes to the bucket its value falls in (bounds are upper-inclusive);
         // a later exemplar for the same bucket replaces an earlier one, as in the Go client.
@@ -652,6 +529,14 @@ impl MetricsSink for Renderer<'_> {
             }
         }
 
+        bucket_head.clear();
+        bucket_head.extend_from_slice(&cur.line_name);
+        if label_block.is_empty() {
+            bucket_head.push(b'{');
+        } else {
+            bucket_head.extend_from_slice(label_block);
+            bucket_head.push(b',');
+        }
         let mut cumulative: u64 = 0;
         for i in 0..=n {
             if i == n {
@@ -661,13 +546,7 @@ impl MetricsSink for Renderer<'_> {
                 cumulative =
                     cumulative.saturating_add(point.bucket_counts.get(i).copied().unwrap_or(0));
             }
-            out.extend_from_slice(&cur.line_name);
-            if label_block.is_empty() {
-                out.push(b'{');
-            } else {
-                out.extend_from_slice(label_block);
-                out.push(b',');
-            }
+            out.extend_from_slice(bucket_head);
             let frag = le_offsets
                 .get(i)
                 .zip(le_offsets.get(i + 1))
