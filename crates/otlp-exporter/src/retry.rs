@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use prost::Message;
+use redline_pipeline::rpc_status::encode_status;
 use tonic::Code;
 
 /// What to do after a failed attempt.
@@ -37,82 +37,12 @@ pub fn classify(code: Code, details: &[u8]) -> Verdict {
     }
 }
 
-/// `google.rpc.Status`, as carried in `grpc-status-details-bin`.
-#[derive(Clone, PartialEq, Message)]
-pub struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    pub code: i32,
-    #[prost(string, tag = "2")]
-    pub message: String,
-    #[prost(message, repeated, tag = "3")]
-    pub details: Vec<Any>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, Message)]
-pub struct Any {
-    #[prost(string, tag = "1")]
-    pub type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    pub value: Vec<u8>,
-}
-
-/// `google.rpc.RetryInfo`.
-#[derive(Clone, PartialEq, Message)]
-pub struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    pub retry_delay: Option<ProtoDuration>,
-}
-
-/// `google.protobuf.Duration`.
-#[derive(Clone, PartialEq, Message)]
-pub struct ProtoDuration {
-    #[prost(int64, tag = "1")]
-    pub seconds: i64,
-    #[prost(int32, tag = "2")]
-    pub nanos: i32,
-}
-
-pub const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
-
-/// The server's RetryInfo delay, if the status details carry one. Malformed details are
-/// ignored: they come from the network and must not turn into an error of ours.
-pub fn retry_delay(details: &[u8]) -> Option<Duration> {
-    if details.is_empty() {
-        return None;
-    }
-    let status = RpcStatus::decode(details).ok()?;
-    status
-        .details
-        .iter()
-        .filter(|any| any.type_url.ends_with("/google.rpc.RetryInfo"))
-        .find_map(|any| RetryInfo::decode(any.value.as_slice()).ok()?.retry_delay)
-        .map(|d| {
-            let secs = u64::try_from(d.seconds).unwrap_or(0);
-            let nanos = u32::try_from(d.nanos).unwrap_or(0).min(999_999_999);
-            // A server asking for hours is capped: the elapsed-time limit still applies, and
-            // an absurd value must not park a sender forever.
-            Duration::new(secs.min(3600), nanos)
-        })
-}
+/// The server's RetryInfo delay, if the status details carry one (capped at an hour).
+pub use redline_pipeline::rpc_status::retry_delay;
 
 /// Encodes a RetryInfo status detail; used by tests and fake servers.
 pub fn encode_retry_info(code: Code, message: &str, delay: Duration) -> Vec<u8> {
-    let info = RetryInfo {
-        retry_delay: Some(ProtoDuration {
-            seconds: i64::try_from(delay.as_secs()).unwrap_or(i64::MAX),
-            nanos: i32::try_from(delay.subsec_nanos()).unwrap_or(0),
-        }),
-    };
-    RpcStatus {
-        code: code as i32,
-        message: message.to_owned(),
-        details: vec![Any {
-            type_url: RETRY_INFO_TYPE_URL.to_owned(),
-            value: info.encode_to_vec(),
-        }],
-    }
-    .encode_to_vec()
+    encode_status(code as i32, message, Some(delay))
 }
 
 #[cfg(test)]

@@ -206,7 +206,10 @@ mod tests {
         }
         for bad in ["user:s3cret@tempo:4317", "https://user:s3cret@tempo:4317"] {
             let e = parse_grpc_endpoint(bad).expect_err(bad);
-            assert!(!e.contains("s3cret") && e.contains("***@tempo"), "{bad}: {e}");
+            assert!(
+                !e.contains("s3cret") && e.contains("***@tempo"),
+                "{bad}: {e}"
+            );
         }
         assert_eq!(
             without_credentials("http://a:b@h:1/p@q"),

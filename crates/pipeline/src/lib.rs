@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod only_bool;
 pub mod prom_names;
 pub mod retry;
+pub mod rpc_status;
 pub mod service;
 pub mod status;
 mod system_ca;
