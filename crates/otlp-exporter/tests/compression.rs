@@ -4,29 +4,12 @@
 mod common;
 
 use std::io::Read;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use common::*;
 use redline_otlp_exporter::config::{Compression, CompressionParams};
 use tokio::sync::Semaphore;
 use tonic::Code;
-
-fn sent(s: &Started) -> u64 {
-    s.counters.sent_spans.load(Ordering::SeqCst)
-}
-
-fn failed(s: &Started) -> u64 {
-    s.counters.send_failed_spans.load(Ordering::SeqCst)
-}
-
-async fn shutdown_ok(s: Started) {
-    s.running
-        .shutdown(Instant::now() + Duration::from_secs(10))
-        .await
-        .expect("clean shutdown");
-}
 
 fn gunzip(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();

@@ -13,21 +13,6 @@ use redline_pipeline::config::Secret;
 use tokio::sync::Semaphore;
 use tonic::Code;
 
-fn sent(s: &Started) -> u64 {
-    s.counters.sent_spans.load(Ordering::SeqCst)
-}
-
-fn failed(s: &Started) -> u64 {
-    s.counters.send_failed_spans.load(Ordering::SeqCst)
-}
-
-async fn shutdown_ok(s: Started) {
-    s.running
-        .shutdown(Instant::now() + Duration::from_secs(10))
-        .await
-        .expect("clean shutdown");
-}
-
 #[tokio::test]
 async fn raw_bytes_arrive_byte_identical() {
     let sink = Sink::start().await;

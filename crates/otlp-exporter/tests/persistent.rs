@@ -79,14 +79,6 @@ fn queue_size(s: &Started) -> i64 {
     s.counters.queue_size.load(Ordering::SeqCst)
 }
 
-fn sent(s: &Started) -> u64 {
-    s.counters.sent_spans.load(Ordering::SeqCst)
-}
-
-fn failed(s: &Started) -> u64 {
-    s.counters.send_failed_spans.load(Ordering::SeqCst)
-}
-
 async fn stop(s: Started, within: Duration) {
     s.running
         .shutdown(Instant::now() + within)

@@ -354,6 +354,28 @@ pub struct Started {
     pub counters: Arc<ExporterCounters>,
 }
 
+/// Spans the exporter reports as sent.
+pub fn sent(s: &Started) -> u64 {
+    s.counters
+        .sent_spans
+        .load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Spans the exporter reports as failed (dropped after its retries).
+pub fn failed(s: &Started) -> u64 {
+    s.counters
+        .send_failed_spans
+        .load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Shuts the exporter down with a 10 s deadline, expecting a clean drain.
+pub async fn shutdown_ok(s: Started) {
+    s.running
+        .shutdown(std::time::Instant::now() + Duration::from_secs(10))
+        .await
+        .expect("clean shutdown");
+}
+
 pub fn start(config: Config) -> Started {
     let telemetry = Telemetry::new();
     let ctx = BuildContext::new(telemetry.clone());
