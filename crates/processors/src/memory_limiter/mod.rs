@@ -2,12 +2,12 @@
 //!
 //! A background task samples the resident set size every `check_interval`. While it is at or
 //! above the soft limit (`limit − spike`), or a batch would take it there (counting what was
-//! admitted since the sample), `reserve` refuses
-//! and the receiver answers gRPC UNAVAILABLE / HTTP 503 with `retry_after = check_interval`.
-//! Refusing in `reserve` (before anything is counted or queued) keeps accepted = counted =
-//! forwarded. Over the soft limit the sampler first gives freed memory back to the OS
-//! ([`gauge`]), at most once per `min_gc_interval_when_soft_limited` (or `_hard_limited` over
-//! the limit), the keys the Go collector uses to pace its forced GC; then it decides.
+//! admitted since the sample), `reserve` refuses and the receiver answers gRPC UNAVAILABLE /
+//! HTTP 503 with `retry_after = check_interval`. Refusing in `reserve` (before anything is
+//! counted or queued) keeps accepted = counted = forwarded. Over the soft limit the sampler
+//! first gives freed memory back to the OS ([`gauge`]), at most once per
+//! `min_gc_interval_when_soft_limited` (or `_hard_limited` over the limit), the keys the Go
+//! collector uses to pace its forced GC; then it decides.
 
 mod config;
 mod gauge;
