@@ -52,7 +52,6 @@ pub struct MemoryLimiter {
     next: Arc<dyn TracesConsumer>,
     gauge: Arc<dyn MemoryGauge>,
     settings: Settings,
-    soft_limit: u64,
     rss: AtomicU64,
     /// Bytes admitted since `rss` was sampled: intake between two samples counts against the
     /// budget before the next sample can see it.
@@ -72,7 +71,6 @@ impl MemoryLimiter {
             id,
             next,
             gauge,
-            soft_limit: settings.soft_limit(),
             settings,
             rss: AtomicU64::new(0),
             admitted: AtomicU64::new(0),
@@ -90,7 +88,7 @@ impl MemoryLimiter {
         let Some(mut rss) = self.gauge.resident_bytes() else {
             return;
         };
-        if rss >= self.soft_limit && self.release_due(rss) {
+        if rss >= self.soft_limit() && self.release_due(rss) {
             let started = Instant::now();
             self.gauge.release_free_memory();
             if let Some(after) = self.gauge.resident_bytes() {
@@ -104,17 +102,17 @@ impl MemoryLimiter {
         }
         self.rss.store(rss, Ordering::Relaxed);
         self.admitted.store(0, Ordering::Relaxed);
-        let over = rss >= self.soft_limit;
+        let over = rss >= self.soft_limit();
         if self.refusing.swap(over, Ordering::Relaxed) != over {
             if over {
                 tracing::warn!(
-                    processor = %self.id, rss_bytes = rss, soft_limit_bytes = self.soft_limit,
+                    processor = %self.id, rss_bytes = rss, soft_limit_bytes = self.soft_limit(),
                     limit_bytes = self.settings.limit,
                     "memory_limiter: over the soft limit, refusing data"
                 );
             } else {
                 tracing::info!(
-                    processor = %self.id, rss_bytes = rss, soft_limit_bytes = self.soft_limit,
+                    processor = %self.id, rss_bytes = rss, soft_limit_bytes = self.soft_limit(),
                     "memory_limiter: below the soft limit, accepting data again"
                 );
             }
@@ -137,6 +135,10 @@ impl MemoryLimiter {
         true
     }
 
+    fn soft_limit(&self) -> u64 {
+        self.settings.soft_limit()
+    }
+
     fn refuse(&self, reason: String) -> Refused {
         Refused {
             component: self.id.clone(),
@@ -149,20 +151,20 @@ impl MemoryLimiter {
 impl TracesConsumer for MemoryLimiter {
     fn reserve(&self, batch: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
         let rss = self.rss.load(Ordering::Relaxed);
-        if rss >= self.soft_limit {
+        if rss >= self.soft_limit() {
             return Err(self.refuse(format!(
                 "memory use {rss} bytes is at or above the soft limit {} bytes",
-                self.soft_limit
+                self.soft_limit()
             )));
         }
         let len = batch.byte_len() as u64;
         let before = self.admitted.fetch_add(len, Ordering::Relaxed);
         let projected = rss.saturating_add(before);
-        if projected.saturating_add(len) > self.soft_limit {
+        if projected.saturating_add(len) > self.soft_limit() {
             self.admitted.fetch_sub(len, Ordering::Relaxed);
             return Err(self.refuse(format!(
                 "a {len}-byte batch would take memory use ({projected} bytes) over the soft limit {} bytes",
-                self.soft_limit
+                self.soft_limit()
             )));
         }
         self.next.reserve(batch).inspect_err(|_| {
