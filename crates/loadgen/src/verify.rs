@@ -74,7 +74,9 @@ pub fn kind_label(kind: i32) -> &'static str {
         3 => "SPAN_KIND_CLIENT",
         4 => "SPAN_KIND_PRODUCER",
         5 => "SPAN_KIND_CONSUMER",
-        _ => "SPAN_KIND_UNSPECIFIED",
+        0 => "SPAN_KIND_UNSPECIFIED",
+        // Outside the enum: an empty label value, as otelcol writes it.
+        _ => "",
     }
 }
 
@@ -82,7 +84,8 @@ pub fn status_label(status: i32) -> &'static str {
     match status {
         1 => "STATUS_CODE_OK",
         2 => "STATUS_CODE_ERROR",
-        _ => "STATUS_CODE_UNSET",
+        0 => "STATUS_CODE_UNSET",
+        _ => "",
     }
 }
 

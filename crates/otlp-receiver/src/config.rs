@@ -148,7 +148,7 @@ pub struct HttpConfig {
     /// as received and again to the decompressed body.
     pub max_request_body_size: i64,
     /// Content-Encodings accepted; `""` (or `identity`) is an uncompressed body. Default:
-    /// every encoding Redline implements (`""`, `gzip`, `zlib`, `deflate`).
+    /// every encoding Redline implements (`""`, `gzip`, `zstd`, `zlib`, `deflate`).
     pub compression_algorithms: Option<Vec<String>>,
     /// Headers added to every response.
     pub response_headers: BTreeMap<String, String>,
@@ -224,16 +224,18 @@ pub enum ContentEncoding {
     Gzip,
     /// `deflate` and `zlib` are both zlib streams (RFC 1950), as in otelcol.
     Zlib,
+    Zstd,
 }
 
 impl ContentEncoding {
     /// Parses a config name or a `Content-Encoding` value. `None` for encodings otelcol knows
-    /// but Redline does not decode (zstd, snappy, lz4) and for unknown names.
+    /// but Redline does not decode (snappy, lz4) and for unknown names.
     pub fn parse(name: &str) -> Option<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
             "" | "identity" | "none" => Some(Self::Identity),
             "gzip" | "x-gzip" => Some(Self::Gzip),
             "zlib" | "deflate" => Some(Self::Zlib),
+            "zstd" => Some(Self::Zstd),
             _ => None,
         }
     }
@@ -270,6 +272,7 @@ impl HttpConfig {
             None => vec![
                 ContentEncoding::Identity,
                 ContentEncoding::Gzip,
+                ContentEncoding::Zstd,
                 ContentEncoding::Zlib,
             ],
             Some(names) => names
@@ -361,12 +364,12 @@ impl Config {
             if let Some(names) = &h.compression_algorithms {
                 for name in names {
                     if ContentEncoding::parse(name).is_none() {
-                        let known = ["zstd", "snappy", "lz4", "x-snappy-framed"];
+                        let known = ["snappy", "lz4", "x-snappy-framed"];
                         let reason = if known.contains(&name.as_str()) {
                             format!("`{name}` is an otelcol setting Redline does not support yet")
                         } else {
                             format!(
-                                "unknown compression `{name}` (supported: \"\", gzip, zlib, deflate)"
+                                "unknown compression `{name}` (supported: \"\", gzip, zstd, zlib, deflate)"
                             )
                         };
                         return Err(config.invalid("protocols.http.compression_algorithms", reason));
@@ -470,7 +473,7 @@ mod tests {
         assert_eq!(h.endpoint, "localhost:4318");
         assert_eq!(h.traces_path(), "/v1/traces");
         assert_eq!(h.max_request_body_size(), 20 * 1024 * 1024);
-        assert_eq!(h.encodings().len(), 3);
+        assert_eq!(h.encodings().len(), 4);
     }
 
     #[test]
@@ -490,7 +493,8 @@ mod tests {
             ContentEncoding::parse("deflate"),
             Some(ContentEncoding::Zlib)
         );
-        assert_eq!(ContentEncoding::parse("zstd"), None);
+        assert_eq!(ContentEncoding::parse("zstd"), Some(ContentEncoding::Zstd));
+        assert_eq!(ContentEncoding::parse("snappy"), None);
         assert_eq!(ContentEncoding::parse("br"), None);
     }
 }

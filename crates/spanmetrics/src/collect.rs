@@ -80,11 +80,11 @@ impl SpanMetrics {
         }
         if inc[2] {
             let k = KIND_NAMES.get(kind(words) as usize).copied();
-            out.push((SPAN_KIND, k.unwrap_or(KIND_NAMES[0])));
+            out.push((SPAN_KIND, k.unwrap_or("")));
         }
         if inc[3] && with_status {
             let s = STATUS_NAMES.get(status(words) as usize).copied();
-            out.push((STATUS_CODE, s.unwrap_or(STATUS_NAMES[0])));
+            out.push((STATUS_CODE, s.unwrap_or("")));
         }
         for (i, d) in self.settings.dimensions.iter().enumerate() {
             if let Some(v) = snap.get(self.layout.dim_id(words, i)) {

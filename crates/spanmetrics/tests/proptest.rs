@@ -66,14 +66,12 @@ fn naive(reqs: &[Vec<ResourceSpans>]) -> BTreeMap<Labels, Tally> {
             let mut l = Labels::new();
             l.insert("service.name".into(), svc.clone());
             l.insert("span.name".into(), sp.name.clone());
-            let kind = usize::try_from(sp.kind)
-                .ok()
-                .filter(|k| *k < 6)
-                .unwrap_or(0);
-            l.insert("span.kind".into(), KINDS[kind].into());
+            // Numbers outside an enum get an empty label value.
+            let kind = usize::try_from(sp.kind).ok().and_then(|k| KINDS.get(k));
+            l.insert("span.kind".into(), kind.copied().unwrap_or("").into());
             let st = sp.status.as_ref().map_or(0, |s| s.code);
-            let st = usize::try_from(st).ok().filter(|k| *k < 3).unwrap_or(0);
-            l.insert("status.code".into(), STATUSES[st].into());
+            let st = usize::try_from(st).ok().and_then(|k| STATUSES.get(k));
+            l.insert("status.code".into(), st.copied().unwrap_or("").into());
             let v = first(&sp.attributes, "hit").or_else(|| first(&rattrs, "hit"));
             if let Some(v) = v {
                 l.insert("hit".into(), as_string(v));

@@ -34,8 +34,80 @@ impl Kind {
 /// does with every JSON request. Public (hidden) for the fuzz target; never panics.
 #[doc(hidden)]
 pub fn json_to_protobuf(body: &[u8]) -> Result<Bytes, serde_json::Error> {
-    let req = serde_json::from_slice::<ExportTraceServiceRequest>(body)?;
+    let req = match serde_json::from_slice::<ExportTraceServiceRequest>(body) {
+        Ok(req) => req,
+        // What the protobuf JSON mapping allows and the generated types do not read (enum
+        // names, empty arrays and maps written as `{}`) takes the slower road through a
+        // `Value`; a body that fails there too gets the first error.
+        Err(e) => normalized(body).map_err(|_| e)?,
+    };
     Ok(Bytes::from(req.encode_to_vec()))
+}
+
+/// The request with `Span.kind` and `Status.code` names replaced by their numbers, and
+/// `arrayValue`/`kvlistValue` objects without `values` given an empty list, as otelcol reads
+/// them.
+fn normalized(body: &[u8]) -> Result<ExportTraceServiceRequest, serde_json::Error> {
+    use serde_json::Value;
+    const KINDS: [&str; 6] = [
+        "SPAN_KIND_UNSPECIFIED",
+        "SPAN_KIND_INTERNAL",
+        "SPAN_KIND_SERVER",
+        "SPAN_KIND_CLIENT",
+        "SPAN_KIND_PRODUCER",
+        "SPAN_KIND_CONSUMER",
+    ];
+    const CODES: [&str; 3] = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
+    fn number(v: &mut Value, names: &[&str]) -> Result<(), serde_json::Error> {
+        if let Value::String(name) = v {
+            let Some(n) = names.iter().position(|k| k == name) else {
+                return Err(<serde_json::Error as serde::de::Error>::custom(format!(
+                    "unknown enum value `{name}`"
+                )));
+            };
+            *v = Value::from(n);
+        }
+        Ok(())
+    }
+    fn items<'a>(v: &'a mut Value, key: &str) -> impl Iterator<Item = &'a mut Value> {
+        v.get_mut(key)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+    }
+    // serde_json refuses nesting past 128 levels, which bounds this recursion.
+    fn empty_lists(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (key, inner) in map.iter_mut() {
+                    if let (true, Value::Object(list)) =
+                        (key == "arrayValue" || key == "kvlistValue", &mut *inner)
+                    {
+                        list.entry("values")
+                            .or_insert_with(|| Value::Array(Vec::new()));
+                    }
+                    empty_lists(inner);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(empty_lists),
+            _ => {}
+        }
+    }
+    let mut doc: Value = serde_json::from_slice(body)?;
+    empty_lists(&mut doc);
+    for rs in items(&mut doc, "resourceSpans") {
+        for ss in items(rs, "scopeSpans") {
+            for span in items(ss, "spans") {
+                if let Some(kind) = span.get_mut("kind") {
+                    number(kind, &KINDS)?;
+                }
+                if let Some(code) = span.get_mut("status").and_then(|s| s.get_mut("code")) {
+                    number(code, &CODES)?;
+                }
+            }
+        }
+    }
+    serde_json::from_value(doc)
 }
 
 pub(super) fn content_kind(headers: &HeaderMap) -> Option<Kind> {
@@ -92,6 +164,10 @@ pub(super) fn decompress(
         // Multi-member gzip, as Go's gzip.Reader reads it.
         ContentEncoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
         ContentEncoding::Zlib => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
+        ContentEncoding::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(&body[..])
+                .map_err(DecompressError::Corrupt)?,
+        ),
     };
     let cap = (limit as u64).saturating_add(1);
     let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
@@ -157,6 +233,70 @@ mod tests {
             .join()
             .expect("no stack overflow");
         assert_eq!(run, (true, true, true));
+    }
+
+    #[test]
+    fn enum_names_are_read_as_their_numbers() {
+        let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[
+            {"name":"a","kind":"SPAN_KIND_CLIENT","status":{"code":"STATUS_CODE_ERROR"}},
+            {"name":"b","kind":2,"status":{"code":1}}]}]}]}"#;
+        let req = ExportTraceServiceRequest::decode(json_to_protobuf(body).expect("valid"))
+            .expect("protobuf");
+        let spans = &req.resource_spans[0].scope_spans[0].spans;
+        let got: Vec<_> = spans
+            .iter()
+            .map(|s| (s.kind, s.status.as_ref().map(|st| st.code)))
+            .collect();
+        assert_eq!(got, [(3, Some(2)), (2, Some(1))]);
+        let unknown =
+            br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"SPAN_KIND_NOPE"}]}]}]}"#;
+        assert!(json_to_protobuf(unknown).is_err());
+    }
+
+    #[test]
+    fn empty_arrays_and_maps_may_omit_their_values() {
+        let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a","attributes":[
+            {"key":"l","value":{"arrayValue":{}}},
+            {"key":"m","value":{"kvlistValue":{}}},
+            {"key":"n","value":{"arrayValue":{"values":[{"kvlistValue":{}}]}}}]}]}]}]}"#;
+        let req = ExportTraceServiceRequest::decode(json_to_protobuf(body).expect("valid"))
+            .expect("protobuf");
+        assert_eq!(
+            req.resource_spans[0].scope_spans[0].spans[0]
+                .attributes
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn deep_json_with_enum_names_is_refused_not_a_crash() {
+        let run = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let deep = deep_json(1000).replace(r#""name":"d""#, r#""kind":"SPAN_KIND_SERVER""#);
+                json_to_protobuf(deep.as_bytes()).is_err()
+            })
+            .expect("spawn")
+            .join()
+            .expect("no stack overflow");
+        assert!(run);
+    }
+
+    #[test]
+    fn zstd_bodies_decompress_under_the_cap() {
+        let data = vec![7u8; 1 << 20];
+        let packed = Bytes::from(zstd::bulk::compress(&data, 3).expect("in-memory compress"));
+        let out = decompress(packed.clone(), ContentEncoding::Zstd, 1 << 20).expect("fits");
+        assert_eq!(out, data);
+        assert!(matches!(
+            decompress(packed, ContentEncoding::Zstd, 1000),
+            Err(DecompressError::TooLarge)
+        ));
+        assert!(matches!(
+            decompress(Bytes::from_static(b"not zstd"), ContentEncoding::Zstd, 100),
+            Err(DecompressError::Corrupt(_))
+        ));
     }
 
     #[test]

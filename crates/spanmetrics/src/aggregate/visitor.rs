@@ -5,7 +5,7 @@ use redline_otlp_wire::{KeyValueView, ResourceView, SpanView, TraceVisitor};
 use super::key::{DimSrc, SpanKey};
 use super::observe::Observation;
 use super::SpanMetrics;
-use crate::series::STATUS_ERROR;
+use crate::series::{enum_index, KIND_NAMES, STATUS_ERROR, STATUS_NAMES};
 
 /// The visitor that turns spans into observations. Its buffers live for one request, so
 /// spans whose labels are strings allocate nothing.
@@ -130,14 +130,8 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
         }
 
         let name = span.name();
-        let kind = u8::try_from(span.kind())
-            .ok()
-            .filter(|k| *k <= 5)
-            .unwrap_or(0);
-        let status = u8::try_from(span.status_code())
-            .ok()
-            .filter(|s| *s <= 2)
-            .unwrap_or(0);
+        let kind = enum_index(span.kind(), &KIND_NAMES);
+        let status = enum_index(span.status_code(), &STATUS_NAMES);
         let nanos = span
             .end_time_unix_nano()
             .saturating_sub(span.start_time_unix_nano());

@@ -17,8 +17,8 @@ use hashbrown::HashTable;
 
 pub(crate) use interner::Interner;
 pub(crate) use layout::{
-    group_cmp, ids, kind, last_seen_ms, status, Layout, KIND_NAMES, NONE_ID, STATUS_ERROR,
-    STATUS_NAMES, W_CREATED, W_IDS, W_META,
+    enum_index, group_cmp, ids, kind, last_seen_ms, status, Layout, KIND_NAMES, NONE_ID,
+    STATUS_ERROR, STATUS_NAMES, W_CREATED, W_IDS, W_META,
 };
 pub(crate) use shard::{words_at, words_mut, Padded, Shard, CHUNK_SLOTS};
 

@@ -1,0 +1,28 @@
+"""Config files for parity scenarios: the reference pipeline with one block changed."""
+
+from __future__ import annotations
+
+import yaml
+
+
+def spanmetrics_pipeline(spanmetrics: dict | None = None, prometheus: dict | None = None) -> str:
+    """otlp (gRPC + HTTP) -> spanmetrics -> prometheus, and otlp -> otlp/tempo; the connector
+    and exporter settings given replace the reference file's."""
+    cfg = {
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"},
+                                             "http": {"endpoint": "0.0.0.0:4318"}}}},
+        "connectors": {"spanmetrics": spanmetrics if spanmetrics is not None else {
+            "namespace": "traces.spanmetrics", "dimensions": [{"name": "cdn.cache.hit"}]}},
+        "exporters": {
+            "otlp/tempo": {"endpoint": "tempo:4317", "tls": {"insecure": True}},
+            "prometheus": {"endpoint": "0.0.0.0:9464", **(prometheus or {})},
+        },
+        "service": {"pipelines": {
+            "traces": {"receivers": ["otlp"], "exporters": ["spanmetrics", "otlp/tempo"]},
+            "metrics": {"receivers": ["spanmetrics"], "exporters": ["prometheus"]},
+        }},
+    }
+    return yaml.safe_dump(cfg, sort_keys=False)
+
+
+BASE = spanmetrics_pipeline()

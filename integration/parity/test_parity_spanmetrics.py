@@ -1,0 +1,113 @@
+"""Parity of each spanmetrics option Redline accepts, on the SDK's traffic."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import scenario
+from diff import compare_exemplars, one_side_labels
+from expo import OPENMETRICS
+import traffic
+from configs import spanmetrics_pipeline
+from traceset import OK, S, UNSET
+
+COUNTED = traffic.counted_spans(traffic.PARITY_PLAN)
+
+OPTIONS = {
+    "dimensions with defaults": {
+        "namespace": "traces.spanmetrics",
+        "dimensions": [
+            {"name": "cdn.cache.hit"},
+            {"name": "http.request.method", "default": "GET"},
+            {"name": "wasm.module", "default": "none"},
+            {"name": "http.response.status_code"},
+        ],
+    },
+    "exclude_dimensions": {
+        "namespace": "traces.spanmetrics",
+        "dimensions": [{"name": "cdn.cache.hit"}],
+        "exclude_dimensions": ["status.code", "span.kind"],
+    },
+    "buckets and unit s": {
+        "namespace": "traces.spanmetrics",
+        "histogram": {"unit": "s", "explicit": {"buckets": ["1ms", "10ms", "100ms", "250ms", "1s", "15s"]}},
+    },
+    "buckets in ms": {
+        "namespace": "traces.spanmetrics",
+        "histogram": {"unit": "ms", "explicit": {"buckets": ["2ms", "10ms", "100ms", "1s", "15s", "20s"]}},
+    },
+    "namespace": {"namespace": "app.red"},
+    "default namespace": {},
+    "resource attributes as dimensions": {
+        "namespace": "traces.spanmetrics",
+        "dimensions": [{"name": "host.name"}, {"name": "service.version", "default": "unknown"}],
+    },
+    "exemplars off": {"namespace": "traces.spanmetrics", "exemplars": {"enabled": False}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONS))
+def test_spanmetrics_option(pair_factory, allow, name):
+    pair = pair_factory(spanmetrics_pipeline(OPTIONS[name]))
+    traffic.sdk_send(pair, "grpc", traffic.PARITY_PLAN)
+    scenario.check(pair, allow, name, COUNTED)
+
+
+def test_exemplars_enabled_in_both(pair_factory, allow):
+    """With exemplars and OpenMetrics on in both, the same series carry exemplars.
+
+    otelcol attaches the exemplars of one flush interval to that flush's data points and then
+    drops them, so they are visible for one interval after the spans; Redline keeps each
+    series' latest exemplar. The comparison takes otelcol's scrape while it shows them."""
+    pair = pair_factory(spanmetrics_pipeline(
+        {"namespace": "traces.spanmetrics", "exemplars": {"enabled": True}},
+        {"enable_open_metrics": True}), flush_interval="3s")
+    traffic.sdk_send(pair, "grpc", traffic.PARITY_PLAN)
+    best, deadline = None, time.monotonic() + 10
+    while time.monotonic() < deadline:
+        om = pair.otelcol.scrape(OPENMETRICS)
+        n = sum(1 for f in om.families.values() for x in f.samples.values() if x.exemplar)
+        if best is None or n > best[0]:
+            best = (n, om)
+        elif n < best[0]:
+            break  # the flush after the spans' has dropped them
+        time.sleep(0.2)
+    assert best[0] > 0, "otelcol never served an exemplar"
+    text = pair.scrape()
+    red_om = pair.redline.scrape(OPENMETRICS)
+    drop = one_side_labels(text["otelcol"], text["redline"])
+    # Series by series (buckets of one histogram taken together): the same ones carry exemplars.
+    by_series = compare_exemplars(best[1], red_om, drop | {"le"})
+    assert by_series == [], "\n".join(by_series)
+    # Bucket by bucket they differ as docs/compatibility.md section 6 says.
+    allow.check("exemplars per bucket", compare_exemplars(best[1], red_om, drop))
+    scenario.check(pair, allow, "exemplars enabled", COUNTED)
+
+
+def test_cardinality_limit(pair_factory, allow):
+    """Label sets past aggregation_cardinality_limit fold into the overflow series."""
+    spans = [traffic.span(name=f"route-{i}", dur_ms=5) for i in range(12)]
+    pair = pair_factory(spanmetrics_pipeline({"namespace": "traces.spanmetrics", "aggregation_cardinality_limit": 5}))
+    answers = pair.grpc_export(traffic.request(({"service.name": "limited"}, spans)).SerializeToString())
+    assert {a.status for a in answers.values()} == {"OK"}
+    scenario.check(pair, allow, "cardinality limit", len(spans))
+
+
+def test_several_resources_per_service(pair_factory, allow):
+    """Two hosts of one service without service.instance.id: otelcol shows the last resource
+    written, Redline the sum (docs/compatibility.md, section 2)."""
+    plan = [
+        ({"service.name": "several-resources", "host.name": "a"},
+         [("http.server", S, 10, UNSET, {}, []), ("http.server", S, 20, OK, {}, [])]),
+        ({"service.name": "several-resources", "host.name": "b"},
+         [("http.server", S, 30, UNSET, {}, []), ("http.server", S, 3000, UNSET, {}, [])]),
+    ]
+    pair = pair_factory(spanmetrics_pipeline())
+    traffic.sdk_send(pair, "grpc", plan)
+    diffs = scenario.differences(pair, traffic.counted_spans(plan))
+    allow.check("several resources per service", diffs)
+    red = pair.redline.scrape()
+    assert red.sample("traces_spanmetrics_calls_total", service_name="several-resources", span_name="http.server",
+                      span_kind="SPAN_KIND_SERVER", status_code="STATUS_CODE_UNSET") == 3
