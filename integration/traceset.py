@@ -114,8 +114,9 @@ PLAN = [
 ]
 
 
-def send(endpoint: str = "127.0.0.1:4317", batch: bool = True, plan=PLAN) -> list:
-    """Send the plan to an OTLP/gRPC endpoint. Returns the ReadableSpans the SDK exported."""
+def record(plan, add_exporters) -> list:
+    """Record `plan` with the SDK, one TracerProvider per resource; `add_exporters(provider)`
+    adds the span processors that export. Returns the ReadableSpans the SDK finished."""
     now = time.time_ns()
     end_base = now - 50 * MS
     all_spans = []
@@ -125,12 +126,7 @@ def send(endpoint: str = "127.0.0.1:4317", batch: bool = True, plan=PLAN) -> lis
         provider = TracerProvider(resource=Resource(res_attrs))
         mem = InMemorySpanExporter()
         provider.add_span_processor(SimpleSpanProcessor(mem))
-        exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=10)
-        provider.add_span_processor(
-            BatchSpanProcessor(exporter, schedule_delay_millis=100, max_export_batch_size=6)
-            if batch
-            else SimpleSpanProcessor(exporter)
-        )
+        add_exporters(provider)
         tracer = provider.get_tracer("redline.integration", "1.0.0")
         prev = None
         for j, (name, kind, dur, status, attrs, children) in enumerate(roots):
@@ -155,6 +151,20 @@ def send(endpoint: str = "127.0.0.1:4317", batch: bool = True, plan=PLAN) -> lis
         provider.shutdown()
         all_spans.extend(mem.get_finished_spans())
     return all_spans
+
+
+def send(endpoint: str = "127.0.0.1:4317", batch: bool = True, plan=PLAN) -> list:
+    """Send the plan to an OTLP/gRPC endpoint. Returns the ReadableSpans the SDK exported."""
+
+    def exporters(provider):
+        exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=10)
+        provider.add_span_processor(
+            BatchSpanProcessor(exporter, schedule_delay_millis=100, max_export_batch_size=6)
+            if batch
+            else SimpleSpanProcessor(exporter)
+        )
+
+    return record(plan, exporters)
 
 
 def _span_key_and_bytes(rs, ss, sp):

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 from google.protobuf import json_format
-from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
@@ -24,13 +22,9 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Link, Status
 
-from traceset import ERR, MS, PLAN, UNSET
+from traceset import PLAN, record
 
 
 def counted_spans(plan=PLAN) -> int:
@@ -54,38 +48,12 @@ def sdk_send(pair, protocol: str = "grpc", plan=PLAN) -> list:
     """Record `plan` with the SDK, exporting every span to both collectors of `pair` over
     `protocol` (one request per span, so no SDK batching decides what goes together).
     Returns the ReadableSpans."""
-    now = time.time_ns()
-    end_base = now - 50 * MS
-    spans = []
-    for i, (res_attrs, roots) in enumerate(plan):
-        # Resource(...) directly: a resource without service.name must really have none.
-        provider = TracerProvider(resource=Resource(res_attrs))
-        mem = InMemorySpanExporter()
-        provider.add_span_processor(SimpleSpanProcessor(mem))
+
+    def exporters(provider):
         for collector in pair.c.values():
             provider.add_span_processor(SimpleSpanProcessor(_exporter(protocol, collector)))
-        tracer = provider.get_tracer("redline.parity", "1.0.0")
-        prev = None
-        for j, (name, kind, dur, status, attrs, children) in enumerate(roots):
-            end = end_base - (i * 100 + j) * MS
-            start = end - int(dur * MS)
-            links = [Link(prev.get_span_context(), {"link.kind": "previous"})] if prev is not None else []
-            span = tracer.start_span(name, kind=kind, start_time=start, attributes=attrs, links=links)
-            span.add_event("request.received", {"bytes": 512 + j}, timestamp=start)
-            for k, (cname, ckind, cdur, cstatus, cattrs) in enumerate(children):
-                ctx = trace.set_span_in_context(span)
-                cstart = start + k * MS
-                child = tracer.start_span(cname, context=ctx, kind=ckind, start_time=cstart, attributes=cattrs)
-                if cstatus != UNSET:
-                    child.set_status(Status(cstatus, "failed" if cstatus == ERR else None))
-                child.end(end_time=cstart + int(cdur * MS))
-            if status != UNSET:
-                span.set_status(Status(status, "upstream error" if status == ERR else None))
-            span.end(end_time=end)
-            prev = span
-        provider.shutdown()
-        spans.extend(mem.get_finished_spans())
-    return spans
+
+    return record(plan, exporters)
 
 
 def sdk_request(spans) -> bytes:

@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod cursor;
+pub mod enums;
 mod error;
 mod value;
 mod walk;

@@ -36,15 +36,7 @@ fn first<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a Value> {
         .and_then(|kv| kv.value.as_ref()?.value.as_ref())
 }
 
-const KINDS: [&str; 6] = [
-    "SPAN_KIND_UNSPECIFIED",
-    "SPAN_KIND_INTERNAL",
-    "SPAN_KIND_SERVER",
-    "SPAN_KIND_CLIENT",
-    "SPAN_KIND_PRODUCER",
-    "SPAN_KIND_CONSUMER",
-];
-const STATUSES: [&str; 3] = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
+use redline_otlp_wire::enums::{SPAN_KIND_NAMES as KINDS, STATUS_CODE_NAMES as STATUSES};
 
 /// The semantics, written plainly: first attribute wins, span before resource before default.
 fn naive(reqs: &[Vec<ResourceSpans>]) -> BTreeMap<Labels, Tally> {

@@ -48,16 +48,8 @@ pub fn json_to_protobuf(body: &[u8]) -> Result<Bytes, serde_json::Error> {
 /// `arrayValue`/`kvlistValue` objects without `values` given an empty list, as otelcol reads
 /// them.
 fn normalized(body: &[u8]) -> Result<ExportTraceServiceRequest, serde_json::Error> {
+    use redline_otlp_wire::enums::{SPAN_KIND_NAMES as KINDS, STATUS_CODE_NAMES as CODES};
     use serde_json::Value;
-    const KINDS: [&str; 6] = [
-        "SPAN_KIND_UNSPECIFIED",
-        "SPAN_KIND_INTERNAL",
-        "SPAN_KIND_SERVER",
-        "SPAN_KIND_CLIENT",
-        "SPAN_KIND_PRODUCER",
-        "SPAN_KIND_CONSUMER",
-    ];
-    const CODES: [&str; 3] = ["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
     fn number(v: &mut Value, names: &[&str]) -> Result<(), serde_json::Error> {
         if let Value::String(name) = v {
             let Some(n) = names.iter().position(|k| k == name) else {

@@ -9,33 +9,18 @@ pub(crate) const NONE_ID: u32 = u32::MAX;
 
 pub(crate) const STATUS_ERROR: u8 = 2;
 
-/// Label values of `span.kind`, by the OTLP enum number. A number outside the enum is stored
-/// as the last entry and labelled with an empty value, as otelcol labels it.
-pub(crate) const KIND_NAMES: [&str; 7] = [
-    "SPAN_KIND_UNSPECIFIED",
-    "SPAN_KIND_INTERNAL",
-    "SPAN_KIND_SERVER",
-    "SPAN_KIND_CLIENT",
-    "SPAN_KIND_PRODUCER",
-    "SPAN_KIND_CONSUMER",
-    "",
-];
-/// Label values of `status.code`, likewise with an empty value for numbers outside the enum.
-pub(crate) const STATUS_NAMES: [&str; 4] = [
-    "STATUS_CODE_UNSET",
-    "STATUS_CODE_OK",
-    "STATUS_CODE_ERROR",
-    "",
-];
+pub(crate) use redline_otlp_wire::enums::{
+    SPAN_KIND_NAMES as KIND_NAMES, STATUS_CODE_NAMES as STATUS_NAMES,
+};
 
 /// The stored form of an OTLP enum number: itself when it names a value of `names`, else
-/// the index of the empty label.
+/// `names.len()`, which has no name and is labelled with an empty value, as otelcol labels
+/// numbers outside the enum.
 pub(crate) fn enum_index(value: i32, names: &[&str]) -> u8 {
-    let unknown = names.len() - 1;
     usize::try_from(value)
         .ok()
-        .filter(|v| *v < unknown)
-        .map_or(unknown, |v| v) as u8
+        .filter(|v| *v < names.len())
+        .map_or(names.len(), |v| v) as u8
 }
 
 /// Word offsets of a series record.
