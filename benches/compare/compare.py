@@ -1,6 +1,7 @@
-"""Redline vs rotel, side by side: same load, same sink, alternating, one machine state.
+"""otelcol-contrib, Redline and rotel side by side: same loads, same sink, alternating.
 
-Run through ./run, which installs the pinned rotel into benches/compare/.venv first.
+Run through ./run, which installs the pinned rotel into benches/compare/.venv and builds (or
+finds) the pinned otelcol-contrib peer first.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import procs
@@ -27,8 +29,17 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 RELEASE = REPO / "target" / "release"
 
-REDLINE_CONFIG = """\
-# otelcol-tempo.yaml with 127.0.0.1 ports and the sink as Tempo.
+# The collectors, in round 1's order; each later round starts one further along, so every
+# collector runs first, second and third once in three rounds.
+COLLECTORS = ("otelcol", "redline", "rotel")
+
+# configs/otelcol-tempo.yaml with 127.0.0.1 ports and the sink as Tempo. Redline and otelcol
+# run this same text. {compression} is empty for the reference config (the otlp exporter's
+# default, gzip) or a `compression:` line. The telemetry reader keeps otelcol's own metrics
+# off :8888 (Redline reads the same key and serves its self-telemetry there too).
+COLLECTOR_CONFIG = """\
+# configs/otelcol-tempo.yaml with 127.0.0.1 ports and the loadgen sink as Tempo.
+# The same file runs Redline and otelcol-contrib.
 receivers:
   otlp:
     protocols:
@@ -42,12 +53,19 @@ connectors:
 exporters:
   otlp/tempo:
     endpoint: 127.0.0.1:{sink}
-    compression: {compression}
-    tls:
+{compression}    tls:
       insecure: true
   prometheus:
     endpoint: 127.0.0.1:{prom}
 service:
+  telemetry:
+    metrics:
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: {telemetry}
   pipelines:
     traces:
       receivers: [otlp]
@@ -58,6 +76,26 @@ service:
 """
 
 
+@dataclass(frozen=True)
+class Load:
+    key: str
+    title: str
+    compression: str | None  # the otlp exporter's `compression:`; None = key left out (gzip)
+    rotel_compression: str
+    rate: float | None = None  # open loop, spans per second
+    duration: str | None = None
+
+
+def loads(args) -> dict[str, Load]:
+    return {
+        "reference": Load("reference", "reference config (forwarding with gzip)", None, "gzip"),
+        "none": Load("none", "forwarding uncompressed (`compression: none`)", "none", "none"),
+        "steady": Load("steady", f"steady {results.si(args.rate_value)} spans/s for "
+                       f"{args.duration} (reference config)", None, "gzip",
+                       rate=args.rate_value, duration=args.duration),
+    }
+
+
 def parse_count(s: str) -> int:
     mult = {"k": 1_000, "m": 1_000_000}.get(s[-1:].lower(), 1)
     return int(float(s[:-1] if mult > 1 else s) * mult)
@@ -66,17 +104,26 @@ def parse_count(s: str) -> int:
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog="benches/compare/run",
-        description="Compare Redline and rotel: CPU seconds per million spans and peak RSS "
-        "under the same loadgen load, forwarding to the same loadgen sink.",
+        description="Compare otelcol-contrib, Redline and rotel: CPU seconds per million spans, "
+        "peak RSS and latency under the same loadgen loads, forwarding to the same loadgen sink.",
     )
     ap.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
-    ap.add_argument("--spans", default="2M", help="spans per measurement (k/M suffix; 2M)")
+    ap.add_argument("--spans", default="2M",
+                    help="spans per closed-loop measurement (k/M suffix; 2M)")
     ap.add_argument(
-        "--compression", default="none,gzip",
-        help="forwarding compressions to measure, comma-separated (default none,gzip)",
+        "--loads", default="reference,none,steady",
+        help="loads to measure, comma-separated: reference (the reference config, gzip), none "
+        "(forwarding uncompressed), steady (open loop at --rate for --duration); default all",
+    )
+    ap.add_argument("--rate", default="50k", help="spans per second of the steady load (50k)")
+    ap.add_argument("--duration", default="20s", help="length of the steady load (20s)")
+    ap.add_argument(
+        "--collectors", default=",".join(COLLECTORS),
+        help="collectors to measure, comma-separated (default otelcol,redline,rotel)",
     )
     ap.add_argument("--connections", type=int, default=4, help="loadgen connections (4)")
-    ap.add_argument("--concurrency", type=int, default=8, help="loadgen in flight per conn (8)")
+    ap.add_argument("--concurrency", type=int, default=8,
+                    help="loadgen in flight per conn (8; the most in flight with --rate)")
     ap.add_argument(
         "--verify", choices=["first", "all", "none"], default="first",
         help="rounds in which Redline's metrics are checked exactly with --verify (first)",
@@ -87,16 +134,30 @@ def parse_args() -> argparse.Namespace:
     )
     ap.add_argument("--run-timeout", type=float, default=300, help="bound on one loadgen run (s)")
     ap.add_argument("--no-build", action="store_true", help="use target/release as it is")
+    ap.add_argument(
+        "--bin-dir", help="take redline and loadgen from this directory instead of "
+        "target/release (implies --no-build), e.g. a build of a clean checkout",
+    )
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"), help="results file")
     ap.add_argument("--rotel-version", required=True, help=argparse.SUPPRESS)
+    ap.add_argument("--otelcol-bin", help=argparse.SUPPRESS)
     a = ap.parse_args()
     a.span_count = parse_count(a.spans)
-    a.compressions = [c.strip() for c in a.compression.split(",") if c.strip()]
-    for c in a.compressions:
-        if c not in ("none", "gzip"):
-            ap.error(f"unknown compression {c!r}: use none and/or gzip")
-    if a.rounds < 1 or a.span_count < 1:
-        ap.error("--rounds and --spans must be positive")
+    a.rate_value = float(parse_count(a.rate))
+    a.load_keys = [x.strip() for x in a.loads.split(",") if x.strip()]
+    for k in a.load_keys:
+        if k not in ("reference", "none", "steady"):
+            ap.error(f"unknown load {k!r}: use reference, none and/or steady")
+    a.collectors = [x.strip() for x in a.collectors.split(",") if x.strip()]
+    for c in a.collectors:
+        if c not in COLLECTORS:
+            ap.error(f"unknown collector {c!r}: use otelcol, redline and/or rotel")
+    if "otelcol" in a.collectors and not a.otelcol_bin:
+        ap.error("no otelcol binary: run through ./run, or leave otelcol out of --collectors")
+    if a.rounds < 1 or a.span_count < 1 or a.rate_value <= 0:
+        ap.error("--rounds, --spans and --rate must be positive")
+    if a.bin_dir:
+        a.no_build = True
     return a
 
 
@@ -115,15 +176,22 @@ def build(args) -> None:
         return
     cmd = ["cargo", "build", "--release", "-p", "redline", "-p", "redline-loadgen"]
     print(f"compare: {' '.join(cmd)}", file=sys.stderr, flush=True)
-    subprocess.run(cmd, cwd=REPO, check=True, timeout=3600)
+    try:
+        subprocess.run(cmd, cwd=REPO, check=True, timeout=3600)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
+        raise CompareError(
+            f"{' '.join(cmd)} failed ({e}); to measure binaries built elsewhere (e.g. a clone "
+            "of a clean commit) use --bin-dir DIR") from None
 
 
 class Bench:
-    def __init__(self, args, work: Path, rotel: Path, bin_dir: Path):
+    def __init__(self, args, work: Path, rotel: Path | None, otelcol: Path | None,
+                 bin_dir: Path):
         self.args = args
         self.bin = bin_dir
         self.work = work
         self.rotel = rotel
+        self.otelcol = otelcol
         self.sink_port = procs.free_port()
         self.count_port = procs.free_port()
         self.count_url = f"http://127.0.0.1:{self.count_port}/count"
@@ -137,7 +205,7 @@ class Bench:
         procs.wait_until("sink", lambda: procs.http_ok(self.count_url), self.sink, 20, log)
         return " ".join(shlex.quote(str(c)) for c in cmd)
 
-    def start_collector(self, name: str, compression: str, tag: str):
+    def start_collector(self, name: str, load: Load, tag: str):
         grpc, other = procs.free_port(), procs.free_port()
         log = self.work / f"{tag}.log"
         if name == "rotel":
@@ -147,19 +215,24 @@ class Bench:
                    "--exporter", "otlp",
                    "--otlp-exporter-endpoint", f"http://127.0.0.1:{self.sink_port}",
                    "--otlp-exporter-protocol", "grpc",
-                   "--otlp-exporter-compression", compression,
+                   "--otlp-exporter-compression", load.rotel_compression,
                    "--pid-file", self.work / "rotel.pid",
                    "--log-file", self.work / "rotel-agent.log",
                    *self.args.rotel_arg]
             p = procs.start(cmd, log)
             self._ready(p, name, lambda: procs.tcp_open(grpc), log)
             return p, cmd, f"127.0.0.1:{grpc}", None
+        # Redline and otelcol: the same YAML.
         cfg = self.work / f"{tag}.yaml"
-        cfg.write_text(REDLINE_CONFIG.format(
-            grpc=grpc, sink=self.sink_port, prom=other, compression=compression))
-        cmd = [self.bin / "redline", "--config", cfg]
+        comp = f"    compression: {load.compression}\n" if load.compression else ""
+        cfg.write_text(COLLECTOR_CONFIG.format(
+            grpc=grpc, sink=self.sink_port, prom=other, telemetry=procs.free_port(),
+            compression=comp))
+        binary = self.bin / "redline" if name == "redline" else self.otelcol
+        cmd = [binary, "--config", cfg]
         p = procs.start(cmd, log)
         metrics = f"http://127.0.0.1:{other}/metrics"
+        # Ready: gRPC port open and the prometheus exporter answering.
         self._ready(p, name, lambda: procs.tcp_open(grpc) and procs.http_ok(metrics), log)
         return p, cmd, f"127.0.0.1:{grpc}", metrics
 
@@ -171,19 +244,25 @@ class Bench:
             procs.stop(p)
             raise
 
-    def measure(self, rnd: int, name: str, compression: str, verify: bool) -> dict:
-        tag = f"r{rnd}-{name}-{compression}"
-        row = {"round": rnd, "collector": name, "compression": compression, "verify": verify}
-        p, cmd, endpoint, metrics = self.start_collector(name, compression, tag)
+    def measure(self, rnd: int, name: str, load: Load, verify: bool) -> dict:
+        tag = f"r{rnd}-{load.key}-{name}"
+        row = {"round": rnd, "collector": name, "load": load.key, "verify": verify}
+        p, cmd, endpoint, metrics = self.start_collector(name, load, tag)
         try:
             row["collector_cmd"] = " ".join(shlex.quote(str(c)) for c in cmd)
+            cfg = self.work / f"{tag}.yaml"
+            if cfg.exists():
+                row["config"] = cfg.read_text()
             report_path = self.work / f"{tag}.json"
-            lg = [self.bin / "loadgen", "run", "-e", endpoint,
-                  "--spans", str(self.args.span_count),
-                  "--connections", str(self.args.connections),
-                  "--concurrency", str(self.args.concurrency),
-                  "--retries", "100", "--backoff", "10ms",
-                  "--pid", str(p.pid), "--json", report_path, "-q"]
+            lg = [self.bin / "loadgen", "run", "-e", endpoint]
+            if load.rate:
+                lg += ["--rate", f"{load.rate:.0f}", "--duration", load.duration]
+            else:
+                lg += ["--spans", str(self.args.span_count)]
+            lg += ["--connections", str(self.args.connections),
+                   "--concurrency", str(self.args.concurrency),
+                   "--retries", "100", "--backoff", "10ms",
+                   "--pid", str(p.pid), "--json", report_path, "-q"]
             if verify:
                 lg += ["--verify", "--metrics-url", metrics, "--dimension", "cdn.cache.hit",
                        "--sink-count-url", self.count_url]
@@ -245,13 +324,18 @@ class Bench:
         row.update(
             sent=rep["sent"]["spans"],
             accepted=accepted,
+            accepted_requests=rep["accepted"]["requests"],
             refused=rep["refused"]["spans"],
             retries=rep.get("retries", 0),
             uncertain_requests=rep.get("uncertain_requests", 0),
             elapsed_s=rep["elapsed_seconds"],
             request_bytes_per_span=rep["bytes_per_request"] / max(rep["spans_per_request"], 1),
             rate=rep["spans_per_second"],
+            target_rate=rep.get("target_spans_per_second"),
+            latency_from=rep["latency"].get("measured_from"),
+            p50_ms=rep["latency"]["p50_ms"],
             p99_ms=rep["latency"]["p99_ms"],
+            dispatch_lag_ms=rep.get("max_dispatch_lag_ms"),
             # loadgen's own --pid figures cover the send phase only.
             cpu_send_s=col.get("cpu_seconds", 0.0),
             cpu_per_m_send=col.get("cpu_seconds_per_million_spans", 0.0),
@@ -279,48 +363,58 @@ def main() -> int:
     atexit.register(procs.stop_all)
 
     build(args)
-    rotel = rotel_binary()
+    rotel = rotel_binary() if "rotel" in args.collectors else None
+    otelcol = Path(args.otelcol_bin).resolve() if "otelcol" in args.collectors else None
+    if otelcol is not None and not os.access(otelcol, os.X_OK):
+        raise CompareError(f"{otelcol} is not executable")
     work = HERE / ".work"
     work.mkdir(exist_ok=True)
     for old in work.iterdir():
         if old.is_file():
             old.unlink()
     # Others rebuild target/release while this runs: every round must run the same binaries.
+    src = Path(args.bin_dir).resolve() if args.bin_dir else RELEASE
     bin_dir = work / "bin"
     bin_dir.mkdir(exist_ok=True)
     for b in ("redline", "loadgen"):
-        if not (RELEASE / b).exists():
-            raise CompareError(f"{RELEASE / b} is missing: run without --no-build")
-        shutil.copy2(RELEASE / b, bin_dir / b)
+        if not (src / b).exists():
+            raise CompareError(f"{src / b} is missing" + (
+                "" if args.bin_dir else ": run without --no-build"))
+        shutil.copy2(src / b, bin_dir / b)
 
-    info = results.environment(REPO, bin_dir, rotel, args)
+    info = results.environment(REPO, bin_dir, rotel, otelcol, args)
+    info["redline_from"] = str(src)
     info["redline_built"] = time.strftime(
-        "%Y-%m-%d %H:%M:%S", time.localtime((bin_dir / "redline").stat().st_mtime))
-    bench = Bench(args, work, rotel, bin_dir)
+        "%Y-%m-%d %H:%M:%S", time.localtime((src / "redline").stat().st_mtime))
+    bench = Bench(args, work, rotel, otelcol, bin_dir)
     info["sink_cmd"] = bench.start_sink()
+    all_loads = loads(args)
     rows = []
     started = time.monotonic()
     for rnd in range(1, args.rounds + 1):
-        for comp in args.compressions:
-            for name in ("rotel", "redline"):
+        k = (rnd - 1) % len(args.collectors)
+        order = args.collectors[k:] + args.collectors[:k]
+        for key in args.load_keys:
+            load = all_loads[key]
+            for name in order:
                 verify = name == "redline" and (
                     args.verify == "all" or (args.verify == "first" and rnd == 1))
-                print(f"compare: round {rnd}/{args.rounds} {name} compression={comp}"
+                print(f"compare: round {rnd}/{args.rounds} load={key} {name}"
                       f"{' +verify' if verify else ''}", file=sys.stderr, flush=True)
                 try:
-                    row = bench.measure(rnd, name, comp, verify)
+                    row = bench.measure(rnd, name, load, verify)
                 except CompareError as e:
-                    row = {"round": rnd, "collector": name, "compression": comp,
+                    row = {"round": rnd, "collector": name, "load": key,
                            "verify": verify, "error": str(e)}
                 rows.append(row)
                 print(results.row_line(row), file=sys.stderr, flush=True)
     info["duration_s"] = time.monotonic() - started
     procs.stop(bench.sink)
 
-    text = results.markdown(info, rows, args)
+    text = results.markdown(info, rows, args, all_loads)
     Path(args.out).write_text(text)
     (work / "rows.json").write_text(json.dumps({"info": info, "rows": rows}, indent=2))
-    print(results.summary_table(rows, args))
+    print(results.summary_table(rows, args, all_loads))
     print(f"compare: wrote {args.out} (raw: {work / 'rows.json'})", file=sys.stderr)
     return 1 if any("error" in r or not r.get("drained", False) for r in rows) else 0
 
