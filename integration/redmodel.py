@@ -1,4 +1,4 @@
-"""The test's own, independent model of what Redline must compute (DESIGN.md section 4).
+"""The test's own, independent model of what Redline must compute (docs/architecture.md section 4).
 
 Given the spans the SDK exported (ReadableSpan objects from an InMemorySpanExporter), compute
 every series the spanmetrics connector must serve, and PromQL's histogram_quantile exactly as

@@ -1,4 +1,4 @@
-"""Bad input gets a clear error and changes nothing (DESIGN.md section 5).
+"""Bad input gets a clear error and changes nothing (docs/architecture.md section 5).
 
 One Redline runs for the module (OTLP gRPC + HTTP on free 127.0.0.1 ports, forwarding to an
 in-process sink). Config errors are checked with `redline validate --config` and `redline --config`.

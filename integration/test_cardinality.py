@@ -1,4 +1,4 @@
-"""A cardinality attack against the redline binary (DESIGN.md section 5: series are bounded).
+"""A cardinality attack against the redline binary (docs/architecture.md section 5: series are bounded).
 
 Redline runs with `aggregation_cardinality_limit: 1000` and a `user.id` dimension. The test
 floods it over gRPC with 200,000 spans that are each a new label set (unique span names, then

@@ -1,4 +1,4 @@
-"""Hostile input against the redline binary, over gRPC and HTTP (DESIGN.md section 5).
+"""Hostile input against the redline binary, over gRPC and HTTP (docs/architecture.md section 5).
 
 Oversized messages, decompression bombs, nesting deeper than protobuf's recursion limit and
 garbage are each refused with the right code; none of them is counted or forwarded, the

@@ -1,4 +1,4 @@
-"""loadgen end to end (DESIGN.md section 6): `loadgen sink` stands in for Tempo, Redline runs
+"""loadgen end to end (docs/architecture.md section 6): `loadgen sink` stands in for Tempo, Redline runs
 the reference pipeline (spanmetrics with the cdn.cache.hit dimension, namespace
 traces.spanmetrics, OTLP forwarding to the sink, Prometheus exporter), and `loadgen run
 --verify` checks every series exactly against its own tally and the spans that reached the sink.

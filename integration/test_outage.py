@@ -1,4 +1,4 @@
-"""Tempo outages with the disk-backed sending queue (DESIGN.md section 5: "Tempo down never
+"""Tempo outages with the disk-backed sending queue (docs/architecture.md section 5: "Tempo down never
 stalls metrics ... a disk-backed queue so a restart loses nothing").
 
 Redline runs with `extensions: {file_storage: ...}` and `sending_queue: {storage: file_storage}`

@@ -1,4 +1,4 @@
-"""Overload (DESIGN.md section 5): a memory_limiter keeps Redline inside its memory budget
+"""Overload (docs/architecture.md section 5): a memory_limiter keeps Redline inside its memory budget
 when Tempo is slower than the intake, and the refusals it causes are retryable and lose nothing.
 
 Redline runs the traces pipeline with `memory_limiter` (budget = idle RSS + 24 MiB, spike

@@ -1,4 +1,4 @@
-//! Shared fixtures for the criterion benches (DESIGN.md §7).
+//! Shared fixtures for the criterion benches (docs/architecture.md §7).
 //!
 //! The load is the one the performance targets are stated for: OTLP requests of 100 spans,
 //! ~400 encoded bytes and 10 attributes per span (`cdn.cache.hit` among them), built with the
@@ -20,7 +20,7 @@ use prost::Message;
 use redline_spanmetrics::config::Dimension;
 
 /// Spans per request, as the OTel SDKs' batch span processor sends them by default (512) is
-/// larger; 100 is the load DESIGN.md §7 states its peer figures for.
+/// larger; 100 is the load docs/architecture.md §7 states its peer figures for.
 pub const SPANS_PER_REQUEST: usize = 100;
 
 /// The dimension of the reference config (shared/reference/otelcol-tempo.yaml).

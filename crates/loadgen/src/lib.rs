@@ -1,4 +1,4 @@
-//! loadgen: the load-test harness for Redline and any OTLP endpoint (DESIGN.md §6).
+//! loadgen: the load-test harness for Redline and any OTLP endpoint (docs/architecture.md §6).
 //!
 //! - [`model`] generates realistic, seeded traces; [`encode`] pre-encodes them into
 //!   [`encode::Template`]s whose ids and timestamps are patched in place per send.

@@ -1,6 +1,6 @@
 //! Zero-allocation OTLP trace wire-format walker and validator.
 //!
-//! Reads an encoded `ExportTraceServiceRequest` in place (DESIGN.md §1): no
+//! Reads an encoded `ExportTraceServiceRequest` in place (docs/architecture.md §1): no
 //! decode into owned structs, no allocation per span. [`walk`] validates the
 //! request with exactly prost's acceptance rules and reports each resource,
 //! scope and span to a [`TraceVisitor`] as borrowed views; attributes are

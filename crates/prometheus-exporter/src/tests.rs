@@ -508,7 +508,7 @@ fn promtool_accepts_a_realistic_exposition() {
     );
     // Exit 1 is a parse error. Exit 3 is lint findings: the only one allowed is the
     // millisecond unit of the duration histogram, which is otelcol's name and the metric
-    // contract (DESIGN.md §4) — promlint would rather have seconds.
+    // contract (docs/architecture.md §4) — promlint would rather have seconds.
     let allowed = "traces_spanmetrics_duration_milliseconds use base unit \"seconds\" instead of \"milliseconds\"";
     let findings: Vec<&str> = report.lines().filter(|l| !l.trim().is_empty()).collect();
     match output.status.code() {

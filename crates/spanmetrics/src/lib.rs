@@ -9,7 +9,7 @@
 //! `status.code`), `N.duration` (histogram, unit `ms` or `s`). Labels: `service.name`,
 //! `span.name`, `span.kind`, `status.code`, then the configured dimensions in order.
 //!
-//! Differences from the Go connector, on purpose (DESIGN.md §4):
+//! Differences from the Go connector, on purpose (docs/architecture.md §4):
 //! - Series are keyed by their labels only, so spans of one service from several resources
 //!   add into one series (Go keys by the whole resource).
 //! - `aggregation_cardinality_limit` is one limit over all series (Go: per resource and

@@ -1,5 +1,5 @@
 //! Allocation accounting: no allocation per span for existing series, and the bytes held per
-//! series (DESIGN.md §7 target: ≤ 256 with one dimension, 16 buckets, exemplars on).
+//! series (docs/architecture.md §7 target: ≤ 256 with one dimension, 16 buckets, exemplars on).
 //!
 //! Run the figures with: `cargo test --release -p redline-spanmetrics --test alloc -- --nocapture --include-ignored`
 // A counting global allocator needs `unsafe impl GlobalAlloc`; it only forwards to System.

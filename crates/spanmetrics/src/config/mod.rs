@@ -8,12 +8,12 @@
 //!   pulled by Prometheus, which needs cumulative), and any other value than the two otelcol
 //!   spellings is an error rather than silently cumulative.
 //! - `resource_metrics_key_attributes` is accepted and has no effect: series are keyed by
-//!   their labels, not by the whole resource (DESIGN.md §4).
+//!   their labels, not by the whole resource (docs/architecture.md §4).
 //! - `dimensions_cache_size`, `resource_metrics_cache_size` and `metric_timestamp_cache_size`
 //!   tune caches Redline does not have; they are accepted and a warning is logged.
 //! - `aggregation_cardinality_limit` defaults to [`DEFAULT_CARDINALITY_LIMIT`] (otelcol: 0,
 //!   unlimited) and `metrics_expiration` to [`DEFAULT_METRICS_EXPIRATION`] (otelcol: 0, never):
-//!   memory stays bounded with an unchanged otelcol file (DESIGN.md §5). Setting either to 0
+//!   memory stays bounded with an unchanged otelcol file (docs/architecture.md §5). Setting either to 0
 //!   restores otelcol's behaviour.
 
 mod settings;
@@ -35,7 +35,7 @@ pub const DEFAULT_BUCKETS_MS: [f64; 16] = [
 ];
 
 /// Redline's default for `aggregation_cardinality_limit` (otelcol: 0 = unlimited). It is the
-/// scale the connector is built and benchmarked for (DESIGN.md §7: ≤256 bytes per series, so
+/// scale the connector is built and benchmarked for (docs/architecture.md §7: ≤256 bytes per series, so
 /// ≤~25 MB of series state; a 100k-series scrape renders in ≤100 ms): a span-name or attribute
 /// explosion costs at most that, and folds into the `otel.metric.overflow` series beyond it.
 pub const DEFAULT_CARDINALITY_LIMIT: i64 = 100_000;

@@ -1,4 +1,4 @@
-//! How series are stored, chosen for the ≤256 bytes/series budget (DESIGN.md §7):
+//! How series are stored, chosen for the ≤256 bytes/series budget (docs/architecture.md §7):
 //! - A series is a fixed number of `u64` words in a per-shard arena of fixed-size chunks (no
 //!   per-series heap allocation, no pointer per series). Words: `[service id | name id]`,
 //!   `[kind | status | last seen ms]`, created time, dimension value ids (two per word), the
