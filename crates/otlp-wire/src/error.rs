@@ -76,7 +76,8 @@ pub enum WireErrorKind {
     TooDeep,
 }
 
-/// A malformed `ExportTraceServiceRequest`: what is wrong, where, and at which byte.
+/// A malformed OTLP export request (traces, metrics or logs): what is wrong, where, and at
+/// which byte.
 ///
 /// Boxed so `Result<_, WireError>` stays one pointer wide on the hot path;
 /// the box is only allocated when something is actually wrong.

@@ -1,10 +1,16 @@
-//! Zero-allocation OTLP trace wire-format walker and validator.
+//! Zero-allocation OTLP wire-format walker (traces) and validator (traces, metrics, logs).
 //!
 //! Reads an encoded `ExportTraceServiceRequest` in place (docs/architecture.md §1): no
 //! decode into owned structs, no allocation per span. [`walk`] validates the
 //! request with exactly prost's acceptance rules and reports each resource,
 //! scope and span to a [`TraceVisitor`] as borrowed views; attributes are
 //! re-scanned lazily from the span's bytes only when asked for.
+//!
+//! The other two signals are validated the same way, without a visitor:
+//! [`validate_metrics`] checks an `ExportMetricsServiceRequest` and counts its metrics and
+//! data points (as the Collector counts accepted metric points), [`validate_logs`] checks an
+//! `ExportLogsServiceRequest` and counts its log records. Both accept exactly what prost
+//! accepts.
 //!
 //! ```
 //! use redline_otlp_wire::{walk, ResourceView, SpanView, TraceVisitor};
@@ -36,8 +42,9 @@ pub use value::{
     LazyAttributes,
 };
 pub use walk::{
-    validate, walk, walk_single_pass, walk_validated, EventIter, EventView, LinkIter, LinkView,
-    NoopVisitor, ResourceView, ScopeView, SpanView, TraceVisitor, WalkStats,
+    validate, validate_logs, validate_metrics, walk, walk_single_pass, walk_validated, EventIter,
+    EventView, LinkIter, LinkView, LogsStats, MetricsStats, NoopVisitor, ResourceView, ScopeView,
+    SpanView, TraceVisitor, WalkStats,
 };
 
 /// prost 0.14's recursion limit (`prost::RECURSION_LIMIT`, not public there).

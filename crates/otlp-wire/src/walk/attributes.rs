@@ -66,7 +66,8 @@ pub(super) fn key_value(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
     Ok(())
 }
 
-fn any_value(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
+/// `AnyValue` (log bodies; attribute values go through [`key_value`]).
+pub(super) fn any_value(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
     let mut fields = Fields::new(c, r);
     while let Some(f) = fields.next_field()? {
         match f.tag {

@@ -160,6 +160,41 @@ impl<'a> Field<'a> {
         }
     }
 
+    /// A `repeated` scalar field whose values are not needed. prost accepts both encodings
+    /// whatever the schema says: one value per field occurrence with the element's wire type
+    /// `element` (`Varint`, `Fixed64` or `Fixed32`), or packed: a length-delimited run that
+    /// holds whole values and nothing else (a value cut by the end of the run is an error).
+    /// Packed runs take no recursion budget.
+    pub(super) fn check_repeated_scalar(
+        self,
+        element: WireType,
+        name: &str,
+    ) -> Result<(), WireError> {
+        let Value::Len(mut run) = self.value else {
+            return self.check_type(element, name);
+        };
+        let width = match element {
+            WireType::Fixed64 => 8,
+            WireType::Fixed32 => 4,
+            WireType::Varint => {
+                while !run.at_end() {
+                    run.varint().map_err(|e| e.field(self.tag, name))?;
+                }
+                return Ok(());
+            }
+            // Only scalars are packable; the schema never asks for anything else.
+            _ => return Err(self.wrong_type(element, name)),
+        };
+        let len = run.rest().len();
+        if len % width == 0 {
+            Ok(())
+        } else {
+            // The last value runs past the end of the run.
+            let at = run.pos() + (len - len % width);
+            Err(WireError::new(WireErrorKind::Truncated, at).field(self.tag, name))
+        }
+    }
+
     /// A singular message field, read by `read` with the nested budget. Each occurrence is
     /// read on its own (protobuf merges them: the caller keeps the last value of each
     /// scalar); any error inside it is named by this field.
@@ -204,6 +239,12 @@ impl Elements {
             element,
             count: 0,
         }
+    }
+
+    /// How many elements were read so far.
+    #[inline]
+    pub(super) fn count(&self) -> usize {
+        self.count
     }
 
     /// Reads the next element, the field `f`: its wire type always, its contents with

@@ -4,15 +4,24 @@
 //! resource, scope and span messages, `attributes` validates `KeyValue`/`AnyValue` trees,
 //! all through the typed field reads of `fields`. The views live in `views` and
 //! `events_links`.
+//!
+//! Metrics and logs requests are validated (not walked) by `metrics` and `logs`, through
+//! the same field reads, the same attribute and resource/scope readers, and the
+//! resource/scope envelope of `envelope`.
 
 mod attributes;
+mod envelope;
 mod events_links;
 mod fields;
+mod logs;
+mod metrics;
 mod trace;
 mod views;
 mod walker;
 
 pub use events_links::{EventIter, EventView, LinkIter, LinkView};
+pub use logs::{validate_logs, LogsStats};
+pub use metrics::{validate_metrics, MetricsStats};
 pub use views::{ResourceView, ScopeView, SpanView};
 
 use crate::error::WireError;
