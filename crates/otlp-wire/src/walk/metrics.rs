@@ -65,7 +65,10 @@ fn metric(c: Cursor<'_>, r: u32) -> Result<usize, WireError> {
             1 => f.check_string("name")?,
             2 => f.check_string("description")?,
             3 => f.check_string("unit")?,
-            5 => data.occurrence(5, f.singular("gauge", |c, r| points(c, r, number_point, &[]))?),
+            5 => data.occurrence(
+                5,
+                f.singular("gauge", |c, r| points(c, r, number_point, &[]))?,
+            ),
             7 => data.occurrence(
                 7,
                 f.singular("sum", |c, r| {
