@@ -26,6 +26,18 @@ pub struct LogsStats {
 /// recursion limit of [`RECURSION_LIMIT`](crate::RECURSION_LIMIT) (a deeply nested `body`
 /// is refused exactly where prost refuses it). Never panics and does not allocate unless the
 /// request is invalid.
+///
+/// ```
+/// use redline_otlp_wire::validate_logs;
+///
+/// // resource_logs { scope_logs { log_records { body { string_value: "hi" } } } }
+/// let record = [0x2a, 0x04, 0x0a, 0x02, b'h', b'i'];
+/// let request = [0x0a, 0x0a, 0x12, 0x08, 0x12, 0x06].iter().chain(&record);
+/// let request: Vec<u8> = request.copied().collect();
+/// assert_eq!(validate_logs(&request).unwrap().log_records, 1);
+/// // Truncated: refused.
+/// assert!(validate_logs(&request[..request.len() - 1]).is_err());
+/// ```
 pub fn validate_logs(raw: &[u8]) -> Result<LogsStats, WireError> {
     let names = Names {
         resources: "resource_logs",

@@ -35,6 +35,23 @@ pub struct MetricsStats {
 /// repeated scalars, unknown fields skipped, recursion limit of
 /// [`RECURSION_LIMIT`](crate::RECURSION_LIMIT). Never panics and does not allocate unless
 /// the request is invalid.
+///
+/// ```
+/// use redline_otlp_wire::{validate_metrics, WireErrorKind};
+///
+/// // resource_metrics { scope_metrics { metrics { name: "up", gauge { data_points {} } } } }
+/// let gauge = [0x2a, 0x02, 0x0a, 0x00];
+/// let metric = [&[0x0a, 0x02, b'u', b'p'][..], &gauge].concat();
+/// let scope = [&[0x12, metric.len() as u8][..], &metric].concat();
+/// let resource = [&[0x12, scope.len() as u8][..], &scope].concat();
+/// let request = [&[0x0a, resource.len() as u8][..], &resource].concat();
+/// let stats = validate_metrics(&request).unwrap();
+/// assert_eq!((stats.metrics, stats.data_points), (1, 1));
+///
+/// // The same with the name cut into invalid UTF-8.
+/// let bad = [&request[..8], &[0xff][..], &request[9..]].concat();
+/// assert_eq!(validate_metrics(&bad).unwrap_err().kind(), &WireErrorKind::InvalidUtf8);
+/// ```
 pub fn validate_metrics(raw: &[u8]) -> Result<MetricsStats, WireError> {
     let names = Names {
         resources: "resource_metrics",
@@ -119,23 +136,20 @@ impl DataOneof {
     }
 }
 
-/// A data point reader.
-type Point = fn(Cursor<'_>, u32) -> Result<(), WireError>;
-
 /// `Gauge`, `Sum`, `Histogram`, `ExponentialHistogram` or `Summary`: `data_points` (field 1)
 /// read by `point`, plus the varint fields `varints` (enums and bools). Returns the number
 /// of data points.
-fn points(
-    c: Cursor<'_>,
+fn points<'a>(
+    c: Cursor<'a>,
     r: u32,
-    point: Point,
+    point: impl Fn(Cursor<'a>, u32) -> Result<(), WireError>,
     varints: &[(u32, &'static str)],
 ) -> Result<usize, WireError> {
     let mut data_points = Elements::new("data_points", "data_point");
     let mut fields = Fields::new(c, r);
     while let Some(f) = fields.next_field()? {
         if f.tag == 1 {
-            data_points.read::<true>(f, point)?;
+            data_points.read::<true>(f, &point)?;
         } else if let Some((_, name)) = varints.iter().find(|(tag, _)| *tag == f.tag) {
             f.check_type(WireType::Varint, name)?;
         } else {
