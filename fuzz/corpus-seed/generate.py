@@ -3,7 +3,8 @@
     .venv/bin/python fuzz/corpus-seed/generate.py
 
 Seeds are small on purpose: libFuzzer mutates them, so they only need to reach every shape
-(all AnyValue kinds, nesting, events, links, merged fields, several resources), not volume.
+(all AnyValue kinds, nesting, events, links, merged fields, several resources; every metric
+kind, exemplars, buckets, quantiles, log bodies), not volume.
 The config seeds are the repo's own configs plus sections with every spanmetrics key.
 """
 
@@ -13,8 +14,12 @@ import json
 import shutil
 from pathlib import Path
 
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.logs.v1 import logs_pb2
+from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
@@ -89,6 +94,84 @@ def requests() -> dict:
         "merged-resource.bin": merged,
         "truncated.bin": raw_one[: len(raw_one) // 2],
     }
+
+
+def metrics_requests() -> dict:
+    m = metrics_pb2
+    attrs = [kv("a", string_value="x"), kv("i", int_value=3)]
+    exemplars = [
+        m.Exemplar(filtered_attributes=[kv("e", bool_value=True)], time_unix_nano=7, as_double=0.25,
+                   span_id=b"\x01" * 8, trace_id=b"\x02" * 16),
+        m.Exemplar(as_int=-4),
+    ]
+    number = m.NumberDataPoint(attributes=attrs, start_time_unix_nano=1, time_unix_nano=2, as_double=1.5,
+                               exemplars=exemplars, flags=1)
+    metrics = [
+        m.Metric(name="gauge", unit="1", gauge=m.Gauge(data_points=[number, m.NumberDataPoint(as_int=5)])),
+        m.Metric(name="sum", description="d", sum=m.Sum(data_points=[number], is_monotonic=True,
+                 aggregation_temporality=m.AGGREGATION_TEMPORALITY_CUMULATIVE)),
+        m.Metric(name="histogram", histogram=m.Histogram(aggregation_temporality=1, data_points=[
+            m.HistogramDataPoint(attributes=attrs, count=6, sum=3.0, bucket_counts=[1, 2, 3],
+                                 explicit_bounds=[0.5, 1.0], exemplars=exemplars, min=0.1, max=2.0)])),
+        m.Metric(name="exponential", exponential_histogram=m.ExponentialHistogram(data_points=[
+            m.ExponentialHistogramDataPoint(count=3, scale=-2, zero_count=1, zero_threshold=1e-9,
+                                            positive=m.ExponentialHistogramDataPoint.Buckets(offset=-1, bucket_counts=[1, 300]),
+                                            negative=m.ExponentialHistogramDataPoint.Buckets(bucket_counts=[1]),
+                                            exemplars=exemplars)])),
+        m.Metric(name="summary", summary=m.Summary(data_points=[m.SummaryDataPoint(
+            count=2, sum=4.0, quantile_values=[m.SummaryDataPoint.ValueAtQuantile(quantile=0.5, value=1.0)])])),
+        m.Metric(name="no-data", metadata=[kv("meta", string_value="v")]),
+        m.Metric(name="deep", gauge=m.Gauge(data_points=[m.NumberDataPoint(
+            attributes=[common_pb2.KeyValue(key="deep", value=nested(20))])])),
+    ]
+    res = resource_pb2.Resource(attributes=[kv("service.name", string_value="svc")])
+    one = metrics_service_pb2.ExportMetricsServiceRequest(resource_metrics=[m.ResourceMetrics(
+        resource=res, schema_url="https://opentelemetry.io/schemas/1.21.0",
+        scope_metrics=[m.ScopeMetrics(scope=common_pb2.InstrumentationScope(name="s", version="1"),
+                                      metrics=metrics)])]).SerializeToString()
+    # Two encoded metrics concatenated are one metric: the last `data` variant wins.
+    merged_metric = metrics[0].SerializeToString() + metrics[1].SerializeToString() + metrics[0].SerializeToString()
+    merged = _nest([1, 2, 2], merged_metric)
+    return {
+        "empty.bin": b"",
+        "one.bin": one,
+        "concat.bin": one + one,
+        "merged-metric.bin": merged,
+        "truncated.bin": one[: len(one) // 2],
+    }
+
+
+def logs_requests() -> dict:
+    lg = logs_pb2
+    records = [
+        lg.LogRecord(time_unix_nano=1, observed_time_unix_nano=2, severity_number=lg.SEVERITY_NUMBER_ERROR,
+                     severity_text="ERROR", body=common_pb2.AnyValue(string_value="boom"),
+                     attributes=[kv("a", string_value="x"), kv("by", bytes_value=b"\x00\xff")],
+                     dropped_attributes_count=1, flags=1, trace_id=b"\x01" * 16, span_id=b"\x02" * 8,
+                     event_name="app.event"),
+        lg.LogRecord(body=common_pb2.AnyValue(kvlist_value=common_pb2.KeyValueList(values=[
+            kv("k", double_value=0.5), kv("arr", array_value=common_pb2.ArrayValue(values=[common_pb2.AnyValue(int_value=1)]))]))),
+        lg.LogRecord(body=nested(30)),
+        lg.LogRecord(),
+    ]
+    one = logs_service_pb2.ExportLogsServiceRequest(resource_logs=[lg.ResourceLogs(
+        resource=resource_pb2.Resource(attributes=[kv("service.name", string_value="svc")]),
+        scope_logs=[lg.ScopeLogs(scope=common_pb2.InstrumentationScope(name="s"), log_records=records,
+                                 schema_url="https://opentelemetry.io/schemas/1.21.0")])]).SerializeToString()
+    return {
+        "empty.bin": b"",
+        "one.bin": one,
+        "concat.bin": one + one,
+        "merged-record.bin": _nest([1, 2, 2], records[0].SerializeToString() + records[1].SerializeToString()),
+        "truncated.bin": one[: len(one) // 2],
+    }
+
+
+def _nest(path: list, payload: bytes) -> bytes:
+    """`payload` wrapped in length-delimited fields, path[0] outermost."""
+    for tag in reversed(path):
+        payload = _varint(tag << 3 | 2) + _varint(len(payload)) + payload
+    return payload
 
 
 def _varint(n: int) -> bytes:
@@ -203,7 +286,8 @@ def configs() -> dict:
 
 
 def main():
-    for target, files in (("lean_decoder", requests()), ("otlp_json", json_bodies()), ("config_loader", configs())):
+    for target, files in (("lean_decoder", requests()), ("otlp_json", json_bodies()), ("config_loader", configs()),
+                          ("metrics_validator", metrics_requests()), ("logs_validator", logs_requests())):
         d = HERE / target
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
