@@ -1,8 +1,10 @@
-"""An independent OTLP/gRPC trace sink (stands in for Tempo).
+"""An independent OTLP/gRPC sink (stands in for Tempo, or Mimir/Loki behind OTLP/gRPC).
 
-Built on grpcio and the `opentelemetry-proto` package's generated TraceServiceServicer; shares
-no code with Redline. Records every Export request (deserialized ExportTraceServiceRequest),
-its metadata and the wire size. gzip-compressed requests are decompressed by grpcio.
+Built on grpcio and the `opentelemetry-proto` package's generated servicers; shares no code
+with Redline. Serves TraceService, MetricsService and LogsService and records every Export
+request (deserialized), its metadata and peer. gzip-compressed requests are decompressed by
+grpcio. Trace requests are what received()/requests()/request_count()/spans() return (as they
+always have); metrics and logs are kept apart: received_of("metrics"), requests_of("logs").
 
 In-process:   sink = OtlpSink(); sink.start(); ... sink.spans(); sink.stop()
 Standalone:   python integration/otlp_sink.py --port 4317   (prints a line per request)
@@ -16,7 +18,11 @@ import time
 from concurrent import futures
 
 import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+SIGNALS = ("traces", "metrics", "logs")
 
 
 class _Servicer(trace_service_pb2_grpc.TraceServiceServicer):
@@ -26,6 +32,24 @@ class _Servicer(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(self, request, context):  # noqa: N802 - generated name
         self._sink._record(request, context)
         return trace_service_pb2.ExportTraceServiceResponse()
+
+
+class _MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, sink: "OtlpSink"):
+        self._sink = sink
+
+    def Export(self, request, context):  # noqa: N802 - generated name
+        self._sink._record(request, context, "metrics")
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
+class _LogsServicer(logs_service_pb2_grpc.LogsServiceServicer):
+    def __init__(self, sink: "OtlpSink"):
+        self._sink = sink
+
+    def Export(self, request, context):  # noqa: N802 - generated name
+        self._sink._record(request, context, "logs")
+        return logs_service_pb2.ExportLogsServiceResponse()
 
 
 class Received:
@@ -44,7 +68,8 @@ class OtlpSink:
         self._want_port = port
         self.port = None
         self._lock = threading.Lock()
-        self._received: list[Received] = []
+        self._received: list[Received] = []  # traces
+        self._other: dict = {"metrics": [], "logs": []}
         self._on_request = on_request
         self._server = None
 
@@ -58,6 +83,8 @@ class OtlpSink:
             ],
         )
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Servicer(self), self._server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_MetricsServicer(self), self._server)
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsServicer(self), self._server)
         self.port = self._server.add_insecure_port(f"{self.host}:{self._want_port}")
         if not self.port:
             raise RuntimeError(f"sink could not bind {self.host}:{self._want_port}")
@@ -80,12 +107,27 @@ class OtlpSink:
         return f"{self.host}:{self.port}"
 
     # -------------------------------------------------------------- recording
-    def _record(self, request, context):
+    def _record(self, request, context, signal: str = "traces"):
         rec = Received(request, tuple(context.invocation_metadata() or ()), context.peer(), time.time())
         with self._lock:
-            self._received.append(rec)
-        if self._on_request:
+            (self._received if signal == "traces" else self._other[signal]).append(rec)
+        if self._on_request and signal == "traces":
             self._on_request(rec)
+
+    def received_of(self, signal: str) -> list:
+        """Every Export request of `signal` ("traces", "metrics", "logs") in arrival order."""
+        if signal == "traces":
+            return self.received()
+        with self._lock:
+            return list(self._other[signal])
+
+    def requests_of(self, signal: str) -> list:
+        return [r.request for r in self.received_of(signal)]
+
+    def counts(self) -> dict:
+        """Requests received so far per signal."""
+        with self._lock:
+            return {"traces": len(self._received), **{k: len(v) for k, v in self._other.items()}}
 
     def received(self) -> list:
         with self._lock:
@@ -114,6 +156,8 @@ class OtlpSink:
     def clear(self):
         with self._lock:
             self._received.clear()
+            for v in self._other.values():
+                v.clear()
 
 
 def main():

@@ -15,16 +15,16 @@ use redline_benches::{process_cpu_seconds, Workload, SPANS_PER_REQUEST};
 use redline_otlp_exporter::config::Compression;
 use redline_otlp_exporter::Config;
 use redline_pipeline::telemetry::Telemetry;
-use redline_pipeline::{BuildContext, ComponentId, TracesBatch, TracesConsumer};
+use redline_pipeline::{BuildContext, ComponentId, Batch, Consumer};
 
 /// Hands `n` batches to the exporter (waiting out a full queue, as a receiver's client would
 /// after UNAVAILABLE) and waits until the sink has them all.
-fn forward(exporter: &Arc<dyn TracesConsumer>, sink: &Sink, requests: &[Bytes], n: u64) {
+fn forward(exporter: &Arc<dyn Consumer>, sink: &Sink, requests: &[Bytes], n: u64) {
     let mut expected = sink.bytes();
     for i in 0..n as usize {
         let raw = requests[i % requests.len()].clone();
         expected += raw.len() as u64;
-        let batch = TracesBatch::new(raw, SPANS_PER_REQUEST);
+        let batch = Batch::traces(raw, SPANS_PER_REQUEST);
         loop {
             match exporter.reserve(&batch) {
                 Ok(r) => {
@@ -64,6 +64,7 @@ fn forward_bench(c: &mut Criterion) {
                 &ComponentId::new("otlp", Some("bench")),
                 config,
                 &BuildContext::new(Telemetry::new()),
+                redline_pipeline::Signal::Traces,
             )
             .expect("exporter starts")
         };

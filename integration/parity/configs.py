@@ -26,3 +26,25 @@ def spanmetrics_pipeline(spanmetrics: dict | None = None, prometheus: dict | Non
 
 
 BASE = spanmetrics_pipeline()
+
+
+def three_signals_pipeline(signals=("traces", "metrics", "logs")) -> str:
+    """otlp (gRPC + HTTP) -> traces to otlp/tempo, metrics to otlp/mimir (OTLP/gRPC), logs to
+    otlphttp/loki (OTLP/HTTP, its defaults: protobuf, gzip); only the pipelines of `signals`."""
+    pipelines = {
+        "traces": {"receivers": ["otlp"], "exporters": ["otlp/tempo"]},
+        "metrics": {"receivers": ["otlp"], "exporters": ["otlp/mimir"]},
+        "logs": {"receivers": ["otlp"], "exporters": ["otlphttp/loki"]},
+    }
+    exporters = {
+        "traces": ("otlp/tempo", {"endpoint": "tempo:4317", "tls": {"insecure": True}}),
+        "metrics": ("otlp/mimir", {"endpoint": "mimir:4317", "tls": {"insecure": True}}),
+        "logs": ("otlphttp/loki", {"endpoint": "http://loki:3100/otlp"}),
+    }
+    cfg = {
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"},
+                                             "http": {"endpoint": "0.0.0.0:4318"}}}},
+        "exporters": dict(exporters[s] for s in signals),
+        "service": {"pipelines": {s: pipelines[s] for s in signals}},
+    }
+    return yaml.safe_dump(cfg, sort_keys=False)

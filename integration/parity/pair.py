@@ -23,6 +23,7 @@ import yaml
 
 import helpers
 from expo import OPENMETRICS, TEXT, Exposition, parse
+from otlp_http_sink import OtlpHttpSink
 from otlp_sink import OtlpSink
 
 SIDES = ("otelcol", "redline")
@@ -61,9 +62,10 @@ class RemoteWriteSink:
 
 
 def rewrite(config: dict, sink_endpoint: str, flush_interval: Optional[str],
-            remote_write_url: str = "") -> tuple[dict, dict]:
+            remote_write_url: str = "", otlphttp_url: str = "") -> tuple[dict, dict]:
     """A copy of `config` listening on free 127.0.0.1 ports and sending to `sink_endpoint`
-    (OTLP) and `remote_write_url`;
+    (OTLP/gRPC), `otlphttp_url` (OTLP/HTTP: `endpoint`, and the per-signal URLs where the file
+    sets them) and `remote_write_url`;
     returns (config, ports) with ports keyed `grpc`, `http`, `prom` (first of each kind),
     `<id>` for every other listener, and `telemetry`."""
     cfg = copy.deepcopy(config)
@@ -86,6 +88,11 @@ def rewrite(config: dict, sink_endpoint: str, flush_interval: Optional[str],
         kind = _type(eid)
         if kind in ("otlp", "otlp_grpc"):
             ec["endpoint"] = sink_endpoint
+        elif kind in ("otlphttp", "otlp_http") and otlphttp_url:
+            ec["endpoint"] = otlphttp_url
+            for signal in ("traces", "metrics", "logs"):
+                if f"{signal}_endpoint" in ec:
+                    ec[f"{signal}_endpoint"] = f"{otlphttp_url}/v1/{signal}"
         elif kind == "prometheusremotewrite":
             ec["endpoint"] = remote_write_url
         elif kind == "prometheus":
@@ -172,12 +179,13 @@ class Pair:
         self.flush_seconds = _seconds(flush_interval) if flush_interval else 60.0
         self.sinks = {side: OtlpSink().start() for side in SIDES}
         self.remote_write = {side: RemoteWriteSink() for side in SIDES}
+        self.http_sinks = {side: OtlpHttpSink().start() for side in SIDES}
         argv = {"otelcol": [otelcol_bin], "redline": [redline_bin]}
         self.c: dict[str, Collector] = {}
         try:
             for side in SIDES:
                 cfg, ports = rewrite(self.config, self.sinks[side].endpoint, flush_interval,
-                                     self.remote_write[side].url)
+                                     self.remote_write[side].url, self.http_sinks[side].url())
                 self.c[side] = Collector(side, procs, argv[side], cfg, ports, self.sinks[side], workdir)
             for side in SIDES:
                 self.c[side].wait_ready()
@@ -249,7 +257,7 @@ class Pair:
                 c.stop()
             except AssertionError:
                 pass
-        for s in [*self.sinks.values(), *self.remote_write.values()]:
+        for s in [*self.sinks.values(), *self.remote_write.values(), *self.http_sinks.values()]:
             s.stop()
 
 

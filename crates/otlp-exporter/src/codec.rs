@@ -1,6 +1,6 @@
-//! The gRPC message Redline sends: queued `ExportTraceServiceRequest` bytes, concatenated (two
-//! encoded requests back to back are one request whose `resource_spans` merge) and framed as
-//! gRPC's length-prefixed message. The forward path never decodes or re-encodes spans
+//! The gRPC message Redline sends: queued export request bytes, concatenated (two encoded
+//! requests back to back are one request whose top-level lists merge) and framed as gRPC's
+//! length-prefixed message. The forward path never decodes or re-encodes spans
 //! (DESIGN §1); it compresses the bytes itself, at the configured gzip level, because tonic's
 //! client compresses only at a fixed level and would compress again on every retry.
 
@@ -12,9 +12,6 @@ use std::task::{Context, Poll};
 use bytes::{BufMut, Bytes, BytesMut};
 use flate2::write::GzEncoder;
 use http_body::{Frame, SizeHint};
-
-/// gRPC method the bytes are sent to.
-pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// The gRPC message prefix: a compressed flag, then the payload length (big-endian u32).
 const PREFIX_LEN: usize = 5;
@@ -29,8 +26,6 @@ pub enum EncodeError {
     TooLarge { len: usize },
     #[error("gzip failed: {0}")]
     Gzip(#[from] std::io::Error),
-    #[error("the compression task stopped: {0}")]
-    Task(String),
 }
 
 /// One framed gRPC message, kept for the retries of a request: compressing once per request,
@@ -109,11 +104,20 @@ fn prefix(compressed: bool, len: usize) -> Result<[u8; PREFIX_LEN], EncodeError>
     Ok([u8::from(compressed), a, b, c, d])
 }
 
-/// The HTTP/2 request body of one attempt: the message's chunks, in order, then the end of
-/// the stream.
+/// The request body of one attempt: the message's chunks, in order, then the end of the
+/// stream.
 #[derive(Debug)]
 pub struct MessageBody {
     chunks: VecDeque<Bytes>,
+}
+
+impl MessageBody {
+    /// A body sending `chunks` in order (the OTLP/HTTP exporter's bodies).
+    pub fn new(chunks: impl IntoIterator<Item = Bytes>) -> Self {
+        Self {
+            chunks: chunks.into_iter().collect(),
+        }
+    }
 }
 
 impl http_body::Body for MessageBody {

@@ -1,35 +1,24 @@
-//! The running exporter: a lazily connected tonic channel, the sending queue, and
-//! `num_consumers` sender tasks that coalesce, send, retry and count.
+//! The running exporter, whatever its protocol: the sending queue (in memory or on disk) and
+//! `num_consumers` sender tasks that coalesce queued batches, send them through a
+//! [`Transport`], retry, count and drain at shutdown.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
-use http::{HeaderMap, HeaderName, HeaderValue};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use redline_pipeline::client_tls::ClientTlsConfig;
-use redline_pipeline::endpoint::parse_grpc_endpoint;
 use redline_pipeline::retry::RetryConfig;
-use redline_pipeline::tls::TlsError;
+use redline_pipeline::rpc_status::ExportResponse;
 use redline_pipeline::{
-    BuildContext, BuildError, ComponentId, Refused, Reservation, RunningComponent, ShutdownError,
-    TracesBatch, TracesConsumer,
+    Batch, BuildContext, BuildError, ComponentId, Consumer, Refused, Reservation, RunningComponent,
+    ShutdownError, Signal,
 };
 use tokio::task::JoinHandle;
-use tonic::transport::{Endpoint, Identity};
-use tonic::Status;
 
-use crate::codec::{EncodeError, Message};
-use crate::config::{Config, Sizer};
+use crate::config::{QueueConfig, Sizer};
 use crate::disk::DiskLog;
-use crate::grpc::TraceClient;
 use crate::queue::{Limits, Queue, Taken};
-use crate::retry::{classify, Verdict};
-
-/// Requests smaller than this are compressed on the sender's own task: handing them to the
-/// blocking pool would cost more than compressing them.
-const COMPRESS_INLINE_BELOW: usize = 256 * 1024;
+use crate::retry::Verdict;
+use crate::transport::Transport;
 
 /// Errors building the exporter; each becomes a `BuildError` naming the component.
 #[derive(Debug, thiserror::Error)]
@@ -44,40 +33,44 @@ pub enum ExporterError {
 
 /// What a started exporter is made of: the consumer pipelines deliver to, and the handle
 /// that shuts it down.
-pub type Started = (Arc<dyn TracesConsumer>, Box<dyn RunningComponent>);
+pub type Started = (Arc<dyn Consumer>, Box<dyn RunningComponent>);
 
-/// Builds and starts the exporter. Never connects: the channel connects on first use, so
-/// Redline starts while Tempo is still down. Must be called within a tokio runtime.
-pub fn start(id: &ComponentId, config: Config, ctx: &BuildContext) -> Result<Started, BuildError> {
+/// Starts the queue and the senders of one exporter and signal on `transport`. Must be called
+/// within a tokio runtime.
+pub(crate) fn launch<T: Transport>(
+    id: &ComponentId,
+    signal: Signal,
+    ctx: &BuildContext,
+    queue_config: &QueueConfig,
+    retry: &RetryConfig,
+    transport: T,
+) -> Result<Started, BuildError> {
     let id_str = id.to_string();
-    let client = Client::new(&id_str, &config).map_err(|e| BuildError::new(id, e))?;
-    let counters = ctx.telemetry.exporter(&id_str);
-    let limits = limits(&config);
-    let queue = match &config.sending_queue.storage {
+    let counters = ctx.telemetry.exporter(&id_str, signal);
+    let limits = limits(queue_config, retry);
+    let queue = match &queue_config.storage {
         None => Queue::new(id_str.clone(), limits, counters),
         Some(storage) => {
-            let log = open_disk_queue(id, storage, &limits, ctx)?;
+            let log = open_disk_queue(id, storage, &limits, ctx, signal)?;
             Queue::persistent(id_str.clone(), limits, counters, log)
         }
     };
-    let client = Arc::new(client);
-    let tasks = (0..config.sending_queue.num_consumers)
-        .map(|_| tokio::spawn(run_sender(queue.clone(), client.clone())))
+    let sender = Arc::new(Sender {
+        id: id_str.clone(),
+        signal,
+        transport,
+        retry: retry.clone(),
+    });
+    let tasks = (0..queue_config.num_consumers)
+        .map(|_| tokio::spawn(run_sender(queue.clone(), sender.clone())))
         .collect();
-    tracing::debug!(
-        exporter = %id_str,
-        endpoint = %config.endpoint,
-        tls = config.uses_tls(),
-        compression = ?config.compression,
-        gzip_level = ?config.gzip_level(),
-        "otlp exporter started"
-    );
     Ok((
         Arc::new(Exporter {
             queue: queue.clone(),
         }),
         Box::new(Running {
             id: id_str,
+            signal,
             queue,
             tasks,
         }),
@@ -99,12 +92,13 @@ fn open_disk_queue(
     storage: &str,
     limits: &Limits,
     ctx: &BuildContext,
+    signal: Signal,
 ) -> Result<DiskLog, BuildError> {
     let fail = |reason: String| BuildError::new(id, format!("sending_queue.storage: {reason}"));
     let ext = ComponentId::parse(storage).map_err(fail)?;
     let storage = ctx.extensions.storage(&ext).map_err(fail)?;
     let dir = storage
-        .directory("exporter", id, "traces")
+        .directory("exporter", id, signal.as_str())
         .map_err(|e| fail(format!("extension `{ext}` gave no directory: {e}")))?;
     let label = id.to_string();
     let cache = DISK_CACHE_BYTES.min(limits.capacity_bytes);
@@ -141,8 +135,7 @@ fn open_disk_queue(
     Ok(log)
 }
 
-fn limits(config: &Config) -> Limits {
-    let q = &config.sending_queue;
+fn limits(q: &QueueConfig, retry: &RetryConfig) -> Limits {
     let capacity_bytes = match q.sizer {
         Sizer::Bytes => q.queue_size,
         Sizer::Requests | Sizer::Items => q.queue_size_bytes,
@@ -177,8 +170,8 @@ fn limits(config: &Config) -> Limits {
                 (bytes, items, b.min_size, sizer, b.flush_timeout)
             }
         };
-    let retry_after = if config.retry_on_failure.enabled {
-        config.retry_on_failure.initial_interval
+    let retry_after = if retry.enabled {
+        retry.initial_interval
     } else {
         Duration::from_secs(1)
     };
@@ -200,14 +193,15 @@ struct Exporter {
     queue: Arc<Queue>,
 }
 
-impl TracesConsumer for Exporter {
-    fn reserve(&self, batch: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+impl Consumer for Exporter {
+    fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         self.queue.reserve(batch)
     }
 }
 
 struct Running {
     id: String,
+    signal: Signal,
     queue: Arc<Queue>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -220,6 +214,7 @@ impl RunningComponent for Running {
         let mut tasks = std::mem::take(&mut self.tasks);
         let queue = self.queue.clone();
         let id = self.id.clone();
+        let signal = self.signal;
         Box::pin(async move {
             queue.begin_drain();
             let deadline = tokio::time::Instant::from_std(deadline);
@@ -240,8 +235,9 @@ impl RunningComponent for Running {
             if closed.kept_batches > 0 {
                 tracing::info!(
                     exporter = %id,
+                    %signal,
                     batches = closed.kept_batches,
-                    spans = closed.kept_spans,
+                    items = closed.kept_spans,
                     "not delivered yet; kept on disk for the next start"
                 );
             }
@@ -251,14 +247,16 @@ impl RunningComponent for Running {
             }
             tracing::warn!(
                 exporter = %id,
+                %signal,
                 batches,
-                spans,
-                "shutdown deadline reached; dropped spans that were not delivered"
+                items = spans,
+                "shutdown deadline reached; dropped data that was not delivered"
             );
             Err(ShutdownError {
                 component: id,
                 reason: format!(
-                    "dropped {spans} spans ({batches} requests) not delivered by the shutdown deadline"
+                    "dropped {spans} {} ({batches} requests) of {signal} not delivered by the shutdown deadline",
+                    signal.item_name()
                 ),
             })
         })
@@ -275,9 +273,9 @@ impl Drop for Running {
     }
 }
 
-async fn run_sender(queue: Arc<Queue>, client: Arc<Client>) {
+async fn run_sender<T: Transport>(queue: Arc<Queue>, sender: Arc<Sender<T>>) {
     while let Some(taken) = queue.next_request().await {
-        match client.deliver(&taken, &queue).await {
+        match sender.deliver(&taken, &queue).await {
             Some((sent, failed)) => queue.complete(taken, sent, failed),
             // A persistent queue is stopping: the batches wait on disk for the next start.
             None => queue.requeue(taken),
@@ -285,127 +283,30 @@ async fn run_sender(queue: Arc<Queue>, client: Arc<Client>) {
     }
 }
 
-struct Client {
+/// Delivers requests on one transport, retrying as configured.
+struct Sender<T> {
     id: String,
-    grpc: TraceClient,
-    gzip_level: Option<u32>,
-    timeout: Option<Duration>,
+    signal: Signal,
+    transport: T,
     retry: RetryConfig,
 }
 
-impl Client {
-    fn new(id: &str, config: &Config) -> Result<Self, ExporterError> {
-        config.check().map_err(|e| ExporterError::Config {
-            key: e.key_path,
-            reason: e.reason,
-        })?;
-        let target = parse_grpc_endpoint(&config.endpoint).map_err(ExporterError::Endpoint)?;
-        let tls = config.uses_tls();
-        let scheme = if tls { "https" } else { "http" };
-
-        let user_agent = config
-            .user_agent
-            .clone()
-            .unwrap_or_else(|| format!("redline/{}", env!("CARGO_PKG_VERSION")));
-        let timeout = (!config.timeout.is_zero()).then_some(config.timeout);
-        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", target.authority))
-            .map_err(|e| ExporterError::Endpoint(e.to_string()))?
-            .user_agent(user_agent)
-            .map_err(|e| ExporterError::Config {
-                key: "user_agent".into(),
-                reason: e.to_string(),
-            })?
-            .tcp_nodelay(true)
-            // A black-holed Tempo must fail an attempt, not hang it past its timeout.
-            .connect_timeout(timeout.unwrap_or(Duration::from_secs(30)));
-        if let Some(k) = &config.keepalive {
-            endpoint = endpoint
-                .http2_keep_alive_interval(k.time)
-                .keep_alive_timeout(k.timeout)
-                .keep_alive_while_idle(k.permit_without_stream);
-        }
-        if let Some(authority) = &config.authority {
-            let origin = format!("{scheme}://{authority}")
-                .parse::<http::Uri>()
-                .map_err(|e| ExporterError::Config {
-                    key: "authority".into(),
-                    reason: e.to_string(),
-                })?;
-            endpoint = endpoint.origin(origin);
-        }
-        if tls {
-            endpoint = endpoint
-                .tls_config(tonic_tls(&config.tls)?)
-                .map_err(|e| ExporterError::Tls(e.to_string()))?;
-        }
-
-        let mut headers = HeaderMap::with_capacity(config.headers.len() + 4);
-        for (name, value) in &config.headers {
-            let invalid = |reason: &str| ExporterError::Config {
-                key: format!("headers.{name}"),
-                reason: reason.to_owned(),
-            };
-            let key = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
-                .map_err(|_| invalid("is not a valid header name"))?;
-            let mut value = HeaderValue::try_from(value.expose())
-                .map_err(|_| invalid("value must be visible ASCII"))?;
-            // Keeps the value out of HPACK's dynamic table and out of hyper's debug output.
-            value.set_sensitive(true);
-            headers.insert(key, value);
-        }
-
-        Ok(Self {
-            id: id.to_owned(),
-            grpc: TraceClient::new(endpoint.connect_lazy(), headers, timeout),
-            gzip_level: config.gzip_level(),
-            timeout,
-            retry: config.retry_on_failure.clone(),
-        })
-    }
-
-    async fn attempt(&self, message: &Message) -> Result<ExportTraceServiceResponse, Status> {
-        let call = self.grpc.export(message);
-        match self.timeout {
-            // Our own timer too: a server that never answers must not hold a sender forever.
-            Some(t) => tokio::time::timeout(t, call).await.unwrap_or_else(|_| {
-                Err(Status::deadline_exceeded(format!(
-                    "no answer within the {t:?} timeout"
-                )))
-            }),
-            None => call.await,
-        }
-    }
-
-    /// Frames (and compresses) the batches of `taken` as one message, once for all attempts.
-    async fn encode(&self, taken: &Taken) -> Result<Message, EncodeError> {
-        let raw: Vec<Bytes> = taken.entries.iter().map(|e| e.batch.raw.clone()).collect();
-        let len: usize = raw.iter().map(Bytes::len).sum();
-        let level = self.gzip_level;
-        let encode = move || Message::encode(&raw.iter().collect::<Vec<_>>(), level);
-        if level.is_none() || len < COMPRESS_INLINE_BELOW {
-            return encode();
-        }
-        // Compressing megabytes takes milliseconds: off the runtime's workers, so receivers
-        // sharing them are not held up.
-        tokio::task::spawn_blocking(encode)
-            .await
-            .unwrap_or_else(|e| Err(EncodeError::Task(e.to_string())))
-    }
-
-    /// Sends one request, retrying as configured. Returns (sent, failed) span counts, or
+impl<T: Transport> Sender<T> {
+    /// Sends one request, retrying as configured. Returns the (sent, failed) item counts, or
     /// `None` when a persistent queue began stopping while this request waited to be retried.
     async fn deliver(&self, taken: &Taken, queue: &Queue) -> Option<(u64, u64)> {
-        let spans = taken.spans;
-        let message = match self.encode(taken).await {
-            Ok(m) => m,
+        let items = taken.spans;
+        let request = match self.transport.encode(taken).await {
+            Ok(r) => r,
             Err(e) => {
                 tracing::error!(
                     exporter = %self.id,
-                    spans,
+                    signal = %self.signal,
+                    items,
                     error = %e,
                     "cannot encode the request; dropping the data"
                 );
-                return Some((0, spans));
+                return Some((0, items));
             }
         };
         let started = Instant::now();
@@ -413,31 +314,36 @@ impl Client {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let status = match self.attempt(&message).await {
-                Ok(response) => return Some(self.accepted(response, spans)),
-                Err(status) => status,
+            let failure = match self.transport.send(&request).await {
+                Ok(response) => return Some(self.accepted(response, items)),
+                Err(f) => f,
             };
-            let code = status.code();
-            let min_delay = match classify(code, status.details()) {
+            let (code, message) = (&failure.code, &failure.message);
+            let endpoint = self.transport.describe();
+            let min_delay = match failure.verdict {
                 Verdict::Permanent => {
                     tracing::error!(
                         exporter = %self.id,
-                        spans,
-                        code = ?code,
-                        message = %status.message(),
+                        signal = %self.signal,
+                        endpoint,
+                        items,
+                        code = %code,
+                        message = %message,
                         "export failed with a permanent error; dropping the data"
                     );
-                    return Some((0, spans));
+                    return Some((0, items));
                 }
                 Verdict::Retry { .. } if !self.retry.enabled => {
                     tracing::error!(
                         exporter = %self.id,
-                        spans,
-                        code = ?code,
-                        message = %status.message(),
+                        signal = %self.signal,
+                        endpoint,
+                        items,
+                        code = %code,
+                        message = %message,
                         "export failed and retry_on_failure is disabled; dropping the data"
                     );
-                    return Some((0, spans));
+                    return Some((0, items));
                 }
                 Verdict::Retry { min_delay } => min_delay.unwrap_or_default(),
             };
@@ -446,25 +352,29 @@ impl Client {
             if !max_elapsed.is_zero() && started.elapsed() + delay > max_elapsed {
                 tracing::error!(
                     exporter = %self.id,
-                    spans,
-                    code = ?code,
-                    message = %status.message(),
+                    signal = %self.signal,
+                    endpoint,
+                    items,
+                    code = %code,
+                    message = %message,
                     attempts,
                     "export failed and retries are exhausted (max_elapsed_time); dropping the data"
                 );
-                return Some((0, spans));
+                return Some((0, items));
             }
             tracing::info!(
                 exporter = %self.id,
-                spans,
-                code = ?code,
-                message = %status.message(),
+                signal = %self.signal,
+                endpoint,
+                items,
+                code = %code,
+                message = %message,
                 attempts,
                 retry_in = ?delay,
                 "export failed; will retry"
             );
             if queue.is_persistent() {
-                // Waiting out a dead Tempo during shutdown gains nothing when the batch is
+                // Waiting out a dead server during shutdown gains nothing when the batch is
                 // safe on disk: stop now and let the next start send it.
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -476,18 +386,17 @@ impl Client {
         }
     }
 
-    fn accepted(&self, response: ExportTraceServiceResponse, spans: u64) -> (u64, u64) {
+    fn accepted(&self, response: ExportResponse, items: u64) -> (u64, u64) {
         let Some(partial) = response.partial_success else {
-            return (spans, 0);
+            return (items, 0);
         };
-        // Rejected spans would be rejected again: count them, never retry them (OTLP spec).
-        let rejected = u64::try_from(partial.rejected_spans)
-            .unwrap_or(0)
-            .min(spans);
+        // Rejected items would be rejected again: count them, never retry them (OTLP spec).
+        let rejected = u64::try_from(partial.rejected).unwrap_or(0).min(items);
         if rejected > 0 {
             tracing::warn!(
                 exporter = %self.id,
-                spans,
+                signal = %self.signal,
+                items,
                 rejected,
                 message = %partial.error_message,
                 "server rejected part of the export"
@@ -495,41 +404,12 @@ impl Client {
         } else if !partial.error_message.is_empty() {
             tracing::info!(
                 exporter = %self.id,
-                spans,
+                signal = %self.signal,
+                items,
                 message = %partial.error_message,
                 "server accepted the export with a warning"
             );
         }
-        (spans - rejected, rejected)
+        (items - rejected, rejected)
     }
-}
-
-/// The TLS settings as tonic takes them: the roots and client certificate read here, so a
-/// missing or bad file fails the build naming its key.
-fn tonic_tls(t: &ClientTlsConfig) -> Result<tonic::transport::ClientTlsConfig, ExporterError> {
-    let tls_error = |e: TlsError| ExporterError::Config {
-        key: format!("tls.{}", e.key),
-        reason: e.reason,
-    };
-    let roots = t.root_store().map_err(|e| {
-        // Without a CA of its own the only failure is finding no system roots, where a
-        // plaintext connection may be what was meant.
-        let hint = if t.has_ca() {
-            ""
-        } else {
-            "; set tls.ca_file, or tls.insecure: true for a plaintext connection"
-        };
-        tls_error(TlsError {
-            reason: e.reason + hint,
-            ..e
-        })
-    })?;
-    let mut cfg = tonic::transport::ClientTlsConfig::new().trust_anchors(roots.roots);
-    if let Some(identity) = t.client_identity().map_err(tls_error)? {
-        cfg = cfg.identity(Identity::from_pem(identity.cert_pem(), identity.key_pem()));
-    }
-    if let Some(name) = &t.server_name_override {
-        cfg = cfg.domain_name(name.clone());
-    }
-    Ok(cfg)
 }

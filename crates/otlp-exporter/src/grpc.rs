@@ -8,33 +8,40 @@ use std::time::Duration;
 use futures::future::poll_fn;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, TE};
 use http::{HeaderMap, Method, Uri, Version};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use tonic::codec::{CompressionEncoding, Streaming};
 use tonic::codegen::Service;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use crate::codec::{Message, EXPORT_PATH};
+use crate::codec::Message;
+use redline_pipeline::rpc_status::ExportResponse;
 
 const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
 const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
-/// Largest response accepted: tonic's default; an `ExportTraceServiceResponse` is tiny.
+/// Largest response accepted: tonic's default; an export response is tiny.
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
-/// Sends `Export` calls on one channel with a fixed set of headers.
+/// Sends `Export` calls of one signal on one channel with a fixed set of headers.
 #[derive(Clone, Debug)]
-pub struct TraceClient {
+pub struct ExportClient {
     channel: Channel,
+    /// The signal's `Export` method.
+    path: &'static str,
     /// Everything but `grpc-encoding`, which depends on the message.
     headers: HeaderMap,
 }
 
-impl TraceClient {
+impl ExportClient {
     /// `user_headers` are sent with every call; `timeout` is announced to the server as
     /// `grpc-timeout` (the caller enforces it too).
-    pub fn new(channel: Channel, mut user_headers: HeaderMap, timeout: Option<Duration>) -> Self {
+    pub fn new(
+        channel: Channel,
+        path: &'static str,
+        mut user_headers: HeaderMap,
+        timeout: Option<Duration>,
+    ) -> Self {
         user_headers.insert(TE, HeaderValue::from_static("trailers"));
         user_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         user_headers.insert(
@@ -46,15 +53,16 @@ impl TraceClient {
         }
         Self {
             channel,
+            path,
             headers: user_headers,
         }
     }
 
     /// One attempt: sends `message` and returns the server's answer or its status.
-    pub async fn export(&self, message: &Message) -> Result<ExportTraceServiceResponse, Status> {
+    pub async fn export(&self, message: &Message) -> Result<ExportResponse, Status> {
         let mut request = http::Request::new(tonic::body::Body::new(message.body()));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = Uri::from_static(EXPORT_PATH);
+        *request.uri_mut() = Uri::from_static(self.path);
         *request.version_mut() = Version::HTTP_2;
         *request.headers_mut() = self.headers.clone();
         if message.compressed {
@@ -81,7 +89,7 @@ impl TraceClient {
                 return Err(status.clone());
             }
         }
-        let decoder = tonic_prost::ProstDecoder::<ExportTraceServiceResponse>::default();
+        let decoder = tonic_prost::ProstDecoder::<ExportResponse>::default();
         let body = response.into_body();
         let mut stream = if trailers_only.is_some() {
             Streaming::new_empty(decoder, body)

@@ -1,6 +1,7 @@
-//! OTLP gRPC exporter: forwards raw request bytes to Tempo.
+//! OTLP exporters: `otlp` (gRPC) and `otlphttp`, forwarding raw request bytes to Tempo, Loki,
+//! another collector or any OTLP endpoint.
 //!
-//! Batches arrive still encoded (`TracesBatch::raw`) and leave the same way: queued batches are
+//! Batches arrive still encoded (`Batch::raw`) and leave the same way: queued batches are
 //! coalesced by concatenation, which is valid protobuf, framed as one gRPC message (gzip at
 //! `compression_params.level`, compressed once per request however often it is retried) and
 //! sent on tonic's channel. The queue is bounded in the configured sizer's units and in bytes;
@@ -13,28 +14,39 @@
 //! queued, acknowledged once delivered or given up on, and what is left at a stop or crash is
 //! loaded and sent first by the next start. Delivery is then at-least-once: a batch Tempo took
 //! just before a crash, before its acknowledgement reached the disk, is sent again.
+//!
+//! `otlphttp` shares all of this (queue, coalescing, retries, disk queue, counting) and differs
+//! only in its transport (`transport`): HTTP POSTs of protobuf (the received bytes,
+//! concatenated) or OTLP/JSON, with gzip, zstd or zlib bodies, judged by the OTLP/HTTP status
+//! rules.
 
 mod codec;
 pub mod config;
 mod disk;
 mod exporter;
 mod grpc;
+mod grpc_transport;
+mod otlphttp;
 mod queue;
 pub mod retry;
+mod transport;
 
 use std::sync::Arc;
 
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::{
-    BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ExporterFactory,
-    RunningComponent, Signal, TracesConsumer,
+    BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, Consumer, ExporterFactory,
+    RunningComponent, Signal,
 };
 
-pub use codec::EXPORT_PATH;
-pub use config::Config;
-pub use exporter::{start, ExporterError, Started};
+pub use config::{Config, HttpConfig};
+pub use exporter::{ExporterError, Started};
+pub use grpc_transport::start;
+pub use otlphttp::start as start_http;
+#[doc(hidden)]
+pub use otlphttp::to_json;
 
-/// The `otlp` exporter (alias `otlp_grpc`), traces only.
+/// The `otlp` exporter (alias `otlp_grpc`), for traces, metrics and logs.
 pub struct OtlpExporterFactory;
 
 fn parse(config: &ComponentConfig) -> Result<Config, ConfigError> {
@@ -43,6 +55,22 @@ fn parse(config: &ComponentConfig) -> Result<Config, ConfigError> {
         .check()
         .map_err(|e| config.invalid(&e.key_path, e.reason))?;
     Ok(parsed)
+}
+
+fn parse_http(config: &ComponentConfig) -> Result<HttpConfig, ConfigError> {
+    let parsed: HttpConfig = config.parse()?;
+    parsed
+        .check()
+        .map_err(|e| config.invalid(&e.key_path, e.reason))?;
+    Ok(parsed)
+}
+
+/// The storage extension a `sending_queue.storage` names, for `redline validate`.
+fn storage_ref(storage: Option<String>) -> Vec<(String, ComponentId)> {
+    storage
+        .and_then(|s| ComponentId::parse(&s).ok())
+        .map(|id| vec![("sending_queue.storage".to_owned(), id)])
+        .unwrap_or_default()
 }
 
 impl FactoryInfo for OtlpExporterFactory {
@@ -59,31 +87,73 @@ impl FactoryInfo for OtlpExporterFactory {
     }
 
     fn extension_refs(&self, config: &ComponentConfig) -> Vec<(String, ComponentId)> {
-        parse(config)
-            .ok()
-            .and_then(|c| c.sending_queue.storage)
-            .and_then(|s| ComponentId::parse(&s).ok())
-            .map(|id| vec![("sending_queue.storage".to_owned(), id)])
-            .unwrap_or_default()
+        storage_ref(parse(config).ok().and_then(|c| c.sending_queue.storage))
     }
 }
 
 impl ExporterFactory for OtlpExporterFactory {
     fn signals(&self) -> &'static [Signal] {
-        &[Signal::Traces]
+        &Signal::ALL
     }
 
-    fn build_traces(
+    fn build(
         &self,
         config: &ComponentConfig,
         ctx: &BuildContext,
-    ) -> BuildResult<(Arc<dyn TracesConsumer>, Box<dyn RunningComponent>)> {
+        signal: Signal,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
         let id = config.id().clone();
         let parsed = parse(config);
         let ctx = ctx.clone();
         Box::pin(async move {
             let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
-            start(&id, parsed, &ctx)
+            start(&id, parsed, &ctx, signal)
+        })
+    }
+}
+
+/// The `otlphttp` exporter (alias `otlp_http`), for traces, metrics and logs.
+pub struct OtlpHttpExporterFactory;
+
+impl FactoryInfo for OtlpHttpExporterFactory {
+    fn type_name(&self) -> &'static str {
+        "otlphttp"
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["otlp_http"]
+    }
+
+    fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        parse_http(config).map(|_| ())
+    }
+
+    fn extension_refs(&self, config: &ComponentConfig) -> Vec<(String, ComponentId)> {
+        storage_ref(
+            parse_http(config)
+                .ok()
+                .and_then(|c| c.sending_queue.storage),
+        )
+    }
+}
+
+impl ExporterFactory for OtlpHttpExporterFactory {
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+
+    fn build(
+        &self,
+        config: &ComponentConfig,
+        ctx: &BuildContext,
+        signal: Signal,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
+        let id = config.id().clone();
+        let parsed = parse_http(config);
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
+            start_http(&id, parsed, &ctx, signal)
         })
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use redline_pipeline::telemetry::ExporterCounters;
-use redline_pipeline::{Refused, Reservation, TracesBatch};
+use redline_pipeline::{Batch, Refused, Reservation};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -44,7 +44,7 @@ pub(crate) struct Limits {
 }
 
 pub(crate) struct Entry {
-    pub batch: TracesBatch,
+    pub batch: Batch,
     units: u64,
     bytes: u64,
     /// The batch's sequence number in the disk log, when the queue is persistent.
@@ -81,7 +81,7 @@ impl Store {
     /// (bytes, spans) of the next batch.
     fn peek(&self) -> Option<(u64, u64)> {
         match self {
-            Store::Memory(q) => q.front().map(|e| (e.bytes, e.batch.span_count as u64)),
+            Store::Memory(q) => q.front().map(|e| (e.bytes, e.batch.items as u64)),
             Store::Disk(log) => log.peek(),
         }
     }
@@ -139,8 +139,8 @@ fn units_for(sizer: Sizer, bytes: u64, spans: u64) -> u64 {
     }
 }
 
-fn units_of(sizer: Sizer, batch: &TracesBatch) -> u64 {
-    units_for(sizer, batch.byte_len() as u64, batch.span_count as u64)
+fn units_of(sizer: Sizer, batch: &Batch) -> u64 {
+    units_for(sizer, batch.byte_len() as u64, batch.items as u64)
 }
 
 enum Pushed {
@@ -224,7 +224,7 @@ impl Queue {
     }
 
     /// Takes capacity for `batch` or refuses at once; never waits.
-    pub fn reserve(self: &Arc<Self>, batch: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+    pub fn reserve(self: &Arc<Self>, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         let units = units_of(self.limits.sizer, batch);
         let bytes = batch.byte_len() as u64;
         let l = &self.limits;
@@ -242,7 +242,7 @@ impl Queue {
             } else if units > l.capacity || bytes > l.capacity_bytes {
                 Some(format!(
                     "request of {bytes} bytes and {} spans is larger than the whole sending queue",
-                    batch.span_count
+                    batch.items
                 ))
             } else if st.used_units + units > l.capacity {
                 Some(format!(
@@ -267,8 +267,8 @@ impl Queue {
                 // otelcol counts spans its queue could not take; the receiver counts the
                 // same spans as refused and the client retries them, so nothing is lost.
                 self.counters
-                    .enqueue_failed_spans
-                    .fetch_add(batch.span_count as u64, Ordering::Relaxed);
+                    .enqueue_failed
+                    .fetch_add(batch.items as u64, Ordering::Relaxed);
                 Err(self.refuse(reason))
             }
             None => Ok(Box::new(QueueReservation {
@@ -286,7 +286,7 @@ impl Queue {
     }
 
     fn push(&self, entry: Entry) {
-        let spans = entry.batch.span_count as u64;
+        let spans = entry.batch.items as u64;
         let outcome = {
             let mut st = self.state.lock();
             let closed = st.closed;
@@ -328,7 +328,7 @@ impl Queue {
             Pushed::Late => {
                 // Committed after shutdown finished: nobody will send it any more.
                 self.counters
-                    .send_failed_spans
+                    .send_failed
                     .fetch_add(spans, Ordering::Relaxed);
                 tracing::warn!(
                     exporter = %self.id,
@@ -340,7 +340,7 @@ impl Queue {
                 // The receiver already answered for this batch: it is lost. The queue refuses
                 // for a while so clients retry what comes next instead.
                 self.counters
-                    .send_failed_spans
+                    .send_failed
                     .fetch_add(spans, Ordering::Relaxed);
                 tracing::error!(
                     exporter = %self.id,
@@ -380,7 +380,7 @@ impl Queue {
                         }
                         Self::release(st, units_for(self.limits.sizer, bytes, spans), bytes);
                         self.counters
-                            .send_failed_spans
+                            .send_failed
                             .fetch_add(spans, Ordering::Relaxed);
                         self.counters.queue_size.fetch_sub(1, Ordering::Relaxed);
                         tracing::error!(
@@ -397,7 +397,7 @@ impl Queue {
             let Some(entry) = entry else {
                 break;
             };
-            let spans = entry.batch.span_count as u64;
+            let spans = entry.batch.items as u64;
             taken.bytes += entry.bytes;
             taken.spans += spans;
             st.in_flight_spans += spans;
@@ -492,9 +492,9 @@ impl Queue {
                 "sending queue: cannot record an acknowledgement on disk; the batch may be sent again after a restart"
             );
         }
-        self.counters.sent_spans.fetch_add(sent, Ordering::Relaxed);
+        self.counters.sent.fetch_add(sent, Ordering::Relaxed);
         self.counters
-            .send_failed_spans
+            .send_failed
             .fetch_add(failed, Ordering::Relaxed);
         self.counters
             .queue_size
@@ -556,7 +556,7 @@ impl Queue {
         let closed = match &mut st.store {
             Store::Memory(q) => {
                 let queued_batches = q.len() as u64;
-                let queued_spans: u64 = q.iter().map(|e| e.batch.span_count as u64).sum();
+                let queued_spans: u64 = q.iter().map(|e| e.batch.items as u64).sum();
                 q.clear();
                 Closed {
                     dropped_batches: queued_batches + in_flight_batches,
@@ -582,7 +582,7 @@ impl Queue {
         };
         drop(st);
         self.counters
-            .send_failed_spans
+            .send_failed
             .fetch_add(closed.dropped_spans, Ordering::Relaxed);
         self.counters.queue_size.fetch_sub(
             i64::try_from(closed.dropped_batches).unwrap_or(0),
@@ -601,7 +601,7 @@ struct QueueReservation {
 }
 
 impl Reservation for QueueReservation {
-    fn commit(mut self: Box<Self>, batch: TracesBatch) {
+    fn commit(mut self: Box<Self>, batch: Batch) {
         self.committed = true;
         self.queue.push(Entry {
             batch,
@@ -640,8 +640,8 @@ mod tests {
         }
     }
 
-    fn batch(bytes: usize, spans: usize) -> TracesBatch {
-        TracesBatch::new(Bytes::from(vec![0u8; bytes]), spans)
+    fn batch(bytes: usize, spans: usize) -> Batch {
+        Batch::traces(Bytes::from(vec![0u8; bytes]), spans)
     }
 
     #[test]
@@ -655,7 +655,7 @@ mod tests {
         let a = q.reserve(&batch(10, 6)).expect("fits");
         let err = q.reserve(&batch(10, 6)).err().expect("12 spans > 10");
         assert!(err.reason.contains("full"), "{}", err.reason);
-        assert_eq!(counters.enqueue_failed_spans.load(Ordering::Relaxed), 6);
+        assert_eq!(counters.enqueue_failed.load(Ordering::Relaxed), 6);
         let b = q.reserve(&batch(90, 4)).expect("fits exactly");
         assert!(q.reserve(&batch(1, 0)).is_err(), "bytes are full");
         drop(a);
@@ -685,7 +685,7 @@ mod tests {
         q.complete(first, 3, 0);
         q.complete(second, 1, 1);
         assert_eq!(counters.queue_size.load(Ordering::Relaxed), 0);
-        assert_eq!(counters.sent_spans.load(Ordering::Relaxed), 4);
+        assert_eq!(counters.sent.load(Ordering::Relaxed), 4);
         q.begin_drain();
         assert!(q.next_request().await.is_none());
         assert!(q.reserve(&batch(1, 1)).is_err(), "draining refuses");
@@ -718,7 +718,7 @@ mod tests {
             }
         );
         late.commit(batch(10, 7));
-        assert_eq!(counters.send_failed_spans.load(Ordering::Relaxed), 12);
+        assert_eq!(counters.send_failed.load(Ordering::Relaxed), 12);
         assert_eq!(counters.queue_size.load(Ordering::Relaxed), 0);
     }
 

@@ -28,7 +28,7 @@ fn header<'a>(r: &'a Received, name: &str) -> Option<&'a [u8]> {
 async fn send_coalesced(
     sink: &Sink,
     mut cfg: redline_otlp_exporter::Config,
-    batches: &[redline_pipeline::TracesBatch],
+    batches: &[redline_pipeline::Batch],
 ) -> Vec<Received> {
     let gate = Arc::new(Semaphore::new(0));
     sink.plan(Behaviour::Gate(gate.clone()));
@@ -40,7 +40,7 @@ async fn send_coalesced(
     assert!(eventually(|| sink.received().len() == 1).await);
     let mut total = 1;
     for b in batches {
-        total += b.span_count as u64;
+        total += b.items as u64;
         s.consumer.consume(b.clone()).expect("queued");
     }
     gate.add_permits(1);

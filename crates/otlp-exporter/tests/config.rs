@@ -9,7 +9,7 @@ use redline_otlp_exporter::config::{Compression, Sizer};
 use redline_otlp_exporter::{Config, OtlpExporterFactory};
 use redline_pipeline::component::FactoryInfo;
 use redline_pipeline::config::load_str_with_env;
-use redline_pipeline::{BuildContext, ComponentConfig, ConfigError, ExporterFactory};
+use redline_pipeline::{BuildContext, ComponentConfig, ConfigError, ExporterFactory, Signal};
 
 fn section(exporter_yaml: &str) -> ComponentConfig {
     let text = format!(
@@ -274,14 +274,14 @@ async fn factory_builds_from_yaml_and_forwards() {
     ));
     let telemetry = redline_pipeline::telemetry::Telemetry::new();
     let (consumer, running) = OtlpExporterFactory
-        .build_traces(&s, &BuildContext::new(telemetry.clone()))
+        .build(&s, &BuildContext::new(telemetry.clone()), Signal::Traces)
         .await
         .expect("builds");
     consumer
         .consume(common::batch(&common::request("a", 3, 1)))
         .expect("queued");
-    let counters = telemetry.exporter("otlp/tempo");
-    assert!(common::eventually(|| counters.sent_spans.load(Ordering::SeqCst) == 3).await);
+    let counters = telemetry.exporter("otlp/tempo", Signal::Traces);
+    assert!(common::eventually(|| counters.sent.load(Ordering::SeqCst) == 3).await);
     assert_eq!(
         sink.accepted()[0]
             .headers
@@ -300,7 +300,7 @@ async fn factory_build_fails_on_an_invalid_section() {
     let s = section("    endpoint: tempo:4317\n    compression: lz4");
     let telemetry = redline_pipeline::telemetry::Telemetry::new();
     let err = OtlpExporterFactory
-        .build_traces(&s, &BuildContext::new(telemetry))
+        .build(&s, &BuildContext::new(telemetry), Signal::Traces)
         .await
         .err()
         .expect("invalid");

@@ -293,7 +293,7 @@ async fn full_queue_refuses_without_blocking() {
         "initial backoff"
     );
     assert!(refused.reason.contains("full"), "{}", refused.reason);
-    assert_eq!(s.counters.enqueue_failed_spans.load(Ordering::SeqCst), 5);
+    assert_eq!(s.counters.enqueue_failed.load(Ordering::SeqCst), 5);
 
     drop(held);
     let again = s
@@ -356,11 +356,11 @@ async fn shutdown_drains_the_queue() {
         .expect("joined")
         .expect("drained within the deadline");
     assert_eq!(
-        counters.sent_spans.load(Ordering::SeqCst),
+        counters.sent.load(Ordering::SeqCst),
         6,
         "queued spans were sent, with a retry"
     );
-    assert_eq!(counters.send_failed_spans.load(Ordering::SeqCst), 0);
+    assert_eq!(counters.send_failed.load(Ordering::SeqCst), 0);
     let delivered: usize = sink.accepted().iter().map(|r| r.span_count()).sum();
     assert_eq!(delivered, 6);
 }
@@ -390,8 +390,8 @@ async fn shutdown_with_a_hung_tempo_returns_by_the_deadline() {
     .expect("shutdown returns once the deadline passes");
     let err = result.expect_err("spans were dropped");
     assert!(err.reason.contains("12 spans"), "{}", err.reason);
-    assert_eq!(counters.send_failed_spans.load(Ordering::SeqCst), 12);
-    assert_eq!(counters.sent_spans.load(Ordering::SeqCst), 0);
+    assert_eq!(counters.send_failed.load(Ordering::SeqCst), 12);
+    assert_eq!(counters.sent.load(Ordering::SeqCst), 0);
     assert_eq!(counters.queue_size.load(Ordering::SeqCst), 0);
 }
 
@@ -415,7 +415,7 @@ async fn shutdown_deadline_with_some_senders_idle_and_one_stuck() {
         .await
         .expect_err("the stuck batch is dropped");
     assert!(err.reason.contains("4 spans"), "{}", err.reason);
-    assert_eq!(s.counters.send_failed_spans.load(Ordering::SeqCst), 4);
+    assert_eq!(s.counters.send_failed.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]
@@ -426,7 +426,7 @@ async fn missing_or_bad_ca_file_fails_the_build_naming_it() {
 
     let mut cfg = redline_otlp_exporter::Config::new("https://tempo.invalid:4317");
     cfg.tls.ca_file = Some("/nonexistent/redline-ca.pem".into());
-    let err = redline_otlp_exporter::start(&id, cfg, &ctx)
+    let err = redline_otlp_exporter::start(&id, cfg, &ctx, redline_pipeline::Signal::Traces)
         .err()
         .expect("missing CA file");
     assert_eq!(err.component, "otlp/tempo");
@@ -441,7 +441,7 @@ async fn missing_or_bad_ca_file_fails_the_build_naming_it() {
     std::fs::write(&not_pem, "hello").expect("write temp file");
     let mut cfg = redline_otlp_exporter::Config::new("tempo.invalid:4317");
     cfg.tls.ca_file = Some(not_pem.display().to_string());
-    let err = redline_otlp_exporter::start(&id, cfg, &ctx)
+    let err = redline_otlp_exporter::start(&id, cfg, &ctx, redline_pipeline::Signal::Traces)
         .err()
         .expect("not a certificate");
     let _ = std::fs::remove_file(&not_pem);

@@ -15,7 +15,7 @@ use redline_otlp_exporter::config::{Compression, RetryConfig, Sizer};
 use redline_otlp_exporter::Config;
 use redline_pipeline::extension::{ExtensionCapabilities, Extensions, Storage};
 use redline_pipeline::telemetry::Telemetry;
-use redline_pipeline::{BuildContext, ComponentId};
+use redline_pipeline::{BuildContext, ComponentId, Signal};
 use tonic::Code;
 
 /// A storage extension as the pipeline sees one: a directory per component under `root`.
@@ -67,11 +67,12 @@ fn disk_config(addr: std::net::SocketAddr) -> Config {
 fn start_on(root: &Path, config: Config) -> Started {
     let (ctx, telemetry) = ctx(root);
     let id = ComponentId::new("otlp", Some("tempo"));
-    let (consumer, running) = redline_otlp_exporter::start(&id, config, &ctx).expect("starts");
+    let (consumer, running) =
+        redline_otlp_exporter::start(&id, config, &ctx, Signal::Traces).expect("starts");
     Started {
         consumer,
         running,
-        counters: telemetry.exporter("otlp/tempo"),
+        counters: telemetry.exporter("otlp/tempo", Signal::Traces),
     }
 }
 
@@ -322,7 +323,7 @@ async fn a_missing_storage_extension_fails_the_build_naming_the_key() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (ctx, _) = ctx(tmp.path());
     let id = ComponentId::new("otlp", None);
-    let err = match redline_otlp_exporter::start(&id, cfg, &ctx) {
+    let err = match redline_otlp_exporter::start(&id, cfg, &ctx, Signal::Traces) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("must not start without its storage"),
     };

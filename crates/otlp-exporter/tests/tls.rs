@@ -24,7 +24,7 @@ use rcgen::{
 use redline_otlp_exporter::config::RetryConfig;
 use redline_otlp_exporter::Config;
 use redline_pipeline::telemetry::{ExporterCounters, Telemetry};
-use redline_pipeline::{BuildContext, ComponentId, RunningComponent, TracesConsumer};
+use redline_pipeline::{BuildContext, ComponentId, Consumer, RunningComponent};
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
@@ -128,7 +128,7 @@ fn tls_config(endpoint: String) -> Config {
 }
 
 struct Started {
-    consumer: Arc<dyn TracesConsumer>,
+    consumer: Arc<dyn Consumer>,
     running: Box<dyn RunningComponent>,
     counters: Arc<ExporterCounters>,
 }
@@ -137,11 +137,13 @@ fn start(config: Config) -> Started {
     let telemetry = Telemetry::new();
     let ctx = BuildContext::new(telemetry.clone());
     let id = ComponentId::new("otlp", Some("tempo"));
-    let (consumer, running) = redline_otlp_exporter::start(&id, config, &ctx).expect("starts");
+    let (consumer, running) =
+        redline_otlp_exporter::start(&id, config, &ctx, redline_pipeline::Signal::Traces)
+            .expect("starts");
     Started {
         consumer,
         running,
-        counters: telemetry.exporter("otlp/tempo"),
+        counters: telemetry.exporter("otlp/tempo", redline_pipeline::Signal::Traces),
     }
 }
 
@@ -151,15 +153,14 @@ async fn send(s: &Started, n: usize) -> (u64, u64) {
         .consume(batch(&request("checkout", n, 1)))
         .expect("queued");
     let settled = eventually(|| {
-        s.counters.sent_spans.load(Ordering::SeqCst)
-            + s.counters.send_failed_spans.load(Ordering::SeqCst)
+        s.counters.sent.load(Ordering::SeqCst) + s.counters.send_failed.load(Ordering::SeqCst)
             >= n as u64
     })
     .await;
     assert!(settled, "the batch was neither delivered nor given up");
     (
-        s.counters.sent_spans.load(Ordering::SeqCst),
-        s.counters.send_failed_spans.load(Ordering::SeqCst),
+        s.counters.sent.load(Ordering::SeqCst),
+        s.counters.send_failed.load(Ordering::SeqCst),
     )
 }
 

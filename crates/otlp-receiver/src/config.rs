@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use redline_pipeline::config::Unsupported;
 use redline_pipeline::tls::ServerTlsConfig;
-use redline_pipeline::{ComponentConfig, ConfigError};
+use redline_pipeline::{ComponentConfig, ConfigError, Signal};
 use serde::{Deserialize, Deserializer};
 
 /// otelcol's default gRPC endpoint. Since v0.104 otelcol binds `localhost` by default
@@ -28,6 +28,8 @@ pub const DEFAULT_MAX_REQUEST_BODY_SIZE: u64 = 20 * 1024 * 1024;
 /// confighttp's default `read_header_timeout`.
 pub const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_TRACES_URL_PATH: &str = "/v1/traces";
+pub const DEFAULT_METRICS_URL_PATH: &str = "/v1/metrics";
+pub const DEFAULT_LOGS_URL_PATH: &str = "/v1/logs";
 
 /// The gRPC length prefix is a u32, so no message can be larger than this.
 const MAX_RECV_MSG_SIZE_MIB_LIMIT: u64 = 4095;
@@ -70,7 +72,7 @@ pub struct GrpcConfig {
     pub write_buffer_size: Option<u64>,
     #[serde(deserialize_with = "present")]
     pub keepalive: Option<KeepaliveConfig>,
-    /// Only `false`: batches carry no client metadata yet.
+    /// Accepted: no Redline component reads client metadata, so there is nothing to keep.
     pub include_metadata: bool,
     /// Serve over TLS (otelcol's configtls server keys); `client_ca_file` makes it mutual.
     #[serde(deserialize_with = "present")]
@@ -144,6 +146,8 @@ pub struct KeepaliveServerParameters {
 pub struct HttpConfig {
     pub endpoint: String,
     pub traces_url_path: String,
+    pub metrics_url_path: String,
+    pub logs_url_path: String,
     /// Bytes; 0 or negative means the default (20 MiB), as in confighttp. Applies to the body
     /// as received and again to the decompressed body.
     pub max_request_body_size: i64,
@@ -155,21 +159,19 @@ pub struct HttpConfig {
     /// Time allowed to read request headers (HTTP/1). Default 1m, as in confighttp.
     #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
     pub read_header_timeout: Option<Duration>,
-    /// Only `false`: batches carry no client metadata yet.
+    /// Accepted: no Redline component reads client metadata, so there is nothing to keep.
     pub include_metadata: bool,
     /// Only `false`: batches carry no client metadata yet.
     pub include_tls_metadata: bool,
     #[serde(deserialize_with = "present")]
     pub tls: Option<ServerTlsConfig>,
-    pub cors: Option<Unsupported>,
+    #[serde(deserialize_with = "present")]
+    pub cors: Option<crate::http::CorsConfig>,
     pub auth: Option<AuthConfig>,
     pub middlewares: Option<Unsupported>,
     pub read_timeout: Option<Unsupported>,
     pub write_timeout: Option<Unsupported>,
     pub idle_timeout: Option<Unsupported>,
-    /// Redline's otlp receiver carries traces only.
-    pub metrics_url_path: Option<Unsupported>,
-    pub logs_url_path: Option<Unsupported>,
 }
 
 impl Default for HttpConfig {
@@ -177,6 +179,8 @@ impl Default for HttpConfig {
         Self {
             endpoint: DEFAULT_HTTP_ENDPOINT.to_owned(),
             traces_url_path: DEFAULT_TRACES_URL_PATH.to_owned(),
+            metrics_url_path: DEFAULT_METRICS_URL_PATH.to_owned(),
+            logs_url_path: DEFAULT_LOGS_URL_PATH.to_owned(),
             max_request_body_size: 0,
             compression_algorithms: None,
             response_headers: BTreeMap::new(),
@@ -190,8 +194,6 @@ impl Default for HttpConfig {
             read_timeout: None,
             write_timeout: None,
             idle_timeout: None,
-            metrics_url_path: None,
-            logs_url_path: None,
         }
     }
 }
@@ -253,11 +255,20 @@ impl HttpConfig {
     /// `traces_url_path` sanitized like otelcol's SanitizedURLPath: a relative path gets a
     /// leading `/`.
     pub fn traces_path(&self) -> String {
-        let p = self.traces_url_path.trim();
-        if p.starts_with('/') {
-            p.to_owned()
-        } else {
-            format!("/{p}")
+        sanitized_path(&self.traces_url_path)
+    }
+
+    /// The URL path of a signal (`traces_url_path`, `metrics_url_path`, `logs_url_path`),
+    /// sanitized.
+    pub fn path(&self, signal: Signal) -> String {
+        sanitized_path(self.url_path(signal))
+    }
+
+    fn url_path(&self, signal: Signal) -> &str {
+        match signal {
+            Signal::Traces => &self.traces_url_path,
+            Signal::Metrics => &self.metrics_url_path,
+            Signal::Logs => &self.logs_url_path,
         }
     }
 
@@ -331,12 +342,6 @@ impl Config {
                     ),
                 ));
             }
-            if g.include_metadata {
-                return Err(config.invalid(
-                    "protocols.grpc.include_metadata",
-                    "`true` is an otelcol setting Redline does not support yet",
-                ));
-            }
             check_security(config, "protocols.grpc", g.tls.as_ref(), g.auth.as_ref())?;
             if let Some(sp) = g
                 .keepalive
@@ -354,12 +359,14 @@ impl Config {
         if let Some(h) = &p.http {
             check_endpoint(&h.endpoint)
                 .map_err(|e| config.invalid("protocols.http.endpoint", e))?;
-            let path = h.traces_path();
-            if path.contains(['?', '#']) || path.chars().any(|c| c.is_whitespace()) {
-                return Err(config.invalid(
-                    "protocols.http.traces_url_path",
-                    format!("`{}` is not a URL path", h.traces_url_path),
-                ));
+            for signal in Signal::ALL {
+                let path = h.path(signal);
+                if path.contains(['?', '#']) || path.chars().any(|c| c.is_whitespace()) {
+                    return Err(config.invalid(
+                        &format!("protocols.http.{signal}_url_path"),
+                        format!("`{}` is not a URL path", h.url_path(signal)),
+                    ));
+                }
             }
             if let Some(names) = &h.compression_algorithms {
                 for name in names {
@@ -386,12 +393,6 @@ impl Config {
                     ));
                 }
             }
-            if h.include_metadata {
-                return Err(config.invalid(
-                    "protocols.http.include_metadata",
-                    "`true` is an otelcol setting Redline does not support yet",
-                ));
-            }
             if h.include_tls_metadata {
                 return Err(config.invalid(
                     "protocols.http.include_tls_metadata",
@@ -401,6 +402,15 @@ impl Config {
             check_security(config, "protocols.http", h.tls.as_ref(), h.auth.as_ref())?;
         }
         Ok(())
+    }
+}
+
+fn sanitized_path(p: &str) -> String {
+    let p = p.trim();
+    if p.starts_with('/') {
+        p.to_owned()
+    } else {
+        format!("/{p}")
     }
 }
 

@@ -1,4 +1,5 @@
-//! OTLP/gRPC: `TraceService/Export` served without decoding the request.
+//! OTLP/gRPC: the `Export` methods of the trace, metrics and logs services, served without
+//! decoding the request.
 //!
 //! A custom codec hands the message to the handler as the `Bytes` it arrived in (after gzip
 //! decompression when the client compressed it), so the fast path never builds prost types:
@@ -13,12 +14,11 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::graceful::Watcher;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
-};
 use prost::Message;
 use redline_pipeline::extension::ServerAuthenticator;
+use redline_pipeline::rpc_status::{ExportResponse, PartialSuccess};
 use redline_pipeline::telemetry::ReceiverCounters;
+use redline_pipeline::Signal;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::{Code, Status};
 
@@ -27,15 +27,12 @@ use crate::conn::Protocol;
 use crate::ingest::{Ingest, IngestError, INVALID_IDS_MESSAGE};
 use crate::rpc;
 
-pub(crate) const SERVICE_NAME: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
-pub(crate) const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-
 /// Decodes a message into its raw bytes; encodes the prost response.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct RawCodec;
 
 impl Codec for RawCodec {
-    type Encode = ExportTraceServiceResponse;
+    type Encode = ExportResponse;
     type Decode = Bytes;
     type Encoder = ResponseEncoder;
     type Decoder = RawDecoder;
@@ -66,7 +63,7 @@ impl Decoder for RawDecoder {
 pub(crate) struct ResponseEncoder;
 
 impl Encoder for ResponseEncoder {
-    type Item = ExportTraceServiceResponse;
+    type Item = ExportResponse;
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
@@ -75,17 +72,26 @@ impl Encoder for ResponseEncoder {
     }
 }
 
-/// The state one receiver's gRPC server shares across connections.
-pub(crate) struct GrpcState {
+/// One signal a receiver's gRPC server takes.
+pub(crate) struct GrpcRoute {
     pub ingest: Arc<Ingest>,
     pub counters: Arc<ReceiverCounters>,
+}
+
+/// The state one receiver's gRPC server shares across connections.
+pub(crate) struct GrpcState {
+    /// The signals some pipeline takes from this receiver.
+    pub routes: Vec<GrpcRoute>,
+    /// Signals asked for that no pipeline takes, logged once each.
+    pub unrouted_logged: crate::Once3,
     pub max_recv_msg_size: usize,
     /// `auth.authenticator`: checked before anything else, on every request.
     pub auth: Option<Arc<dyn ServerAuthenticator>>,
 }
 
-/// Routes by path: Export is served, every other method of every service is UNIMPLEMENTED,
-/// as a grpc-go server answers for services it does not register (logs, metrics).
+/// Routes by path: the Export method of each signal a pipeline takes is served; every other
+/// method, and the services of signals no pipeline takes, are UNIMPLEMENTED, as a grpc-go
+/// server answers for services it does not register.
 #[derive(Clone)]
 pub(crate) struct GrpcService {
     state: Arc<GrpcState>,
@@ -112,13 +118,16 @@ impl hyper::service::Service<Request<Incoming>> for GrpcService {
                 return Box::pin(async move { Ok(status.into_http()) });
             }
         }
-        if req.uri().path() != EXPORT_PATH {
-            let status = Status::unimplemented(format!(
-                "unknown method {} (this receiver serves {SERVICE_NAME}/Export)",
-                req.uri().path()
-            ));
+        let path = req.uri().path();
+        let Some(route) = self
+            .state
+            .routes
+            .iter()
+            .position(|r| r.ingest.signal().grpc_export_path() == path)
+        else {
+            let status = unimplemented(&self.state, path);
             return Box::pin(async move { Ok(status.into_http()) });
-        }
+        };
         let state = self.state.clone();
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(RawCodec)
@@ -128,6 +137,7 @@ impl hyper::service::Service<Request<Incoming>> for GrpcService {
                 .max_decoding_message_size(state.max_recv_msg_size);
             let handler = ExportHandler {
                 state: state.clone(),
+                route,
             };
             let mut resp = grpc.unary(handler, req).await;
             size_limit_as_resource_exhausted(&mut resp);
@@ -148,32 +158,59 @@ fn size_limit_as_resource_exhausted<B>(resp: &mut Response<B>) {
     }
 }
 
+/// What grpc-go answers for a method it does not serve; a known OTLP service whose signal
+/// no pipeline takes is also logged, once, since that is a config mistake worth seeing.
+fn unimplemented(state: &GrpcState, path: &str) -> Status {
+    let service = path.trim_start_matches('/').rsplit_once('/').map(|(s, _)| s);
+    if let Some(signal) = Signal::ALL
+        .into_iter()
+        .find(|s| s.grpc_export_path() == path)
+    {
+        if state.unrouted_logged.first(signal) {
+            tracing::warn!(
+                %signal,
+                "a client sent {signal} over gRPC, but no {signal} pipeline takes them from this receiver; answering UNIMPLEMENTED"
+            );
+        }
+    }
+    match service {
+        Some(service) if Signal::ALL.iter().any(|s| s.grpc_service_name() == service) => {
+            Status::unimplemented(format!("unknown service {service}"))
+        }
+        _ => Status::unimplemented(format!("unknown method {path}")),
+    }
+}
+
 #[derive(Clone)]
 struct ExportHandler {
     state: Arc<GrpcState>,
+    /// Index into `state.routes`.
+    route: usize,
 }
 
 impl tonic::server::UnaryService<Bytes> for ExportHandler {
-    type Response = ExportTraceServiceResponse;
+    type Response = ExportResponse;
     type Future = futures::future::Ready<Result<tonic::Response<Self::Response>, Status>>;
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let raw = request.into_inner();
-        let result = match self.state.ingest.ingest(raw, &self.state.counters) {
+        let Some(route) = self.state.routes.get(self.route) else {
+            return futures::future::ready(Err(Status::internal("no route")));
+        };
+        let signal = route.ingest.signal();
+        let result = match route.ingest.ingest(raw, &route.counters) {
             Ok(accepted) => {
-                let partial_success =
-                    (accepted.rejected_spans > 0).then(|| ExportTracePartialSuccess {
-                        rejected_spans: accepted.rejected_spans as i64,
-                        error_message: INVALID_IDS_MESSAGE.to_owned(),
-                    });
-                Ok(tonic::Response::new(ExportTraceServiceResponse {
-                    partial_success,
-                }))
+                let partial_success = (accepted.rejected > 0).then(|| PartialSuccess {
+                    rejected: accepted.rejected as i64,
+                    error_message: INVALID_IDS_MESSAGE.to_owned(),
+                });
+                Ok(tonic::Response::new(ExportResponse { partial_success }))
             }
             Err(IngestError::Malformed(reason)) => {
-                tracing::debug!(%reason, "malformed gRPC export request");
+                tracing::debug!(%reason, %signal, "malformed gRPC export request");
                 Err(Status::invalid_argument(format!(
-                    "malformed ExportTraceServiceRequest: {reason}"
+                    "malformed {}: {reason}",
+                    signal.export_request_name()
                 )))
             }
             Err(IngestError::Refused(refused)) => {

@@ -1,4 +1,5 @@
-//! OTLP/HTTP: `POST {traces_url_path}` with a protobuf or JSON body.
+//! OTLP/HTTP: `POST` to `traces_url_path`, `metrics_url_path` or `logs_url_path` with a
+//! protobuf or JSON body, behind optional CORS for browser SDKs.
 //!
 //! Protobuf bodies take the same raw-bytes path as gRPC. JSON bodies are decoded with
 //! opentelemetry-proto's serde support (lowerCamelCase keys, hex ids, integer enums, 64-bit
@@ -10,12 +11,13 @@
 //! the answers.
 
 mod body;
+mod cors;
 mod response;
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http::header::ALLOW;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
@@ -25,6 +27,7 @@ use hyper_util::server::graceful::Watcher;
 use hyper_util::service::TowerToHyperService;
 use redline_pipeline::extension::ServerAuthenticator;
 use redline_pipeline::telemetry::ReceiverCounters;
+use redline_pipeline::Signal;
 
 use self::body::{content_encoding, content_kind, content_length, decompress, DecompressError};
 use self::body::{Kind, JSON, PROTOBUF};
@@ -34,12 +37,23 @@ use crate::conn::Protocol;
 use crate::ingest::{Ingest, IngestError};
 
 pub use self::body::json_to_protobuf;
+pub use self::cors::CorsConfig;
+
+/// One signal a receiver's HTTP server takes.
+pub(crate) struct HttpRoute {
+    pub path: String,
+    pub ingest: Arc<Ingest>,
+    pub counters: Arc<ReceiverCounters>,
+}
 
 /// The state one receiver's HTTP server shares across connections.
 pub(crate) struct HttpState {
-    pub ingest: Arc<Ingest>,
-    pub counters: Arc<ReceiverCounters>,
-    pub traces_path: String,
+    /// The signals some pipeline takes from this receiver.
+    pub routes: Vec<HttpRoute>,
+    /// The paths of the other signals: 404, as otelcol, logged once each.
+    pub unrouted: Vec<(Signal, String)>,
+    pub unrouted_logged: crate::Once3,
+    cors: Option<cors::Cors>,
     pub max_body: usize,
     pub encodings: Vec<ContentEncoding>,
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
@@ -50,10 +64,14 @@ pub(crate) struct HttpState {
 impl HttpState {
     pub(crate) fn new(
         config: &HttpConfig,
-        ingest: Arc<Ingest>,
-        counters: Arc<ReceiverCounters>,
+        routes: Vec<HttpRoute>,
         auth: Option<Arc<dyn ServerAuthenticator>>,
     ) -> Self {
+        let unrouted = Signal::ALL
+            .into_iter()
+            .filter(|s| !routes.iter().any(|r| r.ingest.signal() == *s))
+            .map(|s| (s, config.path(s)))
+            .collect();
         let response_headers = config
             .response_headers
             .iter()
@@ -67,9 +85,10 @@ impl HttpState {
             })
             .collect();
         Self {
-            ingest,
-            counters,
-            traces_path: config.traces_path(),
+            routes,
+            unrouted,
+            unrouted_logged: crate::Once3::default(),
+            cors: config.cors.as_ref().and_then(cors::Cors::new),
             max_body: config.max_request_body_size(),
             encodings: config.encodings(),
             response_headers,
@@ -85,9 +104,23 @@ pub(crate) fn router(state: Arc<HttpState>) -> Router {
 }
 
 async fn handle(State(state): State<Arc<HttpState>>, req: Request) -> Response {
+    // CORS wraps everything, authentication included: a browser's preflight carries no
+    // credentials.
+    let cors_headers = match state.cors.as_ref().map(|c| c.check(req.method(), req.headers())) {
+        Some(cors::Verdict::Preflight(headers)) => {
+            let mut resp = StatusCode::NO_CONTENT.into_response();
+            resp.headers_mut().extend(headers);
+            return resp;
+        }
+        Some(cors::Verdict::Simple(headers)) => Some(headers),
+        None => None,
+    };
     let mut resp = handle_inner(&state, req).await;
     for (k, v) in &state.response_headers {
         resp.headers_mut().insert(k.clone(), v.clone());
+    }
+    if let Some(headers) = cors_headers {
+        resp.headers_mut().extend(headers);
     }
     resp
 }
@@ -105,9 +138,20 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
             };
         }
     }
-    if req.uri().path() != state.traces_path {
+    let path = req.uri().path();
+    let Some(route) = state.routes.iter().find(|r| r.path == path) else {
+        if let Some((signal, _)) = state.unrouted.iter().find(|(_, p)| p == path) {
+            if state.unrouted_logged.first(*signal) {
+                tracing::warn!(
+                    %signal,
+                    path,
+                    "a client sent {signal} over HTTP, but no {signal} pipeline takes them from this receiver; answering 404"
+                );
+            }
+        }
         return plain(StatusCode::NOT_FOUND, "404 page not found".to_owned());
-    }
+    };
+    let signal = route.ingest.signal();
     if req.method() != Method::POST {
         let mut resp = plain(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -164,23 +208,26 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
     };
     let raw = match kind {
         Kind::Protobuf => body,
-        Kind::Json => match json_to_protobuf(&body) {
+        Kind::Json => match body::signal_json_to_protobuf(signal, &body) {
             Ok(raw) => raw,
             Err(e) => {
                 return status_response(
                     kind,
                     StatusCode::BAD_REQUEST,
-                    &format!("malformed OTLP/JSON ExportTraceServiceRequest: {e}"),
+                    &format!(
+                        "malformed OTLP/JSON {}: {e}",
+                        signal.export_request_name()
+                    ),
                 )
             }
         },
     };
-    match state.ingest.ingest(raw, &state.counters) {
-        Ok(accepted) => success(kind, accepted.rejected_spans),
+    match route.ingest.ingest(raw, &route.counters) {
+        Ok(accepted) => success(kind, accepted.rejected),
         Err(IngestError::Malformed(reason)) => status_response(
             kind,
             StatusCode::BAD_REQUEST,
-            &format!("malformed ExportTraceServiceRequest: {reason}"),
+            &format!("malformed {}: {reason}", signal.export_request_name()),
         ),
         Err(IngestError::Refused(refused)) => {
             let message = format!("pipeline is full, retry later: {refused}");

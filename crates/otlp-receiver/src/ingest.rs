@@ -1,6 +1,6 @@
 //! What both transports do with a request body once they have it: validate it with the
-//! wire walker, drop spans with invalid ids (the slow path), reserve on the pipeline, commit,
-//! and count.
+//! wire walker of its signal, drop spans with invalid ids (the slow path, traces only),
+//! reserve on the pipeline, commit, and count.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use redline_pipeline::telemetry::ReceiverCounters;
-use redline_pipeline::{Refused, TracesBatch, TracesConsumer};
+use redline_pipeline::{Batch, Consumer, Refused, Signal};
 
 use crate::wire;
 
@@ -17,32 +17,39 @@ use crate::wire;
 pub(crate) const INVALID_IDS_MESSAGE: &str = "spans with an invalid trace_id (must be 16 bytes, \
      not all zero) or span_id (must be 8 bytes, not all zero) were rejected";
 
-/// A request that was handled: its valid spans (if any) are in the pipeline.
+/// A request that was handled: its valid items (if any) are in the pipeline.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Accepted {
-    pub accepted_spans: usize,
+    /// Spans, metric points or log records now in the pipeline.
+    pub accepted: usize,
     /// Spans dropped for invalid ids; non-zero means a partial success.
-    pub rejected_spans: usize,
+    pub rejected: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum IngestError {
-    /// Not a well-formed ExportTraceServiceRequest: nothing was counted or forwarded.
-    #[error("malformed ExportTraceServiceRequest: {0}")]
+    /// Not a well-formed export request: nothing was counted or forwarded.
+    #[error("{0}")]
     Malformed(String),
     /// The pipeline is full: the client should retry after `retry_after`.
     #[error("pipeline refused the request: {0}")]
     Refused(Refused),
 }
 
-/// Shared by the gRPC and HTTP servers of one receiver.
+/// What one signal's requests go through, shared by the gRPC and HTTP servers of one
+/// receiver.
 pub(crate) struct Ingest {
-    next: Arc<dyn TracesConsumer>,
+    signal: Signal,
+    next: Arc<dyn Consumer>,
 }
 
 impl Ingest {
-    pub(crate) fn new(next: Arc<dyn TracesConsumer>) -> Self {
-        Self { next }
+    pub(crate) fn new(signal: Signal, next: Arc<dyn Consumer>) -> Self {
+        Self { signal, next }
+    }
+
+    pub(crate) fn signal(&self) -> Signal {
+        self.signal
     }
 
     /// Handles one encoded request, counting into `counters`.
@@ -51,43 +58,51 @@ impl Ingest {
         raw: Bytes,
         counters: &ReceiverCounters,
     ) -> Result<Accepted, IngestError> {
-        let stats = wire::validate(&raw).map_err(IngestError::Malformed)?;
-        let (raw, spans, rejected) = if stats.spans_with_invalid_ids > 0 {
-            // Slow path, only for requests that need it: the fast path never decodes.
-            let filtered = drop_invalid_spans(&raw).map_err(IngestError::Malformed)?;
-            (filtered.raw, filtered.kept, filtered.rejected)
-        } else {
-            (raw, stats.spans, 0)
+        let (raw, items, rejected) = match self.signal {
+            Signal::Traces => {
+                let stats = wire::validate(&raw).map_err(IngestError::Malformed)?;
+                if stats.spans_with_invalid_ids > 0 {
+                    // Slow path, only for requests that need it: the fast path never decodes.
+                    let filtered = drop_invalid_spans(&raw).map_err(IngestError::Malformed)?;
+                    (filtered.raw, filtered.kept, filtered.rejected)
+                } else {
+                    (raw, stats.spans, 0)
+                }
+            }
+            Signal::Metrics => {
+                let points = wire::validate_metrics(&raw).map_err(IngestError::Malformed)?;
+                (raw, points, 0)
+            }
+            Signal::Logs => {
+                let records = wire::validate_logs(&raw).map_err(IngestError::Malformed)?;
+                (raw, records, 0)
+            }
         };
         if rejected > 0 {
             counters
-                .refused_spans
+                .refused
                 .fetch_add(rejected as u64, Ordering::Relaxed);
         }
-        if spans == 0 {
+        if items == 0 {
             // An empty request is valid OTLP; there is nothing to forward or count.
             return Ok(Accepted {
-                accepted_spans: 0,
-                rejected_spans: rejected,
+                accepted: 0,
+                rejected,
             });
         }
-        let batch = TracesBatch::new(raw, spans);
+        let batch = Batch::new(self.signal, raw, items);
         match self.next.reserve(&batch) {
             Ok(reservation) => {
                 reservation.commit(batch);
-                counters
-                    .accepted_spans
-                    .fetch_add(spans as u64, Ordering::Relaxed);
+                counters.accepted.fetch_add(items as u64, Ordering::Relaxed);
                 Ok(Accepted {
-                    accepted_spans: spans,
-                    rejected_spans: rejected,
+                    accepted: items,
+                    rejected,
                 })
             }
             Err(refused) => {
-                counters
-                    .refused_spans
-                    .fetch_add(spans as u64, Ordering::Relaxed);
-                tracing::debug!(%refused, spans, "pipeline refused a request");
+                counters.refused.fetch_add(items as u64, Ordering::Relaxed);
+                tracing::debug!(%refused, signal = %self.signal, items, "pipeline refused a request");
                 Err(IngestError::Refused(refused))
             }
         }
@@ -167,8 +182,8 @@ mod tests {
     }
 
     struct Refuser;
-    impl TracesConsumer for Refuser {
-        fn reserve(&self, _: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+    impl Consumer for Refuser {
+        fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
             Err(Refused {
                 component: "unused".into(),
                 reason: String::new(),
@@ -177,9 +192,9 @@ mod tests {
         }
     }
 
-    struct Collect(Arc<Mutex<Vec<TracesBatch>>>);
-    impl TracesConsumer for Collect {
-        fn reserve(&self, _: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+    struct Collect(Arc<Mutex<Vec<Batch>>>);
+    impl Consumer for Collect {
+        fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
             let got = self.0.clone();
             Ok(Box::new(CommitFn(move |b| got.lock().push(b))))
         }
@@ -210,7 +225,7 @@ mod tests {
     #[test]
     fn fast_path_forwards_same_bytes_and_counts() {
         let got = Arc::new(Mutex::new(Vec::new()));
-        let ingest = Ingest::new(Arc::new(Collect(got.clone())));
+        let ingest = Ingest::new(Signal::Traces, Arc::new(Collect(got.clone())));
         let counters = ReceiverCounters::default();
         let raw = Bytes::from(
             request(vec![vec![
@@ -223,43 +238,43 @@ mod tests {
         assert_eq!(
             out,
             Accepted {
-                accepted_spans: 2,
-                rejected_spans: 0
+                accepted: 2,
+                rejected: 0
             }
         );
         let got = got.lock();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].raw, raw);
-        assert_eq!(got[0].span_count, 2);
-        assert_eq!(counters.accepted_spans.load(Ordering::Relaxed), 2);
+        assert_eq!(got[0].items, 2);
+        assert_eq!(counters.accepted.load(Ordering::Relaxed), 2);
     }
 
     #[test]
     fn malformed_counts_nothing_and_refused_counts_refused() {
         let counters = ReceiverCounters::default();
-        let ingest = Ingest::new(Arc::new(Refuser));
+        let ingest = Ingest::new(Signal::Traces, Arc::new(Refuser));
         let err = ingest
             .ingest(Bytes::from_static(&[0x0a, 0xff]), &counters)
             .expect_err("truncated");
         assert!(matches!(err, IngestError::Malformed(_)));
-        assert_eq!(counters.refused_spans.load(Ordering::Relaxed), 0);
+        assert_eq!(counters.refused.load(Ordering::Relaxed), 0);
 
         let raw = Bytes::from(request(vec![vec![span(vec![1; 16], vec![1; 8])]]).encode_to_vec());
         let err = ingest.ingest(raw, &counters).expect_err("refused");
         assert!(matches!(err, IngestError::Refused(_)));
-        assert_eq!(counters.refused_spans.load(Ordering::Relaxed), 1);
-        assert_eq!(counters.accepted_spans.load(Ordering::Relaxed), 0);
+        assert_eq!(counters.refused.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.accepted.load(Ordering::Relaxed), 0);
     }
 
     #[test]
     fn empty_request_delivers_nothing() {
         let got = Arc::new(Mutex::new(Vec::new()));
-        let ingest = Ingest::new(Arc::new(Collect(got.clone())));
+        let ingest = Ingest::new(Signal::Traces, Arc::new(Collect(got.clone())));
         let counters = ReceiverCounters::default();
         let out = ingest
             .ingest(Bytes::new(), &counters)
             .expect("empty is valid");
-        assert_eq!(out.accepted_spans, 0);
+        assert_eq!(out.accepted, 0);
         assert!(got.lock().is_empty());
     }
 }

@@ -1,4 +1,4 @@
-//! OTLP receiver: gRPC and HTTP servers producing raw TracesBatch values.
+//! OTLP receiver: gRPC and HTTP servers producing raw Batch values.
 //!
 //! `receivers: otlp: protocols: {grpc: …, http: …}` as in otelcol. Requests stay encoded:
 //! gRPC and OTLP/HTTP protobuf bodies are validated by the lean wire walker and forwarded as
@@ -29,22 +29,24 @@ use redline_pipeline::extension::ServerAuthenticator;
 use redline_pipeline::tls::{ServerTlsConfig, TlsAcceptor};
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ReceiverFactory,
-    RunningComponent, ShutdownError, Signal, TracesConsumer,
+    RunningComponent, ShutdownError, Signal, SignalConsumers,
 };
 use tokio::net::TcpListener;
 
 pub use config::{
     AuthConfig, Config, ContentEncoding, GrpcConfig, HttpConfig, KeepaliveConfig,
     KeepaliveServerParameters, Protocols, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT,
-    DEFAULT_MAX_RECV_MSG_SIZE_MIB, DEFAULT_MAX_REQUEST_BODY_SIZE, DEFAULT_TRACES_URL_PATH,
+    DEFAULT_LOGS_URL_PATH, DEFAULT_MAX_RECV_MSG_SIZE_MIB, DEFAULT_MAX_REQUEST_BODY_SIZE,
+    DEFAULT_METRICS_URL_PATH, DEFAULT_TRACES_URL_PATH,
 };
+pub use http::CorsConfig;
 
 #[doc(hidden)]
 pub use crate::http::json_to_protobuf;
 
 use crate::conn::Conn;
-use crate::grpc::{GrpcProtocol, GrpcService, GrpcState};
-use crate::http::{HttpProtocol, HttpState};
+use crate::grpc::{GrpcProtocol, GrpcRoute, GrpcService, GrpcState};
+use crate::http::{HttpProtocol, HttpRoute, HttpState};
 use crate::ingest::Ingest;
 use crate::server::ServerHandle;
 
@@ -54,14 +56,14 @@ pub struct OtlpReceiverFactory;
 
 impl OtlpReceiverFactory {
     /// Starts a receiver from a config already parsed (and checked with [`Config::check`]):
-    /// what `build_traces` does after parsing, for tests and embedders that build a
-    /// [`Config`] in code.
+    /// what `build` does after parsing, for tests and embedders that build a [`Config`] in
+    /// code.
     pub async fn start(
         &self,
         id: &ComponentId,
         config: &Config,
         ctx: &BuildContext,
-        next: Arc<dyn TracesConsumer>,
+        next: SignalConsumers,
     ) -> Result<Box<dyn RunningComponent>, BuildError> {
         Ok(Box::new(start(id, config, ctx, next).await?))
     }
@@ -94,14 +96,14 @@ impl FactoryInfo for OtlpReceiverFactory {
 
 impl ReceiverFactory for OtlpReceiverFactory {
     fn signals(&self) -> &'static [Signal] {
-        &[Signal::Traces]
+        &Signal::ALL
     }
 
-    fn build_traces(
+    fn build(
         &self,
         config: &ComponentConfig,
         ctx: &BuildContext,
-        next: Arc<dyn TracesConsumer>,
+        next: SignalConsumers,
     ) -> BuildResult<Box<dyn RunningComponent>> {
         let id = config.id().clone();
         let parsed = Config::from_component(config);
@@ -120,10 +122,24 @@ async fn start(
     id: &ComponentId,
     config: &Config,
     ctx: &BuildContext,
-    next: Arc<dyn TracesConsumer>,
+    next: SignalConsumers,
 ) -> Result<Running, BuildError> {
-    let ingest = Arc::new(Ingest::new(next));
+    let ingests: Vec<Arc<Ingest>> = next
+        .signals()
+        .into_iter()
+        .filter_map(|s| Some(Arc::new(Ingest::new(s, next.get(s)?.clone()))))
+        .collect();
     let name = id.to_string();
+    let metadata = [
+        config.protocols.grpc.as_ref().is_some_and(|g| g.include_metadata),
+        config.protocols.http.as_ref().is_some_and(|h| h.include_metadata),
+    ];
+    if metadata.contains(&true) {
+        tracing::info!(
+            receiver = %id,
+            "include_metadata: no Redline component reads client metadata, so none is kept"
+        );
+    }
     let mut servers = Vec::new();
 
     if let Some(g) = &config.protocols.grpc {
@@ -141,9 +157,16 @@ async fn start(
         let auth = authenticator(id, ctx, "grpc", g.auth.as_ref(), g.tls.is_some())?;
         let tls = acceptor(id, "grpc", g.tls.as_ref(), redline_pipeline::tls::ALPN_H2)?;
         let listener = bind(id, "grpc", &g.endpoint).await?;
+        let routes = ingests
+            .iter()
+            .map(|ingest| GrpcRoute {
+                ingest: ingest.clone(),
+                counters: ctx.telemetry.receiver(&name, "grpc", ingest.signal()),
+            })
+            .collect();
         let state = Arc::new(GrpcState {
-            ingest: ingest.clone(),
-            counters: ctx.telemetry.receiver(&name, "grpc"),
+            routes,
+            unrouted_logged: Once3::default(),
             max_recv_msg_size: g.max_recv_msg_size(),
             auth,
         });
@@ -175,12 +198,15 @@ async fn start(
                 return Err(e);
             }
         };
-        let state = Arc::new(HttpState::new(
-            h,
-            ingest.clone(),
-            ctx.telemetry.receiver(&name, "http"),
-            auth,
-        ));
+        let routes = ingests
+            .iter()
+            .map(|ingest| HttpRoute {
+                path: h.path(ingest.signal()),
+                ingest: ingest.clone(),
+                counters: ctx.telemetry.receiver(&name, "http", ingest.signal()),
+            })
+            .collect();
+        let state = Arc::new(HttpState::new(h, routes, auth));
         let secure = tls.is_some();
         let conn = Conn::new(HttpProtocol::new(h, http::router(state)), tls);
         let handle = ServerHandle::spawn("http", listener, conn);
@@ -288,6 +314,18 @@ async fn shutdown_all(servers: Vec<(&'static str, ServerHandle)>, deadline: Inst
     let results =
         futures::future::join_all(servers.into_iter().map(|(_, s)| s.shutdown(deadline))).await;
     results.into_iter().all(|drained| drained)
+}
+
+/// A flag per signal that is set once: for messages logged the first time only.
+#[derive(Default)]
+pub(crate) struct Once3([std::sync::atomic::AtomicBool; 3]);
+
+impl Once3 {
+    /// True the first time it is called for `signal`.
+    pub(crate) fn first(&self, signal: Signal) -> bool {
+        let i = Signal::ALL.iter().position(|s| *s == signal).unwrap_or(0);
+        !self.0[i].swap(true, std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// The running receiver: one accept loop per protocol.

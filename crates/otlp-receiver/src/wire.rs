@@ -1,5 +1,5 @@
-//! The receiver's view of the lean wire walker: is a request well-formed, how many spans does
-//! it hold, and how many of them carry invalid ids.
+//! The receiver's view of the lean wire walkers: is a request well-formed, how many items
+//! does it hold, and (traces) how many spans carry invalid ids.
 
 use bytes::Bytes;
 
@@ -20,4 +20,19 @@ pub(crate) fn validate(raw: &Bytes) -> Result<Stats, String> {
         }),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Validates an `ExportMetricsServiceRequest`; returns its data points, the unit of
+/// otelcol's `accepted_metric_points`.
+pub(crate) fn validate_metrics(raw: &Bytes) -> Result<usize, String> {
+    redline_otlp_wire::validate_metrics(raw)
+        .map(|s| s.data_points)
+        .map_err(|e| e.to_string())
+}
+
+/// Validates an `ExportLogsServiceRequest`; returns its log records.
+pub(crate) fn validate_logs(raw: &Bytes) -> Result<usize, String> {
+    redline_otlp_wire::validate_logs(raw)
+        .map(|s| s.log_records)
+        .map_err(|e| e.to_string())
 }

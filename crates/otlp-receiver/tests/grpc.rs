@@ -92,7 +92,7 @@ async fn grpc_export_forwards_identical_bytes() {
     let got = h.batches();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].raw.as_ref(), req.encode_to_vec().as_slice());
-    assert_eq!(got[0].span_count, 3);
+    assert_eq!(got[0].items, 3);
     assert_eq!(h.accepted("grpc"), 3);
     h.shutdown().await;
 }
@@ -222,7 +222,7 @@ async fn grpc_invalid_ids_are_a_partial_success() {
 
     let got = h.batches();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].span_count, 1);
+    assert_eq!(got[0].items, 1);
     let delivered = ExportTraceServiceRequest::decode(got[0].raw.clone()).expect("valid");
     assert_eq!(delivered, request(vec![span(1)]));
     assert_eq!(h.accepted("grpc"), 1);

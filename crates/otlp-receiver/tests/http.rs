@@ -24,7 +24,7 @@ async fn http_protobuf_export() {
     let got = h.batches();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].raw.as_ref(), req.encode_to_vec().as_slice());
-    assert_eq!(got[0].span_count, 2);
+    assert_eq!(got[0].items, 2);
     assert_eq!(h.accepted("http"), 2);
     h.shutdown().await;
 }

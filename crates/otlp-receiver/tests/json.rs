@@ -21,7 +21,7 @@ async fn http_json_export_follows_otlp_json_encoding() {
 
     let got = h.batches();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].span_count, 1);
+    assert_eq!(got[0].items, 1);
     let req = ExportTraceServiceRequest::decode(got[0].raw.clone()).expect("protobuf");
     let rs = &req.resource_spans[0];
     let s = &rs.scope_spans[0].spans[0];

@@ -10,7 +10,7 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 
 use crate::config::{ComponentConfig, ConfigError};
-use crate::consumer::TracesConsumer;
+use crate::consumer::Consumer;
 use crate::extension::{ExtensionCapabilities, Extensions};
 use crate::metrics::MetricsSource;
 use crate::status::PipelineStatus;
@@ -63,6 +63,54 @@ impl Signal {
             Signal::Traces => "traces",
             Signal::Metrics => "metrics",
             Signal::Logs => "logs",
+        }
+    }
+
+    /// Every signal, in the order otelcol lists them.
+    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
+
+    /// The OTLP/gRPC method that exports this signal.
+    pub fn grpc_export_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        }
+    }
+
+    /// The OTLP/HTTP path of this signal, appended to a base `endpoint`.
+    pub fn http_path(self) -> &'static str {
+        match self {
+            Signal::Traces => "/v1/traces",
+            Signal::Metrics => "/v1/metrics",
+            Signal::Logs => "/v1/logs",
+        }
+    }
+
+    /// The protobuf message an export request of this signal is.
+    pub fn export_request_name(self) -> &'static str {
+        match self {
+            Signal::Traces => "ExportTraceServiceRequest",
+            Signal::Metrics => "ExportMetricsServiceRequest",
+            Signal::Logs => "ExportLogsServiceRequest",
+        }
+    }
+
+    /// The gRPC service that exports this signal, as grpc-go names it in errors.
+    pub fn grpc_service_name(self) -> &'static str {
+        match self {
+            Signal::Traces => "opentelemetry.proto.collector.trace.v1.TraceService",
+            Signal::Metrics => "opentelemetry.proto.collector.metrics.v1.MetricsService",
+            Signal::Logs => "opentelemetry.proto.collector.logs.v1.LogsService",
+        }
+    }
+
+    /// What one counted item of this signal is, for logs and messages.
+    pub fn item_name(self) -> &'static str {
+        match self {
+            Signal::Traces => "spans",
+            Signal::Metrics => "metric points",
+            Signal::Logs => "log records",
         }
     }
 }
@@ -230,42 +278,112 @@ pub trait FactoryInfo: Send + Sync {
     }
 }
 
+/// The next consumer of each signal: what a receiver or connector hands its batches to.
+/// `None` for a signal no pipeline takes from it.
+#[derive(Clone, Default)]
+pub struct SignalConsumers {
+    traces: Option<Arc<dyn Consumer>>,
+    metrics: Option<Arc<dyn Consumer>>,
+    logs: Option<Arc<dyn Consumer>>,
+}
+
+impl SignalConsumers {
+    pub fn get(&self, signal: Signal) -> Option<&Arc<dyn Consumer>> {
+        match signal {
+            Signal::Traces => self.traces.as_ref(),
+            Signal::Metrics => self.metrics.as_ref(),
+            Signal::Logs => self.logs.as_ref(),
+        }
+    }
+
+    pub fn set(&mut self, signal: Signal, consumer: Arc<dyn Consumer>) {
+        let slot = match signal {
+            Signal::Traces => &mut self.traces,
+            Signal::Metrics => &mut self.metrics,
+            Signal::Logs => &mut self.logs,
+        };
+        *slot = Some(consumer);
+    }
+
+    pub fn with(mut self, signal: Signal, consumer: Arc<dyn Consumer>) -> Self {
+        self.set(signal, consumer);
+        self
+    }
+
+    /// The signals that have a consumer.
+    pub fn signals(&self) -> Vec<Signal> {
+        Signal::ALL
+            .into_iter()
+            .filter(|s| self.get(*s).is_some())
+            .collect()
+    }
+}
+
+/// How metrics reach an exporter, or leave a connector: pushed as encoded OTLP batches
+/// through the consumer edges (from receivers, processors, `forward`), or pulled from
+/// [`MetricsSource`]s at scrape or flush time (span metrics kept in the connector's store).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsFlow {
+    Batches,
+    Sources,
+}
+
+impl MetricsFlow {
+    pub fn describe(self) -> &'static str {
+        match self {
+            MetricsFlow::Batches => "OTLP metrics batches",
+            MetricsFlow::Sources => "connector metrics (span metrics)",
+        }
+    }
+}
+
 pub trait ReceiverFactory: FactoryInfo {
     /// Signals it can produce.
     fn signals(&self) -> &'static [Signal];
-    /// Binds sockets and starts serving; batches go to `next`.
-    fn build_traces(
+    /// Binds sockets and starts serving; batches of each signal go to its consumer in
+    /// `next`. A signal without one is answered as otelcol does when no pipeline takes it.
+    fn build(
         &self,
         config: &ComponentConfig,
         ctx: &BuildContext,
-        next: Arc<dyn TracesConsumer>,
+        next: SignalConsumers,
     ) -> BuildResult<Box<dyn RunningComponent>>;
 }
 
 pub trait ProcessorFactory: FactoryInfo {
     fn signals(&self) -> &'static [Signal];
-    /// Wraps `next` in this processor for a traces pipeline.
-    fn build_traces(
+    /// Wraps `next` in this processor for a pipeline of `signal`. Processors are built per
+    /// pipeline, as in otelcol.
+    fn build(
         &self,
         config: &ComponentConfig,
         ctx: &BuildContext,
-        next: Arc<dyn TracesConsumer>,
-    ) -> BuildResult<(Arc<dyn TracesConsumer>, Box<dyn RunningComponent>)>;
+        signal: Signal,
+        next: Arc<dyn Consumer>,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)>;
 }
 
 pub trait ExporterFactory: FactoryInfo {
     /// Signals it can take.
     fn signals(&self) -> &'static [Signal];
-    fn build_traces(
+    /// How it takes metrics, when [`signals`](Self::signals) has them.
+    fn metrics_flow(&self) -> MetricsFlow {
+        MetricsFlow::Batches
+    }
+    /// Builds the exporter of one signal: one instance (queue, connections, counters) per
+    /// exporter id and signal, shared by every pipeline of that signal that lists it.
+    fn build(
         &self,
         config: &ComponentConfig,
         ctx: &BuildContext,
-    ) -> BuildResult<(Arc<dyn TracesConsumer>, Box<dyn RunningComponent>)> {
+        signal: Signal,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
         let _ = ctx;
         let id = config.id().clone();
-        Box::pin(async move { Err(BuildError::new(&id, "does not export traces")) })
+        Box::pin(async move { Err(BuildError::new(&id, format!("does not export {signal}"))) })
     }
-    fn build_metrics(
+    /// Builds a metrics exporter of [`MetricsFlow::Sources`] reading `sources`.
+    fn build_metrics_reader(
         &self,
         config: &ComponentConfig,
         ctx: &BuildContext,
@@ -273,23 +391,34 @@ pub trait ExporterFactory: FactoryInfo {
     ) -> BuildResult<Box<dyn RunningComponent>> {
         let _ = (ctx, sources);
         let id = config.id().clone();
-        Box::pin(async move { Err(BuildError::new(&id, "does not export metrics")) })
+        Box::pin(async move { Err(BuildError::new(&id, "does not read metric sources")) })
     }
 }
 
-/// What a traces-to-metrics connector is made of once built.
+/// What a connector is made of once built.
 pub struct ConnectorParts {
-    /// Its exporter side, in traces pipelines.
-    pub traces: Arc<dyn TracesConsumer>,
-    /// Its receiver side, read by the exporters of metrics pipelines.
-    pub metrics: Arc<dyn MetricsSource>,
+    /// Its exporter side, in the pipelines it is an exporter of.
+    pub input: Arc<dyn Consumer>,
+    /// Its receiver side when it keeps metrics to be read ([`MetricsFlow::Sources`]).
+    pub metrics: Option<Arc<dyn MetricsSource>>,
     pub running: Box<dyn RunningComponent>,
 }
 
 pub trait ConnectorFactory: FactoryInfo {
     /// (signal consumed, signal produced) pairs it supports.
     fn signals(&self) -> &'static [(Signal, Signal)];
-    fn build(&self, config: &ComponentConfig, ctx: &BuildContext) -> BuildResult<ConnectorParts>;
+    /// How its metrics output leaves it.
+    fn metrics_flow(&self) -> MetricsFlow {
+        MetricsFlow::Batches
+    }
+    /// `next` holds, per produced signal, the pipelines it is a receiver of (bound once the
+    /// graph is built; nothing flows before).
+    fn build(
+        &self,
+        config: &ComponentConfig,
+        ctx: &BuildContext,
+        next: SignalConsumers,
+    ) -> BuildResult<ConnectorParts>;
 }
 
 pub trait ExtensionFactory: FactoryInfo {

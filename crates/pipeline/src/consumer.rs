@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::TracesBatch;
+use crate::Batch;
 
 /// Why a consumer could not take a batch now. Always retryable from the client's side:
 /// receivers turn it into gRPC UNAVAILABLE with RetryInfo or HTTP 503 with Retry-After.
@@ -27,17 +27,17 @@ pub struct Refused {
 /// Capacity taken for one batch. Dropping it without committing releases the capacity.
 pub trait Reservation: Send {
     /// Hands the batch over. Must not block: long work happens on the consumer's own tasks.
-    fn commit(self: Box<Self>, batch: TracesBatch);
+    fn commit(self: Box<Self>, batch: Batch);
 }
 
-/// Something that takes traces: an exporter, a connector or a processor.
-pub trait TracesConsumer: Send + Sync + 'static {
+/// Something that takes batches: an exporter, a connector or a processor.
+pub trait Consumer: Send + Sync + 'static {
     /// Takes capacity for `batch` without side effects visible to anyone else, or refuses.
     /// Must not block.
-    fn reserve(&self, batch: &TracesBatch) -> Result<Box<dyn Reservation>, Refused>;
+    fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused>;
 
     /// Convenience for callers with a single consumer: reserve then commit.
-    fn consume(&self, batch: TracesBatch) -> Result<(), Refused> {
+    fn consume(&self, batch: Batch) -> Result<(), Refused> {
         let reservation = self.reserve(&batch)?;
         reservation.commit(batch);
         Ok(())
@@ -45,10 +45,10 @@ pub trait TracesConsumer: Send + Sync + 'static {
 }
 
 /// A reservation for consumers that never refuse: commit runs the closure.
-pub struct CommitFn<F: FnOnce(TracesBatch) + Send>(pub F);
+pub struct CommitFn<F: FnOnce(Batch) + Send>(pub F);
 
-impl<F: FnOnce(TracesBatch) + Send> Reservation for CommitFn<F> {
-    fn commit(self: Box<Self>, batch: TracesBatch) {
+impl<F: FnOnce(Batch) + Send> Reservation for CommitFn<F> {
+    fn commit(self: Box<Self>, batch: Batch) {
         (self.0)(batch)
     }
 }
@@ -56,11 +56,11 @@ impl<F: FnOnce(TracesBatch) + Send> Reservation for CommitFn<F> {
 /// Delivers each batch to every consumer of a pipeline, or to none.
 #[derive(Clone)]
 pub struct Fanout {
-    consumers: Arc<[Arc<dyn TracesConsumer>]>,
+    consumers: Arc<[Arc<dyn Consumer>]>,
 }
 
 impl Fanout {
-    pub fn new(consumers: Vec<Arc<dyn TracesConsumer>>) -> Self {
+    pub fn new(consumers: Vec<Arc<dyn Consumer>>) -> Self {
         Self {
             consumers: consumers.into(),
         }
@@ -80,11 +80,11 @@ struct FanoutReservation {
 }
 
 impl Reservation for FanoutReservation {
-    fn commit(self: Box<Self>, batch: TracesBatch) {
+    fn commit(self: Box<Self>, batch: Batch) {
         let mut parts = self.parts;
         let last = parts.pop();
         for part in parts {
-            // `Bytes` clones share the buffer: fan-out copies no span data.
+            // `Bytes` clones share the buffer: fan-out copies no data.
             part.commit(batch.clone());
         }
         if let Some(last) = last {
@@ -93,8 +93,8 @@ impl Reservation for FanoutReservation {
     }
 }
 
-impl TracesConsumer for Fanout {
-    fn reserve(&self, batch: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+impl Consumer for Fanout {
+    fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         if self.consumers.len() == 1 {
             return self.consumers[0].reserve(batch);
         }
@@ -104,6 +104,34 @@ impl TracesConsumer for Fanout {
             parts.push(consumer.reserve(batch)?);
         }
         Ok(Box::new(FanoutReservation { parts }))
+    }
+}
+
+/// A consumer whose target is set once the graph is built: how a connector's output reaches
+/// the pipelines it feeds without ordering pipeline construction. Receivers start only after
+/// every binding is made, so no batch arrives before one.
+#[derive(Default)]
+pub struct LateBound {
+    target: std::sync::OnceLock<Arc<dyn Consumer>>,
+}
+
+impl LateBound {
+    /// Sets the target; a second call is ignored (the graph binds each output once).
+    pub fn bind(&self, target: Arc<dyn Consumer>) {
+        let _ = self.target.set(target);
+    }
+}
+
+impl Consumer for LateBound {
+    fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
+        match self.target.get() {
+            Some(target) => target.reserve(batch),
+            None => Err(Refused {
+                component: "pipeline".to_owned(),
+                reason: "connector output not yet connected".to_owned(),
+                retry_after: Duration::from_secs(1),
+            }),
+        }
     }
 }
 
@@ -127,9 +155,9 @@ mod tests {
     }
 
     impl Reservation for SlotReservation {
-        fn commit(mut self: Box<Self>, batch: TracesBatch) {
+        fn commit(mut self: Box<Self>, batch: Batch) {
             self.committed = true;
-            self.got.lock().push(batch.span_count);
+            self.got.lock().push(batch.items);
         }
     }
 
@@ -141,8 +169,8 @@ mod tests {
         }
     }
 
-    impl TracesConsumer for Slots {
-        fn reserve(&self, _: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+    impl Consumer for Slots {
+        fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
             let taken = self
                 .free
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
@@ -176,7 +204,7 @@ mod tests {
         let (a, a_free, a_got) = slots(5);
         let (b, b_free, b_got) = slots(1);
         let fanout = Fanout::new(vec![a, b]);
-        let batch = TracesBatch::new(Bytes::from_static(b"x"), 3);
+        let batch = Batch::traces(Bytes::from_static(b"x"), 3);
 
         fanout.consume(batch.clone()).expect("first batch fits");
         let err = fanout.consume(batch).expect_err("b is full");

@@ -24,13 +24,13 @@ mod system_ca;
 pub mod telemetry;
 pub mod tls;
 
-pub use batch::TracesBatch;
+pub use batch::Batch;
 pub use component::{
     BuildContext, BuildError, ComponentId, ComponentKind, ConnectorFactory, ConnectorParts,
-    ExporterFactory, ExtensionFactory, Factories, ProcessorFactory, ReceiverFactory,
-    RunningComponent, ShutdownError, Signal,
+    ExporterFactory, ExtensionFactory, Factories, MetricsFlow, ProcessorFactory, ReceiverFactory,
+    RunningComponent, ShutdownError, Signal, SignalConsumers,
 };
 pub use config::{ComponentConfig, ConfigError};
-pub use consumer::{Fanout, Refused, Reservation, TracesConsumer};
+pub use consumer::{Consumer, Fanout, LateBound, Refused, Reservation};
 pub use metrics::{Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource};
 pub use service::{Service, StartError, Warning};

@@ -95,6 +95,26 @@ pub fn retry_delay(status: &[u8]) -> Option<Duration> {
         })
 }
 
+/// Any signal's export response. `ExportTraceServiceResponse`,
+/// `ExportMetricsServiceResponse` and `ExportLogsServiceResponse` share one wire layout:
+/// field 1 is the partial success, whose field 1 is the count rejected (`rejected_spans`,
+/// `rejected_data_points`, `rejected_log_records`) and field 2 the message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExportResponse {
+    #[prost(message, optional, tag = "1")]
+    pub partial_success: Option<PartialSuccess>,
+}
+
+/// Any signal's partial success.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PartialSuccess {
+    /// Items the server rejected and that must not be retried.
+    #[prost(int64, tag = "1")]
+    pub rejected: i64,
+    #[prost(string, tag = "2")]
+    pub error_message: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,13 +7,25 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::component::Signal;
 use crate::metrics::{FamilyDesc, MetricKind, MetricsSink, MetricsSource};
 
 pub const RECEIVER_ACCEPTED_SPANS: &str = "otelcol_receiver_accepted_spans";
 pub const RECEIVER_REFUSED_SPANS: &str = "otelcol_receiver_refused_spans";
+pub const RECEIVER_ACCEPTED_METRIC_POINTS: &str = "otelcol_receiver_accepted_metric_points";
+pub const RECEIVER_REFUSED_METRIC_POINTS: &str = "otelcol_receiver_refused_metric_points";
+pub const RECEIVER_ACCEPTED_LOG_RECORDS: &str = "otelcol_receiver_accepted_log_records";
+pub const RECEIVER_REFUSED_LOG_RECORDS: &str = "otelcol_receiver_refused_log_records";
 pub const EXPORTER_SENT_SPANS: &str = "otelcol_exporter_sent_spans";
 pub const EXPORTER_SEND_FAILED_SPANS: &str = "otelcol_exporter_send_failed_spans";
 pub const EXPORTER_ENQUEUE_FAILED_SPANS: &str = "otelcol_exporter_enqueue_failed_spans";
+pub const EXPORTER_SENT_METRIC_POINTS: &str = "otelcol_exporter_sent_metric_points";
+pub const EXPORTER_SEND_FAILED_METRIC_POINTS: &str = "otelcol_exporter_send_failed_metric_points";
+pub const EXPORTER_ENQUEUE_FAILED_METRIC_POINTS: &str =
+    "otelcol_exporter_enqueue_failed_metric_points";
+pub const EXPORTER_SENT_LOG_RECORDS: &str = "otelcol_exporter_sent_log_records";
+pub const EXPORTER_SEND_FAILED_LOG_RECORDS: &str = "otelcol_exporter_send_failed_log_records";
+pub const EXPORTER_ENQUEUE_FAILED_LOG_RECORDS: &str = "otelcol_exporter_enqueue_failed_log_records";
 pub const EXPORTER_QUEUE_SIZE: &str = "otelcol_exporter_queue_size";
 pub const EXPORTER_QUEUE_CAPACITY: &str = "otelcol_exporter_queue_capacity";
 /// Series a spanmetrics connector holds (gauge, label `connector`).
@@ -21,19 +33,64 @@ pub const SPANMETRICS_ACTIVE_SERIES: &str = "redline_spanmetrics_active_series";
 /// Spans folded into the overflow series by the cardinality limit (counter).
 pub const SPANMETRICS_OVERFLOW_SPANS: &str = "redline_spanmetrics_overflow_spans";
 
-/// Counters of one receiver on one transport (`grpc`, `http`).
-#[derive(Default, Debug)]
-pub struct ReceiverCounters {
-    pub accepted_spans: AtomicU64,
-    pub refused_spans: AtomicU64,
+/// The names and units of one signal's counters.
+struct SignalNames {
+    unit: &'static str,
+    /// What the counted item is called in descriptions.
+    item: &'static str,
+    accepted: &'static str,
+    refused: &'static str,
+    sent: &'static str,
+    send_failed: &'static str,
+    enqueue_failed: &'static str,
 }
 
-/// Counters of one exporter.
+fn names(signal: Signal) -> SignalNames {
+    match signal {
+        Signal::Traces => SignalNames {
+            unit: "{spans}",
+            item: "spans",
+            accepted: RECEIVER_ACCEPTED_SPANS,
+            refused: RECEIVER_REFUSED_SPANS,
+            sent: EXPORTER_SENT_SPANS,
+            send_failed: EXPORTER_SEND_FAILED_SPANS,
+            enqueue_failed: EXPORTER_ENQUEUE_FAILED_SPANS,
+        },
+        Signal::Metrics => SignalNames {
+            unit: "{datapoints}",
+            item: "metric points",
+            accepted: RECEIVER_ACCEPTED_METRIC_POINTS,
+            refused: RECEIVER_REFUSED_METRIC_POINTS,
+            sent: EXPORTER_SENT_METRIC_POINTS,
+            send_failed: EXPORTER_SEND_FAILED_METRIC_POINTS,
+            enqueue_failed: EXPORTER_ENQUEUE_FAILED_METRIC_POINTS,
+        },
+        Signal::Logs => SignalNames {
+            unit: "{records}",
+            item: "log records",
+            accepted: RECEIVER_ACCEPTED_LOG_RECORDS,
+            refused: RECEIVER_REFUSED_LOG_RECORDS,
+            sent: EXPORTER_SENT_LOG_RECORDS,
+            send_failed: EXPORTER_SEND_FAILED_LOG_RECORDS,
+            enqueue_failed: EXPORTER_ENQUEUE_FAILED_LOG_RECORDS,
+        },
+    }
+}
+
+/// Counters of one receiver for one signal on one transport (`grpc`, `http`), in the
+/// signal's unit (spans, metric points, log records).
+#[derive(Default, Debug)]
+pub struct ReceiverCounters {
+    pub accepted: AtomicU64,
+    pub refused: AtomicU64,
+}
+
+/// Counters of one exporter for one signal.
 #[derive(Default, Debug)]
 pub struct ExporterCounters {
-    pub sent_spans: AtomicU64,
-    pub send_failed_spans: AtomicU64,
-    pub enqueue_failed_spans: AtomicU64,
+    pub sent: AtomicU64,
+    pub send_failed: AtomicU64,
+    pub enqueue_failed: AtomicU64,
     /// Batches waiting in the sending queue.
     pub queue_size: AtomicI64,
     pub queue_capacity: AtomicI64,
@@ -47,8 +104,8 @@ pub struct Telemetry {
 
 #[derive(Default)]
 struct Registry {
-    receivers: Mutex<BTreeMap<(String, &'static str), Arc<ReceiverCounters>>>,
-    exporters: Mutex<BTreeMap<String, Arc<ExporterCounters>>>,
+    receivers: Mutex<BTreeMap<(Signal, String, &'static str), Arc<ReceiverCounters>>>,
+    exporters: Mutex<BTreeMap<(Signal, String), Arc<ExporterCounters>>>,
     /// Components' own families (e.g. spanmetrics series counts), read at collect time.
     sources: Mutex<Vec<Arc<dyn MetricsSource>>>,
     start_time_unix_nano: AtomicU64,
@@ -63,12 +120,18 @@ impl Telemetry {
         t
     }
 
-    /// Counters for `receiver` on `transport`; the same counters for the same pair.
-    pub fn receiver(&self, receiver: &str, transport: &'static str) -> Arc<ReceiverCounters> {
+    /// Counters for `receiver` on `transport` for `signal`; the same counters for the same
+    /// triple.
+    pub fn receiver(
+        &self,
+        receiver: &str,
+        transport: &'static str,
+        signal: Signal,
+    ) -> Arc<ReceiverCounters> {
         self.inner
             .receivers
             .lock()
-            .entry((receiver.to_owned(), transport))
+            .entry((signal, receiver.to_owned(), transport))
             .or_default()
             .clone()
     }
@@ -82,11 +145,11 @@ impl Telemetry {
         self.inner.start_time_unix_nano.load(Ordering::Relaxed)
     }
 
-    pub fn exporter(&self, exporter: &str) -> Arc<ExporterCounters> {
+    pub fn exporter(&self, exporter: &str, signal: Signal) -> Arc<ExporterCounters> {
         self.inner
             .exporters
             .lock()
-            .entry(exporter.to_owned())
+            .entry((signal, exporter.to_owned()))
             .or_default()
             .clone()
     }
@@ -99,11 +162,11 @@ pub fn now_unix_nano() -> u64 {
         .unwrap_or(0)
 }
 
-fn counter_family(sink: &mut dyn MetricsSink, name: &str, description: &str) {
+fn counter_family(sink: &mut dyn MetricsSink, name: &str, description: &str, unit: &str) {
     sink.family(&FamilyDesc {
         name,
         description,
-        unit: "{spans}",
+        unit,
         kind: MetricKind::Counter,
     });
 }
@@ -125,51 +188,79 @@ impl MetricsSource for Telemetry {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        // Families of a signal appear once a component of that signal exists, as in otelcol.
+        let signals_of = |list: &[Signal]| {
+            let mut seen: Vec<Signal> = list.to_vec();
+            seen.dedup();
+            seen
+        };
+        let receiver_signals: Vec<Signal> = receivers.iter().map(|((s, _, _), _)| *s).collect();
+        let exporter_signals: Vec<Signal> = exporters.iter().map(|((s, _), _)| *s).collect();
 
         type RecvField = fn(&ReceiverCounters) -> &AtomicU64;
-        let recv: [(&str, &str, RecvField); 2] = [
-            (
-                RECEIVER_ACCEPTED_SPANS,
-                "Number of spans successfully pushed into the pipeline.",
-                |c| &c.accepted_spans,
-            ),
-            (
-                RECEIVER_REFUSED_SPANS,
-                "Number of spans that could not be pushed into the pipeline.",
-                |c| &c.refused_spans,
-            ),
-        ];
-        for (name, help, field) in recv {
-            counter_family(sink, name, help);
-            for ((id, transport), c) in &receivers {
-                let labels = [("receiver", id.as_str()), ("transport", *transport)];
-                sink.counter(&labels, field(c).load(Ordering::Relaxed), start, None);
+        for signal in signals_of(&receiver_signals) {
+            let n = names(signal);
+            let recv: [(&str, String, RecvField); 2] = [
+                (
+                    n.accepted,
+                    format!(
+                        "Number of {} successfully pushed into the pipeline.",
+                        n.item
+                    ),
+                    |c| &c.accepted,
+                ),
+                (
+                    n.refused,
+                    format!(
+                        "Number of {} that could not be pushed into the pipeline.",
+                        n.item
+                    ),
+                    |c| &c.refused,
+                ),
+            ];
+            for (name, help, field) in recv {
+                counter_family(sink, name, &help, n.unit);
+                for ((_, id, transport), c) in
+                    receivers.iter().filter(|((s, _, _), _)| *s == signal)
+                {
+                    let labels = [("receiver", id.as_str()), ("transport", *transport)];
+                    sink.counter(&labels, field(c).load(Ordering::Relaxed), start, None);
+                }
             }
         }
 
         type ExpField = fn(&ExporterCounters) -> &AtomicU64;
-        let exp: [(&str, &str, ExpField); 3] = [
-            (
-                EXPORTER_SENT_SPANS,
-                "Number of spans successfully sent to destination.",
-                |c| &c.sent_spans,
-            ),
-            (
-                EXPORTER_SEND_FAILED_SPANS,
-                "Number of spans in failed attempts to send to destination.",
-                |c| &c.send_failed_spans,
-            ),
-            (
-                EXPORTER_ENQUEUE_FAILED_SPANS,
-                "Number of spans that failed to be added to the sending queue.",
-                |c| &c.enqueue_failed_spans,
-            ),
-        ];
-        for (name, help, field) in exp {
-            counter_family(sink, name, help);
-            for (id, c) in &exporters {
-                let labels = [("exporter", id.as_str())];
-                sink.counter(&labels, field(c).load(Ordering::Relaxed), start, None);
+        for signal in signals_of(&exporter_signals) {
+            let n = names(signal);
+            let exp: [(&str, String, ExpField); 3] = [
+                (
+                    n.sent,
+                    format!("Number of {} successfully sent to destination.", n.item),
+                    |c| &c.sent,
+                ),
+                (
+                    n.send_failed,
+                    format!(
+                        "Number of {} in failed attempts to send to destination.",
+                        n.item
+                    ),
+                    |c| &c.send_failed,
+                ),
+                (
+                    n.enqueue_failed,
+                    format!(
+                        "Number of {} that failed to be added to the sending queue.",
+                        n.item
+                    ),
+                    |c| &c.enqueue_failed,
+                ),
+            ];
+            for (name, help, field) in exp {
+                counter_family(sink, name, &help, n.unit);
+                for ((_, id), c) in exporters.iter().filter(|((s, _), _)| *s == signal) {
+                    let labels = [("exporter", id.as_str())];
+                    sink.counter(&labels, field(c).load(Ordering::Relaxed), start, None);
+                }
             }
         }
 
@@ -195,8 +286,8 @@ impl MetricsSource for Telemetry {
                 unit: "{batches}",
                 kind: MetricKind::Gauge,
             });
-            for (id, c) in &exporters {
-                let labels = [("exporter", id.as_str())];
+            for ((signal, id), c) in &exporters {
+                let labels = [("data_type", signal.as_str()), ("exporter", id.as_str())];
                 sink.gauge(&labels, field(c).load(Ordering::Relaxed) as f64);
             }
         }

@@ -1,4 +1,4 @@
-//! Traces processors: `batch` below, `memory_limiter` in its module.
+//! Processors for every signal: `batch` below, `memory_limiter` in its module.
 //!
 //! `batch`: otelcol users put a batch processor in every pipeline because the Go collector
 //! encodes one export per batch. Redline already batches where it pays off, at the forwarder:
@@ -17,7 +17,7 @@ use redline_pipeline::component::{BuildResult, FactoryInfo, NoopRunning};
 use redline_pipeline::config::Unsupported;
 use redline_pipeline::{
     BuildContext, ComponentConfig, ConfigError, ProcessorFactory, RunningComponent, Signal,
-    TracesConsumer,
+    Consumer,
 };
 use serde::Deserialize;
 
@@ -64,15 +64,16 @@ impl FactoryInfo for BatchProcessorFactory {
 
 impl ProcessorFactory for BatchProcessorFactory {
     fn signals(&self) -> &'static [Signal] {
-        &[Signal::Traces, Signal::Metrics]
+        &Signal::ALL
     }
 
-    fn build_traces(
+    fn build(
         &self,
         config: &ComponentConfig,
         _ctx: &BuildContext,
-        next: Arc<dyn TracesConsumer>,
-    ) -> BuildResult<(Arc<dyn TracesConsumer>, Box<dyn RunningComponent>)> {
+        _signal: Signal,
+        next: Arc<dyn Consumer>,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
         let id = config.id().to_string();
         Box::pin(async move {
             tracing::debug!(

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::extension::ServerAuthenticator;
 use redline_pipeline::{
-    BuildContext, BuildError, ComponentConfig, ConfigError, ExporterFactory, MetricsSource,
+    BuildContext, BuildError, ComponentConfig, ConfigError, ExporterFactory, MetricsFlow, MetricsSource,
     RunningComponent, Signal,
 };
 
@@ -70,7 +70,11 @@ impl ExporterFactory for PrometheusExporterFactory {
         &[Signal::Metrics]
     }
 
-    fn build_metrics(
+    fn metrics_flow(&self) -> MetricsFlow {
+        MetricsFlow::Sources
+    }
+
+    fn build_metrics_reader(
         &self,
         config: &ComponentConfig,
         ctx: &BuildContext,

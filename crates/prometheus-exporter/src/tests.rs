@@ -461,10 +461,10 @@ impl MetricsSource for Realistic {
 fn promtool_accepts_a_realistic_exposition() {
     let telemetry = redline_pipeline::telemetry::Telemetry::new();
     telemetry
-        .receiver("otlp", "grpc")
-        .accepted_spans
+        .receiver("otlp", "grpc", redline_pipeline::Signal::Traces)
+        .accepted
         .store(10, std::sync::atomic::Ordering::Relaxed);
-    telemetry.exporter("otlp/tempo");
+    telemetry.exporter("otlp/tempo", redline_pipeline::Signal::Traces);
     let src: Vec<Arc<dyn MetricsSource>> = vec![Arc::new(Realistic), Arc::new(telemetry)];
     let text = rendered(
         &src,
@@ -873,7 +873,7 @@ async fn factory_builds_and_serves() {
     assert_eq!(PrometheusExporterFactory.type_name(), "prometheus");
     assert_eq!(PrometheusExporterFactory.signals(), &[Signal::Metrics]);
     let running = PrometheusExporterFactory
-        .build_metrics(&section, &ctx, sources())
+        .build_metrics_reader(&section, &ctx, sources())
         .await
         .unwrap_or_else(|e| panic!("builds: {e}"));
     let addr = running.local_addrs()[0].1;

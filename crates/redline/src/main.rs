@@ -1,4 +1,5 @@
-//! `redline`: runs an otelcol-compatible traces → RED metrics pipeline.
+//! `redline`: runs an otelcol-compatible pipeline for traces, metrics and logs, with span
+//! metrics computed from the traces.
 
 mod cli;
 mod logging;
@@ -28,7 +29,12 @@ fn factories() -> Factories {
         .processor(redline_processors::BatchProcessorFactory)
         .processor(redline_processors::MemoryLimiterFactory)
         .connector(redline_spanmetrics::SpanMetricsFactory)
+        .connector(redline_forward_connector::ForwardConnectorFactory)
         .exporter(redline_otlp_exporter::OtlpExporterFactory)
+        .exporter(redline_otlp_exporter::OtlpHttpExporterFactory)
+        .exporter(redline_debug_exporter::DebugExporterFactory)
+        .exporter(redline_debug_exporter::LoggingExporterFactory)
+        .exporter(redline_debug_exporter::NopExporterFactory)
         .exporter(redline_prometheus_exporter::PrometheusExporterFactory)
         .exporter(redline_prometheusremotewrite_exporter::RemoteWriteExporterFactory)
         .extension(redline_extensions::HealthCheckFactory)
@@ -73,8 +79,13 @@ fn validate(path: Option<&Path>) -> ExitCode {
         || "embedded default".to_owned(),
         |p| p.display().to_string(),
     );
-    let config = match load(path) {
-        Ok(c) => c,
+    // Read leniently: a mistake in `service` must not hide the components' own errors.
+    let loaded = match path {
+        Some(path) => config::load_file_lenient(path),
+        None => load(None).map(|c| (c, Vec::new())),
+    };
+    let (config, load_errors) = match loaded {
+        Ok(loaded) => loaded,
         Err(errors) => {
             eprintln!("{errors}");
             eprintln!(
@@ -84,7 +95,7 @@ fn validate(path: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match service::validate(&config, &factories()) {
+    match service::validate_after_load_errors(&config, &factories(), load_errors) {
         Ok(warnings) => {
             for w in &warnings {
                 eprintln!("warning: {w}");

@@ -8,7 +8,7 @@ use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::consumer::CommitFn;
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ConfigError, ConnectorFactory, ConnectorParts,
-    Refused, Reservation, RunningComponent, ShutdownError, Signal, TracesBatch, TracesConsumer,
+    Refused, Reservation, RunningComponent, ShutdownError, Signal, Batch, Consumer, MetricsFlow, SignalConsumers,
 };
 
 use redline_pipeline::telemetry;
@@ -48,7 +48,16 @@ impl ConnectorFactory for SpanMetricsFactory {
         &[(Signal::Traces, Signal::Metrics)]
     }
 
-    fn build(&self, config: &ComponentConfig, ctx: &BuildContext) -> BuildResult<ConnectorParts> {
+    fn metrics_flow(&self) -> MetricsFlow {
+        MetricsFlow::Sources
+    }
+
+    fn build(
+        &self,
+        config: &ComponentConfig,
+        ctx: &BuildContext,
+        _next: SignalConsumers,
+    ) -> BuildResult<ConnectorParts> {
         let id = config.id().clone();
         let telemetry = ctx.telemetry.clone();
         let parsed = parse(config);
@@ -82,11 +91,11 @@ impl ConnectorFactory for SpanMetricsFactory {
                 })
             });
             Ok(ConnectorParts {
-                traces: Arc::new(Consumer {
+                input: Arc::new(SpanInput {
                     metrics: metrics.clone(),
                     id: id.to_string(),
                 }),
-                metrics,
+                metrics: Some(metrics),
                 running: Box::new(Running { sweeper }),
             })
         })
@@ -95,16 +104,16 @@ impl ConnectorFactory for SpanMetricsFactory {
 
 /// The traces side: never refuses; commit aggregates on the caller's thread (a few µs per
 /// 100-span request, under per-shard locks only).
-struct Consumer {
+struct SpanInput {
     metrics: Arc<SpanMetrics>,
     id: String,
 }
 
-impl TracesConsumer for Consumer {
-    fn reserve(&self, _batch: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+impl Consumer for SpanInput {
+    fn reserve(&self, _batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         let metrics = self.metrics.clone();
         let id = self.id.clone();
-        Ok(Box::new(CommitFn(move |batch: TracesBatch| {
+        Ok(Box::new(CommitFn(move |batch: Batch| {
             // The receiver validated the request, so skip the checking pass.
             if let Err(e) = metrics.aggregate_validated(&batch.raw) {
                 tracing::warn!(component = %id, error = %e, "spanmetrics: malformed request reached the connector");

@@ -1,5 +1,5 @@
-//! `headers`: gRPC metadata sent with every request. Values are secrets (tenant ids, tokens):
-//! they are read as [`Secret`]s and no message ever quotes them.
+//! `headers`: gRPC metadata or HTTP headers sent with every request. Values are secrets (tenant
+//! ids, tokens): they are read as [`Secret`]s and no message ever quotes them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -98,6 +98,43 @@ pub(super) fn check(headers: &BTreeMap<String, Secret>) -> Result<(), Invalid> {
             return Err(invalid(
                 key,
                 "value must be visible ASCII (no control characters or non-ASCII text)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Header names the HTTP exporter sets itself, from the body it sends: overriding them would
+/// make the request unreadable. (`Host` and `User-Agent` may be overridden, as in otelcol.)
+const RESERVED_HTTP_HEADERS: &[&str] = &[
+    "content-type",
+    "content-encoding",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "te",
+    "upgrade",
+];
+
+/// Each header must be a valid HTTP header that Redline does not set itself.
+pub(super) fn check_http(headers: &BTreeMap<String, Secret>) -> Result<(), Invalid> {
+    for (name, value) in headers {
+        let key = format!("headers.{name}");
+        let lower = name.to_ascii_lowercase();
+        if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+            return Err(invalid(key, "is not a valid header name"));
+        }
+        if RESERVED_HTTP_HEADERS.contains(&lower.as_str()) {
+            return Err(invalid(
+                key,
+                "is set by Redline from the request it sends and cannot be overridden",
+            ));
+        }
+        // The value is a secret: say what is wrong with it, never what it is.
+        if http::HeaderValue::try_from(value.expose()).is_err() {
+            return Err(invalid(
+                key,
+                "value must be visible ASCII (no control characters or line breaks)",
             ));
         }
     }

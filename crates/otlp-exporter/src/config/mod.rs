@@ -8,6 +8,8 @@
 
 mod compression;
 mod headers;
+mod http_client;
+mod otlphttp;
 mod queue;
 
 use std::collections::BTreeMap;
@@ -21,6 +23,8 @@ use redline_pipeline::only_bool::OnlyBool;
 use serde::Deserialize;
 
 pub use compression::{Compression, CompressionParams, DEFAULT_GZIP_LEVEL};
+pub use http_client::{ConnectionReuse, CookiesConfig, HttpCompression, HttpKeepaliveConfig};
+pub use otlphttp::{Encoding, HttpConfig};
 pub use queue::{
     BatchConfig, QueueConfig, Sizer, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_QUEUE_SIZE_BYTES,
 };

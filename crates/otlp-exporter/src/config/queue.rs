@@ -24,7 +24,7 @@ pub const DEFAULT_QUEUE_SIZE_BYTES: u64 = 128 * 1024 * 1024;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sizer {
-    /// One unit per received request (one `TracesBatch`).
+    /// One unit per received request (one `Batch`).
     #[default]
     Requests,
     /// One unit per span.

@@ -30,7 +30,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use redline_pipeline::TracesBatch;
+use redline_pipeline::Batch;
 
 const SEGMENT_MAGIC: &[u8; 8] = b"RLQSEG01";
 const SHUTDOWN_MAGIC: &[u8; 8] = b"RLQSHUT1";
@@ -114,7 +114,7 @@ pub(crate) struct Recovery {
 pub(crate) enum Pop {
     Batch {
         seq: u64,
-        batch: TracesBatch,
+        batch: Batch,
     },
     /// Written and checked, but unreadable now (the disk changed under us): it cannot be sent.
     Lost {
@@ -495,10 +495,10 @@ impl DiskLog {
     }
 
     /// Appends `batch`; once this returns Ok the record is on disk (and synced when `fsync`).
-    pub fn append(&mut self, batch: &TracesBatch) -> io::Result<()> {
+    pub fn append(&mut self, batch: &Batch) -> io::Result<()> {
         let too_big = || io::Error::new(io::ErrorKind::InvalidInput, "record too large");
         let len = u32::try_from(batch.raw.len()).map_err(|_| too_big())?;
-        let spans = u32::try_from(batch.span_count).map_err(|_| too_big())?;
+        let spans = u32::try_from(batch.items).map_err(|_| too_big())?;
         let need = HEADER + u64::from(len);
         let (&id, current) = self
             .segments
@@ -585,7 +585,7 @@ impl DiskLog {
         if self.cache.front().is_some_and(|(s, _)| *s == meta.seq) {
             if let Some((_, raw)) = self.cache.pop_front() {
                 self.cache_bytes -= raw.len() as u64;
-                let batch = TracesBatch::new(raw, meta.spans as usize);
+                let batch = Batch::traces(raw, meta.spans as usize);
                 return Some(Pop::Batch {
                     seq: meta.seq,
                     batch,
@@ -595,7 +595,7 @@ impl DiskLog {
         Some(match self.read(&meta) {
             Ok(raw) => Pop::Batch {
                 seq: meta.seq,
-                batch: TracesBatch::new(raw, meta.spans as usize),
+                batch: Batch::traces(raw, meta.spans as usize),
             },
             Err(reason) => Pop::Lost {
                 seq: meta.seq,

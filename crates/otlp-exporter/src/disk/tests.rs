@@ -5,8 +5,8 @@ use super::*;
 
 use rand::{Rng, SeedableRng};
 
-fn batch(tag: u8, len: usize, spans: usize) -> TracesBatch {
-    TracesBatch::new(Bytes::from(vec![tag; len]), spans)
+fn batch(tag: u8, len: usize, spans: usize) -> Batch {
+    Batch::traces(Bytes::from(vec![tag; len]), spans)
 }
 
 fn open(dir: &Path, segment_bytes: u64, cache: u64) -> (DiskLog, Recovery) {
@@ -18,7 +18,7 @@ fn drain(log: &mut DiskLog) -> Vec<(u64, Bytes, usize)> {
     let mut out = Vec::new();
     while let Some(p) = log.pop() {
         match p {
-            Pop::Batch { seq, batch } => out.push((seq, batch.raw, batch.span_count)),
+            Pop::Batch { seq, batch } => out.push((seq, batch.raw, batch.items)),
             Pop::Lost { reason, .. } => panic!("lost a record: {reason}"),
         }
     }
@@ -46,7 +46,7 @@ fn records_read_back_identical_with_and_without_the_cache() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let (mut log, rec) = open(tmp.path(), 1 << 20, cache);
         assert_eq!(rec.pending, Totals::default());
-        let sent: Vec<TracesBatch> = (0..5u8)
+        let sent: Vec<Batch> = (0..5u8)
             .map(|i| batch(i, 100 + i as usize, i as usize))
             .collect();
         for b in &sent {
@@ -65,7 +65,7 @@ fn records_read_back_identical_with_and_without_the_cache() {
         assert_eq!(got.len(), 5);
         for ((seq, raw, spans), b) in got.iter().zip(&sent) {
             assert_eq!(raw, &b.raw, "record {seq} (cache {cache})");
-            assert_eq!(*spans, b.span_count);
+            assert_eq!(*spans, b.items);
         }
         assert_eq!(log.in_flight(), 5);
         for (seq, ..) in &got {

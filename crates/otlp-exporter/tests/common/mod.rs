@@ -28,7 +28,7 @@ use prost::Message;
 use redline_otlp_exporter::config::RetryConfig;
 use redline_otlp_exporter::Config;
 use redline_pipeline::telemetry::{ExporterCounters, Telemetry};
-use redline_pipeline::{BuildContext, ComponentId, RunningComponent, TracesBatch, TracesConsumer};
+use redline_pipeline::{Batch, BuildContext, ComponentId, Consumer, RunningComponent, Signal};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -330,8 +330,8 @@ pub fn request(service: &str, spans: usize, tag: u8) -> ExportTraceServiceReques
     }
 }
 
-pub fn batch(r: &ExportTraceServiceRequest) -> TracesBatch {
-    TracesBatch::new(Bytes::from(r.encode_to_vec()), span_count(r))
+pub fn batch(r: &ExportTraceServiceRequest) -> Batch {
+    Batch::traces(Bytes::from(r.encode_to_vec()), span_count(r))
 }
 
 /// Plaintext to `addr`, fast retries, one sender (so tests control ordering).
@@ -349,22 +349,20 @@ pub fn config(addr: SocketAddr) -> Config {
 }
 
 pub struct Started {
-    pub consumer: Arc<dyn TracesConsumer>,
+    pub consumer: Arc<dyn Consumer>,
     pub running: Box<dyn RunningComponent>,
     pub counters: Arc<ExporterCounters>,
 }
 
 /// Spans the exporter reports as sent.
 pub fn sent(s: &Started) -> u64 {
-    s.counters
-        .sent_spans
-        .load(std::sync::atomic::Ordering::SeqCst)
+    s.counters.sent.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// Spans the exporter reports as failed (dropped after its retries).
 pub fn failed(s: &Started) -> u64 {
     s.counters
-        .send_failed_spans
+        .send_failed
         .load(std::sync::atomic::Ordering::SeqCst)
 }
 
@@ -380,11 +378,12 @@ pub fn start(config: Config) -> Started {
     let telemetry = Telemetry::new();
     let ctx = BuildContext::new(telemetry.clone());
     let id = ComponentId::new("otlp", Some("tempo"));
-    let (consumer, running) = redline_otlp_exporter::start(&id, config, &ctx).expect("starts");
+    let (consumer, running) =
+        redline_otlp_exporter::start(&id, config, &ctx, Signal::Traces).expect("starts");
     Started {
         consumer,
         running,
-        counters: telemetry.exporter("otlp/tempo"),
+        counters: telemetry.exporter("otlp/tempo", Signal::Traces),
     }
 }
 

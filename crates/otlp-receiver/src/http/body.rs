@@ -6,8 +6,11 @@ use std::io::Read;
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http::HeaderMap;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+use redline_pipeline::Signal;
 
 use crate::config::ContentEncoding;
 
@@ -44,6 +47,71 @@ pub fn json_to_protobuf(body: &[u8]) -> Result<Bytes, serde_json::Error> {
     Ok(Bytes::from(req.encode_to_vec()))
 }
 
+/// Converts an OTLP/JSON export request of `signal` to protobuf.
+pub(crate) fn signal_json_to_protobuf(
+    signal: Signal,
+    body: &[u8],
+) -> Result<Bytes, serde_json::Error> {
+    match signal {
+        Signal::Traces => json_to_protobuf(body),
+        Signal::Metrics => typed_json::<ExportMetricsServiceRequest>(body),
+        Signal::Logs => typed_json::<ExportLogsServiceRequest>(body),
+    }
+}
+
+/// Metrics and logs: the generated types first; on failure, the slow road through a
+/// `Value` with enum names (`aggregationTemporality`, `severityNumber`) made numbers and
+/// empty lists given their `values`.
+fn typed_json<T>(body: &[u8]) -> Result<Bytes, serde_json::Error>
+where
+    T: serde::de::DeserializeOwned + Message,
+{
+    let req = match serde_json::from_slice::<T>(body) {
+        Ok(req) => req,
+        Err(e) => {
+            let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(body) else {
+                return Err(e);
+            };
+            if enum_names_to_numbers(&mut doc).is_err() {
+                return Err(e);
+            }
+            empty_lists(&mut doc);
+            serde_json::from_value::<T>(doc).map_err(|_| e)?
+        }
+    };
+    Ok(Bytes::from(req.encode_to_vec()))
+}
+
+/// Enum names of the metrics and logs data model, by JSON key.
+fn enum_names_to_numbers(v: &mut serde_json::Value) -> Result<(), String> {
+    use redline_otlp_wire::enums::{AGGREGATION_TEMPORALITY_NAMES, SEVERITY_NUMBER_NAMES};
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                let names: &[&str] = match key.as_str() {
+                    "aggregationTemporality" => &AGGREGATION_TEMPORALITY_NAMES,
+                    "severityNumber" => &SEVERITY_NUMBER_NAMES,
+                    _ => {
+                        enum_names_to_numbers(inner)?;
+                        continue;
+                    }
+                };
+                if let Value::String(name) = inner {
+                    let n = names
+                        .iter()
+                        .position(|k| k == name)
+                        .ok_or_else(|| format!("unknown enum value `{name}`"))?;
+                    *inner = Value::from(n);
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter_mut().try_for_each(enum_names_to_numbers),
+        _ => Ok(()),
+    }
+}
+
 /// The request with `Span.kind` and `Status.code` names replaced by their numbers, and
 /// `arrayValue`/`kvlistValue` objects without `values` given an empty list, as otelcol reads
 /// them.
@@ -67,24 +135,6 @@ fn normalized(body: &[u8]) -> Result<ExportTraceServiceRequest, serde_json::Erro
             .into_iter()
             .flatten()
     }
-    // serde_json refuses nesting past 128 levels, which bounds this recursion.
-    fn empty_lists(v: &mut Value) {
-        match v {
-            Value::Object(map) => {
-                for (key, inner) in map.iter_mut() {
-                    if let (true, Value::Object(list)) =
-                        (key == "arrayValue" || key == "kvlistValue", &mut *inner)
-                    {
-                        list.entry("values")
-                            .or_insert_with(|| Value::Array(Vec::new()));
-                    }
-                    empty_lists(inner);
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(empty_lists),
-            _ => {}
-        }
-    }
     let mut doc: Value = serde_json::from_slice(body)?;
     empty_lists(&mut doc);
     for rs in items(&mut doc, "resourceSpans") {
@@ -100,6 +150,26 @@ fn normalized(body: &[u8]) -> Result<ExportTraceServiceRequest, serde_json::Erro
         }
     }
     serde_json::from_value(doc)
+}
+
+/// `arrayValue`/`kvlistValue` objects without `values` get an empty list, as otelcol reads
+/// them. serde_json refuses nesting past 128 levels, which bounds this recursion.
+fn empty_lists(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                if let (true, serde_json::Value::Object(list)) =
+                    (key == "arrayValue" || key == "kvlistValue", &mut *inner)
+                {
+                    list.entry("values")
+                        .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+                }
+                empty_lists(inner);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(empty_lists),
+        _ => {}
+    }
 }
 
 pub(super) fn content_kind(headers: &HeaderMap) -> Option<Kind> {

@@ -8,10 +8,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, StatusCode};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
-};
 use prost::Message;
+use redline_pipeline::rpc_status::{ExportResponse, PartialSuccess};
 
 use super::body::Kind;
 use crate::ingest::INVALID_IDS_MESSAGE;
@@ -96,14 +94,15 @@ pub(super) fn retry_response(kind: Kind, message: &str, retry_after: Duration) -
     resp
 }
 
+/// 200 with the partial success, if any. Only spans are ever rejected (invalid ids).
 pub(super) fn success(kind: Kind, rejected_spans: usize) -> Response {
     let body = match kind {
         Kind::Protobuf => {
-            let partial_success = (rejected_spans > 0).then(|| ExportTracePartialSuccess {
-                rejected_spans: rejected_spans as i64,
+            let partial_success = (rejected_spans > 0).then(|| PartialSuccess {
+                rejected: rejected_spans as i64,
                 error_message: INVALID_IDS_MESSAGE.to_owned(),
             });
-            Bytes::from(ExportTraceServiceResponse { partial_success }.encode_to_vec())
+            Bytes::from(ExportResponse { partial_success }.encode_to_vec())
         }
         // Written by hand: the crate's serde would emit `"partialSuccess": null`. The count
         // is a JSON number, which protojson readers accept for int64 and which

@@ -22,7 +22,7 @@ use redline_pipeline::consumer::CommitFn;
 use redline_pipeline::extension::Extensions;
 use redline_pipeline::telemetry::Telemetry;
 use redline_pipeline::{
-    BuildContext, ComponentId, Refused, Reservation, RunningComponent, TracesBatch, TracesConsumer,
+    BuildContext, ComponentId, Refused, Reservation, RunningComponent, Signal, SignalConsumers, Batch, Consumer,
 };
 use tonic::transport::Channel;
 
@@ -30,7 +30,7 @@ use tonic::transport::Channel;
 /// when `refuse` is set.
 #[derive(Clone, Default)]
 pub struct Recorder {
-    pub got: Arc<Mutex<Vec<TracesBatch>>>,
+    pub got: Arc<Mutex<Vec<Batch>>>,
     pub refuse: Option<Duration>,
 }
 
@@ -44,8 +44,8 @@ impl Recorder {
     }
 }
 
-impl TracesConsumer for Recorder {
-    fn reserve(&self, _: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+impl Consumer for Recorder {
+    fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         if let Some(retry_after) = self.refuse {
             return Err(Refused {
                 component: "exporter/test".into(),
@@ -87,6 +87,20 @@ impl Receiver {
         recorder: Recorder,
         extensions: Extensions,
     ) -> Result<Self, String> {
+        Self::try_start_signals(config, recorder, extensions, &[Signal::Traces]).await
+    }
+
+    /// Starts `otlp` with pipelines for `signals`, all delivering to `recorder`.
+    pub async fn try_start_signals(
+        config: Config,
+        recorder: Recorder,
+        extensions: Extensions,
+        signals: &[Signal],
+    ) -> Result<Self, String> {
+        let mut next = SignalConsumers::default();
+        for signal in signals {
+            next.set(*signal, Arc::new(recorder.clone()));
+        }
         let telemetry = Telemetry::new();
         let ctx = BuildContext::new(telemetry.clone()).with_extensions(extensions);
         let running = OtlpReceiverFactory
@@ -94,7 +108,7 @@ impl Receiver {
                 &ComponentId::new("otlp", None),
                 &config,
                 &ctx,
-                Arc::new(recorder.clone()),
+                next,
             )
             .await
             .map_err(|e| e.to_string())?;
@@ -109,28 +123,33 @@ impl Receiver {
         })
     }
 
-    pub fn batches(&self) -> Vec<TracesBatch> {
+    pub fn batches(&self) -> Vec<Batch> {
         self.recorder.got.lock().clone()
     }
 
     /// Spans delivered to the consumer, over all batches.
     pub fn spans(&self) -> usize {
-        self.recorder.got.lock().iter().map(|b| b.span_count).sum()
+        self.recorder.got.lock().iter().map(|b| b.items).sum()
     }
 
     /// The receiver's `accepted_spans` counter for `transport` (`grpc`, `http`).
     pub fn accepted(&self, transport: &'static str) -> u64 {
-        self.telemetry
-            .receiver("otlp", transport)
-            .accepted_spans
-            .load(Ordering::Relaxed)
+        self.accepted_of(Signal::Traces, transport)
     }
 
     /// The receiver's `refused_spans` counter for `transport` (`grpc`, `http`).
     pub fn refused(&self, transport: &'static str) -> u64 {
         self.telemetry
-            .receiver("otlp", transport)
-            .refused_spans
+            .receiver("otlp", transport, Signal::Traces)
+            .refused
+            .load(Ordering::Relaxed)
+    }
+
+    /// The receiver's accepted counter of `signal` for `transport`.
+    pub fn accepted_of(&self, signal: Signal, transport: &'static str) -> u64 {
+        self.telemetry
+            .receiver("otlp", transport, signal)
+            .accepted
             .load(Ordering::Relaxed)
     }
 

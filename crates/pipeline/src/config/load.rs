@@ -119,6 +119,44 @@ pub fn load_str_with_env(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigErrors> {
+    let (config, errors) = load_lenient(file_name, text, env)?;
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Reads a config file like [`load_file`], but a file that is valid YAML comes back with
+/// what could be read of it next to the errors found, so `redline validate` can also check
+/// the components of a file whose `service` section has problems. `Err` only when the file
+/// cannot be read or is not YAML.
+pub fn load_file_lenient(path: &Path) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            Some(Arc::from(name.as_str())),
+            None,
+            String::new(),
+            format!("cannot read the config file: {e}"),
+        )
+    })?;
+    load_lenient(&name, &text, &|name| std::env::var(name).ok())
+}
+
+/// [`load_file_lenient`] for text in memory.
+pub fn load_str_lenient(
+    file_name: &str,
+    text: &str,
+) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+    load_lenient(file_name, text, &|name| std::env::var(name).ok())
+}
+
+fn load_lenient(
+    file_name: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
     let file: Arc<str> = Arc::from(file_name);
     let parsed = yaml::parse(&file, text, env).map_err(ConfigErrors)?;
     let mut loader = Loader {
@@ -136,11 +174,7 @@ pub fn load_str_with_env(
         unset_env_vars: parsed.unset_env_vars,
     };
     loader.top_level(&parsed.root, &mut config);
-    if loader.errors.is_empty() {
-        Ok(config)
-    } else {
-        Err(ConfigErrors(loader.errors))
-    }
+    Ok((config, loader.errors))
 }
 
 const TOP_LEVEL_KEYS: &str = "receivers, processors, exporters, connectors, extensions, service";

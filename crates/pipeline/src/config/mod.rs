@@ -14,7 +14,7 @@ mod yaml;
 
 pub use error::ConfigError;
 pub use load::{
-    load_file, load_str, load_str_with_env, Config, ConfigErrors, LogsConfig,
+    load_file, load_file_lenient, load_str, load_str_lenient, load_str_with_env, Config, ConfigErrors, LogsConfig,
     MetricsTelemetryConfig, PipelineConfig, ServiceConfig, TelemetryConfig,
 };
 pub use node::{Mark, Node, NodeValue};

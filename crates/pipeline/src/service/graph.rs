@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::component::{ComponentId, ComponentKind, Factories, Signal};
+use crate::component::{ComponentId, ComponentKind, Factories, MetricsFlow, Signal};
 use crate::config::{ComponentConfig, Config, ConfigError, ConfigErrors, Mark, PipelineConfig};
 
 /// Something suspicious that does not stop Redline from running, e.g. an unused component.
@@ -53,16 +53,7 @@ impl Checker<'_> {
                         }
                     },
                     None => {
-                        let known = self.factories.known(kind);
-                        let supported = if known.is_empty() {
-                            "none yet".to_owned()
-                        } else {
-                            known.join(", ")
-                        };
-                        let reason = format!(
-                            "unknown {} type `{type_name}` (Redline supports: {supported})",
-                            kind.singular()
-                        );
+                        let reason = unsupported_type(kind, type_name, &self.factories.known(kind));
                         self.error(Some(component.node().mark), component.path(), reason);
                     }
                 }
@@ -114,15 +105,6 @@ impl Checker<'_> {
 
         for pipeline in &self.config.service.pipelines {
             let base = format!("service.pipelines.{}", pipeline.id);
-            if pipeline.signal == Signal::Logs {
-                errors.push((
-                    Some(pipeline.mark),
-                    base.clone(),
-                    "logs pipelines are not supported by Redline yet (traces and metrics are)"
-                        .to_owned(),
-                ));
-                continue;
-            }
             if pipeline.receivers.is_empty() {
                 errors.push((
                     Some(pipeline.mark),
@@ -207,21 +189,29 @@ impl Checker<'_> {
                     "is used as a receiver but not as an exporter of any pipeline: a connector joins two pipelines".to_owned(),
                 )),
                 (Some(ins), Some(outs)) => {
-                    let supported = self
-                        .factories
-                        .connectors
-                        .get(id.type_name())
-                        .map(|f| f.signals())
-                        .unwrap_or(&[]);
+                    // An unknown type was reported where it is defined; nothing more to say.
+                    let Some(factory) = self.factories.connectors.get(id.type_name()) else {
+                        continue;
+                    };
+                    let supported = factory.signals();
+                    // As otelcol: every signal in needs some supported signal out and vice
+                    // versa; unsupported pairs among them are simply not connected.
                     for i in ins {
-                        for o in outs {
-                            if !supported.contains(&(*i, *o)) {
-                                errors.push((
-                                    None,
-                                    path.clone(),
-                                    format!("cannot connect a {i} pipeline to a {o} pipeline"),
-                                ));
-                            }
+                        if !outs.iter().any(|o| supported.contains(&(*i, *o))) {
+                            errors.push((
+                                None,
+                                path.clone(),
+                                format!("is used as an exporter in a {i} pipeline but not as a receiver of any pipeline it can feed from {i}"),
+                            ));
+                        }
+                    }
+                    for o in outs {
+                        if !ins.iter().any(|i| supported.contains(&(*i, *o))) {
+                            errors.push((
+                                None,
+                                path.clone(),
+                                format!("is used as a receiver in a {o} pipeline but not as an exporter of any pipeline it can produce {o} from"),
+                            ));
                         }
                     }
                 }
@@ -231,6 +221,133 @@ impl Checker<'_> {
         for (mark, path, reason) in errors {
             let mark = mark.or_else(|| self.mark_of(&path));
             self.error(mark, path, reason);
+        }
+    }
+
+    /// A metrics pipeline moves either OTLP batches (from receivers and `forward`) or
+    /// connector metrics read at scrape time (span metrics); each exporter takes one form.
+    /// Mixing them needs the OTLP metrics translation Redline does not have yet.
+    fn check_metrics_flows(&mut self) {
+        let mut errors = Vec::new();
+        for pipeline in self
+            .config
+            .service
+            .pipelines
+            .iter()
+            .filter(|p| p.signal == Signal::Metrics)
+        {
+            let base = format!("service.pipelines.{}", pipeline.id);
+            let flow_in = |id: &ComponentId| -> Option<MetricsFlow> {
+                if self.config.connectors.iter().any(|c| c.id() == id) {
+                    return self
+                        .factories
+                        .connectors
+                        .get(id.type_name())
+                        .map(|f| f.metrics_flow());
+                }
+                self.factories
+                    .receivers
+                    .get(id.type_name())
+                    .map(|_| MetricsFlow::Batches)
+            };
+            let flow_out = |id: &ComponentId| -> Option<MetricsFlow> {
+                if self.config.connectors.iter().any(|c| c.id() == id) {
+                    return self
+                        .factories
+                        .connectors
+                        .get(id.type_name())
+                        .map(|_| MetricsFlow::Batches);
+                }
+                self.factories
+                    .exporters
+                    .get(id.type_name())
+                    .map(|f| f.metrics_flow())
+            };
+            for (r, r_mark) in &pipeline.receivers {
+                let Some(produced) = flow_in(r) else { continue };
+                for (e, _) in &pipeline.exporters {
+                    let Some(taken) = flow_out(e) else { continue };
+                    if produced != taken {
+                        errors.push((
+                            *r_mark,
+                            format!("{base}.receivers"),
+                            format!(
+                                "`{r}` produces {}, but `{e}` takes {}: exporting one as the \
+                                 other is not supported by Redline yet",
+                                produced.describe(),
+                                taken.describe()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        for (mark, path, reason) in errors {
+            self.error(Some(mark), path, reason);
+        }
+    }
+
+    /// Connectors that lead from a pipeline back into itself would loop batches forever;
+    /// otelcol refuses such graphs too.
+    fn check_connector_cycles(&mut self) {
+        let pipelines = &self.config.service.pipelines;
+        let is_connector = |id: &ComponentId| self.config.connectors.iter().any(|c| c.id() == id);
+        // Pipeline i feeds pipeline j when a connector is an exporter of i and a receiver of j.
+        let feeds = |i: usize, j: usize| {
+            pipelines[i]
+                .exporters
+                .iter()
+                .any(|(c, _)| is_connector(c) && pipelines[j].receivers.iter().any(|(r, _)| r == c))
+        };
+        let n = pipelines.len();
+        // 0 = unvisited, 1 = on the current path, 2 = done.
+        let mut state = vec![0u8; n];
+        let mut cycle: Option<Vec<usize>> = None;
+        fn visit(
+            i: usize,
+            n: usize,
+            feeds: &dyn Fn(usize, usize) -> bool,
+            state: &mut [u8],
+            path: &mut Vec<usize>,
+            cycle: &mut Option<Vec<usize>>,
+        ) {
+            state[i] = 1;
+            path.push(i);
+            for j in 0..n {
+                if cycle.is_some() || !feeds(i, j) {
+                    continue;
+                }
+                match state[j] {
+                    0 => visit(j, n, feeds, state, path, cycle),
+                    1 => {
+                        let from = path.iter().position(|p| *p == j).unwrap_or(0);
+                        *cycle = Some(path[from..].to_vec());
+                    }
+                    _ => {}
+                }
+            }
+            path.pop();
+            state[i] = 2;
+        }
+        for i in 0..n {
+            if state[i] == 0 && cycle.is_none() {
+                visit(i, n, &feeds, &mut state, &mut Vec::new(), &mut cycle);
+            }
+        }
+        if let Some(cycle) = cycle {
+            let names: Vec<&str> = cycle.iter().map(|i| pipelines[*i].id.as_str()).collect();
+            let first = cycle[0];
+            let reason = format!(
+                "connectors form a cycle through pipelines {} -> {}",
+                names.join(" -> "),
+                names[0]
+            );
+            let mark = pipelines[first].mark;
+            self.error(
+                Some(mark),
+                format!("service.pipelines.{}", pipelines[first].id),
+                reason,
+            );
         }
     }
 
@@ -319,6 +436,41 @@ impl Checker<'_> {
     }
 }
 
+/// Why a component type cannot be used: most are otelcol components Redline does not have,
+/// so that is what the message says; a near miss of a type Redline has is likely a typo.
+fn unsupported_type(kind: ComponentKind, type_name: &str, known: &[&str]) -> String {
+    let supported = if known.is_empty() {
+        "none yet".to_owned()
+    } else {
+        known.join(", ")
+    };
+    let near = known
+        .iter()
+        .find(|k| edit_distance(k, type_name) <= 2 && type_name.len() > 3)
+        .map(|k| format!("; did you mean `{k}`?"))
+        .unwrap_or_default();
+    format!(
+        "{} `{type_name}` is not supported by Redline{near} (Redline's {}: {supported})",
+        kind.singular(),
+        kind.section()
+    )
+}
+
+/// Levenshtein distance, for "did you mean" on short type names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// Every entry of a pipeline as (list name, id, mark).
 fn entries(p: &PipelineConfig) -> impl Iterator<Item = (&'static str, &ComponentId, &Mark)> {
     let r = p.receivers.iter().map(|(id, m)| ("receivers", id, m));
@@ -338,10 +490,38 @@ pub fn validate(config: &Config, factories: &Factories) -> Result<Vec<Warning>, 
     };
     checker.check_types_and_configs();
     checker.check_pipelines();
+    checker.check_metrics_flows();
+    checker.check_connector_cycles();
     checker.check_unused_and_extensions();
     if checker.errors.is_empty() {
         Ok(checker.warnings)
     } else {
         Err(ConfigErrors(checker.errors))
     }
+}
+
+/// [`validate`] for a config that was read with errors (`load_*_lenient`): the components
+/// are still checked, so one run reports every problem of the file, and what the read
+/// errors already explain (a pipeline that could not be read) is not reported again.
+pub fn validate_after_load_errors(
+    config: &Config,
+    factories: &Factories,
+    load_errors: Vec<ConfigError>,
+) -> Result<Vec<Warning>, ConfigErrors> {
+    if load_errors.is_empty() {
+        return validate(config, factories);
+    }
+    // A pipeline's own path: `service.pipelines.<id>`.
+    let pipeline_of = |path: &str| -> Option<String> {
+        let rest = path.strip_prefix("service.pipelines.")?;
+        Some(rest.split('.').next().unwrap_or(rest).to_owned())
+    };
+    let broken: BTreeSet<String> = load_errors.iter().filter_map(|e| pipeline_of(&e.path)).collect();
+    let mut errors = load_errors;
+    if let Err(found) = validate(config, factories) {
+        errors.extend(found.0.into_iter().filter(|e| {
+            !pipeline_of(&e.path).is_some_and(|p| broken.contains(&p))
+        }));
+    }
+    Err(ConfigErrors(errors))
 }

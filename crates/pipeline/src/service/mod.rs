@@ -1,14 +1,15 @@
 //! Builds the component graph a config describes, runs it, and stops it in order.
 //!
 //! Start order is downstream first, so nothing is ever handed data before its consumer
-//! exists: connectors, then exporters, then each pipeline's processors, then receivers.
+//! exists: connectors, then exporters, then each pipeline's processors, then receivers
+//! (connector outputs are bound to the pipelines they feed before any receiver starts).
 //! Shutdown runs the other way: receivers stop accepting, processors and connectors finish,
-//! traces exporters drain their queues, and metrics exporters go last so a final scrape still
+//! batch exporters drain their queues, and metrics readers go last so a final scrape still
 //! sees everything that was accepted.
 
 mod graph;
 
-pub use graph::{validate, Warning};
+pub use graph::{validate, validate_after_load_errors, Warning};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,10 +17,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::component::{
-    BuildContext, BuildError, ComponentId, ComponentKind, RunningComponent, ShutdownError, Signal,
+    BuildContext, BuildError, ComponentId, ComponentKind, MetricsFlow, RunningComponent,
+    ShutdownError, Signal, SignalConsumers,
 };
 use crate::config::{ComponentConfig, Config};
-use crate::consumer::{Fanout, TracesConsumer};
+use crate::consumer::{Consumer, Fanout, LateBound};
 use crate::metrics::MetricsSource;
 use crate::status::{PipelineStatus, ServiceState};
 use crate::Factories;
@@ -56,6 +58,16 @@ struct Started {
     stop_rank: u8,
     id: String,
     running: Box<dyn RunningComponent>,
+}
+
+/// One consumer for the pipelines a receiver feeds: a fan-out when there are several.
+fn fan_in(mut heads: Vec<Arc<dyn Consumer>>) -> Arc<dyn Consumer> {
+    if heads.len() == 1 {
+        if let Some(only) = heads.pop() {
+            return only;
+        }
+    }
+    Arc::new(Fanout::new(heads))
 }
 
 /// A running pipeline graph.
@@ -149,10 +161,14 @@ impl Service {
         let pipelines = &config.service.pipelines;
         let is_connector = |id: &ComponentId| config.connectors.iter().any(|c| c.id() == id);
 
-        // Connectors: their traces side is an exporter of traces pipelines, their metrics
-        // side a source for the exporters of metrics pipelines.
-        let mut connector_traces: BTreeMap<ComponentId, Arc<dyn TracesConsumer>> = BTreeMap::new();
-        let mut connector_metrics: BTreeMap<ComponentId, Arc<dyn MetricsSource>> = BTreeMap::new();
+        // Connectors first. Their exporter side is a consumer in the pipelines that list them
+        // as exporters; their receiver side either keeps metrics to be read (span metrics)
+        // or pushes batches into the pipelines that list them as receivers, through outputs
+        // bound once those pipelines exist.
+        let mut connector_inputs: BTreeMap<ComponentId, Arc<dyn Consumer>> = BTreeMap::new();
+        let mut connector_sources: BTreeMap<ComponentId, Arc<dyn MetricsSource>> = BTreeMap::new();
+        let mut connector_outputs: BTreeMap<(ComponentId, Signal), Arc<LateBound>> =
+            BTreeMap::new();
         for cfg in &config.connectors {
             let used = pipelines
                 .iter()
@@ -164,44 +180,60 @@ impl Service {
                 .connectors
                 .get(cfg.id().type_name())
                 .ok_or_else(|| BuildError::new(cfg.id(), "unknown connector type"))?;
-            let parts = factory.build(cfg, ctx).await?;
-            connector_traces.insert(cfg.id().clone(), parts.traces);
-            connector_metrics.insert(cfg.id().clone(), parts.metrics);
+            let mut next = SignalConsumers::default();
+            for p in pipelines
+                .iter()
+                .filter(|p| p.receivers.iter().any(|(id, _)| id == cfg.id()))
+            {
+                let pushes =
+                    p.signal != Signal::Metrics || factory.metrics_flow() == MetricsFlow::Batches;
+                if pushes && next.get(p.signal).is_none() {
+                    let late = Arc::new(LateBound::default());
+                    connector_outputs.insert((cfg.id().clone(), p.signal), late.clone());
+                    next.set(p.signal, late);
+                }
+            }
+            let parts = factory.build(cfg, ctx, next).await?;
+            connector_inputs.insert(cfg.id().clone(), parts.input);
+            if let Some(source) = parts.metrics {
+                connector_sources.insert(cfg.id().clone(), source);
+            }
             self.push(ComponentKind::Connector, cfg.id(), parts.running);
         }
 
-        // Traces exporters are shared by every traces pipeline that lists them.
-        let mut traces_exporters: BTreeMap<ComponentId, Arc<dyn TracesConsumer>> = BTreeMap::new();
-        for pipeline in pipelines.iter().filter(|p| p.signal == Signal::Traces) {
+        // Exporters of batches: one instance per exporter id and signal, shared by every
+        // pipeline of that signal that lists it. Metrics readers (Prometheus) are built
+        // once per id with the sources of every metrics pipeline they are in.
+        let mut batch_exporters: BTreeMap<(ComponentId, Signal), Arc<dyn Consumer>> =
+            BTreeMap::new();
+        let mut metrics_sources: BTreeMap<ComponentId, Vec<Arc<dyn MetricsSource>>> =
+            BTreeMap::new();
+        for pipeline in pipelines {
             for (id, _) in &pipeline.exporters {
-                if is_connector(id) || traces_exporters.contains_key(id) {
+                if is_connector(id) || batch_exporters.contains_key(&(id.clone(), pipeline.signal))
+                {
                     continue;
                 }
-                let cfg = find(&config.exporters, id)?;
                 let factory = factories
                     .exporters
                     .get(id.type_name())
                     .ok_or_else(|| BuildError::new(id, "unknown exporter type"))?;
-                let (consumer, running) = factory.build_traces(cfg, ctx).await?;
-                traces_exporters.insert(id.clone(), consumer);
+                if pipeline.signal == Signal::Metrics
+                    && factory.metrics_flow() == MetricsFlow::Sources
+                {
+                    let sources = metrics_sources.entry(id.clone()).or_default();
+                    sources.extend(
+                        pipeline
+                            .receivers
+                            .iter()
+                            .filter_map(|(r, _)| connector_sources.get(r).cloned()),
+                    );
+                    continue;
+                }
+                let cfg = find(&config.exporters, id)?;
+                let (consumer, running) = factory.build(cfg, ctx, pipeline.signal).await?;
+                batch_exporters.insert((id.clone(), pipeline.signal), consumer);
                 self.push(ComponentKind::Exporter, id, running);
-            }
-        }
-
-        // Metrics exporters read the sources of every metrics pipeline they are in.
-        let mut metrics_sources: BTreeMap<ComponentId, Vec<Arc<dyn MetricsSource>>> =
-            BTreeMap::new();
-        for pipeline in pipelines.iter().filter(|p| p.signal == Signal::Metrics) {
-            let sources: Vec<Arc<dyn MetricsSource>> = pipeline
-                .receivers
-                .iter()
-                .filter_map(|(id, _)| connector_metrics.get(id).cloned())
-                .collect();
-            for (id, _) in &pipeline.exporters {
-                metrics_sources
-                    .entry(id.clone())
-                    .or_default()
-                    .extend(sources.iter().cloned());
             }
         }
         for (id, sources) in metrics_sources {
@@ -210,56 +242,69 @@ impl Service {
                 .exporters
                 .get(id.type_name())
                 .ok_or_else(|| BuildError::new(&id, "unknown exporter type"))?;
-            let running = factory.build_metrics(cfg, ctx, sources).await?;
-            // After the traces exporters have drained, so a last scrape sees everything.
+            let running = factory.build_metrics_reader(cfg, ctx, sources).await?;
+            // After the batch exporters have drained, so a last scrape sees everything.
             self.push_ranked(ComponentKind::Exporter, 4, &id, running);
         }
 
-        // Each traces pipeline: its processors in order, in front of a fan-out to its
-        // exporters. Processors are built per pipeline, as in otelcol.
-        let mut heads: BTreeMap<ComponentId, Vec<Arc<dyn TracesConsumer>>> = BTreeMap::new();
-        for pipeline in pipelines.iter().filter(|p| p.signal == Signal::Traces) {
+        // Each pipeline that carries batches: its processors in order, in front of a fan-out
+        // to its exporters. Processors are built per pipeline, as in otelcol. A metrics
+        // pipeline from a span-metrics connector to Prometheus carries no batches: its
+        // exporters read the connector's store.
+        let mut heads: BTreeMap<(ComponentId, Signal), Vec<Arc<dyn Consumer>>> = BTreeMap::new();
+        for pipeline in pipelines {
             let mut consumers = Vec::new();
             for (id, _) in &pipeline.exporters {
-                let consumer = connector_traces
+                let consumer = connector_inputs
                     .get(id)
-                    .or_else(|| traces_exporters.get(id))
-                    .cloned()
-                    .ok_or_else(|| BuildError::new(id, "was not built"))?;
-                consumers.push(consumer);
+                    .or_else(|| batch_exporters.get(&(id.clone(), pipeline.signal)));
+                if let Some(consumer) = consumer {
+                    consumers.push(consumer.clone());
+                }
             }
-            let mut next: Arc<dyn TracesConsumer> = Arc::new(Fanout::new(consumers));
+            if consumers.is_empty() {
+                continue;
+            }
+            let mut next: Arc<dyn Consumer> = Arc::new(Fanout::new(consumers));
             for (id, _) in pipeline.processors.iter().rev() {
                 let cfg = find(&config.processors, id)?;
                 let factory = factories
                     .processors
                     .get(id.type_name())
                     .ok_or_else(|| BuildError::new(id, "unknown processor type"))?;
-                let (consumer, running) = factory.build_traces(cfg, ctx, next).await?;
+                let (consumer, running) = factory.build(cfg, ctx, pipeline.signal, next).await?;
                 next = consumer;
                 self.push(ComponentKind::Processor, id, running);
             }
             for (id, _) in &pipeline.receivers {
-                heads.entry(id.clone()).or_default().push(next.clone());
+                heads
+                    .entry((id.clone(), pipeline.signal))
+                    .or_default()
+                    .push(next.clone());
+            }
+        }
+
+        // Connector outputs join the pipelines they feed.
+        let mut receiver_next: BTreeMap<ComponentId, SignalConsumers> = BTreeMap::new();
+        for ((id, signal), pipeline_heads) in heads {
+            let next = fan_in(pipeline_heads);
+            if is_connector(&id) {
+                if let Some(late) = connector_outputs.get(&(id.clone(), signal)) {
+                    late.bind(next);
+                }
+            } else {
+                receiver_next.entry(id).or_default().set(signal, next);
             }
         }
 
         // Receivers last: from here on data flows.
-        for (id, pipeline_heads) in heads {
+        for (id, next) in receiver_next {
             let cfg = find(&config.receivers, &id)?;
             let factory = factories
                 .receivers
                 .get(id.type_name())
                 .ok_or_else(|| BuildError::new(&id, "unknown receiver type"))?;
-            let next: Arc<dyn TracesConsumer> = if pipeline_heads.len() == 1 {
-                pipeline_heads
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| BuildError::new(&id, "no pipeline"))?
-            } else {
-                Arc::new(Fanout::new(pipeline_heads))
-            };
-            let running = factory.build_traces(cfg, ctx, next).await?;
+            let running = factory.build(cfg, ctx, next).await?;
             self.push(ComponentKind::Receiver, &id, running);
         }
         Ok(())

@@ -13,7 +13,7 @@ use crate::component::{
 use crate::config::{load_str, ConfigError};
 use crate::consumer::{CommitFn, Refused, Reservation};
 use crate::metrics::MetricsSink;
-use crate::TracesBatch;
+use crate::Batch;
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -60,11 +60,11 @@ impl FactoryInfo for Fake {
 
 struct Counting(Log);
 
-impl TracesConsumer for Counting {
-    fn reserve(&self, _: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+impl Consumer for Counting {
+    fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         let log = self.0.clone();
-        Ok(Box::new(CommitFn(move |b: TracesBatch| {
-            log.lock().push(format!("got {}", b.span_count))
+        Ok(Box::new(CommitFn(move |b: Batch| {
+            log.lock().push(format!("got {}", b.items))
         })))
     }
 }
@@ -75,18 +75,23 @@ impl MetricsSource for Counting {
 
 impl ReceiverFactory for Fake {
     fn signals(&self) -> &'static [Signal] {
-        &[Signal::Traces]
+        &Signal::ALL
     }
-    fn build_traces(
+    fn build(
         &self,
         config: &ComponentConfig,
         _: &BuildContext,
-        next: Arc<dyn TracesConsumer>,
+        next: SignalConsumers,
     ) -> BuildResult<Box<dyn RunningComponent>> {
         let r = recorder(&self.log, format!("receiver {}", config.id()));
         Box::pin(async move {
-            next.consume(TracesBatch::new(bytes::Bytes::new(), 7))
-                .map_err(|e| BuildError::new(&ComponentId::new("x", None), e))?;
+            for signal in next.signals() {
+                if let Some(consumer) = next.get(signal) {
+                    consumer
+                        .consume(Batch::new(signal, bytes::Bytes::new(), 7))
+                        .map_err(|e| BuildError::new(&ComponentId::new("x", None), e))?;
+                }
+            }
             Ok(r)
         })
     }
@@ -97,19 +102,32 @@ impl ExporterFactory for Fake {
         if self.type_name == "prom" {
             &[Signal::Metrics]
         } else {
-            &[Signal::Traces]
+            &Signal::ALL
         }
     }
-    fn build_traces(
+    fn metrics_flow(&self) -> MetricsFlow {
+        if self.type_name == "prom" {
+            MetricsFlow::Sources
+        } else {
+            MetricsFlow::Batches
+        }
+    }
+    fn build(
         &self,
         config: &ComponentConfig,
         _: &BuildContext,
-    ) -> BuildResult<(Arc<dyn TracesConsumer>, Box<dyn RunningComponent>)> {
-        let r = recorder(&self.log, format!("exporter {}", config.id()));
-        let c: Arc<dyn TracesConsumer> = Arc::new(Counting(self.log.clone()));
+        signal: Signal,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
+        let name = if signal == Signal::Traces {
+            format!("exporter {}", config.id())
+        } else {
+            format!("exporter {} {signal}", config.id())
+        };
+        let r = recorder(&self.log, name);
+        let c: Arc<dyn Consumer> = Arc::new(Counting(self.log.clone()));
         Box::pin(async move { Ok((c, r)) })
     }
-    fn build_metrics(
+    fn build_metrics_reader(
         &self,
         config: &ComponentConfig,
         _: &BuildContext,
@@ -123,18 +141,63 @@ impl ExporterFactory for Fake {
     }
 }
 
+/// Passes each batch to the pipelines of its signal, as `forward` does.
+struct Forwarding(SignalConsumers);
+
+impl Consumer for Forwarding {
+    fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
+        match self.0.get(batch.signal) {
+            Some(next) => next.reserve(batch),
+            None => Err(Refused {
+                component: "fwd".into(),
+                reason: "no pipeline".into(),
+                retry_after: std::time::Duration::from_secs(1),
+            }),
+        }
+    }
+}
+
 impl ConnectorFactory for Fake {
     fn signals(&self) -> &'static [(Signal, Signal)] {
-        &[(Signal::Traces, Signal::Metrics)]
+        if self.type_name == "fwd" {
+            &[
+                (Signal::Traces, Signal::Traces),
+                (Signal::Metrics, Signal::Metrics),
+                (Signal::Logs, Signal::Logs),
+            ]
+        } else {
+            &[(Signal::Traces, Signal::Metrics)]
+        }
     }
-    fn build(&self, config: &ComponentConfig, _: &BuildContext) -> BuildResult<ConnectorParts> {
+    fn metrics_flow(&self) -> MetricsFlow {
+        if self.type_name == "fwd" {
+            MetricsFlow::Batches
+        } else {
+            MetricsFlow::Sources
+        }
+    }
+    fn build(
+        &self,
+        config: &ComponentConfig,
+        _: &BuildContext,
+        next: SignalConsumers,
+    ) -> BuildResult<ConnectorParts> {
         let running = recorder(&self.log, format!("connector {}", config.id()));
+        let forwarding = self.type_name == "fwd";
         let c = Arc::new(Counting(self.log.clone()));
         Box::pin(async move {
-            Ok(ConnectorParts {
-                traces: c.clone(),
-                metrics: c,
-                running,
+            Ok(if forwarding {
+                ConnectorParts {
+                    input: Arc::new(Forwarding(next)),
+                    metrics: None,
+                    running,
+                }
+            } else {
+                ConnectorParts {
+                    input: c.clone(),
+                    metrics: Some(c),
+                    running,
+                }
             })
         })
     }
@@ -149,7 +212,8 @@ fn factories(log: &Log) -> Factories {
     f.receiver(fake("otlp"))
         .exporter(fake("otlp"))
         .exporter(fake("prom"))
-        .connector(fake("spanmetrics"));
+        .connector(fake("spanmetrics"))
+        .connector(fake("fwd"));
     f
 }
 
@@ -206,10 +270,9 @@ fn unknown_type_lists_supported_ones() {
             .replace("otlp/tempo]", "jaeger/tempo]"),
     );
     assert!(
-        errors.iter().any(
-            |e| e.contains("exporters.jaeger/tempo: unknown exporter type `jaeger`")
-                && e.contains("otlp, prom")
-        ),
+        errors.iter().any(|e| e
+            .contains("exporters.jaeger/tempo: exporter `jaeger` is not supported by Redline")
+            && e.contains("Redline's exporters: otlp, prom")),
         "{errors:?}"
     );
 }
@@ -228,11 +291,10 @@ fn connector_on_one_side_only_is_an_error() {
                 .contains("connectors.spanmetrics: is used as an exporter but not as a receiver")),
         "{errors:?}"
     );
-    // The otlp receiver makes no metrics.
+    // OTLP metrics batches cannot reach a reader of connector metrics yet.
     assert!(
-        errors
-            .iter()
-            .any(|e| e.contains("`otlp` does not support metrics pipelines")),
+        errors.iter().any(|e| e
+            .contains("`otlp` produces OTLP metrics batches, but `prom` takes connector metrics")),
         "{errors:?}"
     );
 }
@@ -297,4 +359,140 @@ async fn starts_downstream_first_and_stops_receivers_first() {
             "stop exporter prom sources=1",
         ]
     );
+}
+
+const THREE_SIGNALS: &str = "\
+receivers:
+  otlp:
+connectors:
+  spanmetrics:
+  fwd:
+exporters:
+  otlp/tempo:
+  otlp/loki:
+  prom:
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [spanmetrics, fwd]
+    traces/out:
+      receivers: [fwd]
+      exporters: [otlp/tempo]
+    metrics:
+      receivers: [spanmetrics]
+      exporters: [prom]
+    metrics/app:
+      receivers: [otlp]
+      exporters: [otlp/tempo]
+    logs:
+      receivers: [otlp]
+      exporters: [fwd]
+    logs/out:
+      receivers: [fwd]
+      exporters: [otlp/loki]
+";
+
+#[tokio::test]
+async fn three_signals_and_forward_connectors_are_wired_before_receivers_start() {
+    assert_eq!(errors_of(THREE_SIGNALS), Vec::<String>::new());
+    let log = Log::default();
+    let config = load_str("test.yaml", THREE_SIGNALS).expect("loads");
+    let ctx = BuildContext::new(crate::telemetry::Telemetry::new());
+    let service = Service::start(&config, &factories(&log), ctx)
+        .await
+        .expect("starts");
+    service
+        .shutdown(Instant::now() + std::time::Duration::from_secs(1))
+        .await;
+    let log = log.lock().clone();
+    let pos = |needle: &str| {
+        log.iter()
+            .position(|l| l == needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in {log:#?}"))
+    };
+    // One exporter instance per id and signal.
+    for started in [
+        "start exporter otlp/tempo",
+        "start exporter otlp/tempo metrics",
+        "start exporter otlp/loki logs",
+        "start exporter prom sources=1",
+    ] {
+        assert!(pos(started) < pos("start receiver otlp"), "{log:#?}");
+    }
+    // traces: spanmetrics and (through fwd) otlp/tempo; metrics: otlp/tempo; logs: (through
+    // fwd) otlp/loki. Four deliveries of the receiver's batch of 7.
+    assert_eq!(log.iter().filter(|l| *l == "got 7").count(), 4, "{log:#?}");
+    assert!(pos("stop receiver otlp") < pos("stop connector fwd"));
+    assert!(pos("stop connector fwd") < pos("stop exporter otlp/loki logs"));
+}
+
+#[test]
+fn connector_cycles_are_refused() {
+    let yaml = THREE_SIGNALS.replace(
+        "    traces/out:\n      receivers: [fwd]\n      exporters: [otlp/tempo]\n",
+        "    traces/out:\n      receivers: [fwd]\n      exporters: [fwd]\n",
+    );
+    let errors = errors_of(&yaml);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("connectors form a cycle through pipelines")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn span_metrics_cannot_go_to_a_batch_exporter_yet() {
+    let yaml = THREE_SIGNALS.replace(
+        "      receivers: [spanmetrics]\n      exporters: [prom]\n",
+        "      receivers: [spanmetrics]\n      exporters: [prom, otlp/tempo]\n",
+    );
+    let errors = errors_of(&yaml);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("`spanmetrics` produces connector metrics (span metrics), but `otlp/tempo` takes OTLP metrics batches"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn unknown_connector_type_gives_one_error() {
+    let yaml = THREE_SIGNALS
+        .replace("  fwd:\n", "  fwd:\n  routing:\n")
+        .replace(
+            "      receivers: [fwd]\n      exporters: [otlp/loki]\n",
+            "      receivers: [routing]\n      exporters: [otlp/loki]\n",
+        )
+        .replace(
+            "      receivers: [otlp]\n      exporters: [fwd]\n    logs/out",
+            "      receivers: [otlp]\n      exporters: [routing]\n    logs/out",
+        );
+    let errors = errors_of(&yaml);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("connectors.routing: connector `routing` is not supported by Redline"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn service_mistakes_do_not_hide_component_errors() {
+    let log = Log::default();
+    let yaml = GOOD
+        .replace("endpoint: tempo:4317", "endpoint: tempo:4317\n    endpont: x")
+        .replace("  pipelines:\n", "  telemetry:\n    metrics: {level: chatty}\n  pipelines:\n")
+        .replace("      receivers: [spanmetrics]\n", "      receivers: [spanmetrics]\n      procesors: [x]\n");
+    let (config, load_errors) =
+        crate::config::load_str_lenient("test.yaml", &yaml).expect("is YAML");
+    assert_eq!(load_errors.len(), 2, "{load_errors:?}");
+    let errors = super::validate_after_load_errors(&config, &factories(&log), load_errors)
+        .expect_err("invalid");
+    let shown: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 3, "{shown:#?}");
+    assert!(shown.iter().any(|e| e.contains("service.telemetry.metrics.level")));
+    assert!(shown.iter().any(|e| e.contains("service.pipelines.metrics.procesors")));
+    assert!(shown
+        .iter()
+        .any(|e| e.contains("exporters.otlp/tempo.endpont: unknown field")));
 }

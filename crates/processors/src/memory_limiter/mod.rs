@@ -23,7 +23,7 @@ use futures::future::BoxFuture;
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ConfigError, ProcessorFactory, Refused, Reservation,
-    RunningComponent, ShutdownError, Signal, TracesBatch, TracesConsumer,
+    RunningComponent, ShutdownError, Signal, Batch, Consumer,
 };
 
 const MIB: u64 = 1024 * 1024;
@@ -49,7 +49,7 @@ impl Settings {
 /// The limiter state shared by the consumer and its sampling task.
 pub struct MemoryLimiter {
     id: String,
-    next: Arc<dyn TracesConsumer>,
+    next: Arc<dyn Consumer>,
     gauge: Arc<dyn MemoryGauge>,
     settings: Settings,
     rss: AtomicU64,
@@ -63,7 +63,7 @@ pub struct MemoryLimiter {
 impl MemoryLimiter {
     pub fn new(
         id: String,
-        next: Arc<dyn TracesConsumer>,
+        next: Arc<dyn Consumer>,
         gauge: Arc<dyn MemoryGauge>,
         settings: Settings,
     ) -> Self {
@@ -148,8 +148,8 @@ impl MemoryLimiter {
     }
 }
 
-impl TracesConsumer for MemoryLimiter {
-    fn reserve(&self, batch: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+impl Consumer for MemoryLimiter {
+    fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         let rss = self.rss.load(Ordering::Relaxed);
         if rss >= self.soft_limit() {
             return Err(self.refuse(format!(
@@ -201,15 +201,16 @@ impl FactoryInfo for MemoryLimiterFactory {
 
 impl ProcessorFactory for MemoryLimiterFactory {
     fn signals(&self) -> &'static [Signal] {
-        &[Signal::Traces]
+        &Signal::ALL
     }
 
-    fn build_traces(
+    fn build(
         &self,
         config: &ComponentConfig,
         _ctx: &BuildContext,
-        next: Arc<dyn TracesConsumer>,
-    ) -> BuildResult<(Arc<dyn TracesConsumer>, Box<dyn RunningComponent>)> {
+        _signal: Signal,
+        next: Arc<dyn Consumer>,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
         let id = config.id().clone();
         let parsed = config
             .parse::<MemoryLimiterConfig>()
@@ -247,7 +248,7 @@ impl ProcessorFactory for MemoryLimiterFactory {
                 }
             });
             let running: Box<dyn RunningComponent> = Box::new(Sampler { task });
-            let consumer: Arc<dyn TracesConsumer> = limiter;
+            let consumer: Arc<dyn Consumer> = limiter;
             Ok((consumer, running))
         })
     }

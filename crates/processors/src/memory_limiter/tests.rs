@@ -48,11 +48,11 @@ const SETTINGS: Settings = Settings {
 /// Counts the spans committed to it.
 struct Sink(Arc<AtomicUsize>);
 
-impl TracesConsumer for Sink {
-    fn reserve(&self, _: &TracesBatch) -> Result<Box<dyn Reservation>, Refused> {
+impl Consumer for Sink {
+    fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         let spans = self.0.clone();
-        Ok(Box::new(CommitFn(move |b: TracesBatch| {
-            spans.fetch_add(b.span_count, Ordering::SeqCst);
+        Ok(Box::new(CommitFn(move |b: Batch| {
+            spans.fetch_add(b.items, Ordering::SeqCst);
         })))
     }
 }
@@ -77,8 +77,8 @@ fn limiter(rss: u64) -> (MemoryLimiter, Arc<FakeMemory>, Arc<AtomicUsize>) {
     limiter_with(rss, SETTINGS)
 }
 
-fn batch(len: usize, spans: usize) -> TracesBatch {
-    TracesBatch::new(Bytes::from(vec![0u8; len]), spans)
+fn batch(len: usize, spans: usize) -> Batch {
+    Batch::traces(Bytes::from(vec![0u8; len]), spans)
 }
 
 #[test]

@@ -296,7 +296,7 @@ async fn the_factory_builds_from_yaml_and_pushes() {
     assert_eq!(f.signals(), &[redline_pipeline::Signal::Metrics]);
     let ctx = redline_pipeline::BuildContext::new(redline_pipeline::telemetry::Telemetry::new());
     let running = f
-        .build_metrics(
+        .build_metrics_reader(
             &section,
             &ctx,
             vec![Arc::new(Spanlike::new(2)) as Arc<dyn MetricsSource>],

@@ -1,0 +1,196 @@
+//! The `debug` exporter, which prints telemetry as otelcol's does; `logging`, its former name
+//! (removed from otelcol, accepted here with a warning naming `debug`); and `nop`, which takes
+//! everything and prints nothing.
+//!
+//! Unlike the forwarding exporters, `debug` must read the data: each batch is decoded with
+//! opentelemetry-proto's types and printed in otelcol v0.161's formats (`basic`, `normal`,
+//! `detailed`), off the pipeline's path (see `exporter`).
+
+mod config;
+mod exporter;
+mod format;
+
+use std::sync::Arc;
+
+use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::{
+    BuildContext, BuildError, ComponentConfig, ConfigError, Consumer, ExporterFactory,
+    RunningComponent, Signal,
+};
+
+pub use config::{DebugConfig, LoggingConfig, NopConfig, Verbosity};
+pub use exporter::{start, start_nop, Output, Settings, Started, Writer};
+pub use format::{render, Counts, RenderError, Rendered};
+
+fn parse_debug(config: &ComponentConfig) -> Result<DebugConfig, ConfigError> {
+    let parsed: DebugConfig = config.parse()?;
+    parsed
+        .check()
+        .map_err(|e| config.invalid(&e.key_path, e.reason))?;
+    Ok(parsed)
+}
+
+fn parse_logging(config: &ComponentConfig) -> Result<LoggingConfig, ConfigError> {
+    let parsed: LoggingConfig = config.parse()?;
+    parsed
+        .check()
+        .map_err(|e| config.invalid(&e.key_path, e.reason))?;
+    Ok(parsed)
+}
+
+/// Sampling counts are checked non-negative; a count too large for u64 cannot be written.
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// The `debug` exporter, for traces, metrics and logs.
+pub struct DebugExporterFactory;
+
+impl FactoryInfo for DebugExporterFactory {
+    fn type_name(&self) -> &'static str {
+        "debug"
+    }
+
+    fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        parse_debug(config).map(|_| ())
+    }
+}
+
+impl ExporterFactory for DebugExporterFactory {
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+
+    fn build(
+        &self,
+        config: &ComponentConfig,
+        ctx: &BuildContext,
+        signal: Signal,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
+        let id = config.id().clone();
+        let parsed = parse_debug(config);
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            let c = parsed.map_err(|e| BuildError::new(&id, e))?;
+            let output = if c.use_internal_logger {
+                Output::Logger
+            } else {
+                let writers = c
+                    .paths()
+                    .iter()
+                    .map(|p| {
+                        Writer::open(p).map_err(|e| {
+                            BuildError::new(&id, format!("output_paths: cannot open `{p}`: {e}"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Output::Writers(writers)
+            };
+            Ok(start(
+                &id,
+                signal,
+                &ctx,
+                Settings {
+                    verbosity: c.verbosity,
+                    sampling_initial: count(c.sampling_initial),
+                    sampling_thereafter: count(c.sampling_thereafter),
+                    output,
+                },
+            ))
+        })
+    }
+}
+
+/// `logging`: otelcol's former debug exporter, printed through Redline's log as `debug` does.
+pub struct LoggingExporterFactory;
+
+impl FactoryInfo for LoggingExporterFactory {
+    fn type_name(&self) -> &'static str {
+        "logging"
+    }
+
+    fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        parse_logging(config).map(|_| ())
+    }
+}
+
+impl ExporterFactory for LoggingExporterFactory {
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+
+    fn build(
+        &self,
+        config: &ComponentConfig,
+        ctx: &BuildContext,
+        signal: Signal,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
+        let id = config.id().clone();
+        let parsed = parse_logging(config);
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            let c = parsed.map_err(|e| BuildError::new(&id, e))?;
+            let verbosity = c
+                .verbosity()
+                .map_err(|e| BuildError::new(&id, format!("{}: {}", e.key_path, e.reason)))?;
+            tracing::warn!(
+                exporter = %id,
+                %signal,
+                verbosity = ?verbosity,
+                "the `logging` exporter was removed from otelcol; use the `debug` exporter \
+                 instead (Redline runs this one as `debug` with this verbosity)"
+            );
+            if c.loglevel.is_some() {
+                tracing::warn!(
+                    exporter = %id,
+                    "`loglevel` is deprecated; set `verbosity` instead"
+                );
+            }
+            Ok(start(
+                &id,
+                signal,
+                &ctx,
+                Settings {
+                    verbosity,
+                    sampling_initial: count(c.sampling_initial),
+                    sampling_thereafter: count(c.sampling_thereafter),
+                    output: Output::Logger,
+                },
+            ))
+        })
+    }
+}
+
+/// `nop`: takes everything, counts it as sent, prints nothing.
+pub struct NopExporterFactory;
+
+impl FactoryInfo for NopExporterFactory {
+    fn type_name(&self) -> &'static str {
+        "nop"
+    }
+
+    fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        config.parse::<NopConfig>().map(|_| ())
+    }
+}
+
+impl ExporterFactory for NopExporterFactory {
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+
+    fn build(
+        &self,
+        config: &ComponentConfig,
+        ctx: &BuildContext,
+        signal: Signal,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
+        let id = config.id().clone();
+        let parsed = config.parse::<NopConfig>();
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            parsed.map_err(|e| BuildError::new(&id, e))?;
+            Ok(start_nop(&id, signal, &ctx))
+        })
+    }
+}

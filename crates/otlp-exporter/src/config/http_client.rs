@@ -1,0 +1,248 @@
+//! The confighttp client keys of the `otlphttp` exporter beyond the endpoint: body
+//! compression (`compression`, `compression_params`) and connection reuse (the legacy
+//! top-level keys or `keepalive`), with what otelcol accepts and Redline ignores.
+
+use std::time::Duration;
+
+use redline_pipeline::duration;
+use redline_pipeline::only_bool::OnlyBool;
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+use super::{invalid, HttpConfig, Invalid};
+
+/// Body compression (`Content-Encoding`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpCompression {
+    /// otelcol's default for this exporter.
+    #[default]
+    Gzip,
+    Zstd,
+    /// zlib streams, as otelcol sends for both `zlib` and `deflate`.
+    Zlib,
+    Deflate,
+    None,
+}
+
+impl HttpCompression {
+    /// The `Content-Encoding` value, `None` for an uncompressed body.
+    pub fn content_encoding(self) -> Option<&'static str> {
+        match self {
+            HttpCompression::Gzip => Some("gzip"),
+            HttpCompression::Zstd => Some("zstd"),
+            HttpCompression::Zlib => Some("zlib"),
+            HttpCompression::Deflate => Some("deflate"),
+            HttpCompression::None => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpCompression {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Option::<String>::deserialize(d)?.unwrap_or_default();
+        match s.as_str() {
+            "gzip" => Ok(HttpCompression::Gzip),
+            "zstd" => Ok(HttpCompression::Zstd),
+            "zlib" => Ok(HttpCompression::Zlib),
+            "deflate" => Ok(HttpCompression::Deflate),
+            "none" | "" => Ok(HttpCompression::None),
+            "snappy" | "x-snappy-framed" | "lz4" => Err(de::Error::custom(format!(
+                "compression `{s}` is not supported by Redline; use `gzip`, `zstd`, `zlib`, `deflate` or `none`"
+            ))),
+            other => Err(de::Error::custom(format!(
+                "unknown compression `{other}`; use `gzip`, `zstd`, `zlib`, `deflate` or `none`"
+            ))),
+        }
+    }
+}
+
+/// otelcol's `confighttp.KeepaliveClientConfig`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpKeepaliveConfig {
+    pub enabled: Option<bool>,
+    #[serde(deserialize_with = "duration::deserialize_opt")]
+    pub idle_conn_timeout: Option<Duration>,
+    pub max_idle_conns: Option<i64>,
+    pub max_idle_conns_per_host: Option<i64>,
+}
+
+/// `cookies`: Redline's client keeps no cookie jar.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CookiesConfig {
+    #[serde(default)]
+    pub enabled: Option<OnlyBool<false>>,
+}
+
+/// How connections are reused, resolved from the legacy keys or `keepalive`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionReuse {
+    /// Connections are reused at all.
+    pub keep_alive: bool,
+    /// How long an idle connection is kept (Go's default: 90s).
+    pub idle_timeout: Duration,
+    /// Idle connections kept; `None`: no limit other than the senders' count.
+    pub max_idle: Option<usize>,
+}
+
+/// Go's `http.DefaultTransport.IdleConnTimeout`, otelcol's default.
+const DEFAULT_IDLE_CONN_TIMEOUT: Duration = Duration::from_secs(90);
+
+impl HttpConfig {
+    /// The compression level, resolved as otelcol does: unset (0) or -1 is zlib's default for
+    /// gzip and zlib, and zstd's fastest level (where otelcol's zstd library maps -1).
+    /// `None` for an uncompressed body. Call after [`HttpConfig::check`].
+    pub fn compression_level(&self) -> Option<i32> {
+        let level = self.compression_params.map_or(0, |p| p.level);
+        match self.compression {
+            HttpCompression::None => None,
+            HttpCompression::Gzip | HttpCompression::Zlib | HttpCompression::Deflate => Some(
+                i32::try_from(level)
+                    .ok()
+                    .filter(|l| (1..=9).contains(l))
+                    .unwrap_or(super::DEFAULT_GZIP_LEVEL as i32),
+            ),
+            HttpCompression::Zstd => {
+                let range = zstd::compression_level_range();
+                Some(match level {
+                    0 | -1 => 1,
+                    l => i32::try_from(l)
+                        .unwrap_or(*range.end())
+                        .clamp(*range.start(), *range.end()),
+                })
+            }
+        }
+    }
+
+    /// Connection reuse from `keepalive` or the legacy keys (otelcol refuses both at once).
+    pub fn connection_reuse(&self) -> ConnectionReuse {
+        let k = self.keepalive.clone().unwrap_or_default();
+        let keep_alive = match (k.enabled, self.disable_keep_alives) {
+            (Some(enabled), _) => enabled,
+            (None, Some(disabled)) => !disabled,
+            (None, None) => true,
+        };
+        let per_host = k
+            .max_idle_conns_per_host
+            .or(self.max_idle_conns_per_host)
+            .filter(|n| *n > 0);
+        let total = k.max_idle_conns.or(self.max_idle_conns).filter(|n| *n > 0);
+        // One host: the smaller of the two limits is the one that applies.
+        let max_idle = match (per_host, total) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .and_then(|n| usize::try_from(n).ok());
+        ConnectionReuse {
+            keep_alive,
+            idle_timeout: k
+                .idle_conn_timeout
+                .or(self.idle_conn_timeout)
+                .unwrap_or(DEFAULT_IDLE_CONN_TIMEOUT),
+            max_idle,
+        }
+    }
+
+    /// Keys that were set and have no effect in Redline, for a note at start.
+    pub fn ignored_keys(&self) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        let mut note = |set: bool, key| {
+            if set {
+                keys.push(key);
+            }
+        };
+        note(self.read_buffer_size.is_some(), "read_buffer_size");
+        note(self.write_buffer_size.is_some(), "write_buffer_size");
+        note(self.max_conns_per_host.is_some(), "max_conns_per_host");
+        note(
+            self.http2_read_idle_timeout.is_some(),
+            "http2_read_idle_timeout",
+        );
+        note(self.http2_ping_timeout.is_some(), "http2_ping_timeout");
+        note(self.force_attempt_http2.is_some(), "force_attempt_http2");
+        note(
+            self.profiles_endpoint
+                .as_deref()
+                .is_some_and(|p| !p.is_empty()),
+            "profiles_endpoint",
+        );
+        keys
+    }
+
+    pub(super) fn check_compression(&self) -> Result<(), Invalid> {
+        let Some(level) = self.compression_params.map(|p| p.level) else {
+            return Ok(());
+        };
+        let key = "compression_params.level";
+        match self.compression {
+            // otelcol's rule: 0 (unset) is the only level a type without levels accepts.
+            HttpCompression::None if level != 0 => Err(invalid(
+                key,
+                format!("`{level}` is a level, but `compression` is `none`: set a compression or remove the level"),
+            )),
+            HttpCompression::Gzip | HttpCompression::Zlib | HttpCompression::Deflate
+                if level == -2 =>
+            {
+                Err(invalid(
+                    key,
+                    "`-2` (Huffman-only) is not supported by Redline yet; use 1 (fastest) to 9 (smallest), or 0 / -1 for the default (6)",
+                ))
+            }
+            HttpCompression::Gzip | HttpCompression::Zlib | HttpCompression::Deflate
+                if !(-1..=9).contains(&level) =>
+            {
+                Err(invalid(
+                    key,
+                    format!("`{level}` is not a gzip/zlib level; use 1 (fastest) to 9 (smallest), or 0 / -1 for the default (6)"),
+                ))
+            }
+            // zstd takes any level and maps it to the nearest it has, as otelcol's does.
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn check_connection_keys(&self) -> Result<(), Invalid> {
+        let counts = [
+            ("read_buffer_size", self.read_buffer_size),
+            ("write_buffer_size", self.write_buffer_size),
+            ("max_idle_conns", self.max_idle_conns),
+            ("max_idle_conns_per_host", self.max_idle_conns_per_host),
+            ("max_conns_per_host", self.max_conns_per_host),
+        ];
+        let keepalive = self.keepalive.as_ref();
+        let nested = [
+            (
+                "keepalive.max_idle_conns",
+                keepalive.and_then(|k| k.max_idle_conns),
+            ),
+            (
+                "keepalive.max_idle_conns_per_host",
+                keepalive.and_then(|k| k.max_idle_conns_per_host),
+            ),
+        ];
+        for (key, value) in counts.into_iter().chain(nested) {
+            if value.is_some_and(|v| v < 0) {
+                return Err(invalid(key, "must not be negative"));
+            }
+        }
+        if keepalive.is_some() {
+            let legacy = [
+                ("max_idle_conns", self.max_idle_conns.is_some()),
+                (
+                    "max_idle_conns_per_host",
+                    self.max_idle_conns_per_host.is_some(),
+                ),
+                ("idle_conn_timeout", self.idle_conn_timeout.is_some()),
+                ("disable_keep_alives", self.disable_keep_alives.is_some()),
+            ];
+            if let Some((key, _)) = legacy.into_iter().find(|(_, set)| *set) {
+                return Err(invalid(
+                    key,
+                    "cannot be combined with `keepalive`: give the connection settings in one place",
+                ));
+            }
+        }
+        Ok(())
+    }
+}

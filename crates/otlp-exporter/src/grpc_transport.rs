@@ -1,0 +1,204 @@
+//! The `otlp` exporter's transport: a lazily connected tonic channel carrying `Export` calls
+//! whose messages Redline frames and compresses itself (see `codec`).
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use redline_pipeline::client_tls::ClientTlsConfig;
+use redline_pipeline::endpoint::parse_grpc_endpoint;
+use redline_pipeline::rpc_status::ExportResponse;
+use redline_pipeline::tls::TlsError;
+use redline_pipeline::{BuildContext, BuildError, ComponentId, Signal};
+use tonic::transport::{Endpoint, Identity};
+use tonic::Status;
+
+use crate::codec::Message;
+use crate::config::Config;
+use crate::exporter::{launch, ExporterError, Started};
+use crate::grpc::ExportClient;
+use crate::queue::Taken;
+use crate::retry::classify;
+use crate::transport::{encode_off_runtime, raw_parts, Failure, Transport};
+
+/// Builds and starts the `otlp` exporter of one signal. Never connects: the channel connects
+/// on first use, so Redline starts while Tempo is still down. Must be called within a tokio
+/// runtime.
+pub fn start(
+    id: &ComponentId,
+    config: Config,
+    ctx: &BuildContext,
+    signal: Signal,
+) -> Result<Started, BuildError> {
+    let transport = GrpcTransport::new(&config, signal).map_err(|e| BuildError::new(id, e))?;
+    let started = launch(
+        id,
+        signal,
+        ctx,
+        &config.sending_queue,
+        &config.retry_on_failure,
+        transport,
+    )?;
+    tracing::debug!(
+        exporter = %id,
+        %signal,
+        endpoint = %config.endpoint,
+        tls = config.uses_tls(),
+        compression = ?config.compression,
+        gzip_level = ?config.gzip_level(),
+        "otlp exporter started"
+    );
+    Ok(started)
+}
+
+pub(crate) struct GrpcTransport {
+    grpc: ExportClient,
+    endpoint: String,
+    gzip_level: Option<u32>,
+    timeout: Option<Duration>,
+}
+
+impl GrpcTransport {
+    fn new(config: &Config, signal: Signal) -> Result<Self, ExporterError> {
+        config.check().map_err(|e| ExporterError::Config {
+            key: e.key_path,
+            reason: e.reason,
+        })?;
+        let target = parse_grpc_endpoint(&config.endpoint).map_err(ExporterError::Endpoint)?;
+        let tls = config.uses_tls();
+        let scheme = if tls { "https" } else { "http" };
+
+        let user_agent = config
+            .user_agent
+            .clone()
+            .unwrap_or_else(|| format!("redline/{}", env!("CARGO_PKG_VERSION")));
+        let timeout = (!config.timeout.is_zero()).then_some(config.timeout);
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", target.authority))
+            .map_err(|e| ExporterError::Endpoint(e.to_string()))?
+            .user_agent(user_agent)
+            .map_err(|e| ExporterError::Config {
+                key: "user_agent".into(),
+                reason: e.to_string(),
+            })?
+            .tcp_nodelay(true)
+            // A black-holed Tempo must fail an attempt, not hang it past its timeout.
+            .connect_timeout(timeout.unwrap_or(Duration::from_secs(30)));
+        if let Some(k) = &config.keepalive {
+            endpoint = endpoint
+                .http2_keep_alive_interval(k.time)
+                .keep_alive_timeout(k.timeout)
+                .keep_alive_while_idle(k.permit_without_stream);
+        }
+        if let Some(authority) = &config.authority {
+            let origin = format!("{scheme}://{authority}")
+                .parse::<http::Uri>()
+                .map_err(|e| ExporterError::Config {
+                    key: "authority".into(),
+                    reason: e.to_string(),
+                })?;
+            endpoint = endpoint.origin(origin);
+        }
+        if tls {
+            endpoint = endpoint
+                .tls_config(tonic_tls(&config.tls)?)
+                .map_err(|e| ExporterError::Tls(e.to_string()))?;
+        }
+
+        let mut headers = HeaderMap::with_capacity(config.headers.len() + 4);
+        for (name, value) in &config.headers {
+            let invalid = |reason: &str| ExporterError::Config {
+                key: format!("headers.{name}"),
+                reason: reason.to_owned(),
+            };
+            let key = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+                .map_err(|_| invalid("is not a valid header name"))?;
+            let mut value = HeaderValue::try_from(value.expose())
+                .map_err(|_| invalid("value must be visible ASCII"))?;
+            // Keeps the value out of HPACK's dynamic table and out of hyper's debug output.
+            value.set_sensitive(true);
+            headers.insert(key, value);
+        }
+
+        Ok(Self {
+            grpc: ExportClient::new(
+                endpoint.connect_lazy(),
+                signal.grpc_export_path(),
+                headers,
+                timeout,
+            ),
+            endpoint: config.endpoint.clone(),
+            gzip_level: config.gzip_level(),
+            timeout,
+        })
+    }
+}
+
+impl Transport for GrpcTransport {
+    type Request = Message;
+
+    /// Frames (and compresses) the batches of `taken` as one gRPC message.
+    async fn encode(&self, taken: &Taken) -> Result<Message, String> {
+        let raw = raw_parts(taken);
+        let len = usize::try_from(taken.bytes).unwrap_or(usize::MAX);
+        let level = self.gzip_level;
+        let encode = move || {
+            Message::encode(&raw.iter().collect::<Vec<_>>(), level).map_err(|e| e.to_string())
+        };
+        if level.is_none() {
+            // Framing without compression only copies small batches: never worth a thread.
+            return encode();
+        }
+        encode_off_runtime(len, encode).await
+    }
+
+    async fn send(&self, message: &Message) -> Result<ExportResponse, Failure> {
+        let call = self.grpc.export(message);
+        let result = match self.timeout {
+            // Our own timer too: a server that never answers must not hold a sender forever.
+            Some(t) => tokio::time::timeout(t, call).await.unwrap_or_else(|_| {
+                Err(Status::deadline_exceeded(format!(
+                    "no answer within the {t:?} timeout"
+                )))
+            }),
+            None => call.await,
+        };
+        result.map_err(|status| Failure {
+            verdict: classify(status.code(), status.details()),
+            code: format!("{:?}", status.code()),
+            message: status.message().to_owned(),
+        })
+    }
+
+    fn describe(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+/// The TLS settings as tonic takes them: the roots and client certificate read here, so a
+/// missing or bad file fails the build naming its key.
+fn tonic_tls(t: &ClientTlsConfig) -> Result<tonic::transport::ClientTlsConfig, ExporterError> {
+    let tls_error = |e: TlsError| ExporterError::Config {
+        key: format!("tls.{}", e.key),
+        reason: e.reason,
+    };
+    let roots = t.root_store().map_err(|e| {
+        // Without a CA of its own the only failure is finding no system roots, where a
+        // plaintext connection may be what was meant.
+        let hint = if t.has_ca() {
+            ""
+        } else {
+            "; set tls.ca_file, or tls.insecure: true for a plaintext connection"
+        };
+        tls_error(TlsError {
+            reason: e.reason + hint,
+            ..e
+        })
+    })?;
+    let mut cfg = tonic::transport::ClientTlsConfig::new().trust_anchors(roots.roots);
+    if let Some(identity) = t.client_identity().map_err(tls_error)? {
+        cfg = cfg.identity(Identity::from_pem(identity.cert_pem(), identity.key_pem()));
+    }
+    if let Some(name) = &t.server_name_override {
+        cfg = cfg.domain_name(name.clone());
+    }
+    Ok(cfg)
+}

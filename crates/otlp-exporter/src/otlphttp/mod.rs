@@ -1,0 +1,186 @@
+//! The `otlphttp` exporter's transport: OTLP/HTTP POSTs of the queued requests, as protobuf
+//! (the received bytes, untouched) or OTLP/JSON, compressed as configured. Queueing, retries,
+//! the disk queue and counting are the `otlp` exporter's own (see `exporter`).
+
+mod body;
+mod client;
+mod json;
+mod response;
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use redline_pipeline::endpoint::parse_http_endpoint;
+use redline_pipeline::rpc_status::ExportResponse;
+use redline_pipeline::{BuildContext, BuildError, ComponentId, Signal};
+
+use self::body::{BodyFormat, EncodedBody};
+use self::client::{ClientSettings, HttpClient};
+use crate::codec::MessageBody;
+use crate::config::{Encoding, HttpConfig};
+use crate::exporter::{launch, ExporterError, Started};
+use crate::queue::Taken;
+use crate::retry::Verdict;
+use crate::transport::{encode_off_runtime, raw_parts, Failure, Transport};
+
+#[doc(hidden)]
+pub use self::json::to_json;
+
+/// Builds and starts the `otlphttp` exporter of one signal. Never connects: connections are
+/// made on first use, so Redline starts while the server is still down. Must be called
+/// within a tokio runtime.
+pub fn start(
+    id: &ComponentId,
+    config: HttpConfig,
+    ctx: &BuildContext,
+    signal: Signal,
+) -> Result<Started, BuildError> {
+    let transport = HttpTransport::new(&config, signal).map_err(|e| BuildError::new(id, e))?;
+    let ignored = config.ignored_keys();
+    if !ignored.is_empty() {
+        tracing::info!(
+            exporter = %id,
+            %signal,
+            keys = %ignored.join(", "),
+            "these otelcol HTTP client settings have no effect in Redline (HTTP/1.1 client \
+             with its own buffer sizes); accepted and ignored"
+        );
+    }
+    let url = transport.url.to_string();
+    let started = launch(
+        id,
+        signal,
+        ctx,
+        &config.sending_queue,
+        &config.retry_on_failure,
+        transport,
+    )?;
+    tracing::debug!(
+        exporter = %id,
+        %signal,
+        url,
+        encoding = ?config.encoding,
+        compression = ?config.compression,
+        "otlphttp exporter started"
+    );
+    Ok(started)
+}
+
+pub(crate) struct HttpTransport {
+    client: HttpClient,
+    url: Uri,
+    url_text: String,
+    headers: HeaderMap,
+    format: BodyFormat,
+    timeout: Option<Duration>,
+}
+
+impl HttpTransport {
+    fn new(config: &HttpConfig, signal: Signal) -> Result<Self, ExporterError> {
+        config.check().map_err(|e| ExporterError::Config {
+            key: e.key_path,
+            reason: e.reason,
+        })?;
+        let (url, key) = config.url(signal).ok_or_else(|| ExporterError::Config {
+            key: HttpConfig::signal_key(signal).to_owned(),
+            reason: format!(
+                "this exporter is in a {signal} pipeline: set `endpoint` or `{}`",
+                HttpConfig::signal_key(signal)
+            ),
+        })?;
+        let target = parse_http_endpoint(&url).map_err(|reason| ExporterError::Config {
+            key: key.to_owned(),
+            reason,
+        })?;
+        let timeout = (!config.timeout.is_zero()).then_some(config.timeout);
+
+        let mut headers = HeaderMap::with_capacity(config.headers.len());
+        for (name, value) in &config.headers {
+            let invalid = |reason: &str| ExporterError::Config {
+                key: format!("headers.{name}"),
+                reason: reason.to_owned(),
+            };
+            let key = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+                .map_err(|_| invalid("is not a valid header name"))?;
+            let mut value = HeaderValue::try_from(value.expose())
+                .map_err(|_| invalid("value must be visible ASCII"))?;
+            // Keeps the value out of hyper's debug output.
+            value.set_sensitive(true);
+            headers.insert(key, value);
+        }
+
+        let client = HttpClient::new(&ClientSettings {
+            tls: &config.tls,
+            https: target.https,
+            reuse: config.connection_reuse(),
+            connect_timeout: timeout.unwrap_or(Duration::from_secs(30)),
+        })?;
+        Ok(Self {
+            client,
+            url_text: url,
+            url: target.url,
+            headers,
+            format: BodyFormat {
+                signal,
+                encoding: config.encoding,
+                compression: config.compression,
+                level: config.compression_level(),
+            },
+            timeout,
+        })
+    }
+}
+
+/// A request ready to send: its body and how it is encoded.
+pub(crate) struct HttpRequest {
+    body: EncodedBody,
+}
+
+impl Transport for HttpTransport {
+    type Request = HttpRequest;
+
+    async fn encode(&self, taken: &Taken) -> Result<HttpRequest, String> {
+        let parts = raw_parts(taken);
+        let len = usize::try_from(taken.bytes).unwrap_or(usize::MAX);
+        let format = self.format;
+        let encode = move || body::encode(parts, &format);
+        let body = if format.compression.content_encoding().is_none()
+            && format.encoding == Encoding::Proto
+        {
+            // Forwarding the bytes as they are costs nothing worth a thread.
+            encode()?
+        } else {
+            encode_off_runtime(len, encode).await?
+        };
+        Ok(HttpRequest { body })
+    }
+
+    async fn send(&self, request: &HttpRequest) -> Result<ExportResponse, Failure> {
+        let post = self.client.post(
+            &self.url,
+            &self.headers,
+            self.format.content_type(),
+            self.format.compression.content_encoding(),
+            MessageBody::new(request.body.chunks.iter().cloned()),
+        );
+        let answer = match self.timeout {
+            Some(t) => tokio::time::timeout(t, post)
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer within the {t:?} timeout"))),
+            None => post.await,
+        };
+        match answer {
+            Ok(answer) => response::judge(answer),
+            // Not connected, reset, timed out: the server may take it next time.
+            Err(message) => Err(Failure {
+                verdict: Verdict::Retry { min_delay: None },
+                code: "no response".to_owned(),
+                message,
+            }),
+        }
+    }
+
+    fn describe(&self) -> &str {
+        &self.url_text
+    }
+}
