@@ -11,6 +11,7 @@ mod secret;
 mod tests;
 mod unsupported;
 mod yaml;
+mod yaml_relax;
 
 pub use error::ConfigError;
 pub use load::{
