@@ -7,6 +7,11 @@ mod error;
 mod load;
 mod node;
 mod secret;
+mod telemetry;
+mod telemetry_logs;
+mod telemetry_metrics;
+#[cfg(test)]
+mod telemetry_tests;
 #[cfg(test)]
 mod tests;
 mod unsupported;
@@ -15,11 +20,15 @@ mod yaml_relax;
 
 pub use error::ConfigError;
 pub use load::{
-    load_file, load_str, load_str_with_env, Config, ConfigErrors, LogsConfig,
-    MetricsTelemetryConfig, PipelineConfig, ServiceConfig, TelemetryConfig,
+    load_file, load_str, load_str_with_env, Config, ConfigErrors, PipelineConfig, ServiceConfig,
 };
 pub use node::{Mark, Node, NodeValue};
 pub use secret::Secret;
+pub use telemetry::{
+    AttributeValue, LogOutput, LogsConfig, LogsSampling, MetricsTelemetryConfig, OtlpCompression,
+    OtlpProtocol, OtlpPushConfig, PeriodicReaderConfig, PushExporterConfig, TelemetryConfig,
+    TelemetryResource, Temporality,
+};
 pub use unsupported::Unsupported;
 
 use std::sync::Arc;
