@@ -2,6 +2,7 @@
 
 mod cli;
 mod logging;
+mod telemetry_push;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -124,6 +125,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
 
 async fn serve(cli: &Cli, config: Config, factories: Factories) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
+    let pushers = telemetry_push::start(&config.service.telemetry, &telemetry)?;
     let ctx = BuildContext::new(telemetry.clone());
     let service = Service::start(&config, &factories, ctx)
         .await
@@ -150,6 +152,7 @@ async fn serve(cli: &Cli, config: Config, factories: Factories) -> anyhow::Resul
     tracing::info!(%signal, timeout = ?timeout, "shutting down: no longer accepting data, draining");
     let started = Instant::now();
     let mut errors = service.shutdown(started + timeout).await;
+    pushers.shutdown(started + timeout).await;
     if let Some(running) = self_metrics {
         // Last, so the final counters can still be scraped while the pipeline drains.
         // Even when draining used the whole deadline, give the server a moment to close.
