@@ -189,9 +189,9 @@ impl Reader {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticks.tick() => self.push().await,
+                _ = ticks.tick() => self.push(false).await,
                 _ = stop.changed() => {
-                    self.push().await;
+                    self.push(true).await;
                     return;
                 }
             }
@@ -199,7 +199,7 @@ impl Reader {
     }
 
     /// One export, bounded by the reader's timeout; a failure is logged, never returned.
-    async fn push(&mut self) {
+    async fn push(&mut self, last: bool) {
         let start = self.telemetry.start_time_unix_nano();
         let request = self
             .encoder
@@ -217,11 +217,16 @@ impl Reader {
             }
         };
         if let Err(e) = result {
+            let what = if last {
+                "could not push Redline's final metrics"
+            } else {
+                "could not push Redline's own metrics; trying again next interval"
+            };
             tracing::warn!(
                 reader = %self.config.path,
                 exporter = %self.exporter.describe(),
                 error = %format!("{e:#}"),
-                "could not push Redline's own metrics; trying again next interval"
+                "{what}"
             );
         }
     }
