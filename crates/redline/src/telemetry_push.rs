@@ -23,8 +23,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 mod send;
+mod target_info;
 
 use send::OtlpSender;
+use target_info::{TargetInfo, WithoutTargetInfo};
 
 /// The scope of Redline's own metrics, as otelcol names its own.
 const SCOPE_NAME: &str = "redline";
@@ -48,6 +50,15 @@ pub fn start(config: &TelemetryConfig, telemetry: &Telemetry) -> anyhow::Result<
     }
     let (stop, stopped) = watch::channel(false);
     let target = Arc::new(target(&config.resource));
+    // One resource for both: the pull endpoint serves it as `target_info`.
+    telemetry.register_source(Arc::new(TargetInfo {
+        labels: target
+            .resource
+            .attributes
+            .iter()
+            .map(|kv| (kv.key.clone(), attribute_text(kv)))
+            .collect(),
+    }));
     let mut tasks = Vec::with_capacity(config.metrics.push.len());
     for reader in &config.metrics.push {
         let exporter = match &reader.exporter {
@@ -73,7 +84,7 @@ pub fn start(config: &TelemetryConfig, telemetry: &Telemetry) -> anyhow::Result<
             exporter,
             encoder: Encoder::new(temporality),
             target: target.clone(),
-            telemetry: telemetry.clone(),
+            telemetry: WithoutTargetInfo(telemetry.clone()),
         };
         tasks.push(tokio::spawn(reader.run(stopped.clone())));
     }
@@ -142,6 +153,17 @@ fn target(resource: &TelemetryResource) -> Target {
     target
 }
 
+/// An attribute's value as a label value.
+fn attribute_text(kv: &KeyValue) -> String {
+    match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::BoolValue(b)) => b.to_string(),
+        Some(any_value::Value::IntValue(i)) => i.to_string(),
+        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+        _ => String::new(),
+    }
+}
+
 /// A version-4 UUID, as otelcol makes `service.instance.id`.
 fn random_uuid() -> String {
     let mut b: [u8; 16] = rand::random();
@@ -178,7 +200,7 @@ struct Reader {
     exporter: Exporter,
     encoder: Encoder,
     target: Arc<Target>,
-    telemetry: Telemetry,
+    telemetry: WithoutTargetInfo<Telemetry>,
 }
 
 impl Reader {
@@ -200,7 +222,7 @@ impl Reader {
 
     /// One export, bounded by the reader's timeout; a failure is logged, never returned.
     async fn push(&mut self, last: bool) {
-        let start = self.telemetry.start_time_unix_nano();
+        let start = self.telemetry.0.start_time_unix_nano();
         let request = self
             .encoder
             .request(&self.telemetry, &self.target, start, now_unix_nano());

@@ -189,6 +189,34 @@ async fn http_reader_pushes_at_shutdown_with_gzip_headers_and_resource() {
         .as_ref()
         .expect("scope");
     assert_eq!(scope.name, "redline");
+    // OTLP carries the resource itself: no `target_info` series in the push.
+    let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
+    assert!(metrics.iter().all(|m| m.name != "target_info"));
+
+    // The pull endpoint serves the same resource as `target_info` (otelcol's Prometheus
+    // reader does).
+    let pulled =
+        Encoder::new(Temporality::Cumulative).request(&telemetry, &Target::default(), 0, 1);
+    let info = pulled.resource_metrics[0].scope_metrics[0]
+        .metrics
+        .iter()
+        .find(|m| m.name == "target_info")
+        .expect("target_info");
+    let Some(Data::Gauge(g)) = &info.data else {
+        panic!("a gauge")
+    };
+    let labels: Vec<(String, String)> = g.data_points[0]
+        .attributes
+        .iter()
+        .map(
+            |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Any::StringValue(s)) => (kv.key.clone(), s.clone()),
+                other => panic!("{other:?}"),
+            },
+        )
+        .collect();
+    assert_eq!(labels, attrs);
+    assert_eq!(g.data_points[0].value, Some(Value::AsDouble(1.0)));
 }
 
 struct Collect(mpsc::UnboundedSender<(tonic::metadata::MetadataMap, ExportMetricsServiceRequest)>);
