@@ -252,11 +252,7 @@ fn cumulative_request_carries_every_value() {
         pairs(&[("exporter", "otlp/tempo")])
     );
     assert_eq!(
-        (
-            g[0].start_time_unix_nano,
-            g[0].time_unix_nano,
-            g[0].value
-        ),
+        (g[0].start_time_unix_nano, g[0].time_unix_nano, g[0].value),
         (T0 - 1, T1, Some(Num::AsDouble(4.0)))
     );
 
@@ -389,11 +385,7 @@ fn redline_telemetry_encodes_with_otelcol_names() {
             Some(Data::Gauge(g)) => &g.data_points[0],
             other => panic!("{other:?}"),
         };
-        (
-            attrs(&p.attributes),
-            p.value,
-            p.start_time_unix_nano,
-        )
+        (attrs(&p.attributes), p.value, p.start_time_unix_nano)
     };
     let start = telemetry.start_time_unix_nano();
     let recv = pairs(&[("receiver", "otlp"), ("transport", "grpc")]);
