@@ -264,6 +264,10 @@ impl Builder<'_> {
     /// string); any other tag would carry a meaning Redline cannot honour.
     fn check_tag(&self, tag: Option<&Tag>, mark: Mark, scalar: bool) -> Result<bool, ConfigError> {
         let Some(tag) = tag else { return Ok(false) };
+        // The non-specific tag `!` changes nothing for yaml.v3 (`a: ! 12` is the integer 12).
+        if tag.handle.is_empty() && tag.suffix == "!" {
+            return Ok(false);
+        }
         if tag.is_yaml_core_schema() {
             match (tag.suffix.as_str(), scalar) {
                 ("str", true) => return Ok(true),

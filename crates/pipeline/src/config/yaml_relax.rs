@@ -70,6 +70,8 @@ struct Lexer {
     token_start: bool,
     /// A quoted scalar just ended: a `:` right after it is a value indicator (`"a":1`).
     after_quote: bool,
+    /// Tabs of the current line that separate a `:` from its value (char indices).
+    tabs: Vec<usize>,
 }
 
 /// Indents the lines that start inside a flow collection or a quoted scalar at or left of
@@ -104,7 +106,17 @@ pub(crate) fn relax(text: &str) -> Option<Relaxed> {
             changed = true;
             out.extend(std::iter::repeat_n(' ', shift));
         }
-        out.push_str(line);
+        if lexer.tabs.is_empty() {
+            out.push_str(line);
+        } else {
+            // saphyr refuses a tab between `:` and a plain value; yaml.v3 takes it as the
+            // blank it is. A space keeps every column where it was.
+            changed = true;
+            for (i, c) in chars.iter().enumerate() {
+                out.push(if lexer.tabs.contains(&i) { ' ' } else { *c });
+            }
+            lexer.tabs.clear();
+        }
     }
     changed.then_some(Relaxed { text: out, shifts })
 }
@@ -145,6 +157,9 @@ impl Lexer {
                         parent = i as isize;
                     }
                     i += 1;
+                    if ch == ':' {
+                        self.separator_tabs(c, i);
+                    }
                 }
                 '[' | '{' => {
                     self.depth = 1;
@@ -201,6 +216,16 @@ impl Lexer {
         }
     }
 
+    /// Records the tabs in the blanks from `i` on.
+    fn separator_tabs(&mut self, c: &[char], mut i: usize) {
+        while let Some(ch @ (' ' | '\t')) = c.get(i) {
+            if *ch == '\t' {
+                self.tabs.push(i);
+            }
+            i += 1;
+        }
+    }
+
     /// Scans a quoted scalar from `i`; returns where scanning goes on.
     fn quoted(&mut self, c: &[char], mut i: usize, q: Quote) -> usize {
         while i < c.len() {
@@ -246,6 +271,7 @@ impl Lexer {
                 ',' => self.token_start = true,
                 ':' if is_blank(next) || is_flow_indicator(next) || after_quote => {
                     self.token_start = true;
+                    self.separator_tabs(c, i + 1);
                 }
                 '"' | '\'' if self.token_start => {
                     self.quote = Some(if ch == '"' {
@@ -320,7 +346,7 @@ mod tests {
     /// v0.161's confmap), and the expected value is what it decoded, checked with a small Go
     /// program outside the repository.
     #[test]
-    fn accepts_what_yaml_v3_accepts_in_flow_collections() {
+    fn accepts_what_yaml_v3_accepts() {
         let cases = [
             // A closing bracket after a comment line, at the key's column.
             (
@@ -382,6 +408,11 @@ mod tests {
             ),
             ("a:\n  b: {\"k\":1,\n 'q': [2,\n3],\n}\n", r#"{"a":{"b":{"k":1,"q":[2,3]}}}"#),
             ("a:\n  b: [&x 1,\n *x]\n", r#"{"a":{"b":[1,1]}}"#),
+            // Tabs between a key and its value; the non-specific tag `!`.
+            ("x:\n  a:\tb\n  c:\t\t1\n", r#"{"x":{"a":"b","c":1}}"#),
+            ("- a:\tb\n", r#"[{"a":"b"}]"#),
+            ("a: {b:\tc}\n", r#"{"a":{"b":"c"}}"#),
+            ("a: ! 12\nb: !\n  c: 1\n", r#"{"a":12,"b":{"c":1}}"#),
         ];
         for (text, want) in cases {
             match parse(text) {
