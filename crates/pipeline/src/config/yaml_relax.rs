@@ -17,6 +17,9 @@
 //! exactly that and records how many spaces it put in front of each line, so positions in
 //! errors and nodes are mapped back to the user's file: lines are never added or removed.
 //!
+//! The same pass turns a tab between a key's `:` and its value into a space: saphyr refuses
+//! it before a plain value, yaml.v3 reads it as the blank it is, and the column is kept.
+//!
 //! The scan here is a small lexer that only tracks what decides whether a line starts inside
 //! a flow collection or a quoted scalar: quotes, comments, flow indicators, and block scalars
 //! (whose text may hold brackets). It runs only after saphyr refused a file, so a file saphyr
@@ -75,7 +78,8 @@ struct Lexer {
 }
 
 /// Indents the lines that start inside a flow collection or a quoted scalar at or left of
-/// the column its opening character is in. `None` when no line needed it.
+/// the column its opening character is in, and makes separating tabs after `:` spaces.
+/// `None` when no line needed either.
 pub(crate) fn relax(text: &str) -> Option<Relaxed> {
     let mut lexer = Lexer::default();
     let mut out = String::with_capacity(text.len() + 64);
