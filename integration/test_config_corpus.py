@@ -24,6 +24,7 @@ import yaml
 
 import helpers
 import otelcol_peer
+from redline_run import Redline
 
 HERE = Path(__file__).resolve().parent
 CORPUS = sorted((HERE / "configs" / "otelcol").glob("*.yaml"))
@@ -121,10 +122,31 @@ def test_otelcol_validates(path):
     assert code == 0, f"otelcol-contrib validate {path.name} exited {code}:\n{out}"
 
 
-def test_redline_warns_about_the_logging_exporter(redline_bin):
-    code, _, _, out = redline_validate(redline_bin, HERE / "configs" / "otelcol" / "04-logging-deprecated.yaml")
-    assert code == 0, out
-    assert re.search(r"warning: .*logging.*deprecated", out, re.I | re.S), out
+LOGGING = """
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+exporters:
+  logging:
+    verbosity: normal
+service:
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [logging]
+"""
+
+
+def test_the_logging_exporter_runs_with_a_deprecation_warning(redline_bin, procs, tmp_path):
+    """Redline takes otelcol's removed `logging` exporter (04-logging-deprecated.yaml) and says,
+    when it starts it, to use `debug` instead."""
+    rl = Redline(procs, redline_bin, tmp_path, LOGGING).start()
+    helpers.wait_until(lambda: "logging" in rl.proc.log_text() and "debug" in rl.proc.log_text()
+                       and re.search(r"WARN.*`logging` exporter", rl.proc.log_text()), 10,
+                       "the deprecation warning of the logging exporter", alive=rl.proc)
+    rl.stop()
 
 
 # What each unsupported-components file uses that Redline lacks, as `<section>.<id>`.

@@ -33,6 +33,7 @@ fn attrs(n: usize, seed: usize) -> Vec<KeyValue> {
                     "value-{seed:08}-{i:04}-xyz"
                 ))),
             }),
+            ..Default::default()
         })
         .collect()
 }

@@ -1,9 +1,16 @@
 //! Logging setup: text by default, JSON or logfmt on request; the level from the command
-//! line, then RUST_LOG, then the config's service.telemetry.logs.level.
+//! line, then RUST_LOG, then the config's service.telemetry.logs.level. Where lines go, the
+//! fields added to each and sampling come from service.telemetry.logs too. Text is coloured
+//! only when every output is a terminal and NO_COLOR is unset.
+
+mod output;
+mod sampling;
 
 use anyhow::Context;
 use redline_pipeline::config::LogsConfig;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::cli::{Cli, LogFormat};
 
@@ -20,32 +27,41 @@ pub fn init(cli: &Cli, logs: &LogsConfig) -> anyhow::Result<()> {
         (None, Some("logfmt")) => LogFormat::Logfmt,
         (None, _) => LogFormat::Text,
     };
-    let result = match format {
-        LogFormat::Logfmt => {
-            use tracing_subscriber::layer::SubscriberExt;
-            use tracing_subscriber::util::SubscriberInitExt;
-            let layer = tracing_logfmt::builder()
-                .with_target(false)
-                .layer()
-                .with_writer(std::io::stderr);
-            tracing_subscriber::registry()
-                .with(filter)
-                .with(layer)
-                .try_init()
-                .map_err(|e| e.to_string())
-        }
-        LogFormat::Json | LogFormat::Text => {
-            let builder = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .with_target(false);
-            if format == LogFormat::Json {
-                builder.json().flatten_event(true).try_init()
-            } else {
-                builder.try_init()
-            }
-            .map_err(|e| e.to_string())
-        }
+    let outputs = output::Outputs::open(
+        logs.output_paths.as_deref(),
+        &logs.initial_fields,
+        format == LogFormat::Json,
+    )?;
+    let ansi = outputs.colour(std::env::var_os("NO_COLOR").as_deref());
+    let sampler = sampling::Sampler::new(logs.sampling);
+    let layer: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Logfmt => tracing_logfmt::builder()
+            .with_target(false)
+            .layer()
+            .with_writer(outputs)
+            .with_filter(sampler)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_target(false)
+            .with_writer(outputs)
+            .with_filter(sampler)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_ansi(ansi)
+            .with_writer(outputs)
+            .with_filter(sampler)
+            .boxed(),
     };
-    result.map_err(|e| anyhow::anyhow!("setting up logging: {e}"))
+    tracing_subscriber::registry()
+        .with(layer)
+        .with(filter)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("setting up logging: {e}"))?;
+    for notice in &logs.notices {
+        tracing::info!("{notice}");
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod logging;
+mod telemetry_push;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -135,6 +136,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
 
 async fn serve(cli: &Cli, config: Config, factories: Factories) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
+    let pushers = telemetry_push::start(&config.service.telemetry, &telemetry)?;
     let ctx = BuildContext::new(telemetry.clone());
     let service = Service::start(&config, &factories, ctx)
         .await
@@ -161,6 +163,7 @@ async fn serve(cli: &Cli, config: Config, factories: Factories) -> anyhow::Resul
     tracing::info!(%signal, timeout = ?timeout, "shutting down: no longer accepting data, draining");
     let started = Instant::now();
     let mut errors = service.shutdown(started + timeout).await;
+    pushers.shutdown(started + timeout).await;
     if let Some(running) = self_metrics {
         // Last, so the final counters can still be scraped while the pipeline drains.
         // Even when draining used the whole deadline, give the server a moment to close.

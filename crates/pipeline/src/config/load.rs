@@ -4,10 +4,9 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::Deserialize;
-
+use super::telemetry::TelemetryConfig;
 use super::yaml::{self, join_key, key_text};
-use super::{de, ComponentConfig, ConfigError, Mark, Node, NodeValue, Unsupported};
+use super::{ComponentConfig, ConfigError, Mark, Node, NodeValue};
 use crate::component::{ComponentId, ComponentKind, Signal};
 
 /// A loaded config file. Component sections are kept as positioned trees: each component's
@@ -42,29 +41,6 @@ pub struct PipelineConfig {
     pub receivers: Vec<(ComponentId, Mark)>,
     pub processors: Vec<(ComponentId, Mark)>,
     pub exporters: Vec<(ComponentId, Mark)>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct TelemetryConfig {
-    pub logs: LogsConfig,
-    pub metrics: MetricsTelemetryConfig,
-}
-
-/// Where Redline serves its own metrics (`otelcol_receiver_accepted_spans`, ...).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MetricsTelemetryConfig {
-    /// `none`, `basic`, `normal` or `detailed`; `None` when the section is absent.
-    pub level: Option<String>,
-    /// `host:port` of the Prometheus pull endpoint, from `address` or a `readers` entry.
-    pub endpoint: Option<String>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct LogsConfig {
-    /// `debug`, `info`, `warn` or `error`.
-    pub level: Option<String>,
-    /// `console`, `json` or `logfmt`.
-    pub encoding: Option<String>,
 }
 
 /// Every problem found in a config file, so one run of `redline validate` lists them all.
@@ -179,13 +155,13 @@ fn load_lenient(
 
 const TOP_LEVEL_KEYS: &str = "receivers, processors, exporters, connectors, extensions, service";
 
-struct Loader {
-    file: Arc<str>,
-    errors: Vec<ConfigError>,
+pub(super) struct Loader {
+    pub(super) file: Arc<str>,
+    pub(super) errors: Vec<ConfigError>,
 }
 
 impl Loader {
-    fn error(&mut self, mark: Mark, path: String, reason: impl fmt::Display) {
+    pub(super) fn error(&mut self, mark: Mark, path: String, reason: impl fmt::Display) {
         self.errors.push(ConfigError::new(
             Some(self.file.clone()),
             Some(mark),
@@ -196,7 +172,7 @@ impl Loader {
 
     /// The entries of a map node; `None` (after recording an error) for anything but a map or
     /// nothing at all.
-    fn entries<'n>(
+    pub(super) fn entries<'n>(
         &mut self,
         node: &'n Node,
         path: &str,
@@ -433,186 +409,13 @@ impl Loader {
         }
         out
     }
-
-    fn telemetry(&mut self, node: &Node, path: &str) -> TelemetryConfig {
-        let mut telemetry = TelemetryConfig::default();
-        let Some(entries) = self.entries(node, path, "a map with `logs`") else {
-            return telemetry;
-        };
-        for (k, v) in entries {
-            let key = key_text(k);
-            let key_path = join_key(path, key);
-            match key {
-                "logs" => {
-                    if let Some(logs) = self.logs(k, v, &key_path) {
-                        telemetry.logs = logs;
-                    }
-                }
-                "metrics" => {
-                    if let Some(metrics) = self.metrics_telemetry(k, v, &key_path) {
-                        telemetry.metrics = metrics;
-                    }
-                }
-                // Known otelcol settings: refused by name rather than silently ignored.
-                "traces" | "resource" => {
-                    self.error(k.mark, key_path, super::unsupported::UNSUPPORTED_REASON)
-                }
-                _ => self.error(
-                    k.mark,
-                    key_path,
-                    "unknown key; expected one of logs, metrics, traces, resource",
-                ),
-            }
-        }
-        telemetry
-    }
-
-    fn metrics_telemetry(
-        &mut self,
-        key: &Node,
-        node: &Node,
-        path: &str,
-    ) -> Option<MetricsTelemetryConfig> {
-        let raw = match de::from_node::<MetricsRaw>(node, &self.file, path, key.mark) {
-            Ok(raw) => raw,
-            Err(e) => {
-                self.errors.push(e);
-                return None;
-            }
-        };
-        let level = raw
-            .level
-            .unwrap_or_else(|| "normal".to_owned())
-            .to_ascii_lowercase();
-        if !["none", "basic", "normal", "detailed"].contains(&level.as_str()) {
-            self.error(
-                find_value_mark(node, "level").unwrap_or(key.mark),
-                join_key(path, "level"),
-                format!("`{level}` is not one of none, basic, normal, detailed"),
-            );
-            return None;
-        }
-        let mut endpoints: Vec<String> = raw.address.into_iter().collect();
-        for reader in raw.readers.unwrap_or_default() {
-            let p = reader.pull.exporter.prometheus;
-            let host = p.host.unwrap_or_else(|| "localhost".to_owned());
-            endpoints.push(format!("{host}:{}", p.port.unwrap_or(8888)));
-        }
-        if endpoints.len() > 1 {
-            self.error(
-                key.mark,
-                path.to_owned(),
-                "Redline serves its own metrics on one endpoint: give either `address` or one `readers` entry",
-            );
-            return None;
-        }
-        // otelcol's default reader: a Prometheus pull endpoint on localhost:8888.
-        let endpoint = match (level.as_str(), endpoints.pop()) {
-            ("none", _) => None,
-            (_, Some(e)) => Some(e),
-            (_, None) => Some("localhost:8888".to_owned()),
-        };
-        Some(MetricsTelemetryConfig {
-            level: Some(level),
-            endpoint,
-        })
-    }
-
-    fn logs(&mut self, key: &Node, node: &Node, path: &str) -> Option<LogsConfig> {
-        let raw = match de::from_node::<LogsRaw>(node, &self.file, path, key.mark) {
-            Ok(raw) => raw,
-            Err(e) => {
-                self.errors.push(e);
-                return None;
-            }
-        };
-        let mut valid = true;
-        let mut check = |field: &str, value: Option<String>, allowed: &[&str]| {
-            let value = value?;
-            // zap reads levels case-insensitively; keep one spelling downstream.
-            let lower = value.to_ascii_lowercase();
-            if allowed.contains(&lower.as_str()) {
-                return Some(lower);
-            }
-            valid = false;
-            self.error(
-                find_value_mark(node, field).unwrap_or(key.mark),
-                join_key(path, field),
-                format!("`{value}` is not one of {}", allowed.join(", ")),
-            );
-            None
-        };
-        let logs = LogsConfig {
-            level: check("level", raw.level, &["debug", "info", "warn", "error"]),
-            encoding: check("encoding", raw.encoding, &["console", "json", "logfmt"]),
-        };
-        valid.then_some(logs)
-    }
 }
 
 /// Position of the value of `key` in the map `node`, if present.
-fn find_value_mark(node: &Node, key: &str) -> Option<Mark> {
+pub(super) fn find_value_mark(node: &Node, key: &str) -> Option<Mark> {
     let NodeValue::Map(entries) = &node.value else {
         return None;
     };
     let (k, v) = entries.iter().find(|(k, _)| key_text(k) == key)?;
     Some(yaml::key_mark_for(k, v))
-}
-
-// The `Unsupported` fields exist only to refuse their keys; they are never read.
-#[allow(dead_code)]
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MetricsRaw {
-    level: Option<String>,
-    address: Option<String>,
-    readers: Option<Vec<ReaderRaw>>,
-    views: Option<Unsupported>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReaderRaw {
-    pull: PullRaw,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PullRaw {
-    exporter: PullExporterRaw,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PullExporterRaw {
-    prometheus: PrometheusReaderRaw,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PrometheusReaderRaw {
-    host: Option<String>,
-    port: Option<u16>,
-    without_units: Option<Unsupported>,
-    without_type_suffix: Option<Unsupported>,
-    without_scope_info: Option<Unsupported>,
-    with_resource_constant_labels: Option<Unsupported>,
-}
-
-// The `Unsupported` fields exist only to refuse their keys; they are never read.
-#[allow(dead_code)]
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogsRaw {
-    level: Option<String>,
-    encoding: Option<String>,
-    development: Option<Unsupported>,
-    disable_caller: Option<Unsupported>,
-    disable_stacktrace: Option<Unsupported>,
-    sampling: Option<Unsupported>,
-    output_paths: Option<Unsupported>,
-    error_output_paths: Option<Unsupported>,
-    initial_fields: Option<Unsupported>,
-    processors: Option<Unsupported>,
 }

@@ -7,18 +7,29 @@ mod error;
 mod load;
 mod node;
 mod secret;
+mod telemetry;
+mod telemetry_logs;
+mod telemetry_metrics;
+#[cfg(test)]
+mod telemetry_tests;
 #[cfg(test)]
 mod tests;
 mod unsupported;
 mod yaml;
+mod yaml_relax;
 
 pub use error::ConfigError;
 pub use load::{
-    load_file, load_file_lenient, load_str, load_str_lenient, load_str_with_env, Config, ConfigErrors, LogsConfig,
-    MetricsTelemetryConfig, PipelineConfig, ServiceConfig, TelemetryConfig,
+    load_file, load_file_lenient, load_str, load_str_lenient, load_str_with_env, Config,
+    ConfigErrors, PipelineConfig, ServiceConfig,
 };
 pub use node::{Mark, Node, NodeValue};
 pub use secret::Secret;
+pub use telemetry::{
+    AttributeValue, LogOutput, LogsConfig, LogsSampling, MetricsTelemetryConfig, OtlpCompression,
+    OtlpProtocol, OtlpPushConfig, PeriodicReaderConfig, PushExporterConfig, TelemetryConfig,
+    TelemetryResource, Temporality,
+};
 pub use unsupported::Unsupported;
 
 use std::sync::Arc;

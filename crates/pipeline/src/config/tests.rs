@@ -735,7 +735,7 @@ service:
   telemetry:
     logs: {level: verbose, encoding: json}
     metrics: {level: chatty}
-    resource: {service.name: x}
+    resource: {service.name: 12}
   pipelines:
     traces:
       receivers: [otlp]
@@ -757,7 +757,7 @@ service:
             11,
         ),
         (
-            "test.yaml:12:5: service.telemetry.resource: is an otelcol setting",
+            "test.yaml:12:30: service.telemetry.resource.service.name: must be a string or null",
             12,
         ),
         ("service.pipelines.traces.processor: unknown key", 16),
@@ -799,16 +799,6 @@ fn telemetry_metrics_endpoint_from_address_readers_or_default() {
     );
     assert_eq!(endpoint("    metrics:\n      level: none\n"), None);
     assert_eq!(endpoint("    logs:\n      level: info\n"), None);
-}
-
-#[test]
-fn telemetry_resource_is_unsupported() {
-    let errors = load_err(&format!(
-        "{PIPELINES}  telemetry:\n    resource: {{a: b}}\n"
-    ));
-    assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].path, "service.telemetry.resource");
-    assert!(errors[0].reason.contains("not support yet"));
 }
 
 #[test]

@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
+use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 
 use super::env::{self, EnvLookup};
+use super::yaml_relax::{self, Relaxed};
 use super::{ConfigError, Mark, Node, NodeValue};
 
 /// Deeper nesting than this is refused: no real config comes close, and it keeps every
@@ -45,13 +46,8 @@ struct Builder<'a> {
     anchors: HashMap<usize, (Node, usize, usize)>,
     nodes: usize,
     root: Option<Node>,
-}
-
-fn mark_of(span: &Span) -> Mark {
-    Mark {
-        line: span.start.line(),
-        column: span.start.col() + 1,
-    }
+    /// Set when parsing [`yaml_relax`]'s rewrite of the file: maps positions back.
+    relaxed: Option<&'a Relaxed>,
 }
 
 /// Parses one YAML document. An empty file is a `Null` root. Every duplicate key is
@@ -61,7 +57,18 @@ pub(crate) fn parse(
     text: &str,
     lookup: EnvLookup<'_>,
 ) -> Result<Parsed, Vec<ConfigError>> {
-    let parsed = build(file, text, lookup).map_err(|e| vec![e])?;
+    let parsed = match build(file, text, lookup, None) {
+        Ok(parsed) => parsed,
+        // A file saphyr refuses may only have flow collections or quoted scalars indented
+        // less than YAML 1.2 allows, which otelcol's yaml.v3 accepts: parse it again with
+        // those lines indented. Its error, if any, is the one to show: the first may be an
+        // indentation otelcol accepts, in front of the real problem.
+        Err(first) => match yaml_relax::relax(text) {
+            Some(relaxed) => build(file, &relaxed.text, lookup, Some(&relaxed)),
+            None => Err(first),
+        }
+        .map_err(|e| vec![e])?,
+    };
     let mut errors = Vec::new();
     check_keys(file, &parsed.root, "", &mut errors);
     if errors.is_empty() {
@@ -71,7 +78,12 @@ pub(crate) fn parse(
     }
 }
 
-fn build(file: &Arc<str>, text: &str, lookup: EnvLookup<'_>) -> Result<Parsed, ConfigError> {
+fn build(
+    file: &Arc<str>,
+    text: &str,
+    lookup: EnvLookup<'_>,
+    relaxed: Option<&Relaxed>,
+) -> Result<Parsed, ConfigError> {
     let mut b = Builder {
         file,
         lookup,
@@ -80,20 +92,16 @@ fn build(file: &Arc<str>, text: &str, lookup: EnvLookup<'_>) -> Result<Parsed, C
         anchors: HashMap::new(),
         nodes: 0,
         root: None,
+        relaxed,
     };
     let mut documents = 0usize;
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| {
             let m = e.marker();
-            b.error(
-                Mark {
-                    line: m.line(),
-                    column: m.col() + 1,
-                },
-                format!("invalid YAML: {}", e.info()),
-            )
+            let mark = b.mark(m.line(), m.col());
+            b.error(mark, format!("invalid YAML: {}", e.info()))
         })?;
-        let mark = mark_of(&span);
+        let mark = b.mark(span.start.line(), span.start.col());
         match event {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
             Event::DocumentStart(_) => {
@@ -220,6 +228,15 @@ fn build(file: &Arc<str>, text: &str, lookup: EnvLookup<'_>) -> Result<Parsed, C
 }
 
 impl Builder<'_> {
+    /// The position in the user's file of saphyr's 1-based line and 0-based column.
+    fn mark(&self, line: usize, col: usize) -> Mark {
+        let mark = Mark {
+            line,
+            column: col + 1,
+        };
+        self.relaxed.map_or(mark, |r| r.original(mark))
+    }
+
     fn error(&self, mark: Mark, reason: String) -> ConfigError {
         ConfigError::new(Some(self.file.clone()), Some(mark), String::new(), reason)
     }
@@ -247,6 +264,10 @@ impl Builder<'_> {
     /// string); any other tag would carry a meaning Redline cannot honour.
     fn check_tag(&self, tag: Option<&Tag>, mark: Mark, scalar: bool) -> Result<bool, ConfigError> {
         let Some(tag) = tag else { return Ok(false) };
+        // The non-specific tag `!` changes nothing for yaml.v3 (`a: ! 12` is the integer 12).
+        if tag.handle.is_empty() && tag.suffix == "!" {
+            return Ok(false);
+        }
         if tag.is_yaml_core_schema() {
             match (tag.suffix.as_str(), scalar) {
                 ("str", true) => return Ok(true),
