@@ -173,7 +173,8 @@ def describe(signal: str, key: tuple) -> str:
         what = f"log {json_format.MessageToDict(lr.body)} sev={lr.severity_number} t={lr.time_unix_nano}"
     else:
         m = metrics_pb2.Metric.FromString(key[4])
-        what = f"metric {m.name!r} ({m.WhichOneof('data')}) point {key[5].hex()[:60]}"
+        kind = m.WhichOneof("data") or "NO DATA: no gauge/sum/histogram/exponential_histogram/summary"
+        what = f"metric {m.name!r} ({kind}) point {key[5].hex()[:60]}"
     return f"{what} scope={scope.name!r} resource={attrs}"
 
 

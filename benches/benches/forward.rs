@@ -15,7 +15,7 @@ use redline_benches::{process_cpu_seconds, Workload, SPANS_PER_REQUEST};
 use redline_otlp_exporter::config::Compression;
 use redline_otlp_exporter::Config;
 use redline_pipeline::telemetry::Telemetry;
-use redline_pipeline::{BuildContext, ComponentId, Batch, Consumer};
+use redline_pipeline::{Batch, BuildContext, ComponentId, Consumer};
 
 /// Hands `n` batches to the exporter (waiting out a full queue, as a receiver's client would
 /// after UNAVAILABLE) and waits until the sink has them all.

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use redline_pipeline::component::{BuildResult, FactoryInfo, NoopRunning};
 use redline_pipeline::{
-    Batch, BuildContext, ComponentConfig, ConfigError, ConnectorFactory, ConnectorParts,
-    Consumer, MetricsFlow, Refused, Reservation, RunningComponent, Signal, SignalConsumers,
+    Batch, BuildContext, ComponentConfig, ConfigError, ConnectorFactory, ConnectorParts, Consumer,
+    MetricsFlow, Refused, Reservation, RunningComponent, Signal, SignalConsumers,
 };
 use serde::Deserialize;
 
@@ -126,7 +126,10 @@ mod tests {
         let logs = Batch::new(Signal::Logs, Bytes::from_static(b"l"), 3);
         parts.input.consume(logs).expect("logs pipeline takes it");
         let metrics = Batch::new(Signal::Metrics, Bytes::from_static(b"m"), 5);
-        parts.input.consume(metrics).expect("metrics pipeline takes it");
+        parts
+            .input
+            .consume(metrics)
+            .expect("metrics pipeline takes it");
         let traces = Batch::traces(Bytes::from_static(b"t"), 1);
         assert!(parts.input.consume(traces).is_err(), "no traces pipeline");
         assert_eq!(*got.lock(), vec![(Signal::Logs, 3), (Signal::Metrics, 5)]);

@@ -364,11 +364,11 @@ fn delta_requests_carry_the_change_since_the_last() {
 #[test]
 fn redline_telemetry_encodes_with_otelcol_names() {
     let telemetry = Telemetry::new();
-    let grpc = telemetry.receiver("otlp", "grpc");
-    grpc.accepted_spans.store(1234, Ordering::Relaxed);
-    grpc.refused_spans.store(5, Ordering::Relaxed);
-    let exporter = telemetry.exporter("otlp/tempo");
-    exporter.sent_spans.store(1200, Ordering::Relaxed);
+    let grpc = telemetry.receiver("otlp", "grpc", redline_pipeline::Signal::Traces);
+    grpc.accepted.store(1234, Ordering::Relaxed);
+    grpc.refused.store(5, Ordering::Relaxed);
+    let exporter = telemetry.exporter("otlp/tempo", redline_pipeline::Signal::Traces);
+    exporter.sent.store(1200, Ordering::Relaxed);
     exporter.queue_size.store(3, Ordering::Relaxed);
 
     let mut encoder = Encoder::new(Temporality::Cumulative);

@@ -161,7 +161,10 @@ fn size_limit_as_resource_exhausted<B>(resp: &mut Response<B>) {
 /// What grpc-go answers for a method it does not serve; a known OTLP service whose signal
 /// no pipeline takes is also logged, once, since that is a config mistake worth seeing.
 fn unimplemented(state: &GrpcState, path: &str) -> Status {
-    let service = path.trim_start_matches('/').rsplit_once('/').map(|(s, _)| s);
+    let service = path
+        .trim_start_matches('/')
+        .rsplit_once('/')
+        .map(|(s, _)| s);
     if let Some(signal) = Signal::ALL
         .into_iter()
         .find(|s| s.grpc_export_path() == path)

@@ -106,7 +106,11 @@ pub(crate) fn router(state: Arc<HttpState>) -> Router {
 async fn handle(State(state): State<Arc<HttpState>>, req: Request) -> Response {
     // CORS wraps everything, authentication included: a browser's preflight carries no
     // credentials.
-    let cors_headers = match state.cors.as_ref().map(|c| c.check(req.method(), req.headers())) {
+    let cors_headers = match state
+        .cors
+        .as_ref()
+        .map(|c| c.check(req.method(), req.headers()))
+    {
         Some(cors::Verdict::Preflight(headers)) => {
             let mut resp = StatusCode::NO_CONTENT.into_response();
             resp.headers_mut().extend(headers);
@@ -214,10 +218,7 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
                 return status_response(
                     kind,
                     StatusCode::BAD_REQUEST,
-                    &format!(
-                        "malformed OTLP/JSON {}: {e}",
-                        signal.export_request_name()
-                    ),
+                    &format!("malformed OTLP/JSON {}: {e}", signal.export_request_name()),
                 )
             }
         },

@@ -131,8 +131,16 @@ async fn start(
         .collect();
     let name = id.to_string();
     let metadata = [
-        config.protocols.grpc.as_ref().is_some_and(|g| g.include_metadata),
-        config.protocols.http.as_ref().is_some_and(|h| h.include_metadata),
+        config
+            .protocols
+            .grpc
+            .as_ref()
+            .is_some_and(|g| g.include_metadata),
+        config
+            .protocols
+            .http
+            .as_ref()
+            .is_some_and(|h| h.include_metadata),
     ];
     if metadata.contains(&true) {
         tracing::info!(

@@ -128,13 +128,25 @@ async fn grpc_metrics_and_logs_are_forwarded_as_received_and_counted_per_signal(
 async fn http_protobuf_and_json_metrics_and_logs() {
     let r = all_signals(loopback_config()).await;
     let metrics = metrics_request();
-    let a = post(&r.http_url("/v1/metrics"), Some(PB), None, metrics.encode_to_vec()).await;
+    let a = post(
+        &r.http_url("/v1/metrics"),
+        Some(PB),
+        None,
+        metrics.encode_to_vec(),
+    )
+    .await;
     assert_eq!(a.status, 200);
     let json = r#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[
         {"severityNumber":"SEVERITY_NUMBER_WARN","body":{"stringValue":"disk"},
          "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174"},
         {"body":{"kvlistValue":{}}}]}]}]}"#;
-    let a = post(&r.http_url("/v1/logs"), Some("application/json"), None, json).await;
+    let a = post(
+        &r.http_url("/v1/logs"),
+        Some("application/json"),
+        None,
+        json,
+    )
+    .await;
     assert_eq!(a.status, 200, "{:?}", a.body);
     let got = r.batches();
     assert_eq!(got.len(), 2);
@@ -143,7 +155,10 @@ async fn http_protobuf_and_json_metrics_and_logs() {
     let records = &logs.resource_logs[0].scope_logs[0].log_records;
     assert_eq!(records.len(), 2);
     assert_eq!(records[0].severity_number, 13);
-    assert_eq!(records[0].span_id, [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74]);
+    assert_eq!(
+        records[0].span_id,
+        [0xee, 0xe1, 0x9b, 0x7e, 0xc3, 0xc1, 0xb1, 0x74]
+    );
     assert_eq!(r.accepted_of(Signal::Metrics, "http"), 4);
     assert_eq!(r.accepted_of(Signal::Logs, "http"), 2);
     let bad = post(&r.http_url("/v1/metrics"), Some(PB), None, vec![0x0a, 0xff]).await;
@@ -166,7 +181,13 @@ async fn signals_without_a_pipeline_are_unimplemented_and_404() {
     assert!(status
         .message()
         .contains("opentelemetry.proto.collector.metrics.v1.MetricsService"));
-    let a = post(&r.http_url("/v1/logs"), Some(PB), None, logs_request(1).encode_to_vec()).await;
+    let a = post(
+        &r.http_url("/v1/logs"),
+        Some(PB),
+        None,
+        logs_request(1).encode_to_vec(),
+    )
+    .await;
     assert_eq!(a.status, 404);
     assert!(r.batches().is_empty());
     r.shutdown().await;

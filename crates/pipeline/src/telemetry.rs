@@ -96,6 +96,8 @@ pub struct ExporterCounters {
     pub queue_capacity: AtomicI64,
 }
 
+type ReceiverKey = (Signal, String, &'static str);
+
 /// Registry of the process's own counters.
 #[derive(Clone, Default)]
 pub struct Telemetry {
@@ -104,7 +106,8 @@ pub struct Telemetry {
 
 #[derive(Default)]
 struct Registry {
-    receivers: Mutex<BTreeMap<(Signal, String, &'static str), Arc<ReceiverCounters>>>,
+    /// By (signal, receiver id, transport).
+    receivers: Mutex<BTreeMap<ReceiverKey, Arc<ReceiverCounters>>>,
     exporters: Mutex<BTreeMap<(Signal, String), Arc<ExporterCounters>>>,
     /// Components' own families (e.g. spanmetrics series counts), read at collect time.
     sources: Mutex<Vec<Arc<dyn MetricsSource>>>,

@@ -16,8 +16,8 @@ use std::time::Duration;
 use redline_pipeline::component::{BuildResult, FactoryInfo, NoopRunning};
 use redline_pipeline::config::Unsupported;
 use redline_pipeline::{
-    BuildContext, ComponentConfig, ConfigError, ProcessorFactory, RunningComponent, Signal,
-    Consumer,
+    BuildContext, ComponentConfig, ConfigError, Consumer, ProcessorFactory, RunningComponent,
+    Signal,
 };
 use serde::Deserialize;
 

@@ -38,8 +38,8 @@ use std::sync::Arc;
 
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::{
-    BuildContext, BuildError, ComponentConfig, ConfigError, ExporterFactory, MetricsFlow, MetricsSource,
-    RunningComponent, Signal,
+    BuildContext, BuildError, ComponentConfig, ConfigError, ExporterFactory, MetricsFlow,
+    MetricsSource, RunningComponent, Signal,
 };
 
 pub use config::Config;

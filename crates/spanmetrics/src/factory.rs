@@ -7,8 +7,9 @@ use futures::future::BoxFuture;
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::consumer::CommitFn;
 use redline_pipeline::{
-    BuildContext, BuildError, ComponentConfig, ConfigError, ConnectorFactory, ConnectorParts,
-    Refused, Reservation, RunningComponent, ShutdownError, Signal, Batch, Consumer, MetricsFlow, SignalConsumers,
+    Batch, BuildContext, BuildError, ComponentConfig, ConfigError, ConnectorFactory,
+    ConnectorParts, Consumer, MetricsFlow, Refused, Reservation, RunningComponent, ShutdownError,
+    Signal, SignalConsumers,
 };
 
 use redline_pipeline::telemetry;

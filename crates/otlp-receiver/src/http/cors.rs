@@ -47,7 +47,8 @@ pub(crate) enum Verdict {
     Simple(HeaderMap),
 }
 
-const PREFLIGHT_VARY: &str = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
+const PREFLIGHT_VARY: &str =
+    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
 
 impl Cors {
     /// `None` when CORS is off (no allowed origins).
@@ -139,7 +140,10 @@ impl Cors {
             });
             if origin_ok && method_ok && headers_ok {
                 self.allow_origin(origin, &mut out);
-                out.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+                out.insert(
+                    ACCESS_CONTROL_ALLOW_METHODS,
+                    HeaderValue::from_static("POST"),
+                );
                 if let Some(requested) = requested {
                     out.insert(ACCESS_CONTROL_ALLOW_HEADERS, requested.clone());
                 }

@@ -22,7 +22,8 @@ use redline_pipeline::consumer::CommitFn;
 use redline_pipeline::extension::Extensions;
 use redline_pipeline::telemetry::Telemetry;
 use redline_pipeline::{
-    BuildContext, ComponentId, Refused, Reservation, RunningComponent, Signal, SignalConsumers, Batch, Consumer,
+    Batch, BuildContext, ComponentId, Consumer, Refused, Reservation, RunningComponent, Signal,
+    SignalConsumers,
 };
 use tonic::transport::Channel;
 
@@ -104,12 +105,7 @@ impl Receiver {
         let telemetry = Telemetry::new();
         let ctx = BuildContext::new(telemetry.clone()).with_extensions(extensions);
         let running = OtlpReceiverFactory
-            .start(
-                &ComponentId::new("otlp", None),
-                &config,
-                &ctx,
-                next,
-            )
+            .start(&ComponentId::new("otlp", None), &config, &ctx, next)
             .await
             .map_err(|e| e.to_string())?;
         let addrs = running.local_addrs();

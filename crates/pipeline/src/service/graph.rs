@@ -516,12 +516,18 @@ pub fn validate_after_load_errors(
         let rest = path.strip_prefix("service.pipelines.")?;
         Some(rest.split('.').next().unwrap_or(rest).to_owned())
     };
-    let broken: BTreeSet<String> = load_errors.iter().filter_map(|e| pipeline_of(&e.path)).collect();
+    let broken: BTreeSet<String> = load_errors
+        .iter()
+        .filter_map(|e| pipeline_of(&e.path))
+        .collect();
     let mut errors = load_errors;
     if let Err(found) = validate(config, factories) {
-        errors.extend(found.0.into_iter().filter(|e| {
-            !pipeline_of(&e.path).is_some_and(|p| broken.contains(&p))
-        }));
+        errors.extend(
+            found
+                .0
+                .into_iter()
+                .filter(|e| !pipeline_of(&e.path).is_some_and(|p| broken.contains(&p))),
+        );
     }
     Err(ConfigErrors(errors))
 }

@@ -480,9 +480,18 @@ fn unknown_connector_type_gives_one_error() {
 fn service_mistakes_do_not_hide_component_errors() {
     let log = Log::default();
     let yaml = GOOD
-        .replace("endpoint: tempo:4317", "endpoint: tempo:4317\n    endpont: x")
-        .replace("  pipelines:\n", "  telemetry:\n    metrics: {level: chatty}\n  pipelines:\n")
-        .replace("      receivers: [spanmetrics]\n", "      receivers: [spanmetrics]\n      procesors: [x]\n");
+        .replace(
+            "endpoint: tempo:4317",
+            "endpoint: tempo:4317\n    endpont: x",
+        )
+        .replace(
+            "  pipelines:\n",
+            "  telemetry:\n    metrics: {level: chatty}\n  pipelines:\n",
+        )
+        .replace(
+            "      receivers: [spanmetrics]\n",
+            "      receivers: [spanmetrics]\n      procesors: [x]\n",
+        );
     let (config, load_errors) =
         crate::config::load_str_lenient("test.yaml", &yaml).expect("is YAML");
     assert_eq!(load_errors.len(), 2, "{load_errors:?}");
@@ -490,8 +499,12 @@ fn service_mistakes_do_not_hide_component_errors() {
         .expect_err("invalid");
     let shown: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
     assert_eq!(shown.len(), 3, "{shown:#?}");
-    assert!(shown.iter().any(|e| e.contains("service.telemetry.metrics.level")));
-    assert!(shown.iter().any(|e| e.contains("service.pipelines.metrics.procesors")));
+    assert!(shown
+        .iter()
+        .any(|e| e.contains("service.telemetry.metrics.level")));
+    assert!(shown
+        .iter()
+        .any(|e| e.contains("service.pipelines.metrics.procesors")));
     assert!(shown
         .iter()
         .any(|e| e.contains("exporters.otlp/tempo.endpont: unknown field")));

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::{
-    BuildContext, BuildError, ComponentConfig, ConfigError, ProcessorFactory, Refused, Reservation,
-    RunningComponent, ShutdownError, Signal, Batch, Consumer,
+    Batch, BuildContext, BuildError, ComponentConfig, ConfigError, Consumer, ProcessorFactory,
+    Refused, Reservation, RunningComponent, ShutdownError, Signal,
 };
 
 const MIB: u64 = 1024 * 1024;

@@ -39,12 +39,12 @@ fn telemetry_config(readers: &str, resource: &str) -> TelemetryConfig {
 /// Redline's counters after some traffic.
 fn traffic(accepted: u64) -> Telemetry {
     let telemetry = Telemetry::new();
-    let r = telemetry.receiver("otlp", "grpc");
-    r.accepted_spans.store(accepted, Ordering::Relaxed);
-    r.refused_spans.store(3, Ordering::Relaxed);
+    let r = telemetry.receiver("otlp", "grpc", redline_pipeline::Signal::Traces);
+    r.accepted.store(accepted, Ordering::Relaxed);
+    r.refused.store(3, Ordering::Relaxed);
     telemetry
-        .exporter("otlp/tempo")
-        .sent_spans
+        .exporter("otlp/tempo", redline_pipeline::Signal::Traces)
+        .sent
         .store(accepted - 1, Ordering::Relaxed);
     telemetry
 }
@@ -139,8 +139,8 @@ async fn http_reader_pushes_at_shutdown_with_gzip_headers_and_resource() {
     let pushers = start(&config, &telemetry).expect("starts");
     // Nothing before the interval; the final push at shutdown carries the last counts.
     telemetry
-        .receiver("otlp", "grpc")
-        .accepted_spans
+        .receiver("otlp", "grpc", redline_pipeline::Signal::Traces)
+        .accepted
         .store(1234, Ordering::Relaxed);
     pushers
         .shutdown(Instant::now() + Duration::from_secs(5))
@@ -286,8 +286,8 @@ async fn grpc_reader_pushes_every_interval() {
     assert_eq!(attrs[2].1.len(), 36, "a UUID: {}", attrs[2].1);
 
     telemetry
-        .receiver("otlp", "grpc")
-        .accepted_spans
+        .receiver("otlp", "grpc", redline_pipeline::Signal::Traces)
+        .accepted
         .store(777, Ordering::Relaxed);
     pushers
         .shutdown(Instant::now() + Duration::from_secs(5))
