@@ -13,6 +13,7 @@ import copy
 import http.server
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -64,8 +65,8 @@ class RemoteWriteSink:
 def rewrite(config: dict, sink_endpoint: str, flush_interval: Optional[str],
             remote_write_url: str = "", otlphttp_url: str = "") -> tuple[dict, dict]:
     """A copy of `config` listening on free 127.0.0.1 ports and sending to `sink_endpoint`
-    (OTLP/gRPC), `otlphttp_url` (OTLP/HTTP: `endpoint`, and the per-signal URLs where the file
-    sets them) and `remote_write_url`;
+    (OTLP/gRPC), `otlphttp_url` (OTLP/HTTP: `endpoint` and the per-signal URLs the file sets,
+    their paths kept) and `remote_write_url`;
     returns (config, ports) with ports keyed `grpc`, `http`, `prom` (first of each kind),
     `<id>` for every other listener, and `telemetry`."""
     cfg = copy.deepcopy(config)
@@ -89,10 +90,10 @@ def rewrite(config: dict, sink_endpoint: str, flush_interval: Optional[str],
         if kind in ("otlp", "otlp_grpc"):
             ec["endpoint"] = sink_endpoint
         elif kind in ("otlphttp", "otlp_http") and otlphttp_url:
-            ec["endpoint"] = otlphttp_url
-            for signal in ("traces", "metrics", "logs"):
-                if f"{signal}_endpoint" in ec:
-                    ec[f"{signal}_endpoint"] = f"{otlphttp_url}/v1/{signal}"
+            # Only scheme, host and port change: the path (Loki's /otlp, ...) stays.
+            for key in ("endpoint", "traces_endpoint", "metrics_endpoint", "logs_endpoint"):
+                if ec.get(key):
+                    ec[key] = otlphttp_url + urllib.parse.urlsplit(str(ec[key])).path.rstrip("/")
         elif kind == "prometheusremotewrite":
             ec["endpoint"] = remote_write_url
         elif kind == "prometheus":

@@ -115,9 +115,11 @@ def test_three_signals(pair_factory, allow):
         report.append(f"Redline did not forward exactly what was sent (forwarded {got}, sent {want}):\n"
                       + "\n".join(problems))
     assert not report, "\n".join(report)
-    posts = pair.http_sinks["redline"].posted()
-    assert {p.path for p in posts} == {"/otlp/v1/logs"}, {p.path for p in posts}
-    assert {p.headers.get("content-encoding") for p in posts} == {"gzip"}, [p.headers for p in posts]
+    for side in pair.c:  # both as otlphttp sends by default: to <endpoint>/v1/logs, gzip
+        posts = pair.http_sinks[side].posted()
+        assert {p.path for p in posts} == {"/otlp/v1/logs"}, (side, {p.path for p in posts})
+        assert {p.headers.get("content-encoding") for p in posts} == {"gzip"}, (side, [p.headers for p in posts])
+        assert {p.headers.get("content-type") for p in posts} == {"application/x-protobuf"}, side
 
 
 @pytest.mark.parametrize("only", ["traces", "logs"])

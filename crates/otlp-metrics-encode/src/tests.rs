@@ -404,7 +404,11 @@ fn redline_telemetry_encodes_with_otelcol_names() {
     );
     assert_eq!(
         value("otelcol_exporter_queue_size"),
-        (exp, Some(Num::AsDouble(3.0)), 0)
+        (
+            pairs(&[("data_type", "traces"), ("exporter", "otlp/tempo")]),
+            Some(Num::AsDouble(3.0)),
+            0
+        )
     );
     assert_eq!(encoder.dropped_points(), 0);
 }

@@ -266,3 +266,29 @@ async fn cors_refuses_an_origin_not_listed() {
     assert_eq!(a.headers["vary"], "Origin");
     r.shutdown().await;
 }
+
+#[tokio::test]
+async fn json_metrics_with_temporality_names_keep_their_points_and_bad_data_is_refused() {
+    let r = all_signals(loopback_config()).await;
+    let named = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"pool.in_use","sum":{"dataPoints":[{"asDouble":-2.5,"timeUnixNano":"1700000060000000000"}],"aggregationTemporality":"AGGREGATION_TEMPORALITY_DELTA"}}]}]}]}"#;
+    let a = post(&r.http_url("/v1/metrics"), Some("application/json"), None, named).await;
+    assert_eq!(a.status, 200);
+    let got = r.batches();
+    assert_eq!(got.len(), 1);
+    let req = ExportMetricsServiceRequest::decode(got[0].raw.clone()).expect("protobuf");
+    match &req.resource_metrics[0].scope_metrics[0].metrics[0].data {
+        Some(metric::Data::Sum(sum)) => {
+            assert_eq!(sum.aggregation_temporality, 1);
+            assert_eq!(sum.data_points.len(), 1);
+        }
+        other => panic!("the sum was lost: {other:?}"),
+    }
+    assert_eq!(r.accepted_of(Signal::Metrics, "http"), 1);
+    // A data section serde cannot read must not be answered 200 and dropped.
+    let bad = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"g","sum":{"dataPoints":"zz"}}]}]}]}"#;
+    let a = post(&r.http_url("/v1/metrics"), Some("application/json"), None, bad).await;
+    assert_eq!(a.status, 400);
+    assert!(String::from_utf8_lossy(&a.body).contains("`sum`"), "{:?}", a.body);
+    assert_eq!(r.batches().len(), 1);
+    r.shutdown().await;
+}

@@ -54,19 +54,57 @@ pub(crate) fn signal_json_to_protobuf(
 ) -> Result<Bytes, serde_json::Error> {
     match signal {
         Signal::Traces => json_to_protobuf(body),
-        Signal::Metrics => typed_json::<ExportMetricsServiceRequest>(body),
-        Signal::Logs => typed_json::<ExportLogsServiceRequest>(body),
+        Signal::Metrics => metrics_json(body),
+        Signal::Logs => logs_json(body),
     }
 }
 
-/// Metrics and logs: the generated types first; on failure, the slow road through a
-/// `Value` with enum names (`aggregationTemporality`, `severityNumber`) made numbers and
-/// empty lists given their `values`.
-fn typed_json<T>(body: &[u8]) -> Result<Bytes, serde_json::Error>
-where
-    T: serde::de::DeserializeOwned + Message,
-{
-    let req = match serde_json::from_slice::<T>(body) {
+/// Metrics are read through a `Value`: the generated `Metric` keeps its data in a flattened
+/// optional `oneof`, where serde drops a `sum` (or gauge, histogram...) it cannot read instead
+/// of failing, which would answer 200 and lose the points. Every metric that has a data key
+/// in the JSON must have data after reading, or the request is refused naming it.
+fn metrics_json(body: &[u8]) -> Result<Bytes, serde_json::Error> {
+    use serde::de::Error as _;
+    let mut doc: serde_json::Value = serde_json::from_slice(body)?;
+    enum_names_to_numbers(&mut doc).map_err(serde_json::Error::custom)?;
+    empty_lists(&mut doc);
+    const DATA_KEYS: [&str; 5] = ["gauge", "sum", "histogram", "exponentialHistogram", "summary"];
+    let mut with_data = Vec::new();
+    for rm in json_items(&doc, "resourceMetrics") {
+        for sm in json_items(rm, "scopeMetrics") {
+            for m in json_items(sm, "metrics") {
+                with_data.push(DATA_KEYS.iter().find(|k| m.get(**k).is_some()).copied());
+            }
+        }
+    }
+    let req: ExportMetricsServiceRequest = serde_json::from_value(doc)?;
+    let metrics = req
+        .resource_metrics
+        .iter()
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics);
+    for (i, (metric, key)) in metrics.zip(&with_data).enumerate() {
+        if let (None, Some(key)) = (&metric.data, key) {
+            return Err(serde_json::Error::custom(format!(
+                "metric {i} (`{}`): its `{key}` is not a valid OTLP/JSON {key}",
+                metric.name
+            )));
+        }
+    }
+    Ok(Bytes::from(req.encode_to_vec()))
+}
+
+fn json_items<'a>(v: &'a serde_json::Value, key: &str) -> impl Iterator<Item = &'a serde_json::Value> {
+    v.get(key)
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// Logs: the generated types first; on failure, the slow road through a `Value` with enum
+/// names (`severityNumber`) made numbers and empty lists given their `values`.
+fn logs_json(body: &[u8]) -> Result<Bytes, serde_json::Error> {
+    let req = match serde_json::from_slice::<ExportLogsServiceRequest>(body) {
         Ok(req) => req,
         Err(e) => {
             let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(body) else {
@@ -76,7 +114,7 @@ where
                 return Err(e);
             }
             empty_lists(&mut doc);
-            serde_json::from_value::<T>(doc).map_err(|_| e)?
+            serde_json::from_value::<ExportLogsServiceRequest>(doc).map_err(|_| e)?
         }
     };
     Ok(Bytes::from(req.encode_to_vec()))

@@ -69,6 +69,12 @@ impl From<ConfigError> for ConfigErrors {
 
 /// Reads and loads a config file, expanding `${env:VAR}` from the process environment.
 pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let (name, text) = read(path)?;
+    load_str(&name, &text)
+}
+
+/// The file's name for messages, and its text.
+fn read(path: &Path) -> Result<(String, String), ConfigError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError::new(
@@ -78,7 +84,7 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
             format!("cannot read the config file: {e}"),
         )
     })?;
-    load_str(&name, &text)
+    Ok((name, text))
 }
 
 /// Loads config text, expanding `${env:VAR}` from the process environment; `file_name` is
@@ -108,15 +114,7 @@ pub fn load_str_with_env(
 /// the components of a file whose `service` section has problems. `Err` only when the file
 /// cannot be read or is not YAML.
 pub fn load_file_lenient(path: &Path) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(
-            Some(Arc::from(name.as_str())),
-            None,
-            String::new(),
-            format!("cannot read the config file: {e}"),
-        )
-    })?;
+    let (name, text) = read(path)?;
     load_lenient(&name, &text, &|name| std::env::var(name).ok())
 }
 
