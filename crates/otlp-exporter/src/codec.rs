@@ -1,7 +1,7 @@
 //! The gRPC message Redline sends: queued export request bytes, concatenated (two encoded
 //! requests back to back are one request whose top-level lists merge) and framed as gRPC's
 //! length-prefixed message. The forward path never decodes or re-encodes spans
-//! (DESIGN §1); it compresses the bytes itself, at the configured gzip level, because tonic's
+//! (docs/architecture.md §1); it compresses the bytes itself, at the configured gzip level, because tonic's
 //! client compresses only at a fixed level and would compress again on every retry.
 
 use std::collections::VecDeque;

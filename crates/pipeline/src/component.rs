@@ -269,6 +269,13 @@ pub trait FactoryInfo: Send + Sync {
     /// Checks a config without starting anything: every bad key or value is reported with
     /// its path by the returned error.
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError>;
+    /// What is worth telling the user about a valid config without refusing it: a component
+    /// or key otelcol deprecated or removed, with its replacement. `redline validate` prints
+    /// these, and so does the start. Only called on a valid config.
+    fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
+        let _ = config;
+        Vec::new()
+    }
     /// Extensions this config refers to (`auth.authenticator`, `sending_queue.storage`), as
     /// (key path relative to the component, extension id), so `redline validate` can check
     /// they are defined and enabled in `service.extensions`. Only called on a valid config.

@@ -706,7 +706,7 @@ async fn bind_failure_is_a_start_error() {
         .expect("clean shutdown");
 }
 
-/// Not a timed assertion (DESIGN §7: performance is measured in benches/): prints how long a
+/// Not a timed assertion (docs/architecture.md §7: performance is measured in benches/): prints how long a
 /// 100k-series render takes. `cargo test --release -p redline-prometheus-exporter -- --ignored --nocapture`
 #[test]
 #[ignore = "manual timing aid; the render bench lives in benches/"]

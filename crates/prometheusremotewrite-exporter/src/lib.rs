@@ -18,7 +18,7 @@
 //!
 //! Deviations from otelcol, on purpose:
 //! - No `job`/`instance` labels from resource attributes and no `target_info`: a Redline
-//!   series is its label set, with no resource (DESIGN §4). For several replicas pushing to
+//!   series is its label set, with no resource (docs/architecture.md §4). For several replicas pushing to
 //!   one endpoint, set `external_labels: {instance: ${env:HOSTNAME}}`.
 //! - The queue holds pushes, bounded in count (`queue_size`) and compressed bytes
 //!   (`queue_size_bytes`); when full the oldest waiting push is dropped, since cumulative

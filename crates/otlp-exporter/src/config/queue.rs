@@ -17,7 +17,7 @@ pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 4 * 1024 * 1024 - 64 * 1024;
 
 /// Redline's byte bound on the sending queue when the sizer is not `bytes`: otelcol bounds the
 /// queue only in requests, which lets 1000 large requests take gigabytes; Redline promises
-/// bounded memory (DESIGN §5).
+/// bounded memory (docs/architecture.md §5).
 pub const DEFAULT_QUEUE_SIZE_BYTES: u64 = 128 * 1024 * 1024;
 
 /// How `queue_size` and batch sizes are measured.

@@ -49,6 +49,14 @@ impl Checker<'_> {
                     Some(factory) => match factory.validate(component) {
                         Err(e) => self.errors.push(e),
                         Ok(()) => {
+                            for w in factory.warnings(component) {
+                                self.warnings.push(Warning(format!(
+                                    "{}:{}: {}: {w}",
+                                    self.config.file,
+                                    component.node().mark.line,
+                                    component.path()
+                                )));
+                            }
                             self.check_extension_refs(factory.extension_refs(component), component)
                         }
                     },
