@@ -142,6 +142,13 @@ impl DebugConfig {
                 "is only used with `use_internal_logger: false`",
             ));
         }
+        if !self.use_internal_logger && self.output_paths.as_ref().is_some_and(Vec::is_empty) {
+            // As otelcol: an explicit empty list would print nowhere.
+            return Err(invalid(
+                "output_paths",
+                "must not be empty when use_internal_logger is false",
+            ));
+        }
         if let Some(i) = paths.iter().position(|p| p.trim().is_empty()) {
             return Err(invalid(&format!("output_paths[{i}]"), "must not be empty"));
         }
@@ -216,6 +223,16 @@ mod tests {
             ..LoggingConfig::default()
         };
         assert_eq!(both.check().map_err(|e| e.key_path), Err("loglevel".into()));
+    }
+
+    #[test]
+    fn an_empty_output_paths_list_is_refused_as_otelcol_does() {
+        let c = DebugConfig {
+            use_internal_logger: false,
+            output_paths: Some(Vec::new()),
+            ..DebugConfig::default()
+        };
+        assert!(c.check().is_err());
     }
 
     #[test]
