@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::{
-    BuildContext, BuildError, ComponentConfig, ConfigError, Consumer, ExporterFactory,
+    BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, Consumer, ExporterFactory,
     RunningComponent, Signal,
 };
 
@@ -22,20 +22,98 @@ pub use config::{DebugConfig, LoggingConfig, NopConfig, Verbosity};
 pub use exporter::{start, start_nop, Output, Settings, Started, Writer};
 pub use format::{render, Counts, RenderError, Rendered};
 
-fn parse_debug(config: &ComponentConfig) -> Result<DebugConfig, ConfigError> {
-    let parsed: DebugConfig = config.parse()?;
+/// A config of `debug` or `logging`, which differ only in how they become [`Settings`].
+trait PrintingConfig: serde::de::DeserializeOwned + Send + 'static {
+    /// Checks what serde cannot; the error names the key.
+    fn check(&self) -> Result<(), config::Invalid>;
+    /// The exporter's settings; may open its outputs, so it runs when the exporter is built.
+    fn settings(self, id: &ComponentId, signal: Signal) -> Result<Settings, BuildError>;
+}
+
+impl PrintingConfig for DebugConfig {
+    fn check(&self) -> Result<(), config::Invalid> {
+        DebugConfig::check(self)
+    }
+
+    fn settings(self, id: &ComponentId, _: Signal) -> Result<Settings, BuildError> {
+        let output = if self.use_internal_logger {
+            Output::Logger
+        } else {
+            let writers = self
+                .paths()
+                .iter()
+                .map(|p| {
+                    Writer::open(p).map_err(|e| {
+                        BuildError::new(id, format!("output_paths: cannot open `{p}`: {e}"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Output::Writers(writers)
+        };
+        Ok(Settings {
+            verbosity: self.verbosity,
+            sampling_initial: count(self.sampling_initial),
+            sampling_thereafter: count(self.sampling_thereafter),
+            output,
+        })
+    }
+}
+
+impl PrintingConfig for LoggingConfig {
+    fn check(&self) -> Result<(), config::Invalid> {
+        LoggingConfig::check(self)
+    }
+
+    fn settings(self, id: &ComponentId, signal: Signal) -> Result<Settings, BuildError> {
+        let verbosity = self
+            .verbosity()
+            .map_err(|e| BuildError::new(id, format!("{}: {}", e.key_path, e.reason)))?;
+        tracing::warn!(
+            exporter = %id,
+            %signal,
+            verbosity = ?verbosity,
+            "the `logging` exporter was removed from otelcol; use the `debug` exporter \
+             instead (Redline runs this one as `debug` with this verbosity)"
+        );
+        if self.loglevel.is_some() {
+            tracing::warn!(
+                exporter = %id,
+                "`loglevel` is deprecated; set `verbosity` instead"
+            );
+        }
+        Ok(Settings {
+            verbosity,
+            sampling_initial: count(self.sampling_initial),
+            sampling_thereafter: count(self.sampling_thereafter),
+            output: Output::Logger,
+        })
+    }
+}
+
+fn parse<C: PrintingConfig>(config: &ComponentConfig) -> Result<C, ConfigError> {
+    let parsed: C = config.parse()?;
     parsed
         .check()
         .map_err(|e| config.invalid(&e.key_path, e.reason))?;
     Ok(parsed)
 }
 
-fn parse_logging(config: &ComponentConfig) -> Result<LoggingConfig, ConfigError> {
-    let parsed: LoggingConfig = config.parse()?;
-    parsed
-        .check()
-        .map_err(|e| config.invalid(&e.key_path, e.reason))?;
-    Ok(parsed)
+/// Parses now, so a bad config is reported where it is; settles the settings and starts in
+/// the build's future.
+fn build<C: PrintingConfig>(
+    config: &ComponentConfig,
+    ctx: &BuildContext,
+    signal: Signal,
+) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
+    let id = config.id().clone();
+    let parsed = parse::<C>(config);
+    let ctx = ctx.clone();
+    Box::pin(async move {
+        let settings = parsed
+            .map_err(|e| BuildError::new(&id, e))?
+            .settings(&id, signal)?;
+        Ok(start(&id, signal, &ctx, settings))
+    })
 }
 
 /// Sampling counts are checked non-negative; a count too large for u64 cannot be written.
@@ -52,7 +130,7 @@ impl FactoryInfo for DebugExporterFactory {
     }
 
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
-        parse_debug(config).map(|_| ())
+        parse::<DebugConfig>(config).map(|_| ())
     }
 }
 
@@ -67,37 +145,7 @@ impl ExporterFactory for DebugExporterFactory {
         ctx: &BuildContext,
         signal: Signal,
     ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
-        let id = config.id().clone();
-        let parsed = parse_debug(config);
-        let ctx = ctx.clone();
-        Box::pin(async move {
-            let c = parsed.map_err(|e| BuildError::new(&id, e))?;
-            let output = if c.use_internal_logger {
-                Output::Logger
-            } else {
-                let writers = c
-                    .paths()
-                    .iter()
-                    .map(|p| {
-                        Writer::open(p).map_err(|e| {
-                            BuildError::new(&id, format!("output_paths: cannot open `{p}`: {e}"))
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                Output::Writers(writers)
-            };
-            Ok(start(
-                &id,
-                signal,
-                &ctx,
-                Settings {
-                    verbosity: c.verbosity,
-                    sampling_initial: count(c.sampling_initial),
-                    sampling_thereafter: count(c.sampling_thereafter),
-                    output,
-                },
-            ))
-        })
+        build::<DebugConfig>(config, ctx, signal)
     }
 }
 
@@ -110,7 +158,7 @@ impl FactoryInfo for LoggingExporterFactory {
     }
 
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
-        parse_logging(config).map(|_| ())
+        parse::<LoggingConfig>(config).map(|_| ())
     }
 }
 
@@ -125,39 +173,7 @@ impl ExporterFactory for LoggingExporterFactory {
         ctx: &BuildContext,
         signal: Signal,
     ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
-        let id = config.id().clone();
-        let parsed = parse_logging(config);
-        let ctx = ctx.clone();
-        Box::pin(async move {
-            let c = parsed.map_err(|e| BuildError::new(&id, e))?;
-            let verbosity = c
-                .verbosity()
-                .map_err(|e| BuildError::new(&id, format!("{}: {}", e.key_path, e.reason)))?;
-            tracing::warn!(
-                exporter = %id,
-                %signal,
-                verbosity = ?verbosity,
-                "the `logging` exporter was removed from otelcol; use the `debug` exporter \
-                 instead (Redline runs this one as `debug` with this verbosity)"
-            );
-            if c.loglevel.is_some() {
-                tracing::warn!(
-                    exporter = %id,
-                    "`loglevel` is deprecated; set `verbosity` instead"
-                );
-            }
-            Ok(start(
-                &id,
-                signal,
-                &ctx,
-                Settings {
-                    verbosity,
-                    sampling_initial: count(c.sampling_initial),
-                    sampling_thereafter: count(c.sampling_thereafter),
-                    output: Output::Logger,
-                },
-            ))
-        })
+        build::<LoggingConfig>(config, ctx, signal)
     }
 }
 

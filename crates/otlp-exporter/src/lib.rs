@@ -31,12 +31,9 @@ mod queue;
 pub mod retry;
 mod transport;
 
-use std::sync::Arc;
-
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::{
-    BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, Consumer, ExporterFactory,
-    RunningComponent, Signal,
+    BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ExporterFactory, Signal,
 };
 
 pub use config::{Config, HttpConfig};
@@ -46,19 +43,36 @@ pub use otlphttp::start as start_http;
 #[doc(hidden)]
 pub use otlphttp::to_json;
 
-/// The `otlp` exporter (alias `otlp_grpc`), for traces, metrics and logs.
-pub struct OtlpExporterFactory;
-
-fn parse(config: &ComponentConfig) -> Result<Config, ConfigError> {
-    let parsed: Config = config.parse()?;
-    parsed
-        .check()
-        .map_err(|e| config.invalid(&e.key_path, e.reason))?;
-    Ok(parsed)
+/// A config of one of the two exporters, as their factories handle it.
+trait ExporterConfig: serde::de::DeserializeOwned + Send + 'static {
+    /// Checks what serde cannot; the error names the key.
+    fn check(&self) -> Result<(), config::Invalid>;
+    /// The storage extension its `sending_queue.storage` names.
+    fn storage(&self) -> Option<&str>;
 }
 
-fn parse_http(config: &ComponentConfig) -> Result<HttpConfig, ConfigError> {
-    let parsed: HttpConfig = config.parse()?;
+impl ExporterConfig for Config {
+    fn check(&self) -> Result<(), config::Invalid> {
+        Config::check(self)
+    }
+
+    fn storage(&self) -> Option<&str> {
+        self.sending_queue.storage.as_deref()
+    }
+}
+
+impl ExporterConfig for HttpConfig {
+    fn check(&self) -> Result<(), config::Invalid> {
+        HttpConfig::check(self)
+    }
+
+    fn storage(&self) -> Option<&str> {
+        self.sending_queue.storage.as_deref()
+    }
+}
+
+fn parse<C: ExporterConfig>(config: &ComponentConfig) -> Result<C, ConfigError> {
+    let parsed: C = config.parse()?;
     parsed
         .check()
         .map_err(|e| config.invalid(&e.key_path, e.reason))?;
@@ -66,12 +80,32 @@ fn parse_http(config: &ComponentConfig) -> Result<HttpConfig, ConfigError> {
 }
 
 /// The storage extension a `sending_queue.storage` names, for `redline validate`.
-fn storage_ref(storage: Option<String>) -> Vec<(String, ComponentId)> {
-    storage
-        .and_then(|s| ComponentId::parse(&s).ok())
+fn storage_ref<C: ExporterConfig>(config: &ComponentConfig) -> Vec<(String, ComponentId)> {
+    parse::<C>(config)
+        .ok()
+        .and_then(|c| c.storage().and_then(|s| ComponentId::parse(s).ok()))
         .map(|id| vec![("sending_queue.storage".to_owned(), id)])
         .unwrap_or_default()
 }
+
+/// Parses now, so a bad config is reported where it is, and starts in the build's future.
+fn build<C: ExporterConfig>(
+    config: &ComponentConfig,
+    ctx: &BuildContext,
+    signal: Signal,
+    start: fn(&ComponentId, C, &BuildContext, Signal) -> Result<Started, BuildError>,
+) -> BuildResult<Started> {
+    let id = config.id().clone();
+    let parsed = parse::<C>(config);
+    let ctx = ctx.clone();
+    Box::pin(async move {
+        let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
+        start(&id, parsed, &ctx, signal)
+    })
+}
+
+/// The `otlp` exporter (alias `otlp_grpc`), for traces, metrics and logs.
+pub struct OtlpExporterFactory;
 
 impl FactoryInfo for OtlpExporterFactory {
     fn type_name(&self) -> &'static str {
@@ -83,11 +117,11 @@ impl FactoryInfo for OtlpExporterFactory {
     }
 
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
-        parse(config).map(|_| ())
+        parse::<Config>(config).map(|_| ())
     }
 
     fn extension_refs(&self, config: &ComponentConfig) -> Vec<(String, ComponentId)> {
-        storage_ref(parse(config).ok().and_then(|c| c.sending_queue.storage))
+        storage_ref::<Config>(config)
     }
 }
 
@@ -101,14 +135,8 @@ impl ExporterFactory for OtlpExporterFactory {
         config: &ComponentConfig,
         ctx: &BuildContext,
         signal: Signal,
-    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
-        let id = config.id().clone();
-        let parsed = parse(config);
-        let ctx = ctx.clone();
-        Box::pin(async move {
-            let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
-            start(&id, parsed, &ctx, signal)
-        })
+    ) -> BuildResult<Started> {
+        build(config, ctx, signal, start)
     }
 }
 
@@ -125,15 +153,11 @@ impl FactoryInfo for OtlpHttpExporterFactory {
     }
 
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
-        parse_http(config).map(|_| ())
+        parse::<HttpConfig>(config).map(|_| ())
     }
 
     fn extension_refs(&self, config: &ComponentConfig) -> Vec<(String, ComponentId)> {
-        storage_ref(
-            parse_http(config)
-                .ok()
-                .and_then(|c| c.sending_queue.storage),
-        )
+        storage_ref::<HttpConfig>(config)
     }
 }
 
@@ -147,13 +171,7 @@ impl ExporterFactory for OtlpHttpExporterFactory {
         config: &ComponentConfig,
         ctx: &BuildContext,
         signal: Signal,
-    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
-        let id = config.id().clone();
-        let parsed = parse_http(config);
-        let ctx = ctx.clone();
-        Box::pin(async move {
-            let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
-            start_http(&id, parsed, &ctx, signal)
-        })
+    ) -> BuildResult<Started> {
+        build(config, ctx, signal, start_http)
     }
 }

@@ -2,6 +2,7 @@
 //! `compression: none`, large (blocking-pool) compression, retries and compressed responses.
 
 mod common;
+mod support;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -45,12 +46,12 @@ async fn send_coalesced(
     }
     gate.add_permits(1);
     assert!(
-        eventually(|| sent(&s) == total).await,
+        eventually(|| s.sent() == total).await,
         "sent {} of {total}",
-        sent(&s)
+        s.sent()
     );
-    assert_eq!(failed(&s), 0);
-    shutdown_ok(s).await;
+    assert_eq!(s.failed(), 0);
+    s.shutdown_ok().await;
     sink.accepted()
 }
 
@@ -65,7 +66,7 @@ async fn configured_gzip_levels_arrive_as_gzip_frames_a_tonic_server_decodes() {
         cfg.compression_params = Some(CompressionParams { level });
         let s = start(cfg);
         s.consumer.consume(batch(&req)).expect("queued");
-        assert!(eventually(|| sent(&s) == 300).await, "level {level}");
+        assert!(eventually(|| s.sent() == 300).await, "level {level}");
         let got = sink.accepted();
         assert_eq!(got.len(), 1);
         let r = &got[0];
@@ -83,7 +84,7 @@ async fn configured_gzip_levels_arrive_as_gzip_frames_a_tonic_server_decodes() {
             "the raw bytes, compressed as they are"
         );
         sizes.push(r.payload.len());
-        shutdown_ok(s).await;
+        s.shutdown_ok().await;
     }
     assert!(
         sizes[1] <= sizes[0],
@@ -137,13 +138,13 @@ async fn retries_resend_the_same_compressed_message() {
     let s = start(config(sink.addr));
     let req = request("a", 50, 3);
     s.consumer.consume(batch(&req)).expect("queued");
-    assert!(eventually(|| sent(&s) == 50).await);
+    assert!(eventually(|| s.sent() == 50).await);
     let got = sink.received();
     assert_eq!(got.len(), 2, "one failed attempt, one retry");
     assert!(got[0].compressed && got[1].compressed);
     assert_eq!(got[0].payload, got[1].payload, "byte-identical attempts");
     assert_eq!(got[1].request, req);
-    shutdown_ok(s).await;
+    s.shutdown_ok().await;
 }
 
 #[tokio::test]
@@ -159,10 +160,10 @@ async fn gzip_compressed_responses_are_decoded() {
         .expect("queued");
     // The rejection count is inside the compressed response message.
     assert!(
-        eventually(|| sent(&s) == 7 && failed(&s) == 2).await,
+        eventually(|| s.sent() == 7 && s.failed() == 2).await,
         "sent {} failed {}",
-        sent(&s),
-        failed(&s)
+        s.sent(),
+        s.failed()
     );
-    shutdown_ok(s).await;
+    s.shutdown_ok().await;
 }

@@ -1,6 +1,7 @@
 //! The exporter's section parsed from real YAML through the pipeline's config loader.
 
 mod common;
+mod support;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

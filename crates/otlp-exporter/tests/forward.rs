@@ -1,6 +1,7 @@
 //! The exporter against a real gRPC server on loopback.
 
 mod common;
+mod support;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -24,15 +25,15 @@ async fn raw_bytes_arrive_byte_identical() {
     let raw = b.raw.clone();
     s.consumer.consume(b).expect("queued");
 
-    assert!(eventually(|| sent(&s) == 7).await, "delivered");
+    assert!(eventually(|| s.sent() == 7).await, "delivered");
     let got = sink.accepted();
     assert_eq!(got.len(), 1);
     assert!(!got[0].compressed, "compression: none sends plain frames");
     assert_eq!(got[0].headers.get("grpc-encoding"), None);
     assert_eq!(got[0].payload, raw, "the bytes are forwarded untouched");
     assert_eq!(got[0].request, req);
-    assert_eq!(failed(&s), 0);
-    shutdown_ok(s).await;
+    assert_eq!(s.failed(), 0);
+    s.shutdown_ok().await;
 }
 
 #[tokio::test]
@@ -42,7 +43,7 @@ async fn gzip_is_the_default_and_is_used() {
     let req = request("checkout", 20, 2);
     s.consumer.consume(batch(&req)).expect("queued");
 
-    assert!(eventually(|| sent(&s) == 20).await);
+    assert!(eventually(|| s.sent() == 20).await);
     let got = sink.accepted();
     assert_eq!(got.len(), 1);
     assert_eq!(
@@ -51,7 +52,7 @@ async fn gzip_is_the_default_and_is_used() {
     );
     assert!(got[0].compressed, "the message flag says compressed");
     assert_eq!(got[0].request, req, "decodes to the same request");
-    shutdown_ok(s).await;
+    s.shutdown_ok().await;
 }
 
 #[tokio::test]
@@ -65,7 +66,7 @@ async fn configured_headers_arrive() {
         .consume(batch(&request("a", 1, 3)))
         .expect("queued");
 
-    assert!(eventually(|| sent(&s) == 1).await);
+    assert!(eventually(|| s.sent() == 1).await);
     let got = sink.accepted();
     assert_eq!(
         got[0].headers.get("x-scope-orgid").map(|v| v.as_bytes()),
@@ -78,7 +79,7 @@ async fn configured_headers_arrive() {
         .unwrap_or_default()
         .to_owned();
     assert!(ua.starts_with("redline/"), "user agent {ua:?}");
-    shutdown_ok(s).await;
+    s.shutdown_ok().await;
 }
 
 #[tokio::test]
@@ -107,7 +108,7 @@ async fn queued_batches_are_coalesced_into_one_request() {
     gate.add_permits(1);
 
     let total = 1 + (1..=5).sum::<usize>() as u64;
-    assert!(eventually(|| sent(&s) == total).await, "sent {}", sent(&s));
+    assert!(eventually(|| s.sent() == total).await, "sent {}", s.sent());
     let got = sink.accepted();
     assert_eq!(got.len(), 2, "the five queued batches went as one request");
     assert_eq!(got[1].payload.as_ref(), concatenated.as_slice());
@@ -116,7 +117,7 @@ async fn queued_batches_are_coalesced_into_one_request() {
         got[1].request.resource_spans, union,
         "decodes to the union of spans"
     );
-    shutdown_ok(s).await;
+    s.shutdown_ok().await;
 }
 
 #[tokio::test]
@@ -143,10 +144,10 @@ async fn coalescing_respects_the_byte_cap() {
             .expect("queued");
     }
     gate.add_permits(1);
-    assert!(eventually(|| sent(&s) == 50).await);
+    assert!(eventually(|| s.sent() == 50).await);
     let sizes: Vec<usize> = sink.accepted().iter().map(|r| r.span_count()).collect();
     assert_eq!(sizes, vec![10, 20, 20], "two batches per request at most");
-    shutdown_ok(s).await;
+    s.shutdown_ok().await;
 }
 
 #[tokio::test]
@@ -159,12 +160,12 @@ async fn retries_unavailable_then_succeeds() {
         .consume(batch(&request("a", 4, 1)))
         .expect("queued");
 
-    assert!(eventually(|| sent(&s) == 4).await);
+    assert!(eventually(|| s.sent() == 4).await);
     assert_eq!(sink.received().len(), 3, "two failures, then success");
     assert_eq!(sink.accepted().len(), 1);
-    assert_eq!(failed(&s), 0);
+    assert_eq!(s.failed(), 0);
     assert_eq!(s.counters.queue_size.load(Ordering::SeqCst), 0);
-    shutdown_ok(s).await;
+    s.shutdown_ok().await;
 }
 
 #[tokio::test]
@@ -176,12 +177,12 @@ async fn invalid_argument_is_permanent() {
         .consume(batch(&request("a", 6, 1)))
         .expect("queued");
 
-    assert!(eventually(|| failed(&s) == 6).await);
+    assert!(eventually(|| s.failed() == 6).await);
     // Backoff is 10 ms: a retry would have shown up by now.
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(sink.received().len(), 1, "no retry");
-    assert_eq!(sent(&s), 0);
-    shutdown_ok(s).await;
+    assert_eq!(s.sent(), 0);
+    s.shutdown_ok().await;
 }
 
 #[tokio::test]
@@ -197,19 +198,19 @@ async fn resource_exhausted_retries_only_with_retry_info() {
         .consume(batch(&request("a", 2, 1)))
         .expect("queued");
     assert!(
-        eventually(|| failed(&s) == 2).await,
+        eventually(|| s.failed() == 2).await,
         "without RetryInfo: dropped"
     );
     s.consumer
         .consume(batch(&request("b", 3, 2)))
         .expect("queued");
     assert!(
-        eventually(|| sent(&s) == 3).await,
+        eventually(|| s.sent() == 3).await,
         "with RetryInfo: retried"
     );
     assert_eq!(sink.received().len(), 3);
-    assert_eq!(failed(&s), 2);
-    shutdown_ok(s).await;
+    assert_eq!(s.failed(), 2);
+    s.shutdown_ok().await;
 }
 
 #[tokio::test]
@@ -221,10 +222,10 @@ async fn partial_success_rejections_count_as_failed() {
         .consume(batch(&request("a", 5, 1)))
         .expect("queued");
 
-    assert!(eventually(|| sent(&s) == 3 && failed(&s) == 2).await);
+    assert!(eventually(|| s.sent() == 3 && s.failed() == 2).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(sink.received().len(), 1, "rejected spans are not retried");
-    shutdown_ok(s).await;
+    s.shutdown_ok().await;
 }
 
 #[tokio::test]
@@ -237,9 +238,9 @@ async fn hung_attempt_times_out_and_is_retried() {
     s.consumer
         .consume(batch(&request("a", 3, 1)))
         .expect("queued");
-    assert!(eventually(|| sent(&s) == 3).await);
+    assert!(eventually(|| s.sent() == 3).await);
     assert_eq!(sink.received().len(), 2);
-    shutdown_ok(s).await;
+    s.shutdown_ok().await;
 }
 
 #[tokio::test]
@@ -251,16 +252,16 @@ async fn tempo_down_at_start_then_up() {
         .consume(batch(&request("a", 9, 1)))
         .expect("queued while Tempo is down");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(sent(&s), 0);
+    assert_eq!(s.sent(), 0);
 
     let sink = Sink::start_at(addr).await;
     assert!(
-        eventually(|| sent(&s) == 9).await,
+        eventually(|| s.sent() == 9).await,
         "delivered once Tempo is up"
     );
     assert_eq!(sink.accepted().len(), 1);
-    assert_eq!(failed(&s), 0);
-    shutdown_ok(s).await;
+    assert_eq!(s.failed(), 0);
+    s.shutdown_ok().await;
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The `otlphttp` exporter against a real HTTP server on loopback.
 
 mod http_sink;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! loader, and built by its factory.
 
 mod http_sink;
+mod support;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

@@ -2,6 +2,7 @@
 //! (rcgen): `tls.ca_file`, `server_name_override`, and mutual TLS.
 
 mod http_sink;
+mod support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,55 +15,16 @@ use http_sink::{batch, eventually};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair,
-};
+use rcgen::ExtendedKeyUsagePurpose;
 use redline_otlp_exporter::config::RetryConfig;
 use redline_otlp_exporter::HttpConfig;
 use redline_pipeline::Signal;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use support::fast_retries;
+use support::pki::Pki;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new(name: &str) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let ca =
-            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
-        Self {
-            dir: tempfile::tempdir().expect("tmp"),
-            ca,
-        }
-    }
-
-    fn leaf(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> (String, String) {
-        let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
-        let mut params = CertificateParams::new(names).expect("params");
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate().expect("key");
-        let cert = params.signed_by(&key, &self.ca).expect("signed");
-        (cert.pem(), key.serialize_pem())
-    }
-
-    fn write(&self, name: &str, content: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, content).expect("write");
-        path.display().to_string()
-    }
-
-    fn ca_file(&self) -> String {
-        self.write("ca.pem", &self.ca.pem())
-    }
-}
 
 /// An HTTPS server on 127.0.0.1 with a certificate for `names`, requiring client
 /// certificates from `client_ca` when given; counts the requests it answers.
@@ -129,10 +91,8 @@ async fn https_server(
 fn config(url: String) -> HttpConfig {
     let mut c = HttpConfig::new(url);
     c.retry_on_failure = RetryConfig {
-        initial_interval: Duration::from_millis(10),
-        max_interval: Duration::from_millis(50),
         max_elapsed_time: Duration::from_millis(500),
-        ..RetryConfig::default()
+        ..fast_retries()
     };
     c.sending_queue.num_consumers = 1;
     c

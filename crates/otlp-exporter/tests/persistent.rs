@@ -3,6 +3,7 @@
 //! byte, by the next exporter on the same directory.
 
 mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -134,9 +135,9 @@ async fn batches_accepted_during_an_outage_survive_a_restart_byte_identical() {
     let second = start_on(tmp.path(), disk_config(addr));
     let total: u64 = reqs.iter().map(|r| span_count(r) as u64).sum();
     assert!(
-        eventually(|| sent(&second) == total).await,
+        eventually(|| second.sent() == total).await,
         "the batches left on disk are delivered (sent {} of {total})",
-        sent(&second)
+        second.sent()
     );
     let mut got = Vec::new();
     for r in sink.accepted() {
@@ -146,7 +147,7 @@ async fn batches_accepted_during_an_outage_survive_a_restart_byte_identical() {
         got, expected,
         "the bytes arrive as they were accepted, in order"
     );
-    assert_eq!(failed(&second), 0);
+    assert_eq!(second.failed(), 0);
     assert!(eventually(|| queue_size(&second) == 0).await);
     stop(second, Duration::from_secs(5)).await;
 
@@ -155,7 +156,7 @@ async fn batches_accepted_during_an_outage_survive_a_restart_byte_identical() {
     let third = start_on(tmp.path(), disk_config(addr));
     assert_eq!(queue_size(&third), 0);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(sent(&third), 0);
+    assert_eq!(third.sent(), 0);
     assert_eq!(sink.received().len(), before);
     stop(third, Duration::from_secs(5)).await;
 }
@@ -174,7 +175,7 @@ async fn a_batch_in_flight_at_the_stop_is_sent_again() {
 
     let second = start_on(tmp.path(), disk_config(sink.addr));
     assert_eq!(queue_size(&second), 1);
-    assert!(eventually(|| sent(&second) == 5).await);
+    assert!(eventually(|| second.sent() == 5).await);
     let got = sink.received();
     assert_eq!(
         got.len(),
@@ -262,7 +263,7 @@ async fn permanent_errors_and_exhausted_retries_are_acknowledged_not_resent() {
         .consume(batch(&request("a", 3, 1)))
         .expect("queued");
     assert!(
-        eventually(|| failed(&first) == 3).await,
+        eventually(|| first.failed() == 3).await,
         "permanent: dropped and counted"
     );
     for _ in 0..20 {
@@ -273,10 +274,10 @@ async fn permanent_errors_and_exhausted_retries_are_acknowledged_not_resent() {
         .consume(batch(&request("a", 4, 2)))
         .expect("queued");
     assert!(
-        eventually(|| failed(&first) == 7).await,
+        eventually(|| first.failed() == 7).await,
         "retried until max_elapsed_time, then dropped and counted"
     );
-    assert_eq!(sent(&first), 0);
+    assert_eq!(first.sent(), 0);
     stop(first, Duration::from_secs(1)).await;
 
     let before = sink.received().len();
@@ -304,7 +305,7 @@ async fn concurrent_senders_deliver_every_batch_exactly_once() {
         total += span_count(&r) as u64;
         s.consumer.consume(batch(&r)).expect("queued");
     }
-    assert!(eventually(|| sent(&s) == total).await);
+    assert!(eventually(|| s.sent() == total).await);
     let seen = accepted_spans(&sink);
     assert_eq!(seen.values().sum::<usize>() as u64, total);
     assert!(seen.values().all(|&n| n == 1), "no span twice");

@@ -3,13 +3,13 @@
 //! `server_name_override`, as Redline talks to a Tempo behind TLS.
 
 mod common;
+mod support;
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{batch, eventually, request, span_count};
+use common::{batch, eventually, request, span_count, start, Started};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -17,57 +17,16 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use parking_lot::Mutex;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair,
-};
+use rcgen::ExtendedKeyUsagePurpose;
 use redline_otlp_exporter::config::RetryConfig;
 use redline_otlp_exporter::Config;
-use redline_pipeline::telemetry::{ExporterCounters, Telemetry};
-use redline_pipeline::{BuildContext, ComponentId, Consumer, RunningComponent};
+use support::fast_retries;
+use support::pki::Pki;
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Request, Response, Status};
-
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new(name: &str) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let ca =
-            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("CA");
-        Self {
-            dir: tempfile::tempdir().expect("tmp"),
-            ca,
-        }
-    }
-
-    fn leaf(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> (String, String) {
-        let names: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
-        let mut params = CertificateParams::new(names).expect("params");
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate().expect("key");
-        let cert = params.signed_by(&key, &self.ca).expect("signed");
-        (cert.pem(), key.serialize_pem())
-    }
-
-    fn write(&self, name: &str, content: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, content).expect("write");
-        path.display().to_string()
-    }
-
-    fn ca_file(&self) -> String {
-        self.write("ca.pem", &self.ca.pem())
-    }
-}
 
 /// Counts the spans it accepts.
 #[derive(Clone, Default)]
@@ -118,33 +77,11 @@ async fn tls_tempo(
 fn tls_config(endpoint: String) -> Config {
     let mut c = Config::new(endpoint);
     c.retry_on_failure = RetryConfig {
-        initial_interval: Duration::from_millis(10),
-        max_interval: Duration::from_millis(50),
         max_elapsed_time: Duration::from_millis(500),
-        ..RetryConfig::default()
+        ..fast_retries()
     };
     c.sending_queue.num_consumers = 1;
     c
-}
-
-struct Started {
-    consumer: Arc<dyn Consumer>,
-    running: Box<dyn RunningComponent>,
-    counters: Arc<ExporterCounters>,
-}
-
-fn start(config: Config) -> Started {
-    let telemetry = Telemetry::new();
-    let ctx = BuildContext::new(telemetry.clone());
-    let id = ComponentId::new("otlp", Some("tempo"));
-    let (consumer, running) =
-        redline_otlp_exporter::start(&id, config, &ctx, redline_pipeline::Signal::Traces)
-            .expect("starts");
-    Started {
-        consumer,
-        running,
-        counters: telemetry.exporter("otlp/tempo", redline_pipeline::Signal::Traces),
-    }
 }
 
 /// Sends `n` spans and waits until they are delivered or given up; returns (sent, failed).
@@ -152,16 +89,9 @@ async fn send(s: &Started, n: usize) -> (u64, u64) {
     s.consumer
         .consume(batch(&request("checkout", n, 1)))
         .expect("queued");
-    let settled = eventually(|| {
-        s.counters.sent.load(Ordering::SeqCst) + s.counters.send_failed.load(Ordering::SeqCst)
-            >= n as u64
-    })
-    .await;
+    let settled = eventually(|| s.sent() + s.failed() >= n as u64).await;
     assert!(settled, "the batch was neither delivered nor given up");
-    (
-        s.counters.sent.load(Ordering::SeqCst),
-        s.counters.send_failed.load(Ordering::SeqCst),
-    )
+    (s.sent(), s.failed())
 }
 
 async fn stop(s: Started) {

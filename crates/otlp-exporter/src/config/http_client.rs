@@ -75,19 +75,8 @@ pub struct CookiesConfig {
     pub enabled: Option<OnlyBool<false>>,
 }
 
-/// How connections are reused, resolved from the legacy keys or `keepalive`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConnectionReuse {
-    /// Connections are reused at all.
-    pub keep_alive: bool,
-    /// How long an idle connection is kept (Go's default: 90s).
-    pub idle_timeout: Duration,
-    /// Idle connections kept; `None`: no limit other than the senders' count.
-    pub max_idle: Option<usize>,
-}
-
-/// Go's `http.DefaultTransport.IdleConnTimeout`, otelcol's default.
-const DEFAULT_IDLE_CONN_TIMEOUT: Duration = Duration::from_secs(90);
+/// How connections are reused: what the keys below resolve to, as the HTTP client takes it.
+pub use redline_http_client::ConnectionReuse;
 
 impl HttpConfig {
     /// The compression level, resolved as otelcol does: unset (0) or -1 is zlib's default for
@@ -139,7 +128,7 @@ impl HttpConfig {
             idle_timeout: k
                 .idle_conn_timeout
                 .or(self.idle_conn_timeout)
-                .unwrap_or(DEFAULT_IDLE_CONN_TIMEOUT),
+                .unwrap_or(redline_http_client::DEFAULT_IDLE_TIMEOUT),
             max_idle,
         }
     }

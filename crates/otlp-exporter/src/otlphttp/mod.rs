@@ -3,19 +3,19 @@
 //! the disk queue and counting are the `otlp` exporter's own (see `exporter`).
 
 mod body;
-mod client;
 mod json;
 mod response;
 
 use std::time::Duration;
 
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use redline_http_client::{ClientOptions, HttpClient};
 use redline_pipeline::endpoint::parse_http_endpoint;
 use redline_pipeline::rpc_status::ExportResponse;
 use redline_pipeline::{BuildContext, BuildError, ComponentId, Signal};
 
 use self::body::{BodyFormat, EncodedBody};
-use self::client::{ClientSettings, HttpClient};
 use crate::codec::MessageBody;
 use crate::config::{Encoding, HttpConfig};
 use crate::exporter::{launch, ExporterError, Started};
@@ -67,7 +67,7 @@ pub fn start(
 }
 
 pub(crate) struct HttpTransport {
-    client: HttpClient,
+    client: HttpClient<MessageBody>,
     url: Uri,
     url_text: String,
     headers: HeaderMap,
@@ -109,11 +109,19 @@ impl HttpTransport {
             headers.insert(key, value);
         }
 
-        let client = HttpClient::new(&ClientSettings {
-            tls: &config.tls,
+        let options = ClientOptions {
             https: target.https,
+            user_agent: HeaderValue::from_static(concat!("redline/", env!("CARGO_PKG_VERSION"))),
+            // Connecting is bounded even without a request timeout, so a black-holed server
+            // fails an attempt instead of holding it.
+            connect_timeout: Some(timeout.unwrap_or(Duration::from_secs(30))),
             reuse: config.connection_reuse(),
-            connect_timeout: timeout.unwrap_or(Duration::from_secs(30)),
+            // otelcol's limit (the client's default): an export response is tiny.
+            ..ClientOptions::default()
+        };
+        let client = HttpClient::new(&config.tls, options).map_err(|e| ExporterError::Config {
+            key: format!("tls.{}", e.key),
+            reason: e.reason,
         })?;
         Ok(Self {
             client,
@@ -156,26 +164,27 @@ impl Transport for HttpTransport {
     }
 
     async fn send(&self, request: &HttpRequest) -> Result<ExportResponse, Failure> {
-        let post = self.client.post(
+        let mut post = self.client.post(
             &self.url,
             &self.headers,
-            self.format.content_type(),
-            self.format.compression.content_encoding(),
             MessageBody::new(request.body.chunks.iter().cloned()),
         );
-        let answer = match self.timeout {
-            Some(t) => tokio::time::timeout(t, post)
-                .await
-                .unwrap_or_else(|_| Err(format!("no answer within the {t:?} timeout"))),
-            None => post.await,
-        };
-        match answer {
+        // After the user's headers: the config refuses overriding the body's own.
+        let h = post.headers_mut();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(self.format.content_type()),
+        );
+        if let Some(encoding) = self.format.compression.content_encoding() {
+            h.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
+        }
+        match self.client.send(post, self.timeout).await {
             Ok(answer) => response::judge(answer),
             // Not connected, reset, timed out: the server may take it next time.
-            Err(message) => Err(Failure {
+            Err(e) => Err(Failure {
                 verdict: Verdict::Retry { min_delay: None },
                 code: "no response".to_owned(),
-                message,
+                message: e.to_string(),
             }),
         }
     }

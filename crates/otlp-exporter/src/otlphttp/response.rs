@@ -4,16 +4,14 @@
 //! `google.rpc.Status` messages (protobuf, or JSON from some servers) whose message goes to
 //! the log.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use http::header::{CONTENT_TYPE, RETRY_AFTER};
+use http::header::CONTENT_TYPE;
 use http::{HeaderMap, StatusCode};
 use prost::Message;
-use redline_pipeline::rpc_status::{
-    retry_delay, ExportResponse, PartialSuccess, RpcStatus, MAX_RETRY_DELAY,
-};
+use redline_http_client::{retry_after, Answer};
+use redline_pipeline::rpc_status::{retry_delay, ExportResponse, PartialSuccess, RpcStatus};
 
-use super::client::Answer;
 use crate::retry::Verdict;
 use crate::transport::Failure;
 
@@ -151,21 +149,10 @@ fn error_message(headers: &HeaderMap, body: &[u8]) -> String {
     text.trim().to_owned()
 }
 
-/// `Retry-After` as seconds or an HTTP date (RFC 9110), capped like a gRPC RetryInfo.
-pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let delay = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => {
-            let at = httpdate::parse_http_date(value).ok()?;
-            at.duration_since(now).unwrap_or(Duration::ZERO)
-        }
-    };
-    Some(delay.min(MAX_RETRY_DELAY))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use bytes::Bytes;
     use http::HeaderValue;
@@ -226,24 +213,6 @@ mod tests {
                 min_delay: Some(Duration::from_secs(7))
             }
         );
-    }
-
-    #[test]
-    fn retry_after_takes_seconds_and_dates() {
-        let mut h = HeaderMap::new();
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
-        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(3)));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(42));
-        h.insert(RETRY_AFTER, HeaderValue::from_str(&later).expect("ascii"));
-        assert_eq!(retry_after(&h, now), Some(Duration::from_secs(42)));
-        let past = httpdate::fmt_http_date(now - Duration::from_secs(42));
-        h.insert(RETRY_AFTER, HeaderValue::from_str(&past).expect("ascii"));
-        assert_eq!(retry_after(&h, now), Some(Duration::ZERO));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("999999999"));
-        assert_eq!(retry_after(&h, now), Some(MAX_RETRY_DELAY));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h, now), None);
     }
 
     #[test]

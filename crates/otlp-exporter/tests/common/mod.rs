@@ -25,16 +25,18 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use parking_lot::Mutex;
 use prost::Message;
-use redline_otlp_exporter::config::RetryConfig;
 use redline_otlp_exporter::Config;
-use redline_pipeline::telemetry::{ExporterCounters, Telemetry};
-use redline_pipeline::{Batch, BuildContext, ComponentId, Consumer, RunningComponent, Signal};
+use redline_pipeline::telemetry::Telemetry;
+use redline_pipeline::{Batch, BuildContext, ComponentId, Signal};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
+
+use crate::support::fast_retries;
+pub use crate::support::{eventually, Started};
 
 /// What the sink does with the next request.
 pub enum Behaviour {
@@ -338,40 +340,9 @@ pub fn batch(r: &ExportTraceServiceRequest) -> Batch {
 pub fn config(addr: SocketAddr) -> Config {
     let mut c = Config::new(addr.to_string());
     c.tls.insecure = true;
-    c.retry_on_failure = RetryConfig {
-        initial_interval: Duration::from_millis(10),
-        max_interval: Duration::from_millis(50),
-        max_elapsed_time: Duration::from_secs(20),
-        ..RetryConfig::default()
-    };
+    c.retry_on_failure = fast_retries();
     c.sending_queue.num_consumers = 1;
     c
-}
-
-pub struct Started {
-    pub consumer: Arc<dyn Consumer>,
-    pub running: Box<dyn RunningComponent>,
-    pub counters: Arc<ExporterCounters>,
-}
-
-/// Spans the exporter reports as sent.
-pub fn sent(s: &Started) -> u64 {
-    s.counters.sent.load(std::sync::atomic::Ordering::SeqCst)
-}
-
-/// Spans the exporter reports as failed (dropped after its retries).
-pub fn failed(s: &Started) -> u64 {
-    s.counters
-        .send_failed
-        .load(std::sync::atomic::Ordering::SeqCst)
-}
-
-/// Shuts the exporter down with a 10 s deadline, expecting a clean drain.
-pub async fn shutdown_ok(s: Started) {
-    s.running
-        .shutdown(std::time::Instant::now() + Duration::from_secs(10))
-        .await
-        .expect("clean shutdown");
 }
 
 pub fn start(config: Config) -> Started {
@@ -385,16 +356,4 @@ pub fn start(config: Config) -> Started {
         running,
         counters: telemetry.exporter("otlp/tempo", Signal::Traces),
     }
-}
-
-/// Polls `cond` until it holds or 10 s pass; returns whether it held.
-pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while tokio::time::Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    cond()
 }

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -27,14 +27,16 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use parking_lot::Mutex;
 use prost::Message;
-use redline_otlp_exporter::config::RetryConfig;
 use redline_otlp_exporter::HttpConfig;
 use redline_pipeline::rpc_status::{encode_status, ExportResponse, PartialSuccess};
-use redline_pipeline::telemetry::{ExporterCounters, Telemetry};
-use redline_pipeline::{Batch, BuildContext, ComponentId, Consumer, RunningComponent, Signal};
+use redline_pipeline::telemetry::Telemetry;
+use redline_pipeline::{Batch, BuildContext, ComponentId, Signal};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+
+use crate::support::fast_retries;
+pub use crate::support::{eventually, Started};
 
 /// How the server answers the next request.
 pub enum Answer {
@@ -323,40 +325,9 @@ pub fn batch(signal: Signal, n: usize, tag: u8) -> Batch {
 pub fn config(base: &str) -> HttpConfig {
     let mut c = HttpConfig::new(base);
     c.compression = redline_otlp_exporter::config::HttpCompression::None;
-    c.retry_on_failure = RetryConfig {
-        initial_interval: Duration::from_millis(10),
-        max_interval: Duration::from_millis(50),
-        max_elapsed_time: Duration::from_secs(20),
-        ..RetryConfig::default()
-    };
+    c.retry_on_failure = fast_retries();
     c.sending_queue.num_consumers = 1;
     c
-}
-
-pub struct Started {
-    pub consumer: Arc<dyn Consumer>,
-    pub running: Box<dyn RunningComponent>,
-    pub counters: Arc<ExporterCounters>,
-}
-
-impl Started {
-    pub fn sent(&self) -> u64 {
-        self.counters.sent.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    pub fn failed(&self) -> u64 {
-        self.counters
-            .send_failed
-            .load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Shuts down with a 10 s deadline, expecting a clean drain.
-    pub async fn shutdown_ok(self) {
-        self.running
-            .shutdown(std::time::Instant::now() + Duration::from_secs(10))
-            .await
-            .expect("clean shutdown");
-    }
 }
 
 /// Starts `otlphttp/x` for `signal` on `telemetry`.
@@ -374,16 +345,4 @@ pub fn start_on(telemetry: &Telemetry, config: HttpConfig, signal: Signal) -> St
 
 pub fn start(config: HttpConfig, signal: Signal) -> Started {
     start_on(&Telemetry::new(), config, signal)
-}
-
-/// Polls `cond` until it holds or 10 s pass; returns whether it held.
-pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while tokio::time::Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    cond()
 }

@@ -7,16 +7,11 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use bytes::Bytes;
-use http::header::{
-    HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, USER_AGENT,
-};
-use http::{Request, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
+use http::Uri;
+use http_body_util::Full;
 use prost::Message;
+use redline_http_client::{ClientOptions, HttpClient};
 use redline_otlp_metrics_encode::proto::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use redline_otlp_metrics_encode::proto::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
@@ -29,8 +24,6 @@ use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::transport::{Channel, Endpoint, Identity};
 
 const USER_AGENT_VALUE: &str = concat!("Redline/", env!("CARGO_PKG_VERSION"));
-/// How much of an answer is read: an OTLP response, or an error text for the log.
-const RESPONSE_LIMIT: usize = 64 * 1024;
 
 pub struct OtlpSender {
     url: String,
@@ -43,7 +36,7 @@ pub struct OtlpSender {
 enum Transport {
     Http {
         // Boxed: the HTTP client is several times the size of the gRPC one.
-        client: Box<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>,
+        client: Box<HttpClient>,
         uri: Uri,
         headers: HeaderMap,
     },
@@ -125,48 +118,33 @@ impl OtlpSender {
 
     async fn post(
         &self,
-        client: &Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+        client: &HttpClient,
         uri: &Uri,
         headers: &HeaderMap,
         request: &ExportMetricsServiceRequest,
     ) -> anyhow::Result<ExportMetricsServiceResponse> {
         let mut body = request.encode_to_vec();
-        let mut req = Request::post(uri.clone());
-        if let Some(h) = req.headers_mut() {
-            h.extend(headers.clone());
-            h.insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/x-protobuf"),
-            );
-            h.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-            if self.gzip {
-                h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            }
-        }
         if self.gzip {
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             gz.write_all(&body).context("compressing")?;
             body = gz.finish().context("compressing")?;
         }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .context("building the request")?;
-        let response = client
-            .request(req)
-            .await
-            .map_err(|e| anyhow!(error_chain(&e)))?;
-        let status = response.status();
-        let bytes = Limited::new(response.into_body(), RESPONSE_LIMIT)
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&bytes);
-            return Err(anyhow!("HTTP {status}: {}", text.trim()));
+        let mut req = client.post(uri, headers, Full::new(Bytes::from(body)));
+        let h = req.headers_mut();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        if self.gzip {
+            h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        // No timeout of its own: `send` bounds the whole exchange, gRPC's as well.
+        let answer = client.send(req, None).await?;
+        if !answer.status.is_success() {
+            return Err(anyhow!("HTTP {}: {}", answer.status, answer.text()));
         }
         // An empty body is a full success; a body that is not a response says nothing.
-        Ok(ExportMetricsServiceResponse::decode(bytes).unwrap_or_default())
+        Ok(ExportMetricsServiceResponse::decode(answer.body).unwrap_or_default())
     }
 }
 
@@ -186,22 +164,12 @@ fn http_transport(
     tls: &ClientTlsConfig,
     uri: Uri,
 ) -> anyhow::Result<Transport> {
-    let rustls_config = if config.tls {
-        tls.rustls_config().map_err(tls_error)?
-    } else {
-        // Plain HTTP: the connector needs a TLS config, which it never uses.
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .context("TLS")?
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth()
+    let options = ClientOptions {
+        https: config.tls,
+        user_agent: HeaderValue::from_static(USER_AGENT_VALUE),
+        ..ClientOptions::default()
     };
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(rustls_config)
-        .https_or_http()
-        .enable_http1()
-        .build();
+    let client = HttpClient::new(tls, options).map_err(tls_error)?;
     let mut headers = HeaderMap::with_capacity(config.headers.len());
     for (name, value) in &config.headers {
         let key = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
@@ -212,7 +180,7 @@ fn http_transport(
         headers.insert(key, value);
     }
     Ok(Transport::Http {
-        client: Box::new(Client::builder(TokioExecutor::new()).build(connector)),
+        client: Box::new(client),
         uri,
         headers,
     })
@@ -254,15 +222,4 @@ fn grpc_transport(
         client = client.send_compressed(CompressionEncoding::Gzip);
     }
     Ok(Transport::Grpc { client, metadata })
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
