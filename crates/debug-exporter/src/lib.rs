@@ -64,23 +64,10 @@ impl PrintingConfig for LoggingConfig {
         LoggingConfig::check(self)
     }
 
-    fn settings(self, id: &ComponentId, signal: Signal) -> Result<Settings, BuildError> {
+    fn settings(self, id: &ComponentId, _: Signal) -> Result<Settings, BuildError> {
         let verbosity = self
             .verbosity()
             .map_err(|e| BuildError::new(id, format!("{}: {}", e.key_path, e.reason)))?;
-        tracing::warn!(
-            exporter = %id,
-            %signal,
-            verbosity = ?verbosity,
-            "the `logging` exporter was removed from otelcol; use the `debug` exporter \
-             instead (Redline runs this one as `debug` with this verbosity)"
-        );
-        if self.loglevel.is_some() {
-            tracing::warn!(
-                exporter = %id,
-                "`loglevel` is deprecated; set `verbosity` instead"
-            );
-        }
         Ok(Settings {
             verbosity,
             sampling_initial: count(self.sampling_initial),
@@ -159,6 +146,19 @@ impl FactoryInfo for LoggingExporterFactory {
 
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
         parse::<LoggingConfig>(config).map(|_| ())
+    }
+
+    /// Shown by `redline validate` and once at the start, not per signal at build time.
+    fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
+        let mut out = vec![
+            "the `logging` exporter was removed from otelcol; use the `debug` exporter instead \
+             (Redline runs this one as `debug`)"
+                .to_owned(),
+        ];
+        if parse::<LoggingConfig>(config).is_ok_and(|c| c.loglevel.is_some()) {
+            out.push("`loglevel` is deprecated; set `verbosity` instead".to_owned());
+        }
+        out
     }
 }
 

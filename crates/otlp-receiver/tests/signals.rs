@@ -271,7 +271,13 @@ async fn cors_refuses_an_origin_not_listed() {
 async fn json_metrics_with_temporality_names_keep_their_points_and_bad_data_is_refused() {
     let r = all_signals(loopback_config()).await;
     let named = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"pool.in_use","sum":{"dataPoints":[{"asDouble":-2.5,"timeUnixNano":"1700000060000000000"}],"aggregationTemporality":"AGGREGATION_TEMPORALITY_DELTA"}}]}]}]}"#;
-    let a = post(&r.http_url("/v1/metrics"), Some("application/json"), None, named).await;
+    let a = post(
+        &r.http_url("/v1/metrics"),
+        Some("application/json"),
+        None,
+        named,
+    )
+    .await;
     assert_eq!(a.status, 200);
     let got = r.batches();
     assert_eq!(got.len(), 1);
@@ -286,9 +292,19 @@ async fn json_metrics_with_temporality_names_keep_their_points_and_bad_data_is_r
     assert_eq!(r.accepted_of(Signal::Metrics, "http"), 1);
     // A data section serde cannot read must not be answered 200 and dropped.
     let bad = r#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"g","sum":{"dataPoints":"zz"}}]}]}]}"#;
-    let a = post(&r.http_url("/v1/metrics"), Some("application/json"), None, bad).await;
+    let a = post(
+        &r.http_url("/v1/metrics"),
+        Some("application/json"),
+        None,
+        bad,
+    )
+    .await;
     assert_eq!(a.status, 400);
-    assert!(String::from_utf8_lossy(&a.body).contains("`sum`"), "{:?}", a.body);
+    assert!(
+        String::from_utf8_lossy(&a.body).contains("`sum`"),
+        "{:?}",
+        a.body
+    );
     assert_eq!(r.batches().len(), 1);
     r.shutdown().await;
 }

@@ -68,7 +68,13 @@ fn metrics_json(body: &[u8]) -> Result<Bytes, serde_json::Error> {
     let mut doc: serde_json::Value = serde_json::from_slice(body)?;
     enum_names_to_numbers(&mut doc).map_err(serde_json::Error::custom)?;
     empty_lists(&mut doc);
-    const DATA_KEYS: [&str; 5] = ["gauge", "sum", "histogram", "exponentialHistogram", "summary"];
+    const DATA_KEYS: [&str; 5] = [
+        "gauge",
+        "sum",
+        "histogram",
+        "exponentialHistogram",
+        "summary",
+    ];
     let mut with_data = Vec::new();
     for rm in json_items(&doc, "resourceMetrics") {
         for sm in json_items(rm, "scopeMetrics") {
@@ -94,7 +100,10 @@ fn metrics_json(body: &[u8]) -> Result<Bytes, serde_json::Error> {
     Ok(Bytes::from(req.encode_to_vec()))
 }
 
-fn json_items<'a>(v: &'a serde_json::Value, key: &str) -> impl Iterator<Item = &'a serde_json::Value> {
+fn json_items<'a>(
+    v: &'a serde_json::Value,
+    key: &str,
+) -> impl Iterator<Item = &'a serde_json::Value> {
     v.get(key)
         .and_then(serde_json::Value::as_array)
         .into_iter()
