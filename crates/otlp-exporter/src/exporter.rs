@@ -328,7 +328,7 @@ impl<T: Transport> Sender<T> {
                         endpoint,
                         items,
                         code = %code,
-                        message = %message,
+                        server_message = %message,
                         "export failed with a permanent error; dropping the data"
                     );
                     return Some((0, items));
@@ -340,7 +340,7 @@ impl<T: Transport> Sender<T> {
                         endpoint,
                         items,
                         code = %code,
-                        message = %message,
+                        server_message = %message,
                         "export failed and retry_on_failure is disabled; dropping the data"
                     );
                     return Some((0, items));
@@ -356,7 +356,7 @@ impl<T: Transport> Sender<T> {
                     endpoint,
                     items,
                     code = %code,
-                    message = %message,
+                    server_message = %message,
                     attempts,
                     "export failed and retries are exhausted (max_elapsed_time); dropping the data"
                 );
@@ -368,7 +368,7 @@ impl<T: Transport> Sender<T> {
                 endpoint,
                 items,
                 code = %code,
-                message = %message,
+                server_message = %message,
                 attempts,
                 retry_in = ?delay,
                 "export failed; will retry"
@@ -398,7 +398,7 @@ impl<T: Transport> Sender<T> {
                 signal = %self.signal,
                 items,
                 rejected,
-                message = %partial.error_message,
+                server_message = %partial.error_message,
                 "server rejected part of the export"
             );
         } else if !partial.error_message.is_empty() {
@@ -406,7 +406,7 @@ impl<T: Transport> Sender<T> {
                 exporter = %self.id,
                 signal = %self.signal,
                 items,
-                message = %partial.error_message,
+                server_message = %partial.error_message,
                 "server accepted the export with a warning"
             );
         }
