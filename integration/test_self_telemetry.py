@@ -65,7 +65,7 @@ def test_counters_match_the_load_harness_and_health_follows_the_pipeline(redline
     assert s.value("otelcol_exporter_sent_spans_total", exporter="otlp/tempo") == received
     assert s.value("otelcol_exporter_send_failed_spans_total", exporter="otlp/tempo") == 0
     assert s.value("otelcol_exporter_enqueue_failed_spans_total", exporter="otlp/tempo") == 0
-    assert s.value("otelcol_exporter_queue_size", exporter="otlp/tempo") == 0
+    assert s.value("otelcol_exporter_queue_size", exporter="otlp/tempo", data_type="traces") == 0
     assert s.value("redline_spanmetrics_active_series", connector="spanmetrics") == rep["verify"]["series_expected"]
     assert s.value("redline_spanmetrics_overflow_spans_total", connector="spanmetrics") == 0
 
@@ -78,7 +78,7 @@ def test_counters_match_the_load_harness_and_health_follows_the_pipeline(redline
     ], timeout=60)
     assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
     helpers.wait_until(
-        lambda: rl.self_telemetry().value("otelcol_exporter_queue_size", exporter="otlp/tempo") > 0,
+        lambda: rl.self_telemetry().value("otelcol_exporter_queue_size", exporter="otlp/tempo", data_type="traces") > 0,
         10, "batches to wait in the sending queue",
     )
     assert requests.get(health_url, timeout=2).status_code == 200
