@@ -7,18 +7,21 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::send::Protocol;
+use crate::signal::Signal;
 use crate::tally::{Dimension, Unit};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "loadgen",
     version,
-    about = "Load-test harness for Redline and any OTLP endpoint: realistic traces, exact verification, a sink.",
+    about = "Load-test harness for Redline and any OTLP endpoint: realistic traces, metrics and logs, exact verification, a sink.",
     after_help = "Examples:\n  \
       loadgen sink --listen 127.0.0.1:4319 --count-listen 127.0.0.1:4320\n  \
       loadgen run --endpoint 127.0.0.1:4317 --spans 1M --verify --dimension cdn.cache.hit \\\n      \
         --metrics-url http://127.0.0.1:9464/metrics --sink-count-url http://127.0.0.1:4320/count\n  \
       loadgen run --endpoint 127.0.0.1:4317 --rate 200k --duration 60s --pid $(pidof redline)\n  \
+      loadgen run --endpoint 127.0.0.1:4317 --signal logs --requests 20k --verify \\\n      \
+        --sink-count-url http://127.0.0.1:4320/count\n  \
       loadgen run --endpoint sink --sink 127.0.0.1:0 --duration 10s      # loadgen's own ceiling"
 )]
 pub struct Cli {
@@ -31,18 +34,27 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Send generated traces to an OTLP endpoint; optionally verify the RED metrics exactly.
+    /// Send generated traces (or metrics, logs) to an OTLP endpoint; optionally verify the RED
+    /// metrics and what reached the sink exactly.
     Run(Box<RunArgs>),
-    /// Run an OTLP/gRPC sink that counts what it receives (stands in for Tempo).
+    /// Run an OTLP/gRPC sink that counts what it receives, every signal (stands in for Tempo).
     Sink(SinkArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// OTLP endpoint: host:port or URL. gRPC: 127.0.0.1:4317. HTTP: http://127.0.0.1:4318
-    /// (`/v1/traces` is added when there is no path). `sink` means the in-process --sink.
+    /// (`/v1/traces`, `/v1/metrics` or `/v1/logs` is added when there is no path). `sink`
+    /// means the in-process --sink.
     #[arg(short, long, default_value = "127.0.0.1:4317")]
     pub endpoint: String,
+    /// What to send: traces (the trace model below), or metrics (cumulative sums and
+    /// histograms, 4 attributes per point) or logs (~100-byte bodies, 6 attributes, trace
+    /// context), in requests of about the size of the traces ones. For metrics and logs,
+    /// "spans" in flags and reports means data points or log records, and --verify checks
+    /// what reached the sink.
+    #[arg(long, value_enum, default_value_t = Signal::Traces)]
+    pub signal: Signal,
     /// OTLP transport: gRPC, or HTTP with protobuf bodies.
     #[arg(long, value_enum, default_value_t = Protocol::Grpc)]
     pub protocol: Protocol,
@@ -53,15 +65,20 @@ pub struct RunArgs {
     /// connection before the scheduler waits (that wait is part of the measured latency).
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    /// Fixed rate in spans per second (open loop; suffixes k and M); full speed without it.
+    /// Fixed rate in spans (data points, log records) per second (open loop; suffixes k and
+    /// M); full speed without it.
     #[arg(short, long, value_parser = parse_rate)]
     pub rate: Option<f64>,
-    /// How long to send (e.g. 30s, 2m). Default 10s unless --spans is given.
-    #[arg(short, long, value_parser = humantime::parse_duration, conflicts_with = "spans")]
+    /// How long to send (e.g. 30s, 2m). Default 10s unless --spans or --requests is given.
+    #[arg(short, long, value_parser = humantime::parse_duration, conflicts_with_all = ["spans", "requests"])]
     pub duration: Option<Duration>,
-    /// Total spans to send (suffixes k and M), rounded up to whole requests.
-    #[arg(short, long, value_parser = parse_count)]
+    /// Total spans (data points, log records) to send (suffixes k and M), rounded up to whole
+    /// requests.
+    #[arg(short, long, visible_alias = "items", value_parser = parse_count, conflicts_with = "requests")]
     pub spans: Option<u64>,
+    /// Total requests to send (suffixes k and M).
+    #[arg(long, value_parser = parse_count)]
+    pub requests: Option<u64>,
     /// Compress requests with gzip (costs loadgen CPU per request).
     #[arg(long)]
     pub gzip: bool,
@@ -92,7 +109,8 @@ pub struct RunArgs {
     /// reaches it (point the collector's exporter at it, or use `--endpoint sink`).
     #[arg(long, help_heading = "Sink")]
     pub sink: Option<SocketAddr>,
-    /// With --sink: decode every request and count duplicate span ids.
+    /// With --sink: decode every request with prost too (counts must agree) and count
+    /// duplicate span ids.
     #[arg(long, help_heading = "Sink")]
     pub sink_check: bool,
 
@@ -165,8 +183,11 @@ pub struct ModelArgs {
 #[command(next_help_heading = "Verification")]
 pub struct VerifyArgs {
     /// After sending, check every spanmetrics series against loadgen's own tally (exact
-    /// calls, errors, buckets, sums, counts) and the spans that reached the sink.
-    /// Exits non-zero on any mismatch.
+    /// calls, errors, buckets, sums, counts) and the spans that reached the sink. With
+    /// --signal metrics or logs (no span metrics): check that the sink (--sink or
+    /// --sink-count-url) received exactly the data points or log records accepted, and,
+    /// when loadgen sends to its own sink, exactly the requests. Exits non-zero on any
+    /// mismatch.
     #[arg(long)]
     pub verify: bool,
     /// Prometheus endpoint of the collector (text format).
@@ -220,7 +241,8 @@ pub struct SinkArgs {
     /// Delay before answering each request (e.g. 50ms).
     #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
     pub delay: Duration,
-    /// Decode every request with prost too, and count duplicate (trace id, span id) pairs.
+    /// Decode every request with prost too (its item count must agree with the walker's),
+    /// and count duplicate (trace id, span id) pairs of spans.
     #[arg(long)]
     pub check: bool,
     /// With --check: the most ids remembered (memory bound).

@@ -14,8 +14,10 @@ use crate::model::{Generator, ModelConfig};
 use crate::progress::Progress;
 use crate::report::{Collector, Count, Latency, Report, SinkCheck, VerifyReport};
 use crate::send::{normalize_endpoint, Conn, Target};
+use crate::signal::Signal;
 use crate::sink::{Sink, SinkConfig, SinkCounts};
-use crate::tally::{self, Contribution, Tally, TallySpec};
+use crate::tally::{self, Tally, TallySpec};
+use crate::templates::prepare;
 use crate::verify::{self, Expected, Names, Scrape};
 use crate::{expo, httpget, procstat};
 
@@ -45,25 +47,34 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let base_time_ns = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let mut templates = Vec::with_capacity(args.templates);
-    let mut contributions: Vec<Contribution> = Vec::new();
-    for i in 0..args.templates as u64 {
-        let req = generator.request(i, base_time_ns);
-        templates.push(Template::encode(&req).context("pre-encoding a request")?);
-        if args.verify.verify {
-            contributions.push(tally::contribution(&spec, &req));
-        }
-    }
+    let signal = args.signal;
+    let traces = signal == Signal::Traces;
+    let tally_spec = (traces && args.verify.verify).then_some(&spec);
+    let prepared = prepare(signal, &generator, args.templates, base_time_ns, tally_spec)?;
+    let (templates, contributions) = (prepared.templates, prepared.contributions);
     let bytes: usize = templates.iter().map(Template::len).sum();
-    let spans_per_request = templates.first().map_or(0, Template::spans);
+    let items: usize = templates.iter().map(Template::items).sum();
+    // The same for every traces template; metrics and logs templates vary a little.
+    let items_per_request = items as f64 / templates.len() as f64;
+    let spans_per_request = items_per_request.round() as usize;
     let bytes_per_request = bytes as f64 / templates.len() as f64;
     if !args.quiet {
         eprintln!(
-            "loadgen: {} requests pre-encoded in {:.0?} ({:.0} bytes each, {:.0} bytes per span)",
+            "loadgen: {} {} requests pre-encoded in {:.0?} ({:.0} bytes and {:.1} {} each, {:.0} bytes per item)",
             templates.len(),
+            signal.name(),
             t0.elapsed(),
             bytes_per_request,
-            bytes_per_request / spans_per_request.max(1) as f64
+            items_per_request,
+            signal.items(),
+            bytes_per_request / items_per_request.max(1.0)
+        );
+    }
+    if args.verify.verify && !traces && args.sink.is_none() && args.verify.sink_count_url.is_none()
+    {
+        bail!(
+            "--verify with --signal {} checks the sink: give --sink or --sink-count-url",
+            signal.name()
         );
     }
     let templates = Arc::new(templates);
@@ -97,6 +108,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         protocol: args.protocol,
         gzip: args.gzip,
         timeout: args.timeout,
+        signal,
     };
     let mut conns = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
@@ -106,7 +118,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let names = Names::new(&args.verify.namespace, spec.unit);
     let sink_url = args.verify.sink_count_url.clone();
     let (baseline, sink_base) = if args.verify.verify {
-        let baseline = if args.verify.no_baseline {
+        let baseline = if args.verify.no_baseline || !traces {
             Scrape::default()
         } else {
             scrape(&args.verify.metrics_url, &names, &args.verify.ignore_labels)
@@ -121,13 +133,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         (Scrape::default(), None)
     };
 
-    let stop = match (args.duration, args.spans) {
-        (_, Some(spans)) => Stop::Requests(spans.div_ceil(spans_per_request.max(1) as u64)),
-        (Some(d), None) => Stop::After(d),
-        (None, None) => Stop::After(Duration::from_secs(10)),
+    let per_request = items_per_request.max(1.0);
+    let stop = match (args.duration, args.spans, args.requests) {
+        (_, _, Some(n)) => Stop::Requests(n),
+        (_, Some(spans), _) => Stop::Requests((spans as f64 / per_request).ceil() as u64),
+        (Some(d), None, None) => Stop::After(d),
+        (None, None, None) => Stop::After(Duration::from_secs(10)),
     };
     let plan = Plan {
-        rate_rps: args.rate.map(|r| r / spans_per_request.max(1) as f64),
+        rate_rps: args.rate.map(|r| r / per_request),
         stop,
         connections: args.connections,
         concurrency: args.concurrency,
@@ -139,7 +153,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let live = Arc::new(Live::new(templates.len()));
     let cpu0 = args.pid.map(procstat::cpu_seconds).transpose()?;
     let self_cpu0 = procstat::cpu_seconds(std::process::id()).ok();
-    let progress = Progress::start(live.clone(), stop, spans_per_request as u64, args.quiet);
+    let progress = Progress::start(
+        live.clone(),
+        stop,
+        spans_per_request as u64,
+        signal.items(),
+        args.quiet,
+    );
     let elapsed = engine::run(plan, templates.clone(), conns, live.clone(), base_time_ns).await;
     let cpu1 = args.pid.map(procstat::cpu_seconds).transpose()?;
     let self_cpu1 = procstat::cpu_seconds(std::process::id()).ok();
@@ -157,6 +177,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     );
     report.nonce = generator.nonce();
     report.model = Some(generator.config().clone());
+    report.signal = signal;
+    report.item = signal.items();
+    let accepted_bytes: u64 = templates
+        .iter()
+        .zip(&live.accepted_per_template)
+        .map(|(t, n)| t.len() as u64 * n.load(Relaxed))
+        .sum();
+    report.accepted_bytes = accepted_bytes;
     report.loadgen_cpu_seconds = self_cpu0.zip(self_cpu1).map(|(a, b)| b - a);
     if let (Some(pid), Some(c0), Some(c1)) = (args.pid, cpu0, cpu1) {
         let cpu = c1 - c0;
@@ -171,7 +199,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     }
 
     let mut ok = true;
-    if args.verify.verify {
+    if args.verify.verify && !traces {
+        let direct = args.endpoint == "sink";
+        let v = crate::verify_sink::settle(
+            signal,
+            &report,
+            accepted_bytes,
+            direct,
+            sink.as_ref(),
+            sink_url.as_deref(),
+            sink_base.unwrap_or_default(),
+            args.verify.settle_timeout,
+        )
+        .await?;
+        ok = v.ok;
+        report.verify = Some(v);
+    } else if args.verify.verify {
         let mut tally = Tally::default();
         for (c, n) in contributions.iter().zip(&live.accepted_per_template) {
             tally.add(c, n.load(Relaxed));
@@ -298,7 +341,10 @@ async fn scrape(url: &str, names: &Names, ignore: &[String]) -> anyhow::Result<S
     Ok(Scrape::new(samples, names, ignore))
 }
 
-async fn sink_counts(sink: Option<&Sink>, url: Option<&str>) -> anyhow::Result<Option<SinkCounts>> {
+pub(crate) async fn sink_counts(
+    sink: Option<&Sink>,
+    url: Option<&str>,
+) -> anyhow::Result<Option<SinkCounts>> {
     if let Some(s) = sink {
         return Ok(Some(s.counts()));
     }
@@ -342,8 +388,13 @@ async fn settle(
                 let base = sink_base.unwrap_or_default();
                 let received = now.spans.saturating_sub(base.spans);
                 Some(SinkCheck {
+                    signal: Signal::Traces,
                     received_spans: received,
                     expected_spans: sink_expected,
+                    received_requests: now.requests.saturating_sub(base.requests),
+                    expected_requests: None,
+                    received_bytes: now.bytes.saturating_sub(base.bytes),
+                    accepted_bytes: None,
                     counts: now,
                     ok: received == sink_expected && now.duplicate_ids == base.duplicate_ids,
                 })

@@ -1,15 +1,14 @@
-//! gRPC codecs that move request bodies as raw bytes: the client sends a pre-encoded
-//! `ExportTraceServiceRequest` without touching it, the sink receives one without decoding.
-//! Only the small response is a prost message.
+//! gRPC codecs that move request bodies as raw bytes: the client sends a pre-encoded export
+//! request without touching it, the sink receives one without decoding. Only the small
+//! response is a prost message. The three signals' responses have the same wire layout
+//! (`partial_success` = 1 { rejected spans / data points / log records = 1, error_message =
+//! 2 }), so `ExportTraceServiceResponse` reads and writes all three.
 
 use bytes::{Buf, BufMut, Bytes};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::Status;
-
-pub const SERVICE: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
-pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// Client side: bytes out, response in.
 #[derive(Clone, Copy, Debug, Default)]

@@ -1,9 +1,12 @@
-//! Pre-encoded requests. A [`Template`] is one encoded `ExportTraceServiceRequest` plus the
-//! offsets of the bytes that change per send (ids and timestamps), found once by walking the
-//! encoded bytes. Sending a template is then a copy and a few dozen fixed-width writes, with
-//! no protobuf encoding on the clock.
+//! Pre-encoded requests. A [`Template`] is one encoded export request plus the offsets of the
+//! bytes that change per send (ids and timestamps), found once by walking the encoded bytes.
+//! Sending a template is then a copy and a few dozen fixed-width writes, with no protobuf
+//! encoding on the clock. Traces get fresh trace and span ids and times per send; metrics
+//! (points' `time_unix_nano`) and logs (records' time and observed time) fresh times.
 
 use bytes::{Bytes, BytesMut};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use redline_otlp_wire::{SpanView, TraceVisitor, WireError};
@@ -16,7 +19,17 @@ pub enum EncodeError {
     Walk(#[from] WireError),
     #[error("span {span}: {what}")]
     Layout { span: usize, what: String },
+    #[error("the encoded request does not scan at byte {at}: {what}")]
+    Scan { at: usize, what: &'static str },
 }
+
+/// Where the times of a metrics request are: resource_metrics(1) / scope_metrics(2) /
+/// metrics(2) / gauge(5), sum(7), histogram(9), exponential_histogram(10), summary(11) /
+/// data_points(1) / time_unix_nano(3).
+const METRIC_TIMES: [&[u32]; 6] = [&[1], &[2], &[2], &[5, 7, 9, 10, 11], &[1], &[3]];
+/// resource_logs(1) / scope_logs(2) / log_records(2) / time_unix_nano(1),
+/// observed_time_unix_nano(11).
+const LOG_TIMES: [&[u32]; 4] = [&[1], &[2], &[2], &[1, 11]];
 
 /// One pre-encoded request and where to patch it.
 #[derive(Clone, Debug)]
@@ -26,9 +39,10 @@ pub struct Template {
     trace_seq: Vec<usize>,
     /// Where each span id and parent span id starts, with its index part.
     span_ids: Vec<(usize, u64)>,
-    /// Where each start/end time (fixed64 LE) starts.
+    /// Where each time to move (fixed64 LE) starts.
     times: Vec<usize>,
-    spans: usize,
+    /// Spans, data points or log records.
+    items: usize,
 }
 
 impl Template {
@@ -52,12 +66,39 @@ impl Template {
             trace_seq: finder.trace_seq,
             span_ids: finder.span_ids,
             times: finder.times,
-            spans: stats.spans,
+            items: stats.spans,
         })
     }
 
-    pub fn spans(&self) -> usize {
-        self.spans
+    /// Encodes a metrics request; its data points are counted by the receiver's walker.
+    pub fn metrics(request: &ExportMetricsServiceRequest) -> Result<Self, EncodeError> {
+        let bytes = request.encode_to_vec();
+        let items = redline_otlp_wire::validate_metrics(&bytes)?.data_points;
+        Self::with_times(bytes, items, &METRIC_TIMES)
+    }
+
+    /// Encodes a logs request; its records are counted by the receiver's walker.
+    pub fn logs(request: &ExportLogsServiceRequest) -> Result<Self, EncodeError> {
+        let bytes = request.encode_to_vec();
+        let items = redline_otlp_wire::validate_logs(&bytes)?.log_records;
+        Self::with_times(bytes, items, &LOG_TIMES)
+    }
+
+    fn with_times(bytes: Vec<u8>, items: usize, path: &[&[u32]]) -> Result<Self, EncodeError> {
+        let mut times = Vec::new();
+        fixed64_offsets(&bytes, 0, path, &mut times)?;
+        Ok(Self {
+            bytes: Bytes::from(bytes),
+            trace_seq: Vec::new(),
+            span_ids: Vec::new(),
+            times,
+            items,
+        })
+    }
+
+    /// Spans, data points or log records in the request.
+    pub fn items(&self) -> usize {
+        self.items
     }
 
     pub fn len(&self) -> usize {
@@ -99,6 +140,68 @@ impl Template {
         }
         b.freeze()
     }
+}
+
+/// Appends to `out` the offsets of the fixed64 fields reached by `path` in the message `buf`
+/// (at `base` in the request): each level but the last lists the message fields to descend
+/// into, the last the fixed64 fields wanted. Every other field is skipped.
+fn fixed64_offsets(
+    buf: &[u8],
+    base: usize,
+    path: &[&[u32]],
+    out: &mut Vec<usize>,
+) -> Result<(), EncodeError> {
+    let Some((here, deeper)) = path.split_first() else {
+        return Ok(());
+    };
+    let mut i = 0;
+    while i < buf.len() {
+        let at = base + i;
+        let bad = move |what| EncodeError::Scan { at, what };
+        let (key, n) = varint(&buf[i..]).ok_or_else(|| bad("truncated key"))?;
+        i += n;
+        let wanted = here.contains(&((key >> 3) as u32));
+        match key & 7 {
+            0 => i += varint(&buf[i..]).ok_or_else(|| bad("truncated varint"))?.1,
+            1 => {
+                if wanted && deeper.is_empty() {
+                    out.push(base + i);
+                }
+                i += 8;
+            }
+            2 => {
+                let (len, n) = varint(&buf[i..]).ok_or_else(|| bad("truncated length"))?;
+                i += n;
+                let end = i.checked_add(len as usize).filter(|e| *e <= buf.len());
+                let end = end.ok_or_else(|| bad("length past the end"))?;
+                if wanted && !deeper.is_empty() {
+                    fixed64_offsets(&buf[i..end], base + i, deeper, out)?;
+                }
+                i = end;
+            }
+            5 => i += 4,
+            _ => return Err(bad("unexpected wire type")),
+        }
+    }
+    if i > buf.len() {
+        return Err(EncodeError::Scan {
+            at: base + buf.len(),
+            what: "fixed field past the end",
+        });
+    }
+    Ok(())
+}
+
+/// A protobuf varint and its length.
+fn varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
 }
 
 struct OffsetFinder {

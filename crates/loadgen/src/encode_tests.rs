@@ -47,7 +47,7 @@ fn template_is_the_encoded_request() {
     let (reqs, ts) = templates(4);
     for (r, t) in reqs.iter().zip(&ts) {
         assert_eq!(&t.bytes()[..], &r.encode_to_vec()[..]);
-        assert_eq!(t.spans(), 100);
+        assert_eq!(t.items(), 100);
         assert_eq!(t.instantiate(0, 0), *t.bytes());
     }
 }
@@ -104,11 +104,11 @@ fn offsets_are_found_in_requests_of_every_size() {
     )
     .expect("model");
     let t = Template::encode(&g.request(0, 0)).expect("encodes");
-    assert_eq!(t.spans(), 1);
+    assert_eq!(t.items(), 1);
     assert!(ExportTraceServiceRequest::decode(t.instantiate(3, 7)).is_ok());
     let empty = Template::encode(&ExportTraceServiceRequest::default()).expect("empty encodes");
     assert!(empty.is_empty());
-    assert_eq!(empty.spans(), 0);
+    assert_eq!(empty.items(), 0);
 }
 
 #[test]

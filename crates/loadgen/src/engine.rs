@@ -176,7 +176,7 @@ impl Ctx {
         };
         let shift = unix_now_ns().saturating_sub(self.base_time_ns);
         let body = t.instantiate(seq, shift);
-        let spans = t.spans() as u64;
+        let spans = t.items() as u64;
         self.live.requests_sent.fetch_add(1, Relaxed);
         self.live.spans_sent.fetch_add(spans, Relaxed);
         let sent_at = Instant::now();

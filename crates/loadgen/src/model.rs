@@ -139,7 +139,7 @@ impl ModelConfig {
     }
 }
 
-const SERVICES: [&str; 20] = [
+pub(crate) const SERVICES: [&str; 20] = [
     "frontend",
     "checkout",
     "cart",
@@ -189,13 +189,13 @@ const OPERATIONS: [(&str, SpanKind); 22] = [
     ("feature.flags.evaluate", SpanKind::Unspecified),
 ];
 
-const USER_AGENTS: [&str; 4] = [
+pub(crate) const USER_AGENTS: [&str; 4] = [
     "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0",
     "okhttp/4.12.0",
     "python-requests/2.32.3",
     "Go-http-client/2.0",
 ];
-const METHODS: [&str; 4] = ["GET", "GET", "POST", "PUT"];
+pub(crate) const METHODS: [&str; 4] = ["GET", "GET", "POST", "PUT"];
 
 struct Service {
     name: String,
@@ -379,12 +379,18 @@ fn quantize(ns: f64) -> u64 {
     ((q as u64).saturating_mul(DURATION_QUANTUM_NS)).min(MAX_DURATION_NS)
 }
 
-fn build_service(cfg: &ModelConfig, s: usize, rng: &mut Rng) -> Service {
+/// The name of service number `s`: the same for every signal, so one `--service-prefix`
+/// keeps all of a run's traffic apart.
+pub(crate) fn service_name(prefix: &str, s: usize) -> String {
     let base = SERVICES[s % SERVICES.len()];
-    let name = match s / SERVICES.len() {
-        0 => format!("{}{base}", cfg.service_prefix),
-        n => format!("{}{base}-{n}", cfg.service_prefix),
-    };
+    match s / SERVICES.len() {
+        0 => format!("{prefix}{base}"),
+        n => format!("{prefix}{base}-{n}"),
+    }
+}
+
+fn build_service(cfg: &ModelConfig, s: usize, rng: &mut Rng) -> Service {
+    let name = service_name(&cfg.service_prefix, s);
     // http.server first (every service serves), then a per-service rotation of the rest so
     // that ten services of ten names cover every operation, escaping cases included.
     let mut ops = vec![(OPERATIONS[0].0.to_owned(), OPERATIONS[0].1)];
@@ -498,7 +504,7 @@ fn generic_attributes(
     out
 }
 
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
+pub(crate) fn kv(key: &str, value: any_value::Value) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
         value: Some(AnyValue { value: Some(value) }),
@@ -506,15 +512,15 @@ fn kv(key: &str, value: any_value::Value) -> KeyValue {
     }
 }
 
-fn str_v(s: String) -> any_value::Value {
+pub(crate) fn str_v(s: String) -> any_value::Value {
     any_value::Value::StringValue(s)
 }
 
-fn int_v(i: i64) -> any_value::Value {
+pub(crate) fn int_v(i: i64) -> any_value::Value {
     any_value::Value::IntValue(i)
 }
 
-fn bool_v(b: bool) -> any_value::Value {
+pub(crate) fn bool_v(b: bool) -> any_value::Value {
     any_value::Value::BoolValue(b)
 }
 

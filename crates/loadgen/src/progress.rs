@@ -16,13 +16,20 @@ pub struct Progress {
 
 impl Progress {
     /// `None` when stderr is not a terminal or `quiet`.
-    pub fn start(live: Arc<Live>, stop: Stop, spans_per_request: u64, quiet: bool) -> Option<Self> {
+    /// `item`: what the signal's items are called (spans, data points, log records).
+    pub fn start(
+        live: Arc<Live>,
+        stop: Stop,
+        spans_per_request: u64,
+        item: &'static str,
+        quiet: bool,
+    ) -> Option<Self> {
         if quiet || !std::io::stderr().is_terminal() {
             return None;
         }
         let (len, unit) = match stop {
             Stop::After(d) => (d.as_millis() as u64, "ms"),
-            Stop::Requests(n) => (n.saturating_mul(spans_per_request), "spans"),
+            Stop::Requests(n) => (n.saturating_mul(spans_per_request), item),
         };
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(4));
         let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{bar:30}] {msg}")
@@ -47,7 +54,7 @@ impl Progress {
                     sent
                 });
                 b.set_message(format!(
-                    "{sent} spans sent, {:.0} spans/s, {} ok, {} refused",
+                    "{sent} {item} sent, {:.0} {item}/s, {} ok, {} refused",
                     rate,
                     live.spans_accepted.load(Relaxed),
                     live.spans_refused.load(Relaxed)

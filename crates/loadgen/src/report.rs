@@ -7,6 +7,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::model::ModelConfig;
+use crate::signal::Signal;
 use crate::sink::SinkCounts;
 use crate::verify::Verdict;
 
@@ -58,11 +59,21 @@ pub struct Collector {
     pub spans_per_cpu_second: f64,
 }
 
+/// What reached the sink, of the run's signal. For metrics and logs, "spans" are data points
+/// or log records.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct SinkCheck {
-    /// Spans the sink received during the run (delta over its baseline).
+    pub signal: Signal,
+    /// Items the sink received during the run (delta over its baseline).
     pub received_spans: u64,
     pub expected_spans: u64,
+    pub received_requests: u64,
+    /// Checked only when loadgen sends to its own sink: a collector may merge requests.
+    pub expected_requests: Option<u64>,
+    /// Bytes received (after decompression) and bytes of the accepted requests (metrics and
+    /// logs): equal when a collector forwards the received bytes as they are.
+    pub received_bytes: u64,
+    pub accepted_bytes: Option<u64>,
     pub counts: SinkCounts,
     pub ok: bool,
 }
@@ -84,8 +95,12 @@ pub struct VerifyReport {
     pub notes: Vec<String>,
 }
 
+/// The run's report. "spans" fields count the signal's items: spans, metric data points or
+/// log records (named by `item`).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
+    pub signal: Signal,
+    pub item: &'static str,
     pub endpoint: String,
     pub protocol: String,
     pub mode: String,
@@ -95,6 +110,8 @@ pub struct Report {
     pub spans_per_request: usize,
     pub templates: usize,
     pub bytes_per_request: f64,
+    /// Encoded bytes of the accepted requests (each counted once, however often resent).
+    pub accepted_bytes: u64,
     pub elapsed_seconds: f64,
     pub sent: Count,
     pub accepted: Count,
@@ -133,13 +150,26 @@ impl Report {
     /// The summary table.
     pub fn table(&self) -> String {
         let mut o = String::new();
+        let item = if self.item.is_empty() {
+            "spans"
+        } else {
+            self.item
+        };
         let mut row = |k: &str, v: String| {
             let _ = writeln!(o, "  {k:<24} {v}");
         };
-        row("endpoint", format!("{} ({})", self.endpoint, self.protocol));
+        row(
+            "endpoint",
+            format!(
+                "{} ({}, {})",
+                self.endpoint,
+                self.protocol,
+                self.signal.name()
+            ),
+        );
         let target = self
             .target_spans_per_second
-            .map_or(String::new(), |r| format!(", target {} spans/s", si(r)));
+            .map_or(String::new(), |r| format!(", target {} {item}/s", si(r)));
         row(
             "mode",
             format!(
@@ -150,12 +180,12 @@ impl Report {
         row(
             "requests",
             format!(
-                "{} spans each, {} templates, {:.0} bytes each",
+                "{} {item} each, {} templates, {:.0} bytes each",
                 self.spans_per_request, self.templates, self.bytes_per_request
             ),
         );
         row("elapsed", format!("{:.2} s", self.elapsed_seconds));
-        let c = |c: &Count| format!("{} spans ({} requests)", c.spans, c.requests);
+        let c = |c: &Count| format!("{} {item} ({} requests)", c.spans, c.requests);
         row("sent", c(&self.sent));
         row("accepted", c(&self.accepted));
         row("refused", c(&self.refused));
@@ -177,13 +207,13 @@ impl Report {
         if self.rejected_spans > 0 {
             row(
                 "rejected (partial)",
-                format!("{} spans", self.rejected_spans),
+                format!("{} {item}", self.rejected_spans),
             );
         }
         row(
             "achieved rate",
             format!(
-                "{} spans/s, {} requests/s",
+                "{} {item}/s, {} requests/s",
                 si(self.spans_per_second),
                 si(self.requests_per_second)
             ),
@@ -211,7 +241,7 @@ impl Report {
             row(
                 "collector",
                 format!(
-                    "pid {}: {:.2} cpu s, {:.3} cpu s per million spans ({} spans per cpu s), peak rss {:.1} MiB",
+                    "pid {}: {:.2} cpu s, {:.3} cpu s per million {item} ({} {item} per cpu s), peak rss {:.1} MiB",
                     col.pid,
                     col.cpu_seconds,
                     col.cpu_seconds_per_million_spans,
@@ -220,7 +250,39 @@ impl Report {
                 ),
             );
         }
-        if let Some(v) = &self.verify {
+        if let Some(v) = self
+            .verify
+            .as_ref()
+            .filter(|_| self.signal != Signal::Traces)
+        {
+            row(
+                "verify",
+                format!(
+                    "{}: the sink received {} of {} {item}",
+                    if v.ok { "OK" } else { "FAILED" },
+                    v.counted_spans,
+                    v.expected_spans,
+                ),
+            );
+            if let Some(s) = &v.sink {
+                let requests = s
+                    .expected_requests
+                    .map_or(String::new(), |e| format!(" of {e}"));
+                let bytes = s
+                    .accepted_bytes
+                    .map_or(String::new(), |a| format!(" (accepted: {a})"));
+                row(
+                    "forward sink",
+                    format!(
+                        "{} requests{requests}, {} bytes{bytes}",
+                        s.received_requests, s.received_bytes
+                    ),
+                );
+            }
+            for n in &v.notes {
+                let _ = writeln!(o, "    note: {n}");
+            }
+        } else if let Some(v) = &self.verify {
             row(
                 "verify",
                 format!(

@@ -17,7 +17,8 @@ use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::codec::{code_name, ClientCodec, EXPORT_PATH};
+use crate::codec::{code_name, ClientCodec};
+use crate::signal::Signal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -34,7 +35,8 @@ pub enum SendError {
 /// How one request ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The collector took the request; `rejected_spans` from its `partial_success`.
+    /// The collector took the request; `rejected_spans` (spans, data points or log records)
+    /// from its `partial_success`.
     Accepted { rejected_spans: u64 },
     /// Refused with `status` (`UNAVAILABLE`, `HTTP 503`, ...). `uncertain` when the request
     /// may have been processed anyway (a timeout or a connection lost mid-request).
@@ -63,7 +65,7 @@ impl Outcome {
     }
 }
 
-/// Sends one pre-encoded `ExportTraceServiceRequest`.
+/// Sends one pre-encoded export request (of the target's signal).
 pub trait Sender: Clone + Send + Sync + 'static {
     fn send(&self, body: Bytes) -> impl Future<Output = Outcome> + Send;
 }
@@ -82,6 +84,8 @@ pub struct Target {
     pub protocol: Protocol,
     pub gzip: bool,
     pub timeout: Duration,
+    /// Which `Export` method (gRPC) or path (HTTP, when the endpoint has none) to send to.
+    pub signal: Signal,
 }
 
 /// `host:port` or a URL; `http://` is added when there is no scheme.
@@ -122,6 +126,7 @@ impl Sender for Conn {
 #[derive(Clone)]
 pub struct GrpcSender {
     client: tonic::client::Grpc<Channel>,
+    path: &'static str,
 }
 
 impl GrpcSender {
@@ -148,7 +153,10 @@ impl GrpcSender {
         if target.gzip {
             client = client.send_compressed(CompressionEncoding::Gzip);
         }
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            path: target.signal.export_path(),
+        })
     }
 
     pub async fn send(&self, body: Bytes) -> Outcome {
@@ -160,7 +168,7 @@ impl GrpcSender {
                 uncertain: false,
             };
         }
-        let path = PathAndQuery::from_static(EXPORT_PATH);
+        let path = PathAndQuery::from_static(self.path);
         match client
             .unary(tonic::Request::new(body), path, ClientCodec)
             .await
@@ -198,7 +206,8 @@ fn rejected(resp: ExportTraceServiceResponse) -> u64 {
 #[derive(Clone)]
 pub struct HttpSender {
     addr: String,
-    /// Origin-form target (`/v1/traces`), as HTTP/1.1 servers expect without a proxy.
+    /// Origin-form target (`/v1/traces`, `/v1/metrics`, `/v1/logs`), as HTTP/1.1 servers
+    /// expect without a proxy.
     path: String,
     host: String,
     gzip: bool,
@@ -220,7 +229,7 @@ impl HttpSender {
             return Err(bad("only http:// is supported".into()));
         }
         if uri.path() == "/" || uri.path().is_empty() {
-            url = format!("{}/v1/traces", url.trim_end_matches('/'));
+            url = format!("{}{}", url.trim_end_matches('/'), target.signal.http_path());
         }
         let uri: http::Uri = url
             .parse()
@@ -230,9 +239,10 @@ impl HttpSender {
         Ok(Self {
             host: auth.to_string(),
             addr,
-            path: uri
-                .path_and_query()
-                .map_or_else(|| "/v1/traces".to_owned(), |p| p.as_str().to_owned()),
+            path: uri.path_and_query().map_or_else(
+                || target.signal.http_path().to_owned(),
+                |p| p.as_str().to_owned(),
+            ),
             gzip: target.gzip,
             timeout: target.timeout,
             idle: Arc::new(Mutex::new(Vec::new())),

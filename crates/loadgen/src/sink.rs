@@ -1,11 +1,14 @@
 //! `loadgen sink`: an OTLP/gRPC endpoint that counts what it receives (the forward side of a
-//! collector under test, standing in for Tempo). Spans are counted with the zero-allocation
-//! wire walker; `check` also decodes every request with prost and tracks (trace id, span id)
-//! pairs for duplicates. It can refuse a fraction of requests (UNAVAILABLE) and delay
-//! answers, for outage and latency experiments. Counts are served as JSON on `GET /count`.
+//! collector under test, standing in for Tempo, Mimir or Loki). It serves the `Export` method
+//! of all three signals and counts items per signal (spans, metric data points, log records)
+//! with the zero-allocation wire walkers; `check` also decodes every request with prost,
+//! compares the counts and tracks (trace id, span id) pairs of spans for duplicates. It can
+//! refuse a fraction of requests (UNAVAILABLE) and delay answers, for outage and latency
+//! experiments. Counts are served as JSON on `GET /count`.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -13,17 +16,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use prost::Message;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tonic::codec::CompressionEncoding;
 use tonic::Status;
 
-use crate::codec::{ServerCodec, EXPORT_PATH, SERVICE};
+use crate::codec::ServerCodec;
 use crate::rng::splitmix64;
+use crate::signal::Signal;
 
 #[derive(Clone, Debug)]
 pub struct SinkConfig {
@@ -54,12 +55,27 @@ impl Default for SinkConfig {
     }
 }
 
-/// What the sink saw. Refused (injected-failure) requests are not in `requests`/`spans`.
+/// What the sink saw. `requests`, `spans` and `bytes` are the traces' (`TraceService`); the
+/// other signals have their own. Refused (injected-failure) requests are not in them:
+/// `refused_requests` counts those of every signal, `refused_spans` the spans among them.
+/// `bytes` are after decompression.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinkCounts {
     pub requests: u64,
     pub spans: u64,
     pub bytes: u64,
+    #[serde(default)]
+    pub metrics_requests: u64,
+    #[serde(default)]
+    pub data_points: u64,
+    #[serde(default)]
+    pub metrics_bytes: u64,
+    #[serde(default)]
+    pub logs_requests: u64,
+    #[serde(default)]
+    pub log_records: u64,
+    #[serde(default)]
+    pub logs_bytes: u64,
     pub refused_requests: u64,
     pub refused_spans: u64,
     pub malformed_requests: u64,
@@ -68,11 +84,28 @@ pub struct SinkCounts {
     pub ids_tracked: u64,
 }
 
+impl SinkCounts {
+    /// (requests, items, bytes) received of `signal`.
+    pub fn of(&self, signal: Signal) -> (u64, u64, u64) {
+        match signal {
+            Signal::Traces => (self.requests, self.spans, self.bytes),
+            Signal::Metrics => (self.metrics_requests, self.data_points, self.metrics_bytes),
+            Signal::Logs => (self.logs_requests, self.log_records, self.logs_bytes),
+        }
+    }
+}
+
+/// Requests, items and bytes of one signal.
+#[derive(Default)]
+struct PerSignal {
+    requests: AtomicU64,
+    items: AtomicU64,
+    bytes: AtomicU64,
+}
+
 #[derive(Default)]
 struct Counters {
-    requests: AtomicU64,
-    spans: AtomicU64,
-    bytes: AtomicU64,
+    signals: [PerSignal; 3],
     refused_requests: AtomicU64,
     refused_spans: AtomicU64,
     malformed_requests: AtomicU64,
@@ -91,10 +124,17 @@ struct State {
 impl State {
     fn counts(&self) -> SinkCounts {
         let c = &self.c;
+        let [t, m, l] = &c.signals;
         SinkCounts {
-            requests: c.requests.load(Relaxed),
-            spans: c.spans.load(Relaxed),
-            bytes: c.bytes.load(Relaxed),
+            requests: t.requests.load(Relaxed),
+            spans: t.items.load(Relaxed),
+            bytes: t.bytes.load(Relaxed),
+            metrics_requests: m.requests.load(Relaxed),
+            data_points: m.items.load(Relaxed),
+            metrics_bytes: m.bytes.load(Relaxed),
+            logs_requests: l.requests.load(Relaxed),
+            log_records: l.items.load(Relaxed),
+            logs_bytes: l.bytes.load(Relaxed),
             refused_requests: c.refused_requests.load(Relaxed),
             refused_spans: c.refused_spans.load(Relaxed),
             malformed_requests: c.malformed_requests.load(Relaxed),
@@ -113,88 +153,98 @@ impl State {
         x < self.cfg.fail_ratio
     }
 
-    async fn export(&self, body: Bytes) -> Result<ExportTraceServiceResponse, Status> {
+    async fn export(
+        &self,
+        signal: Signal,
+        body: Bytes,
+    ) -> Result<ExportTraceServiceResponse, Status> {
         if !self.cfg.delay.is_zero() {
             tokio::time::sleep(self.cfg.delay).await;
         }
-        let stats = match redline_otlp_wire::validate(&body) {
+        let walked = match signal {
+            Signal::Traces => {
+                redline_otlp_wire::validate(&body).map(|s| (s.spans, s.spans_with_invalid_ids))
+            }
+            Signal::Metrics => {
+                redline_otlp_wire::validate_metrics(&body).map(|s| (s.data_points, 0))
+            }
+            Signal::Logs => redline_otlp_wire::validate_logs(&body).map(|s| (s.log_records, 0)),
+        };
+        let (items, invalid_ids) = match walked {
             Ok(s) => s,
             Err(e) => {
                 self.c.malformed_requests.fetch_add(1, Relaxed);
                 return Err(Status::invalid_argument(format!(
-                    "malformed ExportTraceServiceRequest: {e}"
+                    "malformed {} export request: {e}",
+                    signal.name()
                 )));
             }
         };
-        let spans = stats.spans as u64;
         if self.should_fail() {
             self.c.refused_requests.fetch_add(1, Relaxed);
-            self.c.refused_spans.fetch_add(spans, Relaxed);
+            if signal == Signal::Traces {
+                self.c.refused_spans.fetch_add(items as u64, Relaxed);
+            }
             return Err(Status::unavailable("loadgen sink: injected failure"));
         }
         if self.cfg.check {
-            self.check(&body, stats.spans)?;
+            self.check(signal, &body, items)?;
         }
-        self.c
-            .invalid_ids
-            .fetch_add(stats.spans_with_invalid_ids as u64, Relaxed);
-        self.c.requests.fetch_add(1, Relaxed);
-        self.c.spans.fetch_add(spans, Relaxed);
-        self.c.bytes.fetch_add(body.len() as u64, Relaxed);
+        self.c.invalid_ids.fetch_add(invalid_ids as u64, Relaxed);
+        let c = &self.c.signals[signal as usize];
+        c.requests.fetch_add(1, Relaxed);
+        c.items.fetch_add(items as u64, Relaxed);
+        c.bytes.fetch_add(body.len() as u64, Relaxed);
         Ok(ExportTraceServiceResponse::default())
     }
+}
 
-    /// Full prost decode (independent of the walker) and duplicate id tracking.
-    fn check(&self, body: &Bytes, walker_spans: usize) -> Result<(), Status> {
-        let req = ExportTraceServiceRequest::decode(body.clone()).map_err(|e| {
-            self.c.malformed_requests.fetch_add(1, Relaxed);
-            Status::invalid_argument(format!("prost decode failed: {e}"))
-        })?;
-        let spans = req
-            .resource_spans
-            .iter()
-            .flat_map(|rs| &rs.scope_spans)
-            .flat_map(|ss| &ss.spans);
-        let mut n = 0usize;
-        let mut seen = self
-            .seen
-            .lock()
-            .map_err(|_| Status::internal("sink state poisoned"))?;
-        for s in spans {
-            n += 1;
-            if s.trace_id.len() != 16 || s.span_id.len() != 8 {
-                continue;
-            }
-            let mut key = [0u8; 24];
-            key[..16].copy_from_slice(&s.trace_id);
-            key[16..].copy_from_slice(&s.span_id);
-            if seen.contains(&key) {
-                self.c.duplicate_ids.fetch_add(1, Relaxed);
-            } else if seen.len() < self.cfg.check_max_ids {
-                seen.insert(key);
-                self.c.ids_tracked.fetch_add(1, Relaxed);
-            }
+/// One gRPC service per signal (tonic routes by service name).
+trait Route: Send + Sync + 'static {
+    const SIGNAL: Signal;
+}
+
+struct TraceRoute;
+struct MetricsRoute;
+struct LogsRoute;
+
+impl Route for TraceRoute {
+    const SIGNAL: Signal = Signal::Traces;
+}
+
+impl Route for MetricsRoute {
+    const SIGNAL: Signal = Signal::Metrics;
+}
+
+impl Route for LogsRoute {
+    const SIGNAL: Signal = Signal::Logs;
+}
+
+struct SinkService<R> {
+    state: Arc<State>,
+    route: PhantomData<fn() -> R>,
+}
+
+impl<R> SinkService<R> {
+    fn new(state: Arc<State>) -> Self {
+        Self {
+            state,
+            route: PhantomData,
         }
-        if n != walker_spans {
-            self.c.malformed_requests.fetch_add(1, Relaxed);
-            return Err(Status::internal(format!(
-                "prost saw {n} spans, the walker {walker_spans}"
-            )));
-        }
-        Ok(())
     }
 }
 
-#[derive(Clone)]
-struct SinkService {
-    state: Arc<State>,
+impl<R> Clone for SinkService<R> {
+    fn clone(&self) -> Self {
+        Self::new(self.state.clone())
+    }
 }
 
-impl tonic::server::NamedService for SinkService {
-    const NAME: &'static str = SERVICE;
+impl<R: Route> tonic::server::NamedService for SinkService<R> {
+    const NAME: &'static str = R::SIGNAL.service();
 }
 
-impl tonic::codegen::Service<http::Request<tonic::body::Body>> for SinkService {
+impl<R: Route> tonic::codegen::Service<http::Request<tonic::body::Body>> for SinkService<R> {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
@@ -209,14 +259,18 @@ impl tonic::codegen::Service<http::Request<tonic::body::Body>> for SinkService {
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
         let state = self.state.clone();
         Box::pin(async move {
-            if req.uri().path() != EXPORT_PATH {
+            if Signal::from_export_path(req.uri().path()) != Some(R::SIGNAL) {
                 let msg = format!("unknown method {}", req.uri().path());
                 return Ok(Status::unimplemented(msg).into_http());
             }
             let mut grpc = tonic::server::Grpc::new(ServerCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .max_decoding_message_size(256 << 20);
-            Ok(grpc.unary(Handler { state }, req).await)
+            let handler = Handler {
+                state,
+                signal: R::SIGNAL,
+            };
+            Ok(grpc.unary(handler, req).await)
         })
     }
 }
@@ -224,6 +278,7 @@ impl tonic::codegen::Service<http::Request<tonic::body::Body>> for SinkService {
 #[derive(Clone)]
 struct Handler {
     state: Arc<State>,
+    signal: Signal,
 }
 
 impl tonic::server::UnaryService<Bytes> for Handler {
@@ -231,10 +286,10 @@ impl tonic::server::UnaryService<Bytes> for Handler {
     type Future = BoxFuture<'static, Result<tonic::Response<Self::Response>, Status>>;
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        let state = self.state.clone();
+        let (state, signal) = (self.state.clone(), self.signal);
         Box::pin(async move {
             state
-                .export(request.into_inner())
+                .export(signal, request.into_inner())
                 .await
                 .map(tonic::Response::new)
         })
@@ -270,9 +325,9 @@ impl Sink {
         });
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
-        let svc = SinkService {
-            state: state.clone(),
-        };
+        let traces = SinkService::<TraceRoute>::new(state.clone());
+        let metrics = SinkService::<MetricsRoute>::new(state.clone());
+        let logs = SinkService::<LogsRoute>::new(state.clone());
         let mut rx = stopped.clone();
         tasks.push(tokio::spawn(async move {
             let incoming =
@@ -280,7 +335,9 @@ impl Sink {
             let res = tonic::transport::Server::builder()
                 .initial_stream_window_size(1 << 20)
                 .initial_connection_window_size(8 << 20)
-                .add_service(svc)
+                .add_service(traces)
+                .add_service(metrics)
+                .add_service(logs)
                 .serve_with_incoming_shutdown(incoming, async move {
                     let _ = rx.wait_for(|s| *s).await;
                 })
@@ -334,3 +391,7 @@ impl Sink {
         }
     }
 }
+
+#[path = "sink_check.rs"]
+mod check;
+pub use check::data_points;

@@ -10,6 +10,7 @@ use redline_loadgen::encode::Template;
 use redline_loadgen::engine::{self, Live, Plan, Stop};
 use redline_loadgen::model::{Generator, ModelConfig};
 use redline_loadgen::send::{Conn, Protocol, Target};
+use redline_loadgen::signal::Signal;
 use redline_loadgen::sink::{Sink, SinkConfig, SinkCounts};
 
 fn templates(n: u64, spans_per_request: usize) -> Arc<Vec<Template>> {
@@ -34,6 +35,7 @@ async fn conns(endpoint: String, protocol: Protocol, gzip: bool, n: usize) -> Ve
         protocol,
         gzip,
         timeout: Duration::from_secs(10),
+        signal: Signal::Traces,
     };
     let mut v = Vec::new();
     for _ in 0..n {
