@@ -46,7 +46,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Skips a field the schema does not know, exactly as prost does (groups included).
-    #[inline]
+    #[inline(always)]
     pub(super) fn skip_unknown(&mut self, f: Field<'a>) -> Result<(), WireError> {
         self.cursor
             .skip_unknown(f.tag, f.value, f.r, f.at)
@@ -88,7 +88,7 @@ impl<'a> Field<'a> {
     }
 
     /// Checks the wire type of a field whose value is not needed.
-    #[inline]
+    #[inline(always)]
     pub(super) fn check_type(self, expected: WireType, name: &str) -> Result<(), WireError> {
         if self.value.wire_type() == expected {
             Ok(())
@@ -98,7 +98,7 @@ impl<'a> Field<'a> {
     }
 
     /// The payload of a length-delimited field (`bytes`, `string` or a message).
-    #[inline]
+    #[inline(always)]
     pub(super) fn payload(self, name: &str) -> Result<Cursor<'a>, WireError> {
         match self.value {
             Value::Len(c) => Ok(c),
@@ -122,7 +122,7 @@ impl<'a> Field<'a> {
 
     /// Checks a `string` field whose text is not needed. Nearly all OTLP strings are ASCII,
     /// which is checked a word at a time; anything else gets the full UTF-8 validation.
-    #[inline]
+    #[inline(always)]
     pub(super) fn check_string(self, name: &str) -> Result<(), WireError> {
         let c = self.payload(name)?;
         let bytes = c.rest();
@@ -165,34 +165,18 @@ impl<'a> Field<'a> {
     /// `element` (`Varint`, `Fixed64` or `Fixed32`), or packed: a length-delimited run that
     /// holds whole values and nothing else (a value cut by the end of the run is an error).
     /// Packed runs take no recursion budget.
+    #[inline(always)]
     pub(super) fn check_repeated_scalar(
         self,
         element: WireType,
         name: &str,
     ) -> Result<(), WireError> {
-        let Value::Len(mut run) = self.value else {
+        let Value::Len(run) = self.value else {
             return self.check_type(element, name);
         };
-        let width = match element {
-            WireType::Fixed64 => 8,
-            WireType::Fixed32 => 4,
-            WireType::Varint => {
-                while !run.at_end() {
-                    run.varint().map_err(|e| e.field(self.tag, name))?;
-                }
-                return Ok(());
-            }
-            // Only scalars are packable; the schema never asks for anything else.
-            _ => return Err(self.wrong_type(element, name)),
-        };
-        let len = run.rest().len();
-        if len % width == 0 {
-            Ok(())
-        } else {
-            // The last value runs past the end of the run.
-            let at = run.pos() + (len - len % width);
-            Err(WireError::new(WireErrorKind::Truncated, at).field(self.tag, name))
-        }
+        // Out of line with scalars only: a whole `Field` handed to a call would keep the
+        // hot loop's fields in memory (see `wrong_type`).
+        check_packed_run(run, element, self.tag, self.at, name)
     }
 
     /// A singular message field, read by `read` with the nested budget. Each occurrence is
@@ -263,5 +247,35 @@ impl Elements {
         }
         self.count += 1;
         Ok(())
+    }
+}
+
+/// The packed form of [`Field::check_repeated_scalar`].
+fn check_packed_run(
+    mut run: Cursor<'_>,
+    element: WireType,
+    tag: u32,
+    at: usize,
+    name: &str,
+) -> Result<(), WireError> {
+    let width = match element {
+        WireType::Fixed64 => 8,
+        WireType::Fixed32 => 4,
+        WireType::Varint => {
+            while !run.at_end() {
+                run.varint().map_err(|e| e.field(tag, name))?;
+            }
+            return Ok(());
+        }
+        // Only scalars are packable; the schema never asks for anything else.
+        _ => return Err(wrong_type_of_field(element, WireType::Len, at, tag, name)),
+    };
+    let len = run.rest().len();
+    if len % width == 0 {
+        Ok(())
+    } else {
+        // The last value runs past the end of the run.
+        let at = run.pos() + (len - len % width);
+        Err(WireError::new(WireErrorKind::Truncated, at).field(tag, name))
     }
 }
