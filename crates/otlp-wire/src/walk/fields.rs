@@ -271,7 +271,7 @@ fn check_packed_run(
         _ => return Err(wrong_type_of_field(element, WireType::Len, at, tag, name)),
     };
     let len = run.rest().len();
-    if len % width == 0 {
+    if len.is_multiple_of(width) {
         Ok(())
     } else {
         // The last value runs past the end of the run.
