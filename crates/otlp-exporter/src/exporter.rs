@@ -2,10 +2,13 @@
 //! `num_consumers` sender tasks that coalesce queued batches, send them through a
 //! [`Transport`], retry, count and drain at shutdown.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use redline_pipeline::config::Secret;
 use redline_pipeline::retry::RetryConfig;
 use redline_pipeline::rpc_status::ExportResponse;
 use redline_pipeline::{
@@ -34,6 +37,27 @@ pub enum ExporterError {
 /// What a started exporter is made of: the consumer pipelines deliver to, and the handle
 /// that shuts it down.
 pub type Started = (Arc<dyn Consumer>, Box<dyn RunningComponent>);
+
+/// The configured `headers` as sent with every request, marked sensitive so their values
+/// stay out of HPACK's dynamic table and out of hyper's debug output. Errors name the key.
+pub(crate) fn request_headers(
+    headers: &BTreeMap<String, Secret>,
+) -> Result<HeaderMap, ExporterError> {
+    let mut map = HeaderMap::with_capacity(headers.len() + 4);
+    for (name, value) in headers {
+        let invalid = |reason: &str| ExporterError::Config {
+            key: format!("headers.{name}"),
+            reason: reason.to_owned(),
+        };
+        let key = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+            .map_err(|_| invalid("is not a valid header name"))?;
+        let mut value = HeaderValue::try_from(value.expose())
+            .map_err(|_| invalid("value must be visible ASCII"))?;
+        value.set_sensitive(true);
+        map.insert(key, value);
+    }
+    Ok(map)
+}
 
 /// Starts the queue and the senders of one exporter and signal on `transport`. Must be called
 /// within a tokio runtime.

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
 use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::endpoint::parse_grpc_endpoint;
 use redline_pipeline::rpc_status::ExportResponse;
@@ -14,7 +13,7 @@ use tonic::Status;
 
 use crate::codec::Message;
 use crate::config::Config;
-use crate::exporter::{launch, ExporterError, Started};
+use crate::exporter::{launch, request_headers, ExporterError, Started};
 use crate::grpc::ExportClient;
 use crate::queue::Taken;
 use crate::retry::classify;
@@ -103,20 +102,7 @@ impl GrpcTransport {
                 .map_err(|e| ExporterError::Tls(e.to_string()))?;
         }
 
-        let mut headers = HeaderMap::with_capacity(config.headers.len() + 4);
-        for (name, value) in &config.headers {
-            let invalid = |reason: &str| ExporterError::Config {
-                key: format!("headers.{name}"),
-                reason: reason.to_owned(),
-            };
-            let key = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
-                .map_err(|_| invalid("is not a valid header name"))?;
-            let mut value = HeaderValue::try_from(value.expose())
-                .map_err(|_| invalid("value must be visible ASCII"))?;
-            // Keeps the value out of HPACK's dynamic table and out of hyper's debug output.
-            value.set_sensitive(true);
-            headers.insert(key, value);
-        }
+        let headers = request_headers(&config.headers)?;
 
         Ok(Self {
             grpc: ExportClient::new(

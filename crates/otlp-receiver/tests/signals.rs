@@ -308,3 +308,51 @@ async fn json_metrics_with_temporality_names_keep_their_points_and_bad_data_is_r
     assert_eq!(r.batches().len(), 1);
     r.shutdown().await;
 }
+
+#[tokio::test]
+async fn json_point_and_exemplar_values_serde_cannot_read_are_refused_not_dropped() {
+    let r = all_signals(loopback_config()).await;
+    let metric = |point: &str| {
+        format!(
+            r#"{{"resourceMetrics":[{{"scopeMetrics":[{{"metrics":[{{"name":"g","gauge":{{"dataPoints":[{point}]}}}}]}}]}}]}}"#
+        )
+    };
+    for bad in [
+        r#"{"asInt":"notanumber"}"#,
+        r#"{"asInt":"1","exemplars":[{"asDouble":"zz"}]}"#,
+        r#"{"asDouble":"NaN"}"#,
+    ] {
+        let a = post(
+            &r.http_url("/v1/metrics"),
+            Some("application/json"),
+            None,
+            metric(bad),
+        )
+        .await;
+        assert_eq!(a.status, 400, "{bad}");
+    }
+    assert!(r.batches().is_empty());
+    // Numbers written as strings, as protojson allows, keep their value.
+    let a = post(
+        &r.http_url("/v1/metrics"),
+        Some("application/json"),
+        None,
+        metric(r#"{"asDouble":"2.5","exemplars":[{"asInt":"7"}]}"#),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    let got = r.batches();
+    let req = ExportMetricsServiceRequest::decode(got[0].raw.clone()).expect("protobuf");
+    match &req.resource_metrics[0].scope_metrics[0].metrics[0].data {
+        Some(metric::Data::Gauge(g)) => {
+            assert_eq!(
+                g.data_points[0].value,
+                Some(number_data_point::Value::AsDouble(2.5))
+            );
+            assert_eq!(g.data_points[0].exemplars.len(), 1);
+            assert!(g.data_points[0].exemplars[0].value.is_some());
+        }
+        other => panic!("{other:?}"),
+    }
+    r.shutdown().await;
+}

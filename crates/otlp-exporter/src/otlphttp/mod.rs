@@ -9,7 +9,7 @@ mod response;
 use std::time::Duration;
 
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
-use http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use http::{HeaderMap, HeaderValue, Uri};
 use redline_http_client::{ClientOptions, HttpClient};
 use redline_pipeline::endpoint::parse_http_endpoint;
 use redline_pipeline::rpc_status::ExportResponse;
@@ -18,7 +18,7 @@ use redline_pipeline::{BuildContext, BuildError, ComponentId, Signal};
 use self::body::{BodyFormat, EncodedBody};
 use crate::codec::MessageBody;
 use crate::config::{Encoding, HttpConfig};
-use crate::exporter::{launch, ExporterError, Started};
+use crate::exporter::{launch, request_headers, ExporterError, Started};
 use crate::queue::Taken;
 use crate::retry::Verdict;
 use crate::transport::{encode_off_runtime, raw_parts, Failure, Transport};
@@ -94,20 +94,7 @@ impl HttpTransport {
         })?;
         let timeout = (!config.timeout.is_zero()).then_some(config.timeout);
 
-        let mut headers = HeaderMap::with_capacity(config.headers.len());
-        for (name, value) in &config.headers {
-            let invalid = |reason: &str| ExporterError::Config {
-                key: format!("headers.{name}"),
-                reason: reason.to_owned(),
-            };
-            let key = HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
-                .map_err(|_| invalid("is not a valid header name"))?;
-            let mut value = HeaderValue::try_from(value.expose())
-                .map_err(|_| invalid("value must be visible ASCII"))?;
-            // Keeps the value out of hyper's debug output.
-            value.set_sensitive(true);
-            headers.insert(key, value);
-        }
+        let headers = request_headers(&config.headers)?;
 
         let options = ClientOptions {
             https: target.https,

@@ -67,6 +67,7 @@ fn metrics_json(body: &[u8]) -> Result<Bytes, serde_json::Error> {
     use serde::de::Error as _;
     let mut doc: serde_json::Value = serde_json::from_slice(body)?;
     enum_names_to_numbers(&mut doc).map_err(serde_json::Error::custom)?;
+    oneof_numbers(&mut doc).map_err(serde_json::Error::custom)?;
     empty_lists(&mut doc);
     const DATA_KEYS: [&str; 5] = [
         "gauge",
@@ -98,6 +99,48 @@ fn metrics_json(body: &[u8]) -> Result<Bytes, serde_json::Error> {
         }
     }
     Ok(Bytes::from(req.encode_to_vec()))
+}
+
+/// The `value` oneof of number data points and exemplars (`asInt`, `asDouble`) is flattened
+/// in the generated types too, so a value serde cannot read would vanish with a 200. Checked
+/// here, wherever those keys stand: an `asDouble` written as a string of a finite number is
+/// made a number; anything else unreadable is refused naming it (serde_json has no NaN or
+/// infinity, so protojson's `"NaN"` and `"Infinity"` are refused rather than lost).
+fn oneof_numbers(v: &mut serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            for (key, inner) in map.iter_mut() {
+                match (key.as_str(), &*inner) {
+                    ("asInt", Value::Number(n)) if n.is_i64() => {}
+                    ("asInt", Value::String(t)) if t.parse::<i64>().is_ok() => {}
+                    ("asInt", other) => {
+                        return Err(format!("`asInt` {other} is not a 64-bit integer"))
+                    }
+                    ("asDouble", Value::Number(_)) => {}
+                    ("asDouble", Value::String(t)) => match t.parse::<f64>() {
+                        Ok(x) if x.is_finite() => {
+                            if let Some(n) = serde_json::Number::from_f64(x) {
+                                *inner = Value::Number(n);
+                            }
+                        }
+                        _ => {
+                            return Err(format!(
+                                "`asDouble` \"{t}\" is not a finite number Redline can read"
+                            ))
+                        }
+                    },
+                    ("asDouble", other) => {
+                        return Err(format!("`asDouble` {other} is not a number"))
+                    }
+                    _ => oneof_numbers(inner)?,
+                }
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter_mut().try_for_each(oneof_numbers),
+        _ => Ok(()),
+    }
 }
 
 fn json_items<'a>(
