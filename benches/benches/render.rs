@@ -52,6 +52,15 @@ impl MetricsSink for NullSink {
     fn histogram(&mut self, labels: &[(&str, &str)], p: &HistogramPoint<'_>) {
         self.0 = self.0.wrapping_add(p.count + labels.len() as u64);
     }
+    fn number(&mut self, _: &[(&str, &str)], _: &redline_pipeline::NumberPoint<'_>) {}
+    fn summary(&mut self, _: &[(&str, &str)], _: &redline_pipeline::SummaryPoint<'_>) {}
+    fn exponential_histogram(
+        &mut self,
+        labels: &[(&str, &str)],
+        p: &redline_pipeline::ExponentialHistogramPoint<'_>,
+    ) {
+        self.0 = self.0.wrapping_add(p.count + labels.len() as u64);
+    }
 }
 
 /// One `GET /metrics` over a fresh HTTP/1.1 connection; returns the raw response bytes.

@@ -8,6 +8,8 @@
 //! - a counter is a monotonic `Sum` of integers,
 //! - a gauge is a `Gauge` of doubles,
 //! - a histogram is an explicit-bucket `Histogram` with its sum and exemplars,
+//! - float points, summaries and exponential histograms (what a source holds of OTLP
+//!   metrics it received) keep their OTLP form,
 //!
 //! each family one `Metric`, every label a string attribute in the order given. With
 //! [`Temporality::Delta`] the [`Encoder`] remembers what it sent last, per series, and sends
@@ -20,13 +22,16 @@ mod tests;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
-    exemplar, metric, number_data_point, AggregationTemporality, Exemplar as OtlpExemplar, Gauge,
-    Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    exemplar, exponential_histogram_data_point, metric, number_data_point,
+    summary_data_point::ValueAtQuantile, AggregationTemporality, Exemplar as OtlpExemplar,
+    ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,
+    Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use redline_pipeline::metrics::{
-    Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource,
+    Exemplar, ExponentialHistogramPoint, FamilyDesc, HistogramPoint, MetricKind, MetricsSink,
+    MetricsSource, NumberPoint, SummaryPoint,
 };
 
 /// The OTLP types, for callers that build resources or send the request.
@@ -158,7 +163,9 @@ fn has_points(m: &Metric) -> bool {
         Some(metric::Data::Sum(s)) => !s.data_points.is_empty(),
         Some(metric::Data::Gauge(g)) => !g.data_points.is_empty(),
         Some(metric::Data::Histogram(h)) => !h.data_points.is_empty(),
-        _ => false,
+        Some(metric::Data::Summary(s)) => !s.data_points.is_empty(),
+        Some(metric::Data::ExponentialHistogram(h)) => !h.data_points.is_empty(),
+        None => false,
     }
 }
 
@@ -215,6 +222,15 @@ impl Sink<'_> {
         ok
     }
 
+    /// A point's own time, or the request's for a point observed "now".
+    fn time_or_now(&self, time_unix_nano: u64) -> u64 {
+        if time_unix_nano == 0 {
+            self.time
+        } else {
+            time_unix_nano
+        }
+    }
+
     /// The data of the current family, and its name (which, with the labels, keys a series
     /// for delta temporality).
     fn current_data(&mut self) -> Option<(&mut metric::Data, &str)> {
@@ -239,6 +255,15 @@ impl MetricsSink for Sink<'_> {
                 data_points: Vec::new(),
                 aggregation_temporality: temporality,
             }),
+            MetricKind::Summary => metric::Data::Summary(Summary {
+                data_points: Vec::new(),
+            }),
+            MetricKind::ExponentialHistogram => {
+                metric::Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: Vec::new(),
+                    aggregation_temporality: temporality,
+                })
+            }
         };
         self.metrics.push(Metric {
             name: desc.name.to_owned(),
@@ -361,6 +386,104 @@ impl MetricsSink for Sink<'_> {
             flags: 0,
             min: None,
             max: None,
+        });
+    }
+
+    fn number(&mut self, labels: &[(&str, &str)], point: &NumberPoint<'_>) {
+        // Float points are already totals a source received; turning them into deltas is not
+        // something an encoder of cumulative stores can do exactly.
+        let kind = match self.current {
+            Some(MetricKind::Counter) if self.temporality == Temporality::Cumulative => {
+                MetricKind::Counter
+            }
+            _ => MetricKind::Gauge,
+        };
+        if !self.accepts(kind) {
+            return;
+        }
+        let start = point.start_time_unix_nano;
+        let time = self.time_or_now(point.time_unix_nano);
+        let data_point = NumberDataPoint {
+            attributes: attributes(labels),
+            start_time_unix_nano: start,
+            time_unix_nano: time,
+            exemplars: point
+                .exemplars
+                .iter()
+                .map(|e| exemplar(e, exemplar::Value::AsDouble(e.value)))
+                .collect(),
+            flags: 0,
+            value: Some(number_data_point::Value::AsDouble(point.value)),
+        };
+        match self.current_data() {
+            Some((metric::Data::Sum(sum), _)) => sum.data_points.push(data_point),
+            Some((metric::Data::Gauge(gauge), _)) => gauge.data_points.push(data_point),
+            _ => {}
+        }
+    }
+
+    fn summary(&mut self, labels: &[(&str, &str)], point: &SummaryPoint<'_>) {
+        if !self.accepts(MetricKind::Summary) {
+            return;
+        }
+        let time = self.time_or_now(point.time_unix_nano);
+        let Some((metric::Data::Summary(summary), _)) = self.current_data() else {
+            return;
+        };
+        summary.data_points.push(SummaryDataPoint {
+            attributes: attributes(labels),
+            start_time_unix_nano: point.start_time_unix_nano,
+            time_unix_nano: time,
+            count: point.count,
+            sum: point.sum,
+            quantile_values: point
+                .quantiles
+                .iter()
+                .map(|&(quantile, value)| ValueAtQuantile { quantile, value })
+                .collect(),
+            flags: 0,
+        });
+    }
+
+    fn exponential_histogram(
+        &mut self,
+        labels: &[(&str, &str)],
+        point: &ExponentialHistogramPoint<'_>,
+    ) {
+        if self.temporality == Temporality::Delta {
+            self.dropped_points += 1;
+            return;
+        }
+        if !self.accepts(MetricKind::ExponentialHistogram) {
+            return;
+        }
+        let time = self.time_or_now(point.time_unix_nano);
+        let Some((metric::Data::ExponentialHistogram(h), _)) = self.current_data() else {
+            return;
+        };
+        let buckets = |offset, counts: &[u64]| exponential_histogram_data_point::Buckets {
+            offset,
+            bucket_counts: counts.to_vec(),
+        };
+        h.data_points.push(ExponentialHistogramDataPoint {
+            attributes: attributes(labels),
+            start_time_unix_nano: point.start_time_unix_nano,
+            time_unix_nano: time,
+            count: point.count,
+            sum: point.sum,
+            scale: point.scale,
+            zero_count: point.zero_count,
+            positive: Some(buckets(point.positive_offset, point.positive_counts)),
+            negative: Some(buckets(point.negative_offset, point.negative_counts)),
+            flags: 0,
+            exemplars: point
+                .exemplars
+                .iter()
+                .map(|e| exemplar(e, exemplar::Value::AsDouble(e.value)))
+                .collect(),
+            min: None,
+            max: None,
+            zero_threshold: point.zero_threshold,
         });
     }
 }

@@ -101,6 +101,7 @@ impl MetricsSource for Fixed {
                 sum: s.sum,
                 count,
                 start_time_unix_nano: T0,
+                time_unix_nano: 0,
                 exemplars: &exemplars,
             },
         );

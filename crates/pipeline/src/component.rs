@@ -326,22 +326,15 @@ impl SignalConsumers {
     }
 }
 
-/// How metrics reach an exporter, or leave a connector: pushed as encoded OTLP batches
-/// through the consumer edges (from receivers, processors, `forward`), or pulled from
-/// [`MetricsSource`]s at scrape or flush time (span metrics kept in the connector's store).
+/// How metrics reach an exporter, or leave a connector. Every metrics exporter takes encoded
+/// OTLP batches (from receivers, processors, `forward`, and from connectors that push).
+/// `Sources` on an exporter means it can also read connector stores in place at scrape or
+/// flush time; on a connector, that it keeps such a store (span metrics) and pushes batches
+/// only to pipelines with an exporter that cannot read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricsFlow {
     Batches,
     Sources,
-}
-
-impl MetricsFlow {
-    pub fn describe(self) -> &'static str {
-        match self {
-            MetricsFlow::Batches => "OTLP metrics batches",
-            MetricsFlow::Sources => "connector metrics (span metrics)",
-        }
-    }
 }
 
 pub trait ReceiverFactory: FactoryInfo {
@@ -389,13 +382,15 @@ pub trait ExporterFactory: FactoryInfo {
         let id = config.id().clone();
         Box::pin(async move { Err(BuildError::new(&id, format!("does not export {signal}"))) })
     }
-    /// Builds a metrics exporter of [`MetricsFlow::Sources`] reading `sources`.
+    /// Builds a metrics exporter of [`MetricsFlow::Sources`]: it reads `sources` (the
+    /// connectors' stores of every metrics pipeline it is in) and takes the OTLP metrics
+    /// batches of those pipelines through the returned consumer.
     fn build_metrics_reader(
         &self,
         config: &ComponentConfig,
         ctx: &BuildContext,
         sources: Vec<Arc<dyn MetricsSource>>,
-    ) -> BuildResult<Box<dyn RunningComponent>> {
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
         let _ = (ctx, sources);
         let id = config.id().clone();
         Box::pin(async move { Err(BuildError::new(&id, "does not read metric sources")) })

@@ -32,5 +32,8 @@ pub use component::{
 };
 pub use config::{ComponentConfig, ConfigError};
 pub use consumer::{Consumer, Fanout, LateBound, Refused, Reservation};
-pub use metrics::{Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource};
+pub use metrics::{
+    Exemplar, ExponentialHistogramPoint, FamilyDesc, HistogramPoint, MetricKind, MetricsSink,
+    MetricsSource, NumberPoint, SummaryPoint, STALE_NAN,
+};
 pub use service::{Service, StartError, Warning};

@@ -79,7 +79,10 @@ impl ExporterFactory for PrometheusExporterFactory {
         config: &ComponentConfig,
         ctx: &BuildContext,
         sources: Vec<Arc<dyn MetricsSource>>,
-    ) -> BuildResult<Box<dyn RunningComponent>> {
+    ) -> BuildResult<(
+        Arc<dyn redline_pipeline::Consumer>,
+        Box<dyn RunningComponent>,
+    )> {
         let id = config.id().clone();
         let parsed = Config::from_component(config);
         let extensions = ctx.extensions.clone();
@@ -106,6 +109,12 @@ impl ExporterFactory for PrometheusExporterFactory {
                         BuildError::new(&id, format!("exporters.{id}.tls.{}: {}", t.key, t.reason))
                     }
                     other => BuildError::new(&id, other),
+                })
+                .map(|running| {
+                    (
+                        Arc::new(NotYet) as Arc<dyn redline_pipeline::Consumer>,
+                        running,
+                    )
                 })
         })
     }
@@ -190,3 +199,19 @@ pub async fn start_with_auth(
 
 #[cfg(test)]
 mod tests;
+
+/// PLACEHOLDER(issue-11): refuses OTLP metrics batches until the translation lands.
+struct NotYet;
+
+impl redline_pipeline::Consumer for NotYet {
+    fn reserve(
+        &self,
+        _: &redline_pipeline::Batch,
+    ) -> Result<Box<dyn redline_pipeline::Reservation>, redline_pipeline::Refused> {
+        Err(redline_pipeline::Refused {
+            component: "placeholder".into(),
+            reason: "not yet".into(),
+            retry_after: std::time::Duration::from_secs(1),
+        })
+    }
+}

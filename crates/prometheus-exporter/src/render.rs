@@ -349,6 +349,16 @@ fn push_series_start(out: &mut Vec<u8>, name: &[u8], labels: &[u8]) {
 }
 
 impl MetricsSink for Renderer<'_> {
+    // PLACEHOLDER(issue-11): replaced by the OTLP metrics translation work.
+    fn number(&mut self, _: &[(&str, &str)], _: &redline_pipeline::NumberPoint<'_>) {}
+    fn summary(&mut self, _: &[(&str, &str)], _: &redline_pipeline::SummaryPoint<'_>) {}
+    fn exponential_histogram(
+        &mut self,
+        _: &[(&str, &str)],
+        _: &redline_pipeline::ExponentialHistogramPoint<'_>,
+    ) {
+    }
+
     fn family(&mut self, desc: &FamilyDesc<'_>) {
         let opts = self.opts;
         let Some(FamilyNames { sample, unit }) = names::family_names(
@@ -390,6 +400,9 @@ impl MetricsSink for Renderer<'_> {
             MetricKind::Counter => (sample.as_str(), "counter", false),
             MetricKind::Gauge => (sample.as_str(), "gauge", false),
             MetricKind::Histogram => (sample.as_str(), "histogram", om),
+            // PLACEHOLDER(issue-11)
+            MetricKind::Summary => (sample.as_str(), "summary", false),
+            MetricKind::ExponentialHistogram => (sample.as_str(), "histogram", false),
         };
         let mut header = Vec::with_capacity(64 + desc.description.len() + 2 * sample.len());
         header.extend_from_slice(b"# HELP ");
@@ -690,6 +703,7 @@ mod stream_tests {
                         sum: 12.5 + i as f64,
                         count: 6 + i as u64,
                         start_time_unix_nano: 1,
+                        time_unix_nano: 0,
                         exemplars: &ex,
                     },
                 );

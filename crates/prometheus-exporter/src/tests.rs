@@ -101,6 +101,7 @@ impl MetricsSource for Fake {
                 sum: 2012.5,
                 count: 6,
                 start_time_unix_nano: 1,
+                time_unix_nano: 0,
                 exemplars: &exemplars,
             },
         );
@@ -227,6 +228,7 @@ fn default_spanmetrics_buckets_render_as_prometheus_does() {
                     sum: 0.0,
                     count: 17,
                     start_time_unix_nano: 0,
+                    time_unix_nano: 0,
                     exemplars: &[],
                 },
             );
@@ -442,6 +444,7 @@ impl MetricsSource for Realistic {
                         sum: 123456.789,
                         count,
                         start_time_unix_nano: 1,
+                        time_unix_nano: 0,
                         exemplars: &[],
                     },
                 );
@@ -750,6 +753,7 @@ fn render_100k_histogram_series_timing() {
                             sum: 1234.5678,
                             count: 51,
                             start_time_unix_nano: 1,
+                            time_unix_nano: 0,
                             exemplars: &ex,
                         },
                     );
@@ -872,7 +876,7 @@ async fn factory_builds_and_serves() {
     let ctx = redline_pipeline::BuildContext::new(redline_pipeline::telemetry::Telemetry::new());
     assert_eq!(PrometheusExporterFactory.type_name(), "prometheus");
     assert_eq!(PrometheusExporterFactory.signals(), &[Signal::Metrics]);
-    let running = PrometheusExporterFactory
+    let (_, running) = PrometheusExporterFactory
         .build_metrics_reader(&section, &ctx, sources())
         .await
         .unwrap_or_else(|e| panic!("builds: {e}"));

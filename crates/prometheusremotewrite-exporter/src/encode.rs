@@ -456,6 +456,16 @@ fn hex_into(bytes: &[u8], out: &mut [u8]) {
 }
 
 impl MetricsSink for Encoder<'_> {
+    // PLACEHOLDER(issue-11): replaced by the OTLP metrics translation work.
+    fn number(&mut self, _: &[(&str, &str)], _: &redline_pipeline::NumberPoint<'_>) {}
+    fn summary(&mut self, _: &[(&str, &str)], _: &redline_pipeline::SummaryPoint<'_>) {}
+    fn exponential_histogram(
+        &mut self,
+        _: &[(&str, &str)],
+        _: &redline_pipeline::ExponentialHistogramPoint<'_>,
+    ) {
+    }
+
     fn family(&mut self, desc: &FamilyDesc<'_>) {
         self.current = None;
         let Some(FamilyNames { sample, unit }) = prom_names::family_names(
@@ -487,6 +497,10 @@ impl MetricsSink for Encoder<'_> {
                             MetricKind::Counter => MetricType::Counter,
                             MetricKind::Gauge => MetricType::Gauge,
                             MetricKind::Histogram => MetricType::Histogram,
+                            // PLACEHOLDER(issue-11)
+                            MetricKind::Summary | MetricKind::ExponentialHistogram => {
+                                MetricType::Histogram
+                            }
                         } as i32,
                         metric_family_name: sample.clone(),
                         help: desc.description.to_owned(),

@@ -82,7 +82,10 @@ impl ExporterFactory for RemoteWriteExporterFactory {
         config: &ComponentConfig,
         ctx: &BuildContext,
         sources: Vec<Arc<dyn MetricsSource>>,
-    ) -> BuildResult<Box<dyn RunningComponent>> {
+    ) -> BuildResult<(
+        Arc<dyn redline_pipeline::Consumer>,
+        Box<dyn RunningComponent>,
+    )> {
         let _ = ctx;
         let id = config.id().clone();
         let parsed = parse(config);
@@ -90,7 +93,10 @@ impl ExporterFactory for RemoteWriteExporterFactory {
             let (_, settings) = parsed.map_err(|e| BuildError::new(&id, e))?;
             let running =
                 start(&id.to_string(), settings, sources).map_err(|e| BuildError::new(&id, e))?;
-            Ok(Box::new(running) as Box<dyn RunningComponent>)
+            Ok((
+                Arc::new(NotYet) as Arc<dyn redline_pipeline::Consumer>,
+                Box::new(running) as Box<dyn RunningComponent>,
+            ))
         })
     }
 }
@@ -110,6 +116,22 @@ pub fn start(
         sources,
         client,
     ))
+}
+
+/// PLACEHOLDER(issue-11): refuses OTLP metrics batches until the translation lands.
+struct NotYet;
+
+impl redline_pipeline::Consumer for NotYet {
+    fn reserve(
+        &self,
+        _: &redline_pipeline::Batch,
+    ) -> Result<Box<dyn redline_pipeline::Reservation>, redline_pipeline::Refused> {
+        Err(redline_pipeline::Refused {
+            component: "placeholder".into(),
+            reason: "not yet".into(),
+            retry_after: std::time::Duration::from_secs(1),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -141,6 +141,7 @@ impl SpanMetrics {
                     sum,
                     count: l.calls(words),
                     start_time_unix_nano: created,
+                    time_unix_nano: 0,
                     exemplars: ex.as_slice(),
                 };
                 sink.histogram(labels, &point);

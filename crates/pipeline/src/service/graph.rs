@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::component::{ComponentId, ComponentKind, Factories, MetricsFlow, Signal};
+use crate::component::{ComponentId, ComponentKind, Factories, Signal};
 use crate::config::{ComponentConfig, Config, ConfigError, ConfigErrors, Mark, PipelineConfig};
 
 /// Something suspicious that does not stop Redline from running, e.g. an unused component.
@@ -232,69 +232,6 @@ impl Checker<'_> {
         }
     }
 
-    /// A metrics pipeline moves either OTLP batches (from receivers and `forward`) or
-    /// connector metrics read at scrape time (span metrics); each exporter takes one form.
-    /// Mixing them needs the OTLP metrics translation Redline does not have yet.
-    fn check_metrics_flows(&mut self) {
-        let mut errors = Vec::new();
-        for pipeline in self
-            .config
-            .service
-            .pipelines
-            .iter()
-            .filter(|p| p.signal == Signal::Metrics)
-        {
-            let base = format!("service.pipelines.{}", pipeline.id);
-            let flow_in = |id: &ComponentId| -> Option<MetricsFlow> {
-                if self.config.connectors.iter().any(|c| c.id() == id) {
-                    return self
-                        .factories
-                        .connectors
-                        .get(id.type_name())
-                        .map(|f| f.metrics_flow());
-                }
-                self.factories
-                    .receivers
-                    .get(id.type_name())
-                    .map(|_| MetricsFlow::Batches)
-            };
-            let flow_out = |id: &ComponentId| -> Option<MetricsFlow> {
-                if self.config.connectors.iter().any(|c| c.id() == id) {
-                    return self
-                        .factories
-                        .connectors
-                        .get(id.type_name())
-                        .map(|_| MetricsFlow::Batches);
-                }
-                self.factories
-                    .exporters
-                    .get(id.type_name())
-                    .map(|f| f.metrics_flow())
-            };
-            for (r, r_mark) in &pipeline.receivers {
-                let Some(produced) = flow_in(r) else { continue };
-                for (e, _) in &pipeline.exporters {
-                    let Some(taken) = flow_out(e) else { continue };
-                    if produced != taken {
-                        errors.push((
-                            *r_mark,
-                            format!("{base}.receivers"),
-                            format!(
-                                "`{r}` produces {}, but `{e}` takes {}: exporting one as the \
-                                 other is not supported by Redline yet",
-                                produced.describe(),
-                                taken.describe()
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        for (mark, path, reason) in errors {
-            self.error(Some(mark), path, reason);
-        }
-    }
-
     /// Connectors that lead from a pipeline back into itself would loop batches forever;
     /// otelcol refuses such graphs too.
     fn check_connector_cycles(&mut self) {
@@ -498,7 +435,6 @@ pub fn validate(config: &Config, factories: &Factories) -> Result<Vec<Warning>, 
     };
     checker.check_types_and_configs();
     checker.check_pipelines();
-    checker.check_metrics_flows();
     checker.check_connector_cycles();
     checker.check_unused_and_extensions();
     if checker.errors.is_empty() {

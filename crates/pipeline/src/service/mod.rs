@@ -160,11 +160,27 @@ impl Service {
 
         let pipelines = &config.service.pipelines;
         let is_connector = |id: &ComponentId| config.connectors.iter().any(|c| c.id() == id);
+        let reads_sources = |id: &ComponentId| {
+            !is_connector(id)
+                && factories
+                    .exporters
+                    .get(id.type_name())
+                    .is_some_and(|f| f.metrics_flow() == MetricsFlow::Sources)
+        };
+        let keeps_sources = |id: &ComponentId| {
+            config.connectors.iter().any(|c| c.id() == id)
+                && factories
+                    .connectors
+                    .get(id.type_name())
+                    .is_some_and(|f| f.metrics_flow() == MetricsFlow::Sources)
+        };
 
         // Connectors first. Their exporter side is a consumer in the pipelines that list them
-        // as exporters; their receiver side either keeps metrics to be read (span metrics)
-        // or pushes batches into the pipelines that list them as receivers, through outputs
-        // bound once those pipelines exist.
+        // as exporters; their receiver side pushes batches into the pipelines that list them
+        // as receivers, through outputs bound once those pipelines exist. A connector that
+        // keeps metrics (span metrics) is read in place by the exporters that read sources
+        // (Prometheus, remote write), and pushes batches only when a pipeline it feeds has an
+        // exporter that takes nothing else (`otlp`, `debug`, a `forward` connector).
         let mut connector_inputs: BTreeMap<ComponentId, Arc<dyn Consumer>> = BTreeMap::new();
         let mut connector_sources: BTreeMap<ComponentId, Arc<dyn MetricsSource>> = BTreeMap::new();
         let mut connector_outputs: BTreeMap<(ComponentId, Signal), Arc<LateBound>> =
@@ -185,8 +201,9 @@ impl Service {
                 .iter()
                 .filter(|p| p.receivers.iter().any(|(id, _)| id == cfg.id()))
             {
-                let pushes =
-                    p.signal != Signal::Metrics || factory.metrics_flow() == MetricsFlow::Batches;
+                let pushes = p.signal != Signal::Metrics
+                    || factory.metrics_flow() == MetricsFlow::Batches
+                    || p.exporters.iter().any(|(e, _)| !reads_sources(e));
                 if pushes && next.get(p.signal).is_none() {
                     let late = Arc::new(LateBound::default());
                     connector_outputs.insert((cfg.id().clone(), p.signal), late.clone());
@@ -202,8 +219,9 @@ impl Service {
         }
 
         // Exporters of batches: one instance per exporter id and signal, shared by every
-        // pipeline of that signal that lists it. Metrics readers (Prometheus) are built
-        // once per id with the sources of every metrics pipeline they are in.
+        // pipeline of that signal that lists it. Metrics readers (Prometheus, remote write)
+        // are built once per id with the sources of every metrics pipeline they are in, and
+        // take the OTLP batches of those pipelines as well.
         let mut batch_exporters: BTreeMap<(ComponentId, Signal), Arc<dyn Consumer>> =
             BTreeMap::new();
         let mut metrics_sources: BTreeMap<ComponentId, Vec<Arc<dyn MetricsSource>>> =
@@ -218,16 +236,15 @@ impl Service {
                     .exporters
                     .get(id.type_name())
                     .ok_or_else(|| BuildError::new(id, "unknown exporter type"))?;
-                if pipeline.signal == Signal::Metrics
-                    && factory.metrics_flow() == MetricsFlow::Sources
-                {
+                if pipeline.signal == Signal::Metrics && reads_sources(id) {
                     let sources = metrics_sources.entry(id.clone()).or_default();
-                    sources.extend(
-                        pipeline
-                            .receivers
-                            .iter()
-                            .filter_map(|(r, _)| connector_sources.get(r).cloned()),
-                    );
+                    for (r, _) in &pipeline.receivers {
+                        if let Some(source) = connector_sources.get(r) {
+                            if !sources.iter().any(|s| Arc::ptr_eq(s, source)) {
+                                sources.push(source.clone());
+                            }
+                        }
+                    }
                     continue;
                 }
                 let cfg = find(&config.exporters, id)?;
@@ -242,45 +259,60 @@ impl Service {
                 .exporters
                 .get(id.type_name())
                 .ok_or_else(|| BuildError::new(&id, "unknown exporter type"))?;
-            let running = factory.build_metrics_reader(cfg, ctx, sources).await?;
+            let (consumer, running) = factory.build_metrics_reader(cfg, ctx, sources).await?;
+            batch_exporters.insert((id.clone(), Signal::Metrics), consumer);
             // After the batch exporters have drained, so a last scrape sees everything.
             self.push_ranked(ComponentKind::Exporter, 4, &id, running);
         }
 
         // Each pipeline that carries batches: its processors in order, in front of a fan-out
-        // to its exporters. Processors are built per pipeline, as in otelcol. A metrics
-        // pipeline from a span-metrics connector to Prometheus carries no batches: its
-        // exporters read the connector's store.
+        // to its exporters. Processors are built per pipeline, as in otelcol. Batches a
+        // metrics connector pushes skip the exporters that read its store directly, so they
+        // get a chain of their own when the pipeline has both kinds of receivers.
         let mut heads: BTreeMap<(ComponentId, Signal), Vec<Arc<dyn Consumer>>> = BTreeMap::new();
         for pipeline in pipelines {
-            let mut consumers = Vec::new();
-            for (id, _) in &pipeline.exporters {
-                let consumer = connector_inputs
-                    .get(id)
-                    .or_else(|| batch_exporters.get(&(id.clone(), pipeline.signal)));
-                if let Some(consumer) = consumer {
-                    consumers.push(consumer.clone());
+            let (from_sources, from_batches): (Vec<_>, Vec<_>) = pipeline
+                .receivers
+                .iter()
+                .map(|(id, _)| id)
+                .partition(|id| pipeline.signal == Signal::Metrics && keeps_sources(id));
+            for (receivers, skip_readers) in [(from_batches, false), (from_sources, true)] {
+                if receivers.is_empty() {
+                    continue;
                 }
-            }
-            if consumers.is_empty() {
-                continue;
-            }
-            let mut next: Arc<dyn Consumer> = Arc::new(Fanout::new(consumers));
-            for (id, _) in pipeline.processors.iter().rev() {
-                let cfg = find(&config.processors, id)?;
-                let factory = factories
-                    .processors
-                    .get(id.type_name())
-                    .ok_or_else(|| BuildError::new(id, "unknown processor type"))?;
-                let (consumer, running) = factory.build(cfg, ctx, pipeline.signal, next).await?;
-                next = consumer;
-                self.push(ComponentKind::Processor, id, running);
-            }
-            for (id, _) in &pipeline.receivers {
-                heads
-                    .entry((id.clone(), pipeline.signal))
-                    .or_default()
-                    .push(next.clone());
+                let mut consumers = Vec::new();
+                for (id, _) in &pipeline.exporters {
+                    if skip_readers && reads_sources(id) {
+                        continue;
+                    }
+                    let consumer = connector_inputs
+                        .get(id)
+                        .or_else(|| batch_exporters.get(&(id.clone(), pipeline.signal)));
+                    if let Some(consumer) = consumer {
+                        consumers.push(consumer.clone());
+                    }
+                }
+                if consumers.is_empty() {
+                    continue;
+                }
+                let mut next: Arc<dyn Consumer> = Arc::new(Fanout::new(consumers));
+                for (id, _) in pipeline.processors.iter().rev() {
+                    let cfg = find(&config.processors, id)?;
+                    let factory = factories
+                        .processors
+                        .get(id.type_name())
+                        .ok_or_else(|| BuildError::new(id, "unknown processor type"))?;
+                    let (consumer, running) =
+                        factory.build(cfg, ctx, pipeline.signal, next).await?;
+                    next = consumer;
+                    self.push(ComponentKind::Processor, id, running);
+                }
+                for id in receivers {
+                    heads
+                        .entry((id.clone(), pipeline.signal))
+                        .or_default()
+                        .push(next.clone());
+                }
             }
         }
 

@@ -132,12 +132,13 @@ impl ExporterFactory for Fake {
         config: &ComponentConfig,
         _: &BuildContext,
         sources: Vec<Arc<dyn MetricsSource>>,
-    ) -> BuildResult<Box<dyn RunningComponent>> {
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
         let r = recorder(
             &self.log,
             format!("exporter {} sources={}", config.id(), sources.len()),
         );
-        Box::pin(async move { Ok(r) })
+        let c: Arc<dyn Consumer> = Arc::new(Counting(self.log.clone()));
+        Box::pin(async move { Ok((c, r)) })
     }
 }
 
@@ -182,7 +183,12 @@ impl ConnectorFactory for Fake {
         _: &BuildContext,
         next: SignalConsumers,
     ) -> BuildResult<ConnectorParts> {
-        let running = recorder(&self.log, format!("connector {}", config.id()));
+        let pushing = if next.get(Signal::Metrics).is_some() && self.type_name != "fwd" {
+            " pushes metrics"
+        } else {
+            ""
+        };
+        let running = recorder(&self.log, format!("connector {}{pushing}", config.id()));
         let forwarding = self.type_name == "fwd";
         let c = Arc::new(Counting(self.log.clone()));
         Box::pin(async move {
@@ -291,12 +297,7 @@ fn connector_on_one_side_only_is_an_error() {
                 .contains("connectors.spanmetrics: is used as an exporter but not as a receiver")),
         "{errors:?}"
     );
-    // OTLP metrics batches cannot reach a reader of connector metrics yet.
-    assert!(
-        errors.iter().any(|e| e
-            .contains("`otlp` produces OTLP metrics batches, but `prom` takes connector metrics")),
-        "{errors:?}"
-    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
 }
 
 #[test]
@@ -442,18 +443,53 @@ fn connector_cycles_are_refused() {
     );
 }
 
-#[test]
-fn span_metrics_cannot_go_to_a_batch_exporter_yet() {
-    let yaml = THREE_SIGNALS.replace(
-        "      receivers: [spanmetrics]\n      exporters: [prom]\n",
-        "      receivers: [spanmetrics]\n      exporters: [prom, otlp/tempo]\n",
-    );
-    let errors = errors_of(&yaml);
-    assert_eq!(errors.len(), 1, "{errors:?}");
+#[tokio::test]
+async fn span_metrics_are_pushed_only_where_an_exporter_cannot_read_them() {
+    // `prom` reads the connector's store and takes the OTLP batches of `metrics/app`;
+    // `otlp/tempo` can only take batches, so the connector pushes into `metrics` too.
+    let yaml = THREE_SIGNALS
+        .replace(
+            "      receivers: [spanmetrics]\n      exporters: [prom]\n",
+            "      receivers: [spanmetrics]\n      exporters: [prom, otlp/tempo]\n",
+        )
+        .replace(
+            "      receivers: [otlp]\n      exporters: [otlp/tempo]\n",
+            "      receivers: [otlp]\n      exporters: [otlp/tempo, prom]\n",
+        );
+    assert_eq!(errors_of(&yaml), Vec::<String>::new());
+    let log = Log::default();
+    let config = load_str("test.yaml", &yaml).expect("loads");
+    let ctx = BuildContext::new(crate::telemetry::Telemetry::new());
+    let service = Service::start(&config, &factories(&log), ctx)
+        .await
+        .expect("starts");
+    service
+        .shutdown(Instant::now() + std::time::Duration::from_secs(1))
+        .await;
+    let log = log.lock().clone();
     assert!(
-        errors[0].contains("`spanmetrics` produces connector metrics (span metrics), but `otlp/tempo` takes OTLP metrics batches"),
-        "{errors:?}"
+        log.iter()
+            .any(|l| l == "start connector spanmetrics pushes metrics"),
+        "{log:#?}"
     );
+    // The receiver's batch of 7: spanmetrics and fwd→otlp/tempo (traces), otlp/tempo and
+    // prom (metrics), fwd→otlp/loki (logs).
+    assert_eq!(log.iter().filter(|l| *l == "got 7").count(), 5, "{log:#?}");
+
+    // Without a batch-only exporter the connector is only read, never pushed from.
+    let log = Log::default();
+    let config = load_str("test.yaml", THREE_SIGNALS).expect("loads");
+    let ctx = BuildContext::new(crate::telemetry::Telemetry::new());
+    let service = Service::start(&config, &factories(&log), ctx)
+        .await
+        .expect("starts");
+    service
+        .shutdown(Instant::now() + std::time::Duration::from_secs(1))
+        .await;
+    assert!(log
+        .lock()
+        .iter()
+        .any(|l| l == "start connector spanmetrics"));
 }
 
 #[test]

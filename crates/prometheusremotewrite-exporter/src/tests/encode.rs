@@ -334,6 +334,7 @@ impl MetricsSource for Started {
                 sum: 3.0,
                 count: 2,
                 start_time_unix_nano: START_NS,
+                time_unix_nano: 0,
                 exemplars: &[],
             },
         );

@@ -295,7 +295,7 @@ async fn the_factory_builds_from_yaml_and_pushes() {
     assert_eq!(f.type_name(), "prometheusremotewrite");
     assert_eq!(f.signals(), &[redline_pipeline::Signal::Metrics]);
     let ctx = redline_pipeline::BuildContext::new(redline_pipeline::telemetry::Telemetry::new());
-    let running = f
+    let (_, running) = f
         .build_metrics_reader(
             &section,
             &ctx,

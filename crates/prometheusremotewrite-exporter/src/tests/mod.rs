@@ -105,6 +105,7 @@ impl MetricsSource for Spanlike {
                 sum: 80123.25,
                 count: 7,
                 start_time_unix_nano: 1,
+                time_unix_nano: 0,
                 exemplars: &exemplars,
             },
         );

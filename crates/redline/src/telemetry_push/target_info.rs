@@ -4,7 +4,8 @@
 //! leaves the family out.
 
 use redline_pipeline::metrics::{
-    Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource,
+    Exemplar, ExponentialHistogramPoint, FamilyDesc, HistogramPoint, MetricKind, MetricsSink,
+    MetricsSource, NumberPoint, SummaryPoint,
 };
 
 pub const NAME: &str = "target_info";
@@ -71,6 +72,28 @@ impl MetricsSink for Skip<'_> {
     fn histogram(&mut self, labels: &[(&str, &str)], point: &HistogramPoint<'_>) {
         if !self.skipping {
             self.inner.histogram(labels, point);
+        }
+    }
+
+    fn number(&mut self, labels: &[(&str, &str)], point: &NumberPoint<'_>) {
+        if !self.skipping {
+            self.inner.number(labels, point);
+        }
+    }
+
+    fn summary(&mut self, labels: &[(&str, &str)], point: &SummaryPoint<'_>) {
+        if !self.skipping {
+            self.inner.summary(labels, point);
+        }
+    }
+
+    fn exponential_histogram(
+        &mut self,
+        labels: &[(&str, &str)],
+        point: &ExponentialHistogramPoint<'_>,
+    ) {
+        if !self.skipping {
+            self.inner.exponential_histogram(labels, point);
         }
     }
 }

@@ -231,6 +231,22 @@ impl MetricsSink for Sink {
             }),
         );
     }
+
+    fn number(&mut self, _: &[(&str, &str)], _: &redline_pipeline::NumberPoint<'_>) {
+        panic!("spanmetrics emits no float points");
+    }
+
+    fn summary(&mut self, _: &[(&str, &str)], _: &redline_pipeline::SummaryPoint<'_>) {
+        panic!("spanmetrics emits no summaries");
+    }
+
+    fn exponential_histogram(
+        &mut self,
+        _: &[(&str, &str)],
+        _: &redline_pipeline::ExponentialHistogramPoint<'_>,
+    ) {
+        panic!("spanmetrics emits no exponential histograms");
+    }
 }
 
 pub fn collect(m: &redline_spanmetrics::SpanMetrics) -> Sink {
