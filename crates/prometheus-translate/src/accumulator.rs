@@ -76,9 +76,12 @@ pub struct Accumulator {
     settings: Settings,
     expiration: Duration,
     hasher: DefaultHashBuilder,
-    shards: Box<[Mutex<HashMap<Box<[u8]>, Entry>>]>,
+    shards: Box<[Mutex<Shard>]>,
     families: Mutex<HashMap<String, Registered>>,
 }
+
+/// Series by signature (see [`Accumulator`]).
+type Shard = HashMap<Box<[u8]>, Entry>;
 
 struct Registered {
     class: u8,
@@ -909,7 +912,7 @@ fn prepare_buckets(h: &Hist, bounds: &mut Vec<f64>, counts: &mut Vec<u64>) {
     let finite: u64 = counts.iter().fold(0u64, |a, &c| a.saturating_add(c));
     let inf_bound = h.bounds.contains(&f64::INFINITY);
     counts.push(if inf_bound {
-        total - finite
+        total.saturating_sub(finite)
     } else {
         h.count.saturating_sub(finite)
     });
@@ -1153,18 +1156,18 @@ fn merge_buckets(off_a: i32, a: Vec<u64>, off_b: i32, b: Vec<u64>) -> (i32, Vec<
         (false, true) => return (off_a, a),
         _ => {}
     }
-    let min = off_a.min(off_b);
-    let last = (off_a + a.len() as i32 - 1).max(off_b + b.len() as i32 - 1);
+    // i64 so that offsets at the ends of i32 cannot overflow.
+    let (oa, ob) = (i64::from(off_a), i64::from(off_b));
+    let min = oa.min(ob);
+    let last = (oa + a.len() as i64 - 1).max(ob + b.len() as i64 - 1);
     let mut out = vec![0u64; (last - min + 1) as usize];
-    for (i, c) in a.iter().enumerate() {
-        let slot = (off_a + i as i32 - min) as usize;
-        out[slot] = out[slot].wrapping_add(*c);
+    for (base, counts) in [(oa, &a), (ob, &b)] {
+        for (i, c) in counts.iter().enumerate() {
+            let slot = (base + i as i64 - min) as usize;
+            out[slot] = out[slot].wrapping_add(*c);
+        }
     }
-    for (i, c) in b.iter().enumerate() {
-        let slot = (off_b + i as i32 - min) as usize;
-        out[slot] = out[slot].wrapping_add(*c);
-    }
-    (min, out)
+    (min as i32, out)
 }
 
 impl MetricsSource for Accumulator {

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
