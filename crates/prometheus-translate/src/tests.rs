@@ -683,6 +683,28 @@ fn delta_exponential_histograms_merge() {
     });
     // Scale 1 → 0: buckets 0,1 → 0 and 2,3 → 1; then bucket 1 += 5.
     assert_eq!(e, Some((0, 0, vec![3, 12], 15)));
+
+    // A range that starts inside a merged bucket (odd offset at scale 1, and a negative
+    // one): the buckets still add up to the count (otelcol counts the first one twice).
+    for (offset, want_offset, want) in [(1, 0, vec![11, 5]), (-3, -2, vec![1, 15])] {
+        let acc = Accumulator::new(no_scope(), Duration::from_secs(300));
+        acc.accumulate_at(
+            &request(svc(), vec![eh(0, 10, 1, offset, vec![1, 2, 3])]),
+            now,
+        )
+        .unwrap();
+        let cur_offset = if offset > 0 { 0 } else { -1 };
+        acc.accumulate_at(
+            &request(svc(), vec![eh(10, 20, 0, cur_offset, vec![10])]),
+            now,
+        )
+        .unwrap();
+        let e = collect(&acc, now).into_iter().find_map(|r| match r {
+            Rec::Exp(_, scale, off, c, _, n) => Some((scale, off, c, n)),
+            _ => None,
+        });
+        assert_eq!(e, Some((0, want_offset, want, 16)), "offset {offset}");
+    }
 }
 
 #[test]

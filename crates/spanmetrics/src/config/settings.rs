@@ -127,26 +127,27 @@ impl Config {
             ));
         }
 
-        let exponential_max_size =
-            match &self.histogram.exponential {
-                None => None,
-                Some(_) if self.histogram.explicit.is_some() => {
+        let exponential_max_size = match &self.histogram.exponential {
+            None => None,
+            Some(_) if self.histogram.explicit.is_some() => {
+                return Err(invalid(
+                    "histogram",
+                    "use either `explicit` or `exponential` buckets histogram",
+                ))
+            }
+            Some(e) => match e.max_size {
+                None | Some(0) => Some(DEFAULT_EXPONENTIAL_MAX_SIZE),
+                Some(n) if (2..=16384).contains(&n) => Some(n as u32),
+                Some(n) => {
                     return Err(invalid(
-                        "histogram",
-                        "use either `explicit` or `exponential` buckets histogram",
-                    ))
-                }
-                Some(e) => match e.max_size {
-                    None | Some(0) => Some(DEFAULT_EXPONENTIAL_MAX_SIZE),
-                    Some(n) if (2..=16384).contains(&n) => Some(n as u32),
-                    Some(n) => return Err(invalid(
                         "histogram.exponential.max_size",
                         format!(
                             "{n} is out of range: use 2 to 16384 buckets (0 for the default 160)"
                         ),
-                    )),
-                },
-            };
+                    ))
+                }
+            },
+        };
 
         match self.aggregation_temporality.as_str() {
             CUMULATIVE => {}
