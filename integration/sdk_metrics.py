@@ -47,7 +47,12 @@ from opentelemetry.sdk.metrics import (
     ObservableUpDownCounter,
     UpDownCounter,
 )
-from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExportResult, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    MetricExporter,
+    MetricExportResult,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.metrics.view import (
     ExplicitBucketHistogramAggregation,
     ExponentialBucketHistogramAggregation,
@@ -246,6 +251,36 @@ def _recording(base):
     return Recording
 
 
+class _Encoder(MetricExporter):
+    """Exports nowhere: encodes each export as the OTLP exporters would and keeps it."""
+
+    def __init__(self, temporality: str, log: list):
+        super().__init__(preferred_temporality=_DELTA if temporality == "delta" else _CUMULATIVE)
+        self.temporality, self.log = temporality, log
+        self.exported, self.failed = [], []
+
+    def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs):
+        request = encode_metrics(metrics_data)
+        self.exported.append(request)
+        self.log.append((self.temporality, request))
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
+        pass
+
+
+def record_requests() -> tuple[Emission, list]:
+    """The plan recorded by the SDK as for emit(), but exported nowhere: (emission, [(temporality,
+    ExportMetricsServiceRequest)] in export order), for sending the same bytes to several
+    collectors (cumulative ones over gRPC, delta ones over HTTP, as emit() does)."""
+    log: list = []
+    exporters = {t: _Encoder(t, log) for t in TEMPORALITIES}
+    return _run(exporters), log
+
+
 def emit(grpc_endpoint: str, http_url: str) -> Emission:
     """Records the plan with both providers (cumulative over gRPC to `grpc_endpoint`
     host:port, delta over OTLP/HTTP to `http_url` .../v1/metrics) and exports it; every export
@@ -255,6 +290,10 @@ def emit(grpc_endpoint: str, http_url: str) -> Emission:
                                                preferred_temporality=_CUMULATIVE),
         "delta": _recording(HttpExporter)(endpoint=http_url, timeout=10, preferred_temporality=_DELTA),
     }
+    return _run(exporters)
+
+
+def _run(exporters: dict) -> Emission:
     providers = {}
     calls = {t: {"gauge": 0, "uptime": 0} for t in TEMPORALITIES}  # callbacks made per temporality
     instruments = {}
