@@ -19,6 +19,14 @@ Prometheus versions:
   * 3.16 (PROMETHEUS3_BIN / scripts/prometheus3): `scrape_protocols` with PrometheusProto
     first and `scrape_native_histograms: true` in the scrape config (3.16 has the setting;
     the --enable-feature=native-histograms flag is gone).
+  Seen through the HTTP API the two differ in: `le` (2.42 keeps the exposition's `5`, 3.16
+  stores `5.0`; `+Inf` in both) and the exponential histogram (3.16: one native series
+  `shop_payload_size_bytes`; 2.42: `_bucket{le="+Inf"}`, `_sum`, `_count` only). Names,
+  other labels, values and metadata (TYPE, HELP) are the same.
+
+The scrape config has honor_labels: true, so `job` and `instance` are the resource's
+(service.namespace/service.name, service.instance.id), as with any otelcol prometheus
+exporter; the scrape job itself then holds only Prometheus' own `up` and `scrape_*` series.
 """
 
 from __future__ import annotations
@@ -292,3 +300,27 @@ def test_remote_write(collector_bin, procs, tmp_path):
     check_native_queries(prom, natives)
     assert "level=error" not in prom.proc.log_text(), prom.proc.log_text()
     assert col.proc.poll() is None, col.proc.log_text()
+
+
+def test_tally_by_hand():
+    """The tally's arithmetic against values added up by hand from sdk_metrics.PLAN (no
+    collector): a wrong tally would make every test above wrong the same way."""
+    t = sm.tally_of_plan()
+    k = sm.attrs_key
+    assert t.sums[("shop.orders", k(sm.CARD))] == 3 + 4 + 6 == 13
+    assert t.sums[("shop.orders", k(sm.CASH))] == 3
+    assert t.sums[("shop.cpu.time", k(sm.CPU0))] == 0.375 and t.sums[("shop.cpu.time", k(sm.CPU1))] == 3.5
+    assert t.sums[("shop.queue.depth", k(sm.HIGH))] == 4 and t.sums[("shop.queue.depth", k(sm.LOW))] == 1
+    get = t.observations[("shop.request.duration", k(sm.GET))]
+    assert (len(get), sum(get)) == (5, 975.0)
+    assert sm.explicit_buckets(get) == [(5.0, 2), (25.0, 3), (100.0, 4), (500.0, 4), (math.inf, 5)]
+    pay = t.observations[("shop.payload.size", k(sm.GET))]
+    assert (len(pay), sum(pay), sm.median_observation(pay)) == (7, 4227.0, 9.0)
+    # 9 at scale 3: 2^(25/8) = 8.72 < 9 <= 2^(26/8) = 9.51; 4096 = 2^12 is the upper edge of bucket 95.
+    assert sm.expo_index(9.0, 3) == 25 and sm.expo_index(4096.0, 3) == 95 and sm.expo_index(3.0, 3) == 12
+    assert t.last[("shop.uptime", k(sm.MAIN))] == 40.25
+    assert t.last[("shop.cpu.utilization", k(sm.CPU0))] == 0.5
+    floats, natives = ex.expected(t, "rw", native=True)
+    # remote write: nothing of the delta provider but its gauges and target_info
+    delta = {n for (n, lb) in floats if dict(lb).get("instance") == "checkout-delta"}
+    assert delta == {"shop_cpu_utilization_ratio", "target_info"}, delta
