@@ -18,7 +18,7 @@ Prometheus versions:
     --enable-feature=native-histograms (else it refuses the native histogram samples).
   * 3.16 (PROMETHEUS3_BIN / scripts/prometheus3): `scrape_protocols` with PrometheusProto
     first and `scrape_native_histograms: true` in the scrape config (3.16 has the setting;
-    the --enable-feature=native-histograms flag is gone).
+    --enable-feature=native-histograms is a no-op there and logs so).
   Seen through the HTTP API the two differ in: `le` (2.42 keeps the exposition's `5`, 3.16
   stores `5.0`; `+Inf` in both) and the exponential histogram (3.16: one native series
   `shop_payload_size_bytes`; 2.42: `_bucket{le="+Inf"}`, `_sum`, `_count` only). Names,
