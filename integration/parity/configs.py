@@ -48,3 +48,20 @@ def three_signals_pipeline(signals=("traces", "metrics", "logs")) -> str:
         "service": {"pipelines": {s: pipelines[s] for s in signals}},
     }
     return yaml.safe_dump(cfg, sort_keys=False)
+
+
+def sdk_metrics_pipeline() -> str:
+    """otlp (gRPC + HTTP) -> the OTLP metrics translation: `prometheus` (scraped) and
+    `prometheusremotewrite`, both with their defaults."""
+    cfg = {
+        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"},
+                                             "http": {"endpoint": "0.0.0.0:4318"}}}},
+        "exporters": {
+            "prometheus": {"endpoint": "0.0.0.0:9464"},
+            "prometheusremotewrite": {"endpoint": "http://mimir:9009/api/v1/push"},
+        },
+        "service": {"pipelines": {
+            "metrics": {"receivers": ["otlp"], "exporters": ["prometheus", "prometheusremotewrite"]},
+        }},
+    }
+    return yaml.safe_dump(cfg, sort_keys=False)
