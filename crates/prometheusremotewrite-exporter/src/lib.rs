@@ -30,6 +30,7 @@ mod client;
 pub mod config;
 mod encode;
 mod exporter;
+mod native;
 pub mod proto;
 mod settings;
 mod wire;

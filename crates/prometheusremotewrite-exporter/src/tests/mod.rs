@@ -3,6 +3,7 @@
 mod config;
 mod encode;
 mod loopback;
+mod pushed;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
