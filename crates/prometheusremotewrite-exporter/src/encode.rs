@@ -89,6 +89,18 @@ pub fn encode(
     enc.finish()
 }
 
+/// Lets `write` walk its points into a sink and encodes them; points without a time of
+/// their own are stamped `timestamp_ms`.
+pub(crate) fn encode_with(
+    options: &EncodeOptions,
+    timestamp_ms: i64,
+    write: impl FnOnce(&mut dyn MetricsSink),
+) -> Encoded {
+    let mut enc = Encoder::new(options, timestamp_ms);
+    write(&mut enc);
+    enc.finish()
+}
+
 /// Where a label of the series being written comes from.
 #[derive(Clone, Copy)]
 enum Slot {
@@ -289,23 +301,32 @@ impl<'a> Encoder<'a> {
             }
             let name = (start, self.text.len());
             let n = &self.text[start..];
-            // The first of two keys translating to one name wins, as in the scrape exporter;
-            // `__name__` and `le` belong to the exporter.
-            let reserved = n == METRIC_NAME || (histogram && n == extra_name);
-            if reserved
-                || self
-                    .entries
-                    .iter()
-                    .any(|e| self.text[e.name.0..e.name.1] == *n)
-            {
+            // `__name__` and the extra label belong to the exporter.
+            if n == METRIC_NAME || (histogram && n == extra_name) {
                 self.text.truncate(start);
                 continue;
             }
-            self.text.extend_from_slice(value.as_bytes());
-            self.entries.push(Entry {
-                name,
-                value: (name.1, self.text.len()),
-            });
+            let existing = self
+                .entries
+                .iter()
+                .position(|e| self.text[e.name.0..e.name.1] == *n);
+            match existing {
+                None => {
+                    self.text.extend_from_slice(value.as_bytes());
+                    self.entries.push(Entry {
+                        name,
+                        value: (name.1, self.text.len()),
+                    });
+                }
+                Some(i) => {
+                    self.text.truncate(start);
+                    // Live state: the first of two keys translating to one name wins, as in
+                    // the scrape exporter. Pushed points follow otelcol's translator.
+                    if point_ms.is_some() {
+                        self.merge_pushed(i, key, value);
+                    }
+                }
+            }
         }
         for (key, value) in &self.opts.external_labels {
             let taken = self
@@ -353,6 +374,31 @@ impl<'a> Encoder<'a> {
             fill_order(&mut self.order_le, self.entries.len(), name_at, Some(le_at));
         }
         true
+    }
+
+    /// A label of a pushed point whose name is already taken (see `translate`'s label
+    /// order): `job`, `instance` and scope labels replace what came before them; point
+    /// attributes that sanitize to one name have their values joined with `;`, a value equal
+    /// to the current one left out, as otelcol's `createAttributes` does.
+    fn merge_pushed(&mut self, i: usize, key: &str, value: &str) {
+        let Some(entry) = self.entries.get(i).copied() else {
+            return;
+        };
+        let replaces = key == "job" || key == "instance" || key.starts_with("otel_scope_");
+        let start = self.text.len();
+        if replaces {
+            self.text.extend_from_slice(value.as_bytes());
+        } else {
+            if self.text[entry.value.0..entry.value.1] == *value.as_bytes() {
+                return;
+            }
+            self.text.extend_from_within(entry.value.0..entry.value.1);
+            self.text.push(b';');
+            self.text.extend_from_slice(value.as_bytes());
+        }
+        if let Some(e) = self.entries.get_mut(i) {
+            e.value = (start, self.text.len());
+        }
     }
 
     /// Writes one time series of the current series' labels.

@@ -26,6 +26,7 @@
 //! - Two series with the same name and labels in one push (two sources exporting the same
 //!   metric) are sent once: Prometheus would refuse the whole request.
 
+mod batches;
 mod client;
 pub mod config;
 mod encode;
@@ -38,6 +39,7 @@ mod wire;
 use std::sync::Arc;
 
 use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::telemetry::ExporterCounters;
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ConfigError, ExporterFactory, MetricsFlow,
     MetricsSource, RunningComponent, Signal,
@@ -87,15 +89,15 @@ impl ExporterFactory for RemoteWriteExporterFactory {
         Arc<dyn redline_pipeline::Consumer>,
         Box<dyn RunningComponent>,
     )> {
-        let _ = ctx;
         let id = config.id().clone();
+        let counters = ctx.telemetry.exporter(&id.to_string(), Signal::Metrics);
         let parsed = parse(config);
         Box::pin(async move {
             let (_, settings) = parsed.map_err(|e| BuildError::new(&id, e))?;
-            let running =
-                start(&id.to_string(), settings, sources).map_err(|e| BuildError::new(&id, e))?;
+            let running = start_counted(&id.to_string(), settings, sources, counters)
+                .map_err(|e| BuildError::new(&id, e))?;
             Ok((
-                Arc::new(NotYet) as Arc<dyn redline_pipeline::Consumer>,
+                running.consumer(),
                 Box::new(running) as Box<dyn RunningComponent>,
             ))
         })
@@ -110,29 +112,24 @@ pub fn start(
     settings: Settings,
     sources: Vec<Arc<dyn MetricsSource>>,
 ) -> Result<Running, Invalid> {
+    start_counted(component, settings, sources, Arc::default())
+}
+
+/// [`start`], counting the points of OTLP batches (see [`Running::consumer`]) in `counters`.
+pub fn start_counted(
+    component: &str,
+    settings: Settings,
+    sources: Vec<Arc<dyn MetricsSource>>,
+    counters: Arc<ExporterCounters>,
+) -> Result<Running, Invalid> {
     let client = client::HttpClient::new(&settings)?;
     Ok(Running::start(
         component.to_owned(),
         settings,
         sources,
         client,
+        counters,
     ))
-}
-
-/// PLACEHOLDER(issue-11): refuses OTLP metrics batches until the translation lands.
-struct NotYet;
-
-impl redline_pipeline::Consumer for NotYet {
-    fn reserve(
-        &self,
-        _: &redline_pipeline::Batch,
-    ) -> Result<Box<dyn redline_pipeline::Reservation>, redline_pipeline::Refused> {
-        Err(redline_pipeline::Refused {
-            component: "placeholder".into(),
-            reason: "not yet".into(),
-            retry_after: std::time::Duration::from_secs(1),
-        })
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 mod config;
 mod encode;
 mod loopback;
+mod otlp;
 mod pushed;
 
 use std::collections::BTreeMap;
