@@ -76,9 +76,12 @@ pub struct Accumulator {
     settings: Settings,
     expiration: Duration,
     hasher: DefaultHashBuilder,
-    shards: Box<[Mutex<HashMap<Box<[u8]>, Entry>>]>,
+    shards: Box<[Mutex<Shard>]>,
     families: Mutex<HashMap<String, Registered>>,
 }
+
+/// Series by signature (see [`Accumulator`]).
+type Shard = HashMap<Box<[u8]>, Entry>;
 
 struct Registered {
     class: u8,
@@ -909,7 +912,7 @@ fn prepare_buckets(h: &Hist, bounds: &mut Vec<f64>, counts: &mut Vec<u64>) {
     let finite: u64 = counts.iter().fold(0u64, |a, &c| a.saturating_add(c));
     let inf_bound = h.bounds.contains(&f64::INFINITY);
     counts.push(if inf_bound {
-        total - finite
+        total.saturating_sub(finite)
     } else {
         h.count.saturating_sub(finite)
     });
@@ -1033,10 +1036,13 @@ fn exponential_rule(
     }
 }
 
-/// otelcol's `accumulateExponentialHistogramValues`, rule for rule (its quirks included:
-/// the zero-threshold filter only looks at positive buckets, with its own bucket bound
-/// formula, and the in-place downscale of a range that does not start on a merged bucket's
-/// boundary counts that first bucket twice), so both exporters serve the same numbers.
+/// otelcol's `accumulateExponentialHistogramValues` (a delta point added to the stored one at
+/// the coarser of their scales, under the larger zero threshold), without its two mistakes
+/// (docs/compatibility.md): otelcol's in-place downscale counts the first bucket twice when
+/// the range does not start on a merged bucket's boundary (the buckets then add up to more
+/// than the count), and its zero-threshold filter uses `2^(scale+index+1)` as a bucket's upper
+/// bound and looks only at positive buckets. Here buckets are merged exactly and the filter
+/// uses the bucket's true bound on both sides.
 fn merge_exponential(prev: &ExpHist, cur: &ExpHist) -> ExpHist {
     let (start, time) = if cur.time < prev.time {
         (cur.start, prev.time)
@@ -1047,19 +1053,22 @@ fn merge_exponential(prev: &ExpHist, cur: &ExpHist) -> ExpHist {
     let zero_threshold = prev.zero_threshold.max(cur.zero_threshold);
     let (mut p_pos_off, mut p_pos) =
         downscale(prev.pos_offset, prev.pos.clone(), prev.scale, scale);
-    let (p_neg_off, p_neg) = downscale(prev.neg_offset, prev.neg.clone(), prev.scale, scale);
+    let (mut p_neg_off, mut p_neg) =
+        downscale(prev.neg_offset, prev.neg.clone(), prev.scale, scale);
     let (mut c_pos_off, mut c_pos) = downscale(cur.pos_offset, cur.pos.clone(), cur.scale, scale);
-    let (c_neg_off, c_neg) = downscale(cur.neg_offset, cur.neg.clone(), cur.scale, scale);
+    let (mut c_neg_off, mut c_neg) = downscale(cur.neg_offset, cur.neg.clone(), cur.scale, scale);
     let mut extra_zero: u64 = 0;
     if zero_threshold > prev.zero_threshold {
-        let z;
-        (p_pos_off, p_pos, z) = filter_zero(p_pos_off, p_pos, scale, zero_threshold);
-        extra_zero = extra_zero.wrapping_add(z);
+        let (z1, z2);
+        (p_pos_off, p_pos, z1) = filter_zero(p_pos_off, p_pos, scale, zero_threshold);
+        (p_neg_off, p_neg, z2) = filter_zero(p_neg_off, p_neg, scale, zero_threshold);
+        extra_zero = extra_zero.wrapping_add(z1).wrapping_add(z2);
     }
     if zero_threshold > cur.zero_threshold {
-        let z;
-        (c_pos_off, c_pos, z) = filter_zero(c_pos_off, c_pos, scale, zero_threshold);
-        extra_zero = extra_zero.wrapping_add(z);
+        let (z1, z2);
+        (c_pos_off, c_pos, z1) = filter_zero(c_pos_off, c_pos, scale, zero_threshold);
+        (c_neg_off, c_neg, z2) = filter_zero(c_neg_off, c_neg, scale, zero_threshold);
+        extra_zero = extra_zero.wrapping_add(z1).wrapping_add(z2);
     }
     let (pos_offset, pos) = merge_buckets(p_pos_off, p_pos, c_pos_off, c_pos);
     let (neg_offset, neg) = merge_buckets(p_neg_off, p_neg, c_neg_off, c_neg);
@@ -1085,65 +1094,52 @@ fn merge_exponential(prev: &ExpHist, cur: &ExpHist) -> ExpHist {
     }
 }
 
-fn floor_div(a: i32, b: i32) -> i32 {
-    if b <= 0 {
-        0
-    } else if a >= 0 {
-        a / b
-    } else {
-        -((-(a as i64) + b as i64 - 1) / b as i64) as i32
-    }
-}
-
-fn downscale(offset: i32, mut counts: Vec<u64>, from: i32, to: i32) -> (i32, Vec<u64>) {
+/// The buckets of `(offset, counts)` at scale `from`, merged into scale `to` (coarser):
+/// bucket `k` becomes bucket `floor(k / 2^(from - to))`.
+fn downscale(offset: i32, counts: Vec<u64>, from: i32, to: i32) -> (i32, Vec<u64>) {
     if counts.is_empty() || from <= to {
         return (offset, counts);
     }
-    let shift = (from - to).min(31) as u32;
-    let factor = 1i32.wrapping_shl(shift);
-    if factor <= 0 {
-        return (offset, counts);
-    }
-    let first = offset;
-    let last = offset.wrapping_add(counts.len() as i32 - 1);
-    let new_offset = floor_div(first, factor);
-    let new_last = floor_div(last, factor);
-    let new_len = (new_last - new_offset + 1).max(0) as usize;
-    for i in 0..counts.len() {
-        let k = offset.wrapping_add(i as i32);
-        let slot = (floor_div(k, factor) - new_offset) as usize;
-        if slot >= counts.len() {
-            continue;
-        }
-        if k % factor == 0 {
-            counts[slot] = counts[i];
-        } else {
-            counts[slot] = counts[slot].wrapping_add(counts[i]);
+    let shift = (from - to).min(62) as u32;
+    let merged = |k: i64| k >> shift;
+    let first = i64::from(offset);
+    let new_offset = merged(first);
+    let new_last = merged(first + counts.len() as i64 - 1);
+    let mut out = vec![0u64; (new_last - new_offset + 1) as usize];
+    for (i, c) in counts.iter().enumerate() {
+        let slot = (merged(first + i as i64) - new_offset) as usize;
+        if let Some(o) = out.get_mut(slot) {
+            *o = o.wrapping_add(*c);
         }
     }
-    counts.truncate(new_len);
-    (new_offset, counts)
+    (new_offset as i32, out)
 }
 
+/// Moves the buckets that lie entirely within `threshold` of zero into the zero count.
+/// Bucket `k` at `scale` ends at `2^((k + 1) * 2^-scale)`.
 fn filter_zero(offset: i32, counts: Vec<u64>, scale: i32, threshold: f64) -> (i32, Vec<u64>, u64) {
     if counts.is_empty() || threshold <= 0.0 {
         return (offset, counts, 0);
     }
-    let mut extra: u64 = 0;
-    let mut new_offset = offset;
-    for (i, &c) in counts.iter().enumerate() {
-        // otelcol's bound: 2^(scale + offset + index + 1), whatever the scale.
-        let exp = scale
-            .wrapping_add(offset)
-            .wrapping_add(i as i32)
-            .wrapping_add(1);
-        if 2f64.powi(exp) > threshold {
-            return (new_offset, counts[i..].to_vec(), extra);
-        }
-        extra = extra.wrapping_add(c);
-        new_offset = offset.wrapping_add(i as i32).wrapping_add(1);
+    let upper = |k: i64| 2f64.powf((k + 1) as f64 * 2f64.powi(-scale));
+    let below = counts
+        .iter()
+        .enumerate()
+        .take_while(|(i, _)| upper(i64::from(offset) + *i as i64) <= threshold)
+        .count();
+    if below == counts.len() {
+        return (
+            0,
+            Vec::new(),
+            counts.iter().fold(0u64, |a, c| a.wrapping_add(*c)),
+        );
     }
-    (0, Vec::new(), extra)
+    let extra = counts[..below].iter().fold(0u64, |a, c| a.wrapping_add(*c));
+    (
+        offset.wrapping_add(below as i32),
+        counts[below..].to_vec(),
+        extra,
+    )
 }
 
 fn merge_buckets(off_a: i32, a: Vec<u64>, off_b: i32, b: Vec<u64>) -> (i32, Vec<u64>) {
@@ -1153,18 +1149,18 @@ fn merge_buckets(off_a: i32, a: Vec<u64>, off_b: i32, b: Vec<u64>) -> (i32, Vec<
         (false, true) => return (off_a, a),
         _ => {}
     }
-    let min = off_a.min(off_b);
-    let last = (off_a + a.len() as i32 - 1).max(off_b + b.len() as i32 - 1);
+    // i64 so that offsets at the ends of i32 cannot overflow.
+    let (oa, ob) = (i64::from(off_a), i64::from(off_b));
+    let min = oa.min(ob);
+    let last = (oa + a.len() as i64 - 1).max(ob + b.len() as i64 - 1);
     let mut out = vec![0u64; (last - min + 1) as usize];
-    for (i, c) in a.iter().enumerate() {
-        let slot = (off_a + i as i32 - min) as usize;
-        out[slot] = out[slot].wrapping_add(*c);
+    for (base, counts) in [(oa, &a), (ob, &b)] {
+        for (i, c) in counts.iter().enumerate() {
+            let slot = (base + i as i64 - min) as usize;
+            out[slot] = out[slot].wrapping_add(*c);
+        }
     }
-    for (i, c) in b.iter().enumerate() {
-        let slot = (off_b + i as i32 - min) as usize;
-        out[slot] = out[slot].wrapping_add(*c);
-    }
-    (min, out)
+    (min as i32, out)
 }
 
 impl MetricsSource for Accumulator {

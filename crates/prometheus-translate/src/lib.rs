@@ -17,8 +17,29 @@
 //! - attribute values rendered as pdata's `Value.AsString()` does (Go float formatting,
 //!   base64 bytes, arrays and maps as JSON with sorted keys).
 //!
+//! What every sink must do with what it is given (otelcol's rules at the sink end):
+//!
+//! - scrape (Prometheus exporter): a series whose label names collide after translation
+//!   (`a.b` and `a_b`, or a point attribute `job`) is dropped whole, as otelcol's client
+//!   registry refuses it; only `target_info` joins colliding values with `;`;
+//! - remote write: colliding point-attribute names are joined with `;` (a repeated value
+//!   written once); `job`/`instance`, then `external_labels` (only where no label of that
+//!   name exists), then the scope labels override what came before;
+//! - a point with the no-recorded-value flag arrives (remote write only) as
+//!   [`redline_pipeline::STALE_NAN`] in the number value, or in `sum` of histograms,
+//!   summaries and exponential histograms: every sample of that point is written as the
+//!   stale marker (buckets, count, sum, quantiles);
+//! - exponential histograms arrive as received: a sink refuses scale < -4 and merges scales
+//!   above 8 down to 8, as otelcol does;
+//! - two `family()` calls may translate to the same Prometheus name (an explicit and an
+//!   exponential histogram of one metric, or names that only collide under the sink's naming
+//!   settings): the sink merges them into one family or drops the conflicting kind.
+//!
 //! Where this differs from otelcol, and why:
 //!
+//! - delta exponential histograms are merged exactly: otelcol's merge counts the first
+//!   bucket twice when a range starts inside a merged bucket, and its zero-threshold filter
+//!   uses a wrong bucket bound on the positive side only;
 //! - exemplars without both a 16-byte trace id and an 8-byte span id are dropped, because
 //!   [`Exemplar`] carries exactly those; otelcol keeps them (with fewer labels) and, in remote
 //!   write, adds their filtered attributes as exemplar labels;
