@@ -614,7 +614,10 @@ impl MetricsSink for Encoder<'_> {
             Some(_) => {}
             None => {
                 self.kinds.insert(sample.clone(), desc.kind);
-                if self.opts.send_metadata {
+                // otelcol's metadata lists the request's metrics, which `target_info` is not.
+                let target_info = desc.name == redline_prometheus_translate::TARGET_INFO
+                    && desc.description == redline_prometheus_translate::TARGET_INFO_DESCRIPTION;
+                if self.opts.send_metadata && !target_info {
                     self.metadata.push(MetricMetadata {
                         r#type: metadata_type(desc.kind) as i32,
                         metric_family_name: sample.clone(),

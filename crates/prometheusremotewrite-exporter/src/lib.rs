@@ -35,8 +35,8 @@
 //! - A metric name that comes back with another kind in the same push (an explicit and an
 //!   exponential histogram of one name) keeps the first kind; the other is skipped and
 //!   counted, where otelcol sends both series sets.
-//! - Metadata (`send_metadata`) is sent once per family name, `target_info` included;
-//!   otelcol sends one entry per metric of the request and none for `target_info`.
+//! - Metadata (`send_metadata`) is sent once per family name; otelcol sends one entry per
+//!   metric of the request, repeating a name that comes back.
 
 mod batches;
 mod client;

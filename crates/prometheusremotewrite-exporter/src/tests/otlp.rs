@@ -223,7 +223,7 @@ fn start(addr: std::net::SocketAddr, extra: &str) -> (crate::Running, Arc<Export
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_otlp_batch_arrives_translated_as_otelcol_writes_it() {
     let (rx, addr) = receiver(&[]).await;
-    let (running, counters) = start(addr, "    push_interval: 1h");
+    let (running, counters) = start(addr, "    push_interval: 1h\n    send_metadata: true");
     running
         .consumer()
         .consume(Batch::new(Signal::Metrics, request(), 5))
@@ -236,7 +236,22 @@ async fn an_otlp_batch_arrives_translated_as_otelcol_writes_it() {
     let got = rx.got();
     assert_eq!(got.len(), 1);
     let req = decode(&got[0].body);
-    assert!(req.metadata.is_empty(), "send_metadata is off");
+    // The request's metrics only: otelcol lists no `target_info`.
+    let families: Vec<&str> = req
+        .metadata
+        .iter()
+        .map(|m| m.metric_family_name.as_str())
+        .collect();
+    assert_eq!(
+        families,
+        vec![
+            "queue_depth",
+            "http_requests_total",
+            "latency_milliseconds",
+            "payload_size_bytes",
+            "rpc_duration_seconds"
+        ]
+    );
     let mut sent = req.timeseries;
     sent.sort_by(|a, b| a.labels.cmp(&b.labels));
 
