@@ -5,9 +5,9 @@
 //!   connector's live state) takes the push's;
 //! - OTLP's "no recorded value" arrives as [`STALE_NAN`] (a number's value, a histogram's or
 //!   summary's sum) and then every sample of the point is the stale marker;
-//! - exemplars keep their own time (0 stays 0) and are all sent, with or without ids: on a
-//!   sum's series (not a gauge's), on the first bucket whose bound holds their value, or on
-//!   the native histogram's series;
+//! - exemplars keep their own time (0 stays 0) and are all sent, with or without ids: on the
+//!   number's series (the source gives none for gauges), on the first bucket whose bound
+//!   holds their value, or on the native histogram's series;
 //! - summaries are `name{quantile}`, `name_sum`, `name_count`; exponential histograms are
 //!   native histograms under the bare family name (see [`crate::native`]).
 //!
@@ -52,12 +52,9 @@ impl Encoder<'_> {
         if !self.begin_series(labels, None, Some(ts)) {
             return;
         }
-        // The translator attaches exemplars to sums only.
-        let exemplars: Vec<ExOut> = if counter {
-            point.exemplars.iter().map(pushed).collect()
-        } else {
-            Vec::new()
-        };
+        // Which points carry exemplars is the source's call: otelcol's translator attaches
+        // them to every sum (a non-monotonic one is a gauge here) and to no gauge.
+        let exemplars: Vec<ExOut> = point.exemplars.iter().map(pushed).collect();
         let value = Body::Sample(point.value);
         self.put_series(Which::Sample, None, value, ts, &exemplars);
         if counter {

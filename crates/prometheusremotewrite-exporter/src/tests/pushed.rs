@@ -103,7 +103,8 @@ fn numbers_keep_their_times_exemplars_and_stale_markers() {
         // The same series later in the same request is a second sample, not a duplicate.
         sink.number(&[("path", "/a")], &point(STALE_NAN, T + 1_000_000_000, &[]));
         family(sink, "temperature", "Cel", MetricKind::Gauge);
-        // Gauges carry no exemplars in otelcol; time 0 is the push's time.
+        // Time 0 is the push's time; a gauge point's exemplars (a non-monotonic sum's, in
+        // otelcol) are written too.
         sink.number(&[("room", "b")], &point(-3.25, 0, &[EX]));
     });
     let counter = [
@@ -130,18 +131,17 @@ fn numbers_keep_their_times_exemplars_and_stale_markers() {
     assert_eq!(got[1].samples.len(), 1);
     assert_eq!(got[1].samples[0].value.to_bits(), STALE_NAN.to_bits());
     assert_eq!(got[1].samples[0].timestamp, T_MS + 1000);
-    assert_eq!(
-        got[2],
-        sample(
-            &[
-                ("__name__", "temperature_celsius"),
-                ("env", "prod"),
-                ("room", "b")
-            ],
-            -3.25,
-            PUSH_MS
-        )
+    let mut gauge = sample(
+        &[
+            ("__name__", "temperature_celsius"),
+            ("env", "prod"),
+            ("room", "b"),
+        ],
+        -3.25,
+        PUSH_MS,
     );
+    gauge.exemplars = vec![first.exemplars[0].clone()];
+    assert_eq!(got[2], gauge);
     let types: Vec<(String, i32)> = meta
         .iter()
         .map(|m| (m.metric_family_name.clone(), m.r#type))
@@ -365,4 +365,48 @@ fn pushed_histograms_keep_their_time_and_every_exemplar() {
         ),
     ];
     assert_eq!(got, want);
+}
+
+#[test]
+fn colliding_labels_follow_the_translator_precedence() {
+    let (got, _, _) = run(|sink| {
+        family(sink, "g", "", MetricKind::Gauge);
+        let point = NumberPoint {
+            value: 1.0,
+            start_time_unix_nano: 0,
+            time_unix_nano: T,
+            exemplars: &[],
+        };
+        // As `translate` orders them: point attributes sorted by key, then job/instance,
+        // then scope labels.
+        sink.number(
+            &[
+                ("a.b", "x"),
+                ("a.c", "x"),
+                ("a_b", "y"),
+                ("a_c", "x"),
+                ("job", "attr"),
+                ("job", "svc"),
+                ("otel_scope_name", "lib"),
+            ],
+            &point,
+        );
+    });
+    assert_eq!(
+        got,
+        vec![sample(
+            &[
+                ("__name__", "g"),
+                // Joined with `;`, a value equal to the current one written once.
+                ("a_b", "x;y"),
+                ("a_c", "x"),
+                ("env", "prod"),
+                // `job` from the resource replaces the point attribute.
+                ("job", "svc"),
+                ("otel_scope_name", "lib"),
+            ],
+            1.0,
+            T_MS
+        )]
+    );
 }
