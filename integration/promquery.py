@@ -108,10 +108,11 @@ class Prom:
 
 
 def start_prometheus(group, work: Path, scrape_targets=(), job="redline", remote_write=False,
-                     rules: Optional[str] = None) -> Prom:
+                     rules: Optional[str] = None, native_histograms: bool = False) -> Prom:
     """A Prometheus on a free 127.0.0.1 port, scraping `scrape_targets` every second and,
     with `remote_write`, accepting pushes on /api/v1/write (2.42: --web.enable-remote-write-receiver).
-    `rules` (a rule file's text) are evaluated every second."""
+    `rules` (a rule file's text) are evaluated every second. `native_histograms` stores the
+    native histograms of remote-write requests (2.42 drops them without the feature flag)."""
     port = helpers.free_port()
     cfg = "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
     if rules is not None:
@@ -131,6 +132,8 @@ def start_prometheus(group, work: Path, scrape_targets=(), job="redline", remote
     ]
     if remote_write:
         args.append("--web.enable-remote-write-receiver")
+    if native_histograms:
+        args.append("--enable-feature=native-histograms")
     proc = group.start("prometheus", args)
     prom = Prom(port, proc)
     helpers.wait_until(

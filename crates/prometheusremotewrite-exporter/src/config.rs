@@ -146,15 +146,16 @@ with_http_client_keys! {
         pub protobuf_message: Option<String>,
         #[serde(default)]
         pub resource_to_telemetry_conversion: ResourceToTelemetry,
-        /// Accepted, no effect: Redline's series carry no resource, so there is no `target_info`.
+        /// A `target_info` series per resource of an OTLP batch (on by default).
         #[serde(default)]
-        pub target_info: Option<Enabled>,
-        /// `true` only: Redline adds no instrumentation-scope labels.
+        pub target_info: TargetInfo,
+        /// No `otel_scope_*` labels on the series of OTLP batches.
         #[serde(default)]
-        pub disable_scope_info: Option<OnlyBool<true>>,
-        /// Older otelcol spelling: `enabled: false` only.
+        pub disable_scope_info: bool,
+        /// Older otelcol spelling of `disable_scope_info: true`: `enabled: false` only.
         #[serde(default)]
         pub scope_info: Option<EnabledOnly<false>>,
+        /// Parsed so that the refusal names it: otelcol-contrib v0.161 has no such key.
         #[serde(default)]
         pub export_created_metric: Option<Enabled>,
         #[serde(default)]
@@ -219,11 +220,28 @@ pub struct EnabledOnly<const ALLOWED: bool> {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceToTelemetry {
-    /// `false` only: spanmetrics series carry no resource attributes beyond its dimensions.
+    /// Resource attributes of OTLP batches become labels of every series (spanmetrics
+    /// series carry no resource, so it changes nothing for them).
     #[serde(default)]
-    pub enabled: Option<OnlyBool<false>>,
+    pub enabled: bool,
+    /// `false` only (with `enabled`): Redline keeps every resource attribute.
     #[serde(default)]
-    pub exclude_service_attributes: Option<bool>,
+    pub exclude_service_attributes: bool,
+}
+
+/// `target_info: {enabled}`; otelcol's default is on, also when the section is present
+/// without `enabled`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetInfo {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+}
+
+impl Default for TargetInfo {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// otelcol's `remote_write_queue`, plus Redline's byte bound.

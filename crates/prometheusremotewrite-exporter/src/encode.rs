@@ -4,7 +4,10 @@
 //! exactly as the `prometheus` exporter translates them (`redline_pipeline::prom_names`), so a
 //! series has the same name and labels whether Prometheus scrapes it or receives it by remote
 //! write. Histograms become classic series (`_bucket{le}` cumulative, `_sum`, `_count`),
-//! counters keep their `_total`. Every sample of one push carries the same timestamp.
+//! counters keep their `_total`. Points a source holds live (time 0) carry the push's
+//! timestamp; points with their own time (OTLP) keep it, as otelcol's translator does, and
+//! their summaries, exponential histograms and exemplars follow that translator (see
+//! [`pushed`]).
 //!
 //! Requests are cut at `max_request_bytes` of uncompressed protobuf, at series boundaries,
 //! and snappy-compressed (block format) as they fill, so a push holds its series compressed.
@@ -16,13 +19,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message as _;
-use redline_pipeline::prom_names::{self, FamilyNames};
-use redline_pipeline::{
-    Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource,
-};
+use redline_pipeline::prom_names;
+use redline_pipeline::{Exemplar, MetricKind, MetricsSink, MetricsSource};
 
-use crate::proto::{MetricMetadata, MetricType};
+use crate::proto::{self, MetricMetadata};
 use crate::wire;
+
+mod pushed;
+mod sink;
 
 /// Translation and batching settings, fixed for the exporter's lifetime.
 #[derive(Clone, Debug)]
@@ -65,6 +69,9 @@ pub struct Encoded {
     pub duplicates: usize,
     /// Families left out: no valid name, or a name already used with another type.
     pub skipped_families: usize,
+    /// Points that have no remote-write form (an exponential histogram coarser than scale −4),
+    /// left out as otelcol leaves them out.
+    pub skipped_points: usize,
 }
 
 /// Walks every source into remote-write requests stamped `timestamp_ms`.
@@ -80,13 +87,26 @@ pub fn encode(
     enc.finish()
 }
 
+/// Lets `write` walk its points into a sink and encodes them; points without a time of
+/// their own are stamped `timestamp_ms`.
+pub(crate) fn encode_with(
+    options: &EncodeOptions,
+    timestamp_ms: i64,
+    write: impl FnOnce(&mut dyn MetricsSink),
+) -> Encoded {
+    let mut enc = Encoder::new(options, timestamp_ms);
+    write(&mut enc);
+    enc.finish()
+}
+
 /// Where a label of the series being written comes from.
 #[derive(Clone, Copy)]
 enum Slot {
     /// Index into `Encoder::entries`.
     Entry(usize),
     MetricName,
-    Le,
+    /// `le` of a bucket or `quantile` of a summary series.
+    Extra,
 }
 
 /// A translated label: byte ranges into `Encoder::text`.
@@ -125,11 +145,83 @@ struct Encoder<'a> {
     text: Vec<u8>,
     entries: Vec<Entry>,
     order: Vec<Slot>,
+    /// The order with the extra label (`le`, `quantile`) slotted in.
     order_le: Vec<Slot>,
-    /// `le` values of the last bounds seen (formatted once per push, not per series).
+    /// Name of the extra label of the series being written.
+    extra_name: &'static [u8],
+    /// `le` (or `quantile`) values of the last bounds seen (formatted once per push, not
+    /// per series).
     le_bounds: Vec<f64>,
     le_values: Vec<String>,
-    hex: [u8; 48],
+}
+
+/// What a time series carries besides its labels.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Sample(f64),
+    Native(&'a proto::Histogram),
+}
+
+/// An exemplar ready to write: hex ids (absent when all zero) and a time in ms.
+struct ExOut {
+    value: f64,
+    timestamp_ms: i64,
+    trace: Option<[u8; 32]>,
+    span: Option<[u8; 16]>,
+}
+
+impl ExOut {
+    fn new(e: &Exemplar, timestamp_ms: i64) -> Self {
+        Self {
+            value: e.value,
+            timestamp_ms,
+            trace: (e.trace_id != [0; 16]).then(|| {
+                let mut h = [0; 32];
+                hex_into(&e.trace_id, &mut h);
+                h
+            }),
+            span: (e.span_id != [0; 8]).then(|| {
+                let mut h = [0; 16];
+                hex_into(&e.span_id, &mut h);
+                h
+            }),
+        }
+    }
+
+    /// The scrape exporter's rules for live state: an exemplar with neither id links nowhere
+    /// and is dropped; one without a time takes the sample's.
+    fn live(e: Option<&Exemplar>, sample_ms: i64) -> Option<Self> {
+        let e = e.filter(|e| e.trace_id != [0; 16] || e.span_id != [0; 8])?;
+        let ts = if e.time_unix_nano != 0 {
+            nanos_to_ms(e.time_unix_nano)
+        } else {
+            sample_ms
+        };
+        Some(Self::new(e, ts))
+    }
+}
+
+/// A label's name and value as written.
+type LabelRef<'a> = (&'a [u8], &'a [u8]);
+
+/// The labels of an exemplar: `trace_id` then `span_id`, as otelcol orders them.
+fn ex_labels(e: &ExOut) -> ([LabelRef<'_>; 2], usize) {
+    let mut l: [LabelRef<'_>; 2] = [(b"", b""); 2];
+    let mut n = 0;
+    if let Some(t) = &e.trace {
+        l[n] = (b"trace_id", &t[..]);
+        n += 1;
+    }
+    if let Some(s) = &e.span {
+        l[n] = (b"span_id", &s[..]);
+        n += 1;
+    }
+    (l, n)
+}
+
+/// OTLP nanoseconds to Prometheus milliseconds, truncating as otelcol does.
+fn nanos_to_ms(nanos: u64) -> i64 {
+    (nanos / 1_000_000) as i64
 }
 
 const METRIC_NAME: &[u8] = b"__name__";
@@ -151,9 +243,9 @@ impl<'a> Encoder<'a> {
             entries: Vec::with_capacity(16),
             order: Vec::with_capacity(16),
             order_le: Vec::with_capacity(16),
+            extra_name: LE,
             le_bounds: Vec::new(),
             le_values: Vec::new(),
-            hex: [0; 48],
         }
     }
 
@@ -181,9 +273,19 @@ impl<'a> Encoder<'a> {
     }
 
     /// Translates a series' labels into `entries` (sorted by name), adds the external labels
-    /// and orders `__name__` (and `le` for histograms) among them. Returns false when this
-    /// push already holds a series of this family with the same labels.
-    fn begin_series(&mut self, labels: &[(&str, &str)], histogram: bool) -> bool {
+    /// and orders `__name__` (and the `extra` label: `le` for histograms, `quantile` for
+    /// summaries) among them. Returns false when this push already holds a series of this
+    /// family with the same labels (and, for a point with its own time, the same time: two
+    /// points of one series in one OTLP request are two samples, not a duplicate).
+    fn begin_series(
+        &mut self,
+        labels: &[(&str, &str)],
+        extra: Option<&'static [u8]>,
+        point_ms: Option<i64>,
+    ) -> bool {
+        let histogram = extra.is_some();
+        let extra_name = extra.unwrap_or(LE);
+        self.extra_name = extra_name;
         self.text.clear();
         self.entries.clear();
         for (key, value) in labels {
@@ -197,30 +299,39 @@ impl<'a> Encoder<'a> {
             }
             let name = (start, self.text.len());
             let n = &self.text[start..];
-            // The first of two keys translating to one name wins, as in the scrape exporter;
-            // `__name__` and `le` belong to the exporter.
-            let reserved = n == METRIC_NAME || (histogram && n == LE);
-            if reserved
-                || self
-                    .entries
-                    .iter()
-                    .any(|e| self.text[e.name.0..e.name.1] == *n)
-            {
+            // `__name__` and the extra label belong to the exporter.
+            if n == METRIC_NAME || (histogram && n == extra_name) {
                 self.text.truncate(start);
                 continue;
             }
-            self.text.extend_from_slice(value.as_bytes());
-            self.entries.push(Entry {
-                name,
-                value: (name.1, self.text.len()),
-            });
+            let existing = self
+                .entries
+                .iter()
+                .position(|e| self.text[e.name.0..e.name.1] == *n);
+            match existing {
+                None => {
+                    self.text.extend_from_slice(value.as_bytes());
+                    self.entries.push(Entry {
+                        name,
+                        value: (name.1, self.text.len()),
+                    });
+                }
+                Some(i) => {
+                    self.text.truncate(start);
+                    // Live state: the first of two keys translating to one name wins, as in
+                    // the scrape exporter. Pushed points follow otelcol's translator.
+                    if point_ms.is_some() {
+                        self.merge_pushed(i, key, value);
+                    }
+                }
+            }
         }
         for (key, value) in &self.opts.external_labels {
             let taken = self
                 .entries
                 .iter()
                 .any(|e| self.text[e.name.0..e.name.1] == *key.as_bytes());
-            if taken || (histogram && key.as_bytes() == LE) {
+            if taken || (histogram && key.as_bytes() == extra_name) {
                 continue;
             }
             let start = self.text.len();
@@ -244,6 +355,7 @@ impl<'a> Encoder<'a> {
             text[e.name.0..e.name.1].hash(&mut h);
             text[e.value.0..e.value.1].hash(&mut h);
         }
+        point_ms.hash(&mut h);
         if !self.seen.insert(h.finish()) {
             self.out.duplicates += 1;
             return false;
@@ -254,7 +366,7 @@ impl<'a> Encoder<'a> {
             .partition_point(|e| text[e.name.0..e.name.1] < *METRIC_NAME);
         let le_at = self
             .entries
-            .partition_point(|e| text[e.name.0..e.name.1] < *LE);
+            .partition_point(|e| text[e.name.0..e.name.1] < *extra_name);
         fill_order(&mut self.order, self.entries.len(), name_at, None);
         if histogram {
             fill_order(&mut self.order_le, self.entries.len(), name_at, Some(le_at));
@@ -262,34 +374,60 @@ impl<'a> Encoder<'a> {
         true
     }
 
+    /// A label of a pushed point whose name is already taken (see `translate`'s label
+    /// order): `job`, `instance` and scope labels replace what came before them; point
+    /// attributes that sanitize to one name have their values joined with `;`, a value equal
+    /// to the current one left out, as otelcol's `createAttributes` does.
+    fn merge_pushed(&mut self, i: usize, key: &str, value: &str) {
+        let Some(entry) = self.entries.get(i).copied() else {
+            return;
+        };
+        let replaces = key == "job" || key == "instance" || key.starts_with("otel_scope_");
+        let start = self.text.len();
+        if replaces {
+            self.text.extend_from_slice(value.as_bytes());
+        } else {
+            if self.text[entry.value.0..entry.value.1] == *value.as_bytes() {
+                return;
+            }
+            self.text.extend_from_within(entry.value.0..entry.value.1);
+            self.text.push(b';');
+            self.text.extend_from_slice(value.as_bytes());
+        }
+        if let Some(e) = self.entries.get_mut(i) {
+            e.value = (start, self.text.len());
+        }
+    }
+
     /// Writes one time series of the current series' labels.
     fn put_series(
         &mut self,
         which: Which,
         le: Option<usize>,
-        value: f64,
-        exemplar: Option<&Exemplar>,
+        body: Body<'_>,
+        ts: i64,
+        exemplars: &[ExOut],
     ) {
         let Some(family) = &self.current else { return };
-        // An exemplar with neither id links nowhere.
-        let exemplar = exemplar.filter(|e| e.trace_id != [0; 16] || e.span_id != [0; 8]);
         let metric_name: &[u8] = match which {
             Which::Sample => &family.sample,
             Which::Bucket => &family.bucket,
             Which::Sum => &family.sum,
             Which::Count => &family.count,
             Which::Created => &family.created,
+            Which::Quantile => &family.sample,
         };
         let le_value: &[u8] = le
             .and_then(|i| self.le_values.get(i))
             .map_or(b"+Inf", |s| s.as_bytes());
-        let order = if which == Which::Bucket {
+        let order = if matches!(which, Which::Bucket | Which::Quantile) {
             &self.order_le
         } else {
             &self.order
         };
         let text = &self.text;
         let entries = &self.entries;
+        let extra_name = self.extra_name;
         let resolve = |slot: &Slot| -> (&[u8], &[u8]) {
             match *slot {
                 Slot::Entry(i) => {
@@ -297,32 +435,9 @@ impl<'a> Encoder<'a> {
                     (&text[e.name.0..e.name.1], &text[e.value.0..e.value.1])
                 }
                 Slot::MetricName => (METRIC_NAME, metric_name),
-                Slot::Le => (LE, le_value),
+                Slot::Extra => (extra_name, le_value),
             }
         };
-
-        let ts = self.timestamp_ms;
-        let mut ex_labels: [(&[u8], &[u8]); 2] = [(b"", b""); 2];
-        let mut ex_n = 0;
-        let mut ex_ts = ts;
-        if let Some(e) = exemplar {
-            let (trace, span) = self.hex.split_at_mut(32);
-            if e.trace_id != [0; 16] {
-                hex_into(&e.trace_id, trace);
-                ex_labels[ex_n] = (b"trace_id", &trace[..]);
-                ex_n += 1;
-            }
-            if e.span_id != [0; 8] {
-                hex_into(&e.span_id, span);
-                ex_labels[ex_n] = (b"span_id", &span[..]);
-                ex_n += 1;
-            }
-            if e.time_unix_nano != 0 {
-                ex_ts = (e.time_unix_nano / 1_000_000) as i64;
-            }
-        }
-        let ex_labels = &ex_labels[..ex_n];
-
         let mut payload: usize = order
             .iter()
             .map(|s| {
@@ -330,10 +445,17 @@ impl<'a> Encoder<'a> {
                 wire::label_field_len(1, n, v)
             })
             .sum();
-        payload += wire::sample_field_len(ts);
-        let ex_len = exemplar.map(|_| wire::exemplar_payload_len(ex_labels, ex_ts));
-        if let Some(l) = ex_len {
-            payload += wire::header_len(3, l) + l;
+        payload += match body {
+            Body::Sample(_) => wire::sample_field_len(ts),
+            Body::Native(h) => {
+                let l = h.encoded_len();
+                wire::header_len(4, l) + l
+            }
+        };
+        for e in exemplars {
+            let (l, n) = ex_labels(e);
+            let len = wire::exemplar_payload_len(&l[..n], e.timestamp_ms);
+            payload += wire::header_len(3, len) + len;
         }
         let total = wire::header_len(1, payload) + payload;
         if !self.batch.is_empty() && self.batch.len() + total > self.opts.max_request_bytes {
@@ -345,19 +467,26 @@ impl<'a> Encoder<'a> {
             let (n, v) = resolve(s);
             wire::put_label_field(out, 1, n, v);
         }
-        wire::put_sample_field(out, value, ts);
-        if let (Some(e), Some(_)) = (exemplar, ex_len) {
-            wire::put_exemplar_field(out, ex_labels, e.value, ex_ts);
+        match body {
+            Body::Sample(value) => wire::put_sample_field(out, value, ts),
+            Body::Native(h) => {
+                wire::put_header(out, 4, h.encoded_len());
+                h.encode_raw(out);
+            }
+        }
+        for e in exemplars {
+            let (l, n) = ex_labels(e);
+            wire::put_exemplar_field(out, &l[..n], e.value, e.timestamp_ms);
         }
         self.out.timeseries += 1;
         self.batch_series += 1;
     }
 
     /// The `_created` series of the current one, when asked for and its start time is known.
-    fn put_created(&mut self, start_time_unix_nano: u64) {
+    fn put_created(&mut self, start_time_unix_nano: u64, ts: i64) {
         if self.opts.export_created && start_time_unix_nano != 0 {
             let start_ms = start_time_unix_nano / 1_000_000;
-            self.put_series(Which::Created, None, start_ms as f64, None);
+            self.put_series(Which::Created, None, Body::Sample(start_ms as f64), ts, &[]);
         }
     }
 
@@ -391,6 +520,8 @@ enum Which {
     Sum,
     Count,
     Created,
+    /// A summary's `name{quantile}` series.
+    Quantile,
 }
 
 /// Compresses the filled request into `out` and empties it.
@@ -422,7 +553,7 @@ fn fill_order(order: &mut Vec<Slot>, n: usize, name_at: usize, le_at: Option<usi
             order.push(Slot::MetricName);
         }
         if le_at == Some(i) {
-            order.push(Slot::Le);
+            order.push(Slot::Extra);
         }
         if i < n {
             order.push(Slot::Entry(i));
@@ -452,130 +583,5 @@ fn hex_into(bytes: &[u8], out: &mut [u8]) {
             pair[0] = DIGITS[(b >> 4) as usize];
             pair[1] = DIGITS[(b & 0xf) as usize];
         }
-    }
-}
-
-impl MetricsSink for Encoder<'_> {
-    // PLACEHOLDER(issue-11): replaced by the OTLP metrics translation work.
-    fn number(&mut self, _: &[(&str, &str)], _: &redline_pipeline::NumberPoint<'_>) {}
-    fn summary(&mut self, _: &[(&str, &str)], _: &redline_pipeline::SummaryPoint<'_>) {}
-    fn exponential_histogram(
-        &mut self,
-        _: &[(&str, &str)],
-        _: &redline_pipeline::ExponentialHistogramPoint<'_>,
-    ) {
-    }
-
-    fn family(&mut self, desc: &FamilyDesc<'_>) {
-        self.current = None;
-        let Some(FamilyNames { sample, unit }) = prom_names::family_names(
-            desc.name,
-            desc.unit,
-            desc.kind,
-            &self.opts.namespace,
-            self.opts.add_metric_suffixes,
-        ) else {
-            tracing::warn!(
-                metric = desc.name,
-                "metric name has no valid Prometheus form; skipped"
-            );
-            self.out.skipped_families += 1;
-            return;
-        };
-        match self.kinds.get(&sample) {
-            Some(kind) if *kind != desc.kind => {
-                tracing::warn!(metric = %sample, "metric family exported twice with different types; the second is skipped");
-                self.out.skipped_families += 1;
-                return;
-            }
-            Some(_) => {}
-            None => {
-                self.kinds.insert(sample.clone(), desc.kind);
-                if self.opts.send_metadata {
-                    self.metadata.push(MetricMetadata {
-                        r#type: match desc.kind {
-                            MetricKind::Counter => MetricType::Counter,
-                            MetricKind::Gauge => MetricType::Gauge,
-                            MetricKind::Histogram => MetricType::Histogram,
-                            // PLACEHOLDER(issue-11)
-                            MetricKind::Summary | MetricKind::ExponentialHistogram => {
-                                MetricType::Histogram
-                            }
-                        } as i32,
-                        metric_family_name: sample.clone(),
-                        help: desc.description.to_owned(),
-                        unit,
-                    });
-                }
-            }
-        }
-        let with = |suffix: &str| format!("{sample}{suffix}").into_bytes();
-        self.current = Some(Family {
-            kind: desc.kind,
-            bucket: with("_bucket"),
-            sum: with("_sum"),
-            count: with("_count"),
-            created: with("_created"),
-            sample: sample.into_bytes(),
-        });
-    }
-
-    fn counter(
-        &mut self,
-        labels: &[(&str, &str)],
-        value: u64,
-        start_time_unix_nano: u64,
-        exemplar: Option<&Exemplar>,
-    ) {
-        if !self.accepts(MetricKind::Counter) || !self.begin_series(labels, false) {
-            return;
-        }
-        self.put_series(Which::Sample, None, value as f64, exemplar);
-        self.put_created(start_time_unix_nano);
-    }
-
-    fn gauge(&mut self, labels: &[(&str, &str)], value: f64) {
-        if !self.accepts(MetricKind::Gauge) || !self.begin_series(labels, false) {
-            return;
-        }
-        self.put_series(Which::Sample, None, value, None);
-    }
-
-    fn histogram(&mut self, labels: &[(&str, &str)], point: &HistogramPoint<'_>) {
-        if !self.accepts(MetricKind::Histogram) || !self.begin_series(labels, true) {
-            return;
-        }
-        self.prepare_le(point.bounds);
-        let n = point.bounds.len();
-        // Each exemplar goes to the bucket its value falls in (bounds are upper-inclusive); a
-        // later one for the same bucket replaces an earlier one, as in the scrape exporter.
-        let mut bucket_exemplar: Vec<Option<&Exemplar>> = Vec::new();
-        if !point.exemplars.is_empty() {
-            bucket_exemplar.resize(n + 1, None);
-            for e in point.exemplars {
-                if e.value.is_nan() {
-                    continue;
-                }
-                let b = point.bounds.partition_point(|&bound| bound < e.value);
-                if let Some(slot) = bucket_exemplar.get_mut(b) {
-                    *slot = Some(e);
-                }
-            }
-        }
-        let mut cumulative: u64 = 0;
-        for i in 0..=n {
-            cumulative = if i == n {
-                // The +Inf bucket is the point's count, as otelcol and the Go client write it.
-                point.count
-            } else {
-                cumulative.saturating_add(point.bucket_counts.get(i).copied().unwrap_or(0))
-            };
-            let ex = bucket_exemplar.get(i).copied().flatten();
-            let le = (i < n).then_some(i);
-            self.put_series(Which::Bucket, le, cumulative as f64, ex);
-        }
-        self.put_series(Which::Sum, None, point.sum, None);
-        self.put_series(Which::Count, None, point.count as f64, None);
-        self.put_created(point.start_time_unix_nano);
     }
 }

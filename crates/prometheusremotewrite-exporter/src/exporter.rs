@@ -1,7 +1,8 @@
 //! The running exporter: a collector task that walks the sources into a push every
-//! interval, a bounded queue of pushes, and a sender that delivers them in order with
-//! retries. At shutdown the collector makes one last push and the sender drains the queue
-//! until the deadline.
+//! interval, a translator task that turns committed OTLP batches into pushes (see
+//! [`crate::batches`]), a bounded queue of pushes, and a sender that delivers them in order
+//! with retries. At shutdown the collector makes one last push, the translator finishes the
+//! batches already committed, and the sender drains the queue until the deadline.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -10,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::StreamExt as _;
-use redline_pipeline::{MetricsSource, RunningComponent, ShutdownError};
+use redline_pipeline::telemetry::ExporterCounters;
+use redline_pipeline::{Consumer, MetricsSource, RunningComponent, ShutdownError};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::batches::{self, BatchConsumer, BatchDone, Slot};
 use crate::client::{HttpClient, Outcome};
 use crate::config::DEFAULT_PUSH_INTERVAL;
 use crate::encode::{encode, Request};
@@ -34,34 +37,47 @@ pub struct Stats {
     pub timeseries_failed: AtomicU64,
     /// Pushes dropped unsent because the queue was full (the oldest go first).
     pub pushes_dropped: AtomicU64,
+    /// OTLP batches translated into a push.
+    pub batches: AtomicU64,
+    /// OTLP batches of which some metrics could not be translated (the rest was sent), as
+    /// otelcol's `translation_failures` counts them.
+    pub translation_failures: AtomicU64,
 }
 
-/// One collection: its requests and the timestamp every sample carries.
-struct Push {
-    timestamp_ms: i64,
-    requests: Vec<Request>,
-    bytes: u64,
+/// One collection or one OTLP batch: its requests and when it was made.
+pub(crate) struct Push {
+    pub(crate) timestamp_ms: i64,
+    pub(crate) requests: Vec<Request>,
+    pub(crate) bytes: u64,
+    /// The batch it came from, counted sent or failed when the push is done with.
+    pub(crate) batch: Option<BatchDone>,
 }
 
 #[derive(Default)]
 struct Queue {
     pushes: VecDeque<Push>,
     bytes: u64,
+    /// Queue places taken by OTLP batches committed or reserved but not yet queued (or, with
+    /// the queue off, not yet sent).
+    reserved: usize,
+    reserved_bytes: u64,
 }
 
 pub(crate) struct Inner {
-    component: String,
-    settings: Settings,
+    pub(crate) component: String,
+    pub(crate) settings: Settings,
     sources: Arc<[Arc<dyn MetricsSource>]>,
     client: HttpClient,
-    stats: Arc<Stats>,
+    pub(crate) stats: Arc<Stats>,
     queue: Mutex<Queue>,
-    wake: Notify,
+    pub(crate) wake: Notify,
     /// Set when shutdown starts: retries and waits end by then.
     deadline: Mutex<Option<Instant>>,
     last_timestamp_ms: AtomicI64,
     /// The collector has handed over its final push: the sender may stop once idle.
     final_enqueued: AtomicBool,
+    /// The translator has queued every batch committed before the stop.
+    pub(crate) translator_done: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -127,7 +143,52 @@ impl Inner {
             timestamp_ms,
             requests: encoded.requests,
             bytes,
+            batch: None,
         })
+    }
+
+    /// Takes a queue place for an OTLP batch of `bytes`, or none when the queue is full (with
+    /// the queue off: while another batch is being sent), so the client is told to retry
+    /// instead of the exporter dropping what it accepted.
+    pub(crate) fn try_reserve(self: &Arc<Self>, bytes: u64) -> Option<Slot> {
+        let cfg = &self.settings.queue;
+        let mut q = lock(&self.queue);
+        let fits = if cfg.enabled {
+            let max_pushes = usize::try_from(cfg.queue_size).unwrap_or(usize::MAX).max(1);
+            let empty = q.pushes.is_empty() && q.reserved == 0;
+            q.pushes.len() + q.reserved < max_pushes
+                // One batch larger than the byte bound still goes when nothing waits.
+                && (empty || q.bytes + q.reserved_bytes + bytes <= cfg.queue_size_bytes)
+        } else {
+            q.reserved == 0
+        };
+        if !fits {
+            return None;
+        }
+        q.reserved += 1;
+        q.reserved_bytes += bytes;
+        Some(Slot {
+            inner: Some(self.clone()),
+            bytes,
+        })
+    }
+
+    pub(crate) fn release(&self, bytes: u64) {
+        let mut q = lock(&self.queue);
+        q.reserved = q.reserved.saturating_sub(1);
+        q.reserved_bytes = q.reserved_bytes.saturating_sub(bytes);
+    }
+
+    /// Queues a batch's push in the place its reservation took; it never displaces another.
+    pub(crate) fn enqueue_reserved(&self, push: Push, mut slot: Slot) {
+        slot.inner = None;
+        let mut q = lock(&self.queue);
+        q.reserved = q.reserved.saturating_sub(1);
+        q.reserved_bytes = q.reserved_bytes.saturating_sub(slot.bytes);
+        q.bytes += push.bytes;
+        q.pushes.push_back(push);
+        drop(q);
+        self.wake.notify_one();
     }
 
     fn enqueue(&self, push: Push) {
@@ -162,16 +223,22 @@ impl Inner {
     }
 
     /// Sends every request of a push, `parallelism` at a time (they hold distinct series).
-    async fn send_push(&self, push: Push, stop: &watch::Receiver<bool>) {
+    pub(crate) async fn send_push(&self, push: Push, stop: &watch::Receiver<bool>) {
         let parallel = self.settings.parallelism.max(1);
-        futures::stream::iter(push.requests)
+        let Push {
+            requests, batch, ..
+        } = push;
+        let delivered = futures::stream::iter(requests)
             .map(|r| {
                 let stop = stop.clone();
                 async move { self.send_request(r, stop).await }
             })
             .buffer_unordered(parallel)
-            .for_each(|_| async {})
+            .fold(true, |all, ok| async move { all && ok })
             .await;
+        if let Some(mut b) = batch {
+            b.delivered = delivered;
+        }
     }
 
     /// Sends one request, retrying per `retry_on_failure`. Returns whether it was delivered.
@@ -247,6 +314,7 @@ pub struct Running {
     interval: Duration,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    consumer: Arc<BatchConsumer>,
 }
 
 impl Running {
@@ -255,6 +323,7 @@ impl Running {
         settings: Settings,
         sources: Vec<Arc<dyn MetricsSource>>,
         client: HttpClient,
+        counters: Arc<ExporterCounters>,
     ) -> Self {
         // otelcol pushes whenever the connector flushes: take the shortest flush interval of
         // the sources unless `push_interval` says otherwise.
@@ -275,13 +344,14 @@ impl Running {
             deadline: Mutex::new(None),
             last_timestamp_ms: AtomicI64::new(0),
             final_enqueued: AtomicBool::new(false),
+            translator_done: AtomicBool::new(false),
         });
         let (stop, stop_rx) = watch::channel(false);
-        let mut tasks = vec![tokio::spawn(collector(
-            inner.clone(),
-            interval,
-            stop_rx.clone(),
-        ))];
+        let (jobs, jobs_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut tasks = vec![
+            tokio::spawn(collector(inner.clone(), interval, stop_rx.clone())),
+            tokio::spawn(batches::translator(inner.clone(), jobs_rx, stop_rx.clone())),
+        ];
         if queued {
             tasks.push(tokio::spawn(sender(inner.clone(), stop_rx)));
         }
@@ -292,12 +362,19 @@ impl Running {
             queue = queued,
             "pushing metrics by Prometheus remote write"
         );
+        let consumer = Arc::new(BatchConsumer::new(inner.clone(), jobs, counters));
         Self {
             inner,
             interval,
             stop,
             tasks,
+            consumer,
         }
+    }
+
+    /// Takes the OTLP metrics batches of the pipelines the exporter is in.
+    pub fn consumer(&self) -> Arc<dyn Consumer> {
+        self.consumer.clone()
     }
 
     /// Counters of what was sent and dropped.
@@ -332,6 +409,10 @@ async fn collector(inner: Arc<Inner>, interval: Duration, mut stop: watch::Recei
             _ = tick.tick() => {}
             _ = stop.wait_for(|s| *s) => break,
         }
+        // An exporter fed by OTLP batches only has nothing to collect.
+        if inner.sources.is_empty() {
+            continue;
+        }
         if let Some(push) = inner.collect().await {
             if queued {
                 inner.enqueue(push);
@@ -341,7 +422,12 @@ async fn collector(inner: Arc<Inner>, interval: Duration, mut stop: watch::Recei
         }
     }
     // The final push, so the last values (spans received just before the stop) arrive.
-    if let Some(push) = inner.collect().await {
+    let last = if inner.sources.is_empty() {
+        None
+    } else {
+        inner.collect().await
+    };
+    if let Some(push) = last {
         if queued {
             inner.enqueue(push);
         } else {
@@ -358,7 +444,9 @@ async fn sender(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
             inner.send_push(push, &stop).await;
             continue;
         }
-        if inner.final_enqueued.load(Ordering::Acquire) {
+        if inner.final_enqueued.load(Ordering::Acquire)
+            && inner.translator_done.load(Ordering::Acquire)
+        {
             break;
         }
         // The collector wakes us for every push, the final one included.
@@ -377,8 +465,13 @@ impl RunningComponent for Running {
     ) -> BoxFuture<'static, Result<(), ShutdownError>> {
         Box::pin(async move {
             let Running {
-                inner, stop, tasks, ..
+                inner,
+                stop,
+                tasks,
+                consumer,
+                ..
             } = *self;
+            consumer.close();
             *lock(&inner.deadline) = Some(deadline);
             let _ = stop.send(true);
             let mut handles = tasks;

@@ -8,28 +8,42 @@
 //! series, exemplars (`trace_id`, `span_id`) on counters and buckets, snappy-compressed
 //! `WriteRequest`s cut at `max_batch_size_bytes`.
 //!
-//! Redline's metrics are pulled, not pushed: every `push_interval` the exporter walks its
-//! sources, stamps every sample with that one collection time, and queues the push. When
+//! Two inputs. Connector stores (span metrics) are pulled: every `push_interval` the exporter
+//! walks its sources and stamps every sample with that one collection time; when
 //! `push_interval` is not set it is the spanmetrics connector's `metrics_flush_interval`, the
-//! cadence at which otelcol's connector would push, so an otelcol file keeps its timing.
+//! cadence at which otelcol's connector would push. OTLP metrics batches are translated one
+//! by one as otelcol's translator translates each request (`redline_prometheus_translate`:
+//! points keep their timestamps, summaries, native histograms for exponential ones,
+//! `job`/`instance`/`target_info` from the resource, scope labels); see `batches`.
 //! 5xx, 429 (honouring `Retry-After`), timeouts and connection errors are retried with
 //! otelcol's backoff; other 4xx are dropped and counted. At shutdown one final push is made
 //! and the queue drained until the deadline, so the last values arrive.
 //!
 //! Deviations from otelcol, on purpose:
-//! - No `job`/`instance` labels from resource attributes and no `target_info`: a Redline
-//!   series is its label set, with no resource (docs/architecture.md §4). For several replicas pushing to
-//!   one endpoint, set `external_labels: {instance: ${env:HOSTNAME}}`.
+//! - Series from connector stores have no resource, so no `job`/`instance`/`target_info`
+//!   (docs/architecture.md §4). For several replicas pushing to one endpoint, set
+//!   `external_labels: {instance: ${env:HOSTNAME}}`.
 //! - The queue holds pushes, bounded in count (`queue_size`) and compressed bytes
-//!   (`queue_size_bytes`); when full the oldest waiting push is dropped, since cumulative
-//!   values make the newest one worth more.
-//! - Two series with the same name and labels in one push (two sources exporting the same
-//!   metric) are sent once: Prometheus would refuse the whole request.
+//!   (`queue_size_bytes`). A collected push that does not fit drops the oldest waiting push,
+//!   since cumulative values make the newest one worth more; an OTLP batch that does not fit
+//!   is refused at `reserve`, so the client retries (otelcol: `enqueue_failed`).
+//! - Two series with the same name and labels in one collected push (two sources exporting
+//!   the same metric) are sent once: Prometheus would refuse the whole request. Two points
+//!   of one series in one OTLP request are sent as two time series of one sample each, where
+//!   otelcol merges them into one time series with two samples: the same samples arrive.
+//! - Points with time 0 take the push's time (otelcol would send timestamp 0).
+//! - A metric name that comes back with another kind in the same push (an explicit and an
+//!   exponential histogram of one name) keeps the first kind; the other is skipped and
+//!   counted, where otelcol sends both series sets.
+//! - Metadata (`send_metadata`) is sent once per family name; otelcol sends one entry per
+//!   metric of the request, repeating a name that comes back.
 
+mod batches;
 mod client;
 pub mod config;
 mod encode;
 mod exporter;
+mod native;
 pub mod proto;
 mod settings;
 mod wire;
@@ -37,6 +51,7 @@ mod wire;
 use std::sync::Arc;
 
 use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::telemetry::ExporterCounters;
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ConfigError, ExporterFactory, MetricsFlow,
     MetricsSource, RunningComponent, Signal,
@@ -86,15 +101,15 @@ impl ExporterFactory for RemoteWriteExporterFactory {
         Arc<dyn redline_pipeline::Consumer>,
         Box<dyn RunningComponent>,
     )> {
-        let _ = ctx;
         let id = config.id().clone();
+        let counters = ctx.telemetry.exporter(&id.to_string(), Signal::Metrics);
         let parsed = parse(config);
         Box::pin(async move {
             let (_, settings) = parsed.map_err(|e| BuildError::new(&id, e))?;
-            let running =
-                start(&id.to_string(), settings, sources).map_err(|e| BuildError::new(&id, e))?;
+            let running = start_counted(&id.to_string(), settings, sources, counters)
+                .map_err(|e| BuildError::new(&id, e))?;
             Ok((
-                Arc::new(NotYet) as Arc<dyn redline_pipeline::Consumer>,
+                running.consumer(),
                 Box::new(running) as Box<dyn RunningComponent>,
             ))
         })
@@ -109,29 +124,24 @@ pub fn start(
     settings: Settings,
     sources: Vec<Arc<dyn MetricsSource>>,
 ) -> Result<Running, Invalid> {
+    start_counted(component, settings, sources, Arc::default())
+}
+
+/// [`start`], counting the points of OTLP batches (see [`Running::consumer`]) in `counters`.
+pub fn start_counted(
+    component: &str,
+    settings: Settings,
+    sources: Vec<Arc<dyn MetricsSource>>,
+    counters: Arc<ExporterCounters>,
+) -> Result<Running, Invalid> {
     let client = client::HttpClient::new(&settings)?;
     Ok(Running::start(
         component.to_owned(),
         settings,
         sources,
         client,
+        counters,
     ))
-}
-
-/// PLACEHOLDER(issue-11): refuses OTLP metrics batches until the translation lands.
-struct NotYet;
-
-impl redline_pipeline::Consumer for NotYet {
-    fn reserve(
-        &self,
-        _: &redline_pipeline::Batch,
-    ) -> Result<Box<dyn redline_pipeline::Reservation>, redline_pipeline::Refused> {
-        Err(redline_pipeline::Refused {
-            component: "placeholder".into(),
-            reason: "not yet".into(),
-            retry_after: std::time::Duration::from_secs(1),
-        })
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The Prometheus remote-write 1.0 messages (`prometheus/prompb` `remote.proto` and
-//! `types.proto`), written by hand: five small messages do not need a build script or a
-//! generated crate. Field numbers are the wire contract and must match prompb exactly.
+//! `types.proto`), written by hand: a handful of small messages do not need a build script or
+//! a generated crate. Field numbers are the wire contract and must match prompb exactly.
 
 /// `prometheus.WriteRequest`. Field 2 is reserved upstream (Cortex used it).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -20,6 +20,85 @@ pub struct TimeSeries {
     pub samples: Vec<Sample>,
     #[prost(message, repeated, tag = "3")]
     pub exemplars: Vec<Exemplar>,
+    /// Native histograms; a series carries samples or histograms, not both.
+    #[prost(message, repeated, tag = "4")]
+    pub histograms: Vec<Histogram>,
+}
+
+/// `prometheus.Histogram`: a native (sparse, base-2 exponential) histogram. Counts are integers
+/// or floats by oneof; spans and deltas describe the populated buckets.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Histogram {
+    #[prost(oneof = "histogram::Count", tags = "1, 2")]
+    pub count: Option<histogram::Count>,
+    #[prost(double, tag = "3")]
+    pub sum: f64,
+    #[prost(sint32, tag = "4")]
+    pub schema: i32,
+    #[prost(double, tag = "5")]
+    pub zero_threshold: f64,
+    #[prost(oneof = "histogram::ZeroCount", tags = "6, 7")]
+    pub zero_count: Option<histogram::ZeroCount>,
+    #[prost(message, repeated, tag = "8")]
+    pub negative_spans: Vec<BucketSpan>,
+    /// Each bucket's count minus the previous bucket's (the first one's minus zero).
+    #[prost(sint64, repeated, tag = "9")]
+    pub negative_deltas: Vec<i64>,
+    #[prost(double, repeated, tag = "10")]
+    pub negative_counts: Vec<f64>,
+    #[prost(message, repeated, tag = "11")]
+    pub positive_spans: Vec<BucketSpan>,
+    #[prost(sint64, repeated, tag = "12")]
+    pub positive_deltas: Vec<i64>,
+    #[prost(double, repeated, tag = "13")]
+    pub positive_counts: Vec<f64>,
+    #[prost(enumeration = "histogram::ResetHint", tag = "14")]
+    pub reset_hint: i32,
+    /// Milliseconds since the epoch.
+    #[prost(int64, tag = "15")]
+    pub timestamp: i64,
+    #[prost(double, repeated, tag = "16")]
+    pub custom_values: Vec<f64>,
+}
+
+pub mod histogram {
+    /// `prometheus.Histogram.count`.
+    #[derive(Clone, Copy, PartialEq, prost::Oneof)]
+    pub enum Count {
+        #[prost(uint64, tag = "1")]
+        CountInt(u64),
+        #[prost(double, tag = "2")]
+        CountFloat(f64),
+    }
+
+    /// `prometheus.Histogram.zero_count`.
+    #[derive(Clone, Copy, PartialEq, prost::Oneof)]
+    pub enum ZeroCount {
+        #[prost(uint64, tag = "6")]
+        ZeroCountInt(u64),
+        #[prost(double, tag = "7")]
+        ZeroCountFloat(f64),
+    }
+
+    /// `prometheus.Histogram.ResetHint`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+    #[repr(i32)]
+    pub enum ResetHint {
+        Unknown = 0,
+        Yes = 1,
+        No = 2,
+        Gauge = 3,
+    }
+}
+
+/// `prometheus.BucketSpan`: `length` consecutive buckets, `offset` after the previous span
+/// (for the first span: the index of its first bucket).
+#[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+pub struct BucketSpan {
+    #[prost(sint32, tag = "1")]
+    pub offset: i32,
+    #[prost(uint32, tag = "2")]
+    pub length: u32,
 }
 
 /// `prometheus.Label`.

@@ -13,6 +13,7 @@ use redline_pipeline::retry::RetryConfig;
 
 use crate::config::{Config, QueueConfig, DEFAULT_MAX_BATCH_SIZE_BYTES};
 use crate::encode::EncodeOptions;
+use redline_prometheus_translate::Settings as TranslateSettings;
 
 /// A config that parsed but is not usable, with the key path (relative to the component).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +61,8 @@ pub struct Settings {
     pub parallelism: usize,
     /// `None`: take the sources' flush interval.
     pub push_interval: Option<Duration>,
+    /// How OTLP batches are translated (resources, scopes, `target_info`).
+    pub translate: TranslateSettings,
     pub encode: EncodeOptions,
 }
 
@@ -190,6 +193,20 @@ impl Config {
         if self.push_interval == Some(Duration::ZERO) {
             return Err(invalid("push_interval", "must be positive"));
         }
+        if self.export_created_metric.is_some() {
+            return Err(invalid(
+                "export_created_metric",
+                "not a key of otelcol-contrib v0.161's prometheusremotewrite exporter, which \
+                 refuses it: its translator writes no `_created` series any more",
+            ));
+        }
+        let rtt = &self.resource_to_telemetry_conversion;
+        if rtt.enabled && rtt.exclude_service_attributes {
+            return Err(invalid(
+                "resource_to_telemetry_conversion.exclude_service_attributes",
+                "not supported: Redline converts every resource attribute (leave it false)",
+            ));
+        }
 
         Ok(Settings {
             url: target.url,
@@ -205,13 +222,19 @@ impl Config {
             queue: q.clone(),
             parallelism: usize::try_from(parallelism).unwrap_or(usize::MAX).min(1024),
             push_interval: self.push_interval,
+            translate: TranslateSettings {
+                resource_to_telemetry: rtt.enabled,
+                scope_labels: !self.disable_scope_info && self.scope_info.is_none(),
+                target_info: self.target_info.enabled,
+            },
             encode: EncodeOptions {
                 namespace,
                 add_metric_suffixes,
                 external_labels,
                 send_metadata: self.send_metadata,
                 max_request_bytes: usize::try_from(max_request_bytes).unwrap_or(usize::MAX),
-                export_created: self.export_created_metric.is_some_and(|e| e.enabled),
+                // Refused above; kept in the options for embedders.
+                export_created: false,
             },
         })
     }

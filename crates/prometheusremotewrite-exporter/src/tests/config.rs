@@ -95,8 +95,6 @@ fn a_full_otelcol_section_parses() {
     send_metadata: true
     target_info:
       enabled: true
-    export_created_metric:
-      enabled: false
     protobuf_message: prometheus.WriteRequest
     push_interval: 15s"#,
     );
@@ -120,16 +118,36 @@ fn a_full_otelcol_section_parses() {
     assert_eq!(s.encode.max_request_bytes, 500_000);
     assert!(s.encode.send_metadata);
     assert!(!s.encode.export_created);
+    assert_eq!(
+        s.translate,
+        redline_prometheus_translate::Settings {
+            resource_to_telemetry: false,
+            scope_labels: true,
+            target_info: true,
+        }
+    );
     assert_eq!(s.push_interval, Some(Duration::from_secs(15)));
     assert!(s.tls.is_some());
 }
 
 #[test]
-fn export_created_metric_turns_created_series_on() {
-    let on = settings(
-        "    endpoint: http://prom:9090/api/v1/write\n    export_created_metric:\n      enabled: true",
+fn translation_keys_map_to_the_translator_settings() {
+    let s = settings(
+        "    endpoint: http://prom:9090/api/v1/write\n    resource_to_telemetry_conversion:\n      enabled: true\n    target_info: {}\n    disable_scope_info: true",
     );
-    assert!(on.encode.export_created);
+    assert_eq!(
+        s.translate,
+        redline_prometheus_translate::Settings {
+            resource_to_telemetry: true,
+            scope_labels: false,
+            // A section without `enabled` keeps otelcol's default.
+            target_info: true,
+        }
+    );
+    let off = settings(
+        "    endpoint: http://prom:9090/api/v1/write\n    target_info:\n      enabled: false\n    scope_info:\n      enabled: false",
+    );
+    assert!(!off.translate.target_info && !off.translate.scope_labels);
 }
 
 #[test]
@@ -204,9 +222,14 @@ fn errors_name_the_key_path() {
             "does not support yet",
         ),
         (
-            format!("{ep}    resource_to_telemetry_conversion:\n      enabled: true"),
-            "exporters.prometheusremotewrite.resource_to_telemetry_conversion.enabled",
-            "does not support yet",
+            format!("{ep}    resource_to_telemetry_conversion:\n      enabled: true\n      exclude_service_attributes: true"),
+            "exporters.prometheusremotewrite.resource_to_telemetry_conversion.exclude_service_attributes",
+            "not supported",
+        ),
+        (
+            format!("{ep}    export_created_metric:\n      enabled: true"),
+            "exporters.prometheusremotewrite.export_created_metric",
+            "not a key of otelcol-contrib v0.161",
         ),
         (
             format!("{ep}    headers:\n      Content-Type: text/plain"),

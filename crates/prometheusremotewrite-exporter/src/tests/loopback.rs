@@ -20,21 +20,21 @@ use crate::config::Config;
 
 /// What the receiver got: the status it answered, the headers and the (compressed) body.
 #[derive(Clone, Debug)]
-struct Received {
-    status: u16,
+pub(super) struct Received {
+    pub(super) status: u16,
     headers: HeaderMap,
-    body: Bytes,
+    pub(super) body: Bytes,
 }
 
 #[derive(Default)]
-struct Receiver {
+pub(super) struct Receiver {
     /// Statuses to answer with, in order; 204 once empty.
     script: Mutex<VecDeque<u16>>,
     got: Mutex<Vec<Received>>,
 }
 
 impl Receiver {
-    fn got(&self) -> Vec<Received> {
+    pub(super) fn got(&self) -> Vec<Received> {
         self.got.lock().expect("lock").clone()
     }
 }
@@ -61,7 +61,7 @@ async fn write(
     )
 }
 
-async fn receiver(script: &[u16]) -> (Arc<Receiver>, SocketAddr) {
+pub(super) async fn receiver(script: &[u16]) -> (Arc<Receiver>, SocketAddr) {
     let r = Arc::new(Receiver {
         script: Mutex::new(script.iter().copied().collect()),
         got: Mutex::default(),
@@ -79,7 +79,7 @@ async fn receiver(script: &[u16]) -> (Arc<Receiver>, SocketAddr) {
     (r, addr)
 }
 
-fn yaml(body: &str) -> ComponentConfig {
+pub(super) fn yaml(body: &str) -> ComponentConfig {
     let text = format!(
         "exporters:\n  prometheusremotewrite:\n{body}\nservice:\n  pipelines:\n    metrics:\n      receivers: [spanmetrics]\n      exporters: [prometheusremotewrite]\n"
     );
@@ -106,7 +106,10 @@ fn start(addr: SocketAddr, extra: &str, source: Arc<dyn MetricsSource>) -> crate
     crate::start("prometheusremotewrite", settings, vec![source]).expect("starts")
 }
 
-async fn stop(r: crate::Running, within: Duration) -> Result<(), redline_pipeline::ShutdownError> {
+pub(super) async fn stop(
+    r: crate::Running,
+    within: Duration,
+) -> Result<(), redline_pipeline::ShutdownError> {
     let stopped = tokio::time::timeout(
         within + Duration::from_secs(5),
         Box::new(r).shutdown(Instant::now() + within),
@@ -115,7 +118,7 @@ async fn stop(r: crate::Running, within: Duration) -> Result<(), redline_pipelin
     stopped.expect("shutdown returns by its deadline (plus slack)")
 }
 
-async fn wait_for(what: &str, f: impl Fn() -> bool) {
+pub(super) async fn wait_for(what: &str, f: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");

@@ -3,6 +3,8 @@
 mod config;
 mod encode;
 mod loopback;
+mod otlp;
+mod pushed;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
