@@ -116,10 +116,34 @@ CREATED_CONFIG = pipeline(
 )
 
 
-def test_export_created_metric_is_refused_by_name(redline_bin, procs, tmp_path):
-    """otelcol-contrib v0.161's exporter has no `export_created_metric` (its translator writes
-    no `_created` series) and refuses the key at startup; Redline refuses it too, naming it."""
-    rl = Redline(procs, redline_bin, tmp_path, CREATED_CONFIG, prometheus=helpers.free_port())
-    res = helpers.run([redline_bin, "validate", "--config", rl.cfg])
-    assert res.returncode != 0, res.stdout
-    assert "export_created_metric" in res.stdout + res.stderr, res.stdout + res.stderr
+def test_created_series_show_a_restart(redline_bin, procs, tmp_path):
+    """otelcol's `export_created_metric`: each counter and histogram gets a `_created` series
+    holding its start time (ms). After a restart the counters start from 0 again and the start
+    time moves, so a reset is visible even where the new count passes the old one."""
+    prom = promquery.start_prometheus(procs, tmp_path, remote_write=True)
+    rl = Redline(procs, redline_bin, tmp_path, CREATED_CONFIG, prometheus=prom.port)
+    created = 'traces_spanmetrics_calls_total_created{span_name="http.server"}'
+    histogram_created = 'traces_spanmetrics_duration_milliseconds_created{span_name="http.server"}'
+
+    def run_once() -> tuple:
+        before_ms = time.time() * 1000
+        rl.start()
+        traceset.send(f"127.0.0.1:{rl.grpc}", plan=traceset.PLAN[:1])
+        after_ms = time.time() * 1000
+        rl.stop()
+        return before_ms, after_ms
+
+    def latest(q: str, newer_than: float):
+        # The most recent sample, once it says a start time after `newer_than`.
+        v = prom.scalar(f"max({q})")
+        return v if v is not None and v > newer_than else None
+
+    first_from, first_to = run_once()
+    first = helpers.wait_until(lambda: latest(created, 0), 20, "the first _created sample")
+    assert first_from <= first <= first_to, (first_from, first, first_to)
+    assert helpers.wait_until(lambda: latest(histogram_created, 0), 5, "histogram _created") == first
+
+    second_from, second_to = run_once()
+    second = helpers.wait_until(lambda: latest(created, first), 20, "a later _created after the restart")
+    assert second_from <= second <= second_to, (second_from, second, second_to)
+    assert "level=error" not in prom.proc.log_text(), prom.proc.log_text()

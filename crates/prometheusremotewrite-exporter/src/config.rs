@@ -155,7 +155,8 @@ with_http_client_keys! {
         /// Older otelcol spelling of `disable_scope_info: true`: `enabled: false` only.
         #[serde(default)]
         pub scope_info: Option<EnabledOnly<false>>,
-        /// Parsed so that the refusal names it: otelcol-contrib v0.161 has no such key.
+        /// `_created` series for counters and histograms (their start time in ms). Older
+        /// otelcol-contrib releases had it; v0.161 refuses the key. Redline keeps it.
         #[serde(default)]
         pub export_created_metric: Option<Enabled>,
         #[serde(default)]

@@ -193,13 +193,6 @@ impl Config {
         if self.push_interval == Some(Duration::ZERO) {
             return Err(invalid("push_interval", "must be positive"));
         }
-        if self.export_created_metric.is_some() {
-            return Err(invalid(
-                "export_created_metric",
-                "not a key of otelcol-contrib v0.161's prometheusremotewrite exporter, which \
-                 refuses it: its translator writes no `_created` series any more",
-            ));
-        }
         let rtt = &self.resource_to_telemetry_conversion;
         if rtt.enabled && rtt.exclude_service_attributes {
             return Err(invalid(
@@ -233,8 +226,12 @@ impl Config {
                 external_labels,
                 send_metadata: self.send_metadata,
                 max_request_bytes: usize::try_from(max_request_bytes).unwrap_or(usize::MAX),
-                // Refused above; kept in the options for embedders.
-                export_created: false,
+                // Removed from otelcol-contrib's exporter (v0.161 refuses the key); Redline
+                // keeps it: `_created` makes a restart's counter reset explicit.
+                export_created: self
+                    .export_created_metric
+                    .as_ref()
+                    .is_some_and(|e| e.enabled),
             },
         })
     }

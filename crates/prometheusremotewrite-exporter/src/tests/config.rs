@@ -227,11 +227,6 @@ fn errors_name_the_key_path() {
             "not supported",
         ),
         (
-            format!("{ep}    export_created_metric:\n      enabled: true"),
-            "exporters.prometheusremotewrite.export_created_metric",
-            "not a key of otelcol-contrib v0.161",
-        ),
-        (
             format!("{ep}    headers:\n      Content-Type: text/plain"),
             "exporters.prometheusremotewrite.headers.Content-Type",
             "cannot be overridden",
