@@ -96,11 +96,6 @@ def loads(args) -> dict[str, Load]:
     }
 
 
-def parse_count(s: str) -> int:
-    mult = {"k": 1_000, "m": 1_000_000}.get(s[-1:].lower(), 1)
-    return int(float(s[:-1] if mult > 1 else s) * mult)
-
-
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog="benches/compare/run",
@@ -142,8 +137,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--rotel-version", required=True, help=argparse.SUPPRESS)
     ap.add_argument("--otelcol-bin", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    a.span_count = parse_count(a.spans)
-    a.rate_value = float(parse_count(a.rate))
+    a.span_count = procs.parse_count(a.spans)
+    a.rate_value = float(procs.parse_count(a.rate))
     a.load_keys = [x.strip() for x in a.loads.split(",") if x.strip()]
     for k in a.load_keys:
         if k not in ("reference", "none", "steady"):

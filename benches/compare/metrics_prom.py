@@ -55,11 +55,6 @@ service:
 """
 
 
-def parse_count(s: str) -> int:
-    mult = {"k": 1_000, "m": 1_000_000}.get(s[-1:].lower(), 1)
-    return int(float(s[:-1] if mult > 1 else s) * mult)
-
-
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="benches/compare/metrics_prom.py", description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -70,7 +65,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--otelcol-bin", required=True)
     ap.add_argument("--run-timeout", type=float, default=600)
     a = ap.parse_args()
-    a.request_count = parse_count(a.requests)
+    a.request_count = procs.parse_count(a.requests)
     return a
 
 

@@ -64,6 +64,12 @@ def stop_all() -> None:
             pass
 
 
+def parse_count(s: str) -> int:
+    """`20k` -> 20000, `1.5m` -> 1500000, `300` -> 300."""
+    mult = {"k": 1_000, "m": 1_000_000}.get(s[-1:].lower(), 1)
+    return int(float(s[:-1] if mult > 1 else s) * mult)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

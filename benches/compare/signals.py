@@ -74,11 +74,6 @@ service:
 """
 
 
-def parse_count(s: str) -> int:
-    mult = {"k": 1_000, "m": 1_000_000}.get(s[-1:].lower(), 1)
-    return int(float(s[:-1] if mult > 1 else s) * mult)
-
-
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="benches/compare/signals.py", description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -91,7 +86,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--verify", choices=["first", "all", "none"], default="first",
                     help="rounds in which metrics/logs runs use loadgen --verify (first)")
     a = ap.parse_args()
-    a.request_count = parse_count(a.requests)
+    a.request_count = procs.parse_count(a.requests)
     a.signal_list = [s.strip() for s in a.signals.split(",") if s.strip()]
     for s in a.signal_list:
         if s not in SIGNALS:

@@ -54,7 +54,6 @@ mod accumulator;
 mod push;
 #[cfg(test)]
 mod tests;
-mod value;
 
 use std::borrow::Cow;
 
@@ -128,7 +127,7 @@ fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a KeyValue> {
 }
 
 fn attr_string(kv: &KeyValue) -> Cow<'_, str> {
-    value::as_string(kv.value.as_ref())
+    redline_pdata_text::as_string(kv.value.as_ref())
 }
 
 /// The `job` label of a resource: `service.name`, prefixed by `service.namespace/` when set.

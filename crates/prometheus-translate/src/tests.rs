@@ -245,9 +245,9 @@ fn as_string_renders_like_pdata() {
     ];
     for (v, want) in cases {
         let av = AnyValue { value: Some(v) };
-        assert_eq!(value::as_string(Some(&av)), want, "{av:?}");
+        assert_eq!(redline_pdata_text::as_string(Some(&av)), want, "{av:?}");
     }
-    assert_eq!(value::as_string(None), "");
+    assert_eq!(redline_pdata_text::as_string(None), "");
 }
 
 #[test]

@@ -15,9 +15,9 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span;
 
 use super::exp_histogram::{bucket_lower, bucket_upper};
-use super::gofmt::{go_f, id, timestamp};
 use super::names;
-use super::value::typed;
+use redline_pdata_text::typed;
+use redline_pdata_text::{go_f, id, timestamp};
 
 /// The text being built, line by line.
 #[derive(Default)]

@@ -3,10 +3,8 @@
 
 mod detailed;
 mod exp_histogram;
-mod gofmt;
 mod names;
 mod normal;
-mod value;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;

@@ -13,8 +13,8 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 
 use super::exp_histogram::{bucket_lower, bucket_upper};
-use super::gofmt::{go_f, go_v, id};
-use super::value::as_string;
+use redline_pdata_text::as_string;
+use redline_pdata_text::{go_f, go_v, id};
 
 /// `key=value` for each attribute, in order.
 fn attributes(attrs: &[KeyValue]) -> Vec<String> {

@@ -1,6 +1,5 @@
-//! How Go prints what otelcol's debug exporter prints: floats (`%v`, `%f`, and the JSON /
-//! `Value.AsString` form), `time.Time.String()` of Unix-nanosecond timestamps, and ids.
-//! Matching these is what makes Redline's output read like otelcol's, number for number.
+//! How Go prints what otelcol prints: floats (`%v`, `%f`, and the JSON / `Value.AsString`
+//! form), `time.Time.String()` of Unix-nanosecond timestamps, and ids.
 
 use std::fmt::Write;
 

@@ -10,7 +10,9 @@ use base64::Engine;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 
-use super::gofmt::{double_as_string, json_float};
+use std::borrow::Cow;
+
+use crate::gofmt::{double_as_string, json_float};
 
 /// The value, or `None` when it is empty. A string-table index (profiles only) means nothing
 /// outside a profile: the spec says to treat it as empty there, as pdata does.
@@ -33,22 +35,24 @@ pub fn type_name(v: Option<&AnyValue>) -> &'static str {
     }
 }
 
-/// `Value.AsString()`.
-pub fn as_string(v: Option<&AnyValue>) -> String {
+/// `Value.AsString()`; borrowed for strings, the common case.
+pub fn as_string(v: Option<&AnyValue>) -> Cow<'_, str> {
     match value(v) {
-        None | Some(Value::StringValueStrindex(_)) => String::new(),
-        Some(Value::StringValue(s)) => s.clone(),
-        Some(Value::BoolValue(b)) => b.to_string(),
-        Some(Value::IntValue(i)) => i.to_string(),
-        Some(Value::DoubleValue(d)) => double_as_string(*d),
-        Some(Value::BytesValue(b)) => base64::engine::general_purpose::STANDARD.encode(b),
+        None | Some(Value::StringValueStrindex(_)) => Cow::Borrowed(""),
+        Some(Value::StringValue(s)) => Cow::Borrowed(s.as_str()),
+        Some(Value::BoolValue(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        Some(Value::IntValue(i)) => Cow::Owned(i.to_string()),
+        Some(Value::DoubleValue(d)) => Cow::Owned(double_as_string(*d)),
+        Some(Value::BytesValue(b)) => {
+            Cow::Owned(base64::engine::general_purpose::STANDARD.encode(b))
+        }
         Some(value @ (Value::ArrayValue(_) | Value::KvlistValue(_))) => {
             let mut out = String::new();
             // Go's marshaller fails on NaN and infinities, and otelcol prints what it got:
             // nothing.
             match write_json(&mut out, Some(value)) {
-                Ok(()) => out,
-                Err(NotJson) => String::new(),
+                Ok(()) => Cow::Owned(out),
+                Err(NotJson) => Cow::Borrowed(""),
             }
         }
     }
