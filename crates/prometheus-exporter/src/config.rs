@@ -33,7 +33,8 @@ pub struct Config {
     /// still falls back to the text format if it does not ask for OpenMetrics.
     #[serde(default = "default_true")]
     pub enable_open_metrics: bool,
-    /// otelcol: write the scrape time as the sample timestamp. Only `false` is supported.
+    /// Write each point's time (milliseconds) after every sample, as otelcol does; points of
+    /// a connector's live state get the scrape's time.
     #[serde(default)]
     pub send_timestamps: bool,
     /// Accepted for compatibility with otelcol files, with no effect: series expire in the
@@ -132,9 +133,6 @@ impl Config {
     /// Checks the values serde cannot: the endpoint, translatable names, unsupported values.
     pub fn check(&self) -> Result<(), Invalid> {
         split_endpoint(&self.endpoint).map_err(|r| invalid("endpoint", r))?;
-        if self.send_timestamps {
-            return Err(invalid("send_timestamps", SUPPORTED_ONLY_FALSE));
-        }
         if self.resource_to_telemetry_conversion.enabled {
             return Err(invalid(
                 "resource_to_telemetry_conversion.enabled",
@@ -185,6 +183,7 @@ impl Config {
                 .map(|(k, v)| (k.as_str(), v.as_str())),
             add,
         )
+        .map(|o| o.with_send_timestamps(self.send_timestamps))
         .map_err(|e| match &e {
             OptionsError::Namespace(_) => invalid("namespace", e.to_string()),
             OptionsError::LabelName(k) | OptionsError::DuplicateLabel(k, _) => {
@@ -320,10 +319,7 @@ mod tests {
             key(r#"{"endpoint": ":80", "const_labels": {"a.b": "x", "a_b": "y"}}"#).as_deref(),
             Some("const_labels.a_b")
         );
-        assert_eq!(
-            key(r#"{"endpoint": ":80", "send_timestamps": true}"#).as_deref(),
-            Some("send_timestamps")
-        );
+        assert_eq!(key(r#"{"endpoint": ":80", "send_timestamps": true}"#), None);
         assert_eq!(
             key(r#"{"endpoint": ":80", "resource_to_telemetry_conversion": {"enabled": true}}"#)
                 .as_deref(),

@@ -18,6 +18,7 @@ mod escape;
 mod exemplar;
 mod labels;
 mod names;
+mod native;
 mod negotiate;
 mod numfmt;
 mod render;
@@ -199,6 +200,8 @@ pub async fn start_with_auth(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_kinds;
 
 /// PLACEHOLDER(issue-11): refuses OTLP metrics batches until the translation lands.
 struct NotYet;

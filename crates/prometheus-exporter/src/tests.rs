@@ -864,7 +864,7 @@ fn yaml_errors_name_the_key() {
     );
     let e = err("    endpoint: nowhere");
     assert!(e.contains("exporters.prometheus.endpoint"), "{e}");
-    let e = err("    endpoint: 0.0.0.0:9464\n    send_timestamps: true");
+    let e = err("    endpoint: 0.0.0.0:9464\n    send_timestamps: tru");
     assert!(e.contains("exporters.prometheus.send_timestamps"), "{e}");
     let e = err("    endpoint: 0.0.0.0:9464\n    const_labels:\n      \"\": x");
     assert!(e.contains("const_labels"), "{e}");
