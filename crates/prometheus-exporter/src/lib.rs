@@ -21,7 +21,9 @@ mod names;
 mod native;
 mod negotiate;
 mod numfmt;
+mod proto;
 mod render;
+mod render_proto;
 mod server;
 
 use std::sync::atomic::AtomicUsize;
@@ -35,7 +37,7 @@ use redline_pipeline::{
 };
 
 pub use config::{AuthConfig, Config, Invalid, ResourceToTelemetry};
-pub use negotiate::{accepts_gzip, negotiate, Negotiated};
+pub use negotiate::{accepts_gzip, negotiate, Encoding, Negotiated};
 pub use render::{
     render, Format, OptionsError, RenderOptions, OPENMETRICS_001_CONTENT_TYPE,
     OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE,

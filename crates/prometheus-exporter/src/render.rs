@@ -20,6 +20,7 @@ use crate::names::{self, FamilyNames};
 use crate::numfmt::{push_go_float, push_om_float, push_text_count, push_u64};
 
 mod kinds;
+pub(crate) use kinds::now_unix_nano;
 
 /// An exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +126,10 @@ impl RenderOptions {
         self
     }
 
+    pub(crate) fn add_metric_suffixes(&self) -> bool {
+        self.add_metric_suffixes
+    }
+
     pub(crate) fn send_timestamps(&self) -> bool {
         self.send_timestamps
     }
@@ -190,7 +195,7 @@ pub(crate) type ChunkConsumer<'a> = dyn FnMut(&[u8]) -> std::io::Result<()> + 'a
 
 /// Bytes handed to the consumer at a time: big enough that the consumer's per-call cost
 /// vanishes, small enough to stay in cache and never touch fresh pages.
-const STREAM_CHUNK: usize = 1 << 20;
+pub(crate) const STREAM_CHUNK: usize = 1 << 20;
 
 /// Like [`render`], but hands the output to `consume` in ~1 MB pieces instead of building it
 /// in one buffer, so a scrape of 100k series never holds (or page-faults) hundreds of

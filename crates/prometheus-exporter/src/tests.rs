@@ -635,7 +635,7 @@ async fn serves_both_formats_and_gzip_over_http() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.header("content-type"),
-        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8; escaping=underscores")
     );
     assert_eq!(String::from_utf8_lossy(&r.body), OPENMETRICS_GOLDEN);
 
@@ -643,7 +643,7 @@ async fn serves_both_formats_and_gzip_over_http() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
+        Some("text/plain; version=0.0.4; charset=utf-8; escaping=underscores")
     );
     assert_eq!(String::from_utf8_lossy(&r.body), TEXT_GOLDEN);
 
@@ -681,7 +681,7 @@ async fn open_metrics_disabled_always_serves_text() {
     let r = http_get(addr, "/metrics", &[("Accept", PROMETHEUS_ACCEPT)]).await;
     assert_eq!(
         r.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
+        Some("text/plain; version=0.0.4; charset=utf-8; escaping=underscores")
     );
     assert_eq!(String::from_utf8_lossy(&r.body), TEXT_GOLDEN);
     running

@@ -10,7 +10,7 @@ use crate::native;
 use crate::numfmt::{push_go_float, push_om_float, push_text_count, push_u64};
 
 /// Now, for points that carry no time.
-pub(super) fn now_unix_nano() -> u64 {
+pub(crate) fn now_unix_nano() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
