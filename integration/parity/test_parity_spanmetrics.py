@@ -45,6 +45,11 @@ OPTIONS = {
         "dimensions": [{"name": "host.name"}, {"name": "service.version", "default": "unknown"}],
     },
     "exemplars off": {"namespace": "traces.spanmetrics", "exemplars": {"enabled": False}},
+    "exponential histogram": {"namespace": "traces.spanmetrics", "histogram": {"exponential": {"max_size": 160}}},
+    "exponential histogram, 8 buckets, unit s": {
+        "namespace": "traces.spanmetrics",
+        "histogram": {"unit": "s", "exponential": {"max_size": 8}},
+    },
 }
 
 

@@ -16,6 +16,7 @@
 //! counters and histograms as the change since then.
 
 mod delta;
+mod resources;
 #[cfg(test)]
 mod tests;
 
@@ -38,6 +39,7 @@ use redline_pipeline::metrics::{
 pub use opentelemetry_proto::tonic as proto;
 
 use delta::DeltaState;
+pub use resources::group_by_resource_attribute;
 
 /// How counters and histograms are reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

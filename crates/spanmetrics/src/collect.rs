@@ -7,11 +7,13 @@
 use std::sync::Arc;
 
 use redline_pipeline::{
-    Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource,
+    Exemplar, ExponentialHistogramPoint, FamilyDesc, HistogramPoint, MetricKind, MetricsSink,
+    MetricsSource,
 };
 
 use crate::aggregate::SpanMetrics;
 use crate::config::{SERVICE_NAME, SPAN_KIND, SPAN_NAME, STATUS_CODE};
+use crate::series::expo;
 use crate::series::{
     group_cmp, ids, kind, status, Shard, KIND_NAMES, NONE_ID, STATUS_ERROR, STATUS_NAMES, W_CREATED,
 };
@@ -125,10 +127,14 @@ impl SpanMetrics {
                 sink.counter(labels, self.layout.calls(words), created, ex.as_ref());
             }
             Family::Duration => {
+                let l = &self.layout;
+                if let Some(at) = l.expo {
+                    self.emit_exponential(words, at, labels, created, sink);
+                    return;
+                }
                 let Some(bounds) = self.settings.histogram.as_deref() else {
                     return;
                 };
-                let l = &self.layout;
                 let counts = words.get(l.counts..l.counts + l.n_counts).unwrap_or(&[]);
                 let sum = l
                     .sum
@@ -148,6 +154,43 @@ impl SpanMetrics {
             }
             Family::Errors => {}
         }
+    }
+
+    fn emit_exponential(
+        &self,
+        words: &[u64],
+        header_at: usize,
+        labels: &[(&str, &str)],
+        created: u64,
+        sink: &mut dyn MetricsSink,
+    ) {
+        let l = &self.layout;
+        let header = expo::Header::decode(words.get(header_at).copied().unwrap_or(0));
+        let counts = words.get(l.counts..l.counts + l.n_counts).unwrap_or(&[]);
+        let (zero, buckets) = counts.split_first().unwrap_or((&0, &[]));
+        let used = buckets.get(..header.len as usize).unwrap_or(buckets);
+        let sum = l
+            .sum
+            .and_then(|s| words.get(s))
+            .map_or(0.0, |w| f64::from_bits(*w));
+        let ex = self.exemplar(words, false);
+        sink.exponential_histogram(
+            labels,
+            &ExponentialHistogramPoint {
+                scale: header.scale,
+                count: l.calls(words),
+                sum: Some(sum),
+                zero_count: *zero,
+                zero_threshold: 0.0,
+                positive_offset: header.start,
+                positive_counts: used,
+                negative_offset: 0,
+                negative_counts: &[],
+                start_time_unix_nano: created,
+                time_unix_nano: 0,
+                exemplars: ex.as_slice(),
+            },
+        );
     }
 
     fn emit_family(&self, family: Family, sink: &mut dyn MetricsSink, now_ms: u64) {
@@ -251,12 +294,17 @@ impl MetricsSource for SpanMetrics {
             kind: MetricKind::Counter,
         });
         self.emit_family(Family::Errors, sink, now_ms);
-        if self.settings.histogram.is_some() {
+        if self.settings.has_duration() {
+            let kind = if self.layout.expo.is_some() {
+                MetricKind::ExponentialHistogram
+            } else {
+                MetricKind::Histogram
+            };
             sink.family(&FamilyDesc {
                 name: &self.names.duration,
                 description: DURATION_HELP,
                 unit: self.settings.unit.as_str(),
-                kind: MetricKind::Histogram,
+                kind,
             });
             self.emit_family(Family::Duration, sink, now_ms);
         }

@@ -16,6 +16,7 @@ use redline_pipeline::telemetry;
 use redline_pipeline::{FamilyDesc, MetricKind, MetricsSink, MetricsSource};
 
 use crate::config::Config;
+use crate::push::Pusher;
 use crate::SpanMetrics;
 
 /// Registers as `spanmetrics` (alias `span_metrics`), traces → metrics.
@@ -57,7 +58,7 @@ impl ConnectorFactory for SpanMetricsFactory {
         &self,
         config: &ComponentConfig,
         ctx: &BuildContext,
-        _next: SignalConsumers,
+        next: SignalConsumers,
     ) -> BuildResult<ConnectorParts> {
         let id = config.id().clone();
         let telemetry = ctx.telemetry.clone();
@@ -91,13 +92,17 @@ impl ConnectorFactory for SpanMetricsFactory {
                     }
                 })
             });
+            // Only when a pipeline it feeds has an exporter that cannot read the store.
+            let pusher = next
+                .get(Signal::Metrics)
+                .map(|next| Pusher::spawn(metrics.clone(), next.clone(), flush, id.to_string()));
             Ok(ConnectorParts {
                 input: Arc::new(SpanInput {
                     metrics: metrics.clone(),
                     id: id.to_string(),
                 }),
                 metrics: Some(metrics),
-                running: Box::new(Running { sweeper }),
+                running: Box::new(Running { sweeper, pusher }),
             })
         })
     }
@@ -157,6 +162,7 @@ impl MetricsSource for Stats {
 
 struct Running {
     sweeper: Option<tokio::task::JoinHandle<()>>,
+    pusher: Option<Pusher>,
 }
 
 impl RunningComponent for Running {
@@ -167,6 +173,13 @@ impl RunningComponent for Running {
         if let Some(task) = &self.sweeper {
             task.abort();
         }
-        Box::pin(async { Ok(()) })
+        let pusher = self.pusher;
+        Box::pin(async move {
+            // The service bounds this by the shutdown deadline.
+            if let Some(pusher) = pusher {
+                pusher.stop().await;
+            }
+            Ok(())
+        })
     }
 }

@@ -20,11 +20,16 @@
 //! - Exemplars are on by default; one (the most recent) per series.
 //! - `metrics_expiration` is checked with millisecond precision by a background sweep every
 //!   `metrics_flush_interval` and at every collect.
+//! - Exporters that read sources (Prometheus, remote write) read the store in place at scrape
+//!   or push time; to others (`otlp`, `otlphttp`, `debug`) the connector pushes OTLP every
+//!   `metrics_flush_interval`, as Go does, with one resource per `service.name` whose only
+//!   attribute is `service.name` (Go copies the span's whole resource).
 
 mod aggregate;
 mod collect;
 pub mod config;
 mod factory;
+mod push;
 mod series;
 
 pub use aggregate::SpanMetrics;

@@ -605,3 +605,46 @@ fn malformed_requests_change_nothing() {
         .points
         .is_empty());
 }
+
+#[test]
+fn exponential_durations_fit_max_size_at_the_finest_scale() {
+    let mut c: Config = reference_config();
+    c.histogram.explicit = None;
+    c.histogram.exponential =
+        Some(redline_spanmetrics::config::ExponentialConfig { max_size: Some(8) });
+    let m = SpanMetrics::new(&c).expect("valid");
+    // 0 ms (zero bucket), then 1, 2, 3, 100 ms: 1..100 ms spans 6.6 powers of two, so at most
+    // 8 buckets means scale 0 (one bucket per power of two).
+    let durations = [0, 1, 2, 3, 100];
+    let spans = durations
+        .iter()
+        .map(|ms| span("GET", SERVER, UNSET, ms * MS, vec![]))
+        .collect();
+    m.aggregate(&encode(vec![service("api", spans)]))
+        .expect("valid");
+    let sink = collect(&m);
+    let f = sink.family("traces.spanmetrics.duration");
+    assert_eq!(f.kind, MetricKind::ExponentialHistogram);
+    let Some(Point::Exponential {
+        scale,
+        offset,
+        counts,
+        zero_count,
+        count,
+        sum,
+    }) = f.get(&l(
+        "api",
+        "GET",
+        "SPAN_KIND_SERVER",
+        Some("STATUS_CODE_UNSET"),
+        None,
+    ))
+    else {
+        panic!("no exponential point: {:?}", f.points);
+    };
+    assert_eq!((*scale, *zero_count, *count), (0, 1, 5));
+    assert_eq!(*sum, 106.0);
+    // Scale 0: bucket i holds (2^i, 2^(i+1)]; 1 -> -1, 2 -> 0, 3 -> 1, 100 -> 6.
+    assert_eq!(*offset, -1);
+    assert_eq!(counts, &vec![1, 1, 1, 0, 0, 0, 0, 1]);
+}

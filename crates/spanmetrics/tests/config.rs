@@ -117,9 +117,14 @@ fn unknown_and_unsupported_keys_are_refused() {
     for (body, key, needle) in [
         ("    no_such_key: 1", "no_such_key", ""),
         (
-            "    histogram:\n      exponential:\n        max_size: 160",
-            "exponential",
-            "not support",
+            "    histogram:\n      exponential:\n        max_size: 1",
+            "histogram.exponential.max_size",
+            "out of range",
+        ),
+        (
+            "    histogram:\n      exponential:\n      explicit:\n        buckets: [1ms]",
+            "histogram",
+            "either `explicit` or `exponential`",
         ),
         (
             "    calls_dimensions:\n      - name: x",
@@ -146,5 +151,28 @@ fn unknown_and_unsupported_keys_are_refused() {
         let text = e.to_string();
         assert!(text.contains(key), "{body}: {text}");
         assert!(text.contains(needle), "{body}: {text}");
+    }
+}
+
+#[test]
+fn exponential_histogram_is_configured_as_otelcol_spells_it() {
+    for (body, max_size) in [
+        ("    histogram:\n      exponential:", 160),
+        (
+            "    histogram:\n      exponential:\n        max_size: 0",
+            160,
+        ),
+        (
+            "    histogram:\n      exponential:\n        max_size: 40",
+            40,
+        ),
+    ] {
+        let c = section(body);
+        SpanMetricsFactory.validate(&c).expect("valid");
+        let parsed: Config = c.parse().expect("parses");
+        let s = parsed.settings().expect("valid");
+        assert_eq!(s.exponential_max_size, Some(max_size), "{body}");
+        assert_eq!(s.histogram, None);
+        assert!(s.has_duration());
     }
 }

@@ -30,7 +30,7 @@ pub use telemetry::{
     OtlpProtocol, OtlpPushConfig, PeriodicReaderConfig, PushExporterConfig, TelemetryConfig,
     TelemetryResource, Temporality,
 };
-pub use unsupported::Unsupported;
+pub use unsupported::{present, Unsupported};
 
 use std::sync::Arc;
 

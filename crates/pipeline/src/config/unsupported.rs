@@ -15,3 +15,13 @@ impl<'de> Deserialize<'de> for Unsupported {
         Err(D::Error::custom(UNSUPPORTED_REASON))
     }
 }
+
+/// For `#[serde(deserialize_with = ...)]`: a section that turns a feature on when its key is
+/// present, even with no value (`tls:`, `exponential:`), as otelcol's optional sections do.
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+}

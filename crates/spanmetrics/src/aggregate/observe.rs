@@ -26,13 +26,24 @@ impl SpanMetrics {
         if let Some(w) = words.get_mut(W_META) {
             *w = (*w & 0xffff) | (obs.now_ms << 16);
         }
-        let bucket = match &self.settings.histogram {
-            // Upper-inclusive bounds: the first bound >= the value.
-            Some(bounds) => bounds.partition_point(|b| *b < obs.duration),
-            None => 0,
-        };
-        if let Some(c) = words.get_mut(l.counts + bucket) {
-            *c = c.wrapping_add(1);
+        if let Some(at) = l.expo {
+            // The header word comes after the counts, so one split borrows both.
+            let (before, from_header) = words.split_at_mut(at.min(words.len()));
+            if let (Some(counts), Some(header)) = (
+                before.get_mut(l.counts..l.counts + l.n_counts),
+                from_header.first_mut(),
+            ) {
+                crate::series::expo::record(header, counts, obs.duration);
+            }
+        } else {
+            let bucket = match &self.settings.histogram {
+                // Upper-inclusive bounds: the first bound >= the value.
+                Some(bounds) => bounds.partition_point(|b| *b < obs.duration),
+                None => 0,
+            };
+            if let Some(c) = words.get_mut(l.counts + bucket) {
+                *c = c.wrapping_add(1);
+            }
         }
         if let Some(w) = l.sum.and_then(|s| words.get_mut(s)) {
             *w = (f64::from_bits(*w) + obs.duration).to_bits();

@@ -4,6 +4,8 @@
 //! - `exemplars.enabled` defaults to `true`: the reference dashboard links metrics to traces
 //!   with the reference config unchanged. Redline keeps the one most recent exemplar per
 //!   series (memory budget), so `max_per_data_point` above 1 behaves as 1; 0 turns them off.
+//! - `histogram.exponential.max_size` outside 2..=16384 is an error (otelcol clamps it
+//!   silently into that range).
 //! - `aggregation_temporality: AGGREGATION_TEMPORALITY_DELTA` is refused (the metrics are
 //!   pulled by Prometheus, which needs cumulative), and any other value than the two otelcol
 //!   spellings is an error rather than silently cumulative.
@@ -121,7 +123,8 @@ pub struct HistogramConfig {
     pub disable: bool,
     pub unit: String,
     pub explicit: Option<ExplicitConfig>,
-    pub exponential: Option<Unsupported>,
+    #[serde(deserialize_with = "redline_pipeline::config::present")]
+    pub exponential: Option<ExponentialConfig>,
     pub dimensions: Option<Unsupported>,
 }
 
@@ -135,6 +138,14 @@ impl Default for HistogramConfig {
             dimensions: None,
         }
     }
+}
+
+/// `histogram.exponential`: a base-2 exponential histogram of at most `max_size` buckets
+/// (otelcol's default 160 when absent or 0).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExponentialConfig {
+    pub max_size: Option<i64>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -51,12 +51,26 @@ pub struct Settings {
     /// Which default dimensions are labels: service.name, span.name, span.kind, status.code.
     pub include: [bool; 4],
     pub dimensions: Vec<Dimension>,
+    /// Explicit bucket bounds of the duration histogram, in `unit`; `None` when the histogram
+    /// is off or exponential.
     pub histogram: Option<Vec<f64>>,
+    /// `max_size` of the exponential duration histogram, when that is the one configured.
+    pub exponential_max_size: Option<u32>,
     pub unit: Unit,
     pub exemplars: bool,
     pub cardinality_limit: usize,
     pub expiration: Option<Duration>,
     pub flush_interval: Duration,
+}
+
+/// otelcol's (go-expohisto's) default bucket count of an exponential histogram.
+pub const DEFAULT_EXPONENTIAL_MAX_SIZE: u32 = 160;
+
+impl Settings {
+    /// Whether the duration family is served (explicit or exponential).
+    pub fn has_duration(&self) -> bool {
+        self.histogram.is_some() || self.exponential_max_size.is_some()
+    }
 }
 
 impl Config {
@@ -112,6 +126,28 @@ impl Config {
                 "bounds must be finite",
             ));
         }
+
+        let exponential_max_size = match &self.histogram.exponential {
+            None => None,
+            Some(_) if self.histogram.explicit.is_some() => {
+                return Err(invalid(
+                    "histogram",
+                    "use either `explicit` or `exponential` buckets histogram",
+                ))
+            }
+            Some(e) => match e.max_size {
+                None | Some(0) => Some(DEFAULT_EXPONENTIAL_MAX_SIZE),
+                Some(n) if (2..=16384).contains(&n) => Some(n as u32),
+                Some(n) => {
+                    return Err(invalid(
+                        "histogram.exponential.max_size",
+                        format!(
+                            "{n} is out of range: use 2 to 16384 buckets (0 for the default 160)"
+                        ),
+                    ))
+                }
+            },
+        };
 
         match self.aggregation_temporality.as_str() {
             CUMULATIVE => {}
@@ -218,7 +254,9 @@ impl Config {
             namespace: self.namespace.clone(),
             include,
             dimensions: self.dimensions.clone(),
-            histogram: (!self.histogram.disable).then_some(buckets),
+            histogram: (!self.histogram.disable && exponential_max_size.is_none())
+                .then_some(buckets),
+            exponential_max_size: exponential_max_size.filter(|_| !self.histogram.disable),
             unit,
             exemplars,
             cardinality_limit,

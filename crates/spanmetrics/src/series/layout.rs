@@ -30,7 +30,11 @@ pub(crate) struct Layout {
     pub dims: usize,
     pub n_dims: usize,
     pub counts: usize,
+    /// Explicit: one per bucket (one in all when the histogram is off). Exponential: the zero
+    /// count, then `max_size` buckets (see `expo`).
     pub n_counts: usize,
+    /// The exponential histogram's header word.
+    pub expo: Option<usize>,
     pub sum: Option<usize>,
     pub errors: Option<usize>,
     pub exemplar: Option<usize>,
@@ -45,14 +49,19 @@ impl Layout {
         let n_dims = s.dimensions.len();
         let dims = 3;
         let counts = dims + n_dims.div_ceil(2);
-        let n_counts = s.histogram.as_ref().map_or(1, |b| b.len() + 1);
+        let n_counts = match (&s.histogram, s.exponential_max_size) {
+            (Some(bounds), _) => bounds.len() + 1,
+            (None, Some(max_size)) => 1 + max_size as usize,
+            (None, None) => 1,
+        };
         let mut next = counts + n_counts;
         let mut slot = |n: usize| {
             let at = next;
             next += n;
             at
         };
-        let sum = s.histogram.is_some().then(|| slot(1));
+        let expo = s.exponential_max_size.is_some().then(|| slot(1));
+        let sum = s.has_duration().then(|| slot(1));
         let errors = (!s.include[3]).then(|| slot(1));
         let exemplar = s.exemplars.then(|| slot(5));
         Self {
@@ -61,6 +70,7 @@ impl Layout {
             n_dims,
             counts,
             n_counts,
+            expo,
             sum,
             errors,
             exemplar,

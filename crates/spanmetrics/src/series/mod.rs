@@ -9,6 +9,7 @@
 //! - Label strings are interned per shard (`Arc<str>`, reference counted), so a series holds
 //!   4-byte ids. Lookups compare the borrowed span bytes with the interned strings in place.
 
+pub(crate) mod expo;
 mod interner;
 mod layout;
 mod shard;

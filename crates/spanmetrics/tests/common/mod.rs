@@ -104,6 +104,14 @@ pub enum Point {
         exemplar: Option<Exemplar>,
     },
     Histogram(Hist),
+    Exponential {
+        scale: i32,
+        offset: i32,
+        counts: Vec<u64>,
+        zero_count: u64,
+        count: u64,
+        sum: f64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -242,10 +250,21 @@ impl MetricsSink for Sink {
 
     fn exponential_histogram(
         &mut self,
-        _: &[(&str, &str)],
-        _: &redline_pipeline::ExponentialHistogramPoint<'_>,
+        labels: &[(&str, &str)],
+        p: &redline_pipeline::ExponentialHistogramPoint<'_>,
     ) {
-        panic!("spanmetrics emits no exponential histograms");
+        assert!(p.negative_counts.is_empty(), "durations are never negative");
+        self.push(
+            labels,
+            Point::Exponential {
+                scale: p.scale,
+                offset: p.positive_offset,
+                counts: p.positive_counts.to_vec(),
+                zero_count: p.zero_count,
+                count: p.count,
+                sum: p.sum.unwrap_or(f64::NAN),
+            },
+        );
     }
 }
 
