@@ -390,6 +390,15 @@ impl<'a> Renderer<'a> {
     }
 }
 
+/// The Prometheus type of a kind: explicit and exponential histograms of one name are one
+/// histogram family to the Go client's registry, which merges them.
+pub(crate) fn prom_type(kind: MetricKind) -> MetricKind {
+    match kind {
+        MetricKind::ExponentialHistogram => MetricKind::Histogram,
+        k => k,
+    }
+}
+
 /// Writes `name{labels} ` (or `name ` without labels).
 #[inline]
 fn push_series_start(out: &mut Vec<u8>, name: &[u8], labels: &[u8]) {
@@ -438,7 +447,7 @@ impl MetricsSink for Renderer<'_> {
         // Same name already written: merge (same kind) or drop (conflicting kind).
         let existing = self.written.iter().position(|w| w.name == sample);
         if let Some(i) = existing {
-            if self.written[i].kind != desc.kind {
+            if prom_type(self.written[i].kind) != prom_type(desc.kind) {
                 tracing::warn!(
                     metric = %sample,
                     "metric family exported twice with different types; the second is skipped"

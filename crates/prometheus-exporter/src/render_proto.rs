@@ -20,7 +20,7 @@ use crate::names::{self, FamilyNames};
 use crate::native;
 use crate::numfmt::push_hex;
 use crate::proto::{self, LabelPair, Metric, MetricType, Timestamp};
-use crate::render::{ChunkConsumer, RenderOptions, StreamError, STREAM_CHUNK};
+use crate::render::{prom_type, ChunkConsumer, RenderOptions, StreamError, STREAM_CHUNK};
 
 /// Renders every source as delimited `MetricFamily` messages, handing ~1 MiB pieces to
 /// `consume`. With `merge`, families that share a name are merged (everything is held until
@@ -72,8 +72,9 @@ struct ProtoRenderer<'a, 'c, 'd> {
     now_unix_nano: u64,
     /// Families not written yet: only the current one when streaming.
     pending: Vec<Family>,
-    /// Index in `pending` of the family receiving points; `None` skips them.
-    current: Option<usize>,
+    /// Index in `pending` of the family receiving points, and the kind its points have;
+    /// `None` skips them.
+    current: Option<(usize, MetricKind)>,
     /// Families already written, by name, with their kind.
     sent: HashMap<String, MetricKind>,
     /// Attribute key → Prometheus label name (`None`: no valid form), cached per scrape.
@@ -188,15 +189,12 @@ impl ProtoRenderer<'_, '_, '_> {
         })
     }
 
-    /// The family receiving a point of `kind`, if it takes one.
-    fn target(&mut self, kind: MetricKind) -> Option<usize> {
+    /// The family receiving a point of one of `kinds`, and the kind of the family's points.
+    fn target(&self, kinds: &[MetricKind]) -> Option<(usize, MetricKind)> {
         if self.error.is_some() {
             return None;
         }
-        let i = self.current?;
-        let fam = self.pending.get(i)?;
-        (fam.kind == kind || (kind == MetricKind::Counter && fam.kind == MetricKind::Gauge))
-            .then_some(i)
+        self.current.filter(|(_, k)| kinds.contains(k))
     }
 
     fn push(&mut self, i: usize, metric: &Metric) {
@@ -224,14 +222,15 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
             return;
         };
         let kind_clash = |kind: MetricKind| {
-            if kind != desc.kind {
+            let same = prom_type(kind) == prom_type(desc.kind);
+            if !same {
                 tracing::warn!(metric = %sample, "metric family exported twice with different types; the second is skipped");
             }
-            kind == desc.kind
+            same
         };
         if let Some(i) = self.pending.iter().position(|f| f.name == sample) {
             if kind_clash(self.pending[i].kind) {
-                self.current = Some(i);
+                self.current = Some((i, desc.kind));
             }
             return;
         }
@@ -250,16 +249,13 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
             help: desc.description.to_owned(),
             metrics: Vec::new(),
         });
-        self.current = Some(self.pending.len() - 1);
+        self.current = Some((self.pending.len() - 1, desc.kind));
     }
 
     fn counter(&mut self, labels: &[(&str, &str)], value: u64, start: u64, e: Option<&Exemplar>) {
-        let Some(i) = self.target(MetricKind::Counter) else {
+        let Some((i, _)) = self.target(&[MetricKind::Counter]) else {
             return;
         };
-        if self.pending.get(i).map(|f| f.kind) != Some(MetricKind::Counter) {
-            return;
-        }
         let metric = Metric {
             label: self.labels(labels),
             counter: Some(proto::Counter {
@@ -274,7 +270,7 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
     }
 
     fn gauge(&mut self, labels: &[(&str, &str)], value: f64) {
-        let Some(i) = self.target(MetricKind::Gauge) else {
+        let Some((i, _)) = self.target(&[MetricKind::Gauge]) else {
             return;
         };
         let metric = Metric {
@@ -287,16 +283,15 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
     }
 
     fn number(&mut self, labels: &[(&str, &str)], p: &NumberPoint<'_>) {
-        let Some(i) = self.target(MetricKind::Counter) else {
+        let Some((i, kind)) = self.target(&[MetricKind::Counter, MetricKind::Gauge]) else {
             return;
         };
-        let kind = self.pending.get(i).map(|f| f.kind);
         let mut metric = Metric {
             label: self.labels(labels),
             timestamp_ms: self.timestamp_ms(p.time_unix_nano),
             ..Metric::default()
         };
-        if kind == Some(MetricKind::Counter) {
+        if kind == MetricKind::Counter {
             metric.counter = Some(proto::Counter {
                 value: Some(p.value),
                 // client_golang keeps a counter's last exemplar.
@@ -312,7 +307,7 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
     }
 
     fn histogram(&mut self, labels: &[(&str, &str)], p: &HistogramPoint<'_>) {
-        let Some(i) = self.target(MetricKind::Histogram) else {
+        let Some((i, _)) = self.target(&[MetricKind::Histogram]) else {
             return;
         };
         let metric = Metric {
@@ -325,7 +320,7 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
     }
 
     fn summary(&mut self, labels: &[(&str, &str)], p: &SummaryPoint<'_>) {
-        let Some(i) = self.target(MetricKind::Summary) else {
+        let Some((i, _)) = self.target(&[MetricKind::Summary]) else {
             return;
         };
         let mut quantiles: Vec<(f64, f64)> = Vec::with_capacity(p.quantiles.len());
@@ -361,7 +356,7 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
         labels: &[(&str, &str)],
         p: &ExponentialHistogramPoint<'_>,
     ) {
-        let Some(i) = self.target(MetricKind::ExponentialHistogram) else {
+        let Some((i, _)) = self.target(&[MetricKind::ExponentialHistogram]) else {
             return;
         };
         let histogram = match native_histogram(p) {
