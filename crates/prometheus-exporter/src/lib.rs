@@ -235,3 +235,7 @@ pub async fn start_exporter(
 mod tests;
 #[cfg(test)]
 mod tests_kinds;
+#[cfg(test)]
+mod tests_otlp;
+#[cfg(test)]
+mod tests_proto;

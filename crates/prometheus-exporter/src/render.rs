@@ -20,7 +20,7 @@ use crate::names::{self, FamilyNames};
 use crate::numfmt::{push_go_float, push_om_float, push_text_count, push_u64};
 
 mod kinds;
-pub(crate) use kinds::now_unix_nano;
+pub(crate) use kinds::{is_target_info, now_unix_nano};
 
 /// An exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,6 +284,8 @@ struct Renderer<'a> {
     stamp: Vec<u8>,
     /// The scrape's time, for points that carry none (a connector's live state).
     now_unix_nano: u64,
+    /// The current family never carries timestamps (`target_info`).
+    unstamped: bool,
     /// Scratch: a summary point's quantiles, sorted.
     quantiles: Vec<(f64, f64)>,
 }
@@ -314,6 +316,7 @@ impl<'a> Renderer<'a> {
                 0
             },
             quantiles: Vec::new(),
+            unstamped: false,
         }
     }
 
@@ -428,6 +431,7 @@ impl MetricsSink for Renderer<'_> {
     }
 
     fn family(&mut self, desc: &FamilyDesc<'_>) {
+        self.unstamped = kinds::is_target_info(desc);
         let opts = self.opts;
         let Some(FamilyNames { sample, unit }) = names::family_names(
             desc.name,

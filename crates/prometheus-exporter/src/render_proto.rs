@@ -36,6 +36,7 @@ pub(crate) fn render_protobuf(
         opts: options,
         merge,
         now_unix_nano: crate::render::now_unix_nano(),
+        unstamped: false,
         pending: Vec::new(),
         current: None,
         sent: HashMap::new(),
@@ -70,6 +71,8 @@ struct ProtoRenderer<'a, 'c, 'd> {
     opts: &'a RenderOptions,
     merge: bool,
     now_unix_nano: u64,
+    /// The current family never carries timestamps (`target_info`).
+    unstamped: bool,
     /// Families not written yet: only the current one when streaming.
     pending: Vec<Family>,
     /// Index in `pending` of the family receiving points, and the kind its points have;
@@ -179,7 +182,7 @@ impl ProtoRenderer<'_, '_, '_> {
     }
 
     fn timestamp_ms(&self, time_unix_nano: u64) -> Option<i64> {
-        self.opts.send_timestamps().then(|| {
+        (self.opts.send_timestamps() && !self.unstamped).then(|| {
             let t = if time_unix_nano == 0 {
                 self.now_unix_nano
             } else {
@@ -207,6 +210,7 @@ impl ProtoRenderer<'_, '_, '_> {
 impl MetricsSink for ProtoRenderer<'_, '_, '_> {
     fn family(&mut self, desc: &FamilyDesc<'_>) {
         self.current = None;
+        self.unstamped = crate::render::is_target_info(desc);
         let opts = self.opts;
         let Some(FamilyNames { sample, .. }) = names::family_names(
             desc.name,

@@ -533,14 +533,14 @@ fn which(bin: &str) -> Option<std::path::PathBuf> {
 
 // ---- HTTP ----
 
-struct HttpResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(crate) struct HttpResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl HttpResponse {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -549,7 +549,7 @@ impl HttpResponse {
 }
 
 /// A minimal HTTP/1.1 GET: enough to check what a scraper sees, without a client dependency.
-async fn http_get(
+pub(crate) async fn http_get(
     addr: std::net::SocketAddr,
     path: &str,
     headers: &[(&str, &str)],
@@ -609,7 +609,7 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
-fn test_config(enable_open_metrics: bool) -> Config {
+pub(crate) fn test_config(enable_open_metrics: bool) -> Config {
     let json = format!(
         r#"{{"endpoint": "127.0.0.1:0", "const_labels": {{"env": "prod"}}, "enable_open_metrics": {enable_open_metrics}}}"#
     );
@@ -803,7 +803,7 @@ fn render_100k_histogram_series_timing() {
 
 // ---- config through the pipeline's YAML loader ----
 
-fn exporter_section(body: &str) -> redline_pipeline::ComponentConfig {
+pub(crate) fn exporter_section(body: &str) -> redline_pipeline::ComponentConfig {
     let text = format!(
         "exporters:\n  prometheus:\n{body}\nservice:\n  pipelines:\n    metrics:\n      receivers: [spanmetrics]\n      exporters: [prometheus]\n"
     );

@@ -2,7 +2,9 @@
 //! exponential histograms) and `send_timestamps`, rendered as client_golang renders otelcol's
 //! const metrics.
 
-use redline_pipeline::{ExponentialHistogramPoint, MetricKind, NumberPoint, SummaryPoint};
+use redline_pipeline::{
+    ExponentialHistogramPoint, FamilyDesc, MetricKind, NumberPoint, SummaryPoint,
+};
 
 use super::{push_series_start, target_buf, Format, Renderer};
 use crate::exemplar::push_exemplar;
@@ -14,6 +16,11 @@ pub(crate) fn now_unix_nano() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// otelcol builds `target_info` without `NewMetricWithTimestamp`: it never has a timestamp.
+pub(crate) fn is_target_info(desc: &FamilyDesc<'_>) -> bool {
+    desc.kind == MetricKind::Gauge && desc.name == redline_prometheus_translate::TARGET_INFO
 }
 
 /// A float sample: Go's `%g` in the text format, with `.0` added in OpenMetrics.
@@ -39,6 +46,10 @@ impl Renderer<'_> {
     /// Sets `stamp` for a point observed at `time_unix_nano` (0: the scrape's time).
     pub(super) fn set_stamp(&mut self, time_unix_nano: u64) {
         if !self.opts.send_timestamps() {
+            return;
+        }
+        if self.unstamped {
+            self.stamp.clear();
             return;
         }
         let t = if time_unix_nano == 0 {
