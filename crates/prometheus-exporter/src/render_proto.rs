@@ -406,7 +406,13 @@ pub(crate) fn classic_histogram(p: &HistogramPoint<'_>) -> proto::Histogram {
         })
         .collect();
     for e in p.exemplars {
-        let at = bucket.partition_point(|b| !(b.upper_bound.unwrap_or(f64::INFINITY) >= e.value));
+        // Go's `sort.Search(…, bound >= value)`: a NaN value matches no bucket.
+        let at = bucket.partition_point(|b| {
+            matches!(
+                b.upper_bound.unwrap_or(f64::INFINITY).partial_cmp(&e.value),
+                Some(std::cmp::Ordering::Less) | None
+            )
+        });
         match bucket.get_mut(at) {
             Some(b) => b.exemplar = Some(exemplar(e)),
             None => bucket.push(proto::Bucket {
