@@ -239,3 +239,5 @@ mod tests_kinds;
 mod tests_otlp;
 #[cfg(test)]
 mod tests_proto;
+#[cfg(test)]
+mod tests_stream;
