@@ -1,4 +1,4 @@
-//! Prometheus exporter: text 0.0.4 and OpenMetrics exposition served over HTTP.
+//! Prometheus exporter: text 0.0.4, OpenMetrics and protobuf exposition served over HTTP.
 //!
 //! Compatible with otelcol's `prometheus` exporter: same config keys, same name translation
 //! (`traces.spanmetrics.duration` + unit `ms` → `traces_spanmetrics_duration_milliseconds`,
@@ -14,6 +14,12 @@
 //!   connector that owns them.
 //! - OpenMetrics counters and histograms carry no `_created` samples.
 //! - Exemplar timestamps are written exactly (`1700000000.123`), not through a float.
+//! - Families, series and (in the text formats) labels come in the order the sources give
+//!   them; client_golang sorts all three. The samples are the same.
+//! - The protobuf text encodings (`encoding=text`, `compact-text`) are not offered: a scraper
+//!   asking only for them gets the text format.
+//! - A scraper that stops reading for a minute has its scrape cut off, so the rendering
+//!   thread is not held forever (otelcol has no write timeout by default).
 
 mod config;
 mod escape;

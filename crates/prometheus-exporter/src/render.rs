@@ -286,6 +286,8 @@ struct Renderer<'a> {
     now_unix_nano: u64,
     /// The current family never carries timestamps (`target_info`).
     unstamped: bool,
+    /// A refused series of the current family was logged.
+    warned_collision: bool,
     /// Scratch: a summary point's quantiles, sorted.
     quantiles: Vec<(f64, f64)>,
 }
@@ -317,6 +319,7 @@ impl<'a> Renderer<'a> {
             },
             quantiles: Vec::new(),
             unstamped: false,
+            warned_collision: false,
         }
     }
 
@@ -432,6 +435,7 @@ impl MetricsSink for Renderer<'_> {
 
     fn family(&mut self, desc: &FamilyDesc<'_>) {
         self.unstamped = kinds::is_target_info(desc);
+        self.warned_collision = false;
         let opts = self.opts;
         let Some(FamilyNames { sample, unit }) = names::family_names(
             desc.name,
@@ -528,7 +532,9 @@ impl MetricsSink for Renderer<'_> {
         if !self.accepts(MetricKind::Counter) {
             return;
         }
-        self.labels.render(labels, self.opts);
+        if !self.series_labels(labels) {
+            return;
+        }
         self.set_stamp(0);
         let text = self.format == Format::Text;
         let Renderer {
@@ -560,7 +566,9 @@ impl MetricsSink for Renderer<'_> {
         if !self.accepts(MetricKind::Gauge) {
             return;
         }
-        self.labels.render(labels, self.opts);
+        if !self.series_labels(labels) {
+            return;
+        }
         self.set_stamp(0);
         let om = self.format == Format::OpenMetrics;
         let Renderer {
@@ -589,7 +597,9 @@ impl MetricsSink for Renderer<'_> {
         if !self.accepts(MetricKind::Histogram) {
             return;
         }
-        self.labels.render(labels, self.opts);
+        if !self.series_labels(labels) {
+            return;
+        }
         self.prepare_le(point.bounds);
         self.set_stamp(point.time_unix_nano);
         let om = self.format == Format::OpenMetrics;

@@ -37,6 +37,7 @@ pub(crate) fn render_protobuf(
         merge,
         now_unix_nano: crate::render::now_unix_nano(),
         unstamped: false,
+        warned_collision: false,
         pending: Vec::new(),
         current: None,
         sent: HashMap::new(),
@@ -73,6 +74,8 @@ struct ProtoRenderer<'a, 'c, 'd> {
     now_unix_nano: u64,
     /// The current family never carries timestamps (`target_info`).
     unstamped: bool,
+    /// A refused series of the current family was logged.
+    warned_collision: bool,
     /// Families not written yet: only the current one when streaming.
     pending: Vec<Family>,
     /// Index in `pending` of the family receiving points, and the kind its points have;
@@ -150,7 +153,9 @@ impl ProtoRenderer<'_, '_, '_> {
         self.current = None;
     }
 
-    fn labels(&mut self, labels: &[(&str, &str)]) -> Vec<LabelPair> {
+    /// The label pairs of a series, or `None` when client_golang would refuse it (a label
+    /// name repeated after translation, or a const label's name).
+    fn labels(&mut self, labels: &[(&str, &str)]) -> Option<Vec<LabelPair>> {
         let mut pairs: Vec<LabelPair> = Vec::with_capacity(labels.len() + 4);
         for &(key, value) in labels {
             if !self.keys.contains_key(key) {
@@ -159,9 +164,17 @@ impl ProtoRenderer<'_, '_, '_> {
             let Some(Some(name)) = self.keys.get(key) else {
                 continue;
             };
-            // Keys that translate alike are one label; the first wins, as in the text path.
-            if pairs.iter().any(|p| p.name.as_deref() == Some(name)) {
-                continue;
+            if pairs.iter().any(|p| p.name.as_deref() == Some(name))
+                || self.opts.const_labels().any(|(k, _)| k == name)
+            {
+                if !self.warned_collision {
+                    self.warned_collision = true;
+                    tracing::warn!(
+                        label = %name,
+                        "series with a label name repeated after translation left out (as otelcol does)"
+                    );
+                }
+                return None;
             }
             pairs.push(LabelPair {
                 name: Some(name.clone()),
@@ -169,16 +182,14 @@ impl ProtoRenderer<'_, '_, '_> {
             });
         }
         for (key, value) in self.opts.const_labels() {
-            if !pairs.iter().any(|p| p.name.as_deref() == Some(key)) {
-                pairs.push(LabelPair {
-                    name: Some(key.to_owned()),
-                    value: Some(value.to_owned()),
-                });
-            }
+            pairs.push(LabelPair {
+                name: Some(key.to_owned()),
+                value: Some(value.to_owned()),
+            });
         }
         // client_golang sorts a metric's label pairs by name.
         pairs.sort_by(|a, b| a.name.cmp(&b.name));
-        pairs
+        Some(pairs)
     }
 
     fn timestamp_ms(&self, time_unix_nano: u64) -> Option<i64> {
@@ -211,6 +222,7 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
     fn family(&mut self, desc: &FamilyDesc<'_>) {
         self.current = None;
         self.unstamped = crate::render::is_target_info(desc);
+        self.warned_collision = false;
         let opts = self.opts;
         let Some(FamilyNames { sample, .. }) = names::family_names(
             desc.name,
@@ -260,8 +272,11 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
         let Some((i, _)) = self.target(&[MetricKind::Counter]) else {
             return;
         };
+        let Some(label) = self.labels(labels) else {
+            return;
+        };
         let metric = Metric {
-            label: self.labels(labels),
+            label,
             counter: Some(proto::Counter {
                 value: Some(value as f64),
                 exemplar: e.map(exemplar),
@@ -277,8 +292,11 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
         let Some((i, _)) = self.target(&[MetricKind::Gauge]) else {
             return;
         };
+        let Some(label) = self.labels(labels) else {
+            return;
+        };
         let metric = Metric {
-            label: self.labels(labels),
+            label,
             gauge: Some(proto::Gauge { value: Some(value) }),
             timestamp_ms: self.timestamp_ms(0),
             ..Metric::default()
@@ -290,8 +308,11 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
         let Some((i, kind)) = self.target(&[MetricKind::Counter, MetricKind::Gauge]) else {
             return;
         };
+        let Some(label) = self.labels(labels) else {
+            return;
+        };
         let mut metric = Metric {
-            label: self.labels(labels),
+            label,
             timestamp_ms: self.timestamp_ms(p.time_unix_nano),
             ..Metric::default()
         };
@@ -314,8 +335,11 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
         let Some((i, _)) = self.target(&[MetricKind::Histogram]) else {
             return;
         };
+        let Some(label) = self.labels(labels) else {
+            return;
+        };
         let metric = Metric {
-            label: self.labels(labels),
+            label,
             timestamp_ms: self.timestamp_ms(p.time_unix_nano),
             histogram: Some(classic_histogram(p)),
             ..Metric::default()
@@ -335,8 +359,11 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
             }
         }
         quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let Some(label) = self.labels(labels) else {
+            return;
+        };
         let metric = Metric {
-            label: self.labels(labels),
+            label,
             summary: Some(proto::Summary {
                 sample_count: Some(p.count),
                 sample_sum: Some(p.sum),
@@ -371,8 +398,11 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
                 return;
             }
         };
+        let Some(label) = self.labels(labels) else {
+            return;
+        };
         let metric = Metric {
-            label: self.labels(labels),
+            label,
             timestamp_ms: self.timestamp_ms(p.time_unix_nano),
             histogram: Some(histogram),
             ..Metric::default()

@@ -43,6 +43,24 @@ fn push_count(out: &mut Vec<u8>, format: Format, v: u64) {
 }
 
 impl Renderer<'_> {
+    /// Renders a series' label block; false when client_golang would refuse the series (two
+    /// labels of one name after translation), which otelcol then leaves out.
+    pub(super) fn series_labels(&mut self, labels: &[(&str, &str)]) -> bool {
+        self.labels.render(labels, self.opts);
+        if !self.labels.collided() {
+            return true;
+        }
+        if !self.warned_collision {
+            self.warned_collision = true;
+            let metric = self.current.as_ref().map_or("", |c| c.name.as_str());
+            tracing::warn!(
+                metric,
+                "series with a label name repeated after translation left out (as otelcol does)"
+            );
+        }
+        false
+    }
+
     /// Sets `stamp` for a point observed at `time_unix_nano` (0: the scrape's time).
     pub(super) fn set_stamp(&mut self, time_unix_nano: u64) {
         if !self.opts.send_timestamps() {
@@ -78,7 +96,9 @@ impl Renderer<'_> {
         if self.spill_error.is_some() {
             return;
         }
-        self.labels.render(labels, self.opts);
+        if !self.series_labels(labels) {
+            return;
+        }
         self.set_stamp(p.time_unix_nano);
         let format = self.format;
         let Renderer {
@@ -110,7 +130,9 @@ impl Renderer<'_> {
         if !self.accepts(MetricKind::Summary) {
             return;
         }
-        self.labels.render(labels, self.opts);
+        if !self.series_labels(labels) {
+            return;
+        }
         self.set_stamp(p.time_unix_nano);
         // otelcol puts the quantiles in a map (a repeated quantile keeps its last value) and
         // client_golang sorts them.
@@ -183,7 +205,9 @@ impl Renderer<'_> {
                 return;
             }
         };
-        self.labels.render(labels, self.opts);
+        if !self.series_labels(labels) {
+            return;
+        }
         self.set_stamp(p.time_unix_nano);
         let format = self.format;
         let Renderer {
