@@ -1,6 +1,6 @@
 """OTLP metrics into the `prometheus` exporter, side by side with otelcol-contrib.
 
-The same request (monotonic sums with exemplars, a gauge, a summary, an exponential histogram
+The same request (monotonic sums with exemplars, gauges (two with colliding label names), a summary, an exponential histogram
 above scale 8, an empty one and an invalid one, an explicit histogram with exemplars past its
 last bound) goes to both over OTLP/HTTP; both are scraped in the text format, OpenMetrics and
 protobuf, with `send_timestamps` off and on. The bodies must be equal once ordered alike:
@@ -75,7 +75,10 @@ def request() -> bytes:
                 m.NumberDataPoint(attributes=[kv("method", "POST")], start_time_unix_nano=START, time_unix_nano=T,
                                   as_int=3_000_000)])),
         m.Metric(name="temp", description="Temp.", unit="Cel", gauge=m.Gauge(data_points=[
-            m.NumberDataPoint(time_unix_nano=T, as_double=-1.0)])),
+            m.NumberDataPoint(time_unix_nano=T, as_double=-1.0),
+            # Label names that meet after translation, or meet `job`: refused by both.
+            m.NumberDataPoint(attributes=[kv("a.b", "1"), kv("a_b", "2")], time_unix_nano=T, as_double=2.0),
+            m.NumberDataPoint(attributes=[kv("job", "mine")], time_unix_nano=T, as_double=3.0)])),
         m.Metric(name="rpc.latency", description="Latency.", unit="s", summary=m.Summary(data_points=[
             m.SummaryDataPoint(attributes=[kv("svc", "a")], start_time_unix_nano=START, time_unix_nano=T,
                                count=2_000_000, sum=1.25, quantile_values=[
