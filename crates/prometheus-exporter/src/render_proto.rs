@@ -41,6 +41,7 @@ pub(crate) fn render_protobuf(
         pending: Vec::new(),
         current: None,
         sent: HashMap::new(),
+        resent: false,
         keys: HashMap::new(),
         out: Vec::with_capacity(STREAM_CHUNK + STREAM_CHUNK / 4),
         consume,
@@ -83,6 +84,8 @@ struct ProtoRenderer<'a, 'c, 'd> {
     current: Option<(usize, MetricKind)>,
     /// Families already written, by name, with their kind.
     sent: HashMap<String, MetricKind>,
+    /// The current family was already written: a point for it cannot be served streaming.
+    resent: bool,
     /// Attribute key → Prometheus label name (`None`: no valid form), cached per scrape.
     keys: HashMap<String, Option<String>>,
     out: Vec<u8>,
@@ -204,8 +207,12 @@ impl ProtoRenderer<'_, '_, '_> {
     }
 
     /// The family receiving a point of one of `kinds`, and the kind of the family's points.
-    fn target(&self, kinds: &[MetricKind]) -> Option<(usize, MetricKind)> {
+    fn target(&mut self, kinds: &[MetricKind]) -> Option<(usize, MetricKind)> {
         if self.error.is_some() {
+            return None;
+        }
+        if self.resent {
+            self.error = Some(StreamError::NeedsMerge);
             return None;
         }
         self.current.filter(|(_, k)| kinds.contains(k))
@@ -221,6 +228,7 @@ impl ProtoRenderer<'_, '_, '_> {
 impl MetricsSink for ProtoRenderer<'_, '_, '_> {
     fn family(&mut self, desc: &FamilyDesc<'_>) {
         self.current = None;
+        self.resent = false;
         self.unstamped = crate::render::is_target_info(desc);
         self.warned_collision = false;
         let opts = self.opts;
@@ -251,9 +259,8 @@ impl MetricsSink for ProtoRenderer<'_, '_, '_> {
             return;
         }
         if let Some(&kind) = self.sent.get(&sample) {
-            if kind_clash(kind) {
-                self.error = Some(StreamError::NeedsMerge);
-            }
+            // Only its points make it a problem: a repeat without any is harmless.
+            self.resent = kind_clash(kind);
             return;
         }
         if !self.merge {

@@ -320,18 +320,39 @@ fn a_family_coming_back_after_it_was_sent_needs_a_merge() {
     struct Big;
     impl MetricsSource for Big {
         fn collect(&self, sink: &mut dyn MetricsSink) {
-            for name in ["a", "b", "a"] {
+            // `b` comes back without points, which needs no merge; `a` comes back with one.
+            for (name, points) in [("a", 1), ("b", 1), ("b", 0), ("a", 1)] {
                 sink.family(&FamilyDesc {
                     name,
                     description: "",
                     unit: "",
                     kind: MetricKind::Gauge,
                 });
-                sink.gauge(&[], 1.0);
+                for _ in 0..points {
+                    sink.gauge(&[], 1.0);
+                }
+            }
+        }
+    }
+    struct Harmless;
+    impl MetricsSource for Harmless {
+        fn collect(&self, sink: &mut dyn MetricsSink) {
+            for (name, points) in [("a", 1), ("b", 1), ("a", 0)] {
+                sink.family(&FamilyDesc {
+                    name,
+                    description: "",
+                    unit: "",
+                    kind: MetricKind::Gauge,
+                });
+                for _ in 0..points {
+                    sink.gauge(&[], 1.0);
+                }
             }
         }
     }
     let o = RenderOptions::new(None, [], true).expect("valid");
+    let (r, got) = rendered(vec![Arc::new(Harmless)], &o, false);
+    assert!(r.is_ok() && got.len() == 2, "{r:?} {got:?}");
     let (r, _) = rendered(vec![Arc::new(Big)], &o, false);
     assert!(matches!(r, Err(StreamError::NeedsMerge)), "{r:?}");
     let (r, got) = rendered(vec![Arc::new(Big)], &o, true);
