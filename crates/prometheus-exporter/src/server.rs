@@ -183,7 +183,10 @@ impl BodySink {
 
 /// Whether rendering will meet a family name twice (after translation), with points both
 /// times: the cheap pass that decides between streaming and merging in memory.
-fn has_repeated_families(sources: &[Arc<dyn MetricsSource>], opts: &RenderOptions) -> bool {
+pub(crate) fn has_repeated_families(
+    sources: &[Arc<dyn MetricsSource>],
+    opts: &RenderOptions,
+) -> bool {
     let mut pass = FamilyNames {
         opts,
         seen: std::collections::HashSet::new(),

@@ -774,6 +774,22 @@ fn render_100k_histogram_series_timing() {
     }
     let src: Vec<Arc<dyn MetricsSource>> = vec![Arc::new(Many)];
     let o = opts(None, &[]);
+    for _ in 0..3 {
+        let t = Instant::now();
+        let repeated = crate::server::has_repeated_families(&src, &o);
+        println!("repeated-family check: {repeated} in {:?}", t.elapsed());
+        let t = Instant::now();
+        let mut bytes = 0usize;
+        let r = crate::render_proto::render_protobuf(&src, &o, false, &mut |c| {
+            bytes += c.len();
+            Ok(())
+        });
+        println!(
+            "protobuf: 100k histogram series, {} MB in {:?} ({r:?})",
+            bytes >> 20,
+            t.elapsed()
+        );
+    }
     for format in [Format::Text, Format::OpenMetrics] {
         let mut out = Vec::new();
         render(&src, format, &o, &mut out);
