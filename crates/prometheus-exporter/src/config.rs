@@ -33,11 +33,12 @@ pub struct Config {
     /// still falls back to the text format if it does not ask for OpenMetrics.
     #[serde(default = "default_true")]
     pub enable_open_metrics: bool,
-    /// otelcol: write the scrape time as the sample timestamp. Only `false` is supported.
+    /// Write each point's time (milliseconds) after every sample, as otelcol does; points of
+    /// a connector's live state get the scrape's time.
     #[serde(default)]
     pub send_timestamps: bool,
-    /// Accepted for compatibility with otelcol files, with no effect: series expire in the
-    /// spanmetrics connector (`metrics_expiration`), which owns them; a warning says so.
+    /// How long an OTLP series is served without an update (default 5m, as otelcol).
+    /// Connector series expire in the connector (spanmetrics' `metrics_expiration`).
     #[serde(
         default,
         deserialize_with = "redline_pipeline::duration::deserialize_opt"
@@ -82,8 +83,9 @@ pub struct Config {
     pub idle_timeout: Option<Unsupported>,
     #[serde(default)]
     pub sending_queue: Option<Unsupported>,
+    /// Leave out the `otel_scope_*` labels of OTLP series.
     #[serde(default)]
-    pub without_scope_info: Option<Unsupported>,
+    pub without_scope_info: bool,
     #[serde(default)]
     pub without_type_suffix: Option<Unsupported>,
     #[serde(default)]
@@ -93,7 +95,8 @@ pub struct Config {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceToTelemetry {
-    /// Only `false`: spanmetrics series carry no resource attributes beyond its dimensions.
+    /// Resource attributes of OTLP metrics become labels of their series (otelcol's
+    /// deprecated spelling of `resource_constant_labels`; connector series are unaffected).
     #[serde(default)]
     pub enabled: bool,
 }
@@ -125,22 +128,10 @@ fn invalid(key: &str, reason: impl Into<String>) -> Invalid {
     }
 }
 
-const SUPPORTED_ONLY_FALSE: &str =
-    "is an otelcol setting Redline does not support yet (only `false` is)";
-
 impl Config {
     /// Checks the values serde cannot: the endpoint, translatable names, unsupported values.
     pub fn check(&self) -> Result<(), Invalid> {
         split_endpoint(&self.endpoint).map_err(|r| invalid("endpoint", r))?;
-        if self.send_timestamps {
-            return Err(invalid("send_timestamps", SUPPORTED_ONLY_FALSE));
-        }
-        if self.resource_to_telemetry_conversion.enabled {
-            return Err(invalid(
-                "resource_to_telemetry_conversion.enabled",
-                SUPPORTED_ONLY_FALSE,
-            ));
-        }
         self.add_suffixes()?;
         self.render_options()?;
         if let Some(tls) = &self.tls {
@@ -185,6 +176,7 @@ impl Config {
                 .map(|(k, v)| (k.as_str(), v.as_str())),
             add,
         )
+        .map(|o| o.with_send_timestamps(self.send_timestamps))
         .map_err(|e| match &e {
             OptionsError::Namespace(_) => invalid("namespace", e.to_string()),
             OptionsError::LabelName(k) | OptionsError::DuplicateLabel(k, _) => {
@@ -320,15 +312,13 @@ mod tests {
             key(r#"{"endpoint": ":80", "const_labels": {"a.b": "x", "a_b": "y"}}"#).as_deref(),
             Some("const_labels.a_b")
         );
+        assert_eq!(key(r#"{"endpoint": ":80", "send_timestamps": true}"#), None);
         assert_eq!(
-            key(r#"{"endpoint": ":80", "send_timestamps": true}"#).as_deref(),
-            Some("send_timestamps")
+            key(r#"{"endpoint": ":80", "resource_to_telemetry_conversion": {"enabled": true}}"#),
+            None
         );
-        assert_eq!(
-            key(r#"{"endpoint": ":80", "resource_to_telemetry_conversion": {"enabled": true}}"#)
-                .as_deref(),
-            Some("resource_to_telemetry_conversion.enabled")
-        );
+        let c = parse(r#"{"endpoint": ":80", "without_scope_info": true}"#).expect("parses");
+        assert!(c.without_scope_info);
         assert_eq!(
             key(r#"{"endpoint": ":80", "translation_strategy": "NoTranslation"}"#).as_deref(),
             Some("translation_strategy")

@@ -45,6 +45,9 @@ pub(crate) struct LabelBlock {
     recent: Vec<usize>,
     /// Uncached path: `(start, end)` of each label name inside `block`, for duplicate checks.
     key_spans: Vec<(usize, usize)>,
+    /// The last series had two labels of one name after translation (or one of a const
+    /// label's name).
+    collided: bool,
 }
 
 impl LabelBlock {
@@ -54,7 +57,14 @@ impl LabelBlock {
             keys: Vec::new(),
             recent: Vec::new(),
             key_spans: Vec::with_capacity(16),
+            collided: false,
         }
+    }
+
+    /// Whether the last series repeated a label name after translation, or had a const
+    /// label's name: client_golang refuses such a series (otelcol logs and skips it).
+    pub(crate) fn collided(&self) -> bool {
+        self.collided
     }
 
     /// The block of the last [`render`](Self::render): `{k="v",…`, empty without labels.
@@ -64,8 +74,9 @@ impl LabelBlock {
 
     /// Renders the labels of one series, then the const labels the series does not override.
     /// A key with no valid form is left out; of keys that translate to the same name, the first
-    /// wins.
+    /// wins, and [`collided`](Self::collided) says so.
     pub(crate) fn render(&mut self, labels: &[(&str, &str)], opts: &RenderOptions) {
+        self.collided = false;
         if !self.render_cached(labels, opts) {
             self.render_uncached(labels, opts);
         }
@@ -90,6 +101,7 @@ impl LabelBlock {
                 continue;
             };
             if present & k.bit != 0 {
+                self.collided = true;
                 continue;
             }
             present |= k.bit;
@@ -176,6 +188,7 @@ impl LabelBlock {
                 .iter()
                 .any(|&(s, e)| self.block[s..e] == *new_key);
             if dup {
+                self.collided = true;
                 self.block.truncate(mark);
                 continue;
             }
@@ -196,6 +209,7 @@ impl LabelBlock {
             push_fragment(&mut self.block, opts.const_fragment());
             return;
         }
+        self.collided = true;
         for (key, frag) in const_keys.iter().zip(const_fragments(opts)) {
             let taken = self
                 .key_spans

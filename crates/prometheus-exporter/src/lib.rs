@@ -1,26 +1,38 @@
-//! Prometheus exporter: text 0.0.4 and OpenMetrics exposition served over HTTP.
+//! Prometheus exporter: text 0.0.4, OpenMetrics and protobuf exposition served over HTTP.
 //!
 //! Compatible with otelcol's `prometheus` exporter: same config keys, same name translation
 //! (`traces.spanmetrics.duration` + unit `ms` → `traces_spanmetrics_duration_milliseconds`,
 //! counters `_total`, attribute keys with dots → underscores), same number formatting.
-//! Metrics are pulled from the pipeline's [`MetricsSource`]s at scrape time and rendered
-//! straight into the response body.
+//! Metrics are pulled from the pipeline's [`MetricsSource`]s (connectors, and the exporter's
+//! own accumulator of the OTLP metrics batches it is given) at scrape time and rendered
+//! straight into the response body, in the text formats or as protobuf.
 //!
 //! Deviations from otelcol, on purpose:
 //! - `enable_open_metrics` defaults to true, so exemplars reach Grafana with the reference
 //!   config unchanged.
-//! - `metric_expiration` has no effect (series expire in the connector that owns them).
+//! - `metric_expiration` applies to OTLP metrics only: connector series expire in the
+//!   connector that owns them.
 //! - OpenMetrics counters and histograms carry no `_created` samples.
 //! - Exemplar timestamps are written exactly (`1700000000.123`), not through a float.
+//! - Families, series and (in the text formats) labels come in the order the sources give
+//!   them; client_golang sorts all three. The samples are the same.
+//! - The protobuf text encodings (`encoding=text`, `compact-text`) are not offered: a scraper
+//!   asking only for them gets the text format.
+//! - A scraper that stops reading for a minute has its scrape cut off, so the rendering
+//!   thread is not held forever (otelcol has no write timeout by default).
 
 mod config;
 mod escape;
 mod exemplar;
 mod labels;
 mod names;
+mod native;
 mod negotiate;
 mod numfmt;
+mod otlp;
+mod proto;
 mod render;
+mod render_proto;
 mod server;
 
 use std::sync::atomic::AtomicUsize;
@@ -29,12 +41,13 @@ use std::sync::Arc;
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::extension::ServerAuthenticator;
 use redline_pipeline::{
-    BuildContext, BuildError, ComponentConfig, ConfigError, ExporterFactory, MetricsFlow,
+    BuildContext, BuildError, ComponentConfig, ConfigError, Consumer, ExporterFactory, MetricsFlow,
     MetricsSource, RunningComponent, Signal,
 };
+use redline_prometheus_translate::{Accumulator, Settings};
 
 pub use config::{AuthConfig, Config, Invalid, ResourceToTelemetry};
-pub use negotiate::{accepts_gzip, negotiate, Negotiated};
+pub use negotiate::{accepts_gzip, negotiate, Encoding, Negotiated};
 pub use render::{
     render, Format, OptionsError, RenderOptions, OPENMETRICS_001_CONTENT_TYPE,
     OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE,
@@ -86,6 +99,7 @@ impl ExporterFactory for PrometheusExporterFactory {
         let id = config.id().clone();
         let parsed = Config::from_component(config);
         let extensions = ctx.extensions.clone();
+        let telemetry = ctx.telemetry.clone();
         Box::pin(async move {
             let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
             // Extensions are built before exporters: a missing one is a config mistake.
@@ -102,19 +116,14 @@ impl ExporterFactory for PrometheusExporterFactory {
                     Some(found)
                 }
             };
-            start_with_auth(&id.to_string(), &parsed, sources, auth)
+            let counters = telemetry.exporter(&id.to_string(), Signal::Metrics);
+            start_exporter(&id.to_string(), &parsed, sources, auth, counters)
                 .await
                 .map_err(|e| match e {
                     StartError::Tls(t) => {
                         BuildError::new(&id, format!("exporters.{id}.tls.{}: {}", t.key, t.reason))
                     }
                     other => BuildError::new(&id, other),
-                })
-                .map(|running| {
-                    (
-                        Arc::new(NotYet) as Arc<dyn redline_pipeline::Consumer>,
-                        running,
-                    )
                 })
         })
     }
@@ -153,6 +162,24 @@ pub async fn start_with_auth(
     sources: Vec<Arc<dyn MetricsSource>>,
     auth: Option<Arc<dyn ServerAuthenticator>>,
 ) -> Result<Box<dyn RunningComponent>, StartError> {
+    let counters = Arc::new(redline_pipeline::telemetry::ExporterCounters::default());
+    start_exporter(component, config, sources, auth, counters)
+        .await
+        .map(|(_, running)| running)
+}
+
+/// A started exporter: the consumer OTLP metrics batches go to, and the running server.
+pub type Started = (Arc<dyn Consumer>, Box<dyn RunningComponent>);
+
+/// [`start_with_auth`], also taking OTLP metrics batches: they are accumulated into series
+/// served next to `sources`, and counted in `counters` as otelcol counts an exporter's points.
+pub async fn start_exporter(
+    component: &str,
+    config: &Config,
+    mut sources: Vec<Arc<dyn MetricsSource>>,
+    auth: Option<Arc<dyn ServerAuthenticator>>,
+    counters: Arc<redline_pipeline::telemetry::ExporterCounters>,
+) -> Result<Started, StartError> {
     config.check()?;
     if config.auth.is_some() && auth.is_none() {
         return Err(StartError::Config(Invalid {
@@ -175,14 +202,25 @@ pub async fn start_with_auth(
             "auth is set without tls: credentials cross the network in clear text"
         );
     }
-    if let Some(expiration) = config.metric_expiration {
+    if config.resource_to_telemetry_conversion.enabled {
+        // otelcol warns the same way: resource_constant_labels is its successor.
         tracing::warn!(
             component,
-            ?expiration,
-            "metric_expiration has no effect in Redline: series expire in the spanmetrics \
-             connector (its metrics_expiration setting)"
+            "resource_to_telemetry_conversion is deprecated; use resource_constant_labels instead"
         );
     }
+    let expiration = config
+        .metric_expiration
+        .unwrap_or(otlp::DEFAULT_METRIC_EXPIRATION);
+    let accumulator = Arc::new(Accumulator::new(
+        Settings {
+            resource_to_telemetry: config.resource_to_telemetry_conversion.enabled,
+            scope_labels: !config.without_scope_info,
+            target_info: true,
+        },
+        expiration,
+    ));
+    sources.push(accumulator.clone());
     let scraper = Arc::new(server::Scraper {
         sources: sources.into(),
         options: config.render_options()?,
@@ -194,24 +232,18 @@ pub async fn start_with_auth(
     let running = server::Running::start(component.to_owned(), &addr, scraper, tls)
         .await
         .map_err(|source| StartError::Bind { addr, source })?;
-    Ok(Box::new(running))
+    otlp::spawn_cleanup(&accumulator, expiration);
+    let consumer = otlp::OtlpConsumer::new(component.to_owned(), accumulator, counters);
+    Ok((Arc::new(consumer), Box::new(running)))
 }
 
 #[cfg(test)]
 mod tests;
-
-/// PLACEHOLDER(issue-11): refuses OTLP metrics batches until the translation lands.
-struct NotYet;
-
-impl redline_pipeline::Consumer for NotYet {
-    fn reserve(
-        &self,
-        _: &redline_pipeline::Batch,
-    ) -> Result<Box<dyn redline_pipeline::Reservation>, redline_pipeline::Refused> {
-        Err(redline_pipeline::Refused {
-            component: "placeholder".into(),
-            reason: "not yet".into(),
-            retry_after: std::time::Duration::from_secs(1),
-        })
-    }
-}
+#[cfg(test)]
+mod tests_kinds;
+#[cfg(test)]
+mod tests_otlp;
+#[cfg(test)]
+mod tests_proto;
+#[cfg(test)]
+mod tests_stream;

@@ -193,6 +193,17 @@ pub(crate) fn push_om_float(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// A count in the text format, which the Go client writes as a float (`float64(count)`
+/// through `%g`): the same digits as an integer below 10^6, `1e+06` and up from there.
+#[inline]
+pub(crate) fn push_text_count(out: &mut Vec<u8>, v: u64) {
+    if v < 1_000_000 {
+        push_u64(out, v);
+    } else {
+        push_go_float(out, v as f64);
+    }
+}
+
 pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
     // Most bucket counts of most series are small: two pushes beat formatting into a buffer
     // and a memcpy call.

@@ -17,7 +17,10 @@ use crate::escape::{push_escaped, push_label_value};
 use crate::exemplar::push_exemplar;
 use crate::labels::LabelBlock;
 use crate::names::{self, FamilyNames};
-use crate::numfmt::{push_go_float, push_om_float, push_u64};
+use crate::numfmt::{push_go_float, push_om_float, push_text_count, push_u64};
+
+mod kinds;
+pub(crate) use kinds::{is_target_info, now_unix_nano};
 
 /// An exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,9 +65,13 @@ pub struct RenderOptions {
     namespace: String,
     /// Const labels as `(prometheus key, value)`, for collision checks.
     const_keys: Vec<String>,
+    /// The const labels' values, unescaped, in the order of `const_keys` (protobuf labels).
+    const_values: Vec<String>,
     /// `,key="escaped value"` for every const label, appended to every series.
     const_fragment: Vec<u8>,
     add_metric_suffixes: bool,
+    /// otelcol's `send_timestamps`: every sample carries its point's time.
+    send_timestamps: bool,
 }
 
 impl RenderOptions {
@@ -87,6 +94,7 @@ impl RenderOptions {
             _ => String::new(),
         };
         let mut const_keys: Vec<String> = Vec::new();
+        let mut const_values: Vec<String> = Vec::new();
         let mut const_fragment = Vec::new();
         for (key, value) in const_labels {
             let prom = names::label_name(key).ok_or_else(|| OptionsError::LabelName(key.into()))?;
@@ -99,13 +107,39 @@ impl RenderOptions {
             push_label_value(&mut const_fragment, value);
             const_fragment.push(b'"');
             const_keys.push(prom);
+            const_values.push(value.to_owned());
         }
         Ok(Self {
             namespace,
             const_keys,
+            const_values,
             const_fragment,
             add_metric_suffixes,
+            send_timestamps: false,
         })
+    }
+
+    /// Writes each point's time (in milliseconds) after every sample, as otelcol's
+    /// `send_timestamps: true` does; points without a time get the scrape's.
+    pub fn with_send_timestamps(mut self, send: bool) -> Self {
+        self.send_timestamps = send;
+        self
+    }
+
+    pub(crate) fn add_metric_suffixes(&self) -> bool {
+        self.add_metric_suffixes
+    }
+
+    pub(crate) fn send_timestamps(&self) -> bool {
+        self.send_timestamps
+    }
+
+    /// The const labels as `(prometheus key, raw value)`.
+    pub(crate) fn const_labels(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.const_keys
+            .iter()
+            .map(String::as_str)
+            .zip(self.const_values.iter().map(String::as_str))
     }
 
     pub fn namespace(&self) -> &str {
@@ -140,6 +174,12 @@ pub fn render(
     r.finish();
 }
 
+/// The clock `send_timestamps` falls back to, in milliseconds.
+#[cfg(test)]
+pub(crate) fn kinds_now_ms() -> u64 {
+    kinds::now_unix_nano() / 1_000_000
+}
+
 /// Why [`render_streaming`] could not produce the exposition.
 #[derive(Debug)]
 pub(crate) enum StreamError {
@@ -155,7 +195,7 @@ pub(crate) type ChunkConsumer<'a> = dyn FnMut(&[u8]) -> std::io::Result<()> + 'a
 
 /// Bytes handed to the consumer at a time: big enough that the consumer's per-call cost
 /// vanishes, small enough to stay in cache and never touch fresh pages.
-const STREAM_CHUNK: usize = 1 << 20;
+pub(crate) const STREAM_CHUNK: usize = 1 << 20;
 
 /// Like [`render`], but hands the output to `consume` in ~1 MB pieces instead of building it
 /// in one buffer, so a scrape of 100k series never holds (or page-faults) hundreds of
@@ -240,6 +280,16 @@ struct Renderer<'a> {
     spilled: usize,
     /// Streaming: the first error of `spill`; later output is dropped.
     spill_error: Option<std::io::Error>,
+    /// ` <timestamp>` of the current point with `send_timestamps`, empty otherwise.
+    stamp: Vec<u8>,
+    /// The scrape's time, for points that carry none (a connector's live state).
+    now_unix_nano: u64,
+    /// The current family never carries timestamps (`target_info`).
+    unstamped: bool,
+    /// A refused series of the current family was logged.
+    warned_collision: bool,
+    /// Scratch: a summary point's quantiles, sorted.
+    quantiles: Vec<(f64, f64)>,
 }
 
 impl<'a> Renderer<'a> {
@@ -261,6 +311,15 @@ impl<'a> Renderer<'a> {
             spill: None,
             spilled: 0,
             spill_error: None,
+            stamp: Vec::new(),
+            now_unix_nano: if opts.send_timestamps {
+                kinds::now_unix_nano()
+            } else {
+                0
+            },
+            quantiles: Vec::new(),
+            unstamped: false,
+            warned_collision: false,
         }
     }
 
@@ -337,6 +396,15 @@ impl<'a> Renderer<'a> {
     }
 }
 
+/// The Prometheus type of a kind: explicit and exponential histograms of one name are one
+/// histogram family to the Go client's registry, which merges them.
+pub(crate) fn prom_type(kind: MetricKind) -> MetricKind {
+    match kind {
+        MetricKind::ExponentialHistogram => MetricKind::Histogram,
+        k => k,
+    }
+}
+
 /// Writes `name{labels} ` (or `name ` without labels).
 #[inline]
 fn push_series_start(out: &mut Vec<u8>, name: &[u8], labels: &[u8]) {
@@ -349,17 +417,25 @@ fn push_series_start(out: &mut Vec<u8>, name: &[u8], labels: &[u8]) {
 }
 
 impl MetricsSink for Renderer<'_> {
-    // PLACEHOLDER(issue-11): replaced by the OTLP metrics translation work.
-    fn number(&mut self, _: &[(&str, &str)], _: &redline_pipeline::NumberPoint<'_>) {}
-    fn summary(&mut self, _: &[(&str, &str)], _: &redline_pipeline::SummaryPoint<'_>) {}
+    fn number(&mut self, labels: &[(&str, &str)], point: &redline_pipeline::NumberPoint<'_>) {
+        self.number_point(labels, point);
+    }
+
+    fn summary(&mut self, labels: &[(&str, &str)], point: &redline_pipeline::SummaryPoint<'_>) {
+        self.summary_point(labels, point);
+    }
+
     fn exponential_histogram(
         &mut self,
-        _: &[(&str, &str)],
-        _: &redline_pipeline::ExponentialHistogramPoint<'_>,
+        labels: &[(&str, &str)],
+        point: &redline_pipeline::ExponentialHistogramPoint<'_>,
     ) {
+        self.native_histogram_point(labels, point);
     }
 
     fn family(&mut self, desc: &FamilyDesc<'_>) {
+        self.unstamped = kinds::is_target_info(desc);
+        self.warned_collision = false;
         let opts = self.opts;
         let Some(FamilyNames { sample, unit }) = names::family_names(
             desc.name,
@@ -379,7 +455,7 @@ impl MetricsSink for Renderer<'_> {
         // Same name already written: merge (same kind) or drop (conflicting kind).
         let existing = self.written.iter().position(|w| w.name == sample);
         if let Some(i) = existing {
-            if self.written[i].kind != desc.kind {
+            if prom_type(self.written[i].kind) != prom_type(desc.kind) {
                 tracing::warn!(
                     metric = %sample,
                     "metric family exported twice with different types; the second is skipped"
@@ -400,8 +476,9 @@ impl MetricsSink for Renderer<'_> {
             MetricKind::Counter => (sample.as_str(), "counter", false),
             MetricKind::Gauge => (sample.as_str(), "gauge", false),
             MetricKind::Histogram => (sample.as_str(), "histogram", om),
-            // PLACEHOLDER(issue-11)
             MetricKind::Summary => (sample.as_str(), "summary", false),
+            // The Go client gives a native histogram's exemplars to the native part only, so
+            // the classic `+Inf` bucket the text formats show never carries one.
             MetricKind::ExponentialHistogram => (sample.as_str(), "histogram", false),
         };
         let mut header = Vec::with_capacity(64 + desc.description.len() + 2 * sample.len());
@@ -429,7 +506,7 @@ impl MetricsSink for Renderer<'_> {
             v
         };
         let line_name = match desc.kind {
-            MetricKind::Histogram => suffixed("_bucket"),
+            MetricKind::Histogram | MetricKind::ExponentialHistogram => suffixed("_bucket"),
             _ => sample.as_bytes().to_vec(),
         };
         self.current = Some(Current {
@@ -455,19 +532,29 @@ impl MetricsSink for Renderer<'_> {
         if !self.accepts(MetricKind::Counter) {
             return;
         }
-        self.labels.render(labels, self.opts);
+        if !self.series_labels(labels) {
+            return;
+        }
+        self.set_stamp(0);
+        let text = self.format == Format::Text;
         let Renderer {
             out,
             written,
             current,
             labels,
+            stamp,
             ..
         } = self;
         let Some((cur, out)) = target_buf(out, written, current) else {
             return;
         };
         push_series_start(out, &cur.line_name, labels.as_bytes());
-        push_u64(out, value);
+        if text {
+            push_text_count(out, value);
+        } else {
+            push_u64(out, value);
+        }
+        out.extend_from_slice(stamp);
         if let (true, Some(e)) = (cur.exemplars, exemplar) {
             push_exemplar(out, e);
         }
@@ -479,13 +566,17 @@ impl MetricsSink for Renderer<'_> {
         if !self.accepts(MetricKind::Gauge) {
             return;
         }
-        self.labels.render(labels, self.opts);
+        if !self.series_labels(labels) {
+            return;
+        }
+        self.set_stamp(0);
         let om = self.format == Format::OpenMetrics;
         let Renderer {
             out,
             written,
             current,
             labels,
+            stamp,
             ..
         } = self;
         let Some((cur, out)) = target_buf(out, written, current) else {
@@ -497,6 +588,7 @@ impl MetricsSink for Renderer<'_> {
         } else {
             push_go_float(out, value);
         }
+        out.extend_from_slice(stamp);
         out.push(b'\n');
         self.maybe_spill();
     }
@@ -505,8 +597,11 @@ impl MetricsSink for Renderer<'_> {
         if !self.accepts(MetricKind::Histogram) {
             return;
         }
-        self.labels.render(labels, self.opts);
+        if !self.series_labels(labels) {
+            return;
+        }
         self.prepare_le(point.bounds);
+        self.set_stamp(point.time_unix_nano);
         let om = self.format == Format::OpenMetrics;
         let n = point.bounds.len();
         let Renderer {
@@ -518,6 +613,7 @@ impl MetricsSink for Renderer<'_> {
             le_offsets,
             bucket_exemplar,
             bucket_head,
+            stamp,
             ..
         } = self;
         let Some((cur, out)) = target_buf(out, written, current) else {
@@ -566,7 +662,12 @@ impl MetricsSink for Renderer<'_> {
                 .and_then(|(&s, &e)| le_frags.get(s..e))
                 .unwrap_or(b"le=\"+Inf\"} ");
             out.extend_from_slice(frag);
-            push_u64(out, cumulative);
+            if om {
+                push_u64(out, cumulative);
+            } else {
+                push_text_count(out, cumulative);
+            }
+            out.extend_from_slice(stamp);
             if with_exemplars {
                 if let Some(e) = bucket_exemplar
                     .get(i)
@@ -585,9 +686,15 @@ impl MetricsSink for Renderer<'_> {
         } else {
             push_go_float(out, point.sum);
         }
+        out.extend_from_slice(stamp);
         out.push(b'\n');
         push_series_start(out, &cur.count_name, label_block);
-        push_u64(out, point.count);
+        if om {
+            push_u64(out, point.count);
+        } else {
+            push_text_count(out, point.count);
+        }
+        out.extend_from_slice(stamp);
         out.push(b'\n');
         self.maybe_spill();
     }
@@ -597,7 +704,8 @@ impl Renderer<'_> {
     /// Whether a point of `kind` belongs to the current family (a source that sends a point
     /// of another kind, or before any family, is ignored rather than corrupting the output).
     fn accepts(&self, kind: MetricKind) -> bool {
-        matches!(&self.current, Some(c) if c.kind == kind && !c.skip)
+        // Once the streaming consumer failed nothing more is wanted: skip the work.
+        self.spill_error.is_none() && matches!(&self.current, Some(c) if c.kind == kind && !c.skip)
     }
 }
 
