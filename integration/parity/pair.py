@@ -185,11 +185,20 @@ class Pair:
         self.c: dict[str, Collector] = {}
         try:
             for side in SIDES:
-                cfg, ports = rewrite(self.config, self.sinks[side].endpoint, flush_interval,
-                                     self.remote_write[side].url, self.http_sinks[side].url())
-                self.c[side] = Collector(side, procs, argv[side], cfg, ports, self.sinks[side], workdir)
-            for side in SIDES:
-                self.c[side].wait_ready()
+                # A free port can be taken by another process between the check and the
+                # bind: then that collector starts again on fresh ports.
+                for attempt in range(3):
+                    cfg, ports = rewrite(self.config, self.sinks[side].endpoint, flush_interval,
+                                         self.remote_write[side].url, self.http_sinks[side].url())
+                    self.c[side] = Collector(side, procs, argv[side], cfg, ports, self.sinks[side], workdir)
+                    try:
+                        self.c[side].wait_ready()
+                        break
+                    except Exception:
+                        lost_port = "address already in use" in self.c[side].proc.log_text()
+                        if attempt == 2 or not lost_port:
+                            raise
+                        self.c[side].proc.stop(timeout=15)
         except BaseException:
             self.stop()
             raise
