@@ -8,7 +8,9 @@ loadgen sends until it is done (both exporters translate on the request path, so
 whole ingest cost), then one plain scrape of /metrics, timed, with its size and CPU. Reported:
 medians of CPU-ns per data point, data points per CPU-second, scrape size, time and CPU, peak
 RSS, and Redline/otelcol ratios. The two scrapes must hold the same series (names and label
-sets) and the same values; the row says where they differ.
+sets); values of a few series may differ, because loadgen shifts each replayed request's
+timestamps by the time since it started, so which of two requests with the same cumulative
+series is the newer depends on the collector's speed (the parity suite compares values).
 
     python3 benches/compare/metrics_prom.py --otelcol-bin "$(scripts/otelcol-peer | tail -n1)"
     python3 benches/compare/metrics_prom.py --otelcol-bin ... --rounds 5 --requests 20k
