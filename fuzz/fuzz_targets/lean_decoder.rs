@@ -317,7 +317,9 @@ impl MetricsSink for Totals {
         self.family = match (desc.name, desc.kind) {
             ("fuzz.calls", MetricKind::Counter) => "calls",
             ("fuzz.errors", MetricKind::Counter) => "errors",
-            ("fuzz.duration", MetricKind::Histogram) => "duration",
+            ("fuzz.duration", MetricKind::Histogram | MetricKind::ExponentialHistogram) => {
+                "duration"
+            }
             _ => "other",
         };
     }
@@ -333,6 +335,23 @@ impl MetricsSink for Totals {
         if self.family == "duration" {
             self.histogram += point.count;
             let buckets: u64 = point.bucket_counts.iter().sum();
+            assert_eq!(
+                buckets, point.count,
+                "bucket counts do not add up to the count"
+            );
+        }
+    }
+    // The fuzz config has explicit buckets and no other kinds; kept exact anyway.
+    fn number(&mut self, _: &[(&str, &str)], _: &redline_pipeline::NumberPoint<'_>) {}
+    fn summary(&mut self, _: &[(&str, &str)], _: &redline_pipeline::SummaryPoint<'_>) {}
+    fn exponential_histogram(
+        &mut self,
+        _: &[(&str, &str)],
+        point: &redline_pipeline::ExponentialHistogramPoint<'_>,
+    ) {
+        if self.family == "duration" {
+            self.histogram += point.count;
+            let buckets: u64 = point.zero_count + point.positive_counts.iter().sum::<u64>();
             assert_eq!(
                 buckets, point.count,
                 "bucket counts do not add up to the count"
