@@ -21,11 +21,7 @@ Uses target/release/{redline,loadgen} (or --bin-dir). Only the standard library.
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
-import shutil
-import signal
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -166,20 +162,10 @@ class Bench:
         return row
 
 
-def median(rows, name, key):
-    vals = [r[key] for r in rows if r["collector"] == name and key in r and "error" not in r]
-    return statistics.median(vals) if vals else float("nan")
-
 
 def main() -> int:
     args = parse_args()
-    for s in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(s, lambda n, _f: sys.exit(128 + n))
-    atexit.register(procs.stop_all)
-    work = HERE / ".work" / "metrics_prom"
-    (work / "bin").mkdir(parents=True, exist_ok=True)
-    for b in ("redline", "loadgen"):
-        shutil.copy2(Path(args.bin_dir) / b, work / "bin" / b)
+    work = procs.prepare_run("metrics_prom", args.bin_dir, HERE)
     bench = Bench(args, work, work / "bin", Path(args.otelcol_bin).resolve())
     rows = []
     for rnd in range(1, args.rounds + 1):
@@ -211,7 +197,7 @@ def main() -> int:
     print("| | otelcol-contrib | Redline | Redline / otelcol |")
     print("|---|---:|---:|---:|")
     for key, label, fmt in keys:
-        o, r = median(rows, "otelcol", key), median(rows, "redline", key)
+        o, r = procs.median_of(rows, 'collector', "otelcol", key), procs.median_of(rows, 'collector', "redline", key)
         ratio = r / o if o else float("nan")
         print(f"| {label} | {fmt.format(o)} | {fmt.format(r)} | {ratio:.2f} |")
     print(f"metrics_prom: rows in {work / 'rows.json'}", file=sys.stderr)

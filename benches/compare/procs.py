@@ -6,11 +6,15 @@ from the SIGINT/SIGTERM handlers) can end exactly those, by PID, whatever failed
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
+import statistics
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -160,3 +164,23 @@ def tcp_bytes_received(port: int) -> int | None:
             total += int(word.split(":", 1)[1])
             seen = True
     return total if seen else None
+
+
+def prepare_run(name: str, bin_dir: Path, here: Path) -> Path:
+    """What every driver does first: SIGINT/SIGTERM exit (so atexit stops the children), a
+    work directory `.work/<name>`, and the redline and loadgen binaries copied into its `bin`
+    so a rebuild during the run changes nothing. Returns the work directory."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, lambda n, _f: sys.exit(128 + n))
+    atexit.register(stop_all)
+    work = here / ".work" / name
+    (work / "bin").mkdir(parents=True, exist_ok=True)
+    for b in ("redline", "loadgen"):
+        shutil.copy2(Path(bin_dir) / b, work / "bin" / b)
+    return work
+
+
+def median_of(rows: list, field: str, value, key: str) -> float:
+    """Median of `key` over the rows whose `field` is `value` and that have no error."""
+    vals = [r[key] for r in rows if r.get(field) == value and key in r and "error" not in r]
+    return statistics.median(vals) if vals else float("nan")

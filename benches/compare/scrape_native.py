@@ -18,11 +18,8 @@ Uses target/release/{redline,loadgen} (or --bin-dir). Only the standard library.
 from __future__ import annotations
 
 import argparse
-import atexit
 import gzip
 import json
-import shutil
-import signal
 import statistics
 import sys
 import time
@@ -143,13 +140,7 @@ def measure(args, work: Path, kind: str) -> list[dict]:
 
 def main() -> int:
     args = parse_args()
-    for s in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(s, lambda n, _f: sys.exit(128 + n))
-    atexit.register(procs.stop_all)
-    work = HERE / ".work" / "scrape_native"
-    (work / "bin").mkdir(parents=True, exist_ok=True)
-    for b in ("redline", "loadgen"):
-        shutil.copy2(Path(args.bin_dir) / b, work / "bin" / b)
+    work = procs.prepare_run("scrape_native", args.bin_dir, HERE)
     rows = []
     for kind in KINDS:
         rows += measure(args, work, kind)

@@ -18,13 +18,9 @@ process handling (start, stop by PID, /proc readings) is procs.py's, as for comp
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import resource
 import shlex
-import shutil
-import signal
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -194,20 +190,10 @@ class Bench:
             row["error"] = f"loadgen exit {lp.returncode}, sink exact: {exact}"
 
 
-def median(rows, sig, key):
-    vals = [r[key] for r in rows if r["signal"] == sig and key in r and "error" not in r]
-    return statistics.median(vals) if vals else float("nan")
-
 
 def main() -> int:
     args = parse_args()
-    for s in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(s, lambda n, _f: sys.exit(128 + n))
-    atexit.register(procs.stop_all)
-    work = HERE / ".work" / "signals"
-    (work / "bin").mkdir(parents=True, exist_ok=True)
-    for b in ("redline", "loadgen"):
-        shutil.copy2(Path(args.bin_dir) / b, work / "bin" / b)
+    work = procs.prepare_run("signals", args.bin_dir, HERE)
     bench = Bench(args, work, work / "bin")
     rows = []
     for rnd in range(1, args.rounds + 1):
@@ -226,12 +212,12 @@ def main() -> int:
     print("| signal | B/request | items/request | CPU-ns per byte | CPU-ns per item | MB per CPU-s | "
           "/ traces (per byte) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    base = median(rows, "traces", "cpu_ns_per_byte")
+    base = procs.median_of(rows, 'signal', "traces", "cpu_ns_per_byte")
     for sig in args.signal_list:
-        per_byte = median(rows, sig, "cpu_ns_per_byte")
-        print(f"| {sig} | {median(rows, sig, 'bytes_per_request'):,.0f} | "
-              f"{median(rows, sig, 'items_per_request'):.0f} | {per_byte:.3f} | "
-              f"{median(rows, sig, 'cpu_ns_per_item'):.0f} | {median(rows, sig, 'mb_per_cpu_s'):.0f} | "
+        per_byte = procs.median_of(rows, 'signal', sig, "cpu_ns_per_byte")
+        print(f"| {sig} | {procs.median_of(rows, 'signal', sig, 'bytes_per_request'):,.0f} | "
+              f"{procs.median_of(rows, 'signal', sig, 'items_per_request'):.0f} | {per_byte:.3f} | "
+              f"{procs.median_of(rows, 'signal', sig, 'cpu_ns_per_item'):.0f} | {procs.median_of(rows, 'signal', sig, 'mb_per_cpu_s'):.0f} | "
               f"{per_byte / base:.2f} |")
     print(f"signals: rows in {work / 'rows.json'}; sink: {' '.join(map(str, bench.sink_cmd))}",
           file=sys.stderr)
