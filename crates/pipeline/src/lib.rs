@@ -11,6 +11,7 @@ pub mod component;
 pub mod config;
 pub mod consumer;
 pub mod duration;
+pub mod edit;
 pub mod endpoint;
 pub mod extension;
 pub mod metrics;

@@ -28,6 +28,9 @@ pub const EXPORTER_SEND_FAILED_LOG_RECORDS: &str = "otelcol_exporter_send_failed
 pub const EXPORTER_ENQUEUE_FAILED_LOG_RECORDS: &str = "otelcol_exporter_enqueue_failed_log_records";
 pub const EXPORTER_QUEUE_SIZE: &str = "otelcol_exporter_queue_size";
 pub const EXPORTER_QUEUE_CAPACITY: &str = "otelcol_exporter_queue_capacity";
+/// Items a processor took and passed on (label `processor`, `otel_signal`), in the signal's unit.
+pub const PROCESSOR_INCOMING_ITEMS: &str = "otelcol_processor_incoming_items";
+pub const PROCESSOR_OUTGOING_ITEMS: &str = "otelcol_processor_outgoing_items";
 /// Series a spanmetrics connector holds (gauge, label `connector`).
 pub const SPANMETRICS_ACTIVE_SERIES: &str = "redline_spanmetrics_active_series";
 /// Spans folded into the overflow series by the cardinality limit (counter).
@@ -85,6 +88,13 @@ pub struct ReceiverCounters {
     pub refused: AtomicU64,
 }
 
+/// Counters of one processor instance (one per pipeline) for one signal, in items.
+#[derive(Default, Debug)]
+pub struct ProcessorCounters {
+    pub incoming: AtomicU64,
+    pub outgoing: AtomicU64,
+}
+
 /// Counters of one exporter for one signal.
 #[derive(Default, Debug)]
 pub struct ExporterCounters {
@@ -109,6 +119,7 @@ struct Registry {
     /// By (signal, receiver id, transport).
     receivers: Mutex<BTreeMap<ReceiverKey, Arc<ReceiverCounters>>>,
     exporters: Mutex<BTreeMap<(Signal, String), Arc<ExporterCounters>>>,
+    processors: Mutex<BTreeMap<(Signal, String), Arc<ProcessorCounters>>>,
     /// Components' own families (e.g. spanmetrics series counts), read at collect time.
     sources: Mutex<Vec<Arc<dyn MetricsSource>>>,
     start_time_unix_nano: AtomicU64,
@@ -146,6 +157,17 @@ impl Telemetry {
 
     pub fn start_time_unix_nano(&self) -> u64 {
         self.inner.start_time_unix_nano.load(Ordering::Relaxed)
+    }
+
+    /// Counters for `processor` on `signal`; processors of one id in several pipelines of a
+    /// signal share them, as otelcol's attributes (processor, otel.signal) do.
+    pub fn processor(&self, processor: &str, signal: Signal) -> Arc<ProcessorCounters> {
+        self.inner
+            .processors
+            .lock()
+            .entry((signal, processor.to_owned()))
+            .or_default()
+            .clone()
     }
 
     pub fn exporter(&self, exporter: &str, signal: Signal) -> Arc<ExporterCounters> {
@@ -262,6 +284,36 @@ impl MetricsSource for Telemetry {
                 counter_family(sink, name, &help, n.unit);
                 for ((_, id), c) in exporters.iter().filter(|((s, _), _)| *s == signal) {
                     let labels = [("exporter", id.as_str())];
+                    sink.counter(&labels, field(c).load(Ordering::Relaxed), start, None);
+                }
+            }
+        }
+
+        let processors: Vec<_> = self
+            .inner
+            .processors
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !processors.is_empty() {
+            type ProcField = fn(&ProcessorCounters) -> &AtomicU64;
+            let fields: [(&str, &str, ProcField); 2] = [
+                (
+                    PROCESSOR_INCOMING_ITEMS,
+                    "Number of items passed to the processor.",
+                    |c| &c.incoming,
+                ),
+                (
+                    PROCESSOR_OUTGOING_ITEMS,
+                    "Number of items emitted from the processor.",
+                    |c| &c.outgoing,
+                ),
+            ];
+            for (name, help, field) in fields {
+                counter_family(sink, name, help, "{items}");
+                for ((signal, id), c) in &processors {
+                    let labels = [("otel_signal", signal.as_str()), ("processor", id.as_str())];
                     sink.counter(&labels, field(c).load(Ordering::Relaxed), start, None);
                 }
             }

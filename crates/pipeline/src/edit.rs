@@ -1,0 +1,151 @@
+//! Processors that read or change the data of a batch: `transform`, `filter`, `resource`,
+//! `attributes`, `probabilistic_sampler`.
+//!
+//! Such a processor is a [`BatchEditor`]; [`EditingProcessor`] turns it into a
+//! [`Consumer`]. The edit runs in `reserve`, before anything downstream takes capacity, so
+//! the downstream reservation is sized by (and commits) the batch that will actually travel,
+//! and a refusal anywhere still leaves nothing counted. An editor that changes nothing
+//! answers [`Edited::Unchanged`] and the original bytes travel on untouched: only a processor
+//! that changes a request pays for decoding and re-encoding it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::consumer::{CommitFn, Consumer, Refused, Reservation};
+use crate::telemetry::ProcessorCounters;
+use crate::Batch;
+
+/// What an editor made of one batch.
+#[derive(Debug)]
+pub enum Edited {
+    /// Forward the original bytes.
+    Unchanged,
+    /// Forward this batch instead (re-encoded; `items` recounted).
+    Replaced(Batch),
+    /// Nothing is left (every item was dropped): the batch ends here, successfully.
+    Dropped,
+}
+
+/// The data-changing half of a processor. Must be pure with respect to the outside world
+/// until the batch is committed: `edit` may run for a batch that is then refused downstream
+/// and retried by the client.
+pub trait BatchEditor: Send + Sync + 'static {
+    /// Edits one batch. An error refuses the request (otelcol's `error_mode: propagate`):
+    /// the client is told to retry, as otelcol's receivers answer a processor error.
+    fn edit(&self, batch: &Batch) -> Result<Edited, Refused>;
+}
+
+/// A [`Consumer`] running a [`BatchEditor`] in front of `next`.
+pub struct EditingProcessor<E> {
+    editor: E,
+    next: Arc<dyn Consumer>,
+    counters: Arc<ProcessorCounters>,
+}
+
+impl<E: BatchEditor> EditingProcessor<E> {
+    pub fn new(editor: E, next: Arc<dyn Consumer>, counters: Arc<ProcessorCounters>) -> Self {
+        Self {
+            editor,
+            next,
+            counters,
+        }
+    }
+
+    pub fn editor(&self) -> &E {
+        &self.editor
+    }
+}
+
+struct Counted {
+    inner: Box<dyn Reservation>,
+    replacement: Option<Batch>,
+    counters: Arc<ProcessorCounters>,
+    incoming: usize,
+}
+
+impl Reservation for Counted {
+    fn commit(self: Box<Self>, batch: Batch) {
+        let batch = self.replacement.unwrap_or(batch);
+        self.counters
+            .incoming
+            .fetch_add(self.incoming as u64, Ordering::Relaxed);
+        self.counters
+            .outgoing
+            .fetch_add(batch.items as u64, Ordering::Relaxed);
+        self.inner.commit(batch);
+    }
+}
+
+impl<E: BatchEditor> Consumer for EditingProcessor<E> {
+    fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
+        let incoming = batch.items;
+        let (inner, replacement) = match self.editor.edit(batch)? {
+            Edited::Unchanged => (self.next.reserve(batch)?, None),
+            Edited::Replaced(edited) => (self.next.reserve(&edited)?, Some(edited)),
+            Edited::Dropped => {
+                let counters = self.counters.clone();
+                return Ok(Box::new(CommitFn(move |_: Batch| {
+                    counters
+                        .incoming
+                        .fetch_add(incoming as u64, Ordering::Relaxed);
+                })));
+            }
+        };
+        Ok(Box::new(Counted {
+            inner,
+            replacement,
+            counters: self.counters.clone(),
+            incoming,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::component::Signal;
+
+    struct Sink(Arc<Mutex<Vec<Batch>>>);
+    impl Consumer for Sink {
+        fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
+            let got = self.0.clone();
+            Ok(Box::new(CommitFn(move |b: Batch| {
+                got.lock().expect("test lock").push(b)
+            })))
+        }
+    }
+
+    /// Keeps batches with an even item count, halves the others' items, drops empty ones.
+    struct Halve;
+    impl BatchEditor for Halve {
+        fn edit(&self, batch: &Batch) -> Result<Edited, Refused> {
+            Ok(match batch.items {
+                0 => Edited::Dropped,
+                n if n % 2 == 0 => Edited::Unchanged,
+                n => Edited::Replaced(Batch::new(batch.signal, Bytes::from_static(b"x"), n / 2)),
+            })
+        }
+    }
+
+    #[test]
+    fn forwards_original_replacement_or_nothing_and_counts_items() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let counters = Arc::new(ProcessorCounters::default());
+        let p = EditingProcessor::new(Halve, Arc::new(Sink(got.clone())), counters.clone());
+        let original = Bytes::from_static(b"original");
+        for items in [4, 5, 0] {
+            p.consume(Batch::new(Signal::Traces, original.clone(), items))
+                .expect("sink never refuses");
+        }
+        let got = got.lock().expect("test lock");
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].raw.as_ref(), got[0].items), (&b"original"[..], 4));
+        assert_eq!((got[1].raw.as_ref(), got[1].items), (&b"x"[..], 2));
+        assert_eq!(counters.incoming.load(Ordering::Relaxed), 9);
+        assert_eq!(counters.outgoing.load(Ordering::Relaxed), 6);
+    }
+}
