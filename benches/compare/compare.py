@@ -57,7 +57,7 @@ exporters:
       insecure: true
   prometheus:
     endpoint: 127.0.0.1:{prom}
-service:
+{processors}service:
   telemetry:
     metrics:
       readers:
@@ -69,7 +69,7 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      exporters: [spanmetrics, otlp/tempo]
+{pipeline_processors}      exporters: [spanmetrics, otlp/tempo]
     metrics:
       receivers: [spanmetrics]
       exporters: [prometheus]
@@ -84,6 +84,20 @@ class Load:
     rotel_compression: str
     rate: float | None = None  # open loop, spans per second
     duration: str | None = None
+    # Processors in front of spanmetrics and the exporter: {id: YAML body}, in pipeline order.
+    # Their loads run otelcol and Redline only (rotel has no OTTL) and without --verify (the
+    # series no longer match what loadgen sent).
+    processors: tuple = ()
+    drops: bool = False  # some spans never reach the sink: wait for it to go quiet instead
+
+
+# loadgen's span names have no query string: the statement runs on every span and changes none.
+UNTOUCHED = (("transform/untouched", 'trace_statements:\n  - replace_pattern(span.name, "\\\\?.*", "")'),)
+# Dots in every one of loadgen's span names but a few: nearly every request is edited.
+RENAME = (("transform/rename", 'trace_statements:\n  - replace_pattern(span.name, "\\\\.", "_")'),)
+# `http.server` is one of each service's ten span names: about a tenth of the spans.
+FILTER10 = (("filter/tenth", 'traces:\n  span:\n    - name == "http.server"'),)
+PROCESSOR_LOADS = ("untouched", "rename", "filter10")
 
 
 def loads(args) -> dict[str, Load]:
@@ -93,7 +107,23 @@ def loads(args) -> dict[str, Load]:
         "steady": Load("steady", f"steady {results.si(args.rate_value)} spans/s for "
                        f"{args.duration} (reference config)", None, "gzip",
                        rate=args.rate_value, duration=args.duration),
+        "untouched": Load("untouched", "uncompressed, a `transform` statement that changes nothing",
+                          "none", "none", processors=UNTOUCHED),
+        "rename": Load("rename", "uncompressed, `transform` renaming nearly every span",
+                       "none", "none", processors=RENAME),
+        "filter10": Load("filter10", "uncompressed, `filter` dropping ~10% of spans",
+                         "none", "none", processors=FILTER10, drops=True),
     }
+
+
+def processors_yaml(load: Load) -> tuple[str, str]:
+    """The `processors:` section and the pipeline's `processors:` line of a load."""
+    if not load.processors:
+        return "", ""
+    body = "".join(f"  {pid}:\n" + "".join(f"    {line}\n" for line in yaml.split("\n"))
+                   for pid, yaml in load.processors)
+    ids = ", ".join(pid for pid, _ in load.processors)
+    return f"processors:\n{body}", f"      processors: [{ids}]\n"
 
 
 def parse_args() -> argparse.Namespace:
@@ -108,7 +138,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument(
         "--loads", default="reference,none,steady",
         help="loads to measure, comma-separated: reference (the reference config, gzip), none "
-        "(forwarding uncompressed), steady (open loop at --rate for --duration); default all",
+        "(forwarding uncompressed), steady (open loop at --rate for --duration); untouched, "
+        "rename, filter10 (uncompressed with a processor; otelcol and Redline only); default "
+        "reference,none,steady",
     )
     ap.add_argument("--rate", default="50k", help="spans per second of the steady load (50k)")
     ap.add_argument("--duration", default="20s", help="length of the steady load (20s)")
@@ -141,8 +173,9 @@ def parse_args() -> argparse.Namespace:
     a.rate_value = float(procs.parse_count(a.rate))
     a.load_keys = [x.strip() for x in a.loads.split(",") if x.strip()]
     for k in a.load_keys:
-        if k not in ("reference", "none", "steady"):
-            ap.error(f"unknown load {k!r}: use reference, none and/or steady")
+        if k not in ("reference", "none", "steady", *PROCESSOR_LOADS):
+            ap.error(f"unknown load {k!r}: use reference, none, steady, "
+                     f"{', '.join(PROCESSOR_LOADS)}")
     a.collectors = [x.strip() for x in a.collectors.split(",") if x.strip()]
     for c in a.collectors:
         if c not in COLLECTORS:
@@ -220,9 +253,10 @@ class Bench:
         # Redline and otelcol: the same YAML.
         cfg = self.work / f"{tag}.yaml"
         comp = f"    compression: {load.compression}\n" if load.compression else ""
+        section, line = processors_yaml(load)
         cfg.write_text(COLLECTOR_CONFIG.format(
             grpc=grpc, sink=self.sink_port, prom=other, telemetry=procs.free_port(),
-            compression=comp))
+            compression=comp, processors=section, pipeline_processors=line))
         binary = self.bin / "redline" if name == "redline" else self.otelcol
         cmd = [binary, "--config", cfg]
         p = procs.start(cmd, log)
@@ -262,13 +296,14 @@ class Bench:
                 lg += ["--verify", "--metrics-url", metrics, "--dimension", "cdn.cache.hit",
                        "--sink-count-url", self.count_url]
             row["loadgen_cmd"] = " ".join(shlex.quote(str(c)) for c in lg)
-            self._run_loadgen(p, lg, report_path, tag, row)
+            self._run_loadgen(p, lg, report_path, tag, row, drops=load.drops)
         finally:
             rc = procs.stop(p)
             row["exit_code"] = rc
         return row
 
-    def _run_loadgen(self, p, lg, report_path: Path, tag: str, row: dict) -> None:
+    def _run_loadgen(self, p, lg, report_path: Path, tag: str, row: dict,
+                     drops: bool = False) -> None:
         sink0 = procs.sink_spans(self.count_url)
         cpu0 = procs.cpu_seconds(p.pid)
         sink_cpu0 = procs.cpu_seconds(self.sink.pid)
@@ -299,9 +334,13 @@ class Bench:
         # every accepted span, so the last batches' export work is in too.
         drained_ok = True
         try:
-            procs.wait_until(
-                f"{tag}: sink drain",
-                lambda: procs.sink_spans(self.count_url) - sink0 >= accepted, p, 60, None)
+            if drops:
+                procs.wait_quiet(f"{tag}: sink drain", lambda: procs.sink_spans(self.count_url), p,
+                                 60, quiet=1.0)
+            else:
+                procs.wait_until(
+                    f"{tag}: sink drain",
+                    lambda: procs.sink_spans(self.count_url) - sink0 >= accepted, p, 60, None)
         except CompareError as e:
             drained_ok = False
             row["error"] = str(e)
@@ -311,7 +350,7 @@ class Bench:
         # A fresh collector opens fresh connections to the sink, so these count only its sends.
         wire = procs.tcp_bytes_received(self.sink_port)
         row["wire_bytes_per_span"] = wire / row["sink_spans"] if wire and row["sink_spans"] else None
-        row["drained"] = drained_ok and row["sink_spans"] == accepted
+        row["drained"] = drained_ok and (drops or row["sink_spans"] == accepted)
 
         loadgen_cpu = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
         other = (busy1 - busy0) - (cpu_at_end - cpu0) - loadgen_cpu - (sink_cpu1 - sink_cpu0)
@@ -392,7 +431,9 @@ def main() -> int:
         for key in args.load_keys:
             load = all_loads[key]
             for name in order:
-                verify = name == "redline" and (
+                if load.processors and name == "rotel":
+                    continue
+                verify = not load.processors and name == "redline" and (
                     args.verify == "all" or (args.verify == "first" and rnd == 1))
                 print(f"compare: round {rnd}/{args.rounds} load={key} {name}"
                       f"{' +verify' if verify else ''}", file=sys.stderr, flush=True)

@@ -184,3 +184,22 @@ def median_of(rows: list, field: str, value, key: str) -> float:
     """Median of `key` over the rows whose `field` is `value` and that have no error."""
     vals = [r[key] for r in rows if r.get(field) == value and key in r and "error" not in r]
     return statistics.median(vals) if vals else float("nan")
+
+
+def wait_quiet(what: str, read, proc: subprocess.Popen | None, timeout: float, quiet: float):
+    """Until read() has not changed for `quiet` seconds (bounded by `timeout`)."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise CompareError(f"{what}: process exited with {proc.returncode}")
+        try:
+            now = read()
+        except OSError:
+            now = None
+        if now != last:
+            last, since = now, time.monotonic()
+        elif now is not None and time.monotonic() - since >= quiet:
+            return now
+        time.sleep(0.05)
+    raise CompareError(f"{what}: still changing after {timeout:.0f}s")

@@ -31,6 +31,11 @@ pub const EXPORTER_QUEUE_CAPACITY: &str = "otelcol_exporter_queue_capacity";
 /// Items a processor took and passed on (label `processor`, `otel_signal`), in the signal's unit.
 pub const PROCESSOR_INCOMING_ITEMS: &str = "otelcol_processor_incoming_items";
 pub const PROCESSOR_OUTGOING_ITEMS: &str = "otelcol_processor_outgoing_items";
+/// Items the filter processor dropped (label `filter`: the processor id).
+pub const PROCESSOR_FILTER_SPANS_FILTERED: &str = "otelcol_processor_filter_spans_filtered";
+pub const PROCESSOR_FILTER_DATAPOINTS_FILTERED: &str =
+    "otelcol_processor_filter_datapoints_filtered";
+pub const PROCESSOR_FILTER_LOGS_FILTERED: &str = "otelcol_processor_filter_logs_filtered";
 /// Series a spanmetrics connector holds (gauge, label `connector`).
 pub const SPANMETRICS_ACTIVE_SERIES: &str = "redline_spanmetrics_active_series";
 /// Spans folded into the overflow series by the cardinality limit (counter).
@@ -95,6 +100,14 @@ pub struct ProcessorCounters {
     pub outgoing: AtomicU64,
 }
 
+/// A counter of [`Telemetry::component_counter`].
+#[derive(Clone, Debug)]
+struct ComponentCounter {
+    description: &'static str,
+    label: &'static str,
+    value: Arc<AtomicU64>,
+}
+
 /// Counters of one exporter for one signal.
 #[derive(Default, Debug)]
 pub struct ExporterCounters {
@@ -120,6 +133,9 @@ struct Registry {
     receivers: Mutex<BTreeMap<ReceiverKey, Arc<ReceiverCounters>>>,
     exporters: Mutex<BTreeMap<(Signal, String), Arc<ExporterCounters>>>,
     processors: Mutex<BTreeMap<(Signal, String), Arc<ProcessorCounters>>>,
+    /// Counters one component type defines (e.g. the filter processor's drops), by name and
+    /// label value; one family per name.
+    components: Mutex<BTreeMap<(&'static str, String), ComponentCounter>>,
     /// Components' own families (e.g. spanmetrics series counts), read at collect time.
     sources: Mutex<Vec<Arc<dyn MetricsSource>>>,
     start_time_unix_nano: AtomicU64,
@@ -167,6 +183,29 @@ impl Telemetry {
             .lock()
             .entry((signal, processor.to_owned()))
             .or_default()
+            .clone()
+    }
+
+    /// A counter of family `name` (unitless, otelcol's unit `1`) for the series
+    /// `label="value"`; the same counter for the same name and value, so one component id
+    /// in several pipelines counts once.
+    pub fn component_counter(
+        &self,
+        name: &'static str,
+        description: &'static str,
+        label: &'static str,
+        value: &str,
+    ) -> Arc<AtomicU64> {
+        self.inner
+            .components
+            .lock()
+            .entry((name, value.to_owned()))
+            .or_insert_with(|| ComponentCounter {
+                description,
+                label,
+                value: Arc::default(),
+            })
+            .value
             .clone()
     }
 
@@ -319,6 +358,23 @@ impl MetricsSource for Telemetry {
             }
         }
 
+        let components: Vec<_> = self
+            .inner
+            .components
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut family = None;
+        for ((name, value), c) in &components {
+            if family != Some(*name) {
+                counter_family(sink, name, c.description, "1");
+                family = Some(*name);
+            }
+            let labels = [(c.label, value.as_str())];
+            sink.counter(&labels, c.value.load(Ordering::Relaxed), start, None);
+        }
+
         type GaugeField = fn(&ExporterCounters) -> &AtomicI64;
         let gauges: [(&str, &str, GaugeField); 2] = [
             (
@@ -351,5 +407,67 @@ impl MetricsSource for Telemetry {
         for source in sources {
             source.collect(sink);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{ExponentialHistogramPoint, HistogramPoint, NumberPoint, SummaryPoint};
+
+    /// Records `family name` and `name{labels} value` lines of counters; other kinds as names.
+    #[derive(Default)]
+    struct Lines(Vec<String>, String);
+
+    impl MetricsSink for Lines {
+        fn family(&mut self, desc: &FamilyDesc<'_>) {
+            self.1 = desc.name.to_owned();
+            self.0.push(format!("# {}", desc.name));
+        }
+        fn counter(&mut self, labels: &[(&str, &str)], value: u64, _: u64, _: Option<&Exemplar>) {
+            self.0.push(format!("{}{labels:?} {value}", self.1));
+        }
+        fn gauge(&mut self, _: &[(&str, &str)], _: f64) {}
+        fn histogram(&mut self, _: &[(&str, &str)], _: &HistogramPoint<'_>) {}
+        fn number(&mut self, _: &[(&str, &str)], _: &NumberPoint<'_>) {}
+        fn summary(&mut self, _: &[(&str, &str)], _: &SummaryPoint<'_>) {}
+        fn exponential_histogram(&mut self, _: &[(&str, &str)], _: &ExponentialHistogramPoint<'_>) {
+        }
+    }
+
+    use crate::metrics::Exemplar;
+
+    #[test]
+    fn processor_and_component_counters_are_shared_per_id_and_rendered_once() {
+        let t = Telemetry::new();
+        let a = t.processor("filter/x", Signal::Traces);
+        let b = t.processor("filter/x", Signal::Traces);
+        a.incoming.fetch_add(10, Ordering::Relaxed);
+        b.incoming.fetch_add(5, Ordering::Relaxed);
+        b.outgoing.fetch_add(12, Ordering::Relaxed);
+        let d1 = t.component_counter("dropped", "d", "filter", "filter/x");
+        let d2 = t.component_counter("dropped", "d", "filter", "filter/x");
+        let d3 = t.component_counter("dropped", "d", "filter", "filter/y");
+        d1.fetch_add(2, Ordering::Relaxed);
+        d2.fetch_add(1, Ordering::Relaxed);
+        d3.fetch_add(7, Ordering::Relaxed);
+        let mut lines = Lines::default();
+        t.collect(&mut lines);
+        let want = [
+            "# otelcol_processor_incoming_items",
+            r#"otelcol_processor_incoming_items[("otel_signal", "traces"), ("processor", "filter/x")] 15"#,
+            "# otelcol_processor_outgoing_items",
+            r#"otelcol_processor_outgoing_items[("otel_signal", "traces"), ("processor", "filter/x")] 12"#,
+            "# dropped",
+            r#"dropped[("filter", "filter/x")] 3"#,
+            r#"dropped[("filter", "filter/y")] 7"#,
+        ];
+        let got: Vec<&str> = lines
+            .0
+            .iter()
+            .map(String::as_str)
+            .filter(|l| !l.contains("exporter_queue"))
+            .collect();
+        assert_eq!(got, want);
     }
 }
