@@ -352,6 +352,12 @@ pub trait ReceiverFactory: FactoryInfo {
 
 pub trait ProcessorFactory: FactoryInfo {
     fn signals(&self) -> &'static [Signal];
+    /// Whether it may change or drop data. A metrics pipeline with such a processor takes a
+    /// connector's metrics as pushed batches through it, instead of letting its exporters
+    /// read the connector's store in place past it.
+    fn edits_data(&self) -> bool {
+        true
+    }
     /// Wraps `next` in this processor for a pipeline of `signal`. Processors are built per
     /// pipeline, as in otelcol.
     fn build(

@@ -67,6 +67,10 @@ impl ProcessorFactory for BatchProcessorFactory {
         &Signal::ALL
     }
 
+    fn edits_data(&self) -> bool {
+        false
+    }
+
     fn build(
         &self,
         config: &ComponentConfig,

@@ -167,6 +167,19 @@ impl Service {
                     .get(id.type_name())
                     .is_some_and(|f| f.metrics_flow() == MetricsFlow::Sources)
         };
+        // A processor that edits data must see span metrics too, so a metrics pipeline with one
+        // takes the connector's pushed batches through its processors, and its exporters that
+        // could read the store in place take those batches instead (as otelcol runs it).
+        let edits = |p: &crate::config::PipelineConfig| {
+            p.processors.iter().any(|(id, _)| {
+                factories
+                    .processors
+                    .get(id.type_name())
+                    .is_none_or(|f| f.edits_data())
+            })
+        };
+        let reads_in_place =
+            |p: &crate::config::PipelineConfig, id: &ComponentId| reads_sources(id) && !edits(p);
         let keeps_sources = |id: &ComponentId| {
             config.connectors.iter().any(|c| c.id() == id)
                 && factories
@@ -203,7 +216,7 @@ impl Service {
             {
                 let pushes = p.signal != Signal::Metrics
                     || factory.metrics_flow() == MetricsFlow::Batches
-                    || p.exporters.iter().any(|(e, _)| !reads_sources(e));
+                    || p.exporters.iter().any(|(e, _)| !reads_in_place(p, e));
                 if pushes && next.get(p.signal).is_none() {
                     let late = Arc::new(LateBound::default());
                     connector_outputs.insert((cfg.id().clone(), p.signal), late.clone());
@@ -238,6 +251,9 @@ impl Service {
                     .ok_or_else(|| BuildError::new(id, "unknown exporter type"))?;
                 if pipeline.signal == Signal::Metrics && reads_sources(id) {
                     let sources = metrics_sources.entry(id.clone()).or_default();
+                    if edits(pipeline) {
+                        continue;
+                    }
                     for (r, _) in &pipeline.receivers {
                         if let Some(source) = connector_sources.get(r) {
                             if !sources.iter().any(|s| Arc::ptr_eq(s, source)) {
@@ -271,11 +287,10 @@ impl Service {
         // get a chain of their own when the pipeline has both kinds of receivers.
         let mut heads: BTreeMap<(ComponentId, Signal), Vec<Arc<dyn Consumer>>> = BTreeMap::new();
         for pipeline in pipelines {
-            let (from_sources, from_batches): (Vec<_>, Vec<_>) = pipeline
-                .receivers
-                .iter()
-                .map(|(id, _)| id)
-                .partition(|id| pipeline.signal == Signal::Metrics && keeps_sources(id));
+            let (from_sources, from_batches): (Vec<_>, Vec<_>) =
+                pipeline.receivers.iter().map(|(id, _)| id).partition(|id| {
+                    pipeline.signal == Signal::Metrics && keeps_sources(id) && !edits(pipeline)
+                });
             for (receivers, skip_readers) in [(from_batches, false), (from_sources, true)] {
                 if receivers.is_empty() {
                     continue;

@@ -209,6 +209,25 @@ impl ConnectorFactory for Fake {
     }
 }
 
+impl crate::component::ProcessorFactory for Fake {
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+    fn edits_data(&self) -> bool {
+        self.type_name != "batch"
+    }
+    fn build(
+        &self,
+        config: &ComponentConfig,
+        _: &BuildContext,
+        signal: Signal,
+        next: Arc<dyn Consumer>,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
+        let r = recorder(&self.log, format!("processor {} {signal}", config.id()));
+        Box::pin(async move { Ok((next, r)) })
+    }
+}
+
 fn factories(log: &Log) -> Factories {
     let fake = |t| Fake {
         type_name: t,
@@ -219,7 +238,9 @@ fn factories(log: &Log) -> Factories {
         .exporter(fake("otlp"))
         .exporter(fake("prom"))
         .connector(fake("spanmetrics"))
-        .connector(fake("fwd"));
+        .connector(fake("fwd"))
+        .processor(fake("transform"))
+        .processor(fake("batch"));
     f
 }
 
@@ -490,6 +511,48 @@ async fn span_metrics_are_pushed_only_where_an_exporter_cannot_read_them() {
         .lock()
         .iter()
         .any(|l| l == "start connector spanmetrics"));
+}
+
+#[tokio::test]
+async fn a_processor_that_edits_metrics_sees_span_metrics_pushed_through_it() {
+    // With `transform` in the metrics pipeline, `prom` must not read the store past it: the
+    // connector pushes, the batches pass the processor, `prom` takes them (no source).
+    // `batch` changes nothing, so with it the store is still read in place.
+    for (processor, connector, exporter) in [
+        (
+            "transform",
+            "start connector spanmetrics pushes metrics",
+            "start exporter prom sources=0",
+        ),
+        (
+            "batch",
+            "start connector spanmetrics",
+            "start exporter prom sources=1",
+        ),
+    ] {
+        let yaml = GOOD
+            .replace(
+                "service:",
+                &format!("processors:\n  {processor}:\nservice:"),
+            )
+            .replace(
+                "      receivers: [spanmetrics]\n",
+                &format!("      receivers: [spanmetrics]\n      processors: [{processor}]\n"),
+            );
+        assert_eq!(errors_of(&yaml), Vec::<String>::new());
+        let log = Log::default();
+        let config = load_str("test.yaml", &yaml).expect("loads");
+        let ctx = BuildContext::new(crate::telemetry::Telemetry::new());
+        let service = Service::start(&config, &factories(&log), ctx)
+            .await
+            .expect("starts");
+        service
+            .shutdown(Instant::now() + std::time::Duration::from_secs(1))
+            .await;
+        let log = log.lock().clone();
+        assert!(log.iter().any(|l| l == connector), "{processor}: {log:#?}");
+        assert!(log.iter().any(|l| l == exporter), "{processor}: {log:#?}");
+    }
 }
 
 #[test]

@@ -204,6 +204,10 @@ impl ProcessorFactory for MemoryLimiterFactory {
         &Signal::ALL
     }
 
+    fn edits_data(&self) -> bool {
+        false
+    }
+
     fn build(
         &self,
         config: &ComponentConfig,
