@@ -33,10 +33,12 @@
 mod cursor;
 pub mod enums;
 mod error;
+mod splice;
 mod value;
 mod walk;
 
 pub use error::{WireError, WireErrorKind, WireType};
+pub use splice::{splice_resources, ResourceEdit, ResourceSlot, SpliceError};
 pub use value::{
     AnyValueView, ArrayIter, ArrayView, AttributeIter, KeyValueView, KvListView, LazyAttribute,
     LazyAttributes,
