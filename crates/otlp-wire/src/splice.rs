@@ -195,7 +195,10 @@ mod tests {
         assert_eq!(out, None);
         assert_eq!(
             seen,
-            vec![(b"r1".to_vec(), Vec::new()), (b"r2".to_vec(), b"u".to_vec())]
+            vec![
+                (b"r1".to_vec(), Vec::new()),
+                (b"r2".to_vec(), b"u".to_vec())
+            ]
         );
     }
 

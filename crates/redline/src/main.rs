@@ -29,6 +29,8 @@ fn factories() -> Factories {
     f.receiver(redline_otlp_receiver::OtlpReceiverFactory)
         .processor(redline_processors::BatchProcessorFactory)
         .processor(redline_processors::MemoryLimiterFactory)
+        .processor(redline_attributes_processor::ResourceProcessorFactory)
+        .processor(redline_attributes_processor::AttributesProcessorFactory)
         .connector(redline_spanmetrics::SpanMetricsFactory)
         .connector(redline_forward_connector::ForwardConnectorFactory)
         .exporter(redline_otlp_exporter::OtlpExporterFactory)
