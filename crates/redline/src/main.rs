@@ -31,6 +31,7 @@ fn factories() -> Factories {
         .processor(redline_processors::MemoryLimiterFactory)
         .processor(redline_attributes_processor::ResourceProcessorFactory)
         .processor(redline_attributes_processor::AttributesProcessorFactory)
+        .processor(redline_resourcedetection_processor::ResourceDetectionFactory)
         .connector(redline_spanmetrics::SpanMetricsFactory)
         .connector(redline_forward_connector::ForwardConnectorFactory)
         .exporter(redline_otlp_exporter::OtlpExporterFactory)
