@@ -12,6 +12,9 @@
 //! `ExportLogsServiceRequest` and counts its log records. Both accept exactly what prost
 //! accepts.
 //!
+//! [`splice_resources`] rewrites only the resources of a request of any signal (for
+//! processors that change nothing else), copying every other byte as received.
+//!
 //! ```
 //! use redline_otlp_wire::{walk, ResourceView, SpanView, TraceVisitor};
 //!
@@ -33,10 +36,12 @@
 mod cursor;
 pub mod enums;
 mod error;
+mod splice;
 mod value;
 mod walk;
 
 pub use error::{WireError, WireErrorKind, WireType};
+pub use splice::{splice_resources, ResourceEdit, ResourceSlot, SpliceError};
 pub use value::{
     AnyValueView, ArrayIter, ArrayView, AttributeIter, KeyValueView, KvListView, LazyAttribute,
     LazyAttributes,

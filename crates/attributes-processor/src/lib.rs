@@ -1,0 +1,210 @@
+//! otelcol-contrib's `resource` and `attributes` processors, for traces, metrics and logs.
+//!
+//! Both run the same action engine ([`AttrActions`], otelcol's `attraction`): `resource` on
+//! each resource's attributes, `attributes` on the attributes of every span, metric data
+//! point or log record that its `include` / `exclude` sections select ([`Filter`]). Each is a
+//! [`BatchEditor`](redline_pipeline::edit::BatchEditor): a batch no action changed travels on
+//! as its original bytes. `resource` splices new resources into the request and leaves every
+//! item's bytes alone; `attributes` decodes and re-encodes the whole request when it changes
+//! something.
+
+mod action;
+mod editor;
+mod goregex;
+mod matcher;
+mod value;
+
+pub use action::{ActionConfig, ActionConfigError, ActionError, AttrActions};
+pub use editor::{AttributesEditor, ResourceEditor};
+pub use goregex::RegexError;
+pub use matcher::{
+    AttributeMatch, Filter, Kind, LibraryMatch, MatchError, MatchProperties, SeverityNumberMatch,
+};
+pub use value::ConfigValue;
+
+use std::sync::Arc;
+
+use redline_pipeline::component::{BuildResult, FactoryInfo, NoopRunning};
+use redline_pipeline::edit::EditingProcessor;
+use redline_pipeline::{
+    BuildContext, BuildError, ComponentConfig, ConfigError, Consumer, ProcessorFactory,
+    RunningComponent, Signal,
+};
+use serde::Deserialize;
+
+/// The `resource` processor's settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceConfig {
+    #[serde(default)]
+    pub attributes: Vec<ActionConfig>,
+}
+
+/// The `attributes` processor's settings.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributesConfig {
+    #[serde(default)]
+    pub include: Option<MatchProperties>,
+    #[serde(default)]
+    pub exclude: Option<MatchProperties>,
+    #[serde(default)]
+    pub actions: Vec<ActionConfig>,
+}
+
+/// Parses and validates a `resource` section into its actions.
+pub fn resource_actions(config: &ComponentConfig) -> Result<AttrActions, ConfigError> {
+    let parsed = config.parse::<ResourceConfig>()?;
+    compile_actions(config, "attributes", &parsed.attributes)
+}
+
+/// Parses and validates an `attributes` section.
+pub fn attributes_config(
+    config: &ComponentConfig,
+) -> Result<(AttributesConfig, AttrActions), ConfigError> {
+    let parsed = config.parse::<AttributesConfig>()?;
+    let actions = compile_actions(config, "actions", &parsed.actions)?;
+    Ok((parsed, actions))
+}
+
+fn compile_actions(
+    config: &ComponentConfig,
+    list: &str,
+    actions: &[ActionConfig],
+) -> Result<AttrActions, ConfigError> {
+    if actions.is_empty() {
+        return Err(config.invalid(list, format!("missing required field \"{list}\"")));
+    }
+    AttrActions::new(actions)
+        .map_err(|e| config.invalid(&format!("{list}[{}].{}", e.index, e.field), e.error))
+}
+
+fn context_warning(actions: &AttrActions) -> Vec<String> {
+    if actions.uses_context() {
+        vec!["from_context never finds a value in Redline (its receivers keep no client metadata, as otelcol's \
+              do without include_metadata): from_attribute or default_value apply instead"
+            .to_owned()]
+    } else {
+        Vec::new()
+    }
+}
+
+fn editing_processor<E: redline_pipeline::edit::BatchEditor>(
+    editor: E,
+    next: Arc<dyn Consumer>,
+    ctx: &BuildContext,
+    id: &str,
+    signal: Signal,
+) -> (Arc<dyn Consumer>, Box<dyn RunningComponent>) {
+    let counters = ctx.telemetry.processor(id, signal);
+    (
+        Arc::new(EditingProcessor::new(editor, next, counters)),
+        Box::new(NoopRunning),
+    )
+}
+
+pub struct ResourceProcessorFactory;
+
+impl FactoryInfo for ResourceProcessorFactory {
+    fn type_name(&self) -> &'static str {
+        "resource"
+    }
+
+    fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        resource_actions(config).map(drop)
+    }
+
+    fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
+        resource_actions(config)
+            .map(|a| context_warning(&a))
+            .unwrap_or_default()
+    }
+}
+
+impl ProcessorFactory for ResourceProcessorFactory {
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+
+    fn build(
+        &self,
+        config: &ComponentConfig,
+        ctx: &BuildContext,
+        signal: Signal,
+        next: Arc<dyn Consumer>,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
+        let id = config.id().clone();
+        let built = resource_actions(config).map(|actions| {
+            let editor = ResourceEditor {
+                id: id.to_string(),
+                actions,
+            };
+            editing_processor(editor, next, ctx, &id.to_string(), signal)
+        });
+        Box::pin(async move { built.map_err(|e| BuildError::new(&id, e)) })
+    }
+}
+
+pub struct AttributesProcessorFactory;
+
+impl FactoryInfo for AttributesProcessorFactory {
+    fn type_name(&self) -> &'static str {
+        "attributes"
+    }
+
+    fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        attributes_config(config).map(drop)
+    }
+
+    fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
+        attributes_config(config)
+            .map(|(_, a)| context_warning(&a))
+            .unwrap_or_default()
+    }
+}
+
+impl ProcessorFactory for AttributesProcessorFactory {
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+
+    fn build(
+        &self,
+        config: &ComponentConfig,
+        ctx: &BuildContext,
+        signal: Signal,
+        next: Arc<dyn Consumer>,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
+        let id = config.id().clone();
+        let kind = match signal {
+            Signal::Traces => Kind::Spans,
+            Signal::Metrics => Kind::Metrics,
+            Signal::Logs => Kind::Logs,
+        };
+        let built = attributes_config(config)
+            .map_err(|e| BuildError::new(&id, e))
+            .and_then(|(cfg, actions)| {
+                let filter = Filter::new(cfg.include.as_ref(), cfg.exclude.as_ref(), kind)
+                    .map_err(|e| {
+                        BuildError::new(&id, format!("{} pipeline: {e}", signal.as_str()))
+                    })?;
+                let editor = AttributesEditor {
+                    id: id.to_string(),
+                    signal,
+                    actions,
+                    filter,
+                };
+                Ok(editing_processor(
+                    editor,
+                    next,
+                    ctx,
+                    &id.to_string(),
+                    signal,
+                ))
+            });
+        Box::pin(async move { built })
+    }
+}
+
+#[cfg(test)]
+mod tests;
