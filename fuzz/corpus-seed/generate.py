@@ -6,6 +6,7 @@ Seeds are small on purpose: libFuzzer mutates them, so they only need to reach e
 (all AnyValue kinds, nesting, events, links, merged fields, several resources; every metric
 kind, exemplars, buckets, quantiles, log bodies), not volume.
 The config seeds are the repo's own configs plus sections with every spanmetrics key.
+The OTTL seeds are statements and a condition that together use every construct of the grammar.
 """
 
 from __future__ import annotations
@@ -285,9 +286,27 @@ def configs() -> dict:
     return out
 
 
+OTTL_TEXTS = [
+    'set(attributes["test"], "pass") where name == "fido"',
+    'set(span.attributes["k"], Concat([attributes["a"], "x"], "-")) where IsMatch(name, "^op") and not (kind == SPAN_KIND_SERVER or status.code != 1)',
+    'keep_keys(resource.attributes, ["service.name", "host.name"])',
+    'replace_pattern(attributes["message"], "device=*", attributes["device_name"], SHA256)',
+    'set(attributes["x"], Split(attributes["y"], ",")[Len(attributes["z"]) - 1]) where attributes["n"] > -1.5e3',
+    'set(attributes["m"], {"a": 1, "b": [0x0102, nil, true, .5] "c": {"d": "\\x41\\u00e9"},})',
+    'set(name = attributes["a"], value = -(1 + 2) * 3 / x) where (1 + 2) * 3 == 9',
+    'limit(attributes, 100, ["http.method"]) where Foo()[0]["k"] == nil',
+    '((x == 1))',
+]
+
+
+def ottl_texts() -> dict:
+    return {f"{i:02}.ottl": text.encode() for i, text in enumerate(OTTL_TEXTS)}
+
+
 def main():
     for target, files in (("lean_decoder", requests()), ("otlp_json", json_bodies()), ("config_loader", configs()),
-                          ("metrics_validator", metrics_requests()), ("logs_validator", logs_requests())):
+                          ("metrics_validator", metrics_requests()), ("logs_validator", logs_requests()),
+                          ("ottl_parse", ottl_texts())):
         d = HERE / target
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
