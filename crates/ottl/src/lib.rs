@@ -1,3 +1,29 @@
-//! OTTL, the OpenTelemetry Transformation Language, as otelcol's `pkg/ottl` defines it.
+//! OTTL, the OpenTelemetry Transformation Language, as otelcol's `pkg/ottl` defines it:
+//! compilation of statements and conditions against a context, evaluation on OTLP prost
+//! messages, and a dry run on encoded traces that tells whether applying could change them.
 
 pub mod ast;
+mod compare;
+mod compile;
+mod contexts;
+mod error;
+mod eval;
+mod exec;
+mod funcs;
+mod infer;
+mod ir;
+mod parse_shim;
+mod paths;
+#[cfg(test)]
+mod testparse;
+mod tracestate;
+mod value;
+mod write;
+
+pub use error::{CompileError, EvalError, ExecError};
+pub use exec::{
+    filter_logs, filter_traces, traces_may_drop, ConditionSet, ErrorMode, FilterOutcome,
+    StatementGroup, TraceFilters,
+};
+pub use paths::{ContextKind, Signal};
+pub use value::Value;
