@@ -89,8 +89,7 @@ pub fn maps_equal(a: &MapRef<'_>, b: &MapRef<'_>) -> bool {
 
 pub fn slices_equal(a: &SliceRef<'_>, b: &SliceRef<'_>) -> bool {
     a.len() == b.len()
-        && a
-            .elements()
+        && a.elements()
             .zip(b.elements())
             .all(|(x, y)| values_equal(&x, &y))
 }
@@ -184,16 +183,56 @@ mod tests {
             (s("a"), s("a"), [true, false, false, true, false, true]),
             (s("a"), s("b"), [false, true, true, true, false, false]),
             (s("b"), s("a"), [false, true, false, false, true, true]),
-            (Value::Int(1), Value::Int(1), [true, false, false, true, false, true]),
-            (Value::Int(1), Value::Double(1.0), [true, false, false, true, false, true]),
-            (Value::Int(1), Value::Double(1.5), [false, true, true, true, false, false]),
-            (Value::Double(2.0), Value::Int(1), [false, true, false, false, true, true]),
-            (Value::Int(1), s("1"), [false, true, false, false, false, false]),
-            (Value::Nil, Value::Nil, [true, false, false, true, false, true]),
-            (Value::Nil, s("a"), [false, true, false, false, false, false]),
-            (s("a"), Value::Nil, [false, true, false, false, false, false]),
-            (Value::Bool(false), Value::Bool(true), [false, true, true, true, false, false]),
-            (Value::Bool(true), Value::Bool(false), [false, true, false, false, true, true]),
+            (
+                Value::Int(1),
+                Value::Int(1),
+                [true, false, false, true, false, true],
+            ),
+            (
+                Value::Int(1),
+                Value::Double(1.0),
+                [true, false, false, true, false, true],
+            ),
+            (
+                Value::Int(1),
+                Value::Double(1.5),
+                [false, true, true, true, false, false],
+            ),
+            (
+                Value::Double(2.0),
+                Value::Int(1),
+                [false, true, false, false, true, true],
+            ),
+            (
+                Value::Int(1),
+                s("1"),
+                [false, true, false, false, false, false],
+            ),
+            (
+                Value::Nil,
+                Value::Nil,
+                [true, false, false, true, false, true],
+            ),
+            (
+                Value::Nil,
+                s("a"),
+                [false, true, false, false, false, false],
+            ),
+            (
+                s("a"),
+                Value::Nil,
+                [false, true, false, false, false, false],
+            ),
+            (
+                Value::Bool(false),
+                Value::Bool(true),
+                [false, true, true, true, false, false],
+            ),
+            (
+                Value::Bool(true),
+                Value::Bool(false),
+                [false, true, false, false, true, true],
+            ),
             (
                 Value::Double(f64::NAN),
                 Value::Double(f64::NAN),
@@ -235,7 +274,10 @@ mod tests {
     #[test]
     fn arithmetic_rules() {
         let r = |a, op, b| arithmetic(&a, op, &b).map(|v| format!("{v:?}"));
-        assert_eq!(r(Value::Int(7), MathOp::Div, Value::Int(2)).ok(), Some("Int(3)".into()));
+        assert_eq!(
+            r(Value::Int(7), MathOp::Div, Value::Int(2)).ok(),
+            Some("Int(3)".into())
+        );
         assert_eq!(
             r(Value::Int(1), MathOp::Add, Value::Double(0.5)).ok(),
             Some("Double(1.5)".into())

@@ -4,8 +4,8 @@
 
 use crate::ast::{self, ArgValue, BoolExpr, MathExpr, Span};
 use crate::error::CompileError;
-use crate::funcs::{self, build_converter, build_editor, Kind, Param, SliceArg, Want};
 use crate::funcs::build::{string_fn, Arg, Args};
+use crate::funcs::{self, build_converter, build_editor, Kind, Param, SliceArg, Want};
 use crate::ir::{Action, CCondition, CKey, CPath, CStatement, Cond, ConverterCall, Expr};
 use crate::paths::{describe_paths, lookup, ContextKind, Field, Indexing};
 use crate::value::Value;
@@ -99,9 +99,7 @@ impl<'t> Compiler<'t> {
             ast::Value::Bytes(b, _) => Expr::Literal(Value::Bytes(b.clone().into())),
             ast::Value::Enum(symbol, span) => match self.context.enum_value(symbol) {
                 Some(i) => Expr::Literal(Value::Int(i)),
-                None => {
-                    return Err(self.err(*span, format!("enum symbol, {symbol}, not found")))
-                }
+                None => return Err(self.err(*span, format!("enum symbol, {symbol}, not found"))),
             },
             ast::Value::Path(p) => Expr::Path(Box::new(self.path(p)?)),
             ast::Value::Converter(call) => Expr::Call(Box::new(self.converter(call)?)),
@@ -114,9 +112,12 @@ impl<'t> Compiler<'t> {
                     ),
                 ))
             }
-            ast::Value::List(items, _) => {
-                Expr::List(items.iter().map(|i| self.value(i)).collect::<CResult<_>>()?)
-            }
+            ast::Value::List(items, _) => Expr::List(
+                items
+                    .iter()
+                    .map(|i| self.value(i))
+                    .collect::<CResult<_>>()?,
+            ),
             ast::Value::Map(entries, _) => Expr::Map(
                 entries
                     .iter()
@@ -137,11 +138,7 @@ impl<'t> Compiler<'t> {
             },
             MathExpr::Binary {
                 op, left, right, ..
-            } => Expr::Arith(
-                Box::new(self.math(left)?),
-                *op,
-                Box::new(self.math(right)?),
-            ),
+            } => Expr::Arith(Box::new(self.math(left)?), *op, Box::new(self.math(right)?)),
         })
     }
 
@@ -198,7 +195,11 @@ impl<'t> Compiler<'t> {
         };
         if head.name == "cache" {
             if context != self.context {
-                let fixed = text.replacen(&format!("{}.", context.name()), &format!("{}.", self.context.name()), 1);
+                let fixed = text.replacen(
+                    &format!("{}.", context.name()),
+                    &format!("{}.", self.context.name()),
+                    1,
+                );
                 return Err(self.err(p.span, format!(
                     "access to cache must be performed using the same context, please replace \"{text}\" with \"{fixed}\""
                 )));
@@ -212,8 +213,7 @@ impl<'t> Compiler<'t> {
             });
         }
         let second = rest.get(1).map(|f| f.name.as_str());
-        let Some((field, used)) = lookup(context, &head.name, second, !head.keys.is_empty())
-        else {
+        let Some((field, used)) = lookup(context, &head.name, second, !head.keys.is_empty()) else {
             return Err(self.err(head.span, format!(
                 "segment \"{}\" from path \"{text}\" is not a valid path nor a valid OTTL keyword for the {} context; valid paths: {}",
                 head.name, context.name(), describe_paths(context)
@@ -264,9 +264,8 @@ impl<'t> Compiler<'t> {
             return Err(self.err(call.span, "editors cannot be indexed"));
         }
         let args = self.bind(call, params)?;
-        build_editor(&call.name, args).map_err(|m| {
-            self.err(call.name_span, format!("couldn't create function: {m}"))
-        })
+        build_editor(&call.name, args)
+            .map_err(|m| self.err(call.name_span, format!("couldn't create function: {m}")))
     }
 
     fn converter(&self, call: &ast::Call) -> CResult<ConverterCall> {
@@ -281,9 +280,8 @@ impl<'t> Compiler<'t> {
         }
         let params = self.params(call, false)?;
         let args = self.bind(call, params)?;
-        let func = build_converter(&call.name, args).map_err(|m| {
-            self.err(call.name_span, format!("couldn't create function: {m}"))
-        })?;
+        let func = build_converter(&call.name, args)
+            .map_err(|m| self.err(call.name_span, format!("couldn't create function: {m}")))?;
         Ok(ConverterCall {
             func,
             keys: self.keys(&call.keys)?,
@@ -417,9 +415,12 @@ impl<'t> Compiler<'t> {
                         .enumerate()
                         .map(|(i, item)| match item {
                             ast::Value::String(s, _) => Ok(s.clone()),
-                            _ => Err(self.err(item.span(), format!(
+                            _ => Err(self.err(
+                                item.span(),
+                                format!(
                                 "invalid element type at list index {i}, must be of type string"
-                            ))),
+                            ),
+                            )),
                         })
                         .collect::<CResult<_>>()?,
                 ),
@@ -432,7 +433,8 @@ impl<'t> Compiler<'t> {
                         .map(|i| {
                             let e = self.value(i)?;
                             if let Some(lit) = e.literal() {
-                                check_literal(Want::String, lit).map_err(|m| self.err(i.span(), m))?;
+                                check_literal(Want::String, lit)
+                                    .map_err(|m| self.err(i.span(), m))?;
                             }
                             Ok(e)
                         })
@@ -442,7 +444,10 @@ impl<'t> Compiler<'t> {
             },
             Kind::Slice => match value {
                 ast::Value::List(items, _) => Arg::Slice(SliceArg::Items(
-                    items.iter().map(|i| self.value(i)).collect::<CResult<_>>()?,
+                    items
+                        .iter()
+                        .map(|i| self.value(i))
+                        .collect::<CResult<_>>()?,
                 )),
                 other => Arg::Slice(SliceArg::Runtime(self.value(other)?)),
             },

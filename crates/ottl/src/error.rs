@@ -74,9 +74,15 @@ impl std::error::Error for EvalError {}
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ExecError {
     #[error("failed to execute statement: {statement}, {source}")]
-    Statement { statement: String, source: EvalError },
+    Statement {
+        statement: String,
+        source: EvalError,
+    },
     #[error("failed to eval condition: {condition}, {source}")]
-    Condition { condition: String, source: EvalError },
+    Condition {
+        condition: String,
+        source: EvalError,
+    },
     #[error("malformed request: {0}")]
     Wire(#[from] redline_otlp_wire::WireError),
     #[error("the {0:?} context does not apply to this signal")]

@@ -193,7 +193,11 @@ pub(crate) fn read_path<'a, R: Reader + ?Sized>(
             let raw = r.read(Field::Span(SpanField::TraceState))?;
             let key = match p.keys.first() {
                 Some(k) => resolve_key(r, k)?,
-                None => return Err(EvalError::new("must provide exactly 1 key when accessing trace_state")),
+                None => {
+                    return Err(EvalError::new(
+                        "must provide exactly 1 key when accessing trace_state",
+                    ))
+                }
             };
             let RKey::Str(key) = key else {
                 return Err(EvalError::new("trace_state indexing type must be a string"));
@@ -278,15 +282,21 @@ mod tests {
         let k = |s: &'static str| RKey::Str(Cow::Borrowed(s));
         let got = index_value(base(), &[k("a"), k("b")]).expect("nested get");
         assert_eq!(got.as_str(), Some("x"));
-        assert!(index_value(base(), &[k("zz"), k("b")]).expect("missing").is_nil());
+        assert!(index_value(base(), &[k("zz"), k("b")])
+            .expect("missing")
+            .is_nil());
         let got = index_value(base(), &[k("l"), RKey::Int(0)]).expect("slice get");
         assert!(matches!(got, Value::Int(7)));
         assert_eq!(
-            index_value(base(), &[k("l"), RKey::Int(1)]).map(|_| ()).map_err(|e| e.to_string()),
+            index_value(base(), &[k("l"), RKey::Int(1)])
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Err("index 1 out of bounds".into())
         );
         assert_eq!(
-            index_value(base(), &[k("s"), k("x")]).map(|_| ()).map_err(|e| e.to_string()),
+            index_value(base(), &[k("s"), k("x")])
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Err("type Str does not support string indexing".into())
         );
     }

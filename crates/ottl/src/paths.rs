@@ -337,14 +337,20 @@ pub fn fields_of(context: ContextKind) -> &'static [(&'static str, Field)] {
     match context {
         ContextKind::Resource => &[
             ("attributes", Field::Resource(R::Attributes)),
-            ("dropped_attributes_count", Field::Resource(R::DroppedAttributesCount)),
+            (
+                "dropped_attributes_count",
+                Field::Resource(R::DroppedAttributesCount),
+            ),
             ("schema_url", Field::Resource(R::SchemaUrl)),
         ],
         ContextKind::Scope => &[
             ("name", Field::Scope(S::Name)),
             ("version", Field::Scope(S::Version)),
             ("attributes", Field::Scope(S::Attributes)),
-            ("dropped_attributes_count", Field::Scope(S::DroppedAttributesCount)),
+            (
+                "dropped_attributes_count",
+                Field::Scope(S::DroppedAttributesCount),
+            ),
             ("schema_url", Field::Scope(S::SchemaUrl)),
         ],
         ContextKind::Span => &[
@@ -358,11 +364,17 @@ pub fn fields_of(context: ContextKind) -> &'static [(&'static str, Field)] {
             ("name", Field::Span(P::Name)),
             ("kind", Field::Span(P::Kind)),
             ("kind.string", Field::Span(P::KindString)),
-            ("kind.deprecated_string", Field::Span(P::KindDeprecatedString)),
+            (
+                "kind.deprecated_string",
+                Field::Span(P::KindDeprecatedString),
+            ),
             ("start_time_unix_nano", Field::Span(P::StartTimeUnixNano)),
             ("end_time_unix_nano", Field::Span(P::EndTimeUnixNano)),
             ("attributes", Field::Span(P::Attributes)),
-            ("dropped_attributes_count", Field::Span(P::DroppedAttributesCount)),
+            (
+                "dropped_attributes_count",
+                Field::Span(P::DroppedAttributesCount),
+            ),
             ("events", Field::Span(P::Events)),
             ("dropped_events_count", Field::Span(P::DroppedEventsCount)),
             ("links", Field::Span(P::Links)),
@@ -376,21 +388,30 @@ pub fn fields_of(context: ContextKind) -> &'static [(&'static str, Field)] {
             ("time_unix_nano", Field::SpanEvent(E::TimeUnixNano)),
             ("name", Field::SpanEvent(E::Name)),
             ("attributes", Field::SpanEvent(E::Attributes)),
-            ("dropped_attributes_count", Field::SpanEvent(E::DroppedAttributesCount)),
+            (
+                "dropped_attributes_count",
+                Field::SpanEvent(E::DroppedAttributesCount),
+            ),
         ],
         ContextKind::Metric => &[
             ("name", Field::Metric(M::Name)),
             ("description", Field::Metric(M::Description)),
             ("unit", Field::Metric(M::Unit)),
             ("type", Field::Metric(M::Type)),
-            ("aggregation_temporality", Field::Metric(M::AggregationTemporality)),
+            (
+                "aggregation_temporality",
+                Field::Metric(M::AggregationTemporality),
+            ),
             ("is_monotonic", Field::Metric(M::IsMonotonic)),
             ("data_points", Field::Metric(M::DataPoints)),
             ("metadata", Field::Metric(M::Metadata)),
         ],
         ContextKind::DataPoint => &[
             ("attributes", Field::DataPoint(D::Attributes)),
-            ("start_time_unix_nano", Field::DataPoint(D::StartTimeUnixNano)),
+            (
+                "start_time_unix_nano",
+                Field::DataPoint(D::StartTimeUnixNano),
+            ),
             ("time_unix_nano", Field::DataPoint(D::TimeUnixNano)),
             ("value_double", Field::DataPoint(D::ValueDouble)),
             ("value_int", Field::DataPoint(D::ValueInt)),
@@ -403,20 +424,32 @@ pub fn fields_of(context: ContextKind) -> &'static [(&'static str, Field)] {
             ("scale", Field::DataPoint(D::Scale)),
             ("zero_count", Field::DataPoint(D::ZeroCount)),
             ("positive.offset", Field::DataPoint(D::PositiveOffset)),
-            ("positive.bucket_counts", Field::DataPoint(D::PositiveBucketCounts)),
+            (
+                "positive.bucket_counts",
+                Field::DataPoint(D::PositiveBucketCounts),
+            ),
             ("negative.offset", Field::DataPoint(D::NegativeOffset)),
-            ("negative.bucket_counts", Field::DataPoint(D::NegativeBucketCounts)),
+            (
+                "negative.bucket_counts",
+                Field::DataPoint(D::NegativeBucketCounts),
+            ),
             ("quantile_values", Field::DataPoint(D::QuantileValues)),
         ],
         ContextKind::Log => &[
             ("time_unix_nano", Field::Log(L::TimeUnixNano)),
-            ("observed_time_unix_nano", Field::Log(L::ObservedTimeUnixNano)),
+            (
+                "observed_time_unix_nano",
+                Field::Log(L::ObservedTimeUnixNano),
+            ),
             ("severity_number", Field::Log(L::SeverityNumber)),
             ("severity_text", Field::Log(L::SeverityText)),
             ("body", Field::Log(L::Body)),
             ("body.string", Field::Log(L::BodyString)),
             ("attributes", Field::Log(L::Attributes)),
-            ("dropped_attributes_count", Field::Log(L::DroppedAttributesCount)),
+            (
+                "dropped_attributes_count",
+                Field::Log(L::DroppedAttributesCount),
+            ),
             ("flags", Field::Log(L::Flags)),
             ("trace_id", Field::Log(L::TraceId)),
             ("trace_id.string", Field::Log(L::TraceIdString)),
@@ -462,16 +495,40 @@ mod tests {
 
     #[test]
     fn severity_symbols() {
-        assert_eq!(ContextKind::Log.enum_value("SEVERITY_NUMBER_UNSPECIFIED"), Some(0));
-        assert_eq!(ContextKind::Log.enum_value("SEVERITY_NUMBER_TRACE"), Some(1));
-        assert_eq!(ContextKind::Log.enum_value("SEVERITY_NUMBER_DEBUG"), Some(5));
-        assert_eq!(ContextKind::Log.enum_value("SEVERITY_NUMBER_INFO4"), Some(12));
-        assert_eq!(ContextKind::Log.enum_value("SEVERITY_NUMBER_FATAL4"), Some(24));
+        assert_eq!(
+            ContextKind::Log.enum_value("SEVERITY_NUMBER_UNSPECIFIED"),
+            Some(0)
+        );
+        assert_eq!(
+            ContextKind::Log.enum_value("SEVERITY_NUMBER_TRACE"),
+            Some(1)
+        );
+        assert_eq!(
+            ContextKind::Log.enum_value("SEVERITY_NUMBER_DEBUG"),
+            Some(5)
+        );
+        assert_eq!(
+            ContextKind::Log.enum_value("SEVERITY_NUMBER_INFO4"),
+            Some(12)
+        );
+        assert_eq!(
+            ContextKind::Log.enum_value("SEVERITY_NUMBER_FATAL4"),
+            Some(24)
+        );
         assert_eq!(ContextKind::Log.enum_value("SEVERITY_NUMBER_FATAL5"), None);
         assert_eq!(ContextKind::Span.enum_value("SEVERITY_NUMBER_INFO"), None);
-        assert_eq!(ContextKind::SpanEvent.enum_value("STATUS_CODE_ERROR"), Some(2));
-        assert_eq!(ContextKind::DataPoint.enum_value("FLAG_NO_RECORDED_VALUE"), Some(1));
-        assert_eq!(ContextKind::Metric.enum_value("METRIC_DATA_TYPE_SUMMARY"), Some(5));
+        assert_eq!(
+            ContextKind::SpanEvent.enum_value("STATUS_CODE_ERROR"),
+            Some(2)
+        );
+        assert_eq!(
+            ContextKind::DataPoint.enum_value("FLAG_NO_RECORDED_VALUE"),
+            Some(1)
+        );
+        assert_eq!(
+            ContextKind::Metric.enum_value("METRIC_DATA_TYPE_SUMMARY"),
+            Some(5)
+        );
     }
 
     #[test]

@@ -109,10 +109,15 @@ impl P {
         self.toks.get(self.pos + n).map(|t| &t.0)
     }
     fn span(&self) -> Span {
-        self.toks.get(self.pos).map_or(Span::new(self.end, self.end), |t| t.1)
+        self.toks
+            .get(self.pos)
+            .map_or(Span::new(self.end, self.end), |t| t.1)
     }
     fn prev_end(&self) -> usize {
-        self.pos.checked_sub(1).and_then(|i| self.toks.get(i)).map_or(0, |t| t.1.end)
+        self.pos
+            .checked_sub(1)
+            .and_then(|i| self.toks.get(i))
+            .map_or(0, |t| t.1.end)
     }
     fn next(&mut self) -> Option<Tok> {
         let t = self.toks.get(self.pos).map(|t| t.0.clone());
@@ -120,10 +125,12 @@ impl P {
         t
     }
     fn eat(&mut self, p: &str) -> bool {
-        if self.peek() == Some(&Tok::P(match PUNCT.iter().find(|x| **x == p) {
-            Some(x) => x,
-            None => return false,
-        })) {
+        if self.peek()
+            == Some(&Tok::P(match PUNCT.iter().find(|x| **x == p) {
+                Some(x) => x,
+                None => return false,
+            }))
+        {
             self.pos += 1;
             true
         } else {
@@ -296,7 +303,9 @@ impl P {
                     Value::Converter(call)
                 }
             }
-            Tok::Ident(w) if w.starts_with(|c: char| c.is_ascii_uppercase()) => Value::Enum(w, span),
+            Tok::Ident(w) if w.starts_with(|c: char| c.is_ascii_uppercase()) => {
+                Value::Enum(w, span)
+            }
             Tok::Ident(w) => {
                 let mut fields = vec![Field {
                     name: w,
@@ -330,7 +339,11 @@ impl P {
             self.pos += 1;
             terms.push(self.and_expr()?);
         }
-        Ok(if terms.len() == 1 { terms.remove(0) } else { BoolExpr::Or(terms) })
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            BoolExpr::Or(terms)
+        })
     }
 
     fn and_expr(&mut self) -> R<BoolExpr> {
@@ -339,7 +352,11 @@ impl P {
             self.pos += 1;
             terms.push(self.factor()?);
         }
-        Ok(if terms.len() == 1 { terms.remove(0) } else { BoolExpr::And(terms) })
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            BoolExpr::And(terms)
+        })
     }
 
     fn factor(&mut self) -> R<BoolExpr> {

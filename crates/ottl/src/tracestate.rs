@@ -65,7 +65,8 @@ fn valid_key(key: &str) -> bool {
             let (t, s) = (tenant.as_bytes(), system.as_bytes());
             !t.is_empty()
                 && t.len() <= 241
-                && t.first().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && t.first()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && t.iter().all(|c| key_char(*c))
                 && !s.is_empty()
                 && s.len() <= 14
@@ -90,10 +91,7 @@ mod tests {
 
     #[test]
     fn parses_and_inserts() {
-        assert_eq!(
-            parse("a=1, b=2"),
-            Some(vec![("a", "1"), ("b", "2")])
-        );
+        assert_eq!(parse("a=1, b=2"), Some(vec![("a", "1"), ("b", "2")]));
         assert_eq!(parse(""), Some(vec![]));
         assert_eq!(parse("A=1"), None);
         assert_eq!(parse("a=1,a=2"), None);

@@ -29,7 +29,10 @@ pub enum Value<'a> {
     SpanId([u8; 8]),
     /// A pdata collection that is not a value (span events, links, data points) or a struct
     /// such as `status`: only `Len` and (never-true) equality see it.
-    Opaque { kind: OpaqueKind, len: usize },
+    Opaque {
+        kind: OpaqueKind,
+        len: usize,
+    },
 }
 
 /// What an [`Value::Opaque`] stands for.
@@ -386,7 +389,7 @@ pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
         }
     }
     let bytes = s.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     bytes
@@ -420,7 +423,10 @@ mod tests {
             },
         ];
         let m = MapRef::Proto(&kvs);
-        assert_eq!(m.get("a").and_then(|v| v.as_str().map(str::to_owned)), Some("1".into()));
+        assert_eq!(
+            m.get("a").and_then(|v| v.as_str().map(str::to_owned)),
+            Some("1".into())
+        );
         assert!(m.contains_key("a"));
         assert!(!m.contains_key("b"));
         assert_eq!(m.len(), 2);

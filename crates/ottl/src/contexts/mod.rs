@@ -51,9 +51,8 @@ pub(crate) fn parse_hex_id(s: &str, len: usize, what: &str) -> Result<Vec<u8>, E
             len * 2
         )));
     }
-    let id = hex_decode(s).ok_or_else(|| {
-        EvalError::new(format!("encoding/hex: invalid hex id {s:?}"))
-    })?;
+    let id = hex_decode(s)
+        .ok_or_else(|| EvalError::new(format!("encoding/hex: invalid hex id {s:?}")))?;
     Ok(id_bytes(&id))
 }
 

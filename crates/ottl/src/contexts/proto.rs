@@ -71,7 +71,10 @@ impl<'a> ProtoCtx<'a> {
 
     fn event(&self) -> Result<&span::Event, EvalError> {
         let i = self.event.ok_or_else(|| missing("span event"))?;
-        self.span()?.events.get(i).ok_or_else(|| missing("span event"))
+        self.span()?
+            .events
+            .get(i)
+            .ok_or_else(|| missing("span event"))
     }
 
     fn event_mut(&mut self) -> Result<&mut span::Event, EvalError> {
@@ -141,16 +144,20 @@ impl Reader for ProtoCtx<'_> {
                     EventField::TimeUnixNano => int_of(e.time_unix_nano),
                     EventField::Name => Value::str(&e.name),
                     EventField::Attributes => Value::Map(MapRef::Proto(&e.attributes)),
-                    EventField::DroppedAttributesCount => {
-                        int_of(e.dropped_attributes_count.into())
-                    }
+                    EventField::DroppedAttributesCount => int_of(e.dropped_attributes_count.into()),
                 }
             }
             Field::Log(f) => read_log(self.log()?, f),
-            Field::Metric(f) => self.metric.as_ref().ok_or_else(|| missing("metric"))?.read_metric(f)?,
-            Field::DataPoint(f) => {
-                self.metric.as_ref().ok_or_else(|| missing("data point"))?.read_point(f)?
-            }
+            Field::Metric(f) => self
+                .metric
+                .as_ref()
+                .ok_or_else(|| missing("metric"))?
+                .read_metric(f)?,
+            Field::DataPoint(f) => self
+                .metric
+                .as_ref()
+                .ok_or_else(|| missing("data point"))?
+                .read_point(f)?,
             Field::Cache => Value::Map(MapRef::Proto(&self.cache)),
         })
     }
@@ -205,9 +212,7 @@ fn read_log(l: &LogRecord, f: LogField) -> Value<'_> {
         LogField::SeverityNumber => Value::Int(l.severity_number.into()),
         LogField::SeverityText => Value::str(&l.severity_text),
         LogField::Body => Value::from_any(l.body.as_ref()),
-        LogField::BodyString => {
-            Value::Str(redline_pdata_text::as_string(l.body.as_ref()))
-        }
+        LogField::BodyString => Value::Str(redline_pdata_text::as_string(l.body.as_ref())),
         LogField::Attributes => Value::Map(MapRef::Proto(&l.attributes)),
         LogField::DroppedAttributesCount => int_of(l.dropped_attributes_count.into()),
         LogField::Flags => int_of(l.flags.into()),
@@ -233,9 +238,7 @@ impl Writer for ProtoCtx<'_> {
                 *self.resource.schema_url = expect_string(value)?;
             }
             Field::Scope(ScopeField::Name) => self.scope_mut()?.name = expect_string(value)?,
-            Field::Scope(ScopeField::Version) => {
-                self.scope_mut()?.version = expect_string(value)?
-            }
+            Field::Scope(ScopeField::Version) => self.scope_mut()?.version = expect_string(value)?,
             Field::Scope(ScopeField::DroppedAttributesCount) => {
                 self.scope_mut()?.dropped_attributes_count = expect_int(&value)? as u32
             }
@@ -292,10 +295,9 @@ impl Writer for ProtoCtx<'_> {
 
     fn any_mut(&mut self, field: Field) -> Result<&mut AnyValue, EvalError> {
         match field {
-            Field::Log(LogField::Body) => Ok(self
-                .log_mut()?
-                .body
-                .get_or_insert(AnyValue { value: None })),
+            Field::Log(LogField::Body) => {
+                Ok(self.log_mut()?.body.get_or_insert(AnyValue { value: None }))
+            }
             _ => Err(missing("value field")),
         }
     }
@@ -311,15 +313,11 @@ fn write_span(s: &mut Span, f: SpanField, value: Value<'static>) -> Result<(), E
         SpanField::ParentSpanIdString => {
             s.parent_span_id = parse_hex_id(&expect_string(value)?, 8, "span")?
         }
-        SpanField::TraceState | SpanField::TraceStateKey => {
-            s.trace_state = expect_string(value)?
-        }
+        SpanField::TraceState | SpanField::TraceStateKey => s.trace_state = expect_string(value)?,
         SpanField::Name => s.name = expect_string(value)?,
         SpanField::Kind => s.kind = expect_int(&value)? as i32,
         SpanField::KindString => s.kind = kind_from_string(&expect_string(value)?)?,
-        SpanField::KindDeprecatedString => {
-            s.kind = kind_from_deprecated(&expect_string(value)?)?
-        }
+        SpanField::KindDeprecatedString => s.kind = kind_from_deprecated(&expect_string(value)?)?,
         SpanField::StartTimeUnixNano => s.start_time_unix_nano = expect_int(&value)? as u64,
         SpanField::EndTimeUnixNano => s.end_time_unix_nano = expect_int(&value)? as u64,
         SpanField::DroppedAttributesCount => {
@@ -363,9 +361,7 @@ fn write_log(l: &mut LogRecord, f: LogField, value: Value<'static>) -> Result<()
             let s = expect_string(value)?;
             crate::write::set_str(l.body.get_or_insert(AnyValue { value: None }), s);
         }
-        LogField::DroppedAttributesCount => {
-            l.dropped_attributes_count = expect_int(&value)? as u32
-        }
+        LogField::DroppedAttributesCount => l.dropped_attributes_count = expect_int(&value)? as u32,
         LogField::Flags => l.flags = expect_int(&value)? as u32,
         LogField::TraceId => l.trace_id = expect_trace_id(&value)?,
         LogField::TraceIdString => l.trace_id = parse_hex_id(&expect_string(value)?, 16, "trace")?,

@@ -14,7 +14,9 @@ pub(crate) struct MetricParts<'a> {
 }
 
 fn unsupported(what: &str) -> EvalError {
-    EvalError::new(format!("{what} is not supported yet in this implementation"))
+    EvalError::new(format!(
+        "{what} is not supported yet in this implementation"
+    ))
 }
 
 impl MetricParts<'_> {
@@ -28,7 +30,11 @@ impl MetricParts<'_> {
         Err(unsupported("reading data point fields"))
     }
 
-    pub(crate) fn write_metric(&mut self, f: MetricField, v: Value<'static>) -> Result<(), EvalError> {
+    pub(crate) fn write_metric(
+        &mut self,
+        f: MetricField,
+        v: Value<'static>,
+    ) -> Result<(), EvalError> {
         let _ = (f, v);
         Err(unsupported("writing metric fields"))
     }

@@ -5,8 +5,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use redline_otlp_wire::{EventView, ResourceView, ScopeView, SpanView};
 
 use super::{
-    int_of, kind_deprecated_string, kind_string, span_id, span_id_string, trace_id,
-    trace_id_string,
+    int_of, kind_deprecated_string, kind_string, span_id, span_id_string, trace_id, trace_id_string,
 };
 use crate::error::EvalError;
 use crate::eval::Reader;

@@ -121,7 +121,10 @@ fn span_count(req: &ExportTraceServiceRequest) -> usize {
 }
 
 fn trace_shape(req: &ExportTraceServiceRequest) -> Vec<usize> {
-    req.resource_spans.iter().map(|rs| rs.scope_spans.len()).collect()
+    req.resource_spans
+        .iter()
+        .map(|rs| rs.scope_spans.len())
+        .collect()
 }
 
 /// Dry run of [`filter_traces`] on an encoded, validated request: `false` only when filtering
@@ -201,7 +204,9 @@ impl<'a> TraceVisitor<'a> for DropScan<'_, 'a> {
         if self.found {
             return;
         }
-        let Some(resource) = self.resource else { return };
+        let Some(resource) = self.resource else {
+            return;
+        };
         let ctx = WireCtx {
             resource,
             scope: self.scope,
@@ -237,7 +242,11 @@ pub fn filter_logs(
             .sum()
     };
     let before = count(req);
-    let shape_before: Vec<usize> = req.resource_logs.iter().map(|rl| rl.scope_logs.len()).collect();
+    let shape_before: Vec<usize> = req
+        .resource_logs
+        .iter()
+        .map(|rl| rl.scope_logs.len())
+        .collect();
     let mut first_error = None;
     req.resource_logs.retain_mut(|rl| {
         let ResourceLogs {
@@ -266,7 +275,11 @@ pub fn filter_logs(
         return Err(e);
     }
     let remaining = count(req);
-    let shape_after: Vec<usize> = req.resource_logs.iter().map(|rl| rl.scope_logs.len()).collect();
+    let shape_after: Vec<usize> = req
+        .resource_logs
+        .iter()
+        .map(|rl| rl.scope_logs.len())
+        .collect();
     Ok(FilterOutcome {
         changed: remaining != before || shape_before != shape_after,
         remaining_items: remaining,

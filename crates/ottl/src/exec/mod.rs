@@ -3,6 +3,8 @@
 
 mod filter;
 mod logs;
+#[cfg(test)]
+mod tests;
 mod traces;
 
 pub use filter::{filter_logs, filter_traces, traces_may_drop, FilterOutcome, TraceFilters};

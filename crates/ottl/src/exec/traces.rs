@@ -52,8 +52,7 @@ impl StatementGroup {
                     ContextKind::SpanEvent => {
                         for span in spans.iter_mut() {
                             for i in 0..span.events.len() {
-                                let mut ctx =
-                                    parts(resource, schema_url, scope, scope_schema_url);
+                                let mut ctx = parts(resource, schema_url, scope, scope_schema_url);
                                 ctx.span = Some(span);
                                 ctx.event = Some(i);
                                 changed |= self.run_item(&mut ctx)?;
@@ -132,7 +131,9 @@ impl<'a> TraceVisitor<'a> for DryRun<'_, 'a> {
         if self.found {
             return;
         }
-        let Some(resource) = self.resource else { return };
+        let Some(resource) = self.resource else {
+            return;
+        };
         let base = WireCtx {
             resource,
             scope: self.scope,

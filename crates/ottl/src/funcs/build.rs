@@ -111,7 +111,8 @@ fn replacement(args: &mut Args) -> Result<Replacement, String> {
 }
 
 fn non_negative(func: &str, what: &str, v: i64) -> Result<usize, String> {
-    usize::try_from(v).map_err(|_| format!("invalid {what} for {func} function, {v} cannot be negative"))
+    usize::try_from(v)
+        .map_err(|_| format!("invalid {what} for {func} function, {v} cannot be negative"))
 }
 
 pub(crate) fn build_editor(name: &str, mut a: Args) -> Result<Editor, String> {
@@ -191,7 +192,11 @@ pub(crate) fn build_editor(name: &str, mut a: Args) -> Result<Editor, String> {
             let keys_mode = match mode.as_str() {
                 "key" => true,
                 "value" => false,
-                _ => return Err(format!("invalid mode {mode}, must be either 'key' or 'value'")),
+                _ => {
+                    return Err(format!(
+                        "invalid mode {mode}, must be either 'key' or 'value'"
+                    ))
+                }
             };
             Editor::ReplaceAllPatterns {
                 target,
@@ -219,8 +224,8 @@ pub(crate) fn build_editor(name: &str, mut a: Args) -> Result<Editor, String> {
                 "upsert" => MergeStrategy::Upsert,
                 other => {
                     return Err(format!(
-                        "invalid value for strategy, {other}, must be 'insert', 'update' or 'upsert'"
-                    ))
+                    "invalid value for strategy, {other}, must be 'insert', 'update' or 'upsert'"
+                ))
                 }
             };
             Editor::MergeMaps {

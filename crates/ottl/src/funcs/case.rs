@@ -19,8 +19,7 @@ pub(crate) fn to_snake(s: &str) -> String {
                 || (is_low && (next_cap || next_num))
                 || (is_num && (next_cap || next_low))
             {
-                if is_cap && next_low && i > 0 && b.get(i - 1).is_some_and(u8::is_ascii_uppercase)
-                {
+                if is_cap && next_low && i > 0 && b.get(i - 1).is_some_and(u8::is_ascii_uppercase) {
                     out.push(b'_');
                 }
                 out.push(v);
@@ -80,7 +79,10 @@ mod tests {
         assert_eq!(to_snake("JSONData"), "json_data");
         assert_eq!(to_snake("http.method"), "http_method");
         assert_eq!(to_snake("AnyKind of_string"), "any_kind_of_string");
-        assert_eq!(to_snake("numbers2And55with000"), "numbers_2_and_55_with_000");
+        assert_eq!(
+            to_snake("numbers2And55with000"),
+            "numbers_2_and_55_with_000"
+        );
     }
 
     #[test]

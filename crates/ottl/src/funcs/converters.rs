@@ -187,12 +187,14 @@ pub(crate) fn eval_converter<'a, R: Reader + ?Sized>(
             let s = getters::string(r, target)?;
             Value::Bool(s.ends_with(getters::string(r, suffix)?.as_ref()))
         }
-        Converter::ToLowerCase(e) => {
-            Value::string(apply_string_fn(StringFn::ToLowerCase, &getters::string(r, e)?))
-        }
-        Converter::ToUpperCase(e) => {
-            Value::string(apply_string_fn(StringFn::ToUpperCase, &getters::string(r, e)?))
-        }
+        Converter::ToLowerCase(e) => Value::string(apply_string_fn(
+            StringFn::ToLowerCase,
+            &getters::string(r, e)?,
+        )),
+        Converter::ToUpperCase(e) => Value::string(apply_string_fn(
+            StringFn::ToUpperCase,
+            &getters::string(r, e)?,
+        )),
         Converter::Hex(e) => match getters::bytes_like(r, e)? {
             Some(b) => Value::string(hex_lower(&b)),
             None => Value::Nil,
@@ -224,7 +226,9 @@ fn typed<R: Reader + ?Sized>(
     if ok(&v) {
         Ok(())
     } else if v.is_nil() {
-        Err(EvalError::type_error(format!("expected {want} but got nil")))
+        Err(EvalError::type_error(format!(
+            "expected {want} but got nil"
+        )))
     } else {
         Err(EvalError::type_error(format!(
             "expected {want} but got {}",

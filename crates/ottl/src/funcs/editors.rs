@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use opentelemetry_proto::tonic::common::v1::{KeyValue};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use regex::Regex;
 
 use super::converters::{apply_string_fn, regex_of};
@@ -360,13 +360,19 @@ fn identical(a: &Value<'_>, b: &Value<'_>) -> bool {
     }
 }
 
-fn target_map<'a, R: Reader + ?Sized>(r: &'a R, target: &'a CPath) -> Result<MapRef<'a>, EvalError> {
+fn target_map<'a, R: Reader + ?Sized>(
+    r: &'a R,
+    target: &'a CPath,
+) -> Result<MapRef<'a>, EvalError> {
     value_as_map(read_path(r, target)?)
 }
 
 /// Whether applying the editor could change the item; errors are the ones applying would
 /// hit (the caller treats them as "apply to find out").
-pub(crate) fn editor_would_change<R: Reader + ?Sized>(r: &R, e: &Editor) -> Result<bool, EvalError> {
+pub(crate) fn editor_would_change<R: Reader + ?Sized>(
+    r: &R,
+    e: &Editor,
+) -> Result<bool, EvalError> {
     let target = editor_target(e);
     // The cache is invisible in the output but later statements read it: the dry run does not
     // track it, so a write to it sends the request to the real run.

@@ -121,9 +121,11 @@ pub(crate) fn parse_go_int(s: &str) -> Result<i64, EvalError> {
             "strconv.ParseInt: parsing {s:?}: invalid syntax"
         )));
     }
-    s.trim_start_matches('+')
-        .parse::<i64>()
-        .map_err(|_| EvalError::new(format!("strconv.ParseInt: parsing {s:?}: value out of range")))
+    s.trim_start_matches('+').parse::<i64>().map_err(|_| {
+        EvalError::new(format!(
+            "strconv.ParseInt: parsing {s:?}: value out of range"
+        ))
+    })
 }
 
 /// Go's `strconv.ParseFloat(s, 64)` for the forms OTLP data carries.
@@ -237,11 +239,19 @@ mod tests {
 
     #[test]
     fn string_like_renders_as_otelcol() {
-        let s = |v: Value<'static>| value_to_string_like(v).ok().flatten().map(|c| c.into_owned());
+        let s = |v: Value<'static>| {
+            value_to_string_like(v)
+                .ok()
+                .flatten()
+                .map(|c| c.into_owned())
+        };
         assert_eq!(s(Value::Int(5)), Some("5".into()));
         assert_eq!(s(Value::Double(1.5)), Some("1.5".into()));
         assert_eq!(s(Value::Bool(true)), Some("true".into()));
-        assert_eq!(s(Value::Bytes(vec![0xab, 0x01].into())), Some("ab01".into()));
+        assert_eq!(
+            s(Value::Bytes(vec![0xab, 0x01].into())),
+            Some("ab01".into())
+        );
         assert_eq!(s(Value::Nil), None);
     }
 }

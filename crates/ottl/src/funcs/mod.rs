@@ -91,7 +91,10 @@ const REPLACE_TAIL: [Param; 2] = [
 /// Editors and converters this crate implements, with their parameters in order.
 pub(crate) const REGISTRY: &[(&str, &[Param])] = &[
     ("set", &[p("target", Path), p("value", Getter)]),
-    ("delete_key", &[p("target", MapPath), p("key", Typed(W::String))]),
+    (
+        "delete_key",
+        &[p("target", MapPath), p("key", Typed(W::String))],
+    ),
     (
         "delete_matching_keys",
         &[p("target", MapPath), p("pattern", Typed(W::String))],
@@ -103,7 +106,11 @@ pub(crate) const REGISTRY: &[(&str, &[Param])] = &[
     ),
     (
         "limit",
-        &[p("target", MapPath), p("limit", LitInt), p("priority_keys", LitStringList)],
+        &[
+            p("target", MapPath),
+            p("limit", LitInt),
+            p("priority_keys", LitStringList),
+        ],
     ),
     (
         "truncate_all",
@@ -157,16 +164,29 @@ pub(crate) const REGISTRY: &[(&str, &[Param])] = &[
     ),
     (
         "merge_maps",
-        &[p("target", MapPath), p("source", Typed(W::Map)), p("strategy", LitString)],
+        &[
+            p("target", MapPath),
+            p("source", Typed(W::Map)),
+            p("strategy", LitString),
+        ],
     ),
     (
         "IsMatch",
-        &[p("target", Typed(W::StringLike)), p("pattern", Typed(W::String))],
+        &[
+            p("target", Typed(W::StringLike)),
+            p("pattern", Typed(W::String)),
+        ],
     ),
-    ("Concat", &[p("vals", Slice), p("delimiter", Typed(W::String))]),
+    (
+        "Concat",
+        &[p("vals", Slice), p("delimiter", Typed(W::String))],
+    ),
     (
         "Split",
-        &[p("target", Typed(W::String)), p("delimiter", Typed(W::String))],
+        &[
+            p("target", Typed(W::String)),
+            p("delimiter", Typed(W::String)),
+        ],
     ),
     (
         "Substring",
@@ -177,7 +197,10 @@ pub(crate) const REGISTRY: &[(&str, &[Param])] = &[
             opt("utf8_safe", LitBool),
         ],
     ),
-    ("ConvertCase", &[p("target", Typed(W::String)), p("to_case", LitString)]),
+    (
+        "ConvertCase",
+        &[p("target", Typed(W::String)), p("to_case", LitString)],
+    ),
     ("Int", &[p("target", Typed(W::IntLike))]),
     ("Double", &[p("target", Typed(W::FloatLike))]),
     ("Bool", &[p("target", Typed(W::BoolLike))]),
@@ -201,7 +224,10 @@ pub(crate) const REGISTRY: &[(&str, &[Param])] = &[
     ("ToLowerCase", &[p("target", Typed(W::String))]),
     ("ToUpperCase", &[p("target", Typed(W::String))]),
     ("Hex", &[p("target", Typed(W::BytesLike))]),
-    ("Trim", &[p("target", Typed(W::String)), opt("replacement", LitString)]),
+    (
+        "Trim",
+        &[p("target", Typed(W::String)), opt("replacement", LitString)],
+    ),
     (
         "TrimPrefix",
         &[p("target", Typed(W::String)), p("prefix", Typed(W::String))],
@@ -334,11 +360,28 @@ pub(crate) enum SliceArg {
 
 #[derive(Debug)]
 pub(crate) enum Converter {
-    IsMatch { target: Expr, pattern: Pattern },
-    Concat { vals: SliceArg, delimiter: Expr },
-    Split { target: Expr, delimiter: Expr },
-    Substring { target: Expr, start: Expr, length: Expr, utf8_safe: bool },
-    ConvertCase { target: Expr, case: Case },
+    IsMatch {
+        target: Expr,
+        pattern: Pattern,
+    },
+    Concat {
+        vals: SliceArg,
+        delimiter: Expr,
+    },
+    Split {
+        target: Expr,
+        delimiter: Expr,
+    },
+    Substring {
+        target: Expr,
+        start: Expr,
+        length: Expr,
+        utf8_safe: bool,
+    },
+    ConvertCase {
+        target: Expr,
+        case: Case,
+    },
     Int(Expr),
     Double(Expr),
     Bool(Expr),
@@ -351,12 +394,27 @@ pub(crate) enum Converter {
     IsInt(Expr),
     IsDouble(Expr),
     IsList(Expr),
-    HasPrefix { target: Expr, prefix: Expr },
-    HasSuffix { target: Expr, suffix: Expr },
+    HasPrefix {
+        target: Expr,
+        prefix: Expr,
+    },
+    HasSuffix {
+        target: Expr,
+        suffix: Expr,
+    },
     ToLowerCase(Expr),
     ToUpperCase(Expr),
     Hex(Expr),
-    Trim { target: Expr, cutset: String },
-    TrimPrefix { target: Expr, prefix: Expr },
-    TrimSuffix { target: Expr, suffix: Expr },
+    Trim {
+        target: Expr,
+        cutset: String,
+    },
+    TrimPrefix {
+        target: Expr,
+        prefix: Expr,
+    },
+    TrimSuffix {
+        target: Expr,
+        suffix: Expr,
+    },
 }
