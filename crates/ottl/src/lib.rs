@@ -14,6 +14,8 @@ mod error;
 mod eval;
 mod exec;
 mod funcs;
+#[doc(hidden)]
+pub mod fuzzing;
 mod infer;
 mod ir;
 mod parse_shim;

@@ -4,7 +4,7 @@
 mod filter;
 mod logs;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod traces;
 
 pub use filter::{filter_logs, filter_traces, traces_may_drop, FilterOutcome, TraceFilters};
@@ -181,6 +181,11 @@ impl StatementGroup {
 
     pub fn context(&self) -> ContextKind {
         self.context
+    }
+
+    /// The statements as written.
+    pub fn statement_texts(&self) -> Vec<&str> {
+        self.statements.iter().map(|s| s.text.as_str()).collect()
     }
 
     pub fn error_mode(&self) -> ErrorMode {

@@ -577,3 +577,64 @@ fn dry_run_never_misses_a_change() {
         assert_eq!(may, out != sample(), "{statement}: dry run {may}");
     }
 }
+
+mod invariant {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn attr_value() -> impl Strategy<Value = Value<'static>> {
+        prop_oneof![
+            "[a-z=?/0-9]{0,12}".prop_map(Value::string),
+            any::<i64>().prop_map(Value::Int),
+            any::<bool>().prop_map(Value::Bool),
+        ]
+    }
+
+    fn attrs() -> impl Strategy<Value = Vec<KeyValue>> {
+        let key = prop_oneof![
+            Just("user"),
+            Just("http.url"),
+            Just("http.status_code"),
+            Just("env"),
+            Just("n"),
+            Just("zz"),
+        ];
+        proptest::collection::vec((key, attr_value()), 0..5)
+            .prop_map(|kvs| kvs.into_iter().map(|(k, v)| kv(k, &v)).collect())
+    }
+
+    fn request() -> impl Strategy<Value = ExportTraceServiceRequest> {
+        let span = ("(GET /[0-9]{1,3}|db|[a-z]{1,4})", attrs(), 0i32..6, 0i32..3).prop_map(
+            |(name, attributes, kind, code)| {
+                let mut s = span_named(&name, attributes);
+                s.kind = kind;
+                s.status = Some(Status {
+                    code,
+                    message: String::new(),
+                });
+                s
+            },
+        );
+        (attrs(), proptest::collection::vec(span, 0..3)).prop_map(|(resource_attrs, spans)| {
+            let mut req = sample();
+            let rs = &mut req.resource_spans[0];
+            rs.resource = Some(Resource {
+                attributes: resource_attrs,
+                ..Default::default()
+            });
+            rs.scope_spans[0].spans = spans;
+            req
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn dry_run_false_means_apply_changes_nothing(req in request(), pick in 0usize..INVARIANT_STATEMENTS.len()) {
+            let g = group(Some(ContextKind::Span), &[INVARIANT_STATEMENTS[pick]]);
+            // `apply` asserts the invariant itself.
+            let (may, out) = apply(&g, &req);
+            prop_assert!(may || out == req);
+        }
+    }
+}

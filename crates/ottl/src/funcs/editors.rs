@@ -18,7 +18,7 @@ use crate::eval::{eval, read_path, Reader};
 use crate::ir::CPath;
 use crate::paths::{Field, Indexing};
 use crate::value::{MapRef, Value};
-use crate::write::{any_str, map_slot, map_target, set_path, set_str, Writer};
+use crate::write::{any_str, map_target, set_path, set_str, Writer};
 
 fn pattern_name(e: &Editor) -> &'static str {
     match e {
@@ -261,17 +261,18 @@ pub(crate) fn apply_editor<W: Writer + ?Sized>(w: &mut W, e: &Editor) -> Result<
             if *keys_mode {
                 let old = std::mem::take(map);
                 for mut kv in old {
-                    let key = if prepared.regex.is_match(&kv.key) {
+                    if prepared.regex.is_match(&kv.key) {
                         match prepared.replace(&kv.key) {
-                            Ok(k) => k,
+                            Ok(k) => kv.key = k,
                             // otelcol drops the entry when the function fails.
                             Err(_) => continue,
                         }
-                    } else {
-                        std::mem::take(&mut kv.key)
-                    };
-                    let value = kv.value.take();
-                    *map_slot(map, &key) = value.unwrap_or_default();
+                    }
+                    // pdata's PutEmpty: a repeated key overwrites the first entry's value.
+                    match map.iter_mut().find(|t| t.key == kv.key) {
+                        Some(existing) => existing.value = kv.value,
+                        None => map.push(kv),
+                    }
                 }
             } else {
                 for kv in map.iter_mut() {
@@ -451,7 +452,8 @@ pub(crate) fn editor_would_change<R: Reader + ?Sized>(
             let prepared = prepare(r, pattern, with, "replace_all_patterns")?;
             let map = target_map(r, target)?;
             let any = if *keys_mode {
-                map.entries().any(|(k, _)| prepared.regex.is_match(k))
+                // Rebuilding the map also merges repeated keys.
+                map.entries().any(|(k, _)| prepared.regex.is_match(k)) || has_duplicate_keys(&map)
             } else {
                 map.entries().any(|(_, v)| match v.as_str() {
                     Some(s) if prepared.regex.is_match(s) => {
@@ -505,6 +507,12 @@ pub(crate) fn editor_would_change<R: Reader + ?Sized>(
             any
         }
     })
+}
+
+fn has_duplicate_keys(map: &MapRef<'_>) -> bool {
+    map.entries()
+        .enumerate()
+        .any(|(i, (k, _))| map.entries().take(i).any(|(earlier, _)| earlier == k))
 }
 
 pub(crate) fn editor_target(e: &Editor) -> &CPath {
