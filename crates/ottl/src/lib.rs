@@ -1,6 +1,35 @@
-//! OTTL, the OpenTelemetry Transformation Language, as otelcol's `pkg/ottl` defines it.
+//! OTTL, the OpenTelemetry Transformation Language, as otelcol's `pkg/ottl` defines it:
+//! compilation of statements and conditions against a context, evaluation on OTLP prost
+//! messages, and a dry run on encoded traces that tells whether applying could change them.
+
+// Values carry the wire walker's attribute iterator inline (a few hundred bytes): boxing it
+// would allocate on every attribute read of the dry run, which must not allocate.
+#![allow(clippy::large_enum_variant)]
 
 pub mod ast;
+mod compare;
+mod compile;
+mod contexts;
+mod error;
+mod eval;
+mod exec;
+mod funcs;
+#[doc(hidden)]
+pub mod fuzzing;
+mod infer;
+mod ir;
+mod parse_shim;
 pub mod parser;
+mod paths;
+mod tracestate;
+mod value;
+mod write;
 
+pub use error::{CompileError, EvalError, ExecError};
+pub use exec::{
+    filter_logs, filter_traces, traces_may_drop, ConditionSet, ErrorMode, FilterOutcome,
+    StatementGroup, TraceFilters,
+};
 pub use parser::{parse_condition, parse_statement, parse_value, ParseError};
+pub use paths::{ContextKind, Signal};
+pub use value::Value;
