@@ -106,6 +106,38 @@ pub struct ExporterCounters {
     pub queue_capacity: AtomicI64,
 }
 
+/// Names, description and unit of a counter a component defines itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterDesc {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub unit: &'static str,
+}
+
+/// A counter family a component defines itself, with labels of its own (otelcol's
+/// component-specific metrics). Every component asking for the same name shares it, so the
+/// family is served once; a series appears once it has counted something, as an OTel SDK
+/// counter's does after its first add.
+#[derive(Clone)]
+pub struct CounterFamily {
+    inner: Arc<FamilyState>,
+}
+
+type LabelSet = Vec<(&'static str, String)>;
+
+struct FamilyState {
+    desc: CounterDesc,
+    series: Mutex<BTreeMap<LabelSet, Arc<AtomicU64>>>,
+}
+
+impl CounterFamily {
+    /// The counter of one label set; the same counter for the same labels.
+    pub fn series(&self, labels: &[(&'static str, &str)]) -> Arc<AtomicU64> {
+        let key: LabelSet = labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        self.inner.series.lock().entry(key).or_default().clone()
+    }
+}
+
 type ReceiverKey = (Signal, String, &'static str);
 
 /// Registry of the process's own counters.
@@ -122,6 +154,8 @@ struct Registry {
     processors: Mutex<BTreeMap<(Signal, String), Arc<ProcessorCounters>>>,
     /// Components' own families (e.g. spanmetrics series counts), read at collect time.
     sources: Mutex<Vec<Arc<dyn MetricsSource>>>,
+    /// Components' own counters, by name.
+    families: Mutex<BTreeMap<&'static str, Arc<FamilyState>>>,
     start_time_unix_nano: AtomicU64,
 }
 
@@ -153,6 +187,23 @@ impl Telemetry {
     /// Adds a component's own metrics to what the telemetry endpoint serves.
     pub fn register_source(&self, source: Arc<dyn MetricsSource>) {
         self.inner.sources.lock().push(source);
+    }
+
+    /// The counter family `desc` names; the first caller's description and unit stand.
+    pub fn counter_family(&self, desc: CounterDesc) -> CounterFamily {
+        let inner = self
+            .inner
+            .families
+            .lock()
+            .entry(desc.name)
+            .or_insert_with(|| {
+                Arc::new(FamilyState {
+                    desc,
+                    series: Mutex::new(BTreeMap::new()),
+                })
+            })
+            .clone();
+        CounterFamily { inner }
     }
 
     pub fn start_time_unix_nano(&self) -> u64 {
@@ -347,9 +398,95 @@ impl MetricsSource for Telemetry {
             }
         }
 
+        let families: Vec<_> = self.inner.families.lock().values().cloned().collect();
+        for family in families {
+            let counted: Vec<(LabelSet, u64)> = family
+                .series
+                .lock()
+                .iter()
+                .map(|(labels, c)| (labels.clone(), c.load(Ordering::Relaxed)))
+                .filter(|(_, value)| *value > 0)
+                .collect();
+            if counted.is_empty() {
+                continue;
+            }
+            counter_family(
+                sink,
+                family.desc.name,
+                family.desc.description,
+                family.desc.unit,
+            );
+            for (labels, value) in &counted {
+                let labels: Vec<(&str, &str)> =
+                    labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                sink.counter(&labels, *value, start, None);
+            }
+        }
+
         let sources: Vec<_> = self.inner.sources.lock().clone();
         for source in sources {
             source.collect(sink);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{ExponentialHistogramPoint, HistogramPoint, NumberPoint, SummaryPoint};
+
+    /// Families and counter points, as text lines.
+    #[derive(Default)]
+    struct Lines(Vec<String>);
+
+    impl MetricsSink for Lines {
+        fn family(&mut self, desc: &FamilyDesc<'_>) {
+            self.0.push(format!("# {} {}", desc.name, desc.unit));
+        }
+        fn counter(&mut self, labels: &[(&str, &str)], value: u64, _: u64, _: Option<&Exemplar>) {
+            self.0.push(format!("{labels:?} {value}"));
+        }
+        fn gauge(&mut self, _: &[(&str, &str)], _: f64) {}
+        fn histogram(&mut self, _: &[(&str, &str)], _: &HistogramPoint<'_>) {}
+        fn number(&mut self, _: &[(&str, &str)], _: &NumberPoint<'_>) {}
+        fn summary(&mut self, _: &[(&str, &str)], _: &SummaryPoint<'_>) {}
+        fn exponential_histogram(&mut self, _: &[(&str, &str)], _: &ExponentialHistogramPoint<'_>) {
+        }
+    }
+
+    use crate::metrics::Exemplar;
+
+    #[test]
+    fn a_counter_family_is_shared_by_name_and_shows_counted_series_only() {
+        let telemetry = Telemetry::new();
+        let desc = CounterDesc {
+            name: "otelcol_component_things",
+            description: "Things.",
+            unit: "1",
+        };
+        let a = telemetry.counter_family(desc);
+        let b = telemetry.counter_family(desc);
+        a.series(&[("kind", "x"), ("ok", "true")])
+            .fetch_add(2, Ordering::Relaxed);
+        b.series(&[("kind", "x"), ("ok", "true")])
+            .fetch_add(1, Ordering::Relaxed);
+        let _never_counted = b.series(&[("kind", "y"), ("ok", "false")]);
+        let quiet = telemetry.counter_family(CounterDesc {
+            name: "otelcol_component_quiet",
+            ..desc
+        });
+        let _zero = quiet.series(&[("kind", "z")]);
+
+        let mut lines = Lines::default();
+        telemetry.collect(&mut lines);
+        // The exporter queue gauges are always served; only this test's families matter here.
+        lines.0.retain(|l| !l.starts_with("# otelcol_exporter_"));
+        assert_eq!(
+            lines.0,
+            [
+                "# otelcol_component_things 1",
+                r#"[("kind", "x"), ("ok", "true")] 3"#
+            ]
+        );
     }
 }
