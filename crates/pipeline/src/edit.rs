@@ -6,7 +6,8 @@
 //! the downstream reservation is sized by (and commits) the batch that will actually travel,
 //! and a refusal anywhere still leaves nothing counted. An editor that changes nothing
 //! answers [`Edited::Unchanged`] and the original bytes travel on untouched: only a processor
-//! that changes a request pays for decoding and re-encoding it.
+//! that changes a request pays for decoding and re-encoding it. An editor with counters of its
+//! own records them in [`BatchEditor::edit_counted`]'s commit hook, with the batch.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,6 +27,9 @@ pub enum Edited {
     Dropped,
 }
 
+/// What an editor records about a batch (its own counters) once that batch is committed.
+pub type OnCommit = Box<dyn FnOnce() + Send>;
+
 /// The data-changing half of a processor. Must be pure with respect to the outside world
 /// until the batch is committed: `edit` may run for a batch that is then refused downstream
 /// and retried by the client.
@@ -33,6 +37,12 @@ pub trait BatchEditor: Send + Sync + 'static {
     /// Edits one batch. An error refuses the request (otelcol's `error_mode: propagate`):
     /// the client is told to retry, as otelcol's receivers answer a processor error.
     fn edit(&self, batch: &Batch) -> Result<Edited, Refused>;
+
+    /// [`edit`](Self::edit), plus what to record once the batch is committed; a batch
+    /// refused downstream records nothing, so the client's retry is not counted twice.
+    fn edit_counted(&self, batch: &Batch) -> Result<(Edited, Option<OnCommit>), Refused> {
+        Ok((self.edit(batch)?, None))
+    }
 }
 
 /// A [`Consumer`] running a [`BatchEditor`] in front of `next`.
@@ -61,10 +71,14 @@ struct Counted {
     replacement: Option<Batch>,
     counters: Arc<ProcessorCounters>,
     incoming: usize,
+    on_commit: Option<OnCommit>,
 }
 
 impl Reservation for Counted {
     fn commit(self: Box<Self>, batch: Batch) {
+        if let Some(record) = self.on_commit {
+            record();
+        }
         let batch = self.replacement.unwrap_or(batch);
         self.counters
             .incoming
@@ -79,12 +93,16 @@ impl Reservation for Counted {
 impl<E: BatchEditor> Consumer for EditingProcessor<E> {
     fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         let incoming = batch.items;
-        let (inner, replacement) = match self.editor.edit(batch)? {
+        let (edited, on_commit) = self.editor.edit_counted(batch)?;
+        let (inner, replacement) = match edited {
             Edited::Unchanged => (self.next.reserve(batch)?, None),
             Edited::Replaced(edited) => (self.next.reserve(&edited)?, Some(edited)),
             Edited::Dropped => {
                 let counters = self.counters.clone();
                 return Ok(Box::new(CommitFn(move |_: Batch| {
+                    if let Some(record) = on_commit {
+                        record();
+                    }
                     counters
                         .incoming
                         .fetch_add(incoming as u64, Ordering::Relaxed);
@@ -96,6 +114,7 @@ impl<E: BatchEditor> Consumer for EditingProcessor<E> {
             replacement,
             counters: self.counters.clone(),
             incoming,
+            on_commit,
         }))
     }
 }
@@ -147,5 +166,57 @@ mod tests {
         assert_eq!((got[1].raw.as_ref(), got[1].items), (&b"x"[..], 2));
         assert_eq!(counters.incoming.load(Ordering::Relaxed), 9);
         assert_eq!(counters.outgoing.load(Ordering::Relaxed), 6);
+    }
+
+    /// Counts the batches it saw, but only those committed downstream.
+    struct Tally(Arc<std::sync::atomic::AtomicU64>);
+    impl BatchEditor for Tally {
+        fn edit(&self, _: &Batch) -> Result<Edited, Refused> {
+            Ok(Edited::Unchanged)
+        }
+        fn edit_counted(&self, batch: &Batch) -> Result<(Edited, Option<OnCommit>), Refused> {
+            let seen = self.0.clone();
+            let edited = if batch.items == 0 {
+                Edited::Dropped
+            } else {
+                Edited::Unchanged
+            };
+            let record: OnCommit = Box::new(move || {
+                seen.fetch_add(1, Ordering::Relaxed);
+            });
+            Ok((edited, Some(record)))
+        }
+    }
+
+    struct Refusing;
+    impl Consumer for Refusing {
+        fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
+            Err(Refused {
+                component: "next".into(),
+                reason: "full".into(),
+                retry_after: std::time::Duration::from_secs(1),
+            })
+        }
+    }
+
+    #[test]
+    fn an_editors_own_counts_are_recorded_on_commit_only() {
+        let seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counters = Arc::new(ProcessorCounters::default());
+        let refusing = EditingProcessor::new(Tally(seen.clone()), Arc::new(Refusing), counters);
+        assert!(refusing
+            .consume(Batch::new(Signal::Traces, Bytes::from_static(b"r"), 3))
+            .is_err());
+        assert_eq!(seen.load(Ordering::Relaxed), 0);
+
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let counters = Arc::new(ProcessorCounters::default());
+        let taking = EditingProcessor::new(Tally(seen.clone()), Arc::new(Sink(got)), counters);
+        for items in [3, 0] {
+            taking
+                .consume(Batch::new(Signal::Traces, Bytes::from_static(b"r"), items))
+                .expect("sink never refuses");
+        }
+        assert_eq!(seen.load(Ordering::Relaxed), 2);
     }
 }

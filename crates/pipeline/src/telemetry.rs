@@ -100,14 +100,6 @@ pub struct ProcessorCounters {
     pub outgoing: AtomicU64,
 }
 
-/// A counter of [`Telemetry::component_counter`].
-#[derive(Clone, Debug)]
-struct ComponentCounter {
-    description: &'static str,
-    label: &'static str,
-    value: Arc<AtomicU64>,
-}
-
 /// Counters of one exporter for one signal.
 #[derive(Default, Debug)]
 pub struct ExporterCounters {
@@ -117,6 +109,38 @@ pub struct ExporterCounters {
     /// Batches waiting in the sending queue.
     pub queue_size: AtomicI64,
     pub queue_capacity: AtomicI64,
+}
+
+/// Names, description and unit of a counter a component defines itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterDesc {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub unit: &'static str,
+}
+
+/// A counter family a component defines itself, with labels of its own (otelcol's
+/// component-specific metrics). Every component asking for the same name shares it, so the
+/// family is served once; a series appears once it has counted something, as an OTel SDK
+/// counter's does after its first add.
+#[derive(Clone)]
+pub struct CounterFamily {
+    inner: Arc<FamilyState>,
+}
+
+type LabelSet = Vec<(&'static str, String)>;
+
+struct FamilyState {
+    desc: CounterDesc,
+    series: Mutex<BTreeMap<LabelSet, Arc<AtomicU64>>>,
+}
+
+impl CounterFamily {
+    /// The counter of one label set; the same counter for the same labels.
+    pub fn series(&self, labels: &[(&'static str, &str)]) -> Arc<AtomicU64> {
+        let key: LabelSet = labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        self.inner.series.lock().entry(key).or_default().clone()
+    }
 }
 
 type ReceiverKey = (Signal, String, &'static str);
@@ -133,11 +157,10 @@ struct Registry {
     receivers: Mutex<BTreeMap<ReceiverKey, Arc<ReceiverCounters>>>,
     exporters: Mutex<BTreeMap<(Signal, String), Arc<ExporterCounters>>>,
     processors: Mutex<BTreeMap<(Signal, String), Arc<ProcessorCounters>>>,
-    /// Counters one component type defines (e.g. the filter processor's drops), by name and
-    /// label value; one family per name.
-    components: Mutex<BTreeMap<(&'static str, String), ComponentCounter>>,
     /// Components' own families (e.g. spanmetrics series counts), read at collect time.
     sources: Mutex<Vec<Arc<dyn MetricsSource>>>,
+    /// Components' own counters, by name.
+    families: Mutex<BTreeMap<&'static str, Arc<FamilyState>>>,
     start_time_unix_nano: AtomicU64,
 }
 
@@ -171,6 +194,23 @@ impl Telemetry {
         self.inner.sources.lock().push(source);
     }
 
+    /// The counter family `desc` names; the first caller's description and unit stand.
+    pub fn counter_family(&self, desc: CounterDesc) -> CounterFamily {
+        let inner = self
+            .inner
+            .families
+            .lock()
+            .entry(desc.name)
+            .or_insert_with(|| {
+                Arc::new(FamilyState {
+                    desc,
+                    series: Mutex::new(BTreeMap::new()),
+                })
+            })
+            .clone();
+        CounterFamily { inner }
+    }
+
     pub fn start_time_unix_nano(&self) -> u64 {
         self.inner.start_time_unix_nano.load(Ordering::Relaxed)
     }
@@ -183,29 +223,6 @@ impl Telemetry {
             .lock()
             .entry((signal, processor.to_owned()))
             .or_default()
-            .clone()
-    }
-
-    /// A counter of family `name` (unitless, otelcol's unit `1`) for the series
-    /// `label="value"`; the same counter for the same name and value, so one component id
-    /// in several pipelines counts once.
-    pub fn component_counter(
-        &self,
-        name: &'static str,
-        description: &'static str,
-        label: &'static str,
-        value: &str,
-    ) -> Arc<AtomicU64> {
-        self.inner
-            .components
-            .lock()
-            .entry((name, value.to_owned()))
-            .or_insert_with(|| ComponentCounter {
-                description,
-                label,
-                value: Arc::default(),
-            })
-            .value
             .clone()
     }
 
@@ -358,23 +375,6 @@ impl MetricsSource for Telemetry {
             }
         }
 
-        let components: Vec<_> = self
-            .inner
-            .components
-            .lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut family = None;
-        for ((name, value), c) in &components {
-            if family != Some(*name) {
-                counter_family(sink, name, c.description, "1");
-                family = Some(*name);
-            }
-            let labels = [(c.label, value.as_str())];
-            sink.counter(&labels, c.value.load(Ordering::Relaxed), start, None);
-        }
-
         type GaugeField = fn(&ExporterCounters) -> &AtomicI64;
         let gauges: [(&str, &str, GaugeField); 2] = [
             (
@@ -403,6 +403,31 @@ impl MetricsSource for Telemetry {
             }
         }
 
+        let families: Vec<_> = self.inner.families.lock().values().cloned().collect();
+        for family in families {
+            let counted: Vec<(LabelSet, u64)> = family
+                .series
+                .lock()
+                .iter()
+                .map(|(labels, c)| (labels.clone(), c.load(Ordering::Relaxed)))
+                .filter(|(_, value)| *value > 0)
+                .collect();
+            if counted.is_empty() {
+                continue;
+            }
+            counter_family(
+                sink,
+                family.desc.name,
+                family.desc.description,
+                family.desc.unit,
+            );
+            for (labels, value) in &counted {
+                let labels: Vec<(&str, &str)> =
+                    labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                sink.counter(&labels, *value, start, None);
+            }
+        }
+
         let sources: Vec<_> = self.inner.sources.lock().clone();
         for source in sources {
             source.collect(sink);
@@ -415,17 +440,16 @@ mod tests {
     use super::*;
     use crate::metrics::{ExponentialHistogramPoint, HistogramPoint, NumberPoint, SummaryPoint};
 
-    /// Records `family name` and `name{labels} value` lines of counters; other kinds as names.
+    /// Families and counter points, as text lines.
     #[derive(Default)]
-    struct Lines(Vec<String>, String);
+    struct Lines(Vec<String>);
 
     impl MetricsSink for Lines {
         fn family(&mut self, desc: &FamilyDesc<'_>) {
-            self.1 = desc.name.to_owned();
-            self.0.push(format!("# {}", desc.name));
+            self.0.push(format!("# {} {}", desc.name, desc.unit));
         }
         fn counter(&mut self, labels: &[(&str, &str)], value: u64, _: u64, _: Option<&Exemplar>) {
-            self.0.push(format!("{}{labels:?} {value}", self.1));
+            self.0.push(format!("{labels:?} {value}"));
         }
         fn gauge(&mut self, _: &[(&str, &str)], _: f64) {}
         fn histogram(&mut self, _: &[(&str, &str)], _: &HistogramPoint<'_>) {}
@@ -438,36 +462,58 @@ mod tests {
     use crate::metrics::Exemplar;
 
     #[test]
-    fn processor_and_component_counters_are_shared_per_id_and_rendered_once() {
+    fn a_counter_family_is_shared_by_name_and_shows_counted_series_only() {
+        let telemetry = Telemetry::new();
+        let desc = CounterDesc {
+            name: "otelcol_component_things",
+            description: "Things.",
+            unit: "1",
+        };
+        let a = telemetry.counter_family(desc);
+        let b = telemetry.counter_family(desc);
+        a.series(&[("kind", "x"), ("ok", "true")])
+            .fetch_add(2, Ordering::Relaxed);
+        b.series(&[("kind", "x"), ("ok", "true")])
+            .fetch_add(1, Ordering::Relaxed);
+        let _never_counted = b.series(&[("kind", "y"), ("ok", "false")]);
+        let quiet = telemetry.counter_family(CounterDesc {
+            name: "otelcol_component_quiet",
+            ..desc
+        });
+        let _zero = quiet.series(&[("kind", "z")]);
+
+        let mut lines = Lines::default();
+        telemetry.collect(&mut lines);
+        // The exporter queue gauges are always served; only this test's families matter here.
+        lines.0.retain(|l| !l.starts_with("# otelcol_exporter_"));
+        assert_eq!(
+            lines.0,
+            [
+                "# otelcol_component_things 1",
+                r#"[("kind", "x"), ("ok", "true")] 3"#
+            ]
+        );
+    }
+
+    #[test]
+    fn processor_counters_are_shared_per_id_and_signal() {
         let t = Telemetry::new();
         let a = t.processor("filter/x", Signal::Traces);
         let b = t.processor("filter/x", Signal::Traces);
         a.incoming.fetch_add(10, Ordering::Relaxed);
         b.incoming.fetch_add(5, Ordering::Relaxed);
         b.outgoing.fetch_add(12, Ordering::Relaxed);
-        let d1 = t.component_counter("dropped", "d", "filter", "filter/x");
-        let d2 = t.component_counter("dropped", "d", "filter", "filter/x");
-        let d3 = t.component_counter("dropped", "d", "filter", "filter/y");
-        d1.fetch_add(2, Ordering::Relaxed);
-        d2.fetch_add(1, Ordering::Relaxed);
-        d3.fetch_add(7, Ordering::Relaxed);
         let mut lines = Lines::default();
         t.collect(&mut lines);
-        let want = [
-            "# otelcol_processor_incoming_items",
-            r#"otelcol_processor_incoming_items[("otel_signal", "traces"), ("processor", "filter/x")] 15"#,
-            "# otelcol_processor_outgoing_items",
-            r#"otelcol_processor_outgoing_items[("otel_signal", "traces"), ("processor", "filter/x")] 12"#,
-            "# dropped",
-            r#"dropped[("filter", "filter/x")] 3"#,
-            r#"dropped[("filter", "filter/y")] 7"#,
-        ];
-        let got: Vec<&str> = lines
-            .0
-            .iter()
-            .map(String::as_str)
-            .filter(|l| !l.contains("exporter_queue"))
-            .collect();
-        assert_eq!(got, want);
+        lines.0.retain(|l| !l.starts_with("# otelcol_exporter_"));
+        assert_eq!(
+            lines.0,
+            [
+                "# otelcol_processor_incoming_items {items}",
+                r#"[("otel_signal", "traces"), ("processor", "filter/x")] 15"#,
+                "# otelcol_processor_outgoing_items {items}",
+                r#"[("otel_signal", "traces"), ("processor", "filter/x")] 12"#,
+            ]
+        );
     }
 }
