@@ -128,8 +128,8 @@ def test_transform_and_filter_traces_with_span_metrics(pair_factory, allow):
     counted = _surviving_counted(requests)
     diffs = scenario.check(pair, allow, "ottl traces", counted)
     # Redline's own series: one per route template, never one per id.
-    names = {s.labels.get("span_name") for f in pair.scrape()["redline"].families.values()
-             for (_, _), s in f.samples.items() if s.labels.get("span_name")}
+    names = {dict(s.labels).get("span_name") for f in pair.scrape()["redline"].families.values()
+             for s in f.samples.values() if dict(s.labels).get("span_name")}
     assert names and all("?" not in n and not any(ch.isdigit() for ch in n.split("/")[-1]) for n in names), names
     assert not any("health" in n for n in names), names
     assert not allow.unexplained(diffs)

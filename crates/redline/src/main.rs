@@ -32,6 +32,8 @@ fn factories() -> Factories {
         .processor(redline_attributes_processor::ResourceProcessorFactory)
         .processor(redline_attributes_processor::AttributesProcessorFactory)
         .processor(redline_resourcedetection_processor::ResourceDetectionFactory)
+        .processor(redline_transform_processor::TransformProcessorFactory)
+        .processor(redline_filter_processor::FilterProcessorFactory)
         .connector(redline_spanmetrics::SpanMetricsFactory)
         .connector(redline_forward_connector::ForwardConnectorFactory)
         .exporter(redline_otlp_exporter::OtlpExporterFactory)

@@ -2,6 +2,7 @@
 //! otelcol's error modes.
 
 mod filter;
+mod infer_conditions;
 mod logs;
 #[cfg(test)]
 pub(crate) mod tests;

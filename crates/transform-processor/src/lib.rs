@@ -1,0 +1,284 @@
+//! otelcol's `transform` processor: OTTL statements edit spans, metrics and logs in place.
+//!
+//! Statements compile once when the processor is built. For traces, a dry run over the
+//! encoded request (no decode, no allocation per span in the common case) decides whether any
+//! statement could change it; a request no statement touches travels on as the received
+//! bytes. Otherwise the request is decoded, every group applied in order, and re-encoded.
+//! Metrics and logs are decoded to be evaluated, and forwarded as received when nothing
+//! changed.
+
+mod config;
+mod pending;
+use pending::ApplyMetrics;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use redline_ottl::{CompileError, ContextKind, StatementGroup};
+use redline_pipeline::component::{BuildResult, FactoryInfo, NoopRunning};
+use redline_pipeline::edit::{BatchEditor, Edited, EditingProcessor};
+use redline_pipeline::{
+    Batch, BuildContext, ComponentConfig, ConfigError, Consumer, ProcessorFactory, Refused,
+    RunningComponent, Signal,
+};
+
+pub use config::{ContextStatements, StatementLists, TransformConfig};
+
+pub struct TransformProcessorFactory;
+
+/// The statement groups of one signal, compiled.
+struct Compiled {
+    signal: Signal,
+    groups: Vec<StatementGroup>,
+}
+
+fn ottl_signal(signal: Signal) -> redline_ottl::Signal {
+    match signal {
+        Signal::Traces => redline_ottl::Signal::Traces,
+        Signal::Metrics => redline_ottl::Signal::Metrics,
+        Signal::Logs => redline_ottl::Signal::Logs,
+    }
+}
+
+fn key_of(signal: Signal) -> &'static str {
+    match signal {
+        Signal::Traces => "trace_statements",
+        Signal::Metrics => "metric_statements",
+        Signal::Logs => "log_statements",
+    }
+}
+
+/// Compiles the groups of `signal`; every bad statement of every group is reported, located
+/// at the first one.
+fn compile(
+    config: &ComponentConfig,
+    parsed: &TransformConfig,
+    signal: Signal,
+) -> Result<Compiled, ConfigError> {
+    let lists = match signal {
+        Signal::Traces => &parsed.trace_statements,
+        Signal::Metrics => &parsed.metric_statements,
+        Signal::Logs => &parsed.log_statements,
+    };
+    let mut groups = Vec::new();
+    let mut problems: Vec<(String, String)> = Vec::new();
+    for (i, group) in lists.0.iter().enumerate() {
+        if let Some(context) = group.context {
+            if !context_allowed(signal, context) {
+                problems.push((
+                    format!("{}[{i}].context", key_of(signal)),
+                    format!("context {context:?} is not available for {signal}"),
+                ));
+                continue;
+            }
+        }
+        let mode = group.error_mode.unwrap_or(parsed.error_mode);
+        match StatementGroup::compile(
+            group.context,
+            ottl_signal(signal),
+            &group.statements,
+            &group.conditions,
+            mode,
+        ) {
+            Ok(g) => groups.push(g),
+            Err(errors) => problems.extend(
+                errors
+                    .into_iter()
+                    .map(|e| (statement_path(signal, i, group, &e), e.to_string())),
+            ),
+        }
+    }
+    match problems.first() {
+        None => Ok(Compiled { signal, groups }),
+        Some((path, _)) => {
+            let all: Vec<String> = problems.iter().map(|(_, m)| m.clone()).collect();
+            Err(config.invalid(path, all.join("; ")))
+        }
+    }
+}
+
+/// Where the statement of `error` sits in the file, for the error's line.
+fn statement_path(
+    signal: Signal,
+    index: usize,
+    group: &ContextStatements,
+    error: &CompileError,
+) -> String {
+    let key = key_of(signal);
+    let found = |list: &[String]| list.iter().position(|s| *s == error.statement);
+    if let Some(j) = found(&group.statements) {
+        format!("{key}[{index}].statements[{j}]")
+    } else if let Some(j) = found(&group.conditions) {
+        format!("{key}[{index}].conditions[{j}]")
+    } else {
+        format!("{key}[{index}]")
+    }
+}
+
+fn context_allowed(signal: Signal, context: ContextKind) -> bool {
+    use ContextKind::*;
+    match signal {
+        Signal::Traces => matches!(context, Resource | Scope | Span | SpanEvent),
+        Signal::Metrics => matches!(context, Resource | Scope | Metric | DataPoint),
+        Signal::Logs => matches!(context, Resource | Scope | Log),
+    }
+}
+
+impl FactoryInfo for TransformProcessorFactory {
+    fn type_name(&self) -> &'static str {
+        "transform"
+    }
+
+    fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        let parsed = config.parse::<TransformConfig>()?;
+        for signal in Signal::ALL {
+            compile(config, &parsed, signal)?;
+        }
+        Ok(())
+    }
+}
+
+impl ProcessorFactory for TransformProcessorFactory {
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+
+    fn build(
+        &self,
+        config: &ComponentConfig,
+        ctx: &BuildContext,
+        signal: Signal,
+        next: Arc<dyn Consumer>,
+    ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
+        let compiled = config
+            .parse::<TransformConfig>()
+            .and_then(|parsed| compile(config, &parsed, signal));
+        let id = config.id().clone();
+        let counters = ctx.telemetry.processor(&id.to_string(), signal);
+        Box::pin(async move {
+            let compiled =
+                compiled.map_err(|e| redline_pipeline::component::BuildError::new(&id, e))?;
+            let editor = Transform {
+                id: id.to_string(),
+                compiled,
+            };
+            let consumer: Arc<dyn Consumer> =
+                Arc::new(EditingProcessor::new(editor, next, counters));
+            let running: Box<dyn RunningComponent> = Box::new(NoopRunning);
+            Ok((consumer, running))
+        })
+    }
+}
+
+struct Transform {
+    id: String,
+    compiled: Compiled,
+}
+
+impl Transform {
+    fn refuse(&self, error: impl std::fmt::Display) -> Refused {
+        Refused {
+            component: self.id.clone(),
+            reason: format!("failed processing {}: {error}", self.compiled.signal),
+            retry_after: std::time::Duration::from_secs(1),
+        }
+    }
+
+    fn decode_error(&self, error: prost::DecodeError) -> Refused {
+        // The receiver validated the request, so this is a bug; refuse rather than lose it.
+        self.refuse(error)
+    }
+
+    fn traces(&self, batch: &Batch) -> Result<Edited, Refused> {
+        let groups = &self.compiled.groups;
+        // A dry-run error counts as "may change": the full run then applies error_mode.
+        let may_change = groups
+            .iter()
+            .any(|g| g.may_change_traces(&batch.raw).unwrap_or(true));
+        if !may_change {
+            return Ok(Edited::Unchanged);
+        }
+        let mut request = ExportTraceServiceRequest::decode(batch.raw.as_ref())
+            .map_err(|e| self.decode_error(e))?;
+        let mut changed = false;
+        for group in groups {
+            changed |= group
+                .apply_traces(&mut request)
+                .map_err(|e| self.refuse(e))?;
+        }
+        if !changed {
+            return Ok(Edited::Unchanged);
+        }
+        let spans = request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        Ok(Edited::Replaced(Batch::new(
+            Signal::Traces,
+            Bytes::from(request.encode_to_vec()),
+            spans,
+        )))
+    }
+
+    fn metrics(&self, batch: &Batch) -> Result<Edited, Refused> {
+        let mut request = ExportMetricsServiceRequest::decode(batch.raw.as_ref())
+            .map_err(|e| self.decode_error(e))?;
+        let mut changed = false;
+        for group in &self.compiled.groups {
+            changed |= group
+                .apply_metrics(&mut request)
+                .map_err(|e| self.refuse(e))?;
+        }
+        if !changed {
+            return Ok(Edited::Unchanged);
+        }
+        let raw = Bytes::from(request.encode_to_vec());
+        // Counted as the receiver counts them (pdata's DataPointCount), from the new bytes.
+        let points = redline_otlp_wire::validate_metrics(&raw)
+            .map_err(|e| self.refuse(e))?
+            .data_points;
+        Ok(Edited::Replaced(Batch::new(Signal::Metrics, raw, points)))
+    }
+
+    fn logs(&self, batch: &Batch) -> Result<Edited, Refused> {
+        let mut request = ExportLogsServiceRequest::decode(batch.raw.as_ref())
+            .map_err(|e| self.decode_error(e))?;
+        let mut changed = false;
+        for group in &self.compiled.groups {
+            changed |= group.apply_logs(&mut request).map_err(|e| self.refuse(e))?;
+        }
+        if !changed {
+            return Ok(Edited::Unchanged);
+        }
+        let records = request
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len())
+            .sum();
+        Ok(Edited::Replaced(Batch::new(
+            Signal::Logs,
+            Bytes::from(request.encode_to_vec()),
+            records,
+        )))
+    }
+}
+
+impl BatchEditor for Transform {
+    fn edit(&self, batch: &Batch) -> Result<Edited, Refused> {
+        if self.compiled.groups.is_empty() {
+            return Ok(Edited::Unchanged);
+        }
+        match self.compiled.signal {
+            Signal::Traces => self.traces(batch),
+            Signal::Metrics => self.metrics(batch),
+            Signal::Logs => self.logs(batch),
+        }
+    }
+}
