@@ -84,7 +84,7 @@ pub struct ContextConditions {
 
 fn context_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ContextKind>, D::Error> {
     let name = String::deserialize(d)?;
-    crate::pending::context(&name).map(Some).ok_or_else(|| {
+    ContextKind::from_name(&name).map(Some).ok_or_else(|| {
             serde::de::Error::custom(format!(
                 "unknown context \"{name}\"; supported: resource, scope, span, spanevent, metric, datapoint, log"
             ))

@@ -7,7 +7,6 @@
 //! re-encoded; a request with nothing left ends here, as otelcol skips an empty one.
 
 mod config;
-mod pending;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,11 +15,10 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use pending::{filter_logs, filter_metrics, LogFilters, MetricFilters};
 use prost::Message;
 use redline_ottl::{
-    filter_traces, traces_may_drop, ConditionSet, ContextKind, ErrorMode, ExecError, FilterOutcome,
-    TraceFilters,
+    filter_logs, filter_metrics, filter_traces, traces_may_drop, ConditionSet, ContextKind,
+    ErrorMode, ExecError, FilterOutcome, LogFilters, MetricFilters, TraceFilters,
 };
 use redline_pipeline::component::{BuildError, BuildResult, FactoryInfo, NoopRunning};
 use redline_pipeline::edit::{BatchEditor, Edited, EditingProcessor, OnCommit};

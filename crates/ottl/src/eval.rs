@@ -176,6 +176,8 @@ pub(crate) fn reborrow<'a>(v: &'a Value<'_>) -> Value<'a> {
         Value::Double(d) => Value::Double(*d),
         Value::TraceId(t) => Value::TraceId(*t),
         Value::SpanId(s) => Value::SpanId(*s),
+        Value::Counts(c) => Value::Counts(Cow::Borrowed(c)),
+        Value::Bounds(b) => Value::Bounds(Cow::Borrowed(b)),
         Value::Opaque { kind, len } => Value::Opaque {
             kind: *kind,
             len: *len,

@@ -1,6 +1,7 @@
 //! OTTL, the OpenTelemetry Transformation Language, as otelcol's `pkg/ottl` defines it:
 //! compilation of statements and conditions against a context, evaluation on OTLP prost
-//! messages, and a dry run on encoded traces that tells whether applying could change them.
+//! messages (traces, metrics, logs), and a dry run on encoded traces that tells whether
+//! applying could change them.
 
 // Values carry the wire walker's attribute iterator inline (a few hundred bytes): boxing it
 // would allocate on every attribute read of the dry run, which must not allocate.
@@ -27,8 +28,8 @@ mod write;
 
 pub use error::{CompileError, EvalError, ExecError};
 pub use exec::{
-    filter_logs, filter_traces, traces_may_drop, ConditionSet, ErrorMode, FilterOutcome,
-    StatementGroup, TraceFilters,
+    filter_logs, filter_metrics, filter_traces, traces_may_drop, ConditionSet, ErrorMode,
+    FilterOutcome, LogFilters, MetricFilters, StatementGroup, TraceFilters,
 };
 pub use parser::{parse_condition, parse_statement, parse_value, ParseError};
 pub use paths::{ContextKind, Signal};

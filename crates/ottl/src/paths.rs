@@ -37,6 +37,21 @@ impl ContextKind {
         }
     }
 
+    /// The context a configuration names (the transform and filter processors' `context`),
+    /// in any case.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "resource" => ContextKind::Resource,
+            "scope" => ContextKind::Scope,
+            "span" => ContextKind::Span,
+            "spanevent" => ContextKind::SpanEvent,
+            "metric" => ContextKind::Metric,
+            "datapoint" => ContextKind::DataPoint,
+            "log" => ContextKind::Log,
+            _ => return None,
+        })
+    }
+
     /// The context a path prefix names (`instrumentation_scope` is scope's legacy name).
     pub fn from_prefix(name: &str) -> Option<Self> {
         Some(match name {
@@ -269,8 +284,11 @@ pub enum DataPointField {
     ExplicitBounds,
     Scale,
     ZeroCount,
+    /// The whole `positive` buckets of an exponential histogram point.
+    Positive,
     PositiveOffset,
     PositiveBucketCounts,
+    Negative,
     NegativeOffset,
     NegativeBucketCounts,
     QuantileValues,
@@ -423,6 +441,8 @@ pub fn fields_of(context: ContextKind) -> &'static [(&'static str, Field)] {
             ("explicit_bounds", Field::DataPoint(D::ExplicitBounds)),
             ("scale", Field::DataPoint(D::Scale)),
             ("zero_count", Field::DataPoint(D::ZeroCount)),
+            ("positive", Field::DataPoint(D::Positive)),
+            ("negative", Field::DataPoint(D::Negative)),
             ("positive.offset", Field::DataPoint(D::PositiveOffset)),
             (
                 "positive.bucket_counts",
@@ -546,5 +566,13 @@ mod tests {
             Some((Field::Span(SpanField::TraceStateKey), 1))
         );
         assert_eq!(lookup(ContextKind::Resource, "name", None, false), None);
+        assert_eq!(
+            lookup(ContextKind::DataPoint, "positive", Some("offset"), false),
+            Some((Field::DataPoint(DataPointField::PositiveOffset), 2))
+        );
+        assert_eq!(
+            lookup(ContextKind::DataPoint, "negative", None, false),
+            Some((Field::DataPoint(DataPointField::Negative), 1))
+        );
     }
 }

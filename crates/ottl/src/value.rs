@@ -27,8 +27,12 @@ pub enum Value<'a> {
     TraceId([u8; 16]),
     /// `pcommon.SpanID`.
     SpanId([u8; 8]),
+    /// A data point's bucket counts: Go's `[]uint64`, which no attribute can hold.
+    Counts(Cow<'a, [u64]>),
+    /// A histogram's explicit bounds: Go's `[]float64`.
+    Bounds(Cow<'a, [f64]>),
     /// A pdata collection that is not a value (span events, links, data points) or a struct
-    /// such as `status`: only `Len` and (never-true) equality see it.
+    /// such as `status`: only `Len`, `IsList` and (never-true) equality see it.
     Opaque {
         kind: OpaqueKind,
         len: usize,
@@ -41,7 +45,45 @@ pub enum OpaqueKind {
     SpanEvents,
     SpanLinks,
     Status,
-    DataPoints,
+    NumberDataPoints,
+    HistogramDataPoints,
+    ExponentialHistogramDataPoints,
+    SummaryDataPoints,
+    Exemplars,
+    QuantileValues,
+    /// An exponential histogram point's `positive` buckets.
+    PositiveBuckets,
+    NegativeBuckets,
+}
+
+impl OpaqueKind {
+    /// The pdata Go type, as otelcol's messages print it.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            OpaqueKind::SpanEvents => "ptrace.SpanEventSlice",
+            OpaqueKind::SpanLinks => "ptrace.SpanLinkSlice",
+            OpaqueKind::Status => "ptrace.Status",
+            OpaqueKind::NumberDataPoints => "pmetric.NumberDataPointSlice",
+            OpaqueKind::HistogramDataPoints => "pmetric.HistogramDataPointSlice",
+            OpaqueKind::ExponentialHistogramDataPoints => {
+                "pmetric.ExponentialHistogramDataPointSlice"
+            }
+            OpaqueKind::SummaryDataPoints => "pmetric.SummaryDataPointSlice",
+            OpaqueKind::Exemplars => "pmetric.ExemplarSlice",
+            OpaqueKind::QuantileValues => "pmetric.SummaryDataPointValueAtQuantileSlice",
+            OpaqueKind::PositiveBuckets | OpaqueKind::NegativeBuckets => {
+                "pmetric.ExponentialHistogramDataPointBuckets"
+            }
+        }
+    }
+
+    /// Slices (which `Len` measures and `IsList` accepts), as opposed to structs.
+    pub fn is_list(self) -> bool {
+        !matches!(
+            self,
+            OpaqueKind::Status | OpaqueKind::PositiveBuckets | OpaqueKind::NegativeBuckets
+        )
+    }
 }
 
 /// A map: borrowed from prost, borrowed from the wire, or owned.
@@ -135,12 +177,9 @@ impl<'a> Value<'a> {
             Value::Slice(_) => "pcommon.Slice",
             Value::TraceId(_) => "pcommon.TraceID",
             Value::SpanId(_) => "pcommon.SpanID",
-            Value::Opaque { kind, .. } => match kind {
-                OpaqueKind::SpanEvents => "ptrace.SpanEventSlice",
-                OpaqueKind::SpanLinks => "ptrace.SpanLinkSlice",
-                OpaqueKind::Status => "ptrace.Status",
-                OpaqueKind::DataPoints => "pmetric.NumberDataPointSlice",
-            },
+            Value::Counts(_) => "[]uint64",
+            Value::Bounds(_) => "[]float64",
+            Value::Opaque { kind, .. } => kind.type_name(),
         }
     }
 
@@ -172,6 +211,8 @@ impl<'a> Value<'a> {
             Value::Slice(s) => Value::Slice(SliceRef::Owned(s.into_vec())),
             Value::TraceId(t) => Value::TraceId(t),
             Value::SpanId(s) => Value::SpanId(s),
+            Value::Counts(c) => Value::Counts(Cow::Owned(c.into_owned())),
+            Value::Bounds(b) => Value::Bounds(Cow::Owned(b.into_owned())),
             Value::Opaque { kind, len } => Value::Opaque { kind, len },
         }
     }
@@ -192,7 +233,18 @@ impl<'a> Value<'a> {
             Value::Slice(s) => Some(any_value::Value::ArrayValue(ArrayValue {
                 values: s.to_vec(),
             })),
-            Value::TraceId(_) | Value::SpanId(_) | Value::Opaque { .. } => return None,
+            // `ctxutil.SetValue` turns a `[]float64` into a slice of doubles.
+            Value::Bounds(b) => Some(any_value::Value::ArrayValue(ArrayValue {
+                values: b
+                    .iter()
+                    .map(|d| AnyValue {
+                        value: Some(any_value::Value::DoubleValue(*d)),
+                    })
+                    .collect(),
+            })),
+            Value::TraceId(_) | Value::SpanId(_) | Value::Counts(_) | Value::Opaque { .. } => {
+                return None
+            }
         };
         Some(AnyValue { value: inner })
     }

@@ -109,6 +109,30 @@ pub(crate) fn expect_int(v: &Value<'_>) -> Result<i64, EvalError> {
     }
 }
 
+/// `ctxutil.ExpectType[float64]`.
+pub(crate) fn expect_float(v: &Value<'_>) -> Result<f64, EvalError> {
+    match v {
+        Value::Double(d) => Ok(*d),
+        Value::Nil => Err(EvalError::new("setting a value to nil is not supported")),
+        other => Err(EvalError::new(format!(
+            "expects float64 but got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// `ctxutil.ExpectType[bool]`.
+pub(crate) fn expect_bool(v: &Value<'_>) -> Result<bool, EvalError> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::Nil => Err(EvalError::new("setting a value to nil is not supported")),
+        other => Err(EvalError::new(format!(
+            "expects bool but got {}",
+            other.type_name()
+        ))),
+    }
+}
+
 /// `ctxutil.SetMap`: a whole map replaced (nil empties it).
 pub(crate) fn set_map(map: &mut Vec<KeyValue>, value: Value<'static>) -> Result<(), EvalError> {
     match value {
@@ -198,7 +222,7 @@ fn descend_creating<'v>(
 
 /// `ctxutil.SetValue`: stores a value into a pdata value.
 pub(crate) fn set_value(target: &mut AnyValue, value: Value<'static>) -> Result<(), EvalError> {
-    if let Value::TraceId(_) | Value::SpanId(_) | Value::Opaque { .. } = value {
+    if let Value::TraceId(_) | Value::SpanId(_) | Value::Counts(_) | Value::Opaque { .. } = value {
         let current = Value::from_any(Some(target)).pdata_type_name();
         return Err(EvalError::new(format!(
             "unsupported type {} for set operation; current value type is {current}",

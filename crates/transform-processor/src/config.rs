@@ -50,23 +50,9 @@ pub struct ContextStatements {
     pub shared_cache: Option<Unsupported>,
 }
 
-/// otelcol's context names, case-insensitive.
-pub fn parse_context(name: &str) -> Option<ContextKind> {
-    Some(match name.to_ascii_lowercase().as_str() {
-        "resource" => ContextKind::Resource,
-        "scope" => ContextKind::Scope,
-        "span" => ContextKind::Span,
-        "spanevent" => ContextKind::SpanEvent,
-        "metric" => ContextKind::Metric,
-        "datapoint" => ContextKind::DataPoint,
-        "log" => ContextKind::Log,
-        _ => return None,
-    })
-}
-
 fn context_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ContextKind>, D::Error> {
     let name = String::deserialize(d)?;
-    parse_context(&name).map(Some).ok_or_else(|| {
+    ContextKind::from_name(&name).map(Some).ok_or_else(|| {
         de::Error::custom(format!(
             "unknown context \"{name}\"; supported: resource, scope, span, spanevent, metric, datapoint, log"
         ))

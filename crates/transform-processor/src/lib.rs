@@ -8,8 +8,6 @@
 //! changed.
 
 mod config;
-mod pending;
-use pending::ApplyMetrics;
 
 use std::sync::Arc;
 

@@ -3,6 +3,7 @@
 
 pub(crate) mod proto;
 pub(crate) mod proto_metrics;
+mod proto_points;
 pub(crate) mod wire;
 
 use crate::error::EvalError;

@@ -1,6 +1,6 @@
-//! The filter processor's OTTL mode (otelcol's `processSkipExpression`): resources, then
-//! spans, then span events matching a condition are dropped; scopes and resources left empty
-//! are removed.
+//! The filter processor's OTTL mode (otelcol's `processSkipExpression`) on traces and logs:
+//! resources, then spans (log records), then span events matching a condition are dropped;
+//! scopes and resources left empty are removed.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -26,8 +26,20 @@ pub struct TraceFilters<'c> {
 pub struct FilterOutcome {
     /// Something was removed.
     pub changed: bool,
-    /// Spans (or log records) left.
+    /// Spans, log records or metric data points left.
     pub remaining_items: usize,
+}
+
+/// A condition set's verdict on one item, `None` when it failed: the first error is kept
+/// (otelcol gathers them and returns them after filtering).
+pub(super) fn verdict(first: &mut Option<ExecError>, r: Result<bool, ExecError>) -> Option<bool> {
+    match r {
+        Ok(m) => Some(m),
+        Err(e) => {
+            first.get_or_insert(e);
+            None
+        }
+    }
 }
 
 /// Keeps the first error (otelcol gathers them and returns them after filtering).
@@ -228,25 +240,31 @@ impl<'a> TraceVisitor<'a> for DropScan<'_, 'a> {
     }
 }
 
-/// The filter processor on logs: records matching a condition are dropped, then empty scopes
-/// and resources.
+/// The condition sets of the filter processor's `logs` section (`resource`, `log_record`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogFilters<'c> {
+    pub resource: Option<&'c ConditionSet>,
+    pub log: Option<&'c ConditionSet>,
+}
+
+/// How many resources, scopes and log records a request holds: filtering only removes, so
+/// any removal changes one of them.
+fn log_totals(req: &ExportLogsServiceRequest) -> [usize; 3] {
+    let mut t = [req.resource_logs.len(), 0, 0];
+    for sl in req.resource_logs.iter().flat_map(|rl| &rl.scope_logs) {
+        t[1] += 1;
+        t[2] += sl.log_records.len();
+    }
+    t
+}
+
+/// The filter processor on logs: resources matching a condition are dropped, then records;
+/// scopes and resources left empty are removed.
 pub fn filter_logs(
-    logs: Option<&ConditionSet>,
+    filters: LogFilters<'_>,
     req: &mut ExportLogsServiceRequest,
 ) -> Result<FilterOutcome, ExecError> {
-    let count = |req: &ExportLogsServiceRequest| -> usize {
-        req.resource_logs
-            .iter()
-            .flat_map(|rl| &rl.scope_logs)
-            .map(|sl| sl.log_records.len())
-            .sum()
-    };
-    let before = count(req);
-    let shape_before: Vec<usize> = req
-        .resource_logs
-        .iter()
-        .map(|rl| rl.scope_logs.len())
-        .collect();
+    let before = log_totals(req);
     let mut first_error = None;
     req.resource_logs.retain_mut(|rl| {
         let ResourceLogs {
@@ -254,7 +272,19 @@ pub fn filter_logs(
             scope_logs,
             schema_url,
         } = rl;
-        if let Some(set) = logs {
+        if let Some(set) = filters.resource {
+            let ctx = ProtoCtx::new(ResourceParts {
+                resource: &mut *resource,
+                schema_url: &mut *schema_url,
+            });
+            match verdict(&mut first_error, set.matches(&ctx)) {
+                Some(true) => return false,
+                Some(false) => {}
+                // otelcol keeps a resource it could not judge, without looking inside.
+                None => return true,
+            }
+        }
+        if let Some(set) = filters.log {
             scope_logs.retain_mut(|sl| {
                 let ScopeLogs {
                     scope,
@@ -274,14 +304,9 @@ pub fn filter_logs(
     if let Some(e) = first_error {
         return Err(e);
     }
-    let remaining = count(req);
-    let shape_after: Vec<usize> = req
-        .resource_logs
-        .iter()
-        .map(|rl| rl.scope_logs.len())
-        .collect();
+    let after = log_totals(req);
     Ok(FilterOutcome {
-        changed: remaining != before || shape_before != shape_after,
-        remaining_items: remaining,
+        changed: after != before,
+        remaining_items: after[2],
     })
 }

@@ -2,13 +2,24 @@
 //! otelcol's error modes.
 
 mod filter;
+mod filter_metrics;
 mod infer_conditions;
 mod logs;
+mod metrics;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_metrics;
+#[cfg(test)]
+mod tests_metrics_filter;
+#[cfg(test)]
+mod tests_points;
 mod traces;
 
-pub use filter::{filter_logs, filter_traces, traces_may_drop, FilterOutcome, TraceFilters};
+pub use filter::{
+    filter_logs, filter_traces, traces_may_drop, FilterOutcome, LogFilters, TraceFilters,
+};
+pub use filter_metrics::{filter_metrics, MetricFilters};
 
 use serde::Deserialize;
 

@@ -529,7 +529,11 @@ fn logs_apply_and_filter() {
         ErrorMode::Propagate,
     )
     .expect("compiles");
-    let outcome = filter_logs(Some(&errors), &mut req).expect("filters");
+    let filters = LogFilters {
+        log: Some(&errors),
+        ..LogFilters::default()
+    };
+    let outcome = filter_logs(filters, &mut req).expect("filters");
     assert_eq!(
         outcome,
         FilterOutcome {

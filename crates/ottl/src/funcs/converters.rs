@@ -155,7 +155,9 @@ pub(crate) fn eval_converter<'a, R: Reader + ?Sized>(
                 Value::Bytes(b) => b.len(),
                 Value::Map(m) => m.len(),
                 Value::Slice(s) => s.len(),
-                Value::Opaque { len, .. } => *len,
+                Value::Counts(c) => c.len(),
+                Value::Bounds(b) => b.len(),
+                Value::Opaque { kind, len } if kind.is_list() => *len,
                 other => {
                     return Err(EvalError::new(format!(
                         "Len: unsupported target type {}. Len requires a string, slice, map, or pdata collection",
@@ -177,7 +179,13 @@ pub(crate) fn eval_converter<'a, R: Reader + ?Sized>(
         }
         Converter::IsList(e) => {
             let v = eval(r, e).map_err(|err| err.context("error getting value"))?;
-            Value::Bool(matches!(v, Value::Slice(_)))
+            let list = match v {
+                Value::Slice(_) | Value::Bounds(_) => true,
+                Value::Opaque { kind, .. } => kind.is_list(),
+                // Go's `IsList` does not list `[]uint64`.
+                _ => false,
+            };
+            Value::Bool(list)
         }
         Converter::HasPrefix { target, prefix } => {
             let s = getters::string(r, target)?;

@@ -89,6 +89,26 @@ pub(crate) fn value_to_string_like(v: Value<'_>) -> Result<Option<Cow<'_, str>>,
         })?),
         Value::TraceId(id) => Cow::Owned(json_byte_array(&id)),
         Value::SpanId(id) => Cow::Owned(json_byte_array(&id)),
+        Value::Counts(c) => {
+            let parts: Vec<String> = c.iter().map(u64::to_string).collect();
+            Cow::Owned(format!("[{}]", parts.join(",")))
+        }
+        Value::Bounds(ref b) => {
+            // json.Marshal refuses NaN and infinities.
+            let parts: Option<Vec<String>> = b
+                .iter()
+                .map(|d| redline_pdata_text::json_float(*d))
+                .collect();
+            match parts {
+                Some(parts) => Cow::Owned(format!("[{}]", parts.join(","))),
+                None => {
+                    return Err(EvalError::type_error(format!(
+                        "unsupported type: {}",
+                        v.type_name()
+                    )))
+                }
+            }
+        }
         Value::Opaque { .. } => {
             return Err(EvalError::type_error(format!(
                 "unsupported type: {}",
