@@ -3,6 +3,7 @@
 //! change anything (never `false` when it would), without writing or, in the common case,
 //! allocating.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -85,22 +86,24 @@ fn replace_with_function(
     Ok(out)
 }
 
-/// What the replace editors need, evaluated before the target is borrowed for writing.
-struct Prepared {
-    regex: Regex,
+/// What the replace editors need, evaluated before the target is borrowed for writing. A
+/// static pattern is borrowed from the compiled statement: cloning a `Regex` would give the
+/// clone a fresh matching cache, rebuilt on every call.
+struct Prepared<'p> {
+    regex: Cow<'p, Regex>,
     replacement: String,
     function: Option<StringFn>,
     format: Option<Result<String, EvalError>>,
 }
 
-fn prepare<R: Reader + ?Sized>(
+fn prepare<'p, R: Reader + ?Sized>(
     r: &R,
-    pattern: &Pattern,
+    pattern: &'p Pattern,
     with: &Replacement,
     func: &str,
-) -> Result<Prepared, EvalError> {
+) -> Result<Prepared<'p>, EvalError> {
     let replacement = getters::string(r, &with.replacement)?.into_owned();
-    let regex = regex_of(r, pattern, func)?.into_owned();
+    let regex = compiled_regex(r, pattern, func)?;
     Ok(Prepared {
         regex,
         replacement,
@@ -112,7 +115,20 @@ fn prepare<R: Reader + ?Sized>(
     })
 }
 
-impl Prepared {
+/// The statement's regex, borrowed when static, compiled now when the pattern is an
+/// expression.
+fn compiled_regex<'p, R: Reader + ?Sized>(
+    r: &R,
+    pattern: &'p Pattern,
+    func: &str,
+) -> Result<Cow<'p, Regex>, EvalError> {
+    match pattern {
+        Pattern::Static(re) => Ok(Cow::Borrowed(re)),
+        Pattern::Dynamic(_) => regex_of(r, pattern, func).map(|re| Cow::Owned(re.into_owned())),
+    }
+}
+
+impl Prepared<'_> {
     /// The new text for a matching string.
     fn replace(&self, input: &str) -> Result<String, EvalError> {
         match self.function {
@@ -426,11 +442,11 @@ pub(crate) fn editor_would_change<R: Reader + ?Sized>(
                 return Ok(false);
             }
             let replacement = getters::string(r, &with.replacement)?;
-            let re = regex_of(r, pattern, "replace_pattern")?;
+            let re = compiled_regex(r, pattern, "replace_pattern")?;
             match read_path(r, target)? {
                 Value::Str(s) if re.is_match(&s) => {
                     let prepared = Prepared {
-                        regex: re.into_owned(),
+                        regex: re,
                         replacement: replacement.into_owned(),
                         function: with.function,
                         format: with
