@@ -6,6 +6,7 @@
 //! - `transform_rename`: `replace_pattern` changing every span name (decode, apply, encode);
 //! - `filter_tenth`: a `filter` dropping ~10% of spans by name (dry run, decode, filter,
 //!   encode).
+//!
 //! `validate` (the receiver's walk of the same requests) is there for scale: the untouched
 //! dry run should cost a small fraction of it.
 //!
