@@ -415,3 +415,6 @@ impl BatchEditor for Filter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -280,3 +280,6 @@ impl BatchEditor for Transform {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

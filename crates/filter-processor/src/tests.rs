@@ -1,0 +1,170 @@
+//! The processor as the pipeline runs it: config forms, what travels on, and the drop counter
+//! recorded only for batches that were committed.
+
+use std::sync::Arc;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{span::Event, ResourceSpans, ScopeSpans, Span};
+use prost::Message;
+use redline_pipeline::component::FactoryInfo;
+use redline_pipeline::metrics::{
+    Exemplar, ExponentialHistogramPoint, FamilyDesc, HistogramPoint, MetricsSink, MetricsSource,
+    NumberPoint, SummaryPoint,
+};
+use redline_pipeline::telemetry::Telemetry;
+use redline_pipeline::{Batch, Consumer, Refused, Reservation, Signal};
+use redline_processor_testkit::{build, build_before, component, send};
+
+use super::FilterProcessorFactory;
+
+fn span(name: &str, events: &[&str]) -> Span {
+    Span {
+        trace_id: vec![1; 16],
+        span_id: vec![2; 8],
+        name: name.into(),
+        events: events
+            .iter()
+            .map(|e| Event {
+                name: (*e).into(),
+                ..Event::default()
+            })
+            .collect(),
+        ..Span::default()
+    }
+}
+
+fn traces(spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    }
+}
+
+fn validate(body: &str) -> Result<(), String> {
+    FilterProcessorFactory
+        .validate(&component(body))
+        .map_err(|e| e.to_string())
+}
+
+/// The value of the one counter series a telemetry registry serves under `name`.
+fn counter(telemetry: &Telemetry, name: &str) -> Option<u64> {
+    struct Find<'n>(&'n str, bool, Option<u64>);
+    impl MetricsSink for Find<'_> {
+        fn family(&mut self, desc: &FamilyDesc<'_>) {
+            self.1 = desc.name == self.0;
+        }
+        fn counter(&mut self, _: &[(&str, &str)], value: u64, _: u64, _: Option<&Exemplar>) {
+            if self.1 {
+                self.2 = Some(value);
+            }
+        }
+        fn gauge(&mut self, _: &[(&str, &str)], _: f64) {}
+        fn histogram(&mut self, _: &[(&str, &str)], _: &HistogramPoint<'_>) {}
+        fn number(&mut self, _: &[(&str, &str)], _: &NumberPoint<'_>) {}
+        fn summary(&mut self, _: &[(&str, &str)], _: &SummaryPoint<'_>) {}
+        fn exponential_histogram(&mut self, _: &[(&str, &str)], _: &ExponentialHistogramPoint<'_>) {
+        }
+    }
+    let mut find = Find(name, false, None);
+    telemetry.collect(&mut find);
+    find.2
+}
+
+#[test]
+fn legacy_matching_and_mixed_styles_are_refused_by_name() {
+    let err = validate("  filter:\n    spans:\n      include:\n        match_type: strict\n")
+        .expect_err("legacy");
+    assert!(
+        err.contains("spans") && err.contains("does not support"),
+        "{err}"
+    );
+    let err = validate(
+        "  filter:\n    traces:\n      span:\n        - name == \"a\"\n    trace_conditions:\n      - context: span\n        conditions:\n          - name == \"b\"\n",
+    )
+    .expect_err("both styles");
+    assert!(err.contains("at the same time"), "{err}");
+    let err = validate("  filter:\n    traces:\n      span:\n        - nme == \"a\"\n")
+        .expect_err("bad path");
+    assert!(
+        err.contains("traces.span[0]") && err.contains("nme"),
+        "{err}"
+    );
+    validate(
+        "  filter:\n    trace_conditions:\n      - conditions:\n          - span.name == \"b\"\n",
+    )
+    .expect("context inferred from the prefix");
+}
+
+#[test]
+fn spans_and_events_matching_are_dropped_the_rest_travels_on() {
+    let (p, sink, telemetry) = build(
+        &FilterProcessorFactory,
+        &component(
+            "  filter:\n    traces:\n      span:\n        - name == \"GET /health\"\n      spanevent:\n        - name == \"debug\"\n",
+        ),
+        Signal::Traces,
+    )
+    .expect("builds");
+    let spared = traces(vec![span("GET /users", &["retry"])]).encode_to_vec();
+    send(&p, Signal::Traces, spared.clone(), 1);
+    let mixed = traces(vec![
+        span("GET /health", &[]),
+        span("GET /users", &["debug", "retry"]),
+        span("GET /health", &[]),
+    ]);
+    send(&p, Signal::Traces, mixed.encode_to_vec(), 3);
+    send(
+        &p,
+        Signal::Traces,
+        traces(vec![span("GET /health", &[])]).encode_to_vec(),
+        1,
+    );
+    let got = sink.take();
+    assert_eq!(got.len(), 2, "the all-health-check request ends here");
+    assert_eq!(got[0].raw.as_ref(), spared.as_slice());
+    let out = ExportTraceServiceRequest::decode(got[1].raw.as_ref()).expect("decodes");
+    let spans = &out.resource_spans[0].scope_spans[0].spans;
+    assert_eq!(got[1].items, 1);
+    assert_eq!(spans.len(), 1);
+    let events: Vec<&str> = spans[0].events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(events, ["retry"]);
+    assert_eq!(
+        counter(&telemetry, "otelcol_processor_filter_spans_filtered"),
+        Some(3)
+    );
+}
+
+/// Refuses everything: the client is told to retry.
+struct Full;
+impl Consumer for Full {
+    fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
+        Err(Refused {
+            component: "next".into(),
+            reason: "full".into(),
+            retry_after: std::time::Duration::from_secs(1),
+        })
+    }
+}
+
+#[test]
+fn a_request_refused_downstream_is_not_counted_as_filtered() {
+    let config = component("  filter:\n    traces:\n      span:\n        - name == \"x\"\n");
+    let (p, telemetry) = build_before(
+        &FilterProcessorFactory,
+        &config,
+        Signal::Traces,
+        Arc::new(Full),
+    )
+    .expect("builds");
+    let raw = traces(vec![span("x", &[]), span("y", &[])]).encode_to_vec();
+    assert!(p.consume(Batch::traces(raw.into(), 2)).is_err());
+    assert_eq!(
+        counter(&telemetry, "otelcol_processor_filter_spans_filtered"),
+        None
+    );
+}
