@@ -24,11 +24,11 @@ pub use value::ConfigValue;
 
 use std::sync::Arc;
 
-use redline_pipeline::component::{BuildResult, FactoryInfo, NoopRunning};
-use redline_pipeline::edit::EditingProcessor;
+use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::edit::build_editor;
 use redline_pipeline::{
-    BuildContext, BuildError, ComponentConfig, ConfigError, Consumer, ProcessorFactory,
-    RunningComponent, Signal,
+    BuildContext, ComponentConfig, ConfigError, Consumer, ProcessorFactory, RunningComponent,
+    Signal,
 };
 use serde::Deserialize;
 
@@ -89,20 +89,6 @@ fn context_warning(actions: &AttrActions) -> Vec<String> {
     }
 }
 
-fn editing_processor<E: redline_pipeline::edit::BatchEditor>(
-    editor: E,
-    next: Arc<dyn Consumer>,
-    ctx: &BuildContext,
-    id: &str,
-    signal: Signal,
-) -> (Arc<dyn Consumer>, Box<dyn RunningComponent>) {
-    let counters = ctx.telemetry.processor(id, signal);
-    (
-        Arc::new(EditingProcessor::new(editor, next, counters)),
-        Box::new(NoopRunning),
-    )
-}
-
 pub struct ResourceProcessorFactory;
 
 impl FactoryInfo for ResourceProcessorFactory {
@@ -133,15 +119,12 @@ impl ProcessorFactory for ResourceProcessorFactory {
         signal: Signal,
         next: Arc<dyn Consumer>,
     ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
-        let id = config.id().clone();
-        let built = resource_actions(config).map(|actions| {
-            let editor = ResourceEditor {
-                id: id.to_string(),
+        build_editor(config, ctx, signal, next, || {
+            resource_actions(config).map(|actions| ResourceEditor {
+                id: config.id().to_string(),
                 actions,
-            };
-            editing_processor(editor, next, ctx, &id.to_string(), signal)
-        });
-        Box::pin(async move { built.map_err(|e| BuildError::new(&id, e)) })
+            })
+        })
     }
 }
 
@@ -175,34 +158,22 @@ impl ProcessorFactory for AttributesProcessorFactory {
         signal: Signal,
         next: Arc<dyn Consumer>,
     ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
-        let id = config.id().clone();
         let kind = match signal {
             Signal::Traces => Kind::Spans,
             Signal::Metrics => Kind::Metrics,
             Signal::Logs => Kind::Logs,
         };
-        let built = attributes_config(config)
-            .map_err(|e| BuildError::new(&id, e))
-            .and_then(|(cfg, actions)| {
-                let filter = Filter::new(cfg.include.as_ref(), cfg.exclude.as_ref(), kind)
-                    .map_err(|e| {
-                        BuildError::new(&id, format!("{} pipeline: {e}", signal.as_str()))
-                    })?;
-                let editor = AttributesEditor {
-                    id: id.to_string(),
-                    signal,
-                    actions,
-                    filter,
-                };
-                Ok(editing_processor(
-                    editor,
-                    next,
-                    ctx,
-                    &id.to_string(),
-                    signal,
-                ))
-            });
-        Box::pin(async move { built })
+        build_editor(config, ctx, signal, next, || {
+            let (cfg, actions) = attributes_config(config).map_err(|e| e.to_string())?;
+            let filter = Filter::new(cfg.include.as_ref(), cfg.exclude.as_ref(), kind)
+                .map_err(|e| format!("{} pipeline: {e}", signal.as_str()))?;
+            Ok::<_, String>(AttributesEditor {
+                id: config.id().to_string(),
+                signal,
+                actions,
+                filter,
+            })
+        })
     }
 }
 

@@ -20,8 +20,8 @@ use redline_ottl::{
     filter_logs, filter_metrics, filter_traces, traces_may_drop, ConditionSet, ContextKind,
     ErrorMode, ExecError, FilterOutcome, LogFilters, MetricFilters, TraceFilters,
 };
-use redline_pipeline::component::{BuildError, BuildResult, FactoryInfo, NoopRunning};
-use redline_pipeline::edit::{BatchEditor, Edited, EditingProcessor, OnCommit};
+use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::edit::{build_editor, BatchEditor, Edited, OnCommit};
 use redline_pipeline::telemetry::{
     CounterDesc, PROCESSOR_FILTER_DATAPOINTS_FILTERED, PROCESSOR_FILTER_LOGS_FILTERED,
     PROCESSOR_FILTER_SPANS_FILTERED,
@@ -250,14 +250,10 @@ impl ProcessorFactory for FilterProcessorFactory {
         signal: Signal,
         next: Arc<dyn Consumer>,
     ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
-        let compiled = config
-            .parse::<FilterConfig>()
-            .and_then(|parsed| compile(config, &parsed, signal));
-        let id = config.id().clone();
-        let counters = ctx.telemetry.processor(&id.to_string(), signal);
-        let telemetry = ctx.telemetry.clone();
-        Box::pin(async move {
-            let stages = compiled.map_err(|e| BuildError::new(&id, e))?;
+        build_editor(config, ctx, signal, next, || {
+            let parsed = config.parse::<FilterConfig>()?;
+            let stages = compile(config, &parsed, signal)?;
+            let id = config.id().to_string();
             let (name, description) = match signal {
                 Signal::Traces => (
                     PROCESSOR_FILTER_SPANS_FILTERED,
@@ -272,23 +268,20 @@ impl ProcessorFactory for FilterProcessorFactory {
                     "Number of logs dropped by the filter processor",
                 ),
             };
-            let filtered = telemetry
+            let filtered = ctx
+                .telemetry
                 .counter_family(CounterDesc {
                     name,
                     description,
                     unit: "1",
                 })
-                .series(&[("filter", &id.to_string())]);
-            let editor = Filter {
-                id: id.to_string(),
+                .series(&[("filter", &id)]);
+            Ok::<_, ConfigError>(Filter {
+                id,
                 signal,
                 stages,
                 filtered,
-            };
-            let consumer: Arc<dyn Consumer> =
-                Arc::new(EditingProcessor::new(editor, next, counters));
-            let running: Box<dyn RunningComponent> = Box::new(NoopRunning);
-            Ok((consumer, running))
+            })
         })
     }
 }

@@ -12,6 +12,10 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::component::{
+    BuildContext, BuildError, BuildResult, NoopRunning, RunningComponent, Signal,
+};
+use crate::config::ComponentConfig;
 use crate::consumer::{CommitFn, Consumer, Refused, Reservation};
 use crate::telemetry::ProcessorCounters;
 use crate::Batch;
@@ -64,6 +68,30 @@ impl<E: BatchEditor> EditingProcessor<E> {
     pub fn editor(&self) -> &E {
         &self.editor
     }
+}
+
+/// A processor's `build` for an editor: `make` turns the config into the editor (a config
+/// error becomes the build error of this component), which then runs in front of `next`
+/// with the processor counters of its id and signal. Editors hold no tasks, so nothing is
+/// left to stop at shutdown.
+pub fn build_editor<E: BatchEditor, Error: std::fmt::Display>(
+    config: &ComponentConfig,
+    ctx: &BuildContext,
+    signal: Signal,
+    next: Arc<dyn Consumer>,
+    make: impl FnOnce() -> Result<E, Error>,
+) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
+    let id = config.id().clone();
+    let built = make()
+        .map(|editor| {
+            let counters = ctx.telemetry.processor(&id.to_string(), signal);
+            let consumer: Arc<dyn Consumer> =
+                Arc::new(EditingProcessor::new(editor, next, counters));
+            let running: Box<dyn RunningComponent> = Box::new(NoopRunning);
+            (consumer, running)
+        })
+        .map_err(|e| BuildError::new(&id, e));
+    Box::pin(async move { built })
 }
 
 struct Counted {

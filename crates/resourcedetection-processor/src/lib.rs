@@ -21,11 +21,11 @@ use std::sync::Arc;
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
-use redline_pipeline::component::{BuildResult, FactoryInfo, NoopRunning};
-use redline_pipeline::edit::EditingProcessor;
+use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::edit::build_editor;
 use redline_pipeline::{
-    BuildContext, BuildError, ComponentConfig, ConfigError, Consumer, ProcessorFactory,
-    RunningComponent, Signal,
+    BuildContext, ComponentConfig, ConfigError, Consumer, ProcessorFactory, RunningComponent,
+    Signal,
 };
 
 const TYPE: &str = "resource_detection";
@@ -143,10 +143,12 @@ impl ProcessorFactory for ResourceDetectionFactory {
         signal: Signal,
         next: Arc<dyn Consumer>,
     ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
-        let id = config.id().clone();
-        let built = parse(config).map_err(|e| BuildError::new(&id, e)).and_then(|(cfg, detectors)| {
+        build_editor(config, ctx, signal, next, || {
+            let id = config.id();
+            let (cfg, detectors) = parse(config).map_err(|e| e.to_string())?;
             let lookup = |name: &str| std::env::var(name).ok();
-            let detection = detect(&cfg, &detectors, &lookup, &LocalFiles).map_err(|e| BuildError::new(&id, e))?;
+            let detection =
+                detect(&cfg, &detectors, &lookup, &LocalFiles).map_err(|e| e.to_string())?;
             tracing::info!(
                 processor = %id,
                 signal = signal.as_str(),
@@ -154,13 +156,12 @@ impl ProcessorFactory for ResourceDetectionFactory {
                 schema_url = %detection.schema_url,
                 "resource_detection: detected resource information"
             );
-            let editor = DetectionEditor::new(id.to_string(), detection, cfg.override_existing);
-            let counters = ctx.telemetry.processor(&id.to_string(), signal);
-            let consumer: Arc<dyn Consumer> = Arc::new(EditingProcessor::new(editor, next, counters));
-            let running: Box<dyn RunningComponent> = Box::new(NoopRunning);
-            Ok((consumer, running))
-        });
-        Box::pin(async move { built })
+            Ok::<_, String>(DetectionEditor::new(
+                id.to_string(),
+                detection,
+                cfg.override_existing,
+            ))
+        })
     }
 }
 

@@ -17,8 +17,8 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use redline_ottl::{CompileError, ContextKind, StatementGroup};
-use redline_pipeline::component::{BuildResult, FactoryInfo, NoopRunning};
-use redline_pipeline::edit::{BatchEditor, Edited, EditingProcessor};
+use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::edit::{build_editor, BatchEditor, Edited};
 use redline_pipeline::{
     Batch, BuildContext, ComponentConfig, ConfigError, Consumer, ProcessorFactory, Refused,
     RunningComponent, Signal,
@@ -152,22 +152,12 @@ impl ProcessorFactory for TransformProcessorFactory {
         signal: Signal,
         next: Arc<dyn Consumer>,
     ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
-        let compiled = config
-            .parse::<TransformConfig>()
-            .and_then(|parsed| compile(config, &parsed, signal));
-        let id = config.id().clone();
-        let counters = ctx.telemetry.processor(&id.to_string(), signal);
-        Box::pin(async move {
-            let compiled =
-                compiled.map_err(|e| redline_pipeline::component::BuildError::new(&id, e))?;
-            let editor = Transform {
-                id: id.to_string(),
-                compiled,
-            };
-            let consumer: Arc<dyn Consumer> =
-                Arc::new(EditingProcessor::new(editor, next, counters));
-            let running: Box<dyn RunningComponent> = Box::new(NoopRunning);
-            Ok((consumer, running))
+        build_editor(config, ctx, signal, next, || {
+            let parsed = config.parse::<TransformConfig>()?;
+            Ok::<_, ConfigError>(Transform {
+                id: config.id().to_string(),
+                compiled: compile(config, &parsed, signal)?,
+            })
         })
     }
 }
