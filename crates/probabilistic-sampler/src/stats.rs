@@ -9,15 +9,16 @@ use redline_pipeline::Signal;
 
 use crate::sampler::Policy;
 
+// otelcol's descriptions, stability note included, so both serve the same HELP.
 pub const TRACES_SAMPLED: CounterDesc = CounterDesc {
     name: "otelcol_processor_probabilistic_sampler_count_traces_sampled",
-    description: "Count of traces that were sampled or not",
+    description: "Count of traces that were sampled or not [Development]",
     unit: "1",
 };
 
 pub const LOGS_SAMPLED: CounterDesc = CounterDesc {
     name: "otelcol_processor_probabilistic_sampler_count_logs_sampled",
-    description: "Count of logs that were sampled or not",
+    description: "Count of logs that were sampled or not [Development]",
     unit: "1",
 };
 
