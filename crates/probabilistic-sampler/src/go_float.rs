@@ -287,4 +287,28 @@ mod tests {
             assert_eq!(parse_sign(input), *want, "{input:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Plain decimal numbers read the same in Go and Rust (Rust's parser has no
+        /// range error: an overflow to infinity is Go's error).
+        #[test]
+        fn decimals_agree_with_rust(s in "[-+]?[0-9]{0,3}[.]?[0-9]{0,3}([eE][-+]?[0-9]{1,3})?") {
+            let want = s.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| {
+                if v == 0.0 {
+                    FloatSign::Zero
+                } else if v > 0.0 {
+                    FloatSign::Positive
+                } else {
+                    FloatSign::Negative
+                }
+            });
+            proptest::prop_assert_eq!(parse_sign(&s), want, "{:?}", s);
+        }
+
+        #[test]
+        fn anything_else_is_classified_without_panicking(s in "[-+0-9a-fA-FxXpPeE._nNiItyé ]{0,24}") {
+            let sign = parse_sign(&s);
+            proptest::prop_assert!(sign.is_none() || !s.contains(' '));
+        }
+    }
 }

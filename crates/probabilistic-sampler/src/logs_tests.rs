@@ -150,145 +150,22 @@ fn fnv_seeded(bytes: &[u8], seed: u32) -> u32 {
 
 #[test]
 fn how_many_of_a_hundred_records_are_kept() {
+    #[rustfmt::skip]
     let cases = [
-        (
-            "happy path",
-            Setup {
-                percentage: 100.0,
-                ..SETUP
-            },
-            100,
-        ),
-        (
-            "nothing",
-            Setup {
-                fail_closed: true,
-                ..SETUP
-            },
-            0,
-        ),
-        (
-            "roughly half",
-            Setup {
-                percentage: 50.0,
-                source: "traceID",
-                fail_closed: true,
-                ..SETUP
-            },
-            45,
-        ),
-        (
-            "record source, none",
-            Setup {
-                source: "record",
-                from_attribute: "foo",
-                ..SETUP
-            },
-            0,
-        ),
-        (
-            "record source, all",
-            Setup {
-                percentage: 100.0,
-                source: "record",
-                from_attribute: "foo",
-                ..SETUP
-            },
-            100,
-        ),
-        (
-            "record source",
-            Setup {
-                percentage: 50.0,
-                source: "record",
-                from_attribute: "foo",
-                fail_closed: true,
-                ..SETUP
-            },
-            23,
-        ),
-        (
-            "record source, string",
-            Setup {
-                percentage: 50.0,
-                source: "record",
-                from_attribute: "bar",
-                fail_closed: true,
-                ..SETUP
-            },
-            29,
-        ),
-        (
-            "priority, 0% by record",
-            Setup {
-                priority: "priority",
-                source: "record",
-                from_attribute: "rando",
-                ..SETUP
-            },
-            25,
-        ),
-        (
-            "priority, 50% by record",
-            Setup {
-                percentage: 50.0,
-                priority: "priority",
-                source: "record",
-                from_attribute: "rando",
-                ..SETUP
-            },
-            64,
-        ),
-        (
-            "priority, 100% by record",
-            Setup {
-                percentage: 100.0,
-                priority: "priority",
-                source: "record",
-                from_attribute: "rando",
-                ..SETUP
-            },
-            100,
-        ),
-        (
-            "priority, 0% by trace id",
-            Setup {
-                priority: "priority",
-                source: "traceID",
-                ..SETUP
-            },
-            25,
-        ),
-        (
-            "priority, 50% by trace id",
-            Setup {
-                percentage: 50.0,
-                priority: "priority",
-                source: "traceID",
-                ..SETUP
-            },
-            57,
-        ),
-        (
-            "priority, 100% by trace id",
-            Setup {
-                percentage: 100.0,
-                priority: "priority",
-                source: "traceID",
-                ..SETUP
-            },
-            100,
-        ),
-        (
-            "priority with a record source",
-            Setup {
-                priority: "priority",
-                source: "record",
-                from_attribute: "foo",
-                ..SETUP
-            },
-            25,
-        ),
+        ("happy path", Setup { percentage: 100.0, ..SETUP }, 100),
+        ("nothing", Setup { fail_closed: true, ..SETUP }, 0),
+        ("roughly half", Setup { percentage: 50.0, source: "traceID", fail_closed: true, ..SETUP }, 45),
+        ("record source, none", Setup { source: "record", from_attribute: "foo", ..SETUP }, 0),
+        ("record source, all", Setup { percentage: 100.0, source: "record", from_attribute: "foo", ..SETUP }, 100),
+        ("record source", Setup { percentage: 50.0, source: "record", from_attribute: "foo", fail_closed: true, ..SETUP }, 23),
+        ("record source, string", Setup { percentage: 50.0, source: "record", from_attribute: "bar", fail_closed: true, ..SETUP }, 29),
+        ("priority, 0% by record", Setup { priority: "priority", source: "record", from_attribute: "rando", ..SETUP }, 25),
+        ("priority, 50% by record", Setup { percentage: 50.0, priority: "priority", source: "record", from_attribute: "rando", ..SETUP }, 64),
+        ("priority, 100% by record", Setup { percentage: 100.0, priority: "priority", source: "record", from_attribute: "rando", ..SETUP }, 100),
+        ("priority, 0% by trace id", Setup { priority: "priority", source: "traceID", ..SETUP }, 25),
+        ("priority, 50% by trace id", Setup { percentage: 50.0, priority: "priority", source: "traceID", ..SETUP }, 57),
+        ("priority, 100% by trace id", Setup { percentage: 100.0, priority: "priority", source: "traceID", ..SETUP }, 100),
+        ("priority with a record source", Setup { priority: "priority", source: "record", from_attribute: "foo", ..SETUP }, 25),
     ];
     for (name, setup, want) in cases {
         assert_eq!(

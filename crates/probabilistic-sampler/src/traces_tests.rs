@@ -102,254 +102,93 @@ fn kept(settings: &Settings, span: Span) -> Option<String> {
     })
 }
 
-struct Case {
-    name: &'static str,
-    tid: &'static str,
-    percentage: f32,
-    /// 0: all 14 digits, as otelcol's tests leave it.
-    precision: u32,
-    fail_closed: bool,
-    tracestate: &'static str,
-    priority: Option<Value>,
-    equalizing: Option<&'static str>,
-    proportional: Option<&'static str>,
-}
+/// (name, trace id, percentage, precision (0: all 14 digits, as otelcol's tests leave it),
+/// fail_closed, arriving tracestate, `sampling.priority`, tracestate written by equalizing,
+/// by proportional; `None`: dropped).
+type Case = (
+    &'static str,
+    &'static str,
+    f32,
+    u32,
+    bool,
+    &'static str,
+    Option<i64>,
+    Option<&'static str>,
+    Option<&'static str>,
+);
 
-const CASE: Case = Case {
-    name: "",
-    tid: DEFAULT_TID,
-    percentage: 0.0,
-    precision: 0,
-    fail_closed: false,
-    tracestate: "",
-    priority: None,
-    equalizing: None,
-    proportional: None,
-};
+const D: &str = DEFAULT_TID;
+const I: &str = IMPROBABLE_TID;
+
+#[rustfmt::skip]
+const CONSISTENT_CASES: [Case; 27] = [
+    ("100 percent", D, 100.0, 0, false, "", None, Some("ot=th:0"), Some("ot=th:0")),
+    ("50 percent sampled", D, 50.0, 0, false, "", None, Some("ot=th:8"), Some("ot=th:8")),
+    ("25 percent sampled", "ddddddddddddddddddc0000000000000", 25.0, 0, false, "", None, Some("ot=th:c"), Some("ot=th:c")),
+    ("25 percent unsampled", "ddddddddddddddddddb0000000000000", 25.0, 0, false, "", None, None, None),
+    ("1 percent, upper-case r-value passes through", D, 1.0, 0, false, "ot=rv:FD70A3D70A3D71", None,
+        Some("ot=rv:FD70A3D70A3D71;th:fd70a3d70a3d71"), Some("ot=rv:FD70A3D70A3D71;th:fd70a3d70a3d71")),
+    ("1 percent, precision 4 rounds down and samples", D, 1.0, 4, false, "ot=rv:FD70A3D70A3D71", None,
+        Some("ot=rv:FD70A3D70A3D71;th:fd70a"), Some("ot=rv:FD70A3D70A3D71;th:fd70a")),
+    ("1 percent, precision 3 rounds up and does not", D, 1.0, 3, false, "ot=rv:FD70A3D70A3D71", None, None, None),
+    ("1 percent not sampled with r-value", D, 1.0, 0, false, "ot=rv:FD70A3D70A3D70", None, None, None),
+    ("49 percent not sampled", D, 49.0, 0, false, "", None, None, None),
+    ("1 percent sampled with r-value", D, 1.0, 0, false, "ot=rv:fd70B000000000", None,
+        Some("ot=rv:fd70B000000000;th:fd70a3d70a3d71"), Some("ot=rv:fd70B000000000;th:fd70a3d70a3d71")),
+    ("1 percent sampled with trace id", "a0a0a0a0a0a0a0a0a0fe000000000000", 1.0, 4, false, "", None,
+        Some("ot=th:fd70a"), Some("ot=th:fd70a")),
+    ("sampled by priority", D, 1.0, 0, false, "", Some(2), Some("ot=th:0"), Some("ot=th:0")),
+    ("not sampled by priority", D, 99.0, 0, false, "", Some(0), None, None),
+    ("incoming 50 percent with r-value", D, 50.0, 0, false, "ot=rv:90000000000000;th:80000000000000", None,
+        Some("ot=rv:90000000000000;th:8"), None),
+    ("incoming 50 percent at 25 percent not sampled", D, 25.0, 0, false, "ot=th:8", None, None, None),
+    ("incoming 50 percent at 25 percent sampled", "ffffffffffffffffffffffffffffffff", 25.0, 0, false, "ot=th:8", None,
+        Some("ot=th:c"), Some("ot=th:e")),
+    ("equalizing vs proportional", D, 50.0, 0, false, "ot=rv:c0000000000000;th:8", None,
+        Some("ot=rv:c0000000000000;th:8"), Some("ot=rv:c0000000000000;th:c")),
+    ("inconsistent arriving threshold", D, 100.0, 0, false, "ot=rv:40000000000000;th:8", None,
+        Some("ot=rv:40000000000000;th:0"), Some("ot=rv:40000000000000;th:0")),
+    ("inconsistent arriving threshold not sampled", D, 1.0, 0, true, "ot=rv:40000000000000;th:8", None, None, None),
+    ("40 percent precision 3 with r-value", D, 40.0, 3, false, "ot=rv:a0000000000000", None,
+        Some("ot=rv:a0000000000000;th:99a"), Some("ot=rv:a0000000000000;th:99a")),
+    ("arriving 50 percent sampled at 40 percent precision 6", "a0a0a0a0a0a0a0a0a0d0000000000000", 40.0, 6, false,
+        "ot=th:8", None, Some("ot=th:99999a"), Some("ot=th:cccccd")),
+    ("arriving 50 percent at 40 percent partly sampled", "a0a0a0a0a0a0a0a0a0b0000000000000", 40.0, 3, false,
+        "ot=th:8", None, Some("ot=th:99a"), None),
+    ("arriving 50 percent at 40 percent not sampled", "a0a0a0a0a0a0a0a0a080000000000000", 40.0, 3, false,
+        "ot=th:8", None, None, None),
+    ("200 percent is 100 percent", D, 200.0, 0, false, "", None, Some("ot=th:0"), Some("ot=th:0")),
+    ("tiny probability rounding", I, 100.0 / 16384.0, 0, false, "ot=th:fffc", None, Some("ot=th:fffc"), Some("ot=th:fffffff")),
+    ("almost 100 percent", I, 99.99992, 10, false, "", None, Some("ot=th:00000cccccccd"), Some("ot=th:00000cccccccd")),
+    ("probability underflow", I, 0.0625, 0, false, "ot=th:fffffffffffff8", None, Some("ot=th:fffffffffffff8"), None),
+];
 
 #[test]
 fn consistent_modes_write_otelcols_tracestates() {
-    let cases = [
-        Case {
-            name: "100 percent",
-            percentage: 100.0,
-            equalizing: Some("ot=th:0"),
-            proportional: Some("ot=th:0"),
-            ..CASE
-        },
-        Case {
-            name: "50 percent sampled",
-            percentage: 50.0,
-            equalizing: Some("ot=th:8"),
-            proportional: Some("ot=th:8"),
-            ..CASE
-        },
-        Case {
-            name: "25 percent sampled",
-            tid: "ddddddddddddddddddc0000000000000",
-            percentage: 25.0,
-            equalizing: Some("ot=th:c"),
-            proportional: Some("ot=th:c"),
-            ..CASE
-        },
-        Case {
-            name: "25 percent unsampled",
-            tid: "ddddddddddddddddddb0000000000000",
-            percentage: 25.0,
-            ..CASE
-        },
-        Case {
-            name: "1 percent sampled, upper-case r-value passes through",
-            percentage: 1.0,
-            tracestate: "ot=rv:FD70A3D70A3D71",
-            equalizing: Some("ot=rv:FD70A3D70A3D71;th:fd70a3d70a3d71"),
-            proportional: Some("ot=rv:FD70A3D70A3D71;th:fd70a3d70a3d71"),
-            ..CASE
-        },
-        Case {
-            name: "1 percent, precision 4 rounds down and samples",
-            percentage: 1.0,
-            precision: 4,
-            tracestate: "ot=rv:FD70A3D70A3D71",
-            equalizing: Some("ot=rv:FD70A3D70A3D71;th:fd70a"),
-            proportional: Some("ot=rv:FD70A3D70A3D71;th:fd70a"),
-            ..CASE
-        },
-        Case {
-            name: "1 percent, precision 3 rounds up and does not",
-            percentage: 1.0,
-            precision: 3,
-            tracestate: "ot=rv:FD70A3D70A3D71",
-            ..CASE
-        },
-        Case {
-            name: "1 percent not sampled with r-value",
-            percentage: 1.0,
-            tracestate: "ot=rv:FD70A3D70A3D70",
-            ..CASE
-        },
-        Case {
-            name: "49 percent not sampled",
-            percentage: 49.0,
-            ..CASE
-        },
-        Case {
-            name: "1 percent sampled with r-value",
-            percentage: 1.0,
-            tracestate: "ot=rv:fd70B000000000",
-            equalizing: Some("ot=rv:fd70B000000000;th:fd70a3d70a3d71"),
-            proportional: Some("ot=rv:fd70B000000000;th:fd70a3d70a3d71"),
-            ..CASE
-        },
-        Case {
-            name: "1 percent sampled with trace id",
-            tid: "a0a0a0a0a0a0a0a0a0fe000000000000",
-            percentage: 1.0,
-            precision: 4,
-            equalizing: Some("ot=th:fd70a"),
-            proportional: Some("ot=th:fd70a"),
-            ..CASE
-        },
-        Case {
-            name: "sampled by priority",
-            percentage: 1.0,
-            priority: Some(Value::IntValue(2)),
-            equalizing: Some("ot=th:0"),
-            proportional: Some("ot=th:0"),
-            ..CASE
-        },
-        Case {
-            name: "not sampled by priority",
-            percentage: 99.0,
-            priority: Some(Value::IntValue(0)),
-            ..CASE
-        },
-        Case {
-            name: "incoming 50 percent with r-value",
-            percentage: 50.0,
-            tracestate: "ot=rv:90000000000000;th:80000000000000",
-            equalizing: Some("ot=rv:90000000000000;th:8"),
-            ..CASE
-        },
-        Case {
-            name: "incoming 50 percent at 25 percent not sampled",
-            percentage: 25.0,
-            tracestate: "ot=th:8",
-            ..CASE
-        },
-        Case {
-            name: "incoming 50 percent at 25 percent sampled",
-            tid: "ffffffffffffffffffffffffffffffff",
-            percentage: 25.0,
-            tracestate: "ot=th:8",
-            equalizing: Some("ot=th:c"),
-            proportional: Some("ot=th:e"),
-            ..CASE
-        },
-        Case {
-            name: "equalizing vs proportional",
-            percentage: 50.0,
-            tracestate: "ot=rv:c0000000000000;th:8",
-            equalizing: Some("ot=rv:c0000000000000;th:8"),
-            proportional: Some("ot=rv:c0000000000000;th:c"),
-            ..CASE
-        },
-        Case {
-            name: "inconsistent arriving threshold",
-            percentage: 100.0,
-            tracestate: "ot=rv:40000000000000;th:8",
-            equalizing: Some("ot=rv:40000000000000;th:0"),
-            proportional: Some("ot=rv:40000000000000;th:0"),
-            ..CASE
-        },
-        Case {
-            name: "inconsistent arriving threshold not sampled",
-            percentage: 1.0,
-            fail_closed: true,
-            tracestate: "ot=rv:40000000000000;th:8",
-            ..CASE
-        },
-        Case {
-            name: "40 percent precision 3 with r-value",
-            percentage: 40.0,
-            precision: 3,
-            tracestate: "ot=rv:a0000000000000",
-            equalizing: Some("ot=rv:a0000000000000;th:99a"),
-            proportional: Some("ot=rv:a0000000000000;th:99a"),
-            ..CASE
-        },
-        Case {
-            name: "arriving 50 percent sampled at 40 percent precision 6",
-            tid: "a0a0a0a0a0a0a0a0a0d0000000000000",
-            percentage: 40.0,
-            precision: 6,
-            tracestate: "ot=th:8",
-            equalizing: Some("ot=th:99999a"),
-            proportional: Some("ot=th:cccccd"),
-            ..CASE
-        },
-        Case {
-            name: "arriving 50 percent at 40 percent partly sampled",
-            tid: "a0a0a0a0a0a0a0a0a0b0000000000000",
-            percentage: 40.0,
-            precision: 3,
-            tracestate: "ot=th:8",
-            equalizing: Some("ot=th:99a"),
-            ..CASE
-        },
-        Case {
-            name: "arriving 50 percent at 40 percent not sampled",
-            tid: "a0a0a0a0a0a0a0a0a080000000000000",
-            percentage: 40.0,
-            precision: 3,
-            tracestate: "ot=th:8",
-            ..CASE
-        },
-        Case {
-            name: "200 percent is 100 percent",
-            percentage: 200.0,
-            equalizing: Some("ot=th:0"),
-            proportional: Some("ot=th:0"),
-            ..CASE
-        },
-        Case {
-            name: "tiny probability rounding",
-            tid: IMPROBABLE_TID,
-            percentage: 100.0 * 2f32.powi(-14),
-            tracestate: "ot=th:fffc",
-            equalizing: Some("ot=th:fffc"),
-            proportional: Some("ot=th:fffffff"),
-            ..CASE
-        },
-        Case {
-            name: "almost 100 percent",
-            tid: IMPROBABLE_TID,
-            percentage: 99.99992,
-            precision: 10,
-            equalizing: Some("ot=th:00000cccccccd"),
-            proportional: Some("ot=th:00000cccccccd"),
-            ..CASE
-        },
-        Case {
-            name: "probability underflow",
-            tid: IMPROBABLE_TID,
-            percentage: 2f32.powi(-4),
-            tracestate: "ot=th:fffffffffffff8",
-            equalizing: Some("ot=th:fffffffffffff8"),
-            ..CASE
-        },
-    ];
-    for case in cases {
+    for (
+        name,
+        tid,
+        percentage,
+        precision,
+        fail_closed,
+        tracestate,
+        priority,
+        equalizing,
+        proportional,
+    ) in CONSISTENT_CASES
+    {
         for (mode, want) in [
-            (Mode::Equalizing, case.equalizing),
-            (Mode::Proportional, case.proportional),
+            (Mode::Equalizing, equalizing),
+            (Mode::Proportional, proportional),
         ] {
-            let sampler = make_sampler(case.percentage, mode, case.precision, 4312, true, "");
-            let mut s = settings(sampler, case.fail_closed);
-            s.precision = case.precision;
-            let attrs = case.priority.clone().map(priority_attr).unwrap_or_default();
-            let got = kept(&s, span(case.tid, case.tracestate, attrs));
-            assert_eq!(got.as_deref(), want, "{} ({mode:?})", case.name);
+            let sampler = make_sampler(percentage, mode, precision, 4312, true, "");
+            let mut s = settings(sampler, fail_closed);
+            s.precision = precision;
+            let attrs = priority
+                .map(|p| priority_attr(Value::IntValue(p)))
+                .unwrap_or_default();
+            let got = kept(&s, span(tid, tracestate, attrs));
+            assert_eq!(got.as_deref(), want, "{name} ({mode:?})");
         }
     }
 }
