@@ -168,6 +168,35 @@ def logs_requests() -> dict:
     }
 
 
+def sampler_inputs() -> dict:
+    """A selector byte (bit 0: logs; the others pick mode, percentage, fail_closed, source)
+    and a request with tracestates or sampling attributes of every kind."""
+    states = ["", "ot=th:8", "ot=rv:c0000000000000;th:4,vendor=x", " ot=th:zz , k@s=1", "ot=p:2;th:c;x:y"]
+    spans = [span(i, trace_state=ts, attributes=[kv("sampling.priority", int_value=i - 1)] if i % 2 else [])
+             for i, ts in enumerate(states)]
+    traces = trace_service_pb2.ExportTraceServiceRequest(resource_spans=[trace_pb2.ResourceSpans(
+        scope_spans=[trace_pb2.ScopeSpans(spans=spans), trace_pb2.ScopeSpans()])]).SerializeToString()
+    records = [
+        logs_pb2.LogRecord(trace_id=bytes([i + 1] * 16) if i % 2 else b"", attributes=attrs)
+        for i, attrs in enumerate([
+            [kv("a", string_value="id-1"), kv("p", double_value=50.0)],
+            [kv("sampling.threshold", string_value="8"), kv("x", int_value=1)],
+            [kv("sampling.randomness", string_value="c0000000000000"), kv("a", bytes_value=b"\x01")],
+            [kv("sampling.threshold", string_value="zz"), kv("p", int_value=0)],
+        ])
+    ]
+    logs = logs_service_pb2.ExportLogsServiceRequest(resource_logs=[logs_pb2.ResourceLogs(
+        scope_logs=[logs_pb2.ScopeLogs(log_records=records)])]).SerializeToString()
+    return {
+        "traces-hash.bin": bytes([0x08]) + traces,
+        "traces-proportional.bin": bytes([0x94]) + traces,
+        "traces-equalizing.bin": bytes([0x28]) + traces,
+        "logs-record.bin": bytes([0x49]) + logs,
+        "logs-equalizing.bin": bytes([0xa5]) + logs,
+        "tracestate.bin": b"ot=rv:c0000000000000;th:8;p:1,congo=t61rcWkgMzE",
+    }
+
+
 def _nest(path: list, payload: bytes) -> bytes:
     """`payload` wrapped in length-delimited fields, path[0] outermost."""
     for tag in reversed(path):
@@ -306,7 +335,8 @@ def ottl_texts() -> dict:
 def main():
     for target, files in (("lean_decoder", requests()), ("otlp_json", json_bodies()), ("config_loader", configs()),
                           ("metrics_validator", metrics_requests()), ("logs_validator", logs_requests()),
-                          ("ottl_parse", ottl_texts())):
+                          ("ottl_parse", ottl_texts()),
+                          ("probabilistic_sampler", sampler_inputs())):
         d = HERE / target
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)

@@ -34,6 +34,7 @@ fn factories() -> Factories {
         .processor(redline_resourcedetection_processor::ResourceDetectionFactory)
         .processor(redline_transform_processor::TransformProcessorFactory)
         .processor(redline_filter_processor::FilterProcessorFactory)
+        .processor(redline_probabilistic_sampler::ProbabilisticSamplerFactory)
         .connector(redline_spanmetrics::SpanMetricsFactory)
         .connector(redline_forward_connector::ForwardConnectorFactory)
         .exporter(redline_otlp_exporter::OtlpExporterFactory)

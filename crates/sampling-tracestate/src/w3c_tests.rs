@@ -180,3 +180,26 @@ fn key_and_value_syntax() {
         assert!(!is_valid_tracestate(input), "{input:?}");
     }
 }
+
+proptest::proptest! {
+    /// Any header, made of the characters that matter to the grammar: no panic, and what a
+    /// clean parse writes back parses to the same state.
+    #[test]
+    fn any_header_parses_or_fails_cleanly(input in "[ot=,;:@ \\t0-9a-fA-Fhrvkp_*/.\\-é]{0,80}") {
+        let (state, err) = W3cTraceState::parse_partial(&input);
+        if err.is_none() {
+            let again = W3cTraceState::parse(&state.serialize());
+            proptest::prop_assert_eq!(again, Ok(state));
+        }
+    }
+
+    #[test]
+    fn probabilities_in_range_give_thresholds_that_round_trip(p in 0.0f64..=1.0, precision in 0u32..=14) {
+        if let Ok(t) = crate::Threshold::from_probability_with_precision(p, precision) {
+            let text = t.tvalue();
+            if !text.is_empty() {
+                proptest::prop_assert_eq!(crate::Threshold::from_tvalue(&text), Ok(t));
+            }
+        }
+    }
+}
