@@ -28,11 +28,11 @@ pub use sampler::{Policy, Sampler};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use redline_pipeline::component::{BuildResult, FactoryInfo, NoopRunning};
-use redline_pipeline::edit::{BatchEditor, Edited, EditingProcessor, OnCommit};
+use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::edit::{build_editor, BatchEditor, Edited, OnCommit};
 use redline_pipeline::{
-    Batch, BuildContext, BuildError, ComponentConfig, ConfigError, Consumer, ProcessorFactory,
-    Refused, RunningComponent, Signal,
+    Batch, BuildContext, ComponentConfig, ConfigError, Consumer, ProcessorFactory, Refused,
+    RunningComponent, Signal,
 };
 
 use sampler::LogContext;
@@ -153,22 +153,20 @@ impl ProcessorFactory for ProbabilisticSamplerFactory {
         signal: Signal,
         next: Arc<dyn Consumer>,
     ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
-        let id = config.id().clone();
-        let settings = config
-            .parse::<ProbabilisticSamplerConfig>()
-            .and_then(|c| c.settings(config));
-        let telemetry = ctx.telemetry.clone();
-        Box::pin(async move {
-            let settings = settings.map_err(|e| BuildError::new(&id, e))?;
-            let family = telemetry.counter_family(stats::desc(signal));
+        build_editor(config, ctx, signal, next, || {
+            let id = config.id();
+            let settings = config
+                .parse::<ProbabilisticSamplerConfig>()
+                .and_then(|c| c.settings(config))?;
+            let family = ctx.telemetry.counter_family(stats::desc(signal));
             let stats = Arc::new(Stats::new(&family, &settings.from_attribute));
             tracing::debug!(processor = %id, %signal, sampler = ?settings.sampler, "probabilistic_sampler: built");
-            let counters = telemetry.processor(&id.to_string(), signal);
-            let editor = ProbabilisticSampler::new(id.to_string(), signal, settings, stats);
-            let consumer: Arc<dyn Consumer> =
-                Arc::new(EditingProcessor::new(editor, next, counters));
-            let running: Box<dyn RunningComponent> = Box::new(NoopRunning);
-            Ok((consumer, running))
+            Ok::<_, ConfigError>(ProbabilisticSampler::new(
+                id.to_string(),
+                signal,
+                settings,
+                stats,
+            ))
         })
     }
 }
