@@ -10,16 +10,15 @@
 
 mod action;
 mod editor;
-mod goregex;
 mod matcher;
 mod value;
 
 pub use action::{ActionConfig, ActionConfigError, ActionError, AttrActions};
 pub use editor::{AttributesEditor, ResourceEditor};
-pub use goregex::RegexError;
 pub use matcher::{
     AttributeMatch, Filter, Kind, LibraryMatch, MatchError, MatchProperties, SeverityNumberMatch,
 };
+pub use redline_go_regex::RegexError;
 pub use value::ConfigValue;
 
 use std::sync::Arc;

@@ -15,9 +15,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
-use redline_pipeline::consumer::CommitFn;
-use redline_pipeline::telemetry::Telemetry;
-use redline_pipeline::{Batch, Refused, Reservation};
+use redline_processor_testkit::{component, send, Sink};
 
 use super::*;
 
@@ -40,52 +38,12 @@ fn resource(attrs: Vec<KeyValue>) -> Option<Resource> {
     })
 }
 
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<Batch>>>);
-
-impl Consumer for Sink {
-    fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
-        let got = self.0.clone();
-        Ok(Box::new(CommitFn(move |b: Batch| {
-            got.lock().expect("test lock").push(b)
-        })))
-    }
-}
-
-impl Sink {
-    fn take(&self) -> Vec<Batch> {
-        std::mem::take(&mut *self.0.lock().expect("test lock"))
-    }
-}
-
-fn component(kind_and_body: &str) -> ComponentConfig {
-    let text = format!(
-        "processors:\n{kind_and_body}service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [p]\n      exporters: [debug]\n"
-    );
-    let cfg = redline_pipeline::config::load_str("test.yaml", &text).expect("loads");
-    cfg.processors.into_iter().next().expect("one processor")
-}
-
 fn build(
     factory: &dyn ProcessorFactory,
     config: &ComponentConfig,
     signal: Signal,
 ) -> Result<(Arc<dyn Consumer>, Sink), String> {
-    let sink = Sink::default();
-    let ctx = BuildContext::new(Telemetry::new());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let (consumer, _running) = rt
-        .block_on(factory.build(config, &ctx, signal, Arc::new(sink.clone())))
-        .map_err(|e| e.to_string())?;
-    Ok((consumer, sink))
-}
-
-fn send(consumer: &Arc<dyn Consumer>, signal: Signal, raw: Vec<u8>, items: usize) {
-    consumer
-        .consume(Batch::new(signal, Bytes::from(raw), items))
-        .expect("sink takes everything");
+    redline_processor_testkit::build(factory, config, signal).map(|(p, sink, _)| (p, sink))
 }
 
 fn traces(resources: Vec<(Option<Resource>, Vec<Span>)>) -> ExportTraceServiceRequest {

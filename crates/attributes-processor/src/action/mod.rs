@@ -10,8 +10,8 @@ use opentelemetry_proto::tonic::common::v1::AnyValue;
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::goregex::{self, RegexError};
 use crate::value::ConfigValue;
+use redline_go_regex::{self as goregex, RegexError};
 
 /// One entry of `actions:` (`attributes:` in the `resource` processor), with otelcol's keys.
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -32,7 +32,7 @@ pub enum MatchError {
     #[error("unrecognized match_type: '{0}', valid types are: [regexp strict]")]
     MatchType(String),
     #[error(transparent)]
-    Regex(#[from] crate::goregex::RegexError),
+    Regex(#[from] redline_go_regex::RegexError),
     #[error("can't have empty key in the list of attributes")]
     EmptyKey,
     #[error("match_type=regexp for {0:?} only supports Str, but found {1}")]

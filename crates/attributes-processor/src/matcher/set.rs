@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use regex::Regex;
 
 use super::MatchError;
-use crate::goregex;
 
 #[derive(Debug)]
 pub(super) enum FilterSet {
@@ -23,7 +22,7 @@ impl FilterSet {
                 let mut regexes = Vec::with_capacity(items.len());
                 for item in items {
                     if seen.insert(item.as_str()) {
-                        regexes.push(goregex::compile(item)?);
+                        regexes.push(redline_go_regex::compile(item)?);
                     }
                 }
                 Ok(Self::Regexp(regexes))

@@ -1,84 +1,14 @@
 //! Regular expressions with Go's (RE2) meaning, Go's `Regexp.Expand` replacement templates,
 //! and gobwas/glob patterns (`replace_match`), all on top of the `regex` crate.
 //!
-//! Where Go and Rust differ: Go's `\d`, `\w`, `\s`, `\b` are ASCII-only while Rust's are
-//! Unicode-aware, so patterns are rewritten to the ASCII classes before compiling. Rust's
-//! regex has no `\C` and no `\Q...\E`; such patterns fail to compile (a compile error, where
-//! Go would accept them).
+//! Patterns compile through `redline-go-regex` (Go's ASCII Perl classes); Rust's regex has
+//! no `\C` and no `\Q...\E`, so such patterns fail to compile where Go would accept them.
 
 use regex::Regex;
 
 /// Compiles a pattern with Go's RE2 semantics for the Perl classes.
 pub(crate) fn compile_go_regex(pattern: &str) -> Result<Regex, String> {
-    Regex::new(&translate(pattern)).map_err(|e| e.to_string())
-}
-
-fn translate(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len() + 8);
-    let mut chars = pattern.chars().peekable();
-    let mut in_class = false;
-    // True right after `[` or `[^`, where `]` is a literal.
-    let mut class_start = false;
-    while let Some(c) = chars.next() {
-        let at_class_start = std::mem::take(&mut class_start);
-        match c {
-            '\\' => {
-                let Some(next) = chars.next() else {
-                    out.push('\\');
-                    break;
-                };
-                let replacement = match (in_class, next) {
-                    (false, 'd') => Some("[0-9]"),
-                    (false, 'D') => Some("[^0-9]"),
-                    (false, 'w') => Some("[0-9A-Za-z_]"),
-                    (false, 'W') => Some("[^0-9A-Za-z_]"),
-                    (false, 's') => Some("[\\t\\n\\x0C\\r ]"),
-                    (false, 'S') => Some("[^\\t\\n\\x0C\\r ]"),
-                    (false, 'b') => Some("(?-u:\\b)"),
-                    (false, 'B') => Some("(?-u:\\B)"),
-                    (true, 'd') => Some("0-9"),
-                    (true, 'D') => Some("[^0-9]"),
-                    (true, 'w') => Some("0-9A-Za-z_"),
-                    (true, 'W') => Some("[^0-9A-Za-z_]"),
-                    (true, 's') => Some("\\t\\n\\x0C\\r "),
-                    (true, 'S') => Some("[^\\t\\n\\x0C\\r ]"),
-                    _ => None,
-                };
-                match replacement {
-                    Some(r) => out.push_str(r),
-                    None => {
-                        out.push('\\');
-                        out.push(next);
-                    }
-                }
-            }
-            '[' if !in_class => {
-                in_class = true;
-                class_start = true;
-                out.push('[');
-                if chars.peek() == Some(&'^') {
-                    chars.next();
-                    out.push('^');
-                }
-            }
-            '[' if in_class && chars.peek() == Some(&':') => {
-                // A POSIX class `[:alpha:]` inside a bracket expression.
-                out.push('[');
-                for inner in chars.by_ref() {
-                    out.push(inner);
-                    if inner == ']' {
-                        break;
-                    }
-                }
-            }
-            ']' if in_class && !at_class_start => {
-                in_class = false;
-                out.push(']');
-            }
-            _ => out.push(c),
-        }
-    }
-    out
+    redline_go_regex::compile(pattern).map_err(|e| e.reason)
 }
 
 /// Go's `Regexp.Expand` on one match: `$1`, `${1}`, `$name`, `${name}`, `$$`. A name is the

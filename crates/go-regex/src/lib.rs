@@ -132,6 +132,15 @@ mod tests {
     }
 
     #[test]
+    fn brackets_and_posix_classes() {
+        let re = |p: &str| compile(p).expect("valid");
+        assert!(re(r"^[]a]+$").is_match("]a"));
+        assert!(re(r"^[[:alpha:]\d]+$").is_match("ab12"));
+        assert!(!re(r"^\s$").is_match("\u{a0}"));
+        assert!(!re(r"^\d$").is_match("٣"));
+    }
+
+    #[test]
     fn bad_patterns_are_errors() {
         let err = compile("(unclosed").expect_err("invalid");
         assert_eq!(err.pattern, "(unclosed");
