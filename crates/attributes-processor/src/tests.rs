@@ -1,6 +1,6 @@
 //! The processors end to end: config file section -> factory -> encoded batches in and out.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
