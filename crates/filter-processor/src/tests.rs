@@ -7,13 +7,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{span::Event, ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use redline_pipeline::component::FactoryInfo;
-use redline_pipeline::metrics::{
-    Exemplar, ExponentialHistogramPoint, FamilyDesc, HistogramPoint, MetricsSink, MetricsSource,
-    NumberPoint, SummaryPoint,
-};
 use redline_pipeline::telemetry::Telemetry;
-use redline_pipeline::{Batch, Consumer, Refused, Reservation, Signal};
-use redline_processor_testkit::{build, build_before, component, send};
+use redline_pipeline::{Batch, Signal};
+use redline_processor_testkit::{build, build_before, component, counters, send, Refusing};
 
 use super::FilterProcessorFactory;
 
@@ -53,26 +49,10 @@ fn validate(body: &str) -> Result<(), String> {
 
 /// The value of the one counter series a telemetry registry serves under `name`.
 fn counter(telemetry: &Telemetry, name: &str) -> Option<u64> {
-    struct Find<'n>(&'n str, bool, Option<u64>);
-    impl MetricsSink for Find<'_> {
-        fn family(&mut self, desc: &FamilyDesc<'_>) {
-            self.1 = desc.name == self.0;
-        }
-        fn counter(&mut self, _: &[(&str, &str)], value: u64, _: u64, _: Option<&Exemplar>) {
-            if self.1 {
-                self.2 = Some(value);
-            }
-        }
-        fn gauge(&mut self, _: &[(&str, &str)], _: f64) {}
-        fn histogram(&mut self, _: &[(&str, &str)], _: &HistogramPoint<'_>) {}
-        fn number(&mut self, _: &[(&str, &str)], _: &NumberPoint<'_>) {}
-        fn summary(&mut self, _: &[(&str, &str)], _: &SummaryPoint<'_>) {}
-        fn exponential_histogram(&mut self, _: &[(&str, &str)], _: &ExponentialHistogramPoint<'_>) {
-        }
-    }
-    let mut find = Find(name, false, None);
-    telemetry.collect(&mut find);
-    find.2
+    counters(telemetry)
+        .into_iter()
+        .find(|(family, _, _)| family == name)
+        .map(|(_, _, value)| value)
 }
 
 #[test]
@@ -139,18 +119,6 @@ fn spans_and_events_matching_are_dropped_the_rest_travels_on() {
     );
 }
 
-/// Refuses everything: the client is told to retry.
-struct Full;
-impl Consumer for Full {
-    fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
-        Err(Refused {
-            component: "next".into(),
-            reason: "full".into(),
-            retry_after: std::time::Duration::from_secs(1),
-        })
-    }
-}
-
 #[test]
 fn a_request_refused_downstream_is_not_counted_as_filtered() {
     let config = component("  filter:\n    traces:\n      span:\n        - name == \"x\"\n");
@@ -158,7 +126,7 @@ fn a_request_refused_downstream_is_not_counted_as_filtered() {
         &FilterProcessorFactory,
         &config,
         Signal::Traces,
-        Arc::new(Full),
+        Arc::new(Refusing),
     )
     .expect("builds");
     let raw = traces(vec![span("x", &[]), span("y", &[])]).encode_to_vec();

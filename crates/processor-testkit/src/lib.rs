@@ -1,13 +1,18 @@
 //! What a processor crate's tests need to run a processor the way the pipeline does: its
 //! config parsed from YAML, built for a signal in front of a sink that records every batch
-//! it is handed, with the process telemetry it counts into. Test-only (no panics are guarded
-//! against here: a broken fixture should fail the test loudly).
+//! it is handed, with the process telemetry it counts into and its counters read back.
+//! Test-only (no panics are guarded against here: a broken fixture should fail the test
+//! loudly).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use redline_pipeline::consumer::CommitFn;
+use redline_pipeline::metrics::{
+    Exemplar, ExponentialHistogramPoint, FamilyDesc, HistogramPoint, MetricsSink, MetricsSource,
+    NumberPoint, SummaryPoint,
+};
 use redline_pipeline::telemetry::Telemetry;
 use redline_pipeline::{
     Batch, BuildContext, ComponentConfig, Consumer, ProcessorFactory, Refused, Reservation, Signal,
@@ -31,6 +36,53 @@ impl Sink {
     pub fn take(&self) -> Vec<Batch> {
         std::mem::take(&mut *self.0.lock().expect("sink lock"))
     }
+}
+
+/// Refuses everything, as a full queue does: the client is told to retry.
+pub struct Refusing;
+
+impl Consumer for Refusing {
+    fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
+        Err(Refused {
+            component: "next".into(),
+            reason: "full".into(),
+            retry_after: std::time::Duration::from_secs(1),
+        })
+    }
+}
+
+/// One counter series: family name, labels, value.
+pub type CounterSeries = (String, Vec<(String, String)>, u64);
+
+/// Every counter series `telemetry` serves, in the order it serves them.
+pub fn counters(telemetry: &Telemetry) -> Vec<CounterSeries> {
+    let mut sink = Counters::default();
+    telemetry.collect(&mut sink);
+    sink.series
+}
+
+#[derive(Default)]
+struct Counters {
+    family: String,
+    series: Vec<CounterSeries>,
+}
+
+impl MetricsSink for Counters {
+    fn family(&mut self, desc: &FamilyDesc<'_>) {
+        desc.name.clone_into(&mut self.family);
+    }
+    fn counter(&mut self, labels: &[(&str, &str)], value: u64, _: u64, _: Option<&Exemplar>) {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.series.push((self.family.clone(), labels, value));
+    }
+    fn gauge(&mut self, _: &[(&str, &str)], _: f64) {}
+    fn histogram(&mut self, _: &[(&str, &str)], _: &HistogramPoint<'_>) {}
+    fn number(&mut self, _: &[(&str, &str)], _: &NumberPoint<'_>) {}
+    fn summary(&mut self, _: &[(&str, &str)], _: &SummaryPoint<'_>) {}
+    fn exponential_histogram(&mut self, _: &[(&str, &str)], _: &ExponentialHistogramPoint<'_>) {}
 }
 
 /// The config of processor id `p` whose YAML body (indented under `processors:`, starting
@@ -78,4 +130,49 @@ pub fn send(consumer: &Arc<dyn Consumer>, signal: Signal, raw: Vec<u8>, items: u
     consumer
         .consume(Batch::new(signal, Bytes::from(raw), items))
         .expect("the sink takes everything");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use redline_pipeline::telemetry::CounterDesc;
+
+    use super::*;
+
+    #[test]
+    fn counters_lists_every_counted_series_with_its_family() {
+        let telemetry = Telemetry::new();
+        let family = telemetry.counter_family(CounterDesc {
+            name: "otelcol_things",
+            description: "Things.",
+            unit: "1",
+        });
+        family
+            .series(&[("kind", "a")])
+            .fetch_add(3, Ordering::Relaxed);
+        telemetry
+            .processor("p", Signal::Logs)
+            .incoming
+            .fetch_add(2, Ordering::Relaxed);
+        let label = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        let mut got = counters(&telemetry);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                (
+                    "otelcol_processor_incoming_items".to_owned(),
+                    vec![label("otel_signal", "logs"), label("processor", "p")],
+                    2
+                ),
+                (
+                    "otelcol_processor_outgoing_items".to_owned(),
+                    vec![label("otel_signal", "logs"), label("processor", "p")],
+                    0
+                ),
+                ("otelcol_things".to_owned(), vec![label("kind", "a")], 3),
+            ]
+        );
+    }
 }
