@@ -4,11 +4,7 @@ use super::*;
 use crate::ProbabilisticSamplerFactory;
 
 fn component(body: &str) -> ComponentConfig {
-    let text = format!(
-        "processors:\n  probabilistic_sampler:\n{body}service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [probabilistic_sampler]\n      exporters: [debug]\n"
-    );
-    let cfg = redline_pipeline::config::load_str("test.yaml", &text).expect("loads");
-    cfg.processors.into_iter().next().expect("one processor")
+    redline_processor_testkit::component(&format!("  probabilistic_sampler:\n{body}"))
 }
 
 fn settings(body: &str) -> Result<Settings, String> {

@@ -1,59 +1,14 @@
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
-use redline_pipeline::consumer::CommitFn;
-use redline_pipeline::metrics::{
-    Exemplar, ExponentialHistogramPoint, FamilyDesc, HistogramPoint, MetricsSink, MetricsSource,
-    NumberPoint, SummaryPoint,
-};
 use redline_pipeline::telemetry::Telemetry;
-use redline_pipeline::Reservation;
+use redline_processor_testkit::{build, component, counters, send, CounterSeries};
 
 use super::*;
 
-struct Sink(Arc<Mutex<Vec<Batch>>>);
-
-impl Consumer for Sink {
-    fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
-        let got = self.0.clone();
-        Ok(Box::new(CommitFn(move |b: Batch| {
-            got.lock().expect("test lock").push(b)
-        })))
-    }
-}
-
-/// Counter points as `name{labels} value` lines.
-#[derive(Default)]
-struct Lines(Vec<String>, String);
-
-impl MetricsSink for Lines {
-    fn family(&mut self, desc: &FamilyDesc<'_>) {
-        self.1 = desc.name.to_owned();
-    }
-    fn counter(&mut self, labels: &[(&str, &str)], value: u64, _: u64, _: Option<&Exemplar>) {
-        if self.1.starts_with("otelcol_processor_probabilistic") {
-            self.0.push(format!("{}{labels:?} {value}", self.1));
-        }
-    }
-    fn gauge(&mut self, _: &[(&str, &str)], _: f64) {}
-    fn histogram(&mut self, _: &[(&str, &str)], _: &HistogramPoint<'_>) {}
-    fn number(&mut self, _: &[(&str, &str)], _: &NumberPoint<'_>) {}
-    fn summary(&mut self, _: &[(&str, &str)], _: &SummaryPoint<'_>) {}
-    fn exponential_histogram(&mut self, _: &[(&str, &str)], _: &ExponentialHistogramPoint<'_>) {}
-}
-
-fn component(body: &str) -> ComponentConfig {
-    let text = format!(
-        "processors:\n  probabilistic_sampler:\n{body}service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [probabilistic_sampler]\n      exporters: [debug]\n"
-    );
-    let cfg = redline_pipeline::config::load_str("test.yaml", &text).expect("loads");
-    cfg.processors.into_iter().next().expect("one processor")
-}
-
-fn spans(trace_ids: &[[u8; 16]]) -> Bytes {
+fn spans(trace_ids: &[[u8; 16]]) -> Vec<u8> {
     let spans = trace_ids
         .iter()
         .map(|id| Span {
@@ -72,36 +27,26 @@ fn spans(trace_ids: &[[u8; 16]]) -> Bytes {
             ..Default::default()
         }],
     };
-    Bytes::from(req.encode_to_vec())
+    req.encode_to_vec()
 }
 
 #[test]
 fn a_built_processor_samples_and_counts_on_commit() {
-    let telemetry = Telemetry::new();
-    let ctx = BuildContext::new(telemetry.clone());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let config = component("    sampling_percentage: 50\n    mode: proportional\n");
-    let (consumer, _running) = futures::executor::block_on(ProbabilisticSamplerFactory.build(
-        &config,
-        &ctx,
-        Signal::Traces,
-        Arc::new(Sink(got.clone())),
-    ))
-    .expect("builds");
+    let config = component(
+        "  probabilistic_sampler:\n    sampling_percentage: 50\n    mode: proportional\n",
+    );
+    let (consumer, sink, telemetry) =
+        build(&ProbabilisticSamplerFactory, &config, Signal::Traces).expect("builds");
 
     // W3C randomness 0x80… passes 50%, 0x7f… does not.
     let mut keep = [0xaa; 16];
     keep[9..].copy_from_slice(&[0x80, 0, 0, 0, 0, 0, 0]);
     let mut drop = [0xaa; 16];
     drop[9..].copy_from_slice(&[0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
-    consumer
-        .consume(Batch::traces(spans(&[keep, drop, keep]), 3))
-        .expect("taken");
-    consumer
-        .consume(Batch::traces(spans(&[drop]), 1))
-        .expect("taken");
+    send(&consumer, Signal::Traces, spans(&[keep, drop, keep]), 3);
+    send(&consumer, Signal::Traces, spans(&[drop]), 1);
 
-    let got = got.lock().expect("test lock");
+    let got = sink.take();
     assert_eq!(got.len(), 1, "the all-dropped batch ends in the processor");
     assert_eq!(got[0].items, 2);
     let forwarded = ExportTraceServiceRequest::decode(got[0].raw.as_ref()).expect("valid");
@@ -112,18 +57,24 @@ fn a_built_processor_samples_and_counts_on_commit() {
         .collect();
     assert_eq!(states, ["ot=th:8", "ot=th:8"]);
 
-    let counters = telemetry.processor("probabilistic_sampler", Signal::Traces);
-    assert_eq!(counters.incoming.load(Ordering::Relaxed), 4);
-    assert_eq!(counters.outgoing.load(Ordering::Relaxed), 2);
-    let mut lines = Lines::default();
-    telemetry.collect(&mut lines);
-    assert_eq!(
-        lines.0,
-        [
-            r#"otelcol_processor_probabilistic_sampler_count_traces_sampled[("policy", "trace_id_w3c"), ("sampled", "false")] 2"#,
-            r#"otelcol_processor_probabilistic_sampler_count_traces_sampled[("policy", "trace_id_w3c"), ("sampled", "true")] 2"#,
-        ]
-    );
+    let items = telemetry.processor("probabilistic_sampler", Signal::Traces);
+    assert_eq!(items.incoming.load(Ordering::Relaxed), 4);
+    assert_eq!(items.outgoing.load(Ordering::Relaxed), 2);
+    let sampled: Vec<CounterSeries> = counters(&telemetry)
+        .into_iter()
+        .filter(|(name, _, _)| name.starts_with("otelcol_processor_probabilistic"))
+        .collect();
+    let series = |sampled: &str, value| {
+        (
+            "otelcol_processor_probabilistic_sampler_count_traces_sampled".to_owned(),
+            vec![
+                ("policy".to_owned(), "trace_id_w3c".to_owned()),
+                ("sampled".to_owned(), sampled.to_owned()),
+            ],
+            value,
+        )
+    };
+    assert_eq!(sampled, [series("false", 2), series("true", 2)]);
 }
 
 #[test]
