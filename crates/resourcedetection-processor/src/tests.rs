@@ -1,26 +1,17 @@
 //! The processor end to end: config section -> detection -> batches.
 
 use std::io;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
-use redline_pipeline::consumer::CommitFn;
 use redline_pipeline::edit::{BatchEditor, Edited};
-use redline_pipeline::{Batch, Refused, Reservation};
+use redline_pipeline::Batch;
+use redline_processor_testkit::{build, component, send};
 
 use super::*;
-
-fn component(body: &str) -> ComponentConfig {
-    let text = format!(
-        "processors:\n{body}service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [p]\n      exporters: [debug]\n"
-    );
-    let cfg = redline_pipeline::config::load_str("test.yaml", &text).expect("loads");
-    cfg.processors.into_iter().next().expect("one processor")
-}
 
 fn invalid(body: &str) -> String {
     ResourceDetectionFactory
@@ -202,44 +193,20 @@ fn editor_merges_with_and_without_override() {
     assert_eq!(edit(&nothing, &mine), None);
 }
 
-#[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<Batch>>>);
-
-impl Consumer for Sink {
-    fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
-        let got = self.0.clone();
-        Ok(Box::new(CommitFn(move |b: Batch| {
-            got.lock().expect("test lock").push(b)
-        })))
-    }
-}
-
 #[test]
 fn the_factory_detects_once_at_build_and_fails_the_start_on_bad_input() {
-    let ctx = BuildContext::new(redline_pipeline::telemetry::Telemetry::new());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let sink = Sink::default();
     let config = component(
         "  resource_detection/p:\n    detectors: [system]\n    system: {hostname_sources: [os]}\n",
     );
-    let (consumer, _running) = rt
-        .block_on(ResourceDetectionFactory.build(
-            &config,
-            &ctx,
-            Signal::Traces,
-            Arc::new(sink.clone()),
-        ))
+    let (consumer, sink, _) = build(&ResourceDetectionFactory, &config, Signal::Traces)
         .expect("the local machine has a host name");
-    consumer
-        .consume(Batch::new(
-            Signal::Traces,
-            Bytes::from(request(None, "").encode_to_vec()),
-            1,
-        ))
-        .expect("sink takes it");
-    let got = sink.0.lock().expect("test lock");
+    send(
+        &consumer,
+        Signal::Traces,
+        request(None, "").encode_to_vec(),
+        1,
+    );
+    let got = sink.take();
     let req = ExportTraceServiceRequest::decode(&got[0].raw[..]).expect("decodes");
     let attrs = &req.resource_spans[0]
         .resource
