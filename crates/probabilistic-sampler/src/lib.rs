@@ -46,6 +46,52 @@ pub(crate) enum Rewrite {
     Replaced(Vec<u8>, usize),
 }
 
+impl Rewrite {
+    /// Keeps the items `decide` keeps (`Some(item_changed)`) in every scope of every resource
+    /// of `request`, removes the scopes and resources left without items (including ones that
+    /// arrived empty) and re-encodes the request only when any of that changed it.
+    fn retain_items<Q: prost::Message, R, S, I>(
+        mut request: Q,
+        resources: impl Fn(&mut Q) -> &mut Vec<R>,
+        scopes: impl Fn(&mut R) -> &mut Vec<S>,
+        items: impl Fn(&mut S) -> &mut Vec<I>,
+        mut decide: impl FnMut(&mut I) -> Option<bool>,
+    ) -> Rewrite {
+        let mut changed = false;
+        let mut kept = 0;
+        for resource in resources(&mut request).iter_mut() {
+            for scope in scopes(resource).iter_mut() {
+                items(scope).retain_mut(|item| match decide(item) {
+                    Some(item_changed) => {
+                        changed |= item_changed;
+                        kept += 1;
+                        true
+                    }
+                    None => {
+                        changed = true;
+                        false
+                    }
+                });
+            }
+            let scopes = scopes(resource);
+            let before = scopes.len();
+            scopes.retain_mut(|s| !items(s).is_empty());
+            changed |= scopes.len() != before;
+        }
+        let resources_left = resources(&mut request);
+        let before = resources_left.len();
+        resources_left.retain_mut(|r| !scopes(r).is_empty());
+        changed |= resources_left.len() != before;
+        if resources_left.is_empty() {
+            Rewrite::Dropped
+        } else if changed {
+            Rewrite::Replaced(request.encode_to_vec(), kept)
+        } else {
+            Rewrite::Unchanged
+        }
+    }
+}
+
 /// The processor of one pipeline.
 pub struct ProbabilisticSampler {
     id: String,

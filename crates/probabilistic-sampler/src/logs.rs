@@ -90,39 +90,14 @@ pub(crate) fn sample_request(
     log: LogContext<'_>,
     tally: &mut Tally,
 ) -> Result<Rewrite, prost::DecodeError> {
-    let mut request = ExportLogsServiceRequest::decode(raw)?;
-    let mut changed = false;
-    let mut kept = 0;
-    for resource in &mut request.resource_logs {
-        for scope in &mut resource.scope_logs {
-            scope.log_records.retain_mut(|record| {
-                match sample_record(settings, record, log, tally) {
-                    Some(record_changed) => {
-                        changed |= record_changed;
-                        kept += 1;
-                        true
-                    }
-                    None => {
-                        changed = true;
-                        false
-                    }
-                }
-            });
-        }
-        let before = resource.scope_logs.len();
-        resource.scope_logs.retain(|s| !s.log_records.is_empty());
-        changed |= resource.scope_logs.len() != before;
-    }
-    let before = request.resource_logs.len();
-    request.resource_logs.retain(|r| !r.scope_logs.is_empty());
-    changed |= request.resource_logs.len() != before;
-    Ok(if request.resource_logs.is_empty() {
-        Rewrite::Dropped
-    } else if changed {
-        Rewrite::Replaced(request.encode_to_vec(), kept)
-    } else {
-        Rewrite::Unchanged
-    })
+    let request = ExportLogsServiceRequest::decode(raw)?;
+    Ok(Rewrite::retain_items(
+        request,
+        |q| &mut q.resource_logs,
+        |r| &mut r.scope_logs,
+        |s| &mut s.log_records,
+        |item| sample_record(settings, item, log, tally),
+    ))
 }
 
 /// Decides one record: `None` to drop it, else whether its attributes changed.

@@ -39,40 +39,14 @@ pub(crate) fn sample_request(
     log: LogContext<'_>,
     tally: &mut Tally,
 ) -> Result<Rewrite, prost::DecodeError> {
-    let mut request = ExportTraceServiceRequest::decode(raw)?;
-    let mut changed = false;
-    let mut kept = 0;
-    for resource in &mut request.resource_spans {
-        for scope in &mut resource.scope_spans {
-            scope
-                .spans
-                .retain_mut(|span| match sample_span(settings, span, log, tally) {
-                    Some(tracestate_changed) => {
-                        changed |= tracestate_changed;
-                        kept += 1;
-                        true
-                    }
-                    None => {
-                        changed = true;
-                        false
-                    }
-                });
-        }
-        // Scopes and resources left empty go, including ones that arrived empty.
-        let before = resource.scope_spans.len();
-        resource.scope_spans.retain(|s| !s.spans.is_empty());
-        changed |= resource.scope_spans.len() != before;
-    }
-    let before = request.resource_spans.len();
-    request.resource_spans.retain(|r| !r.scope_spans.is_empty());
-    changed |= request.resource_spans.len() != before;
-    Ok(if request.resource_spans.is_empty() {
-        Rewrite::Dropped
-    } else if changed {
-        Rewrite::Replaced(request.encode_to_vec(), kept)
-    } else {
-        Rewrite::Unchanged
-    })
+    let request = ExportTraceServiceRequest::decode(raw)?;
+    Ok(Rewrite::retain_items(
+        request,
+        |q| &mut q.resource_spans,
+        |r| &mut r.scope_spans,
+        |s| &mut s.spans,
+        |item| sample_span(settings, item, log, tally),
+    ))
 }
 
 /// Decides one span: `None` to drop it, else whether its tracestate was rewritten.
