@@ -12,9 +12,6 @@ mod config;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use redline_ottl::{CompileError, ContextKind, StatementGroup};
 use redline_pipeline::component::{BuildResult, FactoryInfo};
@@ -190,70 +187,58 @@ impl Transform {
         if !may_change {
             return Ok(Edited::Unchanged);
         }
-        let mut request = ExportTraceServiceRequest::decode(batch.raw.as_ref())
-            .map_err(|e| self.decode_error(e))?;
-        let mut changed = false;
-        for group in groups {
-            changed |= group
-                .apply_traces(&mut request)
-                .map_err(|e| self.refuse(e))?;
-        }
-        if !changed {
-            return Ok(Edited::Unchanged);
-        }
-        let spans = request
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
-        Ok(Edited::Replaced(Batch::new(
-            Signal::Traces,
-            Bytes::from(request.encode_to_vec()),
-            spans,
-        )))
+        self.apply(batch, StatementGroup::apply_traces, |request, _| {
+            Ok(request
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len())
+                .sum())
+        })
     }
 
     fn metrics(&self, batch: &Batch) -> Result<Edited, Refused> {
-        let mut request = ExportMetricsServiceRequest::decode(batch.raw.as_ref())
-            .map_err(|e| self.decode_error(e))?;
+        self.apply(batch, StatementGroup::apply_metrics, |_, raw| {
+            // Counted as the receiver counts them (pdata's DataPointCount), from the new bytes.
+            Ok(redline_otlp_wire::validate_metrics(raw)
+                .map_err(|e| self.refuse(e))?
+                .data_points)
+        })
+    }
+
+    fn logs(&self, batch: &Batch) -> Result<Edited, Refused> {
+        self.apply(batch, StatementGroup::apply_logs, |request, _| {
+            Ok(request
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .map(|s| s.log_records.len())
+                .sum())
+        })
+    }
+
+    /// Decodes the request, applies every group in order and, when any changed it, forwards
+    /// it re-encoded with the item count `items` takes from the request or its new bytes.
+    fn apply<Q: Message + Default, E: std::fmt::Display>(
+        &self,
+        batch: &Batch,
+        apply_group: impl Fn(&StatementGroup, &mut Q) -> Result<bool, E>,
+        items: impl FnOnce(&Q, &Bytes) -> Result<usize, Refused>,
+    ) -> Result<Edited, Refused> {
+        let mut request = Q::decode(batch.raw.as_ref()).map_err(|e| self.decode_error(e))?;
         let mut changed = false;
         for group in &self.compiled.groups {
-            changed |= group
-                .apply_metrics(&mut request)
-                .map_err(|e| self.refuse(e))?;
+            changed |= apply_group(group, &mut request).map_err(|e| self.refuse(e))?;
         }
         if !changed {
             return Ok(Edited::Unchanged);
         }
         let raw = Bytes::from(request.encode_to_vec());
-        // Counted as the receiver counts them (pdata's DataPointCount), from the new bytes.
-        let points = redline_otlp_wire::validate_metrics(&raw)
-            .map_err(|e| self.refuse(e))?
-            .data_points;
-        Ok(Edited::Replaced(Batch::new(Signal::Metrics, raw, points)))
-    }
-
-    fn logs(&self, batch: &Batch) -> Result<Edited, Refused> {
-        let mut request = ExportLogsServiceRequest::decode(batch.raw.as_ref())
-            .map_err(|e| self.decode_error(e))?;
-        let mut changed = false;
-        for group in &self.compiled.groups {
-            changed |= group.apply_logs(&mut request).map_err(|e| self.refuse(e))?;
-        }
-        if !changed {
-            return Ok(Edited::Unchanged);
-        }
-        let records = request
-            .resource_logs
-            .iter()
-            .flat_map(|r| &r.scope_logs)
-            .map(|s| s.log_records.len())
-            .sum();
+        let items = items(&request, &raw)?;
         Ok(Edited::Replaced(Batch::new(
-            Signal::Logs,
-            Bytes::from(request.encode_to_vec()),
-            records,
+            self.compiled.signal,
+            raw,
+            items,
         )))
     }
 }
