@@ -2,9 +2,13 @@
 //! on (the received bytes when nothing changed, the edited request otherwise).
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use redline_pipeline::component::FactoryInfo;
@@ -142,4 +146,51 @@ fn error_mode_propagate_refuses_the_request_ignore_goes_on() {
     let attrs: &Vec<KeyValue> = &out.resource_logs[0].scope_logs[0].log_records[0].attributes;
     assert_eq!(attrs.len(), 1);
     assert_eq!(attrs[0].key, "seen");
+}
+
+#[test]
+fn edited_metrics_travel_re_encoded_with_their_data_point_count() {
+    let point = |value| NumberDataPoint {
+        value: Some(number_data_point::Value::AsInt(value)),
+        ..NumberDataPoint::default()
+    };
+    let metrics = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "queue.size".into(),
+                    data: Some(metric::Data::Gauge(Gauge {
+                        data_points: vec![point(1), point(2)],
+                    })),
+                    ..Metric::default()
+                }],
+                ..ScopeMetrics::default()
+            }],
+            ..ResourceMetrics::default()
+        }],
+    }
+    .encode_to_vec();
+    let (p, sink, _) = build(
+        &TransformProcessorFactory,
+        &component(
+            "  transform:\n    metric_statements:\n      - context: datapoint\n        statements:\n          - set(attributes[\"env\"], \"prod\")\n",
+        ),
+        Signal::Metrics,
+    )
+    .expect("builds");
+    send(&p, Signal::Metrics, metrics, 2);
+    let got = sink.take();
+    assert_eq!(got[0].items, 2);
+    let out = ExportMetricsServiceRequest::decode(got[0].raw.as_ref()).expect("decodes");
+    let Some(metric::Data::Gauge(gauge)) =
+        &out.resource_metrics[0].scope_metrics[0].metrics[0].data
+    else {
+        panic!("a gauge: {out:?}");
+    };
+    let keys: Vec<&str> = gauge
+        .data_points
+        .iter()
+        .flat_map(|p| p.attributes.iter().map(|kv| kv.key.as_str()))
+        .collect();
+    assert_eq!(keys, ["env", "env"]);
 }
