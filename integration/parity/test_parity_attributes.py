@@ -17,7 +17,7 @@ import yaml
 from configs import three_signals_pipeline
 from otlp_signals import SIGNALS
 from signal_traffic import BUILD
-from test_parity_signals import forwarded, forwarded_diffs, send, wait_all_forwarded
+from test_parity_signals import compare_forwarded, send, wait_all_forwarded
 
 import otlp_signals
 
@@ -110,9 +110,8 @@ def test_resource_and_attributes_processors(pair_factory, allow):
 
     want = {s: otlp_signals.count_items(s, sent[s]) for s in SIGNALS}
     got = wait_all_forwarded(pair, want)
-    flat = {side: {s: otlp_signals.flatten(s, forwarded(pair, side, s)) for s in SIGNALS} for side in pair.c}
-    for s in SIGNALS:
-        diffs += forwarded_diffs(s, flat["otelcol"][s], flat["redline"][s])
+    flat, forwarded_apart = compare_forwarded(pair)
+    diffs += forwarded_apart
     unexplained = allow.unexplained(diffs)
     assert not unexplained, (f"{len(unexplained)} difference(s) between otelcol-contrib and Redline "
                              f"(forwarded {got}, sent {want}):\n  " + "\n  ".join(unexplained[:80]))

@@ -17,7 +17,7 @@ import scenario
 import traffic
 from otlp_signals import SIGNAL, SIGNALS
 from signal_traffic import BUILD
-from test_parity_signals import forwarded, forwarded_diffs, wait_all_forwarded
+from test_parity_signals import compare_forwarded, wait_all_forwarded
 
 TRACE_STATEMENTS = [
     {"context": "span", "statements": [
@@ -193,10 +193,7 @@ def test_transform_and_filter_metrics_and_logs(pair_factory, allow):
             sent[signal].append(request)
     # Both forward something of every signal; the exact content is the comparison below.
     wait_all_forwarded(pair, {s: 1 for s in SIGNALS})
-    flat = {side: {s: otlp_signals.flatten(s, forwarded(pair, side, s)) for s in SIGNALS} for side in pair.c}
-    diffs = []
-    for s in SIGNALS:
-        diffs += forwarded_diffs(s, flat["otelcol"][s], flat["redline"][s])
+    flat, diffs = compare_forwarded(pair)
     allow.check("ottl metrics and logs", diffs)
     # The filters did act (gc.pause, build.* and low severities are gone); what exactly is
     # left is the comparison above.

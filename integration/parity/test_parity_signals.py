@@ -74,6 +74,13 @@ def forwarded_diffs(signal: str, otelcol, redline) -> list:
     return sorted(out)
 
 
+def compare_forwarded(pair) -> tuple[dict, list]:
+    """What each collector forwarded, flattened (`flat[side][signal]`), and the items one of
+    them forwarded and the other did not."""
+    flat = {side: {s: otlp_signals.flatten(s, forwarded(pair, side, s)) for s in SIGNALS} for side in pair.c}
+    return flat, [d for s in SIGNALS for d in forwarded_diffs(s, flat["otelcol"][s], flat["redline"][s])]
+
+
 def test_three_signals(pair_factory, allow):
     pair = pair_factory(three_signals_pipeline(), flush_interval=None)
     diffs: list[str] = []
@@ -99,9 +106,8 @@ def test_three_signals(pair_factory, allow):
 
     want = {s: otlp_signals.count_items(s, sent[s]) for s in SIGNALS}
     got = wait_all_forwarded(pair, want)
-    flat = {side: {s: otlp_signals.flatten(s, forwarded(pair, side, s)) for s in SIGNALS} for side in pair.c}
-    for s in SIGNALS:
-        diffs += forwarded_diffs(s, flat["otelcol"][s], flat["redline"][s])
+    flat, forwarded_apart = compare_forwarded(pair)
+    diffs += forwarded_apart
     unexplained = allow.unexplained(diffs)
 
     # Redline forwards the received bytes: exactly what was sent, each item once.
