@@ -63,14 +63,7 @@ pub fn remove(attrs: &mut Vec<KeyValue>, key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn kv(key: &str, value: Value) -> KeyValue {
-        KeyValue {
-            key: key.into(),
-            value: Some(AnyValue { value: Some(value) }),
-            ..Default::default()
-        }
-    }
+    use crate::test_support::kv;
 
     fn keys(attrs: &[KeyValue]) -> Vec<&str> {
         attrs.iter().map(|kv| kv.key.as_str()).collect()

@@ -20,6 +20,8 @@ mod go_float;
 mod logs;
 mod sampler;
 pub mod stats;
+#[cfg(test)]
+mod test_support;
 mod traces;
 
 pub use config::{ProbabilisticSamplerConfig, Settings};

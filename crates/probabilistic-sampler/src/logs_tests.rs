@@ -1,30 +1,16 @@
 //! Cases from otelcol-contrib's logs processor tests, run on encoded requests.
 
-use opentelemetry_proto::tonic::common::v1::AnyValue;
 use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
 
 use super::*;
 use crate::config::{make_sampler, Mode};
+use crate::test_support::{hex, kv};
 
 const LOG: LogContext<'static> = LogContext {
     processor: "probabilistic_sampler",
     sampler: "logs sampler",
 };
 const DEFAULT_TID: &str = "fefefefefefefefefe80000000000000";
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
-        .collect()
-}
-
-fn kv(key: &str, value: Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
 
 fn text(key: &str, value: &str) -> KeyValue {
     kv(key, Value::StringValue(value.into()))

@@ -1,13 +1,10 @@
 //! Vectors from otelcol-contrib's probabilistic sampler tests.
 
 use super::*;
+use crate::test_support::hex;
 
 fn hex_id(s: &str) -> [u8; 16] {
-    let mut id = [0u8; 16];
-    for (i, byte) in id.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex trace id");
-    }
-    id
+    hex(s).try_into().expect("a 16-byte trace id")
 }
 
 #[test]

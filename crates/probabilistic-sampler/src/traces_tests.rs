@@ -1,10 +1,11 @@
 //! Cases from otelcol-contrib's traces processor tests, run on encoded requests.
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 
 use super::*;
 use crate::config::{make_sampler, Mode};
+use crate::test_support::{hex, kv};
 
 const LOG: LogContext<'static> = LogContext {
     processor: "probabilistic_sampler",
@@ -14,12 +15,6 @@ const LOG: LogContext<'static> = LogContext {
 const DEFAULT_TID: &str = "fefefefefefefefefe80000000000000";
 /// Sampled at every probability.
 const IMPROBABLE_TID: &str = "111111111111111111ffffffffffffff";
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex"))
-        .collect()
-}
 
 fn settings(sampler: Sampler, fail_closed: bool) -> Settings {
     Settings {
@@ -32,11 +27,7 @@ fn settings(sampler: Sampler, fail_closed: bool) -> Settings {
 }
 
 fn priority_attr(value: Value) -> Vec<KeyValue> {
-    vec![KeyValue {
-        key: PRIORITY_ATTRIBUTE.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }]
+    vec![kv(PRIORITY_ATTRIBUTE, value)]
 }
 
 fn span(tid: &str, tracestate: &str, attributes: Vec<KeyValue>) -> Span {
@@ -269,13 +260,7 @@ fn sampling_priority_overrides_every_mode() {
     for mode in [Mode::HashSeed, Mode::Equalizing, Mode::Proportional] {
         for (percentage, key, value, want) in &cases {
             let s = settings(make_sampler(*percentage, mode, 4, 4312, true, ""), true);
-            let attrs = vec![KeyValue {
-                key: (*key).into(),
-                value: Some(AnyValue {
-                    value: Some(value.clone()),
-                }),
-                ..Default::default()
-            }];
+            let attrs = vec![kv(key, value.clone())];
             let got = kept(&s, span(tid, "", attrs));
             assert_eq!(
                 got.is_some(),
