@@ -15,7 +15,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
-use redline_processor_testkit::{component, send, Sink};
+use redline_processor_testkit::{component, logs_request, send, Sink};
 
 use super::*;
 
@@ -276,25 +276,16 @@ fn attributes_processor_on_logs_matches_severity_and_converts() {
         attributes: vec![kv("http.status_code", s("503"))],
         ..LogRecord::default()
     };
-    let request = |records: Vec<LogRecord>| ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records: records,
-                ..ScopeLogs::default()
-            }],
-            ..ResourceLogs::default()
-        }],
-    };
     send(
         &consumer,
         Signal::Logs,
-        request(vec![record(17), record(5), record(0)]).encode_to_vec(),
+        logs_request(vec![record(17), record(5), record(0)]).encode_to_vec(),
         3,
     );
     let got = ExportLogsServiceRequest::decode(&sink.take()[0].raw[..]).expect("decodes");
     let mut converted = record(17);
     converted.attributes = vec![kv("http.status_code", Value::IntValue(503))];
-    assert_eq!(got, request(vec![converted, record(5), record(0)]));
+    assert_eq!(got, logs_request(vec![converted, record(5), record(0)]));
 }
 
 #[test]

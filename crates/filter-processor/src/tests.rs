@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{span::Event, ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::{span::Event, Span};
 use prost::Message;
 use redline_pipeline::component::FactoryInfo;
 use redline_pipeline::telemetry::Telemetry;
 use redline_pipeline::{Batch, Signal};
-use redline_processor_testkit::{build, build_before, component, counters, send, Refusing};
+use redline_processor_testkit::{
+    build, build_before, component, counters, send, traces_request, Refusing,
+};
 
 use super::FilterProcessorFactory;
 
@@ -26,18 +28,6 @@ fn span(name: &str, events: &[&str]) -> Span {
             })
             .collect(),
         ..Span::default()
-    }
-}
-
-fn traces(spans: Vec<Span>) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..ScopeSpans::default()
-            }],
-            ..ResourceSpans::default()
-        }],
     }
 }
 
@@ -90,9 +80,9 @@ fn spans_and_events_matching_are_dropped_the_rest_travels_on() {
         Signal::Traces,
     )
     .expect("builds");
-    let spared = traces(vec![span("GET /users", &["retry"])]).encode_to_vec();
+    let spared = traces_request(vec![span("GET /users", &["retry"])]).encode_to_vec();
     send(&p, Signal::Traces, spared.clone(), 1);
-    let mixed = traces(vec![
+    let mixed = traces_request(vec![
         span("GET /health", &[]),
         span("GET /users", &["debug", "retry"]),
         span("GET /health", &[]),
@@ -101,7 +91,7 @@ fn spans_and_events_matching_are_dropped_the_rest_travels_on() {
     send(
         &p,
         Signal::Traces,
-        traces(vec![span("GET /health", &[])]).encode_to_vec(),
+        traces_request(vec![span("GET /health", &[])]).encode_to_vec(),
         1,
     );
     let got = sink.take();
@@ -129,7 +119,7 @@ fn a_request_refused_downstream_is_not_counted_as_filtered() {
         Arc::new(Refusing),
     )
     .expect("builds");
-    let raw = traces(vec![span("x", &[]), span("y", &[])]).encode_to_vec();
+    let raw = traces_request(vec![span("x", &[]), span("y", &[])]).encode_to_vec();
     assert!(p.consume(Batch::traces(raw.into(), 2)).is_err());
     assert_eq!(
         counter(&telemetry, "otelcol_processor_filter_spans_filtered"),

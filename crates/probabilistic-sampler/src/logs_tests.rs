@@ -1,6 +1,6 @@
 //! Cases from otelcol-contrib's logs processor tests, run on encoded requests.
 
-use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+use redline_processor_testkit::logs_request;
 
 use super::*;
 use crate::config::{make_sampler, Mode};
@@ -59,22 +59,10 @@ impl Setup {
     }
 }
 
-fn request(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records: records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
-
 /// The records forwarded (none when the request ends here).
 fn run(settings: &Settings, records: Vec<LogRecord>) -> Vec<LogRecord> {
     let mut tally = Tally::default();
-    let raw = request(records).encode_to_vec();
+    let raw = logs_request(records).encode_to_vec();
     let bytes = match sample_request(settings, &raw, LOG, &mut tally).expect("decodes") {
         Rewrite::Dropped => return Vec::new(),
         Rewrite::Unchanged => raw,

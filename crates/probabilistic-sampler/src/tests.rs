@@ -1,10 +1,10 @@
 use std::sync::atomic::Ordering;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use redline_pipeline::telemetry::Telemetry;
-use redline_processor_testkit::{build, component, counters, send, CounterSeries};
+use redline_processor_testkit::{build, component, counters, send, traces_request, CounterSeries};
 
 use super::*;
 
@@ -18,16 +18,7 @@ fn spans(trace_ids: &[[u8; 16]]) -> Vec<u8> {
             ..Default::default()
         })
         .collect();
-    let req = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
-    req.encode_to_vec()
+    traces_request(spans).encode_to_vec()
 }
 
 #[test]
@@ -94,19 +85,11 @@ fn a_batch_nothing_changes_in_travels_as_received() {
         Arc::new(Stats::new(&family, "")),
     );
     // Already carrying th:0, which 100% equalizing writes again.
-    let req = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans: vec![Span {
-                    trace_id: vec![7; 16],
-                    trace_state: "ot=th:0".into(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
+    let req = traces_request(vec![Span {
+        trace_id: vec![7; 16],
+        trace_state: "ot=th:0".into(),
+        ..Default::default()
+    }]);
     let (edited, tally) = sampler.sample(&Batch::traces(Bytes::from(req.encode_to_vec()), 1));
     assert!(matches!(edited, Edited::Unchanged));
     assert_eq!(tally.count(Policy::TraceIdW3c, true), 1);

@@ -2,6 +2,7 @@
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+use redline_processor_testkit::traces_request;
 
 use super::*;
 use crate::config::{make_sampler, Mode};
@@ -41,18 +42,6 @@ fn span(tid: &str, tracestate: &str, attributes: Vec<KeyValue>) -> Span {
     }
 }
 
-fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
-
 /// The spans forwarded, or `None` when the request ends here.
 fn run(settings: &Settings, req: &ExportTraceServiceRequest) -> (Option<Vec<Span>>, Tally) {
     let mut tally = Tally::default();
@@ -86,7 +75,7 @@ fn run(settings: &Settings, req: &ExportTraceServiceRequest) -> (Option<Vec<Span
 
 /// The kept span's tracestate, `None` when dropped.
 fn kept(settings: &Settings, span: Span) -> Option<String> {
-    let (spans, _) = run(settings, &request(vec![span]));
+    let (spans, _) = run(settings, &traces_request(vec![span]));
     spans.map(|s| {
         assert_eq!(s.len(), 1);
         s[0].trace_state.clone()
@@ -391,18 +380,18 @@ fn emptied_scopes_and_resources_go_and_untouched_requests_stay_as_received() {
         panic!("one span left");
     };
     let out = ExportTraceServiceRequest::decode(bytes.as_slice()).expect("valid");
-    assert_eq!(out, request(vec![keep.clone()]));
+    assert_eq!(out, traces_request(vec![keep.clone()]));
     assert_eq!(tally.count(Policy::TraceIdW3c, true), 1);
     assert_eq!(tally.count(Policy::MissingRandomness, false), 2);
 
     // Every span kept, each tracestate already what it would be written as: the bytes go on.
-    let raw = request(vec![keep.clone(), keep]).encode_to_vec();
+    let raw = traces_request(vec![keep.clone(), keep]).encode_to_vec();
     assert!(matches!(
         sample_request(&s, &raw, LOG, &mut tally),
         Ok(Rewrite::Unchanged)
     ));
     // Nothing kept, or nothing there: the request ends here.
-    let raw = request(vec![drop]).encode_to_vec();
+    let raw = traces_request(vec![drop]).encode_to_vec();
     assert!(matches!(
         sample_request(&s, &raw, LOG, &mut tally),
         Ok(Rewrite::Dropped)

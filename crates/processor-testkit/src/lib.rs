@@ -1,9 +1,13 @@
 //! What a processor crate's tests need to run a processor the way the pipeline does: its
 //! config parsed from YAML, built for a signal in front of a sink that records every batch
-//! it is handed, with the process telemetry it counts into and its counters read back.
-//! Test-only (no panics are guarded against here: a broken fixture should fail the test
-//! loudly).
+//! it is handed, requests to hand it, and the process telemetry it counts into with its
+//! counters read back. Test-only (no panics are guarded against here: a broken fixture
+//! should fail the test loudly).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod requests;
+
+pub use requests::{logs_request, metrics_request, traces_request};
 
 use std::sync::{Arc, Mutex};
 

@@ -5,15 +5,17 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::{
-    metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+    metric, number_data_point, Gauge, Metric, NumberDataPoint,
 };
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use redline_pipeline::component::FactoryInfo;
 use redline_pipeline::Signal;
-use redline_processor_testkit::{build, component, send};
+use redline_processor_testkit::{
+    build, component, logs_request, metrics_request, send, traces_request,
+};
 
 use super::TransformProcessorFactory;
 
@@ -27,15 +29,7 @@ fn span(name: &str) -> Span {
 }
 
 fn traces(names: &[&str]) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans: names.iter().map(|n| span(n)).collect(),
-                ..ScopeSpans::default()
-            }],
-            ..ResourceSpans::default()
-        }],
-    }
+    traces_request(names.iter().map(|n| span(n)).collect())
 }
 
 fn validate(body: &str) -> Result<(), String> {
@@ -112,20 +106,12 @@ fn error_mode_propagate_refuses_the_request_ignore_goes_on() {
             "  transform:\n    error_mode: {mode}\n    log_statements:\n      - context: log\n        statements:\n          - set(attributes[\"n\"], Int(body) * 2)\n          - set(attributes[\"seen\"], true)\n"
         )
     };
-    let logs = ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            scope_logs: vec![ScopeLogs {
-                log_records: vec![LogRecord {
-                    body: Some(AnyValue {
-                        value: Some(any_value::Value::KvlistValue(Default::default())),
-                    }),
-                    ..LogRecord::default()
-                }],
-                ..ScopeLogs::default()
-            }],
-            ..ResourceLogs::default()
-        }],
-    }
+    let logs = logs_request(vec![LogRecord {
+        body: Some(AnyValue {
+            value: Some(any_value::Value::KvlistValue(Default::default())),
+        }),
+        ..LogRecord::default()
+    }])
     .encode_to_vec();
     let (p, _, _) = build(
         &TransformProcessorFactory,
@@ -154,21 +140,13 @@ fn edited_metrics_travel_re_encoded_with_their_data_point_count() {
         value: Some(number_data_point::Value::AsInt(value)),
         ..NumberDataPoint::default()
     };
-    let metrics = ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            scope_metrics: vec![ScopeMetrics {
-                metrics: vec![Metric {
-                    name: "queue.size".into(),
-                    data: Some(metric::Data::Gauge(Gauge {
-                        data_points: vec![point(1), point(2)],
-                    })),
-                    ..Metric::default()
-                }],
-                ..ScopeMetrics::default()
-            }],
-            ..ResourceMetrics::default()
-        }],
-    }
+    let metrics = metrics_request(vec![Metric {
+        name: "queue.size".into(),
+        data: Some(metric::Data::Gauge(Gauge {
+            data_points: vec![point(1), point(2)],
+        })),
+        ..Metric::default()
+    }])
     .encode_to_vec();
     let (p, sink, _) = build(
         &TransformProcessorFactory,
