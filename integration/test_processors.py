@@ -226,3 +226,56 @@ def test_resourcedetection_env(procs, redline_bin, tmp_path):
         clusters = {labels["k8s_cluster_name"] for _, labels, _ in redline.samples("traces_spanmetrics_calls_total")}
         assert clusters == {"eu-west"}
         redline.stop()
+
+
+SPAN_METRICS_THROUGH_TRANSFORM = """
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+processors:
+  transform/team:
+    metric_statements:
+      - context: datapoint
+        statements:
+          - set(attributes["team"], "core") where attributes["service.name"] == "shop"
+connectors:
+  spanmetrics:
+    namespace: traces.spanmetrics
+    metrics_flush_interval: 1s
+exporters:
+  otlp/tempo:
+    endpoint: {sink}
+    tls:
+      insecure: true
+  prometheus:
+    endpoint: 127.0.0.1:{prom}
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [spanmetrics, otlp/tempo]
+    metrics:
+      receivers: [spanmetrics]
+      processors: [transform/team]
+      exporters: [prometheus]
+"""
+
+
+def test_a_metrics_processor_sees_span_metrics(procs, redline_bin, tmp_path):
+    """A `transform` in the metrics pipeline after spanmetrics edits the span metrics that
+    Prometheus scrapes (the connector pushes them through it every flush interval), as in
+    otelcol; the Prometheus exporter does not read the connector's store past it."""
+    with OtlpSink() as sink:
+        redline = Redline(procs, redline_bin, tmp_path, SPAN_METRICS_THROUGH_TRANSFORM,
+                          sink=sink.endpoint).start()
+        exported = traceset.send(f"127.0.0.1:{redline.grpc}", plan=URL_PLAN)
+
+        def counted() -> int:
+            return sum(int(v) for _, _, v in redline.samples("traces_spanmetrics_calls_total"))
+        helpers.wait_until(lambda: counted() == len(exported), 20, "every span counted",
+                           alive=redline.proc)
+        teams = {labels.get("team") for _, labels, _ in redline.samples("traces_spanmetrics_calls_total")}
+        assert teams == {"core"}, teams
+        redline.stop()
