@@ -181,7 +181,7 @@ impl<'a> Cursor<'a> {
         };
         // One-byte key with a non-zero field number.
         if !(8..0x80).contains(&key) {
-            return None;
+            return self.next_field_two_byte_key(window);
         }
         let tag = u32::from(key >> 3);
         match key & 7 {
@@ -222,6 +222,23 @@ impl<'a> Cursor<'a> {
             }
             _ => None,
         }
+    }
+
+    /// A two-byte key (fields 16 to 2047: a span's `flags`) followed by a fixed32, the one
+    /// such field every span carries; anything else takes the general path.
+    #[inline(always)]
+    fn next_field_two_byte_key(&mut self, window: &[u8]) -> Option<(u32, Value<'a>)> {
+        let [k0, k1, v0, v1, v2, v3, ..] = *window else {
+            return None;
+        };
+        // A zero second byte would be a non-minimal key for a field below 16: left to the
+        // general path, which decides as prost does.
+        if k0 < 0x80 || k1 == 0 || k1 >= 0x80 || k0 & 7 != 5 {
+            return None;
+        }
+        let tag = (u32::from(k0 & 0x7f) | (u32::from(k1) << 7)) >> 3;
+        self.pos += 6;
+        Some((tag, Value::Fixed32(u32::from_le_bytes([v0, v1, v2, v3]))))
     }
 
     #[inline(never)]

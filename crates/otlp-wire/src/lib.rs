@@ -43,13 +43,13 @@ mod walk;
 pub use error::{WireError, WireErrorKind, WireType};
 pub use splice::{splice_resources, ResourceEdit, ResourceSlot, SpliceError};
 pub use value::{
-    AnyValueView, ArrayIter, ArrayView, AttributeIter, KeyValueView, KvListView, LazyAttribute,
-    LazyAttributes,
+    AnyValueView, ArrayIter, ArrayView, AttributeIter, AttributesRef, KeyValueView, KvListView,
+    LazyAttribute, LazyAttributes,
 };
 pub use walk::{
-    validate, validate_logs, validate_metrics, walk, walk_single_pass, walk_validated, EventIter,
-    EventView, LinkIter, LinkView, LogsStats, MetricsStats, NoopVisitor, ResourceView, ScopeView,
-    SpanView, TraceVisitor, WalkStats,
+    validate, validate_logs, validate_metrics, walk, walk_lazy, walk_single_pass, walk_validated,
+    EventIter, EventView, LazySpanView, LazyTraceVisitor, LinkIter, LinkView, LogsStats,
+    MetricsStats, NoopVisitor, ResourceView, ScopeView, SpanView, TraceVisitor, WalkStats,
 };
 
 /// prost 0.14's recursion limit (`prost::RECURSION_LIMIT`, not public there).

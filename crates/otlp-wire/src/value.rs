@@ -151,6 +151,32 @@ impl<'a> Iterator for ArrayIter<'a> {
     }
 }
 
+/// A copyable handle on the attributes of one message of the request (a span, a resource, a
+/// scope, an event or a link): two words, where an [`AttributeIter`] carries its scan state.
+#[derive(Debug, Clone, Copy)]
+pub struct AttributesRef<'a> {
+    msg: &'a [u8],
+    path: &'static [u32],
+}
+
+impl<'a> AttributesRef<'a> {
+    /// The attributes found by following `path` from the fields of `msg` (as
+    /// [`AttributeIter::new`]).
+    pub(crate) fn new(msg: &'a [u8], path: &'static [u32]) -> Self {
+        AttributesRef { msg, path }
+    }
+
+    /// The attributes in wire order.
+    pub fn iter(&self) -> AttributeIter<'a> {
+        AttributeIter::new(self.msg, self.path)
+    }
+
+    /// The first attribute with this key, like pdata's `Map.Get`.
+    pub fn get(&self, key: &str) -> Option<AnyValueView<'a>> {
+        self.iter().get(key)
+    }
+}
+
 /// Iterator over `KeyValue`s (span/resource/scope/event/link attributes, kvlists).
 #[derive(Debug, Clone)]
 pub struct AttributeIter<'a> {

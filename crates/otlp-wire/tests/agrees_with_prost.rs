@@ -18,7 +18,10 @@ use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Spa
 use proptest::collection::vec;
 use proptest::prelude::*;
 use prost::Message;
-use redline_otlp_wire::{validate, walk, walk_validated, AttributeIter, SpanView, TraceVisitor};
+use redline_otlp_wire::{
+    validate, walk, walk_lazy, walk_validated, AttributeIter, LazySpanView, LazyTraceVisitor,
+    ResourceView, ScopeView, SpanView, TraceVisitor,
+};
 
 fn cases(default: u32) -> ProptestConfig {
     let n = std::env::var("PROPTEST_CASES")
@@ -258,6 +261,16 @@ fn check_agrees(bytes: &[u8]) -> Result<(), TestCaseError> {
         let mut lazy = LazyAgrees(Ok(()));
         walk_validated(bytes, &mut lazy).unwrap();
         lazy.0?;
+        // The lazy walk reports the same resources, scopes and span fields.
+        let mut eager = Fields::default();
+        walk_validated(bytes, &mut eager).unwrap();
+        let mut undecoded = Fields::default();
+        walk_lazy(bytes, &mut undecoded).unwrap();
+        prop_assert_eq!(&undecoded.0, &eager.0);
+        prop_assert_eq!(
+            eager.0.iter().filter(|f| f.starts_with("span")).count(),
+            stats.spans
+        );
         prop_assert_eq!(rec.resources, expected(&decoded));
         let spans: usize = decoded
             .resource_spans
@@ -282,6 +295,79 @@ fn check_agrees(bytes: &[u8]) -> Result<(), TestCaseError> {
         prop_assert_eq!(stats.spans_with_invalid_ids, invalid);
     }
     Ok(())
+}
+
+/// Everything the walks report, one line per resource, scope and span, for comparing the
+/// eager and the lazy walk.
+#[derive(Default)]
+struct Fields(Vec<String>);
+
+/// A span's fields, through either view (same accessor names).
+macro_rules! span_line {
+    ($s:expr) => {{
+        let s = $s;
+        let attrs: Vec<_> = s.attributes().map(|kv| kv.key).collect();
+        let first = s.attribute("a").map(|v| owned_from_view(&v));
+        let via_ref = s.attributes_ref().iter().count();
+        format!(
+            "span {} {:?} {:?} {:?} {:?} {:?} {} {} {} {:?} {:?} {via_ref} {} {} {} {} {} {} {:?} {}",
+            s.index(),
+            s.trace_id(),
+            s.span_id(),
+            s.parent_span_id(),
+            s.trace_state(),
+            s.name(),
+            s.kind(),
+            s.start_time_unix_nano(),
+            s.end_time_unix_nano(),
+            attrs,
+            first,
+            s.dropped_attributes_count(),
+            s.events().count(),
+            s.dropped_events_count(),
+            s.links().count(),
+            s.dropped_links_count(),
+            s.status_code(),
+            s.status_message(),
+            s.flags(),
+        )
+    }};
+}
+
+impl Fields {
+    fn resource(&mut self, r: &ResourceView<'_>) {
+        let keys: Vec<_> = r.attributes_ref().iter().map(|kv| kv.key).collect();
+        self.0.push(format!("resource {} {keys:?}", r.index()));
+    }
+    fn scope(&mut self, s: &ScopeView<'_>) {
+        let keys: Vec<_> = s.attributes_ref().iter().map(|kv| kv.key).collect();
+        self.0
+            .push(format!("scope {} {} {keys:?}", s.index(), s.name()));
+    }
+}
+
+impl<'a> TraceVisitor<'a> for Fields {
+    fn resource(&mut self, r: &ResourceView<'a>) {
+        Fields::resource(self, r);
+    }
+    fn scope(&mut self, s: &ScopeView<'a>) {
+        Fields::scope(self, s);
+    }
+    fn span(&mut self, s: &SpanView<'a>) {
+        self.0.push(span_line!(s));
+    }
+}
+
+impl<'a> LazyTraceVisitor<'a> for Fields {
+    fn resource(&mut self, r: &ResourceView<'a>) {
+        Fields::resource(self, r);
+    }
+    fn scope(&mut self, s: &ScopeView<'a>) {
+        Fields::scope(self, s);
+    }
+    fn span(&mut self, s: &LazySpanView<'a>) {
+        self.0.push(span_line!(s));
+    }
 }
 
 /// Checks on every span that the lazy attribute iteration and `get` agree with the eager one.
@@ -586,10 +672,13 @@ proptest! {
         let theirs = ExportTraceServiceRequest::decode(bytes.as_slice());
         prop_assert_eq!(ours.is_ok(), theirs.is_ok(), "ours {:?} theirs {:?}", ours, theirs.err());
         check_agrees(&bytes)?;
+        // On bytes nobody validated, the lazy walk and every lazy read stay total.
+        let _ = walk_lazy(&bytes, &mut Fields::default());
     }
 
     #[test]
     fn random_bytes_accept_like_prost(bytes in vec(any::<u8>(), 0..64)) {
+        let _ = walk_lazy(&bytes, &mut Fields::default());
         let ours = validate(&bytes);
         let theirs = ExportTraceServiceRequest::decode(bytes.as_slice());
         prop_assert_eq!(ours.is_ok(), theirs.is_ok(), "ours {:?} theirs {:?}", ours, theirs.err());

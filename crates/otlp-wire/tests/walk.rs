@@ -15,7 +15,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span, ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 use redline_otlp_wire::{
-    validate, walk, walk_single_pass, AnyValueView, WireErrorKind, RECURSION_LIMIT,
+    validate, walk, walk_lazy, walk_single_pass, AnyValueView, LazySpanView, WireErrorKind,
+    RECURSION_LIMIT,
 };
 
 fn s(v: &str) -> AnyValue {
@@ -266,6 +267,63 @@ fn repeated_singular_messages_merge_like_prost() {
     assert_eq!(sp.name, "second");
     assert_eq!((sp.status_code, sp.status_message.as_str()), (2, "m"));
     assert_eq!(sp.kind, 3);
+}
+
+#[test]
+fn lazy_span_reads_the_last_occurrence_of_each_field() {
+    // Repeated scalars (last wins), a split status, an unknown group before the name, a
+    // 300-byte attribute (two-byte length) and `flags` behind its two-byte key.
+    let sp1 = Span {
+        name: "first".into(),
+        kind: 2,
+        flags: 7,
+        status: Some(Status {
+            message: "m".into(),
+            code: 0,
+        }),
+        ..Default::default()
+    };
+    let sp2 = Span {
+        trace_id: vec![1; 16],
+        kind: 3,
+        attributes: vec![kv("long", s(&"x".repeat(300))), kv("a", s("1"))],
+        status: Some(Status {
+            message: String::new(),
+            code: 2,
+        }),
+        ..Default::default()
+    };
+    let mut span_bytes = sp1.encode_to_vec();
+    // Unknown field 99 as a group holding a varint, then the last name.
+    key(99, 3, &mut span_bytes);
+    key(1, 0, &mut span_bytes);
+    span_bytes.push(5);
+    key(99, 4, &mut span_bytes);
+    ld(5, b"second", &mut span_bytes);
+    span_bytes.extend(sp2.encode_to_vec());
+    let req = wrap(1, &wrap(2, &wrap(2, &span_bytes)));
+    assert!(validate(&req).is_ok());
+
+    struct Lines(Vec<String>);
+    impl<'a> redline_otlp_wire::LazyTraceVisitor<'a> for Lines {
+        fn span(&mut self, s: &LazySpanView<'a>) {
+            let long = s.attribute("long").and_then(|v| v.as_str()).map(str::len);
+            self.0.push(format!(
+                "{} {} {} {} {:?} {:?} {} {}",
+                s.index(),
+                s.name(),
+                s.kind(),
+                s.flags(),
+                (s.status_code(), s.status_message()),
+                long,
+                s.trace_id().len(),
+                s.attributes_ref().iter().count(),
+            ));
+        }
+    }
+    let mut lines = Lines(Vec::new());
+    walk_lazy(&req, &mut lines).unwrap();
+    assert_eq!(lines.0, ["0 second 3 7 (2, \"m\") Some(300) 16 2"]);
 }
 
 #[test]

@@ -166,7 +166,8 @@ pub(crate) fn reborrow<'a>(v: &'a Value<'_>) -> Value<'a> {
         Value::Bytes(b) => Value::Bytes(Cow::Borrowed(b)),
         Value::Map(MapRef::Owned(m)) => Value::Map(MapRef::Proto(m)),
         Value::Map(MapRef::Proto(m)) => Value::Map(MapRef::Proto(m)),
-        Value::Map(MapRef::Wire(m)) => Value::Map(MapRef::Wire(m.clone())),
+        Value::Map(MapRef::Wire(m)) => Value::Map(MapRef::Wire(*m)),
+        Value::Map(MapRef::WireList(m)) => Value::Map(MapRef::WireList(*m)),
         Value::Slice(SliceRef::Owned(s)) => Value::Slice(SliceRef::Proto(s)),
         Value::Slice(SliceRef::Proto(s)) => Value::Slice(SliceRef::Proto(s)),
         Value::Slice(SliceRef::Wire(s)) => Value::Slice(SliceRef::Wire(*s)),
@@ -185,7 +186,19 @@ pub(crate) fn reborrow<'a>(v: &'a Value<'_>) -> Value<'a> {
     }
 }
 
+/// Inlined for plain fields (a span's name), the dry run's common read.
+#[inline(always)]
 pub(crate) fn read_path<'a, R: Reader + ?Sized>(
+    r: &'a R,
+    p: &'a CPath,
+) -> Result<Value<'a>, EvalError> {
+    match p.field.indexing() {
+        Indexing::None => r.read(p.field),
+        _ => read_indexed_path(r, p),
+    }
+}
+
+fn read_indexed_path<'a, R: Reader + ?Sized>(
     r: &'a R,
     p: &'a CPath,
 ) -> Result<Value<'a>, EvalError> {

@@ -1,7 +1,7 @@
 //! Span events and links: views decoded on demand from the bytes of a validated span.
 
 use crate::cursor::{Cursor, Value};
-use crate::value::{AttributeIter, PathIter};
+use crate::value::{AttributeIter, AttributesRef, PathIter};
 
 /// One span event (decoded on demand from a validated span).
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,7 +23,11 @@ impl<'a> EventView<'a> {
     }
     /// Event attributes in wire order.
     pub fn attributes(&self) -> AttributeIter<'a> {
-        AttributeIter::new(self.raw, &[3])
+        self.attributes_ref().iter()
+    }
+    /// The event attributes as a copyable handle.
+    pub fn attributes_ref(&self) -> AttributesRef<'a> {
+        AttributesRef::new(self.raw, &[3])
     }
     /// `dropped_attributes_count`.
     pub fn dropped_attributes_count(&self) -> u32 {
@@ -57,7 +61,11 @@ impl<'a> LinkView<'a> {
     }
     /// Link attributes in wire order.
     pub fn attributes(&self) -> AttributeIter<'a> {
-        AttributeIter::new(self.raw, &[4])
+        self.attributes_ref().iter()
+    }
+    /// The link attributes as a copyable handle.
+    pub fn attributes_ref(&self) -> AttributesRef<'a> {
+        AttributesRef::new(self.raw, &[4])
     }
     /// `dropped_attributes_count`.
     pub fn dropped_attributes_count(&self) -> u32 {

@@ -13,6 +13,7 @@ mod attributes;
 mod envelope;
 mod events_links;
 mod fields;
+mod lazy;
 mod logs;
 mod metrics;
 mod trace;
@@ -20,6 +21,7 @@ mod views;
 mod walker;
 
 pub use events_links::{EventIter, EventView, LinkIter, LinkView};
+pub use lazy::{LazySpanView, LazyTraceVisitor};
 pub use logs::{validate_logs, LogsStats};
 pub use metrics::{validate_metrics, MetricsStats};
 pub use views::{ResourceView, ScopeView, SpanView};
@@ -107,6 +109,17 @@ pub fn walk_validated<'a, V: TraceVisitor<'a>>(
     visitor: &mut V,
 ) -> Result<WalkStats, WireError> {
     walker::run::<V, false>(request, visitor)
+}
+
+/// Walks a request that [`validate`] already accepted, as [`walk_validated`] does, but hands
+/// out each span undecoded: a [`LazySpanView`] reads a field from the span's bytes when asked.
+/// The cheapest walk for a visitor that reads a few fields of each span. Same guarantees as
+/// [`walk_validated`] on bytes that were not validated.
+pub fn walk_lazy<'a, V: LazyTraceVisitor<'a>>(
+    request: &'a [u8],
+    visitor: &mut V,
+) -> Result<(), WireError> {
+    walker::run_lazy(request, visitor)
 }
 
 /// Validates the request without visiting (walk with a no-op visitor).

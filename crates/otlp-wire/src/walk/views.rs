@@ -4,7 +4,7 @@
 //! are kept as raw bytes and decoded lazily when asked for.
 
 use super::events_links::{EventIter, LinkIter};
-use crate::value::{AnyValueView, AttributeIter};
+use crate::value::{AnyValueView, AttributeIter, AttributesRef};
 
 /// The `resource` of one `ResourceSpans` (all its occurrences merged).
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +24,11 @@ impl<'a> ResourceView<'a> {
     /// Resource attributes in wire order (concatenated across repeated
     /// `resource` occurrences, as protobuf merging does).
     pub fn attributes(&self) -> AttributeIter<'a> {
-        AttributeIter::new(self.raw, &[1, 1])
+        self.attributes_ref().iter()
+    }
+    /// The resource attributes as a copyable handle.
+    pub fn attributes_ref(&self) -> AttributesRef<'a> {
+        AttributesRef::new(self.raw, &[1, 1])
     }
 
     /// The first attribute with this key, like pdata's `Map.Get`.
@@ -82,7 +86,11 @@ impl<'a> ScopeView<'a> {
     }
     /// Scope attributes in wire order.
     pub fn attributes(&self) -> AttributeIter<'a> {
-        AttributeIter::new(self.raw, &[1, 3])
+        self.attributes_ref().iter()
+    }
+    /// The scope attributes as a copyable handle.
+    pub fn attributes_ref(&self) -> AttributesRef<'a> {
+        AttributesRef::new(self.raw, &[1, 3])
     }
     /// `InstrumentationScope.dropped_attributes_count`.
     pub fn dropped_attributes_count(&self) -> u32 {
@@ -158,7 +166,11 @@ impl<'a> SpanView<'a> {
     }
     /// Span attributes in wire order.
     pub fn attributes(&self) -> AttributeIter<'a> {
-        AttributeIter::new(self.attrs, &[9])
+        self.attributes_ref().iter()
+    }
+    /// The span attributes as a copyable handle.
+    pub fn attributes_ref(&self) -> AttributesRef<'a> {
+        AttributesRef::new(self.attrs, &[9])
     }
     /// The first attribute with this key, like pdata's `Map.Get`.
     pub fn attribute(&self, key: &str) -> Option<AnyValueView<'a>> {

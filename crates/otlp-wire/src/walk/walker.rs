@@ -1,6 +1,7 @@
 //! The traversal: request → `ResourceSpans` → `ScopeSpans` → spans, calling the visitor.
 
 use super::fields::{nest, Fields};
+use super::lazy::{LazySpanView, LazyTraceVisitor};
 use super::trace::{resource, scope, span};
 use super::views::{ResourceView, ScopeView, SpanView};
 use super::{TraceVisitor, WalkStats};
@@ -15,20 +16,88 @@ pub(super) fn run<'a, V: TraceVisitor<'a>, const CHECK: bool>(
     request: &'a [u8],
     visitor: &mut V,
 ) -> Result<WalkStats, WireError> {
-    let mut walker = Walker::<V, CHECK> {
-        visitor,
+    let mut walker = Walker::<Decoded<'_, V, CHECK>, CHECK> {
+        sink: Decoded(visitor),
         stats: WalkStats::default(),
     };
     walker.request(Cursor::new(request))?;
     Ok(walker.stats)
 }
 
-struct Walker<'v, V, const CHECK: bool> {
-    visitor: &'v mut V,
+/// [`walk_lazy`](super::walk_lazy): the trusting walk, spans left undecoded.
+pub(super) fn run_lazy<'a, V: LazyTraceVisitor<'a>>(
+    request: &'a [u8],
+    visitor: &mut V,
+) -> Result<(), WireError> {
+    let mut walker = Walker::<Lazy<'_, V>, false> {
+        sink: Lazy(visitor),
+        stats: WalkStats::default(),
+    };
+    walker.request(Cursor::new(request))
+}
+
+/// What the walker does with what it finds: the two walks differ only in how a span is
+/// read and reported.
+trait Sink<'a> {
+    fn resource(&mut self, resource: &ResourceView<'a>);
+    fn scope(&mut self, scope: &ScopeView<'a>);
+    /// Span number `index` of its scope, whose fields `c` covers with budget `r`. `false`
+    /// when the span's ids are known to be invalid.
+    fn span(&mut self, c: Cursor<'a>, r: u32, index: usize) -> Result<bool, WireError>;
+}
+
+/// Every span decoded into a [`SpanView`] (validated on the way when `CHECK`).
+struct Decoded<'v, V, const CHECK: bool>(&'v mut V);
+
+impl<'a, V: TraceVisitor<'a>, const CHECK: bool> Sink<'a> for Decoded<'_, V, CHECK> {
+    #[inline(always)]
+    fn resource(&mut self, resource: &ResourceView<'a>) {
+        self.0.resource(resource);
+    }
+
+    #[inline(always)]
+    fn scope(&mut self, scope: &ScopeView<'a>) {
+        self.0.scope(scope);
+    }
+
+    #[inline(always)]
+    fn span(&mut self, c: Cursor<'a>, r: u32, index: usize) -> Result<bool, WireError> {
+        // Filled in place: a span view is ~200 bytes, not worth copying around.
+        let mut view = SpanView::default();
+        span::<CHECK>(c, r, index, &mut view)?;
+        self.0.span(&view);
+        Ok(view.has_valid_ids())
+    }
+}
+
+/// Every span handed out as its bytes.
+struct Lazy<'v, V>(&'v mut V);
+
+impl<'a, V: LazyTraceVisitor<'a>> Sink<'a> for Lazy<'_, V> {
+    #[inline(always)]
+    fn resource(&mut self, resource: &ResourceView<'a>) {
+        self.0.resource(resource);
+    }
+
+    #[inline(always)]
+    fn scope(&mut self, scope: &ScopeView<'a>) {
+        self.0.scope(scope);
+    }
+
+    /// The ids are not looked at: the lazy walk does not count invalid ones.
+    #[inline(always)]
+    fn span(&mut self, c: Cursor<'a>, _: u32, index: usize) -> Result<bool, WireError> {
+        self.0.span(&LazySpanView::new(c.rest(), index));
+        Ok(true)
+    }
+}
+
+struct Walker<S, const CHECK: bool> {
+    sink: S,
     stats: WalkStats,
 }
 
-impl<'a, V: TraceVisitor<'a>, const CHECK: bool> Walker<'_, V, CHECK> {
+impl<'a, S: Sink<'a>, const CHECK: bool> Walker<S, CHECK> {
     fn request(&mut self, c: Cursor<'a>) -> Result<(), WireError> {
         let mut fields = Fields::new(c, RECURSION_LIMIT);
         while let Some(f) = fields.next_field()? {
@@ -68,7 +137,7 @@ impl<'a, V: TraceVisitor<'a>, const CHECK: bool> Walker<'_, V, CHECK> {
                 _ => fields.skip_unknown(f)?,
             }
         }
-        self.visitor.resource(&view);
+        self.sink.resource(&view);
 
         // Pass 2: the scopes, in wire order.
         each_nested(c, r, 2, "scope_spans", |inner, r, index| {
@@ -97,17 +166,14 @@ impl<'a, V: TraceVisitor<'a>, const CHECK: bool> Walker<'_, V, CHECK> {
                 _ => fields.skip_unknown(f)?,
             }
         }
-        self.visitor.scope(&view);
+        self.sink.scope(&view);
 
         each_nested(c, r, 2, "span", |inner, r, index| {
-            // Filled in place: a span view is ~200 bytes, not worth copying around.
-            let mut view = SpanView::default();
-            span::<CHECK>(inner, r, index, &mut view)?;
+            let valid_ids = self.sink.span(inner, r, index)?;
             self.stats.spans += 1;
-            if !view.has_valid_ids() {
+            if !valid_ids {
                 self.stats.spans_with_invalid_ids += 1;
             }
-            self.visitor.span(&view);
             Ok(())
         })
     }

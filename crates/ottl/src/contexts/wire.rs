@@ -2,7 +2,7 @@
 //! allocates for strings or attribute maps.
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use redline_otlp_wire::{EventView, ResourceView, ScopeView, SpanView};
+use redline_otlp_wire::{EventView, LazySpanView, ResourceView, ScopeView};
 
 use super::{
     int_of, kind_deprecated_string, kind_string, span_id, span_id_string, trace_id, trace_id_string,
@@ -12,23 +12,31 @@ use crate::eval::Reader;
 use crate::paths::{EventField, Field, ResourceField, ScopeField, SpanField};
 use crate::value::{MapRef, OpaqueKind, Value};
 
+/// The views an item is read from, borrowed from the walk: built once per span (or event),
+/// so it stays four pointers.
 #[derive(Clone, Copy)]
-pub(crate) struct WireCtx<'a> {
-    pub resource: ResourceView<'a>,
-    pub scope: Option<ScopeView<'a>>,
-    pub span: Option<SpanView<'a>>,
-    pub event: Option<EventView<'a>>,
+pub(crate) struct WireCtx<'v, 'a> {
+    pub resource: &'v ResourceView<'a>,
+    pub scope: Option<&'v ScopeView<'a>>,
+    /// Undecoded: each field is read from the span's bytes when a statement asks for it.
+    pub span: Option<&'v LazySpanView<'a>>,
+    pub event: Option<&'v EventView<'a>>,
 }
 
 fn missing(what: &str) -> EvalError {
     EvalError::new(format!("internal: no {what} in this context"))
 }
 
-impl Reader for WireCtx<'_> {
+impl Reader for WireCtx<'_, '_> {
+    // Inlined into the evaluator: returned through memory, the value is read back with wider
+    // loads than the stores that wrote it, and the CPU stalls on every read.
+    #[inline(always)]
     fn read(&self, field: Field) -> Result<Value<'_>, EvalError> {
         Ok(match field {
             Field::Resource(f) => match f {
-                ResourceField::Attributes => Value::Map(MapRef::Wire(self.resource.attributes())),
+                ResourceField::Attributes => {
+                    Value::Map(MapRef::Wire(self.resource.attributes_ref()))
+                }
                 ResourceField::DroppedAttributesCount => {
                     int_of(self.resource.dropped_attributes_count().into())
                 }
@@ -39,7 +47,7 @@ impl Reader for WireCtx<'_> {
                 match f {
                     ScopeField::Name => Value::str(s.name()),
                     ScopeField::Version => Value::str(s.version()),
-                    ScopeField::Attributes => Value::Map(MapRef::Wire(s.attributes())),
+                    ScopeField::Attributes => Value::Map(MapRef::Wire(s.attributes_ref())),
                     ScopeField::DroppedAttributesCount => {
                         int_of(s.dropped_attributes_count().into())
                     }
@@ -48,14 +56,14 @@ impl Reader for WireCtx<'_> {
             }
             Field::Span(f) => {
                 let s = self.span.ok_or_else(|| missing("span"))?;
-                read_span(&s, f)
+                read_span(s, f)
             }
             Field::SpanEvent(f) => {
                 let e = self.event.ok_or_else(|| missing("span event"))?;
                 match f {
                     EventField::TimeUnixNano => int_of(e.time_unix_nano()),
                     EventField::Name => Value::str(e.name()),
-                    EventField::Attributes => Value::Map(MapRef::Wire(e.attributes())),
+                    EventField::Attributes => Value::Map(MapRef::Wire(e.attributes_ref())),
                     EventField::DroppedAttributesCount => {
                         int_of(e.dropped_attributes_count().into())
                     }
@@ -73,7 +81,8 @@ impl Reader for WireCtx<'_> {
     }
 }
 
-fn read_span<'a>(s: &SpanView<'a>, f: SpanField) -> Value<'a> {
+#[inline(always)]
+fn read_span<'a>(s: &LazySpanView<'a>, f: SpanField) -> Value<'a> {
     match f {
         SpanField::TraceId => trace_id(s.trace_id()),
         SpanField::TraceIdString => trace_id_string(s.trace_id()),
@@ -88,7 +97,7 @@ fn read_span<'a>(s: &SpanView<'a>, f: SpanField) -> Value<'a> {
         SpanField::KindDeprecatedString => Value::str(kind_deprecated_string(s.kind())),
         SpanField::StartTimeUnixNano => int_of(s.start_time_unix_nano()),
         SpanField::EndTimeUnixNano => int_of(s.end_time_unix_nano()),
-        SpanField::Attributes => Value::Map(MapRef::Wire(s.attributes())),
+        SpanField::Attributes => Value::Map(MapRef::Wire(s.attributes_ref())),
         SpanField::DroppedAttributesCount => int_of(s.dropped_attributes_count().into()),
         SpanField::Events => Value::Opaque {
             kind: OpaqueKind::SpanEvents,

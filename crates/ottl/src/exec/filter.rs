@@ -6,7 +6,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
-use redline_otlp_wire::{walk_validated, ResourceView, ScopeView, SpanView, TraceVisitor};
+use redline_otlp_wire::{walk_lazy, LazySpanView, LazyTraceVisitor, ResourceView, ScopeView};
 
 use super::ConditionSet;
 use crate::contexts::proto::{scoped, ProtoCtx, ResourceParts};
@@ -150,7 +150,7 @@ pub fn traces_may_drop(filters: TraceFilters<'_>, raw: &[u8]) -> Result<bool, Ex
         spans_in_scope: 0,
         found: false,
     };
-    walk_validated(raw, &mut v)?;
+    walk_lazy(raw, &mut v)?;
     v.close_resource();
     Ok(v.found)
 }
@@ -183,7 +183,7 @@ impl DropScan<'_, '_> {
     }
 }
 
-impl<'a> TraceVisitor<'a> for DropScan<'_, 'a> {
+impl<'a> LazyTraceVisitor<'a> for DropScan<'_, 'a> {
     fn resource(&mut self, resource: &ResourceView<'a>) {
         self.close_resource();
         self.resource = Some(*resource);
@@ -193,7 +193,7 @@ impl<'a> TraceVisitor<'a> for DropScan<'_, 'a> {
         }
         if let Some(set) = self.filters.resource {
             let ctx = WireCtx {
-                resource: *resource,
+                resource,
                 scope: None,
                 span: None,
                 event: None,
@@ -211,18 +211,18 @@ impl<'a> TraceVisitor<'a> for DropScan<'_, 'a> {
         self.spans_in_scope = 0;
     }
 
-    fn span(&mut self, span: &SpanView<'a>) {
+    fn span(&mut self, span: &LazySpanView<'a>) {
         self.spans_in_scope += 1;
         if self.found {
             return;
         }
-        let Some(resource) = self.resource else {
+        let Some(resource) = &self.resource else {
             return;
         };
         let ctx = WireCtx {
             resource,
-            scope: self.scope,
-            span: Some(*span),
+            scope: self.scope.as_ref(),
+            span: Some(span),
             event: None,
         };
         if self.filters.span.is_some_and(|set| set.may_match(&ctx)) {
@@ -232,7 +232,7 @@ impl<'a> TraceVisitor<'a> for DropScan<'_, 'a> {
         if let Some(set) = self.filters.span_event {
             self.found = span.events().any(|event| {
                 set.may_match(&WireCtx {
-                    event: Some(event),
+                    event: Some(&event),
                     ..ctx
                 })
             });

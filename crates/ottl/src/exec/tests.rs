@@ -573,6 +573,34 @@ pub(crate) const INVARIANT_STATEMENTS: &[&str] = &[
     r#"set(attributes["c"], Concat([resource.attributes["service.name"], name], "/")) where IsMatch(name, "^db")"#,
 ];
 
+/// More statements for the invariant, where the dry run may say "may change" without a change
+/// (an error on a missing map, say), so `dry_run_never_misses_a_change` cannot use them.
+const FIELD_STATEMENTS: &[&str] = &[
+    // Every span field the dry run reads from the undecoded span.
+    r#"set(attributes["t"], trace_id.string) where span_id.string != "0202020202020202""#,
+    r#"set(attributes["p"], parent_span_id.string) where flags == 1"#,
+    r#"set(status.message, "failed") where status.code == STATUS_CODE_ERROR"#,
+    r#"set(status.message, "") where kind == SPAN_KIND_CLIENT"#,
+    r#"set(name, "x") where trace_state == "a=b""#,
+    r#"set(attributes["d"], dropped_attributes_count) where end_time_unix_nano > start_time_unix_nano"#,
+    r#"set(kind, SPAN_KIND_SERVER) where dropped_events_count == 0 and dropped_links_count == 0"#,
+    r#"set(start_time_unix_nano, 7) where Len(events) > 1"#,
+    // Maps held in an attribute (read as wire kvlists).
+    r#"delete_key(attributes["kv"], "user")"#,
+    r#"set(attributes["kv"]["env"], "prod")"#,
+    r#"set(attributes["copy"], attributes["kv"])"#,
+    r#"merge_maps(attributes, attributes["kv"], "insert")"#,
+];
+
+/// Statements of the span event context, for the same invariant.
+const EVENT_STATEMENTS: &[&str] = &[
+    r#"set(attributes["e"], "1")"#,
+    r#"set(attributes["e"], "2") where span.name == "db""#,
+    r#"delete_key(attributes, "e")"#,
+    r#"set(name, "ev") where time_unix_nano == 5"#,
+    r#"set(attributes["s"], span.attributes["user"]) where resource.attributes["host"] != nil"#,
+];
+
 #[test]
 fn dry_run_never_misses_a_change() {
     for statement in INVARIANT_STATEMENTS {
@@ -587,11 +615,21 @@ mod invariant {
     use proptest::prelude::*;
 
     fn attr_value() -> impl Strategy<Value = Value<'static>> {
-        prop_oneof![
+        let scalar = prop_oneof![
             "[a-z=?/0-9]{0,12}".prop_map(Value::string),
             any::<i64>().prop_map(Value::Int),
             any::<bool>().prop_map(Value::Bool),
-        ]
+        ];
+        let map = proptest::collection::vec(
+            (prop_oneof![Just("user"), Just("env")], scalar.clone()),
+            0..3,
+        )
+        .prop_map(|kvs| {
+            Value::Map(crate::value::MapRef::Owned(
+                kvs.iter().map(|(k, v)| kv(k, v)).collect(),
+            ))
+        });
+        prop_oneof![4 => scalar, 1 => map]
     }
 
     fn attrs() -> impl Strategy<Value = Vec<KeyValue>> {
@@ -602,23 +640,39 @@ mod invariant {
             Just("env"),
             Just("n"),
             Just("zz"),
+            Just("kv"),
         ];
         proptest::collection::vec((key, attr_value()), 0..5)
             .prop_map(|kvs| kvs.into_iter().map(|(k, v)| kv(k, &v)).collect())
     }
 
     fn request() -> impl Strategy<Value = ExportTraceServiceRequest> {
-        let span = ("(GET /[0-9]{1,3}|db|[a-z]{1,4})", attrs(), 0i32..6, 0i32..3).prop_map(
-            |(name, attributes, kind, code)| {
-                let mut s = span_named(&name, attributes);
-                s.kind = kind;
-                s.status = Some(Status {
-                    code,
-                    message: String::new(),
-                });
-                s
-            },
-        );
+        let span = (
+            "(GET /[0-9]{1,3}|db|[a-z]{1,4})",
+            attrs(),
+            (0i32..6, 0i32..3, 0u32..3),
+            (prop_oneof![Just(""), Just("a=b")], 0u64..3, 0u32..2),
+        )
+            .prop_map(
+                |(name, attributes, (kind, code, flags), (state, end, dropped))| {
+                    let mut s = span_named(&name, attributes);
+                    s.kind = kind;
+                    s.flags = flags;
+                    s.trace_state = state.into();
+                    s.start_time_unix_nano = 1;
+                    s.end_time_unix_nano = end;
+                    s.dropped_events_count = dropped;
+                    s.status = Some(Status {
+                        code,
+                        message: if code == 2 {
+                            "failed".into()
+                        } else {
+                            String::new()
+                        },
+                    });
+                    s
+                },
+            );
         (attrs(), proptest::collection::vec(span, 0..3)).prop_map(|(resource_attrs, spans)| {
             let mut req = sample();
             let rs = &mut req.resource_spans[0];
@@ -634,9 +688,17 @@ mod invariant {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
-        fn dry_run_false_means_apply_changes_nothing(req in request(), pick in 0usize..INVARIANT_STATEMENTS.len()) {
-            let g = group(Some(ContextKind::Span), &[INVARIANT_STATEMENTS[pick]]);
+        fn dry_run_false_means_apply_changes_nothing(req in request(), pick in 0usize..INVARIANT_STATEMENTS.len() + FIELD_STATEMENTS.len()) {
+            let statement = INVARIANT_STATEMENTS.iter().chain(FIELD_STATEMENTS).nth(pick).expect("in range");
+            let g = group(Some(ContextKind::Span), &[statement]);
             // `apply` asserts the invariant itself.
+            let (may, out) = apply(&g, &req);
+            prop_assert!(may || out == req);
+        }
+
+        #[test]
+        fn event_dry_run_false_means_apply_changes_nothing(req in request(), pick in 0usize..EVENT_STATEMENTS.len()) {
+            let g = group(Some(ContextKind::SpanEvent), &[EVENT_STATEMENTS[pick]]);
             let (may, out) = apply(&g, &req);
             prop_assert!(may || out == req);
         }

@@ -3,7 +3,7 @@
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
-use redline_otlp_wire::{walk_validated, ResourceView, ScopeView, SpanView, TraceVisitor};
+use redline_otlp_wire::{walk_lazy, LazySpanView, LazyTraceVisitor, ResourceView, ScopeView};
 
 use super::StatementGroup;
 use crate::contexts::proto::scoped as parts;
@@ -82,7 +82,7 @@ impl StatementGroup {
             scope: None,
             found: false,
         };
-        walk_validated(raw, &mut visitor)?;
+        walk_lazy(raw, &mut visitor)?;
         Ok(visitor.found)
     }
 }
@@ -94,20 +94,12 @@ struct DryRun<'g, 'a> {
     found: bool,
 }
 
-impl<'a> DryRun<'_, 'a> {
-    fn check(&mut self, ctx: WireCtx<'a>) {
-        if !self.found && self.group.item_may_change(&ctx) {
-            self.found = true;
-        }
-    }
-}
-
-impl<'a> TraceVisitor<'a> for DryRun<'_, 'a> {
+impl<'a> LazyTraceVisitor<'a> for DryRun<'_, 'a> {
     fn resource(&mut self, resource: &ResourceView<'a>) {
         self.resource = Some(*resource);
-        if self.group.context == ContextKind::Resource {
-            self.check(WireCtx {
-                resource: *resource,
+        if self.group.context == ContextKind::Resource && !self.found {
+            self.found = self.group.item_may_change(&WireCtx {
+                resource,
                 scope: None,
                 span: None,
                 event: None,
@@ -117,43 +109,41 @@ impl<'a> TraceVisitor<'a> for DryRun<'_, 'a> {
 
     fn scope(&mut self, scope: &ScopeView<'a>) {
         self.scope = Some(*scope);
-        if let (ContextKind::Scope, Some(resource)) = (self.group.context, self.resource) {
-            self.check(WireCtx {
+        if self.found || self.group.context != ContextKind::Scope {
+            return;
+        }
+        if let Some(resource) = &self.resource {
+            self.found = self.group.item_may_change(&WireCtx {
                 resource,
-                scope: Some(*scope),
+                scope: Some(scope),
                 span: None,
                 event: None,
             });
         }
     }
 
-    fn span(&mut self, span: &SpanView<'a>) {
+    fn span(&mut self, span: &LazySpanView<'a>) {
         if self.found {
             return;
         }
-        let Some(resource) = self.resource else {
+        let Some(resource) = &self.resource else {
             return;
         };
         let base = WireCtx {
             resource,
-            scope: self.scope,
-            span: Some(*span),
+            scope: self.scope.as_ref(),
+            span: Some(span),
             event: None,
         };
-        match self.group.context {
-            ContextKind::Span => self.check(base),
-            ContextKind::SpanEvent => {
-                for event in span.events() {
-                    self.check(WireCtx {
-                        event: Some(event),
-                        ..base
-                    });
-                    if self.found {
-                        return;
-                    }
-                }
-            }
-            _ => {}
-        }
+        self.found = match self.group.context {
+            ContextKind::Span => self.group.item_may_change(&base),
+            ContextKind::SpanEvent => span.events().any(|event| {
+                self.group.item_may_change(&WireCtx {
+                    event: Some(&event),
+                    ..base
+                })
+            }),
+            _ => false,
+        };
     }
 }

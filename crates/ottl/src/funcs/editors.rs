@@ -116,7 +116,8 @@ fn prepare<'p, R: Reader + ?Sized>(
 }
 
 /// The statement's regex, borrowed when static, compiled now when the pattern is an
-/// expression.
+/// expression. Inlined for the static case the dry run meets on every item.
+#[inline(always)]
 fn compiled_regex<'p, R: Reader + ?Sized>(
     r: &R,
     pattern: &'p Pattern,
@@ -124,8 +125,16 @@ fn compiled_regex<'p, R: Reader + ?Sized>(
 ) -> Result<Cow<'p, Regex>, EvalError> {
     match pattern {
         Pattern::Static(re) => Ok(Cow::Borrowed(re)),
-        Pattern::Dynamic(_) => regex_of(r, pattern, func).map(|re| Cow::Owned(re.into_owned())),
+        Pattern::Dynamic(_) => compile_dynamic(r, pattern, func),
     }
+}
+
+fn compile_dynamic<'p, R: Reader + ?Sized>(
+    r: &R,
+    pattern: &'p Pattern,
+    func: &str,
+) -> Result<Cow<'p, Regex>, EvalError> {
+    regex_of(r, pattern, func).map(|re| Cow::Owned(re.into_owned()))
 }
 
 impl Prepared<'_> {
@@ -438,12 +447,16 @@ pub(crate) fn editor_would_change<R: Reader + ?Sized>(
             pattern,
             with,
         } => {
-            if read_path(r, target)?.is_nil() {
+            // Read once: a span field of the encoded request is found by scanning the span.
+            let current = read_path(r, target)?;
+            if current.is_nil() {
                 return Ok(false);
             }
+            // Evaluated even when nothing matches: applying would fail on them first.
             let replacement = getters::string(r, &with.replacement)?;
             let re = compiled_regex(r, pattern, "replace_pattern")?;
-            match read_path(r, target)? {
+            // The replacement text is only built for a match.
+            match current {
                 Value::Str(s) if re.is_match(&s) => {
                     let prepared = Prepared {
                         regex: re,

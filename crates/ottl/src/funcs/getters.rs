@@ -14,7 +14,21 @@ fn fetch<'a, R: Reader + ?Sized>(r: &'a R, e: &'a Expr) -> Result<Value<'a>, Eva
     eval(r, e).map_err(|err| err.context("error getting value"))
 }
 
+/// Inlined for the literal: a replacement or a key is nearly always one, and the dry run
+/// asks for it on every item (a call returns the `Result` through memory, and reading it
+/// back stalls).
+#[inline(always)]
 pub(crate) fn string<'a, R: Reader + ?Sized>(
+    r: &'a R,
+    e: &'a Expr,
+) -> Result<Cow<'a, str>, EvalError> {
+    match e {
+        Expr::Literal(Value::Str(s)) => Ok(Cow::Borrowed(s)),
+        _ => evaluated_string(r, e),
+    }
+}
+
+fn evaluated_string<'a, R: Reader + ?Sized>(
     r: &'a R,
     e: &'a Expr,
 ) -> Result<Cow<'a, str>, EvalError> {
