@@ -36,6 +36,7 @@
 mod cursor;
 pub mod enums;
 mod error;
+mod scan;
 mod splice;
 mod value;
 mod walk;

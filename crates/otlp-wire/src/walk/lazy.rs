@@ -8,6 +8,7 @@
 use super::events_links::{EventIter, LinkIter};
 use super::views::{ResourceView, ScopeView};
 use crate::cursor::{Cursor, Value};
+use crate::scan::{last_len, LastLen};
 use crate::value::{AnyValueView, AttributeIter, AttributesRef};
 
 /// Callbacks for [`walk_lazy`](super::walk_lazy), in the order of
@@ -56,6 +57,11 @@ impl<'a> LazySpanView<'a> {
     }
 
     fn bytes(&self, tag: u32) -> &'a [u8] {
+        match last_len(self.raw, tag) {
+            LastLen::Found(payload) => return payload,
+            LastLen::Absent => return &[],
+            LastLen::Unusual => {}
+        }
         match self.last(tag) {
             Some(Value::Len(c)) => c.rest(),
             _ => &[],
@@ -120,6 +126,10 @@ impl<'a> LazySpanView<'a> {
     /// `name`.
     pub fn name(&self) -> &'a str {
         self.string(5)
+    }
+    /// `name` as encoded, not checked for UTF-8 (for a caller that compares or hashes it).
+    pub fn name_bytes(&self) -> &'a [u8] {
+        self.bytes(5)
     }
     /// `kind` as the raw enum value.
     pub fn kind(&self) -> i32 {

@@ -10,6 +10,8 @@ use super::{
 use crate::error::EvalError;
 use crate::eval::Reader;
 use crate::paths::{EventField, Field, ResourceField, ScopeField, SpanField};
+use std::cell::Cell;
+
 use crate::value::{MapRef, OpaqueKind, Value};
 
 /// The views an item is read from, borrowed from the walk: built once per span (or event),
@@ -116,5 +118,44 @@ fn read_span<'a>(s: &LazySpanView<'a>, f: SpanField) -> Value<'a> {
         SpanField::StatusCode => Value::Int(s.status_code().into()),
         SpanField::StatusMessage => Value::str(s.status_message()),
         SpanField::Flags => int_of(s.flags().into()),
+    }
+}
+
+/// A span's [`WireCtx`] with its name already read, noting whether an evaluation asked for
+/// anything else: one that did not has a verdict that depends on the name alone.
+pub(crate) struct NameOnly<'c, 'v, 'a> {
+    ctx: &'c WireCtx<'v, 'a>,
+    name: &'a str,
+    read_other: Cell<bool>,
+}
+
+impl<'c, 'v, 'a> NameOnly<'c, 'v, 'a> {
+    pub(crate) fn new(ctx: &'c WireCtx<'v, 'a>, name: &'a str) -> Self {
+        NameOnly {
+            ctx,
+            name,
+            read_other: Cell::new(false),
+        }
+    }
+
+    /// Whether the evaluation read a field other than the span's name, or the cache.
+    pub(crate) fn read_other(&self) -> bool {
+        self.read_other.get()
+    }
+}
+
+impl Reader for NameOnly<'_, '_, '_> {
+    #[inline(always)]
+    fn read(&self, field: Field) -> Result<Value<'_>, EvalError> {
+        if field == Field::Span(SpanField::Name) {
+            return Ok(Value::str(self.name));
+        }
+        self.read_other.set(true);
+        self.ctx.read(field)
+    }
+
+    fn cache(&self) -> &[KeyValue] {
+        self.read_other.set(true);
+        self.ctx.cache()
     }
 }

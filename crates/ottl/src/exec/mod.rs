@@ -6,6 +6,7 @@ mod filter_metrics;
 mod infer_conditions;
 mod logs;
 mod metrics;
+mod name_memo;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
@@ -55,6 +56,8 @@ pub struct StatementGroup {
     statements: Vec<CStatement>,
     conditions: Vec<CCondition>,
     error_mode: ErrorMode,
+    /// Span names the traces dry run found unchanged.
+    names: name_memo::NameMemo,
 }
 
 /// Conditions of one context, ORed: an item matching any of them is dropped by the filter
@@ -188,6 +191,7 @@ impl StatementGroup {
             statements,
             conditions,
             error_mode,
+            names: name_memo::NameMemo::default(),
         })
     }
 

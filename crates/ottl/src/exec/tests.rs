@@ -610,6 +610,38 @@ fn dry_run_never_misses_a_change() {
     }
 }
 
+/// The dry run remembers verdicts per span name only while names alone decide them: a span
+/// that repeats a name is still caught when a field other than the name makes it change.
+#[test]
+fn dry_run_remembers_names_only_when_names_decide() {
+    let request = |spans: Vec<Span>| {
+        let mut req = sample();
+        req.resource_spans[0].scope_spans[0].spans = spans;
+        req
+    };
+    let plain = || span_named("GET /a", vec![]);
+    let rename = group(
+        Some(ContextKind::Span),
+        &[r#"replace_pattern(name, "\\?.*", "")"#],
+    );
+    let untouched = request(vec![plain(), plain(), span_named("db", vec![])]);
+    assert!(!apply(&rename, &untouched).0);
+    let last_differs = request(vec![plain(), plain(), span_named("GET /a?x=1", vec![])]);
+    assert!(apply(&rename, &last_differs).0);
+
+    let by_attribute = group(
+        Some(ContextKind::Span),
+        &[r#"set(name, "marked") where name == "GET /a" and attributes["mark"] == true"#],
+    );
+    let marked = kv("mark", &Value::Bool(true));
+    let second_marked = request(vec![plain(), span_named("GET /a", vec![marked])]);
+    let (may, out) = apply(&by_attribute, &second_marked);
+    assert!(may && out != second_marked);
+    // Short-circuited on the name for the first span only: the rest read the attribute.
+    let first_other = request(vec![span_named("db", vec![]), plain(), plain()]);
+    assert!(!apply(&by_attribute, &first_other).0);
+}
+
 mod invariant {
     use super::*;
     use proptest::prelude::*;
@@ -673,7 +705,7 @@ mod invariant {
                     s
                 },
             );
-        (attrs(), proptest::collection::vec(span, 0..3)).prop_map(|(resource_attrs, spans)| {
+        (attrs(), proptest::collection::vec(span, 0..6)).prop_map(|(resource_attrs, spans)| {
             let mut req = sample();
             let rs = &mut req.resource_spans[0];
             rs.resource = Some(Resource {

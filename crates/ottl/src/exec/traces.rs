@@ -5,12 +5,14 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use redline_otlp_wire::{walk_lazy, LazySpanView, LazyTraceVisitor, ResourceView, ScopeView};
 
+use super::name_memo::{remember, Names};
 use super::StatementGroup;
 use crate::contexts::proto::scoped as parts;
 use crate::contexts::proto::{ProtoCtx, ResourceParts};
-use crate::contexts::wire::WireCtx;
+use crate::contexts::wire::{NameOnly, WireCtx};
 use crate::error::ExecError;
 use crate::paths::ContextKind;
+use std::sync::MutexGuard;
 
 impl StatementGroup {
     /// Applies the group to every item of its context in the request. `Ok(true)` when an
@@ -81,6 +83,8 @@ impl StatementGroup {
             resource: None,
             scope: None,
             found: false,
+            names: self.names.shard(),
+            recent: RecentNames([&[]; RECENT_SLOTS]),
         };
         walk_lazy(raw, &mut visitor)?;
         Ok(visitor.found)
@@ -92,6 +96,37 @@ struct DryRun<'g, 'a> {
     resource: Option<ResourceView<'a>>,
     scope: Option<ScopeView<'a>>,
     found: bool,
+    /// The group's memo of unchanged span names, while it is worth consulting: dropped when
+    /// an evaluation reads more than the name (then names alone do not decide this group).
+    names: Option<MutexGuard<'g, Names>>,
+    /// Names of this request found in the memo, compared before hashing into it.
+    recent: RecentNames<'a>,
+}
+
+/// A direct-mapped set of names borrowed from the request: a span that repeats a name seen
+/// in its request costs a comparison, not a hash of the name.
+struct RecentNames<'a>([&'a [u8]; RECENT_SLOTS]);
+
+const RECENT_SLOTS: usize = 32;
+
+impl<'a> RecentNames<'a> {
+    fn slot(name: &[u8]) -> usize {
+        // Names of one service share prefixes: mix the length with bytes from the end.
+        let len = name.len();
+        let back = |n: usize| usize::from(name.get(len.wrapping_sub(n)).copied().unwrap_or(0));
+        (len.wrapping_mul(31) ^ back(1).wrapping_mul(7) ^ back(2) ^ back(4).wrapping_mul(3))
+            % RECENT_SLOTS
+    }
+
+    fn contains(&self, name: &[u8]) -> bool {
+        // An empty slot never matches: an empty name always goes to the memo.
+        let held = self.0[Self::slot(name)];
+        !held.is_empty() && held == name
+    }
+
+    fn insert(&mut self, name: &'a [u8]) {
+        self.0[Self::slot(name)] = name;
+    }
 }
 
 impl<'a> LazyTraceVisitor<'a> for DryRun<'_, 'a> {
@@ -126,17 +161,18 @@ impl<'a> LazyTraceVisitor<'a> for DryRun<'_, 'a> {
         if self.found {
             return;
         }
-        let Some(resource) = &self.resource else {
+        // Copies (views are a few pointers), so the context does not borrow `self`.
+        let (Some(resource), scope) = (self.resource, self.scope) else {
             return;
         };
         let base = WireCtx {
-            resource,
-            scope: self.scope.as_ref(),
+            resource: &resource,
+            scope: scope.as_ref(),
             span: Some(span),
             event: None,
         };
         self.found = match self.group.context {
-            ContextKind::Span => self.group.item_may_change(&base),
+            ContextKind::Span => self.span_may_change(span, &base),
             ContextKind::SpanEvent => span.events().any(|event| {
                 self.group.item_may_change(&WireCtx {
                     event: Some(&event),
@@ -145,5 +181,35 @@ impl<'a> LazyTraceVisitor<'a> for DryRun<'_, 'a> {
             }),
             _ => false,
         };
+    }
+}
+
+impl<'a> DryRun<'_, 'a> {
+    /// [`StatementGroup::item_may_change`] for a span, answered from the group's memo when
+    /// the span's name alone decided an earlier span of the same name.
+    fn span_may_change(&mut self, span: &LazySpanView<'a>, base: &WireCtx<'_, 'a>) -> bool {
+        let Some(names) = &mut self.names else {
+            return self.group.item_may_change(base);
+        };
+        let name = span.name_bytes();
+        if self.recent.contains(name) {
+            return false;
+        }
+        if names.contains(name) {
+            self.recent.insert(name);
+            return false;
+        }
+        // Validated bytes are always UTF-8; anything else is left to the real run.
+        let Ok(text) = std::str::from_utf8(name) else {
+            return true;
+        };
+        let reader = NameOnly::new(base, text);
+        let verdict = self.group.item_may_change(&reader);
+        if reader.read_other() {
+            self.names = None;
+        } else if !verdict {
+            remember(names, name);
+        }
+        verdict
     }
 }
