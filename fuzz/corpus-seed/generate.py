@@ -335,7 +335,7 @@ def ottl_texts() -> dict:
 def main():
     for target, files in (("lean_decoder", requests()), ("otlp_json", json_bodies()), ("config_loader", configs()),
                           ("metrics_validator", metrics_requests()), ("logs_validator", logs_requests()),
-                          ("ottl_parse", ottl_texts()),
+                          ("ottl_parse", ottl_texts()), ("ottl_exec", requests()),
                           ("probabilistic_sampler", sampler_inputs())):
         d = HERE / target
         shutil.rmtree(d, ignore_errors=True)
