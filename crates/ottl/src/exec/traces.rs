@@ -83,7 +83,10 @@ impl StatementGroup {
             resource: None,
             scope: None,
             found: false,
-            names: self.names.shard(),
+            // Only span statements consult it: other contexts leave the shard to other runs.
+            names: (self.context == ContextKind::Span)
+                .then(|| self.names.shard())
+                .flatten(),
             recent: RecentNames([&[]; RECENT_SLOTS]),
         };
         walk_lazy(raw, &mut visitor)?;
