@@ -129,17 +129,37 @@ def _span_key(span) -> str:
     return f"{span.trace_id.hex()}/{span.span_id.hex()}/{span.name!r}"
 
 
+def _attrs_by_key(msg) -> bytes:
+    """`msg` serialized with its attributes (and those of its events and links) sorted by key.
+    OTLP attributes are a map, their order carries no meaning, and otelcol's is not stable:
+    OTTL map literals are Go maps, so `merge_maps` inserts their keys in random order."""
+    norm = type(msg)()
+    norm.CopyFrom(msg)
+    parts = [norm] + list(getattr(norm, "events", ())) + list(getattr(norm, "links", ()))
+    for part in parts:
+        ordered = sorted((_copy_kv(kv) for kv in part.attributes), key=lambda kv: kv.key)
+        del part.attributes[:]
+        part.attributes.extend(ordered)
+    return norm.SerializeToString(deterministic=True)
+
+
+def _copy_kv(kv):
+    out = type(kv)()
+    out.CopyFrom(kv)
+    return out
+
+
 def _canonical(requests) -> Counter:
     """Each forwarded span with its resource and scope, serialized deterministically, so that
     how a collector groups spans into requests does not matter."""
     out: Counter = Counter()
     for req in requests:
         for rs in req.resource_spans:
-            res = rs.resource.SerializeToString(deterministic=True) + b"|" + rs.schema_url.encode()
+            res = _attrs_by_key(rs.resource) + b"|" + rs.schema_url.encode()
             for ss in rs.scope_spans:
-                scope = ss.scope.SerializeToString(deterministic=True) + b"|" + ss.schema_url.encode()
+                scope = _attrs_by_key(ss.scope) + b"|" + ss.schema_url.encode()
                 for sp in ss.spans:
-                    out[(_span_key(sp), res, scope, sp.SerializeToString(deterministic=True))] += 1
+                    out[(_span_key(sp), res, scope, _attrs_by_key(sp))] += 1
     return out
 
 
