@@ -79,6 +79,8 @@ def main() -> int:
     ap.add_argument("--loads", default="none,untouched,rename,filter10")
     ap.add_argument("--spans", default="50k", help="spans per load (k/M suffix; 50k)")
     ap.add_argument("--bin-dir", type=Path, default=compare.RELEASE)
+    ap.add_argument("--keep", type=Path, help="write configs, logs and callgrind dumps here "
+                    "(for callgrind_annotate) instead of a temporary directory")
     args = ap.parse_args()
     spans = procs.parse_count(args.spans)
     args.rate_value = 0.0
@@ -86,13 +88,15 @@ def main() -> int:
     known = compare.loads(args)
     base = None
     with tempfile.TemporaryDirectory(prefix="redline-instructions-") as tmp:
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         print("| load | instructions per span | vs none |")
         print("|---|---:|---:|")
         for key in args.loads.split(","):
             if key not in known or known[key].rate:
                 print(f"unknown or open-loop load {key!r}", file=sys.stderr)
                 return 2
-            per_span = measure(known[key], spans, args.bin_dir, Path(tmp)) / spans
+            per_span = measure(known[key], spans, args.bin_dir, work) / spans
             base = per_span if key == "none" else base
             ratio = f"{per_span / base:.3f}" if base else "-"
             print(f"| {key} | {per_span:,.0f} | {ratio} |", flush=True)

@@ -58,26 +58,28 @@ impl Ingest {
         raw: Bytes,
         counters: &ReceiverCounters,
     ) -> Result<Accepted, IngestError> {
-        let (raw, items, rejected) = match self.signal {
+        let (batch, rejected) = match self.signal {
             Signal::Traces => {
-                let stats = wire::validate(&raw).map_err(IngestError::Malformed)?;
+                let (stats, names) = wire::validate(&raw).map_err(IngestError::Malformed)?;
                 if stats.spans_with_invalid_ids > 0 {
                     // Slow path, only for requests that need it: the fast path never decodes.
                     let filtered = drop_invalid_spans(&raw).map_err(IngestError::Malformed)?;
-                    (filtered.raw, filtered.kept, filtered.rejected)
+                    let batch = Batch::new(Signal::Traces, filtered.raw, filtered.kept);
+                    (batch, filtered.rejected)
                 } else {
-                    (raw, stats.spans, 0)
+                    (Batch::validated_traces(names, stats.spans), 0)
                 }
             }
             Signal::Metrics => {
                 let points = wire::validate_metrics(&raw).map_err(IngestError::Malformed)?;
-                (raw, points, 0)
+                (Batch::new(Signal::Metrics, raw, points), 0)
             }
             Signal::Logs => {
                 let records = wire::validate_logs(&raw).map_err(IngestError::Malformed)?;
-                (raw, records, 0)
+                (Batch::new(Signal::Logs, raw, records), 0)
             }
         };
+        let items = batch.items;
         if rejected > 0 {
             counters
                 .refused
@@ -90,7 +92,6 @@ impl Ingest {
                 rejected,
             });
         }
-        let batch = Batch::new(self.signal, raw, items);
         match self.next.reserve(&batch) {
             Ok(reservation) => {
                 reservation.commit(batch);

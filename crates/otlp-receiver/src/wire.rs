@@ -2,6 +2,7 @@
 //! does it hold, and (traces) how many spans carry invalid ids.
 
 use bytes::Bytes;
+use redline_otlp_wire::SpanNames;
 
 /// What the walker learned about one encoded ExportTraceServiceRequest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -10,14 +11,18 @@ pub(crate) struct Stats {
     pub spans_with_invalid_ids: usize,
 }
 
-/// Walks `raw` without decoding it into owned types. The walker accepts exactly what prost
-/// accepts, so the slow path's decode cannot fail on a request that passed here.
-pub(crate) fn validate(raw: &Bytes) -> Result<Stats, String> {
-    match redline_otlp_wire::validate(raw) {
-        Ok(s) => Ok(Stats {
-            spans: s.spans,
-            spans_with_invalid_ids: s.spans_with_invalid_ids,
-        }),
+/// Walks `raw` without decoding it into owned types, noting where each span's name lies.
+/// The walker accepts exactly what prost accepts, so the slow path's decode cannot fail on a
+/// request that passed here.
+pub(crate) fn validate(raw: &Bytes) -> Result<(Stats, SpanNames), String> {
+    match redline_otlp_wire::validate_with_span_names(raw) {
+        Ok((s, names)) => Ok((
+            Stats {
+                spans: s.spans,
+                spans_with_invalid_ids: s.spans_with_invalid_ids,
+            },
+            names,
+        )),
         Err(e) => Err(e.to_string()),
     }
 }

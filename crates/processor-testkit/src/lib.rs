@@ -131,9 +131,16 @@ pub fn build_before(
 
 /// Hands `raw` (an encoded request of `signal` with `items` items) to `consumer`.
 pub fn send(consumer: &Arc<dyn Consumer>, signal: Signal, raw: Vec<u8>, items: usize) {
-    consumer
-        .consume(Batch::new(signal, Bytes::from(raw), items))
-        .expect("the sink takes everything");
+    let raw = Bytes::from(raw);
+    // As the receiver hands traces on: with the span names its validation recorded.
+    let names = (signal == Signal::Traces)
+        .then(|| redline_otlp_wire::validate_with_span_names(&raw).ok())
+        .flatten();
+    let batch = match names {
+        Some((_, names)) => Batch::validated_traces(names, items),
+        None => Batch::new(signal, raw, items),
+    };
+    consumer.consume(batch).expect("the sink takes everything");
 }
 
 #[cfg(test)]

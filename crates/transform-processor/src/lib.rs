@@ -181,9 +181,13 @@ impl Transform {
     fn traces(&self, batch: &Batch) -> Result<Edited, Refused> {
         let groups = &self.compiled.groups;
         // A dry-run error counts as "may change": the full run then applies error_mode.
-        let may_change = groups
-            .iter()
-            .any(|g| g.may_change_traces(&batch.raw).unwrap_or(true));
+        let may_change = groups.iter().any(|g| {
+            match batch.span_names() {
+                Some(names) => g.may_change_named_traces(names),
+                None => g.may_change_traces(&batch.raw),
+            }
+            .unwrap_or(true)
+        });
         if !may_change {
             return Ok(Edited::Unchanged);
         }

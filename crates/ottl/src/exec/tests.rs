@@ -93,10 +93,16 @@ fn str_of(v: Option<&AnyValue>) -> Option<&str> {
     }
 }
 
-/// Applies the group; checks the dry-run invariant on the way.
+/// Applies the group; checks the dry-run invariant on the way, and that the dry run on the
+/// span names validation recorded agrees with the one that walks the request.
 fn apply(g: &StatementGroup, req: &ExportTraceServiceRequest) -> (bool, ExportTraceServiceRequest) {
-    let raw = req.encode_to_vec();
+    let raw = bytes::Bytes::from(req.encode_to_vec());
     let may = g.may_change_traces(&raw).expect("dry run");
+    let (_, names) = redline_otlp_wire::validate_with_span_names(&raw).expect("valid");
+    for _ in 0..2 {
+        // Twice: the second run may answer from the memo the first one filled.
+        assert_eq!(g.may_change_named_traces(&names).expect("dry run"), may);
+    }
     let mut out = req.clone();
     let _ = g.apply_traces(&mut out);
     if !may {

@@ -3,7 +3,9 @@
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
-use redline_otlp_wire::{walk_lazy, LazySpanView, LazyTraceVisitor, ResourceView, ScopeView};
+use redline_otlp_wire::{
+    walk_lazy, LazySpanView, LazyTraceVisitor, ResourceView, ScopeView, SpanNames,
+};
 
 use super::name_memo::{remember, Names};
 use super::StatementGroup;
@@ -72,26 +74,58 @@ impl StatementGroup {
     /// [`StatementGroup::apply_traces`] would leave the request as it is. Evaluates `where`
     /// clauses and editors on borrowed views, without decoding.
     pub fn may_change_traces(&self, raw: &[u8]) -> Result<bool, ExecError> {
+        self.dry_run(raw, None)
+    }
+
+    /// [`StatementGroup::may_change_traces`] on the request `names` was taken from: when the
+    /// group's memo already knows every span name of it, the answer needs no walk at all.
+    pub fn may_change_named_traces(&self, names: &SpanNames) -> Result<bool, ExecError> {
+        self.dry_run(names.request(), Some(names))
+    }
+
+    fn dry_run(&self, raw: &[u8], span_names: Option<&SpanNames>) -> Result<bool, ExecError> {
         if !matches!(
             self.context,
             ContextKind::Resource | ContextKind::Scope | ContextKind::Span | ContextKind::SpanEvent
         ) {
             return Err(ExecError::UnsupportedDryRun(self.context));
         }
+        // Only span statements consult the memo: other contexts leave the shard to other runs.
+        let names = (self.context == ContextKind::Span)
+            .then(|| self.names.shard())
+            .flatten();
+        if let (Some(span_names), Some(memo)) = (span_names, &names) {
+            if all_remembered(span_names, memo) {
+                return Ok(false);
+            }
+        }
         let mut visitor = DryRun {
             group: self,
             resource: None,
             scope: None,
             found: false,
-            // Only span statements consult it: other contexts leave the shard to other runs.
-            names: (self.context == ContextKind::Span)
-                .then(|| self.names.shard())
-                .flatten(),
+            names,
             recent: RecentNames([&[]; RECENT_SLOTS]),
         };
         walk_lazy(raw, &mut visitor)?;
         Ok(visitor.found)
     }
+}
+
+/// Whether the memo holds every span name of a request, so that no span of it can change.
+fn all_remembered(span_names: &SpanNames, memo: &Names) -> bool {
+    let mut recent = RecentNames([&[]; RECENT_SLOTS]);
+    span_names.iter().all(|name| {
+        let Some(name) = name else { return false };
+        if recent.contains(name) {
+            return true;
+        }
+        let known = memo.contains(name);
+        if known {
+            recent.insert(name);
+        }
+        known
+    })
 }
 
 struct DryRun<'g, 'a> {
