@@ -1,8 +1,9 @@
 //! Walking the series into a `MetricsSink` at scrape time.
 //!
-//! Each family is one pass over the shards. A shard is locked only to copy its records and
-//! clone its string handles; rendering (the exporter's work) happens after the lock is
-//! released, so ingestion waits at most for one shard's memcpy.
+//! A scrape copies each shard once, under its lock (records and string handles), and emits
+//! every family from those copies: a series' `calls` and its histogram's count are the same
+//! word of the same copy, so no scrape ever shows them apart. Rendering (the exporter's work)
+//! happens after the locks are released, so ingestion waits at most for one shard's memcpy.
 
 use std::sync::Arc;
 
@@ -193,21 +194,46 @@ impl SpanMetrics {
         );
     }
 
-    fn emit_family(&self, family: Family, sink: &mut dyn MetricsSink, now_ms: u64) {
+    /// One copy of every shard and of the overflow series, taken shard by shard.
+    fn snapshot(&self, now_ms: u64) -> (Vec<Snapshot>, Overflowed) {
         let stride = self.layout.stride;
-        let mut snap = Snapshot::default();
-        let mut order: Vec<usize> = Vec::new();
-        for shard in self.shards.iter() {
-            {
+        let shards = self
+            .shards
+            .iter()
+            .map(|shard| {
                 let mut guard = shard.0.lock();
-                if family == Family::Calls {
-                    // Expire at scrape time too, so an idle series is never served stale.
-                    if let Some(exp) = self.settings.expiration {
-                        self.expire_shard(&mut guard, now_ms, exp);
-                    }
+                // Expire at scrape time too, so an idle series is never served stale.
+                if let Some(exp) = self.settings.expiration {
+                    self.expire_shard(&mut guard, now_ms, exp);
                 }
+                let mut snap = Snapshot::default();
                 snap.fill(&guard, stride);
-            }
+                snap
+            })
+            .collect();
+        let o = self.overflow.lock();
+        let overflow = Overflowed {
+            active: o.active,
+            words: if o.active {
+                o.words.clone()
+            } else {
+                Vec::new()
+            },
+            errors: o.errors,
+        };
+        (shards, overflow)
+    }
+
+    fn emit_family(
+        &self,
+        family: Family,
+        snaps: &[Snapshot],
+        overflow: &Overflowed,
+        sink: &mut dyn MetricsSink,
+    ) {
+        let stride = self.layout.stride;
+        let mut order: Vec<usize> = Vec::new();
+        for snap in snaps {
             if stride == 0 {
                 continue;
             }
@@ -215,7 +241,7 @@ impl SpanMetrics {
             let rows: Vec<&[u64]> = snap.rows.chunks_exact(stride).collect();
             if family != Family::Errors {
                 for words in &rows {
-                    self.labels(&snap, words, true, &mut labels);
+                    self.labels(snap, words, true, &mut labels);
                     self.emit_row(family, words, &labels, sink);
                 }
                 continue;
@@ -223,7 +249,7 @@ impl SpanMetrics {
             if let Some(e) = self.layout.errors {
                 // status.code is excluded: each series counted its own errors.
                 for words in &rows {
-                    self.labels(&snap, words, false, &mut labels);
+                    self.labels(snap, words, false, &mut labels);
                     let created = words.get(W_CREATED).copied().unwrap_or(0);
                     let n = words.get(e).copied().unwrap_or(0);
                     sink.counter(&labels, n, created, None);
@@ -250,24 +276,30 @@ impl SpanMetrics {
                     }
                     j += 1;
                 }
-                self.labels(&snap, first, false, &mut labels);
+                self.labels(snap, first, false, &mut labels);
                 sink.counter(&labels, errors, created, ex.as_ref());
                 i = j;
             }
         }
 
-        let o = self.overflow.lock();
-        if o.active {
+        if overflow.active {
             let labels = [(OVERFLOW_LABEL, "true")];
             match family {
                 Family::Errors => {
-                    let created = o.words.get(W_CREATED).copied().unwrap_or(0);
-                    sink.counter(&labels, o.errors, created, None);
+                    let created = overflow.words.get(W_CREATED).copied().unwrap_or(0);
+                    sink.counter(&labels, overflow.errors, created, None);
                 }
-                _ => self.emit_row(family, &o.words, &labels, sink),
+                _ => self.emit_row(family, &overflow.words, &labels, sink),
             }
         }
     }
+}
+
+/// The overflow series as a scrape copied it.
+struct Overflowed {
+    active: bool,
+    words: Vec<u64>,
+    errors: u64,
 }
 
 impl MetricsSource for SpanMetrics {
@@ -280,20 +312,21 @@ impl MetricsSource for SpanMetrics {
         if let Some(exp) = self.settings.expiration {
             self.expire_overflow(now_ms, exp);
         }
+        let (snaps, overflow) = self.snapshot(now_ms);
         sink.family(&FamilyDesc {
             name: &self.names.calls,
             description: CALLS_HELP,
             unit: "1",
             kind: MetricKind::Counter,
         });
-        self.emit_family(Family::Calls, sink, now_ms);
+        self.emit_family(Family::Calls, &snaps, &overflow, sink);
         sink.family(&FamilyDesc {
             name: &self.names.errors,
             description: ERRORS_HELP,
             unit: "1",
             kind: MetricKind::Counter,
         });
-        self.emit_family(Family::Errors, sink, now_ms);
+        self.emit_family(Family::Errors, &snaps, &overflow, sink);
         if self.settings.has_duration() {
             let kind = if self.layout.expo.is_some() {
                 MetricKind::ExponentialHistogram
@@ -306,7 +339,7 @@ impl MetricsSource for SpanMetrics {
                 unit: self.settings.unit.as_str(),
                 kind,
             });
-            self.emit_family(Family::Duration, sink, now_ms);
+            self.emit_family(Family::Duration, &snaps, &overflow, sink);
         }
     }
 }
