@@ -1,6 +1,6 @@
 //! The otlp exporter's forward path: reserve + commit of 100-span batches into the exporter,
 //! which queues, coalesces and sends the raw bytes over gRPC to an in-process tonic sink, with
-//! compression none and gzip. One iteration is one batch handed over; the clock stops when
+//! compression none, gzip and zstd. One iteration is one batch handed over; the clock stops when
 //! the sink has received every byte.
 //!
 //! `cargo bench -p redline-benches --bench forward`
@@ -53,7 +53,12 @@ fn forward_bench(c: &mut Criterion) {
     g.sample_size(20);
     g.measurement_time(Duration::from_secs(6));
     g.throughput(Throughput::Elements(SPANS_PER_REQUEST as u64));
-    for (name, compression) in [("none", Compression::None), ("gzip", Compression::Gzip)] {
+    let compressions = [
+        ("none", Compression::None),
+        ("gzip", Compression::Gzip),
+        ("zstd", Compression::Zstd),
+    ];
+    for (name, compression) in compressions {
         let sink = rt.block_on(Sink::start()).expect("sink starts");
         let mut config = Config::new(sink.addr.to_string());
         config.tls.insecure = true;

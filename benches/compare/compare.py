@@ -81,7 +81,7 @@ class Load:
     key: str
     title: str
     compression: str | None  # the otlp exporter's `compression:`; None = key left out (gzip)
-    rotel_compression: str
+    rotel_compression: str | None  # None: rotel has no such compression, the load skips it
     rate: float | None = None  # open loop, spans per second
     duration: str | None = None
     # Processors in front of spanmetrics and the exporter: {id: YAML body}, in pipeline order.
@@ -104,6 +104,7 @@ def loads(args) -> dict[str, Load]:
     return {
         "reference": Load("reference", "reference config (forwarding with gzip)", None, "gzip"),
         "none": Load("none", "forwarding uncompressed (`compression: none`)", "none", "none"),
+        "zstd": Load("zstd", "forwarding with `compression: zstd`", "zstd", None),
         "steady": Load("steady", f"steady {results.si(args.rate_value)} spans/s for "
                        f"{args.duration} (reference config)", None, "gzip",
                        rate=args.rate_value, duration=args.duration),
@@ -138,8 +139,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument(
         "--loads", default="reference,none,steady",
         help="loads to measure, comma-separated: reference (the reference config, gzip), none "
-        "(forwarding uncompressed), steady (open loop at --rate for --duration); untouched, "
-        "rename, filter10 (uncompressed with a processor; otelcol and Redline only); default "
+        "(forwarding uncompressed), zstd (forwarding with zstd; otelcol and Redline only), steady "
+        "(open loop at --rate for --duration); untouched, rename, filter10 (uncompressed with a "
+        "processor; otelcol and Redline only); default "
         "reference,none,steady",
     )
     ap.add_argument("--rate", default="50k", help="spans per second of the steady load (50k)")
@@ -173,8 +175,8 @@ def parse_args() -> argparse.Namespace:
     a.rate_value = float(procs.parse_count(a.rate))
     a.load_keys = [x.strip() for x in a.loads.split(",") if x.strip()]
     for k in a.load_keys:
-        if k not in ("reference", "none", "steady", *PROCESSOR_LOADS):
-            ap.error(f"unknown load {k!r}: use reference, none, steady, "
+        if k not in ("reference", "none", "zstd", "steady", *PROCESSOR_LOADS):
+            ap.error(f"unknown load {k!r}: use reference, none, zstd, steady, "
                      f"{', '.join(PROCESSOR_LOADS)}")
     a.collectors = [x.strip() for x in a.collectors.split(",") if x.strip()]
     for c in a.collectors:
@@ -431,7 +433,7 @@ def main() -> int:
         for key in args.load_keys:
             load = all_loads[key]
             for name in order:
-                if load.processors and name == "rotel":
+                if name == "rotel" and (load.processors or load.rotel_compression is None):
                     continue
                 verify = not load.processors and name == "redline" and (
                     args.verify == "all" or (args.verify == "first" and rnd == 1))

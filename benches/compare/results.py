@@ -333,7 +333,7 @@ def markdown(info: dict, rows: list, args, all_loads) -> str:
         "exporter `otlp/tempo` to the sink), plus `service.telemetry.metrics.readers` on a free "
         "127.0.0.1 port (otherwise otelcol binds :8888). `reference` and `steady` leave "
         "`compression` out (gzip, the otlp exporter's default); `none` sets "
-        "`compression: none`. Everything else is each collector's default: otelcol's "
+        "`compression: none`, `zstd` `compression: zstd`. Everything else is each collector's default: otelcol's "
         "exporter has its default sending queue (1000 requests, 10 consumers; its batching "
         "stays off, the `pkg.exporterhelper.queueBatchEnabled` gate being alpha) and no "
         "`batch` processor is configured; its spanmetrics flushes every 60 s "

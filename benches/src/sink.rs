@@ -102,6 +102,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for Svc {
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(SinkCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
                 .max_decoding_message_size(64 << 20);
             Ok(grpc.unary(Handler(counts), req).await)
         })

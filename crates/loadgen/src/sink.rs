@@ -265,6 +265,7 @@ impl<R: Route> tonic::codegen::Service<http::Request<tonic::body::Body>> for Sin
             }
             let mut grpc = tonic::server::Grpc::new(ServerCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
                 .max_decoding_message_size(256 << 20);
             let handler = Handler {
                 state,

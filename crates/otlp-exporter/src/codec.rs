@@ -1,8 +1,9 @@
 //! The gRPC message Redline sends: queued export request bytes, concatenated (two encoded
 //! requests back to back are one request whose top-level lists merge) and framed as gRPC's
 //! length-prefixed message. The forward path never decodes or re-encodes spans
-//! (docs/architecture.md §1); it compresses the bytes itself, at the configured gzip level, because tonic's
-//! client compresses only at a fixed level and would compress again on every retry.
+//! (docs/architecture.md §1); it compresses the bytes itself (gzip or zstd, at the configured
+//! level), because tonic's client compresses only at a fixed level and would compress again on
+//! every retry.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -12,6 +13,8 @@ use std::task::{Context, Poll};
 use bytes::{BufMut, Bytes, BytesMut};
 use flate2::write::GzEncoder;
 use http_body::{Frame, SizeHint};
+
+use crate::config::MessageEncoding;
 
 /// The gRPC message prefix: a compressed flag, then the payload length (big-endian u32).
 const PREFIX_LEN: usize = 5;
@@ -24,8 +27,8 @@ const CONCAT_BELOW: usize = 16 * 1024;
 pub enum EncodeError {
     #[error("the request is {len} bytes, more than a gRPC message can hold")]
     TooLarge { len: usize },
-    #[error("gzip failed: {0}")]
-    Gzip(#[from] std::io::Error),
+    #[error("compression failed: {0}")]
+    Compress(#[from] std::io::Error),
 }
 
 /// One framed gRPC message, kept for the retries of a request: compressing once per request,
@@ -34,16 +37,20 @@ pub enum EncodeError {
 pub struct Message {
     /// Sent in order: the prefix first, then the payload.
     chunks: Vec<Bytes>,
-    /// Whether the payload is gzip (the prefix's flag, and the `grpc-encoding` header).
-    pub compressed: bool,
+    /// The payload's `grpc-encoding` (`gzip`, `zstd`), `None` when it is not compressed (the
+    /// prefix's flag says the same).
+    pub encoding: Option<&'static str>,
 }
 
 impl Message {
-    /// Frames `parts` (each an encoded request) as one message, gzip-compressed at `gzip_level`
-    /// (1..=9) when given.
-    pub fn encode(parts: &[&Bytes], gzip_level: Option<u32>) -> Result<Self, EncodeError> {
-        match gzip_level {
-            Some(level) => Self::gzip(parts, level),
+    /// Frames `parts` (each an encoded request) as one message, compressed as `encoding` says.
+    pub fn encode(
+        parts: &[&Bytes],
+        encoding: Option<MessageEncoding>,
+    ) -> Result<Self, EncodeError> {
+        match encoding {
+            Some(MessageEncoding::Gzip(level)) => Self::gzip(parts, level),
+            Some(MessageEncoding::Zstd(level)) => Self::zstd(parts, level),
             None => Self::plain(parts),
         }
     }
@@ -66,7 +73,7 @@ impl Message {
         }
         Ok(Self {
             chunks,
-            compressed: false,
+            encoding: None,
         })
     }
 
@@ -81,12 +88,30 @@ impl Message {
         for p in parts {
             encoder.write_all(p)?;
         }
-        let mut out = encoder.finish()?;
+        Self::compressed(encoder.finish()?, "gzip")
+    }
+
+    fn zstd(parts: &[&Bytes], level: i32) -> Result<Self, EncodeError> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut out = Vec::with_capacity(PREFIX_LEN + len / 4 + 64);
+        out.extend_from_slice(&[0; PREFIX_LEN]);
+        let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
+        // The size is known: zstd records it in the frame header, so a decoder sizes its
+        // buffer once.
+        encoder.set_pledged_src_size(u64::try_from(len).ok())?;
+        for p in parts {
+            encoder.write_all(p)?;
+        }
+        Self::compressed(encoder.finish()?, "zstd")
+    }
+
+    /// `out`: a zeroed prefix, then the compressed payload; the prefix is patched in place.
+    fn compressed(mut out: Vec<u8>, encoding: &'static str) -> Result<Self, EncodeError> {
         let prefix = prefix(true, out.len() - PREFIX_LEN)?;
         out[..PREFIX_LEN].copy_from_slice(&prefix);
         Ok(Self {
             chunks: vec![Bytes::from(out)],
-            compressed: true,
+            encoding: Some(encoding),
         })
     }
 
@@ -182,7 +207,7 @@ mod tests {
             vec![&big, &big],
         ] {
             let m = Message::encode(&parts, None).expect("encodes");
-            assert!(!m.compressed);
+            assert_eq!(m.encoding, None);
             let (flag, payload) = split(&wire(&m).await);
             assert_eq!(flag, 0);
             assert_eq!(
@@ -216,8 +241,9 @@ mod tests {
         let b = Bytes::from_static(b"second request");
         let mut sizes = Vec::new();
         for level in 1..=9 {
-            let m = Message::encode(&[&a, &b], Some(level)).expect("encodes");
-            assert!(m.compressed);
+            let m =
+                Message::encode(&[&a, &b], Some(MessageEncoding::Gzip(level))).expect("encodes");
+            assert_eq!(m.encoding, Some("gzip"));
             let (flag, payload) = split(&wire(&m).await);
             assert_eq!(flag, 1);
             let mut expected = a.to_vec();
@@ -235,7 +261,7 @@ mod tests {
     async fn empty_requests_frame_as_empty_messages() {
         let m = Message::encode(&[], None).expect("encodes");
         assert_eq!(wire(&m).await, vec![0, 0, 0, 0, 0]);
-        let m = Message::encode(&[], Some(6)).expect("encodes");
+        let m = Message::encode(&[], Some(MessageEncoding::Gzip(6))).expect("encodes");
         let (flag, payload) = split(&wire(&m).await);
         assert_eq!((flag, gunzip(&payload)), (1, Vec::new()));
     }

@@ -46,7 +46,7 @@ impl ExportClient {
         user_headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         user_headers.insert(
             GRPC_ACCEPT_ENCODING,
-            HeaderValue::from_static("gzip,identity"),
+            HeaderValue::from_static("gzip,zstd,identity"),
         );
         if let Some(value) = timeout.and_then(grpc_timeout) {
             user_headers.insert(GRPC_TIMEOUT, value);
@@ -65,10 +65,10 @@ impl ExportClient {
         *request.uri_mut() = Uri::from_static(self.path);
         *request.version_mut() = Version::HTTP_2;
         *request.headers_mut() = self.headers.clone();
-        if message.compressed {
+        if let Some(encoding) = message.encoding {
             request
                 .headers_mut()
-                .insert(GRPC_ENCODING, HeaderValue::from_static("gzip"));
+                .insert(GRPC_ENCODING, HeaderValue::from_static(encoding));
         }
 
         let mut channel = self.channel.clone();
@@ -117,6 +117,7 @@ fn response_encoding(headers: &HeaderMap) -> Result<Option<CompressionEncoding>,
     match headers.get(GRPC_ENCODING).map(HeaderValue::as_bytes) {
         None | Some(b"identity") => Ok(None),
         Some(b"gzip") => Ok(Some(CompressionEncoding::Gzip)),
+        Some(b"zstd") => Ok(Some(CompressionEncoding::Zstd)),
         Some(other) => Err(Status::unimplemented(format!(
             "the response is compressed with `{}`, which Redline did not ask for",
             String::from_utf8_lossy(other)

@@ -12,7 +12,7 @@ use tonic::transport::{Endpoint, Identity};
 use tonic::Status;
 
 use crate::codec::Message;
-use crate::config::Config;
+use crate::config::{Config, MessageEncoding};
 use crate::exporter::{launch, request_headers, ExporterError, Started};
 use crate::grpc::ExportClient;
 use crate::queue::Taken;
@@ -43,7 +43,7 @@ pub fn start(
         endpoint = %config.endpoint,
         tls = config.uses_tls(),
         compression = ?config.compression,
-        gzip_level = ?config.gzip_level(),
+        encoding = ?config.message_encoding(),
         "otlp exporter started"
     );
     Ok(started)
@@ -52,7 +52,7 @@ pub fn start(
 pub(crate) struct GrpcTransport {
     grpc: ExportClient,
     endpoint: String,
-    gzip_level: Option<u32>,
+    encoding: Option<MessageEncoding>,
     timeout: Option<Duration>,
 }
 
@@ -112,7 +112,7 @@ impl GrpcTransport {
                 timeout,
             ),
             endpoint: config.endpoint.clone(),
-            gzip_level: config.gzip_level(),
+            encoding: config.message_encoding(),
             timeout,
         })
     }
@@ -125,11 +125,11 @@ impl Transport for GrpcTransport {
     async fn encode(&self, taken: &Taken) -> Result<Message, String> {
         let raw = raw_parts(taken);
         let len = usize::try_from(taken.bytes).unwrap_or(usize::MAX);
-        let level = self.gzip_level;
+        let encoding = self.encoding;
         let encode = move || {
-            Message::encode(&raw.iter().collect::<Vec<_>>(), level).map_err(|e| e.to_string())
+            Message::encode(&raw.iter().collect::<Vec<_>>(), encoding).map_err(|e| e.to_string())
         };
-        if level.is_none() {
+        if encoding.is_none() {
             // Framing without compression only copies small batches: never worth a thread.
             return encode();
         }

@@ -1,5 +1,5 @@
 //! Message framing and compression against a real tonic server: gzip at configured levels,
-//! `compression: none`, large (blocking-pool) compression, retries and compressed responses.
+//! zstd, `compression: none`, large (blocking-pool) compression, retries and compressed responses.
 
 mod common;
 mod support;
@@ -74,7 +74,7 @@ async fn configured_gzip_levels_arrive_as_gzip_frames_a_tonic_server_decodes() {
         assert_eq!(header(r, "grpc-encoding"), Some(&b"gzip"[..]));
         assert_eq!(
             header(r, "grpc-accept-encoding"),
-            Some(&b"gzip,identity"[..])
+            Some(&b"gzip,zstd,identity"[..])
         );
         assert_eq!(header(r, "grpc-timeout"), Some(&b"5000000u"[..]), "5 s");
         assert_eq!(r.request, req, "the server decodes the original request");
@@ -90,6 +90,31 @@ async fn configured_gzip_levels_arrive_as_gzip_frames_a_tonic_server_decodes() {
         sizes[1] <= sizes[0],
         "level 9 is no larger than level 1: {sizes:?}"
     );
+}
+
+#[tokio::test]
+async fn zstd_frames_arrive_as_zstd_a_tonic_server_decodes() {
+    let req = request("checkout", 300, 7);
+    let raw = batch(&req).raw;
+    let sink = Sink::start().await;
+    let mut cfg = config(sink.addr);
+    cfg.compression = Compression::Zstd;
+    let s = start(cfg);
+    s.consumer.consume(batch(&req)).expect("queued");
+    assert!(eventually(|| s.sent() == 300).await);
+    let got = sink.accepted();
+    assert_eq!(got.len(), 1);
+    let r = &got[0];
+    assert!(r.compressed, "the frame's compressed flag is set");
+    assert_eq!(header(r, "grpc-encoding"), Some(&b"zstd"[..]));
+    assert_eq!(r.request, req, "the server decodes the original request");
+    let payload = zstd::stream::decode_all(r.payload.as_ref()).expect("the payload is zstd");
+    assert_eq!(payload, raw, "the raw bytes, compressed as they are");
+    assert!(
+        r.payload.len() < raw.len() / 2,
+        "it was actually compressed"
+    );
+    s.shutdown_ok().await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use redline_otlp_exporter::config::{Compression, Sizer};
+use redline_otlp_exporter::config::{Compression, MessageEncoding, Sizer};
 use redline_otlp_exporter::{Config, OtlpExporterFactory};
 use redline_pipeline::component::FactoryInfo;
 use redline_pipeline::config::load_str_with_env;
@@ -145,10 +145,10 @@ fn unknown_key_is_named() {
 
 #[test]
 fn bad_compression_names_the_path_and_allowed_values() {
-    let e = error("    endpoint: tempo:4317\n    compression: zstd");
+    let e = error("    endpoint: tempo:4317\n    compression: snappy");
     assert_eq!(e.path, "exporters.otlp/tempo.compression", "{e}");
     assert!(
-        e.reason.contains("gzip") && e.reason.contains("none"),
+        e.reason.contains("gzip") && e.reason.contains("zstd") && e.reason.contains("none"),
         "{e}"
     );
     let e = error("    endpoint: tempo:4317\n    compression: brotli");
@@ -157,10 +157,13 @@ fn bad_compression_names_the_path_and_allowed_values() {
 
 #[test]
 fn gzip_level_defaults_to_otelcols_and_is_configurable() {
-    let level = |yaml: &str| {
-        parse(&format!("    endpoint: tempo:4317\n{yaml}"))
-            .expect("valid")
-            .gzip_level()
+    let level = |yaml: &str| match parse(&format!("    endpoint: tempo:4317\n{yaml}"))
+        .expect("valid")
+        .message_encoding()
+    {
+        Some(MessageEncoding::Gzip(level)) => Some(level),
+        Some(other) => panic!("{yaml}: {other:?}"),
+        None => None,
     };
     // otelcol's gRPC gzip is Go's gzip.DefaultCompression, zlib's level 6.
     assert_eq!(level(""), Some(6));
@@ -178,6 +181,28 @@ fn gzip_level_defaults_to_otelcols_and_is_configurable() {
     assert_eq!(
         level("    compression: none\n    compression_params:\n      level: 0"),
         None
+    );
+}
+
+#[test]
+fn zstd_takes_any_level_as_otelcol_does() {
+    let encoding = |yaml: &str| {
+        parse(&format!(
+            "    endpoint: tempo:4317\n    compression: zstd\n{yaml}"
+        ))
+        .expect("valid")
+        .message_encoding()
+    };
+    // 0 is zstd's own default level (3), as klauspost's encoder in otelcol.
+    assert_eq!(encoding(""), Some(MessageEncoding::Zstd(0)));
+    assert_eq!(
+        encoding("    compression_params:\n      level: 19"),
+        Some(MessageEncoding::Zstd(19))
+    );
+    assert_eq!(
+        encoding("    compression_params:\n      level: 99"),
+        Some(MessageEncoding::Zstd(22)),
+        "the nearest level zstd has"
     );
 }
 

@@ -132,6 +132,7 @@ impl hyper::service::Service<Request<Incoming>> for GrpcService {
         Box::pin(async move {
             let mut grpc = tonic::server::Grpc::new(RawCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
                 // Only used when the client's grpc-accept-encoding lists gzip.
                 .send_compressed(CompressionEncoding::Gzip)
                 .max_decoding_message_size(state.max_recv_msg_size);

@@ -1,5 +1,5 @@
-//! `compression` and `compression_params`: gzip (otelcol's default for the OTLP exporter) at
-//! a chosen level, or none.
+//! `compression` and `compression_params`: gzip (otelcol's default for the OTLP exporter) or
+//! zstd at a chosen level, or none.
 
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
@@ -12,7 +12,17 @@ pub enum Compression {
     /// otelcol's default for the OTLP exporter.
     #[default]
     Gzip,
+    Zstd,
     None,
+}
+
+/// How the messages of a `otlp` exporter are compressed, resolved from the config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageEncoding {
+    /// gzip at a zlib level, 1..=9.
+    Gzip(u32),
+    /// zstd at a zstd level (the library clamps it to what it supports).
+    Zstd(i32),
 }
 
 impl<'de> Deserialize<'de> for Compression {
@@ -20,14 +30,15 @@ impl<'de> Deserialize<'de> for Compression {
         let s = Option::<String>::deserialize(d)?.unwrap_or_default();
         match s.as_str() {
             "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
             "none" | "" => Ok(Compression::None),
-            "zstd" | "snappy" | "x-snappy-framed" | "zlib" | "deflate" | "lz4" => {
+            "snappy" | "x-snappy-framed" | "zlib" | "deflate" | "lz4" => {
                 Err(de::Error::custom(format!(
-                    "compression `{s}` is not supported by Redline yet; use `gzip` or `none`"
+                    "compression `{s}` is not supported by Redline yet; use `gzip`, `zstd` or `none`"
                 )))
             }
             other => Err(de::Error::custom(format!(
-                "unknown compression `{other}`; use `gzip` or `none`"
+                "unknown compression `{other}`; use `gzip`, `zstd` or `none`"
             ))),
         }
     }
@@ -45,20 +56,22 @@ pub struct CompressionParams {
 pub const DEFAULT_GZIP_LEVEL: u32 = 6;
 
 impl Config {
-    /// The gzip level requests are compressed with, or `None` when they are sent uncompressed.
-    /// Call after [`Config::check`]; an unchecked invalid level falls back to the default.
-    pub fn gzip_level(&self) -> Option<u32> {
+    /// How messages are compressed, or `None` when they are sent uncompressed. Call after
+    /// [`Config::check`]; an unchecked invalid gzip level falls back to the default.
+    pub fn message_encoding(&self) -> Option<MessageEncoding> {
+        let level = self.compression_params.map_or(0, |p| p.level);
         match self.compression {
             Compression::None => None,
-            Compression::Gzip => {
-                let level = self.compression_params.map_or(0, |p| p.level);
-                Some(
-                    u32::try_from(level)
-                        .ok()
-                        .filter(|l| (1..=9).contains(l))
-                        .unwrap_or(DEFAULT_GZIP_LEVEL),
-                )
-            }
+            Compression::Gzip => Some(MessageEncoding::Gzip(
+                u32::try_from(level)
+                    .ok()
+                    .filter(|l| (1..=9).contains(l))
+                    .unwrap_or(DEFAULT_GZIP_LEVEL),
+            )),
+            // otelcol takes any zstd level; 0 is zstd's own default (3).
+            Compression::Zstd => Some(MessageEncoding::Zstd(
+                i32::try_from(level.clamp(-(1 << 17), 22)).unwrap_or(0),
+            )),
         }
     }
 
@@ -82,6 +95,8 @@ impl Config {
                 format!("`{level}` is not a gzip level; use 1 (fastest) to 9 (smallest), or 0 / -1 for the default (6)"),
             )),
             Compression::Gzip => Ok(()),
+            // As otelcol: zstd maps any level to the nearest one it supports.
+            Compression::Zstd => Ok(()),
         }
     }
 }

@@ -22,7 +22,7 @@ use redline_pipeline::endpoint::parse_grpc_endpoint;
 use redline_pipeline::only_bool::OnlyBool;
 use serde::Deserialize;
 
-pub use compression::{Compression, CompressionParams, DEFAULT_GZIP_LEVEL};
+pub use compression::{Compression, CompressionParams, MessageEncoding, DEFAULT_GZIP_LEVEL};
 pub use http_client::{ConnectionReuse, CookiesConfig, HttpCompression, HttpKeepaliveConfig};
 pub use otlphttp::{Encoding, HttpConfig};
 pub use queue::{

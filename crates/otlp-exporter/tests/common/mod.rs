@@ -247,7 +247,8 @@ impl Sink {
         let mut server = TraceServiceServer::new(Svc {
             state: state.clone(),
         })
-        .accept_compressed(CompressionEncoding::Gzip);
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd);
         if compress_responses {
             server = server.send_compressed(CompressionEncoding::Gzip);
         }
