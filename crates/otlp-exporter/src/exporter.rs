@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{QueueConfig, Sizer};
 use crate::disk::DiskLog;
+use crate::failure_log::FailureLog;
 use crate::queue::{Limits, Queue, Taken};
 use crate::retry::Verdict;
 use crate::transport::Transport;
@@ -84,6 +85,8 @@ pub(crate) fn launch<T: Transport>(
         signal,
         transport,
         retry: retry.clone(),
+        retries: FailureLog::default(),
+        drops: FailureLog::default(),
     });
     let tasks = (0..queue_config.num_consumers)
         .map(|_| tokio::spawn(run_sender(queue.clone(), sender.clone())))
@@ -313,6 +316,10 @@ struct Sender<T> {
     signal: Signal,
     transport: T,
     retry: RetryConfig,
+    /// Failures that will be retried, and failures that dropped data: each logged as its first
+    /// of a kind, then once per interval with how many were not.
+    retries: FailureLog,
+    drops: FailureLog,
 }
 
 impl<T: Transport> Sender<T> {
@@ -344,29 +351,37 @@ impl<T: Transport> Sender<T> {
             };
             let (code, message) = (&failure.code, &failure.message);
             let endpoint = self.transport.describe();
+            // What makes two failures "the same" for the log: the status and what the server said.
+            let kind = format!("{code}: {message}");
             let min_delay = match failure.verdict {
                 Verdict::Permanent => {
-                    tracing::error!(
-                        exporter = %self.id,
-                        signal = %self.signal,
-                        endpoint,
-                        items,
-                        code = %code,
-                        server_message = %message,
-                        "export failed with a permanent error; dropping the data"
-                    );
+                    if let Some(not_logged) = self.drops.admit(&kind, Instant::now()) {
+                        tracing::error!(
+                            exporter = %self.id,
+                            signal = %self.signal,
+                            endpoint,
+                            items,
+                            code = %code,
+                            server_message = %message,
+                            not_logged,
+                            "export failed with a permanent error; dropping the data"
+                        );
+                    }
                     return Some((0, items));
                 }
                 Verdict::Retry { .. } if !self.retry.enabled => {
-                    tracing::error!(
-                        exporter = %self.id,
-                        signal = %self.signal,
-                        endpoint,
-                        items,
-                        code = %code,
-                        server_message = %message,
-                        "export failed and retry_on_failure is disabled; dropping the data"
-                    );
+                    if let Some(not_logged) = self.drops.admit(&kind, Instant::now()) {
+                        tracing::error!(
+                            exporter = %self.id,
+                            signal = %self.signal,
+                            endpoint,
+                            items,
+                            code = %code,
+                            server_message = %message,
+                            not_logged,
+                            "export failed and retry_on_failure is disabled; dropping the data"
+                        );
+                    }
                     return Some((0, items));
                 }
                 Verdict::Retry { min_delay } => min_delay.unwrap_or_default(),
@@ -374,7 +389,23 @@ impl<T: Transport> Sender<T> {
             let delay = backoff.next_delay().max(min_delay);
             let max_elapsed = self.retry.max_elapsed_time;
             if !max_elapsed.is_zero() && started.elapsed() + delay > max_elapsed {
-                tracing::error!(
+                if let Some(not_logged) = self.drops.admit(&kind, Instant::now()) {
+                    tracing::error!(
+                        exporter = %self.id,
+                        signal = %self.signal,
+                        endpoint,
+                        items,
+                        code = %code,
+                        server_message = %message,
+                        attempts,
+                        not_logged,
+                        "export failed and retries are exhausted (max_elapsed_time); dropping the data"
+                    );
+                }
+                return Some((0, items));
+            }
+            if let Some(not_logged) = self.retries.admit(&kind, Instant::now()) {
+                tracing::info!(
                     exporter = %self.id,
                     signal = %self.signal,
                     endpoint,
@@ -382,21 +413,11 @@ impl<T: Transport> Sender<T> {
                     code = %code,
                     server_message = %message,
                     attempts,
-                    "export failed and retries are exhausted (max_elapsed_time); dropping the data"
+                    retry_in = ?delay,
+                    not_logged,
+                    "export failed; will retry"
                 );
-                return Some((0, items));
             }
-            tracing::info!(
-                exporter = %self.id,
-                signal = %self.signal,
-                endpoint,
-                items,
-                code = %code,
-                server_message = %message,
-                attempts,
-                retry_in = ?delay,
-                "export failed; will retry"
-            );
             if queue.is_persistent() {
                 // Waiting out a dead server during shutdown gains nothing when the batch is
                 // safe on disk: stop now and let the next start send it.

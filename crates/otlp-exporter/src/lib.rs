@@ -24,6 +24,7 @@ mod codec;
 pub mod config;
 mod disk;
 mod exporter;
+mod failure_log;
 mod grpc;
 mod grpc_transport;
 mod otlphttp;
