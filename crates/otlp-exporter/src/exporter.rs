@@ -355,33 +355,13 @@ impl<T: Transport> Sender<T> {
             let kind = format!("{code}: {message}");
             let min_delay = match failure.verdict {
                 Verdict::Permanent => {
-                    if let Some(not_logged) = self.drops.admit(&kind, Instant::now()) {
-                        tracing::error!(
-                            exporter = %self.id,
-                            signal = %self.signal,
-                            endpoint,
-                            items,
-                            code = %code,
-                            server_message = %message,
-                            not_logged,
-                            "export failed with a permanent error; dropping the data"
-                        );
-                    }
+                    let why = "export failed with a permanent error; dropping the data";
+                    self.log_drop(&kind, endpoint, items, code, message, attempts, why);
                     return Some((0, items));
                 }
                 Verdict::Retry { .. } if !self.retry.enabled => {
-                    if let Some(not_logged) = self.drops.admit(&kind, Instant::now()) {
-                        tracing::error!(
-                            exporter = %self.id,
-                            signal = %self.signal,
-                            endpoint,
-                            items,
-                            code = %code,
-                            server_message = %message,
-                            not_logged,
-                            "export failed and retry_on_failure is disabled; dropping the data"
-                        );
-                    }
+                    let why = "export failed and retry_on_failure is disabled; dropping the data";
+                    self.log_drop(&kind, endpoint, items, code, message, attempts, why);
                     return Some((0, items));
                 }
                 Verdict::Retry { min_delay } => min_delay.unwrap_or_default(),
@@ -389,19 +369,9 @@ impl<T: Transport> Sender<T> {
             let delay = backoff.next_delay().max(min_delay);
             let max_elapsed = self.retry.max_elapsed_time;
             if !max_elapsed.is_zero() && started.elapsed() + delay > max_elapsed {
-                if let Some(not_logged) = self.drops.admit(&kind, Instant::now()) {
-                    tracing::error!(
-                        exporter = %self.id,
-                        signal = %self.signal,
-                        endpoint,
-                        items,
-                        code = %code,
-                        server_message = %message,
-                        attempts,
-                        not_logged,
-                        "export failed and retries are exhausted (max_elapsed_time); dropping the data"
-                    );
-                }
+                let why =
+                    "export failed and retries are exhausted (max_elapsed_time); dropping the data";
+                self.log_drop(&kind, endpoint, items, code, message, attempts, why);
                 return Some((0, items));
             }
             if let Some(not_logged) = self.retries.admit(&kind, Instant::now()) {
@@ -428,6 +398,33 @@ impl<T: Transport> Sender<T> {
             } else {
                 tokio::time::sleep(delay).await;
             }
+        }
+    }
+
+    /// Logs a request whose data is dropped, through the limiter of such lines.
+    #[allow(clippy::too_many_arguments)]
+    fn log_drop(
+        &self,
+        kind: &str,
+        endpoint: &str,
+        items: u64,
+        code: &impl std::fmt::Display,
+        message: &str,
+        attempts: u32,
+        why: &'static str,
+    ) {
+        if let Some(not_logged) = self.drops.admit(kind, Instant::now()) {
+            tracing::error!(
+                exporter = %self.id,
+                signal = %self.signal,
+                endpoint,
+                items,
+                code = %code,
+                server_message = %message,
+                attempts,
+                not_logged,
+                "{why}"
+            );
         }
     }
 
