@@ -40,10 +40,21 @@ def loadgen_bin_path() -> Path:
 # ---------------------------------------------------------------- ports
 
 
+_HANDED_OUT: set = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, never one this process handed out before: the kernel may
+    give the same ephemeral port to two binds in a row once the first socket is closed, and
+    two placeholders of one config then collide."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise AssertionError("no fresh free port in 100 tries")
 
 
 def port_is_free(port: int, host: str = "0.0.0.0") -> bool:

@@ -18,25 +18,37 @@
 //! Entries are `user:password-hash`, one per line; `inline` entries override the file's for
 //! the same user, as in otelcol. Hashes: bcrypt (`$2a$`, `$2b$`, `$2y$`, what `htpasswd -B`
 //! writes), `{SHA}`, `{SSHA}`, or the plain password. MD5-crypt (`$apr1$`, `$1$`) and
-//! SHA-crypt (`$5$`, `$6$`) are refused at start. A bcrypt check costs tens of milliseconds,
-//! so a successful one is remembered (as a SHA-256 of the password, per user): a scraper
-//! pays it once, not on every scrape. The file is read once, at start.
+//! SHA-crypt (`$5$`, `$6$`) are refused at start. The file is read once, at start.
+//!
+//! A bcrypt check costs tens of milliseconds of CPU, which a client guessing passwords could
+//! spend on the workers that serve everyone's ingestion. So bcrypt checks run on the blocking
+//! pool, at most one per two cores at a time, with a short queue in front (beyond it the
+//! client is told to retry: 503 / UNAVAILABLE); the outcome of each recent check, success or
+//! failure, is remembered under a SHA-256 of the credentials, so a client pays for its
+//! password once (its first burst shares one check) and a repeated wrong one costs nothing;
+//! and an unknown user name is checked
+//! against a decoy hash of the same cost, so the time taken does not tell which names exist.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use base64::Engine as _;
+use futures::future::{BoxFuture, FutureExt as _, WeakShared};
 use http::HeaderMap;
 use parking_lot::Mutex;
 use redline_pipeline::component::{BuildResult, FactoryInfo, NoopRunning};
 use redline_pipeline::config::{Secret, Unsupported};
-use redline_pipeline::extension::{AuthError, ExtensionCapabilities, ServerAuthenticator};
+use redline_pipeline::extension::{
+    AuthCheck, AuthError, ExtensionCapabilities, ServerAuthenticator,
+};
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ConfigError, ExtensionFactory, RunningComponent,
 };
 use ring::digest;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
 
 /// `extensions.basicauth`.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -176,11 +188,127 @@ fn parse_htpasswd(
     Ok(())
 }
 
+/// Outcomes of recent bcrypt checks by SHA-256 of the credentials, in two generations: when
+/// the young one is full it becomes the old one, so memory stays bounded and credentials in
+/// use keep being found.
+#[derive(Default)]
+struct RecentChecks {
+    young: HashMap<[u8; 32], bool>,
+    old: HashMap<[u8; 32], bool>,
+}
+
+impl RecentChecks {
+    /// Entries per generation: far more distinct live credentials than any deployment has.
+    const GENERATION: usize = 4096;
+
+    fn get(&self, key: &[u8; 32]) -> Option<bool> {
+        self.young.get(key).or_else(|| self.old.get(key)).copied()
+    }
+
+    fn insert(&mut self, key: [u8; 32], ok: bool) {
+        if self.young.len() >= Self::GENERATION {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(key, ok);
+    }
+}
+
 /// The running authenticator.
 pub struct BasicAuth {
     users: HashMap<String, Hash>,
-    /// SHA-256 of the last password that passed a bcrypt check, per user.
-    verified: Mutex<HashMap<String, [u8; 32]>>,
+    /// Checked instead when the user is unknown (always fails): the most expensive bcrypt
+    /// cost among the users, or `None` when no user has a bcrypt hash.
+    decoy: Option<Hash>,
+    bcrypt: Arc<BcryptGate>,
+}
+
+/// Bounds the bcrypt work in progress and remembers its outcomes.
+struct BcryptGate {
+    recent: Mutex<RecentChecks>,
+    /// Checks under way, by the same key as `recent`.
+    in_flight: Mutex<HashMap<[u8; 32], WeakShared<BoxFuture<'static, bool>>>>,
+    running: Semaphore,
+    /// Checks waiting for or holding a permit.
+    admitted: AtomicUsize,
+    max_admitted: usize,
+}
+
+impl BcryptGate {
+    fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let permits = (cores / 2).max(1);
+        Self {
+            recent: Mutex::new(RecentChecks::default()),
+            in_flight: Mutex::new(HashMap::new()),
+            running: Semaphore::new(permits),
+            admitted: AtomicUsize::new(0),
+            // A few checks' worth of queue: a new client waits well under a second behind a
+            // flood instead of behind every attempt of it.
+            max_admitted: permits * 8,
+        }
+    }
+
+    /// Verifies `password` against `hash` off the async workers, or says the queue is full.
+    /// Requests with the same credentials arriving while they are checked wait for that one
+    /// check: a client's first burst costs one bcrypt and one place in the queue.
+    fn check(self: &Arc<Self>, key: [u8; 32], hash: String, password: Vec<u8>) -> AuthCheck {
+        if let Some(ok) = self.recent.lock().get(&key) {
+            return AuthCheck::Ready(verdict(ok));
+        }
+        let mut in_flight = self.in_flight.lock();
+        if let Some(check) = in_flight.get(&key).and_then(WeakShared::upgrade) {
+            return AuthCheck::Pending(Box::pin(async move { verdict(check.await) }));
+        }
+        if self.admitted.fetch_add(1, Ordering::AcqRel) >= self.max_admitted {
+            self.admitted.fetch_sub(1, Ordering::AcqRel);
+            return AuthCheck::Ready(Err(AuthError::Busy));
+        }
+        let admission = Admission(self.clone());
+        let check = async move {
+            let gate = &admission.0;
+            let ok = match gate.running.acquire().await {
+                Ok(_permit) => tokio::task::spawn_blocking(move || {
+                    bcrypt::verify(&password, &hash).unwrap_or(false)
+                })
+                .await
+                .unwrap_or(false),
+                // The semaphore is never closed; refusing is the safe answer if it were.
+                Err(_) => false,
+            };
+            gate.recent.lock().insert(key, ok);
+            gate.in_flight.lock().remove(&key);
+            ok
+        }
+        .boxed()
+        .shared();
+        // Only a weak handle stays here: when every request waiting for the check has gone,
+        // the check is dropped and its place in the queue given back.
+        if let Some(weak) = check.downgrade() {
+            if in_flight.len() >= self.max_admitted * 4 {
+                in_flight.retain(|_, w| w.upgrade().is_some());
+            }
+            in_flight.insert(key, weak);
+        }
+        drop(in_flight);
+        AuthCheck::Pending(Box::pin(async move { verdict(check.await) }))
+    }
+}
+
+/// Holds one of the gate's admissions until the check ends or its request goes away.
+struct Admission(Arc<BcryptGate>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.admitted.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn verdict(ok: bool) -> Result<(), AuthError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthError::denied("invalid credentials"))
+    }
 }
 
 impl std::fmt::Debug for BasicAuth {
@@ -195,6 +323,28 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest::digest(&digest::SHA256, data).as_ref());
     out
+}
+
+/// A bcrypt hash of a random password at the highest cost the users' hashes have.
+fn decoy(users: &HashMap<String, Hash>) -> Result<Option<Hash>, String> {
+    let cost = users
+        .values()
+        .filter_map(|h| match h {
+            Hash::Bcrypt(h) => h.get(4..6).and_then(|c| c.parse::<u32>().ok()),
+            _ => None,
+        })
+        .max();
+    let Some(cost) = cost else {
+        return Ok(None);
+    };
+    let mut password = [0u8; 24];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut password)
+        .map_err(|_| "htpasswd: no randomness for the decoy hash".to_owned())?;
+    // bcrypt's own bounds; a hash outside them fails every check anyway.
+    let cost = cost.clamp(4, 31);
+    bcrypt::hash(password, cost)
+        .map(|h| Some(Hash::Bcrypt(h)))
+        .map_err(|e| format!("htpasswd: cannot make the decoy hash: {e}"))
 }
 
 impl BasicAuth {
@@ -213,59 +363,62 @@ impl BasicAuth {
             return Err("htpasswd: no user defined".to_owned());
         }
         Ok(Self {
+            decoy: decoy(&users)?,
             users,
-            verified: Mutex::new(HashMap::new()),
+            bcrypt: Arc::new(BcryptGate::new()),
         })
     }
 
-    fn check(&self, user: &str, password: &[u8]) -> bool {
-        let Some(hash) = self.users.get(user) else {
-            return false;
+    fn check(&self, credentials: &[u8], user: &str, password: &[u8]) -> AuthCheck {
+        let hash = match self.users.get(user).or(self.decoy.as_ref()) {
+            Some(Hash::Bcrypt(h)) => h,
+            // Only a known user's hash can be cheap: the decoy is bcrypt.
+            Some(cheap) => return AuthCheck::Ready(verdict(cheap.verify(password))),
+            None => return AuthCheck::Ready(verdict(false)),
         };
-        if !matches!(hash, Hash::Bcrypt(_)) {
-            return hash.verify(password);
+        if !self.users.contains_key(user) {
+            // The decoy: the same work as a wrong password, and never a success.
+            let decoy = hash.clone();
+            let refused = self
+                .bcrypt
+                .check(sha256(credentials), decoy, password.to_vec());
+            return match refused {
+                AuthCheck::Ready(_) => AuthCheck::Ready(verdict(false)),
+                AuthCheck::Pending(check) => {
+                    AuthCheck::Pending(Box::pin(async move { check.await.and(verdict(false)) }))
+                }
+            };
         }
-        let digest = sha256(password);
-        if let Some(known) = self.verified.lock().get(user) {
-            if bool::from(known.ct_eq(&digest)) {
-                return true;
-            }
-        }
-        let ok = hash.verify(password);
-        if ok {
-            self.verified.lock().insert(user.to_owned(), digest);
-        }
-        ok
+        self.bcrypt
+            .check(sha256(credentials), hash.clone(), password.to_vec())
     }
 }
 
 impl ServerAuthenticator for BasicAuth {
-    fn authenticate(&self, headers: &HeaderMap) -> Result<(), AuthError> {
+    fn authenticate(&self, headers: &HeaderMap) -> AuthCheck {
         let Some(value) = headers
             .get(http::header::AUTHORIZATION)
             .filter(|v| !v.is_empty())
         else {
-            return Err(AuthError("no basic auth provided".to_owned()));
+            return Err(AuthError::denied("no basic auth provided")).into();
         };
         let value = value.as_bytes();
         const PREFIX: &[u8] = b"basic ";
         if value.len() < PREFIX.len() || !value[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
-            return Err(AuthError("invalid authorization scheme prefix".to_owned()));
+            return Err(AuthError::denied("invalid authorization scheme prefix")).into();
         }
-        let invalid = || AuthError("invalid authorization format".to_owned());
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(&value[PREFIX.len()..])
-            .map_err(|_| invalid())?;
-        let colon = decoded
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or_else(invalid)?;
-        let user = std::str::from_utf8(&decoded[..colon]).map_err(|_| invalid())?;
-        if self.check(user, &decoded[colon + 1..]) {
-            Ok(())
-        } else {
-            Err(AuthError("invalid credentials".to_owned()))
-        }
+        let invalid = || AuthError::denied("invalid authorization format");
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(&value[PREFIX.len()..])
+        else {
+            return Err(invalid()).into();
+        };
+        let Some(colon) = decoded.iter().position(|&b| b == b':') else {
+            return Err(invalid()).into();
+        };
+        let Ok(user) = std::str::from_utf8(&decoded[..colon]) else {
+            return Err(invalid()).into();
+        };
+        self.check(&decoded, user, &decoded[colon + 1..])
     }
 }
 
@@ -319,6 +472,14 @@ mod tests {
         h
     }
 
+    fn outcome(a: &BasicAuth, h: &HeaderMap) -> Result<(), AuthError> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(a.authenticate(h).outcome())
+    }
+
     fn load(inline: &str) -> Result<BasicAuth, String> {
         BasicAuth::load(&HtpasswdConfig {
             file: None,
@@ -343,13 +504,13 @@ mod tests {
             ("sha", "s-pass"),
             ("ssha", "ss-pass"),
         ] {
-            assert!(a.authenticate(&basic(u, p)).is_ok(), "{u}");
-            assert!(a.authenticate(&basic(u, "wrong")).is_err(), "{u}");
+            assert!(outcome(&a, &basic(u, p)).is_ok(), "{u}");
+            assert!(outcome(&a, &basic(u, "wrong")).is_err(), "{u}");
         }
         // Twice more: the second bcrypt check comes from the cache and must still be exact.
-        assert!(a.authenticate(&basic("bc", "b-pass")).is_ok());
-        assert!(a.authenticate(&basic("bc", "b-pasS")).is_err());
-        assert!(a.authenticate(&basic("nobody", "p-pass")).is_err());
+        assert!(outcome(&a, &basic("bc", "b-pass")).is_ok());
+        assert!(outcome(&a, &basic("bc", "b-pasS")).is_err());
+        assert!(outcome(&a, &basic("nobody", "p-pass")).is_err());
     }
 
     fn sha256_1(data: &[u8]) -> Vec<u8> {
@@ -368,7 +529,7 @@ mod tests {
     #[test]
     fn header_errors_follow_otelcol() {
         let a = load("u:p").expect("loads");
-        let msg = |h: HeaderMap| a.authenticate(&h).expect_err("refused").0;
+        let msg = |h: HeaderMap| outcome(&a, &h).expect_err("refused").to_string();
         assert_eq!(msg(HeaderMap::new()), "no basic auth provided");
         let mut h = HeaderMap::new();
         h.insert(http::header::AUTHORIZATION, "Bearer x".parse().expect("v"));
@@ -383,7 +544,7 @@ mod tests {
             http::header::AUTHORIZATION,
             format!("BASIC {v}").parse().expect("v"),
         );
-        assert!(a.authenticate(&h).is_ok(), "the scheme is case-insensitive");
+        assert!(outcome(&a, &h).is_ok(), "the scheme is case-insensitive");
     }
 
     #[test]
@@ -396,9 +557,9 @@ mod tests {
             inline: Some(Secret::from("u:from-inline")),
         })
         .expect("loads");
-        assert!(a.authenticate(&basic("u", "from-inline")).is_ok());
-        assert!(a.authenticate(&basic("u", "from-file")).is_err());
-        assert!(a.authenticate(&basic("v", "v-pass")).is_ok());
+        assert!(outcome(&a, &basic("u", "from-inline")).is_ok());
+        assert!(outcome(&a, &basic("u", "from-file")).is_err());
+        assert!(outcome(&a, &basic("v", "v-pass")).is_ok());
 
         let e = load("u:$apr1$hidden$xyz").expect_err("md5 refused");
         assert!(
@@ -408,5 +569,75 @@ mod tests {
         let e = load("no-colon-secret").expect_err("bad line");
         assert!(!e.contains("secret"), "{e}");
         assert!(load("\n# only comments\n").is_err());
+    }
+
+    #[test]
+    fn unknown_users_cost_a_check_and_outcomes_are_remembered() {
+        let hash = bcrypt::hash("right", 4).expect("hash");
+        let a = load(&format!("bc:{hash}\nplain:p")).expect("loads");
+        let pending = |h: &HeaderMap| matches!(a.authenticate(h), AuthCheck::Pending(_));
+        for creds in [
+            basic("nobody", "x"),
+            basic("bc", "wrong"),
+            basic("bc", "right"),
+        ] {
+            assert!(
+                pending(&creds),
+                "the first check of credentials runs bcrypt"
+            );
+            let first = outcome(&a, &creds);
+            assert!(!pending(&creds), "the outcome is remembered");
+            assert_eq!(first.is_ok(), outcome(&a, &creds).is_ok());
+        }
+        assert!(outcome(&a, &basic("bc", "right")).is_ok());
+        assert!(outcome(&a, &basic("nobody", "x")).is_err());
+        assert!(outcome(&a, &basic("bc", "wrong")).is_err());
+        // A cheap hash never queues.
+        assert!(matches!(
+            a.authenticate(&basic("plain", "p")),
+            AuthCheck::Ready(Ok(()))
+        ));
+    }
+
+    #[test]
+    fn a_burst_with_the_same_credentials_shares_one_check() {
+        let hash = bcrypt::hash("right", 4).expect("hash");
+        let a = load(&format!("bc:{hash}")).expect("loads");
+        let burst: Vec<AuthCheck> = (0..a.bcrypt.max_admitted * 3)
+            .map(|_| a.authenticate(&basic("bc", "right")))
+            .collect();
+        assert!(burst.iter().all(|c| matches!(c, AuthCheck::Pending(_))));
+        assert_eq!(
+            a.bcrypt.admitted.load(Ordering::Acquire),
+            1,
+            "one place taken"
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        for check in burst {
+            assert!(runtime.block_on(check.outcome()).is_ok());
+        }
+        assert_eq!(a.bcrypt.admitted.load(Ordering::Acquire), 0);
+        assert!(a.bcrypt.in_flight.lock().is_empty());
+    }
+
+    #[test]
+    fn a_full_queue_answers_busy_until_checks_finish() {
+        let hash = bcrypt::hash("right", 4).expect("hash");
+        let a = load(&format!("bc:{hash}")).expect("loads");
+        let max = a.bcrypt.max_admitted;
+        let held: Vec<AuthCheck> = (0..max)
+            .map(|i| a.authenticate(&basic("bc", &format!("guess-{i}"))))
+            .collect();
+        assert!(held.iter().all(|c| matches!(c, AuthCheck::Pending(_))));
+        assert!(matches!(
+            a.authenticate(&basic("bc", "right")),
+            AuthCheck::Ready(Err(AuthError::Busy))
+        ));
+        // A request that goes away gives its place back.
+        drop(held);
+        assert!(outcome(&a, &basic("bc", "right")).is_ok());
     }
 }

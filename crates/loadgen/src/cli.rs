@@ -93,6 +93,10 @@ pub struct RunArgs {
     /// Per-request timeout.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// A header (HTTP) or metadata entry (gRPC) on every request, `name: value`; repeatable
+    /// (e.g. `--header "authorization: Basic ..."`).
+    #[arg(long = "header", value_parser = parse_header)]
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// Distinct pre-encoded requests, replayed round-robin with fresh ids.
     #[arg(long, default_value_t = 128)]
     pub templates: usize,
@@ -265,6 +269,18 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
     Ok(v as u64)
 }
 
+/// `name: value` as an HTTP header.
+pub fn parse_header(s: &str) -> Result<(http::HeaderName, http::HeaderValue), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}`: expected `name: value`"))?;
+    let name = http::HeaderName::try_from(name.trim())
+        .map_err(|e| format!("`{}`: not a header name: {e}", name.trim()))?;
+    let value = http::HeaderValue::try_from(value.trim())
+        .map_err(|e| format!("the value of `{name}` is not a header value: {e}"))?;
+    Ok((name, value))
+}
+
 /// A positive number with an optional k/M/G suffix.
 pub fn parse_rate(s: &str) -> Result<f64, String> {
     let t = s.trim();
@@ -333,5 +349,21 @@ mod tests {
         assert!(
             Cli::try_parse_from(["loadgen", "run", "--spans", "1", "--duration", "1s"]).is_err()
         );
+    }
+
+    #[test]
+    fn headers_parse_and_bad_ones_are_named() {
+        let (name, value) = parse_header("Authorization:  Basic dTpw ").expect("parses");
+        assert_eq!(name, http::header::AUTHORIZATION);
+        assert_eq!(value, "Basic dTpw");
+        assert!(parse_header("no-colon")
+            .expect_err("refused")
+            .contains("name: value"));
+        assert!(parse_header("bad name: x")
+            .expect_err("refused")
+            .contains("bad name"));
+        assert!(parse_header("x: a\nb")
+            .expect_err("refused")
+            .contains("`x`"));
     }
 }

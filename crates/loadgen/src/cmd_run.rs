@@ -109,6 +109,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         gzip: args.gzip,
         timeout: args.timeout,
         signal,
+        headers: args.headers.iter().cloned().collect(),
     };
     let mut conns = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {

@@ -86,6 +86,8 @@ pub struct Target {
     pub timeout: Duration,
     /// Which `Export` method (gRPC) or path (HTTP, when the endpoint has none) to send to.
     pub signal: Signal,
+    /// Sent with every request (HTTP headers, gRPC metadata): credentials, tenant ids.
+    pub headers: http::HeaderMap,
 }
 
 /// `host:port` or a URL; `http://` is added when there is no scheme.
@@ -127,6 +129,7 @@ impl Sender for Conn {
 pub struct GrpcSender {
     client: tonic::client::Grpc<Channel>,
     path: &'static str,
+    metadata: http::HeaderMap,
 }
 
 impl GrpcSender {
@@ -156,6 +159,7 @@ impl GrpcSender {
         Ok(Self {
             client,
             path: target.signal.export_path(),
+            metadata: target.headers.clone(),
         })
     }
 
@@ -169,10 +173,7 @@ impl GrpcSender {
             };
         }
         let path = PathAndQuery::from_static(self.path);
-        match client
-            .unary(tonic::Request::new(body), path, ClientCodec)
-            .await
-        {
+        match client.unary(self.request(body), path, ClientCodec).await {
             Ok(resp) => Outcome::Accepted {
                 rejected_spans: rejected(resp.into_inner()),
             },
@@ -196,6 +197,19 @@ impl GrpcSender {
     }
 }
 
+impl GrpcSender {
+    fn request(&self, body: Bytes) -> tonic::Request<Bytes> {
+        if self.metadata.is_empty() {
+            return tonic::Request::new(body);
+        }
+        tonic::Request::from_parts(
+            tonic::metadata::MetadataMap::from_headers(self.metadata.clone()),
+            tonic::Extensions::default(),
+            body,
+        )
+    }
+}
+
 fn rejected(resp: ExportTraceServiceResponse) -> u64 {
     resp.partial_success
         .map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0))
@@ -212,6 +226,7 @@ pub struct HttpSender {
     host: String,
     gzip: bool,
     timeout: Duration,
+    headers: http::HeaderMap,
     idle: Arc<Mutex<Vec<SendRequest<Full<Bytes>>>>>,
 }
 
@@ -245,6 +260,7 @@ impl HttpSender {
             ),
             gzip: target.gzip,
             timeout: target.timeout,
+            headers: target.headers.clone(),
             idle: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -303,6 +319,9 @@ impl HttpSender {
             .header(http::header::CONTENT_TYPE, "application/x-protobuf");
         if self.gzip {
             req = req.header(http::header::CONTENT_ENCODING, "gzip");
+        }
+        if let Some(headers) = req.headers_mut() {
+            headers.extend(self.headers.clone());
         }
         let Ok(req) = req.body(Full::new(body)) else {
             return refused("BAD_REQUEST", false);

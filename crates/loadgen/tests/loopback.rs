@@ -36,6 +36,7 @@ async fn conns(endpoint: String, protocol: Protocol, gzip: bool, n: usize) -> Ve
         gzip,
         timeout: Duration::from_secs(10),
         signal: Signal::Traces,
+        headers: http::HeaderMap::new(),
     };
     let mut v = Vec::new();
     for _ in 0..n {

@@ -37,6 +37,7 @@ async fn metrics_and_logs_reach_the_sink_exactly() {
             gzip: signal == Signal::Logs,
             timeout: Duration::from_secs(10),
             signal,
+            headers: http::HeaderMap::new(),
         };
         let mut conns = Vec::new();
         for _ in 0..2 {
@@ -88,6 +89,7 @@ async fn a_request_of_the_wrong_signal_is_refused() {
         gzip: false,
         timeout: Duration::from_secs(10),
         signal: Signal::Metrics,
+        headers: http::HeaderMap::new(),
     };
     let conn = Conn::connect(&target).await.expect("connects");
     let live = Arc::new(Live::new(1));

@@ -31,6 +31,12 @@ pub const DEFAULT_TRACES_URL_PATH: &str = "/v1/traces";
 pub const DEFAULT_METRICS_URL_PATH: &str = "/v1/metrics";
 pub const DEFAULT_LOGS_URL_PATH: &str = "/v1/logs";
 
+/// Request metadata allowed per call when `max_header_list_size_kib` is 0: what hyper and
+/// gRPC's C core allow (grpc-go allows 16 MiB).
+pub const DEFAULT_MAX_HEADER_LIST_SIZE_KIB: u32 = 16;
+/// grpc-go's default, as the ceiling of the setting.
+const MAX_HEADER_LIST_SIZE_KIB_LIMIT: u32 = 16 * 1024;
+
 /// The gRPC length prefix is a u32, so no message can be larger than this.
 const MAX_RECV_MSG_SIZE_MIB_LIMIT: u64 = 4095;
 
@@ -62,6 +68,10 @@ pub struct GrpcConfig {
     pub transport: String,
     /// 0 means the default (4 MiB), as in otelcol.
     pub max_recv_msg_size_mib: u64,
+    /// Redline's own key (otelcol has none; grpc-go's `MaxHeaderListSize`): request metadata
+    /// allowed per call, as HTTP/2 counts it. A call over it fails alone, RESOURCE_EXHAUSTED;
+    /// 0 means 16 KiB.
+    pub max_header_list_size_kib: u32,
     /// HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection; 0 keeps hyper's default (200;
     /// grpc-go has no limit).
     pub max_concurrent_streams: u32,
@@ -90,6 +100,7 @@ impl Default for GrpcConfig {
             endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(),
             transport: "tcp".to_owned(),
             max_recv_msg_size_mib: 0,
+            max_header_list_size_kib: 0,
             max_concurrent_streams: 0,
             read_buffer_size: None,
             write_buffer_size: None,
@@ -112,6 +123,24 @@ impl GrpcConfig {
             self.max_recv_msg_size_mib.min(MAX_RECV_MSG_SIZE_MIB_LIMIT)
         };
         usize::try_from(mib * 1024 * 1024).unwrap_or(usize::MAX)
+    }
+
+    /// Request metadata allowed per call, in bytes.
+    pub fn max_header_list_size(&self) -> u32 {
+        let kib = match self.max_header_list_size_kib {
+            0 => DEFAULT_MAX_HEADER_LIST_SIZE_KIB,
+            kib => kib.min(MAX_HEADER_LIST_SIZE_KIB_LIMIT),
+        };
+        kib * 1024
+    }
+
+    /// What the HTTP/2 layer decodes before it gives up on the whole connection: well above
+    /// the per-call limit, so that a call over that limit is decoded and refused alone
+    /// rather than taking every other call of its connection down with it.
+    pub fn connection_header_list_size(&self) -> u32 {
+        self.max_header_list_size()
+            .saturating_mul(4)
+            .max(256 * 1024)
     }
 }
 
@@ -339,6 +368,15 @@ impl Config {
                     format!(
                         "{} MiB is larger than a gRPC message can be ({MAX_RECV_MSG_SIZE_MIB_LIMIT} MiB)",
                         g.max_recv_msg_size_mib
+                    ),
+                ));
+            }
+            if g.max_header_list_size_kib > MAX_HEADER_LIST_SIZE_KIB_LIMIT {
+                return Err(config.invalid(
+                    "protocols.grpc.max_header_list_size_kib",
+                    format!(
+                        "{} KiB is more than grpc-go allows ({MAX_HEADER_LIST_SIZE_KIB_LIMIT} KiB)",
+                        g.max_header_list_size_kib
                     ),
                 ));
             }

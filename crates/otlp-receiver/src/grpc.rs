@@ -5,17 +5,23 @@
 //! decompression when the client compressed it), so the fast path never builds prost types:
 //! the walker validates the bytes and the same buffer goes down the pipeline.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::graceful::Watcher;
 use prost::Message;
-use redline_pipeline::extension::ServerAuthenticator;
+use redline_pipeline::body_budget::{BodyBudget, BodyPermit};
+use redline_pipeline::extension::{AuthCheck, AuthError, ServerAuthenticator};
 use redline_pipeline::rpc_status::{ExportResponse, PartialSuccess};
 use redline_pipeline::telemetry::ReceiverCounters;
 use redline_pipeline::Signal;
@@ -85,6 +91,10 @@ pub(crate) struct GrpcState {
     /// Signals asked for that no pipeline takes, logged once each.
     pub unrouted_logged: crate::Once3,
     pub max_recv_msg_size: usize,
+    /// Request metadata allowed per call (`max_header_list_size_kib`), in bytes.
+    pub max_header_list_size: usize,
+    /// Bytes of bodies in flight, shared with the receiver's HTTP server.
+    pub budget: BodyBudget,
     /// `auth.authenticator`: checked before anything else, on every request.
     pub auth: Option<Arc<dyn ServerAuthenticator>>,
 }
@@ -109,15 +119,48 @@ impl hyper::service::Service<Request<Incoming>> for GrpcService {
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        if let Some(auth) = &self.state.auth {
-            // As otelcol's auth interceptor: nothing is decoded or counted for a request
-            // that is not authenticated.
-            if let Err(e) = auth.authenticate(req.headers()) {
-                tracing::debug!(reason = %e, "gRPC request refused: not authenticated");
-                let status = Status::unauthenticated(e.0);
-                return Box::pin(async move { Ok(status.into_http()) });
+        let metadata = header_list_size(&req);
+        if metadata > self.state.max_header_list_size {
+            tracing::debug!(
+                metadata_bytes = metadata,
+                limit_bytes = self.state.max_header_list_size,
+                "gRPC call refused: request metadata over the limit"
+            );
+            let status = Status::resource_exhausted(format!(
+                "request metadata of {metadata} bytes is over the limit of {} bytes \
+                 (protocols.grpc.max_header_list_size_kib)",
+                self.state.max_header_list_size
+            ));
+            return Box::pin(async move { Ok(status.into_http()) });
+        }
+        // As otelcol's auth interceptor: nothing is decoded or counted for a request that is
+        // not authenticated.
+        match self
+            .state
+            .auth
+            .as_ref()
+            .map(|a| a.authenticate(req.headers()))
+        {
+            None | Some(AuthCheck::Ready(Ok(()))) => self.serve(req),
+            Some(AuthCheck::Ready(Err(e))) => Box::pin(async move { Ok(refusal(e)) }),
+            Some(AuthCheck::Pending(check)) => {
+                let service = self.clone();
+                Box::pin(async move {
+                    match check.await {
+                        Ok(()) => service.serve(req).await,
+                        Err(e) => Ok(refusal(e)),
+                    }
+                })
             }
         }
+    }
+}
+
+impl GrpcService {
+    fn serve(
+        &self,
+        req: Request<Incoming>,
+    ) -> BoxFuture<'static, Result<Response<tonic::body::Body>, Infallible>> {
         let path = req.uri().path();
         let Some(route) = self
             .state
@@ -130,6 +173,15 @@ impl hyper::service::Service<Request<Incoming>> for GrpcService {
         };
         let state = self.state.clone();
         Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let body = match ChargedBody::read_head(body, &state.budget).await {
+                Ok(body) => body,
+                Err(status) => return Ok(status.into_http()),
+            };
+            let charge = body.charge.clone();
+            let mut req = Request::from_parts(parts, body);
+            // Where the handler finds it, to grow it by the inflated message.
+            req.extensions_mut().insert(charge);
             let mut grpc = tonic::server::Grpc::new(RawCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .accept_compressed(CompressionEncoding::Zstd)
@@ -145,6 +197,39 @@ impl hyper::service::Service<Request<Incoming>> for GrpcService {
             Ok(resp)
         })
     }
+}
+
+/// The request's header list as HTTP/2 counts it (RFC 9113 §6.5.2: name, value and 32 bytes
+/// per field, pseudo-headers included).
+fn header_list_size<B>(req: &Request<B>) -> usize {
+    const FIELD: usize = 32;
+    let uri = req.uri();
+    let pseudo = [
+        ":method".len() + req.method().as_str().len(),
+        ":path".len() + uri.path_and_query().map_or(1, |p| p.as_str().len()),
+        ":scheme".len() + uri.scheme_str().map_or(0, str::len),
+        ":authority".len() + uri.authority().map_or(0, |a| a.as_str().len()),
+    ];
+    let fields: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + FIELD)
+        .sum();
+    pseudo.iter().map(|p| p + FIELD).sum::<usize>() + fields
+}
+
+fn refusal(e: AuthError) -> Response<tonic::body::Body> {
+    let status = match e {
+        AuthError::Denied(reason) => {
+            tracing::debug!(%reason, "gRPC request refused: not authenticated");
+            Status::unauthenticated(reason)
+        }
+        AuthError::Busy => {
+            tracing::debug!("gRPC request refused: authentication queue full");
+            Status::unavailable(AuthError::Busy.to_string())
+        }
+    };
+    status.into_http()
 }
 
 /// tonic answers OUT_OF_RANGE for a message over the limit (RESOURCE_EXHAUSTED only when
@@ -197,7 +282,14 @@ impl tonic::server::UnaryService<Bytes> for ExportHandler {
     type Future = futures::future::Ready<Result<tonic::Response<Self::Response>, Status>>;
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
+        let charge = request.extensions().get::<Arc<BodyCharge>>().cloned();
         let raw = request.into_inner();
+        // The inflated message is held beside the frame that was read: it counts too.
+        if let Some(charge) = charge.filter(|c| c.compressed) {
+            if !charge.permit.lock().grow(raw.len() as u64) {
+                return futures::future::ready(Err(over_budget(&self.state.budget)));
+            }
+        }
         let Some(route) = self.state.routes.get(self.route) else {
             return futures::future::ready(Err(Status::internal("no route")));
         };
@@ -228,6 +320,92 @@ impl tonic::server::UnaryService<Bytes> for ExportHandler {
     }
 }
 
+/// The budget taken for one call's body; the handler grows it by the inflated message.
+struct BodyCharge {
+    permit: parking_lot::Mutex<BodyPermit>,
+    /// Whether the message arrived compressed (the frame's flag byte).
+    compressed: bool,
+}
+
+/// A call's body with its first bytes already read, to learn the message length from the
+/// gRPC frame header and take that from the budget before the message itself is read.
+pub(crate) struct ChargedBody {
+    head: VecDeque<Frame<Bytes>>,
+    rest: Incoming,
+    charge: Arc<BodyCharge>,
+}
+
+impl ChargedBody {
+    /// Reads until the 5-byte frame header is in, then takes the length it declares; a call
+    /// the budget cannot cover gets its status without the message being read.
+    async fn read_head(mut rest: Incoming, budget: &BodyBudget) -> Result<Self, Status> {
+        let mut head = VecDeque::new();
+        let mut prefix = [0u8; 5];
+        let mut have = 0;
+        while have < prefix.len() {
+            let Some(frame) = rest.frame().await else {
+                break;
+            };
+            // A broken stream is tonic's to report; hand over what there is.
+            let Ok(frame) = frame else {
+                break;
+            };
+            if let Some(data) = frame.data_ref() {
+                let n = data.len().min(prefix.len() - have);
+                prefix[have..have + n].copy_from_slice(&data[..n]);
+                have += n;
+            }
+            head.push_back(frame);
+        }
+        let declared = if have == prefix.len() {
+            u64::from(u32::from_be_bytes([
+                prefix[1], prefix[2], prefix[3], prefix[4],
+            ]))
+        } else {
+            0
+        };
+        let permit = budget.take(declared).ok_or_else(|| over_budget(budget))?;
+        Ok(Self {
+            head,
+            rest,
+            charge: Arc::new(BodyCharge {
+                permit: parking_lot::Mutex::new(permit),
+                compressed: have > 0 && prefix[0] != 0,
+            }),
+        })
+    }
+}
+
+impl hyper::body::Body for ChargedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        if let Some(frame) = this.head.pop_front() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        Pin::new(&mut this.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.head.is_empty() && self.rest.is_end_stream()
+    }
+}
+
+fn over_budget(budget: &BodyBudget) -> Status {
+    let message = crate::ingest::over_budget_message(budget, "gRPC");
+    let details = rpc::status_with_retry(
+        rpc::CODE_UNAVAILABLE,
+        &message,
+        crate::ingest::OVER_BUDGET_RETRY_AFTER,
+    );
+    Status::with_details(Code::Unavailable, message, details)
+}
+
 /// gRPC's side of a connection: HTTP/2 only, with the config's stream limit and keep-alive.
 #[derive(Clone)]
 pub(crate) struct GrpcProtocol {
@@ -242,6 +420,7 @@ impl GrpcProtocol {
         builder.timer(TokioTimer::new());
         // Flow-control windows stay at hyper's defaults: larger ones would let every stream of
         // every connection park more unread data in memory.
+        builder.max_header_list_size(config.connection_header_list_size());
         if config.max_concurrent_streams > 0 {
             builder.max_concurrent_streams(config.max_concurrent_streams);
         }

@@ -19,13 +19,15 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use bytes::{Bytes, BytesMut};
 use http::header::ALLOW;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::graceful::Watcher;
 use hyper_util::service::TowerToHyperService;
-use redline_pipeline::extension::ServerAuthenticator;
+use redline_pipeline::body_budget::{BodyBudget, BodyPermit};
+use redline_pipeline::extension::{AuthError, ServerAuthenticator};
 use redline_pipeline::telemetry::ReceiverCounters;
 use redline_pipeline::Signal;
 
@@ -59,6 +61,8 @@ pub(crate) struct HttpState {
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     /// `auth.authenticator`: checked before anything else, on every request.
     pub auth: Option<Arc<dyn ServerAuthenticator>>,
+    /// Bytes of bodies in flight, shared with the receiver's gRPC server.
+    pub budget: BodyBudget,
 }
 
 impl HttpState {
@@ -66,6 +70,7 @@ impl HttpState {
         config: &HttpConfig,
         routes: Vec<HttpRoute>,
         auth: Option<Arc<dyn ServerAuthenticator>>,
+        budget: BodyBudget,
     ) -> Self {
         let unrouted = Signal::ALL
             .into_iter()
@@ -93,6 +98,7 @@ impl HttpState {
             encodings: config.encodings(),
             response_headers,
             auth,
+            budget,
         }
     }
 }
@@ -133,13 +139,28 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
     if let Some(auth) = &state.auth {
         // First, as otelcol's auth interceptor wraps the whole handler: an unauthenticated
         // client learns nothing about paths, and nothing is decoded or counted.
-        if let Err(e) = auth.authenticate(req.headers()) {
-            tracing::debug!(reason = %e, "HTTP request refused: not authenticated");
-            let message = format!("not authenticated: {e}");
-            return match content_kind(req.headers()) {
-                Some(kind) => status_response(kind, StatusCode::UNAUTHORIZED, &message),
-                None => plain(StatusCode::UNAUTHORIZED, message),
+        if let Err(e) = auth.authenticate(req.headers()).outcome().await {
+            let (code, message) = match e {
+                AuthError::Denied(reason) => {
+                    tracing::debug!(%reason, "HTTP request refused: not authenticated");
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        format!("not authenticated: {reason}"),
+                    )
+                }
+                AuthError::Busy => {
+                    tracing::debug!("HTTP request refused: authentication queue full");
+                    (StatusCode::SERVICE_UNAVAILABLE, AuthError::Busy.to_string())
+                }
             };
+            let resp = match content_kind(req.headers()) {
+                Some(kind) => status_response(kind, code, &message),
+                None => plain(code, message),
+            };
+            // A small body left unread would make hyper close the connection under a client
+            // that is about to reuse it.
+            drain(req.into_body(), UNREAD_BODY_DRAINED).await;
+            return resp;
         }
     }
     let path = req.uri().path();
@@ -178,20 +199,24 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
         Ok(e) => e,
         Err(msg) => return status_response(kind, StatusCode::UNSUPPORTED_MEDIA_TYPE, &msg),
     };
-    if let Some(len) = content_length(req.headers()) {
-        if len > state.max_body as u64 {
-            return too_large(kind, state.max_body);
-        }
+    let declared = content_length(req.headers());
+    if declared.is_some_and(|len| len > state.max_body as u64) {
+        return too_large(kind, state.max_body);
     }
-    let body = match Limited::new(req.into_body(), state.max_body)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return too_large(kind, state.max_body)
+    // Before a byte of the body is read: what it declares must fit the budget.
+    let Some(mut permit) = state.budget.take(declared.unwrap_or(0)) else {
+        drain(req.into_body(), state.max_body).await;
+        return over_budget(kind, &state.budget);
+    };
+    let body = match read_body(req.into_body(), state.max_body, &mut permit).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => return too_large(kind, state.max_body),
+        Err(BodyError::OverBudget(rest)) => {
+            drop(permit);
+            drain(rest, state.max_body).await;
+            return over_budget(kind, &state.budget);
         }
-        Err(e) => {
+        Err(BodyError::Read(e)) => {
             return status_response(
                 kind,
                 StatusCode::BAD_REQUEST,
@@ -210,6 +235,12 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
             )
         }
     };
+    // Inflated and converted bodies are held beside the one read: they count too.
+    if (encoding != ContentEncoding::Identity || kind == Kind::Json)
+        && !permit.grow(body.len() as u64)
+    {
+        return over_budget(kind, &state.budget);
+    }
     let raw = match kind {
         Kind::Protobuf => body,
         Kind::Json => match body::signal_json_to_protobuf(signal, &body) {
@@ -235,6 +266,77 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
             retry_response(kind, &message, refused.retry_after)
         }
     }
+}
+
+/// Why a body was not read whole.
+enum BodyError {
+    TooLarge,
+    /// The budget could not cover the next chunk; the rest of the body is still unread.
+    OverBudget(axum::body::Body),
+    Read(String),
+}
+
+/// Reads a body of at most `max` bytes, taking each chunk beyond what `permit` holds from its
+/// budget before keeping it.
+async fn read_body(
+    mut body: axum::body::Body,
+    max: usize,
+    permit: &mut BodyPermit,
+) -> Result<Bytes, BodyError> {
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut len = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        len += data.len();
+        if len > max {
+            return Err(BodyError::TooLarge);
+        }
+        let beyond = (len as u64).saturating_sub(permit.bytes());
+        if !permit.grow(beyond) {
+            return Err(BodyError::OverBudget(body));
+        }
+        chunks.push(data);
+    }
+    Ok(match chunks.len() {
+        1 => chunks.swap_remove(0),
+        _ => {
+            let mut all = BytesMut::with_capacity(len);
+            for c in &chunks {
+                all.extend_from_slice(c);
+            }
+            all.freeze()
+        }
+    })
+}
+
+/// Reads and discards up to `max` bytes of a refused body, for at most a few seconds, so that
+/// an HTTP/1.1 client still sending it can read the answer: closing on unread data would
+/// reset the connection under it.
+async fn drain(mut body: axum::body::Body, max: usize) {
+    let discard = async {
+        let mut seen = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, Bytes::len);
+            if seen > max {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_DEADLINE, discard).await;
+}
+
+const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What is read of a refused request's body so the connection stays usable (Go's net/http
+/// reads the same after a handler that did not); a longer body closes the connection.
+const UNREAD_BODY_DRAINED: usize = 256 * 1024;
+
+fn over_budget(kind: Kind, budget: &BodyBudget) -> Response {
+    let message = crate::ingest::over_budget_message(budget, "HTTP");
+    retry_response(kind, &message, crate::ingest::OVER_BUDGET_RETRY_AFTER)
 }
 
 /// OTLP/HTTP's side of a connection: HTTP/1.1 or HTTP/2 (h2c in clear text), told apart by

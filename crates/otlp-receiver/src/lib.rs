@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
+use redline_pipeline::body_budget::{BodyBudget, DEFAULT_BODY_BUDGET};
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::extension::ServerAuthenticator;
 use redline_pipeline::tls::{ServerTlsConfig, TlsAcceptor};
@@ -149,6 +150,7 @@ async fn start(
         );
     }
     let mut servers = Vec::new();
+    let budget = BodyBudget::new(ctx.body_budget.unwrap_or(DEFAULT_BODY_BUDGET));
 
     if let Some(g) = &config.protocols.grpc {
         for (key, value) in [
@@ -176,6 +178,8 @@ async fn start(
             routes,
             unrouted_logged: Once3::default(),
             max_recv_msg_size: g.max_recv_msg_size(),
+            max_header_list_size: g.max_header_list_size() as usize,
+            budget: budget.clone(),
             auth,
         });
         let secure = tls.is_some();
@@ -214,7 +218,7 @@ async fn start(
                 counters: ctx.telemetry.receiver(&name, "http", ingest.signal()),
             })
             .collect();
-        let state = Arc::new(HttpState::new(h, routes, auth));
+        let state = Arc::new(HttpState::new(h, routes, auth, budget.clone()));
         let secure = tls.is_some();
         let conn = Conn::new(HttpProtocol::new(h, http::router(state)), tls);
         let handle = ServerHandle::spawn("http", listener, conn);

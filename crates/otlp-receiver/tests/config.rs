@@ -163,6 +163,12 @@ fn bad_values_name_their_path() {
     let err = parse("    protocols:\n      grpc:\n        max_recv_msg_size_mib: lots")
         .expect_err("not a number");
     assert!(err.contains("max_recv_msg_size_mib"), "{err}");
+    let err = parse("    protocols:\n      grpc:\n        max_header_list_size_kib: 20000")
+        .expect_err("over grpc-go's 16 MiB");
+    assert!(
+        err.contains("protocols.grpc.max_header_list_size_kib") && err.contains("16384 KiB"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -196,6 +196,77 @@ async fn grpc_oversized_is_resource_exhausted() {
     h.shutdown().await;
 }
 
+/// One export on `client` carrying `bytes` of extra metadata (incompressible, so HPACK
+/// cannot shrink it below what the limit is about).
+async fn export_with_metadata(
+    client: &mut opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient<Channel>,
+    bytes: usize,
+) -> Result<(), Status> {
+    let mut req = tonic::Request::new(request(vec![span(1)]));
+    if bytes > 0 {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let value: String = (0..bytes)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[(state % 36) as usize])
+            })
+            .collect();
+        req.metadata_mut()
+            .insert("x-big", value.parse().expect("ascii"));
+    }
+    client.export(req).await.map(|_| ())
+}
+
+#[tokio::test]
+async fn grpc_oversized_metadata_fails_only_its_own_call() {
+    let h = Receiver::start(loopback_config_with_grpc(|_| {}), Recorder::default()).await;
+    // One connection for everything: the oversized calls must not take it down.
+    let mut client = h.grpc_client().await;
+    let mut calls = Vec::new();
+    for i in 0..40 {
+        let mut c = client.clone();
+        calls.push(tokio::spawn(async move {
+            export_with_metadata(&mut c, if i % 4 == 0 { 100 * 1024 } else { 0 }).await
+        }));
+    }
+    let mut refused = 0;
+    for (i, call) in calls.into_iter().enumerate() {
+        match call.await.expect("task") {
+            Ok(()) => assert!(i % 4 != 0, "call {i} with 100 KiB of metadata was accepted"),
+            Err(status) => {
+                assert_eq!(i % 4, 0, "call {i} without big metadata failed: {status:?}");
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert!(
+                    status.message().contains("max_header_list_size_kib"),
+                    "names the setting: {status:?}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(refused, 10);
+    assert_eq!(h.spans(), 30);
+    // Just under the default 16 KiB passes; just over is refused.
+    export_with_metadata(&mut client, 15 * 1024)
+        .await
+        .expect("fits");
+    let err = export_with_metadata(&mut client, 17 * 1024)
+        .await
+        .expect_err("over 16 KiB");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    h.shutdown().await;
+
+    // The limit is configurable.
+    let config = loopback_config_with_grpc(|g| g.max_header_list_size_kib = 128);
+    let h = Receiver::start(config, Recorder::default()).await;
+    export_with_metadata(&mut h.grpc_client().await, 100 * 1024)
+        .await
+        .expect("fits under 128 KiB");
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn grpc_invalid_ids_are_a_partial_success() {
     let h = Receiver::both().await;

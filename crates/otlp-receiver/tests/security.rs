@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use prost::Message;
 use redline_otlp_receiver::{AuthConfig, Config, GrpcConfig, HttpConfig, Protocols};
 use redline_pipeline::extension::{
-    AuthError, ExtensionCapabilities, Extensions, ServerAuthenticator,
+    AuthCheck, AuthError, ExtensionCapabilities, Extensions, ServerAuthenticator,
 };
 use redline_pipeline::tls::ServerTlsConfig;
 use redline_pipeline::ComponentId;
@@ -29,16 +29,34 @@ use common::{Receiver, Recorder};
 const TOKEN: &str = "s3cr3t-t0ken";
 
 /// Stands in for bearertokenauth: the receiver must only call it and act on its answer.
+/// Tokens starting `slow-` are decided later, as basicauth's bcrypt checks are; `busy` finds
+/// the check queue full.
 struct TokenCheck;
 
 impl ServerAuthenticator for TokenCheck {
-    fn authenticate(&self, headers: &HeaderMap) -> Result<(), AuthError> {
-        match headers.get("authorization") {
-            None => Err(AuthError(
-                "missing or empty authorization header: authorization".into(),
-            )),
-            Some(v) if v.as_bytes() == format!("Bearer {TOKEN}").as_bytes() => Ok(()),
-            Some(_) => Err(AuthError("scheme or token does not match".into())),
+    fn authenticate(&self, headers: &HeaderMap) -> AuthCheck {
+        let mismatch = || AuthError::denied("scheme or token does not match");
+        let Some(given) = headers.get("authorization") else {
+            return Err(AuthError::denied(
+                "missing or empty authorization header: authorization",
+            ))
+            .into();
+        };
+        match given.as_bytes().strip_prefix(b"Bearer ") {
+            Some(t) if t == TOKEN.as_bytes() => Ok(()).into(),
+            Some(b"busy") => Err(AuthError::Busy).into(),
+            Some(t) if t.starts_with(b"slow-") => {
+                let ok = t == format!("slow-{TOKEN}").as_bytes();
+                AuthCheck::Pending(Box::pin(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(mismatch())
+                    }
+                }))
+            }
+            _ => Err(mismatch()).into(),
         }
     }
 }
@@ -174,6 +192,32 @@ async fn grpc_without_or_with_a_wrong_token_is_unauthenticated_and_not_counted()
 }
 
 #[tokio::test]
+async fn grpc_checks_decided_later_are_awaited_and_a_full_queue_is_unavailable() {
+    let r = start(grpc_config(None, auth())).await;
+    let channel = Channel::from_shared(format!("http://{}", r.grpc.expect("grpc")))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connects");
+    export(channel.clone(), Some(&format!("slow-{TOKEN}")), 4)
+        .await
+        .expect("accepted once the check passes");
+    let wrong = export(channel.clone(), Some("slow-guess"), 2)
+        .await
+        .expect_err("refused");
+    assert_eq!(wrong.code(), Code::Unauthenticated, "{wrong:?}");
+    let busy = export(channel.clone(), Some("busy"), 2)
+        .await
+        .expect_err("refused");
+    assert_eq!(busy.code(), Code::Unavailable, "retryable: {busy:?}");
+    assert!(busy.message().contains("retry"), "{busy:?}");
+    export(channel, Some(TOKEN), 1).await.expect("accepted");
+    assert_eq!(r.spans(), 5);
+    assert_eq!(r.accepted("grpc"), 5);
+    r.shutdown().await;
+}
+
+#[tokio::test]
 async fn plaintext_client_cannot_talk_to_a_tls_server() {
     let pki = Pki::new("test CA");
     let r = start(grpc_config(Some(pki.server_tls()), None)).await;
@@ -270,7 +314,33 @@ async fn https_with_bearer_token() {
         "{text}"
     );
     assert_eq!(r.spans(), 3);
-    assert_eq!(r.accepted("http"), 3);
+
+    let slow = https_post(
+        addr,
+        tls(),
+        Some(&format!("slow-{TOKEN}")),
+        "application/x-protobuf",
+        request_of(2).encode_to_vec(),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(
+        slow.status,
+        StatusCode::OK,
+        "accepted once the check passes"
+    );
+    let busy = https_post(
+        addr,
+        tls(),
+        Some("busy"),
+        "application/json",
+        b"{}".to_vec(),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(busy.status, StatusCode::SERVICE_UNAVAILABLE, "retryable");
+    assert_eq!(r.spans(), 5);
+    assert_eq!(r.accepted("http"), 5);
     r.shutdown().await;
 }
 

@@ -214,6 +214,10 @@ pub struct BuildContext {
     pub extensions: Extensions,
     /// Whether the pipeline is up; components report fatal runtime failures here.
     pub status: PipelineStatus,
+    /// For a receiver: the bytes of request bodies it may hold in flight, from the
+    /// processors of the pipelines it feeds (see [`crate::body_budget`]); `None` when none
+    /// of them asks for a bound.
+    pub body_budget: Option<u64>,
 }
 
 impl BuildContext {
@@ -222,6 +226,7 @@ impl BuildContext {
             telemetry,
             extensions: Extensions::default(),
             status: PipelineStatus::default(),
+            body_budget: None,
         }
     }
 
@@ -357,6 +362,11 @@ pub trait ProcessorFactory: FactoryInfo {
     /// read the connector's store in place past it.
     fn edits_data(&self) -> bool {
         true
+    }
+    /// The bytes of request bodies the receivers in front of it should hold in flight at
+    /// most (the `memory_limiter`'s spike allowance), if it has a view on that.
+    fn body_budget(&self, _config: &ComponentConfig) -> Option<u64> {
+        None
     }
     /// Wraps `next` in this processor for a pipeline of `signal`. Processors are built per
     /// pipeline, as in otelcol.

@@ -14,16 +14,52 @@ use serde::Deserialize;
 use crate::component::ComponentId;
 use crate::config::Unsupported;
 
-/// Why a request was not authenticated. The message is for logs and the client: it must not
+/// Why a request was not authenticated. Messages are for logs and the client: they must not
 /// contain the credential.
 #[derive(Clone, Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AuthError(pub String);
+pub enum AuthError {
+    /// Missing or wrong credentials: HTTP 401, gRPC UNAUTHENTICATED.
+    #[error("{0}")]
+    Denied(String),
+    /// Too many expensive checks are waiting already; nothing was decided about these
+    /// credentials, so the client should retry: HTTP 503, gRPC UNAVAILABLE.
+    #[error("too many authentication checks in progress, retry later")]
+    Busy,
+}
+
+impl AuthError {
+    pub fn denied(message: impl Into<String>) -> Self {
+        AuthError::Denied(message.into())
+    }
+}
+
+/// A check that has started. Most answer at once and cost no allocation; one that costs real
+/// CPU (a bcrypt hash) runs off the async workers that serve ingestion and is awaited.
+pub enum AuthCheck {
+    Ready(Result<(), AuthError>),
+    Pending(futures::future::BoxFuture<'static, Result<(), AuthError>>),
+}
+
+impl AuthCheck {
+    pub async fn outcome(self) -> Result<(), AuthError> {
+        match self {
+            AuthCheck::Ready(result) => result,
+            AuthCheck::Pending(check) => check.await,
+        }
+    }
+}
+
+impl From<Result<(), AuthError>> for AuthCheck {
+    fn from(result: Result<(), AuthError>) -> Self {
+        AuthCheck::Ready(result)
+    }
+}
 
 /// Authenticates requests arriving at a server (otelcol's `extensionauth.Server`).
 pub trait ServerAuthenticator: Send + Sync + 'static {
-    /// Checks the request's headers (gRPC metadata are HTTP/2 headers).
-    fn authenticate(&self, headers: &http::HeaderMap) -> Result<(), AuthError>;
+    /// Checks the request's headers (gRPC metadata are HTTP/2 headers). Must not block: an
+    /// expensive check returns [`AuthCheck::Pending`].
+    fn authenticate(&self, headers: &http::HeaderMap) -> AuthCheck;
 }
 
 /// Gives components a place on disk for state that must survive a restart (otelcol's

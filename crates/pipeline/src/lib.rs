@@ -6,6 +6,7 @@
 //! own crates and depend on this one, never on each other.
 
 pub mod batch;
+pub mod body_budget;
 pub mod client_tls;
 pub mod component;
 pub mod config;

@@ -17,7 +17,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use futures::future::BoxFuture;
 use futures::StreamExt as _;
-use redline_pipeline::extension::ServerAuthenticator;
+use redline_pipeline::extension::{AuthError, ServerAuthenticator};
 use redline_pipeline::tls::{TlsAcceptor, TlsStream};
 use redline_pipeline::{
     Exemplar, ExponentialHistogramPoint, FamilyDesc, HistogramPoint, MetricsSink, MetricsSource,
@@ -260,26 +260,19 @@ impl MetricsSink for FamilyNames<'_> {
 }
 
 async fn metrics(State(scraper): State<Arc<Scraper>>, headers: HeaderMap) -> Response {
-    if let Some(auth) = scraper.auth.clone() {
-        // Off the async workers: a bcrypt check (basicauth) takes tens of milliseconds.
-        let checked = tokio::task::spawn_blocking(move || {
-            let result = auth.authenticate(&headers);
-            (result, headers)
-        })
-        .await;
-        let (result, h) = match checked {
-            Ok(done) => done,
-            Err(e) => {
-                tracing::error!(error = %e, "authenticating a scrape failed");
-                return (StatusCode::INTERNAL_SERVER_ERROR, "authentication failed\n")
-                    .into_response();
+    if let Some(auth) = &scraper.auth {
+        // An expensive check (bcrypt) runs off the async workers; see the authenticator.
+        match auth.authenticate(&headers).outcome().await {
+            Ok(()) => {}
+            Err(AuthError::Denied(reason)) => {
+                tracing::debug!(%reason, "scrape refused: not authenticated");
+                return (StatusCode::UNAUTHORIZED, format!("{reason}\n")).into_response();
             }
-        };
-        if let Err(e) = result {
-            tracing::debug!(reason = %e, "scrape refused: not authenticated");
-            return (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response();
+            Err(busy @ AuthError::Busy) => {
+                tracing::debug!("scrape refused: authentication queue full");
+                return (StatusCode::SERVICE_UNAVAILABLE, format!("{busy}\n")).into_response();
+            }
         }
-        return serve_metrics(scraper, h).await;
     }
     serve_metrics(scraper, headers).await
 }

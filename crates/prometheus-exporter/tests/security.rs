@@ -13,7 +13,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair,
 };
-use redline_pipeline::extension::{AuthError, ServerAuthenticator};
+use redline_pipeline::extension::{AuthCheck, AuthError, ServerAuthenticator};
 use redline_pipeline::metrics::{FamilyDesc, MetricKind, MetricsSink, MetricsSource};
 use redline_pipeline::tls::ServerTlsConfig;
 use redline_pipeline::RunningComponent;
@@ -108,13 +108,15 @@ impl MetricsSource for OneCounter {
 struct BasicCheck;
 
 impl ServerAuthenticator for BasicCheck {
-    fn authenticate(&self, headers: &HeaderMap) -> Result<(), AuthError> {
-        match headers.get("authorization") {
-            None => Err(AuthError("no basic auth provided".into())),
+    fn authenticate(&self, headers: &HeaderMap) -> AuthCheck {
+        let result = match headers.get("authorization") {
+            None => Err(AuthError::denied("no basic auth provided")),
             // base64("prom:pw")
             Some(v) if v == "Basic cHJvbTpwdw==" => Ok(()),
-            Some(_) => Err(AuthError("invalid credentials".into())),
-        }
+            Some(_) => Err(AuthError::denied("invalid credentials")),
+        };
+        // Decided later, as basicauth's bcrypt checks are.
+        AuthCheck::Pending(Box::pin(async move { result }))
     }
 }
 

@@ -7,12 +7,6 @@ use hyper_util::rt::TokioExecutor;
 
 pub const PB: &str = "application/x-protobuf";
 
-type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
-
-fn http_client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
 pub struct HttpAnswer {
     pub status: http::StatusCode,
     pub headers: http::HeaderMap,
@@ -35,8 +29,14 @@ pub async fn post(
     send(b.body(Full::new(body.into())).expect("request")).await
 }
 
-pub async fn send(req: http::Request<Full<Bytes>>) -> HttpAnswer {
-    let resp = http_client().request(req).await.expect("answered");
+/// Sends a request with any body (a stream of chunks: chunked transfer encoding).
+pub async fn send_body<B>(req: http::Request<B>) -> HttpAnswer
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let client = Client::builder(TokioExecutor::new()).build_http::<B>();
+    let resp = client.request(req).await.expect("answered");
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.expect("body").to_bytes();
@@ -45,4 +45,8 @@ pub async fn send(req: http::Request<Full<Bytes>>) -> HttpAnswer {
         headers,
         body,
     }
+}
+
+pub async fn send(req: http::Request<Full<Bytes>>) -> HttpAnswer {
+    send_body(req).await
 }

@@ -98,12 +98,33 @@ impl Receiver {
         extensions: Extensions,
         signals: &[Signal],
     ) -> Result<Self, String> {
+        let ctx = BuildContext::new(Telemetry::new()).with_extensions(extensions);
+        Self::launch(config, recorder, ctx, signals).await
+    }
+
+    /// Starts `otlp` (traces) with a budget of `bytes` for request bodies in flight, as a
+    /// `memory_limiter` in its pipeline would set.
+    pub async fn start_with_body_budget(config: Config, recorder: Recorder, bytes: u64) -> Self {
+        let ctx = BuildContext {
+            body_budget: Some(bytes),
+            ..BuildContext::new(Telemetry::new())
+        };
+        Self::launch(config, recorder, ctx, &[Signal::Traces])
+            .await
+            .expect("receiver starts")
+    }
+
+    async fn launch(
+        config: Config,
+        recorder: Recorder,
+        ctx: BuildContext,
+        signals: &[Signal],
+    ) -> Result<Self, String> {
         let mut next = SignalConsumers::default();
         for signal in signals {
             next.set(*signal, Arc::new(recorder.clone()));
         }
-        let telemetry = Telemetry::new();
-        let ctx = BuildContext::new(telemetry.clone()).with_extensions(extensions);
+        let telemetry = ctx.telemetry.clone();
         let running = OtlpReceiverFactory
             .start(&ComponentId::new("otlp", None), &config, &ctx, next)
             .await

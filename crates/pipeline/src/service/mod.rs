@@ -20,7 +20,7 @@ use crate::component::{
     BuildContext, BuildError, ComponentId, ComponentKind, MetricsFlow, RunningComponent,
     ShutdownError, Signal, SignalConsumers,
 };
-use crate::config::{ComponentConfig, Config};
+use crate::config::{ComponentConfig, Config, PipelineConfig};
 use crate::consumer::{Consumer, Fanout, LateBound};
 use crate::metrics::MetricsSource;
 use crate::status::{PipelineStatus, ServiceState};
@@ -68,6 +68,24 @@ fn fan_in(mut heads: Vec<Arc<dyn Consumer>>) -> Arc<dyn Consumer> {
         }
     }
     Arc::new(Fanout::new(heads))
+}
+
+/// The smallest body budget the processors of the pipelines `receiver` feeds ask for.
+fn body_budget(
+    receiver: &ComponentId,
+    pipelines: &[PipelineConfig],
+    config: &Config,
+    factories: &Factories,
+) -> Option<u64> {
+    pipelines
+        .iter()
+        .filter(|p| p.receivers.iter().any(|(id, _)| id == receiver))
+        .flat_map(|p| &p.processors)
+        .filter_map(|(id, _)| {
+            let cfg = config.processors.iter().find(|c| c.id() == id)?;
+            factories.processors.get(id.type_name())?.body_budget(cfg)
+        })
+        .min()
 }
 
 /// A running pipeline graph.
@@ -351,6 +369,10 @@ impl Service {
                 .receivers
                 .get(id.type_name())
                 .ok_or_else(|| BuildError::new(&id, "unknown receiver type"))?;
+            let ctx = &BuildContext {
+                body_budget: body_budget(&id, pipelines, config, factories),
+                ..ctx.clone()
+            };
             let running = factory.build(cfg, ctx, next).await?;
             self.push(ComponentKind::Receiver, &id, running);
         }

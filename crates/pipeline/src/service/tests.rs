@@ -80,9 +80,14 @@ impl ReceiverFactory for Fake {
     fn build(
         &self,
         config: &ComponentConfig,
-        _: &BuildContext,
+        ctx: &BuildContext,
         next: SignalConsumers,
     ) -> BuildResult<Box<dyn RunningComponent>> {
+        if let Some(budget) = ctx.body_budget {
+            self.log
+                .lock()
+                .push(format!("receiver {} body budget {budget}", config.id()));
+        }
         let r = recorder(&self.log, format!("receiver {}", config.id()));
         Box::pin(async move {
             for signal in next.signals() {
@@ -216,6 +221,12 @@ impl crate::component::ProcessorFactory for Fake {
     fn edits_data(&self) -> bool {
         self.type_name != "batch"
     }
+    fn body_budget(&self, config: &ComponentConfig) -> Option<u64> {
+        (self.type_name == "limiter").then(|| match config.id().name() {
+            Some("small") => 500,
+            _ => 1000,
+        })
+    }
     fn build(
         &self,
         config: &ComponentConfig,
@@ -226,6 +237,17 @@ impl crate::component::ProcessorFactory for Fake {
         let r = recorder(&self.log, format!("processor {} {signal}", config.id()));
         Box::pin(async move { Ok((next, r)) })
     }
+}
+
+/// Starts the fake components of `config`, then stops them; what they did is in `log`.
+async fn start_and_stop(config: &Config, log: &Log) {
+    let ctx = BuildContext::new(crate::telemetry::Telemetry::new());
+    let service = Service::start(config, &factories(log), ctx)
+        .await
+        .expect("starts");
+    service
+        .shutdown(Instant::now() + std::time::Duration::from_secs(1))
+        .await;
 }
 
 fn factories(log: &Log) -> Factories {
@@ -240,6 +262,7 @@ fn factories(log: &Log) -> Factories {
         .connector(fake("spanmetrics"))
         .connector(fake("fwd"))
         .processor(fake("transform"))
+        .processor(fake("limiter"))
         .processor(fake("batch"));
     f
 }
@@ -358,13 +381,7 @@ fn unused_component_is_a_warning() {
 async fn starts_downstream_first_and_stops_receivers_first() {
     let log = Log::default();
     let config = load_str("test.yaml", GOOD).expect("loads");
-    let ctx = BuildContext::new(crate::telemetry::Telemetry::new());
-    let service = Service::start(&config, &factories(&log), ctx)
-        .await
-        .expect("starts");
-    service
-        .shutdown(Instant::now() + std::time::Duration::from_secs(1))
-        .await;
+    start_and_stop(&config, &log).await;
     assert_eq!(
         *log.lock(),
         vec![
@@ -607,4 +624,50 @@ fn service_mistakes_do_not_hide_component_errors() {
     assert!(shown
         .iter()
         .any(|e| e.contains("exporters.otlp/tempo.endpont: unknown field")));
+}
+
+#[tokio::test]
+async fn a_receiver_gets_the_smallest_body_budget_of_the_pipelines_it_feeds() {
+    let log = Log::default();
+    let config = load_str(
+        "test.yaml",
+        "\
+receivers:
+  otlp:
+  otlp/other:
+processors:
+  limiter:
+  limiter/small:
+exporters:
+  otlp/tempo:
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [limiter]
+      exporters: [otlp/tempo]
+    logs:
+      receivers: [otlp, otlp/other]
+      processors: [limiter/small]
+      exporters: [otlp/tempo]
+    metrics:
+      receivers: [otlp/other]
+      exporters: [otlp/tempo]
+",
+    )
+    .expect("loads");
+    start_and_stop(&config, &log).await;
+    let budgets: Vec<String> = log
+        .lock()
+        .iter()
+        .filter(|l| l.contains("body budget"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        budgets,
+        vec![
+            "receiver otlp body budget 500",
+            "receiver otlp/other body budget 500",
+        ]
+    );
 }

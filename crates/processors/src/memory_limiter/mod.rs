@@ -208,6 +208,13 @@ impl ProcessorFactory for MemoryLimiterFactory {
         false
     }
 
+    /// The spike allowance: the room kept between the soft and the hard limit is what
+    /// request bodies in flight may take.
+    fn body_budget(&self, config: &ComponentConfig) -> Option<u64> {
+        let cfg = config.parse::<MemoryLimiterConfig>().ok()?;
+        cfg.limits(total_memory_bytes).ok().map(|(_, spike)| spike)
+    }
+
     fn build(
         &self,
         config: &ComponentConfig,

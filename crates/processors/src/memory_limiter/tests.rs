@@ -286,3 +286,18 @@ fn releases_default_to_every_check() {
         "the soft interval is never below the hard one"
     );
 }
+
+#[test]
+fn the_body_budget_is_the_spike_allowance() {
+    use redline_pipeline::ProcessorFactory as _;
+    let budget = |body: &str| MemoryLimiterFactory.body_budget(&component(body));
+    assert_eq!(
+        budget("    check_interval: 1s\n    limit_mib: 400\n    spike_limit_mib: 80\n"),
+        Some(80 * MIB)
+    );
+    assert_eq!(
+        budget("    check_interval: 1s\n    limit_mib: 400\n"),
+        Some(80 * MIB),
+        "a fifth of the limit by default"
+    );
+}
