@@ -16,8 +16,12 @@ No `_created` samples are served: Prometheus 2.x stores them as extra `*_created
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 
+import grpc
 import pytest
 
 import helpers
@@ -52,13 +56,18 @@ def counter_total(samples: list) -> float:
     return total
 
 
-@pytest.fixture
-def stack(redline_bin, procs, tmp_path):
-    rl = Redline(procs, redline_bin, tmp_path, pipeline(exporters=[PROMETHEUS])).start()
+def scraped(procs, tmp_path, rl: Redline) -> promquery.Prom:
+    """A Prometheus scraping `rl` every second, once it has."""
     prom = promquery.start_prometheus(procs, tmp_path, [f"127.0.0.1:{rl.prom}"])
     helpers.wait_until(lambda: prom.scalar('up{job="redline"}') == 1.0, 20, "prometheus to scrape redline",
                        alive=prom.proc)
-    return rl, prom
+    return prom
+
+
+@pytest.fixture
+def stack(redline_bin, procs, tmp_path):
+    rl = Redline(procs, redline_bin, tmp_path, pipeline(exporters=[PROMETHEUS])).start()
+    return rl, scraped(procs, tmp_path, rl)
 
 
 def settled(prom: promquery.Prom, which: int, scrapes: int = 3):
@@ -109,4 +118,136 @@ def test_restart_is_a_reset_prometheus_sees(stack):
     # in particular no `*_created` series.
     names = {m["__name__"] for m, _ in prom.query('count by (__name__) ({job="redline"})')}
     assert not any(n.endswith("_created") for n in names), names
+    rl.stop()
+
+
+# ------------------------------------------------------------------ with `storage`: no reset
+
+STATE_CONFIG = pipeline(
+    exporters=[PROMETHEUS],
+    spanmetrics="storage: file_storage",
+    extensions="""
+        file_storage:
+          directory: {state_dir}
+    """,
+)
+STEADY = 'traces_spanmetrics_calls_total{service_name="steady",span_name="op",status_code="STATUS_CODE_UNSET"}'
+
+
+def with_state(redline_bin, procs, tmp_path):
+    """Redline with `spanmetrics.storage`, scraped by Prometheus; and the state directory."""
+    state = tmp_path / "state"
+    state.mkdir()
+    rl = Redline(procs, redline_bin, tmp_path, STATE_CONFIG, state_dir=state).start()
+    return rl, scraped(procs, tmp_path, rl), state
+
+
+class Steady:
+    """Sends 20-span requests one after another, every 20 ms, until stopped; a refused or
+    failed request is sent again (a graceful restart processes what it answered and nothing
+    else: in-flight calls finish, later ones are refused unread). .accepted counts the spans
+    of answered requests."""
+
+    def __init__(self, rl: Redline):
+        self.rl, self.stop, self.accepted, self.retries = rl, threading.Event(), 0, 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        seq = 0
+        channel = self.rl.grpc_channel()
+        while not self.stop.is_set():
+            body = encode_request("steady", [encode_span(seq * 100 + i, "op") for i in range(20)])
+            while not self.stop.is_set():
+                try:
+                    raw_export(channel)(body, timeout=5)
+                    self.accepted += 20
+                    break
+                except grpc.RpcError:
+                    self.retries += 1
+                    time.sleep(0.1)
+            seq += 1
+            time.sleep(0.02)
+        channel.close()
+
+    def __enter__(self) -> "Steady":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=30)
+
+
+def test_with_storage_a_restart_under_load_is_no_reset(redline_bin, procs, tmp_path):
+    rl, prom, state = with_state(redline_bin, procs, tmp_path)
+    with Steady(rl) as load:
+        helpers.wait_until(lambda: (prom.scalar(STEADY) or 0) > 0, 20, "Prometheus to see the load",
+                           alive=rl.proc)
+        time.sleep(2)
+        rl.stop()  # SIGTERM: receivers stop, the connector writes its state, the process exits
+        helpers.wait_until(lambda: prom.scalar('up{job="redline"}') == 0.0, 20, "Prometheus to see redline down")
+        rl.start()
+        assert "counters continue from the state a previous run left" in rl.proc.log_text(), \
+            rl.proc.log_text()
+        time.sleep(3)
+    sent = load.accepted
+    helpers.wait_until(lambda: prom.scalar(STEADY) == float(sent), 20,
+                       "Prometheus to hold every span sent", interval=0.5, alive=rl.proc)
+
+    # Prometheus saw the restart (a failed scrape) but no reset: the counter went on.
+    ups = [v for _, v in prom.raw('up{job="redline"}[5m]')]
+    assert 0.0 in ups and ups[-1] == 1.0, ups
+    assert prom.scalar(f"resets({STEADY}[5m])") == 0.0
+    samples = prom.raw(f"{STEADY}[5m]")
+    values = [v for _, v in samples]
+    assert all(b >= a for a, b in zip(values, values[1:])), f"a decrease: {values}"
+    # Every span counted once: the last sample is what was sent, and adding up the samples
+    # the way increase() does gives it too (the series began at the first request).
+    assert values[-1] == float(sent) and counter_total(samples) == float(sent), (sent, values)
+    assert load.retries > 0, "the load ran across the restart"
+    rl.stop()
+
+
+def crash(rl: Redline):
+    """SIGKILL: no shutdown at all, so nothing is written on the way out."""
+    os.kill(rl.proc.pid, signal.SIGKILL)
+    rl.proc.popen.wait(timeout=10)
+
+
+def state_file(state_dir) -> "Path | None":
+    found = [p for p in state_dir.rglob("state") if p.is_file()]
+    return found[0] if found else None
+
+
+def test_with_storage_a_crash_never_makes_a_counter_go_back(redline_bin, procs, tmp_path):
+    """SIGKILL, twice. First with the state file as new as anything Prometheus saw: the
+    counters continue. Then after Prometheus saw values newer than the file: the file is gone
+    before that scrape was answered, so the restart starts from zero, a reset Prometheus
+    detects, never a counter that silently goes back."""
+    rl, prom, state = with_state(redline_bin, procs, tmp_path)
+    sel = 'traces_spanmetrics_calls_total{service_name="restart",span_name="op",status_code="STATUS_CODE_UNSET"}'
+
+    send(rl, unset=5, error=0)
+    # The state is written every 10 s; Prometheus keeps scraping the same values meanwhile.
+    helpers.wait_until(lambda: state_file(state) is not None, 20, "the state to be written", alive=rl.proc)
+    helpers.wait_until(lambda: prom.scalar(sel) == 5.0, 20, "Prometheus to see 5")
+    time.sleep(2)
+    assert state_file(state) is not None, "scrapes of what the file holds keep it"
+    crash(rl)
+    rl.start()
+    send(rl, unset=1, error=0)
+    helpers.wait_until(lambda: prom.scalar(sel) == 6.0, 20, "Prometheus to see 6 (continued)", alive=rl.proc)
+    assert prom.scalar(f"resets({sel}[5m])") == 0.0
+
+    # Newer than the file, and scraped: the file goes before those values leave Redline.
+    helpers.wait_until(lambda: state_file(state) is None, 20, "the outgrown state file to be deleted",
+                       alive=rl.proc)
+    crash(rl)
+    rl.start()
+    send(rl, unset=2, error=0)
+    helpers.wait_until(lambda: prom.scalar(sel) == 2.0, 20, "Prometheus to see 2 (from zero)", alive=rl.proc)
+    assert prom.scalar(f"resets({sel}[5m])") == 1.0, "the one decrease is a reset Prometheus counts"
+    values = [v for _, v in prom.raw(f"{sel}[5m]")]
+    distinct = [v for i, v in enumerate(values) if i == 0 or v != values[i - 1]]
+    assert distinct == [5.0, 6.0, 2.0], values
     rl.stop()

@@ -27,9 +27,11 @@ const DURATION_HELP: &str = "Span durations (end time minus start time).";
 
 /// A copy of one shard, taken under its lock.
 #[derive(Default)]
-struct Snapshot {
+pub(crate) struct Snapshot {
     strings: Vec<Option<Arc<str>>>,
-    rows: Vec<u64>,
+    pub(crate) rows: Vec<u64>,
+    /// The shard's version when copied.
+    pub(crate) version: u64,
 }
 
 impl Snapshot {
@@ -42,6 +44,7 @@ impl Snapshot {
                 .iter()
                 .map(|e| e.as_ref().map(|(s, _)| s.clone())),
         );
+        self.version = shard.version;
         self.rows.clear();
         self.rows.reserve(shard.table.len() * stride);
         for slot in shard.table.iter() {
@@ -49,7 +52,7 @@ impl Snapshot {
         }
     }
 
-    fn get(&self, id: u32) -> Option<&str> {
+    pub(crate) fn get(&self, id: u32) -> Option<&str> {
         if id == NONE_ID {
             return None;
         }
@@ -195,7 +198,7 @@ impl SpanMetrics {
     }
 
     /// One copy of every shard and of the overflow series, taken shard by shard.
-    fn snapshot(&self, now_ms: u64) -> (Vec<Snapshot>, Overflowed) {
+    pub(crate) fn snapshot(&self, now_ms: u64) -> (Vec<Snapshot>, Overflowed) {
         let stride = self.layout.stride;
         let shards = self
             .shards
@@ -220,6 +223,7 @@ impl SpanMetrics {
                 Vec::new()
             },
             errors: o.errors,
+            version: o.version,
         };
         (shards, overflow)
     }
@@ -296,10 +300,11 @@ impl SpanMetrics {
 }
 
 /// The overflow series as a scrape copied it.
-struct Overflowed {
-    active: bool,
-    words: Vec<u64>,
-    errors: u64,
+pub(crate) struct Overflowed {
+    pub(crate) active: bool,
+    pub(crate) words: Vec<u64>,
+    pub(crate) errors: u64,
+    pub(crate) version: u64,
 }
 
 impl MetricsSource for SpanMetrics {
@@ -313,6 +318,7 @@ impl MetricsSource for SpanMetrics {
             self.expire_overflow(now_ms, exp);
         }
         let (snaps, overflow) = self.snapshot(now_ms);
+        self.note_read(snaps.iter().map(|s| s.version), overflow.version);
         sink.family(&FamilyDesc {
             name: &self.names.calls,
             description: CALLS_HELP,

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::consumer::CommitFn;
 use redline_pipeline::{
-    Batch, BuildContext, BuildError, ComponentConfig, ConfigError, ConnectorFactory,
+    Batch, BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ConnectorFactory,
     ConnectorParts, Consumer, MetricsFlow, Refused, Reservation, RunningComponent, ShutdownError,
     Signal, SignalConsumers,
 };
@@ -41,7 +41,19 @@ impl FactoryInfo for SpanMetricsFactory {
     }
 
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
-        parse(config).map(|_| ())
+        let (parsed, _) = parse(config)?;
+        if let Some(storage) = &parsed.storage {
+            ComponentId::parse(storage).map_err(|e| config.invalid("storage", e))?;
+        }
+        Ok(())
+    }
+
+    fn extension_refs(&self, config: &ComponentConfig) -> Vec<(String, ComponentId)> {
+        parse(config)
+            .ok()
+            .and_then(|(c, _)| c.storage.and_then(|s| ComponentId::parse(&s).ok()))
+            .map(|id| vec![("storage".to_owned(), id)])
+            .unwrap_or_default()
     }
 }
 
@@ -62,6 +74,7 @@ impl ConnectorFactory for SpanMetricsFactory {
     ) -> BuildResult<ConnectorParts> {
         let id = config.id().clone();
         let telemetry = ctx.telemetry.clone();
+        let ctx_extensions = ctx.extensions.clone();
         let parsed = parse(config);
         Box::pin(async move {
             let (parsed, settings) = parsed.map_err(|e| BuildError::new(&id, e))?;
@@ -71,6 +84,11 @@ impl ConnectorFactory for SpanMetricsFactory {
             let expiration = settings.expiration;
             let flush = settings.flush_interval;
             let metrics = Arc::new(SpanMetrics::from_settings(settings));
+            let state = match &parsed.storage {
+                Some(storage) => Some(StateFile::open(&id, storage, &ctx_extensions, &metrics)?),
+                None => None,
+            };
+            let checkpointer = state.clone().map(|s| s.spawn(Arc::downgrade(&metrics)));
             telemetry.register_source(Arc::new(Stats {
                 metrics: Arc::downgrade(&metrics),
                 connector: id.to_string(),
@@ -101,8 +119,13 @@ impl ConnectorFactory for SpanMetricsFactory {
                     metrics: metrics.clone(),
                     id: id.to_string(),
                 }),
-                metrics: Some(metrics),
-                running: Box::new(Running { sweeper, pusher }),
+                metrics: Some(metrics.clone()),
+                running: Box::new(Running {
+                    sweeper,
+                    pusher,
+                    checkpointer,
+                    state: state.map(|s| (s, metrics)),
+                }),
             })
         })
     }
@@ -163,6 +186,10 @@ impl MetricsSource for Stats {
 struct Running {
     sweeper: Option<tokio::task::JoinHandle<()>>,
     pusher: Option<Pusher>,
+    checkpointer: Option<tokio::task::JoinHandle<()>>,
+    /// Written once more when the connector stops, after the receivers have: the file then
+    /// holds every span this process counted.
+    state: Option<(StateFile, Arc<SpanMetrics>)>,
 }
 
 impl RunningComponent for Running {
@@ -170,16 +197,94 @@ impl RunningComponent for Running {
         self: Box<Self>,
         _deadline: Instant,
     ) -> BoxFuture<'static, Result<(), ShutdownError>> {
-        if let Some(task) = &self.sweeper {
+        for task in [&self.sweeper, &self.checkpointer].into_iter().flatten() {
             task.abort();
         }
         let pusher = self.pusher;
+        let state = self.state;
         Box::pin(async move {
             // The service bounds this by the shutdown deadline.
             if let Some(pusher) = pusher {
                 pusher.stop().await;
             }
+            if let Some((file, metrics)) = state {
+                let _ = tokio::task::spawn_blocking(move || file.write(&metrics)).await;
+            }
             Ok(())
+        })
+    }
+}
+
+/// How often the state is written while running: what a crash can lose at most, when no
+/// scrape has seen newer values (see [`crate::checkpoint`]).
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The state file on the storage extension `storage: <id>` names.
+#[derive(Clone)]
+struct StateFile {
+    path: std::path::PathBuf,
+    fsync: bool,
+    connector: String,
+}
+
+impl StateFile {
+    /// Finds the file and continues the counters it holds; a file that cannot be used is
+    /// reported and the connector starts from zero.
+    fn open(
+        id: &ComponentId,
+        storage: &str,
+        extensions: &redline_pipeline::extension::Extensions,
+        metrics: &SpanMetrics,
+    ) -> Result<Self, BuildError> {
+        let fail = |reason: String| BuildError::new(id, format!("storage: {reason}"));
+        let ext = ComponentId::parse(storage).map_err(fail)?;
+        let storage = extensions.storage(&ext).map_err(fail)?;
+        let dir = storage
+            .directory("connector", id, "spanmetrics")
+            .map_err(|e| fail(format!("extension `{ext}` gave no directory: {e}")))?;
+        let file = Self {
+            path: dir.join("state"),
+            fsync: storage.fsync(),
+            connector: id.to_string(),
+        };
+        match metrics.load_checkpoint(&file.path) {
+            Ok(Some(series)) => tracing::info!(
+                connector = %id, series, path = %file.path.display(),
+                "spanmetrics: counters continue from the state a previous run left"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                connector = %id, error = %e,
+                "spanmetrics: the saved state cannot be used; counters start from zero"
+            ),
+        }
+        Ok(file)
+    }
+
+    fn write(&self, metrics: &SpanMetrics) {
+        match metrics.write_checkpoint(&self.path, self.fsync) {
+            Ok(series) => tracing::debug!(
+                connector = %self.connector, series, path = %self.path.display(),
+                "spanmetrics: state written"
+            ),
+            Err(e) => tracing::warn!(
+                connector = %self.connector, error = %e, path = %self.path.display(),
+                "spanmetrics: cannot write the state; a restart will start from zero"
+            ),
+        }
+    }
+
+    fn spawn(self, metrics: std::sync::Weak<SpanMetrics>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(m) = metrics.upgrade() else { break };
+                let file = self.clone();
+                let _ = tokio::task::spawn_blocking(move || file.write(&m)).await;
+            }
         })
     }
 }

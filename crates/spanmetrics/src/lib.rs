@@ -20,12 +20,15 @@
 //! - Exemplars are on by default; one (the most recent) per series.
 //! - `metrics_expiration` is checked with millisecond precision by a background sweep every
 //!   `metrics_flush_interval` and at every collect.
+//! - With `storage: <file_storage id>` (Redline's key) the series survive a restart
+//!   (`checkpoint`): Go starts every counter from zero.
 //! - Exporters that read sources (Prometheus, remote write) read the store in place at scrape
 //!   or push time; to others (`otlp`, `otlphttp`, `debug`) the connector pushes OTLP every
 //!   `metrics_flush_interval`, as Go does, with one resource per `service.name` whose only
 //!   attribute is `service.name` (Go copies the span's whole resource).
 
 mod aggregate;
+mod checkpoint;
 mod collect;
 pub mod config;
 mod factory;
@@ -33,6 +36,7 @@ mod push;
 mod series;
 
 pub use aggregate::SpanMetrics;
+pub use checkpoint::CheckpointError;
 pub use config::Config;
 pub use factory::SpanMetricsFactory;
 pub use redline_otlp_wire::WireError;

@@ -176,3 +176,21 @@ fn exponential_histogram_is_configured_as_otelcol_spells_it() {
         assert!(s.has_duration());
     }
 }
+
+#[test]
+fn storage_names_a_storage_extension() {
+    let c = section("    storage: file_storage/metrics\n");
+    SpanMetricsFactory.validate(&c).expect("valid");
+    assert_eq!(
+        SpanMetricsFactory.extension_refs(&c),
+        vec![(
+            "storage".to_owned(),
+            redline_pipeline::ComponentId::new("file_storage", Some("metrics"))
+        )]
+    );
+    assert!(SpanMetricsFactory
+        .extension_refs(&section("    namespace: x\n"))
+        .is_empty());
+    let e = err("    storage: \"\"\n").to_string();
+    assert!(e.contains("storage"), "{e}");
+}

@@ -12,7 +12,7 @@ const SEP: u8 = 0xff;
 const ABSENT: u8 = 0xfe;
 
 /// Something that exposes a series key: the borrowed key of a span, or a stored series.
-pub(super) trait Key {
+pub(crate) trait Key {
     fn service(&self) -> Option<&str>;
     fn name(&self) -> Option<&str>;
     fn kind(&self) -> u8;
@@ -101,7 +101,7 @@ fn write_part(h: &mut impl Hasher, s: Option<&str>) {
 }
 
 impl SpanMetrics {
-    pub(super) fn hash_key(&self, k: &impl Key) -> (u64, u64) {
+    pub(crate) fn hash_key(&self, k: &impl Key) -> (u64, u64) {
         let inc = self.settings.include;
         let mut h = self.hasher.build_hasher();
         if inc[0] {

@@ -4,7 +4,7 @@
 //! chosen by the hash of the key *without* `status.code`, so every status of one label group
 //! lives in one shard and the errors family is computed shard by shard.
 
-mod key;
+pub(crate) mod key;
 mod observe;
 mod visitor;
 
@@ -25,6 +25,8 @@ pub(crate) struct Overflow {
     pub active: bool,
     /// Spans with status ERROR folded into it: its key has no status, so errors are kept apart.
     pub errors: u64,
+    /// As [`Shard::version`].
+    pub version: u64,
 }
 
 /// The spanmetrics aggregation state, usable without any pipeline (benches, tests).
@@ -32,7 +34,7 @@ pub struct SpanMetrics {
     pub(crate) settings: Settings,
     pub(crate) layout: Layout,
     pub(crate) shards: Box<[Padded]>,
-    shard_mask: usize,
+    pub(crate) shard_mask: usize,
     pub(crate) hasher: DefaultHashBuilder,
     series: AtomicUsize,
     pub(crate) overflow: Mutex<Overflow>,
@@ -43,6 +45,8 @@ pub struct SpanMetrics {
     /// Added to the monotonic clock: lets tests move time forward.
     clock_offset_ms: AtomicU64,
     pub(crate) names: Names,
+    /// The checkpoint on disk while it still holds every value a reader has seen.
+    pub(crate) persisted: Mutex<Option<crate::checkpoint::Persisted>>,
 }
 
 /// Family names with the namespace applied, built once.
@@ -83,6 +87,7 @@ impl SpanMetrics {
                 words: vec![0; layout.stride],
                 active: false,
                 errors: 0,
+                version: 0,
             }),
             layout,
             shards,
@@ -94,6 +99,7 @@ impl SpanMetrics {
             clock_offset_ms: AtomicU64::new(0),
             names,
             settings,
+            persisted: Mutex::new(None),
         }
     }
 

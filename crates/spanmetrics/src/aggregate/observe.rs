@@ -81,19 +81,12 @@ impl SpanMetrics {
             return;
         };
         let mut guard = shard.0.lock();
-        let Shard {
-            table,
-            chunks,
-            free,
-            next_slot,
-            strings,
-        } = &mut *guard;
         let stride = self.layout.stride;
-
         let found = {
-            let chunks_ref: &[Box<[u64]>] = chunks;
-            let strings_ref: &Interner = strings;
-            table
+            let chunks_ref: &[Box<[u64]>] = &guard.chunks;
+            let strings_ref: &Interner = &guard.strings;
+            guard
+                .table
                 .find(hash, |slot| {
                     let stored = StoredKey {
                         words: words_at(chunks_ref, stride, *slot),
@@ -105,7 +98,8 @@ impl SpanMetrics {
                 .copied()
         };
         if let Some(slot) = found {
-            self.record(words_mut(chunks, stride, slot), obs);
+            guard.version += 1;
+            self.record(words_mut(&mut guard.chunks, stride, slot), obs);
             return;
         }
 
@@ -114,15 +108,36 @@ impl SpanMetrics {
             self.observe_overflow(obs);
             return;
         }
+        guard.version += 1;
+        let slot = self.insert_series(&mut guard, hash, key, obs.now_unix_nano);
+        self.record(words_mut(&mut guard.chunks, stride, slot), obs);
+    }
 
-        // A new series: intern its labels and take a slot.
+    /// Adds a series for `key` (not yet in `shard`; its place already admitted) created at
+    /// `created_unix_nano`, with nothing counted. Returns its slot.
+    pub(crate) fn insert_series(
+        &self,
+        shard: &mut Shard,
+        hash: u64,
+        key: &impl Key,
+        created_unix_nano: u64,
+    ) -> u32 {
+        let Shard {
+            table,
+            chunks,
+            free,
+            next_slot,
+            strings,
+            ..
+        } = shard;
+        let stride = self.layout.stride;
         let inc = self.settings.include;
         let mut intern = |s: Option<&str>, on: bool| match s {
             Some(s) if on => strings.intern(&self.hasher, s),
             _ => NONE_ID,
         };
-        let service = intern(key.service, inc[0]);
-        let name = intern(key.name, inc[1]);
+        let service = intern(key.service(), inc[0]);
+        let name = intern(key.name(), inc[1]);
         let mut dim_ids = smallvec::SmallVec::<[u32; 8]>::new();
         for i in 0..self.layout.n_dims {
             dim_ids.push(intern(key.dim(i), true));
@@ -143,18 +158,17 @@ impl SpanMetrics {
         if let Some(w) = words.get_mut(W_IDS) {
             *w = u64::from(service) | (u64::from(name) << 32);
         }
-        let kind = if inc[2] { key.kind } else { 0 };
-        let status = if inc[3] { key.status } else { 0 };
+        let kind = if inc[2] { key.kind() } else { 0 };
+        let status = if inc[3] { key.status() } else { 0 };
         if let Some(w) = words.get_mut(W_META) {
             *w = u64::from(kind) | (u64::from(status) << 8);
         }
         if let Some(w) = words.get_mut(W_CREATED) {
-            *w = obs.now_unix_nano;
+            *w = created_unix_nano;
         }
         for (i, id) in dim_ids.iter().enumerate() {
             self.layout.set_dim_id(words, i, *id);
         }
-        self.record(words, obs);
 
         let chunks_ref: &[Box<[u64]>] = chunks;
         let strings_ref: &Interner = strings;
@@ -166,10 +180,11 @@ impl SpanMetrics {
             };
             self.hash_key(&stored).1
         });
+        slot
     }
 
     /// Takes a place for a new series under the cardinality limit.
-    fn admit(&self) -> bool {
+    pub(crate) fn admit(&self) -> bool {
         let limit = self.settings.cardinality_limit;
         if limit == 0 {
             self.series.fetch_add(1, Ordering::Relaxed);
@@ -198,6 +213,7 @@ impl SpanMetrics {
                  into the otel.metric.overflow=\"true\" series"
             );
         }
+        o.version += 1;
         if obs.is_error {
             o.errors = o.errors.wrapping_add(1);
         }

@@ -82,6 +82,9 @@ pub struct Config {
     pub calls_dimensions: Option<Unsupported>,
     pub include_instrumentation_scope: Option<Unsupported>,
     pub add_resource_attributes: Option<Unsupported>,
+    /// Redline's own key: a storage extension (`file_storage`) where the series state is
+    /// kept across restarts, so counters continue instead of starting from zero.
+    pub storage: Option<String>,
 }
 
 impl Default for Config {
@@ -105,6 +108,7 @@ impl Default for Config {
             calls_dimensions: None,
             include_instrumentation_scope: None,
             add_resource_attributes: None,
+            storage: None,
         }
     }
 }

@@ -15,6 +15,9 @@ pub(crate) struct Shard {
     pub free: Vec<u32>,
     pub next_slot: u32,
     pub strings: Interner,
+    /// Bumped for every span recorded here: tells whether a reader saw more than a checkpoint
+    /// holds.
+    pub version: u64,
 }
 
 impl Shard {
@@ -25,6 +28,7 @@ impl Shard {
             free: Vec::new(),
             next_slot: 0,
             strings: Interner::default(),
+            version: 0,
         }
     }
 
