@@ -12,6 +12,16 @@ started again on the same ports, fewer spans are sent, and then
 
 No `_created` samples are served: Prometheus 2.x stores them as extra `*_created` series
 (checked by hand against 2.42), and otelcol's exporter does not write them either.
+
+With `spanmetrics.storage` (a `file_storage`), the same Prometheus also receives each series'
+start time by remote write (`export_created_metric`), and:
+  - a SIGTERM restart under a steady load is no reset: `resets()` is 0, no sample decreases,
+    the last sample equals every span the load had answered, and the start time is one value
+    across both processes (`increase()` would extrapolate to the window's edges; the raw
+    samples are the same arithmetic without it, so they are what is compared exactly);
+  - a SIGKILL while the state file holds what Prometheus saw continues exactly; a SIGKILL
+    after a scrape of newer values restarts from zero with a new start time: one reset
+    Prometheus counts, never a decrease without one.
 """
 
 from __future__ import annotations
@@ -124,22 +134,38 @@ def test_restart_is_a_reset_prometheus_sees(stack):
 # ------------------------------------------------------------------ with `storage`: no reset
 
 STATE_CONFIG = pipeline(
-    exporters=[PROMETHEUS],
+    exporters=[PROMETHEUS, """
+        prometheusremotewrite:
+          endpoint: http://127.0.0.1:{prometheus}/api/v1/write
+          push_interval: 1s
+          export_created_metric:
+            enabled: true
+    """],
     spanmetrics="storage: file_storage",
     extensions="""
         file_storage:
           directory: {state_dir}
     """,
 )
-STEADY = 'traces_spanmetrics_calls_total{service_name="steady",span_name="op",status_code="STATUS_CODE_UNSET"}'
+STEADY = ('traces_spanmetrics_calls_total{job="redline",service_name="steady",span_name="op",'
+          'status_code="STATUS_CODE_UNSET"}')
+# Each series' start time (ms), from remote write's `export_created_metric`.
+STEADY_CREATED = ('traces_spanmetrics_calls_total_created{service_name="steady",span_name="op",'
+                  'status_code="STATUS_CODE_UNSET"}')
 
 
 def with_state(redline_bin, procs, tmp_path):
-    """Redline with `spanmetrics.storage`, scraped by Prometheus; and the state directory."""
+    """Redline with `spanmetrics.storage`, scraped by Prometheus and remote writing to it
+    (start times); and the state directory."""
     state = tmp_path / "state"
     state.mkdir()
-    rl = Redline(procs, redline_bin, tmp_path, STATE_CONFIG, state_dir=state).start()
-    return rl, scraped(procs, tmp_path, rl), state
+    scrape = helpers.free_port()
+    prom = promquery.start_prometheus(procs, tmp_path, [f"127.0.0.1:{scrape}"], remote_write=True)
+    rl = Redline(procs, redline_bin, tmp_path, STATE_CONFIG, ports={"prom": scrape}, state_dir=state,
+                 prometheus=prom.port).start()
+    helpers.wait_until(lambda: prom.scalar('up{job="redline"}') == 1.0, 20, "prometheus to scrape redline",
+                       alive=prom.proc)
+    return rl, prom, state
 
 
 class Steady:
@@ -183,10 +209,12 @@ def test_with_storage_a_restart_under_load_is_no_reset(redline_bin, procs, tmp_p
     with Steady(rl) as load:
         helpers.wait_until(lambda: (prom.scalar(STEADY) or 0) > 0, 20, "Prometheus to see the load",
                            alive=rl.proc)
+        first_sample_ms = prom.raw(f"{STEADY}[1m]")[0][0] * 1000
         time.sleep(2)
         rl.stop()  # SIGTERM: receivers stop, the connector writes its state, the process exits
         helpers.wait_until(lambda: prom.scalar('up{job="redline"}') == 0.0, 20, "Prometheus to see redline down")
         rl.start()
+        restarted = time.time()
         assert "counters continue from the state a previous run left" in rl.proc.log_text(), \
             rl.proc.log_text()
         time.sleep(3)
@@ -205,6 +233,11 @@ def test_with_storage_a_restart_under_load_is_no_reset(redline_bin, procs, tmp_p
     # the way increase() does gives it too (the series began at the first request).
     assert values[-1] == float(sent) and counter_total(samples) == float(sent), (sent, values)
     assert load.retries > 0, "the load ran across the restart"
+    # One start time for the series across both processes.
+    helpers.wait_until(lambda: prom.raw(f"{STEADY_CREATED}[5m]")[-1][0] > restarted, 20,
+                       "a start time pushed by the new process")
+    starts = {v for _, v in prom.raw(f"{STEADY_CREATED}[5m]")}
+    assert len(starts) == 1 and next(iter(starts)) <= first_sample_ms, starts
     rl.stop()
 
 
@@ -225,7 +258,7 @@ def test_with_storage_a_crash_never_makes_a_counter_go_back(redline_bin, procs, 
     before that scrape was answered, so the restart starts from zero, a reset Prometheus
     detects, never a counter that silently goes back."""
     rl, prom, state = with_state(redline_bin, procs, tmp_path)
-    sel = 'traces_spanmetrics_calls_total{service_name="restart",span_name="op",status_code="STATUS_CODE_UNSET"}'
+    sel = 'traces_spanmetrics_calls_total{job="redline",service_name="restart",span_name="op",status_code="STATUS_CODE_UNSET"}'
 
     send(rl, unset=5, error=0)
     # The state is written every 10 s; Prometheus keeps scraping the same values meanwhile.
@@ -250,4 +283,11 @@ def test_with_storage_a_crash_never_makes_a_counter_go_back(redline_bin, procs, 
     values = [v for _, v in prom.raw(f"{sel}[5m]")]
     distinct = [v for i, v in enumerate(values) if i == 0 or v != values[i - 1]]
     assert distinct == [5.0, 6.0, 2.0], values
+    # The start time stayed through the first crash and moved with the reset.
+    created = sel.replace("_total{", "_total_created{").replace('job="redline",', "")
+    helpers.wait_until(lambda: prom.raw(f"{created}[5m]")[-1][1] > prom.raw(f"{created}[5m]")[0][1], 20,
+                       "the new start time pushed")
+    starts = [v for _, v in prom.raw(f"{created}[5m]")]
+    distinct_starts = [v for i, v in enumerate(starts) if i == 0 or v != starts[i - 1]]
+    assert len(distinct_starts) == 2 and distinct_starts[1] > distinct_starts[0], starts
     rl.stop()
