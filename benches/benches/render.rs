@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use redline_benches::clock::{process_cpu_time, Clock, Mode};
-use redline_benches::{reference_config, Workload};
+use redline_benches::filled_spanmetrics;
 use redline_pipeline::{FamilyDesc, HistogramPoint, MetricsSink, MetricsSource};
 use redline_prometheus_exporter::{render, Format, RenderOptions};
 use redline_spanmetrics::SpanMetrics;
@@ -21,17 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const OPENMETRICS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 fn source(series: usize) -> Arc<SpanMetrics> {
-    let w = Workload::new(series);
-    let m = SpanMetrics::new(&reference_config()).expect("reference config is valid");
-    for r in w.covering_requests() {
-        m.aggregate(&r).expect("fixture is valid");
-    }
-    // A second round so counts, sums and exemplars are not all the first span's.
-    for r in w.covering_requests() {
-        m.aggregate(&r).expect("fixture is valid");
-    }
-    assert_eq!(m.series_count(), series);
-    Arc::new(m)
+    Arc::new(filled_spanmetrics(series))
 }
 
 /// Discards everything: the cost of `collect` alone (shard snapshots, label lookups).

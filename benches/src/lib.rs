@@ -39,6 +39,21 @@ pub fn reference_config() -> redline_spanmetrics::Config {
     }
 }
 
+/// A reference-config connector holding exactly `series` series, each counted twice (so
+/// counts, sums and exemplars are not all the first span's).
+pub fn filled_spanmetrics(series: usize) -> redline_spanmetrics::SpanMetrics {
+    let w = Workload::new(series);
+    let m = redline_spanmetrics::SpanMetrics::new(&reference_config())
+        .expect("reference config is valid");
+    for _ in 0..2 {
+        for r in w.covering_requests() {
+            m.aggregate(&r).expect("fixture is valid");
+        }
+    }
+    assert_eq!(m.series_count(), series);
+    m
+}
+
 /// Deterministic xorshift64*: fixtures are identical on every run.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);

@@ -55,6 +55,8 @@ pub(crate) struct Persisted {
     path: PathBuf,
     shards: Vec<u64>,
     overflow: u64,
+    /// Series held when written: expiry removes some without counting a span.
+    series: usize,
 }
 
 /// A series key read from a checkpoint.
@@ -208,6 +210,7 @@ impl SpanMetrics {
             path: PathBuf::new(),
             shards: snaps.iter().map(|s| s.version).collect(),
             overflow: overflow.version,
+            series: count,
         };
         (out, persisted)
     }
@@ -219,6 +222,13 @@ impl SpanMetrics {
         // Held throughout: a read that copies the state meanwhile compares against the file
         // this write leaves, never against one it replaces.
         let mut persisted = self.persisted.lock();
+        if persisted
+            .as_ref()
+            .is_some_and(|p| p.path == path && self.unchanged_since(p))
+        {
+            // Nothing counted or expired since the file was written: it is still exact.
+            return Ok(self.series_count());
+        }
         let (bytes, mut fresh) = self.encode_state();
         let tmp = path.with_extension("tmp");
         {
@@ -238,6 +248,16 @@ impl SpanMetrics {
         let series = self.series_count();
         *persisted = Some(fresh);
         Ok(series)
+    }
+
+    fn unchanged_since(&self, p: &Persisted) -> bool {
+        p.series == self.series_count()
+            && self.overflow.lock().version == p.overflow
+            && self
+                .shards
+                .iter()
+                .zip(&p.shards)
+                .all(|(shard, held)| shard.0.lock().version == *held)
     }
 
     /// Continues the counters of the checkpoint at `path`, if there is one. Returns the
@@ -260,6 +280,7 @@ impl SpanMetrics {
             path: path.to_owned(),
             shards: vec![0; self.shards.len()],
             overflow: 0,
+            series: self.series_count(),
         });
         Ok(Some(restored))
     }

@@ -191,3 +191,30 @@ fn the_file_goes_once_a_read_shows_more_than_it_holds() {
     collect(&after);
     assert!(!path.exists());
 }
+
+#[test]
+fn an_unchanged_state_is_not_written_again() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("state");
+    let m = fed(&reference_config(), 1);
+    m.write_checkpoint(&path, false).expect("writes");
+    let written = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    std::fs::write(&path, b"marker: a rewrite would replace this").expect("w");
+    m.write_checkpoint(&path, false).expect("skips");
+    assert_eq!(
+        std::fs::read(&path).expect("r"),
+        b"marker: a rewrite would replace this"
+    );
+    m.aggregate(&traffic(1)).expect("aggregates");
+    m.write_checkpoint(&path, false).expect("writes");
+    assert!(
+        std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .expect("mtime")
+            >= written
+    );
+    let again = SpanMetrics::new(&reference_config()).expect("valid");
+    assert_eq!(again.load_checkpoint(&path).expect("loads"), Some(4));
+}
