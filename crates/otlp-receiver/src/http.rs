@@ -339,6 +339,9 @@ fn over_budget(kind: Kind, budget: &BodyBudget) -> Response {
     retry_response(kind, &message, crate::ingest::OVER_BUDGET_RETRY_AFTER)
 }
 
+/// The header block an h2c request may carry, about what hyper's HTTP/1.1 reader buffers.
+const H2_MAX_HEADER_LIST_SIZE: u32 = 256 * 1024;
+
 /// OTLP/HTTP's side of a connection: HTTP/1.1 or HTTP/2 (h2c in clear text), told apart by
 /// what the client sends first.
 #[derive(Clone)]
@@ -355,7 +358,13 @@ impl HttpProtocol {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(config.read_header_timeout());
-        builder.http2().timer(TokioTimer::new());
+        // hyper's h2 default (16 KiB) refuses a larger header block (431), and one past its
+        // abuse threshold by closing the whole connection (GOAWAY), failing every request on
+        // it; HTTP/1.1 takes up to ~400 KiB of head. h2c now takes about the same.
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(H2_MAX_HEADER_LIST_SIZE);
         Self {
             builder,
             service: TowerToHyperService::new(router),

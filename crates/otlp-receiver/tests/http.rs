@@ -160,3 +160,40 @@ async fn http_response_headers_and_custom_path() {
     assert_eq!(a.headers["x-served-by"], "redline");
     h.shutdown().await;
 }
+
+/// h2c (HTTP/2 in clear text) with a 40 KiB header next to plain requests on the same
+/// connection: served, as over HTTP/1.1 (hyper's h2 default refused them with 431, and larger
+/// ones by closing the connection under every request on it).
+#[tokio::test]
+async fn h2c_takes_large_headers_without_closing_the_connection() {
+    let h = Receiver::start(loopback_config_with_http(|_| {}), Recorder::default()).await;
+    let addr = h.http.expect("http");
+    let io = hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(addr).await.expect("tcp"));
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .expect("h2c");
+    tokio::spawn(conn);
+    let big = "x".repeat(40 * 1024);
+    let mut calls = Vec::new();
+    for i in 0..8 {
+        let mut sender = sender.clone();
+        let mut req = http::Request::post(format!("http://{addr}/v1/traces"))
+            .header("content-type", PB)
+            .body(Full::new(Bytes::from(
+                request(vec![span(1)]).encode_to_vec(),
+            )))
+            .expect("request");
+        if i % 2 == 0 {
+            req.headers_mut()
+                .insert("x-big", big.parse().expect("header value"));
+        }
+        calls.push(tokio::spawn(async move { sender.send_request(req).await }));
+    }
+    for call in calls {
+        let resp = call.await.expect("task").expect("answered");
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(h.spans(), 8);
+    h.shutdown().await;
+}
