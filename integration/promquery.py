@@ -40,9 +40,11 @@ class Prom:
         self.base = f"http://127.0.0.1:{port}"
         self.proc = proc
 
-    def data(self, q: str) -> dict:
-        """The `data` of an instant query, whatever its result type."""
-        r = requests.get(f"{self.base}/api/v1/query", params={"query": q}, timeout=5)
+    def data(self, q: str, at: Optional[float] = None) -> dict:
+        """The `data` of an instant query (at Unix time `at`, default now), whatever its
+        result type."""
+        params = {"query": q} if at is None else {"query": q, "time": f"{at:.3f}"}
+        r = requests.get(f"{self.base}/api/v1/query", params=params, timeout=5)
         body = r.json()
         assert r.status_code == 200 and body.get("status") == "success", f"query {q!r} failed: {r.status_code} {body}"
         return body["data"]

@@ -16,9 +16,9 @@ No `_created` samples are served: Prometheus 2.x stores them as extra `*_created
 With `spanmetrics.storage` (a `file_storage`), the same Prometheus also receives each series'
 start time by remote write (`export_created_metric`), and:
   - a SIGTERM restart under a steady load is no reset: `resets()` is 0, no sample decreases,
-    the last sample equals every span the load had answered, and the start time is one value
-    across both processes (`increase()` would extrapolate to the window's edges; the raw
-    samples are the same arithmetic without it, so they are what is compared exactly);
+    the last sample equals every span the load had answered, `increase()` over the samples'
+    span equals every span sent after the first scrape, and the start time is one value
+    across both processes;
   - a SIGKILL while the state file holds what Prometheus saw continues exactly; a SIGKILL
     after a scrape of newer values restarts from zero with a new start time: one reset
     Prometheus counts, never a decrease without one.
@@ -232,6 +232,11 @@ def test_with_storage_a_restart_under_load_is_no_reset(redline_bin, procs, tmp_p
     # Every span counted once: the last sample is what was sent, and adding up the samples
     # the way increase() does gives it too (the series began at the first request).
     assert values[-1] == float(sent) and counter_total(samples) == float(sent), (sent, values)
+    # increase() itself, over exactly the samples' span (evaluated at the last one, so it has
+    # no edge to extrapolate to): every span sent after the first scrape.
+    first, last = samples[0][0], samples[-1][0]
+    inc = prom.data(f"increase({STEADY}[{round((last - first) * 1000)}ms])", at=last)["result"]
+    assert [helpers.parse_float(r["value"][1]) for r in inc] == [float(sent) - values[0]], (inc, values)
     assert load.retries > 0, "the load ran across the restart"
     # One start time for the series across both processes.
     helpers.wait_until(lambda: prom.raw(f"{STEADY_CREATED}[5m]")[-1][0] > restarted, 20,
