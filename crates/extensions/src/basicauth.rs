@@ -227,7 +227,7 @@ struct BcryptGate {
     recent: Mutex<RecentChecks>,
     /// Checks under way, by the same key as `recent`.
     in_flight: Mutex<HashMap<[u8; 32], WeakShared<BoxFuture<'static, bool>>>>,
-    running: Semaphore,
+    running: Arc<Semaphore>,
     /// Checks waiting for or holding a permit.
     admitted: AtomicUsize,
     max_admitted: usize,
@@ -240,7 +240,7 @@ impl BcryptGate {
         Self {
             recent: Mutex::new(RecentChecks::default()),
             in_flight: Mutex::new(HashMap::new()),
-            running: Semaphore::new(permits),
+            running: Arc::new(Semaphore::new(permits)),
             admitted: AtomicUsize::new(0),
             // A few checks' worth of queue: a new client waits well under a second behind a
             // flood instead of behind every attempt of it.
@@ -266,8 +266,11 @@ impl BcryptGate {
         let admission = Admission(self.clone());
         let check = async move {
             let gate = &admission.0;
-            let ok = match gate.running.acquire().await {
-                Ok(_permit) => tokio::task::spawn_blocking(move || {
+            let ok = match gate.running.clone().acquire_owned().await {
+                // The permit goes with the hash: a client that hangs up mid-check cannot free
+                // its place while the CPU is still spent on it.
+                Ok(permit) => tokio::task::spawn_blocking(move || {
+                    let _running = permit;
                     bcrypt::verify(&password, &hash).unwrap_or(false)
                 })
                 .await
@@ -639,5 +642,35 @@ mod tests {
         // A request that goes away gives its place back.
         drop(held);
         assert!(outcome(&a, &basic("bc", "right")).is_ok());
+    }
+
+    #[test]
+    fn a_client_hanging_up_mid_check_does_not_free_its_place_early() {
+        // Cost 10: hundreds of milliseconds in a debug build, still running when dropped.
+        let hash = bcrypt::hash("right", 10).expect("hash");
+        let a = load(&format!("bc:{hash}")).expect("loads");
+        let permits = a.bcrypt.running.available_permits();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let check = a.authenticate(&basic("bc", "guess")).outcome();
+            // The client goes away once the check has started.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(20), check).await;
+            assert_eq!(
+                a.bcrypt.running.available_permits(),
+                permits - 1,
+                "the hash still being computed keeps its permit"
+            );
+            let freed = async {
+                while a.bcrypt.running.available_permits() < permits {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(30), freed)
+                .await
+                .expect("given back when the hash is done");
+        });
     }
 }
