@@ -22,6 +22,9 @@ use crate::config::DEFAULT_PUSH_INTERVAL;
 use crate::encode::{encode, Request};
 use crate::settings::Settings;
 
+/// How long before the shutdown deadline the senders stop trying.
+const SHUTDOWN_MARGIN: Duration = Duration::from_millis(50);
+
 /// What the exporter did, for tests and operators.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -247,10 +250,15 @@ impl Inner {
         let started = Instant::now();
         let mut backoff = retry.backoff();
         loop {
+            // Shutting down, an attempt must end a little before the deadline: the shutdown
+            // waits for the senders only until then, and one still sending at that instant
+            // turns a clean give-up into "dropped at the deadline".
             let timeout = match (self.settings.timeout, self.deadline()) {
                 (t, Some(d)) => Some(
-                    t.map_or(Duration::MAX, |t| t)
-                        .min(d.saturating_duration_since(Instant::now())),
+                    t.map_or(Duration::MAX, |t| t).min(
+                        d.saturating_duration_since(Instant::now())
+                            .saturating_sub(SHUTDOWN_MARGIN),
+                    ),
                 ),
                 (t, None) => t,
             };
@@ -278,7 +286,9 @@ impl Inner {
             }
             let elapsed_limit = !retry.max_elapsed_time.is_zero()
                 && started.elapsed() + wait > retry.max_elapsed_time;
-            let past_deadline = self.deadline().is_some_and(|d| Instant::now() + wait >= d);
+            let past_deadline = self
+                .deadline()
+                .is_some_and(|d| Instant::now() + wait + SHUTDOWN_MARGIN >= d);
             if elapsed_limit || past_deadline {
                 tracing::warn!(component = %self.component, reason = %reason, timeseries = req.timeseries,
                     elapsed = ?started.elapsed(), shutting_down = past_deadline, "remote write failed; giving up on the request");
