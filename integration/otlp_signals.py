@@ -93,10 +93,33 @@ def _drop_empty(msg):
             msg.ClearField(field.name)
 
 
+def _sort_attributes(msg):
+    """Order every `attributes` list by key, recursively: attribute order carries no meaning
+    in OTLP, and otelcol's OTTL map literals (Go maps) insert keys in random order."""
+    for field, value in msg.ListFields():
+        if field.message_type is None:
+            continue
+        if field.is_repeated:
+            if field.message_type.GetOptions().map_entry:
+                continue
+            if field.name == "attributes":
+                ordered = sorted(value, key=lambda kv: kv.key)
+                copies = [type(kv)() for kv in ordered]
+                for c, kv in zip(copies, ordered):
+                    c.CopyFrom(kv)
+                del value[:]
+                value.extend(copies)
+            for v in value:
+                _sort_attributes(v)
+            continue
+        _sort_attributes(value)
+
+
 def _ser(msg) -> bytes:
     norm = type(msg)()
     norm.CopyFrom(msg)
     _drop_empty(norm)
+    _sort_attributes(norm)
     return norm.SerializeToString(deterministic=True)
 
 
