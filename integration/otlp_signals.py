@@ -77,25 +77,10 @@ def signal_of_path(path: str) -> str:
     raise ValueError(f"not an OTLP/HTTP path: {path}")
 
 
-def _drop_empty(msg):
-    """Clear present-but-empty singular sub-messages that are not oneof members, recursively."""
-    for field, value in msg.ListFields():
-        if field.message_type is None:
-            continue
-        if field.is_repeated:
-            if field.message_type.GetOptions().map_entry:
-                continue
-            for v in value:
-                _drop_empty(v)
-            continue
-        _drop_empty(value)
-        if value.ByteSize() == 0 and field.containing_oneof is None:
-            msg.ClearField(field.name)
-
-
-def _sort_attributes(msg):
-    """Order every `attributes` list by key, recursively: attribute order carries no meaning
-    in OTLP, and otelcol's OTTL map literals (Go maps) insert keys in random order."""
+def _normalize(msg):
+    """In one walk: clear present-but-empty singular sub-messages that are not oneof members,
+    and order every `attributes` list by key (attribute order carries no meaning in OTLP, and
+    otelcol's OTTL map literals, Go maps, insert keys in random order)."""
     for field, value in msg.ListFields():
         if field.message_type is None:
             continue
@@ -103,23 +88,23 @@ def _sort_attributes(msg):
             if field.message_type.GetOptions().map_entry:
                 continue
             if field.name == "attributes":
-                ordered = sorted(value, key=lambda kv: kv.key)
-                copies = [type(kv)() for kv in ordered]
-                for c, kv in zip(copies, ordered):
-                    c.CopyFrom(kv)
+                ordered = [type(kv)() for kv in value]
+                for slot, kv in zip(ordered, sorted(value, key=lambda kv: kv.key)):
+                    slot.CopyFrom(kv)
                 del value[:]
-                value.extend(copies)
+                value.extend(ordered)
             for v in value:
-                _sort_attributes(v)
+                _normalize(v)
             continue
-        _sort_attributes(value)
+        _normalize(value)
+        if value.ByteSize() == 0 and field.containing_oneof is None:
+            msg.ClearField(field.name)
 
 
 def _ser(msg) -> bytes:
     norm = type(msg)()
     norm.CopyFrom(msg)
-    _drop_empty(norm)
-    _sort_attributes(norm)
+    _normalize(norm)
     return norm.SerializeToString(deterministic=True)
 
 
