@@ -253,6 +253,8 @@ def test_grafana_provisioning():
     prom, tempo = by_type["prometheus"], by_type["tempo"]
     assert prom["jsonData"]["exemplarTraceIdDestinations"] == [{"name": "trace_id", "datasourceUid": tempo["uid"]}]
     assert prom["url"] == "http://prometheus:9090" and tempo["url"] == "http://tempo:3200"
+    # The Service Graph tab reads the servicegraph series from the provisioned Prometheus.
+    assert tempo["jsonData"]["serviceMap"] == {"datasourceUid": prom["uid"]}
     # The dashboard's data-source variables default to the provisioned uids.
     variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
     assert variables["datasource"]["current"]["value"] == prom["uid"]

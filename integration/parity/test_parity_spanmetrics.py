@@ -116,3 +116,52 @@ def test_several_resources_per_service(pair_factory, allow):
     red = pair.redline.scrape()
     assert red.sample("traces_spanmetrics_calls_total", service_name="several-resources", span_name="http.server",
                       span_kind="SPAN_KIND_SERVER", status_code="STATUS_CODE_UNSET") == 3
+
+
+def _sampled_spans() -> list:
+    """Spans of every sampling shape: thresholds whose adjusted count is whole (otelcol rounds
+    fractional ones at random, so those cannot be compared value for value), a threshold of 0
+    (errors kept always), an `rv` without a threshold, a malformed and a foreign tracestate,
+    none at all, and the older `p` value otelcol does not read (docs/compatibility.md §21)."""
+    shapes = [
+        ("ot=th:e", 0, 5), ("ot=th:c", 0, 40), ("vendor=x,ot=th:8;rv:abcdefabcdefab", 0, 300),
+        ("ot=th:0", 2, 900), ("ot=th:e", 2, 900), ("ot=rv:01234567890abc", 0, 5),
+        ("ot=th:zz", 0, 5), ("vendor=th:8", 0, 40), ("", 0, 40), ("ot=p:3", 0, 3000),
+    ]
+    spans = []
+    for i, (state, status, dur) in enumerate(shapes * 3):
+        name = "GET /sampled-p" if "p:" in state else "GET /sampled"
+        s = traffic.span(name=name, status=status, dur_ms=dur + i)
+        s.trace_state = state
+        spans.append(s)
+    return spans
+
+
+@pytest.mark.parametrize("method", [False, True])
+def test_sampled_spans_count_their_adjusted_count(pair_factory, allow, method):
+    """Each span counts 1/p of its sampling threshold (`ot=th`) in calls, buckets and sums, in
+    both collectors; with enable_metrics_sampling_method each series says whether it was
+    extrapolated or counted."""
+    spans = _sampled_spans()
+    options = {"namespace": "traces.spanmetrics", "exemplars": {"enabled": False}}
+    if method:
+        options["enable_metrics_sampling_method"] = True
+    pair = pair_factory(spanmetrics_pipeline(options))
+    answers = pair.grpc_export(traffic.request(({"service.name": "sampled"}, spans)).SerializeToString())
+    assert {a.status for a in answers.values()} == {"OK"}
+    scenario.check(pair, allow, f"sampled spans, sampling method {method}", len(spans))
+    red = pair.redline.scrape()
+    extra = {"sampling_method": "extrapolated"} if method else {}
+    # 3 rounds of: th:e 8, th:c 4, th:8 2, and 1 each for rv-only, bad, foreign and none.
+    unset = dict(service_name="sampled", span_name="GET /sampled", span_kind="SPAN_KIND_SERVER",
+                 status_code="STATUS_CODE_UNSET")
+    if method:
+        assert red.sample("traces_spanmetrics_calls_total", **unset, **extra) == 3 * (8 + 4 + 2)
+        assert red.sample("traces_spanmetrics_calls_total", **unset, sampling_method="counted") == 3 * 4
+    else:
+        assert red.sample("traces_spanmetrics_calls_total", **unset) == 3 * (8 + 4 + 2 + 1 + 1 + 1 + 1)
+    errors = dict(unset, status_code="STATUS_CODE_ERROR", **extra)
+    assert red.sample("traces_spanmetrics_calls_total", **errors) == 3 * (1 + 8)
+    # Older p-values: 2^3 each in Redline, 1 in otelcol.
+    old = dict(unset, span_name="GET /sampled-p", **extra)
+    assert red.sample("traces_spanmetrics_calls_total", **old) == 3 * 8

@@ -36,6 +36,7 @@ fn factories() -> Factories {
         .processor(redline_filter_processor::FilterProcessorFactory)
         .processor(redline_probabilistic_sampler::ProbabilisticSamplerFactory)
         .connector(redline_spanmetrics::SpanMetricsFactory)
+        .connector(redline_servicegraph::ServiceGraphFactory)
         .connector(redline_forward_connector::ForwardConnectorFactory)
         .exporter(redline_otlp_exporter::OtlpExporterFactory)
         .exporter(redline_otlp_exporter::OtlpHttpExporterFactory)

@@ -13,12 +13,14 @@
 mod otel;
 mod threshold;
 mod w3c;
+mod weight;
 
 pub use otel::OtelTraceState;
 pub use threshold::{
     Randomness, Threshold, MAX_ADJUSTED_COUNT, MIN_SAMPLING_PROBABILITY, NUM_HEX_DIGITS,
 };
 pub use w3c::W3cTraceState;
+pub use weight::{integer_adjusted_count, round_weight, AdjustedCounts};
 
 /// Why sampling information could not be read or changed; the messages are otelcol's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -13,7 +13,7 @@ use redline_pipeline::{
 };
 
 use crate::aggregate::SpanMetrics;
-use crate::config::{SERVICE_NAME, SPAN_KIND, SPAN_NAME, STATUS_CODE};
+use crate::config::{SERVICE_NAME, SPAN_KIND, SPAN_NAME, STATUS_CODE, TEMPO_SERVICE};
 use crate::series::expo;
 use crate::series::{
     group_cmp, ids, kind, status, Shard, KIND_NAMES, NONE_ID, STATUS_ERROR, STATUS_NAMES, W_CREATED,
@@ -24,6 +24,8 @@ const CALLS_HELP: &str = "Number of spans, per label set.";
 const ERRORS_HELP: &str =
     "Number of spans with status ERROR, per label set without status.code (Redline addition).";
 const DURATION_HELP: &str = "Span durations (end time minus start time).";
+const LATENCY_HELP: &str =
+    "Span durations in seconds, for the Grafana Tempo data source's RED table (tempo_red_table).";
 
 /// A copy of one shard, taken under its lock.
 #[derive(Default)]
@@ -65,6 +67,8 @@ enum Family {
     Calls,
     Errors,
     Duration,
+    /// The duration histogram again, in seconds (`tempo_red_table`).
+    Latency,
 }
 
 impl SpanMetrics {
@@ -79,7 +83,11 @@ impl SpanMetrics {
         let inc = self.settings.include;
         let (service, name) = ids(words);
         if inc[0] {
-            out.push((SERVICE_NAME, snap.get(service).unwrap_or("")));
+            let service = snap.get(service).unwrap_or("");
+            out.push((SERVICE_NAME, service));
+            if self.settings.tempo_red_table {
+                out.push((TEMPO_SERVICE, service));
+            }
         }
         if inc[1] {
             out.push((SPAN_NAME, snap.get(name).unwrap_or("")));
@@ -100,6 +108,11 @@ impl SpanMetrics {
     }
 
     fn exemplar(&self, words: &[u64], counter: bool) -> Option<Exemplar> {
+        self.exemplar_scaled(words, counter, 1.0)
+    }
+
+    /// The exemplar with a histogram value multiplied by `scale` (to seconds for `latency`).
+    fn exemplar_scaled(&self, words: &[u64], counter: bool, scale: f64) -> Option<Exemplar> {
         let at = self.layout.exemplar?;
         let ex = words.get(at..at + 5)?;
         if ex[4] == 0 {
@@ -110,7 +123,11 @@ impl SpanMetrics {
         trace_id[8..].copy_from_slice(&ex[1].to_le_bytes());
         Some(Exemplar {
             // The pipeline's contract: 1 for counters, the measured duration for histograms.
-            value: if counter { 1.0 } else { f64::from_bits(ex[3]) },
+            value: if counter {
+                1.0
+            } else {
+                f64::from_bits(ex[3]) * scale
+            },
             time_unix_nano: ex[4],
             trace_id,
             span_id: ex[2].to_le_bytes(),
@@ -130,25 +147,35 @@ impl SpanMetrics {
                 let ex = self.exemplar(words, true);
                 sink.counter(labels, self.layout.calls(words), created, ex.as_ref());
             }
-            Family::Duration => {
+            Family::Duration | Family::Latency => {
                 let l = &self.layout;
                 if let Some(at) = l.expo {
                     self.emit_exponential(words, at, labels, created, sink);
                     return;
                 }
-                let Some(bounds) = self.settings.histogram.as_deref() else {
-                    return;
+                let (bounds, scale) = match family {
+                    Family::Latency => match &self.names.latency {
+                        Some((_, seconds)) => (
+                            seconds.as_slice(),
+                            self.settings.unit.nanos_per_unit() / 1e9,
+                        ),
+                        None => return,
+                    },
+                    _ => match self.settings.histogram.as_deref() {
+                        Some(bounds) => (bounds, 1.0),
+                        None => return,
+                    },
                 };
                 let counts = words.get(l.counts..l.counts + l.n_counts).unwrap_or(&[]);
                 let sum = l
                     .sum
                     .and_then(|s| words.get(s))
                     .map_or(0.0, |w| f64::from_bits(*w));
-                let ex = self.exemplar(words, false);
+                let ex = self.exemplar_scaled(words, false, scale);
                 let point = HistogramPoint {
                     bounds,
                     bucket_counts: counts,
-                    sum,
+                    sum: sum * scale,
                     count: l.calls(words),
                     start_time_unix_nano: created,
                     time_unix_nano: 0,
@@ -346,6 +373,17 @@ impl MetricsSource for SpanMetrics {
                 kind,
             });
             self.emit_family(Family::Duration, &snaps, &overflow, sink);
+        }
+        if let Some((name, _)) = &self.names.latency {
+            // No unit: Tempo's name carries none, and with `s` Prometheus would name it
+            // `latency_seconds`, which the RED table does not query.
+            sink.family(&FamilyDesc {
+                name,
+                description: LATENCY_HELP,
+                unit: "",
+                kind: MetricKind::Histogram,
+            });
+            self.emit_family(Family::Latency, &snaps, &overflow, sink);
         }
     }
 }

@@ -54,6 +54,8 @@ pub(crate) struct Names {
     pub calls: String,
     pub errors: String,
     pub duration: String,
+    /// `tempo_red_table`'s seconds histogram: its name and the duration buckets in seconds.
+    pub latency: Option<(String, Vec<f64>)>,
 }
 
 fn metric_name(namespace: &str, name: &str) -> String {
@@ -80,6 +82,16 @@ impl SpanMetrics {
             calls: metric_name(&settings.namespace, "calls"),
             errors: metric_name(&settings.namespace, "errors"),
             duration: metric_name(&settings.namespace, "duration"),
+            latency: settings
+                .histogram
+                .as_ref()
+                .filter(|_| settings.tempo_red_table)
+                .map(|bounds| {
+                    // Multiply, then divide: 1400 ms is exactly 1.4 s this way, not 1.4000000000000001.
+                    let nanos = settings.unit.nanos_per_unit();
+                    let seconds = bounds.iter().map(|b| b * nanos / 1e9).collect();
+                    (metric_name(&settings.namespace, "latency"), seconds)
+                }),
         };
         Self {
             overflow_spans: AtomicU64::new(0),

@@ -12,6 +12,9 @@ use crate::series::{
 /// One span's measurement.
 pub(super) struct Observation<'a> {
     pub(super) duration: f64,
+    /// How many spans it stands for (its sampling adjusted count, 1 without one): every
+    /// count and the sum grow by this much.
+    pub(super) weight: u64,
     pub(super) is_error: bool,
     /// Present only when valid (16 bytes, not all zero): the exemplar to keep.
     pub(super) trace_id: Option<&'a [u8; 16]>,
@@ -33,7 +36,7 @@ impl SpanMetrics {
                 before.get_mut(l.counts..l.counts + l.n_counts),
                 from_header.first_mut(),
             ) {
-                crate::series::expo::record(header, counts, obs.duration);
+                crate::series::expo::record(header, counts, obs.duration, obs.weight);
             }
         } else {
             let bucket = match &self.settings.histogram {
@@ -42,15 +45,15 @@ impl SpanMetrics {
                 None => 0,
             };
             if let Some(c) = words.get_mut(l.counts + bucket) {
-                *c = c.wrapping_add(1);
+                *c = c.wrapping_add(obs.weight);
             }
         }
         if let Some(w) = l.sum.and_then(|s| words.get_mut(s)) {
-            *w = (f64::from_bits(*w) + obs.duration).to_bits();
+            *w = (f64::from_bits(*w) + obs.duration * obs.weight as f64).to_bits();
         }
         if obs.is_error {
             if let Some(w) = l.errors.and_then(|s| words.get_mut(s)) {
-                *w = w.wrapping_add(1);
+                *w = w.wrapping_add(obs.weight);
             }
         }
         if let (Some(at), Some(trace)) = (l.exemplar, obs.trace_id) {
@@ -215,7 +218,7 @@ impl SpanMetrics {
         }
         o.version += 1;
         if obs.is_error {
-            o.errors = o.errors.wrapping_add(1);
+            o.errors = o.errors.wrapping_add(obs.weight);
         }
         let mut words = std::mem::take(&mut o.words);
         self.record(&mut words, obs);

@@ -1,10 +1,12 @@
 //! Walking a request's spans into observations.
 
-use redline_otlp_wire::{KeyValueView, ResourceView, SpanView, TraceVisitor};
+use redline_otlp_wire::{AnyValueView, KeyValueView, ResourceView, SpanView, TraceVisitor};
+use redline_sampling_tracestate::{round_weight, AdjustedCounts};
 
 use super::key::{DimSrc, SpanKey};
 use super::observe::Observation;
 use super::SpanMetrics;
+use crate::config::{COUNTED, EXTRAPOLATED};
 use crate::series::{enum_index, KIND_NAMES, STATUS_ERROR, STATUS_NAMES};
 
 /// The visitor that turns spans into observations. Its buffers live for one request, so
@@ -21,7 +23,20 @@ pub(super) struct Aggregator<'m, 'a> {
     scratch: Vec<String>,
     now_ms: u64,
     now_unix_nano: u64,
+    /// The last tracestate's parse, reused by the request's next span.
+    adjusted: AdjustedCounts<'a>,
+    /// `span_multiplier_key` read from the current resource.
+    resource_multiplier: Option<f64>,
     pub(super) counted: usize,
+}
+
+/// A multiplier attribute's value as a number (Tempo reads doubles and integers).
+fn multiplier(value: &AnyValueView<'_>) -> Option<f64> {
+    match value {
+        AnyValueView::Double(d) => Some(*d),
+        AnyValueView::Int(i) => Some(*i as f64),
+        _ => None,
+    }
 }
 
 impl<'m, 'a> Aggregator<'m, 'a> {
@@ -37,16 +52,41 @@ impl<'m, 'a> Aggregator<'m, 'a> {
             scratch: vec![String::new(); n],
             now_ms,
             now_unix_nano: m.now_unix_nano(now_ms),
+            adjusted: AdjustedCounts::new(),
+            resource_multiplier: None,
             counted: 0,
         }
     }
 
     fn dim_index(&self, kv: &KeyValueView<'_>) -> Option<usize> {
-        self.m
-            .settings
-            .dimensions
+        let s = &self.m.settings;
+        s.dimensions
+            .get(..s.attribute_dims)?
             .iter()
             .position(|d| d.name == kv.key)
+    }
+
+    /// How many spans this one stands for, and whether that came from sampling information:
+    /// the multiplier attribute when configured and present, else the tracestate's adjusted
+    /// count, else 1.
+    fn weight(&mut self, span: &SpanView<'a>, span_multiplier: Option<f64>) -> (u64, bool) {
+        let multiplier = span_multiplier.or(self.resource_multiplier);
+        let tracestate = span.trace_state();
+        if multiplier.is_none() && tracestate.is_empty() {
+            return (1, false); // the common case: no sampling information at all
+        }
+        let random = span
+            .span_id()
+            .get(..8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map_or(0, u64::from_le_bytes);
+        if let Some(m) = multiplier {
+            return (round_weight(m, random), true);
+        }
+        match self.adjusted.get(tracestate, random) {
+            Some(n) => (n, true),
+            None => (1, false),
+        }
     }
 }
 
@@ -55,7 +95,14 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
         // pdata's first match wins; a non-string value reads as "" (Go's `Str()`).
         self.service = resource.service_name();
         self.resource_has.fill(false);
-        if self.m.layout.n_dims == 0 {
+        self.resource_multiplier = None;
+        if let Some(key) = self.m.settings.span_multiplier_key.as_deref() {
+            self.resource_multiplier = resource
+                .attributes()
+                .find(|kv| kv.key == key)
+                .and_then(|kv| multiplier(&kv.value));
+        }
+        if self.m.settings.attribute_dims == 0 {
             return;
         }
         for kv in resource.attributes() {
@@ -77,22 +124,28 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
         let Some(service) = self.service else {
             return;
         };
+        let settings = &self.m.settings;
         let n = self.m.layout.n_dims;
+        let n_attr = settings.attribute_dims;
+        let multiplier_key = settings.span_multiplier_key.as_deref().map(str::as_bytes);
+        let mut span_multiplier = None;
         self.srcs.clear();
         self.srcs.resize(n, DimSrc::Absent);
-        if n > 0 {
+        if n_attr > 0 || multiplier_key.is_some() {
             let mut set = 0usize;
+            let dims = settings.dimensions.get(..n_attr).unwrap_or(&[]);
             // Keys are compared as bytes and only the values of configured dimensions are
             // decoded: a span has ~10 attributes and typically one or two dimensions.
             for kv in span.attributes().lazy() {
                 let key = kv.key_bytes();
-                let Some(i) = self
-                    .m
-                    .settings
-                    .dimensions
-                    .iter()
-                    .position(|d| d.name.as_bytes() == key)
-                else {
+                if multiplier_key == Some(key) && span_multiplier.is_none() {
+                    span_multiplier = Some(multiplier(&kv.value()));
+                    if set == n_attr {
+                        break;
+                    }
+                    continue;
+                }
+                let Some(i) = dims.iter().position(|d| d.name.as_bytes() == key) else {
                     continue;
                 };
                 let Some(src) = self.srcs.get_mut(i) else {
@@ -113,22 +166,26 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
                     }
                 };
                 set += 1;
-                if set == n {
+                if set == n_attr && (multiplier_key.is_none() || span_multiplier.is_some()) {
                     break;
                 }
             }
-            for (i, src) in self.srcs.iter_mut().enumerate() {
+            for (i, src) in self.srcs.iter_mut().enumerate().take(n_attr) {
                 if matches!(src, DimSrc::Absent) {
                     if self.resource_has.get(i).copied().unwrap_or(false) {
                         *src = DimSrc::Resource;
-                    } else if matches!(self.m.settings.dimensions.get(i), Some(d) if d.default.is_some())
-                    {
+                    } else if matches!(settings.dimensions.get(i), Some(d) if d.default.is_some()) {
                         *src = DimSrc::Default;
                     }
                 }
             }
         }
 
+        let (weight, extrapolated) = self.weight(span, span_multiplier.flatten());
+        if let Some(src) = self.srcs.get_mut(n_attr) {
+            // The synthetic sampling.method dimension (only present when it is configured).
+            *src = DimSrc::Borrowed(if extrapolated { EXTRAPOLATED } else { COUNTED });
+        }
         let name = span.name();
         let kind = enum_index(span.kind(), &KIND_NAMES);
         let status = enum_index(span.status_code(), &STATUS_NAMES);
@@ -154,6 +211,7 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
         };
         let obs = Observation {
             duration,
+            weight,
             is_error: status == STATUS_ERROR,
             trace_id,
             span_id: span.span_id(),

@@ -57,6 +57,12 @@ pub const SPAN_NAME: &str = "span.name";
 pub const SPAN_KIND: &str = "span.kind";
 pub const STATUS_CODE: &str = "status.code";
 pub const DEFAULT_DIMENSIONS: [&str; 4] = [SERVICE_NAME, SPAN_NAME, SPAN_KIND, STATUS_CODE];
+/// The label `enable_metrics_sampling_method` adds, and its two values (otelcol's).
+pub const SAMPLING_METHOD: &str = "sampling.method";
+pub const EXTRAPOLATED: &str = "extrapolated";
+pub const COUNTED: &str = "counted";
+/// The label `tempo_red_table` adds: Tempo's metrics-generator name for the service.
+pub const TEMPO_SERVICE: &str = "service";
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -85,6 +91,15 @@ pub struct Config {
     /// Redline's own key: a storage extension (`file_storage`) where the series state is
     /// kept across restarts, so counters continue instead of starting from zero.
     pub storage: Option<String>,
+    /// otelcol's key: adds `sampling.method` = `extrapolated` (the span carried a sampling
+    /// threshold) or `counted` to every series.
+    pub enable_metrics_sampling_method: bool,
+    /// Redline's key (Tempo's name): a span attribute, or else resource attribute, whose
+    /// numeric value is the span's count, ahead of the tracestate's adjusted count.
+    pub span_multiplier_key: Option<String>,
+    /// Redline's key: serve what the Grafana Tempo data source's RED table queries, a `service`
+    /// label on every series and a `latency` histogram in seconds beside `duration`.
+    pub tempo_red_table: bool,
 }
 
 impl Default for Config {
@@ -109,6 +124,9 @@ impl Default for Config {
             include_instrumentation_scope: None,
             add_resource_attributes: None,
             storage: None,
+            enable_metrics_sampling_method: false,
+            span_multiplier_key: None,
+            tempo_red_table: false,
         }
     }
 }

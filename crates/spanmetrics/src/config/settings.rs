@@ -61,6 +61,11 @@ pub struct Settings {
     pub cardinality_limit: usize,
     pub expiration: Option<Duration>,
     pub flush_interval: Duration,
+    /// How many of `dimensions` come from attributes; the one after them, when present, is
+    /// the synthetic `sampling.method`.
+    pub attribute_dims: usize,
+    pub span_multiplier_key: Option<String>,
+    pub tempo_red_table: bool,
 }
 
 /// otelcol's (go-expohisto's) default bucket count of an exponential histogram.
@@ -202,6 +207,18 @@ impl Config {
             if d.name == crate::OVERFLOW_LABEL {
                 return Err(invalid(path, "is reserved for the overflow series"));
             }
+            if self.enable_metrics_sampling_method && d.name == super::SAMPLING_METHOD {
+                return Err(invalid(
+                    path,
+                    "is the label enable_metrics_sampling_method adds; remove one of them",
+                ));
+            }
+            if self.tempo_red_table && d.name == super::TEMPO_SERVICE {
+                return Err(invalid(
+                    path,
+                    "is the label tempo_red_table adds; remove one of them",
+                ));
+            }
         }
 
         if self.events.enabled {
@@ -249,11 +266,35 @@ impl Config {
         if self.metrics_flush_interval.is_zero() {
             return Err(invalid("metrics_flush_interval", "must be greater than 0"));
         }
+        if self.tempo_red_table && exponential_max_size.is_some() {
+            return Err(invalid(
+                "tempo_red_table",
+                "needs explicit buckets: the RED table reads `latency_bucket` series, which an \
+                 exponential histogram does not have",
+            ));
+        }
+        if self.tempo_red_table && !include[0] {
+            return Err(invalid(
+                "tempo_red_table",
+                "needs the service.name dimension (it is in exclude_dimensions)",
+            ));
+        }
+        if matches!(&self.span_multiplier_key, Some(k) if k.is_empty()) {
+            return Err(invalid("span_multiplier_key", "must not be empty"));
+        }
+        let mut dimensions = self.dimensions.clone();
+        let attribute_dims = dimensions.len();
+        if self.enable_metrics_sampling_method {
+            dimensions.push(Dimension {
+                name: super::SAMPLING_METHOD.to_owned(),
+                default: None,
+            });
+        }
 
         Ok(Settings {
             namespace: self.namespace.clone(),
             include,
-            dimensions: self.dimensions.clone(),
+            dimensions,
             histogram: (!self.histogram.disable && exponential_max_size.is_none())
                 .then_some(buckets),
             exponential_max_size: exponential_max_size.filter(|_| !self.histogram.disable),
@@ -262,6 +303,9 @@ impl Config {
             cardinality_limit,
             expiration: (!self.metrics_expiration.is_zero()).then_some(self.metrics_expiration),
             flush_interval: self.metrics_flush_interval,
+            attribute_dims,
+            span_multiplier_key: self.span_multiplier_key.clone(),
+            tempo_red_table: self.tempo_red_table,
         })
     }
 

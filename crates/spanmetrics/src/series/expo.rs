@@ -103,12 +103,13 @@ fn change_scale(mut low: i64, mut high: i64, max_size: i64) -> i32 {
 }
 
 /// Counts one value. `counts` is the zero count followed by the buckets (`max_size` of them).
-pub(crate) fn record(header_word: &mut u64, counts: &mut [u64], value: f64) {
+/// Counts `value` `n` times (a sampled span's adjusted count).
+pub(crate) fn record(header_word: &mut u64, counts: &mut [u64], value: f64, n: u64) {
     let Some((zero, buckets)) = counts.split_first_mut() else {
         return;
     };
     if value == 0.0 || !value.is_finite() || value < 0.0 {
-        *zero = zero.wrapping_add(1);
+        *zero = zero.wrapping_add(n);
         return;
     }
     let max_size = buckets.len() as i64;
@@ -147,7 +148,7 @@ pub(crate) fn record(header_word: &mut u64, counts: &mut [u64], value: f64) {
         .ok()
         .and_then(|i| buckets.get_mut(i))
     {
-        *c = c.wrapping_add(1);
+        *c = c.wrapping_add(n);
     }
     *header_word = h.encode();
 }
@@ -181,7 +182,7 @@ mod tests {
         let mut header = 0u64;
         let mut counts = vec![0u64; max_size + 1];
         for v in values {
-            record(&mut header, &mut counts, *v);
+            record(&mut header, &mut counts, *v, 1);
         }
         let h = Header::decode(header);
         (h, counts[0], counts[1..=h.len as usize].to_vec())
