@@ -16,6 +16,7 @@ fn factories() -> Factories {
     f.receiver(redline_otlp_receiver::OtlpReceiverFactory)
         .processor(redline_processors::BatchProcessorFactory)
         .connector(redline_spanmetrics::SpanMetricsFactory)
+        .connector(redline_servicegraph::ServiceGraphFactory)
         .exporter(redline_otlp_exporter::OtlpExporterFactory)
         .exporter(redline_prometheus_exporter::PrometheusExporterFactory);
     f
@@ -38,6 +39,9 @@ fn parse_as_everything(c: &ComponentConfig) {
             // Building the aggregation state from a valid config must not panic either.
             let _ = redline_spanmetrics::SpanMetrics::new(&sm);
         }
+    }
+    if let Ok(sg) = c.parse::<redline_servicegraph::Config>() {
+        let _ = redline_servicegraph::ServiceGraph::new(&sg);
     }
     let _ = redline_otlp_receiver::Config::from_component(c);
     let _ = redline_prometheus_exporter::Config::from_component(c);

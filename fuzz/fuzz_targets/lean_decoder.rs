@@ -7,7 +7,9 @@
 //! panics. Accepted requests then go through what the pipeline does with them: spanmetrics
 //! aggregation (with dimensions and a tiny cardinality limit, so the overflow path runs) and
 //! the Prometheus renderer in both formats; every counted span must be in `calls`, in
-//! `errors` when its status is ERROR, and in the histogram.
+//! `errors` when its status is ERROR, and in the histogram, each time with its sampling
+//! adjusted count. The servicegraph connector pairs the same request (both walks, and its
+//! expiry) and renders without panicking.
 
 #![no_main]
 
@@ -303,6 +305,21 @@ fn spanmetrics() -> SpanMetrics {
     SpanMetrics::new(&config).expect("the fuzz config is valid")
 }
 
+/// A tiny store (so the full-store path runs), a dimension, and the multiplier key.
+fn servicegraph() -> Arc<redline_servicegraph::ServiceGraph> {
+    let config = redline_servicegraph::Config {
+        dimensions: vec!["a".to_owned()],
+        store: redline_servicegraph::config::StoreConfig {
+            max_items: 4,
+            ..Default::default()
+        },
+        virtual_node_extra_label: true,
+        span_multiplier_key: Some("m".to_owned()),
+        ..Default::default()
+    };
+    Arc::new(redline_servicegraph::ServiceGraph::new(&config).expect("the fuzz config is valid"))
+}
+
 /// Sums each family: calls, errors, and the histogram counts.
 #[derive(Default)]
 struct Totals {
@@ -364,7 +381,7 @@ impl MetricsSink for Totals {
 /// resource with a `service.name` is counted exactly once in calls and in the histogram, and
 /// in errors when its status is ERROR (Go's connector skips the other resources).
 fn aggregate_and_render(data: &[u8], req: &ExportTraceServiceRequest) {
-    let (mut want_calls, mut want_errors) = (0u64, 0u64);
+    let (mut want_calls, mut want_errors, mut spans) = (0u64, 0u64, 0u64);
     for rs in &req.resource_spans {
         let has_service = rs
             .resource
@@ -374,19 +391,40 @@ fn aggregate_and_render(data: &[u8], req: &ExportTraceServiceRequest) {
             continue;
         }
         for s in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
-            want_calls += 1;
-            want_errors += u64::from(s.status.as_ref().is_some_and(|st| st.code == 2));
+            // The coin for fractional counts: the span id's first 8 bytes, 0 when shorter.
+            let random = s
+                .span_id
+                .get(..8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_le_bytes);
+            let weight =
+                redline_sampling_tracestate::integer_adjusted_count(&s.trace_state, random)
+                    .unwrap_or(1);
+            spans += 1;
+            want_calls = want_calls.wrapping_add(weight);
+            if s.status.as_ref().is_some_and(|st| st.code == 2) {
+                want_errors = want_errors.wrapping_add(weight);
+            }
         }
     }
     let sm = Arc::new(spanmetrics());
     let counted = sm.aggregate(data).expect("an accepted request aggregates");
-    assert_eq!(counted as u64, want_calls, "spans counted");
+    assert_eq!(counted as u64, spans, "spans counted");
     let mut totals = Totals::default();
     sm.collect(&mut totals);
     assert_eq!(totals.calls, want_calls, "calls total");
     assert_eq!(totals.errors, want_errors, "errors total");
     assert_eq!(totals.histogram, want_calls, "histogram count total");
-    let sources: Vec<Arc<dyn MetricsSource>> = vec![sm];
+    let graph = servicegraph();
+    let paired = graph.consume(data).expect("an accepted request pairs");
+    assert_eq!(
+        graph.consume_validated(data).expect("and again, validated"),
+        paired,
+        "both walks pair the same spans"
+    );
+    graph.advance_clock(std::time::Duration::from_secs(3));
+    graph.expire();
+    let sources: Vec<Arc<dyn MetricsSource>> = vec![sm, graph];
     let opts = RenderOptions::new(None, [("k", "v\"\n")], true).expect("valid options");
     for format in [Format::Text, Format::OpenMetrics] {
         let mut out = Vec::new();

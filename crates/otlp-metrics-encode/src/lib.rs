@@ -16,6 +16,7 @@
 //! counters and histograms as the change since then.
 
 mod delta;
+mod handoff;
 mod resources;
 #[cfg(test)]
 mod tests;
@@ -39,6 +40,7 @@ use redline_pipeline::metrics::{
 pub use opentelemetry_proto::tonic as proto;
 
 use delta::DeltaState;
+pub use handoff::{data_points, hand_over};
 pub use resources::group_by_resource_attribute;
 
 /// How counters and histograms are reported.

@@ -10,9 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prost::Message;
 use redline_otlp_metrics_encode::{Encoder, Target, Temporality};
-use redline_pipeline::{Batch, Consumer, Signal};
+use redline_pipeline::Consumer;
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
@@ -93,39 +92,5 @@ fn push(
     let now = redline_pipeline::telemetry::now_unix_nano();
     let time = now.saturating_sub(u64::try_from(offset.as_nanos()).unwrap_or(u64::MAX));
     let request = encoder.request(graph, target, graph.start_unix_nano, time);
-    let points = data_points(&request);
-    if points == 0 {
-        return;
-    }
-    let batch = Batch::new(Signal::Metrics, request.encode_to_vec().into(), points);
-    match next.reserve(&batch) {
-        Ok(reservation) => reservation.commit(batch),
-        Err(refused) => tracing::warn!(
-            component,
-            refused_by = %refused.component,
-            reason = %refused.reason,
-            points,
-            "servicegraph: push refused; the next one carries the same totals"
-        ),
-    }
-}
-
-fn data_points(
-    request: &redline_otlp_metrics_encode::proto::collector::metrics::v1::ExportMetricsServiceRequest,
-) -> usize {
-    use redline_otlp_metrics_encode::proto::metrics::v1::metric::Data;
-    request
-        .resource_metrics
-        .iter()
-        .flat_map(|rm| &rm.scope_metrics)
-        .flat_map(|sm| &sm.metrics)
-        .map(|m| match &m.data {
-            Some(Data::Sum(d)) => d.data_points.len(),
-            Some(Data::Gauge(d)) => d.data_points.len(),
-            Some(Data::Histogram(d)) => d.data_points.len(),
-            Some(Data::ExponentialHistogram(d)) => d.data_points.len(),
-            Some(Data::Summary(d)) => d.data_points.len(),
-            None => 0,
-        })
-        .sum()
+    redline_otlp_metrics_encode::hand_over(&request, next, component, "servicegraph");
 }

@@ -8,11 +8,10 @@
 //! delivers what arrived since the previous one (connectors stop before exporters).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use prost::Message;
 use redline_otlp_metrics_encode::{group_by_resource_attribute, Encoder, Target, Temporality};
-use redline_pipeline::{Batch, Consumer, Signal};
+use redline_pipeline::Consumer;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -41,7 +40,7 @@ impl Pusher {
                 scope_name: SCOPE_NAME.to_owned(),
                 ..Target::default()
             };
-            let start = now_unix_nano();
+            let start = redline_pipeline::telemetry::now_unix_nano();
             let mut tick =
                 tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -73,12 +72,6 @@ impl Pusher {
     }
 }
 
-fn now_unix_nano() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
 fn push(
     encoder: &mut Encoder,
     target: &Target,
@@ -87,41 +80,12 @@ fn push(
     next: &dyn Consumer,
     component: &str,
 ) {
-    let request = encoder.request(metrics, target, start, now_unix_nano());
+    let request = encoder.request(
+        metrics,
+        target,
+        start,
+        redline_pipeline::telemetry::now_unix_nano(),
+    );
     let request = group_by_resource_attribute(request, SERVICE_NAME);
-    let points = data_points(&request);
-    if points == 0 {
-        return;
-    }
-    let batch = Batch::new(Signal::Metrics, request.encode_to_vec().into(), points);
-    match next.reserve(&batch) {
-        Ok(reservation) => reservation.commit(batch),
-        Err(refused) => tracing::warn!(
-            component,
-            refused_by = %refused.component,
-            reason = %refused.reason,
-            points,
-            "spanmetrics: push refused; the next one carries the same totals"
-        ),
-    }
-}
-
-fn data_points(
-    request: &redline_otlp_metrics_encode::proto::collector::metrics::v1::ExportMetricsServiceRequest,
-) -> usize {
-    use redline_otlp_metrics_encode::proto::metrics::v1::metric::Data;
-    request
-        .resource_metrics
-        .iter()
-        .flat_map(|rm| &rm.scope_metrics)
-        .flat_map(|sm| &sm.metrics)
-        .map(|m| match &m.data {
-            Some(Data::Sum(d)) => d.data_points.len(),
-            Some(Data::Gauge(d)) => d.data_points.len(),
-            Some(Data::Histogram(d)) => d.data_points.len(),
-            Some(Data::ExponentialHistogram(d)) => d.data_points.len(),
-            Some(Data::Summary(d)) => d.data_points.len(),
-            None => 0,
-        })
-        .sum()
+    redline_otlp_metrics_encode::hand_over(&request, next, component, "spanmetrics");
 }
