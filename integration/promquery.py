@@ -110,8 +110,10 @@ class Prom:
 
 
 def start_prometheus(group, work: Path, scrape_targets=(), job="redline", remote_write=False,
-                     rules: Optional[str] = None, native_histograms: bool = False) -> Prom:
-    """A Prometheus on a free 127.0.0.1 port, scraping `scrape_targets` every second and,
+                     rules: Optional[str] = None, native_histograms: bool = False,
+                     jobs: Optional[dict] = None) -> Prom:
+    """A Prometheus on a free 127.0.0.1 port, scraping `scrape_targets` (job `job`), and every
+    job of `jobs` ({job name: [targets]}), every second and,
     with `remote_write`, accepting pushes on /api/v1/write (2.42: --web.enable-remote-write-receiver).
     `rules` (a rule file's text) are evaluated every second. `native_histograms` stores the
     native histograms of remote-write requests (2.42 drops them without the feature flag)."""
@@ -120,9 +122,13 @@ def start_prometheus(group, work: Path, scrape_targets=(), job="redline", remote
     if rules is not None:
         (work / "rules.yml").write_text(rules)
         cfg += f"  evaluation_interval: 1s\nrule_files:\n  - {work / 'rules.yml'}\n"
-    if scrape_targets:
-        targets = ", ".join(f"'{t}'" for t in scrape_targets)
-        cfg += f"scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [{targets}]\n"
+    scrape_jobs = {job: list(scrape_targets)} if scrape_targets else {}
+    scrape_jobs.update(jobs or {})
+    if scrape_jobs:
+        cfg += "scrape_configs:\n"
+        for name, job_targets in scrape_jobs.items():
+            targets = ", ".join(f"'{t}'" for t in job_targets)
+            cfg += f"  - job_name: {name}\n    static_configs:\n      - targets: [{targets}]\n"
     (work / "prometheus.yml").write_text(cfg)
     args = [
         "prometheus",
