@@ -1,6 +1,6 @@
 //! The otlp exporter's forward path: reserve + commit of 100-span batches into the exporter,
 //! which queues, coalesces and sends the raw bytes over gRPC to an in-process tonic sink, with
-//! compression none, gzip and zstd. One iteration is one batch handed over; the clock stops when
+//! compression none, gzip, zstd and snappy. One iteration is one batch handed over; the clock stops when
 //! the sink has received every byte.
 //!
 //! `cargo bench -p redline-benches --bench forward`
@@ -57,6 +57,7 @@ fn forward_bench(c: &mut Criterion) {
         ("none", Compression::None),
         ("gzip", Compression::Gzip),
         ("zstd", Compression::Zstd),
+        ("snappy", Compression::Snappy),
     ];
     for (name, compression) in compressions {
         let sink = rt.block_on(Sink::start()).expect("sink starts");

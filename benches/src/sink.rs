@@ -100,6 +100,10 @@ impl tower::Service<http::Request<tonic::body::Body>> for Svc {
     fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
         let counts = self.0.clone();
         Box::pin(async move {
+            let req = match redline_loadgen::sink::snappy_to_identity(req, 64 << 20).await {
+                Ok(req) => req,
+                Err(status) => return Ok(status.into_http()),
+            };
             let mut grpc = tonic::server::Grpc::new(SinkCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .accept_compressed(CompressionEncoding::Zstd)

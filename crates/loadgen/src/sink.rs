@@ -263,6 +263,10 @@ impl<R: Route> tonic::codegen::Service<http::Request<tonic::body::Body>> for Sin
                 let msg = format!("unknown method {}", req.uri().path());
                 return Ok(Status::unimplemented(msg).into_http());
             }
+            let req = match snappy_to_identity(req, 256 << 20).await {
+                Ok(req) => req,
+                Err(status) => return Ok(status.into_http()),
+            };
             let mut grpc = tonic::server::Grpc::new(ServerCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .accept_compressed(CompressionEncoding::Zstd)
@@ -396,3 +400,60 @@ impl Sink {
 #[path = "sink_check.rs"]
 mod check;
 pub use check::data_points;
+
+/// tonic has no snappy: a `grpc-encoding: snappy` request (the snappy framed format, as
+/// otelcol and Redline send it) is read whole, inflated to at most `limit` bytes per message
+/// and handed to tonic uncompressed. Any other request is returned as it is.
+pub async fn snappy_to_identity(
+    req: http::Request<tonic::body::Body>,
+    limit: usize,
+) -> Result<http::Request<tonic::body::Body>, Status> {
+    use bytes::BufMut;
+    use http_body_util::BodyExt;
+    use std::io::Read;
+    if req.headers().get("grpc-encoding").map(|v| v.as_bytes()) != Some(&b"snappy"[..]) {
+        return Ok(req);
+    }
+    let (mut parts, body) = req.into_parts();
+    parts.headers.remove("grpc-encoding");
+    let data = http_body_util::Limited::new(body, limit.saturating_add(5))
+        .collect()
+        .await
+        .map_err(|e| Status::resource_exhausted(format!("reading a snappy request: {e}")))?
+        .to_bytes();
+    let mut out = bytes::BytesMut::with_capacity(data.len().saturating_mul(4).min(limit));
+    let mut rest = &data[..];
+    while !rest.is_empty() {
+        let Some((prefix, tail)) = rest.split_first_chunk::<5>() else {
+            return Err(Status::internal(
+                "a snappy request ends inside a message prefix",
+            ));
+        };
+        let len = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+        let Some((payload, tail)) = tail.split_at_checked(len) else {
+            return Err(Status::internal("a snappy request ends inside a message"));
+        };
+        let mut message = Vec::new();
+        if prefix[0] == 0 {
+            message.extend_from_slice(payload);
+        } else {
+            snap::read::FrameDecoder::new(payload)
+                .take((limit as u64).saturating_add(1))
+                .read_to_end(&mut message)
+                .map_err(|e| Status::internal(format!("Error decompressing: {e}")))?;
+            if message.len() > limit {
+                return Err(Status::resource_exhausted(format!(
+                    "Error decompressing: size limit, of {limit} bytes, exceeded while decompressing message"
+                )));
+            }
+        }
+        let len = u32::try_from(message.len())
+            .map_err(|_| Status::resource_exhausted("message too large"))?;
+        out.put_u8(0);
+        out.put_u32(len);
+        out.put_slice(&message);
+        rest = tail;
+    }
+    let body = tonic::body::Body::new(http_body_util::Full::new(out.freeze()));
+    Ok(http::Request::from_parts(parts, body))
+}

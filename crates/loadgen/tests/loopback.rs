@@ -252,3 +252,88 @@ fn the_binary_runs_against_its_own_sink() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--endpoint sink needs --sink"));
 }
+
+/// One export to `addr` with `grpc-encoding: snappy` (the framed format, as otelcol and
+/// Redline's `otlp` exporter send it); the grpc-status of the answer.
+async fn snappy_export(addr: std::net::SocketAddr, raw: &[u8]) -> String {
+    use http_body_util::BodyExt;
+    use std::io::Write;
+    use tonic::codegen::Service;
+    let mut w = snap::write::FrameEncoder::new(Vec::new());
+    w.write_all(raw).expect("in-memory write");
+    let framed = w.into_inner().expect("in-memory flush");
+    let mut body = vec![1u8];
+    body.extend_from_slice(&(framed.len() as u32).to_be_bytes());
+    body.extend_from_slice(&framed);
+    let mut channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connects");
+    let req = http::Request::post(format!(
+        "http://{addr}/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .header("grpc-encoding", "snappy")
+    .body(tonic::body::Body::new(http_body_util::Full::new(
+        bytes::Bytes::from(body),
+    )))
+    .expect("request");
+    std::future::poll_fn(|cx| channel.poll_ready(cx))
+        .await
+        .expect("ready");
+    let resp = channel.call(req).await.expect("answered");
+    let headers = resp.headers().clone();
+    let trailers = resp
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .trailers()
+        .cloned()
+        .unwrap_or_default();
+    let status = headers
+        .get("grpc-status")
+        .or_else(|| trailers.get("grpc-status"))
+        .expect("a grpc-status");
+    status.to_str().expect("ascii").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sink_takes_snappy_requests() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+    let sink = Sink::start(SinkConfig::default())
+        .await
+        .expect("sink starts");
+    let spans = (1..=3u8)
+        .map(|i| Span {
+            trace_id: vec![i; 16],
+            span_id: vec![i; 8],
+            name: format!("op-{i}"),
+            ..Default::default()
+        })
+        .collect();
+    let raw = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec();
+    assert_eq!(snappy_export(sink.addr, &raw).await, "0");
+    let counts = wait_counts(&sink, 1).await;
+    assert_eq!(counts.requests, 1);
+    assert_eq!(counts.spans, 3);
+    assert_eq!(
+        counts.bytes,
+        raw.len() as u64,
+        "counted after decompression"
+    );
+    sink.stop().await;
+}

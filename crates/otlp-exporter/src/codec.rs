@@ -1,8 +1,8 @@
 //! The gRPC message Redline sends: queued export request bytes, concatenated (two encoded
 //! requests back to back are one request whose top-level lists merge) and framed as gRPC's
 //! length-prefixed message. The forward path never decodes or re-encodes spans
-//! (docs/architecture.md §1); it compresses the bytes itself (gzip or zstd, at the configured
-//! level), because tonic's client compresses only at a fixed level and would compress again on
+//! (docs/architecture.md §1); it compresses the bytes itself (gzip or zstd at the configured
+//! level, or snappy), because tonic's client compresses only at a fixed level and would compress again on
 //! every retry.
 
 use std::collections::VecDeque;
@@ -37,7 +37,7 @@ pub enum EncodeError {
 pub struct Message {
     /// Sent in order: the prefix first, then the payload.
     chunks: Vec<Bytes>,
-    /// The payload's `grpc-encoding` (`gzip`, `zstd`), `None` when it is not compressed (the
+    /// The payload's `grpc-encoding` (`gzip`, `zstd`, `snappy`), `None` when it is not compressed (the
     /// prefix's flag says the same).
     pub encoding: Option<&'static str>,
 }
@@ -51,6 +51,7 @@ impl Message {
         match encoding {
             Some(MessageEncoding::Gzip(level)) => Self::gzip(parts, level),
             Some(MessageEncoding::Zstd(level)) => Self::zstd(parts, level),
+            Some(MessageEncoding::Snappy) => Self::snappy(parts),
             None => Self::plain(parts),
         }
     }
@@ -103,6 +104,19 @@ impl Message {
             encoder.write_all(p)?;
         }
         Self::compressed(encoder.finish()?, "zstd")
+    }
+
+    /// grpc-encoding `snappy` is the snappy framed format (otelcol's configgrpc compressor).
+    fn snappy(parts: &[&Bytes]) -> Result<Self, EncodeError> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut out = Vec::with_capacity(PREFIX_LEN + len / 2 + 64);
+        out.extend_from_slice(&[0; PREFIX_LEN]);
+        let mut encoder = snap::write::FrameEncoder::new(out);
+        for p in parts {
+            encoder.write_all(p)?;
+        }
+        let out = encoder.into_inner().map_err(|e| e.into_error())?;
+        Self::compressed(out, "snappy")
     }
 
     /// `out`: a zeroed prefix, then the compressed payload; the prefix is patched in place.
@@ -255,6 +269,30 @@ mod tests {
             sizes[8] <= sizes[0],
             "level 9 is no larger than level 1: {sizes:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn snappy_messages_are_the_framed_format_of_the_concatenated_bytes() {
+        let a = Bytes::from(
+            (0..50_000u32)
+                .flat_map(|i| (i % 251).to_le_bytes())
+                .collect::<Vec<_>>(),
+        );
+        let b = Bytes::from_static(b"second request");
+        let m = Message::encode(&[&a, &b], Some(MessageEncoding::Snappy)).expect("encodes");
+        assert_eq!(m.encoding, Some("snappy"));
+        let (flag, payload) = split(&wire(&m).await);
+        assert_eq!(flag, 1);
+        // grpc-go's snappy compressor (otelcol's configgrpc) writes the framed format.
+        assert_eq!(payload[..10], *b"\xff\x06\x00\x00sNaPpY");
+        let mut inflated = Vec::new();
+        snap::read::FrameDecoder::new(&payload[..])
+            .read_to_end(&mut inflated)
+            .expect("a valid framed stream");
+        let mut expected = a.to_vec();
+        expected.extend_from_slice(&b);
+        assert_eq!(inflated, expected);
+        assert!(payload.len() < expected.len() / 2, "it was compressed");
     }
 
     #[tokio::test]

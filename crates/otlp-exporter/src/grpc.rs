@@ -1,13 +1,18 @@
 //! The unary `Export` call, made directly on tonic's `Channel` (which keeps connecting, TLS and
 //! the HTTP/2 connection): Redline frames and compresses the message itself (see `codec`), and
 //! tonic's own `Streaming` decodes the answer, so status codes, trailers, `grpc-status-details-bin`
-//! and compressed responses are handled exactly as by a tonic client.
+//! and compressed responses are handled exactly as by a tonic client. tonic has no snappy:
+//! a snappy response (grpc-go answers in the request's encoding) is inflated here first.
 
+use std::io::Read;
 use std::time::Duration;
 
+use bytes::{BufMut, Bytes, BytesMut};
 use futures::future::poll_fn;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, TE};
 use http::{HeaderMap, Method, Uri, Version};
+use http_body::Frame;
+use http_body_util::BodyExt;
 use tonic::codec::{CompressionEncoding, Streaming};
 use tonic::codegen::Service;
 use tonic::transport::Channel;
@@ -91,6 +96,13 @@ impl ExportClient {
         }
         let decoder = tonic_prost::ProstDecoder::<ExportResponse>::default();
         let body = response.into_body();
+        let (body, encoding) = match encoding {
+            ResponseEncoding::Snappy if trailers_only.is_none() => {
+                (inflated_snappy_response(body).await?, None)
+            }
+            ResponseEncoding::Snappy => (body, None),
+            ResponseEncoding::Tonic(encoding) => (body, encoding),
+        };
         let mut stream = if trailers_only.is_some() {
             Streaming::new_empty(decoder, body)
         } else {
@@ -112,17 +124,84 @@ impl ExportClient {
     }
 }
 
+/// How the response message is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ResponseEncoding {
+    /// Decoded by tonic (`None`: not compressed).
+    Tonic(Option<CompressionEncoding>),
+    /// The snappy framed format, inflated by [`inflated_snappy_response`].
+    Snappy,
+}
+
 /// How the response message is compressed, from its `grpc-encoding` header.
-fn response_encoding(headers: &HeaderMap) -> Result<Option<CompressionEncoding>, Status> {
+fn response_encoding(headers: &HeaderMap) -> Result<ResponseEncoding, Status> {
+    let tonic = |e| Ok(ResponseEncoding::Tonic(e));
     match headers.get(GRPC_ENCODING).map(HeaderValue::as_bytes) {
-        None | Some(b"identity") => Ok(None),
-        Some(b"gzip") => Ok(Some(CompressionEncoding::Gzip)),
-        Some(b"zstd") => Ok(Some(CompressionEncoding::Zstd)),
+        None | Some(b"identity") => tonic(None),
+        Some(b"gzip") => tonic(Some(CompressionEncoding::Gzip)),
+        Some(b"zstd") => tonic(Some(CompressionEncoding::Zstd)),
+        // grpc-go answers a snappy request in snappy, whatever the client accepts.
+        Some(b"snappy") => Ok(ResponseEncoding::Snappy),
         Some(other) => Err(Status::unimplemented(format!(
             "the response is compressed with `{}`, which Redline did not ask for",
             String::from_utf8_lossy(other)
         ))),
     }
+}
+
+/// A snappy response read whole (at most [`MAX_RESPONSE_BYTES`] as sent and per message
+/// inflated) and handed to tonic as the same messages uncompressed, trailers kept.
+async fn inflated_snappy_response(body: tonic::body::Body) -> Result<tonic::body::Body, Status> {
+    let collected = http_body_util::Limited::new(body, MAX_RESPONSE_BYTES + 5)
+        .collect()
+        .await
+        .map_err(|e| Status::internal(format!("reading the snappy response: {e}")))?;
+    let trailers = collected.trailers().cloned();
+    let data = collected.to_bytes();
+    let mut out = BytesMut::with_capacity(data.len() * 2);
+    let mut rest = &data[..];
+    while !rest.is_empty() {
+        let Some((prefix, tail)) = rest.split_first_chunk::<5>() else {
+            return Err(Status::internal(
+                "the snappy response ends inside a message prefix",
+            ));
+        };
+        let len = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+        let Some((payload, tail)) = tail.split_at_checked(len) else {
+            return Err(Status::internal(
+                "the snappy response ends inside a message",
+            ));
+        };
+        let mut message = Vec::new();
+        if prefix[0] == 0 {
+            message.extend_from_slice(payload);
+        } else {
+            snap::read::FrameDecoder::new(payload)
+                .take(MAX_RESPONSE_BYTES as u64 + 1)
+                .read_to_end(&mut message)
+                .map_err(|e| {
+                    Status::internal(format!(
+                        "Error decompressing: {e}, while receiving response"
+                    ))
+                })?;
+            if message.len() > MAX_RESPONSE_BYTES {
+                return Err(Status::resource_exhausted(format!(
+                    "Error decompressing: size limit, of {MAX_RESPONSE_BYTES} bytes, exceeded while decompressing message"
+                )));
+            }
+        }
+        out.put_u8(0);
+        out.put_u32(message.len() as u32);
+        out.put_slice(&message);
+        rest = tail;
+    }
+    let mut frames = vec![Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(
+        out,
+    )))];
+    frames.extend(trailers.map(|t| Ok(Frame::trailers(t))));
+    Ok(tonic::body::Body::new(http_body_util::StreamBody::new(
+        futures::stream::iter(frames),
+    )))
 }
 
 /// `grpc-timeout` for `t`: at most 8 digits, in the finest unit that fits (gRPC's HTTP/2
@@ -148,6 +227,41 @@ fn grpc_timeout(t: Duration) -> Option<HeaderValue> {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn snappy_responses_are_handed_to_tonic_uncompressed() {
+        use std::io::Write;
+        let answer = b"\x0a\x05\x08\x02\x12\x01x".repeat(40);
+        let mut w = snap::write::FrameEncoder::new(Vec::new());
+        w.write_all(&answer).expect("in-memory write");
+        let framed = w.into_inner().expect("in-memory flush");
+        let mut wire = vec![1];
+        wire.extend_from_slice(&(framed.len() as u32).to_be_bytes());
+        wire.extend_from_slice(&framed);
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+        let frames = vec![
+            Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(wire))),
+            Ok(Frame::trailers(trailers)),
+        ];
+        let body = tonic::body::Body::new(http_body_util::StreamBody::new(futures::stream::iter(
+            frames,
+        )));
+        let out = inflated_snappy_response(body)
+            .await
+            .expect("inflates")
+            .collect()
+            .await
+            .expect("infallible");
+        assert_eq!(
+            out.trailers().map(|t| t["grpc-status"].clone()),
+            Some(HeaderValue::from_static("0"))
+        );
+        let mut want = vec![0];
+        want.extend_from_slice(&(answer.len() as u32).to_be_bytes());
+        want.extend_from_slice(&answer);
+        assert_eq!(out.to_bytes(), want);
+    }
+
     #[test]
     fn grpc_timeout_uses_the_finest_unit_with_at_most_8_digits() {
         let t = |d: Duration| {
@@ -167,13 +281,19 @@ mod tests {
     #[test]
     fn response_encodings() {
         let mut h = HeaderMap::new();
-        assert_eq!(response_encoding(&h).expect("none"), None);
+        let tonic = ResponseEncoding::Tonic;
+        assert_eq!(response_encoding(&h).expect("none"), tonic(None));
         h.insert(GRPC_ENCODING, HeaderValue::from_static("identity"));
-        assert_eq!(response_encoding(&h).expect("identity"), None);
+        assert_eq!(response_encoding(&h).expect("identity"), tonic(None));
         h.insert(GRPC_ENCODING, HeaderValue::from_static("gzip"));
         assert_eq!(
             response_encoding(&h).expect("gzip"),
-            Some(CompressionEncoding::Gzip)
+            tonic(Some(CompressionEncoding::Gzip))
+        );
+        h.insert(GRPC_ENCODING, HeaderValue::from_static("snappy"));
+        assert_eq!(
+            response_encoding(&h).expect("snappy"),
+            ResponseEncoding::Snappy
         );
         h.insert(GRPC_ENCODING, HeaderValue::from_static("br"));
         assert_eq!(

@@ -17,8 +17,8 @@
 //!
 //! `otlphttp` shares all of this (queue, coalescing, retries, disk queue, counting) and differs
 //! only in its transport (`transport`): HTTP POSTs of protobuf (the received bytes,
-//! concatenated) or OTLP/JSON, with gzip, zstd or zlib bodies, judged by the OTLP/HTTP status
-//! rules.
+//! concatenated) or OTLP/JSON, with gzip, zstd, zlib or snappy (block, or framed with
+//! `x-snappy-framed`) bodies, judged by the OTLP/HTTP status rules.
 
 mod codec;
 pub mod config;

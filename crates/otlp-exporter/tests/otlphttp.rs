@@ -75,6 +75,8 @@ async fn gzip_is_the_default_and_every_compression_decodes_to_the_request() {
         (Some(HttpCompression::Zstd), "zstd"),
         (Some(HttpCompression::Zlib), "zlib"),
         (Some(HttpCompression::Deflate), "deflate"),
+        (Some(HttpCompression::Snappy), "snappy"),
+        (Some(HttpCompression::SnappyFramed), "x-snappy-framed"),
     ] {
         let mut c = config(&sink.url());
         c.compression = compression.unwrap_or_default();
@@ -91,6 +93,12 @@ async fn gzip_is_the_default_and_every_compression_decodes_to_the_request() {
             "{encoding} decodes to the request"
         );
         assert_ne!(got.body, raw, "{encoding} compresses");
+        // The framed format leads with its stream identifier; a block with its length.
+        assert_eq!(
+            got.body.starts_with(b"\xff\x06\x00\x00sNaPpY"),
+            encoding == "x-snappy-framed",
+            "{encoding}"
+        );
         expected_encodings.push(encoding);
         s.shutdown_ok().await;
     }

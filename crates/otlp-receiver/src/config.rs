@@ -181,7 +181,8 @@ pub struct HttpConfig {
     /// as received and again to the decompressed body.
     pub max_request_body_size: i64,
     /// Content-Encodings accepted; `""` (or `identity`) is an uncompressed body. Default:
-    /// every encoding Redline implements (`""`, `gzip`, `zstd`, `zlib`, `deflate`).
+    /// every encoding Redline implements (`""`, `gzip`, `zstd`, `zlib`, `deflate`, `snappy`,
+    /// `x-snappy-framed`; otelcol's default adds `lz4`).
     pub compression_algorithms: Option<Vec<String>>,
     /// Headers added to every response.
     pub response_headers: BTreeMap<String, String>,
@@ -256,17 +257,25 @@ pub enum ContentEncoding {
     /// `deflate` and `zlib` are both zlib streams (RFC 1950), as in otelcol.
     Zlib,
     Zstd,
+    /// `snappy`: the block format, or the framed format when the body starts with the
+    /// framed stream identifier (otelcol's rule, kept for senders of the older framed
+    /// `snappy`).
+    Snappy,
+    /// `x-snappy-framed`: the snappy framed format.
+    SnappyFramed,
 }
 
 impl ContentEncoding {
-    /// Parses a config name or a `Content-Encoding` value. `None` for encodings otelcol knows
-    /// but Redline does not decode (snappy, lz4) and for unknown names.
+    /// Parses a config name or a `Content-Encoding` value. `None` for an encoding otelcol
+    /// knows but Redline does not decode (lz4) and for unknown names.
     pub fn parse(name: &str) -> Option<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
             "" | "identity" | "none" => Some(Self::Identity),
             "gzip" | "x-gzip" => Some(Self::Gzip),
             "zlib" | "deflate" => Some(Self::Zlib),
             "zstd" => Some(Self::Zstd),
+            "snappy" => Some(Self::Snappy),
+            "x-snappy-framed" => Some(Self::SnappyFramed),
             _ => None,
         }
     }
@@ -314,6 +323,8 @@ impl HttpConfig {
                 ContentEncoding::Gzip,
                 ContentEncoding::Zstd,
                 ContentEncoding::Zlib,
+                ContentEncoding::Snappy,
+                ContentEncoding::SnappyFramed,
             ],
             Some(names) => names
                 .iter()
@@ -409,12 +420,11 @@ impl Config {
             if let Some(names) = &h.compression_algorithms {
                 for name in names {
                     if ContentEncoding::parse(name).is_none() {
-                        let known = ["snappy", "lz4", "x-snappy-framed"];
-                        let reason = if known.contains(&name.as_str()) {
+                        let reason = if name == "lz4" {
                             format!("`{name}` is an otelcol setting Redline does not support yet")
                         } else {
                             format!(
-                                "unknown compression `{name}` (supported: \"\", gzip, zstd, zlib, deflate)"
+                                "unknown compression `{name}` (supported: \"\", gzip, zstd, zlib, deflate, snappy, x-snappy-framed)"
                             )
                         };
                         return Err(config.invalid("protocols.http.compression_algorithms", reason));
@@ -521,7 +531,18 @@ mod tests {
         assert_eq!(h.endpoint, "localhost:4318");
         assert_eq!(h.traces_path(), "/v1/traces");
         assert_eq!(h.max_request_body_size(), 20 * 1024 * 1024);
-        assert_eq!(h.encodings().len(), 4);
+        // otelcol's defaults but lz4.
+        assert_eq!(
+            h.encodings(),
+            [
+                ContentEncoding::Identity,
+                ContentEncoding::Gzip,
+                ContentEncoding::Zstd,
+                ContentEncoding::Zlib,
+                ContentEncoding::Snappy,
+                ContentEncoding::SnappyFramed,
+            ]
+        );
     }
 
     #[test]
@@ -542,7 +563,15 @@ mod tests {
             Some(ContentEncoding::Zlib)
         );
         assert_eq!(ContentEncoding::parse("zstd"), Some(ContentEncoding::Zstd));
-        assert_eq!(ContentEncoding::parse("snappy"), None);
+        assert_eq!(
+            ContentEncoding::parse("snappy"),
+            Some(ContentEncoding::Snappy)
+        );
+        assert_eq!(
+            ContentEncoding::parse("x-snappy-framed"),
+            Some(ContentEncoding::SnappyFramed)
+        );
+        assert_eq!(ContentEncoding::parse("lz4"), None);
         assert_eq!(ContentEncoding::parse("br"), None);
     }
 }

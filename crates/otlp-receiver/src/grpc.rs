@@ -2,8 +2,9 @@
 //! decoding the request.
 //!
 //! A custom codec hands the message to the handler as the `Bytes` it arrived in (after gzip
-//! decompression when the client compressed it), so the fast path never builds prost types:
-//! the walker validates the bytes and the same buffer goes down the pipeline.
+//! or zstd decompression by tonic, or snappy decompression here, when the client compressed
+//! it), so the fast path never builds prost types: the walker validates the bytes and the
+//! same buffer goes down the pipeline.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -11,7 +12,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
+use std::io::Read;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response};
 use http_body_util::BodyExt;
@@ -173,11 +176,19 @@ impl GrpcService {
         };
         let state = self.state.clone();
         Box::pin(async move {
-            let (parts, body) = req.into_parts();
-            let body = match ChargedBody::read_head(body, &state.budget).await {
+            let (mut parts, body) = req.into_parts();
+            let mut body = match ChargedBody::read_head(body, &state.budget).await {
                 Ok(body) => body,
                 Err(status) => return Ok(status.into_http()),
             };
+            // tonic has no snappy: the message is inflated here and handed on uncompressed.
+            if parts.headers.get(GRPC_ENCODING).map(HeaderValue::as_bytes) == Some(b"snappy") {
+                parts.headers.remove(GRPC_ENCODING);
+                body = match body.inflate_snappy(state.max_recv_msg_size).await {
+                    Ok(body) => body,
+                    Err(status) => return Ok(status.into_http()),
+                };
+            }
             let charge = body.charge.clone();
             let mut req = Request::from_parts(parts, body);
             // Where the handler finds it, to grow it by the inflated message.
@@ -243,6 +254,8 @@ fn size_limit_as_resource_exhausted<B>(resp: &mut Response<B>) {
             .insert("grpc-status", HeaderValue::from_static("8"));
     }
 }
+
+const GRPC_ENCODING: &str = "grpc-encoding";
 
 /// What grpc-go answers for a method it does not serve; a known OTLP service whose signal
 /// no pipeline takes is also logged, once, since that is a config mistake worth seeing.
@@ -331,7 +344,8 @@ struct BodyCharge {
 /// gRPC frame header and take that from the budget before the message itself is read.
 pub(crate) struct ChargedBody {
     head: VecDeque<Frame<Bytes>>,
-    rest: Incoming,
+    /// `None` once it has been read to its end.
+    rest: Option<Incoming>,
     charge: Arc<BodyCharge>,
 }
 
@@ -367,13 +381,117 @@ impl ChargedBody {
         let permit = budget.take(declared).ok_or_else(|| over_budget(budget))?;
         Ok(Self {
             head,
-            rest,
+            rest: Some(rest),
             charge: Arc::new(BodyCharge {
                 permit: parking_lot::Mutex::new(permit),
                 compressed: have > 0 && prefix[0] != 0,
             }),
         })
     }
+}
+
+impl ChargedBody {
+    async fn next_frame(&mut self) -> Option<Result<Frame<Bytes>, hyper::Error>> {
+        if let Some(frame) = self.head.pop_front() {
+            return Some(Ok(frame));
+        }
+        let frame = self.rest.as_mut()?.frame().await;
+        if frame.is_none() {
+            self.rest = None;
+        }
+        frame
+    }
+
+    /// A `grpc-encoding: snappy` message (the snappy framed format, as grpc-go's snappy
+    /// compressor in otelcol writes it), inflated and put back as an uncompressed message,
+    /// under the same limits and with the same statuses as tonic's gzip and zstd: the
+    /// message as sent and as inflated must each fit `limit` (`max_recv_msg_size`); the
+    /// framed format comes in chunks of at most 64 KiB, so a bomb costs at most `limit`.
+    async fn inflate_snappy(mut self, limit: usize) -> Result<Self, Status> {
+        let mut buf = BytesMut::new();
+        let mut after = VecDeque::new();
+        let mut want = 5;
+        while buf.len() < want {
+            match self.next_frame().await {
+                // No message at all: tonic answers that as for any encoding.
+                None if buf.is_empty() => {
+                    self.head.extend(after);
+                    return Ok(self);
+                }
+                None => return Err(Status::internal("Unexpected EOF decoding stream.")),
+                Some(Err(e)) => return Err(Status::internal(format!("reading the request: {e}"))),
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => buf.put(data),
+                    Err(frame) => after.push_back(frame),
+                },
+            }
+            if want == 5 && buf.len() >= 5 {
+                let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+                if len > limit {
+                    return Err(Status::resource_exhausted(format!(
+                        "Error, decoded message length too large: found {len} bytes, the limit is: {limit} bytes"
+                    )));
+                }
+                want = 5 + len;
+            }
+        }
+        // Bytes past this message are the client's next one: tonic answers for them.
+        let rest = buf.split_off(want);
+        let message = buf.freeze();
+        let message = match message[0] {
+            0 => message,
+            // Inflated behind a prefix made for it, so the message is not copied again.
+            _ => {
+                let mut out = vec![0u8; 5];
+                inflate_snappy_framed_into(&message[5..], limit, &mut out)?;
+                let len = u32::try_from(out.len() - 5).map_err(|_| too_large(limit))?;
+                out[1..5].copy_from_slice(&len.to_be_bytes());
+                Bytes::from(out)
+            }
+        };
+        let mut head = VecDeque::from([Frame::data(message)]);
+        if !rest.is_empty() {
+            head.push_back(Frame::data(rest.freeze()));
+        }
+        head.extend(after);
+        head.extend(self.head.drain(..));
+        self.head = head;
+        Ok(self)
+    }
+}
+
+fn too_large(limit: usize) -> Status {
+    Status::resource_exhausted(format!(
+        "Error decompressing: size limit, of {limit} bytes, exceeded while decompressing message"
+    ))
+}
+
+/// A snappy framed stream, inflated to at most `limit` bytes.
+#[cfg(test)]
+fn inflate_snappy_framed(compressed: &[u8], limit: usize) -> Result<Vec<u8>, Status> {
+    let mut out = Vec::new();
+    inflate_snappy_framed_into(compressed, limit, &mut out)?;
+    Ok(out)
+}
+
+/// A snappy framed stream, inflated to at most `limit` bytes appended to `out`.
+fn inflate_snappy_framed_into(
+    compressed: &[u8],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), Status> {
+    let start = out.len();
+    out.reserve(compressed.len().saturating_mul(4).min(limit));
+    snap::read::FrameDecoder::new(compressed)
+        .take((limit as u64).saturating_add(1))
+        .read_to_end(out)
+        .map_err(|e| {
+            Status::internal(format!("Error decompressing: {e}, while sending request"))
+        })?;
+    if out.len() - start > limit {
+        return Err(too_large(limit));
+    }
+    Ok(())
 }
 
 impl hyper::body::Body for ChargedBody {
@@ -388,11 +506,14 @@ impl hyper::body::Body for ChargedBody {
         if let Some(frame) = this.head.pop_front() {
             return Poll::Ready(Some(Ok(frame)));
         }
-        Pin::new(&mut this.rest).poll_frame(cx)
+        match &mut this.rest {
+            Some(rest) => Pin::new(rest).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.head.is_empty() && self.rest.is_end_stream()
+        self.head.is_empty() && self.rest.as_ref().is_none_or(|r| r.is_end_stream())
     }
 }
 
@@ -456,6 +577,32 @@ impl Protocol for GrpcProtocol {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn framed(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut w = snap::write::FrameEncoder::new(Vec::new());
+        w.write_all(data).expect("in-memory write");
+        w.into_inner().expect("in-memory flush")
+    }
+
+    #[test]
+    fn snappy_messages_inflate_under_the_limit() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 7) as u8).collect();
+        let packed = framed(&data);
+        assert_eq!(inflate_snappy_framed(&packed, 300_000).expect("fits"), data);
+        let over = inflate_snappy_framed(&packed, 299_999).expect_err("one byte over");
+        assert_eq!(over.code(), Code::ResourceExhausted);
+        assert_eq!(
+            over.message(),
+            "Error decompressing: size limit, of 299999 bytes, exceeded while decompressing message"
+        );
+        // A snappy block is not a framed stream.
+        let block = snap::raw::Encoder::new()
+            .compress_vec(&data)
+            .expect("compress");
+        let corrupt = inflate_snappy_framed(&block, 1 << 20).expect_err("not framed");
+        assert_eq!(corrupt.code(), Code::Internal);
+    }
 
     #[test]
     fn rewrites_only_out_of_range() {

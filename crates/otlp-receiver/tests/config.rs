@@ -143,10 +143,30 @@ fn unsupported_keys_say_so() {
         assert!(err.contains(key), "{err}");
         assert!(err.contains("not support"), "{err}");
     }
-    let err = parse("    protocols:\n      http:\n        compression_algorithms: [snappy]")
-        .expect_err("snappy");
+    let err = parse("    protocols:\n      http:\n        compression_algorithms: [lz4]")
+        .expect_err("lz4");
     assert!(
         err.contains("compression_algorithms") && err.contains("not support"),
+        "{err}"
+    );
+    let c = parse(
+        "    protocols:\n      http:\n        compression_algorithms: [snappy, x-snappy-framed]",
+    )
+    .expect("otelcol's snappy names");
+    assert_eq!(
+        c.protocols.http.expect("http").encodings(),
+        [
+            redline_otlp_receiver::ContentEncoding::Snappy,
+            redline_otlp_receiver::ContentEncoding::SnappyFramed
+        ]
+    );
+    let err = parse("    protocols:\n      http:\n        compression_algorithms: [brotli]")
+        .expect_err("brotli");
+    assert!(
+        err.contains("protocols.http.compression_algorithms")
+            && err.contains(
+                "unknown compression `brotli` (supported: \"\", gzip, zstd, zlib, deflate, snappy, x-snappy-framed)"
+            ),
         "{err}"
     );
     let err = parse("    protocols:\n      grpc:\n        transport: unix").expect_err("unix");

@@ -21,6 +21,10 @@ pub enum HttpCompression {
     /// zlib streams, as otelcol sends for both `zlib` and `deflate`.
     Zlib,
     Deflate,
+    /// `snappy`: the snappy block format, as otelcol sends it.
+    Snappy,
+    /// `x-snappy-framed`: the snappy framed format.
+    SnappyFramed,
     None,
 }
 
@@ -32,6 +36,8 @@ impl HttpCompression {
             HttpCompression::Zstd => Some("zstd"),
             HttpCompression::Zlib => Some("zlib"),
             HttpCompression::Deflate => Some("deflate"),
+            HttpCompression::Snappy => Some("snappy"),
+            HttpCompression::SnappyFramed => Some("x-snappy-framed"),
             HttpCompression::None => None,
         }
     }
@@ -45,12 +51,14 @@ impl<'de> Deserialize<'de> for HttpCompression {
             "zstd" => Ok(HttpCompression::Zstd),
             "zlib" => Ok(HttpCompression::Zlib),
             "deflate" => Ok(HttpCompression::Deflate),
+            "snappy" => Ok(HttpCompression::Snappy),
+            "x-snappy-framed" => Ok(HttpCompression::SnappyFramed),
             "none" | "" => Ok(HttpCompression::None),
-            "snappy" | "x-snappy-framed" | "lz4" => Err(de::Error::custom(format!(
-                "compression `{s}` is not supported by Redline; use `gzip`, `zstd`, `zlib`, `deflate` or `none`"
+            "lz4" => Err(de::Error::custom(format!(
+                "compression `{s}` is not supported by Redline; use `gzip`, `zstd`, `zlib`, `deflate`, `snappy`, `x-snappy-framed` or `none`"
             ))),
             other => Err(de::Error::custom(format!(
-                "unknown compression `{other}`; use `gzip`, `zstd`, `zlib`, `deflate` or `none`"
+                "unknown compression `{other}`; use `gzip`, `zstd`, `zlib`, `deflate`, `snappy`, `x-snappy-framed` or `none`"
             ))),
         }
     }
@@ -80,12 +88,13 @@ pub use redline_http_client::ConnectionReuse;
 
 impl HttpConfig {
     /// The compression level, resolved as otelcol does: unset (0) or -1 is zlib's default for
-    /// gzip and zlib, and zstd's fastest level (where otelcol's zstd library maps -1).
-    /// `None` for an uncompressed body. Call after [`HttpConfig::check`].
+    /// gzip and zlib, and zstd's fastest level (where otelcol's zstd library maps -1); snappy
+    /// has no levels (0). `None` for an uncompressed body. Call after [`HttpConfig::check`].
     pub fn compression_level(&self) -> Option<i32> {
         let level = self.compression_params.map_or(0, |p| p.level);
         match self.compression {
             HttpCompression::None => None,
+            HttpCompression::Snappy | HttpCompression::SnappyFramed => Some(0),
             HttpCompression::Gzip | HttpCompression::Zlib | HttpCompression::Deflate => Some(
                 i32::try_from(level)
                     .ok()
@@ -186,6 +195,10 @@ impl HttpConfig {
                     format!("`{level}` is not a gzip/zlib level; use 1 (fastest) to 9 (smallest), or 0 / -1 for the default (6)"),
                 ))
             }
+            HttpCompression::Snappy | HttpCompression::SnappyFramed if level != 0 => Err(invalid(
+                key,
+                format!("`{level}` is a level, but snappy has none (as in otelcol, only 0 is accepted): remove the level"),
+            )),
             // zstd takes any level and maps it to the nearest it has, as otelcol's does.
             _ => Ok(()),
         }

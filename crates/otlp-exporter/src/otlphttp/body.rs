@@ -69,6 +69,16 @@ pub(crate) fn encode(parts: Vec<Bytes>, format: &BodyFormat) -> Result<EncodedBo
             e.finish()
         }
         HttpCompression::Zstd => zstd_compress(&payload, level),
+        // As otelcol's confighttp: `snappy` is one block of the whole body...
+        HttpCompression::Snappy => snap::raw::Encoder::new()
+            .compress_vec(&concat(&payload))
+            .map_err(std::io::Error::other),
+        // ...and `x-snappy-framed` the framed stream format.
+        HttpCompression::SnappyFramed => {
+            let mut e = snap::write::FrameEncoder::new(Vec::new());
+            write_all(&mut e, &payload)?;
+            e.into_inner().map_err(|e| e.into_error())
+        }
     }
     .map_err(|e| format!("{:?} compression failed: {e}", format.compression))?;
     Ok(EncodedBody {
@@ -169,11 +179,36 @@ mod tests {
             assert_eq!(out, expected, "{c:?}");
         }
 
-        let z = encode(parts, &format(HttpCompression::Zstd, Some(3))).expect("zstd");
+        let z = encode(parts.clone(), &format(HttpCompression::Zstd, Some(3))).expect("zstd");
         assert_eq!(
             zstd::stream::decode_all(joined(&z).as_slice()).expect("zstd"),
             expected
         );
+
+        // `snappy`: one raw block (otelcol's rawSnappyWriter)...
+        let block = joined(
+            &encode(parts.clone(), &format(HttpCompression::Snappy, Some(0))).expect("snappy"),
+        );
+        assert_eq!(
+            snap::raw::decompress_len(&block).expect("a block header"),
+            expected.len()
+        );
+        assert_eq!(
+            snap::raw::Decoder::new()
+                .decompress_vec(&block)
+                .expect("a block"),
+            expected
+        );
+        // ...`x-snappy-framed`: the framed stream (snappy.NewBufferedWriter).
+        let framed = joined(
+            &encode(parts, &format(HttpCompression::SnappyFramed, Some(0))).expect("framed"),
+        );
+        assert_eq!(framed[..10], *b"\xff\x06\x00\x00sNaPpY");
+        let mut out = Vec::new();
+        snap::read::FrameDecoder::new(framed.as_slice())
+            .read_to_end(&mut out)
+            .expect("framed");
+        assert_eq!(out, expected);
     }
 
     #[test]

@@ -97,6 +97,17 @@ fn decode(encoding: Option<&str>, body: &[u8]) -> Vec<u8> {
                 .expect("valid zlib");
         }
         Some("zstd") => out = zstd::stream::decode_all(body).expect("valid zstd"),
+        // otelcol's `snappy` is the block format, `x-snappy-framed` the framed one.
+        Some("snappy") => {
+            out = snap::raw::Decoder::new()
+                .decompress_vec(body)
+                .expect("a valid snappy block")
+        }
+        Some("x-snappy-framed") => {
+            snap::read::FrameDecoder::new(body)
+                .read_to_end(&mut out)
+                .expect("a valid snappy framed stream");
+        }
         Some(other) => panic!("unexpected content-encoding {other}"),
     }
     out

@@ -313,6 +313,13 @@ pub(super) fn decompress(
 ) -> Result<Bytes, DecompressError> {
     let reader: Box<dyn Read + '_> = match encoding {
         ContentEncoding::Identity => return Ok(body),
+        ContentEncoding::Snappy if !is_snappy_framed(&body) => {
+            return snappy_block(&body, limit).map(Bytes::from)
+        }
+        // Chunks of at most 64 KiB each: the cap below bounds what a bomb costs.
+        ContentEncoding::Snappy | ContentEncoding::SnappyFramed => {
+            Box::new(snap::read::FrameDecoder::new(&body[..]))
+        }
         // Multi-member gzip, as Go's gzip.Reader reads it.
         ContentEncoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
         ContentEncoding::Zlib => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
@@ -331,6 +338,32 @@ pub(super) fn decompress(
         return Err(DecompressError::TooLarge);
     }
     Ok(Bytes::from(out))
+}
+
+/// The first bytes of every snappy framed stream: its stream identifier chunk.
+pub(crate) const SNAPPY_FRAMED_MAGIC: [u8; 10] =
+    [0xff, 0x06, 0x00, 0x00, 0x73, 0x4e, 0x61, 0x50, 0x70, 0x59];
+
+/// otelcol's rule for `Content-Encoding: snappy`: a body that starts with the framed
+/// stream identifier is framed (what older collectors sent), anything else is a block.
+fn is_snappy_framed(body: &[u8]) -> bool {
+    body.starts_with(&SNAPPY_FRAMED_MAGIC)
+}
+
+/// A snappy block: the decoded length it declares is checked against `limit` before
+/// anything is allocated (as otelcol checks `snappy.DecodedLen`), so a tiny block claiming
+/// gigabytes costs nothing.
+fn snappy_block(body: &[u8], limit: usize) -> Result<Vec<u8>, DecompressError> {
+    let corrupt = |e: snap::Error| {
+        DecompressError::Corrupt(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    };
+    let len = snap::raw::decompress_len(body).map_err(corrupt)?;
+    if len > limit {
+        return Err(DecompressError::TooLarge);
+    }
+    snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(corrupt)
 }
 
 #[cfg(test)]
@@ -448,6 +481,110 @@ mod tests {
         assert!(matches!(
             decompress(Bytes::from_static(b"not zstd"), ContentEncoding::Zstd, 100),
             Err(DecompressError::Corrupt(_))
+        ));
+    }
+
+    fn framed(data: &[u8]) -> Bytes {
+        let mut w = snap::write::FrameEncoder::new(Vec::new());
+        w.write_all(data).expect("in-memory write");
+        Bytes::from(w.into_inner().expect("in-memory flush"))
+    }
+
+    fn block(data: &[u8]) -> Bytes {
+        Bytes::from(
+            snap::raw::Encoder::new()
+                .compress_vec(data)
+                .expect("compress"),
+        )
+    }
+
+    /// A request-like body: compressible, but not one repeated byte.
+    fn sample(len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i % 251) as u8 ^ (i / 4096) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn snappy_takes_a_block_or_a_framed_stream_by_its_first_bytes() {
+        let data = sample(200_000);
+        let f = framed(&data);
+        assert_eq!(f[..10], SNAPPY_FRAMED_MAGIC);
+        let b = block(&data);
+        assert_ne!(b[..10], SNAPPY_FRAMED_MAGIC);
+        // `snappy`: framed when the stream identifier leads, else a block.
+        assert_eq!(
+            decompress(f.clone(), ContentEncoding::Snappy, 1 << 20).expect("framed"),
+            data
+        );
+        assert_eq!(
+            decompress(b.clone(), ContentEncoding::Snappy, 1 << 20).expect("block"),
+            data
+        );
+        // `x-snappy-framed`: framed only.
+        assert_eq!(
+            decompress(f.clone(), ContentEncoding::SnappyFramed, 1 << 20).expect("framed"),
+            data
+        );
+        assert!(matches!(
+            decompress(b, ContentEncoding::SnappyFramed, 1 << 20),
+            Err(DecompressError::Corrupt(_))
+        ));
+        // Zero bytes are no block (a block starts with its length), as in otelcol.
+        assert!(matches!(
+            decompress(Bytes::new(), ContentEncoding::Snappy, 100),
+            Err(DecompressError::Corrupt(_))
+        ));
+        assert_eq!(
+            decompress(block(b""), ContentEncoding::Snappy, 100).expect("empty block"),
+            Bytes::new()
+        );
+    }
+
+    #[test]
+    fn snappy_bodies_decompress_under_the_cap() {
+        let data = sample(100_000);
+        for (packed, encoding) in [
+            (block(&data), ContentEncoding::Snappy),
+            (framed(&data), ContentEncoding::Snappy),
+            (framed(&data), ContentEncoding::SnappyFramed),
+        ] {
+            let out = decompress(packed.clone(), encoding, 100_000).expect("fits exactly");
+            assert_eq!(out.len(), 100_000);
+            assert!(matches!(
+                decompress(packed, encoding, 99_999),
+                Err(DecompressError::TooLarge)
+            ));
+        }
+        assert!(matches!(
+            decompress(
+                Bytes::from_static(b"\xff\x06\x00\x00sNaPpY\x00"),
+                ContentEncoding::Snappy,
+                100
+            ),
+            Err(DecompressError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn a_snappy_block_claiming_a_huge_length_is_refused_before_decoding() {
+        // Five bytes: a varint declaring 4 GiB - 1 decoded bytes, then a one-byte literal.
+        let bomb = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0x0f, 0x00, b'x']);
+        assert_eq!(
+            snap::raw::decompress_len(&bomb).expect("a length"),
+            u32::MAX as usize
+        );
+        assert!(matches!(
+            decompress(bomb, ContentEncoding::Snappy, 20 << 20),
+            Err(DecompressError::TooLarge)
+        ));
+        // A real block of 1 MiB of zeros (about 48 KiB compressed) under a 1000-byte limit:
+        // refused from its header alone, as for gzip and zstd past the cap.
+        let zeros = block(&vec![0u8; 1 << 20]);
+        assert!(zeros.len() < 50_000);
+        assert!(matches!(
+            decompress(zeros, ContentEncoding::Snappy, 1000),
+            Err(DecompressError::TooLarge)
         ));
     }
 
