@@ -207,3 +207,31 @@ def test_validate_accepts_good_configs(redline_bin, tmp_path, shared_dir):
     for path in (good, shared_dir / "reference" / "otelcol-tempo.yaml"):
         res = helpers.run([redline_bin, "validate", "--config", path], timeout=30)
         assert res.returncode == 0, f"validate rejected {path}:\n{res.stderr}"
+
+
+def test_validate_lists_every_problem_of_a_connector(redline_bin, tmp_path):
+    """Three independent mistakes in one spanmetrics section and two in a servicegraph
+    section: one run of `redline validate` names all five, each at its line."""
+    text = BASE.replace("    namespace: traces.spanmetrics\n",
+                        "    namespace: traces.spanmetrics\n"
+                        "    exclude_dimensions: [nope]\n"
+                        "    span_multiplier_key: \"\"\n"
+                        "    metrics_flush_interval: 0s\n")
+    text = text.replace("connectors:\n",
+                        "connectors:\n"
+                        "  servicegraph:\n"
+                        "    latency_histogram_buckets: [10ms, 5ms]\n"
+                        "    store: {max_items: 0}\n")
+    assert text != BASE
+    path = tmp_path / "several.yaml"
+    path.write_text(text)
+    res = helpers.run([redline_bin, "validate", "--config", path], timeout=30)
+    for key, marker in [
+        ("connectors.spanmetrics.exclude_dimensions[0]", "exclude_dimensions: [nope]"),
+        ("connectors.spanmetrics.span_multiplier_key", "span_multiplier_key"),
+        ("connectors.spanmetrics.metrics_flush_interval", "metrics_flush_interval: 0s"),
+        ("connectors.servicegraph.latency_histogram_buckets", "latency_histogram_buckets"),
+        ("connectors.servicegraph.store.max_items", "store: {max_items: 0}"),
+    ]:
+        _check_error_output(res, path, [key], _line_of(text, marker), "redline validate")
+    assert "invalid config (5 error(s))" in res.stderr, res.stderr

@@ -274,6 +274,12 @@ pub trait FactoryInfo: Send + Sync {
     /// Checks a config without starting anything: every bad key or value is reported with
     /// its path by the returned error.
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError>;
+    /// Every problem of a config, for `redline validate` to report them all in one run.
+    /// Factories whose checks are independent of each other list them all; the default is
+    /// [`validate`](Self::validate)'s one.
+    fn validate_all(&self, config: &ComponentConfig) -> Vec<ConfigError> {
+        self.validate(config).err().into_iter().collect()
+    }
     /// What is worth telling the user about a valid config without refusing it: a component
     /// or key otelcol deprecated or removed, with its replacement. `redline validate` prints
     /// these, and so does the start. Only called on a valid config.

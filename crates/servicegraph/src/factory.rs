@@ -46,6 +46,18 @@ impl FactoryInfo for ServiceGraphFactory {
         &["service_graph"]
     }
 
+    fn validate_all(&self, config: &ComponentConfig) -> Vec<ConfigError> {
+        let parsed: Config = match config.parse() {
+            Ok(parsed) => parsed,
+            Err(e) => return vec![e],
+        };
+        parsed
+            .problems()
+            .into_iter()
+            .map(|p| config.invalid(&p.path, p.reason))
+            .collect()
+    }
+
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
         parse(config).map(|_| ())
     }

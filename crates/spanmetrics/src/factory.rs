@@ -40,6 +40,24 @@ impl FactoryInfo for SpanMetricsFactory {
         &["span_metrics"]
     }
 
+    fn validate_all(&self, config: &ComponentConfig) -> Vec<ConfigError> {
+        let parsed: Config = match config.parse() {
+            Ok(parsed) => parsed,
+            Err(e) => return vec![e],
+        };
+        let mut problems: Vec<ConfigError> = parsed
+            .problems()
+            .into_iter()
+            .map(|p| config.invalid(&p.path, p.reason))
+            .collect();
+        if let Some(storage) = &parsed.storage {
+            if let Err(e) = ComponentId::parse(storage) {
+                problems.push(config.invalid("storage", e));
+            }
+        }
+        problems
+    }
+
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
         let (parsed, _) = parse(config)?;
         if let Some(storage) = &parsed.storage {

@@ -46,9 +46,9 @@ impl Checker<'_> {
             for component in components {
                 let type_name = component.id().type_name();
                 match self.factories.info(kind, type_name) {
-                    Some(factory) => match factory.validate(component) {
-                        Err(e) => self.errors.push(e),
-                        Ok(()) => {
+                    Some(factory) => match factory.validate_all(component) {
+                        problems if !problems.is_empty() => self.errors.extend(problems),
+                        _ => {
                             for w in factory.warnings(component) {
                                 self.warnings.push(Warning(format!(
                                     "{}:{}: {}: {w}",

@@ -40,26 +40,40 @@ pub struct Settings {
     pub span_multiplier_key: Option<String>,
 }
 
-fn check_names(path: &str, names: &[String]) -> Result<(), Invalid> {
+fn check_names(path: &str, names: &[String], problems: &mut Vec<Invalid>) {
     for (i, name) in names.iter().enumerate() {
         if name.is_empty() {
-            return Err(invalid(format!("{path}[{i}]"), "must not be empty"));
-        }
-        if names[..i].contains(name) {
-            return Err(invalid(
+            problems.push(invalid(format!("{path}[{i}]"), "must not be empty"));
+        } else if names[..i].contains(name) {
+            problems.push(invalid(
                 format!("{path}[{i}]"),
                 format!("duplicate `{name}`"),
             ));
         }
     }
-    Ok(())
 }
 
 impl Config {
-    /// Checks every value and resolves defaults; the error names the key path.
+    /// Checks every value and resolves defaults; the error names the key path of the first
+    /// problem ([`Config::problems`] lists them all).
     pub fn settings(&self) -> Result<Settings, Invalid> {
+        self.checked().map_err(|problems| {
+            problems
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| invalid("", "invalid"))
+        })
+    }
+
+    /// Every problem of the section, each naming its key path (empty when it is valid).
+    pub fn problems(&self) -> Vec<Invalid> {
+        self.checked().err().unwrap_or_default()
+    }
+
+    fn checked(&self) -> Result<Settings, Vec<Invalid>> {
+        let mut problems = Vec::new();
         if self.exponential_histogram_max_size < 0 {
-            return Err(invalid(
+            problems.push(invalid(
                 "exponential_histogram_max_size",
                 "can not be negative",
             ));
@@ -72,7 +86,7 @@ impl Config {
                 "exponential latency histograms are not supported by Redline's servicegraph \
                  connector; remove the key to get explicit buckets (`latency_histogram_buckets`)"
             };
-            return Err(invalid("exponential_histogram_max_size", reason));
+            problems.push(invalid("exponential_histogram_max_size", reason));
         }
         let buckets: Vec<f64> = match &self.latency_histogram_buckets {
             Some(b) => b.iter().map(Duration::as_secs_f64).collect(),
@@ -80,17 +94,18 @@ impl Config {
         };
         for (i, pair) in buckets.windows(2).enumerate() {
             if pair[1] <= pair[0] {
-                return Err(invalid(
+                problems.push(invalid(
                     "latency_histogram_buckets",
                     format!(
                         "bounds must be strictly ascending: entry {} is not greater than entry {i}",
                         i + 1
                     ),
                 ));
+                break;
             }
         }
 
-        check_names("dimensions", &self.dimensions)?;
+        check_names("dimensions", &self.dimensions, &mut problems);
         let peer_attributes = match &self.virtual_node_peer_attributes {
             Some(list) => list.clone(),
             None => DEFAULT_PEER_ATTRIBUTES
@@ -98,13 +113,21 @@ impl Config {
                 .map(|s| (*s).to_owned())
                 .collect(),
         };
-        check_names("virtual_node_peer_attributes", &peer_attributes)?;
-        check_names("database_name_attributes", &self.database_name_attributes)?;
+        check_names(
+            "virtual_node_peer_attributes",
+            &peer_attributes,
+            &mut problems,
+        );
+        check_names(
+            "database_name_attributes",
+            &self.database_name_attributes,
+            &mut problems,
+        );
         let database_name_attributes = if !self.database_name_attributes.is_empty() {
             self.database_name_attributes.clone()
         } else if let Some(single) = self.database_name_attribute.as_ref() {
             if single.is_empty() {
-                return Err(invalid("database_name_attribute", "must not be empty"));
+                problems.push(invalid("database_name_attribute", "must not be empty"));
             }
             vec![single.clone()]
         } else {
@@ -118,10 +141,19 @@ impl Config {
         let max_items = usize::try_from(self.store.max_items)
             .ok()
             .filter(|n| *n > 0)
-            .ok_or_else(|| invalid("store.max_items", "must be a positive number of edges"))?;
+            .unwrap_or_else(|| {
+                problems.push(invalid(
+                    "store.max_items",
+                    "must be a positive number of edges",
+                ));
+                1
+            });
 
         if matches!(&self.span_multiplier_key, Some(k) if k.is_empty()) {
-            return Err(invalid("span_multiplier_key", "must not be empty"));
+            problems.push(invalid("span_multiplier_key", "must not be empty"));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
         }
 
         Ok(Settings {
@@ -235,5 +267,25 @@ mod tests {
         assert_eq!(s.store_expiration_loop, Duration::from_secs(2));
         assert!(s.peer_attributes.is_empty());
         assert_eq!(s.flush_interval, Duration::ZERO);
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_path() {
+        let mut c = Config::default();
+        c.exponential_histogram_max_size = -1;
+        c.dimensions = vec!["a".into(), "a".into()];
+        c.store.max_items = 0;
+        c.span_multiplier_key = Some(String::new());
+        let paths: Vec<String> = c.problems().into_iter().map(|p| p.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "exponential_histogram_max_size",
+                "dimensions[1]",
+                "store.max_items",
+                "span_multiplier_key"
+            ]
+        );
+        assert!(Config::default().problems().is_empty());
     }
 }

@@ -79,16 +79,33 @@ impl Settings {
 }
 
 impl Config {
-    /// Checks every value and resolves defaults; the error names the key path.
+    /// Checks every value and resolves defaults; the error names the key path of the first
+    /// problem ([`Config::problems`] lists them all).
     pub fn settings(&self) -> Result<Settings, Invalid> {
+        self.checked().map_err(|problems| {
+            problems
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| invalid("", "invalid"))
+        })
+    }
+
+    /// Every problem of the section, each naming its key path (empty when it is valid).
+    pub fn problems(&self) -> Vec<Invalid> {
+        self.checked().err().unwrap_or_default()
+    }
+
+    fn checked(&self) -> Result<Settings, Vec<Invalid>> {
+        let mut problems = Vec::new();
         let unit = match self.histogram.unit.as_str() {
             "ms" => Unit::Milliseconds,
             "s" => Unit::Seconds,
             other => {
-                return Err(invalid(
+                problems.push(invalid(
                     "histogram.unit",
                     format!("unknown unit `{other}`: use `ms` or `s`"),
-                ))
+                ));
+                Unit::Milliseconds
             }
         };
         let buckets: Vec<f64> = match self
@@ -99,7 +116,7 @@ impl Config {
         {
             Some(b) => {
                 if b.is_empty() {
-                    return Err(invalid(
+                    problems.push(invalid(
                         "histogram.explicit.buckets",
                         "must list at least one bucket bound",
                     ));
@@ -115,7 +132,7 @@ impl Config {
         };
         for (i, pair) in buckets.windows(2).enumerate() {
             if pair[1] <= pair[0] {
-                return Err(invalid(
+                problems.push(invalid(
                     "histogram.explicit.buckets",
                     format!(
                         "bounds must be strictly ascending: entry {} is not greater than entry {}",
@@ -123,10 +140,11 @@ impl Config {
                         i
                     ),
                 ));
+                break;
             }
         }
         if buckets.iter().any(|b| !b.is_finite()) {
-            return Err(invalid(
+            problems.push(invalid(
                 "histogram.explicit.buckets",
                 "bounds must be finite",
             ));
@@ -135,21 +153,23 @@ impl Config {
         let exponential_max_size = match &self.histogram.exponential {
             None => None,
             Some(_) if self.histogram.explicit.is_some() => {
-                return Err(invalid(
+                problems.push(invalid(
                     "histogram",
                     "use either `explicit` or `exponential` buckets histogram",
-                ))
+                ));
+                None
             }
             Some(e) => match e.max_size {
                 None | Some(0) => Some(DEFAULT_EXPONENTIAL_MAX_SIZE),
                 Some(n) if (2..=16384).contains(&n) => Some(n as u32),
                 Some(n) => {
-                    return Err(invalid(
+                    problems.push(invalid(
                         "histogram.exponential.max_size",
                         format!(
                             "{n} is out of range: use 2 to 16384 buckets (0 for the default 160)"
                         ),
-                    ))
+                    ));
+                    None
                 }
             },
         };
@@ -157,44 +177,40 @@ impl Config {
         match self.aggregation_temporality.as_str() {
             CUMULATIVE => {}
             DELTA => {
-                return Err(invalid(
+                problems.push(invalid(
                     "aggregation_temporality",
                     "AGGREGATION_TEMPORALITY_DELTA is not supported: metrics are pulled by \
                      Prometheus, which needs cumulative; use AGGREGATION_TEMPORALITY_CUMULATIVE",
-                ))
+                ));
             }
-            other => {
-                return Err(invalid(
-                    "aggregation_temporality",
-                    format!("unknown value `{other}`: use {CUMULATIVE}"),
-                ))
-            }
+            other => problems.push(invalid(
+                "aggregation_temporality",
+                format!("unknown value `{other}`: use {CUMULATIVE}"),
+            )),
         }
 
         let mut include = [true; 4];
         for (i, name) in self.exclude_dimensions.iter().enumerate() {
             match DEFAULT_DIMENSIONS.iter().position(|d| d == name) {
                 Some(p) => include[p] = false,
-                None => {
-                    return Err(invalid(
-                        format!("exclude_dimensions[{i}]"),
-                        format!(
-                            "`{name}` is not a default dimension (one of {})",
-                            DEFAULT_DIMENSIONS.join(", ")
-                        ),
-                    ))
-                }
+                None => problems.push(invalid(
+                    format!("exclude_dimensions[{i}]"),
+                    format!(
+                        "`{name}` is not a default dimension (one of {})",
+                        DEFAULT_DIMENSIONS.join(", ")
+                    ),
+                )),
             }
         }
 
         for (i, d) in self.dimensions.iter().enumerate() {
             let path = format!("dimensions[{i}].name");
             if d.name.is_empty() {
-                return Err(invalid(path, "must not be empty"));
+                problems.push(invalid(path.as_str(), "must not be empty"));
             }
             if DEFAULT_DIMENSIONS.contains(&d.name.as_str()) {
-                return Err(invalid(
-                    path,
+                problems.push(invalid(
+                    path.as_str(),
                     format!(
                         "`{}` is a default dimension and cannot be added again",
                         d.name
@@ -202,39 +218,46 @@ impl Config {
                 ));
             }
             if self.dimensions[..i].iter().any(|p| p.name == d.name) {
-                return Err(invalid(path, format!("duplicate dimension `{}`", d.name)));
+                problems.push(invalid(
+                    path.as_str(),
+                    format!("duplicate dimension `{}`", d.name),
+                ));
             }
             if d.name == crate::OVERFLOW_LABEL {
-                return Err(invalid(path, "is reserved for the overflow series"));
+                problems.push(invalid(
+                    path.as_str(),
+                    "is reserved for the overflow series",
+                ));
             }
             if self.enable_metrics_sampling_method && d.name == super::SAMPLING_METHOD {
-                return Err(invalid(
-                    path,
+                problems.push(invalid(
+                    path.as_str(),
                     "is the label enable_metrics_sampling_method adds; remove one of them",
                 ));
             }
             if self.tempo_red_table && d.name == super::TEMPO_SERVICE {
-                return Err(invalid(
-                    path,
+                problems.push(invalid(
+                    path.as_str(),
                     "is the label tempo_red_table adds; remove one of them",
                 ));
             }
         }
 
         if self.events.enabled {
-            return Err(invalid(
+            problems.push(invalid(
                 "events.enabled",
                 "is an otelcol setting Redline does not support yet",
             ));
         }
 
         let cardinality_limit =
-            usize::try_from(self.aggregation_cardinality_limit).map_err(|_| {
-                invalid(
+            usize::try_from(self.aggregation_cardinality_limit).unwrap_or_else(|_| {
+                problems.push(invalid(
                     "aggregation_cardinality_limit",
                     "must be 0 (unlimited) or a positive number of series",
-                )
-            })?;
+                ));
+                0
+            });
 
         for (key, v) in [
             ("dimensions_cache_size", self.dimensions_cache_size),
@@ -248,39 +271,43 @@ impl Config {
             ),
         ] {
             if matches!(v, Some(n) if n < 0) {
-                return Err(invalid(key, "must not be negative"));
+                problems.push(invalid(key, "must not be negative"));
             }
         }
 
         let exemplars = match self.exemplars.max_per_data_point {
             Some(n) if n < 0 => {
-                return Err(invalid(
+                problems.push(invalid(
                     "exemplars.max_per_data_point",
                     "must not be negative",
-                ))
+                ));
+                false
             }
             Some(0) => false,
             _ => self.exemplars.enabled,
         };
 
         if self.metrics_flush_interval.is_zero() {
-            return Err(invalid("metrics_flush_interval", "must be greater than 0"));
+            problems.push(invalid("metrics_flush_interval", "must be greater than 0"));
         }
         if self.tempo_red_table && exponential_max_size.is_some() {
-            return Err(invalid(
+            problems.push(invalid(
                 "tempo_red_table",
                 "needs explicit buckets: the RED table reads `latency_bucket` series, which an \
                  exponential histogram does not have",
             ));
         }
         if self.tempo_red_table && !include[0] {
-            return Err(invalid(
+            problems.push(invalid(
                 "tempo_red_table",
                 "needs the service.name dimension (it is in exclude_dimensions)",
             ));
         }
         if matches!(&self.span_multiplier_key, Some(k) if k.is_empty()) {
-            return Err(invalid("span_multiplier_key", "must not be empty"));
+            problems.push(invalid("span_multiplier_key", "must not be empty"));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
         }
         let mut dimensions = self.dimensions.clone();
         let attribute_dims = dimensions.len();
@@ -475,5 +502,29 @@ mod tests {
         assert_eq!(s.include, [true, true, false, true]);
         assert!(!s.exemplars);
         assert!(s.histogram.is_none());
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_path() {
+        let mut c = Config::default();
+        c.histogram.unit = "h".into();
+        c.exclude_dimensions = vec!["nope".into()];
+        c.aggregation_cardinality_limit = -1;
+        c.metrics_flush_interval = Duration::ZERO;
+        let paths: Vec<String> = c.problems().into_iter().map(|p| p.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "histogram.unit",
+                "exclude_dimensions[0]",
+                "aggregation_cardinality_limit",
+                "metrics_flush_interval"
+            ]
+        );
+        assert_eq!(
+            c.settings().map_err(|e| e.path).err().as_deref(),
+            Some("histogram.unit")
+        );
+        assert!(Config::default().problems().is_empty());
     }
 }
