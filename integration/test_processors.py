@@ -281,3 +281,55 @@ def test_a_metrics_processor_sees_span_metrics(procs, redline_bin, tmp_path):
         teams = {labels.get("team") for _, labels, _ in redline.samples("traces_spanmetrics_calls_total")}
         assert teams == {"core"}, teams
         redline.stop()
+
+
+TWO_PIPELINES = """
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{grpc}
+processors:
+  filter/keep-all:
+    error_mode: ignore
+    traces:
+      span:
+        - name == "no span has this name"
+connectors:
+  spanmetrics:
+    namespace: traces.spanmetrics
+exporters:
+  otlp/tempo:
+    endpoint: {sink}
+    tls:
+      insecure: true
+  prometheus:
+    endpoint: 127.0.0.1:{prom}
+service:
+  pipelines:
+    traces/direct:
+      receivers: [otlp]
+      exporters: [spanmetrics, otlp/tempo]
+    traces/filtered:
+      receivers: [otlp]
+      processors: [filter/keep-all]
+      exporters: [spanmetrics]
+    metrics:
+      receivers: [spanmetrics]
+      exporters: [prometheus]
+"""
+
+
+def test_one_connector_fed_by_two_pipelines_counts_each_delivery(procs, redline_bin, tmp_path):
+    """spanmetrics counts the receiver's spans as it validates them (one walk per request).
+    Fed the same request a second time, through a filter that keeps every span and so passes
+    the very same bytes on, it must count them again, as otelcol-contrib does for a connector
+    that two pipelines feed: every series is exactly twice the spans sent."""
+    with OtlpSink() as sink:
+        redline = Redline(procs, redline_bin, tmp_path, TWO_PIPELINES, sink=sink.endpoint).start()
+        exported = traceset.send(f"127.0.0.1:{redline.grpc}", plan=URL_PLAN)
+        want = collections.Counter(("shop", sp.name) for sp in exported)
+        spans = sum(want.values())
+        _wait(sink, redline, spans=spans, calls=2 * spans)
+        assert _calls(redline) == {k: 2 * v for k, v in want.items()}
+        redline.stop()

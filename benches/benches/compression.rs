@@ -3,10 +3,20 @@
 //! exporters do (gzip level 6, zstd level 3, snappy block for otlphttp `snappy`, snappy
 //! framed for gRPC `snappy` and otlphttp `x-snappy-framed`) and decompressed as the receiver
 //! does. One iteration = one request; thread CPU clock by default (see `clock`). Prints the
-//! mean compressed size of each.
+//! mean compressed size of each. (gzip here is the exporters' libdeflate; before, flate2.)
+//!
+//! The `gzip_backends` groups compare gzip implementations at otelcol's default level (6) on
+//! one 100-span request and on ten of them concatenated (what the exporter sends when it
+//! coalesces queued batches): flate2 streaming as the exporter used to (its backend is
+//! zlib-rs, or zlib-ng with `--features zlib-ng`, which switches flate2's backend for the
+//! whole build), and libdeflate compressing the whole buffer at once with a compressor kept
+//! per thread, as the exporter does now. Every output is decompressed by the receiver's
+//! decoder (flate2's `MultiGzDecoder`).
 //!
 //! `cargo bench -p redline-benches --bench compression`
+//! `cargo bench -p redline-benches --features zlib-ng --bench compression -- gzip_backends`
 
+use std::cell::RefCell;
 use std::hint::black_box;
 use std::io::{Read, Write};
 
@@ -24,6 +34,55 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     );
     e.write_all(data).expect("in memory");
     e.finish().expect("in memory")
+}
+
+/// The name of flate2's backend in this build.
+const FLATE2: &str = if cfg!(feature = "zlib-ng") {
+    "flate2-zlib-ng"
+} else {
+    "flate2-zlib-rs"
+};
+
+thread_local! {
+    static FLATE2_6: RefCell<flate2::Compress> =
+        RefCell::new(flate2::Compress::new_gzip(flate2::Compression::new(6), 15));
+    static LIBDEFLATE_6: RefCell<libdeflater::Compressor> =
+        RefCell::new(libdeflater::Compressor::new(
+            libdeflater::CompressionLvl::new(6).expect("a libdeflate level"),
+        ));
+}
+
+/// As the exporter compresses: the whole request at once into a buffer of the worst-case
+/// size, with a compressor reused across requests (allocating one costs more than
+/// compressing a small request).
+fn libdeflate6(data: &[u8]) -> Vec<u8> {
+    LIBDEFLATE_6.with_borrow_mut(|c| {
+        let mut out = vec![0u8; c.gzip_compress_bound(data.len())];
+        let n = c.gzip_compress(data, &mut out).expect("bound is enough");
+        out.truncate(n);
+        out
+    })
+}
+
+/// flate2 without its per-request setup: one compressor per thread, reset between requests.
+fn gzip_reused(data: &[u8]) -> Vec<u8> {
+    FLATE2_6.with_borrow_mut(|c| {
+        c.reset();
+        let mut out = Vec::with_capacity(data.len() / 4 + 64);
+        let start = c.total_in();
+        loop {
+            let done = usize::try_from(c.total_in() - start).expect("fits");
+            if out.len() == out.capacity() {
+                out.reserve(data.len() / 4 + 64);
+            }
+            let status = c
+                .compress_vec(&data[done..], &mut out, flate2::FlushCompress::Finish)
+                .expect("in memory");
+            if status == flate2::Status::StreamEnd {
+                return out;
+            }
+        }
+    })
 }
 
 fn gunzip(data: &[u8]) -> Vec<u8> {
@@ -79,7 +138,7 @@ fn unsnappy_framed(data: &[u8]) -> Vec<u8> {
 }
 
 const CODECS: [Codec; 4] = [
-    ("gzip-6", gzip, gunzip),
+    ("gzip-6", libdeflate6, gunzip),
     ("zstd-3", zstd3, unzstd),
     ("snappy-block", snappy_block, unsnappy_block),
     ("snappy-framed", snappy_framed, unsnappy_framed),
@@ -131,9 +190,80 @@ fn compression(c: &mut Criterion<Clock>) {
     g.finish();
 }
 
+type Gzip = (&'static str, fn(&[u8]) -> Vec<u8>);
+
+fn gzip_backends(c: &mut Criterion<Clock>) {
+    let reused = if cfg!(feature = "zlib-ng") {
+        "flate2-zlib-ng-reused"
+    } else {
+        "flate2-zlib-rs-reused"
+    };
+    let backends: [Gzip; 3] = [
+        (FLATE2, gzip),
+        (reused, gzip_reused),
+        ("libdeflate", libdeflate6),
+    ];
+    let requests: Vec<Bytes> = Workload::new(10_000).requests(64, 5);
+    // Ten requests back to back: one coalesced message of the exporter.
+    let concatenated: Vec<Bytes> = requests
+        .chunks_exact(10)
+        .map(|c| Bytes::from(c.concat()))
+        .collect();
+    let inputs = [
+        ("request_100_spans", requests),
+        ("concat_10x100_spans", concatenated),
+    ];
+    for (input, data) in &inputs {
+        let raw: usize = data.iter().map(Bytes::len).sum();
+        for (name, compress) in backends {
+            let packed: Vec<Vec<u8>> = data.iter().map(|r| compress(r)).collect();
+            for (p, r) in packed.iter().zip(data) {
+                assert_eq!(gunzip(p), r.as_ref(), "{name} round trip");
+            }
+            let size: usize = packed.iter().map(Vec::len).sum();
+            println!(
+                "gzip-6 {name}, {input}: {} B in, {} B out ({:.1}%)",
+                raw / data.len(),
+                size / packed.len(),
+                100.0 * size as f64 / raw as f64
+            );
+        }
+    }
+
+    for (input, data) in &inputs {
+        let mean = data.iter().map(Bytes::len).sum::<usize>() / data.len();
+        let mut g = c.benchmark_group(format!("gzip_backends_compress/{input}"));
+        g.throughput(Throughput::Bytes(mean as u64));
+        for (name, compress) in backends {
+            let mut i = 0;
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    i = (i + 1) % data.len();
+                    black_box(compress(black_box(&data[i])))
+                })
+            });
+        }
+        g.finish();
+
+        let mut g = c.benchmark_group(format!("gzip_backends_decompress/{input}"));
+        g.throughput(Throughput::Bytes(mean as u64));
+        for (name, compress) in backends {
+            let packed: Vec<Vec<u8>> = data.iter().map(|r| compress(r)).collect();
+            let mut i = 0;
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    i = (i + 1) % packed.len();
+                    black_box(gunzip(black_box(&packed[i])))
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(Clock::from_env());
-    targets = compression
+    targets = compression, gzip_backends
 }
 criterion_main!(benches);

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,12 +54,12 @@ connectors:
 exporters:
   otlp/tempo:
     endpoint: 127.0.0.1:{sink}
-{compression}    tls:
+{compression}{sending_queue}    tls:
       insecure: true
   prometheus:
     endpoint: 127.0.0.1:{prom}
-{processors}service:
-  telemetry:
+{processors}{extensions}service:
+{service_extensions}  telemetry:
     metrics:
       readers:
         - pull:
@@ -89,6 +90,11 @@ class Load:
     # series no longer match what loadgen sent).
     processors: tuple = ()
     drops: bool = False  # some spans never reach the sink: wait for it to go quiet instead
+    # The otlp/tempo exporter's sending queue on a `file_storage` extension with `fsync: true`,
+    # in a fresh directory per run.
+    disk_queue: bool = False
+    # loadgen sends gzip (`--gzip`), as SDKs configured with `compression: gzip` do.
+    client_gzip: bool = False
 
 
 # loadgen's span names have no query string: the statement runs on every span and changes none.
@@ -105,9 +111,22 @@ def loads(args) -> dict[str, Load]:
         "reference": Load("reference", "reference config (forwarding with gzip)", None, "gzip"),
         "none": Load("none", "forwarding uncompressed (`compression: none`)", "none", "none"),
         "zstd": Load("zstd", "forwarding with `compression: zstd`", "zstd", None),
+        "gzipclient": Load("gzipclient", "reference config, the client sending gzip "
+                           "(loadgen `--gzip`)", None, "gzip", client_gzip=True),
+        # rotel has no persistent queue: None keeps it out of this load.
+        "disk": Load("disk", "uncompressed, persistent sending queue (`file_storage`, "
+                     "`fsync: true`)", "none", None, disk_queue=True),
         "steady": Load("steady", f"steady {results.si(args.rate_value)} spans/s for "
                        f"{args.duration} (reference config)", None, "gzip",
                        rate=args.rate_value, duration=args.duration),
+        # The steady-state target is set uncompressed: the per-request costs, not deflate.
+        "nonesteady": Load("nonesteady", f"steady {results.si(args.rate_value)} spans/s for "
+                           f"{args.duration}, forwarding uncompressed", "none", "none",
+                           rate=args.rate_value, duration=args.duration),
+        "gzipsteady": Load("gzipsteady", f"steady {results.si(args.rate_value)} spans/s for "
+                           f"{args.duration}, the client sending gzip (reference config)", None,
+                           "gzip", rate=args.rate_value, duration=args.duration,
+                           client_gzip=True),
         "untouched": Load("untouched", "uncompressed, a `transform` statement that changes nothing",
                           "none", "none", processors=UNTOUCHED),
         "rename": Load("rename", "uncompressed, `transform` renaming nearly every span",
@@ -139,8 +158,12 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument(
         "--loads", default="reference,none,steady",
         help="loads to measure, comma-separated: reference (the reference config, gzip), none "
-        "(forwarding uncompressed), zstd (forwarding with zstd; otelcol and Redline only), steady "
-        "(open loop at --rate for --duration); untouched, rename, filter10 (uncompressed with a "
+        "(forwarding uncompressed), zstd (forwarding with zstd; otelcol and Redline only), "
+        "gzipclient (the reference config, loadgen sending gzip), disk "
+        "(uncompressed through a file_storage sending queue with fsync; otelcol and Redline "
+        "only), steady "
+        "(open loop at --rate for --duration), nonesteady (steady, forwarding uncompressed), "
+        "gzipsteady (steady, loadgen sending gzip); untouched, rename, filter10 (uncompressed with a "
         "processor; otelcol and Redline only); default "
         "reference,none,steady",
     )
@@ -174,10 +197,10 @@ def parse_args() -> argparse.Namespace:
     a.span_count = procs.parse_count(a.spans)
     a.rate_value = float(procs.parse_count(a.rate))
     a.load_keys = [x.strip() for x in a.loads.split(",") if x.strip()]
+    known = loads(a)
     for k in a.load_keys:
-        if k not in ("reference", "none", "zstd", "steady", *PROCESSOR_LOADS):
-            ap.error(f"unknown load {k!r}: use reference, none, zstd, steady, "
-                     f"{', '.join(PROCESSOR_LOADS)}")
+        if k not in known:
+            ap.error(f"unknown load {k!r}: use {', '.join(known)}")
     a.collectors = [x.strip() for x in a.collectors.split(",") if x.strip()]
     for c in a.collectors:
         if c not in COLLECTORS:
@@ -226,6 +249,8 @@ class Bench:
         self.count_port = procs.free_port()
         self.count_url = f"http://127.0.0.1:{self.count_port}/count"
         self.sink = None
+        # Persistent queue directories of the running collector, removed once it stopped.
+        self.queue_dirs: list[Path] = []
 
     def start_sink(self) -> str:
         log = self.work / "sink.log"
@@ -256,9 +281,20 @@ class Bench:
         cfg = self.work / f"{tag}.yaml"
         comp = f"    compression: {load.compression}\n" if load.compression else ""
         section, line = processors_yaml(load)
+        queue, extensions, service_extensions = "", "", ""
+        if load.disk_queue:
+            # A fresh directory on the disk (not tmpfs) per run: a previous run's backlog must
+            # not be sent, and fsync must reach a real device.
+            qdir = Path(tempfile.mkdtemp(prefix=f"compare-{tag}-queue-", dir=self.work))
+            self.queue_dirs.append(qdir)
+            queue = "    sending_queue:\n      storage: file_storage/queue\n"
+            extensions = (f"extensions:\n  file_storage/queue:\n    directory: {qdir}\n"
+                          "    fsync: true\n")
+            service_extensions = "  extensions: [file_storage/queue]\n"
         cfg.write_text(COLLECTOR_CONFIG.format(
             grpc=grpc, sink=self.sink_port, prom=other, telemetry=procs.free_port(),
-            compression=comp, processors=section, pipeline_processors=line))
+            compression=comp, processors=section, pipeline_processors=line,
+            sending_queue=queue, extensions=extensions, service_extensions=service_extensions))
         binary = self.bin / "redline" if name == "redline" else self.otelcol
         cmd = [binary, "--config", cfg]
         p = procs.start(cmd, log)
@@ -294,6 +330,8 @@ class Bench:
                    "--concurrency", str(self.args.concurrency),
                    "--retries", "100", "--backoff", "10ms",
                    "--pid", str(p.pid), "--json", report_path, "-q"]
+            if load.client_gzip:
+                lg += ["--gzip"]
             if verify:
                 lg += ["--verify", "--metrics-url", metrics, "--dimension", "cdn.cache.hit",
                        "--sink-count-url", self.count_url]
@@ -302,6 +340,9 @@ class Bench:
         finally:
             rc = procs.stop(p)
             row["exit_code"] = rc
+            for qdir in self.queue_dirs:
+                shutil.rmtree(qdir, ignore_errors=True)
+            self.queue_dirs.clear()
         return row
 
     def _run_loadgen(self, p, lg, report_path: Path, tag: str, row: dict,

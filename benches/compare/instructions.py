@@ -44,7 +44,8 @@ def measure(load: compare.Load, spans: int, bin_dir: Path, work: Path) -> int:
     compression = f"    compression: {load.compression}\n" if load.compression else ""
     config.write_text(compare.COLLECTOR_CONFIG.format(
         grpc=grpc, sink=sink_port, prom=prom, telemetry=telemetry, compression=compression,
-        processors=section, pipeline_processors=line))
+        processors=section, pipeline_processors=line, sending_queue="", extensions="",
+        service_extensions=""))
     sink = procs.start([str(bin_dir / "loadgen"), "sink", "--listen", f"127.0.0.1:{sink_port}",
                         "--count-listen", f"127.0.0.1:{count_port}", "--report-interval", "0s"],
                        work / f"{load.key}.sink.log")

@@ -274,8 +274,8 @@ def rate_notes(rows, info) -> list[str]:
     out = []
     for r in rows:
         t = r.get("target_rate")
-        if r.get("load") == "steady" and t and r.get("rate") and r["rate"] < 0.97 * t:
-            out.append(f"- round {r['round']} {NAMES[r['collector']]}: the steady load reached "
+        if str(r.get("load", "")).endswith("steady") and t and r.get("rate") and r["rate"] < 0.97 * t:
+            out.append(f"- round {r['round']} {NAMES[r['collector']]}: the {r['load']} load reached "
                        f"{r['rate']:,.0f} of {t:,.0f} spans/s (the in-flight limit was hit; "
                        "that wait is in its latency).")
     return out + [""] if out else []
@@ -333,7 +333,9 @@ def markdown(info: dict, rows: list, args, all_loads) -> str:
         "exporter `otlp/tempo` to the sink), plus `service.telemetry.metrics.readers` on a free "
         "127.0.0.1 port (otherwise otelcol binds :8888). `reference` and `steady` leave "
         "`compression` out (gzip, the otlp exporter's default); `none` sets "
-        "`compression: none`, `zstd` `compression: zstd`. Everything else is each collector's default: otelcol's "
+        "`compression: none`, `zstd` `compression: zstd`, `disk` `compression: none` with "
+        "`sending_queue: {storage: file_storage/queue}` on a `file_storage` extension with "
+        "`fsync: true` (a fresh directory per run). Everything else is each collector's default: otelcol's "
         "exporter has its default sending queue (1000 requests, 10 consumers; its batching "
         "stays off, the `pkg.exporterhelper.queueBatchEnabled` gate being alpha) and no "
         "`batch` processor is configured; its spanmetrics flushes every 60 s "

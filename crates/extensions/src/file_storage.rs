@@ -45,8 +45,9 @@ pub struct Config {
     /// How long to wait for another process to release a component directory's lock.
     #[serde(deserialize_with = "duration::deserialize")]
     pub timeout: Duration,
-    /// fsync every write before it is acknowledged: survives power loss, costs a disk flush
-    /// per write. Without it, data survives a crash of Redline but not of the machine.
+    /// fsync every write before it is acknowledged: survives power loss. Writes that arrive
+    /// together share one disk flush (the OTLP exporter's queue commits them in groups).
+    /// Without it, data survives a crash of Redline but not of the machine.
     pub fsync: bool,
     /// Create `directory` (and its parents) at start when missing.
     pub create_directory: bool,

@@ -154,7 +154,11 @@ impl GrpcSender {
         })?;
         let mut client = tonic::client::Grpc::new(channel).max_decoding_message_size(4 << 20);
         if target.gzip {
-            client = client.send_compressed(CompressionEncoding::Gzip);
+            // grpc-go answers a gzip request in gzip whatever the client accepts, and tonic
+            // reads a compressed answer it did not ask for as UNIMPLEMENTED.
+            client = client
+                .send_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Gzip);
         }
         Ok(Self {
             client,

@@ -3,7 +3,8 @@
 //! length-prefixed message. The forward path never decodes or re-encodes spans
 //! (docs/architecture.md §1); it compresses the bytes itself (gzip or zstd at the configured
 //! level, or snappy), because tonic's client compresses only at a fixed level and would compress again on
-//! every retry.
+//! every retry. A request that is one batch the client sent gzipped goes out in the client's
+//! own gzip member (`client_gzip`): those bytes decompress to exactly the request.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -11,7 +12,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use flate2::write::GzEncoder;
 use http_body::{Frame, SizeHint};
 
 use crate::config::MessageEncoding;
@@ -29,6 +29,8 @@ pub enum EncodeError {
     TooLarge { len: usize },
     #[error("compression failed: {0}")]
     Compress(#[from] std::io::Error),
+    #[error("gzip failed: {0}")]
+    Gzip(#[from] crate::gzip::GzipError),
 }
 
 /// One framed gRPC message, kept for the retries of a request: compressing once per request,
@@ -57,8 +59,25 @@ impl Message {
     }
 
     fn plain(parts: &[&Bytes]) -> Result<Self, EncodeError> {
+        Self::framed(parts, false).map(|chunks| Self {
+            chunks,
+            encoding: None,
+        })
+    }
+
+    /// A message whose payload is `frame`, the gzip member a client sent for the one batch
+    /// this request is: sent as it came, not compressed again.
+    pub fn client_gzip(frame: &Bytes) -> Result<Self, EncodeError> {
+        Self::framed(&[frame], true).map(|chunks| Self {
+            chunks,
+            encoding: Some("gzip"),
+        })
+    }
+
+    /// The prefix and `parts` as the chunks of one message whose payload is `parts`.
+    fn framed(parts: &[&Bytes], compressed: bool) -> Result<Vec<Bytes>, EncodeError> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        let prefix = prefix(false, len)?;
+        let prefix = prefix(compressed, len)?;
         let mut chunks = Vec::with_capacity(parts.len() + 1);
         if len / parts.len().max(1) < CONCAT_BELOW {
             let mut buf = BytesMut::with_capacity(PREFIX_LEN + len);
@@ -72,24 +91,14 @@ impl Message {
             chunks.push(Bytes::copy_from_slice(&prefix));
             chunks.extend(parts.iter().map(|p| (*p).clone()));
         }
-        Ok(Self {
-            chunks,
-            encoding: None,
-        })
+        Ok(chunks)
     }
 
     fn gzip(parts: &[&Bytes], level: u32) -> Result<Self, EncodeError> {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
         // The prefix is patched in place once the compressed length is known, so the payload
-        // is written once, straight into the buffer that is sent. A quarter is about what
-        // OTLP spans compress to.
-        let mut out = Vec::with_capacity(PREFIX_LEN + len / 4 + 64);
-        out.extend_from_slice(&[0; PREFIX_LEN]);
-        let mut encoder = GzEncoder::new(out, flate2::Compression::new(level.min(9)));
-        for p in parts {
-            encoder.write_all(p)?;
-        }
-        Self::compressed(encoder.finish()?, "gzip")
+        // is written once, straight into the buffer that is sent.
+        let out = crate::gzip::compress(parts, level.clamp(1, 9), PREFIX_LEN)?;
+        Self::compressed(out, "gzip")
     }
 
     fn zstd(parts: &[&Bytes], level: i32) -> Result<Self, EncodeError> {
@@ -268,6 +277,29 @@ mod tests {
         assert!(
             sizes[8] <= sizes[0],
             "level 9 is no larger than level 1: {sizes:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_clients_gzip_member_is_sent_as_it_came() {
+        let request = Bytes::from(vec![9u8; 3 * CONCAT_BELOW]);
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(1));
+        e.write_all(&request).expect("in memory");
+        let small = Bytes::from(e.finish().expect("in memory"));
+        let large = Bytes::from(vec![3u8; 2 * CONCAT_BELOW]);
+        for frame in [small, large] {
+            let m = Message::client_gzip(&frame).expect("frames");
+            assert_eq!(m.encoding, Some("gzip"));
+            let (flag, payload) = split(&wire(&m).await);
+            assert_eq!(flag, 1, "compressed");
+            assert_eq!(payload, frame.to_vec(), "byte for byte");
+        }
+        let large = Bytes::from(vec![3u8; 2 * CONCAT_BELOW]);
+        let m = Message::client_gzip(&large).expect("frames");
+        assert_eq!(
+            m.chunks[1].as_ptr(),
+            large.as_ptr(),
+            "a large frame is not copied"
         );
     }
 

@@ -80,6 +80,8 @@ pub(crate) fn launch<T: Transport>(
             Queue::persistent(id_str.clone(), limits, counters, log)
         }
     };
+    // A disk queue writes the request alone, so a frame would not survive it anyway.
+    let keeps_gzip_frames = transport.forwards_gzip_frames() && queue_config.storage.is_none();
     let sender = Arc::new(Sender {
         id: id_str.clone(),
         signal,
@@ -94,6 +96,7 @@ pub(crate) fn launch<T: Transport>(
     Ok((
         Arc::new(Exporter {
             queue: queue.clone(),
+            keeps_gzip_frames,
         }),
         Box::new(Running {
             id: id_str,
@@ -218,11 +221,33 @@ fn limits(q: &QueueConfig, retry: &RetryConfig) -> Limits {
 /// The consumer side handed to pipelines.
 struct Exporter {
     queue: Arc<Queue>,
+    /// Whether queued batches keep the client's gzip frame (the transport sends it, from
+    /// memory); the queue's byte bound then counts it (`Batch::held_bytes`).
+    keeps_gzip_frames: bool,
 }
 
 impl Consumer for Exporter {
     fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
-        self.queue.reserve(batch)
+        if self.keeps_gzip_frames || !batch.holds_gzip_frame() {
+            return self.queue.reserve(batch);
+        }
+        // Sized as the batch this exporter will hold: the request alone (a clone of the
+        // same bytes, nothing copied).
+        let alone = Batch::new(batch.signal, batch.raw.clone(), batch.items);
+        let inner = self.queue.reserve(&alone)?;
+        Ok(Box::new(WithoutGzipFrame(inner)))
+    }
+}
+
+/// Lets go of the client's gzip frame before the batch is queued, for an exporter that
+/// would never send it (another compression, JSON, a disk queue): it is not held, and not
+/// counted against the queue's bytes.
+struct WithoutGzipFrame(Box<dyn Reservation>);
+
+impl Reservation for WithoutGzipFrame {
+    fn commit(self: Box<Self>, mut batch: Batch) {
+        batch.drop_gzip_frame();
+        self.0.commit(batch);
     }
 }
 

@@ -17,7 +17,7 @@ use crate::exporter::{launch, request_headers, ExporterError, Started};
 use crate::grpc::ExportClient;
 use crate::queue::Taken;
 use crate::retry::classify;
-use crate::transport::{encode_off_runtime, raw_parts, Failure, Transport};
+use crate::transport::{client_gzip_frame, encode_off_runtime, raw_parts, Failure, Transport};
 
 /// Builds and starts the `otlp` exporter of one signal. Never connects: the channel connects
 /// on first use, so Redline starts while Tempo is still down. Must be called within a tokio
@@ -123,6 +123,13 @@ impl Transport for GrpcTransport {
 
     /// Frames (and compresses) the batches of `taken` as one gRPC message.
     async fn encode(&self, taken: &Taken) -> Result<Message, String> {
+        if let (Some(MessageEncoding::Gzip(_)), Some(frame)) =
+            (self.encoding, client_gzip_frame(taken))
+        {
+            // Valid gzip of exactly these bytes, whatever level the client used
+            // (docs/compatibility.md §23).
+            return Message::client_gzip(frame).map_err(|e| e.to_string());
+        }
         let raw = raw_parts(taken);
         let len = usize::try_from(taken.bytes).unwrap_or(usize::MAX);
         let encoding = self.encoding;
@@ -156,6 +163,10 @@ impl Transport for GrpcTransport {
 
     fn describe(&self) -> &str {
         &self.endpoint
+    }
+
+    fn forwards_gzip_frames(&self) -> bool {
+        matches!(self.encoding, Some(MessageEncoding::Gzip(_)))
     }
 }
 

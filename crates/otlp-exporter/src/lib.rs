@@ -3,8 +3,9 @@
 //!
 //! Batches arrive still encoded (`Batch::raw`) and leave the same way: queued batches are
 //! coalesced by concatenation, which is valid protobuf, framed as one gRPC message (gzip at
-//! `compression_params.level`, compressed once per request however often it is retried) and
-//! sent on tonic's channel. The queue is bounded in the configured sizer's units and in bytes;
+//! `compression_params.level` with libdeflate, compressed once per request however often it
+//! is retried; a request that is one batch its client sent gzipped goes in the client's own
+//! gzip, see `Batch::gzip_frame`) and sent on tonic's channel. The queue is bounded in the configured sizer's units and in bytes;
 //! `reserve` refuses at once when it is full, so a slow or dead Tempo never blocks receivers.
 //! Senders retry retryable gRPC codes with exponential backoff, count what was delivered or
 //! dropped, and drain the queue at shutdown until the deadline.
@@ -27,6 +28,7 @@ mod exporter;
 mod failure_log;
 mod grpc;
 mod grpc_transport;
+mod gzip;
 mod otlphttp;
 mod queue;
 pub mod retry;

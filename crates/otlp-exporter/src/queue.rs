@@ -8,6 +8,8 @@
 //! The batches live in memory, or, with `sending_queue.storage`, in a [`DiskLog`]: there a
 //! commit appends the batch to disk before it counts as queued, the batch is acknowledged on
 //! disk once delivered or given up on, and what is left at a stop is sent by the next start.
+//! The disk writes (appends with their syncs, acknowledgements, deletions) happen through
+//! [`LogFiles`] with this queue's lock released; only the log's index is kept under it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -21,7 +23,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::Sizer;
-use crate::disk::{DiskLog, Pop};
+use crate::disk::{AckWork, DiskLog, LogFiles, Pop};
 
 /// Sizes and bounds, resolved from the config.
 #[derive(Clone, Debug)]
@@ -126,8 +128,9 @@ pub(crate) struct Queue {
     state: Mutex<State>,
     notify: Notify,
     drain_started: Notify,
-    /// Batches live in a [`DiskLog`].
-    persistent: bool,
+    /// The files of the [`DiskLog`] batches live in, written without `state`'s lock; `None`
+    /// in memory.
+    files: Option<Arc<LogFiles>>,
     counters: Arc<ExporterCounters>,
 }
 
@@ -154,7 +157,7 @@ enum Pushed {
 
 impl Queue {
     pub fn new(id: String, limits: Limits, counters: Arc<ExporterCounters>) -> Arc<Self> {
-        Self::with_store(id, limits, counters, Store::Memory(VecDeque::new()))
+        Self::with_store(id, limits, counters, Store::Memory(VecDeque::new()), None)
     }
 
     /// A queue on `log`, holding what the log recovered: those batches count against the
@@ -175,7 +178,8 @@ impl Queue {
             i64::try_from(pending.batches).unwrap_or(i64::MAX),
             Ordering::Relaxed,
         );
-        let q = Self::with_store(id, limits, counters, Store::Disk(Box::new(log)));
+        let files = Some(log.files());
+        let q = Self::with_store(id, limits, counters, Store::Disk(Box::new(log)), files);
         {
             let mut st = q.state.lock();
             st.used_units = units;
@@ -189,16 +193,16 @@ impl Queue {
         limits: Limits,
         counters: Arc<ExporterCounters>,
         store: Store,
+        files: Option<Arc<LogFiles>>,
     ) -> Arc<Self> {
         counters.queue_capacity.store(
             i64::try_from(limits.capacity).unwrap_or(i64::MAX),
             Ordering::Relaxed,
         );
-        let persistent = matches!(store, Store::Disk(_));
         Arc::new(Self {
             id,
             limits,
-            persistent,
+            files,
             drain_started: Notify::new(),
             state: Mutex::new(State {
                 store,
@@ -226,7 +230,9 @@ impl Queue {
     /// Takes capacity for `batch` or refuses at once; never waits.
     pub fn reserve(self: &Arc<Self>, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         let units = units_of(self.limits.sizer, batch);
-        let bytes = batch.byte_len() as u64;
+        // What the batch keeps alive, a client's gzip frame included (only exporters that send
+        // it keep one, and never into a disk queue: see `exporter::Exporter`).
+        let bytes = batch.held_bytes() as u64;
         let l = &self.limits;
         let refused = {
             let mut st = self.state.lock();
@@ -287,29 +293,21 @@ impl Queue {
 
     fn push(&self, entry: Entry) {
         let spans = entry.batch.items as u64;
-        let outcome = {
-            let mut st = self.state.lock();
-            let closed = st.closed;
-            match &mut st.store {
-                Store::Memory(_) if closed => {
-                    Self::release(&mut st, entry.units, entry.bytes);
-                    Pushed::Late
-                }
-                Store::Memory(q) => {
-                    q.push_back(entry);
-                    Pushed::Queued
-                }
-                Store::Disk(log) => match log.append(&entry.batch) {
-                    Ok(()) if closed => Pushed::KeptLate,
-                    Ok(()) => Pushed::Queued,
-                    Err(e) => {
-                        let reason = e.to_string();
-                        Self::release(&mut st, entry.units, entry.bytes);
-                        st.disk_error =
-                            Some((Instant::now() + self.limits.retry_after, reason.clone()));
-                        Pushed::DiskFailed(reason)
+        let outcome = match &self.files {
+            Some(files) => self.push_to_disk(files, &entry),
+            None => {
+                let mut st = self.state.lock();
+                let closed = st.closed;
+                match &mut st.store {
+                    Store::Memory(q) if !closed => {
+                        q.push_back(entry);
+                        Pushed::Queued
                     }
-                },
+                    _ => {
+                        Self::release(&mut st, entry.units, entry.bytes);
+                        Pushed::Late
+                    }
+                }
             }
         };
         match outcome {
@@ -352,14 +350,58 @@ impl Queue {
         }
     }
 
+    /// Appends the batch with the lock released (with `fsync`, returning once it is synced,
+    /// in a group with the batches committed meanwhile), then has the index take it.
+    fn push_to_disk(&self, files: &LogFiles, entry: &Entry) -> Pushed {
+        let written = files.append(&entry.batch);
+        let mut st = self.state.lock();
+        match written {
+            Ok(_) => {
+                if let Store::Disk(log) = &mut st.store {
+                    log.absorb();
+                }
+                if st.closed {
+                    Pushed::KeptLate
+                } else {
+                    Pushed::Queued
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                Self::release(&mut st, entry.units, entry.bytes);
+                st.disk_error = Some((Instant::now() + self.limits.retry_after, reason.clone()));
+                Pushed::DiskFailed(reason)
+            }
+        }
+    }
+
+    /// Writes acknowledgements to disk; called with the lock released.
+    fn persist(&self, work: AckWork) {
+        let Some(files) = &self.files else {
+            return;
+        };
+        if work.is_empty() {
+            return;
+        }
+        if let Err(e) = files.persist(work) {
+            tracing::warn!(
+                exporter = %self.id,
+                error = %e,
+                "sending queue: cannot record an acknowledgement on disk; the batch may be sent again after a restart"
+            );
+        }
+    }
+
     fn fits(&self, taken: &Taken, bytes: u64, spans: u64) -> bool {
         taken.entries.is_empty()
             || (taken.bytes + bytes <= self.limits.max_request_bytes
                 && taken.spans + spans <= self.limits.max_request_items)
     }
 
-    /// Moves queued batches into `taken` while they fit under the request caps.
-    fn fill(&self, st: &mut State, taken: &mut Taken) {
+    /// Moves queued batches into `taken` while they fit under the request caps. Returns the
+    /// acknowledgements of batches that could not be read back, for [`Queue::persist`].
+    fn fill(&self, st: &mut State, taken: &mut Taken) -> AckWork {
+        let mut acks = AckWork::default();
         while let Some((bytes, spans)) = st.store.peek() {
             if !self.fits(taken, bytes, spans) {
                 taken.full = true;
@@ -375,9 +417,7 @@ impl Queue {
                         seq: Some(seq),
                     }),
                     Some(Pop::Lost { seq, spans, reason }) => {
-                        if let Err(e) = log.ack(seq) {
-                            tracing::warn!(exporter = %self.id, error = %e, "sending queue: cannot record an acknowledgement");
-                        }
+                        acks.merge(log.ack_deferred(seq));
                         Self::release(st, units_for(self.limits.sizer, bytes, spans), bytes);
                         self.counters
                             .send_failed
@@ -404,6 +444,7 @@ impl Queue {
             st.in_flight_batches += 1;
             taken.entries.push(entry);
         }
+        acks
     }
 
     /// The next request to send: waits for a batch, then takes every queued batch that fits.
@@ -416,19 +457,21 @@ impl Queue {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
+            let (got, draining, acks) = {
                 let mut st = self.state.lock();
-                if st.draining && self.persistent {
+                if st.draining && self.is_persistent() {
                     // What is on disk waits for the next start.
                     return None;
                 }
-                self.fill(&mut st, &mut taken);
-                if !taken.entries.is_empty() {
-                    break;
-                }
-                if st.draining {
-                    return None;
-                }
+                let acks = self.fill(&mut st, &mut taken);
+                (!taken.entries.is_empty(), st.draining, acks)
+            };
+            self.persist(acks);
+            if got {
+                break;
+            }
+            if draining {
+                return None;
             }
             notified.await;
         }
@@ -440,13 +483,17 @@ impl Queue {
                 let notified = self.notify.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                {
+                let (enough, acks) = {
                     let mut st = self.state.lock();
-                    self.fill(&mut st, &mut taken);
+                    let acks = self.fill(&mut st, &mut taken);
                     // Draining: send now rather than wait for data that will not come.
-                    if taken.full || taken.size(self.limits.min_sizer) >= min || st.draining {
-                        break;
-                    }
+                    let enough =
+                        taken.full || taken.size(self.limits.min_sizer) >= min || st.draining;
+                    (enough, acks)
+                };
+                self.persist(acks);
+                if enough {
+                    break;
                 }
                 tokio::select! {
                     _ = &mut notified => {}
@@ -469,7 +516,7 @@ impl Queue {
     /// leaves its spans counted exactly once (by `close`).
     pub fn complete(&self, taken: Taken, sent: u64, failed: u64) {
         let batches = taken.entries.len() as u64;
-        let mut ack_error = None;
+        let mut acks = AckWork::default();
         {
             let mut st = self.state.lock();
             for e in &taken.entries {
@@ -479,19 +526,11 @@ impl Queue {
             st.in_flight_batches = st.in_flight_batches.saturating_sub(batches);
             if let Store::Disk(log) = &mut st.store {
                 for seq in taken.entries.iter().filter_map(|e| e.seq) {
-                    if let Err(e) = log.ack(seq) {
-                        ack_error = Some(e);
-                    }
+                    acks.merge(log.ack_deferred(seq));
                 }
             }
         }
-        if let Some(e) = ack_error {
-            tracing::warn!(
-                exporter = %self.id,
-                error = %e,
-                "sending queue: cannot record an acknowledgement on disk; the batch may be sent again after a restart"
-            );
-        }
+        self.persist(acks);
         self.counters.sent.fetch_add(sent, Ordering::Relaxed);
         self.counters
             .send_failed
@@ -527,7 +566,7 @@ impl Queue {
     }
 
     pub fn is_persistent(&self) -> bool {
-        self.persistent
+        self.files.is_some()
     }
 
     /// Resolves once `begin_drain` was called.
@@ -565,6 +604,8 @@ impl Queue {
                 }
             }
             Store::Disk(log) => {
+                // Batches whose writers have not come back for the lock yet are on disk too.
+                log.absorb();
                 if let Err(e) = log.write_shutdown_record() {
                     tracing::warn!(
                         exporter = %self.id,
@@ -581,6 +622,17 @@ impl Queue {
             }
         };
         drop(st);
+        if let Some(files) = &self.files {
+            let w = files.stats();
+            tracing::debug!(
+                exporter = %self.id,
+                appended = w.appends,
+                data_syncs = w.data_syncs,
+                ack_syncs = w.ack_syncs,
+                fsync = files.fsync(),
+                "sending queue: disk writes of this run"
+            );
+        }
         self.counters
             .send_failed
             .fetch_add(closed.dropped_spans, Ordering::Relaxed);
@@ -720,6 +772,54 @@ mod tests {
         late.commit(batch(10, 7));
         assert_eq!(counters.send_failed.load(Ordering::Relaxed), 12);
         assert_eq!(counters.queue_size.load(Ordering::Relaxed), 0);
+    }
+
+    /// Commits from many tasks on the multi-threaded runtime, as receivers make them: each
+    /// waits for its batch's sync without holding a worker, so they gather into one group.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_commits_to_an_fsync_disk_queue_share_syncs() {
+        const COMMITS: u64 = 32;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (log, _) = DiskLog::open(tmp.path(), true, 1 << 20, 1 << 20, "test").expect("opens");
+        let files = log.files();
+        files.hold_first_sync(COMMITS, false);
+        let counters = Arc::new(ExporterCounters::default());
+        let q = Queue::persistent(
+            "otlp".into(),
+            limits(Sizer::Requests, 100, 1 << 20),
+            counters.clone(),
+            log,
+        );
+        let commits: Vec<_> = (0..COMMITS)
+            .map(|i| {
+                let q = q.clone();
+                tokio::spawn(async move {
+                    let b = Batch::traces(Bytes::from(vec![i as u8; 20]), 1);
+                    q.reserve(&b).expect("fits").commit(b);
+                })
+            })
+            .collect();
+        for c in commits {
+            c.await.expect("committed");
+        }
+        assert_eq!(counters.queue_size.load(Ordering::Relaxed), COMMITS as i64);
+        let w = files.stats();
+        assert_eq!(w.appends, COMMITS);
+        assert!(
+            w.data_syncs <= 2,
+            "{COMMITS} commits cost {} syncs",
+            w.data_syncs
+        );
+
+        let taken = q.next_request().await.expect("queued");
+        let mut tags: Vec<u8> = taken.entries.iter().map(|e| e.batch.raw[0]).collect();
+        tags.sort_unstable();
+        assert_eq!(tags, (0..COMMITS as u8).collect::<Vec<_>>(), "each once");
+        q.complete(taken, COMMITS, 0);
+        q.begin_drain();
+        assert_eq!(q.close(), Closed::default());
+        let (_, rec) = DiskLog::open(tmp.path(), true, 1 << 20, 0, "test").expect("reopens");
+        assert_eq!(rec.pending.batches, 0, "every acknowledgement is on disk");
     }
 
     #[tokio::test(start_paused = true)]

@@ -34,6 +34,10 @@ pub(crate) trait Transport: Send + Sync + 'static {
 
     /// Says where this transport sends, for the logs of failed attempts.
     fn describe(&self) -> &str;
+
+    /// Whether `encode` sends a client's gzip frame ([`client_gzip_frame`]) when it has one:
+    /// an exporter that never does lets go of them before queueing.
+    fn forwards_gzip_frames(&self) -> bool;
 }
 
 /// A failed attempt.
@@ -48,6 +52,17 @@ pub(crate) struct Failure {
 /// The raw bytes of the batches of `taken`, in order.
 pub(crate) fn raw_parts(taken: &Taken) -> Vec<Bytes> {
     taken.entries.iter().map(|e| e.batch.raw.clone()).collect()
+}
+
+/// The gzip member a client sent for the request `taken` is, when it is one batch whose
+/// bytes are still the ones that member decompresses to. Several batches are one request
+/// only concatenated, and the members' concatenation would be a multi-member gzip stream,
+/// which not every receiver reads whole (tonic's gzip stops after the first member).
+pub(crate) fn client_gzip_frame(taken: &Taken) -> Option<&Bytes> {
+    match taken.entries.as_slice() {
+        [only] => only.batch.gzip_frame(),
+        _ => None,
+    }
 }
 
 /// Runs `encode` on the blocking pool when the request is large (compressing or converting

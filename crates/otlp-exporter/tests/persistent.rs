@@ -40,15 +40,37 @@ impl Storage for DirStorage {
     }
 }
 
+/// The same with `fsync: true`.
+struct SyncedDirStorage(DirStorage);
+
+impl Storage for SyncedDirStorage {
+    fn directory(
+        &self,
+        kind: &str,
+        component: &ComponentId,
+        name: &str,
+    ) -> Result<PathBuf, std::io::Error> {
+        self.0.directory(kind, component, name)
+    }
+
+    fn fsync(&self) -> bool {
+        true
+    }
+}
+
 fn ctx(root: &Path) -> (BuildContext, Telemetry) {
+    ctx_on(Arc::new(DirStorage {
+        root: root.to_owned(),
+    }))
+}
+
+fn ctx_on(storage: Arc<dyn Storage>) -> (BuildContext, Telemetry) {
     let telemetry = Telemetry::new();
     let mut extensions = Extensions::default();
     extensions.insert(
         ComponentId::new("file_storage", None),
         ExtensionCapabilities {
-            storage: Some(Arc::new(DirStorage {
-                root: root.to_owned(),
-            })),
+            storage: Some(storage),
             ..ExtensionCapabilities::default()
         },
     );
@@ -66,7 +88,17 @@ fn disk_config(addr: std::net::SocketAddr) -> Config {
 }
 
 fn start_on(root: &Path, config: Config) -> Started {
-    let (ctx, telemetry) = ctx(root);
+    start_with(ctx(root), config)
+}
+
+fn start_synced(root: &Path, config: Config) -> Started {
+    let storage = SyncedDirStorage(DirStorage {
+        root: root.to_owned(),
+    });
+    start_with(ctx_on(Arc::new(storage)), config)
+}
+
+fn start_with((ctx, telemetry): (BuildContext, Telemetry), config: Config) -> Started {
     let id = ComponentId::new("otlp", Some("tempo"));
     let (consumer, running) =
         redline_otlp_exporter::start(&id, config, &ctx, Signal::Traces).expect("starts");
@@ -314,6 +346,56 @@ async fn concurrent_senders_deliver_every_batch_exactly_once() {
     let again = start_on(tmp.path(), cfg);
     assert_eq!(queue_size(&again), 0, "every batch was acknowledged");
     stop(again, Duration::from_secs(1)).await;
+}
+
+/// With fsync, commits made at once from many tasks (a receiver's concurrent requests) are
+/// committed in groups; each is on disk when its commit returns, so a crash right after loses
+/// none, and the next start delivers each exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_with_fsync_survive_a_crash_and_are_delivered_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let addr = free_addr().await; // Tempo is down: everything stays queued.
+    let mut cfg = disk_config(addr);
+    cfg.sending_queue.num_consumers = 4;
+    let first = start_synced(tmp.path(), cfg.clone());
+    let commits: Vec<_> = (0..64u8)
+        .map(|i| {
+            let consumer = first.consumer.clone();
+            tokio::spawn(async move {
+                let r = request("svc", 1 + (i % 3) as usize, i);
+                consumer.consume(batch(&r)).map(|()| span_count(&r) as u64)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for c in commits {
+        total += c.await.expect("joined").expect("accepted");
+    }
+    assert_eq!(queue_size(&first), 64);
+    // A crash: no shutdown, no shutdown record; only what reached the disk counts.
+    drop(first);
+
+    let sink = Sink::start_at(addr).await;
+    let second = start_synced(tmp.path(), cfg.clone());
+    assert_eq!(queue_size(&second), 64, "every accepted batch was on disk");
+    assert!(
+        eventually(|| second.sent() == total).await,
+        "sent {} of {total}",
+        second.sent()
+    );
+    let seen = accepted_spans(&sink);
+    assert_eq!(seen.values().sum::<usize>() as u64, total);
+    assert!(seen.values().all(|&n| n == 1), "no span twice");
+    assert!(eventually(|| queue_size(&second) == 0).await);
+    stop(second, Duration::from_secs(5)).await;
+
+    let third = start_synced(tmp.path(), cfg);
+    assert_eq!(
+        queue_size(&third),
+        0,
+        "every delivery was acknowledged on disk"
+    );
+    stop(third, Duration::from_secs(1)).await;
 }
 
 #[tokio::test]

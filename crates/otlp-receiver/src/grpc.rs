@@ -1,10 +1,11 @@
 //! OTLP/gRPC: the `Export` methods of the trace, metrics and logs services, served without
 //! decoding the request.
 //!
-//! A custom codec hands the message to the handler as the `Bytes` it arrived in (after gzip
-//! or zstd decompression by tonic, or snappy decompression here, when the client compressed
+//! A custom codec hands the message to the handler as the `Bytes` it arrived in (after zstd
+//! decompression by tonic, or gzip or snappy decompression here, when the client compressed
 //! it), so the fast path never builds prost types: the walker validates the bytes and the
-//! same buffer goes down the pipeline.
+//! same buffer goes down the pipeline, with the client's gzip member when an exporter could
+//! send it on as it came.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -28,11 +29,14 @@ use redline_pipeline::extension::{AuthCheck, AuthError, ServerAuthenticator};
 use redline_pipeline::rpc_status::{ExportResponse, PartialSuccess};
 use redline_pipeline::telemetry::ReceiverCounters;
 use redline_pipeline::Signal;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{
+    BufferSettings, Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder,
+};
 use tonic::{Code, Status};
 
 use crate::config::GrpcConfig;
 use crate::conn::Protocol;
+use crate::gzip::{self, GunzipError};
 use crate::ingest::{Ingest, IngestError, INVALID_IDS_MESSAGE};
 use crate::rpc;
 
@@ -66,7 +70,20 @@ impl Decoder for RawDecoder {
         // DecodeBuf is backed by a BytesMut: this splits the frame off without copying.
         Ok(Some(src.copy_to_bytes(src.remaining())))
     }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        // tonic's 8 KiB start grows by reallocating (and copying) several times for a typical
+        // export request of tens of KiB; starting at 64 KiB holds most requests in one
+        // allocation. Larger ones still grow, as before.
+        BufferSettings::new(REQUEST_BUFFER_START, TONIC_YIELD_THRESHOLD)
+    }
 }
+
+/// Where a request's receive buffer starts (a 100-span request of ~430 B spans is ~43 KiB).
+const REQUEST_BUFFER_START: usize = 64 * 1024;
+/// tonic's default (not exported): how much encoding happens before yielding; unused by a
+/// unary server's decoding, kept as tonic has it.
+const TONIC_YIELD_THRESHOLD: usize = 32 * 1024;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ResponseEncoder;
@@ -181,11 +198,18 @@ impl GrpcService {
                 Ok(body) => body,
                 Err(status) => return Ok(status.into_http()),
             };
-            // tonic has no snappy: the message is inflated here and handed on uncompressed.
-            if parts.headers.get(GRPC_ENCODING).map(HeaderValue::as_bytes) == Some(b"snappy") {
+            // tonic has no snappy, and its gzip keeps nothing of what the client sent: those
+            // messages are inflated here and handed on uncompressed.
+            let inflate = match parts.headers.get(GRPC_ENCODING).map(HeaderValue::as_bytes) {
+                Some(b"snappy") => Some(Inflate::Snappy),
+                Some(b"gzip") => Some(Inflate::Gzip),
+                _ => None,
+            };
+            let mut client_gzip = None;
+            if let Some(inflate) = inflate {
                 parts.headers.remove(GRPC_ENCODING);
-                body = match body.inflate_snappy(state.max_recv_msg_size).await {
-                    Ok(body) => body,
+                (body, client_gzip) = match body.inflate(inflate, state.max_recv_msg_size).await {
+                    Ok(inflated) => inflated,
                     Err(status) => return Ok(status.into_http()),
                 };
             }
@@ -193,6 +217,9 @@ impl GrpcService {
             let mut req = Request::from_parts(parts, body);
             // Where the handler finds it, to grow it by the inflated message.
             req.extensions_mut().insert(charge);
+            if let Some(member) = client_gzip {
+                req.extensions_mut().insert(ClientGzip(member));
+            }
             let mut grpc = tonic::server::Grpc::new(RawCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .accept_compressed(CompressionEncoding::Zstd)
@@ -296,6 +323,10 @@ impl tonic::server::UnaryService<Bytes> for ExportHandler {
 
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let charge = request.extensions().get::<Arc<BodyCharge>>().cloned();
+        let client_gzip = request
+            .extensions()
+            .get::<ClientGzip>()
+            .map(|g| g.0.clone());
         let raw = request.into_inner();
         // The inflated message is held beside the frame that was read: it counts too.
         if let Some(charge) = charge.filter(|c| c.compressed) {
@@ -307,7 +338,7 @@ impl tonic::server::UnaryService<Bytes> for ExportHandler {
             return futures::future::ready(Err(Status::internal("no route")));
         };
         let signal = route.ingest.signal();
-        let result = match route.ingest.ingest(raw, &route.counters) {
+        let result = match route.ingest.ingest(raw, client_gzip, &route.counters) {
             Ok(accepted) => {
                 let partial_success = (accepted.rejected > 0).then(|| PartialSuccess {
                     rejected: accepted.rejected as i64,
@@ -331,6 +362,19 @@ impl tonic::server::UnaryService<Bytes> for ExportHandler {
         };
         futures::future::ready(result)
     }
+}
+
+/// The gzip member a client sent as its message, when it decompressed to exactly the message
+/// the handler gets (see `gzip::Inflated::member`).
+#[derive(Clone)]
+struct ClientGzip(Bytes);
+
+/// The compressions inflated here rather than by tonic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Inflate {
+    /// The snappy framed format, as grpc-go's snappy compressor in otelcol writes it.
+    Snappy,
+    Gzip,
 }
 
 /// The budget taken for one call's body; the handler grows it by the inflated message.
@@ -402,12 +446,17 @@ impl ChargedBody {
         frame
     }
 
-    /// A `grpc-encoding: snappy` message (the snappy framed format, as grpc-go's snappy
-    /// compressor in otelcol writes it), inflated and put back as an uncompressed message,
-    /// under the same limits and with the same statuses as tonic's gzip and zstd: the
-    /// message as sent and as inflated must each fit `limit` (`max_recv_msg_size`); the
-    /// framed format comes in chunks of at most 64 KiB, so a bomb costs at most `limit`.
-    async fn inflate_snappy(mut self, limit: usize) -> Result<Self, Status> {
+    /// A `grpc-encoding: snappy` or `gzip` message, inflated and put back as an uncompressed
+    /// message, under the same limits and with the same statuses as tonic's zstd: the
+    /// message as sent and as inflated must each fit `limit` (`max_recv_msg_size`), and
+    /// inflating stops one byte past it, so a bomb costs at most `limit`. gzip is read as
+    /// grpc-go reads it (every member, not only the first as tonic does); with it comes the
+    /// client's gzip member when it was exactly one (`gzip::Inflated::member`).
+    async fn inflate(
+        mut self,
+        inflate: Inflate,
+        limit: usize,
+    ) -> Result<(Self, Option<Bytes>), Status> {
         let mut buf = BytesMut::new();
         let mut after = VecDeque::new();
         let mut want = 5;
@@ -416,7 +465,7 @@ impl ChargedBody {
                 // No message at all: tonic answers that as for any encoding.
                 None if buf.is_empty() => {
                     self.head.extend(after);
-                    return Ok(self);
+                    return Ok((self, None));
                 }
                 None => return Err(Status::internal("Unexpected EOF decoding stream.")),
                 Some(Err(e)) => return Err(Status::internal(format!("reading the request: {e}"))),
@@ -438,15 +487,25 @@ impl ChargedBody {
         // Bytes past this message are the client's next one: tonic answers for them.
         let rest = buf.split_off(want);
         let message = buf.freeze();
-        let message = match message[0] {
-            0 => message,
+        let (message, member) = match message[0] {
+            0 => (message, None),
             // Inflated behind a prefix made for it, so the message is not copied again.
             _ => {
-                let mut out = vec![0u8; 5];
-                inflate_snappy_framed_into(&message[5..], limit, &mut out)?;
+                let (mut out, member) = match inflate {
+                    Inflate::Snappy => {
+                        let mut out = vec![0u8; 5];
+                        inflate_snappy_framed_into(&message[5..], limit, &mut out)?;
+                        (out, None)
+                    }
+                    Inflate::Gzip => match gzip::gunzip(&message[5..], limit, vec![0u8; 5]) {
+                        Ok(inflated) => (inflated.out, inflated.member),
+                        Err(GunzipError::TooLarge) => return Err(too_large(limit)),
+                        Err(GunzipError::Corrupt(e)) => return Err(corrupt(e)),
+                    },
+                };
                 let len = u32::try_from(out.len() - 5).map_err(|_| too_large(limit))?;
                 out[1..5].copy_from_slice(&len.to_be_bytes());
-                Bytes::from(out)
+                (Bytes::from(out), member)
             }
         };
         let mut head = VecDeque::from([Frame::data(message)]);
@@ -456,7 +515,7 @@ impl ChargedBody {
         head.extend(after);
         head.extend(self.head.drain(..));
         self.head = head;
-        Ok(self)
+        Ok((self, member))
     }
 }
 
@@ -464,6 +523,11 @@ fn too_large(limit: usize) -> Status {
     Status::resource_exhausted(format!(
         "Error decompressing: size limit, of {limit} bytes, exceeded while decompressing message"
     ))
+}
+
+/// What tonic answers for a message that does not decompress.
+fn corrupt(e: std::io::Error) -> Status {
+    Status::internal(format!("Error decompressing: {e}, while sending request"))
 }
 
 /// A snappy framed stream, inflated to at most `limit` bytes.
@@ -485,9 +549,7 @@ fn inflate_snappy_framed_into(
     snap::read::FrameDecoder::new(compressed)
         .take((limit as u64).saturating_add(1))
         .read_to_end(out)
-        .map_err(|e| {
-            Status::internal(format!("Error decompressing: {e}, while sending request"))
-        })?;
+        .map_err(corrupt)?;
     if out.len() - start > limit {
         return Err(too_large(limit));
     }

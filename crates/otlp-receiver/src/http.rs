@@ -224,7 +224,7 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
             )
         }
     };
-    let body = match decompress(body, encoding, state.max_body) {
+    let (body, gzip_member) = match decompress(body, encoding, state.max_body) {
         Ok(b) => b,
         Err(DecompressError::TooLarge) => return too_large(kind, state.max_body),
         Err(DecompressError::Corrupt(e)) => {
@@ -241,10 +241,11 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
     {
         return over_budget(kind, &state.budget);
     }
-    let raw = match kind {
-        Kind::Protobuf => body,
+    // The client's gzip member decompresses to the request only when the request is the body.
+    let (raw, gzip_member) = match kind {
+        Kind::Protobuf => (body, gzip_member),
         Kind::Json => match body::signal_json_to_protobuf(signal, &body) {
-            Ok(raw) => raw,
+            Ok(raw) => (raw, None),
             Err(e) => {
                 return status_response(
                     kind,
@@ -254,7 +255,7 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
             }
         },
     };
-    match route.ingest.ingest(raw, &route.counters) {
+    match route.ingest.ingest(raw, gzip_member, &route.counters) {
         Ok(accepted) => success(kind, accepted.rejected),
         Err(IngestError::Malformed(reason)) => status_response(
             kind,

@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use redline_pipeline::body_budget::BodyBudget;
 use redline_pipeline::telemetry::ReceiverCounters;
-use redline_pipeline::{Batch, Consumer, Refused, Signal};
+use redline_pipeline::{Batch, Consumer, Refused, Signal, TapWalks};
 
 use crate::wire;
 
@@ -71,17 +71,32 @@ impl Ingest {
         self.signal
     }
 
-    /// Handles one encoded request, counting into `counters`.
+    /// Handles one encoded request, counting into `counters`. `gzip_member`: the one gzip
+    /// member the client sent that decompressed to exactly `raw`, kept in the batch for an
+    /// exporter that would gzip these same bytes (dropped if the request is re-encoded).
     pub(crate) fn ingest(
         &self,
         raw: Bytes,
+        gzip_member: Option<Bytes>,
         counters: &ReceiverCounters,
     ) -> Result<Accepted, IngestError> {
+        let gzip = gzip_member.map(|member| (raw.clone(), member));
+        // Consumers that read traces requests as they arrive do it during validation: the
+        // request is walked once. Their walks count only once the request is accepted.
+        let mut taps = Vec::new();
+        if self.signal == Signal::Traces {
+            self.next.span_taps(&mut taps);
+        }
+        let request = raw.clone();
+        let mut walks = TapWalks::begin(&taps, request.len());
         let (batch, rejected) = match self.signal {
             Signal::Traces => {
-                let (stats, names) = wire::validate(&raw).map_err(IngestError::Malformed)?;
+                let (stats, names) =
+                    wire::validate(&request, &mut walks).map_err(IngestError::Malformed)?;
                 if stats.spans_with_invalid_ids > 0 {
                     // Slow path, only for requests that need it: the fast path never decodes.
+                    // The taps saw the spans about to be dropped: their walks go unused.
+                    walks = TapWalks::default();
                     let filtered = drop_invalid_spans(&raw).map_err(IngestError::Malformed)?;
                     let batch = Batch::new(Signal::Traces, filtered.raw, filtered.kept);
                     (batch, filtered.rejected)
@@ -98,6 +113,11 @@ impl Ingest {
                 (Batch::new(Signal::Logs, raw, records), 0)
             }
         };
+        // Kept only when the batch still holds `raw` itself (not a re-encoding).
+        let batch = match gzip {
+            Some((of, member)) => batch.with_gzip_frame(&of, member),
+            None => batch,
+        };
         let items = batch.items;
         if rejected > 0 {
             counters
@@ -113,6 +133,7 @@ impl Ingest {
         }
         match self.next.reserve(&batch) {
             Ok(reservation) => {
+                let batch = batch.with_tap_receipt(walks.commit());
                 reservation.commit(batch);
                 counters.accepted.fetch_add(items as u64, Ordering::Relaxed);
                 Ok(Accepted {
@@ -254,7 +275,9 @@ mod tests {
             ]])
             .encode_to_vec(),
         );
-        let out = ingest.ingest(raw.clone(), &counters).expect("accepted");
+        let out = ingest
+            .ingest(raw.clone(), None, &counters)
+            .expect("accepted");
         assert_eq!(
             out,
             Accepted {
@@ -270,17 +293,103 @@ mod tests {
     }
 
     #[test]
+    fn the_clients_gzip_member_travels_with_the_bytes_it_decompressed_to() {
+        let member = Bytes::from_static(b"the client's gzip member");
+        let valid = || {
+            Bytes::from(
+                request(vec![vec![
+                    span(vec![1; 16], vec![1; 8]),
+                    span(vec![2; 16], vec![2; 8]),
+                ]])
+                .encode_to_vec(),
+            )
+        };
+        for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
+            let got = Arc::new(Mutex::new(Vec::new()));
+            let ingest = Ingest::new(signal, Arc::new(Collect(got.clone())));
+            let raw = match signal {
+                Signal::Traces => valid(),
+                Signal::Logs => Bytes::from(logs_request().encode_to_vec()),
+                Signal::Metrics => Bytes::from(metrics_request().encode_to_vec()),
+            };
+            ingest
+                .ingest(
+                    raw.clone(),
+                    Some(member.clone()),
+                    &ReceiverCounters::default(),
+                )
+                .expect("accepted");
+            let got = got.lock();
+            assert_eq!(got[0].raw, raw, "{signal}");
+            assert_eq!(got[0].gzip_frame(), Some(&member), "{signal}");
+        }
+
+        // Spans dropped for invalid ids: the request forwarded is not the one the member
+        // decompresses to.
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let ingest = Ingest::new(Signal::Traces, Arc::new(Collect(got.clone())));
+        let raw = Bytes::from(
+            request(vec![vec![
+                span(vec![1; 16], vec![1; 8]),
+                span(vec![0; 16], vec![2; 8]),
+            ]])
+            .encode_to_vec(),
+        );
+        ingest
+            .ingest(raw, Some(member), &ReceiverCounters::default())
+            .expect("partly accepted");
+        let got = got.lock();
+        assert_eq!(got[0].items, 1);
+        assert!(!got[0].holds_gzip_frame());
+    }
+
+    fn logs_request() -> opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
+        use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+        opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord::default()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn metrics_request(
+    ) -> opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
+        use opentelemetry_proto::tonic::metrics::v1::{
+            metric, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+        };
+        opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "m".into(),
+                        data: Some(metric::Data::Gauge(Gauge {
+                            data_points: vec![NumberDataPoint::default()],
+                        })),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
     fn malformed_counts_nothing_and_refused_counts_refused() {
         let counters = ReceiverCounters::default();
         let ingest = Ingest::new(Signal::Traces, Arc::new(Refuser));
         let err = ingest
-            .ingest(Bytes::from_static(&[0x0a, 0xff]), &counters)
+            .ingest(Bytes::from_static(&[0x0a, 0xff]), None, &counters)
             .expect_err("truncated");
         assert!(matches!(err, IngestError::Malformed(_)));
         assert_eq!(counters.refused.load(Ordering::Relaxed), 0);
 
         let raw = Bytes::from(request(vec![vec![span(vec![1; 16], vec![1; 8])]]).encode_to_vec());
-        let err = ingest.ingest(raw, &counters).expect_err("refused");
+        let err = ingest.ingest(raw, None, &counters).expect_err("refused");
         assert!(matches!(err, IngestError::Refused(_)));
         assert_eq!(counters.refused.load(Ordering::Relaxed), 1);
         assert_eq!(counters.accepted.load(Ordering::Relaxed), 0);
@@ -292,7 +401,7 @@ mod tests {
         let ingest = Ingest::new(Signal::Traces, Arc::new(Collect(got.clone())));
         let counters = ReceiverCounters::default();
         let out = ingest
-            .ingest(Bytes::new(), &counters)
+            .ingest(Bytes::new(), None, &counters)
             .expect("empty is valid");
         assert_eq!(out.accepted, 0);
         assert!(got.lock().is_empty());

@@ -13,6 +13,7 @@
 mod config;
 mod conn;
 mod grpc;
+mod gzip;
 mod http;
 mod ingest;
 mod rpc;

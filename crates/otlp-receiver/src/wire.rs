@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use redline_otlp_wire::SpanNames;
+use redline_pipeline::TapWalks;
 
 /// What the walker learned about one encoded ExportTraceServiceRequest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,8 +15,12 @@ pub(crate) struct Stats {
 /// Walks `raw` without decoding it into owned types, noting where each span's name lies.
 /// The walker accepts exactly what prost accepts, so the slow path's decode cannot fail on a
 /// request that passed here.
-pub(crate) fn validate(raw: &Bytes) -> Result<(Stats, SpanNames), String> {
-    match redline_otlp_wire::validate_with_span_names(raw) {
+/// `taps` see every resource, scope and span on the way.
+pub(crate) fn validate<'a>(
+    raw: &'a Bytes,
+    taps: &mut TapWalks<'a>,
+) -> Result<(Stats, SpanNames), String> {
+    match redline_otlp_wire::validate_with_span_names_visiting(raw, taps) {
         Ok((s, names)) => Ok((
             Stats {
                 spans: s.spans,

@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use prost::Message;
 use redline_otlp_exporter::config::{Compression, HttpCompression};
 use redline_pipeline::telemetry::Telemetry;
@@ -20,10 +19,10 @@ use tonic::Code;
 use common::http_client::{post, PB};
 use common::requests::{big_request, request, span};
 use common::{
-    loopback_config, loopback_config_with_grpc, loopback_config_with_http, Receiver, Recorder,
+    loopback_config, loopback_config_with_grpc, loopback_config_with_http, raw_grpc, Receiver,
+    Recorder,
 };
 
-const EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 const FRAMED_MAGIC: &[u8] = b"\xff\x06\x00\x00sNaPpY";
 
 fn framed(data: &[u8]) -> Vec<u8> {
@@ -182,87 +181,39 @@ async fn http_snappy_bombs_are_refused_as_gzip_ones_are() {
     h.shutdown().await;
 }
 
-/// One gRPC call with `grpc-encoding: snappy` and `message` framed with `flag`; its status.
-async fn snappy_call(addr: SocketAddr, flag: u8, message: &[u8]) -> (Code, String) {
-    let mut body = vec![flag];
-    body.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
-    body.extend_from_slice(message);
-    let io = hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(addr).await.expect("tcp"));
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
-            .await
-            .expect("h2");
-    tokio::spawn(conn);
-    let req = http::Request::post(format!("http://{addr}{EXPORT}"))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .header("grpc-encoding", "snappy")
-        .body(Full::new(Bytes::from(body)))
-        .expect("request");
-    let resp = sender.send_request(req).await.expect("answered");
-    let headers = resp.headers().clone();
-    let collected = resp.into_body().collect().await.expect("body");
-    let trailers = collected.trailers().cloned().unwrap_or_default();
-    let map = if headers.contains_key("grpc-status") {
-        headers
-    } else {
-        trailers
-    };
-    let code = Code::from_bytes(map["grpc-status"].as_bytes());
-    let message = map
-        .get("grpc-message")
-        .map(|m| percent_decode(m.to_str().expect("ascii")))
-        .unwrap_or_default();
-    (code, message)
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).expect("ascii");
-            out.push(u8::from_str_radix(hex, 16).expect("hex"));
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).expect("utf-8")
-}
-
 #[tokio::test]
 async fn grpc_snappy_messages_are_capped_as_gzip_ones_are() {
     let config = loopback_config_with_grpc(|g| g.max_recv_msg_size_mib = 1);
     let h = Receiver::start(config, Recorder::default()).await;
     let addr = h.grpc.expect("grpc");
     let (raw, _) = traffic(5);
-    assert_eq!(snappy_call(addr, 1, &framed(&raw)).await.0, Code::Ok);
+    assert_eq!(
+        raw_grpc::call(addr, "snappy", 1, &framed(&raw)).await.0,
+        Code::Ok
+    );
     // Flag 0 under grpc-encoding snappy: an uncompressed message, taken as it is.
-    assert_eq!(snappy_call(addr, 0, &raw).await.0, Code::Ok);
+    assert_eq!(raw_grpc::call(addr, "snappy", 0, &raw).await.0, Code::Ok);
     assert_eq!(h.batches().len(), 2);
     assert!(h.batches().iter().all(|b| b.raw == raw));
 
     // 2 MB inflated from about 100 KB: refused while inflating, at the limit.
     let bomb = framed(&big_request(2_000_000).encode_to_vec());
     assert!(bomb.len() < 200_000);
-    let (code, message) = snappy_call(addr, 1, &bomb).await;
+    let (code, message) = raw_grpc::call(addr, "snappy", 1, &bomb).await;
     assert_eq!(code, Code::ResourceExhausted);
     assert_eq!(
         message,
         "Error decompressing: size limit, of 1048576 bytes, exceeded while decompressing message"
     );
     // A message whose compressed size is over the limit is refused from its header.
-    let (code, message) = snappy_call(addr, 1, &vec![0u8; 1_100_000]).await;
+    let (code, message) = raw_grpc::call(addr, "snappy", 1, &vec![0u8; 1_100_000]).await;
     assert_eq!(code, Code::ResourceExhausted);
     assert_eq!(
         message,
         "Error, decoded message length too large: found 1100000 bytes, the limit is: 1048576 bytes"
     );
     // Not a framed stream.
-    let (code, _) = snappy_call(addr, 1, &block(&raw)).await;
+    let (code, _) = raw_grpc::call(addr, "snappy", 1, &block(&raw)).await;
     assert_eq!(code, Code::Internal);
     assert_eq!(h.batches().len(), 2);
     h.shutdown().await;
@@ -311,7 +262,8 @@ async fn inflated_snappy_is_charged_to_the_body_budget() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let message = big_request(60_000).encode_to_vec();
-    let (code, message_text) = snappy_call(h.grpc.expect("grpc"), 1, &framed(&message)).await;
+    let (code, message_text) =
+        raw_grpc::call(h.grpc.expect("grpc"), "snappy", 1, &framed(&message)).await;
     assert_eq!(code, Code::Unavailable, "{message_text}");
     assert!(message_text.contains("budget"), "{message_text}");
     for (encoding, body) in [
@@ -328,7 +280,9 @@ async fn inflated_snappy_is_charged_to_the_body_budget() {
     // A small one fits beside the held one.
     let (raw, _) = traffic(3);
     assert_eq!(
-        snappy_call(h.grpc.expect("grpc"), 1, &framed(&raw)).await.0,
+        raw_grpc::call(h.grpc.expect("grpc"), "snappy", 1, &framed(&raw))
+            .await
+            .0,
         Code::Ok
     );
     assert_eq!(
@@ -340,7 +294,7 @@ async fn inflated_snappy_is_charged_to_the_body_budget() {
     assert_eq!(finish(held, &held_body[1000..]).await, "HTTP/1.1 200 OK");
     // With the held request done, the large one fits.
     assert_eq!(
-        snappy_call(h.grpc.expect("grpc"), 1, &framed(&message))
+        raw_grpc::call(h.grpc.expect("grpc"), "snappy", 1, &framed(&message))
             .await
             .0,
         Code::Ok

@@ -1,7 +1,12 @@
 //! The unit of data that travels through a pipeline.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
 use redline_otlp_wire::SpanNames;
+
+use crate::consumer::TapId;
 
 use crate::component::Signal;
 
@@ -26,6 +31,29 @@ pub struct Batch {
     /// Where the span names of `raw` lie, when the receiver's validation recorded them.
     /// Private, and only ever handed out for the buffer it was taken from.
     span_names: Option<SpanNames>,
+    /// The gzip member the client sent, when it decompressed to exactly `raw`: a gzip
+    /// exporter sends it instead of compressing `raw` again. Private, and only ever handed out
+    /// for the buffer it was taken from, so a processor that replaces `raw` loses it.
+    gzip: Option<GzipFrame>,
+    /// The span taps that already counted this request during the receiver's walk.
+    taps: Option<Arc<TapReceipt>>,
+}
+
+/// Which span taps counted a request while the receiver validated it, each claimable once.
+#[derive(Debug)]
+struct TapReceipt {
+    /// Kept so that no other buffer can take its address while the receipt lives.
+    of: Bytes,
+    taps: Vec<(TapId, AtomicBool)>,
+}
+
+/// A client's gzip member and the buffer it decompressed to.
+#[derive(Clone, Debug)]
+struct GzipFrame {
+    /// Kept (a reference, not a copy) so that no other buffer can take its address while the
+    /// frame lives: the pointer comparison in [`Batch::gzip_frame`] then identifies it.
+    of: Bytes,
+    frame: Bytes,
 }
 
 impl Batch {
@@ -35,6 +63,8 @@ impl Batch {
             raw,
             items,
             span_names: None,
+            gzip: None,
+            taps: None,
         }
     }
 
@@ -46,7 +76,71 @@ impl Batch {
             raw: names.request().clone(),
             items: spans,
             span_names: Some(names),
+            gzip: None,
+            taps: None,
         }
+    }
+
+    /// This batch with the client's gzip encoding of `of`: `frame` must be one whole gzip
+    /// member that decompresses to exactly `of` (the receiver checks that its decoder used
+    /// all of it). Kept only while `raw` is `of` itself, the same buffer: when it is not
+    /// (the receiver dropped invalid spans and re-encoded), nothing is kept.
+    pub fn with_gzip_frame(mut self, of: &Bytes, frame: Bytes) -> Self {
+        if same_buffer(of, &self.raw) {
+            self.gzip = Some(GzipFrame {
+                of: of.clone(),
+                frame,
+            });
+        }
+        self
+    }
+
+    /// The client's gzip encoding of `raw`, if the receiver kept it for these very bytes.
+    pub fn gzip_frame(&self) -> Option<&Bytes> {
+        self.gzip
+            .as_ref()
+            .filter(|g| same_buffer(&g.of, &self.raw))
+            .map(|g| &g.frame)
+    }
+
+    /// Lets go of the client's gzip frame, for a holder that will not send it.
+    pub fn drop_gzip_frame(&mut self) {
+        self.gzip = None;
+    }
+
+    /// Whether this batch holds a gzip frame (one that no longer describes `raw` included).
+    pub fn holds_gzip_frame(&self) -> bool {
+        self.gzip.is_some()
+    }
+
+    /// This batch, marked as already counted by the span taps `tapped` (the receiver
+    /// committed their walks of `raw`). Each tap's consumer claims the mark once
+    /// ([`claim_tap`](Self::claim_tap)) instead of reading the request again.
+    pub fn with_tap_receipt(mut self, tapped: Vec<TapId>) -> Self {
+        if !tapped.is_empty() {
+            self.taps = Some(Arc::new(TapReceipt {
+                of: self.raw.clone(),
+                taps: tapped
+                    .into_iter()
+                    .map(|id| (id, AtomicBool::new(false)))
+                    .collect(),
+            }));
+        }
+        self
+    }
+
+    /// Whether tap `id` already counted these very bytes and this is the first claim: a
+    /// consumer reached again with the same request (through another pipeline) counts it
+    /// again, as it would have without the tap.
+    pub fn claim_tap(&self, id: TapId) -> bool {
+        let Some(receipt) = self.taps.as_ref() else {
+            return false;
+        };
+        same_buffer(&receipt.of, &self.raw)
+            && receipt
+                .taps
+                .iter()
+                .any(|(t, claimed)| *t == id && !claimed.swap(true, Ordering::AcqRel))
     }
 
     /// Where the span names of `raw` lie, if validation recorded them for these very bytes.
@@ -64,6 +158,18 @@ impl Batch {
     pub fn byte_len(&self) -> usize {
         self.raw.len()
     }
+
+    /// Bytes this batch keeps alive: the request, plus the client's gzip frame when it holds
+    /// one. What a queue bounded in memory counts.
+    pub fn held_bytes(&self) -> usize {
+        self.raw.len() + self.gzip.as_ref().map_or(0, |g| g.frame.len())
+    }
+}
+
+/// The same bytes in the same place (the same buffer, or a slice of it covering the same
+/// range), not merely equal ones.
+fn same_buffer(a: &Bytes, b: &Bytes) -> bool {
+    a.as_ptr() == b.as_ptr() && a.len() == b.len()
 }
 
 #[cfg(test)]
@@ -109,5 +215,69 @@ mod tests {
         batch.raw = Bytes::from(raw.to_vec());
         assert!(batch.span_names().is_none());
         assert!(Batch::traces(raw, 1).span_names().is_none());
+    }
+
+    #[test]
+    fn a_gzip_frame_is_handed_out_only_for_the_bytes_it_decompressed_to() {
+        let raw = request("GET /a");
+        let frame = Bytes::from_static(b"stands for the client's gzip member");
+        let mut batch = Batch::traces(raw.clone(), 1).with_gzip_frame(&raw, frame.clone());
+        assert_eq!(batch.gzip_frame(), Some(&frame));
+        assert_eq!(batch.held_bytes(), raw.len() + frame.len());
+        assert_eq!(batch.byte_len(), raw.len(), "the request alone, as before");
+        assert_eq!(batch.clone().gzip_frame(), Some(&frame), "clones share it");
+
+        // A processor that puts other bytes in `raw`, even equal ones, loses it.
+        batch.raw = Bytes::from(raw.to_vec());
+        assert!(batch.gzip_frame().is_none());
+        assert!(batch.holds_gzip_frame(), "still held until dropped");
+        batch.drop_gzip_frame();
+        assert!(!batch.holds_gzip_frame());
+        assert_eq!(batch.held_bytes(), raw.len());
+
+        // A frame of other bytes (the receiver re-encoded the request) is not kept at all.
+        let reencoded = Bytes::from(raw.to_vec());
+        let other = Batch::traces(reencoded, 1).with_gzip_frame(&raw, frame.clone());
+        assert!(!other.holds_gzip_frame());
+        // Nor one of a part of the request.
+        let part = Batch::traces(raw.clone(), 1).with_gzip_frame(&raw.slice(1..), frame);
+        assert!(part.gzip_frame().is_none());
+        assert_eq!(part.held_bytes(), raw.len());
+    }
+
+    #[test]
+    fn a_tap_receipt_is_claimed_once_per_tap_and_only_for_its_bytes() {
+        let raw = request("GET /c");
+        let (a, b, other) = (TapId::unique(), TapId::unique(), TapId::unique());
+        let batch = Batch::traces(raw.clone(), 1).with_tap_receipt(vec![a, b]);
+        let copy = batch.clone();
+        assert!(
+            !batch.claim_tap(other),
+            "a tap that did not walk the request"
+        );
+        assert!(copy.claim_tap(a), "fan-out clones share the receipt");
+        assert!(
+            !batch.claim_tap(a),
+            "a second delivery to the same tap counts again"
+        );
+        assert!(batch.claim_tap(b));
+
+        // A processor that replaces the bytes (equal or not) leaves nothing claimable.
+        let mut changed = Batch::traces(raw.clone(), 1).with_tap_receipt(vec![a]);
+        changed.raw = Bytes::from(raw.to_vec());
+        assert!(!changed.claim_tap(a));
+        assert!(!Batch::traces(raw, 1)
+            .with_tap_receipt(Vec::new())
+            .claim_tap(a));
+    }
+
+    #[test]
+    fn validated_traces_keep_a_frame_of_the_validated_buffer() {
+        let raw = request("GET /b");
+        let (_, names) = redline_otlp_wire::validate_with_span_names(&raw).expect("valid");
+        let frame = Bytes::from_static(b"gz");
+        let batch = Batch::validated_traces(names, 1).with_gzip_frame(&raw, frame.clone());
+        assert_eq!(batch.gzip_frame(), Some(&frame));
+        assert!(batch.span_names().is_some());
     }
 }

@@ -7,8 +7,11 @@
 //! told to retry, and nothing has been counted or queued. That is what keeps the spanmetrics
 //! counts equal to what was forwarded.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use redline_otlp_wire::{ResourceView, ScopeView, SpanView, TraceVisitor};
 
 use crate::Batch;
 
@@ -41,6 +44,86 @@ pub trait Consumer: Send + Sync + 'static {
         let reservation = self.reserve(&batch)?;
         reservation.commit(batch);
         Ok(())
+    }
+
+    /// The span taps this consumer reaches with the receiver's bytes unchanged: itself when it
+    /// reads traces requests as they arrive, or what it passes them on to untouched (a
+    /// fan-out). A consumer that may change or drop spans (a processor) offers none, so a tap
+    /// only ever sees exactly the bytes it would have been handed.
+    fn span_taps(&self, taps: &mut Vec<(TapId, Arc<dyn SpanTap>)>) {
+        let _ = taps;
+    }
+}
+
+/// Identifies one span tap in a [`Batch`]'s receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TapId(u64);
+
+impl TapId {
+    /// A new id, distinct from every other in this process.
+    pub fn unique() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// A consumer's reading of traces requests done during the receiver's validating walk, so a
+/// request is walked once, not once to validate and once more to read. What a tap sees counts
+/// only when [`TapWalk::commit`] is called: after the whole request validated and every
+/// consumer accepted it.
+pub trait SpanTap: Send + Sync {
+    /// Starts on one request of `request_len` bytes.
+    fn begin<'a>(&'a self, request_len: usize) -> Box<dyn TapWalk<'a> + 'a>;
+}
+
+/// One request's walk through a [`SpanTap`].
+pub trait TapWalk<'a>: TraceVisitor<'a> {
+    /// The request was valid and accepted: make what was seen count. Dropping the walk
+    /// instead discards it.
+    fn commit(self: Box<Self>);
+}
+
+/// The walks of every tap a receiver's next consumer offers, visited together.
+#[derive(Default)]
+pub struct TapWalks<'a> {
+    ids: Vec<TapId>,
+    walks: Vec<Box<dyn TapWalk<'a> + 'a>>,
+}
+
+impl<'a> TapWalks<'a> {
+    /// Begins a walk of a `request_len`-byte request on each of `taps`.
+    pub fn begin(taps: &'a [(TapId, Arc<dyn SpanTap>)], request_len: usize) -> Self {
+        Self {
+            ids: taps.iter().map(|(id, _)| *id).collect(),
+            walks: taps.iter().map(|(_, tap)| tap.begin(request_len)).collect(),
+        }
+    }
+
+    /// Commits every walk and returns the ids that now hold the request, for the batch's
+    /// receipt.
+    pub fn commit(self) -> Vec<TapId> {
+        for walk in self.walks {
+            walk.commit();
+        }
+        self.ids
+    }
+}
+
+impl<'a> TraceVisitor<'a> for TapWalks<'a> {
+    fn resource(&mut self, resource: &ResourceView<'a>) {
+        for w in &mut self.walks {
+            w.resource(resource);
+        }
+    }
+    fn scope(&mut self, scope: &ScopeView<'a>) {
+        for w in &mut self.walks {
+            w.scope(scope);
+        }
+    }
+    fn span(&mut self, span: &SpanView<'a>) {
+        for w in &mut self.walks {
+            w.span(span);
+        }
     }
 }
 
@@ -105,6 +188,12 @@ impl Consumer for Fanout {
         }
         Ok(Box::new(FanoutReservation { parts }))
     }
+
+    fn span_taps(&self, taps: &mut Vec<(TapId, Arc<dyn SpanTap>)>) {
+        for consumer in self.consumers.iter() {
+            consumer.span_taps(taps);
+        }
+    }
 }
 
 /// A consumer whose target is set once the graph is built: how a connector's output reaches
@@ -131,6 +220,12 @@ impl Consumer for LateBound {
                 reason: "connector output not yet connected".to_owned(),
                 retry_after: Duration::from_secs(1),
             }),
+        }
+    }
+
+    fn span_taps(&self, taps: &mut Vec<(TapId, Arc<dyn SpanTap>)>) {
+        if let Some(target) = self.target.get() {
+            target.span_taps(taps);
         }
     }
 }

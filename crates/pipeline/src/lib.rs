@@ -33,7 +33,9 @@ pub use component::{
     RunningComponent, ShutdownError, Signal, SignalConsumers,
 };
 pub use config::{ComponentConfig, ConfigError};
-pub use consumer::{Consumer, Fanout, LateBound, Refused, Reservation};
+pub use consumer::{
+    Consumer, Fanout, LateBound, Refused, Reservation, SpanTap, TapId, TapWalk, TapWalks,
+};
 pub use metrics::{
     Exemplar, ExponentialHistogramPoint, FamilyDesc, HistogramPoint, MetricKind, MetricsSink,
     MetricsSource, NumberPoint, SummaryPoint, STALE_NAN,

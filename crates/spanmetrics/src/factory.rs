@@ -9,7 +9,7 @@ use redline_pipeline::consumer::CommitFn;
 use redline_pipeline::{
     Batch, BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ConnectorFactory,
     ConnectorParts, Consumer, MetricsFlow, Refused, Reservation, RunningComponent, ShutdownError,
-    Signal, SignalConsumers,
+    Signal, SignalConsumers, SpanTap, TapId,
 };
 
 use redline_pipeline::telemetry;
@@ -134,6 +134,7 @@ impl ConnectorFactory for SpanMetricsFactory {
                 .map(|next| Pusher::spawn(metrics.clone(), next.clone(), flush, id.to_string()));
             Ok(ConnectorParts {
                 input: Arc::new(SpanInput {
+                    tap: TapId::unique(),
                     metrics: metrics.clone(),
                     id: id.to_string(),
                 }),
@@ -154,18 +155,28 @@ impl ConnectorFactory for SpanMetricsFactory {
 struct SpanInput {
     metrics: Arc<SpanMetrics>,
     id: String,
+    /// This input's tap: requests it already counted during the receiver's walk.
+    tap: TapId,
 }
 
 impl Consumer for SpanInput {
     fn reserve(&self, _batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         let metrics = self.metrics.clone();
         let id = self.id.clone();
+        let tap = self.tap;
         Ok(Box::new(CommitFn(move |batch: Batch| {
+            if batch.claim_tap(tap) {
+                return; // counted while the receiver validated it
+            }
             // The receiver validated the request, so skip the checking pass.
             if let Err(e) = metrics.aggregate_validated(&batch.raw) {
                 tracing::warn!(component = %id, error = %e, "spanmetrics: malformed request reached the connector");
             }
         })))
+    }
+
+    fn span_taps(&self, taps: &mut Vec<(TapId, Arc<dyn SpanTap>)>) {
+        taps.push((self.tap, self.metrics.clone()));
     }
 }
 

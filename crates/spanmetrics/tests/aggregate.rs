@@ -648,3 +648,56 @@ fn exponential_durations_fit_max_size_at_the_finest_scale() {
     assert_eq!(*offset, -1);
     assert_eq!(counts, &vec![1, 1, 1, 0, 0, 0, 0, 1]);
 }
+
+/// Every point's labels and values (times left out: two instances start apart).
+fn values(sink: &Sink) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in &sink.families {
+        for (labels, point) in &f.points {
+            let v = match point {
+                Point::Counter { value, .. } => format!("{value}"),
+                Point::Histogram(h) => format!("{:?} {} {}", h.counts, h.count, h.sum.to_bits()),
+                Point::Exponential {
+                    counts, count, sum, ..
+                } => {
+                    format!("{counts:?} {count} {}", sum.to_bits())
+                }
+            };
+            out.push(format!("{} {labels:?} {v}", f.name));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The receiver's walk (a span tap) counts exactly what `aggregate` counts, and only once
+/// committed.
+#[test]
+fn a_tap_walk_counts_as_aggregate_does_and_only_when_committed() {
+    use redline_pipeline::{SpanTap, TapId, TapWalks};
+    use std::sync::Arc;
+    let raw = bytes::Bytes::from(reference_request());
+    let tapped = Arc::new(SpanMetrics::new(&reference_config()).expect("valid config"));
+    let taps: Vec<(TapId, Arc<dyn SpanTap>)> = vec![(TapId::unique(), tapped.clone())];
+
+    let mut walks = TapWalks::begin(&taps, raw.len());
+    redline_otlp_wire::validate_with_span_names_visiting(&raw, &mut walks).expect("valid");
+    drop(walks);
+    assert_eq!(
+        tapped.series_count(),
+        0,
+        "a walk dropped uncommitted counts nothing"
+    );
+
+    for _ in 0..2 {
+        let mut walks = TapWalks::begin(&taps, raw.len());
+        redline_otlp_wire::validate_with_span_names_visiting(&raw, &mut walks).expect("valid");
+        assert_eq!(walks.commit(), vec![taps[0].0]);
+    }
+    let direct = SpanMetrics::new(&reference_config()).expect("valid config");
+    for _ in 0..2 {
+        direct.aggregate(&raw).expect("valid");
+    }
+    assert_eq!(tapped.series_count(), 10);
+    assert_eq!(values(&collect(&tapped)), values(&collect(&direct)));
+}

@@ -19,6 +19,25 @@
 //! the durable position is read and checked; the first bad one (a crash mid-write) and
 //! everything after it in that segment is cut off with a warning, a segment whose magic is
 //! wrong is renamed aside, and nothing that fails its CRC is ever handed out.
+//!
+//! Two halves, so that no disk I/O happens under the sending queue's lock:
+//! - [`LogFiles`], shared, does the writing: appends (serialized by their own lock, positional
+//!   writes into the current segment), syncs, the ack file and segment deletion.
+//! - [`DiskLog`], under the queue's lock, is the index: what is unread, in flight and
+//!   acknowledged. It takes the records [`LogFiles`] made durable, in log order, and turns an
+//!   acknowledgement into an [`AckWork`] that the caller hands to [`LogFiles`] after unlocking.
+//!
+//! With `fsync`, appends are committed in groups: a writer appends its record, then either
+//! becomes the syncer (one `fdatasync` covering every record written so far) or waits for the
+//! sync in progress and, when that one started before its record was written, for the next.
+//! [`LogFiles::append`] returns only once a completed sync covers the record, so the client is
+//! still answered after its request is on disk, and N concurrent requests cost far fewer than
+//! N syncs. A record is handed to senders only once durable. When a sync fails, every record
+//! not yet covered by a successful sync fails with it and the segments are cut back to where
+//! the first of them started, so a record whose writer was told "failed" never comes back.
+//! Acknowledgements are written to the ack file at once and synced by whoever finds no ack sync
+//! in progress: a sender never waits for another's, and an ack that a crash loses only means a
+//! batch is sent again (at-least-once).
 
 #[cfg(test)]
 mod tests;
@@ -26,10 +45,14 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use redline_pipeline::Batch;
 
 const SEGMENT_MAGIC: &[u8; 8] = b"RLQSEG01";
@@ -62,12 +85,6 @@ impl Meta {
             off: self.pos.off + HEADER + u64::from(self.len),
         }
     }
-}
-
-struct Segment {
-    file: File,
-    /// Bytes of valid data: where the next record of this segment goes.
-    len: u64,
 }
 
 /// Counts of records not yet acknowledged.
@@ -124,14 +141,160 @@ pub(crate) enum Pop {
     },
 }
 
-pub(crate) struct DiskLog {
+/// What acknowledgements leave to do on disk, done by [`LogFiles::persist`] once the queue's
+/// lock is released.
+#[derive(Debug, Default)]
+pub(crate) struct AckWork {
+    /// The new durable position, when it moved.
+    position: Option<Pos>,
+    /// Segments no unacknowledged record lives in any more.
+    delete: Vec<u64>,
+}
+
+impl AckWork {
+    pub fn merge(&mut self, other: AckWork) {
+        self.position = self.position.max(other.position);
+        self.delete.extend(other.delete);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.position.is_none() && self.delete.is_empty()
+    }
+}
+
+/// Disk writes of one run, for the log line at shutdown and for tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct WriteStats {
+    /// Records appended.
+    pub appends: u64,
+    /// `fdatasync` calls on segments for appended records (one per group commit and segment).
+    pub data_syncs: u64,
+    /// `fdatasync` calls on the ack file.
+    pub ack_syncs: u64,
+}
+
+/// A record written by this process, not yet taken by the index.
+struct Staged {
+    /// Order of writing; tells a writer whether a completed sync covered its record.
+    ticket: u64,
+    pos: Pos,
+    len: u32,
+    spans: u32,
+    raw: Bytes,
+    file: Arc<File>,
+}
+
+impl Staged {
+    fn end(&self) -> Pos {
+        Pos {
+            seg: self.pos.seg,
+            off: self.pos.off + HEADER + u64::from(self.len),
+        }
+    }
+}
+
+/// The segment written to.
+struct Current {
+    id: u64,
+    file: Arc<File>,
+    /// Bytes of valid data: where the next record goes.
+    len: u64,
+}
+
+struct Writer {
+    /// `None` only while the log is being opened.
+    current: Option<Current>,
+    next_ticket: u64,
+}
+
+/// Group commit's state.
+#[derive(Default)]
+struct Commit {
+    /// Written, not yet covered by a completed sync; in log order.
+    unsynced: VecDeque<Staged>,
+    /// Durable (with `fsync`) or written (without), waiting for the index; in log order.
+    durable: VecDeque<Staged>,
+    /// A writer is syncing, with this lock released.
+    syncing: bool,
+    /// Every ticket below this one is settled: durable, or failed.
+    settled: u64,
+    /// Syncs that failed, for writers that have not looked at their outcome yet.
+    failures: Vec<Failure>,
+    /// End of the last record a completed sync covered.
+    synced_end: Pos,
+}
+
+struct Failure {
+    tickets: Range<u64>,
+    /// Writers of these tickets that have not been told yet; dropped at zero.
+    untold: u64,
+    reason: String,
+}
+
+impl Commit {
+    /// Whether the settled record `ticket` is durable; its writer is told once.
+    fn outcome(&mut self, ticket: u64) -> io::Result<()> {
+        let Some(i) = self
+            .failures
+            .iter()
+            .position(|f| f.tickets.contains(&ticket))
+        else {
+            return Ok(());
+        };
+        let f = &mut self.failures[i];
+        f.untold = f.untold.saturating_sub(1);
+        let err = io::Error::other(format!("sync failed: {}", f.reason));
+        if f.untold == 0 {
+            self.failures.swap_remove(i);
+        }
+        Err(err)
+    }
+}
+
+struct AckState {
+    generation: u64,
+    /// The position last written to a slot.
+    written: Pos,
+    /// A sender is syncing the ack file, with this lock released.
+    syncing: bool,
+}
+
+/// What a sync is for, as the test hook sees it.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SyncOf {
+    Segments,
+    Acks,
+}
+
+/// Runs before each `fdatasync` (an error simulates a failing disk), for tests.
+#[cfg(test)]
+type SyncHook = Box<dyn FnMut(SyncOf) -> io::Result<()> + Send>;
+
+/// The files of a log: appends, group commit, the ack file and segment deletion, shared by
+/// every writer and used without the sending queue's lock.
+pub(crate) struct LogFiles {
     dir: PathBuf,
     fsync: bool,
     segment_bytes: u64,
-    /// By id; the last one is written to.
-    segments: BTreeMap<u64, Segment>,
+    writer: Mutex<Writer>,
+    commit: Mutex<Commit>,
+    /// Signalled when a sync completes or fails.
+    settled: Condvar,
     ack_file: File,
-    ack_gen: u64,
+    ack: Mutex<AckState>,
+    appends: AtomicU64,
+    data_syncs: AtomicU64,
+    ack_syncs: AtomicU64,
+    #[cfg(test)]
+    sync_hook: Mutex<Option<SyncHook>>,
+}
+
+pub(crate) struct DiskLog {
+    files: Arc<LogFiles>,
+    /// By id: the segments the index knows of, the newest last. The writer's current segment
+    /// is always at or after the last one, so deleting below it never touches a write.
+    segments: BTreeMap<u64, Arc<File>>,
     /// Durable: every record before it is acknowledged.
     acked: Pos,
     next_seq: u64,
@@ -147,6 +310,8 @@ pub(crate) struct DiskLog {
     cache_bytes: u64,
     cache_limit: u64,
     pending: Totals,
+    /// Reused to take durable records from [`LogFiles`] without allocating each time.
+    taken: VecDeque<Staged>,
 }
 
 fn segment_name(id: u64) -> String {
@@ -182,6 +347,19 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// Runs `f`, which waits for the disk, on this thread while the async runtime moves the
+/// worker's other tasks to another thread: a request waiting for its group's sync must not
+/// hold back the requests that would join the next group. Outside a multi-threaded runtime
+/// (tests, the current-thread runtime) it simply runs `f`.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 /// Reads the ack file: the valid slot with the higher generation, or none.
@@ -243,6 +421,327 @@ fn decode_shutdown(b: &[u8]) -> Option<ShutdownRecord> {
     Some((done, in_flight))
 }
 
+impl LogFiles {
+    pub fn fsync(&self) -> bool {
+        self.fsync
+    }
+
+    pub fn stats(&self) -> WriteStats {
+        WriteStats {
+            appends: self.appends.load(Ordering::Relaxed),
+            data_syncs: self.data_syncs.load(Ordering::Relaxed),
+            ack_syncs: self.ack_syncs.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Creates segment `id` with its magic, durable (file and directory entry) when `fsync`.
+    fn create_segment(&self, id: u64) -> io::Result<Current> {
+        let path = self.dir.join(segment_name(id));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        file.write_all_at(SEGMENT_MAGIC, 0)?;
+        if self.fsync {
+            file.sync_all()?;
+            sync_dir(&self.dir)?;
+        }
+        Ok(Current {
+            id,
+            file: Arc::new(file),
+            len: MAGIC_LEN,
+        })
+    }
+
+    /// Appends `batch`; once this returns Ok the record is on disk, synced when `fsync` (by
+    /// this call or by another writer's sync that covered it). Returns where it was written.
+    /// The index sees it at its next [`DiskLog::absorb`].
+    pub fn append(&self, batch: &Batch) -> io::Result<Pos> {
+        if !self.fsync {
+            return self.write(batch).map(|(_, pos)| pos);
+        }
+        // The write may wait too: for another writer's segment roll, which syncs.
+        blocking(|| {
+            let (ticket, pos) = self.write(batch)?;
+            self.wait_durable(ticket)?;
+            Ok(pos)
+        })
+    }
+
+    /// Writes `batch` at the end of the log and queues it for the index (`fsync`: for a
+    /// sync first): its ticket and position.
+    fn write(&self, batch: &Batch) -> io::Result<(u64, Pos)> {
+        let too_big = || io::Error::new(io::ErrorKind::InvalidInput, "record too large");
+        let len = u32::try_from(batch.raw.len()).map_err(|_| too_big())?;
+        let spans = u32::try_from(batch.items).map_err(|_| too_big())?;
+        let need = HEADER + u64::from(len);
+        // Outside the writer's lock: only the writes are serialized.
+        let mut header = [0u8; HEADER as usize];
+        header[0..4].copy_from_slice(&len.to_le_bytes());
+        header[4..8].copy_from_slice(&record_crc(spans, &batch.raw).to_le_bytes());
+        header[8..12].copy_from_slice(&spans.to_le_bytes());
+        let (ticket, pos) = {
+            let mut guard = self.writer.lock();
+            let writer = &mut *guard;
+            let current = writer
+                .current
+                .as_mut()
+                .ok_or_else(|| io::Error::other("no segment open"))?;
+            if current.len > MAGIC_LEN && current.len + need > self.segment_bytes {
+                // Records still unsynced in the old segment are synced by their group's sync,
+                // which covers every segment they live in.
+                *current = self.create_segment(current.id + 1)?;
+            }
+            let off = current.len;
+            let written = current
+                .file
+                .write_all_at(&header, off)
+                .and_then(|()| current.file.write_all_at(&batch.raw, off + HEADER));
+            if let Err(e) = written {
+                // The next record goes at `off` again, over whatever part of this one landed.
+                let _ = current.file.set_len(off);
+                return Err(e);
+            }
+            current.len = off + need;
+            let ticket = writer.next_ticket;
+            writer.next_ticket += 1;
+            let pos = Pos {
+                seg: current.id,
+                off,
+            };
+            let staged = Staged {
+                ticket,
+                pos,
+                len,
+                spans,
+                raw: batch.raw.clone(),
+                file: current.file.clone(),
+            };
+            // Queued under the writer's lock, so the queues stay in log order.
+            let mut commit = self.commit.lock();
+            if self.fsync {
+                commit.unsynced.push_back(staged);
+            } else {
+                commit.settled = ticket + 1;
+                commit.durable.push_back(staged);
+            }
+            (ticket, pos)
+        };
+        self.appends.fetch_add(1, Ordering::Relaxed);
+        Ok((ticket, pos))
+    }
+
+    /// Returns once record `ticket` is durable (or its sync failed), syncing it and every
+    /// record written before the sync starts when no other writer is syncing.
+    fn wait_durable(&self, ticket: u64) -> io::Result<()> {
+        let mut commit = self.commit.lock();
+        loop {
+            if ticket < commit.settled {
+                return commit.outcome(ticket);
+            }
+            if commit.syncing {
+                self.settled.wait(&mut commit);
+                continue;
+            }
+            // Every written record from `settled` on is in `unsynced`, ours among them.
+            let Some(last) = commit.unsynced.back() else {
+                return Err(io::Error::other("record missing from the commit queue"));
+            };
+            let target = last.ticket + 1;
+            let end = last.end();
+            let mut files: Vec<(u64, Arc<File>)> = Vec::new();
+            for s in &commit.unsynced {
+                if files.last().is_none_or(|(seg, _)| *seg != s.pos.seg) {
+                    files.push((s.pos.seg, s.file.clone()));
+                }
+            }
+            commit.syncing = true;
+            let synced = MutexGuard::unlocked(&mut commit, || self.sync_segments(&files));
+            match synced {
+                Ok(()) => {
+                    while commit.unsynced.front().is_some_and(|s| s.ticket < target) {
+                        if let Some(s) = commit.unsynced.pop_front() {
+                            commit.durable.push_back(s);
+                        }
+                    }
+                    commit.settled = target;
+                    commit.synced_end = end;
+                }
+                Err(e) => {
+                    // The writer's lock comes first: released here, taken back after.
+                    drop(commit);
+                    self.fail_unsynced(&e);
+                    commit = self.commit.lock();
+                }
+            }
+            commit.syncing = false;
+            self.settled.notify_all();
+        }
+    }
+
+    fn sync_segments(&self, files: &[(u64, Arc<File>)]) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(hook) = self.sync_hook.lock().as_mut() {
+            hook(SyncOf::Segments)?;
+        }
+        for (_, file) in files {
+            self.data_syncs.fetch_add(1, Ordering::Relaxed);
+            file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// After a failed sync: what it covered may not be on disk (and the kernel may have
+    /// dropped the dirty pages), so every record not covered by an earlier successful sync
+    /// fails, and each segment is cut back to where the first of them starts. Records after
+    /// them went into the same files, so they fail too.
+    fn fail_unsynced(&self, error: &io::Error) {
+        let mut writer = self.writer.lock();
+        let mut commit = self.commit.lock();
+        let Some(first) = commit.unsynced.front().map(|s| s.ticket) else {
+            return;
+        };
+        let mut cut: BTreeMap<u64, (Arc<File>, u64)> = BTreeMap::new();
+        let count = commit.unsynced.len() as u64;
+        for s in commit.unsynced.drain(..) {
+            cut.entry(s.pos.seg).or_insert((s.file, s.pos.off));
+        }
+        for (seg, (file, off)) in cut {
+            if let Err(e) = file.set_len(off) {
+                tracing::warn!(
+                    file = %self.dir.join(segment_name(seg)).display(),
+                    error = %e,
+                    "sending queue: cannot cut off records whose sync failed; the next record overwrites them"
+                );
+            }
+            if let Some(current) = writer.current.as_mut().filter(|c| c.id == seg) {
+                current.len = off;
+            }
+        }
+        // Holding the writer's lock: no ticket beyond these was handed out.
+        commit.failures.push(Failure {
+            tickets: first..writer.next_ticket,
+            untold: count,
+            reason: error.to_string(),
+        });
+        commit.settled = writer.next_ticket;
+    }
+
+    /// Writes the acknowledged position `pos` unless a later one was written already, and
+    /// with `fsync` syncs the ack file unless another sender is doing so: that one syncs
+    /// again when it sees a newer slot, so a sender never waits for another's sync.
+    fn write_ack(&self, pos: Pos) -> io::Result<()> {
+        let mut ack = self.ack.lock();
+        if pos <= ack.written {
+            return Ok(());
+        }
+        ack.generation += 1;
+        let mut slot = [0u8; ACK_SLOT as usize];
+        slot[0..8].copy_from_slice(&ack.generation.to_le_bytes());
+        slot[8..16].copy_from_slice(&pos.seg.to_le_bytes());
+        slot[16..24].copy_from_slice(&pos.off.to_le_bytes());
+        let crc = crc32fast::hash(&slot[..24]);
+        slot[24..28].copy_from_slice(&crc.to_le_bytes());
+        // Alternate slots: a torn write (even one racing a sync) damages one slot only, and
+        // either slot, once valid, holds a position that was truly acknowledged.
+        self.ack_file
+            .write_all_at(&slot, (ack.generation % 2) * ACK_SLOT)?;
+        ack.written = pos;
+        if !self.fsync || ack.syncing {
+            return Ok(());
+        }
+        ack.syncing = true;
+        let synced = loop {
+            let generation = ack.generation;
+            let r = MutexGuard::unlocked(&mut ack, || {
+                blocking(|| {
+                    #[cfg(test)]
+                    if let Some(hook) = self.sync_hook.lock().as_mut() {
+                        hook(SyncOf::Acks)?;
+                    }
+                    self.ack_syncs.fetch_add(1, Ordering::Relaxed);
+                    self.ack_file.sync_data()
+                })
+            });
+            if r.is_err() || ack.generation == generation {
+                break r;
+            }
+        };
+        ack.syncing = false;
+        synced
+    }
+
+    /// Does on disk what acknowledgements left to do: the ack position, then the deletion of
+    /// segments every record of which is acknowledged.
+    pub fn persist(&self, work: AckWork) -> io::Result<()> {
+        let written = work.position.map_or(Ok(()), |pos| self.write_ack(pos));
+        // Deleted even when the position could not be written: their records are all
+        // acknowledged, and an older position on disk only means some are sent again.
+        for id in work.delete {
+            let path = self.dir.join(segment_name(id));
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(file = %path.display(), error = %e, "sending queue: cannot delete an acknowledged segment");
+            }
+        }
+        written
+    }
+
+    /// The segment of the oldest record written but not yet taken by the index.
+    fn first_staged_segment(&self) -> Option<u64> {
+        let commit = self.commit.lock();
+        commit
+            .durable
+            .front()
+            .or(commit.unsynced.front())
+            .map(|s| s.pos.seg)
+    }
+
+    /// End of the last record a completed sync covered.
+    #[cfg(test)]
+    pub(crate) fn synced_end(&self) -> Pos {
+        self.commit.lock().synced_end
+    }
+
+    /// Runs `hook` before each `fdatasync`: it may wait (to let writers pile up) or fail (a
+    /// disk error, and the sync is not done).
+    #[cfg(test)]
+    pub(crate) fn set_sync_hook(
+        &self,
+        hook: impl FnMut(SyncOf) -> io::Result<()> + Send + 'static,
+    ) {
+        *self.sync_hook.lock() = Some(Box::new(hook));
+    }
+
+    /// Makes the first segment sync wait until `appends` records are written, so that all of
+    /// them wait for a sync at once (and fail with it, with `fail`); later syncs run at once.
+    #[cfg(test)]
+    pub(crate) fn hold_first_sync(self: &Arc<Self>, appends: u64, fail: bool) {
+        let files = Arc::downgrade(self);
+        let mut first = true;
+        self.set_sync_hook(move |of| {
+            if of != SyncOf::Segments || !std::mem::take(&mut first) {
+                return Ok(());
+            }
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while files.upgrade().is_some_and(|f| f.stats().appends < appends) {
+                if std::time::Instant::now() > deadline {
+                    // Failing the sync fails the writers: the test sees it instead of hanging.
+                    return Err(io::Error::other(format!(
+                        "{appends} appends never waited for a sync together"
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            if fail {
+                Err(io::Error::other("injected sync failure"))
+            } else {
+                Ok(())
+            }
+        });
+    }
+}
+
 impl DiskLog {
     /// Opens (or creates) the log in `dir`, recovering what a previous run left.
     /// `segment_bytes`: a new segment is started once a record would grow the current one past
@@ -273,13 +772,31 @@ impl DiskLog {
             .collect();
         ids.sort_unstable();
 
-        let mut log = Self {
+        let files = Arc::new(LogFiles {
             dir: dir.to_owned(),
             fsync,
             segment_bytes: segment_bytes.max(MAGIC_LEN + HEADER),
-            segments: BTreeMap::new(),
+            writer: Mutex::new(Writer {
+                current: None,
+                next_ticket: 0,
+            }),
+            commit: Mutex::new(Commit::default()),
+            settled: Condvar::new(),
             ack_file,
-            ack_gen,
+            ack: Mutex::new(AckState {
+                generation: ack_gen,
+                written: acked,
+                syncing: false,
+            }),
+            appends: AtomicU64::new(0),
+            data_syncs: AtomicU64::new(0),
+            ack_syncs: AtomicU64::new(0),
+            #[cfg(test)]
+            sync_hook: Mutex::new(None),
+        });
+        let mut log = Self {
+            files: files.clone(),
+            segments: BTreeMap::new(),
             acked,
             next_seq: 0,
             ack_seq: 0,
@@ -290,14 +807,23 @@ impl DiskLog {
             cache_bytes: 0,
             cache_limit,
             pending: Totals::default(),
+            taken: VecDeque::new(),
         };
         for &id in &ids {
             log.load_segment(id, &prior_done, &prior_in_flight, &mut recovery, label)?;
         }
         let next_id = ids.last().copied().unwrap_or(0).max(acked.seg) + 1;
-        log.roll_to(next_id)?;
-        log.advance_ack()?;
-        log.collect_garbage();
+        let current = files.create_segment(next_id)?;
+        log.segments.insert(next_id, current.file.clone());
+        files.writer.lock().current = Some(current);
+        if let Some(pos) = log.advance_ack() {
+            files.write_ack(pos)?;
+        }
+        let work = AckWork {
+            position: None,
+            delete: log.collect_garbage(),
+        };
+        files.persist(work)?;
         recovery.pending = log.pending;
         Ok((log, recovery))
     }
@@ -340,7 +866,7 @@ impl DiskLog {
         recovery: &mut Recovery,
         label: &str,
     ) -> io::Result<()> {
-        let path = self.dir.join(segment_name(id));
+        let path = self.files.dir.join(segment_name(id));
         if id < self.acked.seg {
             // Fully acknowledged; the previous run stopped before deleting it.
             return std::fs::remove_file(&path);
@@ -354,7 +880,7 @@ impl DiskLog {
         }
         file.read_exact_at(&mut magic, 0)?;
         if &magic != SEGMENT_MAGIC {
-            let aside = self.dir.join(format!("{}.corrupt", segment_name(id)));
+            let aside = self.files.dir.join(format!("{}.corrupt", segment_name(id)));
             std::fs::rename(&path, &aside)?;
             tracing::warn!(
                 exporter = %label,
@@ -381,7 +907,7 @@ impl DiskLog {
         )?;
         if valid_end < file_len {
             file.set_len(valid_end)?;
-            if self.fsync {
+            if self.files.fsync {
                 file.sync_all()?;
             }
             recovery.truncated_bytes += file_len - valid_end;
@@ -394,13 +920,7 @@ impl DiskLog {
                 "sending queue: damaged record (a write cut short by a crash?); truncated the segment there"
             );
         }
-        self.segments.insert(
-            id,
-            Segment {
-                file,
-                len: valid_end,
-            },
-        );
+        self.segments.insert(id, Arc::new(file));
         Ok(())
     }
 
@@ -471,90 +991,53 @@ impl DiskLog {
         }
     }
 
-    /// Starts segment `id` and makes it the one written to.
-    fn roll_to(&mut self, id: u64) -> io::Result<()> {
-        let path = self.dir.join(segment_name(id));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        file.write_all_at(SEGMENT_MAGIC, 0)?;
-        if self.fsync {
-            file.sync_all()?;
-            sync_dir(&self.dir)?;
-        }
-        self.segments.insert(
-            id,
-            Segment {
-                file,
-                len: MAGIC_LEN,
-            },
-        );
+    /// The shared side, for appends and acknowledgement writes without the queue's lock.
+    pub fn files(&self) -> Arc<LogFiles> {
+        self.files.clone()
+    }
+
+    /// Appends `batch` and takes it into the index; once this returns Ok the record is on
+    /// disk (and synced when `fsync`). For a single owner; the queue appends through
+    /// [`LogFiles::append`] without its lock.
+    #[cfg(test)]
+    pub fn append(&mut self, batch: &Batch) -> io::Result<()> {
+        self.files.append(batch)?;
+        self.absorb();
         Ok(())
     }
 
-    /// Appends `batch`; once this returns Ok the record is on disk (and synced when `fsync`).
-    pub fn append(&mut self, batch: &Batch) -> io::Result<()> {
-        let too_big = || io::Error::new(io::ErrorKind::InvalidInput, "record too large");
-        let len = u32::try_from(batch.raw.len()).map_err(|_| too_big())?;
-        let spans = u32::try_from(batch.items).map_err(|_| too_big())?;
-        let need = HEADER + u64::from(len);
-        let (&id, current) = self
-            .segments
-            .last_key_value()
-            .ok_or_else(|| io::Error::other("no segment open"))?;
-        if current.len > MAGIC_LEN && current.len + need > self.segment_bytes {
-            self.roll_to(id + 1)?;
+    /// Takes the records [`LogFiles`] made durable since the last call, in log order: from
+    /// here on they count as pending and can be popped.
+    pub fn absorb(&mut self) {
+        {
+            let mut commit = self.files.commit.lock();
+            if commit.durable.is_empty() {
+                return;
+            }
+            std::mem::swap(&mut commit.durable, &mut self.taken);
         }
-        let (&id, seg) = self
-            .segments
-            .last_key_value()
-            .ok_or_else(|| io::Error::other("no segment open"))?;
-        let off = seg.len;
-        let mut header = [0u8; HEADER as usize];
-        header[0..4].copy_from_slice(&len.to_le_bytes());
-        header[4..8].copy_from_slice(&record_crc(spans, &batch.raw).to_le_bytes());
-        header[8..12].copy_from_slice(&spans.to_le_bytes());
-        let written = seg
-            .file
-            .write_all_at(&header, off)
-            .and_then(|()| seg.file.write_all_at(&batch.raw, off + HEADER))
-            .and_then(|()| {
-                if self.fsync {
-                    seg.file.sync_data()
-                } else {
-                    Ok(())
+        while let Some(s) = self.taken.pop_front() {
+            self.segments.entry(s.pos.seg).or_insert(s.file);
+            let meta = Meta {
+                seq: self.next_seq,
+                pos: s.pos,
+                len: s.len,
+                spans: s.spans,
+            };
+            self.next_seq += 1;
+            self.pending.add(&meta);
+            self.unread.push_back(meta);
+            if u64::from(s.len) <= self.cache_limit {
+                self.cache.push_back((meta.seq, s.raw));
+                self.cache_bytes += u64::from(s.len);
+                while self.cache_bytes > self.cache_limit {
+                    let Some((_, old)) = self.cache.pop_front() else {
+                        break;
+                    };
+                    self.cache_bytes -= old.len() as u64;
                 }
-            });
-        if let Err(e) = written {
-            // The next record goes at `off` again, over whatever part of this one landed.
-            let _ = seg.file.set_len(off);
-            return Err(e);
-        }
-        if let Some(seg) = self.segments.get_mut(&id) {
-            seg.len = off + need;
-        }
-        let meta = Meta {
-            seq: self.next_seq,
-            pos: Pos { seg: id, off },
-            len,
-            spans,
-        };
-        self.next_seq += 1;
-        self.pending.add(&meta);
-        self.unread.push_back(meta);
-        if u64::from(len) <= self.cache_limit {
-            self.cache.push_back((meta.seq, batch.raw.clone()));
-            self.cache_bytes += u64::from(len);
-            while self.cache_bytes > self.cache_limit {
-                let Some((_, old)) = self.cache.pop_front() else {
-                    break;
-                };
-                self.cache_bytes -= old.len() as u64;
             }
         }
-        Ok(())
     }
 
     /// Size of the next record to send: (bytes, spans).
@@ -606,20 +1089,18 @@ impl DiskLog {
     }
 
     fn read(&self, meta: &Meta) -> Result<Bytes, String> {
-        let seg = self
+        let file = self
             .segments
             .get(&meta.pos.seg)
             .ok_or_else(|| format!("segment {} is gone", meta.pos.seg))?;
         let mut header = [0u8; HEADER as usize];
-        seg.file
-            .read_exact_at(&mut header, meta.pos.off)
+        file.read_exact_at(&mut header, meta.pos.off)
             .map_err(|e| e.to_string())?;
         if u32_at(&header, 0) != meta.len || u32_at(&header, 8) != meta.spans {
             return Err("record header changed on disk".to_owned());
         }
         let mut data = vec![0u8; meta.len as usize];
-        seg.file
-            .read_exact_at(&mut data, meta.pos.off + HEADER)
+        file.read_exact_at(&mut data, meta.pos.off + HEADER)
             .map_err(|e| e.to_string())?;
         if record_crc(meta.spans, &data) != u32_at(&header, 4) {
             return Err("CRC mismatch on read back".to_owned());
@@ -637,47 +1118,43 @@ impl DiskLog {
     }
 
     /// Acknowledges a popped record (delivered, or given up on): it will not be sent again.
+    /// For a single owner; the queue uses [`DiskLog::ack_deferred`].
+    #[cfg(test)]
     pub fn ack(&mut self, seq: u64) -> io::Result<()> {
+        let work = self.ack_deferred(seq);
+        self.files.persist(work)
+    }
+
+    /// [`DiskLog::ack`] without the disk: what is left to do goes to [`LogFiles::persist`].
+    pub fn ack_deferred(&mut self, seq: u64) -> AckWork {
         let Some(meta) = self.in_flight.remove(&seq) else {
-            return Ok(());
+            return AckWork::default();
         };
         self.pending.sub(&meta);
         self.done.insert(seq, meta);
-        self.advance_ack()?;
-        self.collect_garbage();
-        Ok(())
+        AckWork {
+            position: self.advance_ack(),
+            delete: self.collect_garbage(),
+        }
     }
 
-    /// Moves the durable position over the acknowledged prefix.
-    fn advance_ack(&mut self) -> io::Result<()> {
+    /// Moves the durable position over the acknowledged prefix; the new position, if it moved.
+    fn advance_ack(&mut self) -> Option<Pos> {
         let mut moved = None;
         while let Some(meta) = self.done.remove(&self.ack_seq) {
             moved = Some(meta.end());
             self.ack_seq += 1;
         }
-        let Some(end) = moved else {
-            return Ok(());
-        };
+        let end = moved?;
         self.acked = end;
-        self.ack_gen += 1;
-        let mut slot = [0u8; ACK_SLOT as usize];
-        slot[0..8].copy_from_slice(&self.ack_gen.to_le_bytes());
-        slot[8..16].copy_from_slice(&end.seg.to_le_bytes());
-        slot[16..24].copy_from_slice(&end.off.to_le_bytes());
-        let crc = crc32fast::hash(&slot[..24]);
-        slot[24..28].copy_from_slice(&crc.to_le_bytes());
-        self.ack_file
-            .write_all_at(&slot, (self.ack_gen % 2) * ACK_SLOT)?;
-        if self.fsync {
-            self.ack_file.sync_data()?;
-        }
-        Ok(())
+        Some(end)
     }
 
-    /// Deletes the segments before the one holding the first unacknowledged record.
-    fn collect_garbage(&mut self) {
+    /// Forgets the segments before the one holding the first unacknowledged record (written
+    /// records not yet absorbed included) and returns them, to be deleted.
+    fn collect_garbage(&mut self) -> Vec<u64> {
         let Some((&current, _)) = self.segments.last_key_value() else {
-            return;
+            return Vec::new();
         };
         let first_unacked = [
             self.in_flight.values().next().map(|m| (m.seq, m.pos.seg)),
@@ -688,23 +1165,29 @@ impl DiskLog {
         .flatten()
         .min()
         .map_or(current, |(_, seg)| seg);
+        let keep_from = first_unacked
+            .min(current)
+            .min(self.files.first_staged_segment().unwrap_or(u64::MAX));
         let old: Vec<u64> = self
             .segments
-            .range(..first_unacked.min(current))
+            .range(..keep_from)
             .map(|(&id, _)| id)
             .collect();
-        for id in old {
-            self.segments.remove(&id);
-            let path = self.dir.join(segment_name(id));
-            if let Err(e) = std::fs::remove_file(&path) {
-                tracing::warn!(file = %path.display(), error = %e, "sending queue: cannot delete an acknowledged segment");
-            }
+        for id in &old {
+            self.segments.remove(id);
         }
+        old
     }
 
     /// Records what the next start needs to avoid and explain duplicates. Records in flight
     /// stay unacknowledged: they are sent again.
     pub fn write_shutdown_record(&mut self) -> io::Result<()> {
+        let fsync = self.files.fsync;
+        if fsync {
+            // Acks written without a sync of their own (another sender's was running) become
+            // durable before the record that complements them.
+            self.files.ack_file.sync_data()?;
+        }
         let done: Vec<Pos> = self.done.values().map(|m| m.pos).collect();
         let in_flight: Vec<Pos> = self.in_flight.values().map(|m| m.pos).collect();
         let mut buf = SHUTDOWN_MAGIC.to_vec();
@@ -712,17 +1195,18 @@ impl DiskLog {
         encode_positions(&mut buf, &in_flight);
         let crc = crc32fast::hash(&buf);
         buf.extend_from_slice(&crc.to_le_bytes());
-        let tmp = self.dir.join(format!("{SHUTDOWN_FILE}.tmp"));
+        let dir = &self.files.dir;
+        let tmp = dir.join(format!("{SHUTDOWN_FILE}.tmp"));
         {
             let f = File::create(&tmp)?;
             f.write_all_at(&buf, 0)?;
-            if self.fsync {
+            if fsync {
                 f.sync_all()?;
             }
         }
-        std::fs::rename(&tmp, self.dir.join(SHUTDOWN_FILE))?;
-        if self.fsync {
-            sync_dir(&self.dir)?;
+        std::fs::rename(&tmp, dir.join(SHUTDOWN_FILE))?;
+        if fsync {
+            sync_dir(dir)?;
         }
         Ok(())
     }

@@ -365,3 +365,223 @@ fn fsync_mode_writes_the_same_log() {
     let tags: Vec<u8> = drain(&mut log).iter().map(|(_, raw, _)| raw[0]).collect();
     assert_eq!(tags, vec![1, 2, 3, 4]);
 }
+
+/// A batch whose bytes name its writer and its place in that writer's sequence.
+fn tagged(writer: u8, n: u16, len: usize) -> Batch {
+    let mut raw = vec![writer; len];
+    raw[1..3].copy_from_slice(&n.to_le_bytes());
+    Batch::traces(Bytes::from(raw), 1 + n as usize % 5)
+}
+
+#[test]
+fn concurrent_fsync_appends_share_syncs_and_each_returns_once_durable() {
+    const WRITERS: u8 = 16;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut log, _) = DiskLog::open(tmp.path(), true, 1 << 20, 1 << 20, "test").expect("opens");
+    let files = log.files();
+    files.hold_first_sync(u64::from(WRITERS), false);
+    let barrier = Arc::new(std::sync::Barrier::new(usize::from(WRITERS)));
+    let threads: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (files, barrier) = (files.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let b = tagged(w, 0, 300);
+                barrier.wait();
+                let pos = files.append(&b).expect("appends");
+                let end = Pos {
+                    seg: pos.seg,
+                    off: pos.off + HEADER + 300,
+                };
+                // Returned: a sync that completed covered this record's last byte.
+                assert!(
+                    files.synced_end() >= end,
+                    "writer {w} returned before its record was synced"
+                );
+                (w, pos)
+            })
+        })
+        .collect();
+    let mut written: Vec<(u8, Pos)> = threads
+        .into_iter()
+        .map(|t| t.join().expect("writer"))
+        .collect();
+    let stats = files.stats();
+    assert_eq!(stats.appends, u64::from(WRITERS));
+    // The first sync covered what was written before it started; one more covered the rest.
+    assert!(
+        (1..=2).contains(&stats.data_syncs),
+        "{} appends cost {} syncs",
+        WRITERS,
+        stats.data_syncs
+    );
+
+    // The index sees them in log order, each once, byte for byte.
+    log.absorb();
+    written.sort_by_key(|&(_, pos)| pos);
+    let got = drain(&mut log);
+    assert_eq!(got.len(), written.len());
+    for ((_, raw, _), (w, _)) in got.iter().zip(&written) {
+        assert_eq!(raw, &tagged(*w, 0, 300).raw);
+    }
+    drop(log);
+    let (mut log, rec) = DiskLog::open(tmp.path(), true, 1 << 20, 0, "test").expect("reopens");
+    assert_eq!(rec.pending.batches, u64::from(WRITERS));
+    let again: Vec<Bytes> = drain(&mut log).into_iter().map(|(_, raw, _)| raw).collect();
+    let expected: Vec<Bytes> = written
+        .iter()
+        .map(|(w, _)| tagged(*w, 0, 300).raw)
+        .collect();
+    assert_eq!(
+        again, expected,
+        "after a crash, every durable record once, in log order"
+    );
+}
+
+#[test]
+fn a_crash_amid_concurrent_fsync_appends_and_acks_loses_and_repeats_nothing() {
+    const WRITERS: u8 = 4;
+    const EACH: u16 = 60;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut acked: Vec<Bytes> = Vec::new();
+    let mut durable: Vec<Vec<Bytes>> = Vec::new();
+    {
+        // Small segments: records roll over segments and acknowledged ones get deleted while
+        // writers append.
+        let (mut log, _) = DiskLog::open(tmp.path(), true, 8 + 8 * 212, 0, "test").expect("opens");
+        let files = log.files();
+        let threads: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let files = files.clone();
+                std::thread::spawn(move || {
+                    (0..EACH)
+                        .map(|n| {
+                            let b = tagged(w, n, 200);
+                            files.append(&b).expect("appends");
+                            b.raw
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // A sender meanwhile: takes what is durable and acknowledges it, in order.
+        while acked.len() < 100 {
+            log.absorb();
+            while let Some(p) = log.pop() {
+                let Pop::Batch { seq, batch } = p else {
+                    panic!("lost a record");
+                };
+                acked.push(batch.raw);
+                files.persist(log.ack_deferred(seq)).expect("acks");
+            }
+            std::thread::yield_now();
+        }
+        for t in threads {
+            durable.push(t.join().expect("writer"));
+        }
+        // Dropped without a shutdown record: a crash.
+    }
+    let (mut log, rec) = DiskLog::open(tmp.path(), true, 1 << 20, 0, "test").expect("reopens");
+    assert!(!rec.clean);
+    let left: Vec<Bytes> = drain(&mut log).into_iter().map(|(_, raw, _)| raw).collect();
+    let mut all: Vec<Bytes> = acked.iter().chain(&left).cloned().collect();
+    assert_eq!(
+        all.len(),
+        usize::from(WRITERS) * usize::from(EACH),
+        "every record acknowledged or left, none twice"
+    );
+    for w in 0..WRITERS {
+        let mine: Vec<&Bytes> = all.iter().filter(|r| r[0] == w).collect();
+        let expected: Vec<&Bytes> = durable[usize::from(w)].iter().collect();
+        assert_eq!(mine, expected, "writer {w}: each record once, in its order");
+    }
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), usize::from(WRITERS) * usize::from(EACH));
+}
+
+#[test]
+fn a_failed_sync_fails_every_record_it_covered_and_none_comes_back() {
+    const WRITERS: u8 = 6;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    {
+        let (mut log, _) = DiskLog::open(tmp.path(), true, 1 << 20, 0, "test").expect("opens");
+        let files = log.files();
+        files.hold_first_sync(u64::from(WRITERS), true);
+        let threads: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let files = files.clone();
+                std::thread::spawn(move || files.append(&tagged(w, 0, 100)))
+            })
+            .collect();
+        for t in threads {
+            let err = t
+                .join()
+                .expect("writer")
+                .expect_err("its group's sync failed");
+            assert!(err.to_string().contains("injected"), "{err}");
+        }
+        log.absorb();
+        assert_eq!(log.pending(), Totals::default(), "nothing failed is queued");
+        assert!(log.pop().is_none());
+        // The segment was cut back: the next record goes where the first failed one was.
+        let pos = files
+            .append(&tagged(9, 1, 100))
+            .expect("the disk works again");
+        assert_eq!(pos.off, MAGIC_LEN);
+        log.absorb();
+        let got = drain(&mut log);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, tagged(9, 1, 100).raw);
+    }
+    let (mut log, rec) = DiskLog::open(tmp.path(), true, 1 << 20, 0, "test").expect("reopens");
+    assert_eq!(rec.truncated_bytes, 0);
+    let tags: Vec<u8> = drain(&mut log).iter().map(|(_, raw, _)| raw[0]).collect();
+    assert_eq!(tags, vec![9], "no record whose writer was told it failed");
+}
+
+#[test]
+fn an_ack_written_during_another_senders_sync_does_not_wait_and_is_synced_by_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    {
+        let (mut log, _) = DiskLog::open(tmp.path(), true, 1 << 20, 0, "test").expect("opens");
+        for i in 0..3 {
+            log.append(&batch(i, 10, 1)).expect("appends");
+        }
+        let got = drain(&mut log);
+        let files = log.files();
+        // Sender A's ack sync waits until sender B has written its ack.
+        let (in_sync, in_sync_rx) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel::<()>();
+        let go_rx = Mutex::new(go_rx);
+        let mut first = true;
+        files.set_sync_hook(move |of| {
+            if of == SyncOf::Acks && std::mem::take(&mut first) {
+                let _ = in_sync.send(());
+                let _ = go_rx.lock().recv();
+            }
+            Ok(())
+        });
+        let first_ack = log.ack_deferred(got[0].0);
+        let second_ack = log.ack_deferred(got[1].0);
+        let a = {
+            let files = files.clone();
+            std::thread::spawn(move || files.persist(first_ack))
+        };
+        in_sync_rx.recv().expect("A is syncing");
+        files
+            .persist(second_ack)
+            .expect("B writes its ack and returns while A syncs");
+        assert_eq!(files.stats().ack_syncs, 0, "B did not sync");
+        go.send(()).expect("A resumes");
+        a.join().expect("sender A").expect("acks");
+        assert_eq!(
+            files.stats().ack_syncs,
+            2,
+            "A synced again for B's newer slot"
+        );
+    }
+    let (mut log, rec) = DiskLog::open(tmp.path(), true, 1 << 20, 0, "test").expect("reopens");
+    assert_eq!(rec.pending.batches, 1, "both acknowledgements held");
+    let tags: Vec<u8> = drain(&mut log).iter().map(|(_, raw, _)| raw[0]).collect();
+    assert_eq!(tags, vec![2]);
+}

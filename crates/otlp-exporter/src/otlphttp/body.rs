@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use flate2::write::{GzEncoder, ZlibEncoder};
+use flate2::write::ZlibEncoder;
 use redline_pipeline::Signal;
 
 use super::json;
@@ -40,6 +40,16 @@ pub(crate) struct EncodedBody {
     pub chunks: Vec<Bytes>,
 }
 
+impl EncodedBody {
+    /// The body of a request that is one batch a client sent gzipped, in protobuf: the
+    /// client's gzip member, which decompresses to exactly that batch.
+    pub fn client_gzip(frame: &Bytes) -> Self {
+        Self {
+            chunks: vec![frame.clone()],
+        }
+    }
+}
+
 /// Encodes `parts` (each an encoded export request of `format.signal`) as one body.
 pub(crate) fn encode(parts: Vec<Bytes>, format: &BodyFormat) -> Result<EncodedBody, String> {
     let payload = match format.encoding {
@@ -58,9 +68,9 @@ pub(crate) fn encode(parts: Vec<Bytes>, format: &BodyFormat) -> Result<EncodedBo
             })
         }
         HttpCompression::Gzip => {
-            let mut e = GzEncoder::new(Vec::new(), flate_level(level));
-            write_all(&mut e, &payload)?;
-            e.finish()
+            let parts: Vec<&Bytes> = payload.iter().collect();
+            let level = u32::try_from(level).unwrap_or(6).clamp(1, 9);
+            crate::gzip::compress(&parts, level, 0).map_err(std::io::Error::other)
         }
         // otelcol sends zlib streams for both names.
         HttpCompression::Zlib | HttpCompression::Deflate => {

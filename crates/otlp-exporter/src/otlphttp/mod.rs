@@ -17,11 +17,11 @@ use redline_pipeline::{BuildContext, BuildError, ComponentId, Signal};
 
 use self::body::{BodyFormat, EncodedBody};
 use crate::codec::MessageBody;
-use crate::config::{Encoding, HttpConfig};
+use crate::config::{Encoding, HttpCompression, HttpConfig};
 use crate::exporter::{launch, request_headers, ExporterError, Started};
 use crate::queue::Taken;
 use crate::retry::Verdict;
-use crate::transport::{encode_off_runtime, raw_parts, Failure, Transport};
+use crate::transport::{client_gzip_frame, encode_off_runtime, raw_parts, Failure, Transport};
 
 #[doc(hidden)]
 pub use self::json::to_json;
@@ -135,6 +135,15 @@ impl Transport for HttpTransport {
     type Request = HttpRequest;
 
     async fn encode(&self, taken: &Taken) -> Result<HttpRequest, String> {
+        if self.forwards_gzip_frames() {
+            if let Some(frame) = client_gzip_frame(taken) {
+                // Valid gzip of exactly these bytes, whatever level the client used
+                // (docs/compatibility.md §23).
+                return Ok(HttpRequest {
+                    body: EncodedBody::client_gzip(frame),
+                });
+            }
+        }
         let parts = raw_parts(taken);
         let len = usize::try_from(taken.bytes).unwrap_or(usize::MAX);
         let format = self.format;
@@ -178,5 +187,9 @@ impl Transport for HttpTransport {
 
     fn describe(&self) -> &str {
         &self.url_text
+    }
+
+    fn forwards_gzip_frames(&self) -> bool {
+        self.format.compression == HttpCompression::Gzip && self.format.encoding == Encoding::Proto
     }
 }

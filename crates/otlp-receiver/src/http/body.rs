@@ -13,6 +13,7 @@ use prost::Message;
 use redline_pipeline::Signal;
 
 use crate::config::ContentEncoding;
+use crate::gzip::{gunzip, GunzipError};
 
 pub(super) const PROTOBUF: &str = "application/x-protobuf";
 pub(super) const JSON: &str = "application/json";
@@ -305,23 +306,30 @@ pub(super) enum DecompressError {
 }
 
 /// Decompresses with a cap on the output: reading stops one byte past `limit`, so a
-/// decompression bomb costs at most `limit` bytes of memory.
+/// decompression bomb costs at most `limit` bytes of memory. With the decompressed body, a
+/// gzip body's own bytes when it is one whole gzip member (see `gzip::Inflated::member`).
 pub(super) fn decompress(
     body: Bytes,
     encoding: ContentEncoding,
     limit: usize,
-) -> Result<Bytes, DecompressError> {
+) -> Result<(Bytes, Option<Bytes>), DecompressError> {
     let reader: Box<dyn Read + '_> = match encoding {
-        ContentEncoding::Identity => return Ok(body),
+        ContentEncoding::Identity => return Ok((body, None)),
         ContentEncoding::Snappy if !is_snappy_framed(&body) => {
-            return snappy_block(&body, limit).map(Bytes::from)
+            return snappy_block(&body, limit).map(|b| (Bytes::from(b), None))
         }
         // Chunks of at most 64 KiB each: the cap below bounds what a bomb costs.
         ContentEncoding::Snappy | ContentEncoding::SnappyFramed => {
             Box::new(snap::read::FrameDecoder::new(&body[..]))
         }
         // Multi-member gzip, as Go's gzip.Reader reads it.
-        ContentEncoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
+        ContentEncoding::Gzip => {
+            return match gunzip(&body, limit, Vec::new()) {
+                Ok(inflated) => Ok((Bytes::from(inflated.out), inflated.member)),
+                Err(GunzipError::TooLarge) => Err(DecompressError::TooLarge),
+                Err(GunzipError::Corrupt(e)) => Err(DecompressError::Corrupt(e)),
+            }
+        }
         ContentEncoding::Zlib => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
         ContentEncoding::Zstd => Box::new(
             zstd::stream::read::Decoder::with_buffer(&body[..])
@@ -337,7 +345,7 @@ pub(super) fn decompress(
     if out.len() > limit {
         return Err(DecompressError::TooLarge);
     }
-    Ok(Bytes::from(out))
+    Ok((Bytes::from(out), None))
 }
 
 /// The first bytes of every snappy framed stream: its stream identifier chunk.
@@ -372,6 +380,30 @@ mod tests {
     use http::HeaderValue;
     use std::io::Write;
 
+    fn decompressed(
+        body: Bytes,
+        encoding: ContentEncoding,
+        limit: usize,
+    ) -> Result<Bytes, DecompressError> {
+        decompress(body, encoding, limit).map(|(body, _)| body)
+    }
+
+    #[test]
+    fn only_a_gzip_body_of_one_member_comes_back_with_its_bytes() {
+        let data = vec![7u8; 10_000];
+        let one = gzip(&data);
+        let (body, member) = decompress(one.clone(), ContentEncoding::Gzip, 1 << 20).expect("gzip");
+        assert_eq!((body.to_vec(), member), (data.clone(), Some(one.clone())));
+        let two = Bytes::from([one.to_vec(), one.to_vec()].concat());
+        let (body, member) = decompress(two, ContentEncoding::Gzip, 1 << 20).expect("gzip");
+        assert_eq!((body.len(), member), (20_000, None));
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&data).expect("in-memory write");
+        let zlib = Bytes::from(z.finish().expect("in-memory finish"));
+        let (body, member) = decompress(zlib, ContentEncoding::Zlib, 1 << 20).expect("zlib");
+        assert_eq!((body.to_vec(), member), (data, None));
+    }
+
     fn gzip(data: &[u8]) -> Bytes {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(data).expect("in-memory write");
@@ -383,10 +415,10 @@ mod tests {
         let bomb = gzip(&vec![0u8; 1 << 20]);
         assert!(bomb.len() < 10_000);
         assert!(matches!(
-            decompress(bomb.clone(), ContentEncoding::Gzip, 1000),
+            decompressed(bomb.clone(), ContentEncoding::Gzip, 1000),
             Err(DecompressError::TooLarge)
         ));
-        let ok = decompress(bomb, ContentEncoding::Gzip, 1 << 20).expect("fits exactly");
+        let ok = decompressed(bomb, ContentEncoding::Gzip, 1 << 20).expect("fits exactly");
         assert_eq!(ok.len(), 1 << 20);
     }
 
@@ -472,14 +504,14 @@ mod tests {
     fn zstd_bodies_decompress_under_the_cap() {
         let data = vec![7u8; 1 << 20];
         let packed = Bytes::from(zstd::bulk::compress(&data, 3).expect("in-memory compress"));
-        let out = decompress(packed.clone(), ContentEncoding::Zstd, 1 << 20).expect("fits");
+        let out = decompressed(packed.clone(), ContentEncoding::Zstd, 1 << 20).expect("fits");
         assert_eq!(out, data);
         assert!(matches!(
-            decompress(packed, ContentEncoding::Zstd, 1000),
+            decompressed(packed, ContentEncoding::Zstd, 1000),
             Err(DecompressError::TooLarge)
         ));
         assert!(matches!(
-            decompress(Bytes::from_static(b"not zstd"), ContentEncoding::Zstd, 100),
+            decompressed(Bytes::from_static(b"not zstd"), ContentEncoding::Zstd, 100),
             Err(DecompressError::Corrupt(_))
         ));
     }
@@ -514,29 +546,29 @@ mod tests {
         assert_ne!(b[..10], SNAPPY_FRAMED_MAGIC);
         // `snappy`: framed when the stream identifier leads, else a block.
         assert_eq!(
-            decompress(f.clone(), ContentEncoding::Snappy, 1 << 20).expect("framed"),
+            decompressed(f.clone(), ContentEncoding::Snappy, 1 << 20).expect("framed"),
             data
         );
         assert_eq!(
-            decompress(b.clone(), ContentEncoding::Snappy, 1 << 20).expect("block"),
+            decompressed(b.clone(), ContentEncoding::Snappy, 1 << 20).expect("block"),
             data
         );
         // `x-snappy-framed`: framed only.
         assert_eq!(
-            decompress(f.clone(), ContentEncoding::SnappyFramed, 1 << 20).expect("framed"),
+            decompressed(f.clone(), ContentEncoding::SnappyFramed, 1 << 20).expect("framed"),
             data
         );
         assert!(matches!(
-            decompress(b, ContentEncoding::SnappyFramed, 1 << 20),
+            decompressed(b, ContentEncoding::SnappyFramed, 1 << 20),
             Err(DecompressError::Corrupt(_))
         ));
         // Zero bytes are no block (a block starts with its length), as in otelcol.
         assert!(matches!(
-            decompress(Bytes::new(), ContentEncoding::Snappy, 100),
+            decompressed(Bytes::new(), ContentEncoding::Snappy, 100),
             Err(DecompressError::Corrupt(_))
         ));
         assert_eq!(
-            decompress(block(b""), ContentEncoding::Snappy, 100).expect("empty block"),
+            decompressed(block(b""), ContentEncoding::Snappy, 100).expect("empty block"),
             Bytes::new()
         );
     }
@@ -549,15 +581,15 @@ mod tests {
             (framed(&data), ContentEncoding::Snappy),
             (framed(&data), ContentEncoding::SnappyFramed),
         ] {
-            let out = decompress(packed.clone(), encoding, 100_000).expect("fits exactly");
+            let out = decompressed(packed.clone(), encoding, 100_000).expect("fits exactly");
             assert_eq!(out.len(), 100_000);
             assert!(matches!(
-                decompress(packed, encoding, 99_999),
+                decompressed(packed, encoding, 99_999),
                 Err(DecompressError::TooLarge)
             ));
         }
         assert!(matches!(
-            decompress(
+            decompressed(
                 Bytes::from_static(b"\xff\x06\x00\x00sNaPpY\x00"),
                 ContentEncoding::Snappy,
                 100
@@ -575,7 +607,7 @@ mod tests {
             u32::MAX as usize
         );
         assert!(matches!(
-            decompress(bomb, ContentEncoding::Snappy, 20 << 20),
+            decompressed(bomb, ContentEncoding::Snappy, 20 << 20),
             Err(DecompressError::TooLarge)
         ));
         // A real block of 1 MiB of zeros (about 48 KiB compressed) under a 1000-byte limit:
@@ -583,7 +615,7 @@ mod tests {
         let zeros = block(&vec![0u8; 1 << 20]);
         assert!(zeros.len() < 50_000);
         assert!(matches!(
-            decompress(zeros, ContentEncoding::Snappy, 1000),
+            decompressed(zeros, ContentEncoding::Snappy, 1000),
             Err(DecompressError::TooLarge)
         ));
     }
@@ -591,7 +623,7 @@ mod tests {
     #[test]
     fn decompress_reports_corruption() {
         assert!(matches!(
-            decompress(Bytes::from_static(b"not gzip"), ContentEncoding::Gzip, 100),
+            decompressed(Bytes::from_static(b"not gzip"), ContentEncoding::Gzip, 100),
             Err(DecompressError::Corrupt(_))
         ));
     }

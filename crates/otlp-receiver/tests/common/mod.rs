@@ -6,33 +6,72 @@
 
 pub mod http_client;
 pub mod pki;
+pub mod raw_grpc;
 pub mod requests;
 pub mod rpc;
 pub mod tls_client;
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use parking_lot::Mutex;
 use redline_otlp_receiver::{Config, GrpcConfig, HttpConfig, OtlpReceiverFactory, Protocols};
+use redline_otlp_wire::{SpanView, TraceVisitor};
 use redline_pipeline::consumer::CommitFn;
 use redline_pipeline::extension::Extensions;
 use redline_pipeline::telemetry::Telemetry;
 use redline_pipeline::{
     Batch, BuildContext, ComponentId, Consumer, Refused, Reservation, RunningComponent, Signal,
-    SignalConsumers,
+    SignalConsumers, SpanTap, TapId, TapWalk,
 };
 use tonic::transport::Channel;
 
 /// The consumer behind the receiver: records every committed batch, or refuses everything
-/// when `refuse` is set.
+/// when `refuse` is set. With `tap`, it also offers a span tap to the receiver's walk.
 #[derive(Clone, Default)]
 pub struct Recorder {
     pub got: Arc<Mutex<Vec<Batch>>>,
     pub refuse: Option<Duration>,
+    pub tap: Option<(TapId, Arc<CountingTap>)>,
+}
+
+/// A span tap that counts the spans of the walks committed to it.
+#[derive(Default)]
+pub struct CountingTap {
+    pub committed_spans: AtomicUsize,
+    pub committed_walks: AtomicUsize,
+}
+
+struct CountingWalk<'a> {
+    tap: &'a CountingTap,
+    spans: usize,
+}
+
+impl<'a> TraceVisitor<'a> for CountingWalk<'a> {
+    fn span(&mut self, _: &SpanView<'a>) {
+        self.spans += 1;
+    }
+}
+
+impl<'a> TapWalk<'a> for CountingWalk<'a> {
+    fn commit(self: Box<Self>) {
+        self.tap
+            .committed_spans
+            .fetch_add(self.spans, Ordering::SeqCst);
+        self.tap.committed_walks.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl SpanTap for CountingTap {
+    fn begin<'a>(&'a self, _: usize) -> Box<dyn TapWalk<'a> + 'a> {
+        Box::new(CountingWalk {
+            tap: self,
+            spans: 0,
+        })
+    }
 }
 
 impl Recorder {
@@ -56,6 +95,12 @@ impl Consumer for Recorder {
         }
         let got = self.got.clone();
         Ok(Box::new(CommitFn(move |b| got.lock().push(b))))
+    }
+
+    fn span_taps(&self, taps: &mut Vec<(TapId, Arc<dyn SpanTap>)>) {
+        if let Some((id, tap)) = &self.tap {
+            taps.push((*id, tap.clone()));
+        }
     }
 }
 

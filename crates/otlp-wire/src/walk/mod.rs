@@ -25,7 +25,7 @@ pub use events_links::{EventIter, EventView, LinkIter, LinkView};
 pub use lazy::{LazySpanView, LazyTraceVisitor};
 pub use logs::{validate_logs, LogsStats};
 pub use metrics::{validate_metrics, MetricsStats};
-pub use span_names::{validate_with_span_names, SpanNames};
+pub use span_names::{validate_with_span_names, validate_with_span_names_visiting, SpanNames};
 pub use views::{ResourceView, ScopeView, SpanView};
 
 use crate::error::WireError;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{walk_single_pass, SpanView, TraceVisitor, WalkStats};
+use super::{walk_single_pass, ResourceView, ScopeView, SpanView, TraceVisitor, WalkStats};
 use crate::error::WireError;
 
 /// Where each span's `name` lies in a traces request that [`validate_with_span_names`]
@@ -63,9 +63,21 @@ impl SpanNames {
 /// [`validate`](super::validate), also returning where every span's name lies. One walk, as
 /// `validate` makes; a vector entry per span is the only extra cost.
 pub fn validate_with_span_names(raw: &Bytes) -> Result<(WalkStats, SpanNames), WireError> {
+    validate_with_span_names_visiting(raw, &mut super::NoopVisitor)
+}
+
+/// [`validate_with_span_names`], also handing every resource, scope and span to `visitor`
+/// as the walk meets them: a reader of the request needs no walk of its own. On an invalid
+/// request the visitor has seen the parts before the fault, so it must hold what it saw
+/// until the walk has returned `Ok`.
+pub fn validate_with_span_names_visiting<'a, V: TraceVisitor<'a>>(
+    raw: &'a Bytes,
+    visitor: &mut V,
+) -> Result<(WalkStats, SpanNames), WireError> {
     let mut collect = NameRanges {
         base: raw.as_ptr() as usize,
         ranges: Vec::with_capacity(raw.len() / 256),
+        also: visitor,
     };
     let stats = walk_single_pass(raw, &mut collect)?;
     let names = SpanNames {
@@ -75,13 +87,23 @@ pub fn validate_with_span_names(raw: &Bytes) -> Result<(WalkStats, SpanNames), W
     Ok((stats, names))
 }
 
-struct NameRanges {
+struct NameRanges<'v, V> {
     base: usize,
     ranges: Vec<(usize, usize)>,
+    also: &'v mut V,
 }
 
-impl TraceVisitor<'_> for NameRanges {
-    fn span(&mut self, span: &SpanView<'_>) {
+impl<'a, V: TraceVisitor<'a>> TraceVisitor<'a> for NameRanges<'_, V> {
+    fn resource(&mut self, resource: &ResourceView<'a>) {
+        self.also.resource(resource);
+    }
+
+    fn scope(&mut self, scope: &ScopeView<'a>) {
+        self.also.scope(scope);
+    }
+
+    fn span(&mut self, span: &SpanView<'a>) {
+        self.also.span(span);
         // A name borrowed from the request: its address minus the request's is its offset.
         // An absent name is a static empty string, outside the request: the range of the
         // empty slice at 0 reads the same empty name.

@@ -55,18 +55,19 @@ pub(super) enum DimSrc<'a> {
     Default,
 }
 
-pub(super) struct SpanKey<'k> {
-    pub(super) service: Option<&'k str>,
-    pub(super) name: Option<&'k str>,
+/// A span's key: strings borrowed from the request (`'a`) or from the walk's buffers (`'k`).
+pub(super) struct SpanKey<'k, 'a> {
+    pub(super) service: Option<&'a str>,
+    pub(super) name: Option<&'a str>,
     pub(super) kind: u8,
     pub(super) status: u8,
-    pub(super) srcs: &'k [DimSrc<'k>],
+    pub(super) srcs: &'k [DimSrc<'a>],
     pub(super) scratch: &'k [String],
     pub(super) resource: &'k [String],
     pub(super) settings: &'k Settings,
 }
 
-impl Key for SpanKey<'_> {
+impl Key for SpanKey<'_, '_> {
     fn service(&self) -> Option<&str> {
         self.service
     }

@@ -5,6 +5,7 @@
 //! lives in one shard and the errors family is computed shard by shard.
 
 pub(crate) mod key;
+mod local;
 mod observe;
 mod visitor;
 
@@ -17,7 +18,8 @@ use parking_lot::Mutex;
 use crate::config::{Config, Invalid, Settings};
 use crate::series::{ids, last_seen_ms, words_at, Layout, Padded, Shard, NONE_ID};
 use redline_otlp_wire::{self as wire, WireError};
-use visitor::Aggregator;
+use redline_pipeline::{SpanTap, TapWalk};
+pub(crate) use visitor::Aggregator;
 
 /// The single series that label sets beyond the cardinality limit fold into.
 pub(crate) struct Overflow {
@@ -27,6 +29,20 @@ pub(crate) struct Overflow {
     pub errors: u64,
     /// As [`Shard::version`].
     pub version: u64,
+}
+
+/// A receiver's validating walk hands each request's spans over as it meets them; nothing
+/// counts until the walk is committed.
+impl SpanTap for SpanMetrics {
+    fn begin<'a>(&'a self, request_len: usize) -> Box<dyn TapWalk<'a> + 'a> {
+        Box::new(Aggregator::new(self, request_len))
+    }
+}
+
+impl<'a> TapWalk<'a> for Aggregator<'a, 'a> {
+    fn commit(self: Box<Self>) {
+        self.finish();
+    }
 }
 
 /// The spanmetrics aggregation state, usable without any pipeline (benches, tests).
@@ -144,9 +160,9 @@ impl SpanMetrics {
     /// malformed one is refused with nothing counted. Returns the number of spans counted
     /// (spans whose resource has no `service.name` are not).
     pub fn aggregate(&self, raw: &[u8]) -> Result<usize, WireError> {
-        let mut v = Aggregator::new(self);
+        let mut v = Aggregator::new(self, raw.len());
         wire::walk(raw, &mut v)?;
-        Ok(v.counted)
+        Ok(v.finish())
     }
 
     /// Like [`aggregate`](Self::aggregate) for input already validated (the receiver
@@ -155,9 +171,10 @@ impl SpanMetrics {
     /// malformed input it never panics: the spans before a structural fault are counted and
     /// the error returned, and faults in parts it does not read go unnoticed.
     pub fn aggregate_validated(&self, raw: &[u8]) -> Result<usize, WireError> {
-        let mut v = Aggregator::new(self);
-        wire::walk_validated(raw, &mut v)?;
-        Ok(v.counted)
+        let mut v = Aggregator::new(self, raw.len());
+        let walked = wire::walk_validated(raw, &mut v);
+        let counted = v.finish();
+        walked.map(|_| counted)
     }
 
     pub(crate) fn now_ms(&self) -> u64 {

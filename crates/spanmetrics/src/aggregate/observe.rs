@@ -3,28 +3,30 @@
 
 use std::sync::atomic::Ordering;
 
-use super::key::{Key, SpanKey, StoredKey};
+use super::key::{Key, StoredKey};
 use super::SpanMetrics;
 use crate::series::{
     words_at, words_mut, Interner, Shard, CHUNK_SLOTS, NONE_ID, W_CREATED, W_IDS, W_META,
 };
 
-/// One span's measurement.
-pub(super) struct Observation<'a> {
+/// One span's measurement, owning what it keeps, so a request's observations can sit in a
+/// buffer reused across requests.
+pub(super) struct Observation {
     pub(super) duration: f64,
     /// How many spans it stands for (its sampling adjusted count, 1 without one): every
     /// count and the sum grow by this much.
     pub(super) weight: u64,
     pub(super) is_error: bool,
     /// Present only when valid (16 bytes, not all zero): the exemplar to keep.
-    pub(super) trace_id: Option<&'a [u8; 16]>,
-    pub(super) span_id: &'a [u8],
+    pub(super) trace_id: Option<[u8; 16]>,
+    /// Zeros when the span's id is not 8 bytes.
+    pub(super) span_id: [u8; 8],
     pub(super) now_ms: u64,
     pub(super) now_unix_nano: u64,
 }
 
 impl SpanMetrics {
-    fn record(&self, words: &mut [u64], obs: &Observation<'_>) {
+    fn record(&self, words: &mut [u64], obs: &Observation) {
         let l = &self.layout;
         if let Some(w) = words.get_mut(W_META) {
             *w = (*w & 0xffff) | (obs.now_ms << 16);
@@ -58,11 +60,8 @@ impl SpanMetrics {
         }
         if let (Some(at), Some(trace)) = (l.exemplar, obs.trace_id) {
             if let Some(ex) = words.get_mut(at..at + 5) {
-                let t = *trace;
-                let mut s = [0u8; 8];
-                if obs.span_id.len() == 8 {
-                    s.copy_from_slice(obs.span_id);
-                }
+                let t = trace;
+                let s = obs.span_id;
                 let mut lo = [0u8; 8];
                 let mut hi = [0u8; 8];
                 lo.copy_from_slice(&t[..8]);
@@ -76,8 +75,19 @@ impl SpanMetrics {
         }
     }
 
-    pub(super) fn observe(&self, key: &SpanKey<'_>, obs: &Observation<'_>) {
-        let (group, hash) = self.hash_key(key);
+    /// Records the spans `observations` of one series (`key`, hashed to `group`/`hash` by
+    /// [`hash_key`](Self::hash_key)): one lock and one lookup for all of them. A series the
+    /// cardinality limit leaves no room for goes to the overflow series, span by span.
+    pub(super) fn observe_series<'o>(
+        &self,
+        group: u64,
+        hash: u64,
+        key: &impl Key,
+        mut observations: impl Iterator<Item = &'o Observation>,
+    ) {
+        let Some(first) = observations.next() else {
+            return;
+        };
         // Bits 32.. pick the shard; hashbrown uses the low bits and the top 7 of the full hash.
         let idx = ((group >> 32) as usize) & self.shard_mask;
         let Some(shard) = self.shards.get(idx) else {
@@ -100,20 +110,22 @@ impl SpanMetrics {
                 })
                 .copied()
         };
-        if let Some(slot) = found {
-            guard.version += 1;
-            self.record(words_mut(&mut guard.chunks, stride, slot), obs);
-            return;
-        }
-
-        if !self.admit() {
-            drop(guard);
-            self.observe_overflow(obs);
-            return;
-        }
+        let slot = match found {
+            Some(slot) => slot,
+            None if self.admit() => self.insert_series(&mut guard, hash, key, first.now_unix_nano),
+            None => {
+                drop(guard);
+                for obs in std::iter::once(first).chain(observations) {
+                    self.observe_overflow(obs);
+                }
+                return;
+            }
+        };
         guard.version += 1;
-        let slot = self.insert_series(&mut guard, hash, key, obs.now_unix_nano);
-        self.record(words_mut(&mut guard.chunks, stride, slot), obs);
+        let words = words_mut(&mut guard.chunks, stride, slot);
+        for obs in std::iter::once(first).chain(observations) {
+            self.record(words, obs);
+        }
     }
 
     /// Adds a series for `key` (not yet in `shard`; its place already admitted) created at
@@ -200,7 +212,7 @@ impl SpanMetrics {
             .is_ok()
     }
 
-    fn observe_overflow(&self, obs: &Observation<'_>) {
+    fn observe_overflow(&self, obs: &Observation) {
         self.overflow_spans.fetch_add(1, Ordering::Relaxed);
         let mut o = self.overflow.lock();
         if !o.active {

@@ -1,25 +1,29 @@
 //! Walking a request's spans into observations.
 
-use redline_otlp_wire::{AnyValueView, KeyValueView, ResourceView, SpanView, TraceVisitor};
+use redline_otlp_wire::{AnyValueView, ResourceView, SpanView, TraceVisitor};
 use redline_sampling_tracestate::{round_weight, AdjustedCounts};
+use smallvec::SmallVec;
 
 use super::key::{DimSrc, SpanKey};
+use super::local::Local;
 use super::observe::Observation;
 use super::SpanMetrics;
 use crate::config::{COUNTED, EXTRAPOLATED};
 use crate::series::{enum_index, KIND_NAMES, STATUS_ERROR, STATUS_NAMES};
 
-/// The visitor that turns spans into observations. Its buffers live for one request, so
-/// spans whose labels are strings allocate nothing.
-pub(super) struct Aggregator<'m, 'a> {
+/// The visitor that turns spans into observations, grouped by series in a [`Local`] until
+/// [`finish`](Self::finish) counts them. Its buffers live for one request, so spans whose
+/// labels are strings allocate nothing.
+pub(crate) struct Aggregator<'m, 'a> {
     m: &'m SpanMetrics,
     /// `None` while the current resource has no `service.name`: its spans are not counted.
     service: Option<&'a str>,
     /// Dimension values found in the current resource's attributes (`resource_has`), kept
     /// as strings so they are converted once per resource, not per span.
     resource_dims: Vec<String>,
-    resource_has: Vec<bool>,
-    srcs: Vec<DimSrc<'a>>,
+    /// Inline up to 8 dimensions: no allocation per request for these in the common case.
+    resource_has: SmallVec<[bool; 8]>,
+    srcs: SmallVec<[DimSrc<'a>; 8]>,
     scratch: Vec<String>,
     now_ms: u64,
     now_unix_nano: u64,
@@ -27,7 +31,7 @@ pub(super) struct Aggregator<'m, 'a> {
     adjusted: AdjustedCounts<'a>,
     /// `span_multiplier_key` read from the current resource.
     resource_multiplier: Option<f64>,
-    pub(super) counted: usize,
+    local: Local<'a>,
 }
 
 /// A multiplier attribute's value as a number (Tempo reads doubles and integers).
@@ -40,30 +44,40 @@ fn multiplier(value: &AnyValueView<'_>) -> Option<f64> {
 }
 
 impl<'m, 'a> Aggregator<'m, 'a> {
-    pub(super) fn new(m: &'m SpanMetrics) -> Self {
+    /// `request_len`: the encoded request's size, to size the buffers.
+    pub(super) fn new(m: &'m SpanMetrics, request_len: usize) -> Self {
         let n = m.layout.n_dims;
         let now_ms = m.now_ms();
         Self {
             m,
             service: None,
             resource_dims: vec![String::new(); n],
-            resource_has: vec![false; n],
-            srcs: Vec::with_capacity(n),
+            resource_has: smallvec::smallvec![false; n],
+            srcs: smallvec::smallvec![DimSrc::Absent; n],
             scratch: vec![String::new(); n],
             now_ms,
             now_unix_nano: m.now_unix_nano(now_ms),
             adjusted: AdjustedCounts::new(),
             resource_multiplier: None,
-            counted: 0,
+            // ~430 bytes per span is typical; fewer bytes mean more spans, so aim low.
+            local: Local::with_capacity(request_len / 256),
         }
     }
 
-    fn dim_index(&self, kv: &KeyValueView<'_>) -> Option<usize> {
+    /// Counts the spans seen into the series map. Dropping the aggregator instead counts
+    /// nothing.
+    pub(crate) fn finish(self) -> usize {
+        let counted = self.local.len();
+        self.local.flush(self.m);
+        counted
+    }
+
+    fn dim_index(&self, key: &[u8]) -> Option<usize> {
         let s = &self.m.settings;
         s.dimensions
             .get(..s.attribute_dims)?
             .iter()
-            .position(|d| d.name == kv.key)
+            .position(|d| d.name.as_bytes() == key)
     }
 
     /// How many spans this one stands for, and whether that came from sampling information:
@@ -99,21 +113,24 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
         if let Some(key) = self.m.settings.span_multiplier_key.as_deref() {
             self.resource_multiplier = resource
                 .attributes()
-                .find(|kv| kv.key == key)
-                .and_then(|kv| multiplier(&kv.value));
+                .lazy()
+                .find(|kv| kv.key_bytes() == key.as_bytes())
+                .and_then(|kv| multiplier(&kv.value()));
         }
         if self.m.settings.attribute_dims == 0 {
             return;
         }
-        for kv in resource.attributes() {
-            if let Some(i) = self.dim_index(&kv) {
+        // Keys compared as bytes, values decoded only for configured dimensions (a resource
+        // has a dozen attributes or more).
+        for kv in resource.attributes().lazy() {
+            if let Some(i) = self.dim_index(kv.key_bytes()) {
                 if let (Some(has), Some(buf)) =
                     (self.resource_has.get_mut(i), self.resource_dims.get_mut(i))
                 {
                     if !*has {
                         *has = true;
                         buf.clear();
-                        kv.value.write_as_string(buf);
+                        kv.value().write_as_string(buf);
                     }
                 }
             }
@@ -125,12 +142,11 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
             return;
         };
         let settings = &self.m.settings;
-        let n = self.m.layout.n_dims;
         let n_attr = settings.attribute_dims;
         let multiplier_key = settings.span_multiplier_key.as_deref().map(str::as_bytes);
         let mut span_multiplier = None;
-        self.srcs.clear();
-        self.srcs.resize(n, DimSrc::Absent);
+        // `srcs` holds one entry per dimension from the start (`new`): reset, not resized.
+        self.srcs.fill(DimSrc::Absent);
         if n_attr > 0 || multiplier_key.is_some() {
             let mut set = 0usize;
             let dims = settings.dimensions.get(..n_attr).unwrap_or(&[]);
@@ -195,7 +211,7 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
         let duration = nanos as f64 / self.m.settings.unit.nanos_per_unit();
         let trace_id = span.trace_id();
         // Like Go: no exemplar for spans without a (non-zero) trace id.
-        let trace_id = <&[u8; 16]>::try_from(trace_id)
+        let trace_id = <[u8; 16]>::try_from(trace_id)
             .ok()
             .filter(|t| t.iter().any(|b| *b != 0));
 
@@ -214,11 +230,10 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
             weight,
             is_error: status == STATUS_ERROR,
             trace_id,
-            span_id: span.span_id(),
+            span_id: <[u8; 8]>::try_from(span.span_id()).unwrap_or_default(),
             now_ms: self.now_ms,
             now_unix_nano: self.now_unix_nano,
         };
-        self.m.observe(&key, &obs);
-        self.counted += 1;
+        self.local.add(self.m, &key, obs);
     }
 }
