@@ -88,6 +88,14 @@ impl Store {
         }
     }
 
+    /// Whether the next batch carries a client's gzip frame (disk queues never keep one).
+    fn front_has_gzip_frame(&self) -> bool {
+        match self {
+            Store::Memory(q) => q.front().is_some_and(|e| e.batch.gzip_frame().is_some()),
+            Store::Disk(_) => false,
+        }
+    }
+
     fn is_empty(&self) -> bool {
         match self {
             Store::Memory(q) => q.is_empty(),
@@ -407,6 +415,16 @@ impl Queue {
                 taken.full = true;
                 break;
             }
+            // A batch holding its client's gzip frame (only kept by an exporter that sends
+            // it) goes alone: sending the frame as it came costs a request, merging it means
+            // compressing the merge (~2 ms per thousand spans). Unless batching was asked for
+            // (`min_size`), which merges as configured.
+            if self.limits.min_request == 0 && st.store.front_has_gzip_frame() {
+                taken.full = true;
+                if !taken.entries.is_empty() {
+                    break; // it starts the next request
+                }
+            }
             let entry = match &mut st.store {
                 Store::Memory(q) => q.pop_front(),
                 Store::Disk(log) => match log.pop() {
@@ -443,6 +461,9 @@ impl Queue {
             st.in_flight_spans += spans;
             st.in_flight_batches += 1;
             taken.entries.push(entry);
+            if taken.full {
+                break;
+            }
         }
         acks
     }
@@ -741,6 +762,48 @@ mod tests {
         q.begin_drain();
         assert!(q.next_request().await.is_none());
         assert!(q.reserve(&batch(1, 1)).is_err(), "draining refuses");
+    }
+
+    /// A batch with its client's gzip frame goes alone (its frame is sent as it came); the
+    /// batches around it still share requests. With batching asked for, everything merges.
+    #[tokio::test]
+    async fn a_batch_with_a_client_gzip_frame_goes_alone_unless_batching_is_asked_for() {
+        fn framed(bytes: usize) -> Batch {
+            let raw = Bytes::from(vec![1u8; bytes]);
+            Batch::traces(raw.clone(), 1).with_gzip_frame(&raw, Bytes::from_static(b"gz"))
+        }
+        let counters = Arc::new(ExporterCounters::default());
+        let q = Queue::new(
+            "otlp".into(),
+            limits(Sizer::Requests, 10, 10_000),
+            counters.clone(),
+        );
+        for b in [
+            batch(100, 1),
+            batch(100, 1),
+            framed(100),
+            framed(100),
+            batch(100, 1),
+        ] {
+            q.reserve(&b).expect("fits").commit(b);
+        }
+        let mut sizes = Vec::new();
+        while counters.queue_size.load(Ordering::Relaxed) > 0 {
+            let taken = q.next_request().await.expect("queued");
+            sizes.push(taken.entries.len());
+            let n = taken.entries.len() as u64;
+            q.complete(taken, n, 0);
+        }
+        assert_eq!(sizes, [2, 1, 1, 1]);
+
+        let mut batching = limits(Sizer::Requests, 10, 10_000);
+        batching.min_request = 3;
+        let q = Queue::new("otlp".into(), batching, counters);
+        for b in [framed(100), framed(100), batch(100, 1)] {
+            q.reserve(&b).expect("fits").commit(b);
+        }
+        let taken = q.next_request().await.expect("queued");
+        assert_eq!(taken.entries.len(), 3, "merged as batching asks");
     }
 
     #[tokio::test]
