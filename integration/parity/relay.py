@@ -13,8 +13,9 @@ from redline_run import SelfTelemetry
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
-# otelcol's `otlp` receiver (gRPC and HTTP), relaying what it decoded to `sink` uncompressed.
-OTELCOL_RELAY = """\
+# An `otlp` receiver (gRPC and HTTP) relaying what it decoded to `sink` uncompressed: the same
+# file runs otelcol-contrib (the judge of Redline's exporters) and Redline (otelcol's).
+RELAY = """\
 receivers:
   otlp:
     protocols:
@@ -43,7 +44,7 @@ def start_otelcol_relay(procs, otelcol_bin, tmp_path, sink) -> tuple:
     """otelcol-contrib relaying to `sink`, ready: (process, gRPC port, HTTP port)."""
     grpc_port, http_port = helpers.free_port(), helpers.free_port()
     config = tmp_path / "otelcol-relay.yaml"
-    config.write_text(OTELCOL_RELAY.format(grpc=grpc_port, http=http_port, sink=sink.endpoint))
+    config.write_text(RELAY.format(grpc=grpc_port, http=http_port, sink=sink.endpoint))
     otelcol = procs.start("otelcol", [otelcol_bin, "--config", config])
     for port in (grpc_port, http_port):
         helpers.wait_until(lambda: helpers.port_accepts(port), 30, "otelcol's receiver",

@@ -49,7 +49,7 @@ service:
       exporters: [otlp/snappy, otlphttp/snappy, otlphttp/framed]
 """
 
-# 2. otelcol -> Redline
+# 2. otelcol -> Redline (Redline runs relay.py's RELAY)
 OTELCOL_SENDING = """\
 receivers:
   otlp:
@@ -78,31 +78,6 @@ service:
       exporters: [otlp/snappy, otlphttp/snappy, otlphttp/framed]
 """
 
-REDLINE_RECEIVING = """\
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-      http:
-        endpoint: 127.0.0.1:{http}
-exporters:
-  otlp:
-    endpoint: {sink}
-    compression: none
-    tls:
-      insecure: true
-service:
-  telemetry:
-    metrics:
-      address: 127.0.0.1:{telemetry}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [otlp]
-"""
-
-
 def test_otelcol_decodes_redlines_snappy(procs, otelcol_bin, redline_bin, tmp_path):
     with OtlpSink() as sink:
         otelcol, o_grpc, o_http = relay.start_otelcol_relay(procs, otelcol_bin, tmp_path, sink)
@@ -127,9 +102,9 @@ def test_otelcol_decodes_redlines_snappy(procs, otelcol_bin, redline_bin, tmp_pa
 
 def test_redline_decodes_otelcols_snappy(procs, otelcol_bin, redline_bin, tmp_path):
     with OtlpSink() as sink:
-        o_grpc, r_grpc, r_http, telemetry = (helpers.free_port() for _ in range(4))
-        redline = relay.start_redline(procs, redline_bin, tmp_path, REDLINE_RECEIVING.format(
-            grpc=r_grpc, http=r_http, sink=sink.endpoint, telemetry=telemetry), [r_grpc, r_http])
+        o_grpc, r_grpc, r_http = (helpers.free_port() for _ in range(3))
+        redline = relay.start_redline(procs, redline_bin, tmp_path, relay.RELAY.format(
+            grpc=r_grpc, http=r_http, sink=sink.endpoint), [r_grpc, r_http])
         (tmp_path / "otelcol.yaml").write_text(OTELCOL_SENDING.format(
             grpc=o_grpc, redline_grpc=r_grpc, redline_http=r_http))
         otelcol = procs.start("otelcol", [otelcol_bin, "--config", tmp_path / "otelcol.yaml"])
