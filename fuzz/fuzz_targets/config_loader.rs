@@ -8,7 +8,7 @@
 use libfuzzer_sys::fuzz_target;
 use redline_pipeline::config::{load_str_with_env, ComponentConfig};
 use redline_pipeline::service;
-use redline_pipeline::Factories;
+use redline_pipeline::{CheckAll, Factories};
 
 fn factories() -> Factories {
     // The same set the binary registers (crates/redline/src/main.rs).

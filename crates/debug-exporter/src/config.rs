@@ -108,26 +108,14 @@ pub struct LoggingConfig {
 #[serde(deny_unknown_fields)]
 pub struct NopConfig {}
 
-/// Where a config problem is and why: the key path is relative to the component.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invalid {
-    pub key_path: String,
-    pub reason: String,
-}
-
-fn invalid(key_path: &str, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        key_path: key_path.to_owned(),
-        reason: reason.into(),
-    }
-}
+pub use redline_pipeline::Invalid;
 
 fn check_sampling(initial: i64, thereafter: i64) -> Result<(), Invalid> {
     if initial < 0 {
-        return Err(invalid("sampling_initial", "must not be negative"));
+        return Err(Invalid::new("sampling_initial", "must not be negative"));
     }
     if thereafter < 0 {
-        return Err(invalid("sampling_thereafter", "must not be negative"));
+        return Err(Invalid::new("sampling_thereafter", "must not be negative"));
     }
     Ok(())
 }
@@ -137,20 +125,23 @@ impl DebugConfig {
         check_sampling(self.sampling_initial, self.sampling_thereafter)?;
         let paths = self.output_paths.as_deref().unwrap_or_default();
         if self.use_internal_logger && !paths.is_empty() {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "output_paths",
                 "is only used with `use_internal_logger: false`",
             ));
         }
         if !self.use_internal_logger && self.output_paths.as_ref().is_some_and(Vec::is_empty) {
             // As otelcol: an explicit empty list would print nowhere.
-            return Err(invalid(
+            return Err(Invalid::new(
                 "output_paths",
                 "must not be empty when use_internal_logger is false",
             ));
         }
         if let Some(i) = paths.iter().position(|p| p.trim().is_empty()) {
-            return Err(invalid(&format!("output_paths[{i}]"), "must not be empty"));
+            return Err(Invalid::new(
+                format!("output_paths[{i}]"),
+                "must not be empty",
+            ));
         }
         Ok(())
     }
@@ -168,7 +159,7 @@ impl LoggingConfig {
     pub fn check(&self) -> Result<(), Invalid> {
         check_sampling(self.sampling_initial, self.sampling_thereafter)?;
         if self.loglevel.is_some() && self.verbosity.is_some() {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "loglevel",
                 "`loglevel` and `verbosity` are incompatible; use only `verbosity`",
             ));
@@ -188,7 +179,7 @@ impl LoggingConfig {
             "debug" => Ok(Verbosity::Detailed),
             "info" => Ok(Verbosity::Normal),
             "warn" | "error" | "dpanic" | "panic" | "fatal" => Ok(Verbosity::Basic),
-            _ => Err(invalid(
+            _ => Err(Invalid::new(
                 "loglevel",
                 format!(
                     "log level `{level}` is not supported; use `verbosity: basic|normal|detailed`"

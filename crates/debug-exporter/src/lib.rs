@@ -79,9 +79,7 @@ impl PrintingConfig for LoggingConfig {
 
 fn parse<C: PrintingConfig>(config: &ComponentConfig) -> Result<C, ConfigError> {
     let parsed: C = config.parse()?;
-    parsed
-        .check()
-        .map_err(|e| config.invalid(&e.key_path, e.reason))?;
+    parsed.check().map_err(|e| config.locate(e))?;
     Ok(parsed)
 }
 

@@ -106,37 +106,24 @@ impl Default for CompactionConfig {
     }
 }
 
-/// A config problem: the key path (relative to the extension) and why.
-#[derive(Debug, thiserror::Error)]
-#[error("{key}: {reason}")]
-pub struct Invalid {
-    pub key: &'static str,
-    pub reason: String,
-}
-
-fn invalid(key: &'static str, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        key,
-        reason: reason.into(),
-    }
-}
+pub use redline_pipeline::Invalid;
 
 impl Config {
     /// The checks that need no file system.
     pub fn check(&self) -> Result<u32, Invalid> {
         if self.directory.trim().is_empty() {
-            return Err(invalid("directory", "must not be empty"));
+            return Err(Invalid::new("directory", "must not be empty"));
         }
         let mode = parse_mode(&self.directory_permissions)
-            .map_err(|reason| invalid("directory_permissions", reason))?;
+            .map_err(|reason| Invalid::new("directory_permissions", reason))?;
         if self.compaction.max_transaction_size < 0 {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "compaction.max_transaction_size",
                 "must not be negative",
             ));
         }
         if self.compaction.on_rebound && self.compaction.check_interval.is_zero() {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "compaction.check_interval",
                 "must be positive when compaction.on_rebound is set",
             ));
@@ -199,7 +186,7 @@ impl FileStorage {
         match std::fs::metadata(&root) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
-                return Err(invalid(
+                return Err(Invalid::new(
                     "directory",
                     format!("`{}` exists and is not a directory", root.display()),
                 ))
@@ -210,14 +197,14 @@ impl FileStorage {
                     .mode(mode)
                     .create(&root)
                     .map_err(|e| {
-                        invalid(
+                        Invalid::new(
                             "directory",
                             format!("cannot create `{}`: {e}", root.display()),
                         )
                     })?;
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(invalid(
+                return Err(Invalid::new(
                     "directory",
                     format!(
                         "`{}` does not exist; create it or set create_directory: true",
@@ -226,14 +213,14 @@ impl FileStorage {
                 ))
             }
             Err(e) => {
-                return Err(invalid(
+                return Err(Invalid::new(
                     "directory",
                     format!("cannot access `{}`: {e}", root.display()),
                 ))
             }
         }
         probe_writable(&root).map_err(|e| {
-            invalid(
+            Invalid::new(
                 "directory",
                 format!("`{}` is not writable: {e}", root.display()),
             )
@@ -320,9 +307,7 @@ impl Storage for FileStorage {
 
 fn parse(config: &ComponentConfig) -> Result<Config, ConfigError> {
     let parsed: Config = config.parse()?;
-    parsed
-        .check()
-        .map_err(|e| config.invalid(e.key, e.reason))?;
+    parsed.check().map_err(|e| config.locate(e))?;
     Ok(parsed)
 }
 
@@ -444,7 +429,7 @@ mod tests {
         let err = FileStorage::open(&config(&missing))
             .err()
             .expect("missing directory");
-        assert_eq!(err.key, "directory");
+        assert_eq!(err.key_path, "directory");
         assert!(err.reason.contains(&missing.display().to_string()), "{err}");
         assert!(err.reason.contains("create_directory"), "{err}");
 

@@ -76,9 +76,7 @@ impl ExporterConfig for HttpConfig {
 
 fn parse<C: ExporterConfig>(config: &ComponentConfig) -> Result<C, ConfigError> {
     let parsed: C = config.parse()?;
-    parsed
-        .check()
-        .map_err(|e| config.invalid(&e.key_path, e.reason))?;
+    parsed.check().map_err(|e| config.locate(e))?;
     Ok(parsed)
 }
 

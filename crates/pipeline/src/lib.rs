@@ -32,7 +32,7 @@ pub use component::{
     ExporterFactory, ExtensionFactory, Factories, MetricsFlow, ProcessorFactory, ReceiverFactory,
     RunningComponent, ShutdownError, Signal, SignalConsumers,
 };
-pub use config::{ComponentConfig, ConfigError};
+pub use config::{CheckAll, ComponentConfig, ConfigError, Invalid};
 pub use consumer::{
     Consumer, Fanout, LateBound, Refused, Reservation, SpanTap, TapId, TapWalk, TapWalks,
 };

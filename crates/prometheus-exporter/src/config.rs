@@ -113,33 +113,21 @@ where
     Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
 }
 
-/// A config that parsed but is not usable, with the key it is about.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{reason}")]
-pub struct Invalid {
-    pub key: String,
-    pub reason: String,
-}
-
-fn invalid(key: &str, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        key: key.to_owned(),
-        reason: reason.into(),
-    }
-}
+pub use redline_pipeline::Invalid;
 
 impl Config {
     /// Checks the values serde cannot: the endpoint, translatable names, unsupported values.
     pub fn check(&self) -> Result<(), Invalid> {
-        split_endpoint(&self.endpoint).map_err(|r| invalid("endpoint", r))?;
+        split_endpoint(&self.endpoint).map_err(|r| Invalid::new("endpoint", r))?;
         self.add_suffixes()?;
         self.render_options()?;
         if let Some(tls) = &self.tls {
             tls.check()
-                .map_err(|e| invalid(&format!("tls.{}", e.key), e.reason))?;
+                .map_err(|e| Invalid::new(format!("tls.{}", e.key), e.reason))?;
         }
         if let Some(auth) = &self.auth {
-            auth.id().map_err(|e| invalid("auth.authenticator", e))?;
+            auth.id()
+                .map_err(|e| Invalid::new("auth.authenticator", e))?;
         }
         Ok(())
     }
@@ -150,14 +138,14 @@ impl Config {
             None | Some("") => Ok(self.add_metric_suffixes),
             Some("UnderscoreEscapingWithSuffixes") => Ok(true),
             Some("UnderscoreEscapingWithoutSuffixes") => Ok(false),
-            Some(s @ ("NoUTF8EscapingWithSuffixes" | "NoTranslation")) => Err(invalid(
+            Some(s @ ("NoUTF8EscapingWithSuffixes" | "NoTranslation")) => Err(Invalid::new(
                 "translation_strategy",
                 format!(
                     "`{s}` is an otelcol setting Redline does not support yet \
                      (UnderscoreEscapingWithSuffixes and UnderscoreEscapingWithoutSuffixes are)"
                 ),
             )),
-            Some(s) => Err(invalid(
+            Some(s) => Err(Invalid::new(
                 "translation_strategy",
                 format!(
                     "unknown strategy `{s}` (expected UnderscoreEscapingWithSuffixes, \
@@ -178,9 +166,9 @@ impl Config {
         )
         .map(|o| o.with_send_timestamps(self.send_timestamps))
         .map_err(|e| match &e {
-            OptionsError::Namespace(_) => invalid("namespace", e.to_string()),
+            OptionsError::Namespace(_) => Invalid::new("namespace", e.to_string()),
             OptionsError::LabelName(k) | OptionsError::DuplicateLabel(k, _) => {
-                invalid(&format!("const_labels.{k}"), e.to_string())
+                Invalid::new(format!("const_labels.{k}"), e.to_string())
             }
         })
     }
@@ -188,15 +176,14 @@ impl Config {
     /// Parses and checks a component's section, naming the bad key on error.
     pub fn from_component(config: &ComponentConfig) -> Result<Self, ConfigError> {
         let parsed: Config = config.parse()?;
-        parsed
-            .check()
-            .map_err(|e| config.invalid(&e.key, e.reason))?;
+        parsed.check().map_err(|e| config.locate(e))?;
         Ok(parsed)
     }
 
     /// The address to bind: an empty host (`:9464`) means every interface, as in Go.
     pub fn bind_address(&self) -> Result<String, Invalid> {
-        let (host, port) = split_endpoint(&self.endpoint).map_err(|r| invalid("endpoint", r))?;
+        let (host, port) =
+            split_endpoint(&self.endpoint).map_err(|r| Invalid::new("endpoint", r))?;
         let host = if host.is_empty() { "0.0.0.0" } else { host };
         Ok(if host.contains(':') {
             format!("[{host}]:{port}")
@@ -284,7 +271,7 @@ mod tests {
             parse(json)
                 .expect("parses")
                 .check()
-                .map_err(|e| e.key)
+                .map_err(|e| e.key_path)
                 .err()
         };
         assert_eq!(
@@ -337,7 +324,7 @@ mod tests {
             parse(json)
                 .expect("parses")
                 .check()
-                .map_err(|e| e.key)
+                .map_err(|e| e.key_path)
                 .err()
         };
         let c = parse(

@@ -132,7 +132,7 @@ impl ExporterFactory for PrometheusExporterFactory {
 /// Why the exporter could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("{}: {}", .0.key, .0.reason)]
+    #[error("{0}")]
     Config(#[from] Invalid),
     #[error("tls.{}: {}", .0.key, .0.reason)]
     Tls(#[from] redline_pipeline::tls::TlsError),
@@ -182,10 +182,10 @@ pub async fn start_exporter(
 ) -> Result<Started, StartError> {
     config.check()?;
     if config.auth.is_some() && auth.is_none() {
-        return Err(StartError::Config(Invalid {
-            key: "auth.authenticator".to_owned(),
-            reason: "the authenticator extension was not given to the exporter".to_owned(),
-        }));
+        return Err(StartError::Config(Invalid::new(
+            "auth.authenticator",
+            "the authenticator extension was not given to the exporter",
+        )));
     }
     let tls = match &config.tls {
         Some(tls) => {

@@ -9,7 +9,7 @@ use http_body_util::Full;
 use redline_http_client::{retry_after, ClientOptions};
 use redline_pipeline::client_tls::ClientTlsConfig;
 
-use crate::settings::{invalid, Invalid, Settings};
+use crate::settings::{Invalid, Settings};
 
 pub(crate) const REMOTE_WRITE_VERSION: &str = "0.1.0";
 const USER_AGENT_VALUE: &str = concat!("Redline/", env!("CARGO_PKG_VERSION"));
@@ -51,7 +51,7 @@ impl HttpClient {
             ..ClientOptions::default()
         };
         let client = redline_http_client::HttpClient::new(&tls, options)
-            .map_err(|e| invalid(format!("{prefix}.{}", e.key), e.reason))?;
+            .map_err(|e| Invalid::new(format!("{prefix}.{}", e.key), e.reason))?;
         Ok(Self {
             client,
             url: settings.url.clone(),

@@ -67,9 +67,7 @@ pub struct RemoteWriteExporterFactory;
 
 fn parse(config: &ComponentConfig) -> Result<(Config, Settings), ConfigError> {
     let parsed: Config = config.parse()?;
-    let settings = parsed
-        .settings()
-        .map_err(|e| config.invalid(&e.key, e.reason))?;
+    let settings = parsed.settings().map_err(|e| config.locate(e))?;
     Ok((parsed, settings))
 }
 

@@ -15,20 +15,7 @@ use crate::config::{Config, QueueConfig, DEFAULT_MAX_BATCH_SIZE_BYTES};
 use crate::encode::EncodeOptions;
 use redline_prometheus_translate::Settings as TranslateSettings;
 
-/// A config that parsed but is not usable, with the key path (relative to the component).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {reason}")]
-pub struct Invalid {
-    pub key: String,
-    pub reason: String,
-}
-
-pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        key: key.into(),
-        reason: reason.into(),
-    }
-}
+pub use redline_pipeline::Invalid;
 
 /// otelcol's default `timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -76,7 +63,7 @@ impl Config {
                     || self.tls.is_some()
                     || self.compression.is_some();
                 if top_level {
-                    return Err(invalid(
+                    return Err(Invalid::new(
                         "http",
                         "give the HTTP client settings (endpoint, headers, tls, compression) \
                          either at the top level or under `http`, not both",
@@ -96,21 +83,21 @@ impl Config {
             .map(str::trim)
             .filter(|e| !e.is_empty())
             .ok_or_else(|| {
-                invalid(
+                Invalid::new(
                     key("endpoint"),
                     "is required (e.g. http://prometheus:9090/api/v1/write)",
                 )
             })?;
-        let target = parse_http_endpoint(endpoint).map_err(|r| invalid(key("endpoint"), r))?;
+        let target = parse_http_endpoint(endpoint).map_err(|r| Invalid::new(key("endpoint"), r))?;
         let headers = check_headers(client.headers, prefix)?;
         if let Some(t) = client.tls {
             t.check()
-                .map_err(|e| invalid(format!("{tls_key}.{}", e.key), e.reason))?;
+                .map_err(|e| Invalid::new(format!("{tls_key}.{}", e.key), e.reason))?;
         }
         match client.compression {
             None | Some("") | Some("snappy") => {}
             Some(other) => {
-                return Err(invalid(
+                return Err(Invalid::new(
                     key("compression"),
                     format!("`{other}`: compression type must be snappy (the remote-write protocol requires it)"),
                 ))
@@ -119,13 +106,13 @@ impl Config {
         match self.protobuf_message.as_deref() {
             None | Some("") | Some("prometheus.WriteRequest") => {}
             Some(m @ "io.prometheus.write.v2.Request") => {
-                return Err(invalid(
+                return Err(Invalid::new(
                     "protobuf_message",
                     format!("`{m}` (remote write 2.0) is an otelcol setting Redline does not support yet; use prometheus.WriteRequest"),
                 ))
             }
             Some(m) => {
-                return Err(invalid(
+                return Err(Invalid::new(
                     "protobuf_message",
                     format!("unknown message `{m}` (expected prometheus.WriteRequest)"),
                 ))
@@ -136,7 +123,7 @@ impl Config {
             Some(ns) if !ns.is_empty() => {
                 let cleaned = prom_names::clean_up(ns);
                 if cleaned.is_empty() {
-                    return Err(invalid(
+                    return Err(Invalid::new(
                         "namespace",
                         format!("`{ns}` has no valid Prometheus form (it needs a letter or digit)"),
                     ));
@@ -154,32 +141,32 @@ impl Config {
         };
         let q = &self.remote_write_queue;
         if q.queue_size < 0 {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "remote_write_queue.queue_size",
                 "can't be negative",
             ));
         }
         if q.enabled && q.queue_size == 0 {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "remote_write_queue.queue_size",
                 "a 0 size queue will drop all the data",
             ));
         }
         if q.num_consumers < 0 {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "remote_write_queue.num_consumers",
                 "can't be negative",
             ));
         }
         if q.enabled && q.queue_size_bytes == 0 {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "remote_write_queue.queue_size_bytes",
                 "must be positive",
             ));
         }
         let parallelism = match self.max_batch_request_parallelism {
             Some(0) => {
-                return Err(invalid(
+                return Err(Invalid::new(
                     "max_batch_request_parallelism",
                     "can't be set to below 1",
                 ))
@@ -189,13 +176,13 @@ impl Config {
         };
         self.retry_on_failure
             .check()
-            .map_err(|e| invalid(format!("retry_on_failure.{}", e.key), e.reason))?;
+            .map_err(|e| Invalid::new(format!("retry_on_failure.{}", e.key), e.reason))?;
         if self.push_interval == Some(Duration::ZERO) {
-            return Err(invalid("push_interval", "must be positive"));
+            return Err(Invalid::new("push_interval", "must be positive"));
         }
         let rtt = &self.resource_to_telemetry_conversion;
         if rtt.enabled && rtt.exclude_service_attributes {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "resource_to_telemetry_conversion.exclude_service_attributes",
                 "not supported: Redline converts every resource attribute (leave it false)",
             ));
@@ -242,11 +229,11 @@ impl Config {
             None | Some("") => Ok(self.add_metric_suffixes),
             Some("UnderscoreEscapingWithSuffixes") => Ok(true),
             Some("UnderscoreEscapingWithoutSuffixes") => Ok(false),
-            Some(s @ ("NoUTF8EscapingWithSuffixes" | "NoTranslation")) => Err(invalid(
+            Some(s @ ("NoUTF8EscapingWithSuffixes" | "NoTranslation")) => Err(Invalid::new(
                 "translation_strategy",
                 format!("`{s}` requires remote write 2.0 (UTF-8 names), which Redline does not support yet"),
             )),
-            Some(s) => Err(invalid(
+            Some(s) => Err(Invalid::new(
                 "translation_strategy",
                 format!(
                     "unknown strategy `{s}` (expected UnderscoreEscapingWithSuffixes, \
@@ -262,19 +249,22 @@ impl Config {
         for (k, v) in &self.external_labels {
             let key = format!("external_labels.{k}");
             let name = prom_names::label_name(k)
-                .ok_or_else(|| invalid(&key, "an external label needs a non-empty name"))?;
+                .ok_or_else(|| Invalid::new(&key, "an external label needs a non-empty name"))?;
             let v = v.as_deref().unwrap_or_default();
             if v.is_empty() {
-                return Err(invalid(
+                return Err(Invalid::new(
                     &key,
                     "an external label needs a non-empty value (is the environment variable set?)",
                 ));
             }
             if name == "__name__" {
-                return Err(invalid(&key, "`__name__` is the metric name, not a label"));
+                return Err(Invalid::new(
+                    &key,
+                    "`__name__` is the metric name, not a label",
+                ));
             }
             if out.iter().any(|(n, _)| *n == name) {
-                return Err(invalid(
+                return Err(Invalid::new(
                     &key,
                     format!("appears twice after translation (as `{name}`)"),
                 ));
@@ -290,16 +280,16 @@ fn check_headers(headers: &BTreeMap<String, Secret>, prefix: &str) -> Result<Hea
     for (name, value) in headers {
         let key = format!("{prefix}headers.{name}");
         let parsed = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| invalid(&key, "is not a valid header name"))?;
+            .map_err(|_| Invalid::new(&key, "is not a valid header name"))?;
         if RESERVED_HEADERS.contains(&parsed.as_str()) {
-            return Err(invalid(
+            return Err(Invalid::new(
                 &key,
                 "is set by the remote-write protocol and cannot be overridden",
             ));
         }
         // The value is a secret: say what is wrong with it, never what it is.
         let mut v = HeaderValue::from_str(value.expose()).map_err(|_| {
-            invalid(
+            Invalid::new(
                 &key,
                 "value must be visible ASCII (no control characters or non-ASCII text)",
             )

@@ -1,5 +1,6 @@
 //! The `servicegraph` connector factory: wires [`ServiceGraph`] into a pipeline.
 
+use redline_pipeline::CheckAll;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -31,9 +32,7 @@ pub struct ServiceGraphFactory;
 
 fn parse(config: &ComponentConfig) -> Result<(Config, Settings), ConfigError> {
     let parsed: Config = config.parse()?;
-    let settings = parsed
-        .settings()
-        .map_err(|e| config.invalid(&e.path, e.reason))?;
+    let settings = parsed.settings().map_err(|e| config.locate(e))?;
     Ok((parsed, settings))
 }
 
@@ -54,7 +53,7 @@ impl FactoryInfo for ServiceGraphFactory {
         parsed
             .problems()
             .into_iter()
-            .map(|p| config.invalid(&p.path, p.reason))
+            .map(|p| config.locate(p))
             .collect()
     }
 

@@ -1,6 +1,7 @@
 //! [`ServiceGraph`]: the pairing store, the edge metrics and the connector's own counters,
 //! usable without any pipeline (tests, benches).
 
+use redline_pipeline::CheckAll;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

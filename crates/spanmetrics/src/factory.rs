@@ -1,5 +1,6 @@
 //! The `spanmetrics` connector factory: wires [`SpanMetrics`] into a pipeline.
 
+use redline_pipeline::CheckAll;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,9 +26,7 @@ pub struct SpanMetricsFactory;
 
 fn parse(config: &ComponentConfig) -> Result<(Config, crate::config::Settings), ConfigError> {
     let parsed: Config = config.parse()?;
-    let settings = parsed
-        .settings()
-        .map_err(|e| config.invalid(&e.path, e.reason))?;
+    let settings = parsed.settings().map_err(|e| config.locate(e))?;
     Ok((parsed, settings))
 }
 
@@ -48,7 +47,7 @@ impl FactoryInfo for SpanMetricsFactory {
         let mut problems: Vec<ConfigError> = parsed
             .problems()
             .into_iter()
-            .map(|p| config.invalid(&p.path, p.reason))
+            .map(|p| config.locate(p))
             .collect();
         if let Some(storage) = &parsed.storage {
             if let Err(e) = ComponentId::parse(storage) {

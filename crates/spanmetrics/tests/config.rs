@@ -2,6 +2,7 @@
 
 use redline_pipeline::component::FactoryInfo;
 use redline_pipeline::config::load_str;
+use redline_pipeline::CheckAll;
 use redline_pipeline::{ComponentConfig, ConfigError};
 use redline_spanmetrics::{Config, SpanMetricsFactory};
 

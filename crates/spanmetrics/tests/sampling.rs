@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::Span;
+use redline_pipeline::CheckAll;
 use redline_pipeline::MetricKind;
 use redline_spanmetrics::{Config, SpanMetrics};
 
@@ -205,7 +206,7 @@ fn tempo_red_table_and_sampling_method_refuse_what_they_cannot_serve() {
     ];
     let paths: Vec<String> = bad
         .iter()
-        .map(|c| c.settings().expect_err("refused").path)
+        .map(|c| c.settings().expect_err("refused").key_path)
         .collect();
     assert_eq!(
         paths,

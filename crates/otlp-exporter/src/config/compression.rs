@@ -4,7 +4,7 @@
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use super::{invalid, Config, Invalid};
+use super::{Config, Invalid};
 
 /// gRPC message compression.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,21 +87,21 @@ impl Config {
         };
         match self.compression {
             // otelcol's rule: 0 (unset) is the only level a type without levels accepts.
-            Compression::None if level != 0 => Err(invalid(
+            Compression::None if level != 0 => Err(Invalid::new(
                 "compression_params.level",
                 format!("`{level}` is a level, but `compression` is `none`: set `compression: gzip` or remove the level"),
             )),
             Compression::None => Ok(()),
-            Compression::Snappy if level != 0 => Err(invalid(
+            Compression::Snappy if level != 0 => Err(Invalid::new(
                 "compression_params.level",
                 format!("`{level}` is a level, but snappy has none (as in otelcol, only 0 is accepted): remove the level"),
             )),
             Compression::Snappy => Ok(()),
-            Compression::Gzip if level == -2 => Err(invalid(
+            Compression::Gzip if level == -2 => Err(Invalid::new(
                 "compression_params.level",
                 "`-2` (Huffman-only) is not supported by Redline yet; use 1 (fastest) to 9 (smallest), or 0 / -1 for the default (6)",
             )),
-            Compression::Gzip if !(-1..=9).contains(&level) => Err(invalid(
+            Compression::Gzip if !(-1..=9).contains(&level) => Err(Invalid::new(
                 "compression_params.level",
                 format!("`{level}` is not a gzip level; use 1 (fastest) to 9 (smallest), or 0 / -1 for the default (6)"),
             )),

@@ -9,7 +9,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use tonic::metadata::{Ascii, MetadataKey, MetadataValue};
 
-use super::{invalid, Invalid};
+use super::Invalid;
 
 /// Header names Redline (or gRPC) sets itself: overriding them breaks the protocol.
 const RESERVED_HEADERS: &[&str] = &[
@@ -79,23 +79,26 @@ pub(super) fn check(headers: &BTreeMap<String, Secret>) -> Result<(), Invalid> {
         let key = format!("headers.{name}");
         let lower = name.to_ascii_lowercase();
         if MetadataKey::<Ascii>::from_bytes(lower.as_bytes()).is_err() {
-            return Err(invalid(key, "is not a valid header name"));
+            return Err(Invalid::new(key, "is not a valid header name"));
         }
         if lower.ends_with("-bin") {
-            return Err(invalid(key, "binary (`-bin`) headers are not supported"));
+            return Err(Invalid::new(
+                key,
+                "binary (`-bin`) headers are not supported",
+            ));
         }
         if lower.starts_with(':')
             || lower.starts_with("grpc-")
             || RESERVED_HEADERS.contains(&lower.as_str())
         {
-            return Err(invalid(
+            return Err(Invalid::new(
                 key,
                 "is set by gRPC itself and cannot be overridden",
             ));
         }
         // The value is a secret: say what is wrong with it, never what it is.
         if MetadataValue::<Ascii>::try_from(value.expose()).is_err() {
-            return Err(invalid(
+            return Err(Invalid::new(
                 key,
                 "value must be visible ASCII (no control characters or non-ASCII text)",
             ));
@@ -122,17 +125,17 @@ pub(super) fn check_http(headers: &BTreeMap<String, Secret>) -> Result<(), Inval
         let key = format!("headers.{name}");
         let lower = name.to_ascii_lowercase();
         if http::HeaderName::from_bytes(lower.as_bytes()).is_err() {
-            return Err(invalid(key, "is not a valid header name"));
+            return Err(Invalid::new(key, "is not a valid header name"));
         }
         if RESERVED_HTTP_HEADERS.contains(&lower.as_str()) {
-            return Err(invalid(
+            return Err(Invalid::new(
                 key,
                 "is set by Redline from the request it sends and cannot be overridden",
             ));
         }
         // The value is a secret: say what is wrong with it, never what it is.
         if http::HeaderValue::try_from(value.expose()).is_err() {
-            return Err(invalid(
+            return Err(Invalid::new(
                 key,
                 "value must be visible ASCII (no control characters or line breaks)",
             ));

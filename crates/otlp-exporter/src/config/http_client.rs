@@ -9,7 +9,7 @@ use redline_pipeline::only_bool::OnlyBool;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use super::{invalid, HttpConfig, Invalid};
+use super::{HttpConfig, Invalid};
 
 /// Body compression (`Content-Encoding`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -175,14 +175,14 @@ impl HttpConfig {
         let key = "compression_params.level";
         match self.compression {
             // otelcol's rule: 0 (unset) is the only level a type without levels accepts.
-            HttpCompression::None if level != 0 => Err(invalid(
+            HttpCompression::None if level != 0 => Err(Invalid::new(
                 key,
                 format!("`{level}` is a level, but `compression` is `none`: set a compression or remove the level"),
             )),
             HttpCompression::Gzip | HttpCompression::Zlib | HttpCompression::Deflate
                 if level == -2 =>
             {
-                Err(invalid(
+                Err(Invalid::new(
                     key,
                     "`-2` (Huffman-only) is not supported by Redline yet; use 1 (fastest) to 9 (smallest), or 0 / -1 for the default (6)",
                 ))
@@ -190,12 +190,12 @@ impl HttpConfig {
             HttpCompression::Gzip | HttpCompression::Zlib | HttpCompression::Deflate
                 if !(-1..=9).contains(&level) =>
             {
-                Err(invalid(
+                Err(Invalid::new(
                     key,
                     format!("`{level}` is not a gzip/zlib level; use 1 (fastest) to 9 (smallest), or 0 / -1 for the default (6)"),
                 ))
             }
-            HttpCompression::Snappy | HttpCompression::SnappyFramed if level != 0 => Err(invalid(
+            HttpCompression::Snappy | HttpCompression::SnappyFramed if level != 0 => Err(Invalid::new(
                 key,
                 format!("`{level}` is a level, but snappy has none (as in otelcol, only 0 is accepted): remove the level"),
             )),
@@ -225,7 +225,7 @@ impl HttpConfig {
         ];
         for (key, value) in counts.into_iter().chain(nested) {
             if value.is_some_and(|v| v < 0) {
-                return Err(invalid(key, "must not be negative"));
+                return Err(Invalid::new(key, "must not be negative"));
             }
         }
         if keepalive.is_some() {
@@ -239,7 +239,7 @@ impl HttpConfig {
                 ("disable_keep_alives", self.disable_keep_alives.is_some()),
             ];
             if let Some((key, _)) = legacy.into_iter().find(|(_, set)| *set) {
-                return Err(invalid(
+                return Err(Invalid::new(
                     key,
                     "cannot be combined with `keepalive`: give the connection settings in one place",
                 ));

@@ -139,19 +139,7 @@ impl Default for KeepaliveConfig {
     }
 }
 
-/// Where a config problem is and why: the key path is relative to the component.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invalid {
-    pub key_path: String,
-    pub reason: String,
-}
-
-fn invalid(key_path: impl Into<String>, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        key_path: key_path.into(),
-        reason: reason.into(),
-    }
-}
+pub use redline_pipeline::Invalid;
 
 impl Config {
     /// Whether the connection uses TLS, by otelcol's rule: on unless `tls.insecure` is set, and
@@ -165,12 +153,12 @@ impl Config {
 
     /// Every semantic check serde cannot express; each problem names its key.
     pub fn check(&self) -> Result<(), Invalid> {
-        parse_grpc_endpoint(&self.endpoint).map_err(|r| invalid("endpoint", r))?;
+        parse_grpc_endpoint(&self.endpoint).map_err(|r| Invalid::new("endpoint", r))?;
         headers::check(&self.headers)?;
 
         if let Some(b) = &self.balancer_name {
             if !(b.is_empty() || b == "pick_first") {
-                return Err(invalid(
+                return Err(Invalid::new(
                     "balancer_name",
                     format!("`{b}` is not supported yet; Redline connects with `pick_first`"),
                 ));
@@ -178,27 +166,27 @@ impl Config {
         }
         if let Some(a) = &self.authority {
             if a.is_empty() || http::uri::Authority::try_from(a.as_str()).is_err() {
-                return Err(invalid("authority", "must be a valid host[:port]"));
+                return Err(Invalid::new("authority", "must be a valid host[:port]"));
             }
         }
         if let Some(ua) = &self.user_agent {
             if http::HeaderValue::try_from(ua.as_str()).is_err() {
-                return Err(invalid("user_agent", "must be visible ASCII"));
+                return Err(Invalid::new("user_agent", "must be visible ASCII"));
             }
         }
         if let Some(k) = &self.keepalive {
             if k.time.is_zero() {
-                return Err(invalid("keepalive.time", "must be positive"));
+                return Err(Invalid::new("keepalive.time", "must be positive"));
             }
         }
 
         self.check_compression()?;
         self.tls
             .check()
-            .map_err(|e| invalid(format!("tls.{}", e.key), e.reason))?;
+            .map_err(|e| Invalid::new(format!("tls.{}", e.key), e.reason))?;
         self.retry_on_failure
             .check()
-            .map_err(|e| invalid(format!("retry_on_failure.{}", e.key), e.reason))?;
+            .map_err(|e| Invalid::new(format!("retry_on_failure.{}", e.key), e.reason))?;
         self.sending_queue.check()
     }
 }

@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::compression::CompressionParams;
 use super::http_client::{CookiesConfig, HttpCompression, HttpKeepaliveConfig};
-use super::{headers, invalid, Invalid, QueueConfig};
+use super::{headers, Invalid, QueueConfig};
 
 /// How requests are encoded on the wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -194,10 +194,10 @@ impl HttpConfig {
                 continue;
             };
             any |= key != "profiles_endpoint";
-            parse_http_endpoint(e).map_err(|r| invalid(key, r))?;
+            parse_http_endpoint(e).map_err(|r| Invalid::new(key, r))?;
         }
         if !any {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "endpoint",
                 "is required: set `endpoint` (a base URL such as http://collector:4318), or \
                  `traces_endpoint`, `metrics_endpoint` or `logs_endpoint`",
@@ -208,7 +208,7 @@ impl HttpConfig {
             for signal in Signal::ALL {
                 if let Some((url, "endpoint")) = self.url(signal) {
                     url.parse::<http::Uri>().map_err(|_| {
-                        invalid(
+                        Invalid::new(
                             "endpoint",
                             format!("`{e}` does not take `{}` appended", signal.http_path()),
                         )
@@ -220,17 +220,17 @@ impl HttpConfig {
         self.check_compression()?;
         self.check_connection_keys()?;
         if self.proxy_url.as_deref().is_some_and(|p| !p.is_empty()) {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "proxy_url",
                 "is not supported by Redline yet; connect directly or remove the key",
             ));
         }
         self.tls
             .check()
-            .map_err(|e| invalid(format!("tls.{}", e.key), e.reason))?;
+            .map_err(|e| Invalid::new(format!("tls.{}", e.key), e.reason))?;
         self.retry_on_failure
             .check()
-            .map_err(|e| invalid(format!("retry_on_failure.{}", e.key), e.reason))?;
+            .map_err(|e| Invalid::new(format!("retry_on_failure.{}", e.key), e.reason))?;
         self.sending_queue.check()
     }
 }

@@ -8,7 +8,7 @@ use redline_pipeline::duration;
 use redline_pipeline::only_bool::OnlyBool;
 use serde::Deserialize;
 
-use super::{invalid, Invalid};
+use super::Invalid;
 
 /// Largest request Redline sends when it coalesces queued batches, unless `sending_queue.batch`
 /// says otherwise: Tempo (like every grpc-go server) refuses messages above 4 MiB by default,
@@ -117,27 +117,30 @@ impl QueueConfig {
     /// Every check serde cannot express; keys are given from the component (`sending_queue.…`).
     pub(super) fn check(&self) -> Result<(), Invalid> {
         if self.num_consumers == 0 {
-            return Err(invalid("sending_queue.num_consumers", "must be positive"));
+            return Err(Invalid::new(
+                "sending_queue.num_consumers",
+                "must be positive",
+            ));
         }
         if self.num_consumers > 1024 {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "sending_queue.num_consumers",
                 "must be at most 1024",
             ));
         }
         if self.queue_size == 0 {
-            return Err(invalid("sending_queue.queue_size", "must be positive"));
+            return Err(Invalid::new("sending_queue.queue_size", "must be positive"));
         }
         if let Some(storage) = &self.storage {
             redline_pipeline::ComponentId::parse(storage).map_err(|reason| {
-                invalid(
+                Invalid::new(
                     "sending_queue.storage",
                     format!("must name a storage extension, e.g. `file_storage`: {reason}"),
                 )
             })?;
         }
         if self.queue_size_bytes == 0 {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "sending_queue.queue_size_bytes",
                 "must be positive",
             ));
@@ -151,25 +154,25 @@ impl QueueConfig {
     fn check_batch(&self, b: &BatchConfig) -> Result<(), Invalid> {
         let sizer = b.sizer.unwrap_or(self.sizer);
         if sizer == Sizer::Requests {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "sending_queue.batch.sizer",
                 "must be `items` or `bytes`",
             ));
         }
         if b.flush_timeout.is_zero() {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "sending_queue.batch.flush_timeout",
                 "must be positive",
             ));
         }
         if b.max_size > 0 && b.max_size < b.min_size {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "sending_queue.batch.max_size",
                 "must be 0 (no limit) or not less than min_size",
             ));
         }
         if sizer == self.sizer && b.min_size > self.queue_size {
-            return Err(invalid(
+            return Err(Invalid::new(
                 "sending_queue.batch.min_size",
                 "must not exceed queue_size, or the queue could never fill a batch",
             ));

@@ -18,7 +18,7 @@ mod unsupported;
 mod yaml;
 mod yaml_relax;
 
-pub use error::ConfigError;
+pub use error::{CheckAll, ConfigError, Invalid};
 pub use load::{
     load_file, load_file_lenient, load_str, load_str_lenient, load_str_with_env, Config,
     ConfigErrors, PipelineConfig, ServiceConfig,
@@ -100,6 +100,11 @@ impl ComponentConfig {
     /// dotted path of the offending key and its position.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         de::from_node(&self.node, &self.file, &self.path(), self.mark)
+    }
+
+    /// [`ComponentConfig::invalid`] for a problem the component's own checks found.
+    pub fn locate(&self, problem: Invalid) -> ConfigError {
+        self.invalid(&problem.key_path, problem.reason)
     }
 
     /// An error about the value at `key_path` (dotted, relative to this component, with `[i]`

@@ -326,6 +326,6 @@ fn tls_files_are_read_at_start_and_named_on_error() {
     let e = crate::start("prometheusremotewrite", settings, Vec::new())
         .err()
         .expect("missing CA file");
-    assert_eq!(e.key, "tls.ca_file");
+    assert_eq!(e.key_path, "tls.ca_file");
     assert!(e.reason.contains("/nonexistent/ca.pem"), "{e}");
 }

@@ -5,20 +5,8 @@ use std::time::Duration;
 
 use super::{Config, DEFAULT_BUCKETS_S, DEFAULT_DATABASE_NAME_ATTRIBUTES, DEFAULT_PEER_ATTRIBUTES};
 
-/// A config problem: the key path (relative to the component) and why.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {reason}")]
-pub struct Invalid {
-    pub path: String,
-    pub reason: String,
-}
-
-fn invalid(path: impl Into<String>, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        path: path.into(),
-        reason: reason.into(),
-    }
-}
+use redline_pipeline::CheckAll;
+pub use redline_pipeline::Invalid;
 
 /// The config after validation, defaults resolved as otelcol resolves them.
 #[derive(Clone, Debug)]
@@ -43,9 +31,9 @@ pub struct Settings {
 fn check_names(path: &str, names: &[String], problems: &mut Vec<Invalid>) {
     for (i, name) in names.iter().enumerate() {
         if name.is_empty() {
-            problems.push(invalid(format!("{path}[{i}]"), "must not be empty"));
+            problems.push(Invalid::new(format!("{path}[{i}]"), "must not be empty"));
         } else if names[..i].contains(name) {
-            problems.push(invalid(
+            problems.push(Invalid::new(
                 format!("{path}[{i}]"),
                 format!("duplicate `{name}`"),
             ));
@@ -53,27 +41,14 @@ fn check_names(path: &str, names: &[String], problems: &mut Vec<Invalid>) {
     }
 }
 
-impl Config {
-    /// Checks every value and resolves defaults; the error names the key path of the first
-    /// problem ([`Config::problems`] lists them all).
-    pub fn settings(&self) -> Result<Settings, Invalid> {
-        self.checked().map_err(|problems| {
-            problems
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| invalid("", "invalid"))
-        })
-    }
+impl CheckAll for Config {
+    type Checked = Settings;
 
-    /// Every problem of the section, each naming its key path (empty when it is valid).
-    pub fn problems(&self) -> Vec<Invalid> {
-        self.checked().err().unwrap_or_default()
-    }
-
-    fn checked(&self) -> Result<Settings, Vec<Invalid>> {
+    /// Checks every value and resolves defaults.
+    fn check_all(&self) -> Result<Settings, Vec<Invalid>> {
         let mut problems = Vec::new();
         if self.exponential_histogram_max_size < 0 {
-            problems.push(invalid(
+            problems.push(Invalid::new(
                 "exponential_histogram_max_size",
                 "can not be negative",
             ));
@@ -86,7 +61,7 @@ impl Config {
                 "exponential latency histograms are not supported by Redline's servicegraph \
                  connector; remove the key to get explicit buckets (`latency_histogram_buckets`)"
             };
-            problems.push(invalid("exponential_histogram_max_size", reason));
+            problems.push(Invalid::new("exponential_histogram_max_size", reason));
         }
         let buckets: Vec<f64> = match &self.latency_histogram_buckets {
             Some(b) => b.iter().map(Duration::as_secs_f64).collect(),
@@ -94,7 +69,7 @@ impl Config {
         };
         for (i, pair) in buckets.windows(2).enumerate() {
             if pair[1] <= pair[0] {
-                problems.push(invalid(
+                problems.push(Invalid::new(
                     "latency_histogram_buckets",
                     format!(
                         "bounds must be strictly ascending: entry {} is not greater than entry {i}",
@@ -127,7 +102,7 @@ impl Config {
             self.database_name_attributes.clone()
         } else if let Some(single) = self.database_name_attribute.as_ref() {
             if single.is_empty() {
-                problems.push(invalid("database_name_attribute", "must not be empty"));
+                problems.push(Invalid::new("database_name_attribute", "must not be empty"));
             }
             vec![single.clone()]
         } else {
@@ -142,7 +117,7 @@ impl Config {
             .ok()
             .filter(|n| *n > 0)
             .unwrap_or_else(|| {
-                problems.push(invalid(
+                problems.push(Invalid::new(
                     "store.max_items",
                     "must be a positive number of edges",
                 ));
@@ -150,7 +125,7 @@ impl Config {
             });
 
         if matches!(&self.span_multiplier_key, Some(k) if k.is_empty()) {
-            problems.push(invalid("span_multiplier_key", "must not be empty"));
+            problems.push(Invalid::new("span_multiplier_key", "must not be empty"));
         }
         if !problems.is_empty() {
             return Err(problems);
@@ -240,7 +215,7 @@ mod tests {
         for (change, path) in cases {
             let mut c = Config::default();
             change(&mut c);
-            assert_eq!(c.settings().expect_err(path).path, path);
+            assert_eq!(c.settings().expect_err(path).key_path, path);
         }
     }
 
@@ -276,7 +251,7 @@ mod tests {
         c.dimensions = vec!["a".into(), "a".into()];
         c.store.max_items = 0;
         c.span_multiplier_key = Some(String::new());
-        let paths: Vec<String> = c.problems().into_iter().map(|p| p.path).collect();
+        let paths: Vec<String> = c.problems().into_iter().map(|p| p.key_path).collect();
         assert_eq!(
             paths,
             [

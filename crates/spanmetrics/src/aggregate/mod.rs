@@ -9,6 +9,7 @@ mod local;
 mod observe;
 mod visitor;
 
+use redline_pipeline::CheckAll;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 

@@ -29,20 +29,8 @@ impl Unit {
     }
 }
 
-/// A config problem: the key path (relative to the component) and why.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {reason}")]
-pub struct Invalid {
-    pub path: String,
-    pub reason: String,
-}
-
-fn invalid(path: impl Into<String>, reason: impl Into<String>) -> Invalid {
-    Invalid {
-        path: path.into(),
-        reason: reason.into(),
-    }
-}
+use redline_pipeline::CheckAll;
+pub use redline_pipeline::Invalid;
 
 /// The config after validation, in the form the aggregator uses.
 #[derive(Clone, Debug)]
@@ -78,30 +66,17 @@ impl Settings {
     }
 }
 
-impl Config {
-    /// Checks every value and resolves defaults; the error names the key path of the first
-    /// problem ([`Config::problems`] lists them all).
-    pub fn settings(&self) -> Result<Settings, Invalid> {
-        self.checked().map_err(|problems| {
-            problems
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| invalid("", "invalid"))
-        })
-    }
+impl CheckAll for Config {
+    type Checked = Settings;
 
-    /// Every problem of the section, each naming its key path (empty when it is valid).
-    pub fn problems(&self) -> Vec<Invalid> {
-        self.checked().err().unwrap_or_default()
-    }
-
-    fn checked(&self) -> Result<Settings, Vec<Invalid>> {
+    /// Checks every value and resolves defaults.
+    fn check_all(&self) -> Result<Settings, Vec<Invalid>> {
         let mut problems = Vec::new();
         let unit = match self.histogram.unit.as_str() {
             "ms" => Unit::Milliseconds,
             "s" => Unit::Seconds,
             other => {
-                problems.push(invalid(
+                problems.push(Invalid::new(
                     "histogram.unit",
                     format!("unknown unit `{other}`: use `ms` or `s`"),
                 ));
@@ -116,7 +91,7 @@ impl Config {
         {
             Some(b) => {
                 if b.is_empty() {
-                    problems.push(invalid(
+                    problems.push(Invalid::new(
                         "histogram.explicit.buckets",
                         "must list at least one bucket bound",
                     ));
@@ -132,7 +107,7 @@ impl Config {
         };
         for (i, pair) in buckets.windows(2).enumerate() {
             if pair[1] <= pair[0] {
-                problems.push(invalid(
+                problems.push(Invalid::new(
                     "histogram.explicit.buckets",
                     format!(
                         "bounds must be strictly ascending: entry {} is not greater than entry {}",
@@ -144,7 +119,7 @@ impl Config {
             }
         }
         if buckets.iter().any(|b| !b.is_finite()) {
-            problems.push(invalid(
+            problems.push(Invalid::new(
                 "histogram.explicit.buckets",
                 "bounds must be finite",
             ));
@@ -153,7 +128,7 @@ impl Config {
         let exponential_max_size = match &self.histogram.exponential {
             None => None,
             Some(_) if self.histogram.explicit.is_some() => {
-                problems.push(invalid(
+                problems.push(Invalid::new(
                     "histogram",
                     "use either `explicit` or `exponential` buckets histogram",
                 ));
@@ -163,7 +138,7 @@ impl Config {
                 None | Some(0) => Some(DEFAULT_EXPONENTIAL_MAX_SIZE),
                 Some(n) if (2..=16384).contains(&n) => Some(n as u32),
                 Some(n) => {
-                    problems.push(invalid(
+                    problems.push(Invalid::new(
                         "histogram.exponential.max_size",
                         format!(
                             "{n} is out of range: use 2 to 16384 buckets (0 for the default 160)"
@@ -177,13 +152,13 @@ impl Config {
         match self.aggregation_temporality.as_str() {
             CUMULATIVE => {}
             DELTA => {
-                problems.push(invalid(
+                problems.push(Invalid::new(
                     "aggregation_temporality",
                     "AGGREGATION_TEMPORALITY_DELTA is not supported: metrics are pulled by \
                      Prometheus, which needs cumulative; use AGGREGATION_TEMPORALITY_CUMULATIVE",
                 ));
             }
-            other => problems.push(invalid(
+            other => problems.push(Invalid::new(
                 "aggregation_temporality",
                 format!("unknown value `{other}`: use {CUMULATIVE}"),
             )),
@@ -193,7 +168,7 @@ impl Config {
         for (i, name) in self.exclude_dimensions.iter().enumerate() {
             match DEFAULT_DIMENSIONS.iter().position(|d| d == name) {
                 Some(p) => include[p] = false,
-                None => problems.push(invalid(
+                None => problems.push(Invalid::new(
                     format!("exclude_dimensions[{i}]"),
                     format!(
                         "`{name}` is not a default dimension (one of {})",
@@ -206,10 +181,10 @@ impl Config {
         for (i, d) in self.dimensions.iter().enumerate() {
             let path = format!("dimensions[{i}].name");
             if d.name.is_empty() {
-                problems.push(invalid(path.as_str(), "must not be empty"));
+                problems.push(Invalid::new(path.as_str(), "must not be empty"));
             }
             if DEFAULT_DIMENSIONS.contains(&d.name.as_str()) {
-                problems.push(invalid(
+                problems.push(Invalid::new(
                     path.as_str(),
                     format!(
                         "`{}` is a default dimension and cannot be added again",
@@ -218,25 +193,25 @@ impl Config {
                 ));
             }
             if self.dimensions[..i].iter().any(|p| p.name == d.name) {
-                problems.push(invalid(
+                problems.push(Invalid::new(
                     path.as_str(),
                     format!("duplicate dimension `{}`", d.name),
                 ));
             }
             if d.name == crate::OVERFLOW_LABEL {
-                problems.push(invalid(
+                problems.push(Invalid::new(
                     path.as_str(),
                     "is reserved for the overflow series",
                 ));
             }
             if self.enable_metrics_sampling_method && d.name == super::SAMPLING_METHOD {
-                problems.push(invalid(
+                problems.push(Invalid::new(
                     path.as_str(),
                     "is the label enable_metrics_sampling_method adds; remove one of them",
                 ));
             }
             if self.tempo_red_table && d.name == super::TEMPO_SERVICE {
-                problems.push(invalid(
+                problems.push(Invalid::new(
                     path.as_str(),
                     "is the label tempo_red_table adds; remove one of them",
                 ));
@@ -244,7 +219,7 @@ impl Config {
         }
 
         if self.events.enabled {
-            problems.push(invalid(
+            problems.push(Invalid::new(
                 "events.enabled",
                 "is an otelcol setting Redline does not support yet",
             ));
@@ -252,7 +227,7 @@ impl Config {
 
         let cardinality_limit =
             usize::try_from(self.aggregation_cardinality_limit).unwrap_or_else(|_| {
-                problems.push(invalid(
+                problems.push(Invalid::new(
                     "aggregation_cardinality_limit",
                     "must be 0 (unlimited) or a positive number of series",
                 ));
@@ -271,13 +246,13 @@ impl Config {
             ),
         ] {
             if matches!(v, Some(n) if n < 0) {
-                problems.push(invalid(key, "must not be negative"));
+                problems.push(Invalid::new(key, "must not be negative"));
             }
         }
 
         let exemplars = match self.exemplars.max_per_data_point {
             Some(n) if n < 0 => {
-                problems.push(invalid(
+                problems.push(Invalid::new(
                     "exemplars.max_per_data_point",
                     "must not be negative",
                 ));
@@ -288,23 +263,26 @@ impl Config {
         };
 
         if self.metrics_flush_interval.is_zero() {
-            problems.push(invalid("metrics_flush_interval", "must be greater than 0"));
+            problems.push(Invalid::new(
+                "metrics_flush_interval",
+                "must be greater than 0",
+            ));
         }
         if self.tempo_red_table && exponential_max_size.is_some() {
-            problems.push(invalid(
+            problems.push(Invalid::new(
                 "tempo_red_table",
                 "needs explicit buckets: the RED table reads `latency_bucket` series, which an \
                  exponential histogram does not have",
             ));
         }
         if self.tempo_red_table && !include[0] {
-            problems.push(invalid(
+            problems.push(Invalid::new(
                 "tempo_red_table",
                 "needs the service.name dimension (it is in exclude_dimensions)",
             ));
         }
         if matches!(&self.span_multiplier_key, Some(k) if k.is_empty()) {
-            problems.push(invalid("span_multiplier_key", "must not be empty"));
+            problems.push(Invalid::new("span_multiplier_key", "must not be empty"));
         }
         if !problems.is_empty() {
             return Err(problems);
@@ -335,7 +313,9 @@ impl Config {
             tempo_red_table: self.tempo_red_table,
         })
     }
+}
 
+impl Config {
     /// Settings that are accepted but do nothing in Redline, for a startup warning.
     pub fn ignored_settings(&self) -> Vec<&'static str> {
         let mut out = Vec::new();
@@ -420,23 +400,23 @@ mod tests {
     fn errors_name_their_paths() {
         let mut c = Config::default();
         c.histogram.unit = "us".into();
-        assert_eq!(err(&c).path, "histogram.unit");
+        assert_eq!(err(&c).key_path, "histogram.unit");
 
         let mut c = Config::default();
         c.histogram.explicit = Some(ExplicitConfig {
             buckets: Some(vec![Duration::from_millis(5), Duration::from_millis(5)]),
         });
-        assert_eq!(err(&c).path, "histogram.explicit.buckets");
+        assert_eq!(err(&c).key_path, "histogram.explicit.buckets");
 
         let mut c = Config::default();
         c.histogram.explicit = Some(ExplicitConfig {
             buckets: Some(vec![]),
         });
-        assert_eq!(err(&c).path, "histogram.explicit.buckets");
+        assert_eq!(err(&c).key_path, "histogram.explicit.buckets");
 
         let mut c = Config::default();
         c.aggregation_temporality = DELTA.into();
-        assert_eq!(err(&c).path, "aggregation_temporality");
+        assert_eq!(err(&c).key_path, "aggregation_temporality");
 
         let mut c = Config::default();
         c.dimensions = vec![
@@ -449,37 +429,37 @@ mod tests {
                 default: None,
             },
         ];
-        assert_eq!(err(&c).path, "dimensions[1].name");
+        assert_eq!(err(&c).key_path, "dimensions[1].name");
 
         let mut c = Config::default();
         c.dimensions = vec![Dimension {
             name: "span.kind".into(),
             default: None,
         }];
-        assert_eq!(err(&c).path, "dimensions[0].name");
+        assert_eq!(err(&c).key_path, "dimensions[0].name");
 
         let mut c = Config::default();
         c.dimensions = vec![Dimension {
             name: "".into(),
             default: None,
         }];
-        assert_eq!(err(&c).path, "dimensions[0].name");
+        assert_eq!(err(&c).key_path, "dimensions[0].name");
 
         let mut c = Config::default();
         c.exclude_dimensions = vec!["span.kind".into(), "nope".into()];
-        assert_eq!(err(&c).path, "exclude_dimensions[1]");
+        assert_eq!(err(&c).key_path, "exclude_dimensions[1]");
 
         let mut c = Config::default();
         c.events.enabled = true;
-        assert_eq!(err(&c).path, "events.enabled");
+        assert_eq!(err(&c).key_path, "events.enabled");
 
         let mut c = Config::default();
         c.aggregation_cardinality_limit = -1;
-        assert_eq!(err(&c).path, "aggregation_cardinality_limit");
+        assert_eq!(err(&c).key_path, "aggregation_cardinality_limit");
 
         let mut c = Config::default();
         c.exemplars.max_per_data_point = Some(-2);
-        assert_eq!(err(&c).path, "exemplars.max_per_data_point");
+        assert_eq!(err(&c).key_path, "exemplars.max_per_data_point");
     }
 
     #[test]
@@ -511,7 +491,7 @@ mod tests {
         c.exclude_dimensions = vec!["nope".into()];
         c.aggregation_cardinality_limit = -1;
         c.metrics_flush_interval = Duration::ZERO;
-        let paths: Vec<String> = c.problems().into_iter().map(|p| p.path).collect();
+        let paths: Vec<String> = c.problems().into_iter().map(|p| p.key_path).collect();
         assert_eq!(
             paths,
             [
@@ -522,7 +502,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            c.settings().map_err(|e| e.path).err().as_deref(),
+            c.settings().map_err(|e| e.key_path).err().as_deref(),
             Some("histogram.unit")
         );
         assert!(Config::default().problems().is_empty());
