@@ -157,7 +157,8 @@ impl Consumer for MemoryLimiter {
                 self.soft_limit()
             )));
         }
-        let len = batch.byte_len() as u64;
+        // The client's gzip frame, when the batch carries one, stays alive with it.
+        let len = batch.held_bytes() as u64;
         let before = self.admitted.fetch_add(len, Ordering::Relaxed);
         let projected = rss.saturating_add(before);
         if projected.saturating_add(len) > self.soft_limit() {

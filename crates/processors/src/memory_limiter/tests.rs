@@ -118,6 +118,20 @@ fn refuses_a_batch_that_would_cross_the_soft_limit() {
 }
 
 #[test]
+fn a_client_gzip_frame_counts_with_its_batch() {
+    let (l, _, spans) = limiter(79 * MIB);
+    let raw = Bytes::from(vec![0u8; MIB as usize / 2]);
+    let frame = Bytes::from(vec![1u8; MIB as usize / 2 + 1]);
+    let err = l
+        .consume(Batch::traces(raw.clone(), 1).with_gzip_frame(&raw, frame))
+        .expect_err("request and frame together are one byte over");
+    assert!(err.reason.contains("1048577-byte batch"), "{}", err.reason);
+    l.consume(Batch::traces(raw, 1))
+        .expect("the request alone fits");
+    assert_eq!(spans.load(Ordering::SeqCst), 1);
+}
+
+#[test]
 fn intake_between_samples_counts_against_the_budget() {
     let (l, memory, spans) = limiter(70 * MIB);
     for _ in 0..10 {
