@@ -80,6 +80,22 @@ impl<'a> Cursor<'a> {
         self.buf.get(self.pos..self.end).unwrap_or(&[])
     }
 
+    /// The payload of the next field when it is field `tag` (below 16) with a one-byte length,
+    /// as repeated message fields nearly always are; `None` (nothing consumed) otherwise.
+    #[inline(always)]
+    pub(crate) fn next_short_len_field(&mut self, tag: u32) -> Option<&'a [u8]> {
+        let window = self.buf.get(self.pos..self.end)?;
+        let [key, len, rest @ ..] = window else {
+            return None;
+        };
+        if u32::from(*key) != (tag << 3 | 2) || *len >= 0x80 {
+            return None;
+        }
+        let payload = rest.get(..usize::from(*len))?;
+        self.pos += 2 + payload.len();
+        Some(payload)
+    }
+
     #[inline]
     fn remaining(&self) -> usize {
         self.end.saturating_sub(self.pos)

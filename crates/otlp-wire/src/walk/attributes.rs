@@ -49,11 +49,18 @@ fn any_value_is_simple(v: &[u8]) -> bool {
     }
 }
 
-/// `KeyValue`.
+/// `KeyValue`. The usual shape is recognised inline, in the caller's loop over the
+/// attributes: as a call, entering and leaving cost about what the check does.
+#[inline(always)]
 pub(super) fn key_value(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
     if key_value_is_simple(c.rest(), r) {
         return Ok(());
     }
+    key_value_general(c, r)
+}
+
+#[inline(never)]
+fn key_value_general(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
     let mut fields = Fields::new(c, r);
     while let Some(f) = fields.next_field()? {
         match f.tag {
