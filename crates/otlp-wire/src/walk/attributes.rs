@@ -20,7 +20,7 @@ fn key_value_is_simple(kv: &[u8], r: u32) -> bool {
     let Some((key, rest)) = rest.split_at_checked(usize::from(*klen)) else {
         return false;
     };
-    if *klen >= 0x80 || !key.is_ascii() {
+    if *klen >= 0x80 || !short_is_ascii(key) {
         return false;
     }
     match rest {
@@ -37,7 +37,7 @@ fn key_value_is_simple(kv: &[u8], r: u32) -> bool {
 fn any_value_is_simple(v: &[u8]) -> bool {
     match v {
         [] => true,
-        [0x0a, slen, s @ ..] => *slen < 0x80 && s.len() == usize::from(*slen) && s.is_ascii(),
+        [0x0a, slen, s @ ..] => *slen < 0x80 && s.len() == usize::from(*slen) && short_is_ascii(s),
         [0x10, b] => *b < 0x80,
         // int_value: the varint must end exactly at the end of the message.
         [0x18, rest @ ..] => match rest.split_last() {
@@ -47,6 +47,24 @@ fn any_value_is_simple(v: &[u8]) -> bool {
         [0x21, double @ ..] => double.len() == 8,
         _ => false,
     }
+}
+
+/// `<[u8]>::is_ascii` for the short strings of attributes (keys, most values), with loads
+/// that overlap instead of a call and a tail loop; longer strings take the library's.
+#[inline(always)]
+fn short_is_ascii(s: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let len = s.len();
+    if let (Some(head), Some(tail)) = (s.first_chunk::<8>(), s.last_chunk::<8>()) {
+        if len <= 16 {
+            return (u64::from_ne_bytes(*head) | u64::from_ne_bytes(*tail)) & HIGH == 0;
+        }
+        return s.is_ascii();
+    }
+    if let (Some(head), Some(tail)) = (s.first_chunk::<4>(), s.last_chunk::<4>()) {
+        return (u32::from_ne_bytes(*head) | u32::from_ne_bytes(*tail)) & 0x8080_8080 == 0;
+    }
+    s.iter().all(|b| *b < 0x80)
 }
 
 /// `KeyValue`. The usual shape is recognised inline, in the caller's loop over the
@@ -114,4 +132,24 @@ fn kvlist_value(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_is_ascii;
+
+    #[test]
+    fn short_is_ascii_sees_a_high_byte_anywhere() {
+        for len in 0..40 {
+            let mut bytes = vec![b'a'; len];
+            assert!(short_is_ascii(&bytes), "{len} ASCII bytes");
+            for at in 0..len {
+                bytes[at] = 0x80;
+                assert!(!short_is_ascii(&bytes), "high byte at {at} of {len}");
+                bytes[at] = 0x7f;
+                assert!(short_is_ascii(&bytes));
+                bytes[at] = b'a';
+            }
+        }
+    }
 }
