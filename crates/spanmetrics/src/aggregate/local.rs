@@ -13,7 +13,7 @@ use hashbrown::HashTable;
 use smallvec::SmallVec;
 
 use super::key::{DimSrc, Key, SpanKey};
-use super::observe::Observation;
+use super::observe::{Now, Observation};
 use super::SpanMetrics;
 use crate::config::Settings;
 
@@ -97,6 +97,7 @@ thread_local! {
 pub(super) struct Local<'a> {
     buffers: Buffers,
     series: Vec<LocalSeries<'a>>,
+    now: Now,
 }
 
 impl Drop for Local<'_> {
@@ -113,14 +114,16 @@ impl Drop for Local<'_> {
 }
 
 impl<'a> Local<'a> {
-    /// `spans`: a guess at the request's spans, to size what cannot be reused.
-    pub(super) fn with_capacity(spans: usize) -> Self {
+    /// `spans`: a guess at the request's spans, to size what cannot be reused; `now`: the
+    /// time every span of the request is counted at.
+    pub(super) fn with_capacity(spans: usize, now: Now) -> Self {
         let buffers = SPARE
             .try_with(|spare| std::mem::take(&mut *spare.borrow_mut()))
             .unwrap_or_default();
         Self {
             buffers,
             series: Vec::with_capacity(spans.clamp(16, KEEP_UP_TO)),
+            now,
         }
     }
 
@@ -200,7 +203,7 @@ impl<'a> Local<'a> {
                 observations.get(*next as usize)
             })
             .map(|(obs, _)| obs);
-            m.observe_series(s.group, s.hash, &key, chain);
+            m.observe_series(s.group, s.hash, &key, chain, self.now);
         }
     }
 }

@@ -21,15 +21,22 @@ pub(super) struct Observation {
     pub(super) trace_id: Option<[u8; 16]>,
     /// Zeros when the span's id is not 8 bytes.
     pub(super) span_id: [u8; 8],
-    pub(super) now_ms: u64,
-    pub(super) now_unix_nano: u64,
+}
+
+/// The time a request is counted at, read once for all its spans.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Now {
+    /// Since the connector started: when a series was last seen, for expiry.
+    pub(super) ms: u64,
+    /// Wall clock: exemplar timestamps and a new series' start time.
+    pub(super) unix_nano: u64,
 }
 
 impl SpanMetrics {
-    fn record(&self, words: &mut [u64], obs: &Observation) {
+    fn record(&self, words: &mut [u64], obs: &Observation, now: Now) {
         let l = &self.layout;
         if let Some(w) = words.get_mut(W_META) {
-            *w = (*w & 0xffff) | (obs.now_ms << 16);
+            *w = (*w & 0xffff) | (now.ms << 16);
         }
         if let Some(at) = l.expo {
             // The header word comes after the counts, so one split borrows both.
@@ -70,7 +77,7 @@ impl SpanMetrics {
                 ex[1] = u64::from_le_bytes(hi);
                 ex[2] = u64::from_le_bytes(s);
                 ex[3] = obs.duration.to_bits();
-                ex[4] = obs.now_unix_nano.max(1);
+                ex[4] = now.unix_nano.max(1);
             }
         }
     }
@@ -84,6 +91,7 @@ impl SpanMetrics {
         hash: u64,
         key: &impl Key,
         mut observations: impl Iterator<Item = &'o Observation>,
+        now: Now,
     ) {
         let Some(first) = observations.next() else {
             return;
@@ -112,11 +120,11 @@ impl SpanMetrics {
         };
         let slot = match found {
             Some(slot) => slot,
-            None if self.admit() => self.insert_series(&mut guard, hash, key, first.now_unix_nano),
+            None if self.admit() => self.insert_series(&mut guard, hash, key, now.unix_nano),
             None => {
                 drop(guard);
                 for obs in std::iter::once(first).chain(observations) {
-                    self.observe_overflow(obs);
+                    self.observe_overflow(obs, now);
                 }
                 return;
             }
@@ -124,7 +132,7 @@ impl SpanMetrics {
         guard.version += 1;
         let words = words_mut(&mut guard.chunks, stride, slot);
         for obs in std::iter::once(first).chain(observations) {
-            self.record(words, obs);
+            self.record(words, obs, now);
         }
     }
 
@@ -212,7 +220,7 @@ impl SpanMetrics {
             .is_ok()
     }
 
-    fn observe_overflow(&self, obs: &Observation) {
+    fn observe_overflow(&self, obs: &Observation, now: Now) {
         self.overflow_spans.fetch_add(1, Ordering::Relaxed);
         let mut o = self.overflow.lock();
         if !o.active {
@@ -220,7 +228,7 @@ impl SpanMetrics {
             o.errors = 0;
             o.words.fill(0);
             if let Some(w) = o.words.get_mut(W_CREATED) {
-                *w = obs.now_unix_nano;
+                *w = now.unix_nano;
             }
             tracing::warn!(
                 limit = self.settings.cardinality_limit,
@@ -233,7 +241,7 @@ impl SpanMetrics {
             o.errors = o.errors.wrapping_add(obs.weight);
         }
         let mut words = std::mem::take(&mut o.words);
-        self.record(&mut words, obs);
+        self.record(&mut words, obs, now);
         o.words = words;
     }
 }

@@ -6,7 +6,7 @@ use smallvec::SmallVec;
 
 use super::key::{DimSrc, SpanKey};
 use super::local::Local;
-use super::observe::Observation;
+use super::observe::{Now, Observation};
 use super::SpanMetrics;
 use crate::config::{COUNTED, EXTRAPOLATED};
 use crate::series::{enum_index, KIND_NAMES, STATUS_ERROR, STATUS_NAMES};
@@ -25,8 +25,6 @@ pub(crate) struct Aggregator<'m, 'a> {
     resource_has: SmallVec<[bool; 8]>,
     srcs: SmallVec<[DimSrc<'a>; 8]>,
     scratch: Vec<String>,
-    now_ms: u64,
-    now_unix_nano: u64,
     /// The last tracestate's parse, reused by the request's next span.
     adjusted: AdjustedCounts<'a>,
     /// `span_multiplier_key` read from the current resource.
@@ -55,12 +53,16 @@ impl<'m, 'a> Aggregator<'m, 'a> {
             resource_has: smallvec::smallvec![false; n],
             srcs: smallvec::smallvec![DimSrc::Absent; n],
             scratch: vec![String::new(); n],
-            now_ms,
-            now_unix_nano: m.now_unix_nano(now_ms),
             adjusted: AdjustedCounts::new(),
             resource_multiplier: None,
             // ~430 bytes per span is typical; fewer bytes mean more spans, so aim low.
-            local: Local::with_capacity(request_len / 256),
+            local: Local::with_capacity(
+                request_len / 256,
+                Now {
+                    ms: now_ms,
+                    unix_nano: m.now_unix_nano(now_ms),
+                },
+            ),
         }
     }
 
@@ -231,8 +233,6 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
             is_error: status == STATUS_ERROR,
             trace_id,
             span_id: <[u8; 8]>::try_from(span.span_id()).unwrap_or_default(),
-            now_ms: self.now_ms,
-            now_unix_nano: self.now_unix_nano,
         };
         self.local.add(self.m, &key, obs);
     }
