@@ -4,6 +4,8 @@ use redline_pipeline::config::Unsupported;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
+pub use redline_pipeline::Invalid;
+
 /// How much is printed per batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Verbosity {
@@ -107,8 +109,6 @@ pub struct LoggingConfig {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NopConfig {}
-
-pub use redline_pipeline::Invalid;
 
 fn check_sampling(initial: i64, thereafter: i64) -> Result<(), Invalid> {
     if initial < 0 {

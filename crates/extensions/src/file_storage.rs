@@ -30,6 +30,8 @@ use redline_pipeline::{
 };
 use serde::Deserialize;
 
+pub use redline_pipeline::Invalid;
+
 /// otelcol's default on Linux. An otelcol file that relies on it runs unchanged, and fails the
 /// same way (at start, naming the path) when the directory does not exist.
 pub const DEFAULT_DIRECTORY: &str = "/var/lib/otelcol/file_storage";
@@ -105,8 +107,6 @@ impl Default for CompactionConfig {
         }
     }
 }
-
-pub use redline_pipeline::Invalid;
 
 impl Config {
     /// The checks that need no file system.

@@ -11,6 +11,8 @@ use serde::{Deserialize, Deserializer};
 
 use crate::render::{OptionsError, RenderOptions};
 
+pub use redline_pipeline::Invalid;
+
 fn default_true() -> bool {
     true
 }
@@ -112,8 +114,6 @@ where
 {
     Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
 }
-
-pub use redline_pipeline::Invalid;
 
 impl Config {
     /// Checks the values serde cannot: the endpoint, translatable names, unsupported values.

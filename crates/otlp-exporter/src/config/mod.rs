@@ -29,6 +29,7 @@ pub use queue::{
     BatchConfig, QueueConfig, Sizer, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_QUEUE_SIZE_BYTES,
 };
 pub use redline_pipeline::retry::RetryConfig;
+pub use redline_pipeline::Invalid;
 
 /// The exporter's section, e.g. `exporters.otlp/tempo`.
 #[derive(Clone, Debug, Deserialize)]
@@ -138,8 +139,6 @@ impl Default for KeepaliveConfig {
         }
     }
 }
-
-pub use redline_pipeline::Invalid;
 
 impl Config {
     /// Whether the connection uses TLS, by otelcol's rule: on unless `tls.insecure` is set, and

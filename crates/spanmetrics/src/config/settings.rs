@@ -5,6 +5,9 @@
 use std::time::Duration;
 
 use super::{Config, Dimension, CUMULATIVE, DEFAULT_BUCKETS_MS, DEFAULT_DIMENSIONS, DELTA};
+use redline_pipeline::CheckAll;
+
+pub use redline_pipeline::Invalid;
 
 /// Unit of the duration histogram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,9 +31,6 @@ impl Unit {
         }
     }
 }
-
-use redline_pipeline::CheckAll;
-pub use redline_pipeline::Invalid;
 
 /// The config after validation, in the form the aggregator uses.
 #[derive(Clone, Debug)]
