@@ -195,6 +195,7 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
+    use crate::gzip::gunzip;
 
     async fn wire(m: &Message) -> Vec<u8> {
         let collected = m.body().collect().await.expect("infallible");
@@ -209,14 +210,6 @@ mod tests {
             "length prefix covers the rest"
         );
         (wire[0], wire[PREFIX_LEN..].to_vec())
-    }
-
-    fn gunzip(b: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(b)
-            .read_to_end(&mut out)
-            .expect("valid gzip");
-        out
     }
 
     #[tokio::test]

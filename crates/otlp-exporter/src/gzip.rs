@@ -72,19 +72,20 @@ pub(crate) fn compress(parts: &[&Bytes], level: u32, head: usize) -> Result<Vec<
     })
 }
 
+/// The decompressed bytes of one gzip member, for the tests of whatever sends gzip.
+#[cfg(test)]
+pub(crate) fn gunzip(b: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(b)
+        .read_to_end(&mut out)
+        .expect("valid gzip");
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
-
     use super::*;
-
-    fn gunzip(b: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(b)
-            .read_to_end(&mut out)
-            .expect("valid gzip");
-        out
-    }
 
     #[test]
     fn every_level_is_one_gzip_member_of_the_concatenated_parts() {

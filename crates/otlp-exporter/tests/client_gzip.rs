@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Full};
 use prost::Message;
 use redline_otlp_exporter::config::{Compression, Sizer};
 use redline_pipeline::config::load_str;
-use redline_pipeline::extension::{ExtensionCapabilities, Extensions, Storage};
+use redline_pipeline::extension::{ExtensionCapabilities, Extensions};
 use redline_pipeline::service::Service;
 use redline_pipeline::telemetry::Telemetry;
 use redline_pipeline::{Batch, BuildContext, ComponentId, Factories, Signal};
@@ -28,7 +28,7 @@ use tower::ServiceExt;
 
 use common::{eventually, request, Sink};
 use http_sink::HttpSink;
-use support::Started;
+use support::{DirStorage, Started};
 
 const CONFIG: &str = "\
 receivers:
@@ -348,25 +348,6 @@ async fn a_multi_member_or_uncompressible_body_is_compressed_anew() {
     assert!(errors.is_empty(), "{errors:?}");
 }
 
-/// A storage extension handing out directories under `root`, for a disk queue.
-struct DirStorage(std::path::PathBuf);
-
-impl Storage for DirStorage {
-    fn directory(
-        &self,
-        kind: &str,
-        component: &ComponentId,
-        name: &str,
-    ) -> Result<std::path::PathBuf, std::io::Error> {
-        let dir = self.0.join(format!(
-            "{kind}_{}_{name}",
-            component.to_string().replace('/', "_")
-        ));
-        std::fs::create_dir_all(&dir)?;
-        Ok(dir)
-    }
-}
-
 #[tokio::test]
 async fn a_frame_counts_against_the_queue_only_where_it_is_kept() {
     let sink = Sink::start().await;
@@ -391,7 +372,9 @@ async fn a_frame_counts_against_the_queue_only_where_it_is_kept() {
         extensions.insert(
             ComponentId::new("file_storage", None),
             ExtensionCapabilities {
-                storage: Some(std::sync::Arc::new(DirStorage(dir.path().join(name)))),
+                storage: Some(std::sync::Arc::new(DirStorage {
+                    root: dir.path().join(name),
+                })),
                 ..ExtensionCapabilities::default()
             },
         );

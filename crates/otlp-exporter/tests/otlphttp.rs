@@ -15,6 +15,7 @@ use redline_otlp_exporter::config::{Encoding, HttpCompression};
 use redline_pipeline::config::Secret;
 use redline_pipeline::telemetry::Telemetry;
 use redline_pipeline::Signal;
+use support::DirStorage;
 use tokio::sync::Semaphore;
 
 #[tokio::test]
@@ -360,27 +361,6 @@ async fn an_unreachable_server_is_retried_until_it_comes_up() {
     assert_eq!(*got.lock(), 1);
     s.shutdown_ok().await;
     server.abort();
-}
-
-/// A storage extension as the pipeline sees one: a directory per component under `root`.
-struct DirStorage {
-    root: std::path::PathBuf,
-}
-
-impl redline_pipeline::extension::Storage for DirStorage {
-    fn directory(
-        &self,
-        kind: &str,
-        component: &redline_pipeline::ComponentId,
-        name: &str,
-    ) -> Result<std::path::PathBuf, std::io::Error> {
-        let dir = self.root.join(format!(
-            "{kind}_{}_{name}",
-            component.to_string().replace('/', "_")
-        ));
-        std::fs::create_dir_all(&dir)?;
-        Ok(dir)
-    }
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod common;
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,46 +17,8 @@ use redline_otlp_exporter::Config;
 use redline_pipeline::extension::{ExtensionCapabilities, Extensions, Storage};
 use redline_pipeline::telemetry::Telemetry;
 use redline_pipeline::{BuildContext, ComponentId, Signal};
+use support::{DirStorage, SyncedDirStorage};
 use tonic::Code;
-
-/// A storage extension as the pipeline sees one: a directory per component under `root`.
-struct DirStorage {
-    root: PathBuf,
-}
-
-impl Storage for DirStorage {
-    fn directory(
-        &self,
-        kind: &str,
-        component: &ComponentId,
-        name: &str,
-    ) -> Result<PathBuf, std::io::Error> {
-        let dir = self.root.join(format!(
-            "{kind}_{}_{name}",
-            component.to_string().replace('/', "_")
-        ));
-        std::fs::create_dir_all(&dir)?;
-        Ok(dir)
-    }
-}
-
-/// The same with `fsync: true`.
-struct SyncedDirStorage(DirStorage);
-
-impl Storage for SyncedDirStorage {
-    fn directory(
-        &self,
-        kind: &str,
-        component: &ComponentId,
-        name: &str,
-    ) -> Result<PathBuf, std::io::Error> {
-        self.0.directory(kind, component, name)
-    }
-
-    fn fsync(&self) -> bool {
-        true
-    }
-}
 
 fn ctx(root: &Path) -> (BuildContext, Telemetry) {
     ctx_on(Arc::new(DirStorage {

@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use redline_pipeline::body_budget::BodyBudget;
 use redline_pipeline::telemetry::ReceiverCounters;
-use redline_pipeline::{Batch, Consumer, Refused, Signal, TapWalks};
+use redline_pipeline::{Batch, Consumer, Refused, Signal, SpanTap, TapId, TapWalks};
 
 use crate::wire;
 
@@ -60,11 +60,19 @@ pub(crate) enum IngestError {
 pub(crate) struct Ingest {
     signal: Signal,
     next: Arc<dyn Consumer>,
+    /// The consumers that read traces requests during validation. Asked once: the service
+    /// binds every connector's output before it builds the receivers, so the graph behind
+    /// `next` no longer changes.
+    taps: Vec<(TapId, Arc<dyn SpanTap>)>,
 }
 
 impl Ingest {
     pub(crate) fn new(signal: Signal, next: Arc<dyn Consumer>) -> Self {
-        Self { signal, next }
+        let mut taps = Vec::new();
+        if signal == Signal::Traces {
+            next.span_taps(&mut taps);
+        }
+        Self { signal, next, taps }
     }
 
     pub(crate) fn signal(&self) -> Signal {
@@ -83,12 +91,8 @@ impl Ingest {
         let gzip = gzip_member.map(|member| (raw.clone(), member));
         // Consumers that read traces requests as they arrive do it during validation: the
         // request is walked once. Their walks count only once the request is accepted.
-        let mut taps = Vec::new();
-        if self.signal == Signal::Traces {
-            self.next.span_taps(&mut taps);
-        }
         let request = raw.clone();
-        let mut walks = TapWalks::begin(&taps, request.len());
+        let mut walks = TapWalks::begin(&self.taps, request.len());
         let (batch, rejected) = match self.signal {
             Signal::Traces => {
                 let (stats, names) =

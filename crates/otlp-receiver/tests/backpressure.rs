@@ -155,24 +155,15 @@ async fn grpc_calls_over_the_budget_are_refused_from_the_frame_header() {
     let addr = h.grpc.expect("grpc");
     // A call that sends its frame header (declaring 50 KB) and a little of the message.
     let message = common::requests::big_request(50_000).encode_to_vec();
-    let mut frame = vec![0u8];
-    frame.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
-    frame.extend_from_slice(&message);
+    let frame = common::raw_grpc::frame(0, &message);
     let (mut tx, rx) =
         futures::channel::mpsc::channel::<Result<Frame<bytes::Bytes>, std::convert::Infallible>>(4);
-    let io = hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(addr).await.expect("tcp"));
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
-            .await
-            .expect("h2");
-    tokio::spawn(conn);
-    let req = http::Request::post(format!(
-        "http://{addr}/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-    ))
-    .header("content-type", "application/grpc")
-    .header("te", "trailers")
-    .body(StreamBody::new(rx))
-    .expect("request");
+    let mut sender = common::raw_grpc::h2c(addr).await;
+    let req = http::Request::post(format!("http://{addr}{}", common::raw_grpc::EXPORT))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(StreamBody::new(rx))
+        .expect("request");
     futures::SinkExt::send(
         &mut tx,
         Ok(Frame::data(bytes::Bytes::copy_from_slice(&frame[..1000]))),

@@ -168,12 +168,7 @@ async fn http_response_headers_and_custom_path() {
 async fn h2c_takes_large_headers_without_closing_the_connection() {
     let h = Receiver::start(loopback_config_with_http(|_| {}), Recorder::default()).await;
     let addr = h.http.expect("http");
-    let io = hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(addr).await.expect("tcp"));
-    let (sender, conn) =
-        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
-            .await
-            .expect("h2c");
-    tokio::spawn(conn);
+    let sender = common::raw_grpc::h2c::<Full<Bytes>>(addr).await;
     let big = "x".repeat(40 * 1024);
     let mut calls = Vec::new();
     for i in 0..8 {

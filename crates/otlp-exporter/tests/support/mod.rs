@@ -62,3 +62,42 @@ pub async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// A storage extension as the pipeline sees one: a directory per component under `root`.
+pub struct DirStorage {
+    pub root: std::path::PathBuf,
+}
+
+impl redline_pipeline::extension::Storage for DirStorage {
+    fn directory(
+        &self,
+        kind: &str,
+        component: &redline_pipeline::ComponentId,
+        name: &str,
+    ) -> Result<std::path::PathBuf, std::io::Error> {
+        let dir = self.root.join(format!(
+            "{kind}_{}_{name}",
+            component.to_string().replace('/', "_")
+        ));
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+}
+
+/// [`DirStorage`] with `fsync: true`.
+pub struct SyncedDirStorage(pub DirStorage);
+
+impl redline_pipeline::extension::Storage for SyncedDirStorage {
+    fn directory(
+        &self,
+        kind: &str,
+        component: &redline_pipeline::ComponentId,
+        name: &str,
+    ) -> Result<std::path::PathBuf, std::io::Error> {
+        self.0.directory(kind, component, name)
+    }
+
+    fn fsync(&self) -> bool {
+        true
+    }
+}
