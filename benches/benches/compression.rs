@@ -13,6 +13,10 @@
 //! per thread, as the exporter does now. Every output is decompressed by the receiver's
 //! decoder (flate2's `MultiGzDecoder`).
 //!
+//! The `zstd_context` group compares, at level 3, a new streaming encoder per request (as the
+//! exporters compressed before) with one context per thread compressing the whole request
+//! (as they do now).
+//!
 //! `cargo bench -p redline-benches --bench compression`
 //! `cargo bench -p redline-benches --features zlib-ng --bench compression -- gzip_backends`
 
@@ -46,6 +50,8 @@ const FLATE2: &str = if cfg!(feature = "zlib-ng") {
 thread_local! {
     static FLATE2_6: RefCell<flate2::Compress> =
         RefCell::new(flate2::Compress::new_gzip(flate2::Compression::new(6), 15));
+    static ZSTD_3: RefCell<zstd::bulk::Compressor<'static>> =
+        RefCell::new(zstd::bulk::Compressor::new(3).expect("a zstd level"));
     static LIBDEFLATE_6: RefCell<libdeflater::Compressor> =
         RefCell::new(libdeflater::Compressor::new(
             libdeflater::CompressionLvl::new(6).expect("a libdeflate level"),
@@ -93,7 +99,19 @@ fn gunzip(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// As the exporters compress: one frame of the whole request, with a context kept per
+/// thread.
 fn zstd3(data: &[u8]) -> Vec<u8> {
+    ZSTD_3.with_borrow_mut(|c| {
+        let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(data.len()));
+        c.compress_to_buffer(data, &mut out)
+            .expect("bound is enough");
+        out
+    })
+}
+
+/// As the exporters compressed before: a new streaming encoder per request, the size pledged.
+fn zstd3_new_encoder(data: &[u8]) -> Vec<u8> {
     let mut e = zstd::stream::write::Encoder::new(Vec::with_capacity(data.len() / 4 + 64), 3)
         .expect("encoder");
     e.set_pledged_src_size(Some(data.len() as u64))
@@ -190,6 +208,7 @@ fn compression(c: &mut Criterion<Clock>) {
     g.finish();
 }
 
+/// A named way to compress a request.
 type Gzip = (&'static str, fn(&[u8]) -> Vec<u8>);
 
 fn gzip_backends(c: &mut Criterion<Clock>) {
@@ -232,18 +251,12 @@ fn gzip_backends(c: &mut Criterion<Clock>) {
 
     for (input, data) in &inputs {
         let mean = data.iter().map(Bytes::len).sum::<usize>() / data.len();
-        let mut g = c.benchmark_group(format!("gzip_backends_compress/{input}"));
-        g.throughput(Throughput::Bytes(mean as u64));
-        for (name, compress) in backends {
-            let mut i = 0;
-            g.bench_function(name, |b| {
-                b.iter(|| {
-                    i = (i + 1) % data.len();
-                    black_box(compress(black_box(&data[i])))
-                })
-            });
-        }
-        g.finish();
+        bench_compressing(
+            c,
+            &format!("gzip_backends_compress/{input}"),
+            &backends,
+            data,
+        );
 
         let mut g = c.benchmark_group(format!("gzip_backends_decompress/{input}"));
         g.throughput(Throughput::Bytes(mean as u64));
@@ -261,9 +274,41 @@ fn gzip_backends(c: &mut Criterion<Clock>) {
     }
 }
 
+/// zstd level 3 on one request: a context per thread against a new encoder per request.
+fn zstd_context(c: &mut Criterion<Clock>) {
+    let requests: Vec<Bytes> = Workload::new(10_000).requests(64, 5);
+    let ways: [Gzip; 2] = [
+        ("new_encoder", zstd3_new_encoder),
+        ("context_per_thread", zstd3),
+    ];
+    for (name, compress) in ways {
+        for r in &requests {
+            assert_eq!(unzstd(&compress(r)), r.as_ref(), "{name} round trip");
+        }
+    }
+    bench_compressing(c, "zstd_context/request_100_spans", &ways, &requests);
+}
+
+/// One benchmark per way in `group`, each compressing `data`'s requests in turn.
+fn bench_compressing(c: &mut Criterion<Clock>, group: &str, ways: &[Gzip], data: &[Bytes]) {
+    let mean = data.iter().map(Bytes::len).sum::<usize>() / data.len();
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Bytes(mean as u64));
+    for (name, compress) in ways {
+        let mut i = 0;
+        g.bench_function(*name, |b| {
+            b.iter(|| {
+                i = (i + 1) % data.len();
+                black_box(compress(black_box(&data[i])))
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().with_measurement(Clock::from_env());
-    targets = compression, gzip_backends
+    targets = compression, gzip_backends, zstd_context
 }
 criterion_main!(benches);

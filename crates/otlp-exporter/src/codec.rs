@@ -30,7 +30,7 @@ pub enum EncodeError {
     #[error("compression failed: {0}")]
     Compress(#[from] std::io::Error),
     #[error("gzip failed: {0}")]
-    Gzip(#[from] crate::gzip::GzipError),
+    Gzip(#[from] crate::compress::gzip::GzipError),
 }
 
 /// One framed gRPC message, kept for the retries of a request: compressing once per request,
@@ -97,22 +97,13 @@ impl Message {
     fn gzip(parts: &[&Bytes], level: u32) -> Result<Self, EncodeError> {
         // The prefix is patched in place once the compressed length is known, so the payload
         // is written once, straight into the buffer that is sent.
-        let out = crate::gzip::compress(parts, level.clamp(1, 9), PREFIX_LEN)?;
+        let out = crate::compress::gzip::compress(parts, level.clamp(1, 9), PREFIX_LEN)?;
         Self::compressed(out, "gzip")
     }
 
     fn zstd(parts: &[&Bytes], level: i32) -> Result<Self, EncodeError> {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let mut out = Vec::with_capacity(PREFIX_LEN + len / 4 + 64);
-        out.extend_from_slice(&[0; PREFIX_LEN]);
-        let mut encoder = zstd::stream::write::Encoder::new(out, level)?;
-        // The size is known: zstd records it in the frame header, so a decoder sizes its
-        // buffer once.
-        encoder.set_pledged_src_size(u64::try_from(len).ok())?;
-        for p in parts {
-            encoder.write_all(p)?;
-        }
-        Self::compressed(encoder.finish()?, "zstd")
+        let out = crate::compress::zstd::compress(parts, level, PREFIX_LEN)?;
+        Self::compressed(out, "zstd")
     }
 
     /// grpc-encoding `snappy` is the snappy framed format (otelcol's configgrpc compressor).
@@ -195,7 +186,7 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
-    use crate::gzip::gunzip;
+    use crate::compress::gzip::gunzip;
 
     async fn wire(m: &Message) -> Vec<u8> {
         let collected = m.body().collect().await.expect("infallible");

@@ -22,13 +22,13 @@
 //! `x-snappy-framed`) bodies, judged by the OTLP/HTTP status rules.
 
 mod codec;
+mod compress;
 pub mod config;
 mod disk;
 mod exporter;
 mod failure_log;
 mod grpc;
 mod grpc_transport;
-mod gzip;
 mod otlphttp;
 mod queue;
 pub mod retry;

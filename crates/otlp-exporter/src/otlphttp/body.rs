@@ -70,7 +70,7 @@ pub(crate) fn encode(parts: Vec<Bytes>, format: &BodyFormat) -> Result<EncodedBo
         HttpCompression::Gzip => {
             let parts: Vec<&Bytes> = payload.iter().collect();
             let level = u32::try_from(level).unwrap_or(6).clamp(1, 9);
-            crate::gzip::compress(&parts, level, 0).map_err(std::io::Error::other)
+            crate::compress::gzip::compress(&parts, level, 0).map_err(std::io::Error::other)
         }
         // otelcol sends zlib streams for both names.
         HttpCompression::Zlib | HttpCompression::Deflate => {
@@ -78,7 +78,10 @@ pub(crate) fn encode(parts: Vec<Bytes>, format: &BodyFormat) -> Result<EncodedBo
             write_all(&mut e, &payload)?;
             e.finish()
         }
-        HttpCompression::Zstd => zstd_compress(&payload, level),
+        HttpCompression::Zstd => {
+            let parts: Vec<&Bytes> = payload.iter().collect();
+            crate::compress::zstd::compress(&parts, level, 0)
+        }
         // As otelcol's confighttp: `snappy` is one block of the whole body...
         HttpCompression::Snappy => snap::raw::Encoder::new()
             .compress_vec(&concat(&payload))
@@ -105,17 +108,6 @@ fn write_all(w: &mut impl Write, parts: &[Bytes]) -> Result<(), String> {
         .iter()
         .try_for_each(|p| w.write_all(p))
         .map_err(|e| format!("compression failed: {e}"))
-}
-
-fn zstd_compress(parts: &[Bytes], level: i32) -> std::io::Result<Vec<u8>> {
-    let mut e = zstd::stream::write::Encoder::new(Vec::new(), level)?;
-    // The size is known: zstd records it in the frame header, which some decoders want.
-    let len: usize = parts.iter().map(Bytes::len).sum();
-    e.set_pledged_src_size(u64::try_from(len).ok())?;
-    for p in parts {
-        e.write_all(p)?;
-    }
-    e.finish()
 }
 
 fn concat(parts: &[Bytes]) -> Bytes {

@@ -37,19 +37,7 @@ pub(crate) fn compress(parts: &[&Bytes], level: u32, head: usize) -> Result<Vec<
         .and_then(|l| l.checked_sub(1))
         .filter(|i| *i < LEVELS)
         .ok_or(GzipError::Level(level))?;
-    let joined;
-    let input: &[u8] = match parts {
-        [] => &[],
-        [one] => one,
-        // libdeflate takes one buffer: copying a few batches costs a small part of deflating
-        // them.
-        _ => {
-            let mut all = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-            parts.iter().for_each(|p| all.extend_from_slice(p));
-            joined = all;
-            &joined
-        }
-    };
+    let input = super::whole(parts);
     COMPRESSORS.with_borrow_mut(|compressors| {
         let compressor = match &mut compressors[index] {
             Some(c) => c,
@@ -63,7 +51,7 @@ pub(crate) fn compress(parts: &[&Bytes], level: u32, head: usize) -> Result<Vec<
         };
         let bound = compressor.gzip_compress_bound(input.len());
         let mut out = vec![0u8; head + bound];
-        let len = compressor.gzip_compress(input, &mut out[head..])?;
+        let len = compressor.gzip_compress(&input, &mut out[head..])?;
         out.truncate(head + len);
         // The message is kept for every attempt of its request: hand back the worst-case
         // room.
@@ -89,14 +77,7 @@ mod tests {
 
     #[test]
     fn every_level_is_one_gzip_member_of_the_concatenated_parts() {
-        let a = Bytes::from(
-            (0..50_000u32)
-                .flat_map(|i| (i % 251).to_le_bytes())
-                .collect::<Vec<_>>(),
-        );
-        let b = Bytes::from_static(b"second request");
-        let mut expected = a.to_vec();
-        expected.extend_from_slice(&b);
+        let (a, b, expected) = crate::compress::two_parts();
         for level in 1..=9 {
             let out = compress(&[&a, &b], level, 3).expect("compresses");
             assert_eq!(out[..3], [0, 0, 0], "the head is left for the caller");
