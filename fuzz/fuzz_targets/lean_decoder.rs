@@ -8,7 +8,8 @@
 //! aggregation (with dimensions and a tiny cardinality limit, so the overflow path runs) and
 //! the Prometheus renderer in both formats; every counted span must be in `calls`, in
 //! `errors` when its status is ERROR, and in the histogram, each time with its sampling
-//! adjusted count. The servicegraph connector pairs the same request (both walks, and its
+//! adjusted count. The attributes a walk notes for a visitor's keys are the ones a scan
+//! finds. The servicegraph connector pairs the same request (both walks, and its
 //! expiry) and renders without panicking.
 
 #![no_main]
@@ -18,8 +19,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use prost::Message;
 use redline_otlp_wire::{
-    validate, walk, walk_single_pass, AnyValueView, AttributeIter, ResourceView, ScopeView,
-    SpanView, TraceVisitor,
+    validate, walk, walk_single_pass, walk_validated, AnyValueView, AttributeIter, ResourceView,
+    ScopeView, SpanKeys, SpanView, TraceVisitor,
 };
 use redline_pipeline::{
     Exemplar, FamilyDesc, HistogramPoint, MetricKind, MetricsSink, MetricsSource,
@@ -200,6 +201,28 @@ impl<'a> TraceVisitor<'a> for Recorder {
             status: (s.status_code(), s.status_message().to_owned()),
             flags: s.flags(),
         })));
+    }
+}
+
+/// Checks on every span that what the walk noted for `keys` is the first attribute of each
+/// key, as a scan finds it.
+struct NotedAgrees<'k>(&'k SpanKeys);
+
+impl<'a> TraceVisitor<'a> for NotedAgrees<'a> {
+    fn span_keys(&self) -> &'a SpanKeys {
+        self.0
+    }
+
+    fn span(&mut self, s: &SpanView<'a>) {
+        for key in self.0.iter() {
+            let scanned = s.attributes().lazy().find(|a| a.key_bytes() == key);
+            let noted = s.lazy_attribute(key);
+            assert_eq!(
+                noted.map(|a| (a.key_bytes(), from_view(&a.value()))),
+                scanned.map(|a| (a.key_bytes(), from_view(&a.value()))),
+                "noted attribute differs from the scan's"
+            );
+        }
     }
 }
 
@@ -448,6 +471,22 @@ fuzz_target!(|data: &[u8]| {
     // The receiver validates once and then walks in one pass: same verdict, same error.
     let single = walk_single_pass(data, &mut Recorder::default());
     assert_eq!(single, walked, "walk_single_pass disagrees with walk");
+    // The first keys of the request's first span, and keys the fuzzer writes often.
+    let keys = SpanKeys::new(
+        prost
+            .iter()
+            .flat_map(|r| &r.resource_spans)
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .flat_map(|s| &s.attributes)
+            .map(|kv| kv.key.as_bytes())
+            .take(5)
+            .chain([&b"a"[..], b"http.method", b"k"]),
+    );
+    if walked.is_ok() {
+        walk_single_pass(data, &mut NotedAgrees(&keys)).expect("valid");
+        walk_validated(data, &mut NotedAgrees(&keys)).expect("valid");
+    }
     assert_eq!(validate(data), walked, "validate disagrees with walk");
 
     if let (Ok(req), Ok(stats)) = (prost, walked) {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+use redline_otlp_wire::SpanKeys;
 use redline_pipeline::body_budget::BodyBudget;
 use redline_pipeline::telemetry::ReceiverCounters;
 use redline_pipeline::{Batch, Consumer, Refused, Signal, SpanTap, TapId, TapWalks};
@@ -64,6 +65,8 @@ pub(crate) struct Ingest {
     /// binds every connector's output before it builds the receivers, so the graph behind
     /// `next` no longer changes.
     taps: Vec<(TapId, Arc<dyn SpanTap>)>,
+    /// The span attribute keys the taps look up, noted by the validating walk.
+    span_keys: SpanKeys,
 }
 
 impl Ingest {
@@ -72,7 +75,13 @@ impl Ingest {
         if signal == Signal::Traces {
             next.span_taps(&mut taps);
         }
-        Self { signal, next, taps }
+        let span_keys = TapWalks::keys_of(&taps);
+        Self {
+            signal,
+            next,
+            taps,
+            span_keys,
+        }
     }
 
     pub(crate) fn signal(&self) -> Signal {
@@ -92,7 +101,7 @@ impl Ingest {
         // Consumers that read traces requests as they arrive do it during validation: the
         // request is walked once. Their walks count only once the request is accepted.
         let request = raw.clone();
-        let mut walks = TapWalks::begin(&self.taps, request.len());
+        let mut walks = TapWalks::begin(&self.taps, &self.span_keys, request.len());
         let (batch, rejected) = match self.signal {
             Signal::Traces => {
                 let (stats, names) =

@@ -51,8 +51,8 @@ pub use walk::{
     validate, validate_logs, validate_metrics, validate_with_span_names,
     validate_with_span_names_visiting, walk, walk_lazy, walk_single_pass, walk_validated,
     EventIter, EventView, LazySpanView, LazyTraceVisitor, LinkIter, LinkView, LogsStats,
-    MetricsStats, NoopVisitor, ResourceView, ScopeView, SpanNames, SpanView, TraceVisitor,
-    WalkStats,
+    MetricsStats, NoopVisitor, ResourceView, ScopeView, SpanKeys, SpanNames, SpanView,
+    TraceVisitor, WalkStats,
 };
 
 /// prost 0.14's recursion limit (`prost::RECURSION_LIMIT`, not public there).

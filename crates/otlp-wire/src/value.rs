@@ -210,7 +210,7 @@ impl<'a> AttributeIter<'a> {
 
 /// The raw bytes of a `KeyValue`'s key (last occurrence wins).
 #[inline]
-fn raw_key(kv: &[u8]) -> &[u8] {
+pub(crate) fn raw_key(kv: &[u8]) -> &[u8] {
     // Fast path for the layout every encoder writes: the key, then at most one `value`, and
     // nothing else (so this key is the last one), both with one-byte lengths.
     if let [0x0a, klen, rest @ ..] = kv {
@@ -266,6 +266,15 @@ pub struct LazyAttribute<'a> {
 }
 
 impl<'a> LazyAttribute<'a> {
+    /// The attribute whose `KeyValue` message is `kv`.
+    #[inline(always)]
+    pub(crate) fn of(kv: &'a [u8]) -> Self {
+        LazyAttribute {
+            kv,
+            key: raw_key(kv),
+        }
+    }
+
     /// The key's bytes, not checked for UTF-8 (validated input always is): comparing them
     /// with a `&str`'s bytes is the same as comparing the strings.
     pub fn key_bytes(&self) -> &'a [u8] {
@@ -293,10 +302,7 @@ impl<'a> Iterator for LazyAttributes<'a> {
             Some(kv) => kv,
             None => self.inner.tail.next()?,
         };
-        Some(LazyAttribute {
-            kv,
-            key: raw_key(kv),
-        })
+        Some(LazyAttribute::of(kv))
     }
 }
 

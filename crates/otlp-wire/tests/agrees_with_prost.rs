@@ -19,8 +19,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use prost::Message;
 use redline_otlp_wire::{
-    validate, walk, walk_lazy, walk_validated, AttributeIter, LazySpanView, LazyTraceVisitor,
-    ResourceView, ScopeView, SpanView, TraceVisitor,
+    validate, walk, walk_lazy, walk_validated, AttributeIter, LazyAttribute, LazySpanView,
+    LazyTraceVisitor, ResourceView, ScopeView, SpanKeys, SpanView, TraceVisitor,
 };
 
 fn cases(default: u32) -> ProptestConfig {
@@ -261,6 +261,16 @@ fn check_agrees(bytes: &[u8]) -> Result<(), TestCaseError> {
         let mut lazy = LazyAgrees(Ok(()));
         walk_validated(bytes, &mut lazy).unwrap();
         lazy.0?;
+        // What the walks note for a visitor's keys is what a scan finds, checking or
+        // trusting.
+        let keys = SpanKeys::new(["a", "b", "service.name", "", "B", "é"]);
+        let mut noted = NotedAgrees {
+            keys: &keys,
+            result: Ok(()),
+        };
+        walk(bytes, &mut noted).unwrap();
+        walk_validated(bytes, &mut noted).unwrap();
+        noted.result?;
         // The lazy walk reports the same resources, scopes and span fields.
         let mut eager = Fields::default();
         walk_validated(bytes, &mut eager).unwrap();
@@ -395,6 +405,38 @@ impl<'a> TraceVisitor<'a> for LazyAgrees {
     fn span(&mut self, s: &SpanView<'a>) {
         if self.0.is_ok() {
             self.0 = lazy_agrees(s.attributes());
+        }
+    }
+}
+
+/// Checks on every span that the attributes the walk noted for `keys` are the first of
+/// their keys, as a scan finds them; keys outside `keys` are found by a scan.
+struct NotedAgrees<'k> {
+    keys: &'k SpanKeys,
+    result: Result<(), TestCaseError>,
+}
+
+fn noted_agrees(s: &SpanView<'_>, keys: &SpanKeys) -> Result<(), TestCaseError> {
+    let owned = |a: LazyAttribute<'_>| (a.key_bytes().to_vec(), owned_from_view(&a.value()));
+    for key in keys.iter().chain([&b"not.noted"[..], b"", b"a"]) {
+        let scanned = s.attributes().lazy().find(|a| a.key_bytes() == key);
+        prop_assert_eq!(
+            s.lazy_attribute(key).map(owned),
+            scanned.map(owned),
+            "key {:?}",
+            String::from_utf8_lossy(key)
+        );
+    }
+    Ok(())
+}
+
+impl<'a> TraceVisitor<'a> for NotedAgrees<'a> {
+    fn span_keys(&self) -> &'a SpanKeys {
+        self.keys
+    }
+    fn span(&mut self, s: &SpanView<'a>) {
+        if self.result.is_ok() {
+            self.result = noted_agrees(s, self.keys);
         }
     }
 }

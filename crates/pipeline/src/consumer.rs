@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redline_otlp_wire::{ResourceView, ScopeView, SpanView, TraceVisitor};
+use redline_otlp_wire::{ResourceView, ScopeView, SpanKeys, SpanView, TraceVisitor};
 
 use crate::Batch;
 
@@ -74,6 +74,12 @@ impl TapId {
 pub trait SpanTap: Send + Sync {
     /// Starts on one request of `request_len` bytes.
     fn begin<'a>(&'a self, request_len: usize) -> Box<dyn TapWalk<'a> + 'a>;
+
+    /// The span attribute keys this tap's walks look up on every span: the receiver's walk
+    /// notes them as it validates (see [`TraceVisitor::span_keys`]).
+    fn span_keys(&self) -> &SpanKeys {
+        SpanKeys::none()
+    }
 }
 
 /// One request's walk through a [`SpanTap`].
@@ -84,19 +90,41 @@ pub trait TapWalk<'a>: TraceVisitor<'a> {
 }
 
 /// The walks of every tap a receiver's next consumer offers, visited together.
-#[derive(Default)]
 pub struct TapWalks<'a> {
     ids: Vec<TapId>,
     walks: Vec<Box<dyn TapWalk<'a> + 'a>>,
+    /// Every tap's [`SpanTap::span_keys`] (see [`TapWalks::keys_of`]).
+    keys: &'a SpanKeys,
+}
+
+impl Default for TapWalks<'_> {
+    fn default() -> Self {
+        Self {
+            ids: Vec::new(),
+            walks: Vec::new(),
+            keys: SpanKeys::none(),
+        }
+    }
 }
 
 impl<'a> TapWalks<'a> {
-    /// Begins a walk of a `request_len`-byte request on each of `taps`.
-    pub fn begin(taps: &'a [(TapId, Arc<dyn SpanTap>)], request_len: usize) -> Self {
+    /// Begins a walk of a `request_len`-byte request on each of `taps`, noting `keys` (what
+    /// [`TapWalks::keys_of`] gave for these taps).
+    pub fn begin(
+        taps: &'a [(TapId, Arc<dyn SpanTap>)],
+        keys: &'a SpanKeys,
+        request_len: usize,
+    ) -> Self {
         Self {
             ids: taps.iter().map(|(id, _)| *id).collect(),
             walks: taps.iter().map(|(_, tap)| tap.begin(request_len)).collect(),
+            keys,
         }
+    }
+
+    /// The keys every one of `taps` looks up, to be noted once for all of them.
+    pub fn keys_of(taps: &[(TapId, Arc<dyn SpanTap>)]) -> SpanKeys {
+        SpanKeys::union(taps.iter().map(|(_, tap)| tap.span_keys()))
     }
 
     /// Commits every walk and returns the ids that now hold the request, for the batch's
@@ -110,6 +138,9 @@ impl<'a> TapWalks<'a> {
 }
 
 impl<'a> TraceVisitor<'a> for TapWalks<'a> {
+    fn span_keys(&self) -> &'a SpanKeys {
+        self.keys
+    }
     fn resource(&mut self, resource: &ResourceView<'a>) {
         for w in &mut self.walks {
             w.resource(resource);

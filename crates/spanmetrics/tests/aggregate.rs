@@ -674,13 +674,21 @@ fn values(sink: &Sink) -> Vec<String> {
 /// committed.
 #[test]
 fn a_tap_walk_counts_as_aggregate_does_and_only_when_committed() {
+    use redline_otlp_wire::SpanKeys;
     use redline_pipeline::{SpanTap, TapId, TapWalks};
     use std::sync::Arc;
     let raw = bytes::Bytes::from(reference_request());
     let tapped = Arc::new(SpanMetrics::new(&reference_config()).expect("valid config"));
     let taps: Vec<(TapId, Arc<dyn SpanTap>)> = vec![(TapId::unique(), tapped.clone())];
 
-    let mut walks = TapWalks::begin(&taps, raw.len());
+    let keys = TapWalks::keys_of(&taps);
+    let dimensions: Vec<&[u8]> = keys.iter().collect();
+    assert_eq!(
+        dimensions,
+        [&b"cdn.cache.hit"[..]],
+        "the attribute dimension is noted by the walk"
+    );
+    let mut walks = TapWalks::begin(&taps, &keys, raw.len());
     redline_otlp_wire::validate_with_span_names_visiting(&raw, &mut walks).expect("valid");
     drop(walks);
     assert_eq!(
@@ -690,7 +698,7 @@ fn a_tap_walk_counts_as_aggregate_does_and_only_when_committed() {
     );
 
     for _ in 0..2 {
-        let mut walks = TapWalks::begin(&taps, raw.len());
+        let mut walks = TapWalks::begin(&taps, &keys, raw.len());
         redline_otlp_wire::validate_with_span_names_visiting(&raw, &mut walks).expect("valid");
         assert_eq!(walks.commit(), vec![taps[0].0]);
     }
@@ -698,6 +706,15 @@ fn a_tap_walk_counts_as_aggregate_does_and_only_when_committed() {
     for _ in 0..2 {
         direct.aggregate(&raw).expect("valid");
     }
+    // A walk that notes nothing: the tap scans each span's attributes itself.
+    let scanning = Arc::new(SpanMetrics::new(&reference_config()).expect("valid config"));
+    let scanning_taps: Vec<(TapId, Arc<dyn SpanTap>)> = vec![(TapId::unique(), scanning.clone())];
+    for _ in 0..2 {
+        let mut walks = TapWalks::begin(&scanning_taps, SpanKeys::none(), raw.len());
+        redline_otlp_wire::validate_with_span_names_visiting(&raw, &mut walks).expect("valid");
+        walks.commit();
+    }
     assert_eq!(tapped.series_count(), 10);
     assert_eq!(values(&collect(&tapped)), values(&collect(&direct)));
+    assert_eq!(values(&collect(&scanning)), values(&collect(&direct)));
 }

@@ -239,6 +239,16 @@ impl Elements {
         f: Field<'a>,
         check: impl FnOnce(Cursor<'a>, u32) -> Result<(), WireError>,
     ) -> Result<(), WireError> {
+        self.read_bytes::<CHECK>(f, check).map(|_| ())
+    }
+
+    /// [`Self::read`], returning the element's bytes.
+    #[inline(always)]
+    pub(super) fn read_bytes<'a, const CHECK: bool>(
+        &mut self,
+        f: Field<'a>,
+        check: impl FnOnce(Cursor<'a>, u32) -> Result<(), WireError>,
+    ) -> Result<&'a [u8], WireError> {
         let inner = f.payload(self.field)?;
         if CHECK {
             let r = nest(f.r, f.at)?;
@@ -246,7 +256,7 @@ impl Elements {
                 .map_err(|e| e.within(format_args!("{} {}", self.element, self.count)))?;
         }
         self.count += 1;
-        Ok(())
+        Ok(inner.rest())
     }
 }
 

@@ -16,6 +16,7 @@ mod fields;
 mod lazy;
 mod logs;
 mod metrics;
+mod span_keys;
 mod span_names;
 mod trace;
 mod views;
@@ -25,6 +26,7 @@ pub use events_links::{EventIter, EventView, LinkIter, LinkView};
 pub use lazy::{LazySpanView, LazyTraceVisitor};
 pub use logs::{validate_logs, LogsStats};
 pub use metrics::{validate_metrics, MetricsStats};
+pub use span_keys::SpanKeys;
 pub use span_names::{validate_with_span_names, validate_with_span_names_visiting, SpanNames};
 pub use views::{ResourceView, ScopeView, SpanView};
 
@@ -48,6 +50,12 @@ pub trait TraceVisitor<'a> {
     /// Called for every span.
     fn span(&mut self, span: &SpanView<'a>) {
         let _ = span;
+    }
+    /// The span attribute keys this visitor looks up: the walk notes the first attribute of
+    /// each as it reads them, and [`SpanView::lazy_attribute`] finds those without a scan.
+    /// Asked once per walk.
+    fn span_keys(&self) -> &'a SpanKeys {
+        SpanKeys::none()
     }
 }
 

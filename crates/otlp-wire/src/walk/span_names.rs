@@ -102,6 +102,10 @@ impl<'a, V: TraceVisitor<'a>> TraceVisitor<'a> for NameRanges<'_, V> {
         self.also.scope(scope);
     }
 
+    fn span_keys(&self) -> &'a super::SpanKeys {
+        self.also.span_keys()
+    }
+
     fn span(&mut self, span: &SpanView<'a>) {
         self.also.span(span);
         // A name borrowed from the request: its address minus the request's is its offset.

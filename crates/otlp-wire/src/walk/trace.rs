@@ -97,7 +97,10 @@ pub(super) fn span<'a, const CHECK: bool>(
             7 => s.start_time_unix_nano = f.fixed64("start_time_unix_nano")?,
             8 => s.end_time_unix_nano = f.fixed64("end_time_unix_nano")?,
             9 => {
-                attributes.read::<CHECK>(f, key_value)?;
+                let kv = attributes.read_bytes::<CHECK>(f, key_value)?;
+                if !s.keys.is_empty() {
+                    s.note_attribute(kv);
+                }
                 attrs_from = attrs_from.min(f.at);
                 attrs_to = fields.pos();
             }

@@ -4,7 +4,8 @@
 //! are kept as raw bytes and decoded lazily when asked for.
 
 use super::events_links::{EventIter, LinkIter};
-use crate::value::{AnyValueView, AttributeIter, AttributesRef};
+use super::SpanKeys;
+use crate::value::{raw_key, AnyValueView, AttributeIter, AttributesRef, LazyAttribute};
 
 /// The `resource` of one `ResourceSpans` (all its occurrences merged).
 #[derive(Debug, Clone, Copy)]
@@ -103,9 +104,15 @@ impl<'a> ScopeView<'a> {
 }
 
 /// One span. Scalars are decoded eagerly in the validation scan; attributes,
-/// events and links are re-scanned lazily when asked for.
-#[derive(Debug, Clone, Copy, Default)]
+/// events and links are re-scanned lazily when asked for, except the attributes of the keys
+/// the walk noted.
+#[derive(Debug, Clone, Copy)]
 pub struct SpanView<'a> {
+    /// The keys whose first attribute the walk notes in `noted`.
+    pub(super) keys: &'a SpanKeys,
+    /// The `KeyValue` message of each key's first attribute, by the key's slot; empty when
+    /// the span has none (a noted attribute always has bytes: its key is not empty).
+    pub(super) noted: [&'a [u8]; SpanKeys::MAX],
     pub(super) raw: &'a [u8],
     /// From the first `attributes` field to the end of the last one: lookups scan only this.
     pub(super) attrs: &'a [u8],
@@ -127,6 +134,44 @@ pub struct SpanView<'a> {
 }
 
 impl<'a> SpanView<'a> {
+    /// An empty view, to be filled by the walk, noting `keys`.
+    #[inline(always)]
+    pub(super) fn noting(keys: &'a SpanKeys) -> Self {
+        SpanView {
+            keys,
+            noted: [&[]; SpanKeys::MAX],
+            raw: &[],
+            attrs: &[],
+            index: 0,
+            trace_id: &[],
+            span_id: &[],
+            parent_span_id: &[],
+            trace_state: "",
+            name: "",
+            kind: 0,
+            start_time_unix_nano: 0,
+            end_time_unix_nano: 0,
+            dropped_attributes_count: 0,
+            dropped_events_count: 0,
+            dropped_links_count: 0,
+            status_code: 0,
+            status_message: "",
+            flags: 0,
+        }
+    }
+
+    /// Called by the walk with each attribute's `KeyValue` message, in wire order.
+    #[inline(always)]
+    pub(super) fn note_attribute(&mut self, kv: &'a [u8]) {
+        if let Some(slot) = self.keys.position(raw_key(kv)) {
+            if let Some(noted) = self.noted.get_mut(slot) {
+                if noted.is_empty() {
+                    *noted = kv; // the first attribute of a key wins, as in pdata
+                }
+            }
+        }
+    }
+
     /// Index of this span within its `ScopeSpans`.
     pub fn index(&self) -> usize {
         self.index
@@ -174,7 +219,21 @@ impl<'a> SpanView<'a> {
     }
     /// The first attribute with this key, like pdata's `Map.Get`.
     pub fn attribute(&self, key: &str) -> Option<AnyValueView<'a>> {
-        self.attributes().get(key)
+        self.lazy_attribute(key.as_bytes()).map(|a| a.value())
+    }
+    /// The first attribute with this key, its value not yet decoded. For a key of the
+    /// walk's [`SpanKeys`] (its visitor's [`span_keys`](super::TraceVisitor::span_keys)) a
+    /// lookup of what the walk noted; for any other, a scan.
+    #[inline]
+    pub fn lazy_attribute(&self, key: &[u8]) -> Option<LazyAttribute<'a>> {
+        match self.keys.position(key) {
+            Some(slot) => self
+                .noted
+                .get(slot)
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| LazyAttribute::of(kv)),
+            None => self.attributes().lazy().find(|a| a.key_bytes() == key),
+        }
     }
     /// `dropped_attributes_count`.
     pub fn dropped_attributes_count(&self) -> u32 {

@@ -4,7 +4,7 @@ use super::fields::{nest, Fields};
 use super::lazy::{LazySpanView, LazyTraceVisitor};
 use super::trace::{resource, scope, span};
 use super::views::{ResourceView, ScopeView, SpanView};
-use super::{TraceVisitor, WalkStats};
+use super::{SpanKeys, TraceVisitor, WalkStats};
 use crate::cursor::{Cursor, Value};
 use crate::error::{WireError, WireType};
 use crate::RECURSION_LIMIT;
@@ -16,8 +16,9 @@ pub(super) fn run<'a, V: TraceVisitor<'a>, const CHECK: bool>(
     request: &'a [u8],
     visitor: &mut V,
 ) -> Result<WalkStats, WireError> {
-    let mut walker = Walker::<Decoded<'_, V, CHECK>, CHECK> {
-        sink: Decoded(visitor),
+    let keys = visitor.span_keys();
+    let mut walker = Walker::<Decoded<'_, 'a, V, CHECK>, CHECK> {
+        sink: Decoded { visitor, keys },
         stats: WalkStats::default(),
     };
     walker.request(Cursor::new(request))?;
@@ -46,26 +47,30 @@ trait Sink<'a> {
     fn span(&mut self, c: Cursor<'a>, r: u32, index: usize) -> Result<bool, WireError>;
 }
 
-/// Every span decoded into a [`SpanView`] (validated on the way when `CHECK`).
-struct Decoded<'v, V, const CHECK: bool>(&'v mut V);
+/// Every span decoded into a [`SpanView`] (validated on the way when `CHECK`), noting the
+/// attributes of the visitor's `keys`.
+struct Decoded<'v, 'a, V, const CHECK: bool> {
+    visitor: &'v mut V,
+    keys: &'a SpanKeys,
+}
 
-impl<'a, V: TraceVisitor<'a>, const CHECK: bool> Sink<'a> for Decoded<'_, V, CHECK> {
+impl<'a, V: TraceVisitor<'a>, const CHECK: bool> Sink<'a> for Decoded<'_, 'a, V, CHECK> {
     #[inline(always)]
     fn resource(&mut self, resource: &ResourceView<'a>) {
-        self.0.resource(resource);
+        self.visitor.resource(resource);
     }
 
     #[inline(always)]
     fn scope(&mut self, scope: &ScopeView<'a>) {
-        self.0.scope(scope);
+        self.visitor.scope(scope);
     }
 
     #[inline(always)]
     fn span(&mut self, c: Cursor<'a>, r: u32, index: usize) -> Result<bool, WireError> {
-        // Filled in place: a span view is ~200 bytes, not worth copying around.
-        let mut view = SpanView::default();
+        // Filled in place: a span view is ~300 bytes, not worth copying around.
+        let mut view = SpanView::noting(self.keys);
         span::<CHECK>(c, r, index, &mut view)?;
-        self.0.span(&view);
+        self.visitor.span(&view);
         Ok(view.has_valid_ids())
     }
 }

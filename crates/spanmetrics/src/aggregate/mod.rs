@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 
 use crate::config::{Config, Invalid, Settings};
 use crate::series::{ids, last_seen_ms, words_at, Layout, Padded, Shard, NONE_ID};
-use redline_otlp_wire::{self as wire, WireError};
+use redline_otlp_wire::{self as wire, SpanKeys, WireError};
 use redline_pipeline::{SpanTap, TapWalk};
 pub(crate) use visitor::Aggregator;
 
@@ -37,6 +37,10 @@ pub(crate) struct Overflow {
 impl SpanTap for SpanMetrics {
     fn begin<'a>(&'a self, request_len: usize) -> Box<dyn TapWalk<'a> + 'a> {
         Box::new(Aggregator::new(self, request_len))
+    }
+
+    fn span_keys(&self) -> &SpanKeys {
+        &self.span_keys
     }
 }
 
@@ -62,6 +66,9 @@ pub struct SpanMetrics {
     /// Added to the monotonic clock: lets tests move time forward.
     clock_offset_ms: AtomicU64,
     pub(crate) names: Names,
+    /// The span attributes every span is looked up by: the attribute dimensions and the
+    /// multiplier key, noted by the walk that reads the span.
+    pub(crate) span_keys: SpanKeys,
     /// The checkpoint on disk while it still holds every value a reader has seen.
     pub(crate) persisted: Mutex<Option<crate::checkpoint::Persisted>>,
 }
@@ -110,7 +117,16 @@ impl SpanMetrics {
                     (metric_name(&settings.namespace, "latency"), seconds)
                 }),
         };
+        let span_keys = SpanKeys::new(
+            settings
+                .dimensions
+                .iter()
+                .take(settings.attribute_dims)
+                .map(|d| d.name.as_bytes())
+                .chain(settings.span_multiplier_key.as_deref().map(str::as_bytes)),
+        );
         Self {
+            span_keys,
             overflow_spans: AtomicU64::new(0),
             overflow: Mutex::new(Overflow {
                 words: vec![0; layout.stride],

@@ -1,6 +1,6 @@
 //! Walking a request's spans into observations.
 
-use redline_otlp_wire::{AnyValueView, ResourceView, SpanView, TraceVisitor};
+use redline_otlp_wire::{AnyValueView, ResourceView, SpanKeys, SpanView, TraceVisitor};
 use redline_sampling_tracestate::{round_weight, AdjustedCounts};
 use smallvec::SmallVec;
 
@@ -106,7 +106,11 @@ impl<'m, 'a> Aggregator<'m, 'a> {
     }
 }
 
-impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
+impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
+    fn span_keys(&self) -> &'a SpanKeys {
+        &self.m.span_keys
+    }
+
     fn resource(&mut self, resource: &ResourceView<'a>) {
         // pdata's first match wins; a non-string value reads as "" (Go's `Str()`).
         self.service = resource.service_name();
@@ -150,43 +154,26 @@ impl<'a> TraceVisitor<'a> for Aggregator<'_, 'a> {
         // `srcs` holds one entry per dimension from the start (`new`): reset, not resized.
         self.srcs.fill(DimSrc::Absent);
         if n_attr > 0 || multiplier_key.is_some() {
-            let mut set = 0usize;
+            // Each key's first attribute, as pdata's `Get`: the walk noted them while it read
+            // the span (`span_keys`), so these are lookups; only the values of configured
+            // keys are decoded.
+            if let Some(key) = multiplier_key {
+                span_multiplier = span.lazy_attribute(key).map(|kv| multiplier(&kv.value()));
+            }
             let dims = settings.dimensions.get(..n_attr).unwrap_or(&[]);
-            // Keys are compared as bytes and only the values of configured dimensions are
-            // decoded: a span has ~10 attributes and typically one or two dimensions.
-            for kv in span.attributes().lazy() {
-                let key = kv.key_bytes();
-                if multiplier_key == Some(key) && span_multiplier.is_none() {
-                    span_multiplier = Some(multiplier(&kv.value()));
-                    if set == n_attr {
-                        break;
-                    }
-                    continue;
-                }
-                let Some(i) = dims.iter().position(|d| d.name.as_bytes() == key) else {
+            for ((dim, src), buf) in dims.iter().zip(&mut self.srcs).zip(&mut self.scratch) {
+                let Some(kv) = span.lazy_attribute(dim.name.as_bytes()) else {
                     continue;
                 };
-                let Some(src) = self.srcs.get_mut(i) else {
-                    continue;
-                };
-                if !matches!(src, DimSrc::Absent) {
-                    continue; // the first occurrence of a key wins, as in pdata
-                }
                 let value = kv.value();
                 *src = match value.as_str() {
                     Some(s) => DimSrc::Borrowed(s),
                     None => {
-                        if let Some(buf) = self.scratch.get_mut(i) {
-                            buf.clear();
-                            value.write_as_string(buf);
-                        }
+                        buf.clear();
+                        value.write_as_string(buf);
                         DimSrc::Scratch
                     }
                 };
-                set += 1;
-                if set == n_attr && (multiplier_key.is_none() || span_multiplier.is_some()) {
-                    break;
-                }
             }
             for (i, src) in self.srcs.iter_mut().enumerate().take(n_attr) {
                 if matches!(src, DimSrc::Absent) {
