@@ -22,7 +22,7 @@ use crate::disk::DiskLog;
 use crate::failure_log::FailureLog;
 use crate::queue::{Limits, Queue, Taken};
 use crate::retry::Verdict;
-use crate::transport::Transport;
+use crate::transport::{AttemptTimer, Transport};
 
 /// Errors building the exporter; each becomes a `BuildError` naming the component.
 #[derive(Debug, thiserror::Error)]
@@ -326,8 +326,9 @@ impl Drop for Running {
 }
 
 async fn run_sender<T: Transport>(queue: Arc<Queue>, sender: Arc<Sender<T>>) {
+    let mut timer = AttemptTimer::new();
     while let Some(taken) = queue.next_request().await {
-        match sender.deliver(&taken, &queue).await {
+        match sender.deliver(&taken, &queue, &mut timer).await {
             Some((sent, failed)) => queue.complete(taken, sent, failed),
             // A persistent queue is stopping: the batches wait on disk for the next start.
             None => queue.requeue(taken),
@@ -350,7 +351,12 @@ struct Sender<T> {
 impl<T: Transport> Sender<T> {
     /// Sends one request, retrying as configured. Returns the (sent, failed) item counts, or
     /// `None` when a persistent queue began stopping while this request waited to be retried.
-    async fn deliver(&self, taken: &Taken, queue: &Queue) -> Option<(u64, u64)> {
+    async fn deliver(
+        &self,
+        taken: &Taken,
+        queue: &Queue,
+        timer: &mut AttemptTimer,
+    ) -> Option<(u64, u64)> {
         let items = taken.spans;
         let request = match self.transport.encode(taken).await {
             Ok(r) => r,
@@ -370,9 +376,11 @@ impl<T: Transport> Sender<T> {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let failure = match self.transport.send(&request).await {
-                Ok(response) => return Some(self.accepted(response, items)),
-                Err(f) => f,
+            let timeout = self.transport.attempt_timeout();
+            let failure = match timer.limit(timeout, self.transport.send(&request)).await {
+                Some(Ok(response)) => return Some(self.accepted(response, items)),
+                Some(Err(f)) => f,
+                None => self.transport.timed_out(timeout.unwrap_or_default()),
             };
             let (code, message) = (&failure.code, &failure.message);
             let endpoint = self.transport.describe();

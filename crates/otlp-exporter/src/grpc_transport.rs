@@ -144,21 +144,17 @@ impl Transport for GrpcTransport {
     }
 
     async fn send(&self, message: &Message) -> Result<ExportResponse, Failure> {
-        let call = self.grpc.export(message);
-        let result = match self.timeout {
-            // Our own timer too: a server that never answers must not hold a sender forever.
-            Some(t) => tokio::time::timeout(t, call).await.unwrap_or_else(|_| {
-                Err(Status::deadline_exceeded(format!(
-                    "no answer within the {t:?} timeout"
-                )))
-            }),
-            None => call.await,
-        };
-        result.map_err(|status| Failure {
-            verdict: classify(status.code(), status.details()),
-            code: format!("{:?}", status.code()),
-            message: status.message().to_owned(),
-        })
+        self.grpc.export(message).await.map_err(|s| failure(&s))
+    }
+
+    fn attempt_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    fn timed_out(&self, timeout: Duration) -> Failure {
+        failure(&Status::deadline_exceeded(format!(
+            "no answer within the {timeout:?} timeout"
+        )))
     }
 
     fn describe(&self) -> &str {
@@ -167,6 +163,14 @@ impl Transport for GrpcTransport {
 
     fn forwards_gzip_frames(&self) -> bool {
         matches!(self.encoding, Some(MessageEncoding::Gzip(_)))
+    }
+}
+
+fn failure(status: &Status) -> Failure {
+    Failure {
+        verdict: classify(status.code(), status.details()),
+        code: format!("{:?}", status.code()),
+        message: status.message().to_owned(),
     }
 }
 

@@ -4,9 +4,12 @@
 //! `exporter`.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use redline_pipeline::rpc_status::ExportResponse;
+use tokio::time::{Instant, Sleep};
 
 use crate::queue::Taken;
 use crate::retry::Verdict;
@@ -24,13 +27,19 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// all its attempts: re-encoding on every retry would make retrying a slow server costly.
     fn encode(&self, taken: &Taken) -> impl Future<Output = Result<Self::Request, String>> + Send;
 
-    /// One attempt: the server's answer, or why it failed and whether to try again. Must
-    /// return within the configured timeout: a server that never answers must not hold a
-    /// sender forever.
+    /// One attempt: the server's answer, or why it failed and whether to try again. The
+    /// sender bounds it by [`Transport::attempt_timeout`] (a server that never answers must
+    /// not hold a sender forever).
     fn send(
         &self,
         request: &Self::Request,
     ) -> impl Future<Output = Result<ExportResponse, Failure>> + Send;
+
+    /// How long one attempt may take (`timeout`), `None` for no limit.
+    fn attempt_timeout(&self) -> Option<Duration>;
+
+    /// The failure of an attempt that had no answer within `timeout`.
+    fn timed_out(&self, timeout: Duration) -> Failure;
 
     /// Says where this transport sends, for the logs of failed attempts.
     fn describe(&self) -> &str;
@@ -79,4 +88,77 @@ where
     tokio::task::spawn_blocking(encode)
         .await
         .unwrap_or_else(|e| Err(format!("the encoding task stopped: {e}")))
+}
+
+/// The timeout of a sender's attempts, on one timer the sender keeps for all of them.
+///
+/// A timer made for each attempt (`tokio::time::timeout`) is a new entry in the runtime's
+/// timer wheel. At a steady load the wheel is often empty when the runtime parks (the last
+/// request answered, its timer dropped), and adding an entry to an empty wheel wakes the
+/// thread waiting on the I/O driver so that it re-arms its wait: a system call and a
+/// cross-thread wake-up for every request (a third of Redline's wake-ups at 500 requests per
+/// second; BENCHMARKS.md, "Steady state: timers"). This timer stays in the wheel between
+/// attempts, and moving it to a later deadline only updates it in place; tonic's own
+/// `grpc-timeout` timer, always later than it, then wakes nobody either.
+pub(crate) struct AttemptTimer {
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl AttemptTimer {
+    pub(crate) fn new() -> Self {
+        Self {
+            // Not registered until first polled.
+            sleep: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        }
+    }
+
+    /// `attempt`'s output, or `None` when `timeout` passed first (`None`: no limit).
+    pub(crate) async fn limit<F: Future>(
+        &mut self,
+        timeout: Option<Duration>,
+        attempt: F,
+    ) -> Option<F::Output> {
+        let Some(t) = timeout else {
+            return Some(attempt.await);
+        };
+        self.sleep.as_mut().reset(Instant::now() + t);
+        tokio::select! {
+            biased;
+            out = attempt => Some(out),
+            () = self.sleep.as_mut() => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_is_cut_at_its_timeout_and_the_timer_serves_the_next() {
+        let mut timer = AttemptTimer::new();
+        let t = Some(Duration::from_secs(5));
+        let quick = timer.limit(t, async { 7 }).await;
+        assert_eq!(quick, Some(7));
+
+        // Long after the first attempt: the deadline is the new attempt's, not the first's.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let started = Instant::now();
+        let hung = timer.limit(t, std::future::pending::<()>()).await;
+        assert_eq!(hung, None, "cut at the timeout");
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+
+        let slow = timer
+            .limit(t, async {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                "answer"
+            })
+            .await;
+        assert_eq!(slow, Some("answer"), "within its own 5 s");
+        assert_eq!(
+            timer.limit(None, async { 1 }).await,
+            Some(1),
+            "no timeout: no limit"
+        );
+    }
 }

@@ -221,6 +221,29 @@ async fn retryable_statuses_are_retried() {
 }
 
 #[tokio::test]
+async fn a_hung_attempt_times_out_and_is_retried() {
+    let sink = HttpSink::start().await;
+    // Never answered: the gate has no permit.
+    sink.plan(Answer::Gate(Arc::new(Semaphore::new(0))));
+    let mut cfg = config(&sink.url());
+    cfg.timeout = Duration::from_millis(200);
+    let s = start(cfg, Signal::Logs);
+    s.consumer
+        .consume(batch(Signal::Logs, 4, 4))
+        .expect("queued");
+    assert!(eventually(|| s.sent() == 4).await);
+    let got = sink.received();
+    assert_eq!(got.len(), 2, "the hung attempt, then the retry");
+    assert_eq!(got[0].decoded, got[1].decoded, "the same request again");
+    assert!(
+        got[1].at.duration_since(got[0].at) >= Duration::from_millis(200),
+        "retried only once the attempt timed out"
+    );
+    assert_eq!(s.failed(), 0);
+    s.shutdown_ok().await;
+}
+
+#[tokio::test]
 async fn a_400_is_permanent_and_counted_as_failed() {
     let sink = HttpSink::start().await;
     sink.plan(Answer::Fail(400, None));

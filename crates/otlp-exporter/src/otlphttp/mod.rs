@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Uri};
-use redline_http_client::{ClientOptions, HttpClient};
+use redline_http_client::{ClientOptions, HttpClient, SendError};
 use redline_pipeline::endpoint::parse_http_endpoint;
 use redline_pipeline::rpc_status::ExportResponse;
 use redline_pipeline::{BuildContext, BuildError, ComponentId, Signal};
@@ -131,6 +131,16 @@ pub(crate) struct HttpRequest {
     body: EncodedBody,
 }
 
+/// An attempt that got no answer (not connected, reset, timed out): the server may take it
+/// next time.
+fn no_response(message: String) -> Failure {
+    Failure {
+        verdict: Verdict::Retry { min_delay: None },
+        code: "no response".to_owned(),
+        message,
+    }
+}
+
 impl Transport for HttpTransport {
     type Request = HttpRequest;
 
@@ -174,15 +184,20 @@ impl Transport for HttpTransport {
         if let Some(encoding) = self.format.compression.content_encoding() {
             h.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
         }
-        match self.client.send(post, self.timeout).await {
+        // The sender bounds the attempt (`attempt_timeout`).
+        match self.client.send(post, None).await {
             Ok(answer) => response::judge(answer),
-            // Not connected, reset, timed out: the server may take it next time.
-            Err(e) => Err(Failure {
-                verdict: Verdict::Retry { min_delay: None },
-                code: "no response".to_owned(),
-                message: e.to_string(),
-            }),
+            // Not connected, reset: the server may take it next time.
+            Err(e) => Err(no_response(e.to_string())),
         }
+    }
+
+    fn attempt_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    fn timed_out(&self, timeout: Duration) -> Failure {
+        no_response(SendError::Timeout(timeout).to_string())
     }
 
     fn describe(&self) -> &str {
