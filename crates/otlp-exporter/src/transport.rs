@@ -97,7 +97,7 @@ where
 /// request answered, its timer dropped), and adding an entry to an empty wheel wakes the
 /// thread waiting on the I/O driver so that it re-arms its wait: a system call and a
 /// cross-thread wake-up for every request (a third of Redline's wake-ups at 500 requests per
-/// second; BENCHMARKS.md, "Steady state: timers"). This timer stays in the wheel between
+/// second; BENCHMARKS.md, "Issue 14 status", steady state). This timer stays in the wheel between
 /// attempts, and moving it to a later deadline only updates it in place; tonic's own
 /// `grpc-timeout` timer, always later than it, then wakes nobody either.
 pub(crate) struct AttemptTimer {
