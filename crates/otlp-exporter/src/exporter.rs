@@ -378,9 +378,9 @@ impl<T: Transport> Sender<T> {
             attempts += 1;
             let timeout = self.transport.attempt_timeout();
             let failure = match timer.limit(timeout, self.transport.send(&request)).await {
-                Some(Ok(response)) => return Some(self.accepted(response, items)),
-                Some(Err(f)) => f,
-                None => self.transport.timed_out(timeout.unwrap_or_default()),
+                Ok(Ok(response)) => return Some(self.accepted(response, items)),
+                Ok(Err(f)) => f,
+                Err(elapsed) => self.transport.timed_out(elapsed),
             };
             let (code, message) = (&failure.code, &failure.message);
             let endpoint = self.transport.describe();

@@ -112,20 +112,20 @@ impl AttemptTimer {
         }
     }
 
-    /// `attempt`'s output, or `None` when `timeout` passed first (`None`: no limit).
+    /// `attempt`'s output, or the `timeout` that passed first (`None`: no limit).
     pub(crate) async fn limit<F: Future>(
         &mut self,
         timeout: Option<Duration>,
         attempt: F,
-    ) -> Option<F::Output> {
+    ) -> Result<F::Output, Duration> {
         let Some(t) = timeout else {
-            return Some(attempt.await);
+            return Ok(attempt.await);
         };
         self.sleep.as_mut().reset(Instant::now() + t);
         tokio::select! {
             biased;
-            out = attempt => Some(out),
-            () = self.sleep.as_mut() => None,
+            out = attempt => Ok(out),
+            () = self.sleep.as_mut() => Err(t),
         }
     }
 }
@@ -139,13 +139,13 @@ mod tests {
         let mut timer = AttemptTimer::new();
         let t = Some(Duration::from_secs(5));
         let quick = timer.limit(t, async { 7 }).await;
-        assert_eq!(quick, Some(7));
+        assert_eq!(quick, Ok(7));
 
         // Long after the first attempt: the deadline is the new attempt's, not the first's.
         tokio::time::sleep(Duration::from_secs(60)).await;
         let started = Instant::now();
         let hung = timer.limit(t, std::future::pending::<()>()).await;
-        assert_eq!(hung, None, "cut at the timeout");
+        assert_eq!(hung, Err(Duration::from_secs(5)), "cut at the timeout");
         assert_eq!(started.elapsed(), Duration::from_secs(5));
 
         let slow = timer
@@ -154,10 +154,10 @@ mod tests {
                 "answer"
             })
             .await;
-        assert_eq!(slow, Some("answer"), "within its own 5 s");
+        assert_eq!(slow, Ok("answer"), "within its own 5 s");
         assert_eq!(
             timer.limit(None, async { 1 }).await,
-            Some(1),
+            Ok(1),
             "no timeout: no limit"
         );
     }
