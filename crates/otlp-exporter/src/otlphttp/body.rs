@@ -68,9 +68,9 @@ pub(crate) fn encode(parts: Vec<Bytes>, format: &BodyFormat) -> Result<EncodedBo
             })
         }
         HttpCompression::Gzip => {
-            let parts: Vec<&Bytes> = payload.iter().collect();
             let level = u32::try_from(level).unwrap_or(6).clamp(1, 9);
-            crate::compress::gzip::compress(&parts, level, 0).map_err(std::io::Error::other)
+            crate::compress::gzip::compress(&whole_parts(&payload), level, 0)
+                .map_err(std::io::Error::other)
         }
         // otelcol sends zlib streams for both names.
         HttpCompression::Zlib | HttpCompression::Deflate => {
@@ -78,10 +78,7 @@ pub(crate) fn encode(parts: Vec<Bytes>, format: &BodyFormat) -> Result<EncodedBo
             write_all(&mut e, &payload)?;
             e.finish()
         }
-        HttpCompression::Zstd => {
-            let parts: Vec<&Bytes> = payload.iter().collect();
-            crate::compress::zstd::compress(&parts, level, 0)
-        }
+        HttpCompression::Zstd => crate::compress::zstd::compress(&whole_parts(&payload), level, 0),
         // As otelcol's confighttp: `snappy` is one block of the whole body...
         HttpCompression::Snappy => snap::raw::Encoder::new()
             .compress_vec(&concat(&payload))
@@ -97,6 +94,11 @@ pub(crate) fn encode(parts: Vec<Bytes>, format: &BodyFormat) -> Result<EncodedBo
     Ok(EncodedBody {
         chunks: vec![Bytes::from(compressed)],
     })
+}
+
+/// The batches as the whole-message compressors take them.
+fn whole_parts(payload: &[Bytes]) -> Vec<&Bytes> {
+    payload.iter().collect()
 }
 
 fn flate_level(level: i32) -> flate2::Compression {
