@@ -223,15 +223,46 @@ def test_validate_lists_every_problem_of_a_connector(redline_bin, tmp_path):
                         "    latency_histogram_buckets: [10ms, 5ms]\n"
                         "    store: {max_items: 0}\n")
     assert text != BASE
-    path = tmp_path / "several.yaml"
-    path.write_text(text)
-    res = helpers.run([redline_bin, "validate", "--config", path], timeout=30)
-    for key, marker in [
+    _check_validate_names_all(redline_bin, tmp_path / "several.yaml", text, [
         ("connectors.spanmetrics.exclude_dimensions[0]", "exclude_dimensions: [nope]"),
         ("connectors.spanmetrics.span_multiplier_key", "span_multiplier_key"),
         ("connectors.spanmetrics.metrics_flush_interval", "metrics_flush_interval: 0s"),
         ("connectors.servicegraph.latency_histogram_buckets", "latency_histogram_buckets"),
         ("connectors.servicegraph.store.max_items", "store: {max_items: 0}"),
-    ]:
+    ])
+
+
+def _check_validate_names_all(redline_bin, path, text, problems):
+    """One `redline validate` run on `text` names each (key path, line marker) of `problems`
+    at its line, and no more."""
+    path.write_text(text)
+    res = helpers.run([redline_bin, "validate", "--config", path], timeout=30)
+    for key, marker in problems:
         _check_error_output(res, path, [key], _line_of(text, marker), "redline validate")
-    assert "invalid config (5 error(s))" in res.stderr, res.stderr
+    assert f"invalid config ({len(problems)} error(s))" in res.stderr, res.stderr
+
+
+def test_validate_goes_past_keys_that_do_not_parse(redline_bin, tmp_path):
+    """A key that does not parse stops serde for its whole section; `redline validate` sets
+    it aside and checks the rest, so one run names every bad key of the exporter (the level
+    is checked only once the section parses) and of the receiver."""
+    text = BASE.replace("    endpoint: 127.0.0.1:14319\n",
+                        "    endpoint: 127.0.0.1:14319\n"
+                        "    headers: {x-scope-orgid: [a, b]}\n"
+                        "    timeout: -1s\n"
+                        "    compression: gzip\n"
+                        "    compression_params: {level: 12}\n"
+                        "    retry_on_failure: {enabled: maybe}\n")
+    text = text.replace("        endpoint: 127.0.0.1:14318\n",
+                        "        endpoint: 127.0.0.1:14318\n"
+                        "        max_request_body_size: big\n"
+                        "        bogus_key: 1\n")
+    assert text.count("maybe") == 1 and text.count("bogus_key") == 1
+    _check_validate_names_all(redline_bin, tmp_path / "past-first.yaml", text, [
+        ("exporters.otlp/tempo.headers.x-scope-orgid", "x-scope-orgid: [a, b]"),
+        ("exporters.otlp/tempo.timeout", "timeout: -1s"),
+        ("exporters.otlp/tempo.compression_params.level", "level: 12"),
+        ("exporters.otlp/tempo.retry_on_failure.enabled", "enabled: maybe"),
+        ("receivers.otlp.protocols.http.max_request_body_size", "max_request_body_size: big"),
+        ("receivers.otlp.protocols.http.bogus_key", "bogus_key: 1"),
+    ])

@@ -4,6 +4,7 @@
 mod de;
 mod env;
 mod error;
+mod every_problem;
 mod load;
 mod node;
 mod secret;

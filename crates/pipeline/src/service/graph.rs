@@ -46,7 +46,7 @@ impl Checker<'_> {
             for component in components {
                 let type_name = component.id().type_name();
                 match self.factories.info(kind, type_name) {
-                    Some(factory) => match factory.validate_all(component) {
+                    Some(factory) => match component.every_problem(|c| factory.validate_all(c)) {
                         problems if !problems.is_empty() => self.errors.extend(problems),
                         _ => {
                             for w in factory.warnings(component) {

@@ -1,0 +1,310 @@
+//! Every problem of a component's section in one `validate` run, even where the component's
+//! own checks stop at the first: a key that does not parse stops serde for the whole section,
+//! and most factories return one error. The key a problem names is set aside and the checks
+//! run again on what is left, until they pass or name nothing more that can be set aside.
+//! A required key that does not parse still hides the checks that need its section parsed:
+//! set aside, it is missing, and serde stops there again.
+
+use super::{yaml, ComponentConfig, ConfigError, Node, NodeValue};
+
+/// Rounds before giving up: a section with more bad keys than this reports the first ones.
+const MAX_ROUNDS: usize = 64;
+
+impl ComponentConfig {
+    /// Every problem `check` finds in this section, in the order found. Problems of later
+    /// rounds that could come from a key set aside (at or under it, or naming it) are left
+    /// out: a report may miss a problem hidden behind another, but never invents one.
+    pub fn every_problem(
+        &self,
+        check: impl Fn(&ComponentConfig) -> Vec<ConfigError>,
+    ) -> Vec<ConfigError> {
+        let base = self.path();
+        let mut current = self.clone();
+        let mut found: Vec<ConfigError> = Vec::new();
+        let mut set_aside: Vec<SetAside> = Vec::new();
+        for _ in 0..MAX_ROUNDS {
+            let problems = check(&current);
+            if problems.is_empty() {
+                break;
+            }
+            let mut progress = false;
+            for problem in problems {
+                // A problem made by setting a key aside is not reported, but what it names
+                // is set aside too, or it would stop the checks behind it.
+                let made_up = set_aside.iter().any(|s| s.explains(&problem));
+                if let Some(pruned) = relative(&problem.path, &base)
+                    .and_then(|rel| prune(&mut current.node, rel, &base))
+                {
+                    set_aside.push(pruned);
+                    progress = true;
+                }
+                if !made_up && !found.contains(&problem) {
+                    found.push(problem);
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        found
+    }
+}
+
+/// A key removed from the section, by its full path and its own name.
+#[derive(Debug)]
+struct SetAside {
+    path: String,
+    key: String,
+}
+
+impl SetAside {
+    /// Whether `problem` may only exist because this key is gone.
+    fn explains(&self, problem: &ConfigError) -> bool {
+        // What serde expected instead (`unknown field \`x\`, expected one of \`a\`, ...`)
+        // lists keys without being about them.
+        let about = match problem.reason.find(", expected ") {
+            Some(at) => &problem.reason[..at],
+            None => &problem.reason,
+        };
+        under(&problem.path, &self.path) || names(about, &self.key)
+    }
+}
+
+/// `path` relative to the component at `base` (`tls.cert_file`, `[2]`, or empty for the
+/// component itself); `None` for a path outside it.
+fn relative<'a>(path: &'a str, base: &str) -> Option<&'a str> {
+    let rest = path.strip_prefix(base)?;
+    if rest.is_empty() || rest.starts_with('.') || rest.starts_with('[') {
+        Some(rest.strip_prefix('.').unwrap_or(rest))
+    } else {
+        None
+    }
+}
+
+fn under(path: &str, ancestor: &str) -> bool {
+    path.strip_prefix(ancestor)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// Whether `text` mentions `word` as a whole word (`missing field \`endpoint\``).
+fn names(text: &str, word: &str) -> bool {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    !word.is_empty()
+        && text.match_indices(word).any(|(at, _)| {
+            let before = text[..at].chars().next_back();
+            let after = text[at + word.len()..].chars().next();
+            !before.is_some_and(is_word) && !after.is_some_and(is_word)
+        })
+}
+
+/// Removes the map entry `path` leads to under `node` (whose own path is `base`). A list item
+/// is never removed, since the items after it would be renumbered and later problems would
+/// name the wrong one: the key holding the list goes instead. A path that leads to nothing
+/// removes nothing. Keys may contain dots (`service.name`), so each level tries every key
+/// that is a prefix of the rest of the path, as positions are found.
+fn prune(node: &mut Node, path: &str, base: &str) -> Option<SetAside> {
+    let NodeValue::Map(entries) = &mut node.value else {
+        return None;
+    };
+    for i in 0..entries.len() {
+        let (key, value) = &mut entries[i];
+        let key = yaml::key_text(key).to_owned();
+        let Some(rest) = path.strip_prefix(key.as_str()) else {
+            continue;
+        };
+        let here = format!("{base}.{key}");
+        let deeper = match rest.as_bytes().first() {
+            None => None,
+            Some(b'.') => prune(value, &rest[1..], &here),
+            Some(b'[') => prune_in_list(value, rest, &here),
+            Some(_) => continue,
+        };
+        if deeper.is_some() {
+            return deeper;
+        }
+        entries.remove(i);
+        return Some(SetAside { path: here, key });
+    }
+    None
+}
+
+/// [`prune`] under the list item `path` starts with (`[2].name`); `None` when the path ends at
+/// the item itself.
+fn prune_in_list(node: &mut Node, path: &str, base: &str) -> Option<SetAside> {
+    let NodeValue::Seq(items) = &mut node.value else {
+        return None;
+    };
+    let (index, rest) = path.strip_prefix('[')?.split_once(']')?;
+    let item = items.get_mut(index.parse::<usize>().ok()?)?;
+    let here = format!("{base}[{index}]");
+    match rest.as_bytes().first() {
+        Some(b'.') => prune(item, &rest[1..], &here),
+        Some(b'[') => prune_in_list(item, rest, &here),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Cfg {
+        endpoint: String,
+        #[serde(default)]
+        timeout_ms: u32,
+        #[serde(default)]
+        tls: Tls,
+        #[serde(default)]
+        items: Vec<Item>,
+    }
+
+    #[derive(Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Tls {
+        cert_file: Option<String>,
+        key_file: Option<String>,
+    }
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        n: u32,
+        label: Option<String>,
+    }
+
+    /// Parse, then one cross-key check, stopping at the first problem as most factories do.
+    fn check(c: &ComponentConfig) -> Vec<ConfigError> {
+        match c.parse::<Cfg>() {
+            Err(e) => vec![e],
+            Ok(cfg) if cfg.tls.cert_file.is_some() && cfg.tls.key_file.is_none() => {
+                vec![c.invalid("tls.cert_file", "needs key_file beside it")]
+            }
+            Ok(_) => Vec::new(),
+        }
+    }
+
+    fn problems(section: &str) -> Vec<String> {
+        let text = format!(
+            "exporters:\n  x:\n{section}service:\n  pipelines:\n    traces:\n      receivers: [x]\n      exporters: [x]\n"
+        );
+        let config = load_str("t.yaml", &text).expect("loads");
+        let component = &config.exporters[0];
+        component
+            .every_problem(check)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn every_bad_key_of_a_section_in_one_run() {
+        let got = problems(
+            "    endpoint: a\n    timeout_ms: soon\n    bogus: 1\n    tls: {key_file: [k]}\n",
+        );
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got[0].starts_with("t.yaml:4:17: exporters.x.timeout_ms: invalid type"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].starts_with("t.yaml:5:5: exporters.x.bogus: unknown field"),
+            "{got:?}"
+        );
+        assert!(
+            got[2].starts_with("t.yaml:6:11: exporters.x.tls.key_file: invalid type"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_key_is_reported_once_the_keys_before_it_are_set_aside() {
+        let got = problems("    bogus: 1\n");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].contains("exporters.x.bogus: unknown field"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].contains("exporters.x: missing field `endpoint`"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn no_problem_is_made_up_by_setting_a_key_aside() {
+        // With key_file set aside, the cross-key check would complain about cert_file; the
+        // file has both, so only key_file's own problem is real.
+        let got = problems("    endpoint: a\n    tls: {cert_file: c, key_file: [k]}\n");
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].contains("exporters.x.tls.key_file: invalid type"),
+            "{got:?}"
+        );
+        // A bad endpoint set aside is not then reported missing.
+        let got = problems("    endpoint: [a]\n");
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].contains("exporters.x.endpoint: invalid type"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn list_items_keep_their_numbers() {
+        let got = problems(
+            "    endpoint: a\n    items: [{n: 1, label: [a]}, {n: 2, label: [b]}, {n: 3, m: 3}]\n",
+        );
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got[0].contains("exporters.x.items[0].label: invalid type"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].contains("exporters.x.items[1].label: invalid type"),
+            "{got:?}"
+        );
+        assert!(
+            got[2].contains("exporters.x.items[2].m: unknown field"),
+            "{got:?}"
+        );
+        // An item left invalid (here without its required key) is never removed, which would
+        // renumber the items after it: the whole list is set aside, and what follows it in
+        // the list goes unreported rather than misnamed.
+        let got =
+            problems("    endpoint: a\n    items: [{n: 1}, {n: x}, {n: y}]\n    timeout_ms: z\n");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].contains("exporters.x.items[1].n: invalid type"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].contains("exporters.x.timeout_ms: invalid type"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn whole_words_only() {
+        assert!(names("missing field `endpoint`", "endpoint"));
+        assert!(names("endpoint: must be set", "endpoint"));
+        assert!(!names("the endpoints differ", "endpoint"));
+        assert!(!names("tls_endpoint is wrong", "endpoint"));
+        assert!(!names("anything", ""));
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(
+            relative("exporters.otlp.tls.ca", "exporters.otlp"),
+            Some("tls.ca")
+        );
+        assert_eq!(relative("exporters.otlp", "exporters.otlp"), Some(""));
+        assert_eq!(relative("exporters.otlp[1]", "exporters.otlp"), Some("[1]"));
+        assert_eq!(relative("exporters.otlphttp.x", "exporters.otlp"), None);
+    }
+}
