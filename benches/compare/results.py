@@ -353,7 +353,8 @@ def markdown(info: dict, rows: list, args, all_loads) -> str:
         "`--pid` figure, which stops when the last request is acknowledged. Peak RSS: VmHWM "
         "of the collector process at the end. p50/p99: loadgen's request latency (closed "
         "loop: from send, so it mostly mirrors throughput with 32 requests in flight; open "
-        "loop: from the intended send time, no coordinated omission). Wire B/span: bytes the "
+        "loop: from the intended send time, no coordinated omission, each request released by "
+        "a pacer thread on the kernel's high-resolution timer). Wire B/span: bytes the "
         "sink received on the collector's connections (kernel socket counters), per span. "
         "bg load: CPU used meanwhile by other processes on the machine, in cores (this "
         "machine is shared; it moves wall-clock rates and latency much more than CPU seconds).",

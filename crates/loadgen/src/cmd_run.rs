@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 
 use crate::cli::RunArgs;
 use crate::encode::Template;
-use crate::engine::{self, Live, Plan, Retry, Stop};
+use crate::engine::{self, Live, Pacing, Plan, Retry, Stop};
 use crate::model::{Generator, ModelConfig};
 use crate::progress::Progress;
 use crate::report::{Collector, Count, Latency, Report, SinkCheck, VerifyReport};
@@ -150,6 +150,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             retries: args.retries,
             backoff: args.backoff,
         },
+        pacing: Pacing::Thread,
     };
     let live = Arc::new(Live::new(templates.len()));
     let cpu0 = args.pid.map(procstat::cpu_seconds).transpose()?;

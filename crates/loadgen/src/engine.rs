@@ -33,6 +33,20 @@ pub struct Plan {
     /// connection before the scheduler waits (the waiting still counts as latency).
     pub concurrency: usize,
     pub retry: Retry,
+    pub pacing: Pacing,
+}
+
+/// What wakes the open loop when a request is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pacing {
+    /// Tokio's timer. It fires on the first millisecond tick after the deadline (its driver
+    /// waits in whole milliseconds), so requests leave up to ~1 ms late, and latency, measured
+    /// from the intended time, counts that lateness as the collector's. For tests on tokio's
+    /// paused clock.
+    Timer,
+    /// A thread of its own sleeping on the kernel's high-resolution timer, handing each due
+    /// request to the runtime: late by the thread's wake-up, tens of microseconds.
+    Thread,
 }
 
 /// What to do after a definite, retryable refusal (UNAVAILABLE, RESOURCE_EXHAUSTED, HTTP
@@ -261,22 +275,11 @@ async fn open_loop<S: Sender>(
     senders: Vec<S>,
     start: Instant,
 ) {
-    let schedule = Schedule::new(rate);
     let max_in_flight = (plan.connections.max(1) * plan.concurrency.max(1)).min(1 << 20);
     let permits = Arc::new(Semaphore::new(max_in_flight));
     let mut tasks = tokio::task::JoinSet::new();
-    let mut k: u64 = 0;
-    loop {
-        let offset = schedule.intended(k);
-        match plan.stop {
-            Stop::After(d) if offset >= d => break,
-            Stop::Requests(n) if k >= n => break,
-            _ => {}
-        }
-        let intended = start + offset;
-        if intended > Instant::now() {
-            tokio::time::sleep_until(intended).await;
-        }
+    let mut ticks = Ticks::new(plan, Due::new(plan.stop, rate, start));
+    while let Some((k, intended)) = ticks.next().await {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
@@ -286,16 +289,105 @@ async fn open_loop<S: Sender>(
             .fetch_max(lag.as_micros() as u64, Relaxed);
         let sender = senders[(k as usize) % senders.len()].clone();
         let ctx = ctx.clone();
-        let seq = k;
         tasks.spawn(async move {
-            ctx.send_one(&sender, seq, Some(intended)).await;
+            ctx.send_one(&sender, k, Some(intended)).await;
             drop(permit);
         });
         // Reap finished tasks so the set does not grow with the run.
         while tasks.try_join_next().is_some() {}
-        k += 1;
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// The open loop's schedule with its end.
+#[derive(Clone, Copy)]
+struct Due {
+    schedule: Schedule,
+    stop: Stop,
+    start: Instant,
+}
+
+impl Due {
+    fn new(stop: Stop, rate: f64, start: Instant) -> Self {
+        Self {
+            schedule: Schedule::new(rate),
+            stop,
+            start,
+        }
+    }
+
+    /// When request `k` is due; `None` once the plan has ended.
+    fn at(&self, k: u64) -> Option<Instant> {
+        let offset = self.schedule.intended(k);
+        match self.stop {
+            Stop::After(d) if offset >= d => None,
+            Stop::Requests(n) if k >= n => None,
+            _ => Some(self.start + offset),
+        }
+    }
+}
+
+/// The due requests, in order, each as it falls due, as (k, intended time).
+enum Ticks {
+    Timer { due: Due, k: u64 },
+    Thread(tokio::sync::mpsc::Receiver<(u64, Instant)>),
+}
+
+impl Ticks {
+    fn new(plan: Plan, due: Due) -> Self {
+        match plan.pacing {
+            Pacing::Timer => Self::Timer { due, k: 0 },
+            Pacing::Thread => {
+                // A few seconds of requests at any rate the scheduler keeps up with; when it
+                // does not (every request in flight), the pacer waits for room and the
+                // lateness still counts from each request's own intended time.
+                let (tx, rx) = tokio::sync::mpsc::channel(1024);
+                let paced = std::thread::Builder::new()
+                    .name("loadgen-pacer".into())
+                    .spawn(move || pace(due, &tx));
+                match paced {
+                    Ok(_) => Self::Thread(rx),
+                    Err(e) => {
+                        eprintln!("loadgen: no pacer thread ({e}); pacing with tokio's timer");
+                        Self::Timer { due, k: 0 }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Option<(u64, Instant)> {
+        match self {
+            Self::Timer { due, k } => {
+                let intended = due.at(*k)?;
+                if intended > Instant::now() {
+                    tokio::time::sleep_until(intended).await;
+                }
+                *k += 1;
+                Some((*k - 1, intended))
+            }
+            Self::Thread(rx) => rx.recv().await,
+        }
+    }
+}
+
+/// The pacer thread: sleeps until each request is due and hands it over, until the plan
+/// ends or the open loop stops listening.
+fn pace(due: Due, tx: &tokio::sync::mpsc::Sender<(u64, Instant)>) {
+    for k in 0.. {
+        let Some(intended) = due.at(k) else {
+            return;
+        };
+        let wait = intended
+            .into_std()
+            .saturating_duration_since(std::time::Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+        if tx.blocking_send((k, intended)).is_err() {
+            return;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -72,6 +72,7 @@ async fn open_loop_measures_from_the_intended_time() {
         connections: 2,
         concurrency: 8,
         retry: Default::default(),
+        pacing: Pacing::Timer,
     };
     let elapsed = run(
         plan,
@@ -136,6 +137,7 @@ async fn closed_loop_hides_the_stall_in_few_samples() {
         connections: 1,
         concurrency: 1,
         retry: Default::default(),
+        pacing: Pacing::Timer,
     };
     run(plan, templates(4), vec![Slow(sender)], live.clone(), 0).await;
     let h = live.latency_snapshot();
@@ -178,6 +180,7 @@ async fn closed_loop_sends_exactly_the_budget_and_counts_refusals() {
         connections: 3,
         concurrency: 4,
         retry: Default::default(),
+        pacing: Pacing::Timer,
     };
     run(
         plan,
@@ -217,6 +220,7 @@ async fn open_loop_with_a_request_budget() {
         connections: 1,
         concurrency: 1,
         retry: Default::default(),
+        pacing: Pacing::Timer,
     };
     let elapsed = run(plan, templates(2), vec![sender], live.clone(), 0).await;
     assert_eq!(live.requests_accepted.load(Relaxed), 25);
@@ -270,6 +274,7 @@ async fn retries_resend_the_same_request_with_backoff() {
                 retries,
                 backoff: Duration::from_millis(10),
             },
+            pacing: Pacing::Timer,
         };
         let elapsed = run(plan, templates(4), vec![s.clone()], live.clone(), 0).await;
         assert_eq!(live.requests_sent.load(Relaxed), 40);
@@ -301,4 +306,28 @@ fn what_is_retryable() {
     assert!(!r("UNAVAILABLE", true).is_retryable());
     assert!(!r("INVALID_ARGUMENT", false).is_retryable());
     assert!(!Outcome::Accepted { rejected_spans: 0 }.is_retryable());
+}
+
+#[tokio::test]
+async fn the_pacer_thread_hands_over_every_request_in_order_never_early() {
+    let start = Instant::now();
+    let due = Due::new(Stop::Requests(50), 2000.0, start);
+    let plan = Plan {
+        rate_rps: Some(2000.0),
+        stop: Stop::Requests(50),
+        connections: 1,
+        concurrency: 1,
+        retry: Default::default(),
+        pacing: Pacing::Thread,
+    };
+    let mut ticks = Ticks::new(plan, due);
+    assert!(matches!(ticks, Ticks::Thread(_)));
+    let mut seen = 0;
+    while let Some((k, intended)) = ticks.next().await {
+        assert_eq!(k, seen);
+        assert_eq!(intended, start + Duration::from_micros(500 * k));
+        assert!(Instant::now() >= intended, "request {k} handed over early");
+        seen += 1;
+    }
+    assert_eq!(seen, 50);
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redline_loadgen::encode::Template;
-use redline_loadgen::engine::{self, Live, Plan, Stop};
+use redline_loadgen::engine::{self, Live, Pacing, Plan, Stop};
 use redline_loadgen::model::{Generator, ModelConfig};
 use redline_loadgen::send::{Conn, Protocol, Target};
 use redline_loadgen::signal::Signal;
@@ -73,6 +73,7 @@ async fn grpc_to_the_sink_counts_exactly_and_ids_stay_unique() {
             connections: 3,
             concurrency: 4,
             retry: Default::default(),
+            pacing: Pacing::Thread,
         };
         let c = conns(
             format!("127.0.0.1:{}", sink.addr.port()),
@@ -125,6 +126,7 @@ async fn injected_failures_are_refused_and_not_counted() {
         connections: 2,
         concurrency: 16,
         retry: Default::default(),
+        pacing: Pacing::Thread,
     };
     let c = conns(format!("http://{}", sink.addr), Protocol::Grpc, false, 2).await;
     engine::run(plan, templates(4, 10), c, live.clone(), 0).await;
@@ -197,6 +199,7 @@ async fn http_protobuf_with_and_without_gzip() {
             connections: 2,
             concurrency: 3,
             retry: Default::default(),
+            pacing: Pacing::Thread,
         };
         let c = conns(format!("http://{addr}"), Protocol::Http, gzip, 2).await;
         engine::run(plan, templates(8, 50), c, live.clone(), 0).await;

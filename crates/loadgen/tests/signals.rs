@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redline_loadgen::engine::{self, Live, Plan, Stop};
+use redline_loadgen::engine::{self, Live, Pacing, Plan, Stop};
 use redline_loadgen::model::{Generator, ModelConfig};
 use redline_loadgen::send::{Conn, Protocol, Target};
 use redline_loadgen::signal::Signal;
@@ -50,6 +50,7 @@ async fn metrics_and_logs_reach_the_sink_exactly() {
             connections: 2,
             concurrency: 4,
             retry: Default::default(),
+            pacing: Pacing::Thread,
         };
         engine::run(plan, templates.clone(), conns, live.clone(), BASE).await;
         assert_eq!(live.requests_accepted.load(Relaxed), 100, "{signal:?}");
@@ -99,6 +100,7 @@ async fn a_request_of_the_wrong_signal_is_refused() {
         connections: 1,
         concurrency: 1,
         retry: Default::default(),
+        pacing: Pacing::Thread,
     };
     engine::run(
         plan,
