@@ -338,9 +338,9 @@ impl Ticks {
         match plan.pacing {
             Pacing::Timer => Self::Timer { due, k: 0 },
             Pacing::Thread => {
-                // A few seconds of requests at any rate the scheduler keeps up with; when it
-                // does not (every request in flight), the pacer waits for room and the
-                // lateness still counts from each request's own intended time.
+                // When the open loop falls behind (every request in flight), the pacer waits
+                // for room here, and each request's lateness still counts from its own
+                // intended time.
                 let (tx, rx) = tokio::sync::mpsc::channel(1024);
                 let paced = std::thread::Builder::new()
                     .name("loadgen-pacer".into())

@@ -99,22 +99,29 @@ fn names(text: &str, word: &str) -> bool {
 
 /// Removes the map entry `path` leads to under `node` (whose own path is `base`). A list item
 /// is never removed, since the items after it would be renumbered and later problems would
-/// name the wrong one: the key holding the list goes instead. A path that leads to nothing
-/// removes nothing. Keys may contain dots (`service.name`), so each level tries every key
-/// that is a prefix of the rest of the path, as positions are found.
+/// name the wrong one: the key holding the list goes instead, as does a key whose path goes
+/// on to something it does not hold. An empty path removes nothing. Keys may contain dots
+/// (`service.name`), so each level tries every key that is a prefix of the rest of the path
+/// before settling for a whole entry.
 fn prune(node: &mut Node, path: &str, base: &str) -> Option<SetAside> {
     let NodeValue::Map(entries) = &mut node.value else {
         return None;
     };
-    for i in 0..entries.len() {
-        let (key, value) = &mut entries[i];
-        let key = yaml::key_text(key).to_owned();
-        let Some(rest) = path.strip_prefix(key.as_str()) else {
+    if path.is_empty() {
+        return None;
+    }
+    let mut enclosing = None;
+    for (i, (key, value)) in entries.iter_mut().enumerate() {
+        let key = yaml::key_text(key);
+        let Some(rest) = path.strip_prefix(key) else {
             continue;
         };
         let here = format!("{base}.{key}");
         let deeper = match rest.as_bytes().first() {
-            None => None,
+            None => {
+                enclosing = Some(i);
+                break;
+            }
             Some(b'.') => prune(value, &rest[1..], &here),
             Some(b'[') => prune_in_list(value, rest, &here),
             Some(_) => continue,
@@ -122,10 +129,14 @@ fn prune(node: &mut Node, path: &str, base: &str) -> Option<SetAside> {
         if deeper.is_some() {
             return deeper;
         }
-        entries.remove(i);
-        return Some(SetAside { path: here, key });
+        enclosing = enclosing.or(Some(i));
     }
-    None
+    let (key, _) = entries.remove(enclosing?);
+    let key = yaml::key_text(&key).to_owned();
+    Some(SetAside {
+        path: format!("{base}.{key}"),
+        key,
+    })
 }
 
 /// [`prune`] under the list item `path` starts with (`[2].name`); `None` when the path ends at
@@ -286,6 +297,33 @@ mod tests {
             got[1].contains("exporters.x.timeout_ms: invalid type"),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn a_path_through_dotted_keys_sets_aside_the_entry_it_names_not_its_parent() {
+        let text = "exporters:\n  x:\n    labels: {a: {b: 1}, a.b: 2, c: 3}\n\
+                    service:\n  pipelines:\n    traces: {receivers: [x], exporters: [x]}\n";
+        let config = load_str("t.yaml", text).expect("loads");
+        let mut node = config.exporters[0].node().clone();
+        let pruned = prune(&mut node, "labels.a.b", "exporters.x").expect("pruned");
+        assert_eq!(pruned.path, "exporters.x.labels.a.b");
+        // Both `a.b` (a key) and `a` then `b` (nested) match the path; the nested one is
+        // tried first and found, so it goes. Run again, the dotted key goes.
+        let again = prune(&mut node, "labels.a.b", "exporters.x").expect("pruned");
+        assert_eq!(again.path, "exporters.x.labels.a.b");
+        let NodeValue::Map(top) = &node.value else {
+            panic!("a map")
+        };
+        let NodeValue::Map(labels) = &top[0].1.value else {
+            panic!("a map")
+        };
+        let keys: Vec<&str> = labels.iter().map(|(k, _)| yaml::key_text(k)).collect();
+        assert_eq!(keys, ["a", "c"]);
+        // A path into something the key does not hold sets the key aside.
+        let parent = prune(&mut node, "labels.c.d", "exporters.x").expect("pruned");
+        assert_eq!(parent.path, "exporters.x.labels.c");
+        assert!(prune(&mut node, "", "exporters.x").is_none());
+        assert!(prune(&mut node, "nothing", "exporters.x").is_none());
     }
 
     #[test]
