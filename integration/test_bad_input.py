@@ -201,6 +201,19 @@ def test_run_rejects_bad_config(redline_bin, tmp_path, name):
     _check_error_output(res, path, names, line, "redline --config")
 
 
+@pytest.mark.parametrize("value", ["0", "two", "-3"])
+def test_run_rejects_a_bad_worker_count(redline_bin, tmp_path, value):
+    """TOKIO_WORKER_THREADS, which tokio would panic on, is refused with a message naming it."""
+    path = tmp_path / "good.yaml"
+    path.write_text(BASE)
+    env = {**os.environ, "TOKIO_WORKER_THREADS": value}
+    res = helpers.run([redline_bin, "--config", path], timeout=20, env=env)
+    assert res.returncode == 1, f"exit {res.returncode}\n{res.stderr}"
+    assert "panicked" not in res.stderr, res.stderr
+    assert f'TOKIO_WORKER_THREADS="{value}": expected a number of runtime worker threads' \
+        in res.stderr, res.stderr
+
+
 def test_validate_accepts_good_configs(redline_bin, tmp_path, shared_dir):
     good = tmp_path / "good.yaml"
     good.write_text(BASE)

@@ -3,6 +3,7 @@
 
 mod cli;
 mod logging;
+mod runtime;
 mod telemetry_push;
 
 use std::path::Path;
@@ -133,12 +134,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("redline")
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(serve(cli, config, factories))
+    runtime::build()?.block_on(serve(cli, config, factories))
 }
 
 async fn serve(cli: &Cli, config: Config, factories: Factories) -> anyhow::Result<()> {
