@@ -1,12 +1,15 @@
 //! The config loader on arbitrary text: YAML parsing, `${env:…}` expansion, the top-level
 //! model, every real factory's validation (as `redline validate` runs it), and each section
-//! parsed into the real component config types whatever its type. Nothing may panic; every
-//! refusal must carry a non-empty message.
+//! parsed into the real component config types whatever its type; and the same text as
+//! command-line sources merged (`--config` twice, `--set`). Nothing may panic; every refusal
+//! must carry a non-empty message.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use redline_pipeline::config::{load_str_with_env, ComponentConfig};
+use redline_pipeline::config::{
+    load_sources_lenient_with_env, load_str_with_env, ComponentConfig, Source,
+};
 use redline_pipeline::service;
 use redline_pipeline::{CheckAll, Factories};
 
@@ -48,10 +51,35 @@ fn parse_as_everything(c: &ComponentConfig) {
     let _ = c.parse::<redline_otlp_exporter::Config>();
 }
 
+/// The text as command-line sources: split at its first `%%` into two configs merged in
+/// order, and its first line also as a `--set`.
+fn sources(text: &str) -> Vec<Source> {
+    let mut sources = match text.split_once("%%") {
+        Some((first, second)) => vec![
+            Source::Yaml(first.to_owned()),
+            Source::Yaml(second.to_owned()),
+        ],
+        None => vec![Source::Yaml(text.to_owned())],
+    };
+    if let Ok(set) = Source::set(text.lines().next().unwrap_or_default()) {
+        sources.push(set);
+    }
+    sources
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    match load_sources_lenient_with_env(&sources(text), &env) {
+        Ok((merged, errors)) => {
+            let checked = service::validate_after_load_errors(&merged, &factories(), errors);
+            if let Err(errors) = checked {
+                assert!(!errors.0.is_empty(), "merged sources refused with no error");
+            }
+        }
+        Err(errors) => assert!(!errors.0.is_empty(), "sources refused with no error"),
+    }
     let config = match load_str_with_env("fuzz.yaml", text, &env) {
         Ok(c) => c,
         Err(errors) => {

@@ -1,7 +1,6 @@
 //! Command line.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use redline_pipeline::component::ComponentKind;
@@ -18,9 +17,16 @@ use redline_pipeline::Factories;
                   $REDLINE_FORWARD_ENDPOINT when that is set."
 )]
 pub struct Cli {
-    /// Pipeline config (otelcol YAML). Without it, the embedded default runs.
-    #[arg(long, short = 'c', global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    /// Pipeline config (otelcol YAML): a path, or otelcol's `file:PATH`, `env:NAME` or
+    /// `yaml:TEXT`. Given several times, the configs are merged in order (maps key by key,
+    /// anything else replaced by the later one). Without it, the embedded default runs.
+    #[arg(long, short = 'c', global = true, value_name = "URI")]
+    pub config: Vec<String>,
+
+    /// One value on top of the configs, as otelcol's `--set`: `key.path=value` (e.g.
+    /// `exporters.otlp.endpoint=tempo:4317`; the value is YAML); may be given several times.
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 
     /// Log format; overrides service.telemetry.logs.encoding.
     #[arg(long, value_enum, global = true)]
@@ -42,10 +48,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Check a config without starting anything; exits non-zero with every problem found.
-    Validate {
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: Option<PathBuf>,
-    },
+    Validate,
     /// List the component types this build supports.
     Components,
 }

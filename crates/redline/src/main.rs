@@ -6,13 +6,12 @@ mod logging;
 mod runtime;
 mod telemetry_push;
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use redline_pipeline::config::{self, Config};
+use redline_pipeline::config::{self, Config, Source};
 use redline_pipeline::service::{self, Service};
 use redline_pipeline::telemetry::Telemetry;
 use redline_pipeline::{BuildContext, Factories};
@@ -53,21 +52,55 @@ fn factories() -> Factories {
     f
 }
 
-/// Loads the config named on the command line, or the embedded default.
-fn load(path: Option<&Path>) -> Result<Config, config::ConfigErrors> {
-    match path {
-        Some(path) => config::load_file(path),
-        None if std::env::var_os(FORWARD_ENDPOINT_ENV).is_some() => {
-            config::load_str("<embedded default-forward.yaml>", DEFAULT_FORWARD_CONFIG)
+/// The config sources the command line names: every `--config`, then every `--set`. None
+/// means the embedded default.
+fn sources(cli: &Cli) -> Result<Vec<Source>, config::ConfigErrors> {
+    let mut sources = Vec::new();
+    let mut errors = Vec::new();
+    let parsed = cli.config.iter().map(|uri| Source::parse(uri));
+    for source in parsed.chain(cli.set.iter().map(|flag| Source::set(flag))) {
+        match source {
+            Ok(source) => sources.push(source),
+            Err(e) => errors.push(e),
         }
-        None => config::load_str("<embedded default.yaml>", DEFAULT_CONFIG),
     }
+    if cli.config.is_empty() && !cli.set.is_empty() {
+        errors.push(config::ConfigError::new(
+            None,
+            None,
+            "--set".to_owned(),
+            "changes a config: give the config with --config too".to_owned(),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(sources)
+    } else {
+        Err(config::ConfigErrors(errors))
+    }
+}
+
+/// The embedded default config.
+fn load_default() -> Result<Config, config::ConfigErrors> {
+    if std::env::var_os(FORWARD_ENDPOINT_ENV).is_some() {
+        config::load_str("<embedded default-forward.yaml>", DEFAULT_FORWARD_CONFIG)
+    } else {
+        config::load_str("<embedded default.yaml>", DEFAULT_CONFIG)
+    }
+}
+
+/// Loads the config the command line names, or the embedded default.
+fn load(cli: &Cli) -> Result<Config, config::ConfigErrors> {
+    let sources = sources(cli)?;
+    if sources.is_empty() {
+        return load_default();
+    }
+    config::load_sources(&sources)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Validate { config }) => validate(config.as_deref().or(cli.config.as_deref())),
+        Some(Command::Validate) => validate(&cli),
         Some(Command::Components) => {
             print!("{}", cli::components_listing(&factories()));
             ExitCode::SUCCESS
@@ -83,26 +116,29 @@ fn main() -> ExitCode {
     }
 }
 
-fn validate(path: Option<&Path>) -> ExitCode {
-    let name = path.map_or_else(
-        || "embedded default".to_owned(),
-        |p| p.display().to_string(),
-    );
+fn validate(cli: &Cli) -> ExitCode {
+    let name = if cli.config.is_empty() {
+        "embedded default".to_owned()
+    } else {
+        cli.config.join(" + ")
+    };
+    let invalid = |errors: config::ConfigErrors| {
+        eprintln!("{errors}");
+        eprintln!(
+            "redline: {name}: invalid config ({} error(s))",
+            errors.0.len()
+        );
+        ExitCode::FAILURE
+    };
     // Read leniently: a mistake in `service` must not hide the components' own errors.
-    let loaded = match path {
-        Some(path) => config::load_file_lenient(path),
-        None => load(None).map(|c| (c, Vec::new())),
+    let loaded = match sources(cli) {
+        Ok(sources) if sources.is_empty() => load_default().map(|c| (c, Vec::new())),
+        Ok(sources) => config::load_sources_lenient(&sources),
+        Err(errors) => Err(errors),
     };
     let (config, load_errors) = match loaded {
         Ok(loaded) => loaded,
-        Err(errors) => {
-            eprintln!("{errors}");
-            eprintln!(
-                "redline: {name}: invalid config ({} error(s))",
-                errors.0.len()
-            );
-            return ExitCode::FAILURE;
-        }
+        Err(errors) => return invalid(errors),
     };
     match service::validate_after_load_errors(&config, &factories(), load_errors) {
         Ok(warnings) => {
@@ -112,20 +148,12 @@ fn validate(path: Option<&Path>) -> ExitCode {
             println!("{name}: config is valid");
             ExitCode::SUCCESS
         }
-        Err(errors) => {
-            eprintln!("{errors}");
-            eprintln!(
-                "redline: {name}: invalid config ({} error(s))",
-                errors.0.len()
-            );
-            ExitCode::FAILURE
-        }
+        Err(errors) => invalid(errors),
     }
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
-    let config =
-        load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+    let config = load(cli).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
     let factories = factories();
     let warnings = service::validate(&config, &factories)
         .map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::sources::{merge_sources, Origins, Source};
 use super::telemetry::TelemetryConfig;
 use super::yaml::{self, join_key, key_text};
 use super::{ComponentConfig, ConfigError, Mark, Node, NodeValue};
@@ -23,6 +24,9 @@ pub struct Config {
     /// Variables referenced as `${env:NAME}` without a default that were not set; they
     /// expanded to the empty string, as otelcol does, and the caller should warn about them.
     pub unset_env_vars: Vec<String>,
+    /// Each source's own tree when the config merges several, to name the right one in
+    /// messages.
+    pub origins: Origins,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -133,6 +137,43 @@ fn load_lenient(
 ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
     let file: Arc<str> = Arc::from(file_name);
     let parsed = yaml::parse(&file, text, env).map_err(ConfigErrors)?;
+    Ok(load_parsed(file, parsed, Origins::default()))
+}
+
+/// Loads the config the sources make once merged (`--config` given once or more, `--set`),
+/// expanding `${env:VAR}` from the process environment.
+pub fn load_sources(sources: &[Source]) -> Result<Config, ConfigErrors> {
+    let (config, errors) = load_sources_lenient(sources)?;
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// [`load_sources`] read like [`load_file_lenient`].
+pub fn load_sources_lenient(
+    sources: &[Source],
+) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+    load_sources_lenient_with_env(sources, &|name| std::env::var(name).ok())
+}
+
+/// [`load_sources_lenient`] with the environment given as a lookup function.
+pub fn load_sources_lenient_with_env(
+    sources: &[Source],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+    let (file, parsed, origins) = merge_sources(sources, env)?;
+    let (config, errors) = load_parsed(file, parsed, origins);
+    let errors = config.origins.attribute(errors);
+    Ok((config, errors))
+}
+
+fn load_parsed(
+    file: Arc<str>,
+    parsed: yaml::Parsed,
+    origins: Origins,
+) -> (Config, Vec<ConfigError>) {
     let mut loader = Loader {
         file: file.clone(),
         errors: Vec::new(),
@@ -146,9 +187,10 @@ fn load_lenient(
         extensions: Vec::new(),
         service: ServiceConfig::default(),
         unset_env_vars: parsed.unset_env_vars,
+        origins,
     };
     loader.top_level(&parsed.root, &mut config);
-    Ok((config, loader.errors))
+    (config, loader.errors)
 }
 
 const TOP_LEVEL_KEYS: &str = "receivers, processors, exporters, connectors, extensions, service";

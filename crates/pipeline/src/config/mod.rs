@@ -8,6 +8,7 @@ mod every_problem;
 mod load;
 mod node;
 mod secret;
+mod sources;
 mod telemetry;
 mod telemetry_logs;
 mod telemetry_metrics;
@@ -21,11 +22,13 @@ mod yaml_relax;
 
 pub use error::{CheckAll, ConfigError, Invalid};
 pub use load::{
-    load_file, load_file_lenient, load_str, load_str_lenient, load_str_with_env, Config,
+    load_file, load_file_lenient, load_sources, load_sources_lenient,
+    load_sources_lenient_with_env, load_str, load_str_lenient, load_str_with_env, Config,
     ConfigErrors, PipelineConfig, ServiceConfig,
 };
 pub use node::{Mark, Node, NodeValue};
 pub use secret::Secret;
+pub use sources::{Origins, Source};
 pub use telemetry::{
     AttributeValue, LogOutput, LogsConfig, LogsSampling, MetricsTelemetryConfig, OtlpCompression,
     OtlpProtocol, OtlpPushConfig, PeriodicReaderConfig, PushExporterConfig, TelemetryConfig,

@@ -34,6 +34,15 @@ impl Checker<'_> {
         ));
     }
 
+    /// A warning about the key at `path`, located like an error (in the source it came from
+    /// when the config merges several).
+    fn warn(&mut self, mark: Mark, path: String, reason: String) {
+        let at = ConfigError::new(Some(self.config.file.clone()), Some(mark), path, reason);
+        for located in self.config.origins.attribute(vec![at]) {
+            self.warnings.push(Warning(located.to_string()));
+        }
+    }
+
     fn check_types_and_configs(&mut self) {
         let sections: [(ComponentKind, &[ComponentConfig]); 5] = [
             (ComponentKind::Receiver, &self.config.receivers),
@@ -50,12 +59,7 @@ impl Checker<'_> {
                         problems if !problems.is_empty() => self.errors.extend(problems),
                         _ => {
                             for w in factory.warnings(component) {
-                                self.warnings.push(Warning(format!(
-                                    "{}:{}: {}: {w}",
-                                    self.config.file,
-                                    component.node().mark.line,
-                                    component.path()
-                                )));
+                                self.warn(component.mark(), component.path(), w);
                             }
                             self.check_extension_refs(factory.extension_refs(component), component)
                         }
@@ -363,12 +367,11 @@ impl Checker<'_> {
         for (kind, components) in sections {
             for c in components {
                 if !used.contains(&(kind, c.id())) {
-                    self.warnings.push(Warning(format!(
-                        "{}:{}: {} is defined but not used in any pipeline; it will not run",
-                        self.config.file,
-                        c.node().mark.line,
-                        c.path()
-                    )));
+                    self.warn(
+                        c.mark(),
+                        c.path(),
+                        "defined but not used in any pipeline; it will not run".to_owned(),
+                    );
                 }
             }
         }
@@ -440,7 +443,7 @@ pub fn validate(config: &Config, factories: &Factories) -> Result<Vec<Warning>, 
     if checker.errors.is_empty() {
         Ok(checker.warnings)
     } else {
-        Err(ConfigErrors(checker.errors))
+        Err(ConfigErrors(config.origins.attribute(checker.errors)))
     }
 }
 

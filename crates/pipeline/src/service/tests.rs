@@ -374,7 +374,7 @@ fn unused_component_is_a_warning() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0]
         .0
-        .contains("exporters.otlp/spare is defined but not used"));
+        .contains("exporters.otlp/spare: defined but not used"));
 }
 
 #[tokio::test]

@@ -1,0 +1,527 @@
+//! otelcol's config sources. `--config` takes a path or a URI (`file:`, `env:`, `yaml:`) and
+//! may be given several times; `--set key::path=value` adds one value. The sources are merged
+//! in order as otelcol's confmap merges them: maps key by key, anything else (scalars, lists)
+//! replaced by the later source. In every source a key `a::b` is `b` inside `a`, as in
+//! otelcol (whose `--set a.b=c` is `yaml:a::b: c`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::env::EnvLookup;
+use super::yaml::{self, key_text};
+use super::{ConfigError, ConfigErrors, Mark, Node, NodeValue};
+
+/// Where a part of the config comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A path, or `file:PATH`.
+    File(PathBuf),
+    /// `env:NAME`: YAML in an environment variable.
+    Env(String),
+    /// `yaml:TEXT`: YAML on the command line.
+    Yaml(String),
+    /// `--set key::path=value`, as its flag.
+    Set { flag: String, yaml: String },
+}
+
+impl Source {
+    /// A `--config` value. Like otelcol, a value starting with a scheme (`name:`) is a URI,
+    /// anything else a path.
+    pub fn parse(uri: &str) -> Result<Self, ConfigError> {
+        let Some((scheme, rest)) = uri.split_once(':').filter(|(s, _)| is_scheme(s)) else {
+            return Ok(Self::File(PathBuf::from(uri)));
+        };
+        match scheme {
+            "file" => Ok(Self::File(PathBuf::from(rest))),
+            "env" if is_env_name(rest) => Ok(Self::Env(rest.to_owned())),
+            "env" => Err(flag_error(
+                "--config",
+                format!("`{uri}`: `env:` takes the name of an environment variable"),
+            )),
+            "yaml" => Ok(Self::Yaml(rest.to_owned())),
+            "http" | "https" | "s3" | "aws" | "googlesecretmanager" => Err(flag_error(
+                "--config",
+                format!(
+                    "`{uri}`: the `{scheme}:` config source is not supported by Redline; \
+                     download the file and pass its path"
+                ),
+            )),
+            _ => Err(flag_error(
+                "--config",
+                format!(
+                    "`{uri}`: unknown config source scheme `{scheme}:`; Redline reads a path, \
+                     `file:PATH`, `env:NAME` or `yaml:TEXT`"
+                ),
+            )),
+        }
+    }
+
+    /// A `--set` value, `key.path=value` or `key::path=value`, read as otelcol reads it: the
+    /// value is YAML, and every `.` of the key is a `::` (so a component name with a dot
+    /// cannot be set this way, in otelcol either).
+    pub fn set(flag: &str) -> Result<Self, ConfigError> {
+        match flag.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => Ok(Self::Set {
+                flag: format!("--set {flag}"),
+                yaml: format!("{}: {}", key.trim().replace('.', "::"), value.trim()),
+            }),
+            _ => Err(flag_error(
+                "--set",
+                format!("`{flag}`: expected key.path=value"),
+            )),
+        }
+    }
+
+    /// How messages name this source.
+    fn name(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Env(name) => format!("env:{name}"),
+            Self::Yaml(text) => {
+                let line = text.lines().next().unwrap_or_default();
+                match line.char_indices().nth(40) {
+                    Some((at, _)) => format!("--config yaml:{}…", &line[..at]),
+                    None if line.len() < text.len() => format!("--config yaml:{line}…"),
+                    None => format!("--config yaml:{line}"),
+                }
+            }
+            Self::Set { flag, .. } => flag.clone(),
+        }
+    }
+
+    /// Whether positions in this source mean something to the user: text on the command
+    /// line has no file to open at a line.
+    fn has_lines(&self) -> bool {
+        matches!(self, Self::File(_) | Self::Env(_))
+    }
+
+    fn text(&self, env: EnvLookup<'_>) -> Result<String, ConfigError> {
+        let unreadable =
+            |why: String| ConfigError::new(Some(Arc::from(self.name())), None, String::new(), why);
+        match self {
+            Self::File(path) => std::fs::read_to_string(path)
+                .map_err(|e| unreadable(format!("cannot read the config file: {e}"))),
+            Self::Env(name) => env(name)
+                .ok_or_else(|| unreadable(format!("environment variable `{name}` is not set"))),
+            Self::Yaml(text) | Self::Set { yaml: text, .. } => Ok(text.clone()),
+        }
+    }
+}
+
+fn is_scheme(s: &str) -> bool {
+    // One letter is a Windows drive (`C:\...`), which otelcol reads as a path too.
+    s.len() >= 2
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+fn is_env_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn flag_error(flag: &str, reason: String) -> ConfigError {
+    ConfigError::new(None, None, flag.to_owned(), reason)
+}
+
+/// The sources, read, parsed and merged: the name for messages about the whole config, the
+/// merged tree, the variables that were unset, and each source's own tree for
+/// [`Origins::attribute`]. Every source that cannot be read or parsed is reported.
+pub(super) fn merge_sources(
+    sources: &[Source],
+    env: EnvLookup<'_>,
+) -> Result<(Arc<str>, yaml::Parsed, Origins), ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut parts = Vec::new();
+    for source in sources {
+        let name: Arc<str> = Arc::from(source.name());
+        let lines = source.has_lines();
+        let parsed = source
+            .text(env)
+            .map_err(|e| vec![e])
+            .and_then(|text| yaml::parse(&name, &text, env));
+        match parsed {
+            Ok(mut parsed) => {
+                parsed.root = nest_keys(parsed.root);
+                parts.push((name, lines, parsed));
+            }
+            Err(e) => errors.extend(e.into_iter().map(|mut e| {
+                if !lines {
+                    e.mark = None;
+                }
+                e
+            })),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    let names: Vec<&str> = parts.iter().map(|(n, _, _)| &**n).collect();
+    let file: Arc<str> = Arc::from(names.join(" + "));
+    let mut merged: Option<Node> = None;
+    let mut unset_env_vars = Vec::new();
+    let mut origins = Vec::new();
+    for (name, lines, parsed) in parts {
+        for var in parsed.unset_env_vars {
+            if !unset_env_vars.contains(&var) {
+                unset_env_vars.push(var);
+            }
+        }
+        merged = Some(match merged {
+            None => parsed.root.clone(),
+            Some(base) => merge(base, parsed.root.clone()),
+        });
+        origins.push(Origin {
+            name,
+            lines,
+            root: parsed.root,
+        });
+    }
+    let root = merged.unwrap_or(Node {
+        mark: Mark { line: 1, column: 1 },
+        value: NodeValue::Null,
+    });
+    // One file needs no attribution: its errors already name it, at their lines.
+    let origins = if origins.len() > 1 || origins.iter().any(|o| !o.lines) {
+        Origins(origins)
+    } else {
+        Origins::default()
+    };
+    Ok((
+        file,
+        yaml::Parsed {
+            root,
+            unset_env_vars,
+        },
+        origins,
+    ))
+}
+
+/// `over` merged onto `base`: maps key by key (keys of `base` keep their place, new ones
+/// follow), anything else replaced.
+fn merge(base: Node, over: Node) -> Node {
+    match (base.value, over.value) {
+        (NodeValue::Map(mut entries), NodeValue::Map(more)) => {
+            for (k, v) in more {
+                match entries
+                    .iter_mut()
+                    .find(|(bk, _)| key_text(bk) == key_text(&k))
+                {
+                    Some((_, existing)) => {
+                        let old = std::mem::replace(
+                            existing,
+                            Node {
+                                mark: v.mark,
+                                value: NodeValue::Null,
+                            },
+                        );
+                        *existing = merge(old, v);
+                    }
+                    None => entries.push((k, v)),
+                }
+            }
+            Node {
+                mark: base.mark,
+                value: NodeValue::Map(entries),
+            }
+        }
+        (_, value) => Node {
+            mark: over.mark,
+            value,
+        },
+    }
+}
+
+/// Map keys written `a::b::c` as nested maps `a: {b: {c: ...}}`, at every level.
+fn nest_keys(node: Node) -> Node {
+    match node.value {
+        NodeValue::Map(entries) => {
+            let mut nested = Node {
+                mark: node.mark,
+                value: NodeValue::Map(Vec::new()),
+            };
+            for (k, v) in entries {
+                let v = nest_keys(v);
+                let parts: Vec<&str> = key_text(&k).split("::").collect();
+                let mut entry = v;
+                for part in parts.iter().skip(1).rev() {
+                    entry = Node {
+                        mark: entry.mark,
+                        value: NodeValue::Map(vec![(scalar_key(part, k.mark), entry)]),
+                    };
+                }
+                let first = parts.first().copied().unwrap_or_default();
+                let one = Node {
+                    mark: node.mark,
+                    value: NodeValue::Map(vec![(scalar_key(first, k.mark), entry)]),
+                };
+                nested = merge(nested, one);
+            }
+            nested
+        }
+        NodeValue::Seq(items) => Node {
+            mark: node.mark,
+            value: NodeValue::Seq(items.into_iter().map(nest_keys).collect()),
+        },
+        value => Node {
+            mark: node.mark,
+            value,
+        },
+    }
+}
+
+fn scalar_key(text: &str, mark: Mark) -> Node {
+    Node {
+        mark,
+        value: NodeValue::Scalar {
+            text: text.to_owned(),
+            quoted: false,
+        },
+    }
+}
+
+/// Each source's own tree, when there are several, so that a problem found in the merged
+/// config names the source its key came from.
+#[derive(Clone, Debug, Default)]
+pub struct Origins(Vec<Origin>);
+
+#[derive(Clone, Debug)]
+struct Origin {
+    name: Arc<str>,
+    /// Whether messages give positions in it ([`Source::has_lines`]).
+    lines: bool,
+    root: Node,
+}
+
+impl Origins {
+    /// `errors` each naming the source that holds the most of its key path (the later source
+    /// on a tie: its value is the one merged), with no position in text given on the
+    /// command line nor for a key no source holds.
+    pub fn attribute(&self, errors: Vec<ConfigError>) -> Vec<ConfigError> {
+        if self.0.is_empty() {
+            return errors;
+        }
+        errors
+            .into_iter()
+            .map(|mut e| {
+                if e.mark.is_none() {
+                    return e;
+                }
+                let best = self
+                    .0
+                    .iter()
+                    .map(|origin| (origin, depth_found(&origin.root, &e.path)))
+                    .filter(|(_, depth)| *depth > 0)
+                    .max_by_key(|(_, depth)| *depth);
+                match best {
+                    Some((origin, _)) => {
+                        if !origin.lines {
+                            e.mark = None;
+                        }
+                        e.file = Some(origin.name.clone());
+                    }
+                    // A problem with no key in any source (a missing section) has no line
+                    // in the sources together.
+                    None => e.mark = None,
+                }
+                e
+            })
+            .collect()
+    }
+}
+
+/// How many segments of the dotted `path` (`[i]` for list items) lead somewhere under `node`.
+/// Keys may contain dots, so each level tries every key that is a prefix of the rest.
+fn depth_found(node: &Node, path: &str) -> usize {
+    let path = path.strip_prefix('.').unwrap_or(path);
+    if path.is_empty() {
+        return 0;
+    }
+    match &node.value {
+        NodeValue::Map(entries) => entries
+            .iter()
+            .filter_map(|(k, v)| {
+                let rest = path.strip_prefix(key_text(k))?;
+                (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+                    .then(|| 1 + depth_found(v, rest))
+            })
+            .max()
+            .unwrap_or(0),
+        NodeValue::Seq(items) => {
+            let Some((index, rest)) = path
+                .strip_prefix('[')
+                .and_then(|inner| inner.split_once(']'))
+            else {
+                return 0;
+            };
+            match index.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                Some(item) => 1 + depth_found(item, rest),
+                None => 0,
+            }
+        }
+        NodeValue::Null | NodeValue::Scalar { .. } => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_sources_lenient_with_env;
+
+    const BASE: &str = "receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:4317}}}}\n\
+                        exporters:\n  otlp:\n    endpoint: tempo:4317\n    headers: {a: '1'}\n\
+                        service:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [otlp]}\n";
+
+    fn env(name: &str) -> Option<String> {
+        (name == "BASE").then(|| BASE.to_owned())
+    }
+
+    fn load(sources: &[Source]) -> Result<(super::super::Config, Vec<ConfigError>), ConfigErrors> {
+        load_sources_lenient_with_env(sources, &env)
+    }
+
+    fn exporter_text(config: &super::super::Config) -> String {
+        format!("{:?}", config.exporters[0].node())
+    }
+
+    #[test]
+    fn uris_as_otelcol_reads_them() {
+        assert_eq!(Source::parse("a.yaml"), Ok(Source::File("a.yaml".into())));
+        assert_eq!(
+            Source::parse("/etc/c.yaml"),
+            Ok(Source::File("/etc/c.yaml".into()))
+        );
+        assert_eq!(
+            Source::parse("file:/etc/c.yaml"),
+            Ok(Source::File("/etc/c.yaml".into()))
+        );
+        assert_eq!(
+            Source::parse(r"C:\c.yaml"),
+            Ok(Source::File(r"C:\c.yaml".into()))
+        );
+        assert_eq!(Source::parse("env:CFG_1"), Ok(Source::Env("CFG_1".into())));
+        assert_eq!(
+            Source::parse("yaml:a::b: 1"),
+            Ok(Source::Yaml("a::b: 1".into()))
+        );
+        for (bad, says) in [
+            ("env:", "takes the name of an environment variable"),
+            ("env:1X", "takes the name of an environment variable"),
+            (
+                "https://h/c.yaml",
+                "the `https:` config source is not supported by Redline",
+            ),
+            ("consul:x", "unknown config source scheme `consul:`"),
+        ] {
+            let e = Source::parse(bad).expect_err(bad);
+            assert_eq!(e.path, "--config");
+            assert!(e.reason.contains(says), "{bad}: {}", e.reason);
+        }
+    }
+
+    #[test]
+    fn set_flags_as_otelcol_reads_them() {
+        let Ok(Source::Set { flag, yaml }) = Source::set("exporters.otlp.timeout = 2s") else {
+            panic!("a set flag")
+        };
+        assert_eq!(flag, "--set exporters.otlp.timeout = 2s");
+        assert_eq!(yaml, "exporters::otlp::timeout: 2s");
+        for bad in ["no-equals", "=value", " =value"] {
+            let e = Source::set(bad).expect_err(bad);
+            assert_eq!(e.path, "--set");
+        }
+    }
+
+    #[test]
+    fn later_sources_merge_maps_and_replace_the_rest() {
+        let (config, errors) = load(&[
+            Source::Env("BASE".into()),
+            Source::Yaml("exporters::otlp: {timeout: 2s, headers: {b: '2'}}".into()),
+            Source::set("exporters.otlp.endpoint=other:4317").expect("set"),
+        ])
+        .expect("loads");
+        assert_eq!(errors, []);
+        let exporter = exporter_text(&config);
+        for part in ["other:4317", "2s", "\"a\"", "\"b\""] {
+            assert!(exporter.contains(part), "{part} in {exporter}");
+        }
+        assert!(!exporter.contains("tempo:4317"), "{exporter}");
+        assert_eq!(
+            &*config.file,
+            "env:BASE + --config yaml:exporters::otlp: {timeout: 2s, headers: … \
+             + --set exporters.otlp.endpoint=other:4317"
+        );
+        // A list is replaced whole, and null replaces a map.
+        let (config, _) = load(&[
+            Source::Env("BASE".into()),
+            Source::Yaml("exporters: {otlp: {headers: null, endpoint: x:1}, debug: {}}".into()),
+            Source::Yaml("service::pipelines::traces::exporters: [debug]".into()),
+        ])
+        .expect("loads");
+        let exporter = exporter_text(&config);
+        assert!(
+            exporter.contains("x:1") && !exporter.contains("\"a\""),
+            "{exporter}"
+        );
+        let traces = &config.service.pipelines[0];
+        let names: Vec<String> = traces
+            .exporters
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect();
+        assert_eq!(names, ["debug"]);
+    }
+
+    #[test]
+    fn each_problem_names_the_source_its_key_came_from() {
+        let (config, errors) = load(&[
+            Source::Env("BASE".into()),
+            Source::Yaml("\nexporters::otlp::compression: zip".into()),
+            Source::set("exporters.otlp.timeout=-1s").expect("set"),
+        ])
+        .expect("loads");
+        assert_eq!(errors, []);
+        let mut found = config.origins.attribute(vec![
+            config.exporters[0].invalid("compression", "bad"),
+            config.exporters[0].invalid("timeout", "bad"),
+            config.exporters[0].invalid("endpoint", "bad"),
+        ]);
+        let shown: Vec<String> = found.drain(..).map(|e| e.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "--config yaml:…: exporters.otlp.compression: bad",
+                "--set exporters.otlp.timeout=-1s: exporters.otlp.timeout: bad",
+                "env:BASE:4:15: exporters.otlp.endpoint: bad",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_source_that_cannot_be_read_is_reported() {
+        let missing = std::env::temp_dir().join("redline-no-such-config.yaml");
+        let errors = load(&[
+            Source::File(missing.clone()),
+            Source::Env("UNSET".into()),
+            Source::Yaml("a: [".into()),
+        ])
+        .expect_err("three broken sources");
+        let shown: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        assert!(shown[0].starts_with(&format!(
+            "{}: cannot read the config file",
+            missing.display()
+        )));
+        assert_eq!(
+            shown[1],
+            "env:UNSET: environment variable `UNSET` is not set"
+        );
+        assert!(
+            shown[2].starts_with("--config yaml:a: [: invalid YAML"),
+            "{}",
+            shown[2]
+        );
+    }
+}
