@@ -257,10 +257,11 @@ def _check_validate_names_all(redline_bin, path, text, problems):
 
 def test_validate_goes_past_keys_that_do_not_parse(redline_bin, tmp_path):
     """A key that does not parse stops serde for its whole section; `redline validate` sets
-    it aside and checks the rest, so one run names every bad key of the exporter (the level
-    is checked only once the section parses) and of the receiver."""
+    it aside and checks the rest, so one run names every bad key of the exporter and of the
+    receiver. The exporter's `endpoint` is required: it goes back as a stand-in, so the level,
+    checked only once the section parses, is still reported."""
     text = BASE.replace("    endpoint: 127.0.0.1:14319\n",
-                        "    endpoint: 127.0.0.1:14319\n"
+                        "    endpoint: [127.0.0.1:14319]\n"
                         "    headers: {x-scope-orgid: [a, b]}\n"
                         "    timeout: -1s\n"
                         "    compression: gzip\n"
@@ -272,6 +273,7 @@ def test_validate_goes_past_keys_that_do_not_parse(redline_bin, tmp_path):
                         "        bogus_key: 1\n")
     assert text.count("maybe") == 1 and text.count("bogus_key") == 1
     _check_validate_names_all(redline_bin, tmp_path / "past-first.yaml", text, [
+        ("exporters.otlp/tempo.endpoint", "endpoint: [127.0.0.1:14319]"),
         ("exporters.otlp/tempo.headers.x-scope-orgid", "x-scope-orgid: [a, b]"),
         ("exporters.otlp/tempo.timeout", "timeout: -1s"),
         ("exporters.otlp/tempo.compression_params.level", "level: 12"),

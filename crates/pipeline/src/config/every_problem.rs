@@ -2,8 +2,8 @@
 //! own checks stop at the first: a key that does not parse stops serde for the whole section,
 //! and most factories return one error. The key a problem names is set aside and the checks
 //! run again on what is left, until they pass or name nothing more that can be set aside.
-//! A required key that does not parse still hides the checks that need its section parsed:
-//! set aside, it is missing, and serde stops there again.
+//! A key the section cannot do without (serde's `missing field`) goes back holding a stand-in
+//! of the first type that parses, so the checks behind it still run.
 
 use super::{yaml, ComponentConfig, ConfigError, Node, NodeValue};
 
@@ -22,6 +22,7 @@ impl ComponentConfig {
         let mut current = self.clone();
         let mut found: Vec<ConfigError> = Vec::new();
         let mut set_aside: Vec<SetAside> = Vec::new();
+        let mut stood_in: Vec<String> = Vec::new();
         for _ in 0..MAX_ROUNDS {
             let problems = check(&current);
             if problems.is_empty() {
@@ -30,9 +31,24 @@ impl ComponentConfig {
             let mut progress = false;
             for problem in problems {
                 // A problem made by setting a key aside is not reported, but what it names
-                // is set aside too, or it would stop the checks behind it.
+                // is set aside too, or it would stop the checks behind it; a key the section
+                // cannot do without goes back with a stand-in value.
                 let made_up = set_aside.iter().any(|s| s.explains(&problem));
-                if let Some(pruned) = relative(&problem.path, &base)
+                let at_stand_in = stood_in.iter().any(|p| under(&problem.path, p));
+                if at_stand_in {
+                    // What the key's checks say about its stand-in: nothing to do.
+                } else if made_up
+                    && stand_in(
+                        &mut current,
+                        &base,
+                        &problem,
+                        &set_aside,
+                        &mut stood_in,
+                        &check,
+                    )
+                {
+                    progress = true;
+                } else if let Some(pruned) = relative(&problem.path, &base)
                     .and_then(|rel| prune(&mut current.node, rel, &base))
                 {
                     set_aside.push(pruned);
@@ -47,6 +63,119 @@ impl ComponentConfig {
             }
         }
         found
+    }
+}
+
+/// Puts back a key that was set aside and that serde then reported missing (`problem`),
+/// holding a stand-in value, so that the checks needing the section parsed run on the rest:
+/// the first that passes the key's own checks too, else the first its type accepts (what the
+/// key's checks say about a stand-in is never reported). Returns whether one was put back;
+/// its path is added to `stood_in`, where problems are not set aside again.
+fn stand_in(
+    current: &mut ComponentConfig,
+    base: &str,
+    problem: &ConfigError,
+    set_aside: &[SetAside],
+    stood_in: &mut Vec<String>,
+    check: &impl Fn(&ComponentConfig) -> Vec<ConfigError>,
+) -> bool {
+    let Some(key) = problem
+        .reason
+        .strip_prefix("missing field `")
+        .and_then(|r| r.strip_suffix('`'))
+    else {
+        return false;
+    };
+    let path = format!("{}.{key}", problem.path);
+    let Some(rel) = relative(&problem.path, base) else {
+        return false;
+    };
+    if !set_aside.iter().any(|s| s.path == path) || stood_in.contains(&path) {
+        return false;
+    }
+    let mark = current.node.mark;
+    let mut typed = None;
+    for value in stand_ins() {
+        let mut trial = current.clone();
+        let Some(entries) = map_at(&mut trial.node, rel) else {
+            return false;
+        };
+        entries.push((
+            Node {
+                mark,
+                value: text(key, false),
+            },
+            Node { mark, value },
+        ));
+        let problems = check(&trial);
+        if problems.iter().any(|p| p == problem) {
+            continue;
+        }
+        if !problems.iter().any(|p| under(&p.path, &path)) {
+            typed = Some(trial);
+            break;
+        }
+        let wrong_type = problems
+            .iter()
+            .any(|p| p.path == path && p.reason.starts_with("invalid type"));
+        if !wrong_type && typed.is_none() {
+            typed = Some(trial);
+        }
+    }
+    let Some(trial) = typed else {
+        return false;
+    };
+    *current = trial;
+    stood_in.push(path);
+    true
+}
+
+/// Values of each type a key may need, and a few texts that common checks accept (not empty,
+/// an address, a URL).
+fn stand_ins() -> [NodeValue; 8] {
+    [
+        text("", true),
+        text("0", false),
+        text("false", false),
+        NodeValue::Map(Vec::new()),
+        NodeValue::Seq(Vec::new()),
+        text("x", true),
+        text("localhost:1", true),
+        text("http://localhost:1", true),
+    ]
+}
+
+fn text(text: &str, quoted: bool) -> NodeValue {
+    NodeValue::Scalar {
+        text: text.to_owned(),
+        quoted,
+    }
+}
+
+/// The entries of the map `path` leads to under `node` (`""`: `node` itself).
+fn map_at<'n>(node: &'n mut Node, path: &str) -> Option<&'n mut Vec<(Node, Node)>> {
+    if path.is_empty() {
+        return match &mut node.value {
+            NodeValue::Map(entries) => Some(entries),
+            _ => None,
+        };
+    }
+    match &mut node.value {
+        NodeValue::Map(entries) => entries.iter_mut().find_map(|(k, v)| {
+            let rest = path.strip_prefix(yaml::key_text(k))?;
+            match rest.as_bytes().first() {
+                None => map_at(v, ""),
+                Some(b'.') => map_at(v, &rest[1..]),
+                Some(b'[') => map_at(v, rest),
+                Some(_) => None,
+            }
+        }),
+        NodeValue::Seq(items) => {
+            let (index, rest) = path.strip_prefix('[')?.split_once(']')?;
+            let item = items.get_mut(index.parse::<usize>().ok()?)?;
+            map_at(item, rest.strip_prefix('.').unwrap_or(rest))
+        }
+        _ => None,
     }
 }
 
@@ -266,6 +395,41 @@ mod tests {
     }
 
     #[test]
+    fn a_required_key_that_does_not_parse_hides_nothing_behind_it() {
+        // `endpoint` is required: set aside, serde would stop at its absence before the other
+        // keys and the cross-key check; it goes back as a stand-in instead.
+        let got = problems("    endpoint: [a]\n    timeout_ms: soon\n    tls: {cert_file: c}\n");
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got[0].contains("exporters.x.endpoint: invalid type"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].contains("exporters.x.timeout_ms: invalid type"),
+            "{got:?}"
+        );
+        assert!(
+            got[2].contains("exporters.x.tls.cert_file: needs key_file"),
+            "{got:?}"
+        );
+        // A required key inside a list item gets its stand-in there.
+        let got = problems("    endpoint: a\n    items: [{n: x}, {n: y, m: 1}]\n");
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            got[0].contains("exporters.x.items[0].n: invalid type"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].contains("exporters.x.items[1].n: invalid type"),
+            "{got:?}"
+        );
+        assert!(
+            got[2].contains("exporters.x.items[1].m: unknown field"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
     fn list_items_keep_their_numbers() {
         let got = problems(
             "    endpoint: a\n    items: [{n: 1, label: [a]}, {n: 2, label: [b]}, {n: 3, m: 3}]\n",
@@ -283,14 +447,13 @@ mod tests {
             got[2].contains("exporters.x.items[2].m: unknown field"),
             "{got:?}"
         );
-        // An item left invalid (here without its required key) is never removed, which would
+        // An item that is itself wrong (not a key in it) is never removed, which would
         // renumber the items after it: the whole list is set aside, and what follows it in
         // the list goes unreported rather than misnamed.
-        let got =
-            problems("    endpoint: a\n    items: [{n: 1}, {n: x}, {n: y}]\n    timeout_ms: z\n");
+        let got = problems("    endpoint: a\n    items: [{n: 1}, 7, {n: y}]\n    timeout_ms: z\n");
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(
-            got[0].contains("exporters.x.items[1].n: invalid type"),
+            got[0].contains("exporters.x.items[1]: invalid type"),
             "{got:?}"
         );
         assert!(
