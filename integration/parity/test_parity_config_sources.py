@@ -109,3 +109,30 @@ def test_a_merged_config_runs_as_merged(procs, redline_bin, tmp_path):
     # line in the base file, not in the merged config's name.
     assert f"WARN {base}:14:3: exporters.otlp/tempo: defined but not used" in log, log
     assert f"config={base} + {overlay} + --set receivers.otlp.protocols.grpc.endpoint" in log, log
+
+
+# `--feature-gates` values: whether otelcol-contrib's validate accepts them, and whether
+# Redline's does. Where they differ, docs/compatibility.md says why.
+GATES = [
+    ("-connector.spanmetrics.includeCollectorInstanceID", True, True),
+    ("+exporter.prometheusexporter.DisableAddMetricSuffixes,-pdata.useProtoPooling", True, True),
+    ("-processor.filter.defaultErrorModeIgnore", False, False),
+    # Redline does not do what the gate asks: refused rather than ignored.
+    ("connector.spanmetrics.legacyMetricNames", True, False),
+    # A gate of a component neither build has: the peer (a subset of contrib) does not know
+    # it, full contrib does; Redline warns and goes on.
+    ("receiver.kafka.someGate", False, True),
+]
+
+
+@pytest.mark.parametrize("gates,peer_valid,redline_valid", GATES, ids=[g[0] for g in GATES])
+def test_feature_gates(otelcol_bin, redline_bin, tmp_path, gates, peer_valid, redline_valid):
+    base = tmp_path / "base.yaml"
+    base.write_text(_base())
+    args = ["validate", "--config", base, f"--feature-gates={gates}"]
+    peer = helpers.run([otelcol_bin, *args], timeout=60)
+    ours = helpers.run([redline_bin, *args], timeout=30)
+    assert (peer.returncode == 0) == peer_valid, f"otelcol-contrib:\n{peer.stdout}{peer.stderr}"
+    assert (ours.returncode == 0) == redline_valid, f"redline:\n{ours.stdout}{ours.stderr}"
+    if not redline_valid:
+        assert "--feature-gates: feature gate `" in ours.stderr, ours.stderr

@@ -28,6 +28,11 @@ pub struct Cli {
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
 
+    /// otelcol's feature gates (`id`, `+id` or `-id`, comma-separated): taken where Redline
+    /// behaves as they ask, refused where it does not.
+    #[arg(long = "feature-gates", global = true, value_name = "GATES")]
+    pub feature_gates: Vec<String>,
+
     /// Log format; overrides service.telemetry.logs.encoding.
     #[arg(long, value_enum, global = true)]
     pub log_format: Option<LogFormat>,

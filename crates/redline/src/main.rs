@@ -2,6 +2,7 @@
 //! metrics computed from the traces.
 
 mod cli;
+mod feature_gates;
 mod logging;
 mod runtime;
 mod telemetry_push;
@@ -52,9 +53,15 @@ fn factories() -> Factories {
     f
 }
 
-/// The config sources the command line names: every `--config`, then every `--set`. None
-/// means the embedded default.
-fn sources(cli: &Cli) -> Result<Vec<Source>, config::ConfigErrors> {
+/// What the command line asks for besides the subcommand: the config sources (every
+/// `--config`, then every `--set`; none means the embedded default), and warnings about it.
+struct Invocation {
+    sources: Vec<Source>,
+    warnings: Vec<String>,
+}
+
+/// Reads the command line's config sources and feature gates, reporting every problem.
+fn invocation(cli: &Cli) -> Result<Invocation, config::ConfigErrors> {
     let mut sources = Vec::new();
     let mut errors = Vec::new();
     let parsed = cli.config.iter().map(|uri| Source::parse(uri));
@@ -72,8 +79,12 @@ fn sources(cli: &Cli) -> Result<Vec<Source>, config::ConfigErrors> {
             "changes a config: give the config with --config too".to_owned(),
         ));
     }
+    let warnings = feature_gates::check(&cli.feature_gates).unwrap_or_else(|refused| {
+        errors.extend(refused);
+        Vec::new()
+    });
     if errors.is_empty() {
-        Ok(sources)
+        Ok(Invocation { sources, warnings })
     } else {
         Err(config::ConfigErrors(errors))
     }
@@ -89,12 +100,11 @@ fn load_default() -> Result<Config, config::ConfigErrors> {
 }
 
 /// Loads the config the command line names, or the embedded default.
-fn load(cli: &Cli) -> Result<Config, config::ConfigErrors> {
-    let sources = sources(cli)?;
+fn load(sources: &[Source]) -> Result<Config, config::ConfigErrors> {
     if sources.is_empty() {
         return load_default();
     }
-    config::load_sources(&sources)
+    config::load_sources(sources)
 }
 
 fn main() -> ExitCode {
@@ -130,11 +140,15 @@ fn validate(cli: &Cli) -> ExitCode {
         );
         ExitCode::FAILURE
     };
+    let invocation = match invocation(cli) {
+        Ok(invocation) => invocation,
+        Err(errors) => return invalid(errors),
+    };
     // Read leniently: a mistake in `service` must not hide the components' own errors.
-    let loaded = match sources(cli) {
-        Ok(sources) if sources.is_empty() => load_default().map(|c| (c, Vec::new())),
-        Ok(sources) => config::load_sources_lenient(&sources),
-        Err(errors) => Err(errors),
+    let loaded = if invocation.sources.is_empty() {
+        load_default().map(|c| (c, Vec::new()))
+    } else {
+        config::load_sources_lenient(&invocation.sources)
     };
     let (config, load_errors) = match loaded {
         Ok(loaded) => loaded,
@@ -142,7 +156,11 @@ fn validate(cli: &Cli) -> ExitCode {
     };
     match service::validate_after_load_errors(&config, &factories(), load_errors) {
         Ok(warnings) => {
-            for w in &warnings {
+            for w in invocation
+                .warnings
+                .iter()
+                .chain(warnings.iter().map(|w| &w.0))
+            {
                 eprintln!("warning: {w}");
             }
             println!("{name}: config is valid");
@@ -153,12 +171,17 @@ fn validate(cli: &Cli) -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
-    let config = load(cli).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+    let invocation = invocation(cli).map_err(|e| anyhow::anyhow!("invalid command line:\n{e}"))?;
+    let config = load(&invocation.sources).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
     let factories = factories();
     let warnings = service::validate(&config, &factories)
         .map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
     logging::init(cli, &config.service.telemetry.logs)?;
-    for w in &warnings {
+    for w in invocation
+        .warnings
+        .iter()
+        .chain(warnings.iter().map(|w| &w.0))
+    {
         tracing::warn!("{w}");
     }
 
