@@ -80,15 +80,32 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
 /// The file's name for messages, and its text.
 fn read(path: &Path) -> Result<(String, String), ConfigError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(
-            Some(Arc::from(name.as_str())),
-            None,
-            String::new(),
-            format!("cannot read the config file: {e}"),
-        )
+    let text = read_config_file(path).map_err(|reason| {
+        ConfigError::new(Some(Arc::from(name.as_str())), None, String::new(), reason)
     })?;
     Ok((name, text))
+}
+
+/// No config comes near this; a path to a device or a runaway file must not fill memory.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// A config file's text, or why it cannot be read.
+pub(super) fn read_config_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| format!("cannot read the config file: {e}");
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "cannot read the config file: larger than {} MiB",
+            MAX_CONFIG_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| format!("cannot read the config file: not UTF-8 text ({e})"))
 }
 
 /// Loads config text, expanding `${env:VAR}` from the process environment; `file_name` is

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::env::EnvLookup;
+use super::load::read_config_file;
 use super::yaml::{self, key_text};
 use super::{ConfigError, ConfigErrors, Mark, Node, NodeValue};
 
@@ -99,8 +100,7 @@ impl Source {
         let unreadable =
             |why: String| ConfigError::new(Some(Arc::from(self.name())), None, String::new(), why);
         match self {
-            Self::File(path) => std::fs::read_to_string(path)
-                .map_err(|e| unreadable(format!("cannot read the config file: {e}"))),
+            Self::File(path) => read_config_file(path).map_err(unreadable),
             Self::Env(name) => env(name)
                 .ok_or_else(|| unreadable(format!("environment variable `{name}` is not set"))),
             Self::Yaml(text) | Self::Set { yaml: text, .. } => Ok(text.clone()),
@@ -496,6 +496,16 @@ mod tests {
                 "--set exporters.otlp.timeout=-1s: exporters.otlp.timeout: bad",
                 "env:BASE:4:15: exporters.otlp.endpoint: bad",
             ]
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_device_or_a_runaway_file_is_not_read_into_memory() {
+        let errors = load(&[Source::File("/dev/zero".into())]).expect_err("endless");
+        assert_eq!(
+            errors.to_string(),
+            "/dev/zero: cannot read the config file: larger than 16 MiB"
         );
     }
 
