@@ -355,7 +355,7 @@ impl BasicAuth {
     pub fn load(config: &HtpasswdConfig) -> Result<Self, String> {
         let mut users = HashMap::new();
         if let Some(file) = &config.file {
-            let text = std::fs::read_to_string(file)
+            let text = redline_pipeline::user_file::read_text(file)
                 .map_err(|e| format!("htpasswd.file: cannot read `{file}`: {e}"))?;
             parse_htpasswd(&text, &format!("htpasswd.file `{file}`"), &mut users)?;
         }

@@ -316,7 +316,7 @@ impl TokenFile {
     /// never its content.
     fn read(&self) -> Result<(Vec<Vec<u8>>, Stamp), String> {
         let before = stamp(&self.path).map_err(|e| format!("cannot read `{}`: {e}", self.path))?;
-        let text = std::fs::read_to_string(&self.path)
+        let text = redline_pipeline::user_file::read_text(&self.path)
             .map_err(|e| format!("cannot read `{}`: {e}", self.path))?;
         let values: Vec<Vec<u8>> = parse_token_file(&text)
             .into_iter()

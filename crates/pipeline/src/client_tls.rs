@@ -236,7 +236,7 @@ impl fmt::Debug for ClientIdentity {
 }
 
 fn read(key: &'static str, file: &str) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(file).map_err(|e| err(key, format!("cannot read `{file}`: {e}")))
+    crate::user_file::read(file).map_err(|e| err(key, format!("cannot read `{file}`: {e}")))
 }
 
 /// Adds every certificate of a PEM bundle; a bundle with none is an error, since rustls would

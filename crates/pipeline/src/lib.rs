@@ -25,6 +25,7 @@ pub mod status;
 mod system_ca;
 pub mod telemetry;
 pub mod tls;
+pub mod user_file;
 
 pub use batch::Batch;
 pub use component::{

@@ -325,7 +325,7 @@ impl ServerTlsConfig {
 }
 
 fn read(key: &'static str, file: &str) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(file).map_err(|e| err(key, format!("cannot read `{file}`: {e}")))
+    crate::user_file::read(file).map_err(|e| err(key, format!("cannot read `{file}`: {e}")))
 }
 
 /// Certificates of a PEM text; `what` names the file (or the inline key) in errors.

@@ -86,26 +86,9 @@ fn read(path: &Path) -> Result<(String, String), ConfigError> {
     Ok((name, text))
 }
 
-/// No config comes near this; a path to a device or a runaway file must not fill memory.
-const MAX_CONFIG_BYTES: u64 = 16 << 20;
-
 /// A config file's text, or why it cannot be read.
 pub(super) fn read_config_file(path: &Path) -> Result<String, String> {
-    use std::io::Read;
-    let unreadable = |e: std::io::Error| format!("cannot read the config file: {e}");
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(format!(
-            "cannot read the config file: larger than {} MiB",
-            MAX_CONFIG_BYTES >> 20
-        ));
-    }
-    String::from_utf8(bytes)
-        .map_err(|e| format!("cannot read the config file: not UTF-8 text ({e})"))
+    crate::user_file::read_text(path).map_err(|e| format!("cannot read the config file: {e}"))
 }
 
 /// Loads config text, expanding `${env:VAR}` from the process environment; `file_name` is
