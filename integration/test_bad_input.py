@@ -214,6 +214,19 @@ def test_run_rejects_a_bad_worker_count(redline_bin, tmp_path, value):
         in res.stderr, res.stderr
 
 
+def test_validate_reports_command_line_and_config_problems_together(redline_bin, tmp_path):
+    """A refused `--set` or feature gate does not hide the config's own problems."""
+    path = tmp_path / "typo.yaml"
+    path.write_text(BASE.replace("    dimensions:\n", "    dimensons:\n"))
+    res = helpers.run([redline_bin, "validate", "--config", path, "--set", "nokey",
+                       "--feature-gates=connector.spanmetrics.legacyMetricNames"], timeout=30)
+    assert res.returncode == 1, res.stderr
+    assert "--set: `nokey`: expected key.path=value" in res.stderr, res.stderr
+    assert "--feature-gates: feature gate `connector.spanmetrics.legacyMetricNames`" in res.stderr
+    assert "connectors.spanmetrics.dimensons: unknown field" in res.stderr, res.stderr
+    assert "invalid config (3 error(s))" in res.stderr, res.stderr
+
+
 def test_validate_accepts_good_configs(redline_bin, tmp_path, shared_dir):
     good = tmp_path / "good.yaml"
     good.write_text(BASE)

@@ -54,14 +54,16 @@ fn factories() -> Factories {
 }
 
 /// What the command line asks for besides the subcommand: the config sources (every
-/// `--config`, then every `--set`; none means the embedded default), and warnings about it.
+/// `--config`, then every `--set`; none means the embedded default), warnings about it, and
+/// every problem with it (a source or gate that cannot be taken).
 struct Invocation {
     sources: Vec<Source>,
     warnings: Vec<String>,
+    errors: Vec<config::ConfigError>,
 }
 
-/// Reads the command line's config sources and feature gates, reporting every problem.
-fn invocation(cli: &Cli) -> Result<Invocation, config::ConfigErrors> {
+/// Reads the command line's config sources and feature gates.
+fn invocation(cli: &Cli) -> Invocation {
     let mut sources = Vec::new();
     let mut errors = Vec::new();
     let parsed = cli.config.iter().map(|uri| Source::parse(uri));
@@ -83,10 +85,10 @@ fn invocation(cli: &Cli) -> Result<Invocation, config::ConfigErrors> {
         errors.extend(refused);
         Vec::new()
     });
-    if errors.is_empty() {
-        Ok(Invocation { sources, warnings })
-    } else {
-        Err(config::ConfigErrors(errors))
+    Invocation {
+        sources,
+        warnings,
+        errors,
     }
 }
 
@@ -140,10 +142,18 @@ fn validate(cli: &Cli) -> ExitCode {
         );
         ExitCode::FAILURE
     };
-    let invocation = match invocation(cli) {
-        Ok(invocation) => invocation,
-        Err(errors) => return invalid(errors),
+    let invocation = invocation(cli);
+    // A command-line problem does not hide the config's: the sources that could be taken
+    // are checked too.
+    let with_invocation_errors = |mut errors: Vec<config::ConfigError>| {
+        let mut all = invocation.errors.clone();
+        all.append(&mut errors);
+        config::ConfigErrors(all)
     };
+    if invocation.sources.is_empty() && !invocation.errors.is_empty() {
+        // Every source given was refused: nothing to check, not the embedded default.
+        return invalid(with_invocation_errors(Vec::new()));
+    }
     // Read leniently: a mistake in `service` must not hide the components' own errors.
     let loaded = if invocation.sources.is_empty() {
         load_default().map(|c| (c, Vec::new()))
@@ -152,9 +162,15 @@ fn validate(cli: &Cli) -> ExitCode {
     };
     let (config, load_errors) = match loaded {
         Ok(loaded) => loaded,
-        Err(errors) => return invalid(errors),
+        Err(errors) => return invalid(with_invocation_errors(errors.0)),
     };
-    match service::validate_after_load_errors(&config, &factories(), load_errors) {
+    let checked = service::validate_after_load_errors(&config, &factories(), load_errors);
+    let checked = match checked {
+        Ok(_) if !invocation.errors.is_empty() => Err(with_invocation_errors(Vec::new())),
+        Err(errors) => Err(with_invocation_errors(errors.0)),
+        ok => ok,
+    };
+    match checked {
         Ok(warnings) => {
             for w in invocation
                 .warnings
@@ -171,7 +187,11 @@ fn validate(cli: &Cli) -> ExitCode {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
-    let invocation = invocation(cli).map_err(|e| anyhow::anyhow!("invalid command line:\n{e}"))?;
+    let invocation = invocation(cli);
+    if !invocation.errors.is_empty() {
+        let errors = config::ConfigErrors(invocation.errors);
+        anyhow::bail!("invalid command line:\n{errors}");
+    }
     let config = load(&invocation.sources).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
     let factories = factories();
     let warnings = service::validate(&config, &factories)
