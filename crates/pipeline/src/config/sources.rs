@@ -4,6 +4,7 @@
 //! replaced by the later source. In every source a key `a::b` is `b` inside `a`, as in
 //! otelcol (whose `--set a.b=c` is `yaml:a::b: c`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -203,28 +204,14 @@ pub(super) fn merge_sources(
 /// follow), anything else replaced.
 fn merge(base: Node, over: Node) -> Node {
     match (base.value, over.value) {
-        (NodeValue::Map(mut entries), NodeValue::Map(more)) => {
+        (NodeValue::Map(entries), NodeValue::Map(more)) => {
+            let mut map = Entries::new(entries);
             for (k, v) in more {
-                match entries
-                    .iter_mut()
-                    .find(|(bk, _)| key_text(bk) == key_text(&k))
-                {
-                    Some((_, existing)) => {
-                        let old = std::mem::replace(
-                            existing,
-                            Node {
-                                mark: v.mark,
-                                value: NodeValue::Null,
-                            },
-                        );
-                        *existing = merge(old, v);
-                    }
-                    None => entries.push((k, v)),
-                }
+                map.merge(k, v);
             }
             Node {
                 mark: base.mark,
-                value: NodeValue::Map(entries),
+                value: NodeValue::Map(map.entries),
             }
         }
         (_, value) => Node {
@@ -234,41 +221,79 @@ fn merge(base: Node, over: Node) -> Node {
     }
 }
 
+/// A map's entries with an index by key, so that merging many keys stays linear (a config
+/// may hold a million values).
+struct Entries {
+    entries: Vec<(Node, Node)>,
+    index: HashMap<String, usize>,
+}
+
+impl Entries {
+    fn new(entries: Vec<(Node, Node)>) -> Self {
+        let index = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (key_text(k).to_owned(), i))
+            .collect();
+        Self { entries, index }
+    }
+
+    /// Merges `value` into the entry of `key`, or adds it.
+    fn merge(&mut self, key: Node, value: Node) {
+        let slot = self
+            .index
+            .get(key_text(&key))
+            .and_then(|&i| self.entries.get_mut(i));
+        match slot {
+            Some((_, existing)) => {
+                let placeholder = Node {
+                    mark: value.mark,
+                    value: NodeValue::Null,
+                };
+                let old = std::mem::replace(existing, placeholder);
+                *existing = merge(old, value);
+            }
+            None => {
+                self.index
+                    .insert(key_text(&key).to_owned(), self.entries.len());
+                self.entries.push((key, value));
+            }
+        }
+    }
+}
+
 /// Map keys written `a::b::c` as nested maps `a: {b: {c: ...}}`, at every level.
 fn nest_keys(node: Node) -> Node {
-    match node.value {
-        NodeValue::Map(entries) => {
-            let mut nested = Node {
-                mark: node.mark,
-                value: NodeValue::Map(Vec::new()),
-            };
+    let value = match node.value {
+        NodeValue::Map(entries) if entries.iter().any(|(k, _)| key_text(k).contains("::")) => {
+            let mut map = Entries::new(Vec::with_capacity(entries.len()));
             for (k, v) in entries {
-                let v = nest_keys(v);
-                let parts: Vec<&str> = key_text(&k).split("::").collect();
-                let mut entry = v;
-                for part in parts.iter().skip(1).rev() {
-                    entry = Node {
-                        mark: entry.mark,
-                        value: NodeValue::Map(vec![(scalar_key(part, k.mark), entry)]),
+                let mut parts = key_text(&k).split("::");
+                let first = parts.next().unwrap_or_default().to_owned();
+                let rest: Vec<&str> = parts.collect();
+                let mut value = nest_keys(v);
+                for part in rest.iter().rev() {
+                    value = Node {
+                        mark: value.mark,
+                        value: NodeValue::Map(vec![(scalar_key(part, k.mark), value)]),
                     };
                 }
-                let first = parts.first().copied().unwrap_or_default();
-                let one = Node {
-                    mark: node.mark,
-                    value: NodeValue::Map(vec![(scalar_key(first, k.mark), entry)]),
-                };
-                nested = merge(nested, one);
+                map.merge(scalar_key(&first, k.mark), value);
             }
-            nested
+            NodeValue::Map(map.entries)
         }
-        NodeValue::Seq(items) => Node {
-            mark: node.mark,
-            value: NodeValue::Seq(items.into_iter().map(nest_keys).collect()),
-        },
-        value => Node {
-            mark: node.mark,
-            value,
-        },
+        NodeValue::Map(entries) => NodeValue::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k, nest_keys(v)))
+                .collect(),
+        ),
+        NodeValue::Seq(items) => NodeValue::Seq(items.into_iter().map(nest_keys).collect()),
+        value => value,
+    };
+    Node {
+        mark: node.mark,
+        value,
     }
 }
 
