@@ -3,7 +3,8 @@
 //! and most factories return one error. The key a problem names is set aside and the checks
 //! run again on what is left, until they pass or name nothing more that can be set aside.
 //! A key the section cannot do without (serde's `missing field`) goes back holding a stand-in
-//! of the first type that parses, so the checks behind it still run.
+//! value its checks accept (or at least one of a type that parses), so the checks behind it
+//! still run.
 
 use super::{yaml, ComponentConfig, ConfigError, Node, NodeValue};
 
