@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::config::{Secret, Unsupported};
 use crate::only_bool::OnlyBool;
 use crate::system_ca;
-use crate::tls::TlsError;
+use crate::tls::{err, read, TlsError};
 
 /// The `tls` section of a client (otelcol's `configtls.ClientConfig`).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -46,13 +46,6 @@ pub struct ClientTlsConfig {
     pub curve_preferences: Option<Unsupported>,
     pub reload_interval: Option<Unsupported>,
     pub tpm_config: Option<Unsupported>,
-}
-
-fn err(key: &'static str, reason: impl Into<String>) -> TlsError {
-    TlsError {
-        key,
-        reason: reason.into(),
-    }
 }
 
 impl ClientTlsConfig {
@@ -233,10 +226,6 @@ impl fmt::Debug for ClientIdentity {
             .field("certificates", &self.chain.len())
             .finish_non_exhaustive()
     }
-}
-
-fn read(key: &'static str, file: &str) -> Result<Vec<u8>, TlsError> {
-    crate::user_file::read(file).map_err(|e| err(key, format!("cannot read `{file}`: {e}")))
 }
 
 /// Adds every certificate of a PEM bundle; a bundle with none is an error, since rustls would

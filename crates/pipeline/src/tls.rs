@@ -75,7 +75,7 @@ pub struct TlsError {
     pub reason: String,
 }
 
-fn err(key: &'static str, reason: impl Into<String>) -> TlsError {
+pub(crate) fn err(key: &'static str, reason: impl Into<String>) -> TlsError {
     TlsError {
         key,
         reason: reason.into(),
@@ -324,7 +324,7 @@ impl ServerTlsConfig {
     }
 }
 
-fn read(key: &'static str, file: &str) -> Result<Vec<u8>, TlsError> {
+pub(crate) fn read(key: &'static str, file: &str) -> Result<Vec<u8>, TlsError> {
     crate::user_file::read(file).map_err(|e| err(key, format!("cannot read `{file}`: {e}")))
 }
 

@@ -1,7 +1,6 @@
 //! The top-level config file: component sections and the `service` section.
 
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 
 use super::sources::{merge_sources, Origins, Source};
@@ -71,26 +70,6 @@ impl From<ConfigError> for ConfigErrors {
     }
 }
 
-/// Reads and loads a config file, expanding `${env:VAR}` from the process environment.
-pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
-    let (name, text) = read(path)?;
-    load_str(&name, &text)
-}
-
-/// The file's name for messages, and its text.
-fn read(path: &Path) -> Result<(String, String), ConfigError> {
-    let name = path.display().to_string();
-    let text = read_config_file(path).map_err(|reason| {
-        ConfigError::new(Some(Arc::from(name.as_str())), None, String::new(), reason)
-    })?;
-    Ok((name, text))
-}
-
-/// A config file's text, or why it cannot be read.
-pub(super) fn read_config_file(path: &Path) -> Result<String, String> {
-    crate::user_file::read_text(path).map_err(|e| format!("cannot read the config file: {e}"))
-}
-
 /// Loads config text, expanding `${env:VAR}` from the process environment; `file_name` is
 /// used in error messages.
 pub fn load_str(file_name: &str, text: &str) -> Result<Config, ConfigErrors> {
@@ -113,16 +92,10 @@ pub fn load_str_with_env(
     }
 }
 
-/// Reads a config file like [`load_file`], but a file that is valid YAML comes back with
-/// what could be read of it next to the errors found, so `redline validate` can also check
-/// the components of a file whose `service` section has problems. `Err` only when the file
-/// cannot be read or is not YAML.
-pub fn load_file_lenient(path: &Path) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
-    let (name, text) = read(path)?;
-    load_lenient(&name, &text, &|name| std::env::var(name).ok())
-}
-
-/// [`load_file_lenient`] for text in memory.
+/// Loads config text like [`load_str`], but text that is valid YAML comes back with what
+/// could be read of it next to the errors found, so `redline validate` can also check the
+/// components of a config whose `service` section has problems. `Err` only when the text is
+/// not YAML.
 pub fn load_str_lenient(
     file_name: &str,
     text: &str,
@@ -151,7 +124,8 @@ pub fn load_sources(sources: &[Source]) -> Result<Config, ConfigErrors> {
     }
 }
 
-/// [`load_sources`] read like [`load_file_lenient`].
+/// [`load_sources`] read leniently, like [`load_str_lenient`]: `Err` only when a source cannot
+/// be read or is not YAML.
 pub fn load_sources_lenient(
     sources: &[Source],
 ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {

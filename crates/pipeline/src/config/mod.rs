@@ -22,9 +22,8 @@ mod yaml_relax;
 
 pub use error::{CheckAll, ConfigError, Invalid};
 pub use load::{
-    load_file, load_file_lenient, load_sources, load_sources_lenient,
-    load_sources_lenient_with_env, load_str, load_str_lenient, load_str_with_env, Config,
-    ConfigErrors, PipelineConfig, ServiceConfig,
+    load_sources, load_sources_lenient, load_sources_lenient_with_env, load_str, load_str_lenient,
+    load_str_with_env, Config, ConfigErrors, PipelineConfig, ServiceConfig,
 };
 pub use node::{Mark, Node, NodeValue};
 pub use secret::Secret;
@@ -132,28 +131,40 @@ impl ComponentConfig {
     }
 }
 
-/// Position of the deepest key of `path` present under `node`. Keys may themselves contain
-/// dots (`service.name` as an attribute key), so each map level tries every key that is a
-/// prefix of the rest of the path.
+/// Position of the deepest key of `path` present under `node`.
 fn find_mark(node: &Node, path: &str) -> Option<Mark> {
+    deepest_key(node, path).map(|(_, mark)| mark)
+}
+
+/// How many segments of the dotted `path` (`[i]` for list items) are present under `node`,
+/// and the position of the deepest. Keys may themselves contain dots (`service.name` as an
+/// attribute key), so each map level tries every key that is a prefix of the rest of the
+/// path and keeps the one that leads deepest.
+pub(super) fn deepest_key(node: &Node, path: &str) -> Option<(usize, Mark)> {
     let path = path.strip_prefix('.').unwrap_or(path);
     if path.is_empty() {
         return None;
     }
+    let below = |child: &Node, rest: &str, here: Mark| match deepest_key(child, rest) {
+        Some((depth, mark)) => (depth + 1, mark),
+        None => (1, here),
+    };
     match &node.value {
-        NodeValue::Map(entries) => entries.iter().find_map(|(k, v)| {
-            let key = yaml::key_text(k);
-            let rest = path.strip_prefix(key)?;
-            if !(rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')) {
-                return None;
-            }
-            Some(find_mark(v, rest).unwrap_or(yaml::key_mark_for(k, v)))
-        }),
+        NodeValue::Map(entries) => entries
+            .iter()
+            .filter_map(|(k, v)| {
+                let rest = path.strip_prefix(yaml::key_text(k))?;
+                (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+                    .then(|| below(v, rest, yaml::key_mark_for(k, v)))
+            })
+            .fold(None, |best: Option<(usize, Mark)>, found| match best {
+                Some(b) if b.0 >= found.0 => Some(b),
+                _ => Some(found),
+            }),
         NodeValue::Seq(items) => {
-            let inner = path.strip_prefix('[')?;
-            let (index, rest) = inner.split_once(']')?;
+            let (index, rest) = path.strip_prefix('[')?.split_once(']')?;
             let item = items.get(index.parse::<usize>().ok()?)?;
-            Some(find_mark(item, rest).unwrap_or(item.mark))
+            Some(below(item, rest, item.mark))
         }
         NodeValue::Null | NodeValue::Scalar { .. } => None,
     }

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::deepest_key;
 use super::env::EnvLookup;
-use super::load::read_config_file;
 use super::yaml::{self, key_text};
 use super::{ConfigError, ConfigErrors, Mark, Node, NodeValue};
 
@@ -101,7 +101,8 @@ impl Source {
         let unreadable =
             |why: String| ConfigError::new(Some(Arc::from(self.name())), None, String::new(), why);
         match self {
-            Self::File(path) => read_config_file(path).map_err(unreadable),
+            Self::File(path) => crate::user_file::read_text(path)
+                .map_err(|e| unreadable(format!("cannot read the config file: {e}"))),
             Self::Env(name) => env(name)
                 .ok_or_else(|| unreadable(format!("environment variable `{name}` is not set"))),
             Self::Yaml(text) | Self::Set { yaml: text, .. } => Ok(text.clone()),
@@ -337,7 +338,12 @@ impl Origins {
                 let best = self
                     .0
                     .iter()
-                    .map(|origin| (origin, depth_found(&origin.root, &e.path)))
+                    .map(|origin| {
+                        (
+                            origin,
+                            deepest_key(&origin.root, &e.path).map_or(0, |(d, _)| d),
+                        )
+                    })
                     .filter(|(_, depth)| *depth > 0)
                     .max_by_key(|(_, depth)| *depth);
                 match best {
@@ -354,39 +360,6 @@ impl Origins {
                 e
             })
             .collect()
-    }
-}
-
-/// How many segments of the dotted `path` (`[i]` for list items) lead somewhere under `node`.
-/// Keys may contain dots, so each level tries every key that is a prefix of the rest.
-fn depth_found(node: &Node, path: &str) -> usize {
-    let path = path.strip_prefix('.').unwrap_or(path);
-    if path.is_empty() {
-        return 0;
-    }
-    match &node.value {
-        NodeValue::Map(entries) => entries
-            .iter()
-            .filter_map(|(k, v)| {
-                let rest = path.strip_prefix(key_text(k))?;
-                (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
-                    .then(|| 1 + depth_found(v, rest))
-            })
-            .max()
-            .unwrap_or(0),
-        NodeValue::Seq(items) => {
-            let Some((index, rest)) = path
-                .strip_prefix('[')
-                .and_then(|inner| inner.split_once(']'))
-            else {
-                return 0;
-            };
-            match index.parse::<usize>().ok().and_then(|i| items.get(i)) {
-                Some(item) => 1 + depth_found(item, rest),
-                None => 0,
-            }
-        }
-        NodeValue::Null | NodeValue::Scalar { .. } => 0,
     }
 }
 
