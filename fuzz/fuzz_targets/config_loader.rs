@@ -1,4 +1,5 @@
-//! The config loader on arbitrary text: YAML parsing, `${env:…}` expansion, the top-level
+//! The config loader on arbitrary text: YAML parsing, `${…}` references (the environment is
+//! fixed below; `${file:…}` reads this machine's files, with stdin empty), the top-level
 //! model, every real factory's validation (as `redline validate` runs it), and each section
 //! parsed into the real component config types whatever its type; and the same text as
 //! command-line sources merged (`--config` twice, `--set`). Nothing may panic; every refusal
@@ -31,6 +32,8 @@ fn env(name: &str) -> Option<String> {
         "HOST" => Some("127.0.0.1".to_owned()),
         "PORT" => Some("4317".to_owned()),
         "NESTED" => Some("${env:HOST}:${PORT}".to_owned()),
+        "MAP" => Some("{endpoint: \"${env:HOST}:${PORT}\", tls: {insecure: true}}".to_owned()),
+        "SELF" => Some("x${env:SELF}".to_owned()),
         "EMPTY" => Some(String::new()),
         _ => None,
     }

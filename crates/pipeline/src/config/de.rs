@@ -188,6 +188,11 @@ impl<'a> NodeDe<'a> {
     }
 }
 
+/// Whether a plain scalar reads as a boolean or a number (YAML's core schema), not a string.
+pub(crate) fn is_typed_plain(text: &str) -> bool {
+    parse_bool(text).is_some() || parse_int(text).is_some() || parse_float(text).is_some()
+}
+
 fn parse_bool(s: &str) -> Option<bool> {
     match s {
         "true" | "True" | "TRUE" => Some(true),

@@ -1,10 +1,10 @@
-//! otelcol-compatible configuration: YAML with positions, `${env:VAR}` expansion, typed
+//! otelcol-compatible configuration: YAML with positions, `${...}` references expanded, typed
 //! component configs whose errors name the file, line and key path.
 
 mod de;
-mod env;
 mod error;
 mod every_problem;
+mod expand;
 mod load;
 mod node;
 mod secret;

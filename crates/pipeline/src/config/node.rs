@@ -15,7 +15,8 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq)]
 pub enum NodeValue {
     Null,
-    /// A scalar after `${env:VAR}` expansion; `quoted` scalars are always strings.
+    /// A scalar after its `${...}` references are expanded; `quoted` scalars are always
+    /// strings.
     Scalar {
         text: String,
         quoted: bool,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::deepest_key;
-use super::env::EnvLookup;
+use super::expand::EnvLookup;
 use super::yaml::{self, key_text};
 use super::{ConfigError, ConfigErrors, Mark, Node, NodeValue};
 

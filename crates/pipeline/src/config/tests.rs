@@ -852,11 +852,11 @@ fn env_errors_name_the_line() {
     let shown = errors[0].to_string();
     assert!(shown.starts_with("test.yaml:3:15: "), "{shown}");
     assert!(shown.contains("unclosed `${`"), "{shown}");
-    let errors = load_err("receivers:\n  otlp:\n    endpoint: ${file:/tmp/x}\n");
+    let errors = load_err("receivers:\n  otlp:\n    endpoint: ${https://x/y}\n");
     assert!(
         errors[0]
             .reason
-            .contains("config provider `file` is not supported"),
+            .contains("config provider `https` is not supported"),
         "{}",
         errors[0]
     );

@@ -1,11 +1,12 @@
-//! YAML text to a positioned [`Node`] tree, with `${env:VAR}` expansion in scalar values.
+//! YAML text to a positioned [`Node`] tree, with `${...}` references expanded in scalar values.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 
-use super::env::{self, EnvLookup};
+use super::de::is_typed_plain;
+use super::expand::{self, EnvLookup, Expander, Retrieved};
 use super::yaml_relax::{self, Relaxed};
 use super::{ConfigError, Mark, Node, NodeValue};
 
@@ -37,10 +38,11 @@ enum Frame {
     },
 }
 
-struct Builder<'a> {
+struct Builder<'a, 'e> {
     file: &'a Arc<str>,
-    lookup: EnvLookup<'a>,
-    unset: Vec<String>,
+    /// `None` reads scalars as written: to see what the text of a reference holds before
+    /// expanding any of it.
+    refs: Option<&'a mut Expander<'e>>,
     stack: Vec<Frame>,
     /// Anchored node, its node count and its height.
     anchors: HashMap<usize, (Node, usize, usize)>,
@@ -57,22 +59,26 @@ pub(crate) fn parse(
     text: &str,
     lookup: EnvLookup<'_>,
 ) -> Result<Parsed, Vec<ConfigError>> {
-    let parsed = match build(file, text, lookup, None) {
-        Ok(parsed) => parsed,
+    let mut refs = Expander::new(lookup);
+    let root = match build(file, text, Some(&mut refs), None) {
+        Ok(root) => root,
         // A file saphyr refuses may only have flow collections or quoted scalars indented
         // less than YAML 1.2 allows, which otelcol's yaml.v3 accepts: parse it again with
         // those lines indented. Its error, if any, is the one to show: the first may be an
         // indentation otelcol accepts, in front of the real problem.
         Err(first) => match yaml_relax::relax(text) {
-            Some(relaxed) => build(file, &relaxed.text, lookup, Some(&relaxed)),
+            Some(relaxed) => build(file, &relaxed.text, Some(&mut refs), Some(&relaxed)),
             None => Err(first),
         }
         .map_err(|e| vec![e])?,
     };
     let mut errors = Vec::new();
-    check_keys(file, &parsed.root, "", &mut errors);
+    check_keys(file, &root, "", &mut errors);
     if errors.is_empty() {
-        Ok(parsed)
+        Ok(Parsed {
+            root,
+            unset_env_vars: refs.unset,
+        })
     } else {
         Err(errors)
     }
@@ -81,13 +87,12 @@ pub(crate) fn parse(
 fn build(
     file: &Arc<str>,
     text: &str,
-    lookup: EnvLookup<'_>,
+    refs: Option<&mut Expander<'_>>,
     relaxed: Option<&Relaxed>,
-) -> Result<Parsed, ConfigError> {
+) -> Result<Node, ConfigError> {
     let mut b = Builder {
         file,
-        lookup,
-        unset: Vec::new(),
+        refs,
         stack: Vec::new(),
         anchors: HashMap::new(),
         nodes: 0,
@@ -143,18 +148,7 @@ fn build(
                 } else if !quoted && matches!(&*text, "" | "~" | "null" | "Null" | "NULL") {
                     NodeValue::Null
                 } else {
-                    let expanded = env::expand(&text, b.lookup, &mut b.unset)
-                        .map_err(|reason| b.error(mark, reason))?;
-                    // An unset variable in a plain value leaves no value at all: the setting
-                    // takes its default, as in otelcol.
-                    if expanded.is_empty() && !quoted {
-                        NodeValue::Null
-                    } else {
-                        NodeValue::Scalar {
-                            text: expanded,
-                            quoted,
-                        }
-                    }
+                    b.value(text.into_owned(), quoted, mark)?
                 };
                 b.count(1, mark)?;
                 b.finish(Node { mark, value }, anchor)?;
@@ -217,17 +211,61 @@ fn build(
             }
         }
     }
-    let root = b.root.take().unwrap_or(Node {
+    Ok(b.root.take().unwrap_or(Node {
         mark: Mark { line: 1, column: 1 },
         value: NodeValue::Null,
-    });
-    Ok(Parsed {
-        root,
-        unset_env_vars: b.unset,
-    })
+    }))
 }
 
-impl Builder<'_> {
+impl Builder<'_, '_> {
+    /// A scalar value with its references expanded.
+    fn value(&mut self, text: String, quoted: bool, mark: Mark) -> Result<NodeValue, ConfigError> {
+        let Some(refs) = self.refs.as_deref_mut() else {
+            return Ok(NodeValue::Scalar { text, quoted });
+        };
+        let expanded = match expand::whole_reference(&text) {
+            Some(reference) => match refs.retrieve(reference) {
+                Ok(Retrieved::Text(raw)) => {
+                    let value =
+                        refs.nested(|refs| resolved(self.file, reference, &raw, refs, quoted));
+                    let value = value.map_err(|reason| self.error(mark, reason))?;
+                    return self.graft(value, mark);
+                }
+                Ok(Retrieved::Unset) => Ok(String::new()),
+                Err(reason) => Err(reason),
+            },
+            None => refs.expand(&text),
+        }
+        .map_err(|reason| self.error(mark, reason))?;
+        // An unset variable in a plain value leaves no value at all: the setting takes its
+        // default, as in otelcol.
+        Ok(if expanded.is_empty() && !quoted {
+            NodeValue::Null
+        } else {
+            NodeValue::Scalar {
+                text: expanded,
+                quoted,
+            }
+        })
+    }
+
+    /// Takes a value a reference gave into this document: its nodes count against the
+    /// limits, and every position in it becomes the reference's, since errors name this
+    /// file.
+    fn graft(&mut self, mut value: NodeValue, mark: Mark) -> Result<NodeValue, ConfigError> {
+        if matches!(value, NodeValue::Seq(_) | NodeValue::Map(_)) {
+            let mut node = Node { mark, value };
+            let (size, height) = measure(&node);
+            self.count(size, mark)?;
+            if self.stack.len() + height > MAX_DEPTH {
+                return Err(self.error(mark, format!("nesting deeper than {MAX_DEPTH} levels")));
+            }
+            remark(&mut node, mark);
+            value = node.value;
+        }
+        Ok(value)
+    }
+
     /// The position in the user's file of saphyr's 1-based line and 0-based column.
     fn mark(&self, line: usize, col: usize) -> Mark {
         let mark = Mark {
@@ -353,6 +391,70 @@ impl Builder<'_> {
     }
 }
 
+/// The value of the text a reference that is a whole value gave, as otelcol's resolver makes
+/// it: text holding YAML with a map, a list, a number, a boolean or null is that value (the
+/// map or list with its own references expanded); anything else (a plain string, a
+/// certificate, text that is not YAML) is the text exactly as given, expanded.
+fn resolved(
+    file: &Arc<str>,
+    reference: &str,
+    raw: &str,
+    refs: &mut Expander<'_>,
+    quoted: bool,
+) -> Result<NodeValue, String> {
+    // What the text holds is decided before any of it is expanded, so every reference in it
+    // is resolved once.
+    match build(file, raw, None, None).map(|node| node.value) {
+        Ok(NodeValue::Seq(_) | NodeValue::Map(_)) => {
+            let node = build(file, raw, Some(refs), None).map_err(|e| {
+                // The innermost text is the one to fix; the position is the outermost
+                // reference's, in the file.
+                if e.reason.starts_with(TEXT_OF) {
+                    e.reason
+                } else {
+                    let line = e.mark.map_or(1, |m| m.line);
+                    format!("{TEXT_OF}`${{{reference}}}`, line {line}: {}", e.reason)
+                }
+            })?;
+            Ok(node.value)
+        }
+        // Nothing, or null itself. Text that YAML reads as null only because it is a comment
+        // (a token starting with `#`) is text.
+        Ok(NodeValue::Null)
+            if !quoted && matches!(raw.trim(), "" | "~" | "null" | "Null" | "NULL") =>
+        {
+            Ok(NodeValue::Null)
+        }
+        Ok(NodeValue::Scalar {
+            text,
+            quoted: false,
+        }) if is_typed_plain(&text) => Ok(NodeValue::Scalar { text, quoted }),
+        _ => {
+            let text = refs.expand(raw)?;
+            Ok(if text.is_empty() && !quoted {
+                NodeValue::Null
+            } else {
+                NodeValue::Scalar { text, quoted: true }
+            })
+        }
+    }
+}
+
+const TEXT_OF: &str = "in the text of ";
+
+/// Gives every node of a tree the same position.
+fn remark(node: &mut Node, mark: Mark) {
+    node.mark = mark;
+    match &mut node.value {
+        NodeValue::Null | NodeValue::Scalar { .. } => {}
+        NodeValue::Seq(items) => items.iter_mut().for_each(|n| remark(n, mark)),
+        NodeValue::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+            remark(k, mark);
+            remark(v, mark);
+        }),
+    }
+}
+
 /// Number of nodes and height of a tree.
 fn measure(node: &Node) -> (usize, usize) {
     let children: Box<dyn Iterator<Item = &Node>> = match &node.value {
@@ -422,5 +524,114 @@ pub(crate) fn key_mark_for(key: &Node, value: &Node) -> Mark {
     match value.value {
         NodeValue::Scalar { .. } => value.mark,
         _ => key.mark,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar(text: &str, quoted: bool) -> NodeValue {
+        NodeValue::Scalar {
+            text: text.to_owned(),
+            quoted,
+        }
+    }
+
+    /// A value that is one reference becomes what the referenced text holds, as otelcol's
+    /// resolver makes it (checked against otelcol-contrib's `print-config`).
+    #[test]
+    fn a_whole_value_reference_takes_the_shape_of_its_text() {
+        let dir = std::env::temp_dir().join(format!("redline-yaml-refs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temporary file");
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\nabc\n-----END CERTIFICATE-----\n";
+        for (name, text) in [
+            (
+                "map.yaml",
+                "endpoint: ${env:HOST}:4317\ntls:\n  insecure: true\n",
+            ),
+            ("pem", pem),
+            ("num", "12\n"),
+            ("empty", ""),
+            ("bad", "[a: b\n"),
+            ("word", "zstd\n"),
+            ("hash", "#not-a-comment\n"),
+        ] {
+            std::fs::write(dir.join(name), text).expect("temporary file");
+        }
+        let d = dir.display();
+        let text = format!(
+            "a: ${{file:{d}/map.yaml}}\nb: ${{file:{d}/pem}}\nc: ${{file:{d}/num}}\n\
+             d: \"${{file:{d}/num}}\"\ne: ${{file:{d}/empty}}\nf: ${{file:{d}/bad}}\n\
+             g: ${{file:{d}/word}}\nh: ${{env:LIST}}\ni: ${{file:{d}/hash}}\n"
+        );
+        let env = |name: &str| match name {
+            "HOST" => Some("tempo".to_owned()),
+            "LIST" => Some("[x, \"${env:HOST}\"]".to_owned()),
+            _ => None,
+        };
+        let file: Arc<str> = Arc::from("test.yaml");
+        let root = match parse(&file, &text, &env) {
+            Ok(parsed) => parsed.root,
+            Err(e) => panic!("{e:?}"),
+        };
+        std::fs::remove_dir_all(&dir).expect("temporary file");
+        let NodeValue::Map(entries) = root.value else {
+            panic!("root is not a map")
+        };
+        let get = |key: &str| {
+            let (_, v) = entries
+                .iter()
+                .find(|(k, _)| key_text(k) == key)
+                .expect("temporary file");
+            v.clone()
+        };
+
+        // A map, its own references expanded, every node at the reference's position.
+        let a = get("a");
+        assert_eq!(a.mark, Mark { line: 1, column: 4 });
+        let NodeValue::Map(map) = &a.value else {
+            panic!("a: {a:?}")
+        };
+        assert_eq!(map[0].1.value, scalar("tempo:4317", false));
+        assert_eq!(map[1].1.mark, Mark { line: 1, column: 4 });
+        // Text that is a string stays exactly as written: a certificate keeps its lines, a
+        // word its newline (otelcol then refuses `zstd\n` as a compression, and so does
+        // Redline).
+        assert_eq!(get("b").value, scalar(pem, true));
+        assert_eq!(get("g").value, scalar("zstd\n", true));
+        assert_eq!(get("f").value, scalar("[a: b\n", true));
+        // A number is a number to an integer setting, quoted or not.
+        assert_eq!(get("c").value, scalar("12", false));
+        assert_eq!(get("d").value, scalar("12", true));
+        assert_eq!(get("e").value, NodeValue::Null);
+        // YAML reads a token starting with `#` as a comment; it is the token.
+        assert_eq!(get("i").value, scalar("#not-a-comment\n", true));
+        // A variable's text is YAML too.
+        let NodeValue::Seq(items) = get("h").value else {
+            panic!("h")
+        };
+        assert_eq!(items[1].value, scalar("tempo", true));
+    }
+
+    #[test]
+    fn a_file_that_includes_itself_is_an_error_at_the_reference() {
+        let path = std::env::temp_dir().join(format!("redline-yaml-self-{}", std::process::id()));
+        std::fs::write(&path, format!("x: ${{file:{}}}\n", path.display()))
+            .expect("temporary file");
+        let text = format!("receivers:\n  r: ${{file:{}}}\n", path.display());
+        let file: Arc<str> = Arc::from("test.yaml");
+        let errors = match parse(&file, &text, &|_: &str| None) {
+            Ok(_) => panic!("a file including itself was accepted"),
+            Err(e) => e,
+        };
+        std::fs::remove_file(&path).expect("temporary file");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].mark, Some(Mark { line: 2, column: 6 }));
+        assert!(
+            errors[0].reason.contains("nest more than 32 levels"),
+            "{}",
+            errors[0]
+        );
     }
 }
