@@ -9,7 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use redline_pipeline::config::{
-    load_sources_lenient_with_env, load_str_with_env, ComponentConfig, Source,
+    load_sources_lenient_with_env, load_str_with_env, ComponentConfig, ListMerge, Source,
 };
 use redline_pipeline::service;
 use redline_pipeline::{CheckAll, Factories};
@@ -70,11 +70,20 @@ fn sources(text: &str) -> Vec<Source> {
     sources
 }
 
+/// Both ways lists merge across sources, chosen by the input.
+fn lists(data: &[u8]) -> ListMerge {
+    if data.len().is_multiple_of(2) {
+        ListMerge::Replace
+    } else {
+        ListMerge::AppendComponentLists
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match load_sources_lenient_with_env(&sources(text), &env) {
+    match load_sources_lenient_with_env(&sources(text), lists(data), &env) {
         Ok((merged, errors)) => {
             let checked = service::validate_after_load_errors(&merged, &factories(), errors);
             if let Err(errors) = checked {

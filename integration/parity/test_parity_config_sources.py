@@ -9,6 +9,8 @@ import os
 import pytest
 
 import helpers
+import relay
+from otlp_sink import OtlpSink
 from redline_config import pipeline
 
 # The reference pipeline (gRPC only): otlp -> spanmetrics and otlp/tempo; prometheus.
@@ -63,6 +65,17 @@ CASES = [
      ["--config", "{base}", "--set", "service.pipelines.traces.exporters=[spanmetrics, debug]"],
      None,
      False),
+    # otelcol's `confmap.enableMergeAppendOption`: component lists append. Without the gate
+    # the overlay's list replaces the base's, leaving spanmetrics fed by no pipeline.
+    ("with the append gate, an overlay's exporter joins the pipeline's",
+     ["--feature-gates=confmap.enableMergeAppendOption", "--config", "{base}", "--config",
+      "{overlay}"],
+     "exporters:\n  debug: {}\nservice:\n  pipelines:\n    traces:\n      exporters: [debug]\n",
+     True),
+    ("without the gate, the same overlay replaces the pipeline's exporters",
+     ["--config", "{base}", "--config", "{overlay}"],
+     "exporters:\n  debug: {}\nservice:\n  pipelines:\n    traces:\n      exporters: [debug]\n",
+     False),
     ("--set without an equals sign",
      ["--config", "{base}", "--set", "exporters.otlp/tempo.timeout"],
      None,
@@ -109,6 +122,30 @@ def test_a_merged_config_runs_as_merged(procs, redline_bin, tmp_path):
     # line in the base file, not in the merged config's name.
     assert f"WARN {base}:14:3: exporters.otlp/tempo: defined but not used" in log, log
     assert f"config={base} + {overlay} + --set receivers.otlp.protocols.grpc.endpoint" in log, log
+
+
+def test_with_the_append_gate_both_exporters_send(procs, redline_bin, tmp_path):
+    """`confmap.enableMergeAppendOption`: the overlay's `debug` joins the base's exporters
+    instead of replacing them, so the base's `otlp/tempo` still sends every span."""
+    port = helpers.free_port()
+    with OtlpSink() as sink:
+        base = tmp_path / "base.yaml"
+        base.write_text(BASE.format(grpc=port, sink=sink.port, prom=helpers.free_port()))
+        overlay = tmp_path / "overlay.yaml"
+        overlay.write_text("exporters:\n  debug: {verbosity: basic}\n"
+                           "service:\n  pipelines:\n    traces:\n      exporters: [debug]\n")
+        rl = procs.start("redline", [redline_bin, "--config", base, "--config", overlay,
+                                     "--feature-gates=confmap.enableMergeAppendOption"])
+        helpers.wait_until(lambda: helpers.port_accepts(port), 20, "the gRPC port", alive=rl)
+        sent = [relay.request("append", 20)]
+        relay.send_grpc(port, sent)
+        helpers.wait_until(lambda: sink.span_count() >= 20, 20, "the spans at the sink", alive=rl)
+        assert relay.span_bytes(sink.requests()) == relay.span_bytes(sent)
+        helpers.wait_until(lambda: "exporter=debug" in rl.log_text(), 20, "debug's output",
+                           alive=rl)
+        log = rl.log_text()
+        assert "spans=20" in log, log
+        assert "defined but not used" not in log, log
 
 
 # `--feature-gates` values: whether otelcol-contrib's validate accepts them, and whether

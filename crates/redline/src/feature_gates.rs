@@ -2,7 +2,7 @@
 //! unchanged where Redline behaves as the gates ask, and is refused, naming the gate, where it
 //! does not. The gates are those of otelcol-contrib v0.161.0's components that Redline has.
 
-use redline_pipeline::config::ConfigError;
+use redline_pipeline::config::{ConfigError, ListMerge};
 
 const FLAG: &str = "--feature-gates";
 
@@ -23,7 +23,19 @@ enum Redline {
     AsDisabled,
     /// Nothing Redline does depends on it (internal memory pools, config reloads, workers).
     Unaffected,
+    /// Redline does what either state asks; [`Gates`] carries the state.
+    Honoured,
 }
+
+/// What the command line's gates ask of Redline, and the warnings they gave.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Gates {
+    /// `confmap.enableMergeAppendOption`.
+    pub list_merge: ListMerge,
+    pub warnings: Vec<String>,
+}
+
+const MERGE_APPEND: &str = "confmap.enableMergeAppendOption";
 
 struct Gate {
     id: &'static str,
@@ -41,12 +53,12 @@ const fn gate(id: &'static str, stage: Stage, on: bool, redline: Redline) -> Gat
     }
 }
 
-use Redline::{AsDefault, AsDisabled, Unaffected};
+use Redline::{AsDefault, AsDisabled, Honoured, Unaffected};
 use Stage::{Alpha, Beta, Stable};
 
 #[rustfmt::skip]
 const GATES: &[Gate] = &[
-    gate("confmap.enableMergeAppendOption", Alpha, false, AsDefault),
+    gate(MERGE_APPEND, Alpha, false, Honoured),
     gate("connector.spanmetrics.excludeResourceMetrics", Alpha, false, AsDefault),
     gate("connector.spanmetrics.includeCollectorInstanceID", Beta, true, AsDisabled),
     gate("connector.spanmetrics.legacyMetricNames", Alpha, false, AsDefault),
@@ -82,10 +94,10 @@ const GATES: &[Gate] = &[
 ];
 
 /// Checks every `--feature-gates` value (comma-separated ids, each `id` or `+id` to enable,
-/// `-id` to disable). Returns what is worth a warning (gates Redline does not know), or
-/// every gate it cannot honour.
-pub(crate) fn check(values: &[String]) -> Result<Vec<String>, Vec<ConfigError>> {
-    let mut warnings = Vec::new();
+/// `-id` to disable; the last setting of a gate counts). Returns what the gates ask and what
+/// is worth a warning (gates Redline does not know), or every gate it cannot honour.
+pub(crate) fn check(values: &[String]) -> Result<Gates, Vec<ConfigError>> {
+    let mut gates = Gates::default();
     let mut errors = Vec::new();
     for item in values.iter().flat_map(|v| v.split(',')).map(str::trim) {
         if item.is_empty() {
@@ -97,7 +109,7 @@ pub(crate) fn check(values: &[String]) -> Result<Vec<String>, Vec<ConfigError>> 
             _ => (item, true),
         };
         let Some(gate) = GATES.iter().find(|g| g.id == id) else {
-            warnings.push(format!(
+            gates.warnings.push(format!(
                 "{FLAG}: `{id}` is not a gate of any component Redline has; ignored"
             ));
             continue;
@@ -105,9 +117,16 @@ pub(crate) fn check(values: &[String]) -> Result<Vec<String>, Vec<ConfigError>> 
         if let Some(reason) = refusal(gate, enable) {
             errors.push(ConfigError::new(None, None, FLAG.to_owned(), reason));
         }
+        if id == MERGE_APPEND {
+            gates.list_merge = if enable {
+                ListMerge::AppendComponentLists
+            } else {
+                ListMerge::Replace
+            };
+        }
     }
     if errors.is_empty() {
-        Ok(warnings)
+        Ok(gates)
     } else {
         Err(errors)
     }
@@ -124,7 +143,7 @@ fn refusal(gate: &Gate, enable: bool) -> Option<String> {
     }
     let state = |on: bool| if on { "enabled" } else { "disabled" };
     match gate.redline {
-        Unaffected => None,
+        Unaffected | Honoured => None,
         AsDisabled if !enable => None,
         AsDisabled => (!gate.enabled_by_default)
             .then(|| format!("feature gate `{id}`: Redline always behaves as with it disabled")),
@@ -143,7 +162,29 @@ mod tests {
     use super::*;
 
     fn gates(v: &str) -> Result<Vec<String>, Vec<String>> {
-        check(&[v.to_owned()]).map_err(|e| e.iter().map(ToString::to_string).collect())
+        check(&[v.to_owned()])
+            .map(|g| g.warnings)
+            .map_err(|e| e.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn the_merge_append_gate_is_honoured_its_last_setting_counting() {
+        let lists = |v: &[&str]| {
+            let values: Vec<String> = v.iter().map(|s| (*s).to_owned()).collect();
+            check(&values).map(|g| g.list_merge)
+        };
+        assert_eq!(lists(&[]), Ok(ListMerge::Replace));
+        assert_eq!(
+            lists(&["confmap.enableMergeAppendOption"]),
+            Ok(ListMerge::AppendComponentLists)
+        );
+        assert_eq!(
+            lists(&[
+                "+confmap.enableMergeAppendOption",
+                "-confmap.enableMergeAppendOption"
+            ]),
+            Ok(ListMerge::Replace)
+        );
     }
 
     #[test]

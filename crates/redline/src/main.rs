@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use redline_pipeline::config::{self, Config, Source};
+use redline_pipeline::config::{self, Config, ListMerge, Source};
 use redline_pipeline::service::{self, Service};
 use redline_pipeline::telemetry::Telemetry;
 use redline_pipeline::{BuildContext, Factories};
@@ -58,6 +58,8 @@ fn factories() -> Factories {
 /// every problem with it (a source or gate that cannot be taken).
 struct Invocation {
     sources: Vec<Source>,
+    /// How lists merge across the sources (a feature gate's choice).
+    list_merge: ListMerge,
     warnings: Vec<String>,
     errors: Vec<config::ConfigError>,
 }
@@ -81,13 +83,14 @@ fn invocation(cli: &Cli) -> Invocation {
             "changes a config: give the config with --config too".to_owned(),
         ));
     }
-    let warnings = feature_gates::check(&cli.feature_gates).unwrap_or_else(|refused| {
+    let gates = feature_gates::check(&cli.feature_gates).unwrap_or_else(|refused| {
         errors.extend(refused);
-        Vec::new()
+        feature_gates::Gates::default()
     });
     Invocation {
         sources,
-        warnings,
+        list_merge: gates.list_merge,
+        warnings: gates.warnings,
         errors,
     }
 }
@@ -102,11 +105,11 @@ fn load_default() -> Result<Config, config::ConfigErrors> {
 }
 
 /// Loads the config the command line names, or the embedded default.
-fn load(sources: &[Source]) -> Result<Config, config::ConfigErrors> {
-    if sources.is_empty() {
+fn load(invocation: &Invocation) -> Result<Config, config::ConfigErrors> {
+    if invocation.sources.is_empty() {
         return load_default();
     }
-    config::load_sources(sources)
+    config::load_sources(&invocation.sources, invocation.list_merge)
 }
 
 fn main() -> ExitCode {
@@ -158,7 +161,7 @@ fn validate(cli: &Cli) -> ExitCode {
     let loaded = if invocation.sources.is_empty() {
         load_default().map(|c| (c, Vec::new()))
     } else {
-        config::load_sources_lenient(&invocation.sources)
+        config::load_sources_lenient(&invocation.sources, invocation.list_merge)
     };
     let (config, load_errors) = match loaded {
         Ok(loaded) => loaded,
@@ -192,7 +195,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         let errors = config::ConfigErrors(invocation.errors);
         anyhow::bail!("invalid command line:\n{errors}");
     }
-    let config = load(&invocation.sources).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
+    let config = load(&invocation).map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;
     let factories = factories();
     let warnings = service::validate(&config, &factories)
         .map_err(|e| anyhow::anyhow!("invalid config:\n{e}"))?;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::sources::{merge_sources, Origins, Source};
+use super::sources::{merge_sources, ListMerge, Origins, Source};
 use super::telemetry::TelemetryConfig;
 use super::yaml::{self, join_key, key_text};
 use super::{ComponentConfig, ConfigError, Mark, Node, NodeValue};
@@ -115,8 +115,8 @@ fn load_lenient(
 
 /// Loads the config the sources make once merged (`--config` given once or more, `--set`),
 /// expanding `${env:VAR}` from the process environment.
-pub fn load_sources(sources: &[Source]) -> Result<Config, ConfigErrors> {
-    let (config, errors) = load_sources_lenient(sources)?;
+pub fn load_sources(sources: &[Source], lists: ListMerge) -> Result<Config, ConfigErrors> {
+    let (config, errors) = load_sources_lenient(sources, lists)?;
     if errors.is_empty() {
         Ok(config)
     } else {
@@ -128,16 +128,18 @@ pub fn load_sources(sources: &[Source]) -> Result<Config, ConfigErrors> {
 /// be read or is not YAML.
 pub fn load_sources_lenient(
     sources: &[Source],
+    lists: ListMerge,
 ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
-    load_sources_lenient_with_env(sources, &|name| std::env::var(name).ok())
+    load_sources_lenient_with_env(sources, lists, &|name| std::env::var(name).ok())
 }
 
 /// [`load_sources_lenient`] with the environment given as a lookup function.
 pub fn load_sources_lenient_with_env(
     sources: &[Source],
+    lists: ListMerge,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
-    let (file, parsed, origins) = merge_sources(sources, env)?;
+    let (file, parsed, origins) = merge_sources(sources, env, lists)?;
     let (config, errors) = load_parsed(file, parsed, origins);
     let errors = config.origins.attribute(errors);
     Ok((config, errors))

@@ -27,7 +27,7 @@ pub use load::{
 };
 pub use node::{Mark, Node, NodeValue};
 pub use secret::Secret;
-pub use sources::{Origins, Source};
+pub use sources::{ListMerge, Origins, Source};
 pub use telemetry::{
     AttributeValue, LogOutput, LogsConfig, LogsSampling, MetricsTelemetryConfig, OtlpCompression,
     OtlpProtocol, OtlpPushConfig, PeriodicReaderConfig, PushExporterConfig, TelemetryConfig,

@@ -1,8 +1,9 @@
 //! otelcol's config sources. `--config` takes a path or a URI (`file:`, `env:`, `yaml:`) and
 //! may be given several times; `--set key::path=value` adds one value. The sources are merged
 //! in order as otelcol's confmap merges them: maps key by key, anything else (scalars, lists)
-//! replaced by the later source. In every source a key `a::b` is `b` inside `a`, as in
-//! otelcol (whose `--set a.b=c` is `yaml:a::b: c`).
+//! replaced by the later source (with otelcol's `confmap.enableMergeAppendOption` gate, lists
+//! of component ids append, [`ListMerge`]). In every source a key `a::b` is `b` inside `a`, as
+//! in otelcol (whose `--set a.b=c` is `yaml:a::b: c`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -128,12 +129,26 @@ fn flag_error(flag: &str, reason: String) -> ConfigError {
     ConfigError::new(None, None, flag.to_owned(), reason)
 }
 
+/// How a later source's list merges with an earlier one's at the same key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ListMerge {
+    /// The later list replaces the earlier one: otelcol's default.
+    #[default]
+    Replace,
+    /// otelcol's `confmap.enableMergeAppendOption` gate: the lists of component ids
+    /// (`service.extensions`, and the `receivers` and `exporters` of each pipeline) are the
+    /// earlier list followed by the later one's ids it does not hold yet; every other list is
+    /// replaced. `processors` are replaced too: their order is the user's to write.
+    AppendComponentLists,
+}
+
 /// The sources, read, parsed and merged: the name for messages about the whole config, the
 /// merged tree, the variables that were unset, and each source's own tree for
 /// [`Origins::attribute`]. Every source that cannot be read or parsed is reported.
 pub(super) fn merge_sources(
     sources: &[Source],
     env: EnvLookup<'_>,
+    lists: ListMerge,
 ) -> Result<(Arc<str>, yaml::Parsed, Origins), ConfigErrors> {
     let mut errors = Vec::new();
     let mut parts = Vec::new();
@@ -173,7 +188,7 @@ pub(super) fn merge_sources(
         }
         merged = Some(match merged {
             None => parsed.root.clone(),
-            Some(base) => merge(base, parsed.root.clone()),
+            Some(base) => merge(base, parsed.root.clone(), &Merging::new(lists)),
         });
         origins.push(Origin {
             name,
@@ -201,24 +216,84 @@ pub(super) fn merge_sources(
     ))
 }
 
+/// Where a merge is in the tree, when lists of component ids append: the key path from the
+/// root.
+struct Merging {
+    lists: ListMerge,
+    path: Vec<String>,
+}
+
+impl Merging {
+    fn new(lists: ListMerge) -> Self {
+        Self {
+            lists,
+            path: Vec::new(),
+        }
+    }
+
+    /// Whether the list at the current path holds component ids that append: otelcol's
+    /// patterns `service::extensions`, `service::**::receivers` and `service::**::exporters`.
+    fn appends(&self) -> bool {
+        if self.lists != ListMerge::AppendComponentLists {
+            return false;
+        }
+        match self.path.as_slice() {
+            [service, extensions] => service == "service" && extensions == "extensions",
+            [service, _, .., last] => {
+                service == "service" && matches!(last.as_str(), "receivers" | "exporters")
+            }
+            _ => false,
+        }
+    }
+}
+
 /// `over` merged onto `base`: maps key by key (keys of `base` keep their place, new ones
-/// follow), anything else replaced.
-fn merge(base: Node, over: Node) -> Node {
+/// follow), lists of component ids appended where `at` says so, anything else replaced.
+fn merge(base: Node, over: Node, at: &Merging) -> Node {
     match (base.value, over.value) {
         (NodeValue::Map(entries), NodeValue::Map(more)) => {
             let mut map = Entries::new(entries);
             for (k, v) in more {
-                map.merge(k, v);
+                map.merge_at(k, v, at);
             }
             Node {
                 mark: base.mark,
                 value: NodeValue::Map(map.entries),
             }
         }
+        (NodeValue::Seq(mut items), NodeValue::Seq(more)) if at.appends() => {
+            for item in more {
+                if !items.iter().any(|i| same_value(i, &item)) {
+                    items.push(item);
+                }
+            }
+            Node {
+                mark: base.mark,
+                value: NodeValue::Seq(items),
+            }
+        }
         (_, value) => Node {
             mark: over.mark,
             value,
         },
+    }
+}
+
+/// Equal values, wherever they were written.
+fn same_value(a: &Node, b: &Node) -> bool {
+    match (&a.value, &b.value) {
+        (NodeValue::Null, NodeValue::Null) => true,
+        (NodeValue::Scalar { text: x, .. }, NodeValue::Scalar { text: y, .. }) => x == y,
+        (NodeValue::Seq(x), NodeValue::Seq(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
+        }
+        (NodeValue::Map(x), NodeValue::Map(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((xk, xv), (yk, yv))| key_text(xk) == key_text(yk) && same_value(xv, yv))
+        }
+        _ => false,
     }
 }
 
@@ -239,8 +314,13 @@ impl Entries {
         Self { entries, index }
     }
 
-    /// Merges `value` into the entry of `key`, or adds it.
+    /// Merges `value` into the entry of `key`, or adds it; lists are replaced.
     fn merge(&mut self, key: Node, value: Node) {
+        self.merge_at(key, value, &Merging::new(ListMerge::Replace));
+    }
+
+    /// [`Entries::merge`] below the path of `at`.
+    fn merge_at(&mut self, key: Node, value: Node, at: &Merging) {
         let slot = self
             .index
             .get(key_text(&key))
@@ -252,7 +332,20 @@ impl Entries {
                     value: NodeValue::Null,
                 };
                 let old = std::mem::replace(existing, placeholder);
-                *existing = merge(old, value);
+                *existing = if at.lists == ListMerge::Replace {
+                    merge(old, value, at)
+                } else {
+                    let mut path = at.path.clone();
+                    path.push(key_text(&key).to_owned());
+                    merge(
+                        old,
+                        value,
+                        &Merging {
+                            lists: at.lists,
+                            path,
+                        },
+                    )
+                };
             }
             None => {
                 self.index
@@ -377,7 +470,13 @@ mod tests {
     }
 
     fn load(sources: &[Source]) -> Result<(super::super::Config, Vec<ConfigError>), ConfigErrors> {
-        load_sources_lenient_with_env(sources, &env)
+        load_sources_lenient_with_env(sources, ListMerge::Replace, &env)
+    }
+
+    fn pipeline_ids(config: &super::super::Config) -> [Vec<String>; 2] {
+        let traces = &config.service.pipelines[0];
+        [&traces.receivers, &traces.exporters]
+            .map(|ids| ids.iter().map(|(id, _)| id.to_string()).collect())
     }
 
     fn exporter_text(config: &super::super::Config) -> String {
@@ -463,13 +562,39 @@ mod tests {
             exporter.contains("x:1") && !exporter.contains("\"a\""),
             "{exporter}"
         );
+        assert_eq!(pipeline_ids(&config)[1], ["debug"]);
+    }
+
+    #[test]
+    fn with_the_append_gate_component_lists_append() {
+        let sources = [
+            Source::Env("BASE".into()),
+            Source::Yaml(
+                "exporters: {debug: {}}\nextensions: {health_check: {}}\n\
+                 service:\n  extensions: [health_check]\n  pipelines:\n    traces:\n      \
+                 receivers: [otlp]\n      exporters: [debug, otlp]\n      \
+                 processors: [batch]\nprocessors: {batch: {}}\n"
+                    .into(),
+            ),
+            Source::Yaml("service::pipelines::traces::processors: [batch, batch/2]".into()),
+            Source::Yaml("processors::batch/2: {}".into()),
+        ];
+        let (config, _) =
+            load_sources_lenient_with_env(&sources, ListMerge::AppendComponentLists, &env)
+                .expect("loads");
+        // Ids already there are not repeated; the new ones follow in their order.
+        assert_eq!(pipeline_ids(&config), [vec!["otlp"], vec!["otlp", "debug"]]);
         let traces = &config.service.pipelines[0];
-        let names: Vec<String> = traces
-            .exporters
+        // Processors are replaced: their order is meaningful.
+        let processors: Vec<String> = traces
+            .processors
             .iter()
             .map(|(id, _)| id.to_string())
             .collect();
-        assert_eq!(names, ["debug"]);
+        assert_eq!(processors, ["batch", "batch/2"]);
+        // Without the gate the later lists replace the earlier ones.
+        let (config, _) = load(&sources).expect("loads");
+        assert_eq!(pipeline_ids(&config), [vec!["otlp"], vec!["debug", "otlp"]]);
     }
 
     #[test]
