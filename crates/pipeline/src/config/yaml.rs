@@ -60,18 +60,7 @@ pub(crate) fn parse(
     lookup: EnvLookup<'_>,
 ) -> Result<Parsed, Vec<ConfigError>> {
     let mut refs = Expander::new(lookup);
-    let root = match build(file, text, Some(&mut refs), None) {
-        Ok(root) => root,
-        // A file saphyr refuses may only have flow collections or quoted scalars indented
-        // less than YAML 1.2 allows, which otelcol's yaml.v3 accepts: parse it again with
-        // those lines indented. Its error, if any, is the one to show: the first may be an
-        // indentation otelcol accepts, in front of the real problem.
-        Err(first) => match yaml_relax::relax(text) {
-            Some(relaxed) => build(file, &relaxed.text, Some(&mut refs), Some(&relaxed)),
-            None => Err(first),
-        }
-        .map_err(|e| vec![e])?,
-    };
+    let root = build_as_yaml_v3(file, text, Some(&mut refs)).map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     check_keys(file, &root, "", &mut errors);
     if errors.is_empty() {
@@ -81,6 +70,25 @@ pub(crate) fn parse(
         })
     } else {
         Err(errors)
+    }
+}
+
+/// [`build`], taking what otelcol's yaml.v3 takes.
+fn build_as_yaml_v3(
+    file: &Arc<str>,
+    text: &str,
+    mut refs: Option<&mut Expander<'_>>,
+) -> Result<Node, ConfigError> {
+    match build(file, text, refs.as_deref_mut(), None) {
+        Ok(root) => Ok(root),
+        // A file saphyr refuses may only have flow collections or quoted scalars indented
+        // less than YAML 1.2 allows, which otelcol's yaml.v3 accepts: parse it again with
+        // those lines indented. Its error, if any, is the one to show: the first may be an
+        // indentation otelcol accepts, in front of the real problem.
+        Err(first) => match yaml_relax::relax(text) {
+            Some(relaxed) => build(file, &relaxed.text, refs, Some(&relaxed)),
+            None => Err(first),
+        },
     }
 }
 
@@ -404,9 +412,9 @@ fn resolved(
 ) -> Result<NodeValue, String> {
     // What the text holds is decided before any of it is expanded, so every reference in it
     // is resolved once.
-    match build(file, raw, None, None).map(|node| node.value) {
+    match build_as_yaml_v3(file, raw, None).map(|node| node.value) {
         Ok(NodeValue::Seq(_) | NodeValue::Map(_)) => {
-            let node = build(file, raw, Some(refs), None).map_err(|e| {
+            let node = build_as_yaml_v3(file, raw, Some(refs)).map_err(|e| {
                 // The innermost text is the one to fix; the position is the outermost
                 // reference's, in the file.
                 if e.reason.starts_with(TEXT_OF) {
