@@ -48,10 +48,12 @@ otlp/sink:
     x-site: "site-${{env:SITE}}"
     x-literal: "$${{env:SITE}}"
     x-indirect: ${{env:INDIRECT}}
+    x-secret: ${{env:SECRET}}
 """
 
+# A variable's `$$` is an escape, and its unclosed `${` is text.
 HEADERS = {"x-token": "abc$def", "x-site": "site-eu", "x-literal": "${env:SITE}",
-           "x-indirect": "abc$def"}
+           "x-indirect": "abc$def", "x-secret": "pa$w${rd"}
 
 
 def _start(procs, binary, name, tmp_path, sink):
@@ -65,7 +67,8 @@ def _start(procs, binary, name, tmp_path, sink):
     (d / "exporters.yaml").write_text(EXPORTERS.format(dir=d))
     config = d / "config.yaml"
     config.write_text(CONFIG.format(dir=d, telemetry=helpers.free_port()))
-    env = {"SINK_ENDPOINT": sink.endpoint, "SITE": "eu", "INDIRECT": f"${{file:{d}/token}}"}
+    env = {"SINK_ENDPOINT": sink.endpoint, "SITE": "eu", "INDIRECT": f"${{file:{d}/token}}",
+           "SECRET": "pa$$w${rd"}
     proc = procs.start(name, [binary, "--config", config], env=env)
     helpers.wait_until(lambda: helpers.port_accepts(port), 30, f"{name}'s receiver", alive=proc)
     return proc, port

@@ -71,9 +71,19 @@ impl<'a> Expander<'a> {
                 out.push('$');
                 rest = tail;
             } else if let Some(inner_start) = after.strip_prefix('{') {
-                let len = closing_brace(inner_start).ok_or_else(|| {
-                    format!("unclosed `${{` in `{text}`: expected `}}` to end the reference")
-                })?;
+                let Some(len) = closing_brace(inner_start) else {
+                    if self.depth > 0 {
+                        // Text a reference gave (a password, a file) keeps an unclosed `${`
+                        // as it is, as otelcol keeps it. In the config's own text it is
+                        // almost always a typo, so it is an error there.
+                        out.push_str("${");
+                        rest = inner_start;
+                        continue;
+                    }
+                    return Err(format!(
+                        "unclosed `${{` in `{text}`: expected `}}` to end the reference"
+                    ));
+                };
                 if let Retrieved::Text(raw) = self.retrieve(&inner_start[..len])? {
                     out.push_str(&self.nested(|refs| refs.expand(&raw))?);
                 }
@@ -241,6 +251,7 @@ mod tests {
             "DOLLARS" => Some("a$$b".into()),
             "INDIRECT" => Some("${env:HOST}".into()),
             "SELF" => Some("x${env:SELF}".into()),
+            "SECRET" => Some("pa$$w${rd".into()),
             "TWICE" => Some("${env:TWICE}${env:TWICE}".into()),
             _ => None,
         }
@@ -306,6 +317,8 @@ mod tests {
         assert_eq!(run("p-${env:INDIRECT}").0, Ok("p-tempo".into()));
         // A reference built from another.
         assert_eq!(run("${env:${env:NOPE:-HOST}}").0, Ok("tempo".into()));
+        // An unclosed `${` in a variable is text (a password), as otelcol takes it.
+        assert_eq!(run("${env:SECRET}").0, Ok("pa$w${rd".into()));
         // An escaped reference stays text, and is not expanded later.
         assert_eq!(run("$${env:INDIRECT}").0, Ok("${env:INDIRECT}".into()));
     }
