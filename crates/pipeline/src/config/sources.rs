@@ -5,7 +5,7 @@
 //! of component ids append, [`ListMerge`]). In every source a key `a::b` is `b` inside `a`, as
 //! in otelcol (whose `--set a.b=c` is `yaml:a::b: c`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -261,17 +261,10 @@ fn merge(base: Node, over: Node, at: &Merging) -> Node {
                 value: NodeValue::Map(map.entries),
             }
         }
-        (NodeValue::Seq(mut items), NodeValue::Seq(more)) if at.appends() => {
-            for item in more {
-                if !items.iter().any(|i| same_value(i, &item)) {
-                    items.push(item);
-                }
-            }
-            Node {
-                mark: base.mark,
-                value: NodeValue::Seq(items),
-            }
-        }
+        (NodeValue::Seq(items), NodeValue::Seq(more)) if at.appends() => Node {
+            mark: base.mark,
+            value: NodeValue::Seq(append_new(items, more)),
+        },
         (_, value) => Node {
             mark: over.mark,
             value,
@@ -279,7 +272,29 @@ fn merge(base: Node, over: Node, at: &Merging) -> Node {
     }
 }
 
-/// Equal values, wherever they were written.
+/// `items` followed by the values of `more` it does not hold yet. Ids are looked up by text,
+/// so a list of many ids appends in linear time; anything else is compared in full.
+fn append_new(mut items: Vec<Node>, more: Vec<Node>) -> Vec<Node> {
+    let mut texts: HashSet<String> = items
+        .iter()
+        .filter_map(|n| match &n.value {
+            NodeValue::Scalar { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    for item in more {
+        let new = match &item.value {
+            NodeValue::Scalar { text, .. } => texts.insert(text.clone()),
+            _ => !items.iter().any(|i| same_value(i, &item)),
+        };
+        if new {
+            items.push(item);
+        }
+    }
+    items
+}
+
+/// Equal values, wherever they were written (map entries in order).
 fn same_value(a: &Node, b: &Node) -> bool {
     match (&a.value, &b.value) {
         (NodeValue::Null, NodeValue::Null) => true,
