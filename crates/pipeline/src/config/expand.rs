@@ -226,14 +226,15 @@ fn closing_brace(s: &str) -> Option<usize> {
     None
 }
 
-fn is_env_name(s: &str) -> bool {
+/// An environment variable name as otelcol takes it: `[A-Za-z_][A-Za-z0-9_]*`.
+pub(super) fn is_env_name(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// otelcol's provider scheme syntax.
-fn is_scheme(s: &str) -> bool {
+pub(super) fn is_scheme(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::deepest_key;
-use super::expand::EnvLookup;
+use super::expand::{self, is_env_name, EnvLookup};
 use super::yaml::{self, key_text};
 use super::{ConfigError, ConfigErrors, Mark, Node, NodeValue};
 
@@ -113,16 +113,7 @@ impl Source {
 
 fn is_scheme(s: &str) -> bool {
     // One letter is a Windows drive (`C:\...`), which otelcol reads as a path too.
-    s.len() >= 2
-        && s.starts_with(|c: char| c.is_ascii_alphabetic())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-}
-
-fn is_env_name(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with(|c: char| c.is_ascii_digit())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    s.len() >= 2 && expand::is_scheme(s)
 }
 
 fn flag_error(flag: &str, reason: String) -> ConfigError {

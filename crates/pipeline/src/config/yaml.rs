@@ -153,7 +153,7 @@ fn build(
                         text: text.into_owned(),
                         quoted,
                     }
-                } else if !quoted && matches!(&*text, "" | "~" | "null" | "Null" | "NULL") {
+                } else if !quoted && is_null_literal(&text) {
                     NodeValue::Null
                 } else {
                     b.value(text.into_owned(), quoted, mark)?
@@ -428,11 +428,7 @@ fn resolved(
         }
         // Nothing, or null itself. Text that YAML reads as null only because it is a comment
         // (a token starting with `#`) is text.
-        Ok(NodeValue::Null)
-            if !quoted && matches!(raw.trim(), "" | "~" | "null" | "Null" | "NULL") =>
-        {
-            Ok(NodeValue::Null)
-        }
+        Ok(NodeValue::Null) if !quoted && is_null_literal(raw.trim()) => Ok(NodeValue::Null),
         Ok(NodeValue::Scalar {
             text,
             quoted: false,
@@ -449,6 +445,11 @@ fn resolved(
 }
 
 const TEXT_OF: &str = "in the text of ";
+
+/// A plain scalar that is YAML's null.
+fn is_null_literal(text: &str) -> bool {
+    matches!(text, "" | "~" | "null" | "Null" | "NULL")
+}
 
 /// Gives every node of a tree the same position.
 fn remark(node: &mut Node, mark: Mark) {
