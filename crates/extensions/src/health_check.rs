@@ -1,21 +1,20 @@
 //! `health_check`: an HTTP endpoint that says whether the pipeline is serving, for
 //! Kubernetes probes and load balancers (otelcol's `health_check` extension, v1 keys).
 
-use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use futures::future::BoxFuture;
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::config::Unsupported;
 use redline_pipeline::extension::ExtensionCapabilities;
 use redline_pipeline::status::{PipelineStatus, ServiceState};
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ConfigError, ExtensionFactory, RunningComponent,
-    ShutdownError,
 };
 use serde::Deserialize;
+
+use crate::server::Server;
 
 pub const DEFAULT_ENDPOINT: &str = "localhost:13133";
 
@@ -78,28 +77,10 @@ impl Config {
                 "is an otelcol setting Redline does not support yet (health already reflects every component)",
             ));
         }
-        resolve_endpoint(&self.endpoint).map_err(|e| config.invalid("endpoint", e))?;
+        redline_pipeline::endpoint::split_listen_endpoint(&self.endpoint)
+            .map_err(|e| config.invalid("endpoint", e))?;
         Ok(())
     }
-}
-
-/// `host:port` to a socket address; `localhost` binds the loopback address.
-fn resolve_endpoint(endpoint: &str) -> Result<SocketAddr, String> {
-    let (host, port) = endpoint
-        .rsplit_once(':')
-        .ok_or_else(|| format!("`{endpoint}` is not host:port"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("`{port}` in `{endpoint}` is not a port number"))?;
-    let host = match host.trim_matches(['[', ']']) {
-        "" => "0.0.0.0",
-        "localhost" => "127.0.0.1",
-        h => h,
-    };
-    let ip = host
-        .parse()
-        .map_err(|_| format!("`{host}` in `{endpoint}` is not an IP address or localhost"))?;
-    Ok(SocketAddr::new(ip, port))
 }
 
 pub struct HealthCheckFactory;
@@ -131,11 +112,6 @@ impl ExtensionFactory for HealthCheckFactory {
         let status = ctx.status.clone();
         Box::pin(async move {
             let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
-            let addr = resolve_endpoint(&parsed.endpoint).map_err(|e| BuildError::new(&id, e))?;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| BuildError::new(&id, format!("endpoint {addr}: {e}")))?;
-            let local = listener.local_addr().map_err(|e| BuildError::new(&id, e))?;
             let state = Health {
                 status,
                 started: Instant::now(),
@@ -145,24 +121,9 @@ impl ExtensionFactory for HealthCheckFactory {
             let app = axum::Router::new()
                 .route(&parsed.path, axum::routing::get(check))
                 .with_state(std::sync::Arc::new(state));
-            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-            let server = tokio::spawn(async move {
-                let shutdown = async {
-                    let _ = stop_rx.await;
-                };
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    tracing::error!(error = %e, "health_check server failed");
-                }
-            });
-            tracing::info!(extension = %id, addr = %local, path = %parsed.path, "health check serving");
-            let running: Box<dyn RunningComponent> = Box::new(Running {
-                addr: local,
-                stop: Some(stop_tx),
-                server,
-            });
+            let server = Server::start(&id, "health", &parsed.endpoint, app).await?;
+            tracing::info!(extension = %id, addr = %server.addr(), path = %parsed.path, "health check serving");
+            let running: Box<dyn RunningComponent> = Box::new(server);
             Ok((ExtensionCapabilities::default(), running))
         })
     }
@@ -213,54 +174,4 @@ async fn check(
         doc.to_string(),
     )
         .into_response()
-}
-
-struct Running {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl RunningComponent for Running {
-    fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
-        vec![("health", self.addr)]
-    }
-
-    fn shutdown(
-        mut self: Box<Self>,
-        deadline: Instant,
-    ) -> BoxFuture<'static, Result<(), ShutdownError>> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        Box::pin(async move {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if tokio::time::timeout(remaining, &mut self.server)
-                .await
-                .is_err()
-            {
-                self.server.abort();
-            }
-            Ok(())
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoints_resolve() {
-        assert_eq!(
-            resolve_endpoint("localhost:13133"),
-            Ok(SocketAddr::from(([127, 0, 0, 1], 13133)))
-        );
-        assert_eq!(
-            resolve_endpoint(":13133"),
-            Ok(SocketAddr::from(([0, 0, 0, 0], 13133)))
-        );
-        assert!(resolve_endpoint("13133").is_err());
-        assert!(resolve_endpoint("host:abc").is_err());
-    }
 }

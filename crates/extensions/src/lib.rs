@@ -1,11 +1,15 @@
-//! Extensions: services other components use by id (authentication, storage).
+//! Extensions: services other components use by id (authentication, storage), and the
+//! HTTP endpoints that show the collector's state to people (health, zpages).
 
 pub mod basicauth;
 pub mod bearertokenauth;
 pub mod file_storage;
 pub mod health_check;
+mod server;
+pub mod zpages;
 
 pub use basicauth::BasicAuthFactory;
 pub use bearertokenauth::BearerTokenAuthFactory;
 pub use file_storage::FileStorageFactory;
 pub use health_check::HealthCheckFactory;
+pub use zpages::ZPagesFactory;

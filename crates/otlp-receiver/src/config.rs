@@ -465,29 +465,7 @@ fn sanitized_path(p: &str) -> String {
 /// `host:port` with a numeric port, as Go's net.SplitHostPort accepts it (the host may be
 /// empty, meaning every interface, or a bracketed IPv6 literal).
 pub(crate) fn check_endpoint(endpoint: &str) -> Result<(), String> {
-    split_endpoint(endpoint).map(|_| ())
-}
-
-pub(crate) fn split_endpoint(endpoint: &str) -> Result<(String, u16), String> {
-    let e = endpoint.trim();
-    let (host, port) = e
-        .rsplit_once(':')
-        .ok_or_else(|| format!("`{endpoint}` is not host:port (missing port)"))?;
-    let host = if let Some(inner) = host.strip_prefix('[') {
-        inner
-            .strip_suffix(']')
-            .ok_or_else(|| format!("`{endpoint}` has an unclosed `[`"))?
-    } else if host.contains(':') {
-        return Err(format!(
-            "`{endpoint}`: an IPv6 address must be written in brackets, e.g. [::1]:4317"
-        ));
-    } else {
-        host
-    };
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("`{endpoint}` has an invalid port `{port}`"))?;
-    Ok((host.to_owned(), port))
+    redline_pipeline::endpoint::split_listen_endpoint(endpoint).map(|_| ())
 }
 
 /// Deserializes a key that enables a section when present, even as `key:` with no value:
@@ -503,24 +481,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_endpoints_like_go() {
-        assert_eq!(
-            split_endpoint("0.0.0.0:4317"),
-            Ok(("0.0.0.0".to_owned(), 4317))
-        );
-        assert_eq!(split_endpoint(":4317"), Ok((String::new(), 4317)));
-        assert_eq!(split_endpoint("[::1]:0"), Ok(("::1".to_owned(), 0)));
-        assert_eq!(
-            split_endpoint("localhost:4318"),
-            Ok(("localhost".to_owned(), 4318))
-        );
-        assert!(split_endpoint("localhost").is_err());
-        assert!(split_endpoint("::1:4317").is_err());
-        assert!(split_endpoint("host:99999").is_err());
-        assert!(split_endpoint("[::1:4317").is_err());
-    }
 
     #[test]
     fn defaults_follow_otelcol() {

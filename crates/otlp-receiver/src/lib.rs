@@ -284,42 +284,10 @@ fn acceptor(
     })
 }
 
-/// Resolves `endpoint` the way Go's net.Listen does: an empty host is every interface, a
-/// name listens on one of its addresses (IPv4 first).
 async fn bind(id: &ComponentId, protocol: &str, endpoint: &str) -> Result<TcpListener, BuildError> {
-    let (host, port) = config::split_endpoint(endpoint)
-        .map_err(|e| BuildError::new(id, format!("protocols.{protocol}.endpoint: {e}")))?;
-    let host = if host.is_empty() {
-        "0.0.0.0".to_owned()
-    } else {
-        host
-    };
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+    redline_pipeline::endpoint::listen(endpoint)
         .await
-        .map_err(|e| {
-            BuildError::new(
-                id,
-                format!("protocols.{protocol}.endpoint: cannot resolve `{endpoint}`: {e}"),
-            )
-        })?
-        .collect();
-    let addr = addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or_else(|| addrs.first())
-        .copied()
-        .ok_or_else(|| {
-            BuildError::new(
-                id,
-                format!("protocols.{protocol}.endpoint: `{endpoint}` resolves to no address"),
-            )
-        })?;
-    TcpListener::bind(addr).await.map_err(|e| {
-        BuildError::new(
-            id,
-            format!("protocols.{protocol}.endpoint: cannot listen on {addr}: {e}"),
-        )
-    })
+        .map_err(|e| BuildError::new(id, format!("protocols.{protocol}.endpoint: {e}")))
 }
 
 /// Shuts every server down concurrently; true when all drained before the deadline.

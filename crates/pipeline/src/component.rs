@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 use crate::config::{ComponentConfig, ConfigError};
 use crate::consumer::Consumer;
 use crate::extension::{ExtensionCapabilities, Extensions};
+use crate::host::HostInfo;
 use crate::metrics::MetricsSource;
 use crate::status::PipelineStatus;
 use crate::telemetry::Telemetry;
@@ -218,6 +219,9 @@ pub struct BuildContext {
     /// processors of the pipelines it feeds (see [`crate::body_budget`]); `None` when none
     /// of them asks for a bound.
     pub body_budget: Option<u64>,
+    /// What the service is made of, for extensions that show it (`zpages`). The binary fills
+    /// in the build and the gates; the service adds the pipelines before anything starts.
+    pub host: Arc<HostInfo>,
 }
 
 impl BuildContext {
@@ -227,7 +231,13 @@ impl BuildContext {
             extensions: Extensions::default(),
             status: PipelineStatus::default(),
             body_budget: None,
+            host: Arc::default(),
         }
+    }
+
+    pub fn with_host(mut self, host: HostInfo) -> Self {
+        self.host = Arc::new(host);
+        self
     }
 
     pub fn with_extensions(mut self, extensions: Extensions) -> Self {
@@ -368,6 +378,11 @@ pub trait ProcessorFactory: FactoryInfo {
     /// read the connector's store in place past it.
     fn edits_data(&self) -> bool {
         true
+    }
+    /// otelcol's `MutatesData` capability, shown on `zpages`: whether it may change the data
+    /// it is handed (a batcher that regroups requests does, in otelcol's terms).
+    fn mutates_data(&self) -> bool {
+        self.edits_data()
     }
     /// The bytes of request bodies the receivers in front of it should hold in flight at
     /// most (the `memory_limiter`'s spike allowance), if it has a view on that.

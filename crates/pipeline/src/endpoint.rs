@@ -2,6 +2,9 @@
 //! gRPC clients (configgrpc) and a URL for HTTP clients (confighttp), parsed with otelcol's
 //! rules so every exporter accepts and refuses the same spellings.
 //!
+//! A server's `endpoint` (`host:port`, Go's net.Listen) is split and bound here too, so every
+//! receiver and extension listens on the same spellings.
+//!
 //! Errors are the reason only; the caller names the key (`endpoint`, `http.endpoint`).
 
 use http::Uri;
@@ -115,6 +118,73 @@ pub fn parse_http_endpoint(raw: &str) -> Result<HttpTarget, String> {
     Ok(HttpTarget { url, https })
 }
 
+/// Splits a server's `endpoint` (`host:port`) as Go's net.SplitHostPort does: the host may
+/// be empty, meaning every interface, or a bracketed IPv6 literal; the port is a number.
+pub fn split_listen_endpoint(endpoint: &str) -> Result<(String, u16), String> {
+    let e = endpoint.trim();
+    let (host, port) = e
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{endpoint}` is not host:port (missing port)"))?;
+    let host = if let Some(inner) = host.strip_prefix('[') {
+        inner
+            .strip_suffix(']')
+            .ok_or_else(|| format!("`{endpoint}` has an unclosed `[`"))?
+    } else if host.contains(':') {
+        return Err(format!(
+            "`{endpoint}`: an IPv6 address must be written in brackets, e.g. [::1]:4317"
+        ));
+    } else {
+        host
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("`{endpoint}` has an invalid port `{port}`"))?;
+    Ok((host.to_owned(), port))
+}
+
+/// Listens on a server's `endpoint` the way Go's net.Listen does: an empty host is every
+/// interface, a name listens on one of its addresses (IPv4 first), port 0 picks a free port.
+pub async fn listen(endpoint: &str) -> Result<tokio::net::TcpListener, String> {
+    let (host, port) = split_listen_endpoint(endpoint)?;
+    let host = if host.is_empty() {
+        "0.0.0.0".to_owned()
+    } else {
+        host
+    };
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot resolve `{endpoint}`: {e}"))?
+        .collect();
+    let addr = addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("`{endpoint}` resolves to no address"))?;
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// Decodes `%XX` escapes (RFC 3986); `None` when an escape is cut short or not hex, or the
+/// bytes are not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// The endpoint with any `user:password@` in its authority replaced by `***@`, for messages.
 fn without_credentials(endpoint: &str) -> std::borrow::Cow<'_, str> {
     let start = endpoint.find("://").map_or(0, |i| i + 3);
@@ -129,6 +199,36 @@ fn without_credentials(endpoint: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_endpoints_split_like_go() {
+        assert_eq!(
+            split_listen_endpoint("0.0.0.0:4317"),
+            Ok(("0.0.0.0".to_owned(), 4317))
+        );
+        assert_eq!(split_listen_endpoint(":4317"), Ok((String::new(), 4317)));
+        assert_eq!(split_listen_endpoint("[::1]:0"), Ok(("::1".to_owned(), 0)));
+        assert_eq!(
+            split_listen_endpoint("localhost:4318"),
+            Ok(("localhost".to_owned(), 4318))
+        );
+        assert!(split_listen_endpoint("localhost").is_err());
+        assert!(split_listen_endpoint("::1:4317").is_err());
+        assert!(split_listen_endpoint("host:99999").is_err());
+        assert!(split_listen_endpoint("[::1:4317").is_err());
+    }
+
+    #[tokio::test]
+    async fn listen_binds_localhost_on_a_free_port() {
+        let listener = listen("localhost:0").await.expect("binds");
+        let addr = listener.local_addr().expect("bound");
+        assert!(addr.ip().is_loopback() && addr.is_ipv4() && addr.port() != 0);
+        let taken = format!("127.0.0.1:{}", addr.port());
+        assert!(listen(&taken)
+            .await
+            .expect_err("in use")
+            .contains("cannot listen"));
+    }
 
     #[test]
     fn grpc_endpoints_parse_like_otelcol() {

@@ -15,6 +15,7 @@ pub mod duration;
 pub mod edit;
 pub mod endpoint;
 pub mod extension;
+pub mod host;
 pub mod metrics;
 pub mod only_bool;
 pub mod prom_names;

@@ -71,6 +71,11 @@ impl ProcessorFactory for BatchProcessorFactory {
         false
     }
 
+    /// otelcol's batch processor declares `MutatesData` (it splits and merges requests).
+    fn mutates_data(&self) -> bool {
+        true
+    }
+
     fn build(
         &self,
         config: &ComponentConfig,

@@ -3,6 +3,7 @@
 //! does not. The gates are those of otelcol-contrib v0.161.0's components that Redline has.
 
 use redline_pipeline::config::{ConfigError, ListMerge};
+use redline_pipeline::host::FeatureGate;
 
 const FLAG: &str = "--feature-gates";
 
@@ -11,6 +12,16 @@ enum Stage {
     Alpha,
     Beta,
     Stable,
+}
+
+impl Stage {
+    fn name(self) -> &'static str {
+        match self {
+            Alpha => "Alpha",
+            Beta => "Beta",
+            Stable => "Stable",
+        }
+    }
 }
 
 /// What Redline does whatever a gate says.
@@ -27,12 +38,25 @@ enum Redline {
     Honoured,
 }
 
+impl Redline {
+    fn explained(self) -> &'static str {
+        match self {
+            AsDefault => "Redline behaves as otelcol with the gate at its default; the other state is refused",
+            AsDisabled => "Redline always behaves as with the gate disabled",
+            Unaffected => "nothing Redline does depends on it",
+            Honoured => "Redline does what either state asks",
+        }
+    }
+}
+
 /// What the command line's gates ask of Redline, and the warnings they gave.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Gates {
     /// `confmap.enableMergeAppendOption`.
     pub list_merge: ListMerge,
     pub warnings: Vec<String>,
+    /// Every gate Redline knows, in the state the command line left it (for `zpages`).
+    pub table: Vec<FeatureGate>,
 }
 
 const MERGE_APPEND: &str = "confmap.enableMergeAppendOption";
@@ -99,6 +123,7 @@ const GATES: &[Gate] = &[
 pub(crate) fn check(values: &[String]) -> Result<Gates, Vec<ConfigError>> {
     let mut gates = Gates::default();
     let mut errors = Vec::new();
+    let mut set: Vec<(&'static str, bool)> = Vec::new();
     for item in values.iter().flat_map(|v| v.split(',')).map(str::trim) {
         if item.is_empty() {
             continue;
@@ -117,6 +142,7 @@ pub(crate) fn check(values: &[String]) -> Result<Gates, Vec<ConfigError>> {
         if let Some(reason) = refusal(gate, enable) {
             errors.push(ConfigError::new(None, None, FLAG.to_owned(), reason));
         }
+        set.push((gate.id, enable));
         if id == MERGE_APPEND {
             gates.list_merge = if enable {
                 ListMerge::AppendComponentLists
@@ -126,10 +152,36 @@ pub(crate) fn check(values: &[String]) -> Result<Gates, Vec<ConfigError>> {
         }
     }
     if errors.is_empty() {
+        gates.table = table(&set);
         Ok(gates)
     } else {
         Err(errors)
     }
+}
+
+/// Every gate in the state Redline runs it: the command line's last setting, or what Redline
+/// does without one (a gate Redline always runs disabled shows disabled).
+fn table(set: &[(&'static str, bool)]) -> Vec<FeatureGate> {
+    GATES
+        .iter()
+        .map(|g| {
+            let asked = set
+                .iter()
+                .rev()
+                .find(|(id, _)| *id == g.id)
+                .map(|(_, on)| *on);
+            let enabled = match g.redline {
+                AsDisabled => false,
+                _ => asked.unwrap_or(g.enabled_by_default),
+            };
+            FeatureGate {
+                id: g.id,
+                enabled,
+                stage: g.stage.name(),
+                redline: g.redline.explained(),
+            }
+        })
+        .collect()
 }
 
 /// Why `gate` cannot be set to `enable`, if it cannot.
@@ -240,5 +292,32 @@ mod tests {
                     .to_owned()
             ])
         );
+    }
+
+    #[test]
+    fn the_table_shows_each_gate_as_redline_runs_it() {
+        let state = |values: &[&str], id: &str| {
+            let values: Vec<String> = values.iter().map(|s| (*s).to_owned()).collect();
+            let gates = check(&values).expect("accepted");
+            assert_eq!(gates.table.len(), GATES.len());
+            let row = gates.table.iter().find(|g| g.id == id).expect("listed");
+            (row.enabled, row.stage)
+        };
+        assert_eq!(state(&[], MERGE_APPEND), (false, "Alpha"));
+        assert_eq!(
+            state(&["+confmap.enableMergeAppendOption"], MERGE_APPEND),
+            (true, "Alpha")
+        );
+        assert_eq!(state(&[], "ottl.set.allowNil"), (true, "Beta"));
+        assert_eq!(
+            state(
+                &["-service.partialReloadReceivers"],
+                "service.partialReloadReceivers"
+            ),
+            (false, "Beta")
+        );
+        // Enabled by default in otelcol; Redline always runs it disabled.
+        let collector_id = "connector.spanmetrics.includeCollectorInstanceID";
+        assert_eq!(state(&[], collector_id), (false, "Beta"));
     }
 }

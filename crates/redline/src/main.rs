@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use redline_pipeline::config::{self, Config, ListMerge, Source};
+use redline_pipeline::host::{BuildInfo, HostInfo};
 use redline_pipeline::service::{self, Service};
 use redline_pipeline::telemetry::Telemetry;
 use redline_pipeline::{BuildContext, Factories};
@@ -47,9 +48,11 @@ fn factories() -> Factories {
         .exporter(redline_prometheus_exporter::PrometheusExporterFactory)
         .exporter(redline_prometheusremotewrite_exporter::RemoteWriteExporterFactory)
         .extension(redline_extensions::HealthCheckFactory)
+        .extension(redline_extensions::ZPagesFactory)
         .extension(redline_extensions::FileStorageFactory)
         .extension(redline_extensions::BearerTokenAuthFactory)
-        .extension(redline_extensions::BasicAuthFactory);
+        .extension(redline_extensions::BasicAuthFactory)
+        .extension(redline_pprof_extension::PprofFactory);
     f
 }
 
@@ -60,6 +63,8 @@ struct Invocation {
     sources: Vec<Source>,
     /// How lists merge across the sources (a feature gate's choice).
     list_merge: ListMerge,
+    /// Every gate Redline knows, in the state the command line left it.
+    feature_gates: Vec<redline_pipeline::host::FeatureGate>,
     warnings: Vec<String>,
     errors: Vec<config::ConfigError>,
 }
@@ -90,6 +95,7 @@ fn invocation(cli: &Cli) -> Invocation {
     Invocation {
         sources,
         list_merge: gates.list_merge,
+        feature_gates: gates.table,
         warnings: gates.warnings,
         errors,
     }
@@ -208,13 +214,27 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
 
-    runtime::build()?.block_on(serve(cli, config, factories))
+    let host = HostInfo {
+        build: BuildInfo {
+            command: "redline".to_owned(),
+            description: env!("CARGO_PKG_DESCRIPTION").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+        feature_gates: invocation.feature_gates,
+        ..HostInfo::default()
+    };
+    runtime::build()?.block_on(serve(cli, config, factories, host))
 }
 
-async fn serve(cli: &Cli, config: Config, factories: Factories) -> anyhow::Result<()> {
+async fn serve(
+    cli: &Cli,
+    config: Config,
+    factories: Factories,
+    host: HostInfo,
+) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
     let pushers = telemetry_push::start(&config.service.telemetry, &telemetry)?;
-    let ctx = BuildContext::new(telemetry.clone());
+    let ctx = BuildContext::new(telemetry.clone()).with_host(host);
     let service = Service::start(&config, &factories, ctx)
         .await
         .with_context(|| format!("{}: could not start the pipeline", config.file))?;

@@ -401,29 +401,12 @@ fn parse_headers_list(list: &str) -> Result<Vec<(String, Secret)>, String> {
             return Err("must be `name=value` pairs separated by commas".into());
         };
         let name = name.trim().to_owned();
-        let value = percent_decode(value.trim())
+        let value = crate::endpoint::percent_decode(value.trim())
             .ok_or_else(|| format!("the value of `{name}` is not valid percent-encoding"))?;
         check_header(&name, &value)?;
         out.push((name, Secret::new(value)));
     }
     Ok(out)
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 // The `Unsupported` fields exist only to refuse their keys; they are never read.

@@ -112,6 +112,8 @@ impl Service {
         ctx: BuildContext,
     ) -> Result<Service, StartError> {
         validate(config, factories)?;
+        let host = (*ctx.host).clone().describe(config, factories);
+        let ctx = ctx.with_host(host);
         let mut service = Service {
             started: Vec::new(),
             status: ctx.status.clone(),

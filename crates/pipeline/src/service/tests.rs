@@ -671,3 +671,31 @@ service:
         ]
     );
 }
+
+#[test]
+fn the_host_is_described_as_otelcol_shows_it() {
+    let log = Log::default();
+    let yaml = format!(
+        "{GOOD}    traces/edited:\n      receivers: [otlp]\n      processors: [limiter, transform]\n      \
+         exporters: [otlp/tempo]\n    traces/limited:\n      receivers: [otlp]\n      \
+         processors: [batch]\n      exporters: [otlp/tempo]\n"
+    );
+    let config = load_str("test.yaml", &yaml).expect("loads");
+    let host = crate::host::HostInfo::default().describe(&config, &factories(&log));
+    let row = |id: &str| {
+        host.pipelines
+            .iter()
+            .find(|p| p.id == id)
+            .expect("described")
+    };
+    let traces = row("traces");
+    assert_eq!(traces.exporters, ["spanmetrics (connector)", "otlp/tempo"]);
+    assert!(!traces.mutates_data && traces.processors.is_empty());
+    assert_eq!(row("metrics").receivers, ["spanmetrics (connector)"]);
+    let edited = row("traces/edited");
+    assert_eq!(edited.processors, ["limiter", "transform"]);
+    assert!(edited.mutates_data);
+    // The fake batch declares no change to data (otelcol's memory_limiter is such a one).
+    assert!(!row("traces/limited").mutates_data);
+    assert!(host.extensions.is_empty());
+}
