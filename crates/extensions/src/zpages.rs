@@ -164,16 +164,10 @@ async fn servicez(State(p): Shared) -> Response {
     html(page)
 }
 
-/// A query parameter as Go's `url.Values.Get` reads it: the first of that name, `+` a space;
-/// one that does not decode counts as absent.
+/// A query parameter as Go's `url.Values.Get` reads it; bytes that are not UTF-8 are replaced.
 fn query_param(uri: &Uri, name: &str) -> Option<String> {
-    uri.query()?.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = redline_pipeline::endpoint::percent_decode(&key.replace('+', " "))?;
-        (key == name)
-            .then(|| redline_pipeline::endpoint::percent_decode(&value.replace('+', " ")))
-            .flatten()
-    })
+    let value = redline_pipeline::percent::query_value(uri.query()?, name)?;
+    Some(String::from_utf8_lossy(&value).into_owned())
 }
 
 async fn pipelinez(State(p): Shared, uri: Uri) -> Response {

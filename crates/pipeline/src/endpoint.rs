@@ -166,25 +166,6 @@ pub async fn listen(endpoint: &str) -> Result<tokio::net::TcpListener, String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
-/// Decodes `%XX` escapes (RFC 3986); `None` when an escape is cut short or not hex, or the
-/// bytes are not UTF-8.
-pub fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// The endpoint with any `user:password@` in its authority replaced by `***@`, for messages.
 fn without_credentials(endpoint: &str) -> std::borrow::Cow<'_, str> {
     let start = endpoint.find("://").map_or(0, |i| i + 3);

@@ -18,6 +18,7 @@ pub mod extension;
 pub mod host;
 pub mod metrics;
 pub mod only_bool;
+pub mod percent;
 pub mod prom_names;
 pub mod retry;
 pub mod rpc_status;

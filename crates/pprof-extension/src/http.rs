@@ -9,7 +9,7 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use redline_pipeline::ComponentId;
+use redline_pipeline::{percent, ComponentId};
 use tokio::sync::watch;
 
 use crate::cpu::{self, CpuProfile};
@@ -96,12 +96,13 @@ fn pprof_error(status: StatusCode, text: &str) -> Response {
         .into_response()
 }
 
-/// Any other name under /debug/pprof/. The name is read from the path by hand, percent
-/// escapes decoded leniently: a path axum's extractor would refuse (a bad escape, bytes that
-/// are not UTF-8) is still just an unknown profile, as in Go.
+/// Any other name under /debug/pprof/. The name is read from the path by hand: a path axum's
+/// extractor would refuse (a bad escape, bytes that are not UTF-8) is still just an unknown
+/// profile.
 async fn unknown_profile(uri: axum::http::Uri) -> Response {
     let raw = uri.path().strip_prefix("/debug/pprof/").unwrap_or_default();
-    let name = String::from_utf8_lossy(&percent_decode(raw)).into_owned();
+    let decoded = percent::decode(raw, false).unwrap_or_else(|| raw.as_bytes().to_vec());
+    let name = String::from_utf8_lossy(&decoded).into_owned();
     if GO_RUNTIME_PROFILES.contains(&name.as_str()) {
         let text = format!(
             "Unknown profile: `{name}` is a Go runtime profile; Redline is written in Rust and \
@@ -110,29 +111,6 @@ async fn unknown_profile(uri: axum::http::Uri) -> Response {
         return pprof_error(StatusCode::NOT_FOUND, &text);
     }
     pprof_error(StatusCode::NOT_FOUND, "Unknown profile")
-}
-
-/// `%XX` decoded; a `%` not followed by two hex digits is kept as it is.
-fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let escaped = (b[i] == b'%')
-            .then(|| Some(hex(*b.get(i + 1)?)? << 4 | hex(*b.get(i + 2)?)?))
-            .flatten();
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 async fn index() -> Response {
@@ -208,7 +186,7 @@ fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
 }
 
 async fn profile(State(s): State<Serving>, RawQuery(query): RawQuery) -> Response {
-    let asked = query_value(query.as_deref().unwrap_or(""), "seconds");
+    let asked = percent::query_value(query.as_deref().unwrap_or(""), "seconds");
     let seconds = seconds(asked.as_deref());
     if asked
         .as_deref()
@@ -302,59 +280,6 @@ fn go_parse_int(s: &[u8]) -> Option<i64> {
     Some(v)
 }
 
-/// The first value of `key` in a query string, as Go's `url.ParseQuery` + `Values.Get` find
-/// it: pairs split on `&`, a pair with `;` or a malformed `%` escape skipped, `+` a space.
-pub fn query_value(query: &str, key: &str) -> Option<Vec<u8>> {
-    for pair in query.split('&') {
-        if pair.is_empty() || pair.contains(';') {
-            continue;
-        }
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (Some(k), Some(v)) = (unescape(k), unescape(v)) else {
-            continue;
-        };
-        if k == key.as_bytes() {
-            return Some(v);
-        }
-    }
-    None
-}
-
-/// Go's `url.QueryUnescape`: `%XX` and `+`; a `%` without two hex digits is an error.
-fn unescape(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hi = hex(*b.get(i + 1)?)?;
-                let lo = hex(*b.get(i + 2)?)?;
-                out.push(hi << 4 | lo);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    Some(out)
-}
-
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::ffi::OsString;
@@ -362,7 +287,7 @@ mod tests {
     use super::*;
 
     fn secs(query: &str) -> u64 {
-        seconds(query_value(query, "seconds").as_deref())
+        seconds(percent::query_value(query, "seconds").as_deref())
     }
 
     #[test]
@@ -398,26 +323,6 @@ mod tests {
         assert_eq!(secs("seconds=%4"), 30);
         assert_eq!(secs("seconds=\u{e9}"), 30, "non-ASCII");
         assert_eq!(secs("&&seconds=3&"), 3);
-    }
-
-    #[test]
-    fn profile_names_in_paths_decode_leniently() {
-        assert_eq!(percent_decode("he%61p"), b"heap");
-        assert_eq!(percent_decode("a%zz%4"), b"a%zz%4");
-        assert_eq!(percent_decode("%ff%"), [0xff, b'%']);
-        assert_eq!(
-            percent_decode("a+b"),
-            b"a+b",
-            "`+` is only a space in queries"
-        );
-    }
-
-    #[test]
-    fn query_values_decode_plus_and_escapes() {
-        assert_eq!(query_value("a=x+y%21", "a"), Some(b"x y!".to_vec()));
-        assert_eq!(query_value("a", "a"), Some(Vec::new()));
-        assert_eq!(query_value("b=1", "a"), None);
-        assert_eq!(query_value("a=%ff", "a"), Some(vec![0xff]));
     }
 
     #[test]

@@ -401,7 +401,7 @@ fn parse_headers_list(list: &str) -> Result<Vec<(String, Secret)>, String> {
             return Err("must be `name=value` pairs separated by commas".into());
         };
         let name = name.trim().to_owned();
-        let value = crate::endpoint::percent_decode(value.trim())
+        let value = crate::percent::decode_utf8(value.trim())
             .ok_or_else(|| format!("the value of `{name}` is not valid percent-encoding"))?;
         check_header(&name, &value)?;
         out.push((name, Secret::new(value)));
