@@ -103,7 +103,10 @@ impl ExtensionFactory for ZPagesFactory {
             let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
             let pages = Arc::new(Pages {
                 host,
-                cmdline: std::env::args().collect(),
+                // `args()` would panic on an argument that is not UTF-8.
+                cmdline: std::env::args_os()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
             });
             let mut app = axum::Router::new()
                 .route("/debug/servicez", axum::routing::any(servicez))

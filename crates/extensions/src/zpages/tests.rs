@@ -195,7 +195,9 @@ async fn expvar_serves_the_command_line_and_memory() {
     let (head, body) = answer.split_once("\r\n\r\n").expect("a body");
     assert!(head.contains("application/json"), "{head}");
     let doc: serde_json::Value = serde_json::from_str(body).expect("JSON");
-    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     assert_eq!(doc["cmdline"], serde_json::json!(args));
     if cfg!(target_os = "linux") {
         let rss = doc["process"]["resident_memory_bytes"]
