@@ -227,20 +227,27 @@ def test_go_runtime_profiles_exist_only_in_otelcol(collectors):
 @pytest.mark.parametrize("name", BOTH)
 def test_a_cpu_profile_under_load_reads_with_go_tool_pprof(collectors, name, tmp_path):
     c = collectors[name]
-    with Load(c.grpc):
-        time.sleep(0.3)
-        r = c.get("/debug/pprof/profile?seconds=1")
-    assert r.status_code == 200, r.text
-    for header, value in PROFILE_HEADERS.items():
-        assert r.headers.get(header) == value, f"{header}: {r.headers}"
-    assert r.content[:2] == b"\x1f\x8b", "gzipped, as Go writes profiles"
-    path = tmp_path / f"{name}.pprof"
-    path.write_bytes(r.content)
-    raw = pprof_raw(path, tmp_path)
-    assert sample_types(raw) == "samples/count cpu/nanoseconds", raw[:2000]
-    assert 0.9 <= duration_s(raw) <= 1.6, raw[:300]
-    assert "PeriodType: cpu nanoseconds" in raw and "Period: 10000000" in raw, raw[:300]
-    assert sample_count(raw) > 0, f"an empty profile under load:\n{raw[:2000]}"
+    # Both profilers sample on the kernel's CPU-time timers, which fire only on a scheduler
+    # tick that finds the process running: a light load in short bursts can go unseen for a
+    # second (docs/compatibility.md §26). Up to three 1 s profiles, each checked in full; one
+    # must hold samples.
+    for attempt in range(3):
+        with Load(c.grpc):
+            time.sleep(0.3)
+            r = c.get("/debug/pprof/profile?seconds=1")
+        assert r.status_code == 200, r.text
+        for header, value in PROFILE_HEADERS.items():
+            assert r.headers.get(header) == value, f"{header}: {r.headers}"
+        assert r.content[:2] == b"\x1f\x8b", "gzipped, as Go writes profiles"
+        path = tmp_path / f"{name}-{attempt}.pprof"
+        path.write_bytes(r.content)
+        raw = pprof_raw(path, tmp_path)
+        assert sample_types(raw) == "samples/count cpu/nanoseconds", raw[:2000]
+        assert 0.9 <= duration_s(raw) <= 1.6, raw[:300]
+        assert "PeriodType: cpu nanoseconds" in raw and "Period: 10000000" in raw, raw[:300]
+        if sample_count(raw) > 0:
+            break
+    assert sample_count(raw) > 0, f"three empty profiles under load:\n{raw[:2000]}"
     if name == "redline":
         assert redline_functions(raw), f"no Redline function in the profile:\n{raw[:5000]}"
 
