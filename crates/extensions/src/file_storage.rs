@@ -378,17 +378,7 @@ mod tests {
     }
 
     fn section(yaml: &str) -> ComponentConfig {
-        let text = format!(
-            "receivers:\n  otlp:\nexporters:\n  otlp:\nextensions:\n  file_storage:\n{yaml}\n\
-             service:\n  extensions: [file_storage]\n  pipelines:\n    traces:\n      \
-             receivers: [otlp]\n      exporters: [otlp]\n"
-        );
-        let loaded = redline_pipeline::config::load_str("test.yaml", &text).expect("loads");
-        loaded
-            .extensions
-            .into_iter()
-            .next()
-            .expect("the extension's section")
+        crate::test_config::extension_section("file_storage", yaml)
     }
 
     #[test]

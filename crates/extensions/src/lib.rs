@@ -6,6 +6,8 @@ pub mod bearertokenauth;
 pub mod file_storage;
 pub mod health_check;
 mod server;
+#[cfg(test)]
+mod test_config;
 pub mod zpages;
 
 pub use basicauth::BasicAuthFactory;

@@ -67,9 +67,8 @@ const CONNECTOR: &str = " (connector)";
 impl HostInfo {
     /// Fills in the pipelines and extensions of `config`, which has been validated.
     pub fn describe(mut self, config: &Config, factories: &Factories) -> Self {
-        let is_connector = |id: &crate::ComponentId| config.connectors.iter().any(|c| c.id() == id);
         let named = |id: &crate::ComponentId| {
-            if is_connector(id) {
+            if config.is_connector(id) {
                 format!("{id}{CONNECTOR}")
             } else {
                 id.to_string()

@@ -8,17 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::*;
 
 fn section(yaml: &str) -> ComponentConfig {
-    let text = format!(
-        "receivers:\n  otlp:\nexporters:\n  otlp:\nextensions:\n  zpages:\n{yaml}\n\
-         service:\n  extensions: [zpages]\n  pipelines:\n    traces:\n      \
-         receivers: [otlp]\n      exporters: [otlp]\n"
-    );
-    let loaded = redline_pipeline::config::load_str("test.yaml", &text).expect("loads");
-    loaded
-        .extensions
-        .into_iter()
-        .next()
-        .expect("the extension's section")
+    crate::test_config::extension_section("zpages", yaml)
 }
 
 fn problem(yaml: &str) -> String {

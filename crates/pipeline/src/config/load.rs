@@ -46,6 +46,14 @@ pub struct PipelineConfig {
     pub exporters: Vec<(ComponentId, Mark)>,
 }
 
+impl Config {
+    /// Whether `id`, named in a pipeline, is one of the connectors (otherwise it is a
+    /// receiver or an exporter of that name).
+    pub fn is_connector(&self, id: &ComponentId) -> bool {
+        self.connectors.iter().any(|c| c.id() == id)
+    }
+}
+
 /// Every problem found in a config file, so one run of `redline validate` lists them all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigErrors(pub Vec<ConfigError>);

@@ -240,13 +240,11 @@ impl Checker<'_> {
     /// otelcol refuses such graphs too.
     fn check_connector_cycles(&mut self) {
         let pipelines = &self.config.service.pipelines;
-        let is_connector = |id: &ComponentId| self.config.connectors.iter().any(|c| c.id() == id);
         // Pipeline i feeds pipeline j when a connector is an exporter of i and a receiver of j.
         let feeds = |i: usize, j: usize| {
-            pipelines[i]
-                .exporters
-                .iter()
-                .any(|(c, _)| is_connector(c) && pipelines[j].receivers.iter().any(|(r, _)| r == c))
+            pipelines[i].exporters.iter().any(|(c, _)| {
+                self.config.is_connector(c) && pipelines[j].receivers.iter().any(|(r, _)| r == c)
+            })
         };
         let n = pipelines.len();
         // 0 = unvisited, 1 = on the current path, 2 = done.

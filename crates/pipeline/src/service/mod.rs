@@ -179,9 +179,8 @@ impl Service {
         let ctx = &ctx.clone().with_extensions(extensions);
 
         let pipelines = &config.service.pipelines;
-        let is_connector = |id: &ComponentId| config.connectors.iter().any(|c| c.id() == id);
         let reads_sources = |id: &ComponentId| {
-            !is_connector(id)
+            !config.is_connector(id)
                 && factories
                     .exporters
                     .get(id.type_name())
@@ -201,7 +200,7 @@ impl Service {
         let reads_in_place =
             |p: &crate::config::PipelineConfig, id: &ComponentId| reads_sources(id) && !edits(p);
         let keeps_sources = |id: &ComponentId| {
-            config.connectors.iter().any(|c| c.id() == id)
+            config.is_connector(id)
                 && factories
                     .connectors
                     .get(id.type_name())
@@ -261,7 +260,8 @@ impl Service {
             BTreeMap::new();
         for pipeline in pipelines {
             for (id, _) in &pipeline.exporters {
-                if is_connector(id) || batch_exporters.contains_key(&(id.clone(), pipeline.signal))
+                if config.is_connector(id)
+                    || batch_exporters.contains_key(&(id.clone(), pipeline.signal))
                 {
                     continue;
                 }
@@ -355,7 +355,7 @@ impl Service {
         let mut receiver_next: BTreeMap<ComponentId, SignalConsumers> = BTreeMap::new();
         for ((id, signal), pipeline_heads) in heads {
             let next = fan_in(pipeline_heads);
-            if is_connector(&id) {
+            if config.is_connector(&id) {
                 if let Some(late) = connector_outputs.get(&(id.clone(), signal)) {
                     late.bind(next);
                 }
