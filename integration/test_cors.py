@@ -2,7 +2,7 @@
 
 A config with cors.allowed_origins ["https://*.example.com"] runs in Redline and in
 otelcol-contrib (the parity suite's Pair: same file, own ports and sinks); a second one adds
-allowed_headers and max_age.
+allowed_headers, max_age and exposed_headers.
 Browser-style requests go to both: preflights (OPTIONS with Origin,
 Access-Control-Request-Method and -Headers) and POSTs of OTLP/JSON logs with an Origin, from
 listed and unlisted origins. Redline's answers are checked against what a browser needs, and
@@ -51,7 +51,8 @@ service:
 """
 CONFIGS = {
     "origins": CONFIG.format(extra=""),
-    "headers and max_age": CONFIG.format(extra='          allowed_headers: ["X-Tenant"]\n          max_age: 7200'),
+    "headers and max_age": CONFIG.format(extra='          allowed_headers: ["X-Tenant"]\n          max_age: 7200\n'
+                                                '          exposed_headers: ["x-trace-id", "Retry-After"]'),
 }
 
 ALLOWED = "https://app.example.com"
@@ -151,6 +152,9 @@ def test_cors_like_a_browser_and_like_otelcol(pair):
     got = rl["POST, listed origin"]
     assert got.status_code == 200, got.text
     assert got.headers.get("Access-Control-Allow-Origin") == ALLOWED, dict(got.headers)
+    # What a page's script may read of the answer, in Go's canonical spelling.
+    exposed = "X-Trace-Id, Retry-After" if pair.name == "headers and max_age" else None
+    assert got.headers.get("Access-Control-Expose-Headers") == exposed, dict(got.headers)
     assert got.headers.get("Access-Control-Allow-Credentials") == "true", dict(got.headers)
     bad = rl["POST, unlisted origin"]
     assert bad.status_code == 200, bad.text  # CORS is the browser's to enforce: the data is taken

@@ -34,6 +34,7 @@ pub fn reference_config() -> redline_spanmetrics::Config {
         dimensions: vec![Dimension {
             name: DIMENSION.into(),
             default: None,
+            glob: None,
         }],
         ..redline_spanmetrics::Config::default()
     }

@@ -314,6 +314,7 @@ fn spanmetrics() -> SpanMetrics {
     let dim = |name: &str, default: Option<&str>| Dimension {
         name: name.to_owned(),
         default: default.map(str::to_owned),
+        glob: None,
     };
     let config = redline_spanmetrics::Config {
         namespace: "fuzz".to_owned(),

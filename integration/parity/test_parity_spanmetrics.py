@@ -165,3 +165,50 @@ def test_sampled_spans_count_their_adjusted_count(pair_factory, allow, method):
     # Older p-values: 2^3 each in Redline, 1 in otelcol.
     old = dict(unset, span_name="GET /sampled-p", **extra)
     assert red.sample("traces_spanmetrics_calls_total", **old) == 3 * 8
+
+
+def _calls(expo, span_name: str):
+    """calls_total of `span_name` summed over its series; None when it has none."""
+    values = [s.value for f in expo.families.values() for (n, labels), s in f.samples.items()
+              if n == "traces_spanmetrics_calls_total" and dict(labels).get("span_name") == span_name]
+    return sum(values) if values else None
+
+
+def test_series_expiration_drops_an_idle_series_in_both(pair_factory):
+    """`series_expiration`: a series without spans for that long is no longer served, while
+    the series that keep getting spans stay and keep counting. (The exporter's own
+    `metric_expiration` is short so that otelcol's Prometheus exporter lets go of the series
+    its connector dropped; Redline's exporter serves the connector's live series.)"""
+    pair = pair_factory(spanmetrics_pipeline(
+        {"namespace": "traces.spanmetrics", "metrics_expiration": "0s", "series_expiration": "2s"},
+        {"metric_expiration": "1s"}), flush_interval="500ms")
+
+    def send(*names):
+        body = traffic.request(({"service.name": "expiring"},
+                                [traffic.span(name=n, dur_ms=5) for n in names])).SerializeToString()
+        assert {a.status for a in pair.grpc_export(body).values()} == {"OK"}
+
+    send("kept", "idle")
+    sent = 1
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        seen = {side: _calls(x, "idle") for side, x in pair.scrape().items()}
+        if all(v == 1 for v in seen.values()):
+            break
+        time.sleep(0.2)
+    assert all(v == 1 for v in seen.values()), seen
+
+    gone, deadline = None, time.monotonic() + 20
+    while time.monotonic() < deadline:
+        send("kept")
+        sent += 1
+        scrapes = pair.scrape()
+        if all(_calls(x, "idle") is None for x in scrapes.values()):
+            gone = scrapes
+            break
+        time.sleep(0.5)
+    assert gone is not None, {side: _calls(x, "idle") for side, x in pair.scrape().items()}
+    # The series that kept getting spans is still served and counts every span in both.
+    pair.wait_counted(sent)
+    kept = {side: _calls(x, "kept") for side, x in pair.scrape().items()}
+    assert kept == {"otelcol": sent, "redline": sent}, kept

@@ -5,6 +5,7 @@ package main
 
 import (
 	"log"
+	"os"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
@@ -15,6 +16,12 @@ import (
 )
 
 func main() {
+	// Not an otelcol command: the parity suite's list of every key each component decodes.
+	if len(os.Args) == 2 && os.Args[1] == "config-keys" {
+		runConfigKeys()
+		return
+	}
+
 	info := component.BuildInfo{
 		Command:     "otelcol-redline-peer",
 		Description: "otelcol-contrib components pinned for Redline's parity suite",

@@ -55,7 +55,8 @@ pub struct Config {
     pub filename: Option<String>,
     /// The request header carrying the credential (case-insensitive).
     pub header: String,
-    pub file_retry: Option<Unsupported>,
+    pub retry_on_failure: Option<Unsupported>,
+    pub wait_for_token_file: Option<Unsupported>,
 }
 
 impl Default for Config {
@@ -66,7 +67,8 @@ impl Default for Config {
             tokens: Vec::new(),
             filename: None,
             header: "Authorization".to_owned(),
-            file_retry: None,
+            retry_on_failure: None,
+            wait_for_token_file: None,
         }
     }
 }

@@ -22,6 +22,7 @@ use futures::future::BoxFuture;
 use parking_lot::Mutex;
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::config::ConfigError;
+use redline_pipeline::config::Unsupported;
 use redline_pipeline::duration;
 use redline_pipeline::extension::{ExtensionCapabilities, Storage};
 use redline_pipeline::{
@@ -59,6 +60,8 @@ pub struct Config {
     pub compaction: CompactionConfig,
     /// Accepted for compatibility: Redline always recovers from a damaged file (see README).
     pub recreate: bool,
+    /// otelcol's cap on the database file; the queue's own byte limit bounds it here.
+    pub max_size: Option<Unsupported>,
 }
 
 impl Default for Config {
@@ -71,6 +74,7 @@ impl Default for Config {
             directory_permissions: "0750".to_owned(),
             compaction: CompactionConfig::default(),
             recreate: false,
+            max_size: None,
         }
     }
 }

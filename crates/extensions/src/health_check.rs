@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::config::Unsupported;
 use redline_pipeline::extension::ExtensionCapabilities;
+use redline_pipeline::only_bool::OnlyBool;
 use redline_pipeline::status::{PipelineStatus, ServiceState};
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ConfigError, ExtensionFactory, RunningComponent,
@@ -18,20 +19,23 @@ use crate::server::Server;
 
 pub const DEFAULT_ENDPOINT: &str = "localhost:13133";
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    #[serde(default = "default_endpoint")]
-    pub endpoint: String,
-    #[serde(default = "default_path")]
-    pub path: String,
-    #[serde(default)]
-    pub response_body: Option<ResponseBody>,
-    #[serde(default)]
-    pub check_collector_pipeline: Option<CheckPipeline>,
-    pub tls: Option<Unsupported>,
-    pub cors: Option<Unsupported>,
-    pub auth: Option<Unsupported>,
+with_http_server_keys! {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Config {
+        #[serde(default = "default_path")]
+        pub path: String,
+        #[serde(default)]
+        pub response_body: Option<ResponseBody>,
+        #[serde(default)]
+        pub check_collector_pipeline: Option<CheckPipeline>,
+        // otelcol's second health check (component status), behind `use_v2`.
+        /// Only `false`: the first health check's answers.
+        pub use_v2: Option<OnlyBool<false>>,
+        pub http: Option<Unsupported>,
+        pub grpc: Option<Unsupported>,
+        pub component_health: Option<Unsupported>,
+    }
 }
 
 /// Fixed bodies instead of the JSON status document.

@@ -1,11 +1,14 @@
 //! Extensions: services other components use by id (authentication, storage), and the
 //! HTTP endpoints that show the collector's state to people (health, zpages).
 
+// First, for its `with_http_server_keys!`.
+#[macro_use]
+mod server;
+
 pub mod basicauth;
 pub mod bearertokenauth;
 pub mod file_storage;
 pub mod health_check;
-mod server;
 #[cfg(test)]
 mod test_config;
 pub mod zpages;

@@ -2,6 +2,41 @@
 //! taken port fails the start and port 0 works in tests, and stopped within a deadline. It is
 //! the extension's running handle.
 
+/// Declares an extension's config: otelcol's `confighttp.ServerConfig` keys beside the
+/// extension's own. `endpoint` (defaulted by the module's `default_endpoint()`) is the one these
+/// extensions listen with; `transport` and `keep_alives_enabled` are taken at their defaults,
+/// which are what Redline does; the others are refused by name. serde cannot flatten a struct
+/// into one that refuses unknown keys, so one list serves every extension that listens.
+macro_rules! with_http_server_keys {
+    ($(#[$attr:meta])* pub struct $name:ident { $($own:tt)* }) => {
+        $(#[$attr])*
+        pub struct $name {
+            #[serde(default = "default_endpoint")]
+            pub endpoint: String,
+            /// Only `tcp`.
+            #[serde(default)]
+            pub transport: redline_pipeline::endpoint::TcpTransport,
+            /// Only `true`, otelcol's default.
+            pub keep_alives_enabled: Option<redline_pipeline::only_bool::OnlyBool<true>>,
+            pub dialer: Option<Unsupported>,
+            pub tls: Option<Unsupported>,
+            pub cors: Option<Unsupported>,
+            pub auth: Option<Unsupported>,
+            pub max_request_body_size: Option<Unsupported>,
+            pub include_metadata: Option<Unsupported>,
+            pub response_headers: Option<Unsupported>,
+            pub compression_algorithms: Option<Unsupported>,
+            pub read_timeout: Option<Unsupported>,
+            pub read_header_timeout: Option<Unsupported>,
+            pub write_timeout: Option<Unsupported>,
+            pub idle_timeout: Option<Unsupported>,
+            pub keepalive: Option<Unsupported>,
+            pub middlewares: Option<Unsupported>,
+            $($own)*
+        }
+    };
+}
+
 use std::net::SocketAddr;
 use std::time::Instant;
 

@@ -26,31 +26,15 @@ use crate::server::Server;
 
 pub const DEFAULT_ENDPOINT: &str = "localhost:55679";
 
-/// otelcol's keys: confighttp's server settings and `expvar`. Of the server settings only
-/// `endpoint` means something for these pages; the others are refused by name.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    #[serde(default = "default_endpoint")]
-    pub endpoint: String,
-    #[serde(default)]
-    pub expvar: Expvar,
-    pub transport: Option<Unsupported>,
-    pub dialer: Option<Unsupported>,
-    pub tls: Option<Unsupported>,
-    pub cors: Option<Unsupported>,
-    pub auth: Option<Unsupported>,
-    pub max_request_body_size: Option<Unsupported>,
-    pub include_metadata: Option<Unsupported>,
-    pub response_headers: Option<Unsupported>,
-    pub compression_algorithms: Option<Unsupported>,
-    pub read_timeout: Option<Unsupported>,
-    pub read_header_timeout: Option<Unsupported>,
-    pub write_timeout: Option<Unsupported>,
-    pub idle_timeout: Option<Unsupported>,
-    pub keep_alives_enabled: Option<Unsupported>,
-    pub keepalive: Option<Unsupported>,
-    pub middlewares: Option<Unsupported>,
+with_http_server_keys! {
+    /// otelcol's keys: confighttp's server settings and `expvar`. Of the server settings only
+    /// `endpoint` means something for these pages; the others are refused by name.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Config {
+        #[serde(default)]
+        pub expvar: Expvar,
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -84,9 +84,9 @@ fn bearer_config_errors_name_the_key_and_hide_the_token() {
     assert!(e.contains("extensions.bearertokenauth.tokens[1]"), "{e}");
     let e = bearer_error("    token: a\n    header: \"bad header\"");
     assert!(e.contains("extensions.bearertokenauth.header"), "{e}");
-    let e = bearer_error("    token: a\n    file_retry:\n      enabled: true");
+    let e = bearer_error("    token: a\n    retry_on_failure:\n      enabled: true");
     assert!(
-        e.contains("file_retry") && e.contains("does not support yet"),
+        e.contains("retry_on_failure") && e.contains("does not support yet"),
         "{e}"
     );
     let e = bearer_error("    token:\n      nested: TOKEN-VALUE-42");

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use redline_pipeline::config::Unsupported;
+use redline_pipeline::endpoint::TcpTransport;
+use redline_pipeline::only_bool::OnlyBool;
 use redline_pipeline::tls::ServerTlsConfig;
 use redline_pipeline::{ComponentConfig, ConfigError, Signal};
 use serde::{Deserialize, Deserializer};
@@ -65,7 +67,7 @@ pub struct Protocols {
 pub struct GrpcConfig {
     pub endpoint: String,
     /// Only `tcp`: Redline does not listen on unix sockets yet.
-    pub transport: String,
+    pub transport: TcpTransport,
     /// 0 means the default (4 MiB), as in otelcol.
     pub max_recv_msg_size_mib: u64,
     /// Redline's own key (otelcol has none; grpc-go's `MaxHeaderListSize`): request metadata
@@ -98,7 +100,7 @@ impl Default for GrpcConfig {
     fn default() -> Self {
         Self {
             endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(),
-            transport: "tcp".to_owned(),
+            transport: TcpTransport,
             max_recv_msg_size_mib: 0,
             max_header_list_size_kib: 0,
             max_concurrent_streams: 0,
@@ -202,6 +204,12 @@ pub struct HttpConfig {
     pub read_timeout: Option<Unsupported>,
     pub write_timeout: Option<Unsupported>,
     pub idle_timeout: Option<Unsupported>,
+    /// Only `true`: hyper keeps connections alive, as otelcol does by default.
+    pub keep_alives_enabled: Option<OnlyBool<true>>,
+    pub keepalive: Option<Unsupported>,
+    /// Only `tcp`, as for gRPC.
+    pub transport: TcpTransport,
+    pub dialer: Option<Unsupported>,
 }
 
 impl Default for HttpConfig {
@@ -224,6 +232,10 @@ impl Default for HttpConfig {
             read_timeout: None,
             write_timeout: None,
             idle_timeout: None,
+            keep_alives_enabled: None,
+            keepalive: None,
+            transport: TcpTransport,
+            dialer: None,
         }
     }
 }
@@ -355,24 +367,6 @@ impl Config {
         if let Some(g) = &p.grpc {
             check_endpoint(&g.endpoint)
                 .map_err(|e| config.invalid("protocols.grpc.endpoint", e))?;
-            match g.transport.as_str() {
-                "tcp" => {}
-                "unix" | "tcp4" | "tcp6" => {
-                    return Err(config.invalid(
-                        "protocols.grpc.transport",
-                        format!(
-                            "`{}` is an otelcol setting Redline does not support yet (only `tcp`)",
-                            g.transport
-                        ),
-                    ))
-                }
-                other => {
-                    return Err(config.invalid(
-                        "protocols.grpc.transport",
-                        format!("unknown transport `{other}` (only `tcp` is supported)"),
-                    ))
-                }
-            }
             if g.max_recv_msg_size_mib > MAX_RECV_MSG_SIZE_MIB_LIMIT {
                 return Err(config.invalid(
                     "protocols.grpc.max_recv_msg_size_mib",

@@ -199,6 +199,7 @@ fn cors_config() -> redline_otlp_receiver::Config {
             allowed_origins: vec!["https://*.example.com".into()],
             allowed_headers: vec![],
             max_age: 600,
+            exposed_headers: vec![],
         })
     })
 }

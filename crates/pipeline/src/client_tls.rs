@@ -45,7 +45,9 @@ pub struct ClientTlsConfig {
     pub cipher_suites: Option<Unsupported>,
     pub curve_preferences: Option<Unsupported>,
     pub reload_interval: Option<Unsupported>,
-    pub tpm_config: Option<Unsupported>,
+    pub tpm: Option<Unsupported>,
+    /// Only `false`: it lets `cipher_suites` name Go's insecure suites, which Redline has none of.
+    pub include_insecure_cipher_suites: Option<OnlyBool<false>>,
 }
 
 impl ClientTlsConfig {

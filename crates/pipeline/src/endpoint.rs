@@ -166,6 +166,27 @@ pub async fn listen(endpoint: &str) -> Result<tokio::net::TcpListener, String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
+/// A server's `transport` (otelcol's confignet network type). Redline listens on TCP only;
+/// otelcol's other network types are refused by name rather than listened on as TCP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpTransport;
+
+impl<'de> serde::Deserialize<'de> for TcpTransport {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let network = String::deserialize(d)?;
+        match network.as_str() {
+            "tcp" => Ok(TcpTransport),
+            "tcp4" | "tcp6" | "unix" | "unixpacket" => Err(D::Error::custom(format!(
+                "`{network}` is an otelcol setting Redline does not support yet (only `tcp` is)"
+            ))),
+            _ => Err(D::Error::custom(format!(
+                "unknown transport `{network}` (only `tcp` is supported)"
+            ))),
+        }
+    }
+}
+
 /// The endpoint with any `user:password@` in its authority replaced by `***@`, for messages.
 fn without_credentials(endpoint: &str) -> std::borrow::Cow<'_, str> {
     let start = endpoint.find("://").map_or(0, |i| i + 3);
@@ -180,6 +201,25 @@ fn without_credentials(endpoint: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_tcp_is_listened_on_and_other_networks_are_named() {
+        use serde::de::value::{Error, StrDeserializer};
+        use serde::Deserialize;
+        let parse = |t: &str| {
+            TcpTransport::deserialize(StrDeserializer::<Error>::new(t)).map_err(|e| e.to_string())
+        };
+        assert_eq!(parse("tcp"), Ok(TcpTransport));
+        assert_eq!(
+            parse("unix"),
+            Err("`unix` is an otelcol setting Redline does not support yet (only `tcp` is)".into())
+        );
+        assert_eq!(
+            parse("udp"),
+            Err("unknown transport `udp` (only `tcp` is supported)".into())
+        );
+        assert!(parse("").is_err());
+    }
 
     #[test]
     fn listen_endpoints_split_like_go() {

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::config::{Secret, Unsupported};
+use crate::only_bool::OnlyBool;
 
 pub use tokio_rustls::server::TlsStream;
 
@@ -65,6 +66,8 @@ pub struct ServerTlsConfig {
     #[serde(deserialize_with = "crate::duration::deserialize_opt")]
     pub reload_interval: Option<Duration>,
     pub tpm: Option<Unsupported>,
+    /// Only `false`: it lets `cipher_suites` name Go's insecure suites, which rustls does not have.
+    pub include_insecure_cipher_suites: Option<OnlyBool<false>>,
 }
 
 /// A bad TLS setting or file: `key` is relative to the `tls` section (`cert_file`).

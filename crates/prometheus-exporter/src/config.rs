@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use redline_pipeline::config::Unsupported;
+use redline_pipeline::endpoint::TcpTransport;
+use redline_pipeline::only_bool::OnlyBool;
 use redline_pipeline::tls::ServerTlsConfig;
 use redline_pipeline::{ComponentConfig, ConfigError};
 use serde::{Deserialize, Deserializer};
@@ -85,6 +87,21 @@ pub struct Config {
     pub idle_timeout: Option<Unsupported>,
     #[serde(default)]
     pub sending_queue: Option<Unsupported>,
+    #[serde(default)]
+    pub keepalive: Option<Unsupported>,
+    /// Only `true`: hyper keeps scrape connections alive, as otelcol does by default.
+    #[serde(default)]
+    pub keep_alives_enabled: Option<OnlyBool<true>>,
+    #[serde(default)]
+    pub middlewares: Option<Unsupported>,
+    #[serde(default)]
+    pub dialer: Option<Unsupported>,
+    /// Only `tcp`.
+    #[serde(default)]
+    pub transport: TcpTransport,
+    /// otelcol's successor of `resource_to_telemetry_conversion`, with key patterns.
+    #[serde(default)]
+    pub resource_constant_labels: Option<Unsupported>,
     /// Leave out the `otel_scope_*` labels of OTLP series.
     #[serde(default)]
     pub without_scope_info: bool,
@@ -101,6 +118,12 @@ pub struct ResourceToTelemetry {
     /// deprecated spelling of `resource_constant_labels`; connector series are unaffected).
     #[serde(default)]
     pub enabled: bool,
+    #[serde(default)]
+    pub exclude_service_attributes: Option<Unsupported>,
+    #[serde(default)]
+    pub included: Option<Unsupported>,
+    #[serde(default)]
+    pub excluded: Option<Unsupported>,
 }
 
 /// A server's `auth` section, as every Redline server spells it.

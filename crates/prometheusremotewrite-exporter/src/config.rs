@@ -77,6 +77,8 @@ macro_rules! with_http_client_keys {
             pub middlewares: Option<Unsupported>,
             #[serde(default)]
             pub force_attempt_http2: Option<Unsupported>,
+            #[serde(default)]
+            pub keepalive: Option<Unsupported>,
             $($own)*
         }
 
@@ -228,6 +230,11 @@ pub struct ResourceToTelemetry {
     /// `false` only (with `enabled`): Redline keeps every resource attribute.
     #[serde(default)]
     pub exclude_service_attributes: bool,
+    /// otelcol's key patterns (`*`, `?`) for the attributes that become labels.
+    #[serde(default)]
+    pub included: Option<Unsupported>,
+    #[serde(default)]
+    pub excluded: Option<Unsupported>,
 }
 
 /// `target_info: {enabled}`; otelcol's default is on, also when the section is present

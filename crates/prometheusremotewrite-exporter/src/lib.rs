@@ -76,6 +76,10 @@ impl FactoryInfo for RemoteWriteExporterFactory {
         "prometheusremotewrite"
     }
 
+    fn aliases(&self) -> &'static [&'static str] {
+        &["prometheus_remote_write"]
+    }
+
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
         parse(config).map(|_| ())
     }

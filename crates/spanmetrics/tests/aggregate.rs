@@ -441,10 +441,12 @@ fn dimension_defaults_and_exclusions() {
             Dimension {
                 name: "region".into(),
                 default: Some("unknown".into()),
+                glob: None,
             },
             Dimension {
                 name: "tier".into(),
                 default: None,
+                glob: None,
             },
         ],
         exclude_dimensions: vec!["span.kind".into(), "status.code".into()],

@@ -130,6 +130,7 @@ fn changed_settings_or_damage_are_refused_and_nothing_is_restored() {
         dimensions: vec![Dimension {
             name: "region".into(),
             default: None,
+            glob: None,
         }],
         ..reference_config()
     };

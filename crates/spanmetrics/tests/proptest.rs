@@ -152,10 +152,12 @@ fn config() -> Config {
             Dimension {
                 name: "hit".into(),
                 default: None,
+                glob: None,
             },
             Dimension {
                 name: "zone".into(),
                 default: Some("none".into()),
+                glob: None,
             },
         ],
         ..Config::default()

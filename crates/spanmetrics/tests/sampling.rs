@@ -193,6 +193,7 @@ fn tempo_red_table_and_sampling_method_refuse_what_they_cannot_serve() {
             c.dimensions = vec![redline_spanmetrics::config::Dimension {
                 name: "service".into(),
                 default: None,
+                glob: None,
             }];
         }),
         config(|c| {
@@ -200,6 +201,7 @@ fn tempo_red_table_and_sampling_method_refuse_what_they_cannot_serve() {
             c.dimensions = vec![redline_spanmetrics::config::Dimension {
                 name: "sampling.method".into(),
                 default: None,
+                glob: None,
             }];
         }),
         config(|c| c.span_multiplier_key = Some(String::new())),

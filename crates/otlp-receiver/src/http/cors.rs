@@ -8,8 +8,8 @@
 
 use http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
-    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS,
-    ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
+    ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
 };
 use http::{HeaderMap, HeaderValue, Method};
 use serde::Deserialize;
@@ -26,6 +26,9 @@ pub struct CorsConfig {
     pub allowed_headers: Vec<String>,
     /// Seconds a browser may cache a preflight answer; 0 sends no `Access-Control-Max-Age`.
     pub max_age: u64,
+    /// Response headers a page's script may read (`Access-Control-Expose-Headers` on
+    /// answers to an allowed origin), written in Go's canonical form as rs/cors does.
+    pub exposed_headers: Vec<String>,
 }
 
 /// The checks of one server, built once from its config.
@@ -37,6 +40,7 @@ pub(crate) struct Cors {
     /// Lowercase.
     headers: Vec<String>,
     max_age: Option<HeaderValue>,
+    exposed: Option<HeaderValue>,
 }
 
 /// What a request is, for CORS.
@@ -82,11 +86,23 @@ impl Cors {
                 .collect()
         };
         let max_age = (config.max_age > 0).then(|| HeaderValue::from(config.max_age));
+        let exposed = config
+            .exposed_headers
+            .iter()
+            .map(|h| canonical_header_key(h))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // A name that is not a valid header value cannot be sent; otelcol would send it
+        // broken, Redline leaves the header off.
+        let exposed = (!exposed.is_empty())
+            .then(|| HeaderValue::from_str(&exposed).ok())
+            .flatten();
         Some(Self {
             any_origin,
             origins,
             headers,
             max_age,
+            exposed,
         })
     }
 
@@ -157,10 +173,34 @@ impl Cors {
         if let Some(origin) = origin {
             if origin.to_str().is_ok_and(|o| self.origin_allowed(o)) {
                 self.allow_origin(origin, &mut out);
+                if let Some(exposed) = &self.exposed {
+                    out.insert(ACCESS_CONTROL_EXPOSE_HEADERS, exposed.clone());
+                }
             }
         }
         Verdict::Simple(out)
     }
+}
+
+/// Go's `http.CanonicalHeaderKey`: each letter that starts a `-`-separated word upper case,
+/// the others lower case; a name with a byte that cannot be in a header name stays as it is.
+fn canonical_header_key(name: &str) -> String {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if !name.bytes().all(token) {
+        return name.to_owned();
+    }
+    let mut upper = true;
+    name.chars()
+        .map(|c| {
+            let out = if upper {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            };
+            upper = c == '-';
+            out
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -172,6 +212,7 @@ mod tests {
             allowed_origins: origins.iter().map(|s| s.to_string()).collect(),
             allowed_headers: headers.iter().map(|s| s.to_string()).collect(),
             max_age,
+            exposed_headers: Vec::new(),
         })
         .expect("on")
     }
@@ -271,5 +312,32 @@ mod tests {
             Verdict::Simple(h) => assert_eq!(h[ACCESS_CONTROL_ALLOW_ORIGIN], "*"),
             Verdict::Preflight(_) => panic!("not a preflight"),
         }
+    }
+
+    #[test]
+    fn exposed_headers_go_on_answers_to_allowed_origins_in_canonical_form() {
+        let c = Cors::new(&CorsConfig {
+            allowed_origins: vec!["https://*.example.com".into()],
+            exposed_headers: vec!["x-trace-id".into(), "X-REQUEST-ID".into(), "etag".into()],
+            ..CorsConfig::default()
+        })
+        .expect("on");
+        let allowed = request(&[("origin", "https://app.example.com")]);
+        match c.check(&Method::POST, &allowed) {
+            Verdict::Simple(h) => assert_eq!(
+                h[ACCESS_CONTROL_EXPOSE_HEADERS],
+                "X-Trace-Id, X-Request-Id, Etag"
+            ),
+            Verdict::Preflight(_) => panic!("not a preflight"),
+        }
+        let other = request(&[("origin", "https://evil.org")]);
+        match c.check(&Method::POST, &other) {
+            Verdict::Simple(h) => assert!(h.get(ACCESS_CONTROL_EXPOSE_HEADERS).is_none()),
+            Verdict::Preflight(_) => panic!("not a preflight"),
+        }
+        // A preflight does not carry it, as in rs/cors.
+        let h = preflight(&c, "https://app.example.com", Some("content-type"));
+        assert!(h.get(ACCESS_CONTROL_EXPOSE_HEADERS).is_none());
+        assert_eq!(canonical_header_key("a b"), "a b");
     }
 }

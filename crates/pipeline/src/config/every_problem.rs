@@ -190,13 +190,21 @@ struct SetAside {
 impl SetAside {
     /// Whether `problem` may only exist because this key is gone.
     fn explains(&self, problem: &ConfigError) -> bool {
-        // What serde expected instead (`unknown field \`x\`, expected one of \`a\`, ...`)
+        if under(&problem.path, &self.path) {
+            return true;
+        }
+        // A key is unknown wherever it is written: setting another key aside, even one of the
+        // same name elsewhere (`grpc.dialer` and `http.dialer`), cannot make it so.
+        if problem.reason.starts_with("unknown field `") {
+            return false;
+        }
+        // What serde expected instead (`unknown variant \`x\`, expected one of \`a\`, ...`)
         // lists keys without being about them.
         let about = match problem.reason.find(", expected ") {
             Some(at) => &problem.reason[..at],
             None => &problem.reason,
         };
-        under(&problem.path, &self.path) || names(about, &self.key)
+        names(about, &self.key)
     }
 }
 
@@ -372,6 +380,20 @@ mod tests {
         );
         assert!(
             got[1].contains("exporters.x: missing field `endpoint`"),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_reported_when_a_key_of_its_name_was_set_aside_elsewhere() {
+        let got = problems("    endpoint: a\n    tls: {key_file: [k]}\n    key_file: k\n");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].contains("exporters.x.tls.key_file: invalid type"),
+            "{got:?}"
+        );
+        assert!(
+            got[1].contains("exporters.x.key_file: unknown field `key_file`"),
             "{got:?}"
         );
     }

@@ -76,6 +76,11 @@ pub struct Config {
     pub metrics_flush_interval: Duration,
     #[serde(deserialize_with = "redline_pipeline::duration::deserialize")]
     pub metrics_expiration: Duration,
+    /// otelcol's per-series expiry (0 = never). A series here is its label set and
+    /// `metrics_expiration` already expires series one by one, so a series goes after the
+    /// shorter of the two (see [`Settings::expiration`]).
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize")]
+    pub series_expiration: Duration,
     /// 0 = unlimited, as in otelcol (whose default it is; Redline's is
     /// [`DEFAULT_CARDINALITY_LIMIT`]). Signed so a negative value gets a clear error.
     pub aggregation_cardinality_limit: i64,
@@ -113,6 +118,7 @@ impl Default for Config {
             // otelcol's default since v0.110; here it only paces the expiration sweep.
             metrics_flush_interval: Duration::from_secs(60),
             metrics_expiration: DEFAULT_METRICS_EXPIRATION,
+            series_expiration: Duration::ZERO,
             aggregation_cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
             exemplars: ExemplarsConfig::default(),
             resource_metrics_key_attributes: Vec::new(),
@@ -137,6 +143,10 @@ pub struct Dimension {
     pub name: String,
     #[serde(default)]
     pub default: Option<String>,
+    /// otelcol's glob dimensions (every attribute whose key matches becomes a label): a
+    /// series would need a label set that varies from span to span.
+    #[serde(default)]
+    pub glob: Option<Unsupported>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -47,6 +47,10 @@ pub struct Settings {
     pub unit: Unit,
     pub exemplars: bool,
     pub cardinality_limit: usize,
+    /// How long a series may go without a span before it is dropped: the shorter of
+    /// `metrics_expiration` and `series_expiration` that is set. otelcol drops a resource's
+    /// series together after `metrics_expiration` and single series after
+    /// `series_expiration`; here a series is its label set, so both apply to it alone.
     pub expiration: Option<Duration>,
     pub flush_interval: Duration,
     /// How many of `dimensions` come from attributes; the one after them, when present, is
@@ -293,6 +297,7 @@ impl CheckAll for Config {
             dimensions.push(Dimension {
                 name: super::SAMPLING_METHOD.to_owned(),
                 default: None,
+                glob: None,
             });
         }
 
@@ -306,7 +311,10 @@ impl CheckAll for Config {
             unit,
             exemplars,
             cardinality_limit,
-            expiration: (!self.metrics_expiration.is_zero()).then_some(self.metrics_expiration),
+            expiration: [self.metrics_expiration, self.series_expiration]
+                .into_iter()
+                .filter(|d| !d.is_zero())
+                .min(),
             flush_interval: self.metrics_flush_interval,
             attribute_dims,
             span_multiplier_key: self.span_multiplier_key.clone(),
@@ -423,10 +431,12 @@ mod tests {
             Dimension {
                 name: "a".into(),
                 default: None,
+                glob: None,
             },
             Dimension {
                 name: "a".into(),
                 default: None,
+                glob: None,
             },
         ];
         assert_eq!(err(&c).key_path, "dimensions[1].name");
@@ -435,6 +445,7 @@ mod tests {
         c.dimensions = vec![Dimension {
             name: "span.kind".into(),
             default: None,
+            glob: None,
         }];
         assert_eq!(err(&c).key_path, "dimensions[0].name");
 
@@ -442,6 +453,7 @@ mod tests {
         c.dimensions = vec![Dimension {
             name: "".into(),
             default: None,
+            glob: None,
         }];
         assert_eq!(err(&c).key_path, "dimensions[0].name");
 
@@ -470,6 +482,21 @@ mod tests {
         let s = c.settings().expect("valid");
         assert_eq!(s.cardinality_limit, 0);
         assert_eq!(s.expiration, None);
+    }
+
+    #[test]
+    fn a_series_expires_after_the_shorter_of_the_two_expirations() {
+        let expiration = |metrics: u64, series: u64| {
+            let mut c = Config::default();
+            c.metrics_expiration = Duration::from_secs(metrics);
+            c.series_expiration = Duration::from_secs(series);
+            c.settings().expect("valid").expiration
+        };
+        assert_eq!(expiration(900, 0), Some(Duration::from_secs(900)));
+        assert_eq!(expiration(900, 60), Some(Duration::from_secs(60)));
+        assert_eq!(expiration(60, 900), Some(Duration::from_secs(60)));
+        assert_eq!(expiration(0, 120), Some(Duration::from_secs(120)));
+        assert_eq!(expiration(0, 0), None);
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub fn reference_config() -> Config {
         dimensions: vec![Dimension {
             name: "cdn.cache.hit".into(),
             default: None,
+            glob: None,
         }],
         ..Config::default()
     }
