@@ -63,8 +63,10 @@ class Received:
 
 
 class OtlpSink:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, on_request=None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, on_request=None, tls=None):
+        """`tls`: (key PEM, certificate PEM) bytes to serve over TLS instead of plaintext."""
         self.host = host
+        self._tls = tls
         self._want_port = port
         self.port = None
         self._lock = threading.Lock()
@@ -85,7 +87,11 @@ class OtlpSink:
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Servicer(self), self._server)
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_MetricsServicer(self), self._server)
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(_LogsServicer(self), self._server)
-        self.port = self._server.add_insecure_port(f"{self.host}:{self._want_port}")
+        address = f"{self.host}:{self._want_port}"
+        if self._tls is not None:
+            self.port = self._server.add_secure_port(address, grpc.ssl_server_credentials([self._tls]))
+        else:
+            self.port = self._server.add_insecure_port(address)
         if not self.port:
             raise RuntimeError(f"sink could not bind {self.host}:{self._want_port}")
         self._server.start()

@@ -175,10 +175,11 @@ class Pair:
     flush interval (None: the file's own, otelcol's default 60 s)."""
 
     def __init__(self, procs, workdir: Path, otelcol_bin: Path, redline_bin: Path, config_text: str,
-                 flush_interval: Optional[str] = "1s"):
+                 flush_interval: Optional[str] = "1s", sink_tls=None):
+        """`sink_tls`: (key PEM, certificate PEM) for OTLP/gRPC sinks that serve TLS."""
         self.config = yaml.safe_load(config_text)
         self.flush_seconds = _seconds(flush_interval) if flush_interval else 60.0
-        self.sinks = {side: OtlpSink().start() for side in SIDES}
+        self.sinks = {side: OtlpSink(tls=sink_tls).start() for side in SIDES}
         self.remote_write = {side: RemoteWriteSink() for side in SIDES}
         self.http_sinks = {side: OtlpHttpSink().start() for side in SIDES}
         argv = {"otelcol": [otelcol_bin], "redline": [redline_bin]}

@@ -1,5 +1,22 @@
-//! `basicauth`: HTTP Basic authentication against htpasswd entries (otelcol contrib's
-//! basicauthextension, server side).
+//! `basicauth`: HTTP Basic authentication against htpasswd entries, or credentials for
+//! exporters (otelcol contrib's basicauthextension, server or client side).
+//!
+//! ```yaml
+//! extensions:
+//!   basicauth/grafana_cloud:
+//!     client_auth:
+//!       username: "123456"
+//!       password: ${env:GRAFANA_CLOUD_API_KEY}
+//! exporters:
+//!   otlphttp:
+//!     endpoint: https://otlp-gateway-prod-eu-west-2.grafana.net/otlp
+//!     auth:
+//!       authenticator: basicauth/grafana_cloud
+//! ```
+//!
+//! With `client_auth` every request of an exporter that names the extension carries
+//! `Authorization: Basic base64(username:password)`. One instance is either a client or a
+//! server authenticator, as in otelcol.
 //!
 //! ```yaml
 //! extensions:
@@ -35,12 +52,12 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use futures::future::{BoxFuture, FutureExt as _, WeakShared};
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 use parking_lot::Mutex;
 use redline_pipeline::component::{BuildResult, FactoryInfo, NoopRunning};
-use redline_pipeline::config::{Secret, Unsupported};
+use redline_pipeline::config::Secret;
 use redline_pipeline::extension::{
-    AuthCheck, AuthError, ExtensionCapabilities, ServerAuthenticator,
+    AuthCheck, AuthError, ClientAuthenticator, ExtensionCapabilities, ServerAuthenticator,
 };
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ConfigError, ExtensionFactory, RunningComponent,
@@ -55,9 +72,16 @@ use tokio::sync::Semaphore;
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub htpasswd: Option<HtpasswdConfig>,
-    /// The client side (credentials for exporters): Redline's exporters take no
-    /// authenticator yet.
-    pub client_auth: Option<Unsupported>,
+    /// The client side: the credentials exporters naming this extension send.
+    pub client_auth: Option<ClientAuthConfig>,
+}
+
+/// `client_auth`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientAuthConfig {
+    pub username: String,
+    pub password: Secret,
 }
 
 /// `htpasswd`: where the accepted users come from.
@@ -72,6 +96,23 @@ impl Config {
     pub fn from_component(config: &ComponentConfig) -> Result<Self, ConfigError> {
         crate::bearertokenauth::refuse_scalar_section(config)?;
         let parsed: Config = config.parse()?;
+        match (&parsed.htpasswd, &parsed.client_auth) {
+            (Some(_), Some(_)) => {
+                return Err(config.invalid(
+                    "client_auth",
+                    "only one of `htpasswd` or `client_auth` can be specified: an instance \
+                     authenticates either a server's clients or an exporter's requests",
+                ))
+            }
+            (None, None) => {
+                return Err(config.invalid(
+                    "",
+                    "at least one of `htpasswd` or `client_auth` must be specified",
+                ))
+            }
+            (None, Some(_)) => return Ok(parsed),
+            (Some(_), None) => {}
+        }
         let usable = parsed
             .htpasswd
             .as_ref()
@@ -425,6 +466,38 @@ impl ServerAuthenticator for BasicAuth {
     }
 }
 
+/// The client side: the one header value every request gets.
+pub struct BasicClientAuth {
+    value: HeaderValue,
+}
+
+impl BasicClientAuth {
+    pub fn new(config: &ClientAuthConfig) -> Result<Self, String> {
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            config.username,
+            config.password.expose()
+        ));
+        let mut value = HeaderValue::from_str(&format!("Basic {credentials}"))
+            .map_err(|_| "client_auth: the credentials do not make a header value".to_owned())?;
+        value.set_sensitive(true);
+        Ok(Self { value })
+    }
+}
+
+impl std::fmt::Debug for BasicClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicClientAuth").finish_non_exhaustive()
+    }
+}
+
+impl ClientAuthenticator for BasicClientAuth {
+    fn add_credentials(&self, headers: &mut HeaderMap) -> Result<(), AuthError> {
+        headers.insert(http::header::AUTHORIZATION, self.value.clone());
+        Ok(())
+    }
+}
+
 /// The `basicauth` extension factory.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BasicAuthFactory;
@@ -449,6 +522,14 @@ impl ExtensionFactory for BasicAuthFactory {
         let parsed = Config::from_component(config);
         Box::pin(async move {
             let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
+            if let Some(client) = &parsed.client_auth {
+                let auth = BasicClientAuth::new(client).map_err(|e| BuildError::new(&id, e))?;
+                let caps = ExtensionCapabilities {
+                    client_authenticator: Some(Arc::new(auth)),
+                    ..ExtensionCapabilities::default()
+                };
+                return Ok((caps, Box::new(NoopRunning) as Box<dyn RunningComponent>));
+            }
             let htpasswd = parsed.htpasswd.unwrap_or_default();
             let auth = BasicAuth::load(&htpasswd).map_err(|e| BuildError::new(&id, e))?;
             tracing::info!(extension = %id, users = auth.users.len(), "basic auth users loaded");

@@ -1,5 +1,6 @@
-//! `bearertokenauth`: checks that requests carry one of the configured tokens (otelcol
-//! contrib's bearertokenauthextension, server side).
+//! `bearertokenauth`: checks that requests carry one of the configured tokens, and adds the
+//! first of them to the requests of exporters that name it (otelcol contrib's
+//! bearertokenauthextension, server and client side).
 //!
 //! ```yaml
 //! extensions:
@@ -13,22 +14,26 @@
 //!           authenticator: bearertokenauth
 //! ```
 //!
+//! As a client authenticator (`exporters.otlp.auth.authenticator: bearertokenauth`) it sets
+//! the header to `<scheme> <token>` with the first token (of `tokens`, else `token`, else the
+//! file's first line) on every request, as otelcol does.
+//!
 //! The header must be exactly `<scheme> <token>` (`Bearer abc`), compared in constant time
-//! against every accepted value. A token file holds one token per line; it is checked for
-//! changes every second and re-read when its modification time, size or inode changes, so a
-//! rotated Kubernetes secret takes effect without a restart (otelcol watches it with
-//! fsnotify). Tokens never appear in errors, logs or `Debug` output.
+//! against every accepted value. A token file holds one token per line (its first word; the
+//! rest of the line is a comment, as in otelcol); it is checked for changes every second and
+//! re-read when its modification time, size or inode changes, so a rotated Kubernetes secret
+//! takes effect without a restart (otelcol watches it with fsnotify). Tokens never appear in errors, logs or `Debug` output.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::BoxFuture;
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use parking_lot::RwLock;
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::config::{NodeValue, Secret, Unsupported};
 use redline_pipeline::extension::{
-    AuthCheck, AuthError, ExtensionCapabilities, ServerAuthenticator,
+    AuthCheck, AuthError, ClientAuthenticator, ExtensionCapabilities, ServerAuthenticator,
 };
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ExtensionFactory,
@@ -148,11 +153,11 @@ fn header_value(scheme: &str, token: &str) -> Vec<u8> {
     }
 }
 
-/// The tokens of a token file: one per line, surrounding whitespace and empty lines ignored.
+/// The tokens of a token file, as otelcol reads it: the first whitespace-separated word of
+/// each line (the rest of the line is a comment), empty lines ignored.
 pub fn parse_token_file(text: &str) -> Vec<&str> {
     text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
         .collect()
 }
 
@@ -218,6 +223,23 @@ impl BearerTokenAuth {
     }
 }
 
+impl ClientAuthenticator for BearerTokenAuth {
+    fn add_credentials(&self, headers: &mut HeaderMap) -> Result<(), AuthError> {
+        let accepted = self.accepted.read();
+        let first = accepted
+            .first()
+            .ok_or_else(|| AuthError::denied("no token to send"))?;
+        let mut value = HeaderValue::from_bytes(first).map_err(|_| {
+            AuthError::denied("the token cannot be sent: it is not a valid header value")
+        })?;
+        drop(accepted);
+        // Kept out of HPACK's dynamic table and out of debug output.
+        value.set_sensitive(true);
+        headers.insert(self.header.clone(), value);
+        Ok(())
+    }
+}
+
 /// The `bearertokenauth` extension factory.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BearerTokenAuthFactory;
@@ -244,7 +266,8 @@ impl ExtensionFactory for BearerTokenAuthFactory {
             let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
             let (auth, running) = start(&id, &parsed)?;
             let caps = ExtensionCapabilities {
-                authenticator: Some(auth),
+                authenticator: Some(auth.clone()),
+                client_authenticator: Some(auth),
                 ..ExtensionCapabilities::default()
             };
             Ok((caps, running))
@@ -452,6 +475,10 @@ mod tests {
     #[test]
     fn token_file_lines() {
         assert_eq!(parse_token_file(" a \n\nb\r\n  \n"), vec!["a", "b"]);
+        assert_eq!(
+            parse_token_file("t0ken-1   # rotated 2026-12-01\nt0ken-2\told\n"),
+            vec!["t0ken-1", "t0ken-2"]
+        );
         assert!(parse_token_file("\n \n").is_empty());
     }
 

@@ -202,17 +202,25 @@ async fn basicauth_from_yaml() {
         e.to_string().contains("extensions.basicauth.htpasswd"),
         "{e}"
     );
+    // One instance is a server or a client authenticator, never both (otelcol's rule).
     let e = BasicAuthFactory
         .validate(&section(
-            "basicauth/client",
-            "    client_auth:\n      username: u\n      password: PASSWORD-99",
+            "basicauth/both",
+            "    client_auth:\n      username: u\n      password: PASSWORD-99\n    htpasswd:\n      inline: u:p",
         ))
-        .expect_err("client side");
+        .expect_err("both sides");
     let e = e.to_string();
     assert!(
-        e.contains("client_auth") && !e.contains("PASSWORD-99"),
+        e.contains("extensions.basicauth/both.client_auth")
+            && e.contains("only one of")
+            && !e.contains("PASSWORD-99"),
         "{e}"
     );
+    let e = BasicAuthFactory
+        .validate(&section("basicauth/none", "    {}"))
+        .expect_err("neither side")
+        .to_string();
+    assert!(e.contains("at least one of"), "{e}");
 
     let (caps, _running) = build(
         &BasicAuthFactory,
@@ -233,4 +241,66 @@ async fn basicauth_from_yaml() {
     assert!(ready(auth.authenticate(&h)).is_ok());
     h.insert("authorization", "Basic cHJvbTp4".parse().expect("header"));
     assert!(ready(auth.authenticate(&h)).is_err());
+}
+
+#[tokio::test]
+async fn basicauth_client_auth_sends_basic_credentials() {
+    let (caps, _running) = build(
+        &BasicAuthFactory,
+        &section(
+            "basicauth/grafana_cloud",
+            "    client_auth:\n      username: \"123456\"\n      password: glc_s3cret",
+        ),
+    )
+    .await
+    .expect("builds");
+    assert!(caps.authenticator.is_none(), "a client authenticator only");
+    let client = caps.client_authenticator.expect("a client authenticator");
+    let mut h = HeaderMap::new();
+    client.add_credentials(&mut h).expect("credentials");
+    // base64("123456:glc_s3cret")
+    assert_eq!(h["authorization"], "Basic MTIzNDU2OmdsY19zM2NyZXQ=");
+    assert!(h["authorization"].is_sensitive());
+}
+
+#[tokio::test]
+async fn bearertokenauth_sends_its_first_token_and_follows_the_file() {
+    let (caps, _running) = build(
+        &BearerTokenAuthFactory,
+        &section(
+            "bearertokenauth",
+            "    scheme: Token\n    header: X-Api-Key\n    tokens: [first-t0ken, second-t0ken]",
+        ),
+    )
+    .await
+    .expect("builds");
+    let client = caps.client_authenticator.expect("a client authenticator");
+    let mut h = HeaderMap::new();
+    client.add_credentials(&mut h).expect("credentials");
+    assert_eq!(h["x-api-key"], "Token first-t0ken");
+    assert!(h.get("authorization").is_none());
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("token");
+    std::fs::write(&file, "old-t0ken\n").expect("write");
+    let body = format!("    filename: {}", file.display());
+    let (caps, running) = build(&BearerTokenAuthFactory, &section("bearertokenauth", &body))
+        .await
+        .expect("builds");
+    let client = caps.client_authenticator.expect("a client authenticator");
+    let sent = || {
+        let mut h = HeaderMap::new();
+        client.add_credentials(&mut h).expect("credentials");
+        h["authorization"].to_str().expect("ascii").to_owned()
+    };
+    assert_eq!(sent(), "Bearer old-t0ken");
+    std::fs::write(&file, "rotated-t0ken-1\nrotated-t0ken-2\n").expect("rewrite");
+    assert!(
+        eventually(|| sent() == "Bearer rotated-t0ken-1").await,
+        "the rotated token is sent after the file changed"
+    );
+    running
+        .shutdown(Instant::now() + Duration::from_secs(2))
+        .await
+        .expect("stops");
 }

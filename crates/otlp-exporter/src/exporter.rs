@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use redline_pipeline::config::Secret;
+use redline_pipeline::extension::{ClientAuthConfig, ClientAuthenticator};
 use redline_pipeline::retry::RetryConfig;
 use redline_pipeline::rpc_status::ExportResponse;
 use redline_pipeline::{
@@ -58,6 +59,23 @@ pub(crate) fn request_headers(
         map.insert(key, value);
     }
     Ok(map)
+}
+
+/// The client authenticator `auth` names, from the running extensions.
+pub(crate) fn client_authenticator(
+    id: &ComponentId,
+    auth: Option<&ClientAuthConfig>,
+    ctx: &BuildContext,
+) -> Result<Option<Arc<dyn ClientAuthenticator>>, BuildError> {
+    let Some(auth) = auth else {
+        return Ok(None);
+    };
+    let fail = |reason: String| BuildError::new(id, format!("auth.authenticator: {reason}"));
+    let ext = auth.id().map_err(fail)?;
+    ctx.extensions
+        .client_authenticator(&ext)
+        .map(Some)
+        .map_err(fail)
 }
 
 /// Starts the queue and the senders of one exporter and signal on `transport`. Must be called

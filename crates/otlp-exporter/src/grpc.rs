@@ -5,6 +5,7 @@
 //! a snappy response (grpc-go answers in the request's encoding) is inflated here first.
 
 use std::io::Read;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -19,6 +20,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::codec::Message;
+use redline_pipeline::extension::ClientAuthenticator;
 use redline_pipeline::rpc_status::ExportResponse;
 
 const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
@@ -29,13 +31,24 @@ const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Sends `Export` calls of one signal on one channel with a fixed set of headers.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ExportClient {
     channel: Channel,
     /// The signal's `Export` method.
     path: &'static str,
-    /// Everything but `grpc-encoding`, which depends on the message.
+    /// Everything but `grpc-encoding`, which depends on the message, and the credentials.
     headers: HeaderMap,
+    /// Adds its credentials to every call (`auth`).
+    auth: Option<Arc<dyn ClientAuthenticator>>,
+}
+
+impl std::fmt::Debug for ExportClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportClient")
+            .field("path", &self.path)
+            .field("auth", &self.auth.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ExportClient {
@@ -60,7 +73,14 @@ impl ExportClient {
             channel,
             path,
             headers: user_headers,
+            auth: None,
         }
+    }
+
+    /// Every call gets `auth`'s credentials too.
+    pub fn with_auth(mut self, auth: Option<Arc<dyn ClientAuthenticator>>) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// One attempt: sends `message` and returns the server's answer or its status.
@@ -70,6 +90,10 @@ impl ExportClient {
         *request.uri_mut() = Uri::from_static(self.path);
         *request.version_mut() = Version::HTTP_2;
         *request.headers_mut() = self.headers.clone();
+        if let Some(auth) = &self.auth {
+            auth.add_credentials(request.headers_mut())
+                .map_err(|e| Status::unauthenticated(format!("no credentials to send: {e}")))?;
+        }
         if let Some(encoding) = message.encoding {
             request
                 .headers_mut()

@@ -1,10 +1,12 @@
 //! The `otlp` exporter's transport: a lazily connected tonic channel carrying `Export` calls
 //! whose messages Redline frames and compresses itself (see `codec`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::endpoint::parse_grpc_endpoint;
+use redline_pipeline::extension::ClientAuthenticator;
 use redline_pipeline::rpc_status::ExportResponse;
 use redline_pipeline::tls::TlsError;
 use redline_pipeline::{BuildContext, BuildError, ComponentId, Signal};
@@ -13,7 +15,7 @@ use tonic::Status;
 
 use crate::codec::Message;
 use crate::config::{Config, MessageEncoding};
-use crate::exporter::{launch, request_headers, ExporterError, Started};
+use crate::exporter::{client_authenticator, launch, request_headers, ExporterError, Started};
 use crate::grpc::ExportClient;
 use crate::queue::Taken;
 use crate::retry::classify;
@@ -28,7 +30,9 @@ pub fn start(
     ctx: &BuildContext,
     signal: Signal,
 ) -> Result<Started, BuildError> {
-    let transport = GrpcTransport::new(&config, signal).map_err(|e| BuildError::new(id, e))?;
+    let auth = client_authenticator(id, config.auth.as_ref(), ctx)?;
+    let transport =
+        GrpcTransport::new(&config, signal, auth).map_err(|e| BuildError::new(id, e))?;
     let started = launch(
         id,
         signal,
@@ -57,7 +61,11 @@ pub(crate) struct GrpcTransport {
 }
 
 impl GrpcTransport {
-    fn new(config: &Config, signal: Signal) -> Result<Self, ExporterError> {
+    fn new(
+        config: &Config,
+        signal: Signal,
+        auth: Option<Arc<dyn ClientAuthenticator>>,
+    ) -> Result<Self, ExporterError> {
         config.check().map_err(|e| ExporterError::Config {
             key: e.key_path,
             reason: e.reason,
@@ -110,7 +118,8 @@ impl GrpcTransport {
                 signal.grpc_export_path(),
                 headers,
                 timeout,
-            ),
+            )
+            .with_auth(auth),
             endpoint: config.endpoint.clone(),
             encoding: config.message_encoding(),
             timeout,

@@ -300,7 +300,6 @@ fn unimplemented_otelcol_keys_are_refused_by_name() {
             "    tls:\n      insecure_skip_verify: true",
             "tls.insecure_skip_verify",
         ),
-        ("    auth:\n      authenticator: oauth2client", "auth"),
         ("    write_buffer_size: 524288", "write_buffer_size"),
         ("    wait_for_ready: true", "wait_for_ready"),
     ] {
@@ -308,6 +307,26 @@ fn unimplemented_otelcol_keys_are_refused_by_name() {
         assert_eq!(e.path, format!("exporters.otlp/tempo.{key}"), "{e}");
         assert!(e.reason.contains("not support"), "{e}");
     }
+}
+
+#[test]
+fn auth_names_an_authenticator_and_needs_tls() {
+    let c =
+        parse("    endpoint: tempo:4317\n    auth:\n      authenticator: bearertokenauth/tempo")
+            .expect("TLS by default");
+    assert_eq!(
+        c.auth.map(|a| a.authenticator).as_deref(),
+        Some("bearertokenauth/tempo")
+    );
+    let e = error(
+        "    endpoint: tempo:4317\n    tls:\n      insecure: true\n    auth:\n      authenticator: bearertokenauth",
+    );
+    assert_eq!(e.path, "exporters.otlp/tempo.auth", "{e}");
+    assert!(e.reason.contains("over TLS only"), "{e}");
+    let e = error("    endpoint: tempo:4317\n    auth:\n      authenticator: \"\"");
+    assert_eq!(e.path, "exporters.otlp/tempo.auth.authenticator", "{e}");
+    let e = error("    endpoint: tempo:4317\n    auth:\n      authenticatr: x");
+    assert_eq!(e.path, "exporters.otlp/tempo.auth.authenticatr", "{e}");
 }
 
 #[tokio::test]

@@ -185,6 +185,62 @@ async fn configured_headers_and_the_user_agent_arrive() {
 }
 
 #[tokio::test]
+async fn the_authenticators_credentials_replace_a_configured_authorization_header() {
+    use redline_pipeline::extension::{
+        AuthError, ClientAuthConfig, ClientAuthenticator, ExtensionCapabilities, Extensions,
+    };
+    use redline_pipeline::{BuildContext, ComponentId};
+
+    struct Basic;
+    impl ClientAuthenticator for Basic {
+        fn add_credentials(&self, headers: &mut http::HeaderMap) -> Result<(), AuthError> {
+            headers.insert(
+                http::header::AUTHORIZATION,
+                http::HeaderValue::from_static("Basic dXNlcjpwYXNz"),
+            );
+            Ok(())
+        }
+    }
+
+    let sink = HttpSink::start().await;
+    let mut c = config(&sink.url());
+    c.headers
+        .insert("Authorization".into(), Secret::from("Bearer from-headers"));
+    c.headers
+        .insert("X-Scope-OrgID".into(), Secret::from("tenant-1"));
+    c.auth = Some(ClientAuthConfig {
+        authenticator: "basicauth/client".into(),
+    });
+    let mut extensions = Extensions::default();
+    extensions.insert(
+        ComponentId::new("basicauth", Some("client")),
+        ExtensionCapabilities {
+            client_authenticator: Some(Arc::new(Basic)),
+            ..ExtensionCapabilities::default()
+        },
+    );
+    let telemetry = Telemetry::new();
+    let ctx = BuildContext::new(telemetry.clone()).with_extensions(extensions);
+    let id = ComponentId::new("otlphttp", Some("x"));
+    let (consumer, running) =
+        redline_otlp_exporter::start_http(&id, c, &ctx, Signal::Logs).expect("starts");
+    let s = Started {
+        consumer,
+        running,
+        counters: telemetry.exporter("otlphttp/x", Signal::Logs),
+    };
+    s.consumer
+        .consume(batch(Signal::Logs, 2, 1))
+        .expect("queued");
+    assert!(eventually(|| s.sent() == 2).await);
+    let got = &sink.accepted()[0];
+    // As otelcol's auth round tripper runs inside its headers one.
+    assert_eq!(got.header("authorization"), Some("Basic dXNlcjpwYXNz"));
+    assert_eq!(got.header("x-scope-orgid"), Some("tenant-1"));
+    s.shutdown_ok().await;
+}
+
+#[tokio::test]
 async fn retry_after_is_honoured() {
     let sink = HttpSink::start().await;
     sink.plan(Answer::Fail(503, Some("1")));

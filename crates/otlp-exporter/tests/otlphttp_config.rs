@@ -213,11 +213,6 @@ fn unimplemented_otelcol_keys_are_refused_by_name() {
             "proxy_url",
             "not supported",
         ),
-        (
-            "    auth:\n      authenticator: bearertokenauth",
-            "auth",
-            "not support",
-        ),
         ("    middlewares: []", "middlewares", "not support"),
         (
             "    cookies:\n      enabled: true",
@@ -293,4 +288,23 @@ async fn a_signal_without_an_endpoint_fails_its_build_by_name() {
         .shutdown(Instant::now() + Duration::from_secs(5))
         .await
         .expect("clean shutdown");
+}
+
+#[test]
+fn auth_names_an_authenticator_over_http_or_https() {
+    for endpoint in [
+        "http://loki:3100/otlp",
+        "https://otlp-gateway.example.net/otlp",
+    ] {
+        let c = parse(&format!(
+            "    endpoint: {endpoint}\n    auth:\n      authenticator: basicauth/grafana_cloud"
+        ))
+        .expect("valid");
+        assert_eq!(
+            c.auth.map(|a| a.authenticator).as_deref(),
+            Some("basicauth/grafana_cloud")
+        );
+    }
+    let e = error("    endpoint: http://loki:3100/otlp\n    auth:\n      authenticator: \" \"");
+    assert_eq!(e.path, "exporters.otlphttp/loki.auth.authenticator", "{e}");
 }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{batch, eventually, request, span_count, start, Started};
+use common::{batch, eventually, request, span_count, start, start_with, Started};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -28,10 +28,11 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
-/// Counts the spans it accepts.
+/// Counts the spans it accepts and keeps each call's `authorization` metadata.
 #[derive(Clone, Default)]
 struct Tempo {
     spans: Arc<Mutex<usize>>,
+    authorizations: Arc<Mutex<Vec<String>>>,
 }
 
 #[tonic::async_trait]
@@ -41,6 +42,12 @@ impl TraceService for Tempo {
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         *self.spans.lock() += span_count(request.get_ref());
+        let auth = request.metadata().get("authorization");
+        self.authorizations.lock().push(
+            auth.and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        );
         Ok(Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -170,4 +177,73 @@ async fn server_name_override_checks_another_name() {
     stop(s).await;
     assert_eq!(*tempo.spans.lock(), 5);
     task.abort();
+}
+
+/// Hands out a new token for every call, as a rotated token file would.
+struct CountingToken(std::sync::atomic::AtomicUsize);
+
+impl redline_pipeline::extension::ClientAuthenticator for CountingToken {
+    fn add_credentials(
+        &self,
+        headers: &mut http::HeaderMap,
+    ) -> Result<(), redline_pipeline::extension::AuthError> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let value = http::HeaderValue::try_from(format!("Bearer token-{n}"))
+            .map_err(|_| redline_pipeline::extension::AuthError::denied("bad token"))?;
+        headers.insert(http::header::AUTHORIZATION, value);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_authenticators_credentials_go_with_every_call() {
+    use redline_pipeline::extension::{ClientAuthConfig, ExtensionCapabilities, Extensions};
+    use redline_pipeline::ComponentId;
+
+    let pki = Pki::new("tempo CA");
+    let (addr, tempo, task) = tls_tempo(&pki, &["localhost"], None).await;
+    let mut extensions = Extensions::default();
+    extensions.insert(
+        ComponentId::new("bearertokenauth", Some("tempo")),
+        ExtensionCapabilities {
+            client_authenticator: Some(Arc::new(CountingToken(0.into()))),
+            ..ExtensionCapabilities::default()
+        },
+    );
+    let mut cfg = tls_config(format!("localhost:{}", addr.port()));
+    cfg.tls.ca_file = Some(pki.ca_file());
+    cfg.auth = Some(ClientAuthConfig {
+        authenticator: "bearertokenauth/tempo".into(),
+    });
+    let s = start_with(cfg, extensions);
+    assert_eq!(send(&s, 2).await, (2, 0));
+    assert_eq!(send(&s, 3).await, (5, 0));
+    stop(s).await;
+    assert_eq!(
+        *tempo.authorizations.lock(),
+        ["Bearer token-0", "Bearer token-1"]
+    );
+    task.abort();
+}
+
+#[tokio::test]
+async fn an_authenticator_that_is_not_running_fails_the_start() {
+    use redline_pipeline::extension::{ClientAuthConfig, Extensions};
+    use redline_pipeline::{BuildContext, ComponentId};
+
+    let mut cfg = tls_config("localhost:4317".into());
+    cfg.auth = Some(ClientAuthConfig {
+        authenticator: "bearertokenauth/missing".into(),
+    });
+    let ctx = BuildContext::new(redline_pipeline::telemetry::Telemetry::new())
+        .with_extensions(Extensions::default());
+    let id = ComponentId::new("otlp", Some("tempo"));
+    let err = redline_otlp_exporter::start(&id, cfg, &ctx, redline_pipeline::Signal::Traces)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("auth.authenticator") && err.contains("bearertokenauth/missing"),
+        "{err}"
+    );
 }

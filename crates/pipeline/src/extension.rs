@@ -62,6 +62,15 @@ pub trait ServerAuthenticator: Send + Sync + 'static {
     fn authenticate(&self, headers: &http::HeaderMap) -> AuthCheck;
 }
 
+/// Adds credentials to the requests a client sends (otelcol's `extensionauth.HTTPClient` and
+/// `GRPCClient`): an exporter's `auth: {authenticator: <id>}`.
+pub trait ClientAuthenticator: Send + Sync + 'static {
+    /// Sets the credential headers on a request about to be sent (gRPC metadata are HTTP/2
+    /// headers). Called for every request, so a credential that changes (a rotated token
+    /// file) goes out from the next request on. Errors must not contain the credential.
+    fn add_credentials(&self, headers: &mut http::HeaderMap) -> Result<(), AuthError>;
+}
+
 /// Gives components a place on disk for state that must survive a restart (otelcol's
 /// `storage` extensions, e.g. `file_storage`).
 pub trait Storage: Send + Sync + 'static {
@@ -83,6 +92,7 @@ pub trait Storage: Send + Sync + 'static {
 #[derive(Clone, Default)]
 pub struct ExtensionCapabilities {
     pub authenticator: Option<Arc<dyn ServerAuthenticator>>,
+    pub client_authenticator: Option<Arc<dyn ClientAuthenticator>>,
     pub storage: Option<Arc<dyn Storage>>,
 }
 
@@ -103,6 +113,21 @@ impl Extensions {
         caps.authenticator
             .clone()
             .ok_or_else(|| format!("extension `{id}` is not an authenticator"))
+    }
+
+    /// The client authenticator named `id`, or why there is none.
+    pub fn client_authenticator(
+        &self,
+        id: &ComponentId,
+    ) -> Result<Arc<dyn ClientAuthenticator>, String> {
+        let caps = self.get(id)?;
+        caps.client_authenticator.clone().ok_or_else(|| {
+            if caps.authenticator.is_some() {
+                format!("extension `{id}` authenticates clients of a server; it adds no credentials to requests (for `basicauth`, set `client_auth`)")
+            } else {
+                format!("extension `{id}` is not an authenticator")
+            }
+        })
     }
 
     /// The storage named `id`, or why there is none.
@@ -134,11 +159,30 @@ pub struct ServerAuthConfig {
 impl ServerAuthConfig {
     /// The extension id, or why `authenticator` is not one.
     pub fn id(&self) -> Result<ComponentId, String> {
-        if self.authenticator.trim().is_empty() {
-            return Err("is required: the id of an authenticator extension, e.g. \
-                        `bearertokenauth` or `basicauth`"
-                .to_owned());
-        }
-        ComponentId::parse(&self.authenticator)
+        authenticator_id(&self.authenticator)
     }
+}
+
+/// A client's `auth` section (otelcol's configauth, client side): which authenticator
+/// extension adds credentials to each request. Shared by every exporter.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuthConfig {
+    pub authenticator: String,
+}
+
+impl ClientAuthConfig {
+    /// The extension id, or why `authenticator` is not one.
+    pub fn id(&self) -> Result<ComponentId, String> {
+        authenticator_id(&self.authenticator)
+    }
+}
+
+fn authenticator_id(authenticator: &str) -> Result<ComponentId, String> {
+    if authenticator.trim().is_empty() {
+        return Err("is required: the id of an authenticator extension, e.g. \
+                    `bearertokenauth` or `basicauth`"
+            .to_owned());
+    }
+    ComponentId::parse(authenticator)
 }

@@ -1,5 +1,6 @@
 //! One HTTP POST of a remote-write request, and what its outcome means.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -8,6 +9,7 @@ use http::{StatusCode, Uri};
 use http_body_util::Full;
 use redline_http_client::{retry_after, ClientOptions};
 use redline_pipeline::client_tls::ClientTlsConfig;
+use redline_pipeline::extension::ClientAuthenticator;
 
 use crate::settings::{Invalid, Settings};
 
@@ -30,12 +32,16 @@ pub(crate) enum Outcome {
         status: StatusCode,
         body: String,
     },
+    /// The authenticator had no credentials to add; nothing was sent.
+    NoCredentials(String),
 }
 
 pub(crate) struct HttpClient {
     client: redline_http_client::HttpClient,
     url: Uri,
     headers: HeaderMap,
+    /// Adds its credentials to every request (`auth`).
+    auth: Option<Arc<dyn ClientAuthenticator>>,
 }
 
 impl HttpClient {
@@ -52,10 +58,23 @@ impl HttpClient {
         };
         let client = redline_http_client::HttpClient::new(&tls, options)
             .map_err(|e| Invalid::new(format!("{prefix}.{}", e.key), e.reason))?;
+        let auth = match &settings.auth {
+            None => None,
+            Some(a) => Some(a.authenticator.clone().ok_or_else(|| {
+                Invalid::new(
+                    a.key,
+                    format!(
+                        "extension `{}` was not looked up among the running extensions",
+                        a.id
+                    ),
+                )
+            })?),
+        };
         Ok(Self {
             client,
             url: settings.url.clone(),
             headers: settings.headers.clone(),
+            auth,
         })
     }
 
@@ -73,6 +92,11 @@ impl HttpClient {
             "x-prometheus-remote-write-version",
             HeaderValue::from_static(REMOTE_WRITE_VERSION),
         );
+        if let Some(auth) = &self.auth {
+            if let Err(e) = auth.add_credentials(h) {
+                return Outcome::NoCredentials(e.to_string());
+            }
+        }
         match self.client.send(request, timeout).await {
             Err(e) => Outcome::Retry {
                 reason: e.to_string(),

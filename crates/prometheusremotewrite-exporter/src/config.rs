@@ -10,6 +10,7 @@ use std::time::Duration;
 use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::config::{Secret, Unsupported};
 use redline_pipeline::duration;
+use redline_pipeline::extension::ClientAuthConfig;
 use redline_pipeline::only_bool::OnlyBool;
 use redline_pipeline::retry::RetryConfig;
 use serde::{Deserialize, Deserializer};
@@ -49,8 +50,9 @@ macro_rules! with_http_client_keys {
             // confighttp client settings Redline does not implement.
             #[serde(default)]
             pub proxy_url: Option<Unsupported>,
+            /// `authenticator: <extension id>`: its credentials go with every request.
             #[serde(default)]
-            pub auth: Option<Unsupported>,
+            pub auth: Option<ClientAuthConfig>,
             #[serde(default)]
             pub compression_params: Option<Unsupported>,
             #[serde(default)]
@@ -91,6 +93,7 @@ macro_rules! with_http_client_keys {
                     tls: self.tls.as_ref(),
                     compression: self.compression.as_deref(),
                     timeout: self.timeout,
+                    auth: self.auth.as_ref(),
                 }
             }
         }
@@ -105,6 +108,7 @@ pub struct HttpClientKeys<'a> {
     pub tls: Option<&'a ClientTlsConfig>,
     pub compression: Option<&'a str>,
     pub timeout: Option<Duration>,
+    pub auth: Option<&'a ClientAuthConfig>,
 }
 
 with_http_client_keys! {

@@ -274,6 +274,10 @@ impl Inner {
                     tracing::warn!(component = %self.component, status = %status, response = %body, timeseries = req.timeseries, "remote-write endpoint refused the request; dropped");
                     return self.failed(&req);
                 }
+                Outcome::NoCredentials(reason) => {
+                    tracing::warn!(component = %self.component, %reason, timeseries = req.timeseries, "the authenticator gave no credentials; request dropped");
+                    return self.failed(&req);
+                }
                 Outcome::Retry { reason, after } => (reason, after),
             };
             if !retry.enabled {

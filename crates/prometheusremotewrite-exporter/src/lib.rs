@@ -60,7 +60,7 @@ use redline_pipeline::{
 pub use config::Config;
 pub use encode::{encode, EncodeOptions, Encoded, Request};
 pub use exporter::{Running, Stats};
-pub use settings::{Invalid, Settings, DEFAULT_TIMEOUT};
+pub use settings::{ClientAuth, Invalid, Settings, DEFAULT_TIMEOUT};
 
 /// The `prometheusremotewrite` exporter factory (metrics only).
 pub struct RemoteWriteExporterFactory;
@@ -106,8 +106,15 @@ impl ExporterFactory for RemoteWriteExporterFactory {
         let id = config.id().clone();
         let counters = ctx.telemetry.exporter(&id.to_string(), Signal::Metrics);
         let parsed = parse(config);
+        let extensions = ctx.extensions.clone();
         Box::pin(async move {
-            let (_, settings) = parsed.map_err(|e| BuildError::new(&id, e))?;
+            let (_, mut settings) = parsed.map_err(|e| BuildError::new(&id, e))?;
+            if let Some(auth) = &mut settings.auth {
+                let found = extensions
+                    .client_authenticator(&auth.id)
+                    .map_err(|e| BuildError::new(&id, format!("{}: {e}", auth.key)))?;
+                auth.authenticator = Some(found);
+            }
             let running = start_counted(&id.to_string(), settings, sources, counters)
                 .map_err(|e| BuildError::new(&id, e))?;
             Ok((

@@ -1,6 +1,7 @@
 //! Checking a parsed [`Config`] and resolving it into what the exporter runs with.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -8,8 +9,10 @@ use http::Uri;
 use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::config::Secret;
 use redline_pipeline::endpoint::parse_http_endpoint;
+use redline_pipeline::extension::ClientAuthenticator;
 use redline_pipeline::prom_names;
 use redline_pipeline::retry::RetryConfig;
+use redline_pipeline::ComponentId;
 
 use crate::config::{Config, QueueConfig, DEFAULT_MAX_BATCH_SIZE_BYTES};
 use crate::encode::EncodeOptions;
@@ -32,12 +35,32 @@ const RESERVED_HEADERS: &[&str] = &[
     "transfer-encoding",
 ];
 
+/// The exporter's `auth`: the extension it names and, once the exporter is built among the
+/// running extensions, that extension's authenticator.
+#[derive(Clone)]
+pub struct ClientAuth {
+    pub id: ComponentId,
+    /// `auth.authenticator` or `http.auth.authenticator`, for errors.
+    pub key: &'static str,
+    pub authenticator: Option<Arc<dyn ClientAuthenticator>>,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("id", &self.id)
+            .field("resolved", &self.authenticator.is_some())
+            .finish()
+    }
+}
+
 /// Everything the running exporter needs, checked.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub url: Uri,
     pub https: bool,
     pub headers: HeaderMap,
+    pub auth: Option<ClientAuth>,
     /// The TLS section and its key path (`tls` or `http.tls`).
     pub tls: Option<(ClientTlsConfig, &'static str)>,
     /// Per request; `None` for no timeout.
@@ -90,6 +113,22 @@ impl Config {
             })?;
         let target = parse_http_endpoint(endpoint).map_err(|r| Invalid::new(key("endpoint"), r))?;
         let headers = check_headers(client.headers, prefix)?;
+        let auth_key = if prefix.is_empty() {
+            "auth.authenticator"
+        } else {
+            "http.auth.authenticator"
+        };
+        let auth = client
+            .auth
+            .map(|a| {
+                a.id().map(|id| ClientAuth {
+                    id,
+                    key: auth_key,
+                    authenticator: None,
+                })
+            })
+            .transpose()
+            .map_err(|e| Invalid::new(auth_key, e))?;
         if let Some(t) = client.tls {
             t.check()
                 .map_err(|e| Invalid::new(format!("{tls_key}.{}", e.key), e.reason))?;
@@ -192,6 +231,7 @@ impl Config {
             url: target.url,
             https: target.https,
             headers,
+            auth,
             tls: client.tls.map(|t| (t.clone(), tls_key)),
             timeout: match client.timeout {
                 None => Some(DEFAULT_TIMEOUT),

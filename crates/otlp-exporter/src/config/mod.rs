@@ -19,6 +19,7 @@ use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::config::{Secret, Unsupported};
 use redline_pipeline::duration;
 use redline_pipeline::endpoint::parse_grpc_endpoint;
+use redline_pipeline::extension::ClientAuthConfig;
 use redline_pipeline::only_bool::OnlyBool;
 use serde::Deserialize;
 
@@ -80,8 +81,10 @@ pub struct Config {
     pub read_buffer_size: Option<Unsupported>,
     #[serde(default)]
     pub write_buffer_size: Option<Unsupported>,
+    /// `authenticator: <extension id>`: the extension's credentials go with every call
+    /// (`bearertokenauth`, `basicauth` with `client_auth`). Over TLS only, as in otelcol.
     #[serde(default)]
-    pub auth: Option<Unsupported>,
+    pub auth: Option<ClientAuthConfig>,
     #[serde(default)]
     pub middlewares: Option<Unsupported>,
     /// Deprecated otelcol batching section (moved to `sending_queue.batch`).
@@ -160,6 +163,19 @@ impl Config {
                 return Err(Invalid::new(
                     "balancer_name",
                     format!("`{b}` is not supported yet; Redline connects with `pick_first`"),
+                ));
+            }
+        }
+        if let Some(auth) = &self.auth {
+            auth.id()
+                .map_err(|e| Invalid::new("auth.authenticator", e))?;
+            if !self.uses_tls() {
+                // grpc-go refuses credentials on a plaintext channel, so otelcol's exporter
+                // fails to start with this config.
+                return Err(Invalid::new(
+                    "auth",
+                    "credentials are sent over TLS only (otelcol's exporter fails to start \
+                     without it): remove `tls.insecure: true` or use an `https://` endpoint",
                 ));
             }
         }

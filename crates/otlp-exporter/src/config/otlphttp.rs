@@ -2,7 +2,7 @@
 //! settings, `encoding`, the per-signal endpoints, `retry_on_failure` and `sending_queue`) with
 //! the same names and defaults. Connection-tuning keys that have no counterpart in Redline's
 //! HTTP client are accepted and reported once at start (see `http_client`); keys that would
-//! change what is sent (`auth`, `proxy_url`, `middlewares`) are refused by name instead.
+//! change what is sent (`proxy_url`, `middlewares`) are refused by name instead.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::config::{Secret, Unsupported};
 use redline_pipeline::duration;
 use redline_pipeline::endpoint::parse_http_endpoint;
+use redline_pipeline::extension::ClientAuthConfig;
 use redline_pipeline::retry::RetryConfig;
 use redline_pipeline::Signal;
 use serde::Deserialize;
@@ -100,8 +101,10 @@ pub struct HttpConfig {
     /// Only empty: Redline does not connect through proxies yet.
     #[serde(default)]
     pub proxy_url: Option<String>,
+    /// `authenticator: <extension id>`: the extension's credentials go with every request
+    /// (`bearertokenauth`, `basicauth` with `client_auth`).
     #[serde(default)]
-    pub auth: Option<Unsupported>,
+    pub auth: Option<ClientAuthConfig>,
     #[serde(default)]
     pub middlewares: Option<Unsupported>,
 }
@@ -217,6 +220,10 @@ impl HttpConfig {
             }
         }
         headers::check_http(&self.headers)?;
+        if let Some(auth) = &self.auth {
+            auth.id()
+                .map_err(|e| Invalid::new("auth.authenticator", e))?;
+        }
         self.check_compression()?;
         self.check_connection_keys()?;
         if self.proxy_url.as_deref().is_some_and(|p| !p.is_empty()) {

@@ -6,19 +6,21 @@ mod body;
 mod json;
 mod response;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Uri};
 use redline_http_client::{ClientOptions, HttpClient, SendError};
 use redline_pipeline::endpoint::parse_http_endpoint;
+use redline_pipeline::extension::ClientAuthenticator;
 use redline_pipeline::rpc_status::ExportResponse;
 use redline_pipeline::{BuildContext, BuildError, ComponentId, Signal};
 
 use self::body::{BodyFormat, EncodedBody};
 use crate::codec::MessageBody;
 use crate::config::{Encoding, HttpCompression, HttpConfig};
-use crate::exporter::{launch, request_headers, ExporterError, Started};
+use crate::exporter::{client_authenticator, launch, request_headers, ExporterError, Started};
 use crate::queue::Taken;
 use crate::retry::Verdict;
 use crate::transport::{client_gzip_frame, encode_off_runtime, raw_parts, Failure, Transport};
@@ -35,7 +37,9 @@ pub fn start(
     ctx: &BuildContext,
     signal: Signal,
 ) -> Result<Started, BuildError> {
-    let transport = HttpTransport::new(&config, signal).map_err(|e| BuildError::new(id, e))?;
+    let auth = client_authenticator(id, config.auth.as_ref(), ctx)?;
+    let transport =
+        HttpTransport::new(&config, signal, auth).map_err(|e| BuildError::new(id, e))?;
     let ignored = config.ignored_keys();
     if !ignored.is_empty() {
         tracing::info!(
@@ -73,10 +77,16 @@ pub(crate) struct HttpTransport {
     headers: HeaderMap,
     format: BodyFormat,
     timeout: Option<Duration>,
+    /// Adds its credentials to every request (`auth`).
+    auth: Option<Arc<dyn ClientAuthenticator>>,
 }
 
 impl HttpTransport {
-    fn new(config: &HttpConfig, signal: Signal) -> Result<Self, ExporterError> {
+    fn new(
+        config: &HttpConfig,
+        signal: Signal,
+        auth: Option<Arc<dyn ClientAuthenticator>>,
+    ) -> Result<Self, ExporterError> {
         config.check().map_err(|e| ExporterError::Config {
             key: e.key_path,
             reason: e.reason,
@@ -122,6 +132,7 @@ impl HttpTransport {
                 level: config.compression_level(),
             },
             timeout,
+            auth,
         })
     }
 }
@@ -183,6 +194,14 @@ impl Transport for HttpTransport {
         );
         if let Some(encoding) = self.format.compression.content_encoding() {
             h.insert(CONTENT_ENCODING, HeaderValue::from_static(encoding));
+        }
+        // After the user's headers, as otelcol's auth round tripper runs after its headers one.
+        if let Some(auth) = &self.auth {
+            auth.add_credentials(h).map_err(|e| Failure {
+                verdict: Verdict::Permanent,
+                code: "no credentials".to_owned(),
+                message: e.to_string(),
+            })?;
         }
         // The sender bounds the attempt (`attempt_timeout`).
         match self.client.send(post, None).await {

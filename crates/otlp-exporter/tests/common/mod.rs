@@ -347,8 +347,13 @@ pub fn config(addr: SocketAddr) -> Config {
 }
 
 pub fn start(config: Config) -> Started {
+    start_with(config, redline_pipeline::extension::Extensions::default())
+}
+
+/// [`start`] with these extensions running.
+pub fn start_with(config: Config, extensions: redline_pipeline::extension::Extensions) -> Started {
     let telemetry = Telemetry::new();
-    let ctx = BuildContext::new(telemetry.clone());
+    let ctx = BuildContext::new(telemetry.clone()).with_extensions(extensions);
     let id = ComponentId::new("otlp", Some("tempo"));
     let (consumer, running) =
         redline_otlp_exporter::start(&id, config, &ctx, Signal::Traces).expect("starts");

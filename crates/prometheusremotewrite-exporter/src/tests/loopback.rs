@@ -314,3 +314,60 @@ async fn the_factory_builds_from_yaml_and_pushes() {
         .expect("clean shutdown");
     assert_eq!(rx.got().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_credentials_go_with_every_push_and_replace_a_configured_header() {
+    use redline_pipeline::extension::{
+        AuthError, ClientAuthenticator, ExtensionCapabilities, Extensions,
+    };
+
+    struct Basic;
+    impl ClientAuthenticator for Basic {
+        fn add_credentials(&self, headers: &mut HeaderMap) -> Result<(), AuthError> {
+            headers.insert(
+                "authorization",
+                axum::http::HeaderValue::from_static("Basic bWltaXI6cHc="),
+            );
+            Ok(())
+        }
+    }
+
+    let (rx, addr) = receiver(&[]).await;
+    let section = yaml(&format!(
+        "    endpoint: http://{addr}/api/v1/write\n    push_interval: 1h\n    headers:\n      Authorization: Bearer from-headers\n    auth:\n      authenticator: basicauth/mimir"
+    ));
+    // Without the extension running, the build fails naming the key and the id.
+    let telemetry = redline_pipeline::telemetry::Telemetry::new();
+    let bare = redline_pipeline::BuildContext::new(telemetry.clone());
+    let err = crate::RemoteWriteExporterFactory
+        .build_metrics_reader(&section, &bare, vec![Arc::new(Spanlike::new(3))])
+        .await
+        .err()
+        .expect("no such extension")
+        .to_string();
+    assert!(
+        err.contains("auth.authenticator") && err.contains("basicauth/mimir"),
+        "{err}"
+    );
+
+    let mut extensions = Extensions::default();
+    extensions.insert(
+        redline_pipeline::ComponentId::new("basicauth", Some("mimir")),
+        ExtensionCapabilities {
+            client_authenticator: Some(Arc::new(Basic)),
+            ..ExtensionCapabilities::default()
+        },
+    );
+    let ctx = redline_pipeline::BuildContext::new(telemetry).with_extensions(extensions);
+    let (_, running) = crate::RemoteWriteExporterFactory
+        .build_metrics_reader(&section, &ctx, vec![Arc::new(Spanlike::new(3))])
+        .await
+        .expect("builds");
+    running
+        .shutdown(Instant::now() + Duration::from_secs(5))
+        .await
+        .expect("clean shutdown");
+    let got = rx.got();
+    assert_eq!(got.len(), 1, "the final push");
+    assert_eq!(got[0].headers["authorization"], "Basic bWltaXI6cHc=");
+}
