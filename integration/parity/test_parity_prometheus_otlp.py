@@ -38,6 +38,7 @@ exporters:
     endpoint: 127.0.0.1:{prom}
     enable_open_metrics: true
     send_timestamps: {stamps}
+{extra}
 service:
   telemetry:
     metrics:
@@ -64,7 +65,7 @@ def ex(v: float) -> m.Exemplar:
     return m.Exemplar(as_double=v, time_unix_nano=T, trace_id=b"\xab" * 16, span_id=b"\xcd" * 8)
 
 
-def request() -> bytes:
+def request(extra_resource: tuple = ()) -> bytes:
     buckets = m.ExponentialHistogramDataPoint.Buckets
     quantile = m.SummaryDataPoint.ValueAtQuantile
     metrics = [
@@ -102,20 +103,20 @@ def request() -> bytes:
     ]
     return ms.ExportMetricsServiceRequest(resource_metrics=[m.ResourceMetrics(
         resource=r.Resource(attributes=[kv("service.name", "checkout"), kv("service.instance.id", "i-1"),
-                                        kv("host.name", "h1")]),
+                                        kv("host.name", "h1"), *extra_resource]),
         scope_metrics=[m.ScopeMetrics(scope=c.InstrumentationScope(name="lib", version="1.0"),
                                       metrics=metrics)])]).SerializeToString()
 
 
-def scrapes(procs, tmp_path, binary, name: str, stamps: bool) -> dict:
+def scrapes(procs, tmp_path, binary, name: str, stamps: bool, extra: str = "", body: bytes = b"") -> dict:
     http, prom = helpers.free_port(), helpers.free_port()
     cfg = tmp_path / f"{name}.yaml"
-    cfg.write_text(CONFIG.format(http=http, prom=prom, stamps=str(stamps).lower()))
+    cfg.write_text(CONFIG.format(http=http, prom=prom, stamps=str(stamps).lower(), extra=extra))
     proc = procs.start(name, [binary, "--config", cfg])
     url = f"http://127.0.0.1:{prom}/metrics"
     helpers.wait_until(lambda: requests.get(url, timeout=1).status_code == 200, 30, f"{name} /metrics",
                        alive=proc)
-    sent = requests.post(f"http://127.0.0.1:{http}/v1/metrics", data=request(),
+    sent = requests.post(f"http://127.0.0.1:{http}/v1/metrics", data=body or request(),
                          headers={"Content-Type": "application/x-protobuf"}, timeout=10)
     assert sent.status_code == 200, sent.text
     out = {}
@@ -220,3 +221,53 @@ def test_otlp_metrics_scrape_like_otelcol(otelcol_bin, redline_bin, procs, tmp_p
     assert sorted_text(rl["text"][1], False) == sorted_text(o["text"][1], False)
     assert sorted_text(rl["om"][1], True) == sorted_text(o["om"][1], True)
     assert sorted_proto(rl["proto"][1]) == sorted_proto(o["proto"][1])
+
+
+RESOURCE_LABELS = {
+    "resource_constant_labels included": "    resource_constant_labels:\n      included: [\"k8s.*\", \"host.?ame\"]",
+    "resource_constant_labels excluded": "    resource_constant_labels:\n      excluded: [\"service.*\", \"k8s.node.*\"]",
+    "resource_constant_labels all": "    resource_constant_labels:\n      included: [\"*\"]",
+    "resource_to_telemetry_conversion enabled":
+        "    resource_to_telemetry_conversion:\n      enabled: true",
+    "resource_to_telemetry_conversion without service attributes":
+        "    resource_to_telemetry_conversion:\n      enabled: true\n      exclude_service_attributes: true",
+    "resource_to_telemetry_conversion patterns":
+        "    resource_to_telemetry_conversion:\n      included: [\"k8s.pod.*\"]",
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESOURCE_LABELS))
+def test_resource_attributes_become_labels_as_in_otelcol(otelcol_bin, redline_bin, procs, tmp_path, name):
+    """Which resource attributes become labels of every series: the same series, labels and
+    values in both (text format)."""
+    body = request((kv("k8s.pod.name", "pod-7"), kv("k8s.node.name", "node-2"), kv("deployment.environment", "prod")))
+    o = scrapes(procs, tmp_path, otelcol_bin, "otelcol", False, RESOURCE_LABELS[name], body)
+    rl = scrapes(procs, tmp_path, redline_bin, "redline", False, RESOURCE_LABELS[name], body)
+    ours, theirs = sorted_text(rl["text"][1], False), sorted_text(o["text"][1], False)
+    assert ours == theirs
+    # The selection did something: a series of the request carries what it should.
+    requests_line = next(line for line in ours if line.startswith("http_requests_total{") and 'method="GET"' in line)
+    expect = {
+        "resource_constant_labels included": ['k8s_pod_name="pod-7"', 'host_name="h1"'],
+        "resource_constant_labels excluded": ['k8s_pod_name="pod-7"', 'deployment_environment="prod"'],
+        "resource_constant_labels all": ['service_name="checkout"', 'k8s_node_name="node-2"'],
+        "resource_to_telemetry_conversion enabled": ['service_name="checkout"', 'host_name="h1"'],
+        "resource_to_telemetry_conversion without service attributes": ['host_name="h1"'],
+        "resource_to_telemetry_conversion patterns": ['k8s_pod_name="pod-7"'],
+    }[name]
+    for label in expect:
+        assert label in requests_line, (label, requests_line)
+
+
+def test_resource_label_settings_refused_as_otelcol_refuses_them(otelcol_bin, redline_bin, tmp_path):
+    for n, extra in enumerate([
+        "    resource_constant_labels:\n      enabled: true",
+        "    resource_to_telemetry_conversion:\n      enabled: true\n      included: [\"a\"]",
+        "    resource_to_telemetry_conversion:\n      enabled: true\n    resource_constant_labels:\n      included: [\"a\"]",
+    ]):
+        cfg = tmp_path / f"bad-{n}.yaml"
+        cfg.write_text(CONFIG.format(http=helpers.free_port(), prom=helpers.free_port(), stamps="false", extra=extra))
+        peer = helpers.run([str(otelcol_bin), "validate", "--config", str(cfg)], timeout=60)
+        ours = helpers.run([str(redline_bin), "validate", "--config", str(cfg)], timeout=30)
+        assert peer.returncode != 0 and ours.returncode != 0, (extra, peer.stderr, ours.stderr)
+        assert "exporters.prometheus.resource_" in ours.stderr, ours.stderr

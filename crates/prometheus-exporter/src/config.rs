@@ -11,6 +11,8 @@ use redline_pipeline::tls::ServerTlsConfig;
 use redline_pipeline::{ComponentConfig, ConfigError};
 use serde::{Deserialize, Deserializer};
 
+use redline_prometheus_translate::{ResourceLabels, ResourceLabelsConfig};
+
 use crate::render::{OptionsError, RenderOptions};
 
 pub use redline_pipeline::Invalid;
@@ -48,8 +50,10 @@ pub struct Config {
         deserialize_with = "redline_pipeline::duration::deserialize_opt"
     )]
     pub metric_expiration: Option<Duration>,
+    /// Resource attributes of OTLP metrics that become labels of their series (otelcol's
+    /// deprecated spelling of `resource_constant_labels`; connector series are unaffected).
     #[serde(default)]
-    pub resource_to_telemetry_conversion: ResourceToTelemetry,
+    pub resource_to_telemetry_conversion: ResourceLabelsConfig,
     /// Append unit and `_total` suffixes (`_milliseconds`, `_total`), as otelcol does.
     #[serde(default = "default_true")]
     pub add_metric_suffixes: bool,
@@ -99,9 +103,10 @@ pub struct Config {
     /// Only `tcp`.
     #[serde(default)]
     pub transport: TcpTransport,
-    /// otelcol's successor of `resource_to_telemetry_conversion`, with key patterns.
+    /// otelcol's successor of `resource_to_telemetry_conversion`: `included` and `excluded`
+    /// key patterns.
     #[serde(default)]
-    pub resource_constant_labels: Option<Unsupported>,
+    pub resource_constant_labels: ResourceLabelsConfig,
     /// Leave out the `otel_scope_*` labels of OTLP series.
     #[serde(default)]
     pub without_scope_info: bool,
@@ -109,21 +114,6 @@ pub struct Config {
     pub without_type_suffix: Option<Unsupported>,
     #[serde(default)]
     pub without_units: Option<Unsupported>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResourceToTelemetry {
-    /// Resource attributes of OTLP metrics become labels of their series (otelcol's
-    /// deprecated spelling of `resource_constant_labels`; connector series are unaffected).
-    #[serde(default)]
-    pub enabled: bool,
-    #[serde(default)]
-    pub exclude_service_attributes: Option<Unsupported>,
-    #[serde(default)]
-    pub included: Option<Unsupported>,
-    #[serde(default)]
-    pub excluded: Option<Unsupported>,
 }
 
 /// A server's `auth` section, as every Redline server spells it.
@@ -144,6 +134,7 @@ impl Config {
         split_endpoint(&self.endpoint).map_err(|r| Invalid::new("endpoint", r))?;
         self.add_suffixes()?;
         self.render_options()?;
+        self.resource_labels()?;
         if let Some(tls) = &self.tls {
             tls.check()
                 .map_err(|e| Invalid::new(format!("tls.{}", e.key), e.reason))?;
@@ -153,6 +144,14 @@ impl Config {
                 .map_err(|e| Invalid::new("auth.authenticator", e))?;
         }
         Ok(())
+    }
+
+    /// Which resource attributes become labels, and whether the deprecated section said so.
+    pub fn resource_labels(&self) -> Result<(ResourceLabels, bool), Invalid> {
+        ResourceLabels::resolve(
+            &self.resource_to_telemetry_conversion,
+            &self.resource_constant_labels,
+        )
     }
 
     /// Whether suffixes are added, with `translation_strategy` taking precedence as in otelcol.

@@ -46,7 +46,7 @@ use redline_pipeline::{
 };
 use redline_prometheus_translate::{Accumulator, Settings};
 
-pub use config::{AuthConfig, Config, Invalid, ResourceToTelemetry};
+pub use config::{AuthConfig, Config, Invalid};
 pub use negotiate::{accepts_gzip, negotiate, Encoding, Negotiated};
 pub use render::{
     render, Format, OptionsError, RenderOptions, OPENMETRICS_001_CONTENT_TYPE,
@@ -202,7 +202,8 @@ pub async fn start_exporter(
             "auth is set without tls: credentials cross the network in clear text"
         );
     }
-    if config.resource_to_telemetry_conversion.enabled {
+    let (resource_labels, deprecated) = config.resource_labels()?;
+    if deprecated {
         // otelcol warns the same way: resource_constant_labels is its successor.
         tracing::warn!(
             component,
@@ -214,7 +215,7 @@ pub async fn start_exporter(
         .unwrap_or(otlp::DEFAULT_METRIC_EXPIRATION);
     let accumulator = Arc::new(Accumulator::new(
         Settings {
-            resource_to_telemetry: config.resource_to_telemetry_conversion.enabled,
+            resource_labels,
             scope_labels: !config.without_scope_info,
             target_info: true,
         },

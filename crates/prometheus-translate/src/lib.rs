@@ -8,7 +8,7 @@
 //! decides is which series exist, their values and times, and which labels they carry:
 //!
 //! - point attributes, with the resource's merged in when
-//!   [`Settings::resource_to_telemetry`] is on (a resource attribute replaces the value of a
+//!   [`Settings::resource_labels`] selects any (a resource attribute replaces the value of a
 //!   point attribute with the same key, in its place; others are appended), as otelcol's
 //!   `resourcetotelemetry` wrapper does before the exporter sees the data;
 //! - scope labels (`otel_scope_*`), `job` (`service.namespace/service.name`) and `instance`
@@ -52,6 +52,7 @@
 
 mod accumulator;
 mod push;
+mod resource_labels;
 #[cfg(test)]
 mod tests;
 
@@ -67,15 +68,32 @@ use redline_pipeline::metrics::Exemplar;
 
 pub use accumulator::{Accumulated, Accumulator};
 pub use push::{translate, Translated};
+pub use resource_labels::{KeyPattern, ResourceLabels, ResourceLabelsConfig};
+
+/// For each resource of `request`, its attributes that become labels.
+fn resource_selections<'a>(
+    request: &'a opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+    settings: &Settings,
+) -> Vec<Option<std::borrow::Cow<'a, [opentelemetry_proto::tonic::common::v1::KeyValue]>>> {
+    request
+        .resource_metrics
+        .iter()
+        .map(|rm| {
+            let resource = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+            settings.resource_labels.select(resource)
+        })
+        .collect()
+}
 
 #[cfg(doc)]
 use redline_pipeline::metrics::{HistogramPoint, MetricKind, MetricsSink};
 
 /// What the exporters make of resources and scopes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
-    /// Resource attributes become labels of every series (`resource_to_telemetry_conversion.enabled`).
-    pub resource_to_telemetry: bool,
+    /// Which resource attributes become labels of every series (`resource_constant_labels`,
+    /// `resource_to_telemetry_conversion`).
+    pub resource_labels: ResourceLabels,
     /// `otel_scope_*` labels. The prometheus exporter: `!without_scope_info` (on by
     /// default). Remote write v0.161: `!disable_scope_info`, also on by default; it writes
     /// `otel_scope_name` and `otel_scope_version` only when not empty and never
@@ -91,7 +109,7 @@ impl Default for Settings {
     /// otelcol's defaults for both exporters.
     fn default() -> Self {
         Settings {
-            resource_to_telemetry: false,
+            resource_labels: ResourceLabels::Off,
             scope_labels: true,
             target_info: true,
         }

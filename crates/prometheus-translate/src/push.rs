@@ -55,7 +55,7 @@ pub struct Translated {
 ///
 /// Labels, in the order a sink must apply them to reproduce otelcol's precedence:
 ///
-/// 1. point attributes (the resource's merged in with [`Settings::resource_to_telemetry`]),
+/// 1. point attributes (the resource's merged in as [`Settings::resource_labels`] selects),
 ///    those with an empty value left out, sorted by key: otelcol joins the values of keys
 ///    that translate to the same label name with `;` (a repeated value once);
 /// 2. `job` (when `service.name` is not empty) and `instance` (when
@@ -71,12 +71,14 @@ pub fn translate(
 ) -> Result<Translated, TranslateError> {
     let request = decode(request)?;
     let mut out = Translated::default();
+    // Before the label buffer, which borrows from them.
+    let selections = crate::resource_selections(&request, settings);
     let mut attrs: Vec<(&str, Cow<str>)> = Vec::new();
     let mut labels_buf: Vec<(&str, &str)> = Vec::new();
     let mut bounds: Vec<f64> = Vec::new();
     let mut counts: Vec<u64> = Vec::new();
     let mut quantiles: Vec<(f64, f64)> = Vec::new();
-    for rm in &request.resource_metrics {
+    for (rm, selected) in request.resource_metrics.iter().zip(&selections) {
         let resource: &[KeyValue] = match &rm.resource {
             Some(r) => &r.attributes,
             None => &[],
@@ -91,7 +93,7 @@ pub fn translate(
             .into_iter()
             .chain(instance.as_deref().map(|i| ("instance", i)))
             .collect();
-        let merged = settings.resource_to_telemetry.then_some(resource);
+        let merged = selected.as_deref();
         let mut most_recent: u64 = 0;
         for sm in &rm.scope_metrics {
             let mut scope: Vec<(Cow<str>, Cow<str>)> = Vec::new();

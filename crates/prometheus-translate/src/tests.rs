@@ -488,7 +488,7 @@ fn labels_job_instance_scope_and_target_info() {
 #[test]
 fn resource_attributes_override_point_attributes() {
     let settings = Settings {
-        resource_to_telemetry: true,
+        resource_labels: crate::ResourceLabels::All,
         scope_labels: false,
         target_info: false,
     };
@@ -515,6 +515,53 @@ fn resource_attributes_override_point_attributes() {
         panic!("{recs:?}")
     };
     assert_eq!(*l, own(&[("a", "1"), ("host.name", "res"), ("zone", "z")]));
+}
+
+#[test]
+fn selected_resource_attributes_become_labels_in_both_translations() {
+    let (labels, _) = crate::ResourceLabels::resolve(
+        &crate::ResourceLabelsConfig::default(),
+        &crate::ResourceLabelsConfig {
+            included: vec!["k8s.*".into(), "zone".into()],
+            excluded: vec!["k8s.node.*".into()],
+            ..Default::default()
+        },
+    )
+    .expect("valid");
+    let settings = Settings {
+        resource_labels: labels,
+        scope_labels: false,
+        target_info: false,
+    };
+    let req = request(
+        vec![
+            kv("host.name", s("h")),
+            kv("k8s.pod.name", s("p")),
+            kv("k8s.node.name", s("n")),
+            kv("zone", s("z")),
+        ],
+        vec![gauge(
+            "g",
+            vec![sum_point(vec![kv("a", s("1"))], 0, 1, 1.0)],
+        )],
+    );
+    let want = own(&[("a", "1"), ("k8s.pod.name", "p"), ("zone", "z")]);
+
+    let acc = Accumulator::new(settings.clone(), Duration::from_secs(300));
+    let now = Instant::now();
+    acc.accumulate_at(&req, now).unwrap();
+    let recs = collect(&acc, now);
+    let Rec::Number(l, ..) = &recs[1] else {
+        panic!("{recs:?}")
+    };
+    assert_eq!(*l, want, "scrape");
+
+    let mut r = Recorder::default();
+    translate(&req, &settings, &mut r).unwrap();
+    let Rec::Number(l, ..) = &r.0[1] else {
+        panic!("{:?}", r.0)
+    };
+    assert_eq!(*l, want, "remote write");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use redline_pipeline::duration;
 use redline_pipeline::extension::ClientAuthConfig;
 use redline_pipeline::only_bool::OnlyBool;
 use redline_pipeline::retry::RetryConfig;
+use redline_prometheus_translate::ResourceLabelsConfig;
 use serde::{Deserialize, Deserializer};
 
 /// otelcol's default `max_batch_size_bytes` (~2.86 MiB of uncompressed protobuf).
@@ -150,8 +151,11 @@ with_http_client_keys! {
         /// `prometheus.WriteRequest` (remote write 1.0) only.
         #[serde(default)]
         pub protobuf_message: Option<String>,
+        /// Resource attributes of OTLP batches that become labels of every series
+        /// (spanmetrics series carry no resource, so it changes nothing for them); otelcol's
+        /// deprecated spelling of `resource_constant_labels`.
         #[serde(default)]
-        pub resource_to_telemetry_conversion: ResourceToTelemetry,
+        pub resource_to_telemetry_conversion: ResourceLabelsConfig,
         /// A `target_info` series per resource of an OTLP batch (on by default).
         #[serde(default)]
         pub target_info: TargetInfo,
@@ -178,8 +182,9 @@ with_http_client_keys! {
 
         #[serde(default)]
         pub wal: Option<Unsupported>,
+        /// `included` and `excluded` key patterns of the resource attributes that become labels.
         #[serde(default)]
-        pub resource_constant_labels: Option<Unsupported>,
+        pub resource_constant_labels: ResourceLabelsConfig,
         #[serde(default)]
         pub include_metadata_keys: Option<Unsupported>,
         #[serde(default)]
@@ -222,23 +227,6 @@ pub struct Enabled {
 pub struct EnabledOnly<const ALLOWED: bool> {
     #[serde(default)]
     pub enabled: Option<OnlyBool<ALLOWED>>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResourceToTelemetry {
-    /// Resource attributes of OTLP batches become labels of every series (spanmetrics
-    /// series carry no resource, so it changes nothing for them).
-    #[serde(default)]
-    pub enabled: bool,
-    /// `false` only (with `enabled`): Redline keeps every resource attribute.
-    #[serde(default)]
-    pub exclude_service_attributes: bool,
-    /// otelcol's key patterns (`*`, `?`) for the attributes that become labels.
-    #[serde(default)]
-    pub included: Option<Unsupported>,
-    #[serde(default)]
-    pub excluded: Option<Unsupported>,
 }
 
 /// `target_info: {enabled}`; otelcol's default is on, also when the section is present

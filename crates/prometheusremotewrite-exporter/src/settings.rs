@@ -16,7 +16,7 @@ use redline_pipeline::ComponentId;
 
 use crate::config::{Config, QueueConfig, DEFAULT_MAX_BATCH_SIZE_BYTES};
 use crate::encode::EncodeOptions;
-use redline_prometheus_translate::Settings as TranslateSettings;
+use redline_prometheus_translate::{ResourceLabels, Settings as TranslateSettings};
 
 pub use redline_pipeline::Invalid;
 
@@ -219,13 +219,10 @@ impl Config {
         if self.push_interval == Some(Duration::ZERO) {
             return Err(Invalid::new("push_interval", "must be positive"));
         }
-        let rtt = &self.resource_to_telemetry_conversion;
-        if rtt.enabled && rtt.exclude_service_attributes {
-            return Err(Invalid::new(
-                "resource_to_telemetry_conversion.exclude_service_attributes",
-                "not supported: Redline converts every resource attribute (leave it false)",
-            ));
-        }
+        let (resource_labels, _) = ResourceLabels::resolve(
+            &self.resource_to_telemetry_conversion,
+            &self.resource_constant_labels,
+        )?;
 
         Ok(Settings {
             url: target.url,
@@ -243,7 +240,7 @@ impl Config {
             parallelism: usize::try_from(parallelism).unwrap_or(usize::MAX).min(1024),
             push_interval: self.push_interval,
             translate: TranslateSettings {
-                resource_to_telemetry: rtt.enabled,
+                resource_labels,
                 scope_labels: !self.disable_scope_info && self.scope_info.is_none(),
                 target_info: self.target_info.enabled,
             },

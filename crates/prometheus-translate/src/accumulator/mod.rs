@@ -49,7 +49,7 @@ pub struct Accumulated {
 ///
 /// A series is identified as otelcol identifies it: metric name and type, scope (name,
 /// version, schema url, attributes), point attributes (with the resource's when
-/// [`Settings::resource_to_telemetry`]), `job` and `instance`. Other resource attributes are
+/// [`Settings::resource_labels`]), `job` and `instance`. Other resource attributes are
 /// not part of it: the resource of the newest point is the one `target_info` reports.
 ///
 /// Labels of a series, in order: point attributes as received; with scope labels on,
@@ -190,8 +190,10 @@ impl Accumulator {
         let mut acc = Accumulated::default();
         let mut key_prefix = Vec::new();
         let mut key = Vec::new();
+        // Before the label buffer, which borrows from them.
+        let selections = crate::resource_selections(&request, &self.settings);
         let mut attrs = Vec::new();
-        for rm in &request.resource_metrics {
+        for (rm, selected) in request.resource_metrics.iter().zip(&selections) {
             let resource_attrs: &[KeyValue] = rm
                 .resource
                 .as_ref()
@@ -211,10 +213,7 @@ impl Accumulator {
                     push_field(&mut key_suffix, v);
                 }
             }
-            let merged = self
-                .settings
-                .resource_to_telemetry
-                .then_some(resource_attrs);
+            let merged = selected.as_deref();
             for sm in &rm.scope_metrics {
                 let (scope_name, scope_version, scope_attrs): (&str, &str, &[KeyValue]) =
                     match &sm.scope {

@@ -121,7 +121,7 @@ fn a_full_otelcol_section_parses() {
     assert_eq!(
         s.translate,
         redline_prometheus_translate::Settings {
-            resource_to_telemetry: false,
+            resource_labels: redline_prometheus_translate::ResourceLabels::Off,
             scope_labels: true,
             target_info: true,
         }
@@ -138,7 +138,7 @@ fn translation_keys_map_to_the_translator_settings() {
     assert_eq!(
         s.translate,
         redline_prometheus_translate::Settings {
-            resource_to_telemetry: true,
+            resource_labels: redline_prometheus_translate::ResourceLabels::All,
             scope_labels: false,
             // A section without `enabled` keeps otelcol's default.
             target_info: true,
@@ -222,9 +222,14 @@ fn errors_name_the_key_path() {
             "does not support yet",
         ),
         (
-            format!("{ep}    resource_to_telemetry_conversion:\n      enabled: true\n      exclude_service_attributes: true"),
-            "exporters.prometheusremotewrite.resource_to_telemetry_conversion.exclude_service_attributes",
-            "not supported",
+            format!("{ep}    resource_to_telemetry_conversion:\n      enabled: true\n      included: [\"k8s.*\"]"),
+            "exporters.prometheusremotewrite.resource_to_telemetry_conversion",
+            "cannot configure both",
+        ),
+        (
+            format!("{ep}    resource_constant_labels:\n      enabled: true"),
+            "exporters.prometheusremotewrite.resource_constant_labels",
+            "use included and excluded",
         ),
         (
             format!("{ep}    headers:\n      Content-Type: text/plain"),
