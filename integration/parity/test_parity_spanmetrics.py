@@ -212,3 +212,38 @@ def test_series_expiration_drops_an_idle_series_in_both(pair_factory):
     pair.wait_counted(sent)
     kept = {side: _calls(x, "kept") for side, x in pair.scrape().items()}
     assert kept == {"otelcol": sent, "redline": sent}, kept
+
+
+def test_include_instrumentation_scope_labels_the_listed_scopes(pair_factory, allow):
+    """Spans of a listed scope get its name and version as labels; other scopes' spans do
+    not. Each scope has span names of its own: otelcol keys a series without the scope (the
+    first span's scope labels the series), Redline by every label (docs/compatibility.md §29)."""
+    from opentelemetry.proto.common.v1 import common_pb2
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    def scope(name, version, spans):
+        return trace_pb2.ScopeSpans(scope=common_pb2.InstrumentationScope(name=name, version=version), spans=spans)
+
+    request = traffic.request(({"service.name": "scoped"}, []))
+    request.resource_spans[0].scope_spans.extend([
+        scope("io.opentelemetry.http", "2.1.0", [traffic.span(name="GET /a", dur_ms=3) for _ in range(3)]),
+        scope("unlisted", "9.9", [traffic.span(name="GET /b", dur_ms=30) for _ in range(2)]),
+        scope("bare", "", [traffic.span(name="GET /c", dur_ms=300, status=2)]),
+    ])
+    pair = pair_factory(spanmetrics_pipeline({
+        "namespace": "traces.spanmetrics",
+        "include_instrumentation_scope": ["io.opentelemetry.http", "bare"],
+    }))
+    answers = pair.grpc_export(request.SerializeToString())
+    assert {a.status for a in answers.values()} == {"OK"}
+    scenario.check(pair, allow, "include_instrumentation_scope", 6)
+    red = pair.redline.scrape()
+    assert red.sample("traces_spanmetrics_calls_total", service_name="scoped", span_name="GET /a",
+                      span_kind="SPAN_KIND_SERVER", status_code="STATUS_CODE_UNSET",
+                      span_instrumentation_scope_name="io.opentelemetry.http",
+                      span_instrumentation_scope_version="2.1.0") == 3
+    assert red.sample("traces_spanmetrics_calls_total", service_name="scoped", span_name="GET /b",
+                      span_kind="SPAN_KIND_SERVER", status_code="STATUS_CODE_UNSET") == 2
+    assert red.sample("traces_spanmetrics_calls_total", service_name="scoped", span_name="GET /c",
+                      span_kind="SPAN_KIND_SERVER", status_code="STATUS_CODE_ERROR",
+                      span_instrumentation_scope_name="bare") == 1

@@ -133,8 +133,8 @@ fn unknown_and_unsupported_keys_are_refused() {
             "not support",
         ),
         (
-            "    include_instrumentation_scope: [a]",
-            "include_instrumentation_scope",
+            "    dimensions:\n      - glob: \"http.*\"",
+            "dimensions[0].glob",
             "not support",
         ),
         (

@@ -221,3 +221,76 @@ fn tempo_red_table_and_sampling_method_refuse_what_they_cannot_serve() {
         ]
     );
 }
+
+#[test]
+fn listed_instrumentation_scopes_label_their_spans() {
+    use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+    use opentelemetry_proto::tonic::trace::v1::ScopeSpans;
+
+    let m = SpanMetrics::new(&config(|c| {
+        c.include_instrumentation_scope = vec!["io.opentelemetry.http".into(), "bare".into()];
+        c.enable_metrics_sampling_method = true;
+    }))
+    .expect("valid");
+    let scope = |name: &str, version: &str, n: usize| ScopeSpans {
+        scope: Some(InstrumentationScope {
+            name: name.into(),
+            version: version.into(),
+            ..Default::default()
+        }),
+        spans: (0..n)
+            .map(|_| span("GET /", SERVER, UNSET, MS, vec![]))
+            .collect(),
+        ..Default::default()
+    };
+    let mut rs = service("api", vec![]);
+    rs.scope_spans = vec![
+        scope("io.opentelemetry.http", "2.1.0", 3),
+        scope("unlisted", "9", 2),
+        scope("bare", "", 1),
+    ];
+    m.aggregate(&encode(vec![rs])).expect("valid request");
+    let calls = collect(&m);
+    let calls = calls.family("traces.spanmetrics.calls");
+    let with = |scope: Option<(&str, &str)>| {
+        let mut l = server("api", "STATUS_CODE_UNSET");
+        l.insert("sampling.method".into(), "counted".into());
+        if let Some((name, version)) = scope {
+            l.insert("span.instrumentation.scope.name".into(), name.into());
+            if !version.is_empty() {
+                l.insert("span.instrumentation.scope.version".into(), version.into());
+            }
+        }
+        l
+    };
+    assert_eq!(
+        calls.counter(&with(Some(("io.opentelemetry.http", "2.1.0")))),
+        3
+    );
+    assert_eq!(
+        calls.counter(&with(None)),
+        2,
+        "an unlisted scope adds no label"
+    );
+    assert_eq!(
+        calls.counter(&with(Some(("bare", "")))),
+        1,
+        "no version, no version label"
+    );
+    assert_eq!(calls.label_sets().len(), 3);
+
+    let e = SpanMetrics::new(&config(|c| {
+        c.include_instrumentation_scope = vec!["a".into()];
+        c.dimensions = vec![redline_spanmetrics::config::Dimension {
+            name: "span.instrumentation.scope.name".into(),
+            default: None,
+            glob: None,
+        }];
+    }))
+    .err()
+    .expect("a clash");
+    assert!(
+        e.to_string().contains("include_instrumentation_scope"),
+        "{e}"
+    );
+}

@@ -1,6 +1,6 @@
 //! Walking a request's spans into observations.
 
-use redline_otlp_wire::{AnyValueView, ResourceView, SpanKeys, SpanView, TraceVisitor};
+use redline_otlp_wire::{AnyValueView, ResourceView, ScopeView, SpanKeys, SpanView, TraceVisitor};
 use redline_sampling_tracestate::{round_weight, AdjustedCounts};
 use smallvec::SmallVec;
 
@@ -29,6 +29,8 @@ pub(crate) struct Aggregator<'m, 'a> {
     adjusted: AdjustedCounts<'a>,
     /// `span_multiplier_key` read from the current resource.
     resource_multiplier: Option<f64>,
+    /// The current scope's name and version when `include_instrumentation_scope` lists it.
+    scope: Option<(&'a str, &'a str)>,
     local: Local<'a>,
 }
 
@@ -55,6 +57,7 @@ impl<'m, 'a> Aggregator<'m, 'a> {
             scratch: vec![String::new(); n],
             adjusted: AdjustedCounts::new(),
             resource_multiplier: None,
+            scope: None,
             // ~430 bytes per span is typical; fewer bytes mean more spans, so aim low.
             local: Local::with_capacity(
                 request_len / 256,
@@ -143,6 +146,12 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
         }
     }
 
+    fn scope(&mut self, scope: &ScopeView<'a>) {
+        let included = &self.m.settings.include_scopes;
+        self.scope = (!included.is_empty() && included.iter().any(|s| s == scope.name()))
+            .then(|| (scope.name(), scope.version()));
+    }
+
     fn span(&mut self, span: &SpanView<'a>) {
         let Some(service) = self.service else {
             return;
@@ -187,9 +196,16 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
         }
 
         let (weight, extrapolated) = self.weight(span, span_multiplier.flatten());
-        if let Some(src) = self.srcs.get_mut(n_attr) {
-            // The synthetic sampling.method dimension (only present when it is configured).
+        if let Some(src) = settings.sampling_dim.and_then(|at| self.srcs.get_mut(at)) {
             *src = DimSrc::Borrowed(if extrapolated { EXTRAPOLATED } else { COUNTED });
+        }
+        if let (Some(at), Some((name, version))) = (settings.scope_dims, self.scope) {
+            if let Some(src) = self.srcs.get_mut(at) {
+                *src = DimSrc::Borrowed(name);
+            }
+            if let Some(src) = self.srcs.get_mut(at + 1).filter(|_| !version.is_empty()) {
+                *src = DimSrc::Borrowed(version);
+            }
         }
         let name = span.name();
         let kind = enum_index(span.kind(), &KIND_NAMES);

@@ -59,6 +59,9 @@ pub const STATUS_CODE: &str = "status.code";
 pub const DEFAULT_DIMENSIONS: [&str; 4] = [SERVICE_NAME, SPAN_NAME, SPAN_KIND, STATUS_CODE];
 /// The label `enable_metrics_sampling_method` adds, and its two values (otelcol's).
 pub const SAMPLING_METHOD: &str = "sampling.method";
+/// The labels `include_instrumentation_scope` adds for a span of a listed scope (otelcol's).
+pub const SCOPE_NAME: &str = "span.instrumentation.scope.name";
+pub const SCOPE_VERSION: &str = "span.instrumentation.scope.version";
 pub const EXTRAPOLATED: &str = "extrapolated";
 pub const COUNTED: &str = "counted";
 /// The label `tempo_red_table` adds: Tempo's metrics-generator name for the service.
@@ -91,7 +94,9 @@ pub struct Config {
     pub metric_timestamp_cache_size: Option<i64>,
     pub events: EventsConfig,
     pub calls_dimensions: Option<Unsupported>,
-    pub include_instrumentation_scope: Option<Unsupported>,
+    /// otelcol's key: spans of these instrumentation scopes (by name) get the scope's name
+    /// and version (when not empty) as labels.
+    pub include_instrumentation_scope: Vec<String>,
     pub add_resource_attributes: Option<Unsupported>,
     /// Redline's own key: a storage extension (`file_storage`) where the series state is
     /// kept across restarts, so counters continue instead of starting from zero.
@@ -127,7 +132,7 @@ impl Default for Config {
             metric_timestamp_cache_size: None,
             events: EventsConfig::default(),
             calls_dimensions: None,
-            include_instrumentation_scope: None,
+            include_instrumentation_scope: Vec::new(),
             add_resource_attributes: None,
             storage: None,
             enable_metrics_sampling_method: false,

@@ -53,9 +53,14 @@ pub struct Settings {
     /// `series_expiration`; here a series is its label set, so both apply to it alone.
     pub expiration: Option<Duration>,
     pub flush_interval: Duration,
-    /// How many of `dimensions` come from attributes; the one after them, when present, is
-    /// the synthetic `sampling.method`.
+    /// How many of `dimensions` come from attributes (the first ones); synthetic ones follow.
     pub attribute_dims: usize,
+    /// Where `sampling.method` (`enable_metrics_sampling_method`) is in `dimensions`.
+    pub sampling_dim: Option<usize>,
+    /// Where the two scope dimensions (`include_instrumentation_scope`) are in `dimensions`.
+    pub scope_dims: Option<usize>,
+    /// The scope names whose spans get them.
+    pub include_scopes: Vec<String>,
     pub span_multiplier_key: Option<String>,
     pub tempo_red_table: bool,
 }
@@ -208,6 +213,14 @@ impl CheckAll for Config {
                     "is reserved for the overflow series",
                 ));
             }
+            if !self.include_instrumentation_scope.is_empty()
+                && (d.name == super::SCOPE_NAME || d.name == super::SCOPE_VERSION)
+            {
+                problems.push(Invalid::new(
+                    path.as_str(),
+                    "is a label include_instrumentation_scope adds; remove one of them",
+                ));
+            }
             if self.enable_metrics_sampling_method && d.name == super::SAMPLING_METHOD {
                 problems.push(Invalid::new(
                     path.as_str(),
@@ -293,6 +306,9 @@ impl CheckAll for Config {
         }
         let mut dimensions = self.dimensions.clone();
         let attribute_dims = dimensions.len();
+        let sampling_dim = self
+            .enable_metrics_sampling_method
+            .then_some(attribute_dims);
         if self.enable_metrics_sampling_method {
             dimensions.push(Dimension {
                 name: super::SAMPLING_METHOD.to_owned(),
@@ -300,6 +316,19 @@ impl CheckAll for Config {
                 glob: None,
             });
         }
+
+        // Two more synthetic dimensions, after sampling.method: the scope's name and version.
+        let scope_dims = (!self.include_instrumentation_scope.is_empty()).then(|| {
+            let at = dimensions.len();
+            for name in [super::SCOPE_NAME, super::SCOPE_VERSION] {
+                dimensions.push(Dimension {
+                    name: name.to_owned(),
+                    default: None,
+                    glob: None,
+                });
+            }
+            at
+        });
 
         Ok(Settings {
             namespace: self.namespace.clone(),
@@ -317,6 +346,14 @@ impl CheckAll for Config {
                 .min(),
             flush_interval: self.metrics_flush_interval,
             attribute_dims,
+            sampling_dim,
+            scope_dims,
+            include_scopes: self
+                .include_instrumentation_scope
+                .iter()
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect(),
             span_multiplier_key: self.span_multiplier_key.clone(),
             tempo_red_table: self.tempo_red_table,
         })
