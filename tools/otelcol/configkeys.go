@@ -174,7 +174,8 @@ func hasFields(t reflect.Type) bool {
 }
 
 // mapstructureName is the key confmap decodes a field from, as mapstructure reads
-// its tag: `-` skips it, `,squash` inlines it, no name means the field's own name.
+// its tag: `-` skips it, `,squash` inlines it, `,remain` takes the keys no other field
+// takes (it names none), no name means the field's own name.
 func mapstructureName(field reflect.StructField) (name string, squash, skip bool) {
 	if !field.IsExported() {
 		return "", false, true
@@ -185,8 +186,11 @@ func mapstructureName(field reflect.StructField) (name string, squash, skip bool
 		return "", false, true
 	}
 	for _, opt := range parts[1:] {
-		if opt == "squash" {
+		switch opt {
+		case "squash":
 			squash = true
+		case "remain":
+			return "", false, true
 		}
 	}
 	if parts[0] != "" {

@@ -35,6 +35,7 @@ use redline_pipeline::config::{NodeValue, Secret, Unsupported};
 use redline_pipeline::extension::{
     AuthCheck, AuthError, ClientAuthenticator, ExtensionCapabilities, ServerAuthenticator,
 };
+use redline_pipeline::only_bool::OnlyBool;
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ExtensionFactory,
     RunningComponent, ShutdownError,
@@ -61,7 +62,10 @@ pub struct Config {
     /// The request header carrying the credential (case-insensitive).
     pub header: String,
     pub retry_on_failure: Option<Unsupported>,
-    pub wait_for_token_file: Option<Unsupported>,
+    /// Only `true`: the token file is read at start, and an unreadable one fails the start,
+    /// which is what otelcol does with `true` (and no `retry_on_failure`); with `false` it
+    /// would start and keep retrying in the background.
+    pub wait_for_token_file: Option<OnlyBool<true>>,
 }
 
 impl Default for Config {

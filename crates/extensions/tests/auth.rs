@@ -84,6 +84,17 @@ fn bearer_config_errors_name_the_key_and_hide_the_token() {
     assert!(e.contains("extensions.bearertokenauth.tokens[1]"), "{e}");
     let e = bearer_error("    token: a\n    header: \"bad header\"");
     assert!(e.contains("extensions.bearertokenauth.header"), "{e}");
+    let e = bearer_error("    filename: /t\n    wait_for_token_file: false");
+    assert!(
+        e.contains("wait_for_token_file") && e.contains("only `true`"),
+        "{e}"
+    );
+    BearerTokenAuthFactory
+        .validate(&section(
+            "bearertokenauth",
+            "    filename: /t\n    wait_for_token_file: true",
+        ))
+        .expect("what Redline does");
     let e = bearer_error("    token: a\n    retry_on_failure:\n      enabled: true");
     assert!(
         e.contains("retry_on_failure") && e.contains("does not support yet"),

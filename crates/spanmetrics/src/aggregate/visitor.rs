@@ -147,9 +147,13 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
     }
 
     fn scope(&mut self, scope: &ScopeView<'a>) {
-        let included = &self.m.settings.include_scopes;
-        self.scope = (!included.is_empty() && included.iter().any(|s| s == scope.name()))
-            .then(|| (scope.name(), scope.version()));
+        let listed = self
+            .m
+            .settings
+            .include_scopes
+            .iter()
+            .any(|s| s == scope.name());
+        self.scope = listed.then(|| (scope.name(), scope.version()));
     }
 
     fn span(&mut self, span: &SpanView<'a>) {
