@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use redline_pipeline::config::Unsupported;
 use redline_pipeline::endpoint::TcpTransport;
-use redline_pipeline::only_bool::OnlyBool;
 use redline_pipeline::tls::ServerTlsConfig;
 use redline_pipeline::{ComponentConfig, ConfigError, Signal};
 use serde::{Deserialize, Deserializer};
@@ -166,9 +165,16 @@ pub struct KeepaliveServerParameters {
     /// How long to wait for a ping's ack before closing the connection.
     #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
     pub timeout: Option<Duration>,
-    pub max_connection_idle: Option<Unsupported>,
-    pub max_connection_age: Option<Unsupported>,
-    pub max_connection_age_grace: Option<Unsupported>,
+    /// A connection with no call in flight this long gets a GOAWAY; 0 or unset: never.
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
+    pub max_connection_idle: Option<Duration>,
+    /// A connection this old (±10%) gets a GOAWAY; 0 or unset: never.
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
+    pub max_connection_age: Option<Duration>,
+    /// After the GOAWAY for age, the calls still running get this long before the connection
+    /// closes; 0 or unset: as long as they take.
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
+    pub max_connection_age_grace: Option<Duration>,
 }
 
 /// `protocols.http` (otelcol's confighttp.ServerConfig plus the URL paths).
@@ -188,7 +194,8 @@ pub struct HttpConfig {
     pub compression_algorithms: Option<Vec<String>>,
     /// Headers added to every response.
     pub response_headers: BTreeMap<String, String>,
-    /// Time allowed to read request headers (HTTP/1). Default 1m, as in confighttp.
+    /// Time allowed to read a request's head (HTTP/1), from its first byte; 0: no limit.
+    /// Default 1m, as in confighttp.
     #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
     pub read_header_timeout: Option<Duration>,
     /// Accepted: no Redline component reads client metadata, so there is nothing to keep.
@@ -203,10 +210,13 @@ pub struct HttpConfig {
     pub middlewares: Option<Unsupported>,
     pub read_timeout: Option<Unsupported>,
     pub write_timeout: Option<Unsupported>,
-    pub idle_timeout: Option<Unsupported>,
-    /// Only `true`: hyper keeps connections alive, as otelcol does by default.
-    pub keep_alives_enabled: Option<OnlyBool<true>>,
-    pub keepalive: Option<Unsupported>,
+    /// Deprecated in otelcol for `keepalive.idle_timeout`; still read, with a warning.
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
+    pub idle_timeout: Option<Duration>,
+    /// Deprecated in otelcol for `keepalive.enabled`; still read, with a warning.
+    pub keep_alives_enabled: Option<bool>,
+    /// `null` is no section, as in confighttp.
+    pub keepalive: Option<HttpKeepalive>,
     /// Only `tcp`, as for gRPC.
     pub transport: TcpTransport,
     pub dialer: Option<Unsupported>,
@@ -239,6 +249,29 @@ impl Default for HttpConfig {
         }
     }
 }
+
+/// `protocols.http.keepalive`: whether connections stay open between requests, and for how
+/// long. Present, it replaces the deprecated `idle_timeout` and `keep_alives_enabled`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpKeepalive {
+    pub enabled: bool,
+    /// Unset: the default (1m) or the deprecated key's value.
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for HttpKeepalive {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            idle_timeout: None,
+        }
+    }
+}
+
+/// confighttp's default `idle_timeout`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A server's `auth` section, as every Redline server spells it.
 pub use redline_pipeline::extension::ServerAuthConfig as AuthConfig;
@@ -322,9 +355,49 @@ impl HttpConfig {
         }
     }
 
-    pub fn read_header_timeout(&self) -> Duration {
-        self.read_header_timeout
-            .unwrap_or(DEFAULT_READ_HEADER_TIMEOUT)
+    /// The head's deadline; `None` for 0, which Go's server takes as no deadline (with
+    /// `read_timeout`, which Redline does not support, unset).
+    pub fn read_header_timeout(&self) -> Option<Duration> {
+        Some(
+            self.read_header_timeout
+                .unwrap_or(DEFAULT_READ_HEADER_TIMEOUT),
+        )
+        .filter(|d| !d.is_zero())
+    }
+
+    /// Whether a connection stays open for the next request: `keepalive.enabled`, else the
+    /// deprecated `keep_alives_enabled`.
+    pub fn keep_alives(&self) -> bool {
+        match &self.keepalive {
+            Some(k) => k.enabled,
+            None => self.keep_alives_enabled.unwrap_or(true),
+        }
+    }
+
+    /// How long a kept-alive connection waits for its next request; `None` for 0 (no
+    /// deadline, as in Go's server with `read_timeout` unset). `keepalive.idle_timeout`, else
+    /// the deprecated `idle_timeout`, else 1m.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        let set = self.keepalive.as_ref().and_then(|k| k.idle_timeout);
+        Some(set.or(self.idle_timeout).unwrap_or(DEFAULT_IDLE_TIMEOUT)).filter(|d| !d.is_zero())
+    }
+
+    /// The deprecated keys this section sets, as otelcol warns of them.
+    pub fn deprecation_warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.idle_timeout.is_some_and(|d| !d.is_zero()) {
+            out.push(
+                "protocols.http.idle_timeout is deprecated; use protocols.http.keepalive.idle_timeout instead"
+                    .to_owned(),
+            );
+        }
+        if self.keep_alives_enabled == Some(false) {
+            out.push(
+                "protocols.http.keep_alives_enabled is deprecated; set protocols.http.keepalive.enabled to false instead"
+                    .to_owned(),
+            );
+        }
+        out
     }
 
     /// The accepted encodings. Call after [`Config::check`], which rejects unknown names.
@@ -434,6 +507,17 @@ impl Config {
                         "is not a valid HTTP header",
                     ));
                 }
+            }
+            if h.keepalive.is_some() && !h.deprecation_warnings().is_empty() {
+                let key = if h.keep_alives_enabled == Some(false) {
+                    "protocols.http.keep_alives_enabled"
+                } else {
+                    "protocols.http.idle_timeout"
+                };
+                return Err(config.invalid(
+                    key,
+                    "cannot be used alongside the `keepalive` section (as in otelcol): move it into `keepalive`",
+                ));
             }
             if h.include_tls_metadata {
                 return Err(config.invalid(

@@ -7,10 +7,10 @@
 use std::fmt::Display;
 use std::future::Future;
 
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::Watcher;
 use redline_pipeline::tls::TlsAcceptor;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
 
 /// The hyper side of a server: serves one connection, plain or TLS, until it ends.
 pub(crate) trait Protocol: Clone + Send + 'static {
@@ -18,15 +18,15 @@ pub(crate) trait Protocol: Clone + Send + 'static {
     const NAME: &'static str;
     type Error: Display;
 
-    /// Serves `io` under `watcher`, so that shutdown can ask the connection to finish its
-    /// current requests and close.
+    /// Serves `io` until it closes; once `stop` is cancelled the connection finishes its
+    /// current requests and closes.
     fn serve<I>(
         self,
         io: I,
-        watcher: Watcher,
+        stop: CancellationToken,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send
     where
-        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static;
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 }
 
 /// What the accept loop clones for each connection: the protocol and the TLS acceptor.
@@ -43,9 +43,9 @@ impl<P: Protocol> Conn<P> {
 
     /// Serves one accepted connection until it ends; failures only concern this client, so
     /// they are logged at debug level and go no further.
-    pub(crate) async fn serve(self, io: TcpStream, watcher: Watcher) {
+    pub(crate) async fn serve(self, io: TcpStream, stop: CancellationToken) {
         let result = match &self.tls {
-            None => self.protocol.serve(TokioIo::new(io), watcher).await,
+            None => self.protocol.serve(io, stop).await,
             Some(tls) => {
                 // The handshake runs here, in the connection's own task and under the
                 // acceptor's deadline, so a slow or silent client holds up no one else.
@@ -56,7 +56,7 @@ impl<P: Protocol> Conn<P> {
                         return;
                     }
                 };
-                self.protocol.serve(TokioIo::new(io), watcher).await
+                self.protocol.serve(io, stop).await
             }
         };
         if let Err(e) = result {

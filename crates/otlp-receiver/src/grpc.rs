@@ -21,14 +21,14 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Frame;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::graceful::Watcher;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use prost::Message;
 use redline_pipeline::body_budget::{BodyBudget, BodyPermit};
 use redline_pipeline::extension::{AuthCheck, AuthError, ServerAuthenticator};
 use redline_pipeline::rpc_status::{ExportResponse, PartialSuccess};
 use redline_pipeline::telemetry::ReceiverCounters;
 use redline_pipeline::Signal;
+use tokio_util::sync::CancellationToken;
 use tonic::codec::{
     BufferSettings, Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder,
 };
@@ -38,6 +38,7 @@ use crate::config::GrpcConfig;
 use crate::conn::Protocol;
 use crate::gzip::{self, GunzipError};
 use crate::ingest::{Ingest, IngestError, INVALID_IDS_MESSAGE};
+use crate::lifetime::{self, Activity, Lifetime, Tracked};
 use crate::rpc;
 
 /// Decodes a message into its raw bytes; encodes the prost response.
@@ -594,6 +595,7 @@ fn over_budget(budget: &BodyBudget) -> Status {
 pub(crate) struct GrpcProtocol {
     builder: hyper::server::conn::http2::Builder<TokioExecutor>,
     service: GrpcService,
+    lifetime: Lifetime,
 }
 
 impl GrpcProtocol {
@@ -607,6 +609,7 @@ impl GrpcProtocol {
         if config.max_concurrent_streams > 0 {
             builder.max_concurrent_streams(config.max_concurrent_streams);
         }
+        let mut lifetime = Lifetime::default();
         if let Some(sp) = config
             .keepalive
             .as_ref()
@@ -618,8 +621,17 @@ impl GrpcProtocol {
                 builder
                     .keep_alive_timeout(sp.timeout.unwrap_or(std::time::Duration::from_secs(20)));
             }
+            // grpc-go reads 0 as infinity for all three.
+            let set = |d: Option<std::time::Duration>| d.filter(|d| !d.is_zero());
+            lifetime.idle = set(sp.max_connection_idle);
+            lifetime.max_age = set(sp.max_connection_age);
+            lifetime.age_grace = set(sp.max_connection_age_grace);
         }
-        Self { builder, service }
+        Self {
+            builder,
+            service,
+            lifetime,
+        }
     }
 }
 
@@ -627,12 +639,15 @@ impl Protocol for GrpcProtocol {
     const NAME: &'static str = "gRPC";
     type Error = hyper::Error;
 
-    async fn serve<I>(self, io: I, watcher: Watcher) -> Result<(), hyper::Error>
+    async fn serve<I>(self, io: I, stop: CancellationToken) -> Result<(), hyper::Error>
     where
-        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let conn = self.builder.serve_connection(io, self.service);
-        watcher.watch(conn).await
+        // Calls are counted only for max_connection_idle; the header deadline is HTTP's.
+        let activity = self.lifetime.idle.map(|_| Activity::new(false));
+        let service = Tracked::new(self.service, activity.clone());
+        let conn = self.builder.serve_connection(TokioIo::new(io), service);
+        lifetime::drive(conn, &stop, self.lifetime, activity.as_deref()).await
     }
 }
 

@@ -23,13 +23,13 @@ use bytes::{Bytes, BytesMut};
 use http::header::ALLOW;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::graceful::Watcher;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use redline_pipeline::body_budget::{BodyBudget, BodyPermit};
 use redline_pipeline::extension::{AuthError, ServerAuthenticator};
 use redline_pipeline::telemetry::ReceiverCounters;
 use redline_pipeline::Signal;
+use tokio_util::sync::CancellationToken;
 
 use self::body::{content_encoding, content_kind, content_length, decompress, DecompressError};
 use self::body::{Kind, JSON, PROTOBUF};
@@ -37,6 +37,7 @@ use self::response::{plain, retry_response, status_response, success, too_large}
 use crate::config::{ContentEncoding, HttpConfig};
 use crate::conn::Protocol;
 use crate::ingest::{Ingest, IngestError};
+use crate::lifetime::{self, Activity, Lifetime, Tracked, Watched};
 
 pub use self::body::json_to_protobuf;
 pub use self::cors::CorsConfig;
@@ -349,16 +350,19 @@ const H2_MAX_HEADER_LIST_SIZE: u32 = 256 * 1024;
 pub(crate) struct HttpProtocol {
     builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
     service: TowerToHyperService<Router>,
+    lifetime: Lifetime,
 }
 
 impl HttpProtocol {
     pub(crate) fn new(config: &HttpConfig, router: Router) -> Self {
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        // Header read timeouts and keep-alive need a timer; hyper panics without one.
+        // hyper's header timer would also run between requests (see `lifetime`): the head
+        // and idle deadlines are kept there instead.
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(config.read_header_timeout());
+            .header_read_timeout(None)
+            .keep_alive(config.keep_alives());
         // hyper's h2 default (16 KiB) refuses a larger header block (431), and one past its
         // abuse threshold by closing the whole connection (GOAWAY), failing every request on
         // it; HTTP/1.1 takes up to ~400 KiB of head. h2c now takes about the same.
@@ -366,9 +370,15 @@ impl HttpProtocol {
             .http2()
             .timer(TokioTimer::new())
             .max_header_list_size(H2_MAX_HEADER_LIST_SIZE);
+        let lifetime = Lifetime {
+            header_read: config.read_header_timeout(),
+            idle: config.idle_timeout(),
+            ..Lifetime::default()
+        };
         Self {
             builder,
             service: TowerToHyperService::new(router),
+            lifetime,
         }
     }
 }
@@ -377,11 +387,20 @@ impl Protocol for HttpProtocol {
     const NAME: &'static str = "HTTP";
     type Error = Box<dyn std::error::Error + Send + Sync>;
 
-    async fn serve<I>(self, io: I, watcher: Watcher) -> Result<(), Self::Error>
+    async fn serve<I>(self, io: I, stop: CancellationToken) -> Result<(), Self::Error>
     where
-        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let conn = self.builder.serve_connection(io, self.service);
-        watcher.watch(conn).await
+        if !self.lifetime.watches_activity() {
+            let conn = self
+                .builder
+                .serve_connection(TokioIo::new(io), self.service);
+            return lifetime::drive(conn, &stop, self.lifetime, None).await;
+        }
+        let activity = Activity::new(true);
+        let io = Watched::new(io, activity.clone());
+        let service = Tracked::new(self.service, Some(activity.clone()));
+        let conn = self.builder.serve_connection(TokioIo::new(io), service);
+        lifetime::drive(conn, &stop, self.lifetime, Some(&activity)).await
     }
 }

@@ -16,6 +16,7 @@ mod grpc;
 mod gzip;
 mod http;
 mod ingest;
+mod lifetime;
 mod rpc;
 mod server;
 mod wire;
@@ -36,7 +37,7 @@ use redline_pipeline::{
 use tokio::net::TcpListener;
 
 pub use config::{
-    AuthConfig, Config, ContentEncoding, GrpcConfig, HttpConfig, KeepaliveConfig,
+    AuthConfig, Config, ContentEncoding, GrpcConfig, HttpConfig, HttpKeepalive, KeepaliveConfig,
     KeepaliveServerParameters, Protocols, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT,
     DEFAULT_LOGS_URL_PATH, DEFAULT_MAX_RECV_MSG_SIZE_MIB, DEFAULT_MAX_REQUEST_BODY_SIZE,
     DEFAULT_METRICS_URL_PATH, DEFAULT_TRACES_URL_PATH,
@@ -78,6 +79,13 @@ impl FactoryInfo for OtlpReceiverFactory {
 
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
         Config::from_component(config).map(|_| ())
+    }
+
+    fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
+        Config::from_component(config)
+            .ok()
+            .and_then(|c| c.protocols.http.map(|h| h.deprecation_warnings()))
+            .unwrap_or_default()
     }
 
     fn extension_refs(&self, config: &ComponentConfig) -> Vec<(String, ComponentId)> {

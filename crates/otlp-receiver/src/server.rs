@@ -8,10 +8,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 
 use crate::conn::{Conn, Protocol};
 
@@ -62,7 +62,7 @@ async fn accept_loop<P: Protocol>(
     conn: Conn<P>,
     mut stop: oneshot::Receiver<Instant>,
 ) -> bool {
-    let graceful = GracefulShutdown::new();
+    let stop_connections = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let deadline = loop {
         tokio::select! {
@@ -70,7 +70,7 @@ async fn accept_loop<P: Protocol>(
                 Ok((io, _peer)) => {
                     // Small unary RPCs: waiting to coalesce writes only adds latency.
                     let _ = io.set_nodelay(true);
-                    tasks.spawn(conn.clone().serve(io, graceful.watcher()));
+                    tasks.spawn(conn.clone().serve(io, stop_connections.clone()));
                 }
                 Err(e) => {
                     // Typically EMFILE: back off rather than spin; the listener stays usable.
@@ -87,7 +87,8 @@ async fn accept_loop<P: Protocol>(
     let drained = match deadline {
         Some(d) => {
             let d = tokio::time::Instant::from_std(d);
-            tokio::time::timeout_at(d, graceful.shutdown())
+            stop_connections.cancel();
+            tokio::time::timeout_at(d, async { while tasks.join_next().await.is_some() {} })
                 .await
                 .is_ok()
         }

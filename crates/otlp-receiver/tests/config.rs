@@ -83,7 +83,7 @@ fn implemented_keys_parse() {
     assert_eq!(h.traces_path(), "/custom/traces");
     assert_eq!(h.max_request_body_size(), 1 << 20);
     assert_eq!(h.encodings().len(), 2);
-    assert_eq!(h.read_header_timeout(), Duration::from_secs(10));
+    assert_eq!(h.read_header_timeout(), Some(Duration::from_secs(10)));
 }
 
 #[test]
@@ -283,4 +283,81 @@ fn inline_key_pem_is_never_echoed() {
     .expect_err("a map is not a key");
     assert!(err.contains("protocols.grpc.tls.key_pem"), "{err}");
     assert!(!err.contains("PRIVATE-KEY-MATERIAL"), "{err}");
+}
+
+#[test]
+fn connection_lifetime_keys_resolve_as_otelcol_reads_them() {
+    let c = parse(
+        "    protocols:
+      grpc:
+        keepalive:
+          server_parameters:
+            max_connection_idle: 11s
+            max_connection_age: 30s
+            max_connection_age_grace: 5s
+      http:
+        read_header_timeout: 0s
+        keepalive:
+          idle_timeout: 2m",
+    )
+    .expect("valid");
+    let sp = c
+        .protocols
+        .grpc
+        .and_then(|g| g.keepalive)
+        .and_then(|k| k.server_parameters)
+        .expect("server parameters");
+    assert_eq!(sp.max_connection_idle, Some(Duration::from_secs(11)));
+    assert_eq!(sp.max_connection_age, Some(Duration::from_secs(30)));
+    assert_eq!(sp.max_connection_age_grace, Some(Duration::from_secs(5)));
+    let h = c.protocols.http.expect("http");
+    assert_eq!(h.read_header_timeout(), None, "0 is no limit, as in Go");
+    assert_eq!(h.idle_timeout(), Some(Duration::from_secs(120)));
+    assert!(h.keep_alives());
+    assert!(h.deprecation_warnings().is_empty());
+
+    // confighttp's defaults; a null section is no section.
+    let h = parse("    protocols:\n      http:\n        keepalive:")
+        .expect("valid")
+        .protocols
+        .http
+        .expect("http");
+    assert_eq!(h.read_header_timeout(), Some(Duration::from_secs(60)));
+    assert_eq!(h.idle_timeout(), Some(Duration::from_secs(60)));
+    assert!(h.keep_alives());
+
+    let h = parse("    protocols:\n      http:\n        keepalive:\n          enabled: false")
+        .expect("valid")
+        .protocols
+        .http
+        .expect("http");
+    assert!(!h.keep_alives());
+}
+
+#[test]
+fn deprecated_keepalive_keys_still_work_with_a_warning() {
+    let yaml = "    protocols:\n      http:\n        idle_timeout: 90s\n        keep_alives_enabled: false";
+    let h = parse(yaml).expect("valid").protocols.http.expect("http");
+    assert_eq!(h.idle_timeout(), Some(Duration::from_secs(90)));
+    assert!(!h.keep_alives());
+    let warnings = OtlpReceiverFactory.warnings(&section(yaml));
+    assert_eq!(
+        warnings,
+        [
+            "protocols.http.idle_timeout is deprecated; use protocols.http.keepalive.idle_timeout instead",
+            "protocols.http.keep_alives_enabled is deprecated; set protocols.http.keepalive.enabled to false instead",
+        ]
+    );
+    // Values that change nothing are neither deprecated use nor a conflict, as in otelcol.
+    let quiet = "    protocols:\n      http:\n        idle_timeout: 0s\n        keep_alives_enabled: true\n        keepalive:\n          idle_timeout: 5s";
+    assert!(OtlpReceiverFactory.warnings(&section(quiet)).is_empty());
+    assert!(parse(quiet).is_ok());
+    let err = parse(
+        "    protocols:\n      http:\n        idle_timeout: 90s\n        keepalive:\n          idle_timeout: 5s",
+    )
+    .expect_err("both representations");
+    assert!(
+        err.contains("protocols.http.idle_timeout") && err.contains("`keepalive` section"),
+        "{err}"
+    );
 }

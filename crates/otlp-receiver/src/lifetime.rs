@@ -1,0 +1,475 @@
+//! When a server ends a connection by itself, as otelcol's servers do.
+//!
+//! gRPC (grpc-go's `keepalive.ServerParameters`): a connection with no call in flight for
+//! `max_connection_idle` gets a GOAWAY; one older than `max_connection_age` (±10% jitter, so
+//! the connections of one deploy do not all reconnect at once) gets a GOAWAY and, after
+//! `max_connection_age_grace`, is closed with whatever is still running.
+//!
+//! HTTP (Go's `net/http` server): the head of a request must arrive within
+//! `read_header_timeout` of its first byte (of the accept, for the first request), and a
+//! kept-alive connection waits `idle_timeout` for the next request. hyper's own header
+//! timer also runs while the connection waits between requests, which would close idle
+//! connections after `read_header_timeout` whatever `idle_timeout` says, so the two deadlines
+//! are kept here instead.
+//!
+//! [`Activity`] is what the deadlines are computed from: the service wrapper [`Tracked`]
+//! counts the requests in flight and the reader wrapper [`Watched`] notes when the bytes of a
+//! new request head start arriving. [`drive`] serves the connection and acts on them.
+
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::io;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper_util::server::graceful::GracefulConnection;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// The deadlines a server holds its connections to; `None` is no deadline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Lifetime {
+    /// From the first byte of a request head (the accept, for the first) to its last.
+    pub header_read: Option<Duration>,
+    /// With no request in flight and none arriving.
+    pub idle: Option<Duration>,
+    /// From the accept to the GOAWAY, before jitter.
+    pub max_age: Option<Duration>,
+    /// From the GOAWAY sent for age to closing the connection regardless.
+    pub age_grace: Option<Duration>,
+}
+
+impl Lifetime {
+    /// Whether the connection's requests need counting: without these two, nothing does.
+    pub(crate) fn watches_activity(&self) -> bool {
+        self.header_read.is_some() || self.idle.is_some()
+    }
+
+    /// `max_age` with grpc-go's jitter: uniform in ±10%.
+    fn jittered_age(&self) -> Option<Duration> {
+        let age = self.max_age?;
+        let spread = age / 10;
+        let span = u64::try_from(spread.as_nanos().saturating_mul(2)).unwrap_or(u64::MAX);
+        if span == 0 {
+            return Some(age);
+        }
+        // A fresh RandomState is seeded per instance: enough randomness to spread reconnects.
+        let offset = Duration::from_nanos(RandomState::new().hash_one(0u8) % span);
+        Some((age - spread).saturating_add(offset))
+    }
+}
+
+/// What a connection is doing, shared by its service, its reader and [`drive`].
+///
+/// Times are nanoseconds since `origin`, plus one, so that 0 can mean "none".
+pub(crate) struct Activity {
+    origin: Instant,
+    in_flight: AtomicUsize,
+    /// When the connection last had no request in flight (or was accepted).
+    idle_since: AtomicU64,
+    /// When the first byte of the head now being read arrived; 0 while none is being read.
+    head_since: AtomicU64,
+    /// HTTP/2 (h2c on the HTTP port): its frames are not request heads, so no header deadline.
+    h2: AtomicBool,
+    /// Woken when a deadline may have come nearer: the last request ended, a head began.
+    changed: Notify,
+}
+
+impl Activity {
+    /// A connection just accepted. `awaiting_head`: whether its first request's head is
+    /// already on the clock (HTTP, where the header deadline runs from the accept).
+    pub(crate) fn new(awaiting_head: bool) -> Arc<Self> {
+        Arc::new(Self {
+            origin: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(1),
+            head_since: AtomicU64::new(u64::from(awaiting_head)),
+            h2: AtomicBool::new(false),
+            changed: Notify::new(),
+        })
+    }
+
+    fn stamp(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX - 1)
+            + 1
+    }
+
+    fn instant(&self, stamp: u64) -> Instant {
+        self.origin + Duration::from_nanos(stamp - 1)
+    }
+
+    fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.head_since.store(0, Ordering::Release);
+    }
+
+    fn request_ended(&self) {
+        self.idle_since
+            .store(self.stamp(Instant::now()), Ordering::Release);
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Called after each read that brought bytes; `bytes` (what arrived) is only looked at
+    /// on the connection's first read, which tells h2c apart by its preface. Afterwards,
+    /// bytes arriving with no request in flight start a head.
+    fn bytes_read(&self, first_read: bool, bytes: &[u8]) {
+        const PREFACE: &[u8] = b"PRI * HTTP/2.0";
+        if first_read {
+            let n = bytes.len().min(PREFACE.len());
+            if n > 0 && bytes[..n] == PREFACE[..n] {
+                self.h2.store(true, Ordering::Release);
+                self.head_since.store(0, Ordering::Release);
+                return;
+            }
+        }
+        if self.h2.load(Ordering::Acquire)
+            || self.in_flight.load(Ordering::Acquire) > 0
+            || self.head_since.load(Ordering::Acquire) != 0
+        {
+            return;
+        }
+        self.head_since
+            .store(self.stamp(Instant::now()), Ordering::Release);
+        self.changed.notify_one();
+    }
+
+    /// The next deadline of an idle connection and what happens at it; `None` while a
+    /// request is in flight.
+    fn deadline(&self, lifetime: &Lifetime) -> Option<(Instant, Expiry)> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let head = self.head_since.load(Ordering::Acquire);
+        if head != 0 {
+            let at = later(self.instant(head), lifetime.header_read?)?;
+            return Some((at, Expiry::HeaderRead));
+        }
+        let idle = self.idle_since.load(Ordering::Acquire);
+        Some((later(self.instant(idle), lifetime.idle?)?, Expiry::Idle))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expiry {
+    HeaderRead,
+    Idle,
+    Age,
+    Grace,
+}
+
+pin_project_lite::pin_project! {
+    /// A service's response future, counted in its connection's [`Activity`] until it
+    /// completes or is dropped.
+    pub(crate) struct TrackedFuture<F> {
+        #[pin]
+        inner: F,
+        guard: Option<InFlight>,
+    }
+}
+
+impl<F: Future> Future for TrackedFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        this.guard.take();
+        Poll::Ready(out)
+    }
+}
+
+/// One request in flight; dropping it ends the request.
+pub(crate) struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_ended();
+    }
+}
+
+/// A connection's service, counting its requests when the lifetime needs them.
+#[derive(Clone)]
+pub(crate) struct Tracked<S> {
+    inner: S,
+    activity: Option<Arc<Activity>>,
+}
+
+impl<S> Tracked<S> {
+    pub(crate) fn new(inner: S, activity: Option<Arc<Activity>>) -> Self {
+        Self { inner, activity }
+    }
+}
+
+impl<S, R> hyper::service::Service<R> for Tracked<S>
+where
+    S: hyper::service::Service<R>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TrackedFuture<S::Future>;
+
+    fn call(&self, req: R) -> Self::Future {
+        let guard = self.activity.as_ref().map(|a| {
+            a.request_started();
+            InFlight(a.clone())
+        });
+        TrackedFuture {
+            inner: self.inner.call(req),
+            guard,
+        }
+    }
+}
+
+/// A connection's transport, noting in its [`Activity`] when request bytes arrive.
+pub(crate) struct Watched<I> {
+    inner: I,
+    activity: Arc<Activity>,
+    first_read: bool,
+}
+
+impl<I> Watched<I> {
+    pub(crate) fn new(inner: I, activity: Arc<Activity>) -> Self {
+        Self {
+            inner,
+            activity,
+            first_read: true,
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        std::task::ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        let read = &buf.filled()[before..];
+        if !read.is_empty() {
+            let first_read = std::mem::replace(&mut self.first_read, false);
+            self.activity.bytes_read(first_read, read);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// Serves `conn` until it ends, the server stops (`stop`: a graceful shutdown, whose deadline
+/// the server keeps) or one of the lifetime's deadlines passes.
+pub(crate) async fn drive<C>(
+    conn: C,
+    stop: &CancellationToken,
+    lifetime: Lifetime,
+    activity: Option<&Activity>,
+) -> Result<(), C::Error>
+where
+    C: GracefulConnection,
+{
+    let mut conn = pin!(conn);
+    let mut stopped = pin!(stop.cancelled());
+    let aged_at = lifetime
+        .jittered_age()
+        .and_then(|age| later(Instant::now(), age));
+    let mut timer = pin!(tokio::time::sleep_until(far_future()));
+    let mut armed: Option<Instant> = None;
+    let mut draining = false;
+    let mut grace_until: Option<Instant> = None;
+    // The nearest deadline as things stand; activity moves it, so it is asked again whenever
+    // the timer fires or the activity changes.
+    let next = |draining: bool, grace_until: Option<Instant>| {
+        if draining {
+            return grace_until.map(|at| (at, Expiry::Grace));
+        }
+        let idle = activity.and_then(|a| a.deadline(&lifetime));
+        let age = aged_at.map(|at| (at, Expiry::Age));
+        match (idle, age) {
+            (Some(i), Some(a)) => Some(if i.0 <= a.0 { i } else { a }),
+            (i, a) => i.or(a),
+        }
+    };
+    loop {
+        let due = next(draining, grace_until).map(|(at, _)| at);
+        if let Some(at) = due.filter(|at| Some(*at) != armed) {
+            timer.as_mut().reset(at);
+        }
+        armed = due;
+        let changed = async {
+            match activity {
+                Some(a) if !draining => a.changed.notified().await,
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            done = conn.as_mut() => return done,
+            () = &mut stopped, if !draining => {
+                C::graceful_shutdown(conn.as_mut());
+                draining = true;
+            }
+            () = &mut timer, if armed.is_some() => {
+                let Some((at, expiry)) = next(draining, grace_until) else { continue };
+                if Instant::now() < at {
+                    // The connection was busy meanwhile: the loop arms the later deadline.
+                    continue;
+                }
+                match expiry {
+                    Expiry::HeaderRead => {
+                        // As Go's server: a head that did not arrive in time closes the
+                        // connection without an answer.
+                        tracing::debug!("closing a connection whose request head took longer than read_header_timeout");
+                        return Ok(());
+                    }
+                    Expiry::Idle => {
+                        tracing::debug!("closing an idle connection");
+                        C::graceful_shutdown(conn.as_mut());
+                        draining = true;
+                    }
+                    Expiry::Age => {
+                        tracing::debug!("closing a connection past its maximum age");
+                        C::graceful_shutdown(conn.as_mut());
+                        draining = true;
+                        grace_until = lifetime.age_grace.and_then(|g| later(Instant::now(), g));
+                    }
+                    Expiry::Grace => {
+                        tracing::debug!("closing a connection whose grace after its maximum age ran out");
+                        return Ok(());
+                    }
+                }
+            }
+            () = changed => {}
+        }
+    }
+}
+
+/// `at + after`; `None` (no deadline) past what the clock can represent, for a setting of
+/// centuries.
+fn later(at: Instant, after: Duration) -> Option<Instant> {
+    at.checked_add(after)
+}
+
+/// A deadline that never comes, for a timer not armed yet (about 30 years, as tokio's own).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HTTP: Lifetime = Lifetime {
+        header_read: Some(Duration::from_secs(10)),
+        idle: Some(Duration::from_secs(60)),
+        max_age: None,
+        age_grace: None,
+    };
+
+    #[test]
+    fn age_jitter_stays_within_ten_percent() {
+        let lifetime = Lifetime {
+            max_age: Some(Duration::from_secs(100)),
+            ..Lifetime::default()
+        };
+        let ages: Vec<Duration> = (0..1000)
+            .filter_map(|_| lifetime.jittered_age())
+            .collect();
+        assert_eq!(ages.len(), 1000);
+        assert!(ages
+            .iter()
+            .all(|a| (Duration::from_secs(90)..Duration::from_secs(110)).contains(a)));
+        // Spread, not one value: reconnects of one deploy do not line up.
+        assert!(ages.iter().any(|a| *a < Duration::from_secs(97)));
+        assert!(ages.iter().any(|a| *a > Duration::from_secs(103)));
+    }
+
+    #[tokio::test]
+    async fn deadlines_follow_the_connection() {
+        let a = Activity::new(true);
+        // Accepted: the first head is on the clock.
+        let (at, expiry) = a.deadline(&HTTP).expect("head deadline");
+        assert_eq!(expiry, Expiry::HeaderRead);
+        assert_eq!(at, a.origin + Duration::from_secs(10));
+        a.bytes_read(true, b"POST /v1/traces");
+        assert!(!a.h2.load(Ordering::Acquire));
+        a.request_started();
+        assert_eq!(a.deadline(&HTTP), None, "a request in flight has no deadline");
+        a.request_ended();
+        assert_eq!(
+            a.deadline(&HTTP).map(|d| d.1),
+            Some(Expiry::Idle),
+            "between requests: idle_timeout, not read_header_timeout"
+        );
+        a.bytes_read(false, &[]);
+        assert_eq!(a.deadline(&HTTP).map(|d| d.1), Some(Expiry::HeaderRead));
+        // Without the setting, no deadline of that kind.
+        let no_head = Lifetime {
+            header_read: None,
+            ..HTTP
+        };
+        assert_eq!(a.deadline(&no_head), None);
+    }
+
+    #[tokio::test]
+    async fn h2c_preface_turns_the_head_deadline_off() {
+        let a = Activity::new(true);
+        a.bytes_read(true, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        assert_eq!(a.deadline(&HTTP).map(|d| d.1), Some(Expiry::Idle));
+        a.bytes_read(false, &[]);
+        assert_eq!(a.deadline(&HTTP).map(|d| d.1), Some(Expiry::Idle));
+        // A preface split over reads is told apart by its first bytes.
+        let b = Activity::new(true);
+        b.bytes_read(true, b"PR");
+        assert!(b.h2.load(Ordering::Acquire));
+    }
+
+    #[tokio::test]
+    async fn centuries_are_no_deadline_rather_than_an_overflow() {
+        let a = Activity::new(false);
+        let forever = Lifetime {
+            idle: Some(Duration::MAX),
+            max_age: Some(Duration::MAX),
+            ..Lifetime::default()
+        };
+        assert_eq!(a.deadline(&forever), None);
+        assert!(forever
+            .jittered_age()
+            .and_then(|age| later(Instant::now(), age))
+            .is_none());
+    }
+}

@@ -1,0 +1,201 @@
+"""When the `otlp` receiver ends a connection by itself, otelcol-contrib and Redline alike.
+
+HTTP (Go's net/http server, confighttp v0.161): a kept-alive connection waits
+`keepalive.idle_timeout` for its next request, whatever `read_header_timeout` says; a head
+that starts and stalls is closed `read_header_timeout` after it began, without an answer;
+`keepalive.enabled: false` answers `Connection: close` and closes.
+
+gRPC (grpc-go's keepalive.ServerParameters): `max_connection_idle` sends a GOAWAY to a
+connection without calls, `max_connection_age` to any connection, within ±10% of the age. The
+client here is grpcio, whose channel goes from READY to IDLE when the GOAWAY arrives.
+
+Each check runs on both collectors with the same file; times are checked against the
+settings, with room above them for a loaded machine.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import grpc
+
+from pair import TRACE_EXPORT
+import traffic
+
+CONFIG = """\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        keepalive:
+          server_parameters:
+            {grpc_parameters}
+      http:
+        read_header_timeout: 300ms
+        keepalive:
+          {http_keepalive}
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:4317
+    tls:
+      insecure: true
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [otlp]
+"""
+
+SLACK = 3.0
+
+
+def config(grpc_parameters: str = "max_connection_idle: 0s", http_keepalive: str = "idle_timeout: 1500ms") -> str:
+    return CONFIG.format(grpc_parameters=grpc_parameters, http_keepalive=http_keepalive)
+
+
+def body() -> bytes:
+    return traffic.request(({"service.name": "lifetime"}, [traffic.span()])).SerializeToString()
+
+
+def head(port: int, length: int) -> bytes:
+    return (f"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/x-protobuf\r\nContent-Length: {length}\r\n\r\n").encode()
+
+
+def read_response(sock: socket.socket) -> str:
+    """One response on `sock`: its head (the body is read and dropped)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, f"connection closed mid-response: {data!r}"
+        data += chunk
+    raw_head, rest = data.split(b"\r\n\r\n", 1)
+    text = raw_head.decode()
+    length = 0
+    for line in text.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    while len(rest) < length:
+        chunk = sock.recv(4096)
+        assert chunk, "connection closed mid-body"
+        rest += chunk
+    return text
+
+
+def export(sock: socket.socket, port: int) -> str:
+    payload = body()
+    sock.sendall(head(port, len(payload)) + payload)
+    return read_response(sock)
+
+
+def seconds_to_close(sock: socket.socket, limit: float) -> float:
+    """Seconds until the server closes `sock`, which must send nothing meanwhile."""
+    start = time.monotonic()
+    sock.settimeout(limit)
+    try:
+        got = sock.recv(4096)
+    except ConnectionResetError:
+        got = b""
+    assert got == b"", f"the server answered instead of closing: {got[:200]!r}"
+    return time.monotonic() - start
+
+
+def test_http_idle_and_head_deadlines(pair_factory):
+    pair = pair_factory(config())
+    for side, c in pair.c.items():
+        port = c.ports["http"]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            assert export(sock, port).startswith("HTTP/1.1 200"), side
+            # Longer than read_header_timeout, shorter than idle_timeout: still open.
+            time.sleep(0.9)
+            assert export(sock, port).startswith("HTTP/1.1 200"), side
+            took = seconds_to_close(sock, 1.5 + SLACK)
+            assert took >= 1.4, f"{side} closed an idle connection after {took:.2f}s (idle_timeout 1.5s)"
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            assert export(sock, port).startswith("HTTP/1.1 200"), side
+            sock.sendall(b"POST /v1/traces HTTP/1.1\r\n")
+            took = seconds_to_close(sock, 0.3 + SLACK)
+            assert 0.25 <= took < 1.4, f"{side} closed a stalled head after {took:.2f}s (read_header_timeout 0.3s)"
+
+
+def test_http_keepalive_disabled(pair_factory):
+    pair = pair_factory(config(http_keepalive="enabled: false"))
+    for side, c in pair.c.items():
+        port = c.ports["http"]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            answer = export(sock, port)
+            assert answer.startswith("HTTP/1.1 200"), side
+            assert "connection: close" in answer.lower(), f"{side}: {answer}"
+            seconds_to_close(sock, SLACK)
+
+
+class ChannelStates:
+    """A grpcio channel's connectivity states, timed."""
+
+    def __init__(self, port: int):
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.seen: list[tuple[float, grpc.ChannelConnectivity]] = []
+        self.changed = threading.Condition()
+        self.channel.subscribe(self._on_state, try_to_connect=False)
+
+    def _on_state(self, state):
+        with self.changed:
+            self.seen.append((time.monotonic(), state))
+            self.changed.notify_all()
+
+    def export(self):
+        call = self.channel.unary_unary(TRACE_EXPORT, request_serializer=None, response_deserializer=None)
+        call(body(), timeout=15)
+
+    def idle_after(self, since: float, limit: float) -> float:
+        """Seconds from `since` until the channel left READY for IDLE (the GOAWAY)."""
+        def idle():
+            # The state reported on subscribing is IDLE too: only IDLE after READY counts.
+            ready = False
+            for t, s in self.seen:
+                if s == grpc.ChannelConnectivity.READY:
+                    ready = True
+                elif s == grpc.ChannelConnectivity.IDLE and ready and t >= since:
+                    return t
+            return None
+        with self.changed:
+            self.changed.wait_for(lambda: idle() is not None, timeout=limit)
+            at = idle()
+        assert at is not None, f"no GOAWAY within {limit}s: {self.seen}"
+        return at - since
+
+    def close(self):
+        self.channel.close()
+
+
+def test_grpc_max_connection_idle(pair_factory):
+    pair = pair_factory(config(grpc_parameters="max_connection_idle: 1s"))
+    for side, c in pair.c.items():
+        states = ChannelStates(c.ports["grpc"])
+        try:
+            states.export()
+            ended = time.monotonic()
+            took = states.idle_after(ended, 1 + SLACK)
+            assert took >= 0.9, f"{side} sent GOAWAY {took:.2f}s after the last call (max_connection_idle 1s)"
+        finally:
+            states.close()
+
+
+def test_grpc_max_connection_age(pair_factory):
+    pair = pair_factory(config(grpc_parameters="max_connection_age: 1500ms"))
+    for side, c in pair.c.items():
+        states = ChannelStates(c.ports["grpc"])
+        try:
+            opened = time.monotonic()
+            states.export()
+            # Calls all along: age is not idleness.
+            while time.monotonic() - opened < 1.2:
+                states.export()
+                time.sleep(0.1)
+            took = states.idle_after(opened, 1.65 + SLACK)
+            assert took >= 1.3, f"{side} sent GOAWAY {took:.2f}s after connecting (max_connection_age 1.5s ±10%)"
+        finally:
+            states.close()
