@@ -3,7 +3,8 @@
 HTTP (Go's net/http server, confighttp v0.161): a kept-alive connection waits
 `keepalive.idle_timeout` for its next request, whatever `read_header_timeout` says; a head
 that starts and stalls is closed `read_header_timeout` after it began, without an answer;
-`keepalive.enabled: false` answers `Connection: close` and closes.
+`keepalive.enabled: false` answers `Connection: close` and closes. The `prometheus` exporter's
+`/metrics` server takes the same keys (confighttp's) and keeps them the same way.
 
 gRPC (grpc-go's keepalive.ServerParameters): `max_connection_idle` sends a GOAWAY to a
 connection without calls, `max_connection_age` to any connection, within ±10% of the age. The
@@ -73,12 +74,19 @@ def read_response(sock: socket.socket) -> str:
         data += chunk
     raw_head, rest = data.split(b"\r\n\r\n", 1)
     text = raw_head.decode()
-    length = 0
+    length, chunked = 0, False
     for line in text.split("\r\n")[1:]:
         name, _, value = line.partition(":")
         if name.strip().lower() == "content-length":
             length = int(value.strip())
-    while len(rest) < length:
+        if name.strip().lower() == "transfer-encoding":
+            chunked = "chunked" in value.lower()
+
+    def complete() -> bool:
+        # An exposition's lines end in "\n" alone, so only the last chunk ends so.
+        return rest.endswith(b"0\r\n\r\n") if chunked else len(rest) >= length
+
+    while not complete():
         chunk = sock.recv(4096)
         assert chunk, "connection closed mid-body"
         rest += chunk
@@ -103,22 +111,57 @@ def seconds_to_close(sock: socket.socket, limit: float) -> float:
     return time.monotonic() - start
 
 
+def check_idle_and_head(side: str, port: int, request, head_start: bytes):
+    """With read_header_timeout 0.3s and keepalive.idle_timeout 1.5s: a connection waits the
+    idle deadline between requests, and a head that stalls is closed at the head deadline."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        assert request(sock, port).startswith("HTTP/1.1 200"), side
+        # Longer than read_header_timeout, shorter than idle_timeout: still open.
+        time.sleep(0.9)
+        assert request(sock, port).startswith("HTTP/1.1 200"), side
+        took = seconds_to_close(sock, 1.5 + SLACK)
+        assert took >= 1.4, f"{side} closed an idle connection after {took:.2f}s (idle_timeout 1.5s)"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        assert request(sock, port).startswith("HTTP/1.1 200"), side
+        sock.sendall(head_start)
+        took = seconds_to_close(sock, 0.3 + SLACK)
+        assert 0.25 <= took < 1.4, f"{side} closed a stalled head after {took:.2f}s (read_header_timeout 0.3s)"
+
+
 def test_http_idle_and_head_deadlines(pair_factory):
     pair = pair_factory(config())
     for side, c in pair.c.items():
-        port = c.ports["http"]
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            assert export(sock, port).startswith("HTTP/1.1 200"), side
-            # Longer than read_header_timeout, shorter than idle_timeout: still open.
-            time.sleep(0.9)
-            assert export(sock, port).startswith("HTTP/1.1 200"), side
-            took = seconds_to_close(sock, 1.5 + SLACK)
-            assert took >= 1.4, f"{side} closed an idle connection after {took:.2f}s (idle_timeout 1.5s)"
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            assert export(sock, port).startswith("HTTP/1.1 200"), side
-            sock.sendall(b"POST /v1/traces HTTP/1.1\r\n")
-            took = seconds_to_close(sock, 0.3 + SLACK)
-            assert 0.25 <= took < 1.4, f"{side} closed a stalled head after {took:.2f}s (read_header_timeout 0.3s)"
+        check_idle_and_head(side, c.ports["http"], export, b"POST /v1/traces HTTP/1.1\r\n")
+
+
+PROMETHEUS = """\
+receivers:
+  otlp:
+    protocols:
+      grpc:
+exporters:
+  prometheus:
+    endpoint: 127.0.0.1:9464
+    read_header_timeout: 300ms
+    keepalive:
+      idle_timeout: 1500ms
+service:
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [prometheus]
+"""
+
+
+def scrape(sock: socket.socket, port: int) -> str:
+    sock.sendall(f"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    return read_response(sock)
+
+
+def test_prometheus_scrape_connections(pair_factory):
+    pair = pair_factory(PROMETHEUS)
+    for side, c in pair.c.items():
+        check_idle_and_head(side, c.ports["prom"], scrape, b"GET /metrics HTTP/1.1\r\n")
 
 
 def test_http_keepalive_disabled(pair_factory):

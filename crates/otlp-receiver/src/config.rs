@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use redline_http_server::HttpKeepalive;
+use redline_http_server::HttpServerTimeouts;
 use redline_pipeline::config::Unsupported;
 use redline_pipeline::endpoint::TcpTransport;
 use redline_pipeline::tls::ServerTlsConfig;
@@ -26,8 +28,6 @@ pub const DEFAULT_HTTP_ENDPOINT: &str = "localhost:4318";
 pub const DEFAULT_MAX_RECV_MSG_SIZE_MIB: u64 = 4;
 /// confighttp's `defaultMaxRequestBodySize`.
 pub const DEFAULT_MAX_REQUEST_BODY_SIZE: u64 = 20 * 1024 * 1024;
-/// confighttp's default `read_header_timeout`.
-pub const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_TRACES_URL_PATH: &str = "/v1/traces";
 pub const DEFAULT_METRICS_URL_PATH: &str = "/v1/metrics";
 pub const DEFAULT_LOGS_URL_PATH: &str = "/v1/logs";
@@ -250,29 +250,6 @@ impl Default for HttpConfig {
     }
 }
 
-/// `protocols.http.keepalive`: whether connections stay open between requests, and for how
-/// long. Present, it replaces the deprecated `idle_timeout` and `keep_alives_enabled`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HttpKeepalive {
-    pub enabled: bool,
-    /// Unset: the default (1m) or the deprecated key's value.
-    #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
-    pub idle_timeout: Option<Duration>,
-}
-
-impl Default for HttpKeepalive {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            idle_timeout: None,
-        }
-    }
-}
-
-/// confighttp's default `idle_timeout`.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// A server's `auth` section, as every Redline server spells it.
 pub use redline_pipeline::extension::ServerAuthConfig as AuthConfig;
 
@@ -355,49 +332,14 @@ impl HttpConfig {
         }
     }
 
-    /// The head's deadline; `None` for 0, which Go's server takes as no deadline (with
-    /// `read_timeout`, which Redline does not support, unset).
-    pub fn read_header_timeout(&self) -> Option<Duration> {
-        Some(
-            self.read_header_timeout
-                .unwrap_or(DEFAULT_READ_HEADER_TIMEOUT),
-        )
-        .filter(|d| !d.is_zero())
-    }
-
-    /// Whether a connection stays open for the next request: `keepalive.enabled`, else the
-    /// deprecated `keep_alives_enabled`.
-    pub fn keep_alives(&self) -> bool {
-        match &self.keepalive {
-            Some(k) => k.enabled,
-            None => self.keep_alives_enabled.unwrap_or(true),
+    /// The keys bounding a connection's life, for the server and its checks.
+    pub fn timeouts(&self) -> HttpServerTimeouts {
+        HttpServerTimeouts {
+            read_header_timeout: self.read_header_timeout,
+            idle_timeout: self.idle_timeout,
+            keep_alives_enabled: self.keep_alives_enabled,
+            keepalive: self.keepalive,
         }
-    }
-
-    /// How long a kept-alive connection waits for its next request; `None` for 0 (no
-    /// deadline, as in Go's server with `read_timeout` unset). `keepalive.idle_timeout`, else
-    /// the deprecated `idle_timeout`, else 1m.
-    pub fn idle_timeout(&self) -> Option<Duration> {
-        let set = self.keepalive.as_ref().and_then(|k| k.idle_timeout);
-        Some(set.or(self.idle_timeout).unwrap_or(DEFAULT_IDLE_TIMEOUT)).filter(|d| !d.is_zero())
-    }
-
-    /// The deprecated keys this section sets, as otelcol warns of them.
-    pub fn deprecation_warnings(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.idle_timeout.is_some_and(|d| !d.is_zero()) {
-            out.push(
-                "protocols.http.idle_timeout is deprecated; use protocols.http.keepalive.idle_timeout instead"
-                    .to_owned(),
-            );
-        }
-        if self.keep_alives_enabled == Some(false) {
-            out.push(
-                "protocols.http.keep_alives_enabled is deprecated; set protocols.http.keepalive.enabled to false instead"
-                    .to_owned(),
-            );
-        }
-        out
     }
 
     /// The accepted encodings. Call after [`Config::check`], which rejects unknown names.
@@ -508,17 +450,9 @@ impl Config {
                     ));
                 }
             }
-            if h.keepalive.is_some() && !h.deprecation_warnings().is_empty() {
-                let key = if h.keep_alives_enabled == Some(false) {
-                    "protocols.http.keep_alives_enabled"
-                } else {
-                    "protocols.http.idle_timeout"
-                };
-                return Err(config.invalid(
-                    key,
-                    "cannot be used alongside the `keepalive` section (as in otelcol): move it into `keepalive`",
-                ));
-            }
+            h.timeouts().check().map_err(|(key, reason)| {
+                config.invalid(&format!("protocols.http.{key}"), reason)
+            })?;
             if h.include_tls_metadata {
                 return Err(config.invalid(
                     "protocols.http.include_tls_metadata",

@@ -35,11 +35,11 @@ use tonic::codec::{
 use tonic::{Code, Status};
 
 use crate::config::GrpcConfig;
-use crate::conn::Protocol;
 use crate::gzip::{self, GunzipError};
 use crate::ingest::{Ingest, IngestError, INVALID_IDS_MESSAGE};
-use crate::lifetime::{self, Activity, Lifetime, Tracked};
 use crate::rpc;
+use redline_http_server::lifetime::{self, Activity, Lifetime, Tracked};
+use redline_http_server::Protocol;
 
 /// Decodes a message into its raw bytes; encodes the prost response.
 #[derive(Clone, Copy, Debug, Default)]

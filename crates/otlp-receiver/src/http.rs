@@ -23,21 +23,16 @@ use bytes::{Bytes, BytesMut};
 use http::header::ALLOW;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use redline_pipeline::body_budget::{BodyBudget, BodyPermit};
 use redline_pipeline::extension::{AuthError, ServerAuthenticator};
 use redline_pipeline::telemetry::ReceiverCounters;
 use redline_pipeline::Signal;
-use tokio_util::sync::CancellationToken;
 
 use self::body::{content_encoding, content_kind, content_length, decompress, DecompressError};
 use self::body::{Kind, JSON, PROTOBUF};
 use self::response::{plain, retry_response, status_response, success, too_large};
 use crate::config::{ContentEncoding, HttpConfig};
-use crate::conn::Protocol;
 use crate::ingest::{Ingest, IngestError};
-use crate::lifetime::{self, Activity, Lifetime, Tracked, Watched};
 
 pub use self::body::json_to_protobuf;
 pub use self::cors::CorsConfig;
@@ -339,68 +334,4 @@ const UNREAD_BODY_DRAINED: usize = 256 * 1024;
 fn over_budget(kind: Kind, budget: &BodyBudget) -> Response {
     let message = crate::ingest::over_budget_message(budget, "HTTP");
     retry_response(kind, &message, crate::ingest::OVER_BUDGET_RETRY_AFTER)
-}
-
-/// The header block an h2c request may carry, about what hyper's HTTP/1.1 reader buffers.
-const H2_MAX_HEADER_LIST_SIZE: u32 = 256 * 1024;
-
-/// OTLP/HTTP's side of a connection: HTTP/1.1 or HTTP/2 (h2c in clear text), told apart by
-/// what the client sends first.
-#[derive(Clone)]
-pub(crate) struct HttpProtocol {
-    builder: hyper_util::server::conn::auto::Builder<TokioExecutor>,
-    service: TowerToHyperService<Router>,
-    lifetime: Lifetime,
-}
-
-impl HttpProtocol {
-    pub(crate) fn new(config: &HttpConfig, router: Router) -> Self {
-        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        // hyper's header timer would also run between requests (see `lifetime`): the head
-        // and idle deadlines are kept there instead.
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(None)
-            .keep_alive(config.keep_alives());
-        // hyper's h2 default (16 KiB) refuses a larger header block (431), and one past its
-        // abuse threshold by closing the whole connection (GOAWAY), failing every request on
-        // it; HTTP/1.1 takes up to ~400 KiB of head. h2c now takes about the same.
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(H2_MAX_HEADER_LIST_SIZE);
-        let lifetime = Lifetime {
-            header_read: config.read_header_timeout(),
-            idle: config.idle_timeout(),
-            ..Lifetime::default()
-        };
-        Self {
-            builder,
-            service: TowerToHyperService::new(router),
-            lifetime,
-        }
-    }
-}
-
-impl Protocol for HttpProtocol {
-    const NAME: &'static str = "HTTP";
-    type Error = Box<dyn std::error::Error + Send + Sync>;
-
-    async fn serve<I>(self, io: I, stop: CancellationToken) -> Result<(), Self::Error>
-    where
-        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
-        if !self.lifetime.watches_activity() {
-            let conn = self
-                .builder
-                .serve_connection(TokioIo::new(io), self.service);
-            return lifetime::drive(conn, &stop, self.lifetime, None).await;
-        }
-        let activity = Activity::new(true);
-        let io = Watched::new(io, activity.clone());
-        let service = Tracked::new(self.service, Some(activity.clone()));
-        let conn = self.builder.serve_connection(TokioIo::new(io), service);
-        lifetime::drive(conn, &stop, self.lifetime, Some(&activity)).await
-    }
 }

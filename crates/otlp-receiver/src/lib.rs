@@ -11,14 +11,11 @@
 //! anything is decoded, so a refused request (gRPC UNAUTHENTICATED, HTTP 401) counts nowhere.
 
 mod config;
-mod conn;
 mod grpc;
 mod gzip;
 mod http;
 mod ingest;
-mod lifetime;
 mod rpc;
-mod server;
 mod wire;
 
 use std::net::SocketAddr;
@@ -47,11 +44,10 @@ pub use http::CorsConfig;
 #[doc(hidden)]
 pub use crate::http::json_to_protobuf;
 
-use crate::conn::Conn;
 use crate::grpc::{GrpcProtocol, GrpcRoute, GrpcService, GrpcState};
-use crate::http::{HttpProtocol, HttpRoute, HttpState};
+use crate::http::{HttpRoute, HttpState};
 use crate::ingest::Ingest;
-use crate::server::ServerHandle;
+use redline_http_server::{Conn, HttpProtocol, ServerHandle};
 
 /// The `otlp` receiver factory.
 #[derive(Clone, Copy, Debug, Default)]
@@ -84,7 +80,8 @@ impl FactoryInfo for OtlpReceiverFactory {
     fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
         Config::from_component(config)
             .ok()
-            .and_then(|c| c.protocols.http.map(|h| h.deprecation_warnings()))
+            .and_then(|c| c.protocols.http)
+            .map(|h| h.timeouts().deprecation_warnings("protocols.http."))
             .unwrap_or_default()
     }
 
@@ -229,7 +226,7 @@ async fn start(
             .collect();
         let state = Arc::new(HttpState::new(h, routes, auth, budget.clone()));
         let secure = tls.is_some();
-        let conn = Conn::new(HttpProtocol::new(h, http::router(state)), tls);
+        let conn = Conn::new(HttpProtocol::new(http::router(state), &h.timeouts()), tls);
         let handle = ServerHandle::spawn("http", listener, conn);
         tracing::info!(receiver = %id, addr = %handle.addr, tls = secure, "OTLP/HTTP listening");
         servers.push(("http", handle));

@@ -83,7 +83,10 @@ fn implemented_keys_parse() {
     assert_eq!(h.traces_path(), "/custom/traces");
     assert_eq!(h.max_request_body_size(), 1 << 20);
     assert_eq!(h.encodings().len(), 2);
-    assert_eq!(h.read_header_timeout(), Some(Duration::from_secs(10)));
+    assert_eq!(
+        h.timeouts().read_header_timeout(),
+        Some(Duration::from_secs(10))
+    );
 }
 
 #[test]
@@ -311,10 +314,17 @@ fn connection_lifetime_keys_resolve_as_otelcol_reads_them() {
     assert_eq!(sp.max_connection_age, Some(Duration::from_secs(30)));
     assert_eq!(sp.max_connection_age_grace, Some(Duration::from_secs(5)));
     let h = c.protocols.http.expect("http");
-    assert_eq!(h.read_header_timeout(), None, "0 is no limit, as in Go");
-    assert_eq!(h.idle_timeout(), Some(Duration::from_secs(120)));
-    assert!(h.keep_alives());
-    assert!(h.deprecation_warnings().is_empty());
+    assert_eq!(
+        h.timeouts().read_header_timeout(),
+        None,
+        "0 is no limit, as in Go"
+    );
+    assert_eq!(h.timeouts().idle_timeout(), Some(Duration::from_secs(120)));
+    assert!(h.timeouts().keep_alives());
+    assert!(h
+        .timeouts()
+        .deprecation_warnings("protocols.http.")
+        .is_empty());
 
     // confighttp's defaults; a null section is no section.
     let h = parse("    protocols:\n      http:\n        keepalive:")
@@ -322,24 +332,27 @@ fn connection_lifetime_keys_resolve_as_otelcol_reads_them() {
         .protocols
         .http
         .expect("http");
-    assert_eq!(h.read_header_timeout(), Some(Duration::from_secs(60)));
-    assert_eq!(h.idle_timeout(), Some(Duration::from_secs(60)));
-    assert!(h.keep_alives());
+    assert_eq!(
+        h.timeouts().read_header_timeout(),
+        Some(Duration::from_secs(60))
+    );
+    assert_eq!(h.timeouts().idle_timeout(), Some(Duration::from_secs(60)));
+    assert!(h.timeouts().keep_alives());
 
     let h = parse("    protocols:\n      http:\n        keepalive:\n          enabled: false")
         .expect("valid")
         .protocols
         .http
         .expect("http");
-    assert!(!h.keep_alives());
+    assert!(!h.timeouts().keep_alives());
 }
 
 #[test]
 fn deprecated_keepalive_keys_still_work_with_a_warning() {
     let yaml = "    protocols:\n      http:\n        idle_timeout: 90s\n        keep_alives_enabled: false";
     let h = parse(yaml).expect("valid").protocols.http.expect("http");
-    assert_eq!(h.idle_timeout(), Some(Duration::from_secs(90)));
-    assert!(!h.keep_alives());
+    assert_eq!(h.timeouts().idle_timeout(), Some(Duration::from_secs(90)));
+    assert!(!h.timeouts().keep_alives());
     let warnings = OtlpReceiverFactory.warnings(&section(yaml));
     assert_eq!(
         warnings,

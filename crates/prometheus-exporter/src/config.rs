@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use redline_http_server::{HttpKeepalive, HttpServerTimeouts};
 use redline_pipeline::config::Unsupported;
 use redline_pipeline::endpoint::TcpTransport;
-use redline_pipeline::only_bool::OnlyBool;
 use redline_pipeline::tls::ServerTlsConfig;
 use redline_pipeline::{ComponentConfig, ConfigError};
 use serde::{Deserialize, Deserializer};
@@ -83,19 +83,30 @@ pub struct Config {
     pub compression_algorithms: Option<Unsupported>,
     #[serde(default)]
     pub read_timeout: Option<Unsupported>,
-    #[serde(default)]
-    pub read_header_timeout: Option<Unsupported>,
+    /// Time allowed to read a scrape's request head, from its first byte; 0: no limit.
+    /// Default 1m, as in confighttp.
+    #[serde(
+        default,
+        deserialize_with = "redline_pipeline::duration::deserialize_opt"
+    )]
+    pub read_header_timeout: Option<Duration>,
     #[serde(default)]
     pub write_timeout: Option<Unsupported>,
-    #[serde(default)]
-    pub idle_timeout: Option<Unsupported>,
+    /// Deprecated in otelcol for `keepalive.idle_timeout`; still read, with a warning.
+    #[serde(
+        default,
+        deserialize_with = "redline_pipeline::duration::deserialize_opt"
+    )]
+    pub idle_timeout: Option<Duration>,
     #[serde(default)]
     pub sending_queue: Option<Unsupported>,
+    /// How long a scraper's connection waits for its next scrape (default 1m), or
+    /// `enabled: false`; `null` is no section.
     #[serde(default)]
-    pub keepalive: Option<Unsupported>,
-    /// Only `true`: hyper keeps scrape connections alive, as otelcol does by default.
+    pub keepalive: Option<HttpKeepalive>,
+    /// Deprecated in otelcol for `keepalive.enabled`; still read, with a warning.
     #[serde(default)]
-    pub keep_alives_enabled: Option<OnlyBool<true>>,
+    pub keep_alives_enabled: Option<bool>,
     #[serde(default)]
     pub middlewares: Option<Unsupported>,
     #[serde(default)]
@@ -143,7 +154,20 @@ impl Config {
             auth.id()
                 .map_err(|e| Invalid::new("auth.authenticator", e))?;
         }
+        self.timeouts()
+            .check()
+            .map_err(|(key, reason)| Invalid::new(key, reason))?;
         Ok(())
+    }
+
+    /// The keys bounding a scraper connection's life.
+    pub fn timeouts(&self) -> HttpServerTimeouts {
+        HttpServerTimeouts {
+            read_header_timeout: self.read_header_timeout,
+            idle_timeout: self.idle_timeout,
+            keep_alives_enabled: self.keep_alives_enabled,
+            keepalive: self.keepalive,
+        }
     }
 
     /// Which resource attributes become labels, and whether the deprecated section said so.

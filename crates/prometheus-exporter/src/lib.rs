@@ -65,6 +65,12 @@ impl FactoryInfo for PrometheusExporterFactory {
         Config::from_component(config).map(|_| ())
     }
 
+    fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
+        Config::from_component(config)
+            .map(|c| c.timeouts().deprecation_warnings(""))
+            .unwrap_or_default()
+    }
+
     fn extension_refs(
         &self,
         config: &ComponentConfig,
@@ -230,9 +236,15 @@ pub async fn start_exporter(
         auth,
     });
     let addr = config.bind_address()?;
-    let running = server::Running::start(component.to_owned(), &addr, scraper, tls)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
+    let running = server::Running::start(
+        component.to_owned(),
+        &addr,
+        scraper,
+        tls,
+        &config.timeouts(),
+    )
+    .await
+    .map_err(|source| StartError::Bind { addr, source })?;
     otlp::spawn_cleanup(&accumulator, expiration);
     let consumer = otlp::OtlpConsumer::new(component.to_owned(), accumulator, counters);
     Ok((Arc::new(consumer), Box::new(running)))
@@ -240,6 +252,8 @@ pub async fn start_exporter(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_connections;
 #[cfg(test)]
 mod tests_kinds;
 #[cfg(test)]

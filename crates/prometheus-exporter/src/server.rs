@@ -17,15 +17,15 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use futures::future::BoxFuture;
 use futures::StreamExt as _;
+use redline_http_server::{Conn, HttpProtocol, HttpServerTimeouts, ServerHandle};
 use redline_pipeline::extension::{AuthError, ServerAuthenticator};
-use redline_pipeline::tls::{TlsAcceptor, TlsStream};
+use redline_pipeline::tls::TlsAcceptor;
 use redline_pipeline::{
     Exemplar, ExponentialHistogramPoint, FamilyDesc, HistogramPoint, MetricsSink, MetricsSource,
     NumberPoint, RunningComponent, ShutdownError, SummaryPoint,
 };
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use crate::negotiate::{accepts_gzip, negotiate, Encoding};
 use crate::render::{
@@ -352,129 +352,35 @@ pub(crate) fn router(scraper: Arc<Scraper>) -> Router {
         .with_state(scraper)
 }
 
-/// The running exporter: its address and the server task.
+/// The running exporter: its address and its server.
 pub(crate) struct Running {
     pub component: String,
     pub addr: SocketAddr,
-    pub stop: Option<oneshot::Sender<()>>,
-    pub task: JoinHandle<std::io::Result<()>>,
+    server: ServerHandle,
 }
 
 impl Running {
-    /// Binds `addr` and serves until shut down, over TLS when `tls` is given.
+    /// Binds `addr` and serves until shut down, over TLS when `tls` is given (each handshake
+    /// in its connection's own task, under the acceptor's deadline). Connections are held to
+    /// `timeouts`: confighttp's header and idle deadlines.
     pub async fn start(
         component: String,
         addr: &str,
         scraper: Arc<Scraper>,
         tls: Option<TlsAcceptor>,
+        timeouts: &HttpServerTimeouts,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        let local = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let app = router(scraper);
-        // A dropped sender stops the server too.
-        let stopped = async move {
-            let _ = stopped.await;
-        };
         let secure = tls.is_some();
-        let task = match tls {
-            None => tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            }),
-            Some(acceptor) => {
-                let listener = TlsListener::spawn(listener, local, acceptor);
-                tokio::spawn(async move {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(stopped)
-                        .await
-                })
-            }
-        };
-        tracing::info!(component = %component, address = %local, tls = secure, "serving Prometheus metrics on /metrics");
+        let conn = Conn::new(HttpProtocol::new(router(scraper), timeouts), tls);
+        let server = ServerHandle::spawn("metrics", listener, conn);
+        let addr = server.addr;
+        tracing::info!(component = %component, address = %addr, tls = secure, "serving Prometheus metrics on /metrics");
         Ok(Self {
             component,
-            addr: local,
-            stop: Some(stop),
-            task,
+            addr,
+            server,
         })
-    }
-}
-
-/// Most TLS handshakes in progress at once; further connections wait in the kernel's
-/// backlog until one finishes (each is bounded by the handshake timeout).
-const MAX_PENDING_HANDSHAKES: usize = 64;
-
-/// A listener whose connections come out already through the TLS handshake. Handshakes run
-/// in their own tasks, so a slow client does not hold up the others.
-struct TlsListener {
-    addr: SocketAddr,
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    task: JoinHandle<()>,
-}
-
-impl TlsListener {
-    fn spawn(listener: TcpListener, addr: SocketAddr, acceptor: TlsAcceptor) -> Self {
-        let (tx, ready) = mpsc::channel(MAX_PENDING_HANDSHAKES);
-        let task = tokio::spawn(async move {
-            // Dropped with this task, which aborts the handshakes still running.
-            let mut handshakes = JoinSet::new();
-            loop {
-                while handshakes.len() >= MAX_PENDING_HANDSHAKES {
-                    let _ = handshakes.join_next().await;
-                }
-                tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((tcp, peer)) => {
-                            let acceptor = acceptor.clone();
-                            let tx = tx.clone();
-                            handshakes.spawn(async move {
-                                match acceptor.accept(tcp).await {
-                                    Ok(tls) => {
-                                        let _ = tx.send((tls, peer)).await;
-                                    }
-                                    Err(e) => {
-                                        tracing::debug!(%peer, error = %e, "metrics TLS handshake failed");
-                                    }
-                                }
-                            });
-                        }
-                        Err(e) => {
-                            // Typically EMFILE: back off rather than spin.
-                            tracing::warn!(error = %e, "metrics endpoint: accept failed");
-                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        }
-                    },
-                    Some(_) = handshakes.join_next(), if !handshakes.is_empty() => {}
-                }
-            }
-        });
-        Self { addr, ready, task }
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // Only when the accept task is gone, which happens only on drop: nothing more
-            // will come.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.addr)
     }
 }
 
@@ -484,34 +390,17 @@ impl RunningComponent for Running {
     }
 
     fn shutdown(
-        mut self: Box<Self>,
+        self: Box<Self>,
         deadline: Instant,
     ) -> BoxFuture<'static, Result<(), ShutdownError>> {
         Box::pin(async move {
-            if let Some(stop) = self.stop.take() {
-                let _ = stop.send(());
-            }
-            let deadline = tokio::time::Instant::from_std(deadline);
-            let abort = self.task.abort_handle();
-            match tokio::time::timeout_at(deadline, &mut self.task).await {
-                Ok(Ok(Ok(()))) => Ok(()),
-                Ok(Ok(Err(e))) => Err(ShutdownError {
-                    component: self.component.clone(),
-                    reason: format!("metrics server failed: {e}"),
-                }),
-                Ok(Err(e)) => Err(ShutdownError {
-                    component: self.component.clone(),
-                    reason: format!("metrics server task failed: {e}"),
-                }),
-                Err(_) => {
-                    // Scrapes still in flight at the deadline are cut off.
-                    abort.abort();
-                    Err(ShutdownError {
-                        component: self.component.clone(),
-                        reason: "scrapes still in flight at the shutdown deadline were aborted"
-                            .into(),
-                    })
-                }
+            if self.server.shutdown(deadline).await {
+                Ok(())
+            } else {
+                Err(ShutdownError {
+                    component: self.component,
+                    reason: "scrapes still in flight at the shutdown deadline were aborted".into(),
+                })
             }
         })
     }

@@ -108,7 +108,7 @@ impl MetricsSource for Fake {
     }
 }
 
-fn sources() -> Vec<Arc<dyn MetricsSource>> {
+pub(crate) fn sources() -> Vec<Arc<dyn MetricsSource>> {
     vec![Arc::new(Fake)]
 }
 

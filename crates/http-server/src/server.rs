@@ -1,4 +1,4 @@
-//! The accept loop both servers run on, and its shutdown.
+//! The accept loop every server runs on, and its shutdown.
 //!
 //! Owning the loop (rather than `tonic::transport::Server` or `axum::serve`) is what lets
 //! shutdown honour a deadline: stop accepting, ask every connection to finish gracefully
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::conn::{Conn, Protocol};
 
 /// A running accept loop; its task answers whether every connection finished by itself.
-pub(crate) struct ServerHandle {
+pub struct ServerHandle {
     pub addr: SocketAddr,
     stop: oneshot::Sender<Instant>,
     task: JoinHandle<bool>,
@@ -24,11 +24,7 @@ pub(crate) struct ServerHandle {
 
 impl ServerHandle {
     /// Starts serving `listener` on the current tokio runtime.
-    pub(crate) fn spawn<P: Protocol>(
-        name: &'static str,
-        listener: TcpListener,
-        conn: Conn<P>,
-    ) -> Self {
+    pub fn spawn<P: Protocol>(name: &'static str, listener: TcpListener, conn: Conn<P>) -> Self {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -39,7 +35,7 @@ impl ServerHandle {
 
     /// Stops accepting, drains until `deadline`, then aborts what is left. Returns whether
     /// every connection finished by itself.
-    pub(crate) async fn shutdown(self, deadline: Instant) -> bool {
+    pub async fn shutdown(self, deadline: Instant) -> bool {
         // An error means the loop already ended (it only ends on this signal or a panic).
         let _ = self.stop.send(deadline);
         // The loop itself returns right after its deadline; the extra second only guards
@@ -48,7 +44,7 @@ impl ServerHandle {
         match tokio::time::timeout_at(guard, self.task).await {
             Ok(Ok(drained)) => drained,
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "receiver accept loop failed");
+                tracing::error!(error = %e, "server accept loop failed");
                 false
             }
             Err(_) => false,

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The deadlines a server holds its connections to; `None` is no deadline.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Lifetime {
+pub struct Lifetime {
     /// From the first byte of a request head (the accept, for the first) to its last.
     pub header_read: Option<Duration>,
     /// With no request in flight and none arriving.
@@ -46,7 +46,7 @@ pub(crate) struct Lifetime {
 
 impl Lifetime {
     /// Whether the connection's requests need counting: without these two, nothing does.
-    pub(crate) fn watches_activity(&self) -> bool {
+    pub fn watches_activity(&self) -> bool {
         self.header_read.is_some() || self.idle.is_some()
     }
 
@@ -67,7 +67,7 @@ impl Lifetime {
 /// What a connection is doing, shared by its service, its reader and [`drive`].
 ///
 /// Times are nanoseconds since `origin`, plus one, so that 0 can mean "none".
-pub(crate) struct Activity {
+pub struct Activity {
     origin: Instant,
     in_flight: AtomicUsize,
     /// When the connection last had no request in flight (or was accepted).
@@ -83,7 +83,7 @@ pub(crate) struct Activity {
 impl Activity {
     /// A connection just accepted. `awaiting_head`: whether its first request's head is
     /// already on the clock (HTTP, where the header deadline runs from the accept).
-    pub(crate) fn new(awaiting_head: bool) -> Arc<Self> {
+    pub fn new(awaiting_head: bool) -> Arc<Self> {
         Arc::new(Self {
             origin: Instant::now(),
             in_flight: AtomicUsize::new(0),
@@ -167,7 +167,7 @@ enum Expiry {
 pin_project_lite::pin_project! {
     /// A service's response future, counted in its connection's [`Activity`] until it
     /// completes or is dropped.
-    pub(crate) struct TrackedFuture<F> {
+    pub struct TrackedFuture<F> {
         #[pin]
         inner: F,
         guard: Option<InFlight>,
@@ -186,7 +186,7 @@ impl<F: Future> Future for TrackedFuture<F> {
 }
 
 /// One request in flight; dropping it ends the request.
-pub(crate) struct InFlight(Arc<Activity>);
+pub struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -196,13 +196,13 @@ impl Drop for InFlight {
 
 /// A connection's service, counting its requests when the lifetime needs them.
 #[derive(Clone)]
-pub(crate) struct Tracked<S> {
+pub struct Tracked<S> {
     inner: S,
     activity: Option<Arc<Activity>>,
 }
 
 impl<S> Tracked<S> {
-    pub(crate) fn new(inner: S, activity: Option<Arc<Activity>>) -> Self {
+    pub fn new(inner: S, activity: Option<Arc<Activity>>) -> Self {
         Self { inner, activity }
     }
 }
@@ -228,14 +228,14 @@ where
 }
 
 /// A connection's transport, noting in its [`Activity`] when request bytes arrive.
-pub(crate) struct Watched<I> {
+pub struct Watched<I> {
     inner: I,
     activity: Arc<Activity>,
     first_read: bool,
 }
 
 impl<I> Watched<I> {
-    pub(crate) fn new(inner: I, activity: Arc<Activity>) -> Self {
+    pub fn new(inner: I, activity: Arc<Activity>) -> Self {
         Self {
             inner,
             activity,
@@ -293,7 +293,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 
 /// Serves `conn` until it ends, the server stops (`stop`: a graceful shutdown, whose deadline
 /// the server keeps) or one of the lifetime's deadlines passes.
-pub(crate) async fn drive<C>(
+pub async fn drive<C>(
     conn: C,
     stop: &CancellationToken,
     lifetime: Lifetime,
@@ -406,9 +406,7 @@ mod tests {
             max_age: Some(Duration::from_secs(100)),
             ..Lifetime::default()
         };
-        let ages: Vec<Duration> = (0..1000)
-            .filter_map(|_| lifetime.jittered_age())
-            .collect();
+        let ages: Vec<Duration> = (0..1000).filter_map(|_| lifetime.jittered_age()).collect();
         assert_eq!(ages.len(), 1000);
         assert!(ages
             .iter()
@@ -428,7 +426,11 @@ mod tests {
         a.bytes_read(true, b"POST /v1/traces");
         assert!(!a.h2.load(Ordering::Acquire));
         a.request_started();
-        assert_eq!(a.deadline(&HTTP), None, "a request in flight has no deadline");
+        assert_eq!(
+            a.deadline(&HTTP),
+            None,
+            "a request in flight has no deadline"
+        );
         a.request_ended();
         assert_eq!(
             a.deadline(&HTTP).map(|d| d.1),

@@ -1,8 +1,8 @@
 //! One accepted connection, from the TLS handshake (when configured) to the end of hyper's
 //! serving it.
 //!
-//! Both servers run this same sequence; they differ only in the hyper builder and service a
-//! [`Protocol`] holds: HTTP/2 only for gRPC, HTTP/1.1 or h2c for OTLP/HTTP.
+//! Every server runs this same sequence; they differ only in the hyper builder and service a
+//! [`Protocol`] holds: HTTP/2 only for gRPC, HTTP/1.1 or h2c for the HTTP servers.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 /// The hyper side of a server: serves one connection, plain or TLS, until it ends.
-pub(crate) trait Protocol: Clone + Send + 'static {
+pub trait Protocol: Clone + Send + 'static {
     /// Names the protocol in log messages (`gRPC`, `HTTP`).
     const NAME: &'static str;
     type Error: Display;
@@ -31,19 +31,19 @@ pub(crate) trait Protocol: Clone + Send + 'static {
 
 /// What the accept loop clones for each connection: the protocol and the TLS acceptor.
 #[derive(Clone)]
-pub(crate) struct Conn<P> {
+pub struct Conn<P> {
     protocol: P,
     tls: Option<TlsAcceptor>,
 }
 
 impl<P: Protocol> Conn<P> {
-    pub(crate) fn new(protocol: P, tls: Option<TlsAcceptor>) -> Self {
+    pub fn new(protocol: P, tls: Option<TlsAcceptor>) -> Self {
         Self { protocol, tls }
     }
 
     /// Serves one accepted connection until it ends; failures only concern this client, so
     /// they are logged at debug level and go no further.
-    pub(crate) async fn serve(self, io: TcpStream, stop: CancellationToken) {
+    pub async fn serve(self, io: TcpStream, stop: CancellationToken) {
         let result = match &self.tls {
             None => self.protocol.serve(io, stop).await,
             Some(tls) => {
