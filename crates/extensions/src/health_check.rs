@@ -15,7 +15,7 @@ use redline_pipeline::{
 };
 use serde::Deserialize;
 
-use crate::server::Server;
+use crate::server::{check_timeouts, Server};
 
 pub const DEFAULT_ENDPOINT: &str = "localhost:13133";
 
@@ -83,7 +83,7 @@ impl Config {
         }
         redline_pipeline::endpoint::split_listen_endpoint(&self.endpoint)
             .map_err(|e| config.invalid("endpoint", e))?;
-        Ok(())
+        check_timeouts(&self.timeouts(), config)
     }
 }
 
@@ -103,6 +103,12 @@ impl FactoryInfo for HealthCheckFactory {
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
         parse(config).map(|_| ())
     }
+
+    fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
+        parse(config)
+            .map(|c| c.timeouts().deprecation_warnings(""))
+            .unwrap_or_default()
+    }
 }
 
 impl ExtensionFactory for HealthCheckFactory {
@@ -116,6 +122,7 @@ impl ExtensionFactory for HealthCheckFactory {
         let status = ctx.status.clone();
         Box::pin(async move {
             let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
+            let timeouts = parsed.timeouts();
             let state = Health {
                 status,
                 started: Instant::now(),
@@ -125,7 +132,7 @@ impl ExtensionFactory for HealthCheckFactory {
             let app = axum::Router::new()
                 .route(&parsed.path, axum::routing::get(check))
                 .with_state(std::sync::Arc::new(state));
-            let server = Server::start(&id, "health", &parsed.endpoint, app).await?;
+            let server = Server::start(&id, "health", &parsed.endpoint, app, &timeouts).await?;
             tracing::info!(extension = %id, addr = %server.addr(), path = %parsed.path, "health check serving");
             let running: Box<dyn RunningComponent> = Box::new(server);
             Ok((ExtensionCapabilities::default(), running))

@@ -22,13 +22,14 @@ use redline_pipeline::{
 };
 use serde::Deserialize;
 
-use crate::server::Server;
+use crate::server::{check_timeouts, Server};
 
 pub const DEFAULT_ENDPOINT: &str = "localhost:55679";
 
 with_http_server_keys! {
-    /// otelcol's keys: confighttp's server settings and `expvar`. Of the server settings only
-    /// `endpoint` means something for these pages; the others are refused by name.
+    /// otelcol's keys: confighttp's server settings and `expvar`. Of the server settings
+    /// `endpoint` and the connection timeouts mean something for these pages; the others are
+    /// refused by name.
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct Config {
@@ -59,6 +60,7 @@ fn parse(config: &ComponentConfig) -> Result<Config, ConfigError> {
     }
     redline_pipeline::endpoint::split_listen_endpoint(&parsed.endpoint)
         .map_err(|e| config.invalid("endpoint", e))?;
+    check_timeouts(&parsed.timeouts(), config)?;
     Ok(parsed)
 }
 
@@ -71,6 +73,12 @@ impl FactoryInfo for ZPagesFactory {
 
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
         parse(config).map(|_| ())
+    }
+
+    fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
+        parse(config)
+            .map(|c| c.timeouts().deprecation_warnings(""))
+            .unwrap_or_default()
     }
 }
 
@@ -100,8 +108,14 @@ impl ExtensionFactory for ZPagesFactory {
             if parsed.expvar.enabled {
                 app = app.route("/debug/expvarz", axum::routing::any(expvarz));
             }
-            let server =
-                Server::start(&id, "zpages", &parsed.endpoint, app.with_state(pages)).await?;
+            let server = Server::start(
+                &id,
+                "zpages",
+                &parsed.endpoint,
+                app.with_state(pages),
+                &parsed.timeouts(),
+            )
+            .await?;
             tracing::info!(extension = %id, addr = %server.addr(), expvar = parsed.expvar.enabled,
                 "zpages serving");
             let running: Box<dyn RunningComponent> = Box::new(server);
