@@ -35,17 +35,26 @@ def callgrind_total(dump: Path) -> int:
     raise procs.CompareError(f"no PROGRAM TOTALS in {dump}")
 
 
-def measure(load: compare.Load, spans: int, bin_dir: Path, work: Path) -> int:
-    """Instructions Redline ran while `spans` spans of `load` went through it."""
+def measure(load: compare.Load, spans: int, bin_dir: Path, work: Path, protocol: str = "grpc") -> int:
+    """Instructions Redline ran while `spans` spans of `load` went through it, sent over
+    `protocol` (OTLP/gRPC, or OTLP/HTTP with protobuf bodies on the same port)."""
     grpc, prom, telemetry = (procs.free_port() for _ in range(3))
     sink_port, count_port = procs.free_port(), procs.free_port()
     section, line = compare.processors_yaml(load)
     config = work / f"{load.key}.yaml"
     compression = f"    compression: {load.compression}\n" if load.compression else ""
-    config.write_text(compare.COLLECTOR_CONFIG.format(
+    text = compare.COLLECTOR_CONFIG.format(
         grpc=grpc, sink=sink_port, prom=prom, telemetry=telemetry, compression=compression,
         processors=section, pipeline_processors=line, sending_queue="", extensions="",
-        service_extensions=""))
+        service_extensions="")
+    endpoint = f"127.0.0.1:{grpc}"
+    if protocol == "http":
+        receiver = f"      grpc:\n        endpoint: {endpoint}\n"
+        if receiver not in text:
+            raise procs.CompareError("the collector config has no gRPC receiver to serve HTTP instead")
+        text = text.replace(receiver, f"      http:\n        endpoint: {endpoint}\n")
+        endpoint = f"http://{endpoint}"
+    config.write_text(text)
     sink = procs.start([str(bin_dir / "loadgen"), "sink", "--listen", f"127.0.0.1:{sink_port}",
                         "--count-listen", f"127.0.0.1:{count_port}", "--report-interval", "0s"],
                        work / f"{load.key}.sink.log")
@@ -57,7 +66,7 @@ def measure(load: compare.Load, spans: int, bin_dir: Path, work: Path) -> int:
         procs.wait_until("redline under callgrind", lambda: procs.tcp_open(grpc), redline, 120, log)
         subprocess.run(["callgrind_control", "--zero", str(redline.pid)], check=True,
                        capture_output=True)
-        subprocess.run([str(bin_dir / "loadgen"), "run", "-e", f"127.0.0.1:{grpc}", "--spans",
+        subprocess.run([str(bin_dir / "loadgen"), "run", "-e", endpoint, "--protocol", protocol, "--spans",
                         str(spans), "--connections", "4", "--concurrency", "8", "--retries",
                         "100", "--backoff", "10ms", "--timeout", "60s", "-q"], check=True)
         count_url = f"http://127.0.0.1:{count_port}/count"
@@ -80,6 +89,8 @@ def main() -> int:
     ap.add_argument("--loads", default="none,untouched,rename,filter10")
     ap.add_argument("--spans", default="50k", help="spans per load (k/M suffix; 50k)")
     ap.add_argument("--bin-dir", type=Path, default=compare.RELEASE)
+    ap.add_argument("--protocol", choices=["grpc", "http"], default="grpc",
+                    help="how loadgen sends: OTLP/gRPC (default) or OTLP/HTTP with protobuf bodies")
     ap.add_argument("--keep", type=Path, help="write configs, logs and callgrind dumps here "
                     "(for callgrind_annotate) instead of a temporary directory")
     args = ap.parse_args()
@@ -97,7 +108,7 @@ def main() -> int:
             if key not in known or known[key].rate:
                 print(f"unknown or open-loop load {key!r}", file=sys.stderr)
                 return 2
-            per_span = measure(known[key], spans, args.bin_dir, work) / spans
+            per_span = measure(known[key], spans, args.bin_dir, work, args.protocol) / spans
             base = per_span if key == "none" else base
             ratio = f"{per_span / base:.3f}" if base else "-"
             print(f"| {key} | {per_span:,.0f} | {ratio} |", flush=True)

@@ -44,8 +44,10 @@ impl<P: Protocol> Conn<P> {
     /// Serves one accepted connection until it ends; failures only concern this client, so
     /// they are logged at debug level and go no further.
     pub async fn serve(self, io: TcpStream, stop: CancellationToken) {
+        // The protocol's future (hyper's connection state, kilobytes) goes on the heap once:
+        // held inline, spawning and polling the task would copy it several times over.
         let result = match &self.tls {
-            None => self.protocol.serve(io, stop).await,
+            None => Box::pin(self.protocol.serve(io, stop)).await,
             Some(tls) => {
                 // The handshake runs here, in the connection's own task and under the
                 // acceptor's deadline, so a slow or silent client holds up no one else.
@@ -56,7 +58,7 @@ impl<P: Protocol> Conn<P> {
                         return;
                     }
                 };
-                self.protocol.serve(io, stop).await
+                Box::pin(self.protocol.serve(io, stop)).await
             }
         };
         if let Err(e) = result {

@@ -54,16 +54,15 @@ impl Protocol for HttpProtocol {
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        if !self.lifetime.watches_activity() {
-            let conn = self
-                .builder
-                .serve_connection(TokioIo::new(io), self.service);
-            return lifetime::drive(conn, &stop, self.lifetime, None).await;
-        }
-        let activity = Activity::new(true);
+        // One connection type whether or not activity is watched: two would each take their
+        // room in this future, which every accepted connection copies around.
+        let activity = self
+            .lifetime
+            .watches_activity()
+            .then(|| Activity::new(true, &self.lifetime));
         let io = Watched::new(io, activity.clone());
-        let service = Tracked::new(self.service, Some(activity.clone()));
+        let service = Tracked::new(self.service, activity.clone());
         let conn = self.builder.serve_connection(TokioIo::new(io), service);
-        lifetime::drive(conn, &stop, self.lifetime, Some(&activity)).await
+        lifetime::drive(conn, &stop, self.lifetime, activity.as_deref()).await
     }
 }

@@ -644,7 +644,10 @@ impl Protocol for GrpcProtocol {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         // Calls are counted only for max_connection_idle; the header deadline is HTTP's.
-        let activity = self.lifetime.idle.map(|_| Activity::new(false));
+        let activity = self
+            .lifetime
+            .idle
+            .map(|_| Activity::new(false, &self.lifetime));
         let service = Tracked::new(self.service, activity.clone());
         let conn = self.builder.serve_connection(TokioIo::new(io), service);
         lifetime::drive(conn, &stop, self.lifetime, activity.as_deref()).await
