@@ -7,7 +7,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::Protocol;
-use crate::lifetime::{self, Activity, Lifetime, Tracked, Watched};
+use crate::lifetime::{self, Lifetime, Tracked, Watched};
 use crate::timeouts::HttpServerTimeouts;
 
 /// The header block an HTTP/2 request may carry, about what hyper's HTTP/1.1 reader buffers.
@@ -56,10 +56,7 @@ impl Protocol for HttpProtocol {
     {
         // One connection type whether or not activity is watched: two would each take their
         // room in this future, which every accepted connection copies around.
-        let activity = self
-            .lifetime
-            .watches_activity()
-            .then(|| Activity::new(true, &self.lifetime));
+        let activity = self.lifetime.activity(true);
         let io = Watched::new(io, activity.clone());
         let service = Tracked::new(self.service, activity.clone());
         let conn = self.builder.serve_connection(TokioIo::new(io), service);

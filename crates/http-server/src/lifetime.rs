@@ -45,9 +45,12 @@ pub struct Lifetime {
 }
 
 impl Lifetime {
-    /// Whether the connection's requests need counting: without these two, nothing does.
-    pub fn watches_activity(&self) -> bool {
-        self.header_read.is_some() || self.idle.is_some()
+    /// What a connection held to this lifetime watches of its requests: nothing (`None`)
+    /// without a header or idle deadline. `awaiting_head`: whether its first request's head
+    /// is already on the clock (HTTP, where the header deadline runs from the accept).
+    pub fn activity(&self, awaiting_head: bool) -> Option<Arc<Activity>> {
+        let watched = self.header_read.is_some() || self.idle.is_some();
+        watched.then(|| Activity::new(awaiting_head, self))
     }
 
     /// `max_age` with grpc-go's jitter: uniform in ±10%.
@@ -92,10 +95,8 @@ pub struct Activity {
 }
 
 impl Activity {
-    /// A connection just accepted, to be held to `lifetime`. `awaiting_head`: whether its
-    /// first request's head is already on the clock (HTTP, where the header deadline runs
-    /// from the accept).
-    pub fn new(awaiting_head: bool, lifetime: &Lifetime) -> Arc<Self> {
+    /// A connection just accepted, to be held to `lifetime` (see [`Lifetime::activity`]).
+    fn new(awaiting_head: bool, lifetime: &Lifetime) -> Arc<Self> {
         let (head_sooner, busy_sooner) = match (lifetime.header_read, lifetime.idle) {
             (Some(head), Some(idle)) => (head < idle, idle < head),
             (head, _) => (head.is_some(), false),
@@ -210,7 +211,7 @@ impl<F: Future> Future for TrackedFuture<F> {
 }
 
 /// One request in flight; dropping it ends the request.
-pub struct InFlight(Arc<Activity>);
+struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {

@@ -38,7 +38,7 @@ use crate::config::GrpcConfig;
 use crate::gzip::{self, GunzipError};
 use crate::ingest::{Ingest, IngestError, INVALID_IDS_MESSAGE};
 use crate::rpc;
-use redline_http_server::lifetime::{self, Activity, Lifetime, Tracked};
+use redline_http_server::lifetime::{self, Lifetime, Tracked};
 use redline_http_server::Protocol;
 
 /// Decodes a message into its raw bytes; encodes the prost response.
@@ -643,11 +643,8 @@ impl Protocol for GrpcProtocol {
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        // Calls are counted only for max_connection_idle; the header deadline is HTTP's.
-        let activity = self
-            .lifetime
-            .idle
-            .map(|_| Activity::new(false, &self.lifetime));
+        // Calls are counted only for max_connection_idle (gRPC has no header deadline).
+        let activity = self.lifetime.activity(false);
         let service = Tracked::new(self.service, activity.clone());
         let conn = self.builder.serve_connection(TokioIo::new(io), service);
         lifetime::drive(conn, &stop, self.lifetime, activity.as_deref()).await
