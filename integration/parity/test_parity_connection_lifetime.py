@@ -3,8 +3,11 @@
 HTTP (Go's net/http server, confighttp v0.161): a kept-alive connection waits
 `keepalive.idle_timeout` for its next request, whatever `read_header_timeout` says; a head
 that starts and stalls is closed `read_header_timeout` after it began, without an answer;
-`keepalive.enabled: false` answers `Connection: close` and closes. The `prometheus` exporter's
-`/metrics` server takes the same keys (confighttp's) and keeps them the same way.
+`keepalive.enabled: false` answers `Connection: close` and closes. A request whose body is not
+read within `read_timeout` of its head's first byte is answered 400 and its connection closed;
+one whose answer cannot be written within `write_timeout` of the head's end gets none, and its
+connection is closed. The `prometheus` exporter's `/metrics` server takes the same keys
+(confighttp's) and keeps them the same way.
 
 gRPC (grpc-go's keepalive.ServerParameters): `max_connection_idle` sends a GOAWAY to a
 connection without calls, `max_connection_age` to any connection, within ±10% of the age. The
@@ -37,6 +40,7 @@ receivers:
         read_header_timeout: 300ms
         keepalive:
           {http_keepalive}
+        {http_timeouts}
 exporters:
   otlp:
     endpoint: 127.0.0.1:4317
@@ -52,8 +56,10 @@ service:
 SLACK = 3.0
 
 
-def config(grpc_parameters: str = "max_connection_idle: 0s", http_keepalive: str = "idle_timeout: 1500ms") -> str:
-    return CONFIG.format(grpc_parameters=grpc_parameters, http_keepalive=http_keepalive)
+def config(grpc_parameters: str = "max_connection_idle: 0s", http_keepalive: str = "idle_timeout: 1500ms",
+           http_timeouts: str = "") -> str:
+    return CONFIG.format(grpc_parameters=grpc_parameters, http_keepalive=http_keepalive,
+                         http_timeouts=http_timeouts)
 
 
 def body() -> bytes:
@@ -173,6 +179,65 @@ def test_http_keepalive_disabled(pair_factory):
             assert answer.startswith("HTTP/1.1 200"), side
             assert "connection: close" in answer.lower(), f"{side}: {answer}"
             seconds_to_close(sock, SLACK)
+
+
+def export_in_two_halves(sock: socket.socket, port: int, pause: float | None) -> float:
+    """Sends an export's head and half its body, and the rest `pause` seconds later (never, for
+    None); answers when the head went out."""
+    payload = body()
+    half = len(payload) // 2
+    sock.sendall(head(port, len(payload)))
+    sent = time.monotonic()
+    sock.sendall(payload[:half])
+    if pause is not None:
+        time.sleep(pause)
+        try:
+            sock.sendall(payload[half:])
+        except OSError:
+            pass  # closed meanwhile: what the server answered is the check
+    return sent
+
+
+def check_slow_body_within_deadline(side: str, sock: socket.socket, port: int):
+    """A body that pauses, but ends before the 0.5s deadline, is answered."""
+    export_in_two_halves(sock, port, 0.1)
+    assert read_response(sock).startswith("HTTP/1.1 200"), side
+
+
+def test_http_read_timeout(pair_factory):
+    pair = pair_factory(config(http_timeouts="read_timeout: 500ms"))
+    for side, c in pair.c.items():
+        port = c.ports["http"]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            check_slow_body_within_deadline(side, sock, port)
+            # The next request's deadline runs from its own head, not from the connection's.
+            time.sleep(0.6)
+            sent = export_in_two_halves(sock, port, None)
+            answer = read_response(sock)
+            took = time.monotonic() - sent
+            assert answer.startswith("HTTP/1.1 400"), f"{side}: {answer}"
+            assert 0.45 <= took < 0.5 + SLACK, f"{side} answered {took:.2f}s after the head (read_timeout 0.5s)"
+            seconds_to_close(sock, SLACK)
+
+
+def test_http_write_timeout(pair_factory):
+    pair = pair_factory(config(http_timeouts="write_timeout: 500ms"))
+    for side, c in pair.c.items():
+        port = c.ports["http"]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            check_slow_body_within_deadline(side, sock, port)
+            # Idle for longer than write_timeout: the deadline is the next request's own.
+            time.sleep(0.8)
+            assert export(sock, port).startswith("HTTP/1.1 200"), side
+            # A body that ends after the deadline: no answer, the connection closed.
+            sent = export_in_two_halves(sock, port, 1.2)
+            seconds_to_close(sock, SLACK)
+            took = time.monotonic() - sent
+            assert took >= 0.45, f"{side} closed {took:.2f}s after the head (write_timeout 0.5s)"
+    # otelcol reads the late body and takes its span before its answer fails; Redline closes
+    # at the deadline and takes nothing: the client, answered by neither, sends it again.
+    pair.wait_forwarded()
+    assert {side: sink.span_count() for side, sink in pair.sinks.items()} == {"otelcol": 3, "redline": 2}
 
 
 class ChannelStates:

@@ -27,10 +27,12 @@ macro_rules! with_http_server_keys {
             pub include_metadata: Option<Unsupported>,
             pub response_headers: Option<Unsupported>,
             pub compression_algorithms: Option<Unsupported>,
-            pub read_timeout: Option<Unsupported>,
+            #[serde(default, deserialize_with = "redline_pipeline::duration::deserialize_opt")]
+            pub read_timeout: Option<std::time::Duration>,
             #[serde(default, deserialize_with = "redline_pipeline::duration::deserialize_opt")]
             pub read_header_timeout: Option<std::time::Duration>,
-            pub write_timeout: Option<Unsupported>,
+            #[serde(default, deserialize_with = "redline_pipeline::duration::deserialize_opt")]
+            pub write_timeout: Option<std::time::Duration>,
             /// Deprecated in otelcol for `keepalive.idle_timeout`; still read, with a warning.
             #[serde(default, deserialize_with = "redline_pipeline::duration::deserialize_opt")]
             pub idle_timeout: Option<std::time::Duration>,
@@ -44,6 +46,8 @@ macro_rules! with_http_server_keys {
             pub fn timeouts(&self) -> redline_http_server::HttpServerTimeouts {
                 redline_http_server::HttpServerTimeouts {
                     read_header_timeout: self.read_header_timeout,
+                    read_timeout: self.read_timeout,
+                    write_timeout: self.write_timeout,
                     idle_timeout: self.idle_timeout,
                     keep_alives_enabled: self.keep_alives_enabled,
                     keepalive: self.keepalive,

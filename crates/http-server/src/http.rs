@@ -1,14 +1,25 @@
 //! An axum router served over HTTP/1.1 or HTTP/2 in clear text (h2c) or TLS, told apart by
 //! what the client sends first.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
 use axum::Router;
+use bytes::Bytes;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::Protocol;
-use crate::lifetime::{self, Lifetime, Tracked, Watched};
+use crate::lifetime::{self, Activity, Lifetime, Tracked, Watched};
 use crate::timeouts::HttpServerTimeouts;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The header block an HTTP/2 request may carry, about what hyper's HTTP/1.1 reader buffers.
 ///
@@ -58,8 +69,92 @@ impl Protocol for HttpProtocol {
         // room in this future, which every accepted connection copies around.
         let activity = self.lifetime.activity(true);
         let io = Watched::new(io, activity.clone());
-        let service = Tracked::new(self.service, activity.clone());
+        let service = ReadDeadline {
+            read: self.lifetime.read,
+            activity: activity.clone(),
+            inner: Tracked::new(self.service, activity.clone()),
+        };
         let conn = self.builder.serve_connection(TokioIo::new(io), service);
         lifetime::drive(conn, &stop, self.lifetime, activity.as_deref()).await
+    }
+}
+
+/// Holds each HTTP/1 request's body to `read_timeout` from its head's first byte, as Go's
+/// server does with a read deadline: past it, the body's next read fails, so the handler
+/// answers as it does to any failed read (the OTLP receiver with 400), and hyper closes the
+/// connection, whose request was not read to its end.
+#[derive(Clone)]
+struct ReadDeadline<S> {
+    inner: S,
+    read: Option<Duration>,
+    activity: Option<Arc<Activity>>,
+}
+
+impl<S> hyper::service::Service<http::Request<Incoming>> for ReadDeadline<S>
+where
+    S: hyper::service::Service<http::Request<ReadLimited<Incoming>>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+        let deadline = match (self.read, &self.activity) {
+            (Some(read), Some(activity)) if !activity.is_h2() => activity
+                .head_started()
+                .checked_add(read)
+                .map(|at| (Box::pin(tokio::time::sleep_until(at)), read)),
+            _ => None,
+        };
+        self.inner
+            .call(req.map(|inner| ReadLimited { inner, deadline }))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that fails its reads once its deadline has passed.
+    struct ReadLimited<B> {
+        #[pin]
+        inner: B,
+        // Boxed: only requests of servers with a `read_timeout` pay for a timer.
+        deadline: Option<(Pin<Box<Sleep>>, Duration)>,
+    }
+}
+
+/// The error a body read gets past `read_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("the request was not read within read_timeout ({0:?})")]
+struct ReadTimedOut(Duration);
+
+impl<B> http_body::Body for ReadLimited<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        if let Some((sleep, read)) = this.deadline {
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Some(Err(ReadTimedOut(*read).into())));
+            }
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }

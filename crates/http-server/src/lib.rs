@@ -6,7 +6,8 @@
 //!   after the current response) and aborts what is left at its deadline.
 //! - [`Conn`]: one accepted connection, its TLS handshake run in its own task.
 //! - [`lifetime`]: when a server ends a connection by itself, with otelcol's settings
-//!   (`read_header_timeout`, `keepalive.idle_timeout`, gRPC's `max_connection_*`).
+//!   (`read_header_timeout`, `read_timeout`, `write_timeout`, `keepalive.idle_timeout`,
+//!   gRPC's `max_connection_*`).
 //! - [`HttpProtocol`] and [`HttpServerTimeouts`]: an axum router served over HTTP/1.1 or h2c
 //!   with confighttp's keys.
 

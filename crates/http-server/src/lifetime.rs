@@ -10,11 +10,14 @@
 //! kept-alive connection waits `idle_timeout` for the next request. hyper's own header
 //! timer also runs while the connection waits between requests, which would close idle
 //! connections after `read_header_timeout` whatever `idle_timeout` says, so the two deadlines
-//! are kept here instead.
+//! are kept here instead. An HTTP/1 response must be written within `write_timeout` of the
+//! end of its request's head; the request's body is held to `read_timeout` by the body
+//! itself (`crate::http`), which fails the read the handler is waiting on, as in Go.
 //!
 //! [`Activity`] is what the deadlines are computed from: the service wrapper [`Tracked`]
-//! counts the requests in flight and the reader wrapper [`Watched`] notes when the bytes of a
-//! new request head start arriving. [`drive`] serves the connection and acts on them.
+//! counts the requests in flight, until their response bodies end, and the reader wrapper
+//! [`Watched`] notes when the bytes of a new request head start arriving. [`drive`] serves
+//! the connection and acts on them.
 
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
@@ -38,6 +41,10 @@ pub struct Lifetime {
     pub header_read: Option<Duration>,
     /// With no request in flight and none arriving.
     pub idle: Option<Duration>,
+    /// From the first byte of an HTTP/1 request head to the last byte of its body.
+    pub read: Option<Duration>,
+    /// From the end of an HTTP/1 request head to the end of its response.
+    pub write: Option<Duration>,
     /// From the accept to the GOAWAY, before jitter.
     pub max_age: Option<Duration>,
     /// From the GOAWAY sent for age to closing the connection regardless.
@@ -46,10 +53,13 @@ pub struct Lifetime {
 
 impl Lifetime {
     /// What a connection held to this lifetime watches of its requests: nothing (`None`)
-    /// without a header or idle deadline. `awaiting_head`: whether its first request's head
+    /// without a deadline that depends on them. `awaiting_head`: whether its first request's head
     /// is already on the clock (HTTP, where the header deadline runs from the accept).
     pub fn activity(&self, awaiting_head: bool) -> Option<Arc<Activity>> {
-        let watched = self.header_read.is_some() || self.idle.is_some();
+        let watched = self.header_read.is_some()
+            || self.idle.is_some()
+            || self.read.is_some()
+            || self.write.is_some();
         watched.then(|| Activity::new(awaiting_head, self))
     }
 
@@ -77,6 +87,11 @@ pub struct Activity {
     idle_since: AtomicU64,
     /// When the first byte of the head now being read arrived; 0 while none is being read.
     head_since: AtomicU64,
+    /// When the head of the request in flight ended (HTTP/1 has one at a time); 0 when no
+    /// response has a write deadline.
+    started_at: AtomicU64,
+    /// Whether responses have a write deadline, counted from `started_at`.
+    write: bool,
     /// HTTP/2 (h2c on the HTTP port): its frames are not request heads, so no header deadline.
     h2: AtomicBool,
     /// Whether a head's deadline can come before the idle one it starts during
@@ -106,6 +121,8 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(1),
             head_since: AtomicU64::new(u64::from(awaiting_head)),
+            started_at: AtomicU64::new(0),
+            write: lifetime.write.is_some(),
             h2: AtomicBool::new(false),
             head_sooner,
             busy_sooner,
@@ -122,9 +139,31 @@ impl Activity {
         self.origin + Duration::from_nanos(stamp - 1)
     }
 
+    /// When the head of the request about to start began arriving: now, when the reader
+    /// did not see it start (an h2c stream, or bytes that came in with the last response).
+    pub(crate) fn head_started(&self) -> Instant {
+        match self.head_since.load(Ordering::Acquire) {
+            0 => Instant::now(),
+            head => self.instant(head),
+        }
+    }
+
+    /// Whether the connection speaks HTTP/2 (h2c), whose streams no read or write deadline
+    /// covers.
+    pub(crate) fn is_h2(&self) -> bool {
+        self.h2.load(Ordering::Acquire)
+    }
+
+    /// A request's head has been read. The write deadline it starts wakes no one: while no
+    /// request is in flight, [`drive`] looks again at least every `write_timeout` (see
+    /// [`Activity::deadline`]).
     fn request_started(&self) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.head_since.store(0, Ordering::Release);
+        if self.write {
+            self.started_at
+                .store(self.stamp(Instant::now()), Ordering::Release);
+        }
         if self.busy_sooner {
             self.sooner.notify_one();
         }
@@ -165,18 +204,50 @@ impl Activity {
     /// The connection's next deadline and what happens at it. While a request is in flight
     /// that is only a time to look again: the idle deadline runs from the end of the last
     /// request, which nobody reports.
+    ///
+    /// A response's write deadline starts with its request, which wakes no one; so while no
+    /// request is in flight, the connection looks again `write_timeout` from now at the
+    /// latest, before any request starting from now could be due.
     fn deadline(&self, lifetime: &Lifetime, now: Instant) -> Option<(Instant, Expiry)> {
+        let write = lifetime.write.filter(|_| !self.h2.load(Ordering::Acquire));
         if self.in_flight.load(Ordering::Acquire) > 0 {
-            let again = lifetime.idle.or(lifetime.header_read)?;
-            return Some((later(now, again)?, Expiry::Busy));
+            let again = lifetime
+                .idle
+                .or(lifetime.header_read)
+                .and_then(|again| later(now, again))
+                .map(|at| (at, Expiry::Busy));
+            let written = write.and_then(|w| {
+                let started = self.started_at.load(Ordering::Acquire);
+                let at = later(self.instant(started.max(1)), w)?;
+                Some((at, Expiry::Write))
+            });
+            return sooner(again, written);
         }
+        let look = write
+            .and_then(|w| later(now, w))
+            .map(|at| (at, Expiry::Busy));
         let head = self.head_since.load(Ordering::Acquire);
-        if head != 0 {
-            let at = later(self.instant(head), lifetime.header_read?)?;
-            return Some((at, Expiry::HeaderRead));
-        }
-        let idle = self.idle_since.load(Ordering::Acquire);
-        Some((later(self.instant(idle), lifetime.idle?)?, Expiry::Idle))
+        let waiting = if head != 0 {
+            lifetime
+                .header_read
+                .and_then(|h| later(self.instant(head), h))
+                .map(|at| (at, Expiry::HeaderRead))
+        } else {
+            let idle = self.idle_since.load(Ordering::Acquire);
+            lifetime
+                .idle
+                .and_then(|i| later(self.instant(idle), i))
+                .map(|at| (at, Expiry::Idle))
+        };
+        sooner(waiting, look)
+    }
+}
+
+/// The earlier of two deadlines; the first on a tie.
+fn sooner(a: Option<(Instant, Expiry)>, b: Option<(Instant, Expiry)>) -> Option<(Instant, Expiry)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
     }
 }
 
@@ -185,13 +256,14 @@ enum Expiry {
     Busy,
     HeaderRead,
     Idle,
+    Write,
     Age,
     Grace,
 }
 
 pin_project_lite::pin_project! {
-    /// A service's response future, counted in its connection's [`Activity`] until it
-    /// completes or is dropped.
+    /// A service's response future, counted in its connection's [`Activity`] until its
+    /// response body ends, or the future or body is dropped.
     pub struct TrackedFuture<F> {
         #[pin]
         inner: F,
@@ -199,14 +271,52 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F: Future> Future for TrackedFuture<F> {
-    type Output = F::Output;
+impl<F, B, E> Future for TrackedFuture<F>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+{
+    type Output = Result<http::Response<TrackedBody<B>>, E>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let out = std::task::ready!(this.inner.poll(cx));
-        this.guard.take();
-        Poll::Ready(out)
+        let guard = this.guard.take();
+        Poll::Ready(out.map(|response| response.map(|inner| TrackedBody { inner, guard })))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body, its request counted in flight until the last frame is taken: the
+    /// write deadline covers the response, and the idle one starts after it, as in Go.
+    pub struct TrackedBody<B> {
+        #[pin]
+        inner: B,
+        guard: Option<InFlight>,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for TrackedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let this = self.project();
+        let frame = std::task::ready!(this.inner.poll_frame(cx));
+        if frame.is_none() {
+            this.guard.take();
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -232,11 +342,11 @@ impl<S> Tracked<S> {
     }
 }
 
-impl<S, R> hyper::service::Service<R> for Tracked<S>
+impl<S, R, B> hyper::service::Service<R> for Tracked<S>
 where
-    S: hyper::service::Service<R>,
+    S: hyper::service::Service<R, Response = http::Response<B>>,
 {
-    type Response = S::Response;
+    type Response = http::Response<TrackedBody<B>>;
     type Error = S::Error;
     type Future = TrackedFuture<S::Future>;
 
@@ -344,11 +454,7 @@ where
             return grace_until.map(|at| (at, Expiry::Grace));
         }
         let idle = activity.and_then(|a| a.deadline(&lifetime, Instant::now()));
-        let age = aged_at.map(|at| (at, Expiry::Age));
-        match (idle, age) {
-            (Some(i), Some(a)) => Some(if i.0 <= a.0 { i } else { a }),
-            (i, a) => i.or(a),
-        }
+        sooner(idle, aged_at.map(|at| (at, Expiry::Age)))
     };
     loop {
         let due = next(draining, grace_until).map(|(at, _)| at);
@@ -382,6 +488,13 @@ where
                         // As Go's server: a head that did not arrive in time closes the
                         // connection without an answer.
                         tracing::debug!("closing a connection whose request head took longer than read_header_timeout");
+                        return Ok(());
+                    }
+                    Expiry::Write => {
+                        // Go's server fails the response's writes after the deadline; the
+                        // client gets no answer either way, and here the handler does not
+                        // run on (nor accept data) for an answer nobody will read.
+                        tracing::debug!("closing a connection whose response took longer than write_timeout");
                         return Ok(());
                     }
                     Expiry::Idle => {
@@ -424,6 +537,8 @@ mod tests {
     const HTTP: Lifetime = Lifetime {
         header_read: Some(Duration::from_secs(10)),
         idle: Some(Duration::from_secs(60)),
+        read: None,
+        write: None,
         max_age: None,
         age_grace: None,
     };
@@ -477,6 +592,79 @@ mod tests {
             ..HTTP
         };
         assert_eq!(a.deadline(&no_head, Instant::now()), None);
+    }
+
+    #[tokio::test]
+    async fn the_write_deadline_runs_from_a_requests_head_to_its_responses_end() {
+        let write = Duration::from_secs(30);
+        let lifetime = Lifetime {
+            write: Some(write),
+            ..HTTP
+        };
+        let a = Activity::new(true, &lifetime);
+        // Between requests the connection looks again within write_timeout, so a request
+        // that starts meanwhile, which wakes no one, is never overdue before its check.
+        assert_eq!(
+            a.deadline(&lifetime, Instant::now()),
+            Some((a.origin + Duration::from_secs(10), Expiry::HeaderRead)),
+            "the first head's deadline comes before the look"
+        );
+        a.request_started();
+        a.request_ended();
+        let now = Instant::now();
+        assert_eq!(
+            a.deadline(&lifetime, now),
+            Some((now + write, Expiry::Busy)),
+            "idle for 60s, but a request may start at any moment"
+        );
+        a.request_started();
+        let started = a.instant(a.started_at.load(Ordering::Acquire));
+        let later_on = started + Duration::from_secs(5);
+        assert_eq!(
+            a.deadline(&lifetime, later_on),
+            Some((started + write, Expiry::Write)),
+            "from the head's end, not from when it is asked"
+        );
+        // An h2c connection's streams are not held to it.
+        let h2 = Activity::new(true, &lifetime);
+        h2.bytes_read(true, b"PRI * HTTP/2.0");
+        h2.request_started();
+        assert_eq!(h2.deadline(&lifetime, now).map(|d| d.1), Some(Expiry::Busy));
+    }
+
+    #[tokio::test]
+    async fn a_request_counts_in_flight_until_its_response_body_ends() {
+        use http_body::Body as _;
+        let a = Activity::new(false, &HTTP);
+        let service = Tracked::new(
+            hyper::service::service_fn(
+                |_: http::Request<http_body_util::Empty<bytes::Bytes>>| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(
+                        http_body_util::Full::new(bytes::Bytes::from_static(b"answer")),
+                    ))
+                },
+            ),
+            Some(a.clone()),
+        );
+        let response = hyper::service::Service::call(
+            &service,
+            http::Request::new(http_body_util::Empty::new()),
+        )
+        .await
+        .expect("answered");
+        assert_eq!(a.in_flight.load(Ordering::Acquire), 1, "body not sent yet");
+        let mut body = std::pin::pin!(response.into_body());
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(matches!(
+            body.as_mut().poll_frame(&mut cx),
+            Poll::Ready(Some(Ok(_)))
+        ));
+        assert!(matches!(
+            body.as_mut().poll_frame(&mut cx),
+            Poll::Ready(None)
+        ));
+        assert_eq!(a.in_flight.load(Ordering::Acquire), 0, "body ended");
     }
 
     #[tokio::test]

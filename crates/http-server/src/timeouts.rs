@@ -15,6 +15,9 @@ pub const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 /// confighttp's default `idle_timeout`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// confighttp's default `write_timeout`.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A server's `keepalive` section: whether connections stay open between requests, and for
 /// how long. Present, it replaces the deprecated `idle_timeout` and `keep_alives_enabled`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -39,6 +42,11 @@ impl Default for HttpKeepalive {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HttpServerTimeouts {
     pub read_header_timeout: Option<Duration>,
+    /// The whole request, head and body, from the head's first byte; 0 (the default) is no
+    /// limit.
+    pub read_timeout: Option<Duration>,
+    /// From the end of a request's head to the end of its response; default 30s.
+    pub write_timeout: Option<Duration>,
     /// Deprecated in otelcol for `keepalive.idle_timeout`.
     pub idle_timeout: Option<Duration>,
     /// Deprecated in otelcol for `keepalive.enabled`.
@@ -48,22 +56,32 @@ pub struct HttpServerTimeouts {
 }
 
 impl HttpServerTimeouts {
-    /// The head's deadline; `None` for 0, which Go's server takes as no deadline (with
-    /// `read_timeout`, which Redline does not support, unset).
+    /// The head's deadline. Go's server takes a 0 here as `read_timeout`, and a 0 there as
+    /// no deadline (`None`).
     pub fn read_header_timeout(&self) -> Option<Duration> {
-        Some(
+        nonzero(
             self.read_header_timeout
                 .unwrap_or(DEFAULT_READ_HEADER_TIMEOUT),
         )
-        .filter(|d| !d.is_zero())
+        .or(self.read_timeout())
     }
 
-    /// How long a kept-alive connection waits for its next request; `None` for 0 (no
-    /// deadline, as in Go's server with `read_timeout` unset). `keepalive.idle_timeout`, else
-    /// the deprecated `idle_timeout`, else 1m.
+    /// How long a kept-alive connection waits for its next request: `keepalive.idle_timeout`,
+    /// else the deprecated `idle_timeout`, else 1m. A 0 is `read_timeout`, as in Go's server,
+    /// and a 0 there is no deadline (`None`).
     pub fn idle_timeout(&self) -> Option<Duration> {
         let set = self.keepalive.and_then(|k| k.idle_timeout);
-        Some(set.or(self.idle_timeout).unwrap_or(DEFAULT_IDLE_TIMEOUT)).filter(|d| !d.is_zero())
+        nonzero(set.or(self.idle_timeout).unwrap_or(DEFAULT_IDLE_TIMEOUT)).or(self.read_timeout())
+    }
+
+    /// The whole request's deadline, from its head's first byte; `None` for 0 or unset.
+    pub fn read_timeout(&self) -> Option<Duration> {
+        self.read_timeout.and_then(nonzero)
+    }
+
+    /// The response's deadline, from the end of the request's head; `None` for 0.
+    pub fn write_timeout(&self) -> Option<Duration> {
+        nonzero(self.write_timeout.unwrap_or(DEFAULT_WRITE_TIMEOUT))
     }
 
     /// Whether a connection stays open for the next request: `keepalive.enabled`, else the
@@ -80,6 +98,8 @@ impl HttpServerTimeouts {
         Lifetime {
             header_read: self.read_header_timeout(),
             idle: self.idle_timeout(),
+            read: self.read_timeout(),
+            write: self.write_timeout(),
             ..Lifetime::default()
         }
     }
@@ -119,6 +139,10 @@ impl HttpServerTimeouts {
     }
 }
 
+fn nonzero(d: Duration) -> Option<Duration> {
+    Some(d).filter(|d| !d.is_zero())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +156,8 @@ mod tests {
         let t = HttpServerTimeouts::default();
         assert_eq!(t.read_header_timeout(), secs(60));
         assert_eq!(t.idle_timeout(), secs(60));
+        assert_eq!(t.read_timeout(), None);
+        assert_eq!(t.write_timeout(), secs(30));
         assert!(t.keep_alives());
         assert!(t.deprecation_warnings("").is_empty());
         assert_eq!(t.check(), Ok(()));
@@ -141,6 +167,7 @@ mod tests {
     fn zero_is_no_deadline() {
         let t = HttpServerTimeouts {
             read_header_timeout: secs(0),
+            write_timeout: secs(0),
             keepalive: Some(HttpKeepalive {
                 enabled: true,
                 idle_timeout: secs(0),
@@ -148,6 +175,31 @@ mod tests {
             ..HttpServerTimeouts::default()
         };
         assert_eq!(t.lifetime(), Lifetime::default());
+    }
+
+    #[test]
+    fn read_timeout_stands_in_for_a_zero_header_or_idle_timeout() {
+        let t = HttpServerTimeouts {
+            read_header_timeout: secs(0),
+            read_timeout: secs(7),
+            keepalive: Some(HttpKeepalive {
+                enabled: true,
+                idle_timeout: secs(0),
+            }),
+            ..HttpServerTimeouts::default()
+        };
+        assert_eq!(t.read_header_timeout(), secs(7));
+        assert_eq!(t.idle_timeout(), secs(7));
+        // Set, the narrower keys keep their own values.
+        let own = HttpServerTimeouts {
+            read_header_timeout: secs(2),
+            keepalive: None,
+            ..t
+        };
+        assert_eq!(own.read_header_timeout(), secs(2));
+        assert_eq!(own.idle_timeout(), secs(60));
+        assert_eq!(own.lifetime().read, secs(7));
+        assert_eq!(own.lifetime().write, secs(30));
     }
 
     #[test]

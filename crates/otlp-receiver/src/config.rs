@@ -208,8 +208,14 @@ pub struct HttpConfig {
     pub cors: Option<crate::http::CorsConfig>,
     pub auth: Option<AuthConfig>,
     pub middlewares: Option<Unsupported>,
-    pub read_timeout: Option<Unsupported>,
-    pub write_timeout: Option<Unsupported>,
+    /// Time allowed to read a whole request (HTTP/1), head and body, from its first byte;
+    /// default 0: no limit, as in confighttp.
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
+    pub read_timeout: Option<Duration>,
+    /// Time allowed from the end of a request's head (HTTP/1) to the end of its response;
+    /// 0: no limit. Default 30s, as in confighttp.
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
+    pub write_timeout: Option<Duration>,
     /// Deprecated in otelcol for `keepalive.idle_timeout`; still read, with a warning.
     #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
     pub idle_timeout: Option<Duration>,
@@ -336,6 +342,8 @@ impl HttpConfig {
     pub fn timeouts(&self) -> HttpServerTimeouts {
         HttpServerTimeouts {
             read_header_timeout: self.read_header_timeout,
+            read_timeout: self.read_timeout,
+            write_timeout: self.write_timeout,
             idle_timeout: self.idle_timeout,
             keep_alives_enabled: self.keep_alives_enabled,
             keepalive: self.keepalive,

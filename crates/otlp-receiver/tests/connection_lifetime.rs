@@ -1,5 +1,6 @@
 //! When the receiver ends a connection by itself: gRPC's max_connection_idle,
-//! max_connection_age and its grace; HTTP's keepalive.idle_timeout, read_header_timeout and
+//! max_connection_age and its grace; HTTP's keepalive.idle_timeout, read_header_timeout,
+//! read_timeout, write_timeout and
 //! keep-alives off. Real clients on loopback, real time in fractions of a second; the bounds
 //! checked are the settings' own, with room above them for a loaded machine.
 
@@ -441,4 +442,86 @@ async fn h2c_on_the_http_port_is_not_held_to_the_head_deadline() {
         );
     }
     assert_eq!(h.spans(), 2);
+}
+
+/// Sends an export's head and the first half of its body, then the rest after `pause`;
+/// answers the time the head was sent.
+async fn export_with_a_pause(stream: &mut TcpStream, addr: SocketAddr, pause: Duration) -> Instant {
+    let body = request(vec![span(1)]).encode_to_vec();
+    let (first, rest) = body.split_at(body.len() / 2);
+    stream
+        .write_all(export_head(addr, body.len()).as_bytes())
+        .await
+        .expect("head");
+    let sent = Instant::now();
+    stream.write_all(first).await.expect("half the body");
+    tokio::time::sleep(pause).await;
+    // The server may have closed the connection meanwhile: what it answered is the test.
+    let _ = stream.write_all(rest).await;
+    sent
+}
+
+#[tokio::test]
+async fn http_response_not_written_within_write_timeout_closes_without_an_answer() {
+    let h = http_receiver(|c| c.write_timeout = Some(ms(300))).await;
+    let addr = h.http.expect("http");
+    let mut stream = TcpStream::connect(addr).await.expect("tcp");
+    // A body that takes longer than write_timeout after its head: the answer could not be
+    // written in time, so there is none, and the request is not taken either (Go's server
+    // takes it and fails the answer; the client retries both times).
+    let sent = export_with_a_pause(&mut stream, addr, ms(800)).await;
+    let took = eof_after(&mut stream, sent, SLACK).await;
+    assert!(took >= ms(290), "closed {took:?} after the head");
+    assert_eq!(h.spans(), 0);
+}
+
+#[tokio::test]
+async fn http_write_timeout_runs_per_request_and_not_between_them() {
+    let h = http_receiver(|c| c.write_timeout = Some(ms(300))).await;
+    let addr = h.http.expect("http");
+    let mut stream = TcpStream::connect(addr).await.expect("tcp");
+    // A slow body within the deadline is answered.
+    export_with_a_pause(&mut stream, addr, ms(100)).await;
+    let answer = read_response(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // Idle for longer than write_timeout, twice over: each request gets its own deadline.
+    for _ in 0..2 {
+        tokio::time::sleep(ms(700)).await;
+        let answer = http_export(&mut stream, addr).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    assert_eq!(h.spans(), 3);
+}
+
+#[tokio::test]
+async fn http_body_not_read_within_read_timeout_is_answered_400_and_closed() {
+    let h = http_receiver(|c| c.read_timeout = Some(ms(300))).await;
+    let addr = h.http.expect("http");
+    let mut stream = TcpStream::connect(addr).await.expect("tcp");
+    // Within read_timeout: answered, and the next request gets its own deadline from its
+    // head's first byte, however long the connection was idle.
+    export_with_a_pause(&mut stream, addr, ms(100)).await;
+    let answer = read_response(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    tokio::time::sleep(ms(150)).await;
+    let sent = export_with_a_pause(&mut stream, addr, ms(800)).await;
+    let answer = read_response(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let took = eof_after(&mut stream, sent, SLACK).await;
+    assert!(took >= ms(290), "closed {took:?} after the head");
+    assert_eq!(h.spans(), 1);
+}
+
+#[tokio::test]
+async fn http_read_timeout_stands_in_for_a_zero_read_header_timeout() {
+    let h = http_receiver(|c| {
+        c.read_header_timeout = Some(Duration::ZERO);
+        c.read_timeout = Some(ms(250));
+    })
+    .await;
+    let addr = h.http.expect("http");
+    let accepted = Instant::now();
+    let mut stream = TcpStream::connect(addr).await.expect("tcp");
+    let took = eof_after(&mut stream, accepted, ms(250) + SLACK).await;
+    assert!(took >= ms(240), "closed {took:?} after connecting");
 }

@@ -81,8 +81,13 @@ pub struct Config {
     pub max_request_body_size: Option<Unsupported>,
     #[serde(default)]
     pub compression_algorithms: Option<Unsupported>,
-    #[serde(default)]
-    pub read_timeout: Option<Unsupported>,
+    /// Time allowed to read a whole scrape request, from its first byte; default 0: no
+    /// limit, as in confighttp.
+    #[serde(
+        default,
+        deserialize_with = "redline_pipeline::duration::deserialize_opt"
+    )]
+    pub read_timeout: Option<Duration>,
     /// Time allowed to read a scrape's request head, from its first byte; 0: no limit.
     /// Default 1m, as in confighttp.
     #[serde(
@@ -90,8 +95,13 @@ pub struct Config {
         deserialize_with = "redline_pipeline::duration::deserialize_opt"
     )]
     pub read_header_timeout: Option<Duration>,
-    #[serde(default)]
-    pub write_timeout: Option<Unsupported>,
+    /// Time allowed from the end of a scrape's request head to the end of its response; 0:
+    /// no limit. Default 30s, as in confighttp.
+    #[serde(
+        default,
+        deserialize_with = "redline_pipeline::duration::deserialize_opt"
+    )]
+    pub write_timeout: Option<Duration>,
     /// Deprecated in otelcol for `keepalive.idle_timeout`; still read, with a warning.
     #[serde(
         default,
@@ -164,6 +174,8 @@ impl Config {
     pub fn timeouts(&self) -> HttpServerTimeouts {
         HttpServerTimeouts {
             read_header_timeout: self.read_header_timeout,
+            read_timeout: self.read_timeout,
+            write_timeout: self.write_timeout,
             idle_timeout: self.idle_timeout,
             keep_alives_enabled: self.keep_alives_enabled,
             keepalive: self.keepalive,
