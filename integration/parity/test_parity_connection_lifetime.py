@@ -240,6 +240,37 @@ def test_http_write_timeout(pair_factory):
     assert {side: sink.span_count() for side, sink in pair.sinks.items()} == {"otelcol": 3, "redline": 2}
 
 
+def kernel_timer(server_port: int, client_port: int):
+    """The kernel's timer on the server's socket of a connection, from /proc/net/tcp: (kind,
+    seconds until due); kind 2 is TCP keep-alive, times are in 1/100 s."""
+    with open("/proc/net/tcp") as table:
+        for line in list(table)[1:]:
+            fields = line.split()
+            local, remote = (int(a.rsplit(":", 1)[1], 16) for a in fields[1:3])
+            if (local, remote) == (server_port, client_port):
+                kind, when = fields[5].split(":")
+                return int(kind, 16), int(when, 16) / 100
+    return None
+
+
+def test_accepted_connections_have_tcp_keepalive(pair_factory):
+    """Go's listeners turn TCP keep-alive on for every accepted connection (first probe after
+    15s of silence): a client that vanished without closing is found out."""
+    pair = pair_factory(config())
+    for side, c in pair.c.items():
+        for key in ("grpc", "http"):
+            with socket.create_connection(("127.0.0.1", c.ports[key]), timeout=10) as sock:
+                client_port = sock.getsockname()[1]
+                seen = None
+                for _ in range(100):
+                    seen = kernel_timer(c.ports[key], client_port)
+                    if seen and seen[0] == 2:
+                        break
+                    time.sleep(0.02)
+                assert seen and seen[0] == 2, f"{side} {key}: no keep-alive timer on the accepted socket: {seen}"
+                assert 13 < seen[1] <= 15, f"{side} {key}: first probe due in {seen[1]}s"
+
+
 class ChannelStates:
     """A grpcio channel's connectivity states, timed."""
 

@@ -52,6 +52,16 @@ impl ServerHandle {
     }
 }
 
+/// TCP keep-alive as Go's listeners set it on every accepted connection (and so otelcol's
+/// servers): probes after 15s of silence, every 15s, 9 unanswered close the connection. A
+/// client that vanished without closing (its node lost, a partition) is found out in about
+/// two and a half minutes, where a connection with no deadline of its own (gRPC without
+/// `max_connection_idle`) would otherwise be held for ever.
+const TCP_KEEPALIVE: socket2::TcpKeepalive = socket2::TcpKeepalive::new()
+    .with_time(Duration::from_secs(15))
+    .with_interval(Duration::from_secs(15))
+    .with_retries(9);
+
 async fn accept_loop<P: Protocol>(
     name: &'static str,
     listener: TcpListener,
@@ -66,6 +76,7 @@ async fn accept_loop<P: Protocol>(
                 Ok((io, _peer)) => {
                     // Small unary RPCs: waiting to coalesce writes only adds latency.
                     let _ = io.set_nodelay(true);
+                    let _ = socket2::SockRef::from(&io).set_tcp_keepalive(&TCP_KEEPALIVE);
                     tasks.spawn(conn.clone().serve(io, stop_connections.clone()));
                 }
                 Err(e) => {
