@@ -247,3 +247,60 @@ def test_include_instrumentation_scope_labels_the_listed_scopes(pair_factory, al
     assert red.sample("traces_spanmetrics_calls_total", service_name="scoped", span_name="GET /c",
                       span_kind="SPAN_KIND_SERVER", status_code="STATUS_CODE_ERROR",
                       span_instrumentation_scope_name="bare") == 1
+
+
+def test_events_count_span_events_by_event_dimensions(pair_factory, allow):
+    """`events.enabled`: each span event counts under the span's labels and the event
+    dimensions, looked up in the span's attributes, the event's, the resource's, then the
+    default; both collectors serve `events_total` alike."""
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    def with_events(span, *events):
+        for name, attrs in events:
+            span.events.append(trace_pb2.Span.Event(
+                name=name, time_unix_nano=span.start_time_unix_nano + 1_000,
+                attributes=[traffic.kv(k, v) for k, v in attrs.items()]))
+        return span
+
+    timeout = ("exception", {"exception.type": "Timeout"})
+    eu = [
+        with_events(traffic.span(name="GET /a", status=2, attrs={"http.route": "/a"}), timeout, timeout),
+        with_events(traffic.span(name="GET /a", status=2, attrs={"http.route": "/a"}), timeout),
+        # The span's own value wins over the event's, the event's over the resource's.
+        with_events(traffic.span(name="GET /b", attrs={"exception.type": "FromSpan"}),
+                    ("exception", {"exception.type": "E", "region": "us"})),
+        # A span dimension the span lacks is taken from the event for the events series.
+        with_events(traffic.span(name="GET /c"), ("exception", {"http.route": "/from-event"})),
+        with_events(traffic.span(name="GET /d"), ("exception", {"exception.type": 7}), ("log", {})),
+        traffic.span(name="GET /e"),
+    ]
+    plain = [with_events(traffic.span(name="GET /a"), timeout)]
+    request = traffic.request(({"service.name": "eventful", "region": "eu"}, eu),
+                              ({"service.name": "plain"}, plain))
+    pair = pair_factory(spanmetrics_pipeline({
+        "namespace": "traces.spanmetrics",
+        "dimensions": [{"name": "http.route"}],
+        "events": {"enabled": True, "dimensions": [{"name": "exception.type"},
+                                                   {"name": "region", "default": "none"}]},
+    }))
+    answers = pair.grpc_export(request.SerializeToString())
+    assert {a.status for a in answers.values()} == {"OK"}
+    scenario.check(pair, allow, "events", 7)
+    # The comparison above holds otelcol to the same values; its labels add the job and scope.
+    red = pair.redline.scrape()
+
+    def events(**labels):
+        return red.sample("traces_spanmetrics_events_total", span_kind="SPAN_KIND_SERVER", **labels)
+    assert events(service_name="eventful", span_name="GET /a", status_code="STATUS_CODE_ERROR",
+                  http_route="/a", exception_type="Timeout", region="eu") == 3
+    assert events(service_name="eventful", span_name="GET /b", status_code="STATUS_CODE_UNSET",
+                  exception_type="FromSpan", region="us") == 1
+    assert events(service_name="eventful", span_name="GET /c", status_code="STATUS_CODE_UNSET",
+                  http_route="/from-event", region="eu") == 1
+    assert events(service_name="eventful", span_name="GET /d", status_code="STATUS_CODE_UNSET",
+                  exception_type="7", region="eu") == 1
+    assert events(service_name="eventful", span_name="GET /d", status_code="STATUS_CODE_UNSET",
+                  region="eu") == 1
+    assert events(service_name="plain", span_name="GET /a", status_code="STATUS_CODE_UNSET",
+                  exception_type="Timeout", region="none") == 1
+    assert red.total("traces_spanmetrics_events_total") == 8

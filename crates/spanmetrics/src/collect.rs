@@ -24,6 +24,8 @@ const CALLS_HELP: &str = "Number of spans, per label set.";
 const ERRORS_HELP: &str =
     "Number of spans with status ERROR, per label set without status.code (Redline addition).";
 const DURATION_HELP: &str = "Span durations (end time minus start time).";
+const EVENTS_HELP: &str =
+    "Number of span events, per label set of the span and the event dimensions.";
 const LATENCY_HELP: &str =
     "Span durations in seconds, for the Grafana Tempo data source's RED table (tempo_red_table).";
 
@@ -385,5 +387,26 @@ impl MetricsSource for SpanMetrics {
             });
             self.emit_family(Family::Latency, &snaps, &overflow, sink);
         }
+        if let Some(events) = &self.events {
+            events.collect_events(sink);
+        }
+    }
+}
+
+impl SpanMetrics {
+    /// The events store's one family (`events.enabled`): its counts, read as `calls` is.
+    fn collect_events(&self, sink: &mut dyn MetricsSink) {
+        let now_ms = self.now_ms();
+        if let Some(exp) = self.settings.expiration {
+            self.expire_overflow(now_ms, exp);
+        }
+        let (snaps, overflow) = self.snapshot(now_ms);
+        sink.family(&FamilyDesc {
+            name: &self.names.calls,
+            description: EVENTS_HELP,
+            unit: "1",
+            kind: MetricKind::Counter,
+        });
+        self.emit_family(Family::Calls, &snaps, &overflow, sink);
     }
 }

@@ -6,8 +6,10 @@
 //!
 //! Families (namespace `N`, default `traces.span.metrics`): `N.calls` (counter, unit `1`),
 //! `N.errors` (counter, unit `1`, Redline addition: spans with status ERROR, labels without
-//! `status.code`), `N.duration` (histogram, unit `ms` or `s`). Labels: `service.name`,
-//! `span.name`, `span.kind`, `status.code`, then the configured dimensions in order.
+//! `status.code`), `N.duration` (histogram, unit `ms` or `s`), and with `events.enabled`
+//! `N.events` (counter: one per span event, kept by a second store of the same kind).
+//! Labels: `service.name`, `span.name`, `span.kind`, `status.code`, then the configured
+//! dimensions in order (for `N.events`, then the event dimensions).
 //!
 //! Differences from the Go connector, on purpose (docs/architecture.md §4):
 //! - Series are keyed by their labels only, so spans of one service from several resources

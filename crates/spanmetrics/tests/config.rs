@@ -100,7 +100,11 @@ fn errors_name_the_key_path() {
         ),
         (
             "    events:\n      enabled: true",
-            "connectors.spanmetrics.events.enabled",
+            "connectors.spanmetrics.events.dimensions",
+        ),
+        (
+            "    events:\n      enabled: true\n      dimensions:\n        - name: x\n        - name: x",
+            "connectors.spanmetrics.events.dimensions[1].name",
         ),
         (
             "    aggregation_cardinality_limit: -5",

@@ -4,6 +4,7 @@
 //! chosen by the hash of the key *without* `status.code`, so every status of one label group
 //! lives in one shard and the errors family is computed shard by shard.
 
+mod events;
 pub(crate) mod key;
 mod local;
 mod observe;
@@ -71,6 +72,9 @@ pub struct SpanMetrics {
     pub(crate) span_keys: SpanKeys,
     /// The checkpoint on disk while it still holds every value a reader has seen.
     pub(crate) persisted: Mutex<Option<crate::checkpoint::Persisted>>,
+    /// The events family's store (`events.enabled`): a counter per span labels and event
+    /// dimensions, on the same clock.
+    pub(crate) events: Option<Box<SpanMetrics>>,
 }
 
 /// Family names with the namespace applied, built once.
@@ -117,15 +121,28 @@ impl SpanMetrics {
                     (metric_name(&settings.namespace, "latency"), seconds)
                 }),
         };
+        // The events store's attribute dimensions start with these, then its own: a span's
+        // value of any of them is a lookup of what the walk noted.
+        let looked_up = settings.events.as_deref().unwrap_or(&settings);
         let span_keys = SpanKeys::new(
-            settings
+            looked_up
                 .dimensions
                 .iter()
-                .take(settings.attribute_dims)
+                .take(looked_up.attribute_dims)
                 .map(|d| d.name.as_bytes())
                 .chain(settings.span_multiplier_key.as_deref().map(str::as_bytes)),
         );
+        let base = Instant::now();
+        let base_unix_nano = redline_pipeline::telemetry::now_unix_nano();
+        let events = settings.events.as_deref().map(|e| {
+            let mut store = Self::from_settings(e.clone());
+            store.names.calls = metric_name(&e.namespace, "events");
+            store.base = base;
+            store.base_unix_nano = base_unix_nano;
+            Box::new(store)
+        });
         Self {
+            events,
             span_keys,
             overflow_spans: AtomicU64::new(0),
             overflow: Mutex::new(Overflow {
@@ -139,8 +156,8 @@ impl SpanMetrics {
             shard_mask: n - 1,
             hasher: DefaultHashBuilder::default(),
             series: AtomicUsize::new(0),
-            base: Instant::now(),
-            base_unix_nano: redline_pipeline::telemetry::now_unix_nano(),
+            base,
+            base_unix_nano,
             clock_offset_ms: AtomicU64::new(0),
             names,
             settings,
@@ -148,9 +165,10 @@ impl SpanMetrics {
         }
     }
 
-    /// Number of label sets currently held (the overflow series not included).
+    /// Number of label sets currently held, the events family's included (the overflow
+    /// series not).
     pub fn series_count(&self) -> usize {
-        self.series.load(Ordering::Relaxed)
+        self.series.load(Ordering::Relaxed) + self.events.as_ref().map_or(0, |e| e.series_count())
     }
 
     /// Spans folded into the overflow series since start (for self-telemetry).
@@ -170,7 +188,7 @@ impl SpanMetrics {
         for shard in self.shards.iter() {
             total += shard.0.lock().heap_bytes(self.layout.stride);
         }
-        total
+        total + self.events.as_ref().map_or(0, |e| e.heap_bytes())
     }
 
     /// Aggregates one encoded `ExportTraceServiceRequest`. The request is checked first, so a
@@ -208,6 +226,9 @@ impl SpanMetrics {
     pub fn advance_clock(&self, by: Duration) {
         self.clock_offset_ms
             .fetch_add(by.as_millis() as u64, Ordering::Relaxed);
+        if let Some(events) = &self.events {
+            events.advance_clock(by);
+        }
     }
 
     /// Removes series idle for at least `metrics_expiration`. Returns how many were removed.
@@ -215,13 +236,14 @@ impl SpanMetrics {
         let Some(exp) = self.settings.expiration else {
             return 0;
         };
+        let events = self.events.as_ref().map_or(0, |e| e.expire_idle());
         let now = self.now_ms();
         let mut removed = 0;
         for shard in self.shards.iter() {
             removed += self.expire_shard(&mut shard.0.lock(), now, exp);
         }
         self.expire_overflow(now, exp);
-        removed
+        removed + events
     }
 
     /// Retires the overflow series once it has been idle for `exp`.

@@ -4,6 +4,7 @@ use redline_otlp_wire::{AnyValueView, ResourceView, ScopeView, SpanKeys, SpanVie
 use redline_sampling_tracestate::{round_weight, AdjustedCounts};
 use smallvec::SmallVec;
 
+use super::events::EventsWalk;
 use super::key::{DimSrc, SpanKey};
 use super::local::Local;
 use super::observe::{Now, Observation};
@@ -32,6 +33,9 @@ pub(crate) struct Aggregator<'m, 'a> {
     /// The current scope's name and version when `include_instrumentation_scope` lists it.
     scope: Option<(&'a str, &'a str)>,
     local: Local<'a>,
+    /// The events family's walk (`events.enabled`); boxed, so that requests without it do
+    /// not move its buffers around.
+    events: Option<Box<EventsWalk<'m, 'a>>>,
 }
 
 /// A multiplier attribute's value as a number (Tempo reads doubles and integers).
@@ -58,6 +62,7 @@ impl<'m, 'a> Aggregator<'m, 'a> {
             adjusted: AdjustedCounts::new(),
             resource_multiplier: None,
             scope: None,
+            events: m.events.as_deref().map(|e| Box::new(EventsWalk::new(e))),
             // ~430 bytes per span is typical; fewer bytes mean more spans, so aim low.
             local: Local::with_capacity(
                 request_len / 256,
@@ -74,6 +79,9 @@ impl<'m, 'a> Aggregator<'m, 'a> {
     pub(crate) fn finish(self) -> usize {
         let counted = self.local.len();
         self.local.flush(self.m);
+        if let Some(events) = self.events {
+            events.finish();
+        }
         counted
     }
 
@@ -118,6 +126,9 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
         // pdata's first match wins; a non-string value reads as "" (Go's `Str()`).
         self.service = resource.service_name();
         self.resource_has.fill(false);
+        if let Some(events) = &mut self.events {
+            events.resource(resource);
+        }
         self.resource_multiplier = None;
         if let Some(key) = self.m.settings.span_multiplier_key.as_deref() {
             self.resource_multiplier = resource
@@ -241,6 +252,11 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
             trace_id,
             span_id: <[u8; 8]>::try_from(span.span_id()).unwrap_or_default(),
         };
+        // Before the span is handed over, with nothing kept for after: the visit of a span
+        // without events stays what it was.
+        if let Some(events) = &mut self.events {
+            events.span(span, &key, &obs, self.scope);
+        }
         self.local.add(self.m, &key, obs);
     }
 }

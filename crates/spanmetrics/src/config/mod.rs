@@ -18,6 +18,7 @@
 //!   memory stays bounded with an unchanged otelcol file (docs/architecture.md §5). Setting either to 0
 //!   restores otelcol's behaviour.
 
+mod events;
 mod settings;
 
 use std::time::Duration;

@@ -63,6 +63,8 @@ pub struct Settings {
     pub include_scopes: Vec<String>,
     pub span_multiplier_key: Option<String>,
     pub tempo_red_table: bool,
+    /// The events store's settings (`events.enabled`), derived from these.
+    pub events: Option<Box<Settings>>,
 }
 
 /// otelcol's (go-expohisto's) default bucket count of an exponential histogram.
@@ -235,12 +237,7 @@ impl CheckAll for Config {
             }
         }
 
-        if self.events.enabled {
-            problems.push(Invalid::new(
-                "events.enabled",
-                "is an otelcol setting Redline does not support yet",
-            ));
-        }
+        self.check_events(&mut problems);
 
         let cardinality_limit =
             usize::try_from(self.aggregation_cardinality_limit).unwrap_or_else(|_| {
@@ -330,7 +327,7 @@ impl CheckAll for Config {
             at
         });
 
-        Ok(Settings {
+        let mut settings = Settings {
             namespace: self.namespace.clone(),
             include,
             dimensions,
@@ -356,7 +353,10 @@ impl CheckAll for Config {
                 .collect(),
             span_multiplier_key: self.span_multiplier_key.clone(),
             tempo_red_table: self.tempo_red_table,
-        })
+            events: None,
+        };
+        settings.events = self.events_settings(&settings);
+        Ok(settings)
     }
 }
 
@@ -497,10 +497,6 @@ mod tests {
         let mut c = Config::default();
         c.exclude_dimensions = vec!["span.kind".into(), "nope".into()];
         assert_eq!(err(&c).key_path, "exclude_dimensions[1]");
-
-        let mut c = Config::default();
-        c.events.enabled = true;
-        assert_eq!(err(&c).key_path, "events.enabled");
 
         let mut c = Config::default();
         c.aggregation_cardinality_limit = -1;
