@@ -308,8 +308,8 @@ fn expected(req: &ExportTraceServiceRequest) -> Vec<Item> {
     out
 }
 
-/// Dimensions (one with a default) and a tiny cardinality limit, so label building, defaults
-/// and the overflow series all run.
+/// Dimensions (one with a default), events with dimensions of their own and a tiny
+/// cardinality limit, so label building, defaults and the overflow series all run.
 fn spanmetrics() -> SpanMetrics {
     let dim = |name: &str, default: Option<&str>| Dimension {
         name: name.to_owned(),
@@ -324,6 +324,10 @@ fn spanmetrics() -> SpanMetrics {
             dim("b", Some("none")),
             dim("http.method", None),
         ],
+        events: redline_spanmetrics::config::EventsConfig {
+            enabled: true,
+            dimensions: vec![dim("e", None), dim("f", Some("none"))],
+        },
         ..Default::default()
     };
     SpanMetrics::new(&config).expect("the fuzz config is valid")
@@ -350,6 +354,7 @@ struct Totals {
     family: &'static str,
     calls: u64,
     errors: u64,
+    events: u64,
     histogram: u64,
 }
 
@@ -358,6 +363,7 @@ impl MetricsSink for Totals {
         self.family = match (desc.name, desc.kind) {
             ("fuzz.calls", MetricKind::Counter) => "calls",
             ("fuzz.errors", MetricKind::Counter) => "errors",
+            ("fuzz.events", MetricKind::Counter) => "events",
             ("fuzz.duration", MetricKind::Histogram | MetricKind::ExponentialHistogram) => {
                 "duration"
             }
@@ -368,6 +374,7 @@ impl MetricsSink for Totals {
         match self.family {
             "calls" => self.calls += value,
             "errors" => self.errors += value,
+            "events" => self.events += value,
             _ => {}
         }
     }
@@ -403,9 +410,10 @@ impl MetricsSink for Totals {
 
 /// Aggregates an accepted request and renders it: must not panic, and every span of a
 /// resource with a `service.name` is counted exactly once in calls and in the histogram, and
-/// in errors when its status is ERROR (Go's connector skips the other resources).
+/// in errors when its status is ERROR (Go's connector skips the other resources); each of its
+/// events once in events.
 fn aggregate_and_render(data: &[u8], req: &ExportTraceServiceRequest) {
-    let (mut want_calls, mut want_errors, mut spans) = (0u64, 0u64, 0u64);
+    let (mut want_calls, mut want_errors, mut want_events, mut spans) = (0u64, 0u64, 0u64, 0u64);
     for rs in &req.resource_spans {
         let has_service = rs
             .resource
@@ -426,6 +434,7 @@ fn aggregate_and_render(data: &[u8], req: &ExportTraceServiceRequest) {
                     .unwrap_or(1);
             spans += 1;
             want_calls = want_calls.wrapping_add(weight);
+            want_events = want_events.wrapping_add(weight.wrapping_mul(s.events.len() as u64));
             if s.status.as_ref().is_some_and(|st| st.code == 2) {
                 want_errors = want_errors.wrapping_add(weight);
             }
@@ -438,6 +447,10 @@ fn aggregate_and_render(data: &[u8], req: &ExportTraceServiceRequest) {
     sm.collect(&mut totals);
     assert_eq!(totals.calls, want_calls, "calls total");
     assert_eq!(totals.errors, want_errors, "errors total");
+    assert_eq!(
+        totals.events, want_events,
+        "events total: one per event of a counted span"
+    );
     assert_eq!(totals.histogram, want_calls, "histogram count total");
     let graph = servicegraph();
     let paired = graph.consume(data).expect("an accepted request pairs");
