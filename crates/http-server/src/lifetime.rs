@@ -53,8 +53,8 @@ pub struct Lifetime {
 
 impl Lifetime {
     /// What a connection held to this lifetime watches of its requests: nothing (`None`)
-    /// without a deadline that depends on them. `awaiting_head`: whether its first request's head
-    /// is already on the clock (HTTP, where the header deadline runs from the accept).
+    /// without a deadline that depends on them. `awaiting_head`: whether its first request's
+    /// head is already on the clock (HTTP, where the header deadline runs from the accept).
     pub fn activity(&self, awaiting_head: bool) -> Option<Arc<Activity>> {
         let watched = self.header_read.is_some()
             || self.idle.is_some()

@@ -36,10 +36,22 @@ fn string(v: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> Strin
     }
 }
 
+fn failed_with_an_event() -> opentelemetry_proto::tonic::trace::v1::Span {
+    let mut s = span("POST /b", 2, 2, 1_000_000, vec![]);
+    s.events
+        .push(opentelemetry_proto::tonic::trace::v1::span::Event {
+            name: "exception".into(),
+            attributes: vec![common::kv("exception.type", common::s("Timeout"))],
+            ..Default::default()
+        });
+    s
+}
+
 #[tokio::test]
 async fn pushes_cumulative_otlp_per_service_and_a_last_push_on_shutdown() {
     let text = "receivers:\n  otlp:\n    protocols:\n      grpc:\n\
         connectors:\n  spanmetrics:\n    metrics_flush_interval: 1h\n\
+        \x20   events: {enabled: true, dimensions: [{name: exception.type}]}\n\
         exporters:\n  otlp:\n    endpoint: x:4317\n\
         service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [spanmetrics]\n\
         \x20   metrics:\n      receivers: [spanmetrics]\n      exporters: [otlp]\n";
@@ -56,7 +68,7 @@ async fn pushes_cumulative_otlp_per_service_and_a_last_push_on_shutdown() {
 
     let request = encode(vec![
         service("checkout", vec![span("GET /a", 2, 0, 3_000_000, vec![]); 3]),
-        service("cart", vec![span("POST /b", 2, 2, 1_000_000, vec![])]),
+        service("cart", vec![failed_with_an_event()]),
     ]);
     parts
         .input
@@ -126,16 +138,18 @@ async fn pushes_cumulative_otlp_per_service_and_a_last_push_on_shutdown() {
         }
     }
     assert_eq!(durations, 4);
+    // The events family goes out with the others.
     calls.sort();
     let expected = [
         ("traces.span.metrics.calls", "GET /a", 3),
         ("traces.span.metrics.calls", "POST /b", 1),
         ("traces.span.metrics.errors", "GET /a", 0),
         ("traces.span.metrics.errors", "POST /b", 1),
+        ("traces.span.metrics.events", "POST /b", 1),
     ]
     .map(|(m, n, v)| (m.to_owned(), n.to_owned(), v));
     assert_eq!(calls, expected);
-    // calls, errors and duration for each of the two label sets.
-    assert_eq!(points, 6);
+    // calls, errors and duration for each of the two label sets, and one events series.
+    assert_eq!(points, 7);
     assert_eq!(batch.items, points);
 }

@@ -87,10 +87,10 @@ impl<'m, 'a> EventsWalk<'m, 'a> {
         }
     }
 
-    /// Adds one observation per event of `span`. Kept out of the span visit, which every
-    /// span of every request runs with or without events.
-    /// `key` and `obs` are the span's own, in the connector's store: the events share its
-    /// labels, its `sampling.method` and the observation they add to.
+    /// Adds one observation per event of `span`. `key` and `obs` are the span's own, in the
+    /// connector's store: the events share its labels, its `sampling.method` and the
+    /// observation they add to. Not inlined: the span visit, which every span of every
+    /// request runs with or without events, stays as small as it was.
     #[inline(never)]
     pub(super) fn span(
         &mut self,
