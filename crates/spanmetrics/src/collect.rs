@@ -342,11 +342,7 @@ impl MetricsSource for SpanMetrics {
     }
 
     fn collect(&self, sink: &mut dyn MetricsSink) {
-        let now_ms = self.now_ms();
-        if let Some(exp) = self.settings.expiration {
-            self.expire_overflow(now_ms, exp);
-        }
-        let (snaps, overflow) = self.snapshot(now_ms);
+        let (snaps, overflow) = self.snapshot_now();
         self.note_read(snaps.iter().map(|s| s.version), overflow.version);
         sink.family(&FamilyDesc {
             name: &self.names.calls,
@@ -394,13 +390,19 @@ impl MetricsSource for SpanMetrics {
 }
 
 impl SpanMetrics {
-    /// The events store's one family (`events.enabled`): its counts, read as `calls` is.
-    fn collect_events(&self, sink: &mut dyn MetricsSink) {
+    /// A copy of the store as of now, what has gone idle expired first, so that a scrape
+    /// never serves a stale series.
+    fn snapshot_now(&self) -> (Vec<Snapshot>, Overflowed) {
         let now_ms = self.now_ms();
         if let Some(exp) = self.settings.expiration {
             self.expire_overflow(now_ms, exp);
         }
-        let (snaps, overflow) = self.snapshot(now_ms);
+        self.snapshot(now_ms)
+    }
+
+    /// The events store's one family (`events.enabled`): its counts, read as `calls` is.
+    fn collect_events(&self, sink: &mut dyn MetricsSink) {
+        let (snaps, overflow) = self.snapshot_now();
         sink.family(&FamilyDesc {
             name: &self.names.calls,
             description: EVENTS_HELP,

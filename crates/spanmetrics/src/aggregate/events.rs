@@ -5,10 +5,10 @@
 //! attributes first, then the event's, then the resource's, then the dimension's default
 //! (otelcol overlays the event's attributes on a copy of the resource's).
 
-use redline_otlp_wire::{AnyValueView, EventView, ResourceView, SpanView};
+use redline_otlp_wire::{EventView, ResourceView, SpanView};
 use smallvec::SmallVec;
 
-use super::key::{DimSrc, SpanKey};
+use super::key::{note_resource_dims, DimSrc, SpanKey};
 use super::local::Local;
 use super::observe::{Now, Observation};
 use super::SpanMetrics;
@@ -23,18 +23,6 @@ pub(super) struct EventsWalk<'m, 'a> {
     srcs: SmallVec<[DimSrc<'a>; 8]>,
     scratch: Vec<String>,
     local: Local<'a>,
-}
-
-/// A value as a dimension holds it: borrowed when it is a string, else converted into `buf`.
-fn source<'a>(value: AnyValueView<'a>, buf: &mut String) -> DimSrc<'a> {
-    match value.as_str() {
-        Some(s) => DimSrc::Borrowed(s),
-        None => {
-            buf.clear();
-            value.write_as_string(buf);
-            DimSrc::Scratch
-        }
-    }
 }
 
 impl<'m, 'a> EventsWalk<'m, 'a> {
@@ -66,25 +54,13 @@ impl<'m, 'a> EventsWalk<'m, 'a> {
 
     /// Notes the resource's values of the dimensions, first attribute of each key.
     pub(super) fn resource(&mut self, resource: &ResourceView<'a>) {
-        self.resource_has.fill(false);
         let dims = self.attribute_dims();
-        for kv in resource.attributes().lazy() {
-            let Some(i) = dims
-                .iter()
-                .position(|d| d.name.as_bytes() == kv.key_bytes())
-            else {
-                continue;
-            };
-            if let (Some(has), Some(buf)) =
-                (self.resource_has.get_mut(i), self.resource_dims.get_mut(i))
-            {
-                if !*has {
-                    *has = true;
-                    buf.clear();
-                    kv.value().write_as_string(buf);
-                }
-            }
-        }
+        note_resource_dims(
+            resource,
+            dims,
+            &mut self.resource_has,
+            &mut self.resource_dims,
+        );
     }
 
     /// Adds one observation per event of `span`. `key` and `obs` are the span's own, in the
@@ -110,7 +86,7 @@ impl<'m, 'a> EventsWalk<'m, 'a> {
             .zip(self.span_scratch.iter_mut())
         {
             *src = match span.lazy_attribute(dim.name.as_bytes()) {
-                Some(kv) => source(kv.value(), buf),
+                Some(kv) => DimSrc::of(kv.value(), buf),
                 None => DimSrc::Absent,
             };
         }
@@ -153,7 +129,7 @@ impl<'m, 'a> EventsWalk<'m, 'a> {
                     .lazy()
                     .find(|kv| kv.key_bytes() == dim.name.as_bytes())
                 {
-                    Some(kv) => source(kv.value(), buf),
+                    Some(kv) => DimSrc::of(kv.value(), buf),
                     None if self.resource_has.get(i).copied().unwrap_or(false) => DimSrc::Resource,
                     None if dim.default.is_some() => DimSrc::Default,
                     None => DimSrc::Absent,

@@ -3,8 +3,10 @@
 
 use std::hash::{BuildHasher, Hasher};
 
+use redline_otlp_wire::{AnyValueView, ResourceView};
+
 use super::SpanMetrics;
-use crate::config::Settings;
+use crate::config::{Dimension, Settings};
 use crate::series::{ids, kind, status, Interner, Layout};
 
 /// Byte that never occurs in UTF-8, used to separate key parts while hashing.
@@ -53,6 +55,52 @@ pub(super) enum DimSrc<'a> {
     Scratch,
     Resource,
     Default,
+}
+
+impl<'a> DimSrc<'a> {
+    /// A value as a dimension holds it: borrowed when it is a string, else written into
+    /// `scratch` as otelcol writes it.
+    pub(super) fn of(value: AnyValueView<'a>, scratch: &mut String) -> Self {
+        match value.as_str() {
+            Some(s) => DimSrc::Borrowed(s),
+            None => {
+                scratch.clear();
+                value.write_as_string(scratch);
+                DimSrc::Scratch
+            }
+        }
+    }
+}
+
+/// Notes, per dimension of `dims`, the first value of its key among the resource's
+/// attributes (pdata's `Get`): `has[i]` and `values[i]`, converted once per resource. Keys
+/// are compared as bytes and only the dimensions' values decoded (a resource has a dozen
+/// attributes or more).
+pub(super) fn note_resource_dims(
+    resource: &ResourceView<'_>,
+    dims: &[Dimension],
+    has: &mut [bool],
+    values: &mut [String],
+) {
+    has.fill(false);
+    if dims.is_empty() {
+        return;
+    }
+    for kv in resource.attributes().lazy() {
+        let Some(i) = dims
+            .iter()
+            .position(|d| d.name.as_bytes() == kv.key_bytes())
+        else {
+            continue;
+        };
+        if let (Some(has), Some(value)) = (has.get_mut(i), values.get_mut(i)) {
+            if !*has {
+                *has = true;
+                value.clear();
+                kv.value().write_as_string(value);
+            }
+        }
+    }
 }
 
 /// A span's key: strings borrowed from the request (`'a`) or from the walk's buffers (`'k`).

@@ -5,7 +5,7 @@ use redline_sampling_tracestate::{round_weight, AdjustedCounts};
 use smallvec::SmallVec;
 
 use super::events::EventsWalk;
-use super::key::{DimSrc, SpanKey};
+use super::key::{note_resource_dims, DimSrc, SpanKey};
 use super::local::Local;
 use super::observe::{Now, Observation};
 use super::SpanMetrics;
@@ -85,14 +85,6 @@ impl<'m, 'a> Aggregator<'m, 'a> {
         counted
     }
 
-    fn dim_index(&self, key: &[u8]) -> Option<usize> {
-        let s = &self.m.settings;
-        s.dimensions
-            .get(..s.attribute_dims)?
-            .iter()
-            .position(|d| d.name.as_bytes() == key)
-    }
-
     /// How many spans this one stands for, and whether that came from sampling information:
     /// the multiplier attribute when configured and present, else the tracestate's adjusted
     /// count, else 1.
@@ -125,7 +117,6 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
     fn resource(&mut self, resource: &ResourceView<'a>) {
         // pdata's first match wins; a non-string value reads as "" (Go's `Str()`).
         self.service = resource.service_name();
-        self.resource_has.fill(false);
         if let Some(events) = &mut self.events {
             events.resource(resource);
         }
@@ -137,24 +128,13 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
                 .find(|kv| kv.key_bytes() == key.as_bytes())
                 .and_then(|kv| multiplier(&kv.value()));
         }
-        if self.m.settings.attribute_dims == 0 {
-            return;
-        }
-        // Keys compared as bytes, values decoded only for configured dimensions (a resource
-        // has a dozen attributes or more).
-        for kv in resource.attributes().lazy() {
-            if let Some(i) = self.dim_index(kv.key_bytes()) {
-                if let (Some(has), Some(buf)) =
-                    (self.resource_has.get_mut(i), self.resource_dims.get_mut(i))
-                {
-                    if !*has {
-                        *has = true;
-                        buf.clear();
-                        kv.value().write_as_string(buf);
-                    }
-                }
-            }
-        }
+        let s = &self.m.settings;
+        note_resource_dims(
+            resource,
+            s.dimensions.get(..s.attribute_dims).unwrap_or(&[]),
+            &mut self.resource_has,
+            &mut self.resource_dims,
+        );
     }
 
     fn scope(&mut self, scope: &ScopeView<'a>) {
@@ -189,15 +169,7 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
                 let Some(kv) = span.lazy_attribute(dim.name.as_bytes()) else {
                     continue;
                 };
-                let value = kv.value();
-                *src = match value.as_str() {
-                    Some(s) => DimSrc::Borrowed(s),
-                    None => {
-                        buf.clear();
-                        value.write_as_string(buf);
-                        DimSrc::Scratch
-                    }
-                };
+                *src = DimSrc::of(kv.value(), buf);
             }
             for (i, src) in self.srcs.iter_mut().enumerate().take(n_attr) {
                 if matches!(src, DimSrc::Absent) {
