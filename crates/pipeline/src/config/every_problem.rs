@@ -30,11 +30,16 @@ impl ComponentConfig {
                 break;
             }
             let mut progress = false;
+            // The checks ran before this round set anything aside: only keys set aside in
+            // earlier rounds can have made its problems.
+            let before_round = set_aside.len();
             for problem in problems {
                 // A problem made by setting a key aside is not reported, but what it names
                 // is set aside too, or it would stop the checks behind it; a key the section
                 // cannot do without goes back with a stand-in value.
-                let made_up = set_aside.iter().any(|s| s.explains(&problem));
+                let made_up = set_aside[..before_round]
+                    .iter()
+                    .any(|s| s.explains(&problem));
                 let at_stand_in = stood_in.iter().any(|p| under(&problem.path, p));
                 if at_stand_in {
                     // What the key's checks say about its stand-in: nothing to do.
@@ -395,6 +400,35 @@ mod tests {
         assert!(
             got[1].contains("exporters.x.key_file: unknown field `key_file`"),
             "{got:?}"
+        );
+    }
+
+    #[test]
+    fn problems_found_together_are_all_reported() {
+        // A check that lists every item's problem at once, the second naming a key of the
+        // first one's name: none of them can come from a key set aside in the same round.
+        let all_items = |c: &ComponentConfig| -> Vec<ConfigError> {
+            match c.parse::<Cfg>() {
+                Err(e) => vec![e],
+                Ok(cfg) => cfg
+                    .items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, item)| item.label.is_some())
+                    .map(|(i, _)| c.invalid(&format!("items[{i}].label"), "`a.label` is taken"))
+                    .collect(),
+            }
+        };
+        let text = "exporters:\n  x:\n    endpoint: a\n    items: [{n: 1, label: a}, {n: 2, label: b}]\nservice:\n  pipelines:\n    traces:\n      receivers: [x]\n      exporters: [x]\n";
+        let config = load_str("t.yaml", text).expect("loads");
+        let got: Vec<String> = config.exporters[0]
+            .every_problem(all_items)
+            .iter()
+            .map(|p| p.path.clone())
+            .collect();
+        assert_eq!(
+            got,
+            ["exporters.x.items[0].label", "exporters.x.items[1].label"]
         );
     }
 
