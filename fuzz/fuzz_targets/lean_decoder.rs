@@ -308,8 +308,9 @@ fn expected(req: &ExportTraceServiceRequest) -> Vec<Item> {
     out
 }
 
-/// Dimensions (one with a default), events with dimensions of their own and a tiny
-/// cardinality limit, so label building, defaults and the overflow series all run.
+/// Dimensions (one with a default), calls, duration and events each with dimensions of their
+/// own (so calls and duration are kept by two stores) and a tiny cardinality limit, so label
+/// building, defaults and the overflow series all run.
 fn spanmetrics() -> SpanMetrics {
     let dim = |name: &str, default: Option<&str>| Dimension {
         name: name.to_owned(),
@@ -327,6 +328,11 @@ fn spanmetrics() -> SpanMetrics {
         events: redline_spanmetrics::config::EventsConfig {
             enabled: true,
             dimensions: vec![dim("e", None), dim("f", Some("none"))],
+        },
+        calls_dimensions: vec![dim("c", None)],
+        histogram: redline_spanmetrics::config::HistogramConfig {
+            dimensions: vec![dim("d", Some("none"))],
+            ..Default::default()
         },
         ..Default::default()
     };

@@ -50,6 +50,17 @@ OPTIONS = {
         "namespace": "traces.spanmetrics",
         "histogram": {"unit": "s", "exponential": {"max_size": 8}},
     },
+    "calls_dimensions and histogram.dimensions": {
+        "namespace": "traces.spanmetrics",
+        "dimensions": [{"name": "http.request.method", "default": "GET"}],
+        "calls_dimensions": [{"name": "cdn.cache.hit"}, {"name": "host.name"}],
+        "histogram": {"dimensions": [{"name": "wasm.module", "default": "none"},
+                                     {"name": "http.response.status_code"}]},
+    },
+    "histogram.dimensions, exponential": {
+        "namespace": "traces.spanmetrics",
+        "histogram": {"exponential": {"max_size": 20}, "dimensions": [{"name": "wasm.module"}]},
+    },
 }
 
 
@@ -247,6 +258,47 @@ def test_include_instrumentation_scope_labels_the_listed_scopes(pair_factory, al
     assert red.sample("traces_spanmetrics_calls_total", service_name="scoped", span_name="GET /c",
                       span_kind="SPAN_KIND_SERVER", status_code="STATUS_CODE_ERROR",
                       span_instrumentation_scope_name="bare") == 1
+
+
+def test_calls_and_duration_keyed_by_their_own_dimensions(pair_factory, allow):
+    """`calls_dimensions` and `histogram.dimensions`: calls (and errors) carry the shared
+    dimensions and their own, the duration histogram the shared ones and its own, each looked
+    up in the span's attributes, then the resource's, then the default."""
+    def at(url, scheme, status=0, dur_ms=10.0):
+        attrs = {"http.route": "/a", "url.scheme": scheme}
+        if url is not None:
+            attrs["http.url"] = url
+        return traffic.span(name="GET /a", status=status, dur_ms=dur_ms, attrs=attrs)
+
+    spans = [at("/x", "https", dur_ms=3), at("/x", "http", dur_ms=7), at("/y", "https", dur_ms=60),
+             at(None, "https", status=2, dur_ms=1)]
+    request = traffic.request(({"service.name": "split", "region": "eu"}, spans))
+    pair = pair_factory(spanmetrics_pipeline({
+        "namespace": "traces.spanmetrics",
+        "dimensions": [{"name": "http.route"}],
+        "calls_dimensions": [{"name": "http.url", "default": "/ping"}],
+        "histogram": {"dimensions": [{"name": "url.scheme"}, {"name": "region"}]},
+    }))
+    answers = pair.grpc_export(request.SerializeToString())
+    assert {a.status for a in answers.values()} == {"OK"}
+    scenario.check(pair, allow, "calls and duration dimensions", len(spans))
+    # The comparison above holds otelcol to the same values; these are the expected ones.
+    red = pair.redline.scrape()
+    common = {"service_name": "split", "span_name": "GET /a", "span_kind": "SPAN_KIND_SERVER",
+              "http_route": "/a"}
+    unset, error = "STATUS_CODE_UNSET", "STATUS_CODE_ERROR"
+
+    def calls(status, url):
+        return red.sample("traces_spanmetrics_calls_total", status_code=status, http_url=url, **common)
+
+    def duration(suffix, status, scheme):
+        return red.sample(f"traces_spanmetrics_duration_milliseconds_{suffix}", status_code=status,
+                          url_scheme=scheme, region="eu", **common)
+    assert (calls(unset, "/x"), calls(unset, "/y"), calls(error, "/ping")) == (2, 1, 1)
+    assert red.total("traces_spanmetrics_calls_total") == 4
+    assert (duration("count", unset, "https"), duration("sum", unset, "https")) == (2, 63)
+    assert (duration("count", unset, "http"), duration("count", error, "https")) == (1, 1)
+    assert red.total("traces_spanmetrics_duration_milliseconds_count") == 4
 
 
 def test_events_count_span_events_by_event_dimensions(pair_factory, allow):

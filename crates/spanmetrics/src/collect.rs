@@ -2,8 +2,10 @@
 //!
 //! A scrape copies each shard once, under its lock (records and string handles), and emits
 //! every family from those copies: a series' `calls` and its histogram's count are the same
-//! word of the same copy, so no scrape ever shows them apart. Rendering (the exporter's work)
-//! happens after the locks are released, so ingestion waits at most for one shard's memcpy.
+//! word of the same copy, so no scrape ever shows them apart (when `calls_dimensions` or
+//! `histogram.dimensions` give them different labels they are two stores, and there is no
+//! one series to show apart). Rendering (the exporter's work) happens after the locks are
+//! released, so ingestion waits at most for one shard's memcpy.
 
 use std::sync::Arc;
 
@@ -344,20 +346,22 @@ impl MetricsSource for SpanMetrics {
     fn collect(&self, sink: &mut dyn MetricsSink) {
         let (snaps, overflow) = self.snapshot_now();
         self.note_read(snaps.iter().map(|s| s.version), overflow.version);
-        sink.family(&FamilyDesc {
-            name: &self.names.calls,
-            description: CALLS_HELP,
-            unit: "1",
-            kind: MetricKind::Counter,
-        });
-        self.emit_family(Family::Calls, &snaps, &overflow, sink);
-        sink.family(&FamilyDesc {
-            name: &self.names.errors,
-            description: ERRORS_HELP,
-            unit: "1",
-            kind: MetricKind::Counter,
-        });
-        self.emit_family(Family::Errors, &snaps, &overflow, sink);
+        if self.settings.serves_calls {
+            sink.family(&FamilyDesc {
+                name: &self.names.calls,
+                description: CALLS_HELP,
+                unit: "1",
+                kind: MetricKind::Counter,
+            });
+            self.emit_family(Family::Calls, &snaps, &overflow, sink);
+            sink.family(&FamilyDesc {
+                name: &self.names.errors,
+                description: ERRORS_HELP,
+                unit: "1",
+                kind: MetricKind::Counter,
+            });
+            self.emit_family(Family::Errors, &snaps, &overflow, sink);
+        }
         if self.settings.has_duration() {
             let kind = if self.layout.expo.is_some() {
                 MetricKind::ExponentialHistogram
@@ -382,6 +386,9 @@ impl MetricsSource for SpanMetrics {
                 kind: MetricKind::Histogram,
             });
             self.emit_family(Family::Latency, &snaps, &overflow, sink);
+        }
+        if let Some(duration) = &self.duration {
+            duration.collect(sink);
         }
         if let Some(events) = &self.events {
             events.collect_events(sink);

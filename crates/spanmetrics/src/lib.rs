@@ -9,7 +9,9 @@
 //! `status.code`), `N.duration` (histogram, unit `ms` or `s`), and with `events.enabled`
 //! `N.events` (counter: one per span event, kept by a second store of the same kind).
 //! Labels: `service.name`, `span.name`, `span.kind`, `status.code`, then the configured
-//! dimensions in order (for `N.events`, then the event dimensions).
+//! dimensions in order, then those of the family: `calls_dimensions` for `N.calls` and
+//! `N.errors`, `histogram.dimensions` for `N.duration`, the event dimensions for `N.events`.
+//! When calls and duration have dimensions of their own, a second store keeps the duration.
 //!
 //! Differences from the Go connector, on purpose (docs/architecture.md §4):
 //! - Series are keyed by their labels only, so spans of one service from several resources

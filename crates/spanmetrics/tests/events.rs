@@ -8,21 +8,9 @@ use common::*;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use redline_spanmetrics::config::Dimension;
 use redline_spanmetrics::{Config, SpanMetrics};
 
-const MS: u64 = 1_000_000;
-const SERVER: i32 = 2;
-const ERROR: i32 = 2;
 const EVENTS: &str = "traces.spanmetrics.events";
-
-fn dim(name: &str, default: Option<&str>) -> Dimension {
-    Dimension {
-        name: name.into(),
-        default: default.map(Into::into),
-        glob: None,
-    }
-}
 
 fn config() -> Config {
     let mut c = Config {

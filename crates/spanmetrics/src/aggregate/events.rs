@@ -48,8 +48,7 @@ impl<'m, 'a> EventsWalk<'m, 'a> {
     }
 
     fn attribute_dims(&self) -> &'m [crate::config::Dimension] {
-        let s = &self.store.settings;
-        s.dimensions.get(..s.attribute_dims).unwrap_or(&[])
+        self.store.settings.attribute_dimensions()
     }
 
     /// Notes the resource's values of the dimensions, first attribute of each key.

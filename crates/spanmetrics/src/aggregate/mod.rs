@@ -75,6 +75,9 @@ pub struct SpanMetrics {
     /// The events family's store (`events.enabled`): a counter per span labels and event
     /// dimensions, on the same clock.
     pub(crate) events: Option<Box<SpanMetrics>>,
+    /// The duration family's store, when `calls_dimensions` or `histogram.dimensions` give it
+    /// labels of its own: it keeps the histogram, this store the calls.
+    pub(crate) duration: Option<Box<SpanMetrics>>,
 }
 
 /// Family names with the namespace applied, built once.
@@ -121,28 +124,38 @@ impl SpanMetrics {
                     (metric_name(&settings.namespace, "latency"), seconds)
                 }),
         };
-        // The events store's attribute dimensions start with these, then its own: a span's
-        // value of any of them is a lookup of what the walk noted.
-        let looked_up = settings.events.as_deref().unwrap_or(&settings);
+        // Each store's attribute dimensions are looked up in every span: a span's value of
+        // any of them is a lookup of what the walk noted.
         let span_keys = SpanKeys::new(
-            looked_up
-                .dimensions
-                .iter()
-                .take(looked_up.attribute_dims)
-                .map(|d| d.name.as_bytes())
-                .chain(settings.span_multiplier_key.as_deref().map(str::as_bytes)),
+            [
+                Some(&settings),
+                settings.events.as_deref(),
+                settings.duration.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .flat_map(Settings::attribute_dimensions)
+            .map(|d| d.name.as_bytes())
+            .chain(settings.span_multiplier_key.as_deref().map(str::as_bytes)),
         );
         let base = Instant::now();
         let base_unix_nano = redline_pipeline::telemetry::now_unix_nano();
-        let events = settings.events.as_deref().map(|e| {
-            let mut store = Self::from_settings(e.clone());
-            store.names.calls = metric_name(&e.namespace, "events");
+        // Stores of the same connector share its clock.
+        let companion = |s: &Settings| {
+            let mut store = Self::from_settings(s.clone());
             store.base = base;
             store.base_unix_nano = base_unix_nano;
             Box::new(store)
+        };
+        let events = settings.events.as_deref().map(|e| {
+            let mut store = companion(e);
+            store.names.calls = metric_name(&e.namespace, "events");
+            store
         });
+        let duration = settings.duration.as_deref().map(companion);
         Self {
             events,
+            duration,
             span_keys,
             overflow_spans: AtomicU64::new(0),
             overflow: Mutex::new(Overflow {
@@ -165,10 +178,20 @@ impl SpanMetrics {
         }
     }
 
-    /// Number of label sets currently held, the events family's included (the overflow
+    /// The stores of the families with labels of their own (events, duration), which this
+    /// one feeds.
+    fn companions(&self) -> impl Iterator<Item = &SpanMetrics> {
+        self.events.iter().chain(&self.duration).map(|s| &**s)
+    }
+
+    /// Number of label sets currently held, those of the other stores included (the overflow
     /// series not).
     pub fn series_count(&self) -> usize {
-        self.series.load(Ordering::Relaxed) + self.events.as_ref().map_or(0, |e| e.series_count())
+        self.series.load(Ordering::Relaxed)
+            + self
+                .companions()
+                .map(SpanMetrics::series_count)
+                .sum::<usize>()
     }
 
     /// Spans folded into the overflow series since start (for self-telemetry).
@@ -188,7 +211,11 @@ impl SpanMetrics {
         for shard in self.shards.iter() {
             total += shard.0.lock().heap_bytes(self.layout.stride);
         }
-        total + self.events.as_ref().map_or(0, |e| e.heap_bytes())
+        total
+            + self
+                .companions()
+                .map(SpanMetrics::heap_bytes)
+                .sum::<usize>()
     }
 
     /// Aggregates one encoded `ExportTraceServiceRequest`. The request is checked first, so a
@@ -226,8 +253,8 @@ impl SpanMetrics {
     pub fn advance_clock(&self, by: Duration) {
         self.clock_offset_ms
             .fetch_add(by.as_millis() as u64, Ordering::Relaxed);
-        if let Some(events) = &self.events {
-            events.advance_clock(by);
+        for store in self.companions() {
+            store.advance_clock(by);
         }
     }
 
@@ -236,14 +263,14 @@ impl SpanMetrics {
         let Some(exp) = self.settings.expiration else {
             return 0;
         };
-        let events = self.events.as_ref().map_or(0, |e| e.expire_idle());
+        let companions: usize = self.companions().map(SpanMetrics::expire_idle).sum();
         let now = self.now_ms();
         let mut removed = 0;
         for shard in self.shards.iter() {
             removed += self.expire_shard(&mut shard.0.lock(), now, exp);
         }
         self.expire_overflow(now, exp);
-        removed + events
+        removed + companions
     }
 
     /// Retires the overflow series once it has been idle for `exp`.

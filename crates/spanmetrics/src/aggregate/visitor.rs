@@ -36,6 +36,9 @@ pub(crate) struct Aggregator<'m, 'a> {
     /// The events family's walk (`events.enabled`); boxed, so that requests without it do
     /// not move its buffers around.
     events: Option<Box<EventsWalk<'m, 'a>>>,
+    /// The walk of the duration family's store, when it has labels of its own: the same
+    /// visit of each span, against that store's dimensions.
+    duration: Option<Box<Aggregator<'m, 'a>>>,
 }
 
 /// A multiplier attribute's value as a number (Tempo reads doubles and integers).
@@ -63,6 +66,10 @@ impl<'m, 'a> Aggregator<'m, 'a> {
             resource_multiplier: None,
             scope: None,
             events: m.events.as_deref().map(|e| Box::new(EventsWalk::new(e))),
+            duration: m
+                .duration
+                .as_deref()
+                .map(|d| Box::new(Aggregator::new(d, request_len))),
             // ~430 bytes per span is typical; fewer bytes mean more spans, so aim low.
             local: Local::with_capacity(
                 request_len / 256,
@@ -81,6 +88,9 @@ impl<'m, 'a> Aggregator<'m, 'a> {
         self.local.flush(self.m);
         if let Some(events) = self.events {
             events.finish();
+        }
+        if let Some(duration) = self.duration {
+            duration.finish();
         }
         counted
     }
@@ -120,6 +130,9 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
         if let Some(events) = &mut self.events {
             events.resource(resource);
         }
+        if let Some(duration) = &mut self.duration {
+            duration.resource(resource);
+        }
         self.resource_multiplier = None;
         if let Some(key) = self.m.settings.span_multiplier_key.as_deref() {
             self.resource_multiplier = resource
@@ -128,10 +141,9 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
                 .find(|kv| kv.key_bytes() == key.as_bytes())
                 .and_then(|kv| multiplier(&kv.value()));
         }
-        let s = &self.m.settings;
         note_resource_dims(
             resource,
-            s.dimensions.get(..s.attribute_dims).unwrap_or(&[]),
+            self.m.settings.attribute_dimensions(),
             &mut self.resource_has,
             &mut self.resource_dims,
         );
@@ -145,9 +157,15 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
             .iter()
             .any(|s| s == scope.name());
         self.scope = listed.then(|| (scope.name(), scope.version()));
+        if let Some(duration) = &mut self.duration {
+            duration.scope(scope);
+        }
     }
 
     fn span(&mut self, span: &SpanView<'a>) {
+        if let Some(duration) = &mut self.duration {
+            duration.span(span);
+        }
         let Some(service) = self.service else {
             return;
         };
@@ -164,7 +182,7 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
             if let Some(key) = multiplier_key {
                 span_multiplier = span.lazy_attribute(key).map(|kv| multiplier(&kv.value()));
             }
-            let dims = settings.dimensions.get(..n_attr).unwrap_or(&[]);
+            let dims = settings.attribute_dimensions();
             for ((dim, src), buf) in dims.iter().zip(&mut self.srcs).zip(&mut self.scratch) {
                 let Some(kv) = span.lazy_attribute(dim.name.as_bytes()) else {
                     continue;

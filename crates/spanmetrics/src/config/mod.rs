@@ -19,6 +19,7 @@
 //!   restores otelcol's behaviour.
 
 mod events;
+mod families;
 mod settings;
 
 use std::time::Duration;
@@ -94,7 +95,10 @@ pub struct Config {
     pub resource_metrics_cache_size: Option<i64>,
     pub metric_timestamp_cache_size: Option<i64>,
     pub events: EventsConfig,
-    pub calls_dimensions: Option<Unsupported>,
+    /// otelcol's key: dimensions the `calls` family has on top of `dimensions` (looked up as
+    /// they are). With these or `histogram.dimensions`, calls and duration are kept in two
+    /// stores, each keyed by its own label set.
+    pub calls_dimensions: Vec<Dimension>,
     /// otelcol's key: spans of these instrumentation scopes (by name) get the scope's name
     /// and version (when not empty) as labels.
     pub include_instrumentation_scope: Vec<String>,
@@ -132,7 +136,7 @@ impl Default for Config {
             resource_metrics_cache_size: None,
             metric_timestamp_cache_size: None,
             events: EventsConfig::default(),
-            calls_dimensions: None,
+            calls_dimensions: Vec::new(),
             include_instrumentation_scope: Vec::new(),
             add_resource_attributes: None,
             storage: None,
@@ -155,6 +159,37 @@ pub struct Dimension {
     pub glob: Option<Unsupported>,
 }
 
+impl Dimension {
+    /// The attribute `name` as a dimension, left off where a span has no value.
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            default: None,
+            glob: None,
+        }
+    }
+
+    /// The same, with `default` where a span has no value.
+    pub fn with_default(name: &str, default: &str) -> Self {
+        Self {
+            default: Some(default.to_owned()),
+            ..Self::named(name)
+        }
+    }
+}
+
+/// The key paths `check_all` names, in order (unit tests of the checks).
+#[cfg(test)]
+fn problem_paths(c: &Config) -> Vec<String> {
+    use redline_pipeline::CheckAll;
+    c.check_all()
+        .err()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.key_path)
+        .collect()
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HistogramConfig {
@@ -163,7 +198,8 @@ pub struct HistogramConfig {
     pub explicit: Option<ExplicitConfig>,
     #[serde(deserialize_with = "redline_pipeline::config::present")]
     pub exponential: Option<ExponentialConfig>,
-    pub dimensions: Option<Unsupported>,
+    /// otelcol's key: dimensions the `duration` family has on top of `dimensions`.
+    pub dimensions: Vec<Dimension>,
 }
 
 impl Default for HistogramConfig {
@@ -173,7 +209,7 @@ impl Default for HistogramConfig {
             unit: "ms".to_owned(),
             explicit: None,
             exponential: None,
-            dimensions: None,
+            dimensions: Vec::new(),
         }
     }
 }

@@ -65,6 +65,13 @@ pub struct Settings {
     pub tempo_red_table: bool,
     /// The events store's settings (`events.enabled`), derived from these.
     pub events: Option<Box<Settings>>,
+    /// Whether this store serves `calls` and `errors`: not the one that keeps the duration
+    /// histogram apart (below).
+    pub serves_calls: bool,
+    /// The settings of the store that keeps the duration histogram, when `calls_dimensions`
+    /// or `histogram.dimensions` give it other labels than `calls` (these then have no
+    /// histogram).
+    pub duration: Option<Box<Settings>>,
 }
 
 /// otelcol's (go-expohisto's) default bucket count of an exponential histogram.
@@ -74,6 +81,11 @@ impl Settings {
     /// Whether the duration family is served (explicit or exponential).
     pub fn has_duration(&self) -> bool {
         self.histogram.is_some() || self.exponential_max_size.is_some()
+    }
+
+    /// The dimensions read from attributes (the synthetic ones follow them).
+    pub fn attribute_dimensions(&self) -> &[Dimension] {
+        self.dimensions.get(..self.attribute_dims).unwrap_or(&[])
     }
 }
 
@@ -238,6 +250,7 @@ impl CheckAll for Config {
         }
 
         self.check_events(&mut problems);
+        self.check_family_dims(&mut problems);
 
         let cardinality_limit =
             usize::try_from(self.aggregation_cardinality_limit).unwrap_or_else(|_| {
@@ -354,9 +367,12 @@ impl CheckAll for Config {
             span_multiplier_key: self.span_multiplier_key.clone(),
             tempo_red_table: self.tempo_red_table,
             events: None,
+            serves_calls: true,
+            duration: None,
         };
+        // Events carry the shared dimensions only, not those of calls or duration.
         settings.events = self.events_settings(&settings);
-        Ok(settings)
+        Ok(self.with_family_dims(settings))
     }
 }
 

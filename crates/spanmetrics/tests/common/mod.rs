@@ -14,6 +14,19 @@ use redline_spanmetrics::Config;
 
 pub type Labels = BTreeMap<String, String>;
 
+pub const MS: u64 = 1_000_000;
+pub const SERVER: i32 = 2;
+pub const UNSET: i32 = 0;
+pub const ERROR: i32 = 2;
+
+/// A dimension, with its default when given.
+pub fn dim(name: &str, default: Option<&str>) -> Dimension {
+    match default {
+        Some(d) => Dimension::with_default(name, d),
+        None => Dimension::named(name),
+    }
+}
+
 /// The reference setup's connector section: its namespace and one dimension.
 pub fn reference_config() -> Config {
     Config {
