@@ -50,6 +50,16 @@ def three_signals_pipeline(signals=("traces", "metrics", "logs")) -> str:
     return yaml.safe_dump(cfg, sort_keys=False)
 
 
+def three_signals_with(processors: dict, per_signal: dict) -> str:
+    """three_signals_pipeline() with `processors` defined and each signal's list of them in
+    `per_signal` (signal -> processor ids, in order)."""
+    cfg = yaml.safe_load(three_signals_pipeline())
+    cfg["processors"] = processors
+    for signal, ids in per_signal.items():
+        cfg["service"]["pipelines"][signal]["processors"] = ids
+    return yaml.safe_dump(cfg, sort_keys=False)
+
+
 def sdk_metrics_pipeline() -> str:
     """otlp (gRPC + HTTP) -> the OTLP metrics translation: `prometheus` (scraped) and
     `prometheusremotewrite`, both with their defaults."""

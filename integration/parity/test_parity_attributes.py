@@ -12,12 +12,9 @@ item, resource, scope and attribute order included (only the order of items is f
 
 from __future__ import annotations
 
-import yaml
-
-from configs import three_signals_pipeline
+from configs import three_signals_with
 from otlp_signals import SIGNALS
-from signal_traffic import BUILD
-from test_parity_signals import compare_forwarded, send, wait_all_forwarded
+from test_parity_signals import compare_forwarded, send_each_signal, wait_all_forwarded
 
 import otlp_signals
 
@@ -87,26 +84,9 @@ PIPELINE_PROCESSORS = {
 }
 
 
-def attributes_pipeline() -> str:
-    cfg = yaml.safe_load(three_signals_pipeline())
-    cfg["processors"] = PROCESSORS
-    for signal, processors in PIPELINE_PROCESSORS.items():
-        cfg["service"]["pipelines"][signal]["processors"] = processors
-    return yaml.safe_dump(cfg, sort_keys=False)
-
-
 def test_resource_and_attributes_processors(pair_factory, allow):
-    pair = pair_factory(attributes_pipeline(), flush_interval=None)
-    diffs: list[str] = []
-    sent = {s: [] for s in SIGNALS}
-    for signal in SIGNALS:
-        for transport in ("grpc", "http/protobuf"):
-            request = BUILD[signal](f"attributes {signal} over {transport}")
-            seen = send(pair, signal, transport, request)
-            if seen["otelcol"] != seen["redline"]:
-                diffs.append(f"answer differs: {signal} over {transport}: {seen}")
-            assert seen["redline"].startswith(("OK", "200")), seen
-            sent[signal].append(request)
+    pair = pair_factory(three_signals_with(PROCESSORS, PIPELINE_PROCESSORS), flush_interval=None)
+    diffs, sent = send_each_signal(pair, "attributes")
 
     want = {s: otlp_signals.count_items(s, sent[s]) for s in SIGNALS}
     got = wait_all_forwarded(pair, want)

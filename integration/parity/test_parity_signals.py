@@ -40,6 +40,21 @@ def send(pair, signal: str, transport: str, request) -> dict:
     return {side: otlp_signals.partial_success(signal, a.status, a.body, a.content_type) for side, a in answers.items()}
 
 
+def send_each_signal(pair, label: str) -> tuple[list, dict]:
+    """The signals suite's request of each signal to both collectors over gRPC and OTLP/HTTP
+    protobuf; the answers that differ, and the requests sent by signal (each one taken)."""
+    diffs: list[str] = []
+    sent = {s: [] for s in SIGNALS}
+    for signal in SIGNALS:
+        for transport in ("grpc", "http/protobuf"):
+            request = BUILD[signal](f"{label} {signal} over {transport}")
+            seen = send(pair, signal, transport, request)
+            diffs += answer_diffs(f"{signal} over {transport}", seen)
+            assert seen["redline"].startswith(("OK", "200")), seen
+            sent[signal].append(request)
+    return diffs, sent
+
+
 def answer_diffs(case: str, seen: dict) -> list:
     a, b = seen["otelcol"], seen["redline"]
     return [] if a == b else [f"answer differs: {case}: otelcol={a} redline={b}"]

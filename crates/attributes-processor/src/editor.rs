@@ -15,7 +15,7 @@ use redline_pipeline::edit::{BatchEditor, Edited};
 use redline_pipeline::{Batch, Refused, Signal};
 
 use crate::action::AttrActions;
-use crate::matcher::Filter;
+use redline_filter_match::Filter;
 
 /// A request that cannot be decoded: never for a batch the receiver validated, so the
 /// client is told to retry rather than its data being dropped or forwarded unprocessed.

@@ -10,16 +10,13 @@
 
 mod action;
 mod editor;
-mod matcher;
-mod value;
 
 pub use action::{ActionConfig, ActionConfigError, ActionError, AttrActions};
 pub use editor::{AttributesEditor, ResourceEditor};
-pub use matcher::{
-    AttributeMatch, Filter, Kind, LibraryMatch, MatchError, MatchProperties, SeverityNumberMatch,
+pub use redline_filter_match::{
+    AttributeMatch, ConfigValue, Filter, Kind, LibraryMatch, MatchError, MatchProperties,
+    RegexError, SeverityNumberMatch,
 };
-pub use redline_go_regex::RegexError;
-pub use value::ConfigValue;
 
 use std::sync::Arc;
 

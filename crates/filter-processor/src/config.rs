@@ -1,8 +1,9 @@
 //! The filter processor's settings: OTTL conditions per signal and context, in otelcol's two
-//! spellings (`traces: {span: [...]}` and `trace_conditions: [{context, conditions}]`). The
-//! legacy `include`/`exclude` match properties are named and refused: OTTL conditions
-//! express all of them.
+//! spellings (`traces: {span: [...]}` and `trace_conditions: [{context, conditions}]`), and
+//! the legacy `include`/`exclude` match properties (`spans`, `metrics.include`, ...), read as
+//! otelcol reads them (`legacy.rs`).
 
+use redline_filter_match::{AttributeMatch, MatchProperties, RegexpCache};
 use redline_ottl::{ContextKind, ErrorMode};
 use redline_pipeline::config::Unsupported;
 use serde::Deserialize;
@@ -14,7 +15,8 @@ pub struct FilterConfig {
     #[serde(default = "ignore")]
     pub error_mode: ErrorMode,
     /// Legacy span matching (`include`/`exclude`).
-    pub spans: Option<Unsupported>,
+    #[serde(default)]
+    pub spans: LegacySpans,
     #[serde(default)]
     pub traces: TraceFilters,
     #[serde(default)]
@@ -49,9 +51,10 @@ pub struct TraceFilters {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricFilters {
-    pub include: Option<Unsupported>,
-    pub exclude: Option<Unsupported>,
-    pub regexp: Option<Unsupported>,
+    pub include: Option<MetricMatchProperties>,
+    pub exclude: Option<MetricMatchProperties>,
+    /// otelcol's regexp result cache: accepted, since a cache changes no result.
+    pub regexp: Option<RegexpCache>,
     #[serde(default)]
     pub resource: Vec<String>,
     #[serde(default)]
@@ -63,12 +66,66 @@ pub struct MetricFilters {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogFilters {
-    pub include: Option<Unsupported>,
-    pub exclude: Option<Unsupported>,
+    pub include: Option<LogMatchProperties>,
+    pub exclude: Option<LogMatchProperties>,
     #[serde(default)]
     pub resource: Vec<String>,
     #[serde(default)]
     pub log_record: Vec<String>,
+}
+
+/// `spans`: otelcol's `filterconfig.MatchConfig`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacySpans {
+    pub include: Option<MatchProperties>,
+    pub exclude: Option<MatchProperties>,
+}
+
+/// `metrics.include` / `metrics.exclude`: otelcol's `filterconfig.MetricMatchProperties`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricMatchProperties {
+    /// `strict`, `regexp` or `expr`; checked only where a property needs it, as otelcol does.
+    #[serde(default)]
+    pub match_type: String,
+    #[serde(default)]
+    pub regexp: Option<RegexpCache>,
+    #[serde(default)]
+    pub metric_names: Vec<String>,
+    /// The `expr` language's expressions, which Redline refuses.
+    #[serde(default)]
+    pub expressions: Vec<String>,
+    #[serde(default)]
+    pub resource_attributes: Vec<AttributeMatch>,
+}
+
+/// `logs.include` / `logs.exclude`: otelcol's `LogMatchProperties`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogMatchProperties {
+    #[serde(default)]
+    pub match_type: String,
+    #[serde(default)]
+    pub resource_attributes: Vec<AttributeMatch>,
+    #[serde(default)]
+    pub record_attributes: Vec<AttributeMatch>,
+    #[serde(default)]
+    pub severity_texts: Vec<String>,
+    #[serde(default)]
+    pub severity_number: Option<LogSeverityNumber>,
+    #[serde(default)]
+    pub bodies: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSeverityNumber {
+    /// A severity name (`INFO`, `warn3`, case-insensitive) or number (`"9"`).
+    #[serde(default)]
+    pub min: String,
+    #[serde(default)]
+    pub match_undefined: bool,
 }
 
 /// One group of the `*_conditions` form.

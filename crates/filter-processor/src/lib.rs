@@ -1,12 +1,16 @@
 //! otelcol's `filter` processor: items matching any OTTL condition of their context are
 //! dropped (resources, spans, span events, metrics, data points, log records).
 //!
+//! The legacy `include`/`exclude` sections select items as otelcol's `filterspan`,
+//! `filtermetric` and `filterlog` matchers do (`legacy.rs`).
+//!
 //! Conditions compile once when the processor is built. For traces, a dry run over the
 //! encoded request decides whether anything would be dropped; a request the conditions spare
 //! travels on as the received bytes. Otherwise the request is decoded, filtered and
 //! re-encoded; a request with nothing left ends here, as otelcol skips an empty one.
 
 mod config;
+mod legacy;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,6 +36,7 @@ use redline_pipeline::{
 };
 
 pub use config::{ContextConditions, FilterConfig};
+use legacy::Legacy;
 
 pub struct FilterProcessorFactory;
 
@@ -216,6 +221,14 @@ fn compile(
     }
 }
 
+fn legacy(
+    config: &ComponentConfig,
+    parsed: &FilterConfig,
+    signal: Signal,
+) -> Result<Option<Legacy>, ConfigError> {
+    Legacy::build(parsed, signal).map_err(|(path, reason)| config.invalid(&path, reason))
+}
+
 fn ottl_signal(signal: Signal) -> redline_ottl::Signal {
     match signal {
         Signal::Traces => redline_ottl::Signal::Traces,
@@ -233,6 +246,7 @@ impl FactoryInfo for FilterProcessorFactory {
         let parsed = config.parse::<FilterConfig>()?;
         for signal in Signal::ALL {
             compile(config, &parsed, signal)?;
+            legacy(config, &parsed, signal)?;
         }
         Ok(())
     }
@@ -253,7 +267,15 @@ impl ProcessorFactory for FilterProcessorFactory {
         build_editor(config, ctx, signal, next, || {
             let parsed = config.parse::<FilterConfig>()?;
             let stages = compile(config, &parsed, signal)?;
+            let legacy = legacy(config, &parsed, signal)?;
             let id = config.id().to_string();
+            if signal == Signal::Traces && Legacy::ignored_spans(&parsed) {
+                tracing::warn!(
+                    processor = %id,
+                    "spans.include / spans.exclude are ignored because trace_conditions are set, \
+                     as otelcol ignores them"
+                );
+            }
             let (name, description) = match signal {
                 Signal::Traces => (
                     PROCESSOR_FILTER_SPANS_FILTERED,
@@ -280,6 +302,7 @@ impl ProcessorFactory for FilterProcessorFactory {
                 id,
                 signal,
                 stages,
+                legacy,
                 filtered,
             })
         })
@@ -290,6 +313,8 @@ struct Filter {
     id: String,
     signal: Signal,
     stages: Vec<Stage>,
+    /// The signal's legacy section; it has no OTTL stages then.
+    legacy: Option<Legacy>,
     filtered: Arc<AtomicU64>,
 }
 
@@ -348,6 +373,12 @@ impl Filter {
     }
 
     fn traces(&self, batch: &Batch) -> Result<(Edited, Option<OnCommit>), Refused> {
+        if let Some(Legacy::Spans(filter)) = &self.legacy {
+            let mut request = ExportTraceServiceRequest::decode(batch.raw.as_ref())
+                .map_err(|e| self.refuse(e))?;
+            let out = legacy::filter_spans(filter, &mut request);
+            return Ok(self.outcome(batch, out, || request.encode_to_vec()));
+        }
         // A dry-run error counts as "may drop": the full run then applies error_mode. Each
         // stage sees the original bytes only while the stages before it dropped nothing,
         // which is all the dry run needs to know.
@@ -367,6 +398,10 @@ impl Filter {
     fn metrics(&self, batch: &Batch) -> Result<(Edited, Option<OnCommit>), Refused> {
         let mut request =
             ExportMetricsServiceRequest::decode(batch.raw.as_ref()).map_err(|e| self.refuse(e))?;
+        if let Some(Legacy::Metrics(m)) = &self.legacy {
+            let out = legacy::filter_metrics(m, &mut request);
+            return Ok(self.outcome(batch, out, || request.encode_to_vec()));
+        }
         let out = self.run(&mut request, |s, r| {
             let filters = MetricFilters {
                 resource: s.resource.as_ref(),
@@ -381,6 +416,10 @@ impl Filter {
     fn logs(&self, batch: &Batch) -> Result<(Edited, Option<OnCommit>), Refused> {
         let mut request =
             ExportLogsServiceRequest::decode(batch.raw.as_ref()).map_err(|e| self.refuse(e))?;
+        if let Some(Legacy::Logs(filter)) = &self.legacy {
+            let out = legacy::filter_logs(filter, &mut request);
+            return Ok(self.outcome(batch, out, || request.encode_to_vec()));
+        }
         let out = self.run(&mut request, |s, r| {
             let filters = LogFilters {
                 resource: s.resource.as_ref(),
@@ -398,7 +437,7 @@ impl BatchEditor for Filter {
     }
 
     fn edit_counted(&self, batch: &Batch) -> Result<(Edited, Option<OnCommit>), Refused> {
-        if self.stages.is_empty() {
+        if self.stages.is_empty() && self.legacy.is_none() {
             return Ok((Edited::Unchanged, None));
         }
         match self.signal {
@@ -411,3 +450,5 @@ impl BatchEditor for Filter {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_legacy;

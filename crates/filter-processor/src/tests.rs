@@ -38,7 +38,7 @@ fn validate(body: &str) -> Result<(), String> {
 }
 
 /// The value of the one counter series a telemetry registry serves under `name`.
-fn counter(telemetry: &Telemetry, name: &str) -> Option<u64> {
+pub(crate) fn counter(telemetry: &Telemetry, name: &str) -> Option<u64> {
     counters(telemetry)
         .into_iter()
         .find(|(family, _, _)| family == name)
@@ -46,13 +46,41 @@ fn counter(telemetry: &Telemetry, name: &str) -> Option<u64> {
 }
 
 #[test]
-fn legacy_matching_and_mixed_styles_are_refused_by_name() {
-    let err = validate("  filter:\n    spans:\n      include:\n        match_type: strict\n")
-        .expect_err("legacy");
-    assert!(
-        err.contains("spans") && err.contains("does not support"),
-        "{err}"
-    );
+fn legacy_sections_are_checked_as_otelcol_checks_them_and_mixed_styles_refused() {
+    for (body, needle) in [
+        (
+            "    spans:\n      include:\n        match_type: strict\n",
+            "at least one of",
+        ),
+        (
+            "    spans:\n      exclude:\n        match_type: strict\n        span_names: [a]\n    traces:\n      span:\n        - name == \"b\"\n",
+            "at the same time",
+        ),
+        (
+            "    metrics:\n      include:\n        match_type: regexp\n        metric_names: [\"(\"]\n",
+            "regular expression",
+        ),
+        (
+            "    metrics:\n      exclude:\n        match_type: expr\n        expressions: [\"MetricName == 'a'\"]\n",
+            "metrics.exclude.expressions",
+        ),
+        (
+            "    logs:\n      include:\n        severity_number:\n          min: verbose\n",
+            "logs.include.severity_number.min",
+        ),
+        (
+            "    logs:\n      include:\n        bodies: [a]\n        match_type: fuzzy\n",
+            "unrecognized match_type",
+        ),
+    ] {
+        let err = validate(&format!("  filter:\n{body}")).expect_err(body);
+        assert!(err.contains(needle), "{body}: {err}");
+    }
+    // otelcol ignores `spans` when `trace_conditions` are set; so does Redline, with a warning.
+    validate(
+        "  filter:\n    spans:\n      exclude:\n        match_type: strict\n        span_names: [a]\n    trace_conditions:\n      - conditions:\n          - span.name == \"b\"\n",
+    )
+    .expect("accepted as otelcol accepts it");
     let err = validate(
         "  filter:\n    traces:\n      span:\n        - name == \"a\"\n    trace_conditions:\n      - context: span\n        conditions:\n          - name == \"b\"\n",
     )

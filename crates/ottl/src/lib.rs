@@ -26,6 +26,7 @@ mod tracestate;
 mod value;
 mod write;
 
+pub use contexts::proto_metrics::point_count;
 pub use error::{CompileError, EvalError, ExecError};
 pub use exec::{
     filter_logs, filter_metrics, filter_traces, traces_may_drop, ConditionSet, ErrorMode,

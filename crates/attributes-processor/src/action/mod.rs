@@ -10,7 +10,7 @@ use opentelemetry_proto::tonic::common::v1::AnyValue;
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::value::ConfigValue;
+use redline_filter_match::ConfigValue;
 use redline_go_regex::{self as goregex, RegexError};
 
 /// One entry of `actions:` (`attributes:` in the `resource` processor), with otelcol's keys.

@@ -49,7 +49,7 @@ pub(crate) fn metric_type(m: &Metric) -> i64 {
 }
 
 /// How many points the metric holds (its share of pdata's `DataPointCount`).
-pub(crate) fn point_count(m: &Metric) -> usize {
+pub fn point_count(m: &Metric) -> usize {
     match &m.data {
         None => 0,
         Some(Data::Gauge(g)) => g.data_points.len(),

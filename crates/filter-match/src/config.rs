@@ -2,8 +2,9 @@
 
 use serde::Deserialize;
 
-use super::{Kind, MatchError};
-use crate::value::ConfigValue;
+use crate::ConfigValue;
+
+use crate::{Kind, MatchError};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use regex::Regex;
 
-use super::MatchError;
+use crate::MatchError;
 
 #[derive(Debug)]
 pub(super) enum FilterSet {

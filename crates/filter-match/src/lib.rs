@@ -1,8 +1,8 @@
-//! `include` / `exclude` of the `attributes` processor (otelcol's legacy `filterspan`,
-//! `filterlog` and `filtermetric` matchers, the ones used while their OTTL-bridge feature
-//! gates stay off, as they do by default).
+//! `include` / `exclude` sections as the `attributes` and `filter` processors read them
+//! (otelcol's legacy `filterspan`, `filterlog` and `filtermetric` matchers, the ones used
+//! while their OTTL-bridge feature gates stay off, as they do by default).
 //!
-//! An item is processed unless it fails `include` or matches `exclude`. Which properties a
+//! An item is selected unless it fails `include` or matches `exclude`. Which properties a
 //! signal may use is checked when the processor is built for that signal, as otelcol does;
 //! match types and patterns are only checked where a property needs them, also as otelcol
 //! does (an `include` with only key-only `attributes` needs no `match_type`).
@@ -11,8 +11,11 @@ mod config;
 mod set;
 #[cfg(test)]
 mod tests;
+mod value;
 
-pub use config::{AttributeMatch, LibraryMatch, MatchProperties, SeverityNumberMatch};
+pub use config::{AttributeMatch, LibraryMatch, MatchProperties, RegexpCache, SeverityNumberMatch};
+pub use redline_go_regex::RegexError;
+pub use value::{go_format_float_f, same_structure, ConfigValue};
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
@@ -21,7 +24,6 @@ use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use crate::value::{go_format_float_f, same_structure};
 use set::FilterSet;
 
 /// Why `include` / `exclude` cannot be used for a signal.
@@ -69,7 +71,7 @@ enum Expected {
     Pattern(FilterSet),
 }
 
-/// Decides which items the actions apply to.
+/// Decides which items a processor selects.
 #[derive(Debug, Default)]
 pub struct Filter {
     include: Option<Compiled>,
@@ -143,6 +145,31 @@ impl Filter {
         })
     }
 
+    /// The filter processor's metric sections (otelcol's `MetricMatchProperties`): by name
+    /// only, each side given as its `match_type` and `metric_names`. A side without names
+    /// selects nothing and is left out, as is one with `match_type: expr` (otelcol then reads
+    /// `expressions`, whose language Redline refuses before this is built).
+    pub fn metric_names(
+        include: Option<(&str, &[String])>,
+        exclude: Option<(&str, &[String])>,
+    ) -> Result<Self, MatchError> {
+        let compile = |side: Option<(&str, &[String])>| -> Result<Option<Compiled>, MatchError> {
+            match side {
+                Some((match_type, names)) if match_type != "expr" && !names.is_empty() => {
+                    Ok(Some(Compiled {
+                        metric_names: Some(FilterSet::new(match_type, names)?),
+                        ..Compiled::empty()
+                    }))
+                }
+                _ => Ok(None),
+            }
+        };
+        Ok(Self {
+            include: compile(include)?,
+            exclude: compile(exclude)?,
+        })
+    }
+
     /// Metrics match on their name only: otelcol's legacy metric matcher reads neither
     /// `resources` nor anything else, although the config accepts `resources`.
     pub fn metric(&self, metric: &Metric) -> bool {
@@ -182,6 +209,23 @@ impl Compiled {
             return false;
         }
         attributes_match(&self.attributes, attrs)
+    }
+}
+
+/// otelcol's `AttributesMatcher`: every listed key present, with the listed value where one
+/// is given (equal for `strict`, a pattern for `regexp`).
+#[derive(Debug)]
+pub struct AttributesFilter(Vec<AttributeMatcher>);
+
+impl AttributesFilter {
+    /// `None` for an empty list, which otelcol leaves out (it would select everything).
+    pub fn new(match_type: &str, list: &[AttributeMatch]) -> Result<Option<Self>, MatchError> {
+        let matchers = attribute_matchers(match_type, list)?;
+        Ok((!matchers.is_empty()).then_some(Self(matchers)))
+    }
+
+    pub fn matches(&self, attrs: &[KeyValue]) -> bool {
+        attributes_match(&self.0, attrs)
     }
 }
 

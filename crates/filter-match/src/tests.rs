@@ -7,7 +7,6 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use super::*;
-use crate::value::ConfigValue;
 
 fn kv(k: &str, v: Value) -> KeyValue {
     KeyValue {
