@@ -308,8 +308,8 @@ fn expected(req: &ExportTraceServiceRequest) -> Vec<Item> {
     out
 }
 
-/// Dimensions (one with a default), calls, duration and events each with dimensions of their
-/// own (so calls and duration are kept by two stores) and a tiny cardinality limit, so label
+/// Dimensions (one with a default, one a glob), calls, duration and events each with
+/// dimensions of their own (so calls and duration are kept by two stores) and a tiny cardinality limit, so label
 /// building, defaults and the overflow series all run.
 fn spanmetrics() -> SpanMetrics {
     let dim = |name: &str, default: Option<&str>| Dimension {
@@ -324,6 +324,10 @@ fn spanmetrics() -> SpanMetrics {
             dim("a", None),
             dim("b", Some("none")),
             dim("http.method", None),
+            Dimension {
+                glob: Some("g.*".to_owned()),
+                ..Dimension::default()
+            },
         ],
         events: redline_spanmetrics::config::EventsConfig {
             enabled: true,

@@ -301,6 +301,67 @@ def test_calls_and_duration_keyed_by_their_own_dimensions(pair_factory, allow):
     assert red.total("traces_spanmetrics_duration_milliseconds_count") == 4
 
 
+def test_otelcol_readme_example_with_glob_dimensions(pair_factory, allow):
+    """The connector's example from otelcol's README, unchanged but for the flush interval:
+    glob dimensions (a span's matching attributes, then the resource's it does not have; for
+    events, the event's ahead of the resource's), calls_dimensions, histogram.dimensions,
+    events, exclude_dimensions and include_instrumentation_scope together."""
+    from opentelemetry.proto.trace.v1 import trace_pb2
+
+    def with_event(span, **attrs):
+        span.events.append(trace_pb2.Span.Event(
+            name="exception", time_unix_nano=span.start_time_unix_nano + 1_000,
+            attributes=[traffic.kv(k, v) for k, v in attrs.items()]))
+        return span
+
+    spans = [
+        traffic.span(name="GET /a", attrs={"http.status_code": 200, "k8s.pod.name": "p1",
+                                            "db.system.name": "pg", "url.scheme": "http", "http.url": "/a"}),
+        traffic.span(name="GET /a", attrs={"k8s.node.name": "n2", "k8s.pod.name": "p1"}),
+        with_event(traffic.span(name="GET /b", status=2, attrs={"k8s.pod.name": "p2"}),
+                   **{"exception.type": "Timeout", "exception.message": "slow"}),
+        with_event(traffic.span(name="GET /b", status=2),
+                   **{"exception.type": "Io", "k8s.container.name": "c1", "k8s.node.name": "from-event"}),
+        traffic.span(name="GET /c", attrs={"k8s.cluster.label.name": "no", "http.method": "POST"}),
+    ]
+    plain = [traffic.span(name="GET /d")]
+    request = traffic.request(
+        ({"service.name": "globbed", "k8s.namespace.name": "prod", "k8s.node.name": "n1"}, spans),
+        ({"service.name": "plain"}, plain))
+    pair = pair_factory(spanmetrics_pipeline({
+        "histogram": {"dimensions": [{"name": "url.scheme", "default": "https"}],
+                      "explicit": {"buckets": ["100us", "1ms", "2ms", "6ms", "10ms", "100ms", "250ms"]}},
+        "dimensions": [{"name": "http.method", "default": "GET"}, {"name": "http.status_code"},
+                       {"glob": "k8s.*.name"}, {"glob": "db.**.name"}],
+        "calls_dimensions": [{"name": "http.url", "default": "/ping"}],
+        "exemplars": {"enabled": True},
+        "exclude_dimensions": ["status.code"],
+        "aggregation_temporality": "AGGREGATION_TEMPORALITY_CUMULATIVE",
+        "metrics_flush_interval": "15s",
+        "metrics_expiration": "5m",
+        "series_expiration": "5m",
+        "events": {"enabled": True, "dimensions": [{"name": "exception.type"}, {"name": "exception.message"}]},
+        "resource_metrics_key_attributes": ["service.name", "telemetry.sdk.language", "telemetry.sdk.name"],
+        "include_instrumentation_scope": ["express"],
+    }))
+    answers = pair.grpc_export(request.SerializeToString())
+    assert {a.status for a in answers.values()} == {"OK"}
+    scenario.check(pair, allow, "otelcol README example", len(spans) + len(plain))
+    red = pair.redline.scrape()
+
+    def calls(**labels):
+        return red.sample("traces_span_metrics_calls_total", span_kind="SPAN_KIND_SERVER", http_method="GET",
+                          service_name="globbed", **labels)
+    assert calls(span_name="GET /a", http_status_code="200", k8s_pod_name="p1", k8s_node_name="n1",
+                 k8s_namespace_name="prod", db_system_name="pg", http_url="/a") == 1
+    assert calls(span_name="GET /a", k8s_pod_name="p1", k8s_node_name="n2", k8s_namespace_name="prod",
+                 http_url="/ping") == 1
+    assert red.sample("traces_span_metrics_events_total", span_kind="SPAN_KIND_SERVER", http_method="GET",
+                      service_name="globbed", span_name="GET /b", exception_type="Io",
+                      k8s_container_name="c1", k8s_node_name="from-event", k8s_namespace_name="prod") == 1
+    assert red.total("traces_span_metrics_calls_total") == 6
+
+
 def test_events_count_span_events_by_event_dimensions(pair_factory, allow):
     """`events.enabled`: each span event counts under the span's labels and the event
     dimensions, looked up in the span's attributes, the event's, the resource's, then the

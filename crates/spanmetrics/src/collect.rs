@@ -105,7 +105,12 @@ impl SpanMetrics {
             out.push((STATUS_CODE, s.unwrap_or("")));
         }
         for (i, d) in self.settings.dimensions.iter().enumerate() {
-            if let Some(v) = snap.get(self.layout.dim_id(words, i)) {
+            let Some(v) = snap.get(self.layout.dim_id(words, i)) else {
+                continue;
+            };
+            if Some(i) == self.settings.glob_dim {
+                out.extend(crate::glob_labels::decode(v));
+            } else {
                 out.push((d.name.as_str(), v));
             }
         }

@@ -12,6 +12,8 @@
 //! dimensions in order, then those of the family: `calls_dimensions` for `N.calls` and
 //! `N.errors`, `histogram.dimensions` for `N.duration`, the event dimensions for `N.events`.
 //! When calls and duration have dimensions of their own, a second store keeps the duration.
+//! Glob dimensions' labels (every matching attribute) are kept together in one dimension
+//! value, after the synthetic ones, and rendered as labels of their own.
 //!
 //! Differences from the Go connector, on purpose (docs/architecture.md §4):
 //! - Series are keyed by their labels only, so spans of one service from several resources
@@ -36,6 +38,7 @@ mod checkpoint;
 mod collect;
 pub mod config;
 mod factory;
+mod glob_labels;
 mod push;
 mod series;
 

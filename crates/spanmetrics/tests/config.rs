@@ -140,9 +140,9 @@ fn unknown_and_unsupported_keys_are_refused() {
             "either `explicit` or `exponential`",
         ),
         (
-            "    dimensions:\n      - glob: \"http.*\"",
+            "    dimensions:\n      - glob: \"span.*\"",
             "dimensions[0].glob",
-            "not support",
+            "conflicting with glob",
         ),
         (
             "    metrics_flush_interval: soon",

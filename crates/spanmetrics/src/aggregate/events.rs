@@ -12,6 +12,7 @@ use super::key::{note_resource_dims, DimSrc, SpanKey};
 use super::local::Local;
 use super::observe::{Now, Observation};
 use super::SpanMetrics;
+use crate::glob_labels::GlobLabels;
 
 pub(super) struct EventsWalk<'m, 'a> {
     store: &'m SpanMetrics,
@@ -23,6 +24,7 @@ pub(super) struct EventsWalk<'m, 'a> {
     srcs: SmallVec<[DimSrc<'a>; 8]>,
     scratch: Vec<String>,
     local: Local<'a>,
+    glob_labels: GlobLabels,
 }
 
 impl<'m, 'a> EventsWalk<'m, 'a> {
@@ -37,6 +39,7 @@ impl<'m, 'a> EventsWalk<'m, 'a> {
             span_scratch: vec![String::new(); n],
             srcs: smallvec::smallvec![DimSrc::Absent; n],
             scratch: vec![String::new(); n],
+            glob_labels: GlobLabels::default(),
             local: Local::with_capacity(
                 0,
                 Now {
@@ -54,6 +57,10 @@ impl<'m, 'a> EventsWalk<'m, 'a> {
     /// Notes the resource's values of the dimensions, first attribute of each key.
     pub(super) fn resource(&mut self, resource: &ResourceView<'a>) {
         let dims = self.attribute_dims();
+        let settings = &self.store.settings;
+        if settings.glob_dim.is_some() {
+            self.glob_labels.resource(&settings.globs, resource);
+        }
         note_resource_dims(
             resource,
             dims,
@@ -97,12 +104,13 @@ impl<'m, 'a> EventsWalk<'m, 'a> {
                 _ => None,
             });
         for event in events {
-            self.event(&event, key, obs, sampling, scope);
+            self.event(span, &event, key, obs, sampling, scope);
         }
     }
 
     fn event(
         &mut self,
+        span_view: &SpanView<'a>,
         event: &EventView<'a>,
         span: &SpanKey<'_, 'a>,
         obs: &Observation,
@@ -146,6 +154,23 @@ impl<'m, 'a> EventsWalk<'m, 'a> {
             }
             if let Some(src) = self.srcs.get_mut(at + 1).filter(|_| !version.is_empty()) {
                 *src = DimSrc::Borrowed(version);
+            }
+        }
+        if let Some(at) = settings.glob_dim {
+            let labels = &mut self.glob_labels;
+            labels.span(&settings.globs, span_view);
+            let attributes = event.attributes().lazy();
+            labels.event(
+                &settings.globs,
+                span_view,
+                attributes.map(|kv| (kv.key_bytes(), kv.value())),
+            );
+            if let (Some(src), Some(buf)) = (self.srcs.get_mut(at), self.scratch.get_mut(at)) {
+                *src = if labels.finish(span_view, buf) {
+                    DimSrc::Scratch
+                } else {
+                    DimSrc::Absent
+                };
             }
         }
         let key = SpanKey {

@@ -10,6 +10,7 @@ use super::local::Local;
 use super::observe::{Now, Observation};
 use super::SpanMetrics;
 use crate::config::{COUNTED, EXTRAPOLATED};
+use crate::glob_labels::GlobLabels;
 use crate::series::{enum_index, KIND_NAMES, STATUS_ERROR, STATUS_NAMES};
 
 /// The visitor that turns spans into observations, grouped by series in a [`Local`] until
@@ -39,6 +40,8 @@ pub(crate) struct Aggregator<'m, 'a> {
     /// The walk of the duration family's store, when it has labels of its own: the same
     /// visit of each span, against that store's dimensions.
     duration: Option<Box<Aggregator<'m, 'a>>>,
+    /// The labels of glob dimensions (`glob_dim`).
+    glob_labels: GlobLabels,
 }
 
 /// A multiplier attribute's value as a number (Tempo reads doubles and integers).
@@ -70,6 +73,7 @@ impl<'m, 'a> Aggregator<'m, 'a> {
                 .duration
                 .as_deref()
                 .map(|d| Box::new(Aggregator::new(d, request_len))),
+            glob_labels: GlobLabels::default(),
             // ~430 bytes per span is typical; fewer bytes mean more spans, so aim low.
             local: Local::with_capacity(
                 request_len / 256,
@@ -141,6 +145,9 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
                 .find(|kv| kv.key_bytes() == key.as_bytes())
                 .and_then(|kv| multiplier(&kv.value()));
         }
+        if self.m.settings.glob_dim.is_some() {
+            self.glob_labels.resource(&self.m.settings.globs, resource);
+        }
         note_resource_dims(
             resource,
             self.m.settings.attribute_dimensions(),
@@ -210,6 +217,16 @@ impl<'m: 'a, 'a> TraceVisitor<'a> for Aggregator<'m, 'a> {
             }
             if let Some(src) = self.srcs.get_mut(at + 1).filter(|_| !version.is_empty()) {
                 *src = DimSrc::Borrowed(version);
+            }
+        }
+        if let Some(at) = settings.glob_dim {
+            self.glob_labels.span(&settings.globs, span);
+            if let (Some(src), Some(buf)) = (self.srcs.get_mut(at), self.scratch.get_mut(at)) {
+                *src = if self.glob_labels.finish(span, buf) {
+                    DimSrc::Scratch
+                } else {
+                    DimSrc::Absent
+                };
             }
         }
         let name = span.name();

@@ -31,7 +31,13 @@ impl Config {
         ];
         for (i, d) in added.iter().enumerate() {
             let name = d.name.as_str();
-            let reason = if name.is_empty() {
+            let reason = if d.glob.is_some() {
+                problems.push(Invalid::new(
+                    format!("{path}[{i}].glob"),
+                    "glob dimensions are supported in `dimensions` only",
+                ));
+                continue;
+            } else if name.is_empty() {
                 "must not be empty".to_owned()
             } else if DEFAULT_DIMENSIONS.contains(&name) {
                 format!("`{name}` is a default dimension and cannot be added again")
@@ -118,6 +124,7 @@ impl Settings {
             attribute_dims: at + n,
             sampling_dim: self.sampling_dim.map(|i| i + n),
             scope_dims: self.scope_dims.map(|i| i + n),
+            glob_dim: self.glob_dim.map(|i| i + n),
             ..self.clone()
         }
     }

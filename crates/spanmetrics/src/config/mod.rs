@@ -20,6 +20,8 @@
 
 mod events;
 mod families;
+pub mod glob;
+mod glob_dims;
 mod settings;
 
 use std::time::Duration;
@@ -150,13 +152,15 @@ impl Default for Config {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dimension {
+    /// Empty for a glob dimension.
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub default: Option<String>,
-    /// otelcol's glob dimensions (every attribute whose key matches becomes a label): a
-    /// series would need a label set that varies from span to span.
+    /// otelcol's glob dimension (in `dimensions` only): every span attribute whose key
+    /// matches becomes a label, and every resource attribute the span does not have.
     #[serde(default)]
-    pub glob: Option<Unsupported>,
+    pub glob: Option<String>,
 }
 
 impl Dimension {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::glob::Glob;
 use super::{Config, Dimension, CUMULATIVE, DEFAULT_BUCKETS_MS, DEFAULT_DIMENSIONS, DELTA};
 use redline_pipeline::CheckAll;
 
@@ -72,6 +73,11 @@ pub struct Settings {
     /// or `histogram.dimensions` give it other labels than `calls` (these then have no
     /// histogram).
     pub duration: Option<Box<Settings>>,
+    /// The glob dimensions' patterns.
+    pub globs: Vec<Glob>,
+    /// Where in `dimensions` the labels of the glob dimensions are kept, all in one value
+    /// ([`crate::glob_labels`]), after the synthetic dimensions.
+    pub glob_dim: Option<usize>,
 }
 
 /// otelcol's (go-expohisto's) default bucket count of an exponential histogram.
@@ -201,7 +207,11 @@ impl CheckAll for Config {
             }
         }
 
+        let globs = self.check_globs(&mut problems);
         for (i, d) in self.dimensions.iter().enumerate() {
+            if d.glob.is_some() {
+                continue; // check_globs
+            }
             let path = format!("dimensions[{i}].name");
             if d.name.is_empty() {
                 problems.push(Invalid::new(path.as_str(), "must not be empty"));
@@ -314,7 +324,12 @@ impl CheckAll for Config {
         if !problems.is_empty() {
             return Err(problems);
         }
-        let mut dimensions = self.dimensions.clone();
+        let mut dimensions: Vec<Dimension> = self
+            .dimensions
+            .iter()
+            .filter(|d| d.glob.is_none())
+            .cloned()
+            .collect();
         let attribute_dims = dimensions.len();
         let sampling_dim = self
             .enable_metrics_sampling_method
@@ -338,6 +353,12 @@ impl CheckAll for Config {
                 });
             }
             at
+        });
+
+        // Last, the slot of the glob dimensions' labels.
+        let glob_dim = (!globs.is_empty()).then(|| {
+            dimensions.push(Dimension::default());
+            dimensions.len() - 1
         });
 
         let mut settings = Settings {
@@ -369,6 +390,8 @@ impl CheckAll for Config {
             events: None,
             serves_calls: true,
             duration: None,
+            globs,
+            glob_dim,
         };
         // Events carry the shared dimensions only, not those of calls or duration.
         settings.events = self.events_settings(&settings);
