@@ -57,6 +57,8 @@ OPTIONS = {
         "histogram": {"dimensions": [{"name": "wasm.module", "default": "none"},
                                      {"name": "http.response.status_code"}]},
     },
+    # Changes nothing while the excludeResourceMetrics gate is off, in either collector.
+    "add_resource_attributes": {"namespace": "traces.spanmetrics", "add_resource_attributes": True},
     "histogram.dimensions, exponential": {
         "namespace": "traces.spanmetrics",
         "histogram": {"exponential": {"max_size": 20}, "dimensions": [{"name": "wasm.module"}]},

@@ -26,7 +26,6 @@ mod settings;
 
 use std::time::Duration;
 
-use redline_pipeline::config::Unsupported;
 use serde::{Deserialize, Deserializer};
 
 pub use settings::{Invalid, Settings, Unit};
@@ -104,7 +103,11 @@ pub struct Config {
     /// otelcol's key: spans of these instrumentation scopes (by name) get the scope's name
     /// and version (when not empty) as labels.
     pub include_instrumentation_scope: Vec<String>,
-    pub add_resource_attributes: Option<Unsupported>,
+    /// otelcol's key: copy the resource attributes onto the pushed metrics' resource even with
+    /// the `connector.spanmetrics.excludeResourceMetrics` gate on. That gate is off (its
+    /// default, the only state Redline runs with), so otelcol copies them either way and the
+    /// key changes nothing, here as there.
+    pub add_resource_attributes: bool,
     /// Redline's own key: a storage extension (`file_storage`) where the series state is
     /// kept across restarts, so counters continue instead of starting from zero.
     pub storage: Option<String>,
@@ -140,7 +143,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             calls_dimensions: Vec::new(),
             include_instrumentation_scope: Vec::new(),
-            add_resource_attributes: None,
+            add_resource_attributes: false,
             storage: None,
             enable_metrics_sampling_method: false,
             span_multiplier_key: None,
