@@ -57,6 +57,12 @@ OPTIONS = {
         "histogram": {"dimensions": [{"name": "wasm.module", "default": "none"},
                                      {"name": "http.response.status_code"}]},
     },
+    "globs in every list": {
+        "namespace": "traces.spanmetrics",
+        "dimensions": [{"glob": "cdn.*.*"}],
+        "calls_dimensions": [{"glob": "http.request.*"}],
+        "histogram": {"dimensions": [{"glob": "wasm.*"}, {"glob": "host.*"}]},
+    },
     # Changes nothing while the excludeResourceMetrics gate is off, in either collector.
     "add_resource_attributes": {"namespace": "traces.spanmetrics", "add_resource_attributes": True},
     "histogram.dimensions, exponential": {

@@ -131,3 +131,33 @@ fn events_take_the_event_attributes_ahead_of_the_resource() {
     let calls = labels_with(&[("k8s.node.name", "n1")]);
     assert_eq!(sink.family(CALLS).counter(&calls), 1);
 }
+
+#[test]
+fn globs_of_calls_and_histogram_dimensions_label_their_family_only() {
+    let c = Config {
+        calls_dimensions: vec![glob("net.*")],
+        histogram: redline_spanmetrics::config::HistogramConfig {
+            dimensions: vec![glob("url.*")],
+            ..Default::default()
+        },
+        ..config()
+    };
+    let m = SpanMetrics::new(&c).expect("valid");
+    let attrs = vec![
+        kv("k8s.pod.name", s("p1")),
+        kv("net.peer", s("db")),
+        kv("url.scheme", s("https")),
+    ];
+    let rs = service("api", vec![span("GET", SERVER, UNSET, MS, attrs)]);
+    m.aggregate(&encode(vec![rs])).expect("valid request");
+    let sink = collect(&m);
+    let calls = labels_with(&[("k8s.pod.name", "p1"), ("net.peer", "db")]);
+    assert_eq!(sink.family(CALLS).counter(&calls), 1);
+    let duration = labels_with(&[("k8s.pod.name", "p1"), ("url.scheme", "https")]);
+    assert_eq!(
+        sink.family("traces.spanmetrics.duration")
+            .hist(&duration)
+            .count,
+        1
+    );
+}

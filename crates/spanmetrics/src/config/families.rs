@@ -8,6 +8,7 @@
 //! `dimensions` and `histogram.dimensions`, as otelcol keeps them in two maps. Without either
 //! key nothing changes: one store, one record per label set for every family.
 
+use super::glob::Glob;
 use super::{Config, Dimension, Settings, DEFAULT_DIMENSIONS};
 use redline_pipeline::Invalid;
 
@@ -29,14 +30,11 @@ impl Config {
             (self.tempo_red_table, super::TEMPO_SERVICE),
             (true, crate::OVERFLOW_LABEL),
         ];
+        self.check_globs(path, added, problems);
         for (i, d) in added.iter().enumerate() {
             let name = d.name.as_str();
             let reason = if d.glob.is_some() {
-                problems.push(Invalid::new(
-                    format!("{path}[{i}].glob"),
-                    "glob dimensions are supported in `dimensions` only",
-                ));
-                continue;
+                continue; // check_globs
             } else if name.is_empty() {
                 "must not be empty".to_owned()
             } else if DEFAULT_DIMENSIONS.contains(&name) {
@@ -114,17 +112,34 @@ impl Config {
 impl Settings {
     /// These settings with `added` after the attribute dimensions, ahead of the synthetic
     /// ones, so a span's values of all of them are looked up alike.
+    /// Glob entries of `added` join the glob dimensions (their labels share one slot, added
+    /// last if these settings had none).
     pub(super) fn with_dims(&self, added: &[Dimension]) -> Settings {
-        let n = added.len();
+        let named = added.iter().filter(|d| d.glob.is_none());
+        let n = named.clone().count();
         let at = self.attribute_dims;
         let mut dimensions = self.dimensions.clone();
-        dimensions.splice(at..at, added.iter().cloned());
+        dimensions.splice(at..at, named.cloned());
+        let mut globs = self.globs.clone();
+        // Checked when the config was (`check_globs`).
+        globs.extend(
+            added
+                .iter()
+                .filter_map(|d| d.glob.as_deref())
+                .filter_map(|p| Glob::compile(p).ok()),
+        );
+        let mut glob_dim = self.glob_dim.map(|i| i + n);
+        if glob_dim.is_none() && !globs.is_empty() {
+            dimensions.push(Dimension::default());
+            glob_dim = Some(dimensions.len() - 1);
+        }
         Settings {
             dimensions,
             attribute_dims: at + n,
             sampling_dim: self.sampling_dim.map(|i| i + n),
             scope_dims: self.scope_dims.map(|i| i + n),
-            glob_dim: self.glob_dim.map(|i| i + n),
+            glob_dim,
+            globs,
             ..self.clone()
         }
     }

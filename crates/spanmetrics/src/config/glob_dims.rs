@@ -2,15 +2,23 @@
 //! that keep a series from having one label twice.
 
 use super::glob::Glob;
-use super::{Config, DEFAULT_DIMENSIONS};
+use super::{Config, Dimension, DEFAULT_DIMENSIONS};
 use redline_pipeline::Invalid;
 
 impl Config {
-    /// The glob dimensions' patterns, compiled; their problems pushed onto `problems`.
-    pub(super) fn check_globs(&self, problems: &mut Vec<Invalid>) -> Vec<Glob> {
+    /// The glob dimensions of `list` (the key at `path`), compiled; their problems pushed onto
+    /// `problems`. A glob may not match a default dimension, a named one of `dimensions` or of
+    /// `list`, or a label the connector adds.
+    pub(super) fn check_globs(
+        &self,
+        path: &str,
+        list: &[Dimension],
+        problems: &mut Vec<Invalid>,
+    ) -> Vec<Glob> {
         let named: Vec<&str> = self
             .dimensions
             .iter()
+            .chain(list)
             .filter(|d| d.glob.is_none())
             .map(|d| d.name.as_str())
             .collect();
@@ -23,14 +31,14 @@ impl Config {
             (true, crate::OVERFLOW_LABEL),
         ];
         let mut globs = Vec::new();
-        for (i, d) in self.dimensions.iter().enumerate() {
+        for (i, d) in list.iter().enumerate() {
             let Some(pattern) = &d.glob else {
                 continue;
             };
-            let path = format!("dimensions[{i}].glob");
+            let at = format!("{path}[{i}]");
             if !d.name.is_empty() {
                 problems.push(Invalid::new(
-                    format!("dimensions[{i}]"),
+                    at.as_str(),
                     format!(
                         "must set only one of `name` or `glob`, got both: name={:?} glob={pattern:?}",
                         d.name
@@ -39,15 +47,16 @@ impl Config {
             }
             if d.default.is_some() {
                 problems.push(Invalid::new(
-                    format!("dimensions[{i}].default"),
+                    format!("{at}.default"),
                     format!("`default` is not supported on glob dimension {pattern:?}"),
                 ));
             }
+            let glob_path = format!("{at}.glob");
             let glob = match Glob::compile(pattern) {
                 Ok(glob) => glob,
                 Err(e) => {
                     problems.push(Invalid::new(
-                        path,
+                        glob_path,
                         format!("invalid dimension glob {pattern:?}: {e}"),
                     ));
                     continue;
@@ -59,7 +68,7 @@ impl Config {
                 .find(|n| glob.matches(n))
             {
                 problems.push(Invalid::new(
-                    path.as_str(),
+                    glob_path.as_str(),
                     format!("duplicate dimension name {name:?} conflicting with glob {pattern:?}"),
                 ));
             }
@@ -68,13 +77,13 @@ impl Config {
                 .find(|(on, label)| *on && glob.matches(label))
             {
                 problems.push(Invalid::new(
-                    path.as_str(),
+                    glob_path.as_str(),
                     format!("matches `{label}`, a label the connector adds itself"),
                 ));
             }
             globs.push(glob);
         }
-        if !globs.is_empty() && self.storage.is_some() {
+        if !globs.is_empty() && self.storage.is_some() && path == "dimensions" {
             problems.push(Invalid::new(
                 "storage",
                 "does not keep the series of glob dimensions across restarts yet: remove \
@@ -87,7 +96,7 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{problem_paths, Dimension};
+    use super::super::problem_paths;
     use super::*;
     use redline_pipeline::CheckAll;
 
@@ -131,7 +140,7 @@ mod tests {
                 glob("http.*"),
                 glob("otel.**"),
             ],
-            calls_dimensions: vec![glob("z.*")],
+            calls_dimensions: vec![glob("z.*"), glob("http.route")],
             storage: Some("file_storage".to_owned()),
             ..Config::default()
         };
@@ -145,7 +154,7 @@ mod tests {
                 "dimensions[5].glob",
                 "dimensions[6].glob",
                 "storage",
-                "calls_dimensions[0].glob",
+                "calls_dimensions[1].glob",
                 // calls_dimensions keep calls and duration apart: `storage` again, for that.
                 "storage",
             ]

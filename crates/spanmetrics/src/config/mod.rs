@@ -160,8 +160,8 @@ pub struct Dimension {
     pub name: String,
     #[serde(default)]
     pub default: Option<String>,
-    /// otelcol's glob dimension (in `dimensions` only): every span attribute whose key
-    /// matches becomes a label, and every resource attribute the span does not have.
+    /// otelcol's glob dimension: every span attribute whose key matches becomes a label, and
+    /// every resource attribute the span does not have.
     #[serde(default)]
     pub glob: Option<String>,
 }

@@ -207,7 +207,7 @@ impl CheckAll for Config {
             }
         }
 
-        let globs = self.check_globs(&mut problems);
+        let globs = self.check_globs("dimensions", &self.dimensions, &mut problems);
         for (i, d) in self.dimensions.iter().enumerate() {
             if d.glob.is_some() {
                 continue; // check_globs
