@@ -2,11 +2,11 @@
 //! as otelcol's filter processor applies them while its OTTL-bridge feature gates stay off (the
 //! default): an item is dropped when it fails `include` or matches `exclude`.
 //!
-//! They are used only where the signal has no OTTL conditions: otelcol refuses both in one
-//! section, and with `*_conditions` it ignores the legacy section (so does Redline, with a
-//! warning). Metrics have one more, separate test: a resource that fails `include`'s
-//! `resource_attributes` or matches `exclude`'s is dropped with everything in it, whatever its
-//! metrics' names.
+//! They are used only where the signal has no OTTL conditions: otelcol refuses both for
+//! metrics and logs and in the `traces` section, and with `trace_conditions` it ignores
+//! `spans` (so does Redline, with a warning). Metrics have one more, separate test: a resource
+//! that fails `include`'s `resource_attributes` or matches `exclude`'s is dropped with
+//! everything in it, whatever its metrics' names.
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -53,7 +53,12 @@ impl Legacy {
                     return Ok(None);
                 }
                 let metrics = Metrics::build(m.include.as_ref(), m.exclude.as_ref())?;
-                Ok(Some(Self::Metrics(metrics)))
+                // Sections that test nothing: otelcol then leaves requests as they are, even
+                // their empty scopes and resources.
+                let tests_nothing = metrics.names.is_noop()
+                    && metrics.include_resource.is_none()
+                    && metrics.exclude_resource.is_none();
+                Ok((!tests_nothing).then_some(Self::Metrics(metrics)))
             }
             Signal::Logs => {
                 let l = &parsed.logs;
@@ -68,7 +73,7 @@ impl Legacy {
                 let exclude = side(&l.exclude, "logs.exclude")?;
                 let filter = Filter::new(include.as_ref(), exclude.as_ref(), Kind::Logs)
                     .map_err(|e| ("logs".to_owned(), e.to_string()))?;
-                Ok(Some(Self::Logs(filter)))
+                Ok((!filter.is_noop()).then_some(Self::Logs(filter)))
             }
         }
     }

@@ -142,3 +142,31 @@ fn body_text(body: Option<&AnyValue>) -> String {
         _ => String::new(),
     }
 }
+
+#[test]
+fn sections_that_test_nothing_leave_requests_as_they_are() {
+    // otelcol builds no matcher for these, so not even empty scopes are dropped.
+    for (signal, body, raw) in [
+        (
+            Signal::Metrics,
+            "  filter:\n    metrics:\n      include:\n        match_type: strict\n",
+            // A resource without scopes: a resource test would drop it.
+            ExportMetricsServiceRequest {
+                resource_metrics: vec![Default::default()],
+            }
+            .encode_to_vec(),
+        ),
+        (
+            Signal::Logs,
+            "  filter:\n    logs:\n      exclude:\n        match_type: strict\n",
+            logs_request(vec![]).encode_to_vec(),
+        ),
+    ] {
+        let (p, sink, _) =
+            build(&FilterProcessorFactory, &component(body), signal).expect("builds");
+        send(&p, signal, raw.clone(), 0);
+        let got = sink.take();
+        assert_eq!(got.len(), 1, "{body}");
+        assert_eq!(got[0].raw.as_ref(), raw.as_slice(), "{body}");
+    }
+}

@@ -31,6 +31,8 @@ impl Config {
             (true, crate::OVERFLOW_LABEL),
         ];
         self.check_globs(path, added, problems);
+        // Reported where `dimensions` is checked; here only matched against.
+        let shared_globs = self.check_globs("dimensions", &self.dimensions, &mut Vec::new());
         for (i, d) in added.iter().enumerate() {
             let name = d.name.as_str();
             let reason = if d.glob.is_some() {
@@ -48,6 +50,15 @@ impl Config {
                 )
             } else if synthetic.iter().any(|(on, label)| *on && *label == name) {
                 format!("`{name}` is a label the connector adds itself")
+            } else if let Some(pattern) = shared_globs
+                .iter()
+                .find(|g| g.matches(name))
+                .map(Glob::as_str)
+            {
+                format!(
+                    "`{name}` matches glob {pattern:?} of `dimensions`, and the {family} series \
+                     carry those too: a series cannot have one label twice"
+                )
             } else {
                 continue;
             };

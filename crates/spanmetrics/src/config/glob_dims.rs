@@ -140,7 +140,7 @@ mod tests {
                 glob("http.*"),
                 glob("otel.**"),
             ],
-            calls_dimensions: vec![glob("z.*"), glob("http.route")],
+            calls_dimensions: vec![glob("z.*"), glob("http.route"), Dimension::named("http.x")],
             storage: Some("file_storage".to_owned()),
             ..Config::default()
         };
@@ -155,6 +155,7 @@ mod tests {
                 "dimensions[6].glob",
                 "storage",
                 "calls_dimensions[1].glob",
+                "calls_dimensions[2].name",
                 // calls_dimensions keep calls and duration apart: `storage` again, for that.
                 "storage",
             ]
