@@ -23,6 +23,7 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
+use redline_otlp_wire::enums::SPAN_KIND_NAMES;
 
 use set::FilterSet;
 
@@ -277,15 +278,11 @@ fn service_name(resource: Option<&Resource>) -> std::borrow::Cow<'_, str> {
 }
 
 fn span_kind(kind: i32) -> &'static str {
-    match kind {
-        0 => "SPAN_KIND_UNSPECIFIED",
-        1 => "SPAN_KIND_INTERNAL",
-        2 => "SPAN_KIND_SERVER",
-        3 => "SPAN_KIND_CLIENT",
-        4 => "SPAN_KIND_PRODUCER",
-        5 => "SPAN_KIND_CONSUMER",
-        _ => "",
-    }
+    usize::try_from(kind)
+        .ok()
+        .and_then(|k| SPAN_KIND_NAMES.get(k))
+        .copied()
+        .unwrap_or("")
 }
 
 const STRICT_SPAN_KINDS: [&str; 5] = [

@@ -12,6 +12,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use redline_filter_match::{AttributesFilter, Filter, Kind, MatchProperties, SeverityNumberMatch};
+use redline_otlp_wire::enums::SEVERITY_NUMBER_NAMES;
 use redline_ottl::{point_count, FilterOutcome};
 use redline_pipeline::Signal;
 
@@ -278,7 +279,6 @@ impl LogMatchProperties {
 /// otelcol's severity names (`TRACE` .. `FATAL4`, any case) and numbers (`"1"` .. `"24"`);
 /// the empty name is 0 (every record with a severity then matches).
 fn severity_number(text: &str) -> Option<i32> {
-    const NAMES: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
     if text.is_empty() {
         return Some(0);
     }
@@ -286,17 +286,11 @@ fn severity_number(text: &str) -> Option<i32> {
         return (1..=24).contains(&n).then_some(n);
     }
     let upper = text.to_ascii_uppercase();
-    NAMES.iter().zip(0..).find_map(|(name, i)| {
-        let rest = upper.strip_prefix(name)?;
-        let step = match rest {
-            "" => 0,
-            "2" => 1,
-            "3" => 2,
-            "4" => 3,
-            _ => return None,
-        };
-        Some(i * 4 + step + 1)
-    })
+    SEVERITY_NUMBER_NAMES
+        .iter()
+        .position(|name| name.strip_prefix("SEVERITY_NUMBER_") == Some(upper.as_str()))
+        .filter(|n| *n > 0)
+        .and_then(|n| i32::try_from(n).ok())
 }
 
 /// Resources, scopes, and the items (spans) of a request.

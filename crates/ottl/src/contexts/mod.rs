@@ -100,15 +100,11 @@ pub(crate) fn kind_string(kind: i32) -> &'static str {
 
 /// `traceutil.SpanKindStr` (`SPAN_KIND_SERVER`, ...).
 pub(crate) fn kind_deprecated_string(kind: i32) -> &'static str {
-    match kind {
-        0 => "SPAN_KIND_UNSPECIFIED",
-        1 => "SPAN_KIND_INTERNAL",
-        2 => "SPAN_KIND_SERVER",
-        3 => "SPAN_KIND_CLIENT",
-        4 => "SPAN_KIND_PRODUCER",
-        5 => "SPAN_KIND_CONSUMER",
-        _ => "",
-    }
+    usize::try_from(kind)
+        .ok()
+        .and_then(|k| redline_otlp_wire::enums::SPAN_KIND_NAMES.get(k))
+        .copied()
+        .unwrap_or("")
 }
 
 pub(crate) fn kind_from_string(s: &str) -> Result<i32, EvalError> {
