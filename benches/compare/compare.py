@@ -51,7 +51,7 @@ connectors:
     namespace: traces.spanmetrics
     dimensions:
       - name: cdn.cache.hit
-exporters:
+{extra_dimensions}exporters:
   otlp/tempo:
     endpoint: 127.0.0.1:{sink}
 {compression}{sending_queue}    tls:
@@ -95,12 +95,17 @@ class Load:
     disk_queue: bool = False
     # loadgen sends gzip (`--gzip`), as SDKs configured with `compression: gzip` do.
     client_gzip: bool = False
+    # More spanmetrics `dimensions` entries (YAML list items), after cdn.cache.hit. Such loads
+    # run without --verify too: loadgen's check knows the reference config's labels only.
+    dimensions: str = ""
 
 
 # loadgen's span names have no query string: the statement runs on every span and changes none.
 UNTOUCHED = (("transform/untouched", 'trace_statements:\n  - replace_pattern(span.name, "\\\\?.*", "")'),)
 # Dots in every one of loadgen's span names but a few: nearly every request is edited.
 RENAME = (("transform/rename", 'trace_statements:\n  - replace_pattern(span.name, "\\\\.", "_")'),)
+# loadgen's `http.request.method` and `http.response.status_code`: 2 labels of a few values.
+GLOB_HTTP = "      - glob: \"http.*.*\"\n"
 # `http.server` is one of each service's ten span names: about a tenth of the spans.
 FILTER10 = (("filter/tenth", 'traces:\n  span:\n    - name == "http.server"'),)
 PROCESSOR_LOADS = ("untouched", "rename", "filter10")
@@ -133,6 +138,9 @@ def loads(args) -> dict[str, Load]:
                        "none", "none", processors=RENAME),
         "filter10": Load("filter10", "uncompressed, `filter` dropping ~10% of spans",
                          "none", "none", processors=FILTER10, drops=True),
+        # rotel has no span metrics: None keeps it out of this load.
+        "globs": Load("globs", "uncompressed, a spanmetrics glob dimension (`http.*.*`)",
+                      "none", None, dimensions=GLOB_HTTP),
     }
 
 
@@ -164,7 +172,8 @@ def parse_args() -> argparse.Namespace:
         "only), steady "
         "(open loop at --rate for --duration), nonesteady (steady, forwarding uncompressed), "
         "gzipsteady (steady, loadgen sending gzip); untouched, rename, filter10 (uncompressed with a "
-        "processor; otelcol and Redline only); default "
+        "processor; otelcol and Redline only); globs (uncompressed, a spanmetrics glob "
+        "dimension; otelcol and Redline only); default "
         "reference,none,steady",
     )
     ap.add_argument("--rate", default="50k", help="spans per second of the steady load (50k)")
@@ -294,7 +303,8 @@ class Bench:
         cfg.write_text(COLLECTOR_CONFIG.format(
             grpc=grpc, sink=self.sink_port, prom=other, telemetry=procs.free_port(),
             compression=comp, processors=section, pipeline_processors=line,
-            sending_queue=queue, extensions=extensions, service_extensions=service_extensions))
+            sending_queue=queue, extensions=extensions, service_extensions=service_extensions,
+            extra_dimensions=load.dimensions))
         binary = self.bin / "redline" if name == "redline" else self.otelcol
         cmd = [binary, "--config", cfg]
         p = procs.start(cmd, log)
@@ -476,7 +486,7 @@ def main() -> int:
             for name in order:
                 if name == "rotel" and (load.processors or load.rotel_compression is None):
                     continue
-                verify = not load.processors and name == "redline" and (
+                verify = not (load.processors or load.dimensions) and name == "redline" and (
                     args.verify == "all" or (args.verify == "first" and rnd == 1))
                 print(f"compare: round {rnd}/{args.rounds} load={key} {name}"
                       f"{' +verify' if verify else ''}", file=sys.stderr, flush=True)

@@ -2,31 +2,87 @@
 //! one dimension value: the (key, value) pairs sorted by key, each string written as its length
 //! in bytes, `:`, and the string. Equal label sets make equal values, so they key one series.
 
-use std::fmt::Write;
+use std::ops::Range;
 
 use redline_otlp_wire::{AnyValueView, ResourceView, SpanView};
 
 use crate::config::glob::Glob;
 
-/// A walk's buffer of matched attributes, reused from span to span.
+/// Matched attributes: their keys and values written one after the other into `text`, and
+/// where each pair is. Reused from span to span, so a walk allocates only while it grows.
+#[derive(Default)]
+struct Pairs {
+    text: String,
+    at: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl Pairs {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.at.clear();
+    }
+
+    fn key(&self, i: usize) -> &str {
+        self.at
+            .get(i)
+            .and_then(|(k, _)| self.text.get(k.clone()))
+            .unwrap_or("")
+    }
+
+    fn has(&self, key: &[u8]) -> bool {
+        (0..self.at.len()).any(|i| self.key(i).as_bytes() == key)
+    }
+
+    /// Adds `key` (UTF-8, as the receiver checked; skipped otherwise) and its value as
+    /// otelcol writes it.
+    fn push(&mut self, key: &[u8], value: AnyValueView<'_>) {
+        let Ok(key) = std::str::from_utf8(key) else {
+            return;
+        };
+        let k = self.text.len()..self.text.len() + key.len();
+        self.text.push_str(key);
+        let start = self.text.len();
+        value.write_as_string(&mut self.text);
+        self.at.push((k, start..self.text.len()));
+    }
+
+    fn push_text(&mut self, key: &str, value: &str) {
+        let k = self.text.len()..self.text.len() + key.len();
+        self.text.push_str(key);
+        let start = self.text.len();
+        self.text.push_str(value);
+        self.at.push((k, start..self.text.len()));
+    }
+}
+
+/// A walk's buffers for glob dimensions' labels.
 #[derive(Default)]
 pub(crate) struct GlobLabels {
-    pairs: Vec<(String, String)>,
+    pairs: Pairs,
     /// The current resource's matching attributes, first of each key.
-    resource: Vec<(String, String)>,
+    resource: Pairs,
+    /// Keys that start like a pattern, and whether they match: a request repeats the same
+    /// few keys in every span, and a full match backtracks.
+    verdicts: Vec<(Box<[u8]>, bool)>,
 }
 
-fn matches(globs: &[Glob], key: &str) -> bool {
-    globs.iter().any(|g| g.matches(key))
-}
+/// More distinct keys than this in one request are matched without being remembered.
+const MAX_VERDICTS: usize = 64;
 
-/// `(key, value)` as a label: the key if it is UTF-8 (the receiver checked it), the value as
-/// otelcol writes a non-string one.
-fn label(key: &[u8], value: AnyValueView<'_>) -> Option<(String, String)> {
-    let key = std::str::from_utf8(key).ok()?;
-    let mut text = String::new();
-    value.write_as_string(&mut text);
-    Some((key.to_owned(), text))
+impl GlobLabels {
+    fn matches(&mut self, globs: &[Glob], key: &[u8]) -> bool {
+        if !globs.iter().any(|g| g.prefix_of(key)) {
+            return false;
+        }
+        if let Some((_, verdict)) = self.verdicts.iter().find(|(k, _)| **k == *key) {
+            return *verdict;
+        }
+        let verdict = globs.iter().any(|g| g.matches_bytes(key));
+        if self.verdicts.len() < MAX_VERDICTS {
+            self.verdicts.push((key.into(), verdict));
+        }
+        verdict
+    }
 }
 
 impl GlobLabels {
@@ -34,11 +90,9 @@ impl GlobLabels {
     pub(crate) fn resource(&mut self, globs: &[Glob], resource: &ResourceView<'_>) {
         self.resource.clear();
         for kv in resource.attributes().lazy() {
-            let Ok(key) = std::str::from_utf8(kv.key_bytes()) else {
-                continue;
-            };
-            if matches(globs, key) && !self.resource.iter().any(|(k, _)| k == key) {
-                self.resource.extend(label(kv.key_bytes(), kv.value()));
+            let key = kv.key_bytes();
+            if self.matches(globs, key) && !self.resource.has(key) {
+                self.resource.push(key, kv.value());
             }
         }
     }
@@ -47,11 +101,9 @@ impl GlobLabels {
     pub(crate) fn span(&mut self, globs: &[Glob], span: &SpanView<'_>) {
         self.pairs.clear();
         for kv in span.attributes().lazy() {
-            let Ok(key) = std::str::from_utf8(kv.key_bytes()) else {
-                continue;
-            };
-            if matches(globs, key) && !self.has(key) {
-                self.pairs.extend(label(kv.key_bytes(), kv.value()));
+            let key = kv.key_bytes();
+            if self.matches(globs, key) && !self.pairs.has(key) {
+                self.pairs.push(key, kv.value());
             }
         }
     }
@@ -64,12 +116,12 @@ impl GlobLabels {
         span: &SpanView<'_>,
         attributes: impl Iterator<Item = (&'v [u8], AnyValueView<'v>)>,
     ) {
-        for (key_bytes, value) in attributes {
-            let Ok(key) = std::str::from_utf8(key_bytes) else {
-                continue;
-            };
-            if matches(globs, key) && !self.has(key) && span.lazy_attribute(key_bytes).is_none() {
-                self.pairs.extend(label(key_bytes, value));
+        for (key, value) in attributes {
+            if self.matches(globs, key)
+                && !self.pairs.has(key)
+                && span.lazy_attribute(key).is_none()
+            {
+                self.pairs.push(key, value);
             }
         }
     }
@@ -77,26 +129,53 @@ impl GlobLabels {
     /// Adds the resource's matching attributes whose keys the span (and an event added
     /// before) does not have, then writes the labels into `out`; `false` when there are none.
     pub(crate) fn finish(&mut self, span: &SpanView<'_>, out: &mut String) -> bool {
-        for (key, value) in &self.resource {
-            let taken = self.pairs.iter().any(|(k, _)| k == key)
-                || span.lazy_attribute(key.as_bytes()).is_some();
+        let resource = &self.resource;
+        for (k, v) in &resource.at {
+            let (Some(key), Some(value)) =
+                (resource.text.get(k.clone()), resource.text.get(v.clone()))
+            else {
+                continue;
+            };
+            let taken =
+                self.pairs.has(key.as_bytes()) || span.lazy_attribute(key.as_bytes()).is_some();
             if !taken {
-                self.pairs.push((key.clone(), value.clone()));
+                self.pairs.push_text(key, value);
             }
         }
-        if self.pairs.is_empty() {
+        let pairs = &mut self.pairs;
+        if pairs.at.is_empty() {
             return false;
         }
-        self.pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let text = &pairs.text;
+        pairs
+            .at
+            .sort_by(|a, b| text.get(a.0.clone()).cmp(&text.get(b.0.clone())));
         out.clear();
-        for (key, value) in &self.pairs {
-            let _ = write!(out, "{}:{key}{}:{value}", key.len(), value.len());
+        for (k, v) in &pairs.at {
+            for part in [k, v] {
+                write_len(part.len(), out);
+                out.push(':');
+                out.push_str(text.get(part.clone()).unwrap_or(""));
+            }
         }
         true
     }
+}
 
-    fn has(&self, key: &str) -> bool {
-        self.pairs.iter().any(|(k, _)| k == key)
+/// `n` in decimal, without going through `fmt`.
+fn write_len(mut n: usize, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in &digits[i..] {
+        out.push(char::from(*d));
     }
 }
 

@@ -64,7 +64,25 @@ impl Glob {
     }
 
     pub fn matches(&self, text: &str) -> bool {
-        matches(&self.nodes, text, &mut |rest| rest.is_empty())
+        self.prefix_of(text.as_bytes()) && matches(&self.nodes, text, &mut |rest| rest.is_empty())
+    }
+
+    /// [`matches`](Self::matches) for bytes that should be UTF-8 (an attribute key); those
+    /// that are not never match. Most keys differ from a pattern's literal start, so that is
+    /// compared first, before anything is decoded.
+    pub fn matches_bytes(&self, text: &[u8]) -> bool {
+        self.prefix_of(text)
+            && std::str::from_utf8(text)
+                .is_ok_and(|t| matches(&self.nodes, t, &mut |rest| rest.is_empty()))
+    }
+
+    /// Whether `text` starts with the pattern's literal start (always, without one): a cheap
+    /// test that most attribute keys fail.
+    pub fn prefix_of(&self, text: &[u8]) -> bool {
+        match self.nodes.first() {
+            Some(Node::Text(prefix)) => text.starts_with(prefix.as_bytes()),
+            _ => true,
+        }
     }
 }
 
@@ -222,7 +240,7 @@ fn matches(nodes: &[Node], text: &str, rest: &mut dyn FnMut(&str) -> bool) -> bo
             inside != *not && matches(tail, after, rest)
         }),
         Node::Any | Node::Super => {
-            let stop_at_separator = *node == Node::Any;
+            let stop_at_separator = matches!(node, Node::Any);
             let mut at = 0;
             loop {
                 if let Some(after) = text.get(at..) {
