@@ -55,6 +55,19 @@ def send_each_signal(pair, label: str) -> tuple[list, dict]:
     return diffs, sent
 
 
+def check_forwarded(pair, allow, diffs: list, want: dict, sent: dict) -> tuple[dict, dict]:
+    """Waits until both collectors forwarded at least `want[signal]` items, then fails on any
+    difference (answers in `diffs`, forwarded items) that docs/compatibility.md does not list.
+    Returns the items forwarded (`flat[side][signal]`) and the counts waited for."""
+    got = wait_all_forwarded(pair, want)
+    flat, forwarded_apart = compare_forwarded(pair)
+    unexplained = allow.unexplained(diffs + forwarded_apart)
+    total = {s: otlp_signals.count_items(s, sent[s]) for s in SIGNALS}
+    assert not unexplained, (f"{len(unexplained)} difference(s) between otelcol-contrib and Redline "
+                             f"(forwarded {got}, sent {total}):\n  " + "\n  ".join(unexplained[:80]))
+    return flat, got
+
+
 def answer_diffs(case: str, seen: dict) -> list:
     a, b = seen["otelcol"], seen["redline"]
     return [] if a == b else [f"answer differs: {case}: otelcol={a} redline={b}"]

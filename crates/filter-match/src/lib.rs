@@ -15,7 +15,8 @@ mod value;
 
 pub use config::{AttributeMatch, LibraryMatch, MatchProperties, RegexpCache, SeverityNumberMatch};
 pub use redline_go_regex::RegexError;
-pub use value::{go_format_float_f, same_structure, ConfigValue};
+pub use value::ConfigValue;
+use value::{go_format_float_f, same_structure};
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
