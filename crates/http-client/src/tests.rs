@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use redline_net_testkit::ClosedPort;
 use redline_pipeline::config::Secret;
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -207,12 +208,10 @@ async fn a_silent_server_is_a_timeout() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_request_error_with_its_cause() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
+    let down = ClosedPort::reserve();
     let client = plain(ClientOptions::default());
     let request = client.post(
-        &url("http", "127.0.0.1", addr),
+        &url("http", "127.0.0.1", down.addr()),
         &HeaderMap::new(),
         Full::default(),
     );

@@ -245,7 +245,8 @@ async fn hung_attempt_times_out_and_is_retried() {
 
 #[tokio::test]
 async fn tempo_down_at_start_then_up() {
-    let addr = free_addr().await;
+    let down = ClosedPort::reserve();
+    let addr = down.addr();
     // Building must not need Tempo.
     let s = start(config(addr));
     s.consumer
@@ -254,7 +255,7 @@ async fn tempo_down_at_start_then_up() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(s.sent(), 0);
 
-    let sink = Sink::start_at(addr).await;
+    let sink = Sink::start_on(down);
     assert!(
         eventually(|| s.sent() == 9).await,
         "delivered once Tempo is up"
@@ -309,7 +310,8 @@ async fn full_queue_refuses_without_blocking() {
 
 #[tokio::test]
 async fn byte_bound_refuses_large_batches() {
-    let addr = free_addr().await;
+    let down = ClosedPort::reserve();
+    let addr = down.addr();
     let mut cfg = config(addr);
     let b = batch(&request("a", 50, 1));
     cfg.sending_queue.queue_size_bytes = b.raw.len() as u64 + 10;

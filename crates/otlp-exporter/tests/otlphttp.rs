@@ -11,6 +11,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+use redline_net_testkit::ClosedPort;
 use redline_otlp_exporter::config::{Encoding, HttpCompression};
 use redline_pipeline::config::Secret;
 use redline_pipeline::telemetry::Telemetry;
@@ -409,19 +410,14 @@ async fn shutdown_drains_the_queue() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_retried_until_it_comes_up() {
-    let addr = {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        l.local_addr().expect("addr")
-    };
-    let s = start(config(&format!("http://{addr}")), Signal::Logs);
+    let down = ClosedPort::reserve();
+    let s = start(config(&format!("http://{}", down.addr())), Signal::Logs);
     s.consumer
         .consume(batch(Signal::Logs, 4, 1))
         .expect("queued");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(s.sent(), 0);
-    let listener = tokio::net::TcpListener::bind(addr).await.expect("rebind");
+    let listener = down.open();
     let got = Arc::new(parking_lot::Mutex::new(0usize));
     let app = axum::Router::new().fallback({
         let got = got.clone();
@@ -474,13 +470,8 @@ async fn the_disk_queue_keeps_batches_for_the_next_start() {
     };
 
     // Nothing listens: the batches wait on disk and stay there at shutdown.
-    let dead = {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        l.local_addr().expect("addr")
-    };
-    let s = start_on_disk(format!("http://{dead}"));
+    let dead = ClosedPort::reserve();
+    let s = start_on_disk(format!("http://{}", dead.addr()));
     let batches: Vec<_> = (0..2).map(|i| batch(Signal::Logs, 3, i)).collect();
     for b in &batches {
         s.consumer.consume(b.clone()).expect("queued on disk");

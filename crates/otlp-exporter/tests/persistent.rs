@@ -100,7 +100,8 @@ fn accepted_spans(sink: &Sink) -> BTreeMap<Vec<u8>, usize> {
 #[tokio::test]
 async fn batches_accepted_during_an_outage_survive_a_restart_byte_identical() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let addr = free_addr().await; // Tempo is down: nothing listens here yet.
+    let down = ClosedPort::reserve();
+    let addr = down.addr(); // Tempo is down: nothing listens here yet.
 
     let first = start_on(tmp.path(), disk_config(addr));
     let reqs: Vec<_> = (0..6u8)
@@ -125,7 +126,7 @@ async fn batches_accepted_during_an_outage_survive_a_restart_byte_identical() {
     .await
     .expect("stops without waiting for the deadline");
 
-    let sink = Sink::start_at(addr).await;
+    let sink = Sink::start_on(down);
     let second = start_on(tmp.path(), disk_config(addr));
     let total: u64 = reqs.iter().map(|r| span_count(r) as u64).sum();
     assert!(
@@ -183,7 +184,8 @@ async fn a_batch_in_flight_at_the_stop_is_sent_again() {
 #[tokio::test]
 async fn a_full_disk_queue_refuses_and_stays_full_across_a_restart() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let addr = free_addr().await;
+    let down = ClosedPort::reserve();
+    let addr = down.addr();
     let mut cfg = disk_config(addr);
     cfg.sending_queue.queue_size = 3;
     let first = start_on(tmp.path(), cfg.clone());
@@ -216,7 +218,8 @@ async fn a_full_disk_queue_refuses_and_stays_full_across_a_restart() {
 #[tokio::test]
 async fn items_sizer_counts_the_loaded_spans() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let addr = free_addr().await;
+    let down = ClosedPort::reserve();
+    let addr = down.addr();
     let mut cfg = disk_config(addr);
     cfg.sending_queue.sizer = Sizer::Items;
     cfg.sending_queue.queue_size = 10;
@@ -316,7 +319,8 @@ async fn concurrent_senders_deliver_every_batch_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_commits_with_fsync_survive_a_crash_and_are_delivered_once() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let addr = free_addr().await; // Tempo is down: everything stays queued.
+    let down = ClosedPort::reserve();
+    let addr = down.addr(); // Tempo is down: everything stays queued.
     let mut cfg = disk_config(addr);
     cfg.sending_queue.num_consumers = 4;
     let first = start_synced(tmp.path(), cfg.clone());
@@ -337,7 +341,7 @@ async fn concurrent_commits_with_fsync_survive_a_crash_and_are_delivered_once() 
     // A crash: no shutdown, no shutdown record; only what reached the disk counts.
     drop(first);
 
-    let sink = Sink::start_at(addr).await;
+    let sink = Sink::start_on(down);
     let second = start_synced(tmp.path(), cfg.clone());
     assert_eq!(queue_size(&second), 64, "every accepted batch was on disk");
     assert!(
@@ -362,7 +366,8 @@ async fn concurrent_commits_with_fsync_survive_a_crash_and_are_delivered_once() 
 
 #[tokio::test]
 async fn a_missing_storage_extension_fails_the_build_naming_the_key() {
-    let addr = free_addr().await;
+    let down = ClosedPort::reserve();
+    let addr = down.addr();
     let mut cfg = disk_config(addr);
     cfg.sending_queue.storage = Some("file_storage/other".into());
     let tmp = tempfile::tempdir().expect("tempdir");

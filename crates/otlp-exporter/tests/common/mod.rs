@@ -37,6 +37,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::support::fast_retries;
 pub use crate::support::{eventually, Started};
+pub use redline_net_testkit::ClosedPort;
 
 /// What the sink does with the next request.
 pub enum Behaviour {
@@ -234,11 +235,10 @@ impl Sink {
         Self::serve(listener, true)
     }
 
-    pub async fn start_at(addr: SocketAddr) -> Self {
-        let listener = TcpListener::bind(addr)
-            .await
-            .expect("bind the reserved port");
-        Self::serve(listener, false)
+    /// A sink on a port the test held closed until now (the collector was started while
+    /// Tempo was down).
+    pub fn start_on(port: ClosedPort) -> Self {
+        Self::serve(port.open(), false)
     }
 
     fn serve(listener: TcpListener, compress_responses: bool) -> Self {
@@ -285,12 +285,6 @@ impl Drop for Sink {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// A loopback address nothing listens on (bound, then released).
-pub async fn free_addr() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    l.local_addr().expect("addr")
 }
 
 pub fn span_count(r: &ExportTraceServiceRequest) -> usize {

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use redline_net_testkit::ClosedPort;
 use redline_pipeline::component::FactoryInfo as _;
 use redline_pipeline::{ExporterFactory as _, MetricsSource, RunningComponent};
 
@@ -254,13 +255,9 @@ async fn without_a_queue_the_final_push_is_sent_inline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_endpoint_does_not_hold_shutdown() {
-    // A port nothing listens on: bind, note it, close.
-    let addr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr")
-    };
+    let down = ClosedPort::reserve();
     let running = start(
-        addr,
+        down.addr(),
         "    push_interval: 1h\n    retry_on_failure:\n      initial_interval: 10ms\n      max_interval: 20ms\n      max_elapsed_time: 0",
         Arc::new(Spanlike::new(3)),
     );

@@ -12,6 +12,7 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
 use prost::Message;
+use redline_net_testkit::ClosedPort;
 use redline_otlp_metrics_encode::proto::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -311,9 +312,8 @@ async fn grpc_reader_pushes_every_interval() {
 #[tokio::test]
 async fn an_unreachable_endpoint_is_logged_and_shutdown_still_returns() {
     // A port nobody listens on: the push fails fast, and that is all.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = closed.local_addr().expect("addr");
-    drop(closed);
+    let down = ClosedPort::reserve();
+    let addr = down.addr();
     let config = telemetry_config(
         &format!(
             "        - periodic:\n            interval: 20\n            timeout: 500\n            exporter: {{otlp: {{protocol: http/protobuf, endpoint: 'http://{addr}'}}}}\n"
