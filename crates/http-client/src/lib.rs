@@ -1,11 +1,17 @@
 //! The HTTP/1.1 client of every Redline component that pushes over HTTP (the `otlphttp` and
 //! `prometheusremotewrite` exporters, the push of Redline's own telemetry): hyper's pooled
 //! client over rustls on the ring provider, configured from an otelcol `tls` section, and one
-//! request with a timeout and a bounded read of the answer.
+//! request with a timeout and a bounded read of the answer. gRPC clients (the `otlp`
+//! exporter, the gRPC push of Redline's telemetry) take their TLS connector from here too,
+//! so one `tls` section means the same over both protocols.
 //!
 //! What a request carries and what its answer means stay with the component: this crate
 //! knows HTTP, not OTLP or remote write. Like the rest of the shared plumbing it sits between
 //! the components and `pipeline` (architecture §2).
+
+mod connect;
+
+pub use connect::GrpcTlsConnector;
 
 use std::time::{Duration, SystemTime};
 
@@ -14,14 +20,13 @@ use http::header::{HeaderMap, HeaderValue, RETRY_AFTER, USER_AGENT};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
-use hyper_rustls::{FixedServerNameResolver, HttpsConnector};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::rpc_status::MAX_RETRY_DELAY;
 use redline_pipeline::tls::TlsError;
-use rustls::pki_types::ServerName;
 
 /// How much of an answer is read unless a client says otherwise: otelcol's limit. An export
 /// response is tiny; an error page is cut off here, and only needed for the log.
@@ -129,7 +134,8 @@ where
         let config = if options.https {
             tls.rustls_config()?
         } else {
-            // The connector wants a TLS config even for plain HTTP; it is never used.
+            // The connector wants a TLS config even for plain HTTP; it is never used, and
+            // trusts nothing.
             let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
             rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
@@ -140,23 +146,9 @@ where
                 .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth()
         };
-        let mut http = HttpConnector::new();
-        // The connector takes `https://` URLs too; TLS is layered on by the HttpsConnector.
-        http.enforce_http(false);
-        // Requests are written in one go and answered at once: Nagle only adds latency.
-        http.set_nodelay(true);
-        http.set_connect_timeout(options.connect_timeout);
-        let mut builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_or_http();
-        if let Some(name) = tls.server_name_override.as_deref() {
-            let name = ServerName::try_from(name.to_owned()).map_err(|e| TlsError {
-                key: "server_name_override",
-                reason: e.to_string(),
-            })?;
-            builder = builder.with_server_name_resolver(FixedServerNameResolver::new(name));
-        }
-        let connector = builder.enable_http1().wrap_connector(http);
+        let connector = connect::tls_builder(config, tls)?
+            .enable_http1()
+            .wrap_connector(connect::tcp(options.connect_timeout));
 
         let reuse = options.reuse;
         let mut client = Client::builder(TokioExecutor::new());

@@ -306,6 +306,33 @@ async fn https_trusts_the_ca_given_and_checks_the_overridden_name() {
     assert_eq!(s.seen.lock().expect("lock").len(), 1);
 }
 
+#[tokio::test]
+async fn insecure_skip_verify_takes_a_certificate_from_an_unknown_ca_for_another_name() {
+    let (_ca, acceptor) = pki("collector.internal");
+    let s = server(ok, Some(acceptor)).await;
+    let tls = ClientTlsConfig {
+        insecure_skip_verify: true,
+        ..ClientTlsConfig::default()
+    };
+    let options = ClientOptions {
+        https: true,
+        ..ClientOptions::default()
+    };
+    let client = HttpClient::<Full<Bytes>>::new(&tls, options).expect("client");
+    let request = client.post(
+        &url("https", "127.0.0.1", s.addr),
+        &HeaderMap::new(),
+        Full::default(),
+    );
+    let answer = client.send(request, Some(Duration::from_secs(5))).await;
+    assert_eq!(answer.expect("answer").status, StatusCode::OK);
+    assert_eq!(
+        s.seen.lock().expect("lock").len(),
+        1,
+        "over TLS: the server speaks nothing else"
+    );
+}
+
 #[test]
 fn tls_files_are_read_only_for_https() {
     let tls = ClientTlsConfig {

@@ -32,8 +32,6 @@ pub enum ExporterError {
     Config { key: String, reason: String },
     #[error("endpoint: {0}")]
     Endpoint(String),
-    #[error("tls: {0}")]
-    Tls(String),
 }
 
 /// What a started exporter is made of: the consumer pipelines deliver to, and the handle

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use redline_http_client::GrpcTlsConnector;
 use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::endpoint::parse_grpc_endpoint;
 use redline_pipeline::extension::ClientAuthenticator;
 use redline_pipeline::rpc_status::ExportResponse;
-use redline_pipeline::tls::TlsError;
 use redline_pipeline::{BuildContext, BuildError, ComponentId, Signal};
-use tonic::transport::{Endpoint, Identity};
+use tonic::transport::Endpoint;
 use tonic::Status;
 
 use crate::codec::Message;
@@ -33,6 +33,18 @@ pub fn start(
     let auth = client_authenticator(id, config.auth.as_ref(), ctx)?;
     let transport =
         GrpcTransport::new(&config, signal, auth).map_err(|e| BuildError::new(id, e))?;
+    for (key, value) in [
+        ("read_buffer_size", config.read_buffer_size),
+        ("write_buffer_size", config.write_buffer_size),
+    ] {
+        if value.is_some() {
+            tracing::info!(
+                exporter = %id,
+                %signal,
+                "{key} has no effect in Redline: hyper sizes its buffers itself"
+            );
+        }
+    }
     let started = launch(
         id,
         signal,
@@ -73,13 +85,15 @@ impl GrpcTransport {
         let target = parse_grpc_endpoint(&config.endpoint).map_err(ExporterError::Endpoint)?;
         let tls = config.uses_tls();
         let scheme = if tls { "https" } else { "http" };
+        // The TLS connector below makes every connection TLS: the channel itself is built on
+        // `http://`, with an `https` origin for its requests.
 
         let user_agent = config
             .user_agent
             .clone()
             .unwrap_or_else(|| format!("redline/{}", env!("CARGO_PKG_VERSION")));
         let timeout = (!config.timeout.is_zero()).then_some(config.timeout);
-        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", target.authority))
+        let mut endpoint = Endpoint::from_shared(format!("http://{}", target.authority))
             .map_err(|e| ExporterError::Endpoint(e.to_string()))?
             .user_agent(user_agent)
             .map_err(|e| ExporterError::Config {
@@ -95,31 +109,25 @@ impl GrpcTransport {
                 .keep_alive_timeout(k.timeout)
                 .keep_alive_while_idle(k.permit_without_stream);
         }
-        if let Some(authority) = &config.authority {
-            let origin = format!("{scheme}://{authority}")
-                .parse::<http::Uri>()
-                .map_err(|e| ExporterError::Config {
-                    key: "authority".into(),
-                    reason: e.to_string(),
-                })?;
-            endpoint = endpoint.origin(origin);
-        }
-        if tls {
-            endpoint = endpoint
-                .tls_config(tonic_tls(&config.tls)?)
-                .map_err(|e| ExporterError::Tls(e.to_string()))?;
-        }
+        let authority = config.authority.as_deref().unwrap_or(&target.authority);
+        let origin = format!("{scheme}://{authority}")
+            .parse::<http::Uri>()
+            .map_err(|e| ExporterError::Config {
+                key: "authority".into(),
+                reason: e.to_string(),
+            })?;
+        endpoint = endpoint.origin(origin);
+        let channel = if tls {
+            endpoint.connect_with_connector_lazy(tls_connector(&config.tls)?)
+        } else {
+            endpoint.connect_lazy()
+        };
 
         let headers = request_headers(&config.headers)?;
 
         Ok(Self {
-            grpc: ExportClient::new(
-                endpoint.connect_lazy(),
-                signal.grpc_export_path(),
-                headers,
-                timeout,
-            )
-            .with_auth(auth),
+            grpc: ExportClient::new(channel, signal.grpc_export_path(), headers, timeout)
+                .with_auth(auth),
             endpoint: config.endpoint.clone(),
             encoding: config.message_encoding(),
             timeout,
@@ -183,32 +191,20 @@ fn failure(status: &Status) -> Failure {
     }
 }
 
-/// The TLS settings as tonic takes them: the roots and client certificate read here, so a
+/// The TLS connector of the channel: the roots and client certificate read here, so a
 /// missing or bad file fails the build naming its key.
-fn tonic_tls(t: &ClientTlsConfig) -> Result<tonic::transport::ClientTlsConfig, ExporterError> {
-    let tls_error = |e: TlsError| ExporterError::Config {
-        key: format!("tls.{}", e.key),
-        reason: e.reason,
-    };
-    let roots = t.root_store().map_err(|e| {
-        // Without a CA of its own the only failure is finding no system roots, where a
-        // plaintext connection may be what was meant.
-        let hint = if t.has_ca() {
+fn tls_connector(t: &ClientTlsConfig) -> Result<GrpcTlsConnector, ExporterError> {
+    GrpcTlsConnector::new(t).map_err(|e| {
+        // Without a CA of its own the only failure of the roots is finding no system roots,
+        // where a plaintext connection may be what was meant.
+        let hint = if t.has_ca() || t.insecure_skip_verify || e.key != "ca_file" {
             ""
         } else {
             "; set tls.ca_file, or tls.insecure: true for a plaintext connection"
         };
-        tls_error(TlsError {
+        ExporterError::Config {
+            key: format!("tls.{}", e.key),
             reason: e.reason + hint,
-            ..e
-        })
-    })?;
-    let mut cfg = tonic::transport::ClientTlsConfig::new().trust_anchors(roots.roots);
-    if let Some(identity) = t.client_identity().map_err(tls_error)? {
-        cfg = cfg.identity(Identity::from_pem(identity.cert_pem(), identity.key_pem()));
-    }
-    if let Some(name) = &t.server_name_override {
-        cfg = cfg.domain_name(name.clone());
-    }
-    Ok(cfg)
+        }
+    })
 }

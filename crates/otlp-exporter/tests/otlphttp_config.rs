@@ -220,11 +220,6 @@ fn unimplemented_otelcol_keys_are_refused_by_name() {
             "not support",
         ),
         (
-            "    tls:\n      insecure_skip_verify: true",
-            "tls.insecure_skip_verify",
-            "not support",
-        ),
-        (
             "    sending_queue:\n      enabled: false",
             "sending_queue.enabled",
             "not support",

@@ -1,6 +1,6 @@
 //! The exporter over TLS to a real tonic server with a certificate from a CA made for the
 //! test (rcgen): `tls.ca_file`, mutual TLS with `cert_file`/`key_file`, and
-//! `server_name_override`, as Redline talks to a Tempo behind TLS.
+//! `server_name_override` and `insecure_skip_verify`, as Redline talks to a Tempo behind TLS.
 
 mod common;
 mod support;
@@ -176,6 +176,30 @@ async fn server_name_override_checks_another_name() {
     assert_eq!(send(&s, 1).await, (0, 1));
     stop(s).await;
     assert_eq!(*tempo.spans.lock(), 5);
+    task.abort();
+}
+
+#[tokio::test]
+async fn insecure_skip_verify_takes_any_certificate_for_any_name() {
+    // Signed by a CA Redline was not given, for a name that is not the endpoint's: refused
+    // unless verification is off, when the data still goes over TLS (the server speaks
+    // nothing else).
+    let pki = Pki::new("self-signed tempo CA");
+    let (addr, tempo, task) = tls_tempo(&pki, &["tempo.internal"], None).await;
+    let endpoint = format!("127.0.0.1:{}", addr.port());
+    let mut cfg = tls_config(endpoint.clone());
+    cfg.tls.insecure_skip_verify = true;
+    let s = start(cfg);
+    assert_eq!(send(&s, 7).await, (7, 0));
+    stop(s).await;
+
+    let other = Pki::new("other CA");
+    let mut cfg = tls_config(endpoint);
+    cfg.tls.ca_file = Some(other.ca_file());
+    let s = start(cfg);
+    assert_eq!(send(&s, 2).await, (0, 2), "verified: refused");
+    stop(s).await;
+    assert_eq!(*tempo.spans.lock(), 7);
     task.abort();
 }
 

@@ -151,8 +151,23 @@ impl GrpcConfig {
 pub struct KeepaliveConfig {
     #[serde(deserialize_with = "present")]
     pub server_parameters: Option<KeepaliveServerParameters>,
-    /// hyper enforces no ping policy: accepting one would pretend to a protection we lack.
-    pub enforcement_policy: Option<Unsupported>,
+    /// Accepted and read, without effect (noted at startup): hyper answers every client ping
+    /// and never closes a connection for pinging too often, so no policy (grpc-go's default
+    /// one included) is enforced. Files set it to let clients ping more often than grpc-go's
+    /// default allows, which Redline always does.
+    #[serde(deserialize_with = "present")]
+    pub enforcement_policy: Option<KeepaliveEnforcementPolicy>,
+}
+
+/// `protocols.grpc.keepalive.enforcement_policy`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeepaliveEnforcementPolicy {
+    /// The shortest time between client pings grpc-go tolerates (its default: 5m).
+    #[serde(deserialize_with = "redline_pipeline::duration::deserialize_opt")]
+    pub min_time: Option<Duration>,
+    /// grpc-go tolerates pings on a connection without calls only with this set.
+    pub permit_without_stream: bool,
 }
 
 /// `protocols.grpc.keepalive.server_parameters`.

@@ -35,9 +35,9 @@ use tokio::net::TcpListener;
 
 pub use config::{
     AuthConfig, Config, ContentEncoding, GrpcConfig, HttpConfig, HttpKeepalive, KeepaliveConfig,
-    KeepaliveServerParameters, Protocols, DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT,
-    DEFAULT_LOGS_URL_PATH, DEFAULT_MAX_RECV_MSG_SIZE_MIB, DEFAULT_MAX_REQUEST_BODY_SIZE,
-    DEFAULT_METRICS_URL_PATH, DEFAULT_TRACES_URL_PATH,
+    KeepaliveEnforcementPolicy, KeepaliveServerParameters, Protocols, DEFAULT_GRPC_ENDPOINT,
+    DEFAULT_HTTP_ENDPOINT, DEFAULT_LOGS_URL_PATH, DEFAULT_MAX_RECV_MSG_SIZE_MIB,
+    DEFAULT_MAX_REQUEST_BODY_SIZE, DEFAULT_METRICS_URL_PATH, DEFAULT_TRACES_URL_PATH,
 };
 pub use http::CorsConfig;
 
@@ -169,6 +169,16 @@ async fn start(
                     "protocols.grpc.{key} has no effect in Redline: hyper sizes its buffers itself"
                 );
             }
+        }
+        if g.keepalive
+            .as_ref()
+            .is_some_and(|k| k.enforcement_policy.is_some())
+        {
+            tracing::info!(
+                receiver = %id,
+                "protocols.grpc.keepalive.enforcement_policy has no effect in Redline: every \
+                 client ping is answered, and none closes its connection"
+            );
         }
         let auth = authenticator(id, ctx, "grpc", g.auth.as_ref(), g.tls.is_some())?;
         let tls = acceptor(id, "grpc", g.tls.as_ref(), redline_pipeline::tls::ALPN_H2)?;

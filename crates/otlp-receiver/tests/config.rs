@@ -60,6 +60,9 @@ fn implemented_keys_parse() {
           server_parameters:
             time: 30s
             timeout: 5s
+          enforcement_policy:
+            min_time: 10s
+            permit_without_stream: true
       http:
         endpoint: 127.0.0.1:0
         traces_url_path: custom/traces
@@ -73,10 +76,11 @@ fn implemented_keys_parse() {
     let g = c.protocols.grpc.expect("grpc");
     assert_eq!(g.max_recv_msg_size(), 16 << 20);
     assert_eq!(g.max_concurrent_streams, 100);
-    let sp = g
-        .keepalive
-        .and_then(|k| k.server_parameters)
-        .expect("server parameters");
+    let keepalive = g.keepalive.expect("keepalive");
+    let policy = keepalive.enforcement_policy.expect("enforcement policy");
+    assert_eq!(policy.min_time, Some(Duration::from_secs(10)));
+    assert!(policy.permit_without_stream);
+    let sp = keepalive.server_parameters.expect("server parameters");
     assert_eq!(sp.time, Some(Duration::from_secs(30)));
     assert_eq!(sp.timeout, Some(Duration::from_secs(5)));
     let h = c.protocols.http.expect("http");
@@ -136,10 +140,6 @@ fn unsupported_keys_say_so() {
         (
             "    protocols:\n      http:\n        auth:\n          authenticator: x\n          request_params: [token]",
             "request_params",
-        ),
-        (
-            "    protocols:\n      grpc:\n        keepalive:\n          enforcement_policy:\n            min_time: 5s",
-            "enforcement_policy",
         ),
     ] {
         let err = parse(yaml).expect_err(key);

@@ -1,5 +1,5 @@
 //! When the receiver ends a connection by itself: gRPC's max_connection_idle,
-//! max_connection_age and its grace; HTTP's keepalive.idle_timeout, read_header_timeout,
+//! max_connection_age and its grace (and never for a client's pings); HTTP's keepalive.idle_timeout, read_header_timeout,
 //! read_timeout, write_timeout and
 //! keep-alives off. Real clients on loopback, real time in fractions of a second; the bounds
 //! checked are the settings' own, with room above them for a loaded machine.
@@ -15,7 +15,9 @@ use futures::SinkExt;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use prost::Message;
-use redline_otlp_receiver::{GrpcConfig, HttpConfig, HttpKeepalive, KeepaliveConfig};
+use redline_otlp_receiver::{
+    GrpcConfig, HttpConfig, HttpKeepalive, KeepaliveConfig, KeepaliveEnforcementPolicy,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
@@ -173,6 +175,42 @@ async fn grpc_idle_connection_gets_goaway_after_max_connection_idle() {
     let idle_from = Instant::now();
     let took = closed_after(closed, idle_from, ms(300) + SLACK).await;
     assert!(took >= ms(290), "closed {took:?} after the last call ended");
+    assert_eq!(h.spans(), 1);
+}
+
+#[tokio::test]
+async fn grpc_client_pings_never_close_the_connection_whatever_the_enforcement_policy() {
+    // grpc-go would send GOAWAY (too_many_pings) after the third ping: pings without a call
+    // are not permitted, and 20ms is far below min_time. Redline takes the policy and answers
+    // them all.
+    let h = grpc_receiver(|g| {
+        g.keepalive = Some(KeepaliveConfig {
+            enforcement_policy: Some(KeepaliveEnforcementPolicy {
+                min_time: Some(Duration::from_secs(10)),
+                permit_without_stream: false,
+            }),
+            ..Default::default()
+        });
+    })
+    .await;
+    let addr = h.grpc.expect("grpc");
+    let io = hyper_util::rt::TokioIo::new(TcpStream::connect(addr).await.expect("tcp"));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(ms(20))
+            .keep_alive_timeout(SLACK)
+            .keep_alive_while_idle(true)
+            .handshake::<_, Body>(io)
+            .await
+            .expect("h2c");
+    let closed = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    tokio::time::sleep(ms(500)).await;
+    assert!(!closed.is_finished(), "closed for its pings");
+    assert_eq!(call(&mut sender, addr).await, "0");
+    assert!(!closed.is_finished());
     assert_eq!(h.spans(), 1);
 }
 

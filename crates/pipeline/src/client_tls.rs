@@ -9,9 +9,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::RootCertStore;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::Deserialize;
 
 use crate::config::{Secret, Unsupported};
@@ -26,7 +27,10 @@ pub struct ClientTlsConfig {
     /// gRPC's plaintext switch: TLS is off when true, unless a CA is given or the endpoint is
     /// `https://` (otelcol's rule). For an HTTP client the endpoint's scheme decides instead.
     pub insecure: bool,
-    pub insecure_skip_verify: Option<OnlyBool<false>>,
+    /// TLS without checking the server's certificate (its chain and its name), as Go's
+    /// `InsecureSkipVerify`: the handshake's signature is still checked against the key the
+    /// server presents, so the session is encrypted, but to whoever answers.
+    pub insecure_skip_verify: bool,
     /// The name the server's certificate must carry, in place of the endpoint's host.
     pub server_name_override: Option<String>,
     /// The CAs that sign the server's certificate; absent, the system's.
@@ -119,12 +123,7 @@ impl ClientTlsConfig {
     /// none is given or `include_system_ca_certs_pool` asks for them too. Reads the files.
     pub fn root_store(&self) -> Result<RootCertStore, TlsError> {
         let mut roots = RootCertStore::empty();
-        if let Some(file) = &self.ca_file {
-            add_roots(&mut roots, "ca_file", file, &read("ca_file", file)?)?;
-        }
-        if let Some(pem) = &self.ca_pem {
-            add_roots(&mut roots, "ca_pem", "ca_pem", pem.expose().as_bytes())?;
-        }
+        self.add_configured_roots(&mut roots)?;
         if !self.has_ca() || self.include_system_ca_certs_pool {
             match system_ca::bundle() {
                 Some((path, pem)) => {
@@ -150,6 +149,16 @@ impl ClientTlsConfig {
             }
         }
         Ok(roots)
+    }
+
+    fn add_configured_roots(&self, roots: &mut RootCertStore) -> Result<(), TlsError> {
+        if let Some(file) = &self.ca_file {
+            add_roots(roots, "ca_file", file, &read("ca_file", file)?)?;
+        }
+        if let Some(pem) = &self.ca_pem {
+            add_roots(roots, "ca_pem", "ca_pem", pem.expose().as_bytes())?;
+        }
+        Ok(())
     }
 
     /// The client certificate and key, read and parsed, when they are configured.
@@ -185,20 +194,91 @@ impl ClientTlsConfig {
         }))
     }
 
-    /// The rustls config of an HTTPS client: [`Self::root_store`] and
-    /// [`Self::client_identity`], on the ring provider. Reads the files.
+    /// The rustls config of a client: [`Self::root_store`] (or, with `insecure_skip_verify`,
+    /// no verification of the server's certificate) and [`Self::client_identity`], on the
+    /// ring provider. Reads the files.
     pub fn rustls_config(&self) -> Result<rustls::ClientConfig, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| err("min_version", e.to_string()))?
-            .with_root_certificates(self.root_store()?);
+            .map_err(|e| err("min_version", e.to_string()))?;
+        let builder = if self.insecure_skip_verify {
+            // A CA given is still read, as otelcol loads it: a missing file is an error either
+            // way. The system's roots, which nothing would use, are not required.
+            if self.has_ca() {
+                let mut roots = RootCertStore::empty();
+                self.add_configured_roots(&mut roots)?;
+            }
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyServerCertificate::new(provider)))
+        } else {
+            builder.with_root_certificates(self.root_store()?)
+        };
         match self.client_identity()? {
             Some(identity) => builder
                 .with_client_auth_cert(identity.chain, identity.key)
                 .map_err(|e| err("cert_file", e.to_string())),
             None => Ok(builder.with_no_client_auth()),
         }
+    }
+}
+
+/// `insecure_skip_verify`: any certificate is taken for any name, but the handshake must
+/// still be signed by the key of the certificate presented (with the provider's algorithms),
+/// as Go's TLS client does with `InsecureSkipVerify`.
+#[derive(Debug)]
+pub struct AnyServerCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl AnyServerCertificate {
+    /// Checks handshake signatures with `provider`'s algorithms.
+    pub fn new(provider: Arc<rustls::crypto::CryptoProvider>) -> Self {
+        Self(provider)
+    }
+}
+
+impl ServerCertVerifier for AnyServerCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

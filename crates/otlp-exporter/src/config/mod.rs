@@ -77,10 +77,12 @@ pub struct Config {
     /// backoff, which is otelcol's default behaviour.
     #[serde(default)]
     pub wait_for_ready: Option<OnlyBool<false>>,
+    /// Accepted for compatibility: grpc-go's connection buffer sizes. hyper sizes its
+    /// buffers itself, so the values have no effect (noted at startup), as on the receiver.
     #[serde(default)]
-    pub read_buffer_size: Option<Unsupported>,
+    pub read_buffer_size: Option<i64>,
     #[serde(default)]
-    pub write_buffer_size: Option<Unsupported>,
+    pub write_buffer_size: Option<i64>,
     /// `authenticator: <extension id>`: the extension's credentials go with every call
     /// (`bearertokenauth`, `basicauth` with `client_auth`). Over TLS only, as in otelcol.
     #[serde(default)]

@@ -76,6 +76,23 @@ fn checks_name_the_key() {
 }
 
 #[test]
+fn insecure_skip_verify_still_reads_a_ca_given() {
+    // As otelcol, which loads the CA before it knows nothing will check against it.
+    let missing = ClientTlsConfig {
+        insecure_skip_verify: true,
+        ca_file: Some("/nonexistent/redline-ca.pem".into()),
+        ..ClientTlsConfig::default()
+    };
+    let e = missing.rustls_config().expect_err("no such file");
+    assert_eq!(e.key, "ca_file");
+    let none = ClientTlsConfig {
+        insecure_skip_verify: true,
+        ..ClientTlsConfig::default()
+    };
+    none.rustls_config().expect("no CA needed");
+}
+
+#[test]
 fn ca_files_are_named_when_missing_or_not_pem() {
     let missing = ClientTlsConfig {
         ca_file: Some("/nonexistent/redline-ca.pem".into()),

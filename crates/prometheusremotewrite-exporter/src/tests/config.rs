@@ -257,11 +257,6 @@ fn errors_name_the_key_path() {
             "2.0",
         ),
         (
-            format!("{ep}    tls:\n      insecure_skip_verify: true"),
-            "exporters.prometheusremotewrite.tls.insecure_skip_verify",
-            "does not support yet",
-        ),
-        (
             format!("{ep}    external_labels:\n      __name__: x"),
             "exporters.prometheusremotewrite.external_labels.__name__",
             "metric name",

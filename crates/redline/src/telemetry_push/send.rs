@@ -11,7 +11,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT
 use http::Uri;
 use http_body_util::Full;
 use prost::Message;
-use redline_http_client::{ClientOptions, HttpClient};
+use redline_http_client::{ClientOptions, GrpcTlsConnector, HttpClient};
 use redline_otlp_metrics_encode::proto::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use redline_otlp_metrics_encode::proto::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
@@ -21,7 +21,7 @@ use redline_pipeline::config::{OtlpCompression, OtlpProtocol, OtlpPushConfig};
 use redline_pipeline::tls::TlsError;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
-use tonic::transport::{Channel, Endpoint, Identity};
+use tonic::transport::{Channel, Endpoint};
 
 const USER_AGENT_VALUE: &str = concat!("Redline/", env!("CARGO_PKG_VERSION"));
 
@@ -194,21 +194,23 @@ fn grpc_transport(
     let authority = uri
         .authority()
         .ok_or_else(|| anyhow!("endpoint `{}` has no host", config.url))?;
-    let scheme = if config.tls { "https" } else { "http" };
-    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{authority}"))
+    // With TLS the connector makes every connection TLS: the channel is built on `http://`,
+    // with an `https` origin for its requests.
+    let endpoint = Endpoint::from_shared(format!("http://{authority}"))
         .with_context(|| format!("endpoint `{}`", config.url))?
         .user_agent(USER_AGENT_VALUE)
         .context("user agent")?
         .connect_timeout(config.timeout);
-    if config.tls {
-        let roots = tls.root_store().map_err(tls_error)?;
-        let mut tonic_tls = tonic::transport::ClientTlsConfig::new().trust_anchors(roots.roots);
-        if let Some(identity) = tls.client_identity().map_err(tls_error)? {
-            tonic_tls =
-                tonic_tls.identity(Identity::from_pem(identity.cert_pem(), identity.key_pem()));
-        }
-        endpoint = endpoint.tls_config(tonic_tls).context("TLS")?;
-    }
+    let channel = if config.tls {
+        let origin = format!("https://{authority}")
+            .parse::<Uri>()
+            .with_context(|| format!("endpoint `{}`", config.url))?;
+        endpoint
+            .origin(origin)
+            .connect_with_connector_lazy(GrpcTlsConnector::new(tls).map_err(tls_error)?)
+    } else {
+        endpoint.connect_lazy()
+    };
     let mut metadata = MetadataMap::with_capacity(config.headers.len());
     for (name, value) in &config.headers {
         let key = MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
@@ -217,7 +219,7 @@ fn grpc_transport(
             .map_err(|_| anyhow!("headers: the value of `{name}` must be visible ASCII"))?;
         metadata.insert(key, value);
     }
-    let mut client = MetricsServiceClient::new(endpoint.connect_lazy());
+    let mut client = MetricsServiceClient::new(channel);
     if config.compression == OtlpCompression::Gzip {
         client = client.send_compressed(CompressionEncoding::Gzip);
     }
