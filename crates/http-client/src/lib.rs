@@ -10,8 +10,10 @@
 //! the components and `pipeline` (architecture §2).
 
 mod connect;
+mod keys;
 
 pub use connect::GrpcTlsConnector;
+pub use keys::{ConnectionKeys, CookiesConfig, HttpKeepaliveConfig, IGNORED_KEYS_NOTE};
 
 use std::time::{Duration, SystemTime};
 

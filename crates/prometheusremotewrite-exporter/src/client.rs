@@ -54,6 +54,7 @@ impl HttpClient {
             https: settings.https,
             user_agent: HeaderValue::from_static(USER_AGENT_VALUE),
             max_response_bytes: ERROR_BODY_LIMIT,
+            reuse: settings.reuse,
             ..ClientOptions::default()
         };
         let client = redline_http_client::HttpClient::new(&tls, options)

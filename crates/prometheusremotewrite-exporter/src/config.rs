@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use redline_http_client::{ConnectionKeys, CookiesConfig, HttpKeepaliveConfig};
 use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::config::{Secret, Unsupported};
 use redline_pipeline::duration;
@@ -56,32 +57,34 @@ macro_rules! with_http_client_keys {
             pub auth: Option<ClientAuthConfig>,
             #[serde(default)]
             pub compression_params: Option<Unsupported>,
+            // confighttp's connection settings, read through `ConnectionKeys`.
             #[serde(default)]
-            pub read_buffer_size: Option<Unsupported>,
+            pub read_buffer_size: Option<i64>,
             #[serde(default)]
-            pub write_buffer_size: Option<Unsupported>,
+            pub write_buffer_size: Option<i64>,
             #[serde(default)]
-            pub max_idle_conns: Option<Unsupported>,
+            pub max_idle_conns: Option<i64>,
             #[serde(default)]
-            pub max_idle_conns_per_host: Option<Unsupported>,
+            pub max_idle_conns_per_host: Option<i64>,
             #[serde(default)]
-            pub max_conns_per_host: Option<Unsupported>,
+            pub max_conns_per_host: Option<i64>,
+            #[serde(default, deserialize_with = "duration::deserialize_opt")]
+            pub idle_conn_timeout: Option<Duration>,
             #[serde(default)]
-            pub idle_conn_timeout: Option<Unsupported>,
+            pub disable_keep_alives: Option<bool>,
+            #[serde(default, deserialize_with = "duration::deserialize_opt")]
+            pub http2_read_idle_timeout: Option<Duration>,
+            #[serde(default, deserialize_with = "duration::deserialize_opt")]
+            pub http2_ping_timeout: Option<Duration>,
             #[serde(default)]
-            pub disable_keep_alives: Option<Unsupported>,
-            #[serde(default)]
-            pub http2_read_idle_timeout: Option<Unsupported>,
-            #[serde(default)]
-            pub http2_ping_timeout: Option<Unsupported>,
-            #[serde(default)]
-            pub cookies: Option<Unsupported>,
+            pub cookies: Option<CookiesConfig>,
             #[serde(default)]
             pub middlewares: Option<Unsupported>,
             #[serde(default)]
-            pub force_attempt_http2: Option<Unsupported>,
+            pub force_attempt_http2: Option<bool>,
+            /// The newer spelling of the idle-connection keys above.
             #[serde(default)]
-            pub keepalive: Option<Unsupported>,
+            pub keepalive: Option<HttpKeepaliveConfig>,
             $($own)*
         }
 
@@ -95,6 +98,7 @@ macro_rules! with_http_client_keys {
                     compression: self.compression.as_deref(),
                     timeout: self.timeout,
                     auth: self.auth.as_ref(),
+                    connection: redline_http_client::connection_keys!(self),
                 }
             }
         }
@@ -110,6 +114,7 @@ pub struct HttpClientKeys<'a> {
     pub compression: Option<&'a str>,
     pub timeout: Option<Duration>,
     pub auth: Option<&'a ClientAuthConfig>,
+    pub connection: ConnectionKeys<'a>,
 }
 
 with_http_client_keys! {

@@ -144,6 +144,14 @@ pub fn start_counted(
     counters: Arc<ExporterCounters>,
 ) -> Result<Running, Invalid> {
     let client = client::HttpClient::new(&settings)?;
+    if !settings.ignored_keys.is_empty() {
+        tracing::info!(
+            exporter = component,
+            keys = %settings.ignored_keys.join(", "),
+            "{}",
+            redline_http_client::IGNORED_KEYS_NOTE
+        );
+    }
     Ok(Running::start(
         component.to_owned(),
         settings,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::Uri;
+use redline_http_client::ConnectionReuse;
 use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::config::Secret;
 use redline_pipeline::endpoint::parse_http_endpoint;
@@ -65,6 +66,9 @@ pub struct Settings {
     pub tls: Option<(ClientTlsConfig, &'static str)>,
     /// Per request; `None` for no timeout.
     pub timeout: Option<Duration>,
+    pub reuse: ConnectionReuse,
+    /// Keys set that have no effect in Redline (with their prefix), for a note at start.
+    pub ignored_keys: Vec<String>,
     pub retry: RetryConfig,
     pub queue: QueueConfig,
     /// Requests of one push in flight at once.
@@ -92,6 +96,13 @@ impl Config {
                          either at the top level or under `http`, not both",
                     ));
                 }
+                if let Some(k) = self.http_client_keys().connection.first_written() {
+                    return Err(Invalid::new(
+                        k,
+                        "give the HTTP client settings either at the top level or under \
+                         `http`, not both: this one is at the top level",
+                    ));
+                }
                 let mut client = h.http_client_keys();
                 client.timeout = client.timeout.or(self.timeout);
                 (client, "http.")
@@ -100,6 +111,10 @@ impl Config {
         };
         let key = |k: &str| format!("{prefix}{k}");
         let tls_key = if prefix.is_empty() { "tls" } else { "http.tls" };
+        client
+            .connection
+            .check()
+            .map_err(|e| Invalid::new(key(&e.key_path), e.reason))?;
 
         let endpoint = client
             .endpoint
@@ -235,6 +250,8 @@ impl Config {
                 Some(d) if d.is_zero() => None,
                 Some(d) => Some(d),
             },
+            reuse: client.connection.reuse(),
+            ignored_keys: client.connection.ignored().into_iter().map(key).collect(),
             retry: self.retry_on_failure.clone(),
             queue: q.clone(),
             parallelism: usize::try_from(parallelism).unwrap_or(usize::MAX).min(1024),

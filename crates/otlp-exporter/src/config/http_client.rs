@@ -2,10 +2,7 @@
 //! compression (`compression`, `compression_params`) and connection reuse (the legacy
 //! top-level keys or `keepalive`), with what otelcol accepts and Redline ignores.
 
-use std::time::Duration;
-
-use redline_pipeline::duration;
-use redline_pipeline::only_bool::OnlyBool;
+use redline_http_client::ConnectionKeys;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
@@ -64,24 +61,7 @@ impl<'de> Deserialize<'de> for HttpCompression {
     }
 }
 
-/// otelcol's `confighttp.KeepaliveClientConfig`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpKeepaliveConfig {
-    pub enabled: Option<bool>,
-    #[serde(deserialize_with = "duration::deserialize_opt")]
-    pub idle_conn_timeout: Option<Duration>,
-    pub max_idle_conns: Option<i64>,
-    pub max_idle_conns_per_host: Option<i64>,
-}
-
-/// `cookies`: Redline's client keeps no cookie jar.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CookiesConfig {
-    #[serde(default)]
-    pub enabled: Option<OnlyBool<false>>,
-}
+pub use redline_http_client::{CookiesConfig, HttpKeepaliveConfig};
 
 /// How connections are reused: what the keys below resolve to, as the HTTP client takes it.
 pub use redline_http_client::ConnectionReuse;
@@ -113,58 +93,26 @@ impl HttpConfig {
         }
     }
 
+    /// The connection keys as the HTTP client reads them.
+    pub fn connection_keys(&self) -> ConnectionKeys<'_> {
+        redline_http_client::connection_keys!(self)
+    }
+
     /// Connection reuse from `keepalive` or the legacy keys (otelcol refuses both at once).
     pub fn connection_reuse(&self) -> ConnectionReuse {
-        let k = self.keepalive.clone().unwrap_or_default();
-        let keep_alive = match (k.enabled, self.disable_keep_alives) {
-            (Some(enabled), _) => enabled,
-            (None, Some(disabled)) => !disabled,
-            (None, None) => true,
-        };
-        let per_host = k
-            .max_idle_conns_per_host
-            .or(self.max_idle_conns_per_host)
-            .filter(|n| *n > 0);
-        let total = k.max_idle_conns.or(self.max_idle_conns).filter(|n| *n > 0);
-        // One host: the smaller of the two limits is the one that applies.
-        let max_idle = match (per_host, total) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-        .and_then(|n| usize::try_from(n).ok());
-        ConnectionReuse {
-            keep_alive,
-            idle_timeout: k
-                .idle_conn_timeout
-                .or(self.idle_conn_timeout)
-                .unwrap_or(redline_http_client::DEFAULT_IDLE_TIMEOUT),
-            max_idle,
-        }
+        self.connection_keys().reuse()
     }
 
     /// Keys that were set and have no effect in Redline, for a note at start.
     pub fn ignored_keys(&self) -> Vec<&'static str> {
-        let mut keys = Vec::new();
-        let mut note = |set: bool, key| {
-            if set {
-                keys.push(key);
-            }
-        };
-        note(self.read_buffer_size.is_some(), "read_buffer_size");
-        note(self.write_buffer_size.is_some(), "write_buffer_size");
-        note(self.max_conns_per_host.is_some(), "max_conns_per_host");
-        note(
-            self.http2_read_idle_timeout.is_some(),
-            "http2_read_idle_timeout",
-        );
-        note(self.http2_ping_timeout.is_some(), "http2_ping_timeout");
-        note(self.force_attempt_http2.is_some(), "force_attempt_http2");
-        note(
-            self.profiles_endpoint
-                .as_deref()
-                .is_some_and(|p| !p.is_empty()),
-            "profiles_endpoint",
-        );
+        let mut keys = self.connection_keys().ignored();
+        if self
+            .profiles_endpoint
+            .as_deref()
+            .is_some_and(|p| !p.is_empty())
+        {
+            keys.push("profiles_endpoint");
+        }
         keys
     }
 
@@ -205,46 +153,6 @@ impl HttpConfig {
     }
 
     pub(super) fn check_connection_keys(&self) -> Result<(), Invalid> {
-        let counts = [
-            ("read_buffer_size", self.read_buffer_size),
-            ("write_buffer_size", self.write_buffer_size),
-            ("max_idle_conns", self.max_idle_conns),
-            ("max_idle_conns_per_host", self.max_idle_conns_per_host),
-            ("max_conns_per_host", self.max_conns_per_host),
-        ];
-        let keepalive = self.keepalive.as_ref();
-        let nested = [
-            (
-                "keepalive.max_idle_conns",
-                keepalive.and_then(|k| k.max_idle_conns),
-            ),
-            (
-                "keepalive.max_idle_conns_per_host",
-                keepalive.and_then(|k| k.max_idle_conns_per_host),
-            ),
-        ];
-        for (key, value) in counts.into_iter().chain(nested) {
-            if value.is_some_and(|v| v < 0) {
-                return Err(Invalid::new(key, "must not be negative"));
-            }
-        }
-        if keepalive.is_some() {
-            let legacy = [
-                ("max_idle_conns", self.max_idle_conns.is_some()),
-                (
-                    "max_idle_conns_per_host",
-                    self.max_idle_conns_per_host.is_some(),
-                ),
-                ("idle_conn_timeout", self.idle_conn_timeout.is_some()),
-                ("disable_keep_alives", self.disable_keep_alives.is_some()),
-            ];
-            if let Some((key, _)) = legacy.into_iter().find(|(_, set)| *set) {
-                return Err(Invalid::new(
-                    key,
-                    "cannot be combined with `keepalive`: give the connection settings in one place",
-                ));
-            }
-        }
-        Ok(())
+        self.connection_keys().check()
     }
 }

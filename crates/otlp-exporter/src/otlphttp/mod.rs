@@ -46,8 +46,8 @@ pub fn start(
             exporter = %id,
             %signal,
             keys = %ignored.join(", "),
-            "these otelcol HTTP client settings have no effect in Redline (HTTP/1.1 client \
-             with its own buffer sizes); accepted and ignored"
+            "{}",
+            redline_http_client::IGNORED_KEYS_NOTE
         );
     }
     let url = transport.url.to_string();

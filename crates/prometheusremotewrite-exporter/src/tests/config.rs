@@ -164,6 +164,43 @@ fn the_nested_http_form_works_too() {
 }
 
 #[test]
+fn connection_keys_set_reuse_in_either_spelling_and_place() {
+    use redline_http_client::{ConnectionReuse, DEFAULT_IDLE_TIMEOUT};
+
+    let ep = "    endpoint: http://prom:9090/api/v1/write\n";
+    assert_eq!(settings(ep).reuse, ConnectionReuse::default());
+    let legacy = settings(&format!(
+        "{ep}    max_idle_conns: 8\n    max_idle_conns_per_host: 4\n    idle_conn_timeout: 30s"
+    ));
+    assert_eq!(
+        legacy.reuse,
+        ConnectionReuse {
+            keep_alive: true,
+            idle_timeout: Duration::from_secs(30),
+            max_idle: Some(4),
+        }
+    );
+    let nested = settings(
+        "    http:\n      endpoint: http://prom:9090/api/v1/write\n      keepalive:\n        enabled: false",
+    );
+    assert_eq!(
+        nested.reuse,
+        ConnectionReuse {
+            keep_alive: false,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_idle: None,
+        }
+    );
+    let ignored = settings(&format!(
+        "{ep}    read_buffer_size: 4096\n    http2_ping_timeout: 5s"
+    ));
+    assert_eq!(
+        ignored.ignored_keys,
+        ["read_buffer_size", "http2_ping_timeout"]
+    );
+}
+
+#[test]
 fn external_labels_take_env_vars_for_the_scale_out_pattern() {
     let env = |name: &str| (name == "HOSTNAME").then(|| "redline-2".to_owned());
     let section = section_with_env(
@@ -300,6 +337,26 @@ fn errors_name_the_key_path() {
             format!("{nested}      compression: gzip"),
             "exporters.prometheusremotewrite.http.compression",
             "snappy",
+        ),
+        (
+            format!("{nested}      max_idle_conns: -1"),
+            "exporters.prometheusremotewrite.http.max_idle_conns",
+            "negative",
+        ),
+        (
+            format!("{ep}    idle_conn_timeout: 30s\n    keepalive:\n      enabled: true"),
+            "exporters.prometheusremotewrite.idle_conn_timeout",
+            "cannot be combined with `keepalive`",
+        ),
+        (
+            format!("{nested}    disable_keep_alives: true"),
+            "exporters.prometheusremotewrite.disable_keep_alives",
+            "this one is at the top level",
+        ),
+        (
+            format!("{ep}    cookies:\n      enabled: true"),
+            "exporters.prometheusremotewrite.cookies.enabled",
+            "does not support yet",
         ),
     ];
     for (body, key, reason) in cases {
