@@ -1,11 +1,12 @@
-"""An `otlp` exporter to a TLS Tempo whose certificate nothing vouches for, against
-otelcol-contrib.
+"""The `otlp` exporter's `tls` section against otelcol-contrib: each collector forwards the
+same spans to its own TLS sink (which speaks only TLS).
 
-Tempo behind a self-signed certificate is common inside a cluster, and the otelcol files for
-it say `tls: {insecure_skip_verify: true}`. Both collectors run that file and forward the
-same spans to their own TLS sink, whose certificate comes from a CA neither was given: both
-must deliver every span (the sink speaks only TLS). Without the key both must refuse the
-certificate and deliver nothing.
+- Tempo behind a self-signed certificate is common inside a cluster, and the otelcol files
+  for it say `tls: {insecure_skip_verify: true}`: with the sink's certificate from a CA
+  neither collector was given, both must deliver every span; without the key both must
+  refuse the certificate and deliver nothing.
+- Hardened files pin `min_version: "1.3"`, `curve_preferences` and `cipher_suites`: both
+  must deliver with them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 HERE = Path(__file__).resolve().parent
@@ -49,6 +51,7 @@ def run(procs, tmp_path, redline_bin, tls: dict):
     certs = tmp_path / "certs"
     certs.mkdir(exist_ok=True)
     make_pki(certs)
+    tls = {k: (str(certs / v) if k == "ca_file" else v) for k, v in tls.items()}
     sink_tls = ((certs / "server.key").read_bytes(), (certs / "server.pem").read_bytes())
     pair = Pair(procs, tmp_path, otelcol_peer.otelcol_bin(), redline_bin, config(tls),
                 flush_interval=None, sink_tls=sink_tls)
@@ -57,12 +60,17 @@ def run(procs, tmp_path, redline_bin, tls: dict):
     return pair, body
 
 
-def test_insecure_skip_verify_delivers_to_an_unvouched_certificate_in_both(procs, tmp_path, redline_bin):
-    pair, body = run(procs, tmp_path, redline_bin, {"insecure_skip_verify": True})
+@pytest.mark.parametrize("tls", [
+    {"insecure_skip_verify": True},
+    {"ca_file": "ca.pem", "min_version": "1.3", "curve_preferences": ["X25519", "P256"],
+     "cipher_suites": ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]},
+], ids=["insecure_skip_verify", "hardened"])
+def test_both_deliver_over_tls(procs, tmp_path, redline_bin, tls):
+    pair, body = run(procs, tmp_path, redline_bin, tls)
     try:
         assert {a.status for a in pair.grpc_export(body).values()} == {"OK"}
         helpers.wait_until(lambda: all(s.span_count() == 5 for s in pair.sinks.values()), 20,
-                           "both collectors to forward over TLS without verifying")
+                           "both collectors to forward over TLS")
         expected = [f"op-{i}" for i in range(5)]
         assert {side: span_names(s) for side, s in pair.sinks.items()} == \
             {"otelcol": expected, "redline": expected}

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::config::{Secret, Unsupported};
 use crate::only_bool::OnlyBool;
 use crate::system_ca;
-use crate::tls::{err, read, TlsError};
+use crate::tls::{check_suites, err, protocol_versions, provider, read, TlsError};
 
 /// The `tls` section of a client (otelcol's `configtls.ClientConfig`).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -43,11 +43,14 @@ pub struct ClientTlsConfig {
     pub key_file: Option<String>,
     pub cert_pem: Option<Secret>,
     pub key_pem: Option<Secret>,
-    /// Only what rustls does anyway: TLS 1.2 (or empty) as minimum, 1.3 (or empty) as maximum.
+    /// `1.2` (default) or `1.3`.
     pub min_version: Option<String>,
+    /// `1.2` or `1.3` (default).
     pub max_version: Option<String>,
-    pub cipher_suites: Option<Unsupported>,
-    pub curve_preferences: Option<Unsupported>,
+    /// TLS 1.2 suites by their Go/IANA names; TLS 1.3 suites are always on, as in Go.
+    pub cipher_suites: Vec<String>,
+    /// Key exchange groups by Go name: `X25519`, `P256`, `P384`.
+    pub curve_preferences: Vec<String>,
     pub reload_interval: Option<Unsupported>,
     pub tpm: Option<Unsupported>,
     /// Only `false`: it lets `cipher_suites` name Go's insecure suites, which Redline has none of.
@@ -93,22 +96,12 @@ impl ClientTlsConfig {
         if has_key && !has_cert {
             return Err(err("cert_file", "is required when a client key is given"));
         }
-        if let Some(v) = self.min_version.as_deref() {
-            if !(v.is_empty() || v == "1.2") {
-                return Err(err(
-                    "min_version",
-                    format!("`{v}` is not supported yet; Redline uses TLS 1.2 as the minimum"),
-                ));
-            }
-        }
-        if let Some(v) = self.max_version.as_deref() {
-            if !(v.is_empty() || v == "1.3") {
-                return Err(err(
-                    "max_version",
-                    format!("`{v}` is not supported yet; Redline allows up to TLS 1.3"),
-                ));
-            }
-        }
+        check_suites(
+            self.min_version.as_deref(),
+            self.max_version.as_deref(),
+            &self.cipher_suites,
+            &self.curve_preferences,
+        )?;
         match self.server_name_override.as_deref() {
             Some("") => Err(err("server_name_override", "must not be empty")),
             Some(name) if ServerName::try_from(name).is_err() => Err(err(
@@ -198,9 +191,11 @@ impl ClientTlsConfig {
     /// no verification of the server's certificate) and [`Self::client_identity`], on the
     /// ring provider. Reads the files.
     pub fn rustls_config(&self) -> Result<rustls::ClientConfig, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        self.check()?;
+        let provider = Arc::new(provider(&self.cipher_suites, &self.curve_preferences)?);
+        let versions = protocol_versions(self.min_version.as_deref(), self.max_version.as_deref())?;
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(&versions)
             .map_err(|e| err("min_version", e.to_string()))?;
         let builder = if self.insecure_skip_verify {
             // A CA given is still read, as otelcol loads it: a missing file is an error either

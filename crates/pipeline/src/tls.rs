@@ -152,6 +152,77 @@ fn tls12_suite(name: &str) -> Result<Option<SupportedCipherSuite>, String> {
         })
 }
 
+/// The checks of `min_version`, `max_version`, `cipher_suites` and `curve_preferences`, which
+/// servers and clients share.
+pub(crate) fn check_suites(
+    min_version: Option<&str>,
+    max_version: Option<&str>,
+    cipher_suites: &[String],
+    curve_preferences: &[String],
+) -> Result<(), TlsError> {
+    let min = parse_version("min_version", min_version)?;
+    let max = parse_version("max_version", max_version)?;
+    if let (Some(min), Some(max)) = (min, max) {
+        if min > max {
+            return Err(err(
+                "min_version",
+                "min_version cannot be greater than max_version",
+            ));
+        }
+    }
+    for name in cipher_suites {
+        tls12_suite(name).map_err(|r| err("cipher_suites", r))?;
+    }
+    for name in curve_preferences {
+        kx_group(name).map_err(|r| err("curve_preferences", r))?;
+    }
+    Ok(())
+}
+
+/// The TLS versions from `min_version` (default 1.2) to `max_version` (default 1.3).
+pub(crate) fn protocol_versions(
+    min_version: Option<&str>,
+    max_version: Option<&str>,
+) -> Result<Vec<&'static SupportedProtocolVersion>, TlsError> {
+    let min = parse_version("min_version", min_version)?.unwrap_or(Version::Tls12);
+    let max = parse_version("max_version", max_version)?.unwrap_or(Version::Tls13);
+    let mut v = Vec::new();
+    if min <= Version::Tls12 && max >= Version::Tls12 {
+        v.push(&rustls::version::TLS12);
+    }
+    if max >= Version::Tls13 {
+        v.push(&rustls::version::TLS13);
+    }
+    Ok(v)
+}
+
+/// ring with only the TLS 1.2 suites and the key exchange groups named (all when the list is
+/// empty); TLS 1.3 suites are always on, as in Go.
+pub(crate) fn provider(
+    cipher_suites: &[String],
+    curve_preferences: &[String],
+) -> Result<CryptoProvider, TlsError> {
+    let mut provider = ring_provider::default_provider();
+    if !cipher_suites.is_empty() {
+        let mut wanted = Vec::new();
+        for name in cipher_suites {
+            if let Some(s) = tls12_suite(name).map_err(|r| err("cipher_suites", r))? {
+                wanted.push(s);
+            }
+        }
+        provider
+            .cipher_suites
+            .retain(|s| s.tls13().is_some() || wanted.contains(s));
+    }
+    if !curve_preferences.is_empty() {
+        provider.kx_groups = curve_preferences
+            .iter()
+            .map(|n| kx_group(n).map_err(|r| err("curve_preferences", r)))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(provider)
+}
+
 impl ServerTlsConfig {
     /// Checks the settings without reading any file.
     pub fn check(&self) -> Result<(), TlsError> {
@@ -190,22 +261,12 @@ impl ServerTlsConfig {
                 "`true` is an otelcol setting Redline does not support yet",
             ));
         }
-        let min = parse_version("min_version", self.min_version.as_deref())?;
-        let max = parse_version("max_version", self.max_version.as_deref())?;
-        if let (Some(min), Some(max)) = (min, max) {
-            if min > max {
-                return Err(err(
-                    "min_version",
-                    "min_version cannot be greater than max_version",
-                ));
-            }
-        }
-        for name in &self.cipher_suites {
-            tls12_suite(name).map_err(|r| err("cipher_suites", r))?;
-        }
-        for name in &self.curve_preferences {
-            kx_group(name).map_err(|r| err("curve_preferences", r))?;
-        }
+        check_suites(
+            self.min_version.as_deref(),
+            self.max_version.as_deref(),
+            &self.cipher_suites,
+            &self.curve_preferences,
+        )?;
         if self.reload_interval.is_some() && self.cert_file.is_none() && self.key_file.is_none() {
             return Err(err(
                 "reload_interval",
@@ -233,21 +294,8 @@ impl ServerTlsConfig {
     /// Reads the files and builds the acceptor; `alpn` lists the protocols offered.
     pub fn load(&self, alpn: &[&[u8]]) -> Result<TlsAcceptor, TlsError> {
         self.check()?;
-        let provider = Arc::new(self.provider()?);
-        let versions: Vec<&'static SupportedProtocolVersion> = {
-            let min = parse_version("min_version", self.min_version.as_deref())?
-                .unwrap_or(Version::Tls12);
-            let max = parse_version("max_version", self.max_version.as_deref())?
-                .unwrap_or(Version::Tls13);
-            let mut v = Vec::new();
-            if min <= Version::Tls12 && max >= Version::Tls12 {
-                v.push(&rustls::version::TLS12);
-            }
-            if max >= Version::Tls13 {
-                v.push(&rustls::version::TLS13);
-            }
-            v
-        };
+        let provider = Arc::new(provider(&self.cipher_suites, &self.curve_preferences)?);
+        let versions = protocol_versions(self.min_version.as_deref(), self.max_version.as_deref())?;
         let cert = CertSource::from_config(self)?;
         let resolver = Arc::new(Resolver::new(cert, self.reload_interval, provider.clone())?);
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -270,29 +318,6 @@ impl ServerTlsConfig {
             inner: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
             handshake_timeout: HANDSHAKE_TIMEOUT,
         })
-    }
-
-    fn provider(&self) -> Result<CryptoProvider, TlsError> {
-        let mut provider = ring_provider::default_provider();
-        if !self.cipher_suites.is_empty() {
-            let mut wanted = Vec::new();
-            for name in &self.cipher_suites {
-                if let Some(s) = tls12_suite(name).map_err(|r| err("cipher_suites", r))? {
-                    wanted.push(s);
-                }
-            }
-            provider
-                .cipher_suites
-                .retain(|s| s.tls13().is_some() || wanted.contains(s));
-        }
-        if !self.curve_preferences.is_empty() {
-            provider.kx_groups = self
-                .curve_preferences
-                .iter()
-                .map(|n| kx_group(n).map_err(|r| err("curve_preferences", r)))
-                .collect::<Result<_, _>>()?;
-        }
-        Ok(provider)
     }
 
     fn client_roots(&self, file: &str) -> Result<RootCertStore, TlsError> {

@@ -50,12 +50,27 @@ fn checks_name_the_key() {
         Some("cert_file")
     );
     assert_eq!(
-        key_of(|c| c.min_version = Some("1.3".into())),
+        key_of(|c| c.min_version = Some("1.0".into())),
         Some("min_version")
     );
     assert_eq!(
-        key_of(|c| c.max_version = Some("1.2".into())),
+        key_of(|c| c.max_version = Some("1.1".into())),
         Some("max_version")
+    );
+    assert_eq!(
+        key_of(|c| {
+            c.min_version = Some("1.3".into());
+            c.max_version = Some("1.2".into());
+        }),
+        Some("min_version")
+    );
+    assert_eq!(
+        key_of(|c| c.cipher_suites = vec!["TLS_RSA_WITH_RC4_128_SHA".into()]),
+        Some("cipher_suites")
+    );
+    assert_eq!(
+        key_of(|c| c.curve_preferences = vec!["P224".into()]),
+        Some("curve_preferences")
     );
     assert_eq!(
         key_of(|c| c.server_name_override = Some(String::new())),
@@ -155,20 +170,33 @@ async fn handshake(
     client_ca: &str,
     client: &ClientTlsConfig,
 ) -> Result<(), String> {
+    negotiate(server, Some(client_ca), client, |_| {})
+        .await
+        .map(|_| ())
+}
+
+/// [`handshake`] with the server's section changed by `server_tls` and a client certificate
+/// required only with `client_ca`; returns the version and suite agreed on.
+async fn negotiate(
+    server: &(String, String),
+    client_ca: Option<&str>,
+    client: &ClientTlsConfig,
+    server_tls: impl FnOnce(&mut ServerTlsConfig),
+) -> Result<(rustls::ProtocolVersion, rustls::CipherSuite), String> {
     let dir = tempfile::tempdir().expect("tmp");
     let write = |name: &str, content: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, content).expect("write");
         Some(path.display().to_string())
     };
-    let acceptor = ServerTlsConfig {
+    let mut server_config = ServerTlsConfig {
         cert_file: write("server.pem", &server.0),
         key_file: write("server.key", &server.1),
-        client_ca_file: write("client-ca.pem", client_ca),
+        client_ca_file: client_ca.and_then(|ca| write("client-ca.pem", ca)),
         ..ServerTlsConfig::default()
-    }
-    .load(ALPN_HTTP)
-    .expect("server TLS");
+    };
+    server_tls(&mut server_config);
+    let acceptor = server_config.load(ALPN_HTTP).expect("server TLS");
 
     let config = client.rustls_config().map_err(|e| e.to_string())?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
@@ -187,10 +215,70 @@ async fn handshake(
         Ok::<_, std::io::Error>(tls)
     };
     let (served, connected) = tokio::join!(serve, connect);
-    let _keep_open = connected.map_err(|e| format!("client: {e}"))?;
+    let tls = connected.map_err(|e| format!("client: {e}"))?;
     let got = served.map_err(|e| format!("server: {e}"))?;
     assert_eq!(&got, b"hello");
-    Ok(())
+    let session = tls.get_ref().1;
+    Ok((
+        session.protocol_version().expect("negotiated"),
+        session
+            .negotiated_cipher_suite()
+            .expect("negotiated")
+            .suite(),
+    ))
+}
+
+#[tokio::test]
+async fn versions_suites_and_curves_limit_what_the_client_offers() {
+    use rustls::{CipherSuite, ProtocolVersion};
+
+    let server = self_signed("tempo.internal");
+    let trusting = ClientTlsConfig {
+        ca_pem: Some(Secret::from(server.0.clone())),
+        ..ClientTlsConfig::default()
+    };
+    let (version, _) = negotiate(&server, None, &trusting, |_| {})
+        .await
+        .expect("defaults");
+    assert_eq!(version, ProtocolVersion::TLSv1_3);
+
+    let tls13_only = ClientTlsConfig {
+        min_version: Some("1.3".into()),
+        ..trusting.clone()
+    };
+    let e = negotiate(&server, None, &tls13_only, |s| {
+        s.max_version = Some("1.2".into())
+    })
+    .await
+    .expect_err("no common version");
+    assert!(e.starts_with("client:") || e.starts_with("server:"), "{e}");
+
+    // The self-signed certificate is ECDSA P-256: the ECDSA suite named is the one agreed on.
+    let tls12_suite = ClientTlsConfig {
+        max_version: Some("1.2".into()),
+        cipher_suites: vec!["TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305".into()],
+        curve_preferences: vec!["P384".into()],
+        ..trusting.clone()
+    };
+    let agreed = negotiate(&server, None, &tls12_suite, |_| {})
+        .await
+        .expect("a TLS 1.2 suite both have");
+    assert_eq!(
+        agreed,
+        (
+            ProtocolVersion::TLSv1_2,
+            CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+        )
+    );
+    let no_common_curve = ClientTlsConfig {
+        curve_preferences: vec!["P384".into()],
+        ..trusting
+    };
+    negotiate(&server, None, &no_common_curve, |s| {
+        s.curve_preferences = vec!["X25519".into()]
+    })
+    .await
+    .expect_err("no key exchange group in common");
 }
 
 #[tokio::test]

@@ -331,7 +331,7 @@ fn errors_name_the_key_path() {
         (
             format!("{nested}      tls:\n        min_version: \"1.0\""),
             "exporters.prometheusremotewrite.http.tls.min_version",
-            "not supported",
+            "does not support",
         ),
         (
             format!("{nested}      compression: gzip"),
