@@ -6,19 +6,21 @@
 //! Errors are [`TlsError`]s whose key is relative to the `tls` section: the component adds
 //! where the section is (`tls`, `http.tls`).
 
-use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::Deserialize;
 
 use crate::config::{Secret, Unsupported};
 use crate::only_bool::OnlyBool;
 use crate::system_ca;
-use crate::tls::{check_suites, err, protocol_versions, provider, read, TlsError};
+use crate::tls::{
+    check_suites, err, protocol_versions, provider, read, CertSource, Resolver, TlsError,
+};
 
 /// The `tls` section of a client (otelcol's `configtls.ClientConfig`).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -51,7 +53,10 @@ pub struct ClientTlsConfig {
     pub cipher_suites: Vec<String>,
     /// Key exchange groups by Go name: `X25519`, `P256`, `P384`.
     pub curve_preferences: Vec<String>,
-    pub reload_interval: Option<Unsupported>,
+    /// Re-read `cert_file` and `key_file` on the first handshake after this much time, as
+    /// otelcol does (the CA is read once).
+    #[serde(deserialize_with = "crate::duration::deserialize_opt")]
+    pub reload_interval: Option<Duration>,
     pub tpm: Option<Unsupported>,
     /// Only `false`: it lets `cipher_suites` name Go's insecure suites, which Redline has none of.
     pub include_insecure_cipher_suites: Option<OnlyBool<false>>,
@@ -109,7 +114,14 @@ impl ClientTlsConfig {
                 "must be a DNS name or IP address",
             )),
             _ => Ok(()),
+        }?;
+        if self.reload_interval.is_some() && self.cert_file.is_none() && self.key_file.is_none() {
+            return Err(err(
+                "reload_interval",
+                "only certificates read from cert_file/key_file can be reloaded",
+            ));
         }
+        Ok(())
     }
 
     /// The roots the server's certificate must chain to: the CA given, and the system's when
@@ -154,39 +166,6 @@ impl ClientTlsConfig {
         Ok(())
     }
 
-    /// The client certificate and key, read and parsed, when they are configured.
-    pub fn client_identity(&self) -> Result<Option<ClientIdentity>, TlsError> {
-        let pem = |file: &Option<String>, inline: &Option<Secret>, key| match (file, inline) {
-            (Some(f), _) => read(key, f).map(Some),
-            (None, Some(p)) => Ok(Some(p.expose().as_bytes().to_vec())),
-            (None, None) => Ok(None),
-        };
-        let cert_pem = pem(&self.cert_file, &self.cert_pem, "cert_file")?;
-        let key_pem = pem(&self.key_file, &self.key_pem, "key_file")?;
-        let (Some(cert_pem), Some(key_pem)) = (cert_pem, key_pem) else {
-            return Ok(None);
-        };
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| err("cert_file", format!("not a PEM certificate: {e}")))?;
-        if chain.is_empty() {
-            return Err(err("cert_file", "holds no PEM certificate"));
-        }
-        // The parser's error can quote what it choked on, a piece of the key: name only the key.
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| {
-            err(
-                "key_file",
-                "holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
-            )
-        })?;
-        Ok(Some(ClientIdentity {
-            cert_pem,
-            key_pem,
-            chain,
-            key,
-        }))
-    }
-
     /// The rustls config of a client: [`Self::root_store`] (or, with `insecure_skip_verify`,
     /// no verification of the server's certificate) and [`Self::client_identity`], on the
     /// ring provider. Reads the files.
@@ -206,16 +185,26 @@ impl ClientTlsConfig {
             }
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyServerCertificate::new(provider)))
+                .with_custom_certificate_verifier(Arc::new(AnyServerCertificate::new(
+                    provider.clone(),
+                )))
         } else {
             builder.with_root_certificates(self.root_store()?)
         };
-        match self.client_identity()? {
-            Some(identity) => builder
-                .with_client_auth_cert(identity.chain, identity.key)
-                .map_err(|e| err("cert_file", e.to_string())),
-            None => Ok(builder.with_no_client_auth()),
-        }
+        let identity = CertSource::pick(
+            &self.cert_file,
+            &self.cert_pem,
+            &self.key_file,
+            &self.key_pem,
+        )?;
+        Ok(match identity {
+            Some(source) => builder.with_client_cert_resolver(Arc::new(Resolver::new(
+                source,
+                self.reload_interval,
+                provider,
+            )?)),
+            None => builder.with_no_client_auth(),
+        })
     }
 }
 
@@ -274,34 +263,6 @@ impl ServerCertVerifier for AnyServerCertificate {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// A client certificate chain and its private key, as read (PEM, for TLS stacks that take
-/// text) and as parsed.
-pub struct ClientIdentity {
-    cert_pem: Vec<u8>,
-    key_pem: Vec<u8>,
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-}
-
-impl ClientIdentity {
-    pub fn cert_pem(&self) -> &[u8] {
-        &self.cert_pem
-    }
-
-    /// The private key: only for the TLS stack, never for messages.
-    pub fn key_pem(&self) -> &[u8] {
-        &self.key_pem
-    }
-}
-
-impl fmt::Debug for ClientIdentity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientIdentity")
-            .field("certificates", &self.chain.len())
-            .finish_non_exhaustive()
     }
 }
 

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
+use rustls::client::ResolvesClientCert;
 use rustls::crypto::{ring as ring_provider, CryptoProvider, SupportedKxGroup};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{RootCertStore, SupportedCipherSuite, SupportedProtocolVersion};
+use rustls::{RootCertStore, SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion};
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -371,9 +372,9 @@ fn certs_from_pem(
     Ok(certs)
 }
 
-/// Where the server's certificate and key come from.
+/// Where a certificate and its key come from (a server's, or a client's for mutual TLS).
 #[derive(Clone)]
-struct CertSource {
+pub(crate) struct CertSource {
     cert: PemSource,
     key: PemSource,
 }
@@ -386,18 +387,31 @@ enum PemSource {
 
 impl CertSource {
     fn from_config(c: &ServerTlsConfig) -> Result<Self, TlsError> {
-        let pick = |file: &Option<String>, pem: &Option<Secret>, key| match (file, pem) {
-            (Some(f), _) => Ok(PemSource::File(f.clone())),
-            (None, Some(p)) => Ok(PemSource::Inline(p.clone())),
-            (None, None) => Err(err(key, "is required for a TLS server")),
-        };
-        Ok(Self {
-            cert: pick(&c.cert_file, &c.cert_pem, "cert_file")?,
-            key: pick(&c.key_file, &c.key_pem, "key_file")?,
-        })
+        Self::pick(&c.cert_file, &c.cert_pem, &c.key_file, &c.key_pem)?
+            .ok_or_else(|| err("cert_file", "is required for a TLS server"))
     }
 
-    fn load(&self, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
+    /// The files or inline PEMs given; `None` when neither half is, an error when only one is.
+    pub(crate) fn pick(
+        cert_file: &Option<String>,
+        cert_pem: &Option<Secret>,
+        key_file: &Option<String>,
+        key_pem: &Option<Secret>,
+    ) -> Result<Option<Self>, TlsError> {
+        let pick = |file: &Option<String>, pem: &Option<Secret>| match (file, pem) {
+            (Some(f), _) => Some(PemSource::File(f.clone())),
+            (None, Some(p)) => Some(PemSource::Inline(p.clone())),
+            (None, None) => None,
+        };
+        match (pick(cert_file, cert_pem), pick(key_file, key_pem)) {
+            (Some(cert), Some(key)) => Ok(Some(Self { cert, key })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(err("key_file", "is required with a certificate")),
+            (None, Some(_)) => Err(err("cert_file", "is required with a key")),
+        }
+    }
+
+    pub(crate) fn load(&self, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
         let (cert_key, cert_name, cert_pem) = match &self.cert {
             PemSource::File(f) => ("cert_file", f.as_str(), read("cert_file", f)?),
             PemSource::Inline(p) => ("cert_pem", "cert_pem", p.expose().as_bytes().to_vec()),
@@ -423,9 +437,10 @@ impl CertSource {
     }
 }
 
-/// Serves the certificate, re-reading it after `reload_interval` (on the next handshake, as
-/// otelcol does). A reload that fails keeps the previous certificate and says why.
-struct Resolver {
+/// Hands out the certificate, re-reading it after `reload_interval` (on the next handshake,
+/// as otelcol does): a server's, or a client's for mutual TLS. A reload that fails keeps the
+/// previous certificate and says why.
+pub(crate) struct Resolver {
     source: CertSource,
     provider: Arc<CryptoProvider>,
     interval: Option<Duration>,
@@ -441,7 +456,7 @@ impl fmt::Debug for Resolver {
 }
 
 impl Resolver {
-    fn new(
+    pub(crate) fn new(
         source: CertSource,
         interval: Option<Duration>,
         provider: Arc<CryptoProvider>,
@@ -458,13 +473,29 @@ impl Resolver {
 
 impl ResolvesServerCert for Resolver {
     fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+impl ResolvesClientCert for Resolver {
+    fn resolve(&self, _: &[&[u8]], _: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+impl Resolver {
+    fn current(&self) -> Arc<CertifiedKey> {
         let Some(interval) = self.interval.filter(|i| !i.is_zero()) else {
-            return Some(self.state.read().0.clone());
+            return self.state.read().0.clone();
         };
         {
             let state = self.state.read();
             if state.1.elapsed() < interval {
-                return Some(state.0.clone());
+                return state.0.clone();
             }
         }
         let mut state = self.state.write();
@@ -481,7 +512,7 @@ impl ResolvesServerCert for Resolver {
             }
             state.1 = Instant::now();
         }
-        Some(state.0.clone())
+        state.0.clone()
     }
 }
 

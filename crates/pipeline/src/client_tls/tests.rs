@@ -2,6 +2,7 @@
 //! and a mutual-TLS handshake against the server side of this crate.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rcgen::{CertificateParams, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,6 +72,14 @@ fn checks_name_the_key() {
     assert_eq!(
         key_of(|c| c.curve_preferences = vec!["P224".into()]),
         Some("curve_preferences")
+    );
+    assert_eq!(
+        key_of(|c| {
+            c.cert_pem = Some(Secret::from("x"));
+            c.key_pem = Some(Secret::from("y"));
+            c.reload_interval = Some(Duration::from_secs(60));
+        }),
+        Some("reload_interval")
     );
     assert_eq!(
         key_of(|c| c.server_name_override = Some(String::new())),
@@ -145,12 +154,9 @@ fn a_garbage_key_is_named_without_being_echoed() {
         )),
         ..ClientTlsConfig::default()
     };
-    let e = c.client_identity().expect_err("bad key");
-    assert_eq!(e.key, "key_file");
+    let e = c.rustls_config().expect_err("bad key");
+    assert_eq!(e.key, "key_pem");
     assert!(!e.reason.contains("SECRET"), "{e}");
-
-    let c = ClientTlsConfig::default();
-    assert!(c.client_identity().expect("none configured").is_none());
 }
 
 /// A certificate for `name` and its key (PEM). Self-signed: a client or server that lists it
@@ -183,6 +189,17 @@ async fn negotiate(
     client: &ClientTlsConfig,
     server_tls: impl FnOnce(&mut ServerTlsConfig),
 ) -> Result<(rustls::ProtocolVersion, rustls::CipherSuite), String> {
+    let config = client.rustls_config().map_err(|e| e.to_string())?;
+    negotiate_with(server, client_ca, Arc::new(config), server_tls).await
+}
+
+/// [`negotiate`] with a client config built once, for several handshakes.
+async fn negotiate_with(
+    server: &(String, String),
+    client_ca: Option<&str>,
+    config: Arc<rustls::ClientConfig>,
+    server_tls: impl FnOnce(&mut ServerTlsConfig),
+) -> Result<(rustls::ProtocolVersion, rustls::CipherSuite), String> {
     let dir = tempfile::tempdir().expect("tmp");
     let write = |name: &str, content: &str| {
         let path = dir.path().join(name);
@@ -198,8 +215,7 @@ async fn negotiate(
     server_tls(&mut server_config);
     let acceptor = server_config.load(ALPN_HTTP).expect("server TLS");
 
-    let config = client.rustls_config().map_err(|e| e.to_string())?;
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let connector = tokio_rustls::TlsConnector::from(config);
     let (client_io, server_io) = tokio::io::duplex(16 * 1024);
     let serve = async move {
         let mut tls = acceptor.accept(server_io).await?;
@@ -226,6 +242,43 @@ async fn negotiate(
             .expect("negotiated")
             .suite(),
     ))
+}
+
+#[tokio::test]
+async fn reload_interval_presents_the_renewed_client_certificate() {
+    let server = self_signed("tempo.internal");
+    let (old_cert, old_key) = self_signed("redline");
+    let (new_cert, new_key) = self_signed("redline");
+    let dir = tempfile::tempdir().expect("tmp");
+    let cert_file = dir.path().join("client.pem");
+    let key_file = dir.path().join("client.key");
+    std::fs::write(&cert_file, &old_cert).expect("write");
+    std::fs::write(&key_file, &old_key).expect("write");
+    let client = ClientTlsConfig {
+        ca_pem: Some(Secret::from(server.0.clone())),
+        cert_file: Some(cert_file.display().to_string()),
+        key_file: Some(key_file.display().to_string()),
+        reload_interval: Some(Duration::from_millis(50)),
+        ..ClientTlsConfig::default()
+    };
+    // One config for every handshake, as an exporter keeps its connector.
+    let config = Arc::new(client.rustls_config().expect("client TLS"));
+    // The server trusts exactly the certificate it is given as client CA (self-signed).
+    negotiate_with(&server, Some(&old_cert), config.clone(), |_| {})
+        .await
+        .expect("the first certificate");
+
+    // cert-manager renews the files in place.
+    std::fs::write(&cert_file, &new_cert).expect("write");
+    std::fs::write(&key_file, &new_key).expect("write");
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    negotiate_with(&server, Some(&new_cert), config.clone(), |_| {})
+        .await
+        .expect("the renewed certificate");
+    let e = negotiate_with(&server, Some(&old_cert), config, |_| {})
+        .await
+        .expect_err("the old one is gone");
+    assert!(e.starts_with("server:"), "the server refuses it: {e}");
 }
 
 #[tokio::test]
