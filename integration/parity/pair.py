@@ -128,11 +128,12 @@ class Answer:
 
 
 class Collector:
-    def __init__(self, side: str, procs, argv: list, cfg: dict, ports: dict, sink: OtlpSink, workdir: Path):
+    def __init__(self, side: str, procs, argv: list, cfg: dict, ports: dict, sink: OtlpSink, workdir: Path,
+                 env: Optional[dict] = None):
         self.side, self.ports, self.sink = side, ports, sink
         self.config_path = workdir / f"{side}.yaml"
         self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-        self.proc = procs.start(side, [*argv, "--config", self.config_path], env=CONFIG_ENV)
+        self.proc = procs.start(side, [*argv, "--config", self.config_path], env={**CONFIG_ENV, **(env or {})})
         self.channel = None
 
     def url(self, key: str, path: str) -> str:
@@ -175,8 +176,9 @@ class Pair:
     flush interval (None: the file's own, otelcol's default 60 s)."""
 
     def __init__(self, procs, workdir: Path, otelcol_bin: Path, redline_bin: Path, config_text: str,
-                 flush_interval: Optional[str] = "1s", sink_tls=None):
-        """`sink_tls`: (key PEM, certificate PEM) for OTLP/gRPC sinks that serve TLS."""
+                 flush_interval: Optional[str] = "1s", sink_tls=None, env: Optional[dict] = None):
+        """`sink_tls`: (key PEM, certificate PEM) for OTLP/gRPC sinks that serve TLS; `env`:
+        variables for both collectors' processes."""
         self.config = yaml.safe_load(config_text)
         self.flush_seconds = _seconds(flush_interval) if flush_interval else 60.0
         self.sinks = {side: OtlpSink(tls=sink_tls).start() for side in SIDES}
@@ -191,7 +193,8 @@ class Pair:
                 for attempt in range(3):
                     cfg, ports = rewrite(self.config, self.sinks[side].endpoint, flush_interval,
                                          self.remote_write[side].url, self.http_sinks[side].url())
-                    self.c[side] = Collector(side, procs, argv[side], cfg, ports, self.sinks[side], workdir)
+                    self.c[side] = Collector(side, procs, argv[side], cfg, ports, self.sinks[side], workdir,
+                                             env)
                     try:
                         self.c[side].wait_ready()
                         break

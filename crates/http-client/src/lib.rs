@@ -11,9 +11,11 @@
 
 mod connect;
 mod keys;
+mod proxy;
 
-pub use connect::GrpcTlsConnector;
+pub use connect::{GrpcConnector, ProxiedStream};
 pub use keys::{ConnectionKeys, CookiesConfig, HttpKeepaliveConfig, IGNORED_KEYS_NOTE};
+pub use proxy::{Proxy, ProxyError};
 
 use std::time::{Duration, SystemTime};
 
@@ -23,7 +25,6 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use redline_pipeline::client_tls::ClientTlsConfig;
@@ -72,6 +73,8 @@ pub struct ClientOptions {
     pub reuse: ConnectionReuse,
     /// The most of an answer's body read; the rest is dropped with the connection.
     pub max_response_bytes: usize,
+    /// Default: none; components take [`Proxy::from_config`].
+    pub proxy: Proxy,
 }
 
 impl Default for ClientOptions {
@@ -82,6 +85,7 @@ impl Default for ClientOptions {
             connect_timeout: None,
             reuse: ConnectionReuse::default(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            proxy: Proxy::default(),
         }
     }
 }
@@ -118,9 +122,10 @@ impl Answer {
 /// A pooled HTTP/1.1 client, plain or TLS by the URL's scheme. `B` is the request body
 /// type.
 pub struct HttpClient<B = Full<Bytes>> {
-    client: Client<HttpsConnector<HttpConnector>, B>,
+    client: Client<HttpsConnector<connect::ProxiedTcp>, B>,
     user_agent: HeaderValue,
     max_response_bytes: usize,
+    proxy: Proxy,
 }
 
 impl<B> HttpClient<B>
@@ -136,21 +141,15 @@ where
         let config = if options.https {
             tls.rustls_config()?
         } else {
-            // The connector wants a TLS config even for plain HTTP; it is never used, and
-            // trusts nothing.
-            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-            rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| TlsError {
-                    key: "min_version",
-                    reason: e.to_string(),
-                })?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
+            connect::unused_tls_config()?
         };
         let connector = connect::tls_builder(config, tls)?
             .enable_http1()
-            .wrap_connector(connect::tcp(options.connect_timeout));
+            .wrap_connector(connect::ProxiedTcp::new(
+                options.connect_timeout,
+                options.proxy.clone(),
+                false,
+            ));
 
         let reuse = options.reuse;
         let mut client = Client::builder(TokioExecutor::new());
@@ -168,6 +167,7 @@ where
             client: client.build(connector),
             user_agent: options.user_agent,
             max_response_bytes: options.max_response_bytes,
+            proxy: options.proxy,
         })
     }
 
@@ -182,6 +182,15 @@ where
         h.insert(USER_AGENT, self.user_agent.clone());
         for (name, value) in headers {
             h.insert(name, value.clone());
+        }
+        // A plain-HTTP request goes to a proxy as it is: its credentials travel with it (over
+        // HTTPS they go with the CONNECT, and the tunnel carries only the request).
+        if url.scheme() == Some(&http::uri::Scheme::HTTP) {
+            if let Ok(Some(route)) = self.proxy.route(url, false) {
+                if let Some(auth) = route.auth {
+                    h.insert(http::header::PROXY_AUTHORIZATION, auth);
+                }
+            }
         }
         request
     }

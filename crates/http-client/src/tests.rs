@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use redline_net_testkit::ClosedPort;
+use redline_net_testkit::{ClosedPort, HttpProxy, ProxiedRequest};
 use redline_pipeline::config::Secret;
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -330,6 +330,107 @@ async fn insecure_skip_verify_takes_a_certificate_from_an_unknown_ca_for_another
         s.seen.lock().expect("lock").len(),
         1,
         "over TLS: the server speaks nothing else"
+    );
+}
+
+#[tokio::test]
+async fn through_a_proxy_plain_http_is_forwarded_and_https_tunnelled() {
+    let proxy = HttpProxy::start().await;
+    let options = |https| ClientOptions {
+        https,
+        proxy: Proxy::from_config(Some(&format!("http://otel:s3cret@{}", proxy.addr)))
+            .expect("proxy"),
+        ..ClientOptions::default()
+    };
+
+    let s = server(ok, None).await;
+    let client = HttpClient::<Full<Bytes>>::new(&ClientTlsConfig::default(), options(false))
+        .expect("client");
+    let to = url("http", "127.0.0.1", s.addr);
+    let request = client.post(&to, &HeaderMap::new(), Full::from("plain"));
+    let answer = client.send(request, Some(Duration::from_secs(5))).await;
+    assert_eq!(answer.expect("answer").status, StatusCode::OK);
+
+    let (ca, acceptor) = pki("collector.internal");
+    let tls_server = server(ok, Some(acceptor)).await;
+    let tls = ClientTlsConfig {
+        ca_pem: Some(Secret::new(ca)),
+        server_name_override: Some("collector.internal".into()),
+        ..ClientTlsConfig::default()
+    };
+    let client = HttpClient::<Full<Bytes>>::new(&tls, options(true)).expect("client");
+    let request = client.post(
+        &url("https", "127.0.0.1", tls_server.addr),
+        &HeaderMap::new(),
+        Full::from("secret"),
+    );
+    let answer = client.send(request, Some(Duration::from_secs(5))).await;
+    assert_eq!(answer.expect("answer").status, StatusCode::OK);
+
+    let auth = Some("Basic b3RlbDpzM2NyZXQ=".to_owned());
+    assert_eq!(
+        proxy.seen(),
+        [
+            ProxiedRequest {
+                method: "POST".into(),
+                target: to.to_string(),
+                proxy_authorization: auth.clone(),
+            },
+            ProxiedRequest {
+                method: "CONNECT".into(),
+                target: tls_server.addr.to_string(),
+                proxy_authorization: auth,
+            },
+        ]
+    );
+    let bodies = |s: &Server| -> Vec<Bytes> {
+        s.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|r| r.body.clone())
+            .collect()
+    };
+    assert_eq!(bodies(&s), [Bytes::from("plain")]);
+    assert_eq!(bodies(&tls_server), [Bytes::from("secret")]);
+}
+
+#[tokio::test]
+async fn grpc_connections_are_tunnelled_whatever_the_scheme() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tower_service::Service;
+
+    let echo = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let target = echo.local_addr().expect("addr");
+    let echoing = tokio::spawn(async move {
+        let (mut tcp, _) = echo.accept().await.expect("accept");
+        let mut buf = [0u8; 4];
+        tcp.read_exact(&mut buf).await.expect("read");
+        tcp.write_all(&buf).await.expect("write");
+    });
+    let proxy = HttpProxy::start().await;
+    let mut connector = GrpcConnector::new(
+        None,
+        Proxy::from_config(Some(&proxy.url())).expect("proxy"),
+    )
+    .expect("connector");
+    let stream = connector
+        .call(format!("http://{target}").parse().expect("uri"))
+        .await
+        .expect("tunnelled");
+    let mut io = TokioIo::new(stream);
+    io.write_all(b"ping").await.expect("write");
+    let mut back = [0u8; 4];
+    io.read_exact(&mut back).await.expect("read");
+    assert_eq!(&back, b"ping");
+    echoing.await.expect("echo");
+    assert_eq!(
+        proxy.seen(),
+        [ProxiedRequest {
+            method: "CONNECT".into(),
+            target: target.to_string(),
+            proxy_authorization: None,
+        }]
     );
 }
 

@@ -1,4 +1,5 @@
-//! A loopback port for tests of an endpoint that is down, and of one that comes up later.
+//! Network fixtures for tests: a loopback port for an endpoint that is down (or comes up
+//! later), and an HTTP proxy.
 //!
 //! Binding port 0, noting the port and releasing it does not make a dead endpoint: tests run
 //! in parallel, and the kernel may hand the released port to another test's server (the
@@ -8,6 +9,10 @@
 //! it, and can start listening on that same port when the test brings the endpoint up.
 //! Test-only: a fixture that cannot bind fails the test loudly.
 #![allow(clippy::expect_used)]
+
+mod proxy;
+
+pub use proxy::{HttpProxy, ProxiedRequest};
 
 use std::net::{Ipv4Addr, SocketAddr};
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redline_http_client::GrpcTlsConnector;
+use redline_http_client::{GrpcConnector, Proxy};
 use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::endpoint::parse_grpc_endpoint;
 use redline_pipeline::extension::ClientAuthenticator;
@@ -117,11 +117,16 @@ impl GrpcTransport {
                 reason: e.to_string(),
             })?;
         endpoint = endpoint.origin(origin);
-        let channel = if tls {
-            endpoint.connect_with_connector_lazy(tls_connector(&config.tls)?)
-        } else {
-            endpoint.connect_lazy()
-        };
+        // grpc-go takes its proxy from HTTPS_PROXY and NO_PROXY (otelcol has no key for it).
+        let proxy = Proxy::from_env();
+        let dst = format!("http://{}", target.authority)
+            .parse::<http::Uri>()
+            .map_err(|e| ExporterError::Endpoint(e.to_string()))?;
+        proxy.check(&dst, true).map_err(|e| ExporterError::Config {
+            key: e.key,
+            reason: e.reason,
+        })?;
+        let channel = endpoint.connect_with_connector_lazy(connector(tls, &config.tls, proxy)?);
 
         let headers = request_headers(&config.headers)?;
 
@@ -191,10 +196,10 @@ fn failure(status: &Status) -> Failure {
     }
 }
 
-/// The TLS connector of the channel: the roots and client certificate read here, so a
-/// missing or bad file fails the build naming its key.
-fn tls_connector(t: &ClientTlsConfig) -> Result<GrpcTlsConnector, ExporterError> {
-    GrpcTlsConnector::new(t).map_err(|e| {
+/// The channel's connector (TLS with the roots and client certificate read here, so a missing
+/// or bad file fails the build naming its key), through the proxy that applies.
+fn connector(tls: bool, t: &ClientTlsConfig, proxy: Proxy) -> Result<GrpcConnector, ExporterError> {
+    GrpcConnector::new(tls.then_some(t), proxy).map_err(|e| {
         // Without a CA of its own the only failure of the roots is finding no system roots,
         // where a plaintext connection may be what was meant.
         let hint = if t.has_ca() || t.insecure_skip_verify || e.key != "ca_file" {

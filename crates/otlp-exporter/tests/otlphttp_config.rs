@@ -209,7 +209,7 @@ fn unsupported_compressions_and_encodings_say_so() {
 fn unimplemented_otelcol_keys_are_refused_by_name() {
     for (yaml, key, says) in [
         (
-            "    proxy_url: http://proxy:3128",
+            "    proxy_url: socks5://proxy:1080",
             "proxy_url",
             "not supported",
         ),

@@ -55,6 +55,7 @@ impl HttpClient {
             user_agent: HeaderValue::from_static(USER_AGENT_VALUE),
             max_response_bytes: ERROR_BODY_LIMIT,
             reuse: settings.reuse,
+            proxy: settings.proxy.clone(),
             ..ClientOptions::default()
         };
         let client = redline_http_client::HttpClient::new(&tls, options)

@@ -49,9 +49,10 @@ macro_rules! with_http_client_keys {
             /// Per HTTP request; zero means none. Default 5s.
             #[serde(default, deserialize_with = "duration::deserialize_opt")]
             pub timeout: Option<Duration>,
-            // confighttp client settings Redline does not implement.
+            /// Every request through this http:// proxy; unset or empty: `HTTP_PROXY`,
+            /// `HTTPS_PROXY` and `NO_PROXY`, as Go's default transport reads them.
             #[serde(default)]
-            pub proxy_url: Option<Unsupported>,
+            pub proxy_url: Option<String>,
             /// `authenticator: <extension id>`: its credentials go with every request.
             #[serde(default)]
             pub auth: Option<ClientAuthConfig>,
@@ -98,6 +99,7 @@ macro_rules! with_http_client_keys {
                     compression: self.compression.as_deref(),
                     timeout: self.timeout,
                     auth: self.auth.as_ref(),
+                    proxy_url: self.proxy_url.as_deref(),
                     connection: redline_http_client::connection_keys!(self),
                 }
             }
@@ -114,6 +116,7 @@ pub struct HttpClientKeys<'a> {
     pub compression: Option<&'a str>,
     pub timeout: Option<Duration>,
     pub auth: Option<&'a ClientAuthConfig>,
+    pub proxy_url: Option<&'a str>,
     pub connection: ConnectionKeys<'a>,
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::Uri;
-use redline_http_client::ConnectionReuse;
+use redline_http_client::{ConnectionReuse, Proxy};
 use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::config::Secret;
 use redline_pipeline::endpoint::parse_http_endpoint;
@@ -67,6 +67,7 @@ pub struct Settings {
     /// Per request; `None` for no timeout.
     pub timeout: Option<Duration>,
     pub reuse: ConnectionReuse,
+    pub proxy: Proxy,
     /// Keys set that have no effect in Redline (with their prefix), for a note at start.
     pub ignored_keys: Vec<String>,
     pub retry: RetryConfig,
@@ -127,6 +128,16 @@ impl Config {
                 )
             })?;
         let target = parse_http_endpoint(endpoint).map_err(|r| Invalid::new(key("endpoint"), r))?;
+        let proxy = Proxy::from_config(client.proxy_url)
+            .and_then(|p| p.check(&target.url, false).map(|()| p))
+            .map_err(|e| {
+                let k = if e.key == "proxy_url" {
+                    key("proxy_url")
+                } else {
+                    e.key
+                };
+                Invalid::new(k, e.reason)
+            })?;
         let headers = check_headers(client.headers, prefix)?;
         let auth_key = if prefix.is_empty() {
             "auth.authenticator"
@@ -251,6 +262,7 @@ impl Config {
                 Some(d) => Some(d),
             },
             reuse: client.connection.reuse(),
+            proxy,
             ignored_keys: client.connection.ignored().into_iter().map(key).collect(),
             retry: self.retry_on_failure.clone(),
             queue: q.clone(),

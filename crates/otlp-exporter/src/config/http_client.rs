@@ -98,6 +98,12 @@ impl HttpConfig {
         redline_http_client::connection_keys!(self)
     }
 
+    /// The proxy requests go through (`proxy_url`, else the environment).
+    pub fn proxy(&self) -> Result<redline_http_client::Proxy, Invalid> {
+        redline_http_client::Proxy::from_config(self.proxy_url.as_deref())
+            .map_err(|e| Invalid::new(e.key, e.reason))
+    }
+
     /// Connection reuse from `keepalive` or the legacy keys (otelcol refuses both at once).
     pub fn connection_reuse(&self) -> ConnectionReuse {
         self.connection_keys().reuse()

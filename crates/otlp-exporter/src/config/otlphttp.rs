@@ -2,7 +2,7 @@
 //! settings, `encoding`, the per-signal endpoints, `retry_on_failure` and `sending_queue`) with
 //! the same names and defaults. Connection-tuning keys that have no counterpart in Redline's
 //! HTTP client are accepted and reported once at start (see `http_client`); keys that would
-//! change what is sent (`proxy_url`, `middlewares`) are refused by name instead.
+//! change what is sent (`middlewares`) are refused by name instead.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -98,7 +98,8 @@ pub struct HttpConfig {
     pub force_attempt_http2: Option<bool>,
     #[serde(default)]
     pub cookies: Option<CookiesConfig>,
-    /// Only empty: Redline does not connect through proxies yet.
+    /// Every request through this http:// proxy; unset or empty: `HTTP_PROXY`, `HTTPS_PROXY`
+    /// and `NO_PROXY`, as Go's default transport reads them.
     #[serde(default)]
     pub proxy_url: Option<String>,
     /// `authenticator: <extension id>`: the extension's credentials go with every request
@@ -226,12 +227,7 @@ impl HttpConfig {
         }
         self.check_compression()?;
         self.check_connection_keys()?;
-        if self.proxy_url.as_deref().is_some_and(|p| !p.is_empty()) {
-            return Err(Invalid::new(
-                "proxy_url",
-                "is not supported by Redline yet; connect directly or remove the key",
-            ));
-        }
+        self.proxy()?;
         self.tls
             .check()
             .map_err(|e| Invalid::new(format!("tls.{}", e.key), e.reason))?;

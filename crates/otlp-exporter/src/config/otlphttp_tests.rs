@@ -43,7 +43,7 @@ fn checks_name_the_bad_key() {
         "logs_endpoint"
     );
     assert_eq!(
-        key(&|c| c.proxy_url = Some("http://proxy:3128".into())),
+        key(&|c| c.proxy_url = Some("socks5://proxy:1080".into())),
         "proxy_url"
     );
     assert_eq!(key(&|c| c.max_idle_conns = Some(-1)), "max_idle_conns");

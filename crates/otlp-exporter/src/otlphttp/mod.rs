@@ -105,6 +105,17 @@ impl HttpTransport {
         let timeout = (!config.timeout.is_zero()).then_some(config.timeout);
 
         let headers = request_headers(&config.headers)?;
+        let proxy = config.proxy().map_err(|e| ExporterError::Config {
+            key: e.key_path,
+            reason: e.reason,
+        })?;
+        // A proxy from the environment that cannot be used for this URL stops the start.
+        proxy
+            .check(&target.url, false)
+            .map_err(|e| ExporterError::Config {
+                key: e.key,
+                reason: e.reason,
+            })?;
 
         let options = ClientOptions {
             https: target.https,
@@ -113,6 +124,7 @@ impl HttpTransport {
             // fails an attempt instead of holding it.
             connect_timeout: Some(timeout.unwrap_or(Duration::from_secs(30))),
             reuse: config.connection_reuse(),
+            proxy,
             // otelcol's limit (the client's default): an export response is tiny.
             ..ClientOptions::default()
         };

@@ -309,9 +309,9 @@ fn errors_name_the_key_path() {
             "below 1",
         ),
         (
-            format!("{ep}    proxy_url: http://proxy:3128"),
+            format!("{ep}    proxy_url: socks5://proxy:1080"),
             "exporters.prometheusremotewrite.proxy_url",
-            "does not support yet",
+            "not supported yet",
         ),
         (
             format!("{ep}    retry_on_failure:\n      multiplier: 0.5"),
@@ -324,9 +324,9 @@ fn errors_name_the_key_path() {
             "initial_interval",
         ),
         (
-            format!("{nested}      proxy_url: http://proxy:3128"),
+            format!("{nested}      proxy_url: https://proxy:3128"),
             "exporters.prometheusremotewrite.http.proxy_url",
-            "does not support yet",
+            "not supported yet",
         ),
         (
             format!("{nested}      tls:\n        min_version: \"1.0\""),

@@ -11,7 +11,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT
 use http::Uri;
 use http_body_util::Full;
 use prost::Message;
-use redline_http_client::{ClientOptions, GrpcTlsConnector, HttpClient};
+use redline_http_client::{ClientOptions, GrpcConnector, HttpClient, Proxy};
 use redline_otlp_metrics_encode::proto::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use redline_otlp_metrics_encode::proto::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
@@ -167,6 +167,8 @@ fn http_transport(
     let options = ClientOptions {
         https: config.tls,
         user_agent: HeaderValue::from_static(USER_AGENT_VALUE),
+        // As the SDK's exporter, through Go's default transport: the proxy of the environment.
+        proxy: Proxy::from_env(),
         ..ClientOptions::default()
     };
     let client = HttpClient::new(tls, options).map_err(tls_error)?;
@@ -201,16 +203,16 @@ fn grpc_transport(
         .user_agent(USER_AGENT_VALUE)
         .context("user agent")?
         .connect_timeout(config.timeout);
-    let channel = if config.tls {
-        let origin = format!("https://{authority}")
-            .parse::<Uri>()
-            .with_context(|| format!("endpoint `{}`", config.url))?;
-        endpoint
-            .origin(origin)
-            .connect_with_connector_lazy(GrpcTlsConnector::new(tls).map_err(tls_error)?)
-    } else {
-        endpoint.connect_lazy()
-    };
+    let scheme = if config.tls { "https" } else { "http" };
+    let origin = format!("{scheme}://{authority}")
+        .parse::<Uri>()
+        .with_context(|| format!("endpoint `{}`", config.url))?;
+    // The SDK's gRPC exporter connects through HTTPS_PROXY as grpc-go does.
+    let connector =
+        GrpcConnector::new(config.tls.then_some(tls), Proxy::from_env()).map_err(tls_error)?;
+    let channel = endpoint
+        .origin(origin)
+        .connect_with_connector_lazy(connector);
     let mut metadata = MetadataMap::with_capacity(config.headers.len());
     for (name, value) in &config.headers {
         let key = MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
