@@ -267,6 +267,8 @@ mod tests {
         let vars = [("NO_PROXY", "*"), ("HTTPS_PROXY", "http://other:1")];
         let p =
             Proxy::from_lookup(Some("http://user:pw@proxy.corp:3128"), env(&vars)).expect("proxy");
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("pw"), "credentials stay out of Debug: {shown}");
         let dst = "http://127.0.0.1:4318/v1/traces"
             .parse::<Uri>()
             .expect("uri");
