@@ -268,7 +268,10 @@ mod tests {
         let p =
             Proxy::from_lookup(Some("http://user:pw@proxy.corp:3128"), env(&vars)).expect("proxy");
         let shown = format!("{p:?}");
-        assert!(!shown.contains("pw"), "credentials stay out of Debug: {shown}");
+        assert!(
+            !shown.contains("pw"),
+            "credentials stay out of Debug: {shown}"
+        );
         let dst = "http://127.0.0.1:4318/v1/traces"
             .parse::<Uri>()
             .expect("uri");

@@ -409,11 +409,9 @@ async fn grpc_connections_are_tunnelled_whatever_the_scheme() {
         tcp.write_all(&buf).await.expect("write");
     });
     let proxy = HttpProxy::start().await;
-    let mut connector = GrpcConnector::new(
-        None,
-        Proxy::from_config(Some(&proxy.url())).expect("proxy"),
-    )
-    .expect("connector");
+    let mut connector =
+        GrpcConnector::new(None, Proxy::from_config(Some(&proxy.url())).expect("proxy"))
+            .expect("connector");
     let stream = connector
         .call(format!("http://{target}").parse().expect("uri"))
         .await

@@ -85,8 +85,8 @@ impl GrpcTransport {
         let target = parse_grpc_endpoint(&config.endpoint).map_err(ExporterError::Endpoint)?;
         let tls = config.uses_tls();
         let scheme = if tls { "https" } else { "http" };
-        // The TLS connector below makes every connection TLS: the channel itself is built on
-        // `http://`, with an `https` origin for its requests.
+        // With TLS the connector below makes every connection TLS: the channel itself is built
+        // on `http://`, with an `https` origin for its requests.
 
         let user_agent = config
             .user_agent

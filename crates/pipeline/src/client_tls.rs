@@ -167,8 +167,9 @@ impl ClientTlsConfig {
     }
 
     /// The rustls config of a client: [`Self::root_store`] (or, with `insecure_skip_verify`,
-    /// no verification of the server's certificate) and [`Self::client_identity`], on the
-    /// ring provider. Reads the files.
+    /// no verification of the server's certificate), the client certificate when one is
+    /// configured (read again after `reload_interval`), and the versions, suites and groups
+    /// allowed, on the ring provider. Reads the files.
     pub fn rustls_config(&self) -> Result<rustls::ClientConfig, TlsError> {
         self.check()?;
         let provider = Arc::new(provider(&self.cipher_suites, &self.curve_preferences)?);

@@ -89,12 +89,13 @@ impl Config {
                 let top_level = self.endpoint.is_some()
                     || !self.headers.is_empty()
                     || self.tls.is_some()
-                    || self.compression.is_some();
+                    || self.compression.is_some()
+                    || self.proxy_url.is_some();
                 if top_level {
                     return Err(Invalid::new(
                         "http",
-                        "give the HTTP client settings (endpoint, headers, tls, compression) \
-                         either at the top level or under `http`, not both",
+                        "give the HTTP client settings (endpoint, headers, tls, compression, \
+                         proxy_url) either at the top level or under `http`, not both",
                     ));
                 }
                 if let Some(k) = self.http_client_keys().connection.first_written() {
