@@ -84,7 +84,7 @@ impl Service<Uri> for ProxiedTcp {
                     if let Some(auth) = route.auth {
                         tunnel = tunnel.with_auth(auth);
                     }
-                    (tunnel.call(with_scheme(&dst, scheme)).await?, false)
+                    (tunnel.call(with_scheme(&dst, scheme)?).await?, false)
                 }
             };
             Ok(ProxiedStream { io, forwarded })
@@ -216,16 +216,13 @@ impl Service<Uri> for GrpcConnector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let uri = if self.tls {
-            let mut parts = uri.into_parts();
-            parts.scheme = Some(Scheme::HTTPS);
-            match Uri::from_parts(parts) {
-                Ok(uri) => uri,
-                Err(e) => return Box::pin(std::future::ready(Err(e.into()))),
-            }
-        } else {
-            uri
-        };
-        self.inner.call(uri)
+        if !self.tls {
+            return self.inner.call(uri);
+        }
+        // Never a plaintext fallback: a URI that cannot be made `https` fails the connection.
+        match with_scheme(&uri, Scheme::HTTPS) {
+            Ok(uri) => self.inner.call(uri),
+            Err(e) => Box::pin(std::future::ready(Err(e.into()))),
+        }
     }
 }

@@ -26,8 +26,6 @@ pub struct Proxy {
     matcher: Option<Arc<Matcher>>,
     /// `proxy_url` (proxies loopback too, as Go's `http.ProxyURL`), or the environment.
     explicit: bool,
-    /// Where the setting came from, for errors: `proxy_url` or the variables.
-    source: &'static str,
 }
 
 /// How one connection reaches its destination through a proxy.
@@ -44,7 +42,6 @@ impl Default for Proxy {
         Self {
             matcher: None,
             explicit: false,
-            source: "",
         }
     }
 }
@@ -69,7 +66,6 @@ impl Proxy {
             return Ok(Self {
                 matcher: Some(Arc::new(Matcher::builder().http(url).https(url).build())),
                 explicit: true,
-                source: "proxy_url",
             });
         }
         // As Go: the upper-case name first; an empty value is unset.
@@ -102,7 +98,6 @@ impl Proxy {
         Ok(Self {
             matcher: Some(Arc::new(builder.build())),
             explicit: false,
-            source: "HTTP_PROXY/HTTPS_PROXY",
         })
     }
 
@@ -127,7 +122,10 @@ impl Proxy {
             return Ok(None);
         }
         let lookup = if grpc {
-            with_scheme(dst, Scheme::HTTPS)
+            with_scheme(dst, Scheme::HTTPS).map_err(|e| ProxyError {
+                key: "endpoint".to_owned(),
+                reason: format!("`{dst}`: {e}"),
+            })?
         } else {
             dst.clone()
         };
@@ -135,7 +133,12 @@ impl Proxy {
             return Ok(None);
         };
         route_of(&intercept).map(Some).map_err(|reason| ProxyError {
-            key: self.source.to_owned(),
+            key: if self.explicit {
+                "proxy_url"
+            } else {
+                "HTTP_PROXY/HTTPS_PROXY"
+            }
+            .to_owned(),
             reason,
         })
     }
@@ -184,7 +187,7 @@ fn check_url(key: &str, url: &str) -> Result<(), ProxyError> {
 
 /// `uri` with `scheme`, and with its port written out, so that a tunnel or a lookup never
 /// guesses it from the other scheme.
-pub(crate) fn with_scheme(uri: &Uri, scheme: Scheme) -> Uri {
+pub(crate) fn with_scheme(uri: &Uri, scheme: Scheme) -> Result<Uri, http::Error> {
     let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
         Some("https") => 443,
         _ => 80,
@@ -200,7 +203,6 @@ pub(crate) fn with_scheme(uri: &Uri, scheme: Scheme) -> Uri {
         .authority(authority.as_str())
         .path_and_query("/")
         .build()
-        .unwrap_or_else(|_| uri.clone())
 }
 
 #[cfg(test)]

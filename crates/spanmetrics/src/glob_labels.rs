@@ -36,21 +36,20 @@ impl Pairs {
     /// Adds `key` (UTF-8, as the receiver checked; skipped otherwise) and its value as
     /// otelcol writes it.
     fn push(&mut self, key: &[u8], value: AnyValueView<'_>) {
-        let Ok(key) = std::str::from_utf8(key) else {
-            return;
-        };
-        let k = self.text.len()..self.text.len() + key.len();
-        self.text.push_str(key);
-        let start = self.text.len();
-        value.write_as_string(&mut self.text);
-        self.at.push((k, start..self.text.len()));
+        if let Ok(key) = std::str::from_utf8(key) {
+            self.push_with(key, |text| value.write_as_string(text));
+        }
     }
 
     fn push_text(&mut self, key: &str, value: &str) {
+        self.push_with(key, |text| text.push_str(value));
+    }
+
+    fn push_with(&mut self, key: &str, write_value: impl FnOnce(&mut String)) {
         let k = self.text.len()..self.text.len() + key.len();
         self.text.push_str(key);
         let start = self.text.len();
-        self.text.push_str(value);
+        write_value(&mut self.text);
         self.at.push((k, start..self.text.len()));
     }
 }
@@ -151,31 +150,15 @@ impl GlobLabels {
             .at
             .sort_by(|a, b| text.get(a.0.clone()).cmp(&text.get(b.0.clone())));
         out.clear();
+        let mut len = itoa::Buffer::new();
         for (k, v) in &pairs.at {
             for part in [k, v] {
-                write_len(part.len(), out);
+                out.push_str(len.format(part.len()));
                 out.push(':');
                 out.push_str(text.get(part.clone()).unwrap_or(""));
             }
         }
         true
-    }
-}
-
-/// `n` in decimal, without going through `fmt`.
-fn write_len(mut n: usize, out: &mut String) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for d in &digits[i..] {
-        out.push(char::from(*d));
     }
 }
 

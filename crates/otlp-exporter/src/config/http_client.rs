@@ -157,8 +157,4 @@ impl HttpConfig {
             _ => Ok(()),
         }
     }
-
-    pub(super) fn check_connection_keys(&self) -> Result<(), Invalid> {
-        self.connection_keys().check()
-    }
 }

@@ -226,7 +226,7 @@ impl HttpConfig {
                 .map_err(|e| Invalid::new("auth.authenticator", e))?;
         }
         self.check_compression()?;
-        self.check_connection_keys()?;
+        self.connection_keys().check()?;
         self.proxy()?;
         self.tls
             .check()
