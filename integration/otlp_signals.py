@@ -62,10 +62,10 @@ SIGNAL = {
 }
 
 # otelcol's self-telemetry counter names, per signal.
-ACCEPTED = {s: f"otelcol_receiver_accepted_{SIGNAL[s].unit}_total" for s in SIGNALS}
-REFUSED = {s: f"otelcol_receiver_refused_{SIGNAL[s].unit}_total" for s in SIGNALS}
-SENT = {s: f"otelcol_exporter_sent_{SIGNAL[s].unit}_total" for s in SIGNALS}
-SEND_FAILED = {s: f"otelcol_exporter_send_failed_{SIGNAL[s].unit}_total" for s in SIGNALS}
+ACCEPTED = {s: f"otelcol_receiver_accepted_{SIGNAL[s].unit}" for s in SIGNALS}
+REFUSED = {s: f"otelcol_receiver_refused_{SIGNAL[s].unit}" for s in SIGNALS}
+SENT = {s: f"otelcol_exporter_sent_{SIGNAL[s].unit}" for s in SIGNALS}
+SEND_FAILED = {s: f"otelcol_exporter_send_failed_{SIGNAL[s].unit}" for s in SIGNALS}
 
 _POINT_FIELDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
 

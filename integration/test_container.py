@@ -345,7 +345,7 @@ def test_stack_config_forwards_to_tempo(image, containers, sink):
 
     tel = requests.get(f"http://127.0.0.1:{ports['TELEMETRY']}/metrics", timeout=5).text
     accepted = sum(v for n, labels, v in helpers.parse_text_metrics(tel)
-                   if n == "otelcol_receiver_accepted_spans_total" and labels.get("transport") == "grpc")
+                   if n == "otelcol_receiver_accepted_spans" and labels.get("transport") == "grpc")
     assert accepted == len(spans), f"self-telemetry counts {accepted} accepted spans, sent {len(spans)}"
 
     assert c.stop() == 0, c.logs()

@@ -19,7 +19,7 @@ the SDK's own encoder and kept. Then:
     instance = service.instance.id, deployment.environment promoted to a label, target_info
     with the other resource attributes), each with exactly one sample per exported data point
     (same millisecond timestamp, same value), and the latest values are the hand-computed ones;
-  * Redline's otelcol_exporter_sent_metric_points_total{exporter="otlphttp/prom"} equals the
+  * Redline's otelcol_exporter_sent_metric_points{exporter="otlphttp/prom"} equals the
     data points the SDK exported, with nothing failed.
 
 Prometheus 3.16 decodes `application/x-protobuf` and `application/json` (exact content type),

@@ -62,7 +62,7 @@ def calls(rl: Redline) -> float:
 def own(rl: Redline, metric: str) -> float:
     """One of Redline's own metrics for the otlp/tempo exporter (or the receiver)."""
     return sum(v for (name, labels), v in rl.self_telemetry().items()
-               if name in (metric, metric + "_total") and dict(labels).get("exporter", "otlp/tempo") == "otlp/tempo")
+               if name == metric and dict(labels).get("exporter", "otlp/tempo") == "otlp/tempo")
 
 
 class Client:

@@ -149,9 +149,9 @@ def test_a_shut_limiter_refuses_both_protocols_retryably_and_counts_it(redline_b
 
     # Refused spans are counted as refused, per transport, and nothing reached spanmetrics.
     s = rl.self_telemetry()
-    assert s.value("otelcol_receiver_refused_spans_total", receiver="otlp", transport="grpc") == 3
-    assert s.value("otelcol_receiver_refused_spans_total", receiver="otlp", transport="http") == 5
-    assert s.value("otelcol_receiver_accepted_spans_total", receiver="otlp", transport="grpc") == 0
-    assert s.value("otelcol_receiver_accepted_spans_total", receiver="otlp", transport="http") == 0
+    assert s.value("otelcol_receiver_refused_spans", receiver="otlp", transport="grpc") == 3
+    assert s.value("otelcol_receiver_refused_spans", receiver="otlp", transport="http") == 5
+    assert s.value("otelcol_receiver_accepted_spans", receiver="otlp", transport="grpc") == 0
+    assert s.value("otelcol_receiver_accepted_spans", receiver="otlp", transport="http") == 0
     assert rl.samples("traces_spanmetrics_calls_total") == []
     assert rl.alive(), rl.proc.log_text()

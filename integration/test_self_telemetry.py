@@ -57,17 +57,17 @@ def test_counters_match_the_load_harness_and_health_follows_the_pipeline(redline
 
     def settled():
         s = rl.self_telemetry()
-        return s if s.value("otelcol_exporter_sent_spans_total", exporter="otlp/tempo") == received else None
+        return s if s.value("otelcol_exporter_sent_spans", exporter="otlp/tempo") == received else None
 
     s = helpers.wait_until(settled, 20, "otelcol_exporter_sent_spans to reach the sink's count")
-    assert s.value("otelcol_receiver_accepted_spans_total", receiver="otlp", transport="grpc") == accepted
-    assert s.value("otelcol_receiver_refused_spans_total", receiver="otlp", transport="grpc") == refused
-    assert s.value("otelcol_exporter_sent_spans_total", exporter="otlp/tempo") == received
-    assert s.value("otelcol_exporter_send_failed_spans_total", exporter="otlp/tempo") == 0
-    assert s.value("otelcol_exporter_enqueue_failed_spans_total", exporter="otlp/tempo") == 0
+    assert s.value("otelcol_receiver_accepted_spans", receiver="otlp", transport="grpc") == accepted
+    assert s.value("otelcol_receiver_refused_spans", receiver="otlp", transport="grpc") == refused
+    assert s.value("otelcol_exporter_sent_spans", exporter="otlp/tempo") == received
+    assert s.value("otelcol_exporter_send_failed_spans", exporter="otlp/tempo") == 0
+    assert s.value("otelcol_exporter_enqueue_failed_spans", exporter="otlp/tempo") == 0
     assert s.value("otelcol_exporter_queue_size", exporter="otlp/tempo", data_type="traces") == 0
     assert s.value("redline_spanmetrics_active_series", connector="spanmetrics") == rep["verify"]["series_expected"]
-    assert s.value("redline_spanmetrics_overflow_spans_total", connector="spanmetrics") == 0
+    assert s.value("redline_spanmetrics_overflow_spans", connector="spanmetrics") == 0
 
     # ---- Tempo goes away with data queued: on SIGTERM Redline drains (retrying until its
     # deadline) and must not look healthy meanwhile.

@@ -110,9 +110,9 @@ def test_a_full_store_holds_max_items_and_counts_every_dropped_span(redline_bin,
     for _ in range(10):
         post(rl, half_open(500))
     tel = rl.self_telemetry()
-    assert tel.value("otelcol_connector_servicegraph_dropped_spans_total", connector="servicegraph") == 4_800
+    assert tel.value("otelcol_connector_servicegraph_dropped_spans", connector="servicegraph") == 4_800
     # otelcol's `total_edges`: the Prometheus translator moves `total` to the end.
-    assert tel.value("otelcol_connector_servicegraph_edges_total", connector="servicegraph") == 200
+    assert tel.value("otelcol_connector_servicegraph_total_edges", connector="servicegraph") == 200
     assert tel.value("redline_servicegraph_store_edges", connector="servicegraph") == 200
     rss_first = rl.rss_kib()
 
@@ -120,7 +120,7 @@ def test_a_full_store_holds_max_items_and_counts_every_dropped_span(redline_bin,
     for _ in range(100):
         post(rl, half_open(500))
     tel = rl.self_telemetry()
-    assert tel.value("otelcol_connector_servicegraph_dropped_spans_total", connector="servicegraph") == 54_800
+    assert tel.value("otelcol_connector_servicegraph_dropped_spans", connector="servicegraph") == 54_800
     assert tel.value("redline_servicegraph_store_edges", connector="servicegraph") == 200
     # 50,000 more half edges held would take several MB; allocator noise stays well below 4 MiB.
     assert rl.rss_kib() - rss_first < 4096, (rss_first, rl.rss_kib())
@@ -130,6 +130,6 @@ def test_a_full_store_holds_max_items_and_counts_every_dropped_span(redline_bin,
     # as otelcol does, and no edge is recorded.
     post(rl, paired(100))
     tel = rl.self_telemetry()
-    assert tel.value("otelcol_connector_servicegraph_dropped_spans_total", connector="servicegraph") == 55_000
+    assert tel.value("otelcol_connector_servicegraph_dropped_spans", connector="servicegraph") == 55_000
     assert requests_between(rl, "frontend", "checkout") == 0
     rl.stop()

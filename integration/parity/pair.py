@@ -99,8 +99,9 @@ def rewrite(config: dict, sink_endpoint: str, flush_interval: Optional[str],
         elif kind == "prometheus":
             ec["endpoint"] = listen("prom" if "prom" not in ports else eid)
     for xid, xc in (cfg.get("extensions") or {}).items():
-        if _type(xid) == "health_check":
-            cfg["extensions"][xid] = dict(xc or {}, endpoint=listen("health"))
+        if _type(xid) in ("health_check", "zpages"):
+            key = "health" if _type(xid) == "health_check" else "zpages"
+            cfg["extensions"][xid] = dict(xc or {}, endpoint=listen(key))
     if flush_interval is not None:
         for cid, cc in (cfg.get("connectors") or {}).items():
             if _type(cid) in ("spanmetrics", "span_metrics"):
@@ -110,9 +111,15 @@ def rewrite(config: dict, sink_endpoint: str, flush_interval: Optional[str],
     cfg["service"]["telemetry"] = telemetry
     port = helpers.free_port()
     ports["telemetry"] = port
+    # The file's naming options (`without_type_suffix`, ...) are kept.
+    readers = (telemetry.get("metrics") or {}).get("readers") or [{}]
+    naming = {k: v for k, v in
+              (((readers[0].get("pull") or {}).get("exporter") or {}).get("prometheus") or {}).items()
+              if k.startswith("without_")}
     telemetry["metrics"] = {
         "level": "normal",
-        "readers": [{"pull": {"exporter": {"prometheus": {"host": "127.0.0.1", "port": port}}}}],
+        "readers": [{"pull": {"exporter": {"prometheus": {
+            "host": "127.0.0.1", "port": port, **naming}}}}],
     }
     return cfg, ports
 

@@ -98,10 +98,10 @@ def self_telemetry(port: int) -> SelfTelemetry:
 def assert_every_exporter_sent(redline, telemetry: int, exporters, spans: int) -> None:
     """Each of `exporters` reports all `spans` sent and none failed."""
     helpers.wait_until(
-        lambda: all(self_telemetry(telemetry).value("otelcol_exporter_sent_spans_total",
+        lambda: all(self_telemetry(telemetry).value("otelcol_exporter_sent_spans",
                                                     exporter=e) == spans for e in exporters),
         10, "every exporter's sent count", alive=redline)
     s = self_telemetry(telemetry)
     for exporter in exporters:
-        assert s.value("otelcol_exporter_sent_spans_total", exporter=exporter) == spans
-        assert s.value("otelcol_exporter_send_failed_spans_total", exporter=exporter) == 0
+        assert s.value("otelcol_exporter_sent_spans", exporter=exporter) == spans
+        assert s.value("otelcol_exporter_send_failed_spans", exporter=exporter) == 0

@@ -22,7 +22,7 @@ import grpc
 import yaml
 
 import otlp_signals
-from expo import Exposition, Family, Sample
+from expo import Exposition
 from diff import compare_metrics
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -205,18 +205,10 @@ def by_case(signal: str, requests: list) -> dict:
 
 
 def sampler_families(expo: Exposition) -> Exposition:
-    """The sampler's counters, named without the `_total` suffix: Redline's telemetry
-    endpoint appends it to every counter, otelcol's pull reader in this config to none (a
-    difference of all self-metrics, not of this processor)."""
-    out = {}
-    for name, fam in expo.families.items():
-        if "probabilistic_sampler" not in name:
-            continue
-        base = name.removesuffix("_total")
-        samples = {(n.removesuffix("_total"), labels): Sample(n.removesuffix("_total"), labels, v.value)
-                   for (n, labels), v in fam.samples.items()}
-        out[base] = Family(base, fam.help, fam.type, samples)
-    return Exposition(expo.content_type, out)
+    """The sampler's counters, under the names both collectors serve them (no `_total`, as
+    otelcol's own metrics are served by default)."""
+    return Exposition(expo.content_type, {name: fam for name, fam in expo.families.items()
+                                          if "probabilistic_sampler" in name})
 
 
 def test_sampler_keeps_what_otelcol_keeps(pair_factory, allow):

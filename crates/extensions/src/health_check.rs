@@ -15,7 +15,7 @@ use redline_pipeline::{
 };
 use serde::Deserialize;
 
-use crate::server::{check_timeouts, Server};
+use crate::server::Server;
 
 pub const DEFAULT_ENDPOINT: &str = "localhost:13133";
 
@@ -46,16 +46,18 @@ pub struct ResponseBody {
     pub unhealthy: Option<String>,
 }
 
-/// otelcol's deprecated exporter-failure check: only `enabled: false` is accepted, since
-/// Redline's health already reflects whether every component is running.
+/// otelcol's exporter-failure check, which never worked as documented: otelcol removed it
+/// and keeps reading the keys so old files still start, ignoring them. So does Redline, with
+/// a notice (see [`Config::notices`]).
 #[allow(dead_code)] // the fields exist to accept otelcol's keys
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckPipeline {
     #[serde(default)]
     pub enabled: bool,
+    /// Any text, as otelcol decodes it (a Go string it never parses).
     pub interval: Option<String>,
-    pub exporter_failure_threshold: Option<u32>,
+    pub exporter_failure_threshold: Option<i64>,
 }
 
 fn default_endpoint() -> String {
@@ -71,19 +73,25 @@ impl Config {
         if !self.path.starts_with('/') {
             return Err(config.invalid("path", "must start with `/`"));
         }
+        self.listen().check(config)
+    }
+
+    /// What `validate` and the start print about this config.
+    fn notices(&self) -> Vec<String> {
+        let mut notices = self.listen().warnings();
         if self
             .check_collector_pipeline
             .as_ref()
             .is_some_and(|c| c.enabled)
         {
-            return Err(config.invalid(
-                "check_collector_pipeline.enabled",
-                "is an otelcol setting Redline does not support yet (health already reflects every component)",
-            ));
+            notices.push(
+                "check_collector_pipeline has no effect, as in otelcol (which removed the check \
+                 and ignores these keys); the health check answers 503 while any component is \
+                 not running"
+                    .to_owned(),
+            );
         }
-        redline_pipeline::endpoint::split_listen_endpoint(&self.endpoint)
-            .map_err(|e| config.invalid("endpoint", e))?;
-        check_timeouts(&self.timeouts(), config)
+        notices
     }
 }
 
@@ -105,9 +113,7 @@ impl FactoryInfo for HealthCheckFactory {
     }
 
     fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
-        parse(config)
-            .map(|c| c.timeouts().deprecation_warnings(""))
-            .unwrap_or_default()
+        parse(config).map(|c| c.notices()).unwrap_or_default()
     }
 }
 
@@ -121,19 +127,19 @@ impl ExtensionFactory for HealthCheckFactory {
         let parsed = parse(config);
         let status = ctx.status.clone();
         Box::pin(async move {
-            let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
-            let timeouts = parsed.timeouts();
+            let mut parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
             let state = Health {
                 status,
                 started: Instant::now(),
                 started_at: SystemTime::now(),
-                body: parsed.response_body,
+                body: parsed.response_body.take(),
             };
             let app = axum::Router::new()
                 .route(&parsed.path, axum::routing::get(check))
                 .with_state(std::sync::Arc::new(state));
-            let server = Server::start(&id, "health", &parsed.endpoint, app, &timeouts).await?;
-            tracing::info!(extension = %id, addr = %server.addr(), path = %parsed.path, "health check serving");
+            let server = Server::start(&id, "health", &parsed.listen(), app).await?;
+            tracing::info!(extension = %id, addr = %server.addr(), path = %parsed.path,
+                tls = parsed.tls.is_some(), "health check serving");
             let running: Box<dyn RunningComponent> = Box::new(server);
             Ok((ExtensionCapabilities::default(), running))
         })

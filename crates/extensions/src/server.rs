@@ -4,10 +4,11 @@
 //! (`read_header_timeout`, `keepalive.idle_timeout`), as otelcol's extension servers are.
 
 /// Declares an extension's config: otelcol's `confighttp.ServerConfig` keys beside the
-/// extension's own. `endpoint` (defaulted by the module's `default_endpoint()`) is the one these
-/// extensions listen with, and the connection timeouts are kept; `transport` is taken at its
-/// default; the others are refused by name. serde cannot flatten a struct into one that
-/// refuses unknown keys, so one list serves every extension that listens.
+/// extension's own. These extensions listen with `endpoint` (defaulted by the module's
+/// `default_endpoint()`), `tls` and the connection timeouts; `transport` is taken at its
+/// default and `dialer` has no effect on a listener (as in otelcol); the others are refused by
+/// name. serde cannot flatten a struct into one that refuses unknown keys, so one list serves
+/// every extension that listens.
 macro_rules! with_http_server_keys {
     ($(#[$attr:meta])* pub struct $name:ident { $($own:tt)* }) => {
         $(#[$attr])*
@@ -19,8 +20,12 @@ macro_rules! with_http_server_keys {
             pub transport: redline_pipeline::endpoint::TcpTransport,
             /// Deprecated in otelcol for `keepalive.enabled`; still read, with a warning.
             pub keep_alives_enabled: Option<bool>,
-            pub dialer: Option<Unsupported>,
-            pub tls: Option<Unsupported>,
+            #[serde(default)]
+            pub dialer: Option<redline_pipeline::endpoint::ListenerDialer>,
+            /// Serve over TLS (otelcol's configtls server keys); `client_ca_file` makes
+            /// clients present a certificate.
+            #[serde(default, deserialize_with = "redline_pipeline::config::present")]
+            pub tls: Option<redline_pipeline::tls::ServerTlsConfig>,
             pub cors: Option<Unsupported>,
             pub auth: Option<Unsupported>,
             pub max_request_body_size: Option<Unsupported>,
@@ -42,15 +47,19 @@ macro_rules! with_http_server_keys {
         }
 
         impl $name {
-            /// The keys bounding a connection's life.
-            pub fn timeouts(&self) -> redline_http_server::HttpServerTimeouts {
-                redline_http_server::HttpServerTimeouts {
-                    read_header_timeout: self.read_header_timeout,
-                    read_timeout: self.read_timeout,
-                    write_timeout: self.write_timeout,
-                    idle_timeout: self.idle_timeout,
-                    keep_alives_enabled: self.keep_alives_enabled,
-                    keepalive: self.keepalive,
+            /// The keys deciding how the extension listens.
+            pub(crate) fn listen(&self) -> $crate::server::Listen<'_> {
+                $crate::server::Listen {
+                    endpoint: &self.endpoint,
+                    tls: self.tls.as_ref(),
+                    timeouts: redline_http_server::HttpServerTimeouts {
+                        read_header_timeout: self.read_header_timeout,
+                        read_timeout: self.read_timeout,
+                        write_timeout: self.write_timeout,
+                        idle_timeout: self.idle_timeout,
+                        keep_alives_enabled: self.keep_alives_enabled,
+                        keepalive: self.keepalive,
+                    },
                 }
             }
         }
@@ -62,9 +71,42 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 use redline_http_server::{Conn, HttpProtocol, HttpServerTimeouts, ServerHandle};
+use redline_pipeline::tls::{ServerTlsConfig, ALPN_HTTP};
 use redline_pipeline::{
     BuildError, ComponentConfig, ComponentId, ConfigError, RunningComponent, ShutdownError,
 };
+
+/// An extension server's `endpoint`, `tls` and connection timeouts.
+pub(crate) struct Listen<'a> {
+    pub endpoint: &'a str,
+    pub tls: Option<&'a ServerTlsConfig>,
+    pub timeouts: HttpServerTimeouts,
+}
+
+impl Listen<'_> {
+    /// otelcol's checks of these keys, each problem named by its key.
+    pub(crate) fn check(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        redline_pipeline::endpoint::split_listen_endpoint(self.endpoint)
+            .map_err(|e| config.invalid("endpoint", e))?;
+        if let Some(tls) = self.tls {
+            tls.check()
+                .map_err(|e| config.invalid(&format!("tls.{}", e.key), e.reason))?;
+        }
+        // No deprecated key beside the `keepalive` section.
+        self.timeouts
+            .check()
+            .map_err(|(key, reason)| config.invalid(key, reason))
+    }
+
+    /// Deprecated keys and keys with no effect, for `validate` and the start to print.
+    pub(crate) fn warnings(&self) -> Vec<String> {
+        let mut warnings = self.timeouts.deprecation_warnings("");
+        if let Some(tls) = self.tls {
+            warnings.extend(tls.warnings().into_iter().map(str::to_owned));
+        }
+        warnings
+    }
+}
 
 pub(crate) struct Server {
     /// What `local_addrs` calls the address (`health`, `zpages`).
@@ -73,19 +115,25 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Listens on `endpoint` (Go's net.Listen rules) and serves `app` until stopped, its
-    /// connections held to `timeouts`.
+    /// Listens as `listen` says (Go's net.Listen rules for the endpoint, TLS when set) and
+    /// serves `app` until stopped.
     pub(crate) async fn start(
         id: &ComponentId,
         name: &'static str,
-        endpoint: &str,
+        listen: &Listen<'_>,
         app: axum::Router,
-        timeouts: &HttpServerTimeouts,
     ) -> Result<Server, BuildError> {
-        let listener = redline_pipeline::endpoint::listen(endpoint)
+        // Certificates are read before the port is taken, so a bad file fails the start
+        // without a listener left behind.
+        let tls = listen
+            .tls
+            .map(|tls| tls.load(ALPN_HTTP))
+            .transpose()
+            .map_err(|e| BuildError::new(id, format!("tls.{}: {}", e.key, e.reason)))?;
+        let listener = redline_pipeline::endpoint::listen(listen.endpoint)
             .await
             .map_err(|e| BuildError::new(id, format!("endpoint: {e}")))?;
-        let conn = Conn::new(HttpProtocol::new(app, timeouts), None);
+        let conn = Conn::new(HttpProtocol::new(app, &listen.timeouts), tls);
         let server = ServerHandle::spawn(name, listener, conn);
         Ok(Server { name, server })
     }
@@ -110,17 +158,6 @@ impl RunningComponent for Server {
             Ok(())
         })
     }
-}
-
-/// The config's connection timeouts checked as otelcol checks them (no deprecated key beside
-/// the `keepalive` section).
-pub(crate) fn check_timeouts(
-    timeouts: &HttpServerTimeouts,
-    config: &ComponentConfig,
-) -> Result<(), ConfigError> {
-    timeouts
-        .check()
-        .map_err(|(key, reason)| config.invalid(key, reason))
 }
 
 #[cfg(test)]
@@ -169,6 +206,72 @@ mod tests {
             .shutdown(std::time::Instant::now() + Duration::from_secs(5))
             .await
             .expect("stops");
+    }
+
+    #[test]
+    fn otelcols_legacy_and_listener_keys_are_taken() {
+        let section = extension_section(
+            "health_check",
+            "    endpoint: 127.0.0.1:0\n    dialer:\n      timeout: 5s\n    \
+             check_collector_pipeline:\n      enabled: true\n      interval: 5m\n      \
+             exporter_failure_threshold: -1",
+        );
+        HealthCheckFactory.validate(&section).expect("valid");
+        let notices = HealthCheckFactory.warnings(&section);
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(
+            notices[0].starts_with("check_collector_pipeline has no effect, as in otelcol"),
+            "{notices:?}"
+        );
+        let off = extension_section(
+            "health_check",
+            "    endpoint: 127.0.0.1:0\n    check_collector_pipeline:\n      enabled: false",
+        );
+        assert!(HealthCheckFactory.warnings(&off).is_empty());
+        let zpages = extension_section(
+            "zpages",
+            "    endpoint: 127.0.0.1:0\n    dialer:\n      timeout: 1s",
+        );
+        crate::ZPagesFactory.validate(&zpages).expect("valid");
+    }
+
+    #[tokio::test]
+    async fn tls_keys_are_checked_and_a_bad_certificate_fails_the_start() {
+        let half = extension_section(
+            "zpages",
+            "    endpoint: 127.0.0.1:0\n    tls:\n      cert_file: /nonexistent/cert.pem",
+        );
+        let err = crate::ZPagesFactory
+            .validate(&half)
+            .expect_err("a certificate without its key")
+            .to_string();
+        assert!(err.contains("zpages.tls.key_file"), "{err}");
+
+        let empty = extension_section("health_check", "    endpoint: 127.0.0.1:0\n    tls:");
+        let err = HealthCheckFactory
+            .validate(&empty)
+            .expect_err("`tls:` turns TLS on, and it needs a certificate")
+            .to_string();
+        assert!(err.contains("health_check.tls.cert_file"), "{err}");
+
+        let missing = extension_section(
+            "health_check",
+            "    endpoint: 127.0.0.1:0\n    tls:\n      cert_file: /nonexistent/cert.pem\n      \
+             key_file: /nonexistent/key.pem",
+        );
+        HealthCheckFactory
+            .validate(&missing)
+            .expect("the files are read at start");
+        let ctx =
+            redline_pipeline::BuildContext::new(redline_pipeline::telemetry::Telemetry::new());
+        let err = match HealthCheckFactory.build(&missing, &ctx).await {
+            Ok(_) => panic!("started without its certificate"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains("tls.cert_file") && err.contains("/nonexistent/cert.pem"),
+            "{err}"
+        );
     }
 
     #[test]

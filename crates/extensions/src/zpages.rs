@@ -22,14 +22,12 @@ use redline_pipeline::{
 };
 use serde::Deserialize;
 
-use crate::server::{check_timeouts, Server};
+use crate::server::Server;
 
 pub const DEFAULT_ENDPOINT: &str = "localhost:55679";
 
 with_http_server_keys! {
-    /// otelcol's keys: confighttp's server settings and `expvar`. Of the server settings
-    /// `endpoint` and the connection timeouts mean something for these pages; the others are
-    /// refused by name.
+    /// otelcol's keys: confighttp's server settings and `expvar`.
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct Config {
@@ -58,9 +56,7 @@ fn parse(config: &ComponentConfig) -> Result<Config, ConfigError> {
             "\"endpoint\" is required when using the \"zpages\" extension",
         ));
     }
-    redline_pipeline::endpoint::split_listen_endpoint(&parsed.endpoint)
-        .map_err(|e| config.invalid("endpoint", e))?;
-    check_timeouts(&parsed.timeouts(), config)?;
+    parsed.listen().check(config)?;
     Ok(parsed)
 }
 
@@ -77,7 +73,7 @@ impl FactoryInfo for ZPagesFactory {
 
     fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
         parse(config)
-            .map(|c| c.timeouts().deprecation_warnings(""))
+            .map(|c| c.listen().warnings())
             .unwrap_or_default()
     }
 }
@@ -108,16 +104,10 @@ impl ExtensionFactory for ZPagesFactory {
             if parsed.expvar.enabled {
                 app = app.route("/debug/expvarz", axum::routing::any(expvarz));
             }
-            let server = Server::start(
-                &id,
-                "zpages",
-                &parsed.endpoint,
-                app.with_state(pages),
-                &parsed.timeouts(),
-            )
-            .await?;
+            let server =
+                Server::start(&id, "zpages", &parsed.listen(), app.with_state(pages)).await?;
             tracing::info!(extension = %id, addr = %server.addr(), expvar = parsed.expvar.enabled,
-                "zpages serving");
+                tls = parsed.tls.is_some(), "zpages serving");
             let running: Box<dyn RunningComponent> = Box::new(server);
             Ok((ExtensionCapabilities::default(), running))
         })

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 pub use redline_http_server::HttpKeepalive;
 use redline_http_server::HttpServerTimeouts;
-use redline_pipeline::config::Unsupported;
-use redline_pipeline::endpoint::TcpTransport;
+use redline_pipeline::config::{present, Unsupported};
+use redline_pipeline::endpoint::{ListenerDialer, TcpTransport};
 use redline_pipeline::tls::ServerTlsConfig;
 use redline_pipeline::{ComponentConfig, ConfigError, Signal};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// otelcol's default gRPC endpoint. Since v0.104 otelcol binds `localhost` by default
 /// (the `component.UseLocalHostAsDefaultHost` gate went stable) rather than `0.0.0.0`, so a
@@ -91,8 +91,7 @@ pub struct GrpcConfig {
     /// `authenticator: <extension id>`: every request must pass that extension's check.
     pub auth: Option<AuthConfig>,
     pub middlewares: Option<Unsupported>,
-    /// confignet's dialer settings (client side only in practice).
-    pub dialer: Option<Unsupported>,
+    pub dialer: Option<ListenerDialer>,
 }
 
 impl Default for GrpcConfig {
@@ -240,7 +239,7 @@ pub struct HttpConfig {
     pub keepalive: Option<HttpKeepalive>,
     /// Only `tcp`, as for gRPC.
     pub transport: TcpTransport,
-    pub dialer: Option<Unsupported>,
+    pub dialer: Option<ListenerDialer>,
 }
 
 impl Default for HttpConfig {
@@ -501,16 +500,6 @@ fn sanitized_path(p: &str) -> String {
 /// empty, meaning every interface, or a bracketed IPv6 literal).
 pub(crate) fn check_endpoint(endpoint: &str) -> Result<(), String> {
     redline_pipeline::endpoint::split_listen_endpoint(endpoint).map(|_| ())
-}
-
-/// Deserializes a key that enables a section when present, even as `key:` with no value:
-/// a missing key stays `None` through `#[serde(default)]`.
-fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
 }
 
 #[cfg(test)]

@@ -166,6 +166,16 @@ pub async fn listen(endpoint: &str) -> Result<tokio::net::TcpListener, String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
+/// confignet's `dialer` section, which otelcol embeds in every address config, servers'
+/// included. A listener never dials, and otelcol's listeners ignore it too, so on a server it is
+/// accepted and has no effect; its value is still checked as otelcol decodes it.
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerDialer {
+    #[serde(default, deserialize_with = "crate::duration::deserialize_opt")]
+    pub timeout: Option<std::time::Duration>,
+}
+
 /// A server's `transport` (otelcol's confignet network type). Redline listens on TCP only;
 /// otelcol's other network types are refused by name rather than listened on as TCP.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,7 +1,6 @@
 //! otelcol's `pprof` settings (pprofextension v0.161.0), every key accepted.
 
-use std::time::Duration;
-
+use redline_pipeline::endpoint::ListenerDialer;
 use redline_pipeline::{ComponentConfig, ConfigError};
 use serde::Deserialize;
 
@@ -12,10 +11,8 @@ pub const DEFAULT_ENDPOINT: &str = "localhost:1777";
 pub struct Config {
     #[serde(default = "default_endpoint")]
     pub endpoint: String,
-    /// confignet's dial settings, which otelcol embeds in every TCP address config: a
-    /// listener never dials, so they have no effect there, in otelcol as here.
     #[serde(default)]
-    pub dialer: Option<Dialer>,
+    pub dialer: Option<ListenerDialer>,
     /// Go's `runtime.SetBlockProfileRate`: Redline has no block profile (logged at start).
     #[serde(default)]
     pub block_profile_fraction: i64,
@@ -25,17 +22,6 @@ pub struct Config {
     /// A CPU profile from start to shutdown is written here at shutdown; empty is off.
     #[serde(default)]
     pub save_to_file: String,
-}
-
-#[allow(dead_code)] // the field exists to accept otelcol's key
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Dialer {
-    #[serde(
-        default,
-        deserialize_with = "redline_pipeline::duration::deserialize_opt"
-    )]
-    pub timeout: Option<Duration>,
 }
 
 fn default_endpoint() -> String {
@@ -126,7 +112,7 @@ pub(crate) mod tests {
         assert_eq!(c.endpoint, "127.0.0.1:0");
         assert_eq!(
             c.dialer.as_ref().and_then(|d| d.timeout),
-            Some(Duration::from_secs(5))
+            Some(std::time::Duration::from_secs(5))
         );
         assert_eq!(c.save_to_file, "/tmp/cpu.prof");
         assert_eq!(

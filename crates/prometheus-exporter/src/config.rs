@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use redline_http_server::{HttpKeepalive, HttpServerTimeouts};
-use redline_pipeline::config::Unsupported;
-use redline_pipeline::endpoint::TcpTransport;
+use redline_pipeline::config::{present, Unsupported};
+use redline_pipeline::endpoint::{ListenerDialer, TcpTransport};
 use redline_pipeline::tls::ServerTlsConfig;
 use redline_pipeline::{ComponentConfig, ConfigError};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use redline_prometheus_translate::{ResourceLabels, ResourceLabelsConfig};
 
@@ -120,7 +120,7 @@ pub struct Config {
     #[serde(default)]
     pub middlewares: Option<Unsupported>,
     #[serde(default)]
-    pub dialer: Option<Unsupported>,
+    pub dialer: Option<ListenerDialer>,
     /// Only `tcp`.
     #[serde(default)]
     pub transport: TcpTransport,
@@ -139,15 +139,6 @@ pub struct Config {
 
 /// A server's `auth` section, as every Redline server spells it.
 pub use redline_pipeline::extension::ServerAuthConfig as AuthConfig;
-
-/// A key that turns a section on when present, even as `tls:` with no value.
-fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
-}
 
 impl Config {
     /// Checks the values serde cannot: the endpoint, translatable names, unsupported values.

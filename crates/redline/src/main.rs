@@ -238,16 +238,19 @@ async fn serve(
     let service = Service::start(&config, &factories, ctx)
         .await
         .with_context(|| format!("{}: could not start the pipeline", config.file))?;
-    let self_metrics = match &config.service.telemetry.metrics.endpoint {
-        Some(endpoint) => match start_self_telemetry(endpoint, &telemetry).await {
-            Ok(running) => Some(running),
-            Err(e) => {
-                service
-                    .shutdown(Instant::now() + Duration::from_secs(2))
-                    .await;
-                return Err(e);
+    let metrics = &config.service.telemetry.metrics;
+    let self_metrics = match &metrics.endpoint {
+        Some(endpoint) => {
+            match start_self_telemetry(endpoint, metrics.prometheus_suffixes, &telemetry).await {
+                Ok(running) => Some(running),
+                Err(e) => {
+                    service
+                        .shutdown(Instant::now() + Duration::from_secs(2))
+                        .await;
+                    return Err(e);
+                }
             }
-        },
+        }
         None => None,
     };
     for (component, name, addr) in service.local_addrs() {
@@ -281,14 +284,20 @@ async fn serve(
 }
 
 /// Serves Redline's own metrics (`otelcol_receiver_accepted_spans`, ...) in the Prometheus
-/// format on `endpoint`, as otelcol does on :8888.
+/// format on `endpoint`, as otelcol does on :8888: in the classic text format only (its Go
+/// exporter never answers in OpenMetrics, whose counters would be renamed `…_total`), and
+/// with unit and type suffixes only when `suffixes` says so.
 async fn start_self_telemetry(
     endpoint: &str,
+    suffixes: bool,
     telemetry: &Telemetry,
 ) -> anyhow::Result<Box<dyn redline_pipeline::RunningComponent>> {
-    let config: redline_prometheus_exporter::Config =
-        serde_json::from_value(serde_json::json!({ "endpoint": endpoint }))
-            .context("service.telemetry.metrics")?;
+    let config: redline_prometheus_exporter::Config = serde_json::from_value(serde_json::json!({
+        "endpoint": endpoint,
+        "add_metric_suffixes": suffixes,
+        "enable_open_metrics": false,
+    }))
+    .context("service.telemetry.metrics")?;
     let source: std::sync::Arc<dyn redline_pipeline::MetricsSource> =
         std::sync::Arc::new(telemetry.clone());
     let running = redline_prometheus_exporter::start("telemetry", &config, vec![source])

@@ -36,7 +36,9 @@ fn bad_keys_are_named() {
     assert!(e.contains("\"endpoint\" is required"), "{e}");
     let e = problem("    endpoint: localhost");
     assert!(e.contains("endpoint") && e.contains("missing port"), "{e}");
-    for key in ["tls", "cors", "auth", "response_headers"] {
+    let e = problem("    tls: {cert_file: c.pem}");
+    assert!(e.contains("tls.key_file"), "{e}");
+    for key in ["cors", "auth", "response_headers"] {
         let e = problem(&format!("    {key}: {{}}"));
         assert!(
             e.contains(key) && e.contains("does not support yet"),

@@ -22,6 +22,10 @@ pub struct MetricsTelemetryConfig {
     pub level: Option<String>,
     /// `host:port` of the Prometheus pull endpoint, from `address` or a `pull` reader.
     pub endpoint: Option<String>,
+    /// Whether the pull endpoint's names carry unit and `_total` suffixes. otelcol serves its
+    /// own metrics without them (`otelcol_receiver_accepted_spans`) unless the reader turns
+    /// off `without_units` or `without_type_suffix`: its Go exporter then adds both.
+    pub prometheus_suffixes: bool,
     /// The `periodic` readers, in file order; empty with `level: none`.
     pub push: Vec<PeriodicReaderConfig>,
 }
@@ -126,6 +130,7 @@ impl Loader {
         let mut endpoints: Vec<String> = raw.address.into_iter().collect();
         let mut push = Vec::new();
         let mut valid = true;
+        let mut suffixes = false;
         let readers_path = join_key(path, "readers");
         if matches!(&raw.readers, Some(r) if r.is_empty()) && level != "none" {
             // otelcol's own check.
@@ -141,6 +146,20 @@ impl Loader {
             match (reader.pull, reader.periodic) {
                 (Some(pull), None) => {
                     let p = pull.exporter.prometheus;
+                    if p.without_scope_info == Some(false) {
+                        let key =
+                            format!("{reader_path}.pull.exporter.prometheus.without_scope_info");
+                        self.error(
+                            mark_at(node, path, &key),
+                            key,
+                            "only `true` is supported: Redline's own metrics carry no \
+                             instrumentation scope (otelcol's `otel_scope_*` labels name its Go \
+                             packages)",
+                        );
+                        valid = false;
+                    }
+                    suffixes =
+                        !(p.without_units.unwrap_or(true) && p.without_type_suffix.unwrap_or(true));
                     let host = p.host.unwrap_or_else(|| "localhost".to_owned());
                     endpoints.push(format!("{host}:{}", p.port.unwrap_or(8888)));
                 }
@@ -184,6 +203,7 @@ impl Loader {
         Some(MetricsTelemetryConfig {
             level: Some(level),
             endpoint,
+            prometheus_suffixes: suffixes,
             push,
         })
     }
@@ -447,9 +467,9 @@ struct PullExporterRaw {
 struct PrometheusReaderRaw {
     host: Option<String>,
     port: Option<u16>,
-    without_units: Option<Unsupported>,
-    without_type_suffix: Option<Unsupported>,
-    without_scope_info: Option<Unsupported>,
+    without_units: Option<bool>,
+    without_type_suffix: Option<bool>,
+    without_scope_info: Option<bool>,
     with_resource_constant_labels: Option<Unsupported>,
 }
 

@@ -473,3 +473,42 @@ fn traces_without_exporting_are_accepted_with_a_notice() {
         "{e}"
     );
 }
+
+#[test]
+fn the_pull_endpoint_names_metrics_as_otelcols_go_exporter_does() {
+    let suffixes = |prometheus: &str| {
+        load_ok(&format!(
+            "    metrics:\n      readers:\n        - pull:\n            exporter:\n              \
+             prometheus: {{port: 18888{prometheus}}}\n"
+        ))
+        .metrics
+        .prometheus_suffixes
+    };
+    // otelcol turns both off unless told otherwise; its exporter adds units and `_total`
+    // unless both stay off.
+    assert!(!suffixes(""));
+    assert!(!suffixes(
+        ", without_units: true, without_type_suffix: true"
+    ));
+    assert!(suffixes(", without_type_suffix: false"));
+    assert!(suffixes(", without_units: false"));
+    assert!(suffixes(
+        ", without_units: false, without_type_suffix: true"
+    ));
+    assert!(!suffixes(", without_scope_info: true"));
+    assert!(
+        !load_ok("    metrics:\n      address: 127.0.0.1:18888\n")
+            .metrics
+            .prometheus_suffixes
+    );
+
+    let err = load_err(
+        "    metrics:\n      readers:\n        - pull:\n            exporter:\n              \
+         prometheus: {port: 18888, without_scope_info: false}\n",
+    );
+    assert!(
+        err.contains("readers[0].pull.exporter.prometheus.without_scope_info")
+            && err.contains("only `true` is supported"),
+        "{err}"
+    );
+}
