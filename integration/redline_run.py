@@ -101,9 +101,16 @@ class SelfTelemetry(dict):
     """Redline's own metrics (service.telemetry.metrics): {(name, frozenset(labels)): value}."""
 
     def value(self, name: str, **labels) -> float:
-        key = (name, frozenset(labels.items()))
-        assert key in self, f"no {name}{labels} in self-telemetry: {sorted(k for k in self if k[0] == name)}"
-        return self[key]
+        """The series `name` with `labels` (an exporter's counters also carry where it sends:
+        `server_address`, ... as in otelcol, which a test need not name)."""
+        matching = [v for (n, lb), v in self.items() if n == name and frozenset(labels.items()) <= lb]
+        assert len(matching) == 1, \
+            f"{len(matching)} series {name}{labels} in self-telemetry: {sorted(k for k in self if k[0] == name)}"
+        return matching[0]
+
+    def sum(self, name: str, **labels) -> float:
+        """The sum of every series `name` with `labels`; 0 when there is none yet."""
+        return sum(v for (n, lb), v in self.items() if n == name and frozenset(labels.items()) <= lb)
 
 
 def raw_export(channel: grpc.Channel):

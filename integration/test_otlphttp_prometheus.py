@@ -173,9 +173,9 @@ def start_pair(procs, tmp_path, redline_bin, prometheus3_bin, encoding, compress
 
 def exporter_counts(rl: Redline) -> dict:
     t = rl.self_telemetry()
-    key = frozenset({("exporter", EXPORTER)})
-    return {"sent": t.get((SENT["metrics"], key), 0), "send failed": t.get((SEND_FAILED["metrics"], key), 0),
-            "accepted": t.get((ACCEPTED["metrics"], frozenset({("receiver", "otlp"), ("transport", "grpc")})), 0)}
+    return {"sent": t.sum(SENT["metrics"], exporter=EXPORTER),
+            "send failed": t.sum(SEND_FAILED["metrics"], exporter=EXPORTER),
+            "accepted": t.sum(ACCEPTED["metrics"], receiver="otlp", transport="grpc")}
 
 
 def stored(prom: Prom, window: str = "1h") -> dict:

@@ -274,8 +274,7 @@ def test_sdk_three_signals(redline_bin, procs, tmp_path, backends, protocol):
 
     def settled():
         t = rl.self_telemetry()
-        return t if all(t.get((SENT[s], frozenset({("exporter", EXPORTER[s])})), 0) == want[s] for s in SIGNALS) \
-            else None
+        return t if all(t.sum(SENT[s], exporter=EXPORTER[s]) == want[s] for s in SIGNALS) else None
 
     try:
         t = helpers.wait_until(settled, 10, "Redline's exporter counters to reach the tally")
@@ -287,8 +286,8 @@ def test_sdk_three_signals(redline_bin, procs, tmp_path, backends, protocol):
             "accepted": t.get((ACCEPTED[s], frozenset({("receiver", "otlp"), ("transport", transport)}))),
             f"accepted over {other}": t.get((ACCEPTED[s], frozenset({("receiver", "otlp"), ("transport", other)})), 0),
             "refused": t.get((REFUSED[s], frozenset({("receiver", "otlp"), ("transport", transport)})), 0),
-            "sent": t.get((SENT[s], frozenset({("exporter", EXPORTER[s])}))),
-            "send failed": t.get((SEND_FAILED[s], frozenset({("exporter", EXPORTER[s])})), 0),
+            "sent": t.sum(SENT[s], exporter=EXPORTER[s]),
+            "send failed": t.sum(SEND_FAILED[s], exporter=EXPORTER[s]),
         }
     expected = {s: {"accepted": want[s], f"accepted over {other}": 0, "refused": 0, "sent": want[s],
                     "send failed": 0} for s in SIGNALS}

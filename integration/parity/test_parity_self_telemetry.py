@@ -40,10 +40,14 @@ def config(naming: dict) -> str:
                                                                   **naming}}}}]}
     return yaml.safe_dump({
         "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "127.0.0.1:4317"}}}},
-        "exporters": {"otlp/tempo": {"endpoint": "127.0.0.1:4317", "tls": {"insecure": True}}},
+        "exporters": {
+            "otlp/tempo": {"endpoint": "127.0.0.1:4317", "tls": {"insecure": True}},
+            "otlphttp/gateway": {"endpoint": "http://127.0.0.1:4318/otlp"},
+        },
         "service": {
             "telemetry": {"metrics": metrics},
-            "pipelines": {"traces": {"receivers": ["otlp"], "exporters": ["otlp/tempo"]}},
+            "pipelines": {"traces": {"receivers": ["otlp"],
+                                     "exporters": ["otlp/tempo", "otlphttp/gateway"]}},
         },
     }, sort_keys=False)
 
@@ -62,6 +66,31 @@ def total(expo, sample: str, **labels) -> float:
                if name == sample and labels.items() <= dict(lbls).items())
 
 
+def labels_of(expo, sample: str) -> set:
+    return {lbls for fam in expo.families.values() for (name, lbls), _ in fam.samples.items()
+            if name == sample}
+
+
+def _stat(pid: int) -> list:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime, in USER_HZ (100) ticks."""
+    fields = _stat(pid)
+    return (int(fields[11]) + int(fields[12])) / 100
+
+
+def rss_bytes(pid: int) -> int:
+    line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
+def process_age(pid: int) -> float:
+    started = int(_stat(pid)[19]) / 100  # starttime: ticks after boot
+    return float(Path("/proc/uptime").read_text().split()[0]) - started
+
+
 @pytest.mark.parametrize("naming, suffix", [
     ({}, ""),
     ({"without_type_suffix": False}, "_total"),
@@ -77,18 +106,45 @@ def test_own_metrics_have_otelcols_names_types_and_counts(procs, tmp_path, redli
         accepted = f"otelcol_receiver_accepted_spans{suffix}"
         sent = f"otelcol_exporter_sent_spans{suffix}"
         helpers.wait_until(
-            lambda: all(total(scrape(pair, side)[1], sent, exporter="otlp/tempo") == 15
-                        for side in SIDES),
-            20, "both collectors to count 15 spans sent")
+            lambda: all(total(scrape(pair, side)[1], sent, exporter=e) == 15
+                        for side in SIDES for e in ("otlp/tempo", "otlphttp/gateway")),
+            20, "both collectors to count 15 spans sent by each exporter")
 
         answers = {side: scrape(pair, side) for side in SIDES}
         for side, (content_type, _) in answers.items():
             assert content_type.startswith("text/plain; version=0.0.4"), (side, content_type)
         otelcol, redline = answers["otelcol"][1], answers["redline"][1]
+        # Each exporter's counters say where it sends, with its own sink's port.
+        for side, expo in answers.items():
+            sink_port = pair.sinks[side].endpoint.rsplit(":", 1)[1]
+            http_port = str(pair.http_sinks[side].port)
+            assert labels_of(expo[1], sent) == {
+                (("exporter", "otlp/tempo"), ("server_address", "127.0.0.1"),
+                 ("server_port", sink_port)),
+                (("exporter", "otlphttp/gateway"), ("server_address", "127.0.0.1"),
+                 ("server_port", http_port), ("url_path", "/otlp/v1/traces")),
+            }, side
         for expo in (otelcol, redline):
             assert total(expo, accepted, receiver="otlp", transport="grpc") == 15
             assert total(expo, sent, exporter="otlp/tempo") == 15
             assert total(expo, f"otelcol_exporter_send_failed_spans{suffix}", exporter="otlp/tempo") == 0
+
+        # The process figures collector dashboards plot, checked against the kernel's own.
+        process = {f"otelcol_process_uptime{'_seconds' + suffix if suffix else ''}",
+                   f"otelcol_process_cpu_seconds{suffix}",
+                   f"otelcol_process_memory_rss{'_bytes' if suffix else ''}"}
+        for expo in (otelcol, redline):
+            assert process <= {n for fam in expo.families.values() for n, _ in fam.samples}
+        pid = pair.redline.proc.pid
+        cpu_before, rss_before = cpu_seconds(pid), rss_bytes(pid)
+        _, fresh = scrape(pair, "redline")
+        cpu_after, rss_after = cpu_seconds(pid), rss_bytes(pid)
+        cpu = total(fresh, f"otelcol_process_cpu_seconds{suffix}")
+        assert cpu_before <= cpu <= cpu_after, (cpu_before, cpu, cpu_after)
+        rss = total(fresh, f"otelcol_process_memory_rss{'_bytes' if suffix else ''}")
+        assert 0.9 * min(rss_before, rss_after) <= rss <= 1.1 * max(rss_before, rss_after)
+        uptime = total(fresh, f"otelcol_process_uptime{'_seconds' + suffix if suffix else ''}")
+        assert 0 < uptime <= process_age(pid), (uptime, process_age(pid))
 
         ours = {name: fam for name, fam in redline.families.items() if name.startswith("otelcol_")}
         assert ours, "Redline served none of otelcol's metrics"

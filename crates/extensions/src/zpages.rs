@@ -253,17 +253,12 @@ async fn expvarz(State(p): Shared) -> Response {
 /// The process's memory and threads from /proc/self/status (Linux only): what Go's
 /// `memstats` tells an operator, in the kernel's terms.
 fn process_status() -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |key: &str| -> Option<u64> {
-        let line = text.lines().find(|l| l.starts_with(key))?;
-        line[key.len()..].split_whitespace().next()?.parse().ok()
-    };
-    let kib = |key: &str| field(key).map(|kb| kb.saturating_mul(1024));
+    let status = redline_procfs::Status::read()?;
     Some(serde_json::json!({
-        "resident_memory_bytes": kib("VmRSS:"),
-        "peak_resident_memory_bytes": kib("VmHWM:"),
-        "virtual_memory_bytes": kib("VmSize:"),
-        "threads": field("Threads:"),
+        "resident_memory_bytes": status.bytes("VmRSS:"),
+        "peak_resident_memory_bytes": status.bytes("VmHWM:"),
+        "virtual_memory_bytes": status.bytes("VmSize:"),
+        "threads": status.number("Threads:"),
     }))
 }
 

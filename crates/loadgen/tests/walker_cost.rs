@@ -8,14 +8,14 @@
 use std::hint::black_box;
 
 use redline_loadgen::model::{Generator, ModelConfig};
-use redline_loadgen::procstat::parse_stat_cpu;
+
 use redline_loadgen::signal::Signal;
 use redline_loadgen::templates::prepare;
 
 /// CPU seconds of the calling thread (10 ms resolution: measure for seconds).
 fn thread_cpu() -> f64 {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("thread stat");
-    parse_stat_cpu(&stat).expect("parses")
+    redline_procfs::stat_cpu_seconds(&stat).expect("parses")
 }
 
 fn walk(signal: Signal, raw: &[u8]) -> usize {

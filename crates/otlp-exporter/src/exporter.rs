@@ -88,6 +88,7 @@ pub(crate) fn launch<T: Transport>(
 ) -> Result<Started, BuildError> {
     let id_str = id.to_string();
     let counters = ctx.telemetry.exporter(&id_str, signal);
+    counters.set_endpoint_labels(transport.endpoint_labels());
     let limits = limits(queue_config, retry);
     let queue = match &queue_config.storage {
         None => Queue::new(id_str.clone(), limits, counters),

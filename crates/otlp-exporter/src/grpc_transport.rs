@@ -183,6 +183,10 @@ impl Transport for GrpcTransport {
         &self.endpoint
     }
 
+    fn endpoint_labels(&self) -> Vec<(&'static str, String)> {
+        crate::endpoint_labels::grpc(&self.endpoint)
+    }
+
     fn forwards_gzip_frames(&self) -> bool {
         matches!(self.encoding, Some(MessageEncoding::Gzip(_)))
     }

@@ -25,6 +25,7 @@ mod codec;
 mod compress;
 pub mod config;
 mod disk;
+mod endpoint_labels;
 mod exporter;
 mod failure_log;
 mod grpc;

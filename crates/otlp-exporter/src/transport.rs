@@ -44,6 +44,9 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// Says where this transport sends, for the logs of failed attempts.
     fn describe(&self) -> &str;
 
+    /// Says where this transport sends, as labels of the exporter's counters.
+    fn endpoint_labels(&self) -> Vec<(&'static str, String)>;
+
     /// Whether `encode` sends a client's gzip frame ([`client_gzip_frame`]) when it has one:
     /// an exporter that never does lets go of them before queueing.
     fn forwards_gzip_frames(&self) -> bool;

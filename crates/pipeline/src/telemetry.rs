@@ -109,6 +109,20 @@ pub struct ExporterCounters {
     /// Batches waiting in the sending queue.
     pub queue_size: AtomicI64,
     pub queue_capacity: AtomicI64,
+    /// Where the exporter sends, as labels of its sent and failed counters (otelcol's
+    /// `server_address`, `server_port`, `url_path`), in label-name order; set once at build.
+    endpoint: std::sync::OnceLock<Vec<(&'static str, String)>>,
+}
+
+impl ExporterCounters {
+    /// Sets the endpoint labels; later calls change nothing.
+    pub fn set_endpoint_labels(&self, labels: Vec<(&'static str, String)>) {
+        let _ = self.endpoint.set(labels);
+    }
+
+    fn endpoint_labels(&self) -> &[(&'static str, String)] {
+        self.endpoint.get().map_or(&[], Vec::as_slice)
+    }
 }
 
 /// Names, description and unit of a counter a component defines itself.
@@ -338,8 +352,13 @@ impl MetricsSource for Telemetry {
             ];
             for (name, help, field) in exp {
                 counter_family(sink, name, &help, n.unit);
+                // otelcol's queue counts enqueue failures without the endpoint.
+                let with_endpoint = name != n.enqueue_failed;
                 for ((_, id), c) in exporters.iter().filter(|((s, _), _)| *s == signal) {
-                    let labels = [("exporter", id.as_str())];
+                    let mut labels = vec![("exporter", id.as_str())];
+                    if with_endpoint {
+                        labels.extend(c.endpoint_labels().iter().map(|(k, v)| (*k, v.as_str())));
+                    }
                     sink.counter(&labels, field(c).load(Ordering::Relaxed), start, None);
                 }
             }

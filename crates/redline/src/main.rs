@@ -4,6 +4,7 @@
 mod cli;
 mod feature_gates;
 mod logging;
+mod process_metrics;
 mod runtime;
 mod telemetry_push;
 
@@ -233,6 +234,7 @@ async fn serve(
     host: HostInfo,
 ) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
+    telemetry.register_source(std::sync::Arc::new(process_metrics::ProcessMetrics::new()));
     let pushers = telemetry_push::start(&config.service.telemetry, &telemetry)?;
     let ctx = BuildContext::new(telemetry.clone()).with_host(host);
     let service = Service::start(&config, &factories, ctx)

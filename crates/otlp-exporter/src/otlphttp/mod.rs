@@ -235,6 +235,10 @@ impl Transport for HttpTransport {
         &self.url_text
     }
 
+    fn endpoint_labels(&self) -> Vec<(&'static str, String)> {
+        crate::endpoint_labels::http(&self.url_text)
+    }
+
     fn forwards_gzip_frames(&self) -> bool {
         self.format.compression == HttpCompression::Gzip && self.format.encoding == Encoding::Proto
     }

@@ -21,9 +21,7 @@ pub struct ProcessMemory;
 
 impl MemoryGauge for ProcessMemory {
     fn resident_bytes(&self) -> Option<u64> {
-        let text = std::fs::read_to_string("/proc/self/status").ok()?;
-        // In kB, so no page size is needed.
-        status_kb(&text, "VmRSS:").map(|kb| kb.saturating_mul(1024))
+        redline_procfs::resident_bytes()
     }
 
     fn release_free_memory(&self) {
@@ -45,17 +43,12 @@ fn release_free_memory() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn release_free_memory() {}
 
-pub(crate) fn status_kb(text: &str, key: &str) -> Option<u64> {
-    let line = text.lines().find(|l| l.starts_with(key))?;
-    line[key.len()..].split_whitespace().next()?.parse().ok()
-}
-
 /// Memory available to this process: the cgroup limit (v2, else v1) when one is set and below
 /// the host's memory, else MemTotal.
 pub fn total_memory_bytes() -> Option<u64> {
     let host = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|info| status_kb(&info, "MemTotal:"))
+        .and_then(|info| redline_procfs::field(&info, "MemTotal:"))
         .map(|kb| kb.saturating_mul(1024));
     let cgroup = [
         "/sys/fs/cgroup/memory.max",
@@ -81,11 +74,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_vmrss_in_kib() {
-        let s = "Name:\tredline\nVmHWM:\t   51200 kB\nVmRSS:\t   40000 kB\n";
-        assert_eq!(status_kb(s, "VmRSS:"), Some(40_000));
-        assert_eq!(status_kb(s, "VmSwap:"), None);
-        assert_eq!(status_kb("VmRSS:\tlots kB\n", "VmRSS:"), None);
+    fn reads_this_process() {
         let own = ProcessMemory
             .resident_bytes()
             .expect("this process has a VmRSS");

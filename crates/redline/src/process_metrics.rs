@@ -1,0 +1,67 @@
+//! otelcol's process metrics among Redline's own (`otelcol_process_uptime`,
+//! `otelcol_process_cpu_seconds`, `otelcol_process_memory_rss`): the collector dashboards
+//! users have plot them. Go's runtime figures (`otelcol_process_runtime_*`) have no Rust
+//! equivalent and are not served.
+
+use std::time::Instant;
+
+use redline_pipeline::metrics::{FamilyDesc, MetricKind, MetricsSink, MetricsSource, NumberPoint};
+
+pub struct ProcessMetrics {
+    started: Instant,
+    start_time_unix_nano: u64,
+}
+
+impl ProcessMetrics {
+    /// Uptime counts from now: call it as the process starts.
+    pub fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            start_time_unix_nano: redline_pipeline::telemetry::now_unix_nano(),
+        }
+    }
+}
+
+impl MetricsSource for ProcessMetrics {
+    fn collect(&self, sink: &mut dyn MetricsSink) {
+        let counters = [
+            (
+                "otelcol_process_uptime",
+                "Uptime of the process",
+                Some(self.started.elapsed().as_secs_f64()),
+            ),
+            (
+                "otelcol_process_cpu_seconds",
+                "Total CPU user and system time in seconds",
+                redline_procfs::cpu_seconds(),
+            ),
+        ];
+        for (name, description, value) in counters {
+            let Some(value) = value else { continue };
+            sink.family(&FamilyDesc {
+                name,
+                description,
+                unit: "s",
+                kind: MetricKind::Counter,
+            });
+            sink.number(
+                &[],
+                &NumberPoint {
+                    value,
+                    start_time_unix_nano: self.start_time_unix_nano,
+                    time_unix_nano: 0,
+                    exemplars: &[],
+                },
+            );
+        }
+        if let Some(rss) = redline_procfs::resident_bytes() {
+            sink.family(&FamilyDesc {
+                name: "otelcol_process_memory_rss",
+                description: "Total physical memory (resident set size)",
+                unit: "By",
+                kind: MetricKind::Gauge,
+            });
+            sink.gauge(&[], rss as f64);
+        }
+    }
+}
