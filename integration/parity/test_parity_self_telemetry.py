@@ -40,13 +40,14 @@ def config(naming: dict) -> str:
                                                                   **naming}}}}]}
     return yaml.safe_dump({
         "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "127.0.0.1:4317"}}}},
+        "processors": {"memory_limiter": {"check_interval": "1s", "limit_mib": 4000}},
         "exporters": {
             "otlp/tempo": {"endpoint": "127.0.0.1:4317", "tls": {"insecure": True}},
             "otlphttp/gateway": {"endpoint": "http://127.0.0.1:4318/otlp"},
         },
         "service": {
             "telemetry": {"metrics": metrics},
-            "pipelines": {"traces": {"receivers": ["otlp"],
+            "pipelines": {"traces": {"receivers": ["otlp"], "processors": ["memory_limiter"],
                                      "exporters": ["otlp/tempo", "otlphttp/gateway"]}},
         },
     }, sort_keys=False)
@@ -128,6 +129,14 @@ def test_own_metrics_have_otelcols_names_types_and_counts(procs, tmp_path, redli
             assert total(expo, accepted, receiver="otlp", transport="grpc") == 15
             assert total(expo, sent, exporter="otlp/tempo") == 15
             assert total(expo, f"otelcol_exporter_send_failed_spans{suffix}", exporter="otlp/tempo") == 0
+            assert total(expo, f"otelcol_processor_memory_limiter_accepted_spans{suffix}",
+                         processor="memory_limiter") == 15
+            for direction in ("incoming", "outgoing"):
+                assert total(expo, f"otelcol_processor_{direction}_items{suffix}",
+                             processor="memory_limiter", otel_signal="traces") == 15
+            assert labels_of(expo, "otelcol_exporter_in_flight_requests") == {
+                (("data_type", "traces"), ("exporter", e)) for e in ("otlp/tempo", "otlphttp/gateway")}
+            assert total(expo, "otelcol_exporter_in_flight_requests") == 0
 
         # The process figures collector dashboards plot, checked against the kernel's own.
         process = {f"otelcol_process_uptime{'_seconds' + suffix if suffix else ''}",
@@ -155,6 +164,17 @@ def test_own_metrics_have_otelcols_names_types_and_counts(procs, tmp_path, redli
         assert all(v == 0 for values in only_ours.values() for v in values), only_ours
         assert set(only_ours) <= {f"otelcol_exporter_send_failed_spans{suffix}",
                                   f"otelcol_exporter_enqueue_failed_spans{suffix}"}, only_ours
+        # What otelcol serves and Redline does not: Go's runtime and HTTP handler figures,
+        # and the receivers' `failed` counters, which count nothing unless a feature gate
+        # splits errors from refusals (docs/compatibility.md §36).
+        only_theirs = sorted(name for name in otelcol.families if name not in redline.families)
+        assert only_theirs == sorted([
+            "otelcol_process_runtime_heap_alloc_bytes",
+            f"otelcol_process_runtime_total_alloc_bytes{suffix}",
+            "otelcol_process_runtime_total_sys_memory_bytes",
+            f"otelcol_receiver_failed_spans{suffix}",
+            "promhttp_metric_handler_errors_total",
+        ]), only_theirs
         for name, fam in ours.items():
             if name in only_ours:
                 continue

@@ -345,6 +345,7 @@ impl Drop for Running {
 async fn run_sender<T: Transport>(queue: Arc<Queue>, sender: Arc<Sender<T>>) {
     let mut timer = AttemptTimer::new();
     while let Some(taken) = queue.next_request().await {
+        let _in_flight = queue.in_flight();
         match sender.deliver(&taken, &queue, &mut timer).await {
             Some((sent, failed)) => queue.complete(taken, sent, failed),
             // A persistent queue is stopping: the batches wait on disk for the next start.

@@ -580,6 +580,12 @@ impl Queue {
     /// Stops taking batches. From memory, senders send what is queued, then stop; from disk
     /// they take nothing more (it is kept for the next start) and stop once their request is
     /// done or waits to be retried.
+    /// Counts one request as in flight until the guard is dropped.
+    pub fn in_flight(&self) -> InFlight {
+        self.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.counters.clone())
+    }
+
     pub fn begin_drain(&self) {
         self.state.lock().draining = true;
         self.notify.notify_waiters();
@@ -662,6 +668,16 @@ impl Queue {
             Ordering::Relaxed,
         );
         closed
+    }
+}
+
+/// One request in flight (`otelcol_exporter_in_flight_requests`), from the moment a sender
+/// takes it until it is delivered, given up or put back.
+pub(crate) struct InFlight(Arc<ExporterCounters>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

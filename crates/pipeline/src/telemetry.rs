@@ -28,6 +28,7 @@ pub const EXPORTER_SEND_FAILED_LOG_RECORDS: &str = "otelcol_exporter_send_failed
 pub const EXPORTER_ENQUEUE_FAILED_LOG_RECORDS: &str = "otelcol_exporter_enqueue_failed_log_records";
 pub const EXPORTER_QUEUE_SIZE: &str = "otelcol_exporter_queue_size";
 pub const EXPORTER_QUEUE_CAPACITY: &str = "otelcol_exporter_queue_capacity";
+pub const EXPORTER_IN_FLIGHT_REQUESTS: &str = "otelcol_exporter_in_flight_requests";
 /// Items a processor took and passed on (label `processor`, `otel_signal`), in the signal's unit.
 pub const PROCESSOR_INCOMING_ITEMS: &str = "otelcol_processor_incoming_items";
 pub const PROCESSOR_OUTGOING_ITEMS: &str = "otelcol_processor_outgoing_items";
@@ -36,6 +37,19 @@ pub const PROCESSOR_FILTER_SPANS_FILTERED: &str = "otelcol_processor_filter_span
 pub const PROCESSOR_FILTER_DATAPOINTS_FILTERED: &str =
     "otelcol_processor_filter_datapoints_filtered";
 pub const PROCESSOR_FILTER_LOGS_FILTERED: &str = "otelcol_processor_filter_logs_filtered";
+/// Items the memory limiter let through and refused (label `processor`).
+pub const PROCESSOR_MEMORY_LIMITER_ACCEPTED_SPANS: &str =
+    "otelcol_processor_memory_limiter_accepted_spans";
+pub const PROCESSOR_MEMORY_LIMITER_ACCEPTED_METRIC_POINTS: &str =
+    "otelcol_processor_memory_limiter_accepted_metric_points";
+pub const PROCESSOR_MEMORY_LIMITER_ACCEPTED_LOG_RECORDS: &str =
+    "otelcol_processor_memory_limiter_accepted_log_records";
+pub const PROCESSOR_MEMORY_LIMITER_REFUSED_SPANS: &str =
+    "otelcol_processor_memory_limiter_refused_spans";
+pub const PROCESSOR_MEMORY_LIMITER_REFUSED_METRIC_POINTS: &str =
+    "otelcol_processor_memory_limiter_refused_metric_points";
+pub const PROCESSOR_MEMORY_LIMITER_REFUSED_LOG_RECORDS: &str =
+    "otelcol_processor_memory_limiter_refused_log_records";
 /// Series a spanmetrics connector holds (gauge, label `connector`).
 pub const SPANMETRICS_ACTIVE_SERIES: &str = "redline_spanmetrics_active_series";
 /// Spans folded into the overflow series by the cardinality limit (counter).
@@ -109,6 +123,8 @@ pub struct ExporterCounters {
     /// Batches waiting in the sending queue.
     pub queue_size: AtomicI64,
     pub queue_capacity: AtomicI64,
+    /// Requests taken off the queue and not yet delivered or given up (retry waits included).
+    pub in_flight: AtomicI64,
     /// Where the exporter sends, as labels of its sent and failed counters (otelcol's
     /// `server_address`, `server_port`, `url_path`), in label-name order; set once at build.
     endpoint: std::sync::OnceLock<Vec<(&'static str, String)>>,
@@ -394,29 +410,45 @@ impl MetricsSource for Telemetry {
             }
         }
 
+        // Only exporters with a sending queue have these, as in otelcol.
+        let queued: Vec<_> = exporters
+            .iter()
+            .filter(|(_, c)| c.queue_capacity.load(Ordering::Relaxed) > 0)
+            .collect();
         type GaugeField = fn(&ExporterCounters) -> &AtomicI64;
-        let gauges: [(&str, &str, GaugeField); 2] = [
+        // Units are annotations, not `1`: otelcol's translation turns unit `1` on a gauge
+        // into a `_ratio` suffix, and these are counts.
+        let gauges: [(&str, &str, &str, GaugeField); 3] = [
             (
                 EXPORTER_QUEUE_SIZE,
                 "Current size of the retry queue (in batches).",
+                "{batches}",
                 |c| &c.queue_size,
             ),
             (
                 EXPORTER_QUEUE_CAPACITY,
                 "Fixed capacity of the retry queue (in batches).",
+                "{batches}",
                 |c| &c.queue_capacity,
             ),
+            (
+                EXPORTER_IN_FLIGHT_REQUESTS,
+                "Number of export requests currently in-flight (including retry backoff).",
+                "{requests}",
+                |c| &c.in_flight,
+            ),
         ];
-        for (name, help, field) in gauges {
+        for (name, help, unit, field) in gauges {
+            if queued.is_empty() {
+                break;
+            }
             sink.family(&FamilyDesc {
                 name,
                 description: help,
-                // An annotation, not `1`: otelcol's translation turns unit `1` on a gauge
-                // into a `_ratio` suffix, and these are counts of batches.
-                unit: "{batches}",
+                unit,
                 kind: MetricKind::Gauge,
             });
-            for ((signal, id), c) in &exporters {
+            for ((signal, id), c) in &queued {
                 let labels = [("data_type", signal.as_str()), ("exporter", id.as_str())];
                 sink.gauge(&labels, field(c).load(Ordering::Relaxed) as f64);
             }

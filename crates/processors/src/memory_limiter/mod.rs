@@ -10,9 +10,11 @@
 //! collector uses to pace its forced GC; then it decides.
 
 mod config;
+mod counters;
 mod gauge;
 
 pub use config::MemoryLimiterConfig;
+pub use counters::LimiterCounters;
 pub use gauge::{total_memory_bytes, MemoryGauge, ProcessMemory};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +25,7 @@ use futures::future::BoxFuture;
 use redline_pipeline::component::{BuildResult, FactoryInfo};
 use redline_pipeline::{
     Batch, BuildContext, BuildError, ComponentConfig, ConfigError, Consumer, ProcessorFactory,
-    Refused, Reservation, RunningComponent, ShutdownError, Signal,
+    Refused, Reservation, RunningComponent, ShutdownError, Signal, SpanTap, TapId,
 };
 
 const MIB: u64 = 1024 * 1024;
@@ -58,6 +60,7 @@ pub struct MemoryLimiter {
     admitted: AtomicU64,
     refusing: AtomicBool,
     last_release: Mutex<Option<Instant>>,
+    counters: Option<LimiterCounters>,
 }
 
 impl MemoryLimiter {
@@ -76,9 +79,16 @@ impl MemoryLimiter {
             admitted: AtomicU64::new(0),
             refusing: AtomicBool::new(false),
             last_release: Mutex::new(None),
+            counters: None,
         };
         limiter.check();
         limiter
+    }
+
+    /// Counts what the limiter lets through and refuses, as otelcol's does.
+    pub fn with_counters(mut self, counters: LimiterCounters) -> Self {
+        self.counters = Some(counters);
+        self
     }
 
     /// Samples memory use once, releasing freed memory first when over the soft limit; logs
@@ -148,8 +158,9 @@ impl MemoryLimiter {
     }
 }
 
-impl Consumer for MemoryLimiter {
-    fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
+impl MemoryLimiter {
+    /// Admits `batch` against the budget, or says why not.
+    fn admit(&self, batch: &Batch) -> Result<u64, Refused> {
         let rss = self.rss.load(Ordering::Relaxed);
         if rss >= self.soft_limit() {
             return Err(self.refuse(format!(
@@ -168,9 +179,37 @@ impl Consumer for MemoryLimiter {
                 self.soft_limit()
             )));
         }
-        self.next.reserve(batch).inspect_err(|_| {
+        Ok(len)
+    }
+}
+
+impl Consumer for MemoryLimiter {
+    fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
+        let len = match self.admit(batch) {
+            Ok(len) => len,
+            Err(refused) => {
+                if let Some(c) = &self.counters {
+                    c.refused(batch.items);
+                }
+                return Err(refused);
+            }
+        };
+        if let Some(c) = &self.counters {
+            c.accepted(batch.items);
+        }
+        let next = self.next.reserve(batch).inspect_err(|_| {
             self.admitted.fetch_sub(len, Ordering::Relaxed);
+        })?;
+        Ok(match &self.counters {
+            Some(c) => c.counting(next),
+            None => next,
         })
+    }
+
+    /// The limiter passes requests on as they came, so the taps after it read them during
+    /// the receiver's walk.
+    fn span_taps(&self, taps: &mut Vec<(TapId, Arc<dyn SpanTap>)>) {
+        self.next.span_taps(taps);
     }
 }
 
@@ -219,25 +258,24 @@ impl ProcessorFactory for MemoryLimiterFactory {
     fn build(
         &self,
         config: &ComponentConfig,
-        _ctx: &BuildContext,
-        _signal: Signal,
+        ctx: &BuildContext,
+        signal: Signal,
         next: Arc<dyn Consumer>,
     ) -> BuildResult<(Arc<dyn Consumer>, Box<dyn RunningComponent>)> {
         let id = config.id().clone();
         let parsed = config
             .parse::<MemoryLimiterConfig>()
             .and_then(|c| c.validate(config).map(|()| c));
+        let counters = LimiterCounters::new(&ctx.telemetry, &id.to_string(), signal);
         Box::pin(async move {
             let cfg = parsed.map_err(|e| BuildError::new(&id, e))?;
             let settings = cfg
                 .settings(total_memory_bytes)
                 .map_err(|e| BuildError::new(&id, e))?;
-            let limiter = Arc::new(MemoryLimiter::new(
-                id.to_string(),
-                next,
-                Arc::new(ProcessMemory),
-                settings,
-            ));
+            let limiter = Arc::new(
+                MemoryLimiter::new(id.to_string(), next, Arc::new(ProcessMemory), settings)
+                    .with_counters(counters),
+            );
             tracing::info!(
                 processor = %id, limit_bytes = settings.limit, spike_bytes = settings.spike,
                 check_interval_ms = settings.check_interval.as_millis() as u64,

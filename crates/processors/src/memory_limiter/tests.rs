@@ -315,3 +315,67 @@ fn the_body_budget_is_the_spike_allowance() {
         "a fifth of the limit by default"
     );
 }
+
+#[test]
+fn counts_what_it_lets_through_and_refuses_under_otelcols_names() {
+    use redline_pipeline::telemetry::{self, CounterDesc, Telemetry};
+    let telemetry = Telemetry::new();
+    let (l, rss, _) = limiter(10 * MIB);
+    let l = l.with_counters(LimiterCounters::new(
+        &telemetry,
+        "memory_limiter",
+        Signal::Traces,
+    ));
+    l.consume(batch(100, 3)).expect("under the soft limit");
+    l.consume(batch(100, 4)).expect("under the soft limit");
+    rss.set(80 * MIB);
+    l.check();
+    l.consume(batch(100, 5)).expect_err("at the soft limit");
+
+    let series = |name| {
+        telemetry
+            .counter_family(CounterDesc {
+                name,
+                description: "",
+                unit: "{span}",
+            })
+            .series(&[("processor", "memory_limiter")])
+            .load(Ordering::SeqCst)
+    };
+    assert_eq!(
+        series(telemetry::PROCESSOR_MEMORY_LIMITER_ACCEPTED_SPANS),
+        7
+    );
+    assert_eq!(series(telemetry::PROCESSOR_MEMORY_LIMITER_REFUSED_SPANS), 5);
+    let items = telemetry.processor("memory_limiter", Signal::Traces);
+    assert_eq!(items.incoming.load(Ordering::SeqCst), 7);
+    assert_eq!(items.outgoing.load(Ordering::SeqCst), 7);
+}
+
+#[test]
+fn span_taps_behind_the_limiter_are_reached() {
+    use redline_pipeline::{SpanTap, TapId, TapWalk};
+
+    struct Tap;
+    impl SpanTap for Tap {
+        fn begin<'a>(&'a self, _: usize) -> Box<dyn TapWalk<'a> + 'a> {
+            unreachable!("not walked here")
+        }
+    }
+    struct Tapped(TapId);
+    impl Consumer for Tapped {
+        fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
+            Ok(Box::new(CommitFn(|_: Batch| {})))
+        }
+        fn span_taps(&self, taps: &mut Vec<(TapId, Arc<dyn SpanTap>)>) {
+            taps.push((self.0, Arc::new(Tap)));
+        }
+    }
+    let id = TapId::unique();
+    let memory = Arc::new(FakeMemory::default());
+    memory.set(10 * MIB);
+    let l = MemoryLimiter::new("m".into(), Arc::new(Tapped(id)), memory, SETTINGS);
+    let mut taps = Vec::new();
+    l.span_taps(&mut taps);
+    assert_eq!(taps.iter().map(|(t, _)| *t).collect::<Vec<_>>(), [id]);
+}
