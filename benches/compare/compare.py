@@ -108,7 +108,9 @@ RENAME = (("transform/rename", 'trace_statements:\n  - replace_pattern(span.name
 GLOB_HTTP = "      - glob: \"http.*.*\"\n"
 # `http.server` is one of each service's ten span names: about a tenth of the spans.
 FILTER10 = (("filter/tenth", 'traces:\n  span:\n    - name == "http.server"'),)
-PROCESSOR_LOADS = ("untouched", "rename", "filter10")
+# The shipped sidecar's memory_limiter, far above what the run uses: it never refuses.
+LIMITED = (("memory_limiter", "check_interval: 1s\nlimit_mib: 4000"),)
+PROCESSOR_LOADS = ("untouched", "rename", "filter10", "limited")
 
 
 def loads(args) -> dict[str, Load]:
@@ -138,6 +140,8 @@ def loads(args) -> dict[str, Load]:
                        "none", "none", processors=RENAME),
         "filter10": Load("filter10", "uncompressed, `filter` dropping ~10% of spans",
                          "none", "none", processors=FILTER10, drops=True),
+        "limited": Load("limited", "uncompressed, behind a `memory_limiter` that never refuses",
+                        "none", "none", processors=LIMITED),
         # rotel has no span metrics: None keeps it out of this load.
         "globs": Load("globs", "uncompressed, a spanmetrics glob dimension (`http.*.*`)",
                       "none", None, dimensions=GLOB_HTTP),
@@ -171,7 +175,7 @@ def parse_args() -> argparse.Namespace:
         "(uncompressed through a file_storage sending queue with fsync; otelcol and Redline "
         "only), steady "
         "(open loop at --rate for --duration), nonesteady (steady, forwarding uncompressed), "
-        "gzipsteady (steady, loadgen sending gzip); untouched, rename, filter10 (uncompressed with a "
+        "gzipsteady (steady, loadgen sending gzip); untouched, rename, filter10, limited (uncompressed with a "
         "processor; otelcol and Redline only); globs (uncompressed, a spanmetrics glob "
         "dimension; otelcol and Redline only); default "
         "reference,none,steady",

@@ -371,6 +371,7 @@ fn redline_telemetry_encodes_with_otelcol_names() {
     let exporter = telemetry.exporter("otlp/tempo", redline_pipeline::Signal::Traces);
     exporter.sent.store(1200, Ordering::Relaxed);
     exporter.queue_size.store(3, Ordering::Relaxed);
+    exporter.queue_capacity.store(1000, Ordering::Relaxed);
 
     let mut encoder = Encoder::new(Temporality::Cumulative);
     let bytes = encoder.encode(&telemetry, &target(), 0, T1);
