@@ -52,14 +52,7 @@ macro_rules! with_http_server_keys {
                 $crate::server::Listen {
                     endpoint: &self.endpoint,
                     tls: self.tls.as_ref(),
-                    timeouts: redline_http_server::HttpServerTimeouts {
-                        read_header_timeout: self.read_header_timeout,
-                        read_timeout: self.read_timeout,
-                        write_timeout: self.write_timeout,
-                        idle_timeout: self.idle_timeout,
-                        keep_alives_enabled: self.keep_alives_enabled,
-                        keepalive: self.keepalive,
-                    },
+                    timeouts: redline_http_server::http_server_timeouts!(self),
                 }
             }
         }

@@ -55,6 +55,23 @@ pub struct HttpServerTimeouts {
     pub keepalive: Option<HttpKeepalive>,
 }
 
+/// The [`HttpServerTimeouts`] of a server config whose fields carry confighttp's names
+/// (`read_header_timeout`, `read_timeout`, `write_timeout`, `idle_timeout`,
+/// `keep_alives_enabled`, `keepalive`): every server section spells them the same way.
+#[macro_export]
+macro_rules! http_server_timeouts {
+    ($config:expr) => {
+        $crate::HttpServerTimeouts {
+            read_header_timeout: $config.read_header_timeout,
+            read_timeout: $config.read_timeout,
+            write_timeout: $config.write_timeout,
+            idle_timeout: $config.idle_timeout,
+            keep_alives_enabled: $config.keep_alives_enabled,
+            keepalive: $config.keepalive,
+        }
+    };
+}
+
 impl HttpServerTimeouts {
     /// The head's deadline. Go's server takes a 0 here as `read_timeout`, and a 0 there as
     /// no deadline (`None`).

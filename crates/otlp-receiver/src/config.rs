@@ -354,14 +354,7 @@ impl HttpConfig {
 
     /// The keys bounding a connection's life, for the server and its checks.
     pub fn timeouts(&self) -> HttpServerTimeouts {
-        HttpServerTimeouts {
-            read_header_timeout: self.read_header_timeout,
-            read_timeout: self.read_timeout,
-            write_timeout: self.write_timeout,
-            idle_timeout: self.idle_timeout,
-            keep_alives_enabled: self.keep_alives_enabled,
-            keepalive: self.keepalive,
-        }
+        redline_http_server::http_server_timeouts!(self)
     }
 
     /// The accepted encodings. Call after [`Config::check`], which rejects unknown names.

@@ -29,6 +29,10 @@ pub const EXPORTER_ENQUEUE_FAILED_LOG_RECORDS: &str = "otelcol_exporter_enqueue_
 pub const EXPORTER_QUEUE_SIZE: &str = "otelcol_exporter_queue_size";
 pub const EXPORTER_QUEUE_CAPACITY: &str = "otelcol_exporter_queue_capacity";
 pub const EXPORTER_IN_FLIGHT_REQUESTS: &str = "otelcol_exporter_in_flight_requests";
+/// The collector process (served by the binary).
+pub const PROCESS_UPTIME: &str = "otelcol_process_uptime";
+pub const PROCESS_CPU_SECONDS: &str = "otelcol_process_cpu_seconds";
+pub const PROCESS_MEMORY_RSS: &str = "otelcol_process_memory_rss";
 /// Items a processor took and passed on (label `processor`, `otel_signal`), in the signal's unit.
 pub const PROCESSOR_INCOMING_ITEMS: &str = "otelcol_processor_incoming_items";
 pub const PROCESSOR_OUTGOING_ITEMS: &str = "otelcol_processor_outgoing_items";
@@ -343,11 +347,14 @@ impl MetricsSource for Telemetry {
         type ExpField = fn(&ExporterCounters) -> &AtomicU64;
         for signal in signals_of(&exporter_signals) {
             let n = names(signal);
-            let exp: [(&str, String, ExpField); 3] = [
+            // The last field: whether the series carry the exporter's endpoint (otelcol's
+            // queue counts enqueue failures without it).
+            let exp: [(&str, String, ExpField, bool); 3] = [
                 (
                     n.sent,
                     format!("Number of {} successfully sent to destination.", n.item),
                     |c| &c.sent,
+                    true,
                 ),
                 (
                     n.send_failed,
@@ -356,6 +363,7 @@ impl MetricsSource for Telemetry {
                         n.item
                     ),
                     |c| &c.send_failed,
+                    true,
                 ),
                 (
                     n.enqueue_failed,
@@ -364,12 +372,11 @@ impl MetricsSource for Telemetry {
                         n.item
                     ),
                     |c| &c.enqueue_failed,
+                    false,
                 ),
             ];
-            for (name, help, field) in exp {
+            for (name, help, field, with_endpoint) in exp {
                 counter_family(sink, name, &help, n.unit);
-                // otelcol's queue counts enqueue failures without the endpoint.
-                let with_endpoint = name != n.enqueue_failed;
                 for ((_, id), c) in exporters.iter().filter(|((s, _), _)| *s == signal) {
                     let mut labels = vec![("exporter", id.as_str())];
                     if with_endpoint {
@@ -438,10 +445,7 @@ impl MetricsSource for Telemetry {
                 |c| &c.in_flight,
             ),
         ];
-        for (name, help, unit, field) in gauges {
-            if queued.is_empty() {
-                break;
-            }
+        for (name, help, unit, field) in gauges.into_iter().filter(|_| !queued.is_empty()) {
             sink.family(&FamilyDesc {
                 name,
                 description: help,

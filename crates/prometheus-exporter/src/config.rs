@@ -163,14 +163,7 @@ impl Config {
 
     /// The keys bounding a scraper connection's life.
     pub fn timeouts(&self) -> HttpServerTimeouts {
-        HttpServerTimeouts {
-            read_header_timeout: self.read_header_timeout,
-            read_timeout: self.read_timeout,
-            write_timeout: self.write_timeout,
-            idle_timeout: self.idle_timeout,
-            keep_alives_enabled: self.keep_alives_enabled,
-            keepalive: self.keepalive,
-        }
+        redline_http_server::http_server_timeouts!(self)
     }
 
     /// Which resource attributes become labels, and whether the deprecated section said so.

@@ -234,7 +234,9 @@ async fn serve(
     host: HostInfo,
 ) -> anyhow::Result<()> {
     let telemetry = Telemetry::new();
-    telemetry.register_source(std::sync::Arc::new(process_metrics::ProcessMetrics::new()));
+    telemetry.register_source(std::sync::Arc::new(process_metrics::ProcessMetrics::new(
+        telemetry.start_time_unix_nano(),
+    )));
     let pushers = telemetry_push::start(&config.service.telemetry, &telemetry)?;
     let ctx = BuildContext::new(telemetry.clone()).with_host(host);
     let service = Service::start(&config, &factories, ctx)

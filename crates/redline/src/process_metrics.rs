@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use redline_pipeline::metrics::{FamilyDesc, MetricKind, MetricsSink, MetricsSource, NumberPoint};
+use redline_pipeline::telemetry::{PROCESS_CPU_SECONDS, PROCESS_MEMORY_RSS, PROCESS_UPTIME};
 
 pub struct ProcessMetrics {
     started: Instant,
@@ -13,11 +14,12 @@ pub struct ProcessMetrics {
 }
 
 impl ProcessMetrics {
-    /// Uptime counts from now: call it as the process starts.
-    pub fn new() -> Self {
+    /// Uptime counts from now: call it as the process starts. `start_time_unix_nano` is the
+    /// telemetry's, which every other counter's points carry.
+    pub fn new(start_time_unix_nano: u64) -> Self {
         Self {
             started: Instant::now(),
-            start_time_unix_nano: redline_pipeline::telemetry::now_unix_nano(),
+            start_time_unix_nano,
         }
     }
 }
@@ -26,12 +28,12 @@ impl MetricsSource for ProcessMetrics {
     fn collect(&self, sink: &mut dyn MetricsSink) {
         let counters = [
             (
-                "otelcol_process_uptime",
+                PROCESS_UPTIME,
                 "Uptime of the process",
                 Some(self.started.elapsed().as_secs_f64()),
             ),
             (
-                "otelcol_process_cpu_seconds",
+                PROCESS_CPU_SECONDS,
                 "Total CPU user and system time in seconds",
                 redline_procfs::cpu_seconds(),
             ),
@@ -56,7 +58,7 @@ impl MetricsSource for ProcessMetrics {
         }
         if let Some(rss) = redline_procfs::resident_bytes() {
             sink.family(&FamilyDesc {
-                name: "otelcol_process_memory_rss",
+                name: PROCESS_MEMORY_RSS,
                 description: "Total physical memory (resident set size)",
                 unit: "By",
                 kind: MetricKind::Gauge,
