@@ -32,6 +32,7 @@ import (
 	filterprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor"
 	probabilisticsamplerprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor"
 	resourceprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor"
+	spanprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/spanprocessor"
 	transformprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 )
 
@@ -68,6 +69,7 @@ func components() (otelcol.Factories, error) {
 		filterprocessor.NewFactory(),
 		transformprocessor.NewFactory(),
 		probabilisticsamplerprocessor.NewFactory(),
+		spanprocessor.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err

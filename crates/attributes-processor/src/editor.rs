@@ -11,22 +11,11 @@ use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use redline_otlp_wire::{splice_resources, ResourceEdit};
-use redline_pipeline::edit::{BatchEditor, Edited};
+use redline_pipeline::edit::{undecodable, BatchEditor, Edited};
 use redline_pipeline::{Batch, Refused, Signal};
 
 use crate::action::AttrActions;
 use redline_filter_match::Filter;
-
-/// A request that cannot be decoded: never for a batch the receiver validated, so the
-/// client is told to retry rather than its data being dropped or forwarded unprocessed.
-fn malformed(component: &str, e: impl std::fmt::Display) -> Refused {
-    tracing::error!(processor = %component, error = %e, "cannot decode a validated batch");
-    Refused {
-        component: component.to_owned(),
-        reason: format!("cannot decode the request: {e}"),
-        retry_after: std::time::Duration::from_secs(1),
-    }
-}
 
 /// The `resource` processor's editor.
 pub struct ResourceEditor {
@@ -48,7 +37,7 @@ impl BatchEditor for ResourceEditor {
                 }
             }))
         })
-        .map_err(|e| malformed(&self.id, e))?;
+        .map_err(|e| undecodable(&self.id, e))?;
         Ok(match edited {
             Some(raw) => Edited::Replaced(Batch::new(batch.signal, Bytes::from(raw), batch.items)),
             None => Edited::Unchanged,
@@ -70,17 +59,17 @@ impl BatchEditor for AttributesEditor {
         let reencoded = match self.signal {
             Signal::Traces => {
                 let mut req =
-                    ExportTraceServiceRequest::decode(raw).map_err(|e| malformed(&self.id, e))?;
+                    ExportTraceServiceRequest::decode(raw).map_err(|e| undecodable(&self.id, e))?;
                 self.traces(&mut req).then(|| req.encode_to_vec())
             }
             Signal::Metrics => {
-                let mut req =
-                    ExportMetricsServiceRequest::decode(raw).map_err(|e| malformed(&self.id, e))?;
+                let mut req = ExportMetricsServiceRequest::decode(raw)
+                    .map_err(|e| undecodable(&self.id, e))?;
                 self.metrics(&mut req).then(|| req.encode_to_vec())
             }
             Signal::Logs => {
                 let mut req =
-                    ExportLogsServiceRequest::decode(raw).map_err(|e| malformed(&self.id, e))?;
+                    ExportLogsServiceRequest::decode(raw).map_err(|e| undecodable(&self.id, e))?;
                 self.logs(&mut req).then(|| req.encode_to_vec())
             }
         };

@@ -15,21 +15,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
-use redline_processor_testkit::{component, logs_request, send, Sink};
+use redline_processor_testkit::{component, kv, logs_request, send, span, string as s, Sink};
 
 use super::*;
-
-fn kv(k: &str, v: Value) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue { value: Some(v) }),
-        ..KeyValue::default()
-    }
-}
-
-fn s(v: &str) -> Value {
-    Value::StringValue(v.into())
-}
 
 fn resource(attrs: Vec<KeyValue>) -> Option<Resource> {
     Some(Resource {
@@ -59,16 +47,6 @@ fn traces(resources: Vec<(Option<Resource>, Vec<Span>)>) -> ExportTraceServiceRe
                 ..ResourceSpans::default()
             })
             .collect(),
-    }
-}
-
-fn span(name: &str, attributes: Vec<KeyValue>) -> Span {
-    Span {
-        name: name.into(),
-        attributes,
-        trace_id: vec![1; 16],
-        span_id: vec![2; 8],
-        ..Span::default()
     }
 }
 

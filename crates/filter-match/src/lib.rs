@@ -15,8 +15,9 @@ mod value;
 
 pub use config::{AttributeMatch, LibraryMatch, MatchProperties, RegexpCache, SeverityNumberMatch};
 pub use redline_go_regex::RegexError;
+use redline_pdata_text::format_float_f;
+use value::same_structure;
 pub use value::ConfigValue;
-use value::{go_format_float_f, same_structure};
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
@@ -253,7 +254,7 @@ fn scalar_text(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::StringValue(s) => Some(s.clone()),
         Value::BoolValue(b) => Some(b.to_string()),
-        Value::DoubleValue(d) => Some(go_format_float_f(*d)),
+        Value::DoubleValue(d) => Some(format_float_f(*d)),
         Value::IntValue(i) => Some(i.to_string()),
         _ => None,
     }

@@ -167,21 +167,6 @@ pub fn same_structure(a: Option<&Value>, b: Option<&Value>) -> bool {
     }
 }
 
-/// Go's `strconv.FormatFloat(x, 'f', -1, 64)`: the shortest digits that read back as `x`,
-/// never in exponent form. Rust's `Display` prints the same digits; only the special values
-/// are spelled differently.
-pub fn go_format_float_f(x: f64) -> String {
-    if x.is_nan() {
-        "NaN".to_owned()
-    } else if x == f64::INFINITY {
-        "+Inf".to_owned()
-    } else if x == f64::NEG_INFINITY {
-        "-Inf".to_owned()
-    } else {
-        format!("{x}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,15 +227,5 @@ mod tests {
             Some(&Value::IntValue(1)),
             Some(&Value::DoubleValue(1.0))
         ));
-    }
-
-    #[test]
-    fn floats_format_as_go_f_minus_one() {
-        assert_eq!(go_format_float_f(1.0), "1");
-        assert_eq!(go_format_float_f(0.1), "0.1");
-        assert_eq!(go_format_float_f(1e21), "1000000000000000000000");
-        assert_eq!(go_format_float_f(1e-7), "0.0000001");
-        assert_eq!(go_format_float_f(f64::NEG_INFINITY), "-Inf");
-        assert_eq!(go_format_float_f(f64::NAN), "NaN");
     }
 }

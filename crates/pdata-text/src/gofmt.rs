@@ -91,6 +91,21 @@ pub fn go_f(x: f64) -> String {
     format!("{x:.6}")
 }
 
+/// Go's `strconv.FormatFloat(x, 'f', -1, 64)`: the shortest digits that read back as `x`,
+/// never in exponent form. Rust's `Display` prints the same digits; only the special values
+/// are spelled differently.
+pub fn format_float_f(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".to_owned()
+    } else if x == f64::INFINITY {
+        "+Inf".to_owned()
+    } else if x == f64::NEG_INFINITY {
+        "-Inf".to_owned()
+    } else {
+        format!("{x}")
+    }
+}
+
 /// A float64 as Go's `encoding/json` writes it, which is also how otelcol's
 /// `Value.AsString()` prints doubles: plain decimal digits unless the magnitude is below 1e-6
 /// or at least 1e21, then exponent form without a leading zero in a negative exponent
@@ -276,5 +291,15 @@ mod tests {
         assert_eq!(id(&[0xab, 0x01]), "ab01");
         assert_eq!(id(&[0; 16]), "");
         assert_eq!(id(&[]), "");
+    }
+
+    #[test]
+    fn format_float_f_is_gos_shortest_f() {
+        assert_eq!(format_float_f(1.0), "1");
+        assert_eq!(format_float_f(0.1), "0.1");
+        assert_eq!(format_float_f(1e21), "1000000000000000000000");
+        assert_eq!(format_float_f(1e-7), "0.0000001");
+        assert_eq!(format_float_f(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(format_float_f(f64::NAN), "NaN");
     }
 }

@@ -10,5 +10,5 @@
 mod gofmt;
 mod value;
 
-pub use gofmt::{double_as_string, go_f, go_v, id, json_float, timestamp};
+pub use gofmt::{double_as_string, format_float_f, go_f, go_v, id, json_float, timestamp};
 pub use value::{as_string, type_name, typed};

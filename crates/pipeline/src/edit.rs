@@ -49,6 +49,18 @@ pub trait BatchEditor: Send + Sync + 'static {
     }
 }
 
+/// The refusal of a request an editor cannot decode. Never for a batch the receiver
+/// validated, so the client is told to retry rather than its data being dropped or forwarded
+/// unprocessed.
+pub fn undecodable(component: &str, error: impl std::fmt::Display) -> Refused {
+    tracing::error!(processor = %component, %error, "cannot decode a validated batch");
+    Refused {
+        component: component.to_owned(),
+        reason: format!("cannot decode the request: {error}"),
+        retry_after: std::time::Duration::from_secs(1),
+    }
+}
+
 /// A [`Consumer`] running a [`BatchEditor`] in front of `next`.
 pub struct EditingProcessor<E> {
     editor: E,

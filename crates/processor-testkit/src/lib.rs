@@ -7,7 +7,7 @@
 
 mod requests;
 
-pub use requests::{logs_request, metrics_request, traces_request};
+pub use requests::{kv, logs_request, metrics_request, span, string, traces_request};
 
 use std::sync::{Arc, Mutex};
 

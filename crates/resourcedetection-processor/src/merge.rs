@@ -6,7 +6,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use redline_otlp_wire::{splice_resources, ResourceEdit};
-use redline_pipeline::edit::{BatchEditor, Edited};
+use redline_pipeline::edit::{undecodable, BatchEditor, Edited};
 use redline_pipeline::{Batch, Refused};
 
 /// What detection found: attributes in order, and a schema URL (empty when none).
@@ -88,14 +88,7 @@ impl BatchEditor for DetectionEditor {
                 schema_url,
             }))
         })
-        .map_err(|e| {
-            tracing::error!(processor = %self.id, error = %e, "cannot decode a validated batch");
-            Refused {
-                component: self.id.clone(),
-                reason: format!("cannot decode the request: {e}"),
-                retry_after: std::time::Duration::from_secs(1),
-            }
-        })?;
+        .map_err(|e| undecodable(&self.id, e))?;
         Ok(match edited {
             Some(raw) => Edited::Replaced(Batch::new(batch.signal, Bytes::from(raw), batch.items)),
             None => Edited::Unchanged,
