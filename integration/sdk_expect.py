@@ -80,39 +80,42 @@ def key(labels: dict) -> tuple:
     return tuple(sorted(labels.items()))
 
 
-def kept(kind: str, temporality: str, route: str) -> bool:
-    """Whether a point of `kind` from a `temporality` provider survives `route` (scrape or rw)."""
-    if temporality == "cumulative" or kind == "gauge":
+def kept(kind: str, temporality: str, route: str, accumulated: bool = False) -> bool:
+    """Whether a point of `kind` from a `temporality` provider survives `route` (scrape or rw);
+    `accumulated`: a deltatocumulative processor made every delta point cumulative first."""
+    if temporality == "cumulative" or kind == "gauge" or accumulated:
         return True
     if route == "scrape":
         return kind != "updowncounter"
     return False  # remote write: no delta sum or histogram
 
 
-def expected(tally: sm.Tally, route: str, native: bool, le_floats: bool = False) -> tuple[dict, dict]:
+def expected(tally: sm.Tally, route: str, native: bool, le_floats: bool = False,
+             accumulated: bool = False) -> tuple[dict, dict]:
     """(float series, native histograms) Prometheus must hold at the end.
 
     float series: {(name, label key): value}; native histograms: {(name, label key):
     observations} (checked separately: count, sum, buckets, quantile). `native`: the
     exponential histogram arrives as a native histogram (else as a text-format classic one);
-    `le_floats`: Prometheus 3 (bounds normalized, see fmt_le)."""
+    `le_floats`: Prometheus 3 (bounds normalized, see fmt_le); `accumulated`: delta points
+    were made cumulative before the route (see kept)."""
     floats, natives = {}, {}
     for t in sm.TEMPORALITIES:
         base = base_labels(t, route)
         floats[target_info(t)] = 1.0
         for (name, akey), total in tally.sums.items():
             kind = sm.INSTRUMENTS[name][0]
-            if kept(kind, t, route):
+            if kept(kind, t, route, accumulated):
                 floats[(PROM_NAME[name], key({**base, **{label_name(k): v for k, v in akey}}))] = total
         for (name, akey), last in tally.last.items():
             kind = sm.INSTRUMENTS[name][0]
-            if kept(kind, t, route):
+            if kept(kind, t, route, accumulated):
                 # An observable counter reports its total: the last answer, whatever the
                 # temporality (delta: the differences, accumulated again by the exporter).
                 floats[(PROM_NAME[name], key({**base, **{label_name(k): v for k, v in akey}}))] = last
         for (name, akey), obs in tally.observations.items():
             kind = sm.INSTRUMENTS[name][0]
-            if not kept(kind, t, route):
+            if not kept(kind, t, route, accumulated):
                 continue
             labels = {**base, **{label_name(k): v for k, v in akey}}
             fam = PROM_NAME[name]

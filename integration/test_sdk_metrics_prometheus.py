@@ -53,7 +53,7 @@ receivers:
         endpoint: 127.0.0.1:{grpc}
       http:
         endpoint: 127.0.0.1:{http}
-
+{processors}
 exporters:
 {exporter}
 
@@ -69,8 +69,12 @@ service:
   pipelines:
     metrics:
       receivers: [otlp]
-      exporters: [{exporter_id}]
+{pipeline_processors}      exporters: [{exporter_id}]
 """
+
+# Delta sums and histograms made cumulative before they are exported.
+DELTA_TO_CUMULATIVE = ("processors:\n  deltatocumulative: {}\n",
+                       "      processors: [deltatocumulative]\n")
 
 SCRAPE_EXPORTER = """  prometheus:
     endpoint: 127.0.0.1:{prom}
@@ -127,12 +131,14 @@ def collector_bin(request) -> tuple:
 
 
 class Collector:
-    def __init__(self, procs, work: Path, side: str, binary: Path, exporter: str, exporter_id: str, **ports):
+    def __init__(self, procs, work: Path, side: str, binary: Path, exporter: str, exporter_id: str,
+                 processors: tuple = ("", ""), **ports):
         self.side = side
         self.ports = {k: helpers.free_port() for k in ("grpc", "http", "telemetry")}
         self.ports.update(ports)
         self.cfg = work / f"{side}.yaml"
         self.cfg.write_text(COLLECTOR_CONFIG.format(exporter=exporter.format(**self.ports), exporter_id=exporter_id,
+                                                    processors=processors[0], pipeline_processors=processors[1],
                                                     **self.ports))
         self.proc = procs.start(side, [binary, "--config", self.cfg])
         listen = [self.ports[k] for k in ("grpc", "http", "prom") if k in self.ports]
@@ -306,6 +312,22 @@ def test_remote_write(collector_bin, procs, tmp_path):
     emission = col.emit()
     floats, natives = ex.expected(emission.tally, "rw", native=True)
     wait_exact(prom, floats, natives, f"{side} remote-writing to Prometheus 2.42", alive=col.proc)
+    check_native_queries(prom, natives)
+    assert "level=error" not in prom.proc.log_text(), prom.proc.log_text()
+    assert col.proc.poll() is None, col.proc.log_text()
+
+
+def test_remote_write_behind_deltatocumulative(collector_bin, procs, tmp_path):
+    """otlp -> deltatocumulative -> prometheusremotewrite into Prometheus 2.42: the delta
+    provider's sums, up-down counters and histograms arrive made cumulative, so Prometheus
+    holds every series of both providers, each exactly the tally's total."""
+    side, binary = collector_bin
+    prom = start_prometheus(procs, tmp_path, "2", remote_write=True)
+    col = Collector(procs, tmp_path, side, binary, RW_EXPORTER, "prometheusremotewrite",
+                    processors=DELTA_TO_CUMULATIVE, rw_port=prom.port)
+    emission = col.emit()
+    floats, natives = ex.expected(emission.tally, "rw", native=True, accumulated=True)
+    wait_exact(prom, floats, natives, f"{side} remote-writing delta made cumulative", alive=col.proc)
     check_native_queries(prom, natives)
     assert "level=error" not in prom.proc.log_text(), prom.proc.log_text()
     assert col.proc.poll() is None, col.proc.log_text()

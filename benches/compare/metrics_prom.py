@@ -14,6 +14,11 @@ series is the newer depends on the collector's speed (the parity suite compares 
 
     python3 benches/compare/metrics_prom.py --otelcol-bin "$(scripts/otelcol-peer | tail -n1)"
     python3 benches/compare/metrics_prom.py --otelcol-bin ... --rounds 5 --requests 20k
+    python3 benches/compare/metrics_prom.py --otelcol-bin ... --delta   # deltatocumulative in front
+
+With --delta, loadgen sends its sums and histograms as deltas (`--delta-metrics`, each point
+covering the second before it) and both collectors run a `deltatocumulative` processor in
+front of the exporter, so what is measured is the processor and the exporter together.
 
 Uses target/release/{redline,loadgen} (or --bin-dir). Only the standard library.
 """
@@ -49,8 +54,10 @@ service:
   pipelines:
     metrics:
       receivers: [otlp]
-      exporters: [prometheus]
+{processors}      exporters: [prometheus]
 """
+DELTA_PROCESSOR = "      processors: [deltatocumulative]\n"
+DELTA_SECTION = "processors:\n  deltatocumulative: {}\n"
 
 
 def parse_args() -> argparse.Namespace:
@@ -62,6 +69,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--bin-dir", default=str(REPO / "target" / "release"))
     ap.add_argument("--otelcol-bin", required=True)
     ap.add_argument("--run-timeout", type=float, default=600)
+    ap.add_argument("--delta", action="store_true",
+                    help="delta sums and histograms, made cumulative by a deltatocumulative processor")
     a = ap.parse_args()
     a.request_count = procs.parse_count(a.requests)
     return a
@@ -111,7 +120,8 @@ class Bench:
         tag = f"r{rnd}-{name}"
         grpc, prom = procs.free_port(), procs.free_port()
         cfg = self.work / f"{tag}.yaml"
-        cfg.write_text(CONFIG.format(grpc=grpc, prom=prom))
+        text = CONFIG.format(grpc=grpc, prom=prom, processors=DELTA_PROCESSOR if self.args.delta else "")
+        cfg.write_text(DELTA_SECTION + text if self.args.delta else text)
         log = self.work / f"{tag}.log"
         binary = self.bin / "redline" if name == "redline" else self.otelcol
         p = procs.start([binary, "--config", cfg], log)
@@ -125,6 +135,8 @@ class Bench:
                   "--connections", str(self.args.connections),
                   "--concurrency", str(self.args.concurrency),
                   "--retries", "100", "--backoff", "10ms", "--json", report, "-q"]
+            if self.args.delta:
+                lg.append("--delta-metrics")
             cpu0 = procs.cpu_seconds(p.pid)
             lp = procs.start(lg, self.work / f"{tag}.loadgen.log")
             try:

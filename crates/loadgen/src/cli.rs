@@ -181,6 +181,10 @@ pub struct ModelArgs {
     /// Prefix of every service name (keeps loadgen's series apart on a shared collector).
     #[arg(long, default_value = "")]
     pub service_prefix: String,
+    /// --signal metrics: send sums and histograms as deltas (each point covering the second
+    /// before it), for collectors that make them cumulative (`deltatocumulative`).
+    #[arg(long)]
+    pub delta_metrics: bool,
 }
 
 #[derive(Debug, Args)]

@@ -267,6 +267,7 @@ fn model_config(args: &RunArgs) -> ModelConfig {
         cache_hit_ratio: m.cache_hit_ratio,
         high_cardinality: m.high_cardinality,
         service_prefix: m.service_prefix.clone(),
+        delta_metrics: m.delta_metrics,
     }
 }
 

@@ -75,6 +75,9 @@ pub struct ModelConfig {
     /// Distinct values of `user.id`; 0 leaves the attribute off.
     pub high_cardinality: u64,
     pub service_prefix: String,
+    /// `--signal metrics`: sums and histograms in delta temporality, each point covering the
+    /// second before it (an SDK exporting deltas every second), instead of cumulative.
+    pub delta_metrics: bool,
 }
 
 impl Default for ModelConfig {
@@ -97,6 +100,7 @@ impl Default for ModelConfig {
             cache_hit_ratio: 0.8,
             high_cardinality: 0,
             service_prefix: String::new(),
+            delta_metrics: false,
         }
     }
 }

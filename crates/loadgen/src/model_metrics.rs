@@ -243,7 +243,12 @@ impl MetricsGenerator {
             .into_iter()
             .map(|(svc, resource)| {
                 let time = base_time_ns.saturating_add(rng.below(1_000_000_000));
-                let start = time.saturating_sub(3_600_000_000_000 + rng.below(1 << 40));
+                let since = if self.cfg.delta_metrics {
+                    1_000_000_000
+                } else {
+                    3_600_000_000_000 + rng.below(1 << 40)
+                };
+                let start = time.saturating_sub(since);
                 let mut scopes: Vec<ScopeMetrics> = SCOPES
                     .iter()
                     .map(|(n, v)| ScopeMetrics {
@@ -259,8 +264,11 @@ impl MetricsGenerator {
                     let round = k / DEFS.len();
                     k += 1;
                     let wanted = 2 + rng.index(11);
-                    let (m, n, len) =
+                    let (mut m, n, len) =
                         metric(def, round, wanted, budget - used, &mut rng, start, time);
+                    if self.cfg.delta_metrics {
+                        set_delta(&mut m);
+                    }
                     used += len;
                     points += n;
                     scopes[def.scope].metrics.push(m);
@@ -276,6 +284,17 @@ impl MetricsGenerator {
             })
             .collect();
         (ExportMetricsServiceRequest { resource_metrics }, points)
+    }
+}
+
+/// Makes a sum or histogram a delta one (the encoded length does not change: one varint
+/// byte either way).
+fn set_delta(m: &mut Metric) {
+    let delta = AggregationTemporality::Delta as i32;
+    match &mut m.data {
+        Some(metric::Data::Sum(s)) => s.aggregation_temporality = delta,
+        Some(metric::Data::Histogram(h)) => h.aggregation_temporality = delta,
+        _ => {}
     }
 }
 

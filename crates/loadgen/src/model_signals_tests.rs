@@ -54,6 +54,47 @@ fn metrics_counts_are_exact() {
 }
 
 #[test]
+fn delta_metrics_cover_the_second_before_each_point() {
+    let cfg = ModelConfig {
+        delta_metrics: true,
+        ..ModelConfig::default()
+    };
+    let g = MetricsGenerator::new(cfg, trace_bytes()).expect("model");
+    let (req, n) = g.request(3, BASE);
+    let mut seen = 0;
+    for m in req
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+    {
+        let (temporality, times): (i32, Vec<(u64, u64)>) = match &m.data {
+            Some(Data::Sum(s)) => (
+                s.aggregation_temporality,
+                s.data_points
+                    .iter()
+                    .map(|p| (p.start_time_unix_nano, p.time_unix_nano))
+                    .collect(),
+            ),
+            Some(Data::Histogram(h)) => (
+                h.aggregation_temporality,
+                h.data_points
+                    .iter()
+                    .map(|p| (p.start_time_unix_nano, p.time_unix_nano))
+                    .collect(),
+            ),
+            other => panic!("loadgen sends sums and histograms only: {other:?}"),
+        };
+        assert_eq!(temporality, 1, "{}", m.name);
+        for (start, time) in times {
+            assert_eq!(time - start, 1_000_000_000);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, n);
+}
+
+#[test]
 fn logs_counts_are_exact() {
     let g = logs(trace_bytes());
     for i in 0..24 {

@@ -271,6 +271,17 @@ impl RunningComponent for NoopRunning {
     }
 }
 
+/// A running component whose only part is a background task with nothing to drain (a
+/// sampler, a sweeper): stopping it aborts the task.
+pub struct BackgroundTask(pub tokio::task::JoinHandle<()>);
+
+impl RunningComponent for BackgroundTask {
+    fn shutdown(self: Box<Self>, _: Instant) -> BoxFuture<'static, Result<(), ShutdownError>> {
+        self.0.abort();
+        Box::pin(async { Ok(()) })
+    }
+}
+
 pub type BuildResult<T> = BoxFuture<'static, Result<T, BuildError>>;
 
 /// Facts every factory states about itself.

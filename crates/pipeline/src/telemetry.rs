@@ -41,6 +41,13 @@ pub const PROCESSOR_FILTER_SPANS_FILTERED: &str = "otelcol_processor_filter_span
 pub const PROCESSOR_FILTER_DATAPOINTS_FILTERED: &str =
     "otelcol_processor_filter_datapoints_filtered";
 pub const PROCESSOR_FILTER_LOGS_FILTERED: &str = "otelcol_processor_filter_logs_filtered";
+/// Delta points the `deltatocumulative` processor took (label `error` when it dropped them).
+pub const DELTATOCUMULATIVE_DATAPOINTS: &str = "otelcol_deltatocumulative_datapoints";
+/// The `deltatocumulative` processor's streams: tracked now, the most it tracks, and the
+/// seconds after which an idle one is forgotten.
+pub const DELTATOCUMULATIVE_STREAMS_TRACKED: &str = "otelcol_deltatocumulative_streams_tracked";
+pub const DELTATOCUMULATIVE_STREAMS_LIMIT: &str = "otelcol_deltatocumulative_streams_limit";
+pub const DELTATOCUMULATIVE_STREAMS_MAX_STALE: &str = "otelcol_deltatocumulative_streams_max_stale";
 /// Items the memory limiter let through and refused (label `processor`).
 pub const PROCESSOR_MEMORY_LIMITER_ACCEPTED_SPANS: &str =
     "otelcol_processor_memory_limiter_accepted_spans";

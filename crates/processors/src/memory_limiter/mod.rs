@@ -21,11 +21,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::future::BoxFuture;
-use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::component::{BackgroundTask, BuildResult, FactoryInfo};
 use redline_pipeline::{
     Batch, BuildContext, BuildError, ComponentConfig, ConfigError, Consumer, ProcessorFactory,
-    Refused, Reservation, RunningComponent, ShutdownError, Signal, SpanTap, TapId,
+    Refused, Reservation, RunningComponent, Signal, SpanTap, TapId,
 };
 
 const MIB: u64 = 1024 * 1024;
@@ -213,20 +212,6 @@ impl Consumer for MemoryLimiter {
     }
 }
 
-struct Sampler {
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl RunningComponent for Sampler {
-    fn shutdown(
-        self: Box<Self>,
-        _: std::time::Instant,
-    ) -> BoxFuture<'static, Result<(), ShutdownError>> {
-        self.task.abort();
-        Box::pin(async { Ok(()) })
-    }
-}
-
 pub struct MemoryLimiterFactory;
 
 impl FactoryInfo for MemoryLimiterFactory {
@@ -297,7 +282,7 @@ impl ProcessorFactory for MemoryLimiterFactory {
                     }
                 }
             });
-            let running: Box<dyn RunningComponent> = Box::new(Sampler { task });
+            let running: Box<dyn RunningComponent> = Box::new(BackgroundTask(task));
             let consumer: Arc<dyn Consumer> = limiter;
             Ok((consumer, running))
         })
