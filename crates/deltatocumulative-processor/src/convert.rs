@@ -89,22 +89,27 @@ fn convert_metric(
     streams: &mut Converting<'_>,
     tally: &mut Tally,
 ) -> bool {
+    let (kind, monotonic) = match &metric.data {
+        Some(Data::Sum(s)) if s.aggregation_temporality == DELTA => (1, s.is_monotonic),
+        Some(Data::Histogram(h)) if h.aggregation_temporality == DELTA => (2, true),
+        Some(Data::ExponentialHistogram(h)) if h.aggregation_temporality == DELTA => (3, true),
+        _ => return true,
+    };
+    // The metric's identity: its scope's, its name and unit, its type and monotonicity.
     let mut key = scope_key.to_vec();
     push_str(&mut key, &metric.name);
     push_str(&mut key, &metric.unit);
+    key.extend([kind, u8::from(monotonic)]);
     let kept = match &mut metric.data {
-        Some(Data::Sum(sum)) if sum.aggregation_temporality == DELTA => {
-            key.extend([1, u8::from(sum.is_monotonic)]);
+        Some(Data::Sum(sum)) => {
             sum.aggregation_temporality = CUMULATIVE;
             convert_points(&key, &mut sum.data_points, streams, tally)
         }
-        Some(Data::Histogram(h)) if h.aggregation_temporality == DELTA => {
-            key.extend([2, 1]);
+        Some(Data::Histogram(h)) => {
             h.aggregation_temporality = CUMULATIVE;
             convert_points(&key, &mut h.data_points, streams, tally)
         }
-        Some(Data::ExponentialHistogram(h)) if h.aggregation_temporality == DELTA => {
-            key.extend([3, 1]);
+        Some(Data::ExponentialHistogram(h)) => {
             h.aggregation_temporality = CUMULATIVE;
             convert_points(&key, &mut h.data_points, streams, tally)
         }
@@ -140,37 +145,50 @@ impl Consumer for DeltaToCumulative {
         let mut request = ExportMetricsServiceRequest::decode(&batch.raw[..])
             .map_err(|e| undecodable(&self.id, e))?;
         let (tally, undo) = self.convert_request(&mut request);
-        let replacement = if !tally.changed {
-            None
+        let outcome = if !tally.changed {
+            Outcome::Unchanged
         } else if request.resource_metrics.is_empty() {
-            Some(None)
+            Outcome::Emptied
         } else {
             let items = data_points(&request);
             let raw = Bytes::from(request.encode_to_vec());
-            Some(Some(Batch::new(batch.signal, raw, items)))
+            Outcome::Converted(Batch::new(batch.signal, raw, items))
         };
-        let inner = match &replacement {
-            None => Some(self.next.reserve(batch)),
-            Some(Some(converted)) => Some(self.next.reserve(converted)),
+        let reserved = match &outcome {
+            Outcome::Unchanged => self.next.reserve(batch).map(Some),
+            Outcome::Converted(converted) => self.next.reserve(converted).map(Some),
             // Nothing left: otelcol passes nothing on and answers success.
-            Some(None) => None,
+            Outcome::Emptied => Ok(None),
         };
-        let inner = match inner.transpose() {
+        let inner = match reserved {
             Ok(inner) => inner,
             Err(refused) => {
                 self.streams.undo(undo);
                 return Err(refused);
             }
         };
+        let replacement = match outcome {
+            Outcome::Converted(converted) => Some(converted),
+            Outcome::Unchanged | Outcome::Emptied => None,
+        };
         Ok(Box::new(Converted {
             inner,
-            replacement: replacement.flatten(),
+            replacement,
             undo: Some(undo),
             streams: self.streams.clone(),
             datapoints: self.datapoints.clone(),
             tally,
         }))
     }
+}
+
+/// What converting left of a request.
+enum Outcome {
+    /// No delta metric and nothing dropped: the request's own bytes go on.
+    Unchanged,
+    Converted(Batch),
+    /// Every point was dropped.
+    Emptied,
 }
 
 /// A converted request reserved downstream: committing it keeps the new totals, dropping it

@@ -104,8 +104,10 @@ pub fn compile(config: &ComponentConfig) -> Result<Compiled, Vec<ConfigError>> {
     });
     let to_attributes = parsed.name.to_attributes.as_ref().and_then(|t| {
         ToAttributes::new(t)
-            .map_err(|(index, e)| {
-                errors.push(config.invalid(&format!("name.to_attributes.rules[{index}]"), e));
+            .map_err(|failed| {
+                for (index, e) in failed {
+                    errors.push(config.invalid(&format!("name.to_attributes.rules[{index}]"), e));
+                }
             })
             .ok()
     });

@@ -40,21 +40,25 @@ struct Rule {
 }
 
 impl ToAttributes {
-    /// Compiles the rules with Go's regexp meaning; the index of the first that fails.
-    pub fn new(config: &ToAttributesConfig) -> Result<Self, (usize, RegexError)> {
-        let rules = config
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(index, pattern)| {
-                let regex = redline_go_regex::compile(pattern).map_err(|e| (index, e))?;
-                let group_names = regex
-                    .capture_names()
-                    .map(|n| n.unwrap_or_default().to_owned())
-                    .collect();
-                Ok(Rule { regex, group_names })
-            })
-            .collect::<Result<_, _>>()?;
+    /// Compiles the rules with Go's regexp meaning; each one that fails, with its index.
+    pub fn new(config: &ToAttributesConfig) -> Result<Self, Vec<(usize, RegexError)>> {
+        let mut rules = Vec::with_capacity(config.rules.len());
+        let mut failed = Vec::new();
+        for (index, pattern) in config.rules.iter().enumerate() {
+            match redline_go_regex::compile(pattern) {
+                Ok(regex) => {
+                    let group_names = regex
+                        .capture_names()
+                        .map(|n| n.unwrap_or_default().to_owned())
+                        .collect();
+                    rules.push(Rule { regex, group_names });
+                }
+                Err(e) => failed.push((index, e)),
+            }
+        }
+        if !failed.is_empty() {
+            return Err(failed);
+        }
         Ok(Self {
             rules,
             break_after_match: config.break_after_match,

@@ -250,19 +250,23 @@ fn include_and_exclude_select_the_spans() {
 #[test]
 fn every_problem_of_a_section_is_reported_with_its_key() {
     let got = errors(
-        "  span:\n    name:\n      to_attributes:\n        rules: [ok, '(?P<x>']\n    status:\n      code: ok\n    include:\n      services: [a]\n",
+        "  span:\n    name:\n      to_attributes:\n        rules: ['(', ok, '(?P<x>']\n    status:\n      code: ok\n    include:\n      services: [a]\n",
     );
-    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got.len(), 4, "{got:?}");
     assert!(
         got[0].contains("processors.span.status.code") && got[0].contains("\"ok\""),
         "{got:?}"
     );
     assert!(
-        got[1].contains("processors.span.name.to_attributes.rules[1]"),
+        got[1].contains("processors.span.name.to_attributes.rules[0]"),
         "{got:?}"
     );
     assert!(
-        got[2].contains("processors.span.include") && got[2].contains("match_type"),
+        got[2].contains("processors.span.name.to_attributes.rules[2]"),
+        "{got:?}"
+    );
+    assert!(
+        got[3].contains("processors.span.include") && got[3].contains("match_type"),
         "{got:?}"
     );
 
