@@ -183,3 +183,33 @@ def test_own_metrics_have_otelcols_names_types_and_counts(procs, tmp_path, redli
             assert {n for n, _ in fam.samples} == {n for n, _ in theirs.samples}, name
     finally:
         pair.stop()
+
+
+def test_filter_drops_are_counted_alike_and_served_at_zero(procs, tmp_path, redline_bin):
+    """The filter processor's drop counter: otelcol adds to it on every batch, so it serves
+    0 once traffic has passed; Redline serves it from the start (an alert on its increase
+    then sees the first drops), and both count the same drops."""
+    cfg = yaml.safe_load(config({}))
+    cfg["processors"] = {"filter/none": {"traces": {"span": ['name == "never"']}},
+                         "filter/health": {"traces": {"span": ['name == "healthz"']}}}
+    cfg["service"]["pipelines"]["traces"]["processors"] = ["filter/none", "filter/health"]
+    pair = Pair(procs, tmp_path, otelcol_peer.otelcol_bin(), redline_bin, yaml.safe_dump(cfg),
+                flush_interval=None)
+    try:
+        body = traffic.request(({"service.name": "telemetry-parity"},
+                                [traffic.span(name=n) for n in ("op", "healthz", "healthz", "op")])
+                               ).SerializeToString()
+        for _ in range(2):
+            assert {a.status for a in pair.grpc_export(body).values()} == {"OK"}
+        helpers.wait_until(
+            lambda: all(total(scrape(pair, side)[1], "otelcol_exporter_sent_spans", exporter="otlp/tempo") == 4
+                        for side in SIDES),
+            20, "both collectors to send the 4 spans left")
+        for side in SIDES:
+            expo = scrape(pair, side)[1]
+            assert labels_of(expo, "otelcol_processor_filter_spans_filtered") == {
+                (("filter", "filter/none"),), (("filter", "filter/health"),)}, side
+            assert total(expo, "otelcol_processor_filter_spans_filtered", filter="filter/none") == 0
+            assert total(expo, "otelcol_processor_filter_spans_filtered", filter="filter/health") == 4
+    finally:
+        pair.stop()

@@ -297,7 +297,7 @@ impl ProcessorFactory for FilterProcessorFactory {
                     description,
                     unit: "1",
                 })
-                .series(&[("filter", &id)]);
+                .series_served_at_zero(&[("filter", &id)]);
             Ok::<_, ConfigError>(Filter {
                 id,
                 signal,

@@ -173,14 +173,38 @@ type LabelSet = Vec<(&'static str, String)>;
 
 struct FamilyState {
     desc: CounterDesc,
-    series: Mutex<BTreeMap<LabelSet, Arc<AtomicU64>>>,
+    series: Mutex<BTreeMap<LabelSet, Series>>,
+}
+
+#[derive(Default)]
+struct Series {
+    count: Arc<AtomicU64>,
+    /// Served at 0 too, not only once it has counted something.
+    at_zero: bool,
 }
 
 impl CounterFamily {
     /// The counter of one label set; the same counter for the same labels.
     pub fn series(&self, labels: &[(&'static str, &str)]) -> Arc<AtomicU64> {
         let key: LabelSet = labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-        self.inner.series.lock().entry(key).or_default().clone()
+        self.inner
+            .series
+            .lock()
+            .entry(key)
+            .or_default()
+            .count
+            .clone()
+    }
+
+    /// [`series`](Self::series), served from now on even while it is 0: for counters
+    /// otelcol adds to on every batch (the filter processor's drops), which it serves at 0
+    /// once it has seen traffic, so a rule on them sees the first increase.
+    pub fn series_served_at_zero(&self, labels: &[(&'static str, &str)]) -> Arc<AtomicU64> {
+        let key: LabelSet = labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        let mut series = self.inner.series.lock();
+        let s = series.entry(key).or_default();
+        s.at_zero = true;
+        s.count.clone()
     }
 }
 
@@ -471,8 +495,10 @@ impl MetricsSource for Telemetry {
                 .series
                 .lock()
                 .iter()
-                .map(|(labels, c)| (labels.clone(), c.load(Ordering::Relaxed)))
-                .filter(|(_, value)| *value > 0)
+                .filter_map(|(labels, s)| {
+                    let value = s.count.load(Ordering::Relaxed);
+                    (value > 0 || s.at_zero).then(|| (labels.clone(), value))
+                })
                 .collect();
             if counted.is_empty() {
                 continue;
@@ -554,6 +580,18 @@ mod tests {
                 "# otelcol_component_things 1",
                 r#"[("kind", "x"), ("ok", "true")] 3"#
             ]
+        );
+
+        // A series asked to be served at zero is, from then on.
+        let _served = quiet.series_served_at_zero(&[("kind", "w")]);
+        let mut lines = Lines::default();
+        telemetry.collect(&mut lines);
+        lines
+            .0
+            .retain(|l| l.contains("quiet") || l.contains("\"w\""));
+        assert_eq!(
+            lines.0,
+            ["# otelcol_component_quiet 1", r#"[("kind", "w")] 0"#]
         );
     }
 
