@@ -161,6 +161,9 @@ def test_deltatocumulative(pair_factory, allow):
                         series.setdefault((svc, m.name, attrs), []).append(p)
                     if m.name in ("hits", "bytes", "http.server.duration", "rpc.duration"):
                         assert getattr(m, kind).aggregation_temporality == CUMULATIVE, m.name
+    # The exporter sends requests concurrently, so they reach the sink in any order.
+    for points in series.values():
+        points.sort(key=lambda p: p.time_unix_nano)
     hits_a = series[("cart", "hits", (("route", "/a"),))]
     assert [p.as_int for p in hits_a] == [1, 3, 6, 10]
     assert {p.start_time_unix_nano for p in hits_a} == {T0}

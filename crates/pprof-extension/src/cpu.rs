@@ -72,6 +72,7 @@ impl CpuProfile {
             .build()
             .map_err(ProfileError::Start)?;
         profile.guard = Some(guard);
+        load_unwinder();
         Ok(profile)
     }
 
@@ -86,6 +87,22 @@ impl CpuProfile {
         let profile = encode::Profile::from_report(&report);
         encode::gzip(&encode::encode(&profile)).map_err(ProfileError::Compress)
     }
+}
+
+/// Takes the profiler's first sample on this thread. pprof-rs builds its unwinder (the list
+/// of loaded objects, read with allocations) lazily, inside the SIGPROF handler of the first
+/// sample: on a thread that the signal interrupts inside malloc, that allocation waits on the
+/// lock the thread itself holds, and the thread, and every thread that allocates after it,
+/// hangs for good. Raised here, the first sample lands on a thread that holds no lock. (The
+/// timer's own first signal comes after 10 ms of CPU time; this runs right after it is set.)
+/// Once per process: the unwinder stays built, so later profiles get no extra sample.
+fn load_unwinder() {
+    static LOADED: std::sync::Once = std::sync::Once::new();
+    LOADED.call_once(|| {
+        if let Err(error) = nix::sys::signal::raise(nix::sys::signal::Signal::SIGPROF) {
+            tracing::warn!(%error, "cannot take the profiler's first sample on the starting thread");
+        }
+    });
 }
 
 impl Drop for CpuProfile {
