@@ -22,15 +22,15 @@ mod ir;
 mod parse_shim;
 pub mod parser;
 mod paths;
-mod tracestate;
+pub mod tracestate;
 mod value;
 mod write;
 
 pub use contexts::proto_metrics::point_count;
 pub use error::{CompileError, EvalError, ExecError};
 pub use exec::{
-    filter_logs, filter_metrics, filter_traces, traces_may_drop, ConditionSet, ErrorMode,
-    FilterOutcome, LogFilters, MetricFilters, StatementGroup, TraceFilters,
+    any_span_matches, filter_logs, filter_metrics, filter_traces, traces_may_drop, ConditionSet,
+    ErrorMode, FilterOutcome, LogFilters, MetricFilters, StatementGroup, TraceFilters,
 };
 pub use parser::{parse_condition, parse_statement, parse_value, ParseError};
 pub use paths::{ContextKind, Signal};

@@ -1,11 +1,11 @@
 //! W3C `tracestate` parsing as OpenTelemetry Go's `trace.ParseTraceState` does it, for
-//! `trace_state["key"]`.
+//! `trace_state["key"]` and for the tail sampler's `trace_state` policy.
 
 const MAX_MEMBERS: usize = 32;
 
 /// The members in order, or `None` when the header is invalid (Go then reads nil and skips
 /// writes).
-pub(crate) fn parse(raw: &str) -> Option<Vec<(&str, &str)>> {
+pub fn parse(raw: &str) -> Option<Vec<(&str, &str)>> {
     let mut members: Vec<(&str, &str)> = Vec::new();
     for member in raw.split(',') {
         let member = member.trim_matches([' ', '\t']);

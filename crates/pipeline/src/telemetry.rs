@@ -48,6 +48,32 @@ pub const DELTATOCUMULATIVE_DATAPOINTS: &str = "otelcol_deltatocumulative_datapo
 pub const DELTATOCUMULATIVE_STREAMS_TRACKED: &str = "otelcol_deltatocumulative_streams_tracked";
 pub const DELTATOCUMULATIVE_STREAMS_LIMIT: &str = "otelcol_deltatocumulative_streams_limit";
 pub const DELTATOCUMULATIVE_STREAMS_MAX_STALE: &str = "otelcol_deltatocumulative_streams_max_stale";
+/// The `tail_sampling` processor's decisions: per policy (labels `policy`, `sampled`,
+/// `decision`) and per trace (`sampled`, `decision`).
+pub const TAIL_SAMPLING_COUNT_TRACES_SAMPLED: &str =
+    "otelcol_processor_tail_sampling_count_traces_sampled";
+pub const TAIL_SAMPLING_GLOBAL_COUNT_TRACES_SAMPLED: &str =
+    "otelcol_processor_tail_sampling_global_count_traces_sampled";
+/// Spans of traces already decided, forwarded or dropped on arrival by a decision cache hit
+/// (label `sampled`).
+pub const TAIL_SAMPLING_EARLY_RELEASES_FROM_CACHE_DECISION: &str =
+    "otelcol_processor_tail_sampling_early_releases_from_cache_decision";
+pub const TAIL_SAMPLING_NEW_TRACE_ID_RECEIVED: &str =
+    "otelcol_processor_tail_sampling_new_trace_id_received";
+pub const TAIL_SAMPLING_POLICY_EVALUATION_ERROR: &str =
+    "otelcol_processor_tail_sampling_sampling_policy_evaluation_error";
+/// Per policy (label `policy`): evaluations, and the microseconds they took.
+pub const TAIL_SAMPLING_POLICY_EXECUTION_COUNT: &str =
+    "otelcol_processor_tail_sampling_sampling_policy_execution_count";
+pub const TAIL_SAMPLING_POLICY_EXECUTION_TIME_SUM: &str =
+    "otelcol_processor_tail_sampling_sampling_policy_execution_time_sum";
+/// Traces evicted for room before they were due.
+pub const TAIL_SAMPLING_TRACE_DROPPED_TOO_EARLY: &str =
+    "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early";
+pub const TAIL_SAMPLING_TRACES_ON_MEMORY: &str =
+    "otelcol_processor_tail_sampling_sampling_traces_on_memory";
+pub const TAIL_SAMPLING_TRACES_DROPPED_TOO_LARGE: &str =
+    "otelcol_processor_tail_sampling_traces_dropped_too_large";
 /// Items the memory limiter let through and refused (label `processor`).
 pub const PROCESSOR_MEMORY_LIMITER_ACCEPTED_SPANS: &str =
     "otelcol_processor_memory_limiter_accepted_spans";

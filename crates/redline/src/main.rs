@@ -39,6 +39,7 @@ fn factories() -> Factories {
         .processor(redline_filter_processor::FilterProcessorFactory)
         .processor(redline_probabilistic_sampler::ProbabilisticSamplerFactory)
         .processor(redline_span_processor::SpanProcessorFactory)
+        .processor(redline_tailsampling_processor::TailSamplingFactory)
         .processor(redline_deltatocumulative_processor::DeltaToCumulativeFactory)
         .connector(redline_spanmetrics::SpanMetricsFactory)
         .connector(redline_servicegraph::ServiceGraphFactory)

@@ -124,6 +124,47 @@ pub fn filter_traces(
     })
 }
 
+/// Whether a span of `rs` matches `filters.span`, or one of its events `filters.span_event`,
+/// looking at each span and then its events and stopping at the first match, as the tail
+/// sampler's `ottl_condition` policy does. `filters.resource` is not read.
+pub fn any_span_matches(
+    filters: TraceFilters<'_>,
+    rs: &mut ResourceSpans,
+) -> Result<bool, ExecError> {
+    let ResourceSpans {
+        resource,
+        scope_spans,
+        schema_url,
+    } = rs;
+    for ss in scope_spans {
+        let ScopeSpans {
+            scope,
+            spans,
+            schema_url: scope_schema_url,
+        } = ss;
+        for span in spans {
+            if let Some(set) = filters.span {
+                let mut ctx = scoped(resource, schema_url, scope, scope_schema_url);
+                ctx.span = Some(&mut *span);
+                if set.matches(&ctx)? {
+                    return Ok(true);
+                }
+            }
+            if let Some(set) = filters.span_event {
+                for i in 0..span.events.len() {
+                    let mut ctx = scoped(resource, schema_url, scope, scope_schema_url);
+                    ctx.span = Some(&mut *span);
+                    ctx.event = Some(i);
+                    if set.matches(&ctx)? {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+    }
+    Ok(false)
+}
+
 fn span_count(req: &ExportTraceServiceRequest) -> usize {
     req.resource_spans
         .iter()

@@ -18,7 +18,8 @@ mod tests_points;
 mod traces;
 
 pub use filter::{
-    filter_logs, filter_traces, traces_may_drop, FilterOutcome, LogFilters, TraceFilters,
+    any_span_matches, filter_logs, filter_traces, traces_may_drop, FilterOutcome, LogFilters,
+    TraceFilters,
 };
 pub use filter_metrics::{filter_metrics, MetricFilters};
 

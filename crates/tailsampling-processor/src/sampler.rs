@@ -1,0 +1,360 @@
+//! The processor at work: requests split by trace into the store, a tick each second that
+//! decides the traces due and forwards the sampled ones, and a shutdown that decides every
+//! trace still waiting.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+use parking_lot::Mutex;
+use prost::Message;
+use redline_pipeline::component::ShutdownError;
+use redline_pipeline::edit::undecodable;
+use redline_pipeline::telemetry::Telemetry;
+use redline_pipeline::{Batch, Consumer, Refused, Reservation, RunningComponent};
+
+use crate::config::{DecisionCacheConfig, NamedPolicy};
+use crate::group::{by_trace, request_of};
+use crate::policy::{Decision, TraceData};
+use crate::store::{Added, Limits, Store, TraceGroup, TraceId};
+use crate::telemetry::{Counters, TracesOnMemory};
+
+const TICK: Duration = Duration::from_secs(1);
+/// Sampled requests the pipeline refused that wait for the next tick; older ones beyond this
+/// are dropped (and logged).
+const MAX_REFUSED: usize = 64;
+
+pub struct Settings {
+    pub id: String,
+    /// Put before each policy's name in the `policy` label: the processor's name and a dot.
+    pub policy_prefix: String,
+    pub sample_on_first_match: bool,
+    pub drop_pending_on_shutdown: bool,
+}
+
+pub struct Sampler {
+    settings: Settings,
+    next: Arc<dyn Consumer>,
+    pub(crate) state: Mutex<State>,
+    refused: Mutex<VecDeque<Batch>>,
+    counters: Counters,
+    policy_labels: Vec<String>,
+}
+
+pub(crate) struct State {
+    pub(crate) store: Store,
+    policies: Vec<NamedPolicy>,
+}
+
+impl Sampler {
+    pub fn new(
+        settings: Settings,
+        limits: Limits,
+        cache: &DecisionCacheConfig,
+        policies: Vec<NamedPolicy>,
+        next: Arc<dyn Consumer>,
+        telemetry: &Telemetry,
+    ) -> Arc<Sampler> {
+        let policy_labels: Vec<String> = policies
+            .iter()
+            .map(|p| format!("{}{}", settings.policy_prefix, p.name))
+            .collect();
+        let sampler = Arc::new(Sampler {
+            counters: Counters::new(telemetry, &policy_labels),
+            policy_labels,
+            settings,
+            next,
+            state: Mutex::new(State {
+                store: Store::new(
+                    limits,
+                    cache.sampled_cache_size,
+                    cache.non_sampled_cache_size,
+                ),
+                policies,
+            }),
+            refused: Mutex::new(VecDeque::new()),
+        });
+        telemetry.register_source(Arc::new(TracesOnMemory {
+            of: Arc::downgrade(&sampler),
+            count: |s: &Sampler| s.state.lock().store.len(),
+        }));
+        sampler
+    }
+
+    /// One tick: the traces due are decided and the sampled ones forwarded.
+    pub(crate) fn tick(&self) {
+        let sampled = {
+            let mut state = self.state.lock();
+            let (due, evicted) = state.store.next_tick();
+            self.counters
+                .dropped_too_early
+                .fetch_add(evicted, Ordering::Relaxed);
+            self.decide(&mut state, due)
+        };
+        self.forward(sampled);
+    }
+
+    /// Decides every trace still waiting (shutting down), unless told to drop them.
+    pub(crate) fn decide_all(&self) {
+        let sampled = {
+            let mut state = self.state.lock();
+            let (pending, _) = state.store.take_all();
+            if self.settings.drop_pending_on_shutdown {
+                Vec::new()
+            } else {
+                self.decide(&mut state, pending)
+            }
+        };
+        self.forward(sampled);
+    }
+
+    fn decide(&self, state: &mut State, due: Vec<TraceId>) -> Vec<ResourceSpans> {
+        let mut sampled = Vec::new();
+        for id in due {
+            let Some(held) = state.store.get_mut(&id) else {
+                continue;
+            };
+            let mut trace = TraceData {
+                id,
+                batches: std::mem::take(&mut held.data.batches),
+                span_count: held.data.span_count,
+                size_bytes: held.data.size_bytes,
+            };
+            let decision = self.evaluate(&mut state.policies, &mut trace);
+            self.counters.trace_decision(decision, 1);
+            if decision == Decision::Sampled {
+                sampled.extend(trace.batches);
+            }
+            state.store.decided(id, decision);
+        }
+        sampled
+    }
+
+    /// otelcol's decision: drop policies first, any of them dropping the trace drops it;
+    /// then the trace is sampled if a policy samples it. Policies that fail are counted and
+    /// skipped.
+    fn evaluate(&self, policies: &mut [NamedPolicy], trace: &mut TraceData) -> Decision {
+        let mut sampled = false;
+        for (i, p) in policies.iter_mut().enumerate() {
+            let started = Instant::now();
+            let result = p.policy.evaluate(trace);
+            if let Some((count, micros)) = self.counters.executions.get(i) {
+                count.fetch_add(1, Ordering::Relaxed);
+                let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                micros.fetch_add(took, Ordering::Relaxed);
+            }
+            let decision = match result {
+                Ok(d) => d,
+                Err(error) => {
+                    self.counters
+                        .evaluation_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(processor = %self.settings.id, policy = %p.name, %error, "sampling policy error");
+                    continue;
+                }
+            };
+            if let Some(label) = self.policy_labels.get(i) {
+                self.counters.policy_decision(label, decision, 1);
+            }
+            match decision {
+                Decision::Dropped => return Decision::Dropped,
+                Decision::Sampled if !p.is_drop => {
+                    sampled = true;
+                    if self.settings.sample_on_first_match {
+                        break;
+                    }
+                }
+                Decision::Sampled | Decision::NotSampled => {}
+            }
+        }
+        if sampled {
+            Decision::Sampled
+        } else {
+            Decision::NotSampled
+        }
+    }
+
+    /// Sends sampled spans on, after what the pipeline refused before; what it refuses now
+    /// waits for the next tick.
+    fn forward(&self, spans: Vec<ResourceSpans>) {
+        let mut refused = self.refused.lock();
+        if !spans.is_empty() {
+            refused.push_back(encode(spans));
+        }
+        while let Some(batch) = refused.pop_front() {
+            match self.next.reserve(&batch) {
+                Ok(reservation) => reservation.commit(batch),
+                Err(why) => {
+                    refused.push_front(batch);
+                    tracing::warn!(processor = %self.settings.id, reason = %why.reason, waiting = refused.len(), "sampled traces refused downstream, offered again at the next tick");
+                    break;
+                }
+            }
+        }
+        while refused.len() > MAX_REFUSED {
+            if let Some(lost) = refused.pop_front() {
+                tracing::error!(processor = %self.settings.id, spans = lost.items, "sampled traces dropped: the pipeline downstream kept refusing them");
+            }
+        }
+    }
+
+    /// Late spans of traces sampled after their request was reserved.
+    fn forward_late(&self, spans: Vec<ResourceSpans>) {
+        let batch = encode(spans);
+        match self.next.reserve(&batch) {
+            Ok(reservation) => reservation.commit(batch),
+            Err(why) => {
+                self.refused.lock().push_back(batch);
+                tracing::warn!(processor = %self.settings.id, reason = %why.reason, "late spans refused downstream, offered again at the next tick");
+            }
+        }
+    }
+}
+
+fn encode(spans: Vec<ResourceSpans>) -> Batch {
+    let (raw, count) = request_of(spans);
+    Batch::traces(Bytes::from(raw), count)
+}
+
+/// The processor as the pipeline sees it.
+pub struct Intake(pub Arc<Sampler>);
+
+impl Consumer for Intake {
+    fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
+        let sampler = &self.0;
+        let request = ExportTraceServiceRequest::decode(&batch.raw[..])
+            .map_err(|e| undecodable(&sampler.settings.id, e))?;
+        let groups = by_trace(request);
+        // Spans of traces already sampled go on with this request: if the pipeline refuses
+        // them, so is the request, and nothing of it is held.
+        let already: Vec<bool> = {
+            let state = sampler.state.lock();
+            groups
+                .iter()
+                .map(|g| state.store.is_sampled(&g.id))
+                .collect()
+        };
+        let late: Vec<ResourceSpans> = groups
+            .iter()
+            .zip(&already)
+            .filter(|(_, sampled)| **sampled)
+            .map(|(g, _)| g.spans.clone())
+            .collect();
+        let forward = if late.is_empty() {
+            None
+        } else {
+            let batch = encode(late);
+            let reservation = sampler.next.reserve(&batch)?;
+            Some((batch, reservation))
+        };
+        Ok(Box::new(Accepted {
+            sampler: sampler.clone(),
+            groups,
+            already,
+            forward,
+        }))
+    }
+}
+
+struct Accepted {
+    sampler: Arc<Sampler>,
+    groups: Vec<TraceGroup>,
+    /// Per group: sampled when reserved, so already in `forward`.
+    already: Vec<bool>,
+    forward: Option<(Batch, Box<dyn Reservation>)>,
+}
+
+impl Reservation for Accepted {
+    fn commit(self: Box<Self>, _: Batch) {
+        let Accepted {
+            sampler,
+            groups,
+            already,
+            forward,
+        } = *self;
+        let counters = &sampler.counters;
+        let mut late = Vec::new();
+        {
+            let mut state = sampler.state.lock();
+            for (group, forwarded) in groups.into_iter().zip(already) {
+                let spans = u64::try_from(group.span_count).unwrap_or(0);
+                if forwarded {
+                    if state.store.count_forwarded(&group) {
+                        counters.early_release(true, spans);
+                    }
+                    continue;
+                }
+                match state.store.add(group) {
+                    (Added::Held { new_trace }, _) => {
+                        if new_trace {
+                            counters.new_trace_ids.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    (Added::Forward { from_cache }, back) => {
+                        if from_cache {
+                            counters.early_release(true, spans);
+                        }
+                        late.extend(back.map(|g| g.spans));
+                    }
+                    (Added::Discard { from_cache }, _) => {
+                        if from_cache {
+                            counters.early_release(false, spans);
+                        }
+                    }
+                    (Added::TooLarge, _) => counters.too_large(),
+                }
+            }
+        }
+        if let Some((batch, reservation)) = forward {
+            reservation.commit(batch);
+        }
+        if !late.is_empty() {
+            sampler.forward_late(late);
+        }
+    }
+}
+
+/// The ticking task; stopping it decides what is still waiting.
+pub struct Running {
+    sampler: Arc<Sampler>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn start(sampler: Arc<Sampler>) -> Running {
+        let ticking = sampler.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                ticking.tick();
+            }
+        });
+        Running { sampler, task }
+    }
+}
+
+impl RunningComponent for Running {
+    fn shutdown(
+        self: Box<Self>,
+        _: std::time::Instant,
+    ) -> BoxFuture<'static, Result<(), ShutdownError>> {
+        let Running { sampler, task } = *self;
+        task.abort();
+        Box::pin(async move {
+            let _ = task.await;
+            sampler.decide_all();
+            let left: usize = sampler.refused.lock().iter().map(|b| b.items).sum();
+            if left > 0 {
+                tracing::error!(processor = %sampler.settings.id, spans = left, "sampled spans dropped at shutdown: the pipeline downstream refused them");
+            }
+            Ok(())
+        })
+    }
+}
