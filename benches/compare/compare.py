@@ -110,7 +110,11 @@ GLOB_HTTP = "      - glob: \"http.*.*\"\n"
 FILTER10 = (("filter/tenth", 'traces:\n  span:\n    - name == "http.server"'),)
 # The shipped sidecar's memory_limiter, far above what the run uses: it never refuses.
 LIMITED = (("memory_limiter", "check_interval: 1s\nlimit_mib: 4000"),)
-PROCESSOR_LOADS = ("untouched", "rename", "filter10", "limited")
+# Every trace held a second, then kept: what holding, regrouping and re-encoding cost. Room for
+# every trace of two seconds at full speed, so neither collector evicts one.
+TAIL = (("tail_sampling", "decision_wait: 1s\nnum_traces: 200000\npolicies:\n"
+         "  - {name: all, type: always_sample}"),)
+PROCESSOR_LOADS = ("untouched", "rename", "filter10", "limited", "tail")
 
 
 def loads(args) -> dict[str, Load]:
@@ -142,6 +146,8 @@ def loads(args) -> dict[str, Load]:
                          "none", "none", processors=FILTER10, drops=True),
         "limited": Load("limited", "uncompressed, behind a `memory_limiter` that never refuses",
                         "none", "none", processors=LIMITED),
+        "tail": Load("tail", "uncompressed, `tail_sampling` keeping every trace after 1 s",
+                     "none", "none", processors=TAIL),
         # rotel has no span metrics: None keeps it out of this load.
         "globs": Load("globs", "uncompressed, a spanmetrics glob dimension (`http.*.*`)",
                       "none", None, dimensions=GLOB_HTTP),
@@ -175,7 +181,8 @@ def parse_args() -> argparse.Namespace:
         "(uncompressed through a file_storage sending queue with fsync; otelcol and Redline "
         "only), steady "
         "(open loop at --rate for --duration), nonesteady (steady, forwarding uncompressed), "
-        "gzipsteady (steady, loadgen sending gzip); untouched, rename, filter10, limited (uncompressed with a "
+        "gzipsteady (steady, loadgen sending gzip); untouched, rename, filter10, limited, tail "
+        "(uncompressed with a "
         "processor; otelcol and Redline only); globs (uncompressed, a spanmetrics glob "
         "dimension; otelcol and Redline only); default "
         "reference,none,steady",

@@ -28,6 +28,9 @@ const TICK: Duration = Duration::from_secs(1);
 /// Sampled requests the pipeline refused that wait for the next tick; older ones beyond this
 /// are dropped (and logged).
 const MAX_REFUSED: usize = 64;
+/// Sampled spans are forwarded in requests of about this size (the exporter coalesces them up
+/// to its own limit).
+const CHUNK_BYTES: usize = 1 << 20;
 
 pub struct Settings {
     pub id: String,
@@ -183,9 +186,7 @@ impl Sampler {
     /// waits for the next tick.
     fn forward(&self, spans: Vec<ResourceSpans>) {
         let mut refused = self.refused.lock();
-        if !spans.is_empty() {
-            refused.push_back(encode(spans));
-        }
+        refused.extend(encode_chunks(spans));
         while let Some(batch) = refused.pop_front() {
             match self.next.reserve(&batch) {
                 Ok(reservation) => reservation.commit(batch),
@@ -219,6 +220,26 @@ impl Sampler {
 fn encode(spans: Vec<ResourceSpans>) -> Batch {
     let (raw, count) = request_of(spans);
     Batch::traces(Bytes::from(raw), count)
+}
+
+/// The traces sampled at one tick as requests of about [`CHUNK_BYTES`] each: one request
+/// for all of them could pass any message limit on the way to Tempo.
+fn encode_chunks(spans: Vec<ResourceSpans>) -> Vec<Batch> {
+    let mut batches = Vec::new();
+    let mut chunk = Vec::new();
+    let mut bytes = 0;
+    for rs in spans {
+        bytes += rs.encoded_len();
+        chunk.push(rs);
+        if bytes >= CHUNK_BYTES {
+            batches.push(encode(std::mem::take(&mut chunk)));
+            bytes = 0;
+        }
+    }
+    if !chunk.is_empty() {
+        batches.push(encode(chunk));
+    }
+    batches
 }
 
 /// The processor as the pipeline sees it.

@@ -59,7 +59,7 @@ fn harness(body: &str) -> Harness {
         Limits {
             wait_ticks: cfg.decision_wait.as_secs().max(1),
             root_wait_ticks: None,
-            num_traces: 100,
+            num_traces: usize::try_from(cfg.num_traces).expect("fits"),
             max_trace_bytes: 0,
         },
         &cfg.decision_cache,
@@ -273,6 +273,35 @@ fn sampled_traces_refused_downstream_are_offered_again() {
     assert_eq!(forwarded(&h), vec![], "refused at ticks 3 and 4");
     h.sampler.tick();
     assert_eq!(forwarded(&h), pairs(&[("cart", "failed")]));
+}
+
+#[test]
+fn a_busy_tick_forwards_requests_of_about_a_mebibyte() {
+    let h = harness(
+        "  tail_sampling:
+    decision_wait: 1s
+    policies: [{name: all, type: always_sample}]",
+    );
+    // 300 traces of one 10 KiB span each: about 3 MiB sampled at one tick.
+    let big = "x".repeat(10 * 1024);
+    for t in 0..300u16 {
+        let mut s = span(0, 1, "big", false);
+        s.trace_id = [t.to_be_bytes().as_slice(), &[1; 14]].concat();
+        s.attributes = vec![kv("payload", string(&big))];
+        h.intake
+            .consume(batch(vec![resource("cart", vec![s])]))
+            .expect("held");
+    }
+    h.sampler.tick();
+    h.sampler.tick();
+    let batches = h.next.sink.take();
+    let sizes: Vec<usize> = batches.iter().map(Batch::byte_len).collect();
+    assert_eq!(batches.iter().map(|b| b.items).sum::<usize>(), 300);
+    assert_eq!(sizes.len(), 3, "{sizes:?}");
+    assert!(
+        sizes.iter().all(|s| *s < (1 << 20) + 11 * 1024),
+        "{sizes:?}"
+    );
 }
 
 #[test]
