@@ -4,6 +4,7 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
@@ -33,10 +34,39 @@ impl Decision {
 /// A trace as the policies see it: every span received for it so far, grouped as received.
 pub struct TraceData {
     pub id: [u8; 16],
-    pub batches: Vec<ResourceSpans>,
+    /// Encoded `ResourceSpans`, as they arrived.
+    pub batches: Vec<Bytes>,
+    /// `batches` decoded, once a policy needs to read them.
+    decoded: Option<Vec<ResourceSpans>>,
     pub span_count: i64,
     /// The encoded size of `batches`, counted as they arrived.
     pub size_bytes: u64,
+}
+
+impl TraceData {
+    pub fn new(id: [u8; 16]) -> TraceData {
+        TraceData {
+            id,
+            batches: Vec::new(),
+            decoded: None,
+            span_count: 0,
+            size_bytes: 0,
+        }
+    }
+
+    /// The spans decoded: only policies that read them pay for it, once per trace.
+    fn decoded(&mut self) -> Result<&mut Vec<ResourceSpans>, EvalError> {
+        if self.decoded.is_none() {
+            let decoded = self
+                .batches
+                .iter()
+                .map(|b| ResourceSpans::decode(&b[..]))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("cannot decode the held spans: {e}"))?;
+            self.decoded = Some(decoded);
+        }
+        Ok(self.decoded.get_or_insert_with(Vec::new))
+    }
 }
 
 pub enum StringMatch {
@@ -129,7 +159,11 @@ impl Policy {
             Policy::Latency {
                 threshold_ms,
                 upper_threshold_ms,
-            } => verdict(latency(&trace.batches, *threshold_ms, *upper_threshold_ms)),
+            } => verdict(latency(
+                trace.decoded()?,
+                *threshold_ms,
+                *upper_threshold_ms,
+            )),
             Policy::NumericAttribute {
                 key,
                 min,
@@ -139,12 +173,12 @@ impl Policy {
                 let in_range = |attrs: &[KeyValue]| {
                     get(attrs, key).is_some_and(|v| (*min..=*max).contains(&int_of(v)))
                 };
-                verdict(resource_or_span(&trace.batches, in_range, in_range) != *invert)
+                verdict(resource_or_span(trace.decoded()?, in_range, in_range) != *invert)
             }
             Policy::Probabilistic { salt, threshold } => {
                 verdict(fnv1a64(salt.as_bytes(), &trace.id) <= *threshold)
             }
-            Policy::StatusCode(codes) => verdict(any_span(&trace.batches, |s| {
+            Policy::StatusCode(codes) => verdict(any_span(trace.decoded()?, |s| {
                 codes.contains(&s.status.as_ref().map_or(0, |st| st.code))
             })),
             Policy::StringAttribute {
@@ -163,7 +197,7 @@ impl Policy {
                         !s.is_empty() && matcher.matches(s)
                     })
                 };
-                verdict(resource_or_span(&trace.batches, resource_hit, span_hit) != *invert)
+                verdict(resource_or_span(trace.decoded()?, resource_hit, span_hit) != *invert)
             }
             Policy::RateLimiting(limiter) => verdict(limiter.allow(trace.span_count)),
             Policy::BytesLimiting(limiter) => verdict(limiter.allow(traces_size(&trace.batches))),
@@ -171,7 +205,7 @@ impl Policy {
                 let n = trace.span_count;
                 verdict(n >= *min && (*max == 0 || n <= *max))
             }
-            Policy::TraceState { key, values } => verdict(any_span(&trace.batches, |s| {
+            Policy::TraceState { key, values } => verdict(any_span(trace.decoded()?, |s| {
                 redline_ottl::tracestate::parse(&s.trace_state).is_some_and(|members| {
                     let value = members
                         .iter()
@@ -183,7 +217,7 @@ impl Policy {
             Policy::BooleanAttribute { key, value, invert } => {
                 let equal =
                     |attrs: &[KeyValue]| get(attrs, key).is_some_and(|v| bool_of(v) == *value);
-                verdict(resource_or_span(&trace.batches, equal, equal) != *invert)
+                verdict(resource_or_span(trace.decoded()?, equal, equal) != *invert)
             }
             Policy::Ottl { span, span_event } => {
                 let filters = TraceFilters {
@@ -192,7 +226,7 @@ impl Policy {
                     span_event: span_event.as_ref(),
                 };
                 let mut matched = false;
-                for rs in &mut trace.batches {
+                for rs in trace.decoded()? {
                     if any_span_matches(filters, rs).map_err(|e| e.to_string())? {
                         matched = true;
                         break;
@@ -200,7 +234,7 @@ impl Policy {
                 }
                 verdict(matched)
             }
-            Policy::TraceFlags => verdict(any_span(&trace.batches, |s| s.flags & 0x01 != 0)),
+            Policy::TraceFlags => verdict(any_span(trace.decoded()?, |s| s.flags & 0x01 != 0)),
             Policy::And(subs) => {
                 for sub in subs {
                     if sub.evaluate(trace)? == NotSampled {
@@ -304,13 +338,10 @@ fn latency(batches: &[ResourceSpans], threshold_ms: i64, upper_ms: i64) -> bool 
 }
 
 /// The encoded size of the trace as one `TracesData`, as otelcol's `bytes_limiting` counts it.
-fn traces_size(batches: &[ResourceSpans]) -> i64 {
+fn traces_size(batches: &[Bytes]) -> i64 {
     let total: usize = batches
         .iter()
-        .map(|rs| {
-            let len = rs.encoded_len();
-            1 + prost::encoding::encoded_len_varint(len as u64) + len
-        })
+        .map(|rs| 1 + prost::encoding::encoded_len_varint(rs.len() as u64) + rs.len())
         .sum();
     i64::try_from(total).unwrap_or(i64::MAX)
 }

@@ -28,22 +28,22 @@ fn span(start: u64, end: u64, attributes: Vec<KeyValue>) -> Span {
 }
 
 fn trace(resource: Vec<KeyValue>, spans: Vec<Span>) -> TraceData {
-    TraceData {
-        id: [1; 16],
-        span_count: spans.len() as i64,
-        size_bytes: 0,
-        batches: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: resource,
-                ..Resource::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..ScopeSpans::default()
-            }],
-            schema_url: String::new(),
+    let mut t = TraceData::new([1; 16]);
+    t.span_count = spans.len() as i64;
+    t.batches = vec![ResourceSpans {
+        resource: Some(Resource {
+            attributes: resource,
+            ..Resource::default()
+        }),
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..ScopeSpans::default()
         }],
+        schema_url: String::new(),
     }
+    .encode_to_vec()
+    .into()];
+    t
 }
 
 fn decide(policy: &mut Policy, t: &mut TraceData) -> Decision {
@@ -222,7 +222,8 @@ fn status_trace_state_and_flags_look_at_every_span() {
     assert_eq!(decide(&mut gold, &mut t), Decision::Sampled);
     assert_eq!(decide(&mut Policy::TraceFlags, &mut t), Decision::Sampled);
     // An invalid tracestate (upper-case key) is read as none.
-    t.batches[0].scope_spans[0].spans[1].trace_state = "Tenant=gold,tenant=gold".into();
+    t.decoded().expect("decodes")[0].scope_spans[0].spans[1].trace_state =
+        "Tenant=gold,tenant=gold".into();
     assert_eq!(decide(&mut gold, &mut t), Decision::NotSampled);
 }
 

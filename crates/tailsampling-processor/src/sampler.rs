@@ -9,10 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use parking_lot::Mutex;
-use prost::Message;
 use redline_pipeline::component::ShutdownError;
 use redline_pipeline::edit::undecodable;
 use redline_pipeline::telemetry::Telemetry;
@@ -20,6 +17,12 @@ use redline_pipeline::{Batch, Consumer, Refused, Reservation, RunningComponent};
 
 use crate::config::{DecisionCacheConfig, NamedPolicy};
 use crate::group::{by_trace, request_of};
+
+/// The spans of one trace to forward: encoded `ResourceSpans`, and how many spans they hold.
+struct Forward {
+    parts: Vec<Bytes>,
+    spans: usize,
+}
 use crate::policy::{Decision, TraceData};
 use crate::store::{Added, Limits, Store, TraceGroup, TraceId};
 use crate::telemetry::{Counters, TracesOnMemory};
@@ -116,22 +119,23 @@ impl Sampler {
         self.forward(sampled);
     }
 
-    fn decide(&self, state: &mut State, due: Vec<TraceId>) -> Vec<ResourceSpans> {
+    fn decide(&self, state: &mut State, due: Vec<TraceId>) -> Vec<Forward> {
         let mut sampled = Vec::new();
         for id in due {
             let Some(held) = state.store.get_mut(&id) else {
                 continue;
             };
-            let mut trace = TraceData {
-                id,
-                batches: std::mem::take(&mut held.data.batches),
-                span_count: held.data.span_count,
-                size_bytes: held.data.size_bytes,
-            };
+            let mut trace = TraceData::new(id);
+            trace.batches = std::mem::take(&mut held.data.batches);
+            trace.span_count = held.data.span_count;
+            trace.size_bytes = held.data.size_bytes;
             let decision = self.evaluate(&mut state.policies, &mut trace);
             self.counters.trace_decision(decision, 1);
             if decision == Decision::Sampled {
-                sampled.extend(trace.batches);
+                sampled.push(Forward {
+                    spans: usize::try_from(trace.span_count).unwrap_or(0),
+                    parts: trace.batches,
+                });
             }
             state.store.decided(id, decision);
         }
@@ -184,7 +188,7 @@ impl Sampler {
 
     /// Sends sampled spans on, after what the pipeline refused before; what it refuses now
     /// waits for the next tick.
-    fn forward(&self, spans: Vec<ResourceSpans>) {
+    fn forward(&self, spans: Vec<Forward>) {
         let mut refused = self.refused.lock();
         refused.extend(encode_chunks(spans));
         while let Some(batch) = refused.pop_front() {
@@ -205,7 +209,7 @@ impl Sampler {
     }
 
     /// Late spans of traces sampled after their request was reserved.
-    fn forward_late(&self, spans: Vec<ResourceSpans>) {
+    fn forward_late(&self, spans: Vec<Forward>) {
         let batch = encode(spans);
         match self.next.reserve(&batch) {
             Ok(reservation) => reservation.commit(batch),
@@ -217,20 +221,30 @@ impl Sampler {
     }
 }
 
-fn encode(spans: Vec<ResourceSpans>) -> Batch {
-    let (raw, count) = request_of(spans);
-    Batch::traces(Bytes::from(raw), count)
+impl Forward {
+    fn of(group: &TraceGroup) -> Forward {
+        Forward {
+            parts: vec![group.spans.clone()],
+            spans: usize::try_from(group.span_count).unwrap_or(0),
+        }
+    }
+}
+
+fn encode(traces: Vec<Forward>) -> Batch {
+    let spans = traces.iter().map(|t| t.spans).sum();
+    let parts: Vec<Bytes> = traces.into_iter().flat_map(|t| t.parts).collect();
+    Batch::traces(request_of(&parts), spans)
 }
 
 /// The traces sampled at one tick as requests of about [`CHUNK_BYTES`] each: one request
 /// for all of them could pass any message limit on the way to Tempo.
-fn encode_chunks(spans: Vec<ResourceSpans>) -> Vec<Batch> {
+fn encode_chunks(traces: Vec<Forward>) -> Vec<Batch> {
     let mut batches = Vec::new();
     let mut chunk = Vec::new();
     let mut bytes = 0;
-    for rs in spans {
-        bytes += rs.encoded_len();
-        chunk.push(rs);
+    for trace in traces {
+        bytes += trace.parts.iter().map(Bytes::len).sum::<usize>();
+        chunk.push(trace);
         if bytes >= CHUNK_BYTES {
             batches.push(encode(std::mem::take(&mut chunk)));
             bytes = 0;
@@ -248,9 +262,7 @@ pub struct Intake(pub Arc<Sampler>);
 impl Consumer for Intake {
     fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         let sampler = &self.0;
-        let request = ExportTraceServiceRequest::decode(&batch.raw[..])
-            .map_err(|e| undecodable(&sampler.settings.id, e))?;
-        let groups = by_trace(request);
+        let groups = by_trace(&batch.raw).map_err(|e| undecodable(&sampler.settings.id, e))?;
         // Spans of traces already sampled go on with this request: if the pipeline refuses
         // them, so is the request, and nothing of it is held.
         let already: Vec<bool> = {
@@ -260,11 +272,11 @@ impl Consumer for Intake {
                 .map(|g| state.store.is_sampled(&g.id))
                 .collect()
         };
-        let late: Vec<ResourceSpans> = groups
+        let late: Vec<Forward> = groups
             .iter()
             .zip(&already)
             .filter(|(_, sampled)| **sampled)
-            .map(|(g, _)| g.spans.clone())
+            .map(|(g, _)| Forward::of(g))
             .collect();
         let forward = if late.is_empty() {
             None
@@ -320,7 +332,7 @@ impl Reservation for Accepted {
                         if from_cache {
                             counters.early_release(true, spans);
                         }
-                        late.extend(back.map(|g| g.spans));
+                        late.extend(back.as_ref().map(Forward::of));
                     }
                     (Added::Discard { from_cache }, _) => {
                         if from_cache {

@@ -8,17 +8,18 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use bytes::Bytes;
 use hashbrown::HashMap;
-use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
 use crate::policy::{Decision, TraceData};
 
 pub type TraceId = [u8; 16];
 
-/// The spans of one trace from one resource of one request, grouped as otelcol groups them.
+/// The spans of one trace from one resource of one request, grouped as otelcol groups them:
+/// an encoded `ResourceSpans`.
 pub struct TraceGroup {
     pub id: TraceId,
-    pub spans: ResourceSpans,
+    pub spans: Bytes,
     pub span_count: i64,
     pub size_bytes: u64,
     pub has_root: bool,
@@ -113,12 +114,7 @@ impl Store {
                 group.id,
                 Held {
                     generation,
-                    data: TraceData {
-                        id: group.id,
-                        batches: Vec::new(),
-                        span_count: 0,
-                        size_bytes: 0,
-                    },
+                    data: TraceData::new(group.id),
                     due,
                     decision: None,
                 },

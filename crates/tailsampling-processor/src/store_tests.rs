@@ -1,4 +1,5 @@
-use opentelemetry_proto::tonic::trace::v1::{ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use prost::Message;
 
 use super::*;
 
@@ -20,7 +21,9 @@ fn group(id: u8, spans: i64, has_root: bool) -> TraceGroup {
                 ..ScopeSpans::default()
             }],
             ..ResourceSpans::default()
-        },
+        }
+        .encode_to_vec()
+        .into(),
         span_count: spans,
         size_bytes: 10 * spans as u64,
         has_root,

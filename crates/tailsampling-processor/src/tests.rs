@@ -103,8 +103,15 @@ fn resource(service: &str, spans: Vec<Span>) -> ResourceSpans {
 }
 
 fn batch(resources: Vec<ResourceSpans>) -> Batch {
-    let (raw, spans) = crate::group::request_of(resources);
-    Batch::traces(raw.into(), spans)
+    let spans = resources
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .map(|ss| ss.spans.len())
+        .sum();
+    let request = ExportTraceServiceRequest {
+        resource_spans: resources,
+    };
+    Batch::traces(request.encode_to_vec().into(), spans)
 }
 
 /// (service, span name) of every span forwarded so far, sorted.
