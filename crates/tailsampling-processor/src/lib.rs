@@ -8,6 +8,7 @@
 //! makes the request fail (the client retries it), and sampled traces the pipeline refuses
 //! at decision time are offered again at the next tick instead of being dropped.
 
+mod backlog;
 mod config;
 mod group;
 mod policy;

@@ -2,7 +2,6 @@
 //! decides the traces due and forwards the sampled ones, and a shutdown that decides every
 //! trace still waiting.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +14,7 @@ use redline_pipeline::edit::undecodable;
 use redline_pipeline::telemetry::Telemetry;
 use redline_pipeline::{Batch, Consumer, Refused, Reservation, RunningComponent};
 
+use crate::backlog::Backlog;
 use crate::config::{DecisionCacheConfig, NamedPolicy};
 use crate::group::{by_trace, request_of};
 
@@ -28,9 +28,8 @@ use crate::store::{Added, Limits, Store, TraceGroup, TraceId};
 use crate::telemetry::{Counters, TracesOnMemory};
 
 const TICK: Duration = Duration::from_secs(1);
-/// Sampled requests the pipeline refused that wait for the next tick; older ones beyond this
-/// are dropped (and logged).
-const MAX_REFUSED: usize = 64;
+/// How often the backlog is offered again while the pipeline downstream refuses it.
+const RETRY: Duration = Duration::from_millis(100);
 /// Sampled spans are forwarded in requests of about this size (the exporter coalesces them up
 /// to its own limit).
 const CHUNK_BYTES: usize = 1 << 20;
@@ -47,7 +46,7 @@ pub struct Sampler {
     settings: Settings,
     next: Arc<dyn Consumer>,
     pub(crate) state: Mutex<State>,
-    refused: Mutex<VecDeque<Batch>>,
+    backlog: Mutex<Backlog>,
     counters: Counters,
     policy_labels: Vec<String>,
 }
@@ -83,7 +82,7 @@ impl Sampler {
                 ),
                 policies,
             }),
-            refused: Mutex::new(VecDeque::new()),
+            backlog: Mutex::new(Backlog::default()),
         });
         telemetry.register_source(Arc::new(TracesOnMemory {
             of: Arc::downgrade(&sampler),
@@ -186,38 +185,37 @@ impl Sampler {
         }
     }
 
-    /// Sends sampled spans on, after what the pipeline refused before; what it refuses now
-    /// waits for the next tick.
+    /// Sends sampled spans on, after the backlog; what the pipeline refuses joins the backlog.
     fn forward(&self, spans: Vec<Forward>) {
-        let mut refused = self.refused.lock();
-        refused.extend(encode_chunks(spans));
-        while let Some(batch) = refused.pop_front() {
-            match self.next.reserve(&batch) {
-                Ok(reservation) => reservation.commit(batch),
-                Err(why) => {
-                    refused.push_front(batch);
-                    tracing::warn!(processor = %self.settings.id, reason = %why.reason, waiting = refused.len(), "sampled traces refused downstream, offered again at the next tick");
-                    break;
-                }
-            }
+        let mut backlog = self.backlog.lock();
+        for batch in encode_chunks(spans) {
+            backlog.push(batch);
         }
-        while refused.len() > MAX_REFUSED {
-            if let Some(lost) = refused.pop_front() {
-                tracing::error!(processor = %self.settings.id, spans = lost.items, "sampled traces dropped: the pipeline downstream kept refusing them");
+        self.flush_locked(&mut backlog);
+    }
+
+    /// Offers the backlog again.
+    pub(crate) fn flush(&self) {
+        let mut backlog = self.backlog.lock();
+        if !backlog.is_empty() {
+            self.flush_locked(&mut backlog);
+        }
+    }
+
+    fn flush_locked(&self, backlog: &mut Backlog) {
+        let was_waiting = !backlog.is_empty();
+        if let Err(why) = backlog.flush(&*self.next) {
+            if !was_waiting {
+                tracing::warn!(processor = %self.settings.id, reason = %why.reason, spans = backlog.spans(), "sampled traces refused downstream: offered again until taken");
             }
         }
     }
 
     /// Late spans of traces sampled after their request was reserved.
     fn forward_late(&self, spans: Vec<Forward>) {
-        let batch = encode(spans);
-        match self.next.reserve(&batch) {
-            Ok(reservation) => reservation.commit(batch),
-            Err(why) => {
-                self.refused.lock().push_back(batch);
-                tracing::warn!(processor = %self.settings.id, reason = %why.reason, "late spans refused downstream, offered again at the next tick");
-            }
-        }
+        let mut backlog = self.backlog.lock();
+        backlog.push(encode(spans));
+        self.flush_locked(&mut backlog);
     }
 }
 
@@ -262,6 +260,13 @@ pub struct Intake(pub Arc<Sampler>);
 impl Consumer for Intake {
     fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         let sampler = &self.0;
+        if sampler.backlog.lock().is_full() {
+            return Err(Refused {
+                component: sampler.settings.id.clone(),
+                reason: "sampled traces are waiting for the pipeline downstream".into(),
+                retry_after: TICK,
+            });
+        }
         let groups = by_trace(&batch.raw).map_err(|e| undecodable(&sampler.settings.id, e))?;
         // Spans of traces already sampled go on with this request: if the pipeline refuses
         // them, so is the request, and nothing of it is held.
@@ -362,11 +367,16 @@ impl Running {
     pub fn start(sampler: Arc<Sampler>) -> Running {
         let ticking = sampler.clone();
         let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+            let start = tokio::time::Instant::now();
+            let mut tick = tokio::time::interval_at(start + TICK, TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut retry = tokio::time::interval_at(start + RETRY, RETRY);
+            retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
-                tick.tick().await;
-                ticking.tick();
+                tokio::select! {
+                    _ = tick.tick() => ticking.tick(),
+                    _ = retry.tick() => ticking.flush(),
+                }
             }
         });
         Running { sampler, task }
@@ -376,14 +386,20 @@ impl Running {
 impl RunningComponent for Running {
     fn shutdown(
         self: Box<Self>,
-        _: std::time::Instant,
+        deadline: std::time::Instant,
     ) -> BoxFuture<'static, Result<(), ShutdownError>> {
         let Running { sampler, task } = *self;
         task.abort();
         Box::pin(async move {
             let _ = task.await;
             sampler.decide_all();
-            let left: usize = sampler.refused.lock().iter().map(|b| b.items).sum();
+            // The exporters stop after the processors: until the deadline, they take more.
+            while !sampler.backlog.lock().is_empty() && std::time::Instant::now() + RETRY < deadline
+            {
+                tokio::time::sleep(RETRY).await;
+                sampler.flush();
+            }
+            let left = sampler.backlog.lock().spans();
             if left > 0 {
                 tracing::error!(processor = %sampler.settings.id, spans = left, "sampled spans dropped at shutdown: the pipeline downstream refused them");
             }

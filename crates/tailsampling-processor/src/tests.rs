@@ -312,6 +312,43 @@ fn a_busy_tick_forwards_requests_of_about_a_mebibyte() {
 }
 
 #[test]
+fn a_full_backlog_refuses_clients_until_the_pipeline_takes_it() {
+    let h = harness(
+        "  tail_sampling:
+    decision_wait: 1s
+    policies: [{name: all, type: always_sample}]",
+    );
+    // 70 traces of one 1 MiB span: more than the backlog holds before refusing.
+    let big = "x".repeat(1 << 20);
+    for t in 0..70u8 {
+        let mut s = span(t, 1, "big", false);
+        s.attributes = vec![kv("payload", string(&big))];
+        h.intake
+            .consume(batch(vec![resource("cart", vec![s])]))
+            .expect("held");
+    }
+    h.next.refusals.store(usize::MAX, Ordering::SeqCst);
+    h.sampler.tick();
+    h.sampler.tick();
+    let small = || batch(vec![resource("cart", vec![span(200, 1, "small", false)])]);
+    let refused = h.intake.consume(small()).expect_err("backlog full");
+    assert!(
+        refused
+            .reason
+            .contains("waiting for the pipeline downstream"),
+        "{refused:?}"
+    );
+    h.next.refusals.store(0, Ordering::SeqCst);
+    h.sampler.flush();
+    assert_eq!(
+        h.next.sink.take().iter().map(|b| b.items).sum::<usize>(),
+        70,
+        "nothing lost"
+    );
+    h.intake.consume(small()).expect("room again");
+}
+
+#[test]
 fn shutting_down_decides_what_waits_unless_told_to_drop_it() {
     for (drop_pending, expected) in [("false", pairs(&[("cart", "failed")])), ("true", vec![])] {
         let h = harness(&format!(
