@@ -114,7 +114,14 @@ LIMITED = (("memory_limiter", "check_interval: 1s\nlimit_mib: 4000"),)
 # every trace of two seconds at full speed, so neither collector evicts one.
 TAIL = (("tail_sampling", "decision_wait: 1s\nnum_traces: 200000\npolicies:\n"
          "  - {name: all, type: always_sample}"),)
-PROCESSOR_LOADS = ("untouched", "rename", "filter10", "limited", "tail")
+# The same at a steady rate, each trace held 5 s: what holding costs where sidecars live.
+TAIL5 = (("tail_sampling", "decision_wait: 5s\nnum_traces: 200000\npolicies:\n"
+          "  - {name: all, type: always_sample}"),)
+# As otelcol's docs advise: a `batch` processor after `tail_sampling` merges the traces it
+# releases one by one into requests the exporter's queue can hold.
+TAIL5_BATCH = TAIL5 + (("batch", "{}"),)
+PROCESSOR_LOADS = ("untouched", "rename", "filter10", "limited", "tail", "tailsteady",
+                   "tailbatch")
 
 
 def loads(args) -> dict[str, Load]:
@@ -148,6 +155,14 @@ def loads(args) -> dict[str, Load]:
                         "none", "none", processors=LIMITED),
         "tail": Load("tail", "uncompressed, `tail_sampling` keeping every trace after 1 s",
                      "none", "none", processors=TAIL),
+        "tailsteady": Load("tailsteady", f"steady {results.si(args.rate_value)} spans/s for "
+                           f"{args.duration}, uncompressed, `tail_sampling` keeping every "
+                           "trace after 5 s", "none", "none", rate=args.rate_value,
+                           duration=args.duration, processors=TAIL5),
+        "tailbatch": Load("tailbatch", f"steady {results.si(args.rate_value)} spans/s for "
+                          f"{args.duration}, uncompressed, `tail_sampling` keeping every trace "
+                          "after 5 s, then `batch`", "none", "none", rate=args.rate_value,
+                          duration=args.duration, processors=TAIL5_BATCH),
         # rotel has no span metrics: None keeps it out of this load.
         "globs": Load("globs", "uncompressed, a spanmetrics glob dimension (`http.*.*`)",
                       "none", None, dimensions=GLOB_HTTP),
@@ -181,8 +196,8 @@ def parse_args() -> argparse.Namespace:
         "(uncompressed through a file_storage sending queue with fsync; otelcol and Redline "
         "only), steady "
         "(open loop at --rate for --duration), nonesteady (steady, forwarding uncompressed), "
-        "gzipsteady (steady, loadgen sending gzip); untouched, rename, filter10, limited, tail "
-        "(uncompressed with a "
+        "gzipsteady (steady, loadgen sending gzip); untouched, rename, filter10, limited, tail, "
+        "tailsteady, tailbatch (uncompressed with a "
         "processor; otelcol and Redline only); globs (uncompressed, a spanmetrics glob "
         "dimension; otelcol and Redline only); default "
         "reference,none,steady",

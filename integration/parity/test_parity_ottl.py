@@ -35,6 +35,7 @@ TRACE_STATEMENTS = [
         'set(attributes["retries"], Int(attributes["retries.text"])) where attributes["retries.text"] != nil',
         'set(attributes["code.text"], String(attributes["http.status_code"])) where attributes["http.status_code"] != nil',
         'set(attributes["summary"], Concat([name, attributes["http.method"]], " via ")) where IsMatch(name, "^GET")',
+        'set(attributes["entrypoint"], name) where IsRootSpan()',
         'truncate_all(attributes, 12)',
         'limit(attributes, 9, ["http.method", "http.route"])',
         'set(status.code, STATUS_CODE_ERROR) where attributes["http.status_code"] != nil and attributes["http.status_code"] >= 500',
@@ -87,6 +88,10 @@ def trace_requests() -> list:
     health += [_http_span("/readyz-healthz", {"http.method": "GET"}) for _ in range(4)]
     others = [_http_span(f"POST /orders/{i}", {"http.method": "POST", "http.route": "/orders/{id}"}, kind=3)
               for i in range(10)]
+    # Children of the GET spans (IsRootSpan() is false for them); the rest have no parent.
+    for i, child in enumerate(others[5:]):
+        child.trace_id = spans[i].trace_id
+        child.parent_span_id = spans[i].span_id
     return [
         traffic.request((checkout, spans[:15] + health[:5]), (cart, spans[15:] + others)),
         traffic.request((cart, health[5:]), (anon, others[:3] + spans[:2])),

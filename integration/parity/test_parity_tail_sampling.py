@@ -73,11 +73,10 @@ POLICIES = [
     {"name": "debug-flag", "type": "boolean_attribute", "boolean_attribute": {"key": "debug", "value": True}},
     {"name": "big-traces", "type": "span_count", "span_count": {"min_spans": 4}},
     # The drop policy is listed in the middle: otelcol evaluates drop policies first anyway.
-    # A root span has no parent, which OTTL spells as 16 zeros.
     {"name": "drop-healthz", "type": "drop", "drop": {"drop_sub_policy": [
         {"name": "root-healthz", "type": "ottl_condition", "ottl_condition": {
             "error_mode": "ignore",
-            "span": ['span.name == "/healthz" and span.parent_span_id.string == "0000000000000000"']}},
+            "span": ['span.name == "/healthz" and IsRootSpan()']}},
     ]}},
     {"name": "tracestate-keep", "type": "trace_state", "trace_state": {"key": "vendor", "values": ["keep"]}},
     {"name": "sample-25", "type": "probabilistic",

@@ -278,6 +278,17 @@ impl<'t> Compiler<'t> {
                 ),
             ));
         }
+        // otelcol registers `IsRootSpan` for the span context alone.
+        if call.name == "IsRootSpan" && self.context != ContextKind::Span {
+            return Err(self.err(
+                call.name_span,
+                format!(
+                    "undefined function \"IsRootSpan\" in the {} context; it is available in \
+                     the span context only",
+                    self.context.name()
+                ),
+            ));
+        }
         let params = self.params(call, false)?;
         let args = self.bind(call, params)?;
         let func = build_converter(&call.name, args)

@@ -21,6 +21,16 @@ pub enum Decision {
 }
 
 impl Decision {
+    pub const ALL: [Decision; 3] = [Decision::Sampled, Decision::NotSampled, Decision::Dropped];
+
+    pub fn index(self) -> usize {
+        match self {
+            Decision::Sampled => 0,
+            Decision::NotSampled => 1,
+            Decision::Dropped => 2,
+        }
+    }
+
     /// otelcol's `sampled` and `decision` labels.
     pub fn labels(self) -> [(&'static str, &'static str); 2] {
         match self {

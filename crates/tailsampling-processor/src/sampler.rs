@@ -30,6 +30,8 @@ use crate::telemetry::{Counters, TracesOnMemory};
 const TICK: Duration = Duration::from_secs(1);
 /// How often the backlog is offered again while the pipeline downstream refuses it.
 const RETRY: Duration = Duration::from_millis(100);
+/// Traces decided under one hold of the store's lock.
+const DECIDE_SLICE: usize = 256;
 /// Sampled spans are forwarded in requests of about this size (the exporter coalesces them up
 /// to its own limit).
 const CHUNK_BYTES: usize = 1 << 20;
@@ -93,34 +95,37 @@ impl Sampler {
 
     /// One tick: the traces due are decided and the sampled ones forwarded.
     pub(crate) fn tick(&self) {
-        let sampled = {
-            let mut state = self.state.lock();
-            let (due, evicted) = state.store.next_tick();
-            self.counters
-                .dropped_too_early
-                .fetch_add(evicted, Ordering::Relaxed);
-            self.decide(&mut state, due)
-        };
-        self.forward(sampled);
+        let (due, evicted) = self.state.lock().store.next_tick();
+        self.counters
+            .dropped_too_early
+            .fetch_add(evicted, Ordering::Relaxed);
+        self.decide_in_slices(&due);
+    }
+
+    /// Decides `due` a slice at a time, so requests arriving meanwhile wait for one slice at
+    /// most, not for the whole second's traces.
+    fn decide_in_slices(&self, due: &[TraceId]) {
+        for slice in due.chunks(DECIDE_SLICE) {
+            let sampled = {
+                let mut state = self.state.lock();
+                self.decide(&mut state, slice)
+            };
+            self.forward(sampled);
+        }
     }
 
     /// Decides every trace still waiting (shutting down), unless told to drop them.
     pub(crate) fn decide_all(&self) {
-        let sampled = {
-            let mut state = self.state.lock();
-            let (pending, _) = state.store.take_all();
-            if self.settings.drop_pending_on_shutdown {
-                Vec::new()
-            } else {
-                self.decide(&mut state, pending)
-            }
-        };
-        self.forward(sampled);
+        let (pending, _) = self.state.lock().store.take_all();
+        if !self.settings.drop_pending_on_shutdown {
+            self.decide_in_slices(&pending);
+        }
     }
 
-    fn decide(&self, state: &mut State, due: Vec<TraceId>) -> Vec<Forward> {
+    fn decide(&self, state: &mut State, due: &[TraceId]) -> Vec<Forward> {
         let mut sampled = Vec::new();
-        for id in due {
+        let mut tally = Tally::new(state.policies.len());
+        for &id in due {
             let Some(held) = state.store.get_mut(&id) else {
                 continue;
             };
@@ -128,8 +133,8 @@ impl Sampler {
             trace.batches = std::mem::take(&mut held.data.batches);
             trace.span_count = held.data.span_count;
             trace.size_bytes = held.data.size_bytes;
-            let decision = self.evaluate(&mut state.policies, &mut trace);
-            self.counters.trace_decision(decision, 1);
+            let decision = self.evaluate(&mut state.policies, &mut trace, &mut tally);
+            tally.traces[decision.index()] += 1;
             if decision == Decision::Sampled {
                 sampled.push(Forward {
                     spans: usize::try_from(trace.span_count).unwrap_or(0),
@@ -138,13 +143,35 @@ impl Sampler {
             }
             state.store.decided(id, decision);
         }
+        self.record(&tally);
         sampled
+    }
+
+    /// Adds a tick's decisions to the counters, once per series as otelcol records them.
+    fn record(&self, tally: &Tally) {
+        for decision in Decision::ALL {
+            let n = tally.traces[decision.index()];
+            if n > 0 {
+                self.counters.trace_decision(decision, n);
+            }
+            for (label, counts) in self.policy_labels.iter().zip(&tally.policies) {
+                let n = counts[decision.index()];
+                if n > 0 {
+                    self.counters.policy_decision(label, decision, n);
+                }
+            }
+        }
     }
 
     /// otelcol's decision: drop policies first, any of them dropping the trace drops it;
     /// then the trace is sampled if a policy samples it. Policies that fail are counted and
     /// skipped.
-    fn evaluate(&self, policies: &mut [NamedPolicy], trace: &mut TraceData) -> Decision {
+    fn evaluate(
+        &self,
+        policies: &mut [NamedPolicy],
+        trace: &mut TraceData,
+        tally: &mut Tally,
+    ) -> Decision {
         let mut sampled = false;
         for (i, p) in policies.iter_mut().enumerate() {
             let started = Instant::now();
@@ -164,8 +191,8 @@ impl Sampler {
                     continue;
                 }
             };
-            if let Some(label) = self.policy_labels.get(i) {
-                self.counters.policy_decision(label, decision, 1);
+            if let Some(counts) = tally.policies.get_mut(i) {
+                counts[decision.index()] += 1;
             }
             match decision {
                 Decision::Dropped => return Decision::Dropped,
@@ -187,8 +214,10 @@ impl Sampler {
 
     /// Sends sampled spans on, after the backlog; what the pipeline refuses joins the backlog.
     fn forward(&self, spans: Vec<Forward>) {
+        // Encoded before the backlog is locked: the intake reads it for every request.
+        let batches = encode_chunks(spans);
         let mut backlog = self.backlog.lock();
-        for batch in encode_chunks(spans) {
+        for batch in batches {
             backlog.push(batch);
         }
         self.flush_locked(&mut backlog);
@@ -213,8 +242,9 @@ impl Sampler {
 
     /// Late spans of traces sampled after their request was reserved.
     fn forward_late(&self, spans: Vec<Forward>) {
+        let batch = encode(spans);
         let mut backlog = self.backlog.lock();
-        backlog.push(encode(spans));
+        backlog.push(batch);
         self.flush_locked(&mut backlog);
     }
 }
@@ -252,6 +282,21 @@ fn encode_chunks(traces: Vec<Forward>) -> Vec<Batch> {
         batches.push(encode(chunk));
     }
     batches
+}
+
+/// A tick's decisions: traces by final decision, and each policy's verdicts.
+struct Tally {
+    traces: [u64; 3],
+    policies: Vec<[u64; 3]>,
+}
+
+impl Tally {
+    fn new(policies: usize) -> Tally {
+        Tally {
+            traces: [0; 3],
+            policies: vec![[0; 3]; policies],
+        }
+    }
 }
 
 /// The processor as the pipeline sees it.
@@ -374,7 +419,12 @@ impl Running {
             retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tokio::select! {
-                    _ = tick.tick() => ticking.tick(),
+                    _ = tick.tick() => {
+                        // Deciding and encoding a busy second takes milliseconds: off the
+                        // runtime's workers, which serve the clients meanwhile.
+                        let sampler = ticking.clone();
+                        let _ = tokio::task::spawn_blocking(move || sampler.tick()).await;
+                    }
                     _ = retry.tick() => ticking.flush(),
                 }
             }

@@ -742,3 +742,32 @@ mod invariant {
         }
     }
 }
+
+#[test]
+fn is_root_span_in_the_span_context_only() {
+    let g = group(
+        Some(ContextKind::Span),
+        &[r#"set(attributes["root"], true) where IsRootSpan()"#],
+    );
+    let mut req = sample();
+    // The second span has a parent; the first none, an all-zero id counting as none.
+    req.resource_spans[0].scope_spans[0].spans[0].parent_span_id = vec![0; 8];
+    req.resource_spans[0].scope_spans[0].spans[1].parent_span_id = vec![3; 8];
+    let (may, out) = apply(&g, &req);
+    assert!(may);
+    let root = |i| {
+        span_attr(&out, i, "root")
+            .and_then(|v| v.value.clone())
+            .map(|v| matches!(v, any_value::Value::BoolValue(true)))
+    };
+    assert_eq!((root(0), root(1)), (Some(true), None));
+    for context in [ContextKind::SpanEvent, ContextKind::Resource] {
+        let texts = vec!["IsRootSpan()".to_string()];
+        let err = ConditionSet::compile(context, &texts, ErrorMode::Propagate)
+            .expect_err("span context only");
+        assert!(
+            format!("{err:?}").contains("available in the span context only"),
+            "{err:?}"
+        );
+    }
+}

@@ -286,6 +286,7 @@ pub(crate) fn build_converter(name: &str, mut a: Args) -> Result<Converter, Stri
         "Len" => Converter::Len(a.expr()?),
         "SHA256" => Converter::Sha256(a.expr()?),
         "IsString" => Converter::IsString(a.expr()?),
+        "IsRootSpan" => Converter::IsRootSpan,
         "IsMap" => Converter::IsMap(a.expr()?),
         "IsBool" => Converter::IsBool(a.expr()?),
         "IsInt" => Converter::IsInt(a.expr()?),

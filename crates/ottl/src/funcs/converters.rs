@@ -12,6 +12,7 @@ use super::patterns::compile_go_regex;
 use super::{Case, Converter, Pattern, SliceArg, StringFn};
 use crate::error::EvalError;
 use crate::eval::{eval, Reader};
+use crate::paths::{Field, SpanField};
 use crate::value::{hex_lower, SliceRef, Value};
 
 /// The regex of a pattern argument (compiled now if it is computed per item).
@@ -171,6 +172,10 @@ pub(crate) fn eval_converter<'a, R: Reader + ?Sized>(
             Value::string(apply_string_fn(StringFn::Sha256, &getters::string(r, e)?))
         }
         Converter::IsString(e) => is_type(getters::string(r, e).map(|_| ()))?,
+        Converter::IsRootSpan => {
+            let parent = r.read(Field::Span(SpanField::ParentSpanId))?;
+            Value::Bool(matches!(parent, Value::SpanId(id) if id == [0; 8]))
+        }
         Converter::IsMap(e) => is_type(getters::map(r, e).map(|_| ()))?,
         Converter::IsBool(e) => is_type(typed(r, e, "bool", |v| matches!(v, Value::Bool(_))))?,
         Converter::IsInt(e) => is_type(getters::int(r, e).map(|_| ()))?,

@@ -208,6 +208,8 @@ pub(crate) const REGISTRY: &[(&str, &[Param])] = &[
     ("Len", &[p("target", Getter)]),
     ("SHA256", &[p("target", Typed(W::String))]),
     ("IsString", &[p("target", Typed(W::String))]),
+    // Span context only (`Compiler::converter` checks).
+    ("IsRootSpan", &[]),
     ("IsMap", &[p("target", Typed(W::Map))]),
     ("IsBool", &[p("target", Typed(W::Bool))]),
     ("IsInt", &[p("target", Typed(W::Int))]),
@@ -389,6 +391,8 @@ pub(crate) enum Converter {
     Len(Expr),
     Sha256(Expr),
     IsString(Expr),
+    /// Whether the span has no parent (an all-zero `parent_span_id`).
+    IsRootSpan,
     IsMap(Expr),
     IsBool(Expr),
     IsInt(Expr),
