@@ -17,15 +17,15 @@ use redline_pipeline::{Batch, Consumer, Refused, Reservation, RunningComponent};
 use crate::backlog::Backlog;
 use crate::config::{DecisionCacheConfig, NamedPolicy};
 use crate::group::{by_trace, request_of};
+use crate::policy::{Decision, TraceData};
+use crate::store::{Added, Limits, Store, TraceGroup, TraceId};
+use crate::telemetry::{Counters, TracesOnMemory};
 
 /// The spans of one trace to forward: encoded `ResourceSpans`, and how many spans they hold.
 struct Forward {
     parts: Vec<Bytes>,
     spans: usize,
 }
-use crate::policy::{Decision, TraceData};
-use crate::store::{Added, Limits, Store, TraceGroup, TraceId};
-use crate::telemetry::{Counters, TracesOnMemory};
 
 const TICK: Duration = Duration::from_secs(1);
 /// How often the backlog is offered again while the pipeline downstream refuses it.
@@ -49,6 +49,9 @@ pub struct Sampler {
     next: Arc<dyn Consumer>,
     pub(crate) state: Mutex<State>,
     backlog: Mutex<Backlog>,
+    /// Held by a tick for its whole run (on the blocking pool, where stopping the ticking
+    /// task does not stop it): the decisions at shutdown wait for it.
+    deciding: Mutex<()>,
     counters: Counters,
     policy_labels: Vec<String>,
 }
@@ -85,6 +88,7 @@ impl Sampler {
                 policies,
             }),
             backlog: Mutex::new(Backlog::default()),
+            deciding: Mutex::new(()),
         });
         telemetry.register_source(Arc::new(TracesOnMemory {
             of: Arc::downgrade(&sampler),
@@ -95,6 +99,7 @@ impl Sampler {
 
     /// One tick: the traces due are decided and the sampled ones forwarded.
     pub(crate) fn tick(&self) {
+        let _deciding = self.deciding.lock();
         let (due, evicted) = self.state.lock().store.next_tick();
         self.counters
             .dropped_too_early
@@ -116,6 +121,7 @@ impl Sampler {
 
     /// Decides every trace still waiting (shutting down), unless told to drop them.
     pub(crate) fn decide_all(&self) {
+        let _deciding = self.deciding.lock();
         let (pending, _) = self.state.lock().store.take_all();
         if !self.settings.drop_pending_on_shutdown {
             self.decide_in_slices(&pending);
@@ -442,7 +448,8 @@ impl RunningComponent for Running {
         task.abort();
         Box::pin(async move {
             let _ = task.await;
-            sampler.decide_all();
+            let deciding = sampler.clone();
+            let _ = tokio::task::spawn_blocking(move || deciding.decide_all()).await;
             // The exporters stop after the processors: until the deadline, they take more.
             while !sampler.backlog.lock().is_empty() && std::time::Instant::now() + RETRY < deadline
             {
