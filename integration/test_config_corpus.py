@@ -141,8 +141,7 @@ def test_the_logging_exporter_runs_with_a_deprecation_warning(redline_bin, procs
 
 # What each unsupported-components file uses that Redline lacks, as `<section>.<id>`.
 MISSING = {
-    "contrib-kafka-routing.yaml": ["receivers.kafka", "processors.tail_sampling", "connectors.routing",
-                                   "exporters.kafka/acme"],
+    "contrib-kafka-routing.yaml": ["receivers.kafka", "connectors.routing", "exporters.kafka/acme"],
 }
 
 
