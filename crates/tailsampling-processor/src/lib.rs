@@ -58,10 +58,7 @@ impl FactoryInfo for TailSamplingFactory {
     }
 
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
-        match self.validate_all(config).into_iter().next() {
-            Some(first) => Err(first),
-            None => Ok(()),
-        }
+        redline_pipeline::config::first_problem(self.validate_all(config))
     }
 
     fn validate_all(&self, config: &ComponentConfig) -> Vec<ConfigError> {

@@ -72,6 +72,14 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// A factory's `validate` when its `validate_all` gathers every problem: the first of them.
+pub fn first_problem(problems: Vec<ConfigError>) -> Result<(), ConfigError> {
+    match problems.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(()),
+    }
+}
+
 impl From<ConfigError> for ConfigErrors {
     fn from(e: ConfigError) -> Self {
         Self(vec![e])
