@@ -51,7 +51,7 @@ connectors:
     namespace: traces.spanmetrics
     dimensions:
       - name: cdn.cache.hit
-{extra_dimensions}exporters:
+{extra_dimensions}{extra_connectors}exporters:
   otlp/tempo:
     endpoint: 127.0.0.1:{sink}
 {compression}{sending_queue}    tls:
@@ -70,9 +70,9 @@ connectors:
   pipelines:
     traces:
       receivers: [otlp]
-{pipeline_processors}      exporters: [spanmetrics, otlp/tempo]
+{pipeline_processors}      exporters: [spanmetrics, {connector_ids}otlp/tempo]
     metrics:
-      receivers: [spanmetrics]
+      receivers: [spanmetrics{metric_receivers}]
       exporters: [prometheus]
 """
 
@@ -98,6 +98,9 @@ class Load:
     # More spanmetrics `dimensions` entries (YAML list items), after cdn.cache.hit. Such loads
     # run without --verify too: loadgen's check knows the reference config's labels only.
     dimensions: str = ""
+    # More connectors after spanmetrics, fed by the traces pipeline and feeding the metrics
+    # pipeline: {id: YAML body}. Such loads run without --verify and without rotel.
+    connectors: tuple = ()
 
 
 # loadgen's span names have no query string: the statement runs on every span and changes none.
@@ -120,6 +123,10 @@ TAIL5 = (("tail_sampling", "decision_wait: 5s\nnum_traces: 200000\npolicies:\n"
 # As otelcol's docs advise: a `batch` processor after `tail_sampling` merges the traces it
 # releases one by one into requests the exporter's queue can hold.
 TAIL5_BATCH = TAIL5 + (("batch", "{}"),)
+# Spans counted by the `count` connector by status code, server spans only: an OTTL
+# condition and an attribute dimension on every span (loadgen's `http.response.status_code`).
+COUNT = (("count", "spans:\n  spans.by.status:\n    conditions: ['kind == SPAN_KIND_SERVER']\n"
+          "    attributes: [{key: http.response.status_code, default_value: none}]"),)
 PROCESSOR_LOADS = ("untouched", "rename", "filter10", "limited", "tail", "tailsteady",
                    "tailbatch")
 
@@ -163,6 +170,8 @@ def loads(args) -> dict[str, Load]:
                           f"{args.duration}, uncompressed, `tail_sampling` keeping every trace "
                           "after 5 s, then `batch`", "none", "none", rate=args.rate_value,
                           duration=args.duration, processors=TAIL5_BATCH),
+        "count": Load("count", "uncompressed, a `count` connector counting server spans by "
+                      "status code", "none", None, connectors=COUNT),
         # rotel has no span metrics: None keeps it out of this load.
         "globs": Load("globs", "uncompressed, a spanmetrics glob dimension (`http.*.*`)",
                       "none", None, dimensions=GLOB_HTTP),
@@ -177,6 +186,14 @@ def processors_yaml(load: Load) -> tuple[str, str]:
                    for pid, yaml in load.processors)
     ids = ", ".join(pid for pid, _ in load.processors)
     return f"processors:\n{body}", f"      processors: [{ids}]\n"
+
+
+def connectors_yaml(load: Load) -> tuple[str, str, str]:
+    """A load's extra `connectors:` entries, its traces exporters and its metrics receivers."""
+    body = "".join(f"  {cid}:\n" + "".join(f"    {line}\n" for line in yaml.split("\n"))
+                   for cid, yaml in load.connectors)
+    ids = [cid for cid, _ in load.connectors]
+    return body, "".join(f"{cid}, " for cid in ids), "".join(f", {cid}" for cid in ids)
 
 
 def parse_args() -> argparse.Namespace:
@@ -199,7 +216,8 @@ def parse_args() -> argparse.Namespace:
         "gzipsteady (steady, loadgen sending gzip); untouched, rename, filter10, limited, tail, "
         "tailsteady, tailbatch (uncompressed with a "
         "processor; otelcol and Redline only); globs (uncompressed, a spanmetrics glob "
-        "dimension; otelcol and Redline only); default "
+        "dimension; otelcol and Redline only); count (uncompressed, a count connector; "
+        "otelcol and Redline only); default "
         "reference,none,steady",
     )
     ap.add_argument("--rate", default="50k", help="spans per second of the steady load (50k)")
@@ -316,6 +334,7 @@ class Bench:
         cfg = self.work / f"{tag}.yaml"
         comp = f"    compression: {load.compression}\n" if load.compression else ""
         section, line = processors_yaml(load)
+        connectors, connector_ids, metric_receivers = connectors_yaml(load)
         queue, extensions, service_extensions = "", "", ""
         if load.disk_queue:
             # A fresh directory on the disk (not tmpfs) per run: a previous run's backlog must
@@ -330,7 +349,8 @@ class Bench:
             grpc=grpc, sink=self.sink_port, prom=other, telemetry=procs.free_port(),
             compression=comp, processors=section, pipeline_processors=line,
             sending_queue=queue, extensions=extensions, service_extensions=service_extensions,
-            extra_dimensions=load.dimensions))
+            extra_dimensions=load.dimensions, extra_connectors=connectors,
+            connector_ids=connector_ids, metric_receivers=metric_receivers))
         binary = self.bin / "redline" if name == "redline" else self.otelcol
         cmd = [binary, "--config", cfg]
         p = procs.start(cmd, log)
@@ -512,7 +532,7 @@ def main() -> int:
             for name in order:
                 if name == "rotel" and (load.processors or load.rotel_compression is None):
                     continue
-                verify = not (load.processors or load.dimensions) and name == "redline" and (
+                verify = not (load.processors or load.dimensions or load.connectors) and name == "redline" and (
                     args.verify == "all" or (args.verify == "first" and rnd == 1))
                 print(f"compare: round {rnd}/{args.rounds} load={key} {name}"
                       f"{' +verify' if verify else ''}", file=sys.stderr, flush=True)

@@ -30,7 +30,8 @@ pub use contexts::proto_metrics::point_count;
 pub use error::{CompileError, EvalError, ExecError};
 pub use exec::{
     any_span_matches, filter_logs, filter_metrics, filter_traces, traces_may_drop, ConditionSet,
-    ErrorMode, FilterOutcome, LogFilters, MetricFilters, StatementGroup, TraceFilters,
+    ErrorMode, FilterOutcome, Item, ItemScope, LogFilters, MetricFilters, StatementGroup,
+    TraceFilters,
 };
 pub use parser::{parse_condition, parse_statement, parse_value, ParseError};
 pub use paths::{ContextKind, Signal};

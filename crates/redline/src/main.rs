@@ -44,6 +44,7 @@ fn factories() -> Factories {
         .connector(redline_spanmetrics::SpanMetricsFactory)
         .connector(redline_servicegraph::ServiceGraphFactory)
         .connector(redline_forward_connector::ForwardConnectorFactory)
+        .connector(redline_count_connector::CountConnectorFactory)
         .exporter(redline_otlp_exporter::OtlpExporterFactory)
         .exporter(redline_otlp_exporter::OtlpHttpExporterFactory)
         .exporter(redline_debug_exporter::DebugExporterFactory)

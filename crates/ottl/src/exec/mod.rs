@@ -4,6 +4,7 @@
 mod filter;
 mod filter_metrics;
 mod infer_conditions;
+mod item;
 mod logs;
 mod metrics;
 mod name_memo;
@@ -22,6 +23,7 @@ pub use filter::{
     TraceFilters,
 };
 pub use filter_metrics::{filter_metrics, MetricFilters};
+pub use item::{Item, ItemScope};
 
 use serde::Deserialize;
 
