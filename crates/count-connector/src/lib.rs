@@ -52,10 +52,10 @@ impl FactoryInfo for CountConnectorFactory {
 
     fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
         if config::sets_profiles(config) {
-            vec![format!(
-                "{}.profiles: Redline carries no profiles; the section is checked but not used",
-                config.path()
-            )]
+            vec![
+                "profiles: Redline carries no profiles; the section is checked but not used"
+                    .to_owned(),
+            ]
         } else {
             Vec::new()
         }

@@ -41,6 +41,7 @@ fn factories() -> Factories {
         .processor(redline_span_processor::SpanProcessorFactory)
         .processor(redline_tailsampling_processor::TailSamplingFactory)
         .processor(redline_deltatocumulative_processor::DeltaToCumulativeFactory)
+        .processor(redline_groupbyattrs_processor::GroupByAttrsFactory)
         .connector(redline_spanmetrics::SpanMetricsFactory)
         .connector(redline_servicegraph::ServiceGraphFactory)
         .connector(redline_forward_connector::ForwardConnectorFactory)

@@ -10,6 +10,10 @@ use parking_lot::Mutex;
 use crate::component::Signal;
 use crate::metrics::{FamilyDesc, MetricKind, MetricsSink, MetricsSource};
 
+mod histogram;
+
+pub use histogram::{HistogramFamily, DEFAULT_BOUNDS};
+
 pub const RECEIVER_ACCEPTED_SPANS: &str = "otelcol_receiver_accepted_spans";
 pub const RECEIVER_REFUSED_SPANS: &str = "otelcol_receiver_refused_spans";
 pub const RECEIVER_ACCEPTED_METRIC_POINTS: &str = "otelcol_receiver_accepted_metric_points";
@@ -48,6 +52,21 @@ pub const DELTATOCUMULATIVE_DATAPOINTS: &str = "otelcol_deltatocumulative_datapo
 pub const DELTATOCUMULATIVE_STREAMS_TRACKED: &str = "otelcol_deltatocumulative_streams_tracked";
 pub const DELTATOCUMULATIVE_STREAMS_LIMIT: &str = "otelcol_deltatocumulative_streams_limit";
 pub const DELTATOCUMULATIVE_STREAMS_MAX_STALE: &str = "otelcol_deltatocumulative_streams_max_stale";
+/// The `groupbyattrs` processor: items that had grouping attributes and items that had none,
+/// per signal, and how many resources each request came out with.
+pub const GROUPBYATTRS_NUM_GROUPED_SPANS: &str = "otelcol_processor_groupbyattrs_num_grouped_spans";
+pub const GROUPBYATTRS_NUM_NON_GROUPED_SPANS: &str =
+    "otelcol_processor_groupbyattrs_num_non_grouped_spans";
+pub const GROUPBYATTRS_NUM_GROUPED_LOGS: &str = "otelcol_processor_groupbyattrs_num_grouped_logs";
+pub const GROUPBYATTRS_NUM_NON_GROUPED_LOGS: &str =
+    "otelcol_processor_groupbyattrs_num_non_grouped_logs";
+pub const GROUPBYATTRS_NUM_GROUPED_METRICS: &str =
+    "otelcol_processor_groupbyattrs_num_grouped_metrics";
+pub const GROUPBYATTRS_NUM_NON_GROUPED_METRICS: &str =
+    "otelcol_processor_groupbyattrs_num_non_grouped_metrics";
+pub const GROUPBYATTRS_SPAN_GROUPS: &str = "otelcol_processor_groupbyattrs_span_groups";
+pub const GROUPBYATTRS_LOG_GROUPS: &str = "otelcol_processor_groupbyattrs_log_groups";
+pub const GROUPBYATTRS_METRIC_GROUPS: &str = "otelcol_processor_groupbyattrs_metric_groups";
 /// The `tail_sampling` processor's decisions: per policy (labels `policy`, `sampled`,
 /// `decision`) and per trace (`sampled`, `decision`).
 pub const TAIL_SAMPLING_COUNT_TRACES_SAMPLED: &str =
@@ -252,6 +271,8 @@ struct Registry {
     sources: Mutex<Vec<Arc<dyn MetricsSource>>>,
     /// Components' own counters, by name.
     families: Mutex<BTreeMap<&'static str, Arc<FamilyState>>>,
+    /// Components' own histograms, by name.
+    histograms: Mutex<BTreeMap<&'static str, Arc<histogram::HistogramState>>>,
     start_time_unix_nano: AtomicU64,
 }
 
@@ -300,6 +321,19 @@ impl Telemetry {
             })
             .clone();
         CounterFamily { inner }
+    }
+
+    /// The histogram `desc` names, with `bounds`; the first caller's description, unit and
+    /// bounds stand.
+    pub fn histogram_family(&self, desc: CounterDesc, bounds: &'static [f64]) -> HistogramFamily {
+        let inner = self
+            .inner
+            .histograms
+            .lock()
+            .entry(desc.name)
+            .or_insert_with(|| Arc::new(histogram::HistogramState::new(desc, bounds)))
+            .clone();
+        HistogramFamily { inner }
     }
 
     pub fn start_time_unix_nano(&self) -> u64 {
@@ -542,6 +576,11 @@ impl MetricsSource for Telemetry {
             }
         }
 
+        let histograms: Vec<_> = self.inner.histograms.lock().values().cloned().collect();
+        for histogram in histograms {
+            histogram.collect(sink, start);
+        }
+
         let sources: Vec<_> = self.inner.sources.lock().clone();
         for source in sources {
             source.collect(sink);
@@ -566,7 +605,12 @@ mod tests {
             self.0.push(format!("{labels:?} {value}"));
         }
         fn gauge(&mut self, _: &[(&str, &str)], _: f64) {}
-        fn histogram(&mut self, _: &[(&str, &str)], _: &HistogramPoint<'_>) {}
+        fn histogram(&mut self, _: &[(&str, &str)], p: &HistogramPoint<'_>) {
+            self.0.push(format!(
+                "{:?} {:?} sum {} count {}",
+                p.bounds, p.bucket_counts, p.sum, p.count
+            ));
+        }
         fn number(&mut self, _: &[(&str, &str)], _: &NumberPoint<'_>) {}
         fn summary(&mut self, _: &[(&str, &str)], _: &SummaryPoint<'_>) {}
         fn exponential_histogram(&mut self, _: &[(&str, &str)], _: &ExponentialHistogramPoint<'_>) {
@@ -618,6 +662,39 @@ mod tests {
         assert_eq!(
             lines.0,
             ["# otelcol_component_quiet 1", r#"[("kind", "w")] 0"#]
+        );
+    }
+
+    #[test]
+    fn a_histogram_family_is_shared_by_name_and_served_once_recorded() {
+        let telemetry = Telemetry::new();
+        let desc = CounterDesc {
+            name: "otelcol_component_groups",
+            description: "Groups.",
+            unit: "1",
+        };
+        let a = telemetry.histogram_family(desc, &[0.0, 5.0]);
+        let mut lines = Lines::default();
+        telemetry.collect(&mut lines);
+        assert!(
+            !lines.0.iter().any(|l| l.contains("groups")),
+            "{:?}",
+            lines.0
+        );
+        // The bound is the bucket's upper end, inclusive.
+        for value in [0.0, 1.0, 5.0, 6.0] {
+            a.record(value);
+        }
+        telemetry.histogram_family(desc, &[]).record(2.0);
+        let mut lines = Lines::default();
+        telemetry.collect(&mut lines);
+        lines.0.retain(|l| !l.starts_with("# otelcol_exporter_"));
+        assert_eq!(
+            lines.0,
+            [
+                "# otelcol_component_groups 1",
+                "[0.0, 5.0] [1, 3, 1] sum 14 count 5"
+            ]
         );
     }
 
