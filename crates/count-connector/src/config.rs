@@ -157,11 +157,41 @@ pub(crate) fn compile(config: &ComponentConfig) -> Result<Definitions, Vec<Confi
     }
 }
 
-/// Whether the user set a `profiles` section (which Redline cannot use).
-pub(crate) fn sets_profiles(config: &ComponentConfig) -> bool {
-    config
-        .parse::<Config>()
-        .is_ok_and(|c| c.profiles.is_some_and(|p| !p.is_empty()))
+/// What otelcol takes silently but a user would want to know: a `profiles` section (Redline
+/// carries no profiles), and an attribute key listed twice in one metric (no item can have
+/// the set complete, so the metric never counts, in otelcol as here).
+pub(crate) fn warnings(config: &ComponentConfig) -> Vec<String> {
+    let Ok(parsed) = config.parse::<Config>() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if parsed.profiles.as_ref().is_some_and(|p| !p.is_empty()) {
+        out.push(
+            "profiles: Redline carries no profiles; the section is checked but not used".to_owned(),
+        );
+    }
+    let sections = [
+        ("spans", &parsed.spans),
+        ("spanevents", &parsed.spanevents),
+        ("datapoints", &parsed.datapoints),
+        ("logs", &parsed.logs),
+        ("profiles", &parsed.profiles),
+    ];
+    for (key, section) in sections {
+        for (name, info) in section.iter().flatten() {
+            let attributes = info.as_ref().map_or(&[][..], |i| &i.attributes[..]);
+            for (i, a) in attributes.iter().enumerate() {
+                if attributes[..i].iter().any(|b| b.key == a.key) {
+                    out.push(format!(
+                        "{key}.{name}.attributes[{i}]: the key {:?} is listed twice, so the \
+                         metric never counts anything",
+                        a.key
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn compile_section(

@@ -51,14 +51,7 @@ impl FactoryInfo for CountConnectorFactory {
     }
 
     fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
-        if config::sets_profiles(config) {
-            vec![
-                "profiles: Redline carries no profiles; the section is checked but not used"
-                    .to_owned(),
-            ]
-        } else {
-            Vec::new()
-        }
+        config::warnings(config)
     }
 }
 

@@ -629,4 +629,14 @@ fn validate_names_every_problem_at_its_key() {
     assert!(CountConnectorFactory
         .warnings(&connector_config(""))
         .is_empty());
+    let twice = connector_config(
+        "    spans:\n      twice:\n        attributes: [{key: tier}, {key: zone}, {key: tier}]",
+    );
+    assert_eq!(
+        CountConnectorFactory.warnings(&twice),
+        [
+            "spans.twice.attributes[2]: the key \"tier\" is listed twice, so the metric never \
+          counts anything"
+        ]
+    );
 }
