@@ -127,8 +127,11 @@ TAIL5_BATCH = TAIL5 + (("batch", "{}"),)
 # condition and an attribute dimension on every span (loadgen's `http.response.status_code`).
 COUNT = (("count", "spans:\n  spans.by.status:\n    conditions: ['kind == SPAN_KIND_SERVER']\n"
           "    attributes: [{key: http.response.status_code, default_value: none}]"),)
+# Each span's `server.address` (one per service) moved to its resource: every request is
+# decoded, regrouped and re-encoded.
+GROUPBY = (("groupbyattrs", "keys: [server.address]"),)
 PROCESSOR_LOADS = ("untouched", "rename", "filter10", "limited", "tail", "tailsteady",
-                   "tailbatch")
+                   "tailbatch", "groupby")
 
 
 def loads(args) -> dict[str, Load]:
@@ -172,6 +175,8 @@ def loads(args) -> dict[str, Load]:
                           duration=args.duration, processors=TAIL5_BATCH),
         "count": Load("count", "uncompressed, a `count` connector counting server spans by "
                       "status code", "none", None, connectors=COUNT),
+        "groupby": Load("groupby", "uncompressed, `groupbyattrs` moving `server.address` to "
+                        "the resource", "none", "none", processors=GROUPBY),
         # rotel has no span metrics: None keeps it out of this load.
         "globs": Load("globs", "uncompressed, a spanmetrics glob dimension (`http.*.*`)",
                       "none", None, dimensions=GLOB_HTTP),
@@ -214,7 +219,7 @@ def parse_args() -> argparse.Namespace:
         "only), steady "
         "(open loop at --rate for --duration), nonesteady (steady, forwarding uncompressed), "
         "gzipsteady (steady, loadgen sending gzip); untouched, rename, filter10, limited, tail, "
-        "tailsteady, tailbatch (uncompressed with a "
+        "tailsteady, tailbatch, groupby (uncompressed with a "
         "processor; otelcol and Redline only); globs (uncompressed, a spanmetrics glob "
         "dimension; otelcol and Redline only); count (uncompressed, a count connector; "
         "otelcol and Redline only); default "

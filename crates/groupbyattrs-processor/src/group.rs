@@ -54,6 +54,10 @@ impl Keys {
 struct Resources<R> {
     list: Vec<R>,
     index: HashMap<Vec<u8>, usize>,
+    /// Within the input resource being regrouped: the output resource by the moved
+    /// attributes (their values written in the keys' order), so the resource's attributes
+    /// are copied and compared once per distinct set of moved values, not once per item.
+    seen: HashMap<Vec<u8>, usize>,
 }
 
 impl<R> Resources<R> {
@@ -61,7 +65,13 @@ impl<R> Resources<R> {
         Self {
             list: Vec::new(),
             index: HashMap::new(),
+            seen: HashMap::new(),
         }
+    }
+
+    /// The items that follow come from the next input resource.
+    fn next_input(&mut self) {
+        self.seen.clear();
     }
 
     /// The output resource for an item of `origin` whose grouping attributes are `moved`,
@@ -73,6 +83,14 @@ impl<R> Resources<R> {
         moved: Vec<KeyValue>,
         make: impl FnOnce(Resource) -> R,
     ) -> &mut R {
+        let mut moved_key = Vec::new();
+        for kv in &moved {
+            write_bytes(kv.key.as_bytes(), &mut moved_key);
+            write_value(kv.value.as_ref(), &mut moved_key);
+        }
+        if let Some(&at) = self.seen.get(&moved_key) {
+            return &mut self.list[at];
+        }
         let mut attributes = origin.to_vec();
         for kv in moved {
             match attributes.iter_mut().find(|a| a.key == kv.key) {
@@ -92,6 +110,7 @@ impl<R> Resources<R> {
                 self.list.len() - 1
             }
         };
+        self.seen.insert(moved_key, at);
         &mut self.list[at]
     }
 }
@@ -134,6 +153,7 @@ pub(crate) fn traces(
 ) -> ExportTraceServiceRequest {
     let mut out = Resources::new();
     for rs in request.resource_spans {
+        out.next_input();
         for ss in rs.scope_spans {
             for mut span in ss.spans {
                 let moved = keys.take(&mut span.attributes, tally);
@@ -168,6 +188,7 @@ pub(crate) fn logs(
 ) -> ExportLogsServiceRequest {
     let mut out = Resources::new();
     for rl in request.resource_logs {
+        out.next_input();
         for sl in rl.scope_logs {
             for mut log in sl.log_records {
                 let moved = keys.take(&mut log.attributes, tally);
@@ -204,6 +225,7 @@ pub(crate) fn metrics(
 ) -> ExportMetricsServiceRequest {
     let mut out = Resources::new();
     for rm in request.resource_metrics {
+        out.next_input();
         for sm in rm.scope_metrics {
             for mut m in sm.metrics {
                 let Some(data) = m.data.take() else {
@@ -414,5 +436,62 @@ pub(crate) fn point_count(metric: &Metric) -> usize {
         Some(metric::Data::Histogram(h)) => h.data_points.len(),
         Some(metric::Data::ExponentialHistogram(e)) => e.data_points.len(),
         Some(metric::Data::Summary(s)) => s.data_points.len(),
+    }
+}
+
+/// Whether an item of the request has an attribute of `keys`: then regrouping changes it.
+pub(crate) trait HasKeys {
+    fn has_keys(&self, keys: &Keys) -> bool;
+}
+
+fn any_key(keys: &Keys, attributes: &[KeyValue]) -> bool {
+    attributes.iter().any(|kv| keys.0.contains(&kv.key))
+}
+
+impl HasKeys for ExportTraceServiceRequest {
+    fn has_keys(&self, keys: &Keys) -> bool {
+        self.resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .any(|span| any_key(keys, &span.attributes))
+    }
+}
+
+impl HasKeys for ExportLogsServiceRequest {
+    fn has_keys(&self, keys: &Keys) -> bool {
+        self.resource_logs
+            .iter()
+            .flat_map(|rl| &rl.scope_logs)
+            .flat_map(|sl| &sl.log_records)
+            .any(|log| any_key(keys, &log.attributes))
+    }
+}
+
+impl HasKeys for ExportMetricsServiceRequest {
+    fn has_keys(&self, keys: &Keys) -> bool {
+        let point_has = |m: &Metric| match &m.data {
+            None => false,
+            Some(metric::Data::Gauge(g)) => {
+                g.data_points.iter().any(|p| any_key(keys, &p.attributes))
+            }
+            Some(metric::Data::Sum(s)) => {
+                s.data_points.iter().any(|p| any_key(keys, &p.attributes))
+            }
+            Some(metric::Data::Histogram(h)) => {
+                h.data_points.iter().any(|p| any_key(keys, &p.attributes))
+            }
+            Some(metric::Data::ExponentialHistogram(e)) => {
+                e.data_points.iter().any(|p| any_key(keys, &p.attributes))
+            }
+            Some(metric::Data::Summary(s)) => {
+                s.data_points.iter().any(|p| any_key(keys, &p.attributes))
+            }
+        };
+        self.resource_metrics
+            .iter()
+            .flat_map(|rm| &rm.scope_metrics)
+            .flat_map(|sm| &sm.metrics)
+            .any(point_has)
     }
 }

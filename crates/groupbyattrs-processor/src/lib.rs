@@ -34,7 +34,7 @@ use redline_pipeline::{
 };
 use serde::Deserialize;
 
-use crate::group::{Keys, Tally};
+use crate::group::{HasKeys, Keys, Tally};
 
 /// The `groupbyattrs` settings, as otelcol's `groupbyattrsprocessor.Config` names them.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -136,43 +136,43 @@ impl Counters {
             Signal::Traces => (
                 (
                     GROUPBYATTRS_NUM_GROUPED_SPANS,
-                    "Number of spans that had attributes grouped",
+                    "Number of spans that had attributes grouped [Development]",
                 ),
                 (
                     GROUPBYATTRS_NUM_NON_GROUPED_SPANS,
-                    "Number of spans that did not have attributes grouped",
+                    "Number of spans that did not have attributes grouped [Development]",
                 ),
                 (
                     GROUPBYATTRS_SPAN_GROUPS,
-                    "Distribution of groups extracted for spans",
+                    "Distribution of groups extracted for spans [Development]",
                 ),
             ),
             Signal::Logs => (
                 (
                     GROUPBYATTRS_NUM_GROUPED_LOGS,
-                    "Number of logs that had attributes grouped",
+                    "Number of logs that had attributes grouped [Development]",
                 ),
                 (
                     GROUPBYATTRS_NUM_NON_GROUPED_LOGS,
-                    "Number of logs that did not have attributes grouped",
+                    "Number of logs that did not have attributes grouped [Development]",
                 ),
                 (
                     GROUPBYATTRS_LOG_GROUPS,
-                    "Distribution of groups extracted for logs",
+                    "Distribution of groups extracted for logs [Development]",
                 ),
             ),
             Signal::Metrics => (
                 (
                     GROUPBYATTRS_NUM_GROUPED_METRICS,
-                    "Number of metrics that had attributes grouped",
+                    "Number of metrics that had attributes grouped [Development]",
                 ),
                 (
                     GROUPBYATTRS_NUM_NON_GROUPED_METRICS,
-                    "Number of metrics that did not have attributes grouped",
+                    "Number of metrics that did not have attributes grouped [Development]",
                 ),
                 (
                     GROUPBYATTRS_METRIC_GROUPS,
-                    "Distribution of groups extracted for metrics",
+                    "Distribution of groups extracted for metrics [Development]",
                 ),
             ),
         };
@@ -212,9 +212,17 @@ impl GroupByAttrs {
         macro_rules! regroup {
             ($request:ty, $group:path, $resources:ident, $items:expr) => {{
                 let request = <$request>::decode(raw).map_err(undecodable)?;
-                let grouped = $group(&self.keys, request.clone(), &mut tally);
+                // An item with a grouping attribute changes for sure; otherwise only the
+                // comparison tells whether regrouping changed anything.
+                let (grouped, changed) = if request.has_keys(&self.keys) {
+                    ($group(&self.keys, request, &mut tally), true)
+                } else {
+                    let grouped = $group(&self.keys, request.clone(), &mut tally);
+                    let changed = grouped != request;
+                    (grouped, changed)
+                };
                 let groups = grouped.$resources.len();
-                let changed = (grouped != request).then(|| {
+                let changed = changed.then(|| {
                     let items = $items(&grouped);
                     (grouped.encode_to_vec(), items)
                 });

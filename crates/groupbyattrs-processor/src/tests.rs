@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
     Sum,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message;
 use redline_pipeline::Signal;
 use redline_processor_testkit::{build, component, counters, kv, send, span, string};

@@ -66,11 +66,18 @@ impl de::Error for DeError {
 pub(crate) struct NodeDe<'a> {
     node: &'a Node,
     path: String,
+    /// A list item: `null` there is the empty string when a string is wanted, as mapstructure
+    /// gives a slice element decoded from nil its zero value.
+    list_item: bool,
 }
 
 impl<'a> NodeDe<'a> {
     fn new(node: &'a Node, path: String) -> Self {
-        Self { node, path }
+        Self {
+            node,
+            path,
+            list_item: false,
+        }
     }
 
     fn text(&self) -> Option<&'a str> {
@@ -154,9 +161,34 @@ impl<'a> NodeDe<'a> {
     }
 
     fn seq<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        let split: Vec<Node>;
         let items: &[Node] = match &self.node.value {
             NodeValue::Seq(items) => items,
             _ if self.is_nullish() => &[],
+            // confmap's `StringToSliceHookFunc(",")`: a string where a list is wanted is its
+            // comma-separated parts, spaces kept (`"a, b"` is `a` and ` b`), `""` none. A
+            // plain number or bool is not a string, and stays refused.
+            NodeValue::Scalar { text, quoted }
+                if *quoted
+                    || (parse_bool(text).is_none()
+                        && parse_int(text).is_none()
+                        && parse_float(text).is_none()) =>
+            {
+                split = if text.is_empty() {
+                    Vec::new()
+                } else {
+                    text.split(',')
+                        .map(|part| Node {
+                            mark: self.node.mark,
+                            value: NodeValue::Scalar {
+                                text: part.to_owned(),
+                                quoted: true,
+                            },
+                        })
+                        .collect()
+                };
+                &split
+            }
             _ => return Err(self.invalid_type(&visitor)),
         };
         let mut access = SeqAcc {
@@ -303,10 +335,13 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
     }
 
     /// Any scalar is a string when a string is wanted: `true` or `8` into a String field
-    /// gives "true" or "8", as mapstructure does.
+    /// gives "true" or "8". otelcol refuses a literal number there but takes one a
+    /// `${env:...}` reference gave; scalars are typed here after expansion, so both are taken
+    /// (compatibility.md §25).
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match self.text() {
             Some(text) => visitor.visit_str(text),
+            None if self.list_item && self.is_nullish() => visitor.visit_str(""),
             None => Err(self.invalid_type(&visitor)),
         }
     }
@@ -459,7 +494,11 @@ impl<'de> SeqAccess<'de> for &mut SeqAcc<'_> {
             return Ok(None);
         };
         let path = format!("{}[{i}]", self.path);
-        match seed.deserialize(NodeDe::new(item, path.clone())) {
+        let item_de = NodeDe {
+            list_item: true,
+            ..NodeDe::new(item, path.clone())
+        };
+        match seed.deserialize(item_de) {
             Ok(v) => Ok(Some(v)),
             Err(e) => Err(e.at(&path, item.mark)),
         }

@@ -408,6 +408,41 @@ service: {pipelines: {traces: {receivers: [r]}}}
 }
 
 #[test]
+fn a_string_where_a_list_is_wanted_is_split_at_its_commas() {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct T {
+        keys: Vec<String>,
+        none: Vec<String>,
+        with_null: Vec<String>,
+        one: Option<String>,
+    }
+    let text = "
+receivers:
+  r:
+    keys: \"zone, host\"
+    none: \"\"
+    with_null: [a, null, ~]
+    one: null
+service: {pipelines: {traces: {receivers: [r]}}}
+";
+    let t: T = load_ok(text).receivers[0].parse().expect("parses");
+    // As confmap's `StringToSliceHookFunc(\",\")`: spaces are kept.
+    assert_eq!(t.keys, ["zone", " host"]);
+    assert!(t.none.is_empty());
+    // A list element from nil is the element type's zero value in mapstructure.
+    assert_eq!(t.with_null, ["a", "", ""]);
+    assert_eq!(t.one, None, "null outside a list is still no value");
+    for not_a_string in ["5", "true", "1.5"] {
+        let bad = text.replace("\"\"", not_a_string);
+        let e = load_ok(&bad).receivers[0]
+            .parse::<T>()
+            .expect_err("a number or bool is no list");
+        assert_eq!(e.path, "receivers.r.none", "{not_a_string}");
+    }
+}
+
+#[test]
 fn typo_names_file_line_and_path() {
     let text = "\
 connectors:
