@@ -111,9 +111,10 @@ impl ProcessorFactory for DeltaToCumulativeFactory {
         let id = config.id().clone();
         let parsed = DeltaToCumulativeConfig::parse(config);
         let telemetry = ctx.telemetry.clone();
+        // otelcol's description, stability tag included, so both serve the same HELP.
         let datapoints = ctx.telemetry.counter_family(CounterDesc {
             name: DELTATOCUMULATIVE_DATAPOINTS,
-            description: "total number of datapoints processed. may have 'error' attribute, if processing failed",
+            description: "total number of datapoints processed. may have 'error' attribute, if processing failed [Development]",
             unit: "{datapoint}",
         });
         Box::pin(async move {
@@ -149,7 +150,7 @@ impl ProcessorFactory for DeltaToCumulativeFactory {
     }
 }
 
-/// otelcol's stream gauges.
+/// otelcol's stream gauges (its descriptions, stability tag included).
 struct StreamStats {
     streams: std::sync::Weak<Streams>,
     limit: i64,
@@ -164,19 +165,19 @@ impl MetricsSource for StreamStats {
         for (name, description, unit, value) in [
             (
                 DELTATOCUMULATIVE_STREAMS_TRACKED,
-                "number of streams tracked",
+                "number of streams tracked [Development]",
                 "{dps}",
                 streams.tracked() as f64,
             ),
             (
                 DELTATOCUMULATIVE_STREAMS_LIMIT,
-                "upper limit of tracked streams",
+                "upper limit of tracked streams [Development]",
                 "{stream}",
                 self.limit as f64,
             ),
             (
                 DELTATOCUMULATIVE_STREAMS_MAX_STALE,
-                "duration after which streams inactive streams are dropped",
+                "duration after which streams inactive streams are dropped [Development]",
                 "s",
                 self.max_stale.as_secs() as f64,
             ),

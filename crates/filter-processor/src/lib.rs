@@ -276,18 +276,19 @@ impl ProcessorFactory for FilterProcessorFactory {
                      as otelcol ignores them"
                 );
             }
+            // otelcol's descriptions, stability tag included, so both serve the same HELP.
             let (name, description) = match signal {
                 Signal::Traces => (
                     PROCESSOR_FILTER_SPANS_FILTERED,
-                    "Number of spans dropped by the filter processor",
+                    "Number of spans dropped by the filter processor [Development]",
                 ),
                 Signal::Metrics => (
                     PROCESSOR_FILTER_DATAPOINTS_FILTERED,
-                    "Number of metric data points dropped by the filter processor",
+                    "Number of metric data points dropped by the filter processor [Development]",
                 ),
                 Signal::Logs => (
                     PROCESSOR_FILTER_LOGS_FILTERED,
-                    "Number of logs dropped by the filter processor",
+                    "Number of logs dropped by the filter processor [Development]",
                 ),
             };
             let filtered = ctx

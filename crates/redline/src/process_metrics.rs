@@ -1,7 +1,7 @@
 //! otelcol's process metrics among Redline's own (`otelcol_process_uptime`,
 //! `otelcol_process_cpu_seconds`, `otelcol_process_memory_rss`): the collector dashboards
 //! users have plot them. Go's runtime figures (`otelcol_process_runtime_*`) have no Rust
-//! equivalent and are not served.
+//! equivalent and are not served. Descriptions are otelcol's, stability tag included.
 
 use std::time::Instant;
 
@@ -29,12 +29,12 @@ impl MetricsSource for ProcessMetrics {
         let counters = [
             (
                 PROCESS_UPTIME,
-                "Uptime of the process",
+                "Uptime of the process [Alpha]",
                 Some(self.started.elapsed().as_secs_f64()),
             ),
             (
                 PROCESS_CPU_SECONDS,
-                "Total CPU user and system time in seconds",
+                "Total CPU user and system time in seconds [Alpha]",
                 redline_procfs::cpu_seconds(),
             ),
         ];
@@ -59,7 +59,7 @@ impl MetricsSource for ProcessMetrics {
         if let Some(rss) = redline_procfs::resident_bytes() {
             sink.family(&FamilyDesc {
                 name: PROCESS_MEMORY_RSS,
-                description: "Total physical memory (resident set size)",
+                description: "Total physical memory (resident set size) [Alpha]",
                 unit: "By",
                 kind: MetricKind::Gauge,
             });

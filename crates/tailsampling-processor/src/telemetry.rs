@@ -1,5 +1,6 @@
-//! The processor's own metrics, named and labelled as otelcol's. Counters otelcol adds to on
-//! every tick, even with nothing to count, are served at 0 from the start.
+//! The processor's own metrics, named, labelled and described as otelcol's (the stability
+//! tag of its `metadata.yaml` included, so both serve the same HELP). Counters otelcol adds to
+//! on every tick, even with nothing to count, are served at 0 from the start.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -47,13 +48,13 @@ impl Counters {
         let count = family(
             telemetry,
             TAIL_SAMPLING_POLICY_EXECUTION_COUNT,
-            "Total number of executions of a specific sampling policy",
+            "Total number of executions of a specific sampling policy [Development]",
             "{executions}",
         );
         let time = family(
             telemetry,
             TAIL_SAMPLING_POLICY_EXECUTION_TIME_SUM,
-            "Total time spent (in microseconds) executing a specific sampling policy",
+            "Total time spent (in microseconds) executing a specific sampling policy [Development]",
             "us",
         );
         let executions = policies
@@ -69,46 +70,46 @@ impl Counters {
             traces_sampled: family(
                 telemetry,
                 TAIL_SAMPLING_COUNT_TRACES_SAMPLED,
-                "Count of traces that were sampled or not per sampling policy",
+                "Count of traces that were sampled or not per sampling policy [Development]",
                 "{traces}",
             ),
             global: family(
                 telemetry,
                 TAIL_SAMPLING_GLOBAL_COUNT_TRACES_SAMPLED,
-                "Global count of traces that were sampled or not by at least one policy",
+                "Global count of traces that were sampled or not by at least one policy [Development]",
                 "{traces}",
             ),
             early_releases: family(
                 telemetry,
                 TAIL_SAMPLING_EARLY_RELEASES_FROM_CACHE_DECISION,
-                "Number of spans that were able to be immediately released due to a decision cache hit.",
+                "Number of spans that were able to be immediately released due to a decision cache hit. [Development]",
                 "{spans}",
             ),
             new_trace_ids: family(
                 telemetry,
                 TAIL_SAMPLING_NEW_TRACE_ID_RECEIVED,
-                "Counts the arrival of new traces",
+                "Counts the arrival of new traces [Development]",
                 "{traces}",
             )
             .series(&[]),
             evaluation_errors: family(
                 telemetry,
                 TAIL_SAMPLING_POLICY_EVALUATION_ERROR,
-                "Count of sampling policy evaluation errors",
+                "Count of sampling policy evaluation errors [Development]",
                 "{errors}",
             )
             .series_served_at_zero(&[]),
             dropped_too_early: family(
                 telemetry,
                 TAIL_SAMPLING_TRACE_DROPPED_TOO_EARLY,
-                "Count of traces that needed to be dropped before the configured wait time",
+                "Count of traces that needed to be dropped before the configured wait time [Development]",
                 "{traces}",
             )
             .series_served_at_zero(&[]),
             too_large: family(
                 telemetry,
                 TAIL_SAMPLING_TRACES_DROPPED_TOO_LARGE,
-                "Count of traces that were dropped because they were too large",
+                "Count of traces that were dropped because they were too large [Development]",
                 "{traces}",
             ),
             executions,
@@ -154,7 +155,7 @@ impl<T: Send + Sync + 'static> MetricsSource for TracesOnMemory<T> {
         };
         sink.family(&FamilyDesc {
             name: TAIL_SAMPLING_TRACES_ON_MEMORY,
-            description: "Tracks the number of traces current on memory",
+            description: "Tracks the number of traces current on memory [Development]",
             unit: "{traces}",
             kind: MetricKind::Gauge,
         });

@@ -111,46 +111,94 @@ pub const SPANMETRICS_ACTIVE_SERIES: &str = "redline_spanmetrics_active_series";
 /// Spans folded into the overflow series by the cardinality limit (counter).
 pub const SPANMETRICS_OVERFLOW_SPANS: &str = "redline_spanmetrics_overflow_spans";
 
-/// The names and units of one signal's counters.
+/// The names, descriptions and units of one signal's counters. The descriptions are otelcol's
+/// (receiverhelper's and exporterhelper's `metadata.yaml`), stability tag included, so both
+/// serve the same HELP: `log record` in the singular where otelcol writes it so.
 struct SignalNames {
     unit: &'static str,
-    /// What the counted item is called in descriptions.
-    item: &'static str,
-    accepted: &'static str,
-    refused: &'static str,
-    sent: &'static str,
-    send_failed: &'static str,
-    enqueue_failed: &'static str,
+    accepted: (&'static str, &'static str),
+    refused: (&'static str, &'static str),
+    sent: (&'static str, &'static str),
+    send_failed: (&'static str, &'static str),
+    enqueue_failed: (&'static str, &'static str),
 }
 
 fn names(signal: Signal) -> SignalNames {
     match signal {
         Signal::Traces => SignalNames {
             unit: "{spans}",
-            item: "spans",
-            accepted: RECEIVER_ACCEPTED_SPANS,
-            refused: RECEIVER_REFUSED_SPANS,
-            sent: EXPORTER_SENT_SPANS,
-            send_failed: EXPORTER_SEND_FAILED_SPANS,
-            enqueue_failed: EXPORTER_ENQUEUE_FAILED_SPANS,
+            accepted: (
+                RECEIVER_ACCEPTED_SPANS,
+                "Number of spans successfully pushed into the pipeline. [Alpha]",
+            ),
+            refused: (
+                RECEIVER_REFUSED_SPANS,
+                "Number of spans that could not be pushed into the pipeline. [Alpha]",
+            ),
+            sent: (
+                EXPORTER_SENT_SPANS,
+                "Number of spans successfully sent to destination. [Alpha]",
+            ),
+            send_failed: (
+                EXPORTER_SEND_FAILED_SPANS,
+                "Number of spans in failed attempts to send to destination. At detailed \
+                 telemetry level, includes attributes: error.type (semantic convention), \
+                 error.permanent. [Alpha]",
+            ),
+            enqueue_failed: (
+                EXPORTER_ENQUEUE_FAILED_SPANS,
+                "Number of spans failed to be added to the sending queue. [Alpha]",
+            ),
         },
         Signal::Metrics => SignalNames {
             unit: "{datapoints}",
-            item: "metric points",
-            accepted: RECEIVER_ACCEPTED_METRIC_POINTS,
-            refused: RECEIVER_REFUSED_METRIC_POINTS,
-            sent: EXPORTER_SENT_METRIC_POINTS,
-            send_failed: EXPORTER_SEND_FAILED_METRIC_POINTS,
-            enqueue_failed: EXPORTER_ENQUEUE_FAILED_METRIC_POINTS,
+            accepted: (
+                RECEIVER_ACCEPTED_METRIC_POINTS,
+                "Number of metric points successfully pushed into the pipeline. [Alpha]",
+            ),
+            refused: (
+                RECEIVER_REFUSED_METRIC_POINTS,
+                "Number of metric points that could not be pushed into the pipeline. [Alpha]",
+            ),
+            sent: (
+                EXPORTER_SENT_METRIC_POINTS,
+                "Number of metric points successfully sent to destination. [Alpha]",
+            ),
+            send_failed: (
+                EXPORTER_SEND_FAILED_METRIC_POINTS,
+                "Number of metric points in failed attempts to send to destination. At \
+                 detailed telemetry level, includes attributes: error.type (semantic \
+                 convention), error.permanent. [Alpha]",
+            ),
+            enqueue_failed: (
+                EXPORTER_ENQUEUE_FAILED_METRIC_POINTS,
+                "Number of metric points failed to be added to the sending queue. [Alpha]",
+            ),
         },
         Signal::Logs => SignalNames {
             unit: "{records}",
-            item: "log records",
-            accepted: RECEIVER_ACCEPTED_LOG_RECORDS,
-            refused: RECEIVER_REFUSED_LOG_RECORDS,
-            sent: EXPORTER_SENT_LOG_RECORDS,
-            send_failed: EXPORTER_SEND_FAILED_LOG_RECORDS,
-            enqueue_failed: EXPORTER_ENQUEUE_FAILED_LOG_RECORDS,
+            accepted: (
+                RECEIVER_ACCEPTED_LOG_RECORDS,
+                "Number of log records successfully pushed into the pipeline. [Alpha]",
+            ),
+            refused: (
+                RECEIVER_REFUSED_LOG_RECORDS,
+                "Number of log records that could not be pushed into the pipeline. [Alpha]",
+            ),
+            sent: (
+                EXPORTER_SENT_LOG_RECORDS,
+                "Number of log record successfully sent to destination. [Alpha]",
+            ),
+            send_failed: (
+                EXPORTER_SEND_FAILED_LOG_RECORDS,
+                "Number of log records in failed attempts to send to destination. At \
+                 detailed telemetry level, includes attributes: error.type (semantic \
+                 convention), error.permanent. [Alpha]",
+            ),
+            enqueue_failed: (
+                EXPORTER_ENQUEUE_FAILED_LOG_RECORDS,
+                "Number of log records failed to be added to the sending queue. [Alpha]",
+            ),
         },
     }
 }
@@ -406,26 +454,12 @@ impl MetricsSource for Telemetry {
         type RecvField = fn(&ReceiverCounters) -> &AtomicU64;
         for signal in signals_of(&receiver_signals) {
             let n = names(signal);
-            let recv: [(&str, String, RecvField); 2] = [
-                (
-                    n.accepted,
-                    format!(
-                        "Number of {} successfully pushed into the pipeline.",
-                        n.item
-                    ),
-                    |c| &c.accepted,
-                ),
-                (
-                    n.refused,
-                    format!(
-                        "Number of {} that could not be pushed into the pipeline.",
-                        n.item
-                    ),
-                    |c| &c.refused,
-                ),
+            let recv: [(&str, &str, RecvField); 2] = [
+                (n.accepted.0, n.accepted.1, |c| &c.accepted),
+                (n.refused.0, n.refused.1, |c| &c.refused),
             ];
             for (name, help, field) in recv {
-                counter_family(sink, name, &help, n.unit);
+                counter_family(sink, name, help, n.unit);
                 for ((_, id, transport), c) in
                     receivers.iter().filter(|((s, _, _), _)| *s == signal)
                 {
@@ -440,34 +474,18 @@ impl MetricsSource for Telemetry {
             let n = names(signal);
             // The last field: whether the series carry the exporter's endpoint (otelcol's
             // queue counts enqueue failures without it).
-            let exp: [(&str, String, ExpField, bool); 3] = [
+            let exp: [(&str, &str, ExpField, bool); 3] = [
+                (n.sent.0, n.sent.1, |c| &c.sent, true),
+                (n.send_failed.0, n.send_failed.1, |c| &c.send_failed, true),
                 (
-                    n.sent,
-                    format!("Number of {} successfully sent to destination.", n.item),
-                    |c| &c.sent,
-                    true,
-                ),
-                (
-                    n.send_failed,
-                    format!(
-                        "Number of {} in failed attempts to send to destination.",
-                        n.item
-                    ),
-                    |c| &c.send_failed,
-                    true,
-                ),
-                (
-                    n.enqueue_failed,
-                    format!(
-                        "Number of {} that failed to be added to the sending queue.",
-                        n.item
-                    ),
+                    n.enqueue_failed.0,
+                    n.enqueue_failed.1,
                     |c| &c.enqueue_failed,
                     false,
                 ),
             ];
             for (name, help, field, with_endpoint) in exp {
-                counter_family(sink, name, &help, n.unit);
+                counter_family(sink, name, help, n.unit);
                 for ((_, id), c) in exporters.iter().filter(|((s, _), _)| *s == signal) {
                     let mut labels = vec![("exporter", id.as_str())];
                     if with_endpoint {
@@ -485,17 +503,18 @@ impl MetricsSource for Telemetry {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        // Descriptions here and below are otelcol's, stability tag included.
         if !processors.is_empty() {
             type ProcField = fn(&ProcessorCounters) -> &AtomicU64;
             let fields: [(&str, &str, ProcField); 2] = [
                 (
                     PROCESSOR_INCOMING_ITEMS,
-                    "Number of items passed to the processor.",
+                    "Number of items passed to the processor. [Alpha]",
                     |c| &c.incoming,
                 ),
                 (
                     PROCESSOR_OUTGOING_ITEMS,
-                    "Number of items emitted from the processor.",
+                    "Number of items emitted from the processor. [Alpha]",
                     |c| &c.outgoing,
                 ),
             ];
@@ -519,19 +538,19 @@ impl MetricsSource for Telemetry {
         let gauges: [(&str, &str, &str, GaugeField); 3] = [
             (
                 EXPORTER_QUEUE_SIZE,
-                "Current size of the retry queue (in batches).",
+                "Current size of the retry queue (in batches). [Alpha]",
                 "{batches}",
                 |c| &c.queue_size,
             ),
             (
                 EXPORTER_QUEUE_CAPACITY,
-                "Fixed capacity of the retry queue (in batches).",
+                "Fixed capacity of the retry queue (in batches). [Alpha]",
                 "{batches}",
                 |c| &c.queue_capacity,
             ),
             (
                 EXPORTER_IN_FLIGHT_REQUESTS,
-                "Number of export requests currently in-flight (including retry backoff).",
+                "Number of export requests currently in-flight (including retry backoff). [Development]",
                 "{requests}",
                 |c| &c.in_flight,
             ),

@@ -17,37 +17,37 @@ pub struct LimiterCounters {
 
 impl LimiterCounters {
     pub fn new(telemetry: &Telemetry, processor: &str, signal: Signal) -> Self {
-        // otelcol's descriptions, which speak of the next component although the limiter
-        // decides alone.
+        // otelcol's descriptions, stability tag included (both serve the same HELP), which
+        // speak of the next component although the limiter decides alone.
         let [(accepted, accepted_help), (refused, refused_help)] = match signal {
             Signal::Traces => [
                 (
                     telemetry::PROCESSOR_MEMORY_LIMITER_ACCEPTED_SPANS,
-                    "Number of spans successfully pushed into the next component in the pipeline.",
+                    "Number of spans successfully pushed into the next component in the pipeline. [Alpha]",
                 ),
                 (
                     telemetry::PROCESSOR_MEMORY_LIMITER_REFUSED_SPANS,
-                    "Number of spans that were rejected by the next component in the pipeline.",
+                    "Number of spans that were rejected by the next component in the pipeline. [Alpha]",
                 ),
             ],
             Signal::Metrics => [
                 (
                     telemetry::PROCESSOR_MEMORY_LIMITER_ACCEPTED_METRIC_POINTS,
-                    "Number of metric points successfully pushed into the next component in the pipeline.",
+                    "Number of metric points successfully pushed into the next component in the pipeline. [Alpha]",
                 ),
                 (
                     telemetry::PROCESSOR_MEMORY_LIMITER_REFUSED_METRIC_POINTS,
-                    "Number of metric points that were rejected by the next component in the pipeline.",
+                    "Number of metric points that were rejected by the next component in the pipeline. [Alpha]",
                 ),
             ],
             Signal::Logs => [
                 (
                     telemetry::PROCESSOR_MEMORY_LIMITER_ACCEPTED_LOG_RECORDS,
-                    "Number of log records successfully pushed into the next component in the pipeline.",
+                    "Number of log records successfully pushed into the next component in the pipeline. [Alpha]",
                 ),
                 (
                     telemetry::PROCESSOR_MEMORY_LIMITER_REFUSED_LOG_RECORDS,
-                    "Number of log records that were rejected by the next component in the pipeline.",
+                    "Number of log records that were rejected by the next component in the pipeline. [Alpha]",
                 ),
             ],
         };
