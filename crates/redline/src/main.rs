@@ -42,6 +42,7 @@ fn factories() -> Factories {
         .processor(redline_tailsampling_processor::TailSamplingFactory)
         .processor(redline_deltatocumulative_processor::DeltaToCumulativeFactory)
         .processor(redline_groupbyattrs_processor::GroupByAttrsFactory)
+        .processor(redline_redaction_processor::RedactionFactory)
         .connector(redline_spanmetrics::SpanMetricsFactory)
         .connector(redline_servicegraph::ServiceGraphFactory)
         .connector(redline_forward_connector::ForwardConnectorFactory)
