@@ -130,8 +130,16 @@ COUNT = (("count", "spans:\n  spans.by.status:\n    conditions: ['kind == SPAN_K
 # Each span's `server.address` (one per service) moved to its resource: every request is
 # decoded, regrouped and re-encoded.
 GROUPBY = (("groupbyattrs", "keys: [server.address]"),)
+# The client's address and user agent removed from every span, product ids masked in paths;
+# the resource keys and the spanmetrics dimension allowed: every request is decoded, edited
+# and re-encoded.
+REDACT = (("redaction", "allowed_keys: [service.name, service.namespace, service.version, "
+           "host.name, deployment.environment.name, telemetry.sdk.language, telemetry.sdk.name, "
+           "telemetry.sdk.version, http.request.method, http.response.status_code, url.path, "
+           "server.address, server.port, thread.name, code.function, cdn.cache.hit]\n"
+           "blocked_values: ['[0-9]{3,}']"),)
 PROCESSOR_LOADS = ("untouched", "rename", "filter10", "limited", "tail", "tailsteady",
-                   "tailbatch", "groupby")
+                   "tailbatch", "groupby", "redact")
 
 
 def loads(args) -> dict[str, Load]:
@@ -177,6 +185,8 @@ def loads(args) -> dict[str, Load]:
                       "status code", "none", None, connectors=COUNT),
         "groupby": Load("groupby", "uncompressed, `groupbyattrs` moving `server.address` to "
                         "the resource", "none", "none", processors=GROUPBY),
+        "redact": Load("redact", "uncompressed, `redaction` removing two attributes of every span "
+                       "and masking numbers in paths", "none", "none", processors=REDACT),
         # rotel has no span metrics: None keeps it out of this load.
         "globs": Load("globs", "uncompressed, a spanmetrics glob dimension (`http.*.*`)",
                       "none", None, dimensions=GLOB_HTTP),
@@ -219,7 +229,7 @@ def parse_args() -> argparse.Namespace:
         "only), steady "
         "(open loop at --rate for --duration), nonesteady (steady, forwarding uncompressed), "
         "gzipsteady (steady, loadgen sending gzip); untouched, rename, filter10, limited, tail, "
-        "tailsteady, tailbatch, groupby (uncompressed with a "
+        "tailsteady, tailbatch, groupby, redact (uncompressed with a "
         "processor; otelcol and Redline only); globs (uncompressed, a spanmetrics glob "
         "dimension; otelcol and Redline only); count (uncompressed, a count connector; "
         "otelcol and Redline only); default "

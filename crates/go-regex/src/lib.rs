@@ -4,6 +4,11 @@
 //! ordinary data is that Go's Perl classes (`\d`, `\w`, `\s`, `\b` and their negations) are
 //! ASCII-only, while Rust's are Unicode-aware. The pattern is rewritten to the ASCII forms
 //! before compiling, so `\d` does not match `٣` here either.
+//!
+//! Go's parser differs on repetitions too, so the rewrite applies its rules: a `{` that does
+//! not start a valid `{n}`, `{n,}` or `{n,m}` is a literal brace (Rust refuses it); a count
+//! above 1000 is refused, and so is a repetition of a repetition (`a**`, `a+*`, `a{2}{3}`),
+//! which Rust would take.
 
 use regex::Regex;
 
@@ -15,31 +20,135 @@ pub struct RegexError {
     pub reason: String,
 }
 
-/// Compiles `pattern` with Go's meaning of the Perl classes.
+/// Compiles `pattern` with Go's meaning of the Perl classes and Go's repetition rules.
 pub fn compile(pattern: &str) -> Result<Regex, RegexError> {
-    Regex::new(&ascii_perl_classes(pattern)).map_err(|e| RegexError {
+    let error = |reason: String| RegexError {
         pattern: pattern.to_owned(),
-        reason: e.to_string(),
-    })
+        reason,
+    };
+    let translated = ascii_perl_classes(pattern).map_err(error)?;
+    Regex::new(&translated).map_err(|e| error(e.to_string()))
 }
 
-/// Rewrites `\d \D \w \W \s \S \b \B` to their ASCII forms, inside and outside brackets.
-fn ascii_perl_classes(pattern: &str) -> String {
+/// The most Go's parser allows in a `{n,m}` count.
+const MAX_REPEAT: u32 = 1000;
+
+/// The `{n}`, `{n,}` or `{n,m}` at the start of `rest` (which starts with `{`): its length
+/// in bytes and its counts; `None` when Go would read the brace as a literal.
+fn repeat_at(rest: &str) -> Option<(usize, u32, Option<u32>)> {
+    let body_end = rest.find('}')?;
+    let body = &rest[1..body_end];
+    let number = |s: &str| -> Option<u32> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // Go refuses counts past 1000 anyway; anything longer only needs to be large.
+        Some(s.parse().unwrap_or(u32::MAX))
+    };
+    let (min, max) = match body.split_once(',') {
+        None => {
+            let n = number(body)?;
+            (n, Some(n))
+        }
+        Some((min, "")) => (number(min)?, None),
+        Some((min, max)) => (number(min)?, Some(number(max)?)),
+    };
+    Some((body_end + 1, min, max))
+}
+
+/// Where the rewrite stands relative to Go's repetition rule.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Last {
+    /// A literal, class, group or anything a repetition may follow.
+    Atom,
+    /// A repetition operator: another one right after it is an error.
+    Repeat,
+    /// `(`: a `?` right after it opens a group flag or name, not a repetition.
+    Open,
+}
+
+/// Rewrites `\d \D \w \W \s \S \b \B` to their ASCII forms, inside and outside brackets,
+/// escapes the braces Go reads as literals, and refuses the repetitions Go refuses.
+fn ascii_perl_classes(pattern: &str) -> Result<String, String> {
     let mut out = String::with_capacity(pattern.len() + 16);
-    let mut chars = pattern.chars().peekable();
+    let mut chars = pattern.char_indices().map(|(_, c)| c).peekable();
+    let mut at = 0usize;
+    let mut last = Last::Atom;
     // Depth of `[...]` nesting: Rust allows nested classes, so `[[^0-9]a]` is valid there.
     let mut in_class = false;
     // Whether the previous character opened a class (a `]` right after `[` or `[^` is literal).
     let mut class_start = false;
     while let Some(c) = chars.next() {
+        let here = at;
+        at += c.len_utf8();
         let opened = class_start;
         class_start = false;
+        if !in_class {
+            match c {
+                '*' | '+' | '?' if last == Last::Open && c == '?' => {
+                    out.push(c);
+                    last = Last::Atom;
+                    continue;
+                }
+                '*' | '+' | '?' => {
+                    if last == Last::Repeat {
+                        return Err(nested(&pattern[here..]));
+                    }
+                    out.push(c);
+                    last = Last::Repeat;
+                    // `*?`: the same repetition, not greedy.
+                    if chars.peek() == Some(&'?') {
+                        chars.next();
+                        at += 1;
+                        out.push('?');
+                    }
+                    continue;
+                }
+                '{' => match repeat_at(&pattern[here..]) {
+                    Some((len, min, max)) => {
+                        if last == Last::Repeat {
+                            return Err(nested(&pattern[here..]));
+                        }
+                        if min > MAX_REPEAT || max.is_some_and(|m| m > MAX_REPEAT) {
+                            return Err(format!(
+                                "invalid repeat count: `{}`",
+                                &pattern[here..here + len]
+                            ));
+                        }
+                        out.push_str(&pattern[here..here + len]);
+                        for _ in 1..len {
+                            chars.next();
+                        }
+                        at = here + len;
+                        last = Last::Repeat;
+                        if chars.peek() == Some(&'?') {
+                            chars.next();
+                            at += 1;
+                            out.push('?');
+                        }
+                        continue;
+                    }
+                    None => {
+                        out.push_str("\\{");
+                        last = Last::Atom;
+                        continue;
+                    }
+                },
+                '(' => {
+                    out.push('(');
+                    last = Last::Open;
+                    continue;
+                }
+                _ => last = Last::Atom,
+            }
+        }
         match c {
             '\\' => {
                 let Some(next) = chars.next() else {
                     out.push('\\');
                     break;
                 };
+                at += next.len_utf8();
                 match ascii_class(next, in_class) {
                     Some(replacement) => out.push_str(replacement),
                     None => {
@@ -54,6 +163,7 @@ fn ascii_perl_classes(pattern: &str) -> String {
                 out.push('[');
                 if chars.peek() == Some(&'^') {
                     chars.next();
+                    at += 1;
                     out.push('^');
                 }
             }
@@ -61,6 +171,7 @@ fn ascii_perl_classes(pattern: &str) -> String {
             '[' if chars.peek() == Some(&':') => {
                 out.push('[');
                 for d in chars.by_ref() {
+                    at += d.len_utf8();
                     out.push(d);
                     if d == ']' {
                         break;
@@ -74,7 +185,13 @@ fn ascii_perl_classes(pattern: &str) -> String {
             _ => out.push(c),
         }
     }
-    out
+    Ok(out)
+}
+
+/// Go's message for a repetition right after another.
+fn nested(rest: &str) -> String {
+    let op: String = rest.chars().take_while(|c| !c.is_alphanumeric()).take(4).collect();
+    format!("invalid nested repetition operator: `{op}`")
 }
 
 fn ascii_class(c: char, in_class: bool) -> Option<&'static str> {
@@ -116,12 +233,9 @@ mod tests {
 
     #[test]
     fn other_syntax_is_kept() {
-        assert_eq!(ascii_perl_classes(r"[]\d]"), r"[]0-9]");
-        assert_eq!(
-            ascii_perl_classes(r"[[:alpha:]\W]x\."),
-            r"[[:alpha:][^0-9A-Za-z_]]x\."
-        );
-        assert_eq!(ascii_perl_classes(r"(?P<a>\S+)"), r"(?P<a>[^\t\n\f\r ]+)");
+        assert_eq!(ascii_perl_classes(r"[]\d]").as_deref(), Ok(r"[]0-9]"));
+        assert_eq!(ascii_perl_classes(r"[[:alpha:]\W]x\.").as_deref(), Ok(r"[[:alpha:][^0-9A-Za-z_]]x\."));
+        assert_eq!(ascii_perl_classes(r"(?P<a>\S+)").as_deref(), Ok(r"(?P<a>[^\t\n\f\r ]+)"));
         let re = compile(r"^(?P<first>[^/]+)/(?<second>.*)$").expect("valid");
         assert_eq!(
             re.captures("x/y/z")
@@ -138,6 +252,30 @@ mod tests {
         assert!(re(r"^[[:alpha:]\d]+$").is_match("ab12"));
         assert!(!re(r"^\s$").is_match("\u{a0}"));
         assert!(!re(r"^\d$").is_match("٣"));
+    }
+
+    #[test]
+    fn repetitions_follow_go() {
+        // A brace that starts no valid repeat is a literal.
+        let literal = compile(r"^a{,5}{x}b{$").expect("valid in Go");
+        assert!(literal.is_match("a{,5}{x}b{"));
+        assert!(compile(r"^a{2}$").expect("valid").is_match("aa"));
+        assert!(compile(r"^a{2,}b{1,3}?$").expect("valid").is_match("aaab"));
+        assert!(compile(r"^[{]$").expect("valid").is_match("{"));
+        assert!(compile(r"^\{$").expect("valid").is_match("{"));
+        // Non-greedy forms and groups are not nested repetitions.
+        for ok in [r"a*?", r"a+?b??", r"(a*)*", r"(?i)a", r"(?:a)+", r"a{2}?"] {
+            assert!(compile(ok).is_ok(), "{ok}");
+        }
+        for nested in [r"a**", r"a++", r"a*+", r"a{2}{3}", r"a*?*", r"a??+"] {
+            let e = compile(nested).expect_err("nested repetition");
+            assert!(e.reason.contains("nested repetition"), "{nested}: {e}");
+        }
+        for big in [r"a{1001}", r"a{0,1001}", r"a{1001,}"] {
+            let e = compile(big).expect_err("too many");
+            assert!(e.reason.contains("invalid repeat count"), "{big}: {e}");
+        }
+        assert!(compile(r"a{1000}").is_ok());
     }
 
     #[test]
