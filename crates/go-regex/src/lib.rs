@@ -190,7 +190,11 @@ fn ascii_perl_classes(pattern: &str) -> Result<String, String> {
 
 /// Go's message for a repetition right after another.
 fn nested(rest: &str) -> String {
-    let op: String = rest.chars().take_while(|c| !c.is_alphanumeric()).take(4).collect();
+    let op: String = rest
+        .chars()
+        .take_while(|c| !c.is_alphanumeric())
+        .take(4)
+        .collect();
     format!("invalid nested repetition operator: `{op}`")
 }
 
@@ -234,8 +238,14 @@ mod tests {
     #[test]
     fn other_syntax_is_kept() {
         assert_eq!(ascii_perl_classes(r"[]\d]").as_deref(), Ok(r"[]0-9]"));
-        assert_eq!(ascii_perl_classes(r"[[:alpha:]\W]x\.").as_deref(), Ok(r"[[:alpha:][^0-9A-Za-z_]]x\."));
-        assert_eq!(ascii_perl_classes(r"(?P<a>\S+)").as_deref(), Ok(r"(?P<a>[^\t\n\f\r ]+)"));
+        assert_eq!(
+            ascii_perl_classes(r"[[:alpha:]\W]x\.").as_deref(),
+            Ok(r"[[:alpha:][^0-9A-Za-z_]]x\.")
+        );
+        assert_eq!(
+            ascii_perl_classes(r"(?P<a>\S+)").as_deref(),
+            Ok(r"(?P<a>[^\t\n\f\r ]+)")
+        );
         let re = compile(r"^(?P<first>[^/]+)/(?<second>.*)$").expect("valid");
         assert_eq!(
             re.captures("x/y/z")

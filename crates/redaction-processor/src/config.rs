@@ -1,7 +1,7 @@
 //! The `redaction` section as otelcol-contrib's redactionprocessor reads it, checked and
 //! compiled once.
 
-use std::collections::HashSet;
+use hashbrown::HashSet;
 
 use redline_pipeline::config::Secret;
 use redline_pipeline::{ComponentConfig, ConfigError};

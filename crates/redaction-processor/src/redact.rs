@@ -48,13 +48,50 @@ const BODY_IGNORED: MetaKeys = MetaKeys {
     count: "redaction.body.ignored.count",
 };
 
-/// What was found in one map (or one body), by key.
-#[derive(Default)]
+/// What was found in one map (or one body): how many of each kind, and their keys when the
+/// summary lists them (`debug`); redacted keys are always kept, to be removed.
 struct Findings {
+    keep_keys: bool,
     redacted: Vec<String>,
     masked: Vec<String>,
     allowed: Vec<String>,
     ignored: Vec<String>,
+    /// Masked, allowed and ignored, counted whether or not their keys are kept.
+    counts: [usize; 3],
+}
+
+impl Findings {
+    fn new(summary: Summary) -> Self {
+        Self {
+            keep_keys: summary == Summary::Debug,
+            redacted: Vec::new(),
+            masked: Vec::new(),
+            allowed: Vec::new(),
+            ignored: Vec::new(),
+            counts: [0; 3],
+        }
+    }
+
+    fn masked(&mut self, key: impl FnOnce() -> String) {
+        self.counts[0] += 1;
+        if self.keep_keys {
+            self.masked.push(key());
+        }
+    }
+
+    fn allowed(&mut self, key: impl FnOnce() -> String) {
+        self.counts[1] += 1;
+        if self.keep_keys {
+            self.allowed.push(key());
+        }
+    }
+
+    fn ignored(&mut self, key: impl FnOnce() -> String) {
+        self.counts[2] += 1;
+        if self.keep_keys {
+            self.ignored.push(key());
+        }
+    }
 }
 
 /// pdata's `Value.Str()`: the string, or `""` for a value of any other type.
@@ -110,12 +147,14 @@ impl Rules {
         self.allowed_values.iter().any(|re| re.is_match(value))
     }
 
-    /// Every blocked value's matches masked, one regex after the other.
-    fn mask_blocked(&self, value: &str) -> String {
-        let mut out = value.to_owned();
+    /// Every blocked value's matches masked, one regex after the other; `None` when no
+    /// regex matched (nothing is copied then).
+    fn mask_blocked(&self, value: &str) -> Option<String> {
+        let mut out: Option<String> = None;
         for re in &self.blocked_values {
-            if re.is_match(&out) {
-                out = self.masker.replace(re, &out);
+            let current = out.as_deref().unwrap_or(value);
+            if re.is_match(current) {
+                out = Some(self.masker.replace(re, current));
             }
         }
         out
@@ -123,11 +162,11 @@ impl Rules {
 
     /// Redacts one attribute map in place; whether anything changed.
     pub fn attributes(&self, attributes: &mut Vec<KeyValue>) -> bool {
-        let mut found = Findings::default();
+        let mut found = Findings::new(self.summary);
         let mut changed = false;
         for kv in attributes.iter_mut() {
             if self.ignores(&kv.key) {
-                found.ignored.push(kv.key.clone());
+                found.ignored(|| kv.key.clone());
                 continue;
             }
             if self.redacts(&kv.key) {
@@ -140,19 +179,18 @@ impl Rules {
                 Cow::Borrowed(str_of(kv.value.as_ref()))
             };
             if self.allows_value(&text) {
-                found.allowed.push(kv.key.clone());
+                found.allowed(|| kv.key.clone());
                 continue;
             }
             if self.blocks_key(&kv.key) {
                 let masked = self.masker.whole(&text);
-                found.masked.push(kv.key.clone());
+                found.masked(|| kv.key.clone());
                 kv.value = string_value(masked);
                 changed = true;
                 continue;
             }
-            let masked = self.mask_blocked(&text);
-            if masked != text {
-                found.masked.push(kv.key.clone());
+            if let Some(masked) = self.mask_blocked(&text).filter(|m| *m != text) {
+                found.masked(|| kv.key.clone());
                 kv.value = string_value(masked);
                 changed = true;
             }
@@ -167,7 +205,7 @@ impl Rules {
     /// Redacts a log record's body in place, writing its summary on `attributes`; whether
     /// anything changed.
     pub fn body(&self, body: &mut Option<AnyValue>, attributes: &mut Vec<KeyValue>) -> bool {
-        let mut found = Findings::default();
+        let mut found = Findings::new(self.summary);
         let mut changed = false;
         match body.as_mut().and_then(|b| b.value.as_mut()) {
             Some(any_value::Value::KvlistValue(map)) => {
@@ -184,9 +222,8 @@ impl Rules {
                 if self.allows_value(&text) {
                     return false;
                 }
-                let masked = self.mask_blocked(&text);
-                if masked != text {
-                    found.masked.push("body".to_owned());
+                if let Some(masked) = self.mask_blocked(&text).filter(|m| *m != text) {
+                    found.masked(|| "body".to_owned());
                     *body = string_value(masked);
                     changed = true;
                 }
@@ -215,7 +252,7 @@ impl Rules {
         let mut redacted = Vec::new();
         for kv in entries.iter_mut() {
             if self.ignores(&kv.key) {
-                found.ignored.push(at(&kv.key));
+                found.ignored(|| at(&kv.key));
                 continue;
             }
             if self.redacts(&kv.key) {
@@ -223,7 +260,7 @@ impl Rules {
                 continue;
             }
             if self.blocks_key(&kv.key) {
-                found.masked.push(at(&kv.key));
+                found.masked(|| at(&kv.key));
                 let masked = self.masker.whole(str_of(kv.value.as_ref()));
                 kv.value = string_value(masked);
                 changed = true;
@@ -256,14 +293,13 @@ impl Rules {
             _ => {
                 let text = redline_pdata_text::as_string(Some(value)).into_owned();
                 if self.allows_value(&text) {
-                    found.allowed.push(path);
+                    found.allowed(|| path);
                     return false;
                 }
-                let masked = self.mask_blocked(&text);
-                if masked == text {
+                let Some(masked) = self.mask_blocked(&text).filter(|m| *m != text) else {
                     return false;
-                }
-                found.masked.push(path);
+                };
+                found.masked(|| path);
                 *value = AnyValue {
                     value: Some(any_value::Value::StringValue(masked)),
                 };
@@ -280,13 +316,19 @@ impl Rules {
         attributes: &mut Vec<KeyValue>,
         meta: [&MetaKeys; 4],
     ) -> bool {
+        let counts = [
+            found.redacted.len(),
+            found.counts[0],
+            found.counts[1],
+            found.counts[2],
+        ];
         let lists = [found.redacted, found.masked, found.allowed, found.ignored];
         let mut wrote = false;
-        for (mut keys, meta) in lists.into_iter().zip(meta) {
-            if keys.is_empty() {
+        for ((mut keys, n), meta) in lists.into_iter().zip(counts).zip(meta) {
+            if n == 0 {
                 continue;
             }
-            let mut count = i64::try_from(keys.len()).unwrap_or(i64::MAX);
+            let mut count = i64::try_from(n).unwrap_or(i64::MAX);
             if self.summary == Summary::Debug && !meta.keys.is_empty() {
                 let existing = attributes
                     .iter()
