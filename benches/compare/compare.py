@@ -138,8 +138,11 @@ REDACT = (("redaction", "allowed_keys: [service.name, service.namespace, service
            "telemetry.sdk.version, http.request.method, http.response.status_code, url.path, "
            "server.address, server.port, thread.name, code.function, cdn.cache.hit]\n"
            "blocked_values: ['[0-9]{3,}']"),)
+# Every attribute kept, card numbers masked: loadgen sends none, so no request changes (the
+# deployment that guards against rare leaks).
+MASK = (("redaction", "allow_all_keys: true\nblocked_values: ['\\b4[0-9]{15}\\b']"),)
 PROCESSOR_LOADS = ("untouched", "rename", "filter10", "limited", "tail", "tailsteady",
-                   "tailbatch", "groupby", "redact")
+                   "tailbatch", "groupby", "redact", "mask")
 
 
 def loads(args) -> dict[str, Load]:
@@ -187,6 +190,8 @@ def loads(args) -> dict[str, Load]:
                         "the resource", "none", "none", processors=GROUPBY),
         "redact": Load("redact", "uncompressed, `redaction` removing two attributes of every span "
                        "and masking numbers in paths", "none", "none", processors=REDACT),
+        "mask": Load("mask", "uncompressed, `redaction` masking card numbers, which no span "
+                     "carries", "none", "none", processors=MASK),
         # rotel has no span metrics: None keeps it out of this load.
         "globs": Load("globs", "uncompressed, a spanmetrics glob dimension (`http.*.*`)",
                       "none", None, dimensions=GLOB_HTTP),
@@ -229,7 +234,7 @@ def parse_args() -> argparse.Namespace:
         "only), steady "
         "(open loop at --rate for --duration), nonesteady (steady, forwarding uncompressed), "
         "gzipsteady (steady, loadgen sending gzip); untouched, rename, filter10, limited, tail, "
-        "tailsteady, tailbatch, groupby, redact (uncompressed with a "
+        "tailsteady, tailbatch, groupby, redact, mask (uncompressed with a "
         "processor; otelcol and Redline only); globs (uncompressed, a spanmetrics glob "
         "dimension; otelcol and Redline only); count (uncompressed, a count connector; "
         "otelcol and Redline only); default "

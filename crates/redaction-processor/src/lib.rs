@@ -9,6 +9,7 @@
 mod config;
 mod mask;
 mod redact;
+mod scan;
 #[cfg(test)]
 mod tests;
 
@@ -185,6 +186,13 @@ impl BatchEditor for Redaction {
         let raw: &[u8] = &batch.raw;
         let encoded = match self.signal {
             Signal::Traces => {
+                let may_change = self
+                    .rules
+                    .traces_may_change(raw)
+                    .map_err(|e| redline_pipeline::edit::undecodable(&self.id, e))?;
+                if !may_change {
+                    return Ok(Edited::Unchanged);
+                }
                 let mut request = ExportTraceServiceRequest::decode(raw).map_err(undecodable)?;
                 self.traces(&mut request).then(|| request.encode_to_vec())
             }

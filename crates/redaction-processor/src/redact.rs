@@ -130,20 +130,20 @@ fn put(attributes: &mut Vec<KeyValue>, key: &str, value: any_value::Value) {
 }
 
 impl Rules {
-    fn ignores(&self, key: &str) -> bool {
+    pub(crate) fn ignores(&self, key: &str) -> bool {
         self.ignored_keys.contains(key)
             || self.ignored_key_patterns.iter().any(|re| re.is_match(key))
     }
 
-    fn redacts(&self, key: &str) -> bool {
+    pub(crate) fn redacts(&self, key: &str) -> bool {
         !self.allow_all_keys && !self.allowed_keys.contains(key)
     }
 
-    fn blocks_key(&self, key: &str) -> bool {
+    pub(crate) fn blocks_key(&self, key: &str) -> bool {
         self.blocked_key_patterns.iter().any(|re| re.is_match(key))
     }
 
-    fn allows_value(&self, value: &str) -> bool {
+    pub(crate) fn allows_value(&self, value: &str) -> bool {
         self.allowed_values.iter().any(|re| re.is_match(value))
     }
 

@@ -279,3 +279,95 @@ fn validate_names_every_problem_at_its_key() {
     let typo = component("  redaction:\n    allowed_key: [a]");
     assert!(RedactionFactory.validate(&typo).is_err());
 }
+
+#[test]
+fn the_dry_run_on_traces_agrees_with_the_full_run() {
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![opentelemetry_proto::tonic::trace::v1::ResourceSpans {
+            resource: Some(opentelemetry_proto::tonic::resource::v1::Resource {
+                attributes: vec![kv("service.name", string("shop"))],
+                ..Default::default()
+            }),
+            scope_spans: vec![opentelemetry_proto::tonic::trace::v1::ScopeSpans {
+                spans: vec![{
+                    let mut s = span(
+                        "GET",
+                        vec![
+                            kv("url.path", string("/p/12")),
+                            kv("n", Value::IntValue(4111)),
+                        ],
+                    );
+                    s.events = vec![opentelemetry_proto::tonic::trace::v1::span::Event {
+                        attributes: vec![kv("card", string("4111111111111111"))],
+                        ..Default::default()
+                    }];
+                    s
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let raw = request.encode_to_vec();
+    // (settings, whether redaction changes the request)
+    let cases = [
+        ("    allow_all_keys: true", false),
+        (
+            "    allow_all_keys: true\n    blocked_values: ['^x$']",
+            false,
+        ),
+        // Only in the event.
+        (
+            "    allow_all_keys: true\n    blocked_values: ['4[0-9]{15}']",
+            true,
+        ),
+        // Not a string: "" to the pattern, unless all types are redacted.
+        (
+            "    allow_all_keys: true\n    blocked_values: ['^4111$']",
+            false,
+        ),
+        (
+            "    allow_all_keys: true\n    redact_all_types: true\n    blocked_values: ['^4111$']",
+            true,
+        ),
+        (
+            "    allow_all_keys: true\n    blocked_key_patterns: ['^url']",
+            true,
+        ),
+        ("    allowed_keys: [service.name, url.path, n, card]", false),
+        ("    allowed_keys: [service.name, url.path, n]", true),
+        ("    allow_all_keys: true\n    ignored_keys: [n]", false),
+        (
+            "    allow_all_keys: true\n    ignored_keys: [n]\n    summary: info",
+            true,
+        ),
+        (
+            "    allow_all_keys: true\n    allowed_values: ['^shop$']",
+            false,
+        ),
+        (
+            "    allow_all_keys: true\n    allowed_values: ['^shop$']\n    summary: debug",
+            true,
+        ),
+    ];
+    for (settings, changes) in cases {
+        let config = component(&format!("  redaction:\n{settings}"));
+        let rules = config::compile(&config).expect("compiles");
+        assert_eq!(
+            rules.traces_may_change(&raw).expect("walks"),
+            changes,
+            "dry run, {settings}"
+        );
+        let redaction = Redaction {
+            id: "redaction".into(),
+            signal: Signal::Traces,
+            rules,
+        };
+        let mut decoded = request.clone();
+        assert_eq!(
+            redaction.traces(&mut decoded),
+            changes,
+            "full run, {settings}"
+        );
+    }
+}
