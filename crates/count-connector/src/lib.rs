@@ -10,6 +10,7 @@
 
 mod config;
 mod count;
+mod tally;
 #[cfg(test)]
 mod tests;
 
@@ -30,8 +31,6 @@ use redline_pipeline::{
 
 use crate::config::Definitions;
 use crate::count::Counted;
-
-mod tally;
 
 /// Registers as `count`: traces, metrics and logs → metrics.
 #[derive(Clone, Copy, Debug, Default)]

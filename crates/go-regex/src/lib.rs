@@ -74,6 +74,8 @@ fn ascii_perl_classes(pattern: &str) -> Result<String, String> {
     let mut chars = pattern.char_indices().map(|(_, c)| c).peekable();
     let mut at = 0usize;
     let mut last = Last::Atom;
+    // Where the last repetition operator began, for Go's message about the next one.
+    let mut repeat_start = 0usize;
     // Depth of `[...]` nesting: Rust allows nested classes, so `[[^0-9]a]` is valid there.
     let mut in_class = false;
     // Whether the previous character opened a class (a `]` right after `[` or `[^` is literal).
@@ -92,10 +94,11 @@ fn ascii_perl_classes(pattern: &str) -> Result<String, String> {
                 }
                 '*' | '+' | '?' => {
                     if last == Last::Repeat {
-                        return Err(nested(&pattern[here..]));
+                        return Err(nested(pattern, repeat_start, here + 1));
                     }
                     out.push(c);
                     last = Last::Repeat;
+                    repeat_start = here;
                     // `*?`: the same repetition, not greedy.
                     if chars.peek() == Some(&'?') {
                         chars.next();
@@ -107,7 +110,7 @@ fn ascii_perl_classes(pattern: &str) -> Result<String, String> {
                 '{' => match repeat_at(&pattern[here..]) {
                     Some((len, min, max)) => {
                         if last == Last::Repeat {
-                            return Err(nested(&pattern[here..]));
+                            return Err(nested(pattern, repeat_start, here + len));
                         }
                         if min > MAX_REPEAT || max.is_some_and(|m| m > MAX_REPEAT) {
                             return Err(format!(
@@ -121,6 +124,7 @@ fn ascii_perl_classes(pattern: &str) -> Result<String, String> {
                         }
                         at = here + len;
                         last = Last::Repeat;
+                        repeat_start = here;
                         if chars.peek() == Some(&'?') {
                             chars.next();
                             at += 1;
@@ -188,13 +192,15 @@ fn ascii_perl_classes(pattern: &str) -> Result<String, String> {
     Ok(out)
 }
 
-/// Go's message for a repetition right after another.
-fn nested(rest: &str) -> String {
-    let op: String = rest
-        .chars()
-        .take_while(|c| !c.is_alphanumeric())
-        .take(4)
-        .collect();
+/// Go's message for a repetition right after another: both operators, from where the first
+/// began to where the second ends (its non-greedy `?` included).
+fn nested(pattern: &str, first: usize, second_end: usize) -> String {
+    let end = if pattern[second_end..].starts_with('?') {
+        second_end + 1
+    } else {
+        second_end
+    };
+    let op = pattern.get(first..end).unwrap_or(pattern);
     format!("invalid nested repetition operator: `{op}`")
 }
 
@@ -277,9 +283,21 @@ mod tests {
         for ok in [r"a*?", r"a+?b??", r"(a*)*", r"(?i)a", r"(?:a)+", r"a{2}?"] {
             assert!(compile(ok).is_ok(), "{ok}");
         }
-        for nested in [r"a**", r"a++", r"a*+", r"a{2}{3}", r"a*?*", r"a??+"] {
+        // Go names both operators.
+        for (nested, op) in [
+            (r"a**", "**"),
+            (r"a++", "++"),
+            (r"a*+", "*+"),
+            (r"a{2}{3}", "{2}{3}"),
+            (r"a*?*", "*?*"),
+            (r"a??+?", "??+?"),
+        ] {
             let e = compile(nested).expect_err("nested repetition");
-            assert!(e.reason.contains("nested repetition"), "{nested}: {e}");
+            assert_eq!(
+                e.reason,
+                format!("invalid nested repetition operator: `{op}`"),
+                "{nested}"
+            );
         }
         for big in [r"a{1001}", r"a{0,1001}", r"a{1001,}"] {
             let e = compile(big).expect_err("too many");
