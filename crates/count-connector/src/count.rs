@@ -250,7 +250,9 @@ pub(crate) fn metrics(
                     &Decoded(at.resource_attributes()),
                 ]);
                 metrics.count(|set| set.matches_item(at.reborrow(), Item::Metric(&mut *metric)))?;
-                for i in 0..point_count(metric) {
+                // A metric without data has no points (otelcol fails the whole request on it:
+                // compatibility.md §40).
+                for i in 0..redline_ottl::point_count(metric) {
                     let Some((time, own)) = point(metric, i) else {
                         continue;
                     };
@@ -269,12 +271,6 @@ pub(crate) fn metrics(
         out.resource(|| copy_attributes(resource), [metrics, points]);
     }
     Ok(out.done())
-}
-
-/// A metric without data has no points to count (otelcol fails the whole request on it:
-/// see compatibility.md).
-fn point_count(metric: &Metric) -> usize {
-    redline_ottl::point_count(metric)
 }
 
 /// A data point's time and attributes.

@@ -75,8 +75,10 @@ impl ConnectorFactory for CountConnectorFactory {
     ) -> BuildResult<ConnectorParts> {
         let id = config.id().to_string();
         let built = config::compile(config).map_err(|errors| {
-            let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            BuildError::new(config.id(), reasons.join("; "))
+            BuildError::new(
+                config.id(),
+                redline_pipeline::config::problems_text(&errors),
+            )
         });
         Box::pin(async move {
             let definitions = built?;

@@ -68,13 +68,7 @@ impl ProcessorFactory for RedactionFactory {
                     signal,
                     rules,
                 })
-                .map_err(|errors| {
-                    errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
+                .map_err(|errors| redline_pipeline::config::problems_text(&errors))
         })
     }
 }

@@ -171,13 +171,7 @@ impl ProcessorFactory for SpanProcessorFactory {
         build_editor(config, ctx, signal, next, || {
             compile(config)
                 .map(|c| SpanEditor::new(config.id().to_string(), c))
-                .map_err(|errors| {
-                    errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                })
+                .map_err(|errors| redline_pipeline::config::problems_text(&errors))
         })
     }
 }

@@ -83,12 +83,7 @@ impl ProcessorFactory for TailSamplingFactory {
         let telemetry = ctx.telemetry.clone();
         Box::pin(async move {
             let (cfg, policies) = compiled.map_err(|errors| {
-                let joined = errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                BuildError::new(&id, joined)
+                BuildError::new(&id, redline_pipeline::config::problems_text(&errors))
             })?;
             let whole_seconds = |d: Duration| d.as_secs();
             let limits = Limits {

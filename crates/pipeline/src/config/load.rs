@@ -80,6 +80,16 @@ pub fn first_problem(problems: Vec<ConfigError>) -> Result<(), ConfigError> {
     }
 }
 
+/// A component's build error when compiling its section found `problems`: all of them, on
+/// one line (`validate` has reported each at its key already).
+pub fn problems_text(problems: &[ConfigError]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 impl From<ConfigError> for ConfigErrors {
     fn from(e: ConfigError) -> Self {
         Self(vec![e])

@@ -23,7 +23,8 @@ mod yaml_relax;
 pub use error::{CheckAll, ConfigError, Invalid};
 pub use load::{
     first_problem, load_sources, load_sources_lenient, load_sources_lenient_with_env, load_str,
-    load_str_lenient, load_str_with_env, Config, ConfigErrors, PipelineConfig, ServiceConfig,
+    load_str_lenient, load_str_with_env, problems_text, Config, ConfigErrors, PipelineConfig,
+    ServiceConfig,
 };
 pub use node::{Mark, Node, NodeValue};
 pub use secret::Secret;
