@@ -158,3 +158,22 @@ where
         self.inner.size_hint()
     }
 }
+
+/// confighttp's `response_headers`, as headers; `Err` names the first entry that is not a
+/// valid HTTP header.
+pub fn response_headers(
+    configured: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
+    configured
+        .iter()
+        .map(|(name, value)| {
+            match (
+                http::HeaderName::try_from(name.as_str()),
+                http::HeaderValue::try_from(value.as_str()),
+            ) {
+                (Ok(n), Ok(v)) => Ok((n, v)),
+                _ => Err(name.clone()),
+            }
+        })
+        .collect()
+}

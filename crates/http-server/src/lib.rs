@@ -8,9 +8,11 @@
 //! - [`lifetime`]: when a server ends a connection by itself, with otelcol's settings
 //!   (`read_header_timeout`, `read_timeout`, `write_timeout`, `keepalive.idle_timeout`,
 //!   gRPC's `max_connection_*`).
+//! - [`body`]: reading a request body under a size cap and the body budget.
 //! - [`HttpProtocol`] and [`HttpServerTimeouts`]: an axum router served over HTTP/1.1 or h2c
 //!   with confighttp's keys.
 
+pub mod body;
 mod conn;
 mod http;
 pub mod lifetime;
@@ -18,7 +20,7 @@ mod server;
 mod timeouts;
 
 pub use conn::{Conn, Protocol};
-pub use http::HttpProtocol;
+pub use http::{response_headers, HttpProtocol};
 pub use server::ServerHandle;
 pub use timeouts::{
     HttpKeepalive, HttpServerTimeouts, DEFAULT_IDLE_TIMEOUT, DEFAULT_READ_HEADER_TIMEOUT,

@@ -455,16 +455,12 @@ impl Config {
                     }
                 }
             }
-            for (name, value) in &h.response_headers {
-                if http::HeaderName::try_from(name.as_str()).is_err()
-                    || http::HeaderValue::try_from(value.as_str()).is_err()
-                {
-                    return Err(config.invalid(
-                        &format!("protocols.http.response_headers.{name}"),
-                        "is not a valid HTTP header",
-                    ));
-                }
-            }
+            redline_http_server::response_headers(&h.response_headers).map_err(|name| {
+                config.invalid(
+                    &format!("protocols.http.response_headers.{name}"),
+                    "is not a valid HTTP header",
+                )
+            })?;
             h.timeouts().check().map_err(|(key, reason)| {
                 config.invalid(&format!("protocols.http.{key}"), reason)
             })?;

@@ -19,11 +19,10 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use bytes::{Bytes, BytesMut};
 use http::header::ALLOW;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
-use http_body_util::BodyExt;
-use redline_pipeline::body_budget::{BodyBudget, BodyPermit};
+use redline_http_server::body::{drain, read_body, BodyError, UNREAD_BODY_DRAINED};
+use redline_pipeline::body_budget::BodyBudget;
 use redline_pipeline::extension::{AuthError, ServerAuthenticator};
 use redline_pipeline::telemetry::ReceiverCounters;
 use redline_pipeline::Signal;
@@ -73,18 +72,10 @@ impl HttpState {
             .filter(|s| !routes.iter().any(|r| r.ingest.signal() == *s))
             .map(|s| (s, config.path(s)))
             .collect();
-        let response_headers = config
-            .response_headers
-            .iter()
-            // Config::check rejected invalid headers; skipping here only guards a caller
-            // that built a Config by hand.
-            .filter_map(|(k, v)| {
-                Some((
-                    HeaderName::try_from(k.as_str()).ok()?,
-                    HeaderValue::try_from(v.as_str()).ok()?,
-                ))
-            })
-            .collect();
+        // Config::check refused invalid headers; an empty list only guards a caller that
+        // built a Config by hand.
+        let response_headers =
+            redline_http_server::response_headers(&config.response_headers).unwrap_or_default();
         Self {
             routes,
             unrouted,
@@ -264,72 +255,6 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
         }
     }
 }
-
-/// Why a body was not read whole.
-enum BodyError {
-    TooLarge,
-    /// The budget could not cover the next chunk; the rest of the body is still unread.
-    OverBudget(axum::body::Body),
-    Read(String),
-}
-
-/// Reads a body of at most `max` bytes, taking each chunk beyond what `permit` holds from its
-/// budget before keeping it.
-async fn read_body(
-    mut body: axum::body::Body,
-    max: usize,
-    permit: &mut BodyPermit,
-) -> Result<Bytes, BodyError> {
-    let mut chunks: Vec<Bytes> = Vec::new();
-    let mut len = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        len += data.len();
-        if len > max {
-            return Err(BodyError::TooLarge);
-        }
-        let beyond = (len as u64).saturating_sub(permit.bytes());
-        if !permit.grow(beyond) {
-            return Err(BodyError::OverBudget(body));
-        }
-        chunks.push(data);
-    }
-    Ok(match chunks.len() {
-        1 => chunks.swap_remove(0),
-        _ => {
-            let mut all = BytesMut::with_capacity(len);
-            for c in &chunks {
-                all.extend_from_slice(c);
-            }
-            all.freeze()
-        }
-    })
-}
-
-/// Reads and discards up to `max` bytes of a refused body, for at most a few seconds, so that
-/// an HTTP/1.1 client still sending it can read the answer: closing on unread data would
-/// reset the connection under it.
-async fn drain(mut body: axum::body::Body, max: usize) {
-    let discard = async {
-        let mut seen = 0usize;
-        while let Some(Ok(frame)) = body.frame().await {
-            seen += frame.data_ref().map_or(0, Bytes::len);
-            if seen > max {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_DEADLINE, discard).await;
-}
-
-const DRAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// What is read of a refused request's body so the connection stays usable (Go's net/http
-/// reads the same after a handler that did not); a longer body closes the connection.
-const UNREAD_BODY_DRAINED: usize = 256 * 1024;
 
 fn over_budget(kind: Kind, budget: &BodyBudget) -> Response {
     let message = crate::ingest::over_budget_message(budget, "HTTP");

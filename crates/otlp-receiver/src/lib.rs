@@ -264,15 +264,12 @@ fn authenticator(
             "auth is set without tls: credentials cross the network in clear text"
         );
     }
-    let key = format!("receivers.{id}.protocols.{protocol}.auth.authenticator");
-    let ext = auth
-        .id()
-        .map_err(|e| BuildError::new(id, format!("{key}: {e}")))?;
-    let found = ctx
-        .extensions
-        .authenticator(&ext)
-        .map_err(|e| BuildError::new(id, format!("{key}: {e}")))?;
-    Ok(Some(found))
+    auth.resolve(&ctx.extensions).map(Some).map_err(|e| {
+        BuildError::new(
+            id,
+            format!("receivers.{id}.protocols.{protocol}.auth.authenticator: {e}"),
+        )
+    })
 }
 
 /// Loads the certificate and key of `tls`; errors name the key and the file.

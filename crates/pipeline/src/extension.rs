@@ -161,6 +161,12 @@ impl ServerAuthConfig {
     pub fn id(&self) -> Result<ComponentId, String> {
         authenticator_id(&self.authenticator)
     }
+
+    /// The running authenticator this section names, or why there is none (extensions are
+    /// built before the servers that use them).
+    pub fn resolve(&self, extensions: &Extensions) -> Result<Arc<dyn ServerAuthenticator>, String> {
+        extensions.authenticator(&self.id()?)
+    }
 }
 
 /// A client's `auth` section (otelcol's configauth, client side): which authenticator

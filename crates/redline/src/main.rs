@@ -30,6 +30,7 @@ const FORWARD_ENDPOINT_ENV: &str = "REDLINE_FORWARD_ENDPOINT";
 fn factories() -> Factories {
     let mut f = Factories::default();
     f.receiver(redline_otlp_receiver::OtlpReceiverFactory)
+        .receiver(redline_zipkin_receiver::ZipkinReceiverFactory)
         .processor(redline_processors::BatchProcessorFactory)
         .processor(redline_processors::MemoryLimiterFactory)
         .processor(redline_attributes_processor::ResourceProcessorFactory)
