@@ -101,10 +101,11 @@ async fn handle_inner(state: &ZipkinState, req: Request) -> Response {
         .to_owned();
     let encoding = match ContentEncoding::parse(&encoding_name) {
         Some(e) if state.encodings.contains(&e) => e,
+        // otelcol's answer and text (confighttp's decompressor).
         _ => {
             return text(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("unsupported Content-Encoding `{encoding_name}`"),
+                StatusCode::BAD_REQUEST,
+                format!("unsupported Content-Encoding: {encoding_name}"),
             )
         }
     };

@@ -369,13 +369,19 @@ fn status(tags: &mut BTreeMap<String, String>) -> Option<Status> {
 }
 
 /// A tag's value: a string, or with `parse_string_tags` an int, double or bool when it reads
-/// as one (otelcol's patterns; an int too large for 64 bits becomes 0, as there).
+/// as one (otelcol's patterns; an int too large for 64 bits is clamped, as Go's `ParseInt`
+/// returns it).
 fn tag_value(value: &str, parse_string_tags: bool) -> any_value::Value {
     if parse_string_tags {
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         let unsigned = value.strip_prefix('-').unwrap_or(value);
         if digits(unsigned) {
-            return any_value::Value::IntValue(value.parse().unwrap_or(0));
+            let clamped = if value.starts_with('-') {
+                i64::MIN
+            } else {
+                i64::MAX
+            };
+            return any_value::Value::IntValue(value.parse().unwrap_or(clamped));
         }
         if let Some((whole, fraction)) = unsigned.split_once('.') {
             if digits(whole) && digits(fraction) {
@@ -443,10 +449,11 @@ fn event(time_unix_nano: u64, value: &str) -> Result<Event, DecodeError> {
 /// link or an annotation.
 fn json_attributes(json: &[&str], dropped: &str) -> Result<(Vec<KeyValue>, u32), String> {
     let text = json.join("|");
-    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+    // `null` is no attributes, as Go reads it into a map.
+    let object: Option<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(&text)
         .map_err(|e| format!("attributes `{text}` are not a JSON object: {e}"))?;
     let mut attributes = Attributes::default();
-    for (key, value) in object {
+    for (key, value) in object.into_iter().flatten() {
         let value = match value {
             serde_json::Value::String(s) => any_value::Value::StringValue(s),
             serde_json::Value::Bool(b) => any_value::Value::BoolValue(b),
@@ -553,7 +560,7 @@ mod tests {
              "timestamp": 10, "duration": 5,
              "localEndpoint": {"serviceName": "s", "ipv4": "1.2.3.4", "ipv6": "::1", "port": 80},
              "remoteEndpoint": {"serviceName": "db", "ipv4": "5.6.7.8", "port": 5432},
-             "annotations": [{"timestamp": 11, "value": "plain|x"},
+             "annotations": [{"timestamp": 11, "value": "plain|x"}, {"timestamp": 11, "value": "nothing|null|0"},
                              {"timestamp": 12, "value": "exc|{\"n\":2,\"f\":1.5,\"s\":\"a|b\",\"z\":null}|3"}],
              "tags": {"otel.status_code": "Error", "otel.status_description": "boom",
                       "error": "false", "span.kind": "internal", "w3c.tracestate": "k=v",
@@ -582,7 +589,9 @@ mod tests {
         assert_eq!(span.links[0].dropped_attributes_count, 1);
         assert_eq!(span.events[0].name, "plain");
         assert!(span.events[0].attributes.is_empty());
-        let e = attrs(&span.events[1].attributes);
+        assert_eq!(span.events[1].name, "nothing");
+        assert!(span.events[1].attributes.is_empty());
+        let e = attrs(&span.events[2].attributes);
         assert_eq!(e.get("n").map(String::as_str), Some("IntValue(2)"));
         assert_eq!(e.get("f").map(String::as_str), Some("DoubleValue(1.5)"));
         assert_eq!(
@@ -594,7 +603,10 @@ mod tests {
         assert_eq!(a.get("error").map(String::as_str), Some("BoolValue(false)"));
         assert_eq!(a.get("n").map(String::as_str), Some("IntValue(12)"));
         assert_eq!(a.get("d").map(String::as_str), Some("DoubleValue(-1.5)"));
-        assert_eq!(a.get("big").map(String::as_str), Some("IntValue(0)"));
+        assert_eq!(
+            a.get("big").map(String::as_str),
+            Some("IntValue(9223372036854775807)")
+        );
         assert_eq!(
             a.get("network.local.address").map(String::as_str),
             Some(r#"StringValue("::1")"#)
