@@ -55,7 +55,8 @@ pub struct RunArgs {
     /// what reached the sink.
     #[arg(long, value_enum, default_value_t = Signal::Traces)]
     pub signal: Signal,
-    /// OTLP transport: gRPC, or HTTP with protobuf bodies.
+    /// OTLP transport: gRPC, or HTTP with protobuf bodies; or `zipkin`: the same spans as
+    /// Zipkin v2 JSON over HTTP (to `/api/v2/spans` unless the endpoint has a path).
     #[arg(long, value_enum, default_value_t = Protocol::Grpc)]
     pub protocol: Protocol,
     /// Connections (one HTTP/2 connection each for gRPC).

@@ -49,6 +49,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         .map_or(0, |d| d.as_nanos() as u64);
     let signal = args.signal;
     let traces = signal == Signal::Traces;
+    if args.protocol == crate::send::Protocol::Zipkin && !traces {
+        bail!("--protocol zipkin sends spans: it takes --signal traces only");
+    }
     let tally_spec = (traces && args.verify.verify).then_some(&spec);
     let prepared = prepare(signal, &generator, args.templates, base_time_ns, tally_spec)?;
     let (templates, contributions) = (prepared.templates, prepared.contributions);

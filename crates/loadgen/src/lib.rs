@@ -37,3 +37,4 @@ pub mod tally;
 pub mod templates;
 pub mod verify;
 pub mod verify_sink;
+pub mod zipkin;

@@ -75,6 +75,8 @@ pub trait Sender: Clone + Send + Sync + 'static {
 pub enum Protocol {
     Grpc,
     Http,
+    /// Zipkin v2 JSON over HTTP (traces only), to a collector's `zipkin` receiver.
+    Zipkin,
 }
 
 /// Where and how to send.
@@ -111,7 +113,7 @@ impl Conn {
     pub async fn connect(target: &Target) -> Result<Self, SendError> {
         match target.protocol {
             Protocol::Grpc => GrpcSender::connect(target).await.map(Conn::Grpc),
-            Protocol::Http => HttpSender::new(target).map(Conn::Http),
+            Protocol::Http | Protocol::Zipkin => HttpSender::new(target).map(Conn::Http),
         }
     }
 }
@@ -229,6 +231,8 @@ pub struct HttpSender {
     path: String,
     host: String,
     gzip: bool,
+    /// Each OTLP request sent as the Zipkin v2 JSON of its spans.
+    zipkin: bool,
     timeout: Duration,
     headers: http::HeaderMap,
     idle: Arc<Mutex<Vec<SendRequest<Full<Bytes>>>>>,
@@ -247,8 +251,14 @@ impl HttpSender {
         if uri.scheme_str() != Some("http") {
             return Err(bad("only http:// is supported".into()));
         }
+        let zipkin = target.protocol == Protocol::Zipkin;
+        let default_path = if zipkin {
+            "/api/v2/spans"
+        } else {
+            target.signal.http_path()
+        };
         if uri.path() == "/" || uri.path().is_empty() {
-            url = format!("{}{}", url.trim_end_matches('/'), target.signal.http_path());
+            url = format!("{}{default_path}", url.trim_end_matches('/'));
         }
         let uri: http::Uri = url
             .parse()
@@ -263,6 +273,7 @@ impl HttpSender {
                 |p| p.as_str().to_owned(),
             ),
             gzip: target.gzip,
+            zipkin,
             timeout: target.timeout,
             headers: target.headers.clone(),
             idle: Arc::new(Mutex::new(Vec::new())),
@@ -300,6 +311,14 @@ impl HttpSender {
             status: status.into(),
             uncertain,
         };
+        let body = if self.zipkin {
+            match crate::zipkin::to_json(&body) {
+                Ok(json) => Bytes::from(json),
+                Err(_) => return refused("ZIPKIN_ENCODE_ERROR", false),
+            }
+        } else {
+            body
+        };
         let body = if self.gzip {
             match gzip(&body) {
                 Ok(b) => b,
@@ -320,7 +339,14 @@ impl HttpSender {
         };
         let mut req = http::Request::post(self.path.as_str())
             .header(http::header::HOST, &self.host)
-            .header(http::header::CONTENT_TYPE, "application/x-protobuf");
+            .header(
+                http::header::CONTENT_TYPE,
+                if self.zipkin {
+                    "application/json"
+                } else {
+                    "application/x-protobuf"
+                },
+            );
         if self.gzip {
             req = req.header(http::header::CONTENT_ENCODING, "gzip");
         }
@@ -346,7 +372,9 @@ impl HttpSender {
                 if let Ok(mut idle) = self.idle.lock() {
                     idle.push(sender);
                 }
-                if status == http::StatusCode::OK {
+                if self.zipkin && status == http::StatusCode::ACCEPTED {
+                    Outcome::Accepted { rejected_spans: 0 }
+                } else if status == http::StatusCode::OK {
                     Outcome::Accepted {
                         rejected_spans: ExportTraceServiceResponse::decode(body)
                             .map_or(0, rejected),
