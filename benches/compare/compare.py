@@ -46,7 +46,7 @@ receivers:
     protocols:
       grpc:
         endpoint: 127.0.0.1:{grpc}
-connectors:
+{zipkin_receiver}connectors:
   spanmetrics:
     namespace: traces.spanmetrics
     dimensions:
@@ -69,7 +69,7 @@ connectors:
                 port: {telemetry}
   pipelines:
     traces:
-      receivers: [otlp]
+      receivers: [otlp{zipkin_id}]
 {pipeline_processors}      exporters: [spanmetrics, {connector_ids}otlp/tempo]
     metrics:
       receivers: [spanmetrics{metric_receivers}]
@@ -101,6 +101,10 @@ class Load:
     # More connectors after spanmetrics, fed by the traces pipeline and feeding the metrics
     # pipeline: {id: YAML body}. Such loads run without --verify and without rotel.
     connectors: tuple = ()
+    # loadgen sends the same spans as Zipkin v2 JSON (`--protocol zipkin`) to a `zipkin`
+    # receiver in the traces pipeline. Such loads run without --verify (Zipkin's microsecond
+    # times move durations across bucket bounds) and without rotel (no Zipkin receiver).
+    zipkin: bool = False
 
 
 # loadgen's span names have no query string: the statement runs on every span and changes none.
@@ -192,6 +196,8 @@ def loads(args) -> dict[str, Load]:
                        "and masking numbers in paths", "none", "none", processors=REDACT),
         "mask": Load("mask", "uncompressed, `redaction` masking card numbers, which no span "
                      "carries", "none", "none", processors=MASK),
+        "zipkin": Load("zipkin", "uncompressed, the client sending Zipkin v2 JSON to a `zipkin` "
+                       "receiver (loadgen `--protocol zipkin`)", "none", None, zipkin=True),
         # rotel has no span metrics: None keeps it out of this load.
         "globs": Load("globs", "uncompressed, a spanmetrics glob dimension (`http.*.*`)",
                       "none", None, dimensions=GLOB_HTTP),
@@ -237,7 +243,8 @@ def parse_args() -> argparse.Namespace:
         "tailsteady, tailbatch, groupby, redact, mask (uncompressed with a "
         "processor; otelcol and Redline only); globs (uncompressed, a spanmetrics glob "
         "dimension; otelcol and Redline only); count (uncompressed, a count connector; "
-        "otelcol and Redline only); default "
+        "otelcol and Redline only); zipkin (uncompressed, loadgen sending Zipkin v2 JSON to a "
+        "zipkin receiver; otelcol and Redline only); default "
         "reference,none,steady",
     )
     ap.add_argument("--rate", default="50k", help="spans per second of the steady load (50k)")
@@ -365,7 +372,11 @@ class Bench:
             extensions = (f"extensions:\n  file_storage/queue:\n    directory: {qdir}\n"
                           "    fsync: true\n")
             service_extensions = "  extensions: [file_storage/queue]\n"
+        zipkin_port = procs.free_port() if load.zipkin else None
+        zipkin_receiver = (f"  zipkin:\n    endpoint: 127.0.0.1:{zipkin_port}\n"
+                           if load.zipkin else "")
         cfg.write_text(COLLECTOR_CONFIG.format(
+            zipkin_receiver=zipkin_receiver, zipkin_id=", zipkin" if load.zipkin else "",
             grpc=grpc, sink=self.sink_port, prom=other, telemetry=procs.free_port(),
             compression=comp, processors=section, pipeline_processors=line,
             sending_queue=queue, extensions=extensions, service_extensions=service_extensions,
@@ -377,6 +388,9 @@ class Bench:
         metrics = f"http://127.0.0.1:{other}/metrics"
         # Ready: gRPC port open and the prometheus exporter answering.
         self._ready(p, name, lambda: procs.tcp_open(grpc) and procs.http_ok(metrics), log)
+        if zipkin_port is not None:
+            self._ready(p, name, lambda: procs.tcp_open(zipkin_port), log)
+            return p, cmd, f"127.0.0.1:{zipkin_port}", metrics
         return p, cmd, f"127.0.0.1:{grpc}", metrics
 
     @staticmethod
@@ -408,6 +422,8 @@ class Bench:
                    "--pid", str(p.pid), "--json", report_path, "-q"]
             if load.client_gzip:
                 lg += ["--gzip"]
+            if load.zipkin:
+                lg += ["--protocol", "zipkin"]
             if verify:
                 lg += ["--verify", "--metrics-url", metrics, "--dimension", "cdn.cache.hit",
                        "--sink-count-url", self.count_url]
@@ -552,7 +568,8 @@ def main() -> int:
             for name in order:
                 if name == "rotel" and (load.processors or load.rotel_compression is None):
                     continue
-                verify = not (load.processors or load.dimensions or load.connectors) and name == "redline" and (
+                verify = not (load.processors or load.dimensions or load.connectors
+                                or load.zipkin) and name == "redline" and (
                     args.verify == "all" or (args.verify == "first" and rnd == 1))
                 print(f"compare: round {rnd}/{args.rounds} load={key} {name}"
                       f"{' +verify' if verify else ''}", file=sys.stderr, flush=True)

@@ -23,7 +23,7 @@ use redline_pipeline::telemetry::ReceiverCounters;
 use redline_pipeline::{Batch, Consumer, Signal};
 
 use crate::config::ContentEncoding;
-use crate::{model, translate};
+use crate::{json, model, translate};
 
 /// The transports otelcol's receiver counts under, for the two formats Redline takes.
 pub(crate) const TRANSPORT_V2_JSON: &str = "http_v2_json";
@@ -148,7 +148,7 @@ async fn handle_inner(state: &ZipkinState, req: Request) -> Response {
     let (spans, counters) = if protobuf {
         (model::from_protobuf(&body), &state.proto_counters)
     } else {
-        (model::from_json(&body), &state.json_counters)
+        (json::from_json(&body), &state.json_counters)
     };
     let request = match spans.and_then(|s| translate::to_otlp(s, state.parse_string_tags)) {
         Ok(request) => request,

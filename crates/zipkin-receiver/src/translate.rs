@@ -17,8 +17,6 @@
 //! Spans of one scope keep the order they came in (otelcol's unstable sort may reorder
 //! them).
 
-use std::collections::BTreeMap;
-
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -26,7 +24,7 @@ use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
-use crate::model::{DecodeError, ZipkinSpan};
+use crate::model::{DecodeError, Tags, ZipkinSpan};
 
 /// otelcol's stand-in for a span without a local service name: its resource gets no
 /// attributes.
@@ -133,12 +131,104 @@ const RESOURCE_TAGS: &[&str] = &[
     "opencensus.resourcetype",
 ];
 
-/// Tags that are never span attributes: the resource's, and those of the scope.
+/// Tags that are never span attributes: the resource's, and those of the scope. A `match`
+/// rather than a scan of [`RESOURCE_TAGS`]: it runs for every tag of every span.
 fn never_a_span_attribute(key: &str) -> bool {
     matches!(
         key,
-        SERVICE_NAME_SOURCE | SCOPE_NAME | SCOPE_VERSION | LIBRARY_NAME | LIBRARY_VERSION
-    ) || RESOURCE_TAGS.contains(&key)
+        SERVICE_NAME_SOURCE
+            | SCOPE_NAME
+            | SCOPE_VERSION
+            | LIBRARY_NAME
+            | LIBRARY_VERSION
+            | "cloud.provider"
+            | "cloud.account.id"
+            | "cloud.region"
+            | "cloud.availability_zone"
+            | "cloud.platform"
+            | "aws.ecs.container.arn"
+            | "aws.ecs.cluster.arn"
+            | "aws.ecs.launchtype"
+            | "aws.ecs.task.arn"
+            | "aws.ecs.task.family"
+            | "aws.ecs.task.revision"
+            | "aws.eks.cluster.arn"
+            | "aws.log.group.names"
+            | "aws.log.group.arns"
+            | "aws.log.stream.names"
+            | "aws.log.stream.arns"
+            | "container.name"
+            | "container.id"
+            | "container.runtime"
+            | "container.image.name"
+            | "container.image.tag"
+            | "deployment.environment"
+            | "device.id"
+            | "device.model.identifier"
+            | "device.model.name"
+            | "device.manufacturer"
+            | "faas.name"
+            | "faas.id"
+            | "cloud.resource_id"
+            | "faas.version"
+            | "faas.instance"
+            | "faas.max_memory"
+            | "host.id"
+            | "host.name"
+            | "host.type"
+            | "host.arch"
+            | "host.image.name"
+            | "host.image.id"
+            | "host.image.version"
+            | "k8s.cluster.name"
+            | "k8s.node.name"
+            | "k8s.node.uid"
+            | "k8s.namespace.name"
+            | "k8s.pod.uid"
+            | "k8s.pod.name"
+            | "k8s.container.name"
+            | "k8s.container.restart_count"
+            | "k8s.replicaset.uid"
+            | "k8s.replicaset.name"
+            | "k8s.deployment.uid"
+            | "k8s.deployment.name"
+            | "k8s.statefulset.uid"
+            | "k8s.statefulset.name"
+            | "k8s.daemonset.uid"
+            | "k8s.daemonset.name"
+            | "k8s.job.uid"
+            | "k8s.job.name"
+            | "k8s.cronjob.uid"
+            | "k8s.cronjob.name"
+            | "os.type"
+            | "os.description"
+            | "os.name"
+            | "os.version"
+            | "process.pid"
+            | "process.executable.name"
+            | "process.executable.path"
+            | "process.command"
+            | "process.command_line"
+            | "process.command_args"
+            | "process.owner"
+            | "process.runtime.name"
+            | "process.runtime.version"
+            | "process.runtime.description"
+            | "service.name"
+            | "service.namespace"
+            | "service.instance.id"
+            | "service.version"
+            | "telemetry.sdk.name"
+            | "telemetry.sdk.language"
+            | "telemetry.sdk.version"
+            | "telemetry.auto.version"
+            | "webengine.name"
+            | "webengine.version"
+            | "webengine.description"
+            | "opencensus.starttime"
+            | "opencensus.exporterversion"
+            | "opencensus.resourcetype"
+    )
 }
 
 /// Attributes with pdata's `Put` semantics: a key already there keeps its place and takes
@@ -147,6 +237,15 @@ fn never_a_span_attribute(key: &str) -> bool {
 struct Attributes(Vec<KeyValue>);
 
 impl Attributes {
+    /// Adds a key known not to be there yet.
+    fn push(&mut self, key: &str, value: any_value::Value) {
+        self.0.push(KeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        });
+    }
+
     fn put(&mut self, key: &str, value: any_value::Value) {
         let value = Some(AnyValue { value: Some(value) });
         match self.0.iter_mut().find(|kv| kv.key == key) {
@@ -164,24 +263,24 @@ impl Attributes {
     }
 }
 
-fn local_service(span: &ZipkinSpan) -> &str {
+fn local_service<'s>(span: &'s ZipkinSpan<'_>) -> &'s str {
     span.local_endpoint
         .as_ref()
-        .map(|e| e.service_name.as_str())
+        .map(|e| e.service_name.as_ref())
         .filter(|s| !s.is_empty())
         .unwrap_or(NO_SERVICE_NAME)
 }
 
-fn scope_name(span: &ZipkinSpan) -> &str {
+fn scope_name<'s>(span: &'s ZipkinSpan<'_>) -> &'s str {
     span.tags
         .get(SCOPE_NAME)
         .or_else(|| span.tags.get(LIBRARY_NAME))
-        .map_or("", String::as_str)
+        .unwrap_or("")
 }
 
-/// The OTLP request for `spans`, and how many spans it holds.
+/// The OTLP request for `spans`.
 pub(crate) fn to_otlp(
-    mut spans: Vec<ZipkinSpan>,
+    mut spans: Vec<ZipkinSpan<'_>>,
     parse_string_tags: bool,
 ) -> Result<ExportTraceServiceRequest, DecodeError> {
     spans.sort_by(|a, b| {
@@ -190,28 +289,34 @@ pub(crate) fn to_otlp(
             .then_with(|| scope_name(a).cmp(scope_name(b)))
     });
     let mut request = ExportTraceServiceRequest::default();
-    let mut previous: Option<(String, String)> = None;
-    for zspan in spans {
-        let service = local_service(&zspan).to_owned();
-        let scope = scope_name(&zspan).to_owned();
-        let mut tags = zspan.tags.clone();
-        let new_resource = previous.as_ref().is_none_or(|(s, _)| *s != service);
+    // The group of the previous span: names copied only when a new group starts.
+    let mut service: Option<String> = None;
+    let mut scope = String::new();
+    for mut zspan in spans {
+        let new_resource = service.as_deref() != Some(local_service(&zspan));
+        let new_scope = new_resource || scope != scope_name(&zspan);
+        if new_resource {
+            service = Some(local_service(&zspan).to_owned());
+        }
+        if new_scope {
+            scope = scope_name(&zspan).to_owned();
+        }
+        let mut tags = std::mem::take(&mut zspan.tags);
         if new_resource {
             request.resource_spans.push(ResourceSpans {
-                resource: Some(resource(&mut tags, &service)),
+                resource: Some(resource(&mut tags, service.as_deref().unwrap_or_default())),
                 ..Default::default()
             });
         }
         let Some(resource_spans) = request.resource_spans.last_mut() else {
             continue;
         };
-        if new_resource || previous.as_ref().is_some_and(|(_, sc)| *sc != scope) {
+        if new_scope {
             resource_spans.scope_spans.push(ScopeSpans {
                 scope: Some(instrumentation_scope(&mut tags, &scope)),
                 ..Default::default()
             });
         }
-        previous = Some((service, scope));
         let span = span(&zspan, tags, parse_string_tags)?;
         if let Some(scope_spans) = resource_spans.scope_spans.last_mut() {
             scope_spans.spans.push(span);
@@ -220,16 +325,16 @@ pub(crate) fn to_otlp(
     Ok(request)
 }
 
-fn resource(tags: &mut BTreeMap<String, String>, service: &str) -> Resource {
+fn resource(tags: &mut Tags<'_>, service: &str) -> Resource {
     let mut attributes = Attributes::default();
     if service != NO_SERVICE_NAME {
         let key = tags
             .remove(SERVICE_NAME_SOURCE)
             .filter(|source| !source.is_empty())
-            .unwrap_or_else(|| SERVICE_NAME.to_owned());
+            .unwrap_or(std::borrow::Cow::Borrowed(SERVICE_NAME));
         attributes.put_str(&key, service);
         for key in RESOURCE_TAGS {
-            if let Some(value) = tags.remove(*key) {
+            if let Some(value) = tags.remove(key) {
                 attributes.put_str(key, &value);
             }
         }
@@ -240,7 +345,7 @@ fn resource(tags: &mut BTreeMap<String, String>, service: &str) -> Resource {
     }
 }
 
-fn instrumentation_scope(tags: &mut BTreeMap<String, String>, name: &str) -> InstrumentationScope {
+fn instrumentation_scope(tags: &mut Tags<'_>, name: &str) -> InstrumentationScope {
     let mut scope = InstrumentationScope::default();
     if name.is_empty() {
         return scope;
@@ -248,30 +353,30 @@ fn instrumentation_scope(tags: &mut BTreeMap<String, String>, name: &str) -> Ins
     // The newer key wins, as in otelcol: it is read second.
     for key in [LIBRARY_NAME, SCOPE_NAME] {
         if let Some(value) = tags.remove(key) {
-            scope.name = value;
+            scope.name = value.into_owned();
         }
     }
     for key in [LIBRARY_VERSION, SCOPE_VERSION] {
         if let Some(value) = tags.remove(key) {
-            scope.version = value;
+            scope.version = value.into_owned();
         }
     }
     scope
 }
 
 fn span(
-    zspan: &ZipkinSpan,
-    mut tags: BTreeMap<String, String>,
+    zspan: &ZipkinSpan<'_>,
+    mut tags: Tags<'_>,
     parse_string_tags: bool,
 ) -> Result<Span, DecodeError> {
     let mut span = Span {
         trace_id: zspan.trace_id.to_vec(),
         span_id: zspan.id.to_be_bytes().to_vec(),
-        name: zspan.name.clone(),
+        name: zspan.name.to_string(),
         ..Default::default()
     };
     if let Some(state) = tags.remove("w3c.tracestate") {
-        span.trace_state = state;
+        span.trace_state = state.into_owned();
     }
     if let Some(parent) = zspan.parent_id.filter(|p| *p != zspan.id && *p != 0) {
         span.parent_span_id = parent.to_be_bytes().to_vec();
@@ -280,12 +385,12 @@ fn span(
     span.status = status(&mut tags);
     span.links = links(&mut tags)?;
 
-    let mut attributes = Attributes::default();
-    for (key, value) in &tags {
-        if never_a_span_attribute(key) {
-            continue;
+    let mut attributes = Attributes(Vec::with_capacity(tags.len() + 4));
+    for (key, value) in tags.iter() {
+        if !never_a_span_attribute(key) {
+            // Tag keys are unique: no lookup needed.
+            attributes.push(key, tag_value(value, parse_string_tags));
         }
-        attributes.put(key, tag_value(value, parse_string_tags));
     }
     if let Some(local) = &zspan.local_endpoint {
         for ip in [&local.ipv4, &local.ipv6].into_iter().flatten() {
@@ -332,7 +437,7 @@ fn span(
     Ok(span)
 }
 
-fn kind(kind: &str, tags: &mut BTreeMap<String, String>) -> SpanKind {
+fn kind(kind: &str, tags: &mut Tags<'_>) -> SpanKind {
     match kind {
         "CLIENT" => SpanKind::Client,
         "SERVER" => SpanKind::Server,
@@ -345,16 +450,16 @@ fn kind(kind: &str, tags: &mut BTreeMap<String, String>) -> SpanKind {
     }
 }
 
-fn status(tags: &mut BTreeMap<String, String>) -> Option<Status> {
+fn status(tags: &mut Tags<'_>) -> Option<Status> {
     let mut status = Status::default();
     if let Some(code) = tags.remove("otel.status_code") {
-        status.code = match code.as_str() {
+        status.code = match code.as_ref() {
             "STATUS_CODE_OK" | "Ok" => StatusCode::Ok,
             "STATUS_CODE_ERROR" | "Error" => StatusCode::Error,
             _ => StatusCode::Unset,
         } as i32;
         if let Some(message) = tags.remove("otel.status_description") {
-            status.message = message;
+            status.message = message.into_owned();
         }
     }
     // Any `error` tag marks an error; only `true` is then dropped (otelcol's rule: another
@@ -400,7 +505,7 @@ fn tag_value(value: &str, parse_string_tags: bool) -> any_value::Value {
 }
 
 /// `otlp.link.0`, `otlp.link.1`, … until one is missing: `trace|span|state|{json}|dropped`.
-fn links(tags: &mut BTreeMap<String, String>) -> Result<Vec<Link>, DecodeError> {
+fn links(tags: &mut Tags<'_>) -> Result<Vec<Link>, DecodeError> {
     let mut links = Vec::new();
     for i in 0..MAX_LINKS {
         let Some(value) = tags.remove(&format!("otlp.link.{i}")) else {
@@ -500,13 +605,14 @@ fn hex_id<const N: usize>(text: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{from_json, trace_id};
+    use crate::json::from_json;
+    use crate::model::trace_id;
 
     fn translate(body: &str, parse: bool) -> ExportTraceServiceRequest {
         to_otlp(from_json(body.as_bytes()).expect("decodes"), parse).expect("translates")
     }
 
-    fn attrs(kvs: &[KeyValue]) -> BTreeMap<String, String> {
+    fn attrs(kvs: &[KeyValue]) -> std::collections::BTreeMap<String, String> {
         kvs.iter()
             .map(|kv| {
                 let v = kv.value.as_ref().and_then(|v| v.value.as_ref());
@@ -624,6 +730,15 @@ mod tests {
             Some("IntValue(5432)")
         );
         assert!(!a.contains_key("span.kind") && !a.contains_key("w3c.tracestate"));
+    }
+
+    #[test]
+    fn the_resource_tag_match_is_the_resource_tag_list() {
+        for key in RESOURCE_TAGS {
+            assert!(never_a_span_attribute(key), "{key}");
+        }
+        assert!(!never_a_span_attribute("http.method"));
+        assert!(never_a_span_attribute(SCOPE_NAME));
     }
 
     #[test]
