@@ -8,6 +8,7 @@
 //! other receiver.
 
 mod config;
+mod encode;
 mod json;
 mod model;
 mod server;

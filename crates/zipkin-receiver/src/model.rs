@@ -51,28 +51,43 @@ impl Endpoint<'_> {
 }
 
 /// A span's tags: a Go map (one value per key, the last one written), kept in the order the
-/// keys came. Spans carry a few dozen at most, so lookups scan.
+/// keys came. Spans carry a few dozen at most, so lookups scan; each key keeps a fingerprint
+/// (length and three of its bytes) so that a scan compares whole keys only when those match.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Tags<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+pub(crate) struct Tags<'a>(Vec<(u32, Cow<'a, str>, Cow<'a, str>)>);
+
+fn fingerprint(key: &str) -> u32 {
+    let b = key.as_bytes();
+    match b.len() {
+        0 => 0,
+        n => {
+            let len = (n.min(255) as u32) << 24;
+            len | u32::from(b[0]) << 16 | u32::from(b[n / 2]) << 8 | u32::from(b[n - 1])
+        }
+    }
+}
 
 impl<'a> Tags<'a> {
     pub(crate) fn insert(&mut self, key: Cow<'a, str>, value: Cow<'a, str>) {
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = value,
-            None => self.0.push((key, value)),
+        let fp = fingerprint(&key);
+        match self.0.iter_mut().find(|(f, k, _)| *f == fp && *k == key) {
+            Some(entry) => entry.2 = value,
+            None => self.0.push((fp, key, value)),
         }
     }
 
+    fn position(&self, key: &str) -> Option<usize> {
+        let fp = fingerprint(key);
+        self.0.iter().position(|(f, k, _)| *f == fp && k == key)
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_ref())
+        self.position(key).map(|i| self.0[i].2.as_ref())
     }
 
     pub(crate) fn remove(&mut self, key: &str) -> Option<Cow<'a, str>> {
-        let i = self.0.iter().position(|(k, _)| k == key)?;
-        Some(self.0.remove(i).1)
+        let i = self.position(key)?;
+        Some(self.0.remove(i).2)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -80,7 +95,7 @@ impl<'a> Tags<'a> {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))
+        self.0.iter().map(|(_, k, v)| (k.as_ref(), v.as_ref()))
     }
 }
 
@@ -256,12 +271,13 @@ fn proto_span(s: pb::Span) -> Result<ZipkinSpan<'static>, DecodeError> {
                 )
             })
             .collect(),
-        tags: Tags(
-            s.tags
-                .into_iter()
-                .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
-                .collect(),
-        ),
+        tags: {
+            let mut tags = Tags::default();
+            for (k, v) in s.tags {
+                tags.insert(Cow::Owned(k), Cow::Owned(v));
+            }
+            tags
+        },
     })
 }
 

@@ -15,7 +15,6 @@ use axum::Router;
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use prost::Message;
 use redline_http_server::body::{drain, read_body, BodyError, UNREAD_BODY_DRAINED};
 use redline_pipeline::body_budget::BodyBudget;
 use redline_pipeline::extension::{AuthError, ServerAuthenticator};
@@ -158,42 +157,26 @@ async fn handle_inner(state: &ZipkinState, req: Request) -> Response {
     ingest(state, request, counters)
 }
 
-/// Hands the translated spans to the pipeline. Spans with an all-zero trace or span id are
-/// dropped and counted refused, as the `otlp` receiver drops them: no backend can store them.
+/// Hands the translated spans to the pipeline.
 fn ingest(
     state: &ZipkinState,
-    mut request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+    encoded: translate::Encoded,
     counters: &ReceiverCounters,
 ) -> Response {
-    let mut spans = 0usize;
-    let mut dropped = 0usize;
-    for rs in &mut request.resource_spans {
-        for ss in &mut rs.scope_spans {
-            let before = ss.spans.len();
-            ss.spans.retain(|s| {
-                s.trace_id.iter().any(|b| *b != 0) && s.span_id.iter().any(|b| *b != 0)
-            });
-            spans += ss.spans.len();
-            dropped += before - ss.spans.len();
-        }
-        rs.scope_spans.retain(|ss| !ss.spans.is_empty());
-    }
-    request
-        .resource_spans
-        .retain(|rs| !rs.scope_spans.is_empty());
-    if dropped > 0 {
+    if encoded.dropped > 0 {
         counters
             .refused
-            .fetch_add(dropped as u64, Ordering::Relaxed);
+            .fetch_add(encoded.dropped as u64, Ordering::Relaxed);
         tracing::debug!(
-            dropped,
+            dropped = encoded.dropped,
             "Zipkin spans with an all-zero trace or span id dropped"
         );
     }
+    let spans = encoded.spans;
     if spans == 0 {
         return StatusCode::ACCEPTED.into_response();
     }
-    let batch = Batch::new(Signal::Traces, Bytes::from(request.encode_to_vec()), spans);
+    let batch = Batch::new(Signal::Traces, Bytes::from(encoded.bytes), spans);
     match state.next.reserve(&batch) {
         Ok(reservation) => {
             reservation.commit(batch);

@@ -17,13 +17,9 @@
 //! Spans of one scope keep the order they came in (otelcol's unstable sort may reorder
 //! them).
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::span::{Event, Link, SpanKind};
-use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use std::borrow::Cow;
 
+use crate::encode::{self, Value};
 use crate::model::{DecodeError, Tags, ZipkinSpan};
 
 /// otelcol's stand-in for a span without a local service name: its resource gets no
@@ -231,35 +227,22 @@ fn never_a_span_attribute(key: &str) -> bool {
     )
 }
 
-/// Attributes with pdata's `Put` semantics: a key already there keeps its place and takes
-/// the new value.
-#[derive(Default)]
-struct Attributes(Vec<KeyValue>);
+/// A span's attributes before they are written: pdata's `Put` semantics (a key already there
+/// keeps its place and takes the new value).
+struct Attributes<'a>(Vec<(&'a str, Value<'a>)>);
 
-impl Attributes {
-    /// Adds a key known not to be there yet.
-    fn push(&mut self, key: &str, value: any_value::Value) {
-        self.0.push(KeyValue {
-            key: key.to_owned(),
-            value: Some(AnyValue { value: Some(value) }),
-            ..Default::default()
-        });
-    }
-
-    fn put(&mut self, key: &str, value: any_value::Value) {
-        let value = Some(AnyValue { value: Some(value) });
-        match self.0.iter_mut().find(|kv| kv.key == key) {
-            Some(kv) => kv.value = value,
-            None => self.0.push(KeyValue {
-                key: key.to_owned(),
-                value,
-                ..Default::default()
-            }),
+impl<'a> Attributes<'a> {
+    fn put(&mut self, key: &'a str, value: Value<'a>) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.0.push((key, value)),
         }
     }
 
-    fn put_str(&mut self, key: &str, value: &str) {
-        self.put(key, any_value::Value::StringValue(value.to_owned()));
+    fn write(&self, field: u32, out: &mut Vec<u8>) {
+        for (key, value) in &self.0 {
+            encode::key_value(field, key, value, out);
+        }
     }
 }
 
@@ -278,205 +261,287 @@ fn scope_name<'s>(span: &'s ZipkinSpan<'_>) -> &'s str {
         .unwrap_or("")
 }
 
+/// An encoded `ExportTraceServiceRequest`.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    pub bytes: Vec<u8>,
+    pub spans: usize,
+    /// Spans left out for an all-zero trace or span id: no backend can store them (the
+    /// `otlp` receiver drops them too).
+    pub dropped: usize,
+}
+
+/// Buffers of the messages being written, innermost last: each is written into the one
+/// above it, length-prefixed, once complete.
+#[derive(Default)]
+struct Writer {
+    request: Vec<u8>,
+    resource_spans: Vec<u8>,
+    scope_spans: Vec<u8>,
+    span: Vec<u8>,
+    /// An event or a link being written inside `span`.
+    part: Vec<u8>,
+}
+
+impl Writer {
+    fn end_scope(&mut self) {
+        if !self.scope_spans.is_empty() {
+            encode::bytes(2, &self.scope_spans, &mut self.resource_spans);
+            self.scope_spans.clear();
+        }
+    }
+
+    fn end_resource(&mut self) {
+        self.end_scope();
+        if !self.resource_spans.is_empty() {
+            encode::bytes(1, &self.resource_spans, &mut self.request);
+            self.resource_spans.clear();
+        }
+    }
+}
+
 /// The OTLP request for `spans`.
 pub(crate) fn to_otlp(
     mut spans: Vec<ZipkinSpan<'_>>,
     parse_string_tags: bool,
-) -> Result<ExportTraceServiceRequest, DecodeError> {
+) -> Result<Encoded, DecodeError> {
+    let before = spans.len();
+    spans.retain(|s| s.trace_id != [0; 16] && s.id != 0);
+    let dropped = before - spans.len();
     spans.sort_by(|a, b| {
         local_service(a)
             .cmp(local_service(b))
             .then_with(|| scope_name(a).cmp(scope_name(b)))
     });
-    let mut request = ExportTraceServiceRequest::default();
+    let mut w = Writer::default();
     // The group of the previous span: names copied only when a new group starts.
     let mut service: Option<String> = None;
     let mut scope = String::new();
-    for mut zspan in spans {
-        let new_resource = service.as_deref() != Some(local_service(&zspan));
-        let new_scope = new_resource || scope != scope_name(&zspan);
+    for zspan in spans.iter_mut() {
+        let new_resource = service.as_deref() != Some(local_service(zspan));
+        let new_scope = new_resource || scope != scope_name(zspan);
         if new_resource {
-            service = Some(local_service(&zspan).to_owned());
+            w.end_resource();
+            service = Some(local_service(zspan).to_owned());
+        } else if new_scope {
+            w.end_scope();
         }
         if new_scope {
-            scope = scope_name(&zspan).to_owned();
+            scope = scope_name(zspan).to_owned();
         }
         let mut tags = std::mem::take(&mut zspan.tags);
         if new_resource {
-            request.resource_spans.push(ResourceSpans {
-                resource: Some(resource(&mut tags, service.as_deref().unwrap_or_default())),
-                ..Default::default()
-            });
+            let resource = resource(&mut tags, service.as_deref().unwrap_or_default());
+            w.part.clear();
+            resource.write(1, &mut w.part);
+            encode::bytes(1, &w.part, &mut w.resource_spans);
         }
-        let Some(resource_spans) = request.resource_spans.last_mut() else {
-            continue;
-        };
         if new_scope {
-            resource_spans.scope_spans.push(ScopeSpans {
-                scope: Some(instrumentation_scope(&mut tags, &scope)),
-                ..Default::default()
-            });
+            let (name, version) = instrumentation_scope(&mut tags, &scope);
+            w.part.clear();
+            encode::string(1, &name, &mut w.part);
+            encode::string(2, &version, &mut w.part);
+            encode::bytes(1, &w.part, &mut w.scope_spans);
         }
-        let span = span(&zspan, tags, parse_string_tags)?;
-        if let Some(scope_spans) = resource_spans.scope_spans.last_mut() {
-            scope_spans.spans.push(span);
-        }
+        w.span.clear();
+        span(zspan, tags, parse_string_tags, &mut w)?;
+        encode::bytes(2, &w.span, &mut w.scope_spans);
     }
-    Ok(request)
+    w.end_resource();
+    Ok(Encoded {
+        bytes: w.request,
+        spans: spans.len(),
+        dropped,
+    })
 }
 
-fn resource(tags: &mut Tags<'_>, service: &str) -> Resource {
-    let mut attributes = Attributes::default();
+/// The resource of a service, from the first span of its group.
+fn resource<'t>(tags: &mut Tags<'t>, service: &'t str) -> OwnedAttributes<'t> {
+    let mut attributes = OwnedAttributes(Vec::new());
     if service != NO_SERVICE_NAME {
         let key = tags
             .remove(SERVICE_NAME_SOURCE)
             .filter(|source| !source.is_empty())
-            .unwrap_or(std::borrow::Cow::Borrowed(SERVICE_NAME));
-        attributes.put_str(&key, service);
+            .unwrap_or(Cow::Borrowed(SERVICE_NAME));
+        attributes.put(key, Cow::Borrowed(service));
         for key in RESOURCE_TAGS {
             if let Some(value) = tags.remove(key) {
-                attributes.put_str(key, &value);
+                attributes.put(Cow::Borrowed(key), value);
             }
         }
     }
-    Resource {
-        attributes: attributes.0,
-        ..Default::default()
+    attributes
+}
+
+/// String attributes that outlive the tags they were taken from (the resource's).
+struct OwnedAttributes<'t>(Vec<(Cow<'t, str>, Cow<'t, str>)>);
+
+impl<'t> OwnedAttributes<'t> {
+    fn put(&mut self, key: Cow<'t, str>, value: Cow<'t, str>) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+
+    fn write(&self, field: u32, out: &mut Vec<u8>) {
+        for (key, value) in &self.0 {
+            encode::key_value(field, key, &Value::Str(value), out);
+        }
     }
 }
 
-fn instrumentation_scope(tags: &mut Tags<'_>, name: &str) -> InstrumentationScope {
-    let mut scope = InstrumentationScope::default();
+/// The scope's name and version, from the first span of its group.
+fn instrumentation_scope<'t>(tags: &mut Tags<'t>, name: &str) -> (Cow<'t, str>, Cow<'t, str>) {
+    let (mut scope_name, mut version) = (Cow::Borrowed(""), Cow::Borrowed(""));
     if name.is_empty() {
-        return scope;
+        return (scope_name, version);
     }
     // The newer key wins, as in otelcol: it is read second.
     for key in [LIBRARY_NAME, SCOPE_NAME] {
         if let Some(value) = tags.remove(key) {
-            scope.name = value.into_owned();
+            scope_name = value;
         }
     }
     for key in [LIBRARY_VERSION, SCOPE_VERSION] {
         if let Some(value) = tags.remove(key) {
-            scope.version = value.into_owned();
+            version = value;
         }
     }
-    scope
+    (scope_name, version)
 }
 
+/// Writes one span into `w.span`.
 fn span(
-    zspan: &ZipkinSpan<'_>,
+    zspan: &mut ZipkinSpan<'_>,
     mut tags: Tags<'_>,
     parse_string_tags: bool,
-) -> Result<Span, DecodeError> {
-    let mut span = Span {
-        trace_id: zspan.trace_id.to_vec(),
-        span_id: zspan.id.to_be_bytes().to_vec(),
-        name: zspan.name.to_string(),
-        ..Default::default()
-    };
-    if let Some(state) = tags.remove("w3c.tracestate") {
-        span.trace_state = state.into_owned();
-    }
+    w: &mut Writer,
+) -> Result<(), DecodeError> {
+    let trace_state = tags.remove("w3c.tracestate");
+    let kind = kind(&zspan.kind, &mut tags);
+    let (code, message) = status(&mut tags);
+    let links = take_links(&mut tags);
+
+    let out = &mut w.span;
+    encode::bytes(1, &zspan.trace_id, out);
+    encode::bytes(2, &zspan.id.to_be_bytes(), out);
+    encode::string(3, trace_state.as_deref().unwrap_or(""), out);
     if let Some(parent) = zspan.parent_id.filter(|p| *p != zspan.id && *p != 0) {
-        span.parent_span_id = parent.to_be_bytes().to_vec();
+        encode::bytes(4, &parent.to_be_bytes(), out);
     }
-    span.kind = kind(&zspan.kind, &mut tags) as i32;
-    span.status = status(&mut tags);
-    span.links = links(&mut tags)?;
+    encode::string(5, &zspan.name, out);
+    encode::varint(6, kind, out);
+    let (start, end) = match zspan.timestamp {
+        Some(start) => (start, start.wrapping_add(zspan.duration)),
+        None => (0, zspan.duration),
+    };
+    encode::fixed64(7, start, out);
+    encode::fixed64(8, end, out);
 
     let mut attributes = Attributes(Vec::with_capacity(tags.len() + 4));
     for (key, value) in tags.iter() {
         if !never_a_span_attribute(key) {
             // Tag keys are unique: no lookup needed.
-            attributes.push(key, tag_value(value, parse_string_tags));
+            attributes
+                .0
+                .push((key, tag_value(value, parse_string_tags)));
         }
     }
     if let Some(local) = &zspan.local_endpoint {
         for ip in [&local.ipv4, &local.ipv6].into_iter().flatten() {
-            attributes.put_str("network.local.address", ip);
+            attributes.put("network.local.address", Value::Str(ip));
         }
         if local.port > 0 {
-            attributes.put(
-                "net.host.port",
-                any_value::Value::IntValue(local.port.into()),
-            );
+            attributes.put("net.host.port", Value::Int(local.port.into()));
         }
     }
     if let Some(remote) = &zspan.remote_endpoint {
         if !remote.service_name.is_empty() {
-            attributes.put_str("service.peer.name", &remote.service_name);
+            attributes.put("service.peer.name", Value::Str(&remote.service_name));
         }
         for ip in [&remote.ipv4, &remote.ipv6].into_iter().flatten() {
-            attributes.put_str("network.peer.address", ip);
+            attributes.put("network.peer.address", Value::Str(ip));
         }
         if remote.port > 0 {
-            attributes.put(
-                "net.peer.port",
-                any_value::Value::IntValue(remote.port.into()),
-            );
+            attributes.put("net.peer.port", Value::Int(remote.port.into()));
         }
     }
-    match zspan.timestamp {
-        Some(start) => {
-            span.start_time_unix_nano = start;
-            span.end_time_unix_nano = start.wrapping_add(zspan.duration);
-        }
-        None => {
-            span.start_time_unix_nano = 0;
-            span.end_time_unix_nano = zspan.duration;
-            attributes.put(START_TIME_ABSENT, any_value::Value::BoolValue(true));
+    if zspan.timestamp.is_none() {
+        attributes.put(START_TIME_ABSENT, Value::Bool(true));
+    }
+    attributes.write(9, out);
+
+    for (time, value) in &zspan.annotations {
+        w.part.clear();
+        event(*time, value, &mut w.part)?;
+        encode::bytes(11, &w.part, &mut w.span);
+    }
+    for (i, link) in links.iter().enumerate() {
+        w.part.clear();
+        if write_link(i, link, &mut w.part)? {
+            encode::bytes(13, &w.part, &mut w.span);
         }
     }
-    span.attributes = attributes.0;
-    span.events = zspan
-        .annotations
-        .iter()
-        .map(|(time, value)| event(*time, value))
-        .collect::<Result<_, _>>()?;
-    Ok(span)
+    if code != 0 || !message.is_empty() {
+        w.part.clear();
+        encode::string(2, &message, &mut w.part);
+        encode::varint(3, code, &mut w.part);
+        encode::bytes(15, &w.part, &mut w.span);
+    }
+    Ok(())
 }
 
-fn kind(kind: &str, tags: &mut Tags<'_>) -> SpanKind {
+fn kind(kind: &str, tags: &mut Tags<'_>) -> u64 {
     match kind {
-        "CLIENT" => SpanKind::Client,
-        "SERVER" => SpanKind::Server,
-        "PRODUCER" => SpanKind::Producer,
-        "CONSUMER" => SpanKind::Consumer,
+        "CLIENT" => SPAN_KIND_CLIENT,
+        "SERVER" => SPAN_KIND_SERVER,
+        "PRODUCER" => SPAN_KIND_PRODUCER,
+        "CONSUMER" => SPAN_KIND_CONSUMER,
         _ => match tags.remove("span.kind").as_deref() {
-            Some("internal") => SpanKind::Internal,
-            _ => SpanKind::Unspecified,
+            Some("internal") => SPAN_KIND_INTERNAL,
+            _ => 0,
         },
     }
 }
 
-fn status(tags: &mut Tags<'_>) -> Option<Status> {
-    let mut status = Status::default();
-    if let Some(code) = tags.remove("otel.status_code") {
-        status.code = match code.as_ref() {
-            "STATUS_CODE_OK" | "Ok" => StatusCode::Ok,
-            "STATUS_CODE_ERROR" | "Error" => StatusCode::Error,
-            _ => StatusCode::Unset,
-        } as i32;
-        if let Some(message) = tags.remove("otel.status_description") {
-            status.message = message.into_owned();
+// OTLP's SpanKind and StatusCode values.
+const SPAN_KIND_INTERNAL: u64 = 1;
+const SPAN_KIND_SERVER: u64 = 2;
+const SPAN_KIND_CLIENT: u64 = 3;
+const SPAN_KIND_PRODUCER: u64 = 4;
+const SPAN_KIND_CONSUMER: u64 = 5;
+const STATUS_OK: u64 = 1;
+const STATUS_ERROR: u64 = 2;
+
+/// The status code and message the tags make.
+fn status<'t>(tags: &mut Tags<'t>) -> (u64, Cow<'t, str>) {
+    let (mut code, mut message) = (0, Cow::Borrowed(""));
+    if let Some(value) = tags.remove("otel.status_code") {
+        code = match value.as_ref() {
+            "STATUS_CODE_OK" | "Ok" => STATUS_OK,
+            "STATUS_CODE_ERROR" | "Error" => STATUS_ERROR,
+            _ => 0,
+        };
+        if let Some(m) = tags.remove("otel.status_description") {
+            message = m;
         }
     }
     // Any `error` tag marks an error; only `true` is then dropped (otelcol's rule: another
     // value is the error's description, kept as an attribute).
     if let Some(value) = tags.get("error") {
-        status.code = StatusCode::Error as i32;
+        code = STATUS_ERROR;
         if value == "true" {
             tags.remove("error");
         }
     }
-    (status != Status::default()).then_some(status)
+    (code, message)
 }
 
 /// A tag's value: a string, or with `parse_string_tags` an int, double or bool when it reads
 /// as one (otelcol's patterns; an int too large for 64 bits is clamped, as Go's `ParseInt`
 /// returns it).
-fn tag_value(value: &str, parse_string_tags: bool) -> any_value::Value {
+fn tag_value(value: &str, parse_string_tags: bool) -> Value<'_> {
     if parse_string_tags {
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         let unsigned = value.strip_prefix('-').unwrap_or(value);
@@ -486,99 +551,122 @@ fn tag_value(value: &str, parse_string_tags: bool) -> any_value::Value {
             } else {
                 i64::MAX
             };
-            return any_value::Value::IntValue(value.parse().unwrap_or(clamped));
+            return Value::Int(value.parse().unwrap_or(clamped));
         }
         if let Some((whole, fraction)) = unsigned.split_once('.') {
             if digits(whole) && digits(fraction) {
                 if let Ok(v) = value.parse() {
-                    return any_value::Value::DoubleValue(v);
+                    return Value::Double(v);
                 }
             }
         }
         match value {
-            "true" => return any_value::Value::BoolValue(true),
-            "false" => return any_value::Value::BoolValue(false),
+            "true" => return Value::Bool(true),
+            "false" => return Value::Bool(false),
             _ => {}
         }
     }
-    any_value::Value::StringValue(value.to_owned())
+    Value::Str(value)
 }
 
-/// `otlp.link.0`, `otlp.link.1`, … until one is missing: `trace|span|state|{json}|dropped`.
-fn links(tags: &mut Tags<'_>) -> Result<Vec<Link>, DecodeError> {
+/// The `otlp.link.<n>` tags, 0, 1, … until one is missing, taken out of the tags.
+fn take_links<'t>(tags: &mut Tags<'t>) -> Vec<Cow<'t, str>> {
     let mut links = Vec::new();
     for i in 0..MAX_LINKS {
-        let Some(value) = tags.remove(&format!("otlp.link.{i}")) else {
-            break;
-        };
-        let parts: Vec<&str> = value.split('|').collect();
-        let n = parts.len();
-        if n < 5 {
-            continue;
+        match tags.remove(&format!("otlp.link.{i}")) {
+            Some(value) => links.push(value),
+            None => break,
         }
-        let (attributes, dropped) = json_attributes(&parts[3..n - 1], parts[n - 1])
-            .map_err(|e| DecodeError(format!("tag otlp.link.{i}: {e}")))?;
-        links.push(Link {
-            trace_id: hex_id::<16>(parts[0])
-                .map_err(|e| DecodeError(format!("tag otlp.link.{i}: trace id: {e}")))?,
-            span_id: hex_id::<8>(parts[1])
-                .map_err(|e| DecodeError(format!("tag otlp.link.{i}: span id: {e}")))?,
-            trace_state: parts[2].to_owned(),
-            attributes,
-            dropped_attributes_count: dropped,
-            ..Default::default()
-        });
     }
-    Ok(links)
+    links
+}
+
+/// A link tag, `trace|span|state|{json}|dropped`; false for one of fewer parts, which is no
+/// link.
+fn write_link(i: usize, value: &str, out: &mut Vec<u8>) -> Result<bool, DecodeError> {
+    let parts: Vec<&str> = value.split('|').collect();
+    let n = parts.len();
+    if n < 5 {
+        return Ok(false);
+    }
+    let bad = |e: String| DecodeError(format!("tag otlp.link.{i}: {e}"));
+    let trace_id = hex_id::<16>(parts[0]).map_err(|e| bad(format!("trace id: {e}")))?;
+    let span_id = hex_id::<8>(parts[1]).map_err(|e| bad(format!("span id: {e}")))?;
+    let (attributes, dropped) = json_attributes(&parts[3..n - 1], parts[n - 1]).map_err(bad)?;
+    encode::bytes(1, &trace_id, out);
+    encode::bytes(2, &span_id, out);
+    encode::string(3, parts[2], out);
+    write_json_attributes(4, &attributes, out);
+    encode::varint(5, dropped.into(), out);
+    Ok(true)
 }
 
 /// An annotation: its value is the event's name, or `name|{json}|dropped`.
-fn event(time_unix_nano: u64, value: &str) -> Result<Event, DecodeError> {
+fn event(time_unix_nano: u64, value: &str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let parts: Vec<&str> = value.split('|').collect();
-    let mut event = Event {
-        time_unix_nano,
-        name: parts[0].to_owned(),
-        ..Default::default()
-    };
     let n = parts.len();
+    encode::fixed64(1, time_unix_nano, out);
+    encode::string(2, parts[0], out);
     if n >= 3 {
         let (attributes, dropped) = json_attributes(&parts[1..n - 1], parts[n - 1])
             .map_err(|e| DecodeError(format!("annotation `{}`: {e}", parts[0])))?;
-        event.attributes = attributes;
-        event.dropped_attributes_count = dropped;
+        write_json_attributes(3, &attributes, out);
+        encode::varint(4, dropped.into(), out);
     }
-    Ok(event)
+    Ok(())
+}
+
+/// Attributes read from the JSON of a link or an annotation.
+type JsonAttributes = Vec<(String, JsonValue)>;
+
+enum JsonValue {
+    Str(String),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+}
+
+fn write_json_attributes(field: u32, attributes: &JsonAttributes, out: &mut Vec<u8>) {
+    for (key, value) in attributes {
+        let value = match value {
+            JsonValue::Str(s) => Value::Str(s),
+            JsonValue::Bool(b) => Value::Bool(*b),
+            JsonValue::Int(i) => Value::Int(*i),
+            JsonValue::Double(d) => Value::Double(*d),
+        };
+        encode::key_value(field, key, &value, out);
+    }
 }
 
 /// The JSON object (its text may have been split at `|`) and the dropped count that end a
 /// link or an annotation.
-fn json_attributes(json: &[&str], dropped: &str) -> Result<(Vec<KeyValue>, u32), String> {
+fn json_attributes(json: &[&str], dropped: &str) -> Result<(JsonAttributes, u32), String> {
     let text = json.join("|");
     // `null` is no attributes, as Go reads it into a map.
     let object: Option<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(&text)
         .map_err(|e| format!("attributes `{text}` are not a JSON object: {e}"))?;
-    let mut attributes = Attributes::default();
+    let mut attributes = JsonAttributes::new();
     for (key, value) in object.into_iter().flatten() {
         let value = match value {
-            serde_json::Value::String(s) => any_value::Value::StringValue(s),
-            serde_json::Value::Bool(b) => any_value::Value::BoolValue(b),
+            serde_json::Value::String(s) => JsonValue::Str(s),
+            serde_json::Value::Bool(b) => JsonValue::Bool(b),
             serde_json::Value::Number(n) => {
                 let f = n.as_f64().unwrap_or(f64::NAN);
                 // Go reads every JSON number as a float64 and keeps a whole one as an int.
                 if f.fract() == 0.0 {
-                    any_value::Value::IntValue(f as i64)
+                    JsonValue::Int(f as i64)
                 } else {
-                    any_value::Value::DoubleValue(f)
+                    JsonValue::Double(f)
                 }
             }
             _ => continue,
         };
-        attributes.put(&key, value);
+        attributes.push((key, value));
     }
     let dropped = dropped
         .parse::<u32>()
         .map_err(|_| format!("dropped attributes count `{dropped}` is not a number"))?;
-    Ok((attributes.0, dropped))
+    Ok((attributes, dropped))
 }
 
 /// A hex id of `N` bytes, quotes allowed around it; empty is all zeros.
@@ -607,9 +695,16 @@ mod tests {
     use super::*;
     use crate::json::from_json;
     use crate::model::trace_id;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+    use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+    use prost::Message;
 
     fn translate(body: &str, parse: bool) -> ExportTraceServiceRequest {
-        to_otlp(from_json(body.as_bytes()).expect("decodes"), parse).expect("translates")
+        let encoded =
+            to_otlp(from_json(body.as_bytes()).expect("decodes"), parse).expect("translates");
+        ExportTraceServiceRequest::decode(encoded.bytes.as_slice()).expect("valid OTLP")
     }
 
     fn attrs(kvs: &[KeyValue]) -> std::collections::BTreeMap<String, String> {
@@ -671,7 +766,7 @@ mod tests {
              "tags": {"otel.status_code": "Error", "otel.status_description": "boom",
                       "error": "false", "span.kind": "internal", "w3c.tracestate": "k=v",
                       "otlp.link.0": "0102030405060708090a0b0c0d0e0f10|0102030405060708|st|{\"a\":true}|1",
-                      "otlp.link.2": "skipped|x|y|{}|0", "n": "12", "d": "-1.5", "big": "99999999999999999999"}}]"#,
+                      "otlp.link.1": "too|few", "otlp.link.3": "after|a|gap|{}|0", "n": "12", "d": "-1.5", "big": "99999999999999999999"}}]"#,
             true,
         );
         let span = &req.resource_spans[0].scope_spans[0].spans[0];
