@@ -33,6 +33,16 @@ pub use config::{Config, ContentEncoding, DEFAULT_ENDPOINT, DEFAULT_MAX_REQUEST_
 
 use crate::server::{ZipkinState, TRANSPORT_V2_JSON, TRANSPORT_V2_PROTO};
 
+/// A Zipkin v2 JSON body translated to an encoded OTLP traces request, as the receiver does
+/// it: for benches and tests outside the crate.
+#[doc(hidden)]
+pub fn translate_json(body: &[u8], parse_string_tags: bool) -> Result<Vec<u8>, String> {
+    let spans = json::from_json(body).map_err(|e| e.0)?;
+    translate::to_otlp(spans, parse_string_tags)
+        .map(|encoded| encoded.bytes)
+        .map_err(|e| e.0)
+}
+
 /// The `zipkin` receiver factory.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ZipkinReceiverFactory;
