@@ -35,6 +35,12 @@ fn zipkin(c: &mut Criterion<Clock>) {
             request.len()
         );
     }
+    let mean = |sizes: &mut dyn Iterator<Item = usize>, n: usize| sizes.sum::<usize>() / n;
+    eprintln!(
+        "zipkin: {} B of Zipkin JSON per request on average, {} B as OTLP",
+        mean(&mut bodies.iter().map(Vec::len), bodies.len()),
+        mean(&mut requests.iter().map(|r| r.len()), requests.len()),
+    );
     let mut group = c.benchmark_group("zipkin");
     group.throughput(Throughput::Elements(SPANS_PER_REQUEST as u64));
     let mut i = 0;
