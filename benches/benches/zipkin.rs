@@ -20,7 +20,7 @@ fn zipkin(c: &mut Criterion<Clock>) {
         .map(|r| redline_loadgen::zipkin::to_json(r).expect("the workload is valid OTLP"))
         .collect();
     for (body, request) in bodies.iter().zip(&requests) {
-        let otlp = redline_zipkin_receiver::translate_json(body, false).expect("translates");
+        let (otlp, _) = redline_zipkin_receiver::translate(body, false, false).expect("translates");
         let back = ExportTraceServiceRequest::decode(otlp.as_slice()).expect("valid OTLP");
         let spans: usize = back
             .resource_spans
@@ -47,13 +47,13 @@ fn zipkin(c: &mut Criterion<Clock>) {
     group.bench_function("json_to_otlp", |b| {
         b.iter(|| {
             i = (i + 1) % bodies.len();
-            black_box(redline_zipkin_receiver::translate_json(&bodies[i], false))
+            black_box(redline_zipkin_receiver::translate(&bodies[i], false, false))
         })
     });
     group.bench_function("json_to_otlp_typed_tags", |b| {
         b.iter(|| {
             i = (i + 1) % bodies.len();
-            black_box(redline_zipkin_receiver::translate_json(&bodies[i], true))
+            black_box(redline_zipkin_receiver::translate(&bodies[i], false, true))
         })
     });
     group.bench_function("otlp_prost_decode", |b| {

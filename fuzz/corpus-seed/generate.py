@@ -307,6 +307,42 @@ service:
 """
 
 
+def zipkin_bodies() -> dict:
+    """Mode byte (bit 0: protobuf, bit 1: typed tags), then a Zipkin v2 body."""
+    span = {
+        "traceId": "463ac35c9f6413ad48485a3953bb6124", "id": "48485a3953bb6124",
+        "parentId": "0000000000000001", "name": "get /api", "kind": "SERVER",
+        "timestamp": 1700000000000001, "duration": 25,
+        "localEndpoint": {"serviceName": "web", "ipv4": "10.0.0.1", "port": 8080},
+        "remoteEndpoint": {"serviceName": "db", "ipv6": "::1", "port": 5432},
+        "annotations": [{"timestamp": 1700000000000002, "value": "ws"},
+                        {"timestamp": 1700000000000003, "value": 'exc|{"n":2,"s":"a|b"}|1'}],
+        "tags": {"http.status_code": "200", "host.name": "h", "otel.scope.name": "lib",
+                 "otel.status_code": "Error", "otel.status_description": "boom", "error": "x",
+                 "span.kind": "internal", "w3c.tracestate": "k=v", "n": "-12", "d": "1.5",
+                 "otlp.link.0": "0102030405060708090a0b0c0d0e0f10|0102030405060708|s|{}|0"},
+    }
+    bare = {"traceId": "1", "id": "2"}
+    # zipkin.proto3: ListOfSpans { spans: [Span { trace_id, id, kind, name, timestamp,
+    # local_endpoint { service_name, ipv4 }, annotations { timestamp, value }, tags }] }
+    endpoint = b"\x0a\x03web\x12\x04\x0a\x00\x00\x01"
+    annotation = b"\x09" + (1).to_bytes(8, "little") + b"\x12\x02ws"
+    tag = b"\x0a\x01k\x12\x02-1"
+    pb = (b"\x0a\x10" + bytes(range(1, 17)) + b"\x1a\x08" + bytes(range(1, 9)) + b"\x20\x02"
+          + b"\x2a\x03get" + b"\x31" + (1700000000000001).to_bytes(8, "little")
+          + b"\x42" + bytes([len(endpoint)]) + endpoint
+          + b"\x52" + bytes([len(annotation)]) + annotation
+          + b"\x5a" + bytes([len(tag)]) + tag)
+    body = b"\x0a" + bytes([len(pb)]) + pb
+    return {
+        "full.json": b"\x00" + json.dumps([span, None, bare]).encode(),
+        "typed.json": b"\x02" + json.dumps([span]).encode(),
+        "bare.json": b"\x00" + json.dumps([bare]).encode(),
+        "span.pb": b"\x01" + body,
+        "typed.pb": b"\x03" + body,
+    }
+
+
 def configs() -> dict:
     out = {"all-keys.yaml": SPANMETRICS_ALL_KEYS.encode(), "anchors.yaml":
            b"x: &a {endpoint: 1}\nreceivers:\n  otlp: *a\n  otlp/2: {<<: *a}\n"}
@@ -336,7 +372,7 @@ def main():
     for target, files in (("lean_decoder", requests()), ("otlp_json", json_bodies()), ("config_loader", configs()),
                           ("metrics_validator", metrics_requests()), ("logs_validator", logs_requests()),
                           ("ottl_parse", ottl_texts()), ("ottl_exec", requests()),
-                          ("probabilistic_sampler", sampler_inputs())):
+                          ("probabilistic_sampler", sampler_inputs()), ("zipkin", zipkin_bodies())):
         d = HERE / target
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)

@@ -33,13 +33,22 @@ pub use config::{Config, ContentEncoding, DEFAULT_ENDPOINT, DEFAULT_MAX_REQUEST_
 
 use crate::server::{ZipkinState, TRANSPORT_V2_JSON, TRANSPORT_V2_PROTO};
 
-/// A Zipkin v2 JSON body translated to an encoded OTLP traces request, as the receiver does
-/// it: for benches and tests outside the crate.
+/// A Zipkin v2 body (JSON, or protobuf with `protobuf`) translated to an encoded OTLP traces
+/// request and its span count, as the receiver does it: for benches and fuzzing.
 #[doc(hidden)]
-pub fn translate_json(body: &[u8], parse_string_tags: bool) -> Result<Vec<u8>, String> {
-    let spans = json::from_json(body).map_err(|e| e.0)?;
+pub fn translate(
+    body: &[u8],
+    protobuf: bool,
+    parse_string_tags: bool,
+) -> Result<(Vec<u8>, usize), String> {
+    let spans = if protobuf {
+        model::from_protobuf(body)
+    } else {
+        json::from_json(body)
+    }
+    .map_err(|e| e.0)?;
     translate::to_otlp(spans, parse_string_tags)
-        .map(|encoded| encoded.bytes)
+        .map(|encoded| (encoded.bytes, encoded.spans))
         .map_err(|e| e.0)
 }
 
