@@ -20,6 +20,22 @@ const NANOS_PER_MICRO: u64 = 1_000;
 /// A JSON body: an array of span objects (`null` items are skipped, a `null` body is no
 /// span, as in Go).
 pub(crate) fn from_json(body: &[u8]) -> Result<Vec<ZipkinSpan<'_>>, DecodeError> {
+    // A body that is not an array at all is named for what it is, rather than by where
+    // serde stopped reading it.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let other = match first {
+        Some(b'{') => Some("an object"),
+        Some(b'"') => Some("a string"),
+        Some(b't' | b'f') => Some("a boolean"),
+        Some(b'-' | b'0'..=b'9') => Some("a number"),
+        None => Some("an empty body"),
+        _ => None,
+    };
+    if let Some(other) = other {
+        return Err(DecodeError(format!(
+            "the body must be a JSON array of Zipkin v2 spans, not {other}"
+        )));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let spans = Option::<Spans>::deserialize(&mut de)
         .and_then(|spans| de.end().map(|()| spans))
@@ -405,7 +421,12 @@ mod tests {
     #[test]
     fn bad_json_spans_name_the_span_and_the_field() {
         for (body, needle) in [
-            (&br#"{"id": "1"}"#[..], "a JSON array"),
+            (
+                &br#"{"id": "1"}"#[..],
+                "must be a JSON array of Zipkin v2 spans, not an object",
+            ),
+            (b"", "not an empty body"),
+            (b"  42", "not a number"),
             (br#"[{"traceId": "1"}]"#, "span 0: id: a valid span id"),
             (
                 br#"[{"traceId": "1", "id": "0"}]"#,

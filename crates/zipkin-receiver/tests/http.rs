@@ -221,7 +221,8 @@ async fn bad_bodies_v1_and_limits_are_refused_with_their_reason_and_forward_noth
             400,
             "span 0: id",
         ),
-        (&[], "{oops".to_owned(), 400, "not Zipkin v2 JSON"),
+        (&[], "{oops".to_owned(), 400, "must be a JSON array"),
+        (&[], "[{oops".to_owned(), 400, "not Zipkin v2 JSON"),
         (
             &[("content-type", "application/x-protobuf")][..],
             "\u{a}\u{5}".to_owned(),
