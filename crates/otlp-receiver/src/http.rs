@@ -184,7 +184,8 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
     };
     let encoding = match content_encoding(req.headers(), &state.encodings) {
         Ok(e) => e,
-        Err(msg) => return status_response(kind, StatusCode::UNSUPPORTED_MEDIA_TYPE, &msg),
+        // 400, as otelcol's confighttp answers an encoding it does not decode.
+        Err(msg) => return status_response(kind, StatusCode::BAD_REQUEST, &msg),
     };
     let declared = content_length(req.headers());
     if declared.is_some_and(|len| len > state.max_body as u64) {

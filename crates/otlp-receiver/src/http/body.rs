@@ -289,7 +289,7 @@ pub(super) fn content_encoding(
         .map_err(|_| "Content-Encoding is not ASCII".to_owned())?;
     match ContentEncoding::parse(name) {
         Some(e) if allowed.contains(&e) => Ok(e),
-        _ => Err(format!("unsupported Content-Encoding `{name}`")),
+        _ => Err(format!("unsupported Content-Encoding: {name}")),
     }
 }
 
