@@ -333,7 +333,9 @@ pub(crate) fn to_otlp(
         if new_resource {
             let resource = resource(&mut tags, service.as_deref().unwrap_or_default());
             w.part.clear();
-            resource.write(1, &mut w.part);
+            for (key, value) in resource.iter() {
+                encode::key_value(1, key, &Value::Str(value), &mut w.part);
+            }
             encode::bytes(1, &w.part, &mut w.resource_spans);
         }
         if new_scope {
@@ -356,39 +358,22 @@ pub(crate) fn to_otlp(
 }
 
 /// The resource of a service, from the first span of its group.
-fn resource<'t>(tags: &mut Tags<'t>, service: &'t str) -> OwnedAttributes<'t> {
-    let mut attributes = OwnedAttributes(Vec::new());
+fn resource<'t>(tags: &mut Tags<'t>, service: &'t str) -> Tags<'t> {
+    // Its own tag map: `insert` has pdata's `Put` semantics, as the resource's attributes need.
+    let mut attributes = Tags::default();
     if service != NO_SERVICE_NAME {
         let key = tags
             .remove(SERVICE_NAME_SOURCE)
             .filter(|source| !source.is_empty())
             .unwrap_or(Cow::Borrowed(SERVICE_NAME));
-        attributes.put(key, Cow::Borrowed(service));
+        attributes.insert(key, Cow::Borrowed(service));
         for key in RESOURCE_TAGS {
             if let Some(value) = tags.remove(key) {
-                attributes.put(Cow::Borrowed(key), value);
+                attributes.insert(Cow::Borrowed(key), value);
             }
         }
     }
     attributes
-}
-
-/// String attributes that outlive the tags they were taken from (the resource's).
-struct OwnedAttributes<'t>(Vec<(Cow<'t, str>, Cow<'t, str>)>);
-
-impl<'t> OwnedAttributes<'t> {
-    fn put(&mut self, key: Cow<'t, str>, value: Cow<'t, str>) {
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = value,
-            None => self.0.push((key, value)),
-        }
-    }
-
-    fn write(&self, field: u32, out: &mut Vec<u8>) {
-        for (key, value) in &self.0 {
-            encode::key_value(field, key, &Value::Str(value), out);
-        }
-    }
 }
 
 /// The scope's name and version, from the first span of its group.
@@ -413,7 +398,7 @@ fn instrumentation_scope<'t>(tags: &mut Tags<'t>, name: &str) -> (Cow<'t, str>, 
 
 /// Writes one span into `w.span`.
 fn span(
-    zspan: &mut ZipkinSpan<'_>,
+    zspan: &ZipkinSpan<'_>,
     mut tags: Tags<'_>,
     parse_string_tags: bool,
     w: &mut Writer,
