@@ -343,6 +343,64 @@ def zipkin_bodies() -> dict:
     }
 
 
+def jaeger_bodies() -> dict:
+    """Mode byte (0: a Batch as Thrift over HTTP, 1: an agent datagram in the compact
+    protocol, 2: in the binary protocol), then the body."""
+    import struct
+
+    def binary_field(ty, fid, payload):
+        return bytes([ty]) + struct.pack(">h", fid) + payload
+
+    def bstr(v):
+        return struct.pack(">i", len(v)) + v
+
+    def blist(items):
+        return bytes([12]) + struct.pack(">i", len(items)) + b"".join(items)
+
+    def btag(key, vtype, fid, ty, payload):
+        return (binary_field(11, 1, bstr(key)) + binary_field(8, 2, struct.pack(">i", vtype))
+                + binary_field(ty, fid, payload) + b"\0")
+
+    tags = [btag(b"span.kind", 0, 3, 11, bstr(b"server")),
+            btag(b"error", 2, 5, 2, b"\1"),
+            btag(b"http.status_code", 3, 6, 10, struct.pack(">q", 503)),
+            btag(b"ratio", 1, 4, 4, struct.pack(">d", 0.5)),
+            btag(b"raw", 4, 7, 11, bstr(b"\0\xff"))]
+    log = binary_field(10, 1, struct.pack(">q", 1700000000000002)) + binary_field(
+        15, 2, blist([btag(b"event", 0, 3, 11, bstr(b"retry"))])) + b"\0"
+    ref = b"".join(binary_field(ty, fid, payload) for ty, fid, payload in (
+        (8, 1, struct.pack(">i", 1)), (10, 2, struct.pack(">q", 7)),
+        (10, 3, struct.pack(">q", 1)), (10, 4, struct.pack(">q", 9)))) + b"\0"
+    span = b"".join(binary_field(10, fid, struct.pack(">q", v)) for fid, v in (
+        (1, 7), (2, 1), (3, 2), (4, 0))) + binary_field(11, 5, bstr(b"GET /")) + binary_field(
+        15, 6, blist([ref])) + binary_field(8, 7, struct.pack(">i", 1)) + b"".join(
+        binary_field(10, fid, struct.pack(">q", v)) for fid, v in (
+            (8, 1700000000000001), (9, 25))) + binary_field(15, 10, blist(tags)) + binary_field(
+        15, 11, blist([log])) + b"\0"
+    process = binary_field(11, 1, bstr(b"web")) + binary_field(
+        15, 2, blist([btag(b"hostname", 0, 3, 11, bstr(b"h1"))])) + b"\0"
+    batch = binary_field(12, 1, process) + binary_field(15, 2, blist([span])) + b"\0"
+    binary_call = b"\x80\x01\x00\x04" + bstr(b"emitBatch") + struct.pack(">i", 1)
+    # The compact protocol: a process-only batch with one span of the required fields.
+    def zz(v):
+        v = (v << 1) ^ (v >> 63)
+        out = b""
+        while v >= 0x80:
+            out += bytes([(v & 0x7f) | 0x80])
+            v >>= 7
+        return out + bytes([v])
+    cspan = (b"\x16" + zz(7) + b"\x16" + zz(1) + b"\x16" + zz(2) + b"\x16" + zz(0)
+             + b"\x18\x03GET" + b"\x25" + zz(1) + b"\x16" + zz(1700000000000001)
+             + b"\x16" + zz(25) + b"\0")
+    cbatch = b"\x1c" + b"\x18\x03web" + b"\0" + b"\x19\x1c" + cspan + b"\0"
+    compact_call = b"\x82\x81\x01\x09emitBatch" + b"\x1c" + cbatch + b"\0"
+    return {
+        "batch.thrift": b"\x00" + batch,
+        "agent-binary.thrift": b"\x02" + binary_call + binary_field(12, 1, batch) + b"\0",
+        "agent-compact.thrift": b"\x01" + compact_call,
+    }
+
+
 def configs() -> dict:
     out = {"all-keys.yaml": SPANMETRICS_ALL_KEYS.encode(), "anchors.yaml":
            b"x: &a {endpoint: 1}\nreceivers:\n  otlp: *a\n  otlp/2: {<<: *a}\n"}
@@ -372,7 +430,8 @@ def main():
     for target, files in (("lean_decoder", requests()), ("otlp_json", json_bodies()), ("config_loader", configs()),
                           ("metrics_validator", metrics_requests()), ("logs_validator", logs_requests()),
                           ("ottl_parse", ottl_texts()), ("ottl_exec", requests()),
-                          ("probabilistic_sampler", sampler_inputs()), ("zipkin", zipkin_bodies())):
+                          ("probabilistic_sampler", sampler_inputs()), ("zipkin", zipkin_bodies()),
+                          ("jaeger", jaeger_bodies())):
         d = HERE / target
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)

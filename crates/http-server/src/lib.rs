@@ -16,6 +16,7 @@ pub mod body;
 mod conn;
 mod http;
 pub mod lifetime;
+pub mod receive;
 mod server;
 mod timeouts;
 

@@ -56,7 +56,8 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Signal::Traces)]
     pub signal: Signal,
     /// OTLP transport: gRPC, or HTTP with protobuf bodies; or `zipkin`: the same spans as
-    /// Zipkin v2 JSON over HTTP (to `/api/v2/spans` unless the endpoint has a path).
+    /// Zipkin v2 JSON over HTTP (to `/api/v2/spans` unless the endpoint has a path); or
+    /// `jaeger`: as Jaeger Thrift batches over HTTP, one per resource (to `/api/traces`).
     #[arg(long, value_enum, default_value_t = Protocol::Grpc)]
     pub protocol: Protocol,
     /// Connections (one HTTP/2 connection each for gRPC).

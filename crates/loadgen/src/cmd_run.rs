@@ -49,8 +49,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
         .map_or(0, |d| d.as_nanos() as u64);
     let signal = args.signal;
     let traces = signal == Signal::Traces;
-    if args.protocol == crate::send::Protocol::Zipkin && !traces {
-        bail!("--protocol zipkin sends spans: it takes --signal traces only");
+    if matches!(
+        args.protocol,
+        crate::send::Protocol::Zipkin | crate::send::Protocol::Jaeger
+    ) && !traces
+    {
+        bail!("--protocol zipkin and jaeger send spans: they take --signal traces only");
     }
     let tally_spec = (traces && args.verify.verify).then_some(&spec);
     let prepared = prepare(signal, &generator, args.templates, base_time_ns, tally_spec)?;

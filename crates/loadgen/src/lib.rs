@@ -22,6 +22,7 @@ pub mod engine;
 pub mod expo;
 pub mod httpget;
 pub mod ids;
+pub mod jaeger;
 pub mod model;
 pub mod model_logs;
 pub mod model_metrics;

@@ -77,6 +77,9 @@ pub enum Protocol {
     Http,
     /// Zipkin v2 JSON over HTTP (traces only), to a collector's `zipkin` receiver.
     Zipkin,
+    /// Jaeger Thrift over HTTP (traces only, one batch per resource), to a collector's
+    /// `jaeger` receiver's `thrift_http`.
+    Jaeger,
 }
 
 /// Where and how to send.
@@ -113,7 +116,9 @@ impl Conn {
     pub async fn connect(target: &Target) -> Result<Self, SendError> {
         match target.protocol {
             Protocol::Grpc => GrpcSender::connect(target).await.map(Conn::Grpc),
-            Protocol::Http | Protocol::Zipkin => HttpSender::new(target).map(Conn::Http),
+            Protocol::Http | Protocol::Zipkin | Protocol::Jaeger => {
+                HttpSender::new(target).map(Conn::Http)
+            }
         }
     }
 }
@@ -231,8 +236,8 @@ pub struct HttpSender {
     path: String,
     host: String,
     gzip: bool,
-    /// Each OTLP request sent as the Zipkin v2 JSON of its spans.
-    zipkin: bool,
+    /// Each OTLP request sent as the Zipkin v2 JSON of its spans, or as Jaeger batches.
+    protocol: Protocol,
     timeout: Duration,
     headers: http::HeaderMap,
     idle: Arc<Mutex<Vec<SendRequest<Full<Bytes>>>>>,
@@ -251,11 +256,10 @@ impl HttpSender {
         if uri.scheme_str() != Some("http") {
             return Err(bad("only http:// is supported".into()));
         }
-        let zipkin = target.protocol == Protocol::Zipkin;
-        let default_path = if zipkin {
-            "/api/v2/spans"
-        } else {
-            target.signal.http_path()
+        let default_path = match target.protocol {
+            Protocol::Zipkin => "/api/v2/spans",
+            Protocol::Jaeger => "/api/traces",
+            _ => target.signal.http_path(),
         };
         if uri.path() == "/" || uri.path().is_empty() {
             url = format!("{}{default_path}", url.trim_end_matches('/'));
@@ -273,7 +277,7 @@ impl HttpSender {
                 |p| p.as_str().to_owned(),
             ),
             gzip: target.gzip,
-            zipkin,
+            protocol: target.protocol,
             timeout: target.timeout,
             headers: target.headers.clone(),
             idle: Arc::new(Mutex::new(Vec::new())),
@@ -307,17 +311,44 @@ impl HttpSender {
     }
 
     pub async fn send(&self, body: Bytes) -> Outcome {
+        let refused = |status: &str| Outcome::Refused {
+            status: status.into(),
+            uncertain: false,
+        };
+        match self.protocol {
+            Protocol::Zipkin => match crate::zipkin::to_json(&body) {
+                Ok(json) => self.post(Bytes::from(json)).await,
+                Err(_) => refused("ZIPKIN_ENCODE_ERROR"),
+            },
+            // One request per resource, as Jaeger exporters send them. A refusal of the
+            // first is the OTLP request's (resent whole); after one was taken, the spans of
+            // the refused ones count as rejected, not resent, as a Jaeger client drops them,
+            // so no span reaches the sink twice.
+            Protocol::Jaeger => match crate::jaeger::to_batches(&body) {
+                Ok(batches) => {
+                    let (mut rejected_spans, mut dropping) = (0, false);
+                    for (i, (batch, spans)) in batches.into_iter().enumerate() {
+                        if !dropping {
+                            match self.post(Bytes::from(batch)).await {
+                                Outcome::Accepted { .. } => continue,
+                                refusal if i == 0 => return refusal,
+                                _ => dropping = true,
+                            }
+                        }
+                        rejected_spans += spans as u64;
+                    }
+                    Outcome::Accepted { rejected_spans }
+                }
+                Err(_) => refused("JAEGER_ENCODE_ERROR"),
+            },
+            _ => self.post(body).await,
+        }
+    }
+
+    async fn post(&self, body: Bytes) -> Outcome {
         let refused = |status: &str, uncertain| Outcome::Refused {
             status: status.into(),
             uncertain,
-        };
-        let body = if self.zipkin {
-            match crate::zipkin::to_json(&body) {
-                Ok(json) => Bytes::from(json),
-                Err(_) => return refused("ZIPKIN_ENCODE_ERROR", false),
-            }
-        } else {
-            body
         };
         let body = if self.gzip {
             match gzip(&body) {
@@ -337,16 +368,14 @@ impl HttpSender {
                 }
             },
         };
+        let content_type = match self.protocol {
+            Protocol::Zipkin => "application/json",
+            Protocol::Jaeger => "application/x-thrift",
+            _ => "application/x-protobuf",
+        };
         let mut req = http::Request::post(self.path.as_str())
             .header(http::header::HOST, &self.host)
-            .header(
-                http::header::CONTENT_TYPE,
-                if self.zipkin {
-                    "application/json"
-                } else {
-                    "application/x-protobuf"
-                },
-            );
+            .header(http::header::CONTENT_TYPE, content_type);
         if self.gzip {
             req = req.header(http::header::CONTENT_ENCODING, "gzip");
         }
@@ -367,12 +396,14 @@ impl HttpSender {
             Ok::<_, String>((status, body))
         };
         let result = tokio::time::timeout(self.timeout, exchange).await;
+        // Zipkin and Jaeger collectors answer 202 without a body.
+        let foreign = matches!(self.protocol, Protocol::Zipkin | Protocol::Jaeger);
         match result {
             Ok(Ok((status, body))) => {
                 if let Ok(mut idle) = self.idle.lock() {
                     idle.push(sender);
                 }
-                if self.zipkin && status == http::StatusCode::ACCEPTED {
+                if foreign && status == http::StatusCode::ACCEPTED {
                     Outcome::Accepted { rejected_spans: 0 }
                 } else if status == http::StatusCode::OK {
                     Outcome::Accepted {

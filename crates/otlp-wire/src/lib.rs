@@ -40,6 +40,7 @@ mod scan;
 mod splice;
 mod value;
 mod walk;
+pub mod write;
 
 pub use error::{WireError, WireErrorKind, WireType};
 pub use splice::{splice_resources, ResourceEdit, ResourceSlot, SpliceError};

@@ -145,6 +145,15 @@ pub fn split_listen_endpoint(endpoint: &str) -> Result<(String, u16), String> {
 /// Listens on a server's `endpoint` the way Go's net.Listen does: an empty host is every
 /// interface, a name listens on one of its addresses (IPv4 first), port 0 picks a free port.
 pub async fn listen(endpoint: &str) -> Result<tokio::net::TcpListener, String> {
+    let addr = listen_addr(endpoint).await?;
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// The address a server's `endpoint` listens on, as Go's net.Listen picks it: an empty host
+/// is every interface, a name is one of its addresses (IPv4 first).
+pub async fn listen_addr(endpoint: &str) -> Result<std::net::SocketAddr, String> {
     let (host, port) = split_listen_endpoint(endpoint)?;
     let host = if host.is_empty() {
         "0.0.0.0".to_owned()
@@ -155,15 +164,12 @@ pub async fn listen(endpoint: &str) -> Result<tokio::net::TcpListener, String> {
         .await
         .map_err(|e| format!("cannot resolve `{endpoint}`: {e}"))?
         .collect();
-    let addr = addrs
+    addrs
         .iter()
         .find(|a| a.is_ipv4())
         .or_else(|| addrs.first())
         .copied()
-        .ok_or_else(|| format!("`{endpoint}` resolves to no address"))?;
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+        .ok_or_else(|| format!("`{endpoint}` resolves to no address"))
 }
 
 /// confignet's `dialer` section, which otelcol embeds in every address config, servers'

@@ -31,6 +31,7 @@ fn factories() -> Factories {
     let mut f = Factories::default();
     f.receiver(redline_otlp_receiver::OtlpReceiverFactory)
         .receiver(redline_zipkin_receiver::ZipkinReceiverFactory)
+        .receiver(redline_jaeger_receiver::JaegerReceiverFactory)
         .processor(redline_processors::BatchProcessorFactory)
         .processor(redline_processors::MemoryLimiterFactory)
         .processor(redline_attributes_processor::ResourceProcessorFactory)

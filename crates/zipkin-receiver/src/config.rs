@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use redline_http_server::receive::ContentEncoding;
 use redline_http_server::{HttpKeepalive, HttpServerTimeouts};
 use redline_pipeline::config::{present, Unsupported};
 use redline_pipeline::endpoint::{ListenerDialer, TcpTransport};
@@ -16,28 +17,6 @@ use serde::Deserialize;
 pub const DEFAULT_ENDPOINT: &str = "localhost:9411";
 /// confighttp's `defaultMaxRequestBodySize`.
 pub const DEFAULT_MAX_REQUEST_BODY_SIZE: usize = 20 * 1024 * 1024;
-
-/// The Content-Encodings the server decodes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ContentEncoding {
-    Identity,
-    Gzip,
-    /// `deflate` and `zlib`: both zlib streams, as in otelcol.
-    Zlib,
-    Zstd,
-}
-
-impl ContentEncoding {
-    pub fn parse(name: &str) -> Option<Self> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "" | "identity" => Some(Self::Identity),
-            "gzip" | "x-gzip" => Some(Self::Gzip),
-            "zlib" | "deflate" => Some(Self::Zlib),
-            "zstd" => Some(Self::Zstd),
-            _ => None,
-        }
-    }
-}
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -123,12 +102,7 @@ impl Config {
     /// The accepted encodings; call after [`Config::check`], which refuses unknown names.
     pub fn encodings(&self) -> Vec<ContentEncoding> {
         match &self.compression_algorithms {
-            None => vec![
-                ContentEncoding::Identity,
-                ContentEncoding::Gzip,
-                ContentEncoding::Zlib,
-                ContentEncoding::Zstd,
-            ],
+            None => ContentEncoding::ALL.to_vec(),
             Some(names) => names
                 .iter()
                 .filter_map(|n| ContentEncoding::parse(n))
@@ -146,7 +120,8 @@ impl Config {
                     "compression_algorithms",
                     format!(
                         "`{name}` is not an encoding Redline's zipkin receiver decodes \
-                         (supported: \"\", gzip, zlib, deflate, zstd)"
+                         (supported: {})",
+                        ContentEncoding::NAMES
                     ),
                 ));
             }

@@ -8,7 +8,6 @@
 //! other receiver.
 
 mod config;
-mod encode;
 mod json;
 mod model;
 mod server;
@@ -20,16 +19,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
+use redline_http_server::receive::{security, BodyLimits, ServerSecurity};
 use redline_http_server::{Conn, HttpProtocol, ServerHandle};
 use redline_pipeline::body_budget::{BodyBudget, DEFAULT_BODY_BUDGET};
 use redline_pipeline::component::{BuildResult, FactoryInfo};
-use redline_pipeline::extension::ServerAuthenticator;
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ReceiverFactory,
     RunningComponent, ShutdownError, Signal, SignalConsumers,
 };
 
-pub use config::{Config, ContentEncoding, DEFAULT_ENDPOINT, DEFAULT_MAX_REQUEST_BODY_SIZE};
+pub use config::{Config, DEFAULT_ENDPOINT, DEFAULT_MAX_REQUEST_BODY_SIZE};
 
 use crate::server::{ZipkinState, TRANSPORT_V2_JSON, TRANSPORT_V2_PROTO};
 
@@ -136,19 +135,13 @@ async fn start(
             "include_metadata: no Redline component reads client metadata, so none is kept"
         );
     }
-    let auth = authenticator(id, ctx, config)?;
-    let tls = match &config.tls {
-        None => None,
-        Some(tls) => {
-            for warning in tls.warnings() {
-                tracing::warn!(receiver = %id, "{warning}");
-            }
-            let acceptor = tls
-                .load(redline_pipeline::tls::ALPN_HTTP)
-                .map_err(|e| BuildError::new(id, format!("tls.{}: {}", e.key, e.reason)))?;
-            Some(acceptor)
-        }
-    };
+    let ServerSecurity { tls, auth } = security(
+        id,
+        "",
+        config.tls.as_ref(),
+        config.auth.as_ref(),
+        &ctx.extensions,
+    )?;
     let listener = redline_pipeline::endpoint::listen(&config.endpoint)
         .await
         .map_err(|e| BuildError::new(id, format!("endpoint: {e}")))?;
@@ -161,13 +154,15 @@ async fn start(
             .telemetry
             .receiver(&name, TRANSPORT_V2_PROTO, Signal::Traces),
         parse_string_tags: config.parse_string_tags,
-        max_body: config.max_request_body_size(),
-        encodings: config.encodings(),
+        limits: BodyLimits {
+            max: config.max_request_body_size(),
+            encodings: config.encodings(),
+            budget: BodyBudget::new(ctx.body_budget.unwrap_or(DEFAULT_BODY_BUDGET)),
+        },
         // Config::check refused invalid headers.
         response_headers: redline_http_server::response_headers(&config.response_headers)
             .unwrap_or_default(),
         auth,
-        budget: BodyBudget::new(ctx.body_budget.unwrap_or(DEFAULT_BODY_BUDGET)),
         v1_logged: AtomicBool::new(false),
     });
     let secure = tls.is_some();
@@ -178,26 +173,6 @@ async fn start(
     let handle = ServerHandle::spawn("http", listener, conn);
     tracing::info!(receiver = %id, addr = %handle.addr, tls = secure, "Zipkin listening");
     Ok(Running { id: name, handle })
-}
-
-/// The authenticator extension `auth.authenticator` names (extensions are built first).
-fn authenticator(
-    id: &ComponentId,
-    ctx: &BuildContext,
-    config: &Config,
-) -> Result<Option<Arc<dyn ServerAuthenticator>>, BuildError> {
-    let Some(auth) = &config.auth else {
-        return Ok(None);
-    };
-    if config.tls.is_none() {
-        tracing::warn!(
-            receiver = %id,
-            "auth is set without tls: credentials cross the network in clear text"
-        );
-    }
-    auth.resolve(&ctx.extensions)
-        .map(Some)
-        .map_err(|e| BuildError::new(id, format!("receivers.{id}.auth.authenticator: {e}")))
 }
 
 struct Running {

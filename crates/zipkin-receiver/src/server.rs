@@ -5,7 +5,6 @@
 //! Answers are otelcol's: 202 when the spans are in the pipeline, 400 with the reason when
 //! the body is not Zipkin, 500 when the pipeline refused them.
 
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -13,15 +12,14 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use bytes::Bytes;
-use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use redline_http_server::body::{drain, read_body, BodyError, UNREAD_BODY_DRAINED};
-use redline_pipeline::body_budget::BodyBudget;
-use redline_pipeline::extension::{AuthError, ServerAuthenticator};
+use http::header::CONTENT_TYPE;
+use http::{HeaderName, HeaderValue, StatusCode};
+use redline_http_server::body::{drain, UNREAD_BODY_DRAINED};
+use redline_http_server::receive::{authenticate, header, read_request_body, text, BodyLimits};
+use redline_pipeline::extension::ServerAuthenticator;
 use redline_pipeline::telemetry::ReceiverCounters;
 use redline_pipeline::{Batch, Consumer, Signal};
 
-use crate::config::ContentEncoding;
 use crate::{json, model, translate};
 
 /// The transports otelcol's receiver counts under, for the two formats Redline takes.
@@ -35,11 +33,9 @@ pub(crate) struct ZipkinState {
     pub json_counters: Arc<ReceiverCounters>,
     pub proto_counters: Arc<ReceiverCounters>,
     pub parse_string_tags: bool,
-    pub max_body: usize,
-    pub encodings: Vec<ContentEncoding>,
+    pub limits: BodyLimits,
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     pub auth: Option<Arc<dyn ServerAuthenticator>>,
-    pub budget: BodyBudget,
     pub v1_logged: AtomicBool,
 }
 
@@ -55,31 +51,11 @@ async fn handle(State(state): State<Arc<ZipkinState>>, req: Request) -> Response
     resp
 }
 
-fn text(code: StatusCode, message: impl Into<String>) -> Response {
-    let mut body = message.into();
-    body.push('\n');
-    (code, body).into_response()
-}
-
 async fn handle_inner(state: &ZipkinState, req: Request) -> Response {
-    if let Some(auth) = &state.auth {
-        if let Err(e) = auth.authenticate(req.headers()).outcome().await {
-            let resp = match e {
-                AuthError::Denied(reason) => {
-                    tracing::debug!(%reason, "Zipkin request refused: not authenticated");
-                    text(
-                        StatusCode::UNAUTHORIZED,
-                        format!("not authenticated: {reason}"),
-                    )
-                }
-                AuthError::Busy => {
-                    text(StatusCode::SERVICE_UNAVAILABLE, AuthError::Busy.to_string())
-                }
-            };
-            drain(req.into_body(), UNREAD_BODY_DRAINED).await;
-            return resp;
-        }
-    }
+    let req = match authenticate(state.auth.as_ref(), req, "zipkin").await {
+        Ok(req) => req,
+        Err(refused) => return refused,
+    };
     if req.uri().path().contains("api/v1/spans") {
         if !state.v1_logged.swap(true, Ordering::Relaxed) {
             tracing::warn!(
@@ -95,55 +71,10 @@ async fn handle_inner(state: &ZipkinState, req: Request) -> Response {
         );
     }
     let protobuf = header(req.headers(), CONTENT_TYPE) == Some(PROTOBUF);
-    let encoding_name = header(req.headers(), CONTENT_ENCODING)
-        .unwrap_or("")
-        .to_owned();
-    let encoding = match ContentEncoding::parse(&encoding_name) {
-        Some(e) if state.encodings.contains(&e) => e,
-        // otelcol's answer and text (confighttp's decompressor).
-        _ => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                format!("unsupported Content-Encoding: {encoding_name}"),
-            )
-        }
-    };
-    let declared = header(req.headers(), CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > state.max_body as u64) {
-        return too_large(state.max_body);
-    }
-    let Some(mut permit) = state.budget.take(declared.unwrap_or(0)) else {
-        drain(req.into_body(), state.max_body).await;
-        return over_budget(&state.budget);
-    };
-    let body = match read_body(req.into_body(), state.max_body, &mut permit).await {
+    let body = match read_request_body(req, &state.limits).await {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => return too_large(state.max_body),
-        Err(BodyError::OverBudget(rest)) => {
-            drop(permit);
-            drain(rest, state.max_body).await;
-            return over_budget(&state.budget);
-        }
-        Err(BodyError::Read(e)) => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                format!("failed to read the request body: {e}"),
-            )
-        }
+        Err(refused) => return refused,
     };
-    let body = match inflate(body, encoding, state.max_body) {
-        Ok(body) => body,
-        Err(Inflate::TooLarge) => return too_large(state.max_body),
-        Err(Inflate::Corrupt(e)) => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                format!("failed to decompress the request body ({encoding_name}): {e}"),
-            )
-        }
-    };
-    if encoding != ContentEncoding::Identity && !permit.grow(body.len() as u64) {
-        return over_budget(&state.budget);
-    }
     let (spans, counters) = if protobuf {
         (model::from_protobuf(&body), &state.proto_counters)
     } else {
@@ -192,62 +123,4 @@ fn ingest(
             )
         }
     }
-}
-
-fn header(headers: &HeaderMap, name: HeaderName) -> Option<&str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
-
-fn too_large(max: usize) -> Response {
-    text(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("the request body is larger than max_request_body_size ({max} bytes)"),
-    )
-}
-
-fn over_budget(budget: &BodyBudget) -> Response {
-    tracing::debug!(
-        budget_bytes = budget.capacity(),
-        in_use_bytes = budget.in_use(),
-        "Zipkin request refused: request bodies in flight over the receiver's budget"
-    );
-    let mut resp = text(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!(
-            "request bodies in flight are over this receiver's budget ({} bytes), retry later",
-            budget.capacity()
-        ),
-    );
-    resp.headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-    resp
-}
-
-enum Inflate {
-    TooLarge,
-    Corrupt(std::io::Error),
-}
-
-/// Decompresses a body, reading at most one byte past `limit`.
-fn inflate(body: Bytes, encoding: ContentEncoding, limit: usize) -> Result<Bytes, Inflate> {
-    let reader: Box<dyn Read + '_> = match encoding {
-        ContentEncoding::Identity => return Ok(body),
-        ContentEncoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
-        ContentEncoding::Zlib => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
-        ContentEncoding::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(&body[..]).map_err(Inflate::Corrupt)?)
-        }
-    };
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-    reader
-        .take((limit as u64).saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(Inflate::Corrupt)?;
-    if out.len() > limit {
-        return Err(Inflate::TooLarge);
-    }
-    Ok(Bytes::from(out))
 }

@@ -19,8 +19,8 @@
 
 use std::borrow::Cow;
 
-use crate::encode::{self, Value};
 use crate::model::{DecodeError, Tags, ZipkinSpan};
+use redline_otlp_wire::write::{self as encode, Value};
 
 /// otelcol's stand-in for a span without a local service name: its resource gets no
 /// attributes.

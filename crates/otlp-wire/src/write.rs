@@ -1,17 +1,24 @@
-//! The few protobuf writes an OTLP traces request needs, straight into a buffer: the
-//! translation borrows every string from the Zipkin body, so no OTLP message is built and
-//! nothing is allocated per attribute. Fields are written as prost writes them (proto3: a
-//! scalar at its default value is left out; a oneof value and a present message are not).
+//! The few protobuf writes an OTLP request needs, straight into a buffer, for receivers that
+//! translate another format (Zipkin, Jaeger) into OTLP: their translation borrows strings from
+//! the body it reads, so no OTLP message is built and nothing is allocated per attribute.
+//! Fields are written as prost writes them (proto3: a scalar at its default value is left
+//! out; a oneof value and a present message are not).
 
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 
 /// An attribute's value.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Value<'a> {
+pub enum Value<'a> {
+    /// `string_value`.
     Str(&'a str),
+    /// `bool_value`.
     Bool(bool),
+    /// `int_value`.
     Int(i64),
+    /// `double_value`.
     Double(f64),
+    /// `bytes_value`.
+    Bytes(&'a [u8]),
 }
 
 impl Value<'_> {
@@ -22,6 +29,7 @@ impl Value<'_> {
             Value::Bool(_) => 2,
             Value::Int(i) => 1 + encoded_len_varint(*i as u64),
             Value::Double(_) => 9,
+            Value::Bytes(b) => 1 + encoded_len_varint(b.len() as u64) + b.len(),
         }
     }
 
@@ -40,34 +48,43 @@ impl Value<'_> {
                 encode_key(4, WireType::SixtyFourBit, out);
                 out.extend_from_slice(&d.to_le_bytes());
             }
+            Value::Bytes(b) => bytes(7, b, out),
         }
     }
 }
 
 /// A length-delimited field, written even when empty.
-pub(crate) fn bytes(field: u32, value: &[u8], out: &mut Vec<u8>) {
+pub fn bytes(field: u32, value: &[u8], out: &mut Vec<u8>) {
     encode_key(field, WireType::LengthDelimited, out);
     encode_varint(value.len() as u64, out);
     out.extend_from_slice(value);
 }
 
 /// A string field, left out when empty.
-pub(crate) fn string(field: u32, value: &str, out: &mut Vec<u8>) {
+pub fn string(field: u32, value: &str, out: &mut Vec<u8>) {
     if !value.is_empty() {
         bytes(field, value.as_bytes(), out);
     }
 }
 
 /// A varint field, left out when 0.
-pub(crate) fn varint(field: u32, value: u64, out: &mut Vec<u8>) {
+pub fn varint(field: u32, value: u64, out: &mut Vec<u8>) {
     if value != 0 {
         encode_key(field, WireType::Varint, out);
         encode_varint(value, out);
     }
 }
 
+/// A fixed32 field, left out when 0.
+pub fn fixed32(field: u32, value: u32, out: &mut Vec<u8>) {
+    if value != 0 {
+        encode_key(field, WireType::ThirtyTwoBit, out);
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+}
+
 /// A fixed64 field, left out when 0.
-pub(crate) fn fixed64(field: u32, value: u64, out: &mut Vec<u8>) {
+pub fn fixed64(field: u32, value: u64, out: &mut Vec<u8>) {
     if value != 0 {
         encode_key(field, WireType::SixtyFourBit, out);
         out.extend_from_slice(&value.to_le_bytes());
@@ -75,7 +92,7 @@ pub(crate) fn fixed64(field: u32, value: u64, out: &mut Vec<u8>) {
 }
 
 /// A `KeyValue` as field `field` of its message.
-pub(crate) fn key_value(field: u32, key: &str, value: &Value<'_>, out: &mut Vec<u8>) {
+pub fn key_value(field: u32, key: &str, value: &Value<'_>, out: &mut Vec<u8>) {
     let key_len = if key.is_empty() {
         0
     } else {
@@ -113,6 +130,16 @@ mod tests {
             ("b", Value::Bool(false), any_value::Value::BoolValue(false)),
             ("i", Value::Int(-3), any_value::Value::IntValue(-3)),
             ("d", Value::Double(0.5), any_value::Value::DoubleValue(0.5)),
+            (
+                "x",
+                Value::Bytes(&[0, 255]),
+                any_value::Value::BytesValue(vec![0, 255]),
+            ),
+            (
+                "e",
+                Value::Bytes(&[]),
+                any_value::Value::BytesValue(Vec::new()),
+            ),
         ] {
             let mut ours = Vec::new();
             key_value(9, key, &value, &mut ours);

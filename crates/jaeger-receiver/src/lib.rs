@@ -1,0 +1,300 @@
+//! The `jaeger` receiver: spans from Jaeger clients (jaeger-client libraries, the
+//! OpenTelemetry SDKs' Jaeger exporters), taken as a Jaeger collector and agent take them and
+//! translated to OTLP as otelcol-contrib's `jaegerreceiver` translates them:
+//! - `thrift_http`: `POST /api/traces`, a Thrift `Batch` (binary protocol), port 14268;
+//! - `thrift_compact`: the agent's UDP port 6831, `emitBatch` in the compact protocol;
+//! - `thrift_binary`: the agent's UDP port 6832, the same in the binary protocol.
+//!
+//! Thrift is never OTLP, so this receiver decodes every batch (in place, strings borrowed)
+//! and encodes the OTLP request once; from there the pipeline carries raw OTLP bytes as for
+//! every other receiver.
+
+mod config;
+mod http;
+mod ingest;
+mod model;
+mod thrift;
+mod translate;
+mod udp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use redline_http_server::receive::{security, BodyLimits, ServerSecurity};
+use redline_http_server::{Conn, HttpProtocol, ServerHandle};
+use redline_pipeline::body_budget::{BodyBudget, DEFAULT_BODY_BUDGET};
+use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::{
+    BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ReceiverFactory,
+    RunningComponent, ShutdownError, Signal, SignalConsumers,
+};
+
+pub use config::{
+    AgentPort, BinaryPort, BinaryUdpConfig, CompactPort, CompactUdpConfig, Config, Protocols,
+    ThriftHttpConfig, UdpConfig,
+};
+
+use crate::http::HttpState;
+use crate::ingest::Ingest;
+use crate::udp::{AgentProtocol, UdpServer, UdpSettings};
+
+/// A Thrift body translated to an encoded OTLP traces request and its span count, as the
+/// receiver does it: a `Batch` in the binary protocol (`http`), or an agent's `emitBatch`
+/// datagram in the compact or binary protocol. For benches and fuzzing.
+#[doc(hidden)]
+pub fn translate(body: &[u8], format: ThriftFormat) -> Result<(Vec<u8>, usize), String> {
+    use thrift::{Binary, Compact};
+    let batch = match format {
+        ThriftFormat::HttpBatch => model::read_batch(&mut Binary::new(body)).map(Some),
+        ThriftFormat::AgentCompact => model::read_emit_batch(&mut Compact::new(body)),
+        ThriftFormat::AgentBinary => model::read_emit_batch(&mut Binary::new(body)),
+    }
+    .map_err(|e| e.0)?;
+    Ok(batch.map_or((Vec::new(), 0), |b| {
+        let encoded = translate::to_otlp(&b);
+        (encoded.bytes, encoded.spans)
+    }))
+}
+
+/// What [`translate`] reads.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub enum ThriftFormat {
+    HttpBatch,
+    AgentCompact,
+    AgentBinary,
+}
+
+/// The `jaeger` receiver factory.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JaegerReceiverFactory;
+
+impl JaegerReceiverFactory {
+    /// Starts a receiver from a config already parsed and checked: what `build` does after
+    /// parsing, for tests and embedders.
+    pub async fn start(
+        &self,
+        id: &ComponentId,
+        config: &Config,
+        ctx: &BuildContext,
+        next: SignalConsumers,
+    ) -> Result<Box<dyn RunningComponent>, BuildError> {
+        Ok(Box::new(start(id, config, ctx, next).await?))
+    }
+}
+
+impl FactoryInfo for JaegerReceiverFactory {
+    fn type_name(&self) -> &'static str {
+        "jaeger"
+    }
+
+    fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
+        Config::from_component(config).map(|_| ())
+    }
+
+    fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
+        Config::from_component(config)
+            .ok()
+            .and_then(|c| c.protocols.thrift_http)
+            .map(|h| h.timeouts().deprecation_warnings("protocols.thrift_http."))
+            .unwrap_or_default()
+    }
+
+    fn extension_refs(&self, config: &ComponentConfig) -> Vec<(String, ComponentId)> {
+        Config::from_component(config)
+            .ok()
+            .and_then(|c| c.protocols.thrift_http?.auth?.id().ok())
+            .map(|id| vec![("protocols.thrift_http.auth.authenticator".to_owned(), id)])
+            .unwrap_or_default()
+    }
+}
+
+impl ReceiverFactory for JaegerReceiverFactory {
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Traces]
+    }
+
+    fn build(
+        &self,
+        config: &ComponentConfig,
+        ctx: &BuildContext,
+        next: SignalConsumers,
+    ) -> BuildResult<Box<dyn RunningComponent>> {
+        let id = config.id().clone();
+        let parsed = Config::from_component(config);
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
+            let running = start(&id, &parsed, &ctx, next).await?;
+            Ok(Box::new(running) as Box<dyn RunningComponent>)
+        })
+    }
+}
+
+/// Binds every protocol's socket before returning, so a port in use fails the build.
+async fn start(
+    id: &ComponentId,
+    config: &Config,
+    ctx: &BuildContext,
+    next: SignalConsumers,
+) -> Result<Running, BuildError> {
+    let Some(traces) = next.get(Signal::Traces).cloned() else {
+        return Err(BuildError::new(
+            id,
+            "the jaeger receiver only feeds traces pipelines",
+        ));
+    };
+    let name = id.to_string();
+    let ingest = |transport: &'static str| Ingest {
+        next: traces.clone(),
+        counters: ctx.telemetry.receiver(&name, transport, Signal::Traces),
+    };
+    let mut running = Running {
+        id: name.clone(),
+        http: None,
+        udp: Vec::new(),
+    };
+    let agents = [
+        (
+            AgentProtocol::Compact,
+            config
+                .protocols
+                .thrift_compact
+                .as_ref()
+                .map(|c| (c.endpoint.as_str(), settings(AgentProtocol::Compact, c))),
+        ),
+        (
+            AgentProtocol::Binary,
+            config
+                .protocols
+                .thrift_binary
+                .as_ref()
+                .map(|c| (c.endpoint.as_str(), settings(AgentProtocol::Binary, c))),
+        ),
+    ];
+    for (protocol, agent) in agents {
+        let Some((endpoint, settings)) = agent else {
+            continue;
+        };
+        let server = udp::start(endpoint, settings, ingest(protocol.transport()))
+            .await
+            .map_err(|e| {
+                BuildError::new(id, format!("protocols.{}.endpoint: {e}", key(protocol)))
+            })?;
+        tracing::info!(receiver = %id, addr = %server.addr, protocol = key(protocol), "Jaeger agent listening");
+        running.udp.push((protocol, server));
+    }
+    if let Some(http) = &config.protocols.thrift_http {
+        running.http = Some(start_http(id, http, ctx, ingest(http::TRANSPORT)).await?);
+    }
+    Ok(running)
+}
+
+fn key(protocol: AgentProtocol) -> &'static str {
+    match protocol {
+        AgentProtocol::Compact => "thrift_compact",
+        AgentProtocol::Binary => "thrift_binary",
+    }
+}
+
+fn settings<P>(protocol: AgentProtocol, c: &UdpConfig<P>) -> UdpSettings {
+    UdpSettings {
+        protocol,
+        queue_size: c.queue_size(),
+        max_packet_size: c.max_packet_size(),
+        workers: c.workers(),
+        socket_buffer_size: c.socket_buffer_size(),
+    }
+}
+
+async fn start_http(
+    id: &ComponentId,
+    config: &ThriftHttpConfig,
+    ctx: &BuildContext,
+    ingest: Ingest,
+) -> Result<ServerHandle, BuildError> {
+    if config.include_metadata {
+        tracing::info!(
+            receiver = %id,
+            "include_metadata: no Redline component reads client metadata, so none is kept"
+        );
+    }
+    let ServerSecurity { tls, auth } = security(
+        id,
+        "protocols.thrift_http.",
+        config.tls.as_ref(),
+        config.auth.as_ref(),
+        &ctx.extensions,
+    )?;
+    let listener = redline_pipeline::endpoint::listen(&config.endpoint)
+        .await
+        .map_err(|e| BuildError::new(id, format!("protocols.thrift_http.endpoint: {e}")))?;
+    let state = Arc::new(HttpState {
+        ingest,
+        limits: BodyLimits {
+            max: config.max_request_body_size(),
+            encodings: config.encodings(),
+            budget: BodyBudget::new(ctx.body_budget.unwrap_or(DEFAULT_BODY_BUDGET)),
+        },
+        // Config::check refused invalid headers.
+        response_headers: redline_http_server::response_headers(&config.response_headers)
+            .unwrap_or_default(),
+        auth,
+    });
+    let secure = tls.is_some();
+    let conn = Conn::new(
+        HttpProtocol::new(http::router(state), &config.timeouts()),
+        tls,
+    );
+    let handle = ServerHandle::spawn("http", listener, conn);
+    tracing::info!(receiver = %id, addr = %handle.addr, tls = secure, "Jaeger Thrift over HTTP listening");
+    Ok(handle)
+}
+
+struct Running {
+    id: String,
+    http: Option<ServerHandle>,
+    udp: Vec<(AgentProtocol, UdpServer)>,
+}
+
+impl RunningComponent for Running {
+    fn local_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
+        let mut addrs: Vec<_> = self
+            .udp
+            .iter()
+            .map(|(protocol, server)| (key(*protocol), server.addr))
+            .collect();
+        if let Some(http) = &self.http {
+            addrs.push(("thrift_http", http.addr));
+        }
+        addrs
+    }
+
+    fn shutdown(
+        self: Box<Self>,
+        deadline: Instant,
+    ) -> BoxFuture<'static, Result<(), ShutdownError>> {
+        let Running { id, http, udp } = *self;
+        Box::pin(async move {
+            let mut clean = true;
+            if let Some(http) = http {
+                clean &= http.shutdown(deadline).await;
+            }
+            for (_, server) in udp {
+                clean &= server.shutdown(deadline).await;
+            }
+            if clean {
+                Ok(())
+            } else {
+                Err(ShutdownError {
+                    component: id,
+                    reason: "requests or datagrams in flight were dropped at the shutdown \
+                             deadline"
+                        .to_owned(),
+                })
+            }
+        })
+    }
+}

@@ -1,0 +1,420 @@
+//! The receiver on 127.0.0.1:0, every protocol at once: a batch over HTTP and as the agent's
+//! datagrams in both protocols reaches the pipeline and is counted under its transport; bad
+//! bodies, wrong media types, paths and methods get otelcol's answers; a refusing pipeline
+//! is answered 500 (HTTP) or counted refused (UDP).
+#![allow(clippy::expect_used)]
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use redline_jaeger_receiver::{
+    BinaryUdpConfig, CompactUdpConfig, Config, JaegerReceiverFactory, Protocols, ThriftHttpConfig,
+};
+use redline_pipeline::telemetry::Telemetry;
+use redline_pipeline::{
+    BuildContext, ComponentId, Consumer, RunningComponent, Signal, SignalConsumers,
+};
+use redline_processor_testkit::{Refusing, Sink};
+
+/// A Thrift writer for the two protocols, enough for a Jaeger batch.
+struct Writer {
+    compact: bool,
+    out: Vec<u8>,
+    last: Vec<i16>,
+}
+
+const I32: u8 = 8;
+const I64: u8 = 10;
+const STRING: u8 = 11;
+const STRUCT: u8 = 12;
+const LIST: u8 = 15;
+
+impl Writer {
+    fn new(compact: bool) -> Self {
+        Self {
+            compact,
+            out: Vec::new(),
+            last: vec![0],
+        }
+    }
+
+    fn compact_type(ty: u8) -> u8 {
+        match ty {
+            I32 => 5,
+            I64 => 6,
+            STRING => 8,
+            STRUCT => 12,
+            LIST => 9,
+            other => panic!("type {other}"),
+        }
+    }
+
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.out.push(v as u8);
+    }
+
+    fn field(&mut self, ty: u8, id: i16) -> &mut Self {
+        if self.compact {
+            let last = self.last.last_mut().expect("in a struct");
+            let delta = id - *last;
+            assert!((1..=15).contains(&delta));
+            self.out.push(((delta as u8) << 4) | Self::compact_type(ty));
+            *last = id;
+        } else {
+            self.out.push(ty);
+            self.out.extend_from_slice(&id.to_be_bytes());
+        }
+        self
+    }
+
+    fn i64(&mut self, v: i64) -> &mut Self {
+        if self.compact {
+            self.varint(((v << 1) ^ (v >> 63)) as u64);
+        } else {
+            self.out.extend_from_slice(&v.to_be_bytes());
+        }
+        self
+    }
+
+    fn i32(&mut self, v: i32) -> &mut Self {
+        if self.compact {
+            self.varint(((v << 1) ^ (v >> 31)) as u32 as u64);
+        } else {
+            self.out.extend_from_slice(&v.to_be_bytes());
+        }
+        self
+    }
+
+    fn string(&mut self, v: &str) -> &mut Self {
+        if self.compact {
+            self.varint(v.len() as u64);
+        } else {
+            self.out.extend_from_slice(&(v.len() as i32).to_be_bytes());
+        }
+        self.out.extend_from_slice(v.as_bytes());
+        self
+    }
+
+    fn list_of_structs(&mut self, len: usize) -> &mut Self {
+        if self.compact {
+            assert!(len < 15);
+            self.out.push(((len as u8) << 4) | 12);
+        } else {
+            self.out.push(STRUCT);
+            self.out.extend_from_slice(&(len as i32).to_be_bytes());
+        }
+        self
+    }
+
+    fn begin(&mut self) -> &mut Self {
+        self.last.push(0);
+        self
+    }
+
+    fn end(&mut self) -> &mut Self {
+        self.out.push(0);
+        self.last.pop();
+        self
+    }
+
+    /// A batch of `spans` spans of service `svc`, each with a `k` tag.
+    fn batch(&mut self, service: &str, spans: i64) -> &mut Self {
+        self.begin();
+        self.field(STRUCT, 1).begin();
+        self.field(STRING, 1).string(service).end();
+        self.field(LIST, 2).list_of_structs(spans as usize);
+        for id in 1..=spans {
+            self.begin();
+            self.field(I64, 1).i64(0x77);
+            self.field(I64, 2).i64(0x11);
+            self.field(I64, 3).i64(id);
+            self.field(I64, 4).i64(0);
+            self.field(STRING, 5).string("GET /");
+            self.field(I32, 7).i32(1);
+            self.field(I64, 8).i64(1_700_000_000_000_000);
+            self.field(I64, 9).i64(250);
+            self.field(LIST, 10).list_of_structs(1);
+            self.begin();
+            self.field(STRING, 1).string("k");
+            self.field(I32, 2).i32(0);
+            self.field(STRING, 3).string("v");
+            self.end();
+            self.end();
+        }
+        self.end()
+    }
+
+    /// The agent's `emitBatch` call holding a batch.
+    fn emit_batch(compact: bool, service: &str, spans: i64) -> Vec<u8> {
+        let mut w = Self::new(compact);
+        if compact {
+            w.out.extend_from_slice(&[0x82, 0x81]);
+            w.varint(1);
+            w.string("emitBatch");
+        } else {
+            w.out.extend_from_slice(&[0x80, 0x01, 0x00, 0x04]);
+            w.string("emitBatch");
+            w.out.extend_from_slice(&1i32.to_be_bytes());
+        }
+        w.begin();
+        w.field(STRUCT, 1).batch(service, spans);
+        w.end();
+        w.out
+    }
+}
+
+fn http_batch(service: &str, spans: i64) -> Vec<u8> {
+    let mut w = Writer::new(false);
+    w.batch(service, spans);
+    w.out
+}
+
+struct Receiver {
+    running: Box<dyn RunningComponent>,
+    telemetry: Telemetry,
+}
+
+impl Receiver {
+    async fn start(next: Arc<dyn Consumer>) -> Self {
+        let mut compact = CompactUdpConfig::default();
+        compact.endpoint = "127.0.0.1:0".into();
+        let mut binary = BinaryUdpConfig::default();
+        binary.endpoint = "127.0.0.1:0".into();
+        binary.workers = 1;
+        let config = Config {
+            protocols: Protocols {
+                thrift_http: Some(ThriftHttpConfig {
+                    endpoint: "127.0.0.1:0".into(),
+                    ..ThriftHttpConfig::default()
+                }),
+                thrift_compact: Some(compact),
+                thrift_binary: Some(binary),
+                ..Protocols::default()
+            },
+            ..Config::default()
+        };
+        let ctx = BuildContext::new(Telemetry::new());
+        let mut consumers = SignalConsumers::default();
+        consumers.set(Signal::Traces, next);
+        let running = JaegerReceiverFactory
+            .start(&ComponentId::new("jaeger", None), &config, &ctx, consumers)
+            .await
+            .expect("receiver starts");
+        Self {
+            running,
+            telemetry: ctx.telemetry.clone(),
+        }
+    }
+
+    fn addr(&self, name: &str) -> std::net::SocketAddr {
+        self.running
+            .local_addrs()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .expect("listening")
+            .1
+    }
+
+    fn counter(&self, transport: &'static str) -> (u64, u64) {
+        let c = self.telemetry.receiver("jaeger", transport, Signal::Traces);
+        (
+            c.accepted.load(Ordering::Relaxed),
+            c.refused.load(Ordering::Relaxed),
+        )
+    }
+
+    async fn post(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, String) {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let url = format!("http://{}{path}", self.addr("thrift_http"));
+        let mut req = http::Request::post(url);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let req = req.body(Full::new(Bytes::from(body))).expect("request");
+        let resp = client.request(req).await.expect("answer");
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    async fn datagram(&self, name: &str, packet: &[u8]) {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        socket.send_to(packet, self.addr(name)).await.expect("send");
+    }
+
+    async fn shutdown(self) {
+        self.running
+            .shutdown(Instant::now() + Duration::from_secs(5))
+            .await
+            .expect("clean shutdown");
+    }
+}
+
+/// Waits (bounded) until the sink holds `n` batches.
+async fn wait_for(sink: &Sink, got: &mut Vec<ExportTraceServiceRequest>, n: usize) {
+    for _ in 0..200 {
+        got.extend(
+            sink.take()
+                .into_iter()
+                .map(|b| ExportTraceServiceRequest::decode(b.raw.clone()).expect("OTLP")),
+        );
+        if got.len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{} of {n} batches arrived", got.len());
+}
+
+fn service_and_spans(req: &ExportTraceServiceRequest) -> (String, usize) {
+    let rs = &req.resource_spans[0];
+    let service = rs.resource.as_ref().expect("resource").attributes[0]
+        .value
+        .as_ref()
+        .and_then(|v| v.value.clone());
+    let service = match service {
+        Some(opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(s)) => s,
+        other => panic!("service.name {other:?}"),
+    };
+    (service, rs.scope_spans[0].spans.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protocol_reaches_the_pipeline_counted_by_transport() {
+    let sink = Sink::default();
+    let rx = Receiver::start(Arc::new(sink.clone())).await;
+    let mut got = Vec::new();
+
+    let (status, body) = rx
+        .post(
+            "/api/traces",
+            Some("application/x-thrift"),
+            http_batch("web", 3),
+        )
+        .await;
+    assert_eq!((status, body.as_str()), (202, ""));
+    wait_for(&sink, &mut got, 1).await;
+    rx.datagram("thrift_compact", &Writer::emit_batch(true, "compact", 2))
+        .await;
+    wait_for(&sink, &mut got, 2).await;
+    rx.datagram("thrift_binary", &Writer::emit_batch(false, "binary", 1))
+        .await;
+    wait_for(&sink, &mut got, 3).await;
+
+    let seen: Vec<_> = got.iter().map(service_and_spans).collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("web".to_owned(), 3),
+            ("compact".to_owned(), 2),
+            ("binary".to_owned(), 1)
+        ]
+    );
+    let span = &got[1].resource_spans[0].scope_spans[0].spans[1];
+    assert_eq!(span.span_id, 2i64.to_be_bytes());
+    assert_eq!(span.end_time_unix_nano - span.start_time_unix_nano, 250_000);
+    assert_eq!(rx.counter("collector_http"), (3, 0));
+    assert_eq!(rx.counter("udp_thrift_compact"), (2, 0));
+    assert_eq!(rx.counter("udp_thrift_binary"), (1, 0));
+    rx.shutdown().await;
+}
+
+/// Path, Content-Type, body, and the expected status and text.
+type BadRequest<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_otelcols_answers_and_lose_nothing() {
+    let sink = Sink::default();
+    let rx = Receiver::start(Arc::new(sink.clone())).await;
+    let good = http_batch("web", 1);
+    let cases: Vec<BadRequest> = vec![
+        (
+            "/api/traces",
+            Some("application/json"),
+            good.clone(),
+            400,
+            "Unsupported content type: application/json\n",
+        ),
+        (
+            "/api/traces",
+            None,
+            good.clone(),
+            400,
+            "Cannot parse content type: mime: no media type\n",
+        ),
+        (
+            "/api/traces",
+            Some("application/vnd.apache.thrift.binary"),
+            good[..good.len() - 3].to_vec(),
+            400,
+            "Unable to process request body: the data ends before the message does\n",
+        ),
+        (
+            "/api/spans",
+            Some("application/x-thrift"),
+            good.clone(),
+            404,
+            "404 page not found\n",
+        ),
+    ];
+    for (path, content_type, body, status, text) in cases {
+        let answer = rx.post(path, content_type, body).await;
+        assert_eq!(answer, (status, text.to_owned()), "{path} {content_type:?}");
+    }
+    // A bad datagram of each protocol, then a good one: only the good ones arrive.
+    rx.datagram("thrift_compact", b"\x82\x81\x01\x09emitBatch\x1c")
+        .await;
+    rx.datagram("thrift_binary", b"not thrift at all").await;
+    let (status, _) = rx
+        .post("/api/traces", Some("application/x-thrift"), good)
+        .await;
+    assert_eq!(status, 202);
+    rx.datagram("thrift_binary", &Writer::emit_batch(false, "after", 1))
+        .await;
+    let mut got = Vec::new();
+    wait_for(&sink, &mut got, 2).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(sink.take().is_empty());
+    assert_eq!(rx.counter("collector_http"), (1, 0));
+    assert_eq!(rx.counter("udp_thrift_binary"), (1, 0));
+    assert_eq!(rx.counter("udp_thrift_compact"), (0, 0));
+    rx.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_pipeline_is_answered_500_and_counted_refused() {
+    let rx = Receiver::start(Arc::new(Refusing)).await;
+    let (status, body) = rx
+        .post(
+            "/api/traces",
+            Some("application/x-thrift"),
+            http_batch("web", 2),
+        )
+        .await;
+    assert_eq!(status, 500);
+    assert!(body.starts_with("Cannot submit Jaeger batch: "), "{body}");
+    rx.datagram("thrift_compact", &Writer::emit_batch(true, "c", 4))
+        .await;
+    for _ in 0..200 {
+        if rx.counter("udp_thrift_compact") == (0, 4) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(rx.counter("collector_http"), (0, 2));
+    assert_eq!(rx.counter("udp_thrift_compact"), (0, 4));
+    rx.shutdown().await;
+}
