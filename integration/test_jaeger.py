@@ -622,8 +622,8 @@ def test_validate_refuses_grpc_and_remote_sampling(redline_bin, tmp_path):
         assert len(wanted) == 1, err
         assert wanted[0].startswith(f"{path}:{line}:"), err
         assert "not supported" in wanted[0], err
-        if name == "grpc-beside":
-            assert "invalid config (1 error(s))" in err, err
+        # Now that grpc counts as a protocol, grpc alone is one problem too.
+        assert "invalid config (1 error(s))" in err, err
 
     path, err = _validate(redline_bin, tmp_path, "remote-sampling",
                           "    protocols:\n      thrift_compact:\n    remote_sampling:\n"
@@ -631,3 +631,12 @@ def test_validate_refuses_grpc_and_remote_sampling(redline_bin, tmp_path):
     assert (f"{path}:5:5: receivers.jaeger.remote_sampling: remote sampling config detected in the "
             "Jaeger receiver; use the `jaegerremotesampling` extension instead") in err, err
     assert "invalid config (1 error(s))" in err, err
+
+    # The UDP servers' sizes: every out-of-range one named, in one run.
+    path, err = _validate(redline_bin, tmp_path, "udp-bounds",
+                          "    protocols:\n      thrift_compact:\n        workers: 0\n"
+                          "      thrift_binary:\n        queue_size: 2000000\n")
+    assert f"{path}:5:18: receivers.jaeger.protocols.thrift_compact.workers: must be at least 1" in err, err
+    assert (f"{path}:7:21: receivers.jaeger.protocols.thrift_binary.queue_size: must be at most 1048576"
+            in err), err
+    assert "invalid config (2 error(s))" in err, err

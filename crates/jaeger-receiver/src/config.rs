@@ -26,6 +26,13 @@ pub const DEFAULT_MAX_REQUEST_BODY_SIZE: usize = 20 * 1024 * 1024;
 pub const DEFAULT_QUEUE_SIZE: usize = 1_000;
 pub const DEFAULT_MAX_PACKET_SIZE: usize = 65_000;
 pub const DEFAULT_WORKERS: usize = 10;
+/// Bounds Redline sets where otelcol has none: a queue of a million datagrams already holds
+/// up to 64 GiB, and each worker is a task.
+const MAX_QUEUE_SIZE: i64 = 1 << 20;
+const MAX_WORKERS: i64 = 1024;
+/// No UDP payload is longer (without IPv6 jumbograms): a larger `max_packet_size` reads what
+/// arrives whole, as otelcol's does, without a larger buffer.
+const LONGEST_DATAGRAM: usize = 65_536;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -240,14 +247,22 @@ impl<P> UdpConfig<P> {
     fn check(&self, config: &ComponentConfig, name: &str) -> Result<(), ConfigError> {
         let key = |k: &str| format!("protocols.{name}.{k}");
         check_endpoint(&self.endpoint).map_err(|e| config.invalid(&key("endpoint"), e))?;
-        for (field, value, least) in [
-            ("queue_size", self.queue_size, 0),
-            ("max_packet_size", self.max_packet_size, 1),
-            ("workers", self.workers, 1),
-            ("socket_buffer_size", self.socket_buffer_size, 0),
+        for (field, value, least, most) in [
+            ("queue_size", self.queue_size, 0, MAX_QUEUE_SIZE),
+            ("max_packet_size", self.max_packet_size, 1, i64::MAX),
+            ("workers", self.workers, 1, MAX_WORKERS),
+            (
+                "socket_buffer_size",
+                self.socket_buffer_size,
+                0,
+                i64::from(i32::MAX),
+            ),
         ] {
             if value < least {
                 return Err(config.invalid(&key(field), format!("must be at least {least}")));
+            }
+            if value > most {
+                return Err(config.invalid(&key(field), format!("must be at most {most}")));
             }
         }
         Ok(())
@@ -258,7 +273,9 @@ impl<P> UdpConfig<P> {
     }
 
     pub fn max_packet_size(&self) -> usize {
-        usize::try_from(self.max_packet_size).unwrap_or(DEFAULT_MAX_PACKET_SIZE)
+        usize::try_from(self.max_packet_size)
+            .unwrap_or(DEFAULT_MAX_PACKET_SIZE)
+            .min(LONGEST_DATAGRAM)
     }
 
     pub fn workers(&self) -> usize {

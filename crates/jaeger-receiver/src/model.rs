@@ -176,7 +176,12 @@ fn required(what: &str, fields: &[(&str, bool)]) -> Result<(), ThriftError> {
 
 /// Thrift strings are bytes; OTLP strings are UTF-8, so invalid sequences become U+FFFD.
 fn text<'a>(p: &mut impl Protocol<'a>) -> Result<Cow<'a, str>, ThriftError> {
-    Ok(String::from_utf8_lossy(p.read_binary()?))
+    let bytes = p.read_binary()?;
+    // The common case checked with the standard library's fast validation.
+    Ok(match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    })
 }
 
 fn read_process<'a>(p: &mut impl Protocol<'a>) -> Result<Process<'a>, ThriftError> {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinSet;
@@ -115,36 +115,33 @@ async fn read_loop(
     stop: CancellationToken,
 ) {
     let mut dropped_logged = false;
-    let mut buf = BytesMut::new();
+    // One buffer for every read; each datagram is copied out at its own size, so a queued
+    // packet holds what arrived, not `max_packet_size`.
+    let mut buf = vec![0u8; max_packet_size];
     loop {
-        buf.clear();
-        buf.reserve(max_packet_size);
         let received = tokio::select! {
             () = stop.cancelled() => break,
-            r = socket.recv_buf_from(&mut buf) => r,
+            r = socket.recv_from(&mut buf) => r,
         };
         let len = match received {
-            Ok((len, _)) => len,
+            // A longer datagram was cut to the buffer, as otelcol's read cuts it.
+            Ok((len, _)) => len.min(buf.len()),
             Err(e) => {
                 tracing::debug!(error = %e, "reading a Jaeger agent datagram failed");
                 continue;
             }
         };
-        // A longer datagram was cut to the buffer, as otelcol's read cuts it.
-        buf.truncate(len.min(max_packet_size));
-        if buf.is_empty() {
+        if len == 0 {
             continue;
         }
-        let packet = buf.split().freeze();
-        if queue.try_send(packet).is_err() {
-            if !dropped_logged {
-                dropped_logged = true;
-                tracing::warn!(
-                    "Jaeger agent datagrams arrive faster than they are processed; dropping \
-                     those over protocols.*.queue_size (logged once)"
-                );
-            }
-            continue;
+        let packet = Bytes::copy_from_slice(&buf[..len]);
+        if queue.try_send(packet).is_err() && !dropped_logged {
+            dropped_logged = true;
+            tracing::warn!(
+                queue_size = queue.max_capacity(),
+                "Jaeger agent datagrams arrive faster than they are processed; dropping those \
+                 over the queue (logged once)"
+            );
         }
     }
 }
