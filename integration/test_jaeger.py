@@ -610,20 +610,18 @@ def _validate(redline_bin, tmp_path, name: str, jaeger: str):
     return path, res.stderr
 
 
-def test_validate_refuses_grpc_and_remote_sampling(redline_bin, tmp_path):
-    # gRPC alone, and beside a protocol Redline takes (so no other problem is reported).
-    for name, block, line in (
-        ("grpc-alone", "    protocols:\n      grpc:", 4),
-        ("grpc-beside", "    protocols:\n      thrift_http:\n        endpoint: 127.0.0.1:14268\n"
-                        "      grpc:\n        endpoint: 127.0.0.1:14250", 6),
-    ):
-        path, err = _validate(redline_bin, tmp_path, name, block)
-        wanted = [ln for ln in err.splitlines() if "receivers.jaeger.protocols.grpc:" in ln]
-        assert len(wanted) == 1, err
-        assert wanted[0].startswith(f"{path}:{line}:"), err
-        assert "not supported" in wanted[0], err
-        # Now that grpc counts as a protocol, grpc alone is one problem too.
-        assert "invalid config (1 error(s))" in err, err
+def test_validate_grpc_keys_remote_sampling_and_udp_bounds(redline_bin, tmp_path):
+    # gRPC alone is a protocol; its configgrpc keys are checked where they are written.
+    path = tmp_path / "grpc-alone.yaml"
+    path.write_text(VALIDATE.format(jaeger="    protocols:\n      grpc:"))
+    res = helpers.run([redline_bin, "validate", "--config", path], timeout=30)
+    assert res.returncode == 0, res.stderr
+    path, err = _validate(redline_bin, tmp_path, "grpc-keys",
+                          "    protocols:\n      grpc:\n        endpoint: 127.0.0.1:14250\n"
+                          "        max_recv_msg_size_mib: 5000\n")
+    assert (f"{path}:6:32: receivers.jaeger.protocols.grpc.max_recv_msg_size_mib: 5000 MiB is larger "
+            "than a gRPC message can be (4095 MiB)") in err, err
+    assert "invalid config (1 error(s))" in err, err
 
     path, err = _validate(redline_bin, tmp_path, "remote-sampling",
                           "    protocols:\n      thrift_compact:\n    remote_sampling:\n"

@@ -345,7 +345,7 @@ def zipkin_bodies() -> dict:
 
 def jaeger_bodies() -> dict:
     """Mode byte (0: a Batch as Thrift over HTTP, 1: an agent datagram in the compact
-    protocol, 2: in the binary protocol), then the body."""
+    protocol, 2: in the binary protocol, 3: the gRPC API's PostSpansRequest), then the body."""
     import struct
 
     def binary_field(ty, fid, payload):
@@ -394,7 +394,27 @@ def jaeger_bodies() -> dict:
              + b"\x16" + zz(25) + b"\0")
     cbatch = b"\x1c" + b"\x18\x03web" + b"\0" + b"\x19\x1c" + cspan + b"\0"
     compact_call = b"\x82\x81\x01\x09emitBatch" + b"\x1c" + cbatch + b"\0"
+    # The gRPC API's PostSpansRequest { batch { spans [span], process } }, protobuf.
+    def ld(field, payload):
+        return bytes([field << 3 | 2]) + _varint(len(payload)) + payload
+
+    def _varint(n):
+        out = b""
+        while n >= 0x80:
+            out += bytes([(n & 0x7f) | 0x80])
+            n >>= 7
+        return out + bytes([n])
+
+    kv = ld(1, b"otel.scope.name") + ld(3, b"lib")
+    pspan = (ld(1, bytes(range(1, 17))) + ld(2, bytes(range(1, 9))) + ld(3, b"GET /")
+             + ld(4, ld(1, bytes(range(1, 17))) + ld(2, bytes(range(2, 10))))
+             + bytes([5 << 3]) + b"\x01"
+             + ld(6, bytes([1 << 3]) + _varint(1700000000) + bytes([2 << 3]) + _varint(5))
+             + ld(7, bytes([2 << 3]) + _varint(1500)) + ld(8, kv)
+             + ld(9, ld(1, bytes([1 << 3]) + _varint(1700000000)) + ld(2, ld(1, b"event") + ld(3, b"retry"))))
+    pbatch = ld(1, pspan) + ld(2, ld(1, b"web") + ld(2, ld(1, b"hostname") + ld(3, b"h1")))
     return {
+        "grpc.pb": b"\x03" + ld(1, pbatch),
         "batch.thrift": b"\x00" + batch,
         "agent-binary.thrift": b"\x02" + binary_call + binary_field(12, 1, batch) + b"\0",
         "agent-compact.thrift": b"\x01" + compact_call,

@@ -1,6 +1,6 @@
-//! The `jaeger` receiver's Thrift decoding and translation on arbitrary bytes: the first byte
-//! picks the format (a `Batch` as Thrift over HTTP sends it, or an agent datagram in the
-//! compact or binary protocol), the rest is the body. It must never panic, and what it
+//! The `jaeger` receiver's decoding and translation on arbitrary bytes: the first byte picks
+//! the format (a `Batch` as Thrift over HTTP sends it, an agent datagram in the compact or
+//! binary protocol, or the gRPC API's `PostSpansRequest`), the rest is the body. It must never panic, and what it
 //! produces must pass `translated::check`.
 
 #![no_main]
@@ -16,10 +16,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, body)) = data.split_first() else {
         return;
     };
-    let format = match mode % 3 {
+    let format = match mode % 4 {
         0 => ThriftFormat::HttpBatch,
         1 => ThriftFormat::AgentCompact,
-        _ => ThriftFormat::AgentBinary,
+        2 => ThriftFormat::AgentBinary,
+        _ => ThriftFormat::GrpcProtobuf,
     };
     let Ok((raw, spans)) = translate(body, format) else {
         return;

@@ -61,7 +61,7 @@ Not compared, on purpose (documented differences, none of it is sent here):
     translation traffic, not in the counters'.)
   - Thrift strings that are not valid UTF-8: otelcol forwards the bytes as they are (not
     valid OTLP), Redline replaces invalid sequences with U+FFFD.
-  - `protocols.grpc` (Jaeger's gRPC/protobuf API): Redline does not take it yet.
+  - `protocols.grpc` (Jaeger's gRPC/protobuf API): test_parity_jaeger_grpc.py.
   - a batch that comes out without spans (a process and no spans, or only blank spans):
     otelcol forwards its resource alone, Redline forwards nothing;
     `test_batches_without_spans` checks each side does what it says.

@@ -13,7 +13,7 @@ use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use redline_pipeline::body_budget::BodyBudget;
 use redline_pipeline::extension::{AuthError, Extensions, ServerAuthConfig, ServerAuthenticator};
-use redline_pipeline::tls::{ServerTlsConfig, TlsAcceptor, ALPN_HTTP};
+use redline_pipeline::tls::{ServerTlsConfig, TlsAcceptor};
 use redline_pipeline::{BuildError, ComponentId};
 
 use crate::body::{drain, read_body, BodyError, UNREAD_BODY_DRAINED};
@@ -58,10 +58,11 @@ pub struct BodyLimits {
 /// A server section's `tls` and `auth`, loaded for its listener: the TLS acceptor (its
 /// warnings logged) and the authenticator extension `auth.authenticator` names (extensions
 /// are built first). `prefix` is the section's key path in the component (`""`, or
-/// `protocols.thrift_http.`), for the errors.
+/// `protocols.thrift_http.`), for the errors; `alpn` the protocols TLS offers.
 pub fn security(
     receiver: &ComponentId,
     prefix: &str,
+    alpn: &[&[u8]],
     tls: Option<&ServerTlsConfig>,
     auth: Option<&ServerAuthConfig>,
     extensions: &Extensions,
@@ -72,7 +73,7 @@ pub fn security(
             for warning in tls.warnings() {
                 tracing::warn!(%receiver, "{warning}");
             }
-            Some(tls.load(ALPN_HTTP).map_err(|e| {
+            Some(tls.load(alpn).map_err(|e| {
                 BuildError::new(receiver, format!("{prefix}tls.{}: {}", e.key, e.reason))
             })?)
         }

@@ -1,6 +1,6 @@
-//! `receivers: jaeger:`, with otelcol's keys: `protocols` (`thrift_http` with confighttp's
-//! server settings, `thrift_compact` and `thrift_binary` with the UDP server's, `grpc`) and
-//! the removed `remote_sampling`. A protocol listens when its key is present, even empty.
+//! `receivers: jaeger:`, with otelcol's keys: `protocols` (`grpc` with configgrpc's server
+//! settings, `thrift_http` with confighttp's, `thrift_compact` and `thrift_binary` with the
+//! UDP server's) and the removed `remote_sampling`. A protocol listens when its key is present, even empty.
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -14,9 +14,21 @@ use redline_pipeline::extension::ServerAuthConfig;
 use redline_pipeline::tls::ServerTlsConfig;
 use redline_pipeline::{ComponentConfig, ConfigError};
 use serde::de::{Deserializer, Error, IgnoredAny};
+
+/// `protocols.grpc` (otelcol's configgrpc.ServerConfig), on port 14250 by default.
+pub type GrpcConfig = redline_grpc_server::GrpcConfig<JaegerGrpcEndpoint>;
+
+/// The `jaeger` receiver's default gRPC endpoint.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JaegerGrpcEndpoint;
+
+impl redline_grpc_server::DefaultEndpoint for JaegerGrpcEndpoint {
+    const ENDPOINT: &'static str = DEFAULT_GRPC_ENDPOINT;
+}
 use serde::Deserialize;
 
 /// otelcol's defaults: Jaeger's ports, on localhost.
+pub const DEFAULT_GRPC_ENDPOINT: &str = "localhost:14250";
 pub const DEFAULT_THRIFT_HTTP_ENDPOINT: &str = "localhost:14268";
 pub const DEFAULT_THRIFT_COMPACT_ENDPOINT: &str = "localhost:6831";
 pub const DEFAULT_THRIFT_BINARY_ENDPOINT: &str = "localhost:6832";
@@ -46,9 +58,8 @@ pub struct Config {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Protocols {
-    /// Refused by [`Config::check`]: Redline has no Jaeger gRPC server yet.
     #[serde(deserialize_with = "present")]
-    pub grpc: Option<IgnoredAny>,
+    pub grpc: Option<GrpcConfig>,
     #[serde(deserialize_with = "present")]
     pub thrift_http: Option<ThriftHttpConfig>,
     #[serde(deserialize_with = "present")]
@@ -305,20 +316,19 @@ impl Config {
     /// The checks serde cannot express; errors name the key.
     pub fn check(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
         let p = &self.protocols;
-        if p.grpc.is_some() {
-            return Err(config.invalid(
-                "protocols.grpc",
-                "Jaeger's gRPC protocol (what jaeger-agent sends to port 14250) is not \
-                 supported by Redline yet; Jaeger clients' thrift_http, thrift_compact and \
-                 thrift_binary are",
-            ));
-        }
-        if p.thrift_http.is_none() && p.thrift_compact.is_none() && p.thrift_binary.is_none() {
+        if p.grpc.is_none()
+            && p.thrift_http.is_none()
+            && p.thrift_compact.is_none()
+            && p.thrift_binary.is_none()
+        {
             return Err(config.invalid(
                 "protocols",
                 "must specify at least one protocol when using the Jaeger receiver \
-                 (thrift_http, thrift_compact, thrift_binary or grpc)",
+                 (grpc, thrift_http, thrift_compact or thrift_binary)",
             ));
+        }
+        if let Some(grpc) = &p.grpc {
+            grpc.check(config, "protocols.grpc")?;
         }
         if let Some(http) = &p.thrift_http {
             http.check(config)?;

@@ -21,7 +21,11 @@ impl Ingest {
     /// Translates and hands over a batch; the pipeline's refusal is returned for the caller
     /// to answer with.
     pub(crate) fn batch(&self, batch: &model::Batch<'_>) -> Result<(), Refused> {
-        let encoded = translate::to_otlp(batch);
+        self.encoded(translate::to_otlp(batch))
+    }
+
+    /// Hands over a translated request.
+    pub(crate) fn encoded(&self, encoded: translate::Encoded) -> Result<(), Refused> {
         if encoded.dropped > 0 {
             self.counters
                 .refused

@@ -3,16 +3,19 @@
 //! translated to OTLP as otelcol-contrib's `jaegerreceiver` translates them:
 //! - `thrift_http`: `POST /api/traces`, a Thrift `Batch` (binary protocol), port 14268;
 //! - `thrift_compact`: the agent's UDP port 6831, `emitBatch` in the compact protocol;
-//! - `thrift_binary`: the agent's UDP port 6832, the same in the binary protocol.
+//! - `thrift_binary`: the agent's UDP port 6832, the same in the binary protocol;
+//! - `grpc`: `jaeger.api_v2.CollectorService/PostSpans`, port 14250, what jaeger-agent sends.
 //!
-//! Thrift is never OTLP, so this receiver decodes every batch (in place, strings borrowed)
-//! and encodes the OTLP request once; from there the pipeline carries raw OTLP bytes as for
+//! Neither Thrift nor Jaeger's protobuf is OTLP, so this receiver decodes every batch (Thrift
+//! in place, strings borrowed) and encodes the OTLP request once; from there the pipeline carries raw OTLP bytes as for
 //! every other receiver.
 
 mod config;
+mod grpc;
 mod http;
 mod ingest;
 mod model;
+mod proto;
 mod thrift;
 mod translate;
 mod udp;
@@ -32,17 +35,18 @@ use redline_pipeline::{
 };
 
 pub use config::{
-    AgentPort, BinaryPort, BinaryUdpConfig, CompactPort, CompactUdpConfig, Config, Protocols,
-    ThriftHttpConfig, UdpConfig,
+    AgentPort, BinaryPort, BinaryUdpConfig, CompactPort, CompactUdpConfig, Config, GrpcConfig,
+    JaegerGrpcEndpoint, Protocols, ThriftHttpConfig, UdpConfig,
 };
+use redline_grpc_server::GrpcProtocol;
 
 use crate::http::HttpState;
 use crate::ingest::Ingest;
 use crate::udp::{AgentProtocol, UdpServer, UdpSettings};
 
-/// A Thrift body translated to an encoded OTLP traces request and its span count, as the
-/// receiver does it: a `Batch` in the binary protocol (`http`), or an agent's `emitBatch`
-/// datagram in the compact or binary protocol. For benches and fuzzing.
+/// A body translated to an encoded OTLP traces request and its span count, as the receiver
+/// does it: a Thrift `Batch` in the binary protocol (`http`), an agent's `emitBatch` datagram
+/// in the compact or binary protocol, or a gRPC `PostSpansRequest`. For benches and fuzzing.
 #[doc(hidden)]
 pub fn translate(body: &[u8], format: ThriftFormat) -> Result<(Vec<u8>, usize), String> {
     use thrift::{Binary, Compact};
@@ -50,6 +54,12 @@ pub fn translate(body: &[u8], format: ThriftFormat) -> Result<(Vec<u8>, usize), 
         ThriftFormat::HttpBatch => model::read_batch(&mut Binary::new(body)).map(Some),
         ThriftFormat::AgentCompact => model::read_emit_batch(&mut Compact::new(body)),
         ThriftFormat::AgentBinary => model::read_emit_batch(&mut Binary::new(body)),
+        ThriftFormat::GrpcProtobuf => {
+            let decoded = proto::decode(body)?;
+            let converted = proto::convert(&decoded)?;
+            let encoded = translate::write_groups(&proto::regroup(&converted));
+            return Ok((encoded.bytes, encoded.spans));
+        }
     }
     .map_err(|e| e.0)?;
     Ok(batch.map_or((Vec::new(), 0), |b| {
@@ -65,6 +75,8 @@ pub enum ThriftFormat {
     HttpBatch,
     AgentCompact,
     AgentBinary,
+    /// Not Thrift: the gRPC API's `PostSpansRequest`.
+    GrpcProtobuf,
 }
 
 /// The `jaeger` receiver factory.
@@ -103,11 +115,15 @@ impl FactoryInfo for JaegerReceiverFactory {
     }
 
     fn extension_refs(&self, config: &ComponentConfig) -> Vec<(String, ComponentId)> {
-        Config::from_component(config)
-            .ok()
-            .and_then(|c| c.protocols.thrift_http?.auth?.id().ok())
-            .map(|id| vec![("protocols.thrift_http.auth.authenticator".to_owned(), id)])
-            .unwrap_or_default()
+        let Ok(c) = Config::from_component(config) else {
+            return Vec::new();
+        };
+        let http = c.protocols.thrift_http.and_then(|h| h.auth);
+        let grpc = c.protocols.grpc.and_then(|g| g.auth);
+        [("protocols.thrift_http", http), ("protocols.grpc", grpc)]
+            .into_iter()
+            .filter_map(|(key, auth)| Some((format!("{key}.auth.authenticator"), auth?.id().ok()?)))
+            .collect()
     }
 }
 
@@ -153,6 +169,7 @@ async fn start(
     };
     let mut running = Running {
         id: name.clone(),
+        grpc: None,
         http: None,
         udp: Vec::new(),
     };
@@ -189,6 +206,9 @@ async fn start(
     if let Some(http) = &config.protocols.thrift_http {
         running.http = Some(start_http(id, http, ctx, ingest(http::TRANSPORT)).await?);
     }
+    if let Some(g) = &config.protocols.grpc {
+        running.grpc = Some(start_grpc(id, g, ctx, ingest(grpc::TRANSPORT)).await?);
+    }
     Ok(running)
 }
 
@@ -224,6 +244,7 @@ async fn start_http(
     let ServerSecurity { tls, auth } = security(
         id,
         "protocols.thrift_http.",
+        redline_pipeline::tls::ALPN_HTTP,
         config.tls.as_ref(),
         config.auth.as_ref(),
         &ctx.extensions,
@@ -253,8 +274,40 @@ async fn start_http(
     Ok(handle)
 }
 
+async fn start_grpc(
+    id: &ComponentId,
+    config: &GrpcConfig,
+    ctx: &BuildContext,
+    ingest: Ingest,
+) -> Result<ServerHandle, BuildError> {
+    config.note_ineffective_keys(id, "protocols.grpc");
+    let ServerSecurity { tls, auth } = security(
+        id,
+        "protocols.grpc.",
+        redline_pipeline::tls::ALPN_H2,
+        config.tls.as_ref(),
+        config.auth.as_ref(),
+        &ctx.extensions,
+    )?;
+    let listener = redline_pipeline::endpoint::listen(&config.endpoint)
+        .await
+        .map_err(|e| BuildError::new(id, format!("protocols.grpc.endpoint: {e}")))?;
+    let state = Arc::new(grpc::GrpcState {
+        ingest,
+        max_recv_msg_size: config.max_recv_msg_size(),
+        max_header_list_size: config.max_header_list_size() as usize,
+        auth,
+    });
+    let secure = tls.is_some();
+    let conn = Conn::new(GrpcProtocol::new(config, grpc::GrpcService { state }), tls);
+    let handle = ServerHandle::spawn("grpc", listener, conn);
+    tracing::info!(receiver = %id, addr = %handle.addr, tls = secure, "Jaeger gRPC listening");
+    Ok(handle)
+}
+
 struct Running {
     id: String,
+    grpc: Option<ServerHandle>,
     http: Option<ServerHandle>,
     udp: Vec<(AgentProtocol, UdpServer)>,
 }
@@ -269,6 +322,9 @@ impl RunningComponent for Running {
         if let Some(http) = &self.http {
             addrs.push(("thrift_http", http.addr));
         }
+        if let Some(grpc) = &self.grpc {
+            addrs.push(("grpc", grpc.addr));
+        }
         addrs
     }
 
@@ -276,11 +332,16 @@ impl RunningComponent for Running {
         self: Box<Self>,
         deadline: Instant,
     ) -> BoxFuture<'static, Result<(), ShutdownError>> {
-        let Running { id, http, udp } = *self;
+        let Running {
+            id,
+            grpc,
+            http,
+            udp,
+        } = *self;
         Box::pin(async move {
             let mut clean = true;
-            if let Some(http) = http {
-                clean &= http.shutdown(deadline).await;
+            for server in [grpc, http].into_iter().flatten() {
+                clean &= server.shutdown(deadline).await;
             }
             for (_, server) in udp {
                 clean &= server.shutdown(deadline).await;

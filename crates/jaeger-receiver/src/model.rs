@@ -31,6 +31,8 @@ pub(crate) struct Tag<'a> {
     pub v_bool: Option<bool>,
     pub v_long: Option<i64>,
     pub v_binary: Option<&'a [u8]>,
+    /// `v_type` is a protobuf `ValueType` (the gRPC API numbers the types differently).
+    pub protobuf: bool,
 }
 
 /// `jaeger.TagType`.
@@ -43,8 +45,11 @@ pub(crate) const TAG_BINARY: i32 = 4;
 /// `jaeger.Log`.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Log<'a> {
+    /// Microseconds (Thrift).
     pub timestamp: i64,
     pub fields: Vec<Tag<'a>>,
+    /// The time in nanoseconds, for a protobuf log (which has no microseconds).
+    pub nanos: Option<u64>,
 }
 
 /// `jaeger.SpanRefType`.
@@ -75,6 +80,16 @@ pub(crate) struct Span<'a> {
     pub duration: i64,
     pub tags: Option<Vec<Tag<'a>>>,
     pub logs: Option<Vec<Log<'a>>>,
+    /// A protobuf span's start and end in nanoseconds, its trace state read from the
+    /// `w3c.tracestate` tag as only the gRPC path does; `None` for Thrift.
+    pub protobuf: Option<ProtobufTimes>,
+}
+
+/// What a protobuf span has that a Thrift one has not.
+#[derive(Debug, Default, PartialEq, Clone, Copy)]
+pub(crate) struct ProtobufTimes {
+    pub start_ns: u64,
+    pub end_ns: u64,
 }
 
 impl Span<'_> {

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use redline_otlp_wire::write::{self as encode, Value};
 
 use crate::model::{
-    Batch, Log, Span, SpanRef, Tag, CHILD_OF, TAG_BINARY, TAG_BOOL, TAG_DOUBLE, TAG_LONG,
+    Batch, Log, Process, Span, SpanRef, Tag, CHILD_OF, TAG_BINARY, TAG_BOOL, TAG_DOUBLE, TAG_LONG,
     TAG_STRING,
 };
 
@@ -91,14 +91,26 @@ const OTEL_STATUS_CODE: &str = "otel.status_code";
 const OTEL_STATUS_DESCRIPTION: &str = "otel.status_description";
 
 fn tag_value<'a>(tag: &Tag<'a>) -> AttrValue<'a> {
-    match tag.v_type {
+    // The protobuf ValueType's numbers, Thrift's TagType's.
+    let kind = match (tag.protobuf, tag.v_type) {
+        (true, 0) | (false, TAG_STRING) => TAG_STRING,
+        (true, 1) | (false, TAG_BOOL) => TAG_BOOL,
+        (true, 2) | (false, TAG_LONG) => TAG_LONG,
+        (true, 3) | (false, TAG_DOUBLE) => TAG_DOUBLE,
+        (true, 4) | (false, TAG_BINARY) => TAG_BINARY,
+        // Go prints the unknown enum value's String(), quoted: Thrift's "<UNSET>", gogo
+        // protobuf's the number.
+        (false, _) => return AttrValue::Str(Cow::Borrowed("<Unknown Jaeger TagType \"<UNSET>\">")),
+        (true, n) => {
+            return AttrValue::Str(Cow::Owned(format!("<Unknown Jaeger TagType \"{n}\">")))
+        }
+    };
+    match kind {
         TAG_STRING => AttrValue::Str(tag.v_str.clone().unwrap_or_default()),
         TAG_DOUBLE => AttrValue::Double(tag.v_double.unwrap_or_default()),
         TAG_BOOL => AttrValue::Bool(tag.v_bool.unwrap_or_default()),
         TAG_LONG => AttrValue::Int(tag.v_long.unwrap_or_default()),
-        TAG_BINARY => AttrValue::Bytes(tag.v_binary.unwrap_or_default()),
-        // Go prints the unknown enum value's String(), "<UNSET>", quoted.
-        _ => AttrValue::Str(Cow::Borrowed("<Unknown Jaeger TagType \"<UNSET>\">")),
+        _ => AttrValue::Bytes(tag.v_binary.unwrap_or_default()),
     }
 }
 
@@ -111,45 +123,90 @@ pub(crate) struct Encoded {
     pub dropped: usize,
 }
 
-/// Translates one batch: one resource (the process), one scope without a name, its spans.
+/// Spans of one resource, by scope, as the translation writes them.
+pub(crate) struct ResourceGroup<'b, 'a> {
+    /// `None`: a resource without attributes.
+    pub process: Option<&'b Process<'a>>,
+    pub scopes: Vec<ScopeGroup<'b, 'a>>,
+}
+
+/// Spans of one scope (name and version; empty for Thrift, which has no scopes).
+pub(crate) struct ScopeGroup<'b, 'a> {
+    pub name: Cow<'a, str>,
+    pub version: Cow<'a, str>,
+    pub spans: Vec<&'b Span<'a>>,
+}
+
+/// Translates one Thrift batch: one resource (the process), one scope without a name, its
+/// spans.
 pub(crate) fn to_otlp(batch: &Batch<'_>) -> Encoded {
+    let group = ResourceGroup {
+        process: Some(&batch.process),
+        scopes: vec![ScopeGroup {
+            name: Cow::Borrowed(""),
+            version: Cow::Borrowed(""),
+            spans: batch.spans.iter().collect(),
+        }],
+    };
+    write_groups(&[group])
+}
+
+/// Writes the request: each group a resource; a scope without spans left out, a resource
+/// without spans kept as otelcol keeps it, unless the request has no span at all.
+pub(crate) fn write_groups(groups: &[ResourceGroup<'_, '_>]) -> Encoded {
     let mut out = Encoded {
         bytes: Vec::new(),
         spans: 0,
         dropped: 0,
     };
+    let mut resource_spans = Vec::new();
     let mut scope_spans = Vec::new();
     let mut span_buf = Vec::new();
     let mut part = Vec::new();
-    for span in &batch.spans {
-        if span.is_blank() {
-            continue;
+    for group in groups {
+        resource_spans.clear();
+        part.clear();
+        resource(group.process).write(1, &mut part);
+        encode::bytes(1, &part, &mut resource_spans);
+        for scope in &group.scopes {
+            scope_spans.clear();
+            part.clear();
+            encode::string(1, &scope.name, &mut part);
+            encode::string(2, &scope.version, &mut part);
+            encode::bytes(1, &part, &mut scope_spans);
+            let mut written = 0;
+            for span in &scope.spans {
+                if span.is_blank() {
+                    continue;
+                }
+                if (span.trace_id_high == 0 && span.trace_id_low == 0) || span.span_id == 0 {
+                    out.dropped += 1;
+                    continue;
+                }
+                span_buf.clear();
+                write_span(span, &mut span_buf, &mut part);
+                encode::bytes(2, &span_buf, &mut scope_spans);
+                written += 1;
+            }
+            if written > 0 {
+                encode::bytes(2, &scope_spans, &mut resource_spans);
+                out.spans += written;
+            }
         }
-        if (span.trace_id_high == 0 && span.trace_id_low == 0) || span.span_id == 0 {
-            out.dropped += 1;
-            continue;
-        }
-        span_buf.clear();
-        write_span(span, &mut span_buf, &mut part);
-        encode::bytes(2, &span_buf, &mut scope_spans);
-        out.spans += 1;
+        encode::bytes(1, &resource_spans, &mut out.bytes);
     }
     if out.spans == 0 {
-        return out;
+        out.bytes.clear();
     }
-    let mut resource_spans = Vec::new();
-    part.clear();
-    resource(batch).write(1, &mut part);
-    encode::bytes(1, &part, &mut resource_spans);
-    encode::bytes(2, &scope_spans, &mut resource_spans);
-    encode::bytes(1, &resource_spans, &mut out.bytes);
     out
 }
 
 /// The process as the resource (`jThriftProcessToInternalResource`).
-fn resource<'a>(batch: &Batch<'a>) -> Attrs<'a> {
-    let process = &batch.process;
+fn resource<'a>(process: Option<&Process<'a>>) -> Attrs<'a> {
     let mut attrs = Attrs::default();
+    let Some(process) = process else {
+        return attrs;
+    };
     if !process.service_name.is_empty() {
         attrs.put(
             Cow::Borrowed("service.name"),
@@ -242,13 +299,22 @@ fn write_span(span: &Span<'_>, out: &mut Vec<u8>, part: &mut Vec<u8>) {
     attrs.put_tags(span.tags.as_deref().unwrap_or_default());
     let kind = attrs.remove("span.kind").map_or(0, |k| kind(k.str()));
     encode::varint(6, kind, out);
-    encode::fixed64(7, micros_to_nanos(span.start_time), out);
-    encode::fixed64(
-        8,
-        micros_to_nanos(span.start_time.wrapping_add(span.duration)),
-        out,
-    );
+    let (start, end) = match span.protobuf {
+        Some(times) => (times.start_ns, times.end_ns),
+        None => (
+            micros_to_nanos(span.start_time),
+            micros_to_nanos(span.start_time.wrapping_add(span.duration)),
+        ),
+    };
+    encode::fixed64(7, start, out);
+    encode::fixed64(8, end, out);
     let status = status(&mut attrs, kind);
+    // Only the protobuf translation reads the trace state from its tag, after the status.
+    if span.protobuf.is_some() {
+        if let Some(state) = take_str(&mut attrs, "w3c.tracestate") {
+            encode::string(3, &state, out);
+        }
+    }
     attrs.write(9, out);
     for log in span.logs.as_deref().unwrap_or_default() {
         part.clear();
@@ -260,8 +326,13 @@ fn write_span(span: &Span<'_>, out: &mut Vec<u8>, part: &mut Vec<u8>) {
             continue;
         }
         part.clear();
-        encode::bytes(1, &id_bytes(r.trace_id_high, r.trace_id_low), part);
-        encode::bytes(2, &r.span_id.to_be_bytes(), part);
+        // pdata leaves an all-zero id off the wire.
+        if r.trace_id_high != 0 || r.trace_id_low != 0 {
+            encode::bytes(1, &id_bytes(r.trace_id_high, r.trace_id_low), part);
+        }
+        if r.span_id != 0 {
+            encode::bytes(2, &r.span_id.to_be_bytes(), part);
+        }
         let ref_type = if r.ref_type == CHILD_OF {
             "child_of"
         } else {
@@ -283,7 +354,8 @@ fn write_span(span: &Span<'_>, out: &mut Vec<u8>, part: &mut Vec<u8>) {
 }
 
 fn write_event(log: &Log<'_>, out: &mut Vec<u8>) {
-    encode::fixed64(1, micros_to_nanos(log.timestamp), out);
+    let time = log.nanos.unwrap_or_else(|| micros_to_nanos(log.timestamp));
+    encode::fixed64(1, time, out);
     let mut attrs = Attrs::default();
     attrs.put_tags(&log.fields);
     if let Some(name) = attrs.remove("event") {

@@ -21,25 +21,21 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Frame;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use prost::Message;
 use redline_pipeline::body_budget::{BodyBudget, BodyPermit};
-use redline_pipeline::extension::{AuthCheck, AuthError, ServerAuthenticator};
+use redline_pipeline::extension::{AuthCheck, ServerAuthenticator};
 use redline_pipeline::rpc_status::{ExportResponse, PartialSuccess};
 use redline_pipeline::telemetry::ReceiverCounters;
 use redline_pipeline::Signal;
-use tokio_util::sync::CancellationToken;
 use tonic::codec::{
     BufferSettings, Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder,
 };
 use tonic::{Code, Status};
 
-use crate::config::GrpcConfig;
 use crate::gzip::{self, GunzipError};
 use crate::ingest::{Ingest, IngestError, INVALID_IDS_MESSAGE};
 use crate::rpc;
-use redline_http_server::lifetime::{self, Lifetime, Tracked};
-use redline_http_server::Protocol;
+use redline_grpc_server::{metadata_over_limit, refusal, size_limit_as_resource_exhausted};
 
 /// Decodes a message into its raw bytes; encodes the prost response.
 #[derive(Clone, Copy, Debug, Default)]
@@ -140,18 +136,7 @@ impl hyper::service::Service<Request<Incoming>> for GrpcService {
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let metadata = header_list_size(&req);
-        if metadata > self.state.max_header_list_size {
-            tracing::debug!(
-                metadata_bytes = metadata,
-                limit_bytes = self.state.max_header_list_size,
-                "gRPC call refused: request metadata over the limit"
-            );
-            let status = Status::resource_exhausted(format!(
-                "request metadata of {metadata} bytes is over the limit of {} bytes \
-                 (protocols.grpc.max_header_list_size_kib)",
-                self.state.max_header_list_size
-            ));
+        if let Some(status) = metadata_over_limit(&req, self.state.max_header_list_size) {
             return Box::pin(async move { Ok(status.into_http()) });
         }
         // As otelcol's auth interceptor: nothing is decoded or counted for a request that is
@@ -235,51 +220,6 @@ impl GrpcService {
             size_limit_as_resource_exhausted(&mut resp);
             Ok(resp)
         })
-    }
-}
-
-/// The request's header list as HTTP/2 counts it (RFC 9113 §6.5.2: name, value and 32 bytes
-/// per field, pseudo-headers included).
-fn header_list_size<B>(req: &Request<B>) -> usize {
-    const FIELD: usize = 32;
-    let uri = req.uri();
-    let pseudo = [
-        ":method".len() + req.method().as_str().len(),
-        ":path".len() + uri.path_and_query().map_or(1, |p| p.as_str().len()),
-        ":scheme".len() + uri.scheme_str().map_or(0, str::len),
-        ":authority".len() + uri.authority().map_or(0, |a| a.as_str().len()),
-    ];
-    let fields: usize = req
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + FIELD)
-        .sum();
-    pseudo.iter().map(|p| p + FIELD).sum::<usize>() + fields
-}
-
-fn refusal(e: AuthError) -> Response<tonic::body::Body> {
-    let status = match e {
-        AuthError::Denied(reason) => {
-            tracing::debug!(%reason, "gRPC request refused: not authenticated");
-            Status::unauthenticated(reason)
-        }
-        AuthError::Busy => {
-            tracing::debug!("gRPC request refused: authentication queue full");
-            Status::unavailable(AuthError::Busy.to_string())
-        }
-    };
-    status.into_http()
-}
-
-/// tonic answers OUT_OF_RANGE for a message over the limit (RESOURCE_EXHAUSTED only when
-/// decompression overflows); grpc-go, hence otelcol, answers RESOURCE_EXHAUSTED in both
-/// cases, and OTLP clients treat that code without RetryInfo as not retryable. The handler
-/// never answers OUT_OF_RANGE itself, so any such status here is tonic's size check.
-fn size_limit_as_resource_exhausted<B>(resp: &mut Response<B>) {
-    let out_of_range = HeaderValue::from_static("11");
-    if resp.headers().get("grpc-status") == Some(&out_of_range) {
-        resp.headers_mut()
-            .insert("grpc-status", HeaderValue::from_static("8"));
     }
 }
 
@@ -590,67 +530,6 @@ fn over_budget(budget: &BodyBudget) -> Status {
     Status::with_details(Code::Unavailable, message, details)
 }
 
-/// gRPC's side of a connection: HTTP/2 only, with the config's stream limit and keep-alive.
-#[derive(Clone)]
-pub(crate) struct GrpcProtocol {
-    builder: hyper::server::conn::http2::Builder<TokioExecutor>,
-    service: GrpcService,
-    lifetime: Lifetime,
-}
-
-impl GrpcProtocol {
-    pub(crate) fn new(config: &GrpcConfig, service: GrpcService) -> Self {
-        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-        // Keep-alive pings need a timer; hyper panics without one when they are enabled.
-        builder.timer(TokioTimer::new());
-        // Flow-control windows stay at hyper's defaults: larger ones would let every stream of
-        // every connection park more unread data in memory.
-        builder.max_header_list_size(config.connection_header_list_size());
-        if config.max_concurrent_streams > 0 {
-            builder.max_concurrent_streams(config.max_concurrent_streams);
-        }
-        let mut lifetime = Lifetime::default();
-        if let Some(sp) = config
-            .keepalive
-            .as_ref()
-            .and_then(|k| k.server_parameters.as_ref())
-        {
-            if let Some(time) = sp.time.filter(|t| !t.is_zero()) {
-                builder.keep_alive_interval(time);
-                // grpc-go's default ack timeout.
-                builder
-                    .keep_alive_timeout(sp.timeout.unwrap_or(std::time::Duration::from_secs(20)));
-            }
-            // grpc-go reads 0 as infinity for all three.
-            let set = |d: Option<std::time::Duration>| d.filter(|d| !d.is_zero());
-            lifetime.idle = set(sp.max_connection_idle);
-            lifetime.max_age = set(sp.max_connection_age);
-            lifetime.age_grace = set(sp.max_connection_age_grace);
-        }
-        Self {
-            builder,
-            service,
-            lifetime,
-        }
-    }
-}
-
-impl Protocol for GrpcProtocol {
-    const NAME: &'static str = "gRPC";
-    type Error = hyper::Error;
-
-    async fn serve<I>(self, io: I, stop: CancellationToken) -> Result<(), hyper::Error>
-    where
-        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
-        // Calls are counted only for max_connection_idle (gRPC has no header deadline).
-        let activity = self.lifetime.activity(false);
-        let service = Tracked::new(self.service, activity.clone());
-        let conn = self.builder.serve_connection(TokioIo::new(io), service);
-        lifetime::drive(conn, &stop, self.lifetime, activity.as_deref()).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -679,15 +558,5 @@ mod tests {
             .expect("compress");
         let corrupt = inflate_snappy_framed(&block, 1 << 20).expect_err("not framed");
         assert_eq!(corrupt.code(), Code::Internal);
-    }
-
-    #[test]
-    fn rewrites_only_out_of_range() {
-        let mut resp = Status::out_of_range("too large").into_http::<()>();
-        size_limit_as_resource_exhausted(&mut resp);
-        assert_eq!(resp.headers()["grpc-status"], "8");
-        let mut resp = Status::invalid_argument("bad").into_http::<()>();
-        size_limit_as_resource_exhausted(&mut resp);
-        assert_eq!(resp.headers()["grpc-status"], "3");
     }
 }

@@ -44,9 +44,10 @@ pub use http::CorsConfig;
 #[doc(hidden)]
 pub use crate::http::json_to_protobuf;
 
-use crate::grpc::{GrpcProtocol, GrpcRoute, GrpcService, GrpcState};
+use crate::grpc::{GrpcRoute, GrpcService, GrpcState};
 use crate::http::{HttpRoute, HttpState};
 use crate::ingest::Ingest;
+use redline_grpc_server::GrpcProtocol;
 use redline_http_server::{Conn, HttpProtocol, ServerHandle};
 
 /// The `otlp` receiver factory.
@@ -159,27 +160,7 @@ async fn start(
     let budget = BodyBudget::new(ctx.body_budget.unwrap_or(DEFAULT_BODY_BUDGET));
 
     if let Some(g) = &config.protocols.grpc {
-        for (key, value) in [
-            ("read_buffer_size", g.read_buffer_size),
-            ("write_buffer_size", g.write_buffer_size),
-        ] {
-            if value.is_some() {
-                tracing::info!(
-                    receiver = %id,
-                    "protocols.grpc.{key} has no effect in Redline: hyper sizes its buffers itself"
-                );
-            }
-        }
-        if g.keepalive
-            .as_ref()
-            .is_some_and(|k| k.enforcement_policy.is_some())
-        {
-            tracing::info!(
-                receiver = %id,
-                "protocols.grpc.keepalive.enforcement_policy has no effect in Redline: every \
-                 client ping is answered, and none closes its connection"
-            );
-        }
+        g.note_ineffective_keys(id, "protocols.grpc");
         let auth = authenticator(id, ctx, "grpc", g.auth.as_ref(), g.tls.is_some())?;
         let tls = acceptor(id, "grpc", g.tls.as_ref(), redline_pipeline::tls::ALPN_H2)?;
         let listener = bind(id, "grpc", &g.endpoint).await?;

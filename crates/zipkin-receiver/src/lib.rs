@@ -138,6 +138,7 @@ async fn start(
     let ServerSecurity { tls, auth } = security(
         id,
         "",
+        redline_pipeline::tls::ALPN_HTTP,
         config.tls.as_ref(),
         config.auth.as_ref(),
         &ctx.extensions,

@@ -1,0 +1,103 @@
+//! Jaeger's gRPC API (the collector's port 14250): `jaeger.api_v2.CollectorService/PostSpans`,
+//! what jaeger-agent sends. Answers are grpc-go's, as otelcol's server gives them: an empty
+//! `PostSpansResponse`, INTERNAL for a message that does not decode, UNIMPLEMENTED for other
+//! methods; a refusing pipeline is UNAVAILABLE.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use prost::Message;
+use redline_grpc_server::{admit, size_limit_as_resource_exhausted, unknown_method};
+use redline_pipeline::extension::ServerAuthenticator;
+use tonic::codec::CompressionEncoding;
+use tonic::Status;
+
+use crate::ingest::Ingest;
+use crate::proto::{self, PostSpansRequest};
+
+/// The transport otelcol counts these spans under.
+pub(crate) const TRANSPORT: &str = "grpc";
+
+const POST_SPANS: &str = "/jaeger.api_v2.CollectorService/PostSpans";
+
+/// `PostSpansResponse`: empty.
+#[derive(Clone, Copy, PartialEq, Message)]
+pub(crate) struct PostSpansResponse {}
+
+pub(crate) struct GrpcState {
+    pub ingest: Ingest,
+    pub max_recv_msg_size: usize,
+    pub max_header_list_size: usize,
+    pub auth: Option<Arc<dyn ServerAuthenticator>>,
+}
+
+#[derive(Clone)]
+pub(crate) struct GrpcService {
+    pub state: Arc<GrpcState>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for GrpcService {
+    type Response = Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let state = self.state.clone();
+        Box::pin(async move {
+            if let Err(refused) = admit(&req, state.max_header_list_size, state.auth.as_ref()).await
+            {
+                return Ok(refused);
+            }
+            if req.uri().path() != POST_SPANS {
+                return Ok(unknown_method(req.uri().path()).into_http());
+            }
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
+                PostSpansResponse,
+                PostSpansRequest,
+            >::default())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Zstd)
+            .max_decoding_message_size(state.max_recv_msg_size);
+            let mut resp = grpc.unary(PostSpans { state }, req).await;
+            size_limit_as_resource_exhausted(&mut resp);
+            Ok(resp)
+        })
+    }
+}
+
+#[derive(Clone)]
+struct PostSpans {
+    state: Arc<GrpcState>,
+}
+
+impl tonic::server::UnaryService<PostSpansRequest> for PostSpans {
+    type Response = PostSpansResponse;
+    type Future = futures::future::Ready<Result<tonic::Response<PostSpansResponse>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<PostSpansRequest>) -> Self::Future {
+        let batch = request.into_inner().batch.unwrap_or_default();
+        futures::future::ready(post_spans(&self.state.ingest, batch))
+    }
+}
+
+fn post_spans(
+    ingest: &Ingest,
+    batch: proto::PbBatch,
+) -> Result<tonic::Response<PostSpansResponse>, Status> {
+    let decoded = proto::Decoded { batch };
+    // What gogo refuses while decoding (id lengths, times out of range), grpc-go answers as
+    // any message that does not decode.
+    let converted = proto::convert(&decoded)
+        .map_err(|e| Status::internal(format!("grpc: error unmarshalling request: {e}")))?;
+    let groups = proto::regroup(&converted);
+    let encoded = crate::translate::write_groups(&groups);
+    match ingest.encoded(encoded) {
+        Ok(()) => Ok(tonic::Response::new(PostSpansResponse {})),
+        Err(refused) => Err(Status::unavailable(format!(
+            "pipeline is full, retry later: {refused}"
+        ))),
+    }
+}
