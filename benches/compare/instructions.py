@@ -46,7 +46,8 @@ def measure(load: compare.Load, spans: int, bin_dir: Path, work: Path, protocol:
     text = compare.COLLECTOR_CONFIG.format(
         grpc=grpc, sink=sink_port, prom=prom, telemetry=telemetry, compression=compression,
         processors=section, pipeline_processors=line, sending_queue="", extensions="",
-        service_extensions="", extra_dimensions=load.dimensions)
+        service_extensions="", extra_dimensions=load.dimensions, extra_connectors="",
+        connector_ids="", metric_receivers="", foreign_receiver="", foreign_id="")
     endpoint = f"127.0.0.1:{grpc}"
     if protocol == "http":
         receiver = f"      grpc:\n        endpoint: {endpoint}\n"

@@ -127,7 +127,7 @@ fn kvlist_value(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
     let mut fields = Fields::new(c, r);
     while let Some(f) = fields.next_field()? {
         match f.tag {
-            1 => values.read::<true>(f, key_value)?,
+            1 => values.read::<true>(f, |c, r| key_value(c, r))?,
             _ => fields.skip_unknown(f)?,
         }
     }

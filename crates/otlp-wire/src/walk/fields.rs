@@ -233,6 +233,10 @@ impl Elements {
 
     /// Reads the next element, the field `f`: its wire type always, its contents with
     /// `check` only when `CHECK` (the trusting walk leaves them to the lazy views).
+    ///
+    /// Hot checks are passed as closures (`|c, r| key_value(c, r)`), not as the function
+    /// itself: LLVM may leave a function item's `FnOnce` shim out of line, which cost the
+    /// attribute loop ~500 instructions per span in one build (BENCHMARKS.md, issue 14).
     #[inline(always)]
     pub(super) fn read<'a, const CHECK: bool>(
         &mut self,

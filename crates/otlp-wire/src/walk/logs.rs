@@ -66,7 +66,7 @@ fn log_record(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
             3 => f.check_string("severity_text")?,
             // Repeated occurrences merge; each is checked on its own, as prost does.
             5 => f.singular("body", any_value)?,
-            6 => attributes.read::<true>(f, key_value)?,
+            6 => attributes.read::<true>(f, |c, r| key_value(c, r))?,
             7 => f.check_type(WireType::Varint, "dropped_attributes_count")?,
             8 => f.check_type(WireType::Fixed32, "flags")?,
             9 => f.check_type(WireType::Len, "trace_id")?,

@@ -109,7 +109,7 @@ fn metric(c: Cursor<'_>, r: u32) -> Result<usize, WireError> {
                 11,
                 f.singular("summary", |c, r| points(c, r, summary_point, &[]))?,
             ),
-            12 => metadata.read::<true>(f, key_value)?,
+            12 => metadata.read::<true>(f, |c, r| key_value(c, r))?,
             _ => fields.skip_unknown(f)?,
         }
     }
@@ -172,7 +172,7 @@ fn number_point(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
     let mut fields = Fields::new(c, r);
     while let Some(f) = fields.next_field()? {
         match f.tag {
-            7 => attributes.read::<true>(f, key_value)?,
+            7 => attributes.read::<true>(f, |c, r| key_value(c, r))?,
             2 => i64_field(f, "start_time_unix_nano")?,
             3 => i64_field(f, "time_unix_nano")?,
             // The `value` oneof: both variants are scalars, so merging changes nothing here.
@@ -193,7 +193,7 @@ fn histogram_point(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
     let mut fields = Fields::new(c, r);
     while let Some(f) = fields.next_field()? {
         match f.tag {
-            9 => attributes.read::<true>(f, key_value)?,
+            9 => attributes.read::<true>(f, |c, r| key_value(c, r))?,
             2 => i64_field(f, "start_time_unix_nano")?,
             3 => i64_field(f, "time_unix_nano")?,
             4 => i64_field(f, "count")?,
@@ -217,7 +217,7 @@ fn exponential_point(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
     let mut fields = Fields::new(c, r);
     while let Some(f) = fields.next_field()? {
         match f.tag {
-            1 => attributes.read::<true>(f, key_value)?,
+            1 => attributes.read::<true>(f, |c, r| key_value(c, r))?,
             2 => i64_field(f, "start_time_unix_nano")?,
             3 => i64_field(f, "time_unix_nano")?,
             4 => i64_field(f, "count")?,
@@ -258,7 +258,7 @@ fn summary_point(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
     let mut fields = Fields::new(c, r);
     while let Some(f) = fields.next_field()? {
         match f.tag {
-            7 => attributes.read::<true>(f, key_value)?,
+            7 => attributes.read::<true>(f, |c, r| key_value(c, r))?,
             2 => i64_field(f, "start_time_unix_nano")?,
             3 => i64_field(f, "time_unix_nano")?,
             4 => i64_field(f, "count")?,
@@ -290,7 +290,7 @@ fn exemplar(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
     let mut fields = Fields::new(c, r);
     while let Some(f) = fields.next_field()? {
         match f.tag {
-            7 => attributes.read::<true>(f, key_value)?,
+            7 => attributes.read::<true>(f, |c, r| key_value(c, r))?,
             2 => i64_field(f, "time_unix_nano")?,
             // The `value` oneof, as in `NumberDataPoint`.
             3 => i64_field(f, "as_double")?,

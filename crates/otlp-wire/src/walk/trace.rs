@@ -24,7 +24,7 @@ pub(super) fn resource<const CHECK: bool>(
     let mut fields = Fields::new(c, r);
     while let Some(f) = fields.next_field()? {
         match f.tag {
-            1 => attributes.read::<CHECK>(f, key_value)?,
+            1 => attributes.read::<CHECK>(f, |c, r| key_value(c, r))?,
             2 => *dropped = f.varint("dropped_attributes_count")? as u32,
             3 => entity_refs.read::<CHECK>(f, entity_ref)?,
             _ => fields.skip_unknown(f)?,
@@ -59,7 +59,7 @@ pub(super) fn scope<'a, const CHECK: bool>(
         match f.tag {
             1 => view.name = f.string("name")?,
             2 => view.version = f.string("version")?,
-            3 => attributes.read::<CHECK>(f, key_value)?,
+            3 => attributes.read::<CHECK>(f, |c, r| key_value(c, r))?,
             4 => view.dropped_attributes_count = f.varint("dropped_attributes_count")? as u32,
             _ => fields.skip_unknown(f)?,
         }
@@ -97,7 +97,7 @@ pub(super) fn span<'a, const CHECK: bool>(
             7 => s.start_time_unix_nano = f.fixed64("start_time_unix_nano")?,
             8 => s.end_time_unix_nano = f.fixed64("end_time_unix_nano")?,
             9 => {
-                let kv = attributes.read_bytes::<CHECK>(f, key_value)?;
+                let kv = attributes.read_bytes::<CHECK>(f, |c, r| key_value(c, r))?;
                 if !s.keys.is_empty() {
                     s.note_attribute(kv);
                 }
@@ -142,7 +142,7 @@ fn event(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
         match f.tag {
             1 => f.check_type(WireType::Fixed64, "time_unix_nano")?,
             2 => f.check_string("name")?,
-            3 => attributes.read::<true>(f, key_value)?,
+            3 => attributes.read::<true>(f, |c, r| key_value(c, r))?,
             4 => f.check_type(WireType::Varint, "dropped_attributes_count")?,
             _ => fields.skip_unknown(f)?,
         }
@@ -159,7 +159,7 @@ fn link(c: Cursor<'_>, r: u32) -> Result<(), WireError> {
             1 => f.check_type(WireType::Len, "trace_id")?,
             2 => f.check_type(WireType::Len, "span_id")?,
             3 => f.check_string("trace_state")?,
-            4 => attributes.read::<true>(f, key_value)?,
+            4 => attributes.read::<true>(f, |c, r| key_value(c, r))?,
             5 => f.check_type(WireType::Varint, "dropped_attributes_count")?,
             6 => f.check_type(WireType::Fixed32, "flags")?,
             _ => fields.skip_unknown(f)?,
