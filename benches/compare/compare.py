@@ -103,8 +103,10 @@ class Load:
     connectors: tuple = ()
     # loadgen sends the same spans as Zipkin v2 JSON (`--protocol zipkin`) to a `zipkin`
     # receiver, or as Jaeger Thrift over HTTP (`--protocol jaeger`) to a `jaeger` receiver's
-    # `thrift_http`, in the traces pipeline. Such loads run without --verify (microsecond
-    # times move durations across bucket bounds) and without rotel (no such receivers).
+    # `thrift_http`, or as Jaeger gRPC (`--protocol jaeger-grpc`) to its `grpc`, in the traces
+    # pipeline. Such loads run without --verify (Zipkin's and Thrift's microsecond times move
+    # durations across bucket bounds, and the Jaeger translation makes an error of a span
+    # whose http.status_code says so) and without rotel (no such receivers).
     foreign: str = ""
 
 
@@ -211,6 +213,9 @@ def loads(args) -> dict[str, Load]:
         "jaegersteady": Load("jaegersteady", f"steady 10k spans/s for {args.duration}, "
                              "uncompressed, the client sending Jaeger Thrift over HTTP", "none",
                              None, rate=10_000, duration=args.duration, foreign="jaeger"),
+        "jaegergrpc": Load("jaegergrpc", "uncompressed, the client sending Jaeger gRPC PostSpans "
+                           "calls (as jaeger-agent) to a `jaeger` receiver (loadgen `--protocol "
+                           "jaeger-grpc`)", "none", None, foreign="jaeger-grpc"),
         # rotel has no span metrics: None keeps it out of this load.
         "globs": Load("globs", "uncompressed, a spanmetrics glob dimension (`http.*.*`)",
                       "none", None, dimensions=GLOB_HTTP),
@@ -259,7 +264,9 @@ def parse_args() -> argparse.Namespace:
         "otelcol and Redline only); zipkin (uncompressed, loadgen sending Zipkin v2 JSON to a "
         "zipkin receiver; otelcol and Redline only), zipkinsteady (the same at 10k spans/s); "
         "jaeger (uncompressed, loadgen sending Jaeger Thrift over HTTP to a jaeger receiver; "
-        "otelcol and Redline only), jaegersteady (the same at 10k spans/s); "
+        "otelcol and Redline only), jaegersteady (the same at 10k spans/s); jaegergrpc "
+        "(uncompressed, loadgen sending Jaeger gRPC as jaeger-agent does; otelcol and Redline "
+        "only); "
         "default "
         "reference,none,steady",
     )
@@ -394,10 +401,12 @@ class Bench:
             "zipkin": f"  zipkin:\n    endpoint: 127.0.0.1:{foreign_port}\n",
             "jaeger": ("  jaeger:\n    protocols:\n      thrift_http:\n"
                        f"        endpoint: 127.0.0.1:{foreign_port}\n"),
+            "jaeger-grpc": ("  jaeger:\n    protocols:\n      grpc:\n"
+                            f"        endpoint: 127.0.0.1:{foreign_port}\n"),
         }[load.foreign]
         cfg.write_text(COLLECTOR_CONFIG.format(
             foreign_receiver=foreign_receiver,
-            foreign_id=f", {load.foreign}" if load.foreign else "",
+            foreign_id=f", {load.foreign.split('-')[0]}" if load.foreign else "",
             grpc=grpc, sink=self.sink_port, prom=other, telemetry=procs.free_port(),
             compression=comp, processors=section, pipeline_processors=line,
             sending_queue=queue, extensions=extensions, service_extensions=service_extensions,

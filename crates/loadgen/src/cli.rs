@@ -57,7 +57,8 @@ pub struct RunArgs {
     pub signal: Signal,
     /// OTLP transport: gRPC, or HTTP with protobuf bodies; or `zipkin`: the same spans as
     /// Zipkin v2 JSON over HTTP (to `/api/v2/spans` unless the endpoint has a path); or
-    /// `jaeger`: as Jaeger Thrift batches over HTTP, one per resource (to `/api/traces`).
+    /// `jaeger`: as Jaeger Thrift batches over HTTP, one per resource (to `/api/traces`); or
+    /// `jaeger-grpc`: as Jaeger gRPC `PostSpans` calls, one per resource.
     #[arg(long, value_enum, default_value_t = Protocol::Grpc)]
     pub protocol: Protocol,
     /// Connections (one HTTP/2 connection each for gRPC).

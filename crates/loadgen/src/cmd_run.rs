@@ -51,10 +51,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let traces = signal == Signal::Traces;
     if matches!(
         args.protocol,
-        crate::send::Protocol::Zipkin | crate::send::Protocol::Jaeger
+        crate::send::Protocol::Zipkin
+            | crate::send::Protocol::Jaeger
+            | crate::send::Protocol::JaegerGrpc
     ) && !traces
     {
-        bail!("--protocol zipkin and jaeger send spans: they take --signal traces only");
+        bail!(
+            "--protocol zipkin, jaeger and jaeger-grpc send spans: they take --signal traces only"
+        );
     }
     let tally_spec = (traces && args.verify.verify).then_some(&spec);
     let prepared = prepare(signal, &generator, args.templates, base_time_ns, tally_spec)?;

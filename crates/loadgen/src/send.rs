@@ -80,6 +80,9 @@ pub enum Protocol {
     /// Jaeger Thrift over HTTP (traces only, one batch per resource), to a collector's
     /// `jaeger` receiver's `thrift_http`.
     Jaeger,
+    /// Jaeger's gRPC API (traces only, one `PostSpans` call per resource, as jaeger-agent
+    /// sends them), to a `jaeger` receiver's `grpc`.
+    JaegerGrpc,
 }
 
 /// Where and how to send.
@@ -115,7 +118,9 @@ impl Conn {
     /// Opens one connection (gRPC) or prepares a connection pool (HTTP, connected lazily).
     pub async fn connect(target: &Target) -> Result<Self, SendError> {
         match target.protocol {
-            Protocol::Grpc => GrpcSender::connect(target).await.map(Conn::Grpc),
+            Protocol::Grpc | Protocol::JaegerGrpc => {
+                GrpcSender::connect(target).await.map(Conn::Grpc)
+            }
             Protocol::Http | Protocol::Zipkin | Protocol::Jaeger => {
                 HttpSender::new(target).map(Conn::Http)
             }
@@ -137,6 +142,8 @@ pub struct GrpcSender {
     client: tonic::client::Grpc<Channel>,
     path: &'static str,
     metadata: http::HeaderMap,
+    /// Each OTLP request sent as Jaeger `PostSpans` calls.
+    jaeger: bool,
 }
 
 impl GrpcSender {
@@ -167,14 +174,33 @@ impl GrpcSender {
                 .send_compressed(CompressionEncoding::Gzip)
                 .accept_compressed(CompressionEncoding::Gzip);
         }
+        let jaeger = target.protocol == Protocol::JaegerGrpc;
         Ok(Self {
             client,
-            path: target.signal.export_path(),
+            path: if jaeger {
+                "/jaeger.api_v2.CollectorService/PostSpans"
+            } else {
+                target.signal.export_path()
+            },
             metadata: target.headers.clone(),
+            jaeger,
         })
     }
 
     pub async fn send(&self, body: Bytes) -> Outcome {
+        if !self.jaeger {
+            return self.call(body).await;
+        }
+        match crate::jaeger::to_post_spans(&body) {
+            Ok(calls) => in_parts(calls, |call| self.call(Bytes::from(call))).await,
+            Err(_) => Outcome::Refused {
+                status: "JAEGER_ENCODE_ERROR".into(),
+                uncertain: false,
+            },
+        }
+    }
+
+    async fn call(&self, body: Bytes) -> Outcome {
         let mut client = self.client.clone();
         if let Err(e) = client.ready().await {
             tracing::debug!(error = %e, "gRPC channel not ready");
@@ -320,25 +346,9 @@ impl HttpSender {
                 Ok(json) => self.post(Bytes::from(json)).await,
                 Err(_) => refused("ZIPKIN_ENCODE_ERROR"),
             },
-            // One request per resource, as Jaeger exporters send them. A refusal of the
-            // first is the OTLP request's (resent whole); after one was taken, the spans of
-            // the refused ones count as rejected, not resent, as a Jaeger client drops them,
-            // so no span reaches the sink twice.
+            // One request per resource, as Jaeger exporters send them.
             Protocol::Jaeger => match crate::jaeger::to_batches(&body) {
-                Ok(batches) => {
-                    let (mut rejected_spans, mut dropping) = (0, false);
-                    for (i, (batch, spans)) in batches.into_iter().enumerate() {
-                        if !dropping {
-                            match self.post(Bytes::from(batch)).await {
-                                Outcome::Accepted { .. } => continue,
-                                refusal if i == 0 => return refusal,
-                                _ => dropping = true,
-                            }
-                        }
-                        rejected_spans += spans as u64;
-                    }
-                    Outcome::Accepted { rejected_spans }
-                }
+                Ok(batches) => in_parts(batches, |batch| self.post(Bytes::from(batch))).await,
                 Err(_) => refused("JAEGER_ENCODE_ERROR"),
             },
             _ => self.post(body).await,
@@ -421,6 +431,29 @@ impl HttpSender {
             Err(_) => refused("TIMEOUT", true),
         }
     }
+}
+
+/// Sends one OTLP request's parts (Jaeger batches, one per resource) one after another. A
+/// refusal of the first is the OTLP request's (resent whole); after one was taken, the spans
+/// of the refused ones count as rejected, not resent, as a Jaeger client drops them, so no
+/// span reaches the sink twice.
+async fn in_parts<F, Fut>(parts: Vec<(Vec<u8>, usize)>, mut send: F) -> Outcome
+where
+    F: FnMut(Vec<u8>) -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let (mut rejected_spans, mut dropping) = (0, false);
+    for (i, (part, spans)) in parts.into_iter().enumerate() {
+        if !dropping {
+            match send(part).await {
+                Outcome::Accepted { .. } => continue,
+                refusal if i == 0 => return refusal,
+                _ => dropping = true,
+            }
+        }
+        rejected_spans += spans as u64;
+    }
+    Outcome::Accepted { rejected_spans }
 }
 
 fn gzip(b: &[u8]) -> std::io::Result<Bytes> {
