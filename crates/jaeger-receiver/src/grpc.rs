@@ -6,13 +6,14 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use bytes::Buf;
 use futures::future::BoxFuture;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use prost::Message;
 use redline_grpc_server::{admit, size_limit_as_resource_exhausted, unknown_method};
 use redline_pipeline::extension::ServerAuthenticator;
-use tonic::codec::CompressionEncoding;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder};
 use tonic::Status;
 
 use crate::ingest::Ingest;
@@ -54,17 +55,49 @@ impl hyper::service::Service<Request<Incoming>> for GrpcService {
             if req.uri().path() != POST_SPANS {
                 return Ok(unknown_method(req.uri().path()).into_http());
             }
-            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
-                PostSpansResponse,
-                PostSpansRequest,
-            >::default())
-            .accept_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Zstd)
-            .max_decoding_message_size(state.max_recv_msg_size);
+            let mut grpc = tonic::server::Grpc::new(PostSpansCodec)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .max_decoding_message_size(state.max_recv_msg_size);
             let mut resp = grpc.unary(PostSpans { state }, req).await;
             size_limit_as_resource_exhausted(&mut resp);
             Ok(resp)
         })
+    }
+}
+
+/// prost's codec, except that the request is decoded from one `Bytes` of the whole message,
+/// so that every bytes field is a slice of it rather than a split of tonic's buffer.
+#[derive(Clone, Copy, Debug, Default)]
+struct PostSpansCodec;
+
+impl Codec for PostSpansCodec {
+    type Encode = PostSpansResponse;
+    type Decode = PostSpansRequest;
+    type Encoder = tonic_prost::ProstEncoder<PostSpansResponse>;
+    type Decoder = WholeMessageDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstEncoder::default()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        WholeMessageDecoder
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct WholeMessageDecoder;
+
+impl Decoder for WholeMessageDecoder {
+    type Item = PostSpansRequest;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<PostSpansRequest>, Status> {
+        let message = src.copy_to_bytes(src.remaining());
+        PostSpansRequest::decode(message)
+            .map(Some)
+            .map_err(|e| Status::internal(format!("grpc: error unmarshalling request: {e}")))
     }
 }
 

@@ -55,7 +55,7 @@ pub fn translate(body: &[u8], format: ThriftFormat) -> Result<(Vec<u8>, usize), 
         ThriftFormat::AgentCompact => model::read_emit_batch(&mut Compact::new(body)),
         ThriftFormat::AgentBinary => model::read_emit_batch(&mut Binary::new(body)),
         ThriftFormat::GrpcProtobuf => {
-            let decoded = proto::decode(body)?;
+            let decoded = proto::decode(bytes::Bytes::copy_from_slice(body))?;
             let converted = proto::convert(&decoded)?;
             let encoded = translate::write_groups(&proto::regroup(&converted));
             return Ok((encoded.bytes, encoded.spans));
@@ -198,25 +198,18 @@ async fn start(
         let server = udp::start(endpoint, settings, ingest(protocol.transport()))
             .await
             .map_err(|e| {
-                BuildError::new(id, format!("protocols.{}.endpoint: {e}", key(protocol)))
+                BuildError::new(id, format!("protocols.{}.endpoint: {e}", protocol.key()))
             })?;
-        tracing::info!(receiver = %id, addr = %server.addr, protocol = key(protocol), "Jaeger agent listening");
+        tracing::info!(receiver = %id, addr = %server.addr, protocol = protocol.key(), "Jaeger agent listening");
         running.udp.push((protocol, server));
     }
-    if let Some(http) = &config.protocols.thrift_http {
-        running.http = Some(start_http(id, http, ctx, ingest(http::TRANSPORT)).await?);
+    if let Some(h) = &config.protocols.thrift_http {
+        running.http = Some(start_http(id, h, ctx, ingest(http::TRANSPORT)).await?);
     }
     if let Some(g) = &config.protocols.grpc {
         running.grpc = Some(start_grpc(id, g, ctx, ingest(grpc::TRANSPORT)).await?);
     }
     Ok(running)
-}
-
-fn key(protocol: AgentProtocol) -> &'static str {
-    match protocol {
-        AgentProtocol::Compact => "thrift_compact",
-        AgentProtocol::Binary => "thrift_binary",
-    }
 }
 
 fn settings<P>(protocol: AgentProtocol, c: &UdpConfig<P>) -> UdpSettings {
@@ -317,7 +310,7 @@ impl RunningComponent for Running {
         let mut addrs: Vec<_> = self
             .udp
             .iter()
-            .map(|(protocol, server)| (key(*protocol), server.addr))
+            .map(|(protocol, server)| (protocol.key(), server.addr))
             .collect();
         if let Some(http) = &self.http {
             addrs.push(("thrift_http", http.addr));

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
 use prost::Message;
 
 use crate::model::{Log, Process, ProtobufTimes, Span, SpanRef, Tag, CHILD_OF, FOLLOWS_FROM};
@@ -27,36 +28,36 @@ pub(crate) struct PbBatch {
 
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct PbProcess {
-    #[prost(bytes = "vec", tag = "1")]
-    pub service_name: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub service_name: Bytes,
     #[prost(message, repeated, tag = "2")]
     pub tags: Vec<PbKeyValue>,
 }
 
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct PbKeyValue {
-    #[prost(bytes = "vec", tag = "1")]
-    pub key: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "1")]
+    pub key: Bytes,
     #[prost(int32, tag = "2")]
     pub v_type: i32,
-    #[prost(bytes = "vec", tag = "3")]
-    pub v_str: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub v_str: Bytes,
     #[prost(bool, tag = "4")]
     pub v_bool: bool,
     #[prost(int64, tag = "5")]
     pub v_int64: i64,
     #[prost(double, tag = "6")]
     pub v_float64: f64,
-    #[prost(bytes = "vec", tag = "7")]
-    pub v_binary: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "7")]
+    pub v_binary: Bytes,
 }
 
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct PbSpanRef {
-    #[prost(bytes = "vec", optional, tag = "1")]
-    pub trace_id: Option<Vec<u8>>,
-    #[prost(bytes = "vec", optional, tag = "2")]
-    pub span_id: Option<Vec<u8>>,
+    #[prost(bytes = "bytes", optional, tag = "1")]
+    pub trace_id: Option<Bytes>,
+    #[prost(bytes = "bytes", optional, tag = "2")]
+    pub span_id: Option<Bytes>,
     #[prost(int32, tag = "3")]
     pub ref_type: i32,
 }
@@ -72,42 +73,42 @@ pub(crate) struct PbTimestamp {
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct PbLog {
     /// Kept whole, as a span's times.
-    #[prost(bytes = "vec", optional, tag = "1")]
-    pub timestamp: Option<Vec<u8>>,
+    #[prost(bytes = "bytes", optional, tag = "1")]
+    pub timestamp: Option<Bytes>,
     #[prost(message, repeated, tag = "2")]
     pub fields: Vec<PbKeyValue>,
 }
 
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct PbSpan {
-    #[prost(bytes = "vec", optional, tag = "1")]
-    pub trace_id: Option<Vec<u8>>,
-    #[prost(bytes = "vec", optional, tag = "2")]
-    pub span_id: Option<Vec<u8>>,
-    #[prost(bytes = "vec", tag = "3")]
-    pub operation_name: Vec<u8>,
+    #[prost(bytes = "bytes", optional, tag = "1")]
+    pub trace_id: Option<Bytes>,
+    #[prost(bytes = "bytes", optional, tag = "2")]
+    pub span_id: Option<Bytes>,
+    #[prost(bytes = "bytes", tag = "3")]
+    pub operation_name: Bytes,
     #[prost(message, repeated, tag = "4")]
     pub references: Vec<PbSpanRef>,
     #[prost(uint32, tag = "5")]
     pub flags: u32,
     /// A `Timestamp`/`Duration` message, kept whole: gogo reads a repeated one as the last,
     /// where prost would merge them.
-    #[prost(bytes = "vec", optional, tag = "6")]
-    pub start_time: Option<Vec<u8>>,
+    #[prost(bytes = "bytes", optional, tag = "6")]
+    pub start_time: Option<Bytes>,
     /// A `Timestamp`/`Duration` message, kept whole: gogo reads a repeated one as the last,
     /// where prost would merge them.
-    #[prost(bytes = "vec", optional, tag = "7")]
-    pub duration: Option<Vec<u8>>,
+    #[prost(bytes = "bytes", optional, tag = "7")]
+    pub duration: Option<Bytes>,
     #[prost(message, repeated, tag = "8")]
     pub tags: Vec<PbKeyValue>,
     #[prost(message, repeated, tag = "9")]
     pub logs: Vec<PbLog>,
     #[prost(message, optional, tag = "10")]
     pub process: Option<PbProcess>,
-    #[prost(bytes = "vec", tag = "11")]
-    pub process_id: Vec<u8>,
-    #[prost(bytes = "vec", repeated, tag = "12")]
-    pub warnings: Vec<Vec<u8>>,
+    #[prost(bytes = "bytes", tag = "11")]
+    pub process_id: Bytes,
+    #[prost(bytes = "bytes", repeated, tag = "12")]
+    pub warnings: Vec<Bytes>,
 }
 
 /// The service name jaeger's OTLP exporter writes for a resource without one: otelcol gives
@@ -128,7 +129,7 @@ pub(crate) struct Decoded {
 
 /// Decodes a `PostSpansRequest` (for the fuzz target and benches; the server's codec
 /// decodes its own).
-pub(crate) fn decode(message: &[u8]) -> Result<Decoded, String> {
+pub(crate) fn decode(message: Bytes) -> Result<Decoded, String> {
     let request = PostSpansRequest::decode(message).map_err(|e| e.to_string())?;
     Ok(Decoded {
         batch: request.batch.unwrap_or_default(),
@@ -436,17 +437,17 @@ mod tests {
 
     fn kv(key: &str, value: &str) -> PbKeyValue {
         PbKeyValue {
-            key: key.into(),
-            v_str: value.into(),
+            key: Bytes::copy_from_slice(key.as_bytes()),
+            v_str: Bytes::copy_from_slice(value.as_bytes()),
             ..PbKeyValue::default()
         }
     }
 
     fn span(id: u8, tags: Vec<PbKeyValue>) -> PbSpan {
         PbSpan {
-            trace_id: Some([[0u8; 15].as_slice(), &[1]].concat()),
-            span_id: Some(vec![0, 0, 0, 0, 0, 0, 0, id]),
-            operation_name: b"op".to_vec(),
+            trace_id: Some([[0u8; 15].as_slice(), &[1]].concat().into()),
+            span_id: Some(vec![0, 0, 0, 0, 0, 0, 0, id].into()),
+            operation_name: Bytes::from_static(b"op"),
             start_time: Some(ts(1_700_000_000, 5)),
             duration: Some(ts(0, 1_500)),
             tags,
@@ -454,8 +455,8 @@ mod tests {
         }
     }
 
-    fn ts(seconds: i64, nanos: i32) -> Vec<u8> {
-        PbTimestamp { seconds, nanos }.encode_to_vec()
+    fn ts(seconds: i64, nanos: i32) -> Bytes {
+        PbTimestamp { seconds, nanos }.encode_to_vec().into()
     }
 
     fn translate(batch: PbBatch) -> Result<ExportTraceServiceRequest, String> {
@@ -468,7 +469,7 @@ mod tests {
     #[test]
     fn scopes_trace_state_times_and_processes() {
         let process = |name: &str| PbProcess {
-            service_name: name.into(),
+            service_name: Bytes::copy_from_slice(name.as_bytes()),
             tags: vec![],
         };
         let mut own = span(3, vec![]);
@@ -538,11 +539,11 @@ mod tests {
     fn what_gogo_refuses_is_refused() {
         for (change, reason) in [
             (
-                (|s: &mut PbSpan| s.trace_id = Some(vec![1; 9])) as fn(&mut PbSpan),
+                (|s: &mut PbSpan| s.trace_id = Some(vec![1; 9].into())) as fn(&mut PbSpan),
                 "invalid length for TraceID",
             ),
             (
-                |s| s.span_id = Some(vec![1; 4]),
+                |s| s.span_id = Some(vec![1; 4].into()),
                 "invalid length for SpanID",
             ),
             (|s| s.start_time = Some(ts(0, -1)), "out of range"),
@@ -563,7 +564,7 @@ mod tests {
         }
         // An 8-byte trace id is the low half.
         let mut s = span(1, vec![]);
-        s.trace_id = Some(vec![0, 0, 0, 0, 0, 0, 0, 9]);
+        s.trace_id = Some(vec![0, 0, 0, 0, 0, 0, 0, 9].into());
         let req = translate(PbBatch {
             spans: vec![s],
             process: None,

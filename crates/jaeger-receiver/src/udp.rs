@@ -29,6 +29,14 @@ pub(crate) enum AgentProtocol {
 }
 
 impl AgentProtocol {
+    /// The protocol's key under `protocols`.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Self::Compact => "thrift_compact",
+            Self::Binary => "thrift_binary",
+        }
+    }
+
     /// The transport otelcol counts the port's spans under.
     pub(crate) fn transport(self) -> &'static str {
         match self {
