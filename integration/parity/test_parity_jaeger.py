@@ -207,30 +207,47 @@ def _sides_wanted() -> tuple:
     return names
 
 
-def _start(name: str, argv: list, procs, workdir) -> Side:
+def start_collector(name: str, argv: list, procs, workdir, config: str, configure):
+    """One collector on `config` with a sink of its own: `configure(cfg, ports, collector)`
+    puts the receiver's ports in the config (called with `collector` None) and, once the
+    collector runs, waits for them and returns what the test keeps of them. Started again on
+    other ports when one was taken between the check and the bind. Returns (collector,
+    sink, kept)."""
     for attempt in range(3):
         sink = OtlpSink().start()
-        cfg, ports = rewrite(yaml.safe_load(CONFIG), sink.endpoint, None)
-        protocols = cfg["receivers"]["jaeger"]["protocols"]
-        ports["jaeger"] = helpers.free_port()
-        protocols["thrift_http"]["endpoint"] = f"127.0.0.1:{ports['jaeger']}"
-        udp = {"compact": free_udp_port(), "binary": free_udp_port()}
-        for proto, port in udp.items():
-            protocols[f"thrift_{proto}"]["endpoint"] = f"127.0.0.1:{port}"
+        cfg, ports = rewrite(yaml.safe_load(config), sink.endpoint, None)
+        configure(cfg, ports, None)
         collector = Collector(name, procs, argv, cfg, ports, sink, workdir)
         try:
-            collector.wait_ready()  # the TCP ones: thrift_http and the telemetry
-            helpers.wait_until(lambda: all(jt.udp_port_bound(p) for p in udp.values()), 30,
-                               f"{name} to bind UDP {sorted(udp.values())}", alive=collector.proc)
-            return Side(name, collector, sink, udp)
+            collector.wait_ready()  # the TCP ports: the receiver's and the telemetry's
+            return collector, sink, configure(cfg, ports, collector)
         except Exception:
-            # A free port can be taken between the check and the bind: start again on others.
             lost_port = "address already in use" in collector.proc.log_text()
             collector.proc.stop(timeout=15)
             sink.stop()
             if attempt == 2 or not lost_port:
                 raise
     raise AssertionError("unreachable")
+
+
+def _start(name: str, argv: list, procs, workdir) -> Side:
+    udp: dict = {}
+
+    def configure(cfg, ports, collector):
+        if collector is None:
+            protocols = cfg["receivers"]["jaeger"]["protocols"]
+            ports["jaeger"] = helpers.free_port()
+            protocols["thrift_http"]["endpoint"] = f"127.0.0.1:{ports['jaeger']}"
+            udp.update(compact=free_udp_port(), binary=free_udp_port())
+            for proto, port in udp.items():
+                protocols[f"thrift_{proto}"]["endpoint"] = f"127.0.0.1:{port}"
+            return None
+        helpers.wait_until(lambda: all(jt.udp_port_bound(p) for p in udp.values()), 30,
+                           f"{name} to bind UDP {sorted(udp.values())}", alive=collector.proc)
+        return dict(udp)
+
+    collector, sink, kept = start_collector(name, argv, procs, workdir, CONFIG, configure)
+    return Side(name, collector, sink, kept)
 
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,6 @@ import struct
 import grpc
 import pytest
 import requests
-import yaml
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
@@ -103,7 +102,7 @@ from expo import parse
 from jaeger_proto import (BINARY, BOOL, CHILD_OF, FLOAT64, FOLLOWS_FROM, INT64, M64, STRING, Batch, Duration,
                           KeyValue, Log, Process, Span, SpanRef, Timestamp, at, b, d, lasting, n, post_spans, raw, s)
 from otlp_sink import OtlpSink
-from pair import Collector, rewrite
+from pair import Collector
 from test_parity_jaeger import UNSPECIFIED, PMap, _next_forwarded, collect, report, settle, str_of
 from test_parity_self_telemetry import total
 
@@ -170,23 +169,14 @@ def _sides_wanted() -> tuple:
 
 
 def _start(name: str, argv: list, procs, workdir) -> Side:
-    for attempt in range(3):
-        sink = OtlpSink().start()
-        cfg, ports = rewrite(yaml.safe_load(CONFIG), sink.endpoint, None)
-        ports["jaeger"] = helpers.free_port()
-        cfg["receivers"]["jaeger"]["protocols"]["grpc"]["endpoint"] = f"127.0.0.1:{ports['jaeger']}"
-        collector = Collector(name, procs, argv, cfg, ports, sink, workdir)
-        try:
-            collector.wait_ready()  # the gRPC port and the telemetry's
-            return Side(name, collector, sink, ports["jaeger"])
-        except Exception:
-            # A free port can be taken between the check and the bind: start again on others.
-            lost_port = "address already in use" in collector.proc.log_text()
-            collector.proc.stop(timeout=15)
-            sink.stop()
-            if attempt == 2 or not lost_port:
-                raise
-    raise AssertionError("unreachable")
+    def configure(cfg, ports, collector):
+        if collector is None:
+            ports["jaeger"] = helpers.free_port()
+            cfg["receivers"]["jaeger"]["protocols"]["grpc"]["endpoint"] = f"127.0.0.1:{ports['jaeger']}"
+        return ports["jaeger"]
+
+    collector, sink, port = tj.start_collector(name, argv, procs, workdir, CONFIG, configure)
+    return Side(name, collector, sink, port)
 
 
 @pytest.fixture(scope="module")
