@@ -1,9 +1,11 @@
 //! configgrpc's server side, shared by the receivers that serve gRPC (`otlp`, `jaeger`): the
 //! `protocols.grpc` section with otelcol's keys, HTTP/2 connections with its stream limit,
 //! keep-alive and connection lifetimes, and the answers a call gets before its method runs
-//! (request metadata over the limit, `auth`), as grpc-go gives them.
+//! (request metadata over the limit, `auth`), as grpc-go gives them; and a call's message
+//! taken from the body budget and inflated before tonic reads it ([`message`]).
 
 mod config;
+pub mod message;
 mod serve;
 
 pub use config::{

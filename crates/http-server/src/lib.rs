@@ -14,6 +14,7 @@
 
 pub mod body;
 mod conn;
+pub mod gzip;
 mod http;
 pub mod lifetime;
 pub mod receive;

@@ -101,6 +101,17 @@ pub fn security(
     })
 }
 
+/// Says, once per receiver, that `include_metadata` (set on any of its servers: `set`) keeps
+/// nothing: no Redline component reads client metadata.
+pub fn note_include_metadata(receiver: &ComponentId, set: &[bool]) {
+    if set.contains(&true) {
+        tracing::info!(
+            receiver = %receiver,
+            "include_metadata: no Redline component reads client metadata, so none is kept"
+        );
+    }
+}
+
 /// What [`security`] loads.
 pub struct ServerSecurity {
     pub tls: Option<TlsAcceptor>,
@@ -212,18 +223,7 @@ fn too_large(max: usize) -> Response {
 }
 
 fn over_budget(budget: &BodyBudget) -> Response {
-    tracing::debug!(
-        budget_bytes = budget.capacity(),
-        in_use_bytes = budget.in_use(),
-        "request refused: request bodies in flight over the receiver's budget"
-    );
-    let mut resp = text(
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!(
-            "request bodies in flight are over this receiver's budget ({} bytes), retry later",
-            budget.capacity()
-        ),
-    );
+    let mut resp = text(StatusCode::SERVICE_UNAVAILABLE, budget.refusal("HTTP"));
     resp.headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from_static("1"));
     resp

@@ -11,9 +11,11 @@ use futures::future::BoxFuture;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use prost::Message;
+use redline_grpc_server::message::{receive, MessageCharge};
 use redline_grpc_server::{admit, size_limit_as_resource_exhausted, unknown_method};
+use redline_pipeline::body_budget::BodyBudget;
 use redline_pipeline::extension::ServerAuthenticator;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder};
+use tonic::codec::{BufferSettings, Codec, CompressionEncoding, DecodeBuf, Decoder};
 use tonic::Status;
 
 use crate::ingest::Ingest;
@@ -32,6 +34,8 @@ pub(crate) struct GrpcState {
     pub ingest: Ingest,
     pub max_recv_msg_size: usize,
     pub max_header_list_size: usize,
+    /// Bytes of bodies in flight, shared with the receiver's `thrift_http` server.
+    pub budget: BodyBudget,
     pub auth: Option<Arc<dyn ServerAuthenticator>>,
 }
 
@@ -55,6 +59,10 @@ impl hyper::service::Service<Request<Incoming>> for GrpcService {
             if req.uri().path() != POST_SPANS {
                 return Ok(unknown_method(req.uri().path()).into_http());
             }
+            let req = match receive(req, &state.budget, state.max_recv_msg_size).await {
+                Ok(req) => req,
+                Err(status) => return Ok(status.into_http()),
+            };
             let mut grpc = tonic::server::Grpc::new(PostSpansCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .accept_compressed(CompressionEncoding::Zstd)
@@ -67,13 +75,14 @@ impl hyper::service::Service<Request<Incoming>> for GrpcService {
 }
 
 /// prost's codec, except that the request is decoded from one `Bytes` of the whole message,
-/// so that every bytes field is a slice of it rather than a split of tonic's buffer.
+/// so that every bytes field is a slice of it rather than a split of tonic's buffer. (A
+/// snappy or gzip message was inflated before tonic read it: `redline_grpc_server::message`.)
 #[derive(Clone, Copy, Debug, Default)]
 struct PostSpansCodec;
 
 impl Codec for PostSpansCodec {
     type Encode = PostSpansResponse;
-    type Decode = PostSpansRequest;
+    type Decode = Received;
     type Encoder = tonic_prost::ProstEncoder<PostSpansResponse>;
     type Decoder = WholeMessageDecoder;
 
@@ -90,15 +99,33 @@ impl Codec for PostSpansCodec {
 struct WholeMessageDecoder;
 
 impl Decoder for WholeMessageDecoder {
-    type Item = PostSpansRequest;
+    type Item = Received;
     type Error = Status;
 
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<PostSpansRequest>, Status> {
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Received>, Status> {
         let message = src.copy_to_bytes(src.remaining());
+        let len = message.len();
         PostSpansRequest::decode(message)
-            .map(Some)
+            .map(|request| Some(Received { len, request }))
             .map_err(|e| Status::internal(format!("grpc: error unmarshalling request: {e}")))
     }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        // tonic's 8 KiB start grows by reallocating and copying several times for a batch of
+        // tens of KiB; 64 KiB holds most in one allocation, as the otlp receiver's does.
+        BufferSettings::new(REQUEST_BUFFER_START, TONIC_YIELD_THRESHOLD)
+    }
+}
+
+const REQUEST_BUFFER_START: usize = 64 * 1024;
+/// tonic's default (not exported); a unary server's decoding does not use it.
+const TONIC_YIELD_THRESHOLD: usize = 32 * 1024;
+
+/// A decoded request and the length of the message it came in, which the body budget covers
+/// when the message arrived compressed.
+struct Received {
+    len: usize,
+    request: PostSpansRequest,
 }
 
 #[derive(Clone)]
@@ -106,12 +133,16 @@ struct PostSpans {
     state: Arc<GrpcState>,
 }
 
-impl tonic::server::UnaryService<PostSpansRequest> for PostSpans {
+impl tonic::server::UnaryService<Received> for PostSpans {
     type Response = PostSpansResponse;
     type Future = futures::future::Ready<Result<tonic::Response<PostSpansResponse>, Status>>;
 
-    fn call(&mut self, request: tonic::Request<PostSpansRequest>) -> Self::Future {
-        let batch = request.into_inner().batch.unwrap_or_default();
+    fn call(&mut self, request: tonic::Request<Received>) -> Self::Future {
+        let len = request.get_ref().len;
+        if let Err(status) = MessageCharge::cover(&request, len, &self.state.budget) {
+            return futures::future::ready(Err(status));
+        }
+        let batch = request.into_inner().request.batch.unwrap_or_default();
         futures::future::ready(post_spans(&self.state.ingest, batch))
     }
 }

@@ -203,11 +203,24 @@ async fn start(
         tracing::info!(receiver = %id, addr = %server.addr, protocol = protocol.key(), "Jaeger agent listening");
         running.udp.push((protocol, server));
     }
-    if let Some(h) = &config.protocols.thrift_http {
-        running.http = Some(start_http(id, h, ctx, ingest(http::TRANSPORT)).await?);
+    let protocols = &config.protocols;
+    let metadata = [
+        protocols
+            .thrift_http
+            .as_ref()
+            .is_some_and(|h| h.include_metadata),
+        protocols.grpc.as_ref().is_some_and(|g| g.include_metadata),
+    ];
+    redline_http_server::receive::note_include_metadata(id, &metadata);
+    // One budget for the bodies in flight on both servers, as the otlp receiver's.
+    let budget = BodyBudget::new(ctx.body_budget.unwrap_or(DEFAULT_BODY_BUDGET));
+    if let Some(h) = &protocols.thrift_http {
+        let ingest = ingest(http::TRANSPORT);
+        running.http = Some(start_http(id, h, ctx, ingest, budget.clone()).await?);
     }
-    if let Some(g) = &config.protocols.grpc {
-        running.grpc = Some(start_grpc(id, g, ctx, ingest(grpc::TRANSPORT)).await?);
+    if let Some(g) = &protocols.grpc {
+        let ingest = ingest(grpc::TRANSPORT);
+        running.grpc = Some(start_grpc(id, g, ctx, ingest, budget).await?);
     }
     Ok(running)
 }
@@ -227,13 +240,8 @@ async fn start_http(
     config: &ThriftHttpConfig,
     ctx: &BuildContext,
     ingest: Ingest,
+    budget: BodyBudget,
 ) -> Result<ServerHandle, BuildError> {
-    if config.include_metadata {
-        tracing::info!(
-            receiver = %id,
-            "include_metadata: no Redline component reads client metadata, so none is kept"
-        );
-    }
     let ServerSecurity { tls, auth } = security(
         id,
         "protocols.thrift_http.",
@@ -250,7 +258,7 @@ async fn start_http(
         limits: BodyLimits {
             max: config.max_request_body_size(),
             encodings: config.encodings(),
-            budget: BodyBudget::new(ctx.body_budget.unwrap_or(DEFAULT_BODY_BUDGET)),
+            budget,
         },
         // Config::check refused invalid headers.
         response_headers: redline_http_server::response_headers(&config.response_headers)
@@ -272,6 +280,7 @@ async fn start_grpc(
     config: &GrpcConfig,
     ctx: &BuildContext,
     ingest: Ingest,
+    budget: BodyBudget,
 ) -> Result<ServerHandle, BuildError> {
     config.note_ineffective_keys(id, "protocols.grpc");
     let ServerSecurity { tls, auth } = security(
@@ -289,6 +298,7 @@ async fn start_grpc(
         ingest,
         max_recv_msg_size: config.max_recv_msg_size(),
         max_header_list_size: config.max_header_list_size() as usize,
+        budget,
         auth,
     });
     let secure = tls.is_some();

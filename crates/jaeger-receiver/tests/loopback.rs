@@ -188,6 +188,11 @@ struct Receiver {
 
 impl Receiver {
     async fn start(next: Arc<dyn Consumer>) -> Self {
+        Self::start_with_budget(next, None).await
+    }
+
+    /// With a budget for bodies in flight of `budget` bytes (the default when `None`).
+    async fn start_with_budget(next: Arc<dyn Consumer>, budget: Option<u64>) -> Self {
         let mut compact = CompactUdpConfig::default();
         compact.endpoint = "127.0.0.1:0".into();
         let mut binary = BinaryUdpConfig::default();
@@ -208,7 +213,8 @@ impl Receiver {
             },
             ..Config::default()
         };
-        let ctx = BuildContext::new(Telemetry::new());
+        let mut ctx = BuildContext::new(Telemetry::new());
+        ctx.body_budget = budget;
         let mut consumers = SignalConsumers::default();
         consumers.set(Signal::Traces, next);
         let running = JaegerReceiverFactory
@@ -254,24 +260,53 @@ impl Receiver {
 
     /// A unary gRPC call with `message` (protobuf bytes): the grpc-status and grpc-message.
     async fn grpc(&self, path: &str, message: &[u8]) -> (String, String) {
+        self.grpc_encoded(path, None, message).await
+    }
+
+    /// An HTTP/2 connection to the gRPC server.
+    async fn h2(&self) -> hyper::client::conn::http2::SendRequest<BoxBody> {
         let stream = tokio::net::TcpStream::connect(self.addr("grpc"))
             .await
             .expect("connect");
-        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        let (sender, conn) = hyper::client::conn::http2::handshake(
             hyper_util::rt::TokioExecutor::new(),
             hyper_util::rt::TokioIo::new(stream),
         )
         .await
         .expect("h2 handshake");
         tokio::spawn(conn);
-        let mut frame = vec![0u8];
-        frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
-        frame.extend_from_slice(message);
-        let req = http::Request::post(format!("http://{}{path}", self.addr("grpc")))
+        sender
+    }
+
+    /// A PostSpans call whose body is `body`, sent with `grpc-encoding: encoding` if given.
+    fn grpc_request(
+        &self,
+        path: &str,
+        encoding: Option<&str>,
+        body: BoxBody,
+    ) -> http::Request<BoxBody> {
+        let mut req = http::Request::post(format!("http://{}{path}", self.addr("grpc")))
             .header("content-type", "application/grpc")
-            .header("te", "trailers")
-            .body(Full::new(Bytes::from(frame)))
-            .expect("request");
+            .header("te", "trailers");
+        if let Some(encoding) = encoding {
+            req = req.header("grpc-encoding", encoding);
+        }
+        req.body(body).expect("request")
+    }
+
+    /// A unary gRPC call whose message is `payload`, compressed as `encoding` says when given
+    /// (the frame's flag set): the grpc-status and grpc-message.
+    async fn grpc_encoded(
+        &self,
+        path: &str,
+        encoding: Option<&str>,
+        payload: &[u8],
+    ) -> (String, String) {
+        let mut sender = self.h2().await;
+        let body = Full::new(Bytes::from(grpc_frame(encoding.is_some(), payload)))
+            .map_err(|never| match never {})
+            .boxed();
+        let req = self.grpc_request(path, encoding, body);
         let resp = sender.send_request(req).await.expect("answer");
         let head = resp.headers().clone();
         let collected = resp.into_body().collect().await.expect("body");
@@ -300,6 +335,16 @@ impl Receiver {
             .await
             .expect("clean shutdown");
     }
+}
+
+type BoxBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+/// A gRPC length-prefixed message.
+fn grpc_frame(compressed: bool, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![u8::from(compressed)];
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
 }
 
 /// Waits (bounded) until the sink holds `n` batches.
@@ -459,7 +504,8 @@ async fn a_refusing_pipeline_is_answered_500_and_counted_refused() {
 }
 
 /// A `PostSpansRequest` of one batch: process `service`, `spans` spans (protobuf written by
-/// hand: field numbers of jaeger-idl's model.proto).
+/// hand: field numbers of jaeger-idl's model.proto; lengths in one byte, so at most two
+/// spans).
 fn post_spans(service: &str, spans: u8) -> Vec<u8> {
     fn ld(field: u8, payload: &[u8], out: &mut Vec<u8>) {
         out.push(field << 3 | 2);
@@ -521,5 +567,123 @@ async fn grpc_post_spans_and_what_grpc_go_answers() {
     wait_for(&sink, &mut got, 2).await;
     assert_eq!(service_and_spans(&got[1]), ("after".to_owned(), 1));
     assert_eq!(rx.counter("grpc"), (3, 0));
+    rx.shutdown().await;
+}
+
+/// `post_spans` with an unknown top-level field of `pad` bytes, which the decoder skips: a
+/// message of a chosen size.
+fn padded_post_spans(service: &str, pad: usize) -> Vec<u8> {
+    let mut message = post_spans(service, 1);
+    message.push(15 << 3 | 2);
+    let mut len = pad;
+    while len >= 0x80 {
+        message.push((len as u8 & 0x7f) | 0x80);
+        len >>= 7;
+    }
+    message.push(len as u8);
+    message.resize(message.len() + pad, b'x');
+    message
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_post_spans_are_inflated_as_grpc_go_reads_them() {
+    use std::io::Write;
+    let sink = Sink::default();
+    let rx = Receiver::start(Arc::new(sink.clone())).await;
+    const POST: &str = "/jaeger.api_v2.CollectorService/PostSpans";
+
+    // snappy: the framed format grpc-go's compressor writes.
+    let mut framed = snap::write::FrameEncoder::new(Vec::new());
+    framed
+        .write_all(&post_spans("snappy", 1))
+        .expect("in memory");
+    let framed = framed.into_inner().expect("in memory");
+    assert_eq!(rx.grpc_encoded(POST, Some("snappy"), &framed).await.0, "0");
+    // gzip in two members, the second holding the rest of the message: grpc-go reads both.
+    let message = post_spans("gzip", 2);
+    let (a, b) = message.split_at(message.len() / 2);
+    let gzip = |part: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        e.write_all(part).expect("in memory");
+        e.finish().expect("in memory")
+    };
+    let two_members = [gzip(a), gzip(b)].concat();
+    let (status, message) = rx.grpc_encoded(POST, Some("gzip"), &two_members).await;
+    assert_eq!(status, "0", "{message}");
+    let mut got = Vec::new();
+    wait_for(&sink, &mut got, 2).await;
+    let mut services: Vec<_> = got.iter().map(service_and_spans).collect();
+    services.sort();
+    assert_eq!(services, [("gzip".to_owned(), 2), ("snappy".to_owned(), 1)]);
+
+    // A snappy block is not the framed format: INTERNAL, as grpc-go answers, nothing counted.
+    let block = snap::raw::Encoder::new()
+        .compress_vec(&post_spans("block", 1))
+        .expect("compress");
+    let (status, message) = rx.grpc_encoded(POST, Some("snappy"), &block).await;
+    assert_eq!(status, "13", "{message}");
+    assert!(message.starts_with("Error decompressing"), "{message}");
+    assert_eq!(rx.counter("grpc"), (3, 0));
+    rx.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_calls_over_the_body_budget_are_refused_from_the_frame_header() {
+    use futures::SinkExt;
+    const BUDGET: u64 = 64 * 1024;
+    const POST: &str = "/jaeger.api_v2.CollectorService/PostSpans";
+    let sink = Sink::default();
+    let rx = Receiver::start_with_budget(Arc::new(sink.clone()), Some(BUDGET)).await;
+
+    // A call that sends its frame header (declaring 50 KB) and a little of its message holds
+    // 50 KB of the budget...
+    let held = grpc_frame(false, &padded_post_spans("held", 50_000));
+    let (mut tx, rx_frames) = futures::channel::mpsc::channel::<
+        Result<hyper::body::Frame<Bytes>, std::convert::Infallible>,
+    >(4);
+    let mut sender = rx.h2().await;
+    let req = rx.grpc_request(
+        POST,
+        None,
+        http_body_util::StreamBody::new(rx_frames).boxed(),
+    );
+    tx.send(Ok(hyper::body::Frame::data(Bytes::copy_from_slice(
+        &held[..1000],
+    ))))
+    .await
+    .expect("sent");
+    let call = tokio::spawn(async move { sender.send_request(req).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // ...so a 30 KB call is refused, retryably, before its message is read.
+    let (status, message) = rx.grpc(POST, &padded_post_spans("refused", 30_000)).await;
+    assert_eq!(status, "14", "UNAVAILABLE: {message}");
+    assert!(message.contains("budget"), "{message}");
+
+    // The held call completes; its bytes go back, and the same call now fits.
+    tx.send(Ok(hyper::body::Frame::data(Bytes::copy_from_slice(
+        &held[1000..],
+    ))))
+    .await
+    .expect("sent");
+    drop(tx);
+    let answer = call.await.expect("joined").expect("answer");
+    let trailers = answer
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .trailers()
+        .cloned()
+        .expect("trailers");
+    assert_eq!(trailers["grpc-status"], "0");
+    let (status, message) = rx.grpc(POST, &padded_post_spans("after", 30_000)).await;
+    assert_eq!(status, "0", "{message}");
+    let mut got = Vec::new();
+    wait_for(&sink, &mut got, 2).await;
+    let mut services: Vec<_> = got.iter().map(|r| service_and_spans(r).0).collect();
+    services.sort();
+    assert_eq!(services, ["after", "held"]);
+    assert_eq!(rx.counter("grpc"), (2, 0));
     rx.shutdown().await;
 }

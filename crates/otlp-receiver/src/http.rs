@@ -258,6 +258,9 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
 }
 
 fn over_budget(kind: Kind, budget: &BodyBudget) -> Response {
-    let message = crate::ingest::over_budget_message(budget, "HTTP");
-    retry_response(kind, &message, crate::ingest::OVER_BUDGET_RETRY_AFTER)
+    retry_response(
+        kind,
+        &budget.refusal("HTTP"),
+        redline_pipeline::body_budget::OVER_BUDGET_RETRY_AFTER,
+    )
 }

@@ -9,7 +9,6 @@ use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use redline_otlp_wire::SpanKeys;
-use redline_pipeline::body_budget::BodyBudget;
 use redline_pipeline::telemetry::ReceiverCounters;
 use redline_pipeline::{Batch, Consumer, Refused, Signal, SpanTap, TapId, TapWalks};
 
@@ -18,24 +17,6 @@ use crate::wire;
 /// Why spans were dropped on the slow path, for `partial_success.error_message`.
 pub(crate) const INVALID_IDS_MESSAGE: &str = "spans with an invalid trace_id (must be 16 bytes, \
      not all zero) or span_id (must be 8 bytes, not all zero) were rejected";
-
-/// How long a client refused for the body budget should wait: long enough for the requests
-/// in flight to finish.
-pub(crate) const OVER_BUDGET_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Logs a refusal for the body budget (`transport`: gRPC, HTTP) and says why, for the client.
-pub(crate) fn over_budget_message(budget: &BodyBudget, transport: &'static str) -> String {
-    tracing::debug!(
-        transport,
-        budget_bytes = budget.capacity(),
-        in_use_bytes = budget.in_use(),
-        "request refused: request bodies in flight over the receiver's budget"
-    );
-    format!(
-        "request bodies in flight are over this receiver's budget ({} bytes), retry later",
-        budget.capacity()
-    )
-}
 
 /// A request that was handled: its valid items (if any) are in the pipeline.
 #[derive(Debug, PartialEq, Eq)]

@@ -12,7 +12,6 @@
 
 mod config;
 mod grpc;
-mod gzip;
 mod http;
 mod ingest;
 mod rpc;
@@ -150,12 +149,7 @@ async fn start(
             .as_ref()
             .is_some_and(|h| h.include_metadata),
     ];
-    if metadata.contains(&true) {
-        tracing::info!(
-            receiver = %id,
-            "include_metadata: no Redline component reads client metadata, so none is kept"
-        );
-    }
+    redline_http_server::receive::note_include_metadata(id, &metadata);
     let mut servers = Vec::new();
     let budget = BodyBudget::new(ctx.body_budget.unwrap_or(DEFAULT_BODY_BUDGET));
 

@@ -16,6 +16,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// The budget of a receiver whose pipelines have no `memory_limiter`.
 pub const DEFAULT_BODY_BUDGET: u64 = 256 * 1024 * 1024;
 
+/// When a client refused for the budget is told to try again: bodies in flight finish in
+/// about that time.
+pub const OVER_BUDGET_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Bytes are counted in KiB, so the budget fits a semaphore's permits whatever its size.
 const UNIT: u64 = 1024;
 
@@ -61,6 +65,21 @@ impl BodyBudget {
     pub fn in_use(&self) -> u64 {
         let free = u64::try_from(self.units.available_permits()).unwrap_or(u64::MAX);
         u64::from(self.capacity_units).saturating_sub(free) * UNIT
+    }
+
+    /// Logs a request refused for this budget (`transport`: gRPC, HTTP) and says why, for
+    /// the client; the refusal is retryable after [`OVER_BUDGET_RETRY_AFTER`].
+    pub fn refusal(&self, transport: &'static str) -> String {
+        tracing::debug!(
+            transport,
+            budget_bytes = self.capacity(),
+            in_use_bytes = self.in_use(),
+            "request refused: request bodies in flight over the receiver's budget"
+        );
+        format!(
+            "request bodies in flight are over this receiver's budget ({} bytes), retry later",
+            self.capacity()
+        )
     }
 }
 

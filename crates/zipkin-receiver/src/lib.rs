@@ -129,12 +129,7 @@ async fn start(
         ));
     };
     let name = id.to_string();
-    if config.include_metadata {
-        tracing::info!(
-            receiver = %id,
-            "include_metadata: no Redline component reads client metadata, so none is kept"
-        );
-    }
+    redline_http_server::receive::note_include_metadata(id, &[config.include_metadata]);
     let ServerSecurity { tls, auth } = security(
         id,
         "",

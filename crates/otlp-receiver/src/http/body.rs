@@ -13,7 +13,7 @@ use prost::Message;
 use redline_pipeline::Signal;
 
 use crate::config::ContentEncoding;
-use crate::gzip::{gunzip, GunzipError};
+use redline_http_server::gzip::{gunzip, GunzipError};
 
 pub(super) const PROTOBUF: &str = "application/x-protobuf";
 pub(super) const JSON: &str = "application/json";

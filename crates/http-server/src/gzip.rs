@@ -1,12 +1,13 @@
-//! gzip request bodies and gRPC messages, inflated under a cap, keeping the client's bytes
-//! when an exporter could send them on as they came (`Batch::gzip_frame`).
+//! gzip request bodies and gRPC messages, inflated under a cap as Go's `gzip.Reader` reads
+//! them, keeping the client's bytes when an exporter could send them on as they came
+//! (`Batch::gzip_frame`).
 
 use std::io::Read;
 
 use bytes::Bytes;
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum GunzipError {
+pub enum GunzipError {
     #[error("decompressed data is over the size limit")]
     TooLarge,
     #[error("{0}")]
@@ -15,7 +16,7 @@ pub(crate) enum GunzipError {
 
 /// An inflated gzip stream.
 #[derive(Debug)]
-pub(crate) struct Inflated {
+pub struct Inflated {
     /// What follows the caller's head in `out`: the decompressed bytes.
     pub out: Vec<u8>,
     /// A copy of the compressed input, when it is one gzip member that the decoder read to
@@ -29,11 +30,7 @@ pub(crate) struct Inflated {
 /// Inflates `compressed` (one or more gzip members, as Go's `gzip.Reader` reads them) after
 /// the `head` bytes already in `out`: reading stops one byte past `limit` decompressed bytes,
 /// so a bomb costs at most `limit` bytes of memory.
-pub(crate) fn gunzip(
-    compressed: &[u8],
-    limit: usize,
-    head: Vec<u8>,
-) -> Result<Inflated, GunzipError> {
+pub fn gunzip(compressed: &[u8], limit: usize, head: Vec<u8>) -> Result<Inflated, GunzipError> {
     let start = head.len();
     let mut out = head;
     out.reserve(compressed.len().saturating_mul(4).min(limit));
@@ -110,6 +107,14 @@ mod tests {
         let got = gunzip(&packed, 1 << 20, Vec::new()).expect("valid");
         assert_eq!(got.out, [a, b].concat());
         assert!(got.member.is_none());
+    }
+
+    #[test]
+    fn small_members_are_all_read() {
+        let mut packed = gzip(b"first half ", 6);
+        packed.extend(gzip(b"second half", 6));
+        let got = gunzip(&packed, 1 << 20, vec![0; 5]).expect("valid");
+        assert_eq!(got.out, b"\0\0\0\0\0first half second half");
     }
 
     #[test]
