@@ -67,14 +67,18 @@ pub fn security(
     auth: Option<&ServerAuthConfig>,
     extensions: &Extensions,
 ) -> Result<ServerSecurity, BuildError> {
+    let section = prefix.trim_end_matches('.');
     let acceptor = match tls {
         None => None,
         Some(tls) => {
             for warning in tls.warnings() {
-                tracing::warn!(%receiver, "{warning}");
+                tracing::warn!(%receiver, section, "{warning}");
             }
             Some(tls.load(alpn).map_err(|e| {
-                BuildError::new(receiver, format!("{prefix}tls.{}: {}", e.key, e.reason))
+                BuildError::new(
+                    receiver,
+                    format!("receivers.{receiver}.{prefix}tls.{}: {}", e.key, e.reason),
+                )
             })?)
         }
     };
@@ -84,6 +88,7 @@ pub fn security(
             if tls.is_none() {
                 tracing::warn!(
                     %receiver,
+                    section,
                     "auth is set without tls: credentials cross the network in clear text"
                 );
             }

@@ -22,10 +22,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
+use redline_http_server::receive::{security, ServerSecurity};
 use redline_pipeline::body_budget::{BodyBudget, DEFAULT_BODY_BUDGET};
 use redline_pipeline::component::{BuildResult, FactoryInfo};
-use redline_pipeline::extension::ServerAuthenticator;
-use redline_pipeline::tls::{ServerTlsConfig, TlsAcceptor};
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ReceiverFactory,
     RunningComponent, ShutdownError, Signal, SignalConsumers,
@@ -155,8 +154,14 @@ async fn start(
 
     if let Some(g) = &config.protocols.grpc {
         g.note_ineffective_keys(id, "protocols.grpc");
-        let auth = authenticator(id, ctx, "grpc", g.auth.as_ref(), g.tls.is_some())?;
-        let tls = acceptor(id, "grpc", g.tls.as_ref(), redline_pipeline::tls::ALPN_H2)?;
+        let ServerSecurity { tls, auth } = security(
+            id,
+            "protocols.grpc.",
+            redline_pipeline::tls::ALPN_H2,
+            g.tls.as_ref(),
+            g.auth.as_ref(),
+            &ctx.extensions,
+        )?;
         let listener = bind(id, "grpc", &g.endpoint).await?;
         let routes = ingests
             .iter()
@@ -181,12 +186,15 @@ async fn start(
     }
 
     if let Some(h) = &config.protocols.http {
-        let security =
-            authenticator(id, ctx, "http", h.auth.as_ref(), h.tls.is_some()).and_then(|auth| {
-                let tls = acceptor(id, "http", h.tls.as_ref(), redline_pipeline::tls::ALPN_HTTP)?;
-                Ok((auth, tls))
-            });
-        let (auth, tls) = match security {
+        let security = security(
+            id,
+            "protocols.http.",
+            redline_pipeline::tls::ALPN_HTTP,
+            h.tls.as_ref(),
+            h.auth.as_ref(),
+            &ctx.extensions,
+        );
+        let ServerSecurity { tls, auth } = match security {
             Ok(s) => s,
             Err(e) => {
                 shutdown_all(servers, Instant::now()).await;
@@ -218,57 +226,6 @@ async fn start(
     }
 
     Ok(Running { id: name, servers })
-}
-
-/// The running authenticator extension `auth.authenticator` names. Extensions are built
-/// before receivers, so a missing one is a config mistake: the error names the key.
-fn authenticator(
-    id: &ComponentId,
-    ctx: &BuildContext,
-    protocol: &str,
-    auth: Option<&AuthConfig>,
-    secure: bool,
-) -> Result<Option<Arc<dyn ServerAuthenticator>>, BuildError> {
-    let Some(auth) = auth else {
-        return Ok(None);
-    };
-    if !secure {
-        tracing::warn!(
-            receiver = %id,
-            protocol,
-            "auth is set without tls: credentials cross the network in clear text"
-        );
-    }
-    auth.resolve(&ctx.extensions).map(Some).map_err(|e| {
-        BuildError::new(
-            id,
-            format!("receivers.{id}.protocols.{protocol}.auth.authenticator: {e}"),
-        )
-    })
-}
-
-/// Loads the certificate and key of `tls`; errors name the key and the file.
-fn acceptor(
-    id: &ComponentId,
-    protocol: &str,
-    tls: Option<&ServerTlsConfig>,
-    alpn: &[&[u8]],
-) -> Result<Option<TlsAcceptor>, BuildError> {
-    let Some(tls) = tls else {
-        return Ok(None);
-    };
-    for warning in tls.warnings() {
-        tracing::warn!(receiver = %id, protocol, "{warning}");
-    }
-    tls.load(alpn).map(Some).map_err(|e| {
-        BuildError::new(
-            id,
-            format!(
-                "receivers.{id}.protocols.{protocol}.tls.{}: {}",
-                e.key, e.reason
-            ),
-        )
-    })
 }
 
 async fn bind(id: &ComponentId, protocol: &str, endpoint: &str) -> Result<TcpListener, BuildError> {
