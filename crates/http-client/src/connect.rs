@@ -30,13 +30,30 @@ type Connecting<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;
 
 /// TCP with Nagle off (requests are written in one go and answered at once: Nagle only adds
 /// latency), bounded connecting, any scheme: TLS, where wanted, is layered on above.
-fn tcp(connect_timeout: Option<Duration>) -> HttpConnector {
+///
+/// Keep-alive probes as otelcol's clients send them, so a peer that vanished behind a NAT or
+/// load balancer is found even on an idle connection: confighttp dials with Go's default
+/// transport (probes after 30 s idle, then every 15 s, 9 unanswered closing it); gRPC turns
+/// them on with the system's timing (`tcp_keepalive_time` and friends: grpc-go dials with a
+/// negative `KeepAlive` and sets only `SO_KEEPALIVE`), set in [`ProxiedTcp::call`].
+fn tcp(connect_timeout: Option<Duration>, grpc: bool) -> HttpConnector {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(connect_timeout);
+    if !grpc {
+        http.set_keepalive(Some(HTTP_KEEPALIVE_IDLE));
+        http.set_keepalive_interval(Some(HTTP_KEEPALIVE_INTERVAL));
+        http.set_keepalive_retries(Some(HTTP_KEEPALIVE_PROBES));
+    }
     http
 }
+
+/// Go's `http.DefaultTransport` dialer's `KeepAlive`, which Go uses as the idle time.
+const HTTP_KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// Go's default probe interval and count (`net.KeepAliveConfig`).
+const HTTP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
+const HTTP_KEEPALIVE_PROBES: u32 = 9;
 
 /// TCP to the destination, or to it through the proxy that applies.
 #[derive(Clone)]
@@ -50,7 +67,7 @@ pub(crate) struct ProxiedTcp {
 impl ProxiedTcp {
     pub(crate) fn new(connect_timeout: Option<Duration>, proxy: Proxy, grpc: bool) -> Self {
         Self {
-            tcp: tcp(connect_timeout),
+            tcp: tcp(connect_timeout, grpc),
             proxy,
             grpc,
         }
@@ -73,6 +90,7 @@ impl Service<Uri> for ProxiedTcp {
             Err(e) => return Box::pin(std::future::ready(Err(e.into()))),
         };
         let plain_http = dst.scheme() == Some(&Scheme::HTTP) && !self.grpc;
+        let grpc = self.grpc;
         Box::pin(async move {
             let (io, forwarded) = match route {
                 None => (tcp.call(dst).await?, false),
@@ -87,6 +105,9 @@ impl Service<Uri> for ProxiedTcp {
                     (tunnel.call(with_scheme(&dst, scheme)?).await?, false)
                 }
             };
+            if grpc {
+                socket2::SockRef::from(io.inner()).set_keepalive(true)?;
+            }
             Ok(ProxiedStream { io, forwarded })
         })
     }
@@ -224,5 +245,61 @@ impl Service<Uri> for GrpcConnector {
             Ok(uri) => self.inner.call(uri),
             Err(e) => Box::pin(std::future::ready(Err(e.into()))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keep-alive settings of a connection made by the connector of `grpc`'s kind.
+    async fn keepalive_of(grpc: bool) -> (bool, Duration, Duration, u32) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let accepted = tokio::spawn(async move { listener.accept().await });
+        let uri: Uri = format!("http://{addr}/").parse().expect("uri");
+        let stream = ProxiedTcp::new(None, Proxy::default(), grpc)
+            .call(uri)
+            .await
+            .expect("connects");
+        let socket = socket2::SockRef::from(stream.io.inner());
+        let settings = (
+            socket.keepalive().expect("SO_KEEPALIVE"),
+            socket.tcp_keepalive_time().expect("TCP_KEEPIDLE"),
+            socket.tcp_keepalive_interval().expect("TCP_KEEPINTVL"),
+            socket.tcp_keepalive_retries().expect("TCP_KEEPCNT"),
+        );
+        drop(accepted.await);
+        settings
+    }
+
+    /// The system's keep-alive timing, what a socket with only `SO_KEEPALIVE` set uses.
+    fn system(name: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+            .expect("procfs")
+            .trim()
+            .parse()
+            .expect("a number")
+    }
+
+    #[tokio::test]
+    async fn connections_send_keepalive_probes_as_otelcols_clients_do() {
+        // confighttp: Go's default transport.
+        assert_eq!(
+            keepalive_of(false).await,
+            (true, Duration::from_secs(30), Duration::from_secs(15), 9)
+        );
+        // gRPC: on, with the system's timing (grpc-go sets SO_KEEPALIVE alone).
+        assert_eq!(
+            keepalive_of(true).await,
+            (
+                true,
+                Duration::from_secs(system("tcp_keepalive_time")),
+                Duration::from_secs(system("tcp_keepalive_intvl")),
+                u32::try_from(system("tcp_keepalive_probes")).expect("small"),
+            )
+        );
     }
 }
