@@ -75,21 +75,16 @@ collectors do not). The default, and what CI runs, is both.
 
 from __future__ import annotations
 
-import difflib
 import gzip
 import math
-import os
 import re
 import socket
-import time
 import warnings
 import zlib
 
 import pytest
 import requests
-import yaml
 import zstandard
-from google.protobuf import text_format
 from opentelemetry import trace as trace_api
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.resources import Resource
@@ -100,12 +95,13 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 import helpers
 import jaeger_thrift as jt
-from expo import parse
 from jaeger_thrift import (BINARY_T, BOOL_T, CHILD_OF, DOUBLE_T, FOLLOWS_FROM, I32, I64, LIST, LONG_T, M64,
                            STRING, STRING_T, STRUCT, Batch, ClientStats, Log, Process, Span, SpanRef, Struct,
                            Tag, TList, b, d, n, raw, s)
 from otlp_sink import OtlpSink
-from pair import Collector, rewrite
+from pair import Collector
+from receiver_sides import (COUNTERS, Side as ReceiverSide, assert_counts_moved, check, collect, forwarded,
+                            next_forwarded, report, settle, sides_fixture, start_collector)
 from test_parity_self_telemetry import total
 
 
@@ -129,8 +125,6 @@ SIDES_ENV = "JAEGER_PARITY_SIDES"
 TRACES = "/api/traces"
 X_THRIFT = {"Content-Type": "application/x-thrift"}
 VND_THRIFT = {"Content-Type": "application/vnd.apache.thrift.binary"}
-QUIET = 0.3  # seconds without a forwarded request that count as "nothing more comes"
-FORWARD_WAIT = 5  # seconds for a forward (each takes milliseconds)
 
 CONFIG = """\
 receivers:
@@ -158,14 +152,13 @@ service:
 # ---------------------------------------------------------------- the collectors
 
 
-class Side:
+class Side(ReceiverSide):
     """One collector with the jaeger receiver on ports of its own (`udp`: the agent's UDP
-    ports by protocol) and its own sink; `expected` is how many forwarded requests the test
-    has accounted for."""
+    ports by protocol) and its own sink."""
 
     def __init__(self, name: str, collector: Collector, sink: OtlpSink, udp: dict):
-        self.name, self.collector, self.sink, self.udp = name, collector, sink, udp
-        self.expected = 0
+        super().__init__(name, collector, sink)
+        self.udp = udp
 
     def url(self, path: str = TRACES) -> str:
         return self.collector.url("jaeger", path)
@@ -175,17 +168,6 @@ class Side:
 
     def send(self, protocol: str, packet: bytes):
         jt.send_udp(self.udp[protocol], packet)
-
-    def telemetry(self):
-        r = requests.get(self.collector.url("telemetry", "/metrics"), timeout=10)
-        assert r.status_code == 200, (self.name, r.status_code)
-        return parse(r.text, r.headers.get("Content-Type", "text/plain"))
-
-    def stop(self):
-        try:
-            self.collector.stop()
-        finally:
-            self.sink.stop()
 
 
 def free_udp_port() -> int:
@@ -198,36 +180,6 @@ def free_udp_port() -> int:
             helpers._HANDED_OUT.add(port)
             return port
     raise AssertionError("no fresh free UDP port in 100 tries")
-
-
-def _sides_wanted() -> tuple:
-    names = tuple(x.strip() for x in os.environ.get(SIDES_ENV, "otelcol,redline").split(",") if x.strip())
-    if not names or not set(names) <= {"otelcol", "redline"}:
-        pytest.fail(f"{SIDES_ENV}={os.environ.get(SIDES_ENV)!r}: name otelcol, redline or both", pytrace=False)
-    return names
-
-
-def start_collector(name: str, argv: list, procs, workdir, config: str, configure):
-    """One collector on `config` with a sink of its own: `configure(cfg, ports, collector)`
-    puts the receiver's ports in the config (called with `collector` None) and, once the
-    collector runs, waits for them and returns what the test keeps of them. Started again on
-    other ports when one was taken between the check and the bind. Returns (collector,
-    sink, kept)."""
-    for attempt in range(3):
-        sink = OtlpSink().start()
-        cfg, ports = rewrite(yaml.safe_load(config), sink.endpoint, None)
-        configure(cfg, ports, None)
-        collector = Collector(name, procs, argv, cfg, ports, sink, workdir)
-        try:
-            collector.wait_ready()  # the TCP ports: the receiver's and the telemetry's
-            return collector, sink, configure(cfg, ports, collector)
-        except Exception:
-            lost_port = "address already in use" in collector.proc.log_text()
-            collector.proc.stop(timeout=15)
-            sink.stop()
-            if attempt == 2 or not lost_port:
-                raise
-    raise AssertionError("unreachable")
 
 
 def _start(name: str, argv: list, procs, workdir) -> Side:
@@ -250,43 +202,14 @@ def _start(name: str, argv: list, procs, workdir) -> Side:
     return Side(name, collector, sink, kept)
 
 
-@pytest.fixture(scope="module")
-def sides(request, module_procs, tmp_path_factory, otelcol_bin) -> dict:
-    names = _sides_wanted()
-    argv = {"otelcol": [otelcol_bin]}
-    if "redline" in names:
-        argv["redline"] = [request.getfixturevalue("redline_bin")]
-    workdir = tmp_path_factory.mktemp("jaeger")
-    started: dict = {}
-    try:
-        for name in names:
-            started[name] = _start(name, argv[name], module_procs, workdir)
-        yield started
-    finally:
-        for side in started.values():
-            side.stop()
-
-
-def _next_forwarded(side: Side, what: str):
-    """The next request `side` forwarded (every one counts, an empty one too)."""
-    def arrived():
-        return side.sink.request_count() > side.expected
-
-    helpers.wait_until(arrived, FORWARD_WAIT, f"{side.name} to forward {what}", interval=0.01,
-                       alive=side.collector.proc)
-    req = side.sink.requests()[side.expected]
-    side.expected += 1
-    return req
+sides = sides_fixture(SIDES_ENV, _start)
 
 
 def post_all(sides: dict, body: bytes, headers: dict, path: str = TRACES) -> dict:
     """`body` posted to every side, each answering 202 with nothing and forwarding one
     request: that request, by side (in a list)."""
     answers = {name: side.post(body, headers, path) for name, side in sides.items()}
-    # What a side accepted is taken off its sink before anything fails, so that the next
-    # case starts even.
-    got = {name: [_next_forwarded(side, "the request it accepted")] for name, side in sides.items()
-           if answers[name].status_code == 202}
+    got = forwarded(sides, "the request it accepted", {name: r.status_code == 202 for name, r in answers.items()})
     shown = {name: (r.status_code, r.text) for name, r in answers.items()}
     assert all(r.status_code == 202 for r in answers.values()), f"not accepted by all: {shown}"
     assert all(r.content == b"" for r in answers.values()), f"202 with a body: {shown}"
@@ -297,7 +220,7 @@ def send_all(sides: dict, protocol: str, packet: bytes) -> dict:
     """`packet` sent to every side's UDP `protocol` port, each forwarding one request."""
     for side in sides.values():
         side.send(protocol, packet)
-    return {name: [_next_forwarded(side, f"the {protocol} packet")] for name, side in sides.items()}
+    return forwarded(sides, f"the {protocol} packet")
 
 
 # The four ways a batch comes in.
@@ -311,75 +234,6 @@ def deliver(sides: dict, batch: Batch, way: str) -> dict:
         return post_all(sides, jt.http_body(batch), VND_THRIFT)
     protocol = way.split()[1]
     return send_all(sides, protocol, jt.emit_batch(batch, protocol))
-
-
-def settle(sides: dict):
-    """Nothing forwarded beyond what the test accounted for."""
-    time.sleep(QUIET)
-    extra = {name: [_spans_of(r) for r in side.sink.requests()[side.expected:]] for name, side in sides.items()}
-    for side in sides.values():
-        side.expected = side.sink.request_count()
-    assert not any(extra.values()), f"forwarded and not expected (span names, a list per request): {extra}"
-
-
-def _spans_of(req) -> list:
-    return [sp.name for rs in req.resource_spans for ss in rs.scope_spans for sp in ss.spans]
-
-
-def collect(problems: list, what: str, fn, *args):
-    """fn(*args), its assertion kept in `problems` rather than raised (one test, many cases)."""
-    try:
-        fn(*args)
-    except AssertionError as e:
-        problems.append(f"--- {what}:\n{e}")
-
-
-def report(problems: list, total_cases: int):
-    assert not problems, f"{len(problems)} of {total_cases} case(s) failed:\n" + "\n\n".join(problems)
-
-
-# ---------------------------------------------------------------- comparison
-
-
-def _copy(msg):
-    out = type(msg)()
-    out.CopyFrom(msg)
-    return out
-
-
-def canonical(requests_: list) -> str:
-    """Forwarded (or modelled) requests as text, everything in its order, ids in hex, an
-    empty resource, scope or status present."""
-    texts = []
-    for req in requests_:
-        req = _copy(req)
-        for rs in req.resource_spans:
-            rs.resource.SetInParent()
-            for ss in rs.scope_spans:
-                ss.scope.SetInParent()
-                for sp in ss.spans:
-                    sp.status.SetInParent()
-                    for part in (sp, *sp.links):
-                        for f in ("trace_id", "span_id", "parent_span_id"):
-                            if hasattr(part, f) and getattr(part, f):
-                                setattr(part, f, getattr(part, f).hex().encode())
-        texts.append(text_format.MessageToString(req, as_utf8=True))
-    return "\n=== next request ===\n".join(texts)
-
-
-def _diff(a: str, b_: str, an: str, bn: str) -> str:
-    return "\n".join(difflib.unified_diff(a.splitlines(), b_.splitlines(), an, bn, lineterm="", n=4))
-
-
-def check(what: str, got: dict, want: list):
-    """Each side's forwarded requests equal the model's `want`, and each other."""
-    want_text = canonical(want)
-    texts = {name: canonical(reqs) for name, reqs in got.items()}
-    problems = [f"{name} differs from the model:\n{_diff(want_text, t, 'model', name)}"
-                for name, t in texts.items() if t != want_text]
-    if len(texts) == 2 and texts["otelcol"] != texts["redline"]:
-        problems.append("otelcol and redline differ:\n" + _diff(texts["otelcol"], texts["redline"], "otelcol", "redline"))
-    assert not problems, f"{what}:\n" + "\n\n".join(problems)
 
 
 # ---------------------------------------------------------------- otelcol's translation, as a model
@@ -968,7 +822,7 @@ def _sdk_round(sides: dict, mode: str):
         if mode == "collector":
             codes = {name: e._collector.http_transport.code for name, e in zip(sides, exporters)}
             assert codes == {name: 202 for name in sides}, codes
-        got = {name: [_next_forwarded(side, f"the SDK's {mode} export")] for name, side in sides.items()}
+        got = forwarded(sides, f"the SDK's {mode} export")
         return got, [translate(sdk_batch(list(memory.get_finished_spans()), service))]
     finally:
         provider.shutdown()
@@ -1072,7 +926,7 @@ def test_batches_without_spans(sides, way):
                 for side in sides.values():
                     side.send(protocol, jt.emit_batch(batch, protocol))
             if "otelcol" in sides:
-                check(f"{what} ({way}), otelcol", {"otelcol": [_next_forwarded(sides["otelcol"], what)]},
+                check(f"{what} ({way}), otelcol", {"otelcol": [next_forwarded(sides["otelcol"], what)]},
                       [translate(batch)])
             # What comes next on each side is SMALL's request: Redline forwarded nothing.
             check(f"SMALL after {what} ({way})", deliver(sides, SMALL, way), [translate(SMALL)])
@@ -1182,9 +1036,8 @@ def _bad_http(sides: dict, case: str, data: bytes, headers: dict, otelcol_text, 
     """`data` answered `status` with a reason by every side, nothing of it forwarded: the
     next request forwarded is the good one sent after it."""
     answers = {name: side.post(data, headers, path, method) for name, side in sides.items()}
-    for name, r in answers.items():
-        if r.status_code == 202:  # taken after all: off the sink, so that the next case starts even
-            _next_forwarded(sides[name], f"the request it should have refused ({case})")
+    forwarded(sides, f"the request it should have refused ({case})",  # taken after all
+              {name: r.status_code == 202 for name, r in answers.items()})
     shown = {name: (r.status_code, r.text) for name, r in answers.items()}
     assert all(r.status_code == status for r in answers.values()), f"not {status}: {shown}"
     if status == 400:
@@ -1312,7 +1165,6 @@ def test_packet_variants_accepted(sides):
     report(problems, len(ACCEPTED_PACKETS))
 
 
-COUNTERS = ("otelcol_receiver_accepted_spans", "otelcol_receiver_refused_spans", "otelcol_receiver_failed_spans")
 TRANSPORTS = ("collector_http", "udp_thrift_compact", "udp_thrift_binary")
 
 
@@ -1342,15 +1194,4 @@ def test_receiver_counters(sides):
         ("otelcol_receiver_accepted_spans", "udp_thrift_compact"): len(PLAIN.spans),
         ("otelcol_receiver_accepted_spans", "udp_thrift_binary"): len(PLAIN.spans) + len(SMALL.spans),
     })
-
-    def deltas(name: str) -> dict:
-        after = _counts(sides[name].telemetry())
-        return {k: after[k] - before[name][k] for k in after}
-
-    for name in sides:
-        try:
-            helpers.wait_until(lambda: deltas(name) == want, 10, f"{name}'s counters")
-        except helpers.WaitTimeout:
-            pass
-        got = deltas(name)
-        assert got == want, f"{name}: " + ", ".join(f"{k}: {got[k]} (want {want[k]})" for k in want if got[k] != want[k])
+    assert_counts_moved(sides, _counts, before, want)

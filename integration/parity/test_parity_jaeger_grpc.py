@@ -85,25 +85,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import struct
 
 import grpc
-import pytest
-import requests
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 import helpers
 import jaeger_proto as jp
 import jaeger_thrift as jt
+import receiver_sides
 import test_parity_jaeger as tj
-from expo import parse
 from jaeger_proto import (BINARY, BOOL, CHILD_OF, FLOAT64, FOLLOWS_FROM, INT64, M64, STRING, Batch, Duration,
                           KeyValue, Log, Process, Span, SpanRef, Timestamp, at, b, d, lasting, n, post_spans, raw, s)
 from otlp_sink import OtlpSink
 from pair import Collector
-from test_parity_jaeger import UNSPECIFIED, PMap, _next_forwarded, collect, report, settle, str_of
+from receiver_sides import (COUNTERS, Side as ReceiverSide, assert_counts_moved, collect, copy, forwarded,
+                            next_forwarded, report, settle, sides_fixture, sort_repeated, start_collector)
+from test_parity_jaeger import UNSPECIFIED, PMap, str_of
 from test_parity_self_telemetry import total
 
 SIDES_ENV = "JAEGER_GRPC_PARITY_SIDES"
@@ -131,14 +130,13 @@ service:
 # ---------------------------------------------------------------- the collectors
 
 
-class Side:
+class Side(ReceiverSide):
     """One collector with the jaeger receiver's gRPC server on a port of its own and its own
-    sink; `expected` is how many forwarded requests the test has accounted for."""
+    sink."""
 
     def __init__(self, name: str, collector: Collector, sink: OtlpSink, port: int):
-        self.name, self.collector, self.sink = name, collector, sink
+        super().__init__(name, collector, sink)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        self.expected = 0
 
     def call(self, body: bytes, method: str = jp.POST_SPANS, compression=None) -> tuple:
         """(status code name, details or the response's bytes)."""
@@ -148,24 +146,11 @@ class Side:
         except grpc.RpcError as e:
             return e.code().name, e.details() or ""
 
-    def telemetry(self):
-        r = requests.get(self.collector.url("telemetry", "/metrics"), timeout=10)
-        assert r.status_code == 200, (self.name, r.status_code)
-        return parse(r.text, r.headers.get("Content-Type", "text/plain"))
-
     def stop(self):
         try:
             self.channel.close()
-            self.collector.stop()
         finally:
-            self.sink.stop()
-
-
-def _sides_wanted() -> tuple:
-    names = tuple(x.strip() for x in os.environ.get(SIDES_ENV, "otelcol,redline").split(",") if x.strip())
-    if not names or not set(names) <= {"otelcol", "redline"}:
-        pytest.fail(f"{SIDES_ENV}={os.environ.get(SIDES_ENV)!r}: name otelcol, redline or both", pytrace=False)
-    return names
+            super().stop()
 
 
 def _start(name: str, argv: list, procs, workdir) -> Side:
@@ -175,35 +160,18 @@ def _start(name: str, argv: list, procs, workdir) -> Side:
             cfg["receivers"]["jaeger"]["protocols"]["grpc"]["endpoint"] = f"127.0.0.1:{ports['jaeger']}"
         return ports["jaeger"]
 
-    collector, sink, port = tj.start_collector(name, argv, procs, workdir, CONFIG, configure)
+    collector, sink, port = start_collector(name, argv, procs, workdir, CONFIG, configure)
     return Side(name, collector, sink, port)
 
 
-@pytest.fixture(scope="module")
-def sides(request, module_procs, tmp_path_factory, otelcol_bin) -> dict:
-    names = _sides_wanted()
-    argv = {"otelcol": [otelcol_bin]}
-    if "redline" in names:
-        argv["redline"] = [request.getfixturevalue("redline_bin")]
-    workdir = tmp_path_factory.mktemp("jaeger_grpc")
-    started: dict = {}
-    try:
-        for name in names:
-            started[name] = _start(name, argv[name], module_procs, workdir)
-        yield started
-    finally:
-        for side in started.values():
-            side.stop()
+sides = sides_fixture(SIDES_ENV, _start)
 
 
 def post_all(sides: dict, body: bytes, compression=None) -> dict:
     """`body` sent to every side, each answering OK with an empty PostSpansResponse and
     forwarding one request: that request, by side (in a list)."""
     answers = {name: side.call(body, compression=compression) for name, side in sides.items()}
-    # What a side accepted is taken off its sink before anything fails, so that the next
-    # case starts even.
-    got = {name: [_next_forwarded(side, "the call it accepted")] for name, side in sides.items()
-           if answers[name][0] == "OK"}
+    got = forwarded(sides, "the call it accepted", {name: a[0] == "OK" for name, a in answers.items()})
     assert all(a == ("OK", b"") for a in answers.values()), f"not all OK with an empty response: {answers}"
     return got
 
@@ -212,23 +180,16 @@ def post_all(sides: dict, body: bytes, compression=None) -> dict:
 
 
 def _normalised(req):
-    """A copy with an empty resource, scope and status present (as tj.canonical shows them)
+    """A copy with an empty resource, scope and status present (as `canonical` shows them)
     and the ResourceSpans sorted by their bytes: otelcol's order of them is random."""
-    out = type(req)()
-    out.CopyFrom(req)
+    out = copy(req)
     for rs in out.resource_spans:
         rs.resource.SetInParent()
         for ss in rs.scope_spans:
             ss.scope.SetInParent()
             for sp in ss.spans:
                 sp.status.SetInParent()
-    ordered = []
-    for rs in out.resource_spans:
-        ordered.append(type(rs)())
-        ordered[-1].CopyFrom(rs)
-    ordered.sort(key=lambda rs: rs.SerializeToString(deterministic=True))
-    del out.resource_spans[:]
-    out.resource_spans.extend(ordered)
+    sort_repeated(out.resource_spans, key=lambda rs: rs.SerializeToString(deterministic=True))
     return out
 
 
@@ -239,7 +200,7 @@ def in_order(reqs: list) -> list:
 def check(what: str, got: dict, want: list):
     """Each side's forwarded requests equal the model's `want`, and each other, with the
     ResourceSpans of each request in a canonical order."""
-    tj.check(what, {name: in_order(reqs) for name, reqs in got.items()}, in_order(want))
+    receiver_sides.check(what, {name: in_order(reqs) for name, reqs in got.items()}, in_order(want))
 
 
 # ---------------------------------------------------------------- otelcol's translation, as a model
@@ -896,7 +857,7 @@ def test_batches_without_spans(sides):
             assert all(a == ("OK", b"") for a in answers.values()), answers
             model = translate(decoded)
             if "otelcol" in sides:
-                check(f"{what}, otelcol", {"otelcol": [_next_forwarded(sides["otelcol"], what)]}, [model])
+                check(f"{what}, otelcol", {"otelcol": [next_forwarded(sides["otelcol"], what)]}, [model])
             assert redline_spanless(model) is None, f"{what}: not a request without spans"
             # What comes next on each side is SMALL's request.
             check(f"SMALL after {what}", post_all(sides, post_spans(SMALL)), [translate(SMALL)])
@@ -1004,9 +965,8 @@ def _refused(sides: dict, case: str, body: bytes, status: str, otelcol_text, met
     """`body` answered `status` with a message by every side, nothing of it forwarded: the
     next request forwarded is the good one sent after it."""
     answers = {name: side.call(body, method, compression) for name, side in sides.items()}
-    for name, (code, _) in answers.items():
-        if code == "OK":  # taken after all: off the sink, so that the next case starts even
-            _next_forwarded(sides[name], f"the call it should have refused ({case})")
+    forwarded(sides, f"the call it should have refused ({case})",  # taken after all
+              {name: code == "OK" for name, (code, _) in answers.items()})
     shown = {name: (code, text if isinstance(text, str) else text[:100]) for name, (code, text) in answers.items()}
     assert all(code == status for code, _ in answers.values()), f"not {status}: {shown}"
     assert all(text for _, text in answers.values()), f"a {status} without a message: {shown}"
@@ -1043,9 +1003,6 @@ def test_unknown_methods(sides):
     report(problems, len(UNKNOWN_METHODS))
 
 
-COUNTERS = ("otelcol_receiver_accepted_spans", "otelcol_receiver_refused_spans", "otelcol_receiver_failed_spans")
-
-
 def _counts(expo) -> dict:
     return {c: total(expo, c, receiver="jaeger", transport="grpc") for c in COUNTERS}
 
@@ -1065,16 +1022,4 @@ def test_receiver_counters(sides):
     settle(sides)
     want = {c: 0 for c in COUNTERS}
     want["otelcol_receiver_accepted_spans"] = 2 * len(PLAIN.spans) + len(SMALL.spans) + len(REGROUP[0][1].spans)
-
-    def deltas(name: str) -> dict:
-        after = _counts(sides[name].telemetry())
-        return {k: after[k] - before[name][k] for k in after}
-
-    for name in sides:
-        try:
-            helpers.wait_until(lambda: deltas(name) == want, 10, f"{name}'s counters")
-        except helpers.WaitTimeout:
-            pass
-        got = deltas(name)
-        assert got == want, f"{name}: " + ", ".join(
-            f"{k}: {got[k]} (want {want[k]})" for k in want if got[k] != want[k])
+    assert_counts_moved(sides, _counts, before, want)

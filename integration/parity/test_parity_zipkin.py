@@ -63,21 +63,16 @@ collectors and the one-sided checks do not). The default, and what CI runs, is b
 
 from __future__ import annotations
 
-import difflib
 import gzip
 import ipaddress
 import json
-import os
 import re
 import struct
-import time
 import zlib
 
 import pytest
 import requests
-import yaml
 import zstandard
-from google.protobuf import text_format
 from opentelemetry import trace as trace_api
 from opentelemetry.exporter.zipkin.json import ZipkinExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -88,16 +83,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 import helpers
-from expo import parse
-from otlp_sink import OtlpSink
-from pair import Collector, rewrite
+import receiver_sides
+from receiver_sides import (COUNTERS, Side as ReceiverSide, assert_counts_moved, collect, forwarded, report, settle,
+                            sides_fixture, start_collector)
 from test_parity_self_telemetry import total
 
 SIDES_ENV = "ZIPKIN_PARITY_SIDES"
 V2 = "/api/v2/spans"
 JSON_CT = {"Content-Type": "application/json"}
 PROTO_CT = {"Content-Type": "application/x-protobuf"}
-QUIET = 0.3  # seconds without a forwarded request that count as "nothing more comes"
 
 CONFIG = """\
 receivers:
@@ -123,13 +117,13 @@ RECEIVERS = ("zipkin", "zipkin/typed")
 # ---------------------------------------------------------------- the collectors
 
 
-class Side:
-    """One collector with the zipkin receivers on ports of their own and its own sink;
-    `expected` is how many forwarded requests the test has accounted for."""
+class Side(ReceiverSide):
+    """One collector with the zipkin receivers on ports of their own and its own sink."""
 
-    def __init__(self, name: str, collector: Collector, sink: OtlpSink):
-        self.name, self.collector, self.sink = name, collector, sink
-        self.expected = 0
+    # otelcol's exporter sends an empty request (no resource_spans) on for a Zipkin request
+    # without spans: it carries nothing, so it is no request.
+    skip_empty = True
+    forward_wait = 15
 
     def url(self, receiver: str, path: str) -> str:
         return self.collector.url(receiver, path)
@@ -138,177 +132,37 @@ class Side:
              method: str = "POST") -> requests.Response:
         return requests.request(method, self.url(receiver, path), data=body, headers=headers, timeout=15)
 
-    def telemetry(self):
-        r = requests.get(self.collector.url("telemetry", "/metrics"), timeout=10)
-        assert r.status_code == 200, (self.name, r.status_code)
-        return parse(r.text, r.headers.get("Content-Type", "text/plain"))
-
-    def stop(self):
-        try:
-            self.collector.stop()
-        finally:
-            self.sink.stop()
-
-
-def _sides_wanted() -> tuple:
-    names = tuple(s.strip() for s in os.environ.get(SIDES_ENV, "otelcol,redline").split(",") if s.strip())
-    if not names or not set(names) <= {"otelcol", "redline"}:
-        pytest.fail(f"{SIDES_ENV}={os.environ.get(SIDES_ENV)!r}: name otelcol, redline or both", pytrace=False)
-    return names
-
 
 def _start(name: str, argv: list, procs, workdir) -> Side:
-    for attempt in range(3):
-        sink = OtlpSink().start()
-        cfg, ports = rewrite(yaml.safe_load(CONFIG), sink.endpoint, None)
-        for rid in RECEIVERS:
-            ports[rid] = helpers.free_port()
-            cfg["receivers"][rid]["endpoint"] = f"127.0.0.1:{ports[rid]}"
-        collector = Collector(name, procs, argv, cfg, ports, sink, workdir)
-        try:
-            collector.wait_ready()
-            return Side(name, collector, sink)
-        except Exception:
-            # A free port can be taken between the check and the bind: start again on others.
-            lost_port = "address already in use" in collector.proc.log_text()
-            collector.proc.stop(timeout=15)
-            sink.stop()
-            if attempt == 2 or not lost_port:
-                raise
-    raise AssertionError("unreachable")
+    def configure(cfg, ports, collector):
+        if collector is None:
+            for rid in RECEIVERS:
+                ports[rid] = helpers.free_port()
+                cfg["receivers"][rid]["endpoint"] = f"127.0.0.1:{ports[rid]}"
+
+    collector, sink, _ = start_collector(name, argv, procs, workdir, CONFIG, configure)
+    return Side(name, collector, sink)
 
 
-@pytest.fixture(scope="module")
-def sides(request, module_procs, tmp_path_factory, otelcol_bin) -> dict:
-    names = _sides_wanted()
-    argv = {"otelcol": [otelcol_bin]}
-    if "redline" in names:
-        argv["redline"] = [request.getfixturevalue("redline_bin")]
-    workdir = tmp_path_factory.mktemp("zipkin")
-    started: dict = {}
-    try:
-        for name in names:
-            started[name] = _start(name, argv[name], module_procs, workdir)
-        yield started
-    finally:
-        for side in started.values():
-            side.stop()
-
-
-def _next_forwarded(side: Side, what: str):
-    """The next forwarded request that holds anything. An empty one (no resource_spans) is
-    skipped: otelcol's exporter sends one on for a Zipkin request without spans, and it
-    carries nothing."""
-    found: list = []
-
-    def arrived():
-        for i, req in enumerate(side.sink.requests()[side.expected:]):
-            if req.resource_spans:
-                found.append(req)
-                side.expected += i + 1
-                return True
-        return False
-
-    helpers.wait_until(arrived, 15, f"{side.name} to forward {what}", interval=0.01, alive=side.collector.proc)
-    return found[0]
+sides = sides_fixture(SIDES_ENV, _start)
 
 
 def exchange(sides: dict, body: bytes, headers: dict, receiver: str = "zipkin", path: str = V2) -> dict:
     """`body` posted to every side, each answering 202 (and nothing more) and forwarding one
     request: that request, by side (in a list)."""
     answers = {name: s.post(receiver, body, headers, path) for name, s in sides.items()}
-    # What a side accepted is taken off its sink before anything fails, so that the next
-    # case starts even.
-    got = {name: [_next_forwarded(s, "the request it accepted")] for name, s in sides.items()
-           if answers[name].status_code == 202}
+    got = forwarded(sides, "the request it accepted", {name: r.status_code == 202 for name, r in answers.items()})
     statuses = {name: (r.status_code, r.text) for name, r in answers.items()}
     assert all(r.status_code == 202 for r in answers.values()), f"not accepted by all: {statuses}"
     assert all(r.content == b"" for r in answers.values()), f"202 with a body: {statuses}"
     return got
 
 
-def settle(sides: dict):
-    """Nothing that holds anything forwarded beyond what the test accounted for."""
-    time.sleep(QUIET)
-    extra = {name: [_spans_of(r) for r in s.sink.requests()[s.expected:] if r.resource_spans]
-             for name, s in sides.items()}
-    for s in sides.values():
-        s.expected = s.sink.request_count()
-    assert not any(extra.values()), f"forwarded and not expected (spans by name, a list per request): {extra}"
-
-
-def _spans_of(req) -> list:
-    return [sp.name for rs in req.resource_spans for ss in rs.scope_spans for sp in ss.spans]
-
-
-def collect(problems: list, what: str, fn, *args):
-    """fn(*args), its assertion kept in `problems` rather than raised (one test, many cases)."""
-    try:
-        fn(*args)
-    except AssertionError as e:
-        problems.append(f"--- {what}:\n{e}")
-
-
-def report(problems: list, total_cases: int):
-    assert not problems, f"{len(problems)} of {total_cases} case(s) failed:\n" + "\n\n".join(problems)
-
-
-# ---------------------------------------------------------------- comparison
-
-
-def _sort_attributes(msg):
-    kept = sorted((_copy(kv) for kv in msg.attributes), key=lambda kv: kv.key)
-    del msg.attributes[:]
-    msg.attributes.extend(kept)
-
-
-def _copy(msg):
-    out = type(msg)()
-    out.CopyFrom(msg)
-    return out
-
-
-def canonical(requests_: list) -> str:
-    """Forwarded (or modelled) requests as text, with the spans of each scope in span-id
-    order and every attribute list in key order (resources and scopes keep their order), ids
-    in hex."""
-    texts = []
-    for req in requests_:
-        req = _copy(req)
-        for rs in req.resource_spans:
-            rs.resource.SetInParent()
-            _sort_attributes(rs.resource)
-            for ss in rs.scope_spans:
-                ss.scope.SetInParent()
-                _sort_attributes(ss.scope)
-                spans = sorted((_copy(sp) for sp in ss.spans), key=lambda sp: sp.span_id)
-                del ss.spans[:]
-                for sp in spans:
-                    sp.status.SetInParent()
-                    for part in (sp, *sp.events, *sp.links):
-                        _sort_attributes(part)
-                    for part in (sp, *sp.links):  # ids shown in hex
-                        for f in ("trace_id", "span_id", "parent_span_id"):
-                            if hasattr(part, f) and getattr(part, f):
-                                setattr(part, f, getattr(part, f).hex().encode())
-                    ss.spans.append(sp)
-        texts.append(text_format.MessageToString(req, as_utf8=True))
-    return "\n=== next request ===\n".join(texts)
-
-
-def _diff(a: str, b: str, an: str, bn: str) -> str:
-    return "\n".join(difflib.unified_diff(a.splitlines(), b.splitlines(), an, bn, lineterm="", n=4))
-
-
 def check(what: str, got: dict, want: list):
-    """Each side's forwarded requests equal the model's `want`, and each other."""
-    want_text = canonical(want)
-    texts = {name: canonical(reqs) for name, reqs in got.items()}
-    problems = [f"{name} differs from the model:\n{_diff(want_text, t, 'model', name)}"
-                for name, t in texts.items() if t != want_text]
-    if len(texts) == 2 and texts["otelcol"] != texts["redline"]:
-        problems.append("otelcol and redline differ:\n" + _diff(texts["otelcol"], texts["redline"], "otelcol", "redline"))
-    assert not problems, f"{what}:\n" + "\n\n".join(problems)
+    """Each side's forwarded requests equal the model's `want`, and each other, with the
+    spans of each scope in span-id order and every attribute list in key order (see the
+    module's docstring)."""
+    receiver_sides.check(what, got, want, sort=True)
 
 
 # ---------------------------------------------------------------- otelcol's translation, as a model
@@ -891,7 +745,7 @@ def test_sdk_zipkin_exporter(sides):
             spans = memory.get_finished_spans()
             assert all(e.results and all(r.name == "SUCCESS" for r in e.results) for e in exporters), \
                 {name: e.results for name, e in zip(sides, exporters)}
-            got = {name: [_next_forwarded(s, f"{resource['service.name']}'s spans")] for name, s in sides.items()}
+            got = forwarded(sides, f"{resource['service.name']}'s spans")
             check(f"the SDK's {resource['service.name']} spans", got, [sdk_expected(list(spans))])
         finally:
             provider.shutdown()
@@ -967,7 +821,7 @@ EMPTY = [("an empty list", b"[]", JSON_CT), ("null", b"null", JSON_CT), ("an emp
 
 
 def test_no_spans_accepted_and_nothing_forwarded(sides):
-    """Taken (202), and nothing forwarded (but maybe an empty request, see _next_forwarded):
+    """Taken (202), and nothing forwarded (but maybe an empty request, see Side.skip_empty):
     the next request forwarded is the next one taken."""
     problems: list = []
     for what, data, headers in EMPTY:
@@ -1081,9 +935,6 @@ def test_zipkin_v1_is_refused_by_redline(sides):
     settle(redline)
 
 
-COUNTERS = ("otelcol_receiver_accepted_spans", "otelcol_receiver_refused_spans", "otelcol_receiver_failed_spans")
-
-
 def _counts(expo) -> dict:
     return {(c, r, t): total(expo, c, receiver=r, transport=t)
             for c in COUNTERS for r in RECEIVERS for t in ("http_v2_json", "http_v2_proto")}
@@ -1109,15 +960,4 @@ def test_receiver_counters(sides):
         ("otelcol_receiver_accepted_spans", "zipkin/typed", "http_v2_json"): len(TYPED),
         ("otelcol_receiver_accepted_spans", "zipkin/typed", "http_v2_proto"): len(TYPED),
     })
-
-    def deltas(name: str) -> dict:
-        after = _counts(sides[name].telemetry())
-        return {k: after[k] - before[name][k] for k in after}
-
-    for name in sides:
-        try:
-            helpers.wait_until(lambda: deltas(name) == want, 10, f"{name}'s counters")
-        except helpers.WaitTimeout:
-            pass
-        got = deltas(name)
-        assert got == want, f"{name}: " + ", ".join(f"{k}: {got[k]} (want {want[k]})" for k in want if got[k] != want[k])
+    assert_counts_moved(sides, _counts, before, want)

@@ -1,0 +1,246 @@
+"""The harness of the receiver parity tests (test_parity_zipkin.py, test_parity_jaeger.py,
+test_parity_jaeger_grpc.py): each runs one trace receiver in otelcol and in Redline (or in
+one of them alone, named by an environment variable), each collector (a "side") exporting
+to an OTLP sink of its own, and compares what every side forwards with a model of otelcol's
+translation and with what the other side forwards.
+
+A test sends something to every side, takes what each forwarded off its sink
+(`next_forwarded`, `forwarded`; `Side.expected` counts what was taken), compares it
+(`check`), and ends with `settle`: nothing more was forwarded. A test of many cases keeps
+each case's failure (`collect`) and fails once, with all of them (`report`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import time
+
+import pytest
+import requests
+import yaml
+from google.protobuf import text_format
+
+import helpers
+from expo import parse
+from otlp_sink import OtlpSink
+from pair import Collector, rewrite
+
+QUIET = 0.3  # seconds without a forwarded request that count as "nothing more comes"
+COUNTERS = ("otelcol_receiver_accepted_spans", "otelcol_receiver_refused_spans", "otelcol_receiver_failed_spans")
+
+
+# ---------------------------------------------------------------- the collectors
+
+
+class Side:
+    """One collector with the receiver on ports of its own and its own sink; `expected` is
+    how many forwarded requests the test has accounted for. A test module's subclass adds
+    how its receiver is reached."""
+
+    skip_empty = False  # a forwarded request without resource_spans is passed over as nothing
+    forward_wait = 5  # seconds for a forward (each takes milliseconds)
+
+    def __init__(self, name: str, collector: Collector, sink: OtlpSink):
+        self.name, self.collector, self.sink = name, collector, sink
+        self.expected = 0
+
+    def is_request(self, req) -> bool:
+        return bool(req.resource_spans) or not self.skip_empty
+
+    def telemetry(self):
+        r = requests.get(self.collector.url("telemetry", "/metrics"), timeout=10)
+        assert r.status_code == 200, (self.name, r.status_code)
+        return parse(r.text, r.headers.get("Content-Type", "text/plain"))
+
+    def stop(self):
+        try:
+            self.collector.stop()
+        finally:
+            self.sink.stop()
+
+
+def sides_wanted(env: str) -> tuple:
+    """The collectors the environment variable `env` names: otelcol, redline or both (the
+    default)."""
+    names = tuple(x.strip() for x in os.environ.get(env, "otelcol,redline").split(",") if x.strip())
+    if not names or not set(names) <= {"otelcol", "redline"}:
+        pytest.fail(f"{env}={os.environ.get(env)!r}: name otelcol, redline or both", pytrace=False)
+    return names
+
+
+def start_collector(name: str, argv: list, procs, workdir, config: str, configure):
+    """One collector on `config` with a sink of its own: `configure(cfg, ports, collector)`
+    puts the receiver's ports in the config (called with `collector` None) and, once the
+    collector runs, waits for them and returns what the test keeps of them. Started again on
+    other ports when one was taken between the check and the bind. Returns (collector,
+    sink, kept)."""
+    for attempt in range(3):
+        sink = OtlpSink().start()
+        cfg, ports = rewrite(yaml.safe_load(config), sink.endpoint, None)
+        configure(cfg, ports, None)
+        collector = Collector(name, procs, argv, cfg, ports, sink, workdir)
+        try:
+            collector.wait_ready()  # the TCP ports: the receiver's and the telemetry's
+            return collector, sink, configure(cfg, ports, collector)
+        except Exception:
+            lost_port = "address already in use" in collector.proc.log_text()
+            collector.proc.stop(timeout=15)
+            sink.stop()
+            if attempt == 2 or not lost_port:
+                raise
+    raise AssertionError("unreachable")
+
+
+def sides_fixture(env: str, start):
+    """A test module's `sides` fixture (module-scoped): by name, a Side for each collector
+    `env` names, made by `start(name, argv, procs, workdir)`; stopped after the module."""
+
+    @pytest.fixture(scope="module", name="sides")
+    def sides(request, module_procs, tmp_path_factory, otelcol_bin) -> dict:
+        names = sides_wanted(env)
+        argv = {"otelcol": [otelcol_bin]}
+        if "redline" in names:  # asked for only then: otelcol alone runs without a Redline build
+            argv["redline"] = [request.getfixturevalue("redline_bin")]
+        workdir = tmp_path_factory.mktemp(request.module.__name__.removeprefix("test_parity_"))
+        started: dict = {}
+        try:
+            for name in names:
+                started[name] = start(name, argv[name], module_procs, workdir)
+            yield started
+        finally:
+            for side in started.values():
+                side.stop()
+
+    return sides
+
+
+# ---------------------------------------------------------------- what was forwarded
+
+
+def next_forwarded(side: Side, what: str):
+    """The next request `side` forwarded (passing over what is no request to it: `Side.is_request`)."""
+    found: list = []
+
+    def arrived():
+        for i, req in enumerate(side.sink.requests()[side.expected:]):
+            if side.is_request(req):
+                found.append(req)
+                side.expected += i + 1
+                return True
+        return False
+
+    helpers.wait_until(arrived, side.forward_wait, f"{side.name} to forward {what}", interval=0.01,
+                       alive=side.collector.proc)
+    return found[0]
+
+
+def forwarded(sides: dict, what: str, took: dict | None = None) -> dict:
+    """The next request each side forwarded, by side (in a list); with `took`, only of the
+    sides it holds true for (those that accepted what was sent). Called before anything is
+    asserted of the answers, so that what a side accepted is off its sink and the next case
+    starts even."""
+    return {name: [next_forwarded(side, what)] for name, side in sides.items() if took is None or took[name]}
+
+
+def settle(sides: dict):
+    """Nothing forwarded beyond what the test accounted for."""
+    time.sleep(QUIET)
+    extra = {name: [_spans_of(r) for r in side.sink.requests()[side.expected:] if side.is_request(r)]
+             for name, side in sides.items()}
+    for side in sides.values():
+        side.expected = side.sink.request_count()
+    assert not any(extra.values()), f"forwarded and not expected (span names, a list per request): {extra}"
+
+
+def _spans_of(req) -> list:
+    return [sp.name for rs in req.resource_spans for ss in rs.scope_spans for sp in ss.spans]
+
+
+def collect(problems: list, what: str, fn, *args):
+    """fn(*args), its assertion kept in `problems` rather than raised (one test, many cases)."""
+    try:
+        fn(*args)
+    except AssertionError as e:
+        problems.append(f"--- {what}:\n{e}")
+
+
+def report(problems: list, total_cases: int):
+    assert not problems, f"{len(problems)} of {total_cases} case(s) failed:\n" + "\n\n".join(problems)
+
+
+def assert_counts_moved(sides: dict, counts, before: dict, want: dict):
+    """Each side's `counts(telemetry)` moved by `want` since `before` (by side)."""
+    def deltas(name: str) -> dict:
+        after = counts(sides[name].telemetry())
+        return {k: after[k] - before[name][k] for k in after}
+
+    for name in sides:
+        try:
+            helpers.wait_until(lambda: deltas(name) == want, 10, f"{name}'s counters")
+        except helpers.WaitTimeout:
+            pass  # the assertion says which counters are off, a timeout would not
+        got = deltas(name)
+        assert got == want, f"{name}: " + ", ".join(
+            f"{k}: {got[k]} (want {want[k]})" for k in want if got[k] != want[k])
+
+
+# ---------------------------------------------------------------- comparison
+
+
+def copy(msg):
+    out = type(msg)()
+    out.CopyFrom(msg)
+    return out
+
+
+def sort_repeated(field, key):
+    kept = sorted((copy(m) for m in field), key=key)
+    del field[:]
+    field.extend(kept)
+
+
+def canonical(requests_: list, sort: bool = False) -> str:
+    """Forwarded (or modelled) requests as text, ids in hex, an empty resource, scope or
+    status present; everything in its order, or with `sort` the spans of each scope in
+    span-id order and every attribute list in key order (resources and scopes keep theirs)."""
+    texts = []
+    for req in requests_:
+        req = copy(req)
+        for rs in req.resource_spans:
+            rs.resource.SetInParent()
+            with_attributes = [rs.resource]
+            for ss in rs.scope_spans:
+                ss.scope.SetInParent()
+                with_attributes.append(ss.scope)
+                if sort:
+                    sort_repeated(ss.spans, key=lambda sp: sp.span_id)
+                for sp in ss.spans:
+                    sp.status.SetInParent()
+                    with_attributes += [sp, *sp.events, *sp.links]
+                    for part in (sp, *sp.links):
+                        for f in ("trace_id", "span_id", "parent_span_id"):
+                            if hasattr(part, f) and getattr(part, f):
+                                setattr(part, f, getattr(part, f).hex().encode())
+            if sort:
+                for part in with_attributes:
+                    sort_repeated(part.attributes, key=lambda kv: kv.key)
+        texts.append(text_format.MessageToString(req, as_utf8=True))
+    return "\n=== next request ===\n".join(texts)
+
+
+def _diff(a: str, b: str, an: str, bn: str) -> str:
+    return "\n".join(difflib.unified_diff(a.splitlines(), b.splitlines(), an, bn, lineterm="", n=4))
+
+
+def check(what: str, got: dict, want: list, sort: bool = False):
+    """Each side's forwarded requests equal the model's `want`, and each other (as
+    `canonical` writes them, with `sort`)."""
+    want_text = canonical(want, sort)
+    texts = {name: canonical(reqs, sort) for name, reqs in got.items()}
+    problems = [f"{name} differs from the model:\n{_diff(want_text, t, 'model', name)}"
+                for name, t in texts.items() if t != want_text]
+    if len(texts) == 2 and texts["otelcol"] != texts["redline"]:
+        problems.append("otelcol and redline differ:\n"
+                        + _diff(texts["otelcol"], texts["redline"], "otelcol", "redline"))
+    assert not problems, f"{what}:\n" + "\n\n".join(problems)
