@@ -442,6 +442,29 @@ OTTL_TEXTS = [
 ]
 
 
+def fluentforward_streams() -> dict:
+    """Connection streams for the fluent_forward target: the first byte is where the stream
+    splits into two reads, then each carrier mode's event twice, options included."""
+    import gzip
+
+    import msgpack
+
+    entries = b"".join(msgpack.packb([i, {"log": f"line {i}", "n": i, "m": {"a": [1, 2.5, None, True]}}])
+                       for i in range(3))
+    event_time = b"\xd7\x00" + (1700000000).to_bytes(4, "big") + (5).to_bytes(4, "big")
+    events = {
+        "message": msgpack.packb(["app", 1700000000, {"log": "hi", "k": "v"}]),
+        "message_eventtime_chunk": b"\x94\xa3app" + event_time + msgpack.packb({"message": "x"})
+        + msgpack.packb({"chunk": "c1"}),
+        "forward": msgpack.packb(["app", [[1, {"log": "a"}], [2, {"log": "b", "x": b"bin"}]],
+                                  {"chunk": "c2", "size": 2}]),
+        "packed": msgpack.packb(["app", entries, {"size": 3}], use_bin_type=True),
+        "packed_gzip": msgpack.packb(["app", gzip.compress(entries, mtime=0), {"compressed": "gzip"}],
+                                     use_bin_type=True),
+    }
+    return {name: bytes([7]) + event + event for name, event in events.items()}
+
+
 def ottl_texts() -> dict:
     return {f"{i:02}.ottl": text.encode() for i, text in enumerate(OTTL_TEXTS)}
 
@@ -451,7 +474,7 @@ def main():
                           ("metrics_validator", metrics_requests()), ("logs_validator", logs_requests()),
                           ("ottl_parse", ottl_texts()), ("ottl_exec", requests()),
                           ("probabilistic_sampler", sampler_inputs()), ("zipkin", zipkin_bodies()),
-                          ("jaeger", jaeger_bodies())):
+                          ("jaeger", jaeger_bodies()), ("fluentforward", fluentforward_streams())):
         d = HERE / target
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)

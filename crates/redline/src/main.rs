@@ -32,6 +32,7 @@ fn factories() -> Factories {
     f.receiver(redline_otlp_receiver::OtlpReceiverFactory)
         .receiver(redline_zipkin_receiver::ZipkinReceiverFactory)
         .receiver(redline_jaeger_receiver::JaegerReceiverFactory)
+        .receiver(redline_fluentforward_receiver::FluentForwardReceiverFactory)
         .processor(redline_processors::BatchProcessorFactory)
         .processor(redline_processors::MemoryLimiterFactory)
         .processor(redline_attributes_processor::ResourceProcessorFactory)

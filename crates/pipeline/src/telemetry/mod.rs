@@ -45,6 +45,14 @@ pub const PROCESSOR_FILTER_SPANS_FILTERED: &str = "otelcol_processor_filter_span
 pub const PROCESSOR_FILTER_DATAPOINTS_FILTERED: &str =
     "otelcol_processor_filter_datapoints_filtered";
 pub const PROCESSOR_FILTER_LOGS_FILTERED: &str = "otelcol_processor_filter_logs_filtered";
+/// The `fluent_forward` receiver's connections opened and closed, events parsed, events that
+/// failed to parse and log records made (sums that otelcol declares non-monotonic, so they
+/// are served as gauges, without `_total`).
+pub const FLUENT_OPENED_CONNECTIONS: &str = "otelcol_fluent_opened_connections";
+pub const FLUENT_CLOSED_CONNECTIONS: &str = "otelcol_fluent_closed_connections";
+pub const FLUENT_EVENTS_PARSED: &str = "otelcol_fluent_events_parsed";
+pub const FLUENT_PARSE_FAILURES: &str = "otelcol_fluent_parse_failures";
+pub const FLUENT_RECORDS_GENERATED: &str = "otelcol_fluent_records_generated";
 /// Delta points the `deltatocumulative` processor took (label `error` when it dropped them).
 pub const DELTATOCUMULATIVE_DATAPOINTS: &str = "otelcol_deltatocumulative_datapoints";
 /// The `deltatocumulative` processor's streams: tracked now, the most it tracks, and the
@@ -303,6 +311,38 @@ impl CounterFamily {
 
 type ReceiverKey = (Signal, String, &'static str);
 
+/// Components' own families of one kind, by name.
+type Families = Mutex<BTreeMap<&'static str, Arc<FamilyState>>>;
+
+/// The family `desc` names in `families`; the first caller's description and unit stand.
+fn family_in(families: &Families, desc: CounterDesc) -> CounterFamily {
+    let inner = families
+        .lock()
+        .entry(desc.name)
+        .or_insert_with(|| {
+            Arc::new(FamilyState {
+                desc,
+                series: Mutex::new(BTreeMap::new()),
+            })
+        })
+        .clone();
+    CounterFamily { inner }
+}
+
+impl FamilyState {
+    /// The series to serve now: those that counted something or are served at 0.
+    fn served(&self) -> Vec<(LabelSet, u64)> {
+        self.series
+            .lock()
+            .iter()
+            .filter_map(|(labels, s)| {
+                let value = s.count.load(Ordering::Relaxed);
+                (value > 0 || s.at_zero).then(|| (labels.clone(), value))
+            })
+            .collect()
+    }
+}
+
 /// Registry of the process's own counters.
 #[derive(Clone, Default)]
 pub struct Telemetry {
@@ -318,7 +358,9 @@ struct Registry {
     /// Components' own families (e.g. spanmetrics series counts), read at collect time.
     sources: Mutex<Vec<Arc<dyn MetricsSource>>>,
     /// Components' own counters, by name.
-    families: Mutex<BTreeMap<&'static str, Arc<FamilyState>>>,
+    families: Families,
+    /// Components' own sums that otelcol declares non-monotonic (served as gauges), by name.
+    up_down_families: Families,
     /// Components' own histograms, by name.
     histograms: Mutex<BTreeMap<&'static str, Arc<histogram::HistogramState>>>,
     start_time_unix_nano: AtomicU64,
@@ -356,19 +398,13 @@ impl Telemetry {
 
     /// The counter family `desc` names; the first caller's description and unit stand.
     pub fn counter_family(&self, desc: CounterDesc) -> CounterFamily {
-        let inner = self
-            .inner
-            .families
-            .lock()
-            .entry(desc.name)
-            .or_insert_with(|| {
-                Arc::new(FamilyState {
-                    desc,
-                    series: Mutex::new(BTreeMap::new()),
-                })
-            })
-            .clone();
-        CounterFamily { inner }
+        family_in(&self.inner.families, desc)
+    }
+
+    /// The family of sums `desc` names that otelcol declares non-monotonic (an
+    /// UpDownCounter), served as gauges; shared by every component asking for the name.
+    pub fn up_down_family(&self, desc: CounterDesc) -> CounterFamily {
+        family_in(&self.inner.up_down_families, desc)
     }
 
     /// The histogram `desc` names, with `bounds`; the first caller's description, unit and
@@ -570,15 +606,7 @@ impl MetricsSource for Telemetry {
 
         let families: Vec<_> = self.inner.families.lock().values().cloned().collect();
         for family in families {
-            let counted: Vec<(LabelSet, u64)> = family
-                .series
-                .lock()
-                .iter()
-                .filter_map(|(labels, s)| {
-                    let value = s.count.load(Ordering::Relaxed);
-                    (value > 0 || s.at_zero).then(|| (labels.clone(), value))
-                })
-                .collect();
+            let counted = family.served();
             if counted.is_empty() {
                 continue;
             }
@@ -592,6 +620,31 @@ impl MetricsSource for Telemetry {
                 let labels: Vec<(&str, &str)> =
                     labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 sink.counter(&labels, *value, start, None);
+            }
+        }
+
+        let up_down: Vec<_> = self
+            .inner
+            .up_down_families
+            .lock()
+            .values()
+            .cloned()
+            .collect();
+        for family in up_down {
+            let values = family.served();
+            if values.is_empty() {
+                continue;
+            }
+            sink.family(&FamilyDesc {
+                name: family.desc.name,
+                description: family.desc.description,
+                unit: family.desc.unit,
+                kind: MetricKind::Gauge,
+            });
+            for (labels, value) in &values {
+                let labels: Vec<(&str, &str)> =
+                    labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                sink.gauge(&labels, *value as f64);
             }
         }
 
