@@ -203,3 +203,57 @@ def wait_quiet(what: str, read, proc: subprocess.Popen | None, timeout: float, q
             return now
         time.sleep(0.05)
     raise CompareError(f"{what}: still changing after {timeout:.0f}s")
+
+
+class Sink:
+    """A `loadgen sink` on free 127.0.0.1 ports, stopped with the other processes: where
+    collectors export (`port`), and its running counts (`counts()`, the `/count` JSON)."""
+
+    def __init__(self, bin_dir: Path, work: Path):
+        self.port, count_port = free_port(), free_port()
+        self.count_url = f"http://127.0.0.1:{count_port}/count"
+        log = work / "sink.log"
+        self.cmd = [Path(bin_dir) / "loadgen", "sink", "--listen", f"127.0.0.1:{self.port}",
+                    "--count-listen", f"127.0.0.1:{count_port}", "--report-interval", "0s"]
+        self.proc = start(self.cmd, log)
+        wait_until("sink", lambda: http_ok(self.count_url), self.proc, 20, log)
+
+    def counts(self) -> dict:
+        return json.loads(http_get(self.count_url))
+
+
+def run_loadgen(cmd: list, log: Path, timeout: float, tag: str) -> int:
+    """Runs loadgen to its end; its exit code. A run past `timeout` is stopped and fails."""
+    lp = start(cmd, log)
+    try:
+        lp.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop(lp)
+        raise CompareError(f"{tag}: loadgen did not finish")
+    stop(lp)
+    return lp.returncode
+
+
+class Usage:
+    """CPU seconds from now: of processes by PID, of this driver's finished children
+    (loadgen), and of the whole machine, with the wall time, for a run's accounting."""
+
+    def __init__(self, *pids: int):
+        import resource
+        self._resource = resource
+        self.pids = pids
+        self.cpu0 = [cpu_seconds(pid) for pid in pids]
+        self.kids0 = self._children()
+        self.busy0, self.wall0 = machine_busy_seconds(), time.monotonic()
+
+    def _children(self) -> float:
+        r = self._resource.getrusage(self._resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    def since(self) -> dict:
+        """`cpu` (a list, per PID), `children`, `busy` (the machine) and `wall` seconds."""
+        return {"cpu": [cpu_seconds(pid) - c0 for pid, c0 in zip(self.pids, self.cpu0)],
+                "children": self._children() - self.kids0,
+                "busy": machine_busy_seconds() - self.busy0,
+                "wall": max(time.monotonic() - self.wall0, 1e-9)}
+

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import procs
@@ -90,26 +88,16 @@ def parse_args() -> argparse.Namespace:
     return a
 
 
-def sink_counts(url: str) -> dict:
-    return json.loads(procs.http_get(url))
-
-
 class Bench:
     def __init__(self, args, work: Path, bin_dir: Path):
         self.args, self.work, self.bin = args, work, bin_dir
-        self.sink_port, self.count_port = procs.free_port(), procs.free_port()
-        self.count_url = f"http://127.0.0.1:{self.count_port}/count"
-        log = work / "sink.log"
-        self.sink_cmd = [bin_dir / "loadgen", "sink", "--listen", f"127.0.0.1:{self.sink_port}",
-                         "--count-listen", f"127.0.0.1:{self.count_port}", "--report-interval", "0s"]
-        self.sink = procs.start(self.sink_cmd, log)
-        procs.wait_until("sink", lambda: procs.http_ok(self.count_url), self.sink, 20, log)
+        self.sink = procs.Sink(bin_dir, work)
 
     def measure(self, rnd: int, sig: str, verify: bool) -> dict:
         tag = f"r{rnd}-{sig}"
         grpc = procs.free_port()
         cfg = self.work / f"{tag}.yaml"
-        cfg.write_text(CONFIG.format(grpc=grpc, sink=self.sink_port, telemetry=procs.free_port()))
+        cfg.write_text(CONFIG.format(grpc=grpc, sink=self.sink.port, telemetry=procs.free_port()))
         log = self.work / f"{tag}.redline.log"
         p = procs.start([self.bin / "redline", "--config", cfg], log)
         row = {"round": rnd, "signal": sig, "verify": verify}
@@ -123,7 +111,7 @@ class Bench:
                   "--retries", "100", "--backoff", "10ms",
                   "--pid", str(p.pid), "--json", report, "-q"]
             if verify:
-                lg += ["--verify", "--sink-count-url", self.count_url]
+                lg += ["--verify", "--sink-count-url", self.sink.count_url]
             row["loadgen_cmd"] = " ".join(shlex.quote(str(c)) for c in lg)
             self._run(p, sig, lg, report, tag, row)
         finally:
@@ -132,34 +120,21 @@ class Bench:
 
     def _run(self, p, sig: str, lg, report: Path, tag: str, row: dict) -> None:
         items_key, bytes_key = SINK_ITEMS[sig], SINK_BYTES[sig]
-        base = sink_counts(self.count_url)
-        cpu0 = procs.cpu_seconds(p.pid)
-        sink_cpu0 = procs.cpu_seconds(self.sink.pid)
-        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        busy0, wall0 = procs.machine_busy_seconds(), time.monotonic()
-        lp = procs.start(lg, self.work / f"{tag}.loadgen.log")
-        try:
-            lp.wait(timeout=self.args.run_timeout)
-        except Exception:
-            procs.stop(lp)
-            raise CompareError(f"{tag}: loadgen did not finish")
-        procs.stop(lp)
+        base = self.sink.counts()
+        usage = procs.Usage(p.pid, self.sink.proc.pid)
+        returncode = procs.run_loadgen(lg, self.work / f"{tag}.loadgen.log", self.args.run_timeout, tag)
         rep = json.loads(report.read_text())
         accepted = rep["accepted"]["spans"]
         # Redline acknowledges before forwarding: count until the sink has every item.
         procs.wait_until(f"{tag}: sink drain",
-                         lambda: sink_counts(self.count_url)[items_key] - base[items_key] >= accepted,
+                         lambda: self.sink.counts()[items_key] - base[items_key] >= accepted,
                          p, 60, None)
-        cpu = procs.cpu_seconds(p.pid) - cpu0
-        busy1, wall1 = procs.machine_busy_seconds(), time.monotonic()
-        kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        sink_cpu = procs.cpu_seconds(self.sink.pid) - sink_cpu0
-        loadgen_cpu = (kids1.ru_utime + kids1.ru_stime) - (kids0.ru_utime + kids0.ru_stime)
-        wall = max(wall1 - wall0, 1e-9)
-        now = sink_counts(self.count_url)
+        used = usage.since()
+        (cpu, sink_cpu), loadgen_cpu, wall = used["cpu"], used["children"], used["wall"]
+        now = self.sink.counts()
         received_bytes = now[bytes_key] - base[bytes_key]
         row.update(
-            loadgen_exit=lp.returncode,
+            loadgen_exit=returncode,
             accepted_requests=rep["accepted"]["requests"],
             accepted_items=accepted,
             accepted_bytes=rep["accepted_bytes"],
@@ -179,15 +154,15 @@ class Bench:
             loadgen_cpu_s=loadgen_cpu,
             sink_cpu_s=sink_cpu,
             # CPU used by everything else on the machine during the run, in cores.
-            background_cores=max((busy1 - busy0) - cpu - loadgen_cpu - sink_cpu, 0.0) / wall,
+            background_cores=max(used["busy"] - cpu - loadgen_cpu - sink_cpu, 0.0) / wall,
         )
         v = rep.get("verify")
         if v is not None:
             row["verify_ok"] = v["ok"]
         exact = row["sink_items"] == accepted and row["sink_bytes"] == rep["accepted_bytes"]
         row["exact"] = exact
-        if lp.returncode != 0 or not exact:
-            row["error"] = f"loadgen exit {lp.returncode}, sink exact: {exact}"
+        if returncode != 0 or not exact:
+            row["error"] = f"loadgen exit {returncode}, sink exact: {exact}"
 
 
 
@@ -206,7 +181,7 @@ def main() -> int:
                 row = {"round": rnd, "signal": sig, "error": str(e)}
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "loadgen_cmd"}), file=sys.stderr, flush=True)
-    procs.stop(bench.sink)
+    procs.stop(bench.sink.proc)
     (work / "rows.json").write_text(json.dumps(rows, indent=2))
 
     print("| signal | B/request | items/request | CPU-ns per byte | CPU-ns per item | MB per CPU-s | "
@@ -219,7 +194,7 @@ def main() -> int:
               f"{procs.median_of(rows, 'signal', sig, 'items_per_request'):.0f} | {per_byte:.3f} | "
               f"{procs.median_of(rows, 'signal', sig, 'cpu_ns_per_item'):.0f} | {procs.median_of(rows, 'signal', sig, 'mb_per_cpu_s'):.0f} | "
               f"{per_byte / base:.2f} |")
-    print(f"signals: rows in {work / 'rows.json'}; sink: {' '.join(map(str, bench.sink_cmd))}",
+    print(f"signals: rows in {work / 'rows.json'}; sink: {' '.join(map(str, bench.sink.cmd))}",
           file=sys.stderr)
     return 1 if any("error" in r for r in rows) else 0
 

@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         let Ok((raw, records)) = redline_fluentforward_receiver::translate(event) else {
             continue;
         };
-        let request = ExportLogsServiceRequest::decode(&raw[..]).expect("valid OTLP");
+        let request = ExportLogsServiceRequest::decode(raw).expect("valid OTLP");
         let got: usize = request
             .resource_logs
             .iter()

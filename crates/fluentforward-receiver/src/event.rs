@@ -13,7 +13,7 @@ use crate::msgpack::{self, Error, Reader, Value};
 use crate::otlp::{self, Attributes};
 
 /// The attribute that carries the event's tag.
-const TAG_KEY: &[u8] = b"fluent.tag";
+const TAG_KEY: &str = "fluent.tag";
 
 /// Largest decompressed PackedForward entries: a gzip bomb stops here.
 pub(crate) const MAX_INFLATED: usize = 64 * 1024 * 1024;
@@ -142,18 +142,19 @@ fn event_len(r: &mut Reader<'_>, min: usize, max: usize) -> Result<usize, Error>
 
 fn message(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<Parsed, Error> {
     let len = event_len(r, 3, 4)?;
-    let tag = r.str().map_err(|e| e.within("Tag"))?;
-    record(r, tag, true, out)?;
+    let tag = Value::Str(msgpack::text(r.str().map_err(|e| e.within("Tag"))?));
+    record(r, &tag, true, &mut Attributes::default(), out)?;
     let chunk = if len == 4 { options(r)?.chunk } else { None };
     Ok(Parsed { records: 1, chunk })
 }
 
 fn forward(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<Parsed, Error> {
     let len = event_len(r, 2, 3)?;
-    let tag = r.str().map_err(|e| e.within("Tag"))?;
+    let tag = Value::Str(msgpack::text(r.str().map_err(|e| e.within("Tag"))?));
     let entries = r.array_len().map_err(|e| e.within("Record"))?;
+    let mut attributes = Attributes::default();
     for i in 0..entries {
-        entry(r, tag, out).map_err(|e| e.within(&format!("Entries/{i}")))?;
+        entry(r, &tag, &mut attributes, out).map_err(|e| e.within(&format!("Entries/{i}")))?;
     }
     let chunk = if len == 3 { options(r)?.chunk } else { None };
     Ok(Parsed {
@@ -164,7 +165,7 @@ fn forward(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<Parsed, Error> {
 
 fn packed_forward(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<Parsed, Error> {
     let len = event_len(r, 2, 3)?;
-    let tag = r.str().map_err(|e| e.within("Tag"))?;
+    let tag = Value::Str(msgpack::text(r.str().map_err(|e| e.within("Tag"))?));
     let raw = match msgpack::type_name(r.peek()?) {
         "str" => r.str(),
         "bin" => r.bin(),
@@ -185,9 +186,10 @@ fn packed_forward(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Result<Parsed, Error
     };
     let mut records = 0;
     let mut r = Reader::new(entries);
+    let mut attributes = Attributes::default();
     loop {
         let before = out.len();
-        match entry(&mut r, tag, out) {
+        match entry(&mut r, &tag, &mut attributes, out) {
             Ok(()) => records += 1,
             // Go's reader reports a clean end of stream where an element would begin, and
             // otelcol stops there, keeping the entries before it.
@@ -223,14 +225,19 @@ fn gunzip(raw: &[u8]) -> Result<Vec<u8>, Error> {
 }
 
 /// One `[time, record]` entry.
-fn entry(r: &mut Reader<'_>, tag: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+fn entry<'a>(
+    r: &mut Reader<'a>,
+    tag: &Value<'a>,
+    attributes: &mut Attributes<'a>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     let len = r.array_len()?;
     if len != 2 {
         return Err(Error::malformed(format!(
             "wanted array of size 2; got {len}"
         )));
     }
-    record(r, tag, false, out)
+    record(r, tag, false, attributes, out)
 }
 
 #[derive(Default)]
@@ -245,13 +252,16 @@ fn options(r: &mut Reader<'_>) -> Result<Options, Error> {
     let mut options = Options::default();
     for _ in 0..len {
         let key = r.str().map_err(|e| e.within("Option"))?;
-        let value = r
-            .value()
-            .map_err(|e| e.within(&format!("Option/{}", String::from_utf8_lossy(key))))?;
-        match (key, value) {
-            (b"chunk", Value::Str(chunk)) => options.chunk = Some(chunk.to_vec()),
-            (b"chunk", _) => options.chunk = None,
-            (b"compressed", value) => options.gzip = value == Value::Str(b"gzip"),
+        let within = |e: Error| e.within(&format!("Option/{}", msgpack::text(key)));
+        // The chunk goes back in the acknowledgement byte for byte.
+        if key == b"chunk" && msgpack::type_name(r.peek().map_err(within)?) == "str" {
+            options.chunk = Some(r.str().map_err(within)?.to_vec());
+            continue;
+        }
+        let value = r.value().map_err(within)?;
+        match key {
+            b"chunk" => options.chunk = None,
+            b"compressed" => options.gzip = value == Value::Str("gzip".into()),
             _ => {}
         }
     }
@@ -262,13 +272,18 @@ fn options(r: &mut Reader<'_>) -> Result<Options, Error> {
 
 /// A record's time and map, written as one log record. `tag_first`: the tag attribute goes
 /// before the record's keys (Message mode) rather than after them.
-fn record(r: &mut Reader<'_>, tag: &[u8], tag_first: bool, out: &mut Vec<u8>) -> Result<(), Error> {
+fn record<'a>(
+    r: &mut Reader<'a>,
+    tag: &Value<'a>,
+    tag_first: bool,
+    attributes: &mut Attributes<'a>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     let time = time(r).map_err(|e| e.within("Time"))?;
     let keys = r.map_len().map_err(|e| e.within("Record"))?;
-    let mut attributes = Attributes::default();
-    let tag = Value::Str(tag);
+    attributes.clear();
     if tag_first {
-        attributes.put(TAG_KEY, tag.clone());
+        attributes.put(TAG_KEY.into(), tag.clone());
     }
     let mut body = Value::Nil;
     for _ in 0..keys {
@@ -278,10 +293,9 @@ fn record(r: &mut Reader<'_>, tag: &[u8], tag_first: bool, out: &mut Vec<u8>) ->
             Err(Error::Malformed(_)) => r.bin().map_err(|e| e.within("Record"))?,
             Err(incomplete) => return Err(incomplete),
         };
-        let value = r
-            .value()
-            .map_err(|e| e.within(&format!("Record/{}", String::from_utf8_lossy(key))))?;
-        if key == b"message" || key == b"log" {
+        let key = msgpack::text(key);
+        let value = r.value().map_err(|e| e.within(&format!("Record/{key}")))?;
+        if key == "message" || key == "log" {
             // A nil leaves the body as it was.
             if value != Value::Nil {
                 body = value;
@@ -291,9 +305,9 @@ fn record(r: &mut Reader<'_>, tag: &[u8], tag_first: bool, out: &mut Vec<u8>) ->
         }
     }
     if !tag_first {
-        attributes.put(TAG_KEY, tag);
+        attributes.put(TAG_KEY.into(), tag.clone());
     }
-    otlp::log_record(time, &body, &attributes, out);
+    otlp::log_record(time, &body, attributes, out);
     Ok(())
 }
 

@@ -39,10 +39,10 @@ const TRANSPORT: &str = "http";
 /// The log records one complete event makes, as an encoded OTLP logs request and its record
 /// count: for fuzzing and benches.
 #[doc(hidden)]
-pub fn translate(event: &[u8]) -> Result<(Vec<u8>, usize), String> {
-    let mut records = Vec::new();
+pub fn translate(event: &[u8]) -> Result<(bytes::Bytes, usize), String> {
+    let mut records = vec![0; otlp::REQUEST_HEAD];
     let parsed = event::read(event, event.len(), &mut records).map_err(|e| format!("{e:?}"))?;
-    Ok((otlp::request(&records), parsed.records))
+    Ok((otlp::request(records), parsed.records))
 }
 
 /// The lengths of the complete events at the start of a connection's `stream`, found as a

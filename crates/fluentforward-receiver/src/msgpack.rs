@@ -5,6 +5,8 @@
 //! positive fixints are signed integers, `uint 8`..`uint 64` unsigned ones; map keys inside
 //! values must be strings.
 
+use std::borrow::Cow;
+
 /// Why a value could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Error {
@@ -36,7 +38,8 @@ impl Error {
 /// accept: a map level is three messages, the attribute around the outermost six more.
 pub(crate) const MAX_DEPTH: u32 = 30;
 
-/// A MessagePack value.
+/// A MessagePack value. Strings are text once read (invalid UTF-8 replaced), so the OTLP
+/// writer measures and writes them without checking them again.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value<'a> {
     Nil,
@@ -45,12 +48,17 @@ pub(crate) enum Value<'a> {
     Uint(u64),
     F32(f32),
     F64(f64),
-    Str(&'a [u8]),
+    Str(Cow<'a, str>),
     Bin(&'a [u8]),
     Array(Vec<Value<'a>>),
     /// Keys are strings.
-    Map(Vec<(&'a [u8], Value<'a>)>),
+    Map(Vec<(Cow<'a, str>, Value<'a>)>),
     Ext(i8, &'a [u8]),
+}
+
+/// Bytes as text, invalid UTF-8 replaced.
+pub(crate) fn text(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
 }
 
 /// A reader over one buffer.
@@ -247,7 +255,7 @@ impl<'a> Reader<'a> {
                 let len = self.map_len()?;
                 let mut entries = Vec::with_capacity(len.min(1024));
                 for _ in 0..len {
-                    let key = self.str()?;
+                    let key = text(self.str()?);
                     let value = self.value_at(depth + 1)?;
                     entries.push((key, value));
                 }
@@ -264,7 +272,7 @@ impl<'a> Reader<'a> {
                 }
                 Value::Array(items)
             }
-            0xa0..=0xbf | 0xd9..=0xdb => Value::Str(self.str()?),
+            0xa0..=0xbf | 0xd9..=0xdb => Value::Str(text(self.str()?)),
             0xc4..=0xc6 => Value::Bin(self.bin()?),
             0xc0 => {
                 self.pos += 1;
@@ -372,9 +380,9 @@ mod tests {
                 Value::Bool(true),
                 Value::F32(1.5),
                 Value::F64(2.5),
-                Value::Str(b"hi"),
+                Value::Str("hi".into()),
                 Value::Bin(&[0, 1]),
-                Value::Map(vec![(&b"k"[..], Value::Array(vec![Value::Int(1)]))]),
+                Value::Map(vec![("k".into(), Value::Array(vec![Value::Int(1)]))]),
                 Value::Ext(0, &[0, 0, 0, 1, 0, 0, 0, 2]),
                 Value::Uint(u64::MAX),
                 Value::Int(i64::MIN),

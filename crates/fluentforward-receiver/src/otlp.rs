@@ -1,23 +1,29 @@
 //! Log records written as OTLP protobuf, field by field as otelcol's pdata writes them: the
 //! body, the resource and the scope are always present (empty when unset), a value's oneof
-//! is written even at its zero value.
+//! is written even at its zero value. Every message's length is measured before it is
+//! written, so nothing is built twice or copied.
 
 use std::borrow::Cow;
 
-use prost::encoding::{encode_key, encode_varint, WireType};
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use redline_otlp_wire::write;
 
-use crate::msgpack::Value;
+use crate::msgpack::{self, Value};
 
 /// A log record's attributes in pdata's order: a key put again keeps its place and takes the
 /// new value.
 #[derive(Default)]
 pub(crate) struct Attributes<'a> {
-    entries: Vec<(&'a [u8], Value<'a>)>,
+    entries: Vec<(Cow<'a, str>, Value<'a>)>,
 }
 
 impl<'a> Attributes<'a> {
-    pub(crate) fn put(&mut self, key: &'a [u8], value: Value<'a>) {
+    /// Empty, keeping the room: one per event serves all its records.
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    pub(crate) fn put(&mut self, key: Cow<'a, str>, value: Value<'a>) {
         match self.entries.iter_mut().find(|(k, _)| *k == key) {
             Some(entry) => entry.1 = value,
             None => self.entries.push((key, value)),
@@ -25,8 +31,14 @@ impl<'a> Attributes<'a> {
     }
 }
 
-fn text(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
+/// A length-delimited field's size on the wire, around `len` bytes of content.
+fn field_len(len: usize) -> usize {
+    1 + encoded_len_varint(len as u64) + len
+}
+
+fn field_head(field: u32, len: usize, out: &mut Vec<u8>) {
+    encode_key(field, WireType::LengthDelimited, out);
+    encode_varint(len as u64, out);
 }
 
 /// A `LogRecord` as field 2 (`log_records`) of a `ScopeLogs`.
@@ -36,80 +48,167 @@ pub(crate) fn log_record(
     attributes: &Attributes<'_>,
     out: &mut Vec<u8>,
 ) {
-    let mut record = Vec::new();
-    write::fixed64(1, time, &mut record);
-    message(5, &mut record, |m| any_value(body, m));
+    let body_len = any_value_len(body);
+    let len = if time == 0 { 0 } else { 9 }
+        + field_len(body_len)
+        + attributes
+            .entries
+            .iter()
+            .map(|(k, v)| field_len(key_value_len(k, v)))
+            .sum::<usize>();
+    field_head(2, len, out);
+    write::fixed64(1, time, out);
+    field_head(5, body_len, out);
+    any_value(body, out);
     for (key, value) in &attributes.entries {
-        message(6, &mut record, |m| key_value(key, value, m));
+        field_head(6, key_value_len(key, value), out);
+        key_value(key, value, out);
     }
-    write::bytes(2, &record, out);
 }
 
-/// An `ExportLogsServiceRequest` of one resource and one scope, both empty, holding
-/// `log_records` (written by [`log_record`]).
-pub(crate) fn request(log_records: &[u8]) -> Vec<u8> {
-    let mut scope_logs = Vec::with_capacity(log_records.len() + 2);
-    write::bytes(1, &[], &mut scope_logs);
-    scope_logs.extend_from_slice(log_records);
-    let mut resource_logs = Vec::with_capacity(scope_logs.len() + 8);
-    write::bytes(1, &[], &mut resource_logs);
-    write::bytes(2, &scope_logs, &mut resource_logs);
-    let mut request = Vec::with_capacity(resource_logs.len() + 8);
-    write::bytes(1, &resource_logs, &mut request);
-    request
+/// Room to leave at the front of a buffer of log records for [`request`]'s head: three keys,
+/// two lengths of at most 10 bytes, two empty messages.
+pub(crate) const REQUEST_HEAD: usize = 32;
+
+/// An `ExportLogsServiceRequest` of one resource and one scope, both empty, holding the log
+/// records written (by [`log_record`]) after the first [`REQUEST_HEAD`] bytes of `buf`; the
+/// head goes in front of them, in place.
+pub(crate) fn request(mut buf: Vec<u8>) -> bytes::Bytes {
+    if buf.len() < REQUEST_HEAD {
+        buf.resize(REQUEST_HEAD, 0);
+    }
+    let records = buf.len().saturating_sub(REQUEST_HEAD);
+    // The empty resource and scope: a key and a zero length each.
+    let scope_logs = 2 + records;
+    let resource_logs = 2 + field_len(scope_logs);
+    let mut head = Vec::with_capacity(REQUEST_HEAD);
+    field_head(1, resource_logs, &mut head);
+    write::bytes(1, &[], &mut head);
+    field_head(2, scope_logs, &mut head);
+    write::bytes(1, &[], &mut head);
+    let start = REQUEST_HEAD - head.len();
+    buf[start..REQUEST_HEAD].copy_from_slice(&head);
+    bytes::Bytes::from(buf).slice(start..)
 }
 
-/// A length-delimited field whose content `fill` writes.
-fn message(field: u32, out: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
-    let mut inner = Vec::new();
-    fill(&mut inner);
-    write::bytes(field, &inner, out);
+fn key_value_len(key: &str, value: &Value<'_>) -> usize {
+    let key_len = if key.is_empty() {
+        0
+    } else {
+        field_len(key.len())
+    };
+    key_len + field_len(any_value_len(value))
 }
 
-fn key_value(key: &[u8], value: &Value<'_>, out: &mut Vec<u8>) {
-    write::string(1, &text(key), out);
-    message(2, out, |m| any_value(value, m));
+fn key_value(key: &str, value: &Value<'_>, out: &mut Vec<u8>) {
+    write::string(1, key, out);
+    field_head(2, any_value_len(value), out);
+    any_value(value, out);
+}
+
+/// The text otelcol makes of a value it does not keep as its own type.
+enum Text<'v> {
+    Borrowed(&'v str),
+    Owned(String),
+}
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Borrowed(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+/// A value written as a string: what, or `None` for the other types.
+fn as_text<'v>(value: &'v Value<'_>) -> Option<Text<'v>> {
+    Some(match value {
+        Value::Str(s) => Text::Borrowed(s),
+        Value::Bin(b) => match msgpack::text(b) {
+            Cow::Borrowed(s) => Text::Borrowed(s),
+            Cow::Owned(s) => Text::Owned(s),
+        },
+        // Over int64: its decimal digits.
+        Value::Uint(u) if i64::try_from(*u).is_err() => Text::Owned(u.to_string()),
+        // What Go's `%v` prints for the `*msgp.RawExtension` msgp reads it into.
+        Value::Ext(ty, data) => {
+            let bytes: Vec<String> = data.iter().map(u8::to_string).collect();
+            Text::Owned(format!("&{{[{}] {ty}}}", bytes.join(" ")))
+        }
+        _ => return None,
+    })
+}
+
+/// A map's entries as a Go map in otelcol leaves them: one per key, the last value standing.
+fn unique<'m, 'a>(
+    entries: &'m [(Cow<'a, str>, Value<'a>)],
+) -> impl Iterator<Item = (&'m str, &'m Value<'a>)> + 'm {
+    entries.iter().enumerate().filter_map(move |(i, (key, _))| {
+        let first = !entries[..i].iter().any(|(k, _)| k == key);
+        first.then(|| {
+            let last = entries.iter().rev().find(|(k, _)| k == key);
+            (key.as_ref(), last.map_or(&entries[i].1, |(_, v)| v))
+        })
+    })
+}
+
+/// The length of an `AnyValue`'s content.
+fn any_value_len(value: &Value<'_>) -> usize {
+    if let Some(text) = as_text(value) {
+        return field_len(text.as_str().len());
+    }
+    match value {
+        Value::Nil => 0,
+        Value::Bool(_) => 2,
+        Value::Int(i) => 1 + encoded_len_varint(*i as u64),
+        Value::Uint(u) => 1 + encoded_len_varint(*u),
+        Value::F32(_) | Value::F64(_) => 9,
+        Value::Array(items) => field_len(array_len(items)),
+        Value::Map(entries) => field_len(list_len(entries)),
+        Value::Str(_) | Value::Bin(_) | Value::Ext(..) => 0,
+    }
+}
+
+fn array_len(items: &[Value<'_>]) -> usize {
+    items.iter().map(|v| field_len(any_value_len(v))).sum()
+}
+
+fn list_len(entries: &[(Cow<'_, str>, Value<'_>)]) -> usize {
+    unique(entries)
+        .map(|(k, v)| field_len(key_value_len(k, v)))
+        .sum()
 }
 
 /// An `AnyValue`'s content, with the conversions otelcol makes from what msgp decodes.
 fn any_value(value: &Value<'_>, out: &mut Vec<u8>) {
+    if let Some(text) = as_text(value) {
+        write::bytes(1, text.as_str().as_bytes(), out);
+        return;
+    }
     match value {
-        Value::Nil => {}
-        Value::Str(s) | Value::Bin(s) => write::bytes(1, text(s).as_bytes(), out),
+        Value::Nil | Value::Str(_) | Value::Bin(_) | Value::Ext(..) => {}
         Value::Bool(b) => {
             encode_key(2, WireType::Varint, out);
             encode_varint(u64::from(*b), out);
         }
         Value::Int(i) => int(*i, out),
-        Value::Uint(u) => match i64::try_from(*u) {
-            Ok(i) => int(i, out),
-            // Over int64: its decimal digits.
-            Err(_) => write::bytes(1, u.to_string().as_bytes(), out),
-        },
+        Value::Uint(u) => int(*u as i64, out),
         Value::F32(f) => double(f64::from(*f), out),
         Value::F64(f) => double(*f, out),
-        Value::Array(items) => message(5, out, |array| {
+        Value::Array(items) => {
+            field_head(5, array_len(items), out);
             for item in items {
-                message(1, array, |m| any_value(item, m));
+                field_head(1, any_value_len(item), out);
+                any_value(item, out);
             }
-        }),
-        Value::Map(entries) => {
-            // A Go map in otelcol: one entry per key, the last value standing.
-            let mut unique = Attributes::default();
-            for (key, value) in entries {
-                unique.put(key, value.clone());
-            }
-            message(6, out, |list| {
-                for (key, value) in &unique.entries {
-                    message(1, list, |m| key_value(key, value, m));
-                }
-            });
         }
-        // What Go's `%v` prints for the `*msgp.RawExtension` msgp reads it into.
-        Value::Ext(ty, data) => {
-            let bytes: Vec<String> = data.iter().map(u8::to_string).collect();
-            let text = format!("&{{[{}] {ty}}}", bytes.join(" "));
-            write::bytes(1, text.as_bytes(), out);
+        Value::Map(entries) => {
+            field_head(6, list_len(entries), out);
+            for (key, value) in unique(entries) {
+                field_head(1, key_value_len(key, value), out);
+                key_value(key, value, out);
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use redline_pipeline::telemetry::ReceiverCounters;
 use redline_pipeline::{Batch, Consumer, Refused, Signal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -115,7 +115,9 @@ async fn serve(
         };
         let n = read.map_err(|e| format!("reading: {e}"))?;
         // Every event complete so far.
-        let mut records = Vec::new();
+        // Room for the request's head, and for records about the size of the events read.
+        let mut records = Vec::with_capacity(otlp::REQUEST_HEAD + buf.len().min(MAX_EVENT));
+        records.resize(otlp::REQUEST_HEAD, 0);
         let mut count = 0;
         let mut chunks = Vec::new();
         let mut failure = None;
@@ -235,7 +237,7 @@ async fn hand_over(
         .fluent
         .records_generated
         .fetch_add(count as u64, Ordering::Relaxed);
-    let batch = Batch::new(Signal::Logs, Bytes::from(otlp::request(&records)), count);
+    let batch = Batch::new(Signal::Logs, otlp::request(records), count);
     let deadline = Instant::now() + ACK_WAIT;
     loop {
         match shared.next.reserve(&batch) {

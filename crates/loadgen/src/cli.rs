@@ -58,7 +58,9 @@ pub struct RunArgs {
     /// OTLP transport: gRPC, or HTTP with protobuf bodies; or `zipkin`: the same spans as
     /// Zipkin v2 JSON over HTTP (to `/api/v2/spans` unless the endpoint has a path); or
     /// `jaeger`: as Jaeger Thrift batches over HTTP, one per resource (to `/api/traces`); or
-    /// `jaeger-grpc`: as Jaeger gRPC `PostSpans` calls, one per resource.
+    /// `jaeger-grpc`: as Jaeger gRPC `PostSpans` calls, one per resource; or `fluent` (with
+    /// --signal logs): each request's records as one Fluent Forward PackedForward event over
+    /// TCP, acknowledged (Fluent Bit's `forward` output with `Require_ack_response`).
     #[arg(long, value_enum, default_value_t = Protocol::Grpc)]
     pub protocol: Protocol,
     /// Connections (one HTTP/2 connection each for gRPC).

@@ -60,6 +60,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
             "--protocol zipkin, jaeger and jaeger-grpc send spans: they take --signal traces only"
         );
     }
+    if args.protocol == crate::send::Protocol::Fluent && signal != Signal::Logs {
+        bail!("--protocol fluent sends log records: it takes --signal logs only");
+    }
     let tally_spec = (traces && args.verify.verify).then_some(&spec);
     let prepared = prepare(signal, &generator, args.templates, base_time_ns, tally_spec)?;
     let (templates, contributions) = (prepared.templates, prepared.contributions);

@@ -20,6 +20,7 @@ pub mod codec;
 pub mod encode;
 pub mod engine;
 pub mod expo;
+pub mod fluent;
 pub mod httpget;
 pub mod ids;
 pub mod jaeger;

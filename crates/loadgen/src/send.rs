@@ -83,6 +83,9 @@ pub enum Protocol {
     /// Jaeger's gRPC API (traces only, one `PostSpans` call per resource, as jaeger-agent
     /// sends them), to a `jaeger` receiver's `grpc`.
     JaegerGrpc,
+    /// Fluent Forward events over TCP (logs only, one acknowledged PackedForward event per
+    /// request, as Fluent Bit's `forward` output sends them), to a `fluent_forward` receiver.
+    Fluent,
 }
 
 /// Where and how to send.
@@ -107,11 +110,12 @@ pub fn normalize_endpoint(endpoint: &str) -> String {
     }
 }
 
-/// A sender of either protocol.
+/// A sender of any protocol.
 #[derive(Clone)]
 pub enum Conn {
     Grpc(GrpcSender),
     Http(HttpSender),
+    Fluent(FluentSender),
 }
 
 impl Conn {
@@ -124,6 +128,7 @@ impl Conn {
             Protocol::Http | Protocol::Zipkin | Protocol::Jaeger => {
                 HttpSender::new(target).map(Conn::Http)
             }
+            Protocol::Fluent => Ok(Conn::Fluent(FluentSender::new(target))),
         }
     }
 }
@@ -133,6 +138,7 @@ impl Sender for Conn {
         match self {
             Conn::Grpc(g) => g.send(body).await,
             Conn::Http(h) => h.send(body).await,
+            Conn::Fluent(f) => f.send(body).await,
         }
     }
 }
@@ -430,6 +436,83 @@ impl HttpSender {
             }
             Err(_) => refused("TIMEOUT", true),
         }
+    }
+}
+
+/// One TCP connection to a `fluent_forward` receiver, opened when first needed and again
+/// after a failure; its requests go one at a time, each waiting for its acknowledgement.
+#[derive(Clone)]
+pub struct FluentSender {
+    addr: String,
+    timeout: Duration,
+    stream: Arc<tokio::sync::Mutex<Option<tokio::net::TcpStream>>>,
+    /// Makes every chunk id of the process unique.
+    chunks: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl FluentSender {
+    pub fn new(target: &Target) -> Self {
+        let endpoint = &target.endpoint;
+        let addr = endpoint
+            .split_once("://")
+            .map_or(endpoint.as_str(), |(_, a)| a);
+        Self {
+            addr: addr.trim_end_matches('/').to_owned(),
+            timeout: target.timeout,
+            stream: Arc::default(),
+            chunks: Arc::default(),
+        }
+    }
+
+    pub async fn send(&self, body: Bytes) -> Outcome {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let refused = |status: &str, uncertain| Outcome::Refused {
+            status: status.into(),
+            uncertain,
+        };
+        let n = self
+            .chunks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let chunk = format!("loadgen-{}-{n}", std::process::id());
+        let Ok((event, _)) = crate::fluent::to_event(&body, &chunk) else {
+            return refused("FLUENT_ENCODE_ERROR", false);
+        };
+        let want = crate::fluent::ack(&chunk);
+        let mut guard = self.stream.lock().await;
+        if guard.is_none() {
+            match tokio::net::TcpStream::connect(&self.addr).await {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    *guard = Some(stream);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, addr = %self.addr, "Fluent Forward connect failed");
+                    return refused("CONNECT_ERROR", false);
+                }
+            }
+        }
+        let Some(stream) = guard.as_mut() else {
+            return refused("CONNECT_ERROR", false);
+        };
+        let exchange = async {
+            stream.write_all(&event).await?;
+            let mut got = vec![0u8; want.len()];
+            stream.read_exact(&mut got).await?;
+            Ok::<_, std::io::Error>(got)
+        };
+        let outcome = match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(got)) if got == want => return Outcome::Accepted { rejected_spans: 0 },
+            Ok(Ok(_)) => refused("BAD_ACK", true),
+            // Closed without an acknowledgement: the receiver did not take the event.
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "Fluent Forward exchange failed");
+                refused("IO_ERROR", false)
+            }
+            // It may still take it.
+            Err(_) => refused("TIMEOUT", true),
+        };
+        *guard = None;
+        outcome
     }
 }
 

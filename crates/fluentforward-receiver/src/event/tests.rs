@@ -56,9 +56,9 @@ impl W {
 }
 
 fn records(event: &[u8]) -> Result<(Vec<LogRecord>, Parsed), Error> {
-    let mut out = Vec::new();
+    let mut out = vec![0; otlp::REQUEST_HEAD];
     let parsed = read(event, event.len(), &mut out).map_err(|e| Error::malformed(e.reason()))?;
-    let request = ExportLogsServiceRequest::decode(&otlp::request(&out)[..]).expect("OTLP");
+    let request = ExportLogsServiceRequest::decode(otlp::request(out)).expect("OTLP");
     let rl = &request.resource_logs[0];
     assert_eq!(rl.resource, Some(Default::default()), "an empty resource");
     let sl = &rl.scope_logs[0];
