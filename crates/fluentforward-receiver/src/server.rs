@@ -114,16 +114,14 @@ async fn serve(
             () = stop.cancelled() => return Ok(()),
         };
         let n = read.map_err(|e| format!("reading: {e}"))?;
-        // Every event complete so far.
-        // Room for the request's head, and for records about the size of the events read.
-        let mut records = Vec::with_capacity(otlp::REQUEST_HEAD + buf.len().min(MAX_EVENT));
-        records.resize(otlp::REQUEST_HEAD, 0);
+        // Every event complete so far, as one request.
+        let mut records = Vec::new();
         let mut count = 0;
         let mut chunks = Vec::new();
         let mut failure = None;
         loop {
             match scan.advance(&buf) {
-                Ok(Some(len)) => match event::read(&buf, len, &mut records) {
+                Ok(Some(len)) => match event::read(&buf, len, with_head(&mut records, buf.len())) {
                     Ok(parsed) => {
                         let _ = buf.split_to(len);
                         scan = Scan::default();
@@ -195,6 +193,17 @@ async fn serve(
 /// What the bytes at the start of `buf`, where the event boundary scan found something that
 /// is not MessagePack, are to otelcol: an event whose mode cannot be told, or one that does
 /// not decode.
+/// `records`, with room for the request's head in front, and for records about the size of
+/// the `buffered` events, once an event is there to read (a large event arriving in many
+/// reads allocates nothing until it is whole).
+fn with_head(records: &mut Vec<u8>, buffered: usize) -> &mut Vec<u8> {
+    if records.is_empty() {
+        records.reserve(otlp::REQUEST_HEAD + buffered);
+        records.resize(otlp::REQUEST_HEAD, 0);
+    }
+    records
+}
+
 fn classify(buf: &[u8]) -> EventError {
     match event::read(buf, buf.len(), &mut Vec::new()) {
         Err(e @ (EventError::Mode(_) | EventError::Decode(_))) => e,
