@@ -16,7 +16,7 @@ use crate::otlp::{self, Attributes};
 const TAG_KEY: &str = "fluent.tag";
 
 /// Largest decompressed PackedForward entries: a gzip bomb stops here.
-pub(crate) const MAX_INFLATED: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_INFLATED: usize = 16 * 1024 * 1024;
 
 /// What an event held besides its records.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -248,6 +248,7 @@ struct Options {
 
 /// The options map: keys are strings; only a string `chunk` and `compressed` matter.
 fn options(r: &mut Reader<'_>) -> Result<Options, Error> {
+    r.allow_values();
     let len = r.map_len().map_err(|e| e.within("Option"))?;
     let mut options = Options::default();
     for _ in 0..len {
@@ -279,8 +280,10 @@ fn record<'a>(
     attributes: &mut Attributes<'a>,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
+    r.allow_values();
     let time = time(r).map_err(|e| e.within("Time"))?;
     let keys = r.map_len().map_err(|e| e.within("Record"))?;
+    r.take_values(keys).map_err(|e| e.within("Record"))?;
     attributes.clear();
     if tag_first {
         attributes.put(TAG_KEY.into(), tag.clone());

@@ -6,6 +6,7 @@
 //! values must be strings.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 
 /// Why a value could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,9 +52,71 @@ pub(crate) enum Value<'a> {
     Str(Cow<'a, str>),
     Bin(&'a [u8]),
     Array(Vec<Value<'a>>),
-    /// Keys are strings.
-    Map(Vec<(Cow<'a, str>, Value<'a>)>),
+    /// Keys are strings, each once (a Go map in otelcol).
+    Map(Box<Entries<'a>>),
     Ext(i8, &'a [u8]),
+}
+
+/// Keys and values in the order their keys first came, a key put again taking the new value
+/// in its first place: a Go map read by msgp and then written by pdata, and pdata's own
+/// attribute maps. Past a few entries the keys are indexed, so a hostile record of a million
+/// keys costs a million lookups, not a million scans.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Entries<'a> {
+    list: Vec<(Cow<'a, str>, Value<'a>)>,
+    index: Option<HashMap<Cow<'a, str>, usize>>,
+}
+
+/// Entries scanned before they are indexed.
+const SCANNED: usize = 16;
+
+impl<'a> Entries<'a> {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            list: Vec::with_capacity(n),
+            index: None,
+        }
+    }
+
+    pub(crate) fn put(&mut self, key: Cow<'a, str>, value: Value<'a>) {
+        let found = match &self.index {
+            Some(index) => index.get(&key).copied(),
+            None => self.list.iter().position(|(k, _)| *k == key),
+        };
+        if let Some(i) = found {
+            self.list[i].1 = value;
+            return;
+        }
+        if let Some(index) = &mut self.index {
+            index.insert(key.clone(), self.list.len());
+        } else if self.list.len() >= SCANNED {
+            let mut index: HashMap<_, _> = self
+                .list
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect();
+            index.insert(key.clone(), self.list.len());
+            self.index = Some(index);
+        }
+        self.list.push((key, value));
+    }
+
+    /// Empty, keeping the room.
+    pub(crate) fn clear(&mut self) {
+        self.list.clear();
+        self.index = None;
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Value<'a>)> {
+        self.list.iter().map(|(k, v)| (k.as_ref(), v))
+    }
+}
+
+impl PartialEq for Entries<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.list == other.list
+    }
 }
 
 /// Bytes as text, invalid UTF-8 replaced.
@@ -65,11 +128,37 @@ pub(crate) fn text(bytes: &[u8]) -> Cow<'_, str> {
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Values [`Reader::value`] may still read before [`Reader::allow_values`] again.
+    values_left: usize,
 }
+
+/// Values one record may hold (its keys, and every element nested in its values): a record
+/// of more is refused, so a small event cannot make the tree it is read into large (a value
+/// in memory is tens of bytes; on the wire, one).
+pub(crate) const MAX_RECORD_VALUES: usize = 100_000;
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+        Self {
+            buf,
+            pos: 0,
+            values_left: MAX_RECORD_VALUES,
+        }
+    }
+
+    /// Allows [`MAX_RECORD_VALUES`] more values: one record's worth.
+    pub(crate) fn allow_values(&mut self) {
+        self.values_left = MAX_RECORD_VALUES;
+    }
+
+    /// Takes `n` values from what may still be read.
+    pub(crate) fn take_values(&mut self, n: usize) -> Result<(), Error> {
+        self.values_left = self.values_left.checked_sub(n).ok_or_else(|| {
+            Error::malformed(format!(
+                "a record of more than {MAX_RECORD_VALUES} keys and values"
+            ))
+        })?;
+        Ok(())
     }
 
     /// Bytes read so far.
@@ -239,6 +328,7 @@ impl<'a> Reader<'a> {
 
     fn value_at(&mut self, depth: u32) -> Result<Value<'a>, Error> {
         let b = self.peek()?;
+        self.take_values(1)?;
         Ok(match b {
             0x00..=0x7f => {
                 self.pos += 1;
@@ -253,19 +343,27 @@ impl<'a> Reader<'a> {
                     return Err(Error::malformed("values nested too deeply"));
                 }
                 let len = self.map_len()?;
-                let mut entries = Vec::with_capacity(len.min(1024));
+                // Refused before anything is read or allocated for it.
+                if len.saturating_mul(2) > self.values_left {
+                    self.take_values(len.saturating_mul(2))?;
+                }
+                let mut entries = Entries::with_capacity(len.min(1024));
                 for _ in 0..len {
                     let key = text(self.str()?);
                     let value = self.value_at(depth + 1)?;
-                    entries.push((key, value));
+                    entries.put(key, value);
                 }
-                Value::Map(entries)
+                Value::Map(Box::new(entries))
             }
             0x90..=0x9f | 0xdc | 0xdd => {
                 if depth >= MAX_DEPTH {
                     return Err(Error::malformed("values nested too deeply"));
                 }
                 let len = self.array_len()?;
+                // Refused before anything is read or allocated for it.
+                if len > self.values_left {
+                    self.take_values(len)?;
+                }
                 let mut items = Vec::with_capacity(len.min(1024));
                 for _ in 0..len {
                     items.push(self.value_at(depth + 1)?);
@@ -382,7 +480,11 @@ mod tests {
                 Value::F64(2.5),
                 Value::Str("hi".into()),
                 Value::Bin(&[0, 1]),
-                Value::Map(vec![("k".into(), Value::Array(vec![Value::Int(1)]))]),
+                Value::Map({
+                    let mut m = Entries::default();
+                    m.put("k".into(), Value::Array(vec![Value::Int(1)]));
+                    Box::new(m)
+                }),
                 Value::Ext(0, &[0, 0, 0, 1, 0, 0, 0, 2]),
                 Value::Uint(u64::MAX),
                 Value::Int(i64::MIN),
@@ -431,5 +533,25 @@ mod tests {
         assert!(r.str().is_err());
         assert_eq!(r.position(), 0, "a refused type is not read");
         assert_eq!(r.bin(), Ok(&[7u8][..]));
+    }
+
+    #[test]
+    fn map_keys_stay_once_in_their_first_place_however_many() {
+        for n in [3usize, 40, 5000] {
+            let mut m = Entries::default();
+            for i in 0..n {
+                m.put(format!("k{i}").into(), Value::Int(i as i64));
+            }
+            // Every key again, in reverse: values replaced, order kept.
+            for i in (0..n).rev() {
+                m.put(format!("k{i}").into(), Value::Int(-(i as i64)));
+            }
+            let got: Vec<(String, Value<'_>)> =
+                m.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect();
+            let want: Vec<(String, Value<'_>)> = (0..n)
+                .map(|i| (format!("k{i}"), Value::Int(-(i as i64))))
+                .collect();
+            assert_eq!(got, want, "{n} keys");
+        }
     }
 }

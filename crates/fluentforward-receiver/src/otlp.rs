@@ -8,28 +8,10 @@ use std::borrow::Cow;
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
 use redline_otlp_wire::write;
 
-use crate::msgpack::{self, Value};
+use crate::msgpack::{self, Entries, Value};
 
-/// A log record's attributes in pdata's order: a key put again keeps its place and takes the
-/// new value.
-#[derive(Default)]
-pub(crate) struct Attributes<'a> {
-    entries: Vec<(Cow<'a, str>, Value<'a>)>,
-}
-
-impl<'a> Attributes<'a> {
-    /// Empty, keeping the room: one per event serves all its records.
-    pub(crate) fn clear(&mut self) {
-        self.entries.clear();
-    }
-
-    pub(crate) fn put(&mut self, key: Cow<'a, str>, value: Value<'a>) {
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = value,
-            None => self.entries.push((key, value)),
-        }
-    }
-}
+/// A log record's attributes, in pdata's order.
+pub(crate) type Attributes<'a> = Entries<'a>;
 
 /// A length-delimited field's size on the wire, around `len` bytes of content.
 fn field_len(len: usize) -> usize {
@@ -49,18 +31,12 @@ pub(crate) fn log_record(
     out: &mut Vec<u8>,
 ) {
     let body_len = any_value_len(body);
-    let len = if time == 0 { 0 } else { 9 }
-        + field_len(body_len)
-        + attributes
-            .entries
-            .iter()
-            .map(|(k, v)| field_len(key_value_len(k, v)))
-            .sum::<usize>();
+    let len = if time == 0 { 0 } else { 9 } + field_len(body_len) + list_len(attributes);
     field_head(2, len, out);
     write::fixed64(1, time, out);
     field_head(5, body_len, out);
     any_value(body, out);
-    for (key, value) in &attributes.entries {
+    for (key, value) in attributes.iter() {
         field_head(6, key_value_len(key, value), out);
         key_value(key, value, out);
     }
@@ -140,19 +116,6 @@ fn as_text<'v>(value: &'v Value<'_>) -> Option<Text<'v>> {
     })
 }
 
-/// A map's entries as a Go map in otelcol leaves them: one per key, the last value standing.
-fn unique<'m, 'a>(
-    entries: &'m [(Cow<'a, str>, Value<'a>)],
-) -> impl Iterator<Item = (&'m str, &'m Value<'a>)> + 'm {
-    entries.iter().enumerate().filter_map(move |(i, (key, _))| {
-        let first = !entries[..i].iter().any(|(k, _)| k == key);
-        first.then(|| {
-            let last = entries.iter().rev().find(|(k, _)| k == key);
-            (key.as_ref(), last.map_or(&entries[i].1, |(_, v)| v))
-        })
-    })
-}
-
 /// The length of an `AnyValue`'s content.
 fn any_value_len(value: &Value<'_>) -> usize {
     if let Some(text) = as_text(value) {
@@ -174,8 +137,9 @@ fn array_len(items: &[Value<'_>]) -> usize {
     items.iter().map(|v| field_len(any_value_len(v))).sum()
 }
 
-fn list_len(entries: &[(Cow<'_, str>, Value<'_>)]) -> usize {
-    unique(entries)
+fn list_len(entries: &Entries<'_>) -> usize {
+    entries
+        .iter()
         .map(|(k, v)| field_len(key_value_len(k, v)))
         .sum()
 }
@@ -205,7 +169,7 @@ fn any_value(value: &Value<'_>, out: &mut Vec<u8>) {
         }
         Value::Map(entries) => {
             field_head(6, list_len(entries), out);
-            for (key, value) in unique(entries) {
+            for (key, value) in entries.iter() {
                 field_head(1, key_value_len(key, value), out);
                 key_value(key, value, out);
             }

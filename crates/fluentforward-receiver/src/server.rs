@@ -28,8 +28,9 @@ pub(crate) const MAX_CONNECTIONS: usize = 100;
 /// (otelcol's acknowledgement wait).
 pub(crate) const ACK_WAIT: Duration = Duration::from_secs(30);
 
-/// Largest event: a connection that sends more in one event is closed.
-pub(crate) const MAX_EVENT: usize = 64 * 1024 * 1024;
+/// Largest event: a connection that sends more in one event is closed. Fluent Bit's chunks
+/// stay far below (2 MiB by default; fluentd's `chunk_limit_size`, 8 MiB).
+pub(crate) const MAX_EVENT: usize = 16 * 1024 * 1024;
 
 /// What every connection of one receiver shares.
 pub(crate) struct Shared {

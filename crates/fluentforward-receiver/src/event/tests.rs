@@ -325,3 +325,36 @@ fn values_nest_as_deep_as_otlp_decoders_read_and_no_deeper() {
     let deeper = nested(crate::msgpack::MAX_DEPTH + 1);
     assert!(read(&deeper, deeper.len(), &mut out).is_err());
 }
+
+#[test]
+fn a_record_of_too_many_values_is_refused_before_it_is_read() {
+    let record = |elements: usize| {
+        let mut w = W::default()
+            .array(3)
+            .str("t")
+            .int(1)
+            .map(1)
+            .str("k")
+            .raw(&[0xdd]);
+        w.0.extend((elements as u32).to_be_bytes());
+        w.0.resize(w.0.len() + elements, 0xc0);
+        w.0
+    };
+    // The time, the key, the array and its elements.
+    let fits = crate::msgpack::MAX_RECORD_VALUES - 3;
+    assert_eq!(records(&record(fits)).expect("fits").0.len(), 1);
+    let mut out = Vec::new();
+    let over = record(fits + 1);
+    assert!(read(&over, over.len(), &mut out).is_err());
+    // An array that only claims to be long is refused from its header.
+    let mut claim = W::default()
+        .array(3)
+        .str("t")
+        .int(1)
+        .map(1)
+        .str("k")
+        .raw(&[0xdd])
+        .0;
+    claim.extend(u32::MAX.to_be_bytes());
+    assert!(read(&claim, claim.len(), &mut out).is_err());
+}
