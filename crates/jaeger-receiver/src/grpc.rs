@@ -111,15 +111,9 @@ impl Decoder for WholeMessageDecoder {
     }
 
     fn buffer_settings(&self) -> BufferSettings {
-        // tonic's 8 KiB start grows by reallocating and copying several times for a batch of
-        // tens of KiB; 64 KiB holds most in one allocation, as the otlp receiver's does.
-        BufferSettings::new(REQUEST_BUFFER_START, TONIC_YIELD_THRESHOLD)
+        redline_grpc_server::message::request_buffer_settings()
     }
 }
-
-const REQUEST_BUFFER_START: usize = 64 * 1024;
-/// tonic's default (not exported); a unary server's decoding does not use it.
-const TONIC_YIELD_THRESHOLD: usize = 32 * 1024;
 
 /// A decoded request and the length of the message it came in, which the body budget covers
 /// when the message arrived compressed.

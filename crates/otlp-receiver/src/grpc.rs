@@ -62,18 +62,9 @@ impl Decoder for RawDecoder {
     }
 
     fn buffer_settings(&self) -> BufferSettings {
-        // tonic's 8 KiB start grows by reallocating (and copying) several times for a typical
-        // export request of tens of KiB; starting at 64 KiB holds most requests in one
-        // allocation. Larger ones still grow, as before.
-        BufferSettings::new(REQUEST_BUFFER_START, TONIC_YIELD_THRESHOLD)
+        redline_grpc_server::message::request_buffer_settings()
     }
 }
-
-/// Where a request's receive buffer starts (a 100-span request of ~430 B spans is ~43 KiB).
-const REQUEST_BUFFER_START: usize = 64 * 1024;
-/// tonic's default (not exported): how much encoding happens before yielding; unused by a
-/// unary server's decoding, kept as tonic has it.
-const TONIC_YIELD_THRESHOLD: usize = 32 * 1024;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ResponseEncoder;
