@@ -1,11 +1,12 @@
 """An independent OTLP/HTTP sink (stands in for Loki's /otlp, Mimir's /otlp or Tempo's
 OTLP/HTTP receiver).
 
-A small `http.server` on 127.0.0.1 that records every POST: path, headers, the body as it came
-and decoded (gzip, zstd or deflate undone, then protobuf or OTLP/JSON by Content-Type, into the
-request message of the signal the path ends in, with the `opentelemetry-proto` package). It
-answers 200 with an empty Export*ServiceResponse in the request's encoding, or `status` when
-set (to test exporters' error handling). Shares no code with Redline.
+A small `http.server` on 127.0.0.1 that records every POST: path, headers (a dict, and in
+`header_list` in order with repeated names kept), the body as it came and decoded (gzip, zstd
+or deflate undone, then protobuf or OTLP/JSON by Content-Type, into the request message of the
+signal the path ends in, with the `opentelemetry-proto` package). It answers 200 with an
+empty Export*ServiceResponse in the request's encoding, or `status` when set (to test
+exporters' error handling). Shares no code with Redline.
 
     sink = OtlpHttpSink().start(); ... sink.requests_of("logs"); sink.stop()
 """
@@ -34,6 +35,7 @@ class Posted:
     request: object  # the decoded request message, None when it did not decode
     error: str
     at: float
+    header_list: tuple = ()  # (lower-case name, value) pairs as they came, repeated names kept
 
 
 def _decompress(encoding: str, data: bytes) -> bytes:
@@ -69,7 +71,8 @@ class OtlpHttpSink:
 
             def do_POST(self):  # noqa: N802 - http.server's name
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k.lower(): v for k, v in self.headers.items()}
+                header_list = tuple((k.lower(), v) for k, v in self.headers.items())
+                headers = dict(header_list)
                 ctype = headers.get("content-type", "").split(";")[0].strip()
                 signal, request, error, body = None, None, "", b""
                 try:
@@ -82,7 +85,8 @@ class OtlpHttpSink:
                 except Exception as e:  # noqa: BLE001 - kept for the test to report
                     error = repr(e)
                 with sink._lock:
-                    sink._posted.append(Posted(self.path, headers, raw, body, signal, request, error, time.time()))
+                    sink._posted.append(Posted(self.path, headers, raw, body, signal, request, error, time.time(),
+                                              header_list))
                 status = sink.status
                 if status == 200 and signal is not None:
                     resp = SIGNAL[signal].response()

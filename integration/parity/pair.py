@@ -2,9 +2,10 @@
 
 The user's YAML is read once; each collector gets a copy in which only listen and send
 addresses are rewritten (its own free ports on 127.0.0.1, its own OTLP sink standing in for
-Tempo) and, where a scenario asks for it, the spanmetrics flush interval (otelcol's default
-of 60 s only delays when its series appear, it changes no value). Both are fed the same
-bytes; the suite then compares what each serves and forwards.
+Tempo), each `file_storage` directory becomes a subdirectory of its own and, where a scenario
+asks for it, the spanmetrics flush interval (otelcol's default of 60 s only delays when its
+series appear, it changes no value). Both are fed the same bytes; the suite then compares
+what each serves and forwards.
 """
 
 from __future__ import annotations
@@ -39,14 +40,19 @@ def _type(component_id: str) -> str:
 
 
 class RemoteWriteSink:
-    """Accepts Prometheus remote-write requests on 127.0.0.1 and keeps their (snappy) bodies."""
+    """Accepts Prometheus remote-write requests on 127.0.0.1 and keeps their (snappy) bodies,
+    and in `requests` each one's headers ((lower-case name, value) pairs as they came) with
+    its body."""
 
     def __init__(self):
         bodies = self.bodies = []
+        requests_ = self.requests = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's name
-                bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                requests_.append((tuple((k.lower(), v) for k, v in self.headers.items()), body))
+                bodies.append(body)
                 self.send_response(204)
                 self.end_headers()
 
@@ -124,6 +130,15 @@ def rewrite(config: dict, sink_endpoint: str, flush_interval: Optional[str],
     return cfg, ports
 
 
+def own_storage(cfg: dict, side: str) -> None:
+    """Each collector its own `file_storage` directory: `<directory>/<side>`, made here."""
+    for xid, xc in (cfg.get("extensions") or {}).items():
+        if _type(xid) == "file_storage" and (xc or {}).get("directory"):
+            directory = Path(xc["directory"]) / side
+            directory.mkdir(parents=True, exist_ok=True)
+            cfg["extensions"][xid] = dict(xc, directory=str(directory))
+
+
 @dataclass
 class Answer:
     """What one collector answered a client: the gRPC status code name or HTTP status, and
@@ -140,8 +155,18 @@ class Collector:
         self.side, self.ports, self.sink = side, ports, sink
         self.config_path = workdir / f"{side}.yaml"
         self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-        self.proc = procs.start(side, [*argv, "--config", self.config_path], env={**CONFIG_ENV, **(env or {})})
+        self._procs, self._argv, self._env = procs, argv, {**CONFIG_ENV, **(env or {})}
+        self.starts = 1
+        self.proc = procs.start(side, [*argv, "--config", self.config_path], env=self._env)
         self.channel = None
+
+    def start_again(self):
+        """After `stop()`: start again on the same config file (same ports and storage
+        directories); ready when this returns."""
+        self.starts += 1
+        self.proc = self._procs.start(f"{self.side}-{self.starts}", [*self._argv, "--config", self.config_path],
+                                      env=self._env)
+        self.wait_ready()
 
     def url(self, key: str, path: str) -> str:
         return f"http://127.0.0.1:{self.ports[key]}{path}"
@@ -200,6 +225,7 @@ class Pair:
                 for attempt in range(3):
                     cfg, ports = rewrite(self.config, self.sinks[side].endpoint, flush_interval,
                                          self.remote_write[side].url, self.http_sinks[side].url())
+                    own_storage(cfg, side)
                     self.c[side] = Collector(side, procs, argv[side], cfg, ports, self.sinks[side], workdir,
                                              env)
                     try:

@@ -8,13 +8,21 @@ A test sends something to every side, takes what each forwarded off its sink
 (`next_forwarded`, `forwarded`; `Side.expected` counts what was taken), compares it
 (`check`), and ends with `settle`: nothing more was forwarded. A test of many cases keeps
 each case's failure (`collect`) and fails once, with all of them (`report`).
+
+The tenant cases (`TENANT_CASES`) run each collector on a config of their own
+(`tenant_config`: the receiver's `include_metadata`, the `headers_setter` extension, an
+`otlphttp` exporter to an OTLP/HTTP sink that records headers), started and stopped per case
+(`tenant_sides`), and compare which spans arrived under which value of the tenant header
+(`check_tenants`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import time
+from collections import defaultdict
 
 import pytest
 import requests
@@ -23,6 +31,7 @@ from google.protobuf import text_format
 
 import helpers
 from expo import parse
+from otlp_http_sink import OtlpHttpSink
 from otlp_sink import OtlpSink
 from pair import Collector, rewrite
 
@@ -36,8 +45,10 @@ COUNTERS = ("otelcol_receiver_accepted_spans", "otelcol_receiver_refused_spans",
 class Side:
     """One collector with the receiver on ports of its own and its own sink; `expected` is
     how many forwarded requests the test has accounted for. A test module's subclass adds
-    how its receiver is reached."""
+    how its receiver is reached. `http_sink`: the OTLP/HTTP sink of a tenant case
+    (`tenant_sides`), stopped with the side."""
 
+    http_sink = None
     skip_empty = False  # a forwarded request without resource_spans is passed over as nothing
     forward_wait = 5  # seconds for a forward (each takes milliseconds)
 
@@ -58,6 +69,8 @@ class Side:
             self.collector.stop()
         finally:
             self.sink.stop()
+            if self.http_sink is not None:
+                self.http_sink.stop()
 
 
 def sides_wanted(env: str) -> tuple:
@@ -69,15 +82,18 @@ def sides_wanted(env: str) -> tuple:
     return names
 
 
-def start_collector(name: str, argv: list, procs, workdir, config: str, configure):
+def start_collector(name: str, argv: list, procs, workdir, config: str, configure,
+                    http_sink: OtlpHttpSink | None = None):
     """One collector on `config` with a sink of its own: `configure(cfg, ports, collector)`
     puts the receiver's ports in the config (called with `collector` None) and, once the
     collector runs, waits for them and returns what the test keeps of them. Started again on
-    other ports when one was taken between the check and the bind. Returns (collector,
-    sink, kept)."""
+    other ports when one was taken between the check and the bind. `http_sink`: where the
+    config's `otlphttp` exporters send (the caller's to stop). Returns (collector, sink,
+    kept)."""
     for attempt in range(3):
         sink = OtlpSink().start()
-        cfg, ports = rewrite(yaml.safe_load(config), sink.endpoint, None)
+        cfg, ports = rewrite(yaml.safe_load(config), sink.endpoint, None,
+                             otlphttp_url=http_sink.url() if http_sink is not None else "")
         configure(cfg, ports, None)
         collector = Collector(name, procs, argv, cfg, ports, sink, workdir)
         try:
@@ -92,25 +108,33 @@ def start_collector(name: str, argv: list, procs, workdir, config: str, configur
     raise AssertionError("unreachable")
 
 
+@contextlib.contextmanager
+def running_sides(request, env: str, procs, workdir, start):
+    """By name, a Side for each collector `env` names, made by `start(name, argv, procs,
+    workdir)`; stopped on leaving."""
+    names = sides_wanted(env)
+    argv = {"otelcol": [request.getfixturevalue("otelcol_bin")]}
+    if "redline" in names:  # asked for only then: otelcol alone runs without a Redline build
+        argv["redline"] = [request.getfixturevalue("redline_bin")]
+    started: dict = {}
+    try:
+        for name in names:
+            started[name] = start(name, argv[name], procs, workdir)
+        yield started
+    finally:
+        for side in started.values():
+            side.stop()
+
+
 def sides_fixture(env: str, start):
     """A test module's `sides` fixture (module-scoped): by name, a Side for each collector
     `env` names, made by `start(name, argv, procs, workdir)`; stopped after the module."""
 
     @pytest.fixture(scope="module", name="sides")
-    def sides(request, module_procs, tmp_path_factory, otelcol_bin) -> dict:
-        names = sides_wanted(env)
-        argv = {"otelcol": [otelcol_bin]}
-        if "redline" in names:  # asked for only then: otelcol alone runs without a Redline build
-            argv["redline"] = [request.getfixturevalue("redline_bin")]
+    def sides(request, module_procs, tmp_path_factory) -> dict:
         workdir = tmp_path_factory.mktemp(request.module.__name__.removeprefix("test_parity_"))
-        started: dict = {}
-        try:
-            for name in names:
-                started[name] = start(name, argv[name], module_procs, workdir)
+        with running_sides(request, env, module_procs, workdir, start) as started:
             yield started
-        finally:
-            for side in started.values():
-                side.stop()
 
     return sides
 
@@ -244,3 +268,101 @@ def check(what: str, got: dict, want: list, sort: bool = False):
         problems.append("otelcol and redline differ:\n"
                         + _diff(texts["otelcol"], texts["redline"], "otelcol", "redline"))
     assert not problems, f"{what}:\n" + "\n\n".join(problems)
+
+
+# ---------------------------------------------------------------- the tenant header (include_metadata)
+
+TENANT = "x-scope-orgid"  # the header as the sink records names (lower case)
+# Three clients, one request each with spans of its own: two tenants (the header
+# `X-Scope-OrgID`) and one without the header.
+TENANT_CLIENTS = (("acme", ("a1", "a2")), ("globex", ("g1",)), (None, ("n1", "n2")))
+# The header's value(s) on each request the sink got: the names of all the spans under them.
+PER_TENANT = {("acme",): ["a1", "a2"], ("globex",): ["g1"], ("anon",): ["n1", "n2"]}
+ALL_ANON = {("anon",): ["a1", "a2", "g1", "n1", "n2"]}
+TENANT_CASES = pytest.mark.parametrize("include_metadata, expected", [(True, PER_TENANT), (False, ALL_ANON)],
+                                       ids=["include_metadata", "without include_metadata"])
+
+
+def tenant_config(config: str, servers: list, include_metadata: bool) -> str:
+    """`config` as Grafana users run multi-tenancy: `include_metadata` set (true or false) on
+    each server section in `servers` (each a path of keys, e.g. ("receivers", "zipkin")), the
+    `headers_setter` extension making `X-Scope-OrgID` from the client's `x-scope-orgid`
+    (`anon` without it), and every pipeline exporting only to `otlphttp/x` (the side's
+    OTLP/HTTP sink, see `tenant_sides`), authenticated by that extension."""
+    cfg = yaml.safe_load(config)
+    for path in servers:
+        section = cfg
+        for key in path:
+            section = section[key]
+        section["include_metadata"] = include_metadata
+    cfg = {"extensions": {"headers_setter": {"headers": [
+        {"action": "upsert", "key": "X-Scope-OrgID", "from_context": TENANT, "default_value": "anon"}]}}, **cfg}
+    cfg["exporters"] = {"otlphttp/x": {"endpoint": "http://127.0.0.1:1", "compression": "none",
+                                       "auth": {"authenticator": "headers_setter"}}}
+    cfg["service"]["extensions"] = ["headers_setter"]
+    for pipeline in cfg["service"]["pipelines"].values():
+        pipeline["exporters"] = ["otlphttp/x"]
+    return yaml.safe_dump(cfg, sort_keys=False)
+
+
+@contextlib.contextmanager
+def tenant_sides(request, env: str, procs, workdir, start, config: str):
+    """By name, a Side for each collector `env` names on `config` (`tenant_config`), each
+    with an OTLP/HTTP sink of its own (`Side.http_sink`), made by `start(name, argv, procs,
+    workdir, config=config, http_sink=sink)`; stopped on leaving."""
+
+    def one(name: str, argv: list, procs_, workdir_):
+        http_sink = OtlpHttpSink().start()
+        try:
+            side = start(name, argv, procs_, workdir_, config=config, http_sink=http_sink)
+        except BaseException:
+            http_sink.stop()
+            raise
+        side.http_sink = http_sink
+        return side
+
+    with running_sides(request, env, procs, workdir, one) as started:
+        yield started
+
+
+def tenant_header(tenant) -> dict:
+    """The HTTP header of a client of `TENANT_CLIENTS` (none for None); mixed case, as a
+    header's name is case-insensitive."""
+    return {"X-Scope-OrgID": tenant} if tenant else {}
+
+
+def tenant_metadata(tenant) -> tuple:
+    """The gRPC metadata of a client of `TENANT_CLIENTS` (none for None)."""
+    return ((TENANT, tenant),) if tenant else ()
+
+
+def tenants_received(side: Side) -> dict:
+    """{values of the tenant header on a request the side's OTLP/HTTP sink got, in the order
+    they came: sorted names of the spans of all such requests}; a body that did not decode is
+    kept as its path and error."""
+    got = defaultdict(list)
+    for p in side.http_sink.posted():
+        values = tuple(v for k, v in p.header_list if k == TENANT)
+        if p.signal != "traces" or p.request is None:
+            got[values].append(f"<{p.path}: {p.error or 'not traces'}>")
+        else:
+            got[values].extend(_spans_of(p.request))
+    return {k: sorted(v) for k, v in got.items()}
+
+
+def check_tenants(sides: dict, expected: dict, timeout: float = 20):
+    """Every side's sink got, under each value of the tenant header, exactly the spans
+    `expected` holds there (so both sides got the same). Waits (at most `timeout` seconds)
+    until each got as many spans as expected, then QUIET more for anything extra."""
+    want = sum(len(v) for v in expected.values())
+
+    def counted() -> bool:
+        return all(sum(len(v) for v in tenants_received(s).values()) >= want for s in sides.values())
+
+    try:
+        helpers.wait_until(counted, timeout, f"{want} spans at each sink", interval=0.05)
+    except helpers.WaitTimeout:
+        pass  # the comparison says what is missing, a timeout would not
+    time.sleep(QUIET)
+    got = {name: tenants_received(s) for name, s in sides.items()}
+    assert got == {name: expected for name in sides}, f"spans by tenant header value, per side: {got}"

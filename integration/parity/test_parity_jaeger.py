@@ -48,6 +48,11 @@ one forwarded OTLP request.
   - The receiver's own counters: `otelcol_receiver_{accepted,refused,failed}_spans` by
     transport (`collector_http`, `udp_thrift_compact`, `udp_thrift_binary`); a refused
     request or packet counts nowhere.
+  - The tenant header over `thrift_http` (`test_tenant_header`, on collectors of its own,
+    see receiver_sides.tenant_config): with `include_metadata` the receiver keeps each
+    request's headers, so `headers_setter` sends each client's `X-Scope-OrgID` on with its
+    spans (`anon` without one); without it, every span goes under `anon`. Compared: which
+    span names arrived under which value of the header.
 
 What each collector forwards is compared exactly (attributes and spans in order) with a model
 of otelcol's translation written here from its source (`translate`), and with what the other
@@ -95,6 +100,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 import helpers
 import jaeger_thrift as jt
+import receiver_sides
 from jaeger_thrift import (BINARY_T, BOOL_T, CHILD_OF, DOUBLE_T, FOLLOWS_FROM, I32, I64, LIST, LONG_T, M64,
                            STRING, STRING_T, STRUCT, Batch, ClientStats, Log, Process, Span, SpanRef, Struct,
                            Tag, TList, b, d, n, raw, s)
@@ -182,7 +188,7 @@ def free_udp_port() -> int:
     raise AssertionError("no fresh free UDP port in 100 tries")
 
 
-def _start(name: str, argv: list, procs, workdir) -> Side:
+def _start(name: str, argv: list, procs, workdir, config: str = CONFIG, http_sink=None) -> Side:
     udp: dict = {}
 
     def configure(cfg, ports, collector):
@@ -198,7 +204,7 @@ def _start(name: str, argv: list, procs, workdir) -> Side:
                            f"{name} to bind UDP {sorted(udp.values())}", alive=collector.proc)
         return dict(udp)
 
-    collector, sink, kept = start_collector(name, argv, procs, workdir, CONFIG, configure)
+    collector, sink, kept = start_collector(name, argv, procs, workdir, config, configure, http_sink)
     return Side(name, collector, sink, kept)
 
 
@@ -1195,3 +1201,21 @@ def test_receiver_counters(sides):
         ("otelcol_receiver_accepted_spans", "udp_thrift_binary"): len(PLAIN.spans) + len(SMALL.spans),
     })
     assert_counts_moved(sides, _counts, before, want)
+
+
+@receiver_sides.TENANT_CASES
+def test_tenant_header(request, procs, tmp_path, include_metadata, expected):
+    """Three Thrift batches over HTTP (two tenants' and one without the header), each with
+    spans of its own, to `thrift_http` with `include_metadata` true or false: the span names
+    under each value of the header the exporter sent."""
+    config = receiver_sides.tenant_config(CONFIG, [("receivers", "jaeger", "protocols", "thrift_http")],
+                                          include_metadata)
+    with receiver_sides.tenant_sides(request, SIDES_ENV, procs, tmp_path, _start, config) as sides:
+        for i, (tenant, names) in enumerate(receiver_sides.TENANT_CLIENTS):
+            batch = Batch(Process("tenants"), [_ok_span(0x0200000000000000 + 16 * i + j, name)
+                                               for j, name in enumerate(names)])
+            headers = {**X_THRIFT, **receiver_sides.tenant_header(tenant)}
+            answers = {name: side.post(jt.http_body(batch), headers) for name, side in sides.items()}
+            assert all(r.status_code == 202 for r in answers.values()), \
+                (tenant, {name: (r.status_code, r.text) for name, r in answers.items()})
+        receiver_sides.check_tenants(sides, expected)

@@ -55,6 +55,11 @@ grpcio.
     (`BAD_MESSAGES`, `UNKNOWN_METHODS`) for the record, Redline's only have to be there.
   - The receiver's counters: `otelcol_receiver_{accepted,refused,failed}_spans` with
     `transport="grpc"`; a refused call counts nowhere.
+  - The tenant header (`test_tenant_header`, on collectors of its own, see
+    receiver_sides.tenant_config): with `include_metadata` the receiver keeps each call's
+    metadata, so `headers_setter` sends each client's `x-scope-orgid` on as `X-Scope-OrgID`
+    with its spans (`anon` without one); without it, every span goes under `anon`. Compared:
+    which span names arrived under which value of the header.
 
 What each collector forwards is compared exactly with a model of otelcol's translation written
 here from its source (`translate`, with test_parity_jaeger.py's pdata-order `PMap` and status
@@ -138,11 +143,12 @@ class Side(ReceiverSide):
         super().__init__(name, collector, sink)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
 
-    def call(self, body: bytes, method: str = jp.POST_SPANS, compression=None) -> tuple:
-        """(status code name, details or the response's bytes)."""
+    def call(self, body: bytes, method: str = jp.POST_SPANS, compression=None, metadata=()) -> tuple:
+        """(status code name, details or the response's bytes); `metadata`: (key, value)
+        pairs sent with the call."""
         stub = self.channel.unary_unary(method, request_serializer=None, response_deserializer=None)
         try:
-            return "OK", stub(body, timeout=CALL_TIMEOUT, compression=compression)
+            return "OK", stub(body, timeout=CALL_TIMEOUT, compression=compression, metadata=metadata or None)
         except grpc.RpcError as e:
             return e.code().name, e.details() or ""
 
@@ -153,14 +159,14 @@ class Side(ReceiverSide):
             super().stop()
 
 
-def _start(name: str, argv: list, procs, workdir) -> Side:
+def _start(name: str, argv: list, procs, workdir, config: str = CONFIG, http_sink=None) -> Side:
     def configure(cfg, ports, collector):
         if collector is None:
             ports["jaeger"] = helpers.free_port()
             cfg["receivers"]["jaeger"]["protocols"]["grpc"]["endpoint"] = f"127.0.0.1:{ports['jaeger']}"
         return ports["jaeger"]
 
-    collector, sink, port = start_collector(name, argv, procs, workdir, CONFIG, configure)
+    collector, sink, port = start_collector(name, argv, procs, workdir, config, configure, http_sink)
     return Side(name, collector, sink, port)
 
 
@@ -1023,3 +1029,19 @@ def test_receiver_counters(sides):
     want = {c: 0 for c in COUNTERS}
     want["otelcol_receiver_accepted_spans"] = 2 * len(PLAIN.spans) + len(SMALL.spans) + len(REGROUP[0][1].spans)
     assert_counts_moved(sides, _counts, before, want)
+
+
+@receiver_sides.TENANT_CASES
+def test_tenant_header(request, procs, tmp_path, include_metadata, expected):
+    """Three PostSpans calls (two tenants', with `x-scope-orgid` metadata, and one without),
+    each with spans of its own, to `grpc` with `include_metadata` true or false: the span
+    names under each value of the header the exporter sent."""
+    config = receiver_sides.tenant_config(CONFIG, [("receivers", "jaeger", "protocols", "grpc")], include_metadata)
+    with receiver_sides.tenant_sides(request, SIDES_ENV, procs, tmp_path, _start, config) as sides:
+        for i, (tenant, names) in enumerate(receiver_sides.TENANT_CLIENTS):
+            batch = Batch([_ok(0x0200000000000000 + 16 * i + j, name) for j, name in enumerate(names)],
+                          Process("tenants"))
+            answers = {name: side.call(post_spans(batch), metadata=receiver_sides.tenant_metadata(tenant))
+                       for name, side in sides.items()}
+            assert all(a == ("OK", b"") for a in answers.values()), (tenant, answers)
+        receiver_sides.check_tenants(sides, expected)

@@ -40,6 +40,11 @@ forwarded the one before, so that each Zipkin request is one forwarded OTLP requ
   - The receiver's own counters: `otelcol_receiver_{accepted,refused,failed}_spans` by
     receiver and transport (`http_v2_json`, `http_v2_proto`); a request refused as
     undecodable counts nowhere.
+  - The tenant header (`test_tenant_header`, on collectors of its own, see
+    receiver_sides.tenant_config): with `include_metadata` the receiver keeps each request's
+    headers, so `headers_setter` sends each client's `X-Scope-OrgID` on with its spans
+    (`anon` without one); without it, every span goes under `anon`. Compared: which span
+    names arrived under which value of the header.
 
 What each collector forwards is compared with a model of otelcol's translation written here
 from its source (`translate`), and with what the other collector forwards: exactly, after
@@ -133,14 +138,14 @@ class Side(ReceiverSide):
         return requests.request(method, self.url(receiver, path), data=body, headers=headers, timeout=15)
 
 
-def _start(name: str, argv: list, procs, workdir) -> Side:
+def _start(name: str, argv: list, procs, workdir, config: str = CONFIG, http_sink=None) -> Side:
     def configure(cfg, ports, collector):
         if collector is None:
             for rid in RECEIVERS:
                 ports[rid] = helpers.free_port()
                 cfg["receivers"][rid]["endpoint"] = f"127.0.0.1:{ports[rid]}"
 
-    collector, sink, _ = start_collector(name, argv, procs, workdir, CONFIG, configure)
+    collector, sink, _ = start_collector(name, argv, procs, workdir, config, configure, http_sink)
     return Side(name, collector, sink)
 
 
@@ -961,3 +966,21 @@ def test_receiver_counters(sides):
         ("otelcol_receiver_accepted_spans", "zipkin/typed", "http_v2_proto"): len(TYPED),
     })
     assert_counts_moved(sides, _counts, before, want)
+
+
+@receiver_sides.TENANT_CASES
+def test_tenant_header(request, procs, tmp_path, include_metadata, expected):
+    """Three Zipkin JSON requests (two tenants' and one without the header), each with spans
+    of its own, to `zipkin` with `include_metadata` true or false: the span names under each
+    value of the header the exporter sent."""
+    config = receiver_sides.tenant_config(CONFIG, [("receivers", "zipkin")], include_metadata)
+    with receiver_sides.tenant_sides(request, SIDES_ENV, procs, tmp_path, _start, config) as sides:
+        for i, (tenant, names) in enumerate(receiver_sides.TENANT_CLIENTS):
+            spans = [{"traceId": T128, "id": f"02000000000000{i}{j}", "name": name, "kind": "SERVER",
+                      "timestamp": US, "duration": 1, "localEndpoint": {"serviceName": "tenants"}}
+                     for j, name in enumerate(names)]
+            headers = {**JSON_CT, **receiver_sides.tenant_header(tenant)}
+            answers = {name: s.post("zipkin", body(spans), headers) for name, s in sides.items()}
+            assert all(r.status_code == 202 for r in answers.values()), \
+                (tenant, {name: (r.status_code, r.text) for name, r in answers.items()})
+        receiver_sides.check_tenants(sides, expected)

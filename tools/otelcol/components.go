@@ -29,6 +29,7 @@ import (
 	prometheusexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter"
 	prometheusremotewriteexporter "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter"
 	bearertokenauthextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension"
+	headerssetterextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/headerssetterextension"
 	healthcheckextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
 	pprofextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	filestorage "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
@@ -46,6 +47,8 @@ import (
 
 // The servicegraph connector is not in this list: the Go module proxy serves no
 // release of connector/servicegraphconnector (404/403 for every version tried).
+// headerssetterextension is the one module pinned older (v0.158.0): the proxy serves
+// neither v0.161.0 nor v0.160.0 of it (README.md).
 
 func components() (otelcol.Factories, error) {
 	var err error
@@ -55,6 +58,7 @@ func components() (otelcol.Factories, error) {
 		healthcheckextension.NewFactory(),
 		filestorage.NewFactory(),
 		bearertokenauthextension.NewFactory(),
+		headerssetterextension.NewFactory(),
 		zpagesextension.NewFactory(),
 		pprofextension.NewFactory(),
 	)

@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use redline_otlp_wire::{splice_resources, ResourceEdit};
 use redline_pipeline::edit::{undecodable, BatchEditor, Edited};
-use redline_pipeline::{Batch, Refused, Signal};
+use redline_pipeline::{Batch, ClientMetadata, Refused, Signal};
 
 use crate::action::AttrActions;
 use redline_filter_match::Filter;
@@ -30,12 +30,14 @@ impl BatchEditor for ResourceEditor {
             for chunk in slot.resource {
                 resource.merge(*chunk)?;
             }
-            Ok::<_, prost::DecodeError>(self.actions.apply(&mut resource.attributes).then(|| {
-                ResourceEdit {
-                    resource: Some(resource.encode_to_vec()),
-                    schema_url: None,
-                }
-            }))
+            Ok::<_, prost::DecodeError>(
+                self.actions
+                    .apply(&mut resource.attributes, batch.client())
+                    .then(|| ResourceEdit {
+                        resource: Some(resource.encode_to_vec()),
+                        schema_url: None,
+                    }),
+            )
         })
         .map_err(|e| undecodable(&self.id, e))?;
         Ok(match edited {
@@ -60,17 +62,20 @@ impl BatchEditor for AttributesEditor {
             Signal::Traces => {
                 let mut req =
                     ExportTraceServiceRequest::decode(raw).map_err(|e| undecodable(&self.id, e))?;
-                self.traces(&mut req).then(|| req.encode_to_vec())
+                self.traces(&mut req, batch.client())
+                    .then(|| req.encode_to_vec())
             }
             Signal::Metrics => {
                 let mut req = ExportMetricsServiceRequest::decode(raw)
                     .map_err(|e| undecodable(&self.id, e))?;
-                self.metrics(&mut req).then(|| req.encode_to_vec())
+                self.metrics(&mut req, batch.client())
+                    .then(|| req.encode_to_vec())
             }
             Signal::Logs => {
                 let mut req =
                     ExportLogsServiceRequest::decode(raw).map_err(|e| undecodable(&self.id, e))?;
-                self.logs(&mut req).then(|| req.encode_to_vec())
+                self.logs(&mut req, batch.client())
+                    .then(|| req.encode_to_vec())
             }
         };
         Ok(match reencoded {
@@ -81,7 +86,7 @@ impl BatchEditor for AttributesEditor {
 }
 
 impl AttributesEditor {
-    fn traces(&self, req: &mut ExportTraceServiceRequest) -> bool {
+    fn traces(&self, req: &mut ExportTraceServiceRequest, client: Option<&ClientMetadata>) -> bool {
         let mut changed = false;
         for rs in &mut req.resource_spans {
             let resource = rs.resource.as_ref();
@@ -89,7 +94,7 @@ impl AttributesEditor {
                 let scope = ss.scope.as_ref();
                 for span in &mut ss.spans {
                     if self.filter.span(resource, scope, span) {
-                        changed |= self.actions.apply(&mut span.attributes);
+                        changed |= self.actions.apply(&mut span.attributes, client);
                     }
                 }
             }
@@ -97,7 +102,7 @@ impl AttributesEditor {
         changed
     }
 
-    fn logs(&self, req: &mut ExportLogsServiceRequest) -> bool {
+    fn logs(&self, req: &mut ExportLogsServiceRequest, client: Option<&ClientMetadata>) -> bool {
         let mut changed = false;
         for rl in &mut req.resource_logs {
             let resource = rl.resource.as_ref();
@@ -105,7 +110,7 @@ impl AttributesEditor {
                 let scope = sl.scope.as_ref();
                 for record in &mut sl.log_records {
                     if self.filter.log(resource, scope, record) {
-                        changed |= self.actions.apply(&mut record.attributes);
+                        changed |= self.actions.apply(&mut record.attributes, client);
                     }
                 }
             }
@@ -113,13 +118,17 @@ impl AttributesEditor {
         changed
     }
 
-    fn metrics(&self, req: &mut ExportMetricsServiceRequest) -> bool {
+    fn metrics(
+        &self,
+        req: &mut ExportMetricsServiceRequest,
+        client: Option<&ClientMetadata>,
+    ) -> bool {
         let mut changed = false;
         for rm in &mut req.resource_metrics {
             for sm in &mut rm.scope_metrics {
                 for metric in &mut sm.metrics {
                     if self.filter.metric(metric) {
-                        changed |= self.data_points(metric);
+                        changed |= self.data_points(metric, client);
                     }
                 }
             }
@@ -127,9 +136,9 @@ impl AttributesEditor {
         changed
     }
 
-    fn data_points(&self, metric: &mut Metric) -> bool {
+    fn data_points(&self, metric: &mut Metric, client: Option<&ClientMetadata>) -> bool {
         let mut changed = false;
-        let mut apply = |attrs: &mut Vec<_>| changed |= self.actions.apply(attrs);
+        let mut apply = |attrs: &mut Vec<_>| changed |= self.actions.apply(attrs, client);
         match &mut metric.data {
             Some(Data::Gauge(g)) => g
                 .data_points

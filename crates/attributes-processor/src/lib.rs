@@ -75,16 +75,6 @@ fn compile_actions(
         .map_err(|e| config.invalid(&format!("{list}[{}].{}", e.index, e.field), e.error))
 }
 
-fn context_warning(actions: &AttrActions) -> Vec<String> {
-    if actions.uses_context() {
-        vec!["from_context never finds a value in Redline (its receivers keep no client metadata, as otelcol's \
-              do without include_metadata): from_attribute or default_value apply instead"
-            .to_owned()]
-    } else {
-        Vec::new()
-    }
-}
-
 pub struct ResourceProcessorFactory;
 
 impl FactoryInfo for ResourceProcessorFactory {
@@ -94,12 +84,6 @@ impl FactoryInfo for ResourceProcessorFactory {
 
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
         resource_actions(config).map(drop)
-    }
-
-    fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
-        resource_actions(config)
-            .map(|a| context_warning(&a))
-            .unwrap_or_default()
     }
 }
 
@@ -133,12 +117,6 @@ impl FactoryInfo for AttributesProcessorFactory {
 
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
         attributes_config(config).map(drop)
-    }
-
-    fn warnings(&self, config: &ComponentConfig) -> Vec<String> {
-        attributes_config(config)
-            .map(|(_, a)| context_warning(&a))
-            .unwrap_or_default()
     }
 }
 

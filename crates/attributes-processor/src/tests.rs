@@ -314,11 +314,9 @@ fn validate_names_the_bad_key() {
         &AttributesProcessorFactory,
     );
     assert!(e.contains("colour"), "{e}");
-    assert_eq!(
-        AttributesProcessorFactory.warnings(&component(
+    assert!(AttributesProcessorFactory
+        .warnings(&component(
             "  attributes/p:\n    actions:\n    - {key: t, from_context: metadata.tenant, default_value: x, action: upsert}\n"
         ))
-        .len(),
-        1
-    );
+        .is_empty());
 }

@@ -130,6 +130,7 @@ impl Count {
                 component: self.id.clone(),
                 reason: e.to_string(),
                 retry_after: Duration::from_secs(1),
+                permanent: false,
             }
         })
     }
@@ -147,13 +148,16 @@ impl Consumer for Count {
                 component: self.id.clone(),
                 reason: "no metrics pipeline receives from this connector".to_owned(),
                 retry_after: Duration::from_secs(1),
+                permanent: false,
             });
         };
-        let out = Batch::new(
+        let mut out = Batch::new(
             Signal::Metrics,
             Bytes::from(counted.request.encode_to_vec()),
             counted.points,
         );
+        // otelcol's connector hands its counts on with the request's context.
+        out.set_client(batch.client().cloned());
         let inner = next.reserve(&out)?;
         Ok(Box::new(CountsReserved { inner, out }))
     }

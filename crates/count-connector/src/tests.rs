@@ -48,6 +48,7 @@ impl Consumer for Sink {
                 component: "next".into(),
                 reason: "full".into(),
                 retry_after: Duration::from_secs(1),
+                permanent: false,
             });
         }
         let got = self.got.clone();

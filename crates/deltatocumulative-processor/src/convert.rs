@@ -152,7 +152,7 @@ impl Consumer for DeltaToCumulative {
         } else {
             let items = data_points(&request);
             let raw = Bytes::from(request.encode_to_vec());
-            Outcome::Converted(Batch::new(batch.signal, raw, items))
+            Outcome::Converted(batch.replacing(raw, items))
         };
         let reserved = match &outcome {
             Outcome::Unchanged => self.next.reserve(batch).map(Some),

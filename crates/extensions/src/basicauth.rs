@@ -60,7 +60,8 @@ use redline_pipeline::extension::{
     AuthCheck, AuthError, ClientAuthenticator, ExtensionCapabilities, ServerAuthenticator,
 };
 use redline_pipeline::{
-    BuildContext, BuildError, ComponentConfig, ConfigError, ExtensionFactory, RunningComponent,
+    BuildContext, BuildError, ClientMetadata, ComponentConfig, ConfigError, ExtensionFactory,
+    RunningComponent,
 };
 use ring::digest;
 use serde::Deserialize;
@@ -492,7 +493,11 @@ impl std::fmt::Debug for BasicClientAuth {
 }
 
 impl ClientAuthenticator for BasicClientAuth {
-    fn add_credentials(&self, headers: &mut HeaderMap) -> Result<(), AuthError> {
+    fn add_credentials(
+        &self,
+        headers: &mut HeaderMap,
+        _: Option<&ClientMetadata>,
+    ) -> Result<(), AuthError> {
         headers.insert(http::header::AUTHORIZATION, self.value.clone());
         Ok(())
     }

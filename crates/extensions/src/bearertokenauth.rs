@@ -37,8 +37,8 @@ use redline_pipeline::extension::{
 };
 use redline_pipeline::only_bool::OnlyBool;
 use redline_pipeline::{
-    BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ExtensionFactory,
-    RunningComponent, ShutdownError,
+    BuildContext, BuildError, ClientMetadata, ComponentConfig, ComponentId, ConfigError,
+    ExtensionFactory, RunningComponent, ShutdownError,
 };
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -228,7 +228,11 @@ impl BearerTokenAuth {
 }
 
 impl ClientAuthenticator for BearerTokenAuth {
-    fn add_credentials(&self, headers: &mut HeaderMap) -> Result<(), AuthError> {
+    fn add_credentials(
+        &self,
+        headers: &mut HeaderMap,
+        _: Option<&ClientMetadata>,
+    ) -> Result<(), AuthError> {
         let accepted = self.accepted.read();
         let first = accepted
             .first()

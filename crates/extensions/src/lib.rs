@@ -8,6 +8,7 @@ mod server;
 pub mod basicauth;
 pub mod bearertokenauth;
 pub mod file_storage;
+pub mod headers_setter;
 pub mod health_check;
 #[cfg(test)]
 mod test_config;
@@ -16,5 +17,6 @@ pub mod zpages;
 pub use basicauth::BasicAuthFactory;
 pub use bearertokenauth::BearerTokenAuthFactory;
 pub use file_storage::FileStorageFactory;
+pub use headers_setter::HeadersSetterFactory;
 pub use health_check::HealthCheckFactory;
 pub use zpages::ZPagesFactory;

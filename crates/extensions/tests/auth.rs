@@ -268,7 +268,7 @@ async fn basicauth_client_auth_sends_basic_credentials() {
     assert!(caps.authenticator.is_none(), "a client authenticator only");
     let client = caps.client_authenticator.expect("a client authenticator");
     let mut h = HeaderMap::new();
-    client.add_credentials(&mut h).expect("credentials");
+    client.add_credentials(&mut h, None).expect("credentials");
     // base64("123456:glc_s3cret")
     assert_eq!(h["authorization"], "Basic MTIzNDU2OmdsY19zM2NyZXQ=");
     assert!(h["authorization"].is_sensitive());
@@ -287,7 +287,7 @@ async fn bearertokenauth_sends_its_first_token_and_follows_the_file() {
     .expect("builds");
     let client = caps.client_authenticator.expect("a client authenticator");
     let mut h = HeaderMap::new();
-    client.add_credentials(&mut h).expect("credentials");
+    client.add_credentials(&mut h, None).expect("credentials");
     assert_eq!(h["x-api-key"], "Token first-t0ken");
     assert!(h.get("authorization").is_none());
 
@@ -301,7 +301,7 @@ async fn bearertokenauth_sends_its_first_token_and_follows_the_file() {
     let client = caps.client_authenticator.expect("a client authenticator");
     let sent = || {
         let mut h = HeaderMap::new();
-        client.add_credentials(&mut h).expect("credentials");
+        client.add_credentials(&mut h, None).expect("credentials");
         h["authorization"].to_str().expect("ascii").to_owned()
     };
     assert_eq!(sent(), "Bearer old-t0ken");

@@ -325,6 +325,7 @@ impl Filter {
             component: self.id.clone(),
             reason: format!("failed processing {}: {error}", self.signal),
             retry_after: std::time::Duration::from_secs(1),
+            permanent: false,
         }
     }
 

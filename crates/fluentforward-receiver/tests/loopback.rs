@@ -218,6 +218,7 @@ impl Consumer for Flaky {
                 component: "queue".into(),
                 reason: "full".into(),
                 retry_after: Duration::from_millis(20),
+                permanent: false,
             });
         }
         self.sink.reserve(batch)

@@ -79,6 +79,7 @@ impl Consumer for Forward {
                 component: self.id.clone(),
                 reason: format!("no {} pipeline receives from this connector", batch.signal),
                 retry_after: std::time::Duration::from_secs(1),
+                permanent: false,
             }),
         }
     }

@@ -4,10 +4,12 @@
 //! (request metadata over the limit, `auth`), as grpc-go gives them; and a call's message
 //! taken from the body budget and inflated before tonic reads it ([`message`]).
 
+mod client;
 mod config;
 pub mod message;
 mod serve;
 
+pub use client::client_metadata;
 pub use config::{
     DefaultEndpoint, GrpcConfig, KeepaliveConfig, KeepaliveEnforcementPolicy,
     KeepaliveServerParameters, DEFAULT_MAX_HEADER_LIST_SIZE_KIB, DEFAULT_MAX_RECV_MSG_SIZE_MIB,

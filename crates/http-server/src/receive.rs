@@ -106,17 +106,6 @@ pub fn security(
     })
 }
 
-/// Says, once per receiver, that `include_metadata` (set on any of its servers: `set`) keeps
-/// nothing: no Redline component reads client metadata.
-pub fn note_include_metadata(receiver: &ComponentId, set: &[bool]) {
-    if set.contains(&true) {
-        tracing::info!(
-            receiver = %receiver,
-            "include_metadata: no Redline component reads client metadata, so none is kept"
-        );
-    }
-}
-
 /// What [`security`] loads.
 pub struct ServerSecurity {
     pub tls: Option<TlsAcceptor>,

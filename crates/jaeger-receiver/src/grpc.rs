@@ -15,6 +15,7 @@ use redline_grpc_server::message::{receive, MessageCharge};
 use redline_grpc_server::{admit, size_limit_as_resource_exhausted, unknown_method};
 use redline_pipeline::body_budget::BodyBudget;
 use redline_pipeline::extension::ServerAuthenticator;
+use redline_pipeline::ClientMetadata;
 use tonic::codec::{BufferSettings, Codec, CompressionEncoding, DecodeBuf, Decoder};
 use tonic::Status;
 
@@ -37,6 +38,8 @@ pub(crate) struct GrpcState {
     /// Bytes of bodies in flight, shared with the receiver's `thrift_http` server.
     pub budget: BodyBudget,
     pub auth: Option<Arc<dyn ServerAuthenticator>>,
+    /// `include_metadata`: each call's metadata travels with its spans.
+    pub include_metadata: bool,
 }
 
 #[derive(Clone)]
@@ -59,10 +62,16 @@ impl hyper::service::Service<Request<Incoming>> for GrpcService {
             if req.uri().path() != POST_SPANS {
                 return Ok(unknown_method(req.uri().path()).into_http());
             }
-            let req = match receive(req, &state.budget, state.max_recv_msg_size).await {
+            let client = state
+                .include_metadata
+                .then(|| redline_grpc_server::client_metadata(&req));
+            let mut req = match receive(req, &state.budget, state.max_recv_msg_size).await {
                 Ok(req) => req,
                 Err(status) => return Ok(status.into_http()),
             };
+            if let Some(client) = client {
+                req.extensions_mut().insert(client);
+            }
             let mut grpc = tonic::server::Grpc::new(PostSpansCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .accept_compressed(CompressionEncoding::Zstd)
@@ -136,14 +145,16 @@ impl tonic::server::UnaryService<Received> for PostSpans {
         if let Err(status) = MessageCharge::cover(&request, len, &self.state.budget) {
             return futures::future::ready(Err(status));
         }
+        let client = request.extensions().get::<ClientMetadata>().cloned();
         let batch = request.into_inner().request.batch.unwrap_or_default();
-        futures::future::ready(post_spans(&self.state.ingest, batch))
+        futures::future::ready(post_spans(&self.state.ingest, batch, client))
     }
 }
 
 fn post_spans(
     ingest: &Ingest,
     batch: proto::PbBatch,
+    client: Option<ClientMetadata>,
 ) -> Result<tonic::Response<PostSpansResponse>, Status> {
     let decoded = proto::Decoded { batch };
     // What gogo refuses while decoding (id lengths, times out of range), grpc-go answers as
@@ -152,7 +163,7 @@ fn post_spans(
         .map_err(|e| Status::internal(format!("grpc: error unmarshalling request: {e}")))?;
     let groups = proto::regroup(&converted);
     let encoded = crate::translate::write_groups(&groups);
-    match ingest.encoded(encoded) {
+    match ingest.encoded(encoded, client) {
         Ok(()) => Ok(tonic::Response::new(PostSpansResponse {})),
         Err(refused) => Err(Status::unavailable(format!(
             "pipeline is full, retry later: {refused}"

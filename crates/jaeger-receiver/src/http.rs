@@ -15,6 +15,7 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderName, HeaderValue, StatusCode};
 use redline_http_server::receive::{authenticate, header, read_request_body, text, BodyLimits};
 use redline_pipeline::extension::ServerAuthenticator;
+use redline_pipeline::ClientMetadata;
 
 use crate::ingest::Ingest;
 use crate::model::read_batch;
@@ -34,6 +35,8 @@ pub(crate) struct HttpState {
     pub limits: BodyLimits,
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     pub auth: Option<Arc<dyn ServerAuthenticator>>,
+    /// `include_metadata`: each request's headers travel with its spans.
+    pub include_metadata: bool,
 }
 
 pub(crate) fn router(state: Arc<HttpState>) -> Router {
@@ -61,6 +64,9 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
         Err(refused) => return refused,
     };
     let content_type = media_type(header(req.headers(), CONTENT_TYPE).unwrap_or(""));
+    let client = state.include_metadata.then(|| {
+        ClientMetadata::from_headers(req.headers(), req.uri().authority().map(|a| a.as_str()))
+    });
     let body = match read_request_body(req, &state.limits).await {
         Ok(body) => body,
         Err(refused) => return refused,
@@ -89,7 +95,7 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
             )
         }
     };
-    match state.ingest.batch(&batch) {
+    match state.ingest.batch(&batch, client) {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(refused) => text(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use redline_pipeline::telemetry::ReceiverCounters;
-use redline_pipeline::{Batch, Consumer, Refused, Signal};
+use redline_pipeline::{Batch, ClientMetadata, Consumer, Refused, Signal};
 
 use crate::model;
 use crate::translate;
@@ -18,14 +18,22 @@ pub(crate) struct Ingest {
 }
 
 impl Ingest {
-    /// Translates and hands over a batch; the pipeline's refusal is returned for the caller
-    /// to answer with.
-    pub(crate) fn batch(&self, batch: &model::Batch<'_>) -> Result<(), Refused> {
-        self.encoded(translate::to_otlp(batch))
+    /// Translates and hands over a batch `client` sent (its metadata, when the server keeps
+    /// it); the pipeline's refusal is returned for the caller to answer with.
+    pub(crate) fn batch(
+        &self,
+        batch: &model::Batch<'_>,
+        client: Option<ClientMetadata>,
+    ) -> Result<(), Refused> {
+        self.encoded(translate::to_otlp(batch), client)
     }
 
     /// Hands over a translated request.
-    pub(crate) fn encoded(&self, encoded: translate::Encoded) -> Result<(), Refused> {
+    pub(crate) fn encoded(
+        &self,
+        encoded: translate::Encoded,
+        client: Option<ClientMetadata>,
+    ) -> Result<(), Refused> {
         if encoded.dropped > 0 {
             self.counters
                 .refused
@@ -39,7 +47,8 @@ impl Ingest {
         if spans == 0 {
             return Ok(());
         }
-        let batch = Batch::new(Signal::Traces, Bytes::from(encoded.bytes), spans);
+        let mut batch = Batch::new(Signal::Traces, Bytes::from(encoded.bytes), spans);
+        batch.set_client(client);
         match self.next.reserve(&batch) {
             Ok(reservation) => {
                 reservation.commit(batch);

@@ -204,14 +204,6 @@ async fn start(
         running.udp.push((protocol, server));
     }
     let protocols = &config.protocols;
-    let metadata = [
-        protocols
-            .thrift_http
-            .as_ref()
-            .is_some_and(|h| h.include_metadata),
-        protocols.grpc.as_ref().is_some_and(|g| g.include_metadata),
-    ];
-    redline_http_server::receive::note_include_metadata(id, &metadata);
     // One budget for the bodies in flight on both servers, as the otlp receiver's.
     let budget = BodyBudget::new(ctx.body_budget.unwrap_or(DEFAULT_BODY_BUDGET));
     if let Some(h) = &protocols.thrift_http {
@@ -264,6 +256,7 @@ async fn start_http(
         response_headers: redline_http_server::response_headers(&config.response_headers)
             .unwrap_or_default(),
         auth,
+        include_metadata: config.include_metadata,
     });
     let secure = tls.is_some();
     let conn = Conn::new(
@@ -300,6 +293,7 @@ async fn start_grpc(
         max_header_list_size: config.max_header_list_size() as usize,
         budget,
         auth,
+        include_metadata: config.include_metadata,
     });
     let secure = tls.is_some();
     let conn = Conn::new(GrpcProtocol::new(config, grpc::GrpcService { state }), tls);

@@ -161,7 +161,7 @@ fn process(protocol: AgentProtocol, packet: &[u8], ingest: &Ingest, warned: &Ato
         AgentProtocol::Binary => read_emit_batch(&mut Binary::new(packet)),
     };
     let result = match decoded {
-        Ok(Some(batch)) => ingest.batch(&batch).map_err(|e| e.to_string()),
+        Ok(Some(batch)) => ingest.batch(&batch, None).map_err(|e| e.to_string()),
         Ok(None) => Ok(()),
         Err(ThriftError(reason)) => Err(reason),
     };

@@ -395,7 +395,10 @@ impl<T: Transport> Sender<T> {
         loop {
             attempts += 1;
             let timeout = self.transport.attempt_timeout();
-            let failure = match timer.limit(timeout, self.transport.send(&request)).await {
+            let failure = match timer
+                .limit(timeout, self.transport.send(&request, taken.client()))
+                .await
+            {
                 Ok(Ok(response)) => return Some(self.accepted(response, items)),
                 Ok(Err(f)) => f,
                 Err(elapsed) => self.transport.timed_out(elapsed),

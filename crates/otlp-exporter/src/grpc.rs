@@ -22,10 +22,26 @@ use tonic::{Code, Status};
 use crate::codec::Message;
 use redline_pipeline::extension::ClientAuthenticator;
 use redline_pipeline::rpc_status::ExportResponse;
+use redline_pipeline::ClientMetadata;
 
 const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
 const GRPC_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("grpc-accept-encoding");
 const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+
+/// Adds a call's credentials beside its configured headers, never over them, and ahead of a
+/// configured value of the same name: grpc-go writes a call's per-RPC credentials first,
+/// then the metadata the exporter set, so a server reading one value finds the credential.
+fn put_credentials_first(headers: &mut HeaderMap, credentials: HeaderMap) {
+    for name in credentials.keys() {
+        let configured: Vec<HeaderValue> = match headers.entry(name) {
+            http::header::Entry::Occupied(entry) => entry.remove_entry_mult().1.collect(),
+            http::header::Entry::Vacant(_) => Vec::new(),
+        };
+        for value in credentials.get_all(name).iter().cloned().chain(configured) {
+            headers.append(name.clone(), value);
+        }
+    }
+}
 
 /// Largest response accepted: tonic's default; an export response is tiny.
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
@@ -83,16 +99,24 @@ impl ExportClient {
         self
     }
 
-    /// One attempt: sends `message` and returns the server's answer or its status.
-    pub async fn export(&self, message: &Message) -> Result<ExportResponse, Status> {
+    /// One attempt: sends `message` and returns the server's answer or its status. `client`
+    /// is the metadata of the client whose data it carries, for the credentials.
+    pub async fn export(
+        &self,
+        message: &Message,
+        client: Option<&ClientMetadata>,
+    ) -> Result<ExportResponse, Status> {
         let mut request = http::Request::new(tonic::body::Body::new(message.body()));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = Uri::from_static(self.path);
         *request.version_mut() = Version::HTTP_2;
         *request.headers_mut() = self.headers.clone();
         if let Some(auth) = &self.auth {
-            auth.add_credentials(request.headers_mut())
+            // `headers_setter`'s actions see only the credentials, which start empty.
+            let mut credentials = HeaderMap::new();
+            auth.add_credentials(&mut credentials, client)
                 .map_err(|e| Status::unauthenticated(format!("no credentials to send: {e}")))?;
+            put_credentials_first(request.headers_mut(), credentials);
         }
         if let Some(encoding) = message.encoding {
             request
@@ -250,6 +274,28 @@ fn grpc_timeout(t: Duration) -> Option<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_ahead_of_configured_values_of_their_name() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-existing", HeaderValue::from_static("orig"));
+        headers.insert("x-other", HeaderValue::from_static("kept"));
+        let mut credentials = HeaderMap::new();
+        credentials.append("x-existing", HeaderValue::from_static("set-1"));
+        credentials.append("x-existing", HeaderValue::from_static("set-2"));
+        credentials.insert("x-absent", HeaderValue::from_static("set"));
+        put_credentials_first(&mut headers, credentials);
+        let all = |name: &str| -> Vec<&str> {
+            headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().expect("text"))
+                .collect()
+        };
+        assert_eq!(all("x-existing"), ["set-1", "set-2", "orig"]);
+        assert_eq!(all("x-absent"), ["set"]);
+        assert_eq!(all("x-other"), ["kept"]);
+    }
 
     #[tokio::test]
     async fn snappy_responses_are_handed_to_tonic_uncompressed() {

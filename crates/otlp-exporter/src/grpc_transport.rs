@@ -9,6 +9,7 @@ use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::endpoint::parse_grpc_endpoint;
 use redline_pipeline::extension::ClientAuthenticator;
 use redline_pipeline::rpc_status::ExportResponse;
+use redline_pipeline::ClientMetadata;
 use redline_pipeline::{BuildContext, BuildError, ComponentId, Signal};
 use tonic::transport::Endpoint;
 use tonic::Status;
@@ -165,8 +166,15 @@ impl Transport for GrpcTransport {
         encode_off_runtime(len, encode).await
     }
 
-    async fn send(&self, message: &Message) -> Result<ExportResponse, Failure> {
-        self.grpc.export(message).await.map_err(|s| failure(&s))
+    async fn send(
+        &self,
+        message: &Message,
+        client: Option<&ClientMetadata>,
+    ) -> Result<ExportResponse, Failure> {
+        self.grpc
+            .export(message, client)
+            .await
+            .map_err(|s| failure(&s))
     }
 
     fn attempt_timeout(&self) -> Option<Duration> {

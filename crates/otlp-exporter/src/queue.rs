@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use redline_pipeline::telemetry::ExporterCounters;
-use redline_pipeline::{Batch, Refused, Reservation};
+use redline_pipeline::{Batch, ClientMetadata, Refused, Reservation};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -64,6 +64,12 @@ pub(crate) struct Taken {
 }
 
 impl Taken {
+    /// The metadata of the client whose data this request carries: `fill` takes only
+    /// batches of one client into a request.
+    pub fn client(&self) -> Option<&ClientMetadata> {
+        self.entries.first().and_then(|e| e.batch.client())
+    }
+
     fn size(&self, sizer: Sizer) -> u64 {
         match sizer {
             Sizer::Requests => self.entries.len() as u64,
@@ -85,6 +91,14 @@ impl Store {
         match self {
             Store::Memory(q) => q.front().map(|e| (e.bytes, e.batch.items as u64)),
             Store::Disk(log) => log.peek(),
+        }
+    }
+
+    /// The client metadata of the next batch.
+    fn front_client(&self) -> Option<&ClientMetadata> {
+        match self {
+            Store::Memory(q) => q.front().and_then(|e| e.batch.client()),
+            Store::Disk(log) => log.front_client(),
         }
     }
 
@@ -232,6 +246,7 @@ impl Queue {
             component: self.id.clone(),
             reason,
             retry_after: self.limits.retry_after,
+            permanent: false,
         }
     }
 
@@ -412,6 +427,16 @@ impl Queue {
         let mut acks = AckWork::default();
         while let Some((bytes, spans)) = st.store.peek() {
             if !self.fits(taken, bytes, spans) {
+                taken.full = true;
+                break;
+            }
+            // Requests of different clients are never merged: otelcol sends each on its own,
+            // with its client's metadata, and a tenant's data must reach only its tenant.
+            if taken
+                .entries
+                .first()
+                .is_some_and(|first| first.batch.client() != st.store.front_client())
+            {
                 taken.full = true;
                 break;
             }
@@ -778,6 +803,46 @@ mod tests {
         q.begin_drain();
         assert!(q.next_request().await.is_none());
         assert!(q.reserve(&batch(1, 1)).is_err(), "draining refuses");
+    }
+
+    /// Only batches of one client share a request: a tenant's data never goes out under
+    /// another tenant's headers.
+    #[tokio::test]
+    async fn requests_hold_the_batches_of_one_client() {
+        let q = Queue::new(
+            "otlp".into(),
+            limits(Sizer::Requests, 10, 10_000),
+            Arc::new(ExporterCounters::default()),
+        );
+        let tenant = |t: Option<&str>| {
+            let b = batch(10, 1);
+            match t {
+                Some(t) => b.with_client(ClientMetadata::from_pairs([("x-scope-orgid", t)])),
+                None => b,
+            }
+        };
+        for t in [Some("a"), Some("a"), Some("b"), None, None, Some("a")] {
+            q.reserve(&tenant(t)).expect("fits").commit(tenant(t));
+        }
+        let mut sizes = Vec::new();
+        for _ in 0..4 {
+            let taken = q.next_request().await.expect("queued");
+            let client = taken
+                .client()
+                .map(|c| c.get("x-scope-orgid")[0].to_string());
+            assert!(taken
+                .entries
+                .iter()
+                .all(|e| e.batch.client() == taken.client()));
+            sizes.push((client, taken.entries.len()));
+            let n = taken.entries.len() as u64;
+            q.complete(taken, n, 0);
+        }
+        let a = Some("a".to_owned());
+        assert_eq!(
+            sizes,
+            [(a.clone(), 2), (Some("b".to_owned()), 1), (None, 2), (a, 1)]
+        );
     }
 
     /// A batch with its client's gzip frame goes alone (its frame is sent as it came); the

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use redline_pipeline::rpc_status::ExportResponse;
+use redline_pipeline::ClientMetadata;
 use tokio::time::{Instant, Sleep};
 
 use crate::queue::Taken;
@@ -30,9 +31,11 @@ pub(crate) trait Transport: Send + Sync + 'static {
     /// One attempt: the server's answer, or why it failed and whether to try again. The
     /// sender bounds it by [`Transport::attempt_timeout`] (a server that never answers must
     /// not hold a sender forever).
+    /// `client` is the metadata of the client whose data it carries, for the credentials.
     fn send(
         &self,
         request: &Self::Request,
+        client: Option<&ClientMetadata>,
     ) -> impl Future<Output = Result<ExportResponse, Failure>> + Send;
 
     /// How long one attempt may take (`timeout`), `None` for no limit.

@@ -194,7 +194,11 @@ async fn the_authenticators_credentials_replace_a_configured_authorization_heade
 
     struct Basic;
     impl ClientAuthenticator for Basic {
-        fn add_credentials(&self, headers: &mut http::HeaderMap) -> Result<(), AuthError> {
+        fn add_credentials(
+            &self,
+            headers: &mut http::HeaderMap,
+            _: Option<&redline_pipeline::ClientMetadata>,
+        ) -> Result<(), AuthError> {
             headers.insert(
                 http::header::AUTHORIZATION,
                 http::HeaderValue::from_static("Basic dXNlcjpwYXNz"),

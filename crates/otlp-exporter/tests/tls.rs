@@ -210,6 +210,7 @@ impl redline_pipeline::extension::ClientAuthenticator for CountingToken {
     fn add_credentials(
         &self,
         headers: &mut http::HeaderMap,
+        _: Option<&redline_pipeline::ClientMetadata>,
     ) -> Result<(), redline_pipeline::extension::AuthError> {
         let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let value = http::HeaderValue::try_from(format!("Bearer token-{n}"))

@@ -19,7 +19,7 @@ use redline_pipeline::body_budget::BodyBudget;
 use redline_pipeline::extension::{AuthCheck, ServerAuthenticator};
 use redline_pipeline::rpc_status::{ExportResponse, PartialSuccess};
 use redline_pipeline::telemetry::ReceiverCounters;
-use redline_pipeline::Signal;
+use redline_pipeline::{ClientMetadata, Signal};
 use tonic::codec::{
     BufferSettings, Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder,
 };
@@ -98,6 +98,8 @@ pub(crate) struct GrpcState {
     pub budget: BodyBudget,
     /// `auth.authenticator`: checked before anything else, on every request.
     pub auth: Option<Arc<dyn ServerAuthenticator>>,
+    /// `include_metadata`: each call's metadata travels with its data.
+    pub include_metadata: bool,
 }
 
 /// Routes by path: the Export method of each signal a pipeline takes is served; every other
@@ -162,11 +164,17 @@ impl GrpcService {
             return Box::pin(async move { Ok(status.into_http()) });
         };
         let state = self.state.clone();
+        let client = state
+            .include_metadata
+            .then(|| redline_grpc_server::client_metadata(&req));
         Box::pin(async move {
-            let req = match receive(req, &state.budget, state.max_recv_msg_size).await {
+            let mut req = match receive(req, &state.budget, state.max_recv_msg_size).await {
                 Ok(req) => req,
                 Err(status) => return Ok(status.into_http()),
             };
+            if let Some(client) = client {
+                req.extensions_mut().insert(client);
+            }
             let mut grpc = tonic::server::Grpc::new(RawCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .accept_compressed(CompressionEncoding::Zstd)
@@ -231,12 +239,16 @@ impl tonic::server::UnaryService<Bytes> for ExportHandler {
             .extensions()
             .get::<ClientGzip>()
             .map(|g| g.0.clone());
+        let client = request.extensions().get::<ClientMetadata>().cloned();
         let raw = request.into_inner();
         let Some(route) = self.state.routes.get(self.route) else {
             return futures::future::ready(Err(Status::internal("no route")));
         };
         let signal = route.ingest.signal();
-        let result = match route.ingest.ingest(raw, client_gzip, &route.counters) {
+        let result = match route
+            .ingest
+            .ingest(raw, client_gzip, client, &route.counters)
+        {
             Ok(accepted) => {
                 let partial_success = (accepted.rejected > 0).then(|| PartialSuccess {
                     rejected: accepted.rejected as i64,
@@ -251,6 +263,11 @@ impl tonic::server::UnaryService<Bytes> for ExportHandler {
                     signal.export_request_name()
                 )))
             }
+            // A permanent refusal with no status of its own: otelcol's receiver answers
+            // INTERNAL with the error's text.
+            Err(IngestError::Refused(refused)) if refused.permanent => Err(Status::internal(
+                format!("Permanent error: {}", refused.reason),
+            )),
             Err(IngestError::Refused(refused)) => {
                 let message = format!("pipeline is full, retry later: {refused}");
                 let details =

@@ -25,7 +25,7 @@ use redline_http_server::body::{drain, read_body, BodyError, UNREAD_BODY_DRAINED
 use redline_pipeline::body_budget::BodyBudget;
 use redline_pipeline::extension::{AuthError, ServerAuthenticator};
 use redline_pipeline::telemetry::ReceiverCounters;
-use redline_pipeline::Signal;
+use redline_pipeline::{ClientMetadata, Signal};
 
 use self::body::{content_encoding, content_kind, content_length, decompress, DecompressError};
 use self::body::{Kind, JSON, PROTOBUF};
@@ -58,6 +58,8 @@ pub(crate) struct HttpState {
     pub auth: Option<Arc<dyn ServerAuthenticator>>,
     /// Bytes of bodies in flight, shared with the receiver's gRPC server.
     pub budget: BodyBudget,
+    /// `include_metadata`: each request's headers travel with its data.
+    include_metadata: bool,
 }
 
 impl HttpState {
@@ -86,6 +88,7 @@ impl HttpState {
             response_headers,
             auth,
             budget,
+            include_metadata: config.include_metadata,
         }
     }
 }
@@ -187,6 +190,9 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
         // 400, as otelcol's confighttp answers an encoding it does not decode.
         Err(msg) => return status_response(kind, StatusCode::BAD_REQUEST, &msg),
     };
+    let client = state.include_metadata.then(|| {
+        ClientMetadata::from_headers(req.headers(), req.uri().authority().map(|a| a.as_str()))
+    });
     let declared = content_length(req.headers());
     if declared.is_some_and(|len| len > state.max_body as u64) {
         return too_large(kind, state.max_body);
@@ -243,12 +249,20 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
             }
         },
     };
-    match route.ingest.ingest(raw, gzip_member, &route.counters) {
+    match route
+        .ingest
+        .ingest(raw, gzip_member, client, &route.counters)
+    {
         Ok(accepted) => success(kind, accepted.rejected),
         Err(IngestError::Malformed(reason)) => status_response(
             kind,
             StatusCode::BAD_REQUEST,
             &format!("malformed {}: {reason}", signal.export_request_name()),
+        ),
+        Err(IngestError::Refused(refused)) if refused.permanent => status_response(
+            kind,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("Permanent error: {}", refused.reason),
         ),
         Err(IngestError::Refused(refused)) => {
             let message = format!("pipeline is full, retry later: {refused}");

@@ -10,7 +10,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use redline_otlp_wire::SpanKeys;
 use redline_pipeline::telemetry::ReceiverCounters;
-use redline_pipeline::{Batch, Consumer, Refused, Signal, SpanTap, TapId, TapWalks};
+use redline_pipeline::{
+    Batch, ClientMetadata, Consumer, Refused, Signal, SpanTap, TapId, TapWalks,
+};
 
 use crate::wire;
 
@@ -72,10 +74,12 @@ impl Ingest {
     /// Handles one encoded request, counting into `counters`. `gzip_member`: the one gzip
     /// member the client sent that decompressed to exactly `raw`, kept in the batch for an
     /// exporter that would gzip these same bytes (dropped if the request is re-encoded).
+    /// `client`: the sender's metadata, when the receiver keeps it (`include_metadata`).
     pub(crate) fn ingest(
         &self,
         raw: Bytes,
         gzip_member: Option<Bytes>,
+        client: Option<ClientMetadata>,
         counters: &ReceiverCounters,
     ) -> Result<Accepted, IngestError> {
         let gzip = gzip_member.map(|member| (raw.clone(), member));
@@ -108,10 +112,11 @@ impl Ingest {
             }
         };
         // Kept only when the batch still holds `raw` itself (not a re-encoding).
-        let batch = match gzip {
+        let mut batch = match gzip {
             Some((of, member)) => batch.with_gzip_frame(&of, member),
             None => batch,
         };
+        batch.set_client(client);
         let items = batch.items;
         if rejected > 0 {
             counters
@@ -223,6 +228,7 @@ mod tests {
                 component: "unused".into(),
                 reason: String::new(),
                 retry_after: Duration::ZERO,
+                permanent: false,
             })
         }
     }
@@ -270,7 +276,7 @@ mod tests {
             .encode_to_vec(),
         );
         let out = ingest
-            .ingest(raw.clone(), None, &counters)
+            .ingest(raw.clone(), None, None, &counters)
             .expect("accepted");
         assert_eq!(
             out,
@@ -310,6 +316,7 @@ mod tests {
                 .ingest(
                     raw.clone(),
                     Some(member.clone()),
+                    None,
                     &ReceiverCounters::default(),
                 )
                 .expect("accepted");
@@ -330,7 +337,7 @@ mod tests {
             .encode_to_vec(),
         );
         ingest
-            .ingest(raw, Some(member), &ReceiverCounters::default())
+            .ingest(raw, Some(member), None, &ReceiverCounters::default())
             .expect("partly accepted");
         let got = got.lock();
         assert_eq!(got[0].items, 1);
@@ -377,13 +384,15 @@ mod tests {
         let counters = ReceiverCounters::default();
         let ingest = Ingest::new(Signal::Traces, Arc::new(Refuser));
         let err = ingest
-            .ingest(Bytes::from_static(&[0x0a, 0xff]), None, &counters)
+            .ingest(Bytes::from_static(&[0x0a, 0xff]), None, None, &counters)
             .expect_err("truncated");
         assert!(matches!(err, IngestError::Malformed(_)));
         assert_eq!(counters.refused.load(Ordering::Relaxed), 0);
 
         let raw = Bytes::from(request(vec![vec![span(vec![1; 16], vec![1; 8])]]).encode_to_vec());
-        let err = ingest.ingest(raw, None, &counters).expect_err("refused");
+        let err = ingest
+            .ingest(raw, None, None, &counters)
+            .expect_err("refused");
         assert!(matches!(err, IngestError::Refused(_)));
         assert_eq!(counters.refused.load(Ordering::Relaxed), 1);
         assert_eq!(counters.accepted.load(Ordering::Relaxed), 0);
@@ -395,7 +404,7 @@ mod tests {
         let ingest = Ingest::new(Signal::Traces, Arc::new(Collect(got.clone())));
         let counters = ReceiverCounters::default();
         let out = ingest
-            .ingest(Bytes::new(), None, &counters)
+            .ingest(Bytes::new(), None, None, &counters)
             .expect("empty is valid");
         assert_eq!(out.accepted, 0);
         assert!(got.lock().is_empty());

@@ -136,19 +136,6 @@ async fn start(
         .filter_map(|s| Some(Arc::new(Ingest::new(s, next.get(s)?.clone()))))
         .collect();
     let name = id.to_string();
-    let metadata = [
-        config
-            .protocols
-            .grpc
-            .as_ref()
-            .is_some_and(|g| g.include_metadata),
-        config
-            .protocols
-            .http
-            .as_ref()
-            .is_some_and(|h| h.include_metadata),
-    ];
-    redline_http_server::receive::note_include_metadata(id, &metadata);
     let mut servers = Vec::new();
     let budget = BodyBudget::new(ctx.body_budget.unwrap_or(DEFAULT_BODY_BUDGET));
 
@@ -177,6 +164,7 @@ async fn start(
             max_header_list_size: g.max_header_list_size() as usize,
             budget: budget.clone(),
             auth,
+            include_metadata: g.include_metadata,
         });
         let secure = tls.is_some();
         let conn = Conn::new(GrpcProtocol::new(g, GrpcService::new(state)), tls);

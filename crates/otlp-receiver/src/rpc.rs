@@ -11,6 +11,7 @@ pub(crate) use redline_pipeline::rpc_status::RETRY_INFO_TYPE_URL;
 /// gRPC status codes used here (google.rpc.Code).
 pub(crate) const CODE_INVALID_ARGUMENT: i32 = 3;
 pub(crate) const CODE_RESOURCE_EXHAUSTED: i32 = 8;
+pub(crate) const CODE_INTERNAL: i32 = 13;
 pub(crate) const CODE_UNAVAILABLE: i32 = 14;
 pub(crate) const CODE_UNAUTHENTICATED: i32 = 16;
 

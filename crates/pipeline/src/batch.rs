@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use redline_otlp_wire::SpanNames;
 
+use crate::client::ClientMetadata;
 use crate::consumer::TapId;
 
 use crate::component::Signal;
@@ -37,6 +38,10 @@ pub struct Batch {
     gzip: Option<GzipFrame>,
     /// The span taps that already counted this request during the receiver's walk.
     taps: Option<Arc<TapReceipt>>,
+    /// The client's metadata, when the receiver kept it (`include_metadata`). Unlike the
+    /// fields above it describes the request, not these bytes: a processor's replacement
+    /// keeps it ([`replacing`](Self::replacing)).
+    client: Option<ClientMetadata>,
 }
 
 /// Which span taps counted a request while the receiver validated it, each claimable once.
@@ -65,6 +70,7 @@ impl Batch {
             span_names: None,
             gzip: None,
             taps: None,
+            client: None,
         }
     }
 
@@ -78,6 +84,7 @@ impl Batch {
             span_names: Some(names),
             gzip: None,
             taps: None,
+            client: None,
         }
     }
 
@@ -93,6 +100,30 @@ impl Batch {
             });
         }
         self
+    }
+
+    /// This batch as sent by a client whose metadata the receiver kept.
+    pub fn with_client(mut self, client: ClientMetadata) -> Self {
+        self.client = (!client.is_empty()).then_some(client);
+        self
+    }
+
+    /// The client's metadata, when the receiver kept any.
+    pub fn client(&self) -> Option<&ClientMetadata> {
+        self.client.as_ref()
+    }
+
+    /// Replaces the client's metadata (the `batch` processor narrowing it to its keys).
+    pub fn set_client(&mut self, client: Option<ClientMetadata>) {
+        self.client = client.filter(|c| !c.is_empty());
+    }
+
+    /// A batch of new bytes standing for this one (a processor's edit): the same signal and
+    /// client, nothing that described the old bytes.
+    pub fn replacing(&self, raw: Bytes, items: usize) -> Self {
+        let mut batch = Self::new(self.signal, raw, items);
+        batch.client = self.client.clone();
+        batch
     }
 
     /// The client's gzip encoding of `raw`, if the receiver kept it for these very bytes.

@@ -15,8 +15,9 @@ use redline_otlp_wire::{ResourceView, ScopeView, SpanKeys, SpanView, TraceVisito
 
 use crate::Batch;
 
-/// Why a consumer could not take a batch now. Always retryable from the client's side:
-/// receivers turn it into gRPC UNAVAILABLE with RetryInfo or HTTP 503 with Retry-After.
+/// Why a consumer could not take a batch. Retryable from the client's side unless
+/// `permanent`: receivers turn it into gRPC UNAVAILABLE with RetryInfo or HTTP 503 with
+/// Retry-After.
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{component}: {reason}")]
 pub struct Refused {
@@ -25,6 +26,9 @@ pub struct Refused {
     pub reason: String,
     /// How long the client should wait before retrying.
     pub retry_after: Duration,
+    /// Sending it again will not help (otelcol's `consumererror.NewPermanent`): the `otlp`
+    /// receiver answers gRPC INTERNAL or HTTP 500, as otelcol's does.
+    pub permanent: bool,
 }
 
 /// Capacity taken for one batch. Dropping it without committing releases the capacity.
@@ -250,6 +254,7 @@ impl Consumer for LateBound {
                 component: "pipeline".to_owned(),
                 reason: "connector output not yet connected".to_owned(),
                 retry_after: Duration::from_secs(1),
+                permanent: false,
             }),
         }
     }
@@ -310,6 +315,7 @@ mod tests {
                     component: "slots".into(),
                     reason: "full".into(),
                     retry_after: Duration::from_secs(1),
+                    permanent: false,
                 }),
             }
         }

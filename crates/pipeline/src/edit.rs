@@ -58,6 +58,7 @@ pub fn undecodable(component: &str, error: impl std::fmt::Display) -> Refused {
         component: component.to_owned(),
         reason: format!("cannot decode the request: {error}"),
         retry_after: std::time::Duration::from_secs(1),
+        permanent: false,
     }
 }
 
@@ -136,7 +137,11 @@ impl<E: BatchEditor> Consumer for EditingProcessor<E> {
         let (edited, on_commit) = self.editor.edit_counted(batch)?;
         let (inner, replacement) = match edited {
             Edited::Unchanged => (self.next.reserve(batch)?, None),
-            Edited::Replaced(edited) => (self.next.reserve(&edited)?, Some(edited)),
+            Edited::Replaced(mut edited) => {
+                // An edit changes the data, never who sent it.
+                edited.set_client(batch.client().cloned());
+                (self.next.reserve(&edited)?, Some(edited))
+            }
             Edited::Dropped => {
                 let counters = self.counters.clone();
                 return Ok(Box::new(CommitFn(move |_: Batch| {
@@ -208,6 +213,20 @@ mod tests {
         assert_eq!(counters.outgoing.load(Ordering::Relaxed), 6);
     }
 
+    #[test]
+    fn a_replacement_keeps_the_client_of_the_request_it_stands_for() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let counters = Arc::new(ProcessorCounters::default());
+        let p = EditingProcessor::new(Halve, Arc::new(Sink(got.clone())), counters);
+        let tenant = crate::ClientMetadata::from_pairs([("x-scope-orgid", "acme")]);
+        let batch = Batch::new(Signal::Traces, Bytes::from_static(b"original"), 5);
+        p.consume(batch.with_client(tenant.clone()))
+            .expect("sink never refuses");
+        let got = got.lock().expect("test lock");
+        assert_eq!(got[0].raw.as_ref(), b"x");
+        assert_eq!(got[0].client(), Some(&tenant));
+    }
+
     /// Counts the batches it saw, but only those committed downstream.
     struct Tally(Arc<std::sync::atomic::AtomicU64>);
     impl BatchEditor for Tally {
@@ -235,6 +254,7 @@ mod tests {
                 component: "next".into(),
                 reason: "full".into(),
                 retry_after: std::time::Duration::from_secs(1),
+                permanent: false,
             })
         }
     }

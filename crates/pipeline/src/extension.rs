@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::client::ClientMetadata;
 use crate::component::ComponentId;
 use crate::config::Unsupported;
 
@@ -67,8 +68,14 @@ pub trait ServerAuthenticator: Send + Sync + 'static {
 pub trait ClientAuthenticator: Send + Sync + 'static {
     /// Sets the credential headers on a request about to be sent (gRPC metadata are HTTP/2
     /// headers). Called for every request, so a credential that changes (a rotated token
-    /// file) goes out from the next request on. Errors must not contain the credential.
-    fn add_credentials(&self, headers: &mut http::HeaderMap) -> Result<(), AuthError>;
+    /// file) goes out from the next request on. `client` is the metadata of the client whose
+    /// data the request carries, when its receiver kept it (`headers_setter` reads it).
+    /// Errors must not contain the credential.
+    fn add_credentials(
+        &self,
+        headers: &mut http::HeaderMap,
+        client: Option<&ClientMetadata>,
+    ) -> Result<(), AuthError>;
 }
 
 /// Gives components a place on disk for state that must survive a restart (otelcol's

@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod body_budget;
+pub mod client;
 pub mod client_tls;
 pub mod component;
 pub mod config;
@@ -30,6 +31,7 @@ pub mod tls;
 pub mod user_file;
 
 pub use batch::Batch;
+pub use client::ClientMetadata;
 pub use component::{
     BuildContext, BuildError, ComponentId, ComponentKind, ConnectorFactory, ConnectorParts,
     ExporterFactory, ExtensionFactory, Factories, MetricsFlow, ProcessorFactory, ReceiverFactory,

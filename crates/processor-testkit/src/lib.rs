@@ -51,6 +51,7 @@ impl Consumer for Refusing {
             component: "next".into(),
             reason: "full".into(),
             retry_after: std::time::Duration::from_secs(1),
+            permanent: false,
         })
     }
 }

@@ -96,6 +96,7 @@ impl BatchConsumer {
             component: self.inner.component.clone(),
             reason: reason.to_owned(),
             retry_after: Duration::from_secs(1),
+            permanent: false,
         }
     }
 }
@@ -171,6 +172,7 @@ async fn handle(inner: &Arc<Inner>, job: Job, stop: &watch::Receiver<bool>) {
         mut done,
     } = job;
     let timestamp_ms = now_ms();
+    let client = batch.client().cloned();
     let me = inner.clone();
     // Translation is CPU work proportional to the batch: off the async workers.
     let encoded = tokio::task::spawn_blocking(move || {
@@ -222,6 +224,7 @@ async fn handle(inner: &Arc<Inner>, job: Job, stop: &watch::Receiver<bool>) {
         requests: encoded.requests,
         bytes,
         batch: Some(done),
+        client,
     };
     if inner.settings.queue.enabled {
         inner.enqueue_reserved(push, slot);

@@ -10,6 +10,7 @@ use http_body_util::Full;
 use redline_http_client::{retry_after, ClientOptions};
 use redline_pipeline::client_tls::ClientTlsConfig;
 use redline_pipeline::extension::ClientAuthenticator;
+use redline_pipeline::ClientMetadata;
 
 use crate::settings::{Invalid, Settings};
 
@@ -80,8 +81,14 @@ impl HttpClient {
         })
     }
 
-    /// POSTs one compressed `WriteRequest`, giving up after `timeout`.
-    pub async fn send(&self, body: Bytes, timeout: Option<Duration>) -> Outcome {
+    /// POSTs one compressed `WriteRequest`, giving up after `timeout`. `client`: the
+    /// metadata of the client whose data it holds, for the credentials.
+    pub async fn send(
+        &self,
+        body: Bytes,
+        timeout: Option<Duration>,
+        client: Option<&ClientMetadata>,
+    ) -> Outcome {
         let mut request = self.client.post(&self.url, &self.headers, Full::new(body));
         // Set after the user's headers; the config refuses overriding these anyway.
         let h = request.headers_mut();
@@ -95,7 +102,7 @@ impl HttpClient {
             HeaderValue::from_static(REMOTE_WRITE_VERSION),
         );
         if let Some(auth) = &self.auth {
-            if let Err(e) = auth.add_credentials(h) {
+            if let Err(e) = auth.add_credentials(h, client) {
                 return Outcome::NoCredentials(e.to_string());
             }
         }

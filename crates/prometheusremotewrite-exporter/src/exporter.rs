@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::StreamExt as _;
 use redline_pipeline::telemetry::ExporterCounters;
-use redline_pipeline::{Consumer, MetricsSource, RunningComponent, ShutdownError};
+use redline_pipeline::{ClientMetadata, Consumer, MetricsSource, RunningComponent, ShutdownError};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -54,6 +54,8 @@ pub(crate) struct Push {
     pub(crate) bytes: u64,
     /// The batch it came from, counted sent or failed when the push is done with.
     pub(crate) batch: Option<BatchDone>,
+    /// The metadata of the client that sent that batch, for the credentials.
+    pub(crate) client: Option<ClientMetadata>,
 }
 
 #[derive(Default)]
@@ -147,6 +149,7 @@ impl Inner {
             requests: encoded.requests,
             bytes,
             batch: None,
+            client: None,
         })
     }
 
@@ -229,12 +232,16 @@ impl Inner {
     pub(crate) async fn send_push(&self, push: Push, stop: &watch::Receiver<bool>) {
         let parallel = self.settings.parallelism.max(1);
         let Push {
-            requests, batch, ..
+            requests,
+            batch,
+            client,
+            ..
         } = push;
+        let client = client.as_ref();
         let delivered = futures::stream::iter(requests)
             .map(|r| {
                 let stop = stop.clone();
-                async move { self.send_request(r, stop).await }
+                async move { self.send_request(r, stop, client).await }
             })
             .buffer_unordered(parallel)
             .fold(true, |all, ok| async move { all && ok })
@@ -245,7 +252,12 @@ impl Inner {
     }
 
     /// Sends one request, retrying per `retry_on_failure`. Returns whether it was delivered.
-    async fn send_request(&self, req: Request, mut stop: watch::Receiver<bool>) -> bool {
+    async fn send_request(
+        &self,
+        req: Request,
+        mut stop: watch::Receiver<bool>,
+        client: Option<&ClientMetadata>,
+    ) -> bool {
         let retry = &self.settings.retry;
         let started = Instant::now();
         let mut backoff = retry.backoff();
@@ -262,7 +274,7 @@ impl Inner {
                 ),
                 (t, None) => t,
             };
-            let (reason, after) = match self.client.send(req.body.clone(), timeout).await {
+            let (reason, after) = match self.client.send(req.body.clone(), timeout, client).await {
                 Outcome::Sent => {
                     self.stats.requests_sent.fetch_add(1, Ordering::Relaxed);
                     self.stats

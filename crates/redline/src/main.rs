@@ -62,6 +62,7 @@ fn factories() -> Factories {
         .extension(redline_extensions::FileStorageFactory)
         .extension(redline_extensions::BearerTokenAuthFactory)
         .extension(redline_extensions::BasicAuthFactory)
+        .extension(redline_extensions::HeadersSetterFactory)
         .extension(redline_pprof_extension::PprofFactory);
     f
 }

@@ -316,6 +316,7 @@ impl Consumer for Intake {
                 component: sampler.settings.id.clone(),
                 reason: "sampled traces are waiting for the pipeline downstream".into(),
                 retry_after: TICK,
+                permanent: false,
             });
         }
         let groups = by_trace(&batch.raw).map_err(|e| undecodable(&sampler.settings.id, e))?;

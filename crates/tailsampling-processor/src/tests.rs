@@ -30,6 +30,7 @@ impl Consumer for Flaky {
                 component: "next".into(),
                 reason: "full".into(),
                 retry_after: std::time::Duration::from_secs(1),
+                permanent: false,
             });
         }
         self.sink.reserve(batch)

@@ -170,6 +170,7 @@ impl Transform {
             component: self.id.clone(),
             reason: format!("failed processing {}: {error}", self.compiled.signal),
             retry_after: std::time::Duration::from_secs(1),
+            permanent: false,
         }
     }
 

@@ -129,7 +129,6 @@ async fn start(
         ));
     };
     let name = id.to_string();
-    redline_http_server::receive::note_include_metadata(id, &[config.include_metadata]);
     let ServerSecurity { tls, auth } = security(
         id,
         "",
@@ -160,6 +159,7 @@ async fn start(
             .unwrap_or_default(),
         auth,
         v1_logged: AtomicBool::new(false),
+        include_metadata: config.include_metadata,
     });
     let secure = tls.is_some();
     let conn = Conn::new(

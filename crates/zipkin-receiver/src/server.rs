@@ -18,7 +18,7 @@ use redline_http_server::body::{drain, UNREAD_BODY_DRAINED};
 use redline_http_server::receive::{authenticate, header, read_request_body, text, BodyLimits};
 use redline_pipeline::extension::ServerAuthenticator;
 use redline_pipeline::telemetry::ReceiverCounters;
-use redline_pipeline::{Batch, Consumer, Signal};
+use redline_pipeline::{Batch, ClientMetadata, Consumer, Signal};
 
 use crate::{json, model, translate};
 
@@ -37,6 +37,8 @@ pub(crate) struct ZipkinState {
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     pub auth: Option<Arc<dyn ServerAuthenticator>>,
     pub v1_logged: AtomicBool,
+    /// `include_metadata`: each request's headers travel with its spans.
+    pub include_metadata: bool,
 }
 
 pub(crate) fn router(state: Arc<ZipkinState>) -> Router {
@@ -71,6 +73,9 @@ async fn handle_inner(state: &ZipkinState, req: Request) -> Response {
         );
     }
     let protobuf = header(req.headers(), CONTENT_TYPE) == Some(PROTOBUF);
+    let client = state.include_metadata.then(|| {
+        ClientMetadata::from_headers(req.headers(), req.uri().authority().map(|a| a.as_str()))
+    });
     let body = match read_request_body(req, &state.limits).await {
         Ok(body) => body,
         Err(refused) => return refused,
@@ -85,13 +90,14 @@ async fn handle_inner(state: &ZipkinState, req: Request) -> Response {
         Err(e) => return text(StatusCode::BAD_REQUEST, e.0),
     };
     drop(body);
-    ingest(state, request, counters)
+    ingest(state, request, client, counters)
 }
 
 /// Hands the translated spans to the pipeline.
 fn ingest(
     state: &ZipkinState,
     encoded: translate::Encoded,
+    client: Option<ClientMetadata>,
     counters: &ReceiverCounters,
 ) -> Response {
     if encoded.dropped > 0 {
@@ -107,7 +113,8 @@ fn ingest(
     if spans == 0 {
         return StatusCode::ACCEPTED.into_response();
     }
-    let batch = Batch::new(Signal::Traces, Bytes::from(encoded.bytes), spans);
+    let mut batch = Batch::new(Signal::Traces, Bytes::from(encoded.bytes), spans);
+    batch.set_client(client);
     match state.next.reserve(&batch) {
         Ok(reservation) => {
             reservation.commit(batch);

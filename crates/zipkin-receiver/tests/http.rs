@@ -35,6 +35,7 @@ impl Consumer for Recorder {
                 component: "exporter/test".into(),
                 reason: "queue full".into(),
                 retry_after: Duration::from_secs(1),
+                permanent: false,
             });
         }
         let got = self.got.clone();

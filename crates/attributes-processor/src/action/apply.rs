@@ -4,16 +4,18 @@
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+use redline_pipeline::ClientMetadata;
 use sha2::{Digest, Sha256};
 
 use super::{Action, AttrActions, Op, Source, Target};
 
 impl AttrActions {
-    /// Applies every action in order to `attrs`; whether anything changed.
-    pub fn apply(&self, attrs: &mut Vec<KeyValue>) -> bool {
+    /// Applies every action in order to `attrs` of data `client` sent (its metadata, when
+    /// the receiver kept it); whether anything changed.
+    pub fn apply(&self, attrs: &mut Vec<KeyValue>, client: Option<&ClientMetadata>) -> bool {
         let mut changed = false;
         for action in &self.actions {
-            changed |= action.apply(attrs);
+            changed |= action.apply(attrs, client);
         }
         changed
     }
@@ -52,9 +54,18 @@ fn set(kv: &mut KeyValue, value: AnyValue) -> bool {
 }
 
 impl Source {
-    fn resolve(&self, attrs: &[KeyValue]) -> Option<AnyValue> {
+    fn resolve(&self, attrs: &[KeyValue], client: Option<&ClientMetadata>) -> Option<AnyValue> {
         if let Some(value) = &self.value {
             return Some(value.clone());
+        }
+        if let (Some(key), Some(client)) = (&self.from_context, client) {
+            let values = client.get(key);
+            if !values.is_empty() {
+                // Several values of one key become one string, as otelcol joins them.
+                return Some(AnyValue {
+                    value: Some(Value::StringValue(values.join(";"))),
+                });
+            }
         }
         if let Some(from) = &self.from_attribute {
             if let Some(i) = position(attrs, from) {
@@ -66,11 +77,11 @@ impl Source {
 }
 
 impl Action {
-    fn apply(&self, attrs: &mut Vec<KeyValue>) -> bool {
+    fn apply(&self, attrs: &mut Vec<KeyValue>, client: Option<&ClientMetadata>) -> bool {
         let key = self.key.as_str();
         match &self.op {
             Op::Insert(source) => {
-                let Some(value) = source.resolve(attrs) else {
+                let Some(value) = source.resolve(attrs, client) else {
                     return false;
                 };
                 if position(attrs, key).is_some() {
@@ -79,7 +90,7 @@ impl Action {
                 put(attrs, key, value)
             }
             Op::Update(source) => {
-                let Some(value) = source.resolve(attrs) else {
+                let Some(value) = source.resolve(attrs, client) else {
                     return false;
                 };
                 match position(attrs, key) {
@@ -87,7 +98,7 @@ impl Action {
                     None => false,
                 }
             }
-            Op::Upsert(source) => match source.resolve(attrs) {
+            Op::Upsert(source) => match source.resolve(attrs, client) {
                 Some(value) => put(attrs, key, value),
                 None => false,
             },

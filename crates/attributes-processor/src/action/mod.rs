@@ -90,10 +90,9 @@ pub struct ActionConfigError {
 #[derive(Clone, Debug)]
 struct Source {
     value: Option<AnyValue>,
-    /// `from_context` is set: Redline's receivers carry no client metadata, so the lookup
-    /// always misses (as it does in otelcol without `include_metadata`) and the later
-    /// sources apply.
-    from_context: bool,
+    /// The client metadata key `from_context` reads (`metadata.<key>`, or a bare key); when
+    /// the client sent none the later sources apply.
+    from_context: Option<String>,
     from_attribute: Option<String>,
     default: Option<AnyValue>,
 }
@@ -144,14 +143,6 @@ impl AttrActions {
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { actions })
-    }
-
-    /// Whether some action reads `from_context` (which never resolves in Redline).
-    pub fn uses_context(&self) -> bool {
-        self.actions.iter().any(|a| match &a.op {
-            Op::Insert(s) | Op::Update(s) | Op::Upsert(s) => s.from_context,
-            _ => false,
-        })
     }
 }
 
@@ -245,7 +236,12 @@ fn source(c: &ActionConfig) -> Result<Source, CompileError> {
     }
     Ok(Source {
         value: c.value.as_ref().map(ConfigValue::to_any_value),
-        from_context: !context.is_empty(),
+        from_context: (!context.is_empty()).then(|| {
+            context
+                .strip_prefix("metadata.")
+                .unwrap_or(context)
+                .to_owned()
+        }),
         from_attribute: (!c.from_attribute.is_empty()).then(|| c.from_attribute.clone()),
         default: c.default_value.as_ref().map(ConfigValue::to_any_value),
     })

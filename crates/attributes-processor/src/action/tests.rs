@@ -5,6 +5,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 
 use super::apply::{go_float_to_int, go_parse_float};
 use super::*;
+use redline_pipeline::ClientMetadata;
 
 fn s(v: &str) -> Value {
     Value::StringValue(v.into())
@@ -48,7 +49,7 @@ fn from_attr(key: &str, act: &str, from: &str) -> ActionConfig {
 fn run(configs: &[ActionConfig], input: &[(&str, Value)]) -> (Vec<KeyValue>, bool) {
     let actions = AttrActions::new(configs).expect("valid actions");
     let mut list = attrs(input);
-    let changed = actions.apply(&mut list);
+    let changed = actions.apply(&mut list, None);
     (list, changed)
 }
 
@@ -122,7 +123,7 @@ fn default_value_fills_in_when_the_source_is_missing() {
         out,
         attrs(&[("cloud.region", s("eu-west-3")), ("region", s("eu-west-3"))])
     );
-    // from_context never resolves: the default applies, as in otelcol without metadata.
+    // Without client metadata the default applies, as in otelcol without include_metadata.
     let ctx = [ActionConfig {
         from_context: "metadata.tenant".into(),
         default_value: Some(ConfigValue::Str("default-tenant".into())),
@@ -130,6 +131,21 @@ fn default_value_fills_in_when_the_source_is_missing() {
     }];
     let (out, _) = run(&ctx, &[]);
     assert_eq!(out, attrs(&[("tenant_id", s("default-tenant"))]));
+    // With it, the client's values (joined with `;`) for `metadata.<key>` or a bare key.
+    let client = ClientMetadata::from_pairs([("Tenant", "a"), ("tenant", "b")]);
+    let actions = AttrActions::new(&ctx).expect("valid");
+    let mut list = Vec::new();
+    assert!(actions.apply(&mut list, Some(&client)));
+    assert_eq!(list, attrs(&[("tenant_id", s("a;b"))]));
+    let bare = [ActionConfig {
+        from_context: "TENANT".into(),
+        ..action("tenant_id", "insert")
+    }];
+    let mut list = Vec::new();
+    assert!(AttrActions::new(&bare)
+        .expect("valid")
+        .apply(&mut list, Some(&client)));
+    assert_eq!(list, attrs(&[("tenant_id", s("a;b"))]));
 }
 
 #[test]
@@ -279,7 +295,9 @@ fn extract_puts_named_groups() {
         attrs(&[("boo", s("ghosts are scary"))]),
     ] {
         let mut list = input.clone();
-        assert!(!AttrActions::new(&cfg).expect("valid").apply(&mut list));
+        assert!(!AttrActions::new(&cfg)
+            .expect("valid")
+            .apply(&mut list, None));
         assert_eq!(list, input);
     }
 }

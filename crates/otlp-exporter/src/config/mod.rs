@@ -169,9 +169,12 @@ impl Config {
             }
         }
         if let Some(auth) = &self.auth {
-            auth.id()
+            let id = auth
+                .id()
                 .map_err(|e| Invalid::new("auth.authenticator", e))?;
-            if !self.uses_tls() {
+            // `headers_setter` sets plain headers, which grpc-go lets through a plaintext
+            // channel (its credentials do not ask for transport security).
+            if !self.uses_tls() && id.type_name() != "headers_setter" {
                 // grpc-go refuses credentials on a plaintext channel, so otelcol's exporter
                 // fails to start with this config.
                 return Err(Invalid::new(

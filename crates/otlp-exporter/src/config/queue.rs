@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use redline_pipeline::config::Unsupported;
 use redline_pipeline::duration;
 use redline_pipeline::only_bool::OnlyBool;
 use serde::Deserialize;
@@ -97,7 +96,17 @@ pub struct BatchConfig {
     pub min_size: u64,
     /// Zero: no limit other than [`DEFAULT_MAX_REQUEST_BYTES`].
     pub max_size: u64,
-    pub partition: Option<Unsupported>,
+    /// Batch per combination of these client metadata keys. Redline never merges requests
+    /// of different clients at all, so the keys are checked and otherwise change nothing.
+    pub partition: Option<PartitionConfig>,
+}
+
+/// otelcol's `sending_queue.batch.partition`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionConfig {
+    #[serde(default)]
+    pub metadata_keys: Vec<String>,
 }
 
 impl Default for BatchConfig {
@@ -170,6 +179,17 @@ impl QueueConfig {
                 "sending_queue.batch.max_size",
                 "must be 0 (no limit) or not less than min_size",
             ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let keys = b.partition.iter().flat_map(|p| &p.metadata_keys);
+        for (i, key) in keys.enumerate() {
+            let lower = key.to_ascii_lowercase();
+            if !seen.insert(lower.clone()) {
+                return Err(Invalid::new(
+                    format!("sending_queue.batch.partition.metadata_keys[{i}]"),
+                    format!("duplicate entry in metadata_keys: {lower:?} (case-insensitive)"),
+                ));
+            }
         }
         if sizer == self.sizer && b.min_size > self.queue_size {
             return Err(Invalid::new(

@@ -1,11 +1,21 @@
 //! The persistent sending queue's on-disk log.
 //!
 //! A directory holds:
-//! - segment files `seg-<id, 16 hex digits>.log`: an 8-byte magic, then records
+//! - segment files `seg-<id, 16 hex digits>.log`: the 8-byte magic `RLQSEG02`, then records
 //!   `[len u32][crc32 u32][span_count u32][len bytes]` (little-endian; the CRC covers the span
-//!   count and the bytes, so a torn or flipped header is caught too). Records are appended at
-//!   the segment's known length with positional writes, so a failed write is overwritten by
-//!   the next one instead of leaving garbage in the middle of the log.
+//!   count field as written and the `len` bytes, so a torn or flipped header is caught too).
+//!   When the batch carries client metadata (otelcol's `client.Info.Metadata`, which
+//!   `headers_setter` turns into the tenant's header), the top bit (`1 << 31`) of
+//!   `span_count` is set and the `len` bytes are
+//!   `[meta_len u32][meta_len bytes of ClientMetadata::encode][the request]`; otherwise they
+//!   are the request alone. A batch of 2^31 spans or more is refused, as its count would read
+//!   as the flag. Segments with the magic `RLQSEG01` (Redline before client metadata) hold
+//!   records `[len u32][crc32 u32][span_count u32][len bytes of the request]`, without the
+//!   flag: they are still read, never appended to (every start writes into a new segment).
+//!   An older Redline finds a `RLQSEG02` segment's magic unknown and sets it aside
+//!   (`.corrupt`, see below) rather than sending its metadata as part of a request.
+//!   Records are appended at the segment's known length with positional writes, so a failed
+//!   write is overwritten by the next one instead of leaving garbage in the middle of the log.
 //! - `ack`: two 32-byte slots `[generation u64][segment u64][offset u64][crc32 u32][pad]`
 //!   written alternately; the valid slot with the higher generation is the position before
 //!   which every record has been acknowledged. A torn write damages one slot only.
@@ -16,9 +26,12 @@
 //! Senders finish out of order (`num_consumers` of them), so acknowledgements are tracked by
 //! sequence number and the durable position moves over the longest acknowledged prefix.
 //! A segment is deleted once no unacknowledged record lives in it. On open, every record after
-//! the durable position is read and checked; the first bad one (a crash mid-write) and
-//! everything after it in that segment is cut off with a warning, a segment whose magic is
-//! wrong is renamed aside, and nothing that fails its CRC is ever handed out.
+//! the durable position is read and checked; the first bad one (a crash mid-write, or client
+//! metadata that does not decode) and everything after it in that segment is cut off with a
+//! warning, a segment whose magic is unknown is renamed aside, and nothing that fails its CRC
+//! is ever handed out. The client metadata of every record not yet acknowledged is kept in
+//! memory, so the queue compares it (only batches of one client share a request) without
+//! reading the disk; records of one client share one copy.
 //!
 //! Two halves, so that no disk I/O happens under the sending queue's lock:
 //! - [`LogFiles`], shared, does the writing: appends (serialized by their own lock, positional
@@ -53,9 +66,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, MutexGuard};
-use redline_pipeline::Batch;
+use redline_pipeline::{Batch, ClientMetadata};
 
-const SEGMENT_MAGIC: &[u8; 8] = b"RLQSEG01";
+/// The magic of segments written now: records may carry client metadata.
+const SEGMENT_MAGIC: &[u8; 8] = b"RLQSEG02";
+/// The magic of segments written before client metadata was kept: still read.
+const SEGMENT_MAGIC_V1: &[u8; 8] = b"RLQSEG01";
+/// In a `RLQSEG02` record's span_count field: its data starts with client metadata.
+const HAS_CLIENT: u32 = 1 << 31;
+/// Distinct client metadata values remembered to share one copy between records.
+const RECENT_CLIENTS: usize = 8;
 const SHUTDOWN_MAGIC: &[u8; 8] = b"RLQSHUT1";
 const HEADER: u64 = 12;
 const MAGIC_LEN: u64 = SEGMENT_MAGIC.len() as u64;
@@ -70,12 +90,19 @@ pub(crate) struct Pos {
     pub off: u64,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Meta {
     seq: u64,
     pos: Pos,
+    /// Data bytes on disk: the client metadata prefix, if any, and the request.
     len: u32,
+    /// Bytes of the request alone: what the queue reserved for the batch
+    /// (`Batch::byte_len`) and releases once it is done.
+    raw_len: u32,
+    /// Without the [`HAS_CLIENT`] flag.
     spans: u32,
+    /// Kept until the record is acknowledged: a record put back is sent with it again.
+    client: Option<ClientMetadata>,
 }
 
 impl Meta {
@@ -85,6 +112,26 @@ impl Meta {
             off: self.pos.off + HEADER + u64::from(self.len),
         }
     }
+
+    /// The span_count field as written.
+    fn span_field(&self) -> u32 {
+        if self.client.is_some() {
+            self.spans | HAS_CLIENT
+        } else {
+            self.spans
+        }
+    }
+
+    /// Bytes of data before the request.
+    fn prefix_len(&self) -> usize {
+        (self.len - self.raw_len) as usize
+    }
+
+    fn batch(&self, raw: Bytes) -> Batch {
+        let mut batch = Batch::traces(raw, self.spans as usize);
+        batch.set_client(self.client.clone());
+        batch
+    }
 }
 
 /// Counts of records not yet acknowledged.
@@ -92,6 +139,8 @@ impl Meta {
 pub(crate) struct Totals {
     pub batches: u64,
     pub spans: u64,
+    /// Of the requests alone, as the queue counts batches (`Batch::byte_len`): client
+    /// metadata is not counted.
     pub bytes: u64,
 }
 
@@ -99,13 +148,13 @@ impl Totals {
     fn add(&mut self, m: &Meta) {
         self.batches += 1;
         self.spans += u64::from(m.spans);
-        self.bytes += u64::from(m.len);
+        self.bytes += u64::from(m.raw_len);
     }
 
     fn sub(&mut self, m: &Meta) {
         self.batches = self.batches.saturating_sub(1);
         self.spans = self.spans.saturating_sub(u64::from(m.spans));
-        self.bytes = self.bytes.saturating_sub(u64::from(m.len));
+        self.bytes = self.bytes.saturating_sub(u64::from(m.raw_len));
     }
 }
 
@@ -178,9 +227,13 @@ struct Staged {
     /// Order of writing; tells a writer whether a completed sync covered its record.
     ticket: u64,
     pos: Pos,
+    /// Data bytes on disk, client metadata included.
     len: u32,
+    /// Without the [`HAS_CLIENT`] flag.
     spans: u32,
+    /// The request alone.
     raw: Bytes,
+    client: Option<ClientMetadata>,
     file: Arc<File>,
 }
 
@@ -304,14 +357,19 @@ pub(crate) struct DiskLog {
     in_flight: BTreeMap<u64, Meta>,
     /// Acknowledged after `ack_seq`, waiting for the records before them.
     done: BTreeMap<u64, Meta>,
-    /// Bytes of records appended by this process, newest last, so that a healthy exporter
-    /// never reads back what it just wrote.
+    /// Requests of records appended by this process (without their client metadata, which
+    /// their [`Meta`] holds), newest last, so that a healthy exporter never reads back what
+    /// it just wrote.
     cache: VecDeque<(u64, Bytes)>,
     cache_bytes: u64,
     cache_limit: u64,
     pending: Totals,
     /// Reused to take durable records from [`LogFiles`] without allocating each time.
     taken: VecDeque<Staged>,
+    /// The client metadata last taken into the index, most recent first: records of one
+    /// client share one copy, so a backlog costs memory per client rather than per record,
+    /// and comparing two of its records is a pointer comparison.
+    recent_clients: VecDeque<ClientMetadata>,
 }
 
 fn segment_name(id: u64) -> String {
@@ -326,11 +384,54 @@ fn parse_segment_name(name: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
-fn record_crc(spans: u32, data: &[u8]) -> u32 {
+fn record_crc(span_field: u32, data: &[&[u8]]) -> u32 {
     let mut h = crc32fast::Hasher::new();
-    h.update(&spans.to_le_bytes());
-    h.update(data);
+    h.update(&span_field.to_le_bytes());
+    for part in data {
+        h.update(part);
+    }
     h.finalize()
+}
+
+/// A checked record's span count, client metadata and the length of its metadata prefix,
+/// from its span_count field and data. `with_clients`: the record is in a `RLQSEG02`
+/// segment, where the field may carry the [`HAS_CLIENT`] flag.
+fn split_record(
+    with_clients: bool,
+    span_field: u32,
+    data: &[u8],
+) -> Result<(u32, Option<ClientMetadata>, u32), String> {
+    if !with_clients || span_field & HAS_CLIENT == 0 {
+        return Ok((span_field, None, 0));
+    }
+    let (head, rest) = data
+        .split_first_chunk::<4>()
+        .ok_or("client metadata flagged, but the record is shorter than its length")?;
+    let meta_len = u32::from_le_bytes(*head);
+    let encoded = rest.get(..meta_len as usize).ok_or_else(|| {
+        format!(
+            "client metadata of {meta_len} bytes, only {} left",
+            rest.len()
+        )
+    })?;
+    let client = ClientMetadata::decode(encoded).map_err(|e| e.to_string())?;
+    if client.is_empty() {
+        // Never written (a batch keeps no empty metadata), so not a record of ours.
+        return Err("client metadata flagged, but empty".to_owned());
+    }
+    Ok((span_field & !HAS_CLIENT, Some(client), 4 + meta_len))
+}
+
+/// `client`, or an equal value already in `recent` (which then shares its copy).
+fn intern(recent: &mut VecDeque<ClientMetadata>, client: ClientMetadata) -> ClientMetadata {
+    if let Some(i) = recent.iter().position(|c| *c == client) {
+        let found = recent.remove(i).unwrap_or(client);
+        recent.push_front(found.clone());
+        return found;
+    }
+    recent.push_front(client.clone());
+    recent.truncate(RECENT_CLIENTS);
+    client
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -472,15 +573,39 @@ impl LogFiles {
     /// Writes `batch` at the end of the log and queues it for the index (`fsync`: for a
     /// sync first): its ticket and position.
     fn write(&self, batch: &Batch) -> io::Result<(u64, Pos)> {
-        let too_big = || io::Error::new(io::ErrorKind::InvalidInput, "record too large");
-        let len = u32::try_from(batch.raw.len()).map_err(|_| too_big())?;
-        let spans = u32::try_from(batch.items).map_err(|_| too_big())?;
+        let too_big = |what: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("record too large: {what}"),
+            )
+        };
+        // Any batch, flagged or not: an unflagged count this high would read as the flag.
+        let spans = u32::try_from(batch.items)
+            .ok()
+            .filter(|s| s & HAS_CLIENT == 0)
+            .ok_or_else(|| too_big("2^31 spans or more"))?;
+        // Outside the writer's lock: only the writes are serialized. The header, then the
+        // client metadata prefix, if any.
+        let mut head = vec![0u8; HEADER as usize];
+        let span_field = match batch.client() {
+            Some(client) => {
+                head.extend_from_slice(&[0; 4]);
+                client.encode(&mut head);
+                let meta_len = u32::try_from(head.len() - HEADER as usize - 4)
+                    .map_err(|_| too_big("client metadata"))?;
+                head[12..16].copy_from_slice(&meta_len.to_le_bytes());
+                spans | HAS_CLIENT
+            }
+            None => spans,
+        };
+        let len = u32::try_from(head.len() - HEADER as usize + batch.raw.len())
+            .map_err(|_| too_big("4 GiB or more"))?;
         let need = HEADER + u64::from(len);
-        // Outside the writer's lock: only the writes are serialized.
-        let mut header = [0u8; HEADER as usize];
-        header[0..4].copy_from_slice(&len.to_le_bytes());
-        header[4..8].copy_from_slice(&record_crc(spans, &batch.raw).to_le_bytes());
-        header[8..12].copy_from_slice(&spans.to_le_bytes());
+        let crc = record_crc(span_field, &[&head[HEADER as usize..], &batch.raw]);
+        let client = batch.client().cloned();
+        head[0..4].copy_from_slice(&len.to_le_bytes());
+        head[4..8].copy_from_slice(&crc.to_le_bytes());
+        head[8..12].copy_from_slice(&span_field.to_le_bytes());
         let (ticket, pos) = {
             let mut guard = self.writer.lock();
             let writer = &mut *guard;
@@ -494,10 +619,11 @@ impl LogFiles {
                 *current = self.create_segment(current.id + 1)?;
             }
             let off = current.len;
-            let written = current
-                .file
-                .write_all_at(&header, off)
-                .and_then(|()| current.file.write_all_at(&batch.raw, off + HEADER));
+            let written = current.file.write_all_at(&head, off).and_then(|()| {
+                current
+                    .file
+                    .write_all_at(&batch.raw, off + head.len() as u64)
+            });
             if let Err(e) = written {
                 // The next record goes at `off` again, over whatever part of this one landed.
                 let _ = current.file.set_len(off);
@@ -516,6 +642,7 @@ impl LogFiles {
                 len,
                 spans,
                 raw: batch.raw.clone(),
+                client,
                 file: current.file.clone(),
             };
             // Queued under the writer's lock, so the queues stay in log order.
@@ -808,6 +935,7 @@ impl DiskLog {
             cache_limit,
             pending: Totals::default(),
             taken: VecDeque::new(),
+            recent_clients: VecDeque::new(),
         };
         for &id in &ids {
             log.load_segment(id, &prior_done, &prior_in_flight, &mut recovery, label)?;
@@ -879,14 +1007,15 @@ impl DiskLog {
             return std::fs::remove_file(&path);
         }
         file.read_exact_at(&mut magic, 0)?;
-        if &magic != SEGMENT_MAGIC {
+        let with_clients = &magic == SEGMENT_MAGIC;
+        if !with_clients && &magic != SEGMENT_MAGIC_V1 {
             let aside = self.files.dir.join(format!("{}.corrupt", segment_name(id)));
             std::fs::rename(&path, &aside)?;
             tracing::warn!(
                 exporter = %label,
                 file = %path.display(),
                 moved_to = %aside.display(),
-                "sending queue: segment does not start with Redline's magic; set aside, not loaded"
+                "sending queue: segment does not start with a magic this Redline reads (not a queue segment, or one of a newer Redline); set aside, not loaded"
             );
             recovery.set_aside.push(aside);
             return Ok(());
@@ -899,6 +1028,7 @@ impl DiskLog {
         let (valid_end, damage) = self.scan(
             &file,
             id,
+            with_clients,
             start,
             file_len,
             prior_done,
@@ -925,12 +1055,13 @@ impl DiskLog {
     }
 
     /// Reads records from `start`; returns where the valid ones end and, if they end before
-    /// the file does, why.
+    /// the file does, why. `with_clients`: a `RLQSEG02` segment.
     #[allow(clippy::too_many_arguments)]
     fn scan(
         &mut self,
         file: &File,
         seg: u64,
+        with_clients: bool,
         start: u64,
         file_len: u64,
         prior_done: &BTreeSet<Pos>,
@@ -954,7 +1085,8 @@ impl DiskLog {
             }
             let mut header = [0u8; HEADER as usize];
             reader.read_exact(&mut header)?;
-            let (len, crc, spans) = (u32_at(&header, 0), u32_at(&header, 4), u32_at(&header, 8));
+            let (len, crc, span_field) =
+                (u32_at(&header, 0), u32_at(&header, 4), u32_at(&header, 8));
             if u64::from(len) > left - HEADER {
                 return Ok((
                     off,
@@ -966,28 +1098,38 @@ impl DiskLog {
             }
             data.resize(len as usize, 0);
             reader.read_exact(&mut data)?;
-            if record_crc(spans, &data) != crc {
+            if record_crc(span_field, &[&data]) != crc {
                 return Ok((off, Some("CRC mismatch".to_owned())));
             }
+            // Metadata that does not decode despite its CRC was never written by us: damage
+            // all the same, and the records after it are not trusted either.
+            let (spans, client, prefix) = match split_record(with_clients, span_field, &data) {
+                Ok(split) => split,
+                Err(reason) => return Ok((off, Some(reason))),
+            };
             let pos = Pos { seg, off };
-            let meta = Meta {
+            let mut meta = Meta {
                 seq: self.next_seq,
                 pos,
                 len,
+                raw_len: len - prefix,
                 spans,
+                client: None,
             };
             self.next_seq += 1;
+            off = meta.end().off;
             if prior_done.contains(&pos) {
+                // Never sent again: its metadata is not needed.
                 recovery.skipped_delivered += 1;
                 self.done.insert(meta.seq, meta);
             } else {
                 if prior_in_flight.contains(&pos) {
                     recovery.possibly_delivered += 1;
                 }
+                meta.client = client.map(|c| intern(&mut self.recent_clients, c));
                 self.pending.add(&meta);
                 self.unread.push_back(meta);
             }
-            off = meta.end().off;
         }
     }
 
@@ -1018,18 +1160,23 @@ impl DiskLog {
         }
         while let Some(s) = self.taken.pop_front() {
             self.segments.entry(s.pos.seg).or_insert(s.file);
+            let raw_len = s.raw.len() as u64;
+            let seq = self.next_seq;
             let meta = Meta {
-                seq: self.next_seq,
+                seq,
                 pos: s.pos,
                 len: s.len,
+                // The writer checked that the record's length, and so the request's, fits.
+                raw_len: raw_len as u32,
                 spans: s.spans,
+                client: s.client.map(|c| intern(&mut self.recent_clients, c)),
             };
             self.next_seq += 1;
             self.pending.add(&meta);
             self.unread.push_back(meta);
-            if u64::from(s.len) <= self.cache_limit {
-                self.cache.push_back((meta.seq, s.raw));
-                self.cache_bytes += u64::from(s.len);
+            if raw_len <= self.cache_limit {
+                self.cache.push_back((seq, s.raw));
+                self.cache_bytes += raw_len;
                 while self.cache_bytes > self.cache_limit {
                     let Some((_, old)) = self.cache.pop_front() else {
                         break;
@@ -1040,11 +1187,17 @@ impl DiskLog {
         }
     }
 
-    /// Size of the next record to send: (bytes, spans).
+    /// Size of the next record to send: (bytes of its request, spans), as its batch counts
+    /// them (`Batch::byte_len`, `Batch::items`).
     pub fn peek(&self) -> Option<(u64, u64)> {
         self.unread
             .front()
-            .map(|m| (u64::from(m.len), u64::from(m.spans)))
+            .map(|m| (u64::from(m.raw_len), u64::from(m.spans)))
+    }
+
+    /// The client metadata of the next record to send, the one its batch will carry.
+    pub fn front_client(&self) -> Option<&ClientMetadata> {
+        self.unread.front().and_then(|m| m.client.as_ref())
     }
 
     pub fn unread(&self) -> usize {
@@ -1059,35 +1212,39 @@ impl DiskLog {
     /// Takes the next record for sending; it stays on disk until [`DiskLog::ack`].
     pub fn pop(&mut self) -> Option<Pop> {
         let meta = self.unread.pop_front()?;
-        self.in_flight.insert(meta.seq, meta);
         while self.cache.front().is_some_and(|(s, _)| *s < meta.seq) {
             if let Some((_, old)) = self.cache.pop_front() {
                 self.cache_bytes -= old.len() as u64;
             }
         }
-        if self.cache.front().is_some_and(|(s, _)| *s == meta.seq) {
-            if let Some((_, raw)) = self.cache.pop_front() {
+        let cached = match self.cache.front() {
+            Some((s, _)) if *s == meta.seq => self.cache.pop_front().map(|(_, raw)| raw),
+            _ => None,
+        };
+        let popped = match cached {
+            Some(raw) => {
                 self.cache_bytes -= raw.len() as u64;
-                let batch = Batch::traces(raw, meta.spans as usize);
-                return Some(Pop::Batch {
-                    seq: meta.seq,
-                    batch,
-                });
+                Ok(raw)
             }
-        }
-        Some(match self.read(&meta) {
+            None => self.read(&meta),
+        };
+        let popped = match popped {
             Ok(raw) => Pop::Batch {
                 seq: meta.seq,
-                batch: Batch::traces(raw, meta.spans as usize),
+                batch: meta.batch(raw),
             },
             Err(reason) => Pop::Lost {
                 seq: meta.seq,
                 spans: u64::from(meta.spans),
                 reason,
             },
-        })
+        };
+        self.in_flight.insert(meta.seq, meta);
+        Some(popped)
     }
 
+    /// The request of `meta`'s record, read back and checked: without its client metadata,
+    /// which `meta` holds as the scan or the append found it.
     fn read(&self, meta: &Meta) -> Result<Bytes, String> {
         let file = self
             .segments
@@ -1096,16 +1253,22 @@ impl DiskLog {
         let mut header = [0u8; HEADER as usize];
         file.read_exact_at(&mut header, meta.pos.off)
             .map_err(|e| e.to_string())?;
-        if u32_at(&header, 0) != meta.len || u32_at(&header, 8) != meta.spans {
+        if u32_at(&header, 0) != meta.len || u32_at(&header, 8) != meta.span_field() {
             return Err("record header changed on disk".to_owned());
         }
         let mut data = vec![0u8; meta.len as usize];
         file.read_exact_at(&mut data, meta.pos.off + HEADER)
             .map_err(|e| e.to_string())?;
-        if record_crc(meta.spans, &data) != u32_at(&header, 4) {
+        if record_crc(meta.span_field(), &[&data]) != u32_at(&header, 4) {
             return Err("CRC mismatch on read back".to_owned());
         }
-        Ok(Bytes::from(data))
+        let prefix = meta.prefix_len();
+        // Where the request starts follows from the metadata's length: rewritten with a
+        // matching CRC, it must still be the length found before.
+        if prefix > 0 && u32_at(&data, 0) as usize != prefix - 4 {
+            return Err("client metadata changed on disk".to_owned());
+        }
+        Ok(Bytes::from(data).slice(prefix..))
     }
 
     /// Puts a popped record back, unsent: it is known not to have been delivered.
@@ -1131,7 +1294,14 @@ impl DiskLog {
             return AckWork::default();
         };
         self.pending.sub(&meta);
-        self.done.insert(seq, meta);
+        // Never sent again: its metadata is not needed.
+        self.done.insert(
+            seq,
+            Meta {
+                client: None,
+                ..meta
+            },
+        );
         AckWork {
             position: self.advance_ack(),
             delete: self.collect_garbage(),

@@ -15,6 +15,7 @@ use redline_http_client::{ClientOptions, HttpClient, SendError};
 use redline_pipeline::endpoint::parse_http_endpoint;
 use redline_pipeline::extension::ClientAuthenticator;
 use redline_pipeline::rpc_status::ExportResponse;
+use redline_pipeline::ClientMetadata;
 use redline_pipeline::{BuildContext, BuildError, ComponentId, Signal};
 
 use self::body::{BodyFormat, EncodedBody};
@@ -192,7 +193,11 @@ impl Transport for HttpTransport {
         Ok(HttpRequest { body })
     }
 
-    async fn send(&self, request: &HttpRequest) -> Result<ExportResponse, Failure> {
+    async fn send(
+        &self,
+        request: &HttpRequest,
+        client: Option<&ClientMetadata>,
+    ) -> Result<ExportResponse, Failure> {
         let mut post = self.client.post(
             &self.url,
             &self.headers,
@@ -209,7 +214,7 @@ impl Transport for HttpTransport {
         }
         // After the user's headers, as otelcol's auth round tripper runs after its headers one.
         if let Some(auth) = &self.auth {
-            auth.add_credentials(h).map_err(|e| Failure {
+            auth.add_credentials(h, client).map_err(|e| Failure {
                 verdict: Verdict::Permanent,
                 code: "no credentials".to_owned(),
                 message: e.to_string(),

@@ -45,6 +45,7 @@ fn rpc_code(code: StatusCode) -> i32 {
         StatusCode::PAYLOAD_TOO_LARGE => rpc::CODE_RESOURCE_EXHAUSTED,
         StatusCode::SERVICE_UNAVAILABLE => rpc::CODE_UNAVAILABLE,
         StatusCode::UNAUTHORIZED => rpc::CODE_UNAUTHENTICATED,
+        StatusCode::INTERNAL_SERVER_ERROR => rpc::CODE_INTERNAL,
         _ => rpc::CODE_INVALID_ARGUMENT,
     }
 }

@@ -91,6 +91,7 @@ impl Consumer for Recorder {
                 component: "exporter/test".into(),
                 reason: "queue full".into(),
                 retry_after,
+                permanent: false,
             });
         }
         let got = self.got.clone();

@@ -158,6 +158,7 @@ impl Consumer for Forwarding {
                 component: "fwd".into(),
                 reason: "no pipeline".into(),
                 retry_after: std::time::Duration::from_secs(1),
+                permanent: false,
             }),
         }
     }

@@ -153,6 +153,7 @@ impl MemoryLimiter {
             component: self.id.clone(),
             reason,
             retry_after: self.settings.check_interval,
+            permanent: false,
         }
     }
 }

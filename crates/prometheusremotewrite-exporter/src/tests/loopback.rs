@@ -320,7 +320,11 @@ async fn auth_credentials_go_with_every_push_and_replace_a_configured_header() {
 
     struct Basic;
     impl ClientAuthenticator for Basic {
-        fn add_credentials(&self, headers: &mut HeaderMap) -> Result<(), AuthError> {
+        fn add_credentials(
+            &self,
+            headers: &mut HeaderMap,
+            _: Option<&redline_pipeline::ClientMetadata>,
+        ) -> Result<(), AuthError> {
             headers.insert(
                 "authorization",
                 axum::http::HeaderValue::from_static("Basic bWltaXI6cHc="),
