@@ -268,6 +268,14 @@ impl ClientAuthenticator for HeadersSetter {
     }
 }
 
+/// The first of `problems` (never empty when a check fails).
+fn first(config: &ComponentConfig, problems: Vec<ConfigError>) -> ConfigError {
+    problems
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| config.invalid("", "invalid"))
+}
+
 /// The `headers_setter` extension factory.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HeadersSetterFactory;
@@ -280,7 +288,7 @@ impl FactoryInfo for HeadersSetterFactory {
     fn validate(&self, config: &ComponentConfig) -> Result<(), ConfigError> {
         Config::from_component(config)
             .map(|_| ())
-            .map_err(|mut problems| problems.swap_remove(0))
+            .map_err(|problems| first(config, problems))
     }
 
     fn validate_all(&self, config: &ComponentConfig) -> Vec<ConfigError> {
@@ -295,11 +303,9 @@ impl ExtensionFactory for HeadersSetterFactory {
         _ctx: &BuildContext,
     ) -> BuildResult<(ExtensionCapabilities, Box<dyn RunningComponent>)> {
         let id = config.id().clone();
-        let headers = Config::from_component(config);
+        let headers = Config::from_component(config).map_err(|problems| first(config, problems));
         Box::pin(async move {
-            let headers = headers.map_err(|mut problems| {
-                BuildError::new(&id, problems.swap_remove(0).to_string())
-            })?;
+            let headers = headers.map_err(|e| BuildError::new(&id, e.to_string()))?;
             let caps = ExtensionCapabilities {
                 client_authenticator: Some(Arc::new(HeadersSetter { headers })),
                 ..ExtensionCapabilities::default()
