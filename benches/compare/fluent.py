@@ -35,30 +35,6 @@ from procs import CompareError
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
-CONFIG = """\
-receivers:
-  fluentforward:
-    endpoint: 127.0.0.1:{port}
-exporters:
-  otlp:
-    endpoint: 127.0.0.1:{sink}
-    compression: none
-    tls:
-      insecure: true
-service:
-  telemetry:
-    metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: {telemetry}
-  pipelines:
-    logs:
-      receivers: [fluentforward]
-      exporters: [otlp]
-"""
 
 
 def parse_args() -> argparse.Namespace:
@@ -86,7 +62,8 @@ class Bench:
         tag = f"r{rnd}-{load}-{collector}"
         port = procs.free_port()
         cfg = self.work / f"{tag}.yaml"
-        cfg.write_text(CONFIG.format(port=port, sink=self.sink.port, telemetry=procs.free_port()))
+        receiver = f"  fluentforward:\n    endpoint: 127.0.0.1:{port}\n"
+        cfg.write_text(procs.forwarding_config(receiver, "fluentforward", ["logs"], self.sink.port))
         binary = self.args.otelcol if collector == "otelcol" else self.bin / "redline"
         log = self.work / f"{tag}.log"
         p = procs.start([binary, "--config", cfg], log)

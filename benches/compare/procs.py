@@ -205,6 +205,34 @@ def wait_quiet(what: str, read, proc: subprocess.Popen | None, timeout: float, q
     raise CompareError(f"{what}: still changing after {timeout:.0f}s")
 
 
+def forwarding_config(receivers: str, receiver_id: str, signals, sink: int) -> str:
+    """A collector that forwards `signals` from `receiver_id` (its `receivers:` section is
+    `receivers`, indented as under the top-level key) to the loadgen sink on port `sink`
+    uncompressed, its own metrics served on a free port."""
+    pipelines = "".join(
+        f"    {s}:\n      receivers: [{receiver_id}]\n      exporters: [otlp]\n" for s in signals
+    )
+    return f"""\
+receivers:
+{receivers}exporters:
+  otlp:
+    endpoint: 127.0.0.1:{sink}
+    compression: none
+    tls:
+      insecure: true
+service:
+  telemetry:
+    metrics:
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: {free_port()}
+  pipelines:
+{pipelines}"""
+
+
 class Sink:
     """A `loadgen sink` on free 127.0.0.1 ports, stopped with the other processes: where
     collectors export (`port`), and its running counts (`counts()`, the `/count` JSON)."""

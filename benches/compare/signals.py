@@ -33,39 +33,6 @@ SIGNALS = ("traces", "metrics", "logs")
 SINK_ITEMS = {"traces": "spans", "metrics": "data_points", "logs": "log_records"}
 SINK_BYTES = {"traces": "bytes", "metrics": "metrics_bytes", "logs": "logs_bytes"}
 
-CONFIG = """\
-# Forwarding only, every signal: otlp receiver -> otlp exporter (uncompressed) -> loadgen sink.
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{grpc}
-exporters:
-  otlp:
-    endpoint: 127.0.0.1:{sink}
-    compression: none
-    tls:
-      insecure: true
-service:
-  telemetry:
-    metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: {telemetry}
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [otlp]
-    metrics:
-      receivers: [otlp]
-      exporters: [otlp]
-    logs:
-      receivers: [otlp]
-      exporters: [otlp]
-"""
 
 
 def parse_args() -> argparse.Namespace:
@@ -97,7 +64,9 @@ class Bench:
         tag = f"r{rnd}-{sig}"
         grpc = procs.free_port()
         cfg = self.work / f"{tag}.yaml"
-        cfg.write_text(CONFIG.format(grpc=grpc, sink=self.sink.port, telemetry=procs.free_port()))
+        # Forwarding only, every signal: otlp receiver -> otlp exporter (uncompressed) -> sink.
+        receiver = f"  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{grpc}\n"
+        cfg.write_text(procs.forwarding_config(receiver, "otlp", SIGNALS, self.sink.port))
         log = self.work / f"{tag}.redline.log"
         p = procs.start([self.bin / "redline", "--config", cfg], log)
         row = {"round": rnd, "signal": sig, "verify": verify}

@@ -25,12 +25,18 @@ impl ClientMetadata {
     /// Metadata from `(name, value)` pairs (a request's headers, say): names are lowercased,
     /// the values of a repeated name kept together in the order they came.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut pairs: Vec<(String, &str)> = pairs
+            .into_iter()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .collect();
+        // Stable: a repeated name keeps its values in arrival order. Sorting then grouping
+        // keeps a request of many headers linear-logarithmic, not quadratic.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
         let mut entries: Vec<(Box<str>, Vec<Box<str>>)> = Vec::new();
         for (name, value) in pairs {
-            let name = name.to_ascii_lowercase();
-            match entries.iter_mut().find(|(k, _)| **k == *name) {
-                Some((_, values)) => values.push(value.into()),
-                None => entries.push((name.into(), vec![value.into()])),
+            match entries.last_mut() {
+                Some((last, values)) if **last == *name => values.push(value.into()),
+                _ => entries.push((name.into(), vec![value.into()])),
             }
         }
         Self::from_entries(entries)

@@ -172,6 +172,10 @@ impl Consumer for MetadataBatcher {
     fn reserve(&self, batch: &Batch) -> Result<Box<dyn Reservation>, Refused> {
         let client = self.client_of(batch)?;
         let inner = self.next.reserve(batch)?;
+        if client.as_ref() == batch.client() {
+            // Nothing to change (the usual case: no receiver keeps metadata).
+            return Ok(inner);
+        }
         Ok(Box::new(WithClient { inner, client }))
     }
 
