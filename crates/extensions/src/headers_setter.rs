@@ -32,6 +32,7 @@ use redline_pipeline::{
     BuildContext, BuildError, ClientMetadata, ComponentConfig, ConfigError, ExtensionFactory,
     Invalid, RunningComponent,
 };
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,10 +52,11 @@ pub struct HeaderConfig {
     pub value: Option<String>,
     pub from_context: Option<String>,
     pub default_value: Option<Secret>,
-    /// The server authenticator's attributes: Redline's receivers keep none yet.
-    pub from_attribute: Option<Unsupported>,
-    /// A value read from a watched file: not supported yet.
-    pub value_file: Option<Unsupported>,
+    /// The server authenticator's attributes: Redline's receivers keep none yet (refused
+    /// by the check, which reports the entry's other problems too).
+    pub from_attribute: Option<IgnoredAny>,
+    /// A value read from a watched file: not supported yet (refused by the check).
+    pub value_file: Option<IgnoredAny>,
 }
 
 /// What one configured header does to a request.
@@ -126,7 +128,41 @@ impl Config {
     }
 }
 
+/// otelcol's header sources, for the errors that name them all.
+const SOURCES: &str = "must be 'from_context', 'from_attribute', 'value', or 'value_file'";
+
 impl HeaderConfig {
+    /// The one source given, checked.
+    fn source(&self, problems: &mut Vec<(&'static str, String)>) -> Option<Source> {
+        // Checked here rather than refused by serde, so the entry's other problems are
+        // reported in the same run.
+        let unsupported = "is an otelcol setting Redline does not support yet";
+        if self.from_attribute.is_some() {
+            problems.push((
+                "from_attribute",
+                format!("{unsupported} (Redline's server authenticators keep no attributes)"),
+            ));
+            return None;
+        }
+        if self.value_file.is_some() {
+            problems.push(("value_file", unsupported.to_owned()));
+            return None;
+        }
+        if let Some(value) = &self.value {
+            return HeaderValue::try_from(value.as_str())
+                .map_err(|_| problems.push(("value", "is not a valid header value".into())))
+                .ok()
+                .map(Source::Static);
+        }
+        let key = self.from_context.clone()?;
+        let default = self.default_value.as_ref().map_or("", Secret::expose);
+        let mut default = HeaderValue::try_from(default)
+            .map_err(|_| problems.push(("default_value", "is not a valid header value".into())))
+            .ok()?;
+        default.set_sensitive(true);
+        Some(Source::Context { key, default })
+    }
+
     fn check(&self) -> Result<Header, Vec<(&'static str, String)>> {
         let mut problems = Vec::new();
         let name = match self.key.as_deref() {
@@ -161,42 +197,21 @@ impl HeaderConfig {
         let source = if action == Some(Action::Delete) {
             None
         } else {
-            match (&self.value, &self.from_context) {
-                (None, None) => {
-                    problems.push((
-                        "",
-                        "missing header source, must be 'from_context' or 'value' \
-                         ('from_attribute' and 'value_file' are not supported yet)"
-                            .to_owned(),
-                    ));
+            let given = [
+                self.value.is_some(),
+                self.from_context.is_some(),
+                self.from_attribute.is_some(),
+                self.value_file.is_some(),
+            ];
+            match given.iter().filter(|&&g| g).count() {
+                0 => {
+                    problems.push(("", format!("missing header source, {SOURCES}")));
                     None
                 }
-                (Some(_), Some(_)) => {
-                    problems.push((
-                        "",
-                        "invalid header source, must be only one of 'from_context' or 'value'"
-                            .to_owned(),
-                    ));
+                1 => self.source(&mut problems),
+                _ => {
+                    problems.push(("", format!("invalid header source, only one of {SOURCES}")));
                     None
-                }
-                (Some(value), None) => HeaderValue::try_from(value.as_str())
-                    .map_err(|_| problems.push(("value", "is not a valid header value".into())))
-                    .ok()
-                    .map(Source::Static),
-                (None, Some(key)) => {
-                    let default = self.default_value.as_ref().map_or("", Secret::expose);
-                    HeaderValue::try_from(default)
-                        .map_err(|_| {
-                            problems.push(("default_value", "is not a valid header value".into()))
-                        })
-                        .ok()
-                        .map(|mut default| {
-                            default.set_sensitive(true);
-                            Source::Context {
-                                key: key.clone(),
-                                default,
-                            }
-                        })
                 }
             }
         };
@@ -428,5 +443,10 @@ mod tests {
             assert_eq!(found.len(), 1, "{found:#?}");
             assert!(found[0].contains("does not support yet"), "{found:#?}");
         }
+        // Beside another entry's problem, both are reported, and nothing else.
+        let found = problems("headers: [{key: a}, {key: k, from_attribute: user}]");
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].contains("headers[0]: missing header source"));
+        assert!(found[1].contains("headers[1].from_attribute: is an otelcol setting"));
     }
 }
