@@ -5,7 +5,9 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -62,6 +64,9 @@ pub(crate) struct ProxiedTcp {
     proxy: Proxy,
     /// gRPC: every connection is tunnelled, and the proxy is looked up as for `https`.
     grpc: bool,
+    /// Connect here instead of resolving the destination's host (one address of a
+    /// balanced name); the destination still names the server for TLS.
+    address: Option<SocketAddr>,
 }
 
 impl ProxiedTcp {
@@ -70,6 +75,7 @@ impl ProxiedTcp {
             tcp: tcp(connect_timeout, grpc),
             proxy,
             grpc,
+            address: None,
         }
     }
 }
@@ -91,9 +97,14 @@ impl Service<Uri> for ProxiedTcp {
         };
         let plain_http = dst.scheme() == Some(&Scheme::HTTP) && !self.grpc;
         let grpc = self.grpc;
+        let address = self.address;
         Box::pin(async move {
             let (io, forwarded) = match route {
-                None => (tcp.call(dst).await?, false),
+                None => match address {
+                    // An IP literal: the connector resolves nothing.
+                    Some(address) => (tcp.call(address_uri(address)?).await?, false),
+                    None => (tcp.call(dst).await?, false),
+                },
                 // Absolute-form requests to the proxy itself; the client adds the credentials.
                 Some(route) if plain_http => (tcp.call(route.proxy).await?, true),
                 Some(route) => {
@@ -111,6 +122,15 @@ impl Service<Uri> for ProxiedTcp {
             Ok(ProxiedStream { io, forwarded })
         })
     }
+}
+
+/// `http://<address>`, for the TCP connector to dial that address.
+fn address_uri(address: SocketAddr) -> Result<Uri, http::Error> {
+    Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(address.to_string())
+        .path_and_query("/")
+        .build()
 }
 
 /// A TCP connection that tells hyper whether it leads to a forwarding proxy, so that requests
@@ -186,17 +206,33 @@ pub(crate) fn tls_builder(
     config: rustls::ClientConfig,
     tls: &ClientTlsConfig,
 ) -> Result<HttpsConnectorBuilder<hyper_rustls::builderstates::WantsProtocols1>, TlsError> {
-    let mut builder = HttpsConnectorBuilder::new()
+    Ok(named_tls_builder(config, server_name_override(tls)?))
+}
+
+/// `tls`'s `server_name_override`, checked.
+fn server_name_override(tls: &ClientTlsConfig) -> Result<Option<ServerName<'static>>, TlsError> {
+    tls.server_name_override
+        .as_deref()
+        .map(|name| {
+            ServerName::try_from(name.to_owned()).map_err(|e| TlsError {
+                key: "server_name_override",
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+fn named_tls_builder(
+    config: rustls::ClientConfig,
+    server_name: Option<ServerName<'static>>,
+) -> HttpsConnectorBuilder<hyper_rustls::builderstates::WantsProtocols1> {
+    let builder = HttpsConnectorBuilder::new()
         .with_tls_config(config)
         .https_or_http();
-    if let Some(name) = tls.server_name_override.as_deref() {
-        let name = ServerName::try_from(name.to_owned()).map_err(|e| TlsError {
-            key: "server_name_override",
-            reason: e.to_string(),
-        })?;
-        builder = builder.with_server_name_resolver(FixedServerNameResolver::new(name));
+    match server_name {
+        Some(name) => builder.with_server_name_resolver(FixedServerNameResolver::new(name)),
+        None => builder,
     }
-    Ok(builder)
 }
 
 /// The connector of a gRPC channel (HTTP/2; over TLS with ALPN `h2` when a `tls` section is
@@ -207,23 +243,65 @@ pub(crate) fn tls_builder(
 pub struct GrpcConnector {
     inner: HttpsConnector<ProxiedTcp>,
     tls: bool,
+    /// What [`GrpcConnector::to_address`] builds its connectors from, read once.
+    parts: Arc<ConnectorParts>,
+}
+
+struct ConnectorParts {
+    config: rustls::ClientConfig,
+    server_name: Option<ServerName<'static>>,
+    proxy: Proxy,
 }
 
 impl GrpcConnector {
     /// Reads the TLS section's files now, so a bad one stops startup; errors name the key
     /// relative to the `tls` section.
     pub fn new(tls: Option<&ClientTlsConfig>, proxy: Proxy) -> Result<Self, TlsError> {
-        let default = ClientTlsConfig::default();
-        let (config, section) = match tls {
-            Some(t) => (t.rustls_config()?, t),
-            None => (unused_tls_config()?, &default),
+        let config = match tls {
+            Some(t) => t.rustls_config()?,
+            None => unused_tls_config()?,
         };
+        let server_name = server_name_override(tls.unwrap_or(&ClientTlsConfig::default()))?;
+        let parts = Arc::new(ConnectorParts {
+            config,
+            server_name,
+            proxy,
+        });
         Ok(Self {
-            inner: tls_builder(config, section)?
-                .enable_http2()
-                .wrap_connector(ProxiedTcp::new(None, proxy, true)),
+            inner: Self::connector(&parts, None),
             tls: tls.is_some(),
+            parts,
         })
+    }
+
+    /// The same connector, its connections made to `address` rather than to what the
+    /// destination's host resolves to (and never through a proxy): the destination still
+    /// names the server TLS checks. For one address of a name a balancer spreads calls over.
+    pub fn to_address(&self, address: SocketAddr) -> Self {
+        Self {
+            inner: Self::connector(&self.parts, Some(address)),
+            tls: self.tls,
+            parts: Arc::clone(&self.parts),
+        }
+    }
+
+    /// Whether a proxy carries connections to `dst`: the proxy then resolves its host.
+    pub fn proxied(&self, dst: &Uri) -> bool {
+        matches!(self.parts.proxy.route(dst, true), Ok(Some(_)))
+    }
+
+    fn connector(
+        parts: &ConnectorParts,
+        address: Option<SocketAddr>,
+    ) -> HttpsConnector<ProxiedTcp> {
+        let mut tcp = ProxiedTcp::new(None, parts.proxy.clone(), true);
+        if address.is_some() {
+            tcp.proxy = Proxy::default();
+            tcp.address = address;
+        }
+        named_tls_builder(parts.config.clone(), parts.server_name.clone())
+            .enable_http2()
+            .wrap_connector(tcp)
     }
 }
 

@@ -16,9 +16,9 @@ use http_body::Frame;
 use http_body_util::BodyExt;
 use tonic::codec::{CompressionEncoding, Streaming};
 use tonic::codegen::Service;
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
+use crate::balance::{is_connect_error, BoxError, Channels, ResolveIfDropped};
 use crate::codec::Message;
 use redline_pipeline::extension::ClientAuthenticator;
 use redline_pipeline::rpc_status::ExportResponse;
@@ -48,8 +48,8 @@ const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Sends `Export` calls of one signal on one channel with a fixed set of headers.
 #[derive(Clone)]
-pub struct ExportClient {
-    channel: Channel,
+pub(crate) struct ExportClient {
+    channels: Channels,
     /// The signal's `Export` method.
     path: &'static str,
     /// Everything but `grpc-encoding`, which depends on the message, and the credentials.
@@ -70,8 +70,8 @@ impl std::fmt::Debug for ExportClient {
 impl ExportClient {
     /// `user_headers` are sent with every call; `timeout` is announced to the server as
     /// `grpc-timeout` (the caller enforces it too).
-    pub fn new(
-        channel: Channel,
+    pub(crate) fn new(
+        channels: Channels,
         path: &'static str,
         mut user_headers: HeaderMap,
         timeout: Option<Duration>,
@@ -86,7 +86,7 @@ impl ExportClient {
             user_headers.insert(GRPC_TIMEOUT, value);
         }
         Self {
-            channel,
+            channels,
             path,
             headers: user_headers,
             auth: None,
@@ -101,37 +101,23 @@ impl ExportClient {
 
     /// One attempt: sends `message` and returns the server's answer or its status. `client`
     /// is the metadata of the client whose data it carries, for the credentials.
-    pub async fn export(
+    pub(crate) async fn export(
         &self,
         message: &Message,
         client: Option<&ClientMetadata>,
     ) -> Result<ExportResponse, Status> {
-        let mut request = http::Request::new(tonic::body::Body::new(message.body()));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = Uri::from_static(self.path);
-        *request.version_mut() = Version::HTTP_2;
-        *request.headers_mut() = self.headers.clone();
+        let mut headers = self.headers.clone();
         if let Some(auth) = &self.auth {
             // `headers_setter`'s actions see only the credentials, which start empty.
             let mut credentials = HeaderMap::new();
             auth.add_credentials(&mut credentials, client)
                 .map_err(|e| Status::unauthenticated(format!("no credentials to send: {e}")))?;
-            put_credentials_first(request.headers_mut(), credentials);
+            put_credentials_first(&mut headers, credentials);
         }
         if let Some(encoding) = message.encoding {
-            request
-                .headers_mut()
-                .insert(GRPC_ENCODING, HeaderValue::from_static(encoding));
+            headers.insert(GRPC_ENCODING, HeaderValue::from_static(encoding));
         }
-
-        let mut channel = self.channel.clone();
-        poll_fn(|cx| channel.poll_ready(cx))
-            .await
-            .map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
-        let response = channel
-            .call(request)
-            .await
-            .map_err(|e| Status::from_error(e.into()))?;
+        let response = self.call(message, headers).await?;
 
         let encoding = response_encoding(response.headers())?;
         let http_status = response.status();
@@ -169,6 +155,59 @@ impl ExportClient {
         // A grpc-status sent after the message is only seen by reading the trailers.
         stream.trailers().await?;
         Ok(answer)
+    }
+
+    /// Sends the call, on the next address in turn when balanced; an address that cannot be
+    /// connected to had nothing sent, so the call goes on to the next one that is up.
+    async fn call(
+        &self,
+        message: &Message,
+        mut headers: HeaderMap,
+    ) -> Result<http::Response<tonic::body::Body>, Status> {
+        let mut refused = Vec::new();
+        loop {
+            let picked = self.channels.pick(&refused).await?;
+            // A copy only where another address may need the call again.
+            let headers = match picked.fallback {
+                true => headers.clone(),
+                false => std::mem::take(&mut headers),
+            };
+            let mut channel = picked.channel;
+            poll_fn(|cx| channel.poll_ready(cx))
+                .await
+                .map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
+            let mut request = http::Request::new(tonic::body::Body::new(message.body()));
+            *request.method_mut() = Method::POST;
+            *request.uri_mut() = Uri::from_static(self.path);
+            *request.version_mut() = Version::HTTP_2;
+            *request.headers_mut() = headers;
+            let (Channels::RoundRobin(rr), Some(address)) = (&self.channels, picked.address) else {
+                return channel
+                    .call(request)
+                    .await
+                    .map_err(|e| Status::from_error(e.into()));
+            };
+            // Until it has an answer: a call given up (its timeout) may be stuck connecting.
+            let unanswered = ResolveIfDropped::new(rr);
+            let error = match channel.call(request).await {
+                Ok(response) => {
+                    unanswered.answered();
+                    return Ok(response);
+                }
+                Err(error) => BoxError::from(error),
+            };
+            // Its connector has left the address out already; nothing was sent, so the
+            // next address that is up takes the call.
+            if is_connect_error(&*error) {
+                if !picked.fallback {
+                    return Err(rr.none_connects());
+                }
+                refused.push(address.address);
+                continue;
+            }
+            // Sent, and the connection broke: the exporter's retry decides.
+            return Err(Status::from_error(error));
+        }
     }
 }
 

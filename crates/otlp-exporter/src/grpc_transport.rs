@@ -14,6 +14,7 @@ use redline_pipeline::{BuildContext, BuildError, ComponentId, Signal};
 use tonic::transport::Endpoint;
 use tonic::Status;
 
+use crate::balance::{system_resolver, Channels, Connect, Reported, RoundRobin};
 use crate::codec::Message;
 use crate::config::{Config, MessageEncoding};
 use crate::exporter::{client_authenticator, launch, request_headers, ExporterError, Started};
@@ -127,12 +128,30 @@ impl GrpcTransport {
             key: e.key,
             reason: e.reason,
         })?;
-        let channel = endpoint.connect_with_connector_lazy(connector(tls, &config.tls, proxy)?);
+        let connector = connector(tls, &config.tls, proxy)?;
+        let channels = if config.round_robin() && !connector.proxied(&dst) {
+            let port = target.port;
+            let connect: Connect = Box::new(move |address, health| {
+                endpoint.clone().connect_with_connector_lazy(Reported::new(
+                    connector.to_address(address),
+                    health,
+                ))
+            });
+            Channels::RoundRobin(Arc::new(RoundRobin::new(
+                target.host,
+                port,
+                connect,
+                system_resolver(),
+            )))
+        } else {
+            // grpc-go's `pick_first`: the connector tries the name's addresses in order.
+            Channels::One(endpoint.connect_with_connector_lazy(connector))
+        };
 
         let headers = request_headers(&config.headers)?;
 
         Ok(Self {
-            grpc: ExportClient::new(channel, signal.grpc_export_path(), headers, timeout)
+            grpc: ExportClient::new(channels, signal.grpc_export_path(), headers, timeout)
                 .with_auth(auth),
             endpoint: config.endpoint.clone(),
             encoding: config.message_encoding(),

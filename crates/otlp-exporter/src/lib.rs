@@ -21,6 +21,7 @@
 //! concatenated) or OTLP/JSON, with gzip, zstd, zlib or snappy (block, or framed with
 //! `x-snappy-framed`) bodies, judged by the OTLP/HTTP status rules.
 
+mod balance;
 mod codec;
 mod compress;
 pub mod config;

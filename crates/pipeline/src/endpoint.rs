@@ -15,6 +15,7 @@ pub struct GrpcTarget {
     /// `host:port`, host as written (brackets kept for IPv6).
     pub authority: String,
     pub host: String,
+    pub port: u16,
     /// The `https://` scheme was given, which turns TLS on whatever `tls.insecure` says.
     pub https: bool,
 }
@@ -63,7 +64,8 @@ pub fn parse_grpc_endpoint(endpoint: &str) -> Result<GrpcTarget, String> {
             "`{e}`: write IPv6 addresses in brackets, [::1]:4317"
         ));
     }
-    port.parse::<u16>()
+    let port = port
+        .parse::<u16>()
         .map_err(|_| format!("`{e}` has an invalid port `{port}`"))?;
     Ok(GrpcTarget {
         authority: rest.to_owned(),
@@ -71,6 +73,7 @@ pub fn parse_grpc_endpoint(endpoint: &str) -> Result<GrpcTarget, String> {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned(),
+        port,
         https,
     })
 }

@@ -64,7 +64,9 @@ pub struct Config {
     /// HTTP/2 keepalive pings. Absent: none (tonic's default).
     #[serde(default)]
     pub keepalive: Option<KeepaliveConfig>,
-    /// `pick_first` (or empty) only: Redline holds one HTTP/2 connection to the endpoint.
+    /// `round_robin` (unset: otelcol's default) spreads calls over every address the
+    /// endpoint's name resolves to; `pick_first` (or empty, grpc-go's own default) keeps one
+    /// connection to the first address that answers.
     #[serde(default)]
     pub balancer_name: Option<String>,
     /// Overrides the `:authority` of requests.
@@ -146,6 +148,13 @@ impl Default for KeepaliveConfig {
 }
 
 impl Config {
+    /// Calls are spread over the endpoint's addresses (see `balance`).
+    pub fn round_robin(&self) -> bool {
+        self.balancer_name
+            .as_deref()
+            .is_none_or(|b| b == "round_robin")
+    }
+
     /// Whether the connection uses TLS, by otelcol's rule: on unless `tls.insecure` is set, and
     /// always on for an `https://` endpoint or when a CA is configured.
     pub fn uses_tls(&self) -> bool {
@@ -161,10 +170,11 @@ impl Config {
         headers::check(&self.headers)?;
 
         if let Some(b) = &self.balancer_name {
-            if !(b.is_empty() || b == "pick_first") {
+            if !["", "pick_first", "round_robin"].contains(&b.as_str()) {
+                // otelcol's words (configgrpc); its binary registers no other balancer.
                 return Err(Invalid::new(
                     "balancer_name",
-                    format!("`{b}` is not supported yet; Redline connects with `pick_first`"),
+                    format!("invalid balancer_name: {b} (use `round_robin` or `pick_first`)"),
                 ));
             }
         }
@@ -257,7 +267,7 @@ mod tests {
             "tls.key_file"
         );
         assert_eq!(
-            key(&|c| c.balancer_name = Some("round_robin".into())),
+            key(&|c| c.balancer_name = Some("least_request_experimental".into())),
             "balancer_name"
         );
         assert_eq!(
