@@ -13,7 +13,9 @@ The tenant cases (`TENANT_CASES`) run each collector on a config of their own
 (`tenant_config`: the receiver's `include_metadata`, the `headers_setter` extension, an
 `otlphttp` exporter to an OTLP/HTTP sink that records headers), started and stopped per case
 (`tenant_sides`), and compare which spans arrived under which value of the tenant header
-(`check_tenants`).
+(`check_tenants`). The cardinality cases add a `batch` processor that keeps one tenant
+(`tenant_batch_config`) and compare how the receiver answers the second tenant's refusal
+(`check_over_the_limit`).
 """
 
 from __future__ import annotations
@@ -303,6 +305,39 @@ def tenant_config(config: str, servers: list, include_metadata: bool) -> str:
     for pipeline in cfg["service"]["pipelines"].values():
         pipeline["exporters"] = ["otlphttp/x"]
     return yaml.safe_dump(cfg, sort_keys=False)
+
+
+# Two tenants, one after the other, into a `batch` that keeps one (`tenant_batch_config`):
+# the first is taken, the second refused, and only the first's spans arrive.
+TENANTS_OVER_THE_LIMIT = TENANT_CLIENTS[:2]
+FIRST_TENANT_ONLY = {("acme",): ["a1", "a2"]}
+
+
+def tenant_batch_config(config: str, servers: list) -> str:
+    """`tenant_config` with `include_metadata` and, in the traces pipeline, a `batch`
+    processor batching by the tenant (`metadata_keys`) that keeps at most one value of it
+    (`metadata_cardinality_limit: 1`): otelcol refuses a second tenant's data with a
+    permanent error ("too many batcher metadata-value combinations"), so each receiver's
+    answer to a permanent error is what a client sees."""
+    cfg = yaml.safe_load(tenant_config(config, servers, True))
+    cfg["processors"] = {"batch": {"metadata_keys": [TENANT], "metadata_cardinality_limit": 1}}
+    cfg["service"]["pipelines"]["traces"]["processors"] = ["batch"]
+    return yaml.safe_dump(cfg, sort_keys=False)
+
+
+def check_over_the_limit(sides: dict, answers: list, accepted: tuple, refused, otelcol_text: str):
+    """`answers`, one per client of `TENANTS_OVER_THE_LIMIT` (by side, (status, text)): the
+    first tenant's is `accepted` and the second's has the status `refused` on every side,
+    otelcol's text being `otelcol_text` (pinned for the record; another side's only has to be
+    there); then only the first tenant's spans arrived (`check_tenants`)."""
+    first, second = answers
+    assert first == {name: accepted for name in sides}, f"the first tenant not taken by all: {answers}"
+    assert {name: a[0] for name, a in second.items()} == {name: refused for name in sides}, \
+        f"the second tenant not refused with {refused} by all: {answers}"
+    if "otelcol" in second:
+        assert second["otelcol"][1] == otelcol_text, f"otelcol's text changed: {answers}"
+    assert all(a[1].strip() for a in second.values()), f"a refusal without a reason: {answers}"
+    check_tenants(sides, FIRST_TENANT_ONLY)
 
 
 @contextlib.contextmanager

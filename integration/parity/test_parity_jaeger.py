@@ -52,7 +52,10 @@ one forwarded OTLP request.
     see receiver_sides.tenant_config): with `include_metadata` the receiver keeps each
     request's headers, so `headers_setter` sends each client's `X-Scope-OrgID` on with its
     spans (`anon` without one); without it, every span goes under `anon`. Compared: which
-    span names arrived under which value of the header.
+    span names arrived under which value of the header. Over a `batch` that keeps one
+    tenant (`test_tenant_over_the_batch_cardinality_limit`), the second tenant's batch is
+    refused with a permanent error: 500, as every error of the pipeline, and none of it
+    arrives.
 
 What each collector forwards is compared exactly (attributes and spans in order) with a model
 of otelcol's translation written here from its source (`translate`), and with what the other
@@ -1212,10 +1215,30 @@ def test_tenant_header(request, procs, tmp_path, include_metadata, expected):
                                           include_metadata)
     with receiver_sides.tenant_sides(request, SIDES_ENV, procs, tmp_path, _start, config) as sides:
         for i, (tenant, names) in enumerate(receiver_sides.TENANT_CLIENTS):
-            batch = Batch(Process("tenants"), [_ok_span(0x0200000000000000 + 16 * i + j, name)
-                                               for j, name in enumerate(names)])
-            headers = {**X_THRIFT, **receiver_sides.tenant_header(tenant)}
-            answers = {name: side.post(jt.http_body(batch), headers) for name, side in sides.items()}
-            assert all(r.status_code == 202 for r in answers.values()), \
-                (tenant, {name: (r.status_code, r.text) for name, r in answers.items()})
+            answers = _post_tenant(sides, i, tenant, names)
+            assert all(a[0] == 202 for a in answers.values()), (tenant, answers)
         receiver_sides.check_tenants(sides, expected)
+
+
+def _post_tenant(sides: dict, i: int, tenant, names) -> dict:
+    """Client `i` of receiver_sides.TENANT_CLIENTS: a Thrift batch with a span per name,
+    posted to every side's `thrift_http`; by side, (status, text)."""
+    batch = Batch(Process("tenants"), [_ok_span(0x0200000000000000 + 16 * i + j, name)
+                                       for j, name in enumerate(names)])
+    headers = {**X_THRIFT, **receiver_sides.tenant_header(tenant)}
+    answers = {name: side.post(jt.http_body(batch), headers) for name, side in sides.items()}
+    return {name: (r.status_code, r.text) for name, r in answers.items()}
+
+
+def test_tenant_over_the_batch_cardinality_limit(request, procs, tmp_path):
+    """Two tenants' batches over HTTP into a `batch` that keeps one tenant
+    (receiver_sides.tenant_batch_config): the second's is refused with a permanent error,
+    which otelcol's `thrift_http` answers 500 as it does every error of the pipeline (it
+    does not tell a permanent one apart)."""
+    config = receiver_sides.tenant_batch_config(CONFIG, [("receivers", "jaeger", "protocols", "thrift_http")])
+    with receiver_sides.tenant_sides(request, SIDES_ENV, procs, tmp_path, _start, config) as sides:
+        answers = [_post_tenant(sides, i, tenant, names)
+                   for i, (tenant, names) in enumerate(receiver_sides.TENANTS_OVER_THE_LIMIT)]
+        receiver_sides.check_over_the_limit(
+            sides, answers, (202, ""), 500,
+            "Cannot submit Jaeger batch: Permanent error: too many batcher metadata-value combinations\n")

@@ -59,7 +59,9 @@ grpcio.
     receiver_sides.tenant_config): with `include_metadata` the receiver keeps each call's
     metadata, so `headers_setter` sends each client's `x-scope-orgid` on as `X-Scope-OrgID`
     with its spans (`anon` without one); without it, every span goes under `anon`. Compared:
-    which span names arrived under which value of the header.
+    which span names arrived under which value of the header. Over a `batch` that keeps one
+    tenant (`test_tenant_over_the_batch_cardinality_limit`), the second tenant's call is
+    refused with a permanent error: UNKNOWN, and none of it arrives.
 
 What each collector forwards is compared exactly with a model of otelcol's translation written
 here from its source (`translate`, with test_parity_jaeger.py's pdata-order `PMap` and status
@@ -1039,9 +1041,28 @@ def test_tenant_header(request, procs, tmp_path, include_metadata, expected):
     config = receiver_sides.tenant_config(CONFIG, [("receivers", "jaeger", "protocols", "grpc")], include_metadata)
     with receiver_sides.tenant_sides(request, SIDES_ENV, procs, tmp_path, _start, config) as sides:
         for i, (tenant, names) in enumerate(receiver_sides.TENANT_CLIENTS):
-            batch = Batch([_ok(0x0200000000000000 + 16 * i + j, name) for j, name in enumerate(names)],
-                          Process("tenants"))
-            answers = {name: side.call(post_spans(batch), metadata=receiver_sides.tenant_metadata(tenant))
-                       for name, side in sides.items()}
+            answers = _call_tenant(sides, i, tenant, names)
             assert all(a == ("OK", b"") for a in answers.values()), (tenant, answers)
         receiver_sides.check_tenants(sides, expected)
+
+
+def _call_tenant(sides: dict, i: int, tenant, names) -> dict:
+    """Client `i` of receiver_sides.TENANT_CLIENTS: a PostSpans call with a span per name to
+    every side; by side, (status code name, details or the response's bytes)."""
+    batch = Batch([_ok(0x0200000000000000 + 16 * i + j, name) for j, name in enumerate(names)],
+                  Process("tenants"))
+    return {name: side.call(post_spans(batch), metadata=receiver_sides.tenant_metadata(tenant))
+            for name, side in sides.items()}
+
+
+def test_tenant_over_the_batch_cardinality_limit(request, procs, tmp_path):
+    """Two tenants' calls into a `batch` that keeps one tenant
+    (receiver_sides.tenant_batch_config): the second's is refused with a permanent error,
+    which otelcol's PostSpans returns as it is, and grpc-go answers an error without a status
+    UNKNOWN with its text (not UNAVAILABLE: a client must not retry it)."""
+    config = receiver_sides.tenant_batch_config(CONFIG, [("receivers", "jaeger", "protocols", "grpc")])
+    with receiver_sides.tenant_sides(request, SIDES_ENV, procs, tmp_path, _start, config) as sides:
+        answers = [_call_tenant(sides, i, tenant, names)
+                   for i, (tenant, names) in enumerate(receiver_sides.TENANTS_OVER_THE_LIMIT)]
+        receiver_sides.check_over_the_limit(sides, answers, ("OK", b""), "UNKNOWN",
+                                            "Permanent error: too many batcher metadata-value combinations")

@@ -44,7 +44,9 @@ forwarded the one before, so that each Zipkin request is one forwarded OTLP requ
     receiver_sides.tenant_config): with `include_metadata` the receiver keeps each request's
     headers, so `headers_setter` sends each client's `X-Scope-OrgID` on with its spans
     (`anon` without one); without it, every span goes under `anon`. Compared: which span
-    names arrived under which value of the header.
+    names arrived under which value of the header. Over a `batch` that keeps one tenant
+    (`test_tenant_over_the_batch_cardinality_limit`), the second tenant's request is refused
+    with a permanent error: 400 (otelcol's body `"Bad Request"`), and none of it arrives.
 
 What each collector forwards is compared with a model of otelcol's translation written here
 from its source (`translate`), and with what the other collector forwards: exactly, after
@@ -976,11 +978,29 @@ def test_tenant_header(request, procs, tmp_path, include_metadata, expected):
     config = receiver_sides.tenant_config(CONFIG, [("receivers", "zipkin")], include_metadata)
     with receiver_sides.tenant_sides(request, SIDES_ENV, procs, tmp_path, _start, config) as sides:
         for i, (tenant, names) in enumerate(receiver_sides.TENANT_CLIENTS):
-            spans = [{"traceId": T128, "id": f"02000000000000{i}{j}", "name": name, "kind": "SERVER",
-                      "timestamp": US, "duration": 1, "localEndpoint": {"serviceName": "tenants"}}
-                     for j, name in enumerate(names)]
-            headers = {**JSON_CT, **receiver_sides.tenant_header(tenant)}
-            answers = {name: s.post("zipkin", body(spans), headers) for name, s in sides.items()}
-            assert all(r.status_code == 202 for r in answers.values()), \
-                (tenant, {name: (r.status_code, r.text) for name, r in answers.items()})
+            answers = _post_tenant(sides, i, tenant, names)
+            assert all(a[0] == 202 for a in answers.values()), (tenant, answers)
         receiver_sides.check_tenants(sides, expected)
+
+
+def _post_tenant(sides: dict, i: int, tenant, names) -> dict:
+    """Client `i` of receiver_sides.TENANT_CLIENTS: a Zipkin JSON request with a span per
+    name, posted to every side's `zipkin`; by side, (status, text)."""
+    spans = [{"traceId": T128, "id": f"02000000000000{i}{j}", "name": name, "kind": "SERVER",
+              "timestamp": US, "duration": 1, "localEndpoint": {"serviceName": "tenants"}}
+             for j, name in enumerate(names)]
+    headers = {**JSON_CT, **receiver_sides.tenant_header(tenant)}
+    answers = {name: s.post("zipkin", body(spans), headers) for name, s in sides.items()}
+    return {name: (r.status_code, r.text) for name, r in answers.items()}
+
+
+def test_tenant_over_the_batch_cardinality_limit(request, procs, tmp_path):
+    """Two tenants' requests into a `batch` that keeps one tenant
+    (receiver_sides.tenant_batch_config): the second's is refused with a permanent error,
+    which otelcol answers 400, so that the reporter does not send it again (its body is
+    `"Bad Request"`, the same for every permanent error; another one, 500)."""
+    config = receiver_sides.tenant_batch_config(CONFIG, [("receivers", "zipkin")])
+    with receiver_sides.tenant_sides(request, SIDES_ENV, procs, tmp_path, _start, config) as sides:
+        answers = [_post_tenant(sides, i, tenant, names)
+                   for i, (tenant, names) in enumerate(receiver_sides.TENANTS_OVER_THE_LIMIT)]
+        receiver_sides.check_over_the_limit(sides, answers, (202, ""), 400, '"Bad Request"')

@@ -248,7 +248,8 @@ async fn hand_over(
         .records_generated
         .fetch_add(count as u64, Ordering::Relaxed);
     let batch = Batch::new(Signal::Logs, otlp::request(records), count);
-    let deadline = Instant::now() + ACK_WAIT;
+    let started = Instant::now();
+    let deadline = started + ACK_WAIT;
     loop {
         match shared.next.reserve(&batch) {
             Ok(reservation) => {
@@ -261,7 +262,9 @@ async fn hand_over(
             }
             Err(refused) => {
                 let wait = refused.retry_after.max(Duration::from_millis(10));
-                if Instant::now() + wait > deadline || stop.is_cancelled() {
+                // A permanent refusal would refuse the records again: dropped at once,
+                // as otelcol drops records its pipeline failed.
+                if refused.permanent || Instant::now() + wait > deadline || stop.is_cancelled() {
                     shared
                         .counters
                         .refused
@@ -270,8 +273,9 @@ async fn hand_over(
                         receiver = %shared.id,
                         records = count,
                         %refused,
-                        "fluent_forward: the pipeline refused log records for {}s; dropped",
-                        ACK_WAIT.as_secs()
+                        permanent = refused.permanent,
+                        waited_s = started.elapsed().as_secs(),
+                        "fluent_forward: the pipeline refused log records; dropped"
                     );
                     return Err(refused);
                 }

@@ -203,9 +203,11 @@ async fn a_connection_that_sends_garbage_is_closed_and_loses_nothing_before_it()
     rx.shutdown().await;
 }
 
-/// Refuses its first `refusals` batches, as a full queue would, then takes everything.
+/// Refuses its first `refusals` batches, as a full queue would (or, `permanent`, as a
+/// `batch` processor over its metadata cardinality limit), then takes everything.
 struct Flaky {
     refusals: AtomicUsize,
+    permanent: bool,
     sink: Sink,
 }
 
@@ -218,7 +220,7 @@ impl Consumer for Flaky {
                 component: "queue".into(),
                 reason: "full".into(),
                 retry_after: Duration::from_millis(20),
-                permanent: false,
+                permanent: self.permanent,
             });
         }
         self.sink.reserve(batch)
@@ -230,6 +232,7 @@ async fn a_refusing_pipeline_holds_the_client_back_instead_of_dropping() {
     let sink = Sink::default();
     let flaky = Flaky {
         refusals: AtomicUsize::new(3),
+        permanent: false,
         sink: sink.clone(),
     };
     let rx = Receiver::start(Arc::new(flaky)).await;
@@ -246,5 +249,33 @@ async fn a_refusing_pipeline_holds_the_client_back_instead_of_dropping() {
     bodies(&sink, &mut got, 1).await;
     assert_eq!(got, ["held"]);
     assert_eq!(rx.counted(), (1, 0), "taken, never counted refused");
+    rx.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_drops_the_records_at_once_unacknowledged() {
+    let sink = Sink::default();
+    let flaky = Arc::new(Flaky {
+        refusals: AtomicUsize::new(100),
+        permanent: true,
+        sink: sink.clone(),
+    });
+    let rx = Receiver::start(flaky.clone()).await;
+    let mut conn = rx.connect().await;
+    conn.write_all(&message("refused", Some("c")))
+        .await
+        .expect("sent");
+    assert_eq!(
+        until_closed(&mut conn).await,
+        b"",
+        "closed without an ack: the client keeps its chunk"
+    );
+    assert_eq!(
+        flaky.refusals.load(Ordering::Relaxed),
+        99,
+        "offered once, not again for 30 s"
+    );
+    assert_eq!(rx.counted(), (0, 1), "counted refused");
+    assert!(sink.take().is_empty(), "nothing delivered");
     rx.shutdown().await;
 }

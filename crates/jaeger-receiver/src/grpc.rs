@@ -165,6 +165,12 @@ fn post_spans(
     let encoded = crate::translate::write_groups(&groups);
     match ingest.encoded(encoded, client) {
         Ok(()) => Ok(tonic::Response::new(PostSpansResponse {})),
+        // grpc-go answers otelcol's permanent error UNKNOWN with its text: a code clients
+        // do not retry, where UNAVAILABLE says "try again".
+        Err(refused) if refused.permanent => Err(Status::unknown(format!(
+            "Permanent error: {}",
+            refused.reason
+        ))),
         Err(refused) => Err(Status::unavailable(format!(
             "pipeline is full, retry later: {refused}"
         ))),

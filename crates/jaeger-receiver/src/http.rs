@@ -97,6 +97,14 @@ async fn handle_inner(state: &HttpState, req: Request) -> Response {
     };
     match state.ingest.batch(&batch, client) {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
+        // otelcol answers every failure 500, a permanent one with its text.
+        Err(refused) if refused.permanent => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "Cannot submit Jaeger batch: Permanent error: {}",
+                refused.reason
+            ),
+        ),
         Err(refused) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("Cannot submit Jaeger batch: {refused}"),

@@ -22,7 +22,7 @@ use redline_pipeline::telemetry::Telemetry;
 use redline_pipeline::{
     BuildContext, ComponentId, Consumer, RunningComponent, Signal, SignalConsumers,
 };
-use redline_processor_testkit::{Refusing, Sink};
+use redline_processor_testkit::{Refusing, RefusingForGood, Sink};
 
 /// A Thrift writer for the two protocols, enough for a Jaeger batch.
 struct Writer {
@@ -500,6 +500,37 @@ async fn a_refusing_pipeline_is_answered_500_and_counted_refused() {
     }
     assert_eq!(rx.counter("collector_http"), (0, 2));
     assert_eq!(rx.counter("udp_thrift_compact"), (0, 4));
+    rx.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_refusal_is_unknown_over_grpc_not_unavailable() {
+    const POST: &str = "/jaeger.api_v2.CollectorService/PostSpans";
+    let rx = Receiver::start(Arc::new(RefusingForGood)).await;
+    let (status, message) = rx.grpc(POST, &post_spans("tenant", 2)).await;
+    // grpc-go's answer to otelcol's permanent error: not a code clients retry.
+    assert_eq!(status, "2", "{message}");
+    assert_eq!(
+        message,
+        "Permanent error: too many batcher metadata-value combinations"
+    );
+    assert_eq!(rx.counter("grpc"), (0, 2));
+    let (status, body) = rx
+        .post(
+            "/api/traces",
+            Some("application/x-thrift"),
+            http_batch("web", 2),
+        )
+        .await;
+    assert_eq!(
+        status, 500,
+        "otelcol's thrift_http answers every failure 500"
+    );
+    assert_eq!(
+        body,
+        "Cannot submit Jaeger batch: Permanent error: too many batcher metadata-value \
+         combinations\n"
+    );
     rx.shutdown().await;
 }
 

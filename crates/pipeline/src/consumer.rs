@@ -26,8 +26,10 @@ pub struct Refused {
     pub reason: String,
     /// How long the client should wait before retrying.
     pub retry_after: Duration,
-    /// Sending it again will not help (otelcol's `consumererror.NewPermanent`): the `otlp`
-    /// receiver answers gRPC INTERNAL or HTTP 500, as otelcol's does.
+    /// Sending it again will not help (otelcol's `consumererror.NewPermanent`). Receivers
+    /// answer as otelcol's do: `otlp` gRPC INTERNAL or HTTP 500, `zipkin` 400, `jaeger`
+    /// gRPC UNKNOWN; `fluent_forward` drops the records at once instead of offering them
+    /// again.
     pub permanent: bool,
 }
 

@@ -56,6 +56,21 @@ impl Consumer for Refusing {
     }
 }
 
+/// Refuses everything permanently, as a `batch` processor over its metadata cardinality
+/// limit does: sending again would not help.
+pub struct RefusingForGood;
+
+impl Consumer for RefusingForGood {
+    fn reserve(&self, _: &Batch) -> Result<Box<dyn Reservation>, Refused> {
+        Err(Refused {
+            component: "batch".into(),
+            reason: "too many batcher metadata-value combinations".into(),
+            retry_after: std::time::Duration::ZERO,
+            permanent: true,
+        })
+    }
+}
+
 /// One counter series: family name, labels, value.
 pub type CounterSeries = (String, Vec<(String, String)>, u64);
 

@@ -124,10 +124,16 @@ fn ingest(
         Err(refused) => {
             counters.refused.fetch_add(spans as u64, Ordering::Relaxed);
             tracing::debug!(%refused, spans, "pipeline refused Zipkin spans");
-            text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("pipeline is full, retry later: {refused}"),
-            )
+            // otelcol's zipkin receiver answers a permanent error 400, so that the
+            // reporter does not send the spans again.
+            let (status, message) = match refused.permanent {
+                true => (StatusCode::BAD_REQUEST, "Permanent error"),
+                false => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "pipeline is full, retry later",
+                ),
+            };
+            text(status, format!("{message}: {refused}"))
         }
     }
 }

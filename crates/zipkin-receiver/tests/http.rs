@@ -26,6 +26,8 @@ use redline_zipkin_receiver::{Config, ZipkinReceiverFactory};
 struct Recorder {
     got: Arc<Mutex<Vec<Batch>>>,
     refuse: bool,
+    /// Refusals are permanent (a `batch` processor over its metadata cardinality limit).
+    permanent: bool,
 }
 
 impl Consumer for Recorder {
@@ -35,7 +37,7 @@ impl Consumer for Recorder {
                 component: "exporter/test".into(),
                 reason: "queue full".into(),
                 retry_after: Duration::from_secs(1),
-                permanent: false,
+                permanent: self.permanent,
             });
         }
         let got = self.got.clone();
@@ -282,4 +284,19 @@ async fn a_refusing_pipeline_is_500_and_counted_refused() {
     assert_eq!(h2.counter("http_v2_json"), (1, 1));
     h.shutdown().await;
     h2.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_is_400_so_the_reporter_does_not_send_again() {
+    let recorder = Recorder {
+        refuse: true,
+        permanent: true,
+        ..Recorder::default()
+    };
+    let h = Receiver::start(loopback(), recorder).await;
+    let (status, text) = post(&format!("{}/api/v2/spans", h.url), &[], SPANS.into()).await;
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(text, "Permanent error: exporter/test: queue full\n");
+    assert_eq!(h.counter("http_v2_json"), (0, 3));
+    h.shutdown().await;
 }
