@@ -8,7 +8,7 @@ both resolve through it. A name grpc-go has not registered in the binary is refu
 - Each balancer (unset, `round_robin`, `pick_first`) with each endpoint form: both
   collectors deliver exactly the traces, metrics and logs sent, each item once.
 - The sink is down when the traffic arrives and comes back on the same port within the
-  retry window: both deliver everything, exactly once.
+  retry window: both deliver everything, exactly once, with and without `wait_for_ready`.
 - Names are accepted and refused alike; Redline's refusal names the key.
 
 Only one address is ever resolved (localhost is 127.0.0.1 alone in /etc/hosts and every
@@ -39,12 +39,16 @@ EXPORTER = "otlp/tempo"
 RETRY = {"initial_interval": "100ms", "max_interval": "500ms", "max_elapsed_time": "30s"}
 ENDPOINTS = {"host:port": "localhost:{port}", "dns:///": "dns:///localhost:{port}"}
 UNSET = None
+# Each collector's log line for an attempt that failed and will be retried.
+RETRY_LOGGED = {"otelcol": "Exporting failed. Will retry", "redline": "export failed; will retry"}
 
 
-def config(balancer) -> str:
+def config(balancer, wait_for_ready: bool = False) -> str:
     exporter = {"endpoint": "127.0.0.1:4317", "tls": {"insecure": True}, "retry_on_failure": RETRY}
     if balancer is not UNSET:
         exporter["balancer_name"] = balancer
+    if wait_for_ready:
+        exporter["wait_for_ready"] = True
     return yaml.safe_dump({
         "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "127.0.0.1:4317"}}}},
         "exporters": {EXPORTER: exporter},
@@ -52,10 +56,10 @@ def config(balancer) -> str:
     }, sort_keys=False)
 
 
-def sides_on(request, procs, workdir, balancer, endpoint: str):
+def sides_on(request, procs, workdir, balancer, endpoint: str, wait_for_ready: bool = False):
     """Both collectors (or the one BALANCER_PARITY_SIDES names) on config(balancer), each
     exporter's endpoint written as `endpoint` around the port of that side's own sink."""
-    text = config(balancer)
+    text = config(balancer, wait_for_ready)
 
     def start(name, argv, procs_, workdir_):
         def configure(cfg, ports, collector):
@@ -119,10 +123,16 @@ def test_each_balancer_delivers_what_was_sent(request, procs, tmp_path, balancer
         check_delivered(sides, sent)
 
 
-@pytest.mark.parametrize("balancer", [UNSET, "pick_first"], ids=["unset", "pick_first"])
-def test_a_sink_that_comes_back_gets_everything_once(request, procs, tmp_path, balancer):
+# wait_for_ready: the first attempt waits for the connection (the sink is back within the
+# exporter's 5 s timeout) instead of failing and being retried.
+COMES_BACK = [(UNSET, False), ("pick_first", False), (UNSET, True), ("pick_first", True)]
+
+
+@pytest.mark.parametrize("balancer,wait_for_ready", COMES_BACK,
+                         ids=["unset", "pick_first", "unset-wait_for_ready", "pick_first-wait_for_ready"])
+def test_a_sink_that_comes_back_gets_everything_once(request, procs, tmp_path, balancer, wait_for_ready):
     # dns:/// so that the failed connects also go through the resolver's re-resolution.
-    with sides_on(request, procs, tmp_path, balancer, ENDPOINTS["dns:///"]) as sides:
+    with sides_on(request, procs, tmp_path, balancer, ENDPOINTS["dns:///"], wait_for_ready) as sides:
         ports = {name: side.sink.port for name, side in sides.items()}
         for side in sides.values():
             side.sink.stop()
@@ -134,6 +144,10 @@ def test_a_sink_that_comes_back_gets_everything_once(request, procs, tmp_path, b
             assert side.collector.proc.poll() is None, side.collector.proc.log_text()
             side.sink = OtlpSink(port=ports[name]).start()
         check_delivered(sides, sent, timeout=25)
+        # Failing fast, each collector logged a failed attempt it would retry; waiting for
+        # ready, none failed.
+        retried = {name: RETRY_LOGGED[name] in side.collector.proc.log_text() for name, side in sides.items()}
+        assert retried == {name: not wait_for_ready for name in sides}, retried
 
 
 # ---------------------------------------------------------------- validation

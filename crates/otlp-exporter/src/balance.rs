@@ -369,7 +369,7 @@ impl Drop for ResolveIfDropped<'_> {
 
 /// grpc-go's default backoff before the `n`th retry (n ≥ 1): 1 s growing by 1.6 up to
 /// 120 s, ±20% jitter so that many clients do not retry in step.
-fn connection_backoff(n: u32) -> Duration {
+pub(crate) fn connection_backoff(n: u32) -> Duration {
     let exponent = i32::try_from(n.saturating_sub(1))
         .unwrap_or(i32::MAX)
         .min(64);

@@ -44,7 +44,10 @@ impl TraceService for Count {
 
 impl Server {
     async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::serve(TcpListener::bind("127.0.0.1:0").await.expect("bind"))
+    }
+
+    fn serve(listener: TcpListener) -> Self {
         let address = listener.local_addr().expect("address");
         let calls = Arc::new(AtomicU64::new(0));
         let (stop, stopped) = oneshot::channel::<()>();
@@ -137,6 +140,44 @@ fn round_robin(names: &Names, min_interval: Duration) -> (Arc<RoundRobin>, Expor
     );
     rr.min_resolution_interval = min_interval;
     client_of(rr)
+}
+
+/// The server comes up on `port` after `delay`, while a call waits.
+async fn start_later(port: ClosedPort, delay: Duration) -> Server {
+    tokio::time::sleep(delay).await;
+    Server::serve(port.open())
+}
+
+#[tokio::test]
+async fn waiting_for_ready_a_call_outlasts_a_server_that_is_not_up_yet() {
+    // Balanced, and on one channel (`pick_first`).
+    for balanced in [true, false] {
+        let port = ClosedPort::reserve();
+        let address = port.addr();
+        let names = Names::new(vec![address]);
+        let client = match balanced {
+            true => round_robin(&names, MIN_RESOLUTION_INTERVAL).1,
+            false => ExportClient::new(
+                Channels::One(tcp_channel(address, ConnectionHealth::default())),
+                redline_pipeline::Signal::Traces.grpc_export_path(),
+                http::HeaderMap::new(),
+                None,
+            ),
+        };
+        let status = call(&client).await.expect_err("fails fast by default");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+
+        let client = client.waiting_for_ready(true);
+        let (answer, server) = tokio::join!(
+            tokio::time::timeout(Duration::from_secs(20), call(&client)),
+            start_later(port, Duration::from_millis(1500)),
+        );
+        answer
+            .expect("answered within the bound")
+            .expect("the call waited for the server instead of failing");
+        assert_eq!(server.calls(), 1, "balanced: {balanced}");
+        server.stop().await;
+    }
 }
 
 fn client_of(rr: RoundRobin) -> (Arc<RoundRobin>, ExportClient) {

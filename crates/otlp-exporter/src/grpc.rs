@@ -18,7 +18,7 @@ use tonic::codec::{CompressionEncoding, Streaming};
 use tonic::codegen::Service;
 use tonic::{Code, Status};
 
-use crate::balance::{is_connect_error, BoxError, Channels, ResolveIfDropped};
+use crate::balance::{connection_backoff, is_connect_error, BoxError, Channels, ResolveIfDropped};
 use crate::codec::Message;
 use redline_pipeline::extension::ClientAuthenticator;
 use redline_pipeline::rpc_status::ExportResponse;
@@ -52,6 +52,8 @@ pub(crate) struct ExportClient {
     channels: Channels,
     /// The signal's `Export` method.
     path: &'static str,
+    /// grpc-go's `WaitForReady`: no failing fast while no connection can be made.
+    wait_for_ready: bool,
     /// Everything but `grpc-encoding`, which depends on the message, and the credentials.
     headers: HeaderMap,
     /// Adds its credentials to every call (`auth`).
@@ -90,7 +92,15 @@ impl ExportClient {
             path,
             headers: user_headers,
             auth: None,
+            wait_for_ready: false,
         }
+    }
+
+    /// Calls wait for a connection instead of failing while none can be made
+    /// (`wait_for_ready`); the caller's timeout bounds the wait.
+    pub(crate) fn waiting_for_ready(mut self, wait: bool) -> Self {
+        self.wait_for_ready = wait;
+        self
     }
 
     /// Every call gets `auth`'s credentials too.
@@ -117,7 +127,7 @@ impl ExportClient {
         if let Some(encoding) = message.encoding {
             headers.insert(GRPC_ENCODING, HeaderValue::from_static(encoding));
         }
-        let response = self.call(message, headers).await?;
+        let response = self.call_when_ready(message, headers).await?;
 
         let encoding = response_encoding(response.headers())?;
         let http_status = response.status();
@@ -157,25 +167,62 @@ impl ExportClient {
         Ok(answer)
     }
 
+    /// [`ExportClient::call`], again after grpc-go's connection backoff while no connection
+    /// can be made, when the exporter waits for ready. Only the caller's timeout ends the
+    /// wait, as the call's deadline ends grpc-go's.
+    async fn call_when_ready(
+        &self,
+        message: &Message,
+        headers: HeaderMap,
+    ) -> Result<http::Response<tonic::body::Body>, Status> {
+        if !self.wait_for_ready {
+            return self
+                .call(message, headers)
+                .await
+                .map_err(CallFailure::status);
+        }
+        let mut failures = 0;
+        loop {
+            match self.call(message, headers.clone()).await {
+                Ok(response) => return Ok(response),
+                Err(CallFailure::Failed(status)) => return Err(status),
+                Err(CallFailure::NoConnection(status)) => {
+                    failures += 1;
+                    let wait = connection_backoff(failures);
+                    tracing::debug!(
+                        %status,
+                        wait_ms = wait.as_millis() as u64,
+                        "waiting for a connection (wait_for_ready)"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
     /// Sends the call, on the next address in turn when balanced; an address that cannot be
     /// connected to had nothing sent, so the call goes on to the next one that is up.
     async fn call(
         &self,
         message: &Message,
         mut headers: HeaderMap,
-    ) -> Result<http::Response<tonic::body::Body>, Status> {
+    ) -> Result<http::Response<tonic::body::Body>, CallFailure> {
         let mut refused = Vec::new();
         loop {
-            let picked = self.channels.pick(&refused).await?;
+            let picked = self
+                .channels
+                .pick(&refused)
+                .await
+                .map_err(CallFailure::NoConnection)?;
             // A copy only where another address may need the call again.
             let headers = match picked.fallback {
                 true => headers.clone(),
                 false => std::mem::take(&mut headers),
             };
             let mut channel = picked.channel;
-            poll_fn(|cx| channel.poll_ready(cx))
-                .await
-                .map_err(|e| Status::unavailable(format!("channel not ready: {e}")))?;
+            poll_fn(|cx| channel.poll_ready(cx)).await.map_err(|e| {
+                CallFailure::Failed(Status::unavailable(format!("channel not ready: {e}")))
+            })?;
             let mut request = http::Request::new(tonic::body::Body::new(message.body()));
             *request.method_mut() = Method::POST;
             *request.uri_mut() = Uri::from_static(self.path);
@@ -185,7 +232,7 @@ impl ExportClient {
                 return channel
                     .call(request)
                     .await
-                    .map_err(|e| Status::from_error(e.into()));
+                    .map_err(|e| CallFailure::of(BoxError::from(e)));
             };
             // Until it has an answer: a call given up (its timeout) may be stuck connecting.
             let unanswered = ResolveIfDropped::new(rr);
@@ -200,13 +247,36 @@ impl ExportClient {
             // next address that is up takes the call.
             if is_connect_error(&*error) {
                 if !picked.fallback {
-                    return Err(rr.none_connects());
+                    return Err(CallFailure::NoConnection(rr.none_connects()));
                 }
                 refused.push(address.address);
                 continue;
             }
             // Sent, and the connection broke: the exporter's retry decides.
-            return Err(Status::from_error(error));
+            return Err(CallFailure::Failed(Status::from_error(error)));
+        }
+    }
+}
+
+/// Why a call got no response.
+enum CallFailure {
+    /// No connection could be made, or no address is known: nothing was sent.
+    NoConnection(Status),
+    /// Sent, or failed for another reason.
+    Failed(Status),
+}
+
+impl CallFailure {
+    fn of(error: BoxError) -> Self {
+        match is_connect_error(&*error) {
+            true => Self::NoConnection(Status::from_error(error)),
+            false => Self::Failed(Status::from_error(error)),
+        }
+    }
+
+    fn status(self) -> Status {
+        match self {
+            Self::NoConnection(status) | Self::Failed(status) => status,
         }
     }
 }

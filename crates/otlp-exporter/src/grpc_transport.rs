@@ -152,7 +152,8 @@ impl GrpcTransport {
 
         Ok(Self {
             grpc: ExportClient::new(channels, signal.grpc_export_path(), headers, timeout)
-                .with_auth(auth),
+                .with_auth(auth)
+                .waiting_for_ready(config.wait_for_ready),
             endpoint: config.endpoint.clone(),
             encoding: config.message_encoding(),
             timeout,

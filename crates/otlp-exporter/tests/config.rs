@@ -298,7 +298,6 @@ fn unimplemented_otelcol_keys_are_refused_by_name() {
             "    sending_queue:\n      enabled: false",
             "sending_queue.enabled",
         ),
-        ("    wait_for_ready: true", "wait_for_ready"),
     ] {
         let e = error(&format!("    endpoint: tempo:4317\n{yaml}"));
         assert_eq!(e.path, format!("exporters.otlp/tempo.{key}"), "{e}");

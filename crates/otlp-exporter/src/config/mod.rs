@@ -20,7 +20,6 @@ use redline_pipeline::config::{Secret, Unsupported};
 use redline_pipeline::duration;
 use redline_pipeline::endpoint::parse_grpc_endpoint;
 use redline_pipeline::extension::ClientAuthConfig;
-use redline_pipeline::only_bool::OnlyBool;
 use serde::Deserialize;
 
 pub use compression::{Compression, CompressionParams, MessageEncoding, DEFAULT_GZIP_LEVEL};
@@ -75,10 +74,11 @@ pub struct Config {
     /// Replaces Redline's own user agent.
     #[serde(default)]
     pub user_agent: Option<String>,
-    /// `false` only: a call fails fast while the connection is down, then is retried with
-    /// backoff, which is otelcol's default behaviour.
+    /// `false` (otelcol's default): a call fails at once while no connection can be made,
+    /// and the exporter retries it with backoff. `true`: the call waits for a connection
+    /// (retried with grpc-go's backoff) until its `timeout`.
     #[serde(default)]
-    pub wait_for_ready: Option<OnlyBool<false>>,
+    pub wait_for_ready: bool,
     /// Accepted for compatibility: grpc-go's connection buffer sizes. hyper sizes its
     /// buffers itself, so the values have no effect (noted at startup), as on the receiver.
     #[serde(default)]
@@ -116,7 +116,7 @@ impl Config {
             balancer_name: None,
             authority: None,
             user_agent: None,
-            wait_for_ready: None,
+            wait_for_ready: false,
             read_buffer_size: None,
             write_buffer_size: None,
             auth: None,
