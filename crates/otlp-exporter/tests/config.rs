@@ -60,6 +60,32 @@ fn reference_config_parses_with_otelcol_defaults() {
 }
 
 #[test]
+fn round_robin_unless_pick_first_or_empty_as_in_otelcol() {
+    // configgrpc defaults to round_robin; an empty name sets no policy, leaving grpc-go's
+    // own default, pick_first.
+    for (line, round_robin, wait) in [
+        ("", true, false),
+        ("    balancer_name: round_robin\n", true, false),
+        ("    balancer_name: pick_first\n", false, false),
+        ("    balancer_name: \"\"\n", false, false),
+        ("    wait_for_ready: true\n", true, true),
+    ] {
+        let c = parse(&format!("    endpoint: tempo:4317\n{line}")).expect("valid");
+        assert_eq!(
+            (c.round_robin(), c.wait_for_ready),
+            (round_robin, wait),
+            "{line:?}"
+        );
+    }
+    let e = error("    endpoint: tempo:4317\n    balancer_name: Round_Robin");
+    assert_eq!(e.path, "exporters.otlp/tempo.balancer_name", "{e}");
+    assert!(
+        e.reason.starts_with("invalid balancer_name: Round_Robin"),
+        "otelcol's words: {e}"
+    );
+}
+
+#[test]
 fn full_config_parses() {
     let c = parse(
         "    endpoint: https://tempo.example:4317
