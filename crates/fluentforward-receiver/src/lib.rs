@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::component::{build_receiver, BuildResult, FactoryInfo};
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ReceiverFactory,
     RunningComponent, ShutdownError, Signal, SignalConsumers,
@@ -111,14 +111,13 @@ impl ReceiverFactory for FluentForwardReceiverFactory {
         ctx: &BuildContext,
         next: SignalConsumers,
     ) -> BuildResult<Box<dyn RunningComponent>> {
-        let id = config.id().clone();
-        let parsed = Config::from_component(config);
-        let ctx = ctx.clone();
-        Box::pin(async move {
-            let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
-            let running = start(&id, &parsed, &ctx, next).await?;
-            Ok(Box::new(running) as Box<dyn RunningComponent>)
-        })
+        build_receiver(
+            config,
+            ctx,
+            next,
+            Config::from_component,
+            |id, parsed, ctx, next| async move { start(&id, &parsed, &ctx, next).await },
+        )
     }
 }
 
@@ -129,12 +128,7 @@ async fn start(
     ctx: &BuildContext,
     next: SignalConsumers,
 ) -> Result<Running, BuildError> {
-    let Some(logs) = next.get(Signal::Logs).cloned() else {
-        return Err(BuildError::new(
-            id,
-            "the fluent_forward receiver only feeds logs pipelines",
-        ));
-    };
+    let logs = next.only(Signal::Logs, id, "fluent_forward")?;
     let listener = redline_pipeline::endpoint::listen(config.endpoint.trim())
         .await
         .map_err(|e| BuildError::new(id, format!("endpoint: {e}")))?;

@@ -28,7 +28,7 @@ use futures::future::BoxFuture;
 use redline_http_server::receive::{security, BodyLimits, ServerSecurity};
 use redline_http_server::{Conn, HttpProtocol, ServerHandle};
 use redline_pipeline::body_budget::{BodyBudget, DEFAULT_BODY_BUDGET};
-use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::component::{build_receiver, BuildResult, FactoryInfo};
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ReceiverFactory,
     RunningComponent, ShutdownError, Signal, SignalConsumers,
@@ -138,14 +138,13 @@ impl ReceiverFactory for JaegerReceiverFactory {
         ctx: &BuildContext,
         next: SignalConsumers,
     ) -> BuildResult<Box<dyn RunningComponent>> {
-        let id = config.id().clone();
-        let parsed = Config::from_component(config);
-        let ctx = ctx.clone();
-        Box::pin(async move {
-            let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
-            let running = start(&id, &parsed, &ctx, next).await?;
-            Ok(Box::new(running) as Box<dyn RunningComponent>)
-        })
+        build_receiver(
+            config,
+            ctx,
+            next,
+            Config::from_component,
+            |id, parsed, ctx, next| async move { start(&id, &parsed, &ctx, next).await },
+        )
     }
 }
 
@@ -156,12 +155,7 @@ async fn start(
     ctx: &BuildContext,
     next: SignalConsumers,
 ) -> Result<Running, BuildError> {
-    let Some(traces) = next.get(Signal::Traces).cloned() else {
-        return Err(BuildError::new(
-            id,
-            "the jaeger receiver only feeds traces pipelines",
-        ));
-    };
+    let traces = next.only(Signal::Traces, id, "jaeger")?;
     let name = id.to_string();
     let ingest = |transport: &'static str| Ingest {
         next: traces.clone(),

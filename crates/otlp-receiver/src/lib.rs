@@ -24,7 +24,7 @@ use std::time::Instant;
 use futures::future::BoxFuture;
 use redline_http_server::receive::{security, ServerSecurity};
 use redline_pipeline::body_budget::{BodyBudget, DEFAULT_BODY_BUDGET};
-use redline_pipeline::component::{BuildResult, FactoryInfo};
+use redline_pipeline::component::{build_receiver, BuildResult, FactoryInfo};
 use redline_pipeline::{
     BuildContext, BuildError, ComponentConfig, ComponentId, ConfigError, ReceiverFactory,
     RunningComponent, ShutdownError, Signal, SignalConsumers,
@@ -111,14 +111,13 @@ impl ReceiverFactory for OtlpReceiverFactory {
         ctx: &BuildContext,
         next: SignalConsumers,
     ) -> BuildResult<Box<dyn RunningComponent>> {
-        let id = config.id().clone();
-        let parsed = Config::from_component(config);
-        let ctx = ctx.clone();
-        Box::pin(async move {
-            let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
-            let running = start(&id, &parsed, &ctx, next).await?;
-            Ok(Box::new(running) as Box<dyn RunningComponent>)
-        })
+        build_receiver(
+            config,
+            ctx,
+            next,
+            Config::from_component,
+            |id, parsed, ctx, next| async move { start(&id, &parsed, &ctx, next).await },
+        )
     }
 }
 

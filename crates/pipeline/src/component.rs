@@ -284,6 +284,30 @@ impl RunningComponent for BackgroundTask {
 
 pub type BuildResult<T> = BoxFuture<'static, Result<T, BuildError>>;
 
+/// A receiver's `build`: its settings parsed now by `parse` (a bad one fails the build,
+/// naming the receiver), then `start`, which binds the receiver's sockets before it returns.
+pub fn build_receiver<C, R, Fut>(
+    config: &ComponentConfig,
+    ctx: &BuildContext,
+    next: SignalConsumers,
+    parse: fn(&ComponentConfig) -> Result<C, ConfigError>,
+    start: impl FnOnce(ComponentId, C, BuildContext, SignalConsumers) -> Fut + Send + 'static,
+) -> BuildResult<Box<dyn RunningComponent>>
+where
+    C: Send + 'static,
+    R: RunningComponent + 'static,
+    Fut: std::future::Future<Output = Result<R, BuildError>> + Send + 'static,
+{
+    let id = config.id().clone();
+    let parsed = parse(config);
+    let ctx = ctx.clone();
+    Box::pin(async move {
+        let parsed = parsed.map_err(|e| BuildError::new(&id, e))?;
+        let running = start(id, parsed, ctx, next).await?;
+        Ok(Box::new(running) as Box<dyn RunningComponent>)
+    })
+}
+
 /// Facts every factory states about itself.
 pub trait FactoryInfo: Send + Sync {
     /// The type name used in configs, e.g. `otlp`.
@@ -333,6 +357,22 @@ impl SignalConsumers {
             Signal::Metrics => self.metrics.as_ref(),
             Signal::Logs => self.logs.as_ref(),
         }
+    }
+
+    /// The consumer of `signal`, for a receiver of that signal alone (`type_name`); a build
+    /// error when no pipeline of it takes from the receiver.
+    pub fn only(
+        &self,
+        signal: Signal,
+        id: &ComponentId,
+        type_name: &str,
+    ) -> Result<Arc<dyn Consumer>, BuildError> {
+        self.get(signal).cloned().ok_or_else(|| {
+            BuildError::new(
+                id,
+                format!("the {type_name} receiver only feeds {signal} pipelines"),
+            )
+        })
     }
 
     pub fn set(&mut self, signal: Signal, consumer: Arc<dyn Consumer>) {
