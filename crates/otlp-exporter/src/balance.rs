@@ -236,14 +236,18 @@ impl RoundRobin {
                 up => (addresses.iter().filter(usable).nth(turn % up), up),
             },
         };
-        match chosen {
-            Some(a) => Ok(Picked {
+        if let Some(a) = chosen {
+            return Ok(Picked {
                 channel: a.channel.clone(),
                 address: Some(Arc::clone(a)),
                 fallback: up > 1,
-            }),
-            None => Err(self.unreachable(addresses)),
+            });
         }
+        let unreachable = self.unreachable(addresses);
+        drop(state);
+        // Every address is failing: the name may lead elsewhere by now.
+        self.resolve_soon();
+        Err(unreachable)
     }
 
     /// Why no address can take a call: grpc-go fails calls at once when every connection is
@@ -251,8 +255,12 @@ impl RoundRobin {
     fn unreachable(&self, addresses: &[Arc<Address>]) -> Status {
         let last = addresses
             .iter()
-            .map(|a| lock(&a.health.0).error.clone())
-            .find(|e| !e.is_empty())
+            .map(|a| {
+                let health = lock(&a.health.0);
+                (health.down_until, health.error.clone())
+            })
+            .max_by_key(|(until, _)| *until)
+            .map(|(_, error)| error)
             .unwrap_or_default();
         Status::unavailable(format!(
             "no address of `{}:{}` can be connected to ({} tried): {last}",

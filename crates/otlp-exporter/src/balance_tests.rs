@@ -283,6 +283,35 @@ async fn no_address_that_connects_fails_the_call_naming_the_last_error() {
 }
 
 #[tokio::test]
+async fn a_call_finding_every_address_left_out_asks_for_a_new_resolution() {
+    let (one, two) = (ClosedPort::reserve(), ClosedPort::reserve());
+    let names = Names::new(vec![one.addr(), two.addr()]);
+    let (rr, client) = round_robin(&names, Duration::ZERO);
+    call(&client).await.expect_err("nothing listens");
+    // The failed connections asked for resolutions of their own: wait (bounded) until no
+    // more come.
+    let mut before = names.resolutions();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _none_running = rr.resolving.lock().await;
+        let now = names.resolutions();
+        if now == before {
+            break;
+        }
+        before = now;
+    }
+    assert!(
+        rr.pick(&[]).await.is_err(),
+        "both addresses are left out, as the same name resolves to them again"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while names.resolutions() == before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(names.resolutions(), before + 1);
+}
+
+#[tokio::test]
 async fn a_name_that_does_not_resolve_fails_calls_with_the_resolver_error() {
     let names = Names::new(Vec::new());
     names.answer_with(Err(io::Error::other("no such host")));
