@@ -122,17 +122,33 @@ impl ConnectionHealth {
     }
 }
 
-/// A connector that reports how its connections go to the address's health.
+/// A connector that reports how its connections go to the address's health, giving up on
+/// one after `connect_timeout`.
 #[derive(Clone)]
 pub(crate) struct Reported<C> {
     inner: C,
     health: ConnectionHealth,
+    connect_timeout: Duration,
 }
 
 impl<C> Reported<C> {
-    pub(crate) fn new(inner: C, health: ConnectionHealth) -> Self {
-        Self { inner, health }
+    pub(crate) fn new(inner: C, health: ConnectionHealth, connect_timeout: Duration) -> Self {
+        Self {
+            inner,
+            health,
+            connect_timeout,
+        }
     }
+}
+
+/// How long a balanced address may take to connect: half the call's `timeout`, so that a
+/// call whose address neither accepts nor refuses (a black-holed pod IP) still has time to
+/// go on to the next address; never more than grpc-go's 20 s connection deadline.
+pub(crate) fn connect_timeout(call_timeout: Option<Duration>) -> Duration {
+    const GRPC_GO_MIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+    call_timeout.map_or(GRPC_GO_MIN_CONNECT_TIMEOUT, |t| {
+        (t / 2).min(GRPC_GO_MIN_CONNECT_TIMEOUT)
+    })
 }
 
 impl<C> tonic::codegen::Service<http::Uri> for Reported<C>
@@ -159,8 +175,15 @@ where
     fn call(&mut self, uri: http::Uri) -> Self::Future {
         let connecting = self.inner.call(uri);
         let health = self.health.clone();
+        let limit = self.connect_timeout;
         let made = tokio::spawn(async move {
-            let result = connecting.await.map_err(Into::into);
+            let result = match tokio::time::timeout(limit, connecting).await {
+                Ok(made) => made.map_err(Into::into),
+                Err(_) => Err(BoxError::from(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no connection within {limit:?}"),
+                ))),
+            };
             match &result {
                 Ok(_) => health.connected(),
                 Err(e) => health.failed(error_chain(&**e)),

@@ -128,7 +128,7 @@ fn tcp_channel(address: SocketAddr, health: ConnectionHealth) -> Channel {
     tcp.set_nodelay(true);
     Endpoint::from_shared(format!("http://{address}"))
         .expect("endpoint")
-        .connect_with_connector_lazy(Reported::new(tcp, health))
+        .connect_with_connector_lazy(Reported::new(tcp, health, Duration::from_secs(5)))
 }
 
 fn round_robin(names: &Names, min_interval: Duration) -> (Arc<RoundRobin>, ExportClient) {
@@ -392,6 +392,52 @@ async fn an_address_resolved_again_keeps_its_connection() {
     a.stop().await;
 }
 
+#[tokio::test]
+async fn an_address_that_never_answers_costs_a_call_part_of_its_timeout_not_the_call() {
+    let silent = ClosedPort::reserve().addr();
+    let live = Server::start().await;
+    let names = Names::new(vec![silent, live.address]);
+    let connect: Connect = Box::new(move |address, health| {
+        if address != silent {
+            return tcp_channel(address, health);
+        }
+        let never = tower::service_fn(|_: http::Uri| {
+            std::future::pending::<io::Result<hyper_util::rt::TokioIo<tokio::net::TcpStream>>>()
+        });
+        Endpoint::from_shared(format!("http://{address}"))
+            .expect("endpoint")
+            .connect_with_connector_lazy(Reported::new(never, health, Duration::from_millis(200)))
+    });
+    let mut rr = RoundRobin::new("tempo-distributor".into(), 4317, connect, names.resolver());
+    rr.next = AtomicUsize::new(0);
+    let (rr, client) = client_of(rr);
+    // The first turn is the silent address's: the connection gives up after 200 ms, and the
+    // call goes on to the live one within its own (1 s here) timeout.
+    tokio::time::timeout(Duration::from_secs(1), call(&client))
+        .await
+        .expect("within the call's timeout")
+        .expect("answered by the live address");
+    assert_eq!(live.calls(), 1);
+    let silent_health = Arc::clone(&lock(&rr.state).addresses[0]);
+    assert_eq!(silent_health.address, silent);
+    assert!(
+        lock(&silent_health.health.0)
+            .error
+            .ends_with("no connection within 200ms"),
+        "{}",
+        lock(&silent_health.health.0).error
+    );
+    live.stop().await;
+}
+
+#[test]
+fn a_balanced_connection_gets_half_the_call_timeout_up_to_grpc_gos_20s() {
+    let s = Duration::from_secs;
+    assert_eq!(connect_timeout(Some(s(5))), Duration::from_millis(2500));
+    assert_eq!(connect_timeout(Some(s(60))), s(20));
+    assert_eq!(connect_timeout(None), s(20), "no call timeout");
+}
+
 #[test]
 fn the_connection_backoff_is_grpc_gos() {
     for (n, base) in [
@@ -437,7 +483,11 @@ async fn a_connection_that_outlives_its_call_still_leaves_the_address_out() {
                 io::ErrorKind::TimedOut,
             ))
         });
-        endpoint.connect_with_connector_lazy(Reported::new(black_hole, health))
+        endpoint.connect_with_connector_lazy(Reported::new(
+            black_hole,
+            health,
+            Duration::from_secs(5),
+        ))
     });
     let mut rr = RoundRobin::new("tempo-distributor".into(), 4317, connect, names.resolver());
     rr.min_resolution_interval = Duration::ZERO;

@@ -14,7 +14,7 @@ use redline_pipeline::{BuildContext, BuildError, ComponentId, Signal};
 use tonic::transport::Endpoint;
 use tonic::Status;
 
-use crate::balance::{system_resolver, Channels, Connect, Reported, RoundRobin};
+use crate::balance::{connect_timeout, system_resolver, Channels, Connect, Reported, RoundRobin};
 use crate::codec::Message;
 use crate::config::{Config, MessageEncoding};
 use crate::exporter::{client_authenticator, launch, request_headers, ExporterError, Started};
@@ -131,10 +131,12 @@ impl GrpcTransport {
         let connector = connector(tls, &config.tls, proxy)?;
         let channels = if config.round_robin() && !connector.proxied(&dst) {
             let port = target.port;
+            let connect_timeout = connect_timeout(timeout);
             let connect: Connect = Box::new(move |address, health| {
                 endpoint.clone().connect_with_connector_lazy(Reported::new(
                     connector.to_address(address),
                     health,
+                    connect_timeout,
                 ))
             });
             Channels::RoundRobin(Arc::new(RoundRobin::new(
