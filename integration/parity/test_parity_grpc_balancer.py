@@ -49,6 +49,9 @@ def config(balancer, wait_for_ready: bool = False) -> str:
         exporter["balancer_name"] = balancer
     if wait_for_ready:
         exporter["wait_for_ready"] = True
+        # Reconnects follow grpc-go's backoff (about 1, 2.6, 5.2, 9.3 s): a 15 s attempt
+        # outlasts the sink's return by several of them, however slowly the sink starts.
+        exporter["timeout"] = "15s"
     return yaml.safe_dump({
         "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "127.0.0.1:4317"}}}},
         "exporters": {EXPORTER: exporter},

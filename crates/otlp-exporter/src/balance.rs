@@ -273,6 +273,24 @@ impl RoundRobin {
         Err(unreachable)
     }
 
+    /// How long until a call could go out: until the first address's backoff ends, or,
+    /// with no address known, until the name may be resolved again.
+    pub(crate) fn ready_in(&self) -> Duration {
+        let now = Instant::now();
+        let state = lock(&self.state);
+        let until =
+            |t: Option<Instant>| t.map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        if state.addresses.is_empty() {
+            return until(state.not_before);
+        }
+        state
+            .addresses
+            .iter()
+            .map(|a| until(lock(&a.health.0).down_until))
+            .min()
+            .unwrap_or(Duration::ZERO)
+    }
+
     /// Why no address can take a call: grpc-go fails calls at once when every connection is
     /// in transient failure.
     fn unreachable(&self, addresses: &[Arc<Address>]) -> Status {

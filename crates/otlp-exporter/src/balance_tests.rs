@@ -438,6 +438,29 @@ fn a_balanced_connection_gets_half_the_call_timeout_up_to_grpc_gos_20s() {
     assert_eq!(connect_timeout(None), s(20), "no call timeout");
 }
 
+#[tokio::test]
+async fn a_waiting_call_tries_again_when_an_addresss_backoff_ends() {
+    let names = Names::new(vec![ClosedPort::reserve().addr()]);
+    let (rr, client) = round_robin(&names, MIN_RESOLUTION_INTERVAL);
+    assert_eq!(rr.ready_in(), Duration::ZERO, "nothing known yet: at once");
+    call(&client).await.expect_err("refused");
+    let wait = rr.ready_in().as_secs_f64();
+    assert!(
+        (0.5..=1.2).contains(&wait),
+        "the first backoff (1 s ±20%): {wait}"
+    );
+
+    let names = Names::new(Vec::new());
+    names.answer_with(Err(io::Error::other("no such host")));
+    let (rr, client) = round_robin(&names, MIN_RESOLUTION_INTERVAL);
+    call(&client).await.expect_err("no address");
+    let wait = rr.ready_in().as_secs_f64();
+    assert!(
+        (0.5..=1.2).contains(&wait),
+        "the resolver's backoff: {wait}"
+    );
+}
+
 #[test]
 fn the_connection_backoff_is_grpc_gos() {
     for (n, base) in [

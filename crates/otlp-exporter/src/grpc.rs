@@ -188,7 +188,13 @@ impl ExportClient {
                 Err(CallFailure::Failed(status)) => return Err(status),
                 Err(CallFailure::NoConnection(status)) => {
                     failures += 1;
-                    let wait = connection_backoff(failures);
+                    // Balanced, the next try is when an address's own backoff ends (or the
+                    // name may be resolved again): grpc-go's reconnect schedule. One channel
+                    // keeps no such state, so the call backs off as the channel would.
+                    let wait = match &self.channels {
+                        Channels::RoundRobin(rr) => rr.ready_in().max(Duration::from_millis(10)),
+                        Channels::One(_) => connection_backoff(failures),
+                    };
                     tracing::debug!(
                         %status,
                         wait_ms = wait.as_millis() as u64,
