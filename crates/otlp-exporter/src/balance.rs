@@ -93,6 +93,8 @@ pub(crate) struct ConnectionHealth(Arc<Mutex<Health>>);
 
 #[derive(Default)]
 struct Health {
+    /// The endpoint and the address, for the log.
+    of: Option<(Arc<str>, SocketAddr)>,
     /// Connections that failed since the last one made.
     failures: u32,
     /// Left out of the turn until then.
@@ -101,10 +103,19 @@ struct Health {
 }
 
 impl ConnectionHealth {
+    fn of(endpoint: Arc<str>, address: SocketAddr) -> Self {
+        Self(Arc::new(Mutex::new(Health {
+            of: Some((endpoint, address)),
+            ..Health::default()
+        })))
+    }
+
     fn connected(&self) {
         let mut health = lock(&self.0);
         if health.failures > 0 {
-            *health = Health::default();
+            health.failures = 0;
+            health.down_until = None;
+            health.error.clear();
         }
     }
 
@@ -112,11 +123,18 @@ impl ConnectionHealth {
     fn failed(&self, error: String) {
         let mut health = lock(&self.0);
         health.failures = health.failures.saturating_add(1);
-        health.down_until = Some(Instant::now() + connection_backoff(health.failures));
-        tracing::debug!(
+        let backoff = connection_backoff(health.failures);
+        health.down_until = Some(Instant::now() + backoff);
+        // Calls go on to other addresses and nothing fails, so this line is how a dead pod
+        // shows (grpc-go warns of each failed connection too); at most once per backoff.
+        let (endpoint, address) = health.of.clone().unzip();
+        tracing::warn!(
+            endpoint = endpoint.as_deref(),
+            address = address.map(tracing::field::display),
             failures = health.failures,
+            retry_in_ms = backoff.as_millis() as u64,
             %error,
-            "address left out of the round robin after a failed connection"
+            "exporter address left out of the round robin after a failed connection"
         );
         health.error = error;
     }
@@ -344,6 +362,7 @@ impl RoundRobin {
         let mut state = lock(&self.state);
         match result {
             Ok(resolved) if !resolved.is_empty() => {
+                let endpoint: Arc<str> = format!("{}:{}", self.host, self.port).into();
                 let mut addresses: Vec<Arc<Address>> = Vec::with_capacity(resolved.len());
                 for address in resolved {
                     if addresses.iter().any(|a| a.address == address) {
@@ -353,7 +372,7 @@ impl RoundRobin {
                     addresses.push(match kept {
                         Some(a) => Arc::clone(a),
                         None => {
-                            let health = ConnectionHealth::default();
+                            let health = ConnectionHealth::of(Arc::clone(&endpoint), address);
                             Arc::new(Address {
                                 address,
                                 channel: (self.connect)(address, health.clone()),
